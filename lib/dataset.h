@@ -1,0 +1,74 @@
+/* dataset.h: a sequence of runs of one histogram, with labels and (for synthetic
+ * data) the generator's ground truth, and its on-disk directory format.
+ *
+ * A dataset directory holds:
+ *   runs.csv   header `run,label,b0,...,b{N_b-1}`; one row per run in time order;
+ *              label 0 good, 1 bad, empty when unknown; counts non-negative numbers.
+ *   truth.csv  optional; header `run,mu,sigma,rapid_change,rapid_mu,rapid_sigma,
+ *              events,dead_bins` (rapid_change = rapid_mu || rapid_sigma).
+ *   meta.json  optional; {"bin_edges": [...], ...}: the bin edges and whatever the
+ *              producer adds (the generator writes its parameters and seed).
+ *
+ * The struct is plain data (like llm.c's): fields are public, arrays are owned by
+ * the dataset and freed by dn_dataset_destroy(). Invariants: n_runs >= 0,
+ * n_bins >= 1, counts holds n_runs*n_bins finite non-negative values (readers
+ * reject anything else), edges holds n_bins+1 strictly increasing values, labels
+ * are -1 (unknown), 0 (good) or 1 (bad). Truth arrays are all NULL or all set.
+ *
+ * Thread rules: a dataset is not synchronised; concurrent readers are fine. */
+#ifndef DN_DATASET_H
+#define DN_DATASET_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+typedef struct dn_dataset_t {
+    int n_runs;
+    int n_bins;
+    double *edges;       /* [n_bins + 1] bin edges */
+    int64_t *run;        /* [n_runs] run numbers as in runs.csv */
+    int8_t *label;       /* [n_runs] -1 unknown, 0 good, 1 bad */
+    double *counts;      /* [n_runs * n_bins] row-major bin counts */
+    /* ground truth: NULL when the dataset has none */
+    double *true_mu;     /* [n_runs] mean of the generating Gaussian */
+    double *true_sigma;  /* [n_runs] its width */
+    uint8_t *rapid_mu;   /* [n_runs] 1 where a rapid change of mu starts */
+    uint8_t *rapid_sigma;/* [n_runs] 1 where a rapid change of sigma starts */
+    int32_t *events;     /* [n_runs] I0: events drawn before binning */
+    int32_t *dead_bins;  /* [n_runs] dead bins set to zero (0 for good runs) */
+    char *meta_extra;    /* JSON members (no braces) added to meta.json, or NULL */
+} dn_dataset_t;
+
+/* Allocates a dataset of n_runs x n_bins, zero-filled, labels -1, edges equal
+ * bins on [0, n_bins]. with_truth != 0 also allocates the truth arrays.
+ * Returns NULL on failure (bad dimensions or memory). Caller owns the result. */
+dn_dataset_t *dn_dataset_new(int n_runs, int n_bins, int with_truth);
+
+/* Frees *self_p and everything it owns; accepts NULL and *self_p == NULL;
+ * sets *self_p to NULL. */
+void dn_dataset_destroy(dn_dataset_t **self_p);
+
+/* Row of run i (0-based position, not run number). */
+static inline const double *dn_dataset_row(const dn_dataset_t *ds, int i)
+{
+    return ds->counts + (int64_t)i * ds->n_bins;
+}
+
+/* Writes runs.csv, truth.csv (when the dataset has truth) and meta.json into
+ * `dir` (created if missing). Each file is written to a temporary name and renamed,
+ * so a failure never leaves a half-written file. Returns 0, DN_EIO or DN_EINVAL;
+ * details in *err. */
+int dn_dataset_write_dir(const dn_dataset_t *ds, const char *dir, dn_err_t *err);
+
+/* Reads a dataset directory (runs.csv required; truth.csv and meta.json used when
+ * present and consistent). On success *out is a new dataset the caller owns.
+ * Returns 0, DN_EIO, DN_EFORMAT (syntax, wrong column count, inconsistent files),
+ * DN_ERANGE (NaN, infinite or negative count, label not 0/1/empty) or DN_ENOMEM;
+ * *err names file, line and problem. */
+int dn_dataset_read_dir(const char *dir, dn_dataset_t **out, dn_err_t *err);
+
+/* Reads a runs CSV file alone (same format as runs.csv). Returns as above. */
+int dn_dataset_read_runs_csv(const char *path, dn_dataset_t **out, dn_err_t *err);
+
+#endif

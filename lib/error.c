@@ -1,0 +1,57 @@
+/* error.c: error code names and the dn_err_t detail buffer (see error.h). */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *dn_strerror(int code)
+{
+    switch (code) {
+    case DN_OK: return "success";
+    case DN_ENOMEM: return "out of memory";
+    case DN_EINVAL: return "invalid argument";
+    case DN_EIO: return "input/output error";
+    case DN_EFORMAT: return "malformed input";
+    case DN_ERANGE: return "value out of range";
+    case DN_EEMPTY: return "insufficient statistics";
+    case DN_ENOTFOUND: return "not found";
+    case DN_ESTATE: return "invalid state";
+    case DN_EMISMATCH: return "dimension mismatch";
+    default: return "unknown error";
+    }
+}
+
+int dn_err_set(dn_err_t *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+int dn_err_prefix(dn_err_t *err, const char *fmt, ...)
+{
+    if (!err)
+        return DN_OK;
+    char prefix[DN_ERRMSG_MAX], old[DN_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    return err->code;
+}
+
+void dn_err_clear(dn_err_t *err)
+{
+    if (err) {
+        err->code = DN_OK;
+        err->msg[0] = '\0';
+    }
+}

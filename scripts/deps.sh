@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages dinamo needs, only when something is missing.
+# Quiet and quick (a few pkg-config calls) when everything is already there.
+set -eu
+pkgs="libzmq libprotobuf-c lmdb openblas criterion"
+tools="protoc-c pkg-config cc make"
+missing=0
+for t in $tools; do command -v "$t" >/dev/null 2>&1 || missing=1; done
+if [ $missing = 0 ]; then
+  pkg-config --exists $pkgs 2>/dev/null || missing=1
+fi
+[ $missing = 0 ] && exit 0
+
+echo "deps: installing missing Debian packages (apt-get)" >&2
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
+  liblmdb-dev lmdb-utils libopenblas-dev libcriterion-dev >/dev/null
+pkg-config --exists $pkgs || { echo "deps: still missing after install: $pkgs" >&2; exit 1; }
