@@ -44,7 +44,18 @@ int dn_err_prefix(dn_err_t *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    /* Truncation is acceptable here: the message stays NUL-terminated. */
+    size_t n = strnlen(prefix, sizeof prefix - 1);
+    memcpy(err->msg, prefix, n);
+    if (n + 2 < sizeof err->msg) {
+        memcpy(err->msg + n, ": ", 2);
+        n += 2;
+    }
+    size_t m = strnlen(old, sizeof old - 1);
+    if (m > sizeof err->msg - 1 - n)
+        m = sizeof err->msg - 1 - n;
+    memcpy(err->msg + n, old, m);
+    err->msg[n + m] = '\0';
     return err->code;
 }
 
