@@ -99,7 +99,7 @@ bench: all
 	@DINAMO_BUILD=$(BUILD) scripts/run-bench.sh $(BENCH_BIN)
 
 run: all
-	@DINAMO_BUILD=$(BUILD) scripts/run-cluster.sh
+	@DINAMO_BUILD=$(BUILD) scripts/run-main.sh
 
 # Regenerates the PyTorch fixtures under tests/fixtures (needs python3-torch;
 # the tests themselves never do).
