@@ -1,0 +1,69 @@
+/* evaluate.h: the whole offline evaluation of one dataset (SPEC 2 and 4).
+ *
+ * Scores every run with a method (tuning its parameter on the historical regime
+ * unless given), tunes the threshold on the historical regime unless given, and
+ * computes the continual-regime metrics. The `dinamo evaluate` and `dinamo bench`
+ * commands are thin wrappers around dn_evaluate(); the services reproduce the same
+ * numbers run by run.
+ *
+ * Thread rules: dn_evaluate() touches no global state; several threads may
+ * evaluate different datasets at once. */
+#ifndef DN_EVALUATE_H
+#define DN_EVALUATE_H
+
+#include <stdio.h>
+
+#include "dataset.h"
+#include "error.h"
+
+typedef enum { DN_METHOD_S = 0, DN_METHOD_ML = 1 } dn_method_t;
+
+typedef struct dn_eval_opts_t {
+    dn_method_t method;
+    double alpha;          /* DINAMO-S smoothing; < 0: tune on the historical regime */
+    double threshold;      /* anomaly threshold; NAN: tune on the historical regime */
+    int n_hist;            /* historical runs (tuning); the rest is the continual regime */
+    uint64_t boot_seed;    /* seed of the threshold bootstrap */
+    uint64_t ml_seed;      /* seed of DINAMO-ML initialisation and dropout */
+} dn_eval_opts_t;
+
+/* alpha -1 (tune), threshold NAN (tune), n_hist 1000, boot_seed 0, ml_seed 0. */
+void dn_eval_opts_default(dn_eval_opts_t *opts);
+
+typedef struct dn_eval_result_t {
+    dn_method_t method;
+    double alpha;              /* used (tuned or given); NAN for ML */
+    double auc_historical;     /* ROC AUC of the historical scores (NAN if not tuned) */
+    double threshold;          /* used (tuned or given) */
+    double balanced_accuracy;  /* continual regime */
+    double sensitivity;
+    double specificity;
+    double adaptation_time;    /* NAN without change points or without truth */
+    double jaccard_distance;   /* NAN without truth */
+    int n_runs, n_hist, n_change_points, n_empty;
+    double seconds;            /* wall time of the evaluation */
+} dn_eval_result_t;
+
+/* Per-run outputs of scoring a dataset, each nullable when not wanted:
+ * chi2/score [n_runs] (NAN for empty runs), ref_mu/ref_sigma/pulls [n_runs*n_bins]
+ * (the reference that scored each run). */
+typedef struct dn_run_scores_t {
+    double *chi2, *score, *ref_mu, *ref_sigma, *pulls;
+} dn_run_scores_t;
+
+/* Scores every run of ds with DINAMO-S at the given alpha (updating on good
+ * labels), filling the non-NULL arrays of *out. Returns 0, DN_ERANGE (bad counts,
+ * err names the run) or DN_ENOMEM. */
+int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, dn_run_scores_t *out,
+                       dn_err_t *err);
+
+/* Evaluates ds as described above. Returns 0, DN_EINVAL (too few runs for
+ * n_hist, no good or no bad historical run, method not available), DN_ERANGE,
+ * DN_ENOMEM; *err says what. */
+int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
+                dn_eval_result_t *out, dn_err_t *err);
+
+/* Writes *r as one JSON object (one line, trailing newline) to f. */
+void dn_eval_result_write_json(const dn_eval_result_t *r, FILE *f);
+
+#endif
