@@ -70,4 +70,23 @@ double dn_rng_normal(dn_rng_t *rng);
  * in increasing order. 0 <= k <= n. `scratch` has room for n ints. */
 void dn_rng_choose(dn_rng_t *rng, int n, int k, int *out, int *scratch);
 
+/* Binomial(n, p) draw, exact: inversion (sequential search from 0) when
+ * n*min(p, 1-p) < 10, Hoermann's BTRS transformed rejection with squeeze above,
+ * so the cost is O(1) in n for large means. p > 0.5 is drawn as n - Binomial(n,
+ * 1-p). n == 0, p <= 0 (and NaN) give 0 without consuming draws, p >= 1 gives n.
+ * The inversion restarts when it passes n*p + 10*sqrt(n*p*(1-p) + 1) (a tail of
+ * probability < 1e-12 at these means), so rounding can never run it past n.
+ * Exact in distribution for n up to 2^53. */
+uint64_t dn_rng_binomial(dn_rng_t *rng, uint64_t n, double p);
+
+/* Multinomial(n, prob[0..k)) draw into out[0..k), k >= 1, by sequential
+ * conditional binomials: cell i gets Binomial(remaining n, prob[i] / remaining
+ * mass), the conditional probability clamped into [0, 1]; the last cell takes
+ * the remainder, so out sums to n exactly. prob holds non-negative weights
+ * meant to sum to 1; they are normalised by their actual sum (negative or NaN
+ * weights count as 0; all-zero weights put everything in the last cell). Stops
+ * drawing once nothing remains (later cells 0). */
+void dn_rng_multinomial(dn_rng_t *rng, uint64_t n, const double *prob, int k,
+                        uint64_t *out);
+
 #endif
