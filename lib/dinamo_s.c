@@ -1,0 +1,546 @@
+/* dinamo_s.c: DINAMO-S, the EWMA reference tracker (see dinamo_s.h, SPEC 2).
+ *
+ * State: six arrays of n_bins doubles in one allocation: W, S_mu, S_sig (the
+ * EWMA sums), mu and sigma (the reference reported), and sig2 = sigma^2 as used
+ * in the chi2 denominators (S_sig/W after an update, the initial variance before
+ * any). sig2 is derived, so a checkpoint need not carry it.
+ *
+ * Hot path (dn_s_step): one pairwise sum that also validates the counts, then per
+ * chunk of DN_HIST_CHUNK bins: normalise into stack buffers, chi2 terms (pairwise
+ * summed like numpy's np.sum), optional outputs, and the update. The kernel is
+ * inlined with constant arguments so that each caller gets a branch-free loop.
+ *
+ * Invariants: W > 0, S_sig >= 0, sig2 >= 0 in every bin; n_updates counts the
+ * updates applied. */
+#include "dinamo_s.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "histo.h"
+#include "metrics.h"
+
+struct dn_s_t {
+    int n_bins;
+    double alpha;
+    uint64_t n_updates;
+    double *W, *S_mu, *S_sig, *mu, *sigma, *sig2; /* each [n_bins], one buffer */
+};
+
+enum { N_ARRAYS = 6 };
+
+/* SPEC 2 initial reference: uniform mu0 with the Poisson spread of a histogram of
+ * 100 n_bins entries, and EWMA sums as if it had been seen with weight 1-alpha. */
+static void s_reset(dn_s_t *self, double alpha)
+{
+    int n = self->n_bins;
+    double mu0 = 1.0 / n;
+    double i_mu0 = 100.0 * n;
+    double var0 = mu0 / i_mu0 - (mu0 * mu0) / i_mu0;
+    double sigma0 = sqrt(var0);
+    /* The reference squares the square root; keep its rounding. */
+    double sig2_0 = sigma0 * sigma0;
+    double w0 = 1.0 / (sig2_0 + DN_EPS);
+    double oma = 1.0 - alpha;
+    self->alpha = alpha;
+    self->n_updates = 0;
+    for (int j = 0; j < n; j++) {
+        self->W[j] = oma * w0;
+        self->S_mu[j] = oma * w0 * mu0;
+        self->S_sig[j] = oma * w0 * sig2_0;
+        self->mu[j] = mu0;
+        self->sigma[j] = sigma0;
+        self->sig2[j] = sig2_0;
+    }
+}
+
+static dn_s_t *s_alloc(int n_bins)
+{
+    if (n_bins < 1 || (size_t)n_bins > SIZE_MAX / (N_ARRAYS * sizeof(double)))
+        return NULL;
+    dn_s_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    double *buf = malloc((size_t)n_bins * N_ARRAYS * sizeof(double));
+    if (!buf) {
+        free(self);
+        return NULL;
+    }
+    self->n_bins = n_bins;
+    self->W = buf;
+    self->S_mu = buf + (size_t)n_bins;
+    self->S_sig = buf + 2 * (size_t)n_bins;
+    self->mu = buf + 3 * (size_t)n_bins;
+    self->sigma = buf + 4 * (size_t)n_bins;
+    self->sig2 = buf + 5 * (size_t)n_bins;
+    return self;
+}
+
+dn_s_t *dn_s_new(int n_bins, double alpha)
+{
+    if (!(alpha >= 0.0 && alpha < 1.0))
+        return NULL;
+    dn_s_t *self = s_alloc(n_bins);
+    if (self)
+        s_reset(self, alpha);
+    return self;
+}
+
+void dn_s_destroy(dn_s_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->W);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int dn_s_n_bins(const dn_s_t *self) { return self->n_bins; }
+double dn_s_alpha(const dn_s_t *self) { return self->alpha; }
+uint64_t dn_s_n_updates(const dn_s_t *self) { return self->n_updates; }
+const double *dn_s_mu(const dn_s_t *self) { return self->mu; }
+const double *dn_s_sigma(const dn_s_t *self) { return self->sigma; }
+
+/* Scores bins [c, c+n) of a normalised run (xt, sx2 point at bin c) against the
+ * reference, writes the optional outputs, and updates those bins when `update`.
+ * Returns the chunk's chi2 (pairwise sum of its terms). */
+static inline __attribute__((always_inline)) double
+s_kernel(dn_s_t *restrict self, int c, const double *restrict xt,
+         const double *restrict sx2, int n, int update, double *restrict pulls,
+         double *restrict ref_mu, double *restrict ref_sigma)
+{
+    double terms[DN_HIST_CHUNK];
+    double *restrict mu = self->mu + c;
+    double *restrict sigma = self->sigma + c;
+    double *restrict sig2 = self->sig2 + c;
+    for (int j = 0; j < n; j++) {
+        double d = xt[j] - mu[j];
+        terms[j] = d * d / (sx2[j] + sig2[j]);
+    }
+    if (pulls)
+        for (int j = 0; j < n; j++)
+            pulls[j] = (xt[j] - mu[j]) / sqrt(sx2[j] + sig2[j]);
+    if (ref_mu)
+        memcpy(ref_mu, mu, (size_t)n * sizeof *mu);
+    if (ref_sigma)
+        memcpy(ref_sigma, sigma, (size_t)n * sizeof *sigma);
+    if (update) {
+        const double a = self->alpha, oma = 1.0 - a;
+        double *restrict W = self->W + c;
+        double *restrict S_mu = self->S_mu + c;
+        double *restrict S_sig = self->S_sig + c;
+        for (int j = 0; j < n; j++) {
+            double w = 1.0 / (sx2[j] + DN_EPS);
+            double d = xt[j] - mu[j];
+            double wn = a * W[j] + oma * w;
+            double ss = a * S_sig[j] + oma * w * (d * d);
+            double sm = a * S_mu[j] + oma * w * xt[j];
+            double s2 = ss / wn;
+            W[j] = wn;
+            S_sig[j] = ss;
+            S_mu[j] = sm;
+            sig2[j] = s2;
+            sigma[j] = sqrt(s2);
+            mu[j] = sm / wn;
+        }
+    }
+    return dn_pairwise_sum(terms, n);
+}
+
+static void fill_nan(double *v, int n)
+{
+    if (v)
+        for (int j = 0; j < n; j++)
+            v[j] = NAN;
+}
+
+/* Validates and sums x (and var); returns 0, DN_EEMPTY or DN_ERANGE. */
+static int s_prepare(const dn_s_t *self, const double *x, const double *var, double *sum,
+                     dn_err_t *err)
+{
+    int bad;
+    *sum = dn_hist_sum_checked(x, self->n_bins, &bad);
+    if (bad)
+        return dn_hist_explain_bad(x, var, self->n_bins, err);
+    if (var) {
+        int rc = dn_hist_check(x, var, self->n_bins, err);
+        if (rc != DN_OK)
+            return rc;
+    }
+    if (!(*sum > DN_EPS))
+        return dn_err_set(err, DN_EEMPTY, "histogram sum %.17g <= %g: insufficient statistics",
+                          *sum, DN_EPS);
+    return DN_OK;
+}
+
+/* Score (and update) a valid run with known sum, chunk by chunk. `update` and the
+ * NULL-ness of the outputs are constants at every call site. */
+static inline __attribute__((always_inline)) double
+s_process(dn_s_t *self, const double *x, const double *var, double sum, int update,
+          double *pulls, double *ref_mu, double *ref_sigma)
+{
+    double xt[DN_HIST_CHUNK], sx2[DN_HIST_CHUNK];
+    double chi2 = 0.0;
+    int n_bins = self->n_bins;
+    for (int c = 0; c < n_bins; c += DN_HIST_CHUNK) {
+        int n = n_bins - c < DN_HIST_CHUNK ? n_bins - c : DN_HIST_CHUNK;
+        dn_hist_normalise_with_sum(xt, sx2, x + c, var ? var + c : NULL, sum, n);
+        chi2 += s_kernel(self, c, xt, sx2, n, update, pulls ? pulls + c : NULL,
+                         ref_mu ? ref_mu + c : NULL, ref_sigma ? ref_sigma + c : NULL);
+    }
+    if (update)
+        self->n_updates++;
+    return chi2;
+}
+
+static int s_step(dn_s_t *self, const double *x, const double *var, int score, int update,
+                  double *chi2, double *pulls, double *ref_mu, double *ref_sigma,
+                  dn_err_t *err)
+{
+    double sum, c2;
+    int rc = s_prepare(self, x, var, &sum, err);
+    if (rc != DN_OK) {
+        if (chi2)
+            *chi2 = NAN;
+        fill_nan(pulls, self->n_bins);
+        fill_nan(ref_mu, self->n_bins);
+        fill_nan(ref_sigma, self->n_bins);
+        return rc;
+    }
+    if (!score) /* dn_s_update: no outputs */
+        c2 = s_process(self, x, var, sum, 1, NULL, NULL, NULL);
+    else if (!pulls && !ref_mu && !ref_sigma)
+        c2 = update ? s_process(self, x, var, sum, 1, NULL, NULL, NULL)
+                    : s_process(self, x, var, sum, 0, NULL, NULL, NULL);
+    else
+        c2 = update ? s_process(self, x, var, sum, 1, pulls, ref_mu, ref_sigma)
+                    : s_process(self, x, var, sum, 0, pulls, ref_mu, ref_sigma);
+    if (chi2)
+        *chi2 = c2;
+    return DN_OK;
+}
+
+int dn_s_score(const dn_s_t *self, const double *x, const double *var, double *chi2,
+               double *pulls, double *ref_mu, double *ref_sigma, dn_err_t *err)
+{
+    /* With update == 0 the kernel only reads the state. */
+    return s_step((dn_s_t *)self, x, var, 1, 0, chi2, pulls, ref_mu, ref_sigma, err);
+}
+
+int dn_s_update(dn_s_t *self, const double *x, const double *var, dn_err_t *err)
+{
+    return s_step(self, x, var, 0, 1, NULL, NULL, NULL, NULL, err);
+}
+
+int dn_s_step(dn_s_t *self, const double *x, const double *var, int good, double *chi2,
+              double *pulls, double *ref_mu, double *ref_sigma, dn_err_t *err)
+{
+    return s_step(self, x, var, 1, good != 0, chi2, pulls, ref_mu, ref_sigma, err);
+}
+
+int dn_s_run(dn_s_t *self, const double *counts, const int8_t *labels, int n_runs,
+             double *chi2_out, double *ref_mu_out, double *ref_sigma_out,
+             double *pulls_out, dn_err_t *err)
+{
+    if (!self || n_runs < 0 || (n_runs > 0 && (!counts || !labels || !chi2_out)))
+        return dn_err_set(err, DN_EINVAL, "dn_s_run: n_runs %d with missing arrays", n_runs);
+    size_t nb = (size_t)self->n_bins;
+    int first_rc = DN_OK;
+    dn_err_t run_err;
+    for (int i = 0; i < n_runs; i++) {
+        size_t off = (size_t)i * nb;
+        int rc = dn_s_step(self, counts + off, NULL, labels[i] == 0, chi2_out + i,
+                           pulls_out ? pulls_out + off : NULL,
+                           ref_mu_out ? ref_mu_out + off : NULL,
+                           ref_sigma_out ? ref_sigma_out + off : NULL, &run_err);
+        if (rc == DN_ERANGE && first_rc == DN_OK) {
+            dn_err_prefix(&run_err, "run %d", i);
+            if (err)
+                *err = run_err;
+            first_rc = rc;
+        }
+    }
+    return first_rc;
+}
+
+/* --- checkpoints --- */
+
+enum { STATE_VERSION = 1, STATE_HEADER = 24 };
+static const unsigned char STATE_MAGIC[4] = {'D', 'N', 'S', 't'};
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int k = 0; k < 4; k++)
+        p[k] = (unsigned char)(v >> (8 * k));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int k = 0; k < 8; k++)
+        p[k] = (unsigned char)(v >> (8 * k));
+}
+
+static void put_f64(unsigned char *p, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, sizeof v);
+    put_u64(p, v);
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int k = 0; k < 4; k++)
+        v |= (uint32_t)p[k] << (8 * k);
+    return v;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++)
+        v |= (uint64_t)p[k] << (8 * k);
+    return v;
+}
+
+static double get_f64(const unsigned char *p)
+{
+    uint64_t v = get_u64(p);
+    double d;
+    memcpy(&d, &v, sizeof d);
+    return d;
+}
+
+static size_t state_size(int n_bins)
+{
+    return STATE_HEADER + 5 * sizeof(double) * (size_t)n_bins + sizeof(uint64_t);
+}
+
+size_t dn_s_state_size(const dn_s_t *self)
+{
+    return state_size(self->n_bins);
+}
+
+int dn_s_save(const dn_s_t *self, void *buf, size_t len)
+{
+    if (!self || !buf || len < dn_s_state_size(self))
+        return DN_EINVAL;
+    unsigned char *p = buf;
+    memcpy(p, STATE_MAGIC, 4);
+    put_u32(p + 4, STATE_VERSION);
+    put_u32(p + 8, (uint32_t)self->n_bins);
+    put_u32(p + 12, 0);
+    put_f64(p + 16, self->alpha);
+    p += STATE_HEADER;
+    const double *arrays[5] = {self->W, self->S_mu, self->S_sig, self->mu, self->sigma};
+    for (int a = 0; a < 5; a++)
+        for (int j = 0; j < self->n_bins; j++, p += 8)
+            put_f64(p, arrays[a][j]);
+    put_u64(p, self->n_updates);
+    return DN_OK;
+}
+
+int dn_s_load(const void *buf, size_t len, dn_s_t **out, dn_err_t *err)
+{
+    static const char *names[5] = {"W", "S_mu", "S_sig", "mu", "sigma"};
+    const unsigned char *p = buf;
+    dn_s_t *self = NULL;
+    int rc;
+    if (!buf || !out) {
+        rc = dn_err_set(err, DN_EINVAL, "dn_s_load: NULL argument");
+        goto fail;
+    }
+    if (len < STATE_HEADER) {
+        rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: %zu bytes, shorter than the header",
+                        len);
+        goto fail;
+    }
+    if (memcmp(p, STATE_MAGIC, 4) != 0) {
+        rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: bad magic");
+        goto fail;
+    }
+    uint32_t version = get_u32(p + 4);
+    if (version != STATE_VERSION) {
+        rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: unsupported version %u",
+                        (unsigned)version);
+        goto fail;
+    }
+    uint32_t n_bins = get_u32(p + 8);
+    if (n_bins < 1 || n_bins > (uint32_t)(INT32_MAX / 64)) {
+        rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: bad bin count %u", (unsigned)n_bins);
+        goto fail;
+    }
+    if (len != state_size((int)n_bins)) {
+        rc = dn_err_set(err, DN_EFORMAT,
+                        "DINAMO-S state: %zu bytes, expected %zu for %u bins", len,
+                        state_size((int)n_bins), (unsigned)n_bins);
+        goto fail;
+    }
+    if (get_u32(p + 12) != 0) {
+        rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: reserved header field not zero");
+        goto fail;
+    }
+    double alpha = get_f64(p + 16);
+    if (!(alpha >= 0.0 && alpha < 1.0)) {
+        rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: alpha %.17g not in [0, 1)", alpha);
+        goto fail;
+    }
+    self = s_alloc((int)n_bins);
+    if (!self) {
+        rc = dn_err_set(err, DN_ENOMEM, "DINAMO-S state: out of memory for %u bins",
+                        (unsigned)n_bins);
+        goto fail;
+    }
+    self->alpha = alpha;
+    double *arrays[5] = {self->W, self->S_mu, self->S_sig, self->mu, self->sigma};
+    const unsigned char *q = p + STATE_HEADER;
+    for (int a = 0; a < 5; a++) {
+        for (uint32_t j = 0; j < n_bins; j++, q += 8) {
+            double v = get_f64(q);
+            /* W must be positive (it divides); S_sig and sigma are variances. */
+            int ok = isfinite(v) && (a == 1 || a == 3 || v >= 0.0) && (a != 0 || v > 0.0);
+            if (!ok) {
+                rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: %s[%u] = %.17g invalid",
+                                names[a], (unsigned)j, v);
+                goto fail;
+            }
+            arrays[a][j] = v;
+        }
+    }
+    self->n_updates = get_u64(q);
+    if (self->n_updates == 0) {
+        /* sig2 of the initial reference, exactly as dn_s_new computes it. */
+        dn_s_t *fresh = dn_s_new((int)n_bins, alpha);
+        if (!fresh) {
+            rc = dn_err_set(err, DN_ENOMEM, "DINAMO-S state: out of memory");
+            goto fail;
+        }
+        memcpy(self->sig2, fresh->sig2, n_bins * sizeof(double));
+        dn_s_destroy(&fresh);
+    } else {
+        for (uint32_t j = 0; j < n_bins; j++)
+            self->sig2[j] = self->S_sig[j] / self->W[j];
+    }
+    *out = self;
+    return DN_OK;
+fail:
+    dn_s_destroy(&self);
+    return rc;
+}
+
+/* --- alpha tuning --- */
+
+/* Scores the n_hist pre-normalised runs with a tracker reset to alpha and returns
+ * the AUC. empty[i] marks runs without a valid score. */
+static double tune_one(dn_s_t *trk, double alpha, const double *xt, const double *sx2,
+                       const uint8_t *empty, const int8_t *labels, int n_hist,
+                       double *score, void *auc_work)
+{
+    int nb = trk->n_bins;
+    s_reset(trk, alpha);
+    for (int i = 0; i < n_hist; i++) {
+        if (empty[i]) {
+            score[i] = NAN;
+            continue;
+        }
+        const double *rx = xt + (size_t)i * nb, *rv = sx2 + (size_t)i * nb;
+        double chi2 = 0.0;
+        int update = labels[i] == 0;
+        for (int c = 0; c < nb; c += DN_HIST_CHUNK) {
+            int n = nb - c < DN_HIST_CHUNK ? nb - c : DN_HIST_CHUNK;
+            chi2 += update ? s_kernel(trk, c, rx + c, rv + c, n, 1, NULL, NULL, NULL)
+                           : s_kernel(trk, c, rx + c, rv + c, n, 0, NULL, NULL, NULL);
+        }
+        score[i] = dn_score_from_chi2(chi2, nb);
+    }
+    return dn_roc_auc_work(score, labels, n_hist, auc_work);
+}
+
+int dn_s_tune_alpha(const double *counts, const int8_t *labels, int n_hist, int n_bins,
+                    double *alpha_out, double *auc_out, dn_err_t *err)
+{
+    double *xt = NULL, *sx2 = NULL, *score = NULL;
+    uint8_t *empty = NULL;
+    void *auc_work = NULL;
+    dn_s_t *trk = NULL;
+    int rc = DN_OK;
+    if (n_hist < 1 || n_bins < 1 || !counts || !labels) {
+        rc = dn_err_set(err, DN_EINVAL, "alpha tuning: %d runs of %d bins", n_hist, n_bins);
+        goto done;
+    }
+    size_t cells = (size_t)n_hist * (size_t)n_bins;
+    xt = malloc(cells * sizeof *xt);
+    sx2 = malloc(cells * sizeof *sx2);
+    score = malloc((size_t)n_hist * sizeof *score);
+    empty = malloc((size_t)n_hist);
+    auc_work = malloc(dn_roc_auc_work_size(n_hist));
+    trk = dn_s_new(n_bins, 0.0);
+    if (!xt || !sx2 || !score || !empty || !auc_work || !trk) {
+        rc = dn_err_set(err, DN_ENOMEM, "alpha tuning: out of memory for %d x %d", n_hist,
+                        n_bins);
+        goto done;
+    }
+    int n_good = 0, n_bad = 0;
+    for (int i = 0; i < n_hist; i++) {
+        const double *x = counts + (size_t)i * n_bins;
+        int bad;
+        double sum = dn_hist_sum_checked(x, n_bins, &bad);
+        if (bad) {
+            rc = dn_hist_explain_bad(x, NULL, n_bins, err);
+            dn_err_prefix(err, "run %d", i);
+            goto done;
+        }
+        empty[i] = !(sum > DN_EPS);
+        if (!empty[i]) {
+            dn_hist_normalise_with_sum(xt + (size_t)i * n_bins, sx2 + (size_t)i * n_bins, x,
+                                       NULL, sum, n_bins);
+            n_good += labels[i] == 0;
+            n_bad += labels[i] == 1;
+        }
+    }
+    if (n_good == 0 || n_bad == 0) {
+        rc = dn_err_set(err, DN_EINVAL,
+                        "alpha tuning: the historical regime has %d good and %d bad "
+                        "non-empty runs; need at least one of each", n_good, n_bad);
+        goto done;
+    }
+    /* Grid points are k/100 and m/1000, computed by division so that each alpha
+     * is the double nearest the decimal value. */
+    int best_k = 0;
+    double best_auc = -INFINITY;
+    for (int k = 0; k < 100; k++) {
+        double auc = tune_one(trk, k / 100.0, xt, sx2, empty, labels, n_hist, score, auc_work);
+        if (auc > best_auc) {
+            best_auc = auc;
+            best_k = k;
+        }
+    }
+    int lo = best_k * 10 - 10, hi = best_k * 10 + 10;
+    if (lo < 0)
+        lo = 0;
+    if (hi > 999)
+        hi = 999;
+    int best_m = best_k * 10;
+    double best_fine = -INFINITY;
+    for (int m = lo; m <= hi; m++) {
+        double auc = tune_one(trk, m / 1000.0, xt, sx2, empty, labels, n_hist, score, auc_work);
+        if (auc > best_fine) {
+            best_fine = auc;
+            best_m = m;
+        }
+    }
+    if (alpha_out)
+        *alpha_out = best_m / 1000.0;
+    if (auc_out)
+        *auc_out = best_fine;
+done:
+    free(xt);
+    free(sx2);
+    free(score);
+    free(empty);
+    free(auc_work);
+    dn_s_destroy(&trk);
+    return rc;
+}

@@ -1,0 +1,167 @@
+/* histo.c: validation, normalisation and chi2 of one histogram (see histo.h).
+ *
+ * Sums follow numpy's pairwise summation (8 accumulators over blocks of up to
+ * 128 values, halves above that), so a sum over a contiguous row rounds exactly
+ * like the Python reference's `x.sum()`, and the 8 independent accumulators are
+ * what lets the compiler vectorise the loop without reassociating anything.
+ *
+ * Invariant: nothing here allocates or keeps state; the chi2 kernel works through
+ * the bins in chunks of DN_HIST_CHUNK on the stack. */
+#include "histo.h"
+
+#include <float.h>
+#include <math.h>
+
+/* numpy's pairwise_sum for n <= 128, also returning the minimum of a[0..n). */
+static double pairwise_block_min(const double *a, int n, double *min_out)
+{
+    double mn = INFINITY;
+    if (n < 8) {
+        double res = 0.0;
+        for (int i = 0; i < n; i++) {
+            res += a[i];
+            mn = a[i] < mn ? a[i] : mn;
+        }
+        *min_out = mn;
+        return res;
+    }
+    double r[8], m[8];
+    for (int k = 0; k < 8; k++) {
+        r[k] = a[k];
+        m[k] = a[k];
+    }
+    int i;
+    for (i = 8; i < n - (n % 8); i += 8) {
+        for (int k = 0; k < 8; k++) {
+            r[k] += a[i + k];
+            m[k] = a[i + k] < m[k] ? a[i + k] : m[k];
+        }
+    }
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (int k = 0; k < 8; k++)
+        mn = m[k] < mn ? m[k] : mn;
+    for (; i < n; i++) {
+        res += a[i];
+        mn = a[i] < mn ? a[i] : mn;
+    }
+    *min_out = mn;
+    return res;
+}
+
+static double pairwise_min(const double *a, int n, double *min_out)
+{
+    if (n <= 128)
+        return pairwise_block_min(a, n, min_out);
+    int n2 = n / 2;
+    n2 -= n2 % 8;
+    double m1, m2;
+    double s = pairwise_min(a, n2, &m1) + pairwise_min(a + n2, n - n2, &m2);
+    *min_out = m1 < m2 ? m1 : m2;
+    return s;
+}
+
+double dn_pairwise_sum(const double *a, int n)
+{
+    double mn;
+    return pairwise_min(a, n, &mn);
+}
+
+double dn_hist_sum_checked(const double *x, int n_bins, int *bad)
+{
+    double mn = 0.0;
+    double s = n_bins > 0 ? pairwise_min(x, n_bins, &mn) : 0.0;
+    /* NaN anywhere makes the sum NaN, an infinity makes it infinite; a negative
+     * value shows in the minimum. */
+    *bad = !(mn >= 0.0) || !(s <= DBL_MAX);
+    return s;
+}
+
+static int check_values(const double *v, int n, const char *what, dn_err_t *err)
+{
+    for (int j = 0; j < n; j++) {
+        double a = v[j];
+        if (isnan(a))
+            return dn_err_set(err, DN_ERANGE, "bin %d: NaN %s", j, what);
+        if (isinf(a))
+            return dn_err_set(err, DN_ERANGE, "bin %d: infinite %s", j, what);
+        if (a < 0.0)
+            return dn_err_set(err, DN_ERANGE, "bin %d: negative %s %.17g", j, what, a);
+    }
+    return DN_OK;
+}
+
+int dn_hist_check(const double *x, const double *var, int n_bins, dn_err_t *err)
+{
+    int rc = check_values(x, n_bins, "count", err);
+    if (rc == DN_OK && var)
+        rc = check_values(var, n_bins, "variance", err);
+    return rc;
+}
+
+int dn_hist_explain_bad(const double *x, const double *var, int n_bins, dn_err_t *err)
+{
+    int rc = dn_hist_check(x, var, n_bins, err);
+    if (rc != DN_OK)
+        return rc;
+    /* Every value is finite and non-negative, so only the sum can be at fault. */
+    return dn_err_set(err, DN_ERANGE, "counts sum to infinity (%d bins)", n_bins);
+}
+
+void dn_hist_normalise_with_sum(double *restrict xt, double *restrict sx2,
+                                const double *restrict x, const double *restrict var,
+                                double sum, int n_bins)
+{
+    const double inv = 1.0 / sum;
+    const double empty_var = inv * inv;
+    if (!var) {
+        for (int j = 0; j < n_bins; j++) {
+            double t = x[j] / sum;
+            double v = t / sum - (t * t) / sum;
+            xt[j] = t;
+            sx2[j] = t == 0.0 ? empty_var : v;
+        }
+    } else {
+        for (int j = 0; j < n_bins; j++) {
+            double t = x[j] / sum;
+            double v = var[j] / sum / sum;
+            xt[j] = t;
+            sx2[j] = (var[j] == 0.0 && x[j] == 0.0) ? empty_var : v;
+        }
+    }
+}
+
+double dn_hist_normalise(double *xt, double *sx2, const double *x, const double *var,
+                         int n_bins)
+{
+    int bad;
+    double sum = dn_hist_sum_checked(x, n_bins, &bad);
+    if (sum > DN_EPS)
+        dn_hist_normalise_with_sum(xt, sx2, x, var, sum, n_bins);
+    return sum;
+}
+
+double dn_hist_chi2(double *pulls, const double *xt, const double *sx2, const double *mu,
+                    const double *sigma_mu, int n_bins)
+{
+    double terms[DN_HIST_CHUNK];
+    double chi2 = 0.0;
+    for (int c = 0; c < n_bins; c += DN_HIST_CHUNK) {
+        int n = n_bins - c < DN_HIST_CHUNK ? n_bins - c : DN_HIST_CHUNK;
+        const double *t = xt + c, *v = sx2 + c, *m = mu + c, *s = sigma_mu + c;
+        for (int j = 0; j < n; j++) {
+            double d = t[j] - m[j];
+            terms[j] = d * d / (v[j] + s[j] * s[j]);
+        }
+        if (pulls) {
+            for (int j = 0; j < n; j++)
+                pulls[c + j] = (t[j] - m[j]) / sqrt(v[j] + s[j] * s[j]);
+        }
+        chi2 += dn_pairwise_sum(terms, n);
+    }
+    return chi2;
+}
+
+double dn_score_from_chi2(double chi2, int n_bins)
+{
+    return log(chi2 / n_bins);
+}
