@@ -118,13 +118,31 @@ static uint64_t binomial_inversion(dn_rng_t *rng, uint64_t n, double p)
     double q = 1.0 - p;
     double s = p / q;
     double a = ((double)n + 1.0) * s;
-    double f0 = exp((double)n * log1p(-p));
     double np = (double)n * p;
+    /* f(0) = q^n >= 1 - n p (Bernoulli's inequality): a first uniform below that
+     * bound is a 0 without the exp/log1p of f(0), which is most calls when n p is
+     * small (the tails of a multinomial). The same uniform is then used as the
+     * inversion's, so the shortcut changes no outcome. */
+    double u = dn_rng_uniform(rng);
+    if (u <= 1.0 - np)
+        return 0;
+    double f0;
+    if (n < 256) {
+        /* q^n by squaring: exact IEEE arithmetic, and faster than exp/log1p. */
+        double base = q;
+        f0 = 1.0;
+        for (uint64_t e = n; e; e >>= 1) {
+            if (e & 1)
+                f0 *= base;
+            base *= base;
+        }
+    } else {
+        f0 = exp((double)n * log1p(-p)); /* q^n without the rounding of q */
+    }
     double bound = np + 10.0 * sqrt(np * q + 1.0);
     if (bound > (double)n)
         bound = (double)n;
     for (;;) {
-        double u = dn_rng_uniform(rng);
         double f = f0;
         uint64_t x = 0;
         while (u > f) {
@@ -136,6 +154,7 @@ static uint64_t binomial_inversion(dn_rng_t *rng, uint64_t n, double p)
         }
         if ((double)x <= bound)
             return x;
+        u = dn_rng_uniform(rng);
     }
 }
 
@@ -143,13 +162,15 @@ static uint64_t binomial_btrs(dn_rng_t *rng, uint64_t n, double p)
 {
     double dn = (double)n;
     double q = 1.0 - p;
-    double spq = sqrt(dn * p * q);
+    double npq = dn * p * q;
+    double spq = sqrt(npq);
     double b = 1.15 + 2.53 * spq;
     double a = -0.0873 + 0.0248 * b + 0.01 * p;
     double c = dn * p + 0.5;
     double alpha = (2.83 + 5.1 / b) * spq;
     double v_r = 0.92 - 4.2 / b;
     double m = floor((dn + 1.0) * p);
+    double s = p / q;
     double log_r = 0.0, log_fm = 0.0;
     int have_log = 0;
     for (;;) {
@@ -163,12 +184,36 @@ static uint64_t binomial_btrs(dn_rng_t *rng, uint64_t n, double p)
             continue;
         if (us >= 0.07 && v <= v_r)
             return (uint64_t)kd;
+        /* Accept when v (rescaled to the hat) <= f(k) / f(m). */
+        v *= alpha / (a / (us * us) + b);
+        double km = fabs(kd - m);
+        if (km <= 15.0) {
+            /* Near the mode: f(k)/f(m) as the product of f(i)/f(i-1) = (n-i+1)s/i,
+             * numerators and denominators kept apart (at most 15 factors each,
+             * no overflow below n = 2^53) so no division sits in the chain. */
+            double num = 1.0, den = 1.0;
+            double lo_i = m < kd ? m : kd, hi_i = m < kd ? kd : m;
+            for (double i = lo_i + 1.0; i <= hi_i; i += 1.0) {
+                num *= (dn - i + 1.0) * s;
+                den *= i;
+            }
+            if (m < kd ? v * den <= num : v * num <= den)
+                return (uint64_t)kd;
+            continue;
+        }
+        /* Squeeze of log f(k)/f(m) around -km^2 / (2 npq) (Hoermann's BTRD 3.2). */
+        double lv = log(v);
+        double rho = (km / npq) * (((km / 3.0 + 0.625) * km + 1.0 / 6.0) / npq + 0.5);
+        double t = -km * km / (2.0 * npq);
+        if (lv < t - rho)
+            return (uint64_t)kd;
+        if (lv > t + rho)
+            continue;
         if (!have_log) {
-            log_r = log(p / q);
+            log_r = log(s);
             log_fm = log_factorial(m) + log_factorial(dn - m);
             have_log = 1;
         }
-        double lv = log(v * alpha / (a / (us * us) + b));
         double lf = log_fm - log_factorial(kd) - log_factorial(dn - kd) +
                     (kd - m) * log_r;
         if (lv <= lf)
