@@ -148,8 +148,8 @@ const float *dn_mlmodel_sigma(const dn_mlmodel_t *m);
 /* Gradients of the last forward's loss with respect to every parameter, written
  * into the gradient buffer (zeroed first). The clamp of v passes no gradient
  * where sigma_hat^2 < 1e-9 (as torch.clamp). Requires that the last forward had
- * a target (DN_ESTATE otherwise); the batch arrays of that forward must still be
- * valid and unchanged. Returns 0 or DN_ESTATE. */
+ * a target (DN_ESTATE otherwise); the forward copied what it needs from the
+ * batch, so the caller's arrays may have changed since. Returns 0 or DN_ESTATE. */
 int dn_mlmodel_backward(dn_mlmodel_t *m);
 
 /* One AdamW step as torch.optim.AdamW (decoupled weight decay p -= lr*wd*p,

@@ -1,0 +1,99 @@
+/* nn.h: float32 layer kernels of the DINAMO-ML network, llm.c style.
+ *
+ * Each layer is a pair of plain functions: x_forward(out, inp, weights, dims)
+ * writes its outputs; x_backward(dinp, dweights, dout, inp, ...) ADDS into the
+ * gradients it is given (callers zero them first). Shapes are in the comments,
+ * row-major. Matrix products go through cblas_sgemm; everything else is plain C
+ * loops the compiler vectorises. No kernel allocates, prints or fails: the model
+ * checks dimensions once. A gradient pointer may be NULL where documented, to
+ * skip work nobody needs (e.g. the gradient of the network's input).
+ *
+ * Thread rules: kernels touch only their arguments. */
+#ifndef DN_NN_H
+#define DN_NN_H
+
+#include "rng.h"
+
+/* out[N][OC] = inp[N][C] @ weight[OC][C]^T + bias[OC] (bias may be NULL). */
+void dn_linear_forward(float *out, const float *inp, const float *weight,
+                       const float *bias, int N, int C, int OC);
+/* dinp[N][C] += dout @ weight (dinp may be NULL); dweight[OC][C] += dout^T @ inp;
+ * dbias[OC] += column sums of dout (dbias may be NULL). */
+void dn_linear_backward(float *dinp, float *dweight, float *dbias,
+                        const float *dout, const float *inp, const float *weight,
+                        int N, int C, int OC);
+
+/* out[N][C] = (inp - mean) * rstd * weight + bias over each row, eps 1e-5
+ * (biased variance, as torch). mean[N], rstd[N] are saved for backward. */
+void dn_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *weight, const float *bias, int N, int C);
+void dn_layernorm_backward(float *dinp, float *dweight, float *dbias,
+                           const float *dout, const float *inp,
+                           const float *weight, const float *mean,
+                           const float *rstd, int N, int C);
+
+/* Elementwise activations over n values; backward uses the forward input. */
+void dn_relu_forward(float *out, const float *inp, int n);
+void dn_relu_backward(float *dinp, const float *dout, const float *inp, int n);
+/* GELU, exact: 0.5 x (1 + erf(x / sqrt 2)). */
+void dn_gelu_forward(float *out, const float *inp, int n);
+void dn_gelu_backward(float *dinp, const float *dout, const float *inp, int n);
+/* Softplus, beta 1, threshold 20: x > 20 ? x : log1p(exp(x)). */
+void dn_softplus_forward(float *out, const float *inp, int n);
+void dn_softplus_backward(float *dinp, const float *dout, const float *inp,
+                          int n);
+
+/* Row softmax: out[N][C] = softmax(inp[N][C]) per row. Backward uses the output. */
+void dn_softmax_forward(float *out, const float *inp, int N, int C);
+void dn_softmax_backward(float *dinp, const float *dout, const float *out,
+                         int N, int C);
+
+/* Inverted dropout: mask[i] = 0 with probability p, else 1/(1-p), drawn from
+ * *rng one uniform per element in order; out = inp * mask. p == 0 copies and
+ * fills mask with 1 (mask may be NULL then). out may equal inp. */
+void dn_dropout_forward(float *out, float *mask, const float *inp, float p,
+                        int n, dn_rng_t *rng);
+/* dinp += dout * mask. */
+void dn_dropout_backward(float *dinp, const float *dout, const float *mask,
+                         int n);
+
+/* out = a + b; backward: da += dout, db += dout (either may be NULL). */
+void dn_residual_forward(float *out, const float *a, const float *b, int n);
+void dn_residual_backward(float *da, float *db, const float *dout, int n);
+
+/* out[B][C] = mean over g of inp[B][M][C]. */
+void dn_meanpool_forward(float *out, const float *inp, int B, int M, int C);
+void dn_meanpool_backward(float *dinp, const float *dout, int B, int M, int C);
+
+/* Multi-head scaled dot-product attention core (PyTorch's MultiheadAttention
+ * between its in- and out-projections), no mask.
+ *   qkv[B][M][3C]   q | k | v of each token (C = d_model, H heads of C/H)
+ *   prob[B][H][M][M] softmax(q k^T / sqrt(C/H)) saved for backward
+ *   pdrop[B][H][M][M] prob after dropout (the probabilities used), saved
+ *   mask[B][H][M][M] dropout mask (p == 0: ignored, may be NULL; then pdrop may
+ *                    alias prob)
+ *   out[B][M][C]     concatenated heads: pdrop @ v
+ * Dropout draws come from *rng in (b, h, i, j) order. */
+void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
+                          const float *qkv, float p, int B, int M, int C, int H,
+                          dn_rng_t *rng);
+/* dqkv[B][M][3C] += gradient; mask NULL means no dropout was applied. */
+void dn_attention_backward(float *dqkv, const float *dout, const float *qkv,
+                           const float *prob, const float *pdrop,
+                           const float *mask, int B, int M, int C, int H);
+
+/* Gather rows: out[n][C] = table[index[n]][C]; backward scatter-adds. */
+void dn_gather_forward(float *out, const float *table, const int *index, int n,
+                       int C);
+void dn_gather_backward(float *dtable, const float *dout, const int *index,
+                        int n, int C);
+
+/* Gaussian NLL, mean over n values: 0.5 * (log v + (x - mu)^2 / v) with
+ * v = max(sigma^2, 1e-9); accumulated in double. Backward writes (not adds)
+ * dmu, dsigma for an upstream gradient dloss; no gradient through the clamp. */
+double dn_gaussnll_forward(const float *mu, const float *sigma, const float *x,
+                           int n);
+void dn_gaussnll_backward(float *dmu, float *dsigma, const float *mu,
+                          const float *sigma, const float *x, float dloss, int n);
+
+#endif
