@@ -690,7 +690,7 @@ int dn_json_format_number(char *buf, double x)
         memcpy(buf, "null", 5);
         return 4;
     }
-    if (x == (double)(int64_t)x && fabs(x) < 1e15 && !(x == 0 && signbit(x))) {
+    if (fabs(x) < 1e15 && x == (double)(int64_t)x && !(x == 0 && signbit(x))) {
         /* integers: by hand, the common case when writing counts */
         int64_t v = (int64_t)x;
         char tmp[24];

@@ -1,0 +1,810 @@
+/* dataset_io.c: the dataset directory format (runs.csv, truth.csv, meta.json;
+ * see dataset.h) written atomically and read strictly.
+ *
+ * Reading loads each file whole (dn_read_file: NUL-terminated) and scans it in
+ * place: lines are found with memchr, fields are split at ',' and converted
+ * without allocation (plain integers of up to 15 digits by hand, exactly; other
+ * numbers with strtod after checking that the field holds only number
+ * characters, so strtod never skips whitespace or reads hex, "nan" or "inf"
+ * unnoticed). The number of rows is known from the line count before any row is
+ * parsed, so the dataset is allocated once at its final size. Every rejection
+ * names the file, the line, the column and the offending text:
+ * "dir/runs.csv:17: column b42: negative count -3". CRLF line endings and a
+ * last line without newline are accepted; empty lines are not.
+ *
+ * meta.json: bin_edges (when present) must hold n_bins + 1 strictly increasing
+ * values, and n_bins / n_runs (when present) must agree with runs.csv. Every
+ * other member is kept, re-serialised compactly, in ds->meta_extra, so a
+ * dataset read and written again keeps its producer's metadata (its numbers
+ * bit for bit; its layout may change). Without meta.json the edges are
+ * 0..n_bins and meta_extra is NULL.
+ *
+ * Writing validates the dataset first (so whatever is written reads back),
+ * writes the three files under temporary names, checks that every byte reached
+ * the kernel, and only then renames them into place; a dataset without truth
+ * removes a stale truth.csv, which would otherwise be read with the new runs. */
+#include "dataset.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "json.h"
+
+#define SHOW_MAX 40 /* bytes of an offending field quoted in a message */
+
+static const char *const truth_columns[] = {"run",         "mu",        "sigma",
+                                            "rapid_change", "rapid_mu", "rapid_sigma",
+                                            "events",       "dead_bins"};
+enum { N_TRUTH_COLUMNS = 8 };
+
+/* ------------------------------------------------------------ CSV scanner */
+
+typedef struct {
+    const char *path;  /* for messages */
+    const char *p;     /* start of the next line */
+    const char *end;   /* end of the buffer (a NUL is there) */
+    long line;         /* number of the current line, 1-based */
+    const char *ls;    /* current line: [ls, le), without "\n" or "\r\n" */
+    const char *le;
+} csv_t;
+
+/* Advances to the next line; 0 at end of input. */
+static int csv_next_line(csv_t *c)
+{
+    if (c->p >= c->end)
+        return 0;
+    const char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
+    c->ls = c->p;
+    c->le = nl ? nl : c->end;
+    c->p = nl ? nl + 1 : c->end;
+    if (c->le > c->ls && c->le[-1] == '\r')
+        c->le--;
+    c->line++;
+    return 1;
+}
+
+static size_t count_lines(const char *buf, size_t len)
+{
+    size_t n = 0;
+    for (const char *p = buf, *end = buf + len;
+         p < end && (p = memchr(p, '\n', (size_t)(end - p))); p++)
+        n++;
+    if (len && buf[len - 1] != '\n')
+        n++;
+    return n;
+}
+
+static size_t count_fields(const char *ls, const char *le)
+{
+    size_t n = 1;
+    for (const char *p = ls; p < le && (p = memchr(p, ',', (size_t)(le - p))); p++)
+        n++;
+    return n;
+}
+
+/* End of the field starting at s: the next ',' or the line end. */
+static inline const char *field_end(const char *s, const char *le)
+{
+    const char *comma = memchr(s, ',', (size_t)(le - s));
+    return comma ? comma : le;
+}
+
+static int show_len(const char *s, const char *fe)
+{
+    return fe - s > SHOW_MAX ? SHOW_MAX : (int)(fe - s);
+}
+
+typedef enum { NUM_OK, NUM_EMPTY, NUM_SYNTAX, NUM_NONFINITE } num_status_t;
+
+/* Converts the field [s, fe) to a double. */
+static num_status_t parse_double(const char *s, const char *fe, double *out)
+{
+    if (s == fe)
+        return NUM_EMPTY;
+    const char *d = s;
+    uint64_t v = 0;
+    while (d < fe && (unsigned)(*d - '0') <= 9 && d - s < 15)
+        v = v * 10 + (uint64_t)(*d++ - '0');
+    if (d == fe) { /* up to 15 digits: below 2^53, exact */
+        *out = (double)v;
+        return NUM_OK;
+    }
+    int number_chars = 1;
+    for (const char *q = s; q < fe; q++) {
+        char ch = *q;
+        if (!((unsigned)(ch - '0') <= 9 || ch == '.' || ch == 'e' || ch == 'E' || ch == '+' ||
+              ch == '-')) {
+            number_chars = 0;
+            break;
+        }
+    }
+    /* Only called on a field whose first character is not a space, so strtod
+     * cannot skip into the next field or line unnoticed: endp must be fe. */
+    if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n' || *s == '\v' || *s == '\f')
+        return NUM_SYNTAX;
+    char *endp;
+    double x = strtod(s, &endp);
+    if (endp != fe)
+        return NUM_SYNTAX;
+    if (!isfinite(x))
+        return NUM_NONFINITE; /* "nan", "inf", "1e999" */
+    if (!number_chars)
+        return NUM_SYNTAX; /* hex floats and the like */
+    *out = x;
+    return NUM_OK;
+}
+
+/* Converts the field [s, fe) to an integer in [lo, hi]; 0 or -1. */
+static int parse_int(const char *s, const char *fe, int64_t lo, int64_t hi, int64_t *out)
+{
+    const char *d = s;
+    int neg = 0;
+    if (d < fe && *d == '-') {
+        neg = 1;
+        d++;
+    }
+    if (d == fe)
+        return -1;
+    uint64_t v = 0;
+    for (; d < fe; d++) {
+        unsigned digit = (unsigned)(*d - '0');
+        if (digit > 9 || v > (UINT64_C(1) << 62) / 10)
+            return -1;
+        v = v * 10 + digit;
+    }
+    int64_t x = neg ? -(int64_t)v : (int64_t)v;
+    if (x < lo || x > hi)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+/* The column-count error of the current line. */
+static int column_count_error(const csv_t *c, size_t expected, dn_err_t *err)
+{
+    size_t found = count_fields(c->ls, c->le);
+    return dn_err_set(err, DN_EFORMAT, "%s:%ld: %zu columns, expected %zu (as in the header)",
+                      c->path, c->line, found, expected);
+}
+
+/* Checks that the header line holds exactly `names` (n of them). */
+static int check_header(const csv_t *c, const char *const *names, size_t n, dn_err_t *err)
+{
+    const char *s = c->ls;
+    for (size_t k = 0; k < n; k++) {
+        const char *fe = field_end(s, c->le);
+        size_t len = strlen(names[k]);
+        if ((size_t)(fe - s) != len || memcmp(s, names[k], len) != 0)
+            return dn_err_set(err, DN_EFORMAT, "%s:%ld: header column %zu is \"%.*s\", expected \"%s\"",
+                              c->path, c->line, k + 1, show_len(s, fe), s, names[k]);
+        if (k + 1 < n && fe == c->le)
+            return dn_err_set(err, DN_EFORMAT,
+                              "%s:%ld: header has %zu columns, expected %zu (missing \"%s\")",
+                              c->path, c->line, k + 1, n, names[k + 1]);
+        s = fe + 1;
+    }
+    if (s <= c->le)
+        return dn_err_set(err, DN_EFORMAT, "%s:%ld: header has %zu columns, expected %zu",
+                          c->path, c->line, count_fields(c->ls, c->le), n);
+    return DN_OK;
+}
+
+/* Reads `path` and positions the scanner on its header line. */
+static int csv_open(const char *path, char **buf_out, csv_t *c, size_t *n_rows, dn_err_t *err)
+{
+    size_t len;
+    int rc = dn_read_file(path, buf_out, &len, err);
+    if (rc)
+        return rc;
+    *c = (csv_t){.path = path, .p = *buf_out, .end = *buf_out + len};
+    if (len == 0 || !csv_next_line(c))
+        return dn_err_set(err, DN_EFORMAT, "%s: empty file (expected a header line)", path);
+    size_t lines = count_lines(*buf_out, len);
+    if (lines - 1 > INT_MAX)
+        return dn_err_set(err, DN_EFORMAT, "%s: %zu rows, more than supported", path, lines - 1);
+    *n_rows = lines - 1;
+    return DN_OK;
+}
+
+static int empty_line_error(const csv_t *c, dn_err_t *err)
+{
+    return dn_err_set(err, DN_EFORMAT, "%s:%ld: empty line", c->path, c->line);
+}
+
+/* ---------------------------------------------------------------- runs.csv */
+
+static int parse_runs_header(const csv_t *c, int *n_bins, dn_err_t *err)
+{
+    static const char *const fixed[] = {"run", "label"};
+    const char *s = c->ls;
+    for (int k = 0; k < 2; k++) {
+        const char *fe = field_end(s, c->le);
+        size_t len = strlen(fixed[k]);
+        if ((size_t)(fe - s) != len || memcmp(s, fixed[k], len) != 0)
+            return dn_err_set(err, DN_EFORMAT,
+                              "%s:%ld: header column %d is \"%.*s\", expected \"%s\"", c->path,
+                              c->line, k + 1, show_len(s, fe), s, fixed[k]);
+        if (fe == c->le)
+            return dn_err_set(err, DN_EFORMAT, "%s:%ld: header has no bin columns (expected "
+                              "run,label,b0,...)", c->path, c->line);
+        s = fe + 1;
+    }
+    size_t n = count_fields(s, c->le);
+    if (n > INT_MAX / 2)
+        return dn_err_set(err, DN_EFORMAT, "%s:%ld: %zu bin columns, more than supported",
+                          c->path, c->line, n);
+    for (size_t j = 0; j < n; j++) {
+        const char *fe = field_end(s, c->le);
+        char want[24];
+        int wlen = snprintf(want, sizeof want, "b%zu", j);
+        if (fe - s != wlen || memcmp(s, want, (size_t)wlen) != 0)
+            return dn_err_set(err, DN_EFORMAT,
+                              "%s:%ld: header column %zu is \"%.*s\", expected \"%s\"", c->path,
+                              c->line, j + 3, show_len(s, fe), s, want);
+        s = fe + 1;
+    }
+    *n_bins = (int)n;
+    return DN_OK;
+}
+
+static int parse_runs_row(const csv_t *c, dn_dataset_t *ds, int i, dn_err_t *err)
+{
+    const int nb = ds->n_bins;
+    const size_t n_cols = (size_t)nb + 2;
+    const char *s = c->ls, *le = c->le, *fe;
+    if (s == le)
+        return empty_line_error(c, err);
+
+    fe = field_end(s, le);
+    int64_t run;
+    if (parse_int(s, fe, INT64_MIN + 1, INT64_MAX, &run))
+        return dn_err_set(err, DN_EFORMAT, "%s:%ld: column run: not an integer: \"%.*s\"",
+                          c->path, c->line, show_len(s, fe), s);
+    if (i > 0 && run <= ds->run[i - 1])
+        return dn_err_set(err, DN_EFORMAT,
+                          "%s:%ld: column run: run %" PRId64 " after run %" PRId64
+                          " (run numbers must increase)",
+                          c->path, c->line, run, ds->run[i - 1]);
+    ds->run[i] = run;
+    if (fe == le)
+        return column_count_error(c, n_cols, err);
+
+    s = fe + 1;
+    fe = field_end(s, le);
+    if (fe == s)
+        ds->label[i] = -1;
+    else if (fe - s == 1 && (*s == '0' || *s == '1'))
+        ds->label[i] = (int8_t)(*s - '0');
+    else
+        return dn_err_set(err, DN_ERANGE, "%s:%ld: column label: \"%.*s\" is not 0, 1 or empty",
+                          c->path, c->line, show_len(s, fe), s);
+    if (fe == le)
+        return column_count_error(c, n_cols, err);
+
+    double *row = ds->counts + (size_t)i * (size_t)nb;
+    for (int j = 0; j < nb; j++) {
+        s = fe + 1;
+        fe = field_end(s, le);
+        double x;
+        switch (parse_double(s, fe, &x)) {
+        case NUM_OK:
+            break;
+        case NUM_EMPTY:
+            return dn_err_set(err, DN_EFORMAT, "%s:%ld: column b%d: empty count", c->path,
+                              c->line, j);
+        case NUM_NONFINITE:
+            return dn_err_set(err, DN_ERANGE, "%s:%ld: column b%d: count %.*s is not finite",
+                              c->path, c->line, j, show_len(s, fe), s);
+        default:
+            return dn_err_set(err, DN_EFORMAT, "%s:%ld: column b%d: not a number: \"%.*s\"",
+                              c->path, c->line, j, show_len(s, fe), s);
+        }
+        if (x < 0)
+            return dn_err_set(err, DN_ERANGE, "%s:%ld: column b%d: negative count %.*s",
+                              c->path, c->line, j, show_len(s, fe), s);
+        row[j] = x;
+        if (fe == le && j + 1 < nb)
+            return column_count_error(c, n_cols, err);
+    }
+    if (fe != le)
+        return column_count_error(c, n_cols, err);
+    return DN_OK;
+}
+
+static int read_runs(const char *path, int with_truth, dn_dataset_t **out, dn_err_t *err)
+{
+    char *buf = NULL;
+    csv_t c;
+    size_t n_rows = 0;
+    int n_bins = 0;
+    dn_dataset_t *ds = NULL;
+    int rc = csv_open(path, &buf, &c, &n_rows, err);
+    if (rc || (rc = parse_runs_header(&c, &n_bins, err)))
+        goto fail;
+    ds = dn_dataset_new((int)n_rows, n_bins, with_truth);
+    if (!ds) {
+        rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory for %zu runs x %d bins", path,
+                        n_rows, n_bins);
+        goto fail;
+    }
+    for (int i = 0; i < ds->n_runs; i++) {
+        csv_next_line(&c); /* n_rows counted the lines: there is one */
+        if ((rc = parse_runs_row(&c, ds, i, err)))
+            goto fail;
+    }
+    free(buf);
+    *out = ds;
+    return DN_OK;
+fail:
+    free(buf);
+    dn_dataset_destroy(&ds);
+    return rc;
+}
+
+int dn_dataset_read_runs_csv(const char *path, dn_dataset_t **out, dn_err_t *err)
+{
+    if (!path || !out)
+        return dn_err_set(err, DN_EINVAL, "dn_dataset_read_runs_csv: NULL argument");
+    *out = NULL;
+    return read_runs(path, 0, out, err);
+}
+
+/* --------------------------------------------------------------- truth.csv */
+
+static int parse_flag(const csv_t *c, const char *s, const char *fe, const char *column,
+                      uint8_t *out, dn_err_t *err)
+{
+    if (fe - s == 1 && (*s == '0' || *s == '1')) {
+        *out = (uint8_t)(*s - '0');
+        return DN_OK;
+    }
+    return dn_err_set(err, DN_ERANGE, "%s:%ld: column %s: \"%.*s\" is not 0 or 1", c->path,
+                      c->line, column, show_len(s, fe), s);
+}
+
+static int parse_truth_row(const csv_t *c, dn_dataset_t *ds, int i, const char *runs_path,
+                           dn_err_t *err)
+{
+    const char *s = c->ls, *le = c->le, *fe = NULL;
+    if (s == le)
+        return empty_line_error(c, err);
+    const char *field[N_TRUTH_COLUMNS], *fend[N_TRUTH_COLUMNS];
+    for (int k = 0; k < N_TRUTH_COLUMNS; k++) {
+        if (k > 0 && fe == le)
+            return column_count_error(c, N_TRUTH_COLUMNS, err);
+        fe = field_end(s, le);
+        field[k] = s;
+        fend[k] = fe;
+        s = fe + 1;
+    }
+    if (fe != le)
+        return column_count_error(c, N_TRUTH_COLUMNS, err);
+
+    int64_t run;
+    if (parse_int(field[0], fend[0], INT64_MIN + 1, INT64_MAX, &run))
+        return dn_err_set(err, DN_EFORMAT, "%s:%ld: column run: not an integer: \"%.*s\"",
+                          c->path, c->line, show_len(field[0], fend[0]), field[0]);
+    if (run != ds->run[i])
+        return dn_err_set(err, DN_EFORMAT,
+                          "%s:%ld: run %" PRId64 " but %s:%ld has run %" PRId64
+                          " (the files must match row for row)",
+                          c->path, c->line, run, runs_path, c->line, ds->run[i]);
+    double *dst[2] = {&ds->true_mu[i], &ds->true_sigma[i]};
+    for (int k = 1; k <= 2; k++) {
+        num_status_t st = parse_double(field[k], fend[k], dst[k - 1]);
+        if (st == NUM_NONFINITE)
+            return dn_err_set(err, DN_ERANGE, "%s:%ld: column %s: %.*s is not finite", c->path,
+                              c->line, truth_columns[k], show_len(field[k], fend[k]), field[k]);
+        if (st != NUM_OK)
+            return dn_err_set(err, DN_EFORMAT, "%s:%ld: column %s: not a number: \"%.*s\"",
+                              c->path, c->line, truth_columns[k],
+                              show_len(field[k], fend[k]), field[k]);
+    }
+    uint8_t change = 0;
+    int rc;
+    if ((rc = parse_flag(c, field[3], fend[3], "rapid_change", &change, err)) ||
+        (rc = parse_flag(c, field[4], fend[4], "rapid_mu", &ds->rapid_mu[i], err)) ||
+        (rc = parse_flag(c, field[5], fend[5], "rapid_sigma", &ds->rapid_sigma[i], err)))
+        return rc;
+    if (change != (ds->rapid_mu[i] || ds->rapid_sigma[i]))
+        return dn_err_set(err, DN_EFORMAT,
+                          "%s:%ld: rapid_change %d disagrees with rapid_mu %d, rapid_sigma %d",
+                          c->path, c->line, change, ds->rapid_mu[i], ds->rapid_sigma[i]);
+    int32_t *idst[2] = {&ds->events[i], &ds->dead_bins[i]};
+    for (int k = 6; k <= 7; k++) {
+        int64_t v;
+        if (parse_int(field[k], fend[k], 0, INT32_MAX, &v))
+            return dn_err_set(err, DN_EFORMAT,
+                              "%s:%ld: column %s: \"%.*s\" is not a non-negative integer",
+                              c->path, c->line, truth_columns[k], show_len(field[k], fend[k]),
+                              field[k]);
+        *idst[k - 6] = (int32_t)v;
+    }
+    return DN_OK;
+}
+
+static int read_truth(const char *path, const char *runs_path, dn_dataset_t *ds, dn_err_t *err)
+{
+    char *buf = NULL;
+    csv_t c;
+    size_t n_rows;
+    int rc = csv_open(path, &buf, &c, &n_rows, err);
+    if (rc || (rc = check_header(&c, truth_columns, N_TRUTH_COLUMNS, err)))
+        goto done;
+    if (n_rows != (size_t)ds->n_runs) {
+        rc = dn_err_set(err, DN_EFORMAT, "%s has %zu rows but %s has %d (the files must match "
+                        "row for row)", path, n_rows, runs_path, ds->n_runs);
+        goto done;
+    }
+    for (int i = 0; i < ds->n_runs; i++) {
+        csv_next_line(&c);
+        if ((rc = parse_truth_row(&c, ds, i, runs_path, err)))
+            goto done;
+    }
+done:
+    free(buf);
+    return rc;
+}
+
+/* --------------------------------------------------------------- meta.json */
+
+static int read_meta(const char *path, dn_dataset_t *ds, dn_err_t *err)
+{
+    dn_json_t *doc = NULL;
+    double *edges = NULL;
+    char *extra = NULL;
+    size_t extra_len = 0, n_edges = 0;
+    FILE *mem = NULL;
+    int rc = dn_json_parse_file(path, &doc, err);
+    if (rc)
+        goto done;
+    const dn_json_value_t *root = dn_json_root(doc);
+    if (dn_json_type(root) != DN_JSON_OBJECT) {
+        rc = dn_err_set(err, DN_EFORMAT, "%s: expected an object, found %s", path,
+                        dn_json_type_name(dn_json_type(root)));
+        goto done;
+    }
+    static const char *const dims[] = {"n_bins", "n_runs"};
+    const int dim_values[] = {ds->n_bins, ds->n_runs};
+    for (int k = 0; k < 2; k++) {
+        const dn_json_value_t *v = dn_json_get(root, dims[k]);
+        if (v && dn_json_number(v) != dim_values[k]) {
+            char shown[DN_JSON_NUMBER_MAX] = "";
+            if (dn_json_type(v) == DN_JSON_NUMBER)
+                dn_json_format_number(shown, dn_json_number(v));
+            rc = dn_err_set(err, DN_EFORMAT, "%s: %s is %s but runs.csv has %d", path, dims[k],
+                            dn_json_type(v) == DN_JSON_NUMBER ? shown
+                                                              : dn_json_type_name(dn_json_type(v)),
+                            dim_values[k]);
+            goto done;
+        }
+    }
+    if (dn_json_get(root, "bin_edges")) {
+        if ((rc = dn_json_get_numbers(root, "bin_edges", &edges, &n_edges, err))) {
+            dn_err_prefix(err, "%s", path);
+            goto done;
+        }
+        if (n_edges != (size_t)ds->n_bins + 1) {
+            rc = dn_err_set(err, DN_EFORMAT, "%s: bin_edges has %zu values, expected %d "
+                            "(n_bins + 1)", path, n_edges, ds->n_bins + 1);
+            goto done;
+        }
+        for (size_t j = 1; j < n_edges; j++)
+            if (!(edges[j] > edges[j - 1])) {
+                char a[DN_JSON_NUMBER_MAX], b[DN_JSON_NUMBER_MAX];
+                dn_json_format_number(a, edges[j - 1]);
+                dn_json_format_number(b, edges[j]);
+                rc = dn_err_set(err, DN_EFORMAT, "%s: bin_edges not strictly increasing: "
+                                "element %zu is %s after %s", path, j, b, a);
+                goto done;
+            }
+        memcpy(ds->edges, edges, n_edges * sizeof *edges);
+    }
+    /* The producer's own members, kept for the next write. */
+    mem = open_memstream(&extra, &extra_len);
+    if (!mem)
+        goto nomem;
+    int n_extra = 0;
+    for (size_t i = 0; i < dn_json_object_len(root); i++) {
+        const char *key = dn_json_object_key_at(root, i);
+        if (!strcmp(key, "bin_edges") || !strcmp(key, "n_bins") || !strcmp(key, "n_runs"))
+            continue;
+        if (n_extra++)
+            fputs(", ", mem);
+        dn_json_write_string(mem, key);
+        fputs(": ", mem);
+        dn_json_write_value(mem, dn_json_object_value_at(root, i));
+    }
+    if (ferror(mem)) {
+        fclose(mem);
+        mem = NULL;
+        goto nomem;
+    }
+    if (fclose(mem) != 0) {
+        mem = NULL;
+        goto nomem;
+    }
+    mem = NULL;
+    if (n_extra) {
+        free(ds->meta_extra);
+        ds->meta_extra = extra;
+        extra = NULL;
+    }
+    rc = DN_OK;
+    goto done;
+nomem:
+    rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory", path);
+done:
+    if (mem)
+        fclose(mem);
+    free(extra);
+    free(edges);
+    dn_json_destroy(&doc);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- reading */
+
+static char *join_path(const char *dir, const char *name)
+{
+    size_t dl = strlen(dir), nl = strlen(name);
+    int slash = dl > 0 && dir[dl - 1] != '/';
+    char *p = malloc(dl + (size_t)slash + nl + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, dir, dl);
+    if (slash)
+        p[dl] = '/';
+    memcpy(p + dl + slash, name, nl + 1);
+    return p;
+}
+
+/* 1 when path exists, 0 when it does not, DN_EIO otherwise. */
+static int file_exists(const char *path, dn_err_t *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return 1;
+    if (errno == ENOENT)
+        return 0;
+    return dn_err_set(err, DN_EIO, "cannot access %s: %s", path, strerror(errno));
+}
+
+int dn_dataset_read_dir(const char *dir, dn_dataset_t **out, dn_err_t *err)
+{
+    if (!dir || !out)
+        return dn_err_set(err, DN_EINVAL, "dn_dataset_read_dir: NULL argument");
+    *out = NULL;
+    int rc;
+    dn_dataset_t *ds = NULL;
+    char *runs = join_path(dir, "runs.csv"), *truth = join_path(dir, "truth.csv"),
+         *meta = join_path(dir, "meta.json");
+    if (!runs || !truth || !meta) {
+        rc = dn_err_set(err, DN_ENOMEM, "out of memory reading %s", dir);
+        goto done;
+    }
+    int has_truth = file_exists(truth, err), has_meta;
+    if ((rc = has_truth < 0 ? has_truth : 0))
+        goto done;
+    if ((rc = read_runs(runs, has_truth, &ds, err)))
+        goto done;
+    if (has_truth && (rc = read_truth(truth, runs, ds, err)))
+        goto done;
+    has_meta = file_exists(meta, err);
+    if ((rc = has_meta < 0 ? has_meta : 0))
+        goto done;
+    if (has_meta && (rc = read_meta(meta, ds, err)))
+        goto done;
+    *out = ds;
+    ds = NULL;
+done:
+    dn_dataset_destroy(&ds);
+    free(runs);
+    free(truth);
+    free(meta);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- writing */
+
+static int validate(const dn_dataset_t *ds, dn_err_t *err)
+{
+    if (!ds)
+        return dn_err_set(err, DN_EINVAL, "dataset is NULL");
+    if (ds->n_runs < 0 || ds->n_bins < 1)
+        return dn_err_set(err, DN_EINVAL, "dataset has %d runs x %d bins", ds->n_runs,
+                          ds->n_bins);
+    if (!ds->edges || !ds->run || !ds->label || !ds->counts)
+        return dn_err_set(err, DN_EINVAL, "dataset has a NULL array");
+    int truth = ds->true_mu != NULL;
+    if (truth != (ds->true_sigma != NULL) || truth != (ds->rapid_mu != NULL) ||
+        truth != (ds->rapid_sigma != NULL) || truth != (ds->events != NULL) ||
+        truth != (ds->dead_bins != NULL))
+        return dn_err_set(err, DN_EINVAL, "dataset truth arrays are partly NULL");
+    for (int j = 0; j <= ds->n_bins; j++)
+        if (!isfinite(ds->edges[j]) || (j && !(ds->edges[j] > ds->edges[j - 1])))
+            return dn_err_set(err, DN_EINVAL, "bin edge %d (%g) is not finite and above the "
+                              "previous one", j, ds->edges[j]);
+    for (int i = 0; i < ds->n_runs; i++) {
+        if (i && ds->run[i] <= ds->run[i - 1])
+            return dn_err_set(err, DN_EINVAL, "run %" PRId64 " at position %d follows run %"
+                              PRId64 " (run numbers must increase)", ds->run[i], i,
+                              ds->run[i - 1]);
+        if (ds->run[i] == INT64_MIN)
+            return dn_err_set(err, DN_EINVAL, "run number at position %d out of range", i);
+        if (ds->label[i] < -1 || ds->label[i] > 1)
+            return dn_err_set(err, DN_EINVAL, "run %" PRId64 ": label %d not -1, 0 or 1",
+                              ds->run[i], ds->label[i]);
+        const double *row = dn_dataset_row(ds, i);
+        for (int j = 0; j < ds->n_bins; j++)
+            if (!isfinite(row[j]) || row[j] < 0)
+                return dn_err_set(err, DN_EINVAL, "run %" PRId64 ": bin %d: count %g is not "
+                                  "finite and non-negative", ds->run[i], j, row[j]);
+        if (truth) {
+            if (!isfinite(ds->true_mu[i]) || !isfinite(ds->true_sigma[i]))
+                return dn_err_set(err, DN_EINVAL, "run %" PRId64 ": truth mu %g, sigma %g not "
+                                  "finite", ds->run[i], ds->true_mu[i], ds->true_sigma[i]);
+            if (ds->rapid_mu[i] > 1 || ds->rapid_sigma[i] > 1 || ds->events[i] < 0 ||
+                ds->dead_bins[i] < 0)
+                return dn_err_set(err, DN_EINVAL, "run %" PRId64 ": truth flags %d, %d or "
+                                  "counts %d, %d out of range", ds->run[i], ds->rapid_mu[i],
+                                  ds->rapid_sigma[i], ds->events[i], ds->dead_bins[i]);
+        }
+    }
+    if (ds->meta_extra) {
+        /* must be object members, and none we write ourselves */
+        size_t n = strlen(ds->meta_extra);
+        char *wrapped = malloc(n + 3);
+        if (!wrapped)
+            return dn_err_set(err, DN_ENOMEM, "out of memory checking meta_extra");
+        wrapped[0] = '{';
+        memcpy(wrapped + 1, ds->meta_extra, n);
+        memcpy(wrapped + 1 + n, "}", 2);
+        dn_json_t *doc = NULL;
+        dn_err_t jerr = {0};
+        int rc = dn_json_parse(wrapped, n + 2, &doc, &jerr);
+        free(wrapped);
+        if (rc)
+            return dn_err_set(err, DN_EINVAL, "meta_extra is not valid JSON object members: %s",
+                              jerr.msg);
+        const dn_json_value_t *root = dn_json_root(doc);
+        rc = dn_json_get(root, "bin_edges") || dn_json_get(root, "n_bins") ||
+             dn_json_get(root, "n_runs");
+        dn_json_destroy(&doc);
+        if (rc)
+            return dn_err_set(err, DN_EINVAL, "meta_extra repeats bin_edges, n_bins or n_runs");
+    }
+    return DN_OK;
+}
+
+static void put_i64(FILE *f, int64_t v)
+{
+    char buf[24];
+    int n = snprintf(buf, sizeof buf, "%" PRId64, v);
+    fwrite(buf, 1, (size_t)n, f);
+}
+
+static void put_number(FILE *f, double x)
+{
+    char buf[DN_JSON_NUMBER_MAX];
+    int n = dn_json_format_number(buf, x);
+    fwrite(buf, 1, (size_t)n, f);
+}
+
+static void write_runs(const dn_dataset_t *ds, FILE *f)
+{
+    fputs("run,label", f);
+    for (int j = 0; j < ds->n_bins; j++)
+        fprintf(f, ",b%d", j);
+    putc('\n', f);
+    for (int i = 0; i < ds->n_runs; i++) {
+        put_i64(f, ds->run[i]);
+        putc(',', f);
+        if (ds->label[i] >= 0)
+            putc('0' + ds->label[i], f);
+        const double *row = dn_dataset_row(ds, i);
+        for (int j = 0; j < ds->n_bins; j++) {
+            putc(',', f);
+            put_number(f, row[j]);
+        }
+        putc('\n', f);
+    }
+}
+
+static void write_truth(const dn_dataset_t *ds, FILE *f)
+{
+    for (int k = 0; k < N_TRUTH_COLUMNS; k++)
+        fprintf(f, "%s%s", k ? "," : "", truth_columns[k]);
+    putc('\n', f);
+    for (int i = 0; i < ds->n_runs; i++) {
+        put_i64(f, ds->run[i]);
+        putc(',', f);
+        put_number(f, ds->true_mu[i]);
+        putc(',', f);
+        put_number(f, ds->true_sigma[i]);
+        fprintf(f, ",%d,%d,%d,%" PRId32 ",%" PRId32 "\n",
+                ds->rapid_mu[i] || ds->rapid_sigma[i], ds->rapid_mu[i], ds->rapid_sigma[i],
+                ds->events[i], ds->dead_bins[i]);
+    }
+}
+
+static void write_meta(const dn_dataset_t *ds, FILE *f)
+{
+    fputs("{\"bin_edges\": [", f);
+    for (int j = 0; j <= ds->n_bins; j++) {
+        if (j)
+            fputs(", ", f);
+        put_number(f, ds->edges[j]);
+    }
+    fprintf(f, "],\n \"n_bins\": %d,\n \"n_runs\": %d", ds->n_bins, ds->n_runs);
+    if (ds->meta_extra && ds->meta_extra[strspn(ds->meta_extra, " \t\r\n")])
+        fprintf(f, ",\n %s", ds->meta_extra);
+    fputs("}\n", f);
+}
+
+int dn_dataset_write_dir(const dn_dataset_t *ds, const char *dir, dn_err_t *err)
+{
+    enum { RUNS, TRUTH, META, N_FILES };
+    static const char *const names[N_FILES] = {"runs.csv", "truth.csv", "meta.json"};
+    char *paths[N_FILES] = {0};
+    dn_outfile_t *files[N_FILES] = {0};
+    int rc;
+    if (!dir || !*dir)
+        return dn_err_set(err, DN_EINVAL, "dataset directory name is empty");
+    if ((rc = validate(ds, err)))
+        return rc;
+    if ((rc = dn_mkdirs(dir, err)))
+        return rc;
+    int has_truth = ds->true_mu != NULL;
+    for (int k = 0; k < N_FILES; k++)
+        if (!(paths[k] = join_path(dir, names[k]))) {
+            rc = dn_err_set(err, DN_ENOMEM, "out of memory writing %s", dir);
+            goto done;
+        }
+    for (int k = 0; k < N_FILES; k++) {
+        if (k == TRUTH && !has_truth)
+            continue;
+        if (!(files[k] = dn_outfile_open(paths[k], err))) {
+            rc = err ? err->code : DN_EIO;
+            goto done;
+        }
+    }
+    write_runs(ds, dn_outfile_stream(files[RUNS]));
+    if (has_truth)
+        write_truth(ds, dn_outfile_stream(files[TRUTH]));
+    write_meta(ds, dn_outfile_stream(files[META]));
+    /* Everything must have reached the kernel before any file is replaced, so
+     * that a full disk leaves the old dataset whole. */
+    for (int k = 0; k < N_FILES; k++) {
+        FILE *f = dn_outfile_stream(files[k]);
+        errno = 0;
+        if (f && (fflush(f) != 0 || ferror(f))) {
+            rc = dn_err_set(err, DN_EIO, "error writing %s: %s", paths[k],
+                            errno ? strerror(errno) : "write error");
+            goto done;
+        }
+    }
+    for (int k = 0; k < N_FILES; k++)
+        if (files[k] && (rc = dn_outfile_commit(&files[k], err)))
+            goto done;
+    if (!has_truth && unlink(paths[TRUTH]) != 0 && errno != ENOENT) {
+        rc = dn_err_set(err, DN_EIO, "cannot remove stale %s: %s", paths[TRUTH],
+                        strerror(errno));
+        goto done;
+    }
+    rc = DN_OK;
+done:
+    for (int k = 0; k < N_FILES; k++) {
+        dn_outfile_abort(&files[k]);
+        free(paths[k]);
+    }
+    return rc;
+}
