@@ -1,0 +1,647 @@
+/* test_generator.c: the synthetic dataset generator against SPEC.md section 1.
+ *
+ * Exact invariants (labels, anomaly counts read back from the truth, dead bins,
+ * event range, integer counts, the untouched left half), reproducibility with a
+ * golden checksum, and distributional checks with explicit tolerances: rapid
+ * change counts over many seeds, the bin counts of good runs against the exact
+ * Gaussian bin probabilities (left half) and against the systematic's law (right
+ * half), and the multinomial fast path against direct sampling of I0 normals. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "generator.h"
+#include "rng.h"
+
+static double chi2_sf(double x, double df)
+{
+    double h = 2.0 / (9.0 * df);
+    double z = (cbrt(x / df) - (1.0 - h)) / sqrt(h);
+    return 0.5 * erfc(z / sqrt(2.0));
+}
+
+static dn_dataset_t *generate(const dn_gen_params_t *p, uint64_t seed)
+{
+    dn_dataset_t *ds = NULL;
+    dn_err_t err = {0};
+    int rc = dn_generate(p, seed, &ds, &err);
+    cr_assert_eq(rc, 0, "dn_generate(seed %llu): %d %s", (unsigned long long)seed, rc, err.msg);
+    cr_assert_not_null(ds);
+    return ds;
+}
+
+/* P(edge_j < X < edge_{j+1}) for X ~ N(mu, sigma), straightforward form. */
+static double bin_prob(const double *edges, int j, double mu, double sigma)
+{
+    double a = (edges[j] - mu) / sigma, b = (edges[j + 1] - mu) / sigma;
+    return 0.5 * erfc(-b / sqrt(2.0)) - 0.5 * erfc(-a / sqrt(2.0));
+}
+
+Test(generator, defaults_pass_the_check)
+{
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_gen_params_check(&p, &err), 0, "%s", err.msg);
+    cr_assert_eq(p.n_runs, 5000);
+    cr_assert_eq(p.n_anomalous, 500);
+    cr_assert_eq(p.n_bins, 100);
+    cr_assert_eq(p.dead_max, 19);
+    cr_assert_eq(p.p_anomaly, 0.9);
+}
+
+Test(generator, structure_and_exact_counts)
+{
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    dn_dataset_t *ds = generate(&p, 70);
+    const int n = ds->n_runs, nb = ds->n_bins;
+    cr_assert_eq(n, 5000);
+    cr_assert_eq(nb, 100);
+    for (int j = 0; j <= nb; j++)
+        cr_assert(fabs(ds->edges[j] - (-5.0 + 0.1 * j)) < 1e-12, "edge %d = %.17g", j,
+                  ds->edges[j]);
+    cr_assert_eq(ds->edges[0], -5.0);
+    cr_assert_eq(ds->edges[nb], 5.0);
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(ds->run[i], i);
+        cr_assert(ds->label[i] == 0 || ds->label[i] == 1, "run %d label %d", i, ds->label[i]);
+        bad += ds->label[i];
+        cr_assert(ds->events[i] >= 2000 && ds->events[i] < 20000, "run %d events %d", i,
+                  ds->events[i]);
+        cr_assert(ds->true_sigma[i] > 0, "run %d sigma %g", i, ds->true_sigma[i]);
+        const double *row = dn_dataset_row(ds, i);
+        double left = 0, right = 0;
+        int zeros = 0;
+        for (int j = 0; j < nb; j++) {
+            cr_assert(row[j] >= 0 && row[j] == floor(row[j]), "run %d bin %d count %g", i, j,
+                      row[j]);
+            zeros += row[j] == 0;
+            if (j < nb / 2)
+                left += row[j];
+            else
+                right += row[j];
+        }
+        /* The left half is the multinomial's (at most I0 in all bins); a right-half
+         * bin at most doubles under the systematic. */
+        cr_assert(left + right / 2 <= ds->events[i],
+                  "run %d: left %g + right/2 %g exceeds I0 %d", i, left, right / 2,
+                  ds->events[i]);
+        if (ds->label[i]) {
+            cr_assert(ds->dead_bins[i] >= 1 && ds->dead_bins[i] <= 19, "bad run %d: %d dead",
+                      i, ds->dead_bins[i]);
+            cr_assert(zeros >= ds->dead_bins[i], "bad run %d: %d zero bins < %d dead", i,
+                      zeros, ds->dead_bins[i]);
+        } else {
+            cr_assert_eq(ds->dead_bins[i], 0, "good run %d has %d dead bins", i,
+                         ds->dead_bins[i]);
+        }
+    }
+    cr_assert_eq(bad, 500, "%d bad runs, want 500", bad);
+    dn_dataset_destroy(&ds);
+    cr_assert_null(ds);
+}
+
+/* Reads the segment shifts back from the truth: residual r_i = value_i - base_i
+ * is the segment's shift for a good run and shift + anomaly for a bad one.
+ * Checks the segment structure and returns the anomaly of every run in delta[]. */
+static void segments(const dn_dataset_t *ds, const double *value, const double *base,
+                     const uint8_t *flag, double lo, double hi, double *delta,
+                     int *n_segments)
+{
+    const int n = ds->n_runs;
+    int start = 0, segs = 0;
+    while (start < n) {
+        int end = start + 1;
+        while (end < n && !flag[end])
+            end++;
+        double shift = NAN;
+        for (int i = start; i < end; i++)
+            if (!ds->label[i]) {
+                double r = value[i] - base[i];
+                if (isnan(shift))
+                    shift = r;
+                cr_assert(fabs(r - shift) < 1e-12,
+                          "runs %d..%d: good run %d has shift %.17g, segment %.17g", start,
+                          end - 1, i, r, shift);
+            }
+        cr_assert(!isnan(shift), "segment %d..%d has no good run to read its shift from",
+                  start, end - 1);
+        if (flag[start]) {
+            cr_assert(fabs(shift) >= lo - 1e-12 && fabs(shift) < hi + 1e-12,
+                      "segment at run %d: |shift| %.6f outside [%g, %g) (accumulated?)",
+                      start, fabs(shift), lo, hi);
+        } else {
+            cr_assert(start == 0 && shift == 0.0,
+                      "segment before the first change point has shift %.17g", shift);
+        }
+        for (int i = start; i < end; i++)
+            delta[i] = value[i] - base[i] - shift;
+        segs++;
+        start = end;
+    }
+    *n_segments = segs;
+}
+
+Test(generator, drift_rapid_changes_and_anomalies_from_truth)
+{
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    dn_dataset_t *ds = generate(&p, 70);
+    const int n = ds->n_runs;
+    double *base_mu = calloc(n, sizeof *base_mu), *base_sigma = calloc(n, sizeof *base_sigma);
+    double *dmu = calloc(n, sizeof *dmu), *dsig = calloc(n, sizeof *dsig);
+    cr_assert(base_mu && base_sigma && dmu && dsig);
+    for (int i = 0; i < n; i++) {
+        base_mu[i] = 0.0 + 0.5 * sin(M_PI * i / 500.0);
+        base_sigma[i] = 1.0;
+    }
+    int segs_mu, segs_sigma;
+    segments(ds, ds->true_mu, base_mu, ds->rapid_mu, 0.5, 1.5, dmu, &segs_mu);
+    segments(ds, ds->true_sigma, base_sigma, ds->rapid_sigma, 0.1, 0.4, dsig, &segs_sigma);
+    int n_mu = 0, n_sig = 0, both = 0, pos_mu = 0, same_flags = 1;
+    for (int i = 0; i < n; i++) {
+        int am = fabs(dmu[i]) > 1e-9, as = fabs(dsig[i]) > 1e-9;
+        if (ds->rapid_mu[i] != ds->rapid_sigma[i])
+            same_flags = 0;
+        if (!ds->label[i]) {
+            cr_assert(!am && !as, "good run %d carries an anomaly (%g, %g)", i, dmu[i], dsig[i]);
+            continue;
+        }
+        if (am) {
+            cr_assert(fabs(dmu[i]) >= 0.25 - 1e-12 && fabs(dmu[i]) < 0.75 + 1e-12,
+                      "run %d: mu anomaly %.6f outside [0.25, 0.75)", i, dmu[i]);
+            n_mu++;
+            pos_mu += dmu[i] > 0;
+        }
+        if (as) {
+            cr_assert(fabs(dsig[i]) >= 0.05 - 1e-12 && fabs(dsig[i]) < 0.2 + 1e-12,
+                      "run %d: sigma anomaly %.6f outside [0.05, 0.2)", i, dsig[i]);
+            n_sig++;
+        }
+        both += am && as;
+    }
+    cr_assert_eq(n_mu, 450, "%d mu-shifted bad runs, want int(0.9 * 500) = 450", n_mu);
+    cr_assert_eq(n_sig, 450, "%d sigma-shifted bad runs, want 450", n_sig);
+    /* Independent choices: overlap ~ Hypergeometric(500, 450, 450), mean 405, sd 2.0. */
+    cr_assert(abs(both - 405) <= 10, "mu/sigma anomaly overlap %d, want 405 +- 10", both);
+    cr_assert(abs(pos_mu - 225) <= 53, "%d of 450 mu anomalies positive (fair sign: 225 +- 53)",
+              pos_mu);
+    cr_assert(segs_mu >= 2 && segs_sigma >= 2, "seed 70 should have rapid changes (%d, %d)",
+              segs_mu, segs_sigma);
+    cr_assert(!same_flags, "mu and sigma change points coincide: not independent");
+    free(base_mu);
+    free(base_sigma);
+    free(dmu);
+    free(dsig);
+    dn_dataset_destroy(&ds);
+}
+
+static uint64_t checksum(const dn_dataset_t *ds)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over counts, labels, events */
+    for (int64_t k = 0; k < (int64_t)ds->n_runs * ds->n_bins; k++) {
+        uint64_t v = (uint64_t)ds->counts[k];
+        for (int b = 0; b < 8; b++) {
+            h ^= (v >> (8 * b)) & 0xff;
+            h *= 0x100000001b3ULL;
+        }
+    }
+    for (int i = 0; i < ds->n_runs; i++) {
+        h ^= (uint64_t)(ds->label[i] + 1) | (uint64_t)ds->events[i] << 8;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+Test(generator, reproducible_and_golden)
+{
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    dn_dataset_t *a = generate(&p, 70), *b = generate(&p, 70), *c = generate(&p, 71);
+    size_t nc = (size_t)a->n_runs * a->n_bins * sizeof(double);
+    size_t nr = (size_t)a->n_runs;
+    cr_assert(memcmp(a->counts, b->counts, nc) == 0, "same seed, different counts");
+    cr_assert(memcmp(a->true_mu, b->true_mu, nr * sizeof(double)) == 0);
+    cr_assert(memcmp(a->true_sigma, b->true_sigma, nr * sizeof(double)) == 0);
+    cr_assert(memcmp(a->label, b->label, nr) == 0);
+    cr_assert(memcmp(a->events, b->events, nr * sizeof(int32_t)) == 0);
+    cr_assert(memcmp(a->dead_bins, b->dead_bins, nr * sizeof(int32_t)) == 0);
+    cr_assert(memcmp(a->rapid_mu, b->rapid_mu, nr) == 0);
+    cr_assert(memcmp(a->rapid_sigma, b->rapid_sigma, nr) == 0);
+    cr_assert_str_eq(a->meta_extra, b->meta_extra);
+    size_t differ = 0;
+    for (size_t k = 0; k < nr * a->n_bins; k++)
+        differ += a->counts[k] != c->counts[k];
+    cr_assert(differ > nr * a->n_bins / 2, "seeds 70 and 71 share %zu of %zu counts",
+              nr * a->n_bins - differ, nr * a->n_bins);
+    cr_assert(memcmp(a->label, c->label, nr) != 0, "seeds 70 and 71 have the same labels");
+    /* Golden value: the stream of draws is part of the contract (datasets are
+     * named by their seed). If this changes on purpose, record the new value. */
+    uint64_t h = checksum(a);
+    cr_assert_eq(h, UINT64_C(0xcd44e235066777fa), "seed 70 checksum 0x%016llx changed: the random stream or "
+                 "the generator changed", (unsigned long long)h);
+    dn_dataset_destroy(&a);
+    dn_dataset_destroy(&b);
+    dn_dataset_destroy(&c);
+}
+
+Test(generator, meta_extra_lists_seed_and_every_parameter)
+{
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    p.n_runs = 50;
+    p.n_anomalous = 5;
+    p.p_rapid = 0.125;
+    dn_dataset_t *ds = generate(&p, 12345678901234ULL);
+    const char *m = ds->meta_extra;
+    cr_assert_not_null(m);
+    const char *prefix = "\"seed\": 12345678901234, \"generator\": {";
+    cr_assert(strncmp(m, prefix, strlen(prefix)) == 0, "meta_extra starts wrong: %s", m);
+    cr_assert_eq(m[strlen(m) - 1], '}', "meta_extra: %s", m);
+    int np;
+    const dn_gen_param_info_t *t = dn_gen_param_table(&np);
+    for (int k = 0; k < np; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "\"%s\": ", t[k].name);
+        cr_assert_not_null(strstr(m, key), "meta_extra lacks %s: %s", t[k].name, m);
+    }
+    cr_assert_not_null(strstr(m, "\"runs\": 50,"), "%s", m);
+    cr_assert_not_null(strstr(m, "\"p-rapid\": 0.125,"), "%s", m);
+    cr_assert_not_null(strstr(m, "\"x-min\": -5,"), "%s", m);
+    dn_dataset_destroy(&ds);
+}
+
+Test(generator, rapid_change_rate_over_seeds)
+{
+    /* Small histograms make this cheap; the change points do not depend on them. */
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    p.n_bins = 4;
+    p.dead_max = 4;
+    p.i_min = 10;
+    p.i_max = 20;
+    const int seeds = 400;
+    long mu_changes = 0, sigma_changes = 0;
+    for (int s = 0; s < seeds; s++) {
+        dn_dataset_t *ds = generate(&p, 1000 + (uint64_t)s);
+        for (int i = 0; i < ds->n_runs; i++) {
+            mu_changes += ds->rapid_mu[i];
+            sigma_changes += ds->rapid_sigma[i];
+        }
+        dn_dataset_destroy(&ds);
+    }
+    double expect = (double)seeds * p.n_runs * p.p_rapid; /* 10000 */
+    double tol = 5 * sqrt(expect * (1 - p.p_rapid));      /* 5 sd = 499 */
+    cr_assert(fabs(mu_changes - expect) < tol, "rapid mu changes %ld vs %.0f (tol %.0f)",
+              mu_changes, expect, tol);
+    cr_assert(fabs(sigma_changes - expect) < tol, "rapid sigma changes %ld vs %.0f (tol %.0f)",
+              sigma_changes, expect, tol);
+}
+
+Test(generator, good_runs_follow_bin_probabilities_and_systematic)
+{
+    /* Left half of good runs: the multinomial's cells, Pearson terms sum to
+     * sum(1 - p_j) in expectation. Right half: x_j + s Binomial(x_j, p_binom) with
+     * one sign s per run, read back from the half's total. */
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    dn_dataset_t *ds = generate(&p, 70);
+    const int n = ds->n_runs, nb = ds->n_bins, half = nb / 2;
+    const double pb = p.p_binom;
+    double left_x2 = 0, left_e = 0, right_x2 = 0;
+    long left_cells = 0, right_cells = 0;
+    int plus = 0, good = 0, classified = 0;
+    double worst_ratio = 0;
+    for (int i = 0; i < n; i++) {
+        if (ds->label[i])
+            continue;
+        good++;
+        const double *row = dn_dataset_row(ds, i);
+        double e[512];
+        double er = 0, xr = 0;
+        for (int j = 0; j < nb; j++) {
+            double pj = bin_prob(ds->edges, j, ds->true_mu[i], ds->true_sigma[i]);
+            e[j] = ds->events[i] * pj;
+            if (j < half && e[j] >= 5) {
+                left_x2 += (row[j] - e[j]) * (row[j] - e[j]) / e[j];
+                left_e += 1 - pj;
+                left_cells++;
+            }
+            if (j >= half) {
+                er += e[j];
+                xr += row[j];
+            }
+        }
+        /* The sign from the half's total; runs whose right half is nearly empty
+         * (mean shifted far left) cannot show it and are left out. */
+        if (er < 1000)
+            continue;
+        classified++;
+        double ratio = xr / er;
+        int s = ratio > 1 ? 1 : -1;
+        plus += s > 0;
+        double want = 1 + s * pb;
+        double sd = sqrt(er * (pb * (1 - pb) + want * want)) / er;
+        if (fabs(ratio - want) / sd > worst_ratio)
+            worst_ratio = fabs(ratio - want) / sd;
+        for (int j = half; j < nb; j++) {
+            if (e[j] < 5)
+                continue;
+            double pj = e[j] / ds->events[i];
+            double mean = e[j] * (1 + s * pb);
+            double var = e[j] * pb * (1 - pb) + (1 + s * pb) * (1 + s * pb) * e[j] * (1 - pj);
+            right_x2 += (row[j] - mean) * (row[j] - mean) / var;
+            right_cells++;
+        }
+    }
+    double zl = (left_x2 - left_e) / sqrt(2.2 * left_cells);
+    cr_assert(fabs(zl) < 5, "left half: Pearson %.1f vs %.1f expected over %ld cells (z %.2f)",
+              left_x2, left_e, left_cells, zl);
+    double zr = (right_x2 - right_cells) / sqrt(2.2 * right_cells);
+    cr_assert(fabs(zr) < 5, "right half: sum of z^2 %.1f over %ld cells (z %.2f)", right_x2,
+              right_cells, zr);
+    cr_assert(worst_ratio < 6, "a run's right half is %.2f sd off 1 +- p_binom", worst_ratio);
+    cr_assert(classified > good / 2, "only %d of %d good runs classified", classified, good);
+    cr_assert(abs(2 * plus - classified) < 5 * sqrt(classified),
+              "%d of %d good runs with s = +1", plus, classified);
+    dn_dataset_destroy(&ds);
+}
+
+/* Direct sampling: I0 normal draws binned (x == x_max in the last bin, outside
+ * dropped), the process the multinomial stands in for. */
+static void direct_histogram(dn_rng_t *rng, int events, double mu, double sigma,
+                             const double *edges, int nb, double *out)
+{
+    double lo = edges[0], hi = edges[nb], w = (hi - lo) / nb;
+    for (int j = 0; j < nb; j++)
+        out[j] = 0;
+    for (int e = 0; e < events; e++) {
+        double x = mu + sigma * dn_rng_normal(rng);
+        if (x < lo || x > hi)
+            continue;
+        int j = (int)((x - lo) / w);
+        if (j >= nb)
+            j = nb - 1;
+        out[j]++;
+    }
+}
+
+Test(generator, multinomial_fast_path_matches_direct_sampling)
+{
+    /* A generator configured to repeat one Gaussian: no drift, no changes, no
+     * anomalies, no systematic, fixed I0; sigma wide enough that 1.4% of the mass
+     * falls outside [-5, 5]. Per-bin means and variances over R replicas of each
+     * method are compared by two-sample z-scores, summed into chi-squares. */
+    enum { R = 3000, NB = 100, I0 = 3000 };
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    p.n_runs = R;
+    p.n_anomalous = 0;
+    p.drift_amplitude = 0;
+    p.p_rapid = 0;
+    p.p_binom = 0;
+    p.mu_base = 0.3;
+    p.sigma_base = 2.0;
+    p.i_min = p.i_max = I0;
+    dn_dataset_t *ds = generate(&p, 4242);
+    dn_rng_t rng;
+    dn_rng_seed(&rng, 4243);
+    double *h = malloc(NB * sizeof *h);
+    double s1[2][NB] = {{0}}, s2[2][NB] = {{0}}, s4[2][NB] = {{0}};
+    cr_assert_not_null(h);
+    for (int r = 0; r < R; r++) {
+        cr_assert_eq(ds->events[r], I0);
+        direct_histogram(&rng, I0, 0.3, 2.0, ds->edges, NB, h);
+        const double *row = dn_dataset_row(ds, r);
+        for (int j = 0; j < NB; j++) {
+            s1[0][j] += row[j];
+            s1[1][j] += h[j];
+        }
+    }
+    /* second pass for centred moments (the dataset is kept; the direct draws are
+     * regenerated from the same seed) */
+    dn_rng_seed(&rng, 4243);
+    for (int r = 0; r < R; r++) {
+        direct_histogram(&rng, I0, 0.3, 2.0, ds->edges, NB, h);
+        const double *row = dn_dataset_row(ds, r);
+        for (int j = 0; j < NB; j++) {
+            double d0 = row[j] - s1[0][j] / R, d1 = h[j] - s1[1][j] / R;
+            s2[0][j] += d0 * d0;
+            s2[1][j] += d1 * d1;
+            s4[0][j] += d0 * d0 * d0 * d0;
+            s4[1][j] += d1 * d1 * d1 * d1;
+        }
+    }
+    double chi_mean = 0, chi_var = 0, worst_z = 0;
+    int worst_j = 0, cells = 0;
+    for (int j = 0; j < NB; j++) {
+        double m0 = s1[0][j] / R, m1 = s1[1][j] / R;
+        if (m0 + m1 < 10) /* 5 expected counts per replica at least */
+            continue;
+        double v0 = s2[0][j] / (R - 1), v1 = s2[1][j] / (R - 1);
+        double zm = (m0 - m1) / sqrt((v0 + v1) / R);
+        /* Var(sample variance) ~ (m4 - v^2) / R */
+        double vv0 = (s4[0][j] / R - v0 * v0) / R, vv1 = (s4[1][j] / R - v1 * v1) / R;
+        double zv = (v0 - v1) / sqrt(vv0 + vv1);
+        chi_mean += zm * zm;
+        chi_var += zv * zv;
+        if (fabs(zm) > worst_z) {
+            worst_z = fabs(zm);
+            worst_j = j;
+        }
+        cells++;
+    }
+    double pm = chi2_sf(chi_mean, cells), pv = chi2_sf(chi_var, cells);
+    cr_assert(cells > 60, "only %d comparable bins", cells);
+    cr_assert(pm > 1e-4, "bin means differ: chi2 %.1f on %d bins (p %.3g), worst z %.2f in bin %d",
+              chi_mean, cells, pm, worst_z, worst_j);
+    cr_assert(pv > 1e-4, "bin variances differ: chi2 %.1f on %d bins (p %.3g)", chi_var, cells,
+              pv);
+    /* The outside cell is real: the in-range totals fall short of I0 by ~1.4%. */
+    double tot0 = 0, tot1 = 0;
+    for (int j = 0; j < NB; j++) {
+        tot0 += s1[0][j];
+        tot1 += s1[1][j];
+    }
+    double frac0 = 1 - tot0 / ((double)R * I0), frac1 = 1 - tot1 / ((double)R * I0);
+    double se = sqrt(0.014 / ((double)R * I0));
+    cr_assert(fabs(frac0 - frac1) < 5 * sqrt(2.0) * se,
+              "outside fraction %.5f (multinomial) vs %.5f (direct)", frac0, frac1);
+    cr_assert(frac0 > 0.010 && frac0 < 0.018, "outside fraction %.5f, want ~0.0140", frac0);
+    free(h);
+    dn_dataset_destroy(&ds);
+}
+
+Test(generator, shift_scale_and_edge_configurations)
+{
+    /* p_binom = 1 doubles or empties every right-half bin; no bad runs means no
+     * dead bins; zero runs is a valid empty dataset. */
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    p.n_runs = 200;
+    p.n_anomalous = 0;
+    p.p_binom = 1.0;
+    p.p_rapid = 0.0;
+    dn_dataset_t *ds = generate(&p, 5);
+    int doubled = 0, emptied = 0;
+    for (int i = 0; i < ds->n_runs; i++) {
+        const double *row = dn_dataset_row(ds, i);
+        int odd = 0, any = 0;
+        for (int j = ds->n_bins / 2; j < ds->n_bins; j++) {
+            odd |= (int)row[j] % 2;
+            any |= row[j] != 0;
+        }
+        cr_assert(!odd, "run %d: p_binom = 1 left an odd right-half count", i);
+        doubled += any;
+        emptied += !any;
+        cr_assert_eq(ds->label[i], 0);
+        cr_assert_eq(ds->dead_bins[i], 0);
+    }
+    cr_assert(doubled > 60 && emptied > 60, "signs: %d doubled, %d emptied", doubled, emptied);
+    dn_dataset_destroy(&ds);
+
+    p.n_runs = 0;
+    ds = generate(&p, 5);
+    cr_assert_eq(ds->n_runs, 0);
+    dn_dataset_destroy(&ds);
+
+    /* Every run bad, dead bins fixed at 3. */
+    dn_gen_params_default(&p);
+    p.n_runs = p.n_anomalous = 100;
+    p.dead_min = p.dead_max = 3;
+    ds = generate(&p, 6);
+    for (int i = 0; i < ds->n_runs; i++) {
+        cr_assert_eq(ds->label[i], 1);
+        cr_assert_eq(ds->dead_bins[i], 3);
+    }
+    dn_dataset_destroy(&ds);
+}
+
+static void expect_invalid(const dn_gen_params_t *p, const char *name)
+{
+    dn_err_t err = {0};
+    int rc = dn_gen_params_check(p, &err);
+    cr_assert_eq(rc, DN_EINVAL, "%s: check returned %d", name, rc);
+    cr_assert_not_null(strstr(err.msg, name), "message does not name %s: %s", name, err.msg);
+    dn_dataset_t *ds = NULL;
+    rc = dn_generate(p, 1, &ds, &err);
+    cr_assert_eq(rc, DN_EINVAL, "%s: generate returned %d", name, rc);
+    cr_assert_null(ds);
+}
+
+Test(generator, parameter_checks)
+{
+    dn_gen_params_t d, p;
+    dn_gen_params_default(&d);
+#define BAD(field, value, name) \
+    do { p = d; p.field = value; expect_invalid(&p, name); } while (0)
+    BAD(n_runs, -1, "runs");
+    BAD(n_anomalous, 5001, "anomalous");
+    BAD(n_anomalous, -1, "anomalous");
+    BAD(n_bins, 0, "bins");
+    BAD(x_max, -5.0, "x-max");
+    BAD(x_min, NAN, "x-min");
+    BAD(i_min, -1.0, "i-min");
+    BAD(i_max, 1000.0, "i-max");
+    BAD(i_max, 3e9, "i-max");
+    BAD(sigma_base, 0.0, "sigma-base");
+    BAD(slow_period, 0.0, "slow-period");
+    BAD(drift_amplitude, INFINITY, "drift-amplitude");
+    BAD(p_rapid, 1.5, "p-rapid");
+    BAD(p_binom, NAN, "p-binom");
+    BAD(p_anomaly, -0.1, "p-anomaly");
+    BAD(mu_rapid_max, 0.4, "mu-rapid-max");
+    BAD(mu_rapid_min, -0.1, "mu-rapid-min");
+    BAD(sigma_rapid_max, 0.05, "sigma-rapid-max");
+    BAD(mu_anomaly_max, 0.1, "mu-anomaly-max");
+    BAD(sigma_anomaly_min, 0.3, "sigma-anomaly-max");
+    BAD(dead_min, 20, "dead-min");
+    BAD(dead_min, -1, "dead-min");
+    BAD(dead_max, 101, "dead-max");
+    BAD(sigma_base, 0.6, "sigma-base"); /* 0.6 - 0.4 - 0.2 = 0 */
+#undef BAD
+    dn_err_t err = {0};
+    /* Terms that cannot occur do not count: no rapid changes, sigma 0.3 > 0.2. */
+    p = d;
+    p.sigma_base = 0.3;
+    p.p_rapid = 0.0;
+    cr_assert_eq(dn_gen_params_check(&p, &err), 0, "%s", err.msg);
+    p.p_rapid = 0.001;
+    cr_assert_eq(dn_gen_params_check(&p, &err), DN_EINVAL);
+    p.p_rapid = 0.0;
+    p.sigma_base = 0.15;
+    p.p_anomaly = 0.001; /* int(0.5) = 0 sigma anomalies */
+    cr_assert_eq(dn_gen_params_check(&p, &err), 0, "%s", err.msg);
+    /* Edge values that are valid. */
+    p = d;
+    p.n_anomalous = p.n_runs;
+    p.dead_max = p.n_bins;
+    p.dead_min = 0;
+    p.i_min = p.i_max = 0;
+    p.p_rapid = 1.0;
+    p.p_binom = 0.0;
+    cr_assert_eq(dn_gen_params_check(&p, &err), 0, "%s", err.msg);
+}
+
+Test(generator, param_table_and_set)
+{
+    int np = 0;
+    const dn_gen_param_info_t *t = dn_gen_param_table(&np);
+    cr_assert_eq(np, 24);
+    /* Every field is reachable by exactly one name: setting each to a distinct
+     * value via text touches a distinct field. */
+    dn_gen_params_t p;
+    memset(&p, 0, sizeof p);
+    dn_err_t err = {0};
+    for (int k = 0; k < np; k++) {
+        cr_assert(t[k].help && t[k].help[0], "%s lacks help", t[k].name);
+        for (int l = 0; l < k; l++) {
+            cr_assert(strcmp(t[k].name, t[l].name), "duplicate name %s", t[k].name);
+            cr_assert_neq(t[k].offset, t[l].offset, "%s and %s share a field", t[k].name,
+                          t[l].name);
+        }
+        char v[32];
+        snprintf(v, sizeof v, "%d", k + 1);
+        cr_assert_eq(dn_gen_params_set(&p, t[k].name, v, &err), 0, "%s", err.msg);
+    }
+    cr_assert_eq(p.n_runs, 1);
+    cr_assert_eq(p.n_anomalous, 2);
+    cr_assert_eq(p.n_bins, 3);
+    cr_assert_eq(p.x_min, 4.0);
+    cr_assert_eq(p.slow_period, 10.0);
+    cr_assert_eq(p.p_binom, 21.0);
+    cr_assert_eq(p.dead_min, 23);
+    cr_assert_eq(p.dead_max, 24);
+    cr_assert_eq(dn_gen_params_set(&p, "p-rapid", "1e-3", &err), 0);
+    cr_assert_eq(p.p_rapid, 1e-3);
+    cr_assert_eq(dn_gen_params_set(&p, "x-min", "-7.5", &err), 0);
+    cr_assert_eq(p.x_min, -7.5);
+
+    dn_gen_params_t before = p;
+#define SET_FAILS(name, value, word) \
+    do { \
+        dn_err_clear(&err); \
+        cr_assert_eq(dn_gen_params_set(&p, name, value, &err), DN_EINVAL, "%s=%s accepted", \
+                     name, value); \
+        cr_assert_not_null(strstr(err.msg, word), "message for %s=%s: %s", name, value, \
+                           err.msg); \
+        cr_assert(memcmp(&p, &before, sizeof p) == 0, "%s=%s changed the struct", name, \
+                  value); \
+    } while (0)
+    SET_FAILS("no-such", "1", "no-such");
+    SET_FAILS("--runs", "1", "--runs");
+    SET_FAILS("runs", "1.5", "runs");
+    SET_FAILS("runs", "abc", "abc");
+    SET_FAILS("runs", "", "runs");
+    SET_FAILS("runs", "99999999999", "runs");
+    SET_FAILS("bins", "12x", "12x");
+    SET_FAILS("p-rapid", "nan", "p-rapid");
+    SET_FAILS("p-rapid", "inf", "p-rapid");
+    SET_FAILS("x-max", "5,0", "5,0");
+    SET_FAILS("x-max", "", "x-max");
+#undef SET_FAILS
+}
