@@ -1,0 +1,226 @@
+/* evaluate.c: one dataset from counts to the metrics of SPEC 4.
+ *
+ * Order of work (and the only order that reproduces the reference): tune alpha on
+ * runs [0, n_hist) from a fresh reference; score all runs in one pass from a fresh
+ * reference with that alpha; tune the threshold on the historical scores; compute
+ * classification, adaptation time and Jaccard distance on [n_hist, n_runs).
+ * Invariant: nothing here depends on how the dataset was produced; truth arrays are
+ * used when present and their metrics are NAN otherwise. */
+#include "evaluate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dinamo_s.h"
+#include "histo.h"
+#include "json.h"
+#include "metrics.h"
+
+void dn_eval_opts_default(dn_eval_opts_t *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->method = DN_METHOD_S;
+    opts->alpha = -1.0;
+    opts->threshold = NAN;
+    opts->n_hist = 1000;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, dn_run_scores_t *out,
+                       dn_err_t *err)
+{
+    int rc = DN_OK;
+    double *chi2 = out->chi2;
+    double *own_chi2 = NULL;
+    dn_s_t *s = dn_s_new(ds->n_bins, alpha);
+    if (!s) {
+        rc = dn_err_set(err, alpha >= 0.0 && alpha < 1.0 ? DN_ENOMEM : DN_EINVAL,
+                        "cannot create DINAMO-S tracker (alpha %g, %d bins)", alpha,
+                        ds->n_bins);
+        goto fail;
+    }
+    if (!chi2) {
+        own_chi2 = malloc((ds->n_runs ? (size_t)ds->n_runs : 1) * sizeof *own_chi2);
+        if (!own_chi2) {
+            rc = dn_err_set(err, DN_ENOMEM, "out of memory scoring %d runs", ds->n_runs);
+            goto fail;
+        }
+        chi2 = own_chi2;
+    }
+    rc = dn_s_run(s, ds->counts, ds->label, ds->n_runs, chi2, out->ref_mu,
+                  out->ref_sigma, out->pulls, err);
+    if (rc)
+        goto fail;
+    if (out->score)
+        for (int i = 0; i < ds->n_runs; i++)
+            out->score[i] = dn_score_from_chi2(chi2[i], ds->n_bins);
+fail:
+    free(own_chi2);
+    dn_s_destroy(&s);
+    return rc;
+}
+
+static int check_historical(const dn_dataset_t *ds, int n_hist, dn_err_t *err)
+{
+    if (n_hist < 1 || n_hist >= ds->n_runs)
+        return dn_err_set(err, DN_EINVAL,
+                          "%d runs: need more than the %d historical runs used for tuning "
+                          "(see --n-historical)",
+                          ds->n_runs, n_hist);
+    int good = 0, bad = 0;
+    for (int i = 0; i < n_hist; i++) {
+        good += ds->label[i] == 0;
+        bad += ds->label[i] == 1;
+    }
+    if (!good || !bad)
+        return dn_err_set(err, DN_EINVAL,
+                          "the %d historical runs hold %d good and %d bad labels: tuning "
+                          "needs both classes",
+                          n_hist, good, bad);
+    return DN_OK;
+}
+
+int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
+                dn_eval_result_t *out, dn_err_t *err)
+{
+    double t0 = now_seconds();
+    int rc = DN_OK;
+    int n = ds->n_runs, nb = ds->n_bins, n_hist = opts->n_hist;
+    size_t cells = (size_t)n * (size_t)nb;
+    double *score = NULL, *chi2 = NULL, *ref_mu = NULL, *ref_sigma = NULL, *xt = NULL;
+    double *sx2 = NULL, *centres = NULL;
+    uint8_t *change = NULL;
+
+    memset(out, 0, sizeof *out);
+    out->method = opts->method;
+    out->n_runs = n;
+    out->n_hist = n_hist;
+    out->alpha = out->auc_historical = NAN;
+    out->adaptation_time = out->jaccard_distance = NAN;
+
+    if (opts->method != DN_METHOD_S) {
+        rc = dn_err_set(err, DN_EINVAL, "method %d is not available in dn_evaluate",
+                        (int)opts->method);
+        goto fail;
+    }
+    int tune_threshold = isnan(opts->threshold);
+    if (opts->alpha < 0.0 || tune_threshold) {
+        rc = check_historical(ds, n_hist, err);
+        if (rc)
+            goto fail;
+    } else if (n_hist < 0 || n_hist >= n) {
+        rc = dn_err_set(err, DN_EINVAL, "%d runs: the historical regime of %d runs leaves "
+                        "no continual regime", n, n_hist);
+        goto fail;
+    }
+
+    score = malloc((size_t)n * sizeof *score);
+    chi2 = malloc((size_t)n * sizeof *chi2);
+    ref_mu = malloc(cells * sizeof *ref_mu);
+    ref_sigma = malloc(cells * sizeof *ref_sigma);
+    xt = malloc(cells * sizeof *xt);
+    sx2 = malloc((size_t)nb * sizeof *sx2);
+    centres = malloc((size_t)nb * sizeof *centres);
+    change = malloc((size_t)n);
+    if (!score || !chi2 || !ref_mu || !ref_sigma || !xt || !sx2 || !centres || !change) {
+        rc = dn_err_set(err, DN_ENOMEM, "out of memory evaluating %d runs x %d bins", n, nb);
+        goto fail;
+    }
+
+    double alpha = opts->alpha;
+    if (alpha < 0.0) {
+        rc = dn_s_tune_alpha(ds->counts, ds->label, n_hist, nb, &alpha,
+                             &out->auc_historical, err);
+        if (rc)
+            goto fail;
+    }
+    out->alpha = alpha;
+
+    dn_run_scores_t rs = {.chi2 = chi2, .score = score, .ref_mu = ref_mu,
+                          .ref_sigma = ref_sigma};
+    rc = dn_score_dataset_s(ds, alpha, &rs, err);
+    if (rc)
+        goto fail;
+    for (int i = 0; i < n; i++)
+        out->n_empty += isnan(score[i]);
+
+    double threshold = opts->threshold;
+    if (tune_threshold) {
+        dn_threshold_opts_t topts;
+        dn_threshold_opts_default(&topts);
+        topts.seed = opts->boot_seed;
+        rc = dn_threshold_tune(score, ds->label, n_hist, &topts, &threshold, err);
+        if (rc)
+            goto fail;
+    }
+    out->threshold = threshold;
+
+    dn_classification_t cls;
+    dn_classify(score + n_hist, ds->label + n_hist, n - n_hist, threshold, &cls);
+    out->balanced_accuracy = cls.balanced_accuracy;
+    out->sensitivity = cls.sensitivity;
+    out->specificity = cls.specificity;
+
+    if (ds->true_mu) {
+        for (int i = 0; i < n; i++)
+            change[i] = ds->rapid_mu[i] || ds->rapid_sigma[i];
+        out->adaptation_time = dn_adaptation_time(score, ds->label, change, n, n_hist,
+                                                  threshold, &out->n_change_points);
+        for (int j = 0; j < nb; j++)
+            centres[j] = 0.5 * (ds->edges[j] + ds->edges[j + 1]);
+        for (int i = 0; i < n; i++) {
+            double *row = xt + (size_t)i * nb;
+            double total = dn_hist_normalise(row, sx2, dn_dataset_row(ds, i), NULL, nb);
+            if (!(total > DN_EPS))
+                for (int j = 0; j < nb; j++)
+                    row[j] = NAN;
+        }
+        rc = dn_jaccard_distance(xt, ref_mu, ref_sigma, ds->true_mu, ds->true_sigma,
+                                 ds->label, n, n_hist, centres, nb,
+                                 &out->jaccard_distance, err);
+        if (rc)
+            goto fail;
+    }
+fail:
+    free(score);
+    free(chi2);
+    free(ref_mu);
+    free(ref_sigma);
+    free(xt);
+    free(sx2);
+    free(centres);
+    free(change);
+    out->seconds = now_seconds() - t0;
+    return rc;
+}
+
+void dn_eval_result_write_json(const dn_eval_result_t *r, FILE *f)
+{
+    fprintf(f, "{\"method\": \"%s\", \"alpha\": ", r->method == DN_METHOD_S ? "s" : "ml");
+    dn_json_write_number(f, r->alpha);
+    fputs(", \"threshold\": ", f);
+    dn_json_write_number(f, r->threshold);
+    fputs(", \"balanced_accuracy\": ", f);
+    dn_json_write_number(f, r->balanced_accuracy);
+    fputs(", \"sensitivity\": ", f);
+    dn_json_write_number(f, r->sensitivity);
+    fputs(", \"specificity\": ", f);
+    dn_json_write_number(f, r->specificity);
+    fputs(", \"adaptation_time\": ", f);
+    dn_json_write_number(f, r->adaptation_time);
+    fputs(", \"jaccard_distance\": ", f);
+    dn_json_write_number(f, r->jaccard_distance);
+    fputs(", \"auc_historical\": ", f);
+    dn_json_write_number(f, r->auc_historical);
+    fprintf(f, ", \"n_runs\": %d, \"n_historical\": %d, \"n_change_points\": %d, "
+               "\"n_empty\": %d, \"seconds\": %.3f}\n",
+            r->n_runs, r->n_hist, r->n_change_points, r->n_empty, r->seconds);
+}

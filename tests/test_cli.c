@@ -1,0 +1,238 @@
+/* test_cli.c: the `dinamo` command end to end, as a user runs it: outputs,
+ * reproducibility, exit codes and error messages for bad input, and that a failed
+ * command leaves no half-written output. Runs the binary built beside the suites
+ * ($DINAMO_BUILD/dinamo, default build/dinamo). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+static char bin[1024];
+
+static void setup(void)
+{
+    const char *b = getenv("DINAMO_BUILD");
+    snprintf(bin, sizeof bin, "%s/dinamo", b ? b : "build");
+    if (bin[0] != '/') {
+        char *abs = realpath(bin, NULL);
+        cr_assert(abs, "dinamo binary not found at %s", bin);
+        snprintf(bin, sizeof bin, "%s", abs);
+        free(abs);
+    }
+    cr_assert(access(bin, X_OK) == 0, "dinamo binary not found at %s", bin);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/dinamo-cli-XXXXXX");
+    cr_assert(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup of %s failed\n", tmpdir);
+}
+
+/* Runs `dinamo ARGS` with stdout and stderr captured; returns the exit status. */
+static int run(const char *args, char *out, size_t outlen, char *errout, size_t errlen)
+{
+    char cmd[4096], of[300], ef[300];
+    snprintf(of, sizeof of, "%s/stdout.txt", tmpdir);
+    snprintf(ef, sizeof ef, "%s/stderr.txt", tmpdir);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s' 2>'%s'", tmpdir, bin, args, of, ef);
+    int st = system(cmd);
+    const char *files[2] = {of, ef};
+    char *bufs[2] = {out, errout};
+    size_t lens[2] = {outlen, errlen};
+    for (int k = 0; k < 2; k++) {
+        if (!bufs[k])
+            continue;
+        FILE *f = fopen(files[k], "r");
+        size_t n = f ? fread(bufs[k], 1, lens[k] - 1, f) : 0;
+        bufs[k][n] = '\0';
+        if (f)
+            fclose(f);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    size_t got = fread(b, 1, (size_t)n, f);
+    b[got] = '\0';
+    fclose(f);
+    if (len)
+        *len = got;
+    return b;
+}
+
+static void write_text(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int exists(const char *name)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    return stat(path, &st) == 0;
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
+
+Test(cli, generate_is_reproducible_and_complete)
+{
+    char out[4096], err[4096];
+    cr_assert_eq(run("generate --seed 7 --out a --runs 300 --anomalous 30", out, sizeof out,
+                     err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(run("generate --seed 7 --out b --runs 300 --anomalous 30", out, sizeof out,
+                     err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(run("generate --seed 8 --out c --runs 300 --anomalous 30", out, sizeof out,
+                     err, sizeof err), 0, "stderr: %s", err);
+    const char *files[3] = {"runs.csv", "truth.csv", "meta.json"};
+    for (int k = 0; k < 3; k++) {
+        char pa[512], pb[512], pc[512];
+        snprintf(pa, sizeof pa, "%s/a/%s", tmpdir, files[k]);
+        snprintf(pb, sizeof pb, "%s/b/%s", tmpdir, files[k]);
+        snprintf(pc, sizeof pc, "%s/c/%s", tmpdir, files[k]);
+        size_t la, lb, lc;
+        char *a = slurp(pa, &la), *b = slurp(pb, &lb), *c = slurp(pc, &lc);
+        cr_assert(a && b && c, "missing %s", files[k]);
+        cr_assert(la == lb && memcmp(a, b, la) == 0, "%s differs for the same seed", files[k]);
+        if (k < 2)
+            cr_assert(la != lc || memcmp(a, c, la) != 0, "%s same for seeds 7 and 8", files[k]);
+        if (k == 0)
+            cr_assert(strncmp(a, "run,label,b0,b1,", 16) == 0, "header: %.40s", a);
+        if (k == 1)
+            cr_assert(strncmp(a, "run,mu,sigma,rapid_change", 25) == 0, "header: %.40s", a);
+        if (k == 2) {
+            cr_assert(strstr(a, "\"bin_edges\""), "meta.json lacks bin_edges");
+            cr_assert(strstr(a, "\"seed\""), "meta.json lacks the seed");
+        }
+        free(a);
+        free(b);
+        free(c);
+    }
+}
+
+Test(cli, evaluate_prints_the_metrics_json)
+{
+    char out[8192], err[4096];
+    cr_assert_eq(run("generate --seed 70 --out d --runs 1600 --anomalous 160", out,
+                     sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(run("evaluate d --method s", out, sizeof out, err, sizeof err), 0,
+                 "stderr: %s", err);
+    const char *keys[] = {"\"alpha\"", "\"threshold\"", "\"balanced_accuracy\"",
+                          "\"sensitivity\"", "\"specificity\"", "\"adaptation_time\"",
+                          "\"jaccard_distance\""};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        cr_assert(strstr(out, keys[k]), "evaluate output lacks %s: %s", keys[k], out);
+    double ba = -1;
+    const char *p = strstr(out, "\"balanced_accuracy\": ");
+    cr_assert(p && sscanf(p + 21, "%lf", &ba) == 1, "no number: %s", out);
+    cr_assert(ba > 0.8 && ba <= 1.0, "balanced accuracy %g implausible", ba);
+
+    /* Given alpha and threshold are used as given. */
+    cr_assert_eq(run("evaluate d --method s --alpha 0.8 --threshold 1.5", out, sizeof out,
+                     err, sizeof err), 0, "stderr: %s", err);
+    cr_assert(strstr(out, "\"alpha\": 0.8,"), "alpha not used: %s", out);
+    cr_assert(strstr(out, "\"threshold\": 1.5"), "threshold not used: %s", out);
+
+    /* The same result from the runs file alone, except the truth-based metrics. */
+    cr_assert_eq(run("evaluate d/runs.csv --method s --alpha 0.8 --threshold 1.5", out,
+                     sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    cr_assert(strstr(out, "\"jaccard_distance\": null"), "no truth, yet: %s", out);
+}
+
+Test(cli, score_writes_scores_and_pulls)
+{
+    char out[4096], err[4096];
+    cr_assert_eq(run("generate --seed 3 --out d --runs 200 --anomalous 20 --bins 10 "
+                     "--dead-max 5", out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(run("score --method s --alpha 0.7 --in d/runs.csv --out s.csv --pulls p.csv",
+                     out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    char path[512];
+    snprintf(path, sizeof path, "%s/s.csv", tmpdir);
+    char *s = slurp(path, NULL);
+    cr_assert(s && strncmp(s, "run,label,chi2,score,status\n", 28) == 0, "header: %.60s", s);
+    int lines = 0;
+    for (char *c = s; *c; c++)
+        lines += *c == '\n';
+    cr_assert_eq(lines, 201, "scores.csv has %d lines", lines);
+    free(s);
+    snprintf(path, sizeof path, "%s/p.csv", tmpdir);
+    s = slurp(path, NULL);
+    cr_assert(s && strncmp(s, "run,pull_b0,", 12) == 0, "pulls header: %.60s", s);
+    cr_assert(strstr(s, "ref_unc_b9\n"), "pulls header lacks ref_unc_b9");
+    free(s);
+}
+
+Test(cli, bad_input_is_named_and_leaves_no_output)
+{
+    char out[4096], err[4096];
+    write_text("nan.csv", "run,label,b0,b1,b2\n0,0,1,2,3\n1,0,4,nan,6\n");
+    cr_assert_eq(run("score --method s --alpha 0.5 --in nan.csv --out s.csv", out,
+                     sizeof out, err, sizeof err), 1, "stderr: %s", err);
+    cr_assert(strstr(err, "nan.csv:3"), "message lacks file:line: %s", err);
+    cr_assert(strstr(err, "b1"), "message lacks the column: %s", err);
+    cr_assert(!exists("s.csv"), "a failed command left s.csv behind");
+
+    write_text("neg.csv", "run,label,b0,b1,b2\n0,0,1,2,3\n1,0,4,-5,6\n");
+    cr_assert_eq(run("score --method s --alpha 0.5 --in neg.csv --out s.csv", out,
+                     sizeof out, err, sizeof err), 1, "stderr: %s", err);
+    cr_assert(strstr(err, "neg.csv:3") && strstr(err, "negative"), "message: %s", err);
+
+    write_text("short.csv", "run,label,b0,b1,b2\n0,0,1,2,3\n1,0,4,5\n");
+    cr_assert_eq(run("score --method s --alpha 0.5 --in short.csv --out s.csv", out,
+                     sizeof out, err, sizeof err), 1, "stderr: %s", err);
+    cr_assert(strstr(err, "short.csv:3"), "message: %s", err);
+
+    cr_assert_eq(run("evaluate nowhere --method s", out, sizeof out, err, sizeof err), 1);
+    cr_assert(strstr(err, "nowhere"), "message lacks the path: %s", err);
+
+    cr_assert_eq(run("score --method s --bogus 1", out, sizeof out, err, sizeof err), 2);
+    cr_assert(strstr(err, "--bogus"), "message lacks the option: %s", err);
+    cr_assert_eq(run("generate --seed x --out a", out, sizeof out, err, sizeof err), 2);
+    cr_assert_eq(run("generate --seed 1 --out a --p-rapid 2", out, sizeof out, err,
+                     sizeof err), 2, "stderr: %s", err);
+    cr_assert(strstr(err, "p-rapid"), "message lacks the parameter: %s", err);
+    cr_assert(!exists("a"), "a rejected generate created its directory");
+}
+
+Test(cli, evaluate_refuses_a_historical_regime_without_both_classes)
+{
+    char out[4096], err[4096];
+    write_text("few.csv", "run,label,b0,b1\n0,0,5,5\n1,0,6,4\n2,0,5,5\n3,1,9,1\n");
+    cr_assert_eq(run("evaluate few.csv --method s --n-historical 2", out, sizeof out, err,
+                     sizeof err), 1);
+    cr_assert(strstr(err, "both classes"), "message: %s", err);
+}
+
+Test(cli, help_for_every_command)
+{
+    const char *cmds[] = {"generate", "score", "evaluate", "bench"};
+    char out[8192], err[4096];
+    for (int k = 0; k < 4; k++) {
+        char args[64];
+        snprintf(args, sizeof args, "%s --help", cmds[k]);
+        cr_assert_eq(run(args, out, sizeof out, err, sizeof err), 0, "%s --help failed",
+                     cmds[k]);
+        cr_assert(strstr(out, "usage: dinamo"), "%s --help: %s", cmds[k], out);
+    }
+}
