@@ -236,3 +236,39 @@ Test(cli, help_for_every_command)
         cr_assert(strstr(out, "usage: dinamo"), "%s --help: %s", cmds[k], out);
     }
 }
+
+Test(cli, bench_writes_one_row_per_dataset_and_the_table)
+{
+    char out[8192], err[4096];
+    cr_assert_eq(run("bench --method s --datasets 3 --first-seed 11 --jobs 2 --out bo "
+                     "--runs 1300 --anomalous 130",
+                     out, sizeof out, err, sizeof err), 0, "stdout: %s stderr: %s", out, err);
+    cr_assert(strstr(out, "balanced_accuracy") && strstr(out, "0.947"),
+              "no Table 1 row beside the paper's: %s", out);
+    char path[512];
+    snprintf(path, sizeof path, "%s/bo/bench_s.csv", tmpdir);
+    char *s = slurp(path, NULL);
+    cr_assert(s, "no bench_s.csv");
+    cr_assert(strncmp(s, "seed,", 5) == 0, "header: %.60s", s);
+    int lines = 0;
+    for (char *c = s; *c; c++)
+        lines += *c == '\n';
+    cr_assert_eq(lines, 4, "bench_s.csv has %d lines, expected header + 3", lines);
+    cr_assert(strstr(s, "\n11,s,") && strstr(s, "\n13,s,"), "seeds missing: %s", s);
+    free(s);
+
+    /* The same seeds evaluated one by one give the same numbers. */
+    cr_assert_eq(run("generate --seed 12 --out g12 --runs 1300 --anomalous 130", out,
+                     sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(run("evaluate g12 --method s", out, sizeof out, err, sizeof err), 0);
+    char *p = strstr(out, "\"balanced_accuracy\": ");
+    cr_assert(p);
+    double ba_eval = strtod(p + 21, NULL);
+    s = slurp(path, NULL);
+    char *row = strstr(s, "\n12,s,");
+    cr_assert(row);
+    double alpha, thr, ba;
+    cr_assert_eq(sscanf(row + 6, "%lf,%lf,%lf", &alpha, &thr, &ba), 3, "row: %.80s", row);
+    cr_assert(ba == ba_eval, "bench %.17g vs evaluate %.17g", ba, ba_eval);
+    free(s);
+}
