@@ -107,24 +107,40 @@ int dn_hist_explain_bad(const double *x, const double *var, int n_bins, dn_err_t
     return dn_err_set(err, DN_ERANGE, "counts sum to infinity (%d bins)", n_bins);
 }
 
+/* One bin of the Poisson rule; shared by the 8-wide blocks and the tail so that
+ * both round identically. x * (1/I) instead of x / I costs at most an ulp and
+ * saves two divisions per bin. */
+static inline double poisson_var(double t, double inv, double empty_var)
+{
+    double v = t * inv - (t * t) * inv;
+    return t == 0.0 ? empty_var : v;
+}
+
 void dn_hist_normalise_with_sum(double *restrict xt, double *restrict sx2,
                                 const double *restrict x, const double *restrict var,
                                 double sum, int n_bins)
 {
     const double inv = 1.0 / sum;
     const double empty_var = inv * inv;
+    int j = 0;
     if (!var) {
-        for (int j = 0; j < n_bins; j++) {
-            double t = x[j] / sum;
-            double v = t / sum - (t * t) / sum;
+        /* Fixed 8-wide inner loops are what -O2 vectorises. */
+        for (; j + 8 <= n_bins; j += 8) {
+            for (int k = 0; k < 8; k++) {
+                double t = x[j + k] * inv;
+                xt[j + k] = t;
+                sx2[j + k] = poisson_var(t, inv, empty_var);
+            }
+        }
+        for (; j < n_bins; j++) {
+            double t = x[j] * inv;
             xt[j] = t;
-            sx2[j] = t == 0.0 ? empty_var : v;
+            sx2[j] = poisson_var(t, inv, empty_var);
         }
     } else {
-        for (int j = 0; j < n_bins; j++) {
-            double t = x[j] / sum;
-            double v = var[j] / sum / sum;
-            xt[j] = t;
+        for (; j < n_bins; j++) {
+            xt[j] = x[j] * inv;
+            double v = var[j] * inv * inv;
             sx2[j] = (var[j] == 0.0 && x[j] == 0.0) ? empty_var : v;
         }
     }
