@@ -673,25 +673,8 @@ void dn_mlmodel_adamw_step(dn_mlmodel_t *m)
 {
     const dn_mlconfig_t *c = &m->cfg;
     m->step++;
-    const float lr = c->lr, b1 = c->beta1, b2 = c->beta2, eps = c->eps;
-    const float decay = 1.0f - lr * c->weight_decay;
-    /* torch computes the corrections in Python doubles */
-    const double bc1 = 1.0 - pow((double)b1, (double)m->step);
-    const double bc2 = 1.0 - pow((double)b2, (double)m->step);
-    const float step_size = (float)(lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-    float *p = m->params, *g = m->grads, *mm = m->adam_m, *vv = m->adam_v;
-    const size_t n = m->n_params;
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i];
-        float pi = p[i] * decay;
-        float mi = mm[i] + (gi - mm[i]) * (1.0f - b1);
-        float vi = vv[i] * b2 + (1.0f - b2) * gi * gi;
-        float denom = sqrtf(vi) / bc2_sqrt + eps;
-        p[i] = pi - step_size * (mi / denom);
-        mm[i] = mi;
-        vv[i] = vi;
-    }
+    dn_adamw_update(m->params, m->adam_m, m->adam_v, m->grads, m->n_params, c->lr,
+                    c->beta1, c->beta2, c->eps, c->weight_decay, (long)m->step);
 }
 
 int dn_mlmodel_train_step(dn_mlmodel_t *m, const dn_mlbatch_t *b, float *loss)

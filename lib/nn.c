@@ -9,9 +9,16 @@
  *
  * Dropout consumes one 32-bit half of a 64-bit draw per element, in element
  * order, so a mask is a pure function of the generator state and the sizes. */
+/* -O2 in GCC 12 vectorises only loops whose trip count is a multiple of the
+ * vector width; these kernels have runtime widths (M = 20, d = 100), so they ask
+ * for the -O3 vectoriser. No fast-math: results stay IEEE-exact and contraction
+ * stays off (-std=c11), so vectorised and scalar loops give identical bits. */
+#pragma GCC optimize("O3")
+
 #include "nn.h"
 
 #include <cblas.h>
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -318,6 +325,11 @@ void dn_gather_backward(float *dtable, const float *dout, const int *index,
 
 /* ---- attention ----------------------------------------------------------- */
 
+/* Per (batch, head) the M x M products run on small local copies laid out so
+ * that every innermost loop walks independent outputs (k and v transposed to
+ * [hs][M]): the compiler vectorises them without reassociating any sum, so the
+ * results do not depend on the vector width. */
+
 void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
                           const float *qkv, float p, int B, int M, int C, int H,
                           dn_rng_t *rng)
@@ -325,24 +337,29 @@ void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
     const int hs = C / H, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
     const int drop = p > 0.0f;
+    float kT[hs * M], o[hs];
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             const float *base = qkv + (size_t)b * M * C3 + h * hs;
             float *P = prob + ((size_t)b * H + h) * M * M;
             float *PD = pdrop + ((size_t)b * H + h) * M * M;
+            for (int j = 0; j < M; j++)
+                for (int t = 0; t < hs; t++)
+                    kT[t * M + j] = base[(size_t)j * C3 + C + t];
             for (int i = 0; i < M; i++) {
                 const float *q = base + (size_t)i * C3;
                 float *row = P + (size_t)i * M;
-                float mx = -INFINITY;
-                for (int j = 0; j < M; j++) {
-                    const float *k = base + (size_t)j * C3 + C;
-                    float s = 0.0f;
-                    for (int t = 0; t < hs; t++)
-                        s += q[t] * k[t];
-                    s *= scale;
-                    row[j] = s;
-                    mx = s > mx ? s : mx;
+                for (int j = 0; j < M; j++)
+                    row[j] = 0.0f;
+                for (int t = 0; t < hs; t++) {
+                    float qt = q[t] * scale; /* torch scales q before q k^T */
+                    const float *kt = kT + t * M;
+                    for (int j = 0; j < M; j++)
+                        row[j] += qt * kt[j];
                 }
+                float mx = row[0];
+                for (int j = 1; j < M; j++)
+                    mx = row[j] > mx ? row[j] : mx;
                 float sum = 0.0f;
                 for (int j = 0; j < M; j++) {
                     row[j] = expf(row[j] - mx);
@@ -359,7 +376,6 @@ void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
                 memcpy(PD, P, (size_t)M * M * sizeof(float));
             }
             for (int i = 0; i < M; i++) {
-                float *o = out + ((size_t)b * M + i) * C + h * hs;
                 const float *row = PD + (size_t)i * M;
                 for (int t = 0; t < hs; t++)
                     o[t] = 0.0f;
@@ -369,6 +385,7 @@ void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
                     for (int t = 0; t < hs; t++)
                         o[t] += w * v[t];
                 }
+                memcpy(out + ((size_t)b * M + i) * C + h * hs, o, hs * sizeof(float));
             }
         }
 }
@@ -379,44 +396,125 @@ void dn_attention_backward(float *dqkv, const float *dout, const float *qkv,
 {
     const int hs = C / H, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
-    float dp[M];
+    float vT[hs * M], dvT[hs * M], dkT[hs * M], dS[M * M], dp[M], dq[hs];
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             const float *base = qkv + (size_t)b * M * C3 + h * hs;
             float *dbase = dqkv + (size_t)b * M * C3 + h * hs;
             const size_t off = ((size_t)b * H + h) * M * M;
+            for (int j = 0; j < M; j++)
+                for (int t = 0; t < hs; t++)
+                    vT[t * M + j] = base[(size_t)j * C3 + 2 * C + t];
+            for (int k = 0; k < hs * M; k++)
+                dvT[k] = dkT[k] = 0.0f;
             for (int i = 0; i < M; i++) {
                 const float *go = dout + ((size_t)b * M + i) * C + h * hs;
                 const float *P = prob + off + (size_t)i * M;
                 const float *PD = pdrop + off + (size_t)i * M;
-                /* through out = PD v */
-                for (int j = 0; j < M; j++) {
-                    const float *v = base + (size_t)j * C3 + 2 * C;
-                    float *dv = dbase + (size_t)j * C3 + 2 * C;
-                    float s = 0.0f, w = PD[j];
-                    for (int t = 0; t < hs; t++) {
-                        s += go[t] * v[t];
-                        dv[t] += w * go[t];
+                /* through out = PD v: dPD[i][j] = go . v_j, dv_j += PD[i][j] go */
+                for (int j = 0; j < M; j++)
+                    dp[j] = 0.0f;
+                for (int t = 0; t < hs; t++) {
+                    float g = go[t];
+                    const float *vt = vT + t * M;
+                    float *dvt = dvT + t * M;
+                    for (int j = 0; j < M; j++) {
+                        dp[j] += g * vt[j];
+                        dvt[j] += g * PD[j];
                     }
-                    dp[j] = mask ? s * mask[off + (size_t)i * M + j] : s;
                 }
-                /* through the softmax, then the scaled q k^T */
+                if (mask) {
+                    const float *mk = mask + off + (size_t)i * M;
+                    for (int j = 0; j < M; j++)
+                        dp[j] *= mk[j];
+                }
+                /* through the softmax */
                 float dot = 0.0f;
                 for (int j = 0; j < M; j++)
                     dot += P[j] * dp[j];
+                float *ds = dS + (size_t)i * M;
+                for (int j = 0; j < M; j++)
+                    ds[j] = P[j] * (dp[j] - dot);
+            }
+            /* through S = (q * scale) k^T */
+            for (int i = 0; i < M; i++) {
                 const float *q = base + (size_t)i * C3;
-                float *dq = dbase + (size_t)i * C3;
+                const float *ds = dS + (size_t)i * M;
+                for (int t = 0; t < hs; t++)
+                    dq[t] = 0.0f;
                 for (int j = 0; j < M; j++) {
-                    float ds = P[j] * (dp[j] - dot) * scale;
                     const float *k = base + (size_t)j * C3 + C;
-                    float *dk = dbase + (size_t)j * C3 + C;
-                    for (int t = 0; t < hs; t++) {
-                        dq[t] += ds * k[t];
-                        dk[t] += ds * q[t];
-                    }
+                    float w = ds[j];
+                    for (int t = 0; t < hs; t++)
+                        dq[t] += w * k[t];
+                }
+                float *dqo = dbase + (size_t)i * C3;
+                for (int t = 0; t < hs; t++)
+                    dqo[t] += dq[t] * scale;
+                for (int t = 0; t < hs; t++) {
+                    float qt = q[t] * scale;
+                    float *dkt = dkT + t * M;
+                    for (int j = 0; j < M; j++)
+                        dkt[j] += qt * ds[j];
+                }
+            }
+            for (int j = 0; j < M; j++) {
+                float *dk = dbase + (size_t)j * C3 + C, *dv = dk + C;
+                for (int t = 0; t < hs; t++) {
+                    dk[t] += dkT[t * M + j];
+                    dv[t] += dvT[t * M + j];
                 }
             }
         }
+}
+
+/* ---- AdamW ------------------------------------------------------------------- */
+
+/* Square roots of n <= ADAM_CHUNK non-negative values. GCC keeps sqrtf's errno
+ * branch under -O2 (the per-function no-math-errno pragma is ignored), which
+ * blocks vectorisation, so the AVX-512 / AVX builds use the packed instruction:
+ * IEEE sqrt is correctly rounded, so the bits equal sqrtf's. */
+#define ADAM_CHUNK 256
+
+static void sqrt_block(float *out, const float *x, int n)
+{
+    int i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_sqrt_ps(_mm512_loadu_ps(x + i)));
+#elif defined(__AVX__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_sqrt_ps(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++)
+        out[i] = sqrtf(x[i]);
+}
+
+void dn_adamw_update(float *params, float *m, float *v, const float *grads,
+                     size_t n, float lr, float beta1, float beta2, float eps,
+                     float weight_decay, long step)
+{
+    /* torch.optim.AdamW (single-tensor path): bias corrections in double */
+    const double bc1 = 1.0 - pow((double)beta1, (double)step);
+    const double bc2 = 1.0 - pow((double)beta2, (double)step);
+    const float step_size = (float)(lr / bc1);
+    const float bc2_sqrt = (float)sqrt(bc2);
+    const float decay = 1.0f - lr * weight_decay;
+    float root[ADAM_CHUNK];
+    for (size_t c0 = 0; c0 < n; c0 += ADAM_CHUNK) {
+        const int len = n - c0 < ADAM_CHUNK ? (int)(n - c0) : ADAM_CHUNK;
+        float *restrict p = params + c0, *restrict mm = m + c0, *restrict vv = v + c0;
+        const float *restrict g = grads + c0;
+        for (int i = 0; i < len; i++) {
+            mm[i] = mm[i] + (g[i] - mm[i]) * (1.0f - beta1);
+            vv[i] = vv[i] * beta2 + (1.0f - beta2) * g[i] * g[i];
+        }
+        sqrt_block(root, vv, len);
+        for (int i = 0; i < len; i++) {
+            float denom = root[i] / bc2_sqrt + eps;
+            p[i] = p[i] * decay - step_size * (mm[i] / denom);
+        }
+    }
 }
 
 /* ---- Gaussian NLL ---------------------------------------------------------- */

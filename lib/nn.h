@@ -12,6 +12,8 @@
 #ifndef DN_NN_H
 #define DN_NN_H
 
+#include <stddef.h>
+
 #include "rng.h"
 
 /* out[N][OC] = inp[N][C] @ weight[OC][C]^T + bias[OC] (bias may be NULL). */
@@ -81,6 +83,13 @@ void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
 void dn_attention_backward(float *dqkv, const float *dout, const float *qkv,
                            const float *prob, const float *pdrop,
                            const float *mask, int B, int M, int C, int H);
+
+/* One AdamW step over n parameters, as torch.optim.AdamW: p *= 1 - lr*wd;
+ * m = lerp(m, g, 1-beta1); v = beta2 v + (1-beta2) g^2; p -= lr/(1-beta1^step) *
+ * m / (sqrt(v)/sqrt(1-beta2^step) + eps). step >= 1 counts this update. */
+void dn_adamw_update(float *params, float *m, float *v, const float *grads,
+                     size_t n, float lr, float beta1, float beta2, float eps,
+                     float weight_decay, long step);
 
 /* Gather rows: out[n][C] = table[index[n]][C]; backward scatter-adds. */
 void dn_gather_forward(float *out, const float *table, const int *index, int n,
