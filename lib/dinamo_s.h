@@ -12,7 +12,8 @@
  *
  * Numbers agree with the Python reference (numpy) to ~1e-12 relative; sums are
  * numpy's pairwise sums; variances are kept squared so that the hot path needs
- * no square root except for the reported sigma_mu.
+ * no square root: sigma_mu = sqrt(sigma_mu^2) is taken only when it is asked for
+ * (dn_s_sigma, ref_sigma outputs, dn_s_save).
  *
  * Ownership: dn_s_new/dn_s_load return a tracker the caller owns and frees with
  * dn_s_destroy. Pointers from dn_s_mu/dn_s_sigma are owned by the tracker, valid
@@ -20,7 +21,8 @@
  *
  * Thread rules: a tracker is not synchronised. Functions taking a const tracker
  * (accessors, dn_s_score, dn_s_state_size, dn_s_save) may run concurrently with
- * each other; anything that updates needs exclusive access. Distinct trackers are
+ * each other, except dn_s_sigma, which refreshes a cached array after updates and
+ * so needs exclusive access like anything that updates. Distinct trackers are
  * independent. Output arrays must not overlap the inputs. */
 #ifndef DN_DINAMO_S_H
 #define DN_DINAMO_S_H
@@ -49,7 +51,8 @@ double dn_s_alpha(const dn_s_t *self);
 uint64_t dn_s_n_updates(const dn_s_t *self);
 
 /* The current reference mu[n_bins] and its uncertainty sigma_mu[n_bins]; owned
- * by self (see ownership above). */
+ * by self (see ownership above). dn_s_sigma first refreshes the array if an
+ * update made it stale (not thread-safe, see above). */
 const double *dn_s_mu(const dn_s_t *self);
 const double *dn_s_sigma(const dn_s_t *self);
 

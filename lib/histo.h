@@ -31,7 +31,8 @@ int dn_hist_check(const double *x, const double *var, int n_bins, dn_err_t *err)
  *   var == NULL: sx2 = xt/I - xt^2/I, and 1/I^2 where xt == 0 (SPEC 2);
  *   var != NULL: sx2 = var/I^2, and 1/I^2 where var == 0 and x == 0.
  * When I <= DN_EPS the contents of xt and sx2 are unspecified (the caller reports
- * insufficient statistics). xt and sx2 must not overlap x or var. */
+ * insufficient statistics). xt and sx2 must not overlap x or var.
+ * Divisions by I are multiplications by 1/I (within an ulp of numpy's). */
 double dn_hist_normalise(double *xt, double *sx2, const double *x, const double *var,
                          int n_bins);
 
