@@ -1055,3 +1055,100 @@ fail:
     dn_err_prefix(err, "%s", path);
     return rc;
 }
+
+/* ---- whole training state -------------------------------------------------- */
+
+enum { STATE_HEADER = 96 };
+static const unsigned char state_magic[8] = {'D', 'N', 'M', 'S', 0, 0, 0, 1};
+
+size_t dn_mlmodel_state_size(const dn_mlmodel_t *m)
+{
+    return STATE_HEADER + 12 * m->n_params;
+}
+
+int dn_mlmodel_save_state(const dn_mlmodel_t *m, void *buf, size_t cap)
+{
+    if (!buf || cap < dn_mlmodel_state_size(m))
+        return DN_EINVAL;
+    unsigned char *h = buf;
+    const dn_mlconfig_t *c = &m->cfg;
+    const size_t np = m->n_params;
+    memcpy(h, state_magic, 8);
+    put_u32(h + 8, c->n_bins);
+    put_u32(h + 12, c->d_model);
+    put_u32(h + 16, c->n_heads);
+    put_u32(h + 20, c->n_layers);
+    put_u32(h + 24, c->d_ff);
+    put_u32(h + 28, c->context);
+    put_u32(h + 32, c->activation);
+    put_u32(h + 36, f2u(c->dropout));
+    put_u64(h + 40, np);
+    put_u64(h + 48, (uint64_t)m->step);
+    for (int k = 0; k < 4; k++)
+        put_u64(h + 56 + 8 * k, m->rng.s[k]);
+    put_u32(h + 92, 0);
+    unsigned char *p = h + STATE_HEADER;
+    floats_to_le(p, m->params, np);
+    floats_to_le(p + 4 * np, m->adam_m, np);
+    floats_to_le(p + 8 * np, m->adam_v, np);
+    put_u32(h + 88, fnv1a(p, 12 * np));
+    return 0;
+}
+
+int dn_mlmodel_load_state(dn_mlmodel_t *m, const void *buf, size_t n,
+                          dn_err_t *err)
+{
+    const unsigned char *h = buf;
+    const dn_mlconfig_t *c = &m->cfg;
+    const size_t np = m->n_params;
+    if (!buf || n < STATE_HEADER)
+        return dn_err_set(err, DN_EFORMAT, "mlmodel state: %zu bytes, shorter than its "
+                          "%d-byte header", n, STATE_HEADER);
+    if (memcmp(h, state_magic, 7))
+        return dn_err_set(err, DN_EFORMAT, "mlmodel state: bad magic (not a DNMS blob)");
+    if (h[7] != state_magic[7])
+        return dn_err_set(err, DN_EFORMAT, "mlmodel state: format version %u, expected %u",
+                          h[7], state_magic[7]);
+#define SAME(off, f)                                                           \
+    if (get_u32(h + (off)) != (uint32_t)c->f)                                  \
+        return dn_err_set(err, DN_EMISMATCH, "mlmodel state: " #f " %u, model has %d", \
+                          get_u32(h + (off)), c->f);
+    SAME(8, n_bins) SAME(12, d_model) SAME(16, n_heads) SAME(20, n_layers)
+    SAME(24, d_ff) SAME(28, context) SAME(32, activation)
+#undef SAME
+    if (get_u32(h + 36) != f2u(c->dropout))
+        return dn_err_set(err, DN_EMISMATCH, "mlmodel state: dropout %g, model has %g",
+                          (double)u2f(get_u32(h + 36)), (double)c->dropout);
+    if (get_u64(h + 40) != np || n != dn_mlmodel_state_size(m))
+        return dn_err_set(err, DN_EFORMAT, "mlmodel state: %zu bytes for %llu parameters, "
+                          "expected %zu for %zu", n, (unsigned long long)get_u64(h + 40),
+                          dn_mlmodel_state_size(m), np);
+    const unsigned char *p = h + STATE_HEADER;
+    if (fnv1a(p, 12 * np) != get_u32(h + 88) || get_u32(h + 92) != 0)
+        return dn_err_set(err, DN_EFORMAT, "mlmodel state: hash mismatch (corrupted data)");
+    const int64_t step = (int64_t)get_u64(h + 48);
+    dn_rng_t rng;
+    for (int k = 0; k < 4; k++)
+        rng.s[k] = get_u64(h + 56 + 8 * k);
+    if (step < 0 || !(rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3]))
+        return dn_err_set(err, DN_EFORMAT, "mlmodel state: step %lld or dropout generator "
+                          "state invalid", (long long)step);
+    static const char *const what[3] = {"parameter", "first moment", "second moment"};
+    for (int a = 0; a < 3; a++) {
+        size_t bad = le_check(p + 4 * np * a, np);
+        if (bad < np)
+            return dn_err_set(err, DN_ERANGE, "mlmodel state: %s %zu is not finite",
+                              what[a], bad);
+    }
+    for (size_t i = 0; i < np; i++)
+        if (u2f(get_u32(p + 8 * np + 4 * i)) < 0.0f)
+            return dn_err_set(err, DN_ERANGE, "mlmodel state: second moment %zu is "
+                              "negative", i);
+    le_to_floats(m->params, p, np);
+    le_to_floats(m->adam_m, p + 4 * np, np);
+    le_to_floats(m->adam_v, p + 8 * np, np);
+    m->step = step;
+    m->rng = rng;
+    m->have_forward = m->have_target = 0;
+    return 0;
+}

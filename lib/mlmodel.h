@@ -234,4 +234,28 @@ int dn_mlmodel_load(dn_mlmodel_t *m, const char *path, dn_err_t *err);
 int dn_mlmodel_new_from_file(const char *path, const dn_mlconfig_t *sizes,
                              dn_mlmodel_t **out, dn_err_t *err);
 
+/* ---- Whole training state (checkpoints of an online tracker) -------------
+ *
+ * Everything a model needs to continue training bit-identically: parameters,
+ * AdamW moments and step count, and the dropout generator. Little-endian:
+ *   0  char[8] magic "DNMS\0\0\0\1"   8..32 u32 n_bins d_model n_heads n_layers
+ *   d_ff context activation             36 f32 dropout   40 u64 num_params
+ *   48 i64 AdamW step   56 u64[4] dropout generator   88 u32 FNV-1a 32 of the
+ *   bytes from 96 on   92 u32 reserved (0)   96 float32 params, adam_m, adam_v
+ *   (num_params each, exchange order).
+ * Optimizer settings (lr, betas, eps, weight decay) and sizes are not stored. */
+
+/* Bytes of the state: 96 + 12 * num_params. */
+size_t dn_mlmodel_state_size(const dn_mlmodel_t *m);
+
+/* Writes the state into buf (cap >= state_size). Returns 0 or DN_EINVAL. */
+int dn_mlmodel_save_state(const dn_mlmodel_t *m, void *buf, size_t cap);
+
+/* Loads a state written by dn_mlmodel_save_state into m. Architecture different
+ * from m's: DN_EMISMATCH naming the field; bad magic, version, length, hash or
+ * generator state: DN_EFORMAT; non-finite values or negative second moments:
+ * DN_ERANGE. The model is unchanged on failure. */
+int dn_mlmodel_load_state(dn_mlmodel_t *m, const void *buf, size_t n,
+                          dn_err_t *err);
+
 #endif
