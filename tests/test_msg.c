@@ -1,0 +1,706 @@
+/* test_msg.c: envelope round trips, every validation error, hostile bytes, and
+ * the sequence tracker (lib/msg.h). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "msg.h"
+#include "rng.h"
+
+/* ---- builders: messages on the stack, arrays in fixtures ---------------- */
+
+typedef struct fixture_t {
+    double counts[2][5];
+    double variances[5];
+    double edges[6];
+    Dinamo__Histogram h[2];
+    Dinamo__Histogram *hp[2];
+    Dinamo__Run run;
+    Dinamo__Envelope env;
+} fixture_t;
+
+static void make_run(fixture_t *f)
+{
+    for (int j = 0; j < 5; j++) {
+        f->counts[0][j] = 10.0 * j + 1;
+        f->counts[1][j] = 3.5 * j;
+        f->variances[j] = 0.5 + j;
+        f->edges[j] = -1.0 + 0.5 * j;
+    }
+    f->edges[5] = 100.0;
+    static const char *keys[2] = {"calo/energy", "tracker/hits"};
+    for (int i = 0; i < 2; i++) {
+        dinamo__histogram__init(&f->h[i]);
+        f->h[i].key = (char *)keys[i];
+        f->h[i].subsystem = (char *)"sub";
+        f->h[i].n_counts = 5;
+        f->h[i].counts = f->counts[i];
+        f->hp[i] = &f->h[i];
+    }
+    f->h[0].n_variances = 5;
+    f->h[0].variances = f->variances;
+    f->h[0].n_edges = 6;
+    f->h[0].edges = f->edges;
+    dinamo__run__init(&f->run);
+    f->run.stream = (char *)"synthetic-42";
+    f->run.has_run_number = 1;
+    f->run.run_number = 1234;
+    f->run.has_run_seq = 1;
+    f->run.run_seq = 7;
+    f->run.has_time = 1;
+    f->run.time = 1.7e9;
+    f->run.n_histograms = 2;
+    f->run.histograms = f->hp;
+    dinamo__envelope__init(&f->env);
+    f->env.producer = (char *)"generator/runs";
+    f->env.has_incarnation = 1;
+    f->env.incarnation = 99;
+    f->env.has_seq = 1;
+    f->env.seq = 11;
+    f->env.body_case = DINAMO__ENVELOPE__BODY_RUN;
+    f->env.run = &f->run;
+}
+
+/* Encodes (unchecked) and decodes; returns the decode code, message in err. */
+static int roundtrip(const Dinamo__Envelope *env, Dinamo__Envelope **out, dn_err_t *err,
+                     dn_msg_stats_t *stats)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(dn_msg_encode_unchecked(env, &buf, &len), 0);
+    int rc = dn_msg_decode(buf, len, out, stats, err);
+    free(buf);
+    return rc;
+}
+
+Test(msg, run_roundtrip)
+{
+    fixture_t f;
+    make_run(&f);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_msg_encode(&f.env, &buf, &len, &err), 0, "encode: %s", err.msg);
+    Dinamo__Envelope *e = NULL;
+    dn_msg_stats_t st = {0};
+    cr_assert_eq(dn_msg_decode(buf, len, &e, &st, &err), 0, "decode: %s", err.msg);
+    free(buf);
+    cr_assert_eq(dn_msg_type(e), DN_MSG_RUN);
+    cr_assert_str_eq(e->producer, "generator/runs");
+    cr_assert(e->has_incarnation && e->incarnation == 99 && e->seq == 11);
+    cr_assert_eq(e->run->run_number, 1234);
+    cr_assert_eq(e->run->run_seq, 7u);
+    cr_assert_eq(e->run->time, 1.7e9);
+    cr_assert_str_eq(e->run->stream, "synthetic-42");
+    cr_assert_eq(e->run->n_histograms, 2);
+    for (int i = 0; i < 2; i++) {
+        Dinamo__Histogram *h = e->run->histograms[i];
+        cr_assert_str_eq(h->key, f.h[i].key);
+        cr_assert_eq(h->n_counts, 5);
+        for (int j = 0; j < 5; j++)
+            cr_assert_eq(h->counts[j], f.counts[i][j], "hist %d bin %d: %g != %g", i, j,
+                         h->counts[j], f.counts[i][j]);
+    }
+    cr_assert_eq(e->run->histograms[0]->n_variances, 5);
+    cr_assert_eq(e->run->histograms[0]->variances[4], 4.5);
+    cr_assert_eq(e->run->histograms[0]->n_edges, 6);
+    cr_assert_eq(e->run->histograms[0]->edges[5], 100.0);
+    cr_assert_eq(e->run->histograms[1]->n_variances, 0);
+    cr_assert_eq(st.accepted, 1);
+    cr_assert_eq(dn_msg_stats_rejected(&st), 0);
+    dn_msg_free(&e);
+    cr_assert_null(e);
+    dn_msg_free(&e); /* NULL is fine */
+}
+
+static Dinamo__Envelope wrap(void *body, Dinamo__Envelope__BodyCase c)
+{
+    Dinamo__Envelope env;
+    dinamo__envelope__init(&env);
+    env.producer = (char *)"p";
+    env.has_seq = 1;
+    env.seq = 0;
+    env.body_case = c;
+    env.run = body; /* union: any member */
+    return env;
+}
+
+static Dinamo__Label make_label(void)
+{
+    Dinamo__Label l;
+    dinamo__label__init(&l);
+    l.has_run_number = 1;
+    l.run_number = -5;
+    l.has_run_seq = 1;
+    l.run_seq = 3;
+    l.has_verdict = 1;
+    l.verdict = DINAMO__VERDICT__GOOD;
+    l.has_source = 1;
+    l.source = DINAMO__LABEL_SOURCE__SHIFTER;
+    l.who = (char *)"alice";
+    l.reason = (char *)"looks fine";
+    l.histogram_key = (char *)"calo/energy";
+    l.has_time = 1;
+    l.time = 12.25;
+    return l;
+}
+
+Test(msg, label_roundtrip)
+{
+    Dinamo__Label l = make_label();
+    Dinamo__Envelope env = wrap(&l, DINAMO__ENVELOPE__BODY_LABEL), *e = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    cr_assert_eq(dn_msg_type(e), DN_MSG_LABEL);
+    cr_assert_eq(e->label->run_number, -5);
+    cr_assert_eq(e->label->verdict, DINAMO__VERDICT__GOOD);
+    cr_assert_eq(e->label->source, DINAMO__LABEL_SOURCE__SHIFTER);
+    cr_assert_str_eq(e->label->who, "alice");
+    cr_assert_str_eq(e->label->reason, "looks fine");
+    cr_assert_str_eq(e->label->histogram_key, "calo/energy");
+    cr_assert_eq(e->label->time, 12.25);
+    dn_msg_free(&e);
+}
+
+static Dinamo__Score make_score(double *pulls, double *ref, double *unc)
+{
+    Dinamo__Score s;
+    dinamo__score__init(&s);
+    s.has_run_number = 1;
+    s.run_number = 77;
+    s.has_run_seq = 1;
+    s.run_seq = 2;
+    s.has_method = 1;
+    s.method = DINAMO__METHOD__METHOD_ML;
+    s.histogram_key = (char *)"h";
+    s.has_status = 1;
+    s.status = DINAMO__SCORE_STATUS__OK;
+    s.has_chi2 = 1;
+    s.chi2 = 12.5;
+    s.has_score = 1;
+    s.score = log(12.5 / 3);
+    s.n_pulls = s.n_reference = s.n_reference_uncertainty = 3;
+    s.pulls = pulls;
+    s.reference = ref;
+    s.reference_uncertainty = unc;
+    s.has_model_version = 1;
+    s.model_version = 41;
+    return s;
+}
+
+Test(msg, score_roundtrip)
+{
+    double pulls[3] = {-1.5, 0, 2.25}, ref[3] = {0.2, 0.3, 0.5}, unc[3] = {0.01, 0.02, 0.03};
+    Dinamo__Score s = make_score(pulls, ref, unc);
+    Dinamo__Envelope env = wrap(&s, DINAMO__ENVELOPE__BODY_SCORE), *e = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    cr_assert_eq(dn_msg_type(e), DN_MSG_SCORE);
+    cr_assert_eq(e->score->method, DINAMO__METHOD__METHOD_ML);
+    cr_assert_eq(e->score->chi2, 12.5);
+    cr_assert_eq(e->score->score, log(12.5 / 3));
+    cr_assert_eq(e->score->model_version, 41u);
+    for (int j = 0; j < 3; j++)
+        cr_assert(e->score->pulls[j] == pulls[j] && e->score->reference[j] == ref[j] &&
+                      e->score->reference_uncertainty[j] == unc[j],
+                  "bin %d differs", j);
+    dn_msg_free(&e);
+    /* A perfect match has chi2 0 and score -inf: legitimate. */
+    s.chi2 = 0;
+    s.score = -INFINITY;
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    cr_assert(isinf(e->score->score) && e->score->score < 0);
+    dn_msg_free(&e);
+    /* Insufficient statistics needs no chi2/score. */
+    s.has_chi2 = s.has_score = 0;
+    s.status = DINAMO__SCORE_STATUS__INSUFFICIENT_STATISTICS;
+    s.n_pulls = s.n_reference = s.n_reference_uncertainty = 0;
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    cr_assert_eq(e->score->status, DINAMO__SCORE_STATUS__INSUFFICIENT_STATISTICS);
+    dn_msg_free(&e);
+}
+
+static Dinamo__ModelWeights make_weights(uint8_t **blob)
+{
+    Dinamo__ModelWeights w;
+    dinamo__model_weights__init(&w);
+    w.histogram_key = (char *)"calo/energy";
+    w.has_version = 1;
+    w.version = 3;
+    w.has_last_run_number = 1;
+    w.last_run_number = 1000;
+    w.has_last_run_seq = 1;
+    w.last_run_seq = 999;
+    w.has_n_bins = w.has_d_model = w.has_n_heads = w.has_n_layers = w.has_d_ff = 1;
+    w.has_context = w.has_dropout = w.has_activation = 1;
+    w.n_bins = 8;
+    w.d_model = 4;
+    w.n_heads = 2;
+    w.n_layers = 1;
+    w.d_ff = 6;
+    w.context = 5;
+    w.dropout = 0.15;
+    w.activation = DINAMO__ACTIVATION__GELU;
+    size_t n = (size_t)dn_msg_weights_params(8, 4, 1, 6) * 4;
+    *blob = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        (*blob)[i] = (uint8_t)(i * 31);
+    w.has_blob = 1;
+    w.blob.data = *blob;
+    w.blob.len = n;
+    w.has_train_loss = 1;
+    w.train_loss = -3.25;
+    w.has_train_steps = 1;
+    w.train_steps = 28;
+    return w;
+}
+
+Test(msg, weights_params_match_spec)
+{
+    /* SPEC 3: 254,700 parameters at the defaults. */
+    cr_assert_eq(dn_msg_weights_params(100, 100, 3, 100), 254700u,
+                 "got %llu", (unsigned long long)dn_msg_weights_params(100, 100, 3, 100));
+    cr_assert_eq(dn_msg_weights_params(0, 100, 3, 100), 0u);
+}
+
+Test(msg, weights_roundtrip)
+{
+    uint8_t *blob;
+    Dinamo__ModelWeights w = make_weights(&blob);
+    Dinamo__Envelope env = wrap(&w, DINAMO__ENVELOPE__BODY_WEIGHTS), *e = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    cr_assert_eq(dn_msg_type(e), DN_MSG_WEIGHTS);
+    Dinamo__ModelWeights *d = e->weights;
+    cr_assert(d->version == 3 && d->last_run_number == 1000 && d->last_run_seq == 999);
+    cr_assert(d->n_bins == 8 && d->d_model == 4 && d->n_heads == 2 && d->n_layers == 1 &&
+              d->d_ff == 6 && d->context == 5 && d->dropout == 0.15 &&
+              d->activation == DINAMO__ACTIVATION__GELU);
+    cr_assert_eq(d->blob.len, w.blob.len);
+    cr_assert_eq(memcmp(d->blob.data, blob, w.blob.len), 0);
+    cr_assert_eq(d->train_steps, 28u);
+    dn_msg_free(&e);
+    free(blob);
+}
+
+Test(msg, control_roundtrip)
+{
+    Dinamo__Counter c1 = DINAMO__COUNTER__INIT, c2 = DINAMO__COUNTER__INIT;
+    c1.name = (char *)"runs";
+    c1.has_value = 1;
+    c1.value = 1000;
+    c2.name = (char *)"rejected";
+    c2.has_value = 1;
+    c2.value = 3;
+    Dinamo__Counter *cs[2] = {&c1, &c2};
+    Dinamo__Control c = DINAMO__CONTROL__INIT;
+    c.has_kind = 1;
+    c.kind = DINAMO__CONTROL_KIND__HEARTBEAT;
+    c.service = (char *)"scorer_s";
+    c.n_counters = 2;
+    c.counters = cs;
+    Dinamo__Envelope env = wrap(&c, DINAMO__ENVELOPE__BODY_CONTROL), *e = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    cr_assert_eq(dn_msg_type(e), DN_MSG_CONTROL);
+    cr_assert_str_eq(e->control->service, "scorer_s");
+    cr_assert_eq(e->control->n_counters, 2);
+    cr_assert_str_eq(e->control->counters[1]->name, "rejected");
+    cr_assert_eq(e->control->counters[0]->value, 1000u);
+    dn_msg_free(&e);
+
+    c.kind = DINAMO__CONTROL_KIND__END_OF_STREAM;
+    c.n_counters = 0;
+    c.has_final_run_number = c.has_final_run_seq = c.has_n_runs = c.has_n_labels = 1;
+    c.final_run_number = 2999;
+    c.final_run_seq = 1999;
+    c.n_runs = 2000;
+    c.n_labels = 2000;
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    cr_assert(e->control->kind == DINAMO__CONTROL_KIND__END_OF_STREAM &&
+              e->control->final_run_number == 2999 && e->control->final_run_seq == 1999 &&
+              e->control->n_runs == 2000);
+    dn_msg_free(&e);
+    c.kind = DINAMO__CONTROL_KIND__FLUSH;
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    dn_msg_free(&e);
+}
+
+/* ---- validation errors ------------------------------------------------- */
+
+/* Expects decode of env to fail with code and reason, and the message to
+ * contain each of the NULL-terminated substrings. */
+static void expect_reject(const Dinamo__Envelope *env, int code, dn_reject_t why, ...)
+{
+    Dinamo__Envelope *e = NULL;
+    dn_err_t err = {0};
+    dn_msg_stats_t st = {0};
+    int rc = roundtrip(env, &e, &err, &st);
+    cr_assert_eq(rc, code, "want %s, got %d (%s): %s", dn_strerror(code), rc, dn_strerror(rc),
+                 err.msg);
+    cr_assert_null(e);
+    cr_assert_eq(st.rejected[why], 1, "reason %s not counted (message: %s)", dn_reject_name(why),
+                 err.msg);
+    cr_assert_eq(st.accepted, 0);
+    cr_assert_eq(err.code, code);
+    va_list ap;
+    va_start(ap, why);
+    for (const char *s; (s = va_arg(ap, const char *));)
+        cr_assert(strstr(err.msg, s), "message '%s' lacks '%s'", err.msg, s);
+    va_end(ap);
+    /* encode refuses the same envelope with the same code */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(dn_msg_encode(env, &buf, &len, NULL), code);
+    cr_assert_null(buf);
+}
+
+Test(msg, histogram_errors)
+{
+    fixture_t f;
+    make_run(&f);
+    f.h[1].key = (char *)"";
+    expect_reject(&f.env, DN_EFORMAT, DN_REJECT_KEY, "run 1234", "key is empty", NULL);
+    make_run(&f);
+    f.h[1].key = NULL;
+    expect_reject(&f.env, DN_EFORMAT, DN_REJECT_KEY, "key is empty", NULL);
+    make_run(&f);
+    f.h[1].key = (char *)"bad\nkey";
+    expect_reject(&f.env, DN_EFORMAT, DN_REJECT_KEY, "control character", NULL);
+    make_run(&f);
+    char longkey[300];
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[299] = '\0';
+    f.h[1].key = longkey;
+    expect_reject(&f.env, DN_EFORMAT, DN_REJECT_KEY, "299 bytes", NULL);
+
+    make_run(&f);
+    f.h[1].n_counts = 0;
+    expect_reject(&f.env, DN_EFORMAT, DN_REJECT_NO_BINS, "run 1234", "tracker/hits", "no bins",
+                  NULL);
+    make_run(&f);
+    f.counts[1][3] = NAN;
+    expect_reject(&f.env, DN_ERANGE, DN_REJECT_COUNT, "run 1234", "tracker/hits", "bin 3",
+                  "not finite", NULL);
+    make_run(&f);
+    f.counts[0][4] = INFINITY;
+    expect_reject(&f.env, DN_ERANGE, DN_REJECT_COUNT, "calo/energy", "bin 4", NULL);
+    make_run(&f);
+    f.counts[0][2] = -3;
+    expect_reject(&f.env, DN_ERANGE, DN_REJECT_COUNT, "run 1234", "calo/energy", "bin 2",
+                  "count -3 is negative", NULL);
+
+    make_run(&f);
+    f.h[0].n_variances = 4;
+    expect_reject(&f.env, DN_EMISMATCH, DN_REJECT_LENGTH, "calo/energy", "4 variances for 5 bins",
+                  NULL);
+    make_run(&f);
+    f.variances[1] = -0.5;
+    expect_reject(&f.env, DN_ERANGE, DN_REJECT_VARIANCE, "calo/energy", "bin 1", "negative",
+                  NULL);
+    make_run(&f);
+    f.variances[0] = NAN;
+    expect_reject(&f.env, DN_ERANGE, DN_REJECT_VARIANCE, "bin 0", "not finite", NULL);
+    make_run(&f);
+    f.h[0].n_edges = 5;
+    expect_reject(&f.env, DN_EMISMATCH, DN_REJECT_LENGTH, "5 edges for 5 bins (want 6)", NULL);
+    make_run(&f);
+    f.edges[3] = f.edges[2];
+    expect_reject(&f.env, DN_ERANGE, DN_REJECT_EDGES, "calo/energy", "bin 2",
+                  "edges not increasing", NULL);
+    make_run(&f);
+    f.edges[5] = INFINITY;
+    expect_reject(&f.env, DN_ERANGE, DN_REJECT_EDGES, "edge 5", NULL);
+
+    make_run(&f);
+    f.h[1].key = f.h[0].key;
+    expect_reject(&f.env, DN_EFORMAT, DN_REJECT_DUPLICATE_KEY, "run 1234",
+                  "'calo/energy' appears more than once", NULL);
+}
+
+Test(msg, all_zero_histogram_is_valid)
+{
+    fixture_t f;
+    make_run(&f);
+    memset(f.counts[1], 0, sizeof f.counts[1]);
+    Dinamo__Envelope *e = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(roundtrip(&f.env, &e, &err, NULL), 0, "%s", err.msg);
+    dn_msg_free(&e);
+}
+
+Test(msg, run_and_envelope_errors)
+{
+    fixture_t f;
+    make_run(&f);
+    f.run.has_run_number = 0;
+    expect_reject(&f.env, DN_EFORMAT, DN_REJECT_MISSING, "no run number", NULL);
+    make_run(&f);
+    f.run.has_run_seq = 0;
+    expect_reject(&f.env, DN_EFORMAT, DN_REJECT_MISSING, "run 1234", "no run_seq", NULL);
+    make_run(&f);
+    f.run.n_histograms = 0;
+    expect_reject(&f.env, DN_EFORMAT, DN_REJECT_MISSING, "no histograms", NULL);
+    make_run(&f);
+    f.run.time = NAN;
+    expect_reject(&f.env, DN_ERANGE, DN_REJECT_VALUE, "time", NULL);
+    make_run(&f);
+    f.env.producer = (char *)"";
+    expect_reject(&f.env, DN_EFORMAT, DN_REJECT_ENVELOPE, "producer", NULL);
+    make_run(&f);
+    f.env.has_seq = 0;
+    expect_reject(&f.env, DN_EFORMAT, DN_REJECT_ENVELOPE, "no seq", NULL);
+    make_run(&f);
+    f.env.body_case = DINAMO__ENVELOPE__BODY__NOT_SET;
+    expect_reject(&f.env, DN_EFORMAT, DN_REJECT_ENVELOPE, "no body", NULL);
+}
+
+Test(msg, label_score_weights_control_errors)
+{
+    Dinamo__Label l = make_label();
+    Dinamo__Envelope env = wrap(&l, DINAMO__ENVELOPE__BODY_LABEL);
+    l.has_verdict = 0;
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_MISSING, "run -5", "no verdict", NULL);
+    l = make_label();
+    l.verdict = 7;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_ENUM, "verdict 7", NULL);
+    l = make_label();
+    l.source = DINAMO__LABEL_SOURCE__SOURCE_UNSPECIFIED;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_ENUM, "source 0", NULL);
+    l = make_label();
+    l.histogram_key = (char *)"tab\there";
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_KEY, "control character", NULL);
+
+    double pulls[3] = {1, 2, 3}, ref[3] = {0.2, 0.3, 0.5}, unc[3] = {0.1, 0.1, 0.1};
+    Dinamo__Score s = make_score(pulls, ref, unc);
+    env = wrap(&s, DINAMO__ENVELOPE__BODY_SCORE);
+    s.n_reference = 2;
+    expect_reject(&env, DN_EMISMATCH, DN_REJECT_LENGTH, "2 reference for 3 bins", NULL);
+    s = make_score(pulls, ref, unc);
+    s.chi2 = -1;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "chi2 -1", NULL);
+    s = make_score(pulls, ref, unc);
+    s.score = NAN;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "score nan", NULL);
+    s = make_score(pulls, ref, unc);
+    s.method = 9;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_ENUM, "method 9", NULL);
+    s = make_score(pulls, ref, unc);
+    s.histogram_key = NULL;
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_KEY, "run 77", NULL);
+    s = make_score(pulls, ref, unc);
+    unc[1] = -0.1;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "bin 1", "reference uncertainty", NULL);
+
+    uint8_t *blob;
+    Dinamo__ModelWeights w = make_weights(&blob);
+    env = wrap(&w, DINAMO__ENVELOPE__BODY_WEIGHTS);
+    w.blob.len -= 4;
+    expect_reject(&env, DN_EMISMATCH, DN_REJECT_LENGTH, "calo/energy", "blob of", NULL);
+    w.blob.len += 4;
+    w.n_heads = 3;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "does not divide", NULL);
+    w.n_heads = 2;
+    w.dropout = 1.0;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "dropout", NULL);
+    w.dropout = 0.1;
+    w.has_d_ff = 0;
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_MISSING, "no d_ff", NULL);
+    w.has_d_ff = 1;
+    w.activation = 0;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_ENUM, "activation", NULL);
+    free(blob);
+
+    Dinamo__Control c = DINAMO__CONTROL__INIT;
+    env = wrap(&c, DINAMO__ENVELOPE__BODY_CONTROL);
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_MISSING, "no kind", NULL);
+    c.has_kind = 1;
+    c.kind = DINAMO__CONTROL_KIND__END_OF_STREAM;
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_MISSING, "final run", NULL);
+    c.kind = DINAMO__CONTROL_KIND__HEARTBEAT;
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_MISSING, "heartbeat without a service", NULL);
+    c.kind = 12;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_ENUM, "kind 12", NULL);
+}
+
+/* ---- hostile bytes ----------------------------------------------------- */
+
+Test(msg, truncated_bytes_are_format_errors)
+{
+    fixture_t f;
+    make_run(&f);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(dn_msg_encode(&f.env, &buf, &len, NULL), 0);
+    dn_msg_stats_t st = {0};
+    int parse_fail = 0;
+    for (size_t n = 0; n < len; n++) {
+        /* copy so ASan catches any read past the given length */
+        uint8_t *part = malloc(n ? n : 1);
+        memcpy(part, buf, n);
+        Dinamo__Envelope *e = NULL;
+        dn_err_t err = {0};
+        int rc = dn_msg_decode(part, n, &e, &st, &err);
+        free(part);
+        /* A prefix either fails to parse, or parses into a message that lacks
+         * something (validation) - never into a valid run. */
+        cr_assert_neq(rc, 0, "prefix of %zu/%zu bytes accepted", n, len);
+        cr_assert_null(e);
+        cr_assert(rc == DN_EFORMAT || rc == DN_ERANGE || rc == DN_EMISMATCH, "prefix %zu: %d %s",
+                  n, rc, err.msg);
+        parse_fail += rc == DN_EFORMAT;
+    }
+    cr_assert_eq(st.accepted, 0);
+    cr_assert_eq(dn_msg_stats_rejected(&st), len);
+    cr_assert_gt(st.rejected[DN_REJECT_PARSE], len / 2, "only %llu of %zu prefixes unparseable",
+                 (unsigned long long)st.rejected[DN_REJECT_PARSE], len);
+    /* every unparseable prefix reported DN_EFORMAT */
+    cr_assert_geq(parse_fail, (int)st.rejected[DN_REJECT_PARSE], "%d EFORMAT for %llu parse fails",
+                  parse_fail, (unsigned long long)st.rejected[DN_REJECT_PARSE]);
+    free(buf);
+}
+
+Test(msg, random_bytes_never_crash)
+{
+    dn_rng_t rng;
+    dn_rng_seed(&rng, 20240601);
+    dn_msg_stats_t st = {0};
+    fixture_t f;
+    make_run(&f);
+    uint8_t *good = NULL;
+    size_t glen = 0;
+    cr_assert_eq(dn_msg_encode(&f.env, &good, &glen, NULL), 0);
+    int n_trials = 20000;
+    for (int t = 0; t < n_trials; t++) {
+        size_t len = t % 2 == 0 ? (size_t)dn_rng_below(&rng, 200) : glen;
+        uint8_t *b = malloc(len ? len : 1);
+        if (t % 2 == 0) {
+            for (size_t i = 0; i < len; i++)
+                b[i] = (uint8_t)dn_rng_next(&rng);
+        } else {
+            /* mutate a valid message: a few random byte flips */
+            memcpy(b, good, len);
+            int flips = 1 + (int)dn_rng_below(&rng, 4);
+            for (int k = 0; k < flips; k++)
+                b[dn_rng_below(&rng, len)] ^= (uint8_t)(1 + dn_rng_below(&rng, 255));
+        }
+        Dinamo__Envelope *e = NULL;
+        dn_err_t err = {0};
+        int rc = dn_msg_decode(b, len, &e, &st, &err);
+        free(b);
+        if (rc == 0) {
+            /* a mutation can still be valid; it must then pass validation */
+            cr_assert_eq(dn_msg_validate(e, NULL, NULL), 0);
+            dn_msg_free(&e);
+        } else {
+            cr_assert(rc == DN_EFORMAT || rc == DN_ERANGE || rc == DN_EMISMATCH,
+                      "unexpected code %d: %s", rc, err.msg);
+            cr_assert(err.msg[0], "empty error message for code %d", rc);
+            cr_assert_null(e);
+        }
+    }
+    free(good);
+    cr_assert_eq(st.accepted + dn_msg_stats_rejected(&st), (uint64_t)n_trials);
+    /* pure garbage is overwhelmingly unparseable */
+    cr_assert_gt(st.rejected[DN_REJECT_PARSE], (uint64_t)n_trials / 4,
+                 "parse rejects %llu", (unsigned long long)st.rejected[DN_REJECT_PARSE]);
+}
+
+Test(msg, oversized_length_is_refused_before_parsing)
+{
+    uint8_t b[4] = {0};
+    Dinamo__Envelope *e = NULL;
+    dn_err_t err = {0};
+    dn_msg_stats_t st = {0};
+    cr_assert_eq(dn_msg_decode(b, (size_t)DN_MSG_SIZE_MAX + 1, &e, &st, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "exceeds"), "%s", err.msg);
+    cr_assert_eq(st.rejected[DN_REJECT_PARSE], 1);
+}
+
+/* ---- sequence tracker -------------------------------------------------- */
+
+Test(msg, seq_tracker)
+{
+    dn_seq_tracker_t *t = dn_seq_tracker_new();
+    uint64_t miss = 123;
+    cr_assert_eq(dn_seq_tracker_feed(t, "a", 1, 0, &miss), DN_SEQ_NEW);
+    cr_assert_eq(miss, 0);
+    cr_assert_eq(dn_seq_tracker_feed(t, "a", 1, 1, &miss), DN_SEQ_NEW);
+    cr_assert_eq(dn_seq_tracker_feed(t, "a", 1, 1, &miss), DN_SEQ_DUPLICATE);
+    cr_assert_eq(dn_seq_tracker_feed(t, "a", 1, 0, &miss), DN_SEQ_DUPLICATE);
+    cr_assert_eq(dn_seq_tracker_feed(t, "a", 1, 5, &miss), DN_SEQ_GAP);
+    cr_assert_eq(miss, 3, "missing %llu", (unsigned long long)miss);
+    cr_assert_eq(dn_seq_tracker_feed(t, "a", 1, 6, &miss), DN_SEQ_NEW);
+    /* another producer is independent; joining late is a gap of seq */
+    cr_assert_eq(dn_seq_tracker_feed(t, "b", 1, 10, &miss), DN_SEQ_GAP);
+    cr_assert_eq(miss, 10);
+    cr_assert_eq(dn_seq_tracker_feed(t, "b", 1, 11, &miss), DN_SEQ_NEW);
+    /* producer a restarts */
+    cr_assert_eq(dn_seq_tracker_feed(t, "a", 2, 0, &miss), DN_SEQ_RESTART);
+    cr_assert_eq(miss, 0);
+    cr_assert_eq(dn_seq_tracker_feed(t, "a", 1, 7, &miss), DN_SEQ_DUPLICATE); /* straggler */
+    cr_assert_eq(dn_seq_tracker_feed(t, "a", 2, 1, &miss), DN_SEQ_NEW);
+    dn_seq_totals_t tot = dn_seq_tracker_totals(t);
+    cr_assert_eq(tot.fresh, 8);
+    cr_assert_eq(tot.duplicates, 3);
+    cr_assert_eq(tot.gaps, 2);
+    cr_assert_eq(tot.missing, 13);
+    cr_assert_eq(tot.restarts, 1);
+    uint64_t inc, seq;
+    cr_assert_eq(dn_seq_tracker_last(t, "a", &inc, &seq), 0);
+    cr_assert(inc == 2 && seq == 1);
+    cr_assert_eq(dn_seq_tracker_last(t, "zz", NULL, NULL), DN_ENOTFOUND);
+    cr_assert_eq(dn_seq_tracker_feed(t, NULL, 0, 0, NULL), DN_EINVAL);
+    dn_seq_tracker_destroy(&t);
+    cr_assert_null(t);
+}
+
+Test(msg, seq_tracker_many_producers_save_load)
+{
+    dn_seq_tracker_t *t = dn_seq_tracker_new();
+    char name[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof name, "producer-%d", i);
+        for (int s = 0; s <= i % 7; s++)
+            cr_assert_eq(dn_seq_tracker_feed(t, name, 5, (uint64_t)s, NULL), DN_SEQ_NEW);
+    }
+    uint8_t *buf;
+    size_t len;
+    cr_assert_eq(dn_seq_tracker_save(t, &buf, &len), 0);
+    dn_seq_tracker_t *u = dn_seq_tracker_new();
+    dn_err_t err = {0};
+    cr_assert_eq(dn_seq_tracker_load(u, buf, len, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof name, "producer-%d", i);
+        uint64_t inc, seq;
+        cr_assert_eq(dn_seq_tracker_last(u, name, &inc, &seq), 0, "%s lost", name);
+        cr_assert(inc == 5 && seq == (uint64_t)(i % 7), "%s: inc %llu seq %llu", name,
+                  (unsigned long long)inc, (unsigned long long)seq);
+        cr_assert_eq(dn_seq_tracker_feed(u, name, 5, (uint64_t)(i % 7), NULL), DN_SEQ_DUPLICATE);
+    }
+    cr_assert_eq(dn_seq_tracker_totals(u).fresh, dn_seq_tracker_totals(t).fresh);
+    /* every truncation is refused and leaves the tracker as it was */
+    for (size_t n = 0; n < len; n += 97) {
+        cr_assert_eq(dn_seq_tracker_load(u, buf, n, &err), DN_EFORMAT, "prefix %zu accepted", n);
+        cr_assert_eq(dn_seq_tracker_last(u, "producer-999", NULL, NULL), 0);
+    }
+    buf[0] = 'X';
+    cr_assert_eq(dn_seq_tracker_load(u, buf, len, &err), DN_EFORMAT);
+    free(buf);
+    dn_seq_tracker_destroy(&t);
+    dn_seq_tracker_destroy(&u);
+}
+
+Test(msg, names)
+{
+    cr_assert_str_eq(dn_reject_name(DN_REJECT_COUNT), "count");
+    cr_assert_str_eq(dn_reject_name(-1), "?");
+    cr_assert_str_eq(dn_reject_name(DN_REJECT__N), "?");
+    for (int i = 0; i < DN_REJECT__N; i++)
+        cr_assert_str_neq(dn_reject_name(i), "?", "reason %d unnamed", i);
+    cr_assert_str_eq(dn_msg_type_name(DN_MSG_WEIGHTS), "weights");
+    cr_assert_eq(dn_msg_type(NULL), DN_MSG_NONE);
+}
