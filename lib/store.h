@@ -1,0 +1,185 @@
+/* store.h: the services' persistent state in LMDB.
+ *
+ * One LMDB environment per service data directory, holding named tables
+ * (LMDB sub-databases):
+ *   - any number of plain key/value tables (put/get/delete/iterate in key order);
+ *   - "dn.weights": model weights keyed by (histogram key, version); the key is
+ *     the histogram key, a NUL byte, then the version as 8 big-endian bytes, so
+ *     LMDB's byte order is version order within a histogram key and the latest
+ *     version is one cursor step away;
+ *   - "dn.checkpoint": per name, an opaque blob plus the saved state of a
+ *     dn_seq_tracker_t (the last processed sequence numbers), always written
+ *     together in one transaction;
+ *   - log tables (any name): append-only records keyed by (run number, index),
+ *     8 + 4 big-endian bytes with the run's sign bit flipped so negative runs
+ *     sort first; records of one run keep their append order.
+ * Table names starting with "dn." are reserved for the above.
+ *
+ * Writes go through a batch (dn_store_batch_t): every operation of a batch is
+ * applied in one write transaction, so a service commits e.g. new weights,
+ * their pruning and its checkpoint atomically. When the map is full
+ * (MDB_MAP_FULL) the transaction is aborted, the map doubled
+ * (mdb_env_set_mapsize) and the whole batch replayed; when another process
+ * grew the map (MDB_MAP_RESIZED) the new size is adopted and the transaction
+ * retried. LMDB errors become DN_EIO with mdb_strerror's text in *err.
+ *
+ * Several processes may open the same directory: one or more writers (LMDB
+ * serialises write transactions) and any number of DN_STORE_READONLY readers.
+ * Never open one directory twice in the same process (an LMDB rule).
+ *
+ * Thread rules: a dn_store_t belongs to one thread at a time (table handles
+ * are opened lazily, which LMDB does not allow concurrently). A batch belongs
+ * to one thread. Every returned buffer is a malloc'd copy the caller frees. */
+#ifndef DN_STORE_H
+#define DN_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "msg.h"
+
+typedef struct dn_store_t dn_store_t;
+typedef struct dn_store_batch_t dn_store_batch_t;
+
+#define DN_STORE_READONLY 1          /* open flag: no writes; directory must exist */
+#define DN_STORE_MAP_DEFAULT (64u << 20)  /* initial map size when 0 is given */
+
+/* Opens (creating the directory and environment unless DN_STORE_READONLY) the
+ * LMDB environment in `dir` with an initial map size of map_size bytes (0:
+ * DN_STORE_MAP_DEFAULT; an existing larger environment keeps its size). Clears
+ * reader slots left by dead processes. Returns a new store the caller frees
+ * with dn_store_destroy(), or NULL with *err set (DN_EIO "store DIR: ...",
+ * DN_EINVAL, DN_ENOMEM). */
+dn_store_t *dn_store_open(const char *dir, int flags, size_t map_size, dn_err_t *err);
+
+/* Closes the environment and frees *self_p; accepts NULL; sets *self_p NULL. */
+void dn_store_destroy(dn_store_t **self_p);
+
+/* Current map size in bytes (grows as data is written). */
+size_t dn_store_map_size(const dn_store_t *self);
+
+/* Number of times this store grew its map. */
+uint64_t dn_store_growths(const dn_store_t *self);
+
+/* ---- plain tables ------------------------------------------------------ */
+
+/* Stores val under key in table (created on first write). Keys are 1 ..
+ * DN_STORE_KEY_MAX bytes; values any size the map can hold. Returns 0,
+ * DN_EINVAL (bad key, read-only store), DN_EIO, DN_ENOMEM. */
+#define DN_STORE_KEY_MAX 511
+int dn_store_put(dn_store_t *self, const char *table, const void *key, size_t klen,
+                 const void *val, size_t vlen, dn_err_t *err);
+
+/* Copies the value of key into a new buffer *val (caller frees; NUL-terminated
+ * one byte past *vlen for convenience) of *vlen bytes. Returns 0, DN_ENOTFOUND
+ * (no such key or table; *val NULL), DN_EIO, DN_ENOMEM. */
+int dn_store_get(dn_store_t *self, const char *table, const void *key, size_t klen,
+                 void **val, size_t *vlen, dn_err_t *err);
+
+/* Deletes key. Returns 0, DN_ENOTFOUND (it was absent), DN_EINVAL, DN_EIO. */
+int dn_store_del(dn_store_t *self, const char *table, const void *key, size_t klen,
+                 dn_err_t *err);
+
+/* Visitor: return 0 to continue, > 0 to stop (the walk returns 0), < 0 to stop
+ * and make the walk return that value. Pointers are valid during the call only. */
+typedef int (*dn_store_visit_fn)(const void *key, size_t klen, const void *val, size_t vlen,
+                                 void *arg);
+
+/* Calls fn for each entry of table with key >= from (from NULL or from_len 0:
+ * from the first), in key order, inside one read transaction (a consistent
+ * snapshot). A missing table has no entries. Returns 0, fn's negative value,
+ * DN_EIO. fn must not use this store. */
+int dn_store_foreach(dn_store_t *self, const char *table, const void *from, size_t from_len,
+                     dn_store_visit_fn fn, void *arg, dn_err_t *err);
+
+/* Number of entries of table (0 for a missing table) into *n. Returns 0, DN_EIO. */
+int dn_store_count(dn_store_t *self, const char *table, uint64_t *n, dn_err_t *err);
+
+/* ---- weights ----------------------------------------------------------- */
+
+/* Stores blob (usually an encoded ModelWeights envelope) as version `version`
+ * of histogram key hkey (1 .. DN_MSG_KEY_MAX bytes, no NUL), and when
+ * keep_last > 0 deletes all but the keep_last highest versions of hkey, in the
+ * same transaction. Returns as dn_store_put(). */
+int dn_store_weights_put(dn_store_t *self, const char *hkey, uint64_t version, const void *blob,
+                         size_t len, int keep_last, dn_err_t *err);
+
+/* Copies version `version` of hkey. Returns 0, DN_ENOTFOUND, DN_EIO, DN_ENOMEM. */
+int dn_store_weights_get(dn_store_t *self, const char *hkey, uint64_t version, void **blob,
+                         size_t *len, dn_err_t *err);
+
+/* The highest stored version of hkey into *version and (blob may be NULL to
+ * skip the copy) its copy into *blob / *len. Returns 0, DN_ENOTFOUND (no
+ * version of hkey), DN_EIO, DN_ENOMEM. */
+int dn_store_weights_latest(dn_store_t *self, const char *hkey, uint64_t *version, void **blob,
+                            size_t *len, dn_err_t *err);
+
+/* The stored versions of hkey in increasing order: at most cap into
+ * versions[], the total number into *n. Returns 0, DN_EIO. */
+int dn_store_weights_versions(dn_store_t *self, const char *hkey, uint64_t *versions,
+                              size_t cap, size_t *n, dn_err_t *err);
+
+/* ---- checkpoints ------------------------------------------------------- */
+
+/* Writes checkpoint `name`: blob plus the state of seq (may be NULL: none), in
+ * one transaction. Returns as dn_store_put(). */
+int dn_store_checkpoint_write(dn_store_t *self, const char *name, const void *blob, size_t len,
+                              const dn_seq_tracker_t *seq, dn_err_t *err);
+
+/* Reads checkpoint `name` (one snapshot): the blob into *blob / *len (blob may
+ * be NULL to skip it) and, when seq is not NULL and a state was saved, loads it
+ * into seq. Returns 0, DN_ENOTFOUND (no such checkpoint), DN_EFORMAT (damaged
+ * sequence state), DN_EIO, DN_ENOMEM. */
+int dn_store_checkpoint_read(dn_store_t *self, const char *name, void **blob, size_t *len,
+                             dn_seq_tracker_t *seq, dn_err_t *err);
+
+/* ---- run-keyed logs ---------------------------------------------------- */
+
+/* Appends a record for run `run` to log table `table`; records of one run are
+ * numbered 0, 1, ... in append order (into *index, may be NULL). Returns as
+ * dn_store_put(). */
+int dn_store_log_append(dn_store_t *self, const char *table, int64_t run, const void *val,
+                        size_t vlen, uint32_t *index, dn_err_t *err);
+
+/* Log visitor; return values as for dn_store_visit_fn. */
+typedef int (*dn_store_log_fn)(int64_t run, uint32_t index, const void *val, size_t vlen,
+                               void *arg);
+
+/* Calls fn for the records with run_from <= run <= run_to in (run, index)
+ * order. Returns 0, fn's negative value, DN_EIO. */
+int dn_store_log_foreach(dn_store_t *self, const char *table, int64_t run_from, int64_t run_to,
+                         dn_store_log_fn fn, void *arg, dn_err_t *err);
+
+/* ---- batches: several writes in one transaction ------------------------ */
+
+/* New empty batch; NULL when out of memory. Caller owns it. */
+dn_store_batch_t *dn_store_batch_new(void);
+
+/* Frees *self_p; accepts NULL; sets *self_p NULL. */
+void dn_store_batch_destroy(dn_store_batch_t **self_p);
+
+/* Empties the batch for reuse. */
+void dn_store_batch_clear(dn_store_batch_t *self);
+
+/* Each adds one operation (copying every byte given; the sources may be freed
+ * right after). They check their arguments as the single-operation functions
+ * do and return 0, DN_EINVAL or DN_ENOMEM; a failed add leaves the batch as
+ * it was. */
+int dn_store_batch_put(dn_store_batch_t *self, const char *table, const void *key, size_t klen,
+                       const void *val, size_t vlen);
+int dn_store_batch_del(dn_store_batch_t *self, const char *table, const void *key, size_t klen);
+int dn_store_batch_weights(dn_store_batch_t *self, const char *hkey, uint64_t version,
+                           const void *blob, size_t len, int keep_last);
+int dn_store_batch_checkpoint(dn_store_batch_t *self, const char *name, const void *blob,
+                              size_t len, const dn_seq_tracker_t *seq);
+int dn_store_batch_log_append(dn_store_batch_t *self, const char *table, int64_t run,
+                              const void *val, size_t vlen);
+
+/* Applies every operation of batch in order in one write transaction (all or
+ * nothing), growing the map as needed. A delete of an absent key is not an
+ * error inside a batch. The batch is unchanged (apply it again or clear it).
+ * Returns 0, DN_EINVAL (read-only store), DN_EIO (nothing written), DN_ENOMEM. */
+int dn_store_apply(dn_store_t *self, const dn_store_batch_t *batch, dn_err_t *err);
+
+#endif

@@ -1,0 +1,395 @@
+/* test_store.c: the LMDB store (lib/store.h) in a fresh mkdtemp directory per
+ * test: tables, weights versions and pruning, checkpoints, run logs, batches,
+ * map growth, persistence, and a read-only reader in another process. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rng.h"
+#include "store.h"
+
+static char tmpdir[64];
+
+static void make_tmp(void)
+{
+    strcpy(tmpdir, "/tmp/dn_store_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void remove_tmp(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(store, .init = make_tmp, .fini = remove_tmp);
+
+static dn_store_t *open_rw(size_t map)
+{
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(tmpdir, 0, map, &err);
+    cr_assert_not_null(s, "open %s: %s", tmpdir, err.msg);
+    return s;
+}
+
+static int collect(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    char *out = arg;
+    strncat(out, key, klen);
+    strcat(out, "=");
+    strncat(out, val, vlen);
+    strcat(out, ";");
+    return 0;
+}
+
+static int stop_after_two(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    return ++*(int *)arg == 2 ? 1 : 0;
+}
+
+static int fail_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    return DN_ERANGE;
+}
+
+Test(store, put_get_delete_iterate)
+{
+    dn_store_t *s = open_rw(0);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_store_put(s, "t", "b", 1, "2", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_store_put(s, "t", "a", 1, "1", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_store_put(s, "t", "c", 1, "3", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_store_put(s, "t", "b", 1, "22", 2, &err), 0, "%s", err.msg); /* overwrite */
+    cr_assert_eq(dn_store_put(s, "other", "a", 1, "x", 1, &err), 0, "%s", err.msg);
+    void *v = NULL;
+    size_t n = 0;
+    cr_assert_eq(dn_store_get(s, "t", "b", 1, &v, &n, &err), 0, "%s", err.msg);
+    cr_assert(n == 2 && memcmp(v, "22", 2) == 0 && ((char *)v)[2] == '\0');
+    free(v);
+    char all[256] = "";
+    cr_assert_eq(dn_store_foreach(s, "t", NULL, 0, collect, all, &err), 0);
+    cr_assert_str_eq(all, "a=1;b=22;c=3;");
+    all[0] = '\0';
+    cr_assert_eq(dn_store_foreach(s, "t", "b", 1, collect, all, &err), 0);
+    cr_assert_str_eq(all, "b=22;c=3;");
+    int seen = 0;
+    cr_assert_eq(dn_store_foreach(s, "t", NULL, 0, stop_after_two, &seen, &err), 0);
+    cr_assert_eq(seen, 2);
+    cr_assert_eq(dn_store_foreach(s, "t", NULL, 0, fail_visit, NULL, &err), DN_ERANGE);
+    uint64_t count = 0;
+    cr_assert_eq(dn_store_count(s, "t", &count, &err), 0);
+    cr_assert_eq(count, 3);
+    cr_assert_eq(dn_store_del(s, "t", "b", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_store_del(s, "t", "b", 1, &err), DN_ENOTFOUND);
+    cr_assert_eq(dn_store_get(s, "t", "b", 1, &v, &n, &err), DN_ENOTFOUND);
+    cr_assert_null(v);
+    cr_assert_eq(dn_store_get(s, "missing", "b", 1, &v, &n, &err), DN_ENOTFOUND);
+    cr_assert(strstr(err.msg, "no table 'missing'"), "%s", err.msg);
+    cr_assert_eq(dn_store_count(s, "missing", &count, &err), 0);
+    cr_assert_eq(count, 0);
+    /* empty value is fine; empty key, reserved table and oversize key are not */
+    cr_assert_eq(dn_store_put(s, "t", "e", 1, NULL, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_store_get(s, "t", "e", 1, &v, &n, &err), 0);
+    cr_assert_eq(n, 0);
+    free(v);
+    cr_assert_eq(dn_store_put(s, "t", "", 0, "x", 1, &err), DN_EINVAL);
+    cr_assert_eq(dn_store_put(s, "dn.weights", "k", 1, "x", 1, &err), DN_EINVAL);
+    char big[600];
+    memset(big, 'k', sizeof big);
+    cr_assert_eq(dn_store_put(s, "t", big, sizeof big, "x", 1, &err), DN_EINVAL);
+    dn_store_destroy(&s);
+    cr_assert_null(s);
+    dn_store_destroy(&s);
+}
+
+Test(store, weights_versions_pruning_latest)
+{
+    dn_store_t *s = open_rw(0);
+    dn_err_t err = {0};
+    uint64_t ver = 0;
+    void *blob = NULL;
+    size_t len = 0;
+    cr_assert_eq(dn_store_weights_latest(s, "h", &ver, &blob, &len, &err), DN_ENOTFOUND);
+    /* versions chosen so that little-endian order would differ from numeric */
+    const uint64_t versions[] = {1, 255, 256, 2, 65536, 1ull << 40, 3};
+    char buf[64];
+    for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+        int n = snprintf(buf, sizeof buf, "blob-%llu", (unsigned long long)versions[i]);
+        cr_assert_eq(dn_store_weights_put(s, "h", versions[i], buf, (size_t)n, 0, &err), 0,
+                     "%s", err.msg);
+    }
+    /* neighbouring keys that share a prefix must not interfere */
+    cr_assert_eq(dn_store_weights_put(s, "h/x", 9999, "other", 5, 0, &err), 0);
+    cr_assert_eq(dn_store_weights_put(s, "g", 12345, "g", 1, 0, &err), 0);
+    cr_assert_eq(dn_store_weights_latest(s, "h", &ver, &blob, &len, &err), 0, "%s", err.msg);
+    cr_assert_eq(ver, 1ull << 40, "latest %llu", (unsigned long long)ver);
+    cr_assert_str_eq(blob, "blob-1099511627776");
+    free(blob);
+    uint64_t got[16];
+    size_t n = 0;
+    cr_assert_eq(dn_store_weights_versions(s, "h", got, 16, &n, &err), 0);
+    cr_assert_eq(n, 7);
+    const uint64_t sorted[] = {1, 2, 3, 255, 256, 65536, 1ull << 40};
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(got[i], sorted[i], "version %zu: %llu", i, (unsigned long long)got[i]);
+    /* a put with keep_last = 3 keeps the three highest, in the same txn */
+    cr_assert_eq(dn_store_weights_put(s, "h", 70000, "new", 3, 3, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_store_weights_versions(s, "h", got, 16, &n, &err), 0);
+    cr_assert_eq(n, 3, "%zu versions left", n);
+    cr_assert(got[0] == 65536 && got[1] == 70000 && got[2] == 1ull << 40, "%llu %llu %llu",
+              (unsigned long long)got[0], (unsigned long long)got[1], (unsigned long long)got[2]);
+    cr_assert_eq(dn_store_weights_get(s, "h", 2, &blob, &len, &err), DN_ENOTFOUND);
+    cr_assert_eq(dn_store_weights_get(s, "h", 70000, &blob, &len, &err), 0);
+    cr_assert(len == 3 && memcmp(blob, "new", 3) == 0);
+    free(blob);
+    /* the neighbours are untouched */
+    cr_assert_eq(dn_store_weights_latest(s, "h/x", &ver, NULL, NULL, &err), 0);
+    cr_assert_eq(ver, 9999);
+    cr_assert_eq(dn_store_weights_latest(s, "g", &ver, NULL, NULL, &err), 0);
+    cr_assert_eq(ver, 12345);
+    cr_assert_eq(dn_store_weights_latest(s, "f", &ver, NULL, NULL, &err), DN_ENOTFOUND);
+    cr_assert_eq(dn_store_weights_latest(s, "zz", &ver, NULL, NULL, &err), DN_ENOTFOUND);
+    /* the maximum version itself is found by the exact-match branch */
+    cr_assert_eq(dn_store_weights_put(s, "g", UINT64_MAX, "m", 1, 1, &err), 0);
+    cr_assert_eq(dn_store_weights_latest(s, "g", &ver, NULL, NULL, &err), 0);
+    cr_assert_eq(ver, UINT64_MAX);
+    cr_assert_eq(dn_store_weights_versions(s, "g", got, 16, &n, &err), 0);
+    cr_assert_eq(n, 1);
+    dn_store_destroy(&s);
+}
+
+Test(store, map_grows_with_many_large_blobs_and_reopen_persists)
+{
+    dn_store_t *s = open_rw(1 << 20); /* 1 MiB: far too small */
+    dn_err_t err = {0};
+    size_t blob_len = 300000;
+    int n_blobs = 40;
+    uint8_t *blob = malloc(blob_len);
+    dn_rng_t rng;
+    char key[32];
+    for (int i = 0; i < n_blobs; i++) {
+        dn_rng_seed(&rng, (uint64_t)i);
+        for (size_t j = 0; j < blob_len; j++)
+            blob[j] = (uint8_t)dn_rng_next(&rng);
+        snprintf(key, sizeof key, "hist-%02d", i);
+        cr_assert_eq(dn_store_weights_put(s, key, 1, blob, blob_len, 2, &err), 0, "blob %d: %s",
+                     i, err.msg);
+    }
+    size_t grown = dn_store_map_size(s);
+    cr_assert_gt(dn_store_growths(s), 0);
+    cr_assert_geq(grown, (size_t)n_blobs * blob_len, "map %zu bytes", grown);
+    dn_store_destroy(&s);
+
+    s = open_rw(1 << 20); /* reopen asking for less: keeps the grown size */
+    cr_assert_geq(dn_store_map_size(s), (size_t)n_blobs * blob_len);
+    for (int i = 0; i < n_blobs; i++) {
+        snprintf(key, sizeof key, "hist-%02d", i);
+        void *got = NULL;
+        size_t len = 0;
+        uint64_t ver = 0;
+        cr_assert_eq(dn_store_weights_latest(s, key, &ver, &got, &len, &err), 0, "%s", err.msg);
+        cr_assert_eq(len, blob_len);
+        dn_rng_seed(&rng, (uint64_t)i);
+        const uint8_t *g = got;
+        size_t bad = 0;
+        for (size_t j = 0; j < blob_len; j++)
+            bad += g[j] != (uint8_t)dn_rng_next(&rng);
+        cr_assert_eq(bad, 0, "blob %d: %zu bytes differ", i, bad);
+        free(got);
+    }
+    dn_store_destroy(&s);
+    free(blob);
+}
+
+Test(store, checkpoint_with_sequence_state)
+{
+    dn_store_t *s = open_rw(0);
+    dn_err_t err = {0};
+    dn_seq_tracker_t *t = dn_seq_tracker_new();
+    for (uint64_t q = 0; q < 10; q++)
+        dn_seq_tracker_feed(t, "gen/runs", 7, q, NULL);
+    dn_seq_tracker_feed(t, "gen/labels", 7, 3, NULL);
+    void *blob = NULL;
+    size_t len = 0;
+    cr_assert_eq(dn_store_checkpoint_read(s, "scorer", &blob, &len, NULL, &err), DN_ENOTFOUND);
+    cr_assert_eq(dn_store_checkpoint_write(s, "scorer", "state-1", 7, t, &err), 0, "%s", err.msg);
+    dn_seq_tracker_t *u = dn_seq_tracker_new();
+    cr_assert_eq(dn_store_checkpoint_read(s, "scorer", &blob, &len, u, &err), 0, "%s", err.msg);
+    cr_assert(len == 7 && memcmp(blob, "state-1", 7) == 0);
+    free(blob);
+    uint64_t inc, seq;
+    cr_assert_eq(dn_seq_tracker_last(u, "gen/runs", &inc, &seq), 0);
+    cr_assert(inc == 7 && seq == 9);
+    cr_assert_eq(dn_seq_tracker_last(u, "gen/labels", &inc, &seq), 0);
+    cr_assert_eq(seq, 3);
+    cr_assert_eq(dn_seq_tracker_feed(u, "gen/runs", 7, 10, NULL), DN_SEQ_NEW);
+    /* rewriting without a tracker removes the old sequence state */
+    cr_assert_eq(dn_store_checkpoint_write(s, "scorer", "state-2", 7, NULL, &err), 0);
+    dn_seq_tracker_t *w = dn_seq_tracker_new();
+    cr_assert_eq(dn_store_checkpoint_read(s, "scorer", NULL, NULL, w, &err), 0);
+    cr_assert_eq(dn_seq_tracker_last(w, "gen/runs", NULL, NULL), DN_ENOTFOUND);
+    dn_seq_tracker_destroy(&t);
+    dn_seq_tracker_destroy(&u);
+    dn_seq_tracker_destroy(&w);
+    dn_store_destroy(&s);
+}
+
+typedef struct log_seen_t {
+    int n;
+    int64_t run[16];
+    uint32_t index[16];
+    char val[16][8];
+} log_seen_t;
+
+static int log_collect(int64_t run, uint32_t index, const void *val, size_t vlen, void *arg)
+{
+    log_seen_t *ls = arg;
+    ls->run[ls->n] = run;
+    ls->index[ls->n] = index;
+    snprintf(ls->val[ls->n], 8, "%.*s", (int)vlen, (const char *)val);
+    ls->n++;
+    return 0;
+}
+
+Test(store, run_log_order)
+{
+    dn_store_t *s = open_rw(0);
+    dn_err_t err = {0};
+    struct { int64_t run; const char *v; uint32_t want_index; } in[] = {
+        {5, "a", 0}, {-3, "b", 0}, {5, "c", 1}, {INT64_MIN, "d", 0}, {0, "e", 0},
+        {INT64_MAX, "f", 0}, {5, "g", 2}, {-3, "h", 1},
+    };
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        uint32_t idx = 99;
+        cr_assert_eq(dn_store_log_append(s, "scores", in[i].run, in[i].v, 1, &idx, &err), 0,
+                     "%s", err.msg);
+        cr_assert_eq(idx, in[i].want_index, "append %zu: index %u", i, idx);
+    }
+    log_seen_t ls = {0};
+    cr_assert_eq(dn_store_log_foreach(s, "scores", INT64_MIN, INT64_MAX, log_collect, &ls, &err),
+                 0);
+    const char *order = "dbheacgf";
+    cr_assert_eq(ls.n, 8);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(ls.val[i][0], order[i], "record %d: %s (run %lld)", i, ls.val[i],
+                     (long long)ls.run[i]);
+    memset(&ls, 0, sizeof ls);
+    cr_assert_eq(dn_store_log_foreach(s, "scores", -3, 5, log_collect, &ls, &err), 0);
+    cr_assert_eq(ls.n, 6);
+    cr_assert(ls.run[0] == -3 && ls.index[1] == 1 && ls.run[5] == 5 && ls.index[5] == 2);
+    memset(&ls, 0, sizeof ls);
+    cr_assert_eq(dn_store_log_foreach(s, "nolog", 0, 10, log_collect, &ls, &err), 0);
+    cr_assert_eq(ls.n, 0);
+    dn_store_destroy(&s);
+}
+
+Test(store, batch_is_all_or_nothing)
+{
+    dn_store_t *s = open_rw(0);
+    dn_err_t err = {0};
+    dn_store_batch_t *b = dn_store_batch_new();
+    cr_assert_eq(dn_store_batch_weights(b, "h", 1, "w1", 2, 1), 0);
+    cr_assert_eq(dn_store_batch_checkpoint(b, "trainer", "ck", 2, NULL), 0);
+    cr_assert_eq(dn_store_batch_put(b, "meta", "k", 1, "v", 1), 0);
+    cr_assert_eq(dn_store_batch_del(b, "meta", "absent", 6), 0);
+    cr_assert_eq(dn_store_batch_log_append(b, "log", 1, "r", 1), 0);
+    cr_assert_eq(dn_store_batch_put(b, "", "k", 1, "v", 1), DN_EINVAL);
+    cr_assert_eq(dn_store_batch_weights(b, "", 1, "w", 1, 1), DN_EINVAL);
+    cr_assert_eq(dn_store_apply(s, b, &err), 0, "%s", err.msg);
+    void *v = NULL;
+    size_t n;
+    cr_assert_eq(dn_store_get(s, "meta", "k", 1, &v, &n, &err), 0);
+    free(v);
+    cr_assert_eq(dn_store_checkpoint_read(s, "trainer", &v, &n, NULL, &err), 0);
+    free(v);
+    dn_store_batch_clear(b);
+
+    /* Make the log append of run 7 fail: its index space is exhausted. The put
+     * before it in the same batch must not become visible. */
+    uint8_t full[12] = {0x80, 0, 0, 0, 0, 0, 0, 7, 0xff, 0xff, 0xff, 0xff};
+    cr_assert_eq(dn_store_put(s, "log", full, 12, "x", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_store_batch_put(b, "meta", "k2", 2, "v2", 2), 0);
+    cr_assert_eq(dn_store_batch_weights(b, "h", 2, "w2", 2, 1), 0);
+    cr_assert_eq(dn_store_batch_log_append(b, "log", 7, "r", 1), 0);
+    int rc = dn_store_apply(s, b, &err);
+    cr_assert_eq(rc, DN_EIO, "apply returned %d: %s", rc, err.msg);
+    cr_assert(strstr(err.msg, "table 'log'"), "%s", err.msg);
+    cr_assert_eq(dn_store_get(s, "meta", "k2", 2, &v, &n, &err), DN_ENOTFOUND);
+    uint64_t ver;
+    cr_assert_eq(dn_store_weights_latest(s, "h", &ver, NULL, NULL, &err), 0);
+    cr_assert_eq(ver, 1, "version %llu visible after a failed batch", (unsigned long long)ver);
+    dn_store_batch_destroy(&b);
+    cr_assert_null(b);
+    dn_store_destroy(&s);
+}
+
+Test(store, open_errors)
+{
+    dn_err_t err = {0};
+    char path[128];
+    snprintf(path, sizeof path, "%s/does/not/exist", tmpdir);
+    dn_store_t *s = dn_store_open(path, DN_STORE_READONLY, 0, &err);
+    cr_assert_null(s);
+    cr_assert_eq(err.code, DN_EIO);
+    cr_assert(strstr(err.msg, path) && strstr(err.msg, "No such file"), "%s", err.msg);
+    cr_assert_null(dn_store_open("", 0, 0, &err));
+    cr_assert_eq(err.code, DN_EINVAL);
+}
+
+/* Reader process: opens read-only while the map is small, waits for the
+ * writer to grow it, then must read the new data (MDB_MAP_RESIZED path). */
+static int reader_child(int go_fd, int ready_fd, size_t blob_len)
+{
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(tmpdir, DN_STORE_READONLY, 0, &err);
+    if (!s)
+        return 10;
+    if (dn_store_put(s, "t", "k", 1, "v", 1, &err) != DN_EINVAL)
+        return 11;
+    uint64_t ver = 0;
+    if (dn_store_weights_latest(s, "h", &ver, NULL, NULL, &err) || ver != 1)
+        return 12;
+    char c = 'r';
+    if (write(ready_fd, &c, 1) != 1 || read(go_fd, &c, 1) != 1)
+        return 13;
+    void *blob = NULL;
+    size_t len = 0;
+    if (dn_store_weights_latest(s, "h", &ver, &blob, &len, &err))
+        return 14;
+    int rc = (ver == 2 && len == blob_len && ((uint8_t *)blob)[len - 1] == 0xab) ? 0 : 15;
+    free(blob);
+    dn_store_destroy(&s);
+    return rc;
+}
+
+Test(store, readonly_reader_in_another_process_sees_grown_map)
+{
+    dn_store_t *s = open_rw(1 << 20);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_store_weights_put(s, "h", 1, "w", 1, 0, &err), 0);
+    int go[2], ready[2];
+    cr_assert_eq(pipe(go), 0);
+    cr_assert_eq(pipe(ready), 0);
+    size_t blob_len = 8u << 20;
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(reader_child(go[0], ready[1], blob_len));
+    char c;
+    cr_assert_eq(read(ready[0], &c, 1), 1);
+    uint8_t *blob = malloc(blob_len);
+    memset(blob, 0xab, blob_len);
+    cr_assert_eq(dn_store_weights_put(s, "h", 2, blob, blob_len, 0, &err), 0, "%s", err.msg);
+    cr_assert_gt(dn_store_growths(s), 0);
+    free(blob);
+    cr_assert_eq(write(go[1], "g", 1), 1);
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "reader failed with status %d",
+              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    dn_store_destroy(&s);
+}
