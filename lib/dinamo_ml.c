@@ -578,6 +578,18 @@ int dn_ml_load(const void *buf, size_t n, dn_ml_t **out, dn_err_t *err)
     if (n_good < 0 || version < 0 || version > n_good)
         return dn_err_set(err, DN_EFORMAT, "dinamo_ml state: counters n_good %lld, "
                           "version %lld", (long long)n_good, (long long)version);
+    /* sizes first, so that a short blob cannot make us allocate a huge model */
+    const uint64_t want_model = 96 + 12 * (uint64_t)dn_mlconfig_num_params(c);
+    const int64_t R = (int64_t)o.batch_runs + c->context;
+    const uint64_t want = STATE_HEADER + (uint64_t)(n_good < R ? n_good : R) *
+                          entry_size(c->n_bins) + model_bytes;
+    if (model_bytes != want_model)
+        return dn_err_set(err, DN_EMISMATCH, "dinamo_ml state: model state of %llu bytes, "
+                          "the architecture needs %llu", (unsigned long long)model_bytes,
+                          (unsigned long long)want_model);
+    if (n != want)
+        return dn_err_set(err, DN_EFORMAT, "dinamo_ml state: %zu bytes, expected %llu", n,
+                          (unsigned long long)want);
     self = dn_ml_new(&o);
     if (!self)
         return dn_err_set(err, DN_ENOMEM, "dinamo_ml state: cannot allocate the tracker");
@@ -587,15 +599,10 @@ int dn_ml_load(const void *buf, size_t n, dn_ml_t **out, dn_err_t *err)
     self->last_index = last_index;
     const int64_t E = kept_entries(self);
     const size_t es = entry_size(self->nb);
-    if (model_bytes != dn_mlmodel_state_size(self->model)) {
+    if (model_bytes != dn_mlmodel_state_size(self->model)) { /* the formula above */
         rc = dn_err_set(err, DN_EMISMATCH, "dinamo_ml state: model state of %llu bytes, "
-                        "the architecture needs %zu", (unsigned long long)model_bytes,
+                        "the model needs %zu", (unsigned long long)model_bytes,
                         dn_mlmodel_state_size(self->model));
-        goto fail;
-    }
-    if (n != STATE_HEADER + (size_t)E * es + model_bytes) {
-        rc = dn_err_set(err, DN_EFORMAT, "dinamo_ml state: %zu bytes, expected %zu", n,
-                        STATE_HEADER + (size_t)E * es + (size_t)model_bytes);
         goto fail;
     }
     const unsigned char *p = h + STATE_HEADER;

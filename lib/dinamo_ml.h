@@ -116,14 +116,14 @@ int64_t dn_ml_n_good(const dn_ml_t *self);
 
 /* Checkpointing: the whole state (options, model parameters, AdamW moments and
  * step, dropout generator, the good-run buffer with indices, counters) as a
- * little-endian blob:
- *   "DNMt" u32 version(1) u32 header bytes(96) u32 FNV-1a of bytes [16, end)
- *   u32 n_bins d_model n_heads n_layers d_ff context activation
- *   f32 dropout lr beta1 beta2 eps weight_decay
- *   u32 batch_runs patience max_steps frozen  u64 seed
- *   i64 version  i64 n_good  i64 last learned index  u64 model state bytes
- *   then min(n_good, M+K) entries oldest first: i64 run index, f32 row[n_bins];
- *   then the model state (dn_mlmodel_save_state).
+ * little-endian blob (offsets in bytes):
+ *   0 "DNMt"  4 u32 version (1)  8 u32 header bytes (128)  12 u32 FNV-1a 32 of
+ *   bytes [16, end)  16..40 u32 n_bins d_model n_heads n_layers d_ff context
+ *   activation  44..64 f32 dropout lr beta1 beta2 eps weight_decay  68..80 u32
+ *   batch_runs patience max_steps frozen  84 u32 reserved (0)  88 u64 seed
+ *   96 i64 version  104 i64 n_good  112 i64 last learned index  120 u64 model
+ *   state bytes; then min(n_good, M+K) good runs oldest first, each i64 run
+ *   index and f32 row[n_bins]; then the model state (dn_mlmodel_save_state).
  * A tracker loaded from it continues bit-identically to the one saved. */
 size_t dn_ml_state_size(const dn_ml_t *self);
 
