@@ -1,0 +1,476 @@
+/* bus.c: ZeroMQ sockets carrying envelopes as [topic, payload] (see bus.h).
+ *
+ * Waiting is done with zmq_poll on the one socket followed by a non-blocking
+ * send or receive, looping until the deadline: that gives a timeout per call
+ * without changing socket options per call, and a signal (EINTR) ends the wait
+ * early so a service notices SIGTERM even while blocked on a full PUSH.
+ *
+ * A multipart send is atomic in ZeroMQ: once the first frame is accepted under
+ * the HWM the second is too, so only the first frame can time out. */
+#include "bus.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define ENDPOINT_MAX 512
+
+/* Sequence families: a subscriber filters at this granularity (or coarser),
+ * so numbering each family separately keeps its sequence contiguous. */
+enum { FAM_RUN, FAM_LABEL_GOOD, FAM_LABEL_BAD, FAM_SCORE_S, FAM_SCORE_ML, FAM_WEIGHTS,
+       FAM_CONTROL, FAM__N };
+static const char *const family_names[FAM__N] = {
+    "run", "label/good", "label/bad", "score/S", "score/ML", "weights", "control",
+};
+
+struct dn_sock_t {
+    void *zsock;
+    int type;
+    char *producer[FAM__N]; /* "name|family"; NULL: no stamping */
+    uint64_t incarnation;
+    uint64_t next_seq[FAM__N];
+    char last_endpoint[ENDPOINT_MAX];
+    dn_seq_tracker_t *tracker;
+    dn_sock_stats_t stats;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *type_name(int type)
+{
+    switch (type) {
+    case ZMQ_PUSH: return "PUSH";
+    case ZMQ_PULL: return "PULL";
+    case ZMQ_PUB: return "PUB";
+    case ZMQ_SUB: return "SUB";
+    default: return "?";
+    }
+}
+
+static int zmq_fail(dn_err_t *err, const char *what, const char *ep)
+{
+    return dn_err_set(err, DN_EIO, "%s%s%s: %s", what, ep ? " " : "", ep ? ep : "",
+                      zmq_strerror(zmq_errno()));
+}
+
+/* Binds or connects every comma-separated endpoint of spec. */
+static int attach(dn_sock_t *self, const char *spec, dn_err_t *err)
+{
+    const char *p = spec;
+    int n = 0;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char item[ENDPOINT_MAX];
+        if (len == 0 || len >= sizeof item)
+            return dn_err_set(err, DN_EINVAL, "endpoint list '%s': empty or too long item", spec);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        int bind;
+        const char *ep;
+        if (strncmp(item, "bind:", 5) == 0) {
+            bind = 1, ep = item + 5;
+        } else if (strncmp(item, "connect:", 8) == 0) {
+            bind = 0, ep = item + 8;
+        } else if (item[0] == '@' || item[0] == '>') {
+            bind = item[0] == '@', ep = item + 1;
+        } else {
+            return dn_err_set(err, DN_EINVAL, "endpoint '%s': say bind: or connect:", item);
+        }
+        if (!strstr(ep, "://"))
+            return dn_err_set(err, DN_EINVAL, "endpoint '%s': no transport (tcp://, ipc://, "
+                              "inproc://)", item);
+        if (bind) {
+            if (zmq_bind(self->zsock, ep))
+                return zmq_fail(err, "bind", ep);
+            size_t cap = sizeof self->last_endpoint;
+            if (zmq_getsockopt(self->zsock, ZMQ_LAST_ENDPOINT, self->last_endpoint, &cap))
+                snprintf(self->last_endpoint, sizeof self->last_endpoint, "%s", ep);
+        } else if (zmq_connect(self->zsock, ep)) {
+            return zmq_fail(err, "connect", ep);
+        }
+        n++;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (n == 0)
+        return dn_err_set(err, DN_EINVAL, "empty endpoint list");
+    return 0;
+}
+
+dn_sock_t *dn_sock_new(void *zctx, int type, const char *endpoints, const dn_sock_opts_t *opts,
+                       dn_err_t *err)
+{
+    dn_sock_opts_t none = {0};
+    if (!opts)
+        opts = &none;
+    if (!zctx || !endpoints ||
+        (type != ZMQ_PUSH && type != ZMQ_PULL && type != ZMQ_PUB && type != ZMQ_SUB)) {
+        dn_err_set(err, DN_EINVAL, "socket: no context, no endpoints or unsupported type %d",
+                   type);
+        return NULL;
+    }
+    dn_sock_t *self = calloc(1, sizeof *self);
+    if (!self || !(self->tracker = dn_seq_tracker_new())) {
+        dn_err_set(err, DN_ENOMEM, "socket: out of memory");
+        goto fail;
+    }
+    if (opts->producer) {
+        size_t n = strlen(opts->producer);
+        if (n == 0 || n > DN_MSG_KEY_MAX - 16) {
+            dn_err_set(err, DN_EINVAL, "socket: producer name of %zu bytes", n);
+            goto fail;
+        }
+        for (int f = 0; f < FAM__N; f++) {
+            size_t len = n + strlen(family_names[f]) + 2;
+            if (!(self->producer[f] = malloc(len))) {
+                dn_err_set(err, DN_ENOMEM, "socket: out of memory");
+                goto fail;
+            }
+            snprintf(self->producer[f], len, "%s|%s", opts->producer, family_names[f]);
+        }
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    self->incarnation = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    self->type = type;
+    if (!(self->zsock = zmq_socket(zctx, type))) {
+        zmq_fail(err, "socket", type_name(type));
+        goto fail;
+    }
+    int sndhwm = opts->sndhwm > 0 ? opts->sndhwm : 1000;
+    int rcvhwm = opts->rcvhwm > 0 ? opts->rcvhwm : 1000;
+    int linger = opts->linger_ms == 0 ? 1000 : opts->linger_ms < 0 ? -1 : opts->linger_ms;
+    int64_t maxsize = (int64_t)DN_MSG_SIZE_MAX + DN_BUS_TOPIC_MAX;
+    if (zmq_setsockopt(self->zsock, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) ||
+        zmq_setsockopt(self->zsock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) ||
+        zmq_setsockopt(self->zsock, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_setsockopt(self->zsock, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize)) {
+        zmq_fail(err, "set socket options on", type_name(type));
+        goto fail;
+    }
+    if (type == ZMQ_SUB) {
+        if (!opts->subscribe) {
+            if (zmq_setsockopt(self->zsock, ZMQ_SUBSCRIBE, "", 0)) {
+                zmq_fail(err, "subscribe", NULL);
+                goto fail;
+            }
+        } else {
+            for (const char *const *s = opts->subscribe; *s; s++)
+                if (dn_sock_subscribe(self, *s, err))
+                    goto fail;
+        }
+    }
+    if (attach(self, endpoints, err))
+        goto fail;
+    return self;
+fail:
+    dn_sock_destroy(&self);
+    return NULL;
+}
+
+void dn_sock_destroy(dn_sock_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    dn_sock_t *self = *self_p;
+    if (self->zsock)
+        zmq_close(self->zsock);
+    dn_seq_tracker_destroy(&self->tracker);
+    for (int f = 0; f < FAM__N; f++)
+        free(self->producer[f]);
+    free(self);
+    *self_p = NULL;
+}
+
+void *dn_sock_handle(dn_sock_t *self)
+{
+    return self->zsock;
+}
+
+int dn_sock_type(const dn_sock_t *self)
+{
+    return self->type;
+}
+
+const char *dn_sock_endpoint(const dn_sock_t *self)
+{
+    return self->last_endpoint;
+}
+
+int dn_sock_subscribe(dn_sock_t *self, const char *prefix, dn_err_t *err)
+{
+    if (self->type != ZMQ_SUB || !prefix)
+        return dn_err_set(err, DN_EINVAL, "subscribe: not a SUB socket");
+    if (zmq_setsockopt(self->zsock, ZMQ_SUBSCRIBE, prefix, strlen(prefix)))
+        return zmq_fail(err, "subscribe", prefix);
+    return 0;
+}
+
+dn_sock_stats_t dn_sock_stats(const dn_sock_t *self)
+{
+    dn_sock_stats_t s = self->stats;
+    s.seq = dn_seq_tracker_totals(self->tracker);
+    return s;
+}
+
+dn_seq_tracker_t *dn_sock_tracker(dn_sock_t *self)
+{
+    return self->tracker;
+}
+
+/* Waits until the socket has `events` or the deadline (< 0: none) passes.
+ * 0 ready, DN_BUS_TIMEOUT, or DN_EIO. */
+static int wait_for(dn_sock_t *self, short events, int timeout_ms, int64_t start, dn_err_t *err)
+{
+    long left = -1;
+    if (timeout_ms >= 0) {
+        left = timeout_ms - (long)(now_ms() - start);
+        if (left <= 0)
+            return DN_BUS_TIMEOUT;
+    }
+    zmq_pollitem_t item = {self->zsock, 0, events, 0};
+    int rc = zmq_poll(&item, 1, left);
+    if (rc < 0) {
+        if (zmq_errno() == EINTR)
+            return DN_BUS_TIMEOUT;
+        return zmq_fail(err, "poll", NULL);
+    }
+    return rc == 0 ? DN_BUS_TIMEOUT : 0;
+}
+
+int dn_sock_send_raw(dn_sock_t *self, const char *topic, const void *payload, size_t len,
+                     int timeout_ms, dn_err_t *err)
+{
+    if (self->type != ZMQ_PUSH && self->type != ZMQ_PUB)
+        return dn_err_set(err, DN_EINVAL, "send on a %s socket", type_name(self->type));
+    int64_t start = now_ms();
+    for (;;) {
+        int rc = topic ? zmq_send(self->zsock, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT)
+                       : zmq_send(self->zsock, payload, len, ZMQ_DONTWAIT);
+        if (rc >= 0)
+            break;
+        if (zmq_errno() != EAGAIN && zmq_errno() != EINTR)
+            return zmq_fail(err, "send", NULL);
+        if (timeout_ms == 0 || (rc = wait_for(self, ZMQ_POLLOUT, timeout_ms, start, err))) {
+            if (timeout_ms == 0 || rc == DN_BUS_TIMEOUT) {
+                self->stats.send_timeouts++;
+                return DN_BUS_TIMEOUT;
+            }
+            return rc;
+        }
+    }
+    /* The second frame of a multipart message cannot hit the HWM; retry on
+     * EINTR only. */
+    while (topic && zmq_send(self->zsock, payload, len, 0) < 0)
+        if (zmq_errno() != EINTR)
+            return zmq_fail(err, "send payload", NULL);
+    self->stats.sent++;
+    return 0;
+}
+
+static int family_of(const Dinamo__Envelope *env)
+{
+    switch (dn_msg_type(env)) {
+    case DN_MSG_RUN: return FAM_RUN;
+    case DN_MSG_LABEL:
+        return env->label->verdict == DINAMO__VERDICT__GOOD ? FAM_LABEL_GOOD : FAM_LABEL_BAD;
+    case DN_MSG_SCORE:
+        return env->score->method == DINAMO__METHOD__METHOD_ML ? FAM_SCORE_ML : FAM_SCORE_S;
+    case DN_MSG_WEIGHTS: return FAM_WEIGHTS;
+    case DN_MSG_CONTROL: return FAM_CONTROL;
+    default: return -1;
+    }
+}
+
+int dn_sock_send(dn_sock_t *self, Dinamo__Envelope *env, int timeout_ms, dn_err_t *err)
+{
+    if (!env)
+        return dn_err_set(err, DN_EINVAL, "send: no envelope");
+    int fam = family_of(env);
+    if (fam < 0)
+        return dn_err_set(err, DN_EINVAL, "send: envelope without a body");
+    if (self->producer[fam]) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        env->producer = self->producer[fam];
+        env->has_incarnation = 1;
+        env->incarnation = self->incarnation;
+        env->has_seq = 1;
+        env->seq = self->next_seq[fam];
+        env->has_time_sent = 1;
+        env->time_sent = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    }
+    char topic[DN_BUS_TOPIC_MAX];
+    int rc = dn_bus_topic(env, topic, sizeof topic);
+    if (rc < 0)
+        return dn_err_set(err, rc, "send: envelope without a body");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if ((rc = dn_msg_encode(env, &buf, &len, err)))
+        return rc;
+    rc = dn_sock_send_raw(self, topic, buf, len, timeout_ms, err);
+    free(buf);
+    if (rc == 0 && self->producer[fam])
+        self->next_seq[fam]++;
+    return rc;
+}
+
+int dn_sock_recv(dn_sock_t *self, int timeout_ms, Dinamo__Envelope **env, dn_recv_info_t *info,
+                 dn_err_t *err)
+{
+    *env = NULL;
+    if (info) {
+        info->topic[0] = '\0';
+        info->seq = DN_SEQ_NEW;
+        info->missing = 0;
+    }
+    if (self->type != ZMQ_PULL && self->type != ZMQ_SUB)
+        return dn_err_set(err, DN_EINVAL, "receive on a %s socket", type_name(self->type));
+    int64_t start = now_ms();
+    zmq_msg_t frames[2];
+    int n = 0, rc;
+    zmq_msg_init(&frames[0]);
+    zmq_msg_init(&frames[1]);
+    for (;;) {
+        if (zmq_msg_recv(&frames[0], self->zsock, ZMQ_DONTWAIT) >= 0)
+            break;
+        if (zmq_errno() != EAGAIN && zmq_errno() != EINTR) {
+            rc = zmq_fail(err, "receive", NULL);
+            goto done;
+        }
+        if (timeout_ms == 0) {
+            rc = DN_BUS_TIMEOUT;
+            goto done;
+        }
+        if ((rc = wait_for(self, ZMQ_POLLIN, timeout_ms, start, err)))
+            goto done;
+    }
+    /* The remaining frames of a multipart message are already here; frames
+     * beyond the second are read and discarded (the message is refused). */
+    n = 1;
+    for (int more = zmq_msg_more(&frames[0]); more; n++) {
+        zmq_msg_t *dst = &frames[1];
+        if (n >= 2) {
+            zmq_msg_close(dst);
+            zmq_msg_init(dst);
+        }
+        if (zmq_msg_recv(dst, self->zsock, 0) < 0) {
+            rc = zmq_fail(err, "receive frame", NULL);
+            goto done;
+        }
+        more = zmq_msg_more(dst);
+    }
+    self->stats.received++;
+    zmq_msg_t *payload = &frames[n >= 2 ? 1 : 0];
+    if (n >= 2 && info) {
+        size_t tl = zmq_msg_size(&frames[0]);
+        if (tl >= sizeof info->topic)
+            tl = sizeof info->topic - 1;
+        memcpy(info->topic, zmq_msg_data(&frames[0]), tl);
+        info->topic[tl] = '\0';
+    }
+    if (n > 2) {
+        self->stats.msg.rejected[DN_REJECT_PARSE]++;
+        rc = dn_err_set(err, DN_EFORMAT, "message of %d frames (want [topic, payload])", n);
+        goto done;
+    }
+    rc = dn_msg_decode(zmq_msg_data(payload), zmq_msg_size(payload), env, &self->stats.msg, err);
+    if (rc) {
+        if (n == 2 && err) {
+            char t[80];
+            size_t tl = zmq_msg_size(&frames[0]);
+            snprintf(t, sizeof t, "%.*s", (int)(tl < 64 ? tl : 64),
+                     (const char *)zmq_msg_data(&frames[0]));
+            for (char *c = t; *c; c++)
+                if ((unsigned char)*c < 0x20)
+                    *c = '?';
+            dn_err_prefix(err, "topic '%s'", t);
+        }
+        goto done;
+    }
+    uint64_t missing = 0;
+    int st = dn_seq_tracker_feed_env(self->tracker, *env, &missing);
+    if (st < 0) {
+        dn_msg_free(env);
+        rc = dn_err_set(err, st, "sequence tracking: %s", dn_strerror(st));
+        goto done;
+    }
+    if (info) {
+        info->seq = (dn_seq_status_t)st;
+        info->missing = missing;
+    }
+    rc = 0;
+done:
+    zmq_msg_close(&frames[0]);
+    zmq_msg_close(&frames[1]);
+    return rc;
+}
+
+/* ---- topics and shards ------------------------------------------------- */
+
+static const char *control_topic(int kind)
+{
+    switch (kind) {
+    case DINAMO__CONTROL_KIND__END_OF_STREAM: return "eos";
+    case DINAMO__CONTROL_KIND__FLUSH: return "flush";
+    case DINAMO__CONTROL_KIND__REPORT: return "report";
+    case DINAMO__CONTROL_KIND__HEARTBEAT: return "heartbeat";
+    default: return "unknown";
+    }
+}
+
+int dn_bus_topic(const Dinamo__Envelope *env, char *buf, size_t cap)
+{
+    int n;
+    switch (dn_msg_type(env)) {
+    case DN_MSG_RUN:
+        n = snprintf(buf, cap, "run/%s", env->run->stream ? env->run->stream : "");
+        break;
+    case DN_MSG_LABEL:
+        n = snprintf(buf, cap, "label/%s/%s",
+                     env->label->verdict == DINAMO__VERDICT__GOOD  ? "good"
+                     : env->label->verdict == DINAMO__VERDICT__BAD ? "bad"
+                                                                   : "unknown",
+                     env->label->histogram_key ? env->label->histogram_key : "");
+        break;
+    case DN_MSG_SCORE:
+        n = snprintf(buf, cap, "score/%s/%s",
+                     env->score->method == DINAMO__METHOD__METHOD_ML ? "ML" : "S",
+                     env->score->histogram_key ? env->score->histogram_key : "");
+        break;
+    case DN_MSG_WEIGHTS:
+        n = snprintf(buf, cap, "weights/%s",
+                     env->weights->histogram_key ? env->weights->histogram_key : "");
+        break;
+    case DN_MSG_CONTROL:
+        n = snprintf(buf, cap, "control/%s", control_topic(env->control->kind));
+        break;
+    default:
+        return DN_EINVAL;
+    }
+    if (n < 0 || (size_t)n >= cap)
+        return DN_ERANGE;
+    return n;
+}
+
+int dn_shard_of(const char *key, int n_shards)
+{
+    if (n_shards < 1 || !key)
+        return 0;
+    uint64_t h = 14695981039346656037ull;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ull;
+    }
+    return (int)(h % (uint64_t)n_shards);
+}
