@@ -1,0 +1,266 @@
+/* service.c: poll loop, tick, signals and shutdown of a service (see
+ * service.h). The only process-wide state is the signal flag. */
+#include "service.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "log.h"
+
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_signal = 1;
+}
+
+int dn_service_install_signals(dn_err_t *err)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a blocking zmq_poll returns EINTR */
+    stop_signal = 0;
+    if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL))
+        return dn_err_set(err, DN_EIO, "sigaction: %s", strerror(errno));
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL))
+        return dn_err_set(err, DN_EIO, "sigaction SIGPIPE: %s", strerror(errno));
+    return 0;
+}
+
+int dn_service_signalled(void)
+{
+    return stop_signal != 0;
+}
+
+typedef struct reader_t {
+    dn_sock_t *sock;
+    dn_service_msg_fn fn;
+    void *arg;
+} reader_t;
+
+struct dn_service_t {
+    char name[64];
+    reader_t *readers;
+    int n_readers;
+    int tick_ms;
+    dn_service_fn tick_fn, shutdown_fn;
+    void *tick_arg, *shutdown_arg;
+    int stop;
+    dn_err_t fail;
+    dn_service_stats_t stats;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+dn_service_t *dn_service_new(const char *name, dn_err_t *err)
+{
+    if (!name || !name[0]) {
+        dn_err_set(err, DN_EINVAL, "service: empty name");
+        return NULL;
+    }
+    dn_service_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        dn_err_set(err, DN_ENOMEM, "service %s: out of memory", name);
+        return NULL;
+    }
+    snprintf(self->name, sizeof self->name, "%s", name);
+    return self;
+}
+
+void dn_service_destroy(dn_service_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->readers);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int dn_service_add_socket(dn_service_t *self, dn_sock_t *sock, dn_service_msg_fn fn, void *arg)
+{
+    if (!sock || !fn || (dn_sock_type(sock) != ZMQ_PULL && dn_sock_type(sock) != ZMQ_SUB))
+        return DN_EINVAL;
+    reader_t *r = realloc(self->readers, (size_t)(self->n_readers + 1) * sizeof *r);
+    if (!r)
+        return DN_ENOMEM;
+    self->readers = r;
+    self->readers[self->n_readers++] = (reader_t){sock, fn, arg};
+    return 0;
+}
+
+int dn_service_set_tick(dn_service_t *self, int interval_ms, dn_service_fn fn, void *arg)
+{
+    if (interval_ms < 1 || !fn)
+        return DN_EINVAL;
+    self->tick_ms = interval_ms;
+    self->tick_fn = fn;
+    self->tick_arg = arg;
+    return 0;
+}
+
+void dn_service_set_shutdown(dn_service_t *self, dn_service_fn fn, void *arg)
+{
+    self->shutdown_fn = fn;
+    self->shutdown_arg = arg;
+}
+
+void dn_service_stop(dn_service_t *self)
+{
+    self->stop = 1;
+}
+
+int dn_service_fail(dn_service_t *self, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(self->fail.msg, sizeof self->fail.msg, fmt, ap);
+    va_end(ap);
+    self->fail.code = code;
+    return code;
+}
+
+dn_service_stats_t dn_service_stats(const dn_service_t *self)
+{
+    return self->stats;
+}
+
+const char *dn_service_name(const dn_service_t *self)
+{
+    return self->name;
+}
+
+static int stopping(const dn_service_t *self)
+{
+    return self->stop || stop_signal;
+}
+
+/* The error of a callback that returned rc: its dn_service_fail message, or
+ * a generic one. */
+static int callback_error(dn_service_t *self, int rc, const char *what, dn_err_t *err)
+{
+    if (self->fail.code == rc && self->fail.msg[0])
+        return dn_err_set(err, rc, "service %s: %s", self->name, self->fail.msg);
+    return dn_err_set(err, rc, "service %s: %s failed: %s", self->name, what, dn_strerror(rc));
+}
+
+/* Takes up to DN_SERVICE_BATCH messages from r. 0 or a handler's error. */
+static int drain(dn_service_t *self, reader_t *r, dn_err_t *err)
+{
+    for (int k = 0; k < DN_SERVICE_BATCH && !stopping(self); k++) {
+        Dinamo__Envelope *env = NULL;
+        dn_recv_info_t info;
+        dn_err_t rerr = {0};
+        int rc = dn_sock_recv(r->sock, 0, &env, &info, &rerr);
+        if (rc == DN_BUS_TIMEOUT)
+            return 0;
+        if (rc == DN_EIO || rc == DN_ENOMEM)
+            return dn_err_set(err, rc, "service %s: %s", self->name, rerr.msg);
+        if (rc) {
+            self->stats.rejected++;
+            dn_log(DN_LOG_WARN, "rejected message: %s", rerr.msg);
+            continue;
+        }
+        if (info.seq == DN_SEQ_DUPLICATE) {
+            self->stats.duplicates++;
+            dn_log(DN_LOG_DEBUG, "dropped duplicate %s seq %llu", env->producer,
+                   (unsigned long long)env->seq);
+            dn_msg_free(&env);
+            continue;
+        }
+        if (info.missing) {
+            self->stats.gaps++;
+            self->stats.missing += info.missing;
+            dn_log(DN_LOG_WARN, "%llu message(s) from %s lost before seq %llu%s",
+                   (unsigned long long)info.missing, env->producer, (unsigned long long)env->seq,
+                   info.seq == DN_SEQ_RESTART ? " (producer restarted)" : "");
+        }
+        self->stats.handled++;
+        rc = r->fn(self, r->sock, env, &info, r->arg);
+        dn_msg_free(&env);
+        if (rc < 0)
+            return callback_error(self, rc, "message handler", err);
+    }
+    return 0;
+}
+
+int dn_service_run(dn_service_t *self, dn_err_t *err)
+{
+    int rc = 0;
+    zmq_pollitem_t *items = calloc((size_t)self->n_readers + 1, sizeof *items);
+    if (!items)
+        return dn_err_set(err, DN_ENOMEM, "service %s: out of memory", self->name);
+    for (int i = 0; i < self->n_readers; i++) {
+        items[i].socket = dn_sock_handle(self->readers[i].sock);
+        items[i].events = ZMQ_POLLIN;
+    }
+    dn_log(DN_LOG_INFO, "service %s started (%d input(s), tick %d ms)", self->name,
+           self->n_readers, self->tick_ms);
+    int64_t next_tick = now_ms() + self->tick_ms;
+    while (!stopping(self)) {
+        long timeout = DN_SERVICE_POLL_MAX_MS;
+        if (self->tick_fn) {
+            int64_t left = next_tick - now_ms();
+            if (left < timeout)
+                timeout = left > 0 ? (long)left : 0;
+        }
+        int n = zmq_poll(items, self->n_readers, timeout);
+        if (n < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            rc = dn_err_set(err, DN_EIO, "service %s: poll: %s", self->name,
+                            zmq_strerror(zmq_errno()));
+            break;
+        }
+        for (int i = 0; i < self->n_readers && n > 0 && !rc; i++)
+            if (items[i].revents & ZMQ_POLLIN)
+                rc = drain(self, &self->readers[i], err);
+        if (rc)
+            break;
+        if (self->tick_fn && now_ms() >= next_tick && !stopping(self)) {
+            self->stats.ticks++;
+            if ((rc = self->tick_fn(self, self->tick_arg)) < 0) {
+                callback_error(self, rc, "tick", err);
+                break;
+            }
+            rc = 0;
+            next_tick += self->tick_ms;
+            if (next_tick <= now_ms()) /* fell behind: do not burst */
+                next_tick = now_ms() + self->tick_ms;
+        }
+    }
+    free(items);
+    dn_log(rc ? DN_LOG_ERROR : DN_LOG_INFO, "service %s stopping (%s): %llu handled, %llu "
+           "rejected, %llu duplicates, %llu lost", self->name,
+           rc ? "error" : stop_signal ? "signal" : "requested",
+           (unsigned long long)self->stats.handled, (unsigned long long)self->stats.rejected,
+           (unsigned long long)self->stats.duplicates, (unsigned long long)self->stats.missing);
+    if (self->shutdown_fn) {
+        dn_err_t serr = {0};
+        int src = self->shutdown_fn(self, self->shutdown_arg);
+        if (src < 0) {
+            callback_error(self, src, "shutdown", &serr);
+            dn_log(DN_LOG_ERROR, "%s", serr.msg);
+            if (!rc) {
+                rc = src;
+                if (err)
+                    *err = serr;
+            }
+        }
+    }
+    return rc;
+}

@@ -1,0 +1,102 @@
+/* service.h: the skeleton every dinamo service runs: one poll loop over its
+ * ZeroMQ sockets with a timeout, a periodic tick, and orderly shutdown.
+ *
+ *     dn_service_install_signals(&err);
+ *     dn_service_t *svc = dn_service_new("scorer_s", &err);
+ *     dn_service_add_socket(svc, runs_in, on_run, &state);
+ *     dn_service_set_tick(svc, 1000, on_tick, &state);      // heartbeat, stats
+ *     dn_service_set_shutdown(svc, on_shutdown, &state);    // checkpoint
+ *     rc = dn_service_run(svc, &err);                       // until SIGTERM
+ *
+ * SIGTERM and SIGINT only set a flag (sigaction, no SA_RESTART, nothing else
+ * in the handler). The loop checks it before every message, so the message in
+ * hand is always finished, and zmq_poll's EINTR or its timeout (at most
+ * DN_SERVICE_POLL_MAX_MS) brings the loop back to the check promptly. Then the
+ * shutdown callback runs (checkpoint, flush) and dn_service_run returns 0, so
+ * main() exits 0.
+ *
+ * Per readable socket the loop takes at most DN_SERVICE_BATCH messages before
+ * looking at the others and at the tick, so one busy input cannot starve the
+ * rest. Invalid messages are counted and logged (WARN) and never reach the
+ * handler; duplicates (DN_SEQ_DUPLICATE) are counted and dropped; gaps are
+ * logged with the number of messages lost and the message is delivered.
+ *
+ * Thread rules: one service per thread; the signal flag is process-wide, so
+ * one process runs one service loop at a time. */
+#ifndef DN_SERVICE_H
+#define DN_SERVICE_H
+
+#include <stdint.h>
+
+#include "bus.h"
+#include "error.h"
+
+#define DN_SERVICE_BATCH 64
+#define DN_SERVICE_POLL_MAX_MS 200
+
+typedef struct dn_service_t dn_service_t;
+
+/* Handles one valid, non-duplicate envelope from sock. env and info are
+ * borrowed (freed after the call). Return 0 to go on, a negative code to stop
+ * the service with that error (message in the service's err via
+ * dn_service_fail, or dn_strerror). */
+typedef int (*dn_service_msg_fn)(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope *env,
+                                 const dn_recv_info_t *info, void *arg);
+
+/* Tick and shutdown callbacks: 0 to go on, negative to stop with that error. */
+typedef int (*dn_service_fn)(dn_service_t *svc, void *arg);
+
+typedef struct dn_service_stats_t {
+    uint64_t handled;    /* envelopes given to handlers */
+    uint64_t rejected;   /* invalid messages (see the sockets' stats for reasons) */
+    uint64_t duplicates; /* dropped replays */
+    uint64_t gaps;       /* gap events */
+    uint64_t missing;    /* messages lost in those gaps */
+    uint64_t ticks;
+} dn_service_stats_t;
+
+/* Installs the SIGTERM/SIGINT handlers (and ignores SIGPIPE), clearing the
+ * stop flag. Returns 0 or DN_EIO. */
+int dn_service_install_signals(dn_err_t *err);
+
+/* 1 once SIGTERM or SIGINT arrived (async-signal-safe read of the flag). */
+int dn_service_signalled(void);
+
+/* New service named `name` (used in logs). Returns NULL with *err set
+ * (DN_EINVAL, DN_ENOMEM). Caller owns it. */
+dn_service_t *dn_service_new(const char *name, dn_err_t *err);
+
+/* Frees *self_p (not the sockets, which stay the caller's); accepts NULL. */
+void dn_service_destroy(dn_service_t **self_p);
+
+/* Registers a PULL or SUB socket (borrowed: must outlive the service run) with
+ * its handler. Returns 0, DN_EINVAL (wrong socket type, NULL fn), DN_ENOMEM. */
+int dn_service_add_socket(dn_service_t *self, dn_sock_t *sock, dn_service_msg_fn fn, void *arg);
+
+/* Calls fn every interval_ms (>= 1) milliseconds of monotonic time, also while
+ * messages flood in. Returns 0 or DN_EINVAL. */
+int dn_service_set_tick(dn_service_t *self, int interval_ms, dn_service_fn fn, void *arg);
+
+/* Calls fn once when the loop ends (signal, dn_service_stop, or an error). */
+void dn_service_set_shutdown(dn_service_t *self, dn_service_fn fn, void *arg);
+
+/* Asks the loop to stop after the current message (from a callback). */
+void dn_service_stop(dn_service_t *self);
+
+/* Records a failure message for dn_service_run to return in its err; returns
+ * code, so a handler can `return dn_service_fail(svc, DN_EIO, "store: %s", e.msg)`. */
+int dn_service_fail(dn_service_t *self, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Runs the loop until a signal, dn_service_stop or a callback error; then the
+ * shutdown callback. Returns 0 on an orderly stop (and a successful shutdown
+ * callback), else the first error with *err set. */
+int dn_service_run(dn_service_t *self, dn_err_t *err);
+
+/* Counters since creation. */
+dn_service_stats_t dn_service_stats(const dn_service_t *self);
+
+/* The name given to dn_service_new (owned by self). */
+const char *dn_service_name(const dn_service_t *self);
+
+#endif
