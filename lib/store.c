@@ -222,7 +222,7 @@ typedef struct op_t {
     uint8_t *extra; /* OP_CHECKPOINT: saved sequence state or NULL */
     size_t extra_len;
     int64_t run;    /* OP_LOG */
-    int keep;       /* OP_WEIGHTS */
+    int keep;       /* OP_WEIGHTS: versions to keep; OP_DEL: 1 = absent key is an error */
     uint32_t *index_out; /* OP_LOG from dn_store_log_append */
 } op_t;
 
@@ -422,7 +422,7 @@ static int exec_op(MDB_txn *txn, const op_t *op)
         return mdb_put(txn, dbi, &k, &v, 0);
     case OP_DEL:
         rc = mdb_del(txn, dbi, &k, NULL);
-        return rc == MDB_NOTFOUND ? 0 : rc;
+        return rc == MDB_NOTFOUND ? (op->keep ? DN_ENOTFOUND : 0) : rc;
     case OP_WEIGHTS:
         if ((rc = mdb_put(txn, dbi, &k, &v, 0)))
             return rc;
@@ -506,6 +506,8 @@ int dn_store_apply(dn_store_t *self, const dn_store_batch_t *batch, dn_err_t *er
     }
     if (rc == DN_ERANGE)
         return dn_err_set(err, DN_EIO, "store %s: %s: 2^32 records for one run", self->dir, what);
+    if (rc == DN_ENOTFOUND)
+        return dn_err_set(err, rc, "store %s: %s: key not found", self->dir, what);
     if (rc <= DN_ENOMEM && rc >= DN_EMISMATCH)
         return dn_err_set(err, rc, "store %s: %s: %s", self->dir, what, dn_strerror(rc));
     if (rc)
@@ -567,31 +569,17 @@ int dn_store_log_append(dn_store_t *self, const char *table, int64_t run, const 
 int dn_store_del(dn_store_t *self, const char *table, const void *key, size_t klen,
                  dn_err_t *err)
 {
-    if (self->readonly)
-        return dn_err_set(err, DN_EINVAL, "store %s: opened read-only", self->dir);
-    if (check_table(table) || is_reserved(table) || !key || klen == 0 || klen > DN_STORE_KEY_MAX)
-        return dn_err_set(err, DN_EINVAL, "store %s: invalid table or key", self->dir);
-    /* A delete never needs map space beyond what it frees, so no batch replay;
-     * it reports whether the key existed. */
-    MDB_txn *txn = NULL;
-    MDB_dbi dbi;
-    int rc = txn_begin(self, 0, &txn);
-    if (rc)
-        return lmdb_error(self, err, "begin write", rc);
-    if ((rc = mdb_dbi_open(txn, table, 0, &dbi)) == 0) {
-        MDB_val k = {klen, (void *)key};
-        rc = mdb_del(txn, dbi, &k, NULL);
-    }
-    if (rc) {
-        mdb_txn_abort(txn);
-        if (rc == MDB_NOTFOUND)
-            return dn_err_set(err, DN_ENOTFOUND, "store %s: table '%s': key not found",
-                              self->dir, table);
-        return lmdb_error(self, err, "delete", rc);
-    }
-    if ((rc = mdb_txn_commit(txn)))
-        return lmdb_error(self, err, "commit", rc);
-    return 0;
+    /* Through the batch path: with copy-on-write pages even a delete can hit
+     * MDB_MAP_FULL. `strict` makes an absent key fail the transaction. */
+    dn_store_batch_t b = {0};
+    int rc = dn_store_batch_del(&b, table, key, klen);
+    if (!rc)
+        b.ops[0].keep = 1;
+    rc = apply_one(self, &b, rc, err);
+    free(b.ops);
+    if (rc == DN_ENOTFOUND)
+        return dn_err_set(err, rc, "store %s: table '%s': key not found", self->dir, table);
+    return rc;
 }
 
 /* ---- reads ------------------------------------------------------------- */
