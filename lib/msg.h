@@ -119,10 +119,13 @@ uint64_t dn_msg_weights_params(uint64_t n_bins, uint64_t d_model, uint64_t n_lay
 
 /* What one (producer, incarnation, seq) means for a receiver. */
 typedef enum dn_seq_status_t {
-    DN_SEQ_NEW = 0,       /* the next expected one (or the first of a producer) */
-    DN_SEQ_DUPLICATE,     /* seq at or below the last one seen: a replay; drop it */
-    DN_SEQ_GAP,           /* newer than expected: *missing messages were lost */
-    DN_SEQ_RESTART,       /* a new incarnation of a known producer: seq restarts */
+    DN_SEQ_NEW = 0,       /* the next expected one (seq 0 of a producer not seen yet) */
+    DN_SEQ_DUPLICATE,     /* seq at or below the last one seen, or an older
+                           * incarnation: a replay or straggler; drop it */
+    DN_SEQ_GAP,           /* newer than expected: *missing messages were lost (a
+                           * producer first seen at seq s > 0 is a gap of s) */
+    DN_SEQ_RESTART,       /* a higher incarnation of a known producer: seq restarts;
+                           * *missing = its seq (messages of it not seen) */
 } dn_seq_status_t;
 
 typedef struct dn_seq_tracker_t dn_seq_tracker_t;
@@ -143,8 +146,8 @@ dn_seq_tracker_t *dn_seq_tracker_new(void);
 void dn_seq_tracker_destroy(dn_seq_tracker_t **self_p);
 
 /* Records one arrival and returns its status (a dn_seq_status_t), or
- * DN_EINVAL (producer NULL) / DN_ENOMEM. For DN_SEQ_GAP, *missing (may be NULL)
- * gets the number of lost messages, otherwise 0. The highest seq seen is what a
+ * DN_EINVAL (producer NULL) / DN_ENOMEM. For DN_SEQ_GAP and DN_SEQ_RESTART,
+ * *missing (may be NULL) gets the number of lost messages, otherwise 0. The highest seq seen is what a
  * later arrival is compared with; a duplicate does not change it. Producers are
  * kept in a hash table: O(1) per feed. */
 int dn_seq_tracker_feed(dn_seq_tracker_t *self, const char *producer, uint64_t incarnation,
