@@ -68,6 +68,58 @@ fail:
     return rc;
 }
 
+int dn_score_dataset_ml(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
+                        dn_run_scores_t *out, dn_err_t *err)
+{
+    int rc = DN_OK;
+    double *chi2 = out->chi2, *own_chi2 = NULL;
+    dn_ml_opts_t mo;
+    dn_ml_opts_default(&mo);
+    mo.model.n_bins = ds->n_bins;
+    mo.seed = opts->ml_seed;
+    dn_ml_t *ml = dn_ml_new(&mo);
+    if (!ml) {
+        rc = dn_err_set(err, DN_ENOMEM, "cannot create a DINAMO-ML tracker for %d bins",
+                        ds->n_bins);
+        goto fail;
+    }
+    if (opts->ml_weights) {
+        dn_mlmodel_t *m = dn_ml_model(ml);
+        rc = dn_mlmodel_load(m, opts->ml_weights, err);
+        if (rc == DN_EFORMAT) {
+            /* Not a DNML file: the raw SPEC 3 exchange format has no header. */
+            dn_err_t raw_err = {0};
+            int raw_rc = dn_mlmodel_load_raw(m, opts->ml_weights, &raw_err);
+            if (raw_rc == DN_OK)
+                rc = DN_OK;
+            else if (raw_rc != DN_EMISMATCH)
+                rc = dn_err_set(err, raw_rc, "%s", raw_err.msg);
+        }
+        if (rc)
+            goto fail;
+    }
+    dn_ml_set_frozen(ml, opts->ml_frozen);
+    if (!chi2) {
+        own_chi2 = malloc((ds->n_runs ? (size_t)ds->n_runs : 1) * sizeof *own_chi2);
+        if (!own_chi2) {
+            rc = dn_err_set(err, DN_ENOMEM, "out of memory scoring %d runs", ds->n_runs);
+            goto fail;
+        }
+        chi2 = own_chi2;
+    }
+    rc = dn_ml_run(ml, ds->counts, ds->label, ds->n_runs, chi2, out->ref_mu, out->ref_sigma,
+                   out->pulls, NULL, opts->progress, opts->progress_ctx, err);
+    if (rc)
+        goto fail;
+    if (out->score)
+        for (int i = 0; i < ds->n_runs; i++)
+            out->score[i] = dn_score_from_chi2(chi2[i], ds->n_bins);
+fail:
+    free(own_chi2);
+    dn_ml_destroy(&ml);
+    return rc;
+}
+
 static int check_historical(const dn_dataset_t *ds, int n_hist, dn_err_t *err)
 {
     if (n_hist < 1 || n_hist >= ds->n_runs)
@@ -106,13 +158,13 @@ int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
     out->alpha = out->auc_historical = NAN;
     out->adaptation_time = out->jaccard_distance = NAN;
 
-    if (opts->method != DN_METHOD_S) {
-        rc = dn_err_set(err, DN_EINVAL, "method %d is not available in dn_evaluate",
-                        (int)opts->method);
+    if (opts->method != DN_METHOD_S && opts->method != DN_METHOD_ML) {
+        rc = dn_err_set(err, DN_EINVAL, "unknown method %d", (int)opts->method);
         goto fail;
     }
+    int is_s = opts->method == DN_METHOD_S;
     int tune_threshold = isnan(opts->threshold);
-    if (opts->alpha < 0.0 || tune_threshold) {
+    if ((is_s && opts->alpha < 0.0) || tune_threshold) {
         rc = check_historical(ds, n_hist, err);
         if (rc)
             goto fail;
@@ -135,8 +187,8 @@ int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
         goto fail;
     }
 
-    double alpha = opts->alpha;
-    if (alpha < 0.0) {
+    double alpha = is_s ? opts->alpha : NAN;
+    if (is_s && alpha < 0.0) {
         rc = dn_s_tune_alpha(ds->counts, ds->label, n_hist, nb, &alpha,
                              &out->auc_historical, err);
         if (rc)
@@ -146,7 +198,7 @@ int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
 
     dn_run_scores_t rs = {.chi2 = chi2, .score = score, .ref_mu = ref_mu,
                           .ref_sigma = ref_sigma};
-    rc = dn_score_dataset_s(ds, alpha, &rs, err);
+    rc = is_s ? dn_score_dataset_s(ds, alpha, &rs, err) : dn_score_dataset_ml(ds, opts, &rs, err);
     if (rc)
         goto fail;
     for (int i = 0; i < n; i++)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "dataset.h"
+#include "dinamo_ml.h"
 #include "error.h"
 
 typedef enum { DN_METHOD_S = 0, DN_METHOD_ML = 1 } dn_method_t;
@@ -25,6 +26,10 @@ typedef struct dn_eval_opts_t {
     int n_hist;            /* historical runs (tuning); the rest is the continual regime */
     uint64_t boot_seed;    /* seed of the threshold bootstrap */
     uint64_t ml_seed;      /* seed of DINAMO-ML initialisation and dropout */
+    const char *ml_weights;/* DINAMO-ML starting weights file (DNML or raw SPEC 3), or NULL */
+    int ml_frozen;         /* DINAMO-ML: no training, pure inference with contexts */
+    void (*progress)(void *ctx, int done, int total); /* nullable, ML scoring only */
+    void *progress_ctx;
 } dn_eval_opts_t;
 
 /* alpha -1 (tune), threshold NAN (tune), n_hist 1000, boot_seed 0, ml_seed 0. */
@@ -56,6 +61,15 @@ typedef struct dn_run_scores_t {
  * err names the run) or DN_ENOMEM. */
 int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, dn_run_scores_t *out,
                        dn_err_t *err);
+
+/* Scores every run of ds with DINAMO-ML (SPEC 3): a fresh model from opts->ml_seed
+ * at the SPEC 3 defaults sized for ds's bins, or the weights in opts->ml_weights
+ * (self-describing DNML file, else raw SPEC 3 floats), trained online on the good
+ * labels unless opts->ml_frozen. Fills the non-NULL arrays of *out as
+ * dn_score_dataset_s. Returns 0, DN_EIO/DN_EFORMAT/DN_EMISMATCH (weights file),
+ * DN_ERANGE (bad counts), DN_ENOMEM. */
+int dn_score_dataset_ml(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
+                        dn_run_scores_t *out, dn_err_t *err);
 
 /* Evaluates ds as described above. Returns 0, DN_EINVAL (too few runs for
  * n_hist, no good or no bad historical run, method not available), DN_ERANGE,

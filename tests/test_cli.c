@@ -272,3 +272,32 @@ Test(cli, bench_writes_one_row_per_dataset_and_the_table)
     cr_assert(ba == ba_eval, "bench %.17g vs evaluate %.17g", ba, ba_eval);
     free(s);
 }
+
+Test(cli, ml_scores_are_deterministic_and_no_train_freezes)
+{
+    char out[4096], err[4096];
+    cr_assert_eq(run("generate --seed 4 --out d --runs 60 --anomalous 6 --bins 10 "
+                     "--dead-max 3", out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(run("score --method ml --seed 3 --in d --out m1.csv", out, sizeof out, err,
+                     sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(run("score --method ml --seed 3 --in d --out m2.csv", out, sizeof out, err,
+                     sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(run("score --method ml --seed 3 --no-train --in d --out m3.csv", out,
+                     sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    char p1[512], p2[512], p3[512];
+    snprintf(p1, sizeof p1, "%s/m1.csv", tmpdir);
+    snprintf(p2, sizeof p2, "%s/m2.csv", tmpdir);
+    snprintf(p3, sizeof p3, "%s/m3.csv", tmpdir);
+    size_t l1, l2, l3;
+    char *a = slurp(p1, &l1), *b = slurp(p2, &l2), *c = slurp(p3, &l3);
+    cr_assert(a && b && c);
+    cr_assert(strncmp(a, "run,label,chi2,score,status\n", 28) == 0, "header: %.40s", a);
+    cr_assert(l1 == l2 && memcmp(a, b, l1) == 0, "same seed, different ML scores");
+    cr_assert(l1 != l3 || memcmp(a, c, l1) != 0, "--no-train gave the trained scores");
+    free(a);
+    free(b);
+    free(c);
+    cr_assert_eq(run("score --method s --no-train --in d --out x.csv", out, sizeof out, err,
+                     sizeof err), 2);
+    cr_assert(strstr(err, "--method ml"), "message: %s", err);
+}

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blas_setup.h"
 #include "dataset.h"
 #include "dinamo_s.h"
 #include "error.h"
@@ -251,11 +252,32 @@ static int read_input(const char *path, dn_dataset_t **ds, dn_err_t *err)
     return dn_dataset_read_runs_csv(path, ds, err);
 }
 
+static int parse_eval_opt(const char *cmd, const char *name, const char *v,
+                          dn_eval_opts_t *o, int *handled);
+
+/* Progress of a long DINAMO-ML scoring, on a terminal only. */
+static void ml_progress(void *ctx, int done, int total)
+{
+    const char *cmd = ctx;
+    fprintf(stderr, "\r%s: DINAMO-ML %d/%d runs   ", cmd, done, total);
+    if (done >= total)
+        fputs("\r\033[K", stderr);
+}
+
+static void set_progress(dn_eval_opts_t *o, const char *cmd)
+{
+    if (o->method == DN_METHOD_ML && isatty(STDERR_FILENO)) {
+        o->progress = ml_progress;
+        o->progress_ctx = (void *)cmd;
+    }
+}
+
 /* ---- score --------------------------------------------------------------------- */
 
 static const char score_help[] =
-    "usage: dinamo score --method s --in RUNS.csv|DIR --out SCORES.csv\n"
-    "                    [--alpha A] [--pulls FILE] [--n-historical N]\n"
+    "usage: dinamo score --method s|ml --in RUNS.csv|DIR --out SCORES.csv\n"
+    "                    [--pulls FILE] [--alpha A] [--n-historical N]   (s)\n"
+    "                    [--weights FILE] [--no-train] [--seed S]        (ml)\n"
     "\n"
     "Scores every run in time order against the evolving reference, updating it\n"
     "with the runs labelled good. SCORES.csv: run,label,chi2,score,status with\n"
@@ -263,7 +285,10 @@ static const char score_help[] =
     "--pulls FILE writes, per run, the pulls, the reference and its uncertainty\n"
     "that scored it: run,pull_b0..,ref_b0..,ref_unc_b0..\n"
     "Without --alpha, alpha is tuned on the first N runs (default 1000) by ROC AUC\n"
-    "and printed on stderr.\n";
+    "and printed on stderr. DINAMO-ML starts from a model initialised from --seed\n"
+    "(default 0) or from --weights (DNML file or raw SPEC 3 float32), and trains\n"
+    "online on the good runs unless --no-train (pure inference: each run's context\n"
+    "of previous good runs, frozen weights). --verbose names the BLAS kernels.\n";
 
 static int write_scores_csv(const char *path, const dn_dataset_t *ds, const double *chi2,
                             const double *score, dn_err_t *err)
@@ -317,44 +342,44 @@ static int write_pulls_csv(const char *path, const dn_dataset_t *ds, const doubl
 
 static int cmd_score(args_t *a)
 {
-    const char *method = "s", *in = NULL, *out = NULL, *pulls_path = NULL;
-    double alpha = -1.0;
-    long n_hist = 1000;
+    dn_eval_opts_t opts;
+    dn_eval_opts_default(&opts);
+    const char *in = NULL, *out = NULL, *pulls_path = NULL;
     char *name;
     const char *v;
     int r;
-    while ((r = next_arg(a, "--help", &name, &v)) > 0) {
+    while ((r = next_arg(a, "--help --no-train --verbose", &name, &v)) > 0) {
         if (!name)
             return usage_error(a->cmd, "unexpected argument '%s'", v);
         if (!strcmp(name, "--help")) {
             fputs(score_help, stdout);
             return 0;
-        } else if (!strcmp(name, "--method")) {
-            method = v;
+        } else if (!strcmp(name, "--verbose")) {
+            continue;
         } else if (!strcmp(name, "--in")) {
             in = v;
         } else if (!strcmp(name, "--out")) {
             out = v;
         } else if (!strcmp(name, "--pulls")) {
             pulls_path = v;
-        } else if (!strcmp(name, "--alpha")) {
-            if (parse_double(a->cmd, name, v, &alpha))
-                return 2;
-            if (!(alpha >= 0.0 && alpha < 1.0))
-                return usage_error(a->cmd, "--alpha must be in [0, 1), got %s", v);
-        } else if (!strcmp(name, "--n-historical")) {
-            if (parse_int(a->cmd, name, v, 1, 1L << 30, &n_hist))
-                return 2;
-        } else {
+        } else if (!strcmp(name, "--threshold") || !strcmp(name, "--boot-seed")) {
             return usage_error(a->cmd, "unknown option %s", name);
+        } else {
+            int handled;
+            if (parse_eval_opt(a->cmd, name, v, &opts, &handled))
+                return 2;
+            if (!handled)
+                return usage_error(a->cmd, "unknown option %s", name);
         }
     }
     if (r < 0)
         return 2;
     if (!in || !out)
         return usage_error(a->cmd, "%s", "--in and --out are required");
-    if (strcmp(method, "s") != 0)
-        return usage_error(a->cmd, "unknown method '%s' (available: s)", method);
+    int is_s = opts.method == DN_METHOD_S;
+    if (is_s && (opts.ml_weights || opts.ml_frozen))
+        return usage_error(a->cmd, "%s", "--weights and --no-train apply to --method ml");
+    set_progress(&opts, a->cmd);
 
     dn_err_t err = {0};
     dn_dataset_t *ds = NULL;
@@ -362,16 +387,17 @@ static int cmd_score(args_t *a)
     int rc = read_input(in, &ds, &err);
     if (rc)
         goto fail;
-    if (alpha < 0.0) {
-        int hist = n_hist < ds->n_runs ? (int)n_hist : ds->n_runs;
+    if (is_s && opts.alpha < 0.0) {
+        int hist = opts.n_hist < ds->n_runs ? opts.n_hist : ds->n_runs;
         double auc;
-        rc = dn_s_tune_alpha(ds->counts, ds->label, hist, ds->n_bins, &alpha, &auc, &err);
+        rc = dn_s_tune_alpha(ds->counts, ds->label, hist, ds->n_bins, &opts.alpha, &auc,
+                             &err);
         if (rc) {
             dn_err_prefix(&err, "cannot tune alpha (give --alpha)");
             goto fail;
         }
         fprintf(stderr, "dinamo score: alpha %.3f tuned on the first %d runs (ROC AUC %.4f)\n",
-                alpha, hist, auc);
+                opts.alpha, hist, auc);
     }
     size_t n = ds->n_runs ? (size_t)ds->n_runs : 1, cells = n * (size_t)ds->n_bins;
     chi2 = malloc(n * sizeof *chi2);
@@ -387,7 +413,8 @@ static int cmd_score(args_t *a)
     }
     dn_run_scores_t rs = {.chi2 = chi2, .score = score, .pulls = pulls, .ref_mu = ref_mu,
                           .ref_sigma = ref_sigma};
-    rc = dn_score_dataset_s(ds, alpha, &rs, &err);
+    rc = is_s ? dn_score_dataset_s(ds, opts.alpha, &rs, &err)
+              : dn_score_dataset_ml(ds, &opts, &rs, &err);
     if (!rc && pulls_path)
         rc = write_pulls_csv(pulls_path, ds, pulls, ref_mu, ref_sigma, &err);
     if (!rc)
@@ -405,15 +432,17 @@ fail:
 /* ---- evaluate ------------------------------------------------------------------ */
 
 static const char evaluate_help[] =
-    "usage: dinamo evaluate DIR --method s [--alpha A] [--threshold T]\n"
+    "usage: dinamo evaluate DIR --method s|ml [--alpha A] [--threshold T]\n"
     "                       [--n-historical N] [--boot-seed S] [--out FILE]\n"
+    "                       [--seed S] [--weights FILE] [--no-train]  (ml)\n"
     "\n"
     "Tunes alpha (unless given) and the threshold (unless given) on the first N runs\n"
     "(default 1000, the historical regime), scores the whole dataset and prints one\n"
     "JSON object with the continual-regime metrics of SPEC 4: alpha, threshold,\n"
     "balanced_accuracy, sensitivity, specificity, adaptation_time, jaccard_distance\n"
     "(null when the dataset has no truth.csv), and counts. DIR is any dataset\n"
-    "directory (runs.csv, optional truth.csv and meta.json).\n";
+    "directory (runs.csv, optional truth.csv and meta.json). DINAMO-ML has no\n"
+    "alpha (null); it trains online from the first run.\n";
 
 static int parse_eval_opt(const char *cmd, const char *name, const char *v,
                           dn_eval_opts_t *o, int *handled)
@@ -422,8 +451,17 @@ static int parse_eval_opt(const char *cmd, const char *name, const char *v,
     if (!strcmp(name, "--method")) {
         if (!strcmp(v, "s"))
             o->method = DN_METHOD_S;
+        else if (!strcmp(v, "ml"))
+            o->method = DN_METHOD_ML;
         else
-            return usage_error(cmd, "unknown method '%s' (available: s)", v);
+            return usage_error(cmd, "unknown method '%s' (available: s, ml)", v);
+    } else if (!strcmp(name, "--seed")) {
+        if (parse_u64(cmd, name, v, &o->ml_seed))
+            return 2;
+    } else if (!strcmp(name, "--weights")) {
+        o->ml_weights = v;
+    } else if (!strcmp(name, "--no-train")) {
+        o->ml_frozen = 1;
     } else if (!strcmp(name, "--alpha")) {
         if (parse_double(cmd, name, v, &o->alpha))
             return 2;
@@ -454,7 +492,9 @@ static int cmd_evaluate(args_t *a)
     char *name;
     const char *v;
     int r;
-    while ((r = next_arg(a, "--help", &name, &v)) > 0) {
+    while ((r = next_arg(a, "--help --no-train --verbose", &name, &v)) > 0) {
+        if (name && !strcmp(name, "--verbose"))
+            continue;
         if (!name) {
             if (dir)
                 return usage_error(a->cmd, "unexpected argument '%s'", v);
@@ -479,6 +519,7 @@ static int cmd_evaluate(args_t *a)
         return 2;
     if (!dir)
         return usage_error(a->cmd, "%s", "a dataset directory is required");
+    set_progress(&opts, a->cmd);
     dn_err_t err = {0};
     dn_dataset_t *ds = NULL;
     dn_eval_result_t res;
@@ -503,7 +544,7 @@ static int cmd_evaluate(args_t *a)
 /* ---- bench --------------------------------------------------------------------- */
 
 static const char bench_help[] =
-    "usage: dinamo bench --method s --datasets N [--first-seed S] [--jobs J]\n"
+    "usage: dinamo bench --method s|ml --datasets N [--first-seed S] [--jobs J]\n"
     "                    [--out DIR] [evaluate options] [generator PARAMS]\n"
     "\n"
     "Generates and evaluates N datasets (seeds S, S+1, ...) on J threads (default:\n"
@@ -568,6 +609,14 @@ static const paper_metric_t paper_s[] = {
     {"adaptation_time", offsetof(dn_eval_result_t, adaptation_time), 2.02, 3.24, 1.13},
 };
 
+static const paper_metric_t paper_ml[] = {
+    {"balanced_accuracy", offsetof(dn_eval_result_t, balanced_accuracy), 0.966, 0.012, 0.018},
+    {"specificity", offsetof(dn_eval_result_t, specificity), 0.969, 0.015, 0.037},
+    {"sensitivity", offsetof(dn_eval_result_t, sensitivity), 0.966, 0.024, 0.044},
+    {"jaccard_distance", offsetof(dn_eval_result_t, jaccard_distance), 0.134, 0.057, 0.028},
+    {"adaptation_time", offsetof(dn_eval_result_t, adaptation_time), 1.61, 0.87, 0.61},
+};
+
 static int write_bench_csv(const char *path, const bench_job_t *job, dn_err_t *err)
 {
     dn_outfile_t *of = dn_outfile_open(path, err);
@@ -621,7 +670,9 @@ static int cmd_bench(args_t *a)
     int r;
     if (jobs < 1)
         jobs = 1;
-    while ((r = next_arg(a, "--help", &name, &v)) > 0) {
+    while ((r = next_arg(a, "--help --no-train --verbose", &name, &v)) > 0) {
+        if (name && !strcmp(name, "--verbose"))
+            continue;
         if (!name)
             return usage_error(a->cmd, "unexpected argument '%s'", v);
         if (!strcmp(name, "--help")) {
@@ -722,8 +773,9 @@ static int cmd_bench(args_t *a)
            "paper: median (+ -)", "our median inside paper's 95% interval");
     double *vals = malloc((size_t)n * sizeof *vals);
     int all_inside = 1;
+    const paper_metric_t *table = opts.method == DN_METHOD_S ? paper_s : paper_ml;
     for (size_t k = 0; vals && k < sizeof paper_s / sizeof paper_s[0]; k++) {
-        const paper_metric_t *m = &paper_s[k];
+        const paper_metric_t *m = &table[k];
         int cnt = 0;
         for (int i = 0; i < job.n; i++)
             if (!job.rc[i])
@@ -753,7 +805,7 @@ static const char main_help[] =
     "\n"
     "Commands:\n"
     "  generate   write a synthetic dataset (SPEC 1) to a directory\n"
-    "  score      score runs with DINAMO-S, writing per-run chi2/score (and pulls)\n"
+    "  score      score runs with DINAMO-S or -ML: per-run chi2/score (and pulls)\n"
     "  evaluate   tune and evaluate a method on a dataset; prints JSON metrics\n"
     "  bench      generate and evaluate many datasets; prints the paper's Table 1 row\n"
     "  version    print the version\n";
@@ -764,6 +816,12 @@ int main(int argc, char **argv)
         fputs(main_help, stderr);
         return 2;
     }
+    /* Before anything loads BLAS kernels: pick the right OpenBLAS core type (this
+     * may re-execute the program once with OPENBLAS_CORETYPE set). */
+    int verbose = 0;
+    for (int i = 2; i < argc; i++)
+        verbose |= !strcmp(argv[i], "--verbose");
+    dn_blas_init(argc, argv, verbose);
     args_t a = {.argc = argc, .argv = argv, .pos = 2, .cmd = argv[1]};
     const char *c = argv[1];
     if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help")) {
