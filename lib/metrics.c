@@ -150,13 +150,58 @@ void dn_threshold_opts_default(dn_threshold_opts_t *o)
     o->seed = 0;
 }
 
-/* numpy median of v[0..n) (sorted in place), n >= 1. */
+/* Moves the k-th smallest of v[0..n) to v[k], smaller-or-equal values before it
+ * and greater-or-equal after (Hoare quickselect, median-of-three pivot). The
+ * values must be comparable (no NaN). Expected O(n): the Jaccard bands take 200
+ * medians of ~4000 values per dataset, where a full sort dominated evaluation. */
+static void select_kth(double *v, int n, int k)
+{
+    int lo = 0, hi = n - 1;
+    while (hi > lo) {
+        int mid = lo + (hi - lo) / 2;
+        double a = v[lo], b = v[mid], c = v[hi];
+        double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return;
+    }
+}
+
+/* numpy median of v[0..n) (v is reordered), n >= 1. The median depends only on
+ * the order statistics, so selection gives the same value as a sort. */
 static double median_sorted_inplace(double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    for (int i = 0; i < n; i++)
+        if (isnan(v[i])) {
+            qsort(v, (size_t)n, sizeof *v, cmp_double);
+            break;
+        }
+    int k = n / 2;
+    select_kth(v, n, k);
     if (n % 2)
-        return v[n / 2];
-    return (v[n / 2 - 1] + v[n / 2]) / 2.0;
+        return v[k];
+    double below = v[0];
+    for (int i = 1; i < k; i++)
+        if (v[i] > below)
+            below = v[i];
+    return (below + v[k]) / 2.0;
 }
 
 int dn_threshold_tune(const double *score, const int8_t *label, int n,
