@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "histo.h"
 
 struct dn_ml_t {
@@ -410,59 +411,6 @@ int dn_ml_run(dn_ml_t *self, const double *counts, const int8_t *labels, int n_r
 enum { STATE_VERSION = 1, STATE_HEADER = 128 };
 static const unsigned char STATE_MAGIC[4] = {'D', 'N', 'M', 't'};
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int k = 0; k < 4; k++)
-        p[k] = (unsigned char)(v >> (8 * k));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int k = 0; k < 8; k++)
-        p[k] = (unsigned char)(v >> (8 * k));
-}
-
-static void put_f32(unsigned char *p, float f)
-{
-    uint32_t v;
-    memcpy(&v, &f, sizeof v);
-    put_u32(p, v);
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int k = 0; k < 4; k++)
-        v |= (uint32_t)p[k] << (8 * k);
-    return v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int k = 0; k < 8; k++)
-        v |= (uint64_t)p[k] << (8 * k);
-    return v;
-}
-
-static float get_f32(const unsigned char *p)
-{
-    uint32_t v = get_u32(p);
-    float f;
-    memcpy(&f, &v, sizeof f);
-    return f;
-}
-
-static uint32_t fnv1a(const unsigned char *p, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 static int64_t kept_entries(const dn_ml_t *self)
 {
     return self->n_good < self->R ? self->n_good : self->R;
@@ -485,39 +433,39 @@ int dn_ml_save(const dn_ml_t *self, void *buf, size_t cap)
     const size_t total = dn_ml_state_size(self);
     const size_t model_bytes = dn_mlmodel_state_size(self->model);
     memcpy(h, STATE_MAGIC, 4);
-    put_u32(h + 4, STATE_VERSION);
-    put_u32(h + 8, STATE_HEADER);
+    dn_put_u32(h + 4, STATE_VERSION);
+    dn_put_u32(h + 8, STATE_HEADER);
     const int arch[7] = {c->n_bins, c->d_model, c->n_heads, c->n_layers, c->d_ff,
                          c->context, c->activation};
     for (int k = 0; k < 7; k++)
-        put_u32(h + 16 + 4 * k, (uint32_t)arch[k]);
+        dn_put_u32(h + 16 + 4 * k, (uint32_t)arch[k]);
     const float hyper[6] = {c->dropout, c->lr, c->beta1, c->beta2, c->eps,
                             c->weight_decay};
     for (int k = 0; k < 6; k++)
-        put_f32(h + 44 + 4 * k, hyper[k]);
-    put_u32(h + 68, (uint32_t)self->opts.batch_runs);
-    put_u32(h + 72, (uint32_t)self->opts.patience);
-    put_u32(h + 76, (uint32_t)self->opts.max_steps);
-    put_u32(h + 80, (uint32_t)self->frozen);
-    put_u32(h + 84, 0);
-    put_u64(h + 88, self->opts.seed);
-    put_u64(h + 96, (uint64_t)self->version);
-    put_u64(h + 104, (uint64_t)self->n_good);
-    put_u64(h + 112, (uint64_t)self->last_index);
-    put_u64(h + 120, model_bytes);
+        dn_put_f32(h + 44 + 4 * k, hyper[k]);
+    dn_put_u32(h + 68, (uint32_t)self->opts.batch_runs);
+    dn_put_u32(h + 72, (uint32_t)self->opts.patience);
+    dn_put_u32(h + 76, (uint32_t)self->opts.max_steps);
+    dn_put_u32(h + 80, (uint32_t)self->frozen);
+    dn_put_u32(h + 84, 0);
+    dn_put_u64(h + 88, self->opts.seed);
+    dn_put_u64(h + 96, (uint64_t)self->version);
+    dn_put_u64(h + 104, (uint64_t)self->n_good);
+    dn_put_u64(h + 112, (uint64_t)self->last_index);
+    dn_put_u64(h + 120, model_bytes);
     unsigned char *p = h + STATE_HEADER;
     const int64_t E = kept_entries(self);
     for (int64_t pos = self->n_good - E; pos < self->n_good; pos++) {
-        put_u64(p, (uint64_t)ring_index(self, pos));
+        dn_put_u64(p, (uint64_t)ring_index(self, pos));
         const float *row = ring_row(self, pos);
         for (int j = 0; j < self->nb; j++)
-            put_f32(p + 8 + 4 * (size_t)j, row[j]);
+            dn_put_f32(p + 8 + 4 * (size_t)j, row[j]);
         p += entry_size(self->nb);
     }
     int rc = dn_mlmodel_save_state(self->model, p, model_bytes);
     if (rc)
         return rc;
-    put_u32(h + 12, fnv1a(h + 16, total - 16));
+    dn_put_u32(h + 12, dn_fnv1a32(h + 16, total - 16));
     return DN_OK;
 }
 
@@ -533,11 +481,11 @@ int dn_ml_load(const void *buf, size_t n, dn_ml_t **out, dn_err_t *err)
                           "%d-byte header", n, STATE_HEADER);
     if (memcmp(h, STATE_MAGIC, 4))
         return dn_err_set(err, DN_EFORMAT, "dinamo_ml state: bad magic (not a DNMt blob)");
-    if (get_u32(h + 4) != STATE_VERSION || get_u32(h + 8) != STATE_HEADER)
+    if (dn_get_u32(h + 4) != STATE_VERSION || dn_get_u32(h + 8) != STATE_HEADER)
         return dn_err_set(err, DN_EFORMAT, "dinamo_ml state: version %u header %u, "
-                          "expected %d and %d", get_u32(h + 4), get_u32(h + 8),
+                          "expected %d and %d", dn_get_u32(h + 4), dn_get_u32(h + 8),
                           STATE_VERSION, STATE_HEADER);
-    if (fnv1a(h + 16, n - 16) != get_u32(h + 12))
+    if (dn_fnv1a32(h + 16, n - 16) != dn_get_u32(h + 12))
         return dn_err_set(err, DN_EFORMAT, "dinamo_ml state: hash mismatch (truncated or "
                           "corrupted, %zu bytes)", n);
     dn_ml_opts_t o;
@@ -546,7 +494,7 @@ int dn_ml_load(const void *buf, size_t n, dn_ml_t **out, dn_err_t *err)
     int *arch[7] = {&c->n_bins, &c->d_model, &c->n_heads, &c->n_layers, &c->d_ff,
                     &c->context, &c->activation};
     for (int k = 0; k < 7; k++) {
-        uint32_t v = get_u32(h + 16 + 4 * k);
+        uint32_t v = dn_get_u32(h + 16 + 4 * k);
         if (v > (1u << 30))
             return dn_err_set(err, DN_EFORMAT, "dinamo_ml state: architecture field %d "
                               "is %u", k, v);
@@ -555,26 +503,26 @@ int dn_ml_load(const void *buf, size_t n, dn_ml_t **out, dn_err_t *err)
     float *hyper[6] = {&c->dropout, &c->lr, &c->beta1, &c->beta2, &c->eps,
                        &c->weight_decay};
     for (int k = 0; k < 6; k++)
-        *hyper[k] = get_f32(h + 44 + 4 * k);
+        *hyper[k] = dn_get_f32(h + 44 + 4 * k);
     int *ints[3] = {&o.batch_runs, &o.patience, &o.max_steps};
     for (int k = 0; k < 3; k++) {
-        uint32_t v = get_u32(h + 68 + 4 * k);
+        uint32_t v = dn_get_u32(h + 68 + 4 * k);
         if (v > (1u << 30))
             return dn_err_set(err, DN_EFORMAT, "dinamo_ml state: option field %d is %u",
                               k, v);
         *ints[k] = (int)v;
     }
-    const uint32_t frozen = get_u32(h + 80);
-    o.seed = get_u64(h + 88);
+    const uint32_t frozen = dn_get_u32(h + 80);
+    o.seed = dn_get_u64(h + 88);
     dn_err_t e2;
-    if (frozen > 1 || get_u32(h + 84) != 0)
+    if (frozen > 1 || dn_get_u32(h + 84) != 0)
         return dn_err_set(err, DN_EFORMAT, "dinamo_ml state: bad frozen flag %u", frozen);
     if (dn_ml_opts_check(&o, &e2))
         return dn_err_set(err, DN_EFORMAT, "dinamo_ml state: options: %s", e2.msg);
-    const int64_t version = (int64_t)get_u64(h + 96);
-    const int64_t n_good = (int64_t)get_u64(h + 104);
-    const int64_t last_index = (int64_t)get_u64(h + 112);
-    const uint64_t model_bytes = get_u64(h + 120);
+    const int64_t version = (int64_t)dn_get_u64(h + 96);
+    const int64_t n_good = (int64_t)dn_get_u64(h + 104);
+    const int64_t last_index = (int64_t)dn_get_u64(h + 112);
+    const uint64_t model_bytes = dn_get_u64(h + 120);
     if (n_good < 0 || version < 0 || version > n_good)
         return dn_err_set(err, DN_EFORMAT, "dinamo_ml state: counters n_good %lld, "
                           "version %lld", (long long)n_good, (long long)version);
@@ -608,7 +556,7 @@ int dn_ml_load(const void *buf, size_t n, dn_ml_t **out, dn_err_t *err)
     const unsigned char *p = h + STATE_HEADER;
     for (int64_t e = 0; e < E; e++, p += es) {
         const int64_t pos = n_good - E + e;
-        const int64_t idx = (int64_t)get_u64(p);
+        const int64_t idx = (int64_t)dn_get_u64(p);
         if ((e > 0 && idx <= ring_index(self, pos - 1)) ||
             (e == E - 1 && idx != last_index)) {
             rc = dn_err_set(err, DN_EFORMAT, "dinamo_ml state: good run %lld has index "
@@ -618,7 +566,7 @@ int dn_ml_load(const void *buf, size_t n, dn_ml_t **out, dn_err_t *err)
         self->ring_idx[pos % self->R] = idx;
         float *row = ring_row(self, pos);
         for (int j = 0; j < self->nb; j++) {
-            row[j] = get_f32(p + 8 + 4 * (size_t)j);
+            row[j] = dn_get_f32(p + 8 + 4 * (size_t)j);
             if (!isfinite(row[j]) || row[j] < 0.0f) {
                 rc = dn_err_set(err, DN_ERANGE, "dinamo_ml state: good run %lld bin %d "
                                 "is %g", (long long)pos, j, (double)row[j]);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "histo.h"
 #include "metrics.h"
 
@@ -334,49 +335,6 @@ int dn_s_run(dn_s_t *self, const double *counts, const int8_t *labels, int n_run
 enum { STATE_VERSION = 1, STATE_HEADER = 24 };
 static const unsigned char STATE_MAGIC[4] = {'D', 'N', 'S', 't'};
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int k = 0; k < 4; k++)
-        p[k] = (unsigned char)(v >> (8 * k));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int k = 0; k < 8; k++)
-        p[k] = (unsigned char)(v >> (8 * k));
-}
-
-static void put_f64(unsigned char *p, double d)
-{
-    uint64_t v;
-    memcpy(&v, &d, sizeof v);
-    put_u64(p, v);
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int k = 0; k < 4; k++)
-        v |= (uint32_t)p[k] << (8 * k);
-    return v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int k = 0; k < 8; k++)
-        v |= (uint64_t)p[k] << (8 * k);
-    return v;
-}
-
-static double get_f64(const unsigned char *p)
-{
-    uint64_t v = get_u64(p);
-    double d;
-    memcpy(&d, &v, sizeof d);
-    return d;
-}
-
 static size_t state_size(int n_bins)
 {
     return STATE_HEADER + 5 * sizeof(double) * (size_t)n_bins + sizeof(uint64_t);
@@ -393,18 +351,18 @@ int dn_s_save(const dn_s_t *self, void *buf, size_t len)
         return DN_EINVAL;
     unsigned char *p = buf;
     memcpy(p, STATE_MAGIC, 4);
-    put_u32(p + 4, STATE_VERSION);
-    put_u32(p + 8, (uint32_t)self->n_bins);
-    put_u32(p + 12, 0);
-    put_f64(p + 16, self->alpha);
+    dn_put_u32(p + 4, STATE_VERSION);
+    dn_put_u32(p + 8, (uint32_t)self->n_bins);
+    dn_put_u32(p + 12, 0);
+    dn_put_f64(p + 16, self->alpha);
     p += STATE_HEADER;
     const double *arrays[4] = {self->W, self->S_mu, self->S_sig, self->mu};
     for (int a = 0; a < 4; a++)
         for (int j = 0; j < self->n_bins; j++, p += 8)
-            put_f64(p, arrays[a][j]);
+            dn_put_f64(p, arrays[a][j]);
     for (int j = 0; j < self->n_bins; j++, p += 8)
-        put_f64(p, self->sigma_stale ? sqrt(self->sig2[j]) : self->sigma[j]);
-    put_u64(p, self->n_updates);
+        dn_put_f64(p, self->sigma_stale ? sqrt(self->sig2[j]) : self->sigma[j]);
+    dn_put_u64(p, self->n_updates);
     return DN_OK;
 }
 
@@ -427,13 +385,13 @@ int dn_s_load(const void *buf, size_t len, dn_s_t **out, dn_err_t *err)
         rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: bad magic");
         goto fail;
     }
-    uint32_t version = get_u32(p + 4);
+    uint32_t version = dn_get_u32(p + 4);
     if (version != STATE_VERSION) {
         rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: unsupported version %u",
                         (unsigned)version);
         goto fail;
     }
-    uint32_t n_bins = get_u32(p + 8);
+    uint32_t n_bins = dn_get_u32(p + 8);
     if (n_bins < 1 || n_bins > (uint32_t)(INT32_MAX / 64)) {
         rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: bad bin count %u", (unsigned)n_bins);
         goto fail;
@@ -444,11 +402,11 @@ int dn_s_load(const void *buf, size_t len, dn_s_t **out, dn_err_t *err)
                         state_size((int)n_bins), (unsigned)n_bins);
         goto fail;
     }
-    if (get_u32(p + 12) != 0) {
+    if (dn_get_u32(p + 12) != 0) {
         rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: reserved header field not zero");
         goto fail;
     }
-    double alpha = get_f64(p + 16);
+    double alpha = dn_get_f64(p + 16);
     if (!(alpha >= 0.0 && alpha < 1.0)) {
         rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: alpha %.17g not in [0, 1)", alpha);
         goto fail;
@@ -464,7 +422,7 @@ int dn_s_load(const void *buf, size_t len, dn_s_t **out, dn_err_t *err)
     const unsigned char *q = p + STATE_HEADER;
     for (int a = 0; a < 5; a++) {
         for (uint32_t j = 0; j < n_bins; j++, q += 8) {
-            double v = get_f64(q);
+            double v = dn_get_f64(q);
             /* W must be positive (it divides); S_sig and sigma are variances. */
             int ok = isfinite(v) && (a == 1 || a == 3 || v >= 0.0) && (a != 0 || v > 0.0);
             if (!ok) {
@@ -475,7 +433,7 @@ int dn_s_load(const void *buf, size_t len, dn_s_t **out, dn_err_t *err)
             arrays[a][j] = v;
         }
     }
-    self->n_updates = get_u64(q);
+    self->n_updates = dn_get_u64(q);
     if (self->n_updates == 0) {
         /* sig2 of the initial reference, exactly as dn_s_new computes it. */
         dn_s_t *fresh = dn_s_new((int)n_bins, alpha);

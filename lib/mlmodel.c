@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "nn.h"
 #include "rng.h"
 
@@ -716,29 +717,6 @@ int dn_mlmodel_predict(dn_mlmodel_t *m, const float *ctx, const float *times,
 
 /* ---- exchange formats ------------------------------------------------------ */
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    put_u32(p, (uint32_t)v);
-    put_u32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    return get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
 static uint32_t f2u(float f)
 {
     uint32_t u;
@@ -756,7 +734,7 @@ static float u2f(uint32_t u)
 static void floats_to_le(unsigned char *dst, const float *src, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        put_u32(dst + 4 * i, f2u(src[i]));
+        dn_put_u32(dst + 4 * i, f2u(src[i]));
 }
 
 /* Decodes n little-endian floats; returns the index of the first non-finite
@@ -764,7 +742,7 @@ static void floats_to_le(unsigned char *dst, const float *src, size_t n)
 static size_t le_check(const unsigned char *src, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (!isfinite(u2f(get_u32(src + 4 * i))))
+        if (!isfinite(u2f(dn_get_u32(src + 4 * i))))
             return i;
     return n;
 }
@@ -772,17 +750,7 @@ static size_t le_check(const unsigned char *src, size_t n)
 static void le_to_floats(float *dst, const unsigned char *src, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        dst[i] = u2f(get_u32(src + 4 * i));
-}
-
-static uint32_t fnv1a(const unsigned char *p, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 16777619u;
-    }
-    return h;
+        dst[i] = u2f(dn_get_u32(src + 4 * i));
 }
 
 static const unsigned char blob_magic[8] = {'D', 'N', 'M', 'L', 0, 0, 0, 1};
@@ -826,19 +794,19 @@ int dn_mlmodel_export_blob(const dn_mlmodel_t *m, void *buf, size_t cap)
     unsigned char *h = buf;
     const dn_mlconfig_t *c = &m->cfg;
     memcpy(h, blob_magic, 8);
-    put_u32(h + 8, c->n_bins);
-    put_u32(h + 12, c->d_model);
-    put_u32(h + 16, c->n_heads);
-    put_u32(h + 20, c->n_layers);
-    put_u32(h + 24, c->d_ff);
-    put_u32(h + 28, c->context);
-    put_u32(h + 32, c->activation);
-    put_u32(h + 36, f2u(c->dropout));
-    put_u64(h + 40, m->n_params);
-    put_u64(h + 48, (uint64_t)m->step);
+    dn_put_u32(h + 8, c->n_bins);
+    dn_put_u32(h + 12, c->d_model);
+    dn_put_u32(h + 16, c->n_heads);
+    dn_put_u32(h + 20, c->n_layers);
+    dn_put_u32(h + 24, c->d_ff);
+    dn_put_u32(h + 28, c->context);
+    dn_put_u32(h + 32, c->activation);
+    dn_put_u32(h + 36, f2u(c->dropout));
+    dn_put_u64(h + 40, m->n_params);
+    dn_put_u64(h + 48, (uint64_t)m->step);
     floats_to_le(h + DN_MLBLOB_HEADER, m->params, m->n_params);
-    put_u32(h + 56, fnv1a(h + DN_MLBLOB_HEADER, 4 * m->n_params));
-    put_u32(h + 60, 0);
+    dn_put_u32(h + 56, dn_fnv1a32(h + DN_MLBLOB_HEADER, 4 * m->n_params));
+    dn_put_u32(h + 60, 0);
     return 0;
 }
 
@@ -854,21 +822,21 @@ int dn_mlblob_config(const void *buf, size_t n, dn_mlconfig_t *cfg, dn_err_t *er
         return dn_err_set(err, DN_EFORMAT, "mlmodel blob: format version %u, expected %u",
                           h[7], blob_magic[7]);
     dn_mlconfig_default(cfg);
-    cfg->n_bins = (int)get_u32(h + 8);
-    cfg->d_model = (int)get_u32(h + 12);
-    cfg->n_heads = (int)get_u32(h + 16);
-    cfg->n_layers = (int)get_u32(h + 20);
-    cfg->d_ff = (int)get_u32(h + 24);
-    cfg->context = (int)get_u32(h + 28);
-    cfg->activation = (int)get_u32(h + 32);
-    cfg->dropout = u2f(get_u32(h + 36));
+    cfg->n_bins = (int)dn_get_u32(h + 8);
+    cfg->d_model = (int)dn_get_u32(h + 12);
+    cfg->n_heads = (int)dn_get_u32(h + 16);
+    cfg->n_layers = (int)dn_get_u32(h + 20);
+    cfg->d_ff = (int)dn_get_u32(h + 24);
+    cfg->context = (int)dn_get_u32(h + 28);
+    cfg->activation = (int)dn_get_u32(h + 32);
+    cfg->dropout = u2f(dn_get_u32(h + 36));
     dn_err_t e2;
     if (dn_mlconfig_check(cfg, &e2))
         return dn_err_set(err, DN_EFORMAT, "mlmodel blob: header: %s", e2.msg);
-    if (get_u64(h + 40) != dn_mlconfig_num_params(cfg))
+    if (dn_get_u64(h + 40) != dn_mlconfig_num_params(cfg))
         return dn_err_set(err, DN_EFORMAT, "mlmodel blob: header says %llu parameters, "
                           "its architecture has %zu",
-                          (unsigned long long)get_u64(h + 40),
+                          (unsigned long long)dn_get_u64(h + 40),
                           dn_mlconfig_num_params(cfg));
     return 0;
 }
@@ -892,7 +860,7 @@ int dn_mlmodel_import_blob(dn_mlmodel_t *m, const void *buf, size_t n,
     if (n != dn_mlmodel_blob_size(m))
         return dn_err_set(err, DN_EFORMAT, "mlmodel blob: %zu bytes, expected %zu", n,
                           dn_mlmodel_blob_size(m));
-    if (fnv1a(h + DN_MLBLOB_HEADER, 4 * m->n_params) != get_u32(h + 56))
+    if (dn_fnv1a32(h + DN_MLBLOB_HEADER, 4 * m->n_params) != dn_get_u32(h + 56))
         return dn_err_set(err, DN_EFORMAT, "mlmodel blob: parameter hash mismatch "
                           "(corrupted data)");
     size_t bad = le_check(h + DN_MLBLOB_HEADER, m->n_params);
@@ -1074,24 +1042,24 @@ int dn_mlmodel_save_state(const dn_mlmodel_t *m, void *buf, size_t cap)
     const dn_mlconfig_t *c = &m->cfg;
     const size_t np = m->n_params;
     memcpy(h, state_magic, 8);
-    put_u32(h + 8, c->n_bins);
-    put_u32(h + 12, c->d_model);
-    put_u32(h + 16, c->n_heads);
-    put_u32(h + 20, c->n_layers);
-    put_u32(h + 24, c->d_ff);
-    put_u32(h + 28, c->context);
-    put_u32(h + 32, c->activation);
-    put_u32(h + 36, f2u(c->dropout));
-    put_u64(h + 40, np);
-    put_u64(h + 48, (uint64_t)m->step);
+    dn_put_u32(h + 8, c->n_bins);
+    dn_put_u32(h + 12, c->d_model);
+    dn_put_u32(h + 16, c->n_heads);
+    dn_put_u32(h + 20, c->n_layers);
+    dn_put_u32(h + 24, c->d_ff);
+    dn_put_u32(h + 28, c->context);
+    dn_put_u32(h + 32, c->activation);
+    dn_put_u32(h + 36, f2u(c->dropout));
+    dn_put_u64(h + 40, np);
+    dn_put_u64(h + 48, (uint64_t)m->step);
     for (int k = 0; k < 4; k++)
-        put_u64(h + 56 + 8 * k, m->rng.s[k]);
-    put_u32(h + 92, 0);
+        dn_put_u64(h + 56 + 8 * k, m->rng.s[k]);
+    dn_put_u32(h + 92, 0);
     unsigned char *p = h + STATE_HEADER;
     floats_to_le(p, m->params, np);
     floats_to_le(p + 4 * np, m->adam_m, np);
     floats_to_le(p + 8 * np, m->adam_v, np);
-    put_u32(h + 88, fnv1a(p, 12 * np));
+    dn_put_u32(h + 88, dn_fnv1a32(p, 12 * np));
     return 0;
 }
 
@@ -1110,26 +1078,26 @@ int dn_mlmodel_load_state(dn_mlmodel_t *m, const void *buf, size_t n,
         return dn_err_set(err, DN_EFORMAT, "mlmodel state: format version %u, expected %u",
                           h[7], state_magic[7]);
 #define SAME(off, f)                                                           \
-    if (get_u32(h + (off)) != (uint32_t)c->f)                                  \
+    if (dn_get_u32(h + (off)) != (uint32_t)c->f)                                  \
         return dn_err_set(err, DN_EMISMATCH, "mlmodel state: " #f " %u, model has %d", \
-                          get_u32(h + (off)), c->f);
+                          dn_get_u32(h + (off)), c->f);
     SAME(8, n_bins) SAME(12, d_model) SAME(16, n_heads) SAME(20, n_layers)
     SAME(24, d_ff) SAME(28, context) SAME(32, activation)
 #undef SAME
-    if (get_u32(h + 36) != f2u(c->dropout))
+    if (dn_get_u32(h + 36) != f2u(c->dropout))
         return dn_err_set(err, DN_EMISMATCH, "mlmodel state: dropout %g, model has %g",
-                          (double)u2f(get_u32(h + 36)), (double)c->dropout);
-    if (get_u64(h + 40) != np || n != dn_mlmodel_state_size(m))
+                          (double)u2f(dn_get_u32(h + 36)), (double)c->dropout);
+    if (dn_get_u64(h + 40) != np || n != dn_mlmodel_state_size(m))
         return dn_err_set(err, DN_EFORMAT, "mlmodel state: %zu bytes for %llu parameters, "
-                          "expected %zu for %zu", n, (unsigned long long)get_u64(h + 40),
+                          "expected %zu for %zu", n, (unsigned long long)dn_get_u64(h + 40),
                           dn_mlmodel_state_size(m), np);
     const unsigned char *p = h + STATE_HEADER;
-    if (fnv1a(p, 12 * np) != get_u32(h + 88) || get_u32(h + 92) != 0)
+    if (dn_fnv1a32(p, 12 * np) != dn_get_u32(h + 88) || dn_get_u32(h + 92) != 0)
         return dn_err_set(err, DN_EFORMAT, "mlmodel state: hash mismatch (corrupted data)");
-    const int64_t step = (int64_t)get_u64(h + 48);
+    const int64_t step = (int64_t)dn_get_u64(h + 48);
     dn_rng_t rng;
     for (int k = 0; k < 4; k++)
-        rng.s[k] = get_u64(h + 56 + 8 * k);
+        rng.s[k] = dn_get_u64(h + 56 + 8 * k);
     if (step < 0 || !(rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3]))
         return dn_err_set(err, DN_EFORMAT, "mlmodel state: step %lld or dropout generator "
                           "state invalid", (long long)step);
@@ -1141,7 +1109,7 @@ int dn_mlmodel_load_state(dn_mlmodel_t *m, const void *buf, size_t n,
                               what[a], bad);
     }
     for (size_t i = 0; i < np; i++)
-        if (u2f(get_u32(p + 8 * np + 4 * i)) < 0.0f)
+        if (u2f(dn_get_u32(p + 8 * np + 4 * i)) < 0.0f)
             return dn_err_set(err, DN_ERANGE, "mlmodel state: second moment %zu is "
                               "negative", i);
     le_to_floats(m->params, p, np);
