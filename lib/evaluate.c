@@ -34,6 +34,22 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Scratch chi2 for callers that want only scores or references. */
+static int alloc_chi2(const dn_dataset_t *ds, double **chi2, dn_err_t *err)
+{
+    *chi2 = malloc((ds->n_runs ? (size_t)ds->n_runs : 1) * sizeof **chi2);
+    if (!*chi2)
+        return dn_err_set(err, DN_ENOMEM, "out of memory scoring %d runs", ds->n_runs);
+    return DN_OK;
+}
+
+static void fill_scores(const dn_dataset_t *ds, const double *chi2, dn_run_scores_t *out)
+{
+    if (out->score)
+        for (int i = 0; i < ds->n_runs; i++)
+            out->score[i] = dn_score_from_chi2(chi2[i], ds->n_bins);
+}
+
 int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, dn_run_scores_t *out,
                        dn_err_t *err)
 {
@@ -47,21 +63,15 @@ int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, dn_run_scores_t *ou
                         ds->n_bins);
         goto fail;
     }
-    if (!chi2) {
-        own_chi2 = malloc((ds->n_runs ? (size_t)ds->n_runs : 1) * sizeof *own_chi2);
-        if (!own_chi2) {
-            rc = dn_err_set(err, DN_ENOMEM, "out of memory scoring %d runs", ds->n_runs);
-            goto fail;
-        }
+    if (!chi2 && (rc = alloc_chi2(ds, &own_chi2, err)))
+        goto fail;
+    if (!chi2)
         chi2 = own_chi2;
-    }
     rc = dn_s_run(s, ds->counts, ds->label, ds->n_runs, chi2, out->ref_mu,
                   out->ref_sigma, out->pulls, err);
     if (rc)
         goto fail;
-    if (out->score)
-        for (int i = 0; i < ds->n_runs; i++)
-            out->score[i] = dn_score_from_chi2(chi2[i], ds->n_bins);
+    fill_scores(ds, chi2, out);
 fail:
     free(own_chi2);
     dn_s_destroy(&s);
@@ -99,21 +109,15 @@ int dn_score_dataset_ml(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
             goto fail;
     }
     dn_ml_set_frozen(ml, opts->ml_frozen);
-    if (!chi2) {
-        own_chi2 = malloc((ds->n_runs ? (size_t)ds->n_runs : 1) * sizeof *own_chi2);
-        if (!own_chi2) {
-            rc = dn_err_set(err, DN_ENOMEM, "out of memory scoring %d runs", ds->n_runs);
-            goto fail;
-        }
+    if (!chi2 && (rc = alloc_chi2(ds, &own_chi2, err)))
+        goto fail;
+    if (!chi2)
         chi2 = own_chi2;
-    }
     rc = dn_ml_run(ml, ds->counts, ds->label, ds->n_runs, chi2, out->ref_mu, out->ref_sigma,
                    out->pulls, NULL, opts->progress, opts->progress_ctx, err);
     if (rc)
         goto fail;
-    if (out->score)
-        for (int i = 0; i < ds->n_runs; i++)
-            out->score[i] = dn_score_from_chi2(chi2[i], ds->n_bins);
+    fill_scores(ds, chi2, out);
 fail:
     free(own_chi2);
     dn_ml_destroy(&ml);
