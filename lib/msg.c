@@ -264,6 +264,16 @@ static int validate_label(const Dinamo__Label *l, dn_reject_t *reason, dn_err_t 
     if (l->has_time && !isfinite(l->time))
         return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where, "time %g is not finite",
                       l->time);
+    const Dinamo__Truth *t = l->truth;
+    if (t) {
+        if ((t->has_mu && !isfinite(t->mu)) || (t->has_sigma && !(isfinite(t->sigma) && t->sigma >= 0)))
+            return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where,
+                          "truth mu %g / sigma %g out of range", t->mu, t->sigma);
+        if ((t->has_events && t->events < 0) || (t->has_dead_bins && t->dead_bins < 0))
+            return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where,
+                          "truth events %d / dead bins %d negative", (int)t->events,
+                          (int)t->dead_bins);
+    }
     return 0;
 }
 
@@ -318,6 +328,9 @@ static int validate_score(const Dinamo__Score *s, dn_reject_t *reason, dn_err_t 
             return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where,
                           "score %g out of range", s->score);
     }
+    if (s->has_alpha && !(s->alpha > 0 && s->alpha <= 1))
+        return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where, "alpha %g not in (0, 1]",
+                      s->alpha);
     size_t nb = s->n_pulls ? s->n_pulls : s->n_reference ? s->n_reference
                                                          : s->n_reference_uncertainty;
     if ((rc = validate_array(s->pulls, s->n_pulls, nb, "pulls", 0, where, reason, err)) ||
@@ -411,6 +424,18 @@ static int validate_control(const Dinamo__Control *c, dn_reject_t *reason, dn_er
         break;
     case DINAMO__CONTROL_KIND__FLUSH:
         break;
+    case DINAMO__CONTROL_KIND__ACK:
+    case DINAMO__CONTROL_KIND__REWIND: {
+        const char *what = c->kind == DINAMO__CONTROL_KIND__ACK ? "ack" : "rewind";
+        int rc = check_key(c->consumer, "consumer", what, reason, err);
+        if (rc)
+            return rc;
+        if ((rc = check_key(c->log, "log name", what, reason, err)))
+            return rc;
+        if (!c->has_offset)
+            return reject(reason, DN_REJECT_MISSING, err, DN_EFORMAT, what, "no offset");
+        break;
+    }
     case DINAMO__CONTROL_KIND__REPORT:
     case DINAMO__CONTROL_KIND__HEARTBEAT:
         if (!c->service || !c->service[0])

@@ -14,11 +14,14 @@
 #include "log.h"
 
 static volatile sig_atomic_t stop_signal = 0;
+static volatile sig_atomic_t report_signal = 0;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_signal = 1;
+    if (sig == SIGUSR1)
+        report_signal = 1;
+    else
+        stop_signal = 1;
 }
 
 int dn_service_install_signals(dn_err_t *err)
@@ -29,7 +32,9 @@ int dn_service_install_signals(dn_err_t *err)
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0; /* no SA_RESTART: a blocking zmq_poll returns EINTR */
     stop_signal = 0;
-    if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL))
+    report_signal = 0;
+    if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL) ||
+        sigaction(SIGUSR1, &sa, NULL))
         return dn_err_set(err, DN_EIO, "sigaction: %s", strerror(errno));
     sa.sa_handler = SIG_IGN;
     if (sigaction(SIGPIPE, &sa, NULL))
@@ -42,10 +47,19 @@ int dn_service_signalled(void)
     return stop_signal != 0;
 }
 
+int dn_service_report_requested(void)
+{
+    if (!report_signal)
+        return 0;
+    report_signal = 0;
+    return 1;
+}
+
 typedef struct reader_t {
     dn_sock_t *sock;
     dn_service_msg_fn fn;
     void *arg;
+    int paused;
 } reader_t;
 
 struct dn_service_t {
@@ -53,8 +67,8 @@ struct dn_service_t {
     reader_t *readers;
     int n_readers;
     int tick_ms;
-    dn_service_fn tick_fn, shutdown_fn;
-    void *tick_arg, *shutdown_arg;
+    dn_service_fn tick_fn, shutdown_fn, round_fn;
+    void *tick_arg, *shutdown_arg, *round_arg;
     int stop;
     dn_err_t fail;
     dn_service_stats_t stats;
@@ -99,7 +113,7 @@ int dn_service_add_socket(dn_service_t *self, dn_sock_t *sock, dn_service_msg_fn
     if (!r)
         return DN_ENOMEM;
     self->readers = r;
-    self->readers[self->n_readers++] = (reader_t){sock, fn, arg};
+    self->readers[self->n_readers++] = (reader_t){sock, fn, arg, 0};
     return 0;
 }
 
@@ -117,6 +131,22 @@ void dn_service_set_shutdown(dn_service_t *self, dn_service_fn fn, void *arg)
 {
     self->shutdown_fn = fn;
     self->shutdown_arg = arg;
+}
+
+void dn_service_set_round(dn_service_t *self, dn_service_fn fn, void *arg)
+{
+    self->round_fn = fn;
+    self->round_arg = arg;
+}
+
+int dn_service_pause(dn_service_t *self, dn_sock_t *sock, int paused)
+{
+    for (int i = 0; i < self->n_readers; i++)
+        if (self->readers[i].sock == sock) {
+            self->readers[i].paused = paused != 0;
+            return 0;
+        }
+    return DN_EINVAL;
 }
 
 void dn_service_stop(dn_service_t *self)
@@ -211,13 +241,18 @@ int dn_service_run(dn_service_t *self, dn_err_t *err)
     dn_log(DN_LOG_INFO, "service %s started (%d input(s), tick %d ms)", self->name,
            self->n_readers, self->tick_ms);
     int64_t next_tick = now_ms() + self->tick_ms;
+    long round_wait = DN_SERVICE_POLL_MAX_MS;
     while (!stopping(self)) {
-        long timeout = DN_SERVICE_POLL_MAX_MS;
+        long timeout = round_wait < DN_SERVICE_POLL_MAX_MS ? round_wait : DN_SERVICE_POLL_MAX_MS;
         if (self->tick_fn) {
             int64_t left = next_tick - now_ms();
             if (left < timeout)
                 timeout = left > 0 ? (long)left : 0;
         }
+        /* A paused socket is left out of the poll (its messages wait in ZeroMQ's
+         * queue, which applies back-pressure upstream). */
+        for (int i = 0; i < self->n_readers; i++)
+            items[i].events = self->readers[i].paused ? 0 : ZMQ_POLLIN;
         int n = zmq_poll(items, self->n_readers, timeout);
         if (n < 0) {
             if (zmq_errno() == EINTR)
@@ -227,7 +262,7 @@ int dn_service_run(dn_service_t *self, dn_err_t *err)
             break;
         }
         for (int i = 0; i < self->n_readers && n > 0 && !rc; i++)
-            if (items[i].revents & ZMQ_POLLIN)
+            if (!self->readers[i].paused && (items[i].revents & ZMQ_POLLIN))
                 rc = drain(self, &self->readers[i], err);
         if (rc)
             break;
@@ -241,6 +276,15 @@ int dn_service_run(dn_service_t *self, dn_err_t *err)
             next_tick += self->tick_ms;
             if (next_tick <= now_ms()) /* fell behind: do not burst */
                 next_tick = now_ms() + self->tick_ms;
+        }
+        if (self->round_fn && !stopping(self)) {
+            int w = self->round_fn(self, self->round_arg);
+            if (w < 0) {
+                rc = w;
+                callback_error(self, rc, "round", err);
+                break;
+            }
+            round_wait = w;
         }
     }
     free(items);

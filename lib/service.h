@@ -8,7 +8,7 @@
  *     dn_service_set_shutdown(svc, on_shutdown, &state);    // checkpoint
  *     rc = dn_service_run(svc, &err);                       // until SIGTERM
  *
- * SIGTERM and SIGINT only set a flag (sigaction, no SA_RESTART, nothing else
+ * SIGTERM and SIGINT only set a flag (SIGUSR1 another: dn_service_report_requested) (sigaction, no SA_RESTART, nothing else
  * in the handler). The loop checks it before every message, so the message in
  * hand is always finished, and zmq_poll's EINTR or its timeout (at most
  * DN_SERVICE_POLL_MAX_MS) brings the loop back to the check promptly. Then the
@@ -79,6 +79,23 @@ int dn_service_set_tick(dn_service_t *self, int interval_ms, dn_service_fn fn, v
 
 /* Calls fn once when the loop ends (signal, dn_service_stop, or an error). */
 void dn_service_set_shutdown(dn_service_t *self, dn_service_fn fn, void *arg);
+
+/* Calls fn after every round of the loop (the sockets drained, the tick run),
+ * including rounds in which nothing arrived: the place to commit what the
+ * round's messages changed, publish, and produce work of one's own. fn returns
+ * the longest time in ms the loop may then wait for input before the next round
+ * (0: at once, there is more to do; DN_SERVICE_POLL_MAX_MS or more: no hurry),
+ * or a negative error code to stop the service. NULL removes it. */
+void dn_service_set_round(dn_service_t *self, dn_service_fn fn, void *arg);
+
+/* paused != 0: the loop stops reading sock (its messages stay queued in ZeroMQ,
+ * so a PUSH upstream blocks at its high-water mark: back-pressure); 0 resumes.
+ * Returns 0, or DN_EINVAL when sock was not added. */
+int dn_service_pause(dn_service_t *self, dn_sock_t *sock, int paused);
+
+/* 1 once per SIGUSR1 (then the flag is cleared): "report now", used by the
+ * evaluator to write its metrics before the end of a stream. */
+int dn_service_report_requested(void);
 
 /* Asks the loop to stop after the current message (from a callback). */
 void dn_service_stop(dn_service_t *self);

@@ -168,7 +168,8 @@ dn_store_t *dn_store_open(const char *dir, int flags, size_t map_size, dn_err_t 
         lmdb_error(self, err, "configure environment", rc);
         goto fail;
     }
-    if ((rc = mdb_env_open(self->env, dir, self->readonly ? MDB_RDONLY : 0, 0666))) {
+    unsigned env_flags = self->readonly ? MDB_RDONLY : (flags & DN_STORE_NOSYNC) ? MDB_NOSYNC : 0;
+    if ((rc = mdb_env_open(self->env, dir, env_flags, 0666))) {
         lmdb_error(self, err, "open", rc);
         goto fail;
     }
@@ -181,6 +182,16 @@ dn_store_t *dn_store_open(const char *dir, int flags, size_t map_size, dn_err_t 
 fail:
     dn_store_destroy(&self);
     return NULL;
+}
+
+int dn_store_sync(dn_store_t *self, dn_err_t *err)
+{
+    if (self->readonly)
+        return 0;
+    int rc = mdb_env_sync(self->env, 1);
+    if (rc)
+        return lmdb_error(self, err, "sync", rc);
+    return 0;
 }
 
 void dn_store_destroy(dn_store_t **self_p)

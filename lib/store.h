@@ -43,6 +43,11 @@ typedef struct dn_store_t dn_store_t;
 typedef struct dn_store_batch_t dn_store_batch_t;
 
 #define DN_STORE_READONLY 1          /* open flag: no writes; directory must exist */
+/* Open flag: commits do not wait for the disk (LMDB's MDB_NOSYNC). A killed
+ * process loses nothing (the pages are in the OS cache); an OS crash or power
+ * loss may lose or damage what was written since the last dn_store_sync(), so
+ * services using it sync on every tick. */
+#define DN_STORE_NOSYNC 2
 #define DN_STORE_MAP_DEFAULT (64u << 20)  /* initial map size when 0 is given */
 
 /* Opens (creating the directory and environment unless DN_STORE_READONLY) the
@@ -53,6 +58,9 @@ typedef struct dn_store_batch_t dn_store_batch_t;
  * DN_EINVAL, DN_ENOMEM). */
 dn_store_t *dn_store_open(const char *dir, int flags, size_t map_size, dn_err_t *err);
 
+/* Flushes committed data to disk (needed only with DN_STORE_NOSYNC; a no-op
+ * for read-only stores). Returns 0 or DN_EIO. */
+int dn_store_sync(dn_store_t *self, dn_err_t *err);
 /* Closes the environment and frees *self_p; accepts NULL; sets *self_p NULL. */
 void dn_store_destroy(dn_store_t **self_p);
 
