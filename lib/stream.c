@@ -1,0 +1,720 @@
+/* stream.c: durable ordered logs between services (see stream.h).
+ *
+ * Source invariants:
+ *   committed <= head; entries [0, committed) are in the store table `log`,
+ *   [committed, head) are pending in memory (not yet published);
+ *   cursor <= committed: the next offset to publish; only committed entries
+ *   are ever published, so what a follower saw survives a source restart;
+ *   the cache holds the encoded bytes of the most recent committed entries so
+ *   publishing in the common case does not read LMDB.
+ * An entry is stored as: u8 topic length, the topic, then the envelope encoded
+ * without producer, incarnation, seq and time_sent. At publication the source
+ * appends a second small encoding holding just those four fields: protobuf
+ * merges concatenated messages, so the receiver parses one envelope, and the
+ * entry is sent without decoding and re-encoding it.
+ *
+ * Follower invariant: every entry below next was delivered exactly once. */
+#include "stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int valid_log_name(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > DN_STREAM_LOG_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+static void offset_key(uint64_t offset, uint8_t key[8])
+{
+    for (int i = 7; i >= 0; i--) {
+        key[i] = (uint8_t)offset;
+        offset >>= 8;
+    }
+}
+
+/* Packs the stamp {producer, incarnation, seq, time_sent} into buf[cap].
+ * Returns its length, or 0 when it does not fit. */
+static size_t pack_stamp(const char *producer, uint64_t incarnation, uint64_t seq, uint8_t *buf,
+                         size_t cap)
+{
+    Dinamo__Envelope st = DINAMO__ENVELOPE__INIT;
+    st.producer = (char *)producer;
+    st.has_incarnation = 1;
+    st.incarnation = incarnation;
+    st.has_seq = 1;
+    st.seq = seq;
+    st.has_time_sent = 1;
+    st.time_sent = wall_s();
+    size_t n = dinamo__envelope__get_packed_size(&st);
+    if (n > cap)
+        return 0;
+    return dinamo__envelope__pack(&st, buf);
+}
+
+/* ---- source ---------------------------------------------------------------- */
+
+typedef struct entry_t {
+    uint8_t *buf; /* u8 topic length, topic, envelope */
+    size_t len;
+} entry_t;
+
+typedef struct follower_slot_t {
+    char *name;
+    uint64_t next;
+    int64_t last_ms;
+} follower_slot_t;
+
+#define STAMP_MAX (DN_MSG_KEY_MAX + 64)
+
+struct dn_source_t {
+    dn_store_t *store;
+    dn_sock_t *pub;
+    char log[DN_STREAM_LOG_MAX + 1];
+    char producer[DN_MSG_KEY_MAX + 1];
+    int window, min_followers, timeout_ms, heartbeat_ms;
+    uint64_t incarnation, seq;
+
+    uint64_t head, committed, cursor, max_published;
+    entry_t *pending; /* [head - committed] */
+    size_t n_pending, cap_pending;
+    entry_t *cache;   /* ring of the last cache_cap committed entries, by offset % cache_cap */
+    uint64_t cache_from; /* lowest offset in the cache */
+    size_t cache_cap;
+
+    follower_slot_t *followers;
+    int n_followers;
+
+    uint8_t *sendbuf;
+    size_t sendcap;
+    int64_t last_heartbeat_ms;
+    dn_source_stats_t stats;
+};
+
+static void entry_free(entry_t *e)
+{
+    free(e->buf);
+    e->buf = NULL;
+    e->len = 0;
+}
+
+dn_source_t *dn_source_new(dn_store_t *store, dn_sock_t *pub, const dn_source_opts_t *opts,
+                           dn_err_t *err)
+{
+    dn_source_t *self = NULL;
+    if (!store || !pub || !opts || !valid_log_name(opts->log) || !opts->service ||
+        !opts->service[0] || strlen(opts->service) + strlen(opts->log) + 2 > DN_MSG_KEY_MAX ||
+        opts->window < 0 || opts->min_followers < 0 || opts->heartbeat_ms < 0) {
+        dn_err_set(err, DN_EINVAL, "source: invalid options (log name [a-z0-9_]+, service, "
+                   "window >= 0, min_followers >= 0, heartbeat_ms >= 0)");
+        return NULL;
+    }
+    if (dn_sock_type(pub) != ZMQ_PUB) {
+        dn_err_set(err, DN_EINVAL, "source %s: needs a PUB socket", opts->log);
+        return NULL;
+    }
+    if (!(self = calloc(1, sizeof *self))) {
+        dn_err_set(err, DN_ENOMEM, "source %s: out of memory", opts->log);
+        return NULL;
+    }
+    self->store = store;
+    self->pub = pub;
+    snprintf(self->log, sizeof self->log, "%s", opts->log);
+    snprintf(self->producer, sizeof self->producer, "%s/%s", opts->service, opts->log);
+    self->window = opts->window ? opts->window : 32;
+    self->min_followers = opts->min_followers ? opts->min_followers : 1;
+    self->timeout_ms = opts->follower_timeout_ms ? opts->follower_timeout_ms : 30000;
+    self->heartbeat_ms = opts->heartbeat_ms ? opts->heartbeat_ms : 200;
+    self->incarnation = wall_ns();
+    self->cache_cap = (size_t)self->window * 2 + 16;
+    if (!(self->cache = calloc(self->cache_cap, sizeof *self->cache))) {
+        dn_err_set(err, DN_ENOMEM, "source %s: out of memory", opts->log);
+        goto fail;
+    }
+    uint64_t n = 0;
+    if (dn_store_count(store, self->log, &n, err)) {
+        dn_err_prefix(err, "source %s", self->log);
+        goto fail;
+    }
+    self->head = self->committed = self->cursor = self->max_published = n;
+    self->cache_from = n;
+    self->last_heartbeat_ms = mono_ms() - self->heartbeat_ms;
+    return self;
+fail:
+    dn_source_destroy(&self);
+    return NULL;
+}
+
+void dn_source_destroy(dn_source_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    dn_source_t *self = *self_p;
+    for (size_t i = 0; i < self->n_pending; i++)
+        entry_free(&self->pending[i]);
+    free(self->pending);
+    if (self->cache)
+        for (size_t i = 0; i < self->cache_cap; i++)
+            entry_free(&self->cache[i]);
+    free(self->cache);
+    for (int i = 0; i < self->n_followers; i++)
+        free(self->followers[i].name);
+    free(self->followers);
+    free(self->sendbuf);
+    free(self);
+    *self_p = NULL;
+}
+
+int dn_source_append(dn_source_t *self, Dinamo__Envelope *env, dn_err_t *err)
+{
+    uint8_t *enc = NULL, *buf = NULL;
+    size_t len = 0;
+    int rc;
+    /* Validate as a complete envelope (producer and seq are stamped later). */
+    Dinamo__Envelope copy = *env;
+    copy.producer = self->producer;
+    copy.has_seq = 1;
+    copy.seq = 0;
+    copy.has_offset = 1;
+    copy.offset = self->head;
+    if ((rc = dn_msg_validate(&copy, NULL, err)))
+        return rc;
+    char topic[DN_BUS_TOPIC_MAX];
+    int tl = dn_bus_topic(&copy, topic, sizeof topic);
+    if (tl < 0 || tl > 255)
+        return dn_err_set(err, DN_EFORMAT, "source %s: no topic for the envelope", self->log);
+    copy.producer = NULL;
+    copy.has_seq = 0;
+    copy.has_incarnation = 0;
+    copy.has_time_sent = 0;
+    if ((rc = dn_msg_encode_unchecked(&copy, &enc, &len)))
+        return dn_err_set(err, rc, "source %s: out of memory", self->log);
+    if (self->n_pending == self->cap_pending) {
+        size_t cap = self->cap_pending ? self->cap_pending * 2 : 64;
+        entry_t *p = realloc(self->pending, cap * sizeof *p);
+        if (!p) {
+            rc = dn_err_set(err, DN_ENOMEM, "source %s: out of memory", self->log);
+            goto fail;
+        }
+        self->pending = p;
+        self->cap_pending = cap;
+    }
+    if (!(buf = malloc(1 + (size_t)tl + len))) {
+        rc = dn_err_set(err, DN_ENOMEM, "source %s: out of memory", self->log);
+        goto fail;
+    }
+    buf[0] = (uint8_t)tl;
+    memcpy(buf + 1, topic, (size_t)tl);
+    memcpy(buf + 1 + tl, enc, len);
+    self->pending[self->n_pending++] = (entry_t){buf, 1 + (size_t)tl + len};
+    env->has_offset = 1;
+    env->offset = self->head++;
+    self->stats.head = self->head;
+    free(enc);
+    return 0;
+fail:
+    free(enc);
+    free(buf);
+    return rc;
+}
+
+int dn_source_stage(dn_source_t *self, dn_store_batch_t *batch)
+{
+    for (size_t i = 0; i < self->n_pending; i++) {
+        uint8_t key[8];
+        offset_key(self->committed + i, key);
+        int rc = dn_store_batch_put(batch, self->log, key, 8, self->pending[i].buf,
+                                    self->pending[i].len);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+void dn_source_committed(dn_source_t *self)
+{
+    /* Pending entries move into the cache (evicting the oldest). */
+    for (size_t i = 0; i < self->n_pending; i++) {
+        uint64_t off = self->committed + i;
+        entry_t *slot = &self->cache[off % self->cache_cap];
+        entry_free(slot);
+        *slot = self->pending[i];
+    }
+    self->committed += self->n_pending;
+    self->n_pending = 0;
+    if (self->committed - self->cache_from > self->cache_cap)
+        self->cache_from = self->committed - self->cache_cap;
+    self->stats.committed = self->committed;
+}
+
+int dn_source_commit(dn_source_t *self, dn_err_t *err)
+{
+    if (!self->n_pending)
+        return 0;
+    dn_store_batch_t *b = dn_store_batch_new();
+    if (!b)
+        return dn_err_set(err, DN_ENOMEM, "source %s: out of memory", self->log);
+    int rc = dn_source_stage(self, b);
+    if (rc)
+        dn_err_set(err, rc, "source %s: out of memory", self->log);
+    else if (!(rc = dn_store_apply(self->store, b, err)))
+        dn_source_committed(self);
+    dn_store_batch_destroy(&b);
+    return rc;
+}
+
+static int live_followers(const dn_source_t *self, int64_t now, uint64_t *slowest)
+{
+    int live = 0;
+    uint64_t s = UINT64_MAX;
+    for (int i = 0; i < self->n_followers; i++) {
+        const follower_slot_t *f = &self->followers[i];
+        if (self->timeout_ms > 0 && now - f->last_ms > self->timeout_ms)
+            continue;
+        live++;
+        if (f->next < s)
+            s = f->next;
+    }
+    *slowest = live ? s : 0;
+    return live;
+}
+
+/* The offset up to which (exclusive) publication is allowed now. */
+static uint64_t publish_limit(const dn_source_t *self, int64_t now)
+{
+    uint64_t slowest;
+    int live = live_followers(self, now, &slowest);
+    if (live < self->min_followers)
+        return 0;
+    return slowest + (uint64_t)self->window;
+}
+
+int64_t dn_source_room(const dn_source_t *self)
+{
+    uint64_t slowest;
+    int live = live_followers(self, mono_ms(), &slowest);
+    uint64_t base = live >= self->min_followers ? slowest : self->cursor;
+    if (base < self->cursor && live < self->min_followers)
+        base = self->cursor;
+    uint64_t limit = base + (uint64_t)self->window;
+    return limit > self->head ? (int64_t)(limit - self->head) : 0;
+}
+
+static follower_slot_t *find_follower(dn_source_t *self, const char *name, dn_err_t *err,
+                                      int *rc)
+{
+    *rc = 0;
+    for (int i = 0; i < self->n_followers; i++)
+        if (strcmp(self->followers[i].name, name) == 0)
+            return &self->followers[i];
+    follower_slot_t *p = realloc(self->followers, (size_t)(self->n_followers + 1) * sizeof *p);
+    char *copy = strdup(name);
+    if (!p || !copy) {
+        free(copy);
+        if (p)
+            self->followers = p;
+        *rc = dn_err_set(err, DN_ENOMEM, "source %s: out of memory", self->log);
+        return NULL;
+    }
+    self->followers = p;
+    follower_slot_t *f = &self->followers[self->n_followers++];
+    f->name = copy;
+    f->next = 0;
+    f->last_ms = mono_ms();
+    return f;
+}
+
+int dn_source_on_request(dn_source_t *self, const Dinamo__Envelope *env, dn_err_t *err)
+{
+    const Dinamo__Control *c = dn_msg_type(env) == DN_MSG_CONTROL ? env->control : NULL;
+    if (!c || (c->kind != DINAMO__CONTROL_KIND__ACK && c->kind != DINAMO__CONTROL_KIND__REWIND) ||
+        !c->log || strcmp(c->log, self->log) != 0 || !c->consumer || !c->has_offset) {
+        self->stats.requests_bad++;
+        return 0;
+    }
+    int rc;
+    follower_slot_t *f = find_follower(self, c->consumer, err, &rc);
+    if (!f)
+        return rc;
+    f->next = c->offset;
+    f->last_ms = mono_ms();
+    if (c->kind == DINAMO__CONTROL_KIND__REWIND && c->offset < self->cursor) {
+        self->cursor = c->offset;
+        self->stats.rewinds++;
+    }
+    return 0;
+}
+
+/* The bytes of committed entry `off` into *e (borrowed from the cache, or
+ * read into *owned which the caller frees). */
+static int entry_get(dn_source_t *self, uint64_t off, entry_t *e, uint8_t **owned, dn_err_t *err)
+{
+    *owned = NULL;
+    if (off >= self->cache_from && off < self->committed) {
+        *e = self->cache[off % self->cache_cap];
+        if (e->buf)
+            return 0;
+    }
+    uint8_t key[8];
+    offset_key(off, key);
+    void *v = NULL;
+    size_t vlen = 0;
+    int rc = dn_store_get(self->store, self->log, key, 8, &v, &vlen, err);
+    if (rc) {
+        dn_err_prefix(err, "source %s: entry %llu", self->log, (unsigned long long)off);
+        return rc;
+    }
+    if (vlen < 2 || (size_t)((uint8_t *)v)[0] + 1 >= vlen) {
+        free(v);
+        return dn_err_set(err, DN_EFORMAT, "source %s: entry %llu is damaged", self->log,
+                          (unsigned long long)off);
+    }
+    *owned = v;
+    *e = (entry_t){v, vlen};
+    return 0;
+}
+
+/* Sends payload + stamp on the PUB socket. Returns 0, DN_BUS_TIMEOUT, DN_EIO. */
+static int send_stamped(dn_source_t *self, const char *topic, const uint8_t *payload,
+                        size_t len, dn_err_t *err)
+{
+    uint8_t stamp[STAMP_MAX + 32];
+    size_t sl = pack_stamp(self->producer, self->incarnation, self->seq, stamp, sizeof stamp);
+    if (!sl)
+        return dn_err_set(err, DN_EINVAL, "source %s: producer name too long", self->log);
+    if (len + sl > self->sendcap) {
+        size_t cap = (len + sl) * 2;
+        uint8_t *b = realloc(self->sendbuf, cap);
+        if (!b)
+            return dn_err_set(err, DN_ENOMEM, "source %s: out of memory", self->log);
+        self->sendbuf = b;
+        self->sendcap = cap;
+    }
+    memcpy(self->sendbuf, payload, len);
+    memcpy(self->sendbuf + len, stamp, sl);
+    int rc = dn_sock_send_raw(self->pub, topic, self->sendbuf, len + sl, 0, err);
+    if (rc == 0)
+        self->seq++;
+    return rc;
+}
+
+static int send_heartbeat(dn_source_t *self, dn_err_t *err)
+{
+    Dinamo__Control c = DINAMO__CONTROL__INIT;
+    c.has_kind = 1;
+    c.kind = DINAMO__CONTROL_KIND__HEARTBEAT;
+    char service[DN_MSG_KEY_MAX + 1];
+    snprintf(service, sizeof service, "%s", self->producer);
+    char *slash = strrchr(service, '/');
+    if (slash)
+        *slash = '\0';
+    c.service = service;
+    c.log = self->log;
+    c.has_offset = 1;
+    c.offset = self->cursor;
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.body_case = DINAMO__ENVELOPE__BODY_CONTROL;
+    env.control = &c;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (dn_msg_encode_unchecked(&env, &buf, &len))
+        return dn_err_set(err, DN_ENOMEM, "source %s: out of memory", self->log);
+    int rc = send_stamped(self, "control/heartbeat", buf, len, err);
+    free(buf);
+    return rc == DN_BUS_TIMEOUT ? 0 : rc;
+}
+
+int dn_source_pump(dn_source_t *self, dn_err_t *err)
+{
+    int64_t now = mono_ms();
+    /* Forget followers silent for too long (they no longer hold the stream). */
+    for (int i = 0; i < self->n_followers;) {
+        if (self->timeout_ms > 0 && now - self->followers[i].last_ms > self->timeout_ms) {
+            free(self->followers[i].name);
+            self->followers[i] = self->followers[--self->n_followers];
+        } else {
+            i++;
+        }
+    }
+    uint64_t limit = publish_limit(self, now);
+    while (self->cursor < self->committed && self->cursor < limit) {
+        entry_t e = {0};
+        uint8_t *owned = NULL;
+        int rc = entry_get(self, self->cursor, &e, &owned, err);
+        if (rc)
+            return rc;
+        char topic[256];
+        size_t tl = e.buf[0];
+        memcpy(topic, e.buf + 1, tl);
+        topic[tl] = '\0';
+        rc = send_stamped(self, topic, e.buf + 1 + tl, e.len - 1 - tl, err);
+        free(owned);
+        if (rc == DN_BUS_TIMEOUT)
+            break;
+        if (rc)
+            return rc;
+        self->stats.published++;
+        if (self->cursor < self->max_published)
+            self->stats.republished++;
+        self->cursor++;
+        if (self->cursor > self->max_published)
+            self->max_published = self->cursor;
+    }
+    if (now - self->last_heartbeat_ms >= self->heartbeat_ms) {
+        self->last_heartbeat_ms = now;
+        int rc = send_heartbeat(self, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int dn_source_backlog(const dn_source_t *self)
+{
+    return self->cursor < self->committed;
+}
+
+uint64_t dn_source_head(const dn_source_t *self)
+{
+    return self->head;
+}
+
+dn_source_stats_t dn_source_stats(const dn_source_t *self)
+{
+    dn_source_stats_t s = self->stats;
+    s.head = self->head;
+    s.committed = self->committed;
+    s.cursor = self->cursor;
+    s.followers = live_followers(self, mono_ms(), &s.slowest);
+    return s;
+}
+
+int dn_stream_log_read(dn_store_t *store, const char *log, uint64_t offset,
+                       Dinamo__Envelope **env, dn_err_t *err)
+{
+    *env = NULL;
+    uint8_t key[8];
+    offset_key(offset, key);
+    void *v = NULL;
+    size_t vlen = 0;
+    int rc = dn_store_get(store, log, key, 8, &v, &vlen, err);
+    if (rc)
+        return rc;
+    size_t tl = vlen ? ((uint8_t *)v)[0] : 0;
+    if (vlen < 2 || tl + 1 >= vlen) {
+        free(v);
+        return dn_err_set(err, DN_EFORMAT, "log %s: entry %llu is damaged", log,
+                          (unsigned long long)offset);
+    }
+    /* Entries lack producer and seq: parse without validating the envelope
+     * fields, then validate the body with a stand-in stamp. */
+    Dinamo__Envelope *e =
+        dinamo__envelope__unpack(NULL, vlen - 1 - tl, (const uint8_t *)v + 1 + tl);
+    free(v);
+    if (!e)
+        return dn_err_set(err, DN_EFORMAT, "log %s: entry %llu does not parse", log,
+                          (unsigned long long)offset);
+    Dinamo__Envelope copy = *e;
+    copy.producer = (char *)"log";
+    copy.has_seq = 1;
+    if ((rc = dn_msg_validate(&copy, NULL, err))) {
+        dinamo__envelope__free_unpacked(e, NULL);
+        dn_err_prefix(err, "log %s: entry %llu", log, (unsigned long long)offset);
+        return rc;
+    }
+    *env = e;
+    return 0;
+}
+
+/* ---- follower -------------------------------------------------------------- */
+
+struct dn_follower_t {
+    dn_sock_t *sub, *req;
+    char log[DN_STREAM_LOG_MAX + 1];
+    char consumer[DN_MSG_KEY_MAX + 1];
+    int ack_interval_ms;
+    uint64_t next;
+    uint64_t acked;       /* next at the last ACK */
+    int64_t last_ack_ms;
+    int started;          /* the first request (a REWIND) was sent */
+    uint64_t rewind_next; /* next at the last REWIND */
+    int64_t rewind_ms;
+    uint64_t seq, incarnation;
+    dn_follower_stats_t stats;
+};
+
+dn_follower_t *dn_follower_new(dn_sock_t *sub, dn_sock_t *req, const dn_follower_opts_t *opts,
+                               dn_err_t *err)
+{
+    if (!sub || !req || !opts || !valid_log_name(opts->log) || !opts->consumer ||
+        !opts->consumer[0] || strlen(opts->consumer) > DN_MSG_KEY_MAX - 16 ||
+        opts->ack_interval_ms < 0) {
+        dn_err_set(err, DN_EINVAL, "follower: invalid options (log name [a-z0-9_]+, consumer "
+                   "name of 1..%d bytes)", DN_MSG_KEY_MAX - 16);
+        return NULL;
+    }
+    if (dn_sock_type(sub) != ZMQ_SUB || dn_sock_type(req) != ZMQ_PUSH) {
+        dn_err_set(err, DN_EINVAL, "follower %s: needs a SUB and a PUSH socket", opts->log);
+        return NULL;
+    }
+    dn_follower_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        dn_err_set(err, DN_ENOMEM, "follower %s: out of memory", opts->log);
+        return NULL;
+    }
+    self->sub = sub;
+    self->req = req;
+    snprintf(self->log, sizeof self->log, "%s", opts->log);
+    snprintf(self->consumer, sizeof self->consumer, "%s", opts->consumer);
+    self->ack_interval_ms = opts->ack_interval_ms ? opts->ack_interval_ms : 200;
+    self->incarnation = wall_ns();
+    self->rewind_ms = INT64_MIN / 2;
+    return self;
+}
+
+void dn_follower_destroy(dn_follower_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void dn_follower_set_next(dn_follower_t *self, uint64_t next)
+{
+    self->next = next;
+    self->stats.next = next;
+}
+
+uint64_t dn_follower_next(const dn_follower_t *self)
+{
+    return self->next;
+}
+
+/* Sends ACK or REWIND with the current next. 0, or DN_EIO; a full queue is
+ * not an error (the request is dropped, a later one repeats it). */
+static int send_request(dn_follower_t *self, int rewind, dn_err_t *err)
+{
+    Dinamo__Control c = DINAMO__CONTROL__INIT;
+    c.has_kind = 1;
+    c.kind = rewind ? DINAMO__CONTROL_KIND__REWIND : DINAMO__CONTROL_KIND__ACK;
+    c.consumer = self->consumer;
+    c.log = self->log;
+    c.has_offset = 1;
+    c.offset = self->next;
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.producer = self->consumer;
+    env.has_incarnation = 1;
+    env.incarnation = self->incarnation;
+    env.has_seq = 1;
+    env.seq = self->seq;
+    env.has_time_sent = 1;
+    env.time_sent = wall_s();
+    env.body_case = DINAMO__ENVELOPE__BODY_CONTROL;
+    env.control = &c;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = dn_msg_encode(&env, &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = dn_sock_send_raw(self->req, rewind ? "control/rewind" : "control/ack", buf, len, 0, err);
+    free(buf);
+    if (rc == DN_BUS_TIMEOUT)
+        return 0;
+    if (rc)
+        return rc;
+    self->seq++;
+    int64_t now = mono_ms();
+    self->acked = self->next;
+    self->last_ack_ms = now;
+    self->started = 1;
+    if (rewind) {
+        self->rewind_next = self->next;
+        self->rewind_ms = now;
+        self->stats.rewinds++;
+    } else {
+        self->stats.acks++;
+    }
+    return 0;
+}
+
+static int maybe_rewind(dn_follower_t *self, dn_err_t *err)
+{
+    if (self->rewind_next == self->next && mono_ms() - self->rewind_ms < 250)
+        return 0;
+    return send_request(self, 1, err);
+}
+
+int dn_follower_accept(dn_follower_t *self, const Dinamo__Envelope *env, dn_err_t *err)
+{
+    if (!env->has_offset) {
+        const Dinamo__Control *c = dn_msg_type(env) == DN_MSG_CONTROL ? env->control : NULL;
+        if (c && c->kind == DINAMO__CONTROL_KIND__HEARTBEAT && c->log &&
+            strcmp(c->log, self->log) == 0 && c->has_offset) {
+            self->stats.source_head = c->offset;
+            /* Entries before a heartbeat arrive before it: anything it
+             * announces beyond next was lost. */
+            if (c->offset > self->next)
+                return maybe_rewind(self, err);
+        }
+        return DN_FOLLOW_SKIP;
+    }
+    if (env->offset < self->next) {
+        self->stats.duplicates++;
+        return DN_FOLLOW_SKIP;
+    }
+    if (env->offset > self->next) {
+        self->stats.out_of_order++;
+        int rc = maybe_rewind(self, err);
+        return rc < 0 ? rc : DN_FOLLOW_SKIP;
+    }
+    self->next++;
+    self->stats.next = self->next;
+    self->stats.delivered++;
+    return DN_FOLLOW_DELIVER;
+}
+
+int dn_follower_flush(dn_follower_t *self, dn_err_t *err)
+{
+    if (!self->started)
+        return send_request(self, 1, err);
+    if (self->next != self->acked || mono_ms() - self->last_ack_ms >= self->ack_interval_ms)
+        return send_request(self, 0, err);
+    return 0;
+}
+
+dn_follower_stats_t dn_follower_stats(const dn_follower_t *self)
+{
+    dn_follower_stats_t s = self->stats;
+    s.next = self->next;
+    return s;
+}

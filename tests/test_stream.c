@@ -1,0 +1,412 @@
+/* test_stream.c: durable logs (lib/stream.h): a source over an LMDB store in a
+ * mkdtemp directory publishing on ipc://, followers delivering each entry once
+ * in order through losses, lost tails, restarts of either end and a follower
+ * that stops acknowledging (flow control). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "stream.h"
+
+static void *ctx;
+static char dir[64];
+static char ep_pub[128], ep_req[128];
+
+static void setup(void)
+{
+    ctx = zmq_ctx_new();
+    cr_assert_not_null(ctx);
+    snprintf(dir, sizeof dir, "/tmp/dn-stream-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(ep_pub, sizeof ep_pub, "ipc://%s/pub", dir);
+    snprintf(ep_req, sizeof ep_req, "ipc://%s/req", dir);
+}
+
+static void teardown(void)
+{
+    zmq_ctx_term(ctx);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(stream, .init = setup, .fini = teardown, .timeout = 60);
+
+/* One source (store, PUB, request PULL) and its sockets. */
+typedef struct src_t {
+    dn_store_t *store;
+    dn_sock_t *pub, *pull;
+    dn_source_t *source;
+} src_t;
+
+/* One follower (SUB, PUSH) and what it received. */
+typedef struct fol_t {
+    dn_sock_t *sub, *push;
+    dn_follower_t *f;
+    int64_t got[4096]; /* run_number per delivered offset */
+    int n_got;
+    int drop_from, drop_to; /* entries with offsets in [from, to) are "lost" once */
+    int dropped;
+} fol_t;
+
+static void src_open(src_t *s, int window, int min_followers)
+{
+    dn_err_t err = {0};
+    char sdir[128];
+    snprintf(sdir, sizeof sdir, "%s/store", dir);
+    s->store = dn_store_open(sdir, DN_STORE_NOSYNC, 0, &err);
+    cr_assert_not_null(s->store, "%s", err.msg);
+    char ep[160];
+    snprintf(ep, sizeof ep, "bind:%s", ep_pub);
+    s->pub = dn_sock_new(ctx, ZMQ_PUB, ep, NULL, &err);
+    cr_assert_not_null(s->pub, "%s", err.msg);
+    snprintf(ep, sizeof ep, "bind:%s", ep_req);
+    s->pull = dn_sock_new(ctx, ZMQ_PULL, ep, NULL, &err);
+    cr_assert_not_null(s->pull, "%s", err.msg);
+    dn_source_opts_t o = {.log = "events", .service = "gen", .window = window,
+                          .min_followers = min_followers, .heartbeat_ms = 20};
+    s->source = dn_source_new(s->store, s->pub, &o, &err);
+    cr_assert_not_null(s->source, "%s", err.msg);
+}
+
+static void src_close(src_t *s)
+{
+    dn_source_destroy(&s->source);
+    dn_sock_destroy(&s->pub);
+    dn_sock_destroy(&s->pull);
+    dn_store_destroy(&s->store);
+}
+
+static void fol_open(fol_t *f, const char *name)
+{
+    dn_err_t err = {0};
+    char ep[160];
+    snprintf(ep, sizeof ep, "connect:%s", ep_pub);
+    f->sub = dn_sock_new(ctx, ZMQ_SUB, ep, NULL, &err);
+    cr_assert_not_null(f->sub, "%s", err.msg);
+    snprintf(ep, sizeof ep, "connect:%s", ep_req);
+    f->push = dn_sock_new(ctx, ZMQ_PUSH, ep, NULL, &err);
+    cr_assert_not_null(f->push, "%s", err.msg);
+    dn_follower_opts_t o = {.log = "events", .consumer = name, .ack_interval_ms = 20};
+    f->f = dn_follower_new(f->sub, f->push, &o, &err);
+    cr_assert_not_null(f->f, "%s", err.msg);
+    f->drop_from = f->drop_to = -1;
+}
+
+static void fol_close(fol_t *f)
+{
+    dn_follower_destroy(&f->f);
+    dn_sock_destroy(&f->sub);
+    dn_sock_destroy(&f->push);
+}
+
+static void append_runs(src_t *s, int from, int n)
+{
+    for (int i = from; i < from + n; i++) {
+        double counts[4] = {i, 1, 2, 3};
+        Dinamo__Histogram h = DINAMO__HISTOGRAM__INIT, *hp = &h;
+        h.key = (char *)"h0";
+        h.n_counts = 4;
+        h.counts = counts;
+        Dinamo__Run r = DINAMO__RUN__INIT;
+        r.has_run_number = r.has_run_seq = 1;
+        r.run_number = 1000 + i;
+        r.run_seq = (uint64_t)i;
+        r.n_histograms = 1;
+        r.histograms = &hp;
+        Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+        env.body_case = DINAMO__ENVELOPE__BODY_RUN;
+        env.run = &r;
+        dn_err_t err = {0};
+        int rc = dn_source_append(s->source, &env, &err);
+        cr_assert_eq(rc, 0, "append %d: %s", i, err.msg);
+        cr_assert_eq(env.offset, (uint64_t)i);
+    }
+}
+
+static void src_round(src_t *s)
+{
+    dn_err_t err = {0};
+    Dinamo__Envelope *env = NULL;
+    while (dn_sock_recv(s->pull, 0, &env, NULL, &err) == 0) {
+        cr_assert_eq(dn_source_on_request(s->source, env, &err), 0, "%s", err.msg);
+        dn_msg_free(&env);
+    }
+    cr_assert_eq(dn_source_pump(s->source, &err), 0, "%s", err.msg);
+}
+
+/* One round of a follower: take what arrived, deliver, flush. ack = 0 models
+ * a follower that stopped acknowledging (but is alive). */
+static void fol_round(fol_t *f, int ack)
+{
+    dn_err_t err = {0};
+    Dinamo__Envelope *env = NULL;
+    while (dn_sock_recv(f->sub, 0, &env, NULL, &err) == 0) {
+        if (env->has_offset && (int)env->offset >= f->drop_from && (int)env->offset < f->drop_to &&
+            !f->dropped) {
+            /* Lose this one (once). */
+            if ((int)env->offset == f->drop_to - 1)
+                f->dropped = 1;
+            dn_msg_free(&env);
+            continue;
+        }
+        int rc = dn_follower_accept(f->f, env, &err);
+        cr_assert_geq(rc, 0, "%s", err.msg);
+        if (rc == DN_FOLLOW_DELIVER) {
+            cr_assert_eq(dn_msg_type(env), DN_MSG_RUN);
+            cr_assert_eq(env->offset, (uint64_t)f->n_got, "delivered offset %llu as entry %d",
+                         (unsigned long long)env->offset, f->n_got);
+            cr_assert_lt(f->n_got, 4096);
+            f->got[f->n_got++] = env->run->run_number;
+        }
+        dn_msg_free(&env);
+    }
+    if (ack)
+        cr_assert_eq(dn_follower_flush(f->f, &err), 0, "%s", err.msg);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Runs rounds until every follower got `want` entries or ~timeout. */
+static void run_until(src_t *s, fol_t **fs, int nf, int want, int timeout_ms)
+{
+    for (int t = 0; t < timeout_ms; t += 2) {
+        int done = 1;
+        src_round(s);
+        for (int i = 0; i < nf; i++) {
+            fol_round(fs[i], 1);
+            done &= fs[i]->n_got >= want;
+        }
+        if (done)
+            return;
+        sleep_ms(2);
+    }
+}
+
+static void check_got(const fol_t *f, int want)
+{
+    cr_assert_eq(f->n_got, want, "follower got %d entries, want %d", f->n_got, want);
+    for (int i = 0; i < want; i++)
+        cr_assert_eq(f->got[i], 1000 + i, "entry %d is run %lld", i, (long long)f->got[i]);
+}
+
+Test(stream, every_entry_once_in_order_to_two_followers)
+{
+    src_t s;
+    fol_t a = {0}, b = {0};
+    src_open(&s, 16, 2);
+    fol_open(&a, "a");
+    fol_open(&b, "b");
+    append_runs(&s, 0, 300);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    fol_t *fs[] = {&a, &b};
+    run_until(&s, fs, 2, 300, 10000);
+    check_got(&a, 300);
+    check_got(&b, 300);
+    dn_source_stats_t st = dn_source_stats(s.source);
+    cr_assert_eq(st.committed, 300);
+    cr_assert_eq(st.cursor, 300);
+    cr_assert_eq(st.followers, 2);
+    fol_close(&a);
+    fol_close(&b);
+    src_close(&s);
+}
+
+Test(stream, uncommitted_entries_are_not_published)
+{
+    src_t s;
+    fol_t a = {0};
+    src_open(&s, 64, 1);
+    fol_open(&a, "a");
+    append_runs(&s, 0, 10);
+    fol_t *fs[] = {&a};
+    run_until(&s, fs, 1, 1, 300);
+    cr_assert_eq(a.n_got, 0, "got %d uncommitted entries", a.n_got);
+    cr_assert_eq(dn_source_head(s.source), 10);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    run_until(&s, fs, 1, 10, 5000);
+    check_got(&a, 10);
+    fol_close(&a);
+    src_close(&s);
+}
+
+Test(stream, a_silent_follower_holds_the_stream_within_the_window)
+{
+    src_t s;
+    fol_t a = {0}, slow = {0};
+    src_open(&s, 8, 2);
+    fol_open(&a, "a");
+    fol_open(&slow, "slow");
+    append_runs(&s, 0, 100);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    /* Both register; then the slow one stops acknowledging. */
+    for (int t = 0; t < 200 && (a.n_got < 1 || slow.n_got < 1); t++) {
+        src_round(&s);
+        fol_round(&a, 1);
+        fol_round(&slow, 1);
+        sleep_ms(2);
+    }
+    cr_assert_geq(slow.n_got, 1);
+    uint64_t slow_next = dn_follower_next(slow.f);
+    for (int t = 0; t < 150; t++) {
+        src_round(&s);
+        fol_round(&a, 1);
+        fol_round(&slow, 0);
+        sleep_ms(2);
+    }
+    dn_source_stats_t st = dn_source_stats(s.source);
+    /* The source saw at most slow_next acknowledged: it cannot be further
+     * than the window beyond that. */
+    cr_assert_leq(st.cursor, slow_next + 8 + 8,
+                  "cursor %llu ran ahead of the silent follower (acked <= %llu, window 8)",
+                  (unsigned long long)st.cursor, (unsigned long long)slow_next + 8);
+    cr_assert_lt(a.n_got, 100, "the fast follower got everything (%d) past the slow one",
+                 a.n_got);
+    cr_assert_eq(dn_source_room(s.source) <= 8, 1);
+    /* The slow one resumes: everything flows. */
+    fol_t *fs[] = {&a, &slow};
+    run_until(&s, fs, 2, 100, 10000);
+    check_got(&a, 100);
+    check_got(&slow, 100);
+    fol_close(&a);
+    fol_close(&slow);
+    src_close(&s);
+}
+
+Test(stream, lost_entries_and_a_lost_tail_are_resent)
+{
+    src_t s;
+    fol_t a = {0}, b = {0};
+    src_open(&s, 32, 2);
+    fol_open(&a, "a");
+    fol_open(&b, "b");
+    a.drop_from = 10;
+    a.drop_to = 13;  /* three lost in the middle */
+    b.drop_from = 47;
+    b.drop_to = 50;  /* the last three lost: only a heartbeat reveals it */
+    append_runs(&s, 0, 50);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    fol_t *fs[] = {&a, &b};
+    run_until(&s, fs, 2, 50, 10000);
+    check_got(&a, 50);
+    check_got(&b, 50);
+    cr_assert(a.dropped && b.dropped, "the losses were not simulated");
+    dn_follower_stats_t fa = dn_follower_stats(a.f), fb = dn_follower_stats(b.f);
+    cr_assert_geq(fa.rewinds, 2, "a: %llu rewinds", (unsigned long long)fa.rewinds);
+    cr_assert_geq(fb.rewinds, 2, "b: %llu rewinds", (unsigned long long)fb.rewinds);
+    cr_assert_geq(dn_source_stats(s.source).republished, 3);
+    fol_close(&a);
+    fol_close(&b);
+    src_close(&s);
+}
+
+Test(stream, source_restart_keeps_offsets_and_drops_uncommitted)
+{
+    src_t s;
+    fol_t a = {0};
+    src_open(&s, 16, 1);
+    fol_open(&a, "a");
+    append_runs(&s, 0, 40);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    append_runs(&s, 40, 5); /* never committed: lost with the source */
+    fol_t *fs[] = {&a};
+    run_until(&s, fs, 1, 20, 5000);
+    cr_assert_geq(a.n_got, 20);
+    src_close(&s);
+    src_open(&s, 16, 1);
+    cr_assert_eq(dn_source_head(s.source), 40, "head %llu after restart",
+                 (unsigned long long)dn_source_head(s.source));
+    append_runs(&s, 40, 20);
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    run_until(&s, fs, 1, 60, 10000);
+    check_got(&a, 60);
+    Dinamo__Envelope *e = NULL;
+    cr_assert_eq(dn_stream_log_read(s.store, "events", 59, &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(e->run->run_number, 1059);
+    cr_assert_eq(e->offset, 59);
+    dinamo__envelope__free_unpacked(e, NULL);
+    cr_assert_eq(dn_stream_log_read(s.store, "events", 60, &e, &err), DN_ENOTFOUND);
+    fol_close(&a);
+    src_close(&s);
+}
+
+Test(stream, follower_restart_resumes_from_its_checkpoint)
+{
+    src_t s;
+    fol_t a = {0};
+    src_open(&s, 16, 1);
+    fol_open(&a, "a");
+    append_runs(&s, 0, 80);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    fol_t *fs[] = {&a};
+    run_until(&s, fs, 1, 80, 10000);
+    check_got(&a, 80);
+    fol_close(&a);
+    /* Restart as if the last checkpoint was at 30: entries 30.. again, once. */
+    fol_t again = {0};
+    fol_open(&again, "a");
+    dn_follower_set_next(again.f, 30);
+    again.n_got = 30;
+    for (int i = 0; i < 30; i++)
+        again.got[i] = 1000 + i;
+    fol_t *fs2[] = {&again};
+    run_until(&s, fs2, 1, 80, 10000);
+    check_got(&again, 80);
+    cr_assert_eq(dn_follower_stats(again.f).delivered, 50);
+    fol_close(&again);
+    src_close(&s);
+}
+
+Test(stream, bad_requests_are_counted_and_ignored)
+{
+    src_t s;
+    src_open(&s, 16, 1);
+    Dinamo__Control c = DINAMO__CONTROL__INIT;
+    c.has_kind = 1;
+    c.kind = DINAMO__CONTROL_KIND__ACK;
+    c.consumer = (char *)"x";
+    c.log = (char *)"other_log";
+    c.has_offset = 1;
+    c.offset = 5;
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.producer = (char *)"x";
+    env.has_seq = 1;
+    env.body_case = DINAMO__ENVELOPE__BODY_CONTROL;
+    env.control = &c;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_on_request(s.source, &env, &err), 0);
+    c.kind = DINAMO__CONTROL_KIND__HEARTBEAT;
+    c.log = (char *)"events";
+    cr_assert_eq(dn_source_on_request(s.source, &env, &err), 0);
+    dn_source_stats_t st = dn_source_stats(s.source);
+    cr_assert_eq(st.requests_bad, 2);
+    cr_assert_eq(st.followers, 0);
+    /* Without followers nothing is published and room stops the producer. */
+    append_runs(&s, 0, 16);
+    cr_assert_eq(dn_source_room(s.source), 0);
+    cr_assert_eq(dn_source_commit(s.source, &err), 0);
+    cr_assert_eq(dn_source_pump(s.source, &err), 0);
+    cr_assert_eq(dn_source_stats(s.source).cursor, 0);
+    /* An invalid envelope is refused and takes no offset. */
+    Dinamo__Run r = DINAMO__RUN__INIT; /* no run number, no histograms */
+    Dinamo__Envelope bad = DINAMO__ENVELOPE__INIT;
+    bad.body_case = DINAMO__ENVELOPE__BODY_RUN;
+    bad.run = &r;
+    cr_assert_neq(dn_source_append(s.source, &bad, &err), 0);
+    cr_assert_eq(dn_source_head(s.source), 16);
+    src_close(&s);
+}
