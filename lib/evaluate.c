@@ -124,17 +124,12 @@ fail:
     return rc;
 }
 
-static int check_historical(const dn_dataset_t *ds, int n_hist, dn_err_t *err)
+static int check_classes(const int8_t *label, int n_hist, dn_err_t *err)
 {
-    if (n_hist < 1 || n_hist >= ds->n_runs)
-        return dn_err_set(err, DN_EINVAL,
-                          "%d runs: need more than the %d historical runs used for tuning "
-                          "(see --n-historical)",
-                          ds->n_runs, n_hist);
     int good = 0, bad = 0;
     for (int i = 0; i < n_hist; i++) {
-        good += ds->label[i] == 0;
-        bad += ds->label[i] == 1;
+        good += label[i] == 0;
+        bad += label[i] == 1;
     }
     if (!good || !bad)
         return dn_err_set(err, DN_EINVAL,
@@ -144,79 +139,87 @@ static int check_historical(const dn_dataset_t *ds, int n_hist, dn_err_t *err)
     return DN_OK;
 }
 
-int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
-                dn_eval_result_t *out, dn_err_t *err)
+static int check_historical(const dn_dataset_t *ds, int n_hist, dn_err_t *err)
 {
-    double t0 = now_seconds();
-    int rc = DN_OK;
-    int n = ds->n_runs, nb = ds->n_bins, n_hist = opts->n_hist;
-    size_t cells = (size_t)n * (size_t)nb;
-    double *score = NULL, *chi2 = NULL, *ref_mu = NULL, *ref_sigma = NULL, *xt = NULL;
-    double *sx2 = NULL, *centres = NULL;
-    uint8_t *change = NULL;
+    if (n_hist < 1 || n_hist >= ds->n_runs)
+        return dn_err_set(err, DN_EINVAL,
+                          "%d runs: need more than the %d historical runs used for tuning "
+                          "(see --n-historical)",
+                          ds->n_runs, n_hist);
+    return check_classes(ds->label, n_hist, err);
+}
 
+int dn_eval_tune_threshold(const double *score, const int8_t *label, int n_hist,
+                           uint64_t boot_seed, double *threshold, dn_err_t *err)
+{
+    if (n_hist < 1)
+        return dn_err_set(err, DN_EINVAL, "no historical run to tune the threshold on");
+    int rc = check_classes(label, n_hist, err);
+    if (rc)
+        return rc;
+    dn_threshold_opts_t topts;
+    dn_threshold_opts_default(&topts);
+    topts.seed = boot_seed;
+    return dn_threshold_tune(score, label, n_hist, &topts, threshold, err);
+}
+
+static void result_init(dn_eval_result_t *out, dn_method_t method, int n, int n_hist)
+{
     memset(out, 0, sizeof *out);
-    out->method = opts->method;
+    out->method = method;
     out->n_runs = n;
     out->n_hist = n_hist;
     out->alpha = out->auc_historical = NAN;
+    out->threshold = out->balanced_accuracy = out->sensitivity = out->specificity = NAN;
     out->adaptation_time = out->jaccard_distance = NAN;
+}
 
-    if (opts->method != DN_METHOD_S && opts->method != DN_METHOD_ML) {
-        rc = dn_err_set(err, DN_EINVAL, "unknown method %d", (int)opts->method);
-        goto fail;
-    }
-    int is_s = opts->method == DN_METHOD_S;
+int dn_evaluate_scores_ref(const dn_dataset_t *ds, dn_method_t method, const double *chi2,
+                           const double *ref_mu, const double *ref_sigma, double alpha,
+                           const dn_eval_opts_t *opts, dn_eval_result_t *out, dn_err_t *err)
+{
+    int rc = DN_OK;
+    int n = ds->n_runs, nb = ds->n_bins, n_hist = opts->n_hist;
+    size_t cells = (size_t)n * (size_t)nb;
+    double *score = NULL, *xt = NULL, *sx2 = NULL, *centres = NULL;
+    uint8_t *change = NULL;
+
+    result_init(out, method, n, n_hist);
+    if (method != DN_METHOD_S && method != DN_METHOD_ML)
+        return dn_err_set(err, DN_EINVAL, "unknown method %d", (int)method);
+    int is_s = method == DN_METHOD_S;
     int tune_threshold = isnan(opts->threshold);
-    if ((is_s && opts->alpha < 0.0) || tune_threshold) {
-        rc = check_historical(ds, n_hist, err);
-        if (rc)
-            goto fail;
+    if (tune_threshold) {
+        if ((rc = check_historical(ds, n_hist, err)))
+            return rc;
     } else if (n_hist < 0 || n_hist >= n) {
-        rc = dn_err_set(err, DN_EINVAL, "%d runs: the historical regime of %d runs leaves "
-                        "no continual regime", n, n_hist);
-        goto fail;
+        return dn_err_set(err, DN_EINVAL, "%d runs: the historical regime of %d runs leaves "
+                          "no continual regime", n, n_hist);
     }
-
+    int want_jd = ds->true_mu && ref_mu && ref_sigma;
     score = malloc((size_t)n * sizeof *score);
-    chi2 = malloc((size_t)n * sizeof *chi2);
-    ref_mu = malloc(cells * sizeof *ref_mu);
-    ref_sigma = malloc(cells * sizeof *ref_sigma);
-    xt = malloc(cells * sizeof *xt);
-    sx2 = malloc((size_t)nb * sizeof *sx2);
-    centres = malloc((size_t)nb * sizeof *centres);
     change = malloc((size_t)n);
-    if (!score || !chi2 || !ref_mu || !ref_sigma || !xt || !sx2 || !centres || !change) {
+    if (want_jd) {
+        xt = malloc(cells * sizeof *xt);
+        sx2 = malloc((size_t)nb * sizeof *sx2);
+        centres = malloc((size_t)nb * sizeof *centres);
+    }
+    if (!score || !change || (want_jd && (!xt || !sx2 || !centres))) {
         rc = dn_err_set(err, DN_ENOMEM, "out of memory evaluating %d runs x %d bins", n, nb);
         goto fail;
     }
-
-    double alpha = is_s ? opts->alpha : NAN;
-    if (is_s && alpha < 0.0) {
-        rc = dn_s_tune_alpha(ds->counts, ds->label, n_hist, nb, &alpha,
-                             &out->auc_historical, err);
-        if (rc)
-            goto fail;
-    }
-    out->alpha = alpha;
-
-    dn_run_scores_t rs = {.chi2 = chi2, .score = score, .ref_mu = ref_mu,
-                          .ref_sigma = ref_sigma};
-    rc = is_s ? dn_score_dataset_s(ds, alpha, &rs, err) : dn_score_dataset_ml(ds, opts, &rs, err);
-    if (rc)
-        goto fail;
-    for (int i = 0; i < n; i++)
+    out->alpha = is_s ? alpha : NAN;
+    for (int i = 0; i < n; i++) {
+        score[i] = dn_score_from_chi2(chi2[i], nb);
         out->n_empty += isnan(score[i]);
+    }
+    if (is_s && opts->alpha < 0.0 && n_hist >= 1 && n_hist <= n)
+        out->auc_historical = dn_roc_auc(score, ds->label, n_hist);
 
     double threshold = opts->threshold;
-    if (tune_threshold) {
-        dn_threshold_opts_t topts;
-        dn_threshold_opts_default(&topts);
-        topts.seed = opts->boot_seed;
-        rc = dn_threshold_tune(score, ds->label, n_hist, &topts, &threshold, err);
-        if (rc)
-            goto fail;
-    }
+    if (tune_threshold &&
+        (rc = dn_eval_tune_threshold(score, ds->label, n_hist, opts->boot_seed, &threshold, err)))
+        goto fail;
     out->threshold = threshold;
 
     dn_classification_t cls;
@@ -230,6 +233,8 @@ int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
             change[i] = ds->rapid_mu[i] || ds->rapid_sigma[i];
         out->adaptation_time = dn_adaptation_time(score, ds->label, change, n, n_hist,
                                                   threshold, &out->n_change_points);
+    }
+    if (want_jd) {
         for (int j = 0; j < nb; j++)
             centres[j] = 0.5 * (ds->edges[j] + ds->edges[j + 1]);
         for (int i = 0; i < n; i++) {
@@ -247,13 +252,70 @@ int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
     }
 fail:
     free(score);
-    free(chi2);
-    free(ref_mu);
-    free(ref_sigma);
     free(xt);
     free(sx2);
     free(centres);
     free(change);
+    return rc;
+}
+
+int dn_evaluate_scores(const dn_dataset_t *ds, dn_method_t method, const double *chi2,
+                       double alpha, const dn_eval_opts_t *opts, dn_eval_result_t *out,
+                       dn_err_t *err)
+{
+    return dn_evaluate_scores_ref(ds, method, chi2, NULL, NULL, alpha, opts, out, err);
+}
+
+int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
+                dn_eval_result_t *out, dn_err_t *err)
+{
+    double t0 = now_seconds();
+    int rc = DN_OK;
+    int n = ds->n_runs, nb = ds->n_bins, n_hist = opts->n_hist;
+    size_t cells = (size_t)n * (size_t)nb;
+    double *chi2 = NULL, *ref_mu = NULL, *ref_sigma = NULL;
+
+    result_init(out, opts->method, n, n_hist);
+    if (opts->method != DN_METHOD_S && opts->method != DN_METHOD_ML) {
+        rc = dn_err_set(err, DN_EINVAL, "unknown method %d", (int)opts->method);
+        goto fail;
+    }
+    int is_s = opts->method == DN_METHOD_S;
+    if ((is_s && opts->alpha < 0.0) || isnan(opts->threshold)) {
+        rc = check_historical(ds, n_hist, err);
+        if (rc)
+            goto fail;
+    } else if (n_hist < 0 || n_hist >= n) {
+        rc = dn_err_set(err, DN_EINVAL, "%d runs: the historical regime of %d runs leaves "
+                        "no continual regime", n, n_hist);
+        goto fail;
+    }
+
+    chi2 = malloc((size_t)n * sizeof *chi2);
+    ref_mu = malloc(cells * sizeof *ref_mu);
+    ref_sigma = malloc(cells * sizeof *ref_sigma);
+    if (!chi2 || !ref_mu || !ref_sigma) {
+        rc = dn_err_set(err, DN_ENOMEM, "out of memory evaluating %d runs x %d bins", n, nb);
+        goto fail;
+    }
+
+    double alpha = is_s ? opts->alpha : NAN;
+    if (is_s && alpha < 0.0) {
+        rc = dn_s_tune_alpha(ds->counts, ds->label, n_hist, nb, &alpha, NULL, err);
+        if (rc)
+            goto fail;
+    }
+
+    dn_run_scores_t rs = {.chi2 = chi2, .ref_mu = ref_mu, .ref_sigma = ref_sigma};
+    rc = is_s ? dn_score_dataset_s(ds, alpha, &rs, err) : dn_score_dataset_ml(ds, opts, &rs, err);
+    if (rc)
+        goto fail;
+    rc = dn_evaluate_scores_ref(ds, opts->method, chi2, ref_mu, ref_sigma, alpha, opts, out,
+                                err);
+fail:
+    free(chi2);
+    free(ref_mu);
+    free(ref_sigma);
     out->seconds = now_seconds() - t0;
     return rc;
 }

@@ -77,6 +77,33 @@ int dn_score_dataset_ml(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
 int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
                 dn_eval_result_t *out, dn_err_t *err);
 
+/* SPEC 4 metrics of scores computed elsewhere (a scorer service): chi2[n_runs]
+ * (NAN for runs without a score) of method, which used alpha (S; ignored for
+ * ML: result alpha NAN). ds gives labels, run count, bin count and the truth;
+ * its counts are read only for the Jaccard distance, and only when ref_mu and
+ * ref_sigma [n_runs*n_bins] (the reference that scored each run) are given,
+ * else jaccard_distance is NAN. The threshold is tuned on the first
+ * opts->n_hist runs (seed opts->boot_seed) unless opts->threshold is a number;
+ * for S with opts->alpha < 0 (alpha was tuned) auc_historical is the ROC AUC
+ * of the historical scores. dn_evaluate() scores and then calls this, so
+ * scoring elsewhere with the same alpha gives the same numbers bit for bit.
+ * Returns 0, DN_EINVAL (n_hist, classes, method), DN_ENOMEM. */
+int dn_evaluate_scores_ref(const dn_dataset_t *ds, dn_method_t method, const double *chi2,
+                           const double *ref_mu, const double *ref_sigma, double alpha,
+                           const dn_eval_opts_t *opts, dn_eval_result_t *out, dn_err_t *err);
+
+/* dn_evaluate_scores_ref without references (jaccard_distance NAN). */
+int dn_evaluate_scores(const dn_dataset_t *ds, dn_method_t method, const double *chi2,
+                       double alpha, const dn_eval_opts_t *opts, dn_eval_result_t *out,
+                       dn_err_t *err);
+
+/* The SPEC 4 threshold of dn_evaluate: score[n_hist] and label[n_hist] of the
+ * historical runs must hold a good and a bad labelled run; bootstrap seeded with
+ * boot_seed, default grid. Returns 0 with *threshold, DN_EINVAL (err says why),
+ * DN_ENOMEM. */
+int dn_eval_tune_threshold(const double *score, const int8_t *label, int n_hist,
+                           uint64_t boot_seed, double *threshold, dn_err_t *err);
+
 /* Writes *r as one JSON object (one line, trailing newline) to f. */
 void dn_eval_result_write_json(const dn_eval_result_t *r, FILE *f);
 

@@ -1,0 +1,155 @@
+/* test_evaluate.c: the offline evaluation split in two (lib/evaluate.h): scoring
+ * with dn_score_dataset_s and then dn_evaluate_scores(_ref) gives exactly what
+ * dn_evaluate gives, and the exported threshold tuning is dn_evaluate's. */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dinamo_s.h"
+#include "evaluate.h"
+#include "generator.h"
+
+static dn_dataset_t *make(int n_runs, uint64_t seed)
+{
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    p.n_runs = n_runs;
+    p.n_anomalous = n_runs / 10;
+    p.p_rapid = 0.02;
+    p.n_bins = 40;
+    dn_dataset_t *ds = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_generate(&p, seed, &ds, &err), 0, "%s", err.msg);
+    return ds;
+}
+
+/* Same bits, NaN equal to NaN. */
+static int same(double a, double b)
+{
+    return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0;
+}
+
+static void expect_same(const dn_eval_result_t *a, const dn_eval_result_t *b, int with_jd)
+{
+    cr_assert(same(a->alpha, b->alpha), "alpha %.17g vs %.17g", a->alpha, b->alpha);
+    cr_assert(same(a->threshold, b->threshold), "threshold %.17g vs %.17g", a->threshold,
+              b->threshold);
+    cr_assert(same(a->balanced_accuracy, b->balanced_accuracy), "BA %.17g vs %.17g",
+              a->balanced_accuracy, b->balanced_accuracy);
+    cr_assert(same(a->sensitivity, b->sensitivity), "sens %.17g vs %.17g", a->sensitivity,
+              b->sensitivity);
+    cr_assert(same(a->specificity, b->specificity), "spec %.17g vs %.17g", a->specificity,
+              b->specificity);
+    cr_assert(same(a->adaptation_time, b->adaptation_time), "AT %.17g vs %.17g",
+              a->adaptation_time, b->adaptation_time);
+    if (with_jd)
+        cr_assert(same(a->jaccard_distance, b->jaccard_distance), "JD %.17g vs %.17g",
+                  a->jaccard_distance, b->jaccard_distance);
+    cr_assert(same(a->auc_historical, b->auc_historical), "AUC %.17g vs %.17g",
+              a->auc_historical, b->auc_historical);
+    cr_assert_eq(a->n_runs, b->n_runs);
+    cr_assert_eq(a->n_hist, b->n_hist);
+    cr_assert_eq(a->n_change_points, b->n_change_points);
+    cr_assert_eq(a->n_empty, b->n_empty);
+}
+
+Test(evaluate, scores_elsewhere_equal_dn_evaluate_bit_for_bit)
+{
+    dn_dataset_t *ds = make(600, 11);
+    /* Two empty runs so NaN scores take part. */
+    memset(ds->counts + (size_t)5 * ds->n_bins, 0, ds->n_bins * sizeof(double));
+    memset(ds->counts + (size_t)400 * ds->n_bins, 0, ds->n_bins * sizeof(double));
+    dn_err_t err = {0};
+    dn_eval_opts_t o;
+    dn_eval_opts_default(&o);
+    o.n_hist = 200;
+    o.boot_seed = 3;
+    dn_eval_result_t ref;
+    cr_assert_eq(dn_evaluate(ds, &o, &ref, &err), 0, "%s", err.msg);
+    cr_assert(!isnan(ref.jaccard_distance) && !isnan(ref.threshold));
+    cr_assert_eq(ref.n_empty, 2);
+
+    double alpha, auc;
+    cr_assert_eq(dn_s_tune_alpha(ds->counts, ds->label, o.n_hist, ds->n_bins, &alpha, &auc,
+                                 &err), 0, "%s", err.msg);
+    cr_assert(same(alpha, ref.alpha), "tuned alpha %.17g vs %.17g", alpha, ref.alpha);
+    cr_assert(same(auc, ref.auc_historical), "AUC of tuning %.17g vs %.17g", auc,
+              ref.auc_historical);
+
+    size_t cells = (size_t)ds->n_runs * ds->n_bins;
+    double *chi2 = malloc(ds->n_runs * sizeof *chi2);
+    double *mu = malloc(cells * sizeof *mu), *sg = malloc(cells * sizeof *sg);
+    dn_run_scores_t rs = {.chi2 = chi2, .ref_mu = mu, .ref_sigma = sg};
+    cr_assert_eq(dn_score_dataset_s(ds, alpha, &rs, &err), 0, "%s", err.msg);
+
+    dn_eval_result_t got;
+    cr_assert_eq(dn_evaluate_scores_ref(ds, DN_METHOD_S, chi2, mu, sg, alpha, &o, &got, &err), 0,
+                 "%s", err.msg);
+    expect_same(&ref, &got, 1);
+
+    /* Without references: everything but the Jaccard distance, which is NAN. */
+    cr_assert_eq(dn_evaluate_scores(ds, DN_METHOD_S, chi2, alpha, &o, &got, &err), 0, "%s",
+                 err.msg);
+    expect_same(&ref, &got, 0);
+    cr_assert(isnan(got.jaccard_distance));
+
+    /* The exported threshold tuning is the one dn_evaluate used. */
+    double *score = malloc(ds->n_runs * sizeof *score);
+    for (int i = 0; i < ds->n_runs; i++)
+        score[i] = log(chi2[i] / ds->n_bins);
+    double thr;
+    cr_assert_eq(dn_eval_tune_threshold(score, ds->label, o.n_hist, o.boot_seed, &thr, &err), 0,
+                 "%s", err.msg);
+    cr_assert(same(thr, ref.threshold), "threshold %.17g vs %.17g", thr, ref.threshold);
+    free(score);
+    free(chi2);
+    free(mu);
+    free(sg);
+    dn_dataset_destroy(&ds);
+}
+
+Test(evaluate, given_alpha_and_threshold)
+{
+    dn_dataset_t *ds = make(300, 5);
+    dn_err_t err = {0};
+    dn_eval_opts_t o;
+    dn_eval_opts_default(&o);
+    o.n_hist = 100;
+    o.alpha = 0.3;
+    o.threshold = 1.25;
+    dn_eval_result_t ref, got;
+    cr_assert_eq(dn_evaluate(ds, &o, &ref, &err), 0, "%s", err.msg);
+    cr_assert(isnan(ref.auc_historical));
+    cr_assert_eq(ref.threshold, 1.25);
+    double *chi2 = malloc(ds->n_runs * sizeof *chi2);
+    dn_run_scores_t rs = {.chi2 = chi2};
+    cr_assert_eq(dn_score_dataset_s(ds, 0.3, &rs, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_evaluate_scores(ds, DN_METHOD_S, chi2, 0.3, &o, &got, &err), 0, "%s",
+                 err.msg);
+    expect_same(&ref, &got, 0);
+    free(chi2);
+    dn_dataset_destroy(&ds);
+}
+
+Test(evaluate, threshold_needs_both_classes)
+{
+    double s[4] = {0, 1, 2, 3};
+    int8_t l[4] = {0, 0, 0, 0};
+    double thr = 42;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_eval_tune_threshold(s, l, 4, 0, &thr, &err), DN_EINVAL);
+    cr_assert_eq(thr, 42);
+    cr_assert_eq(dn_eval_tune_threshold(s, l, 0, 0, &thr, &err), DN_EINVAL);
+    dn_dataset_t *ds = make(50, 1);
+    dn_eval_opts_t o;
+    dn_eval_opts_default(&o);
+    o.n_hist = 50; /* no continual regime */
+    double chi2[50];
+    for (int i = 0; i < 50; i++)
+        chi2[i] = 1.0 + i;
+    dn_eval_result_t r;
+    cr_assert_eq(dn_evaluate_scores(ds, DN_METHOD_S, chi2, 0.5, &o, &r, &err), DN_EINVAL);
+    dn_dataset_destroy(&ds);
+}
