@@ -1,0 +1,445 @@
+/* test_scorer_s.c: the scorer_s service as a child process on ipc:// endpoints
+ * in a mkdtemp directory. The test plays the generator (a dn_source_t over a
+ * dn_store_t: a 200-run dn_generate dataset, each run's label right after it,
+ * END_OF_STREAM last) and follows the scores_s log: every chi2 equals
+ * dn_score_dataset_s at the alpha tuned on the first 60 runs, END_OF_STREAM is
+ * forwarded, SIGTERM exits 0 and a restart continues without duplicates, and
+ * malformed runs give REJECTED / INSUFFICIENT_STATISTICS without stopping. */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "dinamo_s.h"
+#include "evaluate.h"
+#include "generator.h"
+#include "stream.h"
+
+#define N_RUNS 200
+#define N_HIST 60
+#define KEY "synthetic/h0"
+
+static void *ctx;
+static char dir[64];
+static char ep[4][160]; /* events, events requests, scores, scores requests */
+
+static void setup(void)
+{
+    ctx = zmq_ctx_new();
+    cr_assert_not_null(ctx);
+    snprintf(dir, sizeof dir, "/tmp/dn-scorer-s-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    const char *names[4] = {"ev", "evreq", "sc", "screq"};
+    for (int i = 0; i < 4; i++)
+        snprintf(ep[i], sizeof ep[i], "ipc://%s/%s", dir, names[i]);
+}
+
+static void teardown(void)
+{
+    zmq_ctx_term(ctx);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(scorer_s, .init = setup, .fini = teardown, .timeout = 120);
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static pid_t start_scorer(void)
+{
+    const char *build = getenv("DINAMO_BUILD");
+    char bin[256], data[128], a[4][200], logp[128];
+    snprintf(bin, sizeof bin, "%s/services/scorer_s", build && *build ? build : "build");
+    cr_assert_eq(access(bin, X_OK), 0, "no service binary %s (set DINAMO_BUILD)", bin);
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(a[0], sizeof a[0], "connect:%s", ep[0]);
+    snprintf(a[1], sizeof a[1], "connect:%s", ep[1]);
+    snprintf(a[2], sizeof a[2], "bind:%s", ep[2]);
+    snprintf(a[3], sizeof a[3], "bind:%s", ep[3]);
+    snprintf(logp, sizeof logp, "%s/scorer_s.log", dir);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        FILE *f = freopen(logp, "a", stderr);
+        (void)f;
+        execl(bin, bin, "--data-dir", data, "--events", a[0], "--events-requests", a[1],
+              "--scores", a[2], "--scores-requests", a[3], "--n-hist", "60", "--tick-ms", "100",
+              "--window", "16", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int stop_scorer(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ---- the generator side ---- */
+
+typedef struct gen_t {
+    dn_store_t *store;
+    dn_sock_t *pub, *pull;
+    dn_source_t *source;
+} gen_t;
+
+static void gen_open(gen_t *g)
+{
+    dn_err_t err = {0};
+    char p[200];
+    snprintf(p, sizeof p, "%s/gen", dir);
+    g->store = dn_store_open(p, DN_STORE_NOSYNC, 0, &err);
+    cr_assert_not_null(g->store, "%s", err.msg);
+    snprintf(p, sizeof p, "bind:%s", ep[0]);
+    g->pub = dn_sock_new(ctx, ZMQ_PUB, p, NULL, &err);
+    cr_assert_not_null(g->pub, "%s", err.msg);
+    snprintf(p, sizeof p, "bind:%s", ep[1]);
+    g->pull = dn_sock_new(ctx, ZMQ_PULL, p, NULL, &err);
+    cr_assert_not_null(g->pull, "%s", err.msg);
+    dn_source_opts_t o = {.log = "events", .service = "generator", .window = 32,
+                          .heartbeat_ms = 50};
+    g->source = dn_source_new(g->store, g->pub, &o, &err);
+    cr_assert_not_null(g->source, "%s", err.msg);
+}
+
+static void gen_close(gen_t *g)
+{
+    dn_source_destroy(&g->source);
+    dn_sock_destroy(&g->pub);
+    dn_sock_destroy(&g->pull);
+    dn_store_destroy(&g->store);
+}
+
+static void append(gen_t *g, Dinamo__Envelope *env)
+{
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_append(g->source, env, &err), 0, "%s", err.msg);
+}
+
+/* Appends run i of ds (counts `counts` of nb bins), its label, and commits. */
+static void gen_run(gen_t *g, const dn_dataset_t *ds, int i, const double *counts, int nb)
+{
+    Dinamo__Histogram h = DINAMO__HISTOGRAM__INIT, *hp = &h;
+    h.key = (char *)KEY;
+    h.subsystem = (char *)"synthetic";
+    h.n_counts = (size_t)nb;
+    h.counts = (double *)counts;
+    Dinamo__Run r = DINAMO__RUN__INIT;
+    r.stream = (char *)"test";
+    r.has_run_number = r.has_run_seq = 1;
+    r.run_number = ds->run[i];
+    r.run_seq = (uint64_t)i;
+    r.n_histograms = 1;
+    r.histograms = &hp;
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.body_case = DINAMO__ENVELOPE__BODY_RUN;
+    env.run = &r;
+    append(g, &env);
+    Dinamo__Label l = DINAMO__LABEL__INIT;
+    l.stream = (char *)"test";
+    l.has_run_number = l.has_run_seq = l.has_verdict = l.has_source = 1;
+    l.run_number = ds->run[i];
+    l.run_seq = (uint64_t)i;
+    l.verdict = ds->label[i] == 0 ? DINAMO__VERDICT__GOOD : DINAMO__VERDICT__BAD;
+    l.source = DINAMO__LABEL_SOURCE__GENERATOR;
+    l.histogram_key = (char *)KEY;
+    Dinamo__Envelope le = DINAMO__ENVELOPE__INIT;
+    le.body_case = DINAMO__ENVELOPE__BODY_LABEL;
+    le.label = &l;
+    append(g, &le);
+}
+
+static void gen_eos(gen_t *g, const dn_dataset_t *ds)
+{
+    Dinamo__Control c = DINAMO__CONTROL__INIT;
+    c.has_kind = c.has_final_run_number = c.has_final_run_seq = c.has_n_runs = 1;
+    c.kind = DINAMO__CONTROL_KIND__END_OF_STREAM;
+    c.final_run_number = ds->run[ds->n_runs - 1];
+    c.final_run_seq = (uint64_t)ds->n_runs - 1;
+    c.n_runs = (uint64_t)ds->n_runs;
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.body_case = DINAMO__ENVELOPE__BODY_CONTROL;
+    env.control = &c;
+    append(g, &env);
+}
+
+static void gen_round(gen_t *g)
+{
+    dn_err_t err = {0};
+    Dinamo__Envelope *env = NULL;
+    while (dn_sock_recv(g->pull, 0, &env, NULL, &err) == 0) {
+        cr_assert_eq(dn_source_on_request(g->source, env, &err), 0, "%s", err.msg);
+        dn_msg_free(&env);
+    }
+    cr_assert_eq(dn_source_pump(g->source, &err), 0, "%s", err.msg);
+}
+
+/* ---- the scores follower ---- */
+
+typedef struct got_t {
+    int status[N_RUNS];
+    double chi2[N_RUNS], score[N_RUNS], alpha[N_RUNS];
+    int n_pulls[N_RUNS];
+    char detail[N_RUNS][256];
+    int n, eos;
+    int bad_order;
+} got_t;
+
+typedef struct fol_t {
+    dn_sock_t *sub, *push;
+    dn_follower_t *f;
+} fol_t;
+
+static void fol_open(fol_t *f)
+{
+    dn_err_t err = {0};
+    char p[200];
+    snprintf(p, sizeof p, "connect:%s", ep[2]);
+    f->sub = dn_sock_new(ctx, ZMQ_SUB, p, NULL, &err);
+    cr_assert_not_null(f->sub, "%s", err.msg);
+    snprintf(p, sizeof p, "connect:%s", ep[3]);
+    f->push = dn_sock_new(ctx, ZMQ_PUSH, p, NULL, &err);
+    cr_assert_not_null(f->push, "%s", err.msg);
+    dn_follower_opts_t o = {.log = "scores_s", .consumer = "test", .ack_interval_ms = 50};
+    f->f = dn_follower_new(f->sub, f->push, &o, &err);
+    cr_assert_not_null(f->f, "%s", err.msg);
+}
+
+static void fol_close(fol_t *f)
+{
+    dn_follower_destroy(&f->f);
+    dn_sock_destroy(&f->sub);
+    dn_sock_destroy(&f->push);
+}
+
+static void fol_round(fol_t *f, got_t *g)
+{
+    dn_err_t err = {0};
+    Dinamo__Envelope *env = NULL;
+    while (dn_sock_recv(f->sub, 0, &env, NULL, &err) == 0) {
+        int rc = dn_follower_accept(f->f, env, &err);
+        cr_assert_geq(rc, 0, "%s", err.msg);
+        if (rc == DN_FOLLOW_DELIVER) {
+            if (dn_msg_type(env) == DN_MSG_SCORE) {
+                const Dinamo__Score *s = env->score;
+                if ((int)s->run_seq != g->n || g->eos || g->n >= N_RUNS)
+                    g->bad_order++;
+                else {
+                    g->status[g->n] = s->status;
+                    g->chi2[g->n] = s->has_chi2 ? s->chi2 : NAN;
+                    g->score[g->n] = s->has_score ? s->score : NAN;
+                    g->alpha[g->n] = s->has_alpha ? s->alpha : NAN;
+                    g->n_pulls[g->n] = (int)s->n_pulls;
+                    snprintf(g->detail[g->n], sizeof g->detail[0], "%s",
+                             s->detail ? s->detail : "");
+                    g->n++;
+                }
+            } else if (dn_msg_type(env) == DN_MSG_CONTROL &&
+                       env->control->kind == DINAMO__CONTROL_KIND__END_OF_STREAM) {
+                g->eos++;
+            }
+        }
+        dn_msg_free(&env);
+    }
+    cr_assert_eq(dn_follower_flush(f->f, &err), 0, "%s", err.msg);
+}
+
+/* Runs generator and follower rounds until `until` scores (and EOS if want_eos)
+ * arrived or the deadline. */
+static void pump(gen_t *gen, fol_t *fol, got_t *got, int until, int want_eos, double secs)
+{
+    double t0 = now_s();
+    while (now_s() - t0 < secs) {
+        gen_round(gen);
+        fol_round(fol, got);
+        if (got->n >= until && (!want_eos || got->eos))
+            return;
+        sleep_ms(2);
+    }
+}
+
+static dn_dataset_t *make_ds(void)
+{
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    p.n_runs = N_RUNS;
+    p.n_anomalous = 20;
+    p.n_bins = 40;
+    dn_dataset_t *ds = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_generate(&p, 70, &ds, &err), 0, "%s", err.msg);
+    return ds;
+}
+
+/* Expected chi2 of `dinamo score --method s --n-historical 60`. */
+static double expected(const dn_dataset_t *ds, double *chi2)
+{
+    double alpha;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_s_tune_alpha(ds->counts, ds->label, N_HIST, ds->n_bins, &alpha, NULL, &err),
+                 0, "%s", err.msg);
+    dn_run_scores_t rs = {.chi2 = chi2};
+    cr_assert_eq(dn_score_dataset_s(ds, alpha, &rs, &err), 0, "%s", err.msg);
+    return alpha;
+}
+
+static void check_scores(const dn_dataset_t *ds, const got_t *got, const double *chi2,
+                         double alpha, int skip)
+{
+    int worst = -1;
+    for (int i = 0; i < N_RUNS; i++) {
+        if (i == skip)
+            continue;
+        int ok = isnan(chi2[i]) ? got->status[i] == DINAMO__SCORE_STATUS__INSUFFICIENT_STATISTICS
+                                : got->status[i] == DINAMO__SCORE_STATUS__OK &&
+                                      memcmp(&got->chi2[i], &chi2[i], sizeof(double)) == 0;
+        if (!ok && worst < 0)
+            worst = i;
+    }
+    cr_assert_eq(worst, -1, "run %d: status %d chi2 %.17g, expected %.17g", worst,
+                 worst < 0 ? 0 : got->status[worst], worst < 0 ? 0 : got->chi2[worst],
+                 worst < 0 ? 0 : chi2[worst]);
+    for (int i = 0; i < N_RUNS; i++)
+        if (got->status[i] == DINAMO__SCORE_STATUS__OK) {
+            cr_assert_eq(got->alpha[i], alpha, "run %d: alpha %.17g, tuned %.17g", i,
+                         got->alpha[i], alpha);
+            double s = log(got->chi2[i] / ds->n_bins);
+            cr_assert(memcmp(&s, &got->score[i], sizeof s) == 0, "run %d: score %.17g vs %.17g",
+                      i, got->score[i], s);
+            cr_assert_eq(got->n_pulls[i], ds->n_bins);
+        }
+}
+
+/* Entries of the scorer's own log after it stopped: exactly the scores and one
+ * EOS, in order (a restart appended nothing twice). */
+static void check_log(int n_expected)
+{
+    dn_err_t err = {0};
+    char p[200];
+    snprintf(p, sizeof p, "%s/data/scorer_s", dir);
+    dn_store_t *st = dn_store_open(p, DN_STORE_READONLY, 0, &err);
+    cr_assert_not_null(st, "%s", err.msg);
+    uint64_t n = 0;
+    cr_assert_eq(dn_store_count(st, "scores_s", &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, (uint64_t)n_expected, "the scores_s log holds %llu entries, expected %d",
+                 (unsigned long long)n, n_expected);
+    for (int i = 0; i < n_expected; i++) {
+        Dinamo__Envelope *env = NULL;
+        cr_assert_eq(dn_stream_log_read(st, "scores_s", (uint64_t)i, &env, &err), 0, "%s",
+                     err.msg);
+        if (i < n_expected - 1)
+            cr_assert(dn_msg_type(env) == DN_MSG_SCORE && env->score->run_seq == (uint64_t)i,
+                      "entry %d is not the score of run_seq %d", i, i);
+        else
+            cr_assert(dn_msg_type(env) == DN_MSG_CONTROL);
+        dn_msg_free(&env);
+    }
+    dn_store_destroy(&st);
+}
+
+Test(scorer_s, lockstep_scores_equal_offline_and_restart_continues)
+{
+    dn_dataset_t *ds = make_ds();
+    double chi2[N_RUNS];
+    double alpha = expected(ds, chi2);
+    gen_t gen;
+    fol_t fol;
+    got_t *got = calloc(1, sizeof *got);
+    gen_open(&gen);
+    fol_open(&fol);
+    dn_err_t err = {0};
+    for (int i = 0; i < N_RUNS; i++)
+        gen_run(&gen, ds, i, dn_dataset_row(ds, i), ds->n_bins);
+    gen_eos(&gen, ds);
+    cr_assert_eq(dn_source_commit(gen.source, &err), 0, "%s", err.msg);
+
+    pid_t pid = start_scorer();
+    pump(&gen, &fol, got, 120, 0, 60);
+    cr_assert_geq(got->n, 120, "only %d scores before the restart", got->n);
+    cr_assert_eq(stop_scorer(pid), 0, "scorer_s did not exit 0 on SIGTERM");
+    pid = start_scorer();
+    pump(&gen, &fol, got, N_RUNS, 1, 60);
+    cr_assert_eq(got->n, N_RUNS, "%d scores", got->n);
+    cr_assert_eq(got->eos, 1, "END_OF_STREAM forwarded %d times", got->eos);
+    cr_assert_eq(got->bad_order, 0, "%d scores out of order", got->bad_order);
+    check_scores(ds, got, chi2, alpha, -1);
+    cr_assert_eq(stop_scorer(pid), 0);
+    check_log(N_RUNS + 1);
+
+    fol_close(&fol);
+    gen_close(&gen);
+    free(got);
+    dn_dataset_destroy(&ds);
+}
+
+Test(scorer_s, malformed_runs_are_reported_and_the_stream_goes_on)
+{
+    dn_dataset_t *ds = make_ds();
+    const int empty = 120, wrong = 150;
+    /* What `dinamo score` gives when the empty run is empty and the wrong-sized
+     * run never updates (its label is unusable). */
+    memset(ds->counts + (size_t)empty * ds->n_bins, 0, (size_t)ds->n_bins * sizeof(double));
+    int8_t wrong_label = ds->label[wrong];
+    ds->label[wrong] = -1;
+    double chi2[N_RUNS];
+    double alpha = expected(ds, chi2);
+    ds->label[wrong] = wrong_label;
+    cr_assert(isnan(chi2[empty]));
+
+    gen_t gen;
+    fol_t fol;
+    got_t *got = calloc(1, sizeof *got);
+    gen_open(&gen);
+    fol_open(&fol);
+    dn_err_t err = {0};
+    double shorter[20];
+    for (int j = 0; j < 20; j++)
+        shorter[j] = 100 + j;
+    for (int i = 0; i < N_RUNS; i++) {
+        if (i == wrong)
+            gen_run(&gen, ds, i, shorter, 20);
+        else
+            gen_run(&gen, ds, i, dn_dataset_row(ds, i), ds->n_bins);
+    }
+    gen_eos(&gen, ds);
+    cr_assert_eq(dn_source_commit(gen.source, &err), 0, "%s", err.msg);
+
+    pid_t pid = start_scorer();
+    pump(&gen, &fol, got, N_RUNS, 1, 60);
+    cr_assert_eq(got->n, N_RUNS, "%d scores", got->n);
+    cr_assert_eq(got->eos, 1);
+    cr_assert_eq(got->status[empty], DINAMO__SCORE_STATUS__INSUFFICIENT_STATISTICS,
+                 "empty run: status %d", got->status[empty]);
+    cr_assert_eq(got->status[wrong], DINAMO__SCORE_STATUS__REJECTED, "wrong bins: status %d",
+                 got->status[wrong]);
+    cr_assert(strstr(got->detail[wrong], "20 bins") != NULL, "detail '%s'", got->detail[wrong]);
+    check_scores(ds, got, chi2, alpha, wrong);
+    cr_assert_eq(stop_scorer(pid), 0);
+
+    fol_close(&fol);
+    gen_close(&gen);
+    free(got);
+    dn_dataset_destroy(&ds);
+}
