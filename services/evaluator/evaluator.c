@@ -1,0 +1,1093 @@
+/* evaluator: the pipeline's evaluation service (docs/pipeline.md).
+ *
+ * Follows the events log (runs, labels with truth, END_OF_STREAM) and the
+ * scores logs of the enabled methods (scores_s, scores_ml) as consumer
+ * "evaluator". Every run, label and score it receives is stored in LMDB
+ * (<data_dir>/evaluator: tables ev.runs, ev.labels, ev.scores, keyed so that a
+ * replay overwrites itself) in the same batch as the follower positions, so a
+ * restart rebuilds memory from the store and continues exactly; scores are
+ * deduplicated by (method, run_seq, key).
+ *
+ * Once the first n_hist runs of a (key, method) have labels and scores, its
+ * threshold is tuned as dn_evaluate does (dn_eval_tune_threshold) and every
+ * later run whose scores are all in is flagged (logged; flags.csv).
+ * At END_OF_STREAM of the events and of every enabled method's log (or on
+ * SIGUSR1) the report is written atomically into report_dir: metrics.json
+ * (per key and method the dn_eval_result_t of dn_evaluate_scores_ref, i.e. the
+ * numbers of `dinamo evaluate`), scores_<method>[_<key>].csv in `dinamo
+ * score`'s format, flags.csv, then the empty marker FINAL last. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "bus.h"
+#include "bytes.h"
+#include "config.h"
+#include "dataset.h"
+#include "evaluate.h"
+#include "fileio.h"
+#include "histo.h"
+#include "log.h"
+#include "msg.h"
+#include "service.h"
+#include "store.h"
+#include "stream.h"
+
+#define N_METHODS 2
+static const char *method_name[N_METHODS] = {"s", "ml"};
+static const char *log_name[N_METHODS] = {"scores_s", "scores_ml"};
+
+typedef struct row_t {
+    int64_t run_number;
+    uint8_t has_run, has_label, has_truth;
+    int8_t label;
+    double mu, sigma;
+    uint8_t rapid_mu, rapid_sigma;
+    double *counts;          /* [n_bins] from the run */
+    double *edges;           /* [n_bins+1] when the run gave them */
+    uint8_t has_score[N_METHODS], status[N_METHODS], flagged_logged[N_METHODS];
+    double chi2[N_METHODS], alpha[N_METHODS];
+    double *ref_mu[N_METHODS], *ref_sigma[N_METHODS];
+} row_t;
+
+typedef struct hkey_t {
+    char *key;
+    int n_bins;              /* 0 until a run gave it */
+    row_t *rows;             /* indexed by run_seq */
+    int n_rows, cap_rows;
+    double threshold[N_METHODS];
+} hkey_t;
+
+typedef struct runinfo_t {
+    int n_keys;              /* histograms in the run; 0 until the run arrived */
+    int64_t run_number;
+} runinfo_t;
+
+typedef struct feed_t {
+    dn_sock_t *sub, *push;
+    dn_follower_t *f;
+    int eos;
+} feed_t;
+
+typedef struct ev_t {
+    int enabled[N_METHODS];
+    int n_hist;
+    uint64_t boot_seed;
+    char report_dir[4096];
+    int exit_at_end;
+    int rebuilding;
+    dn_service_t *svc;
+    dn_store_t *store;
+    dn_store_batch_t *batch;
+    feed_t events, scores[N_METHODS];
+    hkey_t *keys;
+    int n_keys, cap_keys;
+    runinfo_t *runs;
+    int n_runs, cap_runs;
+    int dirty, final_done;
+    uint64_t n_scores, n_dups, n_labels, n_run_msgs;
+} ev_t;
+
+static ev_t *g_ev;
+
+/* ---- memory ---------------------------------------------------------------- */
+
+static hkey_t *key_get(ev_t *ev, const char *k)
+{
+    for (int i = 0; i < ev->n_keys; i++)
+        if (!strcmp(ev->keys[i].key, k))
+            return &ev->keys[i];
+    if (ev->n_keys == ev->cap_keys) {
+        int cap = ev->cap_keys ? 2 * ev->cap_keys : 8;
+        hkey_t *p = realloc(ev->keys, (size_t)cap * sizeof *p);
+        if (!p)
+            return NULL;
+        ev->keys = p;
+        ev->cap_keys = cap;
+    }
+    hkey_t *hk = &ev->keys[ev->n_keys];
+    memset(hk, 0, sizeof *hk);
+    if (!(hk->key = strdup(k)))
+        return NULL;
+    for (int m = 0; m < N_METHODS; m++)
+        hk->threshold[m] = NAN;
+    ev->n_keys++;
+    return hk;
+}
+
+static row_t *row_get(hkey_t *hk, uint64_t seq)
+{
+    if (seq > (uint64_t)INT32_MAX - 1)
+        return NULL;
+    if ((int)seq >= hk->cap_rows) {
+        int cap = hk->cap_rows ? hk->cap_rows : 256;
+        while (cap <= (int)seq)
+            cap *= 2;
+        row_t *p = realloc(hk->rows, (size_t)cap * sizeof *p);
+        if (!p)
+            return NULL;
+        memset(p + hk->cap_rows, 0, (size_t)(cap - hk->cap_rows) * sizeof *p);
+        for (int i = hk->cap_rows; i < cap; i++) {
+            p[i].label = -1;
+            for (int m = 0; m < N_METHODS; m++)
+                p[i].chi2[m] = p[i].alpha[m] = NAN;
+        }
+        hk->rows = p;
+        hk->cap_rows = cap;
+    }
+    if ((int)seq >= hk->n_rows)
+        hk->n_rows = (int)seq + 1;
+    return &hk->rows[seq];
+}
+
+static runinfo_t *run_get(ev_t *ev, uint64_t seq)
+{
+    if (seq > (uint64_t)INT32_MAX - 1)
+        return NULL;
+    if ((int)seq >= ev->cap_runs) {
+        int cap = ev->cap_runs ? ev->cap_runs : 256;
+        while (cap <= (int)seq)
+            cap *= 2;
+        runinfo_t *p = realloc(ev->runs, (size_t)cap * sizeof *p);
+        if (!p)
+            return NULL;
+        memset(p + ev->cap_runs, 0, (size_t)(cap - ev->cap_runs) * sizeof *p);
+        ev->runs = p;
+        ev->cap_runs = cap;
+    }
+    if ((int)seq >= ev->n_runs)
+        ev->n_runs = (int)seq + 1;
+    return &ev->runs[seq];
+}
+
+/* ---- thresholds and flags ---------------------------------------------------- */
+
+static double row_score(const hkey_t *hk, const row_t *r, int m)
+{
+    if (!r->has_score[m] || r->status[m] != DINAMO__SCORE_STATUS__OK || hk->n_bins < 1)
+        return NAN;
+    return dn_score_from_chi2(r->chi2[m], hk->n_bins);
+}
+
+static void try_tune(ev_t *ev, hkey_t *hk, int m)
+{
+    if (ev->n_hist < 1 || !isnan(hk->threshold[m]) || hk->n_rows < ev->n_hist || hk->n_bins < 1)
+        return;
+    for (int i = 0; i < ev->n_hist; i++)
+        if (!hk->rows[i].has_label || !hk->rows[i].has_score[m])
+            return;
+    double *score = malloc((size_t)ev->n_hist * sizeof *score);
+    int8_t *label = malloc((size_t)ev->n_hist);
+    if (!score || !label) {
+        free(score);
+        free(label);
+        return;
+    }
+    for (int i = 0; i < ev->n_hist; i++) {
+        score[i] = row_score(hk, &hk->rows[i], m);
+        label[i] = hk->rows[i].label;
+    }
+    dn_err_t err = {0};
+    double thr;
+    if (dn_eval_tune_threshold(score, label, ev->n_hist, ev->boot_seed, &thr, &err) == 0) {
+        hk->threshold[m] = thr;
+        if (!ev->rebuilding)
+            dn_log(DN_LOG_INFO, "histogram '%s' (%s): threshold %.6g tuned on %d runs", hk->key,
+                   method_name[m], thr, ev->n_hist);
+    } else {
+        hk->threshold[m] = INFINITY; /* never flags; logged once */
+        dn_log(DN_LOG_WARN, "histogram '%s' (%s): %s", hk->key, method_name[m], err.msg);
+    }
+    free(score);
+    free(label);
+}
+
+/* Logs the flags of run seq for method m once all its histograms are scored and
+ * their thresholds tuned. */
+static void try_flag(ev_t *ev, uint64_t seq, int m)
+{
+    if ((int)seq < ev->n_hist || (int)seq >= ev->n_runs || ev->rebuilding)
+        return;
+    runinfo_t *ri = &ev->runs[seq];
+    if (!ri->n_keys)
+        return;
+    int have = 0, flagged = 0;
+    const char *worst[3] = {0};
+    double wex[3] = {-INFINITY, -INFINITY, -INFINITY};
+    for (int k = 0; k < ev->n_keys; k++) {
+        hkey_t *hk = &ev->keys[k];
+        if ((int)seq >= hk->n_rows || !hk->rows[seq].has_score[m])
+            continue;
+        if (hk->rows[seq].flagged_logged[m])
+            return;
+        if (isnan(hk->threshold[m]))
+            return;
+        have++;
+        double s = row_score(hk, &hk->rows[seq], m), ex = s - hk->threshold[m];
+        if (s > hk->threshold[m]) {
+            flagged++;
+            for (int w = 0; w < 3; w++)
+                if (ex > wex[w]) {
+                    for (int v = 2; v > w; v--) {
+                        wex[v] = wex[v - 1];
+                        worst[v] = worst[v - 1];
+                    }
+                    wex[w] = ex;
+                    worst[w] = hk->key;
+                    break;
+                }
+        }
+    }
+    if (have < ri->n_keys)
+        return;
+    for (int k = 0; k < ev->n_keys; k++)
+        if ((int)seq < ev->keys[k].n_rows)
+            ev->keys[k].rows[seq].flagged_logged[m] = 1;
+    if (flagged)
+        dn_log(DN_LOG_INFO, "run %lld (%s): %d of %d histograms flagged, worst: %s%s%s%s%s",
+               (long long)ri->run_number, method_name[m], flagged, have, worst[0],
+               worst[1] ? ", " : "", worst[1] ? worst[1] : "", worst[2] ? ", " : "",
+               worst[2] ? worst[2] : "");
+}
+
+static void after_change(ev_t *ev, hkey_t *hk, uint64_t seq)
+{
+    for (int m = 0; m < N_METHODS; m++) {
+        if (!ev->enabled[m])
+            continue;
+        int was = isnan(hk->threshold[m]);
+        try_tune(ev, hk, m);
+        if (was && !isnan(hk->threshold[m]))
+            for (int i = ev->n_hist; i < ev->n_runs; i++)
+                try_flag(ev, (uint64_t)i, m);
+        else
+            try_flag(ev, seq, m);
+    }
+}
+
+/* ---- ingest (live and rebuild) ------------------------------------------------- */
+
+static int copy_arr(double **dst, const double *src, size_t n)
+{
+    free(*dst);
+    *dst = NULL;
+    if (!n)
+        return 0;
+    *dst = malloc(n * sizeof **dst);
+    if (!*dst)
+        return DN_ENOMEM;
+    memcpy(*dst, src, n * sizeof **dst);
+    return 0;
+}
+
+static int ingest_run(ev_t *ev, const Dinamo__Run *run)
+{
+    runinfo_t *ri = run_get(ev, run->run_seq);
+    if (!ri)
+        return DN_ENOMEM;
+    ri->n_keys = (int)run->n_histograms;
+    ri->run_number = run->run_number;
+    for (size_t j = 0; j < run->n_histograms; j++) {
+        const Dinamo__Histogram *hg = run->histograms[j];
+        hkey_t *hk = key_get(ev, hg->key);
+        if (!hk)
+            return DN_ENOMEM;
+        if (!hk->n_bins)
+            hk->n_bins = (int)hg->n_counts;
+        if (hk->n_bins != (int)hg->n_counts) {
+            dn_log(DN_LOG_WARN, "run %lld: histogram '%s': %zu bins, the key has %d: skipped",
+                   (long long)run->run_number, hg->key, hg->n_counts, hk->n_bins);
+            continue;
+        }
+        row_t *r = row_get(hk, run->run_seq);
+        if (!r)
+            return DN_ENOMEM;
+        r->has_run = 1;
+        r->run_number = run->run_number;
+        if (copy_arr(&r->counts, hg->counts, hg->n_counts) ||
+            (hg->n_edges == hg->n_counts + 1 && copy_arr(&r->edges, hg->edges, hg->n_edges)))
+            return DN_ENOMEM;
+        after_change(ev, hk, run->run_seq);
+    }
+    return 0;
+}
+
+static int label_row(ev_t *ev, hkey_t *hk, const Dinamo__Label *l)
+{
+    row_t *r = row_get(hk, l->run_seq);
+    if (!r)
+        return DN_ENOMEM;
+    r->has_label = 1;
+    r->label = l->verdict == DINAMO__VERDICT__GOOD ? 0 : 1;
+    if (!r->run_number)
+        r->run_number = l->run_number;
+    if (l->truth) {
+        r->has_truth = 1;
+        r->mu = l->truth->mu;
+        r->sigma = l->truth->sigma;
+        r->rapid_mu = l->truth->rapid_mu;
+        r->rapid_sigma = l->truth->rapid_sigma;
+    }
+    after_change(ev, hk, l->run_seq);
+    return 0;
+}
+
+static int ingest_label(ev_t *ev, const Dinamo__Label *l)
+{
+    if (l->histogram_key && l->histogram_key[0]) {
+        hkey_t *hk = key_get(ev, l->histogram_key);
+        return hk ? label_row(ev, hk, l) : DN_ENOMEM;
+    }
+    for (int k = 0; k < ev->n_keys; k++) {
+        hkey_t *hk = &ev->keys[k];
+        if ((int)l->run_seq < hk->n_rows && hk->rows[l->run_seq].has_run) {
+            int rc = label_row(ev, hk, l);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* Returns 1 when the score was new, 0 for a duplicate, < 0 on error. */
+static int ingest_score(ev_t *ev, int m, const Dinamo__Score *s)
+{
+    hkey_t *hk = key_get(ev, s->histogram_key);
+    if (!hk)
+        return DN_ENOMEM;
+    row_t *r = row_get(hk, s->run_seq);
+    if (!r)
+        return DN_ENOMEM;
+    if (r->has_score[m])
+        return 0;
+    r->has_score[m] = 1;
+    r->status[m] = (uint8_t)s->status;
+    r->chi2[m] = s->has_chi2 && s->status == DINAMO__SCORE_STATUS__OK ? s->chi2 : NAN;
+    r->alpha[m] = s->has_alpha ? s->alpha : NAN;
+    if (!r->run_number)
+        r->run_number = s->run_number;
+    if (s->n_reference && s->n_reference == s->n_reference_uncertainty &&
+        (copy_arr(&r->ref_mu[m], s->reference, s->n_reference) ||
+         copy_arr(&r->ref_sigma[m], s->reference_uncertainty, s->n_reference)))
+        return DN_ENOMEM;
+    after_change(ev, hk, s->run_seq);
+    return 1;
+}
+
+/* ---- store --------------------------------------------------------------------- */
+
+static void be64(unsigned char *p, uint64_t v)
+{
+    for (int b = 0; b < 8; b++)
+        p[b] = (unsigned char)(v >> (56 - 8 * b));
+}
+
+/* Stores env (an entry of a log) in table under prefix+key. */
+static int store_env(ev_t *ev, const char *table, const unsigned char *kb, size_t kl,
+                     const Dinamo__Envelope *env)
+{
+    Dinamo__Envelope copy = *env;
+    copy.producer = (char *)"evaluator";
+    copy.has_seq = 1;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = dn_msg_encode_unchecked(&copy, &buf, &len);
+    if (rc)
+        return rc;
+    rc = dn_store_batch_put(ev->batch, table, kb, kl, buf, len);
+    free(buf);
+    ev->dirty = 1;
+    return rc;
+}
+
+static int keyed(unsigned char *kb, int prefix, uint64_t seq, const char *hkey, size_t *kl)
+{
+    size_t n = 0;
+    if (prefix >= 0)
+        kb[n++] = (unsigned char)prefix;
+    be64(kb + n, seq);
+    n += 8;
+    size_t hl = hkey ? strlen(hkey) : 0;
+    if (n + hl > DN_STORE_KEY_MAX)
+        hl = DN_STORE_KEY_MAX - n; /* keys are at most 255 bytes: never happens */
+    memcpy(kb + n, hkey, hl);
+    *kl = n + hl;
+    return 0;
+}
+
+static int checkpoint(ev_t *ev, dn_err_t *err)
+{
+    unsigned char b[8 * 3 + 4 * 4];
+    dn_put_u64(b, dn_follower_next(ev->events.f));
+    for (int m = 0; m < N_METHODS; m++)
+        dn_put_u64(b + 8 + 8 * m, ev->scores[m].f ? dn_follower_next(ev->scores[m].f) : 0);
+    dn_put_u32(b + 24, (uint32_t)ev->events.eos);
+    dn_put_u32(b + 28, (uint32_t)ev->scores[0].eos);
+    dn_put_u32(b + 32, (uint32_t)ev->scores[1].eos);
+    dn_put_u32(b + 36, (uint32_t)ev->final_done);
+    int rc = dn_store_batch_checkpoint(ev->batch, "evaluator", b, sizeof b, NULL);
+    if (rc)
+        return dn_err_set(err, rc, "out of memory");
+    rc = dn_store_apply(ev->store, ev->batch, err);
+    if (rc)
+        return rc;
+    dn_store_batch_clear(ev->batch);
+    ev->dirty = 0;
+    return 0;
+}
+
+typedef struct rb_ctx_t {
+    ev_t *ev;
+    int kind; /* 0 runs, 1 labels, 2 scores */
+} rb_ctx_t;
+
+static int rebuild_one(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    rb_ctx_t *c = arg;
+    Dinamo__Envelope *env = NULL;
+    if (dn_msg_decode(val, vlen, &env, NULL, NULL))
+        return 0;
+    int rc = 0;
+    if (c->kind == 0 && dn_msg_type(env) == DN_MSG_RUN)
+        rc = ingest_run(c->ev, env->run);
+    else if (c->kind == 1 && dn_msg_type(env) == DN_MSG_LABEL)
+        rc = ingest_label(c->ev, env->label);
+    else if (c->kind == 2 && dn_msg_type(env) == DN_MSG_SCORE && klen >= 1 && *(const unsigned char *)key < N_METHODS) {
+        rc = ingest_score(c->ev, *(const unsigned char *)key, env->score);
+        if (rc > 0) {
+            c->ev->n_scores++;
+            rc = 0;
+        }
+    }
+    dn_msg_free(&env);
+    return rc < 0 ? rc : 0;
+}
+
+static int restore(ev_t *ev, dn_err_t *err)
+{
+    ev->rebuilding = 1;
+    const char *tables[3] = {"ev.runs", "ev.labels", "ev.scores"};
+    for (int t = 0; t < 3; t++) {
+        rb_ctx_t c = {ev, t};
+        int rc = dn_store_foreach(ev->store, tables[t], NULL, 0, rebuild_one, &c, err);
+        if (rc) {
+            ev->rebuilding = 0;
+            return rc < 0 && rc != DN_EIO ? dn_err_set(err, rc, "rebuilding from the store: %s",
+                                                       dn_strerror(rc)) : rc;
+        }
+    }
+    ev->rebuilding = 0;
+    void *blob = NULL;
+    size_t len = 0;
+    int rc = dn_store_checkpoint_read(ev->store, "evaluator", &blob, &len, NULL, err);
+    if (rc == DN_ENOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    if (len != 40) {
+        free(blob);
+        return dn_err_set(err, DN_EFORMAT, "checkpoint evaluator: %zu bytes", len);
+    }
+    const unsigned char *b = blob;
+    dn_follower_set_next(ev->events.f, dn_get_u64(b));
+    for (int m = 0; m < N_METHODS; m++)
+        if (ev->scores[m].f)
+            dn_follower_set_next(ev->scores[m].f, dn_get_u64(b + 8 + 8 * m));
+    ev->events.eos = (int)dn_get_u32(b + 24);
+    ev->scores[0].eos = (int)dn_get_u32(b + 28);
+    ev->scores[1].eos = (int)dn_get_u32(b + 32);
+    ev->final_done = (int)dn_get_u32(b + 36);
+    free(blob);
+    dn_log(DN_LOG_INFO, "restored: %d keys, %d runs, %llu scores%s", ev->n_keys, ev->n_runs,
+           (unsigned long long)ev->n_scores, ev->final_done ? ", report was final" : "");
+    return 0;
+}
+
+/* ---- report -------------------------------------------------------------------- */
+
+static void csv_key_name(char *dst, size_t cap, const char *key)
+{
+    snprintf(dst, cap, "%s", key);
+    for (char *p = dst; *p; p++)
+        if (*p == '/')
+            *p = '_';
+}
+
+/* The dataset of key hk (runs 0 .. n-1 that have the run). */
+static dn_dataset_t *key_dataset(const hkey_t *hk, int *n_out)
+{
+    int n = 0;
+    for (int i = 0; i < hk->n_rows; i++)
+        if (hk->rows[i].has_run || hk->rows[i].has_label)
+            n = i + 1;
+    int truth = n > 0;
+    for (int i = 0; i < n; i++)
+        truth = truth && hk->rows[i].has_truth;
+    dn_dataset_t *ds = dn_dataset_new(n, hk->n_bins, truth);
+    if (!ds)
+        return NULL;
+    const double *edges = NULL;
+    for (int i = 0; i < n; i++) {
+        const row_t *r = &hk->rows[i];
+        ds->run[i] = r->run_number;
+        ds->label[i] = r->has_label ? r->label : -1;
+        if (r->counts)
+            memcpy(ds->counts + (size_t)i * hk->n_bins, r->counts,
+                   (size_t)hk->n_bins * sizeof(double));
+        if (!edges && r->edges)
+            edges = r->edges;
+        if (truth) {
+            ds->true_mu[i] = r->mu;
+            ds->true_sigma[i] = r->sigma;
+            ds->rapid_mu[i] = r->rapid_mu;
+            ds->rapid_sigma[i] = r->rapid_sigma;
+        }
+    }
+    if (edges)
+        memcpy(ds->edges, edges, (size_t)(hk->n_bins + 1) * sizeof(double));
+    *n_out = n;
+    return ds;
+}
+
+static int evaluate_key(ev_t *ev, hkey_t *hk, int m, FILE *json, dn_eval_result_t *res,
+                        int *ok, dn_err_t *err)
+{
+    *ok = 0;
+    int n = 0;
+    if (hk->n_bins < 1) {
+        fputs("{\"error\": \"no run of this histogram\"}", json);
+        return 0;
+    }
+    dn_dataset_t *ds = key_dataset(hk, &n);
+    if (!ds)
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    size_t cells = (size_t)n * hk->n_bins;
+    double *chi2 = malloc(((size_t)n + 1) * sizeof *chi2);
+    double *mu = malloc((cells + 1) * sizeof *mu), *sg = malloc((cells + 1) * sizeof *sg);
+    if (!chi2 || !mu || !sg) {
+        free(chi2);
+        free(mu);
+        free(sg);
+        dn_dataset_destroy(&ds);
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    }
+    int refs = 1, missing = 0;
+    double alpha = NAN;
+    for (int i = 0; i < n; i++) {
+        row_t *r = &hk->rows[i];
+        chi2[i] = r->chi2[m];
+        missing += !r->has_score[m];
+        if (isnan(alpha) && !isnan(r->alpha[m]))
+            alpha = r->alpha[m];
+        for (int j = 0; j < hk->n_bins; j++) {
+            int have = r->ref_mu[m] && r->ref_sigma[m] && !isnan(chi2[i]);
+            refs = refs && (have || isnan(chi2[i]));
+            mu[(size_t)i * hk->n_bins + j] = have ? r->ref_mu[m][j] : NAN;
+            sg[(size_t)i * hk->n_bins + j] = have ? r->ref_sigma[m][j] : NAN;
+        }
+    }
+    dn_eval_opts_t o;
+    dn_eval_opts_default(&o);
+    o.method = m == 0 ? DN_METHOD_S : DN_METHOD_ML;
+    o.n_hist = ev->n_hist;
+    o.boot_seed = ev->boot_seed;
+    o.alpha = -1.0; /* the scorer tuned alpha: report the historical AUC */
+    dn_err_t e = {0};
+    int rc = dn_evaluate_scores_ref(ds, o.method, chi2, refs ? mu : NULL, refs ? sg : NULL,
+                                    alpha, &o, res, &e);
+    if (rc == DN_ENOMEM) {
+        rc = dn_err_set(err, rc, "%s", e.msg);
+    } else if (rc) {
+        fputs("{\"error\": ", json);
+        char msg[DN_ERRMSG_MAX + 64];
+        snprintf(msg, sizeof msg, "%s", e.msg);
+        fputc('"', json);
+        for (char *p = msg; *p; p++)
+            if (*p == '"' || *p == '\\')
+                fprintf(json, "\\%c", *p);
+            else if ((unsigned char)*p >= 0x20)
+                fputc(*p, json);
+        fprintf(json, "\", \"missing_scores\": %d}", missing);
+        rc = 0;
+    } else {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *mf = open_memstream(&buf, &len);
+        if (mf) {
+            dn_eval_result_write_json(res, mf);
+            fclose(mf);
+            while (len && buf[len - 1] == '\n')
+                buf[--len] = 0;
+            fputs(buf, json);
+            free(buf);
+        }
+        *ok = 1;
+    }
+    free(chi2);
+    free(mu);
+    free(sg);
+    dn_dataset_destroy(&ds);
+    return rc;
+}
+
+static int write_scores_csv(ev_t *ev, hkey_t *hk, int m, dn_err_t *err)
+{
+    char path[4096 + 600], kn[DN_MSG_KEY_MAX + 1];
+    if (ev->n_keys == 1) {
+        snprintf(path, sizeof path, "%s/scores_%s.csv", ev->report_dir, method_name[m]);
+    } else {
+        csv_key_name(kn, sizeof kn, hk->key);
+        snprintf(path, sizeof path, "%s/scores_%s_%s.csv", ev->report_dir, method_name[m], kn);
+    }
+    dn_outfile_t *of = dn_outfile_open(path, err);
+    if (!of)
+        return err->code;
+    FILE *f = dn_outfile_stream(of);
+    fputs("run,label,chi2,score,status\n", f);
+    for (int i = 0; i < hk->n_rows; i++) {
+        const row_t *r = &hk->rows[i];
+        if (!r->has_run && !r->has_score[m])
+            continue;
+        fprintf(f, "%lld,", (long long)r->run_number);
+        if (r->has_label)
+            fprintf(f, "%d", r->label);
+        if (!r->has_score[m])
+            fputs(",,,missing\n", f);
+        else if (r->status[m] == DINAMO__SCORE_STATUS__REJECTED)
+            fputs(",,,rejected\n", f);
+        else if (isnan(r->chi2[m]))
+            fputs(",,,insufficient_statistics\n", f);
+        else
+            fprintf(f, ",%.17g,%.17g,ok\n", r->chi2[m], dn_score_from_chi2(r->chi2[m], hk->n_bins));
+    }
+    return dn_outfile_commit(&of, err);
+}
+
+static int write_flags_csv(ev_t *ev, dn_err_t *err)
+{
+    char path[4096 + 32];
+    snprintf(path, sizeof path, "%s/flags.csv", ev->report_dir);
+    dn_outfile_t *of = dn_outfile_open(path, err);
+    if (!of)
+        return err->code;
+    FILE *f = dn_outfile_stream(of);
+    fputs("run,run_seq,method,histogram,score,threshold,flagged,worst\n", f);
+    for (int m = 0; m < N_METHODS; m++) {
+        if (!ev->enabled[m])
+            continue;
+        for (int i = ev->n_hist; i < ev->n_runs; i++) {
+            int flagged = 0, scored = 0;
+            const char *worst = NULL;
+            double wex = -INFINITY;
+            for (int k = 0; k < ev->n_keys; k++) {
+                hkey_t *hk = &ev->keys[k];
+                if (i >= hk->n_rows || !hk->rows[i].has_score[m] || isnan(hk->threshold[m]))
+                    continue;
+                double s = row_score(hk, &hk->rows[i], m);
+                int fl = s > hk->threshold[m];
+                scored++;
+                flagged += fl;
+                if (fl && s - hk->threshold[m] > wex) {
+                    wex = s - hk->threshold[m];
+                    worst = hk->key;
+                }
+                fprintf(f, "%lld,%d,%s,%s,", (long long)hk->rows[i].run_number, i,
+                        method_name[m], hk->key);
+                if (!isnan(s))
+                    fprintf(f, "%.17g", s);
+                fprintf(f, ",%.17g,%d,\n", hk->threshold[m], fl);
+            }
+            if (scored && ev->n_keys > 1)
+                fprintf(f, "%lld,%d,%s,*,,,%d,%s\n", (long long)ev->runs[i].run_number, i,
+                        method_name[m], flagged, worst ? worst : "");
+        }
+    }
+    return dn_outfile_commit(&of, err);
+}
+
+static int write_report(ev_t *ev, int final, dn_err_t *err)
+{
+    int rc = dn_mkdirs(ev->report_dir, err);
+    if (rc)
+        return rc;
+    char path[4096 + 32];
+    snprintf(path, sizeof path, "%s/metrics.json", ev->report_dir);
+    dn_outfile_t *of = dn_outfile_open(path, err);
+    if (!of)
+        return err->code;
+    FILE *f = dn_outfile_stream(of);
+    dn_eval_result_t *res = calloc((size_t)ev->n_keys * N_METHODS + 1, sizeof *res);
+    int *ok = calloc((size_t)ev->n_keys * N_METHODS + 1, sizeof *ok);
+    if (!res || !ok) {
+        free(res);
+        free(ok);
+        dn_outfile_abort(&of);
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    }
+    fputs("{\"keys\": {", f);
+    for (int k = 0; k < ev->n_keys && !rc; k++) {
+        fprintf(f, "%s\"%s\": {", k ? ", " : "", ev->keys[k].key);
+        int first = 1;
+        for (int m = 0; m < N_METHODS && !rc; m++) {
+            if (!ev->enabled[m])
+                continue;
+            fprintf(f, "%s\"%s\": ", first ? "" : ", ", method_name[m]);
+            first = 0;
+            rc = evaluate_key(ev, &ev->keys[k], m, f, &res[k * N_METHODS + m],
+                              &ok[k * N_METHODS + m], err);
+        }
+        fputc('}', f);
+    }
+    fputs("}}\n", f);
+    if (rc) {
+        dn_outfile_abort(&of);
+        goto done;
+    }
+    if ((rc = dn_outfile_commit(&of, err)))
+        goto done;
+    for (int k = 0; k < ev->n_keys && !rc; k++)
+        for (int m = 0; m < N_METHODS && !rc; m++)
+            if (ev->enabled[m])
+                rc = write_scores_csv(ev, &ev->keys[k], m, err);
+    if (!rc)
+        rc = write_flags_csv(ev, err);
+    if (!rc && final) {
+        snprintf(path, sizeof path, "%s/FINAL", ev->report_dir);
+        if (!(of = dn_outfile_open(path, err)))
+            rc = err->code;
+        else
+            rc = dn_outfile_commit(&of, err);
+    }
+    if (rc)
+        goto done;
+    dn_log(DN_LOG_INFO, "report%s written to %s", final ? " (final)" : "", ev->report_dir);
+    dn_log(DN_LOG_INFO, "%-24s %-3s %9s %9s %9s %9s %9s %9s %9s", "histogram", "m", "alpha",
+           "threshold", "bal.acc", "sens", "spec", "adapt", "jaccard");
+    for (int k = 0; k < ev->n_keys; k++)
+        for (int m = 0; m < N_METHODS; m++) {
+            if (!ev->enabled[m])
+                continue;
+            dn_eval_result_t *r = &res[k * N_METHODS + m];
+            if (!ok[k * N_METHODS + m]) {
+                dn_log(DN_LOG_INFO, "%-24s %-3s (not evaluated)", ev->keys[k].key,
+                       method_name[m]);
+                continue;
+            }
+            dn_log(DN_LOG_INFO, "%-24s %-3s %9.3f %9.4f %9.4f %9.4f %9.4f %9.3f %9.4f",
+                   ev->keys[k].key, method_name[m], r->alpha, r->threshold,
+                   r->balanced_accuracy, r->sensitivity, r->specificity, r->adaptation_time,
+                   r->jaccard_distance);
+        }
+done:
+    free(res);
+    free(ok);
+    return rc;
+}
+
+static int all_eos(const ev_t *ev)
+{
+    if (!ev->events.eos)
+        return 0;
+    for (int m = 0; m < N_METHODS; m++)
+        if (ev->enabled[m] && !ev->scores[m].eos)
+            return 0;
+    return 1;
+}
+
+/* ---- service callbacks ----------------------------------------------------------- */
+
+static int on_events(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope *env,
+                     const dn_recv_info_t *info, void *arg)
+{
+    ev_t *ev = arg;
+    dn_err_t err = {0};
+    int rc = dn_follower_accept(ev->events.f, env, &err);
+    if (rc < 0)
+        return dn_service_fail(svc, rc, "events: %s", err.msg);
+    if (rc != DN_FOLLOW_DELIVER)
+        return 0;
+    ev->dirty = 1;
+    unsigned char kb[DN_STORE_KEY_MAX + 1];
+    size_t kl;
+    switch (dn_msg_type(env)) {
+    case DN_MSG_RUN:
+        ev->n_run_msgs++;
+        keyed(kb, -1, env->run->run_seq, NULL, &kl);
+        rc = store_env(ev, "ev.runs", kb, kl, env);
+        if (!rc)
+            rc = ingest_run(ev, env->run);
+        break;
+    case DN_MSG_LABEL:
+        ev->n_labels++;
+        keyed(kb, -1, env->label->run_seq, env->label->histogram_key, &kl);
+        rc = store_env(ev, "ev.labels", kb, kl, env);
+        if (!rc)
+            rc = ingest_label(ev, env->label);
+        break;
+    case DN_MSG_CONTROL:
+        if (env->control->kind == DINAMO__CONTROL_KIND__END_OF_STREAM && !ev->events.eos) {
+            ev->events.eos = 1;
+            dn_log(DN_LOG_INFO, "end of stream on events (%d runs)", ev->n_runs);
+        }
+        break;
+    default:
+        break;
+    }
+    return rc ? dn_service_fail(svc, rc, "events: %s", dn_strerror(rc)) : 0;
+}
+
+static int on_scores(dn_service_t *svc, int m, const Dinamo__Envelope *env)
+{
+    ev_t *ev = g_ev;
+    dn_err_t err = {0};
+    int rc = dn_follower_accept(ev->scores[m].f, env, &err);
+    if (rc < 0)
+        return dn_service_fail(svc, rc, "%s: %s", log_name[m], err.msg);
+    if (rc != DN_FOLLOW_DELIVER)
+        return 0;
+    ev->dirty = 1;
+    if (dn_msg_type(env) == DN_MSG_SCORE) {
+        rc = ingest_score(ev, m, env->score);
+        if (rc == 1) {
+            unsigned char kb[DN_STORE_KEY_MAX + 1];
+            size_t kl;
+            keyed(kb, m, env->score->run_seq, env->score->histogram_key, &kl);
+            ev->n_scores++;
+            rc = store_env(ev, "ev.scores", kb, kl, env);
+        } else if (rc == 0) {
+            ev->n_dups++;
+        }
+    } else if (dn_msg_type(env) == DN_MSG_CONTROL &&
+               env->control->kind == DINAMO__CONTROL_KIND__END_OF_STREAM && !ev->scores[m].eos) {
+        ev->scores[m].eos = 1;
+        dn_log(DN_LOG_INFO, "end of stream on %s", log_name[m]);
+    }
+    return rc < 0 ? dn_service_fail(svc, rc, "%s: %s", log_name[m], dn_strerror(rc)) : 0;
+}
+
+static int on_scores_s(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope *env,
+                       const dn_recv_info_t *info, void *arg)
+{
+    return on_scores(svc, 0, env);
+}
+
+static int on_scores_ml(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope *env,
+                        const dn_recv_info_t *info, void *arg)
+{
+    return on_scores(svc, 1, env);
+}
+
+static int on_round(dn_service_t *svc, void *arg)
+{
+    ev_t *ev = arg;
+    dn_err_t err = {0};
+    int rc = 0;
+    if (ev->dirty && (rc = checkpoint(ev, &err)))
+        return dn_service_fail(svc, rc, "%s", err.msg);
+    if ((rc = dn_follower_flush(ev->events.f, &err)))
+        return dn_service_fail(svc, rc, "%s", err.msg);
+    for (int m = 0; m < N_METHODS; m++)
+        if (ev->scores[m].f && (rc = dn_follower_flush(ev->scores[m].f, &err)))
+            return dn_service_fail(svc, rc, "%s", err.msg);
+    int final = all_eos(ev) && !ev->final_done;
+    if (final || dn_service_report_requested()) {
+        if ((rc = write_report(ev, final, &err)))
+            dn_log(DN_LOG_ERROR, "report: %s", err.msg);
+        else if (final) {
+            ev->final_done = 1;
+            ev->dirty = 1;
+            if ((rc = checkpoint(ev, &err)))
+                return dn_service_fail(svc, rc, "%s", err.msg);
+        }
+    }
+    if (ev->final_done && ev->exit_at_end)
+        dn_service_stop(svc);
+    return DN_SERVICE_POLL_MAX_MS;
+}
+
+static int on_tick(dn_service_t *svc, void *arg)
+{
+    ev_t *ev = arg;
+    dn_err_t err = {0};
+    int rc = dn_store_sync(ev->store, &err);
+    return rc ? dn_service_fail(svc, rc, "%s", err.msg) : 0;
+}
+
+static int on_shutdown(dn_service_t *svc, void *arg)
+{
+    ev_t *ev = arg;
+    dn_err_t err = {0};
+    int rc = ev->dirty ? checkpoint(ev, &err) : 0;
+    if (!rc)
+        rc = dn_store_sync(ev->store, &err);
+    if (rc)
+        return dn_service_fail(svc, rc, "%s", err.msg);
+    dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates)",
+           ev->n_runs, (unsigned long long)ev->n_labels, (unsigned long long)ev->n_scores,
+           (unsigned long long)ev->n_dups);
+    return 0;
+}
+
+/* ---- main ------------------------------------------------------------------------- */
+
+static const dn_config_key_t keys[] = {
+    {"events", DN_CFG_STRING, "connect:tcp://127.0.0.1:5550", "events log (SUB)"},
+    {"events_requests", DN_CFG_STRING, "connect:tcp://127.0.0.1:5551", "events requests (PUSH)"},
+    {"scores_s", DN_CFG_STRING, "connect:tcp://127.0.0.1:5552", "scores_s log (SUB)"},
+    {"scores_s_requests", DN_CFG_STRING, "connect:tcp://127.0.0.1:5553", "scores_s requests"},
+    {"scores_ml", DN_CFG_STRING, "connect:tcp://127.0.0.1:5554", "scores_ml log (SUB)"},
+    {"scores_ml_requests", DN_CFG_STRING, "connect:tcp://127.0.0.1:5555", "scores_ml requests"},
+    {"methods", DN_CFG_STRING, "s,ml", "methods evaluated: s, ml or s,ml"},
+    {"n_hist", DN_CFG_INT, "1000", "historical runs (threshold tuning)"},
+    {"boot_seed", DN_CFG_INT, "0", "seed of the threshold bootstrap"},
+    {"report_dir", DN_CFG_STRING, "", "report directory (default <data_dir>/report)"},
+    {"exit_at_end", DN_CFG_BOOL, "false", "exit 0 after the final report"},
+};
+
+static int open_feed(void *zctx, feed_t *fd, const char *sub, const char *req, const char *log,
+                     dn_err_t *err)
+{
+    if (!(fd->sub = dn_sock_new(zctx, ZMQ_SUB, sub, NULL, err)) ||
+        !(fd->push = dn_sock_new(zctx, ZMQ_PUSH, req, NULL, err)))
+        return err->code;
+    dn_follower_opts_t fo = {.log = log, .consumer = "evaluator"};
+    if (!(fd->f = dn_follower_new(fd->sub, fd->push, &fo, err)))
+        return err->code;
+    return 0;
+}
+
+static void close_feed(feed_t *fd)
+{
+    dn_follower_destroy(&fd->f);
+    dn_sock_destroy(&fd->sub);
+    dn_sock_destroy(&fd->push);
+}
+
+int main(int argc, char **argv)
+{
+    dn_err_t err = {0};
+    int rc = 0, exit_code = 1;
+    ev_t ev;
+    memset(&ev, 0, sizeof ev);
+    g_ev = &ev;
+    void *zctx = NULL;
+    dn_config_t *cfg = dn_config_new("evaluator", keys, (int)(sizeof keys / sizeof *keys), &err);
+    if (!cfg)
+        goto fail;
+    rc = dn_config_load(cfg, argc, argv, &err);
+    if (rc == DN_CONFIG_HELP) {
+        printf("usage: evaluator [--config FILE] [--key value ...]\n");
+        dn_config_usage(cfg, stdout);
+        dn_config_destroy(&cfg);
+        return 0;
+    }
+    if (rc || (rc = dn_log_init("evaluator", dn_config_str(cfg, "log_level"), &err)))
+        goto fail;
+    int64_t n_hist, boot_seed, tick_ms;
+    dn_config_int(cfg, "n_hist", &n_hist);
+    dn_config_int(cfg, "boot_seed", &boot_seed);
+    dn_config_int(cfg, "tick_ms", &tick_ms);
+    dn_config_bool(cfg, "exit_at_end", &ev.exit_at_end);
+    if (n_hist < 1 || n_hist > INT32_MAX || tick_ms < 1) {
+        rc = dn_err_set(&err, DN_EINVAL, "need n_hist >= 1 and tick_ms >= 1");
+        goto fail;
+    }
+    ev.n_hist = (int)n_hist;
+    ev.boot_seed = (uint64_t)boot_seed;
+    char methods[64];
+    snprintf(methods, sizeof methods, "%s", dn_config_str(cfg, "methods"));
+    for (char *save = NULL, *t = strtok_r(methods, ", ", &save); t;
+         t = strtok_r(NULL, ", ", &save)) {
+        if (!strcmp(t, "s"))
+            ev.enabled[0] = 1;
+        else if (!strcmp(t, "ml"))
+            ev.enabled[1] = 1;
+        else {
+            rc = dn_err_set(&err, DN_EINVAL, "methods: unknown method '%s' (want s, ml)", t);
+            goto fail;
+        }
+    }
+    if (!ev.enabled[0] && !ev.enabled[1]) {
+        rc = dn_err_set(&err, DN_EINVAL, "methods: none given");
+        goto fail;
+    }
+    const char *data_dir = dn_config_str(cfg, "data_dir"), *rd = dn_config_str(cfg, "report_dir");
+    if (rd && *rd)
+        snprintf(ev.report_dir, sizeof ev.report_dir, "%s", rd);
+    else
+        snprintf(ev.report_dir, sizeof ev.report_dir, "%s/report", data_dir);
+    if ((rc = dn_service_install_signals(&err)))
+        goto fail;
+    char path[4096 + 16];
+    snprintf(path, sizeof path, "%s/evaluator", data_dir);
+    if (!(ev.store = dn_store_open(path, DN_STORE_NOSYNC, 0, &err)))
+        goto fail;
+    if (!(ev.batch = dn_store_batch_new())) {
+        rc = dn_err_set(&err, DN_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (!(zctx = zmq_ctx_new())) {
+        rc = dn_err_set(&err, DN_EIO, "zmq_ctx_new: %s", strerror(errno));
+        goto fail;
+    }
+    if ((rc = open_feed(zctx, &ev.events, dn_config_str(cfg, "events"),
+                        dn_config_str(cfg, "events_requests"), "events", &err)))
+        goto fail;
+    const char *ep[N_METHODS][2] = {{"scores_s", "scores_s_requests"},
+                                    {"scores_ml", "scores_ml_requests"}};
+    for (int m = 0; m < N_METHODS; m++)
+        if (ev.enabled[m] && (rc = open_feed(zctx, &ev.scores[m], dn_config_str(cfg, ep[m][0]),
+                                             dn_config_str(cfg, ep[m][1]), log_name[m], &err)))
+            goto fail;
+    if ((rc = restore(&ev, &err)))
+        goto fail;
+    if (!(ev.svc = dn_service_new("evaluator", &err)))
+        goto fail;
+    if ((rc = dn_service_add_socket(ev.svc, ev.events.sub, on_events, &ev)) ||
+        (ev.enabled[0] && (rc = dn_service_add_socket(ev.svc, ev.scores[0].sub, on_scores_s,
+                                                      &ev))) ||
+        (ev.enabled[1] && (rc = dn_service_add_socket(ev.svc, ev.scores[1].sub, on_scores_ml,
+                                                      &ev))) ||
+        (rc = dn_service_set_tick(ev.svc, (int)tick_ms, on_tick, &ev)))
+        goto fail;
+    dn_service_set_round(ev.svc, on_round, &ev);
+    dn_service_set_shutdown(ev.svc, on_shutdown, &ev);
+    dn_log(DN_LOG_INFO, "started: methods %s%s%s, n_hist %d, report %s",
+           ev.enabled[0] ? "s" : "", ev.enabled[0] && ev.enabled[1] ? "," : "",
+           ev.enabled[1] ? "ml" : "", ev.n_hist, ev.report_dir);
+    rc = dn_service_run(ev.svc, &err);
+    if (!rc)
+        exit_code = 0;
+fail:
+    if (exit_code)
+        dn_log(DN_LOG_ERROR, "evaluator: %s", err.msg[0] ? err.msg : dn_strerror(rc));
+    dn_service_destroy(&ev.svc);
+    close_feed(&ev.events);
+    for (int m = 0; m < N_METHODS; m++)
+        close_feed(&ev.scores[m]);
+    if (zctx)
+        zmq_ctx_term(zctx);
+    dn_store_batch_destroy(&ev.batch);
+    dn_store_destroy(&ev.store);
+    for (int k = 0; k < ev.n_keys; k++) {
+        hkey_t *hk = &ev.keys[k];
+        for (int i = 0; i < hk->n_rows; i++) {
+            row_t *r = &hk->rows[i];
+            free(r->counts);
+            free(r->edges);
+            for (int m = 0; m < N_METHODS; m++) {
+                free(r->ref_mu[m]);
+                free(r->ref_sigma[m]);
+            }
+        }
+        free(hk->rows);
+        free(hk->key);
+    }
+    free(ev.keys);
+    free(ev.runs);
+    dn_config_destroy(&cfg);
+    return exit_code;
+}
