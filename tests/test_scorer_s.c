@@ -19,6 +19,7 @@
 
 #include "dinamo_s.h"
 #include "evaluate.h"
+#include "fileio.h"
 #include "generator.h"
 #include "stream.h"
 
@@ -62,6 +63,31 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static pid_t start_evaluator(void)
+{
+    const char *build = getenv("DINAMO_BUILD");
+    char bin[256], data[128], a[4][200], logp[128];
+    snprintf(bin, sizeof bin, "%s/services/evaluator", build && *build ? build : "build");
+    cr_assert_eq(access(bin, X_OK), 0, "no service binary %s (set DINAMO_BUILD)", bin);
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(a[0], sizeof a[0], "connect:%s", ep[0]);
+    snprintf(a[1], sizeof a[1], "connect:%s", ep[1]);
+    snprintf(a[2], sizeof a[2], "connect:%s", ep[2]);
+    snprintf(a[3], sizeof a[3], "connect:%s", ep[3]);
+    snprintf(logp, sizeof logp, "%s/evaluator.log", dir);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        FILE *f = freopen(logp, "a", stderr);
+        (void)f;
+        execl(bin, bin, "--data-dir", data, "--events", a[0], "--events-requests", a[1],
+              "--scores-s", a[2], "--scores-s-requests", a[3], "--methods", "s", "--n-hist",
+              "60", "--tick-ms", "100", "--exit-at-end", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
 }
 
 static pid_t start_scorer(void)
@@ -146,6 +172,10 @@ static void gen_run(gen_t *g, const dn_dataset_t *ds, int i, const double *count
     h.subsystem = (char *)"synthetic";
     h.n_counts = (size_t)nb;
     h.counts = (double *)counts;
+    if (nb == ds->n_bins) {
+        h.n_edges = (size_t)nb + 1;
+        h.edges = ds->edges;
+    }
     Dinamo__Run r = DINAMO__RUN__INIT;
     r.stream = (char *)"test";
     r.has_run_number = r.has_run_seq = 1;
@@ -165,6 +195,13 @@ static void gen_run(gen_t *g, const dn_dataset_t *ds, int i, const double *count
     l.verdict = ds->label[i] == 0 ? DINAMO__VERDICT__GOOD : DINAMO__VERDICT__BAD;
     l.source = DINAMO__LABEL_SOURCE__GENERATOR;
     l.histogram_key = (char *)KEY;
+    Dinamo__Truth t = DINAMO__TRUTH__INIT;
+    t.has_mu = t.has_sigma = t.has_rapid_mu = t.has_rapid_sigma = 1;
+    t.mu = ds->true_mu[i];
+    t.sigma = ds->true_sigma[i];
+    t.rapid_mu = ds->rapid_mu[i];
+    t.rapid_sigma = ds->rapid_sigma[i];
+    l.truth = &t;
     Dinamo__Envelope le = DINAMO__ENVELOPE__INIT;
     le.body_case = DINAMO__ENVELOPE__BODY_LABEL;
     le.label = &l;
@@ -438,6 +475,76 @@ Test(scorer_s, malformed_runs_are_reported_and_the_stream_goes_on)
     check_scores(ds, got, chi2, alpha, wrong);
     cr_assert_eq(stop_scorer(pid), 0);
 
+    fol_close(&fol);
+    gen_close(&gen);
+    free(got);
+    dn_dataset_destroy(&ds);
+}
+
+/* The evaluator (methods=s, no scorer_ml) behind the scorer: its metrics.json
+ * holds dn_evaluate's numbers, scores_s.csv dinamo score's lines, FINAL last. */
+Test(scorer_s, evaluator_report_equals_offline_evaluation)
+{
+    dn_dataset_t *ds = make_ds();
+    gen_t gen;
+    fol_t fol;
+    got_t *got = calloc(1, sizeof *got);
+    gen_open(&gen);
+    fol_open(&fol);
+    dn_err_t err = {0};
+    for (int i = 0; i < N_RUNS; i++)
+        gen_run(&gen, ds, i, dn_dataset_row(ds, i), ds->n_bins);
+    gen_eos(&gen, ds);
+    cr_assert_eq(dn_source_commit(gen.source, &err), 0, "%s", err.msg);
+    pid_t sc = start_scorer(), ev = start_evaluator();
+    char final[200];
+    snprintf(final, sizeof final, "%s/data/report/FINAL", dir);
+    double t0 = now_s();
+    while (access(final, F_OK) != 0 && now_s() - t0 < 60) {
+        gen_round(&gen);
+        fol_round(&fol, got);
+        sleep_ms(2);
+    }
+    cr_assert_eq(access(final, F_OK), 0, "no FINAL after 60 s");
+    int st = 0;
+    cr_assert_eq(waitpid(ev, &st, 0), ev);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "evaluator exit status %d", st);
+    cr_assert_eq(stop_scorer(sc), 0);
+
+    dn_eval_opts_t o;
+    dn_eval_opts_default(&o);
+    o.n_hist = N_HIST;
+    dn_eval_result_t r;
+    cr_assert_eq(dn_evaluate(ds, &o, &r, &err), 0, "%s", err.msg);
+    char *want = NULL;
+    size_t wl = 0;
+    FILE *mf = open_memstream(&want, &wl);
+    dn_eval_result_write_json(&r, mf);
+    fclose(mf);
+    *strstr(want, ", \"seconds\"") = 0;
+    char path[200], *json = NULL;
+    snprintf(path, sizeof path, "%s/data/report/metrics.json", dir);
+    cr_assert_eq(dn_read_file(path, &json, NULL, &err), 0, "%s", err.msg);
+    cr_assert(strstr(json, "{\"keys\": {\"" KEY "\": {\"s\": ") == json, "%s", json);
+    cr_assert(strstr(json, want) != NULL, "metrics.json\n%s\nlacks dn_evaluate's\n%s", json,
+              want);
+    /* scores_s.csv: the lines of dinamo score. */
+    double chi2[N_RUNS];
+    expected(ds, chi2);
+    char *csv = NULL;
+    snprintf(path, sizeof path, "%s/data/report/scores_s.csv", dir);
+    cr_assert_eq(dn_read_file(path, &csv, NULL, &err), 0, "%s", err.msg);
+    char line[256];
+    snprintf(line, sizeof line, "\n%lld,%d,%.17g,%.17g,ok\n", (long long)ds->run[N_RUNS - 1],
+             ds->label[N_RUNS - 1], chi2[N_RUNS - 1], log(chi2[N_RUNS - 1] / ds->n_bins));
+    cr_assert(strstr(csv, line) != NULL, "scores_s.csv lacks %s", line);
+    int lines = 0;
+    for (char *p = csv; *p; p++)
+        lines += *p == '\n';
+    cr_assert_eq(lines, N_RUNS + 1);
+    free(csv);
+    free(json);
+    free(want);
     fol_close(&fol);
     gen_close(&gen);
     free(got);
