@@ -413,7 +413,8 @@ static int keyed(unsigned char *kb, int prefix, uint64_t seq, const char *hkey, 
     size_t hl = hkey ? strlen(hkey) : 0;
     if (n + hl > DN_STORE_KEY_MAX)
         hl = DN_STORE_KEY_MAX - n; /* keys are at most 255 bytes: never happens */
-    memcpy(kb + n, hkey, hl);
+    if (hl)
+        memcpy(kb + n, hkey, hl);
     *kl = n + hl;
     return 0;
 }

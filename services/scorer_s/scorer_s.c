@@ -533,6 +533,8 @@ static void wb_need(wbuf_t *w, size_t n)
 
 static void wb_bytes(wbuf_t *w, const void *b, size_t n)
 {
+    if (!n)
+        return;
     wb_need(w, n);
     if (!w->oom) {
         memcpy(w->p + w->len, b, n);
