@@ -97,11 +97,20 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_A)
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-.SECONDEXPANSION:
-$(BUILD)/services/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard services/$$*/*.c)) $(LIB_A)
+# Service objects live under $(BUILD)/obj/ so that a service's object
+# directory never collides with its binary $(BUILD)/services/NAME.
+$(BUILD)/obj/%.o: %.c | deps $(PROTO_C)
 	@mkdir -p $(dir $@)
-	@echo "LD $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	@echo "CC $<"
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+define SERVICE_RULE
+$(BUILD)/services/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c)) $(LIB_A)
+	@mkdir -p $$(dir $$@)
+	@echo "LD $$@"
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(PKG_LIBS) $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call SERVICE_RULE,$(s))))
 
 # Suites run one after another (each runs its own tests in parallel); the
 # summary line totals Criterion's per-suite synthesis lines.
