@@ -5,8 +5,10 @@
 #ifndef DN_BYTES_H
 #define DN_BYTES_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static inline void dn_put_u32(unsigned char *p, uint32_t v)
@@ -71,6 +73,116 @@ static inline uint32_t dn_fnv1a32(const unsigned char *p, size_t n)
         h *= 16777619u;
     }
     return h;
+}
+
+/* ---- growable writer and bounded reader of checkpoint records -------------
+ * The services' checkpoints are sequences of these fields. A writer that ran
+ * out of memory sets oom and ignores further writes (check once at the end);
+ * a reader that would run past the end sets bad and returns zeros/NULL/NAN
+ * (check once at the end). The writer's buffer p is owned by the caller
+ * (free(w.p)); the reader borrows its bytes. */
+typedef struct dn_wbuf_t {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+} dn_wbuf_t;
+
+/* Makes room for n more bytes; 0 or -1 (and oom set). */
+static inline int dn_wb_need(dn_wbuf_t *w, size_t n)
+{
+    if (w->oom)
+        return -1;
+    if (w->len + n <= w->cap)
+        return 0;
+    size_t cap = w->cap ? w->cap : 256;
+    while (cap < w->len + n)
+        cap *= 2;
+    unsigned char *p = realloc(w->p, cap);
+    if (!p) {
+        w->oom = 1;
+        return -1;
+    }
+    w->p = p;
+    w->cap = cap;
+    return 0;
+}
+
+static inline void dn_wb_bytes(dn_wbuf_t *w, const void *b, size_t n)
+{
+    if (n && !dn_wb_need(w, n)) {
+        memcpy(w->p + w->len, b, n);
+        w->len += n;
+    }
+}
+
+static inline void dn_wb_u32(dn_wbuf_t *w, uint32_t v)
+{
+    unsigned char b[4];
+    dn_put_u32(b, v);
+    dn_wb_bytes(w, b, 4);
+}
+
+static inline void dn_wb_u64(dn_wbuf_t *w, uint64_t v)
+{
+    unsigned char b[8];
+    dn_put_u64(b, v);
+    dn_wb_bytes(w, b, 8);
+}
+
+static inline void dn_wb_f64(dn_wbuf_t *w, double v)
+{
+    unsigned char b[8];
+    dn_put_f64(b, v);
+    dn_wb_bytes(w, b, 8);
+}
+
+/* A length-prefixed (u32) byte string; s may be NULL for n == 0. */
+static inline void dn_wb_str(dn_wbuf_t *w, const void *s, size_t n)
+{
+    dn_wb_u32(w, (uint32_t)n);
+    dn_wb_bytes(w, s, n);
+}
+
+typedef struct dn_rbuf_t {
+    const unsigned char *p;
+    size_t len, pos;
+    int bad;
+} dn_rbuf_t;
+
+static inline const unsigned char *dn_rb_take(dn_rbuf_t *r, size_t n)
+{
+    if (r->bad || r->len - r->pos < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    const unsigned char *q = r->p + r->pos;
+    r->pos += n;
+    return q;
+}
+
+static inline uint32_t dn_rb_u32(dn_rbuf_t *r)
+{
+    const unsigned char *q = dn_rb_take(r, 4);
+    return q ? dn_get_u32(q) : 0;
+}
+
+static inline uint64_t dn_rb_u64(dn_rbuf_t *r)
+{
+    const unsigned char *q = dn_rb_take(r, 8);
+    return q ? dn_get_u64(q) : 0;
+}
+
+static inline double dn_rb_f64(dn_rbuf_t *r)
+{
+    const unsigned char *q = dn_rb_take(r, 8);
+    return q ? dn_get_f64(q) : NAN;
+}
+
+/* A string written by dn_wb_str: its bytes (not terminated) and *n. */
+static inline const unsigned char *dn_rb_str(dn_rbuf_t *r, uint32_t *n)
+{
+    *n = dn_rb_u32(r);
+    return dn_rb_take(r, *n);
 }
 
 #endif

@@ -509,121 +509,32 @@ static int advance(scorer_t *sc, int *more, dn_err_t *err)
 
 /* ---- checkpoint ------------------------------------------------------------ */
 
-typedef struct wbuf_t {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} wbuf_t;
-
-static void wb_need(wbuf_t *w, size_t n)
+static int build_checkpoint(scorer_t *sc, dn_wbuf_t *w)
 {
-    if (w->oom || w->len + n <= w->cap)
-        return;
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap < w->len + n)
-        cap *= 2;
-    unsigned char *p = realloc(w->p, cap);
-    if (!p) {
-        w->oom = 1;
-        return;
-    }
-    w->p = p;
-    w->cap = cap;
-}
-
-static void wb_bytes(wbuf_t *w, const void *b, size_t n)
-{
-    if (!n)
-        return;
-    wb_need(w, n);
-    if (!w->oom) {
-        memcpy(w->p + w->len, b, n);
-        w->len += n;
-    }
-}
-
-static void wb_u32(wbuf_t *w, uint32_t v)
-{
-    unsigned char b[4];
-    dn_put_u32(b, v);
-    wb_bytes(w, b, 4);
-}
-
-static void wb_u64(wbuf_t *w, uint64_t v)
-{
-    unsigned char b[8];
-    dn_put_u64(b, v);
-    wb_bytes(w, b, 8);
-}
-
-static void wb_f64(wbuf_t *w, double v)
-{
-    unsigned char b[8];
-    dn_put_f64(b, v);
-    wb_bytes(w, b, 8);
-}
-
-typedef struct rbuf_t {
-    const unsigned char *p;
-    size_t len, pos;
-    int bad;
-} rbuf_t;
-
-static const unsigned char *rb_take(rbuf_t *r, size_t n)
-{
-    if (r->bad || r->len - r->pos < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    const unsigned char *q = r->p + r->pos;
-    r->pos += n;
-    return q;
-}
-
-static uint32_t rb_u32(rbuf_t *r)
-{
-    const unsigned char *q = rb_take(r, 4);
-    return q ? dn_get_u32(q) : 0;
-}
-
-static uint64_t rb_u64(rbuf_t *r)
-{
-    const unsigned char *q = rb_take(r, 8);
-    return q ? dn_get_u64(q) : 0;
-}
-
-static double rb_f64(rbuf_t *r)
-{
-    const unsigned char *q = rb_take(r, 8);
-    return q ? dn_get_f64(q) : NAN;
-}
-
-static int build_checkpoint(scorer_t *sc, wbuf_t *w)
-{
-    wb_bytes(w, CKPT_MAGIC, 4);
-    wb_u32(w, CKPT_VERSION);
-    wb_u64(w, dn_follower_next(sc->follower));
-    wb_u64(w, sc->next_seq);
-    wb_u32(w, (uint32_t)(sc->tuned | sc->eos_seen << 1 | sc->eos_done << 2));
-    wb_u64(w, sc->runs);
-    wb_u64(w, sc->labels);
-    wb_u32(w, (uint32_t)sc->eos_len);
-    wb_bytes(w, sc->eos_buf, sc->eos_len);
-    wb_u32(w, (uint32_t)sc->n_keys);
+    dn_wb_bytes(w, CKPT_MAGIC, 4);
+    dn_wb_u32(w, CKPT_VERSION);
+    dn_wb_u64(w, dn_follower_next(sc->follower));
+    dn_wb_u64(w, sc->next_seq);
+    dn_wb_u32(w, (uint32_t)(sc->tuned | sc->eos_seen << 1 | sc->eos_done << 2));
+    dn_wb_u64(w, sc->runs);
+    dn_wb_u64(w, sc->labels);
+    dn_wb_u32(w, (uint32_t)sc->eos_len);
+    dn_wb_bytes(w, sc->eos_buf, sc->eos_len);
+    dn_wb_u32(w, (uint32_t)sc->n_keys);
     for (int k = 0; k < sc->n_keys; k++) {
         hkey_t *ks = &sc->keys[k];
         size_t kl = strlen(ks->key);
-        wb_u32(w, (uint32_t)kl);
-        wb_bytes(w, ks->key, kl);
-        wb_u32(w, (uint32_t)ks->n_bins);
-        wb_f64(w, ks->alpha);
+        dn_wb_u32(w, (uint32_t)kl);
+        dn_wb_bytes(w, ks->key, kl);
+        dn_wb_u32(w, (uint32_t)ks->n_bins);
+        dn_wb_f64(w, ks->alpha);
         size_t fl = ks->fail ? strlen(ks->fail) : 0;
-        wb_u32(w, (uint32_t)fl);
-        wb_bytes(w, ks->fail, fl);
+        dn_wb_u32(w, (uint32_t)fl);
+        dn_wb_bytes(w, ks->fail, fl);
         size_t sl = ks->s ? dn_s_state_size(ks->s) : 0;
-        wb_u32(w, (uint32_t)sl);
+        dn_wb_u32(w, (uint32_t)sl);
         if (sl) {
-            wb_need(w, sl);
+            dn_wb_need(w, sl);
             if (!w->oom) {
                 dn_s_save(ks->s, w->p + w->len, sl);
                 w->len += sl;
@@ -633,15 +544,15 @@ static int build_checkpoint(scorer_t *sc, wbuf_t *w)
     return w->oom ? DN_ENOMEM : 0;
 }
 
-static int held_record(const held_t *h, wbuf_t *w)
+static int held_record(const held_t *h, dn_wbuf_t *w)
 {
-    wb_u32(w, (uint32_t)h->scored);
-    wb_u32(w, (uint32_t)h->n_h);
+    dn_wb_u32(w, (uint32_t)h->scored);
+    dn_wb_u32(w, (uint32_t)h->n_h);
     for (int j = 0; j < h->n_h; j++) {
         unsigned char b[2] = {(unsigned char)(h->label[j] + 1), h->applied[j]};
-        wb_bytes(w, b, 2);
+        dn_wb_bytes(w, b, 2);
     }
-    wb_bytes(w, h->buf, h->len);
+    dn_wb_bytes(w, h->buf, h->len);
     return w->oom ? DN_ENOMEM : 0;
 }
 
@@ -651,7 +562,7 @@ static int commit(scorer_t *sc, dn_err_t *err)
     if (!sc->dirty)
         return 0;
     dn_store_batch_clear(sc->batch);
-    wbuf_t w = {0};
+    dn_wbuf_t w = {0};
     int rc = dn_source_stage(sc->source, sc->batch);
     if (!rc)
         rc = build_checkpoint(sc, &w);
@@ -698,10 +609,10 @@ typedef struct restore_ctx_t {
 static int restore_held(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
     restore_ctx_t *c = arg;
-    rbuf_t r = {val, vlen, 0, 0};
-    int scored = (int)rb_u32(&r);
-    int n_h = (int)rb_u32(&r);
-    const unsigned char *lab = rb_take(&r, (size_t)n_h * 2);
+    dn_rbuf_t r = {val, vlen, 0, 0};
+    int scored = (int)dn_rb_u32(&r);
+    int n_h = (int)dn_rb_u32(&r);
+    const unsigned char *lab = dn_rb_take(&r, (size_t)n_h * 2);
     if (r.bad || klen != 8) {
         c->rc = dn_err_set(c->err, DN_EFORMAT, "damaged held run in the store");
         return -1;
@@ -734,19 +645,19 @@ static int restore(scorer_t *sc, dn_err_t *err)
         return 0;
     if (rc)
         return rc;
-    rbuf_t r = {blob, len, 0, 0};
-    const unsigned char *m = rb_take(&r, 4);
-    if (!m || memcmp(m, CKPT_MAGIC, 4) || rb_u32(&r) != CKPT_VERSION) {
+    dn_rbuf_t r = {blob, len, 0, 0};
+    const unsigned char *m = dn_rb_take(&r, 4);
+    if (!m || memcmp(m, CKPT_MAGIC, 4) || dn_rb_u32(&r) != CKPT_VERSION) {
         free(blob);
         return dn_err_set(err, DN_EFORMAT, "checkpoint %s: bad magic or version", CKPT_NAME);
     }
-    uint64_t next = rb_u64(&r);
-    sc->next_seq = rb_u64(&r);
-    uint32_t flags = rb_u32(&r);
-    sc->runs = rb_u64(&r);
-    sc->labels = rb_u64(&r);
-    uint32_t el = rb_u32(&r);
-    const unsigned char *eb = rb_take(&r, el);
+    uint64_t next = dn_rb_u64(&r);
+    sc->next_seq = dn_rb_u64(&r);
+    uint32_t flags = dn_rb_u32(&r);
+    sc->runs = dn_rb_u64(&r);
+    sc->labels = dn_rb_u64(&r);
+    uint32_t el = dn_rb_u32(&r);
+    const unsigned char *eb = dn_rb_take(&r, el);
     if (eb && el) {
         sc->eos_buf = malloc(el);
         if (!sc->eos_buf) {
@@ -759,16 +670,16 @@ static int restore(scorer_t *sc, dn_err_t *err)
     sc->tuned = flags & 1;
     sc->eos_seen = (flags >> 1) & 1;
     sc->eos_done = (flags >> 2) & 1;
-    uint32_t nk = rb_u32(&r);
+    uint32_t nk = dn_rb_u32(&r);
     for (uint32_t k = 0; k < nk && !r.bad; k++) {
-        uint32_t kl = rb_u32(&r);
-        const unsigned char *kb = rb_take(&r, kl);
-        int nb = (int)rb_u32(&r);
-        double alpha = rb_f64(&r);
-        uint32_t fl = rb_u32(&r);
-        const unsigned char *fb = rb_take(&r, fl);
-        uint32_t sl = rb_u32(&r);
-        const unsigned char *sb = rb_take(&r, sl);
+        uint32_t kl = dn_rb_u32(&r);
+        const unsigned char *kb = dn_rb_take(&r, kl);
+        int nb = (int)dn_rb_u32(&r);
+        double alpha = dn_rb_f64(&r);
+        uint32_t fl = dn_rb_u32(&r);
+        const unsigned char *fb = dn_rb_take(&r, fl);
+        uint32_t sl = dn_rb_u32(&r);
+        const unsigned char *sb = dn_rb_take(&r, sl);
         if (r.bad)
             break;
         char name[DN_MSG_KEY_MAX + 1];

@@ -77,97 +77,6 @@ typedef struct trainer_t {
     uint64_t runs, labels, versions, bad_bins, learn_failed, labels_unknown, runs_unexpected;
 } trainer_t;
 
-/* ---- byte buffers ---------------------------------------------------------- */
-
-typedef struct wbuf_t {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} wbuf_t;
-
-static void wb_need(wbuf_t *w, size_t n)
-{
-    if (w->oom || w->len + n <= w->cap)
-        return;
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap < w->len + n)
-        cap *= 2;
-    unsigned char *p = realloc(w->p, cap);
-    if (!p) {
-        w->oom = 1;
-        return;
-    }
-    w->p = p;
-    w->cap = cap;
-}
-
-static void wb_bytes(wbuf_t *w, const void *b, size_t n)
-{
-    if (!n)
-        return;
-    wb_need(w, n);
-    if (!w->oom) {
-        memcpy(w->p + w->len, b, n);
-        w->len += n;
-    }
-}
-
-static void wb_u32(wbuf_t *w, uint32_t v)
-{
-    unsigned char b[4];
-    dn_put_u32(b, v);
-    wb_bytes(w, b, 4);
-}
-
-static void wb_u64(wbuf_t *w, uint64_t v)
-{
-    unsigned char b[8];
-    dn_put_u64(b, v);
-    wb_bytes(w, b, 8);
-}
-
-static void wb_f64(wbuf_t *w, double v)
-{
-    unsigned char b[8];
-    dn_put_f64(b, v);
-    wb_bytes(w, b, 8);
-}
-
-typedef struct rbuf_t {
-    const unsigned char *p;
-    size_t len, pos;
-    int bad;
-} rbuf_t;
-
-static const unsigned char *rb_take(rbuf_t *r, size_t n)
-{
-    if (r->bad || r->len - r->pos < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    const unsigned char *q = r->p + r->pos;
-    r->pos += n;
-    return q;
-}
-
-static uint32_t rb_u32(rbuf_t *r)
-{
-    const unsigned char *q = rb_take(r, 4);
-    return q ? dn_get_u32(q) : 0;
-}
-
-static uint64_t rb_u64(rbuf_t *r)
-{
-    const unsigned char *q = rb_take(r, 8);
-    return q ? dn_get_u64(q) : 0;
-}
-
-static double rb_f64(rbuf_t *r)
-{
-    const unsigned char *q = rb_take(r, 8);
-    return q ? dn_get_f64(q) : NAN;
-}
-
 /* ---- keys and versions ------------------------------------------------------- */
 
 static int key_find(const trainer_t *tr, const char *k)
@@ -430,41 +339,41 @@ static void on_label(trainer_t *tr, const Dinamo__Label *l)
 
 static int checkpoint(trainer_t *tr, dn_err_t *err)
 {
-    wbuf_t w = {0};
-    wb_bytes(&w, CKPT_MAGIC, 4);
-    wb_u32(&w, CKPT_VERSION);
-    wb_u64(&w, dn_follower_next(tr->follower));
-    wb_u64(&w, tr->next_seq);
-    wb_u64(&w, tr->runs);
-    wb_u64(&w, tr->labels);
-    wb_u32(&w, (uint32_t)tr->n_keys);
+    dn_wbuf_t w = {0};
+    dn_wb_bytes(&w, CKPT_MAGIC, 4);
+    dn_wb_u32(&w, CKPT_VERSION);
+    dn_wb_u64(&w, dn_follower_next(tr->follower));
+    dn_wb_u64(&w, tr->next_seq);
+    dn_wb_u64(&w, tr->runs);
+    dn_wb_u64(&w, tr->labels);
+    dn_wb_u32(&w, (uint32_t)tr->n_keys);
     for (int k = 0; k < tr->n_keys; k++) {
         tkey_t *ks = &tr->keys[k];
         size_t kl = strlen(ks->key), sl = dn_ml_state_size(ks->ml);
-        wb_u32(&w, (uint32_t)kl);
-        wb_bytes(&w, ks->key, kl);
-        wb_u32(&w, (uint32_t)ks->n_bins);
-        wb_u64(&w, ks->version);
-        wb_u64(&w, (uint64_t)sl);
-        wb_need(&w, sl);
+        dn_wb_u32(&w, (uint32_t)kl);
+        dn_wb_bytes(&w, ks->key, kl);
+        dn_wb_u32(&w, (uint32_t)ks->n_bins);
+        dn_wb_u64(&w, ks->version);
+        dn_wb_u64(&w, (uint64_t)sl);
+        dn_wb_need(&w, sl);
         if (!w.oom) {
             dn_ml_save(ks->ml, w.p + w.len, sl);
             w.len += sl;
         }
     }
-    wb_u32(&w, (uint32_t)tr->n_items);
+    dn_wb_u32(&w, (uint32_t)tr->n_items);
     for (int i = 0; i < tr->n_items; i++) {
         item_t *it = &tr->items[i];
         int nb = tr->keys[it->key].n_bins;
-        wb_u64(&w, it->seq);
-        wb_u64(&w, (uint64_t)it->run_number);
-        wb_u32(&w, (uint32_t)it->key);
-        wb_u32(&w, (uint32_t)(it->label + 1));
-        wb_u32(&w, it->var ? 1u : 0u);
+        dn_wb_u64(&w, it->seq);
+        dn_wb_u64(&w, (uint64_t)it->run_number);
+        dn_wb_u32(&w, (uint32_t)it->key);
+        dn_wb_u32(&w, (uint32_t)(it->label + 1));
+        dn_wb_u32(&w, it->var ? 1u : 0u);
         for (int b = 0; b < nb; b++)
-            wb_f64(&w, it->x[b]);
+            dn_wb_f64(&w, it->x[b]);
         for (int b = 0; it->var && b < nb; b++)
-            wb_f64(&w, it->var[b]);
+            dn_wb_f64(&w, it->var[b]);
     }
     int rc = w.oom ? dn_err_set(err, DN_ENOMEM, "out of memory building the checkpoint")
                    : dn_store_checkpoint_write(tr->store, tr->ckpt_name, w.p, w.len, NULL, err);
@@ -487,24 +396,24 @@ static int restore(trainer_t *tr, dn_err_t *err)
         return 0;
     if (rc)
         return rc;
-    rbuf_t r = {blob, len, 0, 0};
-    const unsigned char *m = rb_take(&r, 4);
-    if (!m || memcmp(m, CKPT_MAGIC, 4) || rb_u32(&r) != CKPT_VERSION) {
+    dn_rbuf_t r = {blob, len, 0, 0};
+    const unsigned char *m = dn_rb_take(&r, 4);
+    if (!m || memcmp(m, CKPT_MAGIC, 4) || dn_rb_u32(&r) != CKPT_VERSION) {
         free(blob);
         return dn_err_set(err, DN_EFORMAT, "checkpoint %s: bad magic or version", tr->ckpt_name);
     }
-    uint64_t next = rb_u64(&r);
-    tr->next_seq = rb_u64(&r);
-    tr->runs = rb_u64(&r);
-    tr->labels = rb_u64(&r);
-    uint32_t nk = rb_u32(&r);
+    uint64_t next = dn_rb_u64(&r);
+    tr->next_seq = dn_rb_u64(&r);
+    tr->runs = dn_rb_u64(&r);
+    tr->labels = dn_rb_u64(&r);
+    uint32_t nk = dn_rb_u32(&r);
     for (uint32_t k = 0; k < nk && !r.bad; k++) {
-        uint32_t kl = rb_u32(&r);
-        const unsigned char *kb = rb_take(&r, kl);
-        int nb = (int)rb_u32(&r);
-        uint64_t version = rb_u64(&r);
-        uint64_t sl = rb_u64(&r);
-        const unsigned char *sb = rb_take(&r, (size_t)sl);
+        uint32_t kl = dn_rb_u32(&r);
+        const unsigned char *kb = dn_rb_take(&r, kl);
+        int nb = (int)dn_rb_u32(&r);
+        uint64_t version = dn_rb_u64(&r);
+        uint64_t sl = dn_rb_u64(&r);
+        const unsigned char *sb = dn_rb_take(&r, (size_t)sl);
         if (r.bad)
             break;
         char name[DN_MSG_KEY_MAX + 1];
@@ -520,14 +429,14 @@ static int restore(trainer_t *tr, dn_err_t *err)
             return dn_err_prefix(err, "checkpoint %s: key '%s'", tr->ckpt_name, name);
         }
     }
-    uint32_t ni = rb_u32(&r);
+    uint32_t ni = dn_rb_u32(&r);
     for (uint32_t i = 0; i < ni && !r.bad; i++) {
         item_t it = {0};
-        it.seq = rb_u64(&r);
-        it.run_number = (int64_t)rb_u64(&r);
-        it.key = (int)rb_u32(&r);
-        it.label = (int8_t)((int)rb_u32(&r) - 1);
-        int has_var = (int)rb_u32(&r);
+        it.seq = dn_rb_u64(&r);
+        it.run_number = (int64_t)dn_rb_u64(&r);
+        it.key = (int)dn_rb_u32(&r);
+        it.label = (int8_t)((int)dn_rb_u32(&r) - 1);
+        int has_var = (int)dn_rb_u32(&r);
         if (r.bad || it.key < 0 || it.key >= tr->n_keys) {
             r.bad = 1;
             break;
@@ -542,9 +451,9 @@ static int restore(trainer_t *tr, dn_err_t *err)
             return dn_err_set(err, DN_ENOMEM, "out of memory");
         }
         for (int b = 0; b < nb; b++)
-            it.x[b] = rb_f64(&r);
+            it.x[b] = dn_rb_f64(&r);
         for (int b = 0; has_var && b < nb; b++)
-            it.var[b] = rb_f64(&r);
+            it.var[b] = dn_rb_f64(&r);
     }
     free(blob);
     if (r.bad)
