@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# cluster.sh: the dinamo pipeline as plain processes on this machine (what
+# deploy/docker-compose.yml runs in containers), for machines without a
+# container engine, for `make run` and for the tests.
+#
+#   cluster.sh start RUNDIR [--trainers N] [--port-base P | --ipc] [--methods s|s,ml]
+#   cluster.sh wait RUNDIR TIMEOUT_S     until the evaluator's final report exists
+#   cluster.sh status RUNDIR             one line per service: name pid state
+#   cluster.sh kill RUNDIR NAME [SIG]    signal one service (default KILL)
+#   cluster.sh restart RUNDIR NAME       start one service again (after a kill)
+#   cluster.sh stop RUNDIR               SIGTERM all, wait 15 s, KILL leftovers
+#
+# RUNDIR gets dinamo.conf (endpoints, data_dir), data/ (every LMDB store),
+# report/ (the evaluator's report), logs/NAME.log, pids/NAME.pid and, once a
+# service exited, pids/NAME.rc. Service names: generator, scorer_s, scorer_ml,
+# trainer.0 .. trainer.N-1 (trainer.i runs --shard i/N), evaluator. Endpoints are
+# loopback TCP ports P .. P+6 (default 5550) or, with --ipc, sockets under
+# RUNDIR/sock (no ports: several clusters can run at once). Any service setting
+# can be given through the environment (DINAMO_<SERVICE>_<KEY>, e.g.
+# DINAMO_GENERATOR_RUNS=200) or by editing dinamo.conf before `restart`.
+# `stop` exits nonzero when a service had to be killed or exited with an error.
+set -euo pipefail
+
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+
+build=${DINAMO_BUILD:-build}
+[ $# -ge 2 ] || usage
+cmd=$1
+rundir=$2
+shift 2
+
+service_bin() { # NAME -> binary
+    case $1 in
+    trainer.*) echo "$build/services/trainer" ;;
+    *) echo "$build/services/$1" ;;
+    esac
+}
+
+# Starts service NAME in the background; a wrapper records its exit code.
+start_one() {
+    local name=$1 bin extra=()
+    bin=$(service_bin "$name")
+    [ -x "$bin" ] || die "no binary $bin (run make first, or set DINAMO_BUILD)"
+    case $name in
+    trainer.*) extra=(--shard "${name#trainer.}/$(cat "$rundir/trainers")") ;;
+    esac
+    rm -f "$rundir/pids/$name.rc" "$rundir/pids/$name.pid"
+    (
+        "$bin" --config "$rundir/dinamo.conf" "${extra[@]}" >>"$rundir/logs/$name.log" 2>&1 &
+        echo $! >"$rundir/pids/$name.pid"
+        rc=0
+        wait $! || rc=$?
+        echo $rc >"$rundir/pids/$name.rc"
+    ) </dev/null >/dev/null 2>&1 &
+    for _ in $(seq 100); do
+        [ -s "$rundir/pids/$name.pid" ] && return 0
+        sleep 0.05
+    done
+    die "$name did not start"
+}
+
+names() { cat "$rundir/services"; }
+
+alive() { # NAME -> 0 when running
+    [ -s "$rundir/pids/$1.pid" ] && [ ! -e "$rundir/pids/$1.rc" ] &&
+        kill -0 "$(cat "$rundir/pids/$1.pid")" 2>/dev/null
+}
+
+write_conf() { # endpoints: events events_req scores_s scores_s_req scores_ml scores_ml_req weights
+    local e=("$@")
+    cat >"$rundir/dinamo.conf" <<EOF
+# written by scripts/cluster.sh start; see docs/pipeline.md for every key
+[common]
+data_dir = $rundir/data
+log_level = ${DINAMO_LOG_LEVEL:-info}
+tick_ms = 500
+
+[generator]
+events = bind:${e[0]}
+requests = bind:${e[1]}
+min_followers = $min_followers
+
+[scorer_s]
+events = connect:${e[0]}
+events_requests = connect:${e[1]}
+scores = bind:${e[2]}
+scores_requests = bind:${e[3]}
+
+[scorer_ml]
+events = connect:${e[0]}
+events_requests = connect:${e[1]}
+scores = bind:${e[4]}
+scores_requests = bind:${e[5]}
+weights = bind:${e[6]}
+weights_dir = $rundir/data/weights
+
+[trainer]
+events = connect:${e[0]}
+events_requests = connect:${e[1]}
+weights = connect:${e[6]}
+weights_dir = $rundir/data/weights
+
+[evaluator]
+events = connect:${e[0]}
+events_requests = connect:${e[1]}
+scores_s = connect:${e[2]}
+scores_s_requests = connect:${e[3]}
+scores_ml = connect:${e[4]}
+scores_ml_requests = connect:${e[5]}
+methods = $methods
+report_dir = $rundir/report
+EOF
+}
+
+case $cmd in
+start)
+    trainers=1 port_base=5550 ipc=0 methods=s,ml
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --trainers) trainers=$2; shift 2 ;;
+        --port-base) port_base=$2; shift 2 ;;
+        --ipc) ipc=1; shift ;;
+        --methods) methods=$2; shift 2 ;;
+        *) die "start: unknown option $1" ;;
+        esac
+    done
+    case $methods in s | s,ml | ml,s) ;; *) die "--methods: want s or s,ml" ;; esac
+    [[ $trainers =~ ^[1-9][0-9]*$ ]] || die "--trainers: want a positive number"
+    mkdir -p "$rundir"
+    rundir=$(cd "$rundir" && pwd)
+    for n in $(cat "$rundir/services" 2>/dev/null); do
+        alive "$n" && die "$n is running in $rundir: stop it first"
+    done
+    mkdir -p "$rundir/data" "$rundir/report" "$rundir/logs" "$rundir/pids"
+    echo "$trainers" >"$rundir/trainers"
+    with_ml=0
+    [ "$methods" != s ] && with_ml=1
+    min_followers=$((2 + with_ml * (1 + trainers)))
+    if [ $ipc = 1 ]; then
+        mkdir -p "$rundir/sock"
+        s="ipc://$rundir/sock"
+        write_conf "$s/events" "$s/events.req" "$s/scores_s" "$s/scores_s.req" \
+            "$s/scores_ml" "$s/scores_ml.req" "$s/weights"
+    else
+        t=tcp://127.0.0.1
+        p=$port_base
+        write_conf "$t:$p" "$t:$((p + 1))" "$t:$((p + 2))" "$t:$((p + 3))" "$t:$((p + 4))" \
+            "$t:$((p + 5))" "$t:$((p + 6))"
+    fi
+    list=(generator scorer_s)
+    if [ $with_ml = 1 ]; then
+        list+=(scorer_ml)
+        for ((i = 0; i < trainers; i++)); do list+=("trainer.$i"); done
+    fi
+    list+=(evaluator)
+    printf '%s\n' "${list[@]}" >"$rundir/services"
+    for n in "${list[@]}"; do start_one "$n"; done
+    echo "cluster started in $rundir: ${list[*]}"
+    ;;
+wait)
+    [ $# -ge 1 ] || usage
+    deadline=$((SECONDS + $1))
+    while [ ! -e "$rundir/report/FINAL" ]; do
+        for n in $(names); do
+            rc=$(cat "$rundir/pids/$n.rc" 2>/dev/null || echo 0)
+            if [ "$rc" != 0 ] && [ "$rc" != 137 ]; then
+                echo "cluster.sh: $n exited with status $(cat "$rundir/pids/$n.rc"); last log lines:" >&2
+                tail -n 5 "$rundir/logs/$n.log" >&2
+                exit 1
+            fi
+        done
+        [ $SECONDS -lt $deadline ] || die "no final report after $1 s (see $rundir/logs)"
+        sleep 0.2
+    done
+    echo "report: $rundir/report"
+    ;;
+status)
+    for n in $(names); do
+        if alive "$n"; then
+            echo "$n $(cat "$rundir/pids/$n.pid") running"
+        elif [ -e "$rundir/pids/$n.rc" ]; then
+            echo "$n $(cat "$rundir/pids/$n.pid") exited $(cat "$rundir/pids/$n.rc")"
+        else
+            echo "$n - not running"
+        fi
+    done
+    ;;
+kill)
+    [ $# -ge 1 ] || usage
+    n=$1 sig=${2:-KILL}
+    grep -qx "$n" "$rundir/services" || die "no service $n in $rundir"
+    alive "$n" || die "$n is not running"
+    pid=$(cat "$rundir/pids/$n.pid")
+    kill -s "$sig" "$pid"
+    if [ "$sig" = KILL ]; then
+        while [ ! -e "$rundir/pids/$n.rc" ]; do sleep 0.05; done
+    fi
+    ;;
+restart)
+    [ $# -ge 1 ] || usage
+    n=$1
+    grep -qx "$n" "$rundir/services" || die "no service $n in $rundir"
+    alive "$n" && die "$n is running"
+    start_one "$n"
+    ;;
+stop)
+    status=0
+    for n in $(names); do
+        alive "$n" && kill -TERM "$(cat "$rundir/pids/$n.pid")" 2>/dev/null || true
+    done
+    deadline=$((SECONDS + 15))
+    for n in $(names); do
+        while alive "$n" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+        if alive "$n"; then
+            echo "cluster.sh: $n did not stop within 15 s: killed" >&2
+            kill -KILL "$(cat "$rundir/pids/$n.pid")" 2>/dev/null || true
+            status=1
+        fi
+    done
+    for n in $(names); do
+        for _ in $(seq 50); do [ -e "$rundir/pids/$n.rc" ] && break; sleep 0.1; done
+        rc=$(cat "$rundir/pids/$n.rc" 2>/dev/null || echo '?')
+        if [ "$rc" != 0 ] && [ "$rc" != 137 ]; then
+            echo "cluster.sh: $n exited with status $rc (see $rundir/logs/$n.log)" >&2
+            status=1
+        fi
+    done
+    exit $status
+    ;;
+*) usage ;;
+esac

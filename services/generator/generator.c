@@ -1,0 +1,683 @@
+/* generator: streams synthetic DINAMO datasets (SPEC 1) as the events log
+ * (docs/pipeline.md), standing in for an experiment's histogram feed and its
+ * shifters.
+ *
+ * At start it generates H datasets (`histograms`), histogram i from seed
+ * `seed + i` under key synthetic/h<i>, so histogram 0 equals `dinamo generate
+ * --seed seed`. It then appends to its durable log "events", in this order: run
+ * i (one Run with the H histograms), then the labels that became due (one Label
+ * per (run, histogram) with the ground truth), and END_OF_STREAM after the last
+ * run and its labels. Labels come `label_delay_runs` runs late (deterministic
+ * order), or `label_delay_s` seconds after their run was appended.
+ *
+ * Pacing: `rate` runs per second, or (0) as fast as flow control allows: the
+ * log is published at most `window` entries beyond its slowest follower, and
+ * nothing is appended while the unpublished backlog is a window long, so a slow
+ * pipeline holds the generator back and memory stays bounded.
+ *
+ * Invariants: the log's entry at an offset never changes; its checkpoint
+ * (next run, next label, pending label times, and a fingerprint of the
+ * parameters) commits in the same LMDB transaction as the entries it accounts
+ * for, so a restarted generator (kill -9 included) appends exactly the entries
+ * the uninterrupted one would have. A restart with other parameters over the
+ * same log is refused. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "bus.h"
+#include "bytes.h"
+#include "config.h"
+#include "generator.h"
+#include "log.h"
+#include "msg.h"
+#include "service.h"
+#include "store.h"
+#include "stream.h"
+
+#define CKPT_NAME "generator"
+#define CKPT_MAGIC "DNGN"
+#define CKPT_VERSION 1u
+#define RUNS_PER_ROUND 16 /* appended per loop round, so requests are served between */
+
+typedef struct gen_t {
+    /* configuration */
+    dn_gen_params_t params;
+    uint64_t seed;
+    int n_hist;
+    char stream[128];
+    int delay_runs;
+    double delay_s;
+    double rate;
+    int exit_at_end;
+    char fingerprint[512];
+    /* data */
+    dn_dataset_t **ds;       /* [n_hist] */
+    char **keys;             /* [n_hist] "synthetic/h<i>" */
+    /* plumbing */
+    dn_service_t *svc;
+    dn_store_t *store;
+    dn_sock_t *pub, *pull;
+    dn_source_t *source;
+    dn_store_batch_t *batch;
+    /* state (checkpointed) */
+    uint64_t next_run;       /* next run to append */
+    uint64_t next_label;     /* next run whose labels are to be appended */
+    uint64_t labels_sent;
+    int eos_done;
+    double *appended_at;     /* [n_runs] wall time each run was appended (delay_s) */
+    /* pacing (not checkpointed: a restart starts a new schedule) */
+    double t0;
+    uint64_t run0;
+    int dirty;
+} gen_t;
+
+static double wall_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static uint64_t n_runs(const gen_t *g)
+{
+    return (uint64_t)g->params.n_runs;
+}
+
+/* ---- appending ----------------------------------------------------------- */
+
+static int append_run(gen_t *g, uint64_t i, dn_err_t *err)
+{
+    Dinamo__Histogram *hs = calloc((size_t)g->n_hist, sizeof *hs);
+    Dinamo__Histogram **hp = calloc((size_t)g->n_hist, sizeof *hp);
+    if (!hs || !hp) {
+        free(hs);
+        free(hp);
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    }
+    for (int k = 0; k < g->n_hist; k++) {
+        const dn_dataset_t *ds = g->ds[k];
+        Dinamo__Histogram *h = &hs[k];
+        dinamo__histogram__init(h);
+        h->key = g->keys[k];
+        h->subsystem = (char *)"synthetic";
+        h->n_counts = (size_t)ds->n_bins;
+        h->counts = ds->counts + (size_t)i * (size_t)ds->n_bins;
+        h->n_edges = (size_t)ds->n_bins + 1;
+        h->edges = ds->edges;
+        hp[k] = h;
+    }
+    double now = wall_now();
+    Dinamo__Run r = DINAMO__RUN__INIT;
+    r.stream = g->stream;
+    r.has_run_number = r.has_run_seq = r.has_time = 1;
+    r.run_number = g->ds[0]->run[i];
+    r.run_seq = i;
+    r.time = now;
+    r.n_histograms = (size_t)g->n_hist;
+    r.histograms = hp;
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.body_case = DINAMO__ENVELOPE__BODY_RUN;
+    env.run = &r;
+    int rc = dn_source_append(g->source, &env, err);
+    free(hs);
+    free(hp);
+    if (rc)
+        return dn_err_prefix(err, "run %llu", (unsigned long long)i);
+    g->appended_at[i] = now;
+    g->next_run = i + 1;
+    g->dirty = 1;
+    return 0;
+}
+
+static int append_labels(gen_t *g, uint64_t i, dn_err_t *err)
+{
+    double now = wall_now();
+    for (int k = 0; k < g->n_hist; k++) {
+        const dn_dataset_t *ds = g->ds[k];
+        Dinamo__Truth t = DINAMO__TRUTH__INIT;
+        t.has_mu = t.has_sigma = t.has_rapid_mu = t.has_rapid_sigma = 1;
+        t.has_events = t.has_dead_bins = 1;
+        t.mu = ds->true_mu[i];
+        t.sigma = ds->true_sigma[i];
+        t.rapid_mu = ds->rapid_mu[i] != 0;
+        t.rapid_sigma = ds->rapid_sigma[i] != 0;
+        t.events = ds->events[i];
+        t.dead_bins = ds->dead_bins[i];
+        Dinamo__Label l = DINAMO__LABEL__INIT;
+        l.stream = g->stream;
+        l.has_run_number = l.has_run_seq = l.has_verdict = l.has_source = l.has_time = 1;
+        l.run_number = ds->run[i];
+        l.run_seq = i;
+        l.verdict = ds->label[i] == 0 ? DINAMO__VERDICT__GOOD : DINAMO__VERDICT__BAD;
+        l.source = DINAMO__LABEL_SOURCE__GENERATOR;
+        l.who = (char *)"generator";
+        l.histogram_key = g->keys[k];
+        l.time = now;
+        l.truth = &t;
+        Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+        env.body_case = DINAMO__ENVELOPE__BODY_LABEL;
+        env.label = &l;
+        int rc = dn_source_append(g->source, &env, err);
+        if (rc)
+            return dn_err_prefix(err, "label of run %llu", (unsigned long long)i);
+        g->labels_sent++;
+    }
+    g->next_label = i + 1;
+    g->dirty = 1;
+    return 0;
+}
+
+static int append_eos(gen_t *g, dn_err_t *err)
+{
+    Dinamo__Control c = DINAMO__CONTROL__INIT;
+    c.has_kind = c.has_final_run_number = c.has_final_run_seq = c.has_n_runs = 1;
+    c.has_n_labels = 1;
+    c.kind = DINAMO__CONTROL_KIND__END_OF_STREAM;
+    c.stream = g->stream;
+    c.final_run_number = n_runs(g) ? g->ds[0]->run[n_runs(g) - 1] : -1;
+    c.final_run_seq = n_runs(g) ? n_runs(g) - 1 : 0;
+    c.n_runs = n_runs(g);
+    c.n_labels = g->labels_sent;
+    c.service = (char *)"generator";
+    c.log = (char *)"events";
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.body_case = DINAMO__ENVELOPE__BODY_CONTROL;
+    env.control = &c;
+    int rc = dn_source_append(g->source, &env, err);
+    if (rc)
+        return dn_err_prefix(err, "end of stream");
+    g->eos_done = 1;
+    g->dirty = 1;
+    dn_log(DN_LOG_INFO, "end of stream appended: %llu runs, %llu labels",
+           (unsigned long long)n_runs(g), (unsigned long long)g->labels_sent);
+    return 0;
+}
+
+/* Labels due now: with a delay in runs, those of runs up to next_run - 1 -
+ * delay_runs (all of them once every run is out); in seconds, those whose run
+ * was appended delay_s ago. *wait_ms: when the next one falls due (seconds). */
+static int labels_due(const gen_t *g, double now, uint64_t *upto, int *wait_ms)
+{
+    uint64_t u = g->next_label;
+    if (g->delay_s > 0.0) {
+        while (u < g->next_run && g->appended_at[u] + g->delay_s <= now)
+            u++;
+        if (u < g->next_run) {
+            double w = g->appended_at[u] + g->delay_s - now;
+            *wait_ms = (int)ceil(w * 1000.0);
+        }
+    } else if (g->next_run == n_runs(g)) {
+        u = g->next_run;
+    } else if (g->next_run > (uint64_t)g->delay_runs) {
+        u = g->next_run - (uint64_t)g->delay_runs;
+    }
+    *upto = u;
+    return u > g->next_label;
+}
+
+/* Appends what is due and fits. Returns 0 or an error; *wait_ms = how long the
+ * loop may sleep (0: more to do right away). */
+static int advance(gen_t *g, int *wait_ms, dn_err_t *err)
+{
+    *wait_ms = DN_SERVICE_POLL_MAX_MS;
+    double now = wall_now();
+    int appended = 0;
+    for (;;) {
+        if (dn_source_room(g->source) <= 0)
+            return 0; /* flow control: the pump's progress wakes us */
+        uint64_t upto;
+        int lw = DN_SERVICE_POLL_MAX_MS;
+        if (labels_due(g, now, &upto, &lw)) {
+            int rc = append_labels(g, g->next_label, err);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (lw < *wait_ms)
+            *wait_ms = lw < 0 ? 0 : lw;
+        if (g->next_run < n_runs(g)) {
+            if (appended >= RUNS_PER_ROUND) {
+                *wait_ms = 0;
+                return 0;
+            }
+            if (g->rate > 0.0) {
+                double due = g->t0 + (double)(g->next_run - g->run0) / g->rate;
+                if (due > now) {
+                    int w = (int)ceil((due - now) * 1000.0);
+                    if (w < *wait_ms)
+                        *wait_ms = w;
+                    return 0;
+                }
+            }
+            int rc = append_run(g, g->next_run, err);
+            if (rc)
+                return rc;
+            appended++;
+            continue;
+        }
+        if (!g->eos_done && g->next_label == n_runs(g))
+            return append_eos(g, err);
+        return 0;
+    }
+}
+
+/* ---- checkpoint ------------------------------------------------------------ */
+
+static int commit(gen_t *g, dn_err_t *err)
+{
+    if (!g->dirty)
+        return 0;
+    dn_wbuf_t w = {0};
+    dn_wb_bytes(&w, CKPT_MAGIC, 4);
+    dn_wb_u32(&w, CKPT_VERSION);
+    dn_wb_str(&w, g->fingerprint, strlen(g->fingerprint));
+    dn_wb_u64(&w, g->next_run);
+    dn_wb_u64(&w, g->next_label);
+    dn_wb_u64(&w, g->labels_sent);
+    dn_wb_u32(&w, (uint32_t)g->eos_done);
+    /* Append times of the runs whose labels are still to come (delay_s). */
+    dn_wb_u64(&w, g->next_run - g->next_label);
+    for (uint64_t i = g->next_label; i < g->next_run; i++)
+        dn_wb_f64(&w, g->appended_at[i]);
+    int rc = 0;
+    dn_store_batch_clear(g->batch);
+    if (w.oom || dn_source_stage(g->source, g->batch) ||
+        dn_store_batch_checkpoint(g->batch, CKPT_NAME, w.p, w.len, NULL))
+        rc = dn_err_set(err, DN_ENOMEM, "out of memory building the checkpoint");
+    if (!rc)
+        rc = dn_store_apply(g->store, g->batch, err);
+    free(w.p);
+    if (rc)
+        return rc;
+    dn_source_committed(g->source);
+    g->dirty = 0;
+    return 0;
+}
+
+static int restore(gen_t *g, dn_err_t *err)
+{
+    void *blob = NULL;
+    size_t len = 0;
+    int rc = dn_store_checkpoint_read(g->store, CKPT_NAME, &blob, &len, NULL, err);
+    if (rc == DN_ENOTFOUND) {
+        if (dn_source_head(g->source) != 0)
+            return dn_err_set(err, DN_EFORMAT, "the events log holds %llu entries but no "
+                              "generator checkpoint: not ours, refusing to append to it",
+                              (unsigned long long)dn_source_head(g->source));
+        return 0;
+    }
+    if (rc)
+        return rc;
+    dn_rbuf_t r = {blob, len, 0, 0};
+    const unsigned char *m = dn_rb_take(&r, 4);
+    if (!m || memcmp(m, CKPT_MAGIC, 4) || dn_rb_u32(&r) != CKPT_VERSION) {
+        free(blob);
+        return dn_err_set(err, DN_EFORMAT, "checkpoint %s: bad magic or version", CKPT_NAME);
+    }
+    uint32_t fl;
+    const unsigned char *fp = dn_rb_str(&r, &fl);
+    if (fp && (fl != strlen(g->fingerprint) || memcmp(fp, g->fingerprint, fl))) {
+        rc = dn_err_set(err, DN_EMISMATCH,
+                        "the events log in the data directory was written with other "
+                        "parameters (%.*s); now: %s. Use the same parameters or another "
+                        "data_dir", (int)fl, (const char *)fp, g->fingerprint);
+        free(blob);
+        return rc;
+    }
+    g->next_run = dn_rb_u64(&r);
+    g->next_label = dn_rb_u64(&r);
+    g->labels_sent = dn_rb_u64(&r);
+    g->eos_done = (int)dn_rb_u32(&r);
+    uint64_t n_pending = dn_rb_u64(&r);
+    if (!r.bad && (g->next_run > n_runs(g) || g->next_label > g->next_run ||
+                   n_pending != g->next_run - g->next_label))
+        r.bad = 1;
+    for (uint64_t i = g->next_label; !r.bad && i < g->next_run; i++)
+        g->appended_at[i] = dn_rb_f64(&r);
+    free(blob);
+    if (r.bad)
+        return dn_err_set(err, DN_EFORMAT, "checkpoint %s: truncated or inconsistent",
+                          CKPT_NAME);
+    dn_log(DN_LOG_INFO, "restored: %llu of %llu runs and %llu labels appended%s",
+           (unsigned long long)g->next_run, (unsigned long long)n_runs(g),
+           (unsigned long long)g->labels_sent, g->eos_done ? ", end of stream sent" : "");
+    return 0;
+}
+
+/* ---- service callbacks ------------------------------------------------------- */
+
+static int on_request(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope *env,
+                      const dn_recv_info_t *info, void *arg)
+{
+    (void)sock;
+    (void)info;
+    gen_t *g = arg;
+    dn_err_t err = {0};
+    int rc = dn_source_on_request(g->source, env, &err);
+    return rc ? dn_service_fail(svc, rc, "requests: %s", err.msg) : 0;
+}
+
+static int on_round(dn_service_t *svc, void *arg)
+{
+    gen_t *g = arg;
+    dn_err_t err = {0};
+    int wait_ms = DN_SERVICE_POLL_MAX_MS;
+    int rc = advance(g, &wait_ms, &err);
+    if (!rc)
+        rc = commit(g, &err);
+    if (!rc)
+        rc = dn_source_pump(g->source, &err);
+    if (rc)
+        return dn_service_fail(svc, rc, "%s", err.msg);
+    if (g->exit_at_end && g->eos_done) {
+        dn_source_stats_t st = dn_source_stats(g->source);
+        if (st.followers > 0 && st.slowest == st.head && st.cursor == st.head) {
+            dn_log(DN_LOG_INFO, "every follower has the whole stream: exiting (exit_at_end)");
+            dn_service_stop(svc);
+            return 0;
+        }
+    }
+    if (dn_source_backlog(g->source) && dn_source_room(g->source) > 0)
+        return 0;
+    return wait_ms;
+}
+
+static int on_tick(dn_service_t *svc, void *arg)
+{
+    gen_t *g = arg;
+    dn_err_t err = {0};
+    int rc = dn_store_sync(g->store, &err);
+    if (rc)
+        return dn_service_fail(svc, rc, "%s", err.msg);
+    dn_source_stats_t st = dn_source_stats(g->source);
+    dn_log(DN_LOG_DEBUG, "runs %llu/%llu entries %llu published %llu slowest %llu followers %d",
+           (unsigned long long)g->next_run, (unsigned long long)n_runs(g),
+           (unsigned long long)st.head, (unsigned long long)st.cursor,
+           (unsigned long long)st.slowest, st.followers);
+    return 0;
+}
+
+static int on_shutdown(dn_service_t *svc, void *arg)
+{
+    gen_t *g = arg;
+    dn_err_t err = {0};
+    int rc = commit(g, &err);
+    if (!rc)
+        rc = dn_store_sync(g->store, &err);
+    if (rc)
+        return dn_service_fail(svc, rc, "%s", err.msg);
+    dn_source_stats_t st = dn_source_stats(g->source);
+    dn_log(DN_LOG_INFO, "stopped: %llu of %llu runs, %llu labels appended, %llu entries "
+           "published (%llu republished, %llu rewinds, %llu bad requests)",
+           (unsigned long long)g->next_run, (unsigned long long)n_runs(g),
+           (unsigned long long)g->labels_sent, (unsigned long long)st.published,
+           (unsigned long long)st.republished, (unsigned long long)st.rewinds,
+           (unsigned long long)st.requests_bad);
+    return 0;
+}
+
+/* ---- configuration ------------------------------------------------------------ */
+
+static const dn_config_key_t own_keys[] = {
+    {"seed", DN_CFG_INT, "70", "dataset seed; histogram i uses seed + i"},
+    {"histograms", DN_CFG_INT, "1", "histograms per run (keys synthetic/h0 ..)"},
+    {"stream", DN_CFG_STRING, "", "stream name (default synthetic-seed<seed>)"},
+    {"label_delay_runs", DN_CFG_INT, "0", "labels of run i follow run i + this"},
+    {"label_delay_s", DN_CFG_DOUBLE, "0", "labels follow their run after this many seconds "
+                                          "(overrides label_delay_runs when > 0)"},
+    {"rate", DN_CFG_DOUBLE, "0", "runs per second; 0: as fast as the pipeline takes"},
+    {"events", DN_CFG_STRING, "bind:tcp://127.0.0.1:5550", "events log (PUB)"},
+    {"requests", DN_CFG_STRING, "bind:tcp://127.0.0.1:5551",
+     "requests of the followers (PULL: acks, rewinds)"},
+    {"window", DN_CFG_INT, "32", "entries published beyond the slowest follower"},
+    {"min_followers", DN_CFG_INT, "1", "publish nothing before this many followers acked"},
+    {"follower_timeout_ms", DN_CFG_INT, "30000",
+     "a follower silent this long no longer holds the stream back"},
+    {"exit_at_end", DN_CFG_BOOL, "false",
+     "exit once every follower has the whole stream (else keep serving rewinds)"},
+};
+
+/* The generator parameters as config keys: CLI names with '_' for '-'. */
+typedef struct param_keys_t {
+    dn_config_key_t *keys;
+    char (*names)[48];
+    char (*defs)[40];
+    int n;
+} param_keys_t;
+
+static int param_keys_build(param_keys_t *pk)
+{
+    int n_tab = 0;
+    const dn_gen_param_info_t *tab = dn_gen_param_table(&n_tab);
+    int n_own = (int)(sizeof own_keys / sizeof *own_keys);
+    pk->keys = calloc((size_t)(n_tab + n_own), sizeof *pk->keys);
+    pk->names = calloc((size_t)n_tab, sizeof *pk->names);
+    pk->defs = calloc((size_t)n_tab, sizeof *pk->defs);
+    if (!pk->keys || !pk->names || !pk->defs)
+        return DN_ENOMEM;
+    dn_gen_params_t def;
+    dn_gen_params_default(&def);
+    for (int i = 0; i < n_tab; i++) {
+        snprintf(pk->names[i], sizeof pk->names[i], "%s", tab[i].name);
+        for (char *c = pk->names[i]; *c; c++)
+            if (*c == '-')
+                *c = '_';
+        const char *field = (const char *)&def + tab[i].offset;
+        if (tab[i].type == DN_GEN_INT) {
+            int v;
+            memcpy(&v, field, sizeof v);
+            snprintf(pk->defs[i], sizeof pk->defs[i], "%d", v);
+        } else {
+            double v;
+            memcpy(&v, field, sizeof v);
+            snprintf(pk->defs[i], sizeof pk->defs[i], "%.17g", v);
+        }
+        pk->keys[i] = (dn_config_key_t){pk->names[i], tab[i].type == DN_GEN_INT ? DN_CFG_INT
+                                                                                 : DN_CFG_DOUBLE,
+                                        pk->defs[i], tab[i].help};
+    }
+    for (int i = 0; i < n_own; i++)
+        pk->keys[n_tab + i] = own_keys[i];
+    pk->n = n_tab + n_own;
+    return 0;
+}
+
+static void param_keys_free(param_keys_t *pk)
+{
+    free(pk->keys);
+    free(pk->names);
+    free(pk->defs);
+}
+
+static int read_params(gen_t *g, const dn_config_t *cfg, dn_err_t *err)
+{
+    int n_tab = 0;
+    const dn_gen_param_info_t *tab = dn_gen_param_table(&n_tab);
+    dn_gen_params_default(&g->params);
+    for (int i = 0; i < n_tab; i++) {
+        char name[48];
+        snprintf(name, sizeof name, "%s", tab[i].name);
+        for (char *c = name; *c; c++)
+            if (*c == '-')
+                *c = '_';
+        int rc = dn_gen_params_set(&g->params, tab[i].name, dn_config_str(cfg, name), err);
+        if (rc)
+            return rc;
+    }
+    int rc = dn_gen_params_check(&g->params, err);
+    if (rc)
+        return rc;
+    int64_t seed, hist, delay_runs;
+    dn_config_int(cfg, "seed", &seed);
+    dn_config_int(cfg, "histograms", &hist);
+    dn_config_int(cfg, "label_delay_runs", &delay_runs);
+    dn_config_double(cfg, "label_delay_s", &g->delay_s);
+    dn_config_double(cfg, "rate", &g->rate);
+    dn_config_bool(cfg, "exit_at_end", &g->exit_at_end);
+    if (seed < 0 || hist < 1 || hist > 100000 || delay_runs < 0 || delay_runs > INT32_MAX ||
+        g->delay_s < 0.0 || g->rate < 0.0)
+        return dn_err_set(err, DN_EINVAL, "need seed >= 0, 1 <= histograms <= 100000, "
+                          "label_delay_runs >= 0, label_delay_s >= 0, rate >= 0");
+    if (g->params.n_runs < 1)
+        return dn_err_set(err, DN_EINVAL, "runs %d: need at least one run", g->params.n_runs);
+    g->seed = (uint64_t)seed;
+    g->n_hist = (int)hist;
+    g->delay_runs = (int)delay_runs;
+    if (dn_config_str(cfg, "stream")[0])
+        snprintf(g->stream, sizeof g->stream, "%s", dn_config_str(cfg, "stream"));
+    else
+        snprintf(g->stream, sizeof g->stream, "synthetic-seed%llu", (unsigned long long)g->seed);
+    /* What fixes the log's content (pacing and delays in seconds do not
+     * change what a follower computes; the delay in runs does). */
+    int len = snprintf(g->fingerprint, sizeof g->fingerprint,
+                       "seed=%llu histograms=%d stream=%s delay_runs=%d delay_s=%s",
+                       (unsigned long long)g->seed, g->n_hist, g->stream, g->delay_runs,
+                       g->delay_s > 0 ? "yes" : "no");
+    for (int i = 0; i < n_tab && len > 0 && (size_t)len < sizeof g->fingerprint; i++) {
+        char name[48];
+        snprintf(name, sizeof name, "%s", tab[i].name);
+        for (char *c = name; *c; c++)
+            if (*c == '-')
+                *c = '_';
+        len += snprintf(g->fingerprint + len, sizeof g->fingerprint - (size_t)len, " %s=%s",
+                        tab[i].name, dn_config_str(cfg, name));
+    }
+    return 0;
+}
+
+static int generate_all(gen_t *g, dn_err_t *err)
+{
+    g->ds = calloc((size_t)g->n_hist, sizeof *g->ds);
+    g->keys = calloc((size_t)g->n_hist, sizeof *g->keys);
+    g->appended_at = calloc((size_t)g->params.n_runs, sizeof *g->appended_at);
+    if (!g->ds || !g->keys || !g->appended_at)
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    for (int k = 0; k < g->n_hist; k++) {
+        int rc = dn_generate(&g->params, g->seed + (uint64_t)k, &g->ds[k], err);
+        if (rc)
+            return dn_err_prefix(err, "histogram %d (seed %llu)", k,
+                                 (unsigned long long)(g->seed + (uint64_t)k));
+        char key[32];
+        snprintf(key, sizeof key, "synthetic/h%d", k);
+        if (!(g->keys[k] = strdup(key)))
+            return dn_err_set(err, DN_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    dn_err_t err = {0};
+    int rc = 0, exit_code = 1;
+    gen_t g;
+    memset(&g, 0, sizeof g);
+    void *zctx = NULL;
+    param_keys_t pk = {0};
+    dn_config_t *cfg = NULL;
+    if (param_keys_build(&pk)) {
+        rc = dn_err_set(&err, DN_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (!(cfg = dn_config_new("generator", pk.keys, pk.n, &err)))
+        goto fail;
+    rc = dn_config_load(cfg, argc, argv, &err);
+    if (rc == DN_CONFIG_HELP) {
+        printf("usage: generator [--config FILE] [--key value ...]\n"
+               "Streams synthetic datasets (SPEC 1) as the events log; the generator\n"
+               "parameters are those of `dinamo generate` with '_' for '-'.\n");
+        dn_config_usage(cfg, stdout);
+        dn_config_destroy(&cfg);
+        param_keys_free(&pk);
+        return 0;
+    }
+    if (rc)
+        goto fail;
+    if ((rc = dn_log_init("generator", dn_config_str(cfg, "log_level"), &err)))
+        goto fail;
+    if ((rc = read_params(&g, cfg, &err)))
+        goto fail;
+    int64_t window, min_followers, follower_timeout, tick_ms;
+    dn_config_int(cfg, "window", &window);
+    dn_config_int(cfg, "min_followers", &min_followers);
+    dn_config_int(cfg, "follower_timeout_ms", &follower_timeout);
+    dn_config_int(cfg, "tick_ms", &tick_ms);
+    if (window < 1 || window > INT32_MAX || min_followers < 1 || min_followers > 1000 ||
+        follower_timeout < 1 || follower_timeout > INT32_MAX || tick_ms < 1) {
+        rc = dn_err_set(&err, DN_EINVAL, "need window >= 1, 1 <= min_followers <= 1000, "
+                        "follower_timeout_ms >= 1, tick_ms >= 1");
+        goto fail;
+    }
+    if ((rc = dn_service_install_signals(&err)))
+        goto fail;
+    double t_gen = wall_now();
+    if ((rc = generate_all(&g, &err)))
+        goto fail;
+    dn_log(DN_LOG_INFO, "generated %d dataset(s) of %d runs x %d bins (seed %llu) in %.2f s",
+           g.n_hist, g.params.n_runs, g.params.n_bins, (unsigned long long)g.seed,
+           wall_now() - t_gen);
+
+    char path[4096];
+    snprintf(path, sizeof path, "%s/generator", dn_config_str(cfg, "data_dir"));
+    if (!(g.store = dn_store_open(path, DN_STORE_NOSYNC, 0, &err)))
+        goto fail;
+    if (!(zctx = zmq_ctx_new())) {
+        rc = dn_err_set(&err, DN_EIO, "zmq_ctx_new: %s", strerror(errno));
+        goto fail;
+    }
+    if (!(g.pub = dn_sock_new(zctx, ZMQ_PUB, dn_config_str(cfg, "events"), NULL, &err)) ||
+        !(g.pull = dn_sock_new(zctx, ZMQ_PULL, dn_config_str(cfg, "requests"), NULL, &err)))
+        goto fail;
+    dn_source_opts_t so = {.log = "events", .service = "generator", .window = (int)window,
+                           .min_followers = (int)min_followers,
+                           .follower_timeout_ms = (int)follower_timeout};
+    if (!(g.source = dn_source_new(g.store, g.pub, &so, &err)))
+        goto fail;
+    if (!(g.batch = dn_store_batch_new())) {
+        rc = dn_err_set(&err, DN_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = restore(&g, &err)))
+        goto fail;
+    g.t0 = wall_now();
+    g.run0 = g.next_run;
+    if (!(g.svc = dn_service_new("generator", &err)))
+        goto fail;
+    if ((rc = dn_service_add_socket(g.svc, g.pull, on_request, &g)) ||
+        (rc = dn_service_set_tick(g.svc, (int)tick_ms, on_tick, &g)))
+        goto fail;
+    dn_service_set_round(g.svc, on_round, &g);
+    dn_service_set_shutdown(g.svc, on_shutdown, &g);
+    dn_log(DN_LOG_INFO, "started: stream %s, %d histogram(s), labels %s, rate %s, window %d, "
+           "store %s", g.stream, g.n_hist,
+           g.delay_s > 0 ? "delayed in seconds" : g.delay_runs ? "delayed in runs" : "at once",
+           g.rate > 0 ? "paced" : "unpaced", (int)window, path);
+    rc = dn_service_run(g.svc, &err);
+    if (!rc)
+        exit_code = 0;
+fail:
+    if (exit_code)
+        dn_log(DN_LOG_ERROR, "generator: %s", err.msg[0] ? err.msg : dn_strerror(rc));
+    dn_service_destroy(&g.svc);
+    dn_source_destroy(&g.source);
+    dn_sock_destroy(&g.pub);
+    dn_sock_destroy(&g.pull);
+    if (zctx)
+        zmq_ctx_term(zctx);
+    dn_store_batch_destroy(&g.batch);
+    dn_store_destroy(&g.store);
+    for (int k = 0; g.ds && k < g.n_hist; k++) {
+        dn_dataset_destroy(&g.ds[k]);
+        free(g.keys[k]);
+    }
+    free(g.ds);
+    free(g.keys);
+    free(g.appended_at);
+    dn_config_destroy(&cfg);
+    param_keys_free(&pk);
+    return exit_code;
+}
