@@ -149,12 +149,17 @@ static int put_version(trainer_t *tr, tkey_t *ks, int64_t run_number, uint64_t r
     Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
     env.body_case = DINAMO__ENVELOPE__BODY_WEIGHTS;
     env.weights = &w;
+    /* The stored copy names its producer; publication stamps its own seq. */
+    env.producer = tr->ckpt_name;
+    env.has_seq = 1;
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = dn_msg_encode(&env, &buf, &len, err);
     if (!rc)
         rc = dn_store_weights_put(tr->store, ks->key, ks->version, buf, len, tr->keep_last, err);
     free(buf);
+    env.producer = NULL;
+    env.has_seq = 0;
     if (!rc) {
         dn_err_t e = {0};
         int src = dn_sock_send(tr->pub, &env, 0, &e);
