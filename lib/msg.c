@@ -328,8 +328,9 @@ static int validate_score(const Dinamo__Score *s, dn_reject_t *reason, dn_err_t 
             return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where,
                           "score %g out of range", s->score);
     }
-    if (s->has_alpha && !(s->alpha > 0 && s->alpha <= 1))
-        return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where, "alpha %g not in (0, 1]",
+    /* DINAMO-S's range (dn_s_new): tuning may pick 0, the no-memory reference. */
+    if (s->has_alpha && !(s->alpha >= 0 && s->alpha < 1))
+        return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where, "alpha %g not in [0, 1)",
                       s->alpha);
     size_t nb = s->n_pulls ? s->n_pulls : s->n_reference ? s->n_reference
                                                          : s->n_reference_uncertainty;

@@ -492,6 +492,17 @@ Test(msg, label_score_weights_control_errors)
     s.histogram_key = NULL;
     expect_reject(&env, DN_EFORMAT, DN_REJECT_KEY, "run 77", NULL);
     s = make_score(pulls, ref, unc);
+    s.has_alpha = 1;
+    s.alpha = 1.0; /* an EWMA that never moves is not DINAMO-S */
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "alpha 1 not in [0, 1)", NULL);
+    s.alpha = 0.0; /* tuning may choose no memory at all: valid */
+    {
+        Dinamo__Envelope *e = NULL;
+        dn_err_t err = {0};
+        cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "alpha 0 refused: %s", err.msg);
+        dn_msg_free(&e);
+    }
+    s = make_score(pulls, ref, unc);
     unc[1] = -0.1;
     expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "bin 1", "reference uncertainty", NULL);
 

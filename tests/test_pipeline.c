@@ -1,0 +1,316 @@
+/* test_pipeline.c: the whole cluster as plain processes (scripts/cluster.sh)
+ * on ipc:// endpoints in a mkdtemp directory, against the offline tool.
+ *
+ *   - lockstep: every score of both methods equals `dinamo score` byte for
+ *     byte, and the evaluator's metrics equal `dinamo evaluate`'s;
+ *   - two trainers (static shards) on three histograms: every key is trained by
+ *     exactly one of them and every key's scores equal the offline ones;
+ *   - kill -9 of any one service at a point of the stream drawn from a fixed
+ *     seed, then a restart: the final scores and metrics are unchanged (no run
+ *     lost, none scored twice);
+ *   - garbage frames thrown at every service's inputs are rejected, counted
+ *     and logged, and change nothing.
+ * Each cluster streams 200 runs (60 historical), which keeps DINAMO-ML's
+ * online training to seconds. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "bus.h"
+#include "json.h"
+#include "rng.h"
+
+#define RUNS 200
+#define ANOMALOUS 20
+#define NHIST 60
+
+static char rundir[64];
+static char build[4096]; /* absolute */
+
+static void setup(void)
+{
+    const char *b = getenv("DINAMO_BUILD");
+    cr_assert_not_null(realpath(b ? b : "build", build), "no build directory");
+    snprintf(rundir, sizeof rundir, "/tmp/dn-pipe-XXXXXX");
+    cr_assert_not_null(mkdtemp(rundir));
+    setenv("DINAMO_BUILD", build, 1);
+    /* The small stream every test uses; each service reads its own keys. */
+    char v[32];
+    snprintf(v, sizeof v, "%d", RUNS);
+    setenv("DINAMO_GENERATOR_RUNS", v, 1);
+    snprintf(v, sizeof v, "%d", ANOMALOUS);
+    setenv("DINAMO_GENERATOR_ANOMALOUS", v, 1);
+    snprintf(v, sizeof v, "%d", NHIST);
+    setenv("DINAMO_SCORER_S_N_HIST", v, 1);
+    setenv("DINAMO_EVALUATOR_N_HIST", v, 1);
+    setenv("DINAMO_COMMON_TICK_MS", "200", 1);
+}
+
+static void teardown(void)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "scripts/cluster.sh stop %s >/dev/null 2>&1; "
+             "[ -n \"$DINAMO_KEEP_TEST_DIRS\" ] || rm -rf %s", rundir, rundir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "teardown: %s failed\n", cmd);
+}
+
+TestSuite(pipeline, .init = setup, .fini = teardown, .timeout = 900);
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return rc == -1 ? -1 : WEXITSTATUS(rc);
+}
+
+static void start_cluster(const char *extra)
+{
+    int rc = sh("scripts/cluster.sh start %s --ipc %s > %s/start.out 2>&1", rundir,
+                extra ? extra : "", rundir);
+    if (rc)
+        sh("cat %s/start.out >&2", rundir);
+    cr_assert_eq(rc, 0, "cluster.sh start failed (%d)", rc);
+}
+
+static void wait_and_stop(void)
+{
+    int rc = sh("scripts/cluster.sh wait %s 600 >&2", rundir);
+    cr_assert_eq(rc, 0, "the evaluator wrote no final report (%d)", rc);
+    rc = sh("scripts/cluster.sh stop %s >&2", rundir);
+    cr_assert_eq(rc, 0, "a service did not stop cleanly on SIGTERM (%d)", rc);
+}
+
+/* Offline reference for histogram i (seed 70 + i) in rundir/offline-i:
+ * dataset, scores of each method and the evaluate metrics. The references
+ * are computed once per build of `dinamo` (cached under the build directory,
+ * keyed by the binary's mtime and size) because DINAMO-ML's online training
+ * dominates the suite's time; concurrent tests may both compute one, the
+ * first rename wins, and the contents are deterministic anyway. */
+static void offline(int i, int with_ml)
+{
+    char bin[4200];
+    struct stat st;
+    snprintf(bin, sizeof bin, "%s/dinamo", build);
+    cr_assert_eq(stat(bin, &st), 0, "no %s", bin);
+    char cache[4400];
+    snprintf(cache, sizeof cache, "%s/test-cache/pipeline-%lld-%lld-%d-%d-%d-%d%s", build,
+             (long long)st.st_mtime, (long long)st.st_size, RUNS, ANOMALOUS, NHIST, 70 + i,
+             with_ml ? "-ml" : "");
+    int rc = 0;
+    if (access(cache, F_OK) != 0) {
+        rc = sh("set -e; mkdir -p %s/test-cache; t=$(mktemp -d %s.tmp-XXXXXX); cd $t; B=%s; "
+                "$B/dinamo generate --seed %d --runs %d --anomalous %d --out data >/dev/null; "
+                "$B/dinamo evaluate data --method s --n-historical %d --out eval_s.json "
+                ">/dev/null; "
+                "$B/dinamo score --method s --in data --n-historical %d --out scores_s.csv "
+                "2>/dev/null; "
+                "if [ %d = 1 ]; then "
+                "$B/dinamo score --method ml --in data --seed 0 --out scores_ml.csv 2>/dev/null; "
+                "$B/dinamo evaluate data --method ml --n-historical %d --seed 0 "
+                "--out eval_ml.json >/dev/null; fi; "
+                "mv -T $t %s 2>/dev/null || rm -rf $t",
+                build, cache, build, 70 + i, RUNS, ANOMALOUS, NHIST, NHIST, with_ml, NHIST,
+                cache);
+        cr_assert_eq(rc, 0, "offline reference %d failed", i);
+    }
+    rc = sh("ln -sfn %s %s/offline-%d", cache, rundir, i);
+    cr_assert_eq(rc, 0, "cannot link the offline reference %d", i);
+}
+
+/* The report's score file of a method for key index i of n keys. */
+static void report_scores(char *path, size_t cap, const char *method, int i, int n_keys)
+{
+    if (n_keys == 1)
+        snprintf(path, cap, "%s/report/scores_%s.csv", rundir, method);
+    else
+        snprintf(path, cap, "%s/report/scores_%s_synthetic_h%d.csv", rundir, method, i);
+}
+
+static void check_scores_equal(const char *method, int i, int n_keys)
+{
+    char got[256];
+    report_scores(got, sizeof got, method, i, n_keys);
+    int rc = sh("cmp %s %s/offline-%d/scores_%s.csv >&2", got, rundir, i, method);
+    if (rc)
+        sh("diff %s %s/offline-%d/scores_%s.csv | head -5 >&2", got, rundir, i, method);
+    cr_assert_eq(rc, 0, "pipeline %s scores of histogram %d differ from `dinamo score`", method,
+                 i);
+}
+
+/* The metrics object of (key, method) in report/metrics.json. */
+static const dn_json_value_t *metrics_of(const dn_json_t *doc, const char *key,
+                                         const char *method)
+{
+    const dn_json_value_t *root = dn_json_root(doc);
+    const dn_json_value_t *k = dn_json_get(dn_json_get(root, "keys"), key);
+    cr_assert_not_null(k, "metrics.json has no key '%s'", key);
+    const dn_json_value_t *m = dn_json_get(k, method);
+    cr_assert_not_null(m, "metrics.json has no method '%s' for '%s'", method, key);
+    return m;
+}
+
+static void check_metrics_equal(int i, const char *method)
+{
+    char path[256], key[32];
+    dn_err_t err = {0};
+    dn_json_t *doc = NULL, *ref = NULL;
+    snprintf(path, sizeof path, "%s/report/metrics.json", rundir);
+    cr_assert_eq(dn_json_parse_file(path, &doc, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/offline-%d/eval_%s.json", rundir, i, method);
+    cr_assert_eq(dn_json_parse_file(path, &ref, &err), 0, "%s", err.msg);
+    snprintf(key, sizeof key, "synthetic/h%d", i);
+    const dn_json_value_t *m = metrics_of(doc, key, method);
+    const char *fields[] = {"threshold", "balanced_accuracy", "sensitivity", "specificity",
+                            "adaptation_time", "jaccard_distance", "alpha", "auc_historical"};
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+        const dn_json_value_t *a = dn_json_get(m, fields[f]);
+        const dn_json_value_t *b = dn_json_get(dn_json_root(ref), fields[f]);
+        cr_assert_not_null(b, "offline %s has no %s", method, fields[f]);
+        cr_assert_not_null(a, "pipeline %s metrics of %s have no %s", method, key, fields[f]);
+        cr_assert_eq(dn_json_type(a), dn_json_type(b), "%s %s: types differ", method, fields[f]);
+        if (dn_json_type(b) == DN_JSON_NUMBER)
+            cr_assert_eq(dn_json_number(a), dn_json_number(b),
+                         "%s %s of %s: pipeline %.17g, offline %.17g", method, fields[f], key,
+                         dn_json_number(a), dn_json_number(b));
+    }
+    dn_json_destroy(&doc);
+    dn_json_destroy(&ref);
+}
+
+Test(pipeline, lockstep_scores_and_metrics_equal_the_offline_tool)
+{
+    start_cluster("--trainers 1");
+    offline(0, 1);
+    wait_and_stop();
+    check_scores_equal("s", 0, 1);
+    check_scores_equal("ml", 0, 1);
+    check_metrics_equal(0, "s");
+    check_metrics_equal(0, "ml");
+}
+
+Test(pipeline, two_trainers_share_three_histograms)
+{
+    setenv("DINAMO_GENERATOR_HISTOGRAMS", "3", 1);
+    start_cluster("--trainers 2");
+    for (int i = 0; i < 3; i++)
+        offline(i, 1);
+    wait_and_stop();
+    for (int i = 0; i < 3; i++) {
+        check_scores_equal("s", i, 3);
+        check_scores_equal("ml", i, 3);
+    }
+    /* Each key was trained by exactly one trainer: versions 1.. of a key are
+     * logged by one process only. */
+    for (int i = 0; i < 3; i++) {
+        int rc = sh("n=0; for t in 0 1; do grep -q 'synthetic/h%d.* v1[^0-9]' "
+                    "%s/logs/trainer.$t.log && n=$((n+1)); done; [ $n -eq 1 ]",
+                    i, rundir);
+        cr_assert_eq(rc, 0, "key synthetic/h%d was not trained by exactly one trainer", i);
+    }
+}
+
+/* kill -9 `name` once, at a point drawn from seed, then restart it. */
+static void kill_and_restart(const char *name, uint64_t seed)
+{
+    dn_rng_t rng;
+    dn_rng_seed(&rng, seed);
+    /* Somewhere in the first ~70% of the ML stream (it takes >= 8 s). */
+    int ms = 1500 + (int)(dn_rng_uniform(&rng) * 5000);
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    int rc = sh("scripts/cluster.sh kill %s %s >&2", rundir, name);
+    cr_assert_eq(rc, 0, "could not kill %s", name);
+    ts = (struct timespec){0, 300000000L};
+    nanosleep(&ts, NULL);
+    rc = sh("scripts/cluster.sh restart %s %s >&2", rundir, name);
+    cr_assert_eq(rc, 0, "could not restart %s", name);
+    fprintf(stderr, "killed %s at %d ms and restarted it\n", name, ms);
+}
+
+static void kill_test(const char *name, uint64_t seed)
+{
+    start_cluster("--trainers 1");
+    offline(0, 1);
+    kill_and_restart(name, seed);
+    wait_and_stop();
+    check_scores_equal("s", 0, 1);
+    check_scores_equal("ml", 0, 1);
+    check_metrics_equal(0, "s");
+    check_metrics_equal(0, "ml");
+}
+
+Test(pipeline, kill_generator) { kill_test("generator", 1); }
+Test(pipeline, kill_scorer_s) { kill_test("scorer_s", 2); }
+Test(pipeline, kill_scorer_ml) { kill_test("scorer_ml", 3); }
+Test(pipeline, kill_trainer) { kill_test("trainer.0", 4); }
+Test(pipeline, kill_evaluator) { kill_test("evaluator", 5); }
+
+/* Throws damaged frames at a PULL endpoint of the cluster. */
+static void throw_garbage(void *ctx, int type, const char *endpoint, int n)
+{
+    dn_err_t err = {0};
+    char ep[300];
+    snprintf(ep, sizeof ep, "connect:%s", endpoint);
+    dn_sock_t *s = dn_sock_new(ctx, type, ep, NULL, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    if (type == ZMQ_PUB) { /* a PUB drops what it sends before the connection is up */
+        struct timespec ts = {0, 300000000L};
+        nanosleep(&ts, NULL);
+    }
+    const char junk[] = "\x0a\xff\xff\xff\xff\x0f not protobuf";
+    for (int i = 0; i < n; i++) {
+        /* truncated varints, random bytes, an empty payload */
+        int rc = dn_sock_send_raw(s, "control/ack", junk, (size_t)(i % 3 ? sizeof junk - 1 : 0),
+                                  1000, &err);
+        cr_assert_eq(rc, 0, "%s", err.msg);
+    }
+    dn_sock_destroy(&s);
+}
+
+Test(pipeline, garbage_on_every_input_is_counted_and_changes_nothing)
+{
+    start_cluster("--trainers 1");
+    offline(0, 1);
+    void *ctx = zmq_ctx_new();
+    /* Every request (PULL) endpoint of the cluster. */
+    const char *pulls[] = {"events.req", "scores_s.req", "scores_ml.req"};
+    for (size_t i = 0; i < sizeof pulls / sizeof pulls[0]; i++) {
+        char ep[256];
+        snprintf(ep, sizeof ep, "ipc://%s/sock/%s", rundir, pulls[i]);
+        throw_garbage(ctx, ZMQ_PUSH, ep, 30);
+    }
+    /* The weights endpoint (scorer_ml's SUB, which trainers connect to). */
+    char ep[256];
+    snprintf(ep, sizeof ep, "ipc://%s/sock/weights", rundir);
+    throw_garbage(ctx, ZMQ_PUB, ep, 30);
+    zmq_ctx_term(ctx);
+    wait_and_stop();
+    check_scores_equal("s", 0, 1);
+    check_scores_equal("ml", 0, 1);
+    check_metrics_equal(0, "s");
+    check_metrics_equal(0, "ml");
+    /* Each service that got garbage counted every frame (its stop line says
+     * "N rejected") and logged why. */
+    const char *names[] = {"generator", "scorer_s", "scorer_ml"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        int rc = sh("n=$(sed -n 's/.*stopping.* \\([0-9]*\\) rejected.*/\\1/p' "
+                    "%s/logs/%s.log | tail -n 1); [ \"${n:-0}\" -ge 30 ]",
+                    rundir, names[i]);
+        cr_assert_eq(rc, 0, "%s did not count 30 rejected messages", names[i]);
+        rc = sh("grep -q 'rejected message' %s/logs/%s.log", rundir, names[i]);
+        cr_assert_eq(rc, 0, "%s logged no reason for the rejected messages", names[i]);
+    }
+}
