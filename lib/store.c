@@ -221,7 +221,7 @@ uint64_t dn_store_growths(const dn_store_t *self)
 
 /* ---- batches ----------------------------------------------------------- */
 
-enum { OP_PUT, OP_DEL, OP_WEIGHTS, OP_CHECKPOINT, OP_LOG };
+enum { OP_PUT, OP_DEL, OP_WEIGHTS, OP_CHECKPOINT, OP_LOG, OP_CAS };
 
 typedef struct op_t {
     int kind;
@@ -233,7 +233,8 @@ typedef struct op_t {
     uint8_t *extra; /* OP_CHECKPOINT: saved sequence state or NULL */
     size_t extra_len;
     int64_t run;    /* OP_LOG */
-    int keep;       /* OP_WEIGHTS: versions to keep; OP_DEL: 1 = absent key is an error */
+    int keep;       /* OP_WEIGHTS: versions to keep; OP_DEL: 1 = absent key is an error;
+                     * OP_CAS: 1 = the key must be absent (else extra is the expected value) */
     uint32_t *index_out; /* OP_LOG from dn_store_log_append */
 } op_t;
 
@@ -311,6 +312,25 @@ int dn_store_batch_put(dn_store_batch_t *self, const char *table, const void *ke
         return DN_EINVAL;
     op_t op = {.kind = OP_PUT, .table = strdup(table), .key = dup_bytes(key, klen),
                .klen = klen, .val = dup_bytes(val, vlen), .vlen = vlen};
+    return push(self, &op);
+}
+
+int dn_store_batch_cas(dn_store_batch_t *self, const char *table, const void *key, size_t klen,
+                       const void *expect, size_t expect_len, const void *val, size_t vlen)
+{
+    if (check_table(table) || is_reserved(table) || !key || klen == 0 ||
+        klen > DN_STORE_KEY_MAX || (!val && vlen))
+        return DN_EINVAL;
+    op_t op = {.kind = OP_CAS, .table = strdup(table), .key = dup_bytes(key, klen),
+               .klen = klen, .val = dup_bytes(val, vlen), .vlen = vlen, .keep = !expect};
+    if (expect) {
+        op.extra = dup_bytes(expect, expect_len);
+        op.extra_len = expect_len;
+        if (!op.extra) {
+            op_free(&op);
+            return DN_ENOMEM;
+        }
+    }
     return push(self, &op);
 }
 
@@ -450,6 +470,16 @@ static int exec_op(MDB_txn *txn, const op_t *op)
         rc = mdb_del(txn, dbi, &skv, NULL);
         return rc == MDB_NOTFOUND ? 0 : rc;
     }
+    case OP_CAS: {
+        MDB_val cur;
+        rc = mdb_get(txn, dbi, &k, &cur);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+        int same = op->keep ? rc == MDB_NOTFOUND
+                            : rc == 0 && cur.mv_size == op->extra_len &&
+                                  (!cur.mv_size || !memcmp(cur.mv_data, op->extra, cur.mv_size));
+        return same ? mdb_put(txn, dbi, &k, &v, 0) : DN_ESTATE;
+    }
     case OP_LOG: {
         uint32_t index = 0;
         if ((rc = log_next_index(txn, dbi, op->run, &index)))
@@ -475,6 +505,7 @@ static const char *op_name(int kind)
     case OP_DEL: return "delete";
     case OP_WEIGHTS: return "weights put";
     case OP_CHECKPOINT: return "checkpoint";
+    case OP_CAS: return "compare-and-swap";
     default: return "log append";
     }
 }
@@ -551,6 +582,13 @@ int dn_store_put(dn_store_t *self, const char *table, const void *key, size_t kl
                  const void *val, size_t vlen, dn_err_t *err)
 {
     ONE_OP(dn_store_batch_put(&b, table, key, klen, val, vlen));
+}
+
+int dn_store_cas(dn_store_t *self, const char *table, const void *key, size_t klen,
+                 const void *expect, size_t expect_len, const void *val, size_t vlen,
+                 dn_err_t *err)
+{
+    ONE_OP(dn_store_batch_cas(&b, table, key, klen, expect, expect_len, val, vlen));
 }
 
 int dn_store_weights_put(dn_store_t *self, const char *hkey, uint64_t version, const void *blob,

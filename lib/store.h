@@ -85,6 +85,15 @@ int dn_store_put(dn_store_t *self, const char *table, const void *key, size_t kl
 int dn_store_get(dn_store_t *self, const char *table, const void *key, size_t klen,
                  void **val, size_t *vlen, dn_err_t *err);
 
+/* Compare-and-swap: writes val as the value of key only if the current value
+ * is exactly expect[expect_len] (expect NULL: only if the key is absent), in
+ * one write transaction, so processes sharing the store can claim a record
+ * (a lease) without racing. Returns 0, DN_ESTATE (the value was not the
+ * expected one: nothing written), DN_EINVAL, DN_EIO, DN_ENOMEM. */
+int dn_store_cas(dn_store_t *self, const char *table, const void *key, size_t klen,
+                 const void *expect, size_t expect_len, const void *val, size_t vlen,
+                 dn_err_t *err);
+
 /* Deletes key. Returns 0, DN_ENOTFOUND (it was absent), DN_EINVAL, DN_EIO. */
 int dn_store_del(dn_store_t *self, const char *table, const void *key, size_t klen,
                  dn_err_t *err);
@@ -177,6 +186,8 @@ void dn_store_batch_clear(dn_store_batch_t *self);
 int dn_store_batch_put(dn_store_batch_t *self, const char *table, const void *key, size_t klen,
                        const void *val, size_t vlen);
 int dn_store_batch_del(dn_store_batch_t *self, const char *table, const void *key, size_t klen);
+int dn_store_batch_cas(dn_store_batch_t *self, const char *table, const void *key, size_t klen,
+                       const void *expect, size_t expect_len, const void *val, size_t vlen);
 int dn_store_batch_weights(dn_store_batch_t *self, const char *hkey, uint64_t version,
                            const void *blob, size_t len, int keep_last);
 int dn_store_batch_checkpoint(dn_store_batch_t *self, const char *name, const void *blob,

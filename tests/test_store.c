@@ -393,3 +393,65 @@ Test(store, readonly_reader_in_another_process_sees_grown_map)
               WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     dn_store_destroy(&s);
 }
+
+/* Two processes claim one lease record with compare-and-swap: exactly one of
+ * each round's claims wins, and an expected value that changed meanwhile fails
+ * without writing. */
+Test(store, compare_and_swap_claims_once)
+{
+    dn_store_t *s = open_rw(0);
+    dn_err_t err = {0};
+    const char *k = "slot-0of2";
+    cr_assert_eq(dn_store_cas(s, "leases", k, strlen(k), NULL, 0, "a:1", 3, &err), 0, "%s",
+                 err.msg);
+    /* absent expected, but present: refused */
+    cr_assert_eq(dn_store_cas(s, "leases", k, strlen(k), NULL, 0, "b:1", 3, &err), DN_ESTATE);
+    cr_assert(strstr(err.msg, "compare-and-swap"), "error does not name the operation: %s",
+              err.msg);
+    /* stale expected value: refused, value unchanged */
+    cr_assert_eq(dn_store_cas(s, "leases", k, strlen(k), "a:0", 3, "b:2", 3, &err), DN_ESTATE);
+    /* right expected value: swapped */
+    cr_assert_eq(dn_store_cas(s, "leases", k, strlen(k), "a:1", 3, "b:2", 3, &err), 0, "%s",
+                 err.msg);
+    void *v = NULL;
+    size_t n = 0;
+    cr_assert_eq(dn_store_get(s, "leases", k, strlen(k), &v, &n, &err), 0, "%s", err.msg);
+    cr_assert(n == 3 && !memcmp(v, "b:2", 3), "value %.*s, want b:2", (int)n, (char *)v);
+    free(v);
+    dn_store_destroy(&s);
+    /* Racing processes: each of 2 children tries 200 claims of fresh keys. */
+    pid_t kids[2];
+    for (int c = 0; c < 2; c++) {
+        kids[c] = fork();
+        cr_assert_geq(kids[c], 0);
+        if (kids[c] == 0) {
+            dn_err_t e = {0};
+            dn_store_t *cs = dn_store_open(tmpdir, 0, 0, &e);
+            if (!cs)
+                _exit(2);
+            char key[32], me[2] = {(char)('0' + c), 0};
+            for (int i = 0; i < 200; i++) {
+                snprintf(key, sizeof key, "race-%d", i);
+                int rc = dn_store_cas(cs, "leases", key, strlen(key), NULL, 0, me, 1, &e);
+                if (rc && rc != DN_ESTATE)
+                    _exit(3);
+            }
+            dn_store_destroy(&cs);
+            _exit(0);
+        }
+    }
+    for (int c = 0; c < 2; c++) {
+        int st = 0;
+        waitpid(kids[c], &st, 0);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d failed (%d)", c, st);
+    }
+    s = open_rw(0);
+    for (int i = 0; i < 200; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "race-%d", i);
+        cr_assert_eq(dn_store_get(s, "leases", key, strlen(key), &v, &n, &err), 0, "%s", err.msg);
+        cr_assert(n == 1 && (*(char *)v == '0' || *(char *)v == '1'), "key %s: bad owner", key);
+        free(v);
+    }
+    dn_store_destroy(&s);
+}
