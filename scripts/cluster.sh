@@ -3,7 +3,8 @@
 # deploy/docker-compose.yml runs in containers), for machines without a
 # container engine, for `make run` and for the tests.
 #
-#   cluster.sh start RUNDIR [--trainers N] [--port-base P | --ipc] [--methods s|s,ml]
+#   cluster.sh start RUNDIR [--trainers N] [--auto-shards [--standby S]]
+#                           [--port-base P | --ipc] [--methods s|s,ml]
 #   cluster.sh wait RUNDIR TIMEOUT_S     until the evaluator's final report exists
 #   cluster.sh status RUNDIR             one line per service: name pid state
 #   cluster.sh kill RUNDIR NAME [SIG]    signal one service (default KILL)
@@ -13,7 +14,10 @@
 # RUNDIR gets dinamo.conf (endpoints, data_dir), data/ (every LMDB store),
 # report/ (the evaluator's report), logs/NAME.log, pids/NAME.pid and, once a
 # service exited, pids/NAME.rc. Service names: generator, scorer_s, scorer_ml,
-# trainer.0 .. trainer.N-1 (trainer.i runs --shard i/N), evaluator. Endpoints are
+# trainer.0 .. trainer.N-1 (trainer.i runs --shard i/N; with --auto-shards every
+# trainer runs --shard auto --shards N and claims a free slot by a lease, as the
+# replicas of deploy/docker-compose.yml do, and S more trainers stand by to
+# take over a slot whose holder dies), evaluator. Endpoints are
 # loopback TCP ports P .. P+6 (default 5550) or, with --ipc, sockets under
 # RUNDIR/sock (no ports: several clusters can run at once). Any service setting
 # can be given through the environment (DINAMO_<SERVICE>_<KEY>, e.g.
@@ -43,7 +47,13 @@ start_one() {
     bin=$(service_bin "$name")
     [ -x "$bin" ] || die "no binary $bin (run make first, or set DINAMO_BUILD)"
     case $name in
-    trainer.*) extra=(--shard "${name#trainer.}/$(cat "$rundir/trainers")") ;;
+    trainer.*)
+        if [ -e "$rundir/auto-shards" ]; then
+            extra=(--shard auto --shards "$(cat "$rundir/trainers")")
+        else
+            extra=(--shard "${name#trainer.}/$(cat "$rundir/trainers")")
+        fi
+        ;;
     esac
     rm -f "$rundir/pids/$name.rc" "$rundir/pids/$name.pid"
     (
@@ -115,12 +125,14 @@ EOF
 
 case $cmd in
 start)
-    trainers=1 port_base=5550 ipc=0 methods=s,ml
+    trainers=1 port_base=5550 ipc=0 methods=s,ml auto=0 standby=0
     while [ $# -gt 0 ]; do
         case $1 in
         --trainers) trainers=$2; shift 2 ;;
         --port-base) port_base=$2; shift 2 ;;
         --ipc) ipc=1; shift ;;
+        --auto-shards) auto=1; shift ;;
+        --standby) standby=$2; shift 2 ;;
         --methods) methods=$2; shift 2 ;;
         *) die "start: unknown option $1" ;;
         esac
@@ -134,6 +146,10 @@ start)
     done
     mkdir -p "$rundir/data" "$rundir/report" "$rundir/logs" "$rundir/pids"
     echo "$trainers" >"$rundir/trainers"
+    rm -f "$rundir/auto-shards"
+    [ $auto = 1 ] && touch "$rundir/auto-shards"
+    [[ $standby =~ ^[0-9]+$ ]] || die "--standby: want a number"
+    [ $standby = 0 ] || [ $auto = 1 ] || die "--standby needs --auto-shards"
     with_ml=0
     [ "$methods" != s ] && with_ml=1
     min_followers=$((2 + with_ml * (1 + trainers)))
@@ -151,7 +167,7 @@ start)
     list=(generator scorer_s)
     if [ $with_ml = 1 ]; then
         list+=(scorer_ml)
-        for ((i = 0; i < trainers; i++)); do list+=("trainer.$i"); done
+        for ((i = 0; i < trainers + standby; i++)); do list+=("trainer.$i"); done
     fi
     list+=(evaluator)
     printf '%s\n' "${list[@]}" >"$rundir/services"

@@ -222,6 +222,38 @@ Test(pipeline, two_trainers_share_three_histograms)
     }
 }
 
+/* The docker-compose way: replicas with shard = auto claim slots by leases;
+ * kill -9 a slot holder mid-stream and the standby takes its slot over from
+ * its checkpoint: every key still trained by exactly one live trainer at a
+ * time, and every score equals the offline tool's. */
+Test(pipeline, auto_shards_standby_takes_over_a_killed_trainer)
+{
+    setenv("DINAMO_GENERATOR_HISTOGRAMS", "3", 1);
+    setenv("DINAMO_TRAINER_LEASE_S", "8", 1);
+    start_cluster("--trainers 2 --auto-shards --standby 1");
+    for (int i = 0; i < 3; i++)
+        offline(i, 1);
+    /* Wait until both slots are claimed, then kill one holder. */
+    int rc = sh("for i in $(seq 100); do n=$(cat %s/logs/trainer.*.log | grep -c 'claimed slot'); "
+                "[ $n -ge 2 ] && exit 0; sleep 0.1; done; exit 1", rundir);
+    cr_assert_eq(rc, 0, "the trainers did not claim two slots");
+    struct timespec ts = {3, 0};
+    nanosleep(&ts, NULL);
+    /* A holder that trains keys (a slot may own none of three keys). */
+    rc = sh("for t in 0 1 2; do grep -q ' v1 trained' %s/logs/trainer.$t.log && "
+            "{ scripts/cluster.sh kill %s trainer.$t; echo $t > %s/killed; exit 0; }; done; exit 1",
+            rundir, rundir, rundir);
+    cr_assert_eq(rc, 0, "no trainer has trained a key after 3 s");
+    wait_and_stop();
+    for (int i = 0; i < 3; i++) {
+        check_scores_equal("s", i, 3);
+        check_scores_equal("ml", i, 3);
+    }
+    /* The standby (the one that had not claimed a slot) claimed the dead one's. */
+    rc = sh("n=$(cat %s/logs/trainer.*.log | grep -c 'claimed slot'); [ $n -eq 3 ]", rundir);
+    cr_assert_eq(rc, 0, "the standby did not take over the killed trainer's slot");
+}
+
 /* kill -9 `name` once, at a point drawn from seed, then restart it. */
 static void kill_and_restart(const char *name, uint64_t seed)
 {

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "blas_setup.h"
@@ -59,6 +60,11 @@ typedef struct item_t {
 
 typedef struct trainer_t {
     int shard, shards, keep_last;
+    int auto_shard;           /* the slot is a lease in the shared store */
+    double lease_s, lease_renewed;
+    char owner[128];          /* this process in the lease records */
+    uint8_t *lease_val;       /* our current lease record */
+    size_t lease_len;
     uint64_t seed;
     const char *weights_file;
     double checkpoint_s;
@@ -76,6 +82,8 @@ typedef struct trainer_t {
     struct timespec last_ckpt;
     uint64_t runs, labels, versions, bad_bins, learn_failed, labels_unknown, runs_unexpected;
 } trainer_t;
+
+static int lease_renew(trainer_t *tr, int force, dn_err_t *err);
 
 /* ---- keys and versions ------------------------------------------------------- */
 
@@ -239,6 +247,9 @@ static int train_ready(trainer_t *tr, dn_err_t *err)
         if (dn_service_signalled())
             break;
         item_t *it = &tr->items[done];
+        int lrc = lease_renew(tr, 0, err);
+        if (lrc)
+            return lrc;
         if (it->label == LBL_GOOD) {
             tkey_t *ks = &tr->keys[it->key];
             int64_t before = dn_ml_n_good(ks->ml);
@@ -469,6 +480,141 @@ static int restore(trainer_t *tr, dn_err_t *err)
     return 0;
 }
 
+/* ---- shard leases (shard = auto) ---------------------------------------------------
+ * Slot i of n is the record "slot-<i>of<n>" of table "trainer.leases" in the
+ * shared weights store: "<owner> <expiry, Unix seconds>". A trainer claims a
+ * slot that is free or expired with compare-and-swap (two trainers never
+ * both win), renews it every tick and while training, releases it at SIGTERM,
+ * and stops when it finds the lease taken over (it was stalled past expiry).
+ * Extra replicas stand by and take over a slot whose lease expires, resuming
+ * from that slot's checkpoint. */
+
+#define LEASE_TABLE "trainer.leases"
+
+static double wall_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void lease_key(char *buf, size_t cap, int slot, int n)
+{
+    snprintf(buf, cap, "slot-%dof%d", slot, n);
+}
+
+/* Claims (or renews) slot i. Returns 1 if ours now, 0 if another trainer
+ * holds it, or a negative error. */
+static int lease_claim(trainer_t *tr, int slot, dn_err_t *err)
+{
+    char key[64], val[256];
+    lease_key(key, sizeof key, slot, tr->shards);
+    void *cur = NULL;
+    size_t cur_len = 0;
+    int rc = dn_store_get(tr->store, LEASE_TABLE, key, strlen(key), &cur, &cur_len, err);
+    if (rc && rc != DN_ENOTFOUND)
+        return rc;
+    double now = wall_now();
+    if (!rc) {
+        char owner[128] = "";
+        double expiry = 0;
+        if (sscanf(cur, "%127s %lf", owner, &expiry) != 2)
+            expiry = 0; /* damaged: treat as expired */
+        if (strcmp(owner, tr->owner) && expiry > now) {
+            free(cur);
+            return 0;
+        }
+    }
+    int len = snprintf(val, sizeof val, "%s %.3f", tr->owner, now + tr->lease_s);
+    rc = dn_store_cas(tr->store, LEASE_TABLE, key, strlen(key), rc ? NULL : cur, cur_len, val,
+                      (size_t)len, err);
+    free(cur);
+    if (rc == DN_ESTATE)
+        return 0; /* another trainer got there first */
+    if (rc)
+        return rc;
+    uint8_t *mine = malloc((size_t)len);
+    if (!mine)
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    memcpy(mine, val, (size_t)len);
+    free(tr->lease_val);
+    tr->lease_val = mine;
+    tr->lease_len = (size_t)len;
+    tr->lease_renewed = now;
+    return 1;
+}
+
+/* Renews our lease when a third of it has passed. Returns 0, or DN_ESTATE
+ * when another trainer holds the slot now. */
+static int lease_renew(trainer_t *tr, int force, dn_err_t *err)
+{
+    if (!tr->auto_shard || (!force && wall_now() - tr->lease_renewed < tr->lease_s / 3))
+        return 0;
+    char key[64], val[256];
+    lease_key(key, sizeof key, tr->shard, tr->shards);
+    double now = wall_now();
+    int len = snprintf(val, sizeof val, "%s %.3f", tr->owner, now + tr->lease_s);
+    int rc = dn_store_cas(tr->store, LEASE_TABLE, key, strlen(key), tr->lease_val, tr->lease_len,
+                          val, (size_t)len, err);
+    if (rc == DN_ESTATE)
+        return dn_err_set(err, DN_ESTATE, "lease of slot %d/%d taken over by another trainer "
+                          "(this one stalled past its expiry): stopping", tr->shard, tr->shards);
+    if (rc)
+        return rc;
+    uint8_t *mine = malloc((size_t)len);
+    if (!mine)
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    memcpy(mine, val, (size_t)len);
+    free(tr->lease_val);
+    tr->lease_val = mine;
+    tr->lease_len = (size_t)len;
+    tr->lease_renewed = now;
+    return dn_store_sync(tr->store, err);
+}
+
+/* Gives the slot up at once (expiry 0), so a standby takes over without
+ * waiting for the lease to run out. */
+static void lease_release(trainer_t *tr)
+{
+    if (!tr->auto_shard || !tr->lease_val)
+        return;
+    char key[64], val[256];
+    dn_err_t err = {0};
+    lease_key(key, sizeof key, tr->shard, tr->shards);
+    int len = snprintf(val, sizeof val, "%s 0", tr->owner);
+    if (dn_store_cas(tr->store, LEASE_TABLE, key, strlen(key), tr->lease_val, tr->lease_len, val,
+                     (size_t)len, &err) == 0)
+        dn_store_sync(tr->store, &err);
+}
+
+/* Claims a free slot of n, standing by until one is free or SIGTERM.
+ * Returns 0 with tr->shard set, 1 when stopped while standing by, or an error. */
+static int lease_acquire(trainer_t *tr, dn_err_t *err)
+{
+    int said = 0;
+    while (!dn_service_signalled()) {
+        for (int i = 0; i < tr->shards; i++) {
+            int rc = lease_claim(tr, i, err);
+            if (rc < 0)
+                return rc;
+            if (rc == 1) {
+                tr->shard = i;
+                if ((rc = dn_store_sync(tr->store, err)))
+                    return rc;
+                dn_log(DN_LOG_INFO, "claimed slot %d/%d (lease %.0f s, owner %s)", i,
+                       tr->shards, tr->lease_s, tr->owner);
+                return 0;
+            }
+        }
+        if (!said++)
+            dn_log(DN_LOG_INFO, "all %d slots are held by live trainers: standing by",
+                   tr->shards);
+        struct timespec ts = {0, 250000000L};
+        nanosleep(&ts, NULL);
+    }
+    return 1;
+}
+
 /* ---- service callbacks ------------------------------------------------------------ */
 
 static int on_event(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope *env,
@@ -529,6 +675,8 @@ static int on_tick(dn_service_t *svc, void *arg)
     trainer_t *tr = arg;
     dn_err_t err = {0};
     int rc = dn_store_sync(tr->store, &err);
+    if (!rc)
+        rc = lease_renew(tr, 0, &err);
     if (rc)
         return dn_service_fail(svc, rc, "%s", err.msg);
     dn_log(DN_LOG_DEBUG, "runs %llu labels %llu versions %llu held %d", (unsigned long long)tr->runs,
@@ -540,9 +688,11 @@ static int on_shutdown(dn_service_t *svc, void *arg)
 {
     trainer_t *tr = arg;
     dn_err_t err = {0};
+    /* Checkpoint first: a standby that takes the released slot resumes from it. */
     int rc = checkpoint(tr, &err);
     if (rc)
         return dn_service_fail(svc, rc, "%s", err.msg);
+    lease_release(tr);
     dn_log(DN_LOG_INFO, "stopped: %llu runs, %llu labels, %llu versions, %llu wrong bin counts, "
            "%llu not learned, %llu labels for unknown runs",
            (unsigned long long)tr->runs, (unsigned long long)tr->labels,
@@ -561,8 +711,11 @@ static const dn_config_key_t keys[] = {
      "weights publication (PUB, connects to scorer_ml's SUB)"},
     {"weights_dir", DN_CFG_STRING, "", "shared LMDB weights store (default <data_dir>/weights)"},
     {"weights_file", DN_CFG_STRING, "", "initial weights (DNML or raw), optional"},
-    {"shard", DN_CFG_STRING, "0/1", "i/n: train the keys k with dn_shard_of(k, n) == i"},
-    {"shards", DN_CFG_INT, "1", "n for shard = auto (not supported yet)"},
+    {"shard", DN_CFG_STRING, "0/1",
+     "i/n: train the keys k with dn_shard_of(k, n) == i; auto: claim a free slot of `shards`"},
+    {"shards", DN_CFG_INT, "1", "n for shard = auto (the number of trainer replicas)"},
+    {"lease_s", DN_CFG_DOUBLE, "15", "shard = auto: a slot whose holder is silent this long is "
+                                     "taken over by a standby"},
     {"keep_last", DN_CFG_INT, "20", "versions kept per key in the weights store"},
     {"seed", DN_CFG_INT, "0", "DINAMO-ML initialisation and dropout seed"},
     {"checkpoint_s", DN_CFG_DOUBLE, "10", "seconds between checkpoints"},
@@ -597,10 +750,21 @@ int main(int argc, char **argv)
     dn_config_double(cfg, "checkpoint_s", &tr.checkpoint_s);
     const char *shard = dn_config_str(cfg, "shard");
     int si = -1, sn = 0, used = 0;
-    if (sscanf(shard, "%d/%d%n", &si, &sn, &used) != 2 || shard[used] || sn < 1 || si < 0 ||
-        si >= sn) {
-        rc = dn_err_set(&err, DN_EINVAL, "shard '%s': want i/n with 0 <= i < n%s", shard,
-                        !strcmp(shard, "auto") ? " (auto is not supported)" : "");
+    int64_t shards;
+    dn_config_int(cfg, "shards", &shards);
+    dn_config_double(cfg, "lease_s", &tr.lease_s);
+    if (!strcmp(shard, "auto")) {
+        if (shards < 1 || shards > 4096 || !(tr.lease_s >= 1.0)) {
+            rc = dn_err_set(&err, DN_EINVAL, "shard auto: need 1 <= shards <= 4096 and "
+                            "lease_s >= 1");
+            goto fail;
+        }
+        tr.auto_shard = 1;
+        sn = (int)shards;
+        si = 0;
+    } else if (sscanf(shard, "%d/%d%n", &si, &sn, &used) != 2 || shard[used] || sn < 1 ||
+               si < 0 || si >= sn) {
+        rc = dn_err_set(&err, DN_EINVAL, "shard '%s': want i/n with 0 <= i < n, or auto", shard);
         goto fail;
     }
     if (keep_last < 1 || keep_last > INT32_MAX || tick_ms < 1 || tr.checkpoint_s < 0) {
@@ -613,7 +777,6 @@ int main(int argc, char **argv)
     tr.seed = (uint64_t)seed;
     if (dn_config_str(cfg, "weights_file")[0])
         tr.weights_file = dn_config_str(cfg, "weights_file");
-    snprintf(tr.ckpt_name, sizeof tr.ckpt_name, "trainer/shard-%dof%d", si, sn);
     if ((rc = dn_service_install_signals(&err)))
         goto fail;
 
@@ -624,6 +787,22 @@ int main(int argc, char **argv)
         snprintf(path, sizeof path, "%s/weights", dn_config_str(cfg, "data_dir"));
     if (!(tr.store = dn_store_open(path, DN_STORE_NOSYNC, 0, &err)))
         goto fail;
+    if (tr.auto_shard) {
+        char host[64] = "host";
+        gethostname(host, sizeof host - 1);
+        snprintf(tr.owner, sizeof tr.owner, "%s:%ld:%.0f", host, (long)getpid(),
+                 wall_now() * 1e3);
+        rc = lease_acquire(&tr, &err);
+        if (rc == 1) {
+            dn_log(DN_LOG_INFO, "stopped while standing by");
+            exit_code = 0;
+            goto fail;
+        }
+        if (rc)
+            goto fail;
+        si = tr.shard;
+    }
+    snprintf(tr.ckpt_name, sizeof tr.ckpt_name, "trainer/shard-%dof%d", si, sn);
     zctx = zmq_ctx_new();
     if (!zctx) {
         rc = dn_err_set(&err, DN_EIO, "zmq_ctx_new: %s", strerror(errno));
@@ -631,11 +810,15 @@ int main(int argc, char **argv)
     }
     if (!(tr.sub = dn_sock_new(zctx, ZMQ_SUB, dn_config_str(cfg, "events"), NULL, &err)) ||
         !(tr.push = dn_sock_new(zctx, ZMQ_PUSH, dn_config_str(cfg, "events_requests"), NULL,
-                                &err)) ||
-        !(tr.pub = dn_sock_new(zctx, ZMQ_PUB, dn_config_str(cfg, "weights"), NULL, &err)))
+                                &err)))
         goto fail;
     char consumer[64];
     snprintf(consumer, sizeof consumer, "trainer.%dof%d", si, sn);
+    /* Publications are stamped with our name and fresh seqs (the stored copies
+     * are not publications). */
+    dn_sock_opts_t po = {.producer = consumer};
+    if (!(tr.pub = dn_sock_new(zctx, ZMQ_PUB, dn_config_str(cfg, "weights"), &po, &err)))
+        goto fail;
     dn_follower_opts_t fo = {.log = "events", .consumer = consumer};
     if (!(tr.follower = dn_follower_new(tr.sub, tr.push, &fo, &err)))
         goto fail;
@@ -673,6 +856,7 @@ fail:
         dn_ml_destroy(&tr.keys[k].ml);
     }
     free(tr.keys);
+    free(tr.lease_val);
     dn_config_destroy(&cfg);
     return exit_code;
 }
