@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# The main job (`make run`): generate the paper's example dataset (seed 70) and
-# evaluate DINAMO-S on it with the offline tool, printing the metrics and where
-# the files are. Data goes under ./data (ignored by git).
+# The main job (`make run`): the whole pipeline on this machine. Starts the
+# cluster (generator, scorer_s, scorer_ml, one trainer, evaluator) on loopback
+# TCP ports 5550-5556 with LMDB stores under data/cluster, streams one synthetic
+# dataset (seed 70, the paper's example; DINAMO_GENERATOR_* variables change
+# it), waits for the evaluator's final report, prints both methods' metrics and
+# where the report is, and stops every process it started (also on Ctrl-C or
+# failure). The offline equivalent is scripts/run-offline.sh.
 set -euo pipefail
-build=${DINAMO_BUILD:-build}
-seed=${DINAMO_SEED:-70}
-dir=data/seed-$seed
-mkdir -p data
-echo "== generating dataset seed $seed into $dir"
-"$build/dinamo" generate --seed "$seed" --out "$dir"
-echo "== DINAMO-S: tuning alpha and threshold on runs 0..999, evaluating runs 1000..4999"
-"$build/dinamo" evaluate "$dir" --method s --out "$dir/metrics_s.json"
-"$build/dinamo" score --method s --in "$dir" --out "$dir/scores_s.csv" --pulls "$dir/pulls_s.csv" \
-  --alpha "$(sed -n 's/.*"alpha": \([0-9.e-]*\).*/\1/p' "$dir/metrics_s.json")"
-echo "== written: $dir/{runs,truth}.csv, meta.json, metrics_s.json, scores_s.csv, pulls_s.csv"
+export DINAMO_BUILD=${DINAMO_BUILD:-build}
+rundir=${DINAMO_RUNDIR:-data/cluster}
+export DINAMO_GENERATOR_SEED=${DINAMO_SEED:-70}
+if [ -e "$rundir/services" ]; then
+    scripts/cluster.sh stop "$rundir" >/dev/null 2>&1 || true
+fi
+rm -rf "$rundir"
+stop() { scripts/cluster.sh stop "$rundir" || echo "(a service did not stop cleanly: see $rundir/logs)"; }
+trap stop EXIT
+scripts/cluster.sh start "$rundir" --trainers "${DINAMO_TRAINERS:-1}" --port-base "${DINAMO_PORT_BASE:-5550}"
+echo "== streaming seed $DINAMO_GENERATOR_SEED (logs: $rundir/logs); DINAMO-ML trains online on every good run"
+scripts/cluster.sh wait "$rundir" "${DINAMO_RUN_TIMEOUT:-1800}"
+echo "== metrics (evaluator, from its log):"
+sed -n 's/.*evaluator\[[0-9]*\] INFO //p' "$rundir/logs/evaluator.log" | grep -A3 '^histogram ' | tail -n 4
+echo "== report: $rundir/report (metrics.json, scores_s.csv, scores_ml.csv, flags.csv)"
