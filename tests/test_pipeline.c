@@ -346,3 +346,37 @@ Test(pipeline, garbage_on_every_input_is_counted_and_changes_nothing)
         cr_assert_eq(rc, 0, "%s logged no reason for the rejected messages", names[i]);
     }
 }
+
+/* Load: an unpaced generator against a trainer that needs ~0.1 s per good
+ * run. Flow control must hold the generator back: at every tick the events it
+ * published stay within the window (8) of the slowest follower's ACK, nothing
+ * is lost or dropped anywhere (every run and score accounted for at the end),
+ * and the results are still the offline tool's. */
+Test(pipeline, fast_generator_slow_trainer_back_pressure_accounts_for_everything)
+{
+    setenv("DINAMO_GENERATOR_WINDOW", "8", 1);
+    setenv("DINAMO_GENERATOR_LOG_LEVEL", "debug", 1);
+    start_cluster("--trainers 1");
+    offline(0, 1);
+    wait_and_stop();
+    check_scores_equal("s", 0, 1);
+    check_scores_equal("ml", 0, 1);
+    /* Generator ticks: "entries H published C slowest S followers F". */
+    int rc = sh("awk '/ published [0-9]+ slowest / { for (i = 1; i < NF; i++) { "
+                "if ($i == \"published\") c = $(i+1); if ($i == \"slowest\") s = $(i+1) } "
+                "n++; if (c - s > 8) bad++; if (c - s > max) max = c - s } "
+                "END { printf \"%%d ticks, max published - slowest = %%d\\n\", n, max; "
+                "exit (n < 5 || bad > 0) }' %s/logs/generator.log >&2", rundir);
+    cr_assert_eq(rc, 0, "the generator ran more than the window ahead of its slowest "
+                 "follower, or logged too few ticks (see stderr)");
+    /* Everything accounted for: 200 runs and 200 labels appended and received by
+     * every follower, 200 scores per method, no loss anywhere. */
+    rc = sh("grep -q 'stopped: %d of %d runs, %d labels appended' %s/logs/generator.log",
+            RUNS, RUNS, RUNS, rundir);
+    cr_assert_eq(rc, 0, "the generator did not append every run and label");
+    rc = sh("grep -q 'stopped: %d runs, %d labels, %d scores' %s/logs/evaluator.log", RUNS,
+            RUNS, 2 * RUNS, rundir);
+    cr_assert_eq(rc, 0, "the evaluator did not receive every run, label and score");
+    rc = sh("grep -h 'stopping' %s/logs/*.log | grep -v ' 0 lost' >&2; [ $? -ne 0 ]", rundir);
+    cr_assert_eq(rc, 0, "a service lost messages");
+}
