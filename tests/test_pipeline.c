@@ -13,6 +13,7 @@
  * Each cluster streams 200 runs (60 historical), which keeps DINAMO-ML's
  * online training to seconds. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -126,8 +127,13 @@ static void offline(int i, int with_ml)
                 cache);
         cr_assert_eq(rc, 0, "offline reference %d failed", i);
     }
-    rc = sh("ln -sfn %s %s/offline-%d", cache, rundir, i);
-    cr_assert_eq(rc, 0, "cannot link the offline reference %d", i);
+    cr_assert_eq(access(cache, F_OK), 0, "offline reference %s missing after computing it",
+                 cache);
+    char link[200];
+    snprintf(link, sizeof link, "%s/offline-%d", rundir, i);
+    unlink(link);
+    cr_assert_eq(symlink(cache, link), 0, "cannot link the offline reference %d: %s", i,
+                 strerror(errno));
 }
 
 /* The report's score file of a method for key index i of n keys. */
@@ -316,6 +322,12 @@ Test(pipeline, garbage_on_every_input_is_counted_and_changes_nothing)
 {
     start_cluster("--trainers 1");
     offline(0, 1);
+    /* Frames sent before a service bound its endpoint would be dropped at our
+     * socket's linger: wait until each target's loop runs. */
+    int up = sh("for i in $(seq 600); do n=0; for s in generator scorer_s scorer_ml; do "
+                "grep -q \"service $s started\" %s/logs/$s.log 2>/dev/null && n=$((n+1)); "
+                "done; [ $n -eq 3 ] && exit 0; sleep 0.1; done; exit 1", rundir);
+    cr_assert_eq(up, 0, "the services did not start within 60 s");
     void *ctx = zmq_ctx_new();
     /* Every request (PULL) endpoint of the cluster. */
     const char *pulls[] = {"events.req", "scores_s.req", "scores_ml.req"};
