@@ -237,8 +237,6 @@ Test(pipeline, auto_shards_standby_takes_over_a_killed_trainer)
     setenv("DINAMO_GENERATOR_HISTOGRAMS", "3", 1);
     setenv("DINAMO_TRAINER_LEASE_S", "8", 1);
     start_cluster("--trainers 2 --auto-shards --standby 1");
-    for (int i = 0; i < 3; i++)
-        offline(i, 1);
     /* Wait until both slots are claimed, then kill one holder. */
     int rc = sh("for i in $(seq 100); do n=$(cat %s/logs/trainer.*.log | grep -c 'claimed slot'); "
                 "[ $n -ge 2 ] && exit 0; sleep 0.1; done; exit 1", rundir);
@@ -250,6 +248,9 @@ Test(pipeline, auto_shards_standby_takes_over_a_killed_trainer)
             "{ scripts/cluster.sh kill %s trainer.$t; echo $t > %s/killed; exit 0; }; done; exit 1",
             rundir, rundir, rundir);
     cr_assert_eq(rc, 0, "no trainer has trained a key after 3 s");
+    /* References only now: computing them first could outlast the stream. */
+    for (int i = 0; i < 3; i++)
+        offline(i, 1);
     wait_and_stop();
     for (int i = 0; i < 3; i++) {
         check_scores_equal("s", i, 3);
@@ -281,8 +282,8 @@ static void kill_and_restart(const char *name, uint64_t seed)
 static void kill_test(const char *name, uint64_t seed)
 {
     start_cluster("--trainers 1");
+    kill_and_restart(name, seed); /* before the references: mid-stream, not after it */
     offline(0, 1);
-    kill_and_restart(name, seed);
     wait_and_stop();
     check_scores_equal("s", 0, 1);
     check_scores_equal("ml", 0, 1);
