@@ -442,7 +442,16 @@ static const dn_config_key_t own_keys[] = {
      "exit once every follower has the whole stream (else keep serving rewinds)"},
 };
 
-/* The generator parameters as config keys: CLI names with '_' for '-'. */
+/* A generator parameter's config key: its CLI name with '_' for '-'. */
+static void config_name(char *buf, size_t cap, const char *cli_name)
+{
+    snprintf(buf, cap, "%s", cli_name);
+    for (char *c = buf; *c; c++)
+        if (*c == '-')
+            *c = '_';
+}
+
+/* The generator parameters as config keys. */
 typedef struct param_keys_t {
     dn_config_key_t *keys;
     char (*names)[48];
@@ -463,10 +472,7 @@ static int param_keys_build(param_keys_t *pk)
     dn_gen_params_t def;
     dn_gen_params_default(&def);
     for (int i = 0; i < n_tab; i++) {
-        snprintf(pk->names[i], sizeof pk->names[i], "%s", tab[i].name);
-        for (char *c = pk->names[i]; *c; c++)
-            if (*c == '-')
-                *c = '_';
+        config_name(pk->names[i], sizeof pk->names[i], tab[i].name);
         const char *field = (const char *)&def + tab[i].offset;
         if (tab[i].type == DN_GEN_INT) {
             int v;
@@ -501,10 +507,7 @@ static int read_params(gen_t *g, const dn_config_t *cfg, dn_err_t *err)
     dn_gen_params_default(&g->params);
     for (int i = 0; i < n_tab; i++) {
         char name[48];
-        snprintf(name, sizeof name, "%s", tab[i].name);
-        for (char *c = name; *c; c++)
-            if (*c == '-')
-                *c = '_';
+        config_name(name, sizeof name, tab[i].name);
         int rc = dn_gen_params_set(&g->params, tab[i].name, dn_config_str(cfg, name), err);
         if (rc)
             return rc;
@@ -540,10 +543,7 @@ static int read_params(gen_t *g, const dn_config_t *cfg, dn_err_t *err)
                        g->delay_s > 0 ? "yes" : "no");
     for (int i = 0; i < n_tab && len > 0 && (size_t)len < sizeof g->fingerprint; i++) {
         char name[48];
-        snprintf(name, sizeof name, "%s", tab[i].name);
-        for (char *c = name; *c; c++)
-            if (*c == '-')
-                *c = '_';
+        config_name(name, sizeof name, tab[i].name);
         len += snprintf(g->fingerprint + len, sizeof g->fingerprint - (size_t)len, " %s=%s",
                         tab[i].name, dn_config_str(cfg, name));
     }

@@ -503,6 +503,20 @@ static void lease_key(char *buf, size_t cap, int slot, int n)
     snprintf(buf, cap, "slot-%dof%d", slot, n);
 }
 
+/* Remembers val as our lease record (the expected value of the next swap). */
+static int lease_keep(trainer_t *tr, const char *val, size_t len, double now, dn_err_t *err)
+{
+    uint8_t *mine = malloc(len);
+    if (!mine)
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    memcpy(mine, val, len);
+    free(tr->lease_val);
+    tr->lease_val = mine;
+    tr->lease_len = len;
+    tr->lease_renewed = now;
+    return 0;
+}
+
 /* Claims (or renews) slot i. Returns 1 if ours now, 0 if another trainer
  * holds it, or a negative error. */
 static int lease_claim(trainer_t *tr, int slot, dn_err_t *err)
@@ -533,15 +547,7 @@ static int lease_claim(trainer_t *tr, int slot, dn_err_t *err)
         return 0; /* another trainer got there first */
     if (rc)
         return rc;
-    uint8_t *mine = malloc((size_t)len);
-    if (!mine)
-        return dn_err_set(err, DN_ENOMEM, "out of memory");
-    memcpy(mine, val, (size_t)len);
-    free(tr->lease_val);
-    tr->lease_val = mine;
-    tr->lease_len = (size_t)len;
-    tr->lease_renewed = now;
-    return 1;
+    return lease_keep(tr, val, (size_t)len, now, err) ? DN_ENOMEM : 1;
 }
 
 /* Renews our lease when a third of it has passed. Returns 0, or DN_ESTATE
@@ -561,14 +567,8 @@ static int lease_renew(trainer_t *tr, int force, dn_err_t *err)
                           "(this one stalled past its expiry): stopping", tr->shard, tr->shards);
     if (rc)
         return rc;
-    uint8_t *mine = malloc((size_t)len);
-    if (!mine)
-        return dn_err_set(err, DN_ENOMEM, "out of memory");
-    memcpy(mine, val, (size_t)len);
-    free(tr->lease_val);
-    tr->lease_val = mine;
-    tr->lease_len = (size_t)len;
-    tr->lease_renewed = now;
+    if (lease_keep(tr, val, (size_t)len, now, err))
+        return DN_ENOMEM;
     return dn_store_sync(tr->store, err);
 }
 
