@@ -23,15 +23,46 @@
 #include <stdint.h>
 #include <string.h>
 
-/* exp for softmax rows, written so loops over it vectorise (glibc's expf is a
- * call per element). Cephes' expf: x = n ln2 + r with a two-part ln2, a degree-5
- * polynomial for e^r, 2^n through the exponent bits; relative error < 2 ulp on
- * [-87, 88], inputs clamped to that range (softmax only feeds values <= 0). */
+/* Fixed-width float vectors (GCC/Clang vector extensions, lowered to whatever
+ * the target has: one zmm, two ymm, four xmm or NEON registers). Used where the
+ * auto-vectoriser gives up (if-converted selects next to float/int conversions,
+ * accumulators it will not keep in registers). Lane-wise IEEE operations with
+ * contraction off (-std=c11), so a vector lane computes the same bits as the
+ * scalar code. */
+#define LANE 16
+typedef float vf16 __attribute__((vector_size(4 * LANE)));
+typedef int32_t vi16 __attribute__((vector_size(4 * LANE)));
+
+static inline vf16 vload(const float *p)
+{
+    vf16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void vstore(float *p, vf16 v) { memcpy(p, &v, sizeof v); }
+
+/* x in every lane (a lane-0 vector shuffled with all-zero indices: one
+ * broadcast; 0 + x would turn -0 into +0) */
+static inline vf16 vsplat(float x) { return __builtin_shuffle((vf16){x}, (vi16){0}); }
+
+static inline vf16 vselect(vi16 mask, vf16 a, vf16 b)
+{
+    return (vf16)((mask & (vi16)a) | (~mask & (vi16)b));
+}
+
+/* exp for softmax rows, without glibc's call per element. Cephes' expf: x = n ln2
+ * + r with a two-part ln2, a degree-5 polynomial for e^r, 2^n through the
+ * exponent bits; relative error < 2 ulp on [-87, 88], inputs clamped to that range
+ * (softmax only feeds values <= 0). floor(y) is trunc(y) - (trunc(y) > y), exact
+ * on the clamped range. exp_poly and exp_poly16 perform the same operations. */
 static inline float exp_poly(float x)
 {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
-    float fx = floorf(x * 1.44269504088896341f + 0.5f);
+    const float fy = x * 1.44269504088896341f + 0.5f;
+    float fx = (float)(int32_t)fy;
+    fx = fx > fy ? fx - 1.0f : fx;
     x = x - fx * 0.693359375f;
     x = x - fx * -2.12194440e-4f;
     float z = x * x;
@@ -46,6 +77,27 @@ static inline float exp_poly(float x)
     float scale;
     memcpy(&scale, &bits, 4);
     return y * scale;
+}
+
+static inline vf16 exp_poly16(vf16 x)
+{
+    x = vselect(x < -87.0f, vsplat(-87.0f), x);
+    x = vselect(x > 88.0f, vsplat(88.0f), x);
+    const vf16 fy = x * 1.44269504088896341f + 0.5f;
+    vf16 fx = __builtin_convertvector(__builtin_convertvector(fy, vi16), vf16);
+    fx = vselect(fx > fy, fx - 1.0f, fx);
+    x = x - fx * 0.693359375f;
+    x = x - fx * -2.12194440e-4f;
+    vf16 z = x * x;
+    vf16 y = vsplat(1.9875691500e-4f);
+    y = y * x + 1.3981999507e-3f;
+    y = y * x + 8.3334519073e-3f;
+    y = y * x + 4.1665795894e-2f;
+    y = y * x + 1.6666665459e-1f;
+    y = y * x + 5.0000001201e-1f;
+    y = y * z + x + 1.0f;
+    vi16 bits = (__builtin_convertvector(fx, vi16) + 127) << 23;
+    return y * (vf16)bits;
 }
 
 /* ---- linear ------------------------------------------------------------- */
@@ -245,21 +297,31 @@ void dn_softmax_backward(float *dinp, const float *dout, const float *out,
 
 /* ---- dropout, residual, pooling, gather ---------------------------------- */
 
-/* Fills mask[0..n) with 0 (probability p) or 1/(1-p), two elements per draw. */
+/* Fills mask[0..n) with 0 (probability p) or 1/(1-p), two elements per draw:
+ * element 2k from the low half of draw k, 2k+1 from its high half. The draws of
+ * a block are taken first, so the generator's state stays in registers, and the
+ * masks then come without branches (a data-dependent branch mispredicts about p
+ * of the time). keep * 1 and keep * 0 are exactly keep and 0. */
+#define DROPOUT_BLOCK 64 /* elements; even, so blocks never split a draw */
 static void dropout_mask(float *mask, float p, int n, dn_rng_t *rng)
 {
     const double t = (double)p * 4294967296.0;
     const uint64_t thresh = t >= 4294967296.0 ? UINT64_C(4294967296) : (uint64_t)t;
-    const float keep = 1.0f / (1.0f - p);
-    int i = 0;
-    for (; i + 1 < n; i += 2) {
-        uint64_t r = dn_rng_next(rng);
-        mask[i] = (r & 0xffffffffu) < thresh ? 0.0f : keep;
-        mask[i + 1] = (r >> 32) < thresh ? 0.0f : keep;
-    }
-    if (i < n) {
-        uint64_t r = dn_rng_next(rng);
-        mask[i] = (r & 0xffffffffu) < thresh ? 0.0f : keep;
+    /* p >= 1 drops everything; 0 * inf would be NaN */
+    const float keep = p >= 1.0f ? 0.0f : 1.0f / (1.0f - p);
+    uint64_t draw[DROPOUT_BLOCK / 2];
+    for (int i0 = 0; i0 < n; i0 += DROPOUT_BLOCK) {
+        const int m = n - i0 < DROPOUT_BLOCK ? n - i0 : DROPOUT_BLOCK;
+        const int ndraw = (m + 1) / 2;
+        for (int k = 0; k < ndraw; k++)
+            draw[k] = dn_rng_next(rng);
+        float *mk = mask + i0;
+        for (int k = 0; k < m / 2; k++) {
+            mk[2 * k] = (float)((draw[k] & 0xffffffffu) >= thresh) * keep;
+            mk[2 * k + 1] = (float)((draw[k] >> 32) >= thresh) * keep;
+        }
+        if (m & 1)
+            mk[m - 1] = (float)((draw[m / 2] & 0xffffffffu) >= thresh) * keep;
     }
 }
 
@@ -351,146 +413,257 @@ void dn_gather_backward(float *dtable, const float *dout, const int *index,
 
 /* ---- attention ----------------------------------------------------------- */
 
-/* Per (batch, head) the M x M products run on small local copies laid out so
- * that every innermost loop walks independent outputs (k and v transposed to
- * [hs][M]): the compiler vectorises them without reassociating any sum, so the
- * results do not depend on the vector width. */
+/* Per (batch, head) the M x M products run on small local copies padded with
+ * zeros to whole vectors (MP = M, HP = C/H rounded up to LANE), k and v also
+ * transposed to [hs][MP], so that every inner loop is a walk of independent
+ * outputs. Accumulators are blocks of at most ACC_BLOCK vectors; the per-head
+ * bodies are inlined with constant vector counts for the common shapes, so the
+ * blocks live in registers. No sum is reassociated: scores sum over t in order,
+ * outputs over j in order, exactly as the plain triple loops, so the results do
+ * not depend on LANE, the blocking or the target's vector width. Padded lanes
+ * hold values that are never read back. */
+#define ACC_BLOCK 2 /* vectors per accumulator row */
+#define ROW_BLOCK 4 /* rows computed together */
+
+static inline int pad_lane(int n) { return (n + LANE - 1) / LANE * LANE; }
+
+typedef struct {
+    int M, C, C3, hs, MP, HP;
+    float scale;
+} att_dims_t;
+
+static inline att_dims_t att_dims(int M, int C, int H)
+{
+    att_dims_t a = {.M = M, .C = C, .C3 = 3 * C, .hs = C / H};
+    a.MP = pad_lane(M);
+    a.HP = pad_lane(a.hs);
+    a.scale = 1.0f / sqrtf((float)a.hs);
+    return a;
+}
+
+/* dst[n][HP] = rows of src (stride C3), zero padded */
+static inline void rows_padded(float *dst, const float *src, const att_dims_t *a)
+{
+    for (int j = 0; j < a->M; j++) {
+        memcpy(dst + j * a->HP, src + (size_t)j * a->C3, a->hs * sizeof(float));
+        for (int t = a->hs; t < a->HP; t++)
+            dst[j * a->HP + t] = 0.0f;
+    }
+}
+
+/* dst[hs][MP] = src transposed (stride C3), zero padded */
+static inline void cols_padded(float *dst, const float *src, const att_dims_t *a)
+{
+    for (int t = 0; t < a->hs; t++) {
+        for (int j = 0; j < a->M; j++)
+            dst[t * a->MP + j] = src[(size_t)j * a->C3 + t];
+        for (int j = a->M; j < a->MP; j++)
+            dst[t * a->MP + j] = 0.0f;
+    }
+}
+
+/* For each of NR rows n: out[n][NV*LANE] = sum over r < R, in order, of
+ * (w[n][r] * wscale) * m[r][NV*LANE]; row n of w starts at w + n * wrow and its
+ * elements are wcol apart, rows of m are ms apart, rows of out os apart. The NR
+ * rows run interleaved so that NR * ACC_BLOCK independent accumulators hide the
+ * latency of the additions, which a single row's chain over r would expose. */
+static inline __attribute__((always_inline)) void
+weighted_rows_block(float *out, int os, const float *w, int wrow, int wcol,
+                    float wscale, const float *m, int ms, int R, const int NV,
+                    const int NR)
+{
+    for (int c0 = 0; c0 < NV; c0 += ACC_BLOCK) {
+        const int nu = NV - c0 < ACC_BLOCK ? NV - c0 : ACC_BLOCK;
+        vf16 acc[ROW_BLOCK][ACC_BLOCK];
+        for (int n = 0; n < NR; n++)
+            for (int u = 0; u < nu; u++)
+                acc[n][u] = vsplat(0.0f);
+        for (int r = 0; r < R; r++) {
+            vf16 mr[ACC_BLOCK];
+            for (int u = 0; u < nu; u++)
+                mr[u] = vload(m + r * ms + (c0 + u) * LANE);
+            for (int n = 0; n < NR; n++) {
+                const vf16 wr = vsplat(w[n * wrow + r * wcol] * wscale);
+                for (int u = 0; u < nu; u++)
+                    acc[n][u] += wr * mr[u];
+            }
+        }
+        for (int n = 0; n < NR; n++)
+            for (int u = 0; u < nu; u++)
+                vstore(out + n * os + (c0 + u) * LANE, acc[n][u]);
+    }
+}
+
+/* weighted_rows_block over N rows, ROW_BLOCK at a time */
+static inline __attribute__((always_inline)) void
+weighted_rows(float *out, int os, const float *w, int wrow, int wcol, float wscale,
+              const float *m, int ms, int R, const int NV, int N)
+{
+    int n = 0;
+    for (; n + ROW_BLOCK <= N; n += ROW_BLOCK)
+        weighted_rows_block(out + n * os, os, w + n * wrow, wrow, wcol, wscale, m,
+                            ms, R, NV, ROW_BLOCK);
+    for (; n < N; n++)
+        weighted_rows_block(out + n * os, os, w + n * wrow, wrow, wcol, wscale, m,
+                            ms, R, NV, 1);
+}
+
+static inline __attribute__((always_inline)) void
+att_scores_head(float *P, const float *base, const att_dims_t *a, const int MV)
+{
+    const int M = a->M, MP = a->MP, hs = a->hs;
+    float kT[hs * MP], S[M * MP];
+    cols_padded(kT, base + a->C, a);
+    /* torch scales q before q k^T */
+    weighted_rows(S, MP, base, a->C3, 1, a->scale, kT, MP, hs, MV, M);
+    for (int i = 0; i < M; i++) {
+        float *row_s = S + i * MP;
+        float mx = row_s[0];
+        for (int j = 1; j < M; j++)
+            mx = row_s[j] > mx ? row_s[j] : mx;
+        for (int u = 0; u < MV; u++)
+            vstore(row_s + u * LANE, exp_poly16(vload(row_s + u * LANE) - mx));
+        float sum = 0.0f;
+        for (int j = 0; j < M; j++)
+            sum += row_s[j];
+        const float inv = 1.0f / sum;
+        float *row = P + (size_t)i * M;
+        for (int j = 0; j < M; j++)
+            row[j] = row_s[j] * inv;
+    }
+}
+
+static inline __attribute__((always_inline)) void
+att_out_head(float *out, const float *PD, const float *base, const att_dims_t *a,
+             const int HV)
+{
+    const int M = a->M, HP = a->HP;
+    float v[M * HP], o_s[M * HP];
+    rows_padded(v, base + 2 * a->C, a);
+    weighted_rows(o_s, HP, PD, M, 1, 1.0f, v, HP, M, HV, M);
+    for (int i = 0; i < M; i++)
+        memcpy(out + (size_t)i * a->C, o_s + i * HP, a->hs * sizeof(float));
+}
 
 void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
                           const float *qkv, float p, int B, int M, int C, int H,
                           dn_rng_t *rng)
 {
-    const int hs = C / H, C3 = 3 * C;
-    const float scale = 1.0f / sqrtf((float)hs);
-    const int drop = p > 0.0f;
-    float kT[hs * M], o[hs];
+    const att_dims_t a = att_dims(M, C, H);
+    const int MV = a.MP / LANE, HV = a.HP / LANE, drop = p > 0.0f;
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
-            const float *base = qkv + (size_t)b * M * C3 + h * hs;
+            const float *base = qkv + (size_t)b * M * a.C3 + h * a.hs;
+            float *o = out + (size_t)b * M * C + h * a.hs;
             float *P = prob + ((size_t)b * H + h) * M * M;
             float *PD = pdrop + ((size_t)b * H + h) * M * M;
-            for (int j = 0; j < M; j++)
-                for (int t = 0; t < hs; t++)
-                    kT[t * M + j] = base[(size_t)j * C3 + C + t];
-            for (int i = 0; i < M; i++) {
-                const float *q = base + (size_t)i * C3;
-                float *row = P + (size_t)i * M;
-                for (int j = 0; j < M; j++)
-                    row[j] = 0.0f;
-                for (int t = 0; t < hs; t++) {
-                    float qt = q[t] * scale; /* torch scales q before q k^T */
-                    const float *kt = kT + t * M;
-                    for (int j = 0; j < M; j++)
-                        row[j] += qt * kt[j];
-                }
-                float mx = row[0];
-                for (int j = 1; j < M; j++)
-                    mx = row[j] > mx ? row[j] : mx;
-                float sum = 0.0f;
-                for (int j = 0; j < M; j++)
-                    row[j] = exp_poly(row[j] - mx);
-                for (int j = 0; j < M; j++)
-                    sum += row[j];
-                float inv = 1.0f / sum;
-                for (int j = 0; j < M; j++)
-                    row[j] *= inv;
-            }
+            if (MV == 1)
+                att_scores_head(P, base, &a, 1);
+            else if (MV == 2)
+                att_scores_head(P, base, &a, 2);
+            else
+                att_scores_head(P, base, &a, MV);
             if (drop) {
                 float *MK = mask + ((size_t)b * H + h) * M * M;
                 dn_dropout_forward(PD, MK, P, p, M * M, rng);
             } else if (PD != P) {
                 memcpy(PD, P, (size_t)M * M * sizeof(float));
             }
-            for (int i = 0; i < M; i++) {
-                const float *row = PD + (size_t)i * M;
-                for (int t = 0; t < hs; t++)
-                    o[t] = 0.0f;
-                for (int j = 0; j < M; j++) {
-                    const float *v = base + (size_t)j * C3 + 2 * C;
-                    float w = row[j];
-                    for (int t = 0; t < hs; t++)
-                        o[t] += w * v[t];
-                }
-                memcpy(out + ((size_t)b * M + i) * C + h * hs, o, hs * sizeof(float));
+            if (HV == 1)
+                att_out_head(o, PD, base, &a, 1);
+            else
+                att_out_head(o, PD, base, &a, HV);
+        }
+}
+
+static inline __attribute__((always_inline)) void
+att_bwd_head(float *dbase, const float *go_base, const float *base,
+             const float *prob, const float *pdrop, const float *mask,
+             const att_dims_t *a, const int MV, const int HV)
+{
+    const int M = a->M, MP = a->MP, HP = a->HP, hs = a->hs, C = a->C;
+    float vT[hs * MP], kp[M * HP], dvT[hs * MP], dkT[hs * MP], dS[M * MP], pd[MP],
+        dP[M * MP], dQ[M * HP];
+    cols_padded(vT, base + 2 * C, a);
+    rows_padded(kp, base + C, a);
+    weighted_rows(dP, MP, go_base, C, 1, 1.0f, vT, MP, hs, MV, M);
+    memset(dvT, 0, sizeof dvT);
+    memset(dkT, 0, sizeof dkT);
+    for (int j = M; j < MP; j++)
+        pd[j] = 0.0f;
+    for (int i = 0; i < M; i++) {
+        const float *go = go_base + (size_t)i * C;
+        const float *P = prob + (size_t)i * M;
+        memcpy(pd, pdrop + (size_t)i * M, M * sizeof(float));
+        float *dp_s = dP + (size_t)i * MP;
+        /* through out = PD v: dv_j += PD[i][j] go (dPD[i][j] = go . v_j above) */
+        for (int t = 0; t < hs; t++) {
+            const vf16 g = vsplat(go[t]);
+            for (int u = 0; u < MV; u++) {
+                const int k = t * MP + u * LANE;
+                vstore(dvT + k, vload(dvT + k) + g * vload(pd + u * LANE));
             }
         }
+        if (mask) {
+            const float *mk = mask + (size_t)i * M;
+            for (int j = 0; j < M; j++)
+                dp_s[j] *= mk[j];
+        }
+        /* through the softmax */
+        float dot = 0.0f;
+        for (int j = 0; j < M; j++)
+            dot += P[j] * dp_s[j];
+        float *ds = dS + (size_t)i * MP;
+        for (int j = 0; j < M; j++)
+            ds[j] = P[j] * (dp_s[j] - dot);
+        for (int j = M; j < MP; j++)
+            ds[j] = 0.0f;
+    }
+    /* through S = (q * scale) k^T */
+    weighted_rows(dQ, HP, dS, MP, 1, 1.0f, kp, HP, M, HV, M);
+    for (int i = 0; i < M; i++) {
+        const float *q = base + (size_t)i * a->C3;
+        const float *ds = dS + (size_t)i * MP;
+        const float *dq_s = dQ + (size_t)i * HP;
+        float *dqo = dbase + (size_t)i * a->C3;
+        for (int t = 0; t < hs; t++)
+            dqo[t] += dq_s[t] * a->scale;
+        for (int t = 0; t < hs; t++) {
+            const vf16 qt = vsplat(q[t] * a->scale);
+            for (int u = 0; u < MV; u++) {
+                const int k = t * MP + u * LANE;
+                vstore(dkT + k, vload(dkT + k) + qt * vload(ds + u * LANE));
+            }
+        }
+    }
+    for (int j = 0; j < M; j++) {
+        float *dk = dbase + (size_t)j * a->C3 + C, *dv = dk + C;
+        for (int t = 0; t < hs; t++) {
+            dk[t] += dkT[t * MP + j];
+            dv[t] += dvT[t * MP + j];
+        }
+    }
 }
 
 void dn_attention_backward(float *dqkv, const float *dout, const float *qkv,
                            const float *prob, const float *pdrop,
                            const float *mask, int B, int M, int C, int H)
 {
-    const int hs = C / H, C3 = 3 * C;
-    const float scale = 1.0f / sqrtf((float)hs);
-    float vT[hs * M], dvT[hs * M], dkT[hs * M], dS[M * M], dp[M], dq[hs];
+    const att_dims_t a = att_dims(M, C, H);
+    const int MV = a.MP / LANE, HV = a.HP / LANE;
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
-            const float *base = qkv + (size_t)b * M * C3 + h * hs;
-            float *dbase = dqkv + (size_t)b * M * C3 + h * hs;
+            const float *base = qkv + (size_t)b * M * a.C3 + h * a.hs;
+            float *dbase = dqkv + (size_t)b * M * a.C3 + h * a.hs;
+            const float *go = dout + (size_t)b * M * C + h * a.hs;
             const size_t off = ((size_t)b * H + h) * M * M;
-            for (int j = 0; j < M; j++)
-                for (int t = 0; t < hs; t++)
-                    vT[t * M + j] = base[(size_t)j * C3 + 2 * C + t];
-            for (int k = 0; k < hs * M; k++)
-                dvT[k] = dkT[k] = 0.0f;
-            for (int i = 0; i < M; i++) {
-                const float *go = dout + ((size_t)b * M + i) * C + h * hs;
-                const float *P = prob + off + (size_t)i * M;
-                const float *PD = pdrop + off + (size_t)i * M;
-                /* through out = PD v: dPD[i][j] = go . v_j, dv_j += PD[i][j] go */
-                for (int j = 0; j < M; j++)
-                    dp[j] = 0.0f;
-                for (int t = 0; t < hs; t++) {
-                    float g = go[t];
-                    const float *vt = vT + t * M;
-                    float *dvt = dvT + t * M;
-                    for (int j = 0; j < M; j++) {
-                        dp[j] += g * vt[j];
-                        dvt[j] += g * PD[j];
-                    }
-                }
-                if (mask) {
-                    const float *mk = mask + off + (size_t)i * M;
-                    for (int j = 0; j < M; j++)
-                        dp[j] *= mk[j];
-                }
-                /* through the softmax */
-                float dot = 0.0f;
-                for (int j = 0; j < M; j++)
-                    dot += P[j] * dp[j];
-                float *ds = dS + (size_t)i * M;
-                for (int j = 0; j < M; j++)
-                    ds[j] = P[j] * (dp[j] - dot);
-            }
-            /* through S = (q * scale) k^T */
-            for (int i = 0; i < M; i++) {
-                const float *q = base + (size_t)i * C3;
-                const float *ds = dS + (size_t)i * M;
-                for (int t = 0; t < hs; t++)
-                    dq[t] = 0.0f;
-                for (int j = 0; j < M; j++) {
-                    const float *k = base + (size_t)j * C3 + C;
-                    float w = ds[j];
-                    for (int t = 0; t < hs; t++)
-                        dq[t] += w * k[t];
-                }
-                float *dqo = dbase + (size_t)i * C3;
-                for (int t = 0; t < hs; t++)
-                    dqo[t] += dq[t] * scale;
-                for (int t = 0; t < hs; t++) {
-                    float qt = q[t] * scale;
-                    float *dkt = dkT + t * M;
-                    for (int j = 0; j < M; j++)
-                        dkt[j] += qt * ds[j];
-                }
-            }
-            for (int j = 0; j < M; j++) {
-                float *dk = dbase + (size_t)j * C3 + C, *dv = dk + C;
-                for (int t = 0; t < hs; t++) {
-                    dk[t] += dkT[t * M + j];
-                    dv[t] += dvT[t * M + j];
-                }
-            }
+            const float *mk = mask ? mask + off : NULL;
+            if (MV == 1 && HV == 1)
+                att_bwd_head(dbase, go, base, prob + off, pdrop + off, mk, &a, 1, 1);
+            else if (MV == 2 && HV == 1)
+                att_bwd_head(dbase, go, base, prob + off, pdrop + off, mk, &a, 2, 1);
+            else
+                att_bwd_head(dbase, go, base, prob + off, pdrop + off, mk, &a, MV, HV);
         }
 }
 
