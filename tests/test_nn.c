@@ -402,6 +402,109 @@ Test(nn, attention_with_dropout)
     free(dqkv);
 }
 
+/* The attention kernel blocks its work by vectors of 16 floats and rows of 4;
+ * these shapes cover one and several vectors for both M and C/H, and row counts
+ * that are not a multiple of 4. Reference: the textbook formulas in double. */
+static void attention_ref(double *out, double *dqkv, const float *qkv,
+                          const float *dout, int B, int M, int C, int H)
+{
+    const int hs = C / H, C3 = 3 * C;
+    const double scale = 1.0 / sqrt((double)hs);
+    double *P = malloc(sizeof(double) * M * M), *dP = malloc(sizeof(double) * M * M);
+    for (int i = 0; i < B * M * C3; i++)
+        dqkv[i] = 0;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            const float *base = qkv + (size_t)b * M * C3 + h * hs;
+            double *dbase = dqkv + (size_t)b * M * C3 + h * hs;
+#define Q(i, t) ((double)base[(size_t)(i) * C3 + (t)])
+#define K(j, t) ((double)base[(size_t)(j) * C3 + C + (t)])
+#define V(j, t) ((double)base[(size_t)(j) * C3 + 2 * C + (t)])
+#define G(i, t) ((double)dout[((size_t)b * M + (i)) * C + h * hs + (t)])
+            for (int i = 0; i < M; i++) {
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < M; j++) {
+                    double s = 0;
+                    for (int t = 0; t < hs; t++)
+                        s += Q(i, t) * K(j, t) * scale;
+                    P[i * M + j] = s;
+                    mx = fmax(mx, s);
+                }
+                for (int j = 0; j < M; j++)
+                    sum += P[i * M + j] = exp(P[i * M + j] - mx);
+                for (int j = 0; j < M; j++)
+                    P[i * M + j] /= sum;
+                for (int t = 0; t < hs; t++) {
+                    double o = 0;
+                    for (int j = 0; j < M; j++)
+                        o += P[i * M + j] * V(j, t);
+                    out[((size_t)b * M + i) * C + h * hs + t] = o;
+                }
+                for (int j = 0; j < M; j++) {
+                    double g = 0;
+                    for (int t = 0; t < hs; t++)
+                        g += G(i, t) * V(j, t);
+                    dP[i * M + j] = g;
+                }
+                double dot = 0;
+                for (int j = 0; j < M; j++)
+                    dot += P[i * M + j] * dP[i * M + j];
+                for (int j = 0; j < M; j++) {
+                    double ds = P[i * M + j] * (dP[i * M + j] - dot) * scale;
+                    for (int t = 0; t < hs; t++) {
+                        dbase[(size_t)i * C3 + t] += ds * K(j, t);
+                        dbase[(size_t)j * C3 + C + t] += ds * Q(i, t);
+                        dbase[(size_t)j * C3 + 2 * C + t] += P[i * M + j] * G(i, t);
+                    }
+                }
+            }
+#undef Q
+#undef K
+#undef V
+#undef G
+        }
+    free(P), free(dP);
+}
+
+static double worst_rel(const float *x, const double *ref, int n)
+{
+    double mx = 0, worst = 0;
+    for (int i = 0; i < n; i++)
+        mx = fmax(mx, fabs(ref[i]));
+    for (int i = 0; i < n; i++)
+        worst = fmax(worst, fabs(x[i] - ref[i]) / (mx + 1e-30));
+    return worst;
+}
+
+Test(nn, attention_every_blocking_matches_reference)
+{
+    const int shapes[][4] = {/* B, M, C, H */
+                             {2, 5, 6, 3},    {3, 20, 100, 10}, {1, 16, 32, 2},
+                             {2, 37, 34, 1},  {1, 70, 40, 2},   {2, 33, 48, 3},
+                             {1, 1, 4, 2}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int B = shapes[s][0], M = shapes[s][1], C = shapes[s][2],
+                  H = shapes[s][3], N = B * M;
+        dn_rng_t rng;
+        dn_rng_seed(&rng, 100 + s);
+        float *qkv = randv(&rng, N * 3 * C, -1.5, 1.5), *g = randv(&rng, N * C, -1, 1);
+        float *out = zeros(N * C), *prob = zeros(B * H * M * M), *dqkv = zeros(N * 3 * C);
+        double *rout = malloc(sizeof(double) * N * C),
+               *rdqkv = malloc(sizeof(double) * N * 3 * C);
+        dn_attention_forward(out, prob, prob, NULL, qkv, 0.0f, B, M, C, H, NULL);
+        dn_attention_backward(dqkv, g, qkv, prob, prob, NULL, B, M, C, H);
+        attention_ref(rout, rdqkv, qkv, g, B, M, C, H);
+        double wo = worst_rel(out, rout, N * C), wd = worst_rel(dqkv, rdqkv, N * 3 * C);
+        cr_log_info("attention B%d M%d C%d H%d: worst rel diff out %.3g, dqkv %.3g", B,
+                    M, C, H, wo, wd);
+        cr_assert(wo < 2e-6 && wd < 2e-6,
+                  "attention B%d M%d C%d H%d: out differs by %.3g, dqkv by %.3g "
+                  "(relative to the largest, > 2e-6)",
+                  B, M, C, H, wo, wd);
+        free(qkv), free(g), free(out), free(prob), free(dqkv), free(rout), free(rdqkv);
+    }
+}
+
 /* ---- dropout --------------------------------------------------------------- */
 
 Test(nn, dropout_rate_scale_and_determinism)
@@ -428,6 +531,28 @@ Test(nn, dropout_rate_scale_and_determinism)
     dn_dropout_backward(dx, x, mask, n);
     for (int i = 0; i < n; i++)
         cr_assert_eq(dx[i], x[i] * mask[i]);
+    /* element 2k comes from the low half of draw k, 2k+1 from the high half,
+     * across the kernel's internal blocks and for an odd count */
+    for (int q = 0; q < 3; q++) {
+        const float pq = q == 0 ? 0.3f : q == 1 ? 0.5f : 1.0f;
+        const int nq = 1001;
+        dn_rng_t k1, k2;
+        dn_rng_seed(&k1, 7 + q);
+        k2 = k1;
+        dn_dropout_forward(y, mask, x, pq, nq, &k1);
+        const uint64_t th = pq >= 1.0f ? UINT64_C(4294967296)
+                                       : (uint64_t)((double)pq * 4294967296.0);
+        uint64_t r = 0;
+        for (int i = 0; i < nq; i++) {
+            if (!(i & 1))
+                r = dn_rng_next(&k2);
+            uint64_t half = i & 1 ? r >> 32 : r & 0xffffffffu;
+            float want = half < th ? 0.0f : 1.0f / (1.0f - pq);
+            cr_assert(mask[i] == want, "p %.2f: mask[%d] = %g, want %g", pq, i, mask[i],
+                      want);
+        }
+        cr_assert(memcmp(&k1, &k2, sizeof k1) == 0, "p %.2f: draws consumed differ", pq);
+    }
     /* p = 0: identity, mask of ones, no draws */
     dn_rng_t c0 = a;
     dn_dropout_forward(y, mask, x, 0.0f, n, &a);
