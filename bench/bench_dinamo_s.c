@@ -165,7 +165,7 @@ int main(void)
     for (int rep = 0; rep < 3; rep++) {
         double t = now();
         dn_err_t err;
-        if (dn_s_tune_alpha(counts, labels, N_RUNS, N_BINS, &alpha, &auc, &err) != 0) {
+        if (dn_s_tune_alpha(counts, NULL, labels, N_RUNS, N_BINS, &alpha, &auc, &err) != 0) {
             fprintf(stderr, "tune alpha: %s\n", err.msg);
             return 1;
         }
@@ -179,7 +179,7 @@ int main(void)
 
     /* Threshold tuning (1000 thresholds x 100 resamples) on the scores at alpha. */
     dn_s_t *s = dn_s_new(N_BINS, alpha);
-    dn_s_run(s, counts, labels, N_RUNS, score, NULL, NULL, NULL, NULL);
+    dn_s_run(s, counts, NULL, labels, N_RUNS, score, NULL, NULL, NULL, NULL);
     for (int i = 0; i < N_RUNS; i++)
         score[i] = dn_score_from_chi2(score[i], N_BINS);
     dn_s_destroy(&s);

@@ -54,6 +54,7 @@ void dn_dataset_destroy(dn_dataset_t **self_p)
     free(ds->run);
     free(ds->label);
     free(ds->counts);
+    free(ds->variances);
     free(ds->true_mu);
     free(ds->true_sigma);
     free(ds->rapid_mu);

@@ -4,6 +4,7 @@
  * A dataset directory holds:
  *   runs.csv   header `run,label,b0,...,b{N_b-1}`; one row per run in time order;
  *              label 0 good, 1 bad, empty when unknown; counts non-negative numbers.
+ *              Without labels the label column may also be left out (`run,b0,...`).
  *   truth.csv  optional; header `run,mu,sigma,rapid_change,rapid_mu,rapid_sigma,
  *              events,dead_bins` (rapid_change = rapid_mu || rapid_sigma).
  *   meta.json  optional; {"bin_edges": [...], ...}: the bin edges and whatever the
@@ -12,7 +13,8 @@
  * The struct is plain data (like llm.c's): fields are public, arrays are owned by
  * the dataset and freed by dn_dataset_destroy(). Invariants: n_runs >= 0,
  * n_bins >= 1, counts holds n_runs*n_bins finite non-negative values (readers
- * reject anything else), edges holds n_bins+1 strictly increasing values, labels
+ * reject anything else), variances (when set) the same, edges holds n_bins+1
+ * strictly increasing values, labels
  * are -1 (unknown), 0 (good) or 1 (bad). Truth arrays are all NULL or all set.
  *
  * Thread rules: a dataset is not synchronised; concurrent readers are fine. */
@@ -30,6 +32,8 @@ typedef struct dn_dataset_t {
     int64_t *run;        /* [n_runs] run numbers as in runs.csv */
     int8_t *label;       /* [n_runs] -1 unknown, 0 good, 1 bad */
     double *counts;      /* [n_runs * n_bins] row-major bin counts */
+    double *variances;   /* [n_runs * n_bins] per-bin count variances (weighted
+                            fills), or NULL: Poisson (variance = count) */
     /* ground truth: NULL when the dataset has none */
     double *true_mu;     /* [n_runs] mean of the generating Gaussian */
     double *true_sigma;  /* [n_runs] its width */
@@ -70,5 +74,11 @@ int dn_dataset_read_dir(const char *dir, dn_dataset_t **out, dn_err_t *err);
 
 /* Reads a runs CSV file alone (same format as runs.csv). Returns as above. */
 int dn_dataset_read_runs_csv(const char *path, dn_dataset_t **out, dn_err_t *err);
+
+/* Reads a labels CSV (header `run,label`; label good, bad, 0, 1 or empty): *runs
+ * and *labels (-1, 0, 1) become new arrays of *n entries the caller frees.
+ * Returns 0; DN_EIO; DN_EFORMAT or DN_ERANGE naming line and column; DN_ENOMEM. */
+int dn_labels_read_csv(const char *path, int64_t **runs, int8_t **labels, int *n,
+                       dn_err_t *err);
 
 #endif

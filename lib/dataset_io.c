@@ -221,11 +221,17 @@ static int empty_line_error(const csv_t *c, dn_err_t *err)
 
 /* ---------------------------------------------------------------- runs.csv */
 
-static int parse_runs_header(const csv_t *c, int *n_bins, dn_err_t *err)
+/* `run,label,b0,...` or, for inputs without labels, `run,b0,...`. */
+static int parse_runs_header(const csv_t *c, int *n_bins, int *has_label, dn_err_t *err)
 {
     static const char *const fixed[] = {"run", "label"};
     const char *s = c->ls;
-    for (int k = 0; k < 2; k++) {
+    {
+        const char *fe = field_end(s, c->le);
+        *has_label = !(fe < c->le && c->le - (fe + 1) >= 2 && !memcmp(fe + 1, "b0", 2) &&
+                       (c->le - (fe + 1) == 2 || fe[3] == ','));
+    }
+    for (int k = 0; k < 1 + *has_label; k++) {
         const char *fe = field_end(s, c->le);
         size_t len = strlen(fixed[k]);
         if ((size_t)(fe - s) != len || memcmp(s, fixed[k], len) != 0)
@@ -248,17 +254,19 @@ static int parse_runs_header(const csv_t *c, int *n_bins, dn_err_t *err)
         if (fe - s != wlen || memcmp(s, want, (size_t)wlen) != 0)
             return dn_err_set(err, DN_EFORMAT,
                               "%s:%ld: header column %zu is \"%.*s\", expected \"%s\"", c->path,
-                              c->line, j + 3, show_len(s, fe), s, want);
+                              c->line, j + 2 + (size_t)*has_label, show_len(s, fe), s,
+                              want);
         s = fe + 1;
     }
     *n_bins = (int)n;
     return DN_OK;
 }
 
-static int parse_runs_row(const csv_t *c, dn_dataset_t *ds, int i, dn_err_t *err)
+static int parse_runs_row(const csv_t *c, dn_dataset_t *ds, int i, int has_label,
+                          dn_err_t *err)
 {
     const int nb = ds->n_bins;
-    const size_t n_cols = (size_t)nb + 2;
+    const size_t n_cols = (size_t)nb + 1 + (size_t)has_label;
     const char *s = c->ls, *le = c->le, *fe;
     if (s == le)
         return empty_line_error(c, err);
@@ -277,17 +285,19 @@ static int parse_runs_row(const csv_t *c, dn_dataset_t *ds, int i, dn_err_t *err
     if (fe == le)
         return column_count_error(c, n_cols, err);
 
-    s = fe + 1;
-    fe = field_end(s, le);
-    if (fe == s)
-        ds->label[i] = -1;
-    else if (fe - s == 1 && (*s == '0' || *s == '1'))
-        ds->label[i] = (int8_t)(*s - '0');
-    else
-        return dn_err_set(err, DN_ERANGE, "%s:%ld: column label: \"%.*s\" is not 0, 1 or empty",
-                          c->path, c->line, show_len(s, fe), s);
-    if (fe == le)
-        return column_count_error(c, n_cols, err);
+    ds->label[i] = -1;
+    if (has_label) {
+        s = fe + 1;
+        fe = field_end(s, le);
+        if (fe - s == 1 && (*s == '0' || *s == '1'))
+            ds->label[i] = (int8_t)(*s - '0');
+        else if (fe != s)
+            return dn_err_set(err, DN_ERANGE,
+                              "%s:%ld: column label: \"%.*s\" is not 0, 1 or empty", c->path,
+                              c->line, show_len(s, fe), s);
+        if (fe == le)
+            return column_count_error(c, n_cols, err);
+    }
 
     double *row = ds->counts + (size_t)i * (size_t)nb;
     for (int j = 0; j < nb; j++) {
@@ -324,10 +334,10 @@ static int read_runs(const char *path, int with_truth, dn_dataset_t **out, dn_er
     char *buf = NULL;
     csv_t c;
     size_t n_rows = 0;
-    int n_bins = 0;
+    int n_bins = 0, has_label = 1;
     dn_dataset_t *ds = NULL;
     int rc = csv_open(path, &buf, &c, &n_rows, err);
-    if (rc || (rc = parse_runs_header(&c, &n_bins, err)))
+    if (rc || (rc = parse_runs_header(&c, &n_bins, &has_label, err)))
         goto fail;
     ds = dn_dataset_new((int)n_rows, n_bins, with_truth);
     if (!ds) {
@@ -337,7 +347,7 @@ static int read_runs(const char *path, int with_truth, dn_dataset_t **out, dn_er
     }
     for (int i = 0; i < ds->n_runs; i++) {
         csv_next_line(&c); /* n_rows counted the lines: there is one */
-        if ((rc = parse_runs_row(&c, ds, i, err)))
+        if ((rc = parse_runs_row(&c, ds, i, has_label, err)))
             goto fail;
     }
     free(buf);
@@ -355,6 +365,75 @@ int dn_dataset_read_runs_csv(const char *path, dn_dataset_t **out, dn_err_t *err
         return dn_err_set(err, DN_EINVAL, "dn_dataset_read_runs_csv: NULL argument");
     *out = NULL;
     return read_runs(path, 0, out, err);
+}
+
+/* -------------------------------------------------------------- labels.csv */
+
+static int parse_label_row(const csv_t *c, int64_t *run, int8_t *label, dn_err_t *err)
+{
+    const char *s = c->ls, *le = c->le;
+    if (s == le)
+        return empty_line_error(c, err);
+    const char *fe = field_end(s, le);
+    if (parse_int(s, fe, INT64_MIN + 1, INT64_MAX, run))
+        return dn_err_set(err, DN_EFORMAT, "%s:%ld: column run: not an integer: \"%.*s\"",
+                          c->path, c->line, show_len(s, fe), s);
+    if (fe == le)
+        return column_count_error(c, 2, err);
+    s = fe + 1;
+    fe = field_end(s, le);
+    if (fe != le)
+        return column_count_error(c, 2, err);
+    size_t n = (size_t)(fe - s);
+    if (n == 0)
+        *label = -1;
+    else if ((n == 1 && *s == '0') || (n == 4 && !memcmp(s, "good", 4)))
+        *label = 0;
+    else if ((n == 1 && *s == '1') || (n == 3 && !memcmp(s, "bad", 3)))
+        *label = 1;
+    else
+        return dn_err_set(err, DN_ERANGE,
+                          "%s:%ld: column label: \"%.*s\" is not good, bad, 0, 1 or empty",
+                          c->path, c->line, show_len(s, fe), s);
+    return DN_OK;
+}
+
+int dn_labels_read_csv(const char *path, int64_t **runs, int8_t **labels, int *n,
+                       dn_err_t *err)
+{
+    static const char *const header[] = {"run", "label"};
+    char *buf = NULL;
+    csv_t c;
+    size_t n_rows = 0;
+    int64_t *r = NULL;
+    int8_t *l = NULL;
+    *runs = NULL;
+    *labels = NULL;
+    *n = 0;
+    int rc = csv_open(path, &buf, &c, &n_rows, err);
+    if (rc || (rc = check_header(&c, header, 2, err)))
+        goto fail;
+    r = malloc((n_rows ? n_rows : 1) * sizeof *r);
+    l = malloc(n_rows ? n_rows : 1);
+    if (!r || !l) {
+        rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory for %zu labels", path, n_rows);
+        goto fail;
+    }
+    for (size_t i = 0; i < n_rows; i++) {
+        csv_next_line(&c);
+        if ((rc = parse_label_row(&c, &r[i], &l[i], err)))
+            goto fail;
+    }
+    free(buf);
+    *runs = r;
+    *labels = l;
+    *n = (int)n_rows;
+    return DN_OK;
+fail:
+    free(buf);
+    free(r);
+    free(l);
+    return rc;
 }
 
 /* --------------------------------------------------------------- truth.csv */
@@ -624,6 +703,9 @@ static int validate(const dn_dataset_t *ds, dn_err_t *err)
                           ds->n_bins);
     if (!ds->edges || !ds->run || !ds->label || !ds->counts)
         return dn_err_set(err, DN_EINVAL, "dataset has a NULL array");
+    if (ds->variances)
+        return dn_err_set(err, DN_EINVAL, "dataset has per-bin variances, which the directory "
+                          "format (runs.csv) cannot hold; score it from its source instead");
     int truth = ds->true_mu != NULL;
     if (truth != (ds->true_sigma != NULL) || truth != (ds->rapid_mu != NULL) ||
         truth != (ds->rapid_sigma != NULL) || truth != (ds->events != NULL) ||

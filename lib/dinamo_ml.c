@@ -364,7 +364,8 @@ int dn_ml_step(dn_ml_t *self, int64_t run_index, const double *x, const double *
     return dn_ml_learn(self, run_index, x, var, NULL, NULL, err);
 }
 
-int dn_ml_run(dn_ml_t *self, const double *counts, const int8_t *labels, int n_runs,
+int dn_ml_run(dn_ml_t *self, const double *counts, const double *variances,
+              const int8_t *labels, int n_runs,
               double *chi2_out, double *ref_mu_out, double *ref_sigma_out,
               double *pulls_out, int *steps_out,
               void (*progress)(void *ctx, int done, int total), void *progress_ctx,
@@ -379,12 +380,13 @@ int dn_ml_run(dn_ml_t *self, const double *counts, const int8_t *labels, int n_r
     for (int i = 0; i < n_runs; i++) {
         const size_t off = (size_t)i * nb;
         int steps = 0;
-        int rc = dn_ml_score(self, i, counts + off, NULL, chi2_out + i,
+        const double *var = variances ? variances + off : NULL;
+        int rc = dn_ml_score(self, i, counts + off, var, chi2_out + i,
                              pulls_out ? pulls_out + off : NULL,
                              ref_mu_out ? ref_mu_out + off : NULL,
                              ref_sigma_out ? ref_sigma_out + off : NULL, &run_err);
         if (rc == DN_OK && labels[i] == 0)
-            rc = dn_ml_learn(self, i, counts + off, NULL, &steps, NULL, &run_err);
+            rc = dn_ml_learn(self, i, counts + off, var, &steps, NULL, &run_err);
         if (steps_out)
             steps_out[i] = steps;
         if (rc == DN_ERANGE) {

@@ -136,7 +136,8 @@ int dn_ml_save(const dn_ml_t *self, void *buf, size_t cap);
  * values); DN_ENOMEM. *out is untouched on error. */
 int dn_ml_load(const void *buf, size_t n, dn_ml_t **out, dn_err_t *err);
 
-/* A whole sequence: run i of counts [n_runs*n_bins] (row-major) is stepped with
+/* A whole sequence: run i of counts [n_runs*n_bins] (row-major; variances the
+ * same shape, or NULL for Poisson) is stepped with
  * run_index i and good = (labels[i] == 0). chi2_out[n_runs] (NAN for empty or
  * invalid runs); ref_mu_out, ref_sigma_out, pulls_out [n_runs*n_bins] and
  * steps_out[n_runs] (training steps, 0 for runs that did not train) may be NULL.
@@ -144,7 +145,8 @@ int dn_ml_load(const void *buf, size_t n, dn_ml_t **out, dn_err_t *err);
  * the end. Empty and invalid runs do not stop the sequence. Returns 0; the first
  * DN_ERANGE (err "run i: bin j: ..."); DN_EINVAL (bad arguments, or run indices
  * not after the runs already learned); or a model error, which stops it. */
-int dn_ml_run(dn_ml_t *self, const double *counts, const int8_t *labels, int n_runs,
+int dn_ml_run(dn_ml_t *self, const double *counts, const double *variances,
+              const int8_t *labels, int n_runs,
               double *chi2_out, double *ref_mu_out, double *ref_sigma_out,
               double *pulls_out, int *steps_out,
               void (*progress)(void *ctx, int done, int total), void *progress_ctx,

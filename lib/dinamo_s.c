@@ -305,7 +305,8 @@ int dn_s_step(dn_s_t *self, const double *x, const double *var, int good, double
     return s_step(self, x, var, 1, good != 0, chi2, pulls, ref_mu, ref_sigma, err);
 }
 
-int dn_s_run(dn_s_t *self, const double *counts, const int8_t *labels, int n_runs,
+int dn_s_run(dn_s_t *self, const double *counts, const double *variances,
+             const int8_t *labels, int n_runs,
              double *chi2_out, double *ref_mu_out, double *ref_sigma_out,
              double *pulls_out, dn_err_t *err)
 {
@@ -316,7 +317,8 @@ int dn_s_run(dn_s_t *self, const double *counts, const int8_t *labels, int n_run
     dn_err_t run_err;
     for (int i = 0; i < n_runs; i++) {
         size_t off = (size_t)i * nb;
-        int rc = dn_s_step(self, counts + off, NULL, labels[i] == 0, chi2_out + i,
+        int rc = dn_s_step(self, counts + off, variances ? variances + off : NULL,
+                           labels[i] == 0, chi2_out + i,
                            pulls_out ? pulls_out + off : NULL,
                            ref_mu_out ? ref_mu_out + off : NULL,
                            ref_sigma_out ? ref_sigma_out + off : NULL, &run_err);
@@ -485,8 +487,9 @@ static double tune_one(dn_s_t *trk, double alpha, const double *xt, const double
     return dn_roc_auc_work(score, labels, n_hist, auc_work);
 }
 
-int dn_s_tune_alpha(const double *counts, const int8_t *labels, int n_hist, int n_bins,
-                    double *alpha_out, double *auc_out, dn_err_t *err)
+int dn_s_tune_alpha(const double *counts, const double *variances, const int8_t *labels,
+                    int n_hist, int n_bins, double *alpha_out, double *auc_out,
+                    dn_err_t *err)
 {
     double *xt = NULL, *sx2 = NULL, *score = NULL;
     uint8_t *empty = NULL;
@@ -512,17 +515,19 @@ int dn_s_tune_alpha(const double *counts, const int8_t *labels, int n_hist, int 
     int n_good = 0, n_bad = 0;
     for (int i = 0; i < n_hist; i++) {
         const double *x = counts + (size_t)i * n_bins;
+        const double *var = variances ? variances + (size_t)i * n_bins : NULL;
         int bad;
         double sum = dn_hist_sum_checked(x, n_bins, &bad);
-        if (bad) {
-            rc = dn_hist_explain_bad(x, NULL, n_bins, err);
+        if (bad || (var && dn_hist_check(x, var, n_bins, NULL) != DN_OK)) {
+            rc = bad ? dn_hist_explain_bad(x, var, n_bins, err)
+                     : dn_hist_check(x, var, n_bins, err);
             dn_err_prefix(err, "run %d", i);
             goto done;
         }
         empty[i] = !(sum > DN_EPS);
         if (!empty[i]) {
             dn_hist_normalise_with_sum(xt + (size_t)i * n_bins, sx2 + (size_t)i * n_bins, x,
-                                       NULL, sum, n_bins);
+                                       var, sum, n_bins);
             n_good += labels[i] == 0;
             n_bad += labels[i] == 1;
         }

@@ -76,14 +76,16 @@ int dn_s_update(dn_s_t *self, const double *x, const double *var, dn_err_t *err)
 int dn_s_step(dn_s_t *self, const double *x, const double *var, int good, double *chi2,
               double *pulls, double *ref_mu, double *ref_sigma, dn_err_t *err);
 
-/* A whole sequence: run i (counts row-major [n_runs*n_bins]) is stepped with
+/* A whole sequence: run i (counts row-major [n_runs*n_bins], variances the same
+ * shape or NULL for Poisson, see dn_s_score) is stepped with
  * good = (labels[i] == 0): labels -1 (unknown) and 1 (bad) never update.
  * chi2_out[n_runs] (NAN for empty or invalid runs); ref_mu_out, ref_sigma_out and
  * pulls_out [n_runs*n_bins] may be NULL (rows NAN for empty or invalid runs).
  * An invalid run does not stop the sequence (it is scored NAN and skipped, like an
  * empty one). Returns 0, or the first error: DN_ERANGE with err "run i: bin j:
  * ...". Empty runs are not errors. DN_EINVAL for n_runs < 0 or NULL arrays. */
-int dn_s_run(dn_s_t *self, const double *counts, const int8_t *labels, int n_runs,
+int dn_s_run(dn_s_t *self, const double *counts, const double *variances,
+             const int8_t *labels, int n_runs,
              double *chi2_out, double *ref_mu_out, double *ref_sigma_out,
              double *pulls_out, dn_err_t *err);
 
@@ -106,7 +108,7 @@ int dn_s_save(const dn_s_t *self, void *buf, size_t len);
 int dn_s_load(const void *buf, size_t len, dn_s_t **out, dn_err_t *err);
 
 /* Alpha tuning on the historical regime (SPEC 2). counts [n_hist*n_bins]
- * row-major, labels [n_hist]. For alpha = 0.00, 0.01, ..., 0.99 runs DINAMO-S
+ * row-major, variances the same shape or NULL (Poisson), labels [n_hist]. For alpha = 0.00, 0.01, ..., 0.99 runs DINAMO-S
  * from a fresh reference over the n_hist runs and computes the ROC AUC of the
  * score against the labels (bad positive; unknown-label and empty runs left out);
  * then refines on the 0.001 grid within +-0.01 of the best (inside [0, 0.999]).
@@ -115,7 +117,8 @@ int dn_s_load(const void *buf, size_t len, dn_s_t **out, dn_err_t *err);
  * historical regime has no good or no bad scored run (err says which);
  * DN_ERANGE for invalid counts (err "run i: bin j: ..."); DN_ENOMEM.
  * Normalises every run once and reuses one tracker and one score buffer. */
-int dn_s_tune_alpha(const double *counts, const int8_t *labels, int n_hist, int n_bins,
-                    double *alpha_out, double *auc_out, dn_err_t *err);
+int dn_s_tune_alpha(const double *counts, const double *variances, const int8_t *labels,
+                    int n_hist, int n_bins, double *alpha_out, double *auc_out,
+                    dn_err_t *err);
 
 #endif

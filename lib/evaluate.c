@@ -67,7 +67,7 @@ int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, dn_run_scores_t *ou
         goto fail;
     if (!chi2)
         chi2 = own_chi2;
-    rc = dn_s_run(s, ds->counts, ds->label, ds->n_runs, chi2, out->ref_mu,
+    rc = dn_s_run(s, ds->counts, ds->variances, ds->label, ds->n_runs, chi2, out->ref_mu,
                   out->ref_sigma, out->pulls, err);
     if (rc)
         goto fail;
@@ -113,7 +113,7 @@ int dn_score_dataset_ml(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
         goto fail;
     if (!chi2)
         chi2 = own_chi2;
-    rc = dn_ml_run(ml, ds->counts, ds->label, ds->n_runs, chi2, out->ref_mu, out->ref_sigma,
+    rc = dn_ml_run(ml, ds->counts, ds->variances, ds->label, ds->n_runs, chi2, out->ref_mu, out->ref_sigma,
                    out->pulls, NULL, opts->progress, opts->progress_ctx, err);
     if (rc)
         goto fail;
@@ -239,7 +239,9 @@ int dn_evaluate_scores_ref(const dn_dataset_t *ds, dn_method_t method, const dou
             centres[j] = 0.5 * (ds->edges[j] + ds->edges[j + 1]);
         for (int i = 0; i < n; i++) {
             double *row = xt + (size_t)i * nb;
-            double total = dn_hist_normalise(row, sx2, dn_dataset_row(ds, i), NULL, nb);
+            double total = dn_hist_normalise(
+                row, sx2, dn_dataset_row(ds, i),
+                ds->variances ? ds->variances + (size_t)i * nb : NULL, nb);
             if (!(total > DN_EPS))
                 for (int j = 0; j < nb; j++)
                     row[j] = NAN;
@@ -301,7 +303,7 @@ int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
 
     double alpha = is_s ? opts->alpha : NAN;
     if (is_s && alpha < 0.0) {
-        rc = dn_s_tune_alpha(ds->counts, ds->label, n_hist, nb, &alpha, NULL, err);
+        rc = dn_s_tune_alpha(ds->counts, ds->variances, ds->label, n_hist, nb, &alpha, NULL, err);
         if (rc)
             goto fail;
     }

@@ -86,6 +86,7 @@ typedef struct {
     dn_json_value_t *stack;
     size_t sp, cap;
     int depth;
+    int flags; /* DN_JSON_ALLOW_NONFINITE */
     dn_err_t *err;
 } parser_t;
 
@@ -493,7 +494,22 @@ static int parse_value(parser_t *ps, dn_json_value_t *v)
     case 'n':
         v->type = DN_JSON_NULL;
         return expect_literal(ps, "null");
-    case '-': case '0': case '1': case '2': case '3': case '4':
+    case 'N':
+    case 'I':
+        if (!(ps->flags & DN_JSON_ALLOW_NONFINITE))
+            return fail_at(ps, ps->p, DN_EFORMAT, "expected a value");
+        v->type = DN_JSON_NUMBER;
+        v->u.num = *ps->p == 'N' ? NAN : INFINITY;
+        return expect_literal(ps, *ps->p == 'N' ? "NaN" : "Infinity");
+    case '-':
+        if ((ps->flags & DN_JSON_ALLOW_NONFINITE) && ps->end - ps->p > 1 && ps->p[1] == 'I') {
+            ps->p++;
+            v->type = DN_JSON_NUMBER;
+            v->u.num = -INFINITY;
+            return expect_literal(ps, "Infinity");
+        }
+        /* fall through */
+    case '0': case '1': case '2': case '3': case '4':
     case '5': case '6': case '7': case '8': case '9':
         v->type = DN_JSON_NUMBER;
         return parse_number(ps, &v->u.num);
@@ -504,6 +520,12 @@ static int parse_value(parser_t *ps, dn_json_value_t *v)
 
 int dn_json_parse(const char *text, size_t len, dn_json_t **out, dn_err_t *err)
 {
+    return dn_json_parse_ex(text, len, 0, out, err);
+}
+
+int dn_json_parse_ex(const char *text, size_t len, int flags, dn_json_t **out,
+                     dn_err_t *err)
+{
     int rc;
     *out = NULL;
     if (!text && len)
@@ -511,7 +533,8 @@ int dn_json_parse(const char *text, size_t len, dn_json_t **out, dn_err_t *err)
     dn_json_t *doc = calloc(1, sizeof *doc);
     if (!doc)
         return dn_err_set(err, DN_ENOMEM, "out of memory parsing JSON");
-    parser_t ps = {.start = text, .p = text, .end = text + len, .doc = doc, .err = err};
+    parser_t ps = {.start = text, .p = text, .end = text + len, .doc = doc, .flags = flags,
+                   .err = err};
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         ps.p += 3;
     if ((rc = parse_value(&ps, &doc->root)))
@@ -532,13 +555,18 @@ fail:
 
 int dn_json_parse_file(const char *path, dn_json_t **out, dn_err_t *err)
 {
+    return dn_json_parse_file_ex(path, 0, out, err);
+}
+
+int dn_json_parse_file_ex(const char *path, int flags, dn_json_t **out, dn_err_t *err)
+{
     char *text;
     size_t len;
     *out = NULL;
     int rc = dn_read_file(path, &text, &len, err);
     if (rc)
         return rc;
-    rc = dn_json_parse(text, len, out, err);
+    rc = dn_json_parse_ex(text, len, flags, out, err);
     if (rc)
         dn_err_prefix(err, "%s", path);
     free(text);

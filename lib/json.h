@@ -19,7 +19,8 @@
  * Accessors accept NULL and values of the wrong type and then return a neutral
  * result (type DN_JSON_ABSENT, length 0, NULL, NaN), so lookups chain:
  *     dn_json_number(dn_json_get(dn_json_get(root, "axis"), "lower"))
- * is NaN when any step is missing (a JSON number is never NaN).
+ * is NaN when any step is missing (a JSON number is never NaN, except with
+ * DN_JSON_ALLOW_NONFINITE: then check the type).
  *
  * Thread rules: a parsed document is immutable, so any number of threads may
  * read it; destroy it once, from one thread. */
@@ -55,6 +56,15 @@ int dn_json_parse(const char *text, size_t len, dn_json_t **out, dn_err_t *err);
 /* Reads and parses the file `path`; error messages are prefixed with the path
  * ("meta.json: line 3, column 14: ..."). Returns as dn_json_parse, or DN_EIO. */
 int dn_json_parse_file(const char *path, dn_json_t **out, dn_err_t *err);
+
+/* As dn_json_parse / dn_json_parse_file with flags. DN_JSON_ALLOW_NONFINITE
+ * also accepts the tokens NaN, Infinity and -Infinity as numbers (what Python's
+ * json module writes for non-finite floats), so that a reader can name the
+ * offending value instead of rejecting the whole document. */
+#define DN_JSON_ALLOW_NONFINITE 1
+int dn_json_parse_ex(const char *text, size_t len, int flags, dn_json_t **out,
+                     dn_err_t *err);
+int dn_json_parse_file_ex(const char *path, int flags, dn_json_t **out, dn_err_t *err);
 
 /* Frees *self_p and everything in it; accepts NULL and *self_p == NULL; sets
  * *self_p to NULL. */

@@ -421,7 +421,7 @@ Test(dinamo_ml, run_steps_only_good_runs)
     x[8 * NB + 3] = -1.0;                         /* run 8: invalid */
     labels[5] = 0;
     dn_err_t err;
-    int rc = dn_ml_run(ml, x, labels, n, chi2, NULL, NULL, NULL, steps, NULL, NULL, &err);
+    int rc = dn_ml_run(ml, x, NULL, labels, n, chi2, NULL, NULL, NULL, steps, NULL, NULL, &err);
     cr_assert_eq(rc, DN_ERANGE, "rc %d", rc);
     cr_assert(strstr(err.msg, "run 8") && strstr(err.msg, "bin 3"), "message: %s", err.msg);
     int good = 0;
@@ -463,7 +463,7 @@ Test(dinamo_ml, run_outputs_and_progress)
     double *mu = malloc((size_t)n * NB * sizeof(double)), *sg = malloc((size_t)n * NB * 8),
            *pl = malloc((size_t)n * NB * 8);
     int prog[2] = {0, 0};
-    cr_assert_eq(dn_ml_run(a, x, lab, n, chi2, mu, sg, pl, NULL, count_progress, prog, NULL),
+    cr_assert_eq(dn_ml_run(a, x, NULL, lab, n, chi2, mu, sg, pl, NULL, count_progress, prog, NULL),
                  0);
     cr_assert_eq(prog[0], 3, "progress calls %d", prog[0]);
     cr_assert_eq(prog[1], n);
@@ -574,7 +574,7 @@ Test(dinamo_ml, frozen_takes_no_steps)
     double chi2[20];
     int8_t lab[20] = {0};
     int steps[20];
-    cr_assert_eq(dn_ml_run(ml, x, lab, 20, chi2, NULL, NULL, NULL, steps, NULL, NULL, NULL), 0);
+    cr_assert_eq(dn_ml_run(ml, x, NULL, lab, 20, chi2, NULL, NULL, NULL, steps, NULL, NULL, NULL), 0);
     for (int i = 0; i < 20; i++)
         cr_assert_eq(steps[i], 0, "run %d: %d steps while frozen", i, steps[i]);
     cr_assert_eq(dn_ml_version(ml), 0);
@@ -619,7 +619,7 @@ Test(dinamo_ml, same_seed_bit_identical)
         if (r == 2)
             o.seed = 124;
         dn_ml_t *ml = dn_ml_new(&o);
-        cr_assert_eq(dn_ml_run(ml, x, lab, n, c[r], NULL, NULL, NULL, steps[r], NULL, NULL,
+        cr_assert_eq(dn_ml_run(ml, x, NULL, lab, n, c[r], NULL, NULL, NULL, steps[r], NULL, NULL,
                                NULL), 0);
         dn_ml_destroy(&ml);
     }
@@ -649,7 +649,7 @@ Test(dinamo_ml, save_restore_continues_bit_identically)
         dn_ml_t *a = dn_ml_new(&o), *b = NULL;
         double ca[60], cb[60];
         int sa[60], sb[60];
-        cr_assert_eq(dn_ml_run(a, x, lab, cut, ca, NULL, NULL, NULL, sa, NULL, NULL, NULL), 0);
+        cr_assert_eq(dn_ml_run(a, x, NULL, lab, cut, ca, NULL, NULL, NULL, sa, NULL, NULL, NULL), 0);
         size_t sz = dn_ml_state_size(a);
         unsigned char *buf = malloc(sz);
         cr_assert_eq(dn_ml_save(a, buf, sz - 1), DN_EINVAL);
@@ -699,7 +699,7 @@ Test(dinamo_ml, load_rejects_bad_blobs)
     double *x = make_runs(12, NB, 12);
     int8_t lab[12] = {0};
     double c[12];
-    cr_assert_eq(dn_ml_run(a, x, lab, 12, c, NULL, NULL, NULL, NULL, NULL, NULL, NULL), 0);
+    cr_assert_eq(dn_ml_run(a, x, NULL, lab, 12, c, NULL, NULL, NULL, NULL, NULL, NULL, NULL), 0);
     size_t sz = dn_ml_state_size(a);
     unsigned char *buf = malloc(sz), *bad = malloc(sz + 8);
     cr_assert_eq(dn_ml_save(a, buf, sz), 0);
@@ -794,7 +794,7 @@ Test(dinamo_ml, quality_smoke, .timeout = 120)
     double *chi2 = malloc(n * sizeof(double));
     int *steps = malloc(n * sizeof(int));
     dn_err_t err;
-    cr_assert_eq(dn_ml_run(ml, x, lab, n, chi2, NULL, NULL, NULL, steps, NULL, NULL, &err), 0,
+    cr_assert_eq(dn_ml_run(ml, x, NULL, lab, n, chi2, NULL, NULL, NULL, steps, NULL, NULL, &err), 0,
                  "%s", err.msg);
     double sg = 0, sb = 0;
     int ng = 0, nbad = 0, total_steps = 0, trained = 0;

@@ -281,7 +281,7 @@ Test(dinamo_s, run_matches_fixture_and_step)
     double chi2[60], mu[60 * FX_BINS], sig[60 * FX_BINS], pulls[60 * FX_BINS];
     dn_s_t *s = dn_s_new(FX_BINS, 0.75);
     dn_err_t err = {0};
-    cr_assert_eq(dn_s_run(s, counts, labels, n, chi2, mu, sig, pulls, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_s_run(s, counts, NULL, labels, n, chi2, mu, sig, pulls, &err), 0, "%s", err.msg);
     double worst = 0.0;
     for (int i = 0; i < n; i++) {
         const double *row = fx.row[first + i];
@@ -424,7 +424,7 @@ Test(dinamo_s, bad_unknown_and_empty_runs_never_update)
     dn_s_t *s = dn_s_new(n, 0.5), *fresh = dn_s_new(n, 0.5);
     double chi2[6], rm[6 * 8];
     dn_err_t err = {0};
-    cr_assert_eq(dn_s_run(s, counts, labels, n_runs, chi2, rm, NULL, NULL, &err), 0, "%s",
+    cr_assert_eq(dn_s_run(s, counts, NULL, labels, n_runs, chi2, rm, NULL, NULL, &err), 0, "%s",
                  err.msg);
     cr_assert_eq(dn_s_n_updates(s), 0);
     cr_assert_eq(memcmp(dn_s_mu(s), dn_s_mu(fresh), n * sizeof(double)), 0);
@@ -477,7 +477,7 @@ Test(dinamo_s, invalid_counts_are_range_errors)
     double counts[3 * 6] = {1, 2, 3, 4, 5, 6, 1, 2, NAN, 4, 5, 6, 6, 5, 4, 3, 2, 1};
     int8_t labels[3] = {0, 0, 0};
     double chi2[3];
-    cr_assert_eq(dn_s_run(s, counts, labels, 3, chi2, NULL, NULL, NULL, &err), DN_ERANGE);
+    cr_assert_eq(dn_s_run(s, counts, NULL, labels, 3, chi2, NULL, NULL, NULL, &err), DN_ERANGE);
     cr_assert_str_eq(err.msg, "run 1: bin 2: NaN count");
     cr_assert(isfinite(chi2[0]) && isnan(chi2[1]) && isfinite(chi2[2]));
     cr_assert_eq(dn_s_n_updates(s), 2);
@@ -630,7 +630,7 @@ static double brute_auc(const double *counts, const int8_t *labels, int n_hist, 
                         double alpha, double *chi2, double *score)
 {
     dn_s_t *s = dn_s_new(n_bins, alpha);
-    dn_s_run(s, counts, labels, n_hist, chi2, NULL, NULL, NULL, NULL);
+    dn_s_run(s, counts, NULL, labels, n_hist, chi2, NULL, NULL, NULL, NULL);
     for (int i = 0; i < n_hist; i++)
         score[i] = dn_score_from_chi2(chi2[i], n_bins);
     dn_s_destroy(&s);
@@ -645,7 +645,7 @@ Test(dinamo_s, tune_alpha_finds_the_best_grid_point)
     make_runs_shift(3, n_hist, n_bins, 0.12, counts, labels);
     double alpha = -1, auc = -1;
     dn_err_t err = {0};
-    cr_assert_eq(dn_s_tune_alpha(counts, labels, n_hist, n_bins, &alpha, &auc, &err), 0, "%s",
+    cr_assert_eq(dn_s_tune_alpha(counts, NULL, labels, n_hist, n_bins, &alpha, &auc, &err), 0, "%s",
                  err.msg);
     /* brute force of the coarse scan and the refinement with the public API */
     double *chi2 = malloc(n_hist * sizeof(double)), *score = malloc(n_hist * sizeof(double));
@@ -680,10 +680,10 @@ Test(dinamo_s, tune_alpha_finds_the_best_grid_point)
     for (int i = 0; i < n_hist; i++)
         if (labels[i] == 1)
             labels[i] = 0;
-    cr_assert_eq(dn_s_tune_alpha(counts, labels, n_hist, n_bins, &alpha, &auc, &err), DN_EINVAL);
+    cr_assert_eq(dn_s_tune_alpha(counts, NULL, labels, n_hist, n_bins, &alpha, &auc, &err), DN_EINVAL);
     cr_assert(strstr(err.msg, "0 bad"), "%s", err.msg);
     counts[7 * n_bins + 4] = -2.0;
-    cr_assert_eq(dn_s_tune_alpha(counts, labels, n_hist, n_bins, &alpha, &auc, &err), DN_ERANGE);
+    cr_assert_eq(dn_s_tune_alpha(counts, NULL, labels, n_hist, n_bins, &alpha, &auc, &err), DN_ERANGE);
     cr_assert_str_eq(err.msg, "run 7: bin 4: negative count -2");
     free(chi2);
     free(score);

@@ -72,7 +72,7 @@ Test(evaluate, scores_elsewhere_equal_dn_evaluate_bit_for_bit)
     cr_assert_eq(ref.n_empty, 2);
 
     double alpha, auc;
-    cr_assert_eq(dn_s_tune_alpha(ds->counts, ds->label, o.n_hist, ds->n_bins, &alpha, &auc,
+    cr_assert_eq(dn_s_tune_alpha(ds->counts, NULL, ds->label, o.n_hist, ds->n_bins, &alpha, &auc,
                                  &err), 0, "%s", err.msg);
     cr_assert(same(alpha, ref.alpha), "tuned alpha %.17g vs %.17g", alpha, ref.alpha);
     cr_assert(same(auc, ref.auc_historical), "AUC of tuning %.17g vs %.17g", auc,

@@ -468,3 +468,26 @@ Test(json, large_document)
     free(text);
     dn_json_destroy(&doc);
 }
+
+/* NaN/Infinity tokens: rejected by default (RFC 8259), read as numbers with
+ * DN_JSON_ALLOW_NONFINITE, so a reader of Python output can name them. */
+Test(json, nonfinite_tokens_only_when_allowed)
+{
+    const char *text = "[NaN, Infinity, -Infinity, -1.5]";
+    dn_json_t *doc = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_json_parse(text, strlen(text), &doc, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "line 1, column 2: expected a value"), "%s", err.msg);
+    cr_assert_eq(dn_json_parse_ex(text, strlen(text), DN_JSON_ALLOW_NONFINITE, &doc, &err), 0,
+                 "%s", err.msg);
+    const dn_json_value_t *r = dn_json_root(doc);
+    cr_assert(isnan(dn_json_number(dn_json_array_at(r, 0))));
+    cr_assert_eq(dn_json_type(dn_json_array_at(r, 0)), DN_JSON_NUMBER);
+    cr_assert_eq(dn_json_number(dn_json_array_at(r, 1)), INFINITY);
+    cr_assert_eq(dn_json_number(dn_json_array_at(r, 2)), -INFINITY);
+    cr_assert_eq(dn_json_number(dn_json_array_at(r, 3)), -1.5);
+    dn_json_destroy(&doc);
+    const char *bad = "[Nan]";
+    cr_assert_eq(dn_json_parse_ex(bad, strlen(bad), DN_JSON_ALLOW_NONFINITE, &doc, &err),
+                 DN_EFORMAT);
+}

@@ -23,6 +23,7 @@
 #include "dinamo_s.h"
 #include "error.h"
 #include "evaluate.h"
+#include "input.h"
 #include "fileio.h"
 #include "generator.h"
 #include "histo.h"
@@ -241,15 +242,44 @@ static int cmd_generate(args_t *a)
 
 /* ---- input helper -------------------------------------------------------------- */
 
-/* --in names a dataset directory or a runs CSV file. */
-static int read_input(const char *path, dn_dataset_t **ds, dn_err_t *err)
+/* --in names a dataset directory, a runs CSV, an .npz dataset or a directory of
+ * UHI JSON runs (input.h); --key picks a UHI histogram, --labels adds labels.
+ * Files and histograms left out are named on stderr as warnings. */
+typedef struct {
+    const char *key, *labels;
+} input_args_t;
+
+static void input_warn(void *ctx, const char *msg)
 {
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return dn_err_set(err, DN_EIO, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return dn_dataset_read_dir(path, ds, err);
-    return dn_dataset_read_runs_csv(path, ds, err);
+    fprintf(stderr, "dinamo %s: warning: %s\n", (const char *)ctx, msg);
+}
+
+/* Takes --key and --labels; *handled = 0 for anything else. */
+static void parse_input_opt(const char *name, const char *v, input_args_t *in, int *handled)
+{
+    *handled = 1;
+    if (!strcmp(name, "--key"))
+        in->key = v;
+    else if (!strcmp(name, "--labels"))
+        in->labels = v;
+    else
+        *handled = 0;
+}
+
+static int read_input(const char *cmd, const char *path, const input_args_t *in,
+                      dn_dataset_t **ds, dn_err_t *err)
+{
+    dn_input_opts_t o = {.key = in->key,
+                         .labels_path = in->labels,
+                         .warn = input_warn,
+                         .warn_ctx = (void *)cmd};
+    int skipped = 0;
+    int rc = dn_input_read_dataset(path, &o, ds, &skipped, err);
+    if (!rc && skipped)
+        fprintf(stderr, "dinamo %s: %d warnings; %d runs read from %s\n", cmd, skipped,
+                (*ds)->n_runs,
+                path);
+    return rc;
 }
 
 static int parse_eval_opt(const char *cmd, const char *name, const char *v,
@@ -275,9 +305,19 @@ static void set_progress(dn_eval_opts_t *o, const char *cmd)
 /* ---- score --------------------------------------------------------------------- */
 
 static const char score_help[] =
-    "usage: dinamo score --method s|ml --in RUNS.csv|DIR --out SCORES.csv\n"
-    "                    [--pulls FILE] [--alpha A] [--n-historical N]   (s)\n"
+    "usage: dinamo score --method s|ml --in PATH --out SCORES.csv\n"
+    "                    [--key KEY] [--labels LABELS.csv] [--pulls FILE]\n"
+    "                    [--alpha A] [--n-historical N]                  (s)\n"
     "                    [--weights FILE] [--no-train] [--seed S]        (ml)\n"
+    "\n"
+    "PATH is a dataset directory (runs.csv ...), a runs CSV (run,label,b0,... or\n"
+    "run,b0,...), an .npz dataset written by the Python reference (x, y, ...), or\n"
+    "a directory of UHI JSON files, one run each (hist / boost-histogram output),\n"
+    "taken in run-number order; --key names the histogram when a run holds\n"
+    "several. Weighted UHI storage gives per-bin variances that replace the\n"
+    "Poisson estimate. --labels LABELS.csv (run,label with good/bad/0/1) sets the\n"
+    "labels of the runs it names. Unusable files and histograms are named on\n"
+    "stderr and left out; the rest is scored.\n"
     "\n"
     "Scores every run in time order against the evolving reference, updating it\n"
     "with the runs labelled good. SCORES.csv: run,label,chi2,score,status with\n"
@@ -345,6 +385,7 @@ static int cmd_score(args_t *a)
     dn_eval_opts_t opts;
     dn_eval_opts_default(&opts);
     const char *in = NULL, *out = NULL, *pulls_path = NULL;
+    input_args_t inargs = {0};
     char *name;
     const char *v;
     int r;
@@ -366,7 +407,8 @@ static int cmd_score(args_t *a)
             return usage_error(a->cmd, "unknown option %s", name);
         } else {
             int handled;
-            if (parse_eval_opt(a->cmd, name, v, &opts, &handled))
+            parse_input_opt(name, v, &inargs, &handled);
+            if (!handled && parse_eval_opt(a->cmd, name, v, &opts, &handled))
                 return 2;
             if (!handled)
                 return usage_error(a->cmd, "unknown option %s", name);
@@ -384,13 +426,13 @@ static int cmd_score(args_t *a)
     dn_err_t err = {0};
     dn_dataset_t *ds = NULL;
     double *chi2 = NULL, *score = NULL, *pulls = NULL, *ref_mu = NULL, *ref_sigma = NULL;
-    int rc = read_input(in, &ds, &err);
+    int rc = read_input(a->cmd, in, &inargs, &ds, &err);
     if (rc)
         goto fail;
     if (is_s && opts.alpha < 0.0) {
         int hist = opts.n_hist < ds->n_runs ? opts.n_hist : ds->n_runs;
         double auc;
-        rc = dn_s_tune_alpha(ds->counts, ds->label, hist, ds->n_bins, &opts.alpha, &auc,
+        rc = dn_s_tune_alpha(ds->counts, ds->variances, ds->label, hist, ds->n_bins, &opts.alpha, &auc,
                              &err);
         if (rc) {
             dn_err_prefix(&err, "cannot tune alpha (give --alpha)");
@@ -432,17 +474,19 @@ fail:
 /* ---- evaluate ------------------------------------------------------------------ */
 
 static const char evaluate_help[] =
-    "usage: dinamo evaluate DIR --method s|ml [--alpha A] [--threshold T]\n"
+    "usage: dinamo evaluate DIR|--in PATH --method s|ml [--alpha A] [--threshold T]\n"
     "                       [--n-historical N] [--boot-seed S] [--out FILE]\n"
+    "                       [--key KEY] [--labels LABELS.csv]\n"
     "                       [--seed S] [--weights FILE] [--no-train]  (ml)\n"
     "\n"
     "Tunes alpha (unless given) and the threshold (unless given) on the first N runs\n"
     "(default 1000, the historical regime), scores the whole dataset and prints one\n"
     "JSON object with the continual-regime metrics of SPEC 4: alpha, threshold,\n"
     "balanced_accuracy, sensitivity, specificity, adaptation_time, jaccard_distance\n"
-    "(null when the dataset has no truth.csv), and counts. DIR is any dataset\n"
-    "directory (runs.csv, optional truth.csv and meta.json). DINAMO-ML has no\n"
-    "alpha (null); it trains online from the first run.\n";
+    "(null when the dataset has no truth), and counts. The input is read as by\n"
+    "dinamo score (see its --help): a dataset directory, a runs CSV, an .npz\n"
+    "dataset of the Python reference (its truth included) or a directory of UHI\n"
+    "JSON runs. DINAMO-ML has no alpha (null); it trains online from the first run.\n";
 
 static int parse_eval_opt(const char *cmd, const char *name, const char *v,
                           dn_eval_opts_t *o, int *handled)
@@ -489,12 +533,19 @@ static int cmd_evaluate(args_t *a)
     dn_eval_opts_t opts;
     dn_eval_opts_default(&opts);
     const char *dir = NULL, *out = NULL;
+    input_args_t inargs = {0};
     char *name;
     const char *v;
     int r;
     while ((r = next_arg(a, "--help --no-train --verbose", &name, &v)) > 0) {
         if (name && !strcmp(name, "--verbose"))
             continue;
+        if (name && !strcmp(name, "--in")) {
+            if (dir)
+                return usage_error(a->cmd, "%s", "give the input once (DIR or --in PATH)");
+            dir = v;
+            continue;
+        }
         if (!name) {
             if (dir)
                 return usage_error(a->cmd, "unexpected argument '%s'", v);
@@ -510,7 +561,8 @@ static int cmd_evaluate(args_t *a)
             continue;
         }
         int handled;
-        if (parse_eval_opt(a->cmd, name, v, &opts, &handled))
+        parse_input_opt(name, v, &inargs, &handled);
+        if (!handled && parse_eval_opt(a->cmd, name, v, &opts, &handled))
             return 2;
         if (!handled)
             return usage_error(a->cmd, "unknown option %s", name);
@@ -518,12 +570,12 @@ static int cmd_evaluate(args_t *a)
     if (r < 0)
         return 2;
     if (!dir)
-        return usage_error(a->cmd, "%s", "a dataset directory is required");
+        return usage_error(a->cmd, "%s", "an input is required (DIR or --in PATH)");
     set_progress(&opts, a->cmd);
     dn_err_t err = {0};
     dn_dataset_t *ds = NULL;
     dn_eval_result_t res;
-    int rc = read_input(dir, &ds, &err);
+    int rc = read_input(a->cmd, dir, &inargs, &ds, &err);
     if (!rc)
         rc = dn_evaluate(ds, &opts, &res, &err);
     dn_dataset_destroy(&ds);

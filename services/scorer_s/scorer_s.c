@@ -395,7 +395,7 @@ static int tune(scorer_t *sc)
         }
         double alpha, auc = NAN;
         dn_err_t err = {0};
-        int rc = dn_s_tune_alpha(counts, labels, m, nb, &alpha, &auc, &err);
+        int rc = dn_s_tune_alpha(counts, NULL, labels, m, nb, &alpha, &auc, &err);
         free(counts);
         free(labels);
         if (rc == DN_ENOMEM)

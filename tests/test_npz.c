@@ -1,0 +1,178 @@
+/* test_npz.c: .npz archives written by numpy (fixtures from
+ * tools/make_feed_fixtures.py): every dtype and layout the reader converts, the
+ * Python reference's dataset layout read back equal to the dataset it came from,
+ * and truncated or corrupted archives rejected with a message, never a crash. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "generator.h"
+#include "npz.h"
+
+#define FIX "tests/fixtures/feed/"
+
+static const dn_npy_t *get(const dn_npz_t *z, const char *name, int64_t size)
+{
+    const dn_npy_t *a = dn_npz_get(z, name);
+    cr_assert_not_null(a, "array %s missing", name);
+    cr_assert_eq(a->size, size, "%s: %lld elements", name, (long long)a->size);
+    return a;
+}
+
+Test(npz, every_dtype_and_layout)
+{
+    dn_npz_t *z = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_npz_read(FIX "dtypes.npz", &z, &err), 0, "%s", err.msg);
+    static const struct {
+        const char *name;
+        double v[3];
+    } want[] = {
+        {"b", {1, 0, 1}},
+        {"i1", {-128, 0, 127}},
+        {"i2", {-32768, 5, 32767}},
+        {"i4", {-2147483648.0, 7, 2147483647.0}},
+        {"i8", {-9007199254740992.0, 9, 9007199254740992.0}},
+        {"u2", {0, 1, 65535}},
+        {"f4", {(double)0.1f, -2.5, (double)3e38f}},
+        {"f8be", {0.1, -2.5, 1e300}},
+    };
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        const dn_npy_t *a = get(z, want[k].name, 3);
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(a->data[i], want[k].v[i], "%s[%d] = %.17g, want %.17g", want[k].name,
+                         i, a->data[i], want[k].v[i]);
+    }
+    /* Fortran order comes back in C order: m[i][j] = 4 i + j - 2.5 */
+    const dn_npy_t *f = get(z, "fortran", 12);
+    cr_assert_eq(f->ndim, 2);
+    cr_assert_eq(f->shape[0], 3);
+    cr_assert_eq(f->shape[1], 4);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++)
+            cr_assert_eq(f->data[i * 4 + j], 4 * i + j - 2.5, "fortran[%d][%d] = %g", i, j,
+                         f->data[i * 4 + j]);
+    /* the pickled object array is listed, not unpickled */
+    const dn_npy_t *o = dn_npz_get(z, "obj");
+    cr_assert_not_null(o);
+    cr_assert_null(o->data);
+    cr_assert_str_eq(o->dtype, "|O");
+    dn_npz_destroy(&z);
+    cr_assert_null(z);
+}
+
+Test(npz, reference_dataset_equals_its_source)
+{
+    dn_dataset_t *ds = NULL, *ref = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_npz_read_dataset(FIX "ds_seed5.npz", &ds, &err), 0, "%s", err.msg);
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    p.n_runs = 80;
+    p.n_anomalous = 8;
+    cr_assert_eq(dn_generate(&p, 5, &ref, &err), 0, "%s", err.msg);
+    cr_assert_eq(ds->n_runs, ref->n_runs);
+    cr_assert_eq(ds->n_bins, ref->n_bins);
+    size_t cells = (size_t)ds->n_runs * ds->n_bins;
+    cr_assert(memcmp(ds->counts, ref->counts, cells * sizeof(double)) == 0, "counts differ");
+    cr_assert(memcmp(ds->label, ref->label, (size_t)ds->n_runs) == 0, "labels differ");
+    cr_assert(memcmp(ds->edges, ref->edges, ((size_t)ds->n_bins + 1) * sizeof(double)) == 0,
+              "edges differ");
+    cr_assert_not_null(ds->true_mu, "mu and sigma make truth");
+    for (int i = 0; i < ds->n_runs; i++) {
+        cr_assert_eq(ds->run[i], i);
+        cr_assert_eq(ds->true_mu[i], ref->true_mu[i], "run %d: mu", i);
+        cr_assert_eq(ds->true_sigma[i], ref->true_sigma[i], "run %d: sigma", i);
+        cr_assert_eq(ds->rapid_mu[i], ref->rapid_mu[i], "run %d: rapid mu", i);
+        cr_assert_eq(ds->rapid_sigma[i], ref->rapid_sigma[i], "run %d: rapid sigma", i);
+        cr_assert_eq(ds->events[i], ref->events[i], "run %d: I0", i);
+        cr_assert_eq(ds->dead_bins[i], ref->dead_bins[i], "run %d: dead bins", i);
+    }
+    dn_dataset_destroy(&ds);
+    dn_dataset_destroy(&ref);
+}
+
+/* Writes the first `keep` bytes of src, with byte `flip` (if >= 0) inverted. */
+static void damaged_copy(const char *src, const char *dst, size_t keep, long flip)
+{
+    char *buf;
+    size_t len;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_read_file(src, &buf, &len, &err), 0, "%s", err.msg);
+    if (keep > len)
+        keep = len;
+    if (flip >= 0)
+        buf[flip] = (char)~buf[flip];
+    FILE *f = fopen(dst, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(buf, 1, keep, f), keep);
+    fclose(f);
+    free(buf);
+}
+
+Test(npz, truncated_and_corrupted_archives_are_errors)
+{
+    char *buf;
+    size_t len;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_read_file(FIX "ds_seed5.npz", &buf, &len, &err), 0);
+    free(buf);
+    char tmp[] = "/tmp/dn_npz_XXXXXX";
+    int fd = mkstemp(tmp);
+    cr_assert(fd >= 0);
+    close(fd);
+    /* cut anywhere: never a crash, always an error naming the file */
+    const size_t cuts[] = {0, 10, 100, len / 3, len / 2, len - 100, len - 23, len - 1};
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+        damaged_copy(FIX "ds_seed5.npz", tmp, cuts[c], -1);
+        dn_dataset_t *ds = NULL;
+        int rc = dn_npz_read_dataset(tmp, &ds, &err);
+        cr_assert_eq(rc, DN_EFORMAT, "cut at %zu of %zu: rc %d", cuts[c], len, rc);
+        cr_assert_null(ds);
+        cr_assert(strstr(err.msg, tmp), "message must name the file: %s", err.msg);
+        cr_log_info("cut at %zu: %s", cuts[c], err.msg);
+    }
+    /* the middle missing, the directory at the end intact: offsets point past
+     * the end and must be caught before they are used */
+    {
+        char *all;
+        size_t n;
+        cr_assert_eq(dn_read_file(FIX "ds_seed5.npz", &all, &n, &err), 0);
+        FILE *g = fopen(tmp, "wb");
+        fwrite(all, 1, n / 2, g);
+        fwrite(all + n - 1500, 1, 1500, g);
+        fclose(g);
+        free(all);
+        dn_dataset_t *ds = NULL;
+        cr_assert_eq(dn_npz_read_dataset(tmp, &ds, &err), DN_EFORMAT);
+        cr_log_info("middle missing: %s", err.msg);
+    }
+    /* a flipped byte inside the compressed x: deflate or CRC-32 must notice */
+    damaged_copy(FIX "ds_seed5.npz", tmp, len, (long)(len / 4));
+    dn_dataset_t *ds = NULL;
+    cr_assert_eq(dn_npz_read_dataset(tmp, &ds, &err), DN_EFORMAT);
+    cr_log_info("flipped byte: %s", err.msg);
+    cr_assert(strstr(err.msg, "CRC-32") || strstr(err.msg, "deflate") ||
+                  strstr(err.msg, "header"),
+              "%s", err.msg);
+    /* not an archive at all */
+    FILE *f = fopen(tmp, "w");
+    fputs("run,label,b0\n0,0,1\n", f);
+    fclose(f);
+    cr_assert_eq(dn_npz_read_dataset(tmp, &ds, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "not an .npz archive") || strstr(err.msg, "not a ZIP"), "%s",
+              err.msg);
+    unlink(tmp);
+}
+
+Test(npz, dataset_without_x_is_named)
+{
+    dn_dataset_t *ds = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_npz_read_dataset(FIX "dtypes.npz", &ds, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "no 2-D numeric array \"x\""), "%s", err.msg);
+}
