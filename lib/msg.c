@@ -253,7 +253,7 @@ static int validate_label(const Dinamo__Label *l, dn_reject_t *reason, dn_err_t 
                       "verdict %d is neither GOOD nor BAD", (int)l->verdict);
     if (!l->has_source)
         return reject(reason, DN_REJECT_MISSING, err, DN_EFORMAT, where, "no source");
-    if (l->source < DINAMO__LABEL_SOURCE__GENERATOR || l->source > DINAMO__LABEL_SOURCE__AUTO)
+    if (l->source < DINAMO__LABEL_SOURCE__GENERATOR || l->source > DINAMO__LABEL_SOURCE__RECORDED)
         return reject(reason, DN_REJECT_ENUM, err, DN_ERANGE, where, "unknown source %d",
                       (int)l->source);
     if (l->histogram_key && l->histogram_key[0]) {

@@ -5,6 +5,7 @@
 #
 #   cluster.sh start RUNDIR [--trainers N] [--auto-shards [--standby S]]
 #                           [--port-base P | --ipc] [--methods s|s,ml]
+#                           [--feed INPUT [--watch]] [--mode lockstep|live]
 #   cluster.sh wait RUNDIR TIMEOUT_S     until the evaluator's final report exists
 #   cluster.sh status RUNDIR             one line per service: name pid state
 #   cluster.sh kill RUNDIR NAME [SIG]    signal one service (default KILL)
@@ -13,7 +14,11 @@
 #
 # RUNDIR gets dinamo.conf (endpoints, data_dir), data/ (every LMDB store),
 # report/ (the evaluator's report), logs/NAME.log, pids/NAME.pid and, once a
-# service exited, pids/NAME.rc. Service names: generator, scorer_s, scorer_ml,
+# service exited, pids/NAME.rc. With --feed, the feed service publishes INPUT
+# (a runs CSV, an .npz dataset, or a directory of UHI JSON runs, followed with
+# --watch) in place of the generator; --mode sets the scorers' ordering mode
+# (default lockstep; use live with --watch, a stream that never ends).
+# Service names: generator (or feed), scorer_s, scorer_ml,
 # trainer.0 .. trainer.N-1 (trainer.i runs --shard i/N; with --auto-shards every
 # trainer runs --shard auto --shards N and claims a free slot by a lease, as the
 # replicas of deploy/docker-compose.yml do, and S more trainers stand by to
@@ -25,7 +30,7 @@
 # `stop` exits nonzero when a service had to be killed or exited with an error.
 set -euo pipefail
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 build=${DINAMO_BUILD:-build}
@@ -91,11 +96,19 @@ events = bind:${e[0]}
 requests = bind:${e[1]}
 min_followers = $min_followers
 
+[feed]
+events = bind:${e[0]}
+requests = bind:${e[1]}
+min_followers = $min_followers
+input = $feed_input
+watch = $watch
+
 [scorer_s]
 events = connect:${e[0]}
 events_requests = connect:${e[1]}
 scores = bind:${e[2]}
 scores_requests = bind:${e[3]}
+mode = $mode
 
 [scorer_ml]
 events = connect:${e[0]}
@@ -104,6 +117,7 @@ scores = bind:${e[4]}
 scores_requests = bind:${e[5]}
 weights = bind:${e[6]}
 weights_dir = $rundir/data/weights
+mode = $mode
 
 [trainer]
 events = connect:${e[0]}
@@ -126,8 +140,12 @@ EOF
 case $cmd in
 start)
     trainers=1 port_base=5550 ipc=0 methods=s,ml auto=0 standby=0
+    feed_input= watch=false mode=lockstep
     while [ $# -gt 0 ]; do
         case $1 in
+        --feed) feed_input=$(realpath "$2"); shift 2 ;;
+        --watch) watch=true; shift ;;
+        --mode) mode=$2; shift 2 ;;
         --trainers) trainers=$2; shift 2 ;;
         --port-base) port_base=$2; shift 2 ;;
         --ipc) ipc=1; shift ;;
@@ -138,6 +156,8 @@ start)
         esac
     done
     case $methods in s | s,ml | ml,s) ;; *) die "--methods: want s or s,ml" ;; esac
+    case $mode in lockstep | live) ;; *) die "--mode: want lockstep or live" ;; esac
+    [ $watch = false ] || [ -n "$feed_input" ] || die "--watch needs --feed DIR"
     [[ $trainers =~ ^[1-9][0-9]*$ ]] || die "--trainers: want a positive number"
     mkdir -p "$rundir"
     rundir=$(cd "$rundir" && pwd)
@@ -164,7 +184,7 @@ start)
         write_conf "$t:$p" "$t:$((p + 1))" "$t:$((p + 2))" "$t:$((p + 3))" "$t:$((p + 4))" \
             "$t:$((p + 5))" "$t:$((p + 6))"
     fi
-    list=(generator scorer_s)
+    if [ -n "$feed_input" ]; then list=(feed scorer_s); else list=(generator scorer_s); fi
     if [ $with_ml = 1 ]; then
         list+=(scorer_ml)
         for ((i = 0; i < trainers + standby; i++)); do list+=("trainer.$i"); done

@@ -1,0 +1,299 @@
+/* test_feed.c: the feed service in the cluster (scripts/cluster.sh --feed), on
+ * ipc:// endpoints in a mkdtemp directory.
+ *
+ *   - a directory of UHI JSON runs (one of them broken) with a labels file, and
+ *     the same runs as a runs CSV: in lockstep, every DINAMO-S score equals
+ *     `dinamo score --in ...` byte for byte;
+ *   - watch mode: runs written while the feed runs (renamed in, written in two
+ *     chunks, written in two open/close sessions), while it is killed with -9,
+ *     and after its restart are each published exactly once, in run order; a
+ *     file that never parses is rejected after settle_s, a second file with a
+ *     published run number is rejected, a published file rewritten is ignored.
+ * The feed's events log is read from its LMDB store. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "generator.h"
+#include "json.h"
+#include "msg.h"
+#include "store.h"
+#include "stream.h"
+
+static char rundir[64];
+static char build[4096];
+
+static void setup(void)
+{
+    const char *b = getenv("DINAMO_BUILD");
+    cr_assert_not_null(realpath(b ? b : "build", build), "no build directory");
+    snprintf(rundir, sizeof rundir, "/tmp/dn-feed-XXXXXX");
+    cr_assert_not_null(mkdtemp(rundir));
+    setenv("DINAMO_BUILD", build, 1);
+    setenv("DINAMO_SCORER_S_N_HIST", "40", 1);
+    setenv("DINAMO_EVALUATOR_N_HIST", "40", 1);
+    setenv("DINAMO_COMMON_TICK_MS", "200", 1);
+}
+
+static void teardown(void)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "scripts/cluster.sh stop %s >/dev/null 2>&1; "
+             "[ -n \"$DINAMO_KEEP_TEST_DIRS\" ] || rm -rf %s", rundir, rundir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "teardown: %s failed\n", cmd);
+}
+
+TestSuite(feed, .init = setup, .fini = teardown, .timeout = 600);
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return rc == -1 ? -1 : WEXITSTATUS(rc);
+}
+
+static dn_dataset_t *dataset(int runs)
+{
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    p.n_runs = runs;
+    p.n_anomalous = runs / 10;
+    dn_dataset_t *ds = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_generate(&p, 11, &ds, &err), 0, "%s", err.msg);
+    return ds;
+}
+
+/* The UHI document of run i (weighted storage would change the scores; plain
+ * double storage is what `dinamo score` sees in the CSV too). */
+static char *uhi_text(const dn_dataset_t *ds, int i, size_t *len)
+{
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    fprintf(f, "{\"det/x\": {\"uhi_schema\": 1, \"axes\": [{\"type\": \"regular\", \"lower\": "
+               "-5.0, \"upper\": 5.0, \"bins\": %d, \"underflow\": false, \"overflow\": false}], "
+               "\"storage\": {\"type\": \"double\", \"values\": [",
+            ds->n_bins);
+    for (int j = 0; j < ds->n_bins; j++) {
+        if (j)
+            fputs(", ", f);
+        dn_json_write_number(f, dn_dataset_row(ds, i)[j]);
+    }
+    fprintf(f, "]}, \"metadata\": {\"run\": %lld}}}\n", (long long)ds->run[i]);
+    fclose(f);
+    return buf;
+}
+
+static void write_file(const char *path, const char *text, size_t len)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert_eq(fwrite(text, 1, len, f), len);
+    fclose(f);
+}
+
+/* Writes run i as dir/run_<i>.json via a temporary name and a rename. */
+static void put_run(const dn_dataset_t *ds, const char *dir, int i)
+{
+    size_t len;
+    char *t = uhi_text(ds, i, &len);
+    char tmp[512], final[512];
+    snprintf(tmp, sizeof tmp, "%s/.run_%06d.json.tmp", dir, i);
+    snprintf(final, sizeof final, "%s/run_%06d.json", dir, i);
+    write_file(tmp, t, len);
+    cr_assert_eq(rename(tmp, final), 0);
+    free(t);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+Test(feed, uhi_directory_and_csv_equal_the_offline_tool)
+{
+    dn_dataset_t *ds = dataset(120);
+    char dir[256], labels[256], csv[256];
+    snprintf(dir, sizeof dir, "%s/uhi", rundir);
+    snprintf(labels, sizeof labels, "%s/labels.csv", rundir);
+    snprintf(csv, sizeof csv, "%s/runs.csv", rundir);
+    mkdir(dir, 0755);
+    FILE *lf = fopen(labels, "w"), *cf = fopen(csv, "w");
+    fputs("run,label\n", lf);
+    fputs("run,label", cf);
+    for (int j = 0; j < ds->n_bins; j++)
+        fprintf(cf, ",b%d", j);
+    fputc('\n', cf);
+    for (int i = 0; i < ds->n_runs; i++) {
+        put_run(ds, dir, i);
+        fprintf(lf, "%lld,%s\n", (long long)ds->run[i], ds->label[i] ? "bad" : "good");
+        fprintf(cf, "%lld,%d", (long long)ds->run[i], ds->label[i]);
+        for (int j = 0; j < ds->n_bins; j++) {
+            fputc(',', cf);
+            dn_json_write_number(cf, dn_dataset_row(ds, i)[j]);
+        }
+        fputc('\n', cf);
+    }
+    fclose(lf);
+    fclose(cf);
+    /* a file that is not a run: rejected, named, and the stream goes on */
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/run_999999.json", dir);
+    write_file(bad, "{\"det/x\": {\"axes\": [", 20);
+
+    const char *inputs[2] = {dir, csv};
+    for (int k = 0; k < 2; k++) {
+        char rd[128];
+        snprintf(rd, sizeof rd, "%s/c%d", rundir, k);
+        setenv("DINAMO_FEED_LABELS", k == 0 ? labels : "", 1);
+        setenv("DINAMO_FEED_KEY", "det/x", 1);
+        int rc = sh("scripts/cluster.sh start %s --ipc --methods s --feed %s >%s.out 2>&1", rd,
+                    inputs[k], rd);
+        cr_assert_eq(rc, 0, "cluster start failed");
+        rc = sh("scripts/cluster.sh wait %s 300 >&2 && scripts/cluster.sh stop %s >&2", rd, rd);
+        cr_assert_eq(rc, 0, "no final report or unclean stop (%s)", inputs[k]);
+        rc = sh("%s/dinamo score --method s --in %s %s %s --n-historical 40 --out %s/off.csv "
+                "2>/dev/null && cmp %s/report/scores_s.csv %s/off.csv >&2",
+                build, inputs[k], k == 0 ? "--labels" : "", k == 0 ? labels : "", rd, rd, rd);
+        cr_assert_eq(rc, 0, "%s: pipeline scores differ from dinamo score", inputs[k]);
+        if (k == 0) {
+            rc = sh("grep -q 'run_999999.json: line 1, column 21.*file rejected' %s/logs/feed.log",
+                    rd);
+            cr_assert_eq(rc, 0, "the broken file is not named in the feed's log");
+        }
+    }
+    unsetenv("DINAMO_FEED_LABELS");
+    unsetenv("DINAMO_FEED_KEY");
+    dn_dataset_destroy(&ds);
+}
+
+/* Run numbers of the Runs in the feed's events log, in log order. */
+static int published_runs(int64_t *runs, int cap, uint64_t *seqs)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/data/feed", rundir);
+    dn_err_t err = {0};
+    dn_store_t *st = dn_store_open(path, DN_STORE_READONLY, 0, &err);
+    if (!st)
+        return 0;
+    int n = 0;
+    for (uint64_t off = 0;; off++) {
+        Dinamo__Envelope *env = NULL;
+        if (dn_stream_log_read(st, "events", off, &env, &err))
+            break;
+        if (env->body_case == DINAMO__ENVELOPE__BODY_RUN && n < cap) {
+            seqs[n] = env->run->run_seq;
+            runs[n++] = env->run->run_number;
+        }
+        dn_msg_free(&env);
+    }
+    dn_store_destroy(&st);
+    return n;
+}
+
+static int wait_published(int want, int64_t *runs, uint64_t *seqs, int cap)
+{
+    int n = 0;
+    for (int t = 0; t < 300 && (n = published_runs(runs, cap, seqs)) < want; t++)
+        sleep_ms(100);
+    return n;
+}
+
+Test(feed, watch_publishes_each_run_exactly_once_across_kill_9)
+{
+    dn_dataset_t *ds = dataset(30);
+    char dir[256], p[512];
+    snprintf(dir, sizeof dir, "%s/watch", rundir);
+    mkdir(dir, 0755);
+    setenv("DINAMO_FEED_SETTLE_S", "1", 1);
+    setenv("DINAMO_FEED_WINDOW", "1000", 1);
+    int rc = sh("scripts/cluster.sh start %s --ipc --methods s --mode live --feed %s --watch "
+                ">%s/start.out 2>&1", rundir, dir, rundir);
+    cr_assert_eq(rc, 0, "cluster start failed");
+    sleep_ms(300);
+    for (int i = 0; i < 10; i++)
+        put_run(ds, dir, i);
+    /* run 10: one open, written in two chunks with a pause */
+    size_t len;
+    char *t = uhi_text(ds, 10, &len);
+    snprintf(p, sizeof p, "%s/run_%06d.json", dir, 10);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert(write(fd, t, len / 2) == (ssize_t)(len / 2));
+    fsync(fd);
+    sleep_ms(400);
+    cr_assert(write(fd, t + len / 2, len - len / 2) == (ssize_t)(len - len / 2));
+    close(fd);
+    free(t);
+    /* run 11: two open/close sessions (the first close leaves half a file) */
+    t = uhi_text(ds, 11, &len);
+    snprintf(p, sizeof p, "%s/run_%06d.json", dir, 11);
+    write_file(p, t, len / 2);
+    sleep_ms(400);
+    FILE *f = fopen(p, "a");
+    fwrite(t + len / 2, 1, len - len / 2, f);
+    fclose(f);
+    free(t);
+    /* never a run */
+    snprintf(p, sizeof p, "%s/garbage_5000.json", dir);
+    write_file(p, "{not json", 9);
+
+    int64_t runs[64];
+    uint64_t seqs[64];
+    int n = wait_published(12, runs, seqs, 64);
+    cr_assert_eq(n, 12, "%d runs published before the kill", n);
+    rc = sh("scripts/cluster.sh kill %s feed KILL", rundir);
+    cr_assert_eq(rc, 0);
+    sleep_ms(300);
+    for (int i = 12; i < 20; i++)
+        put_run(ds, dir, i);
+    /* a published file rewritten, and a second file claiming run 7 */
+    snprintf(p, sizeof p, "%s/run_%06d.json", dir, 5);
+    t = uhi_text(ds, 6, &len);
+    write_file(p, t, len);
+    free(t);
+    t = uhi_text(ds, 7, &len);
+    snprintf(p, sizeof p, "%s/again_7.json", dir);
+    write_file(p, t, len);
+    free(t);
+    rc = sh("scripts/cluster.sh restart %s feed", rundir);
+    cr_assert_eq(rc, 0);
+    sleep_ms(500);
+    for (int i = 20; i < 25; i++)
+        put_run(ds, dir, i);
+    n = wait_published(25, runs, seqs, 64);
+    sleep_ms(2500); /* settle_s for the garbage file, and time for anything extra */
+    rc = sh("scripts/cluster.sh stop %s >&2", rundir);
+    n = published_runs(runs, 64, seqs);
+    cr_assert_eq(n, 25, "%d runs published, want 25 (each once)", n);
+    for (int k = 0; k < n; k++) {
+        cr_assert_eq(runs[k], ds->run[k], "log position %d holds run %lld, want %lld", k,
+                     (long long)runs[k], (long long)ds->run[k]);
+        cr_assert_eq(seqs[k], (uint64_t)k, "run_seq %llu at %d", (unsigned long long)seqs[k],
+                     k);
+    }
+    cr_assert_eq(sh("grep -q 'garbage_5000.json: line 1, column 2.*file rejected' "
+                    "%s/logs/feed.log", rundir),
+                 0, "the garbage file is not reported as rejected");
+    cr_assert_eq(sh("grep -q 'again_7.json: run 7 was already published from run_000007.json' "
+                    "%s/logs/feed.log", rundir),
+                 0, "the second file of run 7 is not reported");
+    cr_assert_eq(sh("grep -q 'run_000005.json: changed after it was published' "
+                    "%s/logs/feed.log", rundir),
+                 0, "the rewritten run 5 is not reported");
+    unsetenv("DINAMO_FEED_SETTLE_S");
+    unsetenv("DINAMO_FEED_WINDOW");
+    dn_dataset_destroy(&ds);
+}
