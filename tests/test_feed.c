@@ -8,7 +8,10 @@
  *     chunks, written in two open/close sessions), while it is killed with -9,
  *     and after its restart are each published exactly once, in run order; a
  *     file that never parses is rejected after settle_s, a second file with a
- *     published run number is rejected, a published file rewritten is ignored.
+ *     published run number is rejected, a published file rewritten is ignored;
+ *   - `dinamo label`: a person's verdict and a relabelling both reach the
+ *     evaluator's labels.csv with who, when and why; a label for a run the feed
+ *     never published is refused.
  * The feed's events log is read from its LMDB store. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -275,6 +278,28 @@ Test(feed, watch_publishes_each_run_exactly_once_across_kill_9)
         put_run(ds, dir, i);
     n = wait_published(25, runs, seqs, 64);
     sleep_ms(2500); /* settle_s for the garbage file, and time for anything extra */
+    /* people's labels: a verdict, a relabelling (both recorded, in order), and a
+     * run the feed never published (refused: the command says so, exit 1) */
+    char eps[400];
+    snprintf(eps, sizeof eps, "--requests ipc://%s/sock/events.req --events ipc://%s/sock/events",
+             rundir, rundir);
+    rc = sh("%s/dinamo label %lld bad --who alice --reason 'hot spot, \"sector 3\"' "
+            "--histogram det/x %s >&2", build, (long long)ds->run[3], eps);
+    cr_assert_eq(rc, 0, "dinamo label failed");
+    rc = sh("%s/dinamo label %lld good --who bob %s >&2", build, (long long)ds->run[3], eps);
+    cr_assert_eq(rc, 0, "dinamo label (relabel) failed");
+    rc = sh("%s/dinamo label 424242 good --timeout 2 %s 2>/dev/null", build, eps);
+    cr_assert_eq(rc, 1, "a label for a run never published must fail (got %d)", rc);
+    rc = sh("scripts/cluster.sh kill %s evaluator USR1", rundir);
+    for (int w = 0; w < 50 && sh("grep -q bob %s/report/labels.csv 2>/dev/null", rundir); w++)
+        sleep_ms(200);
+    rc = sh("grep -q '^%lld,3,det/x,bad,shifter,\"alice\",.*,\"hot spot, \"\"sector 3\"\"\",' "
+            "%s/report/labels.csv && grep -q '^%lld,3,,good,shifter,\"bob\",' "
+            "%s/report/labels.csv",
+            (long long)ds->run[3], rundir, (long long)ds->run[3], rundir);
+    if (rc)
+        sh("cat %s/report/labels.csv >&2", rundir);
+    cr_assert_eq(rc, 0, "labels.csv does not record both verdicts with who and why");
     rc = sh("scripts/cluster.sh stop %s >&2", rundir);
     n = published_runs(runs, 64, seqs);
     cr_assert_eq(n, 25, "%d runs published, want 25 (each once)", n);

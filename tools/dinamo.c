@@ -29,18 +29,13 @@
 #include "histo.h"
 #include "metrics.h"
 
+#include "cli.h"
+
 #define DINAMO_VERSION "0.1.0"
 
 /* ---- argument parsing -------------------------------------------------------- */
 
-typedef struct args_t {
-    int argc;
-    char **argv;
-    int pos;               /* next unread index */
-    const char *cmd;
-} args_t;
-
-static int usage_error(const char *cmd, const char *fmt, const char *what)
+int usage_error(const char *cmd, const char *fmt, const char *what)
 {
     fprintf(stderr, "dinamo %s: ", cmd);
     fprintf(stderr, fmt, what);
@@ -52,7 +47,7 @@ static int usage_error(const char *cmd, const char *fmt, const char *what)
  * the end, -1 on a usage error already reported. Positional arguments come back
  * with *name == NULL. Flags listed in `bool_flags` (space-separated, with --)
  * take no value. */
-static int next_arg(args_t *a, const char *bool_flags, char **name, const char **value)
+int next_arg(args_t *a, const char *bool_flags, char **name, const char **value)
 {
     static char buf[256];
     if (a->pos >= a->argc)
@@ -89,7 +84,7 @@ static int next_arg(args_t *a, const char *bool_flags, char **name, const char *
     return 1;
 }
 
-static int parse_double(const char *cmd, const char *name, const char *v, double *out)
+int parse_double(const char *cmd, const char *name, const char *v, double *out)
 {
     char *end;
     errno = 0;
@@ -102,7 +97,7 @@ static int parse_double(const char *cmd, const char *name, const char *v, double
     return 0;
 }
 
-static int parse_int(const char *cmd, const char *name, const char *v, long lo, long hi,
+int parse_int(const char *cmd, const char *name, const char *v, long lo, long hi,
                      long *out)
 {
     char *end;
@@ -136,7 +131,7 @@ static int parse_u64(const char *cmd, const char *name, const char *v, uint64_t 
     return 0;
 }
 
-static int fail_with(const char *cmd, const dn_err_t *err, int rc)
+int fail_with(const char *cmd, const dn_err_t *err, int rc)
 {
     fprintf(stderr, "dinamo %s: %s\n", cmd, err->msg[0] ? err->msg : dn_strerror(rc));
     return 1;
@@ -860,6 +855,7 @@ static const char main_help[] =
     "  score      score runs with DINAMO-S or -ML: per-run chi2/score (and pulls)\n"
     "  evaluate   tune and evaluate a method on a dataset; prints JSON metrics\n"
     "  bench      generate and evaluate many datasets; prints the paper's Table 1 row\n"
+    "  label      give a running cluster a person's verdict on a run\n"
     "  version    print the version\n";
 
 int main(int argc, char **argv)
@@ -892,6 +888,8 @@ int main(int argc, char **argv)
         return cmd_evaluate(&a);
     if (!strcmp(c, "bench"))
         return cmd_bench(&a);
+    if (!strcmp(c, "label"))
+        return cmd_label(&a);
     fprintf(stderr, "dinamo: unknown command '%s'\n\n%s", c, main_help);
     return 2;
 }

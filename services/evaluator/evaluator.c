@@ -709,6 +709,63 @@ static int write_flags_csv(ev_t *ev, dn_err_t *err)
     return dn_outfile_commit(&of, err);
 }
 
+typedef struct {
+    FILE *f;
+} labels_csv_t;
+
+static void csv_text(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
+    }
+    fputc('"', f);
+}
+
+static int label_line(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    (void)key;
+    (void)klen;
+    labels_csv_t *c = arg;
+    Dinamo__Envelope *env = NULL;
+    if (dn_msg_decode(val, vlen, &env, NULL, NULL))
+        return 0;
+    if (dn_msg_type(env) == DN_MSG_LABEL) {
+        static const char *src[] = {"", "generator", "shifter", "auto", "recorded"};
+        const Dinamo__Label *l = env->label;
+        fprintf(c->f, "%lld,%llu,%s,%s,%s,", (long long)l->run_number,
+                (unsigned long long)l->run_seq, l->histogram_key ? l->histogram_key : "",
+                l->verdict == DINAMO__VERDICT__GOOD ? "good" : "bad",
+                l->source < sizeof src / sizeof *src ? src[l->source] : "?");
+        csv_text(c->f, l->who);
+        fprintf(c->f, ",%.3f,", l->has_time ? l->time : NAN);
+        csv_text(c->f, l->reason);
+        fprintf(c->f, ",%llu\n", (unsigned long long)env->offset);
+    }
+    dn_msg_free(&env);
+    return 0;
+}
+
+/* Every label received, in arrival order: who gave which verdict when. */
+static int write_labels_csv(ev_t *ev, dn_err_t *err)
+{
+    char path[4096 + 32];
+    snprintf(path, sizeof path, "%s/labels.csv", ev->report_dir);
+    dn_outfile_t *of = dn_outfile_open(path, err);
+    if (!of)
+        return err->code;
+    labels_csv_t c = {dn_outfile_stream(of)};
+    fputs("run,run_seq,histogram,verdict,source,who,time,reason,offset\n", c.f);
+    int rc = dn_store_foreach(ev->store, "ev.labels", NULL, 0, label_line, &c, err);
+    if (rc) {
+        dn_outfile_abort(&of);
+        return rc;
+    }
+    return dn_outfile_commit(&of, err);
+}
+
 static int write_report(ev_t *ev, int final, dn_err_t *err)
 {
     int rc = dn_mkdirs(ev->report_dir, err);
@@ -755,6 +812,8 @@ static int write_report(ev_t *ev, int final, dn_err_t *err)
                 rc = write_scores_csv(ev, &ev->keys[k], m, err);
     if (!rc)
         rc = write_flags_csv(ev, err);
+    if (!rc)
+        rc = write_labels_csv(ev, err);
     if (!rc && final) {
         snprintf(path, sizeof path, "%s/FINAL", ev->report_dir);
         if (!(of = dn_outfile_open(path, err)))
@@ -823,7 +882,10 @@ static int on_events(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope 
         break;
     case DN_MSG_LABEL:
         ev->n_labels++;
-        keyed(kb, -1, env->label->run_seq, env->label->histogram_key, &kl);
+        /* keyed by the events-log offset: every label is kept in arrival order,
+         * so a relabelling is recorded beside the first verdict (labels.csv) */
+        be64(kb, env->offset);
+        kl = 8;
         rc = store_env(ev, "ev.labels", kb, kl, env);
         if (!rc)
             rc = ingest_label(ev, env->label);

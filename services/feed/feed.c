@@ -112,7 +112,7 @@ typedef struct feed_t {
     int n_pending, cap_pending;
     int dirty;
     /* counters (logged) */
-    uint64_t files_rejected, hists_rejected, duplicates;
+    uint64_t files_rejected, hists_rejected, duplicates, labels_received, labels_rejected;
 } feed_t;
 
 static double wall_now(void)
@@ -321,18 +321,55 @@ static void run_key(int64_t run, unsigned char k[8])
         k[i] = (unsigned char)(u >> (56 - 8 * i));
 }
 
-static int run_published(feed_t *f, int64_t run, char **by)
+/* feed.runs value: "<run_seq> <file>" */
+static int stage_run(feed_t *f, int64_t run, uint64_t seq, const char *file)
 {
+    unsigned char k[8];
+    run_key(run, k);
+    char v[512];
+    int n = snprintf(v, sizeof v, "%llu %s", (unsigned long long)seq, file);
+    return dn_store_batch_put(f->batch, T_RUNS, k, 8, v, (size_t)n + 1);
+}
+
+/* 1 when run was published: *seq (nullable) its run_seq, *by (nullable, caller
+ * frees) the file it came from. */
+static int run_published(feed_t *f, int64_t run, uint64_t *seq, char **by)
+{
+    if (f->ds) { /* single-file input: row order is run_seq */
+        int lo = 0, hi = (int)f->next_row - 1;
+        while (lo <= hi) {
+            int mid = lo + (hi - lo) / 2;
+            if (f->ds->run[mid] == run) {
+                if (seq)
+                    *seq = (uint64_t)mid;
+                return 1;
+            }
+            if (f->ds->run[mid] < run)
+                lo = mid + 1;
+            else
+                hi = mid - 1;
+        }
+        return 0;
+    }
     unsigned char k[8];
     run_key(run, k);
     void *v = NULL;
     size_t n;
     int rc = dn_store_get(f->store, T_RUNS, k, 8, &v, &n, NULL);
-    if (rc == DN_OK && by)
-        *by = v;
-    else
+    if (rc != DN_OK)
+        return 0;
+    unsigned long long sq = 0;
+    int used = 0;
+    if (sscanf(v, "%llu %n", &sq, &used) < 1) {
         free(v);
-    return rc == DN_OK;
+        return 0;
+    }
+    if (seq)
+        *seq = sq;
+    if (by)
+        *by = strdup((char *)v + used);
+    free(v);
+    return 1;
 }
 
 /* Binning of key: the first one published fixes it. feed.keys (key -> n_bins,
@@ -633,7 +670,7 @@ static int advance_dir(feed_t *f, dn_err_t *err)
             break; /* not staged: it is read again next round */
         }
         char *by = NULL;
-        int dup = run_published(f, r->run_number, &by);
+        int dup = run_published(f, r->run_number, NULL, &by);
         for (int j = 0; !dup && j < k; j++)
             dup = ready[j].run && ready[j].run->run_number == r->run_number;
         if (dup) {
@@ -666,7 +703,7 @@ static int advance_dir(feed_t *f, dn_err_t *err)
         unsigned char rk[8];
         run_key(r->run_number, rk);
         if ((rc = stage_file(f, c, r->run_number, "published")) ||
-            (rc = dn_store_batch_put(f->batch, T_RUNS, rk, 8, c->name, strlen(c->name) + 1)))
+            (rc = stage_run(f, r->run_number, f->next_seq - 1, c->name)))
             goto oom;
         if ((rc = flush_labels(f, 0, err)))
             goto done;
@@ -783,6 +820,47 @@ static int restore(feed_t *f, dn_err_t *err)
 
 /* ---- service callbacks ------------------------------------------------------- */
 
+/* A label sent to the feed (`dinamo label`, an automatic rule): appended to the
+ * events log with the run's run_seq, who and when. Every label is kept in the
+ * log in arrival order, so a relabelling is recorded next to the first verdict. */
+static int on_label_request(feed_t *f, const Dinamo__Label *l, dn_err_t *err)
+{
+    uint64_t seq = 0;
+    if (!run_published(f, l->run_number, &seq, NULL)) {
+        f->labels_rejected++;
+        dn_log(DN_LOG_WARN, "label for run %lld from %s: this feed published no such run; "
+               "dropped", (long long)l->run_number, l->who && l->who[0] ? l->who : "?");
+        return DN_OK;
+    }
+    Dinamo__Label m = *l;
+    Dinamo__Truth *no_truth = NULL;
+    m.truth = no_truth; /* truth only comes with synthetic streams */
+    m.stream = f->stream;
+    m.has_run_seq = 1;
+    m.run_seq = seq;
+    if (!m.has_time) {
+        m.has_time = 1;
+        m.time = wall_now();
+    }
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.body_case = DINAMO__ENVELOPE__BODY_LABEL;
+    env.label = &m;
+    int rc = dn_source_append(f->source, &env, err);
+    if (rc)
+        return dn_err_prefix(err, "label of run %lld", (long long)l->run_number);
+    f->labels_sent++;
+    f->labels_received++;
+    f->dirty = 1;
+    dn_log(DN_LOG_INFO, "label for run %lld%s%s: %s by %s (%s)%s%s", (long long)l->run_number,
+           l->histogram_key && l->histogram_key[0] ? ", histogram " : "",
+           l->histogram_key && l->histogram_key[0] ? l->histogram_key : "",
+           l->verdict == DINAMO__VERDICT__GOOD ? "good" : "bad",
+           l->who && l->who[0] ? l->who : "?",
+           l->source == DINAMO__LABEL_SOURCE__AUTO ? "automatic" : "person",
+           l->reason && l->reason[0] ? ": " : "", l->reason ? l->reason : "");
+    return DN_OK;
+}
+
 static int on_request(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope *env,
                       const dn_recv_info_t *info, void *arg)
 {
@@ -790,7 +868,9 @@ static int on_request(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope
     (void)info;
     feed_t *f = arg;
     dn_err_t err = {0};
-    int rc = dn_source_on_request(f->source, env, &err);
+    int rc = env->body_case == DINAMO__ENVELOPE__BODY_LABEL
+                 ? on_label_request(f, env->label, &err)
+                 : dn_source_on_request(f->source, env, &err);
     return rc ? dn_service_fail(svc, rc, "requests: %s", err.msg) : 0;
 }
 
@@ -856,9 +936,11 @@ static int on_shutdown(dn_service_t *svc, void *arg)
         rc = dn_store_sync(f->store, &err);
     if (rc)
         return dn_service_fail(svc, rc, "%s", err.msg);
-    dn_log(DN_LOG_INFO, "stopped: %llu runs, %llu labels published; %llu files rejected, "
-           "%llu duplicate runs, %llu histograms left out", (unsigned long long)f->next_seq,
-           (unsigned long long)f->labels_sent, (unsigned long long)f->files_rejected,
+    dn_log(DN_LOG_INFO, "stopped: %llu runs, %llu labels published (%llu sent to the feed, "
+           "%llu of them for unknown runs dropped); %llu files rejected, %llu duplicate runs, "
+           "%llu histograms left out", (unsigned long long)f->next_seq,
+           (unsigned long long)f->labels_sent, (unsigned long long)f->labels_received,
+           (unsigned long long)f->labels_rejected, (unsigned long long)f->files_rejected,
            (unsigned long long)f->duplicates, (unsigned long long)f->hists_rejected);
     return 0;
 }
