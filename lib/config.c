@@ -55,6 +55,8 @@ static const dn_config_key_t common_keys[] = {
     {"log_level", DN_CFG_STRING, "info", "debug, info, warn or error"},
     {"data_dir", DN_CFG_STRING, "data", "directory of the service's LMDB store"},
     {"tick_ms", DN_CFG_INT, "1000", "period of the service's housekeeping tick"},
+    {"policy", DN_CFG_STRING, "", "policy file: min_entries and thresholds per key or "
+                                  "subsystem (lib/policy.h); empty: none"},
 };
 #define N_COMMON ((int)(sizeof common_keys / sizeof common_keys[0]))
 

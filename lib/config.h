@@ -24,7 +24,7 @@
  * (dashes and underscores interchangeable; a bool may stand alone: `--flag`).
  *
  * Common keys every service has (dn_config_new adds them): log_level (string,
- * "info"), data_dir (string, "data"), tick_ms (int, 1000).
+ * "info"), data_dir (string, "data"), tick_ms (int, 1000), policy (string, ""; lib/policy.h).
  *
  * Thread rules: a dn_config_t belongs to one thread while loading; afterwards
  * concurrent getters are fine. Strings returned are owned by the config. */

@@ -30,6 +30,7 @@ struct dn_ml_t {
     dn_mlmodel_t *model;
     int nb, M, K, R;
     int frozen;
+    double min_entries;  /* policy: fewer entries are insufficient (not state) */
     int64_t version, n_good, last_index;
     float *ring;         /* [R][nb] normalised good runs */
     int64_t *ring_idx;   /* [R] their run indices */
@@ -135,6 +136,11 @@ void dn_ml_destroy(dn_ml_t **self_p)
 
 const dn_ml_opts_t *dn_ml_opts(const dn_ml_t *self) { return &self->opts; }
 void dn_ml_set_frozen(dn_ml_t *self, int frozen) { self->frozen = frozen != 0; }
+
+void dn_ml_set_min_entries(dn_ml_t *self, double min_entries)
+{
+    self->min_entries = min_entries > 0 ? min_entries : 0;
+}
 int dn_ml_frozen(const dn_ml_t *self) { return self->frozen; }
 dn_mlmodel_t *dn_ml_model(dn_ml_t *self) { return self->model; }
 int64_t dn_ml_version(const dn_ml_t *self) { return self->version; }
@@ -162,9 +168,9 @@ static int ml_normalise(dn_ml_t *self, const double *x, const double *var, dn_er
         if (rc != DN_OK)
             return rc;
     }
-    if (!(sum > DN_EPS))
-        return dn_err_set(err, DN_EEMPTY, "histogram sum %.17g <= %g: insufficient statistics",
-                          sum, DN_EPS);
+    int rc = dn_hist_insufficient(sum, self->min_entries, err);
+    if (rc)
+        return rc;
     dn_hist_normalise_with_sum(self->xt, self->sx2, x, var, sum, self->nb);
     return DN_OK;
 }

@@ -103,6 +103,11 @@ int dn_ml_step(dn_ml_t *self, int64_t run_index, const double *x, const double *
 /* frozen != 0: learn() records good runs (for contexts) but takes no training
  * steps, so the weights stay as they are (pure inference, imported weights). */
 void dn_ml_set_frozen(dn_ml_t *self, int frozen);
+
+/* Runs with fewer than min_entries entries are insufficient statistics
+ * (DN_EEMPTY: no score, never learned), as empty ones always are. A policy
+ * setting, not state: checkpoints do not carry it. Default 0. */
+void dn_ml_set_min_entries(dn_ml_t *self, double min_entries);
 int dn_ml_frozen(const dn_ml_t *self);
 
 /* The tracker's model (owned by the tracker), e.g. to import weights. */

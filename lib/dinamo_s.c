@@ -29,6 +29,7 @@
 struct dn_s_t {
     int n_bins;
     double alpha;
+    double min_entries; /* policy: fewer entries are insufficient (not state) */
     uint64_t n_updates;
     int sigma_stale; /* sigma lags sig2 (refreshed by dn_s_sigma) */
     double *W, *S_mu, *S_sig, *mu, *sigma, *sig2; /* each [n_bins], one buffer */
@@ -121,6 +122,11 @@ void dn_s_destroy(dn_s_t **self_p)
 
 int dn_s_n_bins(const dn_s_t *self) { return self->n_bins; }
 double dn_s_alpha(const dn_s_t *self) { return self->alpha; }
+
+void dn_s_set_min_entries(dn_s_t *self, double min_entries)
+{
+    self->min_entries = min_entries > 0 ? min_entries : 0;
+}
 uint64_t dn_s_n_updates(const dn_s_t *self) { return self->n_updates; }
 const double *dn_s_mu(const dn_s_t *self) { return self->mu; }
 const double *dn_s_sigma(const dn_s_t *self)
@@ -232,10 +238,7 @@ static int s_prepare(const dn_s_t *self, const double *x, const double *var, dou
         if (rc != DN_OK)
             return rc;
     }
-    if (!(*sum > DN_EPS))
-        return dn_err_set(err, DN_EEMPTY, "histogram sum %.17g <= %g: insufficient statistics",
-                          *sum, DN_EPS);
-    return DN_OK;
+    return dn_hist_insufficient(*sum, self->min_entries, err);
 }
 
 /* Score (and update) a valid run with known sum, chunk by chunk. `update` and the
@@ -488,8 +491,8 @@ static double tune_one(dn_s_t *trk, double alpha, const double *xt, const double
 }
 
 int dn_s_tune_alpha(const double *counts, const double *variances, const int8_t *labels,
-                    int n_hist, int n_bins, double *alpha_out, double *auc_out,
-                    dn_err_t *err)
+                    int n_hist, int n_bins, double min_entries, double *alpha_out,
+                    double *auc_out, dn_err_t *err)
 {
     double *xt = NULL, *sx2 = NULL, *score = NULL;
     uint8_t *empty = NULL;
@@ -524,7 +527,7 @@ int dn_s_tune_alpha(const double *counts, const double *variances, const int8_t 
             dn_err_prefix(err, "run %d", i);
             goto done;
         }
-        empty[i] = !(sum > DN_EPS);
+        empty[i] = dn_hist_insufficient(sum, min_entries, NULL) != DN_OK;
         if (!empty[i]) {
             dn_hist_normalise_with_sum(xt + (size_t)i * n_bins, sx2 + (size_t)i * n_bins, x,
                                        var, sum, n_bins);

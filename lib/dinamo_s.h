@@ -47,6 +47,11 @@ void dn_s_destroy(dn_s_t **self_p);
 int dn_s_n_bins(const dn_s_t *self);
 double dn_s_alpha(const dn_s_t *self);
 
+/* Runs with fewer than min_entries entries are insufficient statistics
+ * (DN_EEMPTY: no score, no update), as empty ones always are. A policy
+ * setting, not state: checkpoints do not carry it. Default 0. */
+void dn_s_set_min_entries(dn_s_t *self, double min_entries);
+
 /* Number of updates applied since dn_s_new (kept across save/load). */
 uint64_t dn_s_n_updates(const dn_s_t *self);
 
@@ -110,7 +115,8 @@ int dn_s_load(const void *buf, size_t len, dn_s_t **out, dn_err_t *err);
 /* Alpha tuning on the historical regime (SPEC 2). counts [n_hist*n_bins]
  * row-major, variances the same shape or NULL (Poisson), labels [n_hist]. For alpha = 0.00, 0.01, ..., 0.99 runs DINAMO-S
  * from a fresh reference over the n_hist runs and computes the ROC AUC of the
- * score against the labels (bad positive; unknown-label and empty runs left out);
+ * score against the labels (bad positive; unknown-label runs and runs with
+ * insufficient statistics, i.e. empty or below min_entries, left out);
  * then refines on the 0.001 grid within +-0.01 of the best (inside [0, 0.999]).
  * The first maximum (smallest alpha) wins. *alpha_out and *auc_out (each may be
  * NULL) receive it. Returns 0; DN_EINVAL when n_hist < 1, n_bins < 1 or the
@@ -118,7 +124,7 @@ int dn_s_load(const void *buf, size_t len, dn_s_t **out, dn_err_t *err);
  * DN_ERANGE for invalid counts (err "run i: bin j: ..."); DN_ENOMEM.
  * Normalises every run once and reuses one tracker and one score buffer. */
 int dn_s_tune_alpha(const double *counts, const double *variances, const int8_t *labels,
-                    int n_hist, int n_bins, double *alpha_out, double *auc_out,
-                    dn_err_t *err);
+                    int n_hist, int n_bins, double min_entries, double *alpha_out,
+                    double *auc_out, dn_err_t *err);
 
 #endif

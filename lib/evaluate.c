@@ -50,8 +50,8 @@ static void fill_scores(const dn_dataset_t *ds, const double *chi2, dn_run_score
             out->score[i] = dn_score_from_chi2(chi2[i], ds->n_bins);
 }
 
-int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, dn_run_scores_t *out,
-                       dn_err_t *err)
+int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, double min_entries,
+                       dn_run_scores_t *out, dn_err_t *err)
 {
     int rc = DN_OK;
     double *chi2 = out->chi2;
@@ -63,6 +63,7 @@ int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, dn_run_scores_t *ou
                         ds->n_bins);
         goto fail;
     }
+    dn_s_set_min_entries(s, min_entries);
     if (!chi2 && (rc = alloc_chi2(ds, &own_chi2, err)))
         goto fail;
     if (!chi2)
@@ -109,6 +110,7 @@ int dn_score_dataset_ml(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
             goto fail;
     }
     dn_ml_set_frozen(ml, opts->ml_frozen);
+    dn_ml_set_min_entries(ml, opts->min_entries);
     if (!chi2 && (rc = alloc_chi2(ds, &own_chi2, err)))
         goto fail;
     if (!chi2)
@@ -303,13 +305,14 @@ int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
 
     double alpha = is_s ? opts->alpha : NAN;
     if (is_s && alpha < 0.0) {
-        rc = dn_s_tune_alpha(ds->counts, ds->variances, ds->label, n_hist, nb, &alpha, NULL, err);
+        rc = dn_s_tune_alpha(ds->counts, ds->variances, ds->label, n_hist, nb,
+                             opts->min_entries, &alpha, NULL, err);
         if (rc)
             goto fail;
     }
 
     dn_run_scores_t rs = {.chi2 = chi2, .ref_mu = ref_mu, .ref_sigma = ref_sigma};
-    rc = is_s ? dn_score_dataset_s(ds, alpha, &rs, err) : dn_score_dataset_ml(ds, opts, &rs, err);
+    rc = is_s ? dn_score_dataset_s(ds, alpha, opts->min_entries, &rs, err) : dn_score_dataset_ml(ds, opts, &rs, err);
     if (rc)
         goto fail;
     rc = dn_evaluate_scores_ref(ds, opts->method, chi2, ref_mu, ref_sigma, alpha, opts, out,

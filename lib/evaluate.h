@@ -28,6 +28,7 @@ typedef struct dn_eval_opts_t {
     uint64_t ml_seed;      /* seed of DINAMO-ML initialisation and dropout */
     const char *ml_weights;/* DINAMO-ML starting weights file (DNML or raw SPEC 3), or NULL */
     int ml_frozen;         /* DINAMO-ML: no training, pure inference with contexts */
+    double min_entries;    /* runs with fewer entries: insufficient statistics (0: empty only) */
     void (*progress)(void *ctx, int done, int total); /* nullable, ML scoring only */
     void *progress_ctx;
 } dn_eval_opts_t;
@@ -57,10 +58,11 @@ typedef struct dn_run_scores_t {
 } dn_run_scores_t;
 
 /* Scores every run of ds with DINAMO-S at the given alpha (updating on good
- * labels), filling the non-NULL arrays of *out. Returns 0, DN_ERANGE (bad counts,
+ * labels; runs with fewer than min_entries entries are insufficient statistics),
+ * filling the non-NULL arrays of *out. Returns 0, DN_ERANGE (bad counts,
  * err names the run) or DN_ENOMEM. */
-int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, dn_run_scores_t *out,
-                       dn_err_t *err);
+int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, double min_entries,
+                       dn_run_scores_t *out, dn_err_t *err);
 
 /* Scores every run of ds with DINAMO-ML (SPEC 3): a fresh model from opts->ml_seed
  * at the SPEC 3 defaults sized for ds's bins, or the weights in opts->ml_weights

@@ -181,3 +181,14 @@ double dn_score_from_chi2(double chi2, int n_bins)
 {
     return log(chi2 / n_bins);
 }
+
+int dn_hist_insufficient(double sum, double min_entries, dn_err_t *err)
+{
+    if (!(sum > DN_EPS))
+        return dn_err_set(err, DN_EEMPTY, "histogram sum %.17g <= %g: insufficient statistics",
+                          sum, DN_EPS);
+    if (sum < min_entries)
+        return dn_err_set(err, DN_EEMPTY, "%.17g entries, fewer than the minimum %g: "
+                          "insufficient statistics", sum, min_entries);
+    return DN_OK;
+}

@@ -66,6 +66,11 @@ double dn_hist_sum_checked(const double *x, int n_bins, int *bad);
  * bin (as dn_hist_check), or "counts sum to infinity" when only the sum is. */
 int dn_hist_explain_bad(const double *x, const double *var, int n_bins, dn_err_t *err);
 
+/* DN_EEMPTY ("insufficient statistics", err says why) when a histogram of
+ * `sum` entries is empty (sum <= DN_EPS) or has fewer than min_entries (a
+ * policy's minimum, 0 for none); else 0. */
+int dn_hist_insufficient(double sum, double min_entries, dn_err_t *err);
+
 /* The second half of dn_hist_normalise for a known sum = sum x > DN_EPS. */
 void dn_hist_normalise_with_sum(double *xt, double *sx2, const double *x,
                                 const double *var, double sum, int n_bins);

@@ -645,7 +645,7 @@ Test(dinamo_s, tune_alpha_finds_the_best_grid_point)
     make_runs_shift(3, n_hist, n_bins, 0.12, counts, labels);
     double alpha = -1, auc = -1;
     dn_err_t err = {0};
-    cr_assert_eq(dn_s_tune_alpha(counts, NULL, labels, n_hist, n_bins, &alpha, &auc, &err), 0, "%s",
+    cr_assert_eq(dn_s_tune_alpha(counts, NULL, labels, n_hist, n_bins, 0.0, &alpha, &auc, &err), 0, "%s",
                  err.msg);
     /* brute force of the coarse scan and the refinement with the public API */
     double *chi2 = malloc(n_hist * sizeof(double)), *score = malloc(n_hist * sizeof(double));
@@ -680,10 +680,10 @@ Test(dinamo_s, tune_alpha_finds_the_best_grid_point)
     for (int i = 0; i < n_hist; i++)
         if (labels[i] == 1)
             labels[i] = 0;
-    cr_assert_eq(dn_s_tune_alpha(counts, NULL, labels, n_hist, n_bins, &alpha, &auc, &err), DN_EINVAL);
+    cr_assert_eq(dn_s_tune_alpha(counts, NULL, labels, n_hist, n_bins, 0.0, &alpha, &auc, &err), DN_EINVAL);
     cr_assert(strstr(err.msg, "0 bad"), "%s", err.msg);
     counts[7 * n_bins + 4] = -2.0;
-    cr_assert_eq(dn_s_tune_alpha(counts, NULL, labels, n_hist, n_bins, &alpha, &auc, &err), DN_ERANGE);
+    cr_assert_eq(dn_s_tune_alpha(counts, NULL, labels, n_hist, n_bins, 0.0, &alpha, &auc, &err), DN_ERANGE);
     cr_assert_str_eq(err.msg, "run 7: bin 4: negative count -2");
     free(chi2);
     free(score);

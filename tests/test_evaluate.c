@@ -72,7 +72,7 @@ Test(evaluate, scores_elsewhere_equal_dn_evaluate_bit_for_bit)
     cr_assert_eq(ref.n_empty, 2);
 
     double alpha, auc;
-    cr_assert_eq(dn_s_tune_alpha(ds->counts, NULL, ds->label, o.n_hist, ds->n_bins, &alpha, &auc,
+    cr_assert_eq(dn_s_tune_alpha(ds->counts, NULL, ds->label, o.n_hist, ds->n_bins, 0.0, &alpha, &auc,
                                  &err), 0, "%s", err.msg);
     cr_assert(same(alpha, ref.alpha), "tuned alpha %.17g vs %.17g", alpha, ref.alpha);
     cr_assert(same(auc, ref.auc_historical), "AUC of tuning %.17g vs %.17g", auc,
@@ -82,7 +82,7 @@ Test(evaluate, scores_elsewhere_equal_dn_evaluate_bit_for_bit)
     double *chi2 = malloc(ds->n_runs * sizeof *chi2);
     double *mu = malloc(cells * sizeof *mu), *sg = malloc(cells * sizeof *sg);
     dn_run_scores_t rs = {.chi2 = chi2, .ref_mu = mu, .ref_sigma = sg};
-    cr_assert_eq(dn_score_dataset_s(ds, alpha, &rs, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_score_dataset_s(ds, alpha, 0.0, &rs, &err), 0, "%s", err.msg);
 
     dn_eval_result_t got;
     cr_assert_eq(dn_evaluate_scores_ref(ds, DN_METHOD_S, chi2, mu, sg, alpha, &o, &got, &err), 0,
@@ -125,7 +125,7 @@ Test(evaluate, given_alpha_and_threshold)
     cr_assert_eq(ref.threshold, 1.25);
     double *chi2 = malloc(ds->n_runs * sizeof *chi2);
     dn_run_scores_t rs = {.chi2 = chi2};
-    cr_assert_eq(dn_score_dataset_s(ds, 0.3, &rs, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_score_dataset_s(ds, 0.3, 0.0, &rs, &err), 0, "%s", err.msg);
     cr_assert_eq(dn_evaluate_scores(ds, DN_METHOD_S, chi2, 0.3, &o, &got, &err), 0, "%s",
                  err.msg);
     expect_same(&ref, &got, 0);

@@ -322,3 +322,95 @@ Test(feed, watch_publishes_each_run_exactly_once_across_kill_9)
     unsetenv("DINAMO_FEED_WINDOW");
     dn_dataset_destroy(&ds);
 }
+
+/* Two subsystems per run and a policy: a minimum of entries for one key (its
+ * low-statistics runs are insufficient in the pipeline exactly as in `dinamo
+ * score --policy`), fixed warning/bad thresholds for the other subsystem; every
+ * run's severity is its worst histogram's and its combined score is
+ * log(sum chi2 / sum n_bins). */
+Test(feed, policy_severities_and_combined_run_scores)
+{
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    p.n_runs = 120;
+    p.n_anomalous = 12;
+    dn_dataset_t *a = NULL, *b = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_generate(&p, 21, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_generate(&p, 22, &b, &err), 0, "%s", err.msg);
+    char dir[256], labels[256], policy[256];
+    snprintf(dir, sizeof dir, "%s/uhi", rundir);
+    snprintf(labels, sizeof labels, "%s/labels.csv", rundir);
+    snprintf(policy, sizeof policy, "%s/policy.csv", rundir);
+    mkdir(dir, 0755);
+    FILE *lf = fopen(labels, "w");
+    fputs("run,label\n", lf);
+    for (int i = 0; i < a->n_runs; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/run_%06d.json", dir, i);
+        FILE *f = fopen(path, "w");
+        const dn_dataset_t *ds[2] = {a, b};
+        const char *key[2] = {"calo/e", "muon/x"};
+        fputc('{', f);
+        for (int h = 0; h < 2; h++) {
+            fprintf(f, "%s\"%s\": {\"axes\": [{\"type\": \"regular\", \"lower\": -5, \"upper\": "
+                       "5, \"bins\": %d}], \"storage\": {\"type\": \"double\", \"values\": [",
+                    h ? ", " : "", key[h], ds[h]->n_bins);
+            for (int j = 0; j < ds[h]->n_bins; j++) {
+                if (j)
+                    fputs(", ", f);
+                dn_json_write_number(f, dn_dataset_row(ds[h], i)[j]);
+            }
+            fputs("]}}", f);
+        }
+        fputs("}\n", f);
+        fclose(f);
+        fprintf(lf, "%d,%s\n", i, a->label[i] || b->label[i] ? "bad" : "good");
+    }
+    fclose(lf);
+    FILE *pf = fopen(policy, "w");
+    fputs("match,min_entries,warning,bad\n# muon runs below 9000 entries are not judged\n"
+          "muon/*,9000,,\nsubsystem:calo,,0.5,1.0\n", pf);
+    fclose(pf);
+    setenv("DINAMO_COMMON_POLICY", policy, 1);
+    setenv("DINAMO_FEED_LABELS", labels, 1);
+    int rc = sh("scripts/cluster.sh start %s --ipc --methods s --feed %s >%s/start.out 2>&1",
+                rundir, dir, rundir);
+    cr_assert_eq(rc, 0, "cluster start failed");
+    rc = sh("scripts/cluster.sh wait %s 300 >&2 && scripts/cluster.sh stop %s >&2", rundir,
+            rundir);
+    unsetenv("DINAMO_COMMON_POLICY");
+    unsetenv("DINAMO_FEED_LABELS");
+    cr_assert_eq(rc, 0, "no final report or unclean stop");
+    /* the key with a minimum: same scores as the offline tool with the policy */
+    rc = sh("%s/dinamo score --method s --in %s --key muon/x --labels %s --policy %s "
+            "--n-historical 40 --out %s/off.csv 2>/dev/null && "
+            "cmp %s/report/scores_s_muon_x.csv %s/off.csv >&2 && "
+            "grep -q insufficient_statistics %s/off.csv",
+            build, dir, labels, policy, rundir, rundir, rundir, rundir);
+    cr_assert_eq(rc, 0, "muon/x: pipeline scores with the policy differ from dinamo score");
+    /* calo thresholds come from the policy */
+    rc = sh("awk -F, 'NR > 1 && $4 == \"calo/e\" && ($7 != 0.5 || $8 != 1) { bad = 1 } "
+            "END { exit bad }' %s/report/flags.csv", rundir);
+    cr_assert_eq(rc, 0, "calo/e thresholds are not the policy's 0.5 / 1.0");
+    /* run severity = worst histogram severity; combined score from the chi2s */
+    rc = sh("cd %s/report && awk -F, '"
+            "function rank(s) { return s == \"bad\" ? 4 : s == \"warning\" ? 3 : "
+            "s == \"good\" ? 2 : s == \"insufficient_statistics\" ? 1 : 0 } "
+            "FILENAME == \"flags.csv\" && FNR > 1 { if (rank($9) > w[$1]) w[$1] = rank($9); "
+            "n[$1]++ } "
+            "FILENAME ~ /^scores_s_/ && FNR > 1 && $5 == \"ok\" { c[$1] += $3; b[$1] += 100 } "
+            "FILENAME == \"runs.csv\" && FNR > 1 { seen++; "
+            "if (rank($4) != w[$1]) { print \"run \" $1 \": severity \" $4; bad = 1 } "
+            "if (b[$1] > 0) { e = log(c[$1] / b[$1]); d = e - $5; if (d < 0) d = -d; "
+            "if (d > 1e-9) { print \"run \" $1 \": score \" $5 \" want \" e; bad = 1 } } } "
+            "END { if (seen < 70) { print seen \" runs judged\"; bad = 1 } exit bad }' "
+            "flags.csv scores_s_calo_e.csv scores_s_muon_x.csv runs.csv >&2",
+            rundir);
+    cr_assert_eq(rc, 0, "runs.csv disagrees with the histograms' severities and chi2s");
+    rc = sh("grep -q '^[0-9]*,[0-9]*,s,muon,' %s/report/subsystems.csv && "
+            "grep -q '^[0-9]*,[0-9]*,s,calo,' %s/report/subsystems.csv", rundir, rundir);
+    cr_assert_eq(rc, 0, "subsystems.csv lacks a subsystem");
+    dn_dataset_destroy(&a);
+    dn_dataset_destroy(&b);
+}

@@ -136,7 +136,7 @@ static void scores_of(const dn_dataset_t *ds, double alpha, double *chi2)
 {
     dn_run_scores_t rs = {.chi2 = chi2};
     dn_err_t err = {0};
-    cr_assert_eq(dn_score_dataset_s(ds, alpha, &rs, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_score_dataset_s(ds, alpha, 0.0, &rs, &err), 0, "%s", err.msg);
 }
 
 static int n_warn;

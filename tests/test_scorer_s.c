@@ -335,10 +335,10 @@ static double expected(const dn_dataset_t *ds, double *chi2)
 {
     double alpha;
     dn_err_t err = {0};
-    cr_assert_eq(dn_s_tune_alpha(ds->counts, NULL, ds->label, N_HIST, ds->n_bins, &alpha, NULL, &err),
+    cr_assert_eq(dn_s_tune_alpha(ds->counts, NULL, ds->label, N_HIST, ds->n_bins, 0.0, &alpha, NULL, &err),
                  0, "%s", err.msg);
     dn_run_scores_t rs = {.chi2 = chi2};
-    cr_assert_eq(dn_score_dataset_s(ds, alpha, &rs, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_score_dataset_s(ds, alpha, 0.0, &rs, &err), 0, "%s", err.msg);
     return alpha;
 }
 

@@ -24,6 +24,7 @@
 #include "error.h"
 #include "evaluate.h"
 #include "input.h"
+#include "policy.h"
 #include "fileio.h"
 #include "generator.h"
 #include "histo.h"
@@ -241,7 +242,7 @@ static int cmd_generate(args_t *a)
  * UHI JSON runs (input.h); --key picks a UHI histogram, --labels adds labels.
  * Files and histograms left out are named on stderr as warnings. */
 typedef struct {
-    const char *key, *labels;
+    const char *key, *labels, *policy;
 } input_args_t;
 
 static void input_warn(void *ctx, const char *msg)
@@ -257,8 +258,30 @@ static void parse_input_opt(const char *name, const char *v, input_args_t *in, i
         in->key = v;
     else if (!strcmp(name, "--labels"))
         in->labels = v;
+    else if (!strcmp(name, "--policy"))
+        in->policy = v;
     else
         *handled = 0;
+}
+
+/* --policy: the judgement of the histogram read (by --key; offline inputs carry
+ * no subsystem) gives --min-entries and, for evaluate, the bad threshold, unless
+ * those were given on the command line. */
+static int apply_policy(const input_args_t *in, dn_eval_opts_t *o, int min_given,
+                        dn_err_t *err)
+{
+    if (!in->policy)
+        return DN_OK;
+    dn_policy_t *p = dn_policy_load(in->policy, err);
+    if (!p)
+        return err->code;
+    dn_judge_t j = dn_policy_lookup(p, in->key, NULL);
+    dn_policy_destroy(&p);
+    if (!min_given)
+        o->min_entries = j.min_entries;
+    if (isnan(o->threshold) && !isnan(j.bad))
+        o->threshold = j.bad;
+    return DN_OK;
 }
 
 static int read_input(const char *cmd, const char *path, const input_args_t *in,
@@ -302,6 +325,7 @@ static void set_progress(dn_eval_opts_t *o, const char *cmd)
 static const char score_help[] =
     "usage: dinamo score --method s|ml --in PATH --out SCORES.csv\n"
     "                    [--key KEY] [--labels LABELS.csv] [--pulls FILE]\n"
+    "                    [--min-entries N] [--policy POLICY.csv]\n"
     "                    [--alpha A] [--n-historical N]                  (s)\n"
     "                    [--weights FILE] [--no-train] [--seed S]        (ml)\n"
     "\n"
@@ -312,7 +336,11 @@ static const char score_help[] =
     "several. Weighted UHI storage gives per-bin variances that replace the\n"
     "Poisson estimate. --labels LABELS.csv (run,label with good/bad/0/1) sets the\n"
     "labels of the runs it names. Unusable files and histograms are named on\n"
-    "stderr and left out; the rest is scored.\n"
+    "stderr and left out; the rest is scored. Runs with fewer than --min-entries\n"
+    "entries are insufficient statistics (status insufficient_statistics: no\n"
+    "score, no update), as empty runs always are. --policy POLICY.csv (match,\n"
+    "min_entries,warning,bad per key, key prefix or *) sets --min-entries for\n"
+    "--key (and, for evaluate, the threshold) unless given.\n"
     "\n"
     "Scores every run in time order against the evolving reference, updating it\n"
     "with the runs labelled good. SCORES.csv: run,label,chi2,score,status with\n"
@@ -421,13 +449,16 @@ static int cmd_score(args_t *a)
     dn_err_t err = {0};
     dn_dataset_t *ds = NULL;
     double *chi2 = NULL, *score = NULL, *pulls = NULL, *ref_mu = NULL, *ref_sigma = NULL;
-    int rc = read_input(a->cmd, in, &inargs, &ds, &err);
+    int rc = apply_policy(&inargs, &opts, opts.min_entries > 0, &err);
+    if (!rc)
+        rc = read_input(a->cmd, in, &inargs, &ds, &err);
     if (rc)
         goto fail;
     if (is_s && opts.alpha < 0.0) {
         int hist = opts.n_hist < ds->n_runs ? opts.n_hist : ds->n_runs;
         double auc;
-        rc = dn_s_tune_alpha(ds->counts, ds->variances, ds->label, hist, ds->n_bins, &opts.alpha, &auc,
+        rc = dn_s_tune_alpha(ds->counts, ds->variances, ds->label, hist, ds->n_bins,
+                             opts.min_entries, &opts.alpha, &auc,
                              &err);
         if (rc) {
             dn_err_prefix(&err, "cannot tune alpha (give --alpha)");
@@ -450,7 +481,7 @@ static int cmd_score(args_t *a)
     }
     dn_run_scores_t rs = {.chi2 = chi2, .score = score, .pulls = pulls, .ref_mu = ref_mu,
                           .ref_sigma = ref_sigma};
-    rc = is_s ? dn_score_dataset_s(ds, opts.alpha, &rs, &err)
+    rc = is_s ? dn_score_dataset_s(ds, opts.alpha, opts.min_entries, &rs, &err)
               : dn_score_dataset_ml(ds, &opts, &rs, &err);
     if (!rc && pulls_path)
         rc = write_pulls_csv(pulls_path, ds, pulls, ref_mu, ref_sigma, &err);
@@ -472,6 +503,7 @@ static const char evaluate_help[] =
     "usage: dinamo evaluate DIR|--in PATH --method s|ml [--alpha A] [--threshold T]\n"
     "                       [--n-historical N] [--boot-seed S] [--out FILE]\n"
     "                       [--key KEY] [--labels LABELS.csv]\n"
+    "                       [--min-entries N] [--policy POLICY.csv]\n"
     "                       [--seed S] [--weights FILE] [--no-train]  (ml)\n"
     "\n"
     "Tunes alpha (unless given) and the threshold (unless given) on the first N runs\n"
@@ -514,6 +546,11 @@ static int parse_eval_opt(const char *cmd, const char *name, const char *v,
         if (parse_int(cmd, name, v, 1, 1L << 30, &x))
             return 2;
         o->n_hist = (int)x;
+    } else if (!strcmp(name, "--min-entries")) {
+        if (parse_double(cmd, name, v, &o->min_entries))
+            return 2;
+        if (!(o->min_entries >= 0))
+            return usage_error(cmd, "%s: want a number >= 0", name);
     } else if (!strcmp(name, "--boot-seed")) {
         if (parse_u64(cmd, name, v, &o->boot_seed))
             return 2;
@@ -570,7 +607,9 @@ static int cmd_evaluate(args_t *a)
     dn_err_t err = {0};
     dn_dataset_t *ds = NULL;
     dn_eval_result_t res;
-    int rc = read_input(a->cmd, dir, &inargs, &ds, &err);
+    int rc = apply_policy(&inargs, &opts, opts.min_entries > 0, &err);
+    if (!rc)
+        rc = read_input(a->cmd, dir, &inargs, &ds, &err);
     if (!rc)
         rc = dn_evaluate(ds, &opts, &res, &err);
     dn_dataset_destroy(&ds);

@@ -32,6 +32,7 @@
 #include "histo.h"
 #include "log.h"
 #include "msg.h"
+#include "policy.h"
 #include "service.h"
 #include "store.h"
 #include "stream.h"
@@ -47,6 +48,7 @@ typedef struct row_t {
     double mu, sigma;
     uint8_t rapid_mu, rapid_sigma;
     double *counts;          /* [n_bins] from the run */
+    double *variances;       /* [n_bins] when the run gave them (weighted fills) */
     double *edges;           /* [n_bins+1] when the run gave them */
     uint8_t has_score[N_METHODS], status[N_METHODS], flagged_logged[N_METHODS];
     double chi2[N_METHODS], alpha[N_METHODS];
@@ -55,6 +57,8 @@ typedef struct row_t {
 
 typedef struct hkey_t {
     char *key;
+    char *subsystem;         /* from the first run that gave the key */
+    dn_judge_t judge;        /* the policy's, resolved with the subsystem */
     int n_bins;              /* 0 until a run gave it */
     row_t *rows;             /* indexed by run_seq */
     int n_rows, cap_rows;
@@ -73,9 +77,11 @@ typedef struct feed_t {
 } feed_t;
 
 typedef struct ev_t {
+    dn_policy_t *policy; /* thresholds per key or subsystem */
     int enabled[N_METHODS];
     int n_hist;
     uint64_t boot_seed;
+    double warning_margin;   /* warning threshold = bad - this, unless the policy sets it */
     char report_dir[4096];
     int exit_at_end;
     int rebuilding;
@@ -172,9 +178,40 @@ static double row_score(const hkey_t *hk, const row_t *r, int m)
     return dn_score_from_chi2(r->chi2[m], hk->n_bins);
 }
 
+/* How a scored histogram, subsystem or run is judged (worse is larger). */
+enum { SEV_NONE = 0, SEV_INSUFFICIENT, SEV_GOOD, SEV_WARNING, SEV_BAD };
+static const char *sev_name[] = {"", "insufficient_statistics", "good", "warning", "bad"};
+
+static double warning_threshold(const ev_t *ev, const hkey_t *hk, int m)
+{
+    if (!isnan(hk->judge.warning))
+        return hk->judge.warning;
+    return hk->threshold[m] - ev->warning_margin;
+}
+
+static int severity(const ev_t *ev, const hkey_t *hk, const row_t *r, int m)
+{
+    if (!r->has_score[m] || isnan(hk->threshold[m]))
+        return SEV_NONE;
+    if (r->status[m] == DINAMO__SCORE_STATUS__INSUFFICIENT_STATISTICS)
+        return SEV_INSUFFICIENT;
+    double sc = row_score(hk, r, m);
+    if (isnan(sc))
+        return SEV_NONE; /* rejected: named in the scorer's log */
+    if (sc > hk->threshold[m])
+        return SEV_BAD;
+    return sc > warning_threshold(ev, hk, m) ? SEV_WARNING : SEV_GOOD;
+}
+
 static void try_tune(ev_t *ev, hkey_t *hk, int m)
 {
-    if (ev->n_hist < 1 || !isnan(hk->threshold[m]) || hk->n_rows < ev->n_hist || hk->n_bins < 1)
+    if (!isnan(hk->threshold[m]))
+        return;
+    if (hk->subsystem && !isnan(hk->judge.bad)) { /* the policy sets it */
+        hk->threshold[m] = hk->judge.bad;
+        return;
+    }
+    if (ev->n_hist < 1 || hk->n_rows < ev->n_hist || hk->n_bins < 1)
         return;
     for (int i = 0; i < ev->n_hist; i++)
         if (!hk->rows[i].has_label || !hk->rows[i].has_score[m])
@@ -205,8 +242,141 @@ static void try_tune(ev_t *ev, hkey_t *hk, int m)
     free(label);
 }
 
-/* Logs the flags of run seq for method m once all its histograms are scored and
- * their thresholds tuned. */
+/* ---- run and subsystem assessment ------------------------------------------- */
+
+#define N_WORST 3
+
+/* A run (or one subsystem of it) judged by method m: counts by severity, the
+ * combined score log(sum chi2 / sum n_bins) over its scored histograms (the
+ * paper's combination), and the histograms furthest above their thresholds. */
+typedef struct {
+    int n_hist, n_scored, n_bad, n_warning, n_insufficient;
+    int severity;
+    double chi2, bins;
+    int worst[N_WORST];      /* key indices, -1 */
+    double excess[N_WORST];  /* score - bad threshold */
+} assess_t;
+
+static void assess_init(assess_t *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int w = 0; w < N_WORST; w++) {
+        a->worst[w] = -1;
+        a->excess[w] = -INFINITY;
+    }
+}
+
+static void assess_add(const ev_t *ev, assess_t *a, int k, const row_t *r, int m)
+{
+    const hkey_t *hk = &ev->keys[k];
+    int sev = severity(ev, hk, r, m);
+    a->n_hist++;
+    if (sev == SEV_NONE)
+        return;
+    a->n_scored++;
+    a->n_bad += sev == SEV_BAD;
+    a->n_warning += sev == SEV_WARNING;
+    a->n_insufficient += sev == SEV_INSUFFICIENT;
+    if (sev > a->severity)
+        a->severity = sev;
+    if (sev == SEV_INSUFFICIENT)
+        return;
+    a->chi2 += r->chi2[m];
+    a->bins += hk->n_bins;
+    if (sev < SEV_WARNING)
+        return;
+    double ex = row_score(hk, r, m) - hk->threshold[m];
+    for (int w = 0; w < N_WORST; w++)
+        if (ex > a->excess[w]) {
+            memmove(a->worst + w + 1, a->worst + w, (size_t)(N_WORST - 1 - w) * sizeof *a->worst);
+            memmove(a->excess + w + 1, a->excess + w,
+                    (size_t)(N_WORST - 1 - w) * sizeof *a->excess);
+            a->worst[w] = k;
+            a->excess[w] = ex;
+            break;
+        }
+}
+
+static double assess_score(const assess_t *a)
+{
+    return a->bins > 0 ? log(a->chi2 / a->bins) : NAN;
+}
+
+/* Run seq judged by method m, all its histograms (subsystem NULL) or those of
+ * one subsystem. Returns 0 when some histogram of the run has no judgement yet. */
+static int assess_run(const ev_t *ev, uint64_t seq, int m, const char *subsystem, assess_t *a)
+{
+    assess_init(a);
+    for (int k = 0; k < ev->n_keys; k++) {
+        const hkey_t *hk = &ev->keys[k];
+        if ((int)seq >= hk->n_rows || !hk->rows[seq].has_run)
+            continue;
+        if (subsystem && strcmp(hk->subsystem ? hk->subsystem : "", subsystem))
+            continue;
+        const row_t *r = &hk->rows[seq];
+        if (r->has_score[m] && isnan(hk->threshold[m]))
+            return 0;
+        assess_add(ev, a, k, r, m);
+    }
+    return a->n_scored == a->n_hist;
+}
+
+/* The bins of histogram k in run seq with the largest |pull| against the
+ * reference that scored it (method m), as "b17:+8.2 b18:-6.1" into buf. */
+static void worst_bins(const ev_t *ev, int k, uint64_t seq, int m, char *buf, size_t cap)
+{
+    const hkey_t *hk = &ev->keys[k];
+    const row_t *r = &hk->rows[seq];
+    int nb = hk->n_bins;
+    buf[0] = '\0';
+    if (!r->counts || !r->ref_mu[m] || !r->ref_sigma[m] || nb < 1)
+        return;
+    double *xt = malloc(sizeof(double) * 3 * (size_t)nb);
+    if (!xt)
+        return;
+    double *sx2 = xt + nb, *pull = sx2 + nb;
+    if (dn_hist_normalise(xt, sx2, r->counts, r->variances, nb) > DN_EPS) {
+        dn_hist_chi2(pull, xt, sx2, r->ref_mu[m], r->ref_sigma[m], nb);
+        int used[N_WORST] = {-1, -1, -1};
+        size_t len = 0;
+        for (int w = 0; w < N_WORST; w++) {
+            int best = -1;
+            for (int j = 0; j < nb; j++) {
+                int taken = 0;
+                for (int v = 0; v < w; v++)
+                    taken |= used[v] == j;
+                if (!taken && isfinite(pull[j]) && (best < 0 || fabs(pull[j]) > fabs(pull[best])))
+                    best = j;
+            }
+            if (best < 0)
+                break;
+            used[w] = best;
+            int n = snprintf(buf + len, cap - len, "%sb%d:%+.1f", w ? " " : "", best, pull[best]);
+            if (n < 0 || (size_t)n >= cap - len)
+                break;
+            len += (size_t)n;
+        }
+    }
+    free(xt);
+}
+
+/* "calo/e(+1.20) muon/x(+0.40)": the worst histograms and their excess. */
+static void worst_list(const ev_t *ev, const assess_t *a, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int w = 0; w < N_WORST && a->worst[w] >= 0; w++) {
+        int n = snprintf(buf + len, cap - len, "%s%s(%+.2f)", w ? " " : "",
+                         ev->keys[a->worst[w]].key, a->excess[w]);
+        if (n < 0 || (size_t)n >= cap - len)
+            break;
+        len += (size_t)n;
+    }
+}
+
+/* Logs the judgement of run seq for method m once all its histograms are scored
+ * and their thresholds known: severity, counts, the worst histograms and, for
+ * the worst one, its worst bins. */
 static void try_flag(ev_t *ev, uint64_t seq, int m)
 {
     if ((int)seq < ev->n_hist || (int)seq >= ev->n_runs || ev->rebuilding)
@@ -214,43 +384,26 @@ static void try_flag(ev_t *ev, uint64_t seq, int m)
     runinfo_t *ri = &ev->runs[seq];
     if (!ri->n_keys)
         return;
-    int have = 0, flagged = 0;
-    const char *worst[3] = {0};
-    double wex[3] = {-INFINITY, -INFINITY, -INFINITY};
-    for (int k = 0; k < ev->n_keys; k++) {
-        hkey_t *hk = &ev->keys[k];
-        if ((int)seq >= hk->n_rows || !hk->rows[seq].has_score[m])
-            continue;
-        if (hk->rows[seq].flagged_logged[m])
+    for (int k = 0; k < ev->n_keys; k++)
+        if ((int)seq < ev->keys[k].n_rows && ev->keys[k].rows[seq].flagged_logged[m])
             return;
-        if (isnan(hk->threshold[m]))
-            return;
-        have++;
-        double s = row_score(hk, &hk->rows[seq], m), ex = s - hk->threshold[m];
-        if (s > hk->threshold[m]) {
-            flagged++;
-            for (int w = 0; w < 3; w++)
-                if (ex > wex[w]) {
-                    for (int v = 2; v > w; v--) {
-                        wex[v] = wex[v - 1];
-                        worst[v] = worst[v - 1];
-                    }
-                    wex[w] = ex;
-                    worst[w] = hk->key;
-                    break;
-                }
-        }
-    }
-    if (have < ri->n_keys)
+    assess_t a;
+    if (!assess_run(ev, seq, m, NULL, &a) || a.n_hist < ri->n_keys)
         return;
     for (int k = 0; k < ev->n_keys; k++)
         if ((int)seq < ev->keys[k].n_rows)
             ev->keys[k].rows[seq].flagged_logged[m] = 1;
-    if (flagged)
-        dn_log(DN_LOG_INFO, "run %lld (%s): %d of %d histograms flagged, worst: %s%s%s%s%s",
-               (long long)ri->run_number, method_name[m], flagged, have, worst[0],
-               worst[1] ? ", " : "", worst[1] ? worst[1] : "", worst[2] ? ", " : "",
-               worst[2] ? worst[2] : "");
+    if (a.severity < SEV_WARNING)
+        return;
+    char worst[512], bins[128];
+    worst_list(ev, &a, worst, sizeof worst);
+    worst_bins(ev, a.worst[0], seq, m, bins, sizeof bins);
+    dn_log(a.severity == SEV_BAD ? DN_LOG_WARN : DN_LOG_INFO,
+           "run %lld (%s): %s: %d bad, %d warning, %d insufficient of %d histograms; "
+           "combined score %.3f; worst %s; worst bins of %s: %s",
+           (long long)ri->run_number, method_name[m], sev_name[a.severity], a.n_bad,
+           a.n_warning, a.n_insufficient, a.n_hist, assess_score(&a), worst,
+           ev->keys[a.worst[0]].key, bins);
 }
 
 static void after_change(ev_t *ev, hkey_t *hk, uint64_t seq)
@@ -297,6 +450,11 @@ static int ingest_run(ev_t *ev, const Dinamo__Run *run)
             return DN_ENOMEM;
         if (!hk->n_bins)
             hk->n_bins = (int)hg->n_counts;
+        if (!hk->subsystem) {
+            if (!(hk->subsystem = strdup(hg->subsystem ? hg->subsystem : "")))
+                return DN_ENOMEM;
+            hk->judge = dn_policy_lookup(ev->policy, hk->key, hk->subsystem);
+        }
         if (hk->n_bins != (int)hg->n_counts) {
             dn_log(DN_LOG_WARN, "run %lld: histogram '%s': %zu bins, the key has %d: skipped",
                    (long long)run->run_number, hg->key, hg->n_counts, hk->n_bins);
@@ -308,6 +466,7 @@ static int ingest_run(ev_t *ev, const Dinamo__Run *run)
         r->has_run = 1;
         r->run_number = run->run_number;
         if (copy_arr(&r->counts, hg->counts, hg->n_counts) ||
+            copy_arr(&r->variances, hg->variances, hg->n_variances) ||
             (hg->n_edges == hg->n_counts + 1 && copy_arr(&r->edges, hg->edges, hg->n_edges)))
             return DN_ENOMEM;
         after_change(ev, hk, run->run_seq);
@@ -596,6 +755,8 @@ static int evaluate_key(ev_t *ev, hkey_t *hk, int m, FILE *json, dn_eval_result_
     o.n_hist = ev->n_hist;
     o.boot_seed = ev->boot_seed;
     o.alpha = -1.0; /* the scorer tuned alpha: report the historical AUC */
+    if (hk->subsystem && !isnan(hk->judge.bad))
+        o.threshold = hk->judge.bad;
     dn_err_t e = {0};
     int rc = dn_evaluate_scores_ref(ds, o.method, chi2, refs ? mu : NULL, refs ? sg : NULL,
                                     alpha, &o, res, &e);
@@ -667,6 +828,10 @@ static int write_scores_csv(ev_t *ev, hkey_t *hk, int m, dn_err_t *err)
     return dn_outfile_commit(&of, err);
 }
 
+/* flags.csv: every scored histogram of the continual regime with its severity;
+ * runs.csv: every run judged as a whole (severity = its worst histogram's,
+ * combined score, the worst histograms and the worst bins of the worst one);
+ * subsystems.csv: the same per subsystem of each run. */
 static int write_flags_csv(ev_t *ev, dn_err_t *err)
 {
     char path[4096 + 32];
@@ -675,35 +840,81 @@ static int write_flags_csv(ev_t *ev, dn_err_t *err)
     if (!of)
         return err->code;
     FILE *f = dn_outfile_stream(of);
-    fputs("run,run_seq,method,histogram,score,threshold,flagged,worst\n", f);
+    fputs("run,run_seq,method,histogram,subsystem,score,warning,threshold,severity\n", f);
+    for (int m = 0; m < N_METHODS; m++) {
+        if (!ev->enabled[m])
+            continue;
+        for (int i = ev->n_hist; i < ev->n_runs; i++)
+            for (int k = 0; k < ev->n_keys; k++) {
+                hkey_t *hk = &ev->keys[k];
+                if (i >= hk->n_rows)
+                    continue;
+                int sev = severity(ev, hk, &hk->rows[i], m);
+                if (sev == SEV_NONE)
+                    continue;
+                double sc = row_score(hk, &hk->rows[i], m);
+                fprintf(f, "%lld,%d,%s,%s,%s,", (long long)hk->rows[i].run_number, i,
+                        method_name[m], hk->key, hk->subsystem ? hk->subsystem : "");
+                if (!isnan(sc))
+                    fprintf(f, "%.17g", sc);
+                fprintf(f, ",%.17g,%.17g,%s\n", warning_threshold(ev, hk, m), hk->threshold[m],
+                        sev_name[sev]);
+            }
+    }
+    return dn_outfile_commit(&of, err);
+}
+
+static void assess_line(FILE *f, const ev_t *ev, int i, int m, const char *subsystem,
+                        const assess_t *a)
+{
+    char worst[512] = "", bins[128] = "";
+    worst_list(ev, a, worst, sizeof worst);
+    if (a->worst[0] >= 0)
+        worst_bins(ev, a->worst[0], (uint64_t)i, m, bins, sizeof bins);
+    double sc = assess_score(a);
+    fprintf(f, "%lld,%d,%s,", (long long)ev->runs[i].run_number, i, method_name[m]);
+    if (subsystem)
+        fprintf(f, "%s,", subsystem);
+    fprintf(f, "%s,", sev_name[a->severity]);
+    if (!isnan(sc))
+        fprintf(f, "%.17g", sc);
+    fprintf(f, ",%d,%d,%d,%d,%s,%s\n", a->n_hist, a->n_bad, a->n_warning, a->n_insufficient,
+            worst, bins);
+}
+
+static int write_runs_csv(ev_t *ev, int per_subsystem, dn_err_t *err)
+{
+    char path[4096 + 32];
+    snprintf(path, sizeof path, "%s/%s", ev->report_dir,
+             per_subsystem ? "subsystems.csv" : "runs.csv");
+    dn_outfile_t *of = dn_outfile_open(path, err);
+    if (!of)
+        return err->code;
+    FILE *f = dn_outfile_stream(of);
+    fprintf(f, "run,run_seq,method,%sseverity,score,n_histograms,n_bad,n_warning,"
+               "n_insufficient,worst,worst_bins\n", per_subsystem ? "subsystem," : "");
     for (int m = 0; m < N_METHODS; m++) {
         if (!ev->enabled[m])
             continue;
         for (int i = ev->n_hist; i < ev->n_runs; i++) {
-            int flagged = 0, scored = 0;
-            const char *worst = NULL;
-            double wex = -INFINITY;
-            for (int k = 0; k < ev->n_keys; k++) {
-                hkey_t *hk = &ev->keys[k];
-                if (i >= hk->n_rows || !hk->rows[i].has_score[m] || isnan(hk->threshold[m]))
-                    continue;
-                double s = row_score(hk, &hk->rows[i], m);
-                int fl = s > hk->threshold[m];
-                scored++;
-                flagged += fl;
-                if (fl && s - hk->threshold[m] > wex) {
-                    wex = s - hk->threshold[m];
-                    worst = hk->key;
-                }
-                fprintf(f, "%lld,%d,%s,%s,", (long long)hk->rows[i].run_number, i,
-                        method_name[m], hk->key);
-                if (!isnan(s))
-                    fprintf(f, "%.17g", s);
-                fprintf(f, ",%.17g,%d,\n", hk->threshold[m], fl);
+            assess_t a;
+            if (!per_subsystem) {
+                if (assess_run(ev, (uint64_t)i, m, NULL, &a) && a.n_hist)
+                    assess_line(f, ev, i, m, NULL, &a);
+                continue;
             }
-            if (scored && ev->n_keys > 1)
-                fprintf(f, "%lld,%d,%s,*,,,%d,%s\n", (long long)ev->runs[i].run_number, i,
-                        method_name[m], flagged, worst ? worst : "");
+            /* each subsystem once, in key order of first appearance */
+            for (int k = 0; k < ev->n_keys; k++) {
+                const char *sub = ev->keys[k].subsystem ? ev->keys[k].subsystem : "";
+                int seen = 0;
+                for (int q = 0; q < k && !seen; q++)
+                    seen = i < ev->keys[q].n_rows && ev->keys[q].rows[i].has_run &&
+                           !strcmp(ev->keys[q].subsystem ? ev->keys[q].subsystem : "", sub);
+                if (seen || i >= ev->keys[k].n_rows || !ev->keys[k].rows[i].has_run)
+                    continue;
+                if (assess_run(ev, (uint64_t)i, m, sub, &a) && a.n_hist)
+                    assess_line(f, ev, i, m, sub, &a);
+            }
         }
     }
     return dn_outfile_commit(&of, err);
@@ -812,6 +1023,10 @@ static int write_report(ev_t *ev, int final, dn_err_t *err)
                 rc = write_scores_csv(ev, &ev->keys[k], m, err);
     if (!rc)
         rc = write_flags_csv(ev, err);
+    if (!rc)
+        rc = write_runs_csv(ev, 0, err);
+    if (!rc)
+        rc = write_runs_csv(ev, 1, err);
     if (!rc)
         rc = write_labels_csv(ev, err);
     if (!rc && final) {
@@ -1006,6 +1221,9 @@ static const dn_config_key_t keys[] = {
     {"methods", DN_CFG_STRING, "s,ml", "methods evaluated: s, ml or s,ml"},
     {"n_hist", DN_CFG_INT, "1000", "historical runs (threshold tuning)"},
     {"boot_seed", DN_CFG_INT, "0", "seed of the threshold bootstrap"},
+    {"warning_margin", DN_CFG_DOUBLE, "0.6931471805599453",
+     "warning threshold = bad threshold - this (ln 2: half the reduced chi2), unless the "
+     "policy sets one"},
     {"report_dir", DN_CFG_STRING, "", "report directory (default <data_dir>/report)"},
     {"exit_at_end", DN_CFG_BOOL, "false", "exit 0 after the final report"},
 };
@@ -1049,6 +1267,10 @@ int main(int argc, char **argv)
     }
     if (rc || (rc = dn_log_init("evaluator", dn_config_str(cfg, "log_level"), &err)))
         goto fail;
+    if (!(ev.policy = dn_policy_from_config(cfg, &err))) {
+        rc = err.code;
+        goto fail;
+    }
     int64_t n_hist, boot_seed, tick_ms;
     dn_config_int(cfg, "n_hist", &n_hist);
     dn_config_int(cfg, "boot_seed", &boot_seed);
@@ -1060,6 +1282,11 @@ int main(int argc, char **argv)
     }
     ev.n_hist = (int)n_hist;
     ev.boot_seed = (uint64_t)boot_seed;
+    dn_config_double(cfg, "warning_margin", &ev.warning_margin);
+    if (!(ev.warning_margin >= 0)) {
+        rc = dn_err_set(&err, DN_EINVAL, "need warning_margin >= 0");
+        goto fail;
+    }
     char methods[64];
     snprintf(methods, sizeof methods, "%s", dn_config_str(cfg, "methods"));
     for (char *save = NULL, *t = strtok_r(methods, ", ", &save); t;
@@ -1140,6 +1367,7 @@ fail:
         for (int i = 0; i < hk->n_rows; i++) {
             row_t *r = &hk->rows[i];
             free(r->counts);
+            free(r->variances);
             free(r->edges);
             for (int m = 0; m < N_METHODS; m++) {
                 free(r->ref_mu[m]);
@@ -1148,9 +1376,11 @@ fail:
         }
         free(hk->rows);
         free(hk->key);
+        free(hk->subsystem);
     }
     free(ev.keys);
     free(ev.runs);
+    dn_policy_destroy(&ev.policy);
     dn_config_destroy(&cfg);
     return exit_code;
 }

@@ -39,6 +39,7 @@
 #include "log.h"
 #include "mlmodel.h"
 #include "msg.h"
+#include "policy.h"
 #include "service.h"
 #include "store.h"
 #include "stream.h"
@@ -89,6 +90,7 @@ typedef struct mkey_t {
 } mkey_t;
 
 typedef struct scorer_t {
+    dn_policy_t *policy; /* min_entries per key */
     int live, pulls;
     uint64_t seed;
     dn_service_t *svc;
@@ -165,6 +167,8 @@ static mkey_t *key_add(scorer_t *sc, const char *k, int n_bins)
     mo.seed = sc->seed;
     ks->key = strdup(k);
     ks->ml = dn_ml_new(&mo);
+    if (ks->ml)
+        dn_ml_set_min_entries(ks->ml, dn_policy_lookup(sc->policy, k, NULL).min_entries);
     ks->ring_cap = mo.model.context + mo.batch_runs;
     ks->ring = calloc((size_t)ks->ring_cap, sizeof *ks->ring);
     if (!ks->key || !ks->ml || !ks->ring) {
@@ -1185,6 +1189,10 @@ int main(int argc, char **argv)
         goto fail;
     if ((rc = dn_log_init("scorer_ml", dn_config_str(cfg, "log_level"), &err)))
         goto fail;
+    if (!(sc.policy = dn_policy_from_config(cfg, &err))) {
+        rc = err.code;
+        goto fail;
+    }
     int64_t window, tick_ms, seed;
     dn_config_int(cfg, "window", &window);
     dn_config_int(cfg, "tick_ms", &tick_ms);
@@ -1276,6 +1284,7 @@ fail:
     free(sc.keys);
     free(sc.dropped);
     free(sc.eos_buf);
+    dn_policy_destroy(&sc.policy);
     dn_config_destroy(&cfg);
     return exit_code;
 }

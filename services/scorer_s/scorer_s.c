@@ -35,6 +35,7 @@
 #include "histo.h"
 #include "log.h"
 #include "msg.h"
+#include "policy.h"
 #include "service.h"
 #include "store.h"
 #include "stream.h"
@@ -69,6 +70,7 @@ typedef struct hkey_t {
 
 typedef struct scorer_t {
     /* configuration */
+    dn_policy_t *policy; /* min_entries per key */
     int live;
     double alpha_cfg;
     int n_hist;
@@ -130,11 +132,18 @@ static hkey_t *key_add(scorer_t *sc, const char *k, int n_bins)
     return ks;
 }
 
+static double key_min_entries(const scorer_t *sc, const char *key)
+{
+    return dn_policy_lookup(sc->policy, key, NULL).min_entries;
+}
+
 /* Creates the tracker of ks at alpha. Returns 0 or DN_ENOMEM / DN_EINVAL. */
-static int key_start(hkey_t *ks, double alpha)
+static int key_start(scorer_t *sc, hkey_t *ks, double alpha)
 {
     ks->alpha = alpha;
     ks->s = dn_s_new(ks->n_bins, alpha);
+    if (ks->s)
+        dn_s_set_min_entries(ks->s, key_min_entries(sc, ks->key));
     return ks->s ? 0 : DN_ENOMEM;
 }
 
@@ -395,7 +404,8 @@ static int tune(scorer_t *sc)
         }
         double alpha, auc = NAN;
         dn_err_t err = {0};
-        int rc = dn_s_tune_alpha(counts, NULL, labels, m, nb, &alpha, &auc, &err);
+        int rc = dn_s_tune_alpha(counts, NULL, labels, m, nb, key_min_entries(sc, ks->key),
+                                 &alpha, &auc, &err);
         free(counts);
         free(labels);
         if (rc == DN_ENOMEM)
@@ -407,7 +417,7 @@ static int tune(scorer_t *sc)
             dn_log(DN_LOG_ERROR, "histogram '%s': %s (its scores are REJECTED)", ks->key, msg);
             continue;
         }
-        if ((rc = key_start(ks, alpha)))
+        if ((rc = key_start(sc, ks, alpha)))
             return rc;
         dn_log(DN_LOG_INFO, "histogram '%s': alpha %.3f tuned on the first %d runs (ROC AUC %.4f)",
                ks->key, alpha, m, auc);
@@ -697,6 +707,8 @@ static int restore(scorer_t *sc, dn_err_t *err)
             free(blob);
             return dn_err_prefix(err, "checkpoint %s: key '%s'", CKPT_NAME, name);
         }
+        if (ks->s)
+            dn_s_set_min_entries(ks->s, key_min_entries(sc, name));
     }
     free(blob);
     if (r.bad)
@@ -748,7 +760,7 @@ static int on_run(scorer_t *sc, const Dinamo__Envelope *env, dn_err_t *err)
                 held_free(h);
                 return dn_err_set(err, DN_ENOMEM, "out of memory");
             }
-            if (sc->tuned && sc->alpha_cfg >= 0.0 && key_start(ks, sc->alpha_cfg)) {
+            if (sc->tuned && sc->alpha_cfg >= 0.0 && key_start(sc, ks, sc->alpha_cfg)) {
                 held_free(h);
                 return dn_err_set(err, DN_ENOMEM, "out of memory");
             } else if (sc->tuned && sc->alpha_cfg < 0.0) {
@@ -947,6 +959,10 @@ int main(int argc, char **argv)
         goto fail;
     if ((rc = dn_log_init("scorer_s", dn_config_str(cfg, "log_level"), &err)))
         goto fail;
+    if (!(sc.policy = dn_policy_from_config(cfg, &err))) {
+        rc = err.code;
+        goto fail;
+    }
     int64_t n_hist, window, tick_ms;
     dn_config_int(cfg, "n_hist", &n_hist);
     dn_config_int(cfg, "window", &window);
@@ -1039,6 +1055,7 @@ fail:
     free(sc.keys);
     free(sc.dropped);
     free(sc.eos_buf);
+    dn_policy_destroy(&sc.policy);
     dn_config_destroy(&cfg);
     return exit_code;
 }

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "mlmodel.h"
 #include "msg.h"
+#include "policy.h"
 #include "service.h"
 #include "store.h"
 #include "stream.h"
@@ -59,6 +60,7 @@ typedef struct item_t {
 } item_t;
 
 typedef struct trainer_t {
+    dn_policy_t *policy; /* min_entries per key */
     int shard, shards, keep_last;
     int auto_shard;           /* the slot is a lease in the shared store */
     double lease_s, lease_renewed;
@@ -193,6 +195,7 @@ static int key_new(trainer_t *tr, const char *k, int n_bins, int *idx, dn_err_t 
     if (!(ks->ml = dn_ml_new(&mo)))
         return dn_err_set(err, DN_ENOMEM, "key %s: cannot create a tracker for %d bins", k,
                           n_bins);
+    dn_ml_set_min_entries(ks->ml, dn_policy_lookup(tr->policy, k, NULL).min_entries);
     if (tr->weights_file) {
         dn_mlmodel_t *m = dn_ml_model(ks->ml);
         int rc = dn_mlmodel_load(m, tr->weights_file, err);
@@ -444,6 +447,7 @@ static int restore(trainer_t *tr, dn_err_t *err)
             free(blob);
             return dn_err_prefix(err, "checkpoint %s: key '%s'", tr->ckpt_name, name);
         }
+        dn_ml_set_min_entries(ks->ml, dn_policy_lookup(tr->policy, name, NULL).min_entries);
     }
     uint32_t ni = dn_rb_u32(&r);
     for (uint32_t i = 0; i < ni && !r.bad; i++) {
@@ -743,6 +747,10 @@ int main(int argc, char **argv)
         goto fail;
     if ((rc = dn_log_init("trainer", dn_config_str(cfg, "log_level"), &err)))
         goto fail;
+    if (!(tr.policy = dn_policy_from_config(cfg, &err))) {
+        rc = err.code;
+        goto fail;
+    }
     int64_t keep_last, seed, tick_ms;
     dn_config_int(cfg, "keep_last", &keep_last);
     dn_config_int(cfg, "seed", &seed);
@@ -857,6 +865,7 @@ fail:
     }
     free(tr.keys);
     free(tr.lease_val);
+    dn_policy_destroy(&tr.policy);
     dn_config_destroy(&cfg);
     return exit_code;
 }
