@@ -165,7 +165,7 @@ int main(void)
     for (int rep = 0; rep < 3; rep++) {
         double t = now();
         dn_err_t err;
-        if (dn_s_tune_alpha(counts, NULL, labels, N_RUNS, N_BINS, &alpha, &auc, &err) != 0) {
+        if (dn_s_tune_alpha(counts, NULL, labels, N_RUNS, N_BINS, 0.0, &alpha, &auc, &err) != 0) {
             fprintf(stderr, "tune alpha: %s\n", err.msg);
             return 1;
         }

@@ -5,7 +5,8 @@
 #
 #   cluster.sh start RUNDIR [--trainers N] [--auto-shards [--standby S]]
 #                           [--port-base P | --ipc] [--methods s|s,ml]
-#                           [--feed INPUT [--watch]] [--mode lockstep|live]
+#                           [--feed INPUT [--watch] [--no-auto-accept]]
+#                           [--mode lockstep|live]
 #   cluster.sh wait RUNDIR TIMEOUT_S     until the evaluator's final report exists
 #   cluster.sh status RUNDIR             one line per service: name pid state
 #   cluster.sh kill RUNDIR NAME [SIG]    signal one service (default KILL)
@@ -17,7 +18,9 @@
 # service exited, pids/NAME.rc. With --feed, the feed service publishes INPUT
 # (a runs CSV, an .npz dataset, or a directory of UHI JSON runs, followed with
 # --watch) in place of the generator; --mode sets the scorers' ordering mode
-# (default lockstep; use live with --watch, a stream that never ends).
+# (default lockstep; use live with --watch, a stream that never ends). With a
+# feed the evaluator auto-accepts (labels good) runs whose every histogram is
+# good, unless --no-auto-accept; runs the input labels are never auto-accepted.
 # Service names: generator (or feed), scorer_s, scorer_ml,
 # trainer.0 .. trainer.N-1 (trainer.i runs --shard i/N; with --auto-shards every
 # trainer runs --shard auto --shards N and claims a free slot by a lease, as the
@@ -30,7 +33,7 @@
 # `stop` exits nonzero when a service had to be killed or exited with an error.
 set -euo pipefail
 
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 build=${DINAMO_BUILD:-build}
@@ -134,16 +137,18 @@ scores_ml = connect:${e[4]}
 scores_ml_requests = connect:${e[5]}
 methods = $methods
 report_dir = $rundir/report
+auto_accept = $auto_accept
 EOF
 }
 
 case $cmd in
 start)
     trainers=1 port_base=5550 ipc=0 methods=s,ml auto=0 standby=0
-    feed_input= watch=false mode=lockstep
+    feed_input= watch=false mode=lockstep auto_accept=false
     while [ $# -gt 0 ]; do
         case $1 in
-        --feed) feed_input=$(realpath "$2"); shift 2 ;;
+        --feed) feed_input=$(realpath "$2"); auto_accept=true; shift 2 ;;
+        --no-auto-accept) no_auto=1; shift ;;
         --watch) watch=true; shift ;;
         --mode) mode=$2; shift 2 ;;
         --trainers) trainers=$2; shift 2 ;;
@@ -157,6 +162,7 @@ start)
     done
     case $methods in s | s,ml | ml,s) ;; *) die "--methods: want s or s,ml" ;; esac
     case $mode in lockstep | live) ;; *) die "--mode: want lockstep or live" ;; esac
+    [ "${no_auto:-0}" = 0 ] || auto_accept=false
     [ $watch = false ] || [ -n "$feed_input" ] || die "--watch needs --feed DIR"
     [[ $trainers =~ ^[1-9][0-9]*$ ]] || die "--trainers: want a positive number"
     mkdir -p "$rundir"

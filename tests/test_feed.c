@@ -414,3 +414,62 @@ Test(feed, policy_severities_and_combined_run_scores)
     dn_dataset_destroy(&a);
     dn_dataset_destroy(&b);
 }
+
+/* Auto-accept (on with a feed): in live mode, every run the evaluator judges
+ * good by all its histograms is labelled good by the system (source auto), and
+ * no warning or bad run is: those wait for a person. */
+Test(feed, auto_accept_labels_exactly_the_good_runs)
+{
+    dn_dataset_t *ds = dataset(80);
+    char dir[256], policy[256];
+    snprintf(dir, sizeof dir, "%s/uhi", rundir);
+    snprintf(policy, sizeof policy, "%s/policy.csv", rundir);
+    mkdir(dir, 0755);
+    for (int i = 0; i < ds->n_runs; i++)
+        put_run(ds, dir, i);
+    FILE *pf = fopen(policy, "w");
+    fputs("match,min_entries,warning,bad\n*,,0.2,0.9\n", pf);
+    fclose(pf);
+    /* people label the first 20 runs (the reference must learn from some good
+     * runs before anything can look good); the system takes over after that */
+    char labels[256];
+    snprintf(labels, sizeof labels, "%s/first.csv", rundir);
+    FILE *lf = fopen(labels, "w");
+    fputs("run,label\n", lf);
+    for (int i = 0; i < 20; i++)
+        fprintf(lf, "%lld,%s\n", (long long)ds->run[i], ds->label[i] ? "bad" : "good");
+    fclose(lf);
+    setenv("DINAMO_FEED_LABELS", labels, 1);
+    setenv("DINAMO_COMMON_POLICY", policy, 1);
+    setenv("DINAMO_SCORER_S_ALPHA", "0.9", 1);
+    setenv("DINAMO_EVALUATOR_N_HIST", "1", 1);
+    int rc = sh("scripts/cluster.sh start %s --ipc --methods s --mode live --feed %s "
+                ">%s/start.out 2>&1", rundir, dir, rundir);
+    cr_assert_eq(rc, 0, "cluster start failed");
+    rc = sh("scripts/cluster.sh wait %s 300 >&2", rundir);
+    sleep_ms(1500); /* automatic labels of the last runs */
+    rc |= sh("scripts/cluster.sh kill %s evaluator USR1", rundir);
+    sleep_ms(1500);
+    rc |= sh("scripts/cluster.sh stop %s >&2", rundir);
+    unsetenv("DINAMO_COMMON_POLICY");
+    unsetenv("DINAMO_SCORER_S_ALPHA");
+    unsetenv("DINAMO_FEED_LABELS");
+    setenv("DINAMO_EVALUATOR_N_HIST", "40", 1);
+    cr_assert_eq(rc, 0, "cluster run failed");
+    /* runs.csv severity good <=> an auto label in labels.csv */
+    rc = sh("cd %s/report && awk -F, '"
+            "FILENAME == \"labels.csv\" && FNR > 1 && $5 == \"auto\" { a[$1] = $4; n++ } "
+            "FILENAME == \"runs.csv\" && FNR > 1 && $1 >= 20 { j++; "
+            "if ($4 == \"good\" && a[$1] != \"good\") { print \"good run \" $1 \" not accepted\"; "
+            "bad = 1 } "
+            "if ($4 != \"good\" && ($1 in a)) { print $4 \" run \" $1 \" accepted\"; bad = 1 } "
+            "if ($4 != \"good\") w++ } "
+            "END { print n \" auto labels, \" w \" runs left to people, \" j \" judged\"; "
+            "if (n < 30 || w < 3 || j < 55) bad = 1; exit bad }' labels.csv runs.csv >&2",
+            rundir);
+    cr_assert_eq(rc, 0, "auto-accept did not label exactly the good runs");
+    rc = sh("grep -q 'labelled good automatically' %s/logs/evaluator.log && "
+            "grep -q 'good by evaluator (automatic)' %s/logs/feed.log", rundir, rundir);
+    cr_assert_eq(rc, 0, "automatic labels are not logged by the evaluator and the feed");
+    dn_dataset_destroy(&ds);
+}

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "bus.h"
@@ -45,6 +46,7 @@ typedef struct row_t {
     int64_t run_number;
     uint8_t has_run, has_label, has_truth;
     int8_t label;
+    uint8_t label_auto;      /* the label is the system's (a person's or recorded one wins) */
     double mu, sigma;
     uint8_t rapid_mu, rapid_sigma;
     double *counts;          /* [n_bins] from the run */
@@ -68,6 +70,7 @@ typedef struct hkey_t {
 typedef struct runinfo_t {
     int n_keys;              /* histograms in the run; 0 until the run arrived */
     int64_t run_number;
+    uint8_t auto_sent;       /* an automatic "good" was sent (ev.auto) */
 } runinfo_t;
 
 typedef struct feed_t {
@@ -82,6 +85,10 @@ typedef struct ev_t {
     int n_hist;
     uint64_t boot_seed;
     double warning_margin;   /* warning threshold = bad - this, unless the policy sets it */
+    int auto_accept;         /* label runs good when every histogram is good */
+    int auto_methods[N_METHODS]; /* the methods that must all agree */
+    int auto_warning;        /* warnings do not stop auto-acceptance */
+    uint64_t auto_incarnation, auto_seq, auto_sent;
     char report_dir[4096];
     int exit_at_end;
     int rebuilding;
@@ -406,6 +413,77 @@ static void try_flag(ev_t *ev, uint64_t seq, int m)
            ev->keys[a.worst[0]].key, bins);
 }
 
+static void be64(unsigned char *p, uint64_t v);
+
+/* Auto-accept: run seq, not labelled by anyone yet, whose every histogram is
+ * good (or warning, with auto_accept_warning) for every chosen method, is
+ * labelled good by the system: a Label with source AUTO sent to the events
+ * log's source (the feed appends it like a person's), and remembered in ev.auto
+ * so a restart does not send it again. Anything else waits for a person. */
+static void try_auto_accept(ev_t *ev, uint64_t seq)
+{
+    if (!ev->auto_accept || ev->rebuilding || (int)seq >= ev->n_runs)
+        return;
+    runinfo_t *ri = &ev->runs[seq];
+    if (!ri->n_keys || ri->auto_sent)
+        return;
+    for (int k = 0; k < ev->n_keys; k++)
+        if ((int)seq < ev->keys[k].n_rows && ev->keys[k].rows[seq].has_label)
+            return;
+    char methods[16] = "";
+    for (int m = 0; m < N_METHODS; m++) {
+        if (!ev->enabled[m] || !ev->auto_methods[m])
+            continue;
+        assess_t a;
+        if (!assess_run(ev, seq, m, NULL, &a) || a.n_hist < ri->n_keys)
+            return; /* not all judged yet */
+        if (a.n_insufficient || a.n_bad || (a.n_warning && !ev->auto_warning))
+            return;
+        snprintf(methods + strlen(methods), sizeof methods - strlen(methods), "%s%s",
+                 methods[0] ? "," : "", method_name[m]);
+    }
+    if (!methods[0])
+        return;
+    char reason[96];
+    snprintf(reason, sizeof reason, "auto-accept: every histogram %s (%s)",
+             ev->auto_warning ? "below the bad threshold" : "good", methods);
+    Dinamo__Label l = DINAMO__LABEL__INIT;
+    l.has_run_number = l.has_run_seq = l.has_verdict = l.has_source = l.has_time = 1;
+    l.run_number = ri->run_number;
+    l.run_seq = seq;
+    l.verdict = DINAMO__VERDICT__GOOD;
+    l.source = DINAMO__LABEL_SOURCE__AUTO;
+    l.who = (char *)"evaluator";
+    l.reason = reason;
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    l.time = (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.producer = (char *)"evaluator|auto-accept";
+    env.has_incarnation = env.has_seq = 1;
+    env.incarnation = ev->auto_incarnation;
+    env.seq = ev->auto_seq;
+    env.body_case = DINAMO__ENVELOPE__BODY_LABEL;
+    env.label = &l;
+    dn_err_t err = {0};
+    if (dn_sock_send(ev->events.push, &env, 1000, &err)) {
+        dn_log(DN_LOG_WARN, "run %lld: auto-accept not sent: %s (retried with the next "
+               "change)", (long long)ri->run_number, err.msg[0] ? err.msg : "timeout");
+        return;
+    }
+    ev->auto_seq++;
+    ev->auto_sent++;
+    ri->auto_sent = 1;
+    unsigned char kb[8];
+    be64(kb, seq);
+    if (dn_store_batch_put(ev->batch, "ev.auto", kb, 8, "1", 1))
+        dn_log(DN_LOG_WARN, "run %lld: auto-accept not recorded (memory)",
+               (long long)ri->run_number);
+    ev->dirty = 1;
+    dn_log(DN_LOG_INFO, "run %lld: labelled good automatically (%s)", (long long)ri->run_number,
+           methods);
+}
+
 static void after_change(ev_t *ev, hkey_t *hk, uint64_t seq)
 {
     for (int m = 0; m < N_METHODS; m++) {
@@ -419,6 +497,7 @@ static void after_change(ev_t *ev, hkey_t *hk, uint64_t seq)
         else
             try_flag(ev, seq, m);
     }
+    try_auto_accept(ev, seq);
 }
 
 /* ---- ingest (live and rebuild) ------------------------------------------------- */
@@ -479,7 +558,11 @@ static int label_row(ev_t *ev, hkey_t *hk, const Dinamo__Label *l)
     row_t *r = row_get(hk, l->run_seq);
     if (!r)
         return DN_ENOMEM;
+    int is_auto = l->source == DINAMO__LABEL_SOURCE__AUTO;
+    if (r->has_label && is_auto && !r->label_auto)
+        return 0; /* recorded in ev.labels; a person's verdict stands */
     r->has_label = 1;
+    r->label_auto = (uint8_t)is_auto;
     r->label = l->verdict == DINAMO__VERDICT__GOOD ? 0 : 1;
     if (!r->run_number)
         r->run_number = l->run_number;
@@ -626,6 +709,23 @@ static int rebuild_one(const void *key, size_t klen, const void *val, size_t vle
     return rc < 0 ? rc : 0;
 }
 
+static int restore_auto(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    (void)val;
+    (void)vlen;
+    ev_t *ev = arg;
+    if (klen != 8)
+        return 0;
+    uint64_t seq = 0;
+    for (int b = 0; b < 8; b++)
+        seq = seq << 8 | ((const unsigned char *)key)[b];
+    runinfo_t *ri = run_get(ev, seq);
+    if (!ri)
+        return DN_ENOMEM;
+    ri->auto_sent = 1;
+    return 0;
+}
+
 static int restore(ev_t *ev, dn_err_t *err)
 {
     ev->rebuilding = 1;
@@ -639,7 +739,11 @@ static int restore(ev_t *ev, dn_err_t *err)
                                                        dn_strerror(rc)) : rc;
         }
     }
+    int arc = dn_store_foreach(ev->store, "ev.auto", NULL, 0, restore_auto, ev, err);
     ev->rebuilding = 0;
+    if (arc)
+        return arc < 0 && arc != DN_EIO ? dn_err_set(err, arc, "restoring ev.auto: %s",
+                                                     dn_strerror(arc)) : arc;
     void *blob = NULL;
     size_t len = 0;
     int rc = dn_store_checkpoint_read(ev->store, "evaluator", &blob, &len, NULL, err);
@@ -1224,6 +1328,10 @@ static const dn_config_key_t keys[] = {
     {"warning_margin", DN_CFG_DOUBLE, "0.6931471805599453",
      "warning threshold = bad threshold - this (ln 2: half the reduced chi2), unless the "
      "policy sets one"},
+    {"auto_accept", DN_CFG_BOOL, "false",
+     "label a run good automatically when every histogram is good (real feeds)"},
+    {"auto_accept_methods", DN_CFG_STRING, "", "methods that must agree (default: all evaluated)"},
+    {"auto_accept_warning", DN_CFG_BOOL, "false", "warnings do not stop auto-acceptance"},
     {"report_dir", DN_CFG_STRING, "", "report directory (default <data_dir>/report)"},
     {"exit_at_end", DN_CFG_BOOL, "false", "exit 0 after the final report"},
 };
@@ -1283,6 +1391,22 @@ int main(int argc, char **argv)
     ev.n_hist = (int)n_hist;
     ev.boot_seed = (uint64_t)boot_seed;
     dn_config_double(cfg, "warning_margin", &ev.warning_margin);
+    dn_config_bool(cfg, "auto_accept", &ev.auto_accept);
+    dn_config_bool(cfg, "auto_accept_warning", &ev.auto_warning);
+    {
+        const char *am = dn_config_str(cfg, "auto_accept_methods");
+        for (int m = 0; m < N_METHODS; m++)
+            ev.auto_methods[m] = !am[0] || strstr(am, method_name[m]) != NULL;
+        if (am[0] && strcmp(am, "s") && strcmp(am, "ml") && strcmp(am, "s,ml") &&
+            strcmp(am, "ml,s")) {
+            rc = dn_err_set(&err, DN_EINVAL, "auto_accept_methods '%s': want s, ml or s,ml",
+                            am);
+            goto fail;
+        }
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        ev.auto_incarnation = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+    }
     if (!(ev.warning_margin >= 0)) {
         rc = dn_err_set(&err, DN_EINVAL, "need warning_margin >= 0");
         goto fail;

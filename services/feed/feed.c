@@ -321,19 +321,20 @@ static void run_key(int64_t run, unsigned char k[8])
         k[i] = (unsigned char)(u >> (56 - 8 * i));
 }
 
-/* feed.runs value: "<run_seq> <file>" */
-static int stage_run(feed_t *f, int64_t run, uint64_t seq, const char *file)
+/* feed.runs value: "<run_seq> <recorded> <file>": recorded = 1 when the input
+ * gave the run a label (then no automatic label is taken for it) */
+static int stage_run(feed_t *f, int64_t run, uint64_t seq, int recorded, const char *file)
 {
     unsigned char k[8];
     run_key(run, k);
     char v[512];
-    int n = snprintf(v, sizeof v, "%llu %s", (unsigned long long)seq, file);
+    int n = snprintf(v, sizeof v, "%llu %d %s", (unsigned long long)seq, recorded != 0, file);
     return dn_store_batch_put(f->batch, T_RUNS, k, 8, v, (size_t)n + 1);
 }
 
-/* 1 when run was published: *seq (nullable) its run_seq, *by (nullable, caller
- * frees) the file it came from. */
-static int run_published(feed_t *f, int64_t run, uint64_t *seq, char **by)
+/* 1 when run was published: *seq (nullable) its run_seq, *recorded (nullable)
+ * whether the input labelled it, *by (nullable, caller frees) its file. */
+static int run_published(feed_t *f, int64_t run, uint64_t *seq, int *recorded, char **by)
 {
     if (f->ds) { /* single-file input: row order is run_seq */
         int lo = 0, hi = (int)f->next_row - 1;
@@ -342,6 +343,8 @@ static int run_published(feed_t *f, int64_t run, uint64_t *seq, char **by)
             if (f->ds->run[mid] == run) {
                 if (seq)
                     *seq = (uint64_t)mid;
+                if (recorded)
+                    *recorded = f->ds->label[mid] >= 0;
                 return 1;
             }
             if (f->ds->run[mid] < run)
@@ -359,13 +362,15 @@ static int run_published(feed_t *f, int64_t run, uint64_t *seq, char **by)
     if (rc != DN_OK)
         return 0;
     unsigned long long sq = 0;
-    int used = 0;
-    if (sscanf(v, "%llu %n", &sq, &used) < 1) {
+    int rec = 0, used = 0;
+    if (sscanf(v, "%llu %d %n", &sq, &rec, &used) < 2) {
         free(v);
         return 0;
     }
     if (seq)
         *seq = sq;
+    if (recorded)
+        *recorded = rec;
     if (by)
         *by = strdup((char *)v + used);
     free(v);
@@ -670,7 +675,7 @@ static int advance_dir(feed_t *f, dn_err_t *err)
             break; /* not staged: it is read again next round */
         }
         char *by = NULL;
-        int dup = run_published(f, r->run_number, NULL, &by);
+        int dup = run_published(f, r->run_number, NULL, NULL, &by);
         for (int j = 0; !dup && j < k; j++)
             dup = ready[j].run && ready[j].run->run_number == r->run_number;
         if (dup) {
@@ -703,7 +708,7 @@ static int advance_dir(feed_t *f, dn_err_t *err)
         unsigned char rk[8];
         run_key(r->run_number, rk);
         if ((rc = stage_file(f, c, r->run_number, "published")) ||
-            (rc = stage_run(f, r->run_number, f->next_seq - 1, c->name)))
+            (rc = stage_run(f, r->run_number, f->next_seq - 1, r->label >= 0, c->name)))
             goto oom;
         if ((rc = flush_labels(f, 0, err)))
             goto done;
@@ -826,10 +831,17 @@ static int restore(feed_t *f, dn_err_t *err)
 static int on_label_request(feed_t *f, const Dinamo__Label *l, dn_err_t *err)
 {
     uint64_t seq = 0;
-    if (!run_published(f, l->run_number, &seq, NULL)) {
+    int recorded = 0;
+    if (!run_published(f, l->run_number, &seq, &recorded, NULL)) {
         f->labels_rejected++;
         dn_log(DN_LOG_WARN, "label for run %lld from %s: this feed published no such run; "
                "dropped", (long long)l->run_number, l->who && l->who[0] ? l->who : "?");
+        return DN_OK;
+    }
+    if (l->source == DINAMO__LABEL_SOURCE__AUTO && recorded) {
+        f->labels_rejected++;
+        dn_log(DN_LOG_INFO, "automatic label for run %lld dropped: the input labelled it",
+               (long long)l->run_number);
         return DN_OK;
     }
     Dinamo__Label m = *l;
