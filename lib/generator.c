@@ -337,8 +337,12 @@ static int write_meta(const dn_gen_params_t *p, uint64_t seed, char **out)
     return 0;
 }
 
-int dn_generate(const dn_gen_params_t *p, uint64_t seed, dn_dataset_t **out,
-                dn_err_t *err)
+/* The dataset of seed; given_bad (sorted, p->n_anomalous distinct run indices)
+ * replaces the seed's choice of anomalous runs when not NULL. Every other draw
+ * comes from its own stream, so two calls with the same seed and different bad
+ * sets give identical good runs. */
+static int generate(const dn_gen_params_t *p, uint64_t seed, const int *given_bad,
+                    dn_dataset_t **out, dn_err_t *err)
 {
     int rc = dn_gen_params_check(p, err);
     if (rc)
@@ -375,8 +379,12 @@ int dn_generate(const dn_gen_params_t *p, uint64_t seed, dn_dataset_t **out,
     ds->edges[nb] = p->x_max;
 
     dn_rng_t rng;
-    dn_rng_seed_stream(&rng, seed, STREAM_LABELS);
-    dn_rng_choose(&rng, n, n_bad, bad, scratch);
+    if (given_bad) {
+        memcpy(bad, given_bad, (size_t)n_bad * sizeof *bad);
+    } else {
+        dn_rng_seed_stream(&rng, seed, STREAM_LABELS);
+        dn_rng_choose(&rng, n, n_bad, bad, scratch);
+    }
     for (int i = 0; i < n; i++) {
         ds->run[i] = i;
         ds->label[i] = 0;
@@ -443,4 +451,24 @@ fail:
     free(tail);
     free(cell);
     return rc;
+}
+
+int dn_generate(const dn_gen_params_t *p, uint64_t seed, dn_dataset_t **out,
+                dn_err_t *err)
+{
+    return generate(p, seed, NULL, out, err);
+}
+
+int dn_generate_with_bad(const dn_gen_params_t *p, uint64_t seed, const int *bad, int n_bad,
+                         dn_dataset_t **out, dn_err_t *err)
+{
+    if (n_bad < 0 || (n_bad && !bad) || !p)
+        return dn_err_set(err, DN_EINVAL, "generator: %d anomalous runs given", n_bad);
+    for (int i = 0; i < n_bad; i++)
+        if (bad[i] < 0 || bad[i] >= p->n_runs || (i && bad[i] <= bad[i - 1]))
+            return dn_err_set(err, DN_EINVAL, "generator: anomalous run %d: not a sorted, "
+                              "distinct run index in [0, %d)", bad[i], p->n_runs);
+    dn_gen_params_t q = *p;
+    q.n_anomalous = n_bad;
+    return generate(&q, seed, bad, out, err);
 }

@@ -98,4 +98,13 @@ int dn_gen_params_set(dn_gen_params_t *p, const char *name, const char *value,
 int dn_generate(const dn_gen_params_t *p, uint64_t seed, dn_dataset_t **out,
                 dn_err_t *err);
 
+/* As dn_generate with the anomalous runs given (bad: n_bad sorted distinct run
+ * indices, p->n_anomalous ignored) instead of drawn. Everything else is drawn
+ * from the seed's streams as in dn_generate, so datasets of one seed with
+ * different bad sets are identical at every run that is good in both: the
+ * generator service breaks chosen histograms of a run this way. Returns as
+ * dn_generate; DN_EINVAL for a bad set that is not sorted, distinct, in range. */
+int dn_generate_with_bad(const dn_gen_params_t *p, uint64_t seed, const int *bad, int n_bad,
+                         dn_dataset_t **out, dn_err_t *err);
+
 #endif

@@ -393,3 +393,36 @@ Test(pipeline, fast_generator_slow_trainer_back_pressure_accounts_for_everything
     rc = sh("grep -h 'stopping' %s/logs/*.log | grep -v ' 0 lost' >&2; [ $? -ne 0 ]", rundir);
     cr_assert_eq(rc, 0, "a service lost messages");
 }
+
+/* Localised anomalies: each bad run breaks 1 or 2 histograms of one subsystem
+ * (labels per histogram say which), and the evaluator's worst-named histogram
+ * of a flagged bad run is mostly a broken one (metrics.json "localisation"). */
+Test(pipeline, localised_anomalies_are_named)
+{
+    setenv("DINAMO_GENERATOR_HISTOGRAMS", "4", 1);
+    setenv("DINAMO_GENERATOR_SUBSYSTEMS", "2", 1);
+    setenv("DINAMO_GENERATOR_LOCALISED", "true", 1);
+    start_cluster("--methods s");
+    wait_and_stop();
+    unsetenv("DINAMO_GENERATOR_HISTOGRAMS");
+    unsetenv("DINAMO_GENERATOR_SUBSYSTEMS");
+    unsetenv("DINAMO_GENERATOR_LOCALISED");
+    /* labels.csv: per bad run 1..2 bad histograms, all of one subsystem (h mod 2) */
+    int rc = sh("awk -F, 'NR > 1 && $4 == \"bad\" { split($3, p, \"/h\"); s = p[2] %% 2; "
+                "n[$1]++; if (($1 in ss) && ss[$1] != s) mixed++; ss[$1] = s } "
+                "END { for (r in n) { runs++; if (n[r] > 2) many++ } "
+                "print runs \" bad runs, \" many + 0 \" with > 2 broken, \" mixed + 0 \" mixed\"; "
+                "exit !(runs >= 10 && !many && !mixed) }' %s/report/labels.csv >&2", rundir);
+    cr_assert_eq(rc, 0, "bad runs do not break 1..2 histograms of one subsystem");
+    dn_json_t *doc = NULL;
+    dn_err_t err = {0};
+    char path[256];
+    snprintf(path, sizeof path, "%s/report/metrics.json", rundir);
+    cr_assert_eq(dn_json_parse_file(path, &doc, &err), 0, "%s", err.msg);
+    const dn_json_value_t *loc = dn_json_get(dn_json_get(dn_json_root(doc), "localisation"), "s");
+    double runs = dn_json_number(dn_json_get(loc, "flagged_runs")),
+           frac = dn_json_number(dn_json_get(loc, "fraction"));
+    cr_log_info("localisation: %g flagged bad runs, worst-named broken in %.3f", runs, frac);
+    cr_assert(runs >= 5 && frac >= 0.6, "localisation %g of %g runs", frac, runs);
+    dn_json_destroy(&doc);
+}

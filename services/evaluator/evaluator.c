@@ -1114,6 +1114,40 @@ static int write_report(ev_t *ev, int final, dn_err_t *err)
         }
         fputc('}', f);
     }
+    fputc('}', f);
+    /* Localisation: among the continual-regime runs with a histogram labelled
+     * bad that the method flagged bad, how often the worst-named histogram is
+     * one of those labelled bad (the generator's localised mode labels exactly
+     * the broken ones). */
+    fputs(", \"localisation\": {", f);
+    for (int m = 0, first = 1; m < N_METHODS && !rc; m++) {
+        if (!ev->enabled[m])
+            continue;
+        int runs = 0, hits = 0;
+        for (int i = ev->n_hist; i < ev->n_runs; i++) {
+            int broken = 0;
+            for (int k = 0; k < ev->n_keys; k++)
+                broken |= i < ev->keys[k].n_rows && ev->keys[k].rows[i].has_label &&
+                          ev->keys[k].rows[i].label == 1;
+            assess_t a;
+            if (!broken || !assess_run(ev, (uint64_t)i, m, NULL, &a) || a.severity != SEV_BAD)
+                continue;
+            runs++;
+            const row_t *w = &ev->keys[a.worst[0]].rows[i];
+            hits += w->has_label && w->label == 1;
+        }
+        fprintf(f, "%s\"%s\": {\"flagged_runs\": %d, \"worst_is_broken\": %d, "
+                   "\"fraction\": ", first ? "" : ", ", method_name[m], runs, hits);
+        first = 0;
+        if (runs)
+            fprintf(f, "%.17g}", (double)hits / runs);
+        else
+            fputs("null}", f);
+        if (runs && ev->n_keys > 1)
+            dn_log(DN_LOG_INFO, "localisation (%s): the worst-named histogram was labelled bad "
+                   "in %d of %d flagged bad runs (%.1f%%)", method_name[m], hits, runs,
+                   100.0 * hits / runs);
+    }
     fputs("}}\n", f);
     if (rc) {
         dn_outfile_abort(&of);

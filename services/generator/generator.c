@@ -35,6 +35,7 @@
 #include "generator.h"
 #include "log.h"
 #include "msg.h"
+#include "rng.h"
 #include "service.h"
 #include "store.h"
 #include "stream.h"
@@ -58,6 +59,8 @@ typedef struct gen_t {
     /* data */
     dn_dataset_t **ds;       /* [n_hist] */
     char **keys;             /* [n_hist] "synthetic/h<i>" */
+    char **subsys;           /* [n_hist] "synthetic", or "sub<i mod subsystems>" */
+    int n_subsys, localised, broken_max;
     /* plumbing */
     dn_service_t *svc;
     dn_store_t *store;
@@ -104,7 +107,7 @@ static int append_run(gen_t *g, uint64_t i, dn_err_t *err)
         Dinamo__Histogram *h = &hs[k];
         dinamo__histogram__init(h);
         h->key = g->keys[k];
-        h->subsystem = (char *)"synthetic";
+        h->subsystem = g->subsys[k];
         h->n_counts = (size_t)ds->n_bins;
         h->counts = ds->counts + (size_t)i * (size_t)ds->n_bins;
         h->n_edges = (size_t)ds->n_bins + 1;
@@ -440,6 +443,12 @@ static const dn_config_key_t own_keys[] = {
      "a follower silent this long no longer holds the stream back"},
     {"exit_at_end", DN_CFG_BOOL, "false",
      "exit once every follower has the whole stream (else keep serving rewinds)"},
+    {"subsystems", DN_CFG_INT, "1", "histogram i belongs to subsystem sub<i mod this> (1: "
+                                    "all in \"synthetic\")"},
+    {"localised", DN_CFG_BOOL, "false",
+     "bad runs are those of histogram 0's dataset, and each breaks only 1..broken_max "
+     "histograms of one subsystem (the others stay good): localisation can be measured"},
+    {"broken_max", DN_CFG_INT, "2", "localised: most histograms broken per bad run"},
 };
 
 /* A generator parameter's config key: its CLI name with '_' for '-'. */
@@ -522,10 +531,18 @@ static int read_params(gen_t *g, const dn_config_t *cfg, dn_err_t *err)
     dn_config_double(cfg, "label_delay_s", &g->delay_s);
     dn_config_double(cfg, "rate", &g->rate);
     dn_config_bool(cfg, "exit_at_end", &g->exit_at_end);
+    int64_t n_subsys, broken_max;
+    dn_config_int(cfg, "subsystems", &n_subsys);
+    dn_config_int(cfg, "broken_max", &broken_max);
+    dn_config_bool(cfg, "localised", &g->localised);
     if (seed < 0 || hist < 1 || hist > 100000 || delay_runs < 0 || delay_runs > INT32_MAX ||
-        g->delay_s < 0.0 || g->rate < 0.0)
+        g->delay_s < 0.0 || g->rate < 0.0 || n_subsys < 1 || n_subsys > hist ||
+        broken_max < 1 || broken_max > 1000)
         return dn_err_set(err, DN_EINVAL, "need seed >= 0, 1 <= histograms <= 100000, "
-                          "label_delay_runs >= 0, label_delay_s >= 0, rate >= 0");
+                          "label_delay_runs >= 0, label_delay_s >= 0, rate >= 0, "
+                          "1 <= subsystems <= histograms, 1 <= broken_max <= 1000");
+    g->n_subsys = (int)n_subsys;
+    g->broken_max = (int)broken_max;
     if (g->params.n_runs < 1)
         return dn_err_set(err, DN_EINVAL, "runs %d: need at least one run", g->params.n_runs);
     g->seed = (uint64_t)seed;
@@ -538,9 +555,11 @@ static int read_params(gen_t *g, const dn_config_t *cfg, dn_err_t *err)
     /* What fixes the log's content (pacing and delays in seconds do not
      * change what a follower computes; the delay in runs does). */
     int len = snprintf(g->fingerprint, sizeof g->fingerprint,
-                       "seed=%llu histograms=%d stream=%s delay_runs=%d delay_s=%s",
+                       "seed=%llu histograms=%d stream=%s delay_runs=%d delay_s=%s "
+                       "subsystems=%d localised=%d broken_max=%d",
                        (unsigned long long)g->seed, g->n_hist, g->stream, g->delay_runs,
-                       g->delay_s > 0 ? "yes" : "no");
+                       g->delay_s > 0 ? "yes" : "no", g->n_subsys, g->localised,
+                       g->broken_max);
     for (int i = 0; i < n_tab && len > 0 && (size_t)len < sizeof g->fingerprint; i++) {
         char name[48];
         config_name(name, sizeof name, tab[i].name);
@@ -550,23 +569,93 @@ static int read_params(gen_t *g, const dn_config_t *cfg, dn_err_t *err)
     return 0;
 }
 
+/* Localised anomalies: the bad runs are those of the seed's dataset; at each,
+ * one subsystem (drawn) has 1..broken_max of its histograms broken (drawn), each
+ * taken from its own seed's dataset with those bad runs; every other histogram
+ * of the run is the same seed's run without an anomaly (dn_generate_with_bad
+ * makes the two agree on good runs). Labels and truth are per histogram. */
+static int localise(gen_t *g, dn_err_t *err)
+{
+    const int n = g->params.n_runs, H = g->n_hist;
+    int *bad = malloc(sizeof(int) * ((size_t)n + 1)), n_bad = 0;
+    int *members = malloc(sizeof(int) * ((size_t)H + 1)), *pick = malloc(sizeof(int) * ((size_t)H + 1));
+    int *scratch = malloc(sizeof(int) * ((size_t)H + 1));
+    uint8_t *broken = calloc((size_t)n * (size_t)H + 1, 1);
+    int rc = DN_OK;
+    if (!bad || !members || !pick || !scratch || !broken) {
+        rc = dn_err_set(err, DN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n; i++)
+        if (g->ds[0]->label[i])
+            bad[n_bad++] = i;
+    dn_rng_t rng;
+    dn_rng_seed_stream(&rng, g->seed, UINT64_C(0x10CA115ED));
+    for (int b = 0; b < n_bad; b++) {
+        int s = (int)dn_rng_below(&rng, (uint64_t)g->n_subsys), cnt = 0;
+        for (int h = s; h < H; h += g->n_subsys)
+            members[cnt++] = h;
+        int k = 1 + (int)dn_rng_below(&rng, (uint64_t)(g->broken_max < cnt ? g->broken_max : cnt));
+        dn_rng_choose(&rng, cnt, k, pick, scratch);
+        for (int q = 0; q < k; q++)
+            broken[(size_t)bad[b] * H + members[pick[q]]] = 1;
+    }
+    for (int h = 0; h < H; h++) {
+        dn_dataset_t *dirty = NULL, *clean = NULL;
+        uint64_t sd = g->seed + (uint64_t)h;
+        if ((rc = dn_generate_with_bad(&g->params, sd, bad, n_bad, &dirty, err)) ||
+            (rc = dn_generate_with_bad(&g->params, sd, NULL, 0, &clean, err))) {
+            dn_dataset_destroy(&dirty);
+            goto done;
+        }
+        const int nb = clean->n_bins;
+        for (int i = 0; i < n; i++) {
+            if (!broken[(size_t)i * H + h])
+                continue;
+            memcpy(clean->counts + (size_t)i * nb, dirty->counts + (size_t)i * nb,
+                   sizeof(double) * (size_t)nb);
+            clean->label[i] = 1;
+            clean->true_mu[i] = dirty->true_mu[i];
+            clean->true_sigma[i] = dirty->true_sigma[i];
+            clean->dead_bins[i] = dirty->dead_bins[i];
+        }
+        dn_dataset_destroy(&dirty);
+        dn_dataset_destroy(&g->ds[h]);
+        g->ds[h] = clean;
+    }
+done:
+    free(bad);
+    free(members);
+    free(pick);
+    free(scratch);
+    free(broken);
+    return rc;
+}
+
 static int generate_all(gen_t *g, dn_err_t *err)
 {
     g->ds = calloc((size_t)g->n_hist, sizeof *g->ds);
     g->keys = calloc((size_t)g->n_hist, sizeof *g->keys);
+    g->subsys = calloc((size_t)g->n_hist, sizeof *g->subsys);
     g->appended_at = calloc((size_t)g->params.n_runs, sizeof *g->appended_at);
-    if (!g->ds || !g->keys || !g->appended_at)
+    if (!g->ds || !g->keys || !g->subsys || !g->appended_at)
         return dn_err_set(err, DN_ENOMEM, "out of memory");
     for (int k = 0; k < g->n_hist; k++) {
         int rc = dn_generate(&g->params, g->seed + (uint64_t)k, &g->ds[k], err);
         if (rc)
             return dn_err_prefix(err, "histogram %d (seed %llu)", k,
                                  (unsigned long long)(g->seed + (uint64_t)k));
-        char key[32];
+        char key[32], sub[32];
         snprintf(key, sizeof key, "synthetic/h%d", k);
-        if (!(g->keys[k] = strdup(key)))
+        if (g->n_subsys > 1)
+            snprintf(sub, sizeof sub, "sub%d", k % g->n_subsys);
+        else
+            snprintf(sub, sizeof sub, "synthetic");
+        if (!(g->keys[k] = strdup(key)) || !(g->subsys[k] = strdup(sub)))
             return dn_err_set(err, DN_ENOMEM, "out of memory");
     }
+    if (g->localised && g->n_hist > 1)
+        return localise(g, err);
     return 0;
 }
 
@@ -673,7 +762,10 @@ fail:
     for (int k = 0; g.ds && k < g.n_hist; k++) {
         dn_dataset_destroy(&g.ds[k]);
         free(g.keys[k]);
+        if (g.subsys)
+            free(g.subsys[k]);
     }
+    free(g.subsys);
     free(g.ds);
     free(g.keys);
     free(g.appended_at);
