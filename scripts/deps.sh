@@ -2,12 +2,14 @@
 # Installs the Debian packages dinamo needs, only when something is missing.
 # Quiet and quick (a few pkg-config calls) when everything is already there.
 set -eu
-pkgs="libzmq libprotobuf-c lmdb openblas criterion zlib"
+pkgs="libzmq libprotobuf-c lmdb openblas criterion zlib plplot"
 tools="protoc-c pkg-config cc make"
 missing=0
 for t in $tools; do command -v "$t" >/dev/null 2>&1 || missing=1; done
 if [ $missing = 0 ]; then
   pkg-config --exists $pkgs 2>/dev/null || missing=1
+  # PLplot's PNG/SVG devices are a separate package that pkg-config cannot see
+  dpkg -s plplot-driver-cairo >/dev/null 2>&1 || missing=1
 fi
 [ $missing = 0 ] && exit 0
 
@@ -17,5 +19,6 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
-  liblmdb-dev lmdb-utils libopenblas-dev libcriterion-dev zlib1g-dev >/dev/null
+  liblmdb-dev lmdb-utils libopenblas-dev libcriterion-dev zlib1g-dev \
+  libplplot-dev plplot-driver-cairo >/dev/null
 pkg-config --exists $pkgs || { echo "deps: still missing after install: $pkgs" >&2; exit 1; }

@@ -226,9 +226,9 @@ Test(cli, evaluate_refuses_a_historical_regime_without_both_classes)
 
 Test(cli, help_for_every_command)
 {
-    const char *cmds[] = {"generate", "score", "evaluate", "bench"};
+    const char *cmds[] = {"generate", "score", "evaluate", "bench", "label", "report"};
     char out[8192], err[4096];
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 6; k++) {
         char args[64];
         snprintf(args, sizeof args, "%s --help", cmds[k]);
         cr_assert_eq(run(args, out, sizeof out, err, sizeof err), 0, "%s --help failed",
@@ -300,4 +300,55 @@ Test(cli, ml_scores_are_deterministic_and_no_train_freezes)
     cr_assert_eq(run("score --method s --no-train --in d --out x.csv", out, sizeof out, err,
                      sizeof err), 2);
     cr_assert(strstr(err, "--method ml"), "message: %s", err);
+}
+
+/* dinamo report: the history and class figures, one histogram figure and one
+ * history per flagged run (as many as evaluate flags above the threshold it
+ * prints), PNG and SVG, and an index.html that shows them all. */
+Test(cli, report_draws_every_flagged_run)
+{
+    char out[8192], err[8192];
+    cr_assert_eq(run("generate --seed 3 --runs 200 --anomalous 20 --out ds", out, sizeof out,
+                     err, sizeof err),
+                 0, "%s", err);
+    cr_assert_eq(run("report ds --method s --n-historical 80 --max-runs 100", out, sizeof out,
+                     err, sizeof err),
+                 0, "%s", err);
+    int flagged = -1, drawn = -1, cont = -1;
+    cr_assert_eq(sscanf(strstr(out, "index.html (") + 12, "%d flagged runs of %d, %d drawn",
+                        &flagged, &cont, &drawn),
+                 3, "%s", out);
+    cr_assert_eq(cont, 120);
+    cr_assert(flagged >= 10 && drawn == flagged, "%d flagged, %d drawn", flagged, drawn);
+    const char *fixed[] = {"index.html", "metrics.json", "history.png", "history.svg",
+                           "distributions.png", "distributions.svg"};
+    for (int k = 0; k < 6; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "ds/report/%s", fixed[k]);
+        cr_assert(exists(name), "%s missing", name);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/ds/report/index.html", tmpdir);
+    char *html = slurp(path, NULL);
+    int imgs = 0;
+    for (char *p = html; (p = strstr(p, "<img src=\"run_")); p++)
+        imgs++;
+    cr_assert_eq(imgs, 2 * drawn, "index.html shows %d run figures, want %d", imgs, 2 * drawn);
+    for (char *p = html; (p = strstr(p, "<img src=\"")); p++) {
+        char name[128];
+        cr_assert_eq(sscanf(p + 10, "%100[^\"]", name), 1);
+        char rel[160];
+        snprintf(rel, sizeof rel, "ds/report/%s", name);
+        cr_assert(exists(rel), "index.html shows %s, which is missing", rel);
+    }
+    free(html);
+    /* the metrics are dinamo evaluate's */
+    cr_assert_eq(run("evaluate ds --method s --n-historical 80", out, sizeof out, err,
+                     sizeof err), 0, "%s", err);
+    snprintf(path, sizeof path, "%s/ds/report/metrics.json", tmpdir);
+    char *m = slurp(path, NULL);
+    char *cut = strstr(out, "\"seconds\""), *cut2 = strstr(m, "\"seconds\"");
+    cr_assert(cut && cut2);
+    cr_assert(!strncmp(out, m, (size_t)(cut - out)), "report metrics differ:\n%s\n%s", out, m);
+    free(m);
 }

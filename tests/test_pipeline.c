@@ -425,4 +425,11 @@ Test(pipeline, localised_anomalies_are_named)
     cr_log_info("localisation: %g flagged bad runs, worst-named broken in %.3f", runs, frac);
     cr_assert(runs >= 5 && frac >= 0.6, "localisation %g of %g runs", frac, runs);
     dn_json_destroy(&doc);
+    /* every run flagged bad has its worst histograms drawn, PNG and SVG */
+    rc = sh("cd %s/report && n=$(awk -F, 'NR > 1 && $4 == \"bad\"' runs.csv | wc -l) && "
+            "d=$(ls -d runs/run_* | wc -l) && p=$(ls runs/run_*/*_s.png | wc -l) && "
+            "v=$(ls runs/run_*/*_s_history.svg | wc -l) && echo \"$n bad, $d drawn, $p png, "
+            "$v svg\" >&2 && [ $n -ge 5 ] && [ $d = $n ] && [ $p -ge $n ] && [ $p = $v ]",
+            rundir);
+    cr_assert_eq(rc, 0, "the flagged runs' figures are missing");
 }

@@ -30,7 +30,28 @@ int parse_int(const char *cmd, const char *name, const char *v, long lo, long hi
 /* Prints "dinamo CMD: <err or code>" and returns 1. */
 int fail_with(const char *cmd, const dn_err_t *err, int rc);
 
+/* Input options shared by score, evaluate and report (--key, --labels,
+ * --policy): parse one, apply the policy, read the input (warnings on stderr). */
+typedef struct {
+    const char *key, *labels, *policy;
+} input_args_t;
+struct dn_eval_opts_t;
+struct dn_dataset_t;
+void parse_input_opt(const char *name, const char *v, input_args_t *in, int *handled);
+int apply_policy(const input_args_t *in, struct dn_eval_opts_t *o, int min_given,
+                 dn_err_t *err);
+int read_input(const char *cmd, const char *path, const input_args_t *in,
+               struct dn_dataset_t **ds, dn_err_t *err);
+/* --method, --alpha, --threshold, --n-historical, --boot-seed, --seed,
+ * --weights, --no-train, --min-entries: 0 (*handled says whether it was one of
+ * them) or 2 after a usage error. */
+int parse_eval_opt(const char *cmd, const char *name, const char *v,
+                   struct dn_eval_opts_t *o, int *handled);
+/* Progress of DINAMO-ML scoring on a terminal. */
+void set_progress(struct dn_eval_opts_t *o, const char *cmd);
+
 /* The subcommands outside dinamo.c. */
 int cmd_label(args_t *a);
+int cmd_report(args_t *a);
 
 #endif

@@ -241,9 +241,6 @@ static int cmd_generate(args_t *a)
 /* --in names a dataset directory, a runs CSV, an .npz dataset or a directory of
  * UHI JSON runs (input.h); --key picks a UHI histogram, --labels adds labels.
  * Files and histograms left out are named on stderr as warnings. */
-typedef struct {
-    const char *key, *labels, *policy;
-} input_args_t;
 
 static void input_warn(void *ctx, const char *msg)
 {
@@ -251,7 +248,7 @@ static void input_warn(void *ctx, const char *msg)
 }
 
 /* Takes --key and --labels; *handled = 0 for anything else. */
-static void parse_input_opt(const char *name, const char *v, input_args_t *in, int *handled)
+void parse_input_opt(const char *name, const char *v, input_args_t *in, int *handled)
 {
     *handled = 1;
     if (!strcmp(name, "--key"))
@@ -267,7 +264,7 @@ static void parse_input_opt(const char *name, const char *v, input_args_t *in, i
 /* --policy: the judgement of the histogram read (by --key; offline inputs carry
  * no subsystem) gives --min-entries and, for evaluate, the bad threshold, unless
  * those were given on the command line. */
-static int apply_policy(const input_args_t *in, dn_eval_opts_t *o, int min_given,
+int apply_policy(const input_args_t *in, dn_eval_opts_t *o, int min_given,
                         dn_err_t *err)
 {
     if (!in->policy)
@@ -284,7 +281,7 @@ static int apply_policy(const input_args_t *in, dn_eval_opts_t *o, int min_given
     return DN_OK;
 }
 
-static int read_input(const char *cmd, const char *path, const input_args_t *in,
+int read_input(const char *cmd, const char *path, const input_args_t *in,
                       dn_dataset_t **ds, dn_err_t *err)
 {
     dn_input_opts_t o = {.key = in->key,
@@ -300,8 +297,6 @@ static int read_input(const char *cmd, const char *path, const input_args_t *in,
     return rc;
 }
 
-static int parse_eval_opt(const char *cmd, const char *name, const char *v,
-                          dn_eval_opts_t *o, int *handled);
 
 /* Progress of a long DINAMO-ML scoring, on a terminal only. */
 static void ml_progress(void *ctx, int done, int total)
@@ -312,7 +307,7 @@ static void ml_progress(void *ctx, int done, int total)
         fputs("\r\033[K", stderr);
 }
 
-static void set_progress(dn_eval_opts_t *o, const char *cmd)
+void set_progress(dn_eval_opts_t *o, const char *cmd)
 {
     if (o->method == DN_METHOD_ML && isatty(STDERR_FILENO)) {
         o->progress = ml_progress;
@@ -515,7 +510,7 @@ static const char evaluate_help[] =
     "dataset of the Python reference (its truth included) or a directory of UHI\n"
     "JSON runs. DINAMO-ML has no alpha (null); it trains online from the first run.\n";
 
-static int parse_eval_opt(const char *cmd, const char *name, const char *v,
+int parse_eval_opt(const char *cmd, const char *name, const char *v,
                           dn_eval_opts_t *o, int *handled)
 {
     *handled = 1;
@@ -895,6 +890,7 @@ static const char main_help[] =
     "  evaluate   tune and evaluate a method on a dataset; prints JSON metrics\n"
     "  bench      generate and evaluate many datasets; prints the paper's Table 1 row\n"
     "  label      give a running cluster a person's verdict on a run\n"
+    "  report     figures and an HTML page of an offline evaluation (PNG, SVG)\n"
     "  version    print the version\n";
 
 int main(int argc, char **argv)
@@ -929,6 +925,8 @@ int main(int argc, char **argv)
         return cmd_bench(&a);
     if (!strcmp(c, "label"))
         return cmd_label(&a);
+    if (!strcmp(c, "report"))
+        return cmd_report(&a);
     fprintf(stderr, "dinamo: unknown command '%s'\n\n%s", c, main_help);
     return 2;
 }

@@ -33,6 +33,7 @@
 #include "histo.h"
 #include "log.h"
 #include "msg.h"
+#include "plot.h"
 #include "policy.h"
 #include "service.h"
 #include "store.h"
@@ -85,6 +86,7 @@ typedef struct ev_t {
     int n_hist;
     uint64_t boot_seed;
     double warning_margin;   /* warning threshold = bad - this, unless the policy sets it */
+    int figures, figures_max, figures_drawn; /* figures of flagged runs */
     int auto_accept;         /* label runs good when every histogram is good */
     int auto_methods[N_METHODS]; /* the methods that must all agree */
     int auto_warning;        /* warnings do not stop auto-acceptance */
@@ -381,6 +383,95 @@ static void worst_list(const ev_t *ev, const assess_t *a, char *buf, size_t cap)
     }
 }
 
+/* ---- figures of flagged runs ---------------------------------------------------- */
+
+static void csv_key_name(char *dst, size_t cap, const char *key);
+
+typedef struct {
+    const char *base_hist, *base_hist_history;
+    dn_plot_hist_t h;
+    const char *history_title;
+    int n, mark;
+    const int64_t *run;
+    const double *score;
+    const int8_t *label;
+    double warning, threshold;
+} figure_job_t;
+
+static int draw_job(void *arg, dn_err_t *err)
+{
+    figure_job_t *j = arg;
+    int rc = dn_plot_histogram(j->base_hist, &j->h, err);
+    if (!rc)
+        rc = dn_plot_history(j->base_hist_history, j->history_title, j->n, j->run, j->score,
+                             j->label, j->warning, j->threshold, j->mark, err);
+    return rc;
+}
+
+/* Draws, for flagged run seq and method m, histogram k against the reference
+ * that scored it with its pulls, and k's score history with this run circled:
+ * report_dir/runs/run_<run>/<key>_<method>.{png,svg} and ..._history.*.
+ * Drawn in a child process (dn_plot_isolated): a drawing failure is logged, the
+ * evaluator goes on. */
+static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
+{
+    hkey_t *hk = &ev->keys[k];
+    row_t *r = &hk->rows[seq];
+    const int nb = hk->n_bins;
+    if (!r->counts || !r->ref_mu[m] || !r->ref_sigma[m] || nb < 1)
+        return;
+    char dir[4200], base[4700], base_h[4700], keyname[DN_MSG_KEY_MAX + 1];
+    snprintf(dir, sizeof dir, "%s/runs/run_%lld", ev->report_dir, (long long)r->run_number);
+    dn_err_t err = {0};
+    if (dn_mkdirs(dir, &err)) {
+        dn_log(DN_LOG_WARN, "figures: %s", err.msg);
+        return;
+    }
+    csv_key_name(keyname, sizeof keyname, hk->key);
+    snprintf(base, sizeof base, "%s/%s_%s", dir, keyname, method_name[m]);
+    snprintf(base_h, sizeof base_h, "%s/%s_%s_history", dir, keyname, method_name[m]);
+    double *buf = malloc(sizeof(double) * (4 * (size_t)nb + 2 * (size_t)hk->n_rows + 2));
+    int64_t *runs = malloc(sizeof(int64_t) * ((size_t)hk->n_rows + 1));
+    int8_t *labels = malloc((size_t)hk->n_rows + 1);
+    if (!buf || !runs || !labels)
+        goto done;
+    double *xt = buf, *sx2 = xt + nb, *unc = sx2 + nb, *pulls = unc + nb, *scores = pulls + nb;
+    dn_hist_normalise(xt, sx2, r->counts, r->variances, nb);
+    dn_hist_chi2(pulls, xt, sx2, r->ref_mu[m], r->ref_sigma[m], nb);
+    for (int j = 0; j < nb; j++)
+        unc[j] = sqrt(sx2[j]);
+    int n = 0, mark = -1;
+    for (int i = 0; i < hk->n_rows; i++) {
+        if (!hk->rows[i].has_run)
+            continue;
+        if ((uint64_t)i == seq)
+            mark = n;
+        runs[n] = hk->rows[i].run_number;
+        scores[n] = row_score(hk, &hk->rows[i], m);
+        labels[n] = hk->rows[i].has_label ? hk->rows[i].label : -1;
+        n++;
+    }
+    char title[600], htitle[600];
+    snprintf(title, sizeof title, "run %lld: %s (%s), score %.2f, threshold %.2f",
+             (long long)r->run_number, hk->key, method_name[m], row_score(hk, r, m),
+             hk->threshold[m]);
+    snprintf(htitle, sizeof htitle, "%s (%s): run %lld in its history", hk->key, method_name[m],
+             (long long)r->run_number);
+    figure_job_t job = {base, base_h,
+                        {title, nb, r->edges, xt, unc, r->ref_mu[m], r->ref_sigma[m], pulls},
+                        htitle, n, mark, runs, scores, labels,
+                        warning_threshold(ev, hk, m), hk->threshold[m]};
+    if (dn_plot_isolated(draw_job, &job, &err))
+        dn_log(DN_LOG_WARN, "figures of run %lld, %s: %s", (long long)r->run_number, hk->key,
+               err.msg);
+    else
+        ev->figures_drawn++;
+done:
+    free(buf);
+    free(runs);
+    free(labels);
+}
+
 /* Logs the judgement of run seq for method m once all its histograms are scored
  * and their thresholds known: severity, counts, the worst histograms and, for
  * the worst one, its worst bins. */
@@ -405,6 +496,10 @@ static void try_flag(ev_t *ev, uint64_t seq, int m)
     char worst[512], bins[128];
     worst_list(ev, &a, worst, sizeof worst);
     worst_bins(ev, a.worst[0], seq, m, bins, sizeof bins);
+    if (ev->figures && a.severity == SEV_BAD)
+        for (int w = 0; w < N_WORST && a.worst[w] >= 0 && ev->figures_drawn < ev->figures_max;
+             w++)
+            draw_flagged(ev, seq, m, a.worst[w]);
     dn_log(a.severity == SEV_BAD ? DN_LOG_WARN : DN_LOG_INFO,
            "run %lld (%s): %s: %d bad, %d warning, %d insufficient of %d histograms; "
            "combined score %.3f; worst %s; worst bins of %s: %s",
@@ -1362,6 +1457,9 @@ static const dn_config_key_t keys[] = {
     {"warning_margin", DN_CFG_DOUBLE, "0.6931471805599453",
      "warning threshold = bad threshold - this (ln 2: half the reduced chi2), unless the "
      "policy sets one"},
+    {"figures", DN_CFG_BOOL, "true", "draw each flagged run's worst histograms against their "
+                                     "reference and their score history (report_dir/runs)"},
+    {"figures_max", DN_CFG_INT, "1000", "most figures drawn (each a histogram and a history)"},
     {"auto_accept", DN_CFG_BOOL, "false",
      "label a run good automatically when every histogram is good (real feeds)"},
     {"auto_accept_methods", DN_CFG_STRING, "", "methods that must agree (default: all evaluated)"},
@@ -1426,6 +1524,12 @@ int main(int argc, char **argv)
     ev.boot_seed = (uint64_t)boot_seed;
     dn_config_double(cfg, "warning_margin", &ev.warning_margin);
     dn_config_bool(cfg, "auto_accept", &ev.auto_accept);
+    dn_config_bool(cfg, "figures", &ev.figures);
+    {
+        int64_t fm;
+        dn_config_int(cfg, "figures_max", &fm);
+        ev.figures_max = fm < 0 ? 0 : fm > INT32_MAX ? INT32_MAX : (int)fm;
+    }
     dn_config_bool(cfg, "auto_accept_warning", &ev.auto_warning);
     {
         const char *am = dn_config_str(cfg, "auto_accept_methods");

@@ -1,0 +1,455 @@
+/* plot.c: figures with PLplot (plot.h).
+ *
+ * Each figure opens its own PLplot stream twice, once per file device
+ * (pngcairo, svgcairo), draws the same calls, and ends the stream (plend1), so
+ * figures never share state. Colours are set explicitly on a white background;
+ * PLplot's default palette is for a black one. */
+#include "plot.h"
+
+#include <errno.h>
+#include <math.h>
+#include <plplot.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { C_BG = 0, C_INK = 1, C_REF = 2, C_BAND = 3, C_DATA = 4, C_GREY = 5, C_WARN = 6,
+       C_BAD = 7, C_GOOD = 8 };
+
+static void palette(void)
+{
+    plscolbg(255, 255, 255);
+    plscol0(C_INK, 0, 0, 0);
+    plscol0(C_REF, 200, 30, 30);
+    plscol0a(C_BAND, 240, 140, 140, 0.55);
+    plscol0(C_DATA, 20, 20, 20);
+    plscol0(C_GREY, 150, 150, 150);
+    plscol0(C_WARN, 230, 140, 0);
+    plscol0(C_BAD, 200, 0, 0);
+    plscol0(C_GOOD, 30, 90, 200);
+}
+
+static int have_devices(dn_err_t *err)
+{
+    const char **menu = NULL, **names = NULL;
+    int n = 64, png = 0, svg = 0;
+    menu = calloc((size_t)n, sizeof *menu);
+    names = calloc((size_t)n, sizeof *names);
+    if (!menu || !names) {
+        free(menu);
+        free(names);
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    }
+    plgFileDevs(&menu, &names, &n);
+    for (int i = 0; i < n; i++) {
+        png |= names[i] && !strcmp(names[i], "pngcairo");
+        svg |= names[i] && !strcmp(names[i], "svgcairo");
+    }
+    free(menu);
+    free(names);
+    if (!png || !svg)
+        return dn_err_set(err, DN_ENOTFOUND, "PLplot has no %s device: install Debian's "
+                          "plplot-driver-cairo", png ? "svgcairo" : "pngcairo");
+    return DN_OK;
+}
+
+typedef void (*draw_fn)(const void *arg);
+
+/* Draws one figure into base.png and base.svg. */
+static int render(const char *base, int width, int height, draw_fn draw, const void *arg,
+                  dn_err_t *err)
+{
+    int rc = have_devices(err);
+    if (rc)
+        return rc;
+    static const char *dev[2] = {"pngcairo", "svgcairo"}, *ext[2] = {"png", "svg"};
+    for (int k = 0; k < 2; k++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s.%s", base, ext[k]);
+        FILE *probe = fopen(path, "wb"); /* PLplot would end the process instead */
+        if (!probe)
+            return dn_err_set(err, DN_EIO, "%s: %s", path, strerror(errno));
+        fclose(probe);
+        PLINT strm;
+        plmkstrm(&strm);
+        plsdev(dev[k]);
+        plsfnam(path);
+        plspage(0, 0, width, height, 0, 0);
+        palette();
+        plinit();
+        pladv(0);
+        draw(arg);
+        plend1();
+    }
+    return DN_OK;
+}
+
+static double bin_lo(const dn_plot_hist_t *h, int j) { return h->edges ? h->edges[j] : j; }
+static double bin_hi(const dn_plot_hist_t *h, int j)
+{
+    return h->edges ? h->edges[j + 1] : j + 1;
+}
+
+static double finite_or(double x, double other) { return isfinite(x) ? x : other; }
+
+static void draw_histogram(const void *arg)
+{
+    const dn_plot_hist_t *h = arg;
+    const int nb = h->n_bins;
+    double ymax = 0, pmax = 5;
+    for (int j = 0; j < nb; j++) {
+        double top = finite_or(h->ref[j], 0) + finite_or(h->ref_unc[j], 0);
+        double dt = finite_or(h->data[j], 0) + (h->data_unc ? finite_or(h->data_unc[j], 0) : 0);
+        ymax = fmax(ymax, fmax(top, dt));
+        if (isfinite(h->pulls[j]))
+            pmax = fmax(pmax, fabs(h->pulls[j]) * 1.1);
+    }
+    pmax = fmin(pmax, 100);
+    ymax = ymax > 0 ? ymax * 1.1 : 1;
+    const double x0 = bin_lo(h, 0), x1 = bin_hi(h, nb - 1);
+    PLFLT *cx = malloc(sizeof(PLFLT) * 5 * (size_t)nb), *cy = cx + nb, *lo = cy + nb,
+          *hi = lo + nb, *pu = hi + nb;
+    if (!cx)
+        return;
+    int nc = 0; /* bins with a reference: drawn as steps over each bin's edges */
+    for (int j = 0; j < nb; j++)
+        nc += isfinite(h->ref[j]) && isfinite(h->ref_unc[j]);
+    /* top panel */
+    plvpor(0.1, 0.96, 0.36, 0.92);
+    plwind(x0, x1, 0, ymax);
+    if (nc) {
+        int n2 = 2 * nc;
+        PLFLT *px = malloc(sizeof(PLFLT) * 2 * (size_t)n2), *py = NULL;
+        if (px) {
+            py = px + n2;
+            int k = 0;
+            for (int j = 0; j < nb; j++)
+                if (isfinite(h->ref[j]) && isfinite(h->ref_unc[j])) {
+                    px[2 * k] = bin_lo(h, j);
+                    px[2 * k + 1] = bin_hi(h, j);
+                    py[2 * k] = py[2 * k + 1] = h->ref[j] + h->ref_unc[j];
+                    k++;
+                }
+            PLFLT *fx = malloc(sizeof(PLFLT) * 4 * (size_t)n2);
+            if (fx) {
+                PLFLT *fy = fx + 2 * n2;
+                for (int i = 0; i < n2; i++) {
+                    fx[i] = px[i];
+                    fy[i] = py[i];
+                }
+                k = 0;
+                for (int j = nb - 1; j >= 0; j--)
+                    if (isfinite(h->ref[j]) && isfinite(h->ref_unc[j])) {
+                        fx[n2 + 2 * k] = bin_hi(h, j);
+                        fx[n2 + 2 * k + 1] = bin_lo(h, j);
+                        fy[n2 + 2 * k] = fy[n2 + 2 * k + 1] = fmax(h->ref[j] - h->ref_unc[j], 0);
+                        k++;
+                    }
+                plcol0(C_BAND);
+                plfill(2 * n2, fx, fy);
+                free(fx);
+            }
+            for (int i = 0, k2 = 0; i < nb; i++)
+                if (isfinite(h->ref[i]) && isfinite(h->ref_unc[i])) {
+                    py[2 * k2] = py[2 * k2 + 1] = h->ref[i];
+                    k2++;
+                }
+            plcol0(C_REF);
+            plwidth(2);
+            plline(n2, px, py);
+            plwidth(1);
+            free(px);
+        }
+    }
+    int nd = 0;
+    for (int j = 0; j < nb; j++)
+        if (isfinite(h->data[j])) {
+            cx[nd] = 0.5 * (bin_lo(h, j) + bin_hi(h, j));
+            cy[nd] = h->data[j];
+            double u = h->data_unc && isfinite(h->data_unc[j]) ? h->data_unc[j] : 0;
+            lo[nd] = h->data[j] - u;
+            hi[nd] = h->data[j] + u;
+            nd++;
+        }
+    plcol0(C_DATA);
+    if (nd) {
+        plerry(nd, cx, lo, hi);
+        plpoin(nd, cx, cy, 17);
+    }
+    plcol0(C_INK);
+    plbox("bcst", 0, 0, "bcnstv", 0, 0);
+    pllab("", "fraction of entries", h->title ? h->title : "");
+    plcol0(C_REF);
+    plmtex("t", -1.5, 0.97, 1.0, "reference and its 1#gs band");
+    plcol0(C_DATA);
+    plmtex("t", -3.0, 0.97, 1.0, "this run");
+    /* pull panel */
+    plvpor(0.1, 0.96, 0.1, 0.33);
+    plwind(x0, x1, -pmax, pmax);
+    PLFLT lx[2] = {x0, x1}, ly[2];
+    plcol0(C_GREY);
+    for (int s = -1; s <= 1; s++) {
+        ly[0] = ly[1] = 3.0 * s;
+        pllsty(s ? 2 : 1);
+        plline(2, lx, ly);
+    }
+    pllsty(1);
+    int np = 0;
+    for (int j = 0; j < nb; j++)
+        if (isfinite(h->pulls[j])) {
+            cx[np] = 0.5 * (bin_lo(h, j) + bin_hi(h, j));
+            pu[np] = fmax(-pmax, fmin(pmax, h->pulls[j]));
+            np++;
+        }
+    plwidth(3);
+    for (int i = 0; i < np; i++) {
+        PLFLT vx[2] = {cx[i], cx[i]}, vy[2] = {0, pu[i]};
+        plcol0(fabs(pu[i]) > 3 ? C_BAD : C_DATA);
+        plline(2, vx, vy);
+    }
+    plwidth(1);
+    plcol0(C_INK);
+    plbox("bcnst", 0, 0, "bcnstv", 0, 0);
+    pllab(h->edges ? "x" : "bin", "pull", "");
+    free(cx);
+}
+
+int dn_plot_histogram(const char *base, const dn_plot_hist_t *h, dn_err_t *err)
+{
+    if (!base || !h || h->n_bins < 1 || !h->data || !h->ref || !h->ref_unc || !h->pulls)
+        return dn_err_set(err, DN_EINVAL, "histogram figure: no bins or missing arrays");
+    if (h->edges)
+        for (int j = 0; j < h->n_bins; j++)
+            if (!(h->edges[j] < h->edges[j + 1]) || !isfinite(h->edges[j + 1]))
+                return dn_err_set(err, DN_EINVAL, "histogram figure: edges not increasing");
+    return render(base, 900, 700, draw_histogram, h, err);
+}
+
+typedef struct {
+    const char *title;
+    int n, mark;
+    const int64_t *run;
+    const double *score;
+    const int8_t *label;
+    double warning, threshold;
+    int history; /* 1 history, 0 distributions */
+} series_t;
+
+static void score_range(const series_t *s, double *lo, double *hi)
+{
+    *lo = INFINITY;
+    *hi = -INFINITY;
+    for (int i = 0; i < s->n; i++)
+        if (isfinite(s->score[i])) {
+            *lo = fmin(*lo, s->score[i]);
+            *hi = fmax(*hi, s->score[i]);
+        }
+    if (isfinite(s->threshold)) {
+        *lo = fmin(*lo, s->threshold);
+        *hi = fmax(*hi, s->threshold);
+    }
+    if (isfinite(s->warning))
+        *lo = fmin(*lo, s->warning);
+    if (!(*hi > *lo)) {
+        *lo -= 1;
+        *hi += 1;
+    }
+    double pad = 0.05 * (*hi - *lo);
+    *lo -= pad;
+    *hi += pad;
+}
+
+static void hline(double x0, double x1, double y, int colour, int style)
+{
+    if (!isfinite(y))
+        return;
+    PLFLT lx[2] = {x0, x1}, ly[2] = {y, y};
+    plcol0(colour);
+    pllsty(style);
+    plline(2, lx, ly);
+    pllsty(1);
+}
+
+static void draw_history(const void *arg)
+{
+    const series_t *s = arg;
+    double lo, hi, x0 = INFINITY, x1 = -INFINITY;
+    score_range(s, &lo, &hi);
+    for (int i = 0; i < s->n; i++) {
+        x0 = fmin(x0, (double)s->run[i]);
+        x1 = fmax(x1, (double)s->run[i]);
+    }
+    if (!(x1 > x0)) {
+        x0 -= 1;
+        x1 += 1;
+    }
+    plvpor(0.1, 0.96, 0.12, 0.84);
+    plwind(x0, x1, lo, hi);
+    PLFLT *px = malloc(sizeof(PLFLT) * 2 * ((size_t)s->n + 1));
+    if (!px)
+        return;
+    PLFLT *py = px + s->n + 1;
+    static const int cls[3] = {-1, 0, 1}, col[3] = {C_GREY, C_GOOD, C_BAD};
+    for (int c = 0; c < 3; c++) {
+        int m = 0;
+        for (int i = 0; i < s->n; i++)
+            if (isfinite(s->score[i]) && s->label[i] == cls[c]) {
+                px[m] = (double)s->run[i];
+                py[m++] = s->score[i];
+            }
+        plcol0(col[c]);
+        if (m)
+            plpoin(m, px, py, c == 2 ? 5 : 17);
+    }
+    hline(x0, x1, s->warning, C_WARN, 2);
+    hline(x0, x1, s->threshold, C_BAD, 1);
+    if (s->mark >= 0 && s->mark < s->n && isfinite(s->score[s->mark])) {
+        px[0] = (double)s->run[s->mark];
+        py[0] = s->score[s->mark];
+        plcol0(C_INK);
+        plssym(0, 2.5);
+        plpoin(1, px, py, 4);
+        plssym(0, 1);
+    }
+    plcol0(C_INK);
+    plbox("bcnst", 0, 0, "bcnstv", 0, 0);
+    plmtex("t", 2.2, 0.5, 0.5, s->title ? s->title : "");
+    pllab("run", "score log(#gx#u2#d/N#db#u)", "");
+    /* legend above the frame, clear of the points */
+    plcol0(C_GOOD);
+    plmtex("t", 0.6, 0.0, 0.0, "good");
+    plcol0(C_BAD);
+    plmtex("t", 0.6, 0.07, 0.0, "bad");
+    plcol0(C_GREY);
+    plmtex("t", 0.6, 0.13, 0.0, "unlabelled");
+    plcol0(C_BAD);
+    plmtex("t", 0.6, 1.0, 1.0, "bad threshold");
+    plcol0(C_WARN);
+    plmtex("t", 0.6, 0.79, 1.0, "warning");
+    free(px);
+}
+
+static int check_series(const series_t *s, dn_err_t *err)
+{
+    if (s->n < 1 || !s->score || !s->label || (s->history && !s->run))
+        return dn_err_set(err, DN_EINVAL, "score figure: no runs or missing arrays");
+    for (int i = 0; i < s->n; i++)
+        if (isfinite(s->score[i]) && (!s->history ? s->label[i] >= 0 : 1))
+            return DN_OK;
+    return dn_err_set(err, DN_EINVAL, "score figure: no run with a finite score%s",
+                      s->history ? "" : " and a label");
+}
+
+int dn_plot_history(const char *base, const char *title, int n, const int64_t *run,
+                    const double *score, const int8_t *label, double warning,
+                    double threshold, int mark, dn_err_t *err)
+{
+    series_t s = {title, n, mark, run, score, label, warning, threshold, 1};
+    int rc = base ? check_series(&s, err) : dn_err_set(err, DN_EINVAL, "no file name");
+    return rc ? rc : render(base, 1000, 500, draw_history, &s, err);
+}
+
+#define DIST_BINS 40
+
+static void draw_distributions(const void *arg)
+{
+    const series_t *s = arg;
+    double lo, hi;
+    score_range(s, &lo, &hi);
+    double count[2][DIST_BINS] = {{0}}, total[2] = {0}, ymax = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (!isfinite(s->score[i]) || s->label[i] < 0)
+            continue;
+        int b = (int)((s->score[i] - lo) / (hi - lo) * DIST_BINS);
+        b = b < 0 ? 0 : b >= DIST_BINS ? DIST_BINS - 1 : b;
+        count[s->label[i]][b]++;
+        total[s->label[i]]++;
+    }
+    for (int c = 0; c < 2; c++)
+        for (int b = 0; b < DIST_BINS; b++) {
+            if (total[c] > 0)
+                count[c][b] /= total[c]; /* fraction of the class: both visible */
+            ymax = fmax(ymax, count[c][b]);
+        }
+    plvpor(0.1, 0.96, 0.12, 0.9);
+    plwind(lo, hi, 0, ymax > 0 ? ymax * 1.15 : 1);
+    PLFLT px[2 * DIST_BINS + 2], py[2 * DIST_BINS + 2];
+    for (int c = 0; c < 2; c++) {
+        int m = 0;
+        for (int b = 0; b < DIST_BINS; b++) {
+            px[m] = lo + (hi - lo) * b / DIST_BINS;
+            px[m + 1] = lo + (hi - lo) * (b + 1) / DIST_BINS;
+            py[m] = py[m + 1] = count[c][b];
+            m += 2;
+        }
+        plcol0(c ? C_BAD : C_GOOD);
+        plwidth(2);
+        plline(m, px, py);
+        plwidth(1);
+    }
+    if (isfinite(s->threshold)) {
+        PLFLT lx[2] = {s->threshold, s->threshold}, ly[2] = {0, ymax > 0 ? ymax * 1.15 : 1};
+        plcol0(C_INK);
+        pllsty(2);
+        plline(2, lx, ly);
+        pllsty(1);
+    }
+    plcol0(C_INK);
+    plbox("bcnst", 0, 0, "bcnstv", 0, 0);
+    pllab("score log(#gx#u2#d/N#db#u)", "fraction of the class", s->title ? s->title : "");
+    char txt[64];
+    snprintf(txt, sizeof txt, "good (%.0f runs)", total[0]);
+    plcol0(C_GOOD);
+    plmtex("t", -1.5, 0.98, 1.0, txt);
+    snprintf(txt, sizeof txt, "bad (%.0f runs)", total[1]);
+    plcol0(C_BAD);
+    plmtex("t", -3.0, 0.98, 1.0, txt);
+}
+
+int dn_plot_distributions(const char *base, const char *title, int n, const double *score,
+                          const int8_t *label, double threshold, dn_err_t *err)
+{
+    series_t s = {title, n, -1, NULL, score, label, NAN, threshold, 0};
+    int rc = base ? check_series(&s, err) : dn_err_set(err, DN_EINVAL, "no file name");
+    return rc ? rc : render(base, 900, 600, draw_distributions, &s, err);
+}
+
+int dn_plot_isolated(int (*fn)(void *arg, dn_err_t *err), void *arg, dn_err_t *err)
+{
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return dn_err_set(err, DN_EIO, "pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pfd[0]);
+        close(pfd[1]);
+        return dn_err_set(err, DN_EIO, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        close(pfd[0]);
+        dn_err_t e = {0};
+        int rc = fn(arg, &e);
+        if (rc && write(pfd[1], e.msg, strlen(e.msg)) < 0)
+            rc = 1;
+        close(pfd[1]);
+        _exit(rc ? 1 : 0);
+    }
+    close(pfd[1]);
+    char msg[DN_ERRMSG_MAX] = "";
+    ssize_t n = read(pfd[0], msg, sizeof msg - 1);
+    close(pfd[0]);
+    msg[n > 0 ? n : 0] = '\0';
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return DN_OK;
+    if (msg[0])
+        return dn_err_set(err, DN_EIO, "%s", msg);
+    return dn_err_set(err, DN_EIO, "the drawing process %s %d", WIFSIGNALED(status) ?
+                      "died of signal" : "exited with", WIFSIGNALED(status) ?
+                      WTERMSIG(status) : WEXITSTATUS(status));
+}

@@ -1,0 +1,55 @@
+/* plot.h: the figures a shifter looks at, drawn with PLplot (Debian's
+ * libplplot with its cairo driver) as PNG and SVG: BASE.png and BASE.svg.
+ *
+ *   - a histogram against its reference (paper Figure 6): the run's normalised
+ *     counts with their uncertainties, the reference with its +-1 sigma band,
+ *     and a pull panel underneath with the +-3 lines;
+ *   - a score history (Figure 4): the score of every run of a histogram against
+ *     its run number, good runs blue, bad red, unlabelled grey, the warning and
+ *     bad thresholds as lines and one run marked;
+ *   - score distributions per class (Figure 5): histograms of the scores of the
+ *     good and of the bad runs, with the threshold.
+ *
+ * Values are checked before PLplot sees them (PLplot ends the process on some
+ * errors): non-finite points are left out, empty inputs refused. PLplot keeps
+ * global state: call from one thread at a time. dn_plot_isolated() runs a
+ * drawing in a child process, so that a service never depends on PLplot
+ * staying up (the evaluator draws that way). */
+#ifndef DN_PLOT_H
+#define DN_PLOT_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+typedef struct dn_plot_hist_t {
+    const char *title;
+    int n_bins;
+    const double *edges;    /* [n_bins + 1], or NULL: bins numbered 0 .. n_bins */
+    const double *data;     /* [n_bins] normalised counts of the run */
+    const double *data_unc; /* [n_bins] their uncertainty, or NULL */
+    const double *ref;      /* [n_bins] reference mu */
+    const double *ref_unc;  /* [n_bins] reference sigma_mu */
+    const double *pulls;    /* [n_bins] */
+} dn_plot_hist_t;
+
+/* Figure 6. Returns 0; DN_EINVAL (no bins, NULL arrays); DN_ENOTFOUND (PLplot's
+ * cairo driver is not installed); DN_EIO (the files cannot be written). */
+int dn_plot_histogram(const char *base, const dn_plot_hist_t *h, dn_err_t *err);
+
+/* Figure 4: n runs; label[i] -1 unknown, 0 good, 1 bad; mark: index of the run
+ * to circle, or -1; warning/threshold NAN to leave out. Returns as above. */
+int dn_plot_history(const char *base, const char *title, int n, const int64_t *run,
+                    const double *score, const int8_t *label, double warning,
+                    double threshold, int mark, dn_err_t *err);
+
+/* Figure 5: the scores of the runs labelled good and bad (others ignored).
+ * Returns as above; DN_EINVAL when no run has a finite score and a label. */
+int dn_plot_distributions(const char *base, const char *title, int n, const double *score,
+                          const int8_t *label, double threshold, dn_err_t *err);
+
+/* Runs fn(arg) in a child process and waits for it: 0 when it returned 0,
+ * DN_EIO when it failed or the child died (err says how). */
+int dn_plot_isolated(int (*fn)(void *arg, dn_err_t *err), void *arg, dn_err_t *err);
+
+#endif
