@@ -354,6 +354,48 @@ static int restore(gen_t *g, dn_err_t *err)
 
 /* ---- service callbacks ------------------------------------------------------- */
 
+/* A person's label (`dinamo label`) for a run already appended: into the log
+ * with the run's run_seq, next to the ground truth the generator gave it. The
+ * generator labels every run itself, so automatic labels are not taken. */
+static int on_label_request(gen_t *g, const Dinamo__Label *l, dn_err_t *err)
+{
+    const dn_dataset_t *ds = g->ds[0];
+    int lo = 0, hi = (int)g->next_run - 1, at = -1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (ds->run[mid] == l->run_number) {
+            at = mid;
+            break;
+        }
+        if (ds->run[mid] < l->run_number)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    if (at < 0 || l->source == DINAMO__LABEL_SOURCE__AUTO) {
+        dn_log(DN_LOG_WARN, "label for run %lld from %s: %s; dropped", (long long)l->run_number,
+               l->who && l->who[0] ? l->who : "?",
+               at < 0 ? "no such run was streamed" : "the generator labels every run itself");
+        return DN_OK;
+    }
+    Dinamo__Label m = *l;
+    Dinamo__Truth *no_truth = NULL;
+    m.truth = no_truth;
+    m.stream = g->stream;
+    m.has_run_seq = 1;
+    m.run_seq = (uint64_t)at;
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.body_case = DINAMO__ENVELOPE__BODY_LABEL;
+    env.label = &m;
+    int rc = dn_source_append(g->source, &env, err);
+    if (rc)
+        return dn_err_prefix(err, "label of run %lld", (long long)l->run_number);
+    g->dirty = 1;
+    dn_log(DN_LOG_INFO, "label for run %lld: %s by %s", (long long)l->run_number,
+           l->verdict == DINAMO__VERDICT__GOOD ? "good" : "bad", l->who ? l->who : "?");
+    return DN_OK;
+}
+
 static int on_request(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope *env,
                       const dn_recv_info_t *info, void *arg)
 {
@@ -361,7 +403,9 @@ static int on_request(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope
     (void)info;
     gen_t *g = arg;
     dn_err_t err = {0};
-    int rc = dn_source_on_request(g->source, env, &err);
+    int rc = env->body_case == DINAMO__ENVELOPE__BODY_LABEL
+                 ? on_label_request(g, env->label, &err)
+                 : dn_source_on_request(g->source, env, &err);
     return rc ? dn_service_fail(svc, rc, "requests: %s", err.msg) : 0;
 }
 
