@@ -21,4 +21,4 @@ echo "== streaming seed $DINAMO_GENERATOR_SEED (logs: $rundir/logs); DINAMO-ML t
 scripts/cluster.sh wait "$rundir" "${DINAMO_RUN_TIMEOUT:-1800}"
 echo "== metrics (evaluator, from its log):"
 sed -n 's/.*evaluator\[[0-9]*\] INFO //p' "$rundir/logs/evaluator.log" | grep -A3 '^histogram ' | tail -n 4
-echo "== report: $rundir/report (metrics.json, scores_s.csv, scores_ml.csv, flags.csv)"
+echo "== report: $rundir/report (metrics.json; runs.csv, subsystems.csv, flags.csv: severities; labels.csv; scores_*.csv; runs/run_*/: figures of flagged runs)"
