@@ -12,8 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "bytes.h"
+#include "fileio.h"
+
+extern char **environ;
 
 enum { C_BG = 0, C_INK = 1, C_REF = 2, C_BAND = 3, C_DATA = 4, C_GREY = 5, C_WARN = 6,
        C_BAD = 7, C_GOOD = 8 };
@@ -416,40 +424,180 @@ int dn_plot_distributions(const char *base, const char *title, int n, const doub
     return rc ? rc : render(base, 900, 600, draw_distributions, &s, err);
 }
 
-int dn_plot_isolated(int (*fn)(void *arg, dn_err_t *err), void *arg, dn_err_t *err)
+/* ---- jobs ------------------------------------------------------------------- */
+
+#define JOB_MAGIC "DNPJ"
+#define JOB_VERSION 1u
+
+static void wb_doubles(dn_wbuf_t *w, const double *x, int n)
 {
-    int pfd[2];
-    if (pipe(pfd) != 0)
-        return dn_err_set(err, DN_EIO, "pipe: %s", strerror(errno));
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(pfd[0]);
-        close(pfd[1]);
-        return dn_err_set(err, DN_EIO, "fork: %s", strerror(errno));
+    dn_wb_u32(w, x ? 1u : 0u);
+    for (int i = 0; x && i < n; i++)
+        dn_wb_f64(w, x[i]);
+}
+
+static void wb_text(dn_wbuf_t *w, const char *t)
+{
+    dn_wb_str(w, t ? t : "", t ? strlen(t) : 0);
+}
+
+int dn_plot_job_save(const char *path, const dn_plot_job_t *j, dn_err_t *err)
+{
+    const int nb = j->hist.n_bins;
+    dn_wbuf_t w = {0};
+    dn_wb_bytes(&w, JOB_MAGIC, 4);
+    dn_wb_u32(&w, JOB_VERSION);
+    wb_text(&w, j->hist_base);
+    wb_text(&w, j->history_base);
+    wb_text(&w, j->hist.title);
+    dn_wb_u32(&w, (uint32_t)nb);
+    wb_doubles(&w, j->hist.edges, nb + 1);
+    wb_doubles(&w, j->hist.data, nb);
+    wb_doubles(&w, j->hist.data_unc, nb);
+    wb_doubles(&w, j->hist.ref, nb);
+    wb_doubles(&w, j->hist.ref_unc, nb);
+    wb_doubles(&w, j->hist.pulls, nb);
+    wb_text(&w, j->history_title);
+    dn_wb_u32(&w, (uint32_t)j->n);
+    dn_wb_u32(&w, (uint32_t)(j->mark + 1));
+    for (int i = 0; i < j->n; i++) {
+        dn_wb_u64(&w, (uint64_t)j->run[i]);
+        dn_wb_f64(&w, j->score[i]);
+        dn_wb_u32(&w, (uint32_t)(j->label[i] + 1));
     }
-    if (pid == 0) {
-        close(pfd[0]);
-        dn_err_t e = {0};
-        int rc = fn(arg, &e);
-        if (rc && write(pfd[1], e.msg, strlen(e.msg)) < 0)
-            rc = 1;
-        close(pfd[1]);
-        _exit(rc ? 1 : 0);
+    dn_wb_f64(&w, j->warning);
+    dn_wb_f64(&w, j->threshold);
+    if (w.oom) {
+        free(w.p);
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
     }
-    close(pfd[1]);
-    char msg[DN_ERRMSG_MAX] = "";
-    ssize_t n = read(pfd[0], msg, sizeof msg - 1);
-    close(pfd[0]);
-    msg[n > 0 ? n : 0] = '\0';
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    dn_outfile_t *of = dn_outfile_open(path, err);
+    int rc = of ? DN_OK : err->code;
+    if (of && fwrite(w.p, 1, w.len, dn_outfile_stream(of)) != w.len) {
+        dn_outfile_abort(&of);
+        rc = dn_err_set(err, DN_EIO, "%s: write failed", path);
+    }
+    if (of)
+        rc = dn_outfile_commit(&of, err);
+    free(w.p);
+    return rc;
+}
+
+static const unsigned char *rb_text(dn_rbuf_t *r, char *dst, size_t cap)
+{
+    uint32_t n;
+    const unsigned char *t = dn_rb_str(r, &n);
+    snprintf(dst, cap, "%.*s", (int)(t ? n : 0), t ? (const char *)t : "");
+    return t;
+}
+
+static double *rb_doubles(dn_rbuf_t *r, int n, int *oom)
+{
+    if (!dn_rb_u32(r) || r->bad)
+        return NULL;
+    double *x = malloc(sizeof(double) * ((size_t)n + 1));
+    if (!x) {
+        *oom = 1;
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        x[i] = dn_rb_f64(r);
+    return x;
+}
+
+int dn_plot_job_run_file(const char *path, dn_err_t *err)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = dn_read_file(path, &buf, &len, err);
+    if (rc)
+        return rc;
+    dn_rbuf_t r = {(const unsigned char *)buf, len, 0, 0};
+    char hb[4096], yb[4096], title[1024], ytitle[1024];
+    double *arr[6] = {0}, *score = NULL;
+    int64_t *run = NULL;
+    int8_t *label = NULL;
+    int oom = 0;
+    const unsigned char *m = dn_rb_take(&r, 4);
+    if (!m || memcmp(m, JOB_MAGIC, 4) || dn_rb_u32(&r) != JOB_VERSION) {
+        rc = dn_err_set(err, DN_EFORMAT, "%s: not a figure job", path);
+        goto done;
+    }
+    rb_text(&r, hb, sizeof hb);
+    rb_text(&r, yb, sizeof yb);
+    rb_text(&r, title, sizeof title);
+    uint32_t nb = dn_rb_u32(&r);
+    if (r.bad || nb < 1 || nb > 1000000) {
+        rc = dn_err_set(err, DN_EFORMAT, "%s: damaged figure job", path);
+        goto done;
+    }
+    for (int k = 0; k < 6; k++)
+        arr[k] = rb_doubles(&r, (int)nb + (k == 0), &oom);
+    rb_text(&r, ytitle, sizeof ytitle);
+    uint32_t n = dn_rb_u32(&r), mark = dn_rb_u32(&r);
+    if (r.bad || n > 100000000 || (size_t)n * 20 > len) {
+        rc = dn_err_set(err, DN_EFORMAT, "%s: damaged figure job", path);
+        goto done;
+    }
+    run = malloc(sizeof *run * ((size_t)n + 1));
+    score = malloc(sizeof *score * ((size_t)n + 1));
+    label = malloc((size_t)n + 1);
+    if (oom || !run || !score || !label) {
+        rc = dn_err_set(err, DN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        run[i] = (int64_t)dn_rb_u64(&r);
+        score[i] = dn_rb_f64(&r);
+        label[i] = (int8_t)((int)dn_rb_u32(&r) - 1);
+    }
+    double warning = dn_rb_f64(&r), threshold = dn_rb_f64(&r);
+    if (r.bad || !arr[1] || !arr[3] || !arr[4] || !arr[5]) {
+        rc = dn_err_set(err, DN_EFORMAT, "%s: damaged figure job", path);
+        goto done;
+    }
+    dn_plot_hist_t h = {title, (int)nb, arr[0], arr[1], arr[2], arr[3], arr[4], arr[5]};
+    rc = dn_plot_histogram(hb, &h, err);
+    if (!rc && n)
+        rc = dn_plot_history(yb, ytitle, (int)n, run, score, label, warning, threshold,
+                             (int)mark - 1, err);
+done:
+    for (int k = 0; k < 6; k++)
+        free(arr[k]);
+    free(run);
+    free(score);
+    free(label);
+    free(buf);
+    return rc;
+}
+
+int dn_plot_spawn(char *const argv[], int timeout_ms, dn_err_t *err)
+{
+    pid_t pid;
+    int e = posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
+    if (e)
+        return dn_err_set(err, DN_EIO, "cannot start %s: %s", argv[0], strerror(e));
+    int status = 0, waited = 0;
+    for (;;) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR)
+            return dn_err_set(err, DN_EIO, "waitpid: %s", strerror(errno));
+        if (waited >= timeout_ms) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            return dn_err_set(err, DN_EIO, "%s did not finish within %d ms: killed", argv[0],
+                              timeout_ms);
+        }
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+        waited += 10;
+    }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return DN_OK;
-    if (msg[0])
-        return dn_err_set(err, DN_EIO, "%s", msg);
-    return dn_err_set(err, DN_EIO, "the drawing process %s %d", WIFSIGNALED(status) ?
-                      "died of signal" : "exited with", WIFSIGNALED(status) ?
-                      WTERMSIG(status) : WEXITSTATUS(status));
+    return dn_err_set(err, DN_EIO, "%s %s %d", argv[0],
+                      WIFSIGNALED(status) ? "died of signal" : "exited with",
+                      WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }

@@ -12,9 +12,8 @@
  *
  * Values are checked before PLplot sees them (PLplot ends the process on some
  * errors): non-finite points are left out, empty inputs refused. PLplot keeps
- * global state: call from one thread at a time. dn_plot_isolated() runs a
- * drawing in a child process, so that a service never depends on PLplot
- * staying up (the evaluator draws that way). */
+ * global state: call from one thread at a time. Services draw through a job
+ * file and a separate process (dn_plot_job_save, dn_plot_spawn). */
 #ifndef DN_PLOT_H
 #define DN_PLOT_H
 
@@ -48,8 +47,34 @@ int dn_plot_history(const char *base, const char *title, int n, const int64_t *r
 int dn_plot_distributions(const char *base, const char *title, int n, const double *score,
                           const int8_t *label, double threshold, dn_err_t *err);
 
-/* Runs fn(arg) in a child process and waits for it: 0 when it returned 0,
- * DN_EIO when it failed or the child died (err says how). */
-int dn_plot_isolated(int (*fn)(void *arg, dn_err_t *err), void *arg, dn_err_t *err);
+/* A flagged run's figures as one job: the histogram figure (Figure 6) into
+ * hist_base and the score history (Figure 4) into history_base. A service
+ * saves the job to a file and has a fresh process draw it (dn_plot_spawn):
+ * PLplot, cairo and fontconfig then never run inside a service that has
+ * ZeroMQ threads (a fork without exec could deadlock on their locks), and a
+ * drawing that fails, hangs or ends its process costs one figure, not the
+ * service. */
+typedef struct dn_plot_job_t {
+    const char *hist_base, *history_base;
+    dn_plot_hist_t hist;
+    const char *history_title;
+    int n, mark;
+    const int64_t *run;
+    const double *score;
+    const int8_t *label;
+    double warning, threshold;
+} dn_plot_job_t;
+
+/* Writes job to path (atomically). Returns 0, DN_EIO, DN_ENOMEM. */
+int dn_plot_job_save(const char *path, const dn_plot_job_t *job, dn_err_t *err);
+
+/* Reads the job at path and draws both figures. Returns 0; DN_EIO; DN_EFORMAT
+ * (damaged job file); the drawing's errors. */
+int dn_plot_job_run_file(const char *path, dn_err_t *err);
+
+/* Runs argv[0] (a path) with argv (NULL-terminated) and waits at most
+ * timeout_ms for it: 0 when it exited 0; DN_EIO when it could not start,
+ * failed, died, or was killed at the timeout (err says which). */
+int dn_plot_spawn(char *const argv[], int timeout_ms, dn_err_t *err);
 
 #endif

@@ -4,6 +4,8 @@
 # fails or crashes. Criterion runs a suite's tests in parallel on all cores.
 set -u
 export OPENBLAS_NUM_THREADS=1
+# Under SAN=1: system libraries' process-lifetime caches are not our leaks
+export LSAN_OPTIONS="suppressions=$(cd "$(dirname "$0")" && pwd)/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 passed=0; failed=0; bad_suites=()
 for suite in "$@"; do
   name=$(basename "$suite")

@@ -1,7 +1,8 @@
 /* test_plot.c: the shifter's figures (PLplot, PNG and SVG): each kind is
  * written as a real PNG and SVG with the title in the SVG, bad inputs are
- * refused before PLplot sees them, non-finite points are left out, and a
- * drawing that ends its process is caught by dn_plot_isolated. */
+ * refused before PLplot sees them, non-finite points are left out, jobs round
+ * trip through their files, and a spawned drawing that fails or hangs is
+ * reported (and killed). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -117,35 +118,43 @@ Test(plot, bad_inputs_are_refused)
     cr_assert(strstr(err.msg, "no/such/dir/x.png"), "%s", err.msg);
 }
 
-static int dies(void *arg, dn_err_t *err)
+/* A job saved to a file and drawn from it gives both figures; a damaged job
+ * file is refused; a spawned drawing that fails, dies or hangs is reported and
+ * (when it hangs) killed at the timeout. */
+Test(plot, jobs_and_spawned_drawings)
 {
-    (void)arg;
-    (void)err;
-    exit(3); /* what PLplot's plexit does */
-}
-
-static int fails(void *arg, dn_err_t *err)
-{
-    (void)arg;
-    return dn_err_set(err, DN_EINVAL, "drawing refused: %s", "reason");
-}
-
-static int draws(void *arg, dn_err_t *err)
-{
-    double s[3] = {0, 1, 2};
-    int8_t l[3] = {0, 1, 0};
-    return dn_plot_distributions(arg, "isolated", 3, s, l, 1.5, err);
-}
-
-Test(plot, isolated_drawing_survives_an_exiting_library)
-{
+    double edges[4] = {0, 1, 2, 3}, v[3] = {0.2, 0.5, 0.3}, u[3] = {0.01, 0.02, 0.01},
+           p[3] = {1, -2, 0.5};
+    int64_t run[4] = {10, 11, 12, 13};
+    double score[4] = {-1, 0.2, 1.5, NAN};
+    int8_t label[4] = {0, -1, 1, 0};
+    char hb[128], yb[128], job[128];
+    snprintf(hb, sizeof hb, "%s/job_hist", dir);
+    snprintf(yb, sizeof yb, "%s/job_history", dir);
+    snprintf(job, sizeof job, "%s/x.job", dir);
+    dn_plot_job_t j = {hb, yb, {"job", 3, edges, v, u, v, u, p}, "job history", 4, 2, run,
+                       score, label, 0.5, 1.0};
     dn_err_t err = {0};
-    cr_assert_eq(dn_plot_isolated(dies, NULL, &err), DN_EIO);
+    cr_assert_eq(dn_plot_job_save(job, &j, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_plot_job_run_file(job, &err), 0, "%s", err.msg);
+    check_files(hb, "job");
+    check_files(yb, "job");
+    FILE *f = fopen(job, "r+b");
+    fseek(f, 20, SEEK_SET);
+    fputs("garbage", f);
+    fclose(f);
+    truncate(job, 40);
+    cr_assert_eq(dn_plot_job_run_file(job, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "x.job"), "%s", err.msg);
+
+    char *fails[] = {"/bin/sh", "-c", "exit 3", NULL};
+    cr_assert_eq(dn_plot_spawn(fails, 5000, &err), DN_EIO);
     cr_assert(strstr(err.msg, "exited with 3"), "%s", err.msg);
-    cr_assert_eq(dn_plot_isolated(fails, NULL, &err), DN_EIO);
-    cr_assert(strstr(err.msg, "drawing refused: reason"), "%s", err.msg);
-    char base[128];
-    snprintf(base, sizeof base, "%s/iso", dir);
-    cr_assert_eq(dn_plot_isolated(draws, base, &err), 0, "%s", err.msg);
-    check_files(base, "isolated");
+    char *hangs[] = {"/bin/sleep", "10", NULL};
+    cr_assert_eq(dn_plot_spawn(hangs, 200, &err), DN_EIO);
+    cr_assert(strstr(err.msg, "did not finish within 200 ms: killed"), "%s", err.msg);
+    char *missing[] = {"/nonexistent/drawer", NULL};
+    cr_assert_eq(dn_plot_spawn(missing, 1000, &err), DN_EIO);
+    char *ok[] = {"/bin/true", NULL};
+    cr_assert_eq(dn_plot_spawn(ok, 5000, &err), 0, "%s", err.msg);
 }

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "bus.h"
@@ -87,6 +88,7 @@ typedef struct ev_t {
     uint64_t boot_seed;
     double warning_margin;   /* warning threshold = bad - this, unless the policy sets it */
     int figures, figures_max, figures_drawn; /* figures of flagged runs */
+    int figures_timeout_ms;
     int auto_accept;         /* label runs good when every histogram is good */
     int auto_methods[N_METHODS]; /* the methods that must all agree */
     int auto_warning;        /* warnings do not stop auto-acceptance */
@@ -387,32 +389,11 @@ static void worst_list(const ev_t *ev, const assess_t *a, char *buf, size_t cap)
 
 static void csv_key_name(char *dst, size_t cap, const char *key);
 
-typedef struct {
-    const char *base_hist, *base_hist_history;
-    dn_plot_hist_t h;
-    const char *history_title;
-    int n, mark;
-    const int64_t *run;
-    const double *score;
-    const int8_t *label;
-    double warning, threshold;
-} figure_job_t;
-
-static int draw_job(void *arg, dn_err_t *err)
-{
-    figure_job_t *j = arg;
-    int rc = dn_plot_histogram(j->base_hist, &j->h, err);
-    if (!rc)
-        rc = dn_plot_history(j->base_hist_history, j->history_title, j->n, j->run, j->score,
-                             j->label, j->warning, j->threshold, j->mark, err);
-    return rc;
-}
-
 /* Draws, for flagged run seq and method m, histogram k against the reference
  * that scored it with its pulls, and k's score history with this run circled:
  * report_dir/runs/run_<run>/<key>_<method>.{png,svg} and ..._history.*.
- * Drawn in a child process (dn_plot_isolated): a drawing failure is logged, the
- * evaluator goes on. */
+ * Drawn by a fresh process (this binary with --draw-figure JOBFILE, at most
+ * figures_timeout_ms): a drawing failure is logged, the evaluator goes on. */
 static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
 {
     hkey_t *hk = &ev->keys[k];
@@ -457,15 +438,20 @@ static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
              hk->threshold[m]);
     snprintf(htitle, sizeof htitle, "%s (%s): run %lld in its history", hk->key, method_name[m],
              (long long)r->run_number);
-    figure_job_t job = {base, base_h,
-                        {title, nb, r->edges, xt, unc, r->ref_mu[m], r->ref_sigma[m], pulls},
-                        htitle, n, mark, runs, scores, labels,
-                        warning_threshold(ev, hk, m), hk->threshold[m]};
-    if (dn_plot_isolated(draw_job, &job, &err))
+    dn_plot_job_t job = {base, base_h,
+                         {title, nb, r->edges, xt, unc, r->ref_mu[m], r->ref_sigma[m], pulls},
+                         htitle, n, mark, runs, scores, labels,
+                         warning_threshold(ev, hk, m), hk->threshold[m]};
+    char jobfile[4800];
+    snprintf(jobfile, sizeof jobfile, "%s/.%s_%s.job", dir, keyname, method_name[m]);
+    char *argv[] = {(char *)"/proc/self/exe", (char *)"--draw-figure", jobfile, NULL};
+    if (dn_plot_job_save(jobfile, &job, &err) ||
+        dn_plot_spawn(argv, ev->figures_timeout_ms, &err))
         dn_log(DN_LOG_WARN, "figures of run %lld, %s: %s", (long long)r->run_number, hk->key,
                err.msg);
     else
         ev->figures_drawn++;
+    unlink(jobfile);
 done:
     free(buf);
     free(runs);
@@ -1460,6 +1446,7 @@ static const dn_config_key_t keys[] = {
     {"figures", DN_CFG_BOOL, "true", "draw each flagged run's worst histograms against their "
                                      "reference and their score history (report_dir/runs)"},
     {"figures_max", DN_CFG_INT, "1000", "most figures drawn (each a histogram and a history)"},
+    {"figures_timeout_ms", DN_CFG_INT, "30000", "a drawing taking longer is killed"},
     {"auto_accept", DN_CFG_BOOL, "false",
      "label a run good automatically when every histogram is good (real feeds)"},
     {"auto_accept_methods", DN_CFG_STRING, "", "methods that must agree (default: all evaluated)"},
@@ -1489,6 +1476,15 @@ static void close_feed(feed_t *fd)
 
 int main(int argc, char **argv)
 {
+    /* the drawing process of draw_flagged: one job, then exit */
+    if (argc == 3 && !strcmp(argv[1], "--draw-figure")) {
+        dn_err_t derr = {0};
+        if (dn_plot_job_run_file(argv[2], &derr)) {
+            fprintf(stderr, "evaluator --draw-figure: %s\n", derr.msg);
+            return 1;
+        }
+        return 0;
+    }
     dn_err_t err = {0};
     int rc = 0, exit_code = 1;
     ev_t ev;
@@ -1529,6 +1525,8 @@ int main(int argc, char **argv)
         int64_t fm;
         dn_config_int(cfg, "figures_max", &fm);
         ev.figures_max = fm < 0 ? 0 : fm > INT32_MAX ? INT32_MAX : (int)fm;
+        dn_config_int(cfg, "figures_timeout_ms", &fm);
+        ev.figures_timeout_ms = fm < 100 ? 100 : fm > INT32_MAX ? INT32_MAX : (int)fm;
     }
     dn_config_bool(cfg, "auto_accept_warning", &ev.auto_warning);
     {
