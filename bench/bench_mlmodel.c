@@ -148,6 +148,26 @@ int main(int argc, char **argv)
     printf("  baseline, no sharing (U=%d)  %8.3f ms   -> sharing speedup %.2fx\n",
            B * M, tu * 1e3, tu / ts);
 
+    /* the same model on two threads (bit-identical results), interleaved with
+     * one thread again so that both see the same machine */
+    {
+        dn_mlmodel_t *m2 = dn_mlmodel_new(&cfg, 1);
+        if (!m2 || dn_mlmodel_set_threads(m2, 2)) {
+            fprintf(stderr, "two-thread model failed\n");
+            return 1;
+        }
+        time_steps(m2, &shared.b, 20);
+        double t1 = 1e9, t2 = 1e9;
+        for (int round = 0; round < 5; round++) {
+            double a = time_steps(m, &shared.b, 60), c = time_steps(m2, &shared.b, 60);
+            t1 = a < t1 ? a : t1;
+            t2 = c < t2 ? c : t2;
+        }
+        printf("training step, 2 threads        %8.3f ms   (1 thread %.3f ms -> %.2fx)\n",
+               t2 * 1e3, t1 * 1e3, t1 / t2);
+        dn_mlmodel_destroy(&m2);
+    }
+
     /* forward / backward split */
     int reps = 200;
     double *t = malloc(sizeof(double) * 4000);

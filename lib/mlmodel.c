@@ -26,6 +26,7 @@
 #include "bytes.h"
 #include "nn.h"
 #include "rng.h"
+#include "team.h"
 
 /* ---- parameter layout (exchange order) ---------------------------------- */
 
@@ -71,6 +72,22 @@ typedef struct {
     float *hout;            /* [N][d] layer output */
 } layer_acts_t;
 
+/* Gradients flowing into one encoder layer's operations ([N] rows each). */
+typedef struct {
+    float *g2;              /* [N][d] of the layer output (into norm2) */
+    float *dx2;             /* [N][d] of linear2's output */
+    float *dff2;            /* [N][ff] of linear1's output */
+    float *g1;              /* [N][d] of norm1's output */
+    float *dx1;             /* [N][d] of out_proj's output */
+    float *dqkv;            /* [N][3d] of in_proj's output */
+} layer_grads_t;
+
+/* Gradients inside one output head ([B] rows): of its output, of its
+ * LayerNorm's output and of its first Linear's output. */
+typedef struct {
+    float *dz, *dln, *dl0;  /* [B][nb] */
+} head_grads_t;
+
 typedef struct {
     mlp_acts_t xemb, temb;
     float *h0;              /* [N][d] tokens */
@@ -80,14 +97,22 @@ typedef struct {
     float *y[2];            /* [B][nb] mu_hat, sigma_hat */
     float *target;          /* [B][nb] */
     float *tmp;             /* [N][d] */
-    /* backward scratch */
-    float *dH, *dR, *dX;    /* [N][d] */
-    float *dFF, *dFF2;      /* [N][ff] */
-    float *dQKV;            /* [N][3d] */
+    /* backward: input gradients kept for the parameter-gradient tasks */
+    layer_grads_t *lg;      /* [n_layers] */
+    head_grads_t hg[2];
+    float *dH0;             /* [N][d] gradient of the tokens */
+    float *dR;              /* [N][d] row scratch */
+    float *dFF;             /* [N][ff] row scratch */
+    float *dmu, *dsigma;    /* [B][nb] */
+    float *dact;            /* [B][nb] head scratch */
     float *dpool;           /* [B][d] */
-    float *dhead[4];        /* [B][nb] */
-    float *demb[3];         /* [max(U, T)][d] */
+    float *demb[2][3];      /* [max(U, T)][d]: x_emb's and t_emb's task scratch */
 } acts_view_t;
+
+/* Parameter-gradient tasks of the backward pass (see run_param_task). */
+enum { TASK_QKV, TASK_OUT, TASK_L1, TASK_L2, TASK_NORMS, TASKS_PER_LAYER };
+
+static int n_param_tasks(const dn_mlconfig_t *c) { return TASKS_PER_LAYER * c->n_layers + 4; }
 
 struct dn_mlmodel_t {
     dn_mlconfig_t cfg;
@@ -100,6 +125,9 @@ struct dn_mlmodel_t {
     acts_view_t A;
     int64_t step;
     dn_rng_t rng;           /* dropout */
+    dn_team_t *team;        /* NULL: the caller's thread only */
+    int *task_owner;        /* [n_tasks] member running each parameter task */
+    double *task_cost;      /* [n_tasks] scratch of assign_tasks */
     /* state of the last forward */
     int last_B, last_U, last_T, last_drop, have_target, have_forward;
 };
@@ -277,17 +305,30 @@ static size_t acts_view(acts_view_t *A, float *base, const dn_mlconfig_t *c)
     A->y[1] = take(&cur, B * nb);
     A->target = take(&cur, B * nb);
     A->tmp = take(&cur, N * d);
-    A->dH = take(&cur, N * d);
+    for (int l = 0; l < c->n_layers; l++) {
+        layer_grads_t *G = &A->lg[l];
+        G->g2 = take(&cur, N * d);
+        G->dx2 = take(&cur, N * d);
+        G->dff2 = take(&cur, N * ff);
+        G->g1 = take(&cur, N * d);
+        G->dx1 = take(&cur, N * d);
+        G->dqkv = take(&cur, N * 3 * d);
+    }
+    for (int k = 0; k < 2; k++) {
+        A->hg[k].dz = take(&cur, B * nb);
+        A->hg[k].dln = take(&cur, B * nb);
+        A->hg[k].dl0 = take(&cur, B * nb);
+    }
+    A->dH0 = take(&cur, N * d);
     A->dR = take(&cur, N * d);
-    A->dX = take(&cur, N * d);
     A->dFF = take(&cur, N * ff);
-    A->dFF2 = take(&cur, N * ff);
-    A->dQKV = take(&cur, N * 3 * d);
+    A->dact = take(&cur, B * nb);
+    A->dmu = take(&cur, B * nb);
+    A->dsigma = take(&cur, B * nb);
     A->dpool = take(&cur, B * d);
-    for (int i = 0; i < 4; i++)
-        A->dhead[i] = take(&cur, B * nb);
-    for (int i = 0; i < 3; i++)
-        A->demb[i] = take(&cur, UT * d);
+    for (int e = 0; e < 2; e++)
+        for (int i = 0; i < 3; i++)
+            A->demb[e][i] = take(&cur, UT * d);
     return (size_t)(cur - base);
 }
 
@@ -385,10 +426,14 @@ dn_mlmodel_t *dn_mlmodel_new(const dn_mlconfig_t *cfg, uint64_t seed)
     m->P.layer = calloc(L, sizeof(layer_params_t));
     m->G.layer = calloc(L, sizeof(layer_params_t));
     m->A.layer = calloc(L, sizeof(layer_acts_t));
+    m->A.lg = calloc(L, sizeof(layer_grads_t));
+    m->task_owner = calloc(n_param_tasks(cfg), sizeof(int));
+    m->task_cost = calloc(n_param_tasks(cfg), sizeof(double));
     /* one allocation holds params | grads | m | v, each 64-byte aligned */
     size_t np = (m->n_params + 15) & ~(size_t)15;
     m->params = aligned_alloc(64, 4 * np * sizeof(float));
-    if (!m->P.layer || !m->G.layer || !m->A.layer || !m->params)
+    if (!m->P.layer || !m->G.layer || !m->A.layer || !m->A.lg || !m->task_owner ||
+        !m->task_cost || !m->params)
         goto fail;
     m->grads = m->params + np;
     m->adam_m = m->grads + np;
@@ -424,6 +469,10 @@ void dn_mlmodel_destroy(dn_mlmodel_t **self_p)
     free(m->P.layer);
     free(m->G.layer);
     free(m->A.layer);
+    free(m->A.lg);
+    free(m->task_owner);
+    free(m->task_cost);
+    dn_team_destroy(&m->team);
     free(m);
     *self_p = NULL;
 }
@@ -437,15 +486,44 @@ int64_t dn_mlmodel_step_count(const dn_mlmodel_t *m) { return m->step; }
 const float *dn_mlmodel_mu(const dn_mlmodel_t *m) { return m->A.y[0]; }
 const float *dn_mlmodel_sigma(const dn_mlmodel_t *m) { return m->A.y[1]; }
 
-/* ---- forward -------------------------------------------------------------- */
+/* ---- parallel structure ------------------------------------------------------ *
+ *
+ * A step is split into work that does not depend on how many threads run it, so
+ * that every team size gives the same bits:
+ *   - the batch's contexts in two fixed parts (the first ceil(B/2), the rest):
+ *     everything from the tokens to the heads in the forward pass, and every
+ *     input gradient in the backward pass, is computed per context;
+ *   - tasks that each own some parameters' gradients (one Linear of one layer,
+ *     one head, one embedding MLP) and sum over the whole batch;
+ *   - the dropout masks of a forward pass, drawn in one go before the data (the
+ *     generator is sequential) while the embeddings are computed.
+ * Member m of a team of size S runs parts and tasks i with i % S == m. */
+
+#define N_PARTS 2
+
+static void part_contexts(int B, int part, int *b0, int *nbc)
+{
+    int half = (B + 1) / 2;
+    *b0 = part == 0 ? 0 : half;
+    *nbc = part == 0 ? half : B - half;
+}
+
+/* mlp_forward on rows [r0, r0 + R) of an MLP whose activations hold all rows. */
+static void mlp_forward_rows(mlp_acts_t *a, const mlp_params_t *p, const float *in, int r0,
+                             int R, int nin, int w)
+{
+    const size_t o = (size_t)r0 * w;
+    dn_linear_forward(a->l0 + o, in + (size_t)r0 * nin, p->w0, p->b0, R, nin, w);
+    dn_layernorm_forward(a->ln + o, a->mean + r0, a->rstd + r0, a->l0 + o, p->lnw, p->lnb, R,
+                         w);
+    dn_relu_forward(a->act + o, a->ln + o, R * w);
+    dn_linear_forward(a->out + o, a->act + o, p->w3, p->b3, R, w, w);
+}
 
 static void mlp_forward(mlp_acts_t *a, const mlp_params_t *p, const float *in,
                         int R, int nin, int w)
 {
-    dn_linear_forward(a->l0, in, p->w0, p->b0, R, nin, w);
-    dn_layernorm_forward(a->ln, a->mean, a->rstd, a->l0, p->lnw, p->lnb, R, w);
-    dn_relu_forward(a->act, a->ln, R * w);
-    dn_linear_forward(a->out, a->act, p->w3, p->b3, R, w, w);
+    mlp_forward_rows(a, p, in, 0, R, nin, w);
 }
 
 /* Adds into dp the gradients of the MLP given dout; din (may be NULL) += input
@@ -473,6 +551,112 @@ static int all_finite(const float *x, size_t n)
     return ok;
 }
 
+typedef struct {
+    dn_mlmodel_t *m;
+    int B, U, T, drop;
+    float p;
+} pass_t;
+
+/* ---- forward -------------------------------------------------------------- */
+
+/* Every dropout mask of a training forward, in the order the kernels would
+ * draw them: per layer the attention blocks (b, h), then mask1, ffmask, mask2. */
+static void draw_masks(dn_mlmodel_t *m, int B, float p)
+{
+    const dn_mlconfig_t *c = &m->cfg;
+    const int M = c->context, H = c->n_heads, N = B * M;
+    for (int l = 0; l < c->n_layers; l++) {
+        layer_acts_t *L = &m->A.layer[l];
+        for (int bh = 0; bh < B * H; bh++)
+            dn_dropout_draw(L->amask + (size_t)bh * M * M, p, M * M, &m->rng);
+        dn_dropout_draw(L->mask1, p, N * c->d_model, &m->rng);
+        dn_dropout_draw(L->ffmask, p, N * c->d_ff, &m->rng);
+        dn_dropout_draw(L->mask2, p, N * c->d_model, &m->rng);
+    }
+}
+
+/* Region 1: masks, x_emb over the U histograms, t_emb over the T times. */
+static void forward_prologue(void *arg, int member, int size)
+{
+    pass_t *j = arg;
+    dn_mlmodel_t *m = j->m;
+    acts_view_t *A = &m->A;
+    const int d = m->cfg.d_model, nb = m->cfg.n_bins;
+    for (int task = member; task < 3; task += size) {
+        if (task == 0 && j->drop)
+            draw_masks(m, j->B, j->p);
+        else if (task == 1)
+            mlp_forward(&A->xemb, &m->P.xemb, A->xemb.in, j->U, nb, d);
+        else if (task == 2)
+            mlp_forward(&A->temb, &m->P.temb, A->temb.in, j->T, 1, d);
+    }
+}
+
+/* Region 2: tokens, encoder layers, pooling and heads of contexts
+ * [b0, b0 + nbc). */
+static void forward_contexts(dn_mlmodel_t *m, int b0, int nbc, float p, int drop)
+{
+    const dn_mlconfig_t *c = &m->cfg;
+    acts_view_t *A = &m->A;
+    const int M = c->context, d = c->d_model, nb = c->n_bins, ff = c->d_ff, H = c->n_heads;
+    const int r0 = b0 * M, R = nbc * M;
+    const size_t od = (size_t)r0 * d, of = (size_t)r0 * ff, oa = (size_t)b0 * H * M * M;
+    const int *tok_h = m->ibuf, *tok_t = m->ibuf + (size_t)c->max_batch * M;
+    for (int i = r0; i < r0 + R; i++) {
+        const float *xe = A->xemb.out + (size_t)tok_h[i] * d;
+        const float *te = A->temb.out + (size_t)tok_t[i] * d;
+        float *h = A->h0 + (size_t)i * d;
+        for (int k = 0; k < d; k++)
+            h[k] = xe[k] + te[k];
+    }
+    const float *hin = A->h0 + od;
+    float *tmp = A->tmp + od;
+    const size_t nd = (size_t)R * d, nf = (size_t)R * ff;
+    for (int l = 0; l < c->n_layers; l++) {
+        layer_acts_t *L = &A->layer[l];
+        const layer_params_t *W = &m->P.layer[l];
+        dn_linear_forward(L->qkv + 3 * od, hin, W->qkv_w, W->qkv_b, R, d, 3 * d);
+        dn_attention_forward(L->atty + od, L->prob + oa, (drop ? L->pdrop : L->prob) + oa,
+                             drop ? L->amask + oa : NULL, L->qkv + 3 * od, p, nbc, M, d, H,
+                             NULL);
+        dn_linear_forward(tmp, L->atty + od, W->out_w, W->out_b, R, d, d);
+        dn_dropout_forward(tmp, drop ? L->mask1 + od : NULL, tmp, p, nd, NULL);
+        dn_residual_forward(L->res1 + od, hin, tmp, nd);
+        dn_layernorm_forward(L->ln1 + od, L->ln1_mean + r0, L->ln1_rstd + r0, L->res1 + od,
+                             W->n1_w, W->n1_b, R, d);
+        dn_linear_forward(L->ff1 + of, L->ln1 + od, W->l1_w, W->l1_b, R, d, ff);
+        if (c->activation == DN_ML_ACT_GELU)
+            dn_gelu_forward(L->ffact + of, L->ff1 + of, nf);
+        else
+            dn_relu_forward(L->ffact + of, L->ff1 + of, nf);
+        dn_dropout_forward(L->ffdrop + of, drop ? L->ffmask + of : NULL, L->ffact + of, p, nf,
+                           NULL);
+        dn_linear_forward(tmp, L->ffdrop + of, W->l2_w, W->l2_b, R, ff, d);
+        dn_dropout_forward(tmp, drop ? L->mask2 + od : NULL, tmp, p, nd, NULL);
+        dn_residual_forward(L->res2 + od, L->ln1 + od, tmp, nd);
+        dn_layernorm_forward(L->hout + od, L->ln2_mean + r0, L->ln2_rstd + r0, L->res2 + od,
+                             W->n2_w, W->n2_b, R, d);
+        hin = L->hout + od;
+    }
+    dn_meanpool_forward(A->pooled + (size_t)b0 * d, hin, nbc, M, d);
+    for (int k = 0; k < 2; k++)
+        mlp_forward_rows(&A->head[k], &m->P.head[k], A->pooled, b0, nbc, d, nb);
+    const size_t ob = (size_t)b0 * nb;
+    dn_softmax_forward(A->y[0] + ob, A->head[0].out + ob, nbc, nb);
+    dn_softplus_forward(A->y[1] + ob, A->head[1].out + ob, nbc * nb);
+}
+
+static void forward_parts(void *arg, int member, int size)
+{
+    pass_t *j = arg;
+    for (int part = member; part < N_PARTS; part += size) {
+        int b0, nbc;
+        part_contexts(j->B, part, &b0, &nbc);
+        if (nbc > 0)
+            forward_contexts(j->m, b0, nbc, j->p, j->drop);
+    }
+}
+
 int dn_mlmodel_forward(dn_mlmodel_t *m, const dn_mlbatch_t *b, int train,
                        float *loss)
 {
@@ -480,8 +664,7 @@ int dn_mlmodel_forward(dn_mlmodel_t *m, const dn_mlbatch_t *b, int train,
     acts_view_t *A = &m->A;
     if (!b || !b->hist || !b->tok_index || !b->tok_time)
         return DN_EINVAL;
-    const int B = b->batch, U = b->n_hist, M = c->context, d = c->d_model,
-              nb = c->n_bins, ff = c->d_ff, H = c->n_heads, N = B * M;
+    const int B = b->batch, U = b->n_hist, M = c->context, nb = c->n_bins, N = B * M;
     if (B < 1 || B > c->max_batch || U < 1 || U > max_hist_of(c))
         return DN_EINVAL;
     if (loss && !b->target)
@@ -513,60 +696,16 @@ int dn_mlmodel_forward(dn_mlmodel_t *m, const dn_mlbatch_t *b, int train,
     if (b->target)
         memcpy(A->target, b->target, (size_t)B * nb * sizeof(float));
     const float p = train ? c->dropout : 0.0f;
-    const int drop = p > 0.0f;
     m->have_forward = m->have_target = 0;
 
-    /* embeddings, then tokens = x_emb(hist) + t_emb(time) */
-    mlp_forward(&A->xemb, &m->P.xemb, A->xemb.in, U, nb, d);
-    mlp_forward(&A->temb, &m->P.temb, A->temb.in, T, 1, d);
-    for (int i = 0; i < N; i++) {
-        const float *xe = A->xemb.out + (size_t)tok_h[i] * d;
-        const float *te = A->temb.out + (size_t)tok_t[i] * d;
-        float *h = A->h0 + (size_t)i * d;
-        for (int k = 0; k < d; k++)
-            h[k] = xe[k] + te[k];
-    }
-
-    /* encoder layers */
-    const float *hin = A->h0;
-    for (int l = 0; l < c->n_layers; l++) {
-        layer_acts_t *L = &A->layer[l];
-        const layer_params_t *W = &m->P.layer[l];
-        size_t nd = (size_t)N * d, nf = (size_t)N * ff;
-        dn_linear_forward(L->qkv, hin, W->qkv_w, W->qkv_b, N, d, 3 * d);
-        dn_attention_forward(L->atty, L->prob, drop ? L->pdrop : L->prob,
-                             drop ? L->amask : NULL, L->qkv, p, B, M, d, H, &m->rng);
-        dn_linear_forward(A->tmp, L->atty, W->out_w, W->out_b, N, d, d);
-        dn_dropout_forward(A->tmp, drop ? L->mask1 : NULL, A->tmp, p, nd, &m->rng);
-        dn_residual_forward(L->res1, hin, A->tmp, nd);
-        dn_layernorm_forward(L->ln1, L->ln1_mean, L->ln1_rstd, L->res1, W->n1_w,
-                             W->n1_b, N, d);
-        dn_linear_forward(L->ff1, L->ln1, W->l1_w, W->l1_b, N, d, ff);
-        if (c->activation == DN_ML_ACT_GELU)
-            dn_gelu_forward(L->ffact, L->ff1, nf);
-        else
-            dn_relu_forward(L->ffact, L->ff1, nf);
-        dn_dropout_forward(L->ffdrop, drop ? L->ffmask : NULL, L->ffact, p, nf,
-                           &m->rng);
-        dn_linear_forward(A->tmp, L->ffdrop, W->l2_w, W->l2_b, N, ff, d);
-        dn_dropout_forward(A->tmp, drop ? L->mask2 : NULL, A->tmp, p, nd, &m->rng);
-        dn_residual_forward(L->res2, L->ln1, A->tmp, nd);
-        dn_layernorm_forward(L->hout, L->ln2_mean, L->ln2_rstd, L->res2, W->n2_w,
-                             W->n2_b, N, d);
-        hin = L->hout;
-    }
-
-    /* mean over the context, then the two heads */
-    dn_meanpool_forward(A->pooled, hin, B, M, d);
-    for (int k = 0; k < 2; k++)
-        mlp_forward(&A->head[k], &m->P.head[k], A->pooled, B, d, nb);
-    dn_softmax_forward(A->y[0], A->head[0].out, B, nb);
-    dn_softplus_forward(A->y[1], A->head[1].out, B * nb);
+    pass_t j = {.m = m, .B = B, .U = U, .T = T, .drop = p > 0.0f, .p = p};
+    dn_team_run(m->team, forward_prologue, &j);
+    dn_team_run(m->team, forward_parts, &j);
 
     m->last_B = B;
     m->last_U = U;
     m->last_T = T;
-    m->last_drop = drop;
+    m->last_drop = j.drop;
     m->have_forward = 1;
     m->have_target = b->target != NULL;
     if (loss)
@@ -576,107 +715,266 @@ int dn_mlmodel_forward(dn_mlmodel_t *m, const dn_mlbatch_t *b, int train,
 
 /* ---- backward ------------------------------------------------------------- */
 
+/* Input gradients of contexts [b0, b0 + nbc): the loss, the heads (keeping
+ * their inner gradients), the pooling and every encoder layer down to the
+ * tokens (dH0), keeping what the parameter tasks need in A->lg. */
+static void backward_contexts(dn_mlmodel_t *m, int B, int b0, int nbc, int drop)
+{
+    const dn_mlconfig_t *c = &m->cfg;
+    acts_view_t *A = &m->A;
+    const int M = c->context, d = c->d_model, nb = c->n_bins, ff = c->d_ff, H = c->n_heads;
+    const int r0 = b0 * M, R = nbc * M;
+    const size_t od = (size_t)r0 * d, of = (size_t)r0 * ff, oa = (size_t)b0 * H * M * M,
+                 ob = (size_t)b0 * nb, nd = (size_t)R * d, nf = (size_t)R * ff,
+                 nbn = (size_t)nbc * nb;
+
+    /* loss -> heads -> pooled */
+    dn_gaussnll_backward_part(A->dmu + ob, A->dsigma + ob, A->y[0] + ob, A->y[1] + ob,
+                              A->target + ob, 1.0f, nbc * nb, B * nb);
+    float *dpool = A->dpool + (size_t)b0 * d;
+    memset(dpool, 0, (size_t)nbc * d * sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        head_grads_t *hg = &A->hg[k];
+        const mlp_acts_t *ha = &A->head[k];
+        const mlp_params_t *hp = &m->P.head[k];
+        float *dz = hg->dz + ob, *dln = hg->dln + ob, *dl0 = hg->dl0 + ob, *dact = A->dact + ob;
+        memset(dz, 0, nbn * sizeof(float));
+        if (k == 0)
+            dn_softmax_backward(dz, A->dmu + ob, A->y[0] + ob, nbc, nb);
+        else
+            dn_softplus_backward(dz, A->dsigma + ob, ha->out + ob, nbc * nb);
+        memset(dact, 0, nbn * sizeof(float));
+        dn_linear_backward_data(dact, dz, hp->w3, nbc, nb, nb);
+        memset(dln, 0, nbn * sizeof(float));
+        dn_relu_backward(dln, dact, ha->ln + ob, nbc * nb);
+        memset(dl0, 0, nbn * sizeof(float));
+        dn_layernorm_backward_data(dl0, dln, ha->l0 + ob, hp->lnw, ha->mean + b0,
+                                   ha->rstd + b0, nbc, nb);
+        dn_linear_backward_data(dpool, dl0, hp->w0, nbc, d, nb);
+    }
+    float *dH = A->lg[c->n_layers - 1].g2 + od;
+    memset(dH, 0, nd * sizeof(float));
+    dn_meanpool_backward(dH, dpool, nbc, M, d);
+
+    float *dR = A->dR + od, *dFF = A->dFF + of;
+    for (int l = c->n_layers - 1; l >= 0; l--) {
+        layer_acts_t *L = &A->layer[l];
+        const layer_params_t *W = &m->P.layer[l];
+        layer_grads_t *G = &A->lg[l];
+        float *g2 = G->g2 + od, *dx2 = G->dx2 + od, *dff2 = G->dff2 + of, *g1 = G->g1 + od,
+              *dx1 = G->dx1 + od, *dqkv = G->dqkv + 3 * od;
+        float *gdown = (l > 0 ? A->lg[l - 1].g2 : A->dH0) + od;
+        memset(dR, 0, nd * sizeof(float));
+        dn_layernorm_backward_data(dR, g2, L->res2 + od, W->n2_w, L->ln2_mean + r0,
+                                   L->ln2_rstd + r0, R, d);
+        memcpy(g1, dR, nd * sizeof(float)); /* residual path into norm1's output */
+        memset(dx2, 0, nd * sizeof(float));
+        if (drop)
+            dn_dropout_backward(dx2, dR, L->mask2 + od, nd);
+        else
+            memcpy(dx2, dR, nd * sizeof(float));
+        memset(dFF, 0, nf * sizeof(float));
+        dn_linear_backward_data(dFF, dx2, W->l2_w, R, ff, d);
+        if (drop) {
+            const float *mk = L->ffmask + of;
+            for (size_t i = 0; i < nf; i++)
+                dFF[i] *= mk[i];
+        }
+        memset(dff2, 0, nf * sizeof(float));
+        if (c->activation == DN_ML_ACT_GELU)
+            dn_gelu_backward(dff2, dFF, L->ff1 + of, nf);
+        else
+            dn_relu_backward(dff2, dFF, L->ff1 + of, nf);
+        dn_linear_backward_data(g1, dff2, W->l1_w, R, d, ff);
+        memset(dR, 0, nd * sizeof(float));
+        dn_layernorm_backward_data(dR, g1, L->res1 + od, W->n1_w, L->ln1_mean + r0,
+                                   L->ln1_rstd + r0, R, d);
+        memcpy(gdown, dR, nd * sizeof(float)); /* residual path into the layer input */
+        memset(dx1, 0, nd * sizeof(float));
+        if (drop)
+            dn_dropout_backward(dx1, dR, L->mask1 + od, nd);
+        else
+            memcpy(dx1, dR, nd * sizeof(float));
+        memset(dR, 0, nd * sizeof(float));
+        dn_linear_backward_data(dR, dx1, W->out_w, R, d, d);
+        memset(dqkv, 0, 3 * nd * sizeof(float));
+        dn_attention_backward(dqkv, dR, L->qkv + 3 * od, L->prob + oa,
+                              (drop ? L->pdrop : L->prob) + oa, drop ? L->amask + oa : NULL,
+                              nbc, M, d, H);
+        dn_linear_backward_data(gdown, dqkv, W->qkv_w, R, d, 3 * d);
+    }
+}
+
+static void backward_parts(void *arg, int member, int size)
+{
+    pass_t *j = arg;
+    dn_mlmodel_t *m = j->m;
+    for (int part = member; part < N_PARTS; part += size) {
+        /* the parameter tasks add into zeroed gradients */
+        size_t half = m->n_params / 2, g0 = part ? half : 0,
+               gn = part ? m->n_params - half : half;
+        memset(m->grads + g0, 0, gn * sizeof(float));
+        int b0, nbc;
+        part_contexts(j->B, part, &b0, &nbc);
+        if (nbc > 0)
+            backward_contexts(m, j->B, b0, nbc, j->drop);
+    }
+}
+
+/* Parameter-gradient tasks: per layer in_proj, out_proj, linear1, linear2,
+ * both norms; the two heads; the two embedding MLPs (token gradients gathered
+ * onto their rows first): task kind * n_layers + layer, then x_emb, t_emb,
+ * head mu, head sigma. */
+
+static void run_param_task(dn_mlmodel_t *m, int task, int B, int U, int T)
+{
+    const dn_mlconfig_t *c = &m->cfg;
+    acts_view_t *A = &m->A;
+    const int M = c->context, d = c->d_model, nb = c->n_bins, ff = c->d_ff, N = B * M,
+              nl = c->n_layers;
+    const int *tok_h = m->ibuf, *tok_t = m->ibuf + (size_t)c->max_batch * M;
+    int kind = task / nl, l = task % nl;
+    if (task < TASKS_PER_LAYER * nl) {
+        layer_acts_t *L = &A->layer[l];
+        layer_params_t *G = &m->G.layer[l];
+        layer_grads_t *g = &A->lg[l];
+        switch (kind) {
+        case TASK_QKV:
+            dn_linear_backward_params(G->qkv_w, G->qkv_b, g->dqkv,
+                                      l > 0 ? A->layer[l - 1].hout : A->h0, N, d, 3 * d);
+            break;
+        case TASK_OUT:
+            dn_linear_backward_params(G->out_w, G->out_b, g->dx1, L->atty, N, d, d);
+            break;
+        case TASK_L1:
+            dn_linear_backward_params(G->l1_w, G->l1_b, g->dff2, L->ln1, N, d, ff);
+            break;
+        case TASK_L2:
+            dn_linear_backward_params(G->l2_w, G->l2_b, g->dx2, L->ffdrop, N, ff, d);
+            break;
+        default:
+            dn_layernorm_backward_params(G->n2_w, G->n2_b, g->g2, L->res2, L->ln2_mean,
+                                         L->ln2_rstd, N, d);
+            dn_layernorm_backward_params(G->n1_w, G->n1_b, g->g1, L->res1, L->ln1_mean,
+                                         L->ln1_rstd, N, d);
+            break;
+        }
+        return;
+    }
+    task -= TASKS_PER_LAYER * nl;
+    if (task < 2) { /* an embedding MLP */
+        const int e = task, rows = e == 0 ? U : T;
+        float *const *s = A->demb[e];
+        memset(s[0], 0, (size_t)rows * d * sizeof(float));
+        dn_gather_backward(s[0], A->dH0, e == 0 ? tok_h : tok_t, N, d);
+        if (e == 0)
+            mlp_backward(NULL, &m->G.xemb, &m->P.xemb, &A->xemb, A->xemb.in, s[0], s[1], s[2],
+                         U, nb, d);
+        else
+            mlp_backward(NULL, &m->G.temb, &m->P.temb, &A->temb, A->temb.in, s[0], s[1], s[2],
+                         T, 1, d);
+        return;
+    }
+    const int k = task - 2; /* a head */
+    mlp_params_t *hp = &m->G.head[k];
+    const mlp_acts_t *ha = &A->head[k];
+    const head_grads_t *hg = &A->hg[k];
+    dn_linear_backward_params(hp->w3, hp->b3, hg->dz, ha->act, B, nb, nb);
+    dn_layernorm_backward_params(hp->lnw, hp->lnb, hg->dln, ha->l0, ha->mean, ha->rstd, B, nb);
+    dn_linear_backward_params(hp->w0, hp->b0, hg->dl0, A->pooled, B, d, nb);
+}
+
+/* Which member runs each task: largest first onto the least loaded member
+ * (ties to the lowest index), from multiply-add counts. Any assignment gives
+ * the same bits; this one balances the members. */
+static void assign_tasks(dn_mlmodel_t *m, int B, int U, int T)
+{
+    const dn_mlconfig_t *c = &m->cfg;
+    const int nl = c->n_layers, n = n_param_tasks(c), size = dn_team_size(m->team);
+    const double N = (double)B * c->context, d = c->d_model, ff = c->d_ff, nb = c->n_bins;
+    double *cost = m->task_cost, load[64] = {0};
+    for (int l = 0; l < nl; l++) {
+        cost[TASK_QKV * nl + l] = N * d * 3 * d;
+        cost[TASK_OUT * nl + l] = N * d * d;
+        cost[TASK_L1 * nl + l] = N * d * ff;
+        cost[TASK_L2 * nl + l] = N * ff * d;
+        cost[TASK_NORMS * nl + l] = N * d * 8;
+    }
+    cost[TASKS_PER_LAYER * nl] = U * (nb * d + d * d) * 2 + N * d;
+    cost[TASKS_PER_LAYER * nl + 1] = T * d * d * 2 + N * d;
+    cost[TASKS_PER_LAYER * nl + 2] = cost[TASKS_PER_LAYER * nl + 3] = B * (nb * nb + d * nb);
+    for (int i = 0; i < n; i++)
+        m->task_owner[i] = -1;
+    for (int k = 0; k < n; k++) {
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (m->task_owner[i] < 0 && (best < 0 || cost[i] > cost[best]))
+                best = i;
+        int who = 0;
+        for (int w = 1; w < size; w++)
+            if (load[w] < load[who])
+                who = w;
+        m->task_owner[best] = who;
+        load[who] += cost[best];
+    }
+}
+
+static void backward_params(void *arg, int member, int size)
+{
+    (void)size;
+    pass_t *j = arg;
+    const int n = n_param_tasks(&j->m->cfg);
+    for (int task = 0; task < n; task++)
+        if (j->m->task_owner[task] == member)
+            run_param_task(j->m, task, j->B, j->U, j->T);
+}
+
 int dn_mlmodel_backward(dn_mlmodel_t *m)
 {
     if (!m->have_forward || !m->have_target)
         return DN_ESTATE;
-    const dn_mlconfig_t *c = &m->cfg;
-    acts_view_t *A = &m->A;
-    const int B = m->last_B, U = m->last_U, T = m->last_T, M = c->context,
-              d = c->d_model, nb = c->n_bins, ff = c->d_ff, H = c->n_heads,
-              N = B * M, drop = m->last_drop;
-    const size_t nd = (size_t)N * d, nf = (size_t)N * ff;
-    const int *tok_h = m->ibuf, *tok_t = m->ibuf + (size_t)c->max_batch * M;
-    memset(m->grads, 0, m->n_params * sizeof(float));
-
-    /* loss -> heads -> pooled */
-    dn_gaussnll_backward(A->dhead[2], A->dhead[3], A->y[0], A->y[1], A->target,
-                         1.0f, B * nb);
-    memset(A->dpool, 0, (size_t)B * d * sizeof(float));
-    for (int k = 0; k < 2; k++) {
-        float *dz = A->dhead[0];
-        memset(dz, 0, (size_t)B * nb * sizeof(float));
-        if (k == 0)
-            dn_softmax_backward(dz, A->dhead[2], A->y[0], B, nb);
-        else
-            dn_softplus_backward(dz, A->dhead[3], A->head[1].out, B * nb);
-        mlp_backward(A->dpool, &m->G.head[k], &m->P.head[k], &A->head[k], A->pooled,
-                     dz, A->dhead[1], A->dhead[2], B, d, nb);
-    }
-    /* dhead[2] (dmu) is consumed by the mu head before being reused as scratch
-     * by the sigma head; dhead[3] (dsigma) only by the sigma head */
-    memset(A->dH, 0, nd * sizeof(float));
-    dn_meanpool_backward(A->dH, A->dpool, B, M, d);
-
-    for (int l = c->n_layers - 1; l >= 0; l--) {
-        layer_acts_t *L = &A->layer[l];
-        const layer_params_t *W = &m->P.layer[l];
-        layer_params_t *G = &m->G.layer[l];
-        const float *hin = l > 0 ? A->layer[l - 1].hout : A->h0;
-        /* dH: gradient of the layer output */
-        memset(A->dR, 0, nd * sizeof(float));
-        dn_layernorm_backward(A->dR, G->n2_w, G->n2_b, A->dH, L->res2, W->n2_w,
-                              L->ln2_mean, L->ln2_rstd, N, d);
-        memcpy(A->dH, A->dR, nd * sizeof(float)); /* -> d ln1 (residual path) */
-        memset(A->dX, 0, nd * sizeof(float));
-        if (drop)
-            dn_dropout_backward(A->dX, A->dR, L->mask2, nd);
-        else
-            memcpy(A->dX, A->dR, nd * sizeof(float));
-        memset(A->dFF, 0, nf * sizeof(float));
-        dn_linear_backward(A->dFF, G->l2_w, G->l2_b, A->dX, L->ffdrop, W->l2_w, N,
-                           ff, d);
-        if (drop)
-            for (size_t i = 0; i < nf; i++)
-                A->dFF[i] *= L->ffmask[i];
-        memset(A->dFF2, 0, nf * sizeof(float));
-        if (c->activation == DN_ML_ACT_GELU)
-            dn_gelu_backward(A->dFF2, A->dFF, L->ff1, nf);
-        else
-            dn_relu_backward(A->dFF2, A->dFF, L->ff1, nf);
-        dn_linear_backward(A->dH, G->l1_w, G->l1_b, A->dFF2, L->ln1, W->l1_w, N, d,
-                           ff);
-        memset(A->dR, 0, nd * sizeof(float));
-        dn_layernorm_backward(A->dR, G->n1_w, G->n1_b, A->dH, L->res1, W->n1_w,
-                              L->ln1_mean, L->ln1_rstd, N, d);
-        memcpy(A->dH, A->dR, nd * sizeof(float)); /* -> d hin (residual path) */
-        memset(A->dX, 0, nd * sizeof(float));
-        if (drop)
-            dn_dropout_backward(A->dX, A->dR, L->mask1, nd);
-        else
-            memcpy(A->dX, A->dR, nd * sizeof(float));
-        memset(A->dR, 0, nd * sizeof(float));
-        dn_linear_backward(A->dR, G->out_w, G->out_b, A->dX, L->atty, W->out_w, N,
-                           d, d);
-        memset(A->dQKV, 0, 3 * nd * sizeof(float));
-        dn_attention_backward(A->dQKV, A->dR, L->qkv, L->prob,
-                              drop ? L->pdrop : L->prob, drop ? L->amask : NULL, B,
-                              M, d, H);
-        dn_linear_backward(A->dH, G->qkv_w, G->qkv_b, A->dQKV, hin, W->qkv_w, N, d,
-                           3 * d);
-    }
-
-    /* tokens -> the shared embeddings (scatter-add), then their MLPs */
-    memset(A->demb[0], 0, (size_t)U * d * sizeof(float));
-    dn_gather_backward(A->demb[0], A->dH, tok_h, N, d);
-    mlp_backward(NULL, &m->G.xemb, &m->P.xemb, &A->xemb, A->xemb.in, A->demb[0],
-                 A->demb[1], A->demb[2], U, nb, d);
-    memset(A->demb[0], 0, (size_t)T * d * sizeof(float));
-    dn_gather_backward(A->demb[0], A->dH, tok_t, N, d);
-    mlp_backward(NULL, &m->G.temb, &m->P.temb, &A->temb, A->temb.in, A->demb[0],
-                 A->demb[1], A->demb[2], T, 1, d);
+    pass_t j = {.m = m, .B = m->last_B, .U = m->last_U, .T = m->last_T, .drop = m->last_drop};
+    dn_team_run(m->team, backward_parts, &j);
+    assign_tasks(m, j.B, j.U, j.T);
+    dn_team_run(m->team, backward_params, &j);
     return 0;
 }
 
 /* ---- AdamW ---------------------------------------------------------------- */
 
+static void adamw_parts(void *arg, int member, int size)
+{
+    dn_mlmodel_t *m = arg;
+    const dn_mlconfig_t *c = &m->cfg;
+    const size_t half = m->n_params / 2;
+    for (int part = member; part < N_PARTS; part += size) {
+        size_t o = part ? half : 0, n = part ? m->n_params - half : half;
+        dn_adamw_update(m->params + o, m->adam_m + o, m->adam_v + o, m->grads + o, n, c->lr,
+                        c->beta1, c->beta2, c->eps, c->weight_decay, (long)m->step);
+    }
+}
+
 void dn_mlmodel_adamw_step(dn_mlmodel_t *m)
 {
-    const dn_mlconfig_t *c = &m->cfg;
     m->step++;
-    dn_adamw_update(m->params, m->adam_m, m->adam_v, m->grads, m->n_params, c->lr,
-                    c->beta1, c->beta2, c->eps, c->weight_decay, (long)m->step);
+    dn_team_run(m->team, adamw_parts, m);
 }
+
+int dn_mlmodel_set_threads(dn_mlmodel_t *m, int threads)
+{
+    if (threads < 1 || threads > DN_ML_MAX_THREADS)
+        return DN_EINVAL;
+    if (dn_team_size(m->team) == threads)
+        return 0;
+    dn_team_t *team = NULL;
+    if (threads > 1 && !(team = dn_team_new(threads)))
+        return DN_ENOMEM;
+    dn_team_destroy(&m->team);
+    m->team = team;
+    return 0;
+}
+
+int dn_mlmodel_threads(const dn_mlmodel_t *m) { return dn_team_size(m->team); }
 
 int dn_mlmodel_train_step(dn_mlmodel_t *m, const dn_mlbatch_t *b, float *loss)
 {

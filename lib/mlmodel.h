@@ -23,6 +23,12 @@
  * never two at a time on the same model; distinct models are independent. All
  * BLAS work goes through cblas_sgemm (use dn_blas_init() in programs).
  *
+ * Threads: a model can put up to DN_ML_MAX_THREADS threads of its own on each
+ * call (dn_mlmodel_set_threads). The work of a step is split into parts that do
+ * not depend on the number of threads (the batch's contexts in two halves, one
+ * task per parameter tensor group, masks drawn ahead), so every thread count
+ * gives bit-identical results.
+ *
  * Call sequence for one training step (or dn_mlmodel_train_step for all three):
  *   dn_mlmodel_forward(m, &batch, 1, &loss);   training mode: dropout on
  *   dn_mlmodel_backward(m);                    gradients of that loss
@@ -117,6 +123,19 @@ size_t dn_mlmodel_num_params(const dn_mlmodel_t *m);
 /* Re-initialises the parameters from `seed` (PyTorch default init), zeroes the
  * AdamW state and step counter, and reseeds the dropout generator. */
 void dn_mlmodel_reset(dn_mlmodel_t *m, uint64_t seed);
+
+/* Threads a model may use (see the top of this file). */
+#define DN_ML_MAX_THREADS 2
+
+/* Runs the model's forward, backward and AdamW on `threads` threads (the
+ * caller's and threads - 1 the model starts and owns; 1 = none, the default).
+ * Results do not depend on it. Returns 0, DN_EINVAL (threads outside
+ * [1, DN_ML_MAX_THREADS]) or DN_ENOMEM (a thread could not be started; the
+ * model keeps its previous threads). */
+int dn_mlmodel_set_threads(dn_mlmodel_t *m, int threads);
+
+/* Threads the model uses (1 by default). */
+int dn_mlmodel_threads(const dn_mlmodel_t *m);
 
 /* Reseeds only the dropout generator. */
 void dn_mlmodel_seed_dropout(dn_mlmodel_t *m, uint64_t seed);

@@ -124,13 +124,16 @@ void dn_linear_forward(float *out, const float *inp, const float *weight,
                 weight, C, beta, out, OC);
 }
 
-void dn_linear_backward(float *dinp, float *dweight, float *dbias,
-                        const float *dout, const float *inp, const float *weight,
-                        int N, int C, int OC)
+void dn_linear_backward_data(float *dinp, const float *dout, const float *weight,
+                             int N, int C, int OC)
 {
-    if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f,
-                    dout, OC, weight, C, 1.0f, dinp, C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC,
+                weight, C, 1.0f, dinp, C);
+}
+
+void dn_linear_backward_params(float *dweight, float *dbias, const float *dout,
+                               const float *inp, int N, int C, int OC)
+{
     if (C == 1) {
         for (int n = 0; n < N; n++) {
             const float *g = dout + (size_t)n * OC;
@@ -148,6 +151,15 @@ void dn_linear_backward(float *dinp, float *dweight, float *dbias,
             for (int k = 0; k < OC; k++)
                 dbias[k] += g[k];
         }
+}
+
+void dn_linear_backward(float *dinp, float *dweight, float *dbias,
+                        const float *dout, const float *inp, const float *weight,
+                        int N, int C, int OC)
+{
+    if (dinp)
+        dn_linear_backward_data(dinp, dout, weight, N, C, OC);
+    dn_linear_backward_params(dweight, dbias, dout, inp, N, C, OC);
 }
 
 /* ---- layernorm ------------------------------------------------------------ */
@@ -177,10 +189,9 @@ void dn_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
     }
 }
 
-void dn_layernorm_backward(float *dinp, float *dweight, float *dbias,
-                           const float *dout, const float *inp,
-                           const float *weight, const float *mean,
-                           const float *rstd, int N, int C)
+void dn_layernorm_backward_data(float *dinp, const float *dout, const float *inp,
+                                const float *weight, const float *mean,
+                                const float *rstd, int N, int C)
 {
     for (int n = 0; n < N; n++) {
         const float *g = dout + (size_t)n * C;
@@ -200,11 +211,34 @@ void dn_layernorm_backward(float *dinp, float *dweight, float *dbias,
         for (int i = 0; i < C; i++) {
             float norm = (x[i] - m) * s;
             float dnorm = weight[i] * g[i];
-            dbias[i] += g[i];
-            dweight[i] += norm * g[i];
             dx[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
         }
     }
+}
+
+void dn_layernorm_backward_params(float *dweight, float *dbias, const float *dout,
+                                  const float *inp, const float *mean,
+                                  const float *rstd, int N, int C)
+{
+    for (int n = 0; n < N; n++) {
+        const float *g = dout + (size_t)n * C;
+        const float *x = inp + (size_t)n * C;
+        float m = mean[n], s = rstd[n];
+        for (int i = 0; i < C; i++) {
+            float norm = (x[i] - m) * s;
+            dbias[i] += g[i];
+            dweight[i] += norm * g[i];
+        }
+    }
+}
+
+void dn_layernorm_backward(float *dinp, float *dweight, float *dbias,
+                           const float *dout, const float *inp,
+                           const float *weight, const float *mean,
+                           const float *rstd, int N, int C)
+{
+    dn_layernorm_backward_data(dinp, dout, inp, weight, mean, rstd, N, C);
+    dn_layernorm_backward_params(dweight, dbias, dout, inp, mean, rstd, N, C);
 }
 
 /* ---- elementwise activations ------------------------------------------- */
@@ -303,7 +337,7 @@ void dn_softmax_backward(float *dinp, const float *dout, const float *out,
  * masks then come without branches (a data-dependent branch mispredicts about p
  * of the time). keep * 1 and keep * 0 are exactly keep and 0. */
 #define DROPOUT_BLOCK 64 /* elements; even, so blocks never split a draw */
-static void dropout_mask(float *mask, float p, int n, dn_rng_t *rng)
+void dn_dropout_draw(float *mask, float p, int n, dn_rng_t *rng)
 {
     const double t = (double)p * 4294967296.0;
     const uint64_t thresh = t >= 4294967296.0 ? UINT64_C(4294967296) : (uint64_t)t;
@@ -336,7 +370,8 @@ void dn_dropout_forward(float *out, float *mask, const float *inp, float p,
                 mask[i] = 1.0f;
         return;
     }
-    dropout_mask(mask, p, n, rng);
+    if (rng)
+        dn_dropout_draw(mask, p, n, rng);
     for (int i = 0; i < n; i++)
         out[i] = inp[i] * mask[i];
 }
@@ -735,7 +770,14 @@ double dn_gaussnll_forward(const float *mu, const float *sigma, const float *x,
 void dn_gaussnll_backward(float *dmu, float *dsigma, const float *mu,
                           const float *sigma, const float *x, float dloss, int n)
 {
-    const double g = (double)dloss / n;
+    dn_gaussnll_backward_part(dmu, dsigma, mu, sigma, x, dloss, n, n);
+}
+
+void dn_gaussnll_backward_part(float *dmu, float *dsigma, const float *mu,
+                               const float *sigma, const float *x, float dloss,
+                               int n, int n_mean)
+{
+    const double g = (double)dloss / n_mean;
     for (int i = 0; i < n; i++) {
         double s = sigma[i];
         double v = s * s;

@@ -24,6 +24,13 @@ void dn_linear_forward(float *out, const float *inp, const float *weight,
 void dn_linear_backward(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp, const float *weight,
                         int N, int C, int OC);
+/* The two halves of dn_linear_backward, each with its exact arithmetic, for
+ * callers that compute input gradients and parameter gradients apart:
+ * dinp[N][C] += dout @ weight; dweight += dout^T @ inp, dbias += column sums. */
+void dn_linear_backward_data(float *dinp, const float *dout, const float *weight,
+                             int N, int C, int OC);
+void dn_linear_backward_params(float *dweight, float *dbias, const float *dout,
+                               const float *inp, int N, int C, int OC);
 
 /* out[N][C] = (inp - mean) * rstd * weight + bias over each row, eps 1e-5
  * (biased variance, as torch). mean[N], rstd[N] are saved for backward. */
@@ -33,6 +40,14 @@ void dn_layernorm_backward(float *dinp, float *dweight, float *dbias,
                            const float *dout, const float *inp,
                            const float *weight, const float *mean,
                            const float *rstd, int N, int C);
+/* Its halves: dinp[N][C] += input gradient (row by row); dweight[C], dbias[C]
+ * += the parameter gradients (summed over rows in row order). */
+void dn_layernorm_backward_data(float *dinp, const float *dout, const float *inp,
+                                const float *weight, const float *mean,
+                                const float *rstd, int N, int C);
+void dn_layernorm_backward_params(float *dweight, float *dbias, const float *dout,
+                                  const float *inp, const float *mean,
+                                  const float *rstd, int N, int C);
 
 /* Elementwise activations over n values; backward uses the forward input. */
 void dn_relu_forward(float *out, const float *inp, int n);
@@ -52,9 +67,13 @@ void dn_softmax_backward(float *dinp, const float *dout, const float *out,
 
 /* Inverted dropout: mask[i] = 0 with probability p, else 1/(1-p), drawn from
  * *rng one uniform per element in order; out = inp * mask. p == 0 copies and
- * fills mask with 1 (mask may be NULL then). out may equal inp. */
+ * fills mask with 1 (mask may be NULL then). out may equal inp. rng NULL: the
+ * mask was drawn before (dn_dropout_draw) and is only applied. */
 void dn_dropout_forward(float *out, float *mask, const float *inp, float p,
                         int n, dn_rng_t *rng);
+/* Draws the mask dn_dropout_forward(.., n, rng) would draw (0 < p), consuming
+ * the same numbers, so masks can be drawn ahead of the data they drop. */
+void dn_dropout_draw(float *mask, float p, int n, dn_rng_t *rng);
 /* dinp += dout * mask. */
 void dn_dropout_backward(float *dinp, const float *dout, const float *mask,
                          int n);
@@ -75,7 +94,8 @@ void dn_meanpool_backward(float *dinp, const float *dout, int B, int M, int C);
  *   mask[B][H][M][M] dropout mask (p == 0: ignored, may be NULL; then pdrop may
  *                    alias prob)
  *   out[B][M][C]     concatenated heads: pdrop @ v
- * Dropout draws come from *rng in (b, h, i, j) order. */
+ * Dropout draws come from *rng in (b, h, i, j) order, each (b, h) block as one
+ * dn_dropout_draw of M*M; rng NULL: mask holds masks drawn so before. */
 void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
                           const float *qkv, float p, int B, int M, int C, int H,
                           dn_rng_t *rng);
@@ -104,5 +124,10 @@ double dn_gaussnll_forward(const float *mu, const float *sigma, const float *x,
                            int n);
 void dn_gaussnll_backward(float *dmu, float *dsigma, const float *mu,
                           const float *sigma, const float *x, float dloss, int n);
+/* The same for n of the n_mean values the loss averages (a slice of a batch):
+ * the gradients of those n values, bit for bit as the whole call gives them. */
+void dn_gaussnll_backward_part(float *dmu, float *dsigma, const float *mu,
+                               const float *sigma, const float *x, float dloss,
+                               int n, int n_mean);
 
 #endif

@@ -678,3 +678,82 @@ Test(mlmodel, state_checkpoint_resumes_identically)
     dn_mlmodel_destroy(&b);
     problem_free(&p);
 }
+
+/* The step is split into parts that do not depend on the thread count, so one
+ * and two threads must give the same bits: losses, gradients, parameters after
+ * AdamW and predictions, for batches that split evenly, unevenly and not at all
+ * (B = 1), with dropout on. */
+static void threads_identical(int activation)
+{
+    dn_mlconfig_t cfg;
+    dn_mlconfig_default(&cfg);
+    cfg.n_bins = 20;
+    cfg.d_model = 32;
+    cfg.n_heads = 4;
+    cfg.n_layers = 2;
+    cfg.d_ff = 24;
+    cfg.context = 6;
+    cfg.max_batch = 5;
+    cfg.dropout = 0.1f;
+    cfg.activation = activation;
+    const int batches[] = {1, 2, 3, 5};
+    for (int bi = 0; bi < 4; bi++) {
+        problem_t p;
+        problem_make(&p, &cfg, batches[bi], 30 + bi);
+        dn_mlmodel_t *one = dn_mlmodel_new(&cfg, 5), *two = dn_mlmodel_new(&cfg, 5);
+        cr_assert(one && two);
+        cr_assert_eq(dn_mlmodel_set_threads(two, 2), 0);
+        cr_assert_eq(dn_mlmodel_threads(two), 2);
+        cr_assert_eq(dn_mlmodel_threads(one), 1);
+        const size_t n = dn_mlmodel_num_params(one);
+        for (int s = 0; s < 4; s++) {
+            float l1, l2;
+            cr_assert_eq(dn_mlmodel_forward(one, &p.b, 1, &l1), 0);
+            cr_assert_eq(dn_mlmodel_forward(two, &p.b, 1, &l2), 0);
+            cr_assert(memcmp(&l1, &l2, sizeof l1) == 0, "B=%d step %d: loss %.9g vs %.9g",
+                      p.B, s, l1, l2);
+            cr_assert_eq(dn_mlmodel_backward(one), 0);
+            cr_assert_eq(dn_mlmodel_backward(two), 0);
+            const float *g1 = dn_mlmodel_grads(one), *g2 = dn_mlmodel_grads(two);
+            size_t bad = 0, first = 0;
+            for (size_t i = 0; i < n; i++)
+                if (memcmp(&g1[i], &g2[i], sizeof(float)) && !bad++)
+                    first = i;
+            cr_assert_eq(bad, 0, "B=%d step %d: %zu gradients differ, first %zu: %.9g vs %.9g",
+                         p.B, s, bad, first, g1[first], g2[first]);
+            dn_mlmodel_adamw_step(one);
+            dn_mlmodel_adamw_step(two);
+            cr_assert(memcmp(dn_mlmodel_params(one), dn_mlmodel_params(two),
+                             n * sizeof(float)) == 0,
+                      "B=%d step %d: parameters differ after AdamW", p.B, s);
+        }
+        float mu1[20], sg1[20], mu2[20], sg2[20];
+        cr_assert_eq(dn_mlmodel_predict(one, p.hist, p.time, mu1, sg1), 0);
+        cr_assert_eq(dn_mlmodel_predict(two, p.hist, p.time, mu2, sg2), 0);
+        cr_assert(memcmp(mu1, mu2, sizeof mu1) == 0 && memcmp(sg1, sg2, sizeof sg1) == 0,
+                  "B=%d: predictions differ", p.B);
+        /* back to one thread mid-training: still the same model */
+        cr_assert_eq(dn_mlmodel_set_threads(two, 1), 0);
+        float l1, l2;
+        cr_assert_eq(dn_mlmodel_train_step(one, &p.b, &l1), 0);
+        cr_assert_eq(dn_mlmodel_train_step(two, &p.b, &l2), 0);
+        cr_assert(memcmp(dn_mlmodel_params(one), dn_mlmodel_params(two), n * sizeof(float)) ==
+                  0);
+        dn_mlmodel_destroy(&one);
+        dn_mlmodel_destroy(&two);
+        problem_free(&p);
+    }
+}
+
+Test(mlmodel, two_threads_bit_identical_relu) { threads_identical(DN_ML_ACT_RELU); }
+Test(mlmodel, two_threads_bit_identical_gelu) { threads_identical(DN_ML_ACT_GELU); }
+
+Test(mlmodel, thread_counts_checked)
+{
+    dn_mlconfig_t cfg = small_cfg();
+    dn_mlmodel_t *m = dn_mlmodel_new(&cfg, 1);
+    cr_assert_eq(dn_mlmodel_set_threads(m, 0), DN_EINVAL);
+    cr_assert_eq(dn_mlmodel_set_threads(m, DN_ML_MAX_THREADS + 1), DN_EINVAL);
+    cr_assert_eq(dn_mlmodel_threads(m), 1);
+    dn_mlmodel_destroy(&m);
+}
