@@ -94,6 +94,12 @@ int dn_score_dataset_ml(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
                         ds->n_bins);
         goto fail;
     }
+    if (opts->ml_threads > 1 &&
+        (rc = dn_mlmodel_set_threads(dn_ml_model(ml), opts->ml_threads))) {
+        rc = dn_err_set(err, rc, "DINAMO-ML: cannot run on %d threads (1..%d)",
+                        opts->ml_threads, DN_ML_MAX_THREADS);
+        goto fail;
+    }
     if (opts->ml_weights) {
         dn_mlmodel_t *m = dn_ml_model(ml);
         rc = dn_mlmodel_load(m, opts->ml_weights, err);

@@ -28,6 +28,7 @@ typedef struct dn_eval_opts_t {
     uint64_t ml_seed;      /* seed of DINAMO-ML initialisation and dropout */
     const char *ml_weights;/* DINAMO-ML starting weights file (DNML or raw SPEC 3), or NULL */
     int ml_frozen;         /* DINAMO-ML: no training, pure inference with contexts */
+    int ml_threads;        /* DINAMO-ML: threads of the model (0 or 1: one); same results */
     double min_entries;    /* runs with fewer entries: insufficient statistics (0: empty only) */
     void (*progress)(void *ctx, int done, int total); /* nullable, ML scoring only */
     void *progress_ctx;

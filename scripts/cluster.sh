@@ -6,7 +6,7 @@
 #   cluster.sh start RUNDIR [--trainers N] [--auto-shards [--standby S]]
 #                           [--port-base P | --ipc] [--methods s|s,ml]
 #                           [--feed INPUT [--watch] [--no-auto-accept]]
-#                           [--mode lockstep|live]
+#                           [--mode lockstep|live] [--train-threads T]
 #   cluster.sh wait RUNDIR TIMEOUT_S     until the evaluator's final report exists
 #   cluster.sh status RUNDIR             one line per service: name pid state
 #   cluster.sh kill RUNDIR NAME [SIG]    signal one service (default KILL)
@@ -17,7 +17,9 @@
 # report/ (the evaluator's report), logs/NAME.log, pids/NAME.pid and, once a
 # service exited, pids/NAME.rc. With --feed, the feed service publishes INPUT
 # (a runs CSV, an .npz dataset, or a directory of UHI JSON runs, followed with
-# --watch) in place of the generator; --mode sets the scorers' ordering mode
+# --watch) in place of the generator; --train-threads sets each trainer's
+# threads per training step (1 or 2, default 1: give 2 only to a trainer that
+# has a second core to itself); --mode sets the scorers' ordering mode
 # (default lockstep; use live with --watch, a stream that never ends). With a
 # feed the evaluator auto-accepts (labels good) runs whose every histogram is
 # good, unless --no-auto-accept; runs the input labels are never auto-accepted.
@@ -127,6 +129,7 @@ events = connect:${e[0]}
 events_requests = connect:${e[1]}
 weights = connect:${e[6]}
 weights_dir = $rundir/data/weights
+threads = $train_threads
 
 [evaluator]
 events = connect:${e[0]}
@@ -144,7 +147,7 @@ EOF
 case $cmd in
 start)
     trainers=1 port_base=5550 ipc=0 methods=s,ml auto=0 standby=0
-    feed_input= watch=false mode=lockstep auto_accept=false
+    feed_input= watch=false mode=lockstep auto_accept=false train_threads=1
     while [ $# -gt 0 ]; do
         case $1 in
         --feed) feed_input=$(realpath "$2"); auto_accept=true; shift 2 ;;
@@ -152,6 +155,7 @@ start)
         --watch) watch=true; shift ;;
         --mode) mode=$2; shift 2 ;;
         --trainers) trainers=$2; shift 2 ;;
+        --train-threads) train_threads=$2; shift 2 ;;
         --port-base) port_base=$2; shift 2 ;;
         --ipc) ipc=1; shift ;;
         --auto-shards) auto=1; shift ;;
@@ -165,6 +169,7 @@ start)
     [ "${no_auto:-0}" = 0 ] || auto_accept=false
     [ $watch = false ] || [ -n "$feed_input" ] || die "--watch needs --feed DIR"
     [[ $trainers =~ ^[1-9][0-9]*$ ]] || die "--trainers: want a positive number"
+    [[ $train_threads =~ ^[12]$ ]] || die "--train-threads: want 1 or 2"
     mkdir -p "$rundir"
     rundir=$(cd "$rundir" && pwd)
     for n in $(cat "$rundir/services" 2>/dev/null); do

@@ -16,7 +16,14 @@ fi
 rm -rf "$rundir"
 stop() { scripts/cluster.sh stop "$rundir" || echo "(a service did not stop cleanly: see $rundir/logs)"; }
 trap stop EXIT
-scripts/cluster.sh start "$rundir" --trainers "${DINAMO_TRAINERS:-1}" --port-base "${DINAMO_PORT_BASE:-5550}"
+trainers=${DINAMO_TRAINERS:-1}
+# One trainer on a machine with two or more cores: the trainer is the whole
+# critical path of a lockstep stream, so it takes a second core per step (the
+# same weights bit for bit). Several trainers share the cores one each.
+threads=1
+if [ "$trainers" = 1 ] && [ "$(nproc)" -ge 2 ]; then threads=2; fi
+threads=${DINAMO_TRAIN_THREADS:-$threads}
+scripts/cluster.sh start "$rundir" --trainers "$trainers" --train-threads "$threads" --port-base "${DINAMO_PORT_BASE:-5550}"
 echo "== streaming seed $DINAMO_GENERATOR_SEED (logs: $rundir/logs); DINAMO-ML trains online on every good run"
 scripts/cluster.sh wait "$rundir" "${DINAMO_RUN_TIMEOUT:-1800}"
 echo "== metrics (evaluator, from its log):"

@@ -196,9 +196,11 @@ static void check_metrics_equal(int i, const char *method)
     dn_json_destroy(&ref);
 }
 
+/* The trainer runs each step on two threads, as under `make run`; the offline
+ * tool on one: the scores must still be byte-identical. */
 Test(pipeline, lockstep_scores_and_metrics_equal_the_offline_tool)
 {
-    start_cluster("--trainers 1");
+    start_cluster("--trainers 1 --train-threads 2");
     offline(0, 1);
     wait_and_stop();
     check_scores_equal("s", 0, 1);
@@ -281,7 +283,8 @@ static void kill_and_restart(const char *name, uint64_t seed)
 
 static void kill_test(const char *name, uint64_t seed)
 {
-    start_cluster("--trainers 1");
+    /* two threads per step: a kill -9 can land inside a parallel region */
+    start_cluster("--trainers 1 --train-threads 2");
     kill_and_restart(name, seed); /* before the references: mid-stream, not after it */
     offline(0, 1);
     wait_and_stop();

@@ -323,6 +323,7 @@ static const char score_help[] =
     "                    [--min-entries N] [--policy POLICY.csv]\n"
     "                    [--alpha A] [--n-historical N]                  (s)\n"
     "                    [--weights FILE] [--no-train] [--seed S]        (ml)\n"
+    "                    [--ml-threads T]                                (ml)\n"
     "\n"
     "PATH is a dataset directory (runs.csv ...), a runs CSV (run,label,b0,... or\n"
     "run,b0,...), an .npz dataset written by the Python reference (x, y, ...), or\n"
@@ -346,7 +347,9 @@ static const char score_help[] =
     "and printed on stderr. DINAMO-ML starts from a model initialised from --seed\n"
     "(default 0) or from --weights (DNML file or raw SPEC 3 float32), and trains\n"
     "online on the good runs unless --no-train (pure inference: each run's context\n"
-    "of previous good runs, frozen weights). --verbose names the BLAS kernels.\n";
+    "of previous good runs, frozen weights); --ml-threads 2 puts a second core on\n"
+    "each training step, with the same scores bit for bit. --verbose names the BLAS\n"
+    "kernels.\n";
 
 static int write_scores_csv(const char *path, const dn_dataset_t *ds, const double *chi2,
                             const double *score, dn_err_t *err)
@@ -500,6 +503,7 @@ static const char evaluate_help[] =
     "                       [--key KEY] [--labels LABELS.csv]\n"
     "                       [--min-entries N] [--policy POLICY.csv]\n"
     "                       [--seed S] [--weights FILE] [--no-train]  (ml)\n"
+    "                       [--ml-threads T]                          (ml)\n"
     "\n"
     "Tunes alpha (unless given) and the threshold (unless given) on the first N runs\n"
     "(default 1000, the historical regime), scores the whole dataset and prints one\n"
@@ -528,6 +532,11 @@ int parse_eval_opt(const char *cmd, const char *name, const char *v,
         o->ml_weights = v;
     } else if (!strcmp(name, "--no-train")) {
         o->ml_frozen = 1;
+    } else if (!strcmp(name, "--ml-threads")) {
+        long t;
+        if (parse_int(cmd, name, v, 1, DN_ML_MAX_THREADS, &t))
+            return 2;
+        o->ml_threads = (int)t;
     } else if (!strcmp(name, "--alpha")) {
         if (parse_double(cmd, name, v, &o->alpha))
             return 2;

@@ -62,6 +62,7 @@ typedef struct item_t {
 typedef struct trainer_t {
     dn_policy_t *policy; /* min_entries per key */
     int shard, shards, keep_last;
+    int threads;              /* per model: dn_mlmodel_set_threads */
     int auto_shard;           /* the slot is a lease in the shared store */
     double lease_s, lease_renewed;
     char owner[128];          /* this process in the lease records */
@@ -196,6 +197,9 @@ static int key_new(trainer_t *tr, const char *k, int n_bins, int *idx, dn_err_t 
         return dn_err_set(err, DN_ENOMEM, "key %s: cannot create a tracker for %d bins", k,
                           n_bins);
     dn_ml_set_min_entries(ks->ml, dn_policy_lookup(tr->policy, k, NULL).min_entries);
+    if (dn_mlmodel_set_threads(dn_ml_model(ks->ml), tr->threads))
+        return dn_err_set(err, DN_ENOMEM, "key %s: cannot start %d training threads", k,
+                          tr->threads);
     if (tr->weights_file) {
         dn_mlmodel_t *m = dn_ml_model(ks->ml);
         int rc = dn_mlmodel_load(m, tr->weights_file, err);
@@ -448,6 +452,11 @@ static int restore(trainer_t *tr, dn_err_t *err)
             return dn_err_prefix(err, "checkpoint %s: key '%s'", tr->ckpt_name, name);
         }
         dn_ml_set_min_entries(ks->ml, dn_policy_lookup(tr->policy, name, NULL).min_entries);
+        if (dn_mlmodel_set_threads(dn_ml_model(ks->ml), tr->threads)) {
+            free(blob);
+            return dn_err_set(err, DN_ENOMEM, "key %s: cannot start %d training threads", name,
+                              tr->threads);
+        }
     }
     uint32_t ni = dn_rb_u32(&r);
     for (uint32_t i = 0; i < ni && !r.bad; i++) {
@@ -722,6 +731,8 @@ static const dn_config_key_t keys[] = {
                                      "taken over by a standby"},
     {"keep_last", DN_CFG_INT, "20", "versions kept per key in the weights store"},
     {"seed", DN_CFG_INT, "0", "DINAMO-ML initialisation and dropout seed"},
+    {"threads", DN_CFG_INT, "1", "threads per training step (1 or 2; the same weights bit for "
+                                 "bit): 2 when this trainer has a second core to itself"},
     {"checkpoint_s", DN_CFG_DOUBLE, "10", "seconds between checkpoints"},
 };
 
@@ -751,7 +762,8 @@ int main(int argc, char **argv)
         rc = err.code;
         goto fail;
     }
-    int64_t keep_last, seed, tick_ms;
+    int64_t keep_last, seed, tick_ms, threads;
+    dn_config_int(cfg, "threads", &threads);
     dn_config_int(cfg, "keep_last", &keep_last);
     dn_config_int(cfg, "seed", &seed);
     dn_config_int(cfg, "tick_ms", &tick_ms);
@@ -779,6 +791,12 @@ int main(int argc, char **argv)
         rc = dn_err_set(&err, DN_EINVAL, "need keep_last >= 1, tick_ms >= 1, checkpoint_s >= 0");
         goto fail;
     }
+    if (threads < 1 || threads > DN_ML_MAX_THREADS) {
+        rc = dn_err_set(&err, DN_EINVAL, "threads %lld: want 1..%d", (long long)threads,
+                        DN_ML_MAX_THREADS);
+        goto fail;
+    }
+    tr.threads = (int)threads;
     tr.shard = si;
     tr.shards = sn;
     tr.keep_last = (int)keep_last;
@@ -840,8 +858,8 @@ int main(int argc, char **argv)
         goto fail;
     dn_service_set_round(tr.svc, on_round, &tr);
     dn_service_set_shutdown(tr.svc, on_shutdown, &tr);
-    dn_log(DN_LOG_INFO, "started: shard %d/%d, seed %llu, keep_last %d, store %s", si, sn,
-           (unsigned long long)tr.seed, tr.keep_last, path);
+    dn_log(DN_LOG_INFO, "started: shard %d/%d, seed %llu, keep_last %d, %d thread(s) per step, store %s", si, sn,
+           (unsigned long long)tr.seed, tr.keep_last, tr.threads, path);
     rc = dn_service_run(tr.svc, &err);
     if (!rc)
         exit_code = 0;
