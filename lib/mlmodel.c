@@ -126,6 +126,7 @@ struct dn_mlmodel_t {
     int64_t step;
     dn_rng_t rng;           /* dropout */
     dn_team_t *team;        /* NULL: the caller's thread only */
+    int own_team;           /* team created by set_threads (else borrowed) */
     int *task_owner;        /* [n_tasks] member running each parameter task */
     double *task_cost;      /* [n_tasks] scratch of assign_tasks */
     /* state of the last forward */
@@ -472,7 +473,8 @@ void dn_mlmodel_destroy(dn_mlmodel_t **self_p)
     free(m->A.lg);
     free(m->task_owner);
     free(m->task_cost);
-    dn_team_destroy(&m->team);
+    if (m->own_team)
+        dn_team_destroy(&m->team);
     free(m);
     *self_p = NULL;
 }
@@ -964,14 +966,24 @@ int dn_mlmodel_set_threads(dn_mlmodel_t *m, int threads)
 {
     if (threads < 1 || threads > DN_ML_MAX_THREADS)
         return DN_EINVAL;
-    if (dn_team_size(m->team) == threads)
+    if (m->own_team && dn_team_size(m->team) == threads)
         return 0;
     dn_team_t *team = NULL;
     if (threads > 1 && !(team = dn_team_new(threads)))
         return DN_ENOMEM;
-    dn_team_destroy(&m->team);
+    if (m->own_team)
+        dn_team_destroy(&m->team);
     m->team = team;
+    m->own_team = team != NULL;
     return 0;
+}
+
+void dn_mlmodel_share_team(dn_mlmodel_t *m, dn_team_t *team)
+{
+    if (m->own_team)
+        dn_team_destroy(&m->team);
+    m->team = team;
+    m->own_team = 0;
 }
 
 int dn_mlmodel_threads(const dn_mlmodel_t *m) { return dn_team_size(m->team); }

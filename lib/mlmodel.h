@@ -134,6 +134,15 @@ void dn_mlmodel_reset(dn_mlmodel_t *m, uint64_t seed);
  * model keeps its previous threads). */
 int dn_mlmodel_set_threads(dn_mlmodel_t *m, int threads);
 
+/* Runs the model on a team the caller owns (team.h; NULL: the caller's thread
+ * only), e.g. one team for all the models a service trains, instead of a team
+ * per model. The team must outlive its use by the model, and every model
+ * sharing it must be called from the team owner's thread. Drops a team of
+ * dn_mlmodel_set_threads. Results do not depend on the team's size; members
+ * beyond DN_ML_MAX_THREADS stay idle. */
+struct dn_team_t;
+void dn_mlmodel_share_team(dn_mlmodel_t *m, struct dn_team_t *team);
+
 /* Threads the model uses (1 by default). */
 int dn_mlmodel_threads(const dn_mlmodel_t *m);
 

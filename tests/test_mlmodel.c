@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mlmodel.h"
+#include "team.h"
 #include "rng.h"
 
 /* ---- fixture reader ------------------------------------------------------ */
@@ -756,4 +757,45 @@ Test(mlmodel, thread_counts_checked)
     cr_assert_eq(dn_mlmodel_set_threads(m, DN_ML_MAX_THREADS + 1), DN_EINVAL);
     cr_assert_eq(dn_mlmodel_threads(m), 1);
     dn_mlmodel_destroy(&m);
+}
+
+/* Two models borrowing one team (as the trainer's keys do) train exactly as
+ * models on one thread each, interleaved step by step. */
+Test(mlmodel, models_sharing_a_team_bit_identical)
+{
+    dn_mlconfig_t cfg;
+    dn_mlconfig_default(&cfg);
+    cfg.n_bins = 12;
+    cfg.d_model = 16;
+    cfg.n_heads = 2;
+    cfg.n_layers = 2;
+    cfg.d_ff = 20;
+    cfg.context = 5;
+    cfg.max_batch = 4;
+    problem_t p;
+    problem_make(&p, &cfg, 4, 9);
+    dn_team_t *team = dn_team_new(2);
+    cr_assert_not_null(team);
+    dn_mlmodel_t *shared[2], *alone[2];
+    for (int i = 0; i < 2; i++) {
+        shared[i] = dn_mlmodel_new(&cfg, 40 + i);
+        alone[i] = dn_mlmodel_new(&cfg, 40 + i);
+        cr_assert(shared[i] && alone[i]);
+        dn_mlmodel_share_team(shared[i], team);
+        cr_assert_eq(dn_mlmodel_threads(shared[i]), 2);
+    }
+    for (int s = 0; s < 3; s++)
+        for (int i = 0; i < 2; i++) {
+            cr_assert_eq(dn_mlmodel_train_step(shared[i], &p.b, NULL), 0);
+            cr_assert_eq(dn_mlmodel_train_step(alone[i], &p.b, NULL), 0);
+        }
+    size_t n = dn_mlmodel_num_params(alone[0]) * sizeof(float);
+    for (int i = 0; i < 2; i++) {
+        cr_assert(memcmp(dn_mlmodel_params(shared[i]), dn_mlmodel_params(alone[i]), n) == 0,
+                  "model %d: a shared team changed the parameters", i);
+        dn_mlmodel_destroy(&shared[i]);
+        dn_mlmodel_destroy(&alone[i]);
+    }
+    dn_team_destroy(&team); /* after its borrowers */
+    problem_free(&p);
 }

@@ -37,6 +37,7 @@
 #include "service.h"
 #include "store.h"
 #include "stream.h"
+#include "team.h"
 
 #define CKPT_MAGIC "DNTR"
 #define CKPT_VERSION 1u
@@ -62,7 +63,8 @@ typedef struct item_t {
 typedef struct trainer_t {
     dn_policy_t *policy; /* min_entries per key */
     int shard, shards, keep_last;
-    int threads;              /* per model: dn_mlmodel_set_threads */
+    int threads;              /* per training step */
+    dn_team_t *team;          /* shared by every key's model; NULL: one thread */
     int auto_shard;           /* the slot is a lease in the shared store */
     double lease_s, lease_renewed;
     char owner[128];          /* this process in the lease records */
@@ -197,9 +199,7 @@ static int key_new(trainer_t *tr, const char *k, int n_bins, int *idx, dn_err_t 
         return dn_err_set(err, DN_ENOMEM, "key %s: cannot create a tracker for %d bins", k,
                           n_bins);
     dn_ml_set_min_entries(ks->ml, dn_policy_lookup(tr->policy, k, NULL).min_entries);
-    if (dn_mlmodel_set_threads(dn_ml_model(ks->ml), tr->threads))
-        return dn_err_set(err, DN_ENOMEM, "key %s: cannot start %d training threads", k,
-                          tr->threads);
+    dn_mlmodel_share_team(dn_ml_model(ks->ml), tr->team);
     if (tr->weights_file) {
         dn_mlmodel_t *m = dn_ml_model(ks->ml);
         int rc = dn_mlmodel_load(m, tr->weights_file, err);
@@ -452,11 +452,7 @@ static int restore(trainer_t *tr, dn_err_t *err)
             return dn_err_prefix(err, "checkpoint %s: key '%s'", tr->ckpt_name, name);
         }
         dn_ml_set_min_entries(ks->ml, dn_policy_lookup(tr->policy, name, NULL).min_entries);
-        if (dn_mlmodel_set_threads(dn_ml_model(ks->ml), tr->threads)) {
-            free(blob);
-            return dn_err_set(err, DN_ENOMEM, "key %s: cannot start %d training threads", name,
-                              tr->threads);
-        }
+        dn_mlmodel_share_team(dn_ml_model(ks->ml), tr->team);
     }
     uint32_t ni = dn_rb_u32(&r);
     for (uint32_t i = 0; i < ni && !r.bad; i++) {
@@ -797,6 +793,10 @@ int main(int argc, char **argv)
         goto fail;
     }
     tr.threads = (int)threads;
+    if (tr.threads > 1 && !(tr.team = dn_team_new(tr.threads))) {
+        rc = dn_err_set(&err, DN_ENOMEM, "cannot start %d training threads", tr.threads);
+        goto fail;
+    }
     tr.shard = si;
     tr.shards = sn;
     tr.keep_last = (int)keep_last;
@@ -882,6 +882,7 @@ fail:
         dn_ml_destroy(&tr.keys[k].ml);
     }
     free(tr.keys);
+    dn_team_destroy(&tr.team); /* after the models that borrowed it */
     free(tr.lease_val);
     dn_policy_destroy(&tr.policy);
     dn_config_destroy(&cfg);
