@@ -566,6 +566,7 @@ struct dn_follower_t {
     uint64_t acked;       /* next at the last ACK */
     int64_t last_ack_ms;
     int started;          /* the first request (a REWIND) was sent */
+    int heard;            /* something of this log arrived: our subscription is in place */
     uint64_t rewind_next; /* next at the last REWIND */
     int64_t rewind_ms;
     uint64_t seq, incarnation;
@@ -613,6 +614,15 @@ void dn_follower_set_next(dn_follower_t *self, uint64_t next)
 {
     self->next = next;
     self->stats.next = next;
+}
+
+void dn_follower_rewind(dn_follower_t *self, uint64_t next)
+{
+    if (next >= self->next)
+        return;
+    self->next = next;
+    self->stats.next = next;
+    self->started = 0; /* the next flush asks the source to resend from here */
 }
 
 uint64_t dn_follower_next(const dn_follower_t *self)
@@ -680,6 +690,7 @@ int dn_follower_accept(dn_follower_t *self, const Dinamo__Envelope *env, dn_err_
         const Dinamo__Control *c = dn_msg_type(env) == DN_MSG_CONTROL ? env->control : NULL;
         if (c && c->kind == DINAMO__CONTROL_KIND__HEARTBEAT && c->log &&
             strcmp(c->log, self->log) == 0 && c->has_offset) {
+            self->heard = 1;
             self->stats.source_head = c->offset;
             /* Entries before a heartbeat arrive before it: anything it
              * announces beyond next was lost. */
@@ -688,6 +699,7 @@ int dn_follower_accept(dn_follower_t *self, const Dinamo__Envelope *env, dn_err_
         }
         return DN_FOLLOW_SKIP;
     }
+    self->heard = 1;
     if (env->offset < self->next) {
         self->stats.duplicates++;
         return DN_FOLLOW_SKIP;
@@ -706,7 +718,11 @@ int dn_follower_accept(dn_follower_t *self, const Dinamo__Envelope *env, dn_err_
 int dn_follower_flush(dn_follower_t *self, dn_err_t *err)
 {
     if (!self->started)
-        return send_request(self, 1, err);
+        /* Not before the source's PUB has reached us: ACKing earlier would
+         * count us as a live follower while the entries it publishes for us
+         * are still dropped for want of our subscription (ZeroMQ's slow
+         * joiner), each a loss and a rewind. */
+        return self->heard ? send_request(self, 1, err) : 0;
     if (self->next != self->acked || mono_ms() - self->last_ack_ms >= self->ack_interval_ms)
         return send_request(self, 0, err);
     return 0;

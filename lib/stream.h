@@ -23,7 +23,9 @@
  * Rewind requests for the same `next` are sent at most every 250 ms.
  * The follower ACKs its next to the source (a PUSH to the source's request
  * PULL socket) once per service round in which it changed, and at least every
- * ack interval (its liveness). The source publishes an entry only when it is
+ * ack interval (its liveness); its first request, a REWIND, waits until
+ * something of the log (a heartbeat) arrived, so a source never counts a
+ * follower whose subscription is not yet in place. The source publishes an entry only when it is
  * less than `window` entries beyond the slowest live follower's acked next:
  * flow control, so a slow follower (a trainer) holds the stream back instead of
  * losing messages, and every queue stays bounded. A follower silent for
@@ -167,6 +169,13 @@ void dn_follower_destroy(dn_follower_t **self_p);
 
 /* Restores the position from a checkpoint (before the first dn_follower_flush). */
 void dn_follower_set_next(dn_follower_t *self, uint64_t next);
+
+/* Moves the position back to next (no-op unless next < dn_follower_next()),
+ * to be handed entries again from there, e.g. when a service takes over work
+ * whose checkpoint is older than its own position; the next flush sends a
+ * REWIND. Entries in flight beyond next are dropped as out of order and
+ * arrive again. */
+void dn_follower_rewind(dn_follower_t *self, uint64_t next);
 uint64_t dn_follower_next(const dn_follower_t *self);
 
 #define DN_FOLLOW_SKIP 0    /* not for the service: dropped or a heartbeat */

@@ -410,3 +410,62 @@ Test(stream, bad_requests_are_counted_and_ignored)
     cr_assert_eq(dn_source_head(s.source), 16);
     src_close(&s);
 }
+
+/* A follower started before its source says nothing until the source's PUB
+ * reached it (a heartbeat): then the entries the source publishes for it are
+ * not dropped for want of its subscription, so it gets them all with its one
+ * initial REWIND and nothing out of order. */
+Test(stream, a_follower_speaks_only_once_it_hears_its_source)
+{
+    fol_t a = {0};
+    fol_open(&a, "a");
+    for (int i = 0; i < 10; i++) {
+        fol_round(&a, 1);
+        sleep_ms(5);
+    }
+    dn_follower_stats_t fs = dn_follower_stats(a.f);
+    cr_assert_eq(fs.rewinds + fs.acks, 0, "the follower sent %llu requests to no source",
+                 (unsigned long long)(fs.rewinds + fs.acks));
+    src_t s;
+    src_open(&s, 16, 1);
+    append_runs(&s, 0, 50);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    fol_t *fol[] = {&a};
+    run_until(&s, fol, 1, 50, 10000);
+    check_got(&a, 50);
+    fs = dn_follower_stats(a.f);
+    cr_assert_eq(fs.out_of_order, 0, "%llu entries lost at the start",
+                 (unsigned long long)fs.out_of_order);
+    cr_assert_eq(fs.rewinds, 1, "%llu rewinds, want the initial one",
+                 (unsigned long long)fs.rewinds);
+    fol_close(&a);
+    src_close(&s);
+}
+
+/* dn_follower_rewind: a follower that moves back gets the entries from there
+ * again, in order, and the source keeps publishing past them. */
+Test(stream, a_follower_rewound_mid_stream_gets_the_entries_again)
+{
+    src_t s;
+    fol_t a = {0};
+    src_open(&s, 16, 1);
+    fol_open(&a, "a");
+    append_runs(&s, 0, 40);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    fol_t *fol[] = {&a};
+    run_until(&s, fol, 1, 30, 10000);
+    cr_assert_geq(a.n_got, 30);
+    dn_follower_rewind(a.f, 100); /* forward: ignored */
+    cr_assert_eq(dn_follower_next(a.f), (uint64_t)a.n_got);
+    dn_follower_rewind(a.f, 5);
+    cr_assert_eq(dn_follower_next(a.f), 5);
+    a.n_got = 5; /* fol_round checks each delivery's offset against n_got */
+    append_runs(&s, 40, 20);
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    run_until(&s, fol, 1, 60, 10000);
+    check_got(&a, 60);
+    fol_close(&a);
+    src_close(&s);
+}
