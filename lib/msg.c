@@ -437,6 +437,14 @@ static int validate_control(const Dinamo__Control *c, dn_reject_t *reason, dn_er
             return reject(reason, DN_REJECT_MISSING, err, DN_EFORMAT, what, "no offset");
         break;
     }
+    case DINAMO__CONTROL_KIND__LEAVE: {
+        int rc = check_key(c->consumer, "consumer", "leave", reason, err);
+        if (!rc)
+            rc = check_key(c->log, "log name", "leave", reason, err);
+        if (rc)
+            return rc;
+        break;
+    }
     case DINAMO__CONTROL_KIND__REPORT:
     case DINAMO__CONTROL_KIND__HEARTBEAT:
         if (!c->service || !c->service[0])

@@ -102,6 +102,7 @@ struct dn_source_t {
     char log[DN_STREAM_LOG_MAX + 1];
     char producer[DN_MSG_KEY_MAX + 1];
     int window, min_followers, timeout_ms, heartbeat_ms;
+    int gate_open;        /* min_followers were live once: from then on any live follower will do */
     uint64_t incarnation, seq;
 
     uint64_t head, committed, cursor, max_published;
@@ -313,7 +314,7 @@ static uint64_t publish_limit(const dn_source_t *self, int64_t now)
 {
     uint64_t slowest;
     int live = live_followers(self, now, &slowest);
-    if (live < self->min_followers)
+    if (live == 0 || (live < self->min_followers && !self->gate_open))
         return 0;
     return slowest + (uint64_t)self->window;
 }
@@ -322,9 +323,8 @@ int64_t dn_source_room(const dn_source_t *self)
 {
     uint64_t slowest;
     int live = live_followers(self, mono_ms(), &slowest);
-    uint64_t base = live >= self->min_followers ? slowest : self->cursor;
-    if (base < self->cursor && live < self->min_followers)
-        base = self->cursor;
+    int open = live > 0 && (live >= self->min_followers || self->gate_open);
+    uint64_t base = open ? slowest : self->cursor;
     uint64_t limit = base + (uint64_t)self->window;
     return limit > self->head ? (int64_t)(limit - self->head) : 0;
 }
@@ -356,6 +356,17 @@ static follower_slot_t *find_follower(dn_source_t *self, const char *name, dn_er
 int dn_source_on_request(dn_source_t *self, const Dinamo__Envelope *env, dn_err_t *err)
 {
     const Dinamo__Control *c = dn_msg_type(env) == DN_MSG_CONTROL ? env->control : NULL;
+    if (c && c->kind == DINAMO__CONTROL_KIND__LEAVE && c->log && !strcmp(c->log, self->log) &&
+        c->consumer) {
+        for (int i = 0; i < self->n_followers; i++)
+            if (!strcmp(self->followers[i].name, c->consumer)) {
+                free(self->followers[i].name);
+                self->followers[i] = self->followers[--self->n_followers];
+                self->stats.left++;
+                break;
+            }
+        return 0;
+    }
     if (!c || (c->kind != DINAMO__CONTROL_KIND__ACK && c->kind != DINAMO__CONTROL_KIND__REWIND) ||
         !c->log || strcmp(c->log, self->log) != 0 || !c->consumer || !c->has_offset) {
         self->stats.requests_bad++;
@@ -465,6 +476,9 @@ int dn_source_pump(dn_source_t *self, dn_err_t *err)
             i++;
         }
     }
+    uint64_t slowest_now;
+    if (!self->gate_open && live_followers(self, now, &slowest_now) >= self->min_followers)
+        self->gate_open = 1; /* a follower that leaves or dies later does not close it */
     uint64_t limit = publish_limit(self, now);
     while (self->cursor < self->committed && self->cursor < limit) {
         entry_t e = {0};
@@ -674,6 +688,38 @@ static int send_request(dn_follower_t *self, int rewind, dn_err_t *err)
     } else {
         self->stats.acks++;
     }
+    return 0;
+}
+
+int dn_follower_leave(dn_follower_t *self, const char *consumer, dn_err_t *err)
+{
+    Dinamo__Control c = DINAMO__CONTROL__INIT;
+    c.has_kind = 1;
+    c.kind = DINAMO__CONTROL_KIND__LEAVE;
+    c.consumer = (char *)(consumer ? consumer : self->consumer);
+    c.log = self->log;
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.producer = self->consumer;
+    env.has_incarnation = 1;
+    env.incarnation = self->incarnation;
+    env.has_seq = 1;
+    env.seq = self->seq;
+    env.has_time_sent = 1;
+    env.time_sent = wall_s();
+    env.body_case = DINAMO__ENVELOPE__BODY_CONTROL;
+    env.control = &c;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = dn_msg_encode(&env, &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = dn_sock_send_raw(self->req, "control/leave", buf, len, 0, err);
+    free(buf);
+    if (rc == DN_BUS_TIMEOUT)
+        return 0;
+    if (rc)
+        return rc;
+    self->seq++;
     return 0;
 }
 

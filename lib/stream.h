@@ -67,7 +67,8 @@ typedef struct dn_source_opts_t {
     const char *log;         /* log name, [a-z0-9_]+ ("events", "scores_s"): table and Control.log */
     const char *service;     /* Control.service of heartbeats ("generator") */
     int window;              /* entries published beyond the slowest follower; 0: 32 */
-    int min_followers;       /* publish nothing until this many followers acked; 0: 1 */
+    int min_followers;       /* publish nothing until this many followers acked (once:
+                              * later, any live follower will do); 0: 1 */
     int follower_timeout_ms; /* forget a follower silent this long; 0: 30000; < 0: never */
     int heartbeat_ms;        /* heartbeat period; 0: 200 */
 } dn_source_opts_t;
@@ -79,7 +80,8 @@ typedef struct dn_source_stats_t {
     uint64_t published;     /* publications, replays included */
     uint64_t republished;   /* publications of an offset published before */
     uint64_t rewinds;       /* REWIND requests that moved the cursor back */
-    uint64_t requests_bad;  /* request messages that were not ACK/REWIND of this log */
+    uint64_t requests_bad;  /* request messages that were not ACK/REWIND/LEAVE of this log */
+    uint64_t left;          /* followers forgotten on a LEAVE */
     int followers;          /* live followers */
     uint64_t slowest;       /* smallest acked next among live followers (0 if none) */
 } dn_source_stats_t;
@@ -117,7 +119,9 @@ int64_t dn_source_room(const dn_source_t *self);
 
 /* Handles one message from the source's request PULL socket: ACK and REWIND
  * of this log update the follower's position (REWIND also moves the cursor
- * back to its offset); anything else is counted in requests_bad and ignored.
+ * back to its offset); LEAVE forgets the follower at once (it no longer holds
+ * the stream back; an ACK from it later brings it back); anything else is
+ * counted in requests_bad and ignored.
  * Returns 0, or DN_ENOMEM. */
 int dn_source_on_request(dn_source_t *self, const Dinamo__Envelope *env, dn_err_t *err);
 
@@ -193,5 +197,12 @@ int dn_follower_accept(dn_follower_t *self, const Dinamo__Envelope *env, dn_err_
 int dn_follower_flush(dn_follower_t *self, dn_err_t *err);
 
 dn_follower_stats_t dn_follower_stats(const dn_follower_t *self);
+
+/* Tells the source that consumer (NULL: this follower) left the log, so that
+ * flow control stops waiting for it at once instead of after the source's
+ * follower timeout: for a follower that stops for good, or for a dead one
+ * whose work another service took over. Never blocks (a full queue drops it:
+ * the timeout still applies). Returns 0, DN_EIO, DN_ENOMEM. */
+int dn_follower_leave(dn_follower_t *self, const char *consumer, dn_err_t *err);
 
 #endif

@@ -469,3 +469,37 @@ Test(stream, a_follower_rewound_mid_stream_gets_the_entries_again)
     fol_close(&a);
     src_close(&s);
 }
+
+/* A follower that died holds the stream within the window until the source's
+ * follower timeout; a LEAVE for it (sent by whoever took its work over) lets
+ * the others have everything at once, and the source counts it. */
+Test(stream, a_leave_for_a_dead_follower_releases_the_stream)
+{
+    src_t s;
+    fol_t a = {0}, dead = {0};
+    src_open(&s, 8, 2);
+    fol_open(&a, "a");
+    fol_open(&dead, "dead");
+    append_runs(&s, 0, 100);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    for (int t = 0; t < 200 && (a.n_got < 1 || dead.n_got < 1); t++) {
+        src_round(&s);
+        fol_round(&a, 1);
+        fol_round(&dead, 1);
+        sleep_ms(2);
+    }
+    cr_assert_geq(dead.n_got, 1);
+    fol_close(&dead); /* gone without a word */
+    fol_t *fs[] = {&a};
+    run_until(&s, fs, 1, 100, 300);
+    cr_assert_lt(a.n_got, 100, "the dead follower did not hold the stream (got %d)", a.n_got);
+    cr_assert_eq(dn_follower_leave(a.f, "dead", &err), 0, "%s", err.msg);
+    run_until(&s, fs, 1, 100, 10000);
+    check_got(&a, 100);
+    dn_source_stats_t st = dn_source_stats(s.source);
+    cr_assert_eq(st.left, 1);
+    cr_assert_eq(st.followers, 1);
+    fol_close(&a);
+    src_close(&s);
+}
