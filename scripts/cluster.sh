@@ -3,7 +3,7 @@
 # deploy/docker-compose.yml runs in containers), for machines without a
 # container engine, for `make run` and for the tests.
 #
-#   cluster.sh start RUNDIR [--trainers N] [--auto-shards [--standby S]]
+#   cluster.sh start RUNDIR [--trainers N] [--auto-shards]
 #                           [--port-base P | --ipc] [--methods s|s,ml]
 #                           [--feed INPUT [--watch] [--no-auto-accept]]
 #                           [--mode lockstep|live] [--train-threads T]
@@ -11,6 +11,8 @@
 #   cluster.sh status RUNDIR             one line per service: name pid state
 #   cluster.sh kill RUNDIR NAME [SIG]    signal one service (default KILL)
 #   cluster.sh restart RUNDIR NAME       start one service again (after a kill)
+#   cluster.sh add RUNDIR trainer        start one more trainer (--auto-shards):
+#                                        it takes its share of the keys mid-stream
 #   cluster.sh stop RUNDIR               SIGTERM all, wait 15 s, KILL leftovers
 #
 # RUNDIR gets dinamo.conf (endpoints, data_dir), data/ (every LMDB store),
@@ -25,9 +27,9 @@
 # good, unless --no-auto-accept; runs the input labels are never auto-accepted.
 # Service names: generator (or feed), scorer_s, scorer_ml,
 # trainer.0 .. trainer.N-1 (trainer.i runs --shard i/N; with --auto-shards every
-# trainer runs --shard auto --shards N and claims a free slot by a lease, as the
-# replicas of deploy/docker-compose.yml do, and S more trainers stand by to
-# take over a slot whose holder dies), evaluator. Endpoints are
+# trainer runs --shard auto, as the replicas of deploy/docker-compose.yml do:
+# the live trainers share the keys fairly, and take over the keys of one that
+# stops or dies), evaluator. Endpoints are
 # loopback TCP ports P .. P+6 (default 5550) or, with --ipc, sockets under
 # RUNDIR/sock (no ports: several clusters can run at once). Any service setting
 # can be given through the environment (DINAMO_<SERVICE>_<KEY>, e.g.
@@ -35,7 +37,7 @@
 # `stop` exits nonzero when a service had to be killed or exited with an error.
 set -euo pipefail
 
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 build=${DINAMO_BUILD:-build}
@@ -59,7 +61,7 @@ start_one() {
     case $name in
     trainer.*)
         if [ -e "$rundir/auto-shards" ]; then
-            extra=(--shard auto --shards "$(cat "$rundir/trainers")")
+            extra=(--shard auto)
         else
             extra=(--shard "${name#trainer.}/$(cat "$rundir/trainers")")
         fi
@@ -146,7 +148,7 @@ EOF
 
 case $cmd in
 start)
-    trainers=1 port_base=5550 ipc=0 methods=s,ml auto=0 standby=0
+    trainers=1 port_base=5550 ipc=0 methods=s,ml auto=0
     feed_input= watch=false mode=lockstep auto_accept=false train_threads=1
     while [ $# -gt 0 ]; do
         case $1 in
@@ -159,7 +161,6 @@ start)
         --port-base) port_base=$2; shift 2 ;;
         --ipc) ipc=1; shift ;;
         --auto-shards) auto=1; shift ;;
-        --standby) standby=$2; shift 2 ;;
         --methods) methods=$2; shift 2 ;;
         *) die "start: unknown option $1" ;;
         esac
@@ -179,8 +180,6 @@ start)
     echo "$trainers" >"$rundir/trainers"
     rm -f "$rundir/auto-shards"
     [ $auto = 1 ] && touch "$rundir/auto-shards"
-    [[ $standby =~ ^[0-9]+$ ]] || die "--standby: want a number"
-    [ $standby = 0 ] || [ $auto = 1 ] || die "--standby needs --auto-shards"
     with_ml=0
     [ "$methods" != s ] && with_ml=1
     min_followers=$((2 + with_ml * (1 + trainers)))
@@ -198,7 +197,7 @@ start)
     if [ -n "$feed_input" ]; then list=(feed scorer_s); else list=(generator scorer_s); fi
     if [ $with_ml = 1 ]; then
         list+=(scorer_ml)
-        for ((i = 0; i < trainers + standby; i++)); do list+=("trainer.$i"); done
+        for ((i = 0; i < trainers; i++)); do list+=("trainer.$i"); done
     fi
     list+=(evaluator)
     printf '%s\n' "${list[@]}" >"$rundir/services"
@@ -250,6 +249,15 @@ restart)
     grep -qx "$n" "$rundir/services" || die "no service $n in $rundir"
     alive "$n" && die "$n is running"
     start_one "$n"
+    ;;
+add)
+    [ "${1:-}" = trainer ] || die "add: only 'trainer' can be added"
+    [ -e "$rundir/auto-shards" ] || die "add trainer: the cluster was not started with --auto-shards"
+    i=0
+    while grep -qx "trainer.$i" "$rundir/services"; do i=$((i + 1)); done
+    echo "trainer.$i" >>"$rundir/services"
+    start_one "trainer.$i"
+    echo "started trainer.$i"
     ;;
 stop)
     status=0

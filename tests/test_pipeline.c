@@ -5,6 +5,8 @@
  *     byte, and the evaluator's metrics equal `dinamo evaluate`'s;
  *   - two trainers (static shards) on three histograms: every key is trained by
  *     exactly one of them and every key's scores equal the offline ones;
+ *   - elastic trainers (shard = auto): a fair share of the keys each, through a
+ *     scale-up and a kill -9, with every key's scores still the offline ones;
  *   - kill -9 of any one service at a point of the stream drawn from a fixed
  *     seed, then a restart: the final scores and metrics are unchanged (no run
  *     lost, none scored twice);
@@ -230,37 +232,70 @@ Test(pipeline, two_trainers_share_three_histograms)
     }
 }
 
-/* The docker-compose way: replicas with shard = auto claim slots by leases;
- * kill -9 a slot holder mid-stream and the standby takes its slot over from
- * its checkpoint: every key still trained by exactly one live trainer at a
- * time, and every score equals the offline tool's. */
-Test(pipeline, auto_shards_standby_takes_over_a_killed_trainer)
+/* Waits until the latest "owns N of K keys, M live trainer(s)" lines of the
+ * running trainers in `names` (e.g. "0 1 2") agree on K and M, give each
+ * between floor(K/M) and ceil(K/M) keys and add up to K. */
+static int wait_fair_share(const char *names, int k, int m, int timeout_s)
 {
-    setenv("DINAMO_GENERATOR_HISTOGRAMS", "3", 1);
-    setenv("DINAMO_TRAINER_LEASE_S", "8", 1);
-    start_cluster("--trainers 2 --auto-shards --standby 1");
-    /* Wait until both slots are claimed, then kill one holder. */
-    int rc = sh("for i in $(seq 100); do n=$(cat %s/logs/trainer.*.log | grep -c 'claimed slot'); "
-                "[ $n -ge 2 ] && exit 0; sleep 0.1; done; exit 1", rundir);
-    cr_assert_eq(rc, 0, "the trainers did not claim two slots");
-    struct timespec ts = {3, 0};
-    nanosleep(&ts, NULL);
-    /* A holder that trains keys (a slot may own none of three keys). */
-    rc = sh("for t in 0 1 2; do grep -q ' v1 trained' %s/logs/trainer.$t.log && "
-            "{ scripts/cluster.sh kill %s trainer.$t; echo $t > %s/killed; exit 0; }; done; exit 1",
-            rundir, rundir, rundir);
-    cr_assert_eq(rc, 0, "no trainer has trained a key after 3 s");
+    return sh("for i in $(seq %d); do ok=1; sum=0; for t in %s; do "
+              "l=$(grep -o 'owns [0-9]* of [0-9]* keys, [0-9]* live' %s/logs/trainer.$t.log "
+              "| tail -n 1); set -- $l; [ \"$4\" = %d ] && [ \"$6\" = %d ] || { ok=0; break; }; "
+              "[ $2 -ge $((%d / %d)) ] && [ $2 -le $(((%d + %d - 1) / %d)) ] || ok=0; "
+              "sum=$((sum + $2)); done; [ $ok = 1 ] && [ $sum = %d ] && exit 0; sleep 0.1; done; "
+              "exit 1", timeout_s * 10, names, rundir, k, m, k, m, k, m, m, k);
+}
+
+/* The docker-compose way (shard = auto): two trainers share four keys two and
+ * two; a third one started mid-stream (compose --scale trainer=3) takes its
+ * share; one killed -9 has its keys taken over by the other two once its
+ * lease runs out. Every key's scores of both methods still equal the offline
+ * tool's: each good run was learned once per key, in order, whoever held it. */
+Test(pipeline, auto_shards_fair_share_scale_up_and_kill)
+{
+    setenv("DINAMO_GENERATOR_HISTOGRAMS", "4", 1);
+    setenv("DINAMO_TRAINER_LEASE_S", "3", 1);
+    start_cluster("--trainers 2 --auto-shards");
+    int rc = wait_fair_share("0 1", 4, 2, 30);
+    if (rc)
+        sh("grep -h 'owns\\|took\\|gave' %s/logs/trainer.*.log >&2", rundir);
+    cr_assert_eq(rc, 0, "two trainers did not settle on 2 + 2 of 4 keys");
+    rc = sh("scripts/cluster.sh add %s trainer >&2", rundir);
+    cr_assert_eq(rc, 0, "could not add a trainer");
+    rc = wait_fair_share("0 1 2", 4, 3, 30);
+    if (rc)
+        sh("grep -h 'owns\\|took\\|gave' %s/logs/trainer.*.log >&2", rundir);
+    cr_assert_eq(rc, 0, "three trainers did not settle on a 2 + 1 + 1 share of 4 keys");
+    /* Kill one that holds keys and has trained (it has versions to lose). */
+    rc = sh("for i in $(seq 100); do for t in 0 1 2; do "
+            "grep -q ' v[1-9][0-9]* trained' %s/logs/trainer.$t.log && "
+            "[ \"$(grep -o 'owns [0-9]*' %s/logs/trainer.$t.log | tail -n 1)\" != 'owns 0' ] && "
+            "{ scripts/cluster.sh kill %s trainer.$t; echo $t > %s/killed; exit 0; }; done; "
+            "sleep 0.1; done; exit 1", rundir, rundir, rundir, rundir);
+    cr_assert_eq(rc, 0, "no trainer trained a key");
+    rc = sh("k=$(cat %s/killed); left=$(for t in 0 1 2; do [ $t != $k ] && echo $t; done); "
+            "echo $left > %s/left", rundir, rundir);
+    char left[64] = "";
+    char path[128];
+    snprintf(path, sizeof path, "%s/left", rundir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(left, sizeof left, f));
+    fclose(f);
+    left[strcspn(left, "\n")] = '\0';
+    rc = wait_fair_share(left, 4, 2, 30);
+    if (rc)
+        sh("grep -h 'owns\\|took\\|gave' %s/logs/trainer.*.log >&2", rundir);
+    cr_assert_eq(rc, 0, "the two trainers left did not take over the killed one's keys");
+    rc = sh("grep -q 'took key .* from [^n]' %s/logs/trainer.*.log", rundir);
+    cr_assert_eq(rc, 0, "no key was taken over from the killed trainer");
     /* References only now: computing them first could outlast the stream. */
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         offline(i, 1);
     wait_and_stop();
-    for (int i = 0; i < 3; i++) {
-        check_scores_equal("s", i, 3);
-        check_scores_equal("ml", i, 3);
+    for (int i = 0; i < 4; i++) {
+        check_scores_equal("s", i, 4);
+        check_scores_equal("ml", i, 4);
     }
-    /* The standby (the one that had not claimed a slot) claimed the dead one's. */
-    rc = sh("n=$(cat %s/logs/trainer.*.log | grep -c 'claimed slot'); [ $n -eq 3 ]", rundir);
-    cr_assert_eq(rc, 0, "the standby did not take over the killed trainer's slot");
 }
 
 /* kill -9 `name` once, at a point drawn from seed, then restart it. */
