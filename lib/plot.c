@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,7 +20,6 @@
 #include "bytes.h"
 #include "fileio.h"
 
-extern char **environ;
 
 enum { C_BG = 0, C_INK = 1, C_REF = 2, C_BAND = 3, C_DATA = 4, C_GREY = 5, C_WARN = 6,
        C_BAD = 7, C_GOOD = 8 };
@@ -569,35 +567,4 @@ done:
     free(label);
     free(buf);
     return rc;
-}
-
-int dn_plot_spawn(char *const argv[], int timeout_ms, dn_err_t *err)
-{
-    pid_t pid;
-    int e = posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
-    if (e)
-        return dn_err_set(err, DN_EIO, "cannot start %s: %s", argv[0], strerror(e));
-    int status = 0, waited = 0;
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
-            break;
-        if (w < 0 && errno != EINTR)
-            return dn_err_set(err, DN_EIO, "waitpid: %s", strerror(errno));
-        if (waited >= timeout_ms) {
-            kill(pid, SIGKILL);
-            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-            return dn_err_set(err, DN_EIO, "%s did not finish within %d ms: killed", argv[0],
-                              timeout_ms);
-        }
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-        waited += 10;
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return DN_OK;
-    return dn_err_set(err, DN_EIO, "%s %s %d", argv[0],
-                      WIFSIGNALED(status) ? "died of signal" : "exited with",
-                      WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }

@@ -13,7 +13,7 @@
  * Values are checked before PLplot sees them (PLplot ends the process on some
  * errors): non-finite points are left out, empty inputs refused. PLplot keeps
  * global state: call from one thread at a time. Services draw through a job
- * file and a separate process (dn_plot_job_save, dn_plot_spawn). */
+ * file and a separate process (dn_plot_job_save, figworker.h). */
 #ifndef DN_PLOT_H
 #define DN_PLOT_H
 
@@ -49,7 +49,7 @@ int dn_plot_distributions(const char *base, const char *title, int n, const doub
 
 /* A flagged run's figures as one job: the histogram figure (Figure 6) into
  * hist_base and the score history (Figure 4) into history_base. A service
- * saves the job to a file and has a fresh process draw it (dn_plot_spawn):
+ * saves the job to a file and has another process draw it (figworker.h):
  * PLplot, cairo and fontconfig then never run inside a service that has
  * ZeroMQ threads (a fork without exec could deadlock on their locks), and a
  * drawing that fails, hangs or ends its process costs one figure, not the
@@ -71,10 +71,5 @@ int dn_plot_job_save(const char *path, const dn_plot_job_t *job, dn_err_t *err);
 /* Reads the job at path and draws both figures. Returns 0; DN_EIO; DN_EFORMAT
  * (damaged job file); the drawing's errors. */
 int dn_plot_job_run_file(const char *path, dn_err_t *err);
-
-/* Runs argv[0] (a path) with argv (NULL-terminated) and waits at most
- * timeout_ms for it: 0 when it exited 0; DN_EIO when it could not start,
- * failed, died, or was killed at the timeout (err says which). */
-int dn_plot_spawn(char *const argv[], int timeout_ms, dn_err_t *err);
 
 #endif

@@ -31,6 +31,7 @@
 #include "config.h"
 #include "dataset.h"
 #include "evaluate.h"
+#include "figworker.h"
 #include "fileio.h"
 #include "histo.h"
 #include "log.h"
@@ -90,6 +91,7 @@ typedef struct ev_t {
     double warning_margin;   /* warning threshold = bad - this, unless the policy sets it */
     int figures, figures_max, figures_drawn; /* figures of flagged runs */
     int figures_timeout_ms;
+    dn_figworker_t *figw;     /* draws the figures off the loop; NULL: figures off */
     int auto_accept;         /* label runs good when every histogram is good */
     int auto_methods[N_METHODS]; /* the methods that must all agree */
     int auto_warning;        /* warnings do not stop auto-acceptance */
@@ -393,8 +395,18 @@ static void csv_key_name(char *dst, size_t cap, const char *key);
 /* Draws, for flagged run seq and method m, histogram k against the reference
  * that scored it with its pulls, and k's score history with this run circled:
  * report_dir/runs/run_<run>/<key>_<method>.{png,svg} and ..._history.*.
- * Drawn by a fresh process (this binary with --draw-figure JOBFILE, at most
- * figures_timeout_ms): a drawing failure is logged, the evaluator goes on. */
+ * Saved as a job file and drawn by the figure worker's helper process (this
+ * binary with --figure-worker, at nice 10, at most figures_timeout_ms per job)
+ * while the evaluator goes on: drawing takes longer than a run takes to score,
+ * and an evaluator that waited for it would hold the stream back. A drawing
+ * failure is logged. The final report waits until every figure is drawn. */
+static void figure_done(const char *jobfile, int ok, const char *msg, void *arg)
+{
+    (void)arg;
+    if (!ok)
+        dn_log(DN_LOG_WARN, "figure job %s: %s", jobfile, msg);
+}
+
 static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
 {
     hkey_t *hk = &ev->keys[k];
@@ -445,14 +457,15 @@ static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
                          warning_threshold(ev, hk, m), hk->threshold[m]};
     char jobfile[4800];
     snprintf(jobfile, sizeof jobfile, "%s/.%s_%s.job", dir, keyname, method_name[m]);
-    char *argv[] = {(char *)"/proc/self/exe", (char *)"--draw-figure", jobfile, NULL};
-    if (dn_plot_job_save(jobfile, &job, &err) ||
-        dn_plot_spawn(argv, ev->figures_timeout_ms, &err))
+    if (!ev->figw)
+        goto done;
+    if (dn_plot_job_save(jobfile, &job, &err) || dn_figworker_submit(ev->figw, jobfile, &err)) {
         dn_log(DN_LOG_WARN, "figures of run %lld, %s: %s", (long long)r->run_number, hk->key,
                err.msg);
-    else
+        unlink(jobfile);
+    } else {
         ev->figures_drawn++;
-    unlink(jobfile);
+    }
 done:
     free(buf);
     free(runs);
@@ -1390,7 +1403,11 @@ static int on_round(dn_service_t *svc, void *arg)
     for (int m = 0; m < N_METHODS; m++)
         if (ev->scores[m].f && (rc = dn_follower_flush(ev->scores[m].f, &err)))
             return dn_service_fail(svc, rc, "%s", err.msg);
-    int final = all_eos(ev) && !ev->final_done;
+    if (ev->figw && (rc = dn_figworker_poll(ev->figw, &err)))
+        dn_log(DN_LOG_WARN, "figures: %s", err.msg);
+    int figures_pending = ev->figw ? dn_figworker_pending(ev->figw) : 0;
+    /* The final report is complete: it waits for the figures of the last runs. */
+    int final = all_eos(ev) && !ev->final_done && !figures_pending;
     if (final || dn_service_report_requested()) {
         if ((rc = write_report(ev, final, &err)))
             dn_log(DN_LOG_ERROR, "report: %s", err.msg);
@@ -1403,7 +1420,7 @@ static int on_round(dn_service_t *svc, void *arg)
     }
     if (ev->final_done && ev->exit_at_end)
         dn_service_stop(svc);
-    return DN_SERVICE_POLL_MAX_MS;
+    return figures_pending ? 20 : DN_SERVICE_POLL_MAX_MS; /* come back for the helper's answer */
 }
 
 static int on_tick(dn_service_t *svc, void *arg)
@@ -1423,9 +1440,14 @@ static int on_shutdown(dn_service_t *svc, void *arg)
         rc = dn_store_sync(ev->store, &err);
     if (rc)
         return dn_service_fail(svc, rc, "%s", err.msg);
-    dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates)",
+    dn_figworker_stats_t fs = {0};
+    if (ev->figw)
+        fs = dn_figworker_stats(ev->figw);
+    dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates); figures "
+           "%llu drawn, %llu failed (%llu timed out), %d not drawn yet",
            ev->n_runs, (unsigned long long)ev->n_labels, (unsigned long long)ev->n_scores,
-           (unsigned long long)ev->n_dups);
+           (unsigned long long)ev->n_dups, fs.drawn, fs.failed, fs.timed_out,
+           ev->figw ? dn_figworker_pending(ev->figw) : 0);
     return 0;
 }
 
@@ -1477,18 +1499,13 @@ static void close_feed(feed_t *fd)
 
 int main(int argc, char **argv)
 {
-    /* the drawing process of draw_flagged: one job, then exit */
-    if (argc == 3 && !strcmp(argv[1], "--draw-figure")) {
+    /* the figure worker's helper: job paths on stdin, answers on stdout */
+    if (argc == 2 && !strcmp(argv[1], "--figure-worker")) {
         /* figures are not on any run's path to its score: the trainer's
          * threads come first when the cores are contended */
         if (setpriority(PRIO_PROCESS, 0, 10))
-            fprintf(stderr, "evaluator --draw-figure: setpriority: %s\n", strerror(errno));
-        dn_err_t derr = {0};
-        if (dn_plot_job_run_file(argv[2], &derr)) {
-            fprintf(stderr, "evaluator --draw-figure: %s\n", derr.msg);
-            return 1;
-        }
-        return 0;
+            fprintf(stderr, "evaluator --figure-worker: setpriority: %s\n", strerror(errno));
+        return dn_figworker_main(stdin, stdout);
     }
     dn_err_t err = {0};
     int rc = 0, exit_code = 1;
@@ -1597,6 +1614,11 @@ int main(int argc, char **argv)
         if (ev.enabled[m] && (rc = open_feed(zctx, &ev.scores[m], dn_config_str(cfg, ep[m][0]),
                                              dn_config_str(cfg, ep[m][1]), log_name[m], &err)))
             goto fail;
+    if (ev.figures && ev.figures_max > 0) {
+        char *wargv[] = {(char *)"/proc/self/exe", (char *)"--figure-worker", NULL};
+        if (!(ev.figw = dn_figworker_new(wargv, ev.figures_timeout_ms, figure_done, &ev, &err)))
+            goto fail;
+    }
     if ((rc = restore(&ev, &err)))
         goto fail;
     if (!(ev.svc = dn_service_new("evaluator", &err)))
@@ -1620,6 +1642,7 @@ fail:
     if (exit_code)
         dn_log(DN_LOG_ERROR, "evaluator: %s", err.msg[0] ? err.msg : dn_strerror(rc));
     dn_service_destroy(&ev.svc);
+    dn_figworker_destroy(&ev.figw);
     close_feed(&ev.events);
     for (int m = 0; m < N_METHODS; m++)
         close_feed(&ev.scores[m]);
