@@ -644,17 +644,14 @@ uint64_t dn_follower_next(const dn_follower_t *self)
     return self->next;
 }
 
-/* Sends ACK or REWIND with the current next. 0, or DN_EIO; a full queue is
- * not an error (the request is dropped, a later one repeats it). */
-static int send_request(dn_follower_t *self, int rewind, dn_err_t *err)
+/* Sends control c (kind, consumer, offset set by the caller) on the request
+ * socket, stamped as ours. 1 when sent, 0 when the queue was full (dropped: a
+ * later request repeats it), or DN_EIO / DN_ENOMEM. */
+static int send_control(dn_follower_t *self, Dinamo__Control *c, const char *topic,
+                        dn_err_t *err)
 {
-    Dinamo__Control c = DINAMO__CONTROL__INIT;
-    c.has_kind = 1;
-    c.kind = rewind ? DINAMO__CONTROL_KIND__REWIND : DINAMO__CONTROL_KIND__ACK;
-    c.consumer = self->consumer;
-    c.log = self->log;
-    c.has_offset = 1;
-    c.offset = self->next;
+    c->has_kind = 1;
+    c->log = self->log;
     Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
     env.producer = self->consumer;
     env.has_incarnation = 1;
@@ -664,19 +661,34 @@ static int send_request(dn_follower_t *self, int rewind, dn_err_t *err)
     env.has_time_sent = 1;
     env.time_sent = wall_s();
     env.body_case = DINAMO__ENVELOPE__BODY_CONTROL;
-    env.control = &c;
+    env.control = c;
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = dn_msg_encode(&env, &buf, &len, err);
     if (rc)
         return rc;
-    rc = dn_sock_send_raw(self->req, rewind ? "control/rewind" : "control/ack", buf, len, 0, err);
+    rc = dn_sock_send_raw(self->req, topic, buf, len, 0, err);
     free(buf);
     if (rc == DN_BUS_TIMEOUT)
         return 0;
     if (rc)
         return rc;
     self->seq++;
+    return 1;
+}
+
+/* Sends ACK or REWIND with the current next. 0, or DN_EIO; a full queue is
+ * not an error (the request is dropped, a later one repeats it). */
+static int send_request(dn_follower_t *self, int rewind, dn_err_t *err)
+{
+    Dinamo__Control c = DINAMO__CONTROL__INIT;
+    c.kind = rewind ? DINAMO__CONTROL_KIND__REWIND : DINAMO__CONTROL_KIND__ACK;
+    c.consumer = self->consumer;
+    c.has_offset = 1;
+    c.offset = self->next;
+    int rc = send_control(self, &c, rewind ? "control/rewind" : "control/ack", err);
+    if (rc <= 0)
+        return rc;
     int64_t now = mono_ms();
     self->acked = self->next;
     self->last_ack_ms = now;
@@ -694,33 +706,10 @@ static int send_request(dn_follower_t *self, int rewind, dn_err_t *err)
 int dn_follower_leave(dn_follower_t *self, const char *consumer, dn_err_t *err)
 {
     Dinamo__Control c = DINAMO__CONTROL__INIT;
-    c.has_kind = 1;
     c.kind = DINAMO__CONTROL_KIND__LEAVE;
     c.consumer = (char *)(consumer ? consumer : self->consumer);
-    c.log = self->log;
-    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
-    env.producer = self->consumer;
-    env.has_incarnation = 1;
-    env.incarnation = self->incarnation;
-    env.has_seq = 1;
-    env.seq = self->seq;
-    env.has_time_sent = 1;
-    env.time_sent = wall_s();
-    env.body_case = DINAMO__ENVELOPE__BODY_CONTROL;
-    env.control = &c;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int rc = dn_msg_encode(&env, &buf, &len, err);
-    if (rc)
-        return rc;
-    rc = dn_sock_send_raw(self->req, "control/leave", buf, len, 0, err);
-    free(buf);
-    if (rc == DN_BUS_TIMEOUT)
-        return 0;
-    if (rc)
-        return rc;
-    self->seq++;
-    return 0;
+    int rc = send_control(self, &c, "control/leave", err);
+    return rc < 0 ? rc : 0;
 }
 
 static int maybe_rewind(dn_follower_t *self, dn_err_t *err)

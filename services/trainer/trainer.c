@@ -711,20 +711,7 @@ static int collect_static(const void *key, size_t klen, const void *val, size_t 
         return 0;
     memcpy(name, key, klen);
     name[klen] = '\0';
-    if (!owns_static(tr, name))
-        return 0;
-    if (ns->n == ns->cap) {
-        int cap = ns->cap ? 2 * ns->cap : 16;
-        char **p = realloc(ns->v, (size_t)cap * sizeof *p);
-        if (!p)
-            return DN_ENOMEM;
-        ns->v = p;
-        ns->cap = cap;
-    }
-    if (!(ns->v[ns->n] = strdup(name)))
-        return DN_ENOMEM;
-    ns->n++;
-    return 0;
+    return owns_static(tr, name) ? names_push(ns, name) : 0;
 }
 
 /* The frontier of a progress record (0 when damaged). */
@@ -804,6 +791,19 @@ static int restore(trainer_t *tr, dn_err_t *err)
  * stops when it finds it taken over: it stalled past its expiry and its keys
  * may have been claimed by others. */
 
+/* Remembers val as our member record: the expected value of the next swap. */
+static int member_keep(trainer_t *tr, const char *val, size_t len, double now, dn_err_t *err)
+{
+    char *mine = strdup(val);
+    if (!mine)
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    free(tr->lease_val);
+    tr->lease_val = mine;
+    tr->lease_len = len;
+    tr->lease_renewed = now;
+    return 0;
+}
+
 /* Claims (or renews) member slot i. Returns 1 if ours now, 0 if another
  * trainer holds it, or a negative error. */
 static int member_claim(trainer_t *tr, int slot, dn_err_t *err)
@@ -835,14 +835,7 @@ static int member_claim(trainer_t *tr, int slot, dn_err_t *err)
         return 0; /* another trainer got there first */
     if (rc)
         return rc;
-    char *mine = strdup(val);
-    if (!mine)
-        return dn_err_set(err, DN_ENOMEM, "out of memory");
-    free(tr->lease_val);
-    tr->lease_val = mine;
-    tr->lease_len = (size_t)len;
-    tr->lease_renewed = now;
-    return 1;
+    return member_keep(tr, val, (size_t)len, now, err) ? DN_ENOMEM : 1;
 }
 
 static int member_acquire(trainer_t *tr, dn_err_t *err)
@@ -881,13 +874,8 @@ static int member_renew(trainer_t *tr, int force, dn_err_t *err)
                           "one stalled past its lease): stopping", tr->member);
     if (rc)
         return rc;
-    char *mine = strdup(val);
-    if (!mine)
-        return dn_err_set(err, DN_ENOMEM, "out of memory");
-    free(tr->lease_val);
-    tr->lease_val = mine;
-    tr->lease_len = (size_t)len;
-    tr->lease_renewed = now;
+    if (member_keep(tr, val, (size_t)len, now, err))
+        return DN_ENOMEM;
     return dn_store_sync(tr->store, err);
 }
 
@@ -924,34 +912,20 @@ typedef struct view_t {
 
 static int view_member(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
-    (void)key;
-    (void)klen;
     view_t *v = arg;
     char text[256], owner[128];
     double expiry = 0;
     snprintf(text, sizeof text, "%.*s", (int)(vlen < 255 ? vlen : 255), (const char *)val);
     if (sscanf(text, "%127s %lf", owner, &expiry) != 2)
         return 0;
-    names_t *ns = &v->live;
     char dead[400];
     if (expiry <= v->now) {
         if (klen <= 7 || klen > 16 || memcmp(key, "member-", 7))
             return 0;
         snprintf(dead, sizeof dead, "%.*s %s", (int)(klen - 7), (const char *)key + 7, text);
-        ns = &v->dead;
+        return names_push(&v->dead, dead);
     }
-    if (ns->n == ns->cap) {
-        int cap = ns->cap ? 2 * ns->cap : 8;
-        char **p = realloc(ns->v, (size_t)cap * sizeof *p);
-        if (!p)
-            return DN_ENOMEM;
-        ns->v = p;
-        ns->cap = cap;
-    }
-    if (!(ns->v[ns->n] = strdup(ns == &v->dead ? dead : owner)))
-        return DN_ENOMEM;
-    ns->n++;
-    return 0;
+    return names_push(&v->live, owner);
 }
 
 static int view_key(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
