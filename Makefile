@@ -24,7 +24,7 @@ Q :=
 else
 Q := @
 endif
-PKGS := libzmq libprotobuf-c lmdb openblas criterion zlib plplot
+PKGS := libzmq libprotobuf-c lmdb openblas criterion zlib plplot cairo cairo-svg libpng
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS := -std=c11 $(WARN) -O2 -g $(ARCH) -D_GNU_SOURCE -Ilib -I$(BUILD)/gen
 LDLIBS := -lm -lpthread
@@ -36,7 +36,7 @@ endif
 # pkg-config is only consulted once deps has run; the ':=' with shell would run
 # before deps could install anything, so these are recursive ('=').
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs libzmq libprotobuf-c lmdb openblas zlib plplot 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs libzmq libprotobuf-c lmdb openblas zlib plplot cairo cairo-svg libpng 2>/dev/null)
 CRIT_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 
 PROTOS := $(wildcard proto/*.proto)

@@ -2,7 +2,7 @@
  * process.
  *
  * A service that flags runs (the evaluator) must not wait for PLplot: drawing
- * a histogram and a score history as PNG and SVG takes 50-150 ms, longer than
+ * a histogram and a score history as PNG and SVG takes 20-60 ms, longer than
  * a run takes to score, and a service that falls behind holds the whole
  * stream back (flow control). Nor may it draw in its own process: PLplot ends
  * the process on some errors and is not thread-safe, and a service has ZeroMQ

@@ -1,8 +1,11 @@
 /* test_plot.c: the shifter's figures (PLplot, PNG and SVG): each kind is
  * written as a real PNG and SVG with the title in the SVG, bad inputs are
  * refused before PLplot sees them, non-finite points are left out, jobs round
- * trip through their files. */
+ * trip through their files; the PNG decodes to the page size with the
+ * markers where the points are, and no temporary file is left behind. */
+#include <cairo.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +47,7 @@ static void check_files(const char *base, const char *title)
     free(buf);
     snprintf(path, sizeof path, "%s.svg", base);
     cr_assert_eq(dn_read_file(path, &buf, &len, &err), 0, "%s", err.msg);
-    cr_assert(strstr(buf, "<svg"), "%s: not an SVG", path);
+    cr_assert(strstr(buf, "<svg") && strstr(buf, "</svg>"), "%s: not a whole SVG", path);
     (void)title; /* cairo draws text as glyph paths: the title is not searchable */
     free(buf);
 }
@@ -144,4 +147,74 @@ Test(plot, jobs_round_trip_through_their_files)
     truncate(job, 40);
     cr_assert_eq(dn_plot_job_run_file(job, &err), DN_EFORMAT);
     cr_assert(strstr(err.msg, "x.job"), "%s", err.msg);
+}
+
+/* Pixels of the image within 60 per channel of colour rgb (antialiased edges
+ * are blended with the white page), in the rectangle [x0, x1) x [y0, y1). */
+static int count_colour(cairo_surface_t *img, uint32_t rgb, int x0, int x1, int y0, int y1)
+{
+    const unsigned char *data = cairo_image_surface_get_data(img);
+    const int stride = cairo_image_surface_get_stride(img);
+    int n = 0;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++) {
+            uint32_t px = ((const uint32_t *)(const void *)(data + (size_t)y * stride))[x];
+            int near = 1;
+            for (int shift = 0; shift <= 16; shift += 8)
+                near &= abs((int)(px >> shift & 255) - (int)(rgb >> shift & 255)) <= 60;
+            n += near;
+        }
+    return n;
+}
+
+/* The markers are drawn onto the figure's cairo context directly (not with
+ * PLplot's glyphs): they must land on the points. A history of good runs whose
+ * scores step from the bottom of the window to the top in the left half, and
+ * one bad run at the right end: the good colour (30, 90, 200) fills a diagonal
+ * band in the left half and never the right half; the bad cross (200, 0, 0) is
+ * at the right end. The frame spans x 10%..96% and y 12%..84% of the page. */
+Test(plot, markers_land_on_their_points)
+{
+    enum { NR = 201 };
+    int64_t run[NR];
+    double score[NR];
+    int8_t label[NR];
+    for (int i = 0; i < NR; i++) {
+        run[i] = i;
+        label[i] = i < NR / 2 ? 0 : -1;
+        score[i] = i < NR / 2 ? (double)i / (NR / 2) : NAN;
+    }
+    label[NR - 1] = 1;
+    score[NR - 1] = 0.5;
+    char base[128], path[160];
+    dn_err_t err = {0};
+    snprintf(base, sizeof base, "%s/markers", dir);
+    cr_assert_eq(dn_plot_history(base, "markers", NR, run, score, label, NAN, NAN, -1, &err), 0,
+                 "%s", err.msg);
+    snprintf(path, sizeof path, "%s.png", base);
+    cairo_surface_t *png = cairo_image_surface_create_from_png(path);
+    cr_assert_eq(cairo_surface_status(png), CAIRO_STATUS_SUCCESS, "%s: %s", path,
+                 cairo_status_to_string(cairo_surface_status(png)));
+    const int w = cairo_image_surface_get_width(png), h = cairo_image_surface_get_height(png);
+    cr_assert(w == 1000 && h == 500, "history page %dx%d, want 1000x500", w, h);
+    const uint32_t good = 30u << 16 | 90u << 8 | 200u, bad = 200u << 16;
+    const int fx0 = 100, fx1 = 960, fy0 = 80, fy1 = 440; /* the frame in pixels */
+    const int mid = (fx0 + fx1) / 2;
+    int left = count_colour(png, good, fx0, mid, fy0, fy1);
+    int right = count_colour(png, good, mid + 10, fx1, fy0, fy1);
+    /* the band rises: lower-left and upper-left quarters of the left half */
+    int low_left = count_colour(png, good, fx0, (fx0 + mid) / 2, (fy0 + fy1) / 2, fy1);
+    int up_left = count_colour(png, good, fx0, (fx0 + mid) / 2, fy0, (fy0 + fy1) / 2);
+    int cross = count_colour(png, bad, fx1 - 15, fx1, (fy0 + fy1) / 2 - 10, (fy0 + fy1) / 2 + 10);
+    cairo_surface_destroy(png);
+    cr_assert(left > 1000 && right == 0, "good markers: %d pixels in the left half, %d in the "
+              "right half (want > 1000 and 0)", left, right);
+    cr_assert(low_left > 5 * up_left, "good markers in the first quarter: %d low, %d high: "
+              "the band does not start at the bottom", low_left, up_left);
+    cr_assert(cross > 3, "bad run's cross: %d pixels at the right end, mid height", cross);
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    for (struct dirent *e; (e = readdir(d));)
+        cr_assert(!strstr(e->d_name, ".tmp"), "temporary file left behind: %s", e->d_name);
+    closedir(d);
 }
