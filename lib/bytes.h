@@ -1,6 +1,7 @@
 /* bytes.h: little-endian encoding of fixed-width values and the FNV-1a checksum,
  * shared by every on-disk and checkpoint format (DINAMO-S and DINAMO-ML state,
- * DNML weight blobs), so those formats read the same on any host byte order.
+ * DNML weight blobs), so those formats read the same on any host byte order;
+ * big-endian 64-bit values for store keys, which LMDB sorts bytewise.
  * Header-only: each helper is a few instructions on the checkpoint path. */
 #ifndef DN_BYTES_H
 #define DN_BYTES_H
@@ -21,6 +22,21 @@ static inline void dn_put_u64(unsigned char *p, uint64_t v)
 {
     for (int k = 0; k < 8; k++)
         p[k] = (unsigned char)(v >> (8 * k));
+}
+
+/* Big-endian: store keys that sort in numeric order. */
+static inline void dn_put_be64(unsigned char *p, uint64_t v)
+{
+    for (int k = 0; k < 8; k++)
+        p[k] = (unsigned char)(v >> (56 - 8 * k));
+}
+
+static inline uint64_t dn_get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++)
+        v = v << 8 | p[k];
+    return v;
 }
 
 static inline uint32_t dn_get_u32(const unsigned char *p)

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "fileio.h"
 
 #define TABLE_NAME_MAX 128
@@ -46,19 +47,6 @@ static int lmdb_error(const dn_store_t *self, dn_err_t *err, const char *what, i
     return dn_err_set(err, DN_EIO, "store %s: %s: %s", self->dir, what, mdb_strerror(rc));
 }
 
-static void be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 static void be32(uint8_t *p, uint32_t v)
 {
@@ -73,7 +61,7 @@ static uint32_t get_be32(const uint8_t *p)
 
 static void log_key(uint8_t key[12], int64_t run, uint32_t index)
 {
-    be64(key, (uint64_t)run ^ (1ull << 63));
+    dn_put_be64(key, (uint64_t)run ^ (1ull << 63));
     be32(key + 8, index);
 }
 
@@ -352,7 +340,7 @@ int dn_store_batch_weights(dn_store_batch_t *self, const char *hkey, uint64_t ve
     uint8_t *key = malloc(n + 9);
     if (key) {
         memcpy(key, hkey, n + 1);
-        be64(key + n + 1, version);
+        dn_put_be64(key + n + 1, version);
     }
     op_t op = {.kind = OP_WEIGHTS, .table = strdup(WEIGHTS_TABLE), .key = key, .klen = n + 9,
                .val = dup_bytes(blob, len), .vlen = len, .keep = keep_last};
@@ -731,7 +719,7 @@ static size_t weights_key(uint8_t *key, const char *hkey, uint64_t version)
 {
     size_t n = strlen(hkey);
     memcpy(key, hkey, n + 1);
-    be64(key + n + 1, version);
+    dn_put_be64(key + n + 1, version);
     return n + 9;
 }
 
@@ -777,7 +765,7 @@ int dn_store_weights_latest(dn_store_t *self, const char *hkey, uint64_t *versio
     if (rc == 0 && !(k.mv_size == klen && memcmp(k.mv_data, key, plen) == 0))
         rc = MDB_NOTFOUND;
     if (rc == 0) {
-        *version = get_be64((const uint8_t *)k.mv_data + plen);
+        *version = dn_get_be64((const uint8_t *)k.mv_data + plen);
         if (blob)
             rc = copy_out(&v, blob, len);
     }
@@ -818,7 +806,7 @@ int dn_store_weights_versions(dn_store_t *self, const char *hkey, uint64_t *vers
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && k.mv_size == plen + 8 && memcmp(k.mv_data, key, plen) == 0) {
         if (*n < cap)
-            versions[*n] = get_be64((const uint8_t *)k.mv_data + plen);
+            versions[*n] = dn_get_be64((const uint8_t *)k.mv_data + plen);
         (*n)++;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
@@ -911,7 +899,7 @@ int dn_store_log_foreach(dn_store_t *self, const char *table, int64_t run_from, 
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && k.mv_size == 12) {
         const uint8_t *kp = k.mv_data;
-        int64_t run = (int64_t)(get_be64(kp) ^ (1ull << 63));
+        int64_t run = (int64_t)(dn_get_be64(kp) ^ (1ull << 63));
         if (run > run_to)
             break;
         int r = fn(run, get_be32(kp + 8), v.mv_data, v.mv_size, arg);

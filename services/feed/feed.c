@@ -316,9 +316,7 @@ static int stage_file(feed_t *f, const cand_t *c, int64_t run, const char *statu
 
 static void run_key(int64_t run, unsigned char k[8])
 {
-    uint64_t u = (uint64_t)run ^ (UINT64_C(1) << 63); /* order-preserving */
-    for (int i = 0; i < 8; i++)
-        k[i] = (unsigned char)(u >> (56 - 8 * i));
+    dn_put_be64(k, (uint64_t)run ^ (UINT64_C(1) << 63)); /* order-preserving */
 }
 
 /* feed.runs value: "<run_seq> <recorded> <file>": recorded = 1 when the input

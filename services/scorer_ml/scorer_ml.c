@@ -35,6 +35,7 @@
 #include "bytes.h"
 #include "config.h"
 #include "dinamo_ml.h"
+#include "held.h"
 #include "histo.h"
 #include "log.h"
 #include "mlmodel.h"
@@ -52,19 +53,6 @@
 #define CACHE_AHEAD 4        /* versions kept in memory beyond the one wanted */
 #define STORE_RETRY_S 0.05   /* between reads of the store for a missing version */
 
-enum { LBL_NONE = -1, LBL_GOOD = 0, LBL_BAD = 1 };
-
-typedef struct held_t {
-    uint64_t seq;
-    uint8_t *buf;             /* encoded Run envelope */
-    size_t len;
-    Dinamo__Envelope *env;    /* decoded from buf (owned) */
-    int n_h;
-    int8_t *label;            /* [n_h] LBL_* */
-    uint8_t *applied;         /* [n_h] */
-    int scored;
-    int dirty;
-} held_t;
 
 /* One weight version received (or read from the store). */
 typedef struct wver_t {
@@ -101,10 +89,7 @@ typedef struct scorer_t {
     dn_store_batch_t *batch;
     mkey_t *keys;
     int n_keys, cap_keys;
-    held_t **held;
-    int n_held, cap_held;
-    uint64_t *dropped;
-    int n_dropped, cap_dropped;
+    dn_heldq_t *held;         /* runs not yet scored or awaiting labels */
     uint64_t next_seq;
     int eos_seen, eos_done;
     uint8_t *eos_buf;
@@ -122,19 +107,6 @@ static double mono_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void be64(unsigned char *b, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(v >> (56 - 8 * i));
-}
-
-static uint64_t get_be64(const unsigned char *b)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | b[i];
-    return v;
-}
 
 /* ---- keys -------------------------------------------------------------------- */
 
@@ -399,87 +371,12 @@ static int on_weights(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope
     return 0;
 }
 
-/* ---- held runs ------------------------------------------------------------------- */
-
-static void held_free(held_t *h)
-{
-    if (!h)
-        return;
-    dn_msg_free(&h->env);
-    free(h->buf);
-    free(h->label);
-    free(h->applied);
-    free(h);
-}
-
-static held_t *held_new(const uint8_t *buf, size_t len, dn_err_t *err)
-{
-    held_t *h = calloc(1, sizeof *h);
-    if (!h)
-        return NULL;
-    h->buf = malloc(len ? len : 1);
-    if (!h->buf)
-        goto fail;
-    memcpy(h->buf, buf, len);
-    h->len = len;
-    if (dn_msg_decode(buf, len, &h->env, NULL, err) || dn_msg_type(h->env) != DN_MSG_RUN)
-        goto fail;
-    h->seq = h->env->run->run_seq;
-    h->n_h = (int)h->env->run->n_histograms;
-    h->label = malloc((size_t)(h->n_h ? h->n_h : 1));
-    h->applied = calloc((size_t)(h->n_h ? h->n_h : 1), 1);
-    if (!h->label || !h->applied)
-        goto fail;
-    memset(h->label, (int8_t)LBL_NONE, (size_t)(h->n_h ? h->n_h : 1));
-    return h;
-fail:
-    held_free(h);
-    return NULL;
-}
-
-static int held_push(scorer_t *sc, held_t *h)
-{
-    if (sc->n_held == sc->cap_held) {
-        int cap = sc->cap_held ? 2 * sc->cap_held : 64;
-        held_t **p = realloc(sc->held, (size_t)cap * sizeof *p);
-        if (!p)
-            return DN_ENOMEM;
-        sc->held = p;
-        sc->cap_held = cap;
-    }
-    sc->held[sc->n_held++] = h;
-    return 0;
-}
-
-static held_t *held_find(scorer_t *sc, uint64_t seq)
-{
-    int lo = 0, hi = sc->n_held - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        if (sc->held[mid]->seq == seq)
-            return sc->held[mid];
-        if (sc->held[mid]->seq < seq)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    return NULL;
-}
-
-static int held_complete(const held_t *h)
-{
-    for (int j = 0; j < h->n_h; j++)
-        if (!h->applied[j])
-            return 0;
-    return 1;
-}
-
 static const double *hist_var(const Dinamo__Histogram *hg)
 {
     return hg->n_variances ? hg->variances : NULL;
 }
 
-static mkey_t *hist_key(scorer_t *sc, const held_t *h, int j)
+static mkey_t *hist_key(scorer_t *sc, const dn_held_t *h, int j)
 {
     const Dinamo__Histogram *hg = h->env->run->histograms[j];
     mkey_t *ks = key_find(sc, hg->key);
@@ -503,13 +400,13 @@ static int good_record(scorer_t *sc, mkey_t *ks, uint64_t seq, const Dinamo__His
         dn_wb_f64(&w, hg->counts[b]);
     for (size_t b = 0; b < hg->n_variances; b++)
         dn_wb_f64(&w, hg->variances[b]);
-    be64(key + kl + 1, seq);
+    dn_put_be64(key + kl + 1, seq);
     int rc = w.oom ? DN_ENOMEM : dn_store_batch_put(sc->batch, GOOD_TABLE, key, kl + 9, w.p, w.len);
     free(w.p);
     if (rc)
         return rc;
     if (ks->ring_n == ks->ring_cap) {
-        be64(key + kl + 1, ks->ring[0]);
+        dn_put_be64(key + kl + 1, ks->ring[0]);
         if ((rc = dn_store_batch_del(sc->batch, GOOD_TABLE, key, kl + 9)))
             return rc;
         memmove(ks->ring, ks->ring + 1, (size_t)(ks->ring_n - 1) * sizeof *ks->ring);
@@ -521,13 +418,13 @@ static int good_record(scorer_t *sc, mkey_t *ks, uint64_t seq, const Dinamo__His
 
 /* Applies the label of histogram j of scored run h if it has arrived: a good
  * run joins the key's contexts. */
-static int apply_label(scorer_t *sc, held_t *h, int j)
+static int apply_label(scorer_t *sc, dn_held_t *h, int j)
 {
-    if (h->applied[j] || h->label[j] == LBL_NONE || !h->scored)
+    if (h->applied[j] || h->label[j] == DN_LBL_NONE || !h->scored)
         return 0;
     h->applied[j] = 1;
     h->dirty = 1;
-    if (h->label[j] != LBL_GOOD)
+    if (h->label[j] != DN_LBL_GOOD)
         return 0;
     mkey_t *ks = hist_key(sc, h, j);
     if (!ks)
@@ -553,7 +450,7 @@ static int apply_label(scorer_t *sc, held_t *h, int j)
 
 /* ---- output ------------------------------------------------------------------------ */
 
-static int append_score(scorer_t *sc, const held_t *h, int j, dn_err_t *err)
+static int append_score(scorer_t *sc, const dn_held_t *h, int j, dn_err_t *err)
 {
     const Dinamo__Run *run = h->env->run;
     const Dinamo__Histogram *hg = run->histograms[j];
@@ -654,7 +551,7 @@ static int append_eos(scorer_t *sc, dn_err_t *err)
 /* ---- the work of a round --------------------------------------------------------- */
 
 /* Every key of run h has the weights it needs loaded (0: wait). */
-static int run_ready(scorer_t *sc, const held_t *h)
+static int run_ready(scorer_t *sc, const dn_held_t *h)
 {
     for (int j = 0; j < h->n_h; j++) {
         mkey_t *ks = hist_key(sc, h, j);
@@ -668,8 +565,8 @@ static int advance(scorer_t *sc, int *more, dn_err_t *err)
 {
     *more = 0;
     sc->waiting = 0;
-    for (int i = 0; i < sc->n_held; i++) {
-        held_t *h = sc->held[i];
+    for (int i = 0; i < dn_heldq_count(sc->held); i++) {
+        dn_held_t *h = dn_heldq_at(sc->held, i);
         if (!h->scored) {
             if (dn_source_room(sc->source) <= 0)
                 break;
@@ -691,30 +588,20 @@ static int advance(scorer_t *sc, int *more, dn_err_t *err)
                     return dn_err_set(err, rc, "out of memory applying labels");
             }
         }
-        if (!sc->live && !sc->eos_seen && !held_complete(h))
+        if (!sc->live && !sc->eos_seen && !dn_held_complete(h))
             break;
     }
     int drop = 0;
-    while (drop < sc->n_held && sc->held[drop]->scored &&
-           (held_complete(sc->held[drop]) || sc->eos_seen)) {
-        if (sc->n_dropped == sc->cap_dropped) {
-            int cap = sc->cap_dropped ? 2 * sc->cap_dropped : 64;
-            uint64_t *p = realloc(sc->dropped, (size_t)cap * sizeof *p);
-            if (!p)
-                return dn_err_set(err, DN_ENOMEM, "out of memory");
-            sc->dropped = p;
-            sc->cap_dropped = cap;
-        }
-        sc->dropped[sc->n_dropped++] = sc->held[drop]->seq;
-        held_free(sc->held[drop]);
+    for (dn_held_t *h; (h = dn_heldq_at(sc->held, drop)) && h->scored &&
+                       (dn_held_complete(h) || sc->eos_seen);)
         drop++;
-    }
     if (drop) {
-        memmove(sc->held, sc->held + drop, (size_t)(sc->n_held - drop) * sizeof *sc->held);
-        sc->n_held -= drop;
+        if (dn_heldq_drop_front(sc->held, drop))
+            return dn_err_set(err, DN_ENOMEM, "out of memory");
         sc->dirty = 1;
     }
-    if (sc->eos_seen && !sc->eos_done && sc->n_held == 0 && dn_source_room(sc->source) > 0) {
+    if (sc->eos_seen && !sc->eos_done && dn_heldq_count(sc->held) == 0 &&
+        dn_source_room(sc->source) > 0) {
         int rc = append_eos(sc, err);
         if (rc)
             return rc;
@@ -724,28 +611,16 @@ static int advance(scorer_t *sc, int *more, dn_err_t *err)
                "%llu rejected", (unsigned long long)sc->runs, (unsigned long long)sc->scores_ok,
                (unsigned long long)sc->scores_empty, (unsigned long long)sc->scores_rejected);
     }
-    for (int k = 0; k < sc->n_held && !sc->waiting; k++)
-        if (!sc->held[k]->scored) {
+    for (int k = 0; k < dn_heldq_count(sc->held) && !sc->waiting; k++)
+        if (!dn_heldq_at(sc->held, k)->scored) {
             *more = dn_source_room(sc->source) > 0 &&
-                    (sc->live || k == 0 || held_complete(sc->held[k - 1]));
+                    (sc->live || k == 0 || dn_held_complete(dn_heldq_at(sc->held, k - 1)));
             break;
         }
     return 0;
 }
 
 /* ---- checkpoint ------------------------------------------------------------------ */
-
-static int held_record(const held_t *h, dn_wbuf_t *w)
-{
-    dn_wb_u32(w, (uint32_t)h->scored);
-    dn_wb_u32(w, (uint32_t)h->n_h);
-    for (int j = 0; j < h->n_h; j++) {
-        unsigned char b[2] = {(unsigned char)(h->label[j] + 1), h->applied[j]};
-        dn_wb_bytes(w, b, 2);
-    }
-    dn_wb_bytes(w, h->buf, h->len);
-    return w->oom ? DN_ENOMEM : 0;
-}
 
 static int build_checkpoint(scorer_t *sc, dn_wbuf_t *w)
 {
@@ -780,22 +655,8 @@ static int commit(scorer_t *sc, dn_err_t *err)
         rc = build_checkpoint(sc, &w);
     if (!rc)
         rc = dn_store_batch_checkpoint(sc->batch, CKPT_NAME, w.p, w.len, NULL);
-    for (int i = 0; !rc && i < sc->n_dropped; i++) {
-        unsigned char key[8];
-        be64(key, sc->dropped[i]);
-        rc = dn_store_batch_del(sc->batch, HELD_TABLE, key, 8);
-    }
-    for (int i = 0; !rc && i < sc->n_held; i++) {
-        held_t *h = sc->held[i];
-        if (!h->dirty)
-            continue;
-        unsigned char key[8];
-        be64(key, h->seq);
-        w.len = 0;
-        rc = held_record(h, &w);
-        if (!rc)
-            rc = dn_store_batch_put(sc->batch, HELD_TABLE, key, 8, w.p, w.len);
-    }
+    if (!rc)
+        rc = dn_heldq_stage(sc->held, sc->batch);
     free(w.p);
     if (rc)
         return dn_err_set(err, rc, "cannot build the checkpoint batch: %s", dn_strerror(rc));
@@ -803,9 +664,7 @@ static int commit(scorer_t *sc, dn_err_t *err)
         return rc;
     dn_store_batch_clear(sc->batch);
     dn_source_committed(sc->source);
-    for (int i = 0; i < sc->n_held; i++)
-        sc->held[i]->dirty = 0;
-    sc->n_dropped = 0;
+    dn_heldq_committed(sc->held);
     sc->dirty = 0;
     return 0;
 }
@@ -815,33 +674,6 @@ typedef struct restore_ctx_t {
     int rc;
     dn_err_t *err;
 } restore_ctx_t;
-
-static int restore_held(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
-{
-    restore_ctx_t *c = arg;
-    dn_rbuf_t r = {val, vlen, 0, 0};
-    int scored = (int)dn_rb_u32(&r);
-    int n_h = (int)dn_rb_u32(&r);
-    const unsigned char *lab = dn_rb_take(&r, (size_t)n_h * 2);
-    held_t *h = NULL;
-    if (r.bad || klen != 8 || !(h = held_new(r.p + r.pos, vlen - r.pos, c->err)) ||
-        h->n_h != n_h) {
-        held_free(h);
-        c->rc = dn_err_set(c->err, DN_EFORMAT, "damaged held run in the store");
-        return -1;
-    }
-    h->scored = scored;
-    for (int j = 0; j < n_h; j++) {
-        h->label[j] = (int8_t)(lab[2 * j] - 1);
-        h->applied[j] = lab[2 * j + 1];
-    }
-    if (held_push(c->sc, h)) {
-        held_free(h);
-        c->rc = dn_err_set(c->err, DN_ENOMEM, "out of memory");
-        return -1;
-    }
-    return 0;
-}
 
 /* Replays the kept good runs (key order = per key, run order) into the frozen
  * trackers, which rebuilds their contexts exactly. */
@@ -869,7 +701,7 @@ static int restore_good(const void *key, size_t klen, const void *val, size_t vl
     }
     for (uint32_t b = 0; b < nb * (has_var ? 2 : 1); b++)
         x[b] = dn_rb_f64(&r);
-    uint64_t seq = get_be64(kb + kl + 1);
+    uint64_t seq = dn_get_be64(kb + kl + 1);
     dn_err_t e = {0};
     int rc = dn_ml_learn(ks->ml, (int64_t)seq, x, has_var ? x + nb : NULL, NULL, NULL, &e);
     free(x);
@@ -939,15 +771,14 @@ static int restore(scorer_t *sc, dn_err_t *err)
         return dn_err_set(err, DN_EFORMAT, "checkpoint %s: truncated", CKPT_NAME);
     restore_ctx_t c = {sc, 0, err};
     rc = dn_store_foreach(sc->store, GOOD_TABLE, NULL, 0, restore_good, &c, err);
-    if (!c.rc && !rc)
-        rc = dn_store_foreach(sc->store, HELD_TABLE, NULL, 0, restore_held, &c, err);
     if (c.rc)
         return c.rc;
-    if (rc)
+    if (rc || (rc = dn_heldq_restore(sc->held, sc->store, err)))
         return rc;
     dn_follower_set_next(sc->follower, next);
     dn_log(DN_LOG_INFO, "restored: events next %llu, %d keys, %d held runs, next run_seq %llu%s",
-           (unsigned long long)next, sc->n_keys, sc->n_held, (unsigned long long)sc->next_seq,
+           (unsigned long long)next, sc->n_keys, dn_heldq_count(sc->held),
+           (unsigned long long)sc->next_seq,
            sc->eos_done ? ", end of stream sent" : "");
     return 0;
 }
@@ -971,25 +802,18 @@ static int on_run(scorer_t *sc, const Dinamo__Envelope *env, dn_err_t *err)
     copy.has_seq = 1;
     copy.body_case = DINAMO__ENVELOPE__BODY_RUN;
     copy.run = env->run;
-    if (dn_msg_encode_unchecked(&copy, &buf, &len))
-        return dn_err_set(err, DN_ENOMEM, "out of memory");
-    held_t *h = held_new(buf, len, err);
-    free(buf);
-    if (!h)
-        return dn_err_set(err, DN_ENOMEM, "cannot hold run %lld", (long long)run->run_number);
-    for (int j = 0; j < h->n_h; j++) {
+    for (size_t j = 0; j < run->n_histograms; j++) {
         const Dinamo__Histogram *hg = run->histograms[j];
-        if (!key_find(sc, hg->key) && !key_add(sc, hg->key, (int)hg->n_counts)) {
-            held_free(h);
+        if (!key_find(sc, hg->key) && !key_add(sc, hg->key, (int)hg->n_counts))
             return dn_err_set(err, DN_ENOMEM, "out of memory: new key '%s' (%zu bins)", hg->key,
                               hg->n_counts);
-        }
     }
-    h->dirty = 1;
-    if (held_push(sc, h)) {
-        held_free(h);
+    if (dn_msg_encode_unchecked(&copy, &buf, &len))
         return dn_err_set(err, DN_ENOMEM, "out of memory");
-    }
+    int rc = dn_heldq_add(sc->held, buf, len, NULL, err);
+    free(buf);
+    if (rc)
+        return dn_err_prefix(err, "cannot hold run %lld", (long long)run->run_number);
     sc->next_seq++;
     sc->runs++;
     sc->dirty = 1;
@@ -1000,7 +824,7 @@ static int on_label(scorer_t *sc, const Dinamo__Label *l)
 {
     sc->labels++;
     sc->dirty = 1;
-    held_t *h = held_find(sc, l->run_seq);
+    dn_held_t *h = dn_heldq_find(sc->held, l->run_seq);
     if (!h) {
         if (l->run_seq < sc->next_seq) {
             sc->labels_ignored++;
@@ -1011,13 +835,13 @@ static int on_label(scorer_t *sc, const Dinamo__Label *l)
         }
         return 0;
     }
-    int8_t v = l->verdict == DINAMO__VERDICT__GOOD ? LBL_GOOD : LBL_BAD;
+    int8_t v = l->verdict == DINAMO__VERDICT__GOOD ? DN_LBL_GOOD : DN_LBL_BAD;
     int all = !l->histogram_key || !l->histogram_key[0], hit = 0;
     for (int j = 0; j < h->n_h; j++) {
         if (!all && strcmp(h->env->run->histograms[j]->key, l->histogram_key))
             continue;
         hit = 1;
-        if (h->label[j] != LBL_NONE) {
+        if (h->label[j] != DN_LBL_NONE) {
             sc->labels_ignored++;
             continue;
         }
@@ -1123,7 +947,7 @@ static int on_tick(dn_service_t *svc, void *arg)
         return dn_service_fail(svc, rc, "%s", err.msg);
     dn_source_stats_t st = dn_source_stats(sc->source);
     dn_log(DN_LOG_DEBUG, "runs %llu held %d scores %llu (published %llu) followers %d%s",
-           (unsigned long long)sc->runs, sc->n_held, (unsigned long long)st.head,
+           (unsigned long long)sc->runs, dn_heldq_count(sc->held), (unsigned long long)st.head,
            (unsigned long long)st.cursor, st.followers, sc->waiting ? ", waiting for weights" : "");
     return 0;
 }
@@ -1222,6 +1046,10 @@ int main(int argc, char **argv)
     if (!(sc.store = dn_store_open(path, DN_STORE_NOSYNC, 0, &err)) ||
         !(sc.wstore = dn_store_open(wpath, DN_STORE_NOSYNC, 0, &err)))
         goto fail;
+    if (!(sc.held = dn_heldq_new(HELD_TABLE))) {
+        rc = dn_err_set(&err, DN_ENOMEM, "out of memory");
+        goto fail;
+    }
     if (!(zctx = zmq_ctx_new())) {
         rc = dn_err_set(&err, DN_EIO, "zmq_ctx_new: %s", strerror(errno));
         goto fail;
@@ -1276,13 +1104,10 @@ fail:
     dn_store_batch_destroy(&sc.batch);
     dn_store_destroy(&sc.store);
     dn_store_destroy(&sc.wstore);
-    for (int i = 0; i < sc.n_held; i++)
-        held_free(sc.held[i]);
-    free(sc.held);
+    dn_heldq_destroy(&sc.held);
     for (int k = 0; k < sc.n_keys; k++)
         key_free(&sc.keys[k]);
     free(sc.keys);
-    free(sc.dropped);
     free(sc.eos_buf);
     dn_policy_destroy(&sc.policy);
     dn_config_destroy(&cfg);

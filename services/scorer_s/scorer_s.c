@@ -32,6 +32,7 @@
 #include "bytes.h"
 #include "config.h"
 #include "dinamo_s.h"
+#include "held.h"
 #include "histo.h"
 #include "log.h"
 #include "msg.h"
@@ -44,21 +45,6 @@
 #define CKPT_NAME "scorer_s"
 #define CKPT_MAGIC "DNSS"
 #define CKPT_VERSION 1u
-
-/* Label state of one histogram of a held run. */
-enum { LBL_NONE = -1, LBL_GOOD = 0, LBL_BAD = 1 };
-
-typedef struct held_t {
-    uint64_t seq;             /* run_seq */
-    uint8_t *buf;             /* encoded Run envelope */
-    size_t len;
-    Dinamo__Envelope *env;    /* decoded from buf (owned) */
-    int n_h;                  /* histograms of the run */
-    int8_t *label;            /* [n_h] LBL_* */
-    uint8_t *applied;         /* [n_h] label applied (or nothing to apply) */
-    int scored;
-    int dirty;                /* to write in the next batch */
-} held_t;
 
 typedef struct hkey_t {
     char *key;
@@ -85,10 +71,7 @@ typedef struct scorer_t {
     /* state */
     hkey_t *keys;
     int n_keys, cap_keys;
-    held_t **held;            /* in run_seq order */
-    int n_held, cap_held;
-    uint64_t *dropped;        /* run_seqs dropped since the last commit (to delete) */
-    int n_dropped, cap_dropped;
+    dn_heldq_t *held;         /* runs not yet scored or awaiting labels */
     uint64_t next_seq;        /* run_seq expected next from the events log */
     int tuned;                /* alpha known for every key (alpha given, or tuned) */
     int eos_seen, eos_done;
@@ -147,92 +130,8 @@ static int key_start(scorer_t *sc, hkey_t *ks, double alpha)
     return ks->s ? 0 : DN_ENOMEM;
 }
 
-static void held_free(held_t *h)
-{
-    if (!h)
-        return;
-    dn_msg_free(&h->env);
-    free(h->buf);
-    free(h->label);
-    free(h->applied);
-    free(h);
-}
-
-/* A held run from encoded Run envelope bytes (copied). */
-static held_t *held_new(const uint8_t *buf, size_t len, dn_err_t *err)
-{
-    held_t *h = calloc(1, sizeof *h);
-    if (!h)
-        return NULL;
-    h->buf = malloc(len ? len : 1);
-    if (!h->buf)
-        goto fail;
-    memcpy(h->buf, buf, len);
-    h->len = len;
-    if (dn_msg_decode(buf, len, &h->env, NULL, err) || dn_msg_type(h->env) != DN_MSG_RUN)
-        goto fail;
-    h->seq = h->env->run->run_seq;
-    h->n_h = (int)h->env->run->n_histograms;
-    h->label = malloc((size_t)(h->n_h ? h->n_h : 1));
-    h->applied = calloc((size_t)(h->n_h ? h->n_h : 1), 1);
-    if (!h->label || !h->applied)
-        goto fail;
-    memset(h->label, (int8_t)LBL_NONE, (size_t)(h->n_h ? h->n_h : 1));
-    return h;
-fail:
-    held_free(h);
-    return NULL;
-}
-
-static int held_push(scorer_t *sc, held_t *h)
-{
-    if (sc->n_held == sc->cap_held) {
-        int cap = sc->cap_held ? 2 * sc->cap_held : 64;
-        held_t **p = realloc(sc->held, (size_t)cap * sizeof *p);
-        if (!p)
-            return DN_ENOMEM;
-        sc->held = p;
-        sc->cap_held = cap;
-    }
-    sc->held[sc->n_held++] = h;
-    return 0;
-}
-
-static held_t *held_find(scorer_t *sc, uint64_t seq)
-{
-    int lo = 0, hi = sc->n_held - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        if (sc->held[mid]->seq == seq)
-            return sc->held[mid];
-        if (sc->held[mid]->seq < seq)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    return NULL;
-}
-
-/* Every histogram labelled and its label applied. */
-static int held_complete(const held_t *h)
-{
-    for (int j = 0; j < h->n_h; j++)
-        if (!h->applied[j])
-            return 0;
-    return 1;
-}
-
-/* Every histogram has a label (applied or not). */
-static int held_labelled(const held_t *h)
-{
-    for (int j = 0; j < h->n_h; j++)
-        if (h->label[j] == LBL_NONE)
-            return 0;
-    return 1;
-}
-
 /* Histogram j of run h matches its key's bin count (usable for scoring/updates). */
-static hkey_t *hist_key(scorer_t *sc, const held_t *h, int j)
+static hkey_t *hist_key(scorer_t *sc, const dn_held_t *h, int j)
 {
     const Dinamo__Histogram *hg = h->env->run->histograms[j];
     hkey_t *ks = key_find(sc, hg->key);
@@ -247,13 +146,13 @@ static const double *hist_var(const Dinamo__Histogram *hg)
 }
 
 /* Applies the label of histogram j of scored run h if it has arrived. */
-static void apply_label(scorer_t *sc, held_t *h, int j)
+static void apply_label(scorer_t *sc, dn_held_t *h, int j)
 {
-    if (h->applied[j] || h->label[j] == LBL_NONE || !h->scored)
+    if (h->applied[j] || h->label[j] == DN_LBL_NONE || !h->scored)
         return;
     h->applied[j] = 1;
     h->dirty = 1;
-    if (h->label[j] != LBL_GOOD)
+    if (h->label[j] != DN_LBL_GOOD)
         return;
     hkey_t *ks = hist_key(sc, h, j);
     if (!ks || !ks->s)
@@ -268,7 +167,7 @@ static void apply_label(scorer_t *sc, held_t *h, int j)
 
 /* ---- output -------------------------------------------------------------- */
 
-static int append_score(scorer_t *sc, const held_t *h, int j, dn_err_t *err)
+static int append_score(scorer_t *sc, const dn_held_t *h, int j, dn_err_t *err)
 {
     const Dinamo__Run *run = h->env->run;
     const Dinamo__Histogram *hg = run->histograms[j];
@@ -379,7 +278,7 @@ static int append_eos(scorer_t *sc, dn_err_t *err)
  * the trackers. */
 static int tune(scorer_t *sc)
 {
-    int n = sc->n_held < sc->n_hist ? sc->n_held : sc->n_hist;
+    int n = dn_heldq_count(sc->held) < sc->n_hist ? dn_heldq_count(sc->held) : sc->n_hist;
     for (int k = 0; k < sc->n_keys; k++) {
         hkey_t *ks = &sc->keys[k];
         if (ks->s || ks->fail)
@@ -393,13 +292,13 @@ static int tune(scorer_t *sc)
             return DN_ENOMEM;
         }
         for (int i = 0; i < n; i++) {
-            held_t *h = sc->held[i];
+            dn_held_t *h = dn_heldq_at(sc->held, i);
             for (int j = 0; j < h->n_h; j++) {
                 const Dinamo__Histogram *hg = h->env->run->histograms[j];
                 if (strcmp(hg->key, ks->key) || (int)hg->n_counts != nb)
                     continue;
                 memcpy(counts + (size_t)m * nb, hg->counts, (size_t)nb * sizeof *counts);
-                labels[m++] = h->label[j] == LBL_NONE ? -1 : h->label[j];
+                labels[m++] = h->label[j] == DN_LBL_NONE ? -1 : h->label[j];
             }
         }
         double alpha, auc = NAN;
@@ -436,11 +335,11 @@ static int advance(scorer_t *sc, int *more, dn_err_t *err)
     *more = 0;
     if (!sc->tuned) {
         int ready = sc->eos_seen;
-        if (!ready && sc->n_held >= sc->n_hist && sc->held[sc->n_hist - 1]->seq ==
-                                                      (uint64_t)(sc->n_hist - 1)) {
+        const dn_held_t *last = dn_heldq_at(sc->held, sc->n_hist - 1);
+        if (!ready && last && last->seq == (uint64_t)(sc->n_hist - 1)) {
             ready = 1;
             for (int i = 0; i < sc->n_hist && ready; i++)
-                ready = held_labelled(sc->held[i]);
+                ready = dn_held_labelled(dn_heldq_at(sc->held, i));
         }
         if (!ready)
             return 0;
@@ -449,8 +348,8 @@ static int advance(scorer_t *sc, int *more, dn_err_t *err)
             return dn_err_set(err, rc, "out of memory tuning alpha");
     }
     int i = 0;
-    for (; i < sc->n_held; i++) {
-        held_t *h = sc->held[i];
+    for (; i < dn_heldq_count(sc->held); i++) {
+        dn_held_t *h = dn_heldq_at(sc->held, i);
         if (!h->scored) {
             if (dn_source_room(sc->source) <= 0) {
                 *more = 0;
@@ -469,7 +368,7 @@ static int advance(scorer_t *sc, int *more, dn_err_t *err)
         }
         /* Lockstep: nothing later is scored before this run's labels are applied
          * (at END_OF_STREAM every label has arrived: nothing more to wait for). */
-        if (!sc->live && !sc->eos_seen && !held_complete(h)) {
+        if (!sc->live && !sc->eos_seen && !dn_held_complete(h)) {
             i++;
             break;
         }
@@ -477,27 +376,16 @@ static int advance(scorer_t *sc, int *more, dn_err_t *err)
     /* Drop the leading runs that are scored and complete (or, at END_OF_STREAM,
      * scored: no label will come any more). */
     int drop = 0;
-    while (drop < sc->n_held && sc->held[drop]->scored &&
-           (held_complete(sc->held[drop]) || sc->eos_seen)) {
-        held_t *h = sc->held[drop];
-        if (sc->n_dropped == sc->cap_dropped) {
-            int cap = sc->cap_dropped ? 2 * sc->cap_dropped : 64;
-            uint64_t *p = realloc(sc->dropped, (size_t)cap * sizeof *p);
-            if (!p)
-                return dn_err_set(err, DN_ENOMEM, "out of memory");
-            sc->dropped = p;
-            sc->cap_dropped = cap;
-        }
-        sc->dropped[sc->n_dropped++] = h->seq;
-        held_free(h);
+    for (dn_held_t *h; (h = dn_heldq_at(sc->held, drop)) && h->scored &&
+                       (dn_held_complete(h) || sc->eos_seen);)
         drop++;
-    }
     if (drop) {
-        memmove(sc->held, sc->held + drop, (size_t)(sc->n_held - drop) * sizeof *sc->held);
-        sc->n_held -= drop;
+        if (dn_heldq_drop_front(sc->held, drop))
+            return dn_err_set(err, DN_ENOMEM, "out of memory");
         sc->dirty = 1;
     }
-    if (sc->eos_seen && !sc->eos_done && sc->n_held == 0 && dn_source_room(sc->source) > 0) {
+    if (sc->eos_seen && !sc->eos_done && dn_heldq_count(sc->held) == 0 &&
+        dn_source_room(sc->source) > 0) {
         int rc = append_eos(sc, err);
         if (rc)
             return rc;
@@ -508,10 +396,10 @@ static int advance(scorer_t *sc, int *more, dn_err_t *err)
                (unsigned long long)sc->scores_ok, (unsigned long long)sc->scores_empty,
                (unsigned long long)sc->scores_rejected);
     }
-    for (int k = 0; k < sc->n_held; k++)
-        if (!sc->held[k]->scored) {
-            *more = dn_source_room(sc->source) > 0 && (sc->live || k == 0 ||
-                                                       held_complete(sc->held[k - 1]));
+    for (int k = 0; k < dn_heldq_count(sc->held); k++)
+        if (!dn_heldq_at(sc->held, k)->scored) {
+            *more = dn_source_room(sc->source) > 0 &&
+                    (sc->live || k == 0 || dn_held_complete(dn_heldq_at(sc->held, k - 1)));
             break;
         }
     return 0;
@@ -554,18 +442,6 @@ static int build_checkpoint(scorer_t *sc, dn_wbuf_t *w)
     return w->oom ? DN_ENOMEM : 0;
 }
 
-static int held_record(const held_t *h, dn_wbuf_t *w)
-{
-    dn_wb_u32(w, (uint32_t)h->scored);
-    dn_wb_u32(w, (uint32_t)h->n_h);
-    for (int j = 0; j < h->n_h; j++) {
-        unsigned char b[2] = {(unsigned char)(h->label[j] + 1), h->applied[j]};
-        dn_wb_bytes(w, b, 2);
-    }
-    dn_wb_bytes(w, h->buf, h->len);
-    return w->oom ? DN_ENOMEM : 0;
-}
-
 /* Commits the round: appended scores, checkpoint, held-run changes. */
 static int commit(scorer_t *sc, dn_err_t *err)
 {
@@ -578,24 +454,8 @@ static int commit(scorer_t *sc, dn_err_t *err)
         rc = build_checkpoint(sc, &w);
     if (!rc)
         rc = dn_store_batch_checkpoint(sc->batch, CKPT_NAME, w.p, w.len, NULL);
-    for (int i = 0; !rc && i < sc->n_dropped; i++) {
-        unsigned char key[8];
-        for (int b = 0; b < 8; b++)
-            key[b] = (unsigned char)(sc->dropped[i] >> (56 - 8 * b));
-        rc = dn_store_batch_del(sc->batch, HELD_TABLE, key, 8);
-    }
-    for (int i = 0; !rc && i < sc->n_held; i++) {
-        held_t *h = sc->held[i];
-        if (!h->dirty)
-            continue;
-        unsigned char key[8];
-        for (int b = 0; b < 8; b++)
-            key[b] = (unsigned char)(h->seq >> (56 - 8 * b));
-        w.len = 0;
-        rc = held_record(h, &w);
-        if (!rc)
-            rc = dn_store_batch_put(sc->batch, HELD_TABLE, key, 8, w.p, w.len);
-    }
+    if (!rc)
+        rc = dn_heldq_stage(sc->held, sc->batch);
     free(w.p);
     if (rc)
         return dn_err_set(err, rc, "cannot build the checkpoint batch: %s", dn_strerror(rc));
@@ -603,46 +463,8 @@ static int commit(scorer_t *sc, dn_err_t *err)
     if (rc)
         return rc;
     dn_source_committed(sc->source);
-    for (int i = 0; i < sc->n_held; i++)
-        sc->held[i]->dirty = 0;
-    sc->n_dropped = 0;
+    dn_heldq_committed(sc->held);
     sc->dirty = 0;
-    return 0;
-}
-
-typedef struct restore_ctx_t {
-    scorer_t *sc;
-    int rc;
-    dn_err_t *err;
-} restore_ctx_t;
-
-static int restore_held(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
-{
-    restore_ctx_t *c = arg;
-    dn_rbuf_t r = {val, vlen, 0, 0};
-    int scored = (int)dn_rb_u32(&r);
-    int n_h = (int)dn_rb_u32(&r);
-    const unsigned char *lab = dn_rb_take(&r, (size_t)n_h * 2);
-    if (r.bad || klen != 8) {
-        c->rc = dn_err_set(c->err, DN_EFORMAT, "damaged held run in the store");
-        return -1;
-    }
-    held_t *h = held_new(r.p + r.pos, vlen - r.pos, c->err);
-    if (!h || h->n_h != n_h) {
-        held_free(h);
-        c->rc = dn_err_set(c->err, DN_EFORMAT, "damaged held run in the store");
-        return -1;
-    }
-    h->scored = scored;
-    for (int j = 0; j < n_h; j++) {
-        h->label[j] = (int8_t)(lab[2 * j] - 1);
-        h->applied[j] = lab[2 * j + 1];
-    }
-    if (held_push(c->sc, h)) {
-        held_free(h);
-        c->rc = dn_err_set(c->err, DN_ENOMEM, "out of memory");
-        return -1;
-    }
     return 0;
 }
 
@@ -713,15 +535,12 @@ static int restore(scorer_t *sc, dn_err_t *err)
     free(blob);
     if (r.bad)
         return dn_err_set(err, DN_EFORMAT, "checkpoint %s: truncated", CKPT_NAME);
-    restore_ctx_t c = {sc, 0, err};
-    rc = dn_store_foreach(sc->store, HELD_TABLE, NULL, 0, restore_held, &c, err);
-    if (c.rc)
-        return c.rc;
-    if (rc)
+    if ((rc = dn_heldq_restore(sc->held, sc->store, err)))
         return rc;
     dn_follower_set_next(sc->follower, next);
     dn_log(DN_LOG_INFO, "restored: events next %llu, %d keys, %d held runs, next run_seq %llu%s",
-           (unsigned long long)next, sc->n_keys, sc->n_held, (unsigned long long)sc->next_seq,
+           (unsigned long long)next, sc->n_keys, dn_heldq_count(sc->held),
+           (unsigned long long)sc->next_seq,
            sc->eos_done ? ", end of stream sent" : "");
     return 0;
 }
@@ -745,23 +564,13 @@ static int on_run(scorer_t *sc, const Dinamo__Envelope *env, dn_err_t *err)
     copy.has_seq = 1;
     copy.body_case = DINAMO__ENVELOPE__BODY_RUN;
     copy.run = env->run;
-    int rc = dn_msg_encode_unchecked(&copy, &buf, &len);
-    if (rc)
-        return dn_err_set(err, rc, "out of memory");
-    held_t *h = held_new(buf, len, err);
-    free(buf);
-    if (!h)
-        return dn_err_set(err, DN_ENOMEM, "cannot hold run %lld", (long long)run->run_number);
-    for (int j = 0; j < h->n_h; j++) {
+    for (size_t j = 0; j < run->n_histograms; j++) {
         const Dinamo__Histogram *hg = run->histograms[j];
         hkey_t *ks = key_find(sc, hg->key);
         if (!ks) {
-            if (!(ks = key_add(sc, hg->key, (int)hg->n_counts))) {
-                held_free(h);
+            if (!(ks = key_add(sc, hg->key, (int)hg->n_counts)))
                 return dn_err_set(err, DN_ENOMEM, "out of memory");
-            }
             if (sc->tuned && sc->alpha_cfg >= 0.0 && key_start(sc, ks, sc->alpha_cfg)) {
-                held_free(h);
                 return dn_err_set(err, DN_ENOMEM, "out of memory");
             } else if (sc->tuned && sc->alpha_cfg < 0.0) {
                 ks->fail = strdup("key first seen after alpha tuning");
@@ -770,11 +579,13 @@ static int on_run(scorer_t *sc, const Dinamo__Envelope *env, dn_err_t *err)
             }
         }
     }
-    h->dirty = 1;
-    if (held_push(sc, h)) {
-        held_free(h);
-        return dn_err_set(err, DN_ENOMEM, "out of memory");
-    }
+    int rc = dn_msg_encode_unchecked(&copy, &buf, &len);
+    if (rc)
+        return dn_err_set(err, rc, "out of memory");
+    rc = dn_heldq_add(sc->held, buf, len, NULL, err);
+    free(buf);
+    if (rc)
+        return dn_err_prefix(err, "cannot hold run %lld", (long long)run->run_number);
     sc->next_seq++;
     sc->runs++;
     sc->dirty = 1;
@@ -785,7 +596,7 @@ static void on_label(scorer_t *sc, const Dinamo__Label *l)
 {
     sc->labels++;
     sc->dirty = 1;
-    held_t *h = held_find(sc, l->run_seq);
+    dn_held_t *h = dn_heldq_find(sc->held, l->run_seq);
     if (!h) {
         if (l->run_seq < sc->next_seq) {
             sc->labels_ignored++;
@@ -798,13 +609,13 @@ static void on_label(scorer_t *sc, const Dinamo__Label *l)
         }
         return;
     }
-    int8_t v = l->verdict == DINAMO__VERDICT__GOOD ? LBL_GOOD : LBL_BAD;
+    int8_t v = l->verdict == DINAMO__VERDICT__GOOD ? DN_LBL_GOOD : DN_LBL_BAD;
     int all = !l->histogram_key || !l->histogram_key[0], hit = 0;
     for (int j = 0; j < h->n_h; j++) {
         if (!all && strcmp(h->env->run->histograms[j]->key, l->histogram_key))
             continue;
         hit = 1;
-        if (h->label[j] != LBL_NONE) {
+        if (h->label[j] != DN_LBL_NONE) {
             sc->labels_ignored++;
             continue;
         }
@@ -900,7 +711,7 @@ static int on_tick(dn_service_t *svc, void *arg)
         return dn_service_fail(svc, rc, "%s", err.msg);
     dn_source_stats_t st = dn_source_stats(sc->source);
     dn_log(DN_LOG_DEBUG, "runs %llu held %d scores %llu (published %llu) followers %d",
-           (unsigned long long)sc->runs, sc->n_held, (unsigned long long)st.head,
+           (unsigned long long)sc->runs, dn_heldq_count(sc->held), (unsigned long long)st.head,
            (unsigned long long)st.cursor, st.followers);
     return 0;
 }
@@ -990,6 +801,10 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/scorer_s", dn_config_str(cfg, "data_dir"));
     if (!(sc.store = dn_store_open(path, DN_STORE_NOSYNC, 0, &err)))
         goto fail;
+    if (!(sc.held = dn_heldq_new(HELD_TABLE))) {
+        rc = dn_err_set(&err, DN_ENOMEM, "out of memory");
+        goto fail;
+    }
     zctx = zmq_ctx_new();
     if (!zctx) {
         rc = dn_err_set(&err, DN_EIO, "zmq_ctx_new: %s", strerror(errno));
@@ -1044,16 +859,13 @@ fail:
         zmq_ctx_term(zctx);
     dn_store_batch_destroy(&sc.batch);
     dn_store_destroy(&sc.store);
-    for (int i = 0; i < sc.n_held; i++)
-        held_free(sc.held[i]);
-    free(sc.held);
+    dn_heldq_destroy(&sc.held);
     for (int k = 0; k < sc.n_keys; k++) {
         free(sc.keys[k].key);
         free(sc.keys[k].fail);
         dn_s_destroy(&sc.keys[k].s);
     }
     free(sc.keys);
-    free(sc.dropped);
     free(sc.eos_buf);
     dn_policy_destroy(&sc.policy);
     dn_config_destroy(&cfg);
