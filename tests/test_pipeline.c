@@ -440,11 +440,13 @@ Test(pipeline, localised_anomalies_are_named)
     setenv("DINAMO_GENERATOR_HISTOGRAMS", "4", 1);
     setenv("DINAMO_GENERATOR_SUBSYSTEMS", "2", 1);
     setenv("DINAMO_GENERATOR_LOCALISED", "true", 1);
+    setenv("DINAMO_EVALUATOR_FIGURES_KEEP", "3", 1);
     start_cluster("--methods s");
     wait_and_stop();
     unsetenv("DINAMO_GENERATOR_HISTOGRAMS");
     unsetenv("DINAMO_GENERATOR_SUBSYSTEMS");
     unsetenv("DINAMO_GENERATOR_LOCALISED");
+    unsetenv("DINAMO_EVALUATOR_FIGURES_KEEP");
     /* labels.csv: per bad run 1..2 bad histograms, all of one subsystem (h mod 2) */
     int rc = sh("awk -F, 'NR > 1 && $4 == \"bad\" { split($3, p, \"/h\"); s = p[2] %% 2; "
                 "n[$1]++; if (($1 in ss) && ss[$1] != s) mixed++; ss[$1] = s } "
@@ -463,11 +465,20 @@ Test(pipeline, localised_anomalies_are_named)
     cr_log_info("localisation: %g flagged bad runs, worst-named broken in %.3f", runs, frac);
     cr_assert(runs >= 5 && frac >= 0.6, "localisation %g of %g runs", frac, runs);
     dn_json_destroy(&doc);
-    /* every run flagged bad has its worst histograms drawn, PNG and SVG */
+    /* Every run flagged bad has its worst histograms drawn, PNG and SVG (at
+     * least one set per run, none failed), and only the newest 3 sets are kept
+     * (figures_keep): the rest were deleted, and the last bad run's are there. */
     rc = sh("cd %s/report && n=$(awk -F, 'NR > 1 && $4 == \"bad\"' runs.csv | wc -l) && "
-            "d=$(ls -d runs/run_* | wc -l) && p=$(ls runs/run_*/*_s.png | wc -l) && "
-            "v=$(ls runs/run_*/*_s_history.svg | wc -l) && echo \"$n bad, $d drawn, $p png, "
-            "$v svg\" >&2 && [ $n -ge 5 ] && [ $d = $n ] && [ $p -ge $n ] && [ $p = $v ]",
+            "last=$(awk -F, 'NR > 1 && $4 == \"bad\" {print $1}' runs.csv | sort -n | tail -1) "
+            "&& line=$(grep -o 'figures [0-9]* drawn, 0 failed .*older deleted' "
+            "../logs/evaluator.log | tail -n 1) && set -- $line && drawn=$2 && "
+            "kept=$(echo \"$line\" | sed 's/.* \\([0-9]*\\) sets kept.*/\\1/') && "
+            "gone=$(echo \"$line\" | sed 's/.* \\([0-9]*\\) older deleted/\\1/') && "
+            "p=$(ls runs/run_*/*_s.png | wc -l) && v=$(ls runs/run_*/*_s_history.svg | wc -l) && "
+            "echo \"$n bad runs (last $last); $drawn sets drawn, $kept kept, $gone deleted; "
+            "on disk $p png, $v history svg\" >&2 && [ $n -ge 5 ] && [ $drawn -ge $n ] && "
+            "[ $kept = 3 ] && [ $((drawn - gone)) = 3 ] && [ $p = 3 ] && [ $v = 3 ] && "
+            "ls runs/run_$last/*_s.png >/dev/null",
             rundir);
-    cr_assert_eq(rc, 0, "the flagged runs' figures are missing");
+    cr_assert_eq(rc, 0, "the flagged runs' figures are missing or not rotated (see stderr)");
 }

@@ -31,6 +31,7 @@
 #include "config.h"
 #include "dataset.h"
 #include "evaluate.h"
+#include "figkeep.h"
 #include "figworker.h"
 #include "fileio.h"
 #include "histo.h"
@@ -89,7 +90,8 @@ typedef struct ev_t {
     int n_hist;
     uint64_t boot_seed;
     double warning_margin;   /* warning threshold = bad - this, unless the policy sets it */
-    int figures, figures_max, figures_drawn; /* figures of flagged runs */
+    int figures, figures_keep;  /* figures of flagged runs; the newest sets kept */
+    dn_figkeep_t *figkeep;      /* deletes the oldest sets beyond figures_keep */
     int figures_timeout_ms;
     dn_figworker_t *figw;     /* draws the figures off the loop; NULL: figures off */
     int auto_accept;         /* label runs good when every histogram is good */
@@ -402,9 +404,29 @@ static void csv_key_name(char *dst, size_t cap, const char *key);
  * failure is logged. The final report waits until every figure is drawn. */
 static void figure_done(const char *jobfile, int ok, const char *msg, void *arg)
 {
-    (void)arg;
+    ev_t *ev = arg;
     if (!ok)
         dn_log(DN_LOG_WARN, "figure job %s: %s", jobfile, msg);
+    /* DIR/.NAME.job drew DIR/NAME.* and DIR/NAME_history.* */
+    const char *slash = strrchr(jobfile, '/');
+    size_t len = strlen(jobfile);
+    char base[4800];
+    if (!ev->figkeep || !slash || slash[1] != '.' || len < 5 ||
+        strcmp(jobfile + len - 4, ".job") ||
+        snprintf(base, sizeof base, "%.*s/%.*s", (int)(slash - jobfile), jobfile,
+                 (int)(jobfile + len - 4 - (slash + 2)), slash + 2) >= (int)sizeof base)
+        return;
+    /* A job not drawn (the worker stopped) made no files: it must not push an
+     * older set out. One that failed halfway may have made some: kept so that
+     * they are deleted in turn. */
+    char png[4900], hpng[4900];
+    snprintf(png, sizeof png, "%s.png", base);
+    snprintf(hpng, sizeof hpng, "%s_history.png", base);
+    if (!ok && access(png, F_OK) && access(hpng, F_OK))
+        return;
+    dn_err_t err = {0};
+    if (dn_figkeep_add(ev->figkeep, base, &err))
+        dn_log(DN_LOG_WARN, "figures: %s", err.msg);
 }
 
 static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
@@ -463,8 +485,6 @@ static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
         dn_log(DN_LOG_WARN, "figures of run %lld, %s: %s", (long long)r->run_number, hk->key,
                err.msg);
         unlink(jobfile);
-    } else {
-        ev->figures_drawn++;
     }
 done:
     free(buf);
@@ -497,8 +517,7 @@ static void try_flag(ev_t *ev, uint64_t seq, int m)
     worst_list(ev, &a, worst, sizeof worst);
     worst_bins(ev, a.worst[0], seq, m, bins, sizeof bins);
     if (ev->figures && a.severity == SEV_BAD)
-        for (int w = 0; w < N_WORST && a.worst[w] >= 0 && ev->figures_drawn < ev->figures_max;
-             w++)
+        for (int w = 0; w < N_WORST && a.worst[w] >= 0; w++)
             draw_flagged(ev, seq, m, a.worst[w]);
     dn_log(a.severity == SEV_BAD ? DN_LOG_WARN : DN_LOG_INFO,
            "run %lld (%s): %s: %d bad, %d warning, %d insufficient of %d histograms; "
@@ -507,8 +526,6 @@ static void try_flag(ev_t *ev, uint64_t seq, int m)
            a.n_warning, a.n_insufficient, a.n_hist, assess_score(&a), worst,
            ev->keys[a.worst[0]].key, bins);
 }
-
-static void be64(unsigned char *p, uint64_t v);
 
 /* Auto-accept: run seq, not labelled by anyone yet, whose every histogram is
  * good (or warning, with auto_accept_warning) for every chosen method, is
@@ -570,7 +587,7 @@ static void try_auto_accept(ev_t *ev, uint64_t seq)
     ev->auto_sent++;
     ri->auto_sent = 1;
     unsigned char kb[8];
-    be64(kb, seq);
+    dn_put_be64(kb, seq);
     if (dn_store_batch_put(ev->batch, "ev.auto", kb, 8, "1", 1))
         dn_log(DN_LOG_WARN, "run %lld: auto-accept not recorded (memory)",
                (long long)ri->run_number);
@@ -716,12 +733,6 @@ static int ingest_score(ev_t *ev, int m, const Dinamo__Score *s)
 
 /* ---- store --------------------------------------------------------------------- */
 
-static void be64(unsigned char *p, uint64_t v)
-{
-    for (int b = 0; b < 8; b++)
-        p[b] = (unsigned char)(v >> (56 - 8 * b));
-}
-
 /* Stores env (an entry of a log) in table under prefix+key. */
 static int store_env(ev_t *ev, const char *table, const unsigned char *kb, size_t kl,
                      const Dinamo__Envelope *env)
@@ -745,7 +756,7 @@ static int keyed(unsigned char *kb, int prefix, uint64_t seq, const char *hkey, 
     size_t n = 0;
     if (prefix >= 0)
         kb[n++] = (unsigned char)prefix;
-    be64(kb + n, seq);
+    dn_put_be64(kb + n, seq);
     n += 8;
     size_t hl = hkey ? strlen(hkey) : 0;
     if (n + hl > DN_STORE_KEY_MAX)
@@ -1332,7 +1343,7 @@ static int on_events(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope 
         ev->n_labels++;
         /* keyed by the events-log offset: every label is kept in arrival order,
          * so a relabelling is recorded beside the first verdict (labels.csv) */
-        be64(kb, env->offset);
+        dn_put_be64(kb, env->offset);
         kl = 8;
         rc = store_env(ev, "ev.labels", kb, kl, env);
         if (!rc)
@@ -1444,10 +1455,13 @@ static int on_shutdown(dn_service_t *svc, void *arg)
     if (ev->figw)
         fs = dn_figworker_stats(ev->figw);
     dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates); figures "
-           "%llu drawn, %llu failed (%llu timed out), %d not drawn yet",
+           "%llu drawn, %llu failed (%llu timed out), %d not drawn yet, %d sets kept, %lld "
+           "older deleted",
            ev->n_runs, (unsigned long long)ev->n_labels, (unsigned long long)ev->n_scores,
            (unsigned long long)ev->n_dups, fs.drawn, fs.failed, fs.timed_out,
-           ev->figw ? dn_figworker_pending(ev->figw) : 0);
+           ev->figw ? dn_figworker_pending(ev->figw) : 0,
+           ev->figkeep ? dn_figkeep_count(ev->figkeep) : 0,
+           ev->figkeep ? dn_figkeep_evicted(ev->figkeep) : 0);
     return 0;
 }
 
@@ -1468,7 +1482,8 @@ static const dn_config_key_t keys[] = {
      "policy sets one"},
     {"figures", DN_CFG_BOOL, "true", "draw each flagged run's worst histograms against their "
                                      "reference and their score history (report_dir/runs)"},
-    {"figures_max", DN_CFG_INT, "1000", "most figures drawn (each a histogram and a history)"},
+    {"figures_keep", DN_CFG_INT, "1000", "figure sets kept on disk, the newest (each a "
+                                          "histogram and its history); 0 keeps all"},
     {"figures_timeout_ms", DN_CFG_INT, "30000", "a drawing taking longer is killed"},
     {"auto_accept", DN_CFG_BOOL, "false",
      "label a run good automatically when every histogram is good (real feeds)"},
@@ -1545,8 +1560,8 @@ int main(int argc, char **argv)
     dn_config_bool(cfg, "figures", &ev.figures);
     {
         int64_t fm;
-        dn_config_int(cfg, "figures_max", &fm);
-        ev.figures_max = fm < 0 ? 0 : fm > INT32_MAX ? INT32_MAX : (int)fm;
+        dn_config_int(cfg, "figures_keep", &fm);
+        ev.figures_keep = fm < 0 ? 0 : fm > INT32_MAX ? INT32_MAX : (int)fm;
         dn_config_int(cfg, "figures_timeout_ms", &fm);
         ev.figures_timeout_ms = fm < 100 ? 100 : fm > INT32_MAX ? INT32_MAX : (int)fm;
     }
@@ -1614,7 +1629,17 @@ int main(int argc, char **argv)
         if (ev.enabled[m] && (rc = open_feed(zctx, &ev.scores[m], dn_config_str(cfg, ep[m][0]),
                                              dn_config_str(cfg, ep[m][1]), log_name[m], &err)))
             goto fail;
-    if (ev.figures && ev.figures_max > 0) {
+    if (ev.figures) {
+        char runs_dir[4200];
+        snprintf(runs_dir, sizeof runs_dir, "%s/runs", ev.report_dir);
+        if (!(ev.figkeep = dn_figkeep_new(runs_dir, ev.figures_keep, &err))) {
+            rc = err.code;
+            goto fail;
+        }
+        if (dn_figkeep_evicted(ev.figkeep))
+            dn_log(DN_LOG_INFO, "figures: %lld old sets deleted, %d kept (figures_keep %d)",
+                   dn_figkeep_evicted(ev.figkeep), dn_figkeep_count(ev.figkeep),
+                   ev.figures_keep);
         char *wargv[] = {(char *)"/proc/self/exe", (char *)"--figure-worker", NULL};
         if (!(ev.figw = dn_figworker_new(wargv, ev.figures_timeout_ms, figure_done, &ev, &err)))
             goto fail;
@@ -1642,7 +1667,8 @@ fail:
     if (exit_code)
         dn_log(DN_LOG_ERROR, "evaluator: %s", err.msg[0] ? err.msg : dn_strerror(rc));
     dn_service_destroy(&ev.svc);
-    dn_figworker_destroy(&ev.figw);
+    dn_figworker_destroy(&ev.figw); /* reports the jobs not drawn: before figkeep goes */
+    dn_figkeep_destroy(&ev.figkeep);
     close_feed(&ev.events);
     for (int m = 0; m < N_METHODS; m++)
         close_feed(&ev.scores[m]);
