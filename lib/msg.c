@@ -677,11 +677,14 @@ int dn_seq_tracker_feed(dn_seq_tracker_t *self, const char *producer, uint64_t i
     int status;
     uint64_t lost = 0;
     if (!s->producer) {
-        /* First message of this producer: anything before seq never arrived. */
+        /* First message of this producer: anything before seq was sent before
+         * this receiver was there to see it; not a loss on the way. */
         if (insert(self, producer, strlen(producer), incarnation, seq))
             return DN_ENOMEM;
-        lost = seq;
-        status = lost ? DN_SEQ_GAP : DN_SEQ_NEW;
+        self->totals.fresh++;
+        if (missing)
+            *missing = seq;
+        return seq ? DN_SEQ_JOIN : DN_SEQ_NEW;
     } else if (incarnation != s->incarnation) {
         if (incarnation < s->incarnation) {
             status = DN_SEQ_DUPLICATE; /* straggler of an earlier incarnation */

@@ -122,10 +122,13 @@ typedef enum dn_seq_status_t {
     DN_SEQ_NEW = 0,       /* the next expected one (seq 0 of a producer not seen yet) */
     DN_SEQ_DUPLICATE,     /* seq at or below the last one seen, or an older
                            * incarnation: a replay or straggler; drop it */
-    DN_SEQ_GAP,           /* newer than expected: *missing messages were lost (a
-                           * producer first seen at seq s > 0 is a gap of s) */
+    DN_SEQ_GAP,           /* newer than expected: *missing messages were lost */
     DN_SEQ_RESTART,       /* a higher incarnation of a known producer: seq restarts;
                            * *missing = its seq (messages of it not seen) */
+    DN_SEQ_JOIN,          /* the first message of a producer not seen before, at
+                           * seq s > 0: this receiver came after s messages were
+                           * sent (a late subscriber); *missing = s, not counted
+                           * as lost: a log follower gets them by replay */
 } dn_seq_status_t;
 
 typedef struct dn_seq_tracker_t dn_seq_tracker_t;

@@ -212,7 +212,11 @@ static int drain(dn_service_t *self, reader_t *r, dn_err_t *err)
             dn_msg_free(&env);
             continue;
         }
-        if (info.missing) {
+        if (info.seq == DN_SEQ_JOIN) {
+            dn_log(DN_LOG_INFO, "first message from %s at seq %llu: joined after %llu earlier "
+                   "one(s)", env->producer, (unsigned long long)env->seq,
+                   (unsigned long long)info.missing);
+        } else if (info.missing) {
             self->stats.gaps++;
             self->stats.missing += info.missing;
             dn_log(DN_LOG_WARN, "%llu message(s) from %s lost before seq %llu%s",
