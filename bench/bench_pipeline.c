@@ -10,8 +10,10 @@
  *      p99). Baseline in the same run: dn_s_step on the same histograms in
  *      this process (no messages, no storage), as histograms/s.
  *   2. Trainer scaling: 8 histograms per run, DINAMO-ML in lockstep, 1 and 2
- *      trainers (static shards): wall time until every ML score arrived, and
- *      runs/s; the ratio is what the second trainer gains on this machine.
+ *      trainers with static shards (--shard i/n) and 2 with elastic shares
+ *      (shard = auto, as docker compose --scale runs them): wall time until
+ *      every ML score arrived, and runs/s; the ratios are what the second
+ *      trainer gains on this machine, and what the elastic leases cost.
  *
  * Run from the repository root (make bench does). DINAMO_BENCH_PORT moves
  * the port block (default 5750..5756). */
@@ -238,12 +240,12 @@ static void report_s(int runs, int hists)
     free(lat);
 }
 
-static double trainer_run(int trainers, int runs, int hists)
+static double trainer_run(int trainers, int elastic, int runs, int hists)
 {
     double t_first = 0, t_last = 0;
     double *lat = calloc((size_t)runs, sizeof *lat);
     char args[64];
-    snprintf(args, sizeof args, "--trainers %d", trainers);
+    snprintf(args, sizeof args, "--trainers %d%s", trainers, elastic ? " --auto-shards" : "");
     setenv_int("DINAMO_SCORER_S_N_HIST", runs / 4);
     setenv_int("DINAMO_EVALUATOR_N_HIST", runs / 4);
     setenv_int("DINAMO_GENERATOR_MIN_FOLLOWERS", 4 + trainers);
@@ -270,11 +272,15 @@ int main(int argc, char **argv)
         report_s(1000, 100);
     }
     int runs = 60, hists = 8;
-    double one = trainer_run(1, runs, hists);
-    double two = trainer_run(2, runs, hists);
+    double one = trainer_run(1, 0, runs, hists);
+    double two = trainer_run(2, 0, runs, hists);
+    double elastic = trainer_run(2, 1, runs, hists);
     printf("trainer scaling, %d histograms/run, %d runs, DINAMO-ML lockstep: 1 trainer %.1f s "
            "(%.2f runs/s), 2 trainers %.1f s (%.2f runs/s): 2 trainers = %.2fx of 1 on %ld "
            "cores\n",
            hists, runs, one, runs / one, two, runs / two, one / two, sysconf(_SC_NPROCESSORS_ONLN));
-    return isnan(one) || isnan(two) ? 1 : 0;
+    printf("elastic shares (shard = auto), 2 trainers: %.1f s (%.2f runs/s) = %.2fx of 1 "
+           "trainer, %.2fx of 2 static shards\n",
+           elastic, runs / elastic, one / elastic, two / elastic);
+    return isnan(one) || isnan(two) || isnan(elastic) ? 1 : 0;
 }
