@@ -10,23 +10,17 @@
 #include <unistd.h>
 
 #include "figkeep.h"
+#include "tmpdir.h"
 
-static char dir[64], runs[128];
+static char dir[DN_TEST_TMPDIR_MAX], runs[128];
 
 static void setup(void)
 {
-    strcpy(dir, "/tmp/dn_figkeep_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    dn_test_tmpdir(dir, "figkeep");
     snprintf(runs, sizeof runs, "%s/runs", dir);
 }
 
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
-}
+static void teardown(void) { dn_test_rmdir(dir); }
 
 TestSuite(figkeep, .init = setup, .fini = teardown);
 

@@ -15,22 +15,16 @@
 
 #include "figworker.h"
 #include "plot.h"
+#include "tmpdir.h"
 
-static char dir[64];
+static char dir[DN_TEST_TMPDIR_MAX];
 
 static void setup(void)
 {
-    strcpy(dir, "/tmp/dn_figw_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    dn_test_tmpdir(dir, "figw");
 }
 
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
-}
+static void teardown(void) { dn_test_rmdir(dir); }
 
 TestSuite(figworker, .init = setup, .fini = teardown, .timeout = 120);
 

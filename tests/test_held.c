@@ -12,24 +12,18 @@
 #include "held.h"
 #include "msg.h"
 #include "store.h"
+#include "tmpdir.h"
 
 #define TABLE "test.held"
 
-static char dir[64];
+static char dir[DN_TEST_TMPDIR_MAX];
 
 static void setup(void)
 {
-    strcpy(dir, "/tmp/dn_held_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    dn_test_tmpdir(dir, "held");
 }
 
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
-}
+static void teardown(void) { dn_test_rmdir(dir); }
 
 TestSuite(held, .init = setup, .fini = teardown);
 

@@ -10,21 +10,13 @@
 
 #include "rng.h"
 #include "store.h"
+#include "tmpdir.h"
 
-static char tmpdir[64];
+static char tmpdir[DN_TEST_TMPDIR_MAX];
 
-static void make_tmp(void)
-{
-    strcpy(tmpdir, "/tmp/dn_store_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
+static void make_tmp(void) { dn_test_tmpdir(tmpdir, "store"); }
 
-static void remove_tmp(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
+static void remove_tmp(void) { dn_test_rmdir(tmpdir); }
 
 TestSuite(store, .init = make_tmp, .fini = remove_tmp);
 
