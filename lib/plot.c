@@ -76,10 +76,11 @@ static struct {
 
 typedef void (*draw_fn)(const void *arg);
 
-/* Writes an RGB24 image surface as an 8-bit RGB PNG. zlib level 1 with the Sub
- * filter: a plot is mostly flat runs of one colour, which that compresses to
- * within ~25% of cairo's default (level 6, adaptive filters) at a fraction of
- * the time. */
+/* Writes an RGB24 image surface as an 8-bit RGB PNG at zlib level 1 without
+ * row filters: a plot is mostly long runs of one colour, which level 1 finds
+ * as well as the slow levels do. Measured on a 5000-run history (bench_plot):
+ * 119 kB in 5 ms of compression; level 9 gives 106 kB in 70 ms more; the Sub
+ * and Up filters make it larger (150 kB) at the same speed. */
 static int write_png(FILE *f, cairo_surface_t *img, const char *path, dn_err_t *err)
 {
     const int w = cairo_image_surface_get_width(img), h = cairo_image_surface_get_height(img);
@@ -101,7 +102,7 @@ static int write_png(FILE *f, cairo_surface_t *img, const char *path, dn_err_t *
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_set_compression_level(png, 1);
-    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
     png_write_info(png, info);
     for (int y = 0; y < h; y++) {
         const uint32_t *px = (const uint32_t *)(const void *)(data + (size_t)y * stride);
