@@ -164,7 +164,8 @@ dn_figkeep_t *dn_figkeep_new(const char *runs_dir, int keep, dn_err_t *err)
         dn_err_set(err, rc, "out of memory");
         goto fail;
     }
-    qsort(found, (size_t)n, sizeof *found, by_run);
+    if (n)
+        qsort(found, (size_t)n, sizeof *found, by_run);
     for (int i = 0; i < n && !rc; i++) {
         rc = dn_figkeep_add(self, found[i].base, err);
         if (rc == DN_EIO)
