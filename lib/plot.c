@@ -66,9 +66,9 @@ static int have_devices(dn_err_t *err)
     return DN_OK;
 }
 
-/* The figure being drawn: the cairo context PLplot draws into, for the few
- * things drawn onto it directly (markers). PLplot keeps global state, so one
- * figure at a time, like PLplot itself. */
+/* The figure being drawn: the cairo context PLplot draws into, for what is
+ * drawn onto it directly (the batches below) and the page size in pixels.
+ * PLplot keeps global state, so one figure at a time, like PLplot itself. */
 static struct {
     cairo_t *cr;
     int width, height;
