@@ -91,6 +91,8 @@ typedef struct ev_t {
     uint64_t boot_seed;
     double warning_margin;   /* warning threshold = bad - this, unless the policy sets it */
     int figures, figures_keep;  /* figures of flagged runs; the newest sets kept */
+    int figures_queue;          /* most sets waiting to be drawn; more are skipped */
+    uint64_t figures_skipped;   /* flagged sets not drawn: the queue was full */
     dn_figkeep_t *figkeep;      /* deletes the oldest sets beyond figures_keep */
     int figures_timeout_ms;
     dn_figworker_t *figw;     /* draws the figures off the loop; NULL: figures off */
@@ -481,6 +483,16 @@ static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
     snprintf(jobfile, sizeof jobfile, "%s/.%s_%s.job", dir, keyname, method_name[m]);
     if (!ev->figw)
         goto done;
+    /* A burst of flagged runs (a recorded stream replayed at full speed) must
+     * not queue job files without bound nor keep the helper busy for an hour:
+     * beyond figures_queue waiting sets, new ones are skipped and counted. */
+    if (dn_figworker_pending(ev->figw) >= ev->figures_queue) {
+        if (ev->figures_skipped++ % 100 == 0)
+            dn_log(DN_LOG_WARN, "figures of run %lld, %s: not drawn, %d sets already wait "
+                   "(figures_queue); %llu skipped so far", (long long)r->run_number, hk->key,
+                   ev->figures_queue, (unsigned long long)ev->figures_skipped);
+        goto done;
+    }
     if (dn_plot_job_save(jobfile, &job, &err) || dn_figworker_submit(ev->figw, jobfile, &err)) {
         dn_log(DN_LOG_WARN, "figures of run %lld, %s: %s", (long long)r->run_number, hk->key,
                err.msg);
@@ -1455,11 +1467,12 @@ static int on_shutdown(dn_service_t *svc, void *arg)
     if (ev->figw)
         fs = dn_figworker_stats(ev->figw);
     dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates); figures "
-           "%llu drawn, %llu failed (%llu timed out), %d not drawn yet, %d sets kept, %lld "
-           "older deleted",
+           "%llu drawn, %llu failed (%llu timed out), %d not drawn yet, %llu skipped (queue "
+           "full), %d sets kept, %lld older deleted",
            ev->n_runs, (unsigned long long)ev->n_labels, (unsigned long long)ev->n_scores,
            (unsigned long long)ev->n_dups, fs.drawn, fs.failed, fs.timed_out,
            ev->figw ? dn_figworker_pending(ev->figw) : 0,
+           (unsigned long long)ev->figures_skipped,
            ev->figkeep ? dn_figkeep_count(ev->figkeep) : 0,
            ev->figkeep ? dn_figkeep_evicted(ev->figkeep) : 0);
     return 0;
@@ -1485,6 +1498,8 @@ static const dn_config_key_t keys[] = {
     {"figures_keep", DN_CFG_INT, "1000", "figure sets kept on disk, the newest (each a "
                                           "histogram and its history); 0 keeps all"},
     {"figures_timeout_ms", DN_CFG_INT, "30000", "a drawing taking longer is killed"},
+    {"figures_queue", DN_CFG_INT, "200", "most figure sets waiting to be drawn; the sets of "
+                                         "runs flagged beyond it are skipped (counted)"},
     {"auto_accept", DN_CFG_BOOL, "false",
      "label a run good automatically when every histogram is good (real feeds)"},
     {"auto_accept_methods", DN_CFG_STRING, "", "methods that must agree (default: all evaluated)"},
@@ -1562,6 +1577,8 @@ int main(int argc, char **argv)
         int64_t fm;
         dn_config_int(cfg, "figures_keep", &fm);
         ev.figures_keep = fm < 0 ? 0 : fm > INT32_MAX ? INT32_MAX : (int)fm;
+        dn_config_int(cfg, "figures_queue", &fm);
+        ev.figures_queue = fm < 1 ? 1 : fm > INT32_MAX ? INT32_MAX : (int)fm;
         dn_config_int(cfg, "figures_timeout_ms", &fm);
         ev.figures_timeout_ms = fm < 100 ? 100 : fm > INT32_MAX ? INT32_MAX : (int)fm;
     }
