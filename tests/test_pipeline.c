@@ -34,6 +34,17 @@
 #define ANOMALOUS 20
 #define NHIST 60
 
+/* Shell: the evaluator's figure counts from its stop line, as variables
+ * wanted drawn failed timedout pending skipped unsent kept gone (run in
+ * RUNDIR/report). */
+#define FIGURE_COUNTS                                                                      \
+    "eval $(grep -o 'figures: [0-9]* sets wanted.*older deleted' ../logs/evaluator.log | "  \
+    "tail -n 1 | sed -E 's/figures: ([0-9]+) sets wanted, ([0-9]+) drawn, ([0-9]+) failed "  \
+    "\\(([0-9]+) timed out\\), ([0-9]+) not drawn yet, ([0-9]+) skipped \\(queue full\\), " \
+    "([0-9]+) not sent \\(error\\); ([0-9]+) sets kept, ([0-9]+) older deleted/wanted=\\1 " \
+    "drawn=\\2 failed=\\3 timedout=\\4 pending=\\5 skipped=\\6 unsent=\\7 kept=\\8 "    \
+    "gone=\\9/') && [ -n \"$wanted\" ]"
+
 static char rundir[64];
 static char build[4096]; /* absolute */
 
@@ -465,20 +476,58 @@ Test(pipeline, localised_anomalies_are_named)
     cr_log_info("localisation: %g flagged bad runs, worst-named broken in %.3f", runs, frac);
     cr_assert(runs >= 5 && frac >= 0.6, "localisation %g of %g runs", frac, runs);
     dn_json_destroy(&doc);
-    /* Every run flagged bad has its worst histograms drawn, PNG and SVG (at
-     * least one set per run, none failed), and only the newest 3 sets are kept
-     * (figures_keep): the rest were deleted, and the last bad run's are there. */
-    rc = sh("cd %s/report && n=$(awk -F, 'NR > 1 && $4 == \"bad\"' runs.csv | wc -l) && "
-            "last=$(awk -F, 'NR > 1 && $4 == \"bad\" {print $1}' runs.csv | sort -n | tail -1) "
-            "&& line=$(grep -o 'figures [0-9]* drawn, 0 failed .*older deleted' "
-            "../logs/evaluator.log | tail -n 1) && set -- $line && drawn=$2 && "
-            "kept=$(echo \"$line\" | sed 's/.* \\([0-9]*\\) sets kept.*/\\1/') && "
-            "gone=$(echo \"$line\" | sed 's/.* \\([0-9]*\\) older deleted/\\1/') && "
-            "p=$(ls runs/run_*/*_s.png | wc -l) && v=$(ls runs/run_*/*_s_history.svg | wc -l) && "
-            "echo \"$n bad runs (last $last); $drawn sets drawn, $kept kept, $gone deleted; "
-            "on disk $p png, $v history svg\" >&2 && [ $n -ge 5 ] && [ $drawn -ge $n ] && "
-            "[ $kept = 3 ] && [ $((drawn - gone)) = 3 ] && [ $p = 3 ] && [ $v = 3 ] && "
+    /* Every run flagged bad has its worst histograms drawn, PNG and SVG (every
+     * set wanted was drawn, none failed or skipped), and only the newest 3 sets
+     * are kept (figures_keep): the rest were deleted, and the last bad run's
+     * are there. */
+    rc = sh("cd %s/report && " FIGURE_COUNTS " && n=$(awk -F, 'NR > 1 && $4 == \"bad\"' runs.csv "
+            "| wc -l) && last=$(awk -F, 'NR > 1 && $4 == \"bad\" {print $1}' runs.csv | sort -n "
+            "| tail -1) && p=$(ls runs/run_*/*_s.png | wc -l) && "
+            "v=$(ls runs/run_*/*_s_history.svg | wc -l) && "
+            "echo \"$n bad runs (last $last); $wanted sets wanted, $drawn drawn, $kept kept, "
+            "$gone deleted; on disk $p png, $v history svg\" >&2 && [ $n -ge 5 ] && "
+            "[ $drawn -ge $n ] && [ $drawn = $wanted ] && [ $kept = 3 ] && "
+            "[ $((drawn - gone)) = 3 ] && [ $p = 3 ] && [ $v = 3 ] && "
             "ls runs/run_$last/*_s.png >/dev/null",
             rundir);
     cr_assert_eq(rc, 0, "the flagged runs' figures are missing or not rotated (see stderr)");
+}
+
+/* A full figure queue: with figures_queue = 1, a flagged run whose worst
+ * histograms make two sets has its second skipped (the first still waits in
+ * the queue), deterministically. Every set wanted is accounted for (drawn,
+ * failed, pending, skipped or not sent), the skips are counted and logged,
+ * no run has more than the one set it got in, no job file is left, and the
+ * evaluator still received every run and score. */
+Test(pipeline, full_figure_queue_skips_and_counts_every_set)
+{
+    setenv("DINAMO_GENERATOR_HISTOGRAMS", "4", 1);
+    setenv("DINAMO_GENERATOR_SUBSYSTEMS", "2", 1);
+    setenv("DINAMO_GENERATOR_LOCALISED", "true", 1);
+    setenv("DINAMO_EVALUATOR_FIGURES_QUEUE", "1", 1);
+    setenv("DINAMO_EVALUATOR_FIGURES_KEEP", "0", 1);
+    start_cluster("--methods s");
+    wait_and_stop();
+    unsetenv("DINAMO_GENERATOR_HISTOGRAMS");
+    unsetenv("DINAMO_GENERATOR_SUBSYSTEMS");
+    unsetenv("DINAMO_GENERATOR_LOCALISED");
+    unsetenv("DINAMO_EVALUATOR_FIGURES_QUEUE");
+    unsetenv("DINAMO_EVALUATOR_FIGURES_KEEP");
+    int rc = sh("cd %s/report && " FIGURE_COUNTS " && dirs=$(ls -d runs/run_* | wc -l) && "
+                "p=$(ls runs/run_*/*_s.png | wc -l) && h=$(ls runs/run_*/*_s_history.png | wc -l) "
+                "&& most=$(for d in runs/run_*; do ls $d/*_s.png | wc -l; done | sort -n | "
+                "tail -1) && jobs=$(find runs -name '.*.job' | wc -l) && "
+                "warned=$(grep -c 'sets already wait (figures_queue)' ../logs/evaluator.log) && "
+                "echo \"$wanted sets wanted: $drawn drawn, $failed failed, $pending pending, "
+                "$skipped skipped, $unsent not sent; $dirs run directories, $p png, $h history png, "
+                "at most $most per run, $jobs job files left, $warned warnings\" >&2 && "
+                "[ $wanted = $((drawn + failed + pending + skipped + unsent)) ] && "
+                "[ $skipped -gt 0 ] && [ $failed = 0 ] && [ $unsent = 0 ] && [ $drawn -ge 1 ] && "
+                "[ $p = $drawn ] && [ $h = $drawn ] && [ $dirs = $drawn ] && [ $most = 1 ] && "
+                "[ $jobs = 0 ] && [ $warned -ge 1 ]",
+                rundir);
+    cr_assert_eq(rc, 0, "the figure sets of a full queue are not accounted for (see stderr)");
+    rc = sh("grep -q 'stopped: %d runs, %d labels, %d scores' %s/logs/evaluator.log", RUNS,
+            4 * RUNS, 4 * RUNS, rundir);
+    cr_assert_eq(rc, 0, "the evaluator did not receive every run, label and score");
 }

@@ -92,7 +92,10 @@ typedef struct ev_t {
     double warning_margin;   /* warning threshold = bad - this, unless the policy sets it */
     int figures, figures_keep;  /* figures of flagged runs; the newest sets kept */
     int figures_queue;          /* most sets waiting to be drawn; more are skipped */
-    uint64_t figures_skipped;   /* flagged sets not drawn: the queue was full */
+    /* Every set a flagged run asks for ends as exactly one of: drawn, failed
+     * or still pending (the figure worker's counts), skipped (the queue was
+     * full) or unsent (no data, no directory, the job not saved). */
+    uint64_t figures_wanted, figures_skipped, figures_unsent;
     dn_figkeep_t *figkeep;      /* deletes the oldest sets beyond figures_keep */
     int figures_timeout_ms;
     dn_figworker_t *figw;     /* draws the figures off the loop; NULL: figures off */
@@ -436,23 +439,45 @@ static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
     hkey_t *hk = &ev->keys[k];
     row_t *r = &hk->rows[seq];
     const int nb = hk->n_bins;
-    if (!r->counts || !r->ref_mu[m] || !r->ref_sigma[m] || nb < 1)
+    ev->figures_wanted++;
+    /* A burst of flagged runs (a recorded stream replayed at full speed) must
+     * not queue job files without bound nor keep the helper busy for an hour:
+     * beyond figures_queue waiting sets, new ones are skipped and counted,
+     * before any work is spent on them. */
+    if (dn_figworker_pending(ev->figw) >= ev->figures_queue) {
+        if (ev->figures_skipped++ % 100 == 0)
+            dn_log(DN_LOG_WARN, "figures of run %lld, %s: not drawn, %d sets already wait "
+                   "(figures_queue); %llu skipped so far", (long long)r->run_number, hk->key,
+                   ev->figures_queue, (unsigned long long)ev->figures_skipped);
         return;
+    }
+    int submitted = 0;
+    double *buf = NULL;
+    int64_t *runs = NULL;
+    int8_t *labels = NULL;
+    dn_err_t err = {0};
+    if (!r->counts || !r->ref_mu[m] || !r->ref_sigma[m] || nb < 1) {
+        dn_log(DN_LOG_WARN, "figures of run %lld, %s: not drawn, the run's counts or "
+               "reference are missing", (long long)r->run_number, hk->key);
+        goto done;
+    }
     char dir[4200], base[4700], base_h[4700], keyname[DN_MSG_KEY_MAX + 1];
     snprintf(dir, sizeof dir, "%s/runs/run_%lld", ev->report_dir, (long long)r->run_number);
-    dn_err_t err = {0};
     if (dn_mkdirs(dir, &err)) {
         dn_log(DN_LOG_WARN, "figures: %s", err.msg);
-        return;
+        goto done;
     }
     csv_key_name(keyname, sizeof keyname, hk->key);
     snprintf(base, sizeof base, "%s/%s_%s", dir, keyname, method_name[m]);
     snprintf(base_h, sizeof base_h, "%s/%s_%s_history", dir, keyname, method_name[m]);
-    double *buf = malloc(sizeof(double) * (4 * (size_t)nb + 2 * (size_t)hk->n_rows + 2));
-    int64_t *runs = malloc(sizeof(int64_t) * ((size_t)hk->n_rows + 1));
-    int8_t *labels = malloc((size_t)hk->n_rows + 1);
-    if (!buf || !runs || !labels)
+    buf = malloc(sizeof(double) * (4 * (size_t)nb + 2 * (size_t)hk->n_rows + 2));
+    runs = malloc(sizeof(int64_t) * ((size_t)hk->n_rows + 1));
+    labels = malloc((size_t)hk->n_rows + 1);
+    if (!buf || !runs || !labels) {
+        dn_log(DN_LOG_WARN, "figures of run %lld, %s: out of memory", (long long)r->run_number,
+               hk->key);
         goto done;
+    }
     double *xt = buf, *sx2 = xt + nb, *unc = sx2 + nb, *pulls = unc + nb, *scores = pulls + nb;
     dn_hist_normalise(xt, sx2, r->counts, r->variances, nb);
     dn_hist_chi2(pulls, xt, sx2, r->ref_mu[m], r->ref_sigma[m], nb);
@@ -481,24 +506,16 @@ static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
                          warning_threshold(ev, hk, m), hk->threshold[m]};
     char jobfile[4800];
     snprintf(jobfile, sizeof jobfile, "%s/.%s_%s.job", dir, keyname, method_name[m]);
-    if (!ev->figw)
-        goto done;
-    /* A burst of flagged runs (a recorded stream replayed at full speed) must
-     * not queue job files without bound nor keep the helper busy for an hour:
-     * beyond figures_queue waiting sets, new ones are skipped and counted. */
-    if (dn_figworker_pending(ev->figw) >= ev->figures_queue) {
-        if (ev->figures_skipped++ % 100 == 0)
-            dn_log(DN_LOG_WARN, "figures of run %lld, %s: not drawn, %d sets already wait "
-                   "(figures_queue); %llu skipped so far", (long long)r->run_number, hk->key,
-                   ev->figures_queue, (unsigned long long)ev->figures_skipped);
-        goto done;
-    }
     if (dn_plot_job_save(jobfile, &job, &err) || dn_figworker_submit(ev->figw, jobfile, &err)) {
         dn_log(DN_LOG_WARN, "figures of run %lld, %s: %s", (long long)r->run_number, hk->key,
                err.msg);
         unlink(jobfile);
+    } else {
+        submitted = 1;
     }
 done:
+    if (!submitted)
+        ev->figures_unsent++;
     free(buf);
     free(runs);
     free(labels);
@@ -528,7 +545,7 @@ static void try_flag(ev_t *ev, uint64_t seq, int m)
     char worst[512], bins[128];
     worst_list(ev, &a, worst, sizeof worst);
     worst_bins(ev, a.worst[0], seq, m, bins, sizeof bins);
-    if (ev->figures && a.severity == SEV_BAD)
+    if (ev->figw && a.severity == SEV_BAD)
         for (int w = 0; w < N_WORST && a.worst[w] >= 0; w++)
             draw_flagged(ev, seq, m, a.worst[w]);
     dn_log(a.severity == SEV_BAD ? DN_LOG_WARN : DN_LOG_INFO,
@@ -1466,13 +1483,13 @@ static int on_shutdown(dn_service_t *svc, void *arg)
     dn_figworker_stats_t fs = {0};
     if (ev->figw)
         fs = dn_figworker_stats(ev->figw);
-    dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates); figures "
-           "%llu drawn, %llu failed (%llu timed out), %d not drawn yet, %llu skipped (queue "
-           "full), %d sets kept, %lld older deleted",
+    dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates); figures: "
+           "%llu sets wanted, %llu drawn, %llu failed (%llu timed out), %d not drawn yet, %llu "
+           "skipped (queue full), %llu not sent (error); %d sets kept, %lld older deleted",
            ev->n_runs, (unsigned long long)ev->n_labels, (unsigned long long)ev->n_scores,
-           (unsigned long long)ev->n_dups, fs.drawn, fs.failed, fs.timed_out,
-           ev->figw ? dn_figworker_pending(ev->figw) : 0,
-           (unsigned long long)ev->figures_skipped,
+           (unsigned long long)ev->n_dups, (unsigned long long)ev->figures_wanted, fs.drawn,
+           fs.failed, fs.timed_out, ev->figw ? dn_figworker_pending(ev->figw) : 0,
+           (unsigned long long)ev->figures_skipped, (unsigned long long)ev->figures_unsent,
            ev->figkeep ? dn_figkeep_count(ev->figkeep) : 0,
            ev->figkeep ? dn_figkeep_evicted(ev->figkeep) : 0);
     return 0;
