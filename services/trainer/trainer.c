@@ -123,6 +123,9 @@ typedef struct trainer_t {
     int n_keys, cap_keys;
     char **known;             /* elastic: keys known to be registered */
     int n_known, cap_known;
+    int rebalance;            /* elastic: a key became known: balance this round, not
+                               * at the next tick (in lockstep, nobody trains an
+                               * unowned key and the stream waits for it) */
     uint64_t frontier;        /* every event below it was seen (keys registered) */
     int dirty;
     int shares_said;          /* last (owned, K, m) logged, to log changes only */
@@ -391,6 +394,7 @@ static int key_register(trainer_t *tr, const char *k, uint64_t off, dn_err_t *er
     if (!(tr->known[tr->n_known] = strdup(k)))
         return dn_err_set(err, DN_ENOMEM, "out of memory");
     tr->n_known++;
+    tr->rebalance = 1;
     return 0;
 }
 
@@ -1172,7 +1176,13 @@ static int on_round(dn_service_t *svc, void *arg)
 {
     trainer_t *tr = arg;
     dn_err_t err = {0};
-    int rc = train_ready(tr, &err);
+    int rc = 0;
+    if (tr->rebalance) {
+        tr->rebalance = 0;
+        rc = balance(tr, &err);
+    }
+    if (!rc)
+        rc = train_ready(tr, &err);
     if (!rc && tr->dirty && since(&tr->last_ckpt) >= tr->checkpoint_s)
         rc = checkpoint(tr, &err);
     if (!rc)
