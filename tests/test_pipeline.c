@@ -11,7 +11,12 @@
  *     seed, then a restart: the final scores and metrics are unchanged (no run
  *     lost, none scored twice);
  *   - garbage frames thrown at every service's inputs are rejected, counted
- *     and logged, and change nothing.
+ *     and logged, and change nothing;
+ *   - an unpaced generator against a slow trainer is held back by flow
+ *     control, with every message accounted for;
+ *   - localised anomalies: the broken histograms are named, every flagged run
+ *     is drawn and only the newest figure sets are kept; with a full figure
+ *     queue every set wanted is still accounted for.
  * Each cluster streams 200 runs (60 historical), which keeps DINAMO-ML's
  * online training to seconds. */
 #include <criterion/criterion.h>
@@ -443,21 +448,30 @@ Test(pipeline, fast_generator_slow_trainer_back_pressure_accounts_for_everything
     cr_assert_eq(rc, 0, "a service lost messages");
 }
 
+/* S only, 4 histograms in 2 subsystems, each bad run breaking 1 or 2 of one
+ * subsystem; the evaluator with the given figures_queue and figures_keep. */
+static void localised_stream(const char *figures_queue, const char *figures_keep)
+{
+    const char *env[][2] = {{"DINAMO_GENERATOR_HISTOGRAMS", "4"},
+                            {"DINAMO_GENERATOR_SUBSYSTEMS", "2"},
+                            {"DINAMO_GENERATOR_LOCALISED", "true"},
+                            {"DINAMO_EVALUATOR_FIGURES_QUEUE", figures_queue},
+                            {"DINAMO_EVALUATOR_FIGURES_KEEP", figures_keep}};
+    const int n = (int)(sizeof env / sizeof env[0]);
+    for (int i = 0; i < n; i++)
+        setenv(env[i][0], env[i][1], 1);
+    start_cluster("--methods s");
+    wait_and_stop();
+    for (int i = 0; i < n; i++)
+        unsetenv(env[i][0]);
+}
+
 /* Localised anomalies: each bad run breaks 1 or 2 histograms of one subsystem
  * (labels per histogram say which), and the evaluator's worst-named histogram
  * of a flagged bad run is mostly a broken one (metrics.json "localisation"). */
 Test(pipeline, localised_anomalies_are_named)
 {
-    setenv("DINAMO_GENERATOR_HISTOGRAMS", "4", 1);
-    setenv("DINAMO_GENERATOR_SUBSYSTEMS", "2", 1);
-    setenv("DINAMO_GENERATOR_LOCALISED", "true", 1);
-    setenv("DINAMO_EVALUATOR_FIGURES_KEEP", "3", 1);
-    start_cluster("--methods s");
-    wait_and_stop();
-    unsetenv("DINAMO_GENERATOR_HISTOGRAMS");
-    unsetenv("DINAMO_GENERATOR_SUBSYSTEMS");
-    unsetenv("DINAMO_GENERATOR_LOCALISED");
-    unsetenv("DINAMO_EVALUATOR_FIGURES_KEEP");
+    localised_stream("200", "3");
     /* labels.csv: per bad run 1..2 bad histograms, all of one subsystem (h mod 2) */
     int rc = sh("awk -F, 'NR > 1 && $4 == \"bad\" { split($3, p, \"/h\"); s = p[2] %% 2; "
                 "n[$1]++; if (($1 in ss) && ss[$1] != s) mixed++; ss[$1] = s } "
@@ -501,18 +515,7 @@ Test(pipeline, localised_anomalies_are_named)
  * evaluator still received every run and score. */
 Test(pipeline, full_figure_queue_skips_and_counts_every_set)
 {
-    setenv("DINAMO_GENERATOR_HISTOGRAMS", "4", 1);
-    setenv("DINAMO_GENERATOR_SUBSYSTEMS", "2", 1);
-    setenv("DINAMO_GENERATOR_LOCALISED", "true", 1);
-    setenv("DINAMO_EVALUATOR_FIGURES_QUEUE", "1", 1);
-    setenv("DINAMO_EVALUATOR_FIGURES_KEEP", "0", 1);
-    start_cluster("--methods s");
-    wait_and_stop();
-    unsetenv("DINAMO_GENERATOR_HISTOGRAMS");
-    unsetenv("DINAMO_GENERATOR_SUBSYSTEMS");
-    unsetenv("DINAMO_GENERATOR_LOCALISED");
-    unsetenv("DINAMO_EVALUATOR_FIGURES_QUEUE");
-    unsetenv("DINAMO_EVALUATOR_FIGURES_KEEP");
+    localised_stream("1", "0");
     int rc = sh("cd %s/report && " FIGURE_COUNTS " && dirs=$(ls -d runs/run_* | wc -l) && "
                 "p=$(ls runs/run_*/*_s.png | wc -l) && h=$(ls runs/run_*/*_s_history.png | wc -l) "
                 "&& most=$(for d in runs/run_*; do ls $d/*_s.png | wc -l; done | sort -n | "
