@@ -30,7 +30,6 @@ struct dn_figworker_t {
     void *arg;
     char **queue;          /* submission order; queue[0] in flight when in_flight */
     int n, cap;
-    int max_waiting;       /* behind the one in flight; 0: no bound */
     int in_flight;
     int64_t sent_ms;
     pid_t pid;             /* helper, or 0 */
@@ -124,34 +123,21 @@ static int helper_start(dn_figworker_t *self, dn_err_t *err)
     return 0;
 }
 
-/* Reports queue[i] with status and removes it. */
-static void finish(dn_figworker_t *self, int i, dn_figjob_status_t status, const char *msg)
-{
-    char *path = self->queue[i];
-    if (status == DN_FIGJOB_DRAWN)
-        self->stats.drawn++;
-    else if (status == DN_FIGJOB_DROPPED)
-        self->stats.dropped++;
-    else
-        self->stats.failed++;
-    unlink(path);
-    if (self->done)
-        self->done(path, status, status == DN_FIGJOB_DRAWN ? "" : msg, self->arg);
-    free(path);
-    memmove(self->queue + i, self->queue + i + 1, (size_t)(self->n - i - 1) * sizeof *self->queue);
-    self->n--;
-}
-
-/* Reports the head (the job in flight, or the next one) and removes it. */
+/* Reports queue[0] and removes it. */
 static void finish_head(dn_figworker_t *self, int ok, const char *msg)
 {
-    finish(self, 0, ok ? DN_FIGJOB_DRAWN : DN_FIGJOB_FAILED, msg);
+    char *path = self->queue[0];
+    if (ok)
+        self->stats.drawn++;
+    else
+        self->stats.failed++;
+    if (self->done)
+        self->done(path, ok, ok ? "" : msg, self->arg);
+    unlink(path);
+    free(path);
+    memmove(self->queue, self->queue + 1, (size_t)(self->n - 1) * sizeof *self->queue);
+    self->n--;
     self->in_flight = 0;
-}
-
-void dn_figworker_set_max_waiting(dn_figworker_t *self, int max_waiting)
-{
-    self->max_waiting = max_waiting > 0 ? max_waiting : 0;
 }
 
 int dn_figworker_submit(dn_figworker_t *self, const char *jobfile, dn_err_t *err)
@@ -167,15 +153,9 @@ int dn_figworker_submit(dn_figworker_t *self, const char *jobfile, dn_err_t *err
         self->queue = q;
         self->cap = cap;
     }
-    char *copy = strdup(jobfile);
-    if (!copy)
+    if (!(self->queue[self->n] = strdup(jobfile)))
         return dn_err_set(err, DN_ENOMEM, "figure worker: out of memory");
-    while (self->max_waiting && self->n - self->in_flight >= self->max_waiting) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "dropped for a newer job: %d were waiting", self->max_waiting);
-        finish(self, self->in_flight, DN_FIGJOB_DROPPED, msg);
-    }
-    self->queue[self->n++] = copy;
+    self->n++;
     return 0;
 }
 

@@ -19,15 +19,9 @@
  * restarts one that died), reporting that job as failed. Every job file is
  * unlinked once its job is done, failed or dropped.
  *
- * A worker may bound its queue (dn_figworker_set_max_waiting): a job
- * submitted while that many wait (not counting the one in flight) drops the
- * oldest waiting one, so after a burst it is the newest figures that are
- * drawn: the runs on shift.
- *
  * Invariants: at most one job in flight; every submitted job is reported to
- * the done callback exactly once: drawn or failed by poll (in submission
- * order), failed by destroy ("not drawn: the worker stopped"), or dropped by
- * the submit that pushed it out.
+ * the done callback exactly once (by poll, or by destroy with "not drawn: the
+ * worker stopped"), in submission order.
  *
  * Thread rules: a worker belongs to one thread. Ownership: the caller owns the
  * worker; submitted path strings are copied. */
@@ -40,18 +34,8 @@
 
 typedef struct dn_figworker_t dn_figworker_t;
 
-/* What became of a job. */
-typedef enum dn_figjob_status_t {
-    DN_FIGJOB_FAILED = 0,  /* not drawn: msg says why (the helper's reason, a
-                            * timeout, a dead helper, the worker stopped) */
-    DN_FIGJOB_DRAWN = 1,
-    DN_FIGJOB_DROPPED = 2  /* never started: newer jobs filled the queue */
-} dn_figjob_status_t;
-
-/* Called once per job, with its status; msg is "" when drawn. The job file is
- * already unlinked (so a caller may remove the directory it was in). */
-typedef void (*dn_figworker_done_fn)(const char *jobfile, dn_figjob_status_t status,
-                                     const char *msg, void *arg);
+/* Called once per job: ok 1 (drawn) or 0 (msg says why). */
+typedef void (*dn_figworker_done_fn)(const char *jobfile, int ok, const char *msg, void *arg);
 
 /* New worker that starts argv[0] (an absolute path; argv NULL-terminated,
  * copied) as its helper when there is work, and gives a job timeout_ms
@@ -65,15 +49,9 @@ dn_figworker_t *dn_figworker_new(char *const argv[], int timeout_ms, dn_figworke
  * NULL; nulls the pointer. */
 void dn_figworker_destroy(dn_figworker_t **self_p);
 
-/* At most max_waiting jobs wait behind the one in flight (>= 1; 0, the
- * default, is no bound). Lowering it drops nothing until the next submit. */
-void dn_figworker_set_max_waiting(dn_figworker_t *self, int max_waiting);
-
 /* Queues jobfile (a file written by dn_plot_job_save; the worker unlinks it
- * when done). When max_waiting jobs already wait, the oldest waiting one is
- * first dropped (reported DN_FIGJOB_DROPPED, its file unlinked). Returns 0,
- * DN_EINVAL (path empty, with a newline, or longer than 4000 bytes; nothing
- * dropped), DN_ENOMEM. Never blocks: call dn_figworker_poll to make progress. */
+ * when done). Returns 0, DN_EINVAL (path empty, with a newline, or longer than
+ * 4000 bytes), DN_ENOMEM. Never blocks: call dn_figworker_poll to make progress. */
 int dn_figworker_submit(dn_figworker_t *self, const char *jobfile, dn_err_t *err);
 
 /* Makes progress without blocking: collects the helper's answer, starts the
@@ -85,10 +63,8 @@ int dn_figworker_poll(dn_figworker_t *self, dn_err_t *err);
 /* Jobs submitted and not yet reported (queued + in flight). */
 int dn_figworker_pending(const dn_figworker_t *self);
 
-/* Counts since dn_figworker_new: every job reported is drawn, failed (of which
- * timed_out) or dropped. */
 typedef struct dn_figworker_stats_t {
-    unsigned long long drawn, failed, timed_out, dropped, helpers_started;
+    unsigned long long drawn, failed, timed_out, helpers_started;
 } dn_figworker_stats_t;
 dn_figworker_stats_t dn_figworker_stats(const dn_figworker_t *self);
 

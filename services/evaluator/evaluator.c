@@ -91,12 +91,11 @@ typedef struct ev_t {
     uint64_t boot_seed;
     double warning_margin;   /* warning threshold = bad - this, unless the policy sets it */
     int figures, figures_keep;  /* figures of flagged runs; the newest sets kept */
-    int figures_queue;          /* most sets waiting to be drawn; the oldest make room */
-    /* Every set a flagged run asks for ends as exactly one of: drawn, failed,
-     * dropped (the queue was full: the oldest waiting set makes room) or
-     * still pending (the figure worker's counts), or unsent (no data, no
-     * directory, the job not saved). */
-    uint64_t figures_wanted, figures_unsent;
+    int figures_queue;          /* most sets waiting to be drawn; more are skipped */
+    /* Every set a flagged run asks for ends as exactly one of: drawn, failed
+     * or still pending (the figure worker's counts), skipped (the queue was
+     * full) or unsent (no data, no directory, the job not saved). */
+    uint64_t figures_wanted, figures_skipped, figures_unsent;
     dn_figkeep_t *figkeep;      /* deletes the oldest sets beyond figures_keep */
     int figures_timeout_ms;
     dn_figworker_t *figw;     /* draws the figures off the loop; NULL: figures off */
@@ -408,22 +407,11 @@ static void csv_key_name(char *dst, size_t cap, const char *key);
  * while the evaluator goes on: drawing takes longer than a run takes to score,
  * and an evaluator that waited for it would hold the stream back. A drawing
  * failure is logged. The final report waits until every figure is drawn. */
-static void figure_done(const char *jobfile, dn_figjob_status_t status, const char *msg,
-                        void *arg)
+static void figure_done(const char *jobfile, int ok, const char *msg, void *arg)
 {
     ev_t *ev = arg;
-    int ok = status == DN_FIGJOB_DRAWN;
-    if (status == DN_FIGJOB_DROPPED) {
-        /* A burst (a recorded stream replayed at full speed) flagged runs
-         * faster than they can be drawn: the newest are drawn, the oldest
-         * waiting make room; logged the first time and every 100th. */
-        unsigned long long dropped = dn_figworker_stats(ev->figw).dropped;
-        if (dropped % 100 == 1)
-            dn_log(DN_LOG_WARN, "figure job %s: %s (figures_queue %d); %llu dropped so far",
-                   jobfile, msg, ev->figures_queue, dropped);
-    } else if (!ok) {
+    if (!ok)
         dn_log(DN_LOG_WARN, "figure job %s: %s", jobfile, msg);
-    }
     /* DIR/.NAME.job drew DIR/NAME.* and DIR/NAME_history.* */
     const char *slash = strrchr(jobfile, '/');
     size_t len = strlen(jobfile);
@@ -433,20 +421,14 @@ static void figure_done(const char *jobfile, dn_figjob_status_t status, const ch
         snprintf(base, sizeof base, "%.*s/%.*s", (int)(slash - jobfile), jobfile,
                  (int)(jobfile + len - 4 - (slash + 2)), slash + 2) >= (int)sizeof base)
         return;
-    /* A job not drawn (dropped, or the worker stopped) made no files: it must
-     * not push an older set out, nor leave its run an empty directory (rmdir
-     * leaves one that holds anything, another set's job file too). One that
-     * failed halfway may have made some: kept so that they are deleted in
-     * turn. */
+    /* A job not drawn (the worker stopped) made no files: it must not push an
+     * older set out. One that failed halfway may have made some: kept so that
+     * they are deleted in turn. */
     char png[4900], hpng[4900];
     snprintf(png, sizeof png, "%s.png", base);
     snprintf(hpng, sizeof hpng, "%s_history.png", base);
-    if (!ok && access(png, F_OK) && access(hpng, F_OK)) {
-        char rundir[4800];
-        snprintf(rundir, sizeof rundir, "%.*s", (int)(slash - jobfile), jobfile);
-        rmdir(rundir);
+    if (!ok && access(png, F_OK) && access(hpng, F_OK))
         return;
-    }
     dn_err_t err = {0};
     if (dn_figkeep_add(ev->figkeep, base, &err))
         dn_log(DN_LOG_WARN, "figures: %s", err.msg);
@@ -458,6 +440,17 @@ static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
     row_t *r = &hk->rows[seq];
     const int nb = hk->n_bins;
     ev->figures_wanted++;
+    /* A burst of flagged runs (a recorded stream replayed at full speed) must
+     * not queue job files without bound nor keep the helper busy for an hour:
+     * beyond figures_queue waiting sets, new ones are skipped and counted,
+     * before any work is spent on them. */
+    if (dn_figworker_pending(ev->figw) >= ev->figures_queue) {
+        if (ev->figures_skipped++ % 100 == 0)
+            dn_log(DN_LOG_WARN, "figures of run %lld, %s: not drawn, %d sets already wait "
+                   "(figures_queue); %llu skipped so far", (long long)r->run_number, hk->key,
+                   ev->figures_queue, (unsigned long long)ev->figures_skipped);
+        return;
+    }
     int submitted = 0;
     double *buf = NULL;
     int64_t *runs = NULL;
@@ -1492,12 +1485,11 @@ static int on_shutdown(dn_service_t *svc, void *arg)
         fs = dn_figworker_stats(ev->figw);
     dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates); figures: "
            "%llu sets wanted, %llu drawn, %llu failed (%llu timed out), %d not drawn yet, %llu "
-           "dropped (queue full, oldest first), %llu not sent (error); %d sets kept, %lld older "
-           "deleted",
+           "skipped (queue full), %llu not sent (error); %d sets kept, %lld older deleted",
            ev->n_runs, (unsigned long long)ev->n_labels, (unsigned long long)ev->n_scores,
            (unsigned long long)ev->n_dups, (unsigned long long)ev->figures_wanted, fs.drawn,
-           fs.failed, fs.timed_out, ev->figw ? dn_figworker_pending(ev->figw) : 0, fs.dropped,
-           (unsigned long long)ev->figures_unsent,
+           fs.failed, fs.timed_out, ev->figw ? dn_figworker_pending(ev->figw) : 0,
+           (unsigned long long)ev->figures_skipped, (unsigned long long)ev->figures_unsent,
            ev->figkeep ? dn_figkeep_count(ev->figkeep) : 0,
            ev->figkeep ? dn_figkeep_evicted(ev->figkeep) : 0);
     return 0;
@@ -1523,8 +1515,8 @@ static const dn_config_key_t keys[] = {
     {"figures_keep", DN_CFG_INT, "1000", "figure sets kept on disk, the newest (each a "
                                           "histogram and its history); 0 keeps all"},
     {"figures_timeout_ms", DN_CFG_INT, "30000", "a drawing taking longer is killed"},
-    {"figures_queue", DN_CFG_INT, "200", "most figure sets waiting to be drawn; beyond it the "
-                                         "oldest waiting set is dropped for the newest (counted)"},
+    {"figures_queue", DN_CFG_INT, "200", "most figure sets waiting to be drawn; the sets of "
+                                         "runs flagged beyond it are skipped (counted)"},
     {"auto_accept", DN_CFG_BOOL, "false",
      "label a run good automatically when every histogram is good (real feeds)"},
     {"auto_accept_methods", DN_CFG_STRING, "", "methods that must agree (default: all evaluated)"},
@@ -1685,7 +1677,6 @@ int main(int argc, char **argv)
         char *wargv[] = {(char *)"/proc/self/exe", (char *)"--figure-worker", NULL};
         if (!(ev.figw = dn_figworker_new(wargv, ev.figures_timeout_ms, figure_done, &ev, &err)))
             goto fail;
-        dn_figworker_set_max_waiting(ev.figw, ev.figures_queue);
     }
     if ((rc = restore(&ev, &err)))
         goto fail;
