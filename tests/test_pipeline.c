@@ -40,14 +40,15 @@
 #define NHIST 60
 
 /* Shell: the evaluator's figure counts from its stop line, as variables
- * wanted drawn failed timedout pending skipped unsent kept gone (run in
+ * wanted drawn failed timedout pending dropped unsent kept gone (run in
  * RUNDIR/report). */
 #define FIGURE_COUNTS                                                                      \
     "eval $(grep -o 'figures: [0-9]* sets wanted.*older deleted' ../logs/evaluator.log | "  \
     "tail -n 1 | sed -E 's/figures: ([0-9]+) sets wanted, ([0-9]+) drawn, ([0-9]+) failed "  \
-    "\\(([0-9]+) timed out\\), ([0-9]+) not drawn yet, ([0-9]+) skipped \\(queue full\\), " \
-    "([0-9]+) not sent \\(error\\); ([0-9]+) sets kept, ([0-9]+) older deleted/wanted=\\1 " \
-    "drawn=\\2 failed=\\3 timedout=\\4 pending=\\5 skipped=\\6 unsent=\\7 kept=\\8 "    \
+    "\\(([0-9]+) timed out\\), ([0-9]+) not drawn yet, ([0-9]+) dropped \\(queue full, "    \
+    "oldest first\\), ([0-9]+) not sent \\(error\\); ([0-9]+) sets kept, ([0-9]+) older "     \
+    "deleted/wanted=\\1 drawn=\\2 failed=\\3 timedout=\\4 pending=\\5 dropped=\\6 "      \
+    "unsent=\\7 kept=\\8 "                                                                    \
     "gone=\\9/') && [ -n \"$wanted\" ]"
 
 static char rundir[64];
@@ -507,27 +508,31 @@ Test(pipeline, localised_anomalies_are_named)
     cr_assert_eq(rc, 0, "the flagged runs' figures are missing or not rotated (see stderr)");
 }
 
-/* A full figure queue: with figures_queue = 1, a flagged run whose worst
- * histograms make two sets has its second skipped (the first still waits in
- * the queue), deterministically. Every set wanted is accounted for (drawn,
- * failed, pending, skipped or not sent), the skips are counted and logged,
- * no run has more than the one set it got in, no job file is left, and the
- * evaluator still received every run and score. */
-Test(pipeline, full_figure_queue_skips_and_counts_every_set)
+/* A full figure queue: with figures_queue = 1, of the sets wanted while one
+ * is drawn only the newest waits; the older ones are dropped. A flagged run
+ * whose worst histograms make two sets drops its first at once, so sets are
+ * dropped, deterministically. Every set wanted is accounted for (drawn,
+ * failed, pending, dropped or not sent), the drops are counted and logged, no
+ * run has more than one set, no job file is left, the last flagged run (the
+ * one on shift) is drawn, and the evaluator still received every run and
+ * score. */
+Test(pipeline, full_figure_queue_drops_the_oldest_and_counts_every_set)
 {
     localised_stream("1", "0");
     int rc = sh("cd %s/report && " FIGURE_COUNTS " && dirs=$(ls -d runs/run_* | wc -l) && "
                 "p=$(ls runs/run_*/*_s.png | wc -l) && h=$(ls runs/run_*/*_s_history.png | wc -l) "
                 "&& most=$(for d in runs/run_*; do ls $d/*_s.png | wc -l; done | sort -n | "
                 "tail -1) && jobs=$(find runs -name '.*.job' | wc -l) && "
-                "warned=$(grep -c 'sets already wait (figures_queue)' ../logs/evaluator.log) && "
+                "last=$(awk -F, 'NR > 1 && $4 == \"bad\" {print $1}' runs.csv | sort -n | tail -1) "
+                "&& warned=$(grep -c 'dropped for a newer run' ../logs/evaluator.log) && "
                 "echo \"$wanted sets wanted: $drawn drawn, $failed failed, $pending pending, "
-                "$skipped skipped, $unsent not sent; $dirs run directories, $p png, $h history png, "
-                "at most $most per run, $jobs job files left, $warned warnings\" >&2 && "
-                "[ $wanted = $((drawn + failed + pending + skipped + unsent)) ] && "
-                "[ $skipped -gt 0 ] && [ $failed = 0 ] && [ $unsent = 0 ] && [ $drawn -ge 1 ] && "
+                "$dropped dropped, $unsent not sent; $dirs run directories, $p png, $h history png, "
+                "at most $most per run, $jobs job files left, last flagged run $last, "
+                "$warned warnings\" >&2 && "
+                "[ $wanted = $((drawn + failed + pending + dropped + unsent)) ] && "
+                "[ $dropped -gt 0 ] && [ $failed = 0 ] && [ $unsent = 0 ] && [ $pending = 0 ] && "
                 "[ $p = $drawn ] && [ $h = $drawn ] && [ $dirs = $drawn ] && [ $most = 1 ] && "
-                "[ $jobs = 0 ] && [ $warned -ge 1 ]",
+                "[ $jobs = 0 ] && [ $warned -ge 1 ] && ls runs/run_$last/*_s.png >/dev/null",
                 rundir);
     cr_assert_eq(rc, 0, "the figure sets of a full queue are not accounted for (see stderr)");
     rc = sh("grep -q 'stopped: %d runs, %d labels, %d scores' %s/logs/evaluator.log", RUNS,

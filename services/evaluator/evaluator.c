@@ -91,11 +91,20 @@ typedef struct ev_t {
     uint64_t boot_seed;
     double warning_margin;   /* warning threshold = bad - this, unless the policy sets it */
     int figures, figures_keep;  /* figures of flagged runs; the newest sets kept */
-    int figures_queue;          /* most sets waiting to be drawn; more are skipped */
+    /* Figure sets wanted and not yet handed to the worker: a ring of at most
+     * figures_queue (run, key, method), oldest first. A set's job file is
+     * built only when the worker is idle, so a set dropped from a full ring
+     * (the oldest, for the newest: after a burst the runs on shift are the
+     * ones drawn) cost nothing. */
+    struct figwant_t {
+        uint64_t seq;
+        int k, m;
+    } *figq;
+    int figures_queue, figq_head, figq_n;
     /* Every set a flagged run asks for ends as exactly one of: drawn, failed
-     * or still pending (the figure worker's counts), skipped (the queue was
-     * full) or unsent (no data, no directory, the job not saved). */
-    uint64_t figures_wanted, figures_skipped, figures_unsent;
+     * or in the worker (its counts), waiting in figq, dropped from it, or
+     * unsent (no data, no directory, the job not saved). */
+    uint64_t figures_wanted, figures_dropped, figures_unsent;
     dn_figkeep_t *figkeep;      /* deletes the oldest sets beyond figures_keep */
     int figures_timeout_ms;
     dn_figworker_t *figw;     /* draws the figures off the loop; NULL: figures off */
@@ -434,23 +443,45 @@ static void figure_done(const char *jobfile, int ok, const char *msg, void *arg)
         dn_log(DN_LOG_WARN, "figures: %s", err.msg);
 }
 
+/* Wants the figures of flagged run seq, method m, histogram k: queued in
+ * figq; when it is full the oldest waiting set is dropped (counted, logged the
+ * first time and every 100th). */
+static void want_figures(ev_t *ev, uint64_t seq, int m, int k)
+{
+    ev->figures_wanted++;
+    if (ev->figq_n == ev->figures_queue) {
+        struct figwant_t *old = &ev->figq[ev->figq_head];
+        if (ev->figures_dropped++ % 100 == 0)
+            dn_log(DN_LOG_WARN, "figures of run %lld, %s (%s): dropped for a newer run's, %d "
+                   "sets already wait (figures_queue); %llu dropped so far",
+                   (long long)ev->keys[old->k].rows[old->seq].run_number, ev->keys[old->k].key,
+                   method_name[old->m], ev->figures_queue,
+                   (unsigned long long)ev->figures_dropped);
+        ev->figq_head = (ev->figq_head + 1) % ev->figures_queue;
+        ev->figq_n--;
+    }
+    ev->figq[(ev->figq_head + ev->figq_n) % ev->figures_queue] = (struct figwant_t){seq, k, m};
+    ev->figq_n++;
+}
+
+static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k);
+
+/* Hands the oldest wanted set to the worker when it has nothing to do. */
+static void feed_figures(ev_t *ev)
+{
+    while (ev->figq_n && dn_figworker_pending(ev->figw) == 0) {
+        struct figwant_t w = ev->figq[ev->figq_head];
+        ev->figq_head = (ev->figq_head + 1) % ev->figures_queue;
+        ev->figq_n--;
+        draw_flagged(ev, w.seq, w.m, w.k);
+    }
+}
+
 static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
 {
     hkey_t *hk = &ev->keys[k];
     row_t *r = &hk->rows[seq];
     const int nb = hk->n_bins;
-    ev->figures_wanted++;
-    /* A burst of flagged runs (a recorded stream replayed at full speed) must
-     * not queue job files without bound nor keep the helper busy for an hour:
-     * beyond figures_queue waiting sets, new ones are skipped and counted,
-     * before any work is spent on them. */
-    if (dn_figworker_pending(ev->figw) >= ev->figures_queue) {
-        if (ev->figures_skipped++ % 100 == 0)
-            dn_log(DN_LOG_WARN, "figures of run %lld, %s: not drawn, %d sets already wait "
-                   "(figures_queue); %llu skipped so far", (long long)r->run_number, hk->key,
-                   ev->figures_queue, (unsigned long long)ev->figures_skipped);
-        return;
-    }
     int submitted = 0;
     double *buf = NULL;
     int64_t *runs = NULL;
@@ -483,8 +514,10 @@ static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
     dn_hist_chi2(pulls, xt, sx2, r->ref_mu[m], r->ref_sigma[m], nb);
     for (int j = 0; j < nb; j++)
         unc[j] = sqrt(sx2[j]);
+    /* The run's history: the runs up to it (not those that came before it
+     * was drawn, so that a figure does not depend on when it was drawn). */
     int n = 0, mark = -1;
-    for (int i = 0; i < hk->n_rows; i++) {
+    for (int i = 0; i < hk->n_rows && (uint64_t)i <= seq; i++) {
         if (!hk->rows[i].has_run)
             continue;
         if ((uint64_t)i == seq)
@@ -547,7 +580,7 @@ static void try_flag(ev_t *ev, uint64_t seq, int m)
     worst_bins(ev, a.worst[0], seq, m, bins, sizeof bins);
     if (ev->figw && a.severity == SEV_BAD)
         for (int w = 0; w < N_WORST && a.worst[w] >= 0; w++)
-            draw_flagged(ev, seq, m, a.worst[w]);
+            want_figures(ev, seq, m, a.worst[w]);
     dn_log(a.severity == SEV_BAD ? DN_LOG_WARN : DN_LOG_INFO,
            "run %lld (%s): %s: %d bad, %d warning, %d insufficient of %d histograms; "
            "combined score %.3f; worst %s; worst bins of %s: %s",
@@ -1443,9 +1476,14 @@ static int on_round(dn_service_t *svc, void *arg)
     for (int m = 0; m < N_METHODS; m++)
         if (ev->scores[m].f && (rc = dn_follower_flush(ev->scores[m].f, &err)))
             return dn_service_fail(svc, rc, "%s", err.msg);
-    if (ev->figw && (rc = dn_figworker_poll(ev->figw, &err)))
-        dn_log(DN_LOG_WARN, "figures: %s", err.msg);
-    int figures_pending = ev->figw ? dn_figworker_pending(ev->figw) : 0;
+    if (ev->figw) {
+        if ((rc = dn_figworker_poll(ev->figw, &err)))
+            dn_log(DN_LOG_WARN, "figures: %s", err.msg);
+        feed_figures(ev);
+        if ((rc = dn_figworker_poll(ev->figw, &err)))
+            dn_log(DN_LOG_WARN, "figures: %s", err.msg);
+    }
+    int figures_pending = ev->figw ? dn_figworker_pending(ev->figw) + ev->figq_n : 0;
     /* The final report is complete: it waits for the figures of the last runs. */
     int final = all_eos(ev) && !ev->final_done && !figures_pending;
     if (final || dn_service_report_requested()) {
@@ -1485,11 +1523,12 @@ static int on_shutdown(dn_service_t *svc, void *arg)
         fs = dn_figworker_stats(ev->figw);
     dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates); figures: "
            "%llu sets wanted, %llu drawn, %llu failed (%llu timed out), %d not drawn yet, %llu "
-           "skipped (queue full), %llu not sent (error); %d sets kept, %lld older deleted",
+           "dropped (queue full, oldest first), %llu not sent (error); %d sets kept, %lld older "
+           "deleted",
            ev->n_runs, (unsigned long long)ev->n_labels, (unsigned long long)ev->n_scores,
            (unsigned long long)ev->n_dups, (unsigned long long)ev->figures_wanted, fs.drawn,
-           fs.failed, fs.timed_out, ev->figw ? dn_figworker_pending(ev->figw) : 0,
-           (unsigned long long)ev->figures_skipped, (unsigned long long)ev->figures_unsent,
+           fs.failed, fs.timed_out, ev->figw ? dn_figworker_pending(ev->figw) + ev->figq_n : 0,
+           (unsigned long long)ev->figures_dropped, (unsigned long long)ev->figures_unsent,
            ev->figkeep ? dn_figkeep_count(ev->figkeep) : 0,
            ev->figkeep ? dn_figkeep_evicted(ev->figkeep) : 0);
     return 0;
@@ -1515,8 +1554,9 @@ static const dn_config_key_t keys[] = {
     {"figures_keep", DN_CFG_INT, "1000", "figure sets kept on disk, the newest (each a "
                                           "histogram and its history); 0 keeps all"},
     {"figures_timeout_ms", DN_CFG_INT, "30000", "a drawing taking longer is killed"},
-    {"figures_queue", DN_CFG_INT, "200", "most figure sets waiting to be drawn; the sets of "
-                                         "runs flagged beyond it are skipped (counted)"},
+    {"figures_queue", DN_CFG_INT, "200", "most figure sets waiting to be drawn; beyond it the "
+                                         "oldest waiting set is dropped for the newest (counted; "
+                                         "at most 1000000)"},
     {"auto_accept", DN_CFG_BOOL, "false",
      "label a run good automatically when every histogram is good (real feeds)"},
     {"auto_accept_methods", DN_CFG_STRING, "", "methods that must agree (default: all evaluated)"},
@@ -1595,7 +1635,7 @@ int main(int argc, char **argv)
         dn_config_int(cfg, "figures_keep", &fm);
         ev.figures_keep = fm < 0 ? 0 : fm > INT32_MAX ? INT32_MAX : (int)fm;
         dn_config_int(cfg, "figures_queue", &fm);
-        ev.figures_queue = fm < 1 ? 1 : fm > INT32_MAX ? INT32_MAX : (int)fm;
+        ev.figures_queue = fm < 1 ? 1 : fm > 1000000 ? 1000000 : (int)fm;
         dn_config_int(cfg, "figures_timeout_ms", &fm);
         ev.figures_timeout_ms = fm < 100 ? 100 : fm > INT32_MAX ? INT32_MAX : (int)fm;
     }
@@ -1677,6 +1717,10 @@ int main(int argc, char **argv)
         char *wargv[] = {(char *)"/proc/self/exe", (char *)"--figure-worker", NULL};
         if (!(ev.figw = dn_figworker_new(wargv, ev.figures_timeout_ms, figure_done, &ev, &err)))
             goto fail;
+        if (!(ev.figq = calloc((size_t)ev.figures_queue, sizeof *ev.figq))) {
+            rc = dn_err_set(&err, DN_ENOMEM, "out of memory");
+            goto fail;
+        }
     }
     if ((rc = restore(&ev, &err)))
         goto fail;
@@ -1703,6 +1747,7 @@ fail:
     dn_service_destroy(&ev.svc);
     dn_figworker_destroy(&ev.figw); /* reports the jobs not drawn: before figkeep goes */
     dn_figkeep_destroy(&ev.figkeep);
+    free(ev.figq);
     close_feed(&ev.events);
     for (int m = 0; m < N_METHODS; m++)
         close_feed(&ev.scores[m]);
