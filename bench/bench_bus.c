@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bench.h"
 #include "bus.h"
 #include "msg.h"
 #include "rng.h"
@@ -26,19 +27,6 @@
 #define N_THROUGHPUT 100000
 #define N_LATENCY 20000
 #define WARMUP 1000
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 typedef struct run_msg_t {
     double counts[N_BINS];
@@ -128,7 +116,7 @@ static result_t measure(void *ctx, const char *endpoint)
     sender_t s = {.ctx = ctx, .n = N_THROUGHPUT};
     snprintf(s.endpoint, sizeof s.endpoint, "connect:%s", dn_sock_endpoint(pull));
     pthread_t th;
-    double t0 = now();
+    double t0 = bench_now();
     if (pthread_create(&th, NULL, sender, &s))
         die("pthread_create", NULL);
     for (int i = 0; i < N_THROUGHPUT; i++) {
@@ -140,7 +128,7 @@ static result_t measure(void *ctx, const char *endpoint)
             die("out of order or lost", NULL);
         dn_msg_free(&e);
     }
-    r.msgs_per_s = N_THROUGHPUT / (now() - t0);
+    r.msgs_per_s = N_THROUGHPUT / (bench_now() - t0);
     pthread_join(th, NULL);
 
     /* latency: one in flight, same thread both ends */
@@ -153,18 +141,18 @@ static result_t measure(void *ctx, const char *endpoint)
     double *lat = malloc(N_LATENCY * sizeof *lat);
     for (int i = 0; i < WARMUP + N_LATENCY; i++) {
         m.run.run_seq = (uint64_t)i;
-        double a = now();
+        double a = bench_now();
         if (dn_sock_send(push, &m.env, -1, &err))
             die("send", &err);
         Dinamo__Envelope *e = NULL;
         if (dn_sock_recv(pull, 10000, &e, NULL, &err))
             die("receive", &err);
-        double b = now();
+        double b = bench_now();
         dn_msg_free(&e);
         if (i >= WARMUP)
             lat[i - WARMUP] = (b - a) * 1e6;
     }
-    qsort(lat, N_LATENCY, sizeof *lat, cmp_double);
+    qsort(lat, N_LATENCY, sizeof *lat, bench_cmp_double);
     r.median_us = lat[N_LATENCY / 2];
     r.p99_us = lat[(int)(0.99 * N_LATENCY)];
     free(lat);
@@ -185,7 +173,7 @@ int main(void)
     printf("envelope: Run with one %d-bin histogram + edges, %zu bytes\n", N_BINS, len);
 
     /* codec: validated encode and decode, then the raw protobuf-c pack as baseline */
-    double t0 = now();
+    double t0 = bench_now();
     size_t sink = 0;
     for (int i = 0; i < N_CODEC; i++) {
         uint8_t *b;
@@ -196,8 +184,8 @@ int main(void)
         sink += l;
         free(b);
     }
-    double enc_ns = (now() - t0) / N_CODEC * 1e9;
-    t0 = now();
+    double enc_ns = (bench_now() - t0) / N_CODEC * 1e9;
+    t0 = bench_now();
     for (int i = 0; i < N_CODEC; i++) {
         Dinamo__Envelope *e;
         if (dn_msg_decode(buf, len, &e, NULL, &err))
@@ -205,15 +193,15 @@ int main(void)
         sink += e->run->n_histograms;
         dn_msg_free(&e);
     }
-    double dec_ns = (now() - t0) / N_CODEC * 1e9;
-    t0 = now();
+    double dec_ns = (bench_now() - t0) / N_CODEC * 1e9;
+    t0 = bench_now();
     for (int i = 0; i < N_CODEC; i++) {
         Dinamo__Envelope *e = dinamo__envelope__unpack(NULL, len, buf);
         sink += e->run->n_histograms;
         dinamo__envelope__free_unpacked(e, NULL);
     }
-    double raw_dec_ns = (now() - t0) / N_CODEC * 1e9;
-    t0 = now();
+    double raw_dec_ns = (bench_now() - t0) / N_CODEC * 1e9;
+    t0 = bench_now();
     for (int i = 0; i < N_CODEC; i++) {
         uint8_t *b;
         size_t l;
@@ -222,7 +210,7 @@ int main(void)
         sink += l;
         free(b);
     }
-    double raw_enc_ns = (now() - t0) / N_CODEC * 1e9;
+    double raw_enc_ns = (bench_now() - t0) / N_CODEC * 1e9;
     free(buf);
     printf("encode (validate + pack + malloc): %7.0f ns/msg   unchecked %5.0f ns (validation "
            "x%.2f)\n", enc_ns, raw_enc_ns, enc_ns / raw_enc_ns);

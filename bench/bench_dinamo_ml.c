@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "blas_setup.h"
 #include "dataset.h"
 #include "dinamo_ml.h"
@@ -29,25 +30,12 @@
 #define N_RUNS 300
 #define BASE_RUNS 30
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median of t[0..n) (sorts a copy). */
 static double median(const double *t, int n)
 {
     double *c = malloc(sizeof(double) * n);
     memcpy(c, t, sizeof(double) * n);
-    qsort(c, n, sizeof *c, cmp_double);
+    qsort(c, n, sizeof *c, bench_cmp_double);
     double m = n % 2 ? c[n / 2] : 0.5 * (c[n / 2 - 1] + c[n / 2]);
     free(c);
     return m;
@@ -127,13 +115,13 @@ int main(int argc, char **argv)
     unsigned char *ckpt = NULL;
     size_t ckpt_size = 0;
     double sum_good = 0, sum_bad = 0;
-    double t0_all = now();
+    double t0_all = bench_now();
     for (int i = 0; i < n; i++) {
         const double *x = dn_dataset_row(ds, i);
         double chi2;
-        double t0 = now();
+        double t0 = bench_now();
         int rc = dn_ml_score(ml, i, x, NULL, &chi2, NULL, NULL, NULL, &err);
-        t_score[i] = now() - t0;
+        t_score[i] = bench_now() - t0;
         if (rc && rc != DN_EEMPTY) {
             fprintf(stderr, "run %d: %s\n", i, err.msg);
             return 1;
@@ -156,9 +144,9 @@ int main(int argc, char **argv)
             }
         }
         int s;
-        t0 = now();
+        t0 = bench_now();
         rc = dn_ml_learn(ml, i, x, NULL, &s, NULL, &err);
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         if (rc) {
             fprintf(stderr, "run %d: %s\n", i, err.msg);
             return 1;
@@ -171,7 +159,7 @@ int main(int argc, char **argv)
         total_steps += s;
         n_good++;
     }
-    double t_all = now() - t0_all;
+    double t_all = bench_now() - t0_all;
     int n_good_scored = 0;
     for (int g = 0; g < n_good; g++)
         n_good_scored += good[g] >= 50;
@@ -199,10 +187,10 @@ int main(int argc, char **argv)
         for (int pass = 0; pass < 2; pass++) {
             if (pass == r % 2) {
                 int s;
-                double t0 = now();
+                double t0 = bench_now();
                 int rc = dn_ml_learn(again, good[g], dn_dataset_row(ds, good[g]), NULL, &s,
                                      NULL, &err);
-                t_mine[r] = now() - t0;
+                t_mine[r] = bench_now() - t0;
                 if (rc || s != steps[g]) {
                     fprintf(stderr, "restored tracker: rc %d, %d steps instead of %d\n", rc,
                             s, steps[g]);
@@ -210,14 +198,14 @@ int main(int argc, char **argv)
                 }
             } else {
                 dn_mlbatch_t b;
-                double t0 = now();
+                double t0 = bench_now();
                 unshared_batch(hist, target, tok, times, &b, ds, good, g, K, M);
                 for (int s = 0; s < steps[g]; s++)
                     if (dn_mlmodel_train_step(base, &b, NULL)) {
                         fprintf(stderr, "baseline step failed\n");
                         return 1;
                     }
-                t_base[r] = now() - t0;
+                t_base[r] = bench_now() - t0;
             }
         }
     }
@@ -225,9 +213,9 @@ int main(int argc, char **argv)
     /* inference in a tight loop (caches warm, no training in between) */
     double *t_warm = malloc(sizeof(double) * 500);
     for (int r = 0; r < 500; r++) {
-        double chi2, t0 = now();
+        double chi2, t0 = bench_now();
         dn_ml_score(ml, n, dn_dataset_row(ds, n - 1), NULL, &chi2, NULL, NULL, NULL, NULL);
-        t_warm[r] = now() - t0;
+        t_warm[r] = bench_now() - t0;
     }
     double med_warm = median(t_warm, 500);
     free(t_warm);

@@ -14,19 +14,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "dinamo_s.h"
 #include "histo.h"
 #include "metrics.h"
 #include "rng.h"
 
 enum { N_RUNS = 1000, N_BINS = 100, REPS = 7, SWEEPS = 40 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void make_input(double *counts, int8_t *labels)
 {
@@ -107,16 +101,16 @@ int main(void)
     double *score = malloc(N_RUNS * sizeof *score);
     if (!counts || !labels || !all_good || !score)
         return 1;
-    double t0 = now();
+    double t0 = bench_now();
     make_input(counts, labels);
-    printf("input: %d runs x %d bins made in %.2f s\n", N_RUNS, N_BINS, now() - t0);
+    printf("input: %d runs x %d bins made in %.2f s\n", N_RUNS, N_BINS, bench_now() - t0);
 
     /* dn_s_step vs naive, every run good (score + update each time). */
     double best_fast = INFINITY, best_naive = INFINITY, sink = 0.0;
     naive_t *nv = malloc(sizeof *nv);
     for (int rep = 0; rep < REPS; rep++) {
         dn_s_t *s = dn_s_new(N_BINS, 0.8);
-        double t = now();
+        double t = bench_now();
         for (int sw = 0; sw < SWEEPS; sw++)
             for (int i = 0; i < N_RUNS; i++) {
                 double chi2;
@@ -124,16 +118,16 @@ int main(void)
                           NULL);
                 sink += chi2;
             }
-        double dt = (now() - t) / (SWEEPS * N_RUNS);
+        double dt = (bench_now() - t) / (SWEEPS * N_RUNS);
         best_fast = dt < best_fast ? dt : best_fast;
         dn_s_destroy(&s);
 
         naive_init(nv, 0.8);
-        t = now();
+        t = bench_now();
         for (int sw = 0; sw < SWEEPS; sw++)
             for (int i = 0; i < N_RUNS; i++)
                 sink += naive_step(nv, counts + (size_t)i * N_BINS, 1);
-        dt = (now() - t) / (SWEEPS * N_RUNS);
+        dt = (bench_now() - t) / (SWEEPS * N_RUNS);
         best_naive = dt < best_naive ? dt : best_naive;
     }
     printf("dn_s_step (100 bins, score+update): %.1f ns/step; naive baseline %.1f ns/step; "
@@ -145,7 +139,7 @@ int main(void)
     double pulls[N_BINS], rm[N_BINS], rs[N_BINS];
     for (int rep = 0; rep < REPS; rep++) {
         dn_s_t *s = dn_s_new(N_BINS, 0.8);
-        double t = now();
+        double t = bench_now();
         for (int sw = 0; sw < SWEEPS / 4; sw++)
             for (int i = 0; i < N_RUNS; i++) {
                 double chi2;
@@ -153,7 +147,7 @@ int main(void)
                           rm, rs, NULL);
                 sink += chi2 + pulls[7] + rm[3] + rs[5];
             }
-        double dt = (now() - t) / (SWEEPS / 4 * N_RUNS);
+        double dt = (bench_now() - t) / (SWEEPS / 4 * N_RUNS);
         best_full = dt < best_full ? dt : best_full;
         dn_s_destroy(&s);
     }
@@ -163,13 +157,13 @@ int main(void)
     /* Alpha tuning over the 1000 runs (121 alphas x 1000 steps + AUCs). */
     double best_tune = INFINITY, alpha = NAN, auc = NAN;
     for (int rep = 0; rep < 3; rep++) {
-        double t = now();
+        double t = bench_now();
         dn_err_t err;
         if (dn_s_tune_alpha(counts, NULL, labels, N_RUNS, N_BINS, 0.0, &alpha, &auc, &err) != 0) {
             fprintf(stderr, "tune alpha: %s\n", err.msg);
             return 1;
         }
-        double dt = now() - t;
+        double dt = bench_now() - t;
         best_tune = dt < best_tune ? dt : best_tune;
     }
     printf("dn_s_tune_alpha (1000 runs): %.1f ms (alpha %.3f, AUC %.4f); %.0f ns per "
@@ -187,13 +181,13 @@ int main(void)
     dn_threshold_opts_default(&o);
     double best_thr = INFINITY, thr = NAN;
     for (int rep = 0; rep < 3; rep++) {
-        double t = now();
+        double t = bench_now();
         dn_err_t err;
         if (dn_threshold_tune(score, labels, N_RUNS, &o, &thr, &err) != 0) {
             fprintf(stderr, "threshold: %s\n", err.msg);
             return 1;
         }
-        double dt = now() - t;
+        double dt = bench_now() - t;
         best_thr = dt < best_thr ? dt : best_thr;
     }
     printf("dn_threshold_tune (1000 runs, %d thresholds, %d resamples): %.2f ms (T = %.4f)\n",

@@ -14,17 +14,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench.h"
 #include "generator.h"
 #include "rng.h"
 
 enum { NB = 100, NSHAPES = 64 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static double phi(double z)
 {
@@ -66,7 +60,7 @@ int main(void)
     /* 1. Whole datasets. */
     const int n_datasets = 30;
     double checksum = 0;
-    double t0 = now();
+    double t0 = bench_now();
     for (int s = 0; s < n_datasets; s++) {
         dn_dataset_t *ds = NULL;
         int rc = dn_generate(&p, 1000 + (uint64_t)s, &ds, &err);
@@ -77,7 +71,7 @@ int main(void)
         checksum += ds->counts[(size_t)s * 997 % ((size_t)ds->n_runs * ds->n_bins)];
         dn_dataset_destroy(&ds);
     }
-    double t_ds = (now() - t0) / n_datasets;
+    double t_ds = (bench_now() - t0) / n_datasets;
     printf("generator: %d default datasets (%d runs x %d bins): %.1f ms each, %.1f datasets/s, "
            "%.2f us per run\n",
            n_datasets, p.n_runs, p.n_bins, 1e3 * t_ds, 1.0 / t_ds, 1e6 * t_ds / p.n_runs);
@@ -97,17 +91,17 @@ int main(void)
 
     const int n_multi = 200000;
     uint64_t total = 0;
-    t0 = now();
+    t0 = bench_now();
     for (int h = 0; h < n_multi; h++) {
         dn_rng_multinomial(&rng, events_of(h), sh[h % NSHAPES].prob, NB + 1, cell);
         total += cell[h % NB];
     }
-    double t_multi = (now() - t0) / n_multi;
+    double t_multi = (bench_now() - t0) / n_multi;
 
     const int n_direct = 4000;
     double hist[NB];
     uint64_t events_direct = 0;
-    t0 = now();
+    t0 = bench_now();
     for (int h = 0; h < n_direct; h++) {
         const shape_t *s = &sh[h % NSHAPES];
         uint64_t ev = events_of(h);
@@ -123,7 +117,7 @@ int main(void)
         }
         total += (uint64_t)hist[h % NB];
     }
-    double t_direct = (now() - t0) / n_direct;
+    double t_direct = (bench_now() - t0) / n_direct;
 
     printf("histogram (100 bins + outside, I0 in [2000, 20000), mean 11000):\n");
     printf("  multinomial (conditional binomials): %8.0f ns per histogram (%d histograms)\n",

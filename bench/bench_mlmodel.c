@@ -16,29 +16,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "blas_setup.h"
 #include "mlmodel.h"
 #include "nn.h"
 #include "rng.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, n, sizeof *t, cmp_double);
-    return t[n / 2];
-}
 
 typedef struct {
     int U, B, M, nb;
@@ -104,14 +86,14 @@ static double time_steps(dn_mlmodel_t *m, const dn_mlbatch_t *b, int reps)
 {
     double *t = malloc(sizeof(double) * reps);
     for (int i = 0; i < reps; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         if (dn_mlmodel_train_step(m, b, NULL)) {
             fprintf(stderr, "train step failed\n");
             exit(1);
         }
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
-    double r = median(t, reps);
+    double r = bench_median_inplace(t, reps);
     free(t);
     return r;
 }
@@ -173,24 +155,24 @@ int main(int argc, char **argv)
     double *t = malloc(sizeof(double) * 4000);
     float loss;
     for (int i = 0; i < reps; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         dn_mlmodel_forward(m, &shared.b, 1, &loss);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
-    double tf = median(t, reps);
+    double tf = bench_median_inplace(t, reps);
     for (int i = 0; i < reps; i++) {
         dn_mlmodel_forward(m, &shared.b, 1, &loss);
-        double t0 = now();
+        double t0 = bench_now();
         dn_mlmodel_backward(m);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
-    double tb = median(t, reps);
+    double tb = bench_median_inplace(t, reps);
     for (int i = 0; i < reps; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         dn_mlmodel_adamw_step(m);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
-    double ta = median(t, reps);
+    double ta = bench_median_inplace(t, reps);
     printf("  forward %.3f ms, backward %.3f ms, AdamW %.3f ms\n", tf * 1e3, tb * 1e3,
            ta * 1e3);
     double flops = 0; /* matmul FLOPs of one training step (fwd 1x, bwd 2x) */
@@ -215,11 +197,11 @@ int main(int argc, char **argv)
         dn_mlmodel_predict(m, ctx, shared.time + (B - 1) * M, out_mu, out_sg);
     reps = 3000;
     for (int i = 0; i < reps; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         dn_mlmodel_predict(m, ctx, shared.time + (B - 1) * M, out_mu, out_sg);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
-    double tp = median(t, reps);
+    double tp = bench_median_inplace(t, reps);
     printf("inference, one context (eval)   %8.1f us\n", tp * 1e6);
 
     /* BLAS baseline: one layer's in-projection */
@@ -235,13 +217,13 @@ int main(int argc, char **argv)
             w[i] = (float)dn_rng_uniform(&rng);
         reps = 300;
         for (int i = 0; i < reps; i++) {
-            double t0 = now();
+            double t0 = bench_now();
             dn_linear_forward(y, x, w, NULL, N, K, O);
-            t[i] = now() - t0;
+            t[i] = bench_now() - t0;
         }
-        double tg = median(t, reps);
+        double tg = bench_median_inplace(t, reps);
         for (int i = 0; i < 30; i++) {
-            double t0 = now();
+            double t0 = bench_now();
             for (int n = 0; n < N; n++)
                 for (int o = 0; o < O; o++) {
                     float s = 0;
@@ -249,9 +231,9 @@ int main(int argc, char **argv)
                         s += x[n * K + k] * w[o * K + k];
                     y[n * O + o] = s;
                 }
-            t[i] = now() - t0;
+            t[i] = bench_now() - t0;
         }
-        double tn = median(t, 30);
+        double tn = bench_median_inplace(t, 30);
         double fl = 2.0 * N * K * O;
         printf("in-projection %dx%dx%d: sgemm %.1f us (%.1f GFLOP/s), naive loop "
                "%.1f us -> %.1fx\n", N, K, O, tg * 1e6, fl / tg * 1e-9, tn * 1e6,

@@ -29,23 +29,11 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bench.h"
 #include "bus.h"
 #include "dinamo_s.h"
 #include "generator.h"
 #include "stream.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
@@ -131,15 +119,15 @@ static int stream_through(const char *start_args, int runs, int hists, int score
                                {dn_sock_handle(sc.sub), 0, ZMQ_POLLIN, 0}};
     follow_t *fs[2] = {&ev, &sc};
     int done_runs = 0;
-    double start = now();
+    double start = bench_now();
     *t_first = 0;
-    while (done_runs < runs && now() - start < timeout_s) {
+    while (done_runs < runs && bench_now() - start < timeout_s) {
         zmq_poll(items, 2, 5);
         for (int k = 0; k < 2; k++) {
             Dinamo__Envelope *env = NULL;
             dn_err_t err = {0};
             while (dn_sock_recv(fs[k]->sub, 0, &env, NULL, &err) == 0) {
-                double t = now();
+                double t = bench_now();
                 if (dn_follower_accept(fs[k]->f, env, &err) == DN_FOLLOW_DELIVER) {
                     if (k == 0 && dn_msg_type(env) == DN_MSG_RUN) {
                         uint64_t s = env->run->run_seq;
@@ -197,7 +185,7 @@ static double baseline_s(int runs, int hists)
     if (dn_generate(&p, 70, &ds, &err))
         return NAN;
     dn_s_t *s = dn_s_new(ds->n_bins, 0.2);
-    double chi2, t0 = now();
+    double chi2, t0 = bench_now();
     int reps = 0;
     do {
         for (int h = 0; h < hists; h++)
@@ -205,8 +193,8 @@ static double baseline_s(int runs, int hists)
                 dn_s_step(s, dn_dataset_row(ds, i), NULL, ds->label[i] == 0, &chi2, NULL, NULL,
                           NULL, NULL);
         reps++;
-    } while (now() - t0 < 0.3);
-    double hz = (double)reps * runs * hists / (now() - t0);
+    } while (bench_now() - t0 < 0.3);
+    double hz = (double)reps * runs * hists / (bench_now() - t0);
     dn_s_destroy(&s);
     dn_dataset_destroy(&ds);
     return hz;
@@ -228,7 +216,7 @@ static void report_s(int runs, int hists, int figures)
     if (stream_through("--methods s", runs, hists, port + 2, "scores_s", 300, &t_first, &t_last,
                        lat) == 0) {
         double secs = t_last - t_first;
-        qsort(lat, (size_t)runs, sizeof *lat, cmp_double);
+        qsort(lat, (size_t)runs, sizeof *lat, bench_cmp_double);
         int late = 0; /* sorted first: the -1 of runs seen after their score */
         while (late < runs && lat[late] < 0)
             late++;

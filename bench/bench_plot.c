@@ -20,28 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "plot.h"
 
 enum { NB = 100, REPS = 15 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof *t, cmp);
-    return t[n / 2];
-}
 
 static long size_of(const char *base, const char *ext)
 {
@@ -221,7 +203,7 @@ static int measure(int kind, double *ms, double *base_ms, long size[4])
                         unc, ref, ref_unc, pulls};
     dn_err_t err = {0};
     for (int r = 0; r < REPS; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         int rc = kind ? dn_plot_history(ours, "calo/energy (s): run 1234 in its history", kind,
                                         runs, scores, labels, 0.5, 1.2, kind / 2, &err)
                       : dn_plot_histogram(ours, &h, &err);
@@ -229,17 +211,17 @@ static int measure(int kind, double *ms, double *base_ms, long size[4])
             fprintf(stderr, "bench_plot: %s\n", err.msg);
             return 1;
         }
-        double t1 = now();
+        double t1 = bench_now();
         base_n = kind;
         if (kind)
             base_render(theirs, 1000, 500, base_history);
         else
             base_render(theirs, 900, 700, base_histogram);
-        tb[r] = now() - t1;
+        tb[r] = bench_now() - t1;
         t[r] = t1 - t0;
     }
-    *ms = 1e3 * median(t, REPS);
-    *base_ms = 1e3 * median(tb, REPS);
+    *ms = 1e3 * bench_median_inplace(t, REPS);
+    *base_ms = 1e3 * bench_median_inplace(tb, REPS);
     size[0] = size_of(ours, "png");
     size[1] = size_of(ours, "svg");
     size[2] = size_of(theirs, "png");
