@@ -27,6 +27,17 @@ static void teardown(void) { dn_test_rmdir(dir); }
 
 TestSuite(held, .init = setup, .fini = teardown);
 
+/* env (its body set) encoded as producer's message with a sequence number;
+ * the caller frees the bytes. */
+static uint8_t *encode(Dinamo__Envelope *env, const char *producer, size_t *len)
+{
+    env->producer = (char *)producer;
+    env->has_seq = 1;
+    uint8_t *buf = NULL;
+    cr_assert_eq(dn_msg_encode_unchecked(env, &buf, len), 0);
+    return buf;
+}
+
 /* An encoded Run envelope: run_seq seq, n_h histograms of 5 bins. */
 static uint8_t *run_bytes(uint64_t seq, int n_h, size_t *len)
 {
@@ -49,13 +60,9 @@ static uint8_t *run_bytes(uint64_t seq, int n_h, size_t *len)
     r.n_histograms = (size_t)n_h;
     r.histograms = hp;
     Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
-    env.producer = (char *)"events";
-    env.has_seq = 1;
     env.body_case = DINAMO__ENVELOPE__BODY_RUN;
     env.run = &r;
-    uint8_t *buf = NULL;
-    cr_assert_eq(dn_msg_encode_unchecked(&env, &buf, len), 0);
-    return buf;
+    return encode(&env, "events", len);
 }
 
 static dn_held_t *add(dn_heldq_t *q, uint64_t seq, int n_h)
@@ -103,11 +110,9 @@ Test(held, order_lookup_and_refusals)
     l.verdict = DINAMO__VERDICT__GOOD;
     l.source = DINAMO__LABEL_SOURCE__GENERATOR;
     Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
-    env.producer = (char *)"labels";
-    env.has_seq = 1;
     env.body_case = DINAMO__ENVELOPE__BODY_LABEL;
     env.label = &l;
-    cr_assert_eq(dn_msg_encode_unchecked(&env, &buf, &len), 0);
+    buf = encode(&env, "labels", &len);
     cr_assert_eq(dn_heldq_add(q, buf, len, NULL, &err), DN_EFORMAT);
     cr_assert(strstr(err.msg, "no run"), "%s", err.msg);
     free(buf);
