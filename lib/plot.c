@@ -44,8 +44,13 @@ static void palette(void)
     plscol0(C_GOOD, 30, 90, 200);
 }
 
+/* Once found, the device stays: a figure helper draws thousands of figures
+ * and need not list PLplot's drivers for each. */
 static int have_devices(dn_err_t *err)
 {
+    static int found;
+    if (found)
+        return DN_OK;
     const char **menu = NULL, **names = NULL;
     int n = 64, ext = 0;
     menu = calloc((size_t)n, sizeof *menu);
@@ -63,6 +68,7 @@ static int have_devices(dn_err_t *err)
     if (!ext)
         return dn_err_set(err, DN_ENOTFOUND, "PLplot has no extcairo device: install "
                           "Debian's plplot-driver-cairo");
+    found = 1;
     return DN_OK;
 }
 
@@ -131,7 +137,9 @@ static int save(const char *base, int kind, cairo_surface_t *rec, int width, int
                 dn_err_t *err)
 {
     char path[4200], tmp[4300];
-    snprintf(path, sizeof path, "%s.%s", base, kind ? "svg" : "png");
+    if (snprintf(path, sizeof path, "%s.%s", base, kind ? "svg" : "png") >= (int)sizeof path)
+        return dn_err_set(err, DN_EINVAL, "figure path too long (%zu bytes): %.80s...",
+                          strlen(base), base);
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     int rc = DN_OK;
     cairo_surface_t *surface = NULL;
@@ -431,11 +439,8 @@ static void draw_histogram(const void *arg)
             hi[nd] = h->data[j] + u;
             nd++;
         }
-    plcol0(C_DATA);
-    if (nd) {
-        vbars(nd, cx, lo, hi, 1, 4, C_DATA);
-        markers(nd, cx, cy, MARK_DISC, 3.5, C_DATA);
-    }
+    vbars(nd, cx, lo, hi, 1, 4, C_DATA);
+    markers(nd, cx, cy, MARK_DISC, 3.5, C_DATA);
     plcol0(C_INK);
     plbox("bcst", 0, 0, "bcnstv", 0, 0);
     pllab("", "fraction of entries", h->title ? h->title : "");
@@ -549,9 +554,7 @@ static void draw_history(const void *arg)
                 px[m] = (double)s->run[i];
                 py[m++] = s->score[i];
             }
-        plcol0(col[c]);
-        if (m)
-            markers(m, px, py, c == 2 ? MARK_CROSS : MARK_DISC, c == 2 ? 4 : 2.5, col[c]);
+        markers(m, px, py, c == 2 ? MARK_CROSS : MARK_DISC, c == 2 ? 4 : 2.5, col[c]);
     }
     line(x0, s->warning, x1, s->warning, 1, 1, C_WARN);
     line(x0, s->threshold, x1, s->threshold, 1, 0, C_BAD);
