@@ -22,6 +22,9 @@ struct dn_figkeep_t {
 
 static const char *const suffix[4] = {".png", ".svg", "_history.png", "_history.svg"};
 
+/* A set's base path: within PATH_MAX, so that base + suffix fits evict's buffer. */
+#define BASE_MAX 4096
+
 static int evict(dn_figkeep_t *self, dn_err_t *err)
 {
     char *base = self->ring[self->head];
@@ -30,7 +33,7 @@ static int evict(dn_figkeep_t *self, dn_err_t *err)
     self->count--;
     self->evicted++;
     int rc = DN_OK;
-    char path[4200];
+    char path[BASE_MAX + 16];
     for (int k = 0; k < 4; k++) {
         snprintf(path, sizeof path, "%s%s", base, suffix[k]);
         if (unlink(path) && errno != ENOENT && !rc)
@@ -65,6 +68,9 @@ static int grow(dn_figkeep_t *self)
 
 int dn_figkeep_add(dn_figkeep_t *self, const char *base, dn_err_t *err)
 {
+    if (strlen(base) > BASE_MAX)
+        return dn_err_set(err, DN_EINVAL, "figure set path too long (%zu bytes): %.80s...",
+                          strlen(base), base);
     int rc = DN_OK;
     if (self->keep > 0)
         while (self->count >= self->keep) {
@@ -139,13 +145,13 @@ dn_figkeep_t *dn_figkeep_new(const char *runs_dir, int keep, dn_err_t *err)
     int n = 0, cap = 0, rc = DN_OK;
     if (!self) {
         rc = dn_err_set(err, DN_ENOMEM, "out of memory");
-        goto fail;
+        goto done;
     }
     self->keep = keep;
     DIR *d = opendir(runs_dir);
     if (!d && errno != ENOENT) {
         rc = dn_err_set(err, DN_EIO, "%s: %s", runs_dir, strerror(errno));
-        goto fail;
+        goto done;
     }
     for (struct dirent *e; d && !rc && (e = readdir(d));) {
         char *end;
@@ -162,7 +168,7 @@ dn_figkeep_t *dn_figkeep_new(const char *runs_dir, int keep, dn_err_t *err)
         closedir(d);
     if (rc) {
         dn_err_set(err, rc, "out of memory");
-        goto fail;
+        goto done;
     }
     if (n)
         qsort(found, (size_t)n, sizeof *found, by_run);
@@ -171,18 +177,13 @@ dn_figkeep_t *dn_figkeep_new(const char *runs_dir, int keep, dn_err_t *err)
         if (rc == DN_EIO)
             rc = DN_OK; /* an old file that cannot be deleted stays; not worth not starting */
     }
+done:
+    for (int i = 0; i < n; i++)
+        free(found[i].base);
+    free(found);
     if (rc)
-        goto fail;
-    for (int i = 0; i < n; i++)
-        free(found[i].base);
-    free(found);
+        dn_figkeep_destroy(&self);
     return self;
-fail:
-    for (int i = 0; i < n; i++)
-        free(found[i].base);
-    free(found);
-    dn_figkeep_destroy(&self);
-    return NULL;
 }
 
 void dn_figkeep_destroy(dn_figkeep_t **self_p)

@@ -32,9 +32,10 @@ dn_figkeep_t *dn_figkeep_new(const char *runs_dir, int keep, dn_err_t *err);
 void dn_figkeep_destroy(dn_figkeep_t **self_p);
 
 /* Records the set at base (its files drawn, or failed and partly there) as the
- * newest, and evicts the oldest sets beyond keep. Returns 0; DN_ENOMEM
- * (nothing recorded); DN_EIO (a file could not be deleted: named in *err; the
- * set is forgotten all the same). */
+ * newest, and evicts the oldest sets beyond keep. Returns 0; DN_EINVAL (base
+ * longer than 4096 bytes; nothing recorded); DN_ENOMEM (nothing recorded);
+ * DN_EIO (a file could not be deleted: named in *err; the set is forgotten
+ * all the same). */
 int dn_figkeep_add(dn_figkeep_t *self, const char *base, dn_err_t *err);
 
 /* Sets kept now. */
