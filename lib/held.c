@@ -236,13 +236,24 @@ static int restore_row(const void *key, size_t klen, const void *val, size_t vle
     const unsigned char *lab = r.bad || n_h > vlen ? NULL : dn_rb_take(&r, (size_t)n_h * 2);
     uint64_t seq = klen == 8 ? dn_get_be64(key) : 0;
     dn_held_t *h = NULL;
-    dn_err_t ignored;
-    if (!lab || klen != 8 || scored > 1 ||
-        held_new(r.p + r.pos, vlen - r.pos, &h, &ignored) || h->n_h != (int)n_h ||
-        h->seq != seq || (c->self->n && seq <= c->self->runs[c->self->n - 1]->seq)) {
+    dn_err_t why = {0};
+    const char *fault = NULL;
+    if (!lab || klen != 8)
+        fault = "truncated";
+    else if (scored > 1)
+        fault = "scored flag not 0 or 1";
+    else if (held_new(r.p + r.pos, vlen - r.pos, &h, &why))
+        fault = why.msg;
+    else if (h->n_h != (int)n_h)
+        fault = "histogram count differs from the run's";
+    else if (h->seq != seq)
+        fault = "run_seq differs from its key";
+    else if (c->self->n && seq <= c->self->runs[c->self->n - 1]->seq)
+        fault = "out of order";
+    if (fault) {
         held_free(h);
-        c->rc = dn_err_set(c->err, DN_EFORMAT, "damaged held run %llu in %s",
-                           (unsigned long long)seq, c->self->table);
+        c->rc = dn_err_set(c->err, DN_EFORMAT, "damaged held run %llu in %s: %s",
+                           (unsigned long long)seq, c->self->table, fault);
         return -1;
     }
     h->scored = (int)scored;

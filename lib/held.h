@@ -84,7 +84,7 @@ int dn_heldq_stage(dn_heldq_t *self, dn_store_batch_t *batch);
 void dn_heldq_committed(dn_heldq_t *self);
 
 /* Replaces the queue's runs by the rows of its table in store (after a
- * restart). Returns 0; DN_EFORMAT ("damaged held run N in TABLE"); DN_EIO;
+ * restart). Returns 0; DN_EFORMAT ("damaged held run N in TABLE: what"); DN_EIO;
  * DN_ENOMEM. On error the queue is empty. */
 int dn_heldq_restore(dn_heldq_t *self, dn_store_t *store, dn_err_t *err);
 
