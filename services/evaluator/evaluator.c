@@ -466,6 +466,12 @@ static void want_figures(ev_t *ev, uint64_t seq, int m, int k)
 
 static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k);
 
+/* Figure sets wanted and not drawn yet: in the worker or waiting for it. */
+static int figures_waiting(const ev_t *ev)
+{
+    return ev->figw ? dn_figworker_pending(ev->figw) + ev->figq_n : 0;
+}
+
 /* Hands the oldest wanted set to the worker when it has nothing to do. */
 static void feed_figures(ev_t *ev)
 {
@@ -501,9 +507,12 @@ static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
     csv_key_name(keyname, sizeof keyname, hk->key);
     snprintf(base, sizeof base, "%s/%s_%s", dir, keyname, method_name[m]);
     snprintf(base_h, sizeof base_h, "%s/%s_%s_history", dir, keyname, method_name[m]);
-    buf = malloc(sizeof(double) * (4 * (size_t)nb + 2 * (size_t)hk->n_rows + 2));
-    runs = malloc(sizeof(int64_t) * ((size_t)hk->n_rows + 1));
-    labels = malloc((size_t)hk->n_rows + 1);
+    /* The run's history: the runs up to it (not those that came before it
+     * was drawn, so that a figure does not depend on when it was drawn). */
+    const int upto = (uint64_t)hk->n_rows < seq + 1 ? hk->n_rows : (int)seq + 1;
+    buf = malloc(sizeof(double) * (4 * (size_t)nb + 2 * (size_t)upto + 2));
+    runs = malloc(sizeof(int64_t) * ((size_t)upto + 1));
+    labels = malloc((size_t)upto + 1);
     if (!buf || !runs || !labels) {
         dn_log(DN_LOG_WARN, "figures of run %lld, %s: out of memory", (long long)r->run_number,
                hk->key);
@@ -514,10 +523,8 @@ static void draw_flagged(ev_t *ev, uint64_t seq, int m, int k)
     dn_hist_chi2(pulls, xt, sx2, r->ref_mu[m], r->ref_sigma[m], nb);
     for (int j = 0; j < nb; j++)
         unc[j] = sqrt(sx2[j]);
-    /* The run's history: the runs up to it (not those that came before it
-     * was drawn, so that a figure does not depend on when it was drawn). */
     int n = 0, mark = -1;
-    for (int i = 0; i < hk->n_rows && (uint64_t)i <= seq; i++) {
+    for (int i = 0; i < upto; i++) {
         if (!hk->rows[i].has_run)
             continue;
         if ((uint64_t)i == seq)
@@ -1483,7 +1490,7 @@ static int on_round(dn_service_t *svc, void *arg)
         if ((rc = dn_figworker_poll(ev->figw, &err)))
             dn_log(DN_LOG_WARN, "figures: %s", err.msg);
     }
-    int figures_pending = ev->figw ? dn_figworker_pending(ev->figw) + ev->figq_n : 0;
+    int figures_pending = figures_waiting(ev);
     /* The final report is complete: it waits for the figures of the last runs. */
     int final = all_eos(ev) && !ev->final_done && !figures_pending;
     if (final || dn_service_report_requested()) {
@@ -1527,7 +1534,7 @@ static int on_shutdown(dn_service_t *svc, void *arg)
            "deleted",
            ev->n_runs, (unsigned long long)ev->n_labels, (unsigned long long)ev->n_scores,
            (unsigned long long)ev->n_dups, (unsigned long long)ev->figures_wanted, fs.drawn,
-           fs.failed, fs.timed_out, ev->figw ? dn_figworker_pending(ev->figw) + ev->figq_n : 0,
+           fs.failed, fs.timed_out, figures_waiting(ev),
            (unsigned long long)ev->figures_dropped, (unsigned long long)ev->figures_unsent,
            ev->figkeep ? dn_figkeep_count(ev->figkeep) : 0,
            ev->figkeep ? dn_figkeep_evicted(ev->figkeep) : 0);
