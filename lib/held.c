@@ -181,6 +181,15 @@ int dn_heldq_drop_front(dn_heldq_t *self, int n)
     return DN_OK;
 }
 
+int dn_heldq_drop_done(dn_heldq_t *self, int end_seen)
+{
+    int n = 0;
+    while (n < self->n && self->runs[n]->scored && (end_seen || dn_held_complete(self->runs[n])))
+        n++;
+    int rc = n ? dn_heldq_drop_front(self, n) : DN_OK;
+    return rc ? rc : n;
+}
+
 static int record(const dn_held_t *h, dn_wbuf_t *w)
 {
     dn_wb_u32(w, (uint32_t)h->scored);

@@ -75,6 +75,11 @@ int dn_heldq_add(dn_heldq_t *self, const uint8_t *buf, size_t len, dn_held_t **h
  * dropped). */
 int dn_heldq_drop_front(dn_heldq_t *self, int n);
 
+/* Drops the leading runs that are done with: scored and complete (every label
+ * applied) or, once end_seen (END_OF_STREAM: no label will come any more),
+ * scored. Returns how many were dropped (>= 0), or DN_ENOMEM (none). */
+int dn_heldq_drop_done(dn_heldq_t *self, int end_seen);
+
 /* Adds to batch a delete for each run dropped and a put for each dirty run
  * since the last dn_heldq_committed. Returns 0 or the batch's error (DN_ENOMEM,
  * DN_EINVAL); the queue is unchanged either way. */

@@ -223,3 +223,28 @@ Test(held, stage_commit_and_restore_byte_for_byte)
     dn_heldq_destroy(&q);
     dn_store_destroy(&st);
 }
+
+/* drop_done: the leading runs scored with every label applied; after the end
+ * of the stream, every leading scored run; never past an unscored one. */
+Test(held, drop_done_stops_at_the_first_run_still_needed)
+{
+    dn_heldq_t *q = dn_heldq_new(TABLE);
+    cr_assert_not_null(q);
+    for (uint64_t s = 0; s < 4; s++)
+        add(q, s, 2);
+    for (int i = 0; i < 3; i++) { /* 0 and 2 complete, 1 waits for a label, 3 unscored */
+        dn_held_t *h = dn_heldq_at(q, i);
+        h->scored = 1;
+        h->applied[0] = 1;
+        h->applied[1] = i != 1;
+    }
+    cr_assert_eq(dn_heldq_drop_done(q, 0), 1);
+    cr_assert_eq(dn_heldq_at(q, 0)->seq, 1, "run 1 still waits for its label");
+    cr_assert_eq(dn_heldq_drop_done(q, 0), 0);
+    cr_assert_eq(dn_heldq_drop_done(q, 1), 2, "at the end, runs 1 and 2 are done with");
+    cr_assert(dn_heldq_count(q) == 1 && dn_heldq_at(q, 0)->seq == 3 &&
+                  !dn_heldq_at(q, 0)->scored,
+              "the unscored run 3 must stay");
+    cr_assert_eq(dn_heldq_drop_done(q, 1), 0);
+    dn_heldq_destroy(&q);
+}

@@ -373,17 +373,11 @@ static int advance(scorer_t *sc, int *more, dn_err_t *err)
             break;
         }
     }
-    /* Drop the leading runs that are scored and complete (or, at END_OF_STREAM,
-     * scored: no label will come any more). */
-    int drop = 0;
-    for (dn_held_t *h; (h = dn_heldq_at(sc->held, drop)) && h->scored &&
-                       (dn_held_complete(h) || sc->eos_seen);)
-        drop++;
-    if (drop) {
-        if (dn_heldq_drop_front(sc->held, drop))
-            return dn_err_set(err, DN_ENOMEM, "out of memory");
+    int dropped = dn_heldq_drop_done(sc->held, sc->eos_seen);
+    if (dropped < 0)
+        return dn_err_set(err, dropped, "out of memory");
+    if (dropped)
         sc->dirty = 1;
-    }
     if (sc->eos_seen && !sc->eos_done && dn_heldq_count(sc->held) == 0 &&
         dn_source_room(sc->source) > 0) {
         int rc = append_eos(sc, err);
