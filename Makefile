@@ -6,7 +6,7 @@
 #   make run        the main job: the local cluster on one synthetic dataset
 #   make deps       install missing Debian packages (quiet when all is there)
 #
-# Every lib/*.c goes into build/libdinamo.a; every tests/test_*.c is one Criterion
+# Every lib/LAYER/*.c goes into build/libdinamo_LAYER.a (layers below); every tests/test_*.c is one Criterion
 # suite; every bench/bench_*.c is one benchmark program; every services/NAME/ is
 # one service binary. Adding a module means adding files, not editing this file.
 
@@ -26,7 +26,7 @@ Q := @
 endif
 PKGS := libzmq libprotobuf-c lmdb openblas criterion zlib plplot cairo cairo-svg libpng
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-CFLAGS := -std=c11 $(WARN) -O2 -g $(ARCH) -D_GNU_SOURCE -Ilib -I$(BUILD)/gen
+CFLAGS := -std=c11 $(WARN) -O2 -g $(ARCH) -D_GNU_SOURCE
 LDLIBS := -lm -lpthread
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -43,9 +43,26 @@ PROTOS := $(wildcard proto/*.proto)
 PROTO_C := $(PROTOS:proto/%.proto=$(BUILD)/gen/%.pb-c.c)
 PROTO_O := $(PROTO_C:.c=.o)
 
-LIB_SRC := $(wildcard lib/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(PROTO_O)
-LIB_A := $(BUILD)/libdinamo.a
+# The library in four layers, lowest first; each is one folder under lib/ and
+# one archive. A layer's files are compiled with the include paths of the
+# layers it may use and no others, so an include pointing up a layer does not
+# compile (scripts/check-layers.sh, run by `make test`, says which and why):
+#   core  numerics and base utilities          uses nothing else
+#   io    file formats, inputs, configuration  uses core
+#   pipe  the pipeline's plumbing (messages, LMDB, ZeroMQ, services)  uses core, io
+#   fig   figures (PLplot, cairo)              uses core, io
+LAYERS := core io pipe fig
+LAYER_USES_core := core
+LAYER_USES_io := core io
+LAYER_USES_pipe := core io pipe
+LAYER_USES_fig := core io fig
+layer_inc = $(foreach l,$(LAYER_USES_$(1)),-Ilib/$(l))
+ALL_INC := $(foreach l,$(LAYERS),-Ilib/$(l)) -I$(BUILD)/gen
+# Link order: higher layers first.
+LIB_A := $(BUILD)/libdinamo_pipe.a $(BUILD)/libdinamo_fig.a $(BUILD)/libdinamo_io.a \
+	$(BUILD)/libdinamo_core.a
+$(foreach l,$(LAYERS),$(eval LIB_OBJ_$(l) := $(patsubst %.c,$(BUILD)/%.o,$(wildcard lib/$(l)/*.c))))
+LIB_OBJ_pipe += $(PROTO_O)
 
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_BIN := $(BUILD)/dinamo
@@ -74,16 +91,26 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto | deps
 
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 	@echo "CC $<"
-	$(Q)$(CC) $(CFLAGS) -Wno-error $(PKG_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) -Wno-error -I$(BUILD)/gen $(PKG_CFLAGS) -c -o $@ $<
 
+# A library file sees only its own layer and the layers below it.
+define LAYER_RULE
+$(BUILD)/lib/$(1)/%.o: lib/$(1)/%.c | deps $(PROTO_C)
+	@mkdir -p $$(dir $$@)
+	@echo "CC $$<"
+	$$(Q)$$(CC) $$(CFLAGS) $(call layer_inc,$(1)) $(if $(filter pipe,$(1)),-I$$(BUILD)/gen) $$(PKG_CFLAGS) -MMD -MP -c -o $$@ $$<
+
+$(BUILD)/libdinamo_$(1).a: $$(LIB_OBJ_$(1))
+	@rm -f $$@
+	$$(Q)ar rcs $$@ $$^
+endef
+$(foreach l,$(LAYERS),$(eval $(call LAYER_RULE,$(l))))
+
+# Tools, tests and benchmarks see every layer.
 $(BUILD)/%.o: %.c | deps $(PROTO_C)
 	@mkdir -p $(dir $@)
 	@echo "CC $<"
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
-
-$(LIB_A): $(LIB_OBJ)
-	@rm -f $@
-	$(Q)ar rcs $@ $^
+	$(Q)$(CC) $(CFLAGS) $(ALL_INC) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(TOOL_BIN): $(TOOL_SRC:%.c=$(BUILD)/%.o) $(LIB_A)
 	@echo "LD $@"
@@ -102,7 +129,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_A)
 $(BUILD)/obj/%.o: %.c | deps $(PROTO_C)
 	@mkdir -p $(dir $@)
 	@echo "CC $<"
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) $(ALL_INC) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
 define SERVICE_RULE
 $(BUILD)/services/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c)) $(LIB_A)
@@ -115,6 +142,7 @@ $(foreach s,$(SERVICES),$(eval $(call SERVICE_RULE,$(s))))
 # Suites run one after another (each runs its own tests in parallel); the
 # summary line totals Criterion's per-suite synthesis lines.
 test: deps $(TEST_BIN) $(TOOL_BIN) $(SERVICE_BIN)
+	@scripts/check-layers.sh
 	@DINAMO_BUILD=$(BUILD) scripts/run-tests.sh $(TEST_BIN)
 
 bench: all

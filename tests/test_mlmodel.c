@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mlfile.h"
 #include "mlmodel.h"
 #include "team.h"
 #include "rng.h"
@@ -452,20 +453,20 @@ Test(mlmodel, export_import_bit_identical)
     int fd = mkstemp(path);
     cr_assert(fd >= 0);
     close(fd);
-    cr_assert_eq(dn_mlmodel_save(a, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_mlfile_save(a, path, &err), 0, "%s", err.msg);
     dn_mlmodel_t *d = NULL;
     dn_mlconfig_t sizes = cfg;
-    cr_assert_eq(dn_mlmodel_new_from_file(path, &sizes, &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_mlfile_new_model(path, &sizes, &d, &err), 0, "%s", err.msg);
     cr_assert(memcmp(dn_mlmodel_params(a), dn_mlmodel_params(d), n) == 0);
     cr_assert_eq(dn_mlmodel_config(d)->d_ff, cfg.d_ff);
-    cr_assert_eq(dn_mlmodel_save_raw(a, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_mlfile_save_raw(a, path, &err), 0, "%s", err.msg);
     dn_mlmodel_t *e = dn_mlmodel_new(&cfg, 4);
-    cr_assert_eq(dn_mlmodel_load_raw(e, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_mlfile_load_raw(e, path, &err), 0, "%s", err.msg);
     cr_assert(memcmp(dn_mlmodel_params(a), dn_mlmodel_params(e), n) == 0);
     /* a raw file is not a blob */
-    cr_assert_eq(dn_mlmodel_load(e, path, &err), DN_EFORMAT);
+    cr_assert_eq(dn_mlfile_load(e, path, &err), DN_EFORMAT);
     remove(path);
-    cr_assert_eq(dn_mlmodel_load(e, path, &err), DN_ENOTFOUND);
+    cr_assert_eq(dn_mlfile_load(e, path, &err), DN_ENOTFOUND);
 
     free(buf);
     free(mu_a);

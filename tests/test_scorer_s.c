@@ -19,6 +19,7 @@
 
 #include "dinamo_s.h"
 #include "evaluate.h"
+#include "results.h"
 #include "fileio.h"
 #include "generator.h"
 #include "stream.h"

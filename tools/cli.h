@@ -44,7 +44,8 @@ int read_input(const char *cmd, const char *path, const input_args_t *in,
                struct dn_dataset_t **ds, dn_err_t *err);
 /* --method, --alpha, --threshold, --n-historical, --boot-seed, --seed,
  * --weights, --no-train, --min-entries: 0 (*handled says whether it was one of
- * them) or 2 after a usage error. */
+ * them), 2 after a usage error, 1 when the --weights file cannot be read (the
+ * message printed). The weights' bytes live until the program exits. */
 int parse_eval_opt(const char *cmd, const char *name, const char *v,
                    struct dn_eval_opts_t *o, int *handled);
 /* Progress of DINAMO-ML scoring on a terminal. */

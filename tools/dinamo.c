@@ -23,12 +23,14 @@
 #include "dinamo_s.h"
 #include "error.h"
 #include "evaluate.h"
+#include "results.h"
 #include "input.h"
 #include "policy.h"
 #include "fileio.h"
 #include "generator.h"
 #include "histo.h"
 #include "metrics.h"
+#include "mlfile.h"
 
 #include "cli.h"
 
@@ -429,8 +431,9 @@ static int cmd_score(args_t *a)
         } else {
             int handled;
             parse_input_opt(name, v, &inargs, &handled);
-            if (!handled && parse_eval_opt(a->cmd, name, v, &opts, &handled))
-                return 2;
+            int erc;
+            if (!handled && (erc = parse_eval_opt(a->cmd, name, v, &opts, &handled)))
+                return erc;
             if (!handled)
                 return usage_error(a->cmd, "unknown option %s", name);
         }
@@ -529,7 +532,14 @@ int parse_eval_opt(const char *cmd, const char *name, const char *v,
         if (parse_u64(cmd, name, v, &o->ml_seed))
             return 2;
     } else if (!strcmp(name, "--weights")) {
-        o->ml_weights = v;
+        /* Read once here: every tracker of the command starts from these bytes. */
+        static void *bytes;
+        dn_err_t err = {0};
+        free(bytes);
+        int rc = dn_mlfile_read(v, &bytes, &o->ml_weights_len, &err);
+        if (rc)
+            return fail_with(cmd, &err, rc);
+        o->ml_weights = bytes;
     } else if (!strcmp(name, "--no-train")) {
         o->ml_frozen = 1;
     } else if (!strcmp(name, "--ml-threads")) {
@@ -598,8 +608,9 @@ static int cmd_evaluate(args_t *a)
         }
         int handled;
         parse_input_opt(name, v, &inargs, &handled);
-        if (!handled && parse_eval_opt(a->cmd, name, v, &opts, &handled))
-            return 2;
+        int erc;
+        if (!handled && (erc = parse_eval_opt(a->cmd, name, v, &opts, &handled)))
+            return erc;
         if (!handled)
             return usage_error(a->cmd, "unknown option %s", name);
     }
@@ -782,8 +793,9 @@ static int cmd_bench(args_t *a)
             out_dir = v;
         } else {
             int handled;
-            if (parse_eval_opt(a->cmd, name, v, &opts, &handled))
-                return 2;
+            int erc = parse_eval_opt(a->cmd, name, v, &opts, &handled);
+            if (erc)
+                return erc;
             if (!handled && try_gen_param(a->cmd, &gp, name, v, &handled))
                 return 2;
             if (!handled)

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "dinamo_s.h"
 #include "evaluate.h"
+#include "results.h"
 #include "fileio.h"
 #include "histo.h"
 #include "plot.h"
@@ -89,8 +90,9 @@ int cmd_report(args_t *a)
         } else {
             int handled;
             parse_input_opt(name, v, &inargs, &handled);
-            if (!handled && parse_eval_opt(a->cmd, name, v, &opts, &handled))
-                return 2;
+            int erc;
+            if (!handled && (erc = parse_eval_opt(a->cmd, name, v, &opts, &handled)))
+                return erc;
             if (!handled)
                 return usage_error(a->cmd, "unknown option %s", name);
         }

@@ -31,6 +31,7 @@
 #include "config.h"
 #include "dataset.h"
 #include "evaluate.h"
+#include "results.h"
 #include "figkeep.h"
 #include "figworker.h"
 #include "fileio.h"

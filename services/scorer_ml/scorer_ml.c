@@ -133,15 +133,14 @@ static mkey_t *key_add(scorer_t *sc, const char *k, int n_bins)
     ks->last_good = -1;
     ks->loaded = -1;
     ks->n_bins = n_bins;
-    dn_ml_opts_t mo;
-    dn_ml_opts_default(&mo);
-    mo.model.n_bins = n_bins;
-    mo.seed = sc->seed;
+    dn_ml_setup_t setup = {.n_bins = n_bins, .seed = sc->seed, .frozen = 1,
+                           .min_entries = dn_policy_lookup(sc->policy, k, NULL).min_entries};
+    dn_err_t err = {0};
     ks->key = strdup(k);
-    ks->ml = dn_ml_new(&mo);
-    if (ks->ml)
-        dn_ml_set_min_entries(ks->ml, dn_policy_lookup(sc->policy, k, NULL).min_entries);
-    ks->ring_cap = mo.model.context + mo.batch_runs;
+    if (dn_ml_new_for(&setup, &ks->ml, &err))
+        dn_log(DN_LOG_ERROR, "key %s: %s", k, err.msg);
+    ks->ring_cap = ks->ml ? dn_ml_opts(ks->ml)->model.context + dn_ml_opts(ks->ml)->batch_runs
+                          : 0;
     ks->ring = calloc((size_t)ks->ring_cap, sizeof *ks->ring);
     if (!ks->key || !ks->ml || !ks->ring) {
         free(ks->key);
@@ -149,7 +148,6 @@ static mkey_t *key_add(scorer_t *sc, const char *k, int n_bins)
         free(ks->ring);
         return NULL;
     }
-    dn_ml_set_frozen(ks->ml, 1);
     sc->n_keys++;
     return ks;
 }

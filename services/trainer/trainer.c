@@ -52,6 +52,7 @@
 #include "config.h"
 #include "dinamo_ml.h"
 #include "log.h"
+#include "mlfile.h"
 #include "mlmodel.h"
 #include "msg.h"
 #include "policy.h"
@@ -111,7 +112,8 @@ typedef struct trainer_t {
     char *lease_val;          /* our current member record */
     size_t lease_len;
     uint64_t seed;
-    const char *weights_file;
+    void *weights;            /* initial weights (weights_file's bytes), or NULL */
+    size_t weights_len;
     double checkpoint_s;
     char ckpt_name[64];       /* "trainer/shard-<i>of<n>" or "trainer/member-<i>" */
     const char *progress_name;/* ckpt_name without "trainer/" */
@@ -288,30 +290,13 @@ static int put_version(trainer_t *tr, tkey_t *ks, int64_t run_number, uint64_t r
 static int key_start(trainer_t *tr, tkey_t *ks, int n_bins, dn_err_t *err)
 {
     const char *k = ks->key;
-    dn_ml_opts_t mo;
-    dn_ml_opts_default(&mo);
-    mo.model.n_bins = n_bins;
-    mo.seed = tr->seed;
-    if (!(ks->ml = dn_ml_new(&mo)))
-        return dn_err_set(err, DN_ENOMEM, "key %s: cannot create a tracker for %d bins", k,
-                          n_bins);
+    dn_ml_setup_t setup = {.n_bins = n_bins, .seed = tr->seed,
+                           .min_entries = dn_policy_lookup(tr->policy, k, NULL).min_entries,
+                           .weights = tr->weights, .weights_len = tr->weights_len,
+                           .team = tr->team};
+    if (dn_ml_new_for(&setup, &ks->ml, err))
+        return dn_err_prefix(err, "key %s", k);
     ks->n_bins = n_bins;
-    dn_ml_set_min_entries(ks->ml, dn_policy_lookup(tr->policy, k, NULL).min_entries);
-    dn_mlmodel_share_team(dn_ml_model(ks->ml), tr->team);
-    if (tr->weights_file) {
-        dn_mlmodel_t *m = dn_ml_model(ks->ml);
-        int rc = dn_mlmodel_load(m, tr->weights_file, err);
-        if (rc == DN_EFORMAT) {
-            dn_err_t raw_err = {0};
-            int raw_rc = dn_mlmodel_load_raw(m, tr->weights_file, &raw_err);
-            if (raw_rc == DN_OK)
-                rc = DN_OK;
-            else if (raw_rc != DN_EMISMATCH)
-                rc = dn_err_set(err, raw_rc, "%s", raw_err.msg);
-        }
-        if (rc)
-            return dn_err_prefix(err, "key %s: weights_file", k);
-    }
     ks->version = 0;
     int rc = put_version(tr, ks, 0, 0, 0, NAN, err);
     if (rc)
@@ -1321,8 +1306,10 @@ int main(int argc, char **argv)
     tr.shards = sn;
     tr.keep_last = (int)keep_last;
     tr.seed = (uint64_t)seed;
-    if (dn_config_str(cfg, "weights_file")[0])
-        tr.weights_file = dn_config_str(cfg, "weights_file");
+    if (dn_config_str(cfg, "weights_file")[0] &&
+        (rc = dn_mlfile_read(dn_config_str(cfg, "weights_file"), &tr.weights, &tr.weights_len,
+                             &err)))
+        goto fail;
     if ((rc = dn_service_install_signals(&err)))
         goto fail;
 
@@ -1406,6 +1393,7 @@ fail:
     names_free(&tr.left);
     dn_team_destroy(&tr.team); /* after the models that borrowed it */
     free(tr.lease_val);
+    free(tr.weights);
     dn_policy_destroy(&tr.policy);
     dn_config_destroy(&cfg);
     return exit_code;

@@ -64,6 +64,28 @@ int dn_ml_opts_check(const dn_ml_opts_t *o, dn_err_t *err);
  * Returns NULL on invalid options or allocation failure. */
 dn_ml_t *dn_ml_new(const dn_ml_opts_t *o);
 
+/* How a histogram key's tracker is made: every place that builds one (the
+ * offline tool through dn_score_dataset_ml, the trainer, scorer_ml) goes
+ * through dn_ml_new_for, so that the pipeline's trackers equal the offline
+ * tool's by construction, not by keeping copies in step. */
+typedef struct dn_ml_setup_t {
+    int n_bins;                /* the key's bins (SPEC 3 defaults sized for them) */
+    uint64_t seed;             /* parameter init and dropout */
+    double min_entries;        /* below it a histogram is insufficient statistics */
+    const void *weights;       /* initial parameters, DNML or raw (dn_mlmodel_import_any);
+                                * NULL: from seed */
+    size_t weights_len;
+    int frozen;                /* 1: never trains (scorer_ml, --no-train) */
+    int threads;               /* per training step, 1..DN_ML_MAX_THREADS; ignored with team */
+    struct dn_team_t *team;    /* borrowed threads shared by several trackers, or NULL */
+} dn_ml_setup_t;
+
+/* A new tracker as *s says into *out (caller owns it; NULL on failure).
+ * Returns 0, DN_EINVAL (bins, threads), DN_ENOMEM, or the weights' import
+ * code (DN_EMISMATCH: made for another architecture; DN_EFORMAT; DN_ERANGE),
+ * with *err set. */
+int dn_ml_new_for(const dn_ml_setup_t *s, dn_ml_t **out, dn_err_t *err);
+
 /* Frees *self_p; accepts NULL and *self_p == NULL; sets *self_p to NULL. */
 void dn_ml_destroy(dn_ml_t **self_p);
 

@@ -17,9 +17,7 @@
  * the activations are those of that forward until the next forward. */
 #include "mlmodel.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1181,157 +1179,13 @@ int dn_mlmodel_import_blob(dn_mlmodel_t *m, const void *buf, size_t n,
     return 0;
 }
 
-/* ---- files ---------------------------------------------------------------- */
-
-static int write_file(const char *path, const void *buf, size_t n, dn_err_t *err)
+/* DNML blob when the bytes start with its magic, else the raw exchange
+ * format: the rule every loader of initial weights follows. */
+int dn_mlmodel_import_any(dn_mlmodel_t *m, const void *buf, size_t n, dn_err_t *err)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return dn_err_set(err, DN_EINVAL, "%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return dn_err_set(err, DN_EIO, "%s: %s", tmp, strerror(errno));
-    size_t w = fwrite(buf, 1, n, f);
-    int e = errno;
-    if (fclose(f) != 0 || w != n) {
-        remove(tmp);
-        return dn_err_set(err, DN_EIO, "%s: write failed: %s", tmp, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        remove(tmp);
-        return dn_err_set(err, DN_EIO, "%s: rename failed: %s", path, strerror(e));
-    }
-    return 0;
-}
-
-/* Reads a whole file into a new buffer (*out, caller frees). */
-static int read_file(const char *path, unsigned char **out, size_t *n, dn_err_t *err)
-{
-    int rc = 0;
-    unsigned char *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return dn_err_set(err, errno == ENOENT ? DN_ENOTFOUND : DN_EIO, "%s: %s",
-                          path, strerror(errno));
-    long len;
-    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 ||
-        fseek(f, 0, SEEK_SET) != 0) {
-        rc = dn_err_set(err, DN_EIO, "%s: cannot determine size", path);
-        goto fail;
-    }
-    buf = malloc(len > 0 ? (size_t)len : 1);
-    if (!buf) {
-        rc = dn_err_set(err, DN_ENOMEM, "%s: %ld bytes: out of memory", path, len);
-        goto fail;
-    }
-    if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        rc = dn_err_set(err, DN_EIO, "%s: short read", path);
-        goto fail;
-    }
-    fclose(f);
-    *out = buf;
-    *n = (size_t)len;
-    return 0;
-fail:
-    free(buf);
-    fclose(f);
-    return rc;
-}
-
-int dn_mlmodel_save_raw(const dn_mlmodel_t *m, const char *path, dn_err_t *err)
-{
-    size_t n = dn_mlmodel_raw_size(m);
-    unsigned char *buf = malloc(n);
-    if (!buf)
-        return dn_err_set(err, DN_ENOMEM, "%s: out of memory", path);
-    dn_mlmodel_export_raw(m, buf, n);
-    int rc = write_file(path, buf, n, err);
-    free(buf);
-    return rc;
-}
-
-int dn_mlmodel_save(const dn_mlmodel_t *m, const char *path, dn_err_t *err)
-{
-    size_t n = dn_mlmodel_blob_size(m);
-    unsigned char *buf = malloc(n);
-    if (!buf)
-        return dn_err_set(err, DN_ENOMEM, "%s: out of memory", path);
-    dn_mlmodel_export_blob(m, buf, n);
-    int rc = write_file(path, buf, n, err);
-    free(buf);
-    return rc;
-}
-
-int dn_mlmodel_load_raw(dn_mlmodel_t *m, const char *path, dn_err_t *err)
-{
-    unsigned char *buf = NULL;
-    size_t n = 0;
-    int rc = read_file(path, &buf, &n, err);
-    if (rc)
-        return rc;
-    rc = dn_mlmodel_import_raw(m, buf, n, err);
-    free(buf);
-    if (rc)
-        dn_err_prefix(err, "%s", path);
-    return rc;
-}
-
-int dn_mlmodel_load(dn_mlmodel_t *m, const char *path, dn_err_t *err)
-{
-    unsigned char *buf = NULL;
-    size_t n = 0;
-    int rc = read_file(path, &buf, &n, err);
-    if (rc)
-        return rc;
-    rc = dn_mlmodel_import_blob(m, buf, n, err);
-    free(buf);
-    if (rc)
-        dn_err_prefix(err, "%s", path);
-    return rc;
-}
-
-int dn_mlmodel_new_from_file(const char *path, const dn_mlconfig_t *sizes,
-                             dn_mlmodel_t **out, dn_err_t *err)
-{
-    unsigned char *buf = NULL;
-    size_t n = 0;
-    dn_mlmodel_t *m = NULL;
-    dn_mlconfig_t cfg;
-    int rc = read_file(path, &buf, &n, err);
-    if (rc)
-        return rc;
-    rc = dn_mlblob_config(buf, n, &cfg, err);
-    if (rc)
-        goto fail;
-    if (sizes) {
-        cfg.max_batch = sizes->max_batch;
-        cfg.max_hist = sizes->max_hist;
-        cfg.lr = sizes->lr;
-        cfg.beta1 = sizes->beta1;
-        cfg.beta2 = sizes->beta2;
-        cfg.eps = sizes->eps;
-        cfg.weight_decay = sizes->weight_decay;
-    }
-    rc = dn_mlconfig_check(&cfg, err);
-    if (rc)
-        goto fail;
-    m = dn_mlmodel_new(&cfg, 0);
-    if (!m) {
-        rc = dn_err_set(err, DN_ENOMEM, "out of memory for the model");
-        goto fail;
-    }
-    rc = dn_mlmodel_import_blob(m, buf, n, err);
-    if (rc)
-        goto fail;
-    free(buf);
-    *out = m;
-    return 0;
-fail:
-    dn_mlmodel_destroy(&m);
-    free(buf);
-    dn_err_prefix(err, "%s", path);
-    return rc;
+    if (buf && n >= 4 && !memcmp(buf, blob_magic, 4))
+        return dn_mlmodel_import_blob(m, buf, n, err);
+    return dn_mlmodel_import_raw(m, buf, n, err);
 }
 
 /* ---- whole training state -------------------------------------------------- */

@@ -248,19 +248,12 @@ int dn_mlmodel_import_blob(dn_mlmodel_t *m, const void *buf, size_t n,
 int dn_mlblob_config(const void *buf, size_t n, dn_mlconfig_t *cfg,
                      dn_err_t *err);
 
-/* File forms of the above (written to path.tmp then renamed). Return 0, DN_EIO,
- * or the import codes; *err names the file. */
-int dn_mlmodel_save_raw(const dn_mlmodel_t *m, const char *path, dn_err_t *err);
-int dn_mlmodel_load_raw(dn_mlmodel_t *m, const char *path, dn_err_t *err);
-int dn_mlmodel_save(const dn_mlmodel_t *m, const char *path, dn_err_t *err);
-int dn_mlmodel_load(dn_mlmodel_t *m, const char *path, dn_err_t *err);
-
-/* Creates a model from a self-describing file: architecture from its header,
- * max_batch / max_hist / optimizer settings from *sizes (NULL: defaults).
- * On success *out is a new model the caller owns. Returns 0, DN_EIO, DN_EFORMAT,
- * DN_ERANGE, DN_EINVAL or DN_ENOMEM. */
-int dn_mlmodel_new_from_file(const char *path, const dn_mlconfig_t *sizes,
-                             dn_mlmodel_t **out, dn_err_t *err);
+/* Loads initial weights in either form: a DNML blob (it starts with "DNML")
+ * as dn_mlmodel_import_blob, anything else as the raw exchange format
+ * (dn_mlmodel_import_raw), so that a PyTorch-trained model runs unchanged.
+ * Returns their codes; the model is unchanged on failure. Reading files is
+ * lib/io/mlfile.h's. */
+int dn_mlmodel_import_any(dn_mlmodel_t *m, const void *buf, size_t n, dn_err_t *err);
 
 /* ---- Whole training state (checkpoints of an online tracker) -------------
  *

@@ -115,6 +115,41 @@ dn_ml_t *dn_ml_new(const dn_ml_opts_t *o)
     return self;
 }
 
+int dn_ml_new_for(const dn_ml_setup_t *s, dn_ml_t **out, dn_err_t *err)
+{
+    int rc = 0;
+    dn_ml_opts_t mo;
+    dn_ml_opts_default(&mo);
+    mo.model.n_bins = s->n_bins;
+    mo.seed = s->seed;
+    dn_ml_t *ml = NULL;
+    if ((rc = dn_ml_opts_check(&mo, err)))
+        goto fail;
+    if (!(ml = dn_ml_new(&mo))) {
+        rc = dn_err_set(err, DN_ENOMEM, "cannot create a DINAMO-ML tracker for %d bins",
+                        s->n_bins);
+        goto fail;
+    }
+    if (s->team)
+        dn_mlmodel_share_team(dn_ml_model(ml), s->team);
+    else if (s->threads > 1 && (rc = dn_mlmodel_set_threads(dn_ml_model(ml), s->threads))) {
+        rc = dn_err_set(err, rc, "DINAMO-ML: cannot run on %d threads (1..%d)", s->threads,
+                        DN_ML_MAX_THREADS);
+        goto fail;
+    }
+    if (s->weights && (rc = dn_mlmodel_import_any(dn_ml_model(ml), s->weights,
+                                                  s->weights_len, err)))
+        goto fail;
+    dn_ml_set_frozen(ml, s->frozen);
+    dn_ml_set_min_entries(ml, s->min_entries);
+    *out = ml;
+    return 0;
+fail:
+    dn_ml_destroy(&ml);
+    *out = NULL;
+    return rc;
+}
+
 void dn_ml_destroy(dn_ml_t **self_p)
 {
     if (!self_p || !*self_p)

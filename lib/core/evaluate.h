@@ -26,7 +26,9 @@ typedef struct dn_eval_opts_t {
     int n_hist;            /* historical runs (tuning); the rest is the continual regime */
     uint64_t boot_seed;    /* seed of the threshold bootstrap */
     uint64_t ml_seed;      /* seed of DINAMO-ML initialisation and dropout */
-    const char *ml_weights;/* DINAMO-ML starting weights file (DNML or raw SPEC 3), or NULL */
+    const void *ml_weights;/* DINAMO-ML starting weights, the bytes of a DNML or raw SPEC 3
+                            * file (lib/io/mlfile.h reads one), or NULL: from ml_seed */
+    size_t ml_weights_len;
     int ml_frozen;         /* DINAMO-ML: no training, pure inference with contexts */
     int ml_threads;        /* DINAMO-ML: threads of the model (0 or 1: one); same results */
     double min_entries;    /* runs with fewer entries: insufficient statistics (0: empty only) */
@@ -65,12 +67,11 @@ typedef struct dn_run_scores_t {
 int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, double min_entries,
                        dn_run_scores_t *out, dn_err_t *err);
 
-/* Scores every run of ds with DINAMO-ML (SPEC 3): a fresh model from opts->ml_seed
- * at the SPEC 3 defaults sized for ds's bins, or the weights in opts->ml_weights
- * (self-describing DNML file, else raw SPEC 3 floats), trained online on the good
- * labels unless opts->ml_frozen. Fills the non-NULL arrays of *out as
- * dn_score_dataset_s. Returns 0, DN_EIO/DN_EFORMAT/DN_EMISMATCH (weights file),
- * DN_ERANGE (bad counts), DN_ENOMEM. */
+/* Scores every run of ds with DINAMO-ML (SPEC 3): the tracker dn_ml_new_for
+ * makes for ds's bins from opts->ml_seed or opts->ml_weights, trained online
+ * on the good labels unless opts->ml_frozen. Fills the non-NULL arrays of *out
+ * as dn_score_dataset_s. Returns 0, DN_EFORMAT/DN_EMISMATCH/DN_ERANGE
+ * (weights), DN_ERANGE (bad counts), DN_EINVAL, DN_ENOMEM. */
 int dn_score_dataset_ml(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
                         dn_run_scores_t *out, dn_err_t *err);
 
@@ -106,8 +107,5 @@ int dn_evaluate_scores(const dn_dataset_t *ds, dn_method_t method, const double 
  * DN_ENOMEM. */
 int dn_eval_tune_threshold(const double *score, const int8_t *label, int n_hist,
                            uint64_t boot_seed, double *threshold, dn_err_t *err);
-
-/* Writes *r as one JSON object (one line, trailing newline) to f. */
-void dn_eval_result_write_json(const dn_eval_result_t *r, FILE *f);
 
 #endif

@@ -15,7 +15,6 @@
 
 #include "dinamo_s.h"
 #include "histo.h"
-#include "json.h"
 #include "metrics.h"
 
 void dn_eval_opts_default(dn_eval_opts_t *opts)
@@ -84,39 +83,13 @@ int dn_score_dataset_ml(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
 {
     int rc = DN_OK;
     double *chi2 = out->chi2, *own_chi2 = NULL;
-    dn_ml_opts_t mo;
-    dn_ml_opts_default(&mo);
-    mo.model.n_bins = ds->n_bins;
-    mo.seed = opts->ml_seed;
-    dn_ml_t *ml = dn_ml_new(&mo);
-    if (!ml) {
-        rc = dn_err_set(err, DN_ENOMEM, "cannot create a DINAMO-ML tracker for %d bins",
-                        ds->n_bins);
+    dn_ml_setup_t setup = {.n_bins = ds->n_bins, .seed = opts->ml_seed,
+                           .min_entries = opts->min_entries, .weights = opts->ml_weights,
+                           .weights_len = opts->ml_weights_len, .frozen = opts->ml_frozen,
+                           .threads = opts->ml_threads};
+    dn_ml_t *ml = NULL;
+    if ((rc = dn_ml_new_for(&setup, &ml, err)))
         goto fail;
-    }
-    if (opts->ml_threads > 1 &&
-        (rc = dn_mlmodel_set_threads(dn_ml_model(ml), opts->ml_threads))) {
-        rc = dn_err_set(err, rc, "DINAMO-ML: cannot run on %d threads (1..%d)",
-                        opts->ml_threads, DN_ML_MAX_THREADS);
-        goto fail;
-    }
-    if (opts->ml_weights) {
-        dn_mlmodel_t *m = dn_ml_model(ml);
-        rc = dn_mlmodel_load(m, opts->ml_weights, err);
-        if (rc == DN_EFORMAT) {
-            /* Not a DNML file: the raw SPEC 3 exchange format has no header. */
-            dn_err_t raw_err = {0};
-            int raw_rc = dn_mlmodel_load_raw(m, opts->ml_weights, &raw_err);
-            if (raw_rc == DN_OK)
-                rc = DN_OK;
-            else if (raw_rc != DN_EMISMATCH)
-                rc = dn_err_set(err, raw_rc, "%s", raw_err.msg);
-        }
-        if (rc)
-            goto fail;
-    }
-    dn_ml_set_frozen(ml, opts->ml_frozen);
-    dn_ml_set_min_entries(ml, opts->min_entries);
     if (!chi2 && (rc = alloc_chi2(ds, &own_chi2, err)))
         goto fail;
     if (!chi2)
@@ -329,27 +302,4 @@ fail:
     free(ref_sigma);
     out->seconds = now_seconds() - t0;
     return rc;
-}
-
-void dn_eval_result_write_json(const dn_eval_result_t *r, FILE *f)
-{
-    fprintf(f, "{\"method\": \"%s\", \"alpha\": ", r->method == DN_METHOD_S ? "s" : "ml");
-    dn_json_write_number(f, r->alpha);
-    fputs(", \"threshold\": ", f);
-    dn_json_write_number(f, r->threshold);
-    fputs(", \"balanced_accuracy\": ", f);
-    dn_json_write_number(f, r->balanced_accuracy);
-    fputs(", \"sensitivity\": ", f);
-    dn_json_write_number(f, r->sensitivity);
-    fputs(", \"specificity\": ", f);
-    dn_json_write_number(f, r->specificity);
-    fputs(", \"adaptation_time\": ", f);
-    dn_json_write_number(f, r->adaptation_time);
-    fputs(", \"jaccard_distance\": ", f);
-    dn_json_write_number(f, r->jaccard_distance);
-    fputs(", \"auc_historical\": ", f);
-    dn_json_write_number(f, r->auc_historical);
-    fprintf(f, ", \"n_runs\": %d, \"n_historical\": %d, \"n_change_points\": %d, "
-               "\"n_empty\": %d, \"seconds\": %.3f}\n",
-            r->n_runs, r->n_hist, r->n_change_points, r->n_empty, r->seconds);
 }
