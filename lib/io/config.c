@@ -522,8 +522,11 @@ const char *dn_config_source(const dn_config_t *self, const char *key)
 
 void dn_config_usage(const dn_config_t *self, FILE *out)
 {
+    /* The variable prefix as dn_config_load_env spells it (upper case). */
+    char var[2 * NAME_MAX_LEN + 16];
+    env_name(var, sizeof var, self->service, "");
     fprintf(out, "options of %s (also [%s] / [common] in --config FILE, or "
-            "DINAMO_%s_<KEY>):\n", self->service, self->service, self->service);
+            "%s<KEY>, DINAMO_COMMON_<KEY>):\n", self->service, self->service, var);
     for (int i = 0; i < self->n; i++) {
         const entry_t *e = &self->entries[i];
         char flag[NAME_MAX_LEN];
