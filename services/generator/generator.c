@@ -21,28 +21,20 @@
  * for, so a restarted generator (kill -9 included) appends exactly the entries
  * the uninterrupted one would have. A restart with other parameters over the
  * same log is refused. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <zmq.h>
 
-#include "bus.h"
 #include "bytes.h"
-#include "config.h"
+#include "clock.h"
 #include "generator.h"
 #include "log.h"
 #include "msg.h"
+#include "node.h"
 #include "rng.h"
-#include "service.h"
-#include "store.h"
 #include "stream.h"
 
-#define CKPT_NAME "generator"
-#define CKPT_MAGIC "DNGN"
-#define CKPT_VERSION 1u
 #define RUNS_PER_ROUND 16 /* appended per loop round, so requests are served between */
 
 typedef struct gen_t {
@@ -61,12 +53,7 @@ typedef struct gen_t {
     char **keys;             /* [n_hist] "synthetic/h<i>" */
     char **subsys;           /* [n_hist] "synthetic", or "sub<i mod subsystems>" */
     int n_subsys, localised, broken_max;
-    /* plumbing */
-    dn_service_t *svc;
-    dn_store_t *store;
-    dn_sock_t *pub, *pull;
-    dn_source_t *source;
-    dn_store_batch_t *batch;
+    dn_source_t *source;     /* the events log (the node's) */
     /* state (checkpointed) */
     uint64_t next_run;       /* next run to append */
     uint64_t next_label;     /* next run whose labels are to be appended */
@@ -76,15 +63,7 @@ typedef struct gen_t {
     /* pacing (not checkpointed: a restart starts a new schedule) */
     double t0;
     uint64_t run0;
-    int dirty;
 } gen_t;
-
-static double wall_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static uint64_t n_runs(const gen_t *g)
 {
@@ -114,7 +93,7 @@ static int append_run(gen_t *g, uint64_t i, dn_err_t *err)
         h->edges = ds->edges;
         hp[k] = h;
     }
-    double now = wall_now();
+    double now = dn_clock_wall();
     Dinamo__Run r = DINAMO__RUN__INIT;
     r.stream = g->stream;
     r.has_run_number = r.has_run_seq = r.has_time = 1;
@@ -133,13 +112,12 @@ static int append_run(gen_t *g, uint64_t i, dn_err_t *err)
         return dn_err_prefix(err, "run %llu", (unsigned long long)i);
     g->appended_at[i] = now;
     g->next_run = i + 1;
-    g->dirty = 1;
     return 0;
 }
 
 static int append_labels(gen_t *g, uint64_t i, dn_err_t *err)
 {
-    double now = wall_now();
+    double now = dn_clock_wall();
     for (int k = 0; k < g->n_hist; k++) {
         const dn_dataset_t *ds = g->ds[k];
         Dinamo__Truth t = DINAMO__TRUTH__INIT;
@@ -171,7 +149,6 @@ static int append_labels(gen_t *g, uint64_t i, dn_err_t *err)
         g->labels_sent++;
     }
     g->next_label = i + 1;
-    g->dirty = 1;
     return 0;
 }
 
@@ -195,7 +172,6 @@ static int append_eos(gen_t *g, dn_err_t *err)
     if (rc)
         return dn_err_prefix(err, "end of stream");
     g->eos_done = 1;
-    g->dirty = 1;
     dn_log(DN_LOG_INFO, "end of stream appended: %llu runs, %llu labels",
            (unsigned long long)n_runs(g), (unsigned long long)g->labels_sent);
     return 0;
@@ -228,7 +204,7 @@ static int labels_due(const gen_t *g, double now, uint64_t *upto, int *wait_ms)
 static int advance(gen_t *g, int *wait_ms, dn_err_t *err)
 {
     *wait_ms = DN_SERVICE_POLL_MAX_MS;
-    double now = wall_now();
+    double now = dn_clock_wall();
     int appended = 0;
     for (;;) {
         if (dn_source_room(g->source) <= 0)
@@ -269,83 +245,48 @@ static int advance(gen_t *g, int *wait_ms, dn_err_t *err)
     }
 }
 
-/* ---- checkpoint ------------------------------------------------------------ */
+/* ---- checkpoint ------------------------------------------------------------
+ * The body after the node's framing: the parameters' fingerprint, next run
+ * and label, labels sent, end of stream, and the append times of the runs
+ * whose labels are still to come (label_delay_s). */
 
-static int commit(gen_t *g, dn_err_t *err)
+static void save(void *self, dn_wbuf_t *w)
 {
-    if (!g->dirty)
-        return 0;
-    dn_wbuf_t w = {0};
-    dn_wb_bytes(&w, CKPT_MAGIC, 4);
-    dn_wb_u32(&w, CKPT_VERSION);
-    dn_wb_str(&w, g->fingerprint, strlen(g->fingerprint));
-    dn_wb_u64(&w, g->next_run);
-    dn_wb_u64(&w, g->next_label);
-    dn_wb_u64(&w, g->labels_sent);
-    dn_wb_u32(&w, (uint32_t)g->eos_done);
-    /* Append times of the runs whose labels are still to come (delay_s). */
-    dn_wb_u64(&w, g->next_run - g->next_label);
+    const gen_t *g = self;
+    dn_wb_str(w, g->fingerprint, strlen(g->fingerprint));
+    dn_wb_u64(w, g->next_run);
+    dn_wb_u64(w, g->next_label);
+    dn_wb_u64(w, g->labels_sent);
+    dn_wb_u32(w, (uint32_t)g->eos_done);
+    dn_wb_u64(w, g->next_run - g->next_label);
     for (uint64_t i = g->next_label; i < g->next_run; i++)
-        dn_wb_f64(&w, g->appended_at[i]);
-    int rc = 0;
-    dn_store_batch_clear(g->batch);
-    if (w.oom || dn_source_stage(g->source, g->batch) ||
-        dn_store_batch_checkpoint(g->batch, CKPT_NAME, w.p, w.len, NULL))
-        rc = dn_err_set(err, DN_ENOMEM, "out of memory building the checkpoint");
-    if (!rc)
-        rc = dn_store_apply(g->store, g->batch, err);
-    free(w.p);
-    if (rc)
-        return rc;
-    dn_source_committed(g->source);
-    g->dirty = 0;
-    return 0;
+        dn_wb_f64(w, g->appended_at[i]);
 }
 
-static int restore(gen_t *g, dn_err_t *err)
+static int load(dn_node_t *node, void *self, dn_rbuf_t *r, dn_err_t *err)
 {
-    void *blob = NULL;
-    size_t len = 0;
-    int rc = dn_store_checkpoint_read(g->store, CKPT_NAME, &blob, &len, NULL, err);
-    if (rc == DN_ENOTFOUND) {
-        if (dn_source_head(g->source) != 0)
-            return dn_err_set(err, DN_EFORMAT, "the events log holds %llu entries but no "
-                              "generator checkpoint: not ours, refusing to append to it",
-                              (unsigned long long)dn_source_head(g->source));
-        return 0;
-    }
-    if (rc)
-        return rc;
-    dn_rbuf_t r = {blob, len, 0, 0};
-    const unsigned char *m = dn_rb_take(&r, 4);
-    if (!m || memcmp(m, CKPT_MAGIC, 4) || dn_rb_u32(&r) != CKPT_VERSION) {
-        free(blob);
-        return dn_err_set(err, DN_EFORMAT, "checkpoint %s: bad magic or version", CKPT_NAME);
-    }
+    (void)node;
+    gen_t *g = self;
     uint32_t fl;
-    const unsigned char *fp = dn_rb_str(&r, &fl);
-    if (fp && (fl != strlen(g->fingerprint) || memcmp(fp, g->fingerprint, fl))) {
-        rc = dn_err_set(err, DN_EMISMATCH,
-                        "the events log in the data directory was written with other "
-                        "parameters (%.*s); now: %s. Use the same parameters or another "
-                        "data_dir", (int)fl, (const char *)fp, g->fingerprint);
-        free(blob);
-        return rc;
-    }
-    g->next_run = dn_rb_u64(&r);
-    g->next_label = dn_rb_u64(&r);
-    g->labels_sent = dn_rb_u64(&r);
-    g->eos_done = (int)dn_rb_u32(&r);
-    uint64_t n_pending = dn_rb_u64(&r);
-    if (!r.bad && (g->next_run > n_runs(g) || g->next_label > g->next_run ||
-                   n_pending != g->next_run - g->next_label))
-        r.bad = 1;
-    for (uint64_t i = g->next_label; !r.bad && i < g->next_run; i++)
-        g->appended_at[i] = dn_rb_f64(&r);
-    free(blob);
-    if (r.bad)
-        return dn_err_set(err, DN_EFORMAT, "checkpoint %s: truncated or inconsistent",
-                          CKPT_NAME);
+    const unsigned char *fp = dn_rb_str(r, &fl);
+    if (fp && (fl != strlen(g->fingerprint) || memcmp(fp, g->fingerprint, fl)))
+        return dn_err_set(err, DN_EMISMATCH,
+                          "the events log in the data directory was written with other "
+                          "parameters (%.*s); now: %s. Use the same parameters or another "
+                          "data_dir", (int)fl, (const char *)fp, g->fingerprint);
+    g->next_run = dn_rb_u64(r);
+    g->next_label = dn_rb_u64(r);
+    g->labels_sent = dn_rb_u64(r);
+    g->eos_done = (int)dn_rb_u32(r);
+    uint64_t n_pending = dn_rb_u64(r);
+    if (!r->bad && (g->next_run > n_runs(g) || g->next_label > g->next_run ||
+                    n_pending != g->next_run - g->next_label))
+        return dn_err_set(err, DN_EFORMAT, "checkpoint generator: inconsistent (next run "
+                          "%llu, next label %llu, %llu pending, %llu runs)",
+                          (unsigned long long)g->next_run, (unsigned long long)g->next_label,
+                          (unsigned long long)n_pending, (unsigned long long)n_runs(g));
+    for (uint64_t i = g->next_label; !r->bad && i < g->next_run; i++)
+        g->appended_at[i] = dn_rb_f64(r);
     dn_log(DN_LOG_INFO, "restored: %llu of %llu runs and %llu labels appended%s",
            (unsigned long long)g->next_run, (unsigned long long)n_runs(g),
            (unsigned long long)g->labels_sent, g->eos_done ? ", end of stream sent" : "");
@@ -357,8 +298,12 @@ static int restore(gen_t *g, dn_err_t *err)
 /* A person's label (`dinamo label`) for a run already appended: into the log
  * with the run's run_seq, next to the ground truth the generator gave it. The
  * generator labels every run itself, so automatic labels are not taken. */
-static int on_label_request(gen_t *g, const Dinamo__Label *l, dn_err_t *err)
+static int on_label_request(dn_node_t *node, void *self, const Dinamo__Envelope *request,
+                            dn_err_t *err)
 {
+    (void)node;
+    gen_t *g = self;
+    const Dinamo__Label *l = request->label;
     const dn_dataset_t *ds = g->ds[0];
     int lo = 0, hi = (int)g->next_run - 1, at = -1;
     while (lo <= hi) {
@@ -390,57 +335,30 @@ static int on_label_request(gen_t *g, const Dinamo__Label *l, dn_err_t *err)
     int rc = dn_source_append(g->source, &env, err);
     if (rc)
         return dn_err_prefix(err, "label of run %lld", (long long)l->run_number);
-    g->dirty = 1;
     dn_log(DN_LOG_INFO, "label for run %lld: %s by %s", (long long)l->run_number,
            l->verdict == DINAMO__VERDICT__GOOD ? "good" : "bad", l->who ? l->who : "?");
     return DN_OK;
 }
 
-static int on_request(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope *env,
-                      const dn_recv_info_t *info, void *arg)
+static int round_work(dn_node_t *node, void *self, int *wait_ms, dn_err_t *err)
 {
-    (void)sock;
-    (void)info;
-    gen_t *g = arg;
-    dn_err_t err = {0};
-    int rc = env->body_case == DINAMO__ENVELOPE__BODY_LABEL
-                 ? on_label_request(g, env->label, &err)
-                 : dn_source_on_request(g->source, env, &err);
-    return rc ? dn_service_fail(svc, rc, "requests: %s", err.msg) : 0;
-}
-
-static int on_round(dn_service_t *svc, void *arg)
-{
-    gen_t *g = arg;
-    dn_err_t err = {0};
-    int wait_ms = DN_SERVICE_POLL_MAX_MS;
-    int rc = advance(g, &wait_ms, &err);
-    if (!rc)
-        rc = commit(g, &err);
-    if (!rc)
-        rc = dn_source_pump(g->source, &err);
-    if (rc)
-        return dn_service_fail(svc, rc, "%s", err.msg);
-    if (g->exit_at_end && g->eos_done) {
-        dn_source_stats_t st = dn_source_stats(g->source);
-        if (st.followers > 0 && st.slowest == st.head && st.cursor == st.head) {
-            dn_log(DN_LOG_INFO, "every follower has the whole stream: exiting (exit_at_end)");
-            dn_service_stop(svc);
-            return 0;
-        }
+    gen_t *g = self;
+    int rc = advance(g, wait_ms, err);
+    if (rc || !g->exit_at_end || !g->eos_done)
+        return rc;
+    dn_source_stats_t st = dn_source_stats(g->source);
+    if (st.followers > 0 && st.slowest == st.head && st.cursor == st.head) {
+        dn_log(DN_LOG_INFO, "every follower has the whole stream: exiting (exit_at_end)");
+        dn_node_stop(node);
     }
-    if (dn_source_backlog(g->source) && dn_source_room(g->source) > 0)
-        return 0;
-    return wait_ms;
+    return 0;
 }
 
-static int on_tick(dn_service_t *svc, void *arg)
+static int tick(dn_node_t *node, void *self, dn_err_t *err)
 {
-    gen_t *g = arg;
-    dn_err_t err = {0};
-    int rc = dn_store_sync(g->store, &err);
-    if (rc)
-        return dn_service_fail(svc, rc, "%s", err.msg);
+    (void)node;
+    (void)err;
+    const gen_t *g = self;
     dn_source_stats_t st = dn_source_stats(g->source);
     dn_log(DN_LOG_DEBUG, "runs %llu/%llu entries %llu published %llu slowest %llu followers %d",
            (unsigned long long)g->next_run, (unsigned long long)n_runs(g),
@@ -449,15 +367,10 @@ static int on_tick(dn_service_t *svc, void *arg)
     return 0;
 }
 
-static int on_shutdown(dn_service_t *svc, void *arg)
+static void stop(dn_node_t *node, void *self)
 {
-    gen_t *g = arg;
-    dn_err_t err = {0};
-    int rc = commit(g, &err);
-    if (!rc)
-        rc = dn_store_sync(g->store, &err);
-    if (rc)
-        return dn_service_fail(svc, rc, "%s", err.msg);
+    (void)node;
+    const gen_t *g = self;
     dn_source_stats_t st = dn_source_stats(g->source);
     dn_log(DN_LOG_INFO, "stopped: %llu of %llu runs, %llu labels appended, %llu entries "
            "published (%llu republished, %llu rewinds, %llu bad requests)",
@@ -465,7 +378,6 @@ static int on_shutdown(dn_service_t *svc, void *arg)
            (unsigned long long)g->labels_sent, (unsigned long long)st.published,
            (unsigned long long)st.republished, (unsigned long long)st.rewinds,
            (unsigned long long)st.requests_bad);
-    return 0;
 }
 
 /* ---- configuration ------------------------------------------------------------ */
@@ -553,8 +465,9 @@ static void param_keys_free(param_keys_t *pk)
     free(pk->defs);
 }
 
-static int read_params(gen_t *g, const dn_config_t *cfg, dn_err_t *err)
+static int read_params(gen_t *g, dn_node_t *node, dn_err_t *err)
 {
+    const dn_config_t *cfg = dn_node_config(node);
     int n_tab = 0;
     const dn_gen_param_info_t *tab = dn_gen_param_table(&n_tab);
     dn_gen_params_default(&g->params);
@@ -568,23 +481,17 @@ static int read_params(gen_t *g, const dn_config_t *cfg, dn_err_t *err)
     int rc = dn_gen_params_check(&g->params, err);
     if (rc)
         return rc;
-    int64_t seed, hist, delay_runs;
-    dn_config_int(cfg, "seed", &seed);
-    dn_config_int(cfg, "histograms", &hist);
-    dn_config_int(cfg, "label_delay_runs", &delay_runs);
-    dn_config_double(cfg, "label_delay_s", &g->delay_s);
-    dn_config_double(cfg, "rate", &g->rate);
-    dn_config_bool(cfg, "exit_at_end", &g->exit_at_end);
-    int64_t n_subsys, broken_max;
-    dn_config_int(cfg, "subsystems", &n_subsys);
-    dn_config_int(cfg, "broken_max", &broken_max);
-    dn_config_bool(cfg, "localised", &g->localised);
-    if (seed < 0 || hist < 1 || hist > 100000 || delay_runs < 0 || delay_runs > INT32_MAX ||
-        g->delay_s < 0.0 || g->rate < 0.0 || n_subsys < 1 || n_subsys > hist ||
-        broken_max < 1 || broken_max > 1000)
-        return dn_err_set(err, DN_EINVAL, "need seed >= 0, 1 <= histograms <= 100000, "
-                          "label_delay_runs >= 0, label_delay_s >= 0, rate >= 0, "
-                          "1 <= subsystems <= histograms, 1 <= broken_max <= 1000");
+    int64_t seed, hist, delay_runs, n_subsys, broken_max;
+    if ((rc = dn_node_int(node, "seed", 0, INT64_MAX, &seed, err)) ||
+        (rc = dn_node_int(node, "histograms", 1, 100000, &hist, err)) ||
+        (rc = dn_node_int(node, "label_delay_runs", 0, INT32_MAX, &delay_runs, err)) ||
+        (rc = dn_node_double(node, "label_delay_s", 0, INFINITY, &g->delay_s, err)) ||
+        (rc = dn_node_double(node, "rate", 0, INFINITY, &g->rate, err)) ||
+        (rc = dn_node_int(node, "subsystems", 1, hist, &n_subsys, err)) ||
+        (rc = dn_node_int(node, "broken_max", 1, 1000, &broken_max, err)))
+        return rc;
+    g->exit_at_end = dn_node_bool(node, "exit_at_end");
+    g->localised = dn_node_bool(node, "localised");
     g->n_subsys = (int)n_subsys;
     g->broken_max = (int)broken_max;
     if (g->params.n_runs < 1)
@@ -703,117 +610,80 @@ static int generate_all(gen_t *g, dn_err_t *err)
     return 0;
 }
 
-int main(int argc, char **argv)
+static void destroy(void *self)
 {
-    dn_err_t err = {0};
-    int rc = 0, exit_code = 1;
-    gen_t g;
-    memset(&g, 0, sizeof g);
-    void *zctx = NULL;
-    param_keys_t pk = {0};
-    dn_config_t *cfg = NULL;
-    if (param_keys_build(&pk)) {
-        rc = dn_err_set(&err, DN_ENOMEM, "out of memory");
-        goto fail;
+    gen_t *g = self;
+    for (int k = 0; g->ds && k < g->n_hist; k++) {
+        dn_dataset_destroy(&g->ds[k]);
+        free(g->keys[k]);
+        if (g->subsys)
+            free(g->subsys[k]);
     }
-    if (!(cfg = dn_config_new("generator", pk.keys, pk.n, &err)))
-        goto fail;
-    rc = dn_config_load(cfg, argc, argv, &err);
-    if (rc == DN_CONFIG_HELP) {
-        printf("usage: generator [--config FILE] [--key value ...]\n"
-               "Streams synthetic datasets (SPEC 1) as the events log; the generator\n"
-               "parameters are those of `dinamo generate` with '_' for '-'.\n");
-        dn_config_usage(cfg, stdout);
-        dn_config_destroy(&cfg);
-        param_keys_free(&pk);
-        return 0;
-    }
-    if (rc)
-        goto fail;
-    if ((rc = dn_log_init("generator", dn_config_str(cfg, "log_level"), &err)))
-        goto fail;
-    if ((rc = read_params(&g, cfg, &err)))
-        goto fail;
-    int64_t window, min_followers, follower_timeout, tick_ms;
-    dn_config_int(cfg, "window", &window);
-    dn_config_int(cfg, "min_followers", &min_followers);
-    dn_config_int(cfg, "follower_timeout_ms", &follower_timeout);
-    dn_config_int(cfg, "tick_ms", &tick_ms);
-    if (window < 1 || window > INT32_MAX || min_followers < 1 || min_followers > 1000 ||
-        follower_timeout < 1 || follower_timeout > INT32_MAX || tick_ms < 1) {
-        rc = dn_err_set(&err, DN_EINVAL, "need window >= 1, 1 <= min_followers <= 1000, "
-                        "follower_timeout_ms >= 1, tick_ms >= 1");
-        goto fail;
-    }
-    if ((rc = dn_service_install_signals(&err)))
-        goto fail;
-    double t_gen = wall_now();
-    if ((rc = generate_all(&g, &err)))
-        goto fail;
-    dn_log(DN_LOG_INFO, "generated %d dataset(s) of %d runs x %d bins (seed %llu) in %.2f s",
-           g.n_hist, g.params.n_runs, g.params.n_bins, (unsigned long long)g.seed,
-           wall_now() - t_gen);
+    free(g->subsys);
+    free(g->ds);
+    free(g->keys);
+    free(g->appended_at);
+    free(g);
+}
 
-    char path[4096];
-    snprintf(path, sizeof path, "%s/generator", dn_config_str(cfg, "data_dir"));
-    if (!(g.store = dn_store_open(path, DN_STORE_NOSYNC, 0, &err)))
-        goto fail;
-    if (!(zctx = zmq_ctx_new())) {
-        rc = dn_err_set(&err, DN_EIO, "zmq_ctx_new: %s", strerror(errno));
-        goto fail;
-    }
-    if (!(g.pub = dn_sock_new(zctx, ZMQ_PUB, dn_config_str(cfg, "events"), NULL, &err)) ||
-        !(g.pull = dn_sock_new(zctx, ZMQ_PULL, dn_config_str(cfg, "requests"), NULL, &err)))
-        goto fail;
+static int create(dn_node_t *node, void **self, dn_err_t *err)
+{
+    gen_t *g = calloc(1, sizeof *g);
+    if (!(*self = g))
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    int64_t window, min_followers, follower_timeout;
+    int rc;
+    if ((rc = read_params(g, node, err)) ||
+        (rc = dn_node_int(node, "window", 1, INT32_MAX, &window, err)) ||
+        (rc = dn_node_int(node, "min_followers", 1, 1000, &min_followers, err)) ||
+        (rc = dn_node_int(node, "follower_timeout_ms", 1, INT32_MAX, &follower_timeout, err)))
+        return rc;
+    double t_gen = dn_clock_wall();
+    if ((rc = generate_all(g, err)))
+        return rc;
+    dn_log(DN_LOG_INFO, "generated %d dataset(s) of %d runs x %d bins (seed %llu) in %.2f s",
+           g->n_hist, g->params.n_runs, g->params.n_bins, (unsigned long long)g->seed,
+           dn_clock_wall() - t_gen);
     dn_source_opts_t so = {.log = "events", .service = "generator", .window = (int)window,
                            .min_followers = (int)min_followers,
                            .follower_timeout_ms = (int)follower_timeout};
-    if (!(g.source = dn_source_new(g.store, g.pub, &so, &err)))
-        goto fail;
-    if (!(g.batch = dn_store_batch_new())) {
-        rc = dn_err_set(&err, DN_ENOMEM, "out of memory");
-        goto fail;
+    if (!(g->source = dn_node_source(node, "events", "requests", &so, on_label_request, err)))
+        return err->code;
+    dn_log(DN_LOG_INFO, "stream %s, %d histogram(s), labels %s, rate %s, window %d", g->stream,
+           g->n_hist,
+           g->delay_s > 0 ? "delayed in seconds" : g->delay_runs ? "delayed in runs" : "at once",
+           g->rate > 0 ? "paced" : "unpaced", (int)window);
+    return 0;
+}
+
+/* Pacing starts when the loop does (after the restore), not at creation. */
+static int first_round(dn_node_t *node, void *self, int *wait_ms, dn_err_t *err)
+{
+    gen_t *g = self;
+    if (g->t0 == 0.0) {
+        g->t0 = dn_clock_wall();
+        g->run0 = g->next_run;
     }
-    if ((rc = restore(&g, &err)))
-        goto fail;
-    g.t0 = wall_now();
-    g.run0 = g.next_run;
-    if (!(g.svc = dn_service_new("generator", &err)))
-        goto fail;
-    if ((rc = dn_service_add_socket(g.svc, g.pull, on_request, &g)) ||
-        (rc = dn_service_set_tick(g.svc, (int)tick_ms, on_tick, &g)))
-        goto fail;
-    dn_service_set_round(g.svc, on_round, &g);
-    dn_service_set_shutdown(g.svc, on_shutdown, &g);
-    dn_log(DN_LOG_INFO, "started: stream %s, %d histogram(s), labels %s, rate %s, window %d, "
-           "store %s", g.stream, g.n_hist,
-           g.delay_s > 0 ? "delayed in seconds" : g.delay_runs ? "delayed in runs" : "at once",
-           g.rate > 0 ? "paced" : "unpaced", (int)window, path);
-    rc = dn_service_run(g.svc, &err);
-    if (!rc)
-        exit_code = 0;
-fail:
-    if (exit_code)
-        dn_log(DN_LOG_ERROR, "generator: %s", err.msg[0] ? err.msg : dn_strerror(rc));
-    dn_service_destroy(&g.svc);
-    dn_source_destroy(&g.source);
-    dn_sock_destroy(&g.pub);
-    dn_sock_destroy(&g.pull);
-    if (zctx)
-        zmq_ctx_term(zctx);
-    dn_store_batch_destroy(&g.batch);
-    dn_store_destroy(&g.store);
-    for (int k = 0; g.ds && k < g.n_hist; k++) {
-        dn_dataset_destroy(&g.ds[k]);
-        free(g.keys[k]);
-        if (g.subsys)
-            free(g.subsys[k]);
+    return round_work(node, self, wait_ms, err);
+}
+
+int main(int argc, char **argv)
+{
+    param_keys_t pk = {0};
+    if (param_keys_build(&pk)) {
+        fprintf(stderr, "generator: out of memory\n");
+        param_keys_free(&pk);
+        return 1;
     }
-    free(g.subsys);
-    free(g.ds);
-    free(g.keys);
-    free(g.appended_at);
-    dn_config_destroy(&cfg);
+    dn_node_def_t def = {
+        .name = "generator",
+        .usage = "Streams synthetic datasets (SPEC 1) as the events log; the generator\n"
+                 "parameters are those of `dinamo generate` with '_' for '-'.\n",
+        .keys = pk.keys, .n_keys = pk.n, .flags = DN_NODE_STORE,
+        .create = create, .destroy = destroy, .round = first_round, .tick = tick,
+        .stop = stop, .ckpt_magic = "DNGN", .ckpt_version = 2, .save = save, .load = load,
+    };
+    int status = dn_node_main(&def, argc, argv);
     param_keys_free(&pk);
-    return exit_code;
+    return status;
 }

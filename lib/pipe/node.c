@@ -1,0 +1,526 @@
+/* node.c: the wiring every service shares (see node.h): configuration and
+ * start-up, the inputs and outputs a service makes through the node, the
+ * round (work, commit, publish, acknowledge, back-pressure), the framed
+ * checkpoint and its restore, and the teardown in reverse order of making.
+ *
+ * The node keeps what it made in small arrays (a service has a handful of
+ * sockets): sockets in creation order (closed in reverse), sources, and
+ * followers with the socket each reads, so that the round can pump, flush
+ * and pause them without the service naming them. */
+#include "node.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "blas_setup.h"
+#include "log.h"
+
+#define NODE_MAX_SOCKETS 16
+
+typedef struct input_t {
+    dn_follower_t *follower;
+    dn_sock_t *sub;
+    dn_node_entry_fn fn;
+} input_t;
+
+typedef struct output_t {
+    dn_source_t *source;
+    dn_node_entry_fn on_label;
+} output_t;
+
+typedef struct handler_t {
+    dn_sock_t *sock;
+    dn_node_msg_fn fn;
+} handler_t;
+
+struct dn_node_t {
+    const dn_node_def_t *def;
+    void *self;                 /* the service's state */
+    dn_config_t *cfg;
+    dn_policy_t *policy;
+    dn_store_t *store;
+    dn_store_batch_t *batch;
+    void *zctx;
+    dn_service_t *svc;
+    dn_sock_t *socks[NODE_MAX_SOCKETS];
+    int n_socks;
+    input_t inputs[NODE_MAX_SOCKETS];
+    int n_inputs;
+    output_t outputs[NODE_MAX_SOCKETS];
+    int n_outputs;
+    handler_t handlers[NODE_MAX_SOCKETS];
+    int n_handlers;
+    int dirty;
+    int paused;
+};
+
+/* ---- configuration ----------------------------------------------------------- */
+
+int dn_node_int(dn_node_t *self, const char *key, int64_t lo, int64_t hi, int64_t *out,
+                dn_err_t *err)
+{
+    int64_t v = 0;
+    int rc = dn_config_int(self->cfg, key, &v);
+    if (rc)
+        return dn_err_set(err, DN_EINVAL, "key %s: not an integer key of %s", key,
+                          self->def->name);
+    if (v < lo || v > hi)
+        return dn_err_set(err, DN_EINVAL, "%s = %lld (from %s): want %lld .. %lld", key,
+                          (long long)v, dn_config_source(self->cfg, key), (long long)lo,
+                          (long long)hi);
+    *out = v;
+    return 0;
+}
+
+int dn_node_double(dn_node_t *self, const char *key, double lo, double hi, double *out,
+                   dn_err_t *err)
+{
+    double v = 0;
+    int rc = dn_config_double(self->cfg, key, &v);
+    if (rc)
+        return dn_err_set(err, DN_EINVAL, "key %s: not a number key of %s", key,
+                          self->def->name);
+    if (!(v >= lo && v <= hi))
+        return dn_err_set(err, DN_EINVAL, "%s = %g (from %s): want %g .. %g", key, v,
+                          dn_config_source(self->cfg, key), lo, hi);
+    *out = v;
+    return 0;
+}
+
+const char *dn_node_str(dn_node_t *self, const char *key)
+{
+    const char *s = dn_config_str(self->cfg, key);
+    return s ? s : "";
+}
+
+int dn_node_bool(dn_node_t *self, const char *key)
+{
+    int v = 0;
+    dn_config_bool(self->cfg, key, &v);
+    return v;
+}
+
+int dn_node_choice(dn_node_t *self, const char *key, const char *const *words, int n_words,
+                   int *out, dn_err_t *err)
+{
+    const char *v = dn_node_str(self, key);
+    char list[256] = "";
+    size_t used = 0;
+    for (int i = 0; i < n_words; i++) {
+        if (!strcmp(v, words[i])) {
+            *out = i;
+            return 0;
+        }
+        int w = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", words[i]);
+        if (w > 0 && (size_t)w < sizeof list - used)
+            used += (size_t)w;
+    }
+    return dn_err_set(err, DN_EINVAL, "%s = '%s' (from %s): want one of %s", key, v,
+                      dn_config_source(self->cfg, key), list);
+}
+
+const dn_config_t *dn_node_config(const dn_node_t *self) { return self->cfg; }
+const dn_policy_t *dn_node_policy(const dn_node_t *self) { return self->policy; }
+dn_store_t *dn_node_store(const dn_node_t *self) { return self->store; }
+dn_service_t *dn_node_service(const dn_node_t *self) { return self->svc; }
+const char *dn_node_name(const dn_node_t *self) { return self->def->name; }
+
+int dn_node_path(const dn_node_t *self, const char *sub, char *buf, size_t cap, dn_err_t *err)
+{
+    const char *dir = dn_config_str(self->cfg, "data_dir");
+    int n = sub && sub[0] ? snprintf(buf, cap, "%s/%s", dir, sub) : snprintf(buf, cap, "%s", dir);
+    if (n < 0 || (size_t)n >= cap)
+        return dn_err_set(err, DN_EINVAL, "data_dir '%s': path too long", dir);
+    return 0;
+}
+
+void dn_node_touch(dn_node_t *self) { self->dirty = 1; }
+
+void dn_node_stop(dn_node_t *self)
+{
+    if (self->svc)
+        dn_service_stop(self->svc);
+}
+
+/* ---- inputs and outputs -------------------------------------------------------- */
+
+dn_sock_t *dn_node_socket(dn_node_t *self, int type, const char *key,
+                          const dn_sock_opts_t *opts, dn_err_t *err)
+{
+    if (self->n_socks == NODE_MAX_SOCKETS) {
+        dn_err_set(err, DN_EINVAL, "%s: more than %d sockets", self->def->name,
+                   NODE_MAX_SOCKETS);
+        return NULL;
+    }
+    const char *endpoint = dn_config_str(self->cfg, key);
+    if (!endpoint) {
+        dn_err_set(err, DN_EINVAL, "%s: no endpoint key '%s'", self->def->name, key);
+        return NULL;
+    }
+    dn_sock_t *s = dn_sock_new(self->zctx, type, endpoint, opts, err);
+    if (!s) {
+        dn_err_prefix(err, "%s", key);
+        return NULL;
+    }
+    self->socks[self->n_socks++] = s;
+    return s;
+}
+
+static int on_follower_msg(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope *env,
+                           const dn_recv_info_t *info, void *arg)
+{
+    (void)info;
+    dn_node_t *self = arg;
+    input_t *in = NULL;
+    for (int i = 0; i < self->n_inputs && !in; i++)
+        if (self->inputs[i].sub == sock)
+            in = &self->inputs[i];
+    dn_err_t err = {0};
+    int rc = dn_follower_accept(in->follower, env, &err);
+    if (rc < 0)
+        return dn_service_fail(svc, rc, "%s", err.msg);
+    if (rc != DN_FOLLOW_DELIVER)
+        return 0;
+    self->dirty = 1;
+    if ((rc = in->fn(self, self->self, env, &err)) < 0)
+        return dn_service_fail(svc, rc, "%s", err.msg[0] ? err.msg : dn_strerror(rc));
+    return 0;
+}
+
+dn_follower_t *dn_node_follow(dn_node_t *self, const char *sub_key, const char *req_key,
+                              const dn_follower_opts_t *opts, dn_node_entry_fn fn,
+                              dn_err_t *err)
+{
+    dn_sock_t *sub = dn_node_socket(self, ZMQ_SUB, sub_key, NULL, err);
+    dn_sock_t *push = sub ? dn_node_socket(self, ZMQ_PUSH, req_key, NULL, err) : NULL;
+    if (!push)
+        return NULL;
+    dn_follower_t *f = dn_follower_new(sub, push, opts, err);
+    if (!f)
+        return NULL;
+    self->inputs[self->n_inputs++] = (input_t){f, sub, fn};
+    return f;
+}
+
+static int on_source_request(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope *env,
+                             const dn_recv_info_t *info, void *arg)
+{
+    (void)info;
+    dn_node_t *self = arg;
+    output_t *out = NULL;
+    for (int i = 0; i < self->n_outputs && !out; i++)
+        if (self->handlers[i].sock == sock)
+            out = &self->outputs[i];
+    dn_err_t err = {0};
+    int rc;
+    if (out->on_label && env->body_case == DINAMO__ENVELOPE__BODY_LABEL)
+        rc = out->on_label(self, self->self, env, &err);
+    else
+        rc = dn_source_on_request(out->source, env, &err);
+    return rc < 0 ? dn_service_fail(svc, rc, "requests: %s", err.msg) : 0;
+}
+
+dn_source_t *dn_node_source(dn_node_t *self, const char *pub_key, const char *req_key,
+                            const dn_source_opts_t *opts, dn_node_entry_fn on_label,
+                            dn_err_t *err)
+{
+    if (!self->store) {
+        dn_err_set(err, DN_EINVAL, "%s: a source needs the node's store", self->def->name);
+        return NULL;
+    }
+    dn_sock_t *pub = dn_node_socket(self, ZMQ_PUB, pub_key, NULL, err);
+    dn_sock_t *pull = pub ? dn_node_socket(self, ZMQ_PULL, req_key, NULL, err) : NULL;
+    if (!pull)
+        return NULL;
+    dn_source_t *s = dn_source_new(self->store, pub, opts, err);
+    if (!s)
+        return NULL;
+    /* outputs[i] pairs with handlers[i]: the request socket it answers. */
+    int i = self->n_outputs;
+    if (i != self->n_handlers) {
+        dn_source_destroy(&s);
+        dn_err_set(err, DN_EINVAL, "%s: make sources before plain handlers (dn_node_on)",
+                   self->def->name);
+        return NULL;
+    }
+    self->outputs[self->n_outputs++] = (output_t){s, on_label};
+    self->handlers[self->n_handlers++] = (handler_t){pull, NULL};
+    return s;
+}
+
+static int on_plain_msg(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope *env,
+                        const dn_recv_info_t *info, void *arg)
+{
+    (void)info;
+    dn_node_t *self = arg;
+    for (int i = self->n_outputs; i < self->n_handlers; i++)
+        if (self->handlers[i].sock == sock) {
+            dn_err_t err = {0};
+            int rc = self->handlers[i].fn(self, self->self, env, &err);
+            return rc < 0 ? dn_service_fail(svc, rc, "%s", err.msg) : 0;
+        }
+    return 0;
+}
+
+int dn_node_on(dn_node_t *self, dn_sock_t *sock, dn_node_msg_fn fn, dn_err_t *err)
+{
+    if (!fn || self->n_handlers == NODE_MAX_SOCKETS)
+        return dn_err_set(err, DN_EINVAL, "%s: bad handler", self->def->name);
+    self->handlers[self->n_handlers++] = (handler_t){sock, fn};
+    return 0;
+}
+
+/* ---- commit, round, tick, shutdown ----------------------------------------------- */
+
+static int pending_entries(const dn_node_t *self)
+{
+    for (int i = 0; i < self->n_outputs; i++) {
+        dn_source_stats_t st = dn_source_stats(self->outputs[i].source);
+        if (st.head > st.committed)
+            return 1;
+    }
+    return 0;
+}
+
+static int stage_checkpoint(dn_node_t *self)
+{
+    const dn_node_def_t *def = self->def;
+    dn_wbuf_t w = {0};
+    dn_wb_bytes(&w, def->ckpt_magic, 4);
+    dn_wb_u32(&w, def->ckpt_version);
+    dn_wb_u32(&w, (uint32_t)self->n_inputs);
+    for (int i = 0; i < self->n_inputs; i++)
+        dn_wb_u64(&w, dn_follower_next(self->inputs[i].follower));
+    def->save(self->self, &w);
+    int rc = w.oom ? DN_ENOMEM
+                   : dn_store_batch_checkpoint(self->batch, def->name, w.p, w.len, NULL);
+    free(w.p);
+    return rc;
+}
+
+int dn_node_commit(dn_node_t *self, dn_err_t *err)
+{
+    const dn_node_def_t *def = self->def;
+    if (!self->store || (!self->dirty && !pending_entries(self)))
+        return 0;
+    dn_store_batch_clear(self->batch);
+    int rc = 0;
+    for (int i = 0; i < self->n_outputs && !rc; i++)
+        rc = dn_source_stage(self->outputs[i].source, self->batch);
+    if (!rc && def->save)
+        rc = stage_checkpoint(self);
+    if (!rc && def->stage)
+        rc = def->stage(self->self, self->batch);
+    if (rc)
+        return dn_err_set(err, rc, "cannot build the commit batch: %s", dn_strerror(rc));
+    if ((rc = dn_store_apply(self->store, self->batch, err)))
+        return rc;
+    for (int i = 0; i < self->n_outputs; i++)
+        dn_source_committed(self->outputs[i].source);
+    if (def->committed)
+        def->committed(self->self);
+    self->dirty = 0;
+    return 0;
+}
+
+/* Followed logs wait while an output has no room: the backlog stays upstream. */
+static void apply_back_pressure(dn_node_t *self)
+{
+    int pause = 0;
+    for (int i = 0; i < self->n_outputs; i++)
+        pause |= dn_source_room(self->outputs[i].source) == 0;
+    if (pause == self->paused)
+        return;
+    for (int i = 0; i < self->n_inputs; i++)
+        dn_service_pause(self->svc, self->inputs[i].sub, pause);
+    self->paused = pause;
+}
+
+static int on_round(dn_service_t *svc, void *arg)
+{
+    dn_node_t *self = arg;
+    dn_err_t err = {0};
+    int wait_ms = DN_SERVICE_POLL_MAX_MS;
+    int rc = self->def->round ? self->def->round(self, self->self, &wait_ms, &err) : 0;
+    if (!rc)
+        rc = dn_node_commit(self, &err);
+    for (int i = 0; i < self->n_outputs && !rc; i++)
+        rc = dn_source_pump(self->outputs[i].source, &err);
+    for (int i = 0; i < self->n_inputs && !rc; i++)
+        rc = dn_follower_flush(self->inputs[i].follower, &err);
+    if (rc)
+        return dn_service_fail(svc, rc, "%s", err.msg[0] ? err.msg : dn_strerror(rc));
+    apply_back_pressure(self);
+    for (int i = 0; i < self->n_outputs; i++)
+        if (dn_source_backlog(self->outputs[i].source) &&
+            dn_source_room(self->outputs[i].source) > 0)
+            wait_ms = 0;
+    return wait_ms < 0 ? 0 : wait_ms;
+}
+
+static int on_tick(dn_service_t *svc, void *arg)
+{
+    dn_node_t *self = arg;
+    dn_err_t err = {0};
+    int rc = self->store ? dn_store_sync(self->store, &err) : 0;
+    if (!rc && self->def->tick)
+        rc = self->def->tick(self, self->self, &err);
+    return rc < 0 ? dn_service_fail(svc, rc, "%s", err.msg[0] ? err.msg : dn_strerror(rc)) : 0;
+}
+
+static int on_shutdown(dn_service_t *svc, void *arg)
+{
+    dn_node_t *self = arg;
+    dn_err_t err = {0};
+    int rc = dn_node_commit(self, &err);
+    if (!rc && self->store)
+        rc = dn_store_sync(self->store, &err);
+    if (rc)
+        return dn_service_fail(svc, rc, "%s", err.msg);
+    if (self->def->stop)
+        self->def->stop(self, self->self);
+    return 0;
+}
+
+/* ---- start --------------------------------------------------------------------- */
+
+/* Reads the framed checkpoint back: followers' offsets, then def->load. */
+static int restore(dn_node_t *self, dn_err_t *err)
+{
+    const dn_node_def_t *def = self->def;
+    void *blob = NULL;
+    size_t len = 0;
+    int rc = dn_store_checkpoint_read(self->store, def->name, &blob, &len, NULL, err);
+    if (rc == DN_ENOTFOUND) {
+        for (int i = 0; i < self->n_outputs; i++)
+            if (dn_source_head(self->outputs[i].source) != 0)
+                return dn_err_set(err, DN_EFORMAT, "its log holds %llu entries but there is "
+                                  "no %s checkpoint: not this service's, refusing to append "
+                                  "to it", (unsigned long long)dn_source_head(
+                                      self->outputs[i].source), def->name);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    dn_rbuf_t r = {blob, len, 0, 0};
+    const unsigned char *magic = dn_rb_take(&r, 4);
+    uint32_t version = dn_rb_u32(&r), n_inputs = dn_rb_u32(&r);
+    if (!magic || memcmp(magic, def->ckpt_magic, 4) || version != def->ckpt_version) {
+        rc = dn_err_set(err, DN_EFORMAT, "checkpoint %s: not a version %u %.4s checkpoint "
+                        "(written by another version of dinamo? use another data_dir)",
+                        def->name, def->ckpt_version, def->ckpt_magic);
+    } else if (r.bad || n_inputs != (uint32_t)self->n_inputs) {
+        rc = dn_err_set(err, DN_EFORMAT, "checkpoint %s: %u followed logs, the service "
+                        "follows %d", def->name, n_inputs, self->n_inputs);
+    } else {
+        for (int i = 0; i < self->n_inputs; i++)
+            dn_follower_set_next(self->inputs[i].follower, dn_rb_u64(&r));
+        rc = def->load ? def->load(self, self->self, &r, err) : 0;
+        if (!rc && r.bad)
+            rc = dn_err_set(err, DN_EFORMAT, "checkpoint %s: truncated", def->name);
+    }
+    free(blob);
+    return rc;
+}
+
+/* Everything up to the loop: config, log, policy, signals, store, sockets,
+ * the service's state, the restore, the service loop's callbacks. */
+static int start(dn_node_t *self, dn_err_t *err)
+{
+    const dn_node_def_t *def = self->def;
+    int rc;
+    if ((rc = dn_log_init(def->name, dn_config_str(self->cfg, "log_level"), err)))
+        return rc;
+    if (!(self->policy = dn_policy_from_config(self->cfg, err)))
+        return err->code;
+    int64_t tick_ms;
+    if ((rc = dn_node_int(self, "tick_ms", 1, 3600000, &tick_ms, err)))
+        return rc;
+    if ((rc = dn_service_install_signals(err)))
+        return rc;
+    if (def->flags & DN_NODE_STORE) {
+        char path[4096];
+        if ((rc = dn_node_path(self, def->name, path, sizeof path, err)))
+            return rc;
+        if (!(self->store = dn_store_open(path, DN_STORE_NOSYNC, 0, err)))
+            return err->code;
+        if (!(self->batch = dn_store_batch_new()))
+            return dn_err_set(err, DN_ENOMEM, "out of memory");
+    }
+    if (!(self->zctx = zmq_ctx_new()))
+        return dn_err_set(err, DN_EIO, "zmq_ctx_new: %s", strerror(errno));
+    if ((rc = def->create(self, &self->self, err)))
+        return rc;
+    if (def->save && (rc = restore(self, err)))
+        return rc;
+    if (!(self->svc = dn_service_new(def->name, err)))
+        return err->code;
+    for (int i = 0; i < self->n_inputs && !rc; i++)
+        rc = dn_service_add_socket(self->svc, self->inputs[i].sub, on_follower_msg, self);
+    for (int i = 0; i < self->n_handlers && !rc; i++)
+        rc = dn_service_add_socket(self->svc, self->handlers[i].sock,
+                                   i < self->n_outputs ? on_source_request : on_plain_msg,
+                                   self);
+    if (!rc)
+        rc = dn_service_set_tick(self->svc, (int)tick_ms, on_tick, self);
+    if (rc)
+        return dn_err_set(err, rc, "%s: cannot register the sockets", def->name);
+    dn_service_set_round(self->svc, on_round, self);
+    dn_service_set_shutdown(self->svc, on_shutdown, self);
+    return 0;
+}
+
+/* Everything in reverse: the service's state first (it borrows the rest). */
+static void teardown(dn_node_t *self)
+{
+    dn_service_destroy(&self->svc);
+    if (self->self && self->def->destroy)
+        self->def->destroy(self->self);
+    for (int i = 0; i < self->n_inputs; i++)
+        dn_follower_destroy(&self->inputs[i].follower);
+    for (int i = 0; i < self->n_outputs; i++)
+        dn_source_destroy(&self->outputs[i].source);
+    for (int i = self->n_socks - 1; i >= 0; i--)
+        dn_sock_destroy(&self->socks[i]);
+    if (self->zctx)
+        zmq_ctx_term(self->zctx);
+    dn_store_batch_destroy(&self->batch);
+    dn_store_destroy(&self->store);
+    dn_policy_destroy(&self->policy);
+    dn_config_destroy(&self->cfg);
+}
+
+int dn_node_main(const dn_node_def_t *def, int argc, char **argv)
+{
+    if (def->flags & DN_NODE_BLAS)
+        dn_blas_init(argc, argv, 0);
+    dn_err_t err = {0};
+    dn_node_t node;
+    memset(&node, 0, sizeof node);
+    node.def = def;
+    int rc;
+    if (!(node.cfg = dn_config_new(def->name, def->keys, def->n_keys, &err))) {
+        rc = err.code;
+        goto fail;
+    }
+    rc = dn_config_load(node.cfg, argc, argv, &err);
+    if (rc == DN_CONFIG_HELP) {
+        printf("usage: %s [--config FILE] [--key value ...]\n%s", def->name,
+               def->usage ? def->usage : "");
+        dn_config_usage(node.cfg, stdout);
+        dn_config_destroy(&node.cfg);
+        return 0;
+    }
+    if (rc || (rc = start(&node, &err)))
+        goto fail;
+    rc = dn_service_run(node.svc, &err);
+fail:
+    if (rc)
+        dn_log(DN_LOG_ERROR, "%s: %s", def->name, err.msg[0] ? err.msg : dn_strerror(rc));
+    teardown(&node);
+    return rc ? 1 : 0;
+}
