@@ -8,7 +8,10 @@
  * i (one Run with the H histograms), then the labels that became due (one Label
  * per (run, histogram) with the ground truth), and END_OF_STREAM after the last
  * run and its labels. Labels come `label_delay_runs` runs late (deterministic
- * order), or `label_delay_s` seconds after their run was appended.
+ * order), or `label_delay_s` seconds after their run was appended. The
+ * envelopes, and a person's labels taken from the requests socket (`dinamo
+ * label`; automatic ones are not: every run has the generator's), are the
+ * events producer's (lib/pipe/events.h), as for the feed.
  *
  * Pacing: `rate` runs per second, or (0) as fast as flow control allows: the
  * log is published at most `window` entries beyond its slowest follower, and
@@ -28,14 +31,12 @@
 
 #include "bytes.h"
 #include "clock.h"
+#include "events.h"
 #include "generator.h"
 #include "log.h"
 #include "msg.h"
 #include "node.h"
 #include "rng.h"
-#include "stream.h"
-
-#define RUNS_PER_ROUND 16 /* appended per loop round, so requests are served between */
 
 typedef struct gen_t {
     /* configuration */
@@ -46,19 +47,16 @@ typedef struct gen_t {
     int delay_runs;
     double delay_s;
     double rate;
-    int exit_at_end;
     char fingerprint[512];
     /* data */
     dn_dataset_t **ds;       /* [n_hist] */
     char **keys;             /* [n_hist] "synthetic/h<i>" */
     char **subsys;           /* [n_hist] "synthetic", or "sub<i mod subsystems>" */
+    dn_histin_t *row;        /* [n_hist] the histograms of a run, counts set per run */
     int n_subsys, localised, broken_max;
-    dn_source_t *source;     /* the events log (the node's) */
+    dn_events_t *ev;         /* the events log: runs appended, labels, end of stream */
     /* state (checkpointed) */
-    uint64_t next_run;       /* next run to append */
     uint64_t next_label;     /* next run whose labels are to be appended */
-    uint64_t labels_sent;
-    int eos_done;
     double *appended_at;     /* [n_runs] wall time each run was appended (delay_s) */
     /* pacing (not checkpointed: a restart starts a new schedule) */
     double t0;
@@ -70,54 +68,28 @@ static uint64_t n_runs(const gen_t *g)
     return (uint64_t)g->params.n_runs;
 }
 
+/* The next run to append: run_seq i is run i of the datasets. */
+static uint64_t next_run(const gen_t *g)
+{
+    return dn_events_stats(g->ev).runs;
+}
+
 /* ---- appending ----------------------------------------------------------- */
 
 static int append_run(gen_t *g, uint64_t i, dn_err_t *err)
 {
-    Dinamo__Histogram *hs = calloc((size_t)g->n_hist, sizeof *hs);
-    Dinamo__Histogram **hp = calloc((size_t)g->n_hist, sizeof *hp);
-    if (!hs || !hp) {
-        free(hs);
-        free(hp);
-        return dn_err_set(err, DN_ENOMEM, "out of memory");
-    }
-    for (int k = 0; k < g->n_hist; k++) {
-        const dn_dataset_t *ds = g->ds[k];
-        Dinamo__Histogram *h = &hs[k];
-        dinamo__histogram__init(h);
-        h->key = g->keys[k];
-        h->subsystem = g->subsys[k];
-        h->n_counts = (size_t)ds->n_bins;
-        h->counts = ds->counts + (size_t)i * (size_t)ds->n_bins;
-        h->n_edges = (size_t)ds->n_bins + 1;
-        h->edges = ds->edges;
-        hp[k] = h;
-    }
+    for (int k = 0; k < g->n_hist; k++)
+        g->row[k].counts = g->ds[k]->counts + (size_t)i * (size_t)g->ds[k]->n_bins;
     double now = dn_clock_wall();
-    Dinamo__Run r = DINAMO__RUN__INIT;
-    r.stream = g->stream;
-    r.has_run_number = r.has_run_seq = r.has_time = 1;
-    r.run_number = g->ds[0]->run[i];
-    r.run_seq = i;
-    r.time = now;
-    r.n_histograms = (size_t)g->n_hist;
-    r.histograms = hp;
-    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
-    env.body_case = DINAMO__ENVELOPE__BODY_RUN;
-    env.run = &r;
-    int rc = dn_source_append(g->source, &env, err);
-    free(hs);
-    free(hp);
+    int rc = dn_events_append_run(g->ev, g->ds[0]->run[i], now, g->row, g->n_hist, err);
     if (rc)
-        return dn_err_prefix(err, "run %llu", (unsigned long long)i);
+        return rc;
     g->appended_at[i] = now;
-    g->next_run = i + 1;
     return 0;
 }
 
 static int append_labels(gen_t *g, uint64_t i, dn_err_t *err)
 {
-    double now = dn_clock_wall();
     for (int k = 0; k < g->n_hist; k++) {
         const dn_dataset_t *ds = g->ds[k];
         Dinamo__Truth t = DINAMO__TRUTH__INIT;
@@ -129,24 +101,12 @@ static int append_labels(gen_t *g, uint64_t i, dn_err_t *err)
         t.rapid_sigma = ds->rapid_sigma[i] != 0;
         t.events = ds->events[i];
         t.dead_bins = ds->dead_bins[i];
-        Dinamo__Label l = DINAMO__LABEL__INIT;
-        l.stream = g->stream;
-        l.has_run_number = l.has_run_seq = l.has_verdict = l.has_source = l.has_time = 1;
-        l.run_number = ds->run[i];
-        l.run_seq = i;
-        l.verdict = ds->label[i] == 0 ? DINAMO__VERDICT__GOOD : DINAMO__VERDICT__BAD;
-        l.source = DINAMO__LABEL_SOURCE__GENERATOR;
-        l.who = (char *)"generator";
-        l.histogram_key = g->keys[k];
-        l.time = now;
-        l.truth = &t;
-        Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
-        env.body_case = DINAMO__ENVELOPE__BODY_LABEL;
-        env.label = &l;
-        int rc = dn_source_append(g->source, &env, err);
+        dn_events_label_t l = {.run_number = ds->run[i], .run_seq = i, .bad = ds->label[i] != 0,
+                               .source = DINAMO__LABEL_SOURCE__GENERATOR,
+                               .histogram_key = g->keys[k], .truth = &t};
+        int rc = dn_events_append_label(g->ev, &l, err);
         if (rc)
-            return dn_err_prefix(err, "label of run %llu", (unsigned long long)i);
-        g->labels_sent++;
+            return rc;
     }
     g->next_label = i + 1;
     return 0;
@@ -154,27 +114,7 @@ static int append_labels(gen_t *g, uint64_t i, dn_err_t *err)
 
 static int append_eos(gen_t *g, dn_err_t *err)
 {
-    Dinamo__Control c = DINAMO__CONTROL__INIT;
-    c.has_kind = c.has_final_run_number = c.has_final_run_seq = c.has_n_runs = 1;
-    c.has_n_labels = 1;
-    c.kind = DINAMO__CONTROL_KIND__END_OF_STREAM;
-    c.stream = g->stream;
-    c.final_run_number = n_runs(g) ? g->ds[0]->run[n_runs(g) - 1] : -1;
-    c.final_run_seq = n_runs(g) ? n_runs(g) - 1 : 0;
-    c.n_runs = n_runs(g);
-    c.n_labels = g->labels_sent;
-    c.service = (char *)"generator";
-    c.log = (char *)"events";
-    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
-    env.body_case = DINAMO__ENVELOPE__BODY_CONTROL;
-    env.control = &c;
-    int rc = dn_source_append(g->source, &env, err);
-    if (rc)
-        return dn_err_prefix(err, "end of stream");
-    g->eos_done = 1;
-    dn_log(DN_LOG_INFO, "end of stream appended: %llu runs, %llu labels",
-           (unsigned long long)n_runs(g), (unsigned long long)g->labels_sent);
-    return 0;
+    return dn_events_append_eos(g->ev, n_runs(g) ? g->ds[0]->run[n_runs(g) - 1] : -1, err);
 }
 
 /* Labels due now: with a delay in runs, those of runs up to next_run - 1 -
@@ -182,18 +122,19 @@ static int append_eos(gen_t *g, dn_err_t *err)
  * was appended delay_s ago. *wait_ms: when the next one falls due (seconds). */
 static int labels_due(const gen_t *g, double now, uint64_t *upto, int *wait_ms)
 {
+    const uint64_t out = next_run(g);
     uint64_t u = g->next_label;
     if (g->delay_s > 0.0) {
-        while (u < g->next_run && g->appended_at[u] + g->delay_s <= now)
+        while (u < out && g->appended_at[u] + g->delay_s <= now)
             u++;
-        if (u < g->next_run) {
+        if (u < out) {
             double w = g->appended_at[u] + g->delay_s - now;
             *wait_ms = (int)ceil(w * 1000.0);
         }
-    } else if (g->next_run == n_runs(g)) {
-        u = g->next_run;
-    } else if (g->next_run > (uint64_t)g->delay_runs) {
-        u = g->next_run - (uint64_t)g->delay_runs;
+    } else if (out == n_runs(g)) {
+        u = out;
+    } else if (out > (uint64_t)g->delay_runs) {
+        u = out - (uint64_t)g->delay_runs;
     }
     *upto = u;
     return u > g->next_label;
@@ -207,7 +148,7 @@ static int advance(gen_t *g, int *wait_ms, dn_err_t *err)
     double now = dn_clock_wall();
     int appended = 0;
     for (;;) {
-        if (dn_source_room(g->source) <= 0)
+        if (dn_events_room(g->ev) <= 0)
             return 0; /* flow control: the pump's progress wakes us */
         uint64_t upto;
         int lw = DN_SERVICE_POLL_MAX_MS;
@@ -219,13 +160,14 @@ static int advance(gen_t *g, int *wait_ms, dn_err_t *err)
         }
         if (lw < *wait_ms)
             *wait_ms = lw < 0 ? 0 : lw;
-        if (g->next_run < n_runs(g)) {
-            if (appended >= RUNS_PER_ROUND) {
+        const uint64_t i = next_run(g);
+        if (i < n_runs(g)) {
+            if (appended >= DN_EVENTS_RUNS_PER_ROUND) {
                 *wait_ms = 0;
                 return 0;
             }
             if (g->rate > 0.0) {
-                double due = g->t0 + (double)(g->next_run - g->run0) / g->rate;
+                double due = g->t0 + (double)(i - g->run0) / g->rate;
                 if (due > now) {
                     int w = (int)ceil((due - now) * 1000.0);
                     if (w < *wait_ms)
@@ -233,33 +175,30 @@ static int advance(gen_t *g, int *wait_ms, dn_err_t *err)
                     return 0;
                 }
             }
-            int rc = append_run(g, g->next_run, err);
+            int rc = append_run(g, i, err);
             if (rc)
                 return rc;
             appended++;
             continue;
         }
-        if (!g->eos_done && g->next_label == n_runs(g))
+        if (!dn_events_stats(g->ev).ended && g->next_label == n_runs(g))
             return append_eos(g, err);
         return 0;
     }
 }
 
 /* ---- checkpoint ------------------------------------------------------------
- * The body after the node's framing: the parameters' fingerprint, next run
- * and label, labels sent, end of stream, and the append times of the runs
- * whose labels are still to come (label_delay_s). */
+ * The body after the node's framing: the events producer's record
+ * (fingerprint, runs, labels, end of stream), the next run to label, and the
+ * append times of the runs whose labels are still to come (label_delay_s). */
 
 static void save(void *self, dn_wbuf_t *w)
 {
     const gen_t *g = self;
-    dn_wb_str(w, g->fingerprint, strlen(g->fingerprint));
-    dn_wb_u64(w, g->next_run);
+    dn_events_save(g->ev, w);
     dn_wb_u64(w, g->next_label);
-    dn_wb_u64(w, g->labels_sent);
-    dn_wb_u32(w, (uint32_t)g->eos_done);
-    dn_wb_u64(w, g->next_run - g->next_label);
-    for (uint64_t i = g->next_label; i < g->next_run; i++)
+    dn_wb_u64(w, next_run(g) - g->next_label);
+    for (uint64_t i = g->next_label; i < next_run(g); i++)
         dn_wb_f64(w, g->appended_at[i]);
 }
 
@@ -267,91 +206,49 @@ static int load(dn_node_t *node, void *self, dn_rbuf_t *r, dn_err_t *err)
 {
     (void)node;
     gen_t *g = self;
-    uint32_t fl;
-    const unsigned char *fp = dn_rb_str(r, &fl);
-    if (fp && (fl != strlen(g->fingerprint) || memcmp(fp, g->fingerprint, fl)))
-        return dn_err_set(err, DN_EMISMATCH,
-                          "the events log in the data directory was written with other "
-                          "parameters (%.*s); now: %s. Use the same parameters or another "
-                          "data_dir", (int)fl, (const char *)fp, g->fingerprint);
-    g->next_run = dn_rb_u64(r);
+    int rc = dn_events_load(g->ev, r, err);
+    if (rc)
+        return rc;
+    const uint64_t out = next_run(g);
     g->next_label = dn_rb_u64(r);
-    g->labels_sent = dn_rb_u64(r);
-    g->eos_done = (int)dn_rb_u32(r);
     uint64_t n_pending = dn_rb_u64(r);
-    if (!r->bad && (g->next_run > n_runs(g) || g->next_label > g->next_run ||
-                    n_pending != g->next_run - g->next_label))
+    if (!r->bad && (out > n_runs(g) || g->next_label > out || n_pending != out - g->next_label))
         return dn_err_set(err, DN_EFORMAT, "checkpoint generator: inconsistent (next run "
                           "%llu, next label %llu, %llu pending, %llu runs)",
-                          (unsigned long long)g->next_run, (unsigned long long)g->next_label,
+                          (unsigned long long)out, (unsigned long long)g->next_label,
                           (unsigned long long)n_pending, (unsigned long long)n_runs(g));
-    for (uint64_t i = g->next_label; !r->bad && i < g->next_run; i++)
+    for (uint64_t i = g->next_label; !r->bad && i < out; i++)
         g->appended_at[i] = dn_rb_f64(r);
+    dn_events_stats_t st = dn_events_stats(g->ev);
     dn_log(DN_LOG_INFO, "restored: %llu of %llu runs and %llu labels appended%s",
-           (unsigned long long)g->next_run, (unsigned long long)n_runs(g),
-           (unsigned long long)g->labels_sent, g->eos_done ? ", end of stream sent" : "");
+           (unsigned long long)out, (unsigned long long)n_runs(g),
+           (unsigned long long)st.labels, st.ended ? ", end of stream sent" : "");
     return 0;
 }
 
 /* ---- service callbacks ------------------------------------------------------- */
 
-/* A person's label (`dinamo label`) for a run already appended: into the log
- * with the run's run_seq, next to the ground truth the generator gave it. The
- * generator labels every run itself, so automatic labels are not taken. */
+/* A label from the requests socket (`dinamo label`) for a run already
+ * appended goes into the log next to the ground truth the generator gave it.
+ * The generator labels every run itself, so automatic labels are not taken. */
 static int on_label_request(dn_node_t *node, void *self, const Dinamo__Envelope *request,
                             dn_err_t *err)
 {
     (void)node;
     gen_t *g = self;
-    const Dinamo__Label *l = request->label;
-    const dn_dataset_t *ds = g->ds[0];
-    int lo = 0, hi = (int)g->next_run - 1, at = -1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2;
-        if (ds->run[mid] == l->run_number) {
-            at = mid;
-            break;
-        }
-        if (ds->run[mid] < l->run_number)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    if (at < 0 || l->source == DINAMO__LABEL_SOURCE__AUTO) {
-        dn_log(DN_LOG_WARN, "label for run %lld from %s: %s; dropped", (long long)l->run_number,
-               l->who && l->who[0] ? l->who : "?",
-               at < 0 ? "no such run was streamed" : "the generator labels every run itself");
-        return DN_OK;
-    }
-    Dinamo__Label m = *l;
-    Dinamo__Truth *no_truth = NULL;
-    m.truth = no_truth;
-    m.stream = g->stream;
-    m.has_run_seq = 1;
-    m.run_seq = (uint64_t)at;
-    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
-    env.body_case = DINAMO__ENVELOPE__BODY_LABEL;
-    env.label = &m;
-    int rc = dn_source_append(g->source, &env, err);
-    if (rc)
-        return dn_err_prefix(err, "label of run %lld", (long long)l->run_number);
-    dn_log(DN_LOG_INFO, "label for run %lld: %s by %s", (long long)l->run_number,
-           l->verdict == DINAMO__VERDICT__GOOD ? "good" : "bad", l->who ? l->who : "?");
-    return DN_OK;
+    dn_events_run_t run = {.labelled = 1};
+    run.found = dn_events_find_row(g->ds[0]->run, next_run(g), request->label->run_number,
+                                   &run.run_seq);
+    return dn_events_take_label(g->ev, request->label, &run, err);
 }
 
 static int round_work(dn_node_t *node, void *self, int *wait_ms, dn_err_t *err)
 {
     gen_t *g = self;
     int rc = advance(g, wait_ms, err);
-    if (rc || !g->exit_at_end || !g->eos_done)
-        return rc;
-    dn_source_stats_t st = dn_source_stats(g->source);
-    if (st.followers > 0 && st.slowest == st.head && st.cursor == st.head) {
-        dn_log(DN_LOG_INFO, "every follower has the whole stream: exiting (exit_at_end)");
-        dn_node_stop(node);
-    }
-    return 0;
+    if (!rc)
+        dn_events_stop_when_delivered(g->ev, node);
+    return rc;
 }
 
 static int tick(dn_node_t *node, void *self, dn_err_t *err)
@@ -359,9 +256,9 @@ static int tick(dn_node_t *node, void *self, dn_err_t *err)
     (void)node;
     (void)err;
     const gen_t *g = self;
-    dn_source_stats_t st = dn_source_stats(g->source);
+    dn_source_stats_t st = dn_source_stats(dn_events_source(g->ev));
     dn_log(DN_LOG_DEBUG, "runs %llu/%llu entries %llu published %llu slowest %llu followers %d",
-           (unsigned long long)g->next_run, (unsigned long long)n_runs(g),
+           (unsigned long long)next_run(g), (unsigned long long)n_runs(g),
            (unsigned long long)st.head, (unsigned long long)st.cursor,
            (unsigned long long)st.slowest, st.followers);
     return 0;
@@ -371,11 +268,11 @@ static void stop(dn_node_t *node, void *self)
 {
     (void)node;
     const gen_t *g = self;
-    dn_source_stats_t st = dn_source_stats(g->source);
+    dn_source_stats_t st = dn_source_stats(dn_events_source(g->ev));
     dn_log(DN_LOG_INFO, "stopped: %llu of %llu runs, %llu labels appended, %llu entries "
            "published (%llu republished, %llu rewinds, %llu bad requests)",
-           (unsigned long long)g->next_run, (unsigned long long)n_runs(g),
-           (unsigned long long)g->labels_sent, (unsigned long long)st.published,
+           (unsigned long long)next_run(g), (unsigned long long)n_runs(g),
+           (unsigned long long)dn_events_stats(g->ev).labels, (unsigned long long)st.published,
            (unsigned long long)st.republished, (unsigned long long)st.rewinds,
            (unsigned long long)st.requests_bad);
 }
@@ -390,15 +287,7 @@ static const dn_config_key_t own_keys[] = {
     {"label_delay_s", DN_CFG_DOUBLE, "0", "labels follow their run after this many seconds "
                                           "(overrides label_delay_runs when > 0)"},
     {"rate", DN_CFG_DOUBLE, "0", "runs per second; 0: as fast as the pipeline takes"},
-    {"events", DN_CFG_STRING, "bind:tcp://127.0.0.1:5550", "events log (PUB)"},
-    {"requests", DN_CFG_STRING, "bind:tcp://127.0.0.1:5551",
-     "requests of the followers (PULL: acks, rewinds)"},
-    {"window", DN_CFG_INT, "32", "entries published beyond the slowest follower"},
-    {"min_followers", DN_CFG_INT, "1", "publish nothing before this many followers acked"},
-    {"follower_timeout_ms", DN_CFG_INT, "30000",
-     "a follower silent this long no longer holds the stream back"},
-    {"exit_at_end", DN_CFG_BOOL, "false",
-     "exit once every follower has the whole stream (else keep serving rewinds)"},
+    DN_EVENTS_KEYS,
     {"subsystems", DN_CFG_INT, "1", "histogram i belongs to subsystem sub<i mod this> (1: "
                                     "all in \"synthetic\")"},
     {"localised", DN_CFG_BOOL, "false",
@@ -490,7 +379,6 @@ static int read_params(gen_t *g, dn_node_t *node, dn_err_t *err)
         (rc = dn_node_int(node, "subsystems", 1, hist, &n_subsys, err)) ||
         (rc = dn_node_int(node, "broken_max", 1, 1000, &broken_max, err)))
         return rc;
-    g->exit_at_end = dn_node_bool(node, "exit_at_end");
     g->localised = dn_node_bool(node, "localised");
     g->n_subsys = (int)n_subsys;
     g->broken_max = (int)broken_max;
@@ -588,8 +476,9 @@ static int generate_all(gen_t *g, dn_err_t *err)
     g->ds = calloc((size_t)g->n_hist, sizeof *g->ds);
     g->keys = calloc((size_t)g->n_hist, sizeof *g->keys);
     g->subsys = calloc((size_t)g->n_hist, sizeof *g->subsys);
+    g->row = calloc((size_t)g->n_hist, sizeof *g->row);
     g->appended_at = calloc((size_t)g->params.n_runs, sizeof *g->appended_at);
-    if (!g->ds || !g->keys || !g->subsys || !g->appended_at)
+    if (!g->ds || !g->keys || !g->subsys || !g->row || !g->appended_at)
         return dn_err_set(err, DN_ENOMEM, "out of memory");
     for (int k = 0; k < g->n_hist; k++) {
         int rc = dn_generate(&g->params, g->seed + (uint64_t)k, &g->ds[k], err);
@@ -605,14 +494,21 @@ static int generate_all(gen_t *g, dn_err_t *err)
         if (!(g->keys[k] = strdup(key)) || !(g->subsys[k] = strdup(sub)))
             return dn_err_set(err, DN_ENOMEM, "out of memory");
     }
-    if (g->localised && g->n_hist > 1)
-        return localise(g, err);
+    if (g->localised && g->n_hist > 1) {
+        int rc = localise(g, err);
+        if (rc)
+            return rc;
+    }
+    for (int k = 0; k < g->n_hist; k++) /* localise may have replaced a dataset */
+        g->row[k] = (dn_histin_t){.key = g->keys[k], .subsystem = g->subsys[k],
+                                  .n_bins = g->ds[k]->n_bins, .edges = g->ds[k]->edges};
     return 0;
 }
 
 static void destroy(void *self)
 {
     gen_t *g = self;
+    dn_events_destroy(&g->ev);
     for (int k = 0; g->ds && k < g->n_hist; k++) {
         dn_dataset_destroy(&g->ds[k]);
         free(g->keys[k]);
@@ -622,6 +518,7 @@ static void destroy(void *self)
     free(g->subsys);
     free(g->ds);
     free(g->keys);
+    free(g->row);
     free(g->appended_at);
     free(g);
 }
@@ -631,12 +528,8 @@ static int create(dn_node_t *node, void **self, dn_err_t *err)
     gen_t *g = calloc(1, sizeof *g);
     if (!(*self = g))
         return dn_err_set(err, DN_ENOMEM, "out of memory");
-    int64_t window, min_followers, follower_timeout;
     int rc;
-    if ((rc = read_params(g, node, err)) ||
-        (rc = dn_node_int(node, "window", 1, INT32_MAX, &window, err)) ||
-        (rc = dn_node_int(node, "min_followers", 1, 1000, &min_followers, err)) ||
-        (rc = dn_node_int(node, "follower_timeout_ms", 1, INT32_MAX, &follower_timeout, err)))
+    if ((rc = read_params(g, node, err)))
         return rc;
     double t_gen = dn_clock_wall();
     if ((rc = generate_all(g, err)))
@@ -644,15 +537,15 @@ static int create(dn_node_t *node, void **self, dn_err_t *err)
     dn_log(DN_LOG_INFO, "generated %d dataset(s) of %d runs x %d bins (seed %llu) in %.2f s",
            g->n_hist, g->params.n_runs, g->params.n_bins, (unsigned long long)g->seed,
            dn_clock_wall() - t_gen);
-    dn_source_opts_t so = {.log = "events", .service = "generator", .window = (int)window,
-                           .min_followers = (int)min_followers,
-                           .follower_timeout_ms = (int)follower_timeout};
-    if (!(g->source = dn_node_source(node, "events", "requests", &so, on_label_request, err)))
+    dn_events_opts_t eo = {.service = "generator", .stream = g->stream,
+                           .fingerprint = g->fingerprint,
+                           .own_label_rule = "the generator labels every run itself"};
+    if (!(g->ev = dn_events_open(node, &eo, on_label_request, err)))
         return err->code;
-    dn_log(DN_LOG_INFO, "stream %s, %d histogram(s), labels %s, rate %s, window %d", g->stream,
+    dn_log(DN_LOG_INFO, "stream %s, %d histogram(s), labels %s, rate %s, window %s", g->stream,
            g->n_hist,
            g->delay_s > 0 ? "delayed in seconds" : g->delay_runs ? "delayed in runs" : "at once",
-           g->rate > 0 ? "paced" : "unpaced", (int)window);
+           g->rate > 0 ? "paced" : "unpaced", dn_node_str(node, "window"));
     return 0;
 }
 
@@ -662,7 +555,7 @@ static int first_round(dn_node_t *node, void *self, int *wait_ms, dn_err_t *err)
     gen_t *g = self;
     if (g->t0 == 0.0) {
         g->t0 = dn_clock_wall();
-        g->run0 = g->next_run;
+        g->run0 = next_run(g);
     }
     return round_work(node, self, wait_ms, err);
 }
@@ -681,7 +574,7 @@ int main(int argc, char **argv)
                  "parameters are those of `dinamo generate` with '_' for '-'.\n",
         .keys = pk.keys, .n_keys = pk.n, .flags = DN_NODE_STORE,
         .create = create, .destroy = destroy, .round = first_round, .tick = tick,
-        .stop = stop, .ckpt_magic = "DNGN", .ckpt_version = 2, .save = save, .load = load,
+        .stop = stop, .ckpt_magic = "DNGN", .ckpt_version = 3, .save = save, .load = load,
     };
     int status = dn_node_main(&def, argc, argv);
     param_keys_free(&pk);
