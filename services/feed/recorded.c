@@ -1,0 +1,168 @@
+/* recorded.c: the labels that came with the feed's input (a CSV label
+ * column, an .npz y, UHI metadata "label", a labels file), published as
+ * RECORDED labels `label_delay_runs` runs after their run, as a shifter's
+ * verdict would come some runs late.
+ *
+ * The labels file of a directory input is held sorted by run (stable, so that
+ * of two rows for one run the later wins, as `dinamo score --labels` has it)
+ * for the lookup of each file's run. The queue holds the verdicts of runs
+ * appended whose label is not yet due, in run_seq order; it is part of the
+ * checkpoint, so a restart publishes each of them exactly once. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+#include "feed.h"
+
+typedef struct pending_t {
+    uint64_t seq;
+    int64_t run;
+    int verdict; /* 0 good, 1 bad */
+} pending_t;
+
+typedef struct file_label_t {
+    int64_t run;
+    int8_t verdict; /* -1 (an empty label), 0, 1 */
+    int at;         /* row in the file: the later row of a run wins */
+} file_label_t;
+
+struct feed_recorded_t {
+    int delay_runs;
+    file_label_t *file; /* [n_file] sorted by (run, at) */
+    int n_file;
+    pending_t *pending; /* [n_pending] in run_seq order */
+    int n_pending, cap_pending;
+};
+
+static int cmp_file_label(const void *a, const void *b)
+{
+    const file_label_t *x = a, *y = b;
+    if (x->run != y->run)
+        return (x->run > y->run) - (x->run < y->run);
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+static int read_labels_file(feed_recorded_t *self, const char *path, dn_err_t *err)
+{
+    int64_t *runs = NULL;
+    int8_t *vals = NULL;
+    int n = 0;
+    int rc = dn_labels_read_csv(path, &runs, &vals, &n, err);
+    if (rc)
+        goto fail;
+    if (!(self->file = calloc((size_t)n + 1, sizeof *self->file))) {
+        rc = dn_err_set(err, DN_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < n; i++)
+        self->file[i] = (file_label_t){runs[i], vals[i], i};
+    self->n_file = n;
+    qsort(self->file, (size_t)n, sizeof *self->file, cmp_file_label);
+fail:
+    free(runs);
+    free(vals);
+    return rc;
+}
+
+feed_recorded_t *feed_recorded_new(const char *labels_path, int delay_runs, dn_err_t *err)
+{
+    feed_recorded_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        dn_err_set(err, DN_ENOMEM, "out of memory");
+        return NULL;
+    }
+    self->delay_runs = delay_runs;
+    if (labels_path && labels_path[0] && read_labels_file(self, labels_path, err))
+        feed_recorded_destroy(&self);
+    return self;
+}
+
+void feed_recorded_destroy(feed_recorded_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->file);
+    free((*self_p)->pending);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int feed_recorded_lookup(const feed_recorded_t *self, int64_t run)
+{
+    /* the last row of run: the first row past it, one back */
+    int lo = 0, hi = self->n_file;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (self->file[mid].run <= run)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && self->file[lo - 1].run == run ? self->file[lo - 1].verdict : -1;
+}
+
+int feed_recorded_queue(feed_recorded_t *self, uint64_t seq, int64_t run, int verdict)
+{
+    if (self->n_pending == self->cap_pending) {
+        int cap = self->cap_pending ? 2 * self->cap_pending : 16;
+        pending_t *p = realloc(self->pending, (size_t)cap * sizeof *p);
+        if (!p)
+            return DN_ENOMEM;
+        self->pending = p;
+        self->cap_pending = cap;
+    }
+    self->pending[self->n_pending++] = (pending_t){seq, run, verdict};
+    return DN_OK;
+}
+
+int feed_recorded_flush(feed_recorded_t *self, dn_events_t *ev, int all, dn_err_t *err)
+{
+    const uint64_t runs = dn_events_stats(ev).runs;
+    int k = 0, rc = DN_OK;
+    for (; k < self->n_pending; k++) {
+        const pending_t *l = &self->pending[k];
+        if (!all && l->seq + (uint64_t)self->delay_runs >= runs)
+            break;
+        if (dn_events_room(ev) <= 0)
+            break;
+        dn_events_label_t m = {.run_number = l->run, .run_seq = l->seq, .bad = l->verdict,
+                               .source = DINAMO__LABEL_SOURCE__RECORDED,
+                               .reason = "label recorded with the input"};
+        if ((rc = dn_events_append_label(ev, &m, err)))
+            break;
+    }
+    memmove(self->pending, self->pending + k, (size_t)(self->n_pending - k) * sizeof *self->pending);
+    self->n_pending -= k;
+    return rc;
+}
+
+int feed_recorded_waiting(const feed_recorded_t *self)
+{
+    return self->n_pending;
+}
+
+void feed_recorded_save(const feed_recorded_t *self, dn_wbuf_t *w)
+{
+    dn_wb_u32(w, (uint32_t)self->n_pending);
+    for (int k = 0; k < self->n_pending; k++) {
+        dn_wb_u64(w, self->pending[k].seq);
+        dn_wb_u64(w, (uint64_t)self->pending[k].run);
+        dn_wb_u32(w, (uint32_t)self->pending[k].verdict);
+    }
+}
+
+int feed_recorded_load(feed_recorded_t *self, dn_rbuf_t *r, dn_err_t *err)
+{
+    self->n_pending = 0;
+    uint32_t n = dn_rb_u32(r);
+    for (uint32_t k = 0; !r->bad && k < n; k++) {
+        uint64_t seq = dn_rb_u64(r), run = dn_rb_u64(r);
+        uint32_t v = dn_rb_u32(r);
+        if (r->bad || v > 1)
+            return dn_err_set(err, DN_EFORMAT, "checkpoint feed: recorded label %u of %u is "
+                              "truncated or damaged", k, n);
+        if (feed_recorded_queue(self, seq, (int64_t)run, (int)v))
+            return dn_err_set(err, DN_ENOMEM, "out of memory");
+    }
+    return r->bad ? dn_err_set(err, DN_EFORMAT, "checkpoint feed: truncated") : DN_OK;
+}
