@@ -28,21 +28,18 @@
 #define T_RUNS "feed.runs"
 #define T_KEYS "feed.keys"
 
-typedef struct row_t { /* a row staged for the next commit */
-    const char *table;
-    void *key, *val;
-    size_t klen, vlen;
-} row_t;
-
 typedef struct binning_t { /* a key's binning, as in feed.keys */
     void *blob;
     size_t len;
 } binning_t;
 
+enum { TAB_FILES, TAB_RUNS, TAB_KEYS, N_TABLES };
+static const char *const tables[N_TABLES] = {T_FILES, T_RUNS, T_KEYS};
+
 struct feed_ledger_t {
     dn_store_t *store;
-    row_t *rows;
-    int n_rows, cap_rows;
+    dn_wbuf_t rows;     /* staged rows: (u32 table, str key, str value) each */
+    int n_rows;
     dn_keytab_t *keys;  /* key -> index into binning */
     binning_t *binning;
     int cap_binning;
@@ -59,22 +56,12 @@ feed_ledger_t *feed_ledger_new(dn_store_t *store)
     return self;
 }
 
-static void rows_clear(feed_ledger_t *self)
-{
-    for (int i = 0; i < self->n_rows; i++) {
-        free(self->rows[i].key);
-        free(self->rows[i].val);
-    }
-    self->n_rows = 0;
-}
-
 void feed_ledger_destroy(feed_ledger_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     feed_ledger_t *self = *self_p;
-    rows_clear(self);
-    free(self->rows);
+    free(self->rows.p);
     for (int i = 0; self->keys && i < dn_keytab_count(self->keys); i++)
         free(self->binning[i].blob);
     free(self->binning);
@@ -85,26 +72,20 @@ void feed_ledger_destroy(feed_ledger_t **self_p)
 
 /* ---- staging ------------------------------------------------------------------- */
 
-static int put(feed_ledger_t *self, const char *table, const void *key, size_t klen,
+/* Stages a row of tables[table]. Returns 0 or DN_ENOMEM (nothing staged). */
+static int put(feed_ledger_t *self, uint32_t table, const void *key, size_t klen,
                const void *val, size_t vlen)
 {
-    if (self->n_rows == self->cap_rows) {
-        int cap = self->cap_rows ? 2 * self->cap_rows : 64;
-        row_t *p = realloc(self->rows, (size_t)cap * sizeof *p);
-        if (!p)
-            return DN_ENOMEM;
-        self->rows = p;
-        self->cap_rows = cap;
-    }
-    row_t r = {table, malloc(klen), malloc(vlen), klen, vlen};
-    if (!r.key || !r.val) {
-        free(r.key);
-        free(r.val);
+    size_t len = self->rows.len;
+    dn_wb_u32(&self->rows, table);
+    dn_wb_str(&self->rows, key, klen);
+    dn_wb_str(&self->rows, val, vlen);
+    if (self->rows.oom) {
+        self->rows.oom = 0;
+        self->rows.len = len;
         return DN_ENOMEM;
     }
-    memcpy(r.key, key, klen);
-    memcpy(r.val, val, vlen);
-    self->rows[self->n_rows++] = r;
+    self->n_rows++;
     return DN_OK;
 }
 
@@ -115,9 +96,13 @@ int feed_ledger_staged(const feed_ledger_t *self)
 
 int feed_ledger_stage(const feed_ledger_t *self, dn_store_batch_t *batch)
 {
+    dn_rbuf_t r = {self->rows.p, self->rows.len, 0, 0};
     for (int i = 0; i < self->n_rows; i++) {
-        const row_t *r = &self->rows[i];
-        int rc = dn_store_batch_put(batch, r->table, r->key, r->klen, r->val, r->vlen);
+        uint32_t table = dn_rb_u32(&r), klen, vlen;
+        const unsigned char *key = dn_rb_str(&r, &klen), *val = dn_rb_str(&r, &vlen);
+        if (r.bad || table >= N_TABLES)
+            return DN_EINVAL; /* cannot happen: put wrote them */
+        int rc = dn_store_batch_put(batch, tables[table], key, klen, val, vlen);
         if (rc)
             return rc;
     }
@@ -126,7 +111,8 @@ int feed_ledger_stage(const feed_ledger_t *self, dn_store_batch_t *batch)
 
 void feed_ledger_committed(feed_ledger_t *self)
 {
-    rows_clear(self);
+    self->rows.len = 0;
+    self->n_rows = 0;
 }
 
 /* ---- files and runs -------------------------------------------------------------- */
@@ -136,7 +122,7 @@ int feed_ledger_put_file(feed_ledger_t *self, const char *name, const feed_file_
     char v[128];
     int n = snprintf(v, sizeof v, "%lld %lld %lld %s", (long long)rec->size,
                      (long long)rec->mtime_ns, (long long)rec->run, rec->status);
-    return put(self, T_FILES, name, strlen(name), v, (size_t)n + 1);
+    return put(self, TAB_FILES, name, strlen(name), v, (size_t)n + 1);
 }
 
 int feed_ledger_file(feed_ledger_t *self, const char *name, feed_file_rec_t *rec,
@@ -174,7 +160,7 @@ int feed_ledger_put_run(feed_ledger_t *self, int64_t run, uint64_t run_seq, int 
                      file);
     if (n < 0 || (size_t)n >= sizeof v)
         n = (int)sizeof v - 1; /* the file name is for the reader; the fields come first */
-    return put(self, T_RUNS, k, 8, v, (size_t)n + 1);
+    return put(self, TAB_RUNS, k, 8, v, (size_t)n + 1);
 }
 
 int feed_ledger_run(feed_ledger_t *self, int64_t run, dn_events_run_t *out, char **by,
@@ -236,7 +222,7 @@ static int binning_of(feed_ledger_t *self, const char *key, const binning_t **b,
 /* Caches and stages the binning w (taken over) as key's first. */
 static int binning_first(feed_ledger_t *self, const char *key, dn_wbuf_t *w, dn_err_t *err)
 {
-    int rc = put(self, T_KEYS, key, strlen(key), w->p, w->len);
+    int rc = put(self, TAB_KEYS, key, strlen(key), w->p, w->len);
     if (!rc && (rc = dn_keytab_add(self->keys, key)) >= 0) {
         self->binning[rc] = (binning_t){w->p, w->len};
         *w = (dn_wbuf_t){0};

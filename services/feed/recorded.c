@@ -6,19 +6,16 @@
  * The labels file of a directory input is held sorted by run (stable, so that
  * of two rows for one run the later wins, as `dinamo score --labels` has it)
  * for the lookup of each file's run. The queue holds the verdicts of runs
- * appended whose label is not yet due, in run_seq order; it is part of the
- * checkpoint, so a restart publishes each of them exactly once. */
+ * appended whose label is not yet due, in run_seq order, kept as the
+ * checkpoint holds it (records of u64 run_seq, u64 run, u32 verdict), so a
+ * restart publishes each of them exactly once. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "dataset.h"
 #include "feed.h"
 
-typedef struct pending_t {
-    uint64_t seq;
-    int64_t run;
-    int verdict; /* 0 good, 1 bad */
-} pending_t;
+#define QUEUED_BYTES 20 /* a queued label's record */
 
 typedef struct file_label_t {
     int64_t run;
@@ -30,8 +27,8 @@ struct feed_recorded_t {
     int delay_runs;
     file_label_t *file; /* [n_file] sorted by (run, at) */
     int n_file;
-    pending_t *pending; /* [n_pending] in run_seq order */
-    int n_pending, cap_pending;
+    dn_wbuf_t queue;    /* n_queued records, oldest first */
+    int n_queued;
 };
 
 static int cmp_file_label(const void *a, const void *b)
@@ -82,7 +79,7 @@ void feed_recorded_destroy(feed_recorded_t **self_p)
     if (!self_p || !*self_p)
         return;
     free((*self_p)->file);
-    free((*self_p)->pending);
+    free((*self_p)->queue.p);
     free(*self_p);
     *self_p = NULL;
 }
@@ -103,66 +100,71 @@ int feed_recorded_lookup(const feed_recorded_t *self, int64_t run)
 
 int feed_recorded_queue(feed_recorded_t *self, uint64_t seq, int64_t run, int verdict)
 {
-    if (self->n_pending == self->cap_pending) {
-        int cap = self->cap_pending ? 2 * self->cap_pending : 16;
-        pending_t *p = realloc(self->pending, (size_t)cap * sizeof *p);
-        if (!p)
-            return DN_ENOMEM;
-        self->pending = p;
-        self->cap_pending = cap;
+    unsigned char rec[QUEUED_BYTES];
+    dn_put_u64(rec, seq);
+    dn_put_u64(rec + 8, (uint64_t)run);
+    dn_put_u32(rec + 16, (uint32_t)verdict);
+    dn_wb_bytes(&self->queue, rec, sizeof rec); /* all of it or, out of memory, nothing */
+    if (self->queue.oom) {
+        self->queue.oom = 0;
+        return DN_ENOMEM;
     }
-    self->pending[self->n_pending++] = (pending_t){seq, run, verdict};
+    self->n_queued++;
     return DN_OK;
 }
 
 int feed_recorded_flush(feed_recorded_t *self, dn_events_t *ev, int all, dn_err_t *err)
 {
     const uint64_t runs = dn_events_stats(ev).runs;
+    dn_rbuf_t r = {self->queue.p, self->queue.len, 0, 0};
     int k = 0, rc = DN_OK;
-    for (; k < self->n_pending; k++) {
-        const pending_t *l = &self->pending[k];
-        if (!all && l->seq + (uint64_t)self->delay_runs >= runs)
+    for (; k < self->n_queued; k++) {
+        r.pos = (size_t)k * QUEUED_BYTES;
+        uint64_t seq = dn_rb_u64(&r), run = dn_rb_u64(&r);
+        uint32_t verdict = dn_rb_u32(&r);
+        if (!all && seq + (uint64_t)self->delay_runs >= runs)
             break;
         if (dn_events_room(ev) <= 0)
             break;
-        dn_events_label_t m = {.run_number = l->run, .run_seq = l->seq, .bad = l->verdict,
+        dn_events_label_t m = {.run_number = (int64_t)run, .run_seq = seq, .bad = verdict != 0,
                                .source = DINAMO__LABEL_SOURCE__RECORDED,
                                .reason = "label recorded with the input"};
         if ((rc = dn_events_append_label(ev, &m, err)))
             break;
     }
-    memmove(self->pending, self->pending + k, (size_t)(self->n_pending - k) * sizeof *self->pending);
-    self->n_pending -= k;
+    size_t done = (size_t)k * QUEUED_BYTES;
+    memmove(self->queue.p, self->queue.p + done, self->queue.len - done);
+    self->queue.len -= done;
+    self->n_queued -= k;
     return rc;
 }
 
 int feed_recorded_waiting(const feed_recorded_t *self)
 {
-    return self->n_pending;
+    return self->n_queued;
 }
 
 void feed_recorded_save(const feed_recorded_t *self, dn_wbuf_t *w)
 {
-    dn_wb_u32(w, (uint32_t)self->n_pending);
-    for (int k = 0; k < self->n_pending; k++) {
-        dn_wb_u64(w, self->pending[k].seq);
-        dn_wb_u64(w, (uint64_t)self->pending[k].run);
-        dn_wb_u32(w, (uint32_t)self->pending[k].verdict);
-    }
+    dn_wb_u32(w, (uint32_t)self->n_queued);
+    dn_wb_bytes(w, self->queue.p, self->queue.len);
 }
 
 int feed_recorded_load(feed_recorded_t *self, dn_rbuf_t *r, dn_err_t *err)
 {
-    self->n_pending = 0;
     uint32_t n = dn_rb_u32(r);
-    for (uint32_t k = 0; !r->bad && k < n; k++) {
-        uint64_t seq = dn_rb_u64(r), run = dn_rb_u64(r);
-        uint32_t v = dn_rb_u32(r);
-        if (r->bad || v > 1)
-            return dn_err_set(err, DN_EFORMAT, "checkpoint feed: recorded label %u of %u is "
-                              "truncated or damaged", k, n);
-        if (feed_recorded_queue(self, seq, (int64_t)run, (int)v))
-            return dn_err_set(err, DN_ENOMEM, "out of memory");
-    }
-    return r->bad ? dn_err_set(err, DN_EFORMAT, "checkpoint feed: truncated") : DN_OK;
+    const unsigned char *q = dn_rb_take(r, (size_t)n * QUEUED_BYTES);
+    if (!q)
+        return dn_err_set(err, DN_EFORMAT, "checkpoint feed: %u recorded labels announced, "
+                          "fewer stored", n);
+    for (uint32_t k = 0; k < n; k++)
+        if (dn_get_u32(q + (size_t)k * QUEUED_BYTES + 16) > 1)
+            return dn_err_set(err, DN_EFORMAT, "checkpoint feed: recorded label %u of %u "
+                              "has no verdict 0 or 1", k, n);
+    self->queue.len = 0;
+    dn_wb_bytes(&self->queue, q, (size_t)n * QUEUED_BYTES);
+    if (self->queue.oom)
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    self->n_queued = (int)n;
+    return DN_OK;
 }
