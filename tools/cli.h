@@ -4,6 +4,7 @@
 #define DN_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "error.h"
 
@@ -26,6 +27,7 @@ int next_arg(args_t *a, const char *bool_flags, char **name, const char **value)
 /* Option values; each returns 0, or 2 after reporting a usage error. */
 int parse_double(const char *cmd, const char *name, const char *v, double *out);
 int parse_int(const char *cmd, const char *name, const char *v, long lo, long hi, long *out);
+int parse_u64(const char *cmd, const char *name, const char *v, uint64_t *out);
 
 /* Prints "dinamo CMD: <err or code>" and returns 1. */
 int fail_with(const char *cmd, const dn_err_t *err, int rc);
@@ -48,10 +50,30 @@ int read_input(const char *cmd, const char *path, const input_args_t *in,
  * message printed). The weights' bytes live until the program exits. */
 int parse_eval_opt(const char *cmd, const char *name, const char *v,
                    struct dn_eval_opts_t *o, int *handled);
+/* An option of the commands that read an input and score it (score,
+ * evaluate): an input option (parse_input_opt) or an evaluation option
+ * (parse_eval_opt); anything else is reported as unknown. Returns 0, or the
+ * exit status after the problem was reported (2 bad usage, 1 unreadable
+ * --weights file). */
+int parse_scoring_opt(const char *cmd, const char *name, const char *v, input_args_t *in,
+                      struct dn_eval_opts_t *o);
 /* Progress of DINAMO-ML scoring on a terminal. */
 void set_progress(struct dn_eval_opts_t *o, const char *cmd);
 
-/* The subcommands outside dinamo.c. */
+/* The generator parameters (SPEC 1) as options --NAME VALUE: try_gen_param
+ * sets the one `name` names (*handled 1) or leaves *gp alone (*handled 0);
+ * returns 0, or 2 after reporting a bad value. print_gen_params_help lists
+ * them with their defaults. */
+struct dn_gen_params_t;
+int try_gen_param(const char *cmd, struct dn_gen_params_t *gp, const char *name,
+                  const char *value, int *handled);
+void print_gen_params_help(FILE *f);
+
+/* The subcommands outside dinamo.c: each takes the arguments after its name
+ * and returns the exit status (0, 1, 2). */
+int cmd_generate(args_t *a);
+int cmd_evaluate(args_t *a);
+int cmd_bench(args_t *a);
 int cmd_label(args_t *a);
 int cmd_report(args_t *a);
 

@@ -1,0 +1,313 @@
+/* bench.c: `dinamo bench`, the paper's Table 1 reproduced: N synthetic
+ * datasets (seeds S, S+1, ...) generated and evaluated on J threads, one CSV
+ * row per dataset, and the median and 2.5 / 97.5 percentiles of each metric
+ * printed beside the paper's with whether our median falls inside its
+ * interval.
+ *
+ * Threads take the next seed from an atomic counter, so every dataset is
+ * evaluated once whatever the number of threads; each writes only its own
+ * slot of the results. A dataset that fails is reported (the first five on
+ * stdout, all in the CSV) and the command exits 1. */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "clock.h"
+#include "dataset.h"
+#include "evaluate.h"
+#include "fileio.h"
+#include "generator.h"
+#include "metrics.h"
+
+static const char bench_help[] =
+    "usage: dinamo bench --method s|ml --datasets N [--first-seed S] [--jobs J]\n"
+    "                    [--out DIR] [evaluate options] [generator PARAMS]\n"
+    "\n"
+    "Generates and evaluates N datasets (seeds S, S+1, ...) on J threads (default:\n"
+    "all cores), writes one CSV row per dataset to DIR/bench_<method>.csv (columns\n"
+    "seed and the keys of 'dinamo evaluate'), and prints the paper's Table 1 row:\n"
+    "median and 2.5% / 97.5% percentiles of each metric beside the paper's.\n";
+
+typedef struct bench_args_t {
+    dn_gen_params_t gp;
+    dn_eval_opts_t opts;
+    long n, jobs;
+    uint64_t first_seed;
+    const char *out_dir;
+} bench_args_t;
+
+typedef struct bench_job_t {
+    const dn_gen_params_t *gp;
+    const dn_eval_opts_t *opts;
+    uint64_t first_seed;
+    int n;
+    atomic_int next;
+    atomic_int done;
+    atomic_int failed;
+    dn_eval_result_t *res;
+    int *rc;
+    char (*msg)[DN_ERRMSG_MAX];
+} bench_job_t;
+
+typedef struct paper_metric_t {
+    const char *name;
+    size_t offset;
+    double median, plus, minus;    /* the paper's Table 1 */
+} paper_metric_t;
+
+static const paper_metric_t paper_s[] = {
+    {"balanced_accuracy", offsetof(dn_eval_result_t, balanced_accuracy), 0.947, 0.020, 0.033},
+    {"specificity", offsetof(dn_eval_result_t, specificity), 0.943, 0.028, 0.058},
+    {"sensitivity", offsetof(dn_eval_result_t, sensitivity), 0.956, 0.029, 0.075},
+    {"jaccard_distance", offsetof(dn_eval_result_t, jaccard_distance), 0.139, 0.069, 0.041},
+    {"adaptation_time", offsetof(dn_eval_result_t, adaptation_time), 2.02, 3.24, 1.13},
+};
+
+static const paper_metric_t paper_ml[] = {
+    {"balanced_accuracy", offsetof(dn_eval_result_t, balanced_accuracy), 0.966, 0.012, 0.018},
+    {"specificity", offsetof(dn_eval_result_t, specificity), 0.969, 0.015, 0.037},
+    {"sensitivity", offsetof(dn_eval_result_t, sensitivity), 0.966, 0.024, 0.044},
+    {"jaccard_distance", offsetof(dn_eval_result_t, jaccard_distance), 0.134, 0.057, 0.028},
+    {"adaptation_time", offsetof(dn_eval_result_t, adaptation_time), 1.61, 0.87, 0.61},
+};
+
+#define N_PAPER_METRICS (sizeof paper_s / sizeof paper_s[0])
+
+/* ---- arguments ---------------------------------------------------------------------- */
+
+/* Reads the command line into *b. Returns -1 to go on, else the exit status
+ * (0 after --help, 2 after a usage error already reported). */
+static int parse_args(args_t *a, bench_args_t *b)
+{
+    char *name;
+    const char *v;
+    int r;
+    while ((r = next_arg(a, "--help --no-train --verbose", &name, &v)) > 0) {
+        int handled = 1, erc = 0;
+        if (!name)
+            return usage_error(a->cmd, "unexpected argument '%s'", v);
+        if (!strcmp(name, "--verbose")) {
+            continue;
+        } else if (!strcmp(name, "--help")) {
+            fputs(bench_help, stdout);
+            print_gen_params_help(stdout);
+            return 0;
+        } else if (!strcmp(name, "--datasets")) {
+            erc = parse_int(a->cmd, name, v, 1, 10000000, &b->n);
+        } else if (!strcmp(name, "--jobs")) {
+            erc = parse_int(a->cmd, name, v, 1, 1024, &b->jobs);
+        } else if (!strcmp(name, "--first-seed")) {
+            erc = parse_u64(a->cmd, name, v, &b->first_seed);
+        } else if (!strcmp(name, "--out")) {
+            b->out_dir = v;
+        } else if (!(erc = parse_eval_opt(a->cmd, name, v, &b->opts, &handled)) && !handled) {
+            erc = try_gen_param(a->cmd, &b->gp, name, v, &handled);
+        }
+        if (erc)
+            return erc;
+        if (!handled)
+            return usage_error(a->cmd, "unknown option %s", name);
+    }
+    if (r < 0)
+        return 2;
+    if (b->n < 1)
+        return usage_error(a->cmd, "%s", "--datasets N is required");
+    dn_err_t err = {0};
+    if (dn_gen_params_check(&b->gp, &err)) {
+        fprintf(stderr, "dinamo %s: %s\n", a->cmd, err.msg);
+        return 2;
+    }
+    return -1;
+}
+
+/* ---- running ------------------------------------------------------------------------ */
+
+static void *bench_worker(void *arg)
+{
+    bench_job_t *job = arg;
+    for (;;) {
+        int i = atomic_fetch_add(&job->next, 1);
+        if (i >= job->n)
+            break;
+        dn_err_t err = {0};
+        dn_dataset_t *ds = NULL;
+        int rc = dn_generate(job->gp, job->first_seed + (uint64_t)i, &ds, &err);
+        if (!rc)
+            rc = dn_evaluate(ds, job->opts, &job->res[i], &err);
+        dn_dataset_destroy(&ds);
+        job->rc[i] = rc;
+        if (rc) {
+            memcpy(job->msg[i], err.msg, DN_ERRMSG_MAX);
+            atomic_fetch_add(&job->failed, 1);
+        }
+        atomic_fetch_add(&job->done, 1);
+    }
+    return NULL;
+}
+
+/* Runs job on up to `jobs` threads (on this one when none starts), with
+ * progress on a terminal. Returns the number of threads that ran it. */
+static int run_threads(bench_job_t *job, long jobs)
+{
+    pthread_t *th = calloc((size_t)jobs, sizeof *th);
+    int started = 0;
+    for (long t = 0; th && t < jobs; t++) {
+        if (pthread_create(&th[t], NULL, bench_worker, job) != 0)
+            break;
+        started++;
+    }
+    if (!started)
+        bench_worker(job);
+    int tty = isatty(STDERR_FILENO);
+    double t0 = dn_clock_mono();
+    while (atomic_load(&job->done) < job->n && started) {
+        if (tty) {
+            int d = atomic_load(&job->done);
+            double el = dn_clock_mono() - t0;
+            fprintf(stderr, "\r[%d/%d datasets] %.1f s elapsed, ~%.0f s left   ", d, job->n,
+                    el, d ? el * (job->n - d) / d : 0.0);
+        }
+        usleep(tty ? 200000 : 50000);
+    }
+    for (int t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
+    if (tty)
+        fputs("\r\033[K", stderr);
+    free(th);
+    return started ? started : 1;
+}
+
+/* ---- output ------------------------------------------------------------------------- */
+
+static int write_bench_csv(const char *path, const bench_job_t *job, dn_err_t *err)
+{
+    dn_outfile_t *of = dn_outfile_open(path, err);
+    if (!of)
+        return err->code;
+    FILE *f = dn_outfile_stream(of);
+    fputs("seed,method,alpha,threshold,balanced_accuracy,sensitivity,specificity,"
+          "adaptation_time,jaccard_distance,auc_historical,n_runs,n_historical,"
+          "n_change_points,n_empty,seconds,error\n",
+          f);
+    for (int i = 0; i < job->n; i++) {
+        const dn_eval_result_t *r = &job->res[i];
+        fprintf(f, "%llu,%s,", (unsigned long long)(job->first_seed + (uint64_t)i),
+                job->opts->method == DN_METHOD_S ? "s" : "ml");
+        if (job->rc[i]) {
+            fputs(",,,,,,,,,,,,,", f);
+            fputc('"', f);
+            for (const char *p = job->msg[i]; *p; p++) {
+                if (*p == '"')
+                    fputc('"', f);
+                fputc(*p, f);
+            }
+            fputs("\"\n", f);
+            continue;
+        }
+        double vals[8] = {r->alpha, r->threshold, r->balanced_accuracy, r->sensitivity,
+                          r->specificity, r->adaptation_time, r->jaccard_distance,
+                          r->auc_historical};
+        for (int k = 0; k < 8; k++) {
+            if (!isnan(vals[k]))
+                fprintf(f, "%.17g", vals[k]);
+            fputc(',', f);
+        }
+        fprintf(f, "%d,%d,%d,%d,%.4f,\n", r->n_runs, r->n_hist, r->n_change_points,
+                r->n_empty, r->seconds);
+    }
+    return dn_outfile_commit(&of, err);
+}
+
+/* The datasets that failed: the first five named, then the count. */
+static void print_failures(const bench_job_t *job, int failed)
+{
+    if (!failed)
+        return;
+    for (int i = 0, shown = 0; i < job->n && shown < 5; i++)
+        if (job->rc[i]) {
+            printf("  seed %llu failed: %s\n",
+                   (unsigned long long)(job->first_seed + (uint64_t)i), job->msg[i]);
+            shown++;
+        }
+    printf("  %d of %d datasets failed (listed in the CSV)\n", failed, job->n);
+}
+
+/* Our median and percentiles of each metric beside the paper's Table 1. vals
+ * is scratch for n results. */
+static void print_table(const bench_job_t *job, double *vals)
+{
+    printf("%-18s %-26s %-26s %s\n", "metric", "ours: median (+97.5 -2.5)",
+           "paper: median (+ -)", "our median inside paper's 95% interval");
+    const paper_metric_t *table = job->opts->method == DN_METHOD_S ? paper_s : paper_ml;
+    for (size_t k = 0; k < N_PAPER_METRICS; k++) {
+        const paper_metric_t *m = &table[k];
+        int cnt = 0;
+        for (int i = 0; i < job->n; i++)
+            if (!job->rc[i])
+                vals[cnt++] = *(const double *)((const char *)&job->res[i] + m->offset);
+        double med = dn_percentile(vals, cnt, 50.0);
+        double lo = dn_percentile(vals, cnt, 2.5), hi = dn_percentile(vals, cnt, 97.5);
+        int inside = med >= m->median - m->minus && med <= m->median + m->plus;
+        char ours[64], paper[64];
+        snprintf(ours, sizeof ours, "%.3f (+%.3f -%.3f)", med, hi - med, med - lo);
+        snprintf(paper, sizeof paper, "%.3f (+%.3f -%.3f)", m->median, m->plus, m->minus);
+        printf("%-18s %-26s %-26s %s\n", m->name, ours, paper, inside ? "yes" : "NO");
+    }
+}
+
+/* ---- the command -------------------------------------------------------------------- */
+
+int cmd_bench(args_t *a)
+{
+    bench_args_t b = {.jobs = sysconf(_SC_NPROCESSORS_ONLN), .out_dir = "."};
+    dn_gen_params_default(&b.gp);
+    dn_eval_opts_default(&b.opts);
+    if (b.jobs < 1)
+        b.jobs = 1;
+    int status = parse_args(a, &b);
+    if (status >= 0)
+        return status;
+    dn_err_t err = {0};
+    if (dn_mkdirs(b.out_dir, &err))
+        return fail_with(a->cmd, &err, DN_EIO);
+    const char *method = b.opts.method == DN_METHOD_S ? "s" : "ml";
+    bench_job_t job = {.gp = &b.gp, .opts = &b.opts, .first_seed = b.first_seed, .n = (int)b.n};
+    job.res = calloc((size_t)b.n, sizeof *job.res);
+    job.rc = calloc((size_t)b.n, sizeof *job.rc);
+    job.msg = calloc((size_t)b.n, sizeof *job.msg);
+    double *vals = malloc((size_t)b.n * sizeof *vals);
+    if (!job.res || !job.rc || !job.msg || !vals) {
+        status = fail_with(a->cmd, &err, DN_ENOMEM);
+        goto fail;
+    }
+    double t0 = dn_clock_mono();
+    int threads = run_threads(&job, b.jobs);
+    double wall = dn_clock_mono() - t0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/bench_%s.csv", b.out_dir, method);
+    int rc = write_bench_csv(path, &job, &err);
+    if (rc)
+        fprintf(stderr, "dinamo bench: %s\n", err.msg);
+    int failed = atomic_load(&job.failed);
+    printf("DINAMO-%s on %d datasets (seeds %llu..%llu), %d threads: %.1f s wall, %.1f ms "
+           "per dataset per thread\n", b.opts.method == DN_METHOD_S ? "S" : "ML", job.n,
+           (unsigned long long)b.first_seed, (unsigned long long)(b.first_seed + (uint64_t)b.n - 1),
+           threads, wall, 1e3 * wall * (double)threads / job.n);
+    print_failures(&job, failed);
+    print_table(&job, vals);
+    printf("rows: %s\n", path);
+    status = (rc || failed) ? 1 : 0;
+fail:
+    free(vals);
+    free(job.res);
+    free(job.rc);
+    free(job.msg);
+    return status;
+}

@@ -1,0 +1,307 @@
+/* cli.c: what the subcommands of `dinamo` share: scanning the command line
+ * ("--name value", "--name=value", positional arguments, flags), checked
+ * option values, the exit-status conventions (0 success, 1 failure with a
+ * message naming what failed, 2 bad usage naming the option), the generator
+ * parameters as options, and the input and evaluation options of score,
+ * evaluate, bench and report (cli.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "evaluate.h"
+#include "generator.h"
+#include "input.h"
+#include "mlfile.h"
+#include "policy.h"
+
+/* ---- argument parsing -------------------------------------------------------- */
+
+int usage_error(const char *cmd, const char *fmt, const char *what)
+{
+    fprintf(stderr, "dinamo %s: ", cmd);
+    fprintf(stderr, fmt, what);
+    fprintf(stderr, " (see 'dinamo %s --help')\n", cmd);
+    return 2;
+}
+
+/* Splits "--name=value" or "--name value". Returns 1 with *name and *value set, 0 at
+ * the end, -1 on a usage error already reported. Positional arguments come back
+ * with *name == NULL. Flags listed in `bool_flags` (space-separated, with --)
+ * take no value. */
+int next_arg(args_t *a, const char *bool_flags, char **name, const char **value)
+{
+    static char buf[256];
+    if (a->pos >= a->argc)
+        return 0;
+    char *arg = a->argv[a->pos++];
+    if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+        *name = NULL;
+        *value = arg;
+        return 1;
+    }
+    const char *eq = strchr(arg, '=');
+    if (eq) {
+        size_t len = (size_t)(eq - arg);
+        if (len >= sizeof buf)
+            return usage_error(a->cmd, "option too long: %s", arg), -1;
+        memcpy(buf, arg, len);
+        buf[len] = '\0';
+        *name = buf;
+        *value = eq + 1;
+        return 1;
+    }
+    *name = arg;
+    char padded[260];
+    snprintf(padded, sizeof padded, " %s ", arg);
+    char flags[1024];
+    snprintf(flags, sizeof flags, " %s ", bool_flags ? bool_flags : "");
+    if (strstr(flags, padded)) {
+        *value = NULL;
+        return 1;
+    }
+    if (a->pos >= a->argc)
+        return usage_error(a->cmd, "option %s needs a value", arg), -1;
+    *value = a->argv[a->pos++];
+    return 1;
+}
+
+int parse_double(const char *cmd, const char *name, const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(d)) {
+        fprintf(stderr, "dinamo %s: %s expects a number, got '%s'\n", cmd, name, v);
+        return 2;
+    }
+    *out = d;
+    return 0;
+}
+
+int parse_int(const char *cmd, const char *name, const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        fprintf(stderr, "dinamo %s: %s expects an integer in [%ld, %ld], got '%s'\n", cmd,
+                name, lo, hi, v);
+        return 2;
+    }
+    *out = x;
+    return 0;
+}
+
+int parse_u64(const char *cmd, const char *name, const char *v, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*v == '-') {
+        fprintf(stderr, "dinamo %s: %s expects a non-negative integer, got '%s'\n", cmd,
+                name, v);
+        return 2;
+    }
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || end == v || *end) {
+        fprintf(stderr, "dinamo %s: %s expects a non-negative integer, got '%s'\n", cmd,
+                name, v);
+        return 2;
+    }
+    *out = (uint64_t)x;
+    return 0;
+}
+
+int fail_with(const char *cmd, const dn_err_t *err, int rc)
+{
+    fprintf(stderr, "dinamo %s: %s\n", cmd, err->msg[0] ? err->msg : dn_strerror(rc));
+    return 1;
+}
+
+/* Generator parameters as options: --<name> VALUE for every entry of the table. */
+int try_gen_param(const char *cmd, dn_gen_params_t *gp, const char *name,
+                         const char *value, int *handled)
+{
+    *handled = 0;
+    int n;
+    const dn_gen_param_info_t *tab = dn_gen_param_table(&n);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(name + 2, tab[i].name) == 0) {
+            dn_err_t err = {0};
+            *handled = 1;
+            if (dn_gen_params_set(gp, tab[i].name, value, &err)) {
+                fprintf(stderr, "dinamo %s: %s\n", cmd, err.msg);
+                return 2;
+            }
+            return 0;
+        }
+    }
+    return 0;
+}
+
+void print_gen_params_help(FILE *f)
+{
+    int n;
+    dn_gen_params_t def;
+    dn_gen_params_default(&def);
+    const dn_gen_param_info_t *tab = dn_gen_param_table(&n);
+    fprintf(f, "\nGenerator parameters (SPEC 1), each --NAME VALUE:\n");
+    for (int i = 0; i < n; i++) {
+        const char *p = (const char *)&def + tab[i].offset;
+        char dflt[64];
+        if (tab[i].type == DN_GEN_INT)
+            snprintf(dflt, sizeof dflt, "%d", *(const int *)p);
+        else
+            snprintf(dflt, sizeof dflt, "%g", *(const double *)p);
+        fprintf(f, "  --%-20s %s (default %s)\n", tab[i].name, tab[i].help, dflt);
+    }
+}
+
+/* ---- input helper -------------------------------------------------------------- */
+
+/* --in names a dataset directory, a runs CSV, an .npz dataset or a directory of
+ * UHI JSON runs (input.h); --key picks a UHI histogram, --labels adds labels.
+ * Files and histograms left out are named on stderr as warnings. */
+
+static void input_warn(void *ctx, const char *msg)
+{
+    fprintf(stderr, "dinamo %s: warning: %s\n", (const char *)ctx, msg);
+}
+
+/* Takes --key and --labels; *handled = 0 for anything else. */
+void parse_input_opt(const char *name, const char *v, input_args_t *in, int *handled)
+{
+    *handled = 1;
+    if (!strcmp(name, "--key"))
+        in->key = v;
+    else if (!strcmp(name, "--labels"))
+        in->labels = v;
+    else if (!strcmp(name, "--policy"))
+        in->policy = v;
+    else
+        *handled = 0;
+}
+
+/* --policy: the judgement of the histogram read (by --key; offline inputs carry
+ * no subsystem) gives --min-entries and, for evaluate, the bad threshold, unless
+ * those were given on the command line. */
+int apply_policy(const input_args_t *in, dn_eval_opts_t *o, int min_given, dn_err_t *err)
+{
+    if (!in->policy)
+        return DN_OK;
+    dn_policy_t *p = dn_policy_load(in->policy, err);
+    if (!p)
+        return err->code;
+    dn_judge_t j = dn_policy_lookup(p, in->key, NULL);
+    dn_policy_destroy(&p);
+    if (!min_given)
+        o->min_entries = j.min_entries;
+    if (isnan(o->threshold) && !isnan(j.bad))
+        o->threshold = j.bad;
+    return DN_OK;
+}
+
+int read_input(const char *cmd, const char *path, const input_args_t *in, dn_dataset_t **ds,
+               dn_err_t *err)
+{
+    dn_input_opts_t o = {.key = in->key,
+                         .labels_path = in->labels,
+                         .warn = input_warn,
+                         .warn_ctx = (void *)cmd};
+    int skipped = 0;
+    int rc = dn_input_read_dataset(path, &o, ds, &skipped, err);
+    if (!rc && skipped)
+        fprintf(stderr, "dinamo %s: %d warnings; %d runs read from %s\n", cmd, skipped,
+                (*ds)->n_runs, path);
+    return rc;
+}
+
+/* Progress of a long DINAMO-ML scoring, on a terminal only. */
+static void ml_progress(void *ctx, int done, int total)
+{
+    const char *cmd = ctx;
+    fprintf(stderr, "\r%s: DINAMO-ML %d/%d runs   ", cmd, done, total);
+    if (done >= total)
+        fputs("\r\033[K", stderr);
+}
+
+void set_progress(dn_eval_opts_t *o, const char *cmd)
+{
+    if (o->method == DN_METHOD_ML && isatty(STDERR_FILENO)) {
+        o->progress = ml_progress;
+        o->progress_ctx = (void *)cmd;
+    }
+}
+
+/* ---- evaluation options --------------------------------------------------------- */
+
+int parse_eval_opt(const char *cmd, const char *name, const char *v, dn_eval_opts_t *o,
+                   int *handled)
+{
+    *handled = 1;
+    if (!strcmp(name, "--method")) {
+        if (!strcmp(v, "s"))
+            o->method = DN_METHOD_S;
+        else if (!strcmp(v, "ml"))
+            o->method = DN_METHOD_ML;
+        else
+            return usage_error(cmd, "unknown method '%s' (available: s, ml)", v);
+    } else if (!strcmp(name, "--seed")) {
+        if (parse_u64(cmd, name, v, &o->ml_seed))
+            return 2;
+    } else if (!strcmp(name, "--weights")) {
+        /* Read once here: every tracker of the command starts from these bytes. */
+        static void *bytes;
+        dn_err_t err = {0};
+        free(bytes);
+        int rc = dn_mlfile_read(v, &bytes, &o->ml_weights_len, &err);
+        if (rc)
+            return fail_with(cmd, &err, rc);
+        o->ml_weights = bytes;
+    } else if (!strcmp(name, "--no-train")) {
+        o->ml_frozen = 1;
+    } else if (!strcmp(name, "--ml-threads")) {
+        long t;
+        if (parse_int(cmd, name, v, 1, DN_ML_MAX_THREADS, &t))
+            return 2;
+        o->ml_threads = (int)t;
+    } else if (!strcmp(name, "--alpha")) {
+        if (parse_double(cmd, name, v, &o->alpha))
+            return 2;
+        if (!(o->alpha >= 0.0 && o->alpha < 1.0))
+            return usage_error(cmd, "--alpha must be in [0, 1), got %s", v);
+    } else if (!strcmp(name, "--threshold")) {
+        if (parse_double(cmd, name, v, &o->threshold))
+            return 2;
+    } else if (!strcmp(name, "--n-historical")) {
+        long x;
+        if (parse_int(cmd, name, v, 1, 1L << 30, &x))
+            return 2;
+        o->n_hist = (int)x;
+    } else if (!strcmp(name, "--min-entries")) {
+        if (parse_double(cmd, name, v, &o->min_entries))
+            return 2;
+        if (!(o->min_entries >= 0))
+            return usage_error(cmd, "%s: want a number >= 0", name);
+    } else if (!strcmp(name, "--boot-seed")) {
+        if (parse_u64(cmd, name, v, &o->boot_seed))
+            return 2;
+    } else {
+        *handled = 0;
+    }
+    return 0;
+}
+
+int parse_scoring_opt(const char *cmd, const char *name, const char *v, input_args_t *in,
+                      dn_eval_opts_t *o)
+{
+    int handled, erc = 0;
+    parse_input_opt(name, v, in, &handled);
+    if (!handled && (erc = parse_eval_opt(cmd, name, v, o, &handled)))
+        return erc;
+    return handled ? 0 : usage_error(cmd, "unknown option %s", name);
+}
