@@ -8,12 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "bus.h"
 #include "cli.h"
+#include "clock.h"
 #include "msg.h"
 
 static const char label_help[] =
@@ -30,18 +30,18 @@ static const char label_help[] =
     "history. Endpoints default to the feed's: tcp://127.0.0.1:5551 (requests)\n"
     "and tcp://127.0.0.1:5550 (events).\n";
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+typedef struct label_args_t {
+    long long run;
+    int bad;
+    const char *reason, *hist, *who, *req_ep, *ev_ep;
+    double timeout;
+} label_args_t;
 
-int cmd_label(args_t *a)
+/* Reads the command line into *l. Returns -1 to go on, else the exit status
+ * (0 after --help, 2 after a usage error already reported). */
+static int parse_args(args_t *a, label_args_t *l)
 {
-    const char *run_s = NULL, *verdict_s = NULL, *reason = NULL, *hist = NULL, *who = NULL;
-    const char *req_ep = "tcp://127.0.0.1:5551", *ev_ep = "tcp://127.0.0.1:5550";
-    double timeout = 5.0;
+    const char *run_s = NULL, *verdict_s = NULL;
     char *name;
     const char *v;
     int r;
@@ -57,17 +57,17 @@ int cmd_label(args_t *a)
             fputs(label_help, stdout);
             return 0;
         } else if (!strcmp(name, "--reason")) {
-            reason = v;
+            l->reason = v;
         } else if (!strcmp(name, "--histogram")) {
-            hist = v;
+            l->hist = v;
         } else if (!strcmp(name, "--who")) {
-            who = v;
+            l->who = v;
         } else if (!strcmp(name, "--requests")) {
-            req_ep = v;
+            l->req_ep = v;
         } else if (!strcmp(name, "--events")) {
-            ev_ep = v;
+            l->ev_ep = v;
         } else if (!strcmp(name, "--timeout")) {
-            if (parse_double(a->cmd, name, v, &timeout))
+            if (parse_double(a->cmd, name, v, &l->timeout))
                 return 2;
         } else {
             return usage_error(a->cmd, "unknown option %s", name);
@@ -78,75 +78,89 @@ int cmd_label(args_t *a)
     if (!run_s || !verdict_s)
         return usage_error(a->cmd, "%s", "give RUN and good or bad");
     char *end;
-    long long run = strtoll(run_s, &end, 10);
+    l->run = strtoll(run_s, &end, 10);
     if (*end || end == run_s)
         return usage_error(a->cmd, "RUN '%s' is not a run number", run_s);
-    int bad = !strcmp(verdict_s, "bad");
-    if (!bad && strcmp(verdict_s, "good"))
+    l->bad = !strcmp(verdict_s, "bad");
+    if (!l->bad && strcmp(verdict_s, "good"))
         return usage_error(a->cmd, "verdict '%s': say good or bad", verdict_s);
-    if (!who)
-        who = getenv("USER") && getenv("USER")[0] ? getenv("USER") : "unknown";
+    if (!l->who)
+        l->who = getenv("USER") && getenv("USER")[0] ? getenv("USER") : "unknown";
+    return -1;
+}
 
+/* Waits until the label sent (run, who, time) is published on sub. Returns 0
+ * after printing where it landed, or DN_EIO with *err when it was not seen
+ * within the timeout. */
+static int wait_published(dn_sock_t *sub, const label_args_t *l, double sent_at, dn_err_t *err)
+{
+    double deadline = dn_clock_wall() + l->timeout;
+    while (dn_clock_wall() < deadline) {
+        Dinamo__Envelope *got = NULL;
+        dn_recv_info_t info;
+        dn_err_t rerr = {0};
+        if (dn_sock_recv(sub, 100, &got, &info, &rerr) != 0 || !got)
+            continue;
+        const Dinamo__Label *g = got->body_case == DINAMO__ENVELOPE__BODY_LABEL ? got->label : NULL;
+        int ours = g && g->run_number == l->run && g->who && !strcmp(g->who, l->who) &&
+                   g->time == sent_at;
+        if (ours)
+            printf("run %lld labelled %s by %s%s%s (events log offset %llu, run_seq %llu)\n",
+                   l->run, l->bad ? "bad" : "good", l->who, l->hist ? ", histogram " : "",
+                   l->hist ? l->hist : "", (unsigned long long)got->offset,
+                   (unsigned long long)g->run_seq);
+        dn_msg_free(&got);
+        if (ours)
+            return 0;
+    }
+    return dn_err_set(err, DN_EIO, "the label was sent to %s but not seen on %s within %.0f s: "
+                      "is a feed running there, and did it publish run %lld? (see its log)",
+                      l->req_ep, l->ev_ep, l->timeout, l->run);
+}
+
+int cmd_label(args_t *a)
+{
+    label_args_t l = {.req_ep = "tcp://127.0.0.1:5551", .ev_ep = "tcp://127.0.0.1:5550",
+                      .timeout = 5.0};
+    int status = parse_args(a, &l);
+    if (status >= 0)
+        return status;
     dn_err_t err = {0};
-    int rc = 1;
+    int rc = DN_EIO;
     char req[600], ev[600];
-    snprintf(req, sizeof req, "connect:%s", req_ep);
-    snprintf(ev, sizeof ev, "connect:%s", ev_ep);
+    snprintf(req, sizeof req, "connect:%s", l.req_ep);
+    snprintf(ev, sizeof ev, "connect:%s", l.ev_ep);
     void *zctx = zmq_ctx_new();
     dn_sock_opts_t po = {.producer = "dinamo-label", .linger_ms = 2000};
     dn_sock_t *push = NULL, *sub = NULL;
     if (!zctx || !(sub = dn_sock_new(zctx, ZMQ_SUB, ev, NULL, &err)) ||
         !(push = dn_sock_new(zctx, ZMQ_PUSH, req, &po, &err)))
-        goto done;
+        goto fail;
     usleep(200 * 1000); /* let the subscription reach the publisher first */
-    Dinamo__Label l = DINAMO__LABEL__INIT;
-    l.has_run_number = l.has_run_seq = l.has_verdict = l.has_source = l.has_time = 1;
-    l.run_number = run;
-    l.run_seq = 0; /* the feed fills in the run's run_seq */
-    l.verdict = bad ? DINAMO__VERDICT__BAD : DINAMO__VERDICT__GOOD;
-    l.source = DINAMO__LABEL_SOURCE__SHIFTER;
-    l.who = (char *)who;
-    l.reason = (char *)reason;
-    l.histogram_key = (char *)hist;
-    l.time = now_s();
+    Dinamo__Label m = DINAMO__LABEL__INIT;
+    m.has_run_number = m.has_run_seq = m.has_verdict = m.has_source = m.has_time = 1;
+    m.run_number = l.run;
+    m.run_seq = 0; /* the feed fills in the run's run_seq */
+    m.verdict = l.bad ? DINAMO__VERDICT__BAD : DINAMO__VERDICT__GOOD;
+    m.source = DINAMO__LABEL_SOURCE__SHIFTER;
+    m.who = (char *)l.who;
+    m.reason = (char *)l.reason;
+    m.histogram_key = (char *)l.hist;
+    m.time = dn_clock_wall();
     Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
     env.body_case = DINAMO__ENVELOPE__BODY_LABEL;
-    env.label = &l;
-    int src = dn_sock_send(push, &env, (int)(timeout * 1000), &err);
-    if (src) {
-        if (src == DN_BUS_TIMEOUT)
-            dn_err_set(&err, DN_EIO, "could not send to %s within %.0f s: is the feed running?",
-                       req_ep, timeout);
-        goto done;
-    }
-    double deadline = now_s() + timeout;
-    while (now_s() < deadline) {
-        Dinamo__Envelope *got = NULL;
-        dn_recv_info_t info;
-        dn_err_t rerr = {0};
-        int rr = dn_sock_recv(sub, 100, &got, &info, &rerr);
-        if (rr != 0 || !got)
-            continue;
-        const Dinamo__Label *g = got->body_case == DINAMO__ENVELOPE__BODY_LABEL ? got->label : NULL;
-        if (g && g->run_number == run && g->who && !strcmp(g->who, who) && g->time == l.time) {
-            printf("run %lld labelled %s by %s%s%s (events log offset %llu, run_seq %llu)\n", run,
-                   bad ? "bad" : "good", who, hist ? ", histogram " : "", hist ? hist : "",
-                   (unsigned long long)got->offset, (unsigned long long)g->run_seq);
-            dn_msg_free(&got);
-            rc = 0;
-            goto done;
-        }
-        dn_msg_free(&got);
-    }
-    dn_err_set(&err, DN_EIO, "the label was sent to %s but not seen on %s within %.0f s: is a "
-               "feed running there, and did it publish run %lld? (see its log)", req_ep, ev_ep,
-               timeout, run);
-done:
+    env.label = &m;
+    if ((rc = dn_sock_send(push, &env, (int)(l.timeout * 1000), &err)) == DN_BUS_TIMEOUT)
+        rc = dn_err_set(&err, DN_EIO, "could not send to %s within %.0f s: is the feed "
+                        "running?", l.req_ep, l.timeout);
+    if (!rc)
+        rc = wait_published(sub, &l, m.time, &err);
+fail:
     if (rc)
         fail_with(a->cmd, &err, DN_EIO);
     dn_sock_destroy(&push);
     dn_sock_destroy(&sub);
     if (zctx)
         zmq_ctx_term(zctx);
-    return rc;
+    return rc ? 1 : 0;
 }
