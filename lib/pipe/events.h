@@ -147,10 +147,15 @@ int dn_events_take_label(dn_events_t *self, const Dinamo__Label *label,
 int dn_events_find_row(const int64_t *run_numbers, uint64_t n_rows, int64_t run_number,
                        uint64_t *row);
 
-/* Entries that may still be appended now (dn_source_room of the source). */
+/* Entries that may still be appended now (dn_source_room of the source):
+ * a producer appends nothing while it is 0 (flow control). */
 int64_t dn_events_room(const dn_events_t *self);
 
+/* The counts (dn_events_stats_t), by value. */
 dn_events_stats_t dn_events_stats(const dn_events_t *self);
+
+/* The source appended to (borrowed: the caller's, or the node's), for its
+ * statistics. */
 dn_source_t *dn_events_source(const dn_events_t *self);
 
 /* 1 when END_OF_STREAM is appended and every live follower (one at least)

@@ -14,8 +14,12 @@
  *   recorded.c  the labels that came with the input, published
  *               label_delay_runs runs after their run.
  *
+ * Conventions as in lib/: int returns are 0 or a negative DN_E* code with
+ * *err naming the problem; constructors return NULL on failure; destroy
+ * functions accept NULL (and *self_p NULL) and null the pointer.
  * Thread rules: everything runs on the node's thread. Ownership: feed_t owns
- * its parts; a part borrows what it is handed for the length of a call. */
+ * its parts; a part borrows what it is handed for the length of a call
+ * unless its prototype says otherwise. */
 #ifndef FEED_H
 #define FEED_H
 

@@ -193,8 +193,8 @@ int feed_ledger_run(feed_ledger_t *self, int64_t run, dn_events_run_t *out, char
 
 /* ---- binnings -------------------------------------------------------------------- */
 
-/* The cached binning of key (read from feed.keys the first time), or NULL
- * with *found 0 when the key was never published. Returns 0 or an error. */
+/* *b = the cached binning of key (read from feed.keys the first time), or
+ * NULL when the key was never published. Returns 0 or the store's error. */
 static int binning_of(feed_ledger_t *self, const char *key, const binning_t **b, dn_err_t *err)
 {
     int i = dn_keytab_find(self->keys, key);
