@@ -132,10 +132,12 @@ int feed_recorded_flush(feed_recorded_t *self, dn_events_t *ev, int all, dn_err_
         if ((rc = dn_events_append_label(ev, &m, err)))
             break;
     }
-    size_t done = (size_t)k * QUEUED_BYTES;
-    memmove(self->queue.p, self->queue.p + done, self->queue.len - done);
-    self->queue.len -= done;
-    self->n_queued -= k;
+    if (k) {
+        size_t done = (size_t)k * QUEUED_BYTES;
+        memmove(self->queue.p, self->queue.p + done, self->queue.len - done);
+        self->queue.len -= done;
+        self->n_queued -= k;
+    }
     return rc;
 }
 
