@@ -524,26 +524,13 @@ static uint64_t log_count(void)
 Test(feed, a_fixed_input_restarted_publishes_each_run_and_label_once)
 {
     dn_dataset_t *ds = dataset(30);
-    char csv[256], other[256];
-    snprintf(csv, sizeof csv, "%s/runs.csv", rundir);
+    char set[256], csv[300], other[256];
+    snprintf(set, sizeof set, "%s/set", rundir);
+    snprintf(csv, sizeof csv, "%s/runs.csv", set);
     snprintf(other, sizeof other, "%s/other.csv", rundir);
-    FILE *cf = fopen(csv, "w"), *of = fopen(other, "w");
-    fputs("run,label,b0,b1\n", of);
-    fputs("1,0,5,5\n", of);
-    fclose(of);
-    fputs("run,label", cf);
-    for (int j = 0; j < ds->n_bins; j++)
-        fprintf(cf, ",b%d", j);
-    fputc('\n', cf);
-    for (int i = 0; i < ds->n_runs; i++) {
-        fprintf(cf, "%lld,%d", (long long)ds->run[i], ds->label[i]);
-        for (int j = 0; j < ds->n_bins; j++) {
-            fputc(',', cf);
-            dn_json_write_number(cf, dn_dataset_row(ds, i)[j]);
-        }
-        fputc('\n', cf);
-    }
-    fclose(cf);
+    dn_err_t werr = {0};
+    cr_assert_eq(dn_dataset_write_dir(ds, set, &werr), 0, "%s", werr.msg);
+    write_file(other, "run,label,b0,b1\n1,0,5,5\n", 24);
     /* no follower: the feed stops a window (12 entries) in, labels pending */
     start_alone(csv, 12);
     for (int t = 0; t < 100 && log_count() < 12; t++)
