@@ -11,11 +11,7 @@
  *     published run number is rejected, a published file rewritten is ignored;
  *   - `dinamo label`: a person's verdict and a relabelling both reach the
  *     evaluator's labels.csv with who, when and why; a label for a run the feed
- *     never published is refused;
- *   - a runs CSV with delayed labels, the feed alone (no follower: flow control
- *     stops it a window in), stopped and restarted: every run and label is in
- *     the log once, in order, labels the delay after their run, then the end;
- *     a restart with another input over that log is refused.
+ *     never published is refused.
  * The feed's events log is read from its LMDB store. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -328,6 +324,126 @@ Test(feed, watch_publishes_each_run_exactly_once_across_kill_9)
     dn_dataset_destroy(&ds);
 }
 
+/* ---- restarts of the feed alone -----------------------------------------------
+ * A runs CSV with delayed labels, the feed alone (no follower: flow control
+ * stops it a window in), stopped and restarted: every run and label is in the
+ * log once, in order, labels the delay after their run, then the end; a
+ * restart with another input over that log is refused. */
+
+/* Runs the feed alone in the background on a runs CSV (its log in DIR/alone.log,
+ * its exit status in DIR/alone.rc once it exits). */
+static void start_alone(const char *input, int window)
+{
+    int rc = sh("rm -f %s/alone.rc %s/alone.pid; (%s/services/feed --data_dir %s/data "
+                "--input %s --key det/x --labels '' --label_delay_runs 3 --window %d "
+                "--events bind:ipc://%s/ev --requests bind:ipc://%s/req >>%s/alone.log 2>&1 & "
+                "echo $! >%s/alone.pid; wait $!; echo $? >%s/alone.rc) &",
+                rundir, rundir, build, rundir, input, window, rundir, rundir, rundir, rundir,
+                rundir);
+    for (int t = 0; t < 50 && sh("test -s %s/alone.pid", rundir); t++)
+        sleep_ms(20);
+    cr_assert_eq(rc, 0);
+}
+
+/* Stops it (SIGTERM) and returns its exit status. */
+static int stop_alone(void)
+{
+    sh("kill -TERM $(cat %s/alone.pid)", rundir);
+    for (int t = 0; t < 100; t++) {
+        if (sh("test -s %s/alone.rc", rundir) == 0)
+            return sh("exit $(cat %s/alone.rc)", rundir);
+        sleep_ms(100);
+    }
+    cr_assert_fail("the feed did not stop");
+    return -1;
+}
+
+/* Entries in the feed's log (its store read-only). */
+static uint64_t log_count(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/data/feed", rundir);
+    dn_err_t err = {0};
+    dn_store_t *st = dn_store_open(path, DN_STORE_READONLY, 0, &err);
+    uint64_t n = 0;
+    if (st && dn_store_count(st, "events", &n, &err))
+        n = 0;
+    dn_store_destroy(&st);
+    return n;
+}
+
+Test(feed, a_fixed_input_restarted_publishes_each_run_and_label_once)
+{
+    dn_dataset_t *ds = dataset(30);
+    char set[256], csv[300], other[256];
+    snprintf(set, sizeof set, "%s/set", rundir);
+    snprintf(csv, sizeof csv, "%s/runs.csv", set);
+    snprintf(other, sizeof other, "%s/other.csv", rundir);
+    dn_err_t werr = {0};
+    cr_assert_eq(dn_dataset_write_dir(ds, set, &werr), 0, "%s", werr.msg);
+    write_file(other, "run,label,b0,b1\n1,0,5,5\n", 24);
+    /* no follower: the feed stops a window (12 entries) in, labels pending */
+    start_alone(csv, 12);
+    for (int t = 0; t < 100 && log_count() < 12; t++)
+        sleep_ms(100);
+    sleep_ms(300);
+    cr_assert_eq(stop_alone(), 0, "the feed did not stop cleanly");
+    cr_assert_eq(log_count(), 12, "a window of entries, no more");
+    start_alone(csv, 1000);
+    for (int t = 0; t < 100 && log_count() < 61; t++)
+        sleep_ms(100);
+    cr_assert_eq(stop_alone(), 0, "the restarted feed did not stop cleanly");
+    cr_assert_eq(sh("grep -q 'restored: [0-9]* runs and [0-9]* labels published' %s/alone.log",
+                    rundir), 0, "the restart did not restore the checkpoint");
+    /* the log: runs in order once each, each label 3 runs after its run, the end */
+    char path[256];
+    snprintf(path, sizeof path, "%s/data/feed", rundir);
+    dn_err_t err = {0};
+    dn_store_t *st = dn_store_open(path, DN_STORE_READONLY, 0, &err);
+    cr_assert_not_null(st, "%s", err.msg);
+    uint64_t runs = 0, labels = 0, n = log_count();
+    cr_assert_eq(n, 61, "%llu entries, want 30 runs, 30 labels and the end",
+                 (unsigned long long)n);
+    for (uint64_t off = 0; off < n; off++) {
+        Dinamo__Envelope *env = NULL;
+        cr_assert_eq(dn_stream_log_read(st, "events", off, &env, &err), 0, "%s", err.msg);
+        if (env->body_case == DINAMO__ENVELOPE__BODY_RUN) {
+            cr_assert_eq(env->run->run_seq, runs, "entry %llu: run_seq %llu, want %llu",
+                         (unsigned long long)off, (unsigned long long)env->run->run_seq,
+                         (unsigned long long)runs);
+            cr_assert_eq(env->run->run_number, ds->run[runs]);
+            runs++;
+        } else if (env->body_case == DINAMO__ENVELOPE__BODY_LABEL) {
+            const Dinamo__Label *l = env->label;
+            cr_assert_eq(l->run_seq, labels, "labels in run order");
+            cr_assert_eq(l->source, DINAMO__LABEL_SOURCE__RECORDED);
+            cr_assert_eq(l->verdict, ds->label[labels] ? DINAMO__VERDICT__BAD
+                                                       : DINAMO__VERDICT__GOOD);
+            cr_assert(runs == 30 || runs >= labels + 4, "label of run_seq %llu after %llu runs",
+                      (unsigned long long)labels, (unsigned long long)runs);
+            labels++;
+        } else {
+            cr_assert_eq(off, n - 1, "the end comes last");
+            cr_assert_eq(env->control->n_runs, 30);
+            cr_assert_eq(env->control->n_labels, 30);
+            cr_assert_eq(env->control->final_run_number, ds->run[29]);
+        }
+        dn_msg_free(&env);
+    }
+    dn_store_destroy(&st);
+    cr_assert(runs == 30 && labels == 30);
+    /* another input over this log: refused, both named */
+    start_alone(other, 1000);
+    for (int t = 0; t < 50 && sh("test -s %s/alone.rc", rundir); t++)
+        sleep_ms(100);
+    cr_assert_eq(sh("exit $(cat %s/alone.rc)", rundir), 1, "a foreign log was appended to");
+    cr_assert_eq(sh("grep -q 'written by a feed configured otherwise (input=%s.*now: "
+                    "input=%s' %s/alone.log", csv, other, rundir), 0,
+                 "the refusal does not name both inputs");
+    cr_assert_eq(log_count(), 61, "nothing appended after the refusal");
+    dn_dataset_destroy(&ds);
+}
+
 /* Two subsystems per run and a policy: a minimum of entries for one key (its
  * low-statistics runs are insufficient in the pipeline exactly as in `dinamo
  * score --policy`), fixed warning/bad thresholds for the other subsystem; every
@@ -476,119 +592,5 @@ Test(feed, auto_accept_labels_exactly_the_good_runs)
     rc = sh("grep -q 'labelled good automatically' %s/logs/evaluator.log && "
             "grep -q 'good by evaluator (automatic)' %s/logs/feed.log", rundir, rundir);
     cr_assert_eq(rc, 0, "automatic labels are not logged by the evaluator and the feed");
-    dn_dataset_destroy(&ds);
-}
-
-/* Runs the feed alone in the background on a runs CSV (its log in DIR/alone.log,
- * its exit status in DIR/alone.rc once it exits). */
-static void start_alone(const char *input, int window)
-{
-    int rc = sh("rm -f %s/alone.rc %s/alone.pid; (%s/services/feed --data_dir %s/data "
-                "--input %s --key det/x --labels '' --label_delay_runs 3 --window %d "
-                "--events bind:ipc://%s/ev --requests bind:ipc://%s/req >>%s/alone.log 2>&1 & "
-                "echo $! >%s/alone.pid; wait $!; echo $? >%s/alone.rc) &",
-                rundir, rundir, build, rundir, input, window, rundir, rundir, rundir, rundir,
-                rundir);
-    for (int t = 0; t < 50 && sh("test -s %s/alone.pid", rundir); t++)
-        sleep_ms(20);
-    cr_assert_eq(rc, 0);
-}
-
-/* Stops it (SIGTERM) and returns its exit status. */
-static int stop_alone(void)
-{
-    sh("kill -TERM $(cat %s/alone.pid)", rundir);
-    for (int t = 0; t < 100; t++) {
-        if (sh("test -s %s/alone.rc", rundir) == 0)
-            return sh("exit $(cat %s/alone.rc)", rundir);
-        sleep_ms(100);
-    }
-    cr_assert_fail("the feed did not stop");
-    return -1;
-}
-
-/* Entries in the feed's log (its store read-only). */
-static uint64_t log_count(void)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/data/feed", rundir);
-    dn_err_t err = {0};
-    dn_store_t *st = dn_store_open(path, DN_STORE_READONLY, 0, &err);
-    uint64_t n = 0;
-    if (st && dn_store_count(st, "events", &n, &err))
-        n = 0;
-    dn_store_destroy(&st);
-    return n;
-}
-
-Test(feed, a_fixed_input_restarted_publishes_each_run_and_label_once)
-{
-    dn_dataset_t *ds = dataset(30);
-    char set[256], csv[300], other[256];
-    snprintf(set, sizeof set, "%s/set", rundir);
-    snprintf(csv, sizeof csv, "%s/runs.csv", set);
-    snprintf(other, sizeof other, "%s/other.csv", rundir);
-    dn_err_t werr = {0};
-    cr_assert_eq(dn_dataset_write_dir(ds, set, &werr), 0, "%s", werr.msg);
-    write_file(other, "run,label,b0,b1\n1,0,5,5\n", 24);
-    /* no follower: the feed stops a window (12 entries) in, labels pending */
-    start_alone(csv, 12);
-    for (int t = 0; t < 100 && log_count() < 12; t++)
-        sleep_ms(100);
-    sleep_ms(300);
-    cr_assert_eq(stop_alone(), 0, "the feed did not stop cleanly");
-    cr_assert_eq(log_count(), 12, "a window of entries, no more");
-    start_alone(csv, 1000);
-    for (int t = 0; t < 100 && log_count() < 61; t++)
-        sleep_ms(100);
-    cr_assert_eq(stop_alone(), 0, "the restarted feed did not stop cleanly");
-    cr_assert_eq(sh("grep -q 'restored: [0-9]* runs and [0-9]* labels published' %s/alone.log",
-                    rundir), 0, "the restart did not restore the checkpoint");
-    /* the log: runs in order once each, each label 3 runs after its run, the end */
-    char path[256];
-    snprintf(path, sizeof path, "%s/data/feed", rundir);
-    dn_err_t err = {0};
-    dn_store_t *st = dn_store_open(path, DN_STORE_READONLY, 0, &err);
-    cr_assert_not_null(st, "%s", err.msg);
-    uint64_t runs = 0, labels = 0, n = log_count();
-    cr_assert_eq(n, 61, "%llu entries, want 30 runs, 30 labels and the end",
-                 (unsigned long long)n);
-    for (uint64_t off = 0; off < n; off++) {
-        Dinamo__Envelope *env = NULL;
-        cr_assert_eq(dn_stream_log_read(st, "events", off, &env, &err), 0, "%s", err.msg);
-        if (env->body_case == DINAMO__ENVELOPE__BODY_RUN) {
-            cr_assert_eq(env->run->run_seq, runs, "entry %llu: run_seq %llu, want %llu",
-                         (unsigned long long)off, (unsigned long long)env->run->run_seq,
-                         (unsigned long long)runs);
-            cr_assert_eq(env->run->run_number, ds->run[runs]);
-            runs++;
-        } else if (env->body_case == DINAMO__ENVELOPE__BODY_LABEL) {
-            const Dinamo__Label *l = env->label;
-            cr_assert_eq(l->run_seq, labels, "labels in run order");
-            cr_assert_eq(l->source, DINAMO__LABEL_SOURCE__RECORDED);
-            cr_assert_eq(l->verdict, ds->label[labels] ? DINAMO__VERDICT__BAD
-                                                       : DINAMO__VERDICT__GOOD);
-            cr_assert(runs == 30 || runs >= labels + 4, "label of run_seq %llu after %llu runs",
-                      (unsigned long long)labels, (unsigned long long)runs);
-            labels++;
-        } else {
-            cr_assert_eq(off, n - 1, "the end comes last");
-            cr_assert_eq(env->control->n_runs, 30);
-            cr_assert_eq(env->control->n_labels, 30);
-            cr_assert_eq(env->control->final_run_number, ds->run[29]);
-        }
-        dn_msg_free(&env);
-    }
-    dn_store_destroy(&st);
-    cr_assert(runs == 30 && labels == 30);
-    /* another input over this log: refused, both named */
-    start_alone(other, 1000);
-    for (int t = 0; t < 50 && sh("test -s %s/alone.rc", rundir); t++)
-        sleep_ms(100);
-    cr_assert_eq(sh("exit $(cat %s/alone.rc)", rundir), 1, "a foreign log was appended to");
-    cr_assert_eq(sh("grep -q 'written by a feed configured otherwise (input=%s.*now: "
-                    "input=%s' %s/alone.log", csv, other, rundir), 0,
-                 "the refusal does not name both inputs");
-    cr_assert_eq(log_count(), 61, "nothing appended after the refusal");
     dn_dataset_destroy(&ds);
 }
