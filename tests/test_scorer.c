@@ -50,6 +50,7 @@ typedef struct fake_t {
 } fake_t;
 
 typedef struct fkey_t {
+    const char *key;   /* the scorer's copy: must outlive every event */
     int n_bins;
     uint32_t n_learned;
     double learned_total;
@@ -69,11 +70,11 @@ static int fake_key_new(void *m, const char *key, int n_bins, int64_t run_number
                         dn_err_t *err)
 {
     (void)m;
-    (void)key;
     (void)run_number;
     fkey_t *k = calloc(1, sizeof *k);
     if (!k)
         return dn_err_set(err, DN_ENOMEM, "out of memory");
+    k->key = key;
     k->n_bins = n_bins;
     *state = k;
     return 0;
@@ -118,6 +119,8 @@ static int fake_score(void *m, void *state, const dn_scorer_hist_t *h, dn_scorer
 {
     (void)m;
     const fkey_t *k = state;
+    cr_assert_str_eq(k->key, h->key, "the key's name in its state is not the key's");
+    cr_assert_eq(k->n_bins, h->n_bins);
     if (h->counts[0] == 13)
         return dn_err_set(err, DN_ERANGE, "thirteen in the first bin");
     double s = total(h);
@@ -140,8 +143,9 @@ static int fake_learn(void *self, void *state, const dn_scorer_hist_t *h, dn_err
     fkey_t *k = state;
     if (m->n_learned == MAX_LEARNED)
         return dn_err_set(err, DN_ENOMEM, "fake: too many labels");
+    cr_assert_str_eq(k->key, h->key, "the key's name in its state is not the key's");
     m->learned_seq[m->n_learned] = h->seq;
-    snprintf(m->learned_key[m->n_learned], sizeof m->learned_key[0], "%s", h->key);
+    snprintf(m->learned_key[m->n_learned], sizeof m->learned_key[0], "%s", k->key);
     m->n_learned++;
     k->n_learned++;
     k->learned_total += total(h);
@@ -306,14 +310,18 @@ static void deliver(rig_t *r, const Dinamo__Envelope *env)
     cr_assert_eq(dn_scorer_event(r->sc, env, &err), 0, "%s", err.msg);
 }
 
+/* The run's keys are in a buffer overwritten once the event is handled, as
+ * the loop frees an envelope: a scorer or method keeping them would show. */
 static void run_in(rig_t *r, uint64_t seq, const hspec_t *hs, int n)
 {
     Dinamo__Histogram h[4], *hp[4];
     double counts[4][MAX_BINS];
+    char keys[4][16];
     cr_assert_leq(n, 4);
     for (int i = 0; i < n; i++) {
         dinamo__histogram__init(&h[i]);
-        h[i].key = (char *)hs[i].key;
+        snprintf(keys[i], sizeof keys[i], "%s", hs[i].key);
+        h[i].key = keys[i];
         h[i].n_counts = (size_t)hs[i].nb;
         for (int b = 0; b < hs[i].nb; b++)
             counts[i][b] = hs[i].counts ? hs[i].counts[b] : hs[i].fill;
@@ -331,6 +339,7 @@ static void run_in(rig_t *r, uint64_t seq, const hspec_t *hs, int n)
     env.body_case = DINAMO__ENVELOPE__BODY_RUN;
     env.run = &run;
     deliver(r, &env);
+    memset(keys, '#', sizeof keys);
 }
 
 /* One histogram "a" of 4 bins, each `fill`. */

@@ -122,8 +122,9 @@ void dn_scorer_destroy(dn_scorer_t **self_p)
 
 /* ---- keys ------------------------------------------------------------------------ */
 
-/* Adds key (absent) with index dn_keytab_count() and the method's state. */
-static int key_add(dn_scorer_t *self, const char *key, int n_bins, void *state, dn_err_t *err)
+/* Adds key (absent) at index dn_keytab_count(), its state still NULL, so
+ * that the method's state can keep the table's copy of the name. */
+static int key_reserve(dn_scorer_t *self, const char *key, int n_bins, dn_err_t *err)
 {
     int n = dn_keytab_count(self->keytab);
     if (n == self->cap_keys) {
@@ -137,21 +138,28 @@ static int key_add(dn_scorer_t *self, const char *key, int n_bins, void *state, 
     int at = dn_keytab_add(self->keytab, key);
     if (at < 0)
         return dn_err_set(err, DN_ENOMEM, "out of memory: key '%s'", key);
-    self->keys[at] = (skey_t){n_bins, state};
-    return 0;
+    self->keys[at] = (skey_t){n_bins, NULL};
+    return at;
 }
 
-/* A key first named by a run: the method's state, then the table's row. */
+/* Takes back the key just reserved at index k (the last), after its state
+ * could not be made. */
+static void key_unreserve(dn_scorer_t *self, int k)
+{
+    dn_keytab_remove(self->keytab, k);
+}
+
+/* A key first named by a run: its row, then the method's state. */
 static int key_new(dn_scorer_t *self, const Dinamo__Histogram *hg, int64_t run_number,
                    dn_err_t *err)
 {
-    void *state = NULL;
-    int rc = self->method->key_new(self->m, hg->key, (int)hg->n_counts, run_number, &state,
-                                   err);
+    int k = key_reserve(self, hg->key, (int)hg->n_counts, err);
+    if (k < 0)
+        return k;
+    int rc = self->method->key_new(self->m, dn_keytab_key(self->keytab, k), (int)hg->n_counts,
+                                   run_number, &self->keys[k].state, err);
     if (rc)
-        return rc;
-    if ((rc = key_add(self, hg->key, (int)hg->n_counts, state, err)))
-        self->method->key_free(self->m, state);
+        key_unreserve(self, k);
     return rc;
 }
 
@@ -576,18 +584,19 @@ static int load_key(dn_scorer_t *self, dn_rbuf_t *r, dn_err_t *err)
     key[kl] = 0;
     if (dn_keytab_find(self->keytab, key) >= 0)
         return dn_err_set(err, DN_EFORMAT, "checkpoint %s: key '%s' twice", self->name, key);
-    void *state = NULL;
-    int rc = self->method->key_load(self->m, key, (int)nb, r, &state, err);
+    int k = key_reserve(self, key, (int)nb, err);
+    if (k < 0)
+        return k;
+    int rc = self->method->key_load(self->m, dn_keytab_key(self->keytab, k), (int)nb, r,
+                                    &self->keys[k].state, err);
     if (rc) {
+        key_unreserve(self, k);
         dn_err_prefix(err, "checkpoint %s: key '%s'", self->name, key);
         return rc;
     }
-    rc = r->bad ? dn_err_set(err, DN_EFORMAT, "checkpoint %s: key '%s': truncated", self->name,
-                             key)
-                : key_add(self, key, (int)nb, state, err);
-    if (rc)
-        self->method->key_free(self->m, state);
-    return rc;
+    if (r->bad)
+        return dn_err_set(err, DN_EFORMAT, "checkpoint %s: key '%s': truncated", self->name, key);
+    return 0;
 }
 
 int dn_scorer_load(dn_scorer_t *self, dn_store_t *store, dn_rbuf_t *r, dn_err_t *err)

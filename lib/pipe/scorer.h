@@ -88,8 +88,10 @@ typedef struct dn_scorer_method_t {
     void (*destroy)(void *m);
 
     /* A key first named by run run_number with n_bins bins: its state into
-     * *state (NULL is a valid state). key stays valid until key_free.
-     * Returns 0 or an error that stops the service (DN_ENOMEM). */
+     * *state (NULL is a valid state). key is the scorer's copy of the name
+     * and stays valid until key_free: a state may keep it. Returns 0 or an
+     * error that stops the service (DN_ENOMEM). key_free takes any state
+     * key_new or key_load made, NULL included. */
     int (*key_new)(void *m, const char *key, int n_bins, int64_t run_number, void **state,
                    dn_err_t *err);
     void (*key_free)(void *m, void *state);
