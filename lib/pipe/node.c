@@ -128,6 +128,7 @@ const dn_policy_t *dn_node_policy(const dn_node_t *self) { return self->policy; 
 dn_store_t *dn_node_store(const dn_node_t *self) { return self->store; }
 dn_service_t *dn_node_service(const dn_node_t *self) { return self->svc; }
 const char *dn_node_name(const dn_node_t *self) { return self->def->name; }
+const void *dn_node_arg(const dn_node_t *self) { return self->def->arg; }
 
 int dn_node_path(const dn_node_t *self, const char *sub, char *buf, size_t cap, dn_err_t *err)
 {

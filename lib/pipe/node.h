@@ -90,6 +90,10 @@ typedef struct dn_node_def_t {
      * batch was applied. Either may be NULL. */
     int (*stage)(void *self, dn_store_batch_t *batch);
     void (*committed)(void *self);
+    /* Anything the callbacks need before self exists (create has no other
+     * way to reach it): a framework that builds the def for its services
+     * passes its own description here. dn_node_arg returns it. May be NULL. */
+    const void *arg;
 } dn_node_def_t;
 
 /* Runs the service def describes (see the top of this file) with the
@@ -152,6 +156,7 @@ const dn_policy_t *dn_node_policy(const dn_node_t *self);
 dn_store_t *dn_node_store(const dn_node_t *self);      /* NULL without DN_NODE_STORE */
 dn_service_t *dn_node_service(const dn_node_t *self);  /* NULL before the loop starts */
 const char *dn_node_name(const dn_node_t *self);
+const void *dn_node_arg(const dn_node_t *self);        /* def->arg */
 /* The data directory's path of `sub` ("" for data_dir itself) into buf. */
 int dn_node_path(const dn_node_t *self, const char *sub, char *buf, size_t cap, dn_err_t *err);
 

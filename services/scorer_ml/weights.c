@@ -1,0 +1,278 @@
+/* weights.c: scorer_ml's weight versions (weights.h): the per-key cache, the
+ * reads from the weights store, and loading the wanted version into a key's
+ * frozen tracker.
+ *
+ * Invariants: a cache holds distinct versions in increasing order, each one
+ * that fits its key's architecture; nothing at or below the loaded version is
+ * kept once a version was loaded. */
+#include "weights.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "mlmodel.h"
+#include "store.h"
+
+#define LATEST UINT64_MAX /* weights_read: the newest version */
+
+struct ml_weights_t {
+    dn_store_t *store;
+    int live;
+    uint64_t received, from_store, rejected, unused, mismatches;
+};
+
+ml_weights_t *ml_weights_new(const char *dir, int live, dn_err_t *err)
+{
+    ml_weights_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        dn_err_set(err, DN_ENOMEM, "out of memory");
+        return NULL;
+    }
+    self->live = live;
+    if (!(self->store = dn_store_open(dir, DN_STORE_NOSYNC, 0, err))) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void ml_weights_destroy(ml_weights_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    dn_store_destroy(&(*self_p)->store);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void ml_wcache_init(ml_wcache_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->loaded = -1;
+}
+
+static void cache_drop(ml_wcache_t *c, int i)
+{
+    dn_msg_free(&c->v[i].env);
+    memmove(c->v + i, c->v + i + 1, (size_t)(c->n - i - 1) * sizeof *c->v);
+    c->n--;
+}
+
+void ml_wcache_free(ml_wcache_t *c)
+{
+    while (c->n)
+        cache_drop(c, c->n - 1);
+    free(c->v);
+    c->v = NULL;
+}
+
+static const ml_wver_t *cache_find(const ml_wcache_t *c, uint64_t version)
+{
+    for (int i = 0; i < c->n; i++)
+        if (c->v[i].version == version)
+            return &c->v[i];
+    return NULL;
+}
+
+/* Weights fit the key's tracker. 0 or DN_EMISMATCH with err. */
+static int weights_fit(dn_ml_t *ml, const Dinamo__ModelWeights *w, dn_err_t *err)
+{
+    const dn_mlconfig_t *c = &dn_ml_opts(ml)->model;
+    if ((int)w->n_bins != c->n_bins || (int)w->d_model != c->d_model ||
+        (int)w->n_heads != c->n_heads || (int)w->n_layers != c->n_layers ||
+        (int)w->d_ff != c->d_ff || (int)w->context != c->context ||
+        (w->activation == DINAMO__ACTIVATION__GELU) != (c->activation == DN_ML_ACT_GELU))
+        return dn_err_set(err, DN_EMISMATCH,
+                          "architecture %u bins d %u heads %u layers %u ff %u M %u, this "
+                          "scorer runs %d bins d %d heads %d layers %d ff %d M %d",
+                          w->n_bins, w->d_model, w->n_heads, w->n_layers, w->d_ff, w->context,
+                          c->n_bins, c->d_model, c->n_heads, c->n_layers, c->d_ff, c->context);
+    size_t want = dn_mlmodel_raw_size(dn_ml_model(ml));
+    if (!w->has_blob || w->blob.len != want)
+        return dn_err_set(err, DN_EMISMATCH, "blob of %zu bytes, want %zu",
+                          w->has_blob ? w->blob.len : 0, want);
+    return 0;
+}
+
+/* Takes *env_p (a fitting ModelWeights envelope) into k's cache when it may
+ * still be wanted; frees it otherwise. */
+static void cache_put(ml_weights_t *self, const ml_wkey_t *k, Dinamo__Envelope **env_p)
+{
+    ml_wcache_t *c = k->cache;
+    const Dinamo__ModelWeights *w = (*env_p)->weights;
+    uint64_t v = w->version;
+    int keep = self->live ? (c->loaded < 0 || (int64_t)v > c->loaded)
+                          : (v >= k->n_good && v <= k->n_good + ML_CACHE_AHEAD);
+    if (keep && cache_find(c, v))
+        keep = 0; /* a republication (trainer restart): the same weights */
+    ml_wver_t *p = keep ? realloc(c->v, (size_t)(c->n + 1) * sizeof *p) : NULL;
+    if (!p) {
+        self->unused += !keep;
+        dn_msg_free(env_p);
+        return;
+    }
+    c->v = p;
+    int at = c->n;
+    while (at > 0 && c->v[at - 1].version > v)
+        at--;
+    memmove(c->v + at + 1, c->v + at, (size_t)(c->n - at) * sizeof *p);
+    c->v[at] = (ml_wver_t){v, w->has_last_run_seq, w->last_run_seq, *env_p};
+    c->n++;
+    *env_p = NULL;
+    /* Live keeps only the newest; lockstep nothing below the wanted version. */
+    while (c->n > 1 && (self->live || c->v[0].version < k->n_good))
+        cache_drop(c, 0);
+}
+
+void ml_weights_received(ml_weights_t *self, const ml_wkey_t *k, const Dinamo__Envelope *env)
+{
+    self->received++;
+    if (!k) {
+        self->unused++;
+        return;
+    }
+    dn_err_t err = {0};
+    if (weights_fit(k->ml, env->weights, &err)) {
+        self->rejected++;
+        dn_log(DN_LOG_WARN, "key %s: version %llu rejected: %s", k->key,
+               (unsigned long long)env->weights->version, err.msg);
+        return;
+    }
+    /* The loop frees env after the handler: keep a copy of our own. */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    Dinamo__Envelope *copy = NULL;
+    if (!dn_msg_encode_unchecked(env, &buf, &len))
+        dn_msg_decode(buf, len, &copy, NULL, &err);
+    free(buf);
+    if (copy)
+        cache_put(self, k, &copy);
+}
+
+/* ---- the weights store --------------------------------------------------------- */
+
+/* Version v (LATEST: the newest) of key as stored: the encoded ModelWeights
+ * envelope into *blob (caller frees) and its version into *got. Returns 0,
+ * DN_ENOTFOUND, DN_EIO, DN_ENOMEM. The one place that knows where versions
+ * are kept. */
+static int weights_read(ml_weights_t *self, const char *key, uint64_t v, uint64_t *got,
+                        void **blob, size_t *len, dn_err_t *err)
+{
+    *got = v;
+    return v == LATEST ? dn_store_weights_latest(self->store, key, got, blob, len, err)
+                       : dn_store_weights_get(self->store, key, v, blob, len, err);
+}
+
+/* Reads version v (or LATEST) of k from the store into its cache, at most
+ * every ML_STORE_RETRY_S. Returns 1 when that version is at hand now. */
+static int store_fetch(ml_weights_t *self, const ml_wkey_t *k, uint64_t v)
+{
+    double now = dn_clock_mono();
+    if (now - k->cache->store_tried < ML_STORE_RETRY_S)
+        return 0;
+    k->cache->store_tried = now;
+    void *blob = NULL;
+    size_t len = 0;
+    uint64_t got = v;
+    dn_err_t err = {0};
+    int rc = weights_read(self, k->key, v, &got, &blob, &len, &err);
+    if (rc) {
+        if (rc != DN_ENOTFOUND)
+            dn_log(DN_LOG_WARN, "key %s: reading the weights store: %s", k->key, err.msg);
+        return 0;
+    }
+    Dinamo__Envelope *env = NULL;
+    rc = dn_msg_decode(blob, len, &env, NULL, &err);
+    free(blob);
+    if (!rc && (dn_msg_type(env) != DN_MSG_WEIGHTS || strcmp(env->weights->histogram_key, k->key)))
+        rc = dn_err_set(&err, DN_EFORMAT, "not weights of this key");
+    if (!rc)
+        rc = weights_fit(k->ml, env->weights, &err);
+    if (rc) {
+        self->rejected++;
+        dn_log(DN_LOG_WARN, "key %s: stored version %llu rejected: %s", k->key,
+               (unsigned long long)got, err.msg);
+        dn_msg_free(&env);
+        return 0;
+    }
+    self->from_store++;
+    cache_put(self, k, &env);
+    return cache_find(k->cache, got) != NULL;
+}
+
+/* ---- loading the wanted version ------------------------------------------------ */
+
+/* Live: the newest version at hand (from the store when there is none at
+ * all); NULL when the loaded one is the newest or nothing is there yet. */
+static const ml_wver_t *wanted_live(ml_weights_t *self, const ml_wkey_t *k, int *ready)
+{
+    const ml_wcache_t *c = k->cache;
+    *ready = 1;
+    if (c->n == 0 && c->loaded < 0 && !store_fetch(self, k, LATEST))
+        *ready = 0;
+    return c->n ? &c->v[c->n - 1] : NULL;
+}
+
+/* Lockstep: the version equal to the good runs learned, from the cache or
+ * the store; NULL when it is loaded already or not there yet (*ready says). */
+static const ml_wver_t *wanted_lockstep(ml_weights_t *self, const ml_wkey_t *k, uint64_t seq,
+                                        int *ready)
+{
+    uint64_t want = k->n_good;
+    *ready = 1;
+    if (k->cache->loaded >= 0 && (uint64_t)k->cache->loaded == want)
+        return NULL;
+    const ml_wver_t *w = cache_find(k->cache, want);
+    if (!w && store_fetch(self, k, want))
+        w = cache_find(k->cache, want);
+    if (!w) {
+        *ready = 0;
+        return NULL;
+    }
+    int64_t expect = want ? k->last_good : -1;
+    int64_t got = w->has_last ? (int64_t)w->last_seq : -1;
+    if (expect != got) {
+        self->mismatches++;
+        dn_log(DN_LOG_WARN, "key %s: version %llu was trained up to run_seq %lld, this "
+               "scorer's good runs end at %lld (scoring run_seq %llu): trainer and scorer "
+               "saw different labels", k->key, (unsigned long long)want, (long long)got,
+               (long long)expect, (unsigned long long)seq);
+    }
+    return w;
+}
+
+int ml_weights_ready(ml_weights_t *self, const ml_wkey_t *k, uint64_t seq)
+{
+    int ready = 0;
+    const ml_wver_t *w = self->live ? wanted_live(self, k, &ready)
+                                    : wanted_lockstep(self, k, seq, &ready);
+    if (!w)
+        return ready;
+    ml_wcache_t *c = k->cache;
+    uint64_t version = w->version;
+    const Dinamo__ModelWeights *mw = w->env->weights;
+    dn_err_t err = {0};
+    if (dn_mlmodel_import_raw(dn_ml_model(k->ml), mw->blob.data, mw->blob.len, &err)) {
+        self->rejected++;
+        dn_log(DN_LOG_WARN, "key %s: version %llu rejected: %s", k->key,
+               (unsigned long long)version, err.msg);
+        cache_drop(c, (int)(w - c->v));
+        return 0;
+    }
+    c->loaded = (int64_t)version;
+    /* Versions at or below the loaded one are of no more use in either mode. */
+    while (c->n && c->v[0].version <= version)
+        cache_drop(c, 0);
+    return 1;
+}
+
+void ml_weights_describe(const ml_weights_t *self, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "weights %llu received, %llu read from the store, %llu rejected, "
+             "%llu unused; %llu version mismatches", (unsigned long long)self->received,
+             (unsigned long long)self->from_store, (unsigned long long)self->rejected,
+             (unsigned long long)self->unused, (unsigned long long)self->mismatches);
+}

@@ -1,0 +1,85 @@
+/* weights.h: scorer_ml's weight versions: which version of a key's model its
+ * frozen tracker must score with, where that version comes from, and the
+ * versions kept at hand until then.
+ *
+ * Version n of a key is the model trained on its first n good runs (0: the
+ * initial weights). Lockstep: run i is scored with the version equal to the
+ * number of good runs the scorer has learned for the key (the trainer's
+ * last_run_seq of that version must be the scorer's last good run: a
+ * difference means trainer and scorer saw different labels, and is logged and
+ * counted). Live: the newest version received.
+ *
+ * Versions arrive as ModelWeights on the weights socket (ml_weights_received)
+ * or, for a version the scorer missed (restart, slow joiner), are read from
+ * the weights store, at most every ML_STORE_RETRY_S per key. Reading the
+ * store goes through one function (weights_read in weights.c: "version v, or
+ * the latest, of key k"), the one place to change when the weights move
+ * behind a registry service. Per key a cache keeps the versions that may
+ * still be wanted (lockstep: the wanted one and up to ML_CACHE_AHEAD beyond;
+ * live: the newest), in increasing order.
+ *
+ * Thread rules: one thread. Ownership: ml_weights_t owns its store; a cache
+ * owns its envelopes; trackers are borrowed. */
+#ifndef ML_WEIGHTS_H
+#define ML_WEIGHTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dinamo_ml.h"
+#include "error.h"
+#include "msg.h"
+
+#define ML_CACHE_AHEAD 4       /* versions kept beyond the one wanted (lockstep) */
+#define ML_STORE_RETRY_S 0.05  /* between reads of the store for a missing version */
+
+typedef struct ml_weights_t ml_weights_t;
+
+/* One version at hand. */
+typedef struct ml_wver_t {
+    uint64_t version;
+    int has_last;
+    uint64_t last_seq;        /* run_seq of the last good run it was trained on */
+    Dinamo__Envelope *env;    /* owned; env->weights->blob is the raw model */
+} ml_wver_t;
+
+/* One key's versions. */
+typedef struct ml_wcache_t {
+    int64_t loaded;           /* version whose parameters are in the tracker, -1: none */
+    ml_wver_t *v;             /* at hand, increasing */
+    int n;
+    double store_tried;       /* when the store was last asked (monotonic s) */
+} ml_wcache_t;
+
+/* Where a key stands: its tracker and what it has learned. */
+typedef struct ml_wkey_t {
+    const char *key;
+    dn_ml_t *ml;
+    ml_wcache_t *cache;
+    uint64_t n_good;          /* good runs learned: the version lockstep wants */
+    int64_t last_good;        /* run_seq of the last, -1 */
+} ml_wkey_t;
+
+/* Opens the weights store in dir. Returns NULL with *err set (the store's
+ * error, DN_ENOMEM). */
+ml_weights_t *ml_weights_new(const char *dir, int live, dn_err_t *err);
+/* Frees *self_p; accepts NULL; nulls it. */
+void ml_weights_destroy(ml_weights_t **self_p);
+
+void ml_wcache_init(ml_wcache_t *c);
+void ml_wcache_free(ml_wcache_t *c);
+
+/* A valid ModelWeights envelope from the weights socket for key k (NULL: a
+ * key no run has named yet; the store has it when a run needs it): kept in
+ * k's cache when it fits the tracker and may still be wanted, else counted. */
+void ml_weights_received(ml_weights_t *self, const ml_wkey_t *k, const Dinamo__Envelope *env);
+
+/* Loads into k's tracker the version it needs to score run `seq` now.
+ * Returns 1 when loaded, 0 when it has to wait for it (ask again after
+ * ML_STORE_RETRY_S). */
+int ml_weights_ready(ml_weights_t *self, const ml_wkey_t *k, uint64_t seq);
+
+/* The counters for the stop line, into buf[cap]. */
+void ml_weights_describe(const ml_weights_t *self, char *buf, size_t cap);
+
+#endif
