@@ -264,31 +264,17 @@ static void register_keys(member_t *m, int n)
     cr_assert_eq(register_n(m, n, &err), 0, "register: %s", err.msg);
 }
 
-/* Every one of the n_keys keys is held by exactly the member its record names. */
-static void check_owners(member_t **ms, int n, int n_keys)
+/* ms[i] joins as the one-letter owner names[i], in that order; ms[0]
+ * registers n_keys keys; then all settle. */
+static void start_group(member_t **ms, const char *names, int n_keys)
 {
-    for (int k = 0; k < n_keys; k++) {
-        char key[32];
-        snprintf(key, sizeof key, "sub/h%d", k);
-        void *val = NULL;
-        size_t len = 0;
-        dn_err_t err = {0};
-        cr_assert_eq(dn_store_get(store, T_KEYS, key, strlen(key), &val, &len, &err), 0,
-                     "%s: %s", key, err.msg);
-        dn_lease_rec_t rec;
-        cr_assert_eq(dn_lease_record_decode(DN_LEASE_KEY, val, len, &rec, &err), 0, "%s",
-                     err.msg);
-        free(val);
-        int holders = 0;
-        for (int i = 0; i < n; i++) {
-            if (!ms[i]->lease || !dn_lease_holds(ms[i]->lease, key))
-                continue;
-            holders++;
-            cr_assert_str_eq(rec.owner, ms[i]->owner, "%s held by %s, its record names '%s'",
-                             key, ms[i]->owner, rec.owner);
-        }
-        cr_assert_eq(holders, 1, "%s is held by %d members", key, holders);
+    int n = (int)strlen(names);
+    for (int i = 0; i < n; i++) {
+        char owner[2] = {names[i], '\0'};
+        member_join(ms[i], shared, owner);
     }
+    register_keys(ms[0], n_keys);
+    settle(ms, n);
 }
 
 static void read_record(const char *table, const char *key, int kind, dn_lease_rec_t *rec)
@@ -300,6 +286,26 @@ static void read_record(const char *table, const char *key, int kind, dn_lease_r
                  key, err.msg);
     cr_assert_eq(dn_lease_record_decode(kind, val, len, rec, &err), 0, "%s: %s", key, err.msg);
     free(val);
+}
+
+/* Every one of the n_keys keys is held by exactly the member its record names. */
+static void check_owners(member_t **ms, int n, int n_keys)
+{
+    for (int k = 0; k < n_keys; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "sub/h%d", k);
+        dn_lease_rec_t rec;
+        read_record(T_KEYS, key, DN_LEASE_KEY, &rec);
+        int holders = 0;
+        for (int i = 0; i < n; i++) {
+            if (!ms[i]->lease || !dn_lease_holds(ms[i]->lease, key))
+                continue;
+            holders++;
+            cr_assert_str_eq(rec.owner, ms[i]->owner, "%s held by %s, its record names '%s'",
+                             key, ms[i]->owner, rec.owner);
+        }
+        cr_assert_eq(holders, 1, "%s is held by %d members", key, holders);
+    }
 }
 
 /* ---- records ------------------------------------------------------------------------------- */
@@ -558,11 +564,8 @@ Test(lease, scale_up_a_new_member_takes_its_share_and_the_others_give_back)
 {
     open_store();
     member_t a, b, c;
-    member_join(&a, shared, "a");
-    member_join(&b, shared, "b");
-    register_keys(&a, 7);
     member_t *two[] = {&a, &b};
-    settle(two, 2);
+    start_group(two, "ab", 7);
     cr_assert_eq(dn_lease_held(a.lease), 4);
     cr_assert_eq(dn_lease_held(b.lease), 3);
     member_join(&c, shared, "c");
@@ -600,11 +603,8 @@ Test(lease, a_member_that_stops_gives_every_key_back_to_the_others)
 {
     open_store();
     member_t a, b;
-    member_join(&a, shared, "a");
-    member_join(&b, shared, "b");
-    register_keys(&a, 6);
     member_t *ms[] = {&a, &b};
-    settle(ms, 2);
+    start_group(ms, "ab", 6);
     cr_assert_eq(dn_lease_held(a.lease), 3);
     char held_by_a[3][32];
     for (int i = 0; i < 3; i++)
@@ -645,12 +645,8 @@ Test(lease, a_silent_member_loses_its_keys_to_the_others_after_lease_s)
 {
     open_store();
     member_t a, b, c;
-    member_join(&a, shared, "a");
-    member_join(&b, shared, "b");
-    member_join(&c, shared, "c");
-    register_keys(&a, 6);
     member_t *ms[] = {&a, &b, &c}, *alive[] = {&a, &b};
-    settle(ms, 3);
+    start_group(ms, "abc", 6);
     cr_assert_eq(dn_lease_held(c.lease), 2);
     /* c goes silent: until its lease runs out nobody touches its keys */
     time_passes(LEASE_S - 0.5, alive, 2);
@@ -681,11 +677,8 @@ Test(lease, a_stalled_member_finds_its_keys_claimed_and_drops_them)
 {
     open_store();
     member_t a, b;
-    member_join(&a, shared, "a");
-    member_join(&b, shared, "b");
-    register_keys(&a, 4);
     member_t *ms[] = {&a, &b}, *alive[] = {&a};
-    settle(ms, 2);
+    start_group(ms, "ab", 4);
     cr_assert_eq(dn_lease_held(b.lease), 2);
     time_passes(LEASE_S + 1, alive, 1);
     dn_lease_share_t s = balance(&a);
@@ -729,11 +722,8 @@ Test(lease, a_stalled_member_finds_its_slot_taken_and_must_stop)
 {
     open_store();
     member_t a, b, d;
-    member_join(&a, shared, "a");
-    member_join(&b, shared, "b");
-    register_keys(&a, 4);
     member_t *ms[] = {&a, &b}, *alive[] = {&a};
-    settle(ms, 2);
+    start_group(ms, "ab", 4);
     time_passes(LEASE_S + 1, alive, 1);
     member_join(&d, shared, "d");
     cr_assert_eq(dn_lease_slot(d.lease), 1, "the newcomer did not take the stalled slot");
@@ -895,6 +885,14 @@ static const dn_lease_store_ops_t spy_ops = {
     .get = spy_get, .cas = spy_cas, .scan = spy_scan, .apply = spy_apply, .sync = spy_sync,
 };
 
+/* A storage over inner, its spy watching table (armed by the caller). */
+static dn_lease_store_t *spy_on(spy_t *spy, dn_lease_store_t *inner, const char *table,
+                                void (*before)(void *), void *arg)
+{
+    *spy = (spy_t){.inner = inner, .table = table, .before = before, .arg = arg};
+    return dn_lease_store_new(&spy_ops, spy);
+}
+
 static void other_balances(void *arg)
 {
     balance(arg);
@@ -910,17 +908,15 @@ static void other_joins(void *arg)
 Test(lease, two_members_racing_for_the_same_keys_never_both_get_one)
 {
     open_store();
-    spy_t spy = {.inner = shared, .table = T_KEYS};
-    dn_lease_store_t *spied = dn_lease_store_new(&spy_ops, &spy);
-    cr_assert_not_null(spied);
     member_t a, b;
+    spy_t spy;
+    dn_lease_store_t *spied = spy_on(&spy, shared, T_KEYS, other_balances, &b);
+    cr_assert_not_null(spied);
     member_join(&a, spied, "a");
     member_join(&b, shared, "b");
     register_keys(&b, 4);
     /* a reads four free keys and wants two; b claims its two (the first two
      * in key order, the ones a goes for first) between a's read and swap */
-    spy.before = other_balances;
-    spy.arg = &b;
     spy.armed = 1;
     dn_lease_share_t s = balance(&a);
     cr_assert_eq(spy.armed, 0);
@@ -938,14 +934,12 @@ Test(lease, two_members_racing_for_the_same_keys_never_both_get_one)
 Test(lease, two_members_racing_for_one_slot_end_in_two_slots)
 {
     open_store();
-    spy_t spy = {.inner = shared, .table = T_MEMBERS};
-    dn_lease_store_t *spied = dn_lease_store_new(&spy_ops, &spy);
-    cr_assert_not_null(spied);
     member_t a, b;
+    spy_t spy;
+    dn_lease_store_t *spied = spy_on(&spy, shared, T_MEMBERS, other_joins, &b);
+    cr_assert_not_null(spied);
     member_new(&a, spied, "a", 0, &clock_s);
     member_new(&b, shared, "b", 0, &clock_s);
-    spy.before = other_joins;
-    spy.arg = &b;
     spy.armed = 1;
     dn_err_t err = {0};
     cr_assert_eq(dn_lease_join(a.lease, &err), 0, "%s", err.msg);
@@ -1000,8 +994,9 @@ static void race_child(int id)
     dn_store_t *st = dn_store_open(dir, DN_STORE_NOSYNC, 0, &err);
     dn_lease_store_t *lmdb = st ? dn_lease_store_lmdb(st) : NULL;
     /* the latency of a storage across a network, between a view and a claim */
-    spy_t spy = {.inner = lmdb, .table = T_KEYS, .armed = INT_MAX, .before = latency};
-    dn_lease_store_t *ls = lmdb ? dn_lease_store_new(&spy_ops, &spy) : NULL;
+    spy_t spy;
+    dn_lease_store_t *ls = lmdb ? spy_on(&spy, lmdb, T_KEYS, latency, NULL) : NULL;
+    spy.armed = INT_MAX;
     if (!ls)
         _exit(2);
     dn_rng_t rng;

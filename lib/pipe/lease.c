@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "keytab.h"
 #include "log.h"
+#include "room.h"
 
 #define MEMBER_PREFIX "member-"
 #define MEMBER_PREFIX_LEN 7
@@ -472,15 +473,10 @@ int dn_lease_register(dn_lease_t *self, const char *key, uint64_t first, dn_err_
 static int hold(dn_lease_t *self, const char *key, const unsigned char *claim, size_t claim_len,
                 uint64_t first)
 {
-    int n = dn_keytab_count(self->held);
-    if (n == self->cap_holds) {
-        int cap = self->cap_holds ? 2 * self->cap_holds : 16;
-        held_t *p = realloc(self->holds, (size_t)cap * sizeof *p);
-        if (!p)
-            return DN_ENOMEM;
-        self->holds = p;
-        self->cap_holds = cap;
-    }
+    held_t *p = dn_room(self->holds, &self->cap_holds, dn_keytab_count(self->held), sizeof *p);
+    if (!p)
+        return DN_ENOMEM;
+    self->holds = p;
     int i = dn_keytab_add(self->held, key);
     if (i < 0)
         return DN_ENOMEM;
@@ -554,14 +550,10 @@ typedef struct view_t {
 static int view_dead(view_t *v, int slot, const void *key, size_t klen, const void *val,
                      size_t vlen)
 {
-    if (v->n_dead == v->cap_dead) {
-        int cap = v->cap_dead ? 2 * v->cap_dead : 8;
-        dead_t *p = realloc(v->dead, (size_t)cap * sizeof *p);
-        if (!p)
-            return DN_ENOMEM;
-        v->dead = p;
-        v->cap_dead = cap;
-    }
+    dead_t *p = dn_room(v->dead, &v->cap_dead, v->n_dead, sizeof *p);
+    if (!p)
+        return DN_ENOMEM;
+    v->dead = p;
     v->dead[v->n_dead].slot = slot;
     record_id(v->dead[v->n_dead].id, v->lease->members, key, klen, val, vlen);
     v->n_dead++;
@@ -594,14 +586,10 @@ static int view_key(const void *key, size_t klen, const void *val, size_t vlen, 
     dn_lease_t *self = v->lease;
     if (!key_ok(key, klen))
         return note_damaged(self, self->keys, key, klen, val, vlen, "not a key", "ignored");
-    if (v->n_keys == v->cap_keys) {
-        int cap = v->cap_keys ? 2 * v->cap_keys : 16;
-        vkey_t *p = realloc(v->keys, (size_t)cap * sizeof *p);
-        if (!p)
-            return DN_ENOMEM;
-        v->keys = p;
-        v->cap_keys = cap;
-    }
+    vkey_t *p = dn_room(v->keys, &v->cap_keys, v->n_keys, sizeof *p);
+    if (!p)
+        return DN_ENOMEM;
+    v->keys = p;
     vkey_t *r = &v->keys[v->n_keys];
     memset(r, 0, sizeof *r);
     r->key = strndup(key, klen);
