@@ -377,7 +377,9 @@ static int on_shutdown(dn_service_t *svc, void *arg)
 {
     dn_node_t *self = arg;
     dn_err_t err = {0};
-    int rc = dn_node_commit(self, &err);
+    int rc = self->def->finish ? self->def->finish(self, self->self, &err) : 0;
+    if (!rc)
+        rc = dn_node_commit(self, &err);
     if (!rc && self->store)
         rc = dn_store_sync(self->store, &err);
     if (rc)

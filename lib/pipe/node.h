@@ -17,10 +17,10 @@
  *     publishes every source and acknowledges every follower; while a source
  *     has no room the followed logs are paused (back-pressure upstream);
  *   - every tick: syncs the store, then def->tick;
- *   - on SIGTERM/SIGINT, after the message in hand: a last commit, a sync,
- *     def->stop (the service's stop line), def->destroy, and everything the
- *     node made is closed. The exit status is 0 after an orderly stop, 1
- *     after an error (logged as "NAME: what went wrong").
+ *   - on SIGTERM/SIGINT, after the message in hand: def->finish, a last
+ *     commit, a sync, def->stop (the service's stop line), def->destroy, and
+ *     everything the node made is closed. The exit status is 0 after an
+ *     orderly stop, 1 after an error (logged as "NAME: what went wrong").
  *
  * Checkpoints. When def->save is set the node commits, in one LMDB
  * transaction per round in which something changed (an entry delivered or
@@ -76,6 +76,10 @@ typedef struct dn_node_def_t {
     /* Every tick_ms, after the store sync (the place for DEBUG progress and
      * periodic work). May be NULL. */
     int (*tick)(dn_node_t *node, void *self, dn_err_t *err);
+    /* At shutdown, before the last commit: the service's last work that can
+     * fail (a service committing its own state writes it here); an error
+     * makes the exit status 1 and skips the stop line. May be NULL. */
+    int (*finish)(dn_node_t *node, void *self, dn_err_t *err);
     /* After the last commit at shutdown: the service's stop line. May be NULL. */
     void (*stop)(dn_node_t *node, void *self);
     /* Checkpoint body: save appends it to w (w->oom is checked by the node);
