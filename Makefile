@@ -73,7 +73,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-SERVICES := $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/*.c))))
+SERVICES := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/*.c)))))
 SERVICE_BIN := $(SERVICES:%=$(BUILD)/services/%)
 
 .PHONY: all deps test bench run clean fixtures
