@@ -1,0 +1,378 @@
+/* evaluator: the pipeline's evaluation service (docs/pipeline.md).
+ *
+ * Follows the events log (runs, labels with truth, END_OF_STREAM) and the
+ * scores logs of the enabled methods (scores_s, scores_ml) as consumer
+ * "evaluator", and keeps every run, label and score it receives (the book,
+ * ingest.c) in its LMDB store, committed with the followers' positions, so a
+ * restart rebuilds memory from the store and continues exactly.
+ *
+ * Every change to a histogram of a run sets off, per method: the key's
+ * threshold once it can be known (the policy's, or tuned on the first n_hist
+ * runs as dn_evaluate does; judge.c), the judgement of the run once all its
+ * histograms are judged (a warning or bad run is logged with its worst
+ * histograms), the figure sets of a run flagged bad (figures.c), and, with
+ * auto_accept, a "good" label for a run every chosen method judged good
+ * (autoaccept.c). At END_OF_STREAM of the events and of every enabled
+ * method's log, once the figures of the last runs are drawn (or at once on
+ * SIGUSR1), the report is written into report_dir (report.c): metrics.json
+ * with the numbers of `dinamo evaluate`, the scores in `dinamo score`'s
+ * format, flags.csv, runs.csv, subsystems.csv, labels.csv, then FINAL.
+ *
+ * The checkpoint (the node's framing: the followers' next offsets) carries
+ * which logs ended and whether the final report was written. Run with
+ * --figure-worker, the binary is the figure worker's helper process. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "clock.h"
+#include "evaluator.h"
+#include "log.h"
+#include "node.h"
+
+const char *const ev_method_name[EV_METHODS] = {"s", "ml"};
+const char *const ev_log_name[EV_METHODS] = {"scores_s", "scores_ml"};
+
+typedef struct ev_t {
+    int methods[EV_METHODS];      /* the methods evaluated (their logs followed) */
+    char report_dir[4096];
+    int exit_at_end;
+    int eos_events, eos[EV_METHODS], final_done; /* checkpointed */
+    ev_book_t book;
+    ev_judge_t judge;
+    ev_auto_t autoacc;
+    ev_figures_t figures;
+} ev_t;
+
+/* ---- what a change sets off ------------------------------------------------------- */
+
+/* Judges run seq by method m; a run judged bad wants its worst histograms drawn. */
+static void judge_run(ev_t *ev, uint64_t seq, int m)
+{
+    ev_assess_t a;
+    int rc = ev_judge_run(&ev->judge, &ev->book, seq, m, &a);
+    if (rc < 0)
+        dn_log(DN_LOG_WARN, "run_seq %llu (%s): not judged: %s", (unsigned long long)seq,
+               ev_method_name[m], dn_strerror(rc));
+    if (rc != 1 || a.severity != DN_SEV_BAD || !ev_figures_on(&ev->figures))
+        return;
+    for (int w = 0; w < EV_WORST && a.worst[w] >= 0; w++)
+        ev_figures_want(&ev->figures, &ev->book, seq, m, a.worst[w]);
+}
+
+/* The book's change callback: histogram k of run seq changed. A threshold
+ * that becomes known judges every run of the continual regime so far. */
+static void changed(void *arg, int k, uint64_t seq)
+{
+    ev_t *ev = arg;
+    for (int m = 0; m < EV_METHODS; m++) {
+        if (!ev->methods[m])
+            continue;
+        int rc = ev_judge_tune(&ev->judge, &ev->book, k, m);
+        if (rc < 0)
+            dn_log(DN_LOG_WARN, "histogram '%s' (%s): %s", ev->book.keys[k].key,
+                   ev_method_name[m], dn_strerror(rc));
+        if (rc == 1)
+            for (int i = ev->judge.n_hist; i < ev->book.n_runs; i++)
+                judge_run(ev, (uint64_t)i, m);
+        else
+            judge_run(ev, seq, m);
+    }
+    ev_auto_try(&ev->autoacc, &ev->book, &ev->judge, ev->methods, seq);
+}
+
+/* ---- the followed logs ---------------------------------------------------------------- */
+
+static int on_events(dn_node_t *node, void *self, const Dinamo__Envelope *env, dn_err_t *err)
+{
+    (void)node;
+    ev_t *ev = self;
+    int rc = 0;
+    switch (dn_msg_type(env)) {
+    case DN_MSG_RUN:
+        rc = ev_book_run(&ev->book, env);
+        break;
+    case DN_MSG_LABEL:
+        rc = ev_book_label(&ev->book, env);
+        break;
+    case DN_MSG_CONTROL:
+        if (env->control->kind == DINAMO__CONTROL_KIND__END_OF_STREAM && !ev->eos_events) {
+            ev->eos_events = 1;
+            dn_log(DN_LOG_INFO, "end of stream on events (%d runs)", ev->book.n_runs);
+        }
+        break;
+    default:
+        break;
+    }
+    return rc ? dn_err_set(err, rc, "events: %s", dn_strerror(rc)) : 0;
+}
+
+static int on_scores(ev_t *ev, int m, const Dinamo__Envelope *env, dn_err_t *err)
+{
+    int rc = 0;
+    if (dn_msg_type(env) == DN_MSG_SCORE) {
+        rc = ev_book_score(&ev->book, m, env);
+    } else if (dn_msg_type(env) == DN_MSG_CONTROL &&
+               env->control->kind == DINAMO__CONTROL_KIND__END_OF_STREAM && !ev->eos[m]) {
+        ev->eos[m] = 1;
+        dn_log(DN_LOG_INFO, "end of stream on %s", ev_log_name[m]);
+    }
+    return rc < 0 ? dn_err_set(err, rc, "%s: %s", ev_log_name[m], dn_strerror(rc)) : 0;
+}
+
+static int on_scores_s(dn_node_t *node, void *self, const Dinamo__Envelope *env, dn_err_t *err)
+{
+    (void)node;
+    return on_scores(self, 0, env, err);
+}
+
+static int on_scores_ml(dn_node_t *node, void *self, const Dinamo__Envelope *env, dn_err_t *err)
+{
+    (void)node;
+    return on_scores(self, 1, env, err);
+}
+
+/* ---- rounds, checkpoint, stop ------------------------------------------------------------- */
+
+static int all_eos(const ev_t *ev)
+{
+    for (int m = 0; m < EV_METHODS; m++)
+        if (ev->methods[m] && !ev->eos[m])
+            return 0;
+    return ev->eos_events;
+}
+
+/* Figures, then the report: the final one waits for the figures of the last
+ * runs; labels.csv reads ev.labels, so what came in is committed first. */
+static int round_work(dn_node_t *node, void *self, int *wait_ms, dn_err_t *err)
+{
+    ev_t *ev = self;
+    int waiting = ev_figures_round(&ev->figures, &ev->book, &ev->judge);
+    int final = all_eos(ev) && !ev->final_done && !waiting;
+    if (final || dn_service_report_requested()) {
+        dn_err_t rerr = {0};
+        int rc = dn_node_commit(node, err);
+        if (rc)
+            return rc;
+        if (ev_report_write(&ev->book, &ev->judge, ev->methods, dn_node_store(node),
+                            ev->report_dir, final, &rerr)) {
+            dn_log(DN_LOG_ERROR, "report: %s", rerr.msg);
+        } else if (final) {
+            ev->final_done = 1;
+            dn_node_touch(node);
+        }
+    }
+    if (ev_book_pending(&ev->book))
+        dn_node_touch(node); /* an automatic label's ev.auto row */
+    if (ev->final_done && ev->exit_at_end)
+        dn_node_stop(node);
+    if (waiting)
+        *wait_ms = 20; /* come back for the helper's answer */
+    return 0;
+}
+
+/* The checkpoint's body after the node's framing: which logs ended, and
+ * whether the final report was written. */
+static void save(void *self, dn_wbuf_t *w)
+{
+    const ev_t *ev = self;
+    dn_wb_u32(w, (uint32_t)ev->eos_events);
+    for (int m = 0; m < EV_METHODS; m++)
+        dn_wb_u32(w, (uint32_t)ev->eos[m]);
+    dn_wb_u32(w, (uint32_t)ev->final_done);
+}
+
+static int load(dn_node_t *node, void *self, dn_rbuf_t *r, dn_err_t *err)
+{
+    (void)node;
+    (void)err;
+    ev_t *ev = self;
+    ev->eos_events = (int)dn_rb_u32(r);
+    for (int m = 0; m < EV_METHODS; m++)
+        ev->eos[m] = (int)dn_rb_u32(r);
+    ev->final_done = (int)dn_rb_u32(r);
+    dn_log(DN_LOG_INFO, "restored: %d keys, %d runs, %llu scores%s", ev->book.n_keys,
+           ev->book.n_runs, (unsigned long long)ev->book.n_scores,
+           ev->final_done ? ", report was final" : "");
+    return 0;
+}
+
+static int stage(void *self, dn_store_batch_t *batch)
+{
+    return ev_book_stage(&((ev_t *)self)->book, batch);
+}
+
+static void committed(void *self) { ev_book_committed(&((ev_t *)self)->book); }
+
+static void stop(dn_node_t *node, void *self)
+{
+    (void)node;
+    const ev_t *ev = self;
+    char figures[512];
+    ev_figures_account(&ev->figures, figures, sizeof figures);
+    dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates); "
+           "figures: %s", ev->book.n_runs, (unsigned long long)ev->book.n_labels,
+           (unsigned long long)ev->book.n_scores, (unsigned long long)ev->book.n_dups, figures);
+}
+
+/* ---- configuration ------------------------------------------------------------------------ */
+
+static const dn_config_key_t own_keys[] = {
+    {"events", DN_CFG_STRING, "connect:tcp://127.0.0.1:5550", "events log (SUB)"},
+    {"events_requests", DN_CFG_STRING, "connect:tcp://127.0.0.1:5551", "events requests (PUSH)"},
+    {"scores_s", DN_CFG_STRING, "connect:tcp://127.0.0.1:5552", "scores_s log (SUB)"},
+    {"scores_s_requests", DN_CFG_STRING, "connect:tcp://127.0.0.1:5553", "scores_s requests"},
+    {"scores_ml", DN_CFG_STRING, "connect:tcp://127.0.0.1:5554", "scores_ml log (SUB)"},
+    {"scores_ml_requests", DN_CFG_STRING, "connect:tcp://127.0.0.1:5555", "scores_ml requests"},
+    {"methods", DN_CFG_STRING, "s,ml", "methods evaluated: s, ml or s,ml"},
+    {"n_hist", DN_CFG_INT, "1000", "historical runs (threshold tuning)"},
+    {"boot_seed", DN_CFG_INT, "0", "seed of the threshold bootstrap"},
+    {"warning_margin", DN_CFG_DOUBLE, DN_WARNING_MARGIN_TEXT,
+     "warning threshold = bad threshold - this (ln 2: half the reduced chi2), unless the "
+     "policy sets one"},
+    {"figures", DN_CFG_BOOL, "true", "draw each flagged run's worst histograms against their "
+                                     "reference and their score history (report_dir/runs)"},
+    {"figures_keep", DN_CFG_INT, "1000", "figure sets kept on disk, the newest (each a "
+                                          "histogram and its history); 0 keeps all"},
+    {"figures_timeout_ms", DN_CFG_INT, "30000", "a drawing taking longer is killed"},
+    {"figures_queue", DN_CFG_INT, "200", "most figure sets waiting to be drawn; beyond it the "
+                                         "oldest waiting set is dropped for the newest (counted; "
+                                         "at most 1000000)"},
+    {"auto_accept", DN_CFG_BOOL, "false",
+     "label a run good automatically when every histogram is good (real feeds)"},
+    {"auto_accept_methods", DN_CFG_STRING, "", "methods that must agree (default: all evaluated)"},
+    {"auto_accept_warning", DN_CFG_BOOL, "false", "warnings do not stop auto-acceptance"},
+    {"report_dir", DN_CFG_STRING, "", "report directory (default <data_dir>/report)"},
+    {"exit_at_end", DN_CFG_BOOL, "false", "exit 0 after the final report"},
+};
+
+/* "s", "ml", "s,ml" (either order, commas or spaces) into methods[]. */
+static int parse_methods(const char *text, int methods[EV_METHODS], dn_err_t *err)
+{
+    char list[64];
+    snprintf(list, sizeof list, "%s", text);
+    for (char *save = NULL, *t = strtok_r(list, ", ", &save); t;
+         t = strtok_r(NULL, ", ", &save)) {
+        if (!strcmp(t, "s"))
+            methods[0] = 1;
+        else if (!strcmp(t, "ml"))
+            methods[1] = 1;
+        else
+            return dn_err_set(err, DN_EINVAL, "methods: unknown method '%s' (want s, ml)", t);
+    }
+    if (!methods[0] && !methods[1])
+        return dn_err_set(err, DN_EINVAL, "methods: none given");
+    return 0;
+}
+
+/* The auto-accept keys: which methods must agree (empty: all evaluated). */
+static int read_auto(ev_t *ev, dn_node_t *node, dn_err_t *err)
+{
+    ev_auto_t *au = &ev->autoacc;
+    const char *am = dn_node_str(node, "auto_accept_methods");
+    if (am[0] && strcmp(am, "s") && strcmp(am, "ml") && strcmp(am, "s,ml") && strcmp(am, "ml,s"))
+        return dn_err_set(err, DN_EINVAL, "auto_accept_methods '%s': want s, ml or s,ml", am);
+    au->on = dn_node_bool(node, "auto_accept");
+    au->warning_ok = dn_node_bool(node, "auto_accept_warning");
+    for (int m = 0; m < EV_METHODS; m++)
+        au->methods[m] = !am[0] || strstr(am, ev_method_name[m]) != NULL;
+    au->incarnation = (uint64_t)(dn_clock_wall() * 1e9);
+    return 0;
+}
+
+/* Every key but the figures': methods, the judge's parameters, report_dir. */
+static int read_config(ev_t *ev, dn_node_t *node, dn_err_t *err)
+{
+    int64_t n_hist, boot_seed;
+    double margin;
+    int rc;
+    if ((rc = parse_methods(dn_node_str(node, "methods"), ev->methods, err)) ||
+        (rc = dn_node_int(node, "n_hist", 1, INT32_MAX, &n_hist, err)) ||
+        (rc = dn_node_int(node, "boot_seed", INT64_MIN, INT64_MAX, &boot_seed, err)) ||
+        (rc = dn_node_double(node, "warning_margin", 0, INFINITY, &margin, err)) ||
+        (rc = read_auto(ev, node, err)))
+        return rc;
+    ev_judge_init(&ev->judge, dn_node_policy(node), (int)n_hist, (uint64_t)boot_seed, margin);
+    ev->exit_at_end = dn_node_bool(node, "exit_at_end");
+    const char *rd = dn_node_str(node, "report_dir");
+    if (rd[0]) {
+        snprintf(ev->report_dir, sizeof ev->report_dir, "%s", rd);
+        return 0;
+    }
+    return dn_node_path(node, "report", ev->report_dir, sizeof ev->report_dir, err);
+}
+
+/* The followed logs, the auto-accept socket, the figures. */
+static int make_io(ev_t *ev, dn_node_t *node, dn_err_t *err)
+{
+    static const char *const keys[EV_METHODS][2] = {{"scores_s", "scores_s_requests"},
+                                                    {"scores_ml", "scores_ml_requests"}};
+    static const dn_node_entry_fn fns[EV_METHODS] = {on_scores_s, on_scores_ml};
+    dn_follower_opts_t fo = {.log = "events", .consumer = "evaluator"};
+    if (!dn_node_follow(node, "events", "events_requests", &fo, on_events, err))
+        return err->code;
+    for (int m = 0; m < EV_METHODS; m++) {
+        fo.log = ev_log_name[m];
+        if (ev->methods[m] && !dn_node_follow(node, keys[m][0], keys[m][1], &fo, fns[m], err))
+            return err->code;
+    }
+    if (ev->autoacc.on &&
+        !(ev->autoacc.push = dn_node_socket(node, ZMQ_PUSH, "events_requests", NULL, err)))
+        return err->code;
+    if (!dn_node_bool(node, "figures"))
+        return 0;
+    int64_t keep, queue, timeout_ms;
+    int rc;
+    if ((rc = dn_node_int(node, "figures_keep", 0, INT32_MAX, &keep, err)) ||
+        (rc = dn_node_int(node, "figures_queue", 1, 1000000, &queue, err)) ||
+        (rc = dn_node_int(node, "figures_timeout_ms", 100, INT32_MAX, &timeout_ms, err)))
+        return rc;
+    return ev_figures_init(&ev->figures, ev->report_dir, (int)keep, (int)queue, (int)timeout_ms,
+                           err);
+}
+
+static void destroy(void *self)
+{
+    ev_t *ev = self;
+    ev_figures_free(&ev->figures);
+    ev_book_free(&ev->book);
+    ev_judge_free(&ev->judge);
+    free(ev);
+}
+
+static int create(dn_node_t *node, void **self, dn_err_t *err)
+{
+    ev_t *ev = calloc(1, sizeof *ev);
+    if (!(*self = ev))
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    int rc;
+    if ((rc = read_config(ev, node, err)))
+        return rc;
+    if (ev_book_init(&ev->book, changed, ev))
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    if ((rc = make_io(ev, node, err)) ||
+        (rc = ev_book_rebuild(&ev->book, dn_node_store(node), err)))
+        return rc;
+    dn_log(DN_LOG_INFO, "started: methods %s%s%s, n_hist %d, report %s",
+           ev->methods[0] ? "s" : "", ev->methods[0] && ev->methods[1] ? "," : "",
+           ev->methods[1] ? "ml" : "", ev->judge.n_hist, ev->report_dir);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && !strcmp(argv[1], "--figure-worker"))
+        return ev_figure_worker_main();
+    const dn_node_def_t def = {
+        .name = "evaluator",
+        .usage = "Evaluates the scores of the pipeline as dinamo evaluate does, flags runs\n"
+                 "as they are scored, and writes the report (docs/pipeline.md).\n",
+        .keys = own_keys, .n_keys = (int)(sizeof own_keys / sizeof *own_keys),
+        .flags = DN_NODE_STORE, .create = create, .destroy = destroy, .round = round_work,
+        .stop = stop, .ckpt_magic = "DNEV", .ckpt_version = 1, .save = save, .load = load,
+        .stage = stage, .committed = committed,
+    };
+    return dn_node_main(&def, argc, argv);
+}
