@@ -44,7 +44,7 @@ void dn_eval_result_write_json(const dn_eval_result_t *r, FILE *f)
 
 int dn_scores_csv_header(dn_csv_t *w)
 {
-    return dn_csv_header(w, "run,label,chi2,score,status");
+    return dn_csv_header(w, DN_SCORES_CSV_COLUMNS);
 }
 
 int dn_scores_csv_row(dn_csv_t *w, const dn_score_row_t *row)

@@ -44,7 +44,10 @@ typedef struct dn_score_row_t {
     dn_score_row_status_t status;
 } dn_score_row_t;
 
-/* The header row "run,label,chi2,score,status". Returns w's sticky error or 0. */
+/* The header row, as dn_csv_header takes it. */
+#define DN_SCORES_CSV_COLUMNS "run,label,chi2,score,status"
+
+/* Writes the header row. Returns w's sticky error or 0. */
 int dn_scores_csv_header(dn_csv_t *w);
 
 /* One run: run, label, then chi2 and score with %.17g and "ok", or three

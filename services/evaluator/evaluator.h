@@ -129,6 +129,11 @@ double ev_row_score(const ev_key_t *hk, const ev_row_t *r, int m);
 /* A key as a file name: '/' becomes '_' (the rest is kept). */
 void ev_key_file_name(char *dst, size_t cap, const char *key);
 
+/* arr (*cap elements of size bytes) grown, by doubling from `first`, to
+ * hold index `need`, the new elements zeroed; arr itself when it already
+ * does. NULL when out of memory (arr and *cap unchanged). */
+void *ev_grow(void *arr, int *cap, int need, size_t size, int first);
+
 /* ---- the judge (judge.c) ------------------------------------------------------- */
 
 typedef struct ev_verdicts_t ev_verdicts_t; /* per key: the policy's judgement, thresholds */

@@ -74,20 +74,33 @@ void ev_book_free(ev_book_t *b)
     memset(b, 0, sizeof *b);
 }
 
+void *ev_grow(void *arr, int *cap, int need, size_t size, int first)
+{
+    if (need < *cap)
+        return arr;
+    int64_t n = *cap ? *cap : first;
+    while (n <= need)
+        n *= 2;
+    if (n > INT32_MAX)
+        n = INT32_MAX; /* need < INT32_MAX: indices are run_seq below it */
+    unsigned char *p = realloc(arr, (size_t)n * size);
+    if (!p)
+        return NULL;
+    memset(p + (size_t)*cap * size, 0, (size_t)(n - *cap) * size);
+    *cap = (int)n;
+    return p;
+}
+
 /* The index of key, added when new; < 0 (DN_ENOMEM) on failure. */
 static int key_get(ev_book_t *b, const char *key)
 {
     int k = dn_keytab_find(b->index, key);
     if (k >= 0)
         return k;
-    if (b->n_keys == b->cap_keys) {
-        int cap = b->cap_keys ? 2 * b->cap_keys : 8;
-        ev_key_t *p = realloc(b->keys, (size_t)cap * sizeof *p);
-        if (!p)
-            return DN_ENOMEM;
-        b->keys = p;
-        b->cap_keys = cap;
-    }
+    ev_key_t *keys = ev_grow(b->keys, &b->cap_keys, b->n_keys, sizeof *keys, 8);
+    if (!keys)
+        return DN_ENOMEM;
+    b->keys = keys;
     if ((k = dn_keytab_add(b->index, key)) < 0)
         return k;
     b->keys[k] = (ev_key_t){.key = dn_keytab_key(b->index, k)};
@@ -95,26 +108,21 @@ static int key_get(ev_book_t *b, const char *key)
     return k;
 }
 
+/* Row seq of a key, made (unlabelled, unscored) when new. */
 static ev_row_t *row_get(ev_key_t *hk, uint64_t seq)
 {
-    if (seq > (uint64_t)INT32_MAX - 1)
+    int old_cap = hk->cap_rows;
+    ev_row_t *rows = seq < (uint64_t)INT32_MAX
+                         ? ev_grow(hk->rows, &hk->cap_rows, (int)seq, sizeof *rows, 256)
+                         : NULL;
+    if (!rows)
         return NULL;
-    if ((int)seq >= hk->cap_rows) {
-        int cap = hk->cap_rows ? hk->cap_rows : 256;
-        while (cap <= (int)seq)
-            cap *= 2;
-        ev_row_t *p = realloc(hk->rows, (size_t)cap * sizeof *p);
-        if (!p)
-            return NULL;
-        memset(p + hk->cap_rows, 0, (size_t)(cap - hk->cap_rows) * sizeof *p);
-        for (int i = hk->cap_rows; i < cap; i++) {
-            p[i].label = -1;
-            for (int m = 0; m < EV_METHODS; m++)
-                p[i].chi2[m] = p[i].alpha[m] = NAN;
-        }
-        hk->rows = p;
-        hk->cap_rows = cap;
+    for (int i = old_cap; i < hk->cap_rows; i++) {
+        rows[i].label = -1;
+        for (int m = 0; m < EV_METHODS; m++)
+            rows[i].chi2[m] = rows[i].alpha[m] = NAN;
     }
+    hk->rows = rows;
     if ((int)seq >= hk->n_rows)
         hk->n_rows = (int)seq + 1;
     return &hk->rows[seq];
@@ -122,19 +130,12 @@ static ev_row_t *row_get(ev_key_t *hk, uint64_t seq)
 
 static ev_run_t *run_get(ev_book_t *b, uint64_t seq)
 {
-    if (seq > (uint64_t)INT32_MAX - 1)
+    ev_run_t *runs = seq < (uint64_t)INT32_MAX
+                         ? ev_grow(b->runs, &b->cap_runs, (int)seq, sizeof *runs, 256)
+                         : NULL;
+    if (!runs)
         return NULL;
-    if ((int)seq >= b->cap_runs) {
-        int cap = b->cap_runs ? b->cap_runs : 256;
-        while (cap <= (int)seq)
-            cap *= 2;
-        ev_run_t *p = realloc(b->runs, (size_t)cap * sizeof *p);
-        if (!p)
-            return NULL;
-        memset(p + b->cap_runs, 0, (size_t)(cap - b->cap_runs) * sizeof *p);
-        b->runs = p;
-        b->cap_runs = cap;
-    }
+    b->runs = runs;
     if ((int)seq >= b->n_runs)
         b->n_runs = (int)seq + 1;
     return &b->runs[seq];
@@ -263,16 +264,12 @@ static int take_score(ev_book_t *b, int m, const Dinamo__Score *s)
 static int pend(ev_book_t *b, const char *table, const unsigned char *key, size_t klen,
                 uint8_t *val, size_t vlen)
 {
-    if (b->n_pending == b->cap_pending) {
-        int cap = b->cap_pending ? 2 * b->cap_pending : 64;
-        ev_pending_t *p = realloc(b->pending, (size_t)cap * sizeof *p);
-        if (!p) {
-            free(val);
-            return DN_ENOMEM;
-        }
-        b->pending = p;
-        b->cap_pending = cap;
+    ev_pending_t *p = ev_grow(b->pending, &b->cap_pending, b->n_pending, sizeof *p, 64);
+    if (!p) {
+        free(val);
+        return DN_ENOMEM;
     }
+    b->pending = p;
     ev_pending_t *row = &b->pending[b->n_pending++];
     row->table = table;
     memcpy(row->key, key, klen);

@@ -51,18 +51,13 @@ void ev_judge_free(ev_judge_t *j)
 
 static ev_verdicts_t *verdicts_get(ev_judge_t *j, int k)
 {
-    if (k >= j->cap_keys) {
-        int cap = j->cap_keys ? 2 * j->cap_keys : 8;
-        while (cap <= k)
-            cap *= 2;
-        ev_verdicts_t *p = realloc(j->keys, (size_t)cap * sizeof *p);
-        if (!p)
-            return NULL;
-        for (int i = j->cap_keys; i < cap; i++)
-            p[i] = (ev_verdicts_t){0, {0, NAN, NAN}, {NAN, NAN}};
-        j->keys = p;
-        j->cap_keys = cap;
-    }
+    int old_cap = j->cap_keys;
+    ev_verdicts_t *v = ev_grow(j->keys, &j->cap_keys, k, sizeof *v, 8);
+    if (!v)
+        return NULL;
+    for (int i = old_cap; i < j->cap_keys; i++)
+        v[i] = (ev_verdicts_t){0, {0, NAN, NAN}, {NAN, NAN}};
+    j->keys = v;
     return &j->keys[k];
 }
 
@@ -266,17 +261,10 @@ void ev_worst_bins(const ev_book_t *b, int k, uint64_t seq, int m, char *buf, si
 /* Marks run seq judged by m; 1 when it already was, 0, DN_ENOMEM. */
 static int mark_judged(ev_judge_t *j, uint64_t seq, int m)
 {
-    if ((int)seq >= j->cap_judged) {
-        int cap = j->cap_judged ? 2 * j->cap_judged : 256;
-        while (cap <= (int)seq)
-            cap *= 2;
-        uint8_t *p = realloc(j->judged, (size_t)cap);
-        if (!p)
-            return DN_ENOMEM;
-        memset(p + j->cap_judged, 0, (size_t)(cap - j->cap_judged));
-        j->judged = p;
-        j->cap_judged = cap;
-    }
+    uint8_t *judged = ev_grow(j->judged, &j->cap_judged, (int)seq, 1, 256);
+    if (!judged)
+        return DN_ENOMEM;
+    j->judged = judged;
     int was = j->judged[seq] >> m & 1;
     j->judged[seq] |= (uint8_t)(1u << m);
     return was;

@@ -49,6 +49,19 @@ static dn_outfile_t *open_in(const rep_t *rp, const char *name, dn_err_t *err)
     return dn_outfile_open(path, err);
 }
 
+/* Opens dir/name as a CSV file: *w on its stream, the header row written.
+ * NULL with *err set. */
+static dn_outfile_t *open_csv(const rep_t *rp, const char *name, const char *header,
+                              dn_csv_t *w, dn_err_t *err)
+{
+    dn_outfile_t *of = open_in(rp, name, err);
+    if (of) {
+        dn_csv_init(w, dn_outfile_stream(of));
+        dn_csv_header(w, header);
+    }
+    return of;
+}
+
 /* ---- metrics.json ------------------------------------------------------------------ */
 
 /* The dataset of key k: runs 0 .. n-1, up to the last that has a run or label. */
@@ -263,12 +276,10 @@ static int write_scores(const rep_t *rp, int k, int m, dn_err_t *err)
         ev_key_file_name(kn, sizeof kn, hk->key);
         snprintf(name, sizeof name, "scores_%s_%s.csv", ev_method_name[m], kn);
     }
-    dn_outfile_t *of = open_in(rp, name, err);
+    dn_csv_t w;
+    dn_outfile_t *of = open_csv(rp, name, DN_SCORES_CSV_COLUMNS, &w, err);
     if (!of)
         return err->code;
-    dn_csv_t w;
-    dn_csv_init(&w, dn_outfile_stream(of));
-    dn_scores_csv_header(&w);
     for (int i = 0; i < hk->n_rows; i++) {
         const ev_row_t *r = &hk->rows[i];
         if (!r->has_run && !r->has_score[m])
@@ -287,12 +298,11 @@ static int write_scores(const rep_t *rp, int k, int m, dn_err_t *err)
 static int write_flags(const rep_t *rp, dn_err_t *err)
 {
     const ev_book_t *b = rp->b;
-    dn_outfile_t *of = open_in(rp, "flags.csv", err);
+    dn_csv_t w;
+    dn_outfile_t *of = open_csv(rp, "flags.csv", "run,run_seq,method,histogram,subsystem,"
+                                "score,warning,threshold,severity", &w, err);
     if (!of)
         return err->code;
-    dn_csv_t w;
-    dn_csv_init(&w, dn_outfile_stream(of));
-    dn_csv_header(&w, "run,run_seq,method,histogram,subsystem,score,warning,threshold,severity");
     for (int m = 0; m < EV_METHODS; m++)
         for (int i = rp->j->n_hist; rp->methods[m] && i < b->n_runs; i++)
             for (int k = 0; k < b->n_keys; k++) {
@@ -362,16 +372,17 @@ static void subsystem_rows(const rep_t *rp, dn_csv_t *w, int i, int m)
 
 static int write_runs(const rep_t *rp, int per_subsystem, dn_err_t *err)
 {
-    dn_outfile_t *of = open_in(rp, per_subsystem ? "subsystems.csv" : "runs.csv", err);
+    dn_csv_t w;
+    dn_outfile_t *of = open_csv(rp, per_subsystem ? "subsystems.csv" : "runs.csv",
+                                per_subsystem ? "run,run_seq,method,subsystem,severity,score,"
+                                                "n_histograms,n_bad,n_warning,n_insufficient,"
+                                                "worst,worst_bins"
+                                              : "run,run_seq,method,severity,score,"
+                                                "n_histograms,n_bad,n_warning,n_insufficient,"
+                                                "worst,worst_bins",
+                                &w, err);
     if (!of)
         return err->code;
-    dn_csv_t w;
-    dn_csv_init(&w, dn_outfile_stream(of));
-    dn_csv_header(&w, per_subsystem ? "run,run_seq,method,subsystem,severity,score,"
-                                      "n_histograms,n_bad,n_warning,n_insufficient,worst,"
-                                      "worst_bins"
-                                    : "run,run_seq,method,severity,score,n_histograms,n_bad,"
-                                      "n_warning,n_insufficient,worst,worst_bins");
     for (int m = 0; m < EV_METHODS; m++)
         for (int i = rp->j->n_hist; rp->methods[m] && i < rp->b->n_runs; i++) {
             ev_assess_t a;
@@ -412,12 +423,11 @@ static int label_row(const void *key, size_t klen, const void *val, size_t vlen,
 /* Every label received, in arrival order: who gave which verdict when and why. */
 static int write_labels(const rep_t *rp, dn_store_t *store, dn_err_t *err)
 {
-    dn_outfile_t *of = open_in(rp, "labels.csv", err);
+    dn_csv_t w;
+    dn_outfile_t *of = open_csv(rp, "labels.csv", "run,run_seq,histogram,verdict,source,who,"
+                                "time,reason,offset", &w, err);
     if (!of)
         return err->code;
-    dn_csv_t w;
-    dn_csv_init(&w, dn_outfile_stream(of));
-    dn_csv_header(&w, "run,run_seq,histogram,verdict,source,who,time,reason,offset");
     int rc = dn_store_foreach(store, "ev.labels", NULL, 0, label_row, &w, err);
     if (rc) {
         dn_outfile_abort(&of);
