@@ -76,6 +76,9 @@ void ev_auto_try(ev_auto_t *au, ev_book_t *b, const ev_judge_t *j,
     const ev_run_t *ri = &b->runs[seq];
     if (!ri->n_keys || ri->auto_sent)
         return;
+    for (int m = 0; m < EV_METHODS; m++)
+        if (followed[m] && au->methods[m] && !ev_run_complete(b, seq, m))
+            return; /* not all judged yet */
     for (int k = 0; k < b->n_keys; k++) {
         const ev_row_t *r = ev_book_row(b, k, seq);
         if (r && r->has_label)

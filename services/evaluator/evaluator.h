@@ -68,6 +68,8 @@ typedef struct ev_run_t {
     int n_keys;              /* histograms in the run; 0 until the run arrived */
     int64_t run_number;
     uint8_t auto_sent;       /* labelled good automatically (ev.auto) */
+    int n_scored[EV_METHODS]; /* scores received for it (of any key): a run is judged
+                               * only once they are at least n_keys */
 } ev_run_t;
 
 /* Called after every change to histogram k of run seq (live and rebuilt). */
@@ -182,6 +184,11 @@ typedef struct ev_assess_t {
     int worst[EV_WORST];      /* key indices, -1 */
     double excess[EV_WORST];  /* score - bad threshold */
 } ev_assess_t;
+
+/* 1 when run seq may be wholly judged by m: it arrived, and it has as many
+ * scores as histograms (a cheap necessary condition, checked before a scan
+ * of every key, so that a run of K histograms costs O(K) and not O(K^2)). */
+int ev_run_complete(const ev_book_t *b, uint64_t seq, int m);
 
 /* Assesses run seq by method m: all its histograms (subsystem NULL) or those
  * of one subsystem. Returns 1 when every one of them is judged, else 0. */

@@ -128,7 +128,9 @@ static ev_row_t *row_get(ev_key_t *hk, uint64_t seq)
     return &hk->rows[seq];
 }
 
-static ev_run_t *run_get(ev_book_t *b, uint64_t seq)
+/* The slot of run seq; it counts in n_runs once something of the run itself
+ * (the run, its auto-acceptance) is known, not for a score alone. */
+static ev_run_t *run_slot(ev_book_t *b, uint64_t seq, int counts)
 {
     ev_run_t *runs = seq < (uint64_t)INT32_MAX
                          ? ev_grow(b->runs, &b->cap_runs, (int)seq, sizeof *runs, 256)
@@ -136,7 +138,7 @@ static ev_run_t *run_get(ev_book_t *b, uint64_t seq)
     if (!runs)
         return NULL;
     b->runs = runs;
-    if ((int)seq >= b->n_runs)
+    if (counts && (int)seq >= b->n_runs)
         b->n_runs = (int)seq + 1;
     return &b->runs[seq];
 }
@@ -159,7 +161,7 @@ static int copy_arr(double **dst, const double *src, size_t n)
  * first run is skipped (logged). */
 static int take_run(ev_book_t *b, const Dinamo__Run *run)
 {
-    ev_run_t *ri = run_get(b, run->run_seq);
+    ev_run_t *ri = run_slot(b, run->run_seq, 1);
     if (!ri)
         return DN_ENOMEM;
     ri->n_keys = (int)run->n_histograms;
@@ -240,10 +242,12 @@ static int take_score(ev_book_t *b, int m, const Dinamo__Score *s)
     if (k < 0)
         return k;
     ev_row_t *r = row_get(&b->keys[k], s->run_seq);
-    if (!r)
+    ev_run_t *ri = run_slot(b, s->run_seq, 0);
+    if (!r || !ri)
         return DN_ENOMEM;
     if (r->has_score[m])
         return 0;
+    ri->n_scored[m]++;
     r->has_score[m] = 1;
     r->status[m] = (uint8_t)s->status;
     r->chi2[m] = s->has_chi2 && s->status == DINAMO__SCORE_STATUS__OK ? s->chi2 : NAN;
@@ -331,7 +335,7 @@ int ev_book_score(ev_book_t *b, int m, const Dinamo__Envelope *env)
 
 int ev_book_mark_auto(ev_book_t *b, uint64_t seq)
 {
-    ev_run_t *ri = run_get(b, seq);
+    ev_run_t *ri = run_slot(b, seq, 1);
     if (!ri)
         return DN_ENOMEM;
     ri->auto_sent = 1; /* sent: not again in this process, stored or not */
@@ -396,7 +400,7 @@ static int replay_auto(const void *key, size_t klen, const void *val, size_t vle
     ev_book_t *b = arg;
     if (klen != 8)
         return 0;
-    ev_run_t *ri = run_get(b, dn_get_be64(key));
+    ev_run_t *ri = run_slot(b, dn_get_be64(key), 1);
     if (!ri)
         return DN_ENOMEM;
     ri->auto_sent = 1;

@@ -174,6 +174,14 @@ static void assess_add(const ev_judge_t *j, const ev_book_t *b, ev_assess_t *a, 
         }
 }
 
+int ev_run_complete(const ev_book_t *b, uint64_t seq, int m)
+{
+    if (seq >= (uint64_t)b->n_runs)
+        return 0;
+    const ev_run_t *ri = &b->runs[seq];
+    return ri->n_keys > 0 && ri->n_scored[m] >= ri->n_keys;
+}
+
 int ev_assess(const ev_judge_t *j, const ev_book_t *b, uint64_t seq, int m,
               const char *subsystem, ev_assess_t *a)
 {
@@ -275,7 +283,7 @@ int ev_judge_run(ev_judge_t *j, const ev_book_t *b, uint64_t seq, int m, ev_asse
     if ((int)seq < j->n_hist || (int)seq >= b->n_runs || b->rebuilding)
         return 0;
     const ev_run_t *ri = &b->runs[seq];
-    if (!ri->n_keys || ((int)seq < j->cap_judged && j->judged[seq] >> m & 1))
+    if (!ev_run_complete(b, seq, m) || ((int)seq < j->cap_judged && j->judged[seq] >> m & 1))
         return 0;
     if (!ev_assess(j, b, seq, m, NULL, a) || a->n_hist < ri->n_keys)
         return 0;
