@@ -11,7 +11,11 @@
  *     published run number is rejected, a published file rewritten is ignored;
  *   - `dinamo label`: a person's verdict and a relabelling both reach the
  *     evaluator's labels.csv with who, when and why; a label for a run the feed
- *     never published is refused.
+ *     never published is refused;
+ *   - policy severities and combined run scores; auto-accept;
+ *   - hostile names (quotes, backslashes, commas, UTF-8 in keys and
+ *     subsystems, a line break in a label's reason): every file of the
+ *     evaluator's report parses back to them.
  * The feed's events log is read from its LMDB store. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -23,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "csvread.h"
+#include "fileio.h"
 #include "generator.h"
 #include "json.h"
 #include "msg.h"
@@ -593,4 +599,247 @@ Test(feed, auto_accept_labels_exactly_the_good_runs)
             "grep -q 'good by evaluator (automatic)' %s/logs/feed.log", rundir, rundir);
     cr_assert_eq(rc, 0, "automatic labels are not logged by the evaluator and the feed");
     dn_dataset_destroy(&ds);
+}
+
+/* ---- hostile names ------------------------------------------------------------
+ * Histogram keys hold what UHI and ROOT names may hold: a quote and a real
+ * backslash (calo/"e\nergy), a comma, both, and non-ASCII UTF-8, one of them
+ * in a subsystem named with a comma; a person's label has a comma and quotes
+ * in who and a line break in why. Every file of the evaluator's report parses
+ * back to those names: metrics.json with json.h's strict parser (it was
+ * invalid JSON when keys were written by hand), the CSVs with a strict RFC
+ * 4180 reader, every row as wide as its header (a comma in a key shifted the
+ * columns); the runs flagged bad have their figure sets drawn under the
+ * keys' file names. */
+
+#define HOSTILE_KEYS 4
+#define HOSTILE_RUNS 100
+
+/* The keys as the evaluator receives them (C strings), their subsystems
+ * (the part before '/', or the metadata's), and their report file names. */
+static const char *hostile_keys[HOSTILE_KEYS] = {"calo/\"e\\nergy", "muon/a,b",
+                                                 "trk/\"x\", y", "énergie/日本"};
+static const char *hostile_subsystems[HOSTILE_KEYS] = {"calo", "muon", "trk, inner",
+                                                       "énergie"};
+static const char *hostile_files[HOSTILE_KEYS] = {"calo_\"e\\nergy", "muon_a,b",
+                                                  "trk_\"x\", y", "énergie_日本"};
+
+/* Run i as a UHI document: the keys escaped by the JSON writer, the third
+ * key's subsystem given by its metadata. */
+static void write_hostile_run(const char *dir, dn_dataset_t **ds, int i)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/run_%06d.json", dir, i);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputc('{', f);
+    for (int h = 0; h < HOSTILE_KEYS; h++) {
+        fputs(h ? ", " : "", f);
+        dn_json_write_string(f, hostile_keys[h]);
+        fprintf(f, ": {\"axes\": [{\"type\": \"regular\", \"lower\": -5, \"upper\": 5, "
+                   "\"bins\": %d}], \"storage\": {\"type\": \"double\", \"values\": [",
+                ds[h]->n_bins);
+        for (int j = 0; j < ds[h]->n_bins; j++) {
+            fputs(j ? ", " : "", f);
+            dn_json_write_number(f, dn_dataset_row(ds[h], i)[j]);
+        }
+        fputs("]}", f);
+        if (h == 2) {
+            fputs(", \"metadata\": {\"subsystem\": ", f);
+            dn_json_write_string(f, hostile_subsystems[h]);
+            fputc('}', f);
+        }
+        fputc('}', f);
+    }
+    fputs("}\n", f);
+    fclose(f);
+}
+
+/* A UHI directory of HOSTILE_RUNS runs (each histogram from its own seed)
+ * and its labels file; the runs' numbers are 0 .. HOSTILE_RUNS - 1. */
+static void make_hostile_input(const char *dir, const char *labels)
+{
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    p.n_runs = HOSTILE_RUNS;
+    p.n_anomalous = HOSTILE_RUNS / 10;
+    dn_dataset_t *ds[HOSTILE_KEYS];
+    dn_err_t err = {0};
+    for (int h = 0; h < HOSTILE_KEYS; h++)
+        cr_assert_eq(dn_generate(&p, 31 + (uint64_t)h, &ds[h], &err), 0, "%s", err.msg);
+    mkdir(dir, 0755);
+    FILE *lf = fopen(labels, "w");
+    cr_assert_not_null(lf);
+    fputs("run,label\n", lf);
+    for (int i = 0; i < HOSTILE_RUNS; i++) {
+        write_hostile_run(dir, ds, i);
+        int bad = 0;
+        for (int h = 0; h < HOSTILE_KEYS; h++)
+            bad |= ds[h]->label[i];
+        fprintf(lf, "%d,%s\n", i, bad ? "bad" : "good");
+    }
+    fclose(lf);
+    for (int h = 0; h < HOSTILE_KEYS; h++)
+        dn_dataset_destroy(&ds[h]);
+}
+
+/* report/name parsed as CSV; every row has the header's number of fields. */
+static void read_csv(const char *name, csv_doc_t *doc)
+{
+    char path[256], *text = NULL;
+    size_t len = 0;
+    dn_err_t err = {0};
+    snprintf(path, sizeof path, "%s/report/%s", rundir, name);
+    cr_assert_eq(dn_read_file(path, &text, &len, &err), 0, "%s", err.msg);
+    cr_assert_eq(csv_parse(text, len, doc), 0, "%s: %s", name, doc->error);
+    cr_assert_geq(doc->n_rows, 2, "%s: no rows", name);
+    for (int r = 1; r < doc->n_rows; r++)
+        cr_assert_eq(doc->rows[r].n, doc->rows[0].n, "%s row %d: %d fields, the header has %d",
+                     name, r, doc->rows[r].n, doc->rows[0].n);
+    free(text);
+}
+
+/* The column of the header named `name`. */
+static int column(const csv_doc_t *doc, const char *name)
+{
+    for (int c = 0; c < doc->rows[0].n; c++)
+        if (!strcmp(doc->rows[0].fields[c], name))
+            return c;
+    cr_assert_fail("no column %s", name);
+    return -1;
+}
+
+static int key_index(const char *key)
+{
+    for (int h = 0; h < HOSTILE_KEYS; h++)
+        if (!strcmp(hostile_keys[h], key))
+            return h;
+    return -1;
+}
+
+static void check_metrics(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/report/metrics.json", rundir);
+    dn_json_t *doc = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_json_parse_file(path, &doc, &err), 0, "metrics.json: %s", err.msg);
+    const dn_json_value_t *k = dn_json_get(dn_json_root(doc), "keys");
+    cr_assert_eq(dn_json_object_len(k), HOSTILE_KEYS);
+    for (int h = 0; h < HOSTILE_KEYS; h++) {
+        const dn_json_value_t *s = dn_json_get(dn_json_get(k, hostile_keys[h]), "s");
+        cr_assert_not_null(s, "metrics.json has no key '%s'", hostile_keys[h]);
+        cr_assert_eq(dn_json_type(dn_json_get(s, "threshold")), DN_JSON_NUMBER,
+                     "'%s' was not evaluated", hostile_keys[h]);
+    }
+    dn_json_destroy(&doc);
+}
+
+/* flags.csv names every key with its subsystem; runs.csv's worst column
+ * names the keys (as "KEY(+excess)"). */
+static void check_flags_and_runs(void)
+{
+    csv_doc_t doc;
+    read_csv("flags.csv", &doc);
+    int hist = column(&doc, "histogram"), sub = column(&doc, "subsystem"), seen[HOSTILE_KEYS] = {0};
+    for (int r = 1; r < doc.n_rows; r++) {
+        int h = key_index(doc.rows[r].fields[hist]);
+        cr_assert_geq(h, 0, "flags.csv row %d: unknown key '%s'", r, doc.rows[r].fields[hist]);
+        cr_assert_str_eq(doc.rows[r].fields[sub], hostile_subsystems[h]);
+        seen[h] = 1;
+    }
+    for (int h = 0; h < HOSTILE_KEYS; h++)
+        cr_assert(seen[h], "flags.csv never names '%s'", hostile_keys[h]);
+    csv_free(&doc);
+    read_csv("runs.csv", &doc);
+    int worst = column(&doc, "worst"), named = 0;
+    for (int r = 1; r < doc.n_rows; r++)
+        for (int h = 0; h < HOSTILE_KEYS; h++) {
+            char want[300];
+            snprintf(want, sizeof want, "%s(+", hostile_keys[h]);
+            named += strstr(doc.rows[r].fields[worst], want) != NULL;
+        }
+    cr_assert_gt(named, 0, "runs.csv names no worst histogram");
+    csv_free(&doc);
+    read_csv("subsystems.csv", &doc);
+    sub = column(&doc, "subsystem");
+    int inner = 0;
+    for (int r = 1; r < doc.n_rows; r++)
+        inner += !strcmp(doc.rows[r].fields[sub], "trk, inner");
+    cr_assert_gt(inner, 0, "subsystems.csv lacks the subsystem 'trk, inner'");
+    csv_free(&doc);
+}
+
+/* One scores file per key, under the key's file name. */
+static void check_scores(void)
+{
+    for (int h = 0; h < HOSTILE_KEYS; h++) {
+        char name[300];
+        snprintf(name, sizeof name, "scores_s_%s.csv", hostile_files[h]);
+        csv_doc_t doc;
+        read_csv(name, &doc);
+        cr_assert_eq(doc.n_rows, HOSTILE_RUNS + 1, "%s: %d rows", name, doc.n_rows);
+        cr_assert_eq(doc.rows[0].n, 5);
+        csv_free(&doc);
+    }
+}
+
+/* The person's label, both verdicts kept with who and why as given. */
+static void check_labels(const char *who, const char *reason)
+{
+    csv_doc_t doc;
+    read_csv("labels.csv", &doc);
+    int c_who = column(&doc, "who"), c_why = column(&doc, "reason"),
+        c_hist = column(&doc, "histogram"), found = 0;
+    for (int r = 1; r < doc.n_rows; r++)
+        if (!strcmp(doc.rows[r].fields[c_who], who)) {
+            cr_assert_str_eq(doc.rows[r].fields[c_why], reason);
+            cr_assert_str_eq(doc.rows[r].fields[c_hist], hostile_keys[1]);
+            found++;
+        }
+    cr_assert_eq(found, 1, "labels.csv holds the person's label %d times", found);
+    csv_free(&doc);
+}
+
+Test(feed, hostile_names_parse_back_from_every_evaluator_report_file)
+{
+    char dir[256], labels[256];
+    snprintf(dir, sizeof dir, "%s/uhi", rundir);
+    snprintf(labels, sizeof labels, "%s/labels.csv", rundir);
+    make_hostile_input(dir, labels);
+    setenv("DINAMO_FEED_LABELS", labels, 1);
+    setenv("DINAMO_EVALUATOR_FIGURES_QUEUE", "2", 1); /* a few sets drawn, the rest dropped */
+    int rc = sh("scripts/cluster.sh start %s --ipc --methods s --no-auto-accept --feed %s "
+                ">%s/start.out 2>&1", rundir, dir, rundir);
+    unsetenv("DINAMO_FEED_LABELS");
+    unsetenv("DINAMO_EVALUATOR_FIGURES_QUEUE");
+    cr_assert_eq(rc, 0, "cluster start failed");
+    rc = sh("scripts/cluster.sh wait %s 300 >&2", rundir);
+    cr_assert_eq(rc, 0, "no final report");
+    /* a person labels one histogram of run 7, with a comma and quotes in who
+     * and a line break in why (handed to the shell through files) */
+    const char *who = "o'brien, \"bob\"", *reason = "hot spot,\nsector \"3\"";
+    char wf[256], rf[256];
+    snprintf(wf, sizeof wf, "%s/who.txt", rundir);
+    snprintf(rf, sizeof rf, "%s/reason.txt", rundir);
+    write_file(wf, who, strlen(who));
+    write_file(rf, reason, strlen(reason));
+    rc = sh("%s/dinamo label 7 bad --who \"$(cat %s)\" --reason \"$(cat %s)\" "
+            "--histogram 'muon/a,b' --requests ipc://%s/sock/events.req "
+            "--events ipc://%s/sock/events >&2", build, wf, rf, rundir, rundir);
+    cr_assert_eq(rc, 0, "dinamo label failed");
+    rc = sh("scripts/cluster.sh kill %s evaluator USR1", rundir);
+    for (int w = 0; w < 50 && sh("grep -q brien %s/report/labels.csv", rundir); w++)
+        sleep_ms(200);
+    rc = sh("scripts/cluster.sh stop %s >&2", rundir);
+    cr_assert_eq(rc, 0, "unclean stop");
+    check_metrics();
+    check_flags_and_runs();
+    check_scores();
+    check_labels(who, reason);
+    /* the flagged runs' figure sets, under the keys' file names */
+    rc = sh("cd %s/report && n=$(ls runs/run_*/*_s.png 2>/dev/null | wc -l) && "
+            "grep -q 'figures: [0-9]* sets wanted, [0-9]* drawn, 0 failed' ../logs/evaluator.log "
+            "&& echo \"$n figure sets\" >&2 && [ $n -gt 0 ]", rundir);
+    cr_assert_eq(rc, 0, "no figure set of a hostile key was drawn, or one failed");
 }

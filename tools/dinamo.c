@@ -67,16 +67,12 @@ static int write_scores_csv(const char *path, const dn_dataset_t *ds, const doub
     dn_outfile_t *of = dn_outfile_open(path, err);
     if (!of)
         return err ? err->code : DN_EIO;
-    FILE *f = dn_outfile_stream(of);
-    fputs("run,label,chi2,score,status\n", f);
+    dn_csv_t w;
+    dn_csv_init(&w, dn_outfile_stream(of));
+    dn_scores_csv_header(&w);
     for (int i = 0; i < ds->n_runs; i++) {
-        fprintf(f, "%lld,", (long long)ds->run[i]);
-        if (ds->label[i] >= 0)
-            fprintf(f, "%d", ds->label[i]);
-        if (isnan(chi2[i]))
-            fputs(",,,insufficient_statistics\n", f);
-        else
-            fprintf(f, ",%.17g,%.17g,ok\n", chi2[i], score[i]);
+        dn_score_row_t row = {ds->run[i], ds->label[i], chi2[i], score[i], DN_ROW_SCORED};
+        dn_scores_csv_row(&w, &row);
     }
     return dn_outfile_commit(&of, err);
 }
@@ -84,29 +80,16 @@ static int write_scores_csv(const char *path, const dn_dataset_t *ds, const doub
 static int write_pulls_csv(const char *path, const dn_dataset_t *ds, const double *pulls,
                            const double *ref_mu, const double *ref_sigma, dn_err_t *err)
 {
-    int nb = ds->n_bins;
+    const int nb = ds->n_bins;
     dn_outfile_t *of = dn_outfile_open(path, err);
     if (!of)
         return err ? err->code : DN_EIO;
-    FILE *f = dn_outfile_stream(of);
-    fputs("run", f);
-    const char *prefix[3] = {"pull_b", "ref_b", "ref_unc_b"};
-    for (int k = 0; k < 3; k++)
-        for (int j = 0; j < nb; j++)
-            fprintf(f, ",%s%d", prefix[k], j);
-    fputc('\n', f);
+    dn_csv_t w;
+    dn_csv_init(&w, dn_outfile_stream(of));
+    dn_pulls_csv_header(&w, nb);
     for (int i = 0; i < ds->n_runs; i++) {
-        fprintf(f, "%lld", (long long)ds->run[i]);
-        const double *rows[3] = {pulls + (size_t)i * nb, ref_mu + (size_t)i * nb,
-                                 ref_sigma + (size_t)i * nb};
-        for (int k = 0; k < 3; k++)
-            for (int j = 0; j < nb; j++) {
-                if (isnan(rows[k][j]))
-                    fputc(',', f);
-                else
-                    fprintf(f, ",%.17g", rows[k][j]);
-            }
-        fputc('\n', f);
+        const size_t at = (size_t)i * (size_t)nb;
+        dn_pulls_csv_row(&w, ds->run[i], pulls + at, ref_mu + at, ref_sigma + at, nb);
     }
     return dn_outfile_commit(&of, err);
 }

@@ -1,10 +1,12 @@
 /* report.c: `dinamo report`, what a shifter would have seen of an offline
  * evaluation: the score history with the thresholds (paper Figure 4), the score
  * distributions per class (Figure 5), and for every flagged run of the
- * continual regime its histogram against the reference that scored it with the
- * uncertainty band and pulls (Figure 6) and its place in the history. PNG and
- * SVG, an index.html that shows them, and metrics.json. */
-#include <errno.h>
+ * continual regime its figure set (figset.h: its histogram against the
+ * reference that scored it with the uncertainty band and pulls, Figure 6, and
+ * its place in the history). PNG and SVG, an index.html that shows them, and
+ * metrics.json. A run is judged by severity.h's rule, the evaluator's: flagged
+ * when its score is above the bad threshold, the warning threshold being the
+ * policy's or the bad one minus ln 2. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +16,12 @@
 #include "cli.h"
 #include "dinamo_s.h"
 #include "evaluate.h"
-#include "results.h"
+#include "figset.h"
 #include "fileio.h"
-#include "histo.h"
 #include "plot.h"
 #include "policy.h"
+#include "results.h"
+#include "severity.h"
 
 static const char report_help[] =
     "usage: dinamo report PATH|--in PATH --method s|ml [--out DIR] [--max-runs N]\n"
@@ -42,6 +45,23 @@ typedef struct {
     int i;
 } flagged_t;
 
+/* One report: the options, the scored input and what was drawn. */
+typedef struct report_t {
+    dn_eval_opts_t opts;
+    input_args_t inargs;
+    const char *in, *key, *method;
+    char outdir[4096];
+    long max_runs;
+    dn_dataset_t *ds;
+    double *chi2, *score, *mu, *sg; /* [n], [n], [n * n_bins] x 2 */
+    double alpha, warning_policy;
+    int n_hist;
+    dn_eval_result_t res;
+    dn_thresholds_t thr;
+    flagged_t *fl; /* the flagged runs, highest score first */
+    int n_fl, drawn;
+} report_t;
+
 static int cmp_flagged(const void *a, const void *b)
 {
     const flagged_t *x = a, *y = b;
@@ -62,215 +82,225 @@ static void html_text(FILE *f, const char *s)
     }
 }
 
-int cmd_report(args_t *a)
+/* The command line into *r. Returns -1 to go on, else the exit status. */
+static int parse_args(args_t *a, report_t *r)
 {
-    dn_eval_opts_t opts;
-    dn_eval_opts_default(&opts);
-    input_args_t inargs = {0};
-    const char *in = NULL, *out = NULL;
-    long max_runs = 50;
     char *name;
     const char *v;
-    int r;
-    while ((r = next_arg(a, "--help --no-train --verbose", &name, &v)) > 0) {
+    int rc;
+    while ((rc = next_arg(a, "--help --no-train --verbose", &name, &v)) > 0) {
         if (!name || !strcmp(name, "--in")) {
-            if (in)
+            if (r->in)
                 return usage_error(a->cmd, "%s", "give the input once (PATH or --in PATH)");
-            in = v;
+            r->in = v;
         } else if (!strcmp(name, "--help")) {
             fputs(report_help, stdout);
             return 0;
-        } else if (!strcmp(name, "--verbose")) {
-            continue;
         } else if (!strcmp(name, "--out")) {
-            out = v;
+            snprintf(r->outdir, sizeof r->outdir, "%s", v);
         } else if (!strcmp(name, "--max-runs")) {
-            if (parse_int(a->cmd, name, v, 0, 100000, &max_runs))
+            if (parse_int(a->cmd, name, v, 0, 100000, &r->max_runs))
                 return 2;
-        } else {
-            int handled;
-            parse_input_opt(name, v, &inargs, &handled);
-            int erc;
-            if (!handled && (erc = parse_eval_opt(a->cmd, name, v, &opts, &handled)))
+        } else if (strcmp(name, "--verbose")) {
+            int handled, erc;
+            parse_input_opt(name, v, &r->inargs, &handled);
+            if (!handled && (erc = parse_eval_opt(a->cmd, name, v, &r->opts, &handled)))
                 return erc;
             if (!handled)
                 return usage_error(a->cmd, "unknown option %s", name);
         }
     }
-    if (r < 0)
+    if (rc < 0)
         return 2;
-    if (!in)
+    if (!r->in)
         return usage_error(a->cmd, "%s", "an input is required (PATH or --in PATH)");
-    set_progress(&opts, a->cmd);
-    char outdir[4096];
     struct stat st;
-    if (out)
-        snprintf(outdir, sizeof outdir, "%s", out);
-    else if (stat(in, &st) == 0 && S_ISDIR(st.st_mode))
-        snprintf(outdir, sizeof outdir, "%s/report", in);
-    else
-        snprintf(outdir, sizeof outdir, "%s.report", in);
+    if (!r->outdir[0])
+        snprintf(r->outdir, sizeof r->outdir, stat(r->in, &st) == 0 && S_ISDIR(st.st_mode)
+                                                  ? "%s/report" : "%s.report", r->in);
+    r->key = r->inargs.key ? r->inargs.key : "";
+    r->method = r->opts.method == DN_METHOD_S ? "DINAMO-S" : "DINAMO-ML";
+    set_progress(&r->opts, a->cmd);
+    return -1;
+}
 
-    dn_err_t err = {0};
-    dn_dataset_t *ds = NULL;
-    double *chi2 = NULL, *score = NULL, *mu = NULL, *sg = NULL, *pulls = NULL, *xt = NULL;
-    flagged_t *fl = NULL;
-    FILE *html = NULL;
-    dn_outfile_t *of = NULL;
-    double warning_policy = NAN;
-    int rc = apply_policy(&inargs, &opts, opts.min_entries > 0, &err);
-    if (!rc && inargs.policy) {
-        /* the policy's warning threshold, if it sets one (apply_policy took the rest) */
-        dn_policy_t *pol = dn_policy_load(inargs.policy, &err);
+/* The policy (its warning threshold too) and the input. */
+static int read_report_input(const char *cmd, report_t *r, dn_err_t *err)
+{
+    r->warning_policy = NAN;
+    int rc = apply_policy(&r->inargs, &r->opts, r->opts.min_entries > 0, err);
+    if (!rc && r->inargs.policy) {
+        dn_policy_t *pol = dn_policy_load(r->inargs.policy, err);
         if (!pol)
-            rc = err.code;
-        else
-            warning_policy = dn_policy_lookup(pol, inargs.key, NULL).warning;
+            return err->code;
+        r->warning_policy = dn_policy_lookup(pol, r->inargs.key, NULL).warning;
         dn_policy_destroy(&pol);
     }
-    if (!rc)
-        rc = read_input(a->cmd, in, &inargs, &ds, &err);
-    if (rc)
-        goto fail;
+    return rc ? rc : read_input(cmd, r->in, &r->inargs, &r->ds, err);
+}
+
+/* Every run scored as dinamo score does, evaluated as dinamo evaluate does,
+ * and the runs flagged bad in the continual regime, highest score first. */
+static int score_and_judge(report_t *r, dn_err_t *err)
+{
+    const dn_dataset_t *ds = r->ds;
     const int n = ds->n_runs, nb = ds->n_bins;
-    const size_t cells = (size_t)(n ? n : 1) * (size_t)nb;
-    const int is_s = opts.method == DN_METHOD_S;
-    int n_hist = opts.n_hist < n ? opts.n_hist : n - 1;
-    if (n_hist < 1) {
-        rc = dn_err_set(&err, DN_EINVAL, "%d runs: too few for a historical regime", n);
-        goto fail;
-    }
-    opts.n_hist = n_hist;
-    chi2 = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    score = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    mu = malloc(sizeof(double) * cells);
-    sg = malloc(sizeof(double) * cells);
-    pulls = malloc(sizeof(double) * cells);
-    xt = malloc(sizeof(double) * 3 * (size_t)nb);
-    fl = malloc(sizeof(flagged_t) * (size_t)(n ? n : 1));
-    if (!chi2 || !score || !mu || !sg || !pulls || !xt || !fl) {
-        rc = dn_err_set(&err, DN_ENOMEM, "out of memory for %d runs", n);
-        goto fail;
-    }
-    double alpha = is_s ? opts.alpha : NAN;
-    if (is_s && alpha < 0 &&
-        (rc = dn_s_tune_alpha(ds->counts, ds->variances, ds->label, n_hist, nb,
-                              opts.min_entries, &alpha, NULL, &err)))
-        goto fail;
-    dn_run_scores_t rs = {.chi2 = chi2, .score = score, .ref_mu = mu, .ref_sigma = sg,
-                          .pulls = pulls};
-    rc = is_s ? dn_score_dataset_s(ds, alpha, opts.min_entries, &rs, &err)
-              : dn_score_dataset_ml(ds, &opts, &rs, &err);
-    if (rc)
-        goto fail;
-    dn_eval_result_t res;
-    if ((rc = dn_evaluate_scores_ref(ds, opts.method, chi2, mu, sg, alpha, &opts, &res, &err)))
-        goto fail;
-    const double thr = res.threshold, warn = isnan(warning_policy) ? thr - log(2.0) : warning_policy;
-    if ((rc = dn_mkdirs(outdir, &err)))
-        goto fail;
+    const size_t rows = (size_t)(n ? n : 1), cells = rows * (size_t)nb;
+    r->n_hist = r->opts.n_hist < n ? r->opts.n_hist : n - 1;
+    if (r->n_hist < 1)
+        return dn_err_set(err, DN_EINVAL, "%d runs: too few for a historical regime", n);
+    r->opts.n_hist = r->n_hist;
+    r->chi2 = malloc(sizeof(double) * rows);
+    r->score = malloc(sizeof(double) * rows);
+    r->mu = malloc(sizeof(double) * cells);
+    r->sg = malloc(sizeof(double) * cells);
+    r->fl = malloc(sizeof(flagged_t) * rows);
+    if (!r->chi2 || !r->score || !r->mu || !r->sg || !r->fl)
+        return dn_err_set(err, DN_ENOMEM, "out of memory for %d runs", n);
+    const int is_s = r->opts.method == DN_METHOD_S;
+    r->alpha = is_s ? r->opts.alpha : NAN;
+    int rc;
+    if (is_s && r->alpha < 0 &&
+        (rc = dn_s_tune_alpha(ds->counts, ds->variances, ds->label, r->n_hist, nb,
+                              r->opts.min_entries, &r->alpha, NULL, err)))
+        return rc;
+    dn_run_scores_t rs = {.chi2 = r->chi2, .score = r->score, .ref_mu = r->mu, .ref_sigma = r->sg};
+    if ((rc = is_s ? dn_score_dataset_s(ds, r->alpha, r->opts.min_entries, &rs, err)
+                   : dn_score_dataset_ml(ds, &r->opts, &rs, err)) ||
+        (rc = dn_evaluate_scores_ref(ds, r->opts.method, r->chi2, r->mu, r->sg, r->alpha,
+                                     &r->opts, &r->res, err)))
+        return rc;
+    r->thr = dn_thresholds(r->res.threshold, r->warning_policy, DN_WARNING_MARGIN);
+    for (int i = r->n_hist; i < n; i++)
+        if (isfinite(r->score[i]) && dn_severity(r->score[i], 0, r->thr) == DN_SEV_BAD)
+            r->fl[r->n_fl++] = (flagged_t){r->score[i], i};
+    qsort(r->fl, (size_t)r->n_fl, sizeof *r->fl, cmp_flagged);
+    r->drawn = r->n_fl < r->max_runs ? r->n_fl : (int)r->max_runs;
+    return 0;
+}
 
+/* metrics.json, the history of every run and the distributions per class. */
+static int draw_overview(const report_t *r, dn_err_t *err)
+{
+    const dn_dataset_t *ds = r->ds;
     char path[4200], title[512];
-    const char *key = inargs.key ? inargs.key : "";
-    const char *method = is_s ? "DINAMO-S" : "DINAMO-ML";
-    snprintf(path, sizeof path, "%s/metrics.json", outdir);
-    if (!(of = dn_outfile_open(path, &err))) {
-        rc = err.code;
-        goto fail;
-    }
-    dn_eval_result_write_json(&res, dn_outfile_stream(of));
-    if ((rc = dn_outfile_commit(&of, &err)))
-        goto fail;
+    int rc = dn_mkdirs(r->outdir, err);
+    snprintf(path, sizeof path, "%s/metrics.json", r->outdir);
+    dn_outfile_t *of = rc ? NULL : dn_outfile_open(path, err);
+    if (!of)
+        return rc ? rc : err->code;
+    dn_eval_result_write_json(&r->res, dn_outfile_stream(of));
+    if ((rc = dn_outfile_commit(&of, err)))
+        return rc;
+    const char *sep = r->key[0] ? " " : "";
+    snprintf(title, sizeof title, "%s%s%s: score of every run", r->key, sep, r->method);
+    snprintf(path, sizeof path, "%s/history", r->outdir);
+    if ((rc = dn_plot_history(path, title, ds->n_runs, ds->run, r->score, ds->label,
+                              r->thr.warning, r->thr.bad, -1, err)))
+        return rc;
+    snprintf(title, sizeof title, "%s%s%s: scores of the continual regime per class", r->key,
+             sep, r->method);
+    snprintf(path, sizeof path, "%s/distributions", r->outdir);
+    return dn_plot_distributions(path, title, ds->n_runs - r->n_hist, r->score + r->n_hist,
+                                 ds->label + r->n_hist, r->thr.bad, err);
+}
 
-    snprintf(title, sizeof title, "%s%s%s: score of every run", key, key[0] ? " " : "",
-             method);
-    snprintf(path, sizeof path, "%s/history", outdir);
-    if ((rc = dn_plot_history(path, title, n, ds->run, score, ds->label, warn, thr, -1, &err)))
-        goto fail;
-    snprintf(title, sizeof title, "%s%s%s: scores of the continual regime per class", key,
-             key[0] ? " " : "", method);
-    snprintf(path, sizeof path, "%s/distributions", outdir);
-    if ((rc = dn_plot_distributions(path, title, n - n_hist, score + n_hist, ds->label + n_hist,
-                                    thr, &err)))
-        goto fail;
-
-    int n_fl = 0;
-    for (int i = n_hist; i < n; i++)
-        if (isfinite(score[i]) && score[i] > thr)
-            fl[n_fl++] = (flagged_t){score[i], i};
-    qsort(fl, (size_t)n_fl, sizeof *fl, cmp_flagged);
-    int drawn = n_fl < max_runs ? n_fl : (int)max_runs;
-    for (int k = 0; k < drawn; k++) {
-        int i = fl[k].i;
-        double *x = xt, *sx2 = xt + nb, *unc = xt + 2 * nb;
-        dn_hist_normalise(x, sx2, dn_dataset_row(ds, i),
-                          ds->variances ? ds->variances + (size_t)i * nb : NULL, nb);
-        for (int j = 0; j < nb; j++)
-            unc[j] = sqrt(sx2[j]);
+/* The figure set of each flagged run drawn: run_<run>.* and run_<run>_history.*. */
+static int draw_flagged(const report_t *r, dn_err_t *err)
+{
+    const dn_dataset_t *ds = r->ds;
+    const int nb = ds->n_bins;
+    for (int k = 0; k < r->drawn; k++) {
+        const int i = r->fl[k].i;
+        const size_t at = (size_t)i * (size_t)nb;
+        char hb[4200], yb[4200], title[600], htitle[600];
         snprintf(title, sizeof title, "run %lld%s%s (%s): score %.2f, threshold %.2f%s",
-                 (long long)ds->run[i], key[0] ? ": " : "", key, method, score[i], thr,
-                 ds->label[i] == 1 ? ", labelled bad" : ds->label[i] == 0 ? ", labelled good"
-                                                                           : "");
-        dn_plot_hist_t h = {title, nb, ds->edges, x, unc, mu + (size_t)i * nb,
-                            sg + (size_t)i * nb, pulls + (size_t)i * nb};
-        snprintf(path, sizeof path, "%s/run_%lld", outdir, (long long)ds->run[i]);
-        if ((rc = dn_plot_histogram(path, &h, &err)))
-            goto fail;
-        snprintf(path, sizeof path, "%s/run_%lld_history", outdir, (long long)ds->run[i]);
-        snprintf(title, sizeof title, "%s%s%s: run %lld in its history", key, key[0] ? " " : "",
-                 method, (long long)ds->run[i]);
-        if ((rc = dn_plot_history(path, title, n, ds->run, score, ds->label, warn, thr, i, &err)))
-            goto fail;
+                 (long long)ds->run[i], r->key[0] ? ": " : "", r->key, r->method, r->score[i],
+                 r->thr.bad, ds->label[i] == 1 ? ", labelled bad"
+                             : ds->label[i] == 0 ? ", labelled good" : "");
+        snprintf(htitle, sizeof htitle, "%s%s%s: run %lld in its history", r->key,
+                 r->key[0] ? " " : "", r->method, (long long)ds->run[i]);
+        snprintf(hb, sizeof hb, "%s/run_%lld", r->outdir, (long long)ds->run[i]);
+        snprintf(yb, sizeof yb, "%s/run_%lld_history", r->outdir, (long long)ds->run[i]);
+        dn_figset_t set = {hb, yb, title, htitle, nb, ds->edges, dn_dataset_row(ds, i),
+                           ds->variances ? ds->variances + at : NULL, r->mu + at, r->sg + at,
+                           ds->n_runs, ds->run, r->score, ds->label, i, r->thr.warning,
+                           r->thr.bad};
+        int rc = dn_figset_make(&set, NULL, err);
+        if (rc)
+            return rc;
     }
+    return 0;
+}
 
-    snprintf(path, sizeof path, "%s/index.html", outdir);
-    if (!(of = dn_outfile_open(path, &err))) {
-        rc = err.code;
-        goto fail;
-    }
-    html = dn_outfile_stream(of);
+/* index.html: the numbers, then every figure. */
+static int write_index(const report_t *r, dn_err_t *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/index.html", r->outdir);
+    dn_outfile_t *of = dn_outfile_open(path, err);
+    if (!of)
+        return err->code;
+    FILE *html = dn_outfile_stream(of);
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>dinamo report</title>"
           "<style>body{font-family:sans-serif;margin:2em}img{max-width:100%}"
           "td,th{padding:0 1em;text-align:left}</style></head><body>\n<h1>",
           html);
-    html_text(html, in);
-    fprintf(html, " &mdash; %s%s", key[0] ? key : "", key[0] ? ", " : "");
-    fprintf(html, "%s</h1>\n<table>", method);
-    fprintf(html, "<tr><th>runs</th><td>%d (historical %d)</td></tr>", n, n_hist);
-    if (is_s)
-        fprintf(html, "<tr><th>alpha</th><td>%.3f</td></tr>", alpha);
+    html_text(html, r->in);
+    fputs(" &mdash; ", html);
+    html_text(html, r->key);
+    fprintf(html, "%s%s</h1>\n<table>", r->key[0] ? ", " : "", r->method);
+    fprintf(html, "<tr><th>runs</th><td>%d (historical %d)</td></tr>", r->ds->n_runs, r->n_hist);
+    if (r->opts.method == DN_METHOD_S)
+        fprintf(html, "<tr><th>alpha</th><td>%.3f</td></tr>", r->alpha);
     fprintf(html, "<tr><th>bad threshold</th><td>%.4f</td></tr>"
                   "<tr><th>warning threshold</th><td>%.4f</td></tr>"
                   "<tr><th>balanced accuracy</th><td>%.4f</td></tr>"
                   "<tr><th>sensitivity</th><td>%.4f</td></tr>"
                   "<tr><th>specificity</th><td>%.4f</td></tr>"
                   "<tr><th>flagged runs (continual)</th><td>%d, %d drawn</td></tr></table>\n",
-            thr, warn, res.balanced_accuracy, res.sensitivity, res.specificity, n_fl, drawn);
+            r->thr.bad, r->thr.warning, r->res.balanced_accuracy, r->res.sensitivity,
+            r->res.specificity, r->n_fl, r->drawn);
     fputs("<h2>Score history</h2><a href=\"history.svg\"><img src=\"history.png\"></a>\n"
           "<h2>Scores per class</h2><a href=\"distributions.svg\">"
           "<img src=\"distributions.png\"></a>\n<h2>Flagged runs</h2>\n",
           html);
-    for (int k = 0; k < drawn; k++) {
-        long long run = (long long)ds->run[fl[k].i];
+    for (int k = 0; k < r->drawn; k++) {
+        long long run = (long long)r->ds->run[r->fl[k].i];
         fprintf(html, "<h3 id=\"run%lld\">run %lld: score %.3f</h3>"
                       "<a href=\"run_%lld.svg\"><img src=\"run_%lld.png\"></a>"
                       "<a href=\"run_%lld_history.svg\"><img src=\"run_%lld_history.png\"></a>\n",
-                run, run, fl[k].score, run, run, run, run);
+                run, run, r->fl[k].score, run, run, run, run);
     }
     fputs("</body></html>\n", html);
-    if ((rc = dn_outfile_commit(&of, &err)))
-        goto fail;
-    printf("report: %s/index.html (%d flagged runs of %d, %d drawn)\n", outdir, n_fl,
-           n - n_hist, drawn);
-fail:
-    dn_outfile_abort(&of);
-    dn_dataset_destroy(&ds);
-    free(chi2);
-    free(score);
-    free(mu);
-    free(sg);
-    free(pulls);
-    free(xt);
-    free(fl);
+    return dn_outfile_commit(&of, err);
+}
+
+int cmd_report(args_t *a)
+{
+    report_t r = {.max_runs = 50};
+    dn_eval_opts_default(&r.opts);
+    int status = parse_args(a, &r);
+    if (status >= 0)
+        return status;
+    dn_err_t err = {0};
+    int rc = read_report_input(a->cmd, &r, &err);
+    if (!rc)
+        rc = score_and_judge(&r, &err);
+    if (!rc)
+        rc = draw_overview(&r, &err);
+    if (!rc)
+        rc = draw_flagged(&r, &err);
+    if (!rc)
+        rc = write_index(&r, &err);
+    if (!rc)
+        printf("report: %s/index.html (%d flagged runs of %d, %d drawn)\n", r.outdir, r.n_fl,
+               r.ds->n_runs - r.n_hist, r.drawn);
+    dn_dataset_destroy(&r.ds);
+    free(r.chi2);
+    free(r.score);
+    free(r.mu);
+    free(r.sg);
+    free(r.fl);
     return rc ? fail_with(a->cmd, &err, rc) : 0;
 }

@@ -722,6 +722,16 @@ int dn_plot_job_save(const char *path, const dn_plot_job_t *j, dn_err_t *err)
     return rc;
 }
 
+int dn_plot_job_run(const dn_plot_job_t *job, dn_err_t *err)
+{
+    int rc = dn_plot_histogram(job->hist_base, &job->hist, err);
+    if (!rc && job->n)
+        rc = dn_plot_history(job->history_base, job->history_title, job->n, job->run,
+                             job->score, job->label, job->warning, job->threshold, job->mark,
+                             err);
+    return rc;
+}
+
 static const unsigned char *rb_text(dn_rbuf_t *r, char *dst, size_t cap)
 {
     uint32_t n;
@@ -795,11 +805,10 @@ int dn_plot_job_run_file(const char *path, dn_err_t *err)
         rc = dn_err_set(err, DN_EFORMAT, "%s: damaged figure job", path);
         goto done;
     }
-    dn_plot_hist_t h = {title, (int)nb, arr[0], arr[1], arr[2], arr[3], arr[4], arr[5]};
-    rc = dn_plot_histogram(hb, &h, err);
-    if (!rc && n)
-        rc = dn_plot_history(yb, ytitle, (int)n, run, score, label, warning, threshold,
-                             (int)mark - 1, err);
+    dn_plot_job_t job = {hb, yb,
+                         {title, (int)nb, arr[0], arr[1], arr[2], arr[3], arr[4], arr[5]},
+                         ytitle, (int)n, (int)mark - 1, run, score, label, warning, threshold};
+    rc = dn_plot_job_run(&job, err);
 done:
     for (int k = 0; k < 6; k++)
         free(arr[k]);

@@ -68,6 +68,10 @@ typedef struct dn_plot_job_t {
 /* Writes job to path (atomically). Returns 0, DN_EIO, DN_ENOMEM. */
 int dn_plot_job_save(const char *path, const dn_plot_job_t *job, dn_err_t *err);
 
+/* Draws both figures of job in this process (the histogram, then the history
+ * when job->n > 0). Returns as dn_plot_histogram and dn_plot_history. */
+int dn_plot_job_run(const dn_plot_job_t *job, dn_err_t *err);
+
 /* Reads the job at path and draws both figures. Returns 0; DN_EIO; DN_EFORMAT
  * (damaged job file); the drawing's errors. */
 int dn_plot_job_run_file(const char *path, dn_err_t *err);

@@ -1,17 +1,69 @@
 /* results.h: the files dinamo writes about its results, written the same way
  * by the offline `dinamo` command and by the services, so that a pipeline's
- * report and the offline tool's output compare byte for byte.
+ * report and the offline tool's output compare byte for byte:
+ *   - an evaluation (dn_eval_result_t) as one JSON object: `dinamo evaluate`,
+ *     `dinamo report`'s metrics.json, and each (key, method) of the
+ *     evaluator's metrics.json;
+ *   - scores CSV, `run,label,chi2,score,status`: `dinamo score` and the
+ *     evaluator's scores_<method>[_<key>].csv;
+ *   - pulls CSV, `run,pull_b0..,ref_b0..,ref_unc_b0..`: `dinamo score --pulls`.
+ * Everything goes through writer.h's cursors.
  *
- * Thread rules: none (each call writes to the stream it is given). */
+ * Thread rules: none (each call writes to the cursor or stream it is given). */
 #ifndef DN_RESULTS_H
 #define DN_RESULTS_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "evaluate.h"
+#include "writer.h"
 
-/* Writes *r as one JSON object (one line, trailing newline) to f: the keys
- * `dinamo evaluate` prints (README "Outputs"); undefined values are null. */
+/* Writes *r as the next value of w: one object with the keys `dinamo
+ * evaluate` prints (README "Outputs"); undefined values are null. Returns
+ * w's sticky error or 0. */
+int dn_eval_result_json(dn_jw_t *w, const dn_eval_result_t *r);
+
+/* Writes *r as a document of its own to f (one line, trailing newline). */
 void dn_eval_result_write_json(const dn_eval_result_t *r, FILE *f);
+
+/* ---- scores CSV --------------------------------------------------------------- */
+
+/* What a row of a scores CSV says about a run (the status column). */
+typedef enum dn_score_row_status_t {
+    DN_ROW_SCORED = 0, /* "ok", or "insufficient_statistics" when chi2 is NAN */
+    DN_ROW_MISSING,    /* the run arrived, its score did not: "missing" */
+    DN_ROW_REJECTED,   /* the scorer refused the run: "rejected" */
+} dn_score_row_status_t;
+
+typedef struct dn_score_row_t {
+    int64_t run;
+    int label;         /* 0 good, 1 bad, < 0 not labelled (empty) */
+    double chi2;       /* NAN: insufficient statistics */
+    double score;      /* log(chi2 / n_bins) */
+    dn_score_row_status_t status;
+} dn_score_row_t;
+
+/* The header row, as dn_csv_header takes it. */
+#define DN_SCORES_CSV_COLUMNS "run,label,chi2,score,status"
+
+/* Writes the header row. Returns w's sticky error or 0. */
+int dn_scores_csv_header(dn_csv_t *w);
+
+/* One run: run, label, then chi2 and score with %.17g and "ok", or three
+ * empty fields and the status word. Returns w's sticky error or 0. */
+int dn_scores_csv_row(dn_csv_t *w, const dn_score_row_t *row);
+
+/* ---- pulls CSV ---------------------------------------------------------------- */
+
+/* The header row for n_bins bins: run, pull_b0 .. pull_b<n-1>, ref_b0 ..,
+ * ref_unc_b0 ... Returns w's sticky error or 0. */
+int dn_pulls_csv_header(dn_csv_t *w, int n_bins);
+
+/* One run: its pulls, the reference and its uncertainty that scored it (each
+ * [n_bins]; NAN, as for a run not scored, is an empty field). Returns w's
+ * sticky error or 0. */
+int dn_pulls_csv_row(dn_csv_t *w, int64_t run, const double *pulls, const double *ref_mu,
+                     const double *ref_sigma, int n_bins);
 
 #endif

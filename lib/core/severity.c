@@ -1,0 +1,33 @@
+/* severity.c: the judgement of a scored histogram (see severity.h). The
+ * comparisons are strict (a score equal to a threshold is below it), as the
+ * offline evaluation counts a run flagged when its score exceeds the
+ * threshold. */
+#include "severity.h"
+
+#include <math.h>
+
+dn_thresholds_t dn_thresholds(double bad, double policy_warning, double margin)
+{
+    dn_thresholds_t t = {bad, isnan(policy_warning) ? bad - margin : policy_warning};
+    return t;
+}
+
+dn_severity_t dn_severity(double score, int insufficient, dn_thresholds_t t)
+{
+    if (isnan(t.bad))
+        return DN_SEV_NONE;
+    if (insufficient)
+        return DN_SEV_INSUFFICIENT;
+    if (isnan(score))
+        return DN_SEV_NONE;
+    if (score > t.bad)
+        return DN_SEV_BAD;
+    return score > t.warning ? DN_SEV_WARNING : DN_SEV_GOOD;
+}
+
+const char *dn_severity_name(dn_severity_t sev)
+{
+    static const char *const names[DN_SEV_COUNT] = {"", "insufficient_statistics", "good",
+                                                    "warning", "bad"};
+    return (int)sev >= 0 && (int)sev < DN_SEV_COUNT ? names[sev] : "?";
+}
