@@ -136,6 +136,8 @@ typedef struct trainer_t {
     uint64_t runs, labels, versions, bad_bins, learn_failed, labels_unknown, runs_unexpected;
     uint64_t keys_taken, keys_given, keys_lost;
     names_t left;             /* elastic: dead member records whose consumer we said left */
+    int renew_rc;             /* a renewal failed inside dn_ml_learn: its code ... */
+    dn_err_t renew_err;       /* ... and error, for train_ready to stop with */
 } trainer_t;
 
 static int member_renew(trainer_t *tr, int force, dn_err_t *err);
@@ -287,6 +289,23 @@ static int put_version(trainer_t *tr, tkey_t *ks, int64_t run_number, uint64_t r
 
 /* Gives owned key ks its tracker at its first run (n_bins bins), as
  * dn_score_dataset_ml does, and stores and publishes version 0. */
+/* dn_ml_learn's step hook of an elastic trainer: renews the member lease while
+ * one run trains. A key's first runs train hundreds of steps, which can outlast
+ * a short lease (seconds under load or a sanitizer); renewed only between runs,
+ * the lease of a trainer that was merely busy ran out, the others took its keys
+ * and restarted them from their last checkpoint, and under steady slowness the
+ * keys went round the trainers without ever getting further. */
+static int renew_while_training(void *ctx, dn_err_t *err)
+{
+    trainer_t *tr = ctx;
+    int rc = member_renew(tr, 0, err);
+    if (rc) {
+        tr->renew_rc = rc;
+        tr->renew_err = *err;
+    }
+    return rc;
+}
+
 static int key_start(trainer_t *tr, tkey_t *ks, int n_bins, dn_err_t *err)
 {
     const char *k = ks->key;
@@ -296,6 +315,8 @@ static int key_start(trainer_t *tr, tkey_t *ks, int n_bins, dn_err_t *err)
                            .team = tr->team};
     if (dn_ml_new_for(&setup, &ks->ml, err))
         return dn_err_prefix(err, "key %s", k);
+    if (tr->elastic)
+        dn_ml_set_step_hook(ks->ml, renew_while_training, tr);
     ks->n_bins = n_bins;
     ks->version = 0;
     int rc = put_version(tr, ks, 0, 0, 0, NAN, err);
@@ -327,6 +348,10 @@ static int train_ready(trainer_t *tr, dn_err_t *err)
                 float loss = NAN;
                 dn_err_t e = {0};
                 int rc = dn_ml_learn(ks->ml, (int64_t)it->seq, it->x, it->var, &steps, &loss, &e);
+                if (tr->renew_rc) { /* not the run's fault: our lease is gone */
+                    *err = tr->renew_err;
+                    return tr->renew_rc;
+                }
                 if (rc) {
                     tr->learn_failed++;
                     dn_log(DN_LOG_WARN, "run %lld: key %s: not learned: %s",
@@ -515,6 +540,8 @@ static int keystate_decode(trainer_t *tr, tkey_t *ks, const void *blob, size_t l
             return dn_err_prefix(err, "key %s: saved state", ks->key);
         dn_ml_set_min_entries(ks->ml, dn_policy_lookup(tr->policy, ks->key, NULL).min_entries);
         dn_mlmodel_share_team(dn_ml_model(ks->ml), tr->team);
+        if (tr->elastic)
+            dn_ml_set_step_hook(ks->ml, renew_while_training, tr);
     }
     uint32_t ni = dn_rb_u32(&r);
     int nb = ks->n_bins;
@@ -776,7 +803,8 @@ static int restore(trainer_t *tr, dn_err_t *err)
 /* ---- elastic mode: member leases and fair shares ------------------------------------------
  * A member record is "<owner> <expiry, Unix seconds>". A trainer claims the
  * lowest slot that is free or expired with compare-and-swap, renews it every
- * lease_s / 3 (also while training), releases it (expiry 0) at SIGTERM, and
+ * lease_s / 3 (also between the steps of one run's training), releases it
+ * (expiry 0) at SIGTERM, and
  * stops when it finds it taken over: it stalled past its expiry and its keys
  * may have been claimed by others. */
 
