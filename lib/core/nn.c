@@ -450,9 +450,9 @@ void dn_gather_backward(float *dtable, const float *dout, const int *index,
 
 /* Per (batch, head) the M x M products run on copies in the caller's scratch
  * (never the stack: M x M floats at the contexts accepted would overflow it),
- * padded with zeros to whole vectors (MP = M, HP = C/H rounded up to LANE), k and v also
- * transposed to [hs][MP], so that every inner loop is a walk of independent
- * outputs. Accumulators are blocks of at most ACC_BLOCK vectors; the per-head
+ * padded with zeros to whole vectors (MP = M, HP = C/H rounded up to LANE), k
+ * and v also transposed to [hs][MP], so that every inner loop is a walk of
+ * independent outputs. Accumulators are blocks of at most ACC_BLOCK vectors; the per-head
  * bodies are inlined with constant vector counts for the common shapes, so the
  * blocks live in registers. No sum is reassociated: scores sum over t in order,
  * outputs over j in order, exactly as the plain triple loops, so the results do

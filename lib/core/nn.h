@@ -4,8 +4,9 @@
  * writes its outputs; x_backward(dinp, dweights, dout, inp, ...) ADDS into the
  * gradients it is given (callers zero them first). Shapes are in the comments,
  * row-major. Matrix products go through cblas_sgemm; everything else is plain C
- * loops the compiler vectorises. No kernel allocates, prints or fails: the model
- * checks dimensions once. A gradient pointer may be NULL where documented, to
+ * loops the compiler vectorises. No kernel allocates, prints or fails, and none
+ * puts arrays sized by its inputs on the stack (attention takes its scratch from
+ * the caller): the model checks dimensions once. A gradient pointer may be NULL where documented, to
  * skip work nobody needs (e.g. the gradient of the network's input).
  *
  * Thread rules: kernels touch only their arguments. */
