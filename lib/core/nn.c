@@ -570,7 +570,7 @@ size_t dn_attention_scratch_floats(int M, int C, int H)
 }
 
 static inline __attribute__((always_inline)) void
-att_scores_head(float *P, float *scratch, const float *base, const att_dims_t *a,
+att_scores_head(float *P, float *restrict scratch, const float *base, const att_dims_t *a,
                 const int MV)
 {
     const int M = a->M, MP = a->MP, hs = a->hs;
@@ -598,7 +598,7 @@ att_scores_head(float *P, float *scratch, const float *base, const att_dims_t *a
 }
 
 static inline __attribute__((always_inline)) void
-att_out_head(float *out, float *scratch, const float *PD, const float *base,
+att_out_head(float *out, float *restrict scratch, const float *PD, const float *base,
              const att_dims_t *a, const int HV)
 {
     const int M = a->M, HP = a->HP;
@@ -643,7 +643,7 @@ void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
 }
 
 static inline __attribute__((always_inline)) void
-att_bwd_head(float *dbase, float *scratch, const float *go_base, const float *base,
+att_bwd_head(float *dbase, float *restrict scratch, const float *go_base, const float *base,
              const float *prob, const float *pdrop, const float *mask,
              const att_dims_t *a, const int MV, const int HV)
 {
