@@ -7,6 +7,7 @@
 #                           [--port-base P | --ipc] [--methods s|s,ml]
 #                           [--feed INPUT [--watch] [--no-auto-accept]]
 #                           [--mode lockstep|live] [--train-threads T]
+#                           [--lifeline PID]
 #   cluster.sh wait RUNDIR TIMEOUT_S     until the evaluator's final report exists
 #   cluster.sh status RUNDIR             one line per service: name pid state
 #   cluster.sh kill RUNDIR NAME [SIG]    signal one service (default KILL)
@@ -22,7 +23,11 @@
 # --watch) in place of the generator; --train-threads sets each trainer's
 # threads per training step (1 or 2, default 1: give 2 only to a trainer that
 # has a second core to itself); --mode sets the scorers' ordering mode
-# (default lockstep; use live with --watch, a stream that never ends). With a
+# (default lockstep; use live with --watch, a stream that never ends);
+# --lifeline PID ties the cluster to process PID (a test, a shell): a watchdog
+# runs `stop` as soon as PID is gone, however it died (kill -9, a test
+# runner's timeout), so no service outlives it (it logs to logs/lifeline.log;
+# `stop` ends it). With a
 # feed the evaluator auto-accepts (labels good) runs whose every histogram is
 # good, unless --no-auto-accept; runs the input labels are never auto-accepted.
 # Service names: generator (or feed), scorer_s, scorer_ml,
@@ -37,10 +42,11 @@
 # `stop` exits nonzero when a service had to be killed or exited with an error.
 set -euo pipefail
 
-usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 build=${DINAMO_BUILD:-build}
+self=$(realpath "$0")
 [ $# -ge 2 ] || usage
 cmd=$1
 rundir=$2
@@ -83,6 +89,41 @@ start_one() {
 }
 
 names() { cat "$rundir/services"; }
+
+# The start time of process PID (field 22 of /proc/PID/stat, after the
+# parenthesised name, which may hold spaces), empty when it is gone or a zombie:
+# with the PID it names one process, even if the PID is reused later.
+proc_start() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    set -- ${stat##*) }
+    [ "$1" = Z ] || echo "${20}"
+}
+
+# Starts the watchdog of --lifeline PID: polls PID twice a second and, once it
+# is gone, runs `stop` on the cluster. pids/lifeline.pid names the watchdog so
+# that `stop` ends it; the watchdog removes that file before it stops the cluster.
+start_lifeline() {
+    local pid=$1 born
+    born=$(proc_start "$pid")
+    [ -n "$born" ] || die "--lifeline: no process $pid"
+    (
+        while [ "$(proc_start "$pid")" = "$born" ]; do sleep 0.5; done
+        [ -e "$rundir/pids/lifeline.pid" ] || exit 0
+        rm -f "$rundir/pids/lifeline.pid"
+        echo "$(date '+%F %T') lifeline: process $pid is gone: stopping the cluster"
+        "$self" stop "$rundir"
+    ) </dev/null >>"$rundir/logs/lifeline.log" 2>&1 &
+    echo $! >"$rundir/pids/lifeline.pid"
+}
+
+# Ends the watchdog, if any (a cluster stopped on purpose needs none).
+stop_lifeline() {
+    local f="$rundir/pids/lifeline.pid"
+    [ -s "$f" ] || return 0
+    kill -TERM "$(cat "$f")" 2>/dev/null || true
+    rm -f "$f"
+}
 
 alive() { # NAME -> 0 when running
     [ -s "$rundir/pids/$1.pid" ] && [ ! -e "$rundir/pids/$1.rc" ] &&
@@ -149,7 +190,7 @@ EOF
 case $cmd in
 start)
     trainers=1 port_base=5550 ipc=0 methods=s,ml auto=0
-    feed_input= watch=false mode=lockstep auto_accept=false train_threads=1
+    feed_input= watch=false mode=lockstep auto_accept=false train_threads=1 lifeline=
     while [ $# -gt 0 ]; do
         case $1 in
         --feed) feed_input=$(realpath "$2"); auto_accept=true; shift 2 ;;
@@ -162,6 +203,7 @@ start)
         --ipc) ipc=1; shift ;;
         --auto-shards) auto=1; shift ;;
         --methods) methods=$2; shift 2 ;;
+        --lifeline) lifeline=$2; shift 2 ;;
         *) die "start: unknown option $1" ;;
         esac
     done
@@ -171,6 +213,7 @@ start)
     [ $watch = false ] || [ -n "$feed_input" ] || die "--watch needs --feed DIR"
     [[ $trainers =~ ^[1-9][0-9]*$ ]] || die "--trainers: want a positive number"
     [[ $train_threads =~ ^[12]$ ]] || die "--train-threads: want 1 or 2"
+    [ -z "$lifeline" ] || [[ $lifeline =~ ^[1-9][0-9]*$ ]] || die "--lifeline: want a process id"
     mkdir -p "$rundir"
     rundir=$(cd "$rundir" && pwd)
     for n in $(cat "$rundir/services" 2>/dev/null); do
@@ -201,6 +244,8 @@ start)
     fi
     list+=(evaluator)
     printf '%s\n' "${list[@]}" >"$rundir/services"
+    stop_lifeline
+    [ -z "$lifeline" ] || start_lifeline "$lifeline"
     for n in "${list[@]}"; do start_one "$n"; done
     echo "cluster started in $rundir: ${list[*]}"
     ;;
@@ -261,6 +306,7 @@ add)
     ;;
 stop)
     status=0
+    stop_lifeline
     for n in $(names); do
         alive "$n" && kill -TERM "$(cat "$rundir/pids/$n.pid")" 2>/dev/null || true
     done

@@ -596,6 +596,56 @@ Test(dinamo_ml, frozen_takes_no_steps)
     free(x);
 }
 
+/* The step hook (the trainer renews its lease in it) is called after every
+ * step, changes nothing the tracker computes, and an error from it stops the
+ * training at once with the hook's code. */
+typedef struct {
+    int calls, fail_at;
+} hook_count_t;
+
+static int count_steps(void *ctx, dn_err_t *err)
+{
+    hook_count_t *h = ctx;
+    if (++h->calls == h->fail_at)
+        return dn_err_set(err, DN_ESTATE, "hook: stop at step %d", h->calls);
+    return 0;
+}
+
+Test(dinamo_ml, step_hook_runs_every_step_and_can_stop_training)
+{
+    dn_ml_opts_t o = small_opts(8);
+    dn_ml_t *hooked = dn_ml_new(&o), *plain = dn_ml_new(&o);
+    cr_assert(hooked && plain);
+    hook_count_t h = {0, 0};
+    dn_ml_set_step_hook(hooked, count_steps, &h);
+    double *x = make_runs(6, NB, 8);
+    int total = 0;
+    for (int i = 0; i < 6; i++) {
+        int s1 = 0, s2 = 0;
+        float l1, l2;
+        cr_assert_eq(dn_ml_learn(hooked, i, x + (size_t)i * NB, NULL, &s1, &l1, NULL), 0);
+        cr_assert_eq(dn_ml_learn(plain, i, x + (size_t)i * NB, NULL, &s2, &l2, NULL), 0);
+        cr_assert(s1 == s2 && memcmp(&l1, &l2, sizeof l1) == 0,
+                  "run %d: %d steps, loss %.9g with the hook; %d, %.9g without", i, s1,
+                  (double)l1, s2, (double)l2);
+        total += s1;
+    }
+    cr_assert(total > 6);
+    cr_assert_eq(h.calls, total, "hook called %d times for %d steps", h.calls, total);
+    assert_same_params(dn_ml_model(hooked), dn_ml_model(plain), "with a hook");
+    /* a failing hook: training stops after that step, the run stays in D */
+    h = (hook_count_t){0, 2};
+    int steps = 0;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_ml_learn(hooked, 6, x, NULL, &steps, NULL, &err), DN_ESTATE);
+    cr_assert_eq(steps, 2, "%d steps taken after the hook failed at step 2", steps);
+    cr_assert(strstr(err.msg, "hook: stop at step 2"), "error: %s", err.msg);
+    cr_assert_eq(dn_ml_n_good(hooked), 7);
+    dn_ml_destroy(&hooked);
+    dn_ml_destroy(&plain);
+    free(x);
+}
+
 /* ---- determinism and checkpoints ----------------------------------------------- */
 
 static int8_t *mixed_labels(int n)

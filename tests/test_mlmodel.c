@@ -14,6 +14,7 @@
 
 #include "mlfile.h"
 #include "mlmodel.h"
+#include "smallstack.h"
 #include "team.h"
 #include "rng.h"
 
@@ -798,5 +799,64 @@ Test(mlmodel, models_sharing_a_team_bit_identical)
         dn_mlmodel_destroy(&alone[i]);
     }
     dn_team_destroy(&team); /* after its borrowers */
+    problem_free(&p);
+}
+
+/* A context of 1024 (4096 are accepted) needs 2 M^2 floats of attention scratch
+ * per head: the model keeps it in its activation buffer, one per part of the
+ * batch, never on the stack. A training step at M = 1024 on a thread with a
+ * 256 KiB stack (the stack scratch overflowed it, and the 8 MiB default too)
+ * gives the same bits as two threads, whose parts run at the same time each on
+ * their own scratch. */
+typedef struct {
+    dn_mlmodel_t *m;
+    const dn_mlbatch_t *b;
+    int rc_forward, rc_backward;
+    float loss;
+} step_job_t;
+
+static void *step_job(void *arg)
+{
+    step_job_t *j = arg;
+    j->rc_forward = dn_mlmodel_forward(j->m, j->b, 1, &j->loss);
+    j->rc_backward = j->rc_forward ? -1 : dn_mlmodel_backward(j->m);
+    return NULL;
+}
+
+Test(mlmodel, context_1024_step_on_a_small_stack)
+{
+    dn_mlconfig_t cfg = small_cfg();
+    cfg.context = 1024;
+    cfg.max_batch = 2;
+    cfg.n_layers = 1;
+    cfg.dropout = 0.1f;
+    problem_t p;
+    problem_make(&p, &cfg, 2, 1024);
+    dn_mlmodel_t *one = dn_mlmodel_new(&cfg, 11), *two = dn_mlmodel_new(&cfg, 11);
+    cr_assert(one && two);
+    cr_assert_eq(dn_mlmodel_set_threads(two, 2), 0);
+    step_job_t j = {.m = one, .b = &p.b};
+    dn_test_on_small_stack(256 * 1024, step_job, &j);
+    cr_assert_eq(j.rc_forward, 0, "forward on the small stack: %d", j.rc_forward);
+    cr_assert_eq(j.rc_backward, 0, "backward on the small stack: %d", j.rc_backward);
+    cr_assert(isfinite(j.loss), "loss %g", j.loss);
+    float l2;
+    cr_assert_eq(dn_mlmodel_forward(two, &p.b, 1, &l2), 0);
+    cr_assert_eq(dn_mlmodel_backward(two), 0);
+    cr_assert(memcmp(&j.loss, &l2, sizeof l2) == 0, "loss %.9g on one thread, %.9g on two",
+              j.loss, l2);
+    const size_t n = dn_mlmodel_num_params(one);
+    const float *g1 = dn_mlmodel_grads(one), *g2 = dn_mlmodel_grads(two);
+    size_t bad = 0, first = 0, zero = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (memcmp(&g1[i], &g2[i], sizeof(float)) && !bad++)
+            first = i;
+        zero += g1[i] == 0.0f || !isfinite(g1[i]);
+    }
+    cr_assert_eq(bad, 0, "%zu of %zu gradients differ between one and two threads, first %zu: "
+                 "%.9g vs %.9g", bad, n, first, g1[first], g2[first]);
+    cr_assert(zero < n / 2, "%zu of %zu gradients are zero or not finite", zero, n);
+    dn_mlmodel_destroy(&one);
+    dn_mlmodel_destroy(&two);
     problem_free(&p);
 }

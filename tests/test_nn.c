@@ -13,6 +13,7 @@
 
 #include "nn.h"
 #include "rng.h"
+#include "smallstack.h"
 
 typedef double (*loss_fn)(void *ctx);
 
@@ -319,7 +320,7 @@ Test(nn, gather_scatter)
 /* ---- multi-head attention incl. in/out projections ---------------------------- */
 
 typedef struct {
-    float *x, *win, *bin, *wout, *bout, *qkv, *att, *prob, *out, *R;
+    float *x, *win, *bin, *wout, *bout, *qkv, *att, *prob, *out, *R, *scratch;
     int B, M, C, H;
 } mha_t;
 
@@ -328,8 +329,8 @@ static double mha_loss(void *p)
     mha_t *c = p;
     int N = c->B * c->M;
     dn_linear_forward(c->qkv, c->x, c->win, c->bin, N, c->C, 3 * c->C);
-    dn_attention_forward(c->att, c->prob, c->prob, NULL, c->qkv, 0.0f, c->B, c->M, c->C,
-                         c->H, NULL);
+    dn_attention_forward(c->att, c->prob, c->prob, NULL, c->scratch, c->qkv, 0.0f, c->B, c->M,
+                         c->C, c->H, NULL);
     dn_linear_forward(c->out, c->att, c->wout, c->bout, N, c->C, c->C);
     return dot_r(c->out, c->R, N * c->C);
 }
@@ -343,13 +344,14 @@ Test(nn, multihead_attention)
                randv(&rng, 3 * C, -0.3, 0.3),  randv(&rng, C * C, -0.8, 0.8),
                randv(&rng, C, -0.3, 0.3),      zeros(N * 3 * C), zeros(N * C),
                zeros(B * H * M * M),           zeros(N * C),
-               randv(&rng, N * C, -1, 1),      B, M, C, H};
+               randv(&rng, N * C, -1, 1),      zeros(dn_attention_scratch_floats(M, C, H)),
+               B, M, C, H};
     float *dx = zeros(N * C), *dwin = zeros(3 * C * C), *dbin = zeros(3 * C),
           *dwout = zeros(C * C), *dbout = zeros(C), *datt = zeros(N * C),
           *dqkv = zeros(N * 3 * C);
     mha_loss(&c);
     dn_linear_backward(datt, dwout, dbout, c.R, c.att, c.wout, N, C, C);
-    dn_attention_backward(dqkv, datt, c.qkv, c.prob, c.prob, NULL, B, M, C, H);
+    dn_attention_backward(dqkv, c.scratch, datt, c.qkv, c.prob, c.prob, NULL, B, M, C, H);
     dn_linear_backward(dx, dwin, dbin, dqkv, c.x, c.win, N, C, 3 * C);
     CHECK_FD(mha_loss, &c, c.x, dx, N * C, 1e-2f, 2e-3, "mha dinp");
     CHECK_FD(mha_loss, &c, c.win, dwin, 3 * C * C, 1e-2f, 2e-3, "mha in_proj_weight");
@@ -362,13 +364,13 @@ Test(nn, multihead_attention)
     CHECK_FD(mha_loss, &c, c.wout, dwout, C * C, 1e-2f, 2e-3, "mha out_proj_weight");
     CHECK_FD(mha_loss, &c, c.bout, dbout, C, 1e-2f, 2e-3, "mha out_proj_bias");
     free(c.x), free(c.win), free(c.bin), free(c.wout), free(c.bout), free(c.qkv);
-    free(c.att), free(c.prob), free(c.out), free(c.R);
+    free(c.att), free(c.prob), free(c.out), free(c.R), free(c.scratch);
     free(dx), free(dwin), free(dbin), free(dwout), free(dbout), free(datt), free(dqkv);
 }
 
 /* Attention with dropout on the probabilities: the backward must use the mask. */
 typedef struct {
-    float *qkv, *att, *prob, *pdrop, *mask, *R;
+    float *qkv, *att, *prob, *pdrop, *mask, *R, *scratch;
     dn_rng_t seed_state;
     int B, M, C, H;
 } attd_t;
@@ -377,8 +379,8 @@ static double attd_loss(void *p)
 {
     attd_t *c = p;
     dn_rng_t rng = c->seed_state; /* same mask every evaluation */
-    dn_attention_forward(c->att, c->prob, c->pdrop, c->mask, c->qkv, 0.3f, c->B, c->M,
-                         c->C, c->H, &rng);
+    dn_attention_forward(c->att, c->prob, c->pdrop, c->mask, c->scratch, c->qkv, 0.3f, c->B,
+                         c->M, c->C, c->H, &rng);
     return dot_r(c->att, c->R, c->B * c->M * c->C);
 }
 
@@ -389,17 +391,17 @@ Test(nn, attention_with_dropout)
     int B = 2, M = 4, C = 4, H = 2, N = B * M;
     attd_t c = {randv(&rng, N * 3 * C, -1, 1), zeros(N * C), zeros(B * H * M * M),
                 zeros(B * H * M * M), zeros(B * H * M * M), randv(&rng, N * C, -1, 1),
-                rng, B, M, C, H};
+                zeros(dn_attention_scratch_floats(M, C, H)), rng, B, M, C, H};
     float *dqkv = zeros(N * 3 * C);
     attd_loss(&c);
     int zeros_n = 0;
     for (int i = 0; i < B * H * M * M; i++)
         zeros_n += c.mask[i] == 0.0f;
     cr_assert(zeros_n > 0 && zeros_n < B * H * M * M, "dropout mask has %d zeros", zeros_n);
-    dn_attention_backward(dqkv, c.R, c.qkv, c.prob, c.pdrop, c.mask, B, M, C, H);
+    dn_attention_backward(dqkv, c.scratch, c.R, c.qkv, c.prob, c.pdrop, c.mask, B, M, C, H);
     CHECK_FD(attd_loss, &c, c.qkv, dqkv, N * 3 * C, 1e-2f, 2e-3, "attention+dropout dqkv");
     free(c.qkv), free(c.att), free(c.prob), free(c.pdrop), free(c.mask), free(c.R);
-    free(dqkv);
+    free(c.scratch), free(dqkv);
 }
 
 /* The attention kernel blocks its work by vectors of 16 floats and rows of 4;
@@ -488,11 +490,12 @@ Test(nn, attention_every_blocking_matches_reference)
         dn_rng_t rng;
         dn_rng_seed(&rng, 100 + s);
         float *qkv = randv(&rng, N * 3 * C, -1.5, 1.5), *g = randv(&rng, N * C, -1, 1);
-        float *out = zeros(N * C), *prob = zeros(B * H * M * M), *dqkv = zeros(N * 3 * C);
+        float *out = zeros(N * C), *prob = zeros(B * H * M * M), *dqkv = zeros(N * 3 * C),
+              *scratch = zeros(dn_attention_scratch_floats(M, C, H));
         double *rout = malloc(sizeof(double) * N * C),
                *rdqkv = malloc(sizeof(double) * N * 3 * C);
-        dn_attention_forward(out, prob, prob, NULL, qkv, 0.0f, B, M, C, H, NULL);
-        dn_attention_backward(dqkv, g, qkv, prob, prob, NULL, B, M, C, H);
+        dn_attention_forward(out, prob, prob, NULL, scratch, qkv, 0.0f, B, M, C, H, NULL);
+        dn_attention_backward(dqkv, scratch, g, qkv, prob, prob, NULL, B, M, C, H);
         attention_ref(rout, rdqkv, qkv, g, B, M, C, H);
         double wo = worst_rel(out, rout, N * C), wd = worst_rel(dqkv, rdqkv, N * 3 * C);
         cr_log_info("attention B%d M%d C%d H%d: worst rel diff out %.3g, dqkv %.3g", B,
@@ -502,7 +505,52 @@ Test(nn, attention_every_blocking_matches_reference)
                   "(relative to the largest, > 2e-6)",
                   B, M, C, H, wo, wd);
         free(qkv), free(g), free(out), free(prob), free(dqkv), free(rout), free(rdqkv);
+        free(scratch);
     }
+}
+
+/* Contexts up to 4096 are accepted; at M = 1024 the attention kernels work on
+ * 2 M^2 floats (8 MiB) per head. That scratch is the caller's buffer, never the
+ * stack: forward and backward at M = 1024 run on a thread with a 256 KiB stack
+ * (the scratch on the stack overflowed it, and the 8 MiB default of the main
+ * thread too) and still equal the double reference. */
+typedef struct {
+    float *out, *prob, *dqkv, *scratch;
+    const float *qkv, *g;
+    int B, M, C, H;
+} att_job_t;
+
+static void *att_job(void *arg)
+{
+    att_job_t *j = arg;
+    dn_attention_forward(j->out, j->prob, j->prob, NULL, j->scratch, j->qkv, 0.0f, j->B, j->M,
+                         j->C, j->H, NULL);
+    dn_attention_backward(j->dqkv, j->scratch, j->g, j->qkv, j->prob, j->prob, NULL, j->B,
+                          j->M, j->C, j->H);
+    return NULL;
+}
+
+Test(nn, attention_context_1024_on_a_small_stack)
+{
+    const int B = 1, M = 1024, C = 16, H = 2, N = B * M;
+    dn_rng_t rng;
+    dn_rng_seed(&rng, 1024);
+    float *qkv = randv(&rng, N * 3 * C, -1.5, 1.5), *g = randv(&rng, N * C, -1, 1);
+    att_job_t j = {.out = zeros(N * C), .prob = zeros(B * H * M * M), .dqkv = zeros(N * 3 * C),
+                   .scratch = zeros(dn_attention_scratch_floats(M, C, H)), .qkv = qkv, .g = g,
+                   .B = B, .M = M, .C = C, .H = H};
+    cr_assert(j.out && j.prob && j.dqkv && j.scratch);
+    dn_test_on_small_stack(256 * 1024, att_job, &j);
+    double *rout = malloc(sizeof(double) * N * C), *rdqkv = malloc(sizeof(double) * N * 3 * C);
+    attention_ref(rout, rdqkv, qkv, g, B, M, C, H);
+    double wo = worst_rel(j.out, rout, N * C), wd = worst_rel(j.dqkv, rdqkv, N * 3 * C);
+    cr_log_info("attention M%d on a 256 KiB stack: worst rel diff out %.3g, dqkv %.3g", M, wo,
+                wd);
+    cr_assert(wo < 5e-6 && wd < 5e-6,
+              "attention M%d: out differs by %.3g, dqkv by %.3g (relative to the largest, "
+              "> 5e-6)", M, wo, wd);
+    free(qkv), free(g), free(j.out), free(j.prob), free(j.dqkv), free(j.scratch);
+    free(rout), free(rdqkv);
 }
 
 /* ---- dropout --------------------------------------------------------------- */

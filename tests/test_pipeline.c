@@ -16,7 +16,9 @@
  *     control, with every message accounted for;
  *   - localised anomalies: the broken histograms are named, every flagged run
  *     is drawn and only the newest figure sets are kept; with a full figure
- *     queue every set wanted is still accounted for.
+ *     queue every set wanted is still accounted for;
+ *   - a test process killed before its .fini (Criterion's timeout) leaves no
+ *     service running: every cluster is tied to its test's process.
  * Each cluster streams 200 runs (60 historical), which keeps DINAMO-ML's
  * online training to seconds. */
 #include <criterion/criterion.h>
@@ -27,11 +29,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "bus.h"
+#include "clock.h"
 #include "json.h"
 #include "rng.h"
 
@@ -96,10 +101,13 @@ static int sh(const char *fmt, ...)
     return rc == -1 ? -1 : WEXITSTATUS(rc);
 }
 
+/* The cluster is tied to this test's process (--lifeline): when Criterion
+ * kills a test that timed out, its .fini never runs, and the watchdog stops
+ * the services instead. */
 static void start_cluster(const char *extra)
 {
-    int rc = sh("scripts/cluster.sh start %s --ipc %s > %s/start.out 2>&1", rundir,
-                extra ? extra : "", rundir);
+    int rc = sh("scripts/cluster.sh start %s --ipc --lifeline %d %s > %s/start.out 2>&1",
+                rundir, (int)getpid(), extra ? extra : "", rundir);
     if (rc)
         sh("cat %s/start.out >&2", rundir);
     cr_assert_eq(rc, 0, "cluster.sh start failed (%d)", rc);
@@ -538,4 +546,66 @@ Test(pipeline, full_figure_queue_drops_the_oldest_and_counts_every_set)
     rc = sh("grep -q 'stopped: %d runs, %d labels, %d scores' %s/logs/evaluator.log", RUNS,
             4 * RUNS, 4 * RUNS, rundir);
     cr_assert_eq(rc, 0, "the evaluator did not receive every run, label and score");
+}
+
+/* A process that started a cluster with --lifeline (as start_cluster does for
+ * every test) is killed -9: its watchdog stops the cluster, every service
+ * exits cleanly on its SIGTERM within seconds, and the watchdog says why. */
+Test(pipeline, lifeline_stops_the_cluster_of_a_killed_process)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "scripts/cluster.sh start %s --ipc --methods s --lifeline $$ "
+             "> %s/start.out 2>&1 && exec sleep 600", rundir, rundir);
+    pid_t owner = fork();
+    cr_assert_neq(owner, -1, "fork: %s", strerror(errno));
+    if (owner == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    /* status: "NAME PID running" once each service runs */
+    int rc = sh("for i in $(seq 600); do n=$(scripts/cluster.sh status %s 2>/dev/null | "
+                "grep -c '^[^ ]* [0-9][0-9]* running$'); [ \"$n\" = 3 ] && exit 0; "
+                "sleep 0.1; done; exit 1", rundir);
+    const char *names[] = {"generator", "scorer_s", "evaluator"};
+    pid_t pids[3] = {0, 0, 0};
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        char path[160];
+        snprintf(path, sizeof path, "%s/pids/%s.pid", rundir, names[i]);
+        FILE *f = fopen(path, "r");
+        int pid = 0;
+        if (!f || fscanf(f, "%d", &pid) != 1 || pid <= 0)
+            rc = -1;
+        if (f)
+            fclose(f);
+        pids[i] = (pid_t)pid;
+    }
+    /* the kill -9 (the point of the test, and on any failure above, so that
+     * the owner's sleep holds no pipe of the test runner open) */
+    int killed = kill(owner, SIGKILL);
+    cr_assert_eq(waitpid(owner, NULL, 0), owner);
+    if (rc)
+        sh("cat %s/start.out >&2", rundir);
+    cr_assert_eq(rc, 0, "the cluster's three services did not all run within 60 s");
+    cr_assert_eq(killed, 0, "kill -9 of the owner: %s", strerror(errno));
+    const double t0 = dn_clock_mono();
+    int running = 3;
+    while (running > 0 && dn_clock_mono() - t0 < 10.0) {
+        struct timespec ts = {0, 50000000L};
+        nanosleep(&ts, NULL);
+        running = 0;
+        for (int i = 0; i < 3; i++)
+            running += kill(pids[i], 0) == 0;
+    }
+    const double gone = dn_clock_mono() - t0;
+    cr_log_info("the services were gone %.2f s after the kill -9 of their owner", gone);
+    cr_assert_eq(running, 0, "%d of 3 services still run %.1f s after the process that started "
+                 "them was killed", running, gone);
+    for (int i = 0; i < 3; i++) {
+        rc = sh("for i in $(seq 50); do [ -e %s/pids/%s.rc ] && break; sleep 0.1; done; "
+                "[ \"$(cat %s/pids/%s.rc)\" = 0 ]", rundir, names[i], rundir, names[i]);
+        cr_assert_eq(rc, 0, "%s did not exit cleanly on the watchdog's SIGTERM", names[i]);
+    }
+    rc = sh("grep -q 'lifeline: process %d is gone: stopping the cluster' %s/logs/lifeline.log",
+            (int)owner, rundir);
+    cr_assert_eq(rc, 0, "the watchdog logged no stop for process %d", (int)owner);
 }

@@ -41,6 +41,8 @@ struct dn_ml_t {
     float *ctx_time;     /* [M] */
     float *mu_f, *sig_f; /* [nb] prediction */
     double *xt, *sx2, *mu_d, *sig_d; /* [nb] */
+    int (*step_hook)(void *ctx, dn_err_t *err); /* not state (dn_ml_set_step_hook) */
+    void *step_ctx;
 };
 
 void dn_ml_opts_default(dn_ml_opts_t *o)
@@ -171,6 +173,12 @@ void dn_ml_destroy(dn_ml_t **self_p)
 
 const dn_ml_opts_t *dn_ml_opts(const dn_ml_t *self) { return &self->opts; }
 void dn_ml_set_frozen(dn_ml_t *self, int frozen) { self->frozen = frozen != 0; }
+
+void dn_ml_set_step_hook(dn_ml_t *self, int (*hook)(void *ctx, dn_err_t *err), void *ctx)
+{
+    self->step_hook = hook;
+    self->step_ctx = ctx;
+}
 
 void dn_ml_set_min_entries(dn_ml_t *self, double min_entries)
 {
@@ -378,6 +386,8 @@ int dn_ml_learn(dn_ml_t *self, int64_t run_index, const double *x, const double 
         }
         steps++;
         last_loss = loss;
+        if (self->step_hook && (rc = self->step_hook(self->step_ctx, err)))
+            break;
         if (loss < best) {
             best = loss;
             since_best = 0;

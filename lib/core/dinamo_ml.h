@@ -112,7 +112,8 @@ int dn_ml_score(dn_ml_t *self, int64_t run_index, const double *x, const double 
  * improve the best loss, or max_steps. *steps_out (may be NULL) = steps taken,
  * *loss_out (may be NULL) = loss of the last step (NAN when no step was taken).
  * Returns 0; DN_EEMPTY (empty histogram, not added); DN_ERANGE (bad counts, not
- * added); DN_EINVAL; or a model error (the run stays in D). */
+ * added); DN_EINVAL; or a model error or the step hook's code (the run stays in
+ * D). */
 int dn_ml_learn(dn_ml_t *self, int64_t run_index, const double *x, const double *var,
                 int *steps_out, float *loss_out, dn_err_t *err);
 
@@ -125,6 +126,15 @@ int dn_ml_step(dn_ml_t *self, int64_t run_index, const double *x, const double *
 /* frozen != 0: learn() records good runs (for contexts) but takes no training
  * steps, so the weights stay as they are (pure inference, imported weights). */
 void dn_ml_set_frozen(dn_ml_t *self, int frozen);
+
+/* A function dn_ml_learn calls after every training step (hook NULL: none),
+ * for a caller that must show it is alive while one run trains for long (the
+ * trainer renews its member lease: the first runs of a key train hundreds of
+ * steps). It must not touch the tracker; it returns 0, or an error code (with
+ * *err set) that stops the training at once: dn_ml_learn returns that code,
+ * the run stays in D and the steps taken stand. Not state: checkpoints do not
+ * carry it; ctx is borrowed. */
+void dn_ml_set_step_hook(dn_ml_t *self, int (*hook)(void *ctx, dn_err_t *err), void *ctx);
 
 /* Runs with fewer than min_entries entries are insufficient statistics
  * (DN_EEMPTY: no score, never learned), as empty ones always are. A policy

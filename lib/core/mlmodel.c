@@ -1,7 +1,8 @@
 /* mlmodel.c: the DINAMO-ML network of mlmodel.h on the kernels of nn.h.
  *
  * Buffers: params, grads, adam_m, adam_v (num_params floats each, exchange
- * order) and acts (every forward activation plus the backward scratch, sized for
+ * order) and acts (every forward activation plus the backward scratch and the
+ * attention kernels' scratch, one per part, so no kernel needs the stack; sized for
  * max_batch contexts, max_hist distinct histograms and max_batch*context distinct
  * time values); one int buffer holds the token -> histogram and token -> time
  * indices. Views (structs of pointers into those buffers) are computed once at
@@ -86,7 +87,12 @@ typedef struct {
     float *dz, *dln, *dl0;  /* [B][nb] */
 } head_grads_t;
 
+/* A step's contexts run in N_PARTS fixed parts (see "parallel structure"). */
+#define N_PARTS 2
+
 typedef struct {
+    /* the attention kernels' scratch, one per part (parts may run at once) */
+    float *att_scratch[N_PARTS]; /* dn_attention_scratch_floats(M, d, H) each */
     mlp_acts_t xemb, temb;
     float *h0;              /* [N][d] tokens */
     layer_acts_t *layer;
@@ -272,6 +278,9 @@ static size_t acts_view(acts_view_t *A, float *base, const dn_mlconfig_t *c)
     size_t B = c->max_batch, M = c->context, N = B * M, U = max_hist_of(c),
            T = N, UT = U > T ? U : T;
     float *cur = base;
+    /* first, so that they start 64-byte aligned (their sizes are whole vectors) */
+    for (int part = 0; part < N_PARTS; part++)
+        A->att_scratch[part] = take(&cur, dn_attention_scratch_floats((int)M, (int)d, (int)H));
     mlp_acts(&A->xemb, &cur, U, nb, d);
     mlp_acts(&A->temb, &cur, T, 1, d);
     A->h0 = take(&cur, N * d);
@@ -497,9 +506,8 @@ const float *dn_mlmodel_sigma(const dn_mlmodel_t *m) { return m->A.y[1]; }
  *     one head, one embedding MLP) and sum over the whole batch;
  *   - the dropout masks of a forward pass, drawn in one go before the data (the
  *     generator is sequential) while the embeddings are computed.
- * Member m of a team of size S runs parts and tasks i with i % S == m. */
-
-#define N_PARTS 2
+ * Member m of a team of size S runs parts and tasks i with i % S == m; each
+ * part has its own attention scratch in the activation buffer. */
 
 static void part_contexts(int B, int part, int *b0, int *nbc)
 {
@@ -593,8 +601,9 @@ static void forward_prologue(void *arg, int member, int size)
 }
 
 /* Region 2: tokens, encoder layers, pooling and heads of contexts
- * [b0, b0 + nbc). */
-static void forward_contexts(dn_mlmodel_t *m, int b0, int nbc, float p, int drop)
+ * [b0, b0 + nbc); att_scratch is this part's attention scratch. */
+static void forward_contexts(dn_mlmodel_t *m, float *att_scratch, int b0, int nbc, float p,
+                             int drop)
 {
     const dn_mlconfig_t *c = &m->cfg;
     acts_view_t *A = &m->A;
@@ -617,8 +626,8 @@ static void forward_contexts(dn_mlmodel_t *m, int b0, int nbc, float p, int drop
         const layer_params_t *W = &m->P.layer[l];
         dn_linear_forward(L->qkv + 3 * od, hin, W->qkv_w, W->qkv_b, R, d, 3 * d);
         dn_attention_forward(L->atty + od, L->prob + oa, (drop ? L->pdrop : L->prob) + oa,
-                             drop ? L->amask + oa : NULL, L->qkv + 3 * od, p, nbc, M, d, H,
-                             NULL);
+                             drop ? L->amask + oa : NULL, att_scratch, L->qkv + 3 * od, p,
+                             nbc, M, d, H, NULL);
         dn_linear_forward(tmp, L->atty + od, W->out_w, W->out_b, R, d, d);
         dn_dropout_forward(tmp, drop ? L->mask1 + od : NULL, tmp, p, nd, NULL);
         dn_residual_forward(L->res1 + od, hin, tmp, nd);
@@ -653,7 +662,7 @@ static void forward_parts(void *arg, int member, int size)
         int b0, nbc;
         part_contexts(j->B, part, &b0, &nbc);
         if (nbc > 0)
-            forward_contexts(j->m, b0, nbc, j->p, j->drop);
+            forward_contexts(j->m, j->m->A.att_scratch[part], b0, nbc, j->p, j->drop);
     }
 }
 
@@ -717,8 +726,10 @@ int dn_mlmodel_forward(dn_mlmodel_t *m, const dn_mlbatch_t *b, int train,
 
 /* Input gradients of contexts [b0, b0 + nbc): the loss, the heads (keeping
  * their inner gradients), the pooling and every encoder layer down to the
- * tokens (dH0), keeping what the parameter tasks need in A->lg. */
-static void backward_contexts(dn_mlmodel_t *m, int B, int b0, int nbc, int drop)
+ * tokens (dH0), keeping what the parameter tasks need in A->lg; att_scratch is
+ * this part's attention scratch. */
+static void backward_contexts(dn_mlmodel_t *m, float *att_scratch, int B, int b0, int nbc,
+                              int drop)
 {
     const dn_mlconfig_t *c = &m->cfg;
     acts_view_t *A = &m->A;
@@ -798,7 +809,7 @@ static void backward_contexts(dn_mlmodel_t *m, int B, int b0, int nbc, int drop)
         memset(dR, 0, nd * sizeof(float));
         dn_linear_backward_data(dR, dx1, W->out_w, R, d, d);
         memset(dqkv, 0, 3 * nd * sizeof(float));
-        dn_attention_backward(dqkv, dR, L->qkv + 3 * od, L->prob + oa,
+        dn_attention_backward(dqkv, att_scratch, dR, L->qkv + 3 * od, L->prob + oa,
                               (drop ? L->pdrop : L->prob) + oa, drop ? L->amask + oa : NULL,
                               nbc, M, d, H);
         dn_linear_backward_data(gdown, dqkv, W->qkv_w, R, d, 3 * d);
@@ -817,7 +828,7 @@ static void backward_parts(void *arg, int member, int size)
         int b0, nbc;
         part_contexts(j->B, part, &b0, &nbc);
         if (nbc > 0)
-            backward_contexts(m, j->B, b0, nbc, j->drop);
+            backward_contexts(m, m->A.att_scratch[part], j->B, b0, nbc, j->drop);
     }
 }
 

@@ -448,10 +448,11 @@ void dn_gather_backward(float *dtable, const float *dout, const int *index,
 
 /* ---- attention ----------------------------------------------------------- */
 
-/* Per (batch, head) the M x M products run on small local copies padded with
- * zeros to whole vectors (MP = M, HP = C/H rounded up to LANE), k and v also
- * transposed to [hs][MP], so that every inner loop is a walk of independent
- * outputs. Accumulators are blocks of at most ACC_BLOCK vectors; the per-head
+/* Per (batch, head) the M x M products run on copies in the caller's scratch
+ * (never the stack: M x M floats at the contexts accepted would overflow it),
+ * padded with zeros to whole vectors (MP = M, HP = C/H rounded up to LANE), k
+ * and v also transposed to [hs][MP], so that every inner loop is a walk of
+ * independent outputs. Accumulators are blocks of at most ACC_BLOCK vectors; the per-head
  * bodies are inlined with constant vector counts for the common shapes, so the
  * blocks live in registers. No sum is reassociated: scores sum over t in order,
  * outputs over j in order, exactly as the plain triple loops, so the results do
@@ -543,11 +544,39 @@ weighted_rows(float *out, int os, const float *w, int wrow, int wcol, float wsca
                             ms, R, NV, 1);
 }
 
+/* Scratch of one head, carved from the caller's buffer (dn_attention_scratch_floats):
+ * every part is a whole number of vectors, so parts stay 64-byte aligned when the
+ * buffer is. The forward's two phases and the backward reuse the same floats. */
+static inline float *scratch_take(float **cur, size_t n)
+{
+    float *p = *cur;
+    *cur += n;
+    return p;
+}
+
+static size_t att_scratch_floats(const att_dims_t *a)
+{
+    const size_t M = a->M, MP = a->MP, HP = a->HP, hs = a->hs;
+    const size_t scores = hs * MP + M * MP, out = 2 * M * HP,
+                 bwd = 3 * hs * MP + 2 * M * HP + 2 * M * MP + MP;
+    size_t n = scores > out ? scores : out;
+    return n > bwd ? n : bwd;
+}
+
+size_t dn_attention_scratch_floats(int M, int C, int H)
+{
+    const att_dims_t a = att_dims(M, C, H);
+    return att_scratch_floats(&a);
+}
+
 static inline __attribute__((always_inline)) void
-att_scores_head(float *P, const float *base, const att_dims_t *a, const int MV)
+att_scores_head(float *P, float *restrict scratch, const float *base, const att_dims_t *a,
+                const int MV)
 {
     const int M = a->M, MP = a->MP, hs = a->hs;
-    float kT[hs * MP], S[M * MP];
+    float *cur = scratch;
+    float *restrict kT = scratch_take(&cur, (size_t)hs * MP);
+    float *restrict S = scratch_take(&cur, (size_t)M * MP);
     cols_padded(kT, base + a->C, a);
     /* torch scales q before q k^T */
     weighted_rows(S, MP, base, a->C3, 1, a->scale, kT, MP, hs, MV, M);
@@ -569,11 +598,13 @@ att_scores_head(float *P, const float *base, const att_dims_t *a, const int MV)
 }
 
 static inline __attribute__((always_inline)) void
-att_out_head(float *out, const float *PD, const float *base, const att_dims_t *a,
-             const int HV)
+att_out_head(float *out, float *restrict scratch, const float *PD, const float *base,
+             const att_dims_t *a, const int HV)
 {
     const int M = a->M, HP = a->HP;
-    float v[M * HP], o_s[M * HP];
+    float *cur = scratch;
+    float *restrict v = scratch_take(&cur, (size_t)M * HP);
+    float *restrict o_s = scratch_take(&cur, (size_t)M * HP);
     rows_padded(v, base + 2 * a->C, a);
     weighted_rows(o_s, HP, PD, M, 1, 1.0f, v, HP, M, HV, M);
     for (int i = 0; i < M; i++)
@@ -581,8 +612,8 @@ att_out_head(float *out, const float *PD, const float *base, const att_dims_t *a
 }
 
 void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
-                          const float *qkv, float p, int B, int M, int C, int H,
-                          dn_rng_t *rng)
+                          float *scratch, const float *qkv, float p, int B, int M, int C,
+                          int H, dn_rng_t *rng)
 {
     const att_dims_t a = att_dims(M, C, H);
     const int MV = a.MP / LANE, HV = a.HP / LANE, drop = p > 0.0f;
@@ -593,11 +624,11 @@ void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
             float *P = prob + ((size_t)b * H + h) * M * M;
             float *PD = pdrop + ((size_t)b * H + h) * M * M;
             if (MV == 1)
-                att_scores_head(P, base, &a, 1);
+                att_scores_head(P, scratch, base, &a, 1);
             else if (MV == 2)
-                att_scores_head(P, base, &a, 2);
+                att_scores_head(P, scratch, base, &a, 2);
             else
-                att_scores_head(P, base, &a, MV);
+                att_scores_head(P, scratch, base, &a, MV);
             if (drop) {
                 float *MK = mask + ((size_t)b * H + h) * M * M;
                 dn_dropout_forward(PD, MK, P, p, M * M, rng);
@@ -605,25 +636,32 @@ void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
                 memcpy(PD, P, (size_t)M * M * sizeof(float));
             }
             if (HV == 1)
-                att_out_head(o, PD, base, &a, 1);
+                att_out_head(o, scratch, PD, base, &a, 1);
             else
-                att_out_head(o, PD, base, &a, HV);
+                att_out_head(o, scratch, PD, base, &a, HV);
         }
 }
 
 static inline __attribute__((always_inline)) void
-att_bwd_head(float *dbase, const float *go_base, const float *base,
+att_bwd_head(float *dbase, float *restrict scratch, const float *go_base, const float *base,
              const float *prob, const float *pdrop, const float *mask,
              const att_dims_t *a, const int MV, const int HV)
 {
     const int M = a->M, MP = a->MP, HP = a->HP, hs = a->hs, C = a->C;
-    float vT[hs * MP], kp[M * HP], dvT[hs * MP], dkT[hs * MP], dS[M * MP], pd[MP],
-        dP[M * MP], dQ[M * HP];
+    float *cur = scratch;
+    float *restrict vT = scratch_take(&cur, (size_t)hs * MP);
+    float *restrict kp = scratch_take(&cur, (size_t)M * HP);
+    float *restrict dvT = scratch_take(&cur, (size_t)hs * MP);
+    float *restrict dkT = scratch_take(&cur, (size_t)hs * MP);
+    float *restrict dS = scratch_take(&cur, (size_t)M * MP);
+    float *restrict pd = scratch_take(&cur, (size_t)MP);
+    float *restrict dP = scratch_take(&cur, (size_t)M * MP);
+    float *restrict dQ = scratch_take(&cur, (size_t)M * HP);
     cols_padded(vT, base + 2 * C, a);
     rows_padded(kp, base + C, a);
     weighted_rows(dP, MP, go_base, C, 1, 1.0f, vT, MP, hs, MV, M);
-    memset(dvT, 0, sizeof dvT);
-    memset(dkT, 0, sizeof dkT);
+    memset(dvT, 0, (size_t)hs * MP * sizeof(float));
+    memset(dkT, 0, (size_t)hs * MP * sizeof(float));
     for (int j = M; j < MP; j++)
         pd[j] = 0.0f;
     for (int i = 0; i < M; i++) {
@@ -680,8 +718,8 @@ att_bwd_head(float *dbase, const float *go_base, const float *base,
     }
 }
 
-void dn_attention_backward(float *dqkv, const float *dout, const float *qkv,
-                           const float *prob, const float *pdrop,
+void dn_attention_backward(float *dqkv, float *scratch, const float *dout,
+                           const float *qkv, const float *prob, const float *pdrop,
                            const float *mask, int B, int M, int C, int H)
 {
     const att_dims_t a = att_dims(M, C, H);
@@ -694,11 +732,11 @@ void dn_attention_backward(float *dqkv, const float *dout, const float *qkv,
             const size_t off = ((size_t)b * H + h) * M * M;
             const float *mk = mask ? mask + off : NULL;
             if (MV == 1 && HV == 1)
-                att_bwd_head(dbase, go, base, prob + off, pdrop + off, mk, &a, 1, 1);
+                att_bwd_head(dbase, scratch, go, base, prob + off, pdrop + off, mk, &a, 1, 1);
             else if (MV == 2 && HV == 1)
-                att_bwd_head(dbase, go, base, prob + off, pdrop + off, mk, &a, 2, 1);
+                att_bwd_head(dbase, scratch, go, base, prob + off, pdrop + off, mk, &a, 2, 1);
             else
-                att_bwd_head(dbase, go, base, prob + off, pdrop + off, mk, &a, MV, HV);
+                att_bwd_head(dbase, scratch, go, base, prob + off, pdrop + off, mk, &a, MV, HV);
         }
 }
 

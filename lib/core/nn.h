@@ -4,8 +4,9 @@
  * writes its outputs; x_backward(dinp, dweights, dout, inp, ...) ADDS into the
  * gradients it is given (callers zero them first). Shapes are in the comments,
  * row-major. Matrix products go through cblas_sgemm; everything else is plain C
- * loops the compiler vectorises. No kernel allocates, prints or fails: the model
- * checks dimensions once. A gradient pointer may be NULL where documented, to
+ * loops the compiler vectorises. No kernel allocates, prints or fails, and none
+ * puts arrays sized by its inputs on the stack (attention takes its scratch from
+ * the caller): the model checks dimensions once. A gradient pointer may be NULL where documented, to
  * skip work nobody needs (e.g. the gradient of the network's input).
  *
  * Thread rules: kernels touch only their arguments. */
@@ -86,8 +87,16 @@ void dn_residual_backward(float *da, float *db, const float *dout, int n);
 void dn_meanpool_forward(float *out, const float *inp, int B, int M, int C);
 void dn_meanpool_backward(float *dinp, const float *dout, int B, int M, int C);
 
+/* Floats of scratch one dn_attention_forward or dn_attention_backward call of
+ * these sizes needs (reused head by head, so independent of B; about 2 M^2 + a
+ * few M C/H). Always a multiple of 16 floats, so scratches laid end to end in a
+ * 64-byte aligned buffer all stay 64-byte aligned. */
+size_t dn_attention_scratch_floats(int M, int C, int H);
+
 /* Multi-head scaled dot-product attention core (PyTorch's MultiheadAttention
  * between its in- and out-projections), no mask.
+ *   scratch         dn_attention_scratch_floats(M, C, H) floats the kernel
+ *                   overwrites; not shared with a call running at the same time
  *   qkv[B][M][3C]   q | k | v of each token (C = d_model, H heads of C/H)
  *   prob[B][H][M][M] softmax(q k^T / sqrt(C/H)) saved for backward
  *   pdrop[B][H][M][M] prob after dropout (the probabilities used), saved
@@ -97,11 +106,12 @@ void dn_meanpool_backward(float *dinp, const float *dout, int B, int M, int C);
  * Dropout draws come from *rng in (b, h, i, j) order, each (b, h) block as one
  * dn_dropout_draw of M*M; rng NULL: mask holds masks drawn so before. */
 void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
-                          const float *qkv, float p, int B, int M, int C, int H,
-                          dn_rng_t *rng);
-/* dqkv[B][M][3C] += gradient; mask NULL means no dropout was applied. */
-void dn_attention_backward(float *dqkv, const float *dout, const float *qkv,
-                           const float *prob, const float *pdrop,
+                          float *scratch, const float *qkv, float p, int B, int M, int C,
+                          int H, dn_rng_t *rng);
+/* dqkv[B][M][3C] += gradient; mask NULL means no dropout was applied; scratch as
+ * for the forward (dn_attention_scratch_floats(M, C, H) floats, overwritten). */
+void dn_attention_backward(float *dqkv, float *scratch, const float *dout,
+                           const float *qkv, const float *prob, const float *pdrop,
                            const float *mask, int B, int M, int C, int H);
 
 /* One AdamW step over n parameters, as torch.optim.AdamW: p *= 1 - lr*wd;

@@ -181,6 +181,7 @@ static int keystate_decode(trainer_t *tr, tkey_t *ks, const void *blob, size_t l
             return dn_err_prefix(err, "key %s: saved state", ks->key);
         dn_ml_set_min_entries(ks->ml, dn_policy_lookup(tr->policy, ks->key, NULL).min_entries);
         dn_mlmodel_share_team(dn_ml_model(ks->ml), tr->team);
+        trainer_watch_training(tr, ks->ml);
     }
     return items_decode(ks, &r, err);
 }

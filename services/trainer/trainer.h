@@ -95,6 +95,8 @@ typedef struct trainer_t {
     double last_ckpt;            /* monotonic time of the last checkpoint */
     dn_lease_share_t said;       /* the share last logged */
     uint64_t runs, labels, versions, bad_bins, learn_failed, labels_unknown, runs_unexpected;
+    int renew_rc;                /* a renewal inside dn_ml_learn failed: its code ... */
+    dn_err_t renew_err;          /* ... and error, for the training to stop with */
 } trainer_t;
 
 /* ---- keystate.c ---------------------------------------------------------------- */
@@ -149,6 +151,10 @@ int trainer_owns_static(const trainer_t *tr, const char *k);
 int trainer_join(trainer_t *tr, dn_err_t *err);
 /* Elastic: registers key k first seen at offset off. */
 int trainer_register(trainer_t *tr, const char *k, uint64_t off, dn_err_t *err);
+/* Elastic: makes dn_ml_learn on ml renew the member lease between its steps
+ * (a no-op for a static trainer). Called wherever a key's tracker is made. */
+void trainer_watch_training(trainer_t *tr, dn_ml_t *ml);
+
 /* Elastic: renews the member lease when due (DN_ESTATE: slot lost, stop). */
 int trainer_renew(trainer_t *tr, dn_err_t *err);
 /* Elastic: one balance step, logging the share when it changed. */

@@ -96,6 +96,29 @@ static int put_version(trainer_t *tr, tkey_t *ks, int64_t run_number, uint64_t r
     return rc;
 }
 
+/* dn_ml_learn's step hook of an elastic trainer. A key's first runs train
+ * hundreds of steps, which can outlast a short lease (seconds under load or a
+ * sanitizer); renewed only between runs, the lease of a trainer that was merely
+ * busy ran out, the others took its keys and restarted them from their last
+ * checkpoint, and under steady slowness the keys went round the trainers
+ * without ever getting further. */
+static int renew_while_training(void *ctx, dn_err_t *err)
+{
+    trainer_t *tr = ctx;
+    int rc = trainer_renew(tr, err);
+    if (rc) {
+        tr->renew_rc = rc;
+        tr->renew_err = *err;
+    }
+    return rc;
+}
+
+void trainer_watch_training(trainer_t *tr, dn_ml_t *ml)
+{
+    if (tr->lease)
+        dn_ml_set_step_hook(ml, renew_while_training, tr);
+}
+
 /* Gives owned key ks its tracker at its first run (n_bins bins), as
  * dn_score_dataset_ml does, and stores and publishes version 0. */
 static int key_start(trainer_t *tr, tkey_t *ks, int n_bins, dn_err_t *err)
@@ -107,6 +130,7 @@ static int key_start(trainer_t *tr, tkey_t *ks, int n_bins, dn_err_t *err)
                            .team = tr->team};
     if (dn_ml_new_for(&setup, &ks->ml, err))
         return dn_err_prefix(err, "key %s", k);
+    trainer_watch_training(tr, ks->ml);
     ks->n_bins = n_bins;
     ks->version = 0;
     int rc = put_version(tr, ks, 0, 0, 0, NAN, err);
@@ -127,7 +151,12 @@ static int learn(trainer_t *tr, tkey_t *ks, const item_t *it, dn_err_t *err)
     int steps = 0;
     float loss = NAN;
     dn_err_t e = {0};
-    if (dn_ml_learn(ks->ml, (int64_t)it->seq, it->x, it->var, &steps, &loss, &e)) {
+    int lrc = dn_ml_learn(ks->ml, (int64_t)it->seq, it->x, it->var, &steps, &loss, &e);
+    if (tr->renew_rc) { /* not the run's fault: our lease is gone */
+        *err = tr->renew_err;
+        return tr->renew_rc;
+    }
+    if (lrc) {
         tr->learn_failed++;
         dn_log(DN_LOG_WARN, "run %lld: key %s: not learned: %s", (long long)it->run_number,
                ks->key, e.msg);
