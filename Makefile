@@ -24,7 +24,8 @@ Q :=
 else
 Q := @
 endif
-PKGS := libzmq libprotobuf-c lmdb openblas criterion zlib plplot cairo cairo-svg libpng
+PKGS := libzmq libprotobuf-c lmdb openblas criterion zlib liblzma liblz4 libzstd plplot cairo \
+	cairo-svg libpng
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS := -std=c11 $(WARN) -O2 -g $(ARCH) -D_GNU_SOURCE
 LDLIBS := -lm -lpthread
@@ -36,7 +37,8 @@ endif
 # pkg-config is only consulted once deps has run; the ':=' with shell would run
 # before deps could install anything, so these are recursive ('=').
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs libzmq libprotobuf-c lmdb openblas zlib plplot cairo cairo-svg libpng 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs libzmq libprotobuf-c lmdb openblas zlib liblzma liblz4 libzstd \
+	plplot cairo cairo-svg libpng 2>/dev/null)
 CRIT_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 
 PROTOS := $(wildcard proto/*.proto)
