@@ -78,7 +78,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 SERVICES := $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/*.c))))
 SERVICE_BIN := $(SERVICES:%=$(BUILD)/services/%)
 
-.PHONY: all deps test bench run clean fixtures
+.PHONY: all deps test bench run clean fixtures jsroot
 .SECONDARY:
 
 all: deps $(TOOL_BIN) $(SERVICE_BIN) $(BENCH_BIN)
@@ -141,9 +141,21 @@ $(BUILD)/services/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)
 endef
 $(foreach s,$(SERVICES),$(eval $(call SERVICE_RULE,$(s))))
 
+# JSROOT, the independent ROOT reader the ROOT suites and bench_root compare
+# with: installed from the npm registry at the version tests/js/package-lock.json
+# pins (tests/js/.npmrc: no install scripts, no registry address in the lock).
+JSROOT := tests/js/node_modules/jsroot/package.json
+jsroot: $(JSROOT)
+$(JSROOT): tests/js/package.json tests/js/package-lock.json
+	@command -v npm >/dev/null || { echo "jsroot: npm not found: install Node.js and npm" \
+		"(the ROOT reader is tested against JSROOT)" >&2; exit 1; }
+	@echo "NPM tests/js (JSROOT)"
+	$(Q)cd tests/js && npm ci --loglevel=error
+	@touch $@
+
 # Suites run one after another (each runs its own tests in parallel); the
 # summary line totals Criterion's per-suite synthesis lines.
-test: deps $(TEST_BIN) $(TOOL_BIN) $(SERVICE_BIN)
+test: deps $(TEST_BIN) $(TOOL_BIN) $(SERVICE_BIN) $(JSROOT)
 	@scripts/check-layers.sh
 	@DINAMO_BUILD=$(BUILD) scripts/run-tests.sh $(TEST_BIN)
 
