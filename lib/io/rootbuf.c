@@ -371,3 +371,19 @@ void dn_wbuf_end_object(dn_wbuf_t *w, size_t at)
 {
     dn_wbuf_patch_u32(w, at, (uint32_t)(w->len - at - 4) | DN_ROOT_BYTECOUNT_MASK);
 }
+
+void dn_wbuf_tobject(dn_wbuf_t *w, uint32_t bits)
+{
+    dn_wbuf_u16(w, 1);
+    dn_wbuf_u32(w, 0);
+    dn_wbuf_u32(w, bits);
+}
+
+void dn_wbuf_tnamed(dn_wbuf_t *w, const char *name, const char *title)
+{
+    size_t at = dn_wbuf_begin_object(w, 1);
+    dn_wbuf_tobject(w, 0x03000000u);
+    dn_wbuf_tstring(w, name);
+    dn_wbuf_tstring(w, title);
+    dn_wbuf_end_object(w, at);
+}

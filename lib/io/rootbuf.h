@@ -141,4 +141,10 @@ void dn_wbuf_patch_u32(dn_wbuf_t *w, size_t at, uint32_t v);
 size_t dn_wbuf_begin_object(dn_wbuf_t *w, int version);
 void dn_wbuf_end_object(dn_wbuf_t *w, size_t at);
 
+/* A TObject (version 1, fUniqueID 0, fBits `bits`: ROOT writes 0x03000000,
+ * kNotDeleted | kIsOnHeap) and a TNamed (version 1 with its count, a
+ * TObject, name and title). */
+void dn_wbuf_tobject(dn_wbuf_t *w, uint32_t bits);
+void dn_wbuf_tnamed(dn_wbuf_t *w, const char *name, const char *title);
+
 #endif

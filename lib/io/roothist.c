@@ -445,22 +445,6 @@ fail:
 
 /* ---- writing ------------------------------------------------------------------- */
 
-static void put_tobject(dn_wbuf_t *w)
-{
-    dn_wbuf_u16(w, 1);          /* TObject version */
-    dn_wbuf_u32(w, 0);          /* fUniqueID */
-    dn_wbuf_u32(w, 0x03000000); /* fBits: kNotDeleted | kIsOnHeap, as ROOT writes */
-}
-
-static void put_tnamed(dn_wbuf_t *w, const char *name, const char *title)
-{
-    size_t at = dn_wbuf_begin_object(w, 1);
-    put_tobject(w);
-    dn_wbuf_tstring(w, name);
-    dn_wbuf_tstring(w, title);
-    dn_wbuf_end_object(w, at);
-}
-
 static void put_tarray(dn_wbuf_t *w, int n, const double *v)
 {
     dn_wbuf_u32(w, (uint32_t)n);
@@ -473,7 +457,7 @@ static void put_axis(dn_wbuf_t *w, const dn_root_axis_t *a, const char *name, in
                      double xmin, double xmax, const double *edges)
 {
     size_t at = dn_wbuf_begin_object(w, 10);
-    put_tnamed(w, a && a->name ? a->name : name, a && a->title ? a->title : "");
+    dn_wbuf_tnamed(w, a && a->name ? a->name : name, a && a->title ? a->title : "");
     size_t att = dn_wbuf_begin_object(w, 4);
     dn_wbuf_u32(w, 510);  /* fNdivisions */
     dn_wbuf_u16(w, 1);    /* fAxisColor */
@@ -509,7 +493,7 @@ static void put_axis_of(dn_wbuf_t *w, const dn_root_axis_t *a)
 static void put_th1(dn_wbuf_t *w, const dn_root_hist_t *h)
 {
     size_t at = dn_wbuf_begin_object(w, 8);
-    put_tnamed(w, h->name ? h->name : "", h->title ? h->title : "");
+    dn_wbuf_tnamed(w, h->name ? h->name : "", h->title ? h->title : "");
     size_t att = dn_wbuf_begin_object(w, 2); /* TAttLine: color 602, style 1, width 1 */
     dn_wbuf_u16(w, 602);
     dn_wbuf_u16(w, 1);
@@ -545,7 +529,7 @@ static void put_th1(dn_wbuf_t *w, const dn_root_hist_t *h)
     put_tarray(w, h->variances ? h->n_cells : 0, h->variances); /* fSumw2 */
     dn_wbuf_tstring(w, "");   /* fOption */
     size_t list = dn_wbuf_begin_object(w, 5); /* fFunctions: an empty TList in place */
-    put_tobject(w);
+    dn_wbuf_tobject(w, 0x03000000u);
     dn_wbuf_tstring(w, "");
     dn_wbuf_u32(w, 0);
     dn_wbuf_end_object(w, list);
