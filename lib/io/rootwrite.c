@@ -566,17 +566,18 @@ int dn_root_writer_open(const char *path, const dn_root_write_opts_t *opts,
     w->names = dn_keytab_new();
     w->compression = o.compression;
     int64_t now = o.time ? o.time : (int64_t)time(NULL);
+    const char *slash = w->path ? strrchr(w->path, '/') : NULL;
+    w->file_name = slash ? slash + 1 : w->path;
     w->datime = datime(now);
     if (!w->path || !w->title || !w->dir_paths || !w->names || add_dir(w, "", -1) != 0 ||
         dn_keytab_add(w->dir_paths, "") != 0) {
         dn_root_writer_abort(&w);
         return dn_err_set(err, DN_ENOMEM, "out of memory");
     }
-    const char *slash = strrchr(w->path, '/');
-    w->file_name = slash ? slash + 1 : w->path;
-    /* a UUID that depends on the name and the time only, for reproducible files */
+    /* a UUID that depends on the file's name and the time only (reproducible) */
     for (int half = 0; half < 2; half++) {
-        uint64_t h = dn_xxh64(w->path, strlen(w->path), (uint64_t)now + (uint64_t)half);
+        uint64_t h = dn_xxh64(w->file_name, strlen(w->file_name),
+                              (uint64_t)now + (uint64_t)half);
         for (int k = 0; k < 8; k++)
             w->uuid[8 * half + k] = (unsigned char)(h >> (8 * k));
     }

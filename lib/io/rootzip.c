@@ -293,9 +293,19 @@ static size_t compress_block(int algo, int level, const unsigned char *src, size
         return compress2(dst, &len, src, (uLong)n, level) == Z_OK ? (size_t)len : 0;
     }
     case DN_ROOTZIP_LZMA: {
-        size_t pos = 0;
-        return lzma_easy_buffer_encode((uint32_t)level, LZMA_CHECK_CRC32, NULL, src, n, dst,
-                                       &pos, cap) == LZMA_OK ? pos : 0;
+        /* The stream encoder, as ROOT uses: its block header carries no sizes,
+         * the layout JSROOT's decoder expects (the one-call encoder adds them). */
+        lzma_stream z = LZMA_STREAM_INIT;
+        if (lzma_easy_encoder(&z, (uint32_t)level, LZMA_CHECK_CRC32) != LZMA_OK)
+            return 0;
+        z.next_in = src;
+        z.avail_in = n;
+        z.next_out = dst;
+        z.avail_out = cap;
+        lzma_ret r = lzma_code(&z, LZMA_FINISH);
+        size_t len = r == LZMA_STREAM_END ? (size_t)z.total_out : 0;
+        lzma_end(&z);
+        return len;
     }
     case DN_ROOTZIP_LZ4: {
         if (cap <= 8)
