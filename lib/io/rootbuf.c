@@ -171,6 +171,10 @@ int dn_rbuf_version(dn_rbuf_t *b, dn_rvers_t *v)
     v->start = b->pos;
     v->end = 0;
     v->version = 0;
+    if (dn_rbuf_left(b) < 4 && dn_rbuf_left(b) >= 2 && !(b->data[b->pos] & 0xc0)) {
+        v->version = dn_rbuf_u16(b); /* a bare version may end a buffer */
+        return DN_OK;
+    }
     uint32_t first = dn_rbuf_u32(b);
     if (b->failed)
         return DN_EFORMAT;
