@@ -54,5 +54,6 @@ void set_progress(struct dn_eval_opts_t *o, const char *cmd);
 /* The subcommands outside dinamo.c. */
 int cmd_label(args_t *a);
 int cmd_report(args_t *a);
+int cmd_inspect(args_t *a);
 
 #endif

@@ -13,6 +13,7 @@
  * first; paths[] (a keytab) maps each path to its first index. */
 #include "rootfile.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -729,4 +730,39 @@ int dn_root_file_scan(dn_root_file_t *f, int (*visit)(void *ctx, const dn_root_k
     if (rc && !visited)
         dn_err_prefix(err, "%s", f->name);
     return rc;
+}
+
+/* ---- folders of ROOT files --------------------------------------------------------- */
+
+static int is_root_name(const struct dirent *e)
+{
+    size_t n = strlen(e->d_name);
+    return e->d_name[0] != '.' && n > 5 && !strcmp(e->d_name + n - 5, ".root");
+}
+
+int dn_root_dir_list(const char *dir, char ***paths, int *n, dn_err_t *err)
+{
+    *paths = NULL;
+    *n = 0;
+    struct dirent **names = NULL;
+    int count = scandir(dir, &names, is_root_name, alphasort);
+    if (count < 0)
+        return dn_err_set(err, DN_EIO, "%s: %s", dir, strerror(errno));
+    char **v = count ? calloc((size_t)count, sizeof *v) : NULL;
+    int rc = count && !v ? DN_ENOMEM : DN_OK;
+    for (int i = 0; i < count; i++) {
+        if (rc == DN_OK && !(v[i] = join(dir, names[i]->d_name)))
+            rc = DN_ENOMEM;
+        free(names[i]);
+    }
+    free(names);
+    if (rc) {
+        for (int i = 0; v && i < count; i++)
+            free(v[i]);
+        free(v);
+        return dn_err_set(err, rc, "%s: out of memory listing ROOT files", dir);
+    }
+    *paths = v;
+    *n = count;
+    return DN_OK;
 }

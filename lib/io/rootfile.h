@@ -117,6 +117,12 @@ int dn_root_file_payload(dn_root_file_t *f, const dn_root_key_t *key, unsigned c
  * dn_root_hist_decode. Errors name the file and the key. */
 int dn_root_file_read_hist(dn_root_file_t *f, int i, dn_root_hist_t **out, dn_err_t *err);
 
+/* The ROOT files of directory dir: its entries named *.root (hidden ones
+ * left out), as full paths "dir/name" sorted by name, into a new array of
+ * *n strings (the caller frees each and the array; NULL when *n is 0).
+ * Returns 0, DN_EIO (*err: "dir: No such file or directory"), DN_ENOMEM. */
+int dn_root_dir_list(const char *dir, char ***paths, int *n, dn_err_t *err);
+
 /* Visits every record of the file in order from fBEGIN to fEND, as ROOT's
  * TFile::Map does: each is a key (objects, keys lists, streamer infos, tree
  * baskets...), free gaps are skipped. visit gets a key whose path, dir and
