@@ -5,6 +5,7 @@
 #   make bench      build and run the benchmark programs
 #   make run        the main job: the local cluster on one synthetic dataset
 #   make deps       install missing Debian packages (quiet when all is there)
+#   make fuzz       build the libFuzzer targets (clang) into build-fuzz/
 #
 # Every lib/LAYER/*.c goes into build/libdinamo_LAYER.a (layers below); every tests/test_*.c is one Criterion
 # suite; every bench/bench_*.c is one benchmark program; every services/NAME/ is
@@ -78,7 +79,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 SERVICES := $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/*.c))))
 SERVICE_BIN := $(SERVICES:%=$(BUILD)/services/%)
 
-.PHONY: all deps test bench run clean fixtures jsroot
+.PHONY: all deps test bench run clean fixtures jsroot fuzz
 .SECONDARY:
 
 all: deps $(TOOL_BIN) $(SERVICE_BIN) $(BENCH_BIN)
@@ -170,7 +171,21 @@ run: all
 fixtures:
 	/usr/bin/python3 tools/make_fixtures.py tests/fixtures
 
+# libFuzzer targets (clang, -fsanitize=fuzzer,address,undefined), built from
+# the library sources they exercise; run them with fuzz/run-root.sh.
+FUZZ_ROOT_SRC := fuzz/fuzz_root.c lib/io/rootbuf.c lib/io/rootzip.c lib/io/roothist.c \
+	lib/io/rootfile.c lib/core/keytab.c lib/core/error.c
+fuzz: build-fuzz/fuzz_root
+build-fuzz/fuzz_root: $(FUZZ_ROOT_SRC) lib/io/*.h lib/core/*.h | deps
+	@command -v clang >/dev/null || { echo "fuzz: clang not found (Debian: apt-get install" \
+		"clang)" >&2; exit 1; }
+	@mkdir -p build-fuzz
+	@echo "CLANG $@"
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Ilib/core -Ilib/io \
+		-o $@ $(FUZZ_ROOT_SRC) $(shell pkg-config --libs zlib liblzma liblz4 libzstd 2>/dev/null)
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
