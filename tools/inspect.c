@@ -262,17 +262,20 @@ static void inspect_root_file(insp_t *in, const char *path)
     dn_root_file_destroy(&f);
 }
 
-static void inspect_root_dir(insp_t *in, const char *dir)
+/* Each file `list` finds in dir (sorted by name), given to `one`. */
+static void each_file(insp_t *in, const char *dir,
+                      int (*list)(const char *, char ***, int *, dn_err_t *),
+                      void (*one)(insp_t *, const char *))
 {
     char **paths = NULL;
     int n = 0;
     dn_err_t err = {0};
-    if (dn_root_dir_list(dir, &paths, &n, &err)) {
+    if (list(dir, &paths, &n, &err)) {
         report(in, 1, "%s", err.msg);
         return;
     }
     for (int i = 0; i < n; i++) {
-        inspect_root_file(in, paths[i]);
+        one(in, paths[i]);
         free(paths[i]);
     }
     free(paths);
@@ -280,38 +283,28 @@ static void inspect_root_dir(insp_t *in, const char *dir)
 
 /* ---- UHI and datasets ------------------------------------------------------------ */
 
-static void inspect_uhi_dir(insp_t *in, const char *dir)
+static void inspect_uhi_file(insp_t *in, const char *path)
 {
-    char **paths = NULL;
-    int n = 0;
+    dn_runin_t *r = NULL;
     dn_err_t err = {0};
-    if (dn_uhi_dir_list(dir, &paths, &n, &err)) {
+    if (dn_uhi_read_file(path, &r, &err)) {
         report(in, 1, "%s", err.msg);
         return;
     }
-    for (int i = 0; i < n; i++) {
-        dn_runin_t *r = NULL;
-        if (dn_uhi_read_file(paths[i], &r, &err)) {
-            report(in, 1, "%s", err.msg);
-        } else {
-            for (int p = 0; p < r->n_problems; p++)
-                report(in, 1, "%s; left out", r->problems[p]);
-            for (int h = 0; h < r->n_hist; h++) {
-                const dn_histin_t *x = &r->hist[h];
-                if (in->key && strcmp(in->key, x->key))
-                    continue;
-                line_t l = {.file = paths[i], .key = x->key, .subsystem = x->subsystem,
-                            .cls = x->variances ? "uhi weighted" : "uhi", .has_run = 1,
-                            .run = r->run_number, .nx = x->n_bins, .xedges = x->edges,
-                            .values = x->counts, .variances = x->variances,
-                            .entries = sum(x->counts, x->n_bins)};
-                put_line(in, &l);
-            }
-        }
-        dn_runin_destroy(&r);
-        free(paths[i]);
+    for (int p = 0; p < r->n_problems; p++)
+        report(in, 1, "%s; left out", r->problems[p]);
+    for (int h = 0; h < r->n_hist; h++) {
+        const dn_histin_t *x = &r->hist[h];
+        if (in->key && strcmp(in->key, x->key))
+            continue;
+        line_t l = {.file = path, .key = x->key, .subsystem = x->subsystem,
+                    .cls = x->variances ? "uhi weighted" : "uhi", .has_run = 1,
+                    .run = r->run_number, .nx = x->n_bins, .xedges = x->edges,
+                    .values = x->counts, .variances = x->variances,
+                    .entries = sum(x->counts, x->n_bins)};
+        put_line(in, &l);
     }
-    free(paths);
+    dn_runin_destroy(&r);
 }
 
 static void input_warning(void *ctx, const char *msg)
@@ -377,7 +370,7 @@ static void inspect_path(insp_t *in, const char *path)
     }
     if (S_ISDIR(st.st_mode) ? is_root_dir(path) : starts_with_root(path)) {
         if (S_ISDIR(st.st_mode))
-            inspect_root_dir(in, path);
+            each_file(in, path, dn_root_dir_list, inspect_root_file);
         else
             inspect_root_file(in, path);
         return;
@@ -387,7 +380,7 @@ static void inspect_path(insp_t *in, const char *path)
     if (dn_input_kind(path, &kind, &err))
         report(in, 1, "%s", err.msg);
     else if (kind == DN_INPUT_UHI_DIR)
-        inspect_uhi_dir(in, path);
+        each_file(in, path, dn_uhi_dir_list, inspect_uhi_file);
     else
         inspect_dataset(in, path, kind);
 }
