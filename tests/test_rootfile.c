@@ -19,6 +19,7 @@
 #include "jsroot.h"
 #include "rng.h"
 #include "rootfile.h"
+#include "rootwrite.h"
 
 #define N_FILES 24
 #define N_HISTS 265
@@ -368,4 +369,68 @@ Test(rootfile, keys_that_are_not_histograms_say_why)
     k = dn_root_file_find(f, "hpxpy");
     cr_assert_eq(dn_root_file_key(f, k)->kind, DN_ROOT_TH2);
     dn_root_file_destroy(&f);
+}
+
+typedef struct {
+    const char *name;
+    int64_t seek;
+    int keylen;
+} find_dir_t;
+
+/* The key record of directory `name` (its payload is the directory record). */
+static int find_dir(void *ctx, const dn_root_key_t *key)
+{
+    find_dir_t *c = ctx;
+    if (!strcmp(key->name, c->name) && !strcmp(key->class_name, "TDirectory") &&
+        key->objlen == 60) {
+        c->seek = key->seek;
+        c->keylen = key->keylen;
+    }
+    return 0;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+Test(rootfile, a_directory_pointing_back_at_its_parent_is_a_loop_not_a_hang)
+{
+    char path[] = "/tmp/dn_rootloop_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    double e[] = {0, 1, 2};
+    dn_root_hist_t *h = dn_root_hist_new(1, "h", "", 2, e, 0, NULL, 0);
+    dn_root_writer_t *w = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_root_writer_open(path, NULL, &w, &err), 0);
+    cr_assert_eq(dn_root_writer_add(w, "d", h, &err), 0);
+    cr_assert_eq(dn_root_writer_add(w, "", h, &err), 0);
+    cr_assert_eq(dn_root_writer_close(&w, &err), 0, "%s", err.msg);
+    dn_root_hist_destroy(&h);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    cr_assert_eq(dn_read_file(path, (char **)&data, &len, &err), 0);
+    unlink(path);
+    dn_root_file_t *f = NULL;
+    cr_assert_eq(dn_root_file_open_mem(data, len, "loop.root", &f, &err), 0, "%s", err.msg);
+    find_dir_t c = {.name = "d"};
+    cr_assert_eq(dn_root_file_scan(f, find_dir, &c, &err), 0, "%s", err.msg);
+    cr_assert_gt(c.seek, 0);
+    dn_root_file_destroy(&f);
+    /* d's record gets the top directory's keys list (offset and length) */
+    const unsigned char *top = data + be32(data + 8) + be32(data + 28);
+    unsigned char *rec = data + c.seek + c.keylen;
+    memcpy(rec + 10, top + 10, 4); /* fNbytesKeys */
+    memcpy(rec + 26, top + 26, 4); /* fSeekKeys */
+    cr_assert_eq(dn_root_file_open_mem(data, len, "loop.root", &f, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_root_file_n_problems(f), 1);
+    cr_assert(strstr(dn_root_file_problem(f, 0), "loop.root: directory \"d\": its keys list "
+                     "at offset") && strstr(dn_root_file_problem(f, 0), "(a directory loop)"),
+              "%s", dn_root_file_problem(f, 0));
+    cr_assert_eq(dn_root_file_n_keys(f), 1, "the top histogram is still listed");
+    cr_assert_eq(dn_root_file_find(f, "h"), 0);
+    dn_root_file_destroy(&f);
+    free(data);
 }

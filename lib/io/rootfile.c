@@ -48,8 +48,8 @@ struct dn_root_file_t {
     int *path_key;            /* dense index -> index in keys */
     char **problems;
     int n_problems, cap_problems;
-    uint64_t *walked;         /* keys lists already read: loop guard */
-    int n_walked, cap_walked;
+    uint64_t *walked;         /* hash set of the keys lists read: loop guard */
+    size_t n_walked, cap_walked; /* cap a power of two, at most half full */
 };
 
 /* A key header as decoded: strings point into the buffer it was read from. */
@@ -297,6 +297,45 @@ static int is_directory(const keyhdr_t *k)
 
 static int walk_dir(dn_root_file_t *f, const char *path, const dirrec_t *d, int depth,
                     dn_err_t *err);
+
+/* Slot of a keys list offset (stored + 1: 0 marks a free slot) in a set of
+ * cap slots: the high bits of a multiplicative hash. */
+static size_t walked_slot(uint64_t v, size_t cap)
+{
+    return (size_t)((v * 0x9E3779B97F4A7C15ull) >> 29) & (cap - 1);
+}
+
+/* Adds offset to the set of keys lists read. Returns 1 when it was there
+ * already, 0 when added, -1 when out of memory. */
+static int mark_walked(dn_root_file_t *f, uint64_t offset)
+{
+    if (2 * (f->n_walked + 1) > f->cap_walked) {
+        size_t cap = f->cap_walked ? 2 * f->cap_walked : 64;
+        uint64_t *grown = calloc(cap, sizeof *grown);
+        if (!grown)
+            return -1;
+        for (size_t i = 0; i < f->cap_walked; i++) {
+            if (!f->walked[i])
+                continue;
+            size_t j = walked_slot(f->walked[i], cap);
+            while (grown[j])
+                j = (j + 1) & (cap - 1);
+            grown[j] = f->walked[i];
+        }
+        free(f->walked);
+        f->walked = grown;
+        f->cap_walked = cap;
+    }
+    uint64_t v = offset + 1;
+    size_t j = walked_slot(v, f->cap_walked);
+    for (; f->walked[j]; j = (j + 1) & (f->cap_walked - 1))
+        if (f->walked[j] == v)
+            return 1;
+    f->walked[j] = v;
+    f->n_walked++;
+    return 0;
+}
+
 static int payload(dn_root_file_t *f, const dn_root_key_t *k, unsigned char **out,
                    size_t *len, dn_err_t *err);
 
@@ -333,22 +372,15 @@ static int walk_dir(dn_root_file_t *f, const char *path, const dirrec_t *d, int 
     if (depth > DN_ROOT_MAX_DEPTH)
         return dn_err_set(err, DN_EFORMAT, "nested more than %d directories deep",
                           DN_ROOT_MAX_DEPTH);
-    for (int i = 0; i < f->n_walked; i++)
-        if (f->walked[i] == d->seek_keys)
-            return dn_err_set(err, DN_EFORMAT, "its keys list at offset %llu was already read "
-                              "(a directory loop)", (unsigned long long)d->seek_keys);
     if (d->nbytes_keys < KEY_MIN + 4 || d->nbytes_keys > DN_ROOT_MAX_OBJECT)
         return dn_err_set(err, DN_EFORMAT, "keys list of %u bytes (at least %d, at most %u)",
                           d->nbytes_keys, KEY_MIN + 4, DN_ROOT_MAX_OBJECT);
-    if (f->n_walked == f->cap_walked) {
-        int cap = f->cap_walked ? 2 * f->cap_walked : 16;
-        uint64_t *grown = realloc(f->walked, (size_t)cap * sizeof *grown);
-        if (!grown)
-            return dn_err_set(err, DN_ENOMEM, "out of memory");
-        f->walked = grown;
-        f->cap_walked = cap;
-    }
-    f->walked[f->n_walked++] = d->seek_keys;
+    int seen = mark_walked(f, d->seek_keys);
+    if (seen < 0)
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    if (seen)
+        return dn_err_set(err, DN_EFORMAT, "its keys list at offset %llu was already read "
+                          "(a directory loop)", (unsigned long long)d->seek_keys);
 
     unsigned char *buf = NULL;
     keyhdr_t *hs = NULL;
