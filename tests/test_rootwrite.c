@@ -2,7 +2,7 @@
  * our own reader to the same doubles we wrote: TH1D and TH2D, fixed and
  * variable bins, flow bins, sums of squared weights or none, nested
  * directories with names as DQM writes them, uncompressed and in the four
- * algorithms; an object larger than one 16 MiB block; cycles; identical
+ * algorithms, in ROOT's small and large (64-bit) layouts; an object larger than one 16 MiB block; cycles; identical
  * bytes for identical input; bad names refused; a failed write leaves no
  * file. */
 #include <criterion/criterion.h>
@@ -64,9 +64,9 @@ typedef struct {
     dn_root_hist_t *h;
 } placed_t;
 
-static void write_file(const char *path, int compression, placed_t *p, int n)
+static void write_file_as(const char *path, int compression, int large, placed_t *p, int n)
 {
-    dn_root_write_opts_t o = {.compression = compression, .time = 1700000000};
+    dn_root_write_opts_t o = {.compression = compression, .time = 1700000000, .large = large};
     dn_root_writer_t *w = NULL;
     dn_err_t err = {0};
     cr_assert_eq(dn_root_writer_open(path, &o, &w, &err), 0, "%s", err.msg);
@@ -74,6 +74,11 @@ static void write_file(const char *path, int compression, placed_t *p, int n)
         cr_assert_eq(dn_root_writer_add(w, p[i].dir, p[i].h, &err), 0, "%s", err.msg);
     cr_assert_eq(dn_root_writer_close(&w, &err), 0, "%s", err.msg);
     cr_assert_null(w);
+}
+
+static void write_file(const char *path, int compression, placed_t *p, int n)
+{
+    write_file_as(path, compression, 0, p, n);
 }
 
 static void same_hist(const dn_root_hist_t *a, const dn_root_hist_t *b, const char *what)
@@ -152,6 +157,19 @@ Test(rootwrite, jsroot_and_our_reader_read_what_we_write_in_every_compression,
         char path[256];
         snprintf(path, sizeof path, "%s/run_000123_%d.root", dir, settings[s]);
         write_file(path, settings[s], p, n);
+        both_read_back(path, p, n);
+    }
+    /* ROOT's large layout: 64-bit offsets in the header, keys and directories */
+    for (int s = 0; s < 2; s++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/large_%d.root", dir, s);
+        write_file_as(path, s ? 505 : 0, 1, p, n);
+        dn_root_file_t *f = NULL;
+        dn_err_t err = {0};
+        cr_assert_eq(dn_root_file_open(path, &f, &err), 0, "%s", err.msg);
+        cr_assert_geq(dn_root_file_version(f), 1000000, "not the large layout");
+        cr_assert_gt(dn_root_file_key(f, 0)->keylen, 0);
+        dn_root_file_destroy(&f);
         both_read_back(path, p, n);
     }
     for (int i = 0; i < n; i++)

@@ -6,8 +6,11 @@
  * payload), and at close the streamer infos, one keys list per directory,
  * the free segments record and the header. A directory's record is written
  * when the directory is made and completed at close, when its keys list is
- * known. Offsets are 32-bit (a "small" ROOT file): the writer refuses to go
- * past ROOT's small-file limit of 2000000000 bytes.
+ * known. Offsets are 32-bit (a "small" ROOT file; the writer refuses to go
+ * past ROOT's small-file limit of 2000000000 bytes) unless the options ask
+ * for ROOT's large layout: 64-bit offsets in the header, every key (version
+ * + 1000) and every directory record (version + 1000), as ROOT writes past
+ * 2 GB.
  *
  * The streamer infos are ROOT 6.28's descriptions of the classes a TH1D or
  * TH2D is made of, as ROOT itself writes them into such a file (class
@@ -28,11 +31,11 @@
 #include "rootzip.h"
 
 #define BEGIN 100u                 /* fBEGIN: the top directory's key */
-#define FILE_VERSION 62806         /* ROOT 6.28/06, small file */
+#define FILE_VERSION 62806         /* ROOT 6.28/06; + 1000000 in the large layout */
 #define SMALL_FILE_MAX 2000000000u /* ROOT's kStartBigFile */
-#define DIR_RECORD 60              /* TDirectory record with the 12 padding bytes */
-#define KEY_VERSION 4              /* TKey with 32-bit offsets */
-#define DIR_VERSION 5              /* TDirectory with 32-bit offsets */
+#define DIR_RECORD 60              /* a TDirectory record, either layout */
+#define KEY_VERSION 4              /* TKey; + 1000 with 64-bit offsets */
+#define DIR_VERSION 5              /* TDirectory; + 1000 with 64-bit offsets */
 
 /* ---- the streamer infos of TH1D and TH2D (ROOT 6.28) ----------------------------- */
 
@@ -299,8 +302,8 @@ static void put_streamer_infos(dn_wbuf_t *w, size_t keylen)
 typedef struct {
     char *name;          /* "" for the top */
     int parent;          /* index in dirs, -1 for the top */
-    uint32_t key_at;     /* fSeekDir: the directory's key record */
-    uint32_t record_at;  /* its TDirectory record */
+    uint64_t key_at;     /* fSeekDir: the directory's key record */
+    uint64_t record_at;  /* its TDirectory record */
     uint32_t nbytes_name;
     dn_wbuf_t keys;      /* the key headers of its keys list */
     int n_keys;
@@ -311,6 +314,7 @@ struct dn_root_writer_t {
     const char *file_name; /* inside path: its last component */
     char *title;
     int compression;
+    int large;             /* 64-bit offsets */
     uint32_t datime;
     unsigned char uuid[16];
     dn_wbuf_t file;
@@ -343,23 +347,33 @@ static size_t tstring_len(const char *s)
     return n + (n < 255 ? 1 : 5);
 }
 
-static size_t key_len(const char *cls, const char *name, const char *title)
+static size_t key_len(const dn_root_writer_t *w, const char *cls, const char *name,
+                      const char *title)
 {
-    return 26 + tstring_len(cls) + tstring_len(name) + tstring_len(title);
+    return 26 + (w->large ? 8 : 0) + tstring_len(cls) + tstring_len(name) + tstring_len(title);
+}
+
+/* An offset of the file: 4 or 8 bytes by the layout. */
+static void put_offset(const dn_root_writer_t *w, dn_wbuf_t *out, uint64_t v)
+{
+    if (w->large)
+        dn_wbuf_u64(out, v);
+    else
+        dn_wbuf_u32(out, (uint32_t)v);
 }
 
 static void put_key(dn_root_writer_t *w, dn_wbuf_t *out, size_t nbytes, size_t objlen,
-                    size_t keylen, int cycle, uint32_t seek, uint32_t pdir, const char *cls,
+                    size_t keylen, int cycle, uint64_t seek, uint64_t pdir, const char *cls,
                     const char *name, const char *title)
 {
     dn_wbuf_u32(out, (uint32_t)nbytes);
-    dn_wbuf_u16(out, KEY_VERSION);
+    dn_wbuf_u16(out, KEY_VERSION + (w->large ? 1000 : 0));
     dn_wbuf_u32(out, (uint32_t)objlen);
     dn_wbuf_u32(out, w->datime);
     dn_wbuf_u16(out, (uint16_t)keylen);
     dn_wbuf_u16(out, (uint16_t)cycle);
-    dn_wbuf_u32(out, seek);
-    dn_wbuf_u32(out, pdir);
+    put_offset(w, out, seek);
+    put_offset(w, out, pdir);
     dn_wbuf_tstring(out, cls);
     dn_wbuf_tstring(out, name);
     dn_wbuf_tstring(out, title);
@@ -367,10 +381,10 @@ static void put_key(dn_root_writer_t *w, dn_wbuf_t *out, size_t nbytes, size_t o
 
 static int room_for(const dn_root_writer_t *w, size_t n, dn_err_t *err)
 {
-    if (n > SMALL_FILE_MAX || w->file.len > SMALL_FILE_MAX - n)
-        return dn_err_set(err, DN_ERANGE, "%s: the file would pass %u bytes (ROOT's "
-                          "small-file limit; large files are not written)", w->path,
-                          SMALL_FILE_MAX);
+    if (w->large ? n > INT32_MAX : (n > SMALL_FILE_MAX || w->file.len > SMALL_FILE_MAX - n))
+        return dn_err_set(err, DN_ERANGE, "%s: a record of %zu bytes %s", w->path, n,
+                          w->large ? "is beyond a key's 32-bit length"
+                                   : "would take the file past ROOT's small-file limit");
     return DN_OK;
 }
 
@@ -378,17 +392,17 @@ static int room_for(const dn_root_writer_t *w, size_t n, dn_err_t *err)
  * file; in directory d's keys list unless listed is 0. *at gets its offset. */
 static int put_record(dn_root_writer_t *w, int d, const char *cls, const char *name,
                       const char *title, int cycle, const unsigned char *payload, size_t len,
-                      int compress, int listed, uint32_t *at, dn_err_t *err)
+                      int compress, int listed, uint64_t *at, dn_err_t *err)
 {
     w->stored.len = 0;
     int rc = dn_rootzip_deflate(compress ? w->compression : 0, payload, len, &w->stored, NULL,
                                 err);
     if (rc)
         return rc;
-    size_t keylen = key_len(cls, name, title), nbytes = keylen + w->stored.len;
+    size_t keylen = key_len(w, cls, name, title), nbytes = keylen + w->stored.len;
     if ((rc = room_for(w, nbytes, err)))
         return rc;
-    uint32_t seek = (uint32_t)w->file.len;
+    uint64_t seek = w->file.len;
     put_key(w, &w->file, nbytes, len, keylen, cycle, seek, w->dirs[d].key_at, cls, name, title);
     dn_wbuf_bytes(&w->file, w->stored.data, w->stored.len);
     if (listed) {
@@ -404,19 +418,19 @@ static int put_record(dn_root_writer_t *w, int d, const char *cls, const char *n
 
 /* A TDirectory record, offsets to be completed at close. */
 static void put_dir_record(dn_root_writer_t *w, dn_wbuf_t *out, const dir_t *d,
-                           uint32_t nbytes_keys, uint32_t seek_keys)
+                           uint32_t nbytes_keys, uint64_t seek_keys)
 {
-    dn_wbuf_u16(out, DIR_VERSION);
+    dn_wbuf_u16(out, DIR_VERSION + (w->large ? 1000 : 0));
     dn_wbuf_u32(out, w->datime); /* fDatimeC */
     dn_wbuf_u32(out, w->datime); /* fDatimeM */
     dn_wbuf_u32(out, nbytes_keys);
     dn_wbuf_u32(out, d->nbytes_name);
-    dn_wbuf_u32(out, d->key_at);
-    dn_wbuf_u32(out, d->parent < 0 ? 0 : w->dirs[d->parent].key_at);
-    dn_wbuf_u32(out, seek_keys);
+    put_offset(w, out, d->key_at);
+    put_offset(w, out, d->parent < 0 ? 0 : w->dirs[d->parent].key_at);
+    put_offset(w, out, seek_keys);
     dn_wbuf_u16(out, 1); /* fUUID: version, then 16 bytes */
     dn_wbuf_bytes(out, w->uuid, sizeof w->uuid);
-    for (int k = 0; k < 3; k++) /* room ROOT keeps for 64-bit offsets */
+    for (int k = 0; !w->large && k < 3; k++) /* room ROOT keeps for 64-bit offsets */
         dn_wbuf_u32(out, 0);
 }
 
@@ -500,15 +514,15 @@ static int get_dir(dn_root_writer_t *w, const char *path, dn_err_t *err)
         return dn_err_set(err, DN_EINVAL, "%s: \"%s\" is a histogram, not a directory", w->path,
                           path);
     w->cycles[slot] = -1; /* a directory */
-    size_t keylen = key_len("TDirectory", name, "");
+    size_t keylen = key_len(w, "TDirectory", name, "");
     int rc = room_for(w, keylen + DIR_RECORD, err);
     if (rc)
         return rc;
     if ((d = add_dir(w, name, parent)) < 0 || dn_keytab_add(w->dir_paths, path) != d)
         return dn_err_set(err, DN_ENOMEM, "out of memory");
     dir_t *dir = &w->dirs[d];
-    dir->key_at = (uint32_t)w->file.len;
-    dir->record_at = dir->key_at + (uint32_t)keylen;
+    dir->key_at = w->file.len;
+    dir->record_at = dir->key_at + keylen;
     dir->nbytes_name = (uint32_t)keylen;
     put_key(w, &w->file, keylen + DIR_RECORD, DIR_RECORD, keylen, 1, dir->key_at,
             w->dirs[parent].key_at, "TDirectory", name, "");
@@ -565,6 +579,7 @@ int dn_root_writer_open(const char *path, const dn_root_write_opts_t *opts,
     w->dir_paths = dn_keytab_new();
     w->names = dn_keytab_new();
     w->compression = o.compression;
+    w->large = o.large;
     int64_t now = o.time ? o.time : (int64_t)time(NULL);
     const char *slash = w->path ? strrchr(w->path, '/') : NULL;
     w->file_name = slash ? slash + 1 : w->path;
@@ -586,7 +601,7 @@ int dn_root_writer_open(const char *path, const dn_root_write_opts_t *opts,
     if (w->file.data)
         memset(w->file.data, 0, BEGIN);
     dir_t *top = &w->dirs[0];
-    size_t keylen = key_len("TFile", w->file_name, w->title);
+    size_t keylen = key_len(w, "TFile", w->file_name, w->title);
     top->key_at = BEGIN;
     top->nbytes_name = (uint32_t)(keylen + tstring_len(w->file_name) + tstring_len(w->title));
     top->record_at = BEGIN + top->nbytes_name;
@@ -635,16 +650,16 @@ int dn_root_writer_add(dn_root_writer_t *w, const char *dir, const dn_root_hist_
 }
 
 /* Keys lists, streamer infos, free segments, header: the file complete. */
-static int finish(dn_root_writer_t *w, uint32_t *end, dn_err_t *err)
+static int finish(dn_root_writer_t *w, uint64_t *end, dn_err_t *err)
 {
-    uint32_t seek_info, at, seek_free;
+    uint64_t seek_info, at, seek_free;
     w->payload.len = 0;
-    put_streamer_infos(&w->payload, key_len("TList", "StreamerInfo", "Doubly linked list"));
+    put_streamer_infos(&w->payload, key_len(w, "TList", "StreamerInfo", "Doubly linked list"));
     int rc = put_record(w, 0, "TList", "StreamerInfo", "Doubly linked list", 1,
                         w->payload.data, w->payload.len, 1, 0, &seek_info, err);
     if (rc)
         return rc;
-    uint32_t nbytes_info = (uint32_t)w->file.len - seek_info;
+    uint32_t nbytes_info = (uint32_t)(w->file.len - seek_info);
     for (int d = 0; d < w->n_dirs; d++) {
         dir_t *dir = &w->dirs[d];
         w->payload.len = 0;
@@ -658,35 +673,36 @@ static int finish(dn_root_writer_t *w, uint32_t *end, dn_err_t *err)
             return rc;
         dn_wbuf_t rec;
         dn_wbuf_init(&rec);
-        put_dir_record(w, &rec, dir, (uint32_t)w->file.len - at, at);
+        put_dir_record(w, &rec, dir, (uint32_t)(w->file.len - at), at);
         if (!dn_wbuf_ok(&rec))
             return dn_err_set(err, DN_ENOMEM, "out of memory");
         memcpy(w->file.data + dir->record_at, rec.data, rec.len);
         dn_wbuf_free(&rec);
     }
     /* One free segment, from the end of the file to ROOT's small-file limit. */
-    size_t free_keylen = key_len("TFile", w->file_name, w->title);
+    size_t free_len = w->large ? 18 : 10, free_keylen = key_len(w, "TFile", w->file_name,
+                                                                 w->title);
     w->payload.len = 0;
-    dn_wbuf_u16(&w->payload, 1);
-    dn_wbuf_u32(&w->payload, (uint32_t)(w->file.len + free_keylen + 10));
-    dn_wbuf_u32(&w->payload, SMALL_FILE_MAX);
+    dn_wbuf_u16(&w->payload, w->large ? 1001 : 1);
+    put_offset(w, &w->payload, w->file.len + free_keylen + free_len); /* fFirst */
+    put_offset(w, &w->payload, w->large ? (uint64_t)1 << 62 : SMALL_FILE_MAX); /* fLast */
     if ((rc = put_record(w, 0, "TFile", w->file_name, w->title, 1, w->payload.data,
                          w->payload.len, 0, 0, &seek_free, err)))
         return rc;
-    *end = (uint32_t)w->file.len;
+    *end = w->file.len;
     dn_wbuf_t head;
     dn_wbuf_init(&head);
     dn_wbuf_bytes(&head, "root", 4);
-    dn_wbuf_u32(&head, FILE_VERSION);
+    dn_wbuf_u32(&head, FILE_VERSION + (w->large ? 1000000 : 0));
     dn_wbuf_u32(&head, BEGIN);
-    dn_wbuf_u32(&head, *end);
-    dn_wbuf_u32(&head, seek_free);
-    dn_wbuf_u32(&head, *end - seek_free); /* fNbytesFree */
-    dn_wbuf_u32(&head, 1);                /* nfree */
+    put_offset(w, &head, *end);
+    put_offset(w, &head, seek_free);
+    dn_wbuf_u32(&head, (uint32_t)(*end - seek_free)); /* fNbytesFree */
+    dn_wbuf_u32(&head, 1);                            /* nfree */
     dn_wbuf_u32(&head, w->dirs[0].nbytes_name);
-    dn_wbuf_u8(&head, 4);                 /* fUnits: 4-byte offsets */
+    dn_wbuf_u8(&head, w->large ? 8 : 4);              /* fUnits: bytes of an offset */
     dn_wbuf_u32(&head, (uint32_t)w->compression);
-    dn_wbuf_u32(&head, seek_info);
+    put_offset(w, &head, seek_info);
     dn_wbuf_u32(&head, nbytes_info);
     dn_wbuf_u16(&head, 1);                /* fUUID */
     dn_wbuf_bytes(&head, w->uuid, sizeof w->uuid);
@@ -705,7 +721,7 @@ int dn_root_writer_close(dn_root_writer_t **w_p, dn_err_t *err)
         return dn_err_set(err, DN_EINVAL, "no ROOT writer to close");
     dn_root_writer_t *w = *w_p;
     dn_outfile_t *out = NULL;
-    uint32_t end = 0;
+    uint64_t end = 0;
     int rc = finish(w, &end, err);
     if (rc)
         goto done;

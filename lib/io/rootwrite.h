@@ -2,8 +2,9 @@
  * histograms (fixed or variable bins, flow bins, sums of squared weights)
  * in directories at any depth, uncompressed or compressed.
  *
- * The smallest correct subset of the format: a small file (below 2 GiB:
- * 32-bit offsets) holding the header, the top directory, one key per
+ * The smallest correct subset of the format: a small file (below 2 GB:
+ * 32-bit offsets; or, asked for, ROOT's large layout with 64-bit offsets)
+ * holding the header, the top directory, one key per
  * histogram, one key and one keys list per directory, the streamer infos of
  * the classes written (TH1D, TH2D and their bases and members, as ROOT 6.28
  * describes them, so ROOT checks them against its own), and the free
@@ -41,6 +42,10 @@ typedef struct dn_root_write_opts_t {
      * With a fixed time the same histograms give the same bytes. */
     int64_t time;
     const char *title; /* the file's title; NULL: "" */
+    /* 1: ROOT's large layout (64-bit offsets in the header, keys and
+     * directories, as ROOT writes past 2 GB) whatever the size; 0: small,
+     * refused past 2000000000 bytes. */
+    int large;
 } dn_root_write_opts_t;
 
 /* Starts a ROOT file to be written at path (created at close). opts NULL:
@@ -55,15 +60,16 @@ int dn_root_writer_open(const char *path, const dn_root_write_opts_t *opts,
  * directory `dir` ("a/b", directories made as needed; NULL or "" the top).
  * A name added twice in one directory gets the next cycle (ROOT's rule).
  * Returns 0; DN_EINVAL (no name, a name or directory with '/' or ';' where
- * it cannot be, inconsistent histogram: *err says which); DN_ERANGE (the
- * file would pass 2 GiB); DN_ENOMEM. */
+ * it cannot be, inconsistent histogram: *err says which); DN_ERANGE (a small
+ * file would pass 2000000000 bytes, or one object 2 GiB); DN_ENOMEM. */
 int dn_root_writer_add(dn_root_writer_t *w, const char *dir, const dn_root_hist_t *h,
                        dn_err_t *err);
 
 /* Writes the keys lists, streamer infos, free segments and header, and
  * commits the file; frees the writer and sets *w_p to NULL whatever the
  * outcome. Returns 0, DN_EIO (*err names the file and the system's reason),
- * DN_ERANGE (over 2 GiB), DN_ENOMEM, DN_EINVAL (w_p or *w_p NULL). */
+ * DN_ERANGE (a small file over 2000000000 bytes), DN_ENOMEM, DN_EINVAL (w_p
+ * or *w_p NULL). */
 int dn_root_writer_close(dn_root_writer_t **w_p, dn_err_t *err);
 
 /* Frees the writer without writing anything; accepts NULL and *w_p NULL;
