@@ -5,6 +5,7 @@
 #   make bench      build and run the benchmark programs
 #   make run        the main job: the local cluster on one synthetic dataset
 #   make deps       install missing Debian packages (quiet when all is there)
+#   make fuzz       build the libFuzzer targets (clang) into build-fuzz/
 #
 # Every lib/LAYER/*.c goes into build/libdinamo_LAYER.a (layers below); every tests/test_*.c is one Criterion
 # suite; every bench/bench_*.c is one benchmark program; every services/NAME/ is
@@ -24,7 +25,8 @@ Q :=
 else
 Q := @
 endif
-PKGS := libzmq libprotobuf-c lmdb openblas criterion zlib plplot cairo cairo-svg libpng
+PKGS := libzmq libprotobuf-c lmdb openblas criterion zlib liblzma liblz4 libzstd plplot cairo \
+	cairo-svg libpng
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS := -std=c11 $(WARN) -O2 -g $(ARCH) -D_GNU_SOURCE
 LDLIBS := -lm -lpthread
@@ -46,7 +48,8 @@ endif
 # pkg-config is only consulted once deps has run; the ':=' with shell would run
 # before deps could install anything, so these are recursive ('=').
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs libzmq libprotobuf-c lmdb openblas zlib plplot cairo cairo-svg libpng 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs libzmq libprotobuf-c lmdb openblas zlib liblzma liblz4 libzstd \
+	plplot cairo cairo-svg libpng 2>/dev/null)
 CRIT_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 
 PROTOS := $(wildcard proto/*.proto)
@@ -86,7 +89,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 SERVICES := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/*.c)))))
 SERVICE_BIN := $(SERVICES:%=$(BUILD)/services/%)
 
-.PHONY: all deps test bench run clean fixtures
+.PHONY: all deps test bench run clean fixtures jsroot fuzz
 .SECONDARY:
 
 all: deps $(TOOL_BIN) $(SERVICE_BIN) $(BENCH_BIN)
@@ -166,9 +169,21 @@ $(BUILD)/services/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)
 endef
 $(foreach s,$(SERVICES),$(eval $(call SERVICE_RULE,$(s))))
 
+# JSROOT, the independent ROOT reader the ROOT suites and bench_root compare
+# with: installed from the npm registry at the version tests/js/package-lock.json
+# pins (tests/js/.npmrc: no install scripts, no registry address in the lock).
+JSROOT := tests/js/node_modules/jsroot/package.json
+jsroot: $(JSROOT)
+$(JSROOT): tests/js/package.json tests/js/package-lock.json
+	@command -v npm >/dev/null || { echo "jsroot: npm not found: install Node.js and npm" \
+		"(the ROOT reader is tested against JSROOT)" >&2; exit 1; }
+	@echo "NPM tests/js (JSROOT)"
+	$(Q)cd tests/js && npm ci --loglevel=error
+	@touch $@
+
 # Suites run one after another (each runs its own tests in parallel); the
 # summary line totals Criterion's per-suite synthesis lines.
-test: deps $(TEST_BIN) $(TOOL_BIN) $(SERVICE_BIN)
+test: deps $(TEST_BIN) $(TOOL_BIN) $(SERVICE_BIN) $(JSROOT)
 	@scripts/check-layers.sh
 	@DINAMO_BUILD=$(BUILD) scripts/run-tests.sh $(TEST_BIN)
 
@@ -183,7 +198,21 @@ run: all
 fixtures:
 	/usr/bin/python3 tools/make_fixtures.py tests/fixtures
 
+# libFuzzer targets (clang, -fsanitize=fuzzer,address,undefined), built from
+# the library sources they exercise; run them with fuzz/run-root.sh.
+FUZZ_ROOT_SRC := fuzz/fuzz_root.c lib/io/rootbuf.c lib/io/rootzip.c lib/io/roothist.c \
+	lib/io/rootfile.c lib/core/keytab.c lib/core/error.c
+fuzz: build-fuzz/fuzz_root
+build-fuzz/fuzz_root: $(FUZZ_ROOT_SRC) lib/io/*.h lib/core/*.h | deps
+	@command -v clang >/dev/null || { echo "fuzz: clang not found (Debian: apt-get install" \
+		"clang)" >&2; exit 1; }
+	@mkdir -p build-fuzz
+	@echo "CLANG $@"
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Ilib/core -Ilib/io \
+		-o $@ $(FUZZ_ROOT_SRC) $(shell pkg-config --libs zlib liblzma liblz4 libzstd 2>/dev/null)
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -2,7 +2,7 @@
 # Installs the Debian packages dinamo needs, only when something is missing.
 # Quiet and quick (a few pkg-config calls) when everything is already there.
 set -eu
-pkgs="libzmq libprotobuf-c lmdb openblas criterion zlib plplot cairo cairo-svg libpng"
+pkgs="libzmq libprotobuf-c lmdb openblas criterion zlib liblzma liblz4 libzstd plplot cairo cairo-svg libpng"
 tools="protoc-c pkg-config cc make"
 missing=0
 for t in $tools; do command -v "$t" >/dev/null 2>&1 || missing=1; done
@@ -19,6 +19,6 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
-  liblmdb-dev lmdb-utils libopenblas-dev libcriterion-dev zlib1g-dev \
-  libplplot-dev plplot-driver-cairo libcairo2-dev libpng-dev >/dev/null
+  liblmdb-dev lmdb-utils libopenblas-dev libcriterion-dev zlib1g-dev liblzma-dev liblz4-dev \
+  libzstd-dev libplplot-dev plplot-driver-cairo libcairo2-dev libpng-dev >/dev/null
 pkg-config --exists $pkgs || { echo "deps: still missing after install: $pkgs" >&2; exit 1; }

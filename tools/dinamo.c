@@ -252,6 +252,8 @@ int main(int argc, char **argv)
         return cmd_label(&a);
     if (!strcmp(c, "report"))
         return cmd_report(&a);
+    if (!strcmp(c, "inspect"))
+        return cmd_inspect(&a);
     fprintf(stderr, "dinamo: unknown command '%s'\n\n%s", c, main_help);
     return 2;
 }
