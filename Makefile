@@ -175,8 +175,7 @@ $(foreach s,$(SERVICES),$(eval $(call SERVICE_RULE,$(s))))
 JSROOT := tests/js/node_modules/jsroot/package.json
 jsroot: $(JSROOT)
 $(JSROOT): tests/js/package.json tests/js/package-lock.json
-	@command -v npm >/dev/null || { echo "jsroot: npm not found: install Node.js and npm" \
-		"(the ROOT reader is tested against JSROOT)" >&2; exit 1; }
+	@scripts/deps.sh test
 	@echo "NPM tests/js (JSROOT)"
 	$(Q)cd tests/js && npm ci --loglevel=error
 	@touch $@
@@ -204,8 +203,7 @@ FUZZ_ROOT_SRC := fuzz/fuzz_root.c lib/io/rootbuf.c lib/io/rootzip.c lib/io/rooth
 	lib/io/rootfile.c lib/core/keytab.c lib/core/error.c
 fuzz: build-fuzz/fuzz_root
 build-fuzz/fuzz_root: $(FUZZ_ROOT_SRC) lib/io/*.h lib/core/*.h | deps
-	@command -v clang >/dev/null || { echo "fuzz: clang not found (Debian: apt-get install" \
-		"clang)" >&2; exit 1; }
+	@scripts/deps.sh fuzz
 	@mkdir -p build-fuzz
 	@echo "CLANG $@"
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \

@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dinamo needs, only when something is missing.
 # Quiet and quick (a few pkg-config calls) when everything is already there.
+#   scripts/deps.sh          what the build needs (make all, the image)
+#   scripts/deps.sh test     also Node.js and npm: the ROOT suites compare with
+#                            JSROOT, installed from the npm registry
+#   scripts/deps.sh fuzz     also clang (libFuzzer)
 set -eu
+what=${1:-build}
 pkgs="libzmq libprotobuf-c lmdb openblas criterion zlib liblzma liblz4 libzstd plplot cairo cairo-svg libpng"
 tools="protoc-c pkg-config cc make"
+extra=
+case $what in
+  build) ;;
+  test) tools="$tools node npm"; extra="nodejs npm" ;;
+  fuzz) tools="$tools clang"; extra="clang" ;;
+  *) echo "deps: unknown set '$what' (build, test or fuzz)" >&2; exit 2 ;;
+esac
 missing=0
 for t in $tools; do command -v "$t" >/dev/null 2>&1 || missing=1; done
 if [ $missing = 0 ]; then
@@ -20,5 +32,8 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
   liblmdb-dev lmdb-utils libopenblas-dev libcriterion-dev zlib1g-dev liblzma-dev liblz4-dev \
-  libzstd-dev libplplot-dev plplot-driver-cairo libcairo2-dev libpng-dev >/dev/null
+  libzstd-dev libplplot-dev plplot-driver-cairo libcairo2-dev libpng-dev $extra >/dev/null
 pkg-config --exists $pkgs || { echo "deps: still missing after install: $pkgs" >&2; exit 1; }
+for t in $tools; do
+  command -v "$t" >/dev/null 2>&1 || { echo "deps: still missing after install: $t" >&2; exit 1; }
+done
