@@ -359,6 +359,10 @@ Test(pipeline, kill_scorer_s) { kill_test("scorer_s", 2); }
 Test(pipeline, kill_scorer_ml) { kill_test("scorer_ml", 3); }
 Test(pipeline, kill_trainer) { kill_test("trainer.0", 4); }
 Test(pipeline, kill_evaluator) { kill_test("evaluator", 5); }
+/* The registry gone for a moment: trainer and scorer_ml retry their requests
+ * (a write answered before the kill is never applied twice) and nothing the
+ * registry acknowledged is lost. */
+Test(pipeline, kill_registry) { kill_test("registry", 6); }
 
 /* Throws damaged frames at a PULL endpoint of the cluster. */
 static void throw_garbage(void *ctx, int type, const char *endpoint, int n)
