@@ -16,8 +16,9 @@
 #                                        it takes its share of the keys mid-stream
 #   cluster.sh stop RUNDIR               SIGTERM all, wait 15 s, KILL leftovers
 #
-# RUNDIR gets dinamo.conf (endpoints, data_dir), data/ (every LMDB store),
-# report/ (the evaluator's report), logs/NAME.log, pids/NAME.pid and, once a
+# RUNDIR gets dinamo.conf (endpoints, data_dir), data/ (every LMDB store and
+# heartbeat: `dinamo health --data-dir RUNDIR/data --service NAME`, a trainer's
+# --file RUNDIR/data/trainer.I/health), report/ (the evaluator's report), logs/NAME.log, pids/NAME.pid and, once a
 # service exited, pids/NAME.rc. With --feed, the feed service publishes INPUT
 # (a runs CSV, an .npz dataset, or a directory of UHI JSON runs, followed with
 # --watch) in place of the generator; --train-threads sets each trainer's
@@ -71,6 +72,8 @@ start_one() {
         else
             extra=(--shard "${name#trainer.}/$(cat "$rundir/trainers")")
         fi
+        # Trainers share data_dir: each its own heartbeat (dinamo health --file).
+        extra+=(--health_file "$rundir/data/$name/health")
         ;;
     esac
     rm -f "$rundir/pids/$name.rc" "$rundir/pids/$name.pid"
