@@ -100,8 +100,11 @@ cleanup() {
         compose down -v --remove-orphans -t 10 >/dev/null 2>&1 ||
             say "cleanup: compose down failed" >&2
     fi
+    docker rm -f "$project-offline" >/dev/null 2>&1 || true
     if [ "$built_image" = 1 ]; then
-        docker rmi -f "$tag" >/dev/null 2>&1 || say "cleanup: docker rmi $tag failed" >&2
+        # Removes this run's images and their untagged parents (sources,
+        # binaries) down to the package layers kept as cache.
+        docker rmi "$tag" "$tag-build" >/dev/null 2>&1 || say "cleanup: docker rmi $tag failed" >&2
     fi
     if [ -n "$started_dockerd" ]; then
         kill "$started_dockerd" 2>/dev/null || true
@@ -162,8 +165,29 @@ mkdir -p "$work/src"
 git archive HEAD | tar -x -C "$work/src" || fail "git archive HEAD failed"
 read -r -a build_args <<<"${DINAMO_DOCKER_BUILD_ARGS:-}"
 built_image=1
-nice -n 19 docker build -q "${build_args[@]}" -f "$work/src/deploy/Dockerfile" -t "$tag" \
-    "$work/src" >"$work/build.log" 2>&1 || fail "docker build: $(tail -n 5 "$work/build.log")"
+# The classic builder: its cache is images, which the cleanup can tell apart.
+# The build stage is built and tagged first, so that both stages' package
+# layers can be kept as tagged cache (keep_cache) while every image of this
+# run's own (sources, binaries) is removed at the end.
+export DOCKER_BUILDKIT=0
+for target in build final; do
+    if [ $target = build ]; then t=(--target build -t "$tag-build"); else t=(-t "$tag"); fi
+    nice -n 19 docker build "${build_args[@]}" "${t[@]}" -f "$work/src/deploy/Dockerfile" \
+        "$work/src" >>"$work/build.log" 2>&1 || fail "docker build: $(tail -n 5 "$work/build.log")"
+done
+# Tags the layer of image $1 made by its `apt-get install` as
+# dinamo-test-deploy:$2 (untagging the one it replaces, which then goes).
+keep_cache() {
+    local id old
+    id=$(docker history --no-trunc --format '{{.ID}} {{.CreatedBy}}' "$1" |
+        awk '/apt-get install/ && $1 ~ /^sha256:/ {print $1; exit}')
+    [ -n "$id" ] || return 0
+    old=$(docker image inspect -f '{{.Id}}' "dinamo-test-deploy:$2" 2>/dev/null || true)
+    docker tag "$id" "dinamo-test-deploy:$2"
+    [ -z "$old" ] || [ "$old" = "$id" ] || docker rmi "$old" >/dev/null 2>&1 || true
+}
+keep_cache "$tag-build" build-packages
+keep_cache "$tag" runtime-packages
 [ -n "$compose_file" ] || compose_file="$work/src/deploy/docker-compose.yml"
 compose_path=$compose_file
 keys=$(docker run --rm "$tag" sh -c 'sed -n "/^\[generator\]/,/^\[/p" /etc/dinamo/dinamo.conf' |
@@ -279,25 +303,12 @@ fair_share 60 1
 
 # ---- report ------------------------------------------------------------------------
 step report
-deadline=$((SECONDS + 600))
-while [ ! -e "$work/report/FINAL" ]; do
-    [ $SECONDS -lt $deadline ] || fail "no final report after 600 s"
-    for s in registry generator scorer_s scorer_ml evaluator; do
-        for c in $(ids $s); do
-            running "$c" || fail "$s is not running: $(docker logs --tail 3 "$c" 2>&1)"
-        done
-    done
-    sleep 2
-done
-say "$(docker logs "$(ids evaluator)" 2>&1 | grep -o 'report (final) written.*' | tail -n 1)"
-
-# ---- offline -----------------------------------------------------------------------
-step offline
-# The same datasets (histogram i is seed 70 + i) scored by `dinamo score`
-# in the same image, two keys at a time (the machine's cores).
+# The offline reference runs meanwhile: one trainer is left, so a core is
+# mostly free while the stream ends. The same datasets (histogram i is seed
+# 70 + i) scored by `dinamo score` in the same image, two keys at a time.
 mkdir -p "$work/offline"
-docker run --rm -v "$work/offline:/out" -e KEYS=$KEYS -e RUNS=$RUNS -e A=$ANOMALOUS -e NH=$NHIST \
-    "$tag" sh -c '
+docker run -d --name "$project-offline" -v "$work/offline:/out" -e KEYS=$KEYS -e RUNS=$RUNS \
+    -e A=$ANOMALOUS -e NH=$NHIST "$tag" sh -c '
     one() {
         d=/out/h$1; mkdir -p $d
         dinamo generate --seed $((70 + $1)) --runs $RUNS --anomalous $A --out $d/data >/dev/null &&
@@ -312,7 +323,23 @@ docker run --rm -v "$work/offline:/out" -e KEYS=$KEYS -e RUNS=$RUNS -e A=$ANOMAL
         i=$((i + 2))
     done
     chmod -R a+rwX /out
-    exit $status' || fail "dinamo generate/score in the image failed"
+    exit $status' >/dev/null || fail "cannot start the offline reference container"
+deadline=$((SECONDS + 600))
+while [ ! -e "$work/report/FINAL" ]; do
+    [ $SECONDS -lt $deadline ] || fail "no final report after 600 s"
+    for s in registry generator scorer_s scorer_ml evaluator; do
+        for c in $(ids $s); do
+            running "$c" || fail "$s is not running: $(docker logs --tail 3 "$c" 2>&1)"
+        done
+    done
+    sleep 2
+done
+say "$(docker logs "$(ids evaluator)" 2>&1 | grep -o 'report (final) written.*' | tail -n 1)"
+
+# ---- offline -----------------------------------------------------------------------
+step offline
+status=$(docker wait "$project-offline") || fail "docker wait on the offline reference failed"
+[ "$status" = 0 ] || fail "dinamo generate/score in the image exited $status: $(docker logs --tail 5 "$project-offline" 2>&1)"
 
 # ---- compare -----------------------------------------------------------------------
 step compare
