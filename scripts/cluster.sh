@@ -16,9 +16,12 @@
 #                                        it takes its share of the keys mid-stream
 #   cluster.sh stop RUNDIR               SIGTERM all, wait 15 s, KILL leftovers
 #
-# RUNDIR gets dinamo.conf (endpoints, data_dir), data/ (every LMDB store and
-# heartbeat: `dinamo health --data-dir RUNDIR/data --service NAME`, a trainer's
-# --file RUNDIR/data/trainer.I/health), report/ (the evaluator's report), logs/NAME.log, pids/NAME.pid and, once a
+# RUNDIR gets dinamo.conf (endpoints), data/NAME/ (each service's own data
+# directory: nothing on disk is shared, as if every service ran on a host of
+# its own; the trainers and scorer_ml share state through the registry; a
+# service's heartbeat: `dinamo health --data-dir RUNDIR/data/NAME --service
+# SERVICE`, e.g. data/trainer.1 and trainer),
+# report/ (the evaluator's report), logs/NAME.log, pids/NAME.pid and, once a
 # service exited, pids/NAME.rc. With --feed, the feed service publishes INPUT
 # (a runs CSV, an .npz dataset, or a directory of UHI JSON runs, followed with
 # --watch) in place of the generator; --train-threads sets each trainer's
@@ -31,12 +34,12 @@
 # `stop` ends it). With a
 # feed the evaluator auto-accepts (labels good) runs whose every histogram is
 # good, unless --no-auto-accept; runs the input labels are never auto-accepted.
-# Service names: generator (or feed), scorer_s, scorer_ml,
+# Service names: generator (or feed), scorer_s, registry, scorer_ml,
 # trainer.0 .. trainer.N-1 (trainer.i runs --shard i/N; with --auto-shards every
 # trainer runs --shard auto, as the replicas of deploy/docker-compose.yml do:
 # the live trainers share the keys fairly, and take over the keys of one that
 # stops or dies), evaluator. Endpoints are
-# loopback TCP ports P .. P+6 (default 5550) or, with --ipc, sockets under
+# loopback TCP ports P .. P+7 (default 5550) or, with --ipc, sockets under
 # RUNDIR/sock (no ports: several clusters can run at once). Any service setting
 # can be given through the environment (DINAMO_<SERVICE>_<KEY>, e.g.
 # DINAMO_GENERATOR_RUNS=200) or by editing dinamo.conf before `restart`.
@@ -72,13 +75,13 @@ start_one() {
         else
             extra=(--shard "${name#trainer.}/$(cat "$rundir/trainers")")
         fi
-        # Trainers share data_dir: each its own heartbeat (dinamo health --file).
-        extra+=(--health_file "$rundir/data/$name/health")
         ;;
     esac
     rm -f "$rundir/pids/$name.rc" "$rundir/pids/$name.pid"
+    mkdir -p "$rundir/data/$name"
     (
-        "$bin" --config "$rundir/dinamo.conf" "${extra[@]}" >>"$rundir/logs/$name.log" 2>&1 &
+        "$bin" --config "$rundir/dinamo.conf" --data-dir "$rundir/data/$name" "${extra[@]}" \
+            >>"$rundir/logs/$name.log" 2>&1 &
         echo $! >"$rundir/pids/$name.pid"
         rc=0
         wait $! || rc=$?
@@ -133,12 +136,11 @@ alive() { # NAME -> 0 when running
         kill -0 "$(cat "$rundir/pids/$1.pid")" 2>/dev/null
 }
 
-write_conf() { # endpoints: events events_req scores_s scores_s_req scores_ml scores_ml_req weights
+write_conf() { # endpoints: events events_req scores_s scores_s_req scores_ml scores_ml_req weights registry
     local e=("$@")
     cat >"$rundir/dinamo.conf" <<EOF
 # written by scripts/cluster.sh start; see docs/pipeline.md for every key
 [common]
-data_dir = $rundir/data
 log_level = ${DINAMO_LOG_LEVEL:-info}
 tick_ms = 500
 
@@ -167,14 +169,17 @@ events_requests = connect:${e[1]}
 scores = bind:${e[4]}
 scores_requests = bind:${e[5]}
 weights = bind:${e[6]}
-weights_dir = $rundir/data/weights
+registry = connect:${e[7]}
 mode = $mode
+
+[registry]
+requests = bind:${e[7]}
+weights = connect:${e[6]}
 
 [trainer]
 events = connect:${e[0]}
 events_requests = connect:${e[1]}
-weights = connect:${e[6]}
-weights_dir = $rundir/data/weights
+registry = connect:${e[7]}
 threads = $train_threads
 
 [evaluator]
@@ -233,16 +238,16 @@ start)
         mkdir -p "$rundir/sock"
         s="ipc://$rundir/sock"
         write_conf "$s/events" "$s/events.req" "$s/scores_s" "$s/scores_s.req" \
-            "$s/scores_ml" "$s/scores_ml.req" "$s/weights"
+            "$s/scores_ml" "$s/scores_ml.req" "$s/weights" "$s/registry"
     else
         t=tcp://127.0.0.1
         p=$port_base
         write_conf "$t:$p" "$t:$((p + 1))" "$t:$((p + 2))" "$t:$((p + 3))" "$t:$((p + 4))" \
-            "$t:$((p + 5))" "$t:$((p + 6))"
+            "$t:$((p + 5))" "$t:$((p + 6))" "$t:$((p + 7))"
     fi
     if [ -n "$feed_input" ]; then list=(feed scorer_s); else list=(generator scorer_s); fi
     if [ $with_ml = 1 ]; then
-        list+=(scorer_ml)
+        list+=(registry scorer_ml)
         for ((i = 0; i < trainers; i++)); do list+=("trainer.$i"); done
     fi
     list+=(evaluator)
@@ -310,18 +315,23 @@ add)
 stop)
     status=0
     stop_lifeline
-    for n in $(names); do
-        alive "$n" && kill -TERM "$(cat "$rundir/pids/$n.pid")" 2>/dev/null || true
-    done
-    deadline=$((SECONDS + 15))
-    for n in $(names); do
-        while alive "$n" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
-        if alive "$n"; then
-            echo "cluster.sh: $n did not stop within 15 s: killed" >&2
-            kill -KILL "$(cat "$rundir/pids/$n.pid")" 2>/dev/null || true
-            status=1
-        fi
-    done
+    # The registry stops last: the others give back what they hold through it.
+    stop_group() {
+        local n deadline=$((SECONDS + 15))
+        for n in "$@"; do
+            alive "$n" && kill -TERM "$(cat "$rundir/pids/$n.pid")" 2>/dev/null || true
+        done
+        for n in "$@"; do
+            while alive "$n" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+            if alive "$n"; then
+                echo "cluster.sh: $n did not stop within 15 s: killed" >&2
+                kill -KILL "$(cat "$rundir/pids/$n.pid")" 2>/dev/null || true
+                status=1
+            fi
+        done
+    }
+    stop_group $(names | grep -vx registry || true)
+    stop_group $(names | grep -x registry || true)
     for n in $(names); do
         for _ in $(seq 50); do [ -e "$rundir/pids/$n.rc" ] && break; sleep 0.1; done
         rc=$(cat "$rundir/pids/$n.rc" 2>/dev/null || echo '?')

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job (`make run`): the whole pipeline on this machine. Starts the
-# cluster (generator, scorer_s, scorer_ml, one trainer, evaluator) on loopback
-# TCP ports 5550-5556 with LMDB stores under data/cluster, streams one synthetic
+# cluster (generator, scorer_s, registry, scorer_ml, one trainer, evaluator) on loopback
+# TCP ports 5550-5557 with LMDB stores under data/cluster, streams one synthetic
 # dataset (seed 70, the paper's example; DINAMO_GENERATOR_* variables change
 # it), waits for the evaluator's final report, prints both methods' metrics and
 # where the report is, and stops every process it started (also on Ctrl-C or

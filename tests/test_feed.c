@@ -194,7 +194,7 @@ Test(feed, uhi_directory_and_csv_equal_the_offline_tool)
 static int published_runs(int64_t *runs, int cap, uint64_t *seqs)
 {
     char path[256];
-    snprintf(path, sizeof path, "%s/data/feed", rundir);
+    snprintf(path, sizeof path, "%s/data/feed/feed", rundir);
     dn_err_t err = {0};
     dn_store_t *st = dn_store_open(path, DN_STORE_READONLY, 0, &err);
     if (!st)
@@ -368,7 +368,7 @@ static int stop_alone(void)
 static uint64_t log_count(void)
 {
     char path[256];
-    snprintf(path, sizeof path, "%s/data/feed", rundir);
+    snprintf(path, sizeof path, "%s/data/feed/feed", rundir);
     dn_err_t err = {0};
     dn_store_t *st = dn_store_open(path, DN_STORE_READONLY, 0, &err);
     uint64_t n = 0;
@@ -403,7 +403,7 @@ Test(feed, a_fixed_input_restarted_publishes_each_run_and_label_once)
                     rundir), 0, "the restart did not restore the checkpoint");
     /* the log: runs in order once each, each label 3 runs after its run, the end */
     char path[256];
-    snprintf(path, sizeof path, "%s/data/feed", rundir);
+    snprintf(path, sizeof path, "%s/data/feed/feed", rundir);
     dn_err_t err = {0};
     dn_store_t *st = dn_store_open(path, DN_STORE_READONLY, 0, &err);
     cr_assert_not_null(st, "%s", err.msg);

@@ -29,6 +29,10 @@
 #include "rng.h"
 #include "store.h"
 #include "tmpdir.h"
+#ifdef DN_LEASE_OVER_REGISTRY
+#include "registry_proc.h"
+static dn_test_registry_t reg; /* the registry process every member's storage asks */
+#endif
 
 #define T_MEMBERS "test.members"
 #define T_KEYS "test.keys"
@@ -50,23 +54,42 @@ static void setup(void)
 {
     dn_test_tmpdir(dir, "lease");
     clock_s = 1.7e9;
+#ifdef DN_LEASE_OVER_REGISTRY
+    dn_test_registry_start(&reg, dir);
+#endif
 }
 
 static void teardown(void)
 {
     dn_lease_store_destroy(&shared);
+#ifdef DN_LEASE_OVER_REGISTRY
+    dn_test_registry_stop(&reg, SIGTERM);
+#endif
     dn_store_destroy(&store);
     dn_test_rmdir(dir);
 }
 
 TestSuite(lease, .init = setup, .fini = teardown, .timeout = 120);
 
+/* `shared` is what the members use; `store` is the LMDB store behind it,
+ * for the tests to look at and to damage records in. Over the registry it is
+ * the registry's own store, opened beside it (LMDB serves several processes
+ * of one host). */
 static void open_store(void)
 {
     dn_err_t err = {0};
+#ifdef DN_LEASE_OVER_REGISTRY
+    char path[DN_TEST_TMPDIR_MAX + 16];
+    snprintf(path, sizeof path, "%s/registry", dir);
+    store = dn_store_open(path, DN_STORE_NOSYNC, 0, &err);
+    cr_assert_not_null(store, "%s", err.msg);
+    dn_test_registry_connect(&reg, "test", 0);
+    shared = dn_registry_lease_store(reg.client);
+#else
     store = dn_store_open(dir, DN_STORE_NOSYNC, 0, &err);
     cr_assert_not_null(store, "%s", err.msg);
     shared = dn_lease_store_lmdb(store);
+#endif
     cr_assert_not_null(shared);
 }
 
@@ -991,8 +1014,15 @@ static void latency(void *arg)
 static void race_child(int id)
 {
     dn_err_t err = {0};
+#ifdef DN_LEASE_OVER_REGISTRY
+    dn_test_registry_t mine = reg; /* its own client and context, after the fork */
+    dn_test_registry_connect(&mine, "race", 0);
+    dn_store_t *st = NULL;
+    dn_lease_store_t *lmdb = dn_registry_lease_store(mine.client);
+#else
     dn_store_t *st = dn_store_open(dir, DN_STORE_NOSYNC, 0, &err);
     dn_lease_store_t *lmdb = st ? dn_lease_store_lmdb(st) : NULL;
+#endif
     /* the latency of a storage across a network, between a view and a claim */
     spy_t spy;
     dn_lease_store_t *ls = lmdb ? spy_on(&spy, lmdb, T_KEYS, latency, NULL) : NULL;
@@ -1043,6 +1073,9 @@ static void race_child(int id)
     dn_lease_store_destroy(&ls);
     dn_lease_store_destroy(&lmdb);
     dn_store_destroy(&st);
+#ifdef DN_LEASE_OVER_REGISTRY
+    dn_test_registry_disconnect(&mine);
+#endif
     _exit(0);
 }
 

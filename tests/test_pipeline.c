@@ -388,9 +388,9 @@ Test(pipeline, garbage_on_every_input_is_counted_and_changes_nothing)
     offline(0, 1);
     /* Frames sent before a service bound its endpoint would be dropped at our
      * socket's linger: wait until each target's loop runs. */
-    int up = sh("for i in $(seq 600); do n=0; for s in generator scorer_s scorer_ml; do "
+    int up = sh("for i in $(seq 600); do n=0; for s in generator scorer_s scorer_ml registry; do "
                 "grep -q \"service $s started\" %s/logs/$s.log 2>/dev/null && n=$((n+1)); "
-                "done; [ $n -eq 3 ] && exit 0; sleep 0.1; done; exit 1", rundir);
+                "done; [ $n -eq 4 ] && exit 0; sleep 0.1; done; exit 1", rundir);
     cr_assert_eq(up, 0, "the services did not start within 60 s");
     void *ctx = zmq_ctx_new();
     /* Every request (PULL) endpoint of the cluster. */
@@ -404,6 +404,23 @@ Test(pipeline, garbage_on_every_input_is_counted_and_changes_nothing)
     char ep[256];
     snprintf(ep, sizeof ep, "ipc://%s/sock/weights", rundir);
     throw_garbage(ctx, ZMQ_PUB, ep, 30);
+    /* The registry's requests (ROUTER): each junk request is answered with
+     * the reason, and changes nothing the trainer and scorer_ml share. */
+    snprintf(ep, sizeof ep, "connect:ipc://%s/sock/registry", rundir);
+    dn_err_t err = {0};
+    dn_sock_t *dealer = dn_sock_new(ctx, ZMQ_DEALER, ep, NULL, &err);
+    cr_assert_not_null(dealer, "%s", err.msg);
+    const char junk[] = "\x0a\xff\xff\xff\xff\x0f not protobuf";
+    for (int i = 0; i < 30; i++) {
+        dn_frames_t f = {.n = 1, .data = {(void *)junk}, .len = {i % 3 ? sizeof junk - 1 : 0}};
+        cr_assert_eq(dn_sock_send_frames(dealer, &f, 1000, &err), 0, "%s", err.msg);
+    }
+    int answered = 0;
+    for (dn_frames_t in; answered < 30 && dn_sock_recv_frames(dealer, 5000, &in, &err) == 0;
+         answered++)
+        dn_frames_clear(&in);
+    cr_assert_eq(answered, 30, "the registry answered %d of 30 junk requests", answered);
+    dn_sock_destroy(&dealer);
     zmq_ctx_term(ctx);
     wait_and_stop();
     check_scores_equal("s", 0, 1);
@@ -412,7 +429,7 @@ Test(pipeline, garbage_on_every_input_is_counted_and_changes_nothing)
     check_metrics_equal(0, "ml");
     /* Each service that got garbage counted every frame (its stop line says
      * "N rejected") and logged why. */
-    const char *names[] = {"generator", "scorer_s", "scorer_ml"};
+    const char *names[] = {"generator", "scorer_s", "scorer_ml", "registry"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         int rc = sh("n=$(sed -n 's/.*stopping.* \\([0-9]*\\) rejected.*/\\1/p' "
                     "%s/logs/%s.log | tail -n 1); [ \"${n:-0}\" -ge 30 ]",

@@ -51,6 +51,8 @@ static const char *type_name(int type)
     case ZMQ_PULL: return "PULL";
     case ZMQ_PUB: return "PUB";
     case ZMQ_SUB: return "SUB";
+    case ZMQ_ROUTER: return "ROUTER";
+    case ZMQ_DEALER: return "DEALER";
     default: return "?";
     }
 }
@@ -114,7 +116,8 @@ dn_sock_t *dn_sock_new(void *zctx, int type, const char *endpoints, const dn_soc
     if (!opts)
         opts = &none;
     if (!zctx || !endpoints ||
-        (type != ZMQ_PUSH && type != ZMQ_PULL && type != ZMQ_PUB && type != ZMQ_SUB)) {
+        (type != ZMQ_PUSH && type != ZMQ_PULL && type != ZMQ_PUB && type != ZMQ_SUB &&
+         type != ZMQ_ROUTER && type != ZMQ_DEALER)) {
         dn_err_set(err, DN_EINVAL, "socket: no context, no endpoints or unsupported type %d",
                    type);
         return NULL;
@@ -473,4 +476,98 @@ int dn_shard_of(const char *key, int n_shards)
         h *= 1099511628211ull;
     }
     return (int)(h % (uint64_t)n_shards);
+}
+
+/* ---- request/reply frames (ROUTER, DEALER) ------------------------------------ */
+
+void dn_frames_clear(dn_frames_t *f)
+{
+    for (int i = 0; i < f->n; i++)
+        free(f->data[i]);
+    memset(f, 0, sizeof *f);
+}
+
+int dn_sock_send_frames(dn_sock_t *self, const dn_frames_t *f, int timeout_ms, dn_err_t *err)
+{
+    if (self->type != ZMQ_ROUTER && self->type != ZMQ_DEALER)
+        return dn_err_set(err, DN_EINVAL, "send frames on a %s socket", type_name(self->type));
+    if (f->n < 1 || f->n > DN_FRAMES_MAX)
+        return dn_err_set(err, DN_EINVAL, "send: %d frames", f->n);
+    int64_t start = now_ms();
+    for (;;) {
+        int more = f->n > 1 ? ZMQ_SNDMORE : 0;
+        if (zmq_send(self->zsock, f->data[0], f->len[0], more | ZMQ_DONTWAIT) >= 0)
+            break;
+        if (zmq_errno() == EHOSTUNREACH) /* ROUTER: the peer is gone */
+            return dn_err_set(err, DN_EIO, "send: peer unreachable");
+        if (zmq_errno() != EAGAIN && zmq_errno() != EINTR)
+            return zmq_fail(err, "send", NULL);
+        int rc = timeout_ms == 0 ? DN_BUS_TIMEOUT
+                                 : wait_for(self, ZMQ_POLLOUT, timeout_ms, start, err);
+        if (rc) {
+            if (rc == DN_BUS_TIMEOUT)
+                self->stats.send_timeouts++;
+            return rc;
+        }
+    }
+    for (int i = 1; i < f->n; i++)
+        while (zmq_send(self->zsock, f->data[i], f->len[i], i + 1 < f->n ? ZMQ_SNDMORE : 0) < 0)
+            if (zmq_errno() != EINTR)
+                return zmq_fail(err, "send frame", NULL);
+    self->stats.sent++;
+    return 0;
+}
+
+int dn_sock_recv_frames(dn_sock_t *self, int timeout_ms, dn_frames_t *f, dn_err_t *err)
+{
+    memset(f, 0, sizeof *f);
+    if (self->type != ZMQ_ROUTER && self->type != ZMQ_DEALER)
+        return dn_err_set(err, DN_EINVAL, "receive frames on a %s socket", type_name(self->type));
+    int64_t start = now_ms();
+    int rc = 0, more = 1, dropped = 0;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    for (;;) {
+        if (zmq_msg_recv(&m, self->zsock, ZMQ_DONTWAIT) >= 0)
+            break;
+        if (zmq_errno() != EAGAIN && zmq_errno() != EINTR) {
+            rc = zmq_fail(err, "receive", NULL);
+            goto done;
+        }
+        if (timeout_ms == 0) {
+            rc = DN_BUS_TIMEOUT;
+            goto done;
+        }
+        if ((rc = wait_for(self, ZMQ_POLLIN, timeout_ms, start, err)))
+            goto done;
+    }
+    /* The rest of a multipart message is already here: read it whole, so that
+     * a refused message never leaves frames behind for the next one. */
+    while (more) {
+        self->stats.received += f->n == 0;
+        if (f->n < DN_FRAMES_MAX) {
+            size_t n = zmq_msg_size(&m);
+            if (!(f->data[f->n] = malloc(n ? n : 1))) {
+                rc = dn_err_set(err, DN_ENOMEM, "receive: out of memory");
+                dropped = 1;
+            } else {
+                memcpy(f->data[f->n], zmq_msg_data(&m), n);
+                f->len[f->n++] = n;
+            }
+        } else {
+            dropped = 1;
+        }
+        more = zmq_msg_more(&m);
+        if (more && zmq_msg_recv(&m, self->zsock, 0) < 0) {
+            rc = zmq_fail(err, "receive frame", NULL);
+            goto done;
+        }
+    }
+    if (dropped && !rc)
+        rc = dn_err_set(err, DN_EFORMAT, "message of more than %d frames", DN_FRAMES_MAX);
+done:
+    zmq_msg_close(&m);
+    if (rc && rc != DN_EFORMAT)
+        dn_frames_clear(f);
+    return rc;
 }

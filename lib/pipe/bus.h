@@ -86,7 +86,8 @@ typedef struct dn_sock_stats_t {
     dn_seq_totals_t seq;    /* duplicates, gaps and missing among accepted ones */
 } dn_sock_stats_t;
 
-/* Creates a ZeroMQ socket of `type` (ZMQ_PUSH, ZMQ_PULL, ZMQ_PUB, ZMQ_SUB) in
+/* Creates a ZeroMQ socket of `type` (ZMQ_PUSH, ZMQ_PULL, ZMQ_PUB, ZMQ_SUB;
+ * ZMQ_ROUTER and ZMQ_DEALER for the frames functions below) in
  * context zctx, sets HWMs, linger, a maximum message size of DN_MSG_SIZE_MAX,
  * subscriptions, and binds / connects every endpoint. opts may be NULL
  * (defaults). Returns a new socket the caller frees with dn_sock_destroy(), or
@@ -137,6 +138,34 @@ int dn_sock_send_raw(dn_sock_t *self, const char *topic, const void *payload, si
  * names the problem and the topic), DN_EIO, DN_ENOMEM. */
 int dn_sock_recv(dn_sock_t *self, int timeout_ms, Dinamo__Envelope **env, dn_recv_info_t *info,
                  dn_err_t *err);
+
+/* ---- request/reply frames ---------------------------------------------------
+ * ROUTER and DEALER sockets (made by dn_sock_new like the others) carry a
+ * request/reply protocol of their own (the registry's, registry.h) as plain
+ * frames: a ROUTER receives [peer identity, payload] and replies the same way;
+ * a DEALER sends and receives [payload]. No topic, no envelope, no stamping. */
+#define DN_FRAMES_MAX 4
+
+/* The frames of one message; each data[i] malloc'd and owned by the holder. */
+typedef struct dn_frames_t {
+    int n;
+    void *data[DN_FRAMES_MAX];
+    size_t len[DN_FRAMES_MAX];
+} dn_frames_t;
+
+/* Frees every frame of f and empties it (n = 0). */
+void dn_frames_clear(dn_frames_t *f);
+
+/* Sends f's frames as one message (1 .. DN_FRAMES_MAX) on a ROUTER or DEALER
+ * (timeout as dn_sock_send). f stays the caller's. Returns 0, DN_BUS_TIMEOUT,
+ * DN_EINVAL, DN_EIO (also: a ROUTER's peer is gone). */
+int dn_sock_send_frames(dn_sock_t *self, const dn_frames_t *f, int timeout_ms, dn_err_t *err);
+
+/* Receives one whole message into *f (emptied first; the caller clears it)
+ * within timeout_ms. Returns 0; DN_EFORMAT when it had more than
+ * DN_FRAMES_MAX frames (all consumed, the first DN_FRAMES_MAX kept in *f);
+ * DN_BUS_TIMEOUT; DN_EINVAL; DN_EIO; DN_ENOMEM. */
+int dn_sock_recv_frames(dn_sock_t *self, int timeout_ms, dn_frames_t *f, dn_err_t *err);
 
 /* Counters since creation. */
 dn_sock_stats_t dn_sock_stats(const dn_sock_t *self);

@@ -1,14 +1,14 @@
 /* lease_store.h: where the records that several processes coordinate through
  * live (the lease protocol's member and key records, and the state handed
  * over with a key), as an abstract storage with one implementation over
- * dn_store (LMDB) today.
+ * dn_store (LMDB) and one over the registry service (registry.h).
  *
  * Every operation is one whole request with one answer: nothing stays open
  * between calls and no callback runs inside the storage while it holds a
  * transaction. So a storage reached over the network implements the same
- * table of operations: issue 16's registry service, which will own these
- * tables in its own LMDB and answer over ZeroMQ, is one more
- * dn_lease_store_ops_t, and no member changes. The operations:
+ * table of operations: the registry service, which owns these tables in its
+ * own LMDB and answers over ZeroMQ, is one more dn_lease_store_ops_t
+ * (dn_registry_lease_store), and no member changes. The operations:
  *   get    one record's value (a copy);
  *   cas    compare-and-swap one record: write it only if its value is exactly
  *          the expected bytes (or, expecting nothing, only if it is absent);

@@ -133,6 +133,11 @@ static int check_key(const char *key, const char *what, const char *where,
     return 0;
 }
 
+int dn_msg_check_key(const char *key, const char *what, const char *where, dn_err_t *err)
+{
+    return check_key(key, what, where, NULL, err);
+}
+
 static int validate_histogram(const Dinamo__Histogram *h, const char *where,
                               dn_reject_t *reason, dn_err_t *err)
 {

@@ -88,6 +88,11 @@ const char *dn_msg_type_name(dn_msg_type_t type);
  * negative". Never modifies env. */
 int dn_msg_validate(const Dinamo__Envelope *env, dn_reject_t *reason, dn_err_t *err);
 
+/* 0 when key is a valid histogram key (non-empty, at most DN_MSG_KEY_MAX
+ * bytes, no control character), else DN_EFORMAT with *err naming what
+ * (e.g. "histogram key") and where. */
+int dn_msg_check_key(const char *key, const char *what, const char *where, dn_err_t *err);
+
 /* Validates env, then packs it into a new malloc'd buffer *buf (caller frees)
  * of *len bytes. Returns 0, a validation code as above (nothing allocated), or
  * DN_ENOMEM. Refusing to send invalid messages keeps bad data at its source. */

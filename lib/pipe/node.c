@@ -39,6 +39,7 @@ typedef struct output_t {
 typedef struct handler_t {
     dn_sock_t *sock;
     dn_node_msg_fn fn;
+    dn_node_ready_fn ready;     /* instead of fn: a request socket that reads itself */
 } handler_t;
 
 struct dn_node_t {
@@ -259,7 +260,7 @@ dn_source_t *dn_node_source(dn_node_t *self, const char *pub_key, const char *re
         return NULL;
     }
     self->outputs[self->n_outputs++] = (output_t){s, on_label};
-    self->handlers[self->n_handlers++] = (handler_t){pull, NULL};
+    self->handlers[self->n_handlers++] = (handler_t){pull, NULL, NULL};
     return s;
 }
 
@@ -281,7 +282,27 @@ int dn_node_on(dn_node_t *self, dn_sock_t *sock, dn_node_msg_fn fn, dn_err_t *er
 {
     if (!fn || self->n_handlers == NODE_MAX_SOCKETS)
         return dn_err_set(err, DN_EINVAL, "%s: bad handler", self->def->name);
-    self->handlers[self->n_handlers++] = (handler_t){sock, fn};
+    self->handlers[self->n_handlers++] = (handler_t){sock, fn, NULL};
+    return 0;
+}
+
+static int on_ready(dn_service_t *svc, dn_sock_t *sock, void *arg)
+{
+    dn_node_t *self = arg;
+    for (int i = self->n_outputs; i < self->n_handlers; i++)
+        if (self->handlers[i].sock == sock) {
+            dn_err_t err = {0};
+            int rc = self->handlers[i].ready(self, self->self, sock, &err);
+            return rc < 0 ? dn_service_fail(svc, rc, "%s", err.msg) : 0;
+        }
+    return 0;
+}
+
+int dn_node_on_ready(dn_node_t *self, dn_sock_t *sock, dn_node_ready_fn fn, dn_err_t *err)
+{
+    if (!fn || !sock || self->n_handlers == NODE_MAX_SOCKETS)
+        return dn_err_set(err, DN_EINVAL, "%s: bad handler", self->def->name);
+    self->handlers[self->n_handlers++] = (handler_t){sock, NULL, fn};
     return 0;
 }
 
@@ -542,9 +563,11 @@ static int start(dn_node_t *self, dn_err_t *err)
     for (int i = 0; i < self->n_inputs && !rc; i++)
         rc = dn_service_add_socket(self->svc, self->inputs[i].sub, on_follower_msg, self);
     for (int i = 0; i < self->n_handlers && !rc; i++)
-        rc = dn_service_add_socket(self->svc, self->handlers[i].sock,
-                                   i < self->n_outputs ? on_source_request : on_plain_msg,
-                                   self);
+        rc = self->handlers[i].ready
+                 ? dn_service_add_ready(self->svc, self->handlers[i].sock, on_ready, self)
+                 : dn_service_add_socket(self->svc, self->handlers[i].sock,
+                                         i < self->n_outputs ? on_source_request : on_plain_msg,
+                                         self);
     if (!rc)
         rc = dn_service_set_tick(self->svc, (int)tick_ms, on_tick, self);
     if (rc)

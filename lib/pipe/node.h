@@ -148,7 +148,7 @@ dn_source_t *dn_node_source(dn_node_t *self, const char *pub_key, const char *re
                             const dn_source_opts_t *opts, dn_node_entry_fn on_label,
                             dn_err_t *err);
 
-/* A plain socket of type (ZMQ_PUB, ZMQ_SUB, ZMQ_PUSH, ZMQ_PULL) on the
+/* A plain socket of type (ZMQ_PUB, ZMQ_SUB, ZMQ_PUSH, ZMQ_PULL, ZMQ_ROUTER) on the
  * endpoint of config key `key`. Returns it or NULL with *err set. */
 dn_sock_t *dn_node_socket(dn_node_t *self, int type, const char *key,
                           const dn_sock_opts_t *opts, dn_err_t *err);
@@ -158,6 +158,13 @@ dn_sock_t *dn_node_socket(dn_node_t *self, int type, const char *key,
 typedef int (*dn_node_msg_fn)(dn_node_t *node, void *self, const Dinamo__Envelope *env,
                               dn_err_t *err);
 int dn_node_on(dn_node_t *self, dn_sock_t *sock, dn_node_msg_fn fn, dn_err_t *err);
+
+/* Calls fn whenever sock (a ROUTER or DEALER of the node's, whose messages
+ * are requests of a protocol of its own, not envelopes) has something to
+ * read; fn reads it (bus.h's frames functions), at most a batch. A negative
+ * return stops the service with *err's message. Returns 0 or DN_EINVAL. */
+typedef int (*dn_node_ready_fn)(dn_node_t *node, void *self, dn_sock_t *sock, dn_err_t *err);
+int dn_node_on_ready(dn_node_t *self, dn_sock_t *sock, dn_node_ready_fn fn, dn_err_t *err);
 
 /* ---- any time ---------------------------------------------------------------- */
 

@@ -59,6 +59,7 @@ typedef struct reader_t {
     dn_sock_t *sock;
     dn_service_msg_fn fn;
     void *arg;
+    dn_service_ready_fn ready; /* instead of fn: the handler reads itself */
     int paused;
 } reader_t;
 
@@ -113,7 +114,19 @@ int dn_service_add_socket(dn_service_t *self, dn_sock_t *sock, dn_service_msg_fn
     if (!r)
         return DN_ENOMEM;
     self->readers = r;
-    self->readers[self->n_readers++] = (reader_t){sock, fn, arg, 0};
+    self->readers[self->n_readers++] = (reader_t){sock, fn, arg, NULL, 0};
+    return 0;
+}
+
+int dn_service_add_ready(dn_service_t *self, dn_sock_t *sock, dn_service_ready_fn fn, void *arg)
+{
+    if (!sock || !fn || (dn_sock_type(sock) != ZMQ_ROUTER && dn_sock_type(sock) != ZMQ_DEALER))
+        return DN_EINVAL;
+    reader_t *r = realloc(self->readers, (size_t)(self->n_readers + 1) * sizeof *r);
+    if (!r)
+        return DN_ENOMEM;
+    self->readers = r;
+    self->readers[self->n_readers++] = (reader_t){sock, NULL, arg, fn, 0};
     return 0;
 }
 
@@ -191,6 +204,10 @@ static int callback_error(dn_service_t *self, int rc, const char *what, dn_err_t
 /* Takes up to DN_SERVICE_BATCH messages from r. 0 or a handler's error. */
 static int drain(dn_service_t *self, reader_t *r, dn_err_t *err)
 {
+    if (r->ready) {
+        int rc = r->ready(self, r->sock, r->arg);
+        return rc < 0 ? callback_error(self, rc, "request handler", err) : 0;
+    }
     for (int k = 0; k < DN_SERVICE_BATCH && !stopping(self); k++) {
         Dinamo__Envelope *env = NULL;
         dn_recv_info_t info;

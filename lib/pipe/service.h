@@ -73,6 +73,16 @@ void dn_service_destroy(dn_service_t **self_p);
  * its handler. Returns 0, DN_EINVAL (wrong socket type, NULL fn), DN_ENOMEM. */
 int dn_service_add_socket(dn_service_t *self, dn_sock_t *sock, dn_service_msg_fn fn, void *arg);
 
+/* Readiness handler of a socket whose messages are not envelopes (a ROUTER
+ * serving requests): called when sock has something to read; it reads what it
+ * wants (bus.h's frames functions), at most a batch, and returns 0 to go on or
+ * a negative code to stop the service. */
+typedef int (*dn_service_ready_fn)(dn_service_t *svc, dn_sock_t *sock, void *arg);
+
+/* Registers a ROUTER or DEALER socket (borrowed) with its readiness handler.
+ * Returns 0, DN_EINVAL (other socket type, NULL fn), DN_ENOMEM. */
+int dn_service_add_ready(dn_service_t *self, dn_sock_t *sock, dn_service_ready_fn fn, void *arg);
+
 /* Calls fn every interval_ms (>= 1) milliseconds of monotonic time, also while
  * messages flood in. Returns 0 or DN_EINVAL. */
 int dn_service_set_tick(dn_service_t *self, int interval_ms, dn_service_fn fn, void *arg);

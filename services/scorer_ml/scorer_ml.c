@@ -221,8 +221,7 @@ static void destroy(void *self)
 static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_err_t *err)
 {
     int64_t seed = 0;
-    char wdir[4096];
-    dn_sock_t *wsub = NULL;
+    dn_sock_t *wsub = NULL, *dealer = NULL;
     int rc;
     ml_method_t *m = calloc(1, sizeof *m);
     if (!m || !(m->good = ml_good_new())) {
@@ -231,11 +230,8 @@ static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_
     }
     if ((rc = dn_node_int(node, "seed", 0, INT64_MAX, &seed, err)))
         goto fail;
-    if (dn_node_str(node, "weights_dir")[0])
-        snprintf(wdir, sizeof wdir, "%s", dn_node_str(node, "weights_dir"));
-    else if ((rc = dn_node_path(node, "weights", wdir, sizeof wdir, err)))
-        goto fail;
-    if (!(m->weights = ml_weights_new(wdir, opts->live, err)) ||
+    if (!(dealer = dn_node_socket(node, ZMQ_DEALER, "registry", NULL, err)) ||
+        !(m->weights = ml_weights_new(dealer, opts->live, err)) ||
         !(wsub = dn_node_socket(node, ZMQ_SUB, "weights", NULL, err))) {
         rc = err->code;
         goto fail;
@@ -244,7 +240,8 @@ static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_
         goto fail;
     m->policy = dn_node_policy(node);
     m->seed = (uint64_t)seed;
-    dn_log(DN_LOG_INFO, "seed %llu, weights store %s", (unsigned long long)m->seed, wdir);
+    dn_log(DN_LOG_INFO, "seed %llu, registry %s", (unsigned long long)m->seed,
+           dn_node_str(node, "registry"));
     *out = m;
     return 0;
 fail:
@@ -267,8 +264,9 @@ static const dn_scorer_method_t method_ml = {
 
 static const dn_config_key_t keys[] = {
     {"weights", DN_CFG_STRING, "bind:tcp://127.0.0.1:5556",
-     "weights published by the trainers (SUB; the trainers connect)"},
-    {"weights_dir", DN_CFG_STRING, "", "shared LMDB weights store (default <data_dir>/weights)"},
+     "weights versions as the registry stores them (SUB; the registry connects)"},
+    {"registry", DN_CFG_STRING, "connect:tcp://127.0.0.1:5557",
+     "the registry (DEALER): a version missed on `weights` is asked for there"},
     {"seed", DN_CFG_INT, "0", "DINAMO-ML seed (as the trainers')"},
 };
 

@@ -1,5 +1,5 @@
 /* weights.c: scorer_ml's weight versions (weights.h): the per-key cache, the
- * reads from the weights store, and loading the wanted version into a key's
+ * reads from the registry, and loading the wanted version into a key's
  * frozen tracker.
  *
  * Invariants: a cache holds distinct versions in increasing order, each one
@@ -14,17 +14,22 @@
 #include "clock.h"
 #include "log.h"
 #include "mlmodel.h"
-#include "store.h"
+#include "registry.h"
 
 #define LATEST UINT64_MAX /* weights_read: the newest version */
 
+/* A read from the registry waits at most this long: a version not there yet
+ * is asked again later, and the scorer's loop must not stall on a registry
+ * that restarts. */
+static const dn_registry_opts_t READ_OPTS = {.retry_ms = 500, .timeout_ms = 2000};
+
 struct ml_weights_t {
-    dn_store_t *store;
+    dn_registry_t *registry;
     int live;
     uint64_t received, from_store, rejected, unused, mismatches;
 };
 
-ml_weights_t *ml_weights_new(const char *dir, int live, dn_err_t *err)
+ml_weights_t *ml_weights_new(dn_sock_t *registry, int live, dn_err_t *err)
 {
     ml_weights_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -32,7 +37,7 @@ ml_weights_t *ml_weights_new(const char *dir, int live, dn_err_t *err)
         return NULL;
     }
     self->live = live;
-    if (!(self->store = dn_store_open(dir, DN_STORE_NOSYNC, 0, err))) {
+    if (!(self->registry = dn_registry_new(registry, "scorer_ml", &READ_OPTS, err))) {
         free(self);
         return NULL;
     }
@@ -43,7 +48,7 @@ void ml_weights_destroy(ml_weights_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    dn_store_destroy(&(*self_p)->store);
+    dn_registry_destroy(&(*self_p)->registry);
     free(*self_p);
     *self_p = NULL;
 }
@@ -152,18 +157,18 @@ void ml_weights_received(ml_weights_t *self, const ml_wkey_t *k, const Dinamo__E
         cache_put(self, k, &copy);
 }
 
-/* ---- the weights store --------------------------------------------------------- */
+/* ---- the registry ---------------------------------------------------------------- */
 
-/* Version v (LATEST: the newest) of key as stored: the encoded ModelWeights
- * envelope into *blob (caller frees) and its version into *got. Returns 0,
- * DN_ENOTFOUND, DN_EIO, DN_ENOMEM. The one place that knows where versions
- * are kept. */
+/* Version v (LATEST: the newest) of key as the registry stores it: the
+ * encoded ModelWeights envelope into *blob (caller frees) and its version
+ * into *got. Returns 0, DN_ENOTFOUND, DN_EIO, DN_ENOMEM. The one place that
+ * knows where versions are kept. */
 static int weights_read(ml_weights_t *self, const char *key, uint64_t v, uint64_t *got,
                         void **blob, size_t *len, dn_err_t *err)
 {
     *got = v;
-    return v == LATEST ? dn_store_weights_latest(self->store, key, got, blob, len, err)
-                       : dn_store_weights_get(self->store, key, v, blob, len, err);
+    return v == LATEST ? dn_registry_weights_latest(self->registry, key, got, blob, len, err)
+                       : dn_registry_weights_get(self->registry, key, v, blob, len, err);
 }
 
 /* Reads version v (or LATEST) of k from the store into its cache, at most
@@ -181,7 +186,7 @@ static int store_fetch(ml_weights_t *self, const ml_wkey_t *k, uint64_t v)
     int rc = weights_read(self, k->key, v, &got, &blob, &len, &err);
     if (rc) {
         if (rc != DN_ENOTFOUND)
-            dn_log(DN_LOG_WARN, "key %s: reading the weights store: %s", k->key, err.msg);
+            dn_log(DN_LOG_WARN, "key %s: asking the registry: %s", k->key, err.msg);
         return 0;
     }
     Dinamo__Envelope *env = NULL;

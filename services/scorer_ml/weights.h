@@ -11,14 +11,14 @@
  *
  * Versions arrive as ModelWeights on the weights socket (ml_weights_received)
  * or, for a version the scorer missed (restart, slow joiner), are read from
- * the weights store, at most every ML_STORE_RETRY_S per key. Reading the
- * store goes through one function (weights_read in weights.c: "version v, or
- * the latest, of key k"), the one place to change when the weights move
- * behind a registry service. Per key a cache keeps the versions that may
+ * the registry (which stores every version the trainers put), at most every
+ * ML_STORE_RETRY_S per key, each read waiting at most 2 s. Reading goes
+ * through one function (weights_read in weights.c: "version v, or the
+ * latest, of key k"). Per key a cache keeps the versions that may
  * still be wanted (lockstep: the wanted one and up to ML_CACHE_AHEAD beyond;
  * live: the newest), in increasing order.
  *
- * Thread rules: one thread. Ownership: ml_weights_t owns its store; a cache
+ * Thread rules: one thread. Ownership: ml_weights_t owns its registry client (not its socket); a cache
  * owns its envelopes; trackers are borrowed. */
 #ifndef ML_WEIGHTS_H
 #define ML_WEIGHTS_H
@@ -28,10 +28,11 @@
 
 #include "dinamo_ml.h"
 #include "error.h"
+#include "bus.h"
 #include "msg.h"
 
 #define ML_CACHE_AHEAD 4       /* versions kept beyond the one wanted (lockstep) */
-#define ML_STORE_RETRY_S 0.05  /* between reads of the store for a missing version */
+#define ML_STORE_RETRY_S 0.05  /* between reads of the registry for a missing version */
 
 typedef struct ml_weights_t ml_weights_t;
 
@@ -60,9 +61,10 @@ typedef struct ml_wkey_t {
     int64_t last_good;        /* run_seq of the last, -1 */
 } ml_wkey_t;
 
-/* Opens the weights store in dir. Returns NULL with *err set (the store's
- * error, DN_ENOMEM). */
-ml_weights_t *ml_weights_new(const char *dir, int live, dn_err_t *err);
+/* Versions read through the registry on socket registry (a connected
+ * DEALER, borrowed: it must outlive self). Returns NULL with *err set
+ * (DN_EINVAL, DN_ENOMEM). */
+ml_weights_t *ml_weights_new(dn_sock_t *registry, int live, dn_err_t *err);
 /* Frees *self_p; accepts NULL; nulls it. */
 void ml_weights_destroy(ml_weights_t **self_p);
 
@@ -70,7 +72,7 @@ void ml_wcache_init(ml_wcache_t *c);
 void ml_wcache_free(ml_wcache_t *c);
 
 /* A valid ModelWeights envelope from the weights socket for key k (NULL: a
- * key no run has named yet; the store has it when a run needs it): kept in
+ * key no run has named yet; the registry has it when a run needs it): kept in
  * k's cache when it fits the tracker and may still be wanted, else counted. */
 void ml_weights_received(ml_weights_t *self, const ml_wkey_t *k, const Dinamo__Envelope *env);
 

@@ -2,8 +2,10 @@
  *
  * Follows the events log (runs, labels, END_OF_STREAM) and trains, per owned
  * histogram key, a dn_ml_t built exactly as dn_score_dataset_ml builds it;
- * each version of a key's weights is stored in the shared weights store and
- * then published on the weights PUB socket (training.c). Which keys are its
+ * each version of a key's weights is put to the registry (lib/pipe/registry.h),
+ * which stores it and then publishes it to scorer_ml (training.c). The
+ * leases and key states are the registry's too: the trainer opens no store
+ * another process opens, so trainers can run on any host. Which keys are its
  * own: a static shard (shard = i/n), or a fair share of the live trainers'
  * keys through the lease protocol (shard = auto; ownership.c). Its state is
  * per key (keystate.c) and it commits it itself, key by key, with its
@@ -17,11 +19,14 @@
  *   - every round: a balance step when a key became known (in lockstep
  *     nobody trains an unowned key, so waiting for the tick would stall the
  *     stream), training, and a checkpoint every checkpoint_s;
- *   - every tick: the store synced, the member lease renewed, a balance step;
+ *   - every tick: the member lease renewed, a balance step;
  *   - at SIGTERM: a last checkpoint (elastic: every key given back with it),
  *     the member slot released, the stop line.
  * After a kill -9 the keys' next offsets are replayed and, training being
- * deterministic, the same versions stored and published again bit for bit. */
+ * deterministic, the same versions put again bit for bit (the registry does
+ * not publish a version it already holds with the same bytes). A registry
+ * that does not answer for registry_timeout_s stops the trainer (exit 1) for
+ * its supervisor to restart. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,9 +95,7 @@ static int tick(dn_node_t *node, void *self, dn_err_t *err)
 {
     (void)node;
     trainer_t *tr = self;
-    int rc = dn_store_sync(tr->store, err);
-    if (!rc)
-        rc = trainer_renew(tr, err);
+    int rc = trainer_renew(tr, err);
     if (!rc)
         rc = trainer_balance(tr, err);
     if (rc)
@@ -138,9 +141,10 @@ static const dn_config_key_t own_keys[] = {
     {"events", DN_CFG_STRING, "connect:tcp://127.0.0.1:5550", "events log (SUB)"},
     {"events_requests", DN_CFG_STRING, "connect:tcp://127.0.0.1:5551",
      "events log requests (PUSH: acks, rewinds)"},
-    {"weights", DN_CFG_STRING, "connect:tcp://127.0.0.1:5556",
-     "weights publication (PUB, connects to scorer_ml's SUB)"},
-    {"weights_dir", DN_CFG_STRING, "", "shared LMDB weights store (default <data_dir>/weights)"},
+    {"registry", DN_CFG_STRING, "connect:tcp://127.0.0.1:5557",
+     "the registry (DEALER): weights versions, leases and key states are kept there"},
+    {"registry_timeout_s", DN_CFG_DOUBLE, "60",
+     "give up (exit 1, to be restarted) when the registry has not answered this long"},
     {"weights_file", DN_CFG_STRING, "", "initial weights (DNML or raw), optional"},
     {"shard", DN_CFG_STRING, "0/1",
      "i/n: train the keys k with dn_shard_of(k, n) == i; auto: every live trainer with shard = "
@@ -188,21 +192,23 @@ static int read_config(trainer_t *tr, dn_node_t *node, int *elastic, dn_err_t *e
     const char *wf = dn_node_str(node, "weights_file");
     if (wf[0] && (rc = dn_mlfile_read(wf, &tr->weights, &tr->weights_len, err)))
         return rc;
-    if (dn_node_str(node, "weights_dir")[0])
-        snprintf(tr->store_path, sizeof tr->store_path, "%s", dn_node_str(node, "weights_dir"));
-    else if ((rc = dn_node_path(node, "weights", tr->store_path, sizeof tr->store_path, err)))
-        return rc;
     return 0;
 }
 
-/* The shared weights store, and (elastic) this trainer's member slot. */
-static int open_shared(trainer_t *tr, int elastic, dn_err_t *err)
+/* The registry, and (elastic) this trainer's member slot. */
+static int open_shared(trainer_t *tr, dn_node_t *node, int elastic, dn_err_t *err)
 {
-    if (!(tr->store = dn_store_open(tr->store_path, DN_STORE_NOSYNC, 0, err)))
+    double timeout_s;
+    int rc = dn_node_double(node, "registry_timeout_s", 1, 86400, &timeout_s, err);
+    if (rc)
+        return rc;
+    dn_registry_opts_t ro = {.timeout_ms = (int)(timeout_s * 1000)};
+    dn_sock_t *dealer = dn_node_socket(node, ZMQ_DEALER, "registry", NULL, err);
+    if (!dealer || !(tr->registry = dn_registry_new(dealer, "trainer", &ro, err)))
         return err->code;
-    if (!(tr->shared = dn_lease_store_lmdb(tr->store)))
+    if (!(tr->shared = dn_registry_lease_store(tr->registry)))
         return dn_err_set(err, DN_ENOMEM, "out of memory");
-    int rc = elastic ? trainer_join(tr, err) : 0;
+    rc = elastic ? trainer_join(tr, err) : 0;
     if (rc)
         return rc;
     if (elastic)
@@ -213,8 +219,7 @@ static int open_shared(trainer_t *tr, int elastic, dn_err_t *err)
     return 0;
 }
 
-/* The events followed and the weights published, named after the member
- * slot or shard. */
+/* The events followed, named after the member slot or shard. */
 static int open_sockets(trainer_t *tr, dn_node_t *node, dn_err_t *err)
 {
     char consumer[64];
@@ -225,11 +230,6 @@ static int open_sockets(trainer_t *tr, dn_node_t *node, dn_err_t *err)
     dn_follower_opts_t fo = {.log = "events", .consumer = consumer};
     if (!(tr->follower = dn_node_follow(node, "events", "events_requests", &fo, on_event, err)))
         return err->code;
-    /* Publications are stamped with our name and fresh seqs (the stored
-     * copies are not publications). */
-    dn_sock_opts_t po = {.producer = consumer};
-    if (!(tr->pub = dn_node_socket(node, ZMQ_PUB, "weights", &po, err)))
-        return err->code;
     return 0;
 }
 
@@ -239,7 +239,7 @@ static void destroy(void *self)
     trainer_keys_free(tr);
     dn_lease_destroy(&tr->lease);
     dn_lease_store_destroy(&tr->shared);
-    dn_store_destroy(&tr->store);
+    dn_registry_destroy(&tr->registry);
     dn_team_destroy(&tr->team); /* after the models that borrowed it */
     free(tr->weights);
     free(tr);
@@ -255,17 +255,18 @@ static int create(dn_node_t *node, void **self, dn_err_t *err)
         return rc;
     if (tr->threads > 1 && !(tr->team = dn_team_new(tr->threads)))
         return dn_err_set(err, DN_ENOMEM, "cannot start %d training threads", tr->threads);
-    if ((rc = open_shared(tr, elastic, err)) || (rc = open_sockets(tr, node, err)) ||
+    if ((rc = open_shared(tr, node, elastic, err)) || (rc = open_sockets(tr, node, err)) ||
         (rc = trainer_restore(tr, err)) || (rc = trainer_balance(tr, err)))
         return rc;
     if (tr->lease)
         dn_log(DN_LOG_INFO, "started: shard auto (member %d), seed %llu, keep_last %d, %d "
-               "thread(s) per step, store %s", dn_lease_slot(tr->lease),
-               (unsigned long long)tr->seed, tr->keep_last, tr->threads, tr->store_path);
+               "thread(s) per step, registry %s", dn_lease_slot(tr->lease),
+               (unsigned long long)tr->seed, tr->keep_last, tr->threads,
+               dn_node_str(node, "registry"));
     else
         dn_log(DN_LOG_INFO, "started: shard %d/%d, seed %llu, keep_last %d, %d thread(s) per "
-               "step, store %s", tr->shard, tr->shards, (unsigned long long)tr->seed,
-               tr->keep_last, tr->threads, tr->store_path);
+               "step, registry %s", tr->shard, tr->shards, (unsigned long long)tr->seed,
+               tr->keep_last, tr->threads, dn_node_str(node, "registry"));
     return 0;
 }
 

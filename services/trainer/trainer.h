@@ -31,6 +31,7 @@
 #include "keytab.h"
 #include "lease.h"
 #include "lease_store.h"
+#include "registry.h"
 #include "msg.h"
 #include "node.h"
 #include "store.h"
@@ -76,14 +77,12 @@ typedef struct trainer_t {
     double checkpoint_s, lease_s;
     char name[64];               /* "trainer/shard-<i>of<n>" or "trainer/member-<i>" */
     const char *progress_name;   /* name without "trainer/" */
-    char store_path[4096];
     /* what it works with */
     dn_team_t *team;             /* shared by every key's model; NULL: one thread */
-    dn_store_t *store;           /* the shared weights store */
+    dn_registry_t *registry;     /* the owner of the shared state (registry.h) */
     dn_lease_store_t *shared;    /* its ownership and state tables */
     dn_lease_t *lease;           /* shard = auto; NULL: static */
     dn_follower_t *follower;     /* events (the node's) */
-    dn_sock_t *pub;              /* weights publication (the node's) */
     /* owned keys */
     dn_keytab_t *index;
     tkey_t *keys;

@@ -6,10 +6,10 @@
  * exactly as dn_score_dataset_ml builds it (dn_ml_new_for: SPEC 3 defaults
  * sized for the key's bins, `seed`, the initial weights) and its version 0
  * stored and published; every good run added to the key's good-run set gives
- * version + 1 with that run's run_seq and number. Each version is stored in
- * the shared weights store (an encoded ModelWeights envelope, keep_last per
- * key) and only then published, so a scorer can always fetch what it heard
- * of. Training is deterministic: after a restart the same versions come
+ * version + 1 with that run's run_seq and number. Each version is put to the
+ * registry (an encoded ModelWeights envelope, keep_last per key), which
+ * stores it and only then publishes it, so a scorer can always fetch what it
+ * heard of. Training is deterministic: after a restart the same versions come
  * again bit for bit. */
 #include <math.h>
 #include <stdlib.h>
@@ -58,7 +58,7 @@ static void weights_msg(const tkey_t *ks, int64_t run_number, uint64_t run_seq, 
 }
 
 /* Stores version ks->version of ks (trained on run seq/number, or none for
- * version 0) and then publishes it. */
+ * version 0) at the registry, which then publishes it. */
 static int put_version(trainer_t *tr, tkey_t *ks, int64_t run_number, uint64_t run_seq,
                        int steps, float loss, dn_err_t *err)
 {
@@ -73,25 +73,19 @@ static int put_version(trainer_t *tr, tkey_t *ks, int64_t run_number, uint64_t r
     Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
     env.body_case = DINAMO__ENVELOPE__BODY_WEIGHTS;
     env.weights = &w;
-    /* The stored copy names its producer; publication stamps its own seq. */
+    /* The stored copy names its producer; the registry's publication stamps
+     * its own. */
     env.producer = tr->name;
     env.has_seq = 1;
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = dn_msg_encode(&env, &buf, &len, err);
     if (!rc)
-        rc = dn_store_weights_put(tr->store, ks->key, ks->version, buf, len, tr->keep_last, err);
+        rc = dn_registry_weights_put(tr->registry, ks->key, ks->version, buf, len, tr->keep_last,
+                                     err);
     free(buf);
-    env.producer = NULL;
-    env.has_seq = 0;
-    if (!rc) {
-        dn_err_t e = {0};
-        int src = dn_sock_send(tr->pub, &env, 0, &e);
-        if (src && src != DN_BUS_TIMEOUT)
-            dn_log(DN_LOG_WARN, "key %s v%llu: publish failed: %s", ks->key,
-                   (unsigned long long)ks->version, e.msg);
+    if (!rc)
         tr->versions++;
-    }
     free(raw);
     return rc;
 }
