@@ -100,7 +100,7 @@ cleanup() {
         compose down -v --remove-orphans -t 10 >/dev/null 2>&1 ||
             say "cleanup: compose down failed" >&2
     fi
-    docker rm -f "$project-offline" >/dev/null 2>&1 || true
+    docker rm -f -v "$project-offline" >/dev/null 2>&1 || true
     if [ "$built_image" = 1 ]; then
         # Removes this run's images and their untagged parents (sources,
         # binaries) down to the package layers kept as cache.
