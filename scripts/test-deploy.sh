@@ -19,18 +19,22 @@
 #   kill      one trainer holding keys killed with docker kill -s KILL: the
 #             others take its keys over once its lease runs out
 #   scale     --scale trainer=1: the one left takes every key
-#   report    the evaluator's final report (FINAL)
-#   offline   the same data generated and scored with `dinamo score` (S and
+#   report    the evaluator's final report (FINAL); meanwhile, at nice 19,
+#             the same data generated and scored with `dinamo score` (S and
 #             ML) inside the same image
+#   offline   waits for that reference
 #   compare   every key's report scores equal dinamo score's, byte for byte
 # Everything it made (containers, volumes, network, the image tag, the
 # report, the dockerd it started) is removed at the end, also after a failure
 # or an interrupt (trap); --keep leaves the cluster up for a look.
 #
-# DINAMO_DOCKER_BUILD_ARGS adds docker build arguments (e.g.
-# "--build-arg ARCH=-march=native"). Budget: under 15 minutes on the
-# project's 2-core machine once the base image and the build's apt layer are
-# cached.
+# The package layers of both build stages are kept, tagged
+# dinamo-test-deploy:build-packages and :runtime-packages, as the next run's
+# cache, and so is the base image. DINAMO_DOCKER_BUILD_ARGS adds docker build
+# arguments (e.g. "--build-arg ARCH=-march=native"). Budget: under 15 minutes
+# on the project's 2-core machine with the caches warm (measured 538 s at
+# load ~8; 1101 s at load 15-18, when the stream's last trainer got a
+# seventh of the machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
