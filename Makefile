@@ -2,6 +2,7 @@
 #
 #   make            build the library, the `dinamo` tool, services and benchmarks
 #   make test       build and run every Criterion suite (SAN=1: ASan + UBSan)
+#   make test-deploy  the compose cluster for real on a Docker engine (scripts/test-deploy.sh)
 #   make bench      build and run the benchmark programs
 #   make run        the main job: the local cluster on one synthetic dataset
 #   make deps       install missing Debian packages (quiet when all is there)
@@ -89,7 +90,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 SERVICES := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/*.c)))))
 SERVICE_BIN := $(SERVICES:%=$(BUILD)/services/%)
 
-.PHONY: all deps test bench run clean fixtures jsroot fuzz
+.PHONY: all deps test test-deploy bench run clean fixtures jsroot fuzz
 .SECONDARY:
 
 all: deps $(TOOL_BIN) $(SERVICE_BIN) $(BENCH_BIN)
@@ -185,6 +186,11 @@ $(JSROOT): tests/js/package.json tests/js/package-lock.json
 test: deps $(TEST_BIN) $(TOOL_BIN) $(SERVICE_BIN) $(JSROOT)
 	@scripts/check-layers.sh
 	@DINAMO_BUILD=$(BUILD) scripts/run-tests.sh $(TEST_BIN)
+
+# The shipped docker-compose cluster, built from a clean tree (git archive)
+# and run on a Docker engine (installed and started when missing).
+test-deploy:
+	@scripts/test-deploy.sh
 
 bench: all
 	@DINAMO_BUILD=$(BUILD) scripts/run-bench.sh $(BENCH_BIN)

@@ -18,7 +18,9 @@
 #
 # RUNDIR gets dinamo.conf (endpoints), data/NAME/ (each service's own data
 # directory: nothing on disk is shared, as if every service ran on a host of
-# its own; the trainers and scorer_ml share state through the registry),
+# its own; the trainers and scorer_ml share state through the registry; a
+# service's heartbeat: `dinamo health --data-dir RUNDIR/data/NAME --service
+# SERVICE`, e.g. data/trainer.1 and trainer),
 # report/ (the evaluator's report), logs/NAME.log, pids/NAME.pid and, once a
 # service exited, pids/NAME.rc. With --feed, the feed service publishes INPUT
 # (a runs CSV, an .npz dataset, or a directory of UHI JSON runs, followed with

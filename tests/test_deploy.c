@@ -1,5 +1,7 @@
-/* test_deploy.c: the container image (deploy/Dockerfile). No Docker engine
- * runs here, so the image is checked against what the binaries need: its
+/* test_deploy.c: the container image (deploy/Dockerfile). make test needs no
+ * Docker engine (make test-deploy runs the cluster on one:
+ * scripts/test-deploy.sh), so here the image is checked against what the
+ * binaries need: its
  * runtime stage must install the Debian package of every shared library the
  * built services and tool link, plus PLplot's cairo driver and a font
  * (scripts/check-image-deps.sh); a Dockerfile lacking one is caught. Run from

@@ -11,9 +11,13 @@
  *     count from the checkpoint and appends nothing twice; a larger count
  *     appends only the rest;
  *   - a checkpoint of another format is refused with a named error, and so is
- *     a log that holds entries without any checkpoint (not this service's). */
+ *     a log that holds entries without any checkpoint (not this service's);
+ *   - the heartbeat (health.h): refreshed every tick while the loop runs
+ *     (rounds and entries counted), "stopped" after SIGTERM, "failed" with
+ *     the error after a failure, at health_file when that key is given. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +26,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "fileio.h"
+#include "health.h"
 #include "node.h"
 #include "tmpdir.h"
 
@@ -38,6 +44,7 @@ TestSuite(node, .init = setup, .fini = teardown, .timeout = 60);
 typedef struct counter_t {
     dn_source_t *log;
     int64_t count, appended;
+    int stay; /* keep running after the last entry (until SIGTERM) */
 } counter_t;
 
 static int counter_create(dn_node_t *node, void **self, dn_err_t *err)
@@ -48,6 +55,7 @@ static int counter_create(dn_node_t *node, void **self, dn_err_t *err)
     int rc = dn_node_int(node, "count", 0, 100, &c->count, err);
     if (rc)
         return rc;
+    c->stay = dn_node_bool(node, "stay");
     dn_source_opts_t so = {.log = "counts", .service = "counter"};
     c->log = dn_node_source(node, "out", "out_requests", &so, NULL, err);
     return c->log ? 0 : err->code;
@@ -59,7 +67,8 @@ static int counter_round(dn_node_t *node, void *self, int *wait_ms, dn_err_t *er
 {
     counter_t *c = self;
     if (c->appended == c->count) {
-        dn_node_stop(node);
+        if (!c->stay)
+            dn_node_stop(node);
         return 0;
     }
     Dinamo__Control ctl = DINAMO__CONTROL__INIT;
@@ -93,12 +102,13 @@ static int counter_load(dn_node_t *node, void *self, dn_rbuf_t *r, dn_err_t *err
 
 static const dn_config_key_t counter_keys[] = {
     {"count", DN_CFG_INT, "3", "entries to append"},
+    {"stay", DN_CFG_BOOL, "false", "keep running after the last entry"},
     {"out", DN_CFG_STRING, NULL, "the counts log (PUB)"},
     {"out_requests", DN_CFG_STRING, NULL, "its followers' requests (PULL)"},
 };
 
 static const dn_node_def_t counter_def = {
-    .name = "counter", .usage = "A test service.\n", .keys = counter_keys, .n_keys = 3,
+    .name = "counter", .usage = "A test service.\n", .keys = counter_keys, .n_keys = 4,
     .flags = DN_NODE_STORE, .create = counter_create, .destroy = counter_destroy,
     .round = counter_round, .ckpt_magic = "DNTC", .ckpt_version = 1, .save = counter_save,
     .load = counter_load,
@@ -106,9 +116,9 @@ static const dn_node_def_t counter_def = {
 
 /* ---- running it ----------------------------------------------------------- */
 
-/* Runs the counter service with extra "--key value" arguments (NULL-ended),
- * its stdout and stderr into DIR/out.txt. Returns its exit status. */
-static int run_counter(const char *first, ...)
+/* Starts the counter service with extra "--key value" arguments (NULL-ended),
+ * its stdout and stderr into DIR/out.txt. Returns its pid. */
+static pid_t start_counter(const char *first, va_list ap)
 {
     char data[128], out[160], req[160], txt[160];
     snprintf(data, sizeof data, "%s/data", dir);
@@ -118,11 +128,8 @@ static int run_counter(const char *first, ...)
     const char *argv[32] = {"counter", "--data_dir", data, "--out", out, "--out_requests", req,
                             "--tick_ms", "50"};
     int argc = 9;
-    va_list ap;
-    va_start(ap, first);
     for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *))
         argv[argc++] = a;
-    va_end(ap);
     fflush(NULL);
     pid_t pid = fork();
     cr_assert_neq(pid, -1);
@@ -134,10 +141,34 @@ static int run_counter(const char *first, ...)
         fflush(NULL);
         _exit(status);
     }
+    return pid;
+}
+
+static pid_t spawn_counter(const char *first, ...)
+{
+    va_list ap;
+    va_start(ap, first);
+    pid_t pid = start_counter(first, ap);
+    va_end(ap);
+    return pid;
+}
+
+static int wait_counter(pid_t pid)
+{
     int status = 0;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status), "the service did not exit (signal %d)", WTERMSIG(status));
     return WEXITSTATUS(status);
+}
+
+/* Runs the counter service to its end; returns its exit status. */
+static int run_counter(const char *first, ...)
+{
+    va_list ap;
+    va_start(ap, first);
+    pid_t pid = start_counter(first, ap);
+    va_end(ap);
+    return wait_counter(pid);
 }
 
 /* 1 when the service's output contains text. */
@@ -246,4 +277,94 @@ Test(node, a_log_without_a_checkpoint_is_not_appended_to)
     cr_assert_eq(run_counter("--count", "2", NULL), 1);
     cr_assert(said("its log holds 1 entries but there is no counter checkpoint"));
     cr_assert_eq(log_entries(), 1);
+}
+
+/* ---- the heartbeat ------------------------------------------------------------ */
+
+static dn_health_t read_health(const char *path)
+{
+    dn_health_t h;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_health_read(path, &h, &err), 0, "%s", err.msg);
+    return h;
+}
+
+/* Waits (at most 10 s) until the heartbeat at path is running with at least
+ * `rounds` rounds; returns it. */
+static dn_health_t wait_running(const char *path, uint64_t rounds)
+{
+    dn_health_t h = {0};
+    for (int i = 0; i < 1000; i++) {
+        dn_err_t err = {0};
+        if (!dn_health_read(path, &h, &err) && h.state == DN_HEALTH_RUNNING &&
+            h.rounds >= rounds)
+            return h;
+        usleep(10000);
+    }
+    cr_assert_fail("no running heartbeat with %llu rounds at %s (state %s, %llu rounds)",
+                   (unsigned long long)rounds, path, dn_health_state_name(h.state),
+                   (unsigned long long)h.rounds);
+    return h;
+}
+
+Test(node, the_heartbeat_is_fresh_while_the_loop_runs_and_says_how_it_ended)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/data/counter/health", dir);
+    double t0 = dn_clock_wall();
+    pid_t pid = spawn_counter("--count", "4", "--stay", "true", NULL);
+    dn_health_t first = wait_running(path, 1);
+    cr_assert_eq(first.pid, pid);
+    cr_assert_str_eq(first.service, "counter");
+    cr_assert_eq(first.tick_ms, 50);
+    cr_assert(first.started >= t0 - 1 && first.time >= first.started, "times %f %f (from %f)",
+              first.started, first.time, t0);
+    /* Ticks every 50 ms refresh it: newer time, more rounds, every entry counted. */
+    dn_health_t later = wait_running(path, first.rounds + 3);
+    for (int i = 0; i < 200 && later.out < 4; i++) {
+        usleep(10000);
+        later = read_health(path);
+    }
+    cr_assert_gt(later.time, first.time);
+    cr_assert_eq(later.out, 4, "entries in the counts log: %llu", (unsigned long long)later.out);
+    char line[1024];
+    cr_assert_eq(dn_health_judge(&later, dn_clock_wall(), 0, line, sizeof line), 0, "%s", line);
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    cr_assert_eq(wait_counter(pid), 0);
+    dn_health_t end = read_health(path);
+    cr_assert_eq(end.state, DN_HEALTH_STOPPED, "state %s", dn_health_state_name(end.state));
+    cr_assert_geq(end.rounds, later.rounds);
+    cr_assert_eq(dn_health_judge(&end, dn_clock_wall(), 0, line, sizeof line), 1);
+    cr_assert(strstr(line, "counter: stopped at "), "%s", line);
+}
+
+Test(node, a_failed_service_leaves_its_error_in_the_heartbeat)
+{
+    cr_assert_eq(run_counter("--count", "1", NULL), 0);
+    char path[160];
+    snprintf(path, sizeof path, "%s/data/counter", dir);
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(path, 0, 0, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(dn_store_checkpoint_write(s, "counter", "DNXX\1\0\0\0", 8, NULL, &err), 0);
+    dn_store_destroy(&s);
+    cr_assert_eq(run_counter("--count", "2", NULL), 1);
+    snprintf(path, sizeof path, "%s/data/counter/health", dir);
+    dn_health_t h = read_health(path);
+    cr_assert_eq(h.state, DN_HEALTH_FAILED, "state %s", dn_health_state_name(h.state));
+    cr_assert(strstr(h.detail, "checkpoint counter: not a version 1 DNTC checkpoint"), "%s",
+              h.detail);
+    cr_assert_geq(h.errors, 1, "the error line is counted");
+}
+
+Test(node, health_file_puts_the_heartbeat_elsewhere)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/run/beats/counter.health", dir);
+    cr_assert_eq(run_counter("--count", "2", "--health_file", path, NULL), 0);
+    dn_health_t h = read_health(path);
+    cr_assert_eq(h.state, DN_HEALTH_STOPPED);
+    cr_assert_eq(h.out, 2);
+    snprintf(path, sizeof path, "%s/data/counter/health", dir);
+    cr_assert_neq(access(path, F_OK), 0, "no heartbeat at the default place");
 }

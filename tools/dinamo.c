@@ -1,5 +1,6 @@
 /* dinamo.c: the offline command-line tool: main, which hands each command to
- * its file (generate.c, score here, evaluate.c, bench.c, label.c, report.c;
+ * its file (generate.c, score here, evaluate.c, bench.c, label.c, report.c,
+ * inspect.c, health.c;
  * what they share is cli.c), and `dinamo score`, which scores every run of an
  * input as the pipeline does and writes one CSV row per run.
  *
@@ -216,6 +217,8 @@ static const char main_help[] =
     "  bench      generate and evaluate many datasets; prints the paper's Table 1 row\n"
     "  label      give a running cluster a person's verdict on a run\n"
     "  report     figures and an HTML page of an offline evaluation (PNG, SVG)\n"
+    "  inspect    list the histograms an input holds, as the feed would publish them\n"
+    "  health     is a service's loop alive? (its heartbeat file; exit 0 or 1)\n"
     "  version    print the version\n";
 
 int main(int argc, char **argv)
@@ -223,6 +226,12 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fputs(main_help, stderr);
         return 2;
+    }
+    /* A healthcheck runs every few seconds in every container: it reads one
+     * file and needs no BLAS set-up (which may re-execute the program). */
+    if (!strcmp(argv[1], "health")) {
+        args_t h = {.argc = argc, .argv = argv, .pos = 2, .cmd = argv[1]};
+        return cmd_health(&h);
     }
     /* Before anything loads BLAS kernels: pick the right OpenBLAS core type (this
      * may re-execute the program once with OPENBLAS_CORETYPE set). */

@@ -57,6 +57,8 @@ static const dn_config_key_t common_keys[] = {
     {"tick_ms", DN_CFG_INT, "1000", "period of the service's housekeeping tick"},
     {"policy", DN_CFG_STRING, "", "policy file: min_entries and thresholds per key or "
                                   "subsystem (lib/policy.h); empty: none"},
+    {"health_file", DN_CFG_STRING, "", "heartbeat file replaced every tick (lib/io/health.h; "
+                                       "`dinamo health` reads it); empty: <data_dir>/<name>/health"},
 };
 #define N_COMMON ((int)(sizeof common_keys / sizeof common_keys[0]))
 

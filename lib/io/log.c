@@ -1,5 +1,6 @@
 /* log.c: single-write log records with UTC time, service, pid and level
- * (see log.h). The state is three globals set at start-up. */
+ * (see log.h). The state is three globals set at start-up, and the counts of
+ * WARN and ERROR records (atomic: dn_log is called from any thread). */
 #include "log.h"
 
 #include <errno.h>
@@ -14,6 +15,8 @@
 static dn_log_level_t threshold = DN_LOG_INFO;
 static char service_name[64] = "dinamo";
 static int log_fd = 2;
+/* Records asked for at WARN and ERROR, written or not (the heartbeat shows them). */
+static unsigned long long level_counts[DN_LOG_OFF];
 
 static const char *level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
@@ -64,8 +67,17 @@ void dn_log_set_fd(int fd)
     log_fd = fd;
 }
 
+unsigned long long dn_log_count(dn_log_level_t level)
+{
+    if (level < DN_LOG_DEBUG || level >= DN_LOG_OFF)
+        return 0;
+    return __atomic_load_n(&level_counts[level], __ATOMIC_RELAXED);
+}
+
 void dn_log(dn_log_level_t level, const char *fmt, ...)
 {
+    if (level >= DN_LOG_WARN && level < DN_LOG_OFF)
+        __atomic_add_fetch(&level_counts[level], 1, __ATOMIC_RELAXED);
     if (level < threshold || level >= DN_LOG_OFF || level < DN_LOG_DEBUG)
         return;
     int saved_errno = errno; /* callers may log and then look at errno */

@@ -46,6 +46,12 @@ dn_log_level_t dn_log_get_level(void);
 /* Sends records to file descriptor fd instead of 2 (tests). */
 void dn_log_set_fd(int fd);
 
+/* How many records of level (DN_LOG_WARN or DN_LOG_ERROR; 0 for the others)
+ * this process asked for since it started, whether or not the threshold let
+ * them through (the service heartbeat, lib/io/health.h, carries them). Any
+ * thread. */
+unsigned long long dn_log_count(dn_log_level_t level);
+
 /* Writes one record (printf format; a trailing newline is added). */
 void dn_log(dn_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -14,9 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "blas_setup.h"
+#include "clock.h"
+#include "fileio.h"
+#include "health.h"
 #include "log.h"
 
 #define NODE_MAX_SOCKETS 16
@@ -57,6 +61,12 @@ struct dn_node_t {
     int n_handlers;
     int dirty;
     int paused;
+    /* The heartbeat (health.h): its path ("" before the configuration is
+     * read), what it says, and whether writing it failed last time. */
+    char health_path[4096];
+    dn_health_t health;
+    int health_failing;
+    uint64_t rounds;
 };
 
 /* ---- configuration ----------------------------------------------------------- */
@@ -349,6 +359,68 @@ int dn_node_commit(dn_node_t *self, dn_err_t *err)
     return 0;
 }
 
+/* Replaces the heartbeat with the node's counters in state `state`. A failure
+ * is logged when it starts and when it ends, and never stops the service: the
+ * heartbeat going stale is how a watcher learns of it. */
+static void write_health(dn_node_t *self, dn_health_state_t state, const char *detail)
+{
+    if (!self->health_path[0])
+        return;
+    dn_health_t *h = &self->health;
+    h->state = state;
+    h->time = dn_clock_wall();
+    h->rounds = self->rounds;
+    if (self->svc) {
+        dn_service_stats_t st = dn_service_stats(self->svc);
+        h->in = st.handled;
+        h->rejected = st.rejected;
+    }
+    h->out = 0;
+    for (int i = 0; i < self->n_outputs; i++)
+        h->out += dn_source_head(self->outputs[i].source);
+    h->warnings = dn_log_count(DN_LOG_WARN);
+    h->errors = dn_log_count(DN_LOG_ERROR);
+    snprintf(h->detail, sizeof h->detail, "%s", detail ? detail : "");
+    dn_err_t err = {0};
+    int rc = dn_health_write(self->health_path, h, &err);
+    if (rc && !self->health_failing)
+        dn_log(DN_LOG_WARN, "cannot write the heartbeat: %s", err.msg);
+    else if (!rc && self->health_failing)
+        dn_log(DN_LOG_INFO, "heartbeat %s written again", self->health_path);
+    self->health_failing = rc != 0;
+}
+
+/* The heartbeat's path (health_file, else <data_dir>/<name>/health), its
+ * directory made, and the first heartbeat: starting. */
+static int start_health(dn_node_t *self, int64_t tick_ms, dn_err_t *err)
+{
+    const char *file = dn_node_str(self, "health_file");
+    char sub[256];
+    snprintf(sub, sizeof sub, "%s/health", self->def->name);
+    int rc = file[0] ? (snprintf(self->health_path, sizeof self->health_path, "%s", file) >=
+                                (int)sizeof self->health_path
+                            ? dn_err_set(err, DN_EINVAL, "health_file: path too long")
+                            : 0)
+                     : dn_node_path(self, sub, self->health_path, sizeof self->health_path, err);
+    if (rc)
+        return rc;
+    char dir[sizeof self->health_path];
+    snprintf(dir, sizeof dir, "%s", self->health_path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if ((rc = dn_mkdirs(dir, err)))
+            return dn_err_prefix(err, "health_file");
+    }
+    dn_health_t *h = &self->health;
+    snprintf(h->service, sizeof h->service, "%s", self->def->name);
+    h->started = dn_clock_wall();
+    h->pid = (int64_t)getpid();
+    h->tick_ms = tick_ms;
+    write_health(self, DN_HEALTH_STARTING, NULL);
+    return 0;
+}
+
 /* Followed logs wait while an output has no room: the backlog stays upstream. */
 static void apply_back_pressure(dn_node_t *self)
 {
@@ -367,6 +439,7 @@ static int on_round(dn_service_t *svc, void *arg)
     dn_node_t *self = arg;
     dn_err_t err = {0};
     int wait_ms = DN_SERVICE_POLL_MAX_MS;
+    self->rounds++;
     int rc = self->def->round ? self->def->round(self, self->self, &wait_ms, &err) : 0;
     if (!rc)
         rc = dn_node_commit(self, &err);
@@ -391,6 +464,8 @@ static int on_tick(dn_service_t *svc, void *arg)
     int rc = self->store ? dn_store_sync(self->store, &err) : 0;
     if (!rc && self->def->tick)
         rc = self->def->tick(self, self->self, &err);
+    if (!rc)
+        write_health(self, DN_HEALTH_RUNNING, NULL);
     return rc < 0 ? dn_service_fail(svc, rc, "%s", err.msg[0] ? err.msg : dn_strerror(rc)) : 0;
 }
 
@@ -463,6 +538,8 @@ static int start(dn_node_t *self, dn_err_t *err)
         return err->code;
     int64_t tick_ms;
     if ((rc = dn_node_int(self, "tick_ms", 1, 3600000, &tick_ms, err)))
+        return rc;
+    if ((rc = start_health(self, tick_ms, err)))
         return rc;
     if ((rc = dn_service_install_signals(err)))
         return rc;
@@ -543,10 +620,13 @@ int dn_node_main(const dn_node_def_t *def, int argc, char **argv)
     }
     if (rc || (rc = start(&node, &err)))
         goto fail;
+    write_health(&node, DN_HEALTH_RUNNING, NULL);
     rc = dn_service_run(node.svc, &err);
 fail:
     if (rc)
         dn_log(DN_LOG_ERROR, "%s: %s", def->name, err.msg[0] ? err.msg : dn_strerror(rc));
+    write_health(&node, rc ? DN_HEALTH_FAILED : DN_HEALTH_STOPPED,
+                 rc ? (err.msg[0] ? err.msg : dn_strerror(rc)) : NULL);
     teardown(&node);
     return rc ? 1 : 0;
 }

@@ -16,7 +16,13 @@
  *   - every round: def->round (the service's work), then one commit, then
  *     publishes every source and acknowledges every follower; while a source
  *     has no room the followed logs are paused (back-pressure upstream);
- *   - every tick: syncs the store, then def->tick;
+ *   - every tick: syncs the store, then def->tick, then replaces the
+ *     heartbeat file (health_file, default <data_dir>/<name>/health;
+ *     lib/io/health.h) with the time, pid and counters: written "starting"
+ *     once the configuration is read, "running" when the loop starts and at
+ *     every tick, "stopped" or "failed" (with the error) at exit, so
+ *     `dinamo health` (Docker's healthcheck) can tell a turning loop from a
+ *     stuck or dead one;
  *   - on SIGTERM/SIGINT, after the message in hand: def->finish, a last
  *     commit, a sync, def->stop (the service's stop line), def->destroy, and
  *     everything the node made is closed. The exit status is 0 after an
