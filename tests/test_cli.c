@@ -302,6 +302,41 @@ Test(cli, ml_scores_are_deterministic_and_no_train_freezes)
     cr_assert(strstr(err, "--method ml"), "message: %s", err);
 }
 
+/* evaluate --scores writes the scores it evaluated: byte for byte what
+ * `dinamo score` writes for the same options, for both methods. */
+Test(cli, evaluate_scores_are_the_score_commands_byte_for_byte)
+{
+    char out[4096], err[4096];
+    cr_assert_eq(run("generate --seed 5 --out d --runs 80 --anomalous 8 --bins 12 "
+                     "--dead-max 3", out,
+                     sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    const char *cmds[][2] = {
+        {"score --method s --n-historical 40 --in d --out s1.csv",
+         "evaluate d --method s --n-historical 40 --scores s2.csv"},
+        {"score --method ml --seed 2 --in d --out m1.csv",
+         "evaluate d --method ml --seed 2 --n-historical 40 --scores m2.csv"},
+    };
+    const char *files[][2] = {{"s1.csv", "s2.csv"}, {"m1.csv", "m2.csv"}};
+    for (int m = 0; m < 2; m++) {
+        cr_assert_eq(run(cmds[m][0], out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+        cr_assert_eq(run(cmds[m][1], out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+        cr_assert(strstr(out, "\"balanced_accuracy\""), "no metrics printed: %s", out);
+        char p1[512], p2[512];
+        snprintf(p1, sizeof p1, "%s/%s", tmpdir, files[m][0]);
+        snprintf(p2, sizeof p2, "%s/%s", tmpdir, files[m][1]);
+        size_t l1 = 0, l2 = 0;
+        char *a = slurp(p1, &l1), *b = slurp(p2, &l2);
+        cr_assert(a && b, "%s or %s missing", files[m][0], files[m][1]);
+        size_t at = 0;
+        while (at < l1 && at < l2 && a[at] == b[at])
+            at++;
+        cr_assert(l1 == l2 && at == l1, "%s and %s differ at byte %zu of %zu/%zu: '%.40s' vs "
+                  "'%.40s'", files[m][0], files[m][1], at, l1, l2, a + at, b + at);
+        free(a);
+        free(b);
+    }
+}
+
 /* dinamo report: the history and class figures, one histogram figure and one
  * history per flagged run (as many as evaluate flags above the threshold it
  * prints), PNG and SVG, and an index.html that shows them all. */

@@ -13,7 +13,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dataset.h"
 #include "evaluate.h"
+#include "fileio.h"
+#include "results.h"
 #include "generator.h"
 #include "input.h"
 #include "mlfile.h"
@@ -304,4 +307,20 @@ int parse_scoring_opt(const char *cmd, const char *name, const char *v, input_ar
     if (!handled && (erc = parse_eval_opt(cmd, name, v, o, &handled)))
         return erc;
     return handled ? 0 : usage_error(cmd, "unknown option %s", name);
+}
+
+int write_scores_csv(const char *path, const struct dn_dataset_t *ds, const double *chi2,
+                            const double *score, dn_err_t *err)
+{
+    dn_outfile_t *of = dn_outfile_open(path, err);
+    if (!of)
+        return err ? err->code : DN_EIO;
+    dn_csv_t w;
+    dn_csv_init(&w, dn_outfile_stream(of));
+    dn_scores_csv_header(&w);
+    for (int i = 0; i < ds->n_runs; i++) {
+        dn_score_row_t row = {ds->run[i], ds->label[i], chi2[i], score[i], DN_ROW_SCORED};
+        dn_scores_csv_row(&w, &row);
+    }
+    return dn_outfile_commit(&of, err);
 }

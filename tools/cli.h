@@ -71,6 +71,11 @@ void print_gen_params_help(FILE *f);
 
 /* The subcommands outside dinamo.c: each takes the arguments after its name
  * and returns the exit status (0, 1, 2). */
+/* Writes the SCORES.csv of `dinamo score` (run,label,chi2,score,status) for
+ * ds's runs through the atomic writer. Returns 0 or the writer's error. */
+int write_scores_csv(const char *path, const struct dn_dataset_t *ds, const double *chi2,
+                     const double *score, dn_err_t *err);
+
 int cmd_generate(args_t *a);
 int cmd_evaluate(args_t *a);
 int cmd_bench(args_t *a);

@@ -62,22 +62,6 @@ static const char score_help[] =
     "each training step, with the same scores bit for bit. --verbose names the BLAS\n"
     "kernels.\n";
 
-static int write_scores_csv(const char *path, const dn_dataset_t *ds, const double *chi2,
-                            const double *score, dn_err_t *err)
-{
-    dn_outfile_t *of = dn_outfile_open(path, err);
-    if (!of)
-        return err ? err->code : DN_EIO;
-    dn_csv_t w;
-    dn_csv_init(&w, dn_outfile_stream(of));
-    dn_scores_csv_header(&w);
-    for (int i = 0; i < ds->n_runs; i++) {
-        dn_score_row_t row = {ds->run[i], ds->label[i], chi2[i], score[i], DN_ROW_SCORED};
-        dn_scores_csv_row(&w, &row);
-    }
-    return dn_outfile_commit(&of, err);
-}
-
 static int write_pulls_csv(const char *path, const dn_dataset_t *ds, const double *pulls,
                            const double *ref_mu, const double *ref_sigma, dn_err_t *err)
 {

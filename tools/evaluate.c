@@ -3,6 +3,7 @@
  * unless given, the continual regime scored, its metrics printed as one JSON
  * object (results.h) and, with --out, written to a file. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -14,6 +15,7 @@
 static const char evaluate_help[] =
     "usage: dinamo evaluate DIR|--in PATH --method s|ml [--alpha A] [--threshold T]\n"
     "                       [--n-historical N] [--boot-seed S] [--out FILE]\n"
+    "                       [--scores SCORES.csv]\n"
     "                       [--key KEY] [--labels LABELS.csv]\n"
     "                       [--min-entries N] [--policy POLICY.csv]\n"
     "                       [--seed S] [--weights FILE] [--no-train]  (ml)\n"
@@ -26,14 +28,16 @@ static const char evaluate_help[] =
     "(null when the dataset has no truth), and counts. The input is read as by\n"
     "dinamo score (see its --help): a dataset directory, a runs CSV, an .npz\n"
     "dataset of the Python reference (its truth included) or a directory of UHI\n"
-    "JSON runs. DINAMO-ML has no alpha (null); it trains online from the first run.\n";
+    "JSON runs. DINAMO-ML has no alpha (null); it trains online from the first run.\n"
+    "--scores also writes the scores it computed, as `dinamo score --out` writes\n"
+    "them for the same options (byte for byte): one run instead of two.\n";
 
 
 int cmd_evaluate(args_t *a)
 {
     dn_eval_opts_t opts;
     dn_eval_opts_default(&opts);
-    const char *dir = NULL, *out = NULL;
+    const char *dir = NULL, *out = NULL, *scores = NULL;
     input_args_t inargs = {0};
     char *name;
     const char *v;
@@ -61,6 +65,10 @@ int cmd_evaluate(args_t *a)
             out = v;
             continue;
         }
+        if (!strcmp(name, "--scores")) {
+            scores = v;
+            continue;
+        }
         int erc = parse_scoring_opt(a->cmd, name, v, &inargs, &opts);
         if (erc)
             return erc;
@@ -76,8 +84,21 @@ int cmd_evaluate(args_t *a)
     int rc = apply_policy(&inargs, &opts, opts.min_entries > 0, &err);
     if (!rc)
         rc = read_input(a->cmd, dir, &inargs, &ds, &err);
+    double *chi2 = NULL, *score = NULL;
+    if (!rc && scores) {
+        size_t n = ds->n_runs > 0 ? (size_t)ds->n_runs : 1;
+        chi2 = malloc(n * sizeof *chi2);
+        score = malloc(n * sizeof *score);
+        if (!chi2 || !score)
+            rc = dn_err_set(&err, DN_ENOMEM, "out of memory for %d runs", ds->n_runs);
+    }
+    dn_run_scores_t runs = {.chi2 = chi2, .score = score};
     if (!rc)
-        rc = dn_evaluate(ds, &opts, &res, &err);
+        rc = dn_evaluate_runs(ds, &opts, scores ? &runs : NULL, &res, &err);
+    if (!rc && scores)
+        rc = write_scores_csv(scores, ds, chi2, score, &err);
+    free(chi2);
+    free(score);
     dn_dataset_destroy(&ds);
     if (rc)
         return fail_with(a->cmd, &err, rc);

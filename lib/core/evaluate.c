@@ -252,6 +252,12 @@ int dn_evaluate_scores(const dn_dataset_t *ds, dn_method_t method, const double 
 int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
                 dn_eval_result_t *out, dn_err_t *err)
 {
+    return dn_evaluate_runs(ds, opts, NULL, out, err);
+}
+
+int dn_evaluate_runs(const dn_dataset_t *ds, const dn_eval_opts_t *opts, dn_run_scores_t *runs,
+                     dn_eval_result_t *out, dn_err_t *err)
+{
     double t0 = now_seconds();
     int rc = DN_OK;
     int n = ds->n_runs, nb = ds->n_bins, n_hist = opts->n_hist;
@@ -290,10 +296,13 @@ int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
             goto fail;
     }
 
-    dn_run_scores_t rs = {.chi2 = chi2, .ref_mu = ref_mu, .ref_sigma = ref_sigma};
+    dn_run_scores_t rs = {.chi2 = chi2, .score = runs ? runs->score : NULL, .ref_mu = ref_mu,
+                          .ref_sigma = ref_sigma};
     rc = is_s ? dn_score_dataset_s(ds, alpha, opts->min_entries, &rs, err) : dn_score_dataset_ml(ds, opts, &rs, err);
     if (rc)
         goto fail;
+    if (runs && runs->chi2)
+        memcpy(runs->chi2, chi2, (size_t)n * sizeof *chi2);
     rc = dn_evaluate_scores_ref(ds, opts->method, chi2, ref_mu, ref_sigma, alpha, opts, out,
                                 err);
 fail:

@@ -81,6 +81,14 @@ int dn_score_dataset_ml(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
 int dn_evaluate(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
                 dn_eval_result_t *out, dn_err_t *err);
 
+/* dn_evaluate that also hands back the scores it computed: runs->chi2 and
+ * runs->score [n_runs] (each nullable; NAN for runs without a score) are
+ * exactly what dn_score_dataset_s/_ml give for the alpha used, so one
+ * evaluation yields both the metrics and the score file (`dinamo evaluate
+ * --scores`) without scoring twice. runs may be NULL. Returns as dn_evaluate. */
+int dn_evaluate_runs(const dn_dataset_t *ds, const dn_eval_opts_t *opts, dn_run_scores_t *runs,
+                     dn_eval_result_t *out, dn_err_t *err);
+
 /* SPEC 4 metrics of scores computed elsewhere (a scorer service): chi2[n_runs]
  * (NAN for runs without a score) of method, which used alpha (S; ignored for
  * ML: result alpha NAN). ds gives labels, run count, bin count and the truth;
