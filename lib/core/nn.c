@@ -488,7 +488,10 @@ gather_backward(float *dtable, const float *dout, const int *index, int n, int C
 #define ACC_BLOCK 2 /* vectors per accumulator row */
 #define ROW_BLOCK 4 /* rows computed together */
 
-static inline __attribute__((always_inline)) int pad_lane(int n) { return (n + LANE - 1) / LANE * LANE; }
+static inline __attribute__((always_inline)) int pad_lane(int n)
+{
+    return (n + LANE - 1) / LANE * LANE;
+}
 
 typedef struct {
     int M, C, C3, hs, MP, HP;
@@ -505,7 +508,8 @@ static inline __attribute__((always_inline)) att_dims_t att_dims(int M, int C, i
 }
 
 /* dst[n][HP] = rows of src (stride C3), zero padded */
-static inline __attribute__((always_inline)) void rows_padded(float *dst, const float *src, const att_dims_t *a)
+static inline __attribute__((always_inline)) void
+rows_padded(float *dst, const float *src, const att_dims_t *a)
 {
     for (int j = 0; j < a->M; j++) {
         memcpy(dst + j * a->HP, src + (size_t)j * a->C3, a->hs * sizeof(float));
@@ -515,7 +519,8 @@ static inline __attribute__((always_inline)) void rows_padded(float *dst, const 
 }
 
 /* dst[hs][MP] = src transposed (stride C3), zero padded */
-static inline __attribute__((always_inline)) void cols_padded(float *dst, const float *src, const att_dims_t *a)
+static inline __attribute__((always_inline)) void
+cols_padded(float *dst, const float *src, const att_dims_t *a)
 {
     for (int t = 0; t < a->hs; t++) {
         for (int j = 0; j < a->M; j++)
