@@ -7,16 +7,24 @@
 #   make run        the main job: the local cluster on one synthetic dataset
 #   make deps       install missing Debian packages (quiet when all is there)
 #   make fuzz       build the libFuzzer targets (clang) into build-fuzz/
+#   make PORTABLE=1 binaries for any x86-64 CPU, into build-portable/ (the image's
+#                   build): baseline x86-64 code, the numeric kernels picking their
+#                   AVX-512 / AVX2 / SSE2 variant at run time (lib/core/nn.c)
 #
 # Every lib/LAYER/*.c goes into build/libdinamo_LAYER.a (layers below); every tests/test_*.c is one Criterion
 # suite; every bench/bench_*.c is one benchmark program; every services/NAME/ is
 # one service binary. Adding a module means adding files, not editing this file.
 
 SAN ?= 0
+PORTABLE ?= 0
 ARCH ?= -march=native
 BUILD := build
+ifeq ($(PORTABLE),1)
+ARCH := -march=x86-64 -mtune=generic
+BUILD := build-portable
+endif
 ifeq ($(SAN),1)
-BUILD := build-san
+BUILD := $(BUILD:build%=build-san%)
 endif
 
 CC ?= cc
@@ -45,6 +53,14 @@ LDFLAGS += -fsanitize=address,undefined
 SAN_KERNELS := lib/core/nn.c
 SAN_KERNEL_TESTS := test_nn test_mlmodel test_dinamo_ml
 endif
+
+# Files that carry their own CPU variants, chosen at run time (lib/core/nn.c:
+# x86-64-v4, v3 and baseline instances of every kernel): compiled for baseline
+# x86-64 whatever ARCH says (their instances raise the level themselves), so every
+# build, native or portable, runs the same kernel code. -fno-math-errno lets
+# their square-root loops vectorise (nn.c checks it is there).
+MULTIARCH_SRC := lib/core/nn.c
+MULTIARCH_CFLAGS := -march=x86-64 -mtune=generic -fno-math-errno
 
 # pkg-config is only consulted once deps has run; the ':=' with shell would run
 # before deps could install anything, so these are recursive ('=').
@@ -137,6 +153,11 @@ $(BUILD)/tests/$(1): $(BUILD)/tests/$(1).o $(SAN_KERNEL_OBJ) $(LIB_A)
 endef
 $(foreach t,$(SAN_KERNEL_TESTS),$(eval $(call SAN_KERNEL_TEST_RULE,$(t))))
 
+# After the SAN assignments above, so that this appends to them (a later -march
+# replaces an earlier one, -march=native included).
+$(MULTIARCH_SRC:lib/%.c=$(BUILD)/lib/%.o) $(MULTIARCH_SRC:lib/%.c=$(BUILD)/san-kernels/%.o): \
+	CFLAGS += $(MULTIARCH_CFLAGS)
+
 # Tools, tests and benchmarks see every layer.
 $(BUILD)/%.o: %.c | deps $(PROTO_C)
 	@mkdir -p $(dir $@)
@@ -217,6 +238,6 @@ build-fuzz/fuzz_root: $(FUZZ_ROOT_SRC) lib/io/*.h lib/core/*.h | deps
 		-o $@ $(FUZZ_ROOT_SRC) $(shell pkg-config --libs zlib liblzma liblz4 libzstd 2>/dev/null)
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-portable build-san-portable build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

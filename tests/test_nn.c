@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "nn.h"
 #include "rng.h"
 #include "smallstack.h"
@@ -675,4 +676,181 @@ Test(nn, adamw_matches_formula)
     for (int i = 0; i < 5; i++)
         cr_assert(fabs(p[i] - pd[i]) < 1e-6 * (1 + fabs(pd[i])), "param %d: %.9g vs %.9g",
                   i, p[i], pd[i]);
+}
+
+/* ---- CPU variants ------------------------------------------------------------ */
+
+/* Every kernel once on fixed inputs (lengths that leave vector tails at every
+ * width, both attention code paths, dropout), its outputs appended to one log.
+ * The variants (x86-64-v4 / v3 / baseline) perform the same IEEE operations in
+ * the same order, so each must reproduce the default's log bit for bit:
+ * tolerance 0, the worst difference and its kernel printed on failure. */
+typedef struct {
+    float *v;
+    size_t n, cap;
+    const char *name[64];
+    size_t end[64];
+    int nseg;
+} vlog_t;
+
+/* n zeroed floats of the log, for the outputs of `name` */
+static float *vlog_take(vlog_t *l, const char *name, size_t n)
+{
+    cr_assert(l->n + n <= l->cap && l->nseg < 64, "variant log too small");
+    float *p = l->v + l->n;
+    memset(p, 0, n * sizeof(float));
+    l->n += n;
+    l->name[l->nseg] = name;
+    l->end[l->nseg++] = l->n;
+    return p;
+}
+
+static void attention_both(vlog_t *l, dn_rng_t *rng, int B, int M, int C, int H, float p)
+{
+    const int N = B * M, P = B * H * M * M;
+    float *qkv = randv(rng, N * 3 * C, -2, 2), *dout = randv(rng, N * C, -1, 1);
+    float *scratch = zeros(dn_attention_scratch_floats(M, C, H));
+    float *out = vlog_take(l, "attention_forward out", N * C);
+    float *prob = vlog_take(l, "attention_forward prob", P);
+    float *pdrop = vlog_take(l, "attention_forward pdrop", P);
+    float *mask = vlog_take(l, "attention_forward mask", P);
+    dn_attention_forward(out, prob, pdrop, mask, scratch, qkv, p, B, M, C, H, rng);
+    float *dqkv = vlog_take(l, "attention_backward", N * 3 * C);
+    dn_attention_backward(dqkv, scratch, dout, qkv, prob, pdrop, p > 0 ? mask : NULL, B, M, C,
+                          H);
+    free(qkv), free(dout), free(scratch);
+}
+
+static void all_kernels(vlog_t *l)
+{
+    dn_rng_t rng;
+    dn_rng_seed(&rng, 1616);
+    const int N = 7, C = 37, OC = 19, n = 203;
+    float *x = randv(&rng, N * C, -2, 2), *w = randv(&rng, OC * C, -1, 1),
+          *b = randv(&rng, OC, -1, 1), *g = randv(&rng, N * OC, -1, 1);
+    float *out = vlog_take(l, "linear_forward", N * OC);
+    dn_linear_forward(out, x, w, b, N, C, OC);
+    float *out1 = vlog_take(l, "linear_forward C=1", N * OC);
+    dn_linear_forward(out1, x, w, b, N, 1, OC);
+    float *dx = vlog_take(l, "linear_backward dinp", N * C);
+    float *dw = vlog_take(l, "linear_backward dweight", OC * C);
+    float *db = vlog_take(l, "linear_backward dbias", OC);
+    dn_linear_backward(dx, dw, db, g, x, w, N, C, OC);
+    float *dw1 = vlog_take(l, "linear_backward C=1", OC);
+    dn_linear_backward_params(dw1, db, g, x, N, 1, OC);
+
+    float *lw = randv(&rng, C, 0.5, 1.5), *lb = randv(&rng, C, -1, 1),
+          *lg = randv(&rng, N * C, -1, 1);
+    float *lo = vlog_take(l, "layernorm_forward", N * C);
+    float *mean = vlog_take(l, "layernorm_forward mean", N);
+    float *rstd = vlog_take(l, "layernorm_forward rstd", N);
+    dn_layernorm_forward(lo, mean, rstd, x, lw, lb, N, C);
+    float *ldx = vlog_take(l, "layernorm_backward dinp", N * C);
+    float *ldw = vlog_take(l, "layernorm_backward dweight", C);
+    float *ldb = vlog_take(l, "layernorm_backward dbias", C);
+    dn_layernorm_backward(ldx, ldw, ldb, lg, x, lw, mean, rstd, N, C);
+
+    /* past softplus's threshold 20 on both sides */
+    float *e = randv(&rng, n, -25, 25), *eg = randv(&rng, n, -1, 1);
+    void (*fwd[3])(float *, const float *, int) = {dn_relu_forward, dn_gelu_forward,
+                                                   dn_softplus_forward};
+    void (*bwd[3])(float *, const float *, const float *, int) = {
+        dn_relu_backward, dn_gelu_backward, dn_softplus_backward};
+    const char *fname[3] = {"relu_forward", "gelu_forward", "softplus_forward"};
+    const char *bname[3] = {"relu_backward", "gelu_backward", "softplus_backward"};
+    for (int k = 0; k < 3; k++) {
+        fwd[k](vlog_take(l, fname[k], n), e, n);
+        bwd[k](vlog_take(l, bname[k], n), eg, e, n);
+    }
+    float *so = vlog_take(l, "softmax_forward", N * C);
+    dn_softmax_forward(so, x, N, C);
+    dn_softmax_backward(vlog_take(l, "softmax_backward", N * C), lg, so, N, C);
+
+    float *dm = vlog_take(l, "dropout_forward mask", n);
+    float *dfo = vlog_take(l, "dropout_forward", n);
+    dn_dropout_forward(dfo, dm, e, 0.3f, n, &rng);
+    dn_dropout_draw(vlog_take(l, "dropout_draw", n), 0.7f, n, &rng);
+    dn_dropout_backward(vlog_take(l, "dropout_backward", n), eg, dm, n);
+    dn_residual_forward(vlog_take(l, "residual_forward", n), e, eg, n);
+    float *ra = vlog_take(l, "residual_backward da", n);
+    dn_residual_backward(ra, vlog_take(l, "residual_backward db", n), eg, n);
+    dn_meanpool_forward(vlog_take(l, "meanpool_forward", C), x, 1, N, C);
+    dn_meanpool_backward(vlog_take(l, "meanpool_backward", N * C), lg, 1, N, C);
+    int index[5] = {3, 0, 6, 3, 1};
+    dn_gather_forward(vlog_take(l, "gather_forward", 5 * C), x, index, 5, C);
+    dn_gather_backward(vlog_take(l, "gather_backward", N * C), lg, index, 5, C);
+
+    /* the network's shape with dropout (MV = 2, HV = 1), and the general path */
+    attention_both(l, &rng, 2, 20, 100, 10, 0.1f);
+    attention_both(l, &rng, 1, 37, 48, 2, 0.0f);
+
+    const int np = 1000;
+    float *pp = vlog_take(l, "adamw params", np), *pm = vlog_take(l, "adamw m", np),
+          *pv = vlog_take(l, "adamw v", np);
+    float *p0 = randv(&rng, np, -1, 1);
+    memcpy(pp, p0, np * sizeof(float));
+    for (int s = 1; s <= 3; s++) {
+        float *grad = randv(&rng, np, -1e-2, 1e-2);
+        dn_adamw_update(pp, pm, pv, grad, np, 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-2f, s);
+        free(grad);
+    }
+    float *mu = randv(&rng, C, -1, 1), *sg = randv(&rng, C, 0.1, 2), *t = randv(&rng, C, -1, 1);
+    float *dmu = vlog_take(l, "gaussnll_backward dmu", C);
+    dn_gaussnll_backward(dmu, vlog_take(l, "gaussnll_backward dsigma", C), mu, sg, t, 0.5f, C);
+    float *pmu = vlog_take(l, "gaussnll_backward_part dmu", 20);
+    dn_gaussnll_backward_part(pmu, vlog_take(l, "gaussnll_backward_part dsigma", 20), mu, sg, t,
+                              0.5f, 20, C);
+    free(x), free(w), free(b), free(g), free(lw), free(lb), free(lg), free(e), free(eg);
+    free(p0), free(mu), free(sg), free(t);
+}
+
+Test(nn, variants_match_the_default_bit_for_bit)
+{
+    const char *def = dn_nn_variant();
+    cr_assert(dn_nn_variant_supported(def), "default variant %s not supported here", def);
+    cr_assert_str_eq(dn_nn_variant_name(2), "x86-64");
+    cr_assert(dn_nn_variant_supported("x86-64"), "baseline must run everywhere");
+    const size_t cap = 1 << 20;
+    vlog_t ref = {.v = malloc(cap * sizeof(float)), .cap = cap};
+    all_kernels(&ref);
+    int tested = 0;
+    const char *best = NULL;
+    for (int i = 0; dn_nn_variant_name(i); i++) {
+        const char *name = dn_nn_variant_name(i);
+        if (!dn_nn_variant_supported(name)) {
+            cr_assert_eq(dn_nn_select(name), DN_EMISMATCH, "%s selected on a CPU without it",
+                         name);
+            cr_log_info("variant %s: not supported by this CPU, skipped", name);
+            continue;
+        }
+        best = best ? best : name;
+        cr_assert_eq(dn_nn_select(name), 0, "select %s", name);
+        cr_assert_str_eq(dn_nn_variant(), name);
+        vlog_t got = {.v = malloc(cap * sizeof(float)), .cap = cap};
+        all_kernels(&got);
+        cr_assert_eq(got.n, ref.n);
+        size_t bad = 0, first = 0;
+        double worst = 0;
+        for (size_t k = 0; k < ref.n; k++)
+            if (memcmp(&got.v[k], &ref.v[k], sizeof(float)) != 0) {
+                if (!bad++)
+                    first = k;
+                worst = fmax(worst, fabs((double)got.v[k] - ref.v[k]));
+            }
+        int seg = 0;
+        while (seg < ref.nseg && ref.end[seg] <= first)
+            seg++;
+        cr_log_info("variant %s vs default %s: %zu of %zu floats differ", name, def, bad, ref.n);
+        cr_assert(bad == 0,
+                  "variant %s vs default %s: %zu of %zu floats differ (worst %.3g), first in %s",
+                  name, def, bad, ref.n, worst, seg < ref.nseg ? ref.name[seg] : "?");
+        free(got.v);
+        tested++;
+    }
+    cr_assert(tested >= 1);
+    cr_assert_eq(dn_nn_select("x86-64-v9"), DN_EINVAL);
+    cr_assert_eq(dn_nn_select(NULL), 0);
+    cr_assert_str_eq(dn_nn_variant(), best, "select(NULL) took %s, the best here is %s",
+                     dn_nn_variant(), best);
+    free(ref.v);
 }

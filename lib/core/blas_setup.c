@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "nn.h"
 
 #define REEXEC_MARKER "DINAMO_BLAS_REEXEC"
 
@@ -80,9 +81,10 @@ int dn_blas_init(int argc, char **argv, int verbose)
     if (!user_threads)
         openblas_set_num_threads(1);
     if (verbose)
-        fprintf(stderr, "OpenBLAS core %s (OPENBLAS_CORETYPE=%s), %d thread(s); %s\n",
+        fprintf(stderr,
+                "OpenBLAS core %s (OPENBLAS_CORETYPE=%s), %d thread(s); %s; nn kernels %s\n",
                 openblas_get_corename(),
                 getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "unset",
-                openblas_get_num_threads(), openblas_get_config());
+                openblas_get_num_threads(), openblas_get_config(), dn_nn_variant());
     return 0;
 }

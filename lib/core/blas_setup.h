@@ -21,7 +21,7 @@ const char *dn_blas_detect_coretype(void);
  * re-exec was needed or the re-exec failed (then the program runs on, slow).
  * When the user set OPENBLAS_NUM_THREADS, it is respected; otherwise OpenBLAS is
  * told to use one thread. verbose != 0 prints to stderr the core type OpenBLAS
- * uses and its config. Returns 0, or DN_EIO when the re-exec failed. */
+ * uses and its config, and the variant of the nn.h kernels in use. Returns 0, or DN_EIO when the re-exec failed. */
 int dn_blas_init(int argc, char **argv, int verbose);
 
 /* OpenBLAS's name for the core it runs (static string owned by OpenBLAS). */

@@ -1,14 +1,25 @@
-/* nn.c: the float32 layer kernels of nn.h.
+/* nn.c: the float32 layer kernels of nn.h, with their CPU variants.
  *
  * Forward kernels write their outputs; backward kernels add into the gradient
  * buffers they are given (the caller zeroes them), as llm.c. Matrix products are
  * cblas_sgemm calls over whole row blocks; the rest are simple loops over
- * contiguous rows so that -O2 -march=native vectorises them. Reductions over a
- * row (layernorm statistics, softmax sums) accumulate in float like PyTorch's
- * CPU kernels do at these widths; the loss accumulates in double.
+ * contiguous rows that the compiler vectorises. Reductions over a row (layernorm
+ * statistics, softmax sums) accumulate in float like PyTorch's CPU kernels do at
+ * these widths; the loss accumulates in double.
  *
  * Dropout consumes one 32-bit half of a 64-bit draw per element, in element
- * order, so a mask is a pure function of the generator state and the sizes. */
+ * order, so a mask is a pure function of the generator state and the sizes.
+ *
+ * CPU variants: every kernel is written once, as an always-inlined body, and
+ * instantiated three times at the bottom of the file: for x86-64-v4 (AVX-512),
+ * x86-64-v3 (AVX2) and baseline x86-64 (SSE2), each instance compiled for its
+ * level by a target attribute. The public dn_ functions call through the table
+ * chosen once at startup (the best level the CPU supports, or DINAMO_NN_KERNELS;
+ * dn_nn_select). The file itself is compiled for baseline x86-64 whatever the
+ * build's -march (the Makefile says so), so one binary runs on any x86-64 CPU
+ * and still runs the AVX-512 code where there is AVX-512. The variants perform
+ * the same IEEE operations in the same order (no reassociation, no contraction),
+ * so they give identical bits; only the instructions differ. */
 /* -O2 in GCC 12 vectorises only loops whose trip count is a multiple of the
  * vector width; these kernels have runtime widths (M = 20, d = 100), so they ask
  * for the -O3 vectoriser. No fast-math: results stay IEEE-exact and contraction
@@ -18,45 +29,52 @@
 #include "nn.h"
 
 #include <cblas.h>
-#include <immintrin.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
+
+/* sqrtf's errno branch (GCC keeps it under -O2, and the optimize pragma cannot
+ * drop it per function) blocks the vectorisation of AdamW's square roots; nothing
+ * here reads errno, and IEEE sqrt is correctly rounded either way. */
+#ifndef __NO_MATH_ERRNO__
+#error "nn.c is compiled with -fno-math-errno (see the Makefile)"
+#endif
+
+/* A kernel body: inlined into each CPU variant's instance, never called as such. */
+#define NN_BODY __attribute__((always_inline))
+
 /* Fixed-width float vectors (GCC/Clang vector extensions, lowered to whatever
- * the target has: one zmm, two ymm, four xmm or NEON registers). Used where the
- * auto-vectoriser gives up (if-converted selects next to float/int conversions,
- * accumulators it will not keep in registers). Lane-wise IEEE operations with
- * contraction off (-std=c11), so a vector lane computes the same bits as the
- * scalar code. */
+ * the instance's target has: one zmm, two ymm or four xmm registers). Used where
+ * the auto-vectoriser gives up (if-converted selects next to float/int
+ * conversions, accumulators it will not keep in registers). Lane-wise IEEE
+ * operations with contraction off (-std=c11), so a vector lane computes the same
+ * bits as the scalar code. No function takes or returns one: how a 64-byte
+ * vector is passed depends on AVX-512 (GCC's -Wpsabi), and the helpers below are
+ * macros or work through memory, so the same source compiles at every level. */
 #define LANE 16
 typedef float vf16 __attribute__((vector_size(4 * LANE)));
 typedef int32_t vi16 __attribute__((vector_size(4 * LANE)));
+/* the same, for unaligned loads and stores that may alias floats */
+typedef float vf16_u __attribute__((vector_size(4 * LANE), aligned(4), may_alias));
 
-static inline vf16 vload(const float *p)
-{
-    vf16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void vstore(float *p, vf16 v) { memcpy(p, &v, sizeof v); }
-
+#define VLOAD(p) (*(const vf16_u *)(p))
+#define VSTORE(p, v) (*(vf16_u *)(p) = (v))
 /* x in every lane (a lane-0 vector shuffled with all-zero indices: one
  * broadcast; 0 + x would turn -0 into +0) */
-static inline vf16 vsplat(float x) { return __builtin_shuffle((vf16){x}, (vi16){0}); }
-
-static inline vf16 vselect(vi16 mask, vf16 a, vf16 b)
-{
-    return (vf16)((mask & (vi16)a) | (~mask & (vi16)b));
-}
+#define VSPLAT(x) __builtin_shuffle((vf16){(x)}, (vi16){0})
+/* lanes of a where mask is all ones, of b where it is zero */
+#define VSELECT(mask, a, b) ((vf16)(((mask) & (vi16)(a)) | (~(mask) & (vi16)(b))))
 
 /* exp for softmax rows, without glibc's call per element. Cephes' expf: x = n ln2
  * + r with a two-part ln2, a degree-5 polynomial for e^r, 2^n through the
  * exponent bits; relative error < 2 ulp on [-87, 88], inputs clamped to that range
  * (softmax only feeds values <= 0). floor(y) is trunc(y) - (trunc(y) > y), exact
  * on the clamped range. exp_poly and exp_poly16 perform the same operations. */
-static inline float exp_poly(float x)
+static inline __attribute__((always_inline)) float exp_poly(float x)
 {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
@@ -79,17 +97,20 @@ static inline float exp_poly(float x)
     return y * scale;
 }
 
-static inline vf16 exp_poly16(vf16 x)
+/* out[0..LANE) = exp_poly(in[i] - shift), lane by lane (out may equal in) */
+static inline __attribute__((always_inline)) void exp_poly16(float *out, const float *in,
+                                                             float shift)
 {
-    x = vselect(x < -87.0f, vsplat(-87.0f), x);
-    x = vselect(x > 88.0f, vsplat(88.0f), x);
+    vf16 x = VLOAD(in) - shift;
+    x = VSELECT(x < -87.0f, VSPLAT(-87.0f), x);
+    x = VSELECT(x > 88.0f, VSPLAT(88.0f), x);
     const vf16 fy = x * 1.44269504088896341f + 0.5f;
     vf16 fx = __builtin_convertvector(__builtin_convertvector(fy, vi16), vf16);
-    fx = vselect(fx > fy, fx - 1.0f, fx);
+    fx = VSELECT(fx > fy, fx - 1.0f, fx);
     x = x - fx * 0.693359375f;
     x = x - fx * -2.12194440e-4f;
     vf16 z = x * x;
-    vf16 y = vsplat(1.9875691500e-4f);
+    vf16 y = VSPLAT(1.9875691500e-4f);
     y = y * x + 1.3981999507e-3f;
     y = y * x + 8.3334519073e-3f;
     y = y * x + 4.1665795894e-2f;
@@ -97,13 +118,14 @@ static inline vf16 exp_poly16(vf16 x)
     y = y * x + 5.0000001201e-1f;
     y = y * z + x + 1.0f;
     vi16 bits = (__builtin_convertvector(fx, vi16) + 127) << 23;
-    return y * (vf16)bits;
+    VSTORE(out, y * (vf16)bits);
 }
 
 /* ---- linear ------------------------------------------------------------- */
 
-void dn_linear_forward(float *out, const float *inp, const float *weight,
-                       const float *bias, int N, int C, int OC)
+static inline NN_BODY void
+linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+               int N, int C, int OC)
 {
     float beta = 0.0f;
     if (bias) {
@@ -124,15 +146,17 @@ void dn_linear_forward(float *out, const float *inp, const float *weight,
                 weight, C, beta, out, OC);
 }
 
-void dn_linear_backward_data(float *dinp, const float *dout, const float *weight,
-                             int N, int C, int OC)
+static inline NN_BODY void
+linear_backward_data(float *dinp, const float *dout, const float *weight, int N, int C,
+                     int OC)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC,
                 weight, C, 1.0f, dinp, C);
 }
 
-void dn_linear_backward_params(float *dweight, float *dbias, const float *dout,
-                               const float *inp, int N, int C, int OC)
+static inline NN_BODY void
+linear_backward_params(float *dweight, float *dbias, const float *dout, const float *inp,
+                       int N, int C, int OC)
 {
     if (C == 1) {
         for (int n = 0; n < N; n++) {
@@ -153,19 +177,20 @@ void dn_linear_backward_params(float *dweight, float *dbias, const float *dout,
         }
 }
 
-void dn_linear_backward(float *dinp, float *dweight, float *dbias,
-                        const float *dout, const float *inp, const float *weight,
-                        int N, int C, int OC)
+static inline NN_BODY void
+linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                const float *inp, const float *weight, int N, int C, int OC)
 {
     if (dinp)
-        dn_linear_backward_data(dinp, dout, weight, N, C, OC);
-    dn_linear_backward_params(dweight, dbias, dout, inp, N, C, OC);
+        linear_backward_data(dinp, dout, weight, N, C, OC);
+    linear_backward_params(dweight, dbias, dout, inp, N, C, OC);
 }
 
 /* ---- layernorm ------------------------------------------------------------ */
 
-void dn_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                          const float *weight, const float *bias, int N, int C)
+static inline NN_BODY void
+layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                  const float *weight, const float *bias, int N, int C)
 {
     const float eps = 1e-5f;
     for (int n = 0; n < N; n++) {
@@ -189,9 +214,10 @@ void dn_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
     }
 }
 
-void dn_layernorm_backward_data(float *dinp, const float *dout, const float *inp,
-                                const float *weight, const float *mean,
-                                const float *rstd, int N, int C)
+static inline NN_BODY void
+layernorm_backward_data(float *dinp, const float *dout, const float *inp,
+                        const float *weight, const float *mean, const float *rstd, int N,
+                        int C)
 {
     for (int n = 0; n < N; n++) {
         const float *g = dout + (size_t)n * C;
@@ -216,9 +242,10 @@ void dn_layernorm_backward_data(float *dinp, const float *dout, const float *inp
     }
 }
 
-void dn_layernorm_backward_params(float *dweight, float *dbias, const float *dout,
-                                  const float *inp, const float *mean,
-                                  const float *rstd, int N, int C)
+static inline NN_BODY void
+layernorm_backward_params(float *dweight, float *dbias, const float *dout,
+                          const float *inp, const float *mean, const float *rstd, int N,
+                          int C)
 {
     for (int n = 0; n < N; n++) {
         const float *g = dout + (size_t)n * C;
@@ -232,30 +259,30 @@ void dn_layernorm_backward_params(float *dweight, float *dbias, const float *dou
     }
 }
 
-void dn_layernorm_backward(float *dinp, float *dweight, float *dbias,
-                           const float *dout, const float *inp,
-                           const float *weight, const float *mean,
-                           const float *rstd, int N, int C)
+static inline NN_BODY void
+layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                   const float *inp, const float *weight, const float *mean,
+                   const float *rstd, int N, int C)
 {
-    dn_layernorm_backward_data(dinp, dout, inp, weight, mean, rstd, N, C);
-    dn_layernorm_backward_params(dweight, dbias, dout, inp, mean, rstd, N, C);
+    layernorm_backward_data(dinp, dout, inp, weight, mean, rstd, N, C);
+    layernorm_backward_params(dweight, dbias, dout, inp, mean, rstd, N, C);
 }
 
 /* ---- elementwise activations ------------------------------------------- */
 
-void dn_relu_forward(float *out, const float *inp, int n)
+static inline NN_BODY void relu_forward(float *out, const float *inp, int n)
 {
     for (int i = 0; i < n; i++)
         out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
-void dn_relu_backward(float *dinp, const float *dout, const float *inp, int n)
+static inline NN_BODY void relu_backward(float *dinp, const float *dout, const float *inp, int n)
 {
     for (int i = 0; i < n; i++)
         dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
 }
 
-void dn_gelu_forward(float *out, const float *inp, int n)
+static inline NN_BODY void gelu_forward(float *out, const float *inp, int n)
 {
     for (int i = 0; i < n; i++) {
         float x = inp[i];
@@ -263,7 +290,7 @@ void dn_gelu_forward(float *out, const float *inp, int n)
     }
 }
 
-void dn_gelu_backward(float *dinp, const float *dout, const float *inp, int n)
+static inline NN_BODY void gelu_backward(float *dinp, const float *dout, const float *inp, int n)
 {
     const float inv_sqrt_2pi = 0.3989422804014327f;
     for (int i = 0; i < n; i++) {
@@ -274,7 +301,7 @@ void dn_gelu_backward(float *dinp, const float *dout, const float *inp, int n)
     }
 }
 
-void dn_softplus_forward(float *out, const float *inp, int n)
+static inline NN_BODY void softplus_forward(float *out, const float *inp, int n)
 {
     for (int i = 0; i < n; i++) {
         float x = inp[i];
@@ -282,8 +309,8 @@ void dn_softplus_forward(float *out, const float *inp, int n)
     }
 }
 
-void dn_softplus_backward(float *dinp, const float *dout, const float *inp,
-                          int n)
+static inline NN_BODY void
+softplus_backward(float *dinp, const float *dout, const float *inp, int n)
 {
     for (int i = 0; i < n; i++) {
         float x = inp[i];
@@ -295,7 +322,7 @@ void dn_softplus_backward(float *dinp, const float *dout, const float *inp,
 
 /* ---- softmax ----------------------------------------------------------- */
 
-void dn_softmax_forward(float *out, const float *inp, int N, int C)
+static inline NN_BODY void softmax_forward(float *out, const float *inp, int N, int C)
 {
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
@@ -314,8 +341,8 @@ void dn_softmax_forward(float *out, const float *inp, int N, int C)
     }
 }
 
-void dn_softmax_backward(float *dinp, const float *dout, const float *out,
-                         int N, int C)
+static inline NN_BODY void
+softmax_backward(float *dinp, const float *dout, const float *out, int N, int C)
 {
     for (int n = 0; n < N; n++) {
         const float *g = dout + (size_t)n * C;
@@ -337,7 +364,7 @@ void dn_softmax_backward(float *dinp, const float *dout, const float *out,
  * masks then come without branches (a data-dependent branch mispredicts about p
  * of the time). keep * 1 and keep * 0 are exactly keep and 0. */
 #define DROPOUT_BLOCK 64 /* elements; even, so blocks never split a draw */
-void dn_dropout_draw(float *mask, float p, int n, dn_rng_t *rng)
+static inline NN_BODY void dropout_draw(float *mask, float p, int n, dn_rng_t *rng)
 {
     const double t = (double)p * 4294967296.0;
     const uint64_t thresh = t >= 4294967296.0 ? UINT64_C(4294967296) : (uint64_t)t;
@@ -359,8 +386,8 @@ void dn_dropout_draw(float *mask, float p, int n, dn_rng_t *rng)
     }
 }
 
-void dn_dropout_forward(float *out, float *mask, const float *inp, float p,
-                        int n, dn_rng_t *rng)
+static inline NN_BODY void
+dropout_forward(float *out, float *mask, const float *inp, float p, int n, dn_rng_t *rng)
 {
     if (p <= 0.0f) {
         if (out != inp)
@@ -371,25 +398,25 @@ void dn_dropout_forward(float *out, float *mask, const float *inp, float p,
         return;
     }
     if (rng)
-        dn_dropout_draw(mask, p, n, rng);
+        dropout_draw(mask, p, n, rng);
     for (int i = 0; i < n; i++)
         out[i] = inp[i] * mask[i];
 }
 
-void dn_dropout_backward(float *dinp, const float *dout, const float *mask,
-                         int n)
+static inline NN_BODY void
+dropout_backward(float *dinp, const float *dout, const float *mask, int n)
 {
     for (int i = 0; i < n; i++)
         dinp[i] += dout[i] * mask[i];
 }
 
-void dn_residual_forward(float *out, const float *a, const float *b, int n)
+static inline NN_BODY void residual_forward(float *out, const float *a, const float *b, int n)
 {
     for (int i = 0; i < n; i++)
         out[i] = a[i] + b[i];
 }
 
-void dn_residual_backward(float *da, float *db, const float *dout, int n)
+static inline NN_BODY void residual_backward(float *da, float *db, const float *dout, int n)
 {
     if (da)
         for (int i = 0; i < n; i++)
@@ -399,7 +426,7 @@ void dn_residual_backward(float *da, float *db, const float *dout, int n)
             db[i] += dout[i];
 }
 
-void dn_meanpool_forward(float *out, const float *inp, int B, int M, int C)
+static inline NN_BODY void meanpool_forward(float *out, const float *inp, int B, int M, int C)
 {
     const float inv = 1.0f / (float)M;
     for (int b = 0; b < B; b++) {
@@ -415,7 +442,7 @@ void dn_meanpool_forward(float *out, const float *inp, int B, int M, int C)
     }
 }
 
-void dn_meanpool_backward(float *dinp, const float *dout, int B, int M, int C)
+static inline NN_BODY void meanpool_backward(float *dinp, const float *dout, int B, int M, int C)
 {
     const float inv = 1.0f / (float)M;
     for (int b = 0; b < B; b++) {
@@ -427,16 +454,16 @@ void dn_meanpool_backward(float *dinp, const float *dout, int B, int M, int C)
     }
 }
 
-void dn_gather_forward(float *out, const float *table, const int *index, int n,
-                       int C)
+static inline NN_BODY void
+gather_forward(float *out, const float *table, const int *index, int n, int C)
 {
     for (int i = 0; i < n; i++)
         memcpy(out + (size_t)i * C, table + (size_t)index[i] * C,
                (size_t)C * sizeof(float));
 }
 
-void dn_gather_backward(float *dtable, const float *dout, const int *index,
-                        int n, int C)
+static inline NN_BODY void
+gather_backward(float *dtable, const float *dout, const int *index, int n, int C)
 {
     for (int i = 0; i < n; i++) {
         float *d = dtable + (size_t)index[i] * C;
@@ -461,14 +488,17 @@ void dn_gather_backward(float *dtable, const float *dout, const int *index,
 #define ACC_BLOCK 2 /* vectors per accumulator row */
 #define ROW_BLOCK 4 /* rows computed together */
 
-static inline int pad_lane(int n) { return (n + LANE - 1) / LANE * LANE; }
+static inline __attribute__((always_inline)) int pad_lane(int n)
+{
+    return (n + LANE - 1) / LANE * LANE;
+}
 
 typedef struct {
     int M, C, C3, hs, MP, HP;
     float scale;
 } att_dims_t;
 
-static inline att_dims_t att_dims(int M, int C, int H)
+static inline __attribute__((always_inline)) att_dims_t att_dims(int M, int C, int H)
 {
     att_dims_t a = {.M = M, .C = C, .C3 = 3 * C, .hs = C / H};
     a.MP = pad_lane(M);
@@ -478,7 +508,8 @@ static inline att_dims_t att_dims(int M, int C, int H)
 }
 
 /* dst[n][HP] = rows of src (stride C3), zero padded */
-static inline void rows_padded(float *dst, const float *src, const att_dims_t *a)
+static inline __attribute__((always_inline)) void
+rows_padded(float *dst, const float *src, const att_dims_t *a)
 {
     for (int j = 0; j < a->M; j++) {
         memcpy(dst + j * a->HP, src + (size_t)j * a->C3, a->hs * sizeof(float));
@@ -488,7 +519,8 @@ static inline void rows_padded(float *dst, const float *src, const att_dims_t *a
 }
 
 /* dst[hs][MP] = src transposed (stride C3), zero padded */
-static inline void cols_padded(float *dst, const float *src, const att_dims_t *a)
+static inline __attribute__((always_inline)) void
+cols_padded(float *dst, const float *src, const att_dims_t *a)
 {
     for (int t = 0; t < a->hs; t++) {
         for (int j = 0; j < a->M; j++)
@@ -513,20 +545,20 @@ weighted_rows_block(float *out, int os, const float *w, int wrow, int wcol,
         vf16 acc[ROW_BLOCK][ACC_BLOCK];
         for (int n = 0; n < NR; n++)
             for (int u = 0; u < nu; u++)
-                acc[n][u] = vsplat(0.0f);
+                acc[n][u] = VSPLAT(0.0f);
         for (int r = 0; r < R; r++) {
             vf16 mr[ACC_BLOCK];
             for (int u = 0; u < nu; u++)
-                mr[u] = vload(m + r * ms + (c0 + u) * LANE);
+                mr[u] = VLOAD(m + r * ms + (c0 + u) * LANE);
             for (int n = 0; n < NR; n++) {
-                const vf16 wr = vsplat(w[n * wrow + r * wcol] * wscale);
+                const vf16 wr = VSPLAT(w[n * wrow + r * wcol] * wscale);
                 for (int u = 0; u < nu; u++)
                     acc[n][u] += wr * mr[u];
             }
         }
         for (int n = 0; n < NR; n++)
             for (int u = 0; u < nu; u++)
-                vstore(out + n * os + (c0 + u) * LANE, acc[n][u]);
+                VSTORE(out + n * os + (c0 + u) * LANE, acc[n][u]);
     }
 }
 
@@ -547,7 +579,7 @@ weighted_rows(float *out, int os, const float *w, int wrow, int wcol, float wsca
 /* Scratch of one head, carved from the caller's buffer (dn_attention_scratch_floats):
  * every part is a whole number of vectors, so parts stay 64-byte aligned when the
  * buffer is. The forward's two phases and the backward reuse the same floats. */
-static inline float *scratch_take(float **cur, size_t n)
+static inline __attribute__((always_inline)) float *scratch_take(float **cur, size_t n)
 {
     float *p = *cur;
     *cur += n;
@@ -586,7 +618,7 @@ att_scores_head(float *P, float *restrict scratch, const float *base, const att_
         for (int j = 1; j < M; j++)
             mx = row_s[j] > mx ? row_s[j] : mx;
         for (int u = 0; u < MV; u++)
-            vstore(row_s + u * LANE, exp_poly16(vload(row_s + u * LANE) - mx));
+            exp_poly16(row_s + u * LANE, row_s + u * LANE, mx);
         float sum = 0.0f;
         for (int j = 0; j < M; j++)
             sum += row_s[j];
@@ -611,9 +643,9 @@ att_out_head(float *out, float *restrict scratch, const float *PD, const float *
         memcpy(out + (size_t)i * a->C, o_s + i * HP, a->hs * sizeof(float));
 }
 
-void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
-                          float *scratch, const float *qkv, float p, int B, int M, int C,
-                          int H, dn_rng_t *rng)
+static inline NN_BODY void
+attention_forward(float *out, float *prob, float *pdrop, float *mask, float *scratch,
+                  const float *qkv, float p, int B, int M, int C, int H, dn_rng_t *rng)
 {
     const att_dims_t a = att_dims(M, C, H);
     const int MV = a.MP / LANE, HV = a.HP / LANE, drop = p > 0.0f;
@@ -631,7 +663,7 @@ void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
                 att_scores_head(P, scratch, base, &a, MV);
             if (drop) {
                 float *MK = mask + ((size_t)b * H + h) * M * M;
-                dn_dropout_forward(PD, MK, P, p, M * M, rng);
+                dropout_forward(PD, MK, P, p, M * M, rng);
             } else if (PD != P) {
                 memcpy(PD, P, (size_t)M * M * sizeof(float));
             }
@@ -671,10 +703,10 @@ att_bwd_head(float *dbase, float *restrict scratch, const float *go_base, const 
         float *dp_s = dP + (size_t)i * MP;
         /* through out = PD v: dv_j += PD[i][j] go (dPD[i][j] = go . v_j above) */
         for (int t = 0; t < hs; t++) {
-            const vf16 g = vsplat(go[t]);
+            const vf16 g = VSPLAT(go[t]);
             for (int u = 0; u < MV; u++) {
                 const int k = t * MP + u * LANE;
-                vstore(dvT + k, vload(dvT + k) + g * vload(pd + u * LANE));
+                VSTORE(dvT + k, VLOAD(dvT + k) + g * VLOAD(pd + u * LANE));
             }
         }
         if (mask) {
@@ -702,10 +734,10 @@ att_bwd_head(float *dbase, float *restrict scratch, const float *go_base, const 
         for (int t = 0; t < hs; t++)
             dqo[t] += dq_s[t] * a->scale;
         for (int t = 0; t < hs; t++) {
-            const vf16 qt = vsplat(q[t] * a->scale);
+            const vf16 qt = VSPLAT(q[t] * a->scale);
             for (int u = 0; u < MV; u++) {
                 const int k = t * MP + u * LANE;
-                vstore(dkT + k, vload(dkT + k) + qt * vload(ds + u * LANE));
+                VSTORE(dkT + k, VLOAD(dkT + k) + qt * VLOAD(ds + u * LANE));
             }
         }
     }
@@ -718,9 +750,10 @@ att_bwd_head(float *dbase, float *restrict scratch, const float *go_base, const 
     }
 }
 
-void dn_attention_backward(float *dqkv, float *scratch, const float *dout,
-                           const float *qkv, const float *prob, const float *pdrop,
-                           const float *mask, int B, int M, int C, int H)
+static inline NN_BODY void
+attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                   const float *prob, const float *pdrop, const float *mask, int B, int M,
+                   int C, int H)
 {
     const att_dims_t a = att_dims(M, C, H);
     const int MV = a.MP / LANE, HV = a.HP / LANE;
@@ -742,29 +775,14 @@ void dn_attention_backward(float *dqkv, float *scratch, const float *dout,
 
 /* ---- AdamW ------------------------------------------------------------------- */
 
-/* Square roots of n <= ADAM_CHUNK non-negative values. GCC keeps sqrtf's errno
- * branch under -O2 (the per-function no-math-errno pragma is ignored), which
- * blocks vectorisation, so the AVX-512 / AVX builds use the packed instruction:
- * IEEE sqrt is correctly rounded, so the bits equal sqrtf's. */
+/* AdamW in chunks of ADAM_CHUNK parameters: the moments, then the square roots
+ * of a chunk in one loop (vectorised: -fno-math-errno above; IEEE sqrt is
+ * correctly rounded, so the bits equal sqrtf's), then the update. */
 #define ADAM_CHUNK 256
 
-static void sqrt_block(float *out, const float *x, int n)
-{
-    int i = 0;
-#if defined(__AVX512F__)
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(out + i, _mm512_sqrt_ps(_mm512_loadu_ps(x + i)));
-#elif defined(__AVX__)
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(out + i, _mm256_sqrt_ps(_mm256_loadu_ps(x + i)));
-#endif
-    for (; i < n; i++)
-        out[i] = sqrtf(x[i]);
-}
-
-void dn_adamw_update(float *params, float *m, float *v, const float *grads,
-                     size_t n, float lr, float beta1, float beta2, float eps,
-                     float weight_decay, long step)
+static inline NN_BODY void
+adamw_update(float *params, float *m, float *v, const float *grads, size_t n, float lr,
+             float beta1, float beta2, float eps, float weight_decay, long step)
 {
     /* torch.optim.AdamW (single-tensor path): bias corrections in double */
     const double bc1 = 1.0 - pow((double)beta1, (double)step);
@@ -781,7 +799,8 @@ void dn_adamw_update(float *params, float *m, float *v, const float *grads,
             mm[i] = mm[i] + (g[i] - mm[i]) * (1.0f - beta1);
             vv[i] = vv[i] * beta2 + (1.0f - beta2) * g[i] * g[i];
         }
-        sqrt_block(root, vv, len);
+        for (int i = 0; i < len; i++)
+            root[i] = sqrtf(vv[i]);
         for (int i = 0; i < len; i++) {
             float denom = root[i] / bc2_sqrt + eps;
             p[i] = p[i] * decay - step_size * (mm[i] / denom);
@@ -805,15 +824,9 @@ double dn_gaussnll_forward(const float *mu, const float *sigma, const float *x,
     return acc / n;
 }
 
-void dn_gaussnll_backward(float *dmu, float *dsigma, const float *mu,
-                          const float *sigma, const float *x, float dloss, int n)
-{
-    dn_gaussnll_backward_part(dmu, dsigma, mu, sigma, x, dloss, n, n);
-}
-
-void dn_gaussnll_backward_part(float *dmu, float *dsigma, const float *mu,
-                               const float *sigma, const float *x, float dloss,
-                               int n, int n_mean)
+static inline NN_BODY void
+gaussnll_backward_part(float *dmu, float *dsigma, const float *mu, const float *sigma,
+                       const float *x, float dloss, int n, int n_mean)
 {
     const double g = (double)dloss / n_mean;
     for (int i = 0; i < n; i++) {
@@ -828,3 +841,175 @@ void dn_gaussnll_backward_part(float *dmu, float *dsigma, const float *mu,
         dsigma[i] = clamped ? 0.0f : (float)(dv * 2.0 * s);
     }
 }
+
+static inline NN_BODY void
+gaussnll_backward(float *dmu, float *dsigma, const float *mu, const float *sigma,
+                  const float *x, float dloss, int n)
+{
+    gaussnll_backward_part(dmu, dsigma, mu, sigma, x, dloss, n, n);
+}
+
+/* ---- CPU variants and dispatch -------------------------------------------- */
+
+/* Every dispatched kernel: name (dn_ + name is the public function), parameter
+ * list, argument list. */
+#define NN_KERNELS(X)                                                                       \
+    X(linear_forward, (float *out, const float *inp, const float *weight, const float *bias, \
+                       int N, int C, int OC),                                                \
+      (out, inp, weight, bias, N, C, OC))                                                    \
+    X(linear_backward, (float *dinp, float *dweight, float *dbias, const float *dout,        \
+                        const float *inp, const float *weight, int N, int C, int OC),        \
+      (dinp, dweight, dbias, dout, inp, weight, N, C, OC))                                   \
+    X(linear_backward_data, (float *dinp, const float *dout, const float *weight, int N,     \
+                             int C, int OC),                                                 \
+      (dinp, dout, weight, N, C, OC))                                                        \
+    X(linear_backward_params, (float *dweight, float *dbias, const float *dout,              \
+                               const float *inp, int N, int C, int OC),                      \
+      (dweight, dbias, dout, inp, N, C, OC))                                                 \
+    X(layernorm_forward, (float *out, float *mean, float *rstd, const float *inp,            \
+                          const float *weight, const float *bias, int N, int C),             \
+      (out, mean, rstd, inp, weight, bias, N, C))                                            \
+    X(layernorm_backward, (float *dinp, float *dweight, float *dbias, const float *dout,     \
+                           const float *inp, const float *weight, const float *mean,         \
+                           const float *rstd, int N, int C),                                 \
+      (dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C))                           \
+    X(layernorm_backward_data, (float *dinp, const float *dout, const float *inp,            \
+                                const float *weight, const float *mean, const float *rstd,   \
+                                int N, int C),                                               \
+      (dinp, dout, inp, weight, mean, rstd, N, C))                                           \
+    X(layernorm_backward_params, (float *dweight, float *dbias, const float *dout,           \
+                                  const float *inp, const float *mean, const float *rstd,    \
+                                  int N, int C),                                             \
+      (dweight, dbias, dout, inp, mean, rstd, N, C))                                         \
+    X(relu_forward, (float *out, const float *inp, int n), (out, inp, n))                    \
+    X(relu_backward, (float *dinp, const float *dout, const float *inp, int n),              \
+      (dinp, dout, inp, n))                                                                  \
+    X(gelu_forward, (float *out, const float *inp, int n), (out, inp, n))                    \
+    X(gelu_backward, (float *dinp, const float *dout, const float *inp, int n),              \
+      (dinp, dout, inp, n))                                                                  \
+    X(softplus_forward, (float *out, const float *inp, int n), (out, inp, n))                \
+    X(softplus_backward, (float *dinp, const float *dout, const float *inp, int n),          \
+      (dinp, dout, inp, n))                                                                  \
+    X(softmax_forward, (float *out, const float *inp, int N, int C), (out, inp, N, C))       \
+    X(softmax_backward, (float *dinp, const float *dout, const float *out, int N, int C),    \
+      (dinp, dout, out, N, C))                                                               \
+    X(dropout_draw, (float *mask, float p, int n, dn_rng_t *rng), (mask, p, n, rng))         \
+    X(dropout_forward, (float *out, float *mask, const float *inp, float p, int n,           \
+                        dn_rng_t *rng),                                                      \
+      (out, mask, inp, p, n, rng))                                                           \
+    X(dropout_backward, (float *dinp, const float *dout, const float *mask, int n),          \
+      (dinp, dout, mask, n))                                                                 \
+    X(residual_forward, (float *out, const float *a, const float *b, int n), (out, a, b, n)) \
+    X(residual_backward, (float *da, float *db, const float *dout, int n), (da, db, dout, n)) \
+    X(meanpool_forward, (float *out, const float *inp, int B, int M, int C),                 \
+      (out, inp, B, M, C))                                                                   \
+    X(meanpool_backward, (float *dinp, const float *dout, int B, int M, int C),              \
+      (dinp, dout, B, M, C))                                                                 \
+    X(gather_forward, (float *out, const float *table, const int *index, int n, int C),      \
+      (out, table, index, n, C))                                                             \
+    X(gather_backward, (float *dtable, const float *dout, const int *index, int n, int C),   \
+      (dtable, dout, index, n, C))                                                           \
+    X(attention_forward, (float *out, float *prob, float *pdrop, float *mask,                \
+                          float *scratch, const float *qkv, float p, int B, int M, int C,    \
+                          int H, dn_rng_t *rng),                                             \
+      (out, prob, pdrop, mask, scratch, qkv, p, B, M, C, H, rng))                            \
+    X(attention_backward, (float *dqkv, float *scratch, const float *dout,                   \
+                           const float *qkv, const float *prob, const float *pdrop,          \
+                           const float *mask, int B, int M, int C, int H),                   \
+      (dqkv, scratch, dout, qkv, prob, pdrop, mask, B, M, C, H))                             \
+    X(adamw_update, (float *params, float *m, float *v, const float *grads, size_t n,        \
+                     float lr, float beta1, float beta2, float eps, float weight_decay,      \
+                     long step),                                                             \
+      (params, m, v, grads, n, lr, beta1, beta2, eps, weight_decay, step))                   \
+    X(gaussnll_backward, (float *dmu, float *dsigma, const float *mu, const float *sigma,    \
+                          const float *x, float dloss, int n),                               \
+      (dmu, dsigma, mu, sigma, x, dloss, n))                                                 \
+    X(gaussnll_backward_part, (float *dmu, float *dsigma, const float *mu,                   \
+                               const float *sigma, const float *x, float dloss, int n,       \
+                               int n_mean),                                                  \
+      (dmu, dsigma, mu, sigma, x, dloss, n, n_mean))
+
+typedef struct {
+    const char *name; /* the x86-64 microarchitecture level, as GCC and nn.h name it */
+#define NN_MEMBER(name, params, args) void(*name) params;
+    NN_KERNELS(NN_MEMBER)
+#undef NN_MEMBER
+} nn_variant_t;
+
+/* One instance of every kernel per level; the bodies inline into them, and the
+ * target attribute lets the vectoriser use the level's registers. */
+#define NN_INSTANCE(name, params, args)                                                     \
+    __attribute__((target("arch=x86-64-v4"))) static void name##_v4 params { name args; }   \
+    __attribute__((target("arch=x86-64-v3"))) static void name##_v3 params { name args; }   \
+    static void name##_v1 params { name args; }
+NN_KERNELS(NN_INSTANCE)
+#undef NN_INSTANCE
+
+#define NN_ENTRY_V4(name, params, args) .name = name##_v4,
+#define NN_ENTRY_V3(name, params, args) .name = name##_v3,
+#define NN_ENTRY_V1(name, params, args) .name = name##_v1,
+/* best first */
+static const nn_variant_t nn_variants[] = {
+    {.name = "x86-64-v4", NN_KERNELS(NN_ENTRY_V4)},
+    {.name = "x86-64-v3", NN_KERNELS(NN_ENTRY_V3)},
+    {.name = "x86-64", NN_KERNELS(NN_ENTRY_V1)},
+};
+#undef NN_ENTRY_V4
+#undef NN_ENTRY_V3
+#undef NN_ENTRY_V1
+#define NN_N_VARIANTS ((int)(sizeof nn_variants / sizeof nn_variants[0]))
+
+/* The variant in use. Kernels load it once per call (relaxed: the tables are
+ * constants); until the constructor runs, the baseline, which every CPU runs. */
+static _Atomic(const nn_variant_t *) nn_active = &nn_variants[NN_N_VARIANTS - 1];
+
+int dn_nn_variant_supported(const char *name)
+{
+    if (!name)
+        return 0;
+    __builtin_cpu_init();
+    if (!strcmp(name, "x86-64-v4"))
+        return __builtin_cpu_supports("x86-64-v4");
+    if (!strcmp(name, "x86-64-v3"))
+        return __builtin_cpu_supports("x86-64-v3");
+    return !strcmp(name, "x86-64");
+}
+
+const char *dn_nn_variant_name(int i)
+{
+    return i >= 0 && i < NN_N_VARIANTS ? nn_variants[i].name : NULL;
+}
+
+const char *dn_nn_variant(void)
+{
+    return atomic_load_explicit(&nn_active, memory_order_relaxed)->name;
+}
+
+int dn_nn_select(const char *name)
+{
+    for (int i = 0; i < NN_N_VARIANTS; i++) {
+        const nn_variant_t *v = &nn_variants[i];
+        if (name ? strcmp(name, v->name) != 0 : !dn_nn_variant_supported(v->name))
+            continue;
+        if (!dn_nn_variant_supported(v->name))
+            return DN_EMISMATCH;
+        atomic_store_explicit(&nn_active, v, memory_order_relaxed);
+        return 0;
+    }
+    return DN_EINVAL;
+}
+
+/* Before main: the level DINAMO_NN_KERNELS names if this CPU runs it, else the
+ * best it runs. (An unknown or unsupported name is ignored: nothing in lib/
+ * prints; dn_nn_variant() tells which was taken.) */
+__attribute__((constructor)) static void nn_select_at_startup(void)
+{
+    const char *want = getenv("DINAMO_NN_KERNELS");
+    if (!want || !*want || dn_nn_select(want) != 0)
+        dn_nn_select(NULL);
+}
+
+#define NN_PUBLIC(name, params, args)                                                       \
+    void dn_##name params { atomic_load_explicit(&nn_active, memory_order_relaxed)->name args; }
+NN_KERNELS(NN_PUBLIC)
+#undef NN_PUBLIC

@@ -9,7 +9,14 @@
  * the caller): the model checks dimensions once. A gradient pointer may be NULL where documented, to
  * skip work nobody needs (e.g. the gradient of the network's input).
  *
- * Thread rules: kernels touch only their arguments. */
+ * CPU variants: each kernel exists for three x86-64 levels, "x86-64-v4"
+ * (AVX-512), "x86-64-v3" (AVX2) and "x86-64" (baseline SSE2), all with
+ * identical results; the best level the CPU runs is chosen before main, or the one
+ * the environment variable DINAMO_NN_KERNELS names if the CPU runs it (an unknown
+ * or unsupported name is ignored).
+ *
+ * Thread rules: kernels touch only their arguments. dn_nn_select may run while
+ * kernels run in other threads (each kernel call uses one variant throughout). */
 #ifndef DN_NN_H
 #define DN_NN_H
 
@@ -139,5 +146,16 @@ void dn_gaussnll_backward(float *dmu, float *dsigma, const float *mu,
 void dn_gaussnll_backward_part(float *dmu, float *dsigma, const float *mu,
                                const float *sigma, const float *x, float dloss,
                                int n, int n_mean);
+
+/* Level i (0 = best) of the variants built in, NULL past the last. Static string. */
+const char *dn_nn_variant_name(int i);
+/* 1 if this CPU (and its OS) runs variant `name`, else 0 (also for unknown names). */
+int dn_nn_variant_supported(const char *name);
+/* The variant the kernels use now. Static string. */
+const char *dn_nn_variant(void);
+/* Makes the kernels use variant `name`, or the best one this CPU runs if name is
+ * NULL. Returns 0, DN_EINVAL for a name that is no variant, or DN_EMISMATCH
+ * when this CPU does not run it (the variant in use is kept then). */
+int dn_nn_select(const char *name);
 
 #endif
