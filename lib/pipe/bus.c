@@ -328,6 +328,24 @@ int dn_sock_send(dn_sock_t *self, Dinamo__Envelope *env, int timeout_ms, dn_err_
     return rc;
 }
 
+/* Receives the first frame of the next message into m within timeout_ms
+ * (0: never waits). Returns 0, DN_BUS_TIMEOUT, DN_EIO. */
+static int recv_first(dn_sock_t *self, zmq_msg_t *m, int timeout_ms, dn_err_t *err)
+{
+    int64_t start = now_ms();
+    for (;;) {
+        if (zmq_msg_recv(m, self->zsock, ZMQ_DONTWAIT) >= 0)
+            return 0;
+        if (zmq_errno() != EAGAIN && zmq_errno() != EINTR)
+            return zmq_fail(err, "receive", NULL);
+        if (timeout_ms == 0)
+            return DN_BUS_TIMEOUT;
+        int rc = wait_for(self, ZMQ_POLLIN, timeout_ms, start, err);
+        if (rc)
+            return rc;
+    }
+}
+
 int dn_sock_recv(dn_sock_t *self, int timeout_ms, Dinamo__Envelope **env, dn_recv_info_t *info,
                  dn_err_t *err)
 {
@@ -339,25 +357,12 @@ int dn_sock_recv(dn_sock_t *self, int timeout_ms, Dinamo__Envelope **env, dn_rec
     }
     if (self->type != ZMQ_PULL && self->type != ZMQ_SUB)
         return dn_err_set(err, DN_EINVAL, "receive on a %s socket", type_name(self->type));
-    int64_t start = now_ms();
     zmq_msg_t frames[2];
     int n = 0, rc;
     zmq_msg_init(&frames[0]);
     zmq_msg_init(&frames[1]);
-    for (;;) {
-        if (zmq_msg_recv(&frames[0], self->zsock, ZMQ_DONTWAIT) >= 0)
-            break;
-        if (zmq_errno() != EAGAIN && zmq_errno() != EINTR) {
-            rc = zmq_fail(err, "receive", NULL);
-            goto done;
-        }
-        if (timeout_ms == 0) {
-            rc = DN_BUS_TIMEOUT;
-            goto done;
-        }
-        if ((rc = wait_for(self, ZMQ_POLLIN, timeout_ms, start, err)))
-            goto done;
-    }
+    if ((rc = recv_first(self, &frames[0], timeout_ms, err)))
+        goto done;
     /* The remaining frames of a multipart message are already here; frames
      * beyond the second are read and discarded (the message is refused). */
     n = 1;
@@ -523,24 +528,11 @@ int dn_sock_recv_frames(dn_sock_t *self, int timeout_ms, dn_frames_t *f, dn_err_
     memset(f, 0, sizeof *f);
     if (self->type != ZMQ_ROUTER && self->type != ZMQ_DEALER)
         return dn_err_set(err, DN_EINVAL, "receive frames on a %s socket", type_name(self->type));
-    int64_t start = now_ms();
     int rc = 0, more = 1, dropped = 0;
     zmq_msg_t m;
     zmq_msg_init(&m);
-    for (;;) {
-        if (zmq_msg_recv(&m, self->zsock, ZMQ_DONTWAIT) >= 0)
-            break;
-        if (zmq_errno() != EAGAIN && zmq_errno() != EINTR) {
-            rc = zmq_fail(err, "receive", NULL);
-            goto done;
-        }
-        if (timeout_ms == 0) {
-            rc = DN_BUS_TIMEOUT;
-            goto done;
-        }
-        if ((rc = wait_for(self, ZMQ_POLLIN, timeout_ms, start, err)))
-            goto done;
-    }
+    if ((rc = recv_first(self, &m, timeout_ms, err)))
+        goto done;
     /* The rest of a multipart message is already here: read it whole, so that
      * a refused message never leaves frames behind for the next one. */
     while (more) {
