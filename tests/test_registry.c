@@ -366,9 +366,9 @@ Test(registry, hostile_requests_are_refused_by_name_and_harm_nothing)
     dn_lease_store_destroy(&ls);
     dn_test_registry_stop(&reg, SIGTERM);
     char cmd[300];
-    snprintf(cmd, sizeof cmd, "grep -q 'registry stopping: .* 9 rejected' %s/registry.log",
+    snprintf(cmd, sizeof cmd, "grep -q 'service registry stopping.* 9 rejected' %s/registry.log",
              dir);
-    cr_assert_eq(system(cmd), 0, "the stop line does not count 9 rejected requests (see the "
+    cr_assert_eq(system(cmd), 0, "the service's stop line does not count 9 rejected requests (see the "
                  "log in %s)", dir);
 }
 

@@ -286,6 +286,12 @@ int dn_node_on(dn_node_t *self, dn_sock_t *sock, dn_node_msg_fn fn, dn_err_t *er
     return 0;
 }
 
+void dn_node_count(dn_node_t *self, int rejected)
+{
+    if (self->svc)
+        dn_service_count(self->svc, !rejected, rejected != 0);
+}
+
 static int on_ready(dn_service_t *svc, dn_sock_t *sock, void *arg)
 {
     dn_node_t *self = arg;

@@ -177,6 +177,10 @@ const void *dn_node_arg(const dn_node_t *self);        /* def->arg */
 /* The data directory's path of `sub` ("" for data_dir itself) into buf. */
 int dn_node_path(const dn_node_t *self, const char *sub, char *buf, size_t cap, dn_err_t *err);
 
+/* Counts one request a readiness handler handled (rejected: it refused it),
+ * in the service's stats and stop line. */
+void dn_node_count(dn_node_t *self, int rejected);
+
 /* Marks the state changed: the round ends with a commit (entries delivered or
  * appended mark it themselves). */
 void dn_node_touch(dn_node_t *self);

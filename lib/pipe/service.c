@@ -177,6 +177,12 @@ int dn_service_fail(dn_service_t *self, int code, const char *fmt, ...)
     return code;
 }
 
+void dn_service_count(dn_service_t *self, uint64_t handled, uint64_t rejected)
+{
+    self->stats.handled += handled;
+    self->stats.rejected += rejected;
+}
+
 dn_service_stats_t dn_service_stats(const dn_service_t *self)
 {
     return self->stats;

@@ -123,6 +123,11 @@ int dn_service_run(dn_service_t *self, dn_err_t *err);
 /* Counters since creation. */
 dn_service_stats_t dn_service_stats(const dn_service_t *self);
 
+/* Counts messages a readiness handler (dn_service_add_ready) handled and
+ * rejected, so that the service's stop line and stats account for them as
+ * for envelopes. */
+void dn_service_count(dn_service_t *self, uint64_t handled, uint64_t rejected);
+
 /* The name given to dn_service_new (owned by self). */
 const char *dn_service_name(const dn_service_t *self);
 

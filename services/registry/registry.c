@@ -298,7 +298,7 @@ static int execute(registry_t *rg, const Dinamo__RegistryRequest *q, Dinamo__Reg
     return rc;
 }
 
-static void serve(registry_t *rg, const dn_frames_t *in)
+static void serve(dn_node_t *node, registry_t *rg, const dn_frames_t *in)
 {
     Dinamo__RegistryRequest *q = NULL;
     dn_err_t err = {0};
@@ -306,6 +306,7 @@ static void serve(registry_t *rg, const dn_frames_t *in)
     int rc = dn_registry_request_decode(in->data[1], in->len[1], &q, &err);
     if (rc) {
         rg->refused++;
+        dn_node_count(node, 1);
         dn_log(DN_LOG_WARN, "rejected message: %s", err.msg);
         /* Answered under its client and number when those can be read, so
          * that the client learns why at once instead of retrying. */
@@ -324,7 +325,9 @@ static void serve(registry_t *rg, const dn_frames_t *in)
     rep.client = q->client;
     rep.has_id = 1, rep.id = q->id;
     rep.has_status = 1, rep.status = rc;
-    if (rc && rc != DN_ENOTFOUND && rc != DN_ESTATE) {
+    int refused = rc && rc != DN_ENOTFOUND && rc != DN_ESTATE;
+    dn_node_count(node, refused);
+    if (refused) {
         rg->refused++;
         dn_log(DN_LOG_WARN, "rejected message: %s %s from %s: %s", dn_registry_op_name(q->op),
                q->table ? q->table : q->histogram_key ? q->histogram_key : "", q->client,
@@ -339,7 +342,6 @@ static void serve(registry_t *rg, const dn_frames_t *in)
 
 static int on_requests(dn_node_t *node, void *self, dn_sock_t *sock, dn_err_t *err)
 {
-    (void)node;
     registry_t *rg = self;
     for (int k = 0; k < REQUESTS_PER_ROUND; k++) {
         dn_frames_t in;
@@ -351,11 +353,12 @@ static int on_requests(dn_node_t *node, void *self, dn_sock_t *sock, dn_err_t *e
         if (rc || in.n != 2) { /* [peer, request]: anything else is not ours */
             rg->requests++;
             rg->refused++;
+            dn_node_count(node, 1);
             dn_log(DN_LOG_WARN, "rejected message: %d frames, want one request", in.n - 1);
             if (in.n >= 1)
                 answer_error(rg, &in, NULL, 0, DN_EFORMAT, "one frame per request");
         } else {
-            serve(rg, &in);
+            serve(node, rg, &in);
         }
         dn_frames_clear(&in);
     }
@@ -444,7 +447,7 @@ static void stop(dn_node_t *node, void *self)
 {
     (void)node;
     registry_t *rg = self;
-    dn_log(DN_LOG_INFO, "registry stopping: %llu requests (%llu GET, %llu CAS, %llu SCAN, "
+    dn_log(DN_LOG_INFO, "stopped: %llu requests (%llu GET, %llu CAS, %llu SCAN, "
            "%llu APPLY, %llu WEIGHTS_PUT, %llu WEIGHTS_GET/LATEST), %llu rejected, %llu "
            "repeated, %llu stale, %llu weights published, %llu answers not sent",
            (unsigned long long)rg->requests,
