@@ -715,3 +715,74 @@ Test(msg, names)
     cr_assert_str_eq(dn_msg_type_name(DN_MSG_WEIGHTS), "weights");
     cr_assert_eq(dn_msg_type(NULL), DN_MSG_NONE);
 }
+
+/* The 27 bytes of issue 17: a valid Label envelope whose body ends in field 0
+ * in a long form (80 00 00). protobuf-c parses it and keeps the field as
+ * unknown; passed on, it was stored in the events log and no follower could
+ * read it back (they rewound to it forever). It must be refused at decode,
+ * as must an unknown field anywhere inside (here in a run's histogram). */
+static size_t unhex(const char *hex, uint8_t *out)
+{
+    size_t n = 0;
+    for (; hex[0] && hex[1]; hex += 2) {
+        unsigned v;
+        sscanf(hex, "%2x", &v);
+        out[n++] = (uint8_t)v;
+    }
+    return n;
+}
+
+Test(msg, unknown_fields_anywhere_are_refused_by_name)
+{
+    uint8_t buf[256];
+    size_t n = unhex("0a017818005a14102518252001280232076d616c6c6f7279800000", buf);
+    cr_assert_eq(n, 27);
+    Dinamo__Envelope *env = NULL;
+    dn_msg_stats_t st = {0};
+    dn_err_t err = {0};
+    int rc = dn_msg_decode(buf, n, &env, &st, &err);
+    cr_assert_eq(rc, DN_EFORMAT, "the wedge decoded (rc %d)", rc);
+    cr_assert_null(env);
+    cr_assert(strstr(err.msg, "unknown field"), "message: %s", err.msg);
+    cr_assert_eq(st.rejected[DN_REJECT_PARSE], 1);
+    /* The same label without the trailing field is a valid label: the bytes
+     * are producer "x" (0a 01 78), seq 0 (18 00), then the label (5a, length
+     * 0x14 at byte 6, which loses the 3 bytes). */
+    uint8_t ok[64];
+    memcpy(ok, buf, n - 3);
+    cr_assert_eq(ok[5], 0x5a);
+    ok[6] = 0x14 - 3;
+    rc = dn_msg_decode(ok, n - 3, &env, NULL, &err);
+    cr_assert_eq(rc, 0, "the label without its unknown field: %s", err.msg);
+    cr_assert_eq(dn_msg_type(env), DN_MSG_LABEL);
+    dn_msg_free(&env);
+    /* Deep inside: an unknown field (number 99, varint) in a histogram. */
+    Dinamo__Histogram h = DINAMO__HISTOGRAM__INIT;
+    h.key = "calo/e";
+    double counts[2] = {1, 2};
+    h.counts = counts, h.n_counts = 2;
+    uint8_t hb[128];
+    size_t hl = dinamo__histogram__pack(&h, hb);
+    hb[hl++] = ((99 << 3) & 0x7f) | 0x80; /* tag of field 99, wire type 0: a two-byte varint */
+    hb[hl++] = (99 << 3) >> 7;
+    hb[hl++] = 1;
+    Dinamo__Histogram *hp = dinamo__histogram__unpack(NULL, hl, hb);
+    cr_assert_not_null(hp, "protobuf-c refused the histogram itself");
+    Dinamo__Run r = DINAMO__RUN__INIT;
+    r.has_run_number = 1, r.run_number = 7;
+    r.has_run_seq = 1, r.run_seq = 0;
+    r.histograms = &hp, r.n_histograms = 1;
+    Dinamo__Envelope e = DINAMO__ENVELOPE__INIT;
+    e.producer = "p";
+    e.has_seq = 1;
+    e.body_case = DINAMO__ENVELOPE__BODY_RUN;
+    e.run = &r;
+    uint8_t *eb = NULL;
+    size_t el = 0;
+    cr_assert_eq(dn_msg_encode_unchecked(&e, &eb, &el), 0);
+    rc = dn_msg_decode(eb, el, &env, NULL, &err);
+    cr_assert_eq(rc, DN_EFORMAT, "a run with an unknown field in its histogram decoded");
+    cr_assert(strstr(err.msg, "1 unknown field"), "message: %s", err.msg);
+    free(eb);
+    dinamo__histogram__free_unpacked(hp, NULL);
+}

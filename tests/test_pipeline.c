@@ -403,6 +403,21 @@ Test(pipeline, garbage_on_every_input_is_counted_and_changes_nothing)
         snprintf(ep, sizeof ep, "ipc://%s/sock/%s", rundir, pulls[i]);
         throw_garbage(ctx, ZMQ_PUSH, ep, 30);
     }
+    /* Issue 17's 27 bytes: a Label with field 0 in a long form, which once
+     * was appended to the events log and wedged every follower on it. */
+    {
+        static const uint8_t wedge[] = {0x0a, 0x01, 0x78, 0x18, 0x00, 0x5a, 0x14, 0x10, 0x25,
+                                        0x18, 0x25, 0x20, 0x01, 0x28, 0x02, 0x32, 0x07, 0x6d,
+                                        0x61, 0x6c, 0x6c, 0x6f, 0x72, 0x79, 0x80, 0x00, 0x00};
+        char wep[300];
+        dn_err_t werr = {0};
+        snprintf(wep, sizeof wep, "connect:ipc://%s/sock/events.req", rundir);
+        dn_sock_t *w = dn_sock_new(ctx, ZMQ_PUSH, wep, NULL, &werr);
+        cr_assert_not_null(w, "%s", werr.msg);
+        cr_assert_eq(dn_sock_send_raw(w, NULL, wedge, sizeof wedge, 1000, &werr), 0, "%s",
+                     werr.msg);
+        dn_sock_destroy(&w);
+    }
     /* The weights endpoint (scorer_ml's SUB, which trainers connect to). */
     char ep[256];
     snprintf(ep, sizeof ep, "ipc://%s/sock/weights", rundir);
@@ -441,6 +456,8 @@ Test(pipeline, garbage_on_every_input_is_counted_and_changes_nothing)
         rc = sh("grep -q 'rejected message' %s/logs/%s.log", rundir, names[i]);
         cr_assert_eq(rc, 0, "%s logged no reason for the rejected messages", names[i]);
     }
+    int wedged = sh("grep -q 'rejected message.*unknown field' %s/logs/generator.log", rundir);
+    cr_assert_eq(wedged, 0, "the generator did not refuse the label with an unknown field");
 }
 
 /* Load: an unpaced generator against a trainer that needs ~0.1 s per good

@@ -468,10 +468,44 @@ static int validate_control(const Dinamo__Control *c, dn_reject_t *reason, dn_er
     return 0;
 }
 
+/* The unknown fields protobuf-c kept in m and in every message inside it (a
+ * field number this schema does not have, field 0 in a long form among
+ * them). Encoded again they come out as they came in, so an envelope holding
+ * them may be stored and then fail to decode for its followers. */
+static unsigned unknown_fields(const ProtobufCMessage *m)
+{
+    if (!m)
+        return 0;
+    unsigned n = m->n_unknown_fields;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    const char *base = (const char *)m;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+            continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t count = *(const size_t *)(base + f->quantifier_offset);
+            ProtobufCMessage *const *items = *(ProtobufCMessage *const *const *)(base + f->offset);
+            for (size_t k = 0; k < count; k++)
+                n += unknown_fields(items[k]);
+        } else {
+            n += unknown_fields(*(const ProtobufCMessage *const *)(base + f->offset));
+        }
+    }
+    return n;
+}
+
 int dn_msg_validate(const Dinamo__Envelope *env, dn_reject_t *reason, dn_err_t *err)
 {
     if (!env)
         return reject(reason, DN_REJECT_ENVELOPE, err, DN_EINVAL, "", "no envelope");
+    unsigned unknown = unknown_fields(&env->base);
+    if (unknown)
+        return reject(reason, DN_REJECT_PARSE, err, DN_EFORMAT, "envelope",
+                      "%u unknown field(s): refused, not passed on", unknown);
     if (!env->producer || !env->producer[0])
         return reject(reason, DN_REJECT_ENVELOPE, err, DN_EFORMAT, "envelope", "no producer");
     char p[80], where[160];
