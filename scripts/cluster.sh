@@ -7,7 +7,7 @@
 #                           [--port-base P | --ipc] [--methods s|s,ml]
 #                           [--feed INPUT [--watch] [--no-auto-accept]]
 #                           [--mode lockstep|live] [--train-threads T]
-#                           [--lifeline PID]
+#                           [--lifeline PID] [--security on|off]
 #   cluster.sh wait RUNDIR TIMEOUT_S     until the evaluator's final report exists
 #   cluster.sh status RUNDIR             one line per service: name pid state
 #   cluster.sh kill RUNDIR NAME [SIG]    signal one service (default KILL)
@@ -31,7 +31,11 @@
 # --lifeline PID ties the cluster to process PID (a test, a shell): a watchdog
 # runs `stop` as soon as PID is gone, however it died (kill -9, a test
 # runner's timeout), so no service outlives it (it logs to logs/lifeline.log;
-# `stop` ends it). With a
+# `stop` ends it). Security is on unless --security off (or DINAMO_SECURITY=off)
+# says otherwise: RUNDIR/keys gets a CURVE key pair for every service and one
+# for a person, "shifter" (labels role: `dinamo label RUN good --keys
+# RUNDIR/keys --as shifter`), made on the first start and kept after; every
+# socket then admits only those keys (lib/pipe/auth.h). With a
 # feed the evaluator auto-accepts (labels good) runs whose every histogram is
 # good, unless --no-auto-accept; runs the input labels are never auto-accepted.
 # Service names: generator (or feed), scorer_s, registry, scorer_ml,
@@ -46,7 +50,7 @@
 # `stop` exits nonzero when a service had to be killed or exited with an error.
 set -euo pipefail
 
-usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2; }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 build=${DINAMO_BUILD:-build}
@@ -96,6 +100,19 @@ start_one() {
 
 names() { cat "$rundir/services"; }
 
+# Every service's key pair and a person's (shifter), each listed under the
+# role it speaks in; pairs made before are kept (dinamo keygen never
+# replaces one), so a restart keeps every key the others trust.
+make_keys() {
+    local tool=$build/dinamo k
+    [ -x "$tool" ] || die "no $tool (run make first, or set DINAMO_BUILD)"
+    for k in generator:runs feed:runs scorer_s:scores scorer_ml:scores registry:registry \
+        trainer:weights evaluator:labels shifter:labels; do
+        "$tool" keygen "${k%%:*}" --dir "$rundir/keys" --role "${k#*:}" >/dev/null ||
+            die "dinamo keygen ${k%%:*} failed"
+    done
+}
+
 # The start time of process PID (field 22 of /proc/PID/stat, after the
 # parenthesised name, which may hold spaces), empty when it is gone or a zombie:
 # with the PID it names one process, even if the PID is reused later.
@@ -137,12 +154,15 @@ alive() { # NAME -> 0 when running
 }
 
 write_conf() { # endpoints: events events_req scores_s scores_s_req scores_ml scores_ml_req weights registry
-    local e=("$@")
+    local e=("$@") src=generator
+    [ -z "$feed_input" ] || src=feed
     cat >"$rundir/dinamo.conf" <<EOF
 # written by scripts/cluster.sh start; see docs/pipeline.md for every key
 [common]
 log_level = ${DINAMO_LOG_LEVEL:-info}
 tick_ms = 500
+security = $security
+keys_dir = $rundir/keys
 
 [generator]
 events = bind:${e[0]}
@@ -157,38 +177,38 @@ input = $feed_input
 watch = $watch
 
 [scorer_s]
-events = connect:${e[0]}
-events_requests = connect:${e[1]}
+events = connect:$src@${e[0]}
+events_requests = connect:$src@${e[1]}
 scores = bind:${e[2]}
 scores_requests = bind:${e[3]}
 mode = $mode
 
 [scorer_ml]
-events = connect:${e[0]}
-events_requests = connect:${e[1]}
+events = connect:$src@${e[0]}
+events_requests = connect:$src@${e[1]}
 scores = bind:${e[4]}
 scores_requests = bind:${e[5]}
 weights = bind:${e[6]}
-registry = connect:${e[7]}
+registry = connect:registry@${e[7]}
 mode = $mode
 
 [registry]
 requests = bind:${e[7]}
-weights = connect:${e[6]}
+weights = connect:scorer_ml@${e[6]}
 
 [trainer]
-events = connect:${e[0]}
-events_requests = connect:${e[1]}
-registry = connect:${e[7]}
+events = connect:$src@${e[0]}
+events_requests = connect:$src@${e[1]}
+registry = connect:registry@${e[7]}
 threads = $train_threads
 
 [evaluator]
-events = connect:${e[0]}
-events_requests = connect:${e[1]}
-scores_s = connect:${e[2]}
-scores_s_requests = connect:${e[3]}
-scores_ml = connect:${e[4]}
-scores_ml_requests = connect:${e[5]}
+events = connect:$src@${e[0]}
+events_requests = connect:$src@${e[1]}
+scores_s = connect:scorer_s@${e[2]}
+scores_s_requests = connect:scorer_s@${e[3]}
+scores_ml = connect:scorer_ml@${e[4]}
+scores_ml_requests = connect:scorer_ml@${e[5]}
 methods = $methods
 report_dir = $rundir/report
 auto_accept = $auto_accept
@@ -199,6 +219,7 @@ case $cmd in
 start)
     trainers=1 port_base=5550 ipc=0 methods=s,ml auto=0
     feed_input= watch=false mode=lockstep auto_accept=false train_threads=1 lifeline=
+    security=${DINAMO_SECURITY:-on}
     while [ $# -gt 0 ]; do
         case $1 in
         --feed) feed_input=$(realpath "$2"); auto_accept=true; shift 2 ;;
@@ -212,11 +233,13 @@ start)
         --auto-shards) auto=1; shift ;;
         --methods) methods=$2; shift 2 ;;
         --lifeline) lifeline=$2; shift 2 ;;
+        --security) security=$2; shift 2 ;;
         *) die "start: unknown option $1" ;;
         esac
     done
     case $methods in s | s,ml | ml,s) ;; *) die "--methods: want s or s,ml" ;; esac
     case $mode in lockstep | live) ;; *) die "--mode: want lockstep or live" ;; esac
+    case $security in on | off) ;; *) die "--security: want on or off" ;; esac
     [ "${no_auto:-0}" = 0 ] || auto_accept=false
     [ $watch = false ] || [ -n "$feed_input" ] || die "--watch needs --feed DIR"
     [[ $trainers =~ ^[1-9][0-9]*$ ]] || die "--trainers: want a positive number"
@@ -245,6 +268,7 @@ start)
         write_conf "$t:$p" "$t:$((p + 1))" "$t:$((p + 2))" "$t:$((p + 3))" "$t:$((p + 4))" \
             "$t:$((p + 5))" "$t:$((p + 6))" "$t:$((p + 7))"
     fi
+    [ $security = off ] || make_keys
     if [ -n "$feed_input" ]; then list=(feed scorer_s); else list=(generator scorer_s); fi
     if [ $with_ml = 1 ]; then
         list+=(registry scorer_ml)

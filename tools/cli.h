@@ -77,6 +77,7 @@ int write_scores_csv(const char *path, const struct dn_dataset_t *ds, const doub
                      const double *score, dn_err_t *err);
 
 int cmd_generate(args_t *a);
+int cmd_keygen(args_t *a);
 int cmd_evaluate(args_t *a);
 int cmd_bench(args_t *a);
 int cmd_label(args_t *a);

@@ -200,6 +200,7 @@ static const char main_help[] =
     "  evaluate   tune and evaluate a method on a dataset; prints JSON metrics\n"
     "  bench      generate and evaluate many datasets; prints the paper's Table 1 row\n"
     "  label      give a running cluster a person's verdict on a run\n"
+    "  keygen     make a key pair for a secured cluster and list it under roles\n"
     "  report     figures and an HTML page of an offline evaluation (PNG, SVG)\n"
     "  inspect    list the histograms an input holds, as the feed would publish them\n"
     "  health     is a service's loop alive? (its heartbeat file; exit 0 or 1)\n"
@@ -243,6 +244,8 @@ int main(int argc, char **argv)
         return cmd_bench(&a);
     if (!strcmp(c, "label"))
         return cmd_label(&a);
+    if (!strcmp(c, "keygen"))
+        return cmd_keygen(&a);
     if (!strcmp(c, "report"))
         return cmd_report(&a);
     if (!strcmp(c, "inspect"))

@@ -18,6 +18,7 @@
 
 static const char label_help[] =
     "usage: dinamo label RUN good|bad [--reason TEXT] [--histogram KEY] [--who NAME]\n"
+    "                    [--keys DIR [--as NAME] [--server NAME]]\n"
     "                    [--requests ENDPOINT] [--events ENDPOINT] [--timeout S]\n"
     "\n"
     "Sends a person's verdict on run RUN (its run number) to the running cluster's\n"
@@ -28,12 +29,20 @@ static const char label_help[] =
     "A run labelled again keeps both labels in the log; scorers keep the first\n"
     "verdict for their references, the evaluator reports the latest and the\n"
     "history. Endpoints default to the feed's: tcp://127.0.0.1:5551 (requests)\n"
-    "and tcp://127.0.0.1:5550 (events).\n";
+    "and tcp://127.0.0.1:5550 (events).\n"
+    "\n"
+    "A cluster with security on (the default) takes labels only from keys with the\n"
+    "labels role: --keys DIR (default $DINAMO_KEYS_DIR) is the keys directory\n"
+    "holding your key pair (`dinamo keygen NAME --role labels`), --as NAME your key\n"
+    "(default $USER); the label then records NAME as who gave it (--who may only\n"
+    "repeat it). --server names the feed's key (default: the one key with the runs\n"
+    "role).\n";
 
 typedef struct label_args_t {
     long long run;
     int bad;
     const char *reason, *hist, *who, *req_ep, *ev_ep;
+    const char *keys_dir, *as, *server;
     double timeout;
 } label_args_t;
 
@@ -62,6 +71,12 @@ static int parse_args(args_t *a, label_args_t *l)
             l->hist = v;
         } else if (!strcmp(name, "--who")) {
             l->who = v;
+        } else if (!strcmp(name, "--keys")) {
+            l->keys_dir = v;
+        } else if (!strcmp(name, "--as")) {
+            l->as = v;
+        } else if (!strcmp(name, "--server")) {
+            l->server = v;
         } else if (!strcmp(name, "--requests")) {
             l->req_ep = v;
         } else if (!strcmp(name, "--events")) {
@@ -84,8 +99,19 @@ static int parse_args(args_t *a, label_args_t *l)
     l->bad = !strcmp(verdict_s, "bad");
     if (!l->bad && strcmp(verdict_s, "good"))
         return usage_error(a->cmd, "verdict '%s': say good or bad", verdict_s);
+    const char *user = getenv("USER") && getenv("USER")[0] ? getenv("USER") : "unknown";
+    if (!l->keys_dir && getenv("DINAMO_KEYS_DIR") && getenv("DINAMO_KEYS_DIR")[0])
+        l->keys_dir = getenv("DINAMO_KEYS_DIR");
+    if (l->keys_dir) {
+        if (!l->as)
+            l->as = user;
+        if (l->who && strcmp(l->who, l->as))
+            return usage_error(a->cmd, "--who %s: a label sent with a key records the key's "
+                               "name (--as)", l->who);
+        l->who = l->as;
+    }
     if (!l->who)
-        l->who = getenv("USER") && getenv("USER")[0] ? getenv("USER") : "unknown";
+        l->who = user;
     return -1;
 }
 
@@ -128,12 +154,29 @@ int cmd_label(args_t *a)
     dn_err_t err = {0};
     int rc = DN_EIO;
     char req[600], ev[600];
-    snprintf(req, sizeof req, "connect:%s", l.req_ep);
-    snprintf(ev, sizeof ev, "connect:%s", l.ev_ep);
+    dn_keyring_t *keys = NULL;
     void *zctx = zmq_ctx_new();
-    dn_sock_opts_t po = {.producer = "dinamo-label", .linger_ms = 2000};
+    dn_sock_opts_t po = {.producer = "dinamo-label", .linger_ms = 2000}, so = {0};
     dn_sock_t *push = NULL, *sub = NULL;
-    if (!zctx || !(sub = dn_sock_new(zctx, ZMQ_SUB, ev, NULL, &err)) ||
+    if (l.keys_dir) {
+        if (!(keys = dn_keyring_load(l.keys_dir, l.as, &err)))
+            goto fail;
+        if (!l.server && !(l.server = dn_keyring_with_role(keys, DN_ROLE_RUNS, 0))) {
+            rc = dn_err_set(&err, DN_ENOTFOUND, "%s: no key has the runs role: say --server",
+                            l.keys_dir);
+            goto fail;
+        }
+        po.keys = so.keys = keys;
+    }
+    /* An endpoint naming its server (NAME@tcp://...) keeps it. */
+    const char *at_req = strstr(l.req_ep, "://"), *at_ev = strstr(l.ev_ep, "://");
+    int named_req = at_req && memchr(l.req_ep, '@', (size_t)(at_req - l.req_ep));
+    int named_ev = at_ev && memchr(l.ev_ep, '@', (size_t)(at_ev - l.ev_ep));
+    snprintf(req, sizeof req, "connect:%s%s%s", l.server && !named_req ? l.server : "",
+             l.server && !named_req ? "@" : "", l.req_ep);
+    snprintf(ev, sizeof ev, "connect:%s%s%s", l.server && !named_ev ? l.server : "",
+             l.server && !named_ev ? "@" : "", l.ev_ep);
+    if (!zctx || !(sub = dn_sock_new(zctx, ZMQ_SUB, ev, &so, &err)) ||
         !(push = dn_sock_new(zctx, ZMQ_PUSH, req, &po, &err)))
         goto fail;
     usleep(200 * 1000); /* let the subscription reach the publisher first */
@@ -152,7 +195,9 @@ int cmd_label(args_t *a)
     env.label = &m;
     if ((rc = dn_sock_send(push, &env, (int)(l.timeout * 1000), &err)) == DN_BUS_TIMEOUT)
         rc = dn_err_set(&err, DN_EIO, "could not send to %s within %.0f s: is the feed "
-                        "running?", l.req_ep, l.timeout);
+                        "running%s?", l.req_ep, l.timeout,
+                        keys ? ", and is your key listed in its keys directory"
+                             : ", and is its security off (else give --keys DIR)");
     if (!rc)
         rc = wait_published(sub, &l, m.time, &err);
 fail:
@@ -162,5 +207,6 @@ fail:
     dn_sock_destroy(&sub);
     if (zctx)
         zmq_ctx_term(zctx);
+    dn_keyring_destroy(&keys);
     return rc ? 1 : 0;
 }

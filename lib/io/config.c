@@ -57,6 +57,12 @@ static const dn_config_key_t common_keys[] = {
     {"tick_ms", DN_CFG_INT, "1000", "period of the service's housekeeping tick"},
     {"policy", DN_CFG_STRING, "", "policy file: min_entries and thresholds per key or "
                                   "subsystem (lib/policy.h); empty: none"},
+    {"security", DN_CFG_STRING, "on", "on: every socket speaks CURVE and admits only the keys "
+                                      "of keys_dir (lib/pipe/auth.h); off: none (warned)"},
+    {"keys_dir", DN_CFG_STRING, "keys", "the keys directory: NAME.pub, this service's "
+                                        "NAME.secret, roles (`dinamo keygen`)"},
+    {"identity", DN_CFG_STRING, "", "this service's key name; empty: the service's name"},
+    {"max_message_bytes", DN_CFG_INT, "268439552", "largest message a socket accepts"},
     {"health_file", DN_CFG_STRING, "", "heartbeat file replaced every tick (lib/io/health.h; "
                                        "`dinamo health` reads it); empty: <data_dir>/<name>/health"},
 };

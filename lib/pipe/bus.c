@@ -63,11 +63,53 @@ static int zmq_fail(dn_err_t *err, const char *what, const char *ep)
                       zmq_strerror(zmq_errno()));
 }
 
-/* Binds or connects every comma-separated endpoint of spec. */
-static int attach(dn_sock_t *self, const char *spec, dn_err_t *err)
+/* One item of an endpoint list: bind or connect, the ZeroMQ endpoint, and
+ * the server key name of a connect ("connect:NAME@tcp://...", "" if none). */
+typedef struct endpoint_t {
+    int bind;
+    char server[DN_AUTH_NAME_MAX];
+    char ep[ENDPOINT_MAX];
+} endpoint_t;
+
+static int parse_endpoint(const char *item, endpoint_t *e, dn_err_t *err)
+{
+    const char *ep;
+    memset(e, 0, sizeof *e);
+    if (strncmp(item, "bind:", 5) == 0) {
+        e->bind = 1, ep = item + 5;
+    } else if (strncmp(item, "connect:", 8) == 0) {
+        e->bind = 0, ep = item + 8;
+    } else if (item[0] == '@' || item[0] == '>') {
+        e->bind = item[0] == '@', ep = item + 1;
+    } else {
+        return dn_err_set(err, DN_EINVAL, "endpoint '%s': say bind: or connect:", item);
+    }
+    const char *scheme = strstr(ep, "://");
+    if (!scheme)
+        return dn_err_set(err, DN_EINVAL, "endpoint '%s': no transport (tcp://, ipc://, "
+                          "inproc://)", item);
+    const char *at = memchr(ep, '@', (size_t)(scheme - ep));
+    if (at) {
+        size_t n = (size_t)(at - ep);
+        if (e->bind || n == 0 || n >= sizeof e->server)
+            return dn_err_set(err, DN_EINVAL, "endpoint '%s': a server key name belongs to "
+                              "a connect, 1 to %d bytes", item, DN_AUTH_NAME_MAX - 1);
+        memcpy(e->server, ep, n);
+        ep = at + 1;
+    }
+    snprintf(e->ep, sizeof e->ep, "%s", ep);
+    return 0;
+}
+
+/* Calls each endpoint of spec in turn (fn NULL: only checks the list);
+ * *n_bind and *n_connect count them. */
+static int each_endpoint(dn_sock_t *self, const char *spec, const dn_sock_opts_t *opts,
+                         int (*fn)(dn_sock_t *, const endpoint_t *, const dn_sock_opts_t *,
+                                   dn_err_t *),
+                         int *n_bind, int *n_connect, dn_err_t *err)
 {
     const char *p = spec;
-    int n = 0;
+    *n_bind = *n_connect = 0;
     while (*p) {
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -76,37 +118,90 @@ static int attach(dn_sock_t *self, const char *spec, dn_err_t *err)
             return dn_err_set(err, DN_EINVAL, "endpoint list '%s': empty or too long item", spec);
         memcpy(item, p, len);
         item[len] = '\0';
-        int bind;
-        const char *ep;
-        if (strncmp(item, "bind:", 5) == 0) {
-            bind = 1, ep = item + 5;
-        } else if (strncmp(item, "connect:", 8) == 0) {
-            bind = 0, ep = item + 8;
-        } else if (item[0] == '@' || item[0] == '>') {
-            bind = item[0] == '@', ep = item + 1;
-        } else {
-            return dn_err_set(err, DN_EINVAL, "endpoint '%s': say bind: or connect:", item);
-        }
-        if (!strstr(ep, "://"))
-            return dn_err_set(err, DN_EINVAL, "endpoint '%s': no transport (tcp://, ipc://, "
-                              "inproc://)", item);
-        if (bind) {
-            if (zmq_bind(self->zsock, ep))
-                return zmq_fail(err, "bind", ep);
-            size_t cap = sizeof self->last_endpoint;
-            if (zmq_getsockopt(self->zsock, ZMQ_LAST_ENDPOINT, self->last_endpoint, &cap))
-                snprintf(self->last_endpoint, sizeof self->last_endpoint, "%s", ep);
-        } else if (zmq_connect(self->zsock, ep)) {
-            return zmq_fail(err, "connect", ep);
-        }
-        n++;
+        endpoint_t e;
+        int rc = parse_endpoint(item, &e, err);
+        if (!rc && fn)
+            rc = fn(self, &e, opts, err);
+        if (rc)
+            return rc;
+        ++*(e.bind ? n_bind : n_connect);
         p += len;
         if (*p == ',')
             p++;
     }
-    if (n == 0)
+    if (*n_bind + *n_connect == 0)
         return dn_err_set(err, DN_EINVAL, "empty endpoint list");
     return 0;
+}
+
+static int attach_one(dn_sock_t *self, const endpoint_t *e, const dn_sock_opts_t *opts,
+                      dn_err_t *err)
+{
+    if (e->bind) {
+        if (zmq_bind(self->zsock, e->ep))
+            return zmq_fail(err, "bind", e->ep);
+        size_t cap = sizeof self->last_endpoint;
+        if (zmq_getsockopt(self->zsock, ZMQ_LAST_ENDPOINT, self->last_endpoint, &cap))
+            snprintf(self->last_endpoint, sizeof self->last_endpoint, "%s", e->ep);
+        return 0;
+    }
+    if (opts->keys) {
+        /* The server key option is read at connect time: each endpoint may
+         * name a server of its own. */
+        const uint8_t *server = e->server[0] ? dn_keyring_public(opts->keys, e->server) : NULL;
+        if (!e->server[0])
+            return dn_err_set(err, DN_EINVAL, "connect %s: security is on: name the server's "
+                              "key (connect:NAME@%s)", e->ep, e->ep);
+        if (!server)
+            return dn_err_set(err, DN_EINVAL, "connect %s: no key '%s' in the keys directory",
+                              e->ep, e->server);
+        if (zmq_setsockopt(self->zsock, ZMQ_CURVE_SERVERKEY, server, 32))
+            return zmq_fail(err, "set the server key of", e->ep);
+    }
+    if (zmq_connect(self->zsock, e->ep))
+        return zmq_fail(err, "connect", e->ep);
+    return 0;
+}
+
+/* Makes the socket a CURVE server (it binds) or client (it connects). */
+static int secure(dn_sock_t *self, const dn_sock_opts_t *opts, int binds, dn_err_t *err)
+{
+    const uint8_t *pub = dn_keyring_own_public(opts->keys);
+    const uint8_t *sec = dn_keyring_own_secret(opts->keys);
+    if (!pub)
+        return dn_err_set(err, DN_EINVAL, "security: the keyring has no identity of its own");
+    if (binds) {
+        int one = 1;
+        char domain[128];
+        dn_auth_domain(opts->admit, domain, sizeof domain);
+        if (zmq_setsockopt(self->zsock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+            zmq_setsockopt(self->zsock, ZMQ_CURVE_SECRETKEY, sec, 32) ||
+            zmq_setsockopt(self->zsock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)))
+            return zmq_fail(err, "make a CURVE server of", type_name(self->type));
+        return 0;
+    }
+    if (zmq_setsockopt(self->zsock, ZMQ_CURVE_PUBLICKEY, pub, 32) ||
+        zmq_setsockopt(self->zsock, ZMQ_CURVE_SECRETKEY, sec, 32))
+        return zmq_fail(err, "make a CURVE client of", type_name(self->type));
+    return 0;
+}
+
+/* Binds or connects every comma-separated endpoint of spec, secured first
+ * when opts has a keyring. */
+static int attach(dn_sock_t *self, const char *spec, const dn_sock_opts_t *opts, dn_err_t *err)
+{
+    int n_bind, n_connect;
+    int rc = each_endpoint(self, spec, opts, NULL, &n_bind, &n_connect, err);
+    if (rc)
+        return rc;
+    if (opts->keys) {
+        if (n_bind && n_connect)
+            return dn_err_set(err, DN_EINVAL, "endpoint list '%s': security is on: a socket "
+                              "either binds or connects", spec);
+        if ((rc = secure(self, opts, n_bind > 0, err)))
+            return rc;
+    }
+    return each_endpoint(self, spec, opts, attach_one, &n_bind, &n_connect, err);
 }
 
 dn_sock_t *dn_sock_new(void *zctx, int type, const char *endpoints, const dn_sock_opts_t *opts,
@@ -153,7 +248,8 @@ dn_sock_t *dn_sock_new(void *zctx, int type, const char *endpoints, const dn_soc
     int sndhwm = opts->sndhwm > 0 ? opts->sndhwm : 1000;
     int rcvhwm = opts->rcvhwm > 0 ? opts->rcvhwm : 1000;
     int linger = opts->linger_ms == 0 ? 1000 : opts->linger_ms < 0 ? -1 : opts->linger_ms;
-    int64_t maxsize = (int64_t)DN_MSG_SIZE_MAX + DN_BUS_TOPIC_MAX;
+    int64_t maxsize = opts->max_bytes > 0 ? opts->max_bytes
+                                          : (int64_t)DN_MSG_SIZE_MAX + DN_BUS_TOPIC_MAX;
     if (zmq_setsockopt(self->zsock, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) ||
         zmq_setsockopt(self->zsock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) ||
         zmq_setsockopt(self->zsock, ZMQ_LINGER, &linger, sizeof linger) ||
@@ -173,7 +269,7 @@ dn_sock_t *dn_sock_new(void *zctx, int type, const char *endpoints, const dn_soc
                     goto fail;
         }
     }
-    if (attach(self, endpoints, err))
+    if (attach(self, endpoints, opts, err))
         goto fail;
     return self;
 fail:
@@ -330,6 +426,14 @@ int dn_sock_send(dn_sock_t *self, Dinamo__Envelope *env, int timeout_ms, dn_err_
 
 /* Receives the first frame of the next message into m within timeout_ms
  * (0: never waits). Returns 0, DN_BUS_TIMEOUT, DN_EIO. */
+/* The name of the key that authenticated the connection m came on ("" on a
+ * plain connection): the User-Id our ZAP handler returned. */
+static void peer_of(zmq_msg_t *m, char *buf, size_t cap)
+{
+    const char *user = zmq_msg_gets(m, "User-Id");
+    snprintf(buf, cap, "%s", user ? user : "");
+}
+
 static int recv_first(dn_sock_t *self, zmq_msg_t *m, int timeout_ms, dn_err_t *err)
 {
     int64_t start = now_ms();
@@ -354,6 +458,7 @@ int dn_sock_recv(dn_sock_t *self, int timeout_ms, Dinamo__Envelope **env, dn_rec
         info->topic[0] = '\0';
         info->seq = DN_SEQ_NEW;
         info->missing = 0;
+        info->peer[0] = '\0';
     }
     if (self->type != ZMQ_PULL && self->type != ZMQ_SUB)
         return dn_err_set(err, DN_EINVAL, "receive on a %s socket", type_name(self->type));
@@ -380,6 +485,8 @@ int dn_sock_recv(dn_sock_t *self, int timeout_ms, Dinamo__Envelope **env, dn_rec
     }
     self->stats.received++;
     zmq_msg_t *payload = &frames[n >= 2 ? 1 : 0];
+    if (info)
+        peer_of(payload, info->peer, sizeof info->peer);
     if (n >= 2 && info) {
         size_t tl = zmq_msg_size(&frames[0]);
         if (tl >= sizeof info->topic)
@@ -537,6 +644,10 @@ int dn_sock_recv_frames(dn_sock_t *self, int timeout_ms, dn_frames_t *f, dn_err_
      * a refused message never leaves frames behind for the next one. */
     while (more) {
         self->stats.received += f->n == 0;
+        /* A ROUTER's identity frame is its own, without the connection's
+         * metadata: the sender's key name comes with the frames it sent. */
+        if (!f->peer[0])
+            peer_of(&m, f->peer, sizeof f->peer);
         if (f->n < DN_FRAMES_MAX) {
             size_t n = zmq_msg_size(&m);
             if (!(f->data[f->n] = malloc(n ? n : 1))) {

@@ -7,6 +7,17 @@
  * A bare endpoint without either is refused: whether a service binds or
  * connects is part of the deployment, not a guess.
  *
+ * Security (auth.h): with a keyring in the options every socket speaks
+ * CURVE. A socket that binds is a CURVE server with the keyring's identity
+ * and admits, through the process's ZAP handler, only the listed keys of the
+ * roles in opts->admit; a socket that connects names the key of the server
+ * it expects in each endpoint, "connect:registry@tcp://10.0.0.7:5557"
+ * (without security the name is allowed and ignored), so it cannot be
+ * answered by anyone without that key's secret. One socket either binds or
+ * connects when secured (CURVE makes it a server or a client as a whole).
+ * What arrives says who sent it: dn_recv_info_t.peer and dn_frames_t.peer
+ * hold the name of the key that authenticated the connection.
+ *
  * Wire format: every message is two frames, [topic, payload]: the topic is
  * dn_bus_topic() of the envelope ("label/good/calo/energy", "run/stream-1",
  * "score/S/calo/energy", "weights/calo/energy", "control/eos") so SUB sockets
@@ -47,6 +58,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "error.h"
 #include "msg.h"
 
@@ -69,6 +81,15 @@ typedef struct dn_sock_opts_t {
     const char *producer;
     /* SUB only: topic prefixes to subscribe to, NULL-terminated; NULL: all. */
     const char *const *subscribe;
+    /* Security: the keyring (with an identity; borrowed, must outlive the
+     * socket) or NULL for plain TCP; a bound socket admits the listed keys
+     * of the roles in admit (DN_ROLE_ANY: any listed key). The process's ZAP
+     * handler (dn_zap_start) must run before a secured socket binds. */
+    const dn_keyring_t *keys;
+    int admit;
+    /* Largest message accepted, in bytes (a larger one is dropped by ZeroMQ
+     * and the connection closed); 0: DN_MSG_SIZE_MAX plus a topic. */
+    int64_t max_bytes;
 } dn_sock_opts_t;
 
 /* What dn_sock_recv learned besides the envelope. */
@@ -76,6 +97,7 @@ typedef struct dn_recv_info_t {
     char topic[DN_BUS_TOPIC_MAX]; /* "" for single-frame messages */
     dn_seq_status_t seq;          /* NEW, DUPLICATE, GAP or RESTART */
     uint64_t missing;             /* GAP/RESTART: messages lost before this one */
+    char peer[DN_AUTH_NAME_MAX];  /* the sender's key name; "" without security */
 } dn_recv_info_t;
 
 typedef struct dn_sock_stats_t {
@@ -92,7 +114,8 @@ typedef struct dn_sock_stats_t {
  * subscriptions, and binds / connects every endpoint. opts may be NULL
  * (defaults). Returns a new socket the caller frees with dn_sock_destroy(), or
  * NULL with *err set: DN_EINVAL ("endpoint 'tcp://x': say bind: or
- * connect:"), DN_EIO ("bind tcp://127.0.0.1:5555: Address already in use"),
+ * connect:"; secured: a connect without a server key name, a name without
+ * a key, bind and connect on one socket, a keyring without identity), DN_EIO ("bind tcp://127.0.0.1:5555: Address already in use"),
  * DN_ENOMEM. */
 dn_sock_t *dn_sock_new(void *zctx, int type, const char *endpoints, const dn_sock_opts_t *opts,
                        dn_err_t *err);
@@ -148,6 +171,7 @@ int dn_sock_recv(dn_sock_t *self, int timeout_ms, Dinamo__Envelope **env, dn_rec
 
 /* The frames of one message; each data[i] malloc'd and owned by the holder. */
 typedef struct dn_frames_t {
+    char peer[DN_AUTH_NAME_MAX]; /* received: the sender's key name; "" without security */
     int n;
     void *data[DN_FRAMES_MAX];
     size_t len[DN_FRAMES_MAX];

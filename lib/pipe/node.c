@@ -11,12 +11,15 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
+#include "auth.h"
 #include "blas_setup.h"
 #include "clock.h"
 #include "fileio.h"
@@ -61,6 +64,14 @@ struct dn_node_t {
     int n_handlers;
     int dirty;
     int paused;
+    /* Security (auth.h): the keyring and ZAP handler when on; what was
+     * refused at the message level, and the refusal log's rate limit. */
+    dn_keyring_t *keys;
+    dn_zap_t *zap;
+    int64_t max_bytes;
+    uint64_t labels_refused;
+    time_t refusal_logged_s;
+    uint64_t refusals_unlogged;
     /* The heartbeat (health.h): its path ("" before the configuration is
      * read), what it says, and whether writing it failed last time. */
     char health_path[4096];
@@ -173,7 +184,11 @@ dn_sock_t *dn_node_socket(dn_node_t *self, int type, const char *key,
         dn_err_set(err, DN_EINVAL, "%s: no endpoint key '%s'", self->def->name, key);
         return NULL;
     }
-    dn_sock_t *s = dn_sock_new(self->zctx, type, endpoint, opts, err);
+    dn_sock_opts_t secured = opts ? *opts : (dn_sock_opts_t){0};
+    secured.keys = self->keys;
+    if (!secured.max_bytes)
+        secured.max_bytes = self->max_bytes;
+    dn_sock_t *s = dn_sock_new(self->zctx, type, endpoint, &secured, err);
     if (!s) {
         dn_err_prefix(err, "%s", key);
         return NULL;
@@ -218,11 +233,63 @@ dn_follower_t *dn_node_follow(dn_node_t *self, const char *sub_key, const char *
     return f;
 }
 
+int dn_node_peer_roles(const dn_node_t *self, const char *peer)
+{
+    if (!self->keys)
+        return DN_NODE_ALL_ROLES;
+    return peer && peer[0] ? dn_keyring_roles(self->keys, peer) : -1;
+}
+
+void dn_node_refused(dn_node_t *self, const char *fmt, ...)
+{
+    dn_node_count(self, 1);
+    time_t now = time(NULL);
+    if (now == self->refusal_logged_s) {
+        self->refusals_unlogged++;
+        return;
+    }
+    if (self->refusals_unlogged)
+        dn_log(DN_LOG_WARN, "%llu more refusals in the last second (not logged)",
+               (unsigned long long)self->refusals_unlogged);
+    self->refusal_logged_s = now;
+    self->refusals_unlogged = 0;
+    char line[DN_LOG_LINE_MAX / 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    dn_log(DN_LOG_WARN, "%s", line);
+}
+
+/* A label is applied only from a key admitted to label, and records that
+ * key's name as who gave it, whatever it claims. Returns 1 to apply it. */
+static int admit_label(dn_node_t *self, Dinamo__Envelope *env, const dn_recv_info_t *info)
+{
+    if (!self->keys)
+        return 1;
+    Dinamo__Label *l = env->label;
+    int roles = dn_node_peer_roles(self, info->peer);
+    if (roles < 0 || !(roles & DN_ROLE_LABELS)) {
+        self->labels_refused++;
+        dn_node_refused(self, "label of run %lld from key '%s' refused: not admitted to label "
+                        "(roles file of keys_dir)", (long long)l->run_number, info->peer);
+        return 0;
+    }
+    char *who = strdup(info->peer);
+    if (!who)
+        return 0;
+    free(l->who);
+    l->who = who;
+    return 1;
+}
+
 static int on_source_request(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope *env,
                              const dn_recv_info_t *info, void *arg)
 {
-    (void)info;
     dn_node_t *self = arg;
+    if (env->body_case == DINAMO__ENVELOPE__BODY_LABEL &&
+        !admit_label(self, (Dinamo__Envelope *)env, info))
+        return 0;
     output_t *out = NULL;
     for (int i = 0; i < self->n_outputs && !out; i++)
         if (self->handlers[i].sock == sock)
@@ -488,6 +555,15 @@ static int on_shutdown(dn_service_t *svc, void *arg)
         return dn_service_fail(svc, rc, "%s", err.msg);
     if (self->def->stop)
         self->def->stop(self, self->self);
+    if (self->zap) {
+        dn_zap_stats_t z = dn_zap_stats(self->zap);
+        dn_log(DN_LOG_INFO, "security: %llu connections admitted, %llu refused (%llu unknown "
+               "or no key, %llu not admitted for the role), %llu labels refused",
+               (unsigned long long)z.admitted,
+               (unsigned long long)(z.refused_unknown + z.refused_role),
+               (unsigned long long)z.refused_unknown, (unsigned long long)z.refused_role,
+               (unsigned long long)self->labels_refused);
+    }
     return 0;
 }
 
@@ -532,6 +608,35 @@ static int restore(dn_node_t *self, dn_err_t *err)
     return rc;
 }
 
+/* Security on: the keyring of keys_dir with this service's identity, and
+ * the ZAP handler, before any socket exists (a CURVE server bound without a
+ * handler would admit every client). Off: said at every start. */
+static int start_security(dn_node_t *self, dn_err_t *err)
+{
+    static const char *const words[] = {"on", "off"};
+    int off, rc;
+    if ((rc = dn_node_choice(self, "security", words, 2, &off, err)) ||
+        (rc = dn_node_int(self, "max_message_bytes", 1024, (int64_t)DN_MSG_SIZE_MAX + 4096,
+                          &self->max_bytes, err)))
+        return rc;
+    if (off) {
+        dn_log(DN_LOG_WARN, "security = off (from %s): any process that reaches this "
+               "service's ports can send it runs, labels and weights",
+               dn_config_source(self->cfg, "security"));
+        return 0;
+    }
+    const char *dir = dn_node_str(self, "keys_dir");
+    const char *identity = dn_node_str(self, "identity");
+    if (!identity[0])
+        identity = self->def->name;
+    if (!(self->keys = dn_keyring_load(dir, identity, err)))
+        return dn_err_prefix(err, "security"), err->code;
+    if (!(self->zap = dn_zap_start(self->zctx, self->keys, err)))
+        return err->code;
+    dn_log(DN_LOG_INFO, "security: CURVE, identity '%s', keys from %s", identity, dir);
+    return 0;
+}
+
 /* Everything up to the loop: config, log, policy, signals, store, sockets,
  * the service's state, the restore, the service loop's callbacks. */
 static int start(dn_node_t *self, dn_err_t *err)
@@ -560,6 +665,8 @@ static int start(dn_node_t *self, dn_err_t *err)
     }
     if (!(self->zctx = zmq_ctx_new()))
         return dn_err_set(err, DN_EIO, "zmq_ctx_new: %s", strerror(errno));
+    if ((rc = start_security(self, err)))
+        return rc;
     if ((rc = def->create(self, &self->self, err)))
         return rc;
     if (def->save && (rc = restore(self, err)))
@@ -595,8 +702,13 @@ static void teardown(dn_node_t *self)
         dn_source_destroy(&self->outputs[i].source);
     for (int i = self->n_socks - 1; i >= 0; i--)
         dn_sock_destroy(&self->socks[i]);
+    if (self->zctx && self->zap) {
+        zmq_ctx_shutdown(self->zctx); /* ends the ZAP handler's wait */
+        dn_zap_stop(&self->zap);
+    }
     if (self->zctx)
         zmq_ctx_term(self->zctx);
+    dn_keyring_destroy(&self->keys);
     dn_store_batch_destroy(&self->batch);
     dn_store_destroy(&self->store);
     dn_policy_destroy(&self->policy);

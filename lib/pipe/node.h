@@ -6,6 +6,12 @@
  *   - loads the configuration (file, environment, command line; `--help`
  *     prints the usage and every key), starts the log, loads the policy,
  *     installs the signal handlers, sets up OpenBLAS when asked;
+ *   - with security on (the default; auth.h): loads keys_dir with the
+ *     service's identity (default its name) and starts the ZAP handler, so
+ *     that every socket it makes speaks CURVE and admits only listed keys;
+ *     a Label arriving on a source's requests socket is applied only from a
+ *     key with the labels role, with that key's name as "who"; `security =
+ *     off` is logged as a warning at every start;
  *   - opens the service's LMDB store <data_dir>/<name> when asked;
  *   - calls def->create, in which the service reads its keys (dn_node_int and
  *     friends check ranges and name the key in their errors) and makes its
@@ -176,6 +182,18 @@ const char *dn_node_name(const dn_node_t *self);
 const void *dn_node_arg(const dn_node_t *self);        /* def->arg */
 /* The data directory's path of `sub` ("" for data_dir itself) into buf. */
 int dn_node_path(const dn_node_t *self, const char *sub, char *buf, size_t cap, dn_err_t *err);
+
+/* With security on (auth.h), the roles of the key named peer (a
+ * dn_recv_info_t.peer or dn_frames_t.peer): a mask of DN_ROLE_*, 0 for a
+ * listed key without roles, -1 for none or an unknown one. With security
+ * off every peer has every role (DN_NODE_ALL_ROLES). */
+#define DN_NODE_ALL_ROLES 0x7fffffff
+int dn_node_peer_roles(const dn_node_t *self, const char *peer);
+
+/* Counts one refused request (as dn_node_count(self, 1)) and logs why at
+ * WARN, at most one line a second: the lines in between are counted and
+ * their number logged with the next one, so a flood cannot fill the log. */
+void dn_node_refused(dn_node_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Counts one request a readiness handler handled (rejected: it refused it),
  * in the service's stats and stop line. */

@@ -298,6 +298,22 @@ static int execute(registry_t *rg, const Dinamo__RegistryRequest *q, Dinamo__Reg
     return rc;
 }
 
+/* Reading is open to every key the ZAP handler admitted; writing (weights,
+ * leases, key state) only to the trainers' role: a scorer or a person
+ * cannot replace a model or take a lease. */
+static int may_ask(dn_node_t *node, Dinamo__RegistryOp op, const char *peer, dn_err_t *err)
+{
+    int writes = op == DINAMO__REGISTRY_OP__REGISTRY_CAS ||
+                 op == DINAMO__REGISTRY_OP__REGISTRY_APPLY ||
+                 op == DINAMO__REGISTRY_OP__REGISTRY_SYNC ||
+                 op == DINAMO__REGISTRY_OP__REGISTRY_WEIGHTS_PUT;
+    int roles = dn_node_peer_roles(node, peer);
+    if (writes && (roles < 0 || !(roles & DN_ROLE_WEIGHTS)))
+        return dn_err_set(err, DN_EINVAL, "key '%s' is not admitted to write (the weights role)",
+                          peer);
+    return 0;
+}
+
 static void serve(dn_node_t *node, registry_t *rg, const dn_frames_t *in)
 {
     Dinamo__RegistryRequest *q = NULL;
@@ -321,7 +337,9 @@ static void serve(dn_node_t *node, registry_t *rg, const dn_frames_t *in)
     rg->by_op[q->op]++;
     Dinamo__RegistryReply rep = DINAMO__REGISTRY_REPLY__INIT;
     void *own = NULL;
-    rc = execute(rg, q, &rep, &own, &err);
+    rc = may_ask(node, q->op, in->peer, &err);
+    if (!rc)
+        rc = execute(rg, q, &rep, &own, &err);
     rep.client = q->client;
     rep.has_id = 1, rep.id = q->id;
     rep.has_status = 1, rep.status = rc;

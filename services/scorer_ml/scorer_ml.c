@@ -222,6 +222,8 @@ static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_
 {
     int64_t seed = 0;
     dn_sock_t *wsub = NULL, *dealer = NULL;
+    /* Secured, only the registry's key may publish weights here. */
+    dn_sock_opts_t weights_opts = {.admit = DN_ROLE_REGISTRY};
     int rc;
     ml_method_t *m = calloc(1, sizeof *m);
     if (!m || !(m->good = ml_good_new())) {
@@ -232,7 +234,7 @@ static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_
         goto fail;
     if (!(dealer = dn_node_socket(node, ZMQ_DEALER, "registry", NULL, err)) ||
         !(m->weights = ml_weights_new(dealer, opts->live, err)) ||
-        !(wsub = dn_node_socket(node, ZMQ_SUB, "weights", NULL, err))) {
+        !(wsub = dn_node_socket(node, ZMQ_SUB, "weights", &weights_opts, err))) {
         rc = err->code;
         goto fail;
     }
