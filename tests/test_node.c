@@ -34,7 +34,12 @@
 
 static char dir[DN_TEST_TMPDIR_MAX];
 
-static void setup(void) { dn_test_tmpdir(dir, "node"); }
+/* The node's security is test_auth's and test_pipeline's. */
+static void setup(void)
+{
+    dn_test_tmpdir(dir, "node");
+    setenv("DINAMO_COMMON_SECURITY", "off", 1);
+}
 static void teardown(void) { dn_test_rmdir(dir); }
 
 TestSuite(node, .init = setup, .fini = teardown, .timeout = 60);

@@ -521,12 +521,23 @@ static int domain_mask(const char *domain)
 
 /* ---- the ZAP handler --------------------------------------------------------- */
 
+#define ZAP_MONITORS_MAX 32
+
 struct dn_zap_t {
     const dn_keyring_t *keys;
+    void *zctx;
     void *rep;
     pthread_t thread;
     int started;
-    atomic_uint_fast64_t admitted, refused_unknown, refused_role;
+    atomic_uint_fast64_t admitted, refused_unknown, refused_role, refused_handshake;
+    /* Monitors of the bound sockets: endpoints handed over by dn_zap_watch
+     * under the lock, connected by the handler's thread (the only one that
+     * touches the PAIR sockets). */
+    pthread_mutex_t lock;
+    char pending[ZAP_MONITORS_MAX][64];
+    int n_pending, n_watched;
+    void *monitors[ZAP_MONITORS_MAX];
+    int n_monitors;
     /* Rate limit of the refusal lines (the handler thread's own). */
     time_t last_log_s;
     uint64_t suppressed;
@@ -589,63 +600,145 @@ static int zap_send(void *sock, const void *data, size_t len, int more)
     return zmq_send(sock, data, len, more ? ZMQ_SNDMORE : 0) < 0 ? -1 : 0;
 }
 
+/* Answers one ZAP request waiting on the REP socket. Returns 0, or the
+ * errno that ends the handler (ETERM). */
+static int zap_answer(dn_zap_t *self)
+{
+    zmq_msg_t f[ZAP_FRAMES + 1];
+    int n = 0, more = 1, rc = 0;
+    while (more) {
+        zmq_msg_t *m = &f[n < ZAP_FRAMES ? n : ZAP_FRAMES];
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, self->rep, 0) < 0) {
+            rc = zmq_errno();
+            zmq_msg_close(m);
+            break;
+        }
+        more = zmq_msg_more(m);
+        if (n < ZAP_FRAMES)
+            n++;
+        else
+            zmq_msg_close(m);
+    }
+    if (rc) {
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&f[i]);
+        return rc == EINTR || rc == EAGAIN ? 0 : rc;
+    }
+    char user[DN_AUTH_NAME_MAX] = "", domain[128] = "", address[64] = "";
+    const char *why = n >= 2 ? zap_decide(self, f, n, user, sizeof user) : "malformed";
+    if (why && n >= 4) {
+        snprintf(domain, sizeof domain, "%.*s", (int)zmq_msg_size(&f[2]),
+                 (const char *)zmq_msg_data(&f[2]));
+        snprintf(address, sizeof address, "%.*s", (int)zmq_msg_size(&f[3]),
+                 (const char *)zmq_msg_data(&f[3]));
+        char what[160];
+        snprintf(what, sizeof what, "%s%s%s", why, user[0] ? " " : "", user);
+        zap_log_refusal(self, what, address, domain);
+    }
+    /* A request id of any size is echoed back as it came. */
+    const void *rid = n >= 2 ? zmq_msg_data(&f[1]) : "";
+    size_t rid_len = n >= 2 ? zmq_msg_size(&f[1]) : 0;
+    int bad = zap_send(self->rep, "1.0", 3, 1) || zap_send(self->rep, rid, rid_len, 1) ||
+              zap_send(self->rep, why ? "400" : "200", 3, 1) ||
+              zap_send(self->rep, why ? why : "OK", strlen(why ? why : "OK"), 1) ||
+              zap_send(self->rep, why ? "" : user, why ? 0 : strlen(user), 1) ||
+              zap_send(self->rep, "", 0, 0);
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&f[i]);
+    return bad && zmq_errno() == ETERM ? ETERM : 0;
+}
+
+/* Connects the monitors dn_zap_watch handed over since the last time. */
+static void zap_take_pending(dn_zap_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    for (int i = 0; i < self->n_pending && self->n_monitors < ZAP_MONITORS_MAX; i++) {
+        void *pair = zmq_socket(self->zctx, ZMQ_PAIR);
+        if (pair && zmq_connect(pair, self->pending[i]) == 0)
+            self->monitors[self->n_monitors++] = pair;
+        else if (pair)
+            zmq_close(pair);
+    }
+    self->n_pending = 0;
+    pthread_mutex_unlock(&self->lock);
+}
+
+/* One monitor event: a handshake that failed before ZAP was asked (a peer
+ * without CURVE, or not speaking ZMTP at all) is a refused connection too;
+ * those that failed in ZAP were counted when answered. */
+static void zap_monitor_event(dn_zap_t *self, void *pair)
+{
+    zmq_msg_t ev, addr;
+    zmq_msg_init(&ev);
+    zmq_msg_init(&addr);
+    if (zmq_msg_recv(&ev, pair, ZMQ_DONTWAIT) < 0)
+        goto done;
+    if (!zmq_msg_more(&ev) || zmq_msg_recv(&addr, pair, 0) < 0)
+        goto done;
+    if (zmq_msg_size(&ev) < 6)
+        goto done;
+    uint16_t event;
+    memcpy(&event, zmq_msg_data(&ev), 2);
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+        event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+        atomic_fetch_add(&self->refused_handshake, 1);
+        char where[80];
+        snprintf(where, sizeof where, "%.*s", (int)zmq_msg_size(&addr),
+                 (const char *)zmq_msg_data(&addr));
+        zap_log_refusal(self, "handshake failed (no CURVE key, or not ZeroMQ)", "a peer", where);
+    }
+done:
+    zmq_msg_close(&ev);
+    zmq_msg_close(&addr);
+}
+
 static void *zap_thread(void *arg)
 {
     dn_zap_t *self = arg;
     for (;;) {
-        zmq_msg_t f[ZAP_FRAMES + 1];
-        int n = 0, more = 1, rc = 0;
-        while (more && rc == 0) {
-            zmq_msg_t *m = &f[n < ZAP_FRAMES ? n : ZAP_FRAMES];
-            zmq_msg_init(m);
-            if (zmq_msg_recv(m, self->rep, 0) < 0) {
-                rc = zmq_errno();
-                zmq_msg_close(m);
-                break;
-            }
-            more = zmq_msg_more(m);
-            if (n < ZAP_FRAMES)
-                n++;
-            else
-                zmq_msg_close(m);
-        }
-        if (rc == ETERM || (rc && rc != EINTR)) {
-            for (int i = 0; i < n; i++)
-                zmq_msg_close(&f[i]);
+        zap_take_pending(self);
+        zmq_pollitem_t items[1 + ZAP_MONITORS_MAX];
+        items[0] = (zmq_pollitem_t){self->rep, 0, ZMQ_POLLIN, 0};
+        for (int i = 0; i < self->n_monitors; i++)
+            items[1 + i] = (zmq_pollitem_t){self->monitors[i], 0, ZMQ_POLLIN, 0};
+        /* The timeout only bounds how long a new monitor waits to be read. */
+        int n = zmq_poll(items, 1 + self->n_monitors, 200);
+        if (n < 0 && zmq_errno() == ETERM)
             break;
-        }
-        if (rc == EINTR) {
-            for (int i = 0; i < n; i++)
-                zmq_msg_close(&f[i]);
+        if (n <= 0)
             continue;
-        }
-        char user[DN_AUTH_NAME_MAX] = "", domain[128] = "", address[64] = "";
-        const char *why = n >= 2 ? zap_decide(self, f, n, user, sizeof user) : "malformed";
-        if (why && n >= 4) {
-            snprintf(domain, sizeof domain, "%.*s", (int)zmq_msg_size(&f[2]),
-                     (const char *)zmq_msg_data(&f[2]));
-            snprintf(address, sizeof address, "%.*s", (int)zmq_msg_size(&f[3]),
-                     (const char *)zmq_msg_data(&f[3]));
-            char what[160];
-            snprintf(what, sizeof what, "%s%s%s", why, user[0] ? " " : "", user);
-            zap_log_refusal(self, what, address, domain);
-        }
-        /* A request id of any size is echoed back as it came. */
-        const void *rid = n >= 2 ? zmq_msg_data(&f[1]) : "";
-        size_t rid_len = n >= 2 ? zmq_msg_size(&f[1]) : 0;
-        int bad = zap_send(self->rep, "1.0", 3, 1) || zap_send(self->rep, rid, rid_len, 1) ||
-                  zap_send(self->rep, why ? "400" : "200", 3, 1) ||
-                  zap_send(self->rep, why ? why : "OK", strlen(why ? why : "OK"), 1) ||
-                  zap_send(self->rep, why ? "" : user, why ? 0 : strlen(user), 1) ||
-                  zap_send(self->rep, "", 0, 0);
-        for (int i = 0; i < n; i++)
-            zmq_msg_close(&f[i]);
-        if (bad && zmq_errno() == ETERM)
+        if ((items[0].revents & ZMQ_POLLIN) && zap_answer(self) == ETERM)
             break;
+        for (int i = 0; i < self->n_monitors; i++)
+            if (items[1 + i].revents & ZMQ_POLLIN)
+                zap_monitor_event(self, self->monitors[i]);
     }
+    for (int i = 0; i < self->n_monitors; i++)
+        zmq_close(self->monitors[i]);
     zmq_close(self->rep);
     self->rep = NULL;
     return NULL;
+}
+
+int dn_zap_watch(dn_zap_t *self, void *zsock, dn_err_t *err)
+{
+    pthread_mutex_lock(&self->lock);
+    int rc = 0;
+    if (self->n_watched == ZAP_MONITORS_MAX) {
+        rc = dn_err_set(err, DN_EINVAL, "ZAP handler: more than %d bound sockets",
+                        ZAP_MONITORS_MAX);
+    } else {
+        char *ep = self->pending[self->n_pending];
+        snprintf(ep, sizeof self->pending[0], "inproc://dinamo-monitor-%d", self->n_watched);
+        if (zmq_socket_monitor(zsock, ep, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                              ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL))
+            rc = dn_err_set(err, DN_EIO, "ZAP handler: monitor: %s", zmq_strerror(zmq_errno()));
+        else
+            self->n_pending++, self->n_watched++;
+    }
+    pthread_mutex_unlock(&self->lock);
+    return rc;
 }
 
 dn_zap_t *dn_zap_start(void *zctx, const dn_keyring_t *keys, dn_err_t *err)
@@ -656,6 +749,8 @@ dn_zap_t *dn_zap_start(void *zctx, const dn_keyring_t *keys, dn_err_t *err)
         return NULL;
     }
     self->keys = keys;
+    self->zctx = zctx;
+    pthread_mutex_init(&self->lock, NULL);
     int linger = 0;
     if (!(self->rep = zmq_socket(zctx, ZMQ_REP)) ||
         zmq_setsockopt(self->rep, ZMQ_LINGER, &linger, sizeof linger) ||
@@ -673,6 +768,7 @@ dn_zap_t *dn_zap_start(void *zctx, const dn_keyring_t *keys, dn_err_t *err)
 fail:
     if (self->rep)
         zmq_close(self->rep);
+    pthread_mutex_destroy(&self->lock);
     free(self);
     return NULL;
 }
@@ -681,7 +777,7 @@ dn_zap_stats_t dn_zap_stats(const dn_zap_t *self)
 {
     dn_zap_t *s = (dn_zap_t *)self;
     return (dn_zap_stats_t){atomic_load(&s->admitted), atomic_load(&s->refused_unknown),
-                            atomic_load(&s->refused_role)};
+                            atomic_load(&s->refused_role), atomic_load(&s->refused_handshake)};
 }
 
 void dn_zap_stop(dn_zap_t **self_p)
@@ -691,6 +787,7 @@ void dn_zap_stop(dn_zap_t **self_p)
     dn_zap_t *self = *self_p;
     if (self->started)
         pthread_join(self->thread, NULL);
+    pthread_mutex_destroy(&self->lock);
     free(self);
     *self_p = NULL;
 }

@@ -126,6 +126,7 @@ typedef struct dn_zap_stats_t {
     uint64_t admitted;
     uint64_t refused_unknown;  /* no key, or a key not in the keyring */
     uint64_t refused_role;     /* a listed key without a role the socket admits */
+    uint64_t refused_handshake; /* watched sockets: failed before ZAP (no CURVE, not ZMTP) */
 } dn_zap_stats_t;
 
 /* Starts the ZAP handler of context zctx on its own thread, answering from
@@ -135,6 +136,12 @@ typedef struct dn_zap_stats_t {
  * of those suppressed). Returns a new handler, or NULL with *err set
  * (DN_EIO: the ZAP endpoint is taken by another handler in this context). */
 dn_zap_t *dn_zap_start(void *zctx, const dn_keyring_t *keys, dn_err_t *err);
+
+/* Watches bound socket zsock (call from its owning thread, before it
+ * binds) for handshakes that fail before ZAP is asked, e.g. a peer without
+ * CURVE: counted in refused_handshake and logged like the others. At most
+ * 32 sockets. Returns 0, DN_EINVAL (too many), DN_EIO. */
+int dn_zap_watch(dn_zap_t *self, void *zsock, dn_err_t *err);
 
 /* Counters so far (any thread). */
 dn_zap_stats_t dn_zap_stats(const dn_zap_t *self);

@@ -178,7 +178,7 @@ static int secure(dn_sock_t *self, const dn_sock_opts_t *opts, int binds, dn_err
             zmq_setsockopt(self->zsock, ZMQ_CURVE_SECRETKEY, sec, 32) ||
             zmq_setsockopt(self->zsock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)))
             return zmq_fail(err, "make a CURVE server of", type_name(self->type));
-        return 0;
+        return opts->watch ? dn_zap_watch(opts->watch, self->zsock, err) : 0;
     }
     if (zmq_setsockopt(self->zsock, ZMQ_CURVE_PUBLICKEY, pub, 32) ||
         zmq_setsockopt(self->zsock, ZMQ_CURVE_SECRETKEY, sec, 32))

@@ -87,6 +87,7 @@ typedef struct dn_sock_opts_t {
      * handler (dn_zap_start) must run before a secured socket binds. */
     const dn_keyring_t *keys;
     int admit;
+    dn_zap_t *watch; /* secured and bound: report failed handshakes to it (or NULL) */
     /* Largest message accepted, in bytes (a larger one is dropped by ZeroMQ
      * and the connection closed); 0: DN_MSG_SIZE_MAX plus a topic. */
     int64_t max_bytes;

@@ -186,6 +186,7 @@ dn_sock_t *dn_node_socket(dn_node_t *self, int type, const char *key,
     }
     dn_sock_opts_t secured = opts ? *opts : (dn_sock_opts_t){0};
     secured.keys = self->keys;
+    secured.watch = self->zap;
     if (!secured.max_bytes)
         secured.max_bytes = self->max_bytes;
     dn_sock_t *s = dn_sock_new(self->zctx, type, endpoint, &secured, err);
@@ -558,11 +559,11 @@ static int on_shutdown(dn_service_t *svc, void *arg)
     if (self->zap) {
         dn_zap_stats_t z = dn_zap_stats(self->zap);
         dn_log(DN_LOG_INFO, "security: %llu connections admitted, %llu refused (%llu unknown "
-               "or no key, %llu not admitted for the role), %llu labels refused",
+               "key, %llu without CURVE, %llu not admitted for the role), %llu labels refused",
                (unsigned long long)z.admitted,
-               (unsigned long long)(z.refused_unknown + z.refused_role),
-               (unsigned long long)z.refused_unknown, (unsigned long long)z.refused_role,
-               (unsigned long long)self->labels_refused);
+               (unsigned long long)(z.refused_unknown + z.refused_role + z.refused_handshake),
+               (unsigned long long)z.refused_unknown, (unsigned long long)z.refused_handshake,
+               (unsigned long long)z.refused_role, (unsigned long long)self->labels_refused);
     }
     return 0;
 }
