@@ -35,9 +35,11 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "auth.h"
 #include "bus.h"
 #include "clock.h"
 #include "json.h"
+#include "registry.h"
 #include "rng.h"
 
 #define RUNS 200
@@ -363,18 +365,36 @@ Test(pipeline, kill_evaluator) { kill_test("evaluator", 5); }
  * registry acknowledged is lost. */
 Test(pipeline, kill_registry) { kill_test("registry", 6); }
 
-/* Throws damaged frames at a PULL endpoint of the cluster. */
-static void throw_garbage(void *ctx, int type, const char *endpoint, int n)
+/* An insider's socket: the cluster's keys (cluster.sh makes them) with
+ * identity as, connecting to endpoint (under rundir/sock) of server. The
+ * keyring lives as long as the process: Criterion runs one test per process. */
+static dn_sock_t *insider(void *ctx, int type, const char *as, const char *server,
+                          const char *endpoint)
 {
+    char keys[300], ep[400];
     dn_err_t err = {0};
-    char ep[300];
-    snprintf(ep, sizeof ep, "connect:%s", endpoint);
-    dn_sock_t *s = dn_sock_new(ctx, type, ep, NULL, &err);
+    snprintf(keys, sizeof keys, "%s/keys", rundir);
+    dn_keyring_t *kr = dn_keyring_load(keys, as, &err);
+    cr_assert_not_null(kr, "%s", err.msg);
+    snprintf(ep, sizeof ep, "connect:%s@ipc://%s/sock/%s", server, rundir, endpoint);
+    dn_sock_opts_t o = {.keys = kr, .linger_ms = 2000, .producer = as};
+    dn_sock_t *s = dn_sock_new(ctx, type, ep, &o, &err);
     cr_assert_not_null(s, "%s", err.msg);
-    if (type == ZMQ_PUB) { /* a PUB drops what it sends before the connection is up */
-        struct timespec ts = {0, 300000000L};
+    /* A PUB drops what it sends before the connection is up, a SUB misses
+     * what is published before its subscription arrives. */
+    if (type == ZMQ_PUB || type == ZMQ_SUB) {
+        struct timespec ts = {0, 500000000L};
         nanosleep(&ts, NULL);
     }
+    return s;
+}
+
+/* Throws damaged frames at an endpoint of the cluster, as the insider as. */
+static void throw_garbage(void *ctx, int type, const char *as, const char *server,
+                          const char *endpoint, int n)
+{
+    dn_err_t err = {0};
+    dn_sock_t *s = insider(ctx, type, as, server, endpoint);
     const char junk[] = "\x0a\xff\xff\xff\xff\x0f not protobuf";
     for (int i = 0; i < n; i++) {
         /* truncated varints, random bytes, an empty payload */
@@ -385,49 +405,48 @@ static void throw_garbage(void *ctx, int type, const char *endpoint, int n)
     dn_sock_destroy(&s);
 }
 
+/* Waits until every service named (a space-separated list) runs its loop:
+ * frames sent before a service bound its endpoint would be dropped at our
+ * socket's linger. */
+static void wait_started(const char *names)
+{
+    int up = sh("for i in $(seq 600); do n=0; m=0; for s in %s; do m=$((m+1)); "
+                "grep -q \"service $s started\" %s/logs/$s.log 2>/dev/null && n=$((n+1)); "
+                "done; [ $n -eq $m ] && exit 0; sleep 0.1; done; exit 1", names, rundir);
+    cr_assert_eq(up, 0, "the services did not start within 60 s");
+}
+
 Test(pipeline, garbage_on_every_input_is_counted_and_changes_nothing)
 {
     start_cluster("--trainers 1");
     offline(0, 1);
-    /* Frames sent before a service bound its endpoint would be dropped at our
-     * socket's linger: wait until each target's loop runs. */
-    int up = sh("for i in $(seq 600); do n=0; for s in generator scorer_s scorer_ml registry; do "
-                "grep -q \"service $s started\" %s/logs/$s.log 2>/dev/null && n=$((n+1)); "
-                "done; [ $n -eq 4 ] && exit 0; sleep 0.1; done; exit 1", rundir);
-    cr_assert_eq(up, 0, "the services did not start within 60 s");
+    wait_started("generator scorer_s scorer_ml registry");
     void *ctx = zmq_ctx_new();
-    /* Every request (PULL) endpoint of the cluster. */
-    const char *pulls[] = {"events.req", "scores_s.req", "scores_ml.req"};
-    for (size_t i = 0; i < sizeof pulls / sizeof pulls[0]; i++) {
-        char ep[256];
-        snprintf(ep, sizeof ep, "ipc://%s/sock/%s", rundir, pulls[i]);
-        throw_garbage(ctx, ZMQ_PUSH, ep, 30);
-    }
+    /* Every request (PULL) endpoint of the cluster, from a listed key: the
+     * garbage of an insider gone wrong (strangers do not get this far:
+     * foreign_peers_change_nothing). */
+    const char *pulls[][2] = {{"generator", "events.req"}, {"scorer_s", "scores_s.req"},
+                              {"scorer_ml", "scores_ml.req"}};
+    for (size_t i = 0; i < sizeof pulls / sizeof pulls[0]; i++)
+        throw_garbage(ctx, ZMQ_PUSH, "evaluator", pulls[i][0], pulls[i][1], 30);
     /* Issue 17's 27 bytes: a Label with field 0 in a long form, which once
      * was appended to the events log and wedged every follower on it. */
     {
         static const uint8_t wedge[] = {0x0a, 0x01, 0x78, 0x18, 0x00, 0x5a, 0x14, 0x10, 0x25,
                                         0x18, 0x25, 0x20, 0x01, 0x28, 0x02, 0x32, 0x07, 0x6d,
                                         0x61, 0x6c, 0x6c, 0x6f, 0x72, 0x79, 0x80, 0x00, 0x00};
-        char wep[300];
         dn_err_t werr = {0};
-        snprintf(wep, sizeof wep, "connect:ipc://%s/sock/events.req", rundir);
-        dn_sock_t *w = dn_sock_new(ctx, ZMQ_PUSH, wep, NULL, &werr);
-        cr_assert_not_null(w, "%s", werr.msg);
+        dn_sock_t *w = insider(ctx, ZMQ_PUSH, "shifter", "generator", "events.req");
         cr_assert_eq(dn_sock_send_raw(w, NULL, wedge, sizeof wedge, 1000, &werr), 0, "%s",
                      werr.msg);
         dn_sock_destroy(&w);
     }
-    /* The weights endpoint (scorer_ml's SUB, which trainers connect to). */
-    char ep[256];
-    snprintf(ep, sizeof ep, "ipc://%s/sock/weights", rundir);
-    throw_garbage(ctx, ZMQ_PUB, ep, 30);
+    /* The weights endpoint (scorer_ml's SUB, which the registry connects to). */
+    throw_garbage(ctx, ZMQ_PUB, "registry", "scorer_ml", "weights", 30);
     /* The registry's requests (ROUTER): each junk request is answered with
      * the reason, and changes nothing the trainer and scorer_ml share. */
-    snprintf(ep, sizeof ep, "connect:ipc://%s/sock/registry", rundir);
     dn_err_t err = {0};
-    dn_sock_t *dealer = dn_sock_new(ctx, ZMQ_DEALER, ep, NULL, &err);
-    cr_assert_not_null(dealer, "%s", err.msg);
+    dn_sock_t *dealer = insider(ctx, ZMQ_DEALER, "trainer", "registry", "registry");
     const char junk[] = "\x0a\xff\xff\xff\xff\x0f not protobuf";
     for (int i = 0; i < 30; i++) {
         dn_frames_t f = {.n = 1, .data = {(void *)junk}, .len = {i % 3 ? sizeof junk - 1 : 0}};
@@ -458,6 +477,152 @@ Test(pipeline, garbage_on_every_input_is_counted_and_changes_nothing)
     }
     int wedged = sh("grep -q 'rejected message.*unknown field' %s/logs/generator.log", rundir);
     cr_assert_eq(wedged, 0, "the generator did not refuse the label with an unknown field");
+}
+
+/* Sends a forged "good" label for every run, claiming to be "shifter". */
+static void forge_labels(dn_sock_t *push)
+{
+    dn_err_t err = {0};
+    for (int run = 0; run < RUNS; run++) {
+        Dinamo__Label l = DINAMO__LABEL__INIT;
+        l.has_run_number = l.has_run_seq = l.has_verdict = l.has_source = 1;
+        l.run_number = run;
+        l.verdict = DINAMO__VERDICT__GOOD;
+        l.source = DINAMO__LABEL_SOURCE__SHIFTER;
+        l.who = (char *)"shifter";
+        Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+        env.body_case = DINAMO__ENVELOPE__BODY_LABEL;
+        env.label = &l;
+        /* A refused handshake leaves the message queued: that is the point. */
+        int rc = dn_sock_send(push, &env, 0, &err);
+        cr_assert(rc == 0 || rc == DN_BUS_TIMEOUT, "%s", err.msg);
+    }
+}
+
+/* Security on (cluster.sh's default): the issue 17 attacks from the same host.
+ * Labels that call every run good, from a peer without a key, from a key
+ * nobody listed, and from a listed key without the labels role (a trainer's);
+ * weights published to scorer_ml by a person's key; weights written to the
+ * registry by a scorer's key. None may change a score, a reference or a
+ * model: the results still equal the offline tool's byte for byte, and each
+ * attempt is counted in the stop lines and logged. */
+Test(pipeline, foreign_peers_change_nothing_and_each_attempt_is_counted)
+{
+    start_cluster("--trainers 1");
+    offline(0, 1);
+    wait_started("generator scorer_s scorer_ml registry");
+    void *ctx = zmq_ctx_new();
+    dn_err_t err = {0};
+    char ep[400], keys[300], other[300];
+    /* No key at all. */
+    snprintf(ep, sizeof ep, "connect:ipc://%s/sock/events.req", rundir);
+    dn_sock_opts_t plain = {.producer = "plain", .linger_ms = 1};
+    dn_sock_t *nokey = dn_sock_new(ctx, ZMQ_PUSH, ep, &plain, &err);
+    cr_assert_not_null(nokey, "%s", err.msg);
+    forge_labels(nokey);
+    /* A key of its own, not listed: a directory with mallory's pair and the
+     * generator's public key (which anyone may read). */
+    snprintf(keys, sizeof keys, "%s/keys", rundir);
+    snprintf(other, sizeof other, "%s/mallory-keys", rundir);
+    cr_assert_eq(dn_auth_keygen(other, "mallory", 0, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(sh("cp %s/generator.pub %s/ && echo 'runs: generator' > %s/roles", keys, other,
+                    other), 0);
+    dn_keyring_t *mallory = dn_keyring_load(other, "mallory", &err);
+    cr_assert_not_null(mallory, "%s", err.msg);
+    snprintf(ep, sizeof ep, "connect:generator@ipc://%s/sock/events.req", rundir);
+    dn_sock_opts_t mo = {.keys = mallory, .producer = "mallory", .linger_ms = 1};
+    dn_sock_t *stranger = dn_sock_new(ctx, ZMQ_PUSH, ep, &mo, &err);
+    cr_assert_not_null(stranger, "%s", err.msg);
+    forge_labels(stranger);
+    /* A listed key without the labels role. */
+    dn_sock_t *trainer = insider(ctx, ZMQ_PUSH, "trainer", "generator", "events.req");
+    forge_labels(trainer);
+    /* A person's key on scorer_ml's weights socket. */
+    throw_garbage(ctx, ZMQ_PUB, "shifter", "scorer_ml", "weights", 5);
+    /* A scorer's key writing weights from the future to the registry. */
+    dn_sock_t *dealer = insider(ctx, ZMQ_DEALER, "scorer_ml", "registry", "registry");
+    dn_registry_t *reg = dn_registry_new(dealer, "forger", NULL, &err);
+    cr_assert_not_null(reg, "%s", err.msg);
+    const char blob[64] = {0};
+    int rc = dn_registry_weights_put(reg, "synthetic/h0", 1000000000, blob, sizeof blob, 0, &err);
+    cr_assert_neq(rc, 0, "the registry stored weights written with a scorer's key");
+    cr_assert(strstr(err.msg, "not admitted to write"), "refused for another reason: %s",
+              err.msg);
+    dn_registry_destroy(&reg);
+    dn_sock_destroy(&dealer);
+    wait_and_stop();
+    dn_sock_destroy(&nokey);
+    dn_sock_destroy(&stranger);
+    dn_sock_destroy(&trainer);
+    zmq_ctx_term(ctx);
+    dn_keyring_destroy(&mallory);
+    check_scores_equal("s", 0, 1);
+    check_scores_equal("ml", 0, 1);
+    check_metrics_equal(0, "s");
+    check_metrics_equal(0, "ml");
+    /* Counted: the generator refused the plain peer's handshake and the
+     * stranger's key, and every label of the trainer's key; scorer_ml the
+     * person's key on its weights socket; the registry the scorer's write. */
+    rc = sh("grep 'security:.*admitted' %s/logs/generator.log | tail -n 1 | "
+            "grep -Eq '[1-9][0-9]* unknown key, [1-9][0-9]* without CURVE, .*, %d labels refused'",
+            rundir, RUNS);
+    if (rc)
+        sh("grep 'security' %s/logs/generator.log >&2", rundir);
+    cr_assert_eq(rc, 0, "the generator's stop line does not count the refusals");
+    rc = sh("grep -q \"label of run .* from key 'trainer' refused\" %s/logs/generator.log", rundir);
+    cr_assert_eq(rc, 0, "the generator did not log why it refused the trainer's labels");
+    rc = sh("grep 'security:.*admitted' %s/logs/scorer_ml.log | tail -n 1 | "
+            "grep -Eq '[1-9][0-9]* not admitted for the role'", rundir);
+    cr_assert_eq(rc, 0, "scorer_ml did not count the person's key on its weights socket");
+    rc = sh("grep -q \"key not admitted for the role shifter\" %s/logs/scorer_ml.log", rundir);
+    cr_assert_eq(rc, 0, "scorer_ml did not log the refused key by name");
+    rc = sh("grep -q \"key 'scorer_ml' is not admitted to write\" %s/logs/registry.log", rundir);
+    cr_assert_eq(rc, 0, "the registry did not log the refused write");
+}
+
+/* A listed shifter's label is applied under the key's own name, whatever
+ * "who" it claims: sent after the last run was judged (so that the results
+ * stay the offline tool's), it is published on the events log with who =
+ * "shifter" and reaches the evaluator's labels.csv. */
+Test(pipeline, a_shifters_label_records_the_keys_name)
+{
+    start_cluster("--methods s");
+    wait_started("generator scorer_s");
+    int rc = sh("scripts/cluster.sh wait %s 600 >&2", rundir);
+    cr_assert_eq(rc, 0, "no final report (%d)", rc);
+    void *ctx = zmq_ctx_new();
+    dn_err_t err = {0};
+    dn_sock_t *sub = insider(ctx, ZMQ_SUB, "shifter", "generator", "events");
+    dn_sock_t *push = insider(ctx, ZMQ_PUSH, "shifter", "generator", "events.req");
+    Dinamo__Label l = DINAMO__LABEL__INIT;
+    l.has_run_number = l.has_run_seq = l.has_verdict = l.has_source = l.has_time = 1;
+    l.run_number = RUNS - 1;
+    l.verdict = DINAMO__VERDICT__BAD;
+    l.source = DINAMO__LABEL_SOURCE__SHIFTER;
+    l.who = (char *)"the-run-coordinator";
+    l.reason = (char *)"test_pipeline";
+    l.time = dn_clock_wall();
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.body_case = DINAMO__ENVELOPE__BODY_LABEL;
+    env.label = &l;
+    cr_assert_eq(dn_sock_send(push, &env, 5000, &err), 0, "%s", err.msg);
+    char who[64] = "";
+    for (int i = 0; i < 100 && !who[0]; i++) {
+        Dinamo__Envelope *got = NULL;
+        if (dn_sock_recv(sub, 100, &got, NULL, &err) != 0)
+            continue;
+        const Dinamo__Label *g =
+            got->body_case == DINAMO__ENVELOPE__BODY_LABEL ? got->label : NULL;
+        if (g && g->reason && !strcmp(g->reason, "test_pipeline"))
+            snprintf(who, sizeof who, "%s", g->who ? g->who : "(none)");
+        dn_msg_free(&got);
+    }
+    dn_sock_destroy(&sub);
+    dn_sock_destroy(&push);
+    zmq_ctx_term(ctx);
+    cr_assert_str_eq(who, "shifter", "the label was published as given by '%s'", who);
+    rc = sh("scripts/cluster.sh stop %s >&2", rundir);
+    cr_assert_eq(rc, 0, "a service did not stop cleanly on SIGTERM (%d)", rc);
 }
 
 /* Load: an unpaced generator against a trainer that needs ~0.1 s per good
