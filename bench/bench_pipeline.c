@@ -11,6 +11,8 @@
  *      this process (no messages, no storage), as histograms/s. With the
  *      evaluator's figures off (their cost is bench_plot's), and once more
  *      with them on: the same cores then also draw the flagged runs.
+ *      Security on (CURVE on every socket, cluster.sh's default) and off,
+ *      interleaved, so the ratio on/off is the cost of CURVE on this path.
  *   2. Trainer scaling: 8 histograms per run, DINAMO-ML in lockstep, 1 and 2
  *      trainers with static shards (--shard i/n) and 2 with elastic shares
  *      (shard = auto, as docker compose --scale runs them): wall time until
@@ -29,6 +31,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "auth.h"
 #include "bench.h"
 #include "bus.h"
 #include "dinamo_s.h"
@@ -59,15 +62,18 @@ typedef struct follow_t {
     dn_follower_t *f;
 } follow_t;
 
-static int follow_open(follow_t *fo, void *ctx, int port, const char *log, const char *name)
+/* A follower of the log at port (server: the key name of its producer);
+ * keys NULL: plain sockets (security off). */
+static int follow_open(follow_t *fo, void *ctx, int port, const char *server,
+                       const dn_keyring_t *keys, const char *log, const char *name)
 {
     dn_err_t err = {0};
     char ep[128];
-    snprintf(ep, sizeof ep, "connect:tcp://127.0.0.1:%d", port);
-    dn_sock_opts_t so = {.rcvhwm = 100000};
+    snprintf(ep, sizeof ep, "connect:%s@tcp://127.0.0.1:%d", server, port);
+    dn_sock_opts_t so = {.rcvhwm = 100000, .keys = keys}, po = {.keys = keys};
     fo->sub = dn_sock_new(ctx, ZMQ_SUB, ep, &so, &err);
-    snprintf(ep, sizeof ep, "connect:tcp://127.0.0.1:%d", port + 1);
-    fo->req = fo->sub ? dn_sock_new(ctx, ZMQ_PUSH, ep, NULL, &err) : NULL;
+    snprintf(ep, sizeof ep, "connect:%s@tcp://127.0.0.1:%d", server, port + 1);
+    fo->req = fo->sub ? dn_sock_new(ctx, ZMQ_PUSH, ep, &po, &err) : NULL;
     dn_follower_opts_t o = {.log = log, .consumer = name};
     fo->f = fo->req ? dn_follower_new(fo->sub, fo->req, &o, &err) : NULL;
     if (!fo->f) {
@@ -88,10 +94,11 @@ static void follow_close(follow_t *fo)
  * `start_args`, following events and the scores log at scores_port. Fills
  * t_first (first run seen), t_last (last score seen), lat[runs] latencies.
  * Returns 0, or -1 on timeout or failure. */
-static int stream_through(const char *start_args, int runs, int hists, int scores_port,
-                          const char *scores_log, double timeout_s, double *t_first,
-                          double *t_last, double *lat)
+static int stream_through(const char *start_args, int secure, int runs, int hists,
+                          int scores_port, const char *scores_log, double timeout_s,
+                          double *t_first, double *t_last, double *lat)
 {
+    dn_keyring_t *keys = NULL;
     int port = getenv("DINAMO_BENCH_PORT") ? atoi(getenv("DINAMO_BENCH_PORT")) : 5750;
     char rundir[] = "/tmp/dn-bench-XXXXXX";
     if (!mkdtemp(rundir))
@@ -106,14 +113,25 @@ static int stream_through(const char *start_args, int runs, int hists, int score
     follow_t ev = {0}, sc = {0};
     if (!t_run || !n_scores || !ctx)
         goto done;
-    if (sh("scripts/cluster.sh start %s --port-base %d %s >%s/start.out 2>&1", rundir, port,
-           start_args, rundir)) {
+    if (sh("scripts/cluster.sh start %s --port-base %d --security %s %s >%s/start.out 2>&1",
+           rundir, port, secure ? "on" : "off", start_args, rundir)) {
         fprintf(stderr, "bench: cluster.sh start failed:\n");
         sh("cat %s/start.out >&2", rundir);
         goto done;
     }
-    if (follow_open(&ev, ctx, port, "events", "bench") ||
-        follow_open(&sc, ctx, scores_port, scores_log, "bench"))
+    if (secure) { /* a follower like any other, with the shifter's key */
+        char dir[64];
+        dn_err_t err = {0};
+        snprintf(dir, sizeof dir, "%s/keys", rundir);
+        if (!(keys = dn_keyring_load(dir, "shifter", &err))) {
+            fprintf(stderr, "bench: %s\n", err.msg);
+            goto done;
+        }
+    }
+    if (follow_open(&ev, ctx, port, "generator", keys, "events", "bench") ||
+        follow_open(&sc, ctx, scores_port,
+                    strcmp(scores_log, "scores_s") ? "scorer_ml" : "scorer_s", keys, scores_log,
+                    "bench"))
         goto done;
     zmq_pollitem_t items[2] = {{dn_sock_handle(ev.sub), 0, ZMQ_POLLIN, 0},
                                {dn_sock_handle(sc.sub), 0, ZMQ_POLLIN, 0}};
@@ -169,6 +187,7 @@ done:
         sh("rm -rf %s", rundir);
     free(t_run);
     free(n_scores);
+    dn_keyring_destroy(&keys);
     return rc;
 }
 
@@ -200,12 +219,13 @@ static double baseline_s(int runs, int hists)
     return hz;
 }
 
-static void report_s(int runs, int hists, int figures)
+/* Streams the S path once; returns histograms/s, NAN on failure. */
+static double report_s(int runs, int hists, int figures, int secure)
 {
-    double t_first = 0, t_last = 0;
+    double t_first = 0, t_last = 0, hz = NAN;
     double *lat = calloc((size_t)runs, sizeof *lat);
     if (!lat)
-        return;
+        return NAN;
     /* Fixed alpha: no calibration hold, so latency is the steady state. The
      * bench is a third follower of the events log. */
     setenv("DINAMO_SCORER_S_ALPHA", "0.2", 1);
@@ -213,8 +233,8 @@ static void report_s(int runs, int hists, int figures)
     setenv_int("DINAMO_GENERATOR_MIN_FOLLOWERS", 3);
     setenv("DINAMO_EVALUATOR_FIGURES", figures ? "true" : "false", 1);
     int port = getenv("DINAMO_BENCH_PORT") ? atoi(getenv("DINAMO_BENCH_PORT")) : 5750;
-    if (stream_through("--methods s", runs, hists, port + 2, "scores_s", 300, &t_first, &t_last,
-                       lat) == 0) {
+    if (stream_through("--methods s", secure, runs, hists, port + 2, "scores_s", 300, &t_first,
+                       &t_last, lat) == 0) {
         double secs = t_last - t_first;
         qsort(lat, (size_t)runs, sizeof *lat, bench_cmp_double);
         int late = 0; /* sorted first: the -1 of runs seen after their score */
@@ -223,11 +243,12 @@ static void report_s(int runs, int hists, int figures)
         const double *ok = lat + late;
         int n_ok = runs - late;
         double base = baseline_s(runs, hists);
-        double hz = runs * (double)hists / secs;
-        printf("S path, %3d histogram(s)/run, %d runs, evaluator figures %s: %8.0f runs/s %9.0f "
-               "histograms/s (in-process dn_s_step: %.0f histograms/s, pipeline = %.3f of it); "
-               "latency run -> score median %.2f ms, p99 %.2f ms",
-               hists, runs, figures ? "on" : "off", runs / secs, hz, base, hz / base,
+        hz = runs * (double)hists / secs;
+        printf("S path, %3d histogram(s)/run, %d runs, security %s, evaluator figures %s: %8.0f "
+               "runs/s %9.0f histograms/s (in-process dn_s_step: %.0f histograms/s, pipeline = "
+               "%.3f of it); latency run -> score median %.2f ms, p99 %.2f ms",
+               hists, runs, secure ? "on" : "off", figures ? "on" : "off", runs / secs, hz, base,
+               hz / base,
                n_ok ? 1e3 * ok[n_ok / 2] : NAN, n_ok ? 1e3 * ok[(int)(0.99 * (n_ok - 1))] : NAN);
         if (late)
             printf(" (%d runs reached this follower after their score: left out)", late);
@@ -239,6 +260,21 @@ static void report_s(int runs, int hists, int figures)
     unsetenv("DINAMO_GENERATOR_MIN_FOLLOWERS");
     fflush(stdout);
     free(lat);
+    return hz;
+}
+
+/* The S path with security off and on, interleaved off, on, off, on: the
+ * ratio of the sums is what CURVE costs on this machine. */
+static void report_security(int runs, int hists)
+{
+    double off = 0, on = 0;
+    for (int rep = 0; rep < 2; rep++) {
+        off += report_s(runs, hists, 0, 0);
+        on += report_s(runs, hists, 0, 1);
+    }
+    printf("CURVE on the S path, %d histogram(s)/run: security on = %.3f of off "
+           "(histograms/s, two runs each, interleaved)\n", hists, on / off);
+    fflush(stdout);
 }
 
 static double trainer_run(int trainers, int elastic, int runs, int hists)
@@ -252,8 +288,8 @@ static double trainer_run(int trainers, int elastic, int runs, int hists)
     setenv_int("DINAMO_GENERATOR_MIN_FOLLOWERS", 4 + trainers);
     int port = getenv("DINAMO_BENCH_PORT") ? atoi(getenv("DINAMO_BENCH_PORT")) : 5750;
     double secs = NAN;
-    if (lat && stream_through(args, runs, hists, port + 4, "scores_ml", 900, &t_first, &t_last,
-                              lat) == 0)
+    if (lat && stream_through(args, 1, runs, hists, port + 4, "scores_ml", 900, &t_first,
+                              &t_last, lat) == 0)
         secs = t_last - t_first;
     unsetenv("DINAMO_GENERATOR_MIN_FOLLOWERS");
     free(lat);
@@ -271,9 +307,9 @@ int main(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "--ml-only")) {
         /* the S path itself; then with the evaluator drawing every flagged run
          * (2000 in 20000 runs) on the same 2 cores */
-        report_s(20000, 1, 0);
-        report_s(1000, 100, 0);
-        report_s(20000, 1, 1);
+        report_security(20000, 1);
+        report_security(1000, 100);
+        report_s(20000, 1, 1, 1);
     }
     int runs = 60, hists = 8;
     double one = trainer_run(1, 0, runs, hists);
