@@ -28,4 +28,5 @@ echo "== streaming seed $DINAMO_GENERATOR_SEED (logs: $rundir/logs); DINAMO-ML t
 scripts/cluster.sh wait "$rundir" "${DINAMO_RUN_TIMEOUT:-1800}"
 echo "== metrics (evaluator, from its log):"
 sed -n 's/.*evaluator\[[0-9]*\] INFO //p' "$rundir/logs/evaluator.log" | grep -A3 '^histogram ' | tail -n 4
+echo "== security: on (CURVE; keys in $rundir/keys). A person's verdict while it runs: build/dinamo label RUN bad --keys $rundir/keys --as shifter"
 echo "== report: $rundir/report (metrics.json; runs.csv, subsystems.csv, flags.csv: severities; labels.csv; scores_*.csv; runs/run_*/: figures of flagged runs)"

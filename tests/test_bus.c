@@ -364,6 +364,39 @@ Test(bus, bad_messages_are_counted_and_skipped)
     close_sock(&pull);
 }
 
+/* A message above the socket's max_bytes is never delivered (ZeroMQ drops
+ * the connection that sent it); the sender's later messages still are. */
+Test(bus, a_message_above_the_maximum_is_dropped)
+{
+    dn_err_t err = {0};
+    dn_sock_opts_t small = {.max_bytes = 1024};
+    dn_sock_t *pull = sock(ZMQ_PULL, "bind:tcp://127.0.0.1:*", &small);
+    char ep[300];
+    snprintf(ep, sizeof ep, "connect:%s", dn_sock_endpoint(pull));
+    dn_sock_opts_t po = {.producer = "big", .linger_ms = 1};
+    dn_sock_t *push = sock(ZMQ_PUSH, ep, &po);
+    static char big[4096];
+    memset(big, 0x55, sizeof big);
+    cr_assert_eq(dn_sock_send_raw(push, "run/x", big, sizeof big, 1000, &err), 0, "%s", err.msg);
+    Dinamo__Envelope *e = NULL;
+    cr_assert_eq(dn_sock_recv(pull, 500, &e, NULL, &err), DN_BUS_TIMEOUT,
+                 "a message of %zu bytes passed a maximum of 1024", sizeof big);
+    run_msg_t m;
+    int got = 0;
+    for (int i = 0; i < 20 && !got; i++) {
+        cr_assert_eq(dn_sock_send(push, make_run(&m, 5), 1000, &err), 0, "%s", err.msg);
+        int rc = dn_sock_recv(pull, 250, &e, NULL, &err);
+        cr_assert(rc == 0 || rc == DN_BUS_TIMEOUT, "%s", err.msg);
+        got = rc == 0;
+        if (got)
+            cr_assert_eq(dn_msg_type(e), DN_MSG_RUN, "not the small run");
+        dn_msg_free(&e);
+    }
+    cr_assert(got, "nothing arrived after the oversized message");
+    close_sock(&push);
+    close_sock(&pull);
+}
+
 Test(bus, endpoint_errors)
 {
     dn_err_t err = {0};
