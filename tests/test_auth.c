@@ -153,6 +153,21 @@ Test(auth, damaged_directories_are_refused_by_name)
     expect_load_error(NULL, DN_EFORMAT, "srv.pub");
 }
 
+/* Found by fuzz/fuzz_keys.c: libzmq's Z85 decoder stops at a NUL, so a key
+ * file with one inside its 40 characters left the rest of the key unset. */
+Test(auth, a_key_with_a_nul_inside_is_refused)
+{
+    char text[41] = "FzbBYTB9SK4aAH.1w7Mqa>V&wZg9?OtQz<RRuM-V";
+    uint8_t key[32];
+    dn_err_t err = {0};
+    cr_assert_eq(dn_auth_parse_key(text, 40, key, &err), 0, "%s", err.msg);
+    text[10] = '\0';
+    cr_assert_eq(dn_auth_parse_key(text, 40, key, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "character 11"), "%s", err.msg);
+    text[10] = '~'; /* not in the alphabet */
+    cr_assert_eq(dn_auth_parse_key(text, 40, key, &err), DN_EFORMAT);
+}
+
 /* ---- sockets ------------------------------------------------------------------- */
 
 /* Our server: a PULL (or a SUB) bound on loopback with keyring identity srv,

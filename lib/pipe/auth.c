@@ -109,6 +109,30 @@ static int valid_name(const char *s)
 
 /* ---- key files ------------------------------------------------------------ */
 
+int dn_auth_parse_key(const char *text, size_t len, uint8_t key[32], dn_err_t *err)
+{
+    size_t n = 0;
+    while (n < len && text[n] != '\n' && text[n] != '\r' && text[n] != ' ')
+        n++;
+    int tail_ok = 1;
+    for (size_t i = n; i < len; i++)
+        tail_ok &= text[i] == '\n' || text[i] == '\r' || text[i] == ' ' || text[i] == '\t';
+    if (n != DN_AUTH_Z85_LEN || !tail_ok)
+        return dn_err_set(err, DN_EFORMAT, "want one key of %d Z85 characters",
+                          DN_AUTH_Z85_LEN);
+    /* zmq_z85_decode reads up to a NUL: a NUL inside the 40 characters would
+     * leave the rest of the key unset. Found by fuzz/fuzz_keys.c. */
+    static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVW"
+                                   "XYZ.-:+=^!/*?&<>()[]{}@%$#";
+    for (size_t i = 0; i < n; i++)
+        if (!text[i] || !strchr(alphabet, text[i]))
+            return dn_err_set(err, DN_EFORMAT, "character %zu is not Z85", i + 1);
+    char z85[DN_AUTH_Z85_LEN + 1];
+    memcpy(z85, text, n);
+    z85[n] = '\0';
+    return zmq_z85_decode(key, z85) ? 0 : dn_err_set(err, DN_EFORMAT, "not Z85");
+}
+
 /* Reads a file holding one Z85 key (40 characters, then optional white
  * space) into key. */
 static int read_key_file(const char *path, uint8_t key[32], dn_err_t *err)
@@ -116,24 +140,8 @@ static int read_key_file(const char *path, uint8_t key[32], dn_err_t *err)
     char *buf = NULL;
     size_t len = 0;
     int rc = dn_read_file(path, &buf, &len, err);
-    if (rc)
-        return rc;
-    size_t n = 0;
-    while (n < len && buf[n] != '\n' && buf[n] != '\r' && buf[n] != ' ')
-        n++;
-    int tail_ok = 1;
-    for (size_t i = n; i < len; i++)
-        tail_ok &= buf[i] == '\n' || buf[i] == '\r' || buf[i] == ' ' || buf[i] == '\t';
-    char z85[DN_AUTH_Z85_LEN + 1];
-    if (n != DN_AUTH_Z85_LEN || !tail_ok) {
-        rc = dn_err_set(err, DN_EFORMAT, "key file %s: want one key of %d Z85 characters", path,
-                        DN_AUTH_Z85_LEN);
-    } else {
-        memcpy(z85, buf, n);
-        z85[n] = '\0';
-        rc = zmq_z85_decode(key, z85) ? 0
-                                      : dn_err_set(err, DN_EFORMAT, "key file %s: not Z85", path);
-    }
+    if (!rc && (rc = dn_auth_parse_key(buf, len, key, err)))
+        dn_err_prefix(err, "key file %s", path);
     free(buf);
     return rc;
 }
@@ -177,11 +185,9 @@ static known_key_t *find_key(const dn_keyring_t *self, const char *name)
     return NULL;
 }
 
-/* Calls fn(role, name, arg) for every name listed in text (the roles file),
- * stopping at the first nonzero return; a line that is not "ROLE: NAME..."
- * is a DN_EFORMAT naming path and line. */
-typedef int (*role_fn)(int role, const char *name, void *arg, dn_err_t *err);
-static int parse_roles(const char *path, char *text, role_fn fn, void *arg, dn_err_t *err)
+/* The roles file in text (NUL-terminated, modified in place). */
+static int parse_roles(const char *path, char *text, dn_auth_role_fn fn, void *arg,
+                       dn_err_t *err)
 {
     int lineno = 0;
     for (char *line = text, *next; line; line = next) {
@@ -218,6 +224,23 @@ static int parse_roles(const char *path, char *text, role_fn fn, void *arg, dn_e
     return 0;
 }
 
+int dn_auth_parse_roles(const char *path, const char *text, size_t len, dn_auth_role_fn fn,
+                        void *arg, dn_err_t *err)
+{
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return dn_err_set(err, DN_ENOMEM, "%s: out of memory", path);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    if (memchr(text, '\0', len)) {
+        free(copy);
+        return dn_err_set(err, DN_EFORMAT, "%s: a NUL byte in a text file", path);
+    }
+    int rc = parse_roles(path, copy, fn, arg, err);
+    free(copy);
+    return rc;
+}
+
 static int grant_role(int role, const char *name, void *arg, dn_err_t *err)
 {
     known_key_t *k = find_key(arg, name);
@@ -252,7 +275,7 @@ static int add_roles(const char *dir, const char *name, int mask, dn_err_t *err)
     listed_t l = {name, 0};
     int rc = access(path, F_OK) ? 0 : dn_read_file(path, &text, &len, err);
     if (!rc && text) {
-        rc = parse_roles(path, text, note_listed, &l, err);
+        rc = dn_auth_parse_roles(path, text, len, note_listed, &l, err);
         free(text);
     }
     if (rc)
@@ -427,7 +450,7 @@ dn_keyring_t *dn_keyring_load(const char *dir, const char *identity, dn_err_t *e
     }
     if (dn_read_file(path, &text, &len, err))
         goto fail;
-    if (parse_roles(path, text, grant_role, self, err))
+    if (dn_auth_parse_roles(path, text, len, grant_role, self, err))
         goto fail;
     if (identity && load_identity(self, dir, identity, err))
         goto fail;

@@ -41,6 +41,7 @@
 #ifndef DN_AUTH_H
 #define DN_AUTH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -74,6 +75,19 @@ int dn_auth_role_parse(const char *name, int *role, dn_err_t *err);
 /* Writes the names of the roles in mask into buf ("labels,weights"; "any"
  * for DN_ROLE_ANY). Returns buf. */
 const char *dn_auth_roles_str(int mask, char *buf, size_t cap);
+
+/* Parses one key file's text (40 characters of Z85, then white space only)
+ * into key. Pure. Returns 0 or DN_EFORMAT. */
+int dn_auth_parse_key(const char *text, size_t len, uint8_t key[32], dn_err_t *err);
+
+/* Parses a roles file's text (len bytes; path only names it in errors):
+ * calls fn(role, name, arg, err) for every name listed, in order, and stops
+ * at fn's first nonzero return. Pure but for fn. Returns 0, fn's code,
+ * DN_EFORMAT (a line that is not "ROLE: NAME...", a bad name, a NUL byte:
+ * named with path and line), DN_EINVAL (an unknown role), DN_ENOMEM. */
+typedef int (*dn_auth_role_fn)(int role, const char *name, void *arg, dn_err_t *err);
+int dn_auth_parse_roles(const char *path, const char *text, size_t len, dn_auth_role_fn fn,
+                        void *arg, dn_err_t *err);
 
 /* Makes a key pair for name in dir (created 0755 if missing): NAME.secret
  * (mode 0600, written first) and NAME.pub. An existing pair is kept (*made
