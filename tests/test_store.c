@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -446,4 +449,283 @@ Test(store, compare_and_swap_claims_once)
         free(v);
     }
     dn_store_destroy(&s);
+}
+
+/* ---- out of space --------------------------------------------------------- */
+
+/* A commit as a service makes it: n_blobs random blobs of blob_len bytes
+ * (seeded by `seed`) in table "blobs", a run log entry and a checkpoint. */
+static dn_store_batch_t *space_batch(uint64_t seed, int n_blobs, size_t blob_len)
+{
+    dn_store_batch_t *b = dn_store_batch_new();
+    cr_assert_not_null(b);
+    dn_rng_t rng;
+    dn_rng_seed(&rng, seed);
+    uint8_t *blob = malloc(blob_len);
+    cr_assert_not_null(blob);
+    for (int i = 0; i < n_blobs; i++) {
+        for (size_t j = 0; j < blob_len; j += 8) {
+            uint64_t r = dn_rng_next(&rng);
+            memcpy(blob + j, &r, blob_len - j < 8 ? blob_len - j : 8);
+        }
+        char key[32];
+        snprintf(key, sizeof key, "b%llu.%03d", (unsigned long long)seed, i);
+        cr_assert_eq(dn_store_batch_put(b, "blobs", key, strlen(key), blob, blob_len), 0);
+    }
+    free(blob);
+    char ck[32];
+    snprintf(ck, sizeof ck, "after %llu", (unsigned long long)seed);
+    cr_assert_eq(dn_store_batch_log_append(b, "runs", (int64_t)seed, ck, strlen(ck)), 0);
+    cr_assert_eq(dn_store_batch_checkpoint(b, "svc", ck, strlen(ck), NULL), 0);
+    return b;
+}
+
+/* What a store holds in the tables space_batch writes: entries and a 64-bit
+ * FNV-1a hash over every key and value in key order. */
+typedef struct digest_t {
+    uint64_t entries, hash;
+} digest_t;
+
+static int digest_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    digest_t *d = arg;
+    const uint8_t *p[2] = {key, val};
+    size_t n[2] = {klen, vlen};
+    for (int t = 0; t < 2; t++)
+        for (size_t i = 0; i < n[t]; i++)
+            d->hash = (d->hash ^ p[t][i]) * 0x100000001b3ull;
+    d->hash = (d->hash ^ 0xff) * 0x100000001b3ull;
+    d->entries++;
+    return 0;
+}
+
+static digest_t digest(dn_store_t *s)
+{
+    digest_t d = {0, 0xcbf29ce484222325ull};
+    dn_err_t err = {0};
+    const char *tables[] = {"blobs", "runs", "dn.checkpoint"};
+    for (int t = 0; t < 3; t++)
+        cr_assert_eq(dn_store_foreach(s, tables[t], NULL, 0, digest_visit, &d, &err), 0, "%s",
+                     err.msg);
+    return d;
+}
+
+static void assert_same(digest_t got, digest_t want, const char *what)
+{
+    cr_assert(got.entries == want.entries && got.hash == want.hash,
+              "%s: %llu entries hash %016llx, the undisturbed store %llu entries hash %016llx",
+              what, (unsigned long long)got.entries, (unsigned long long)got.hash,
+              (unsigned long long)want.entries, (unsigned long long)want.hash);
+}
+
+/* The two batches applied to a store in sub-directory `sub` with no fault. */
+static digest_t undisturbed(const char *sub, dn_store_batch_t *first, dn_store_batch_t *second)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, sub);
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(path, 0, 0, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(dn_store_apply(s, first, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_store_apply(s, second, &err), 0, "%s", err.msg);
+    digest_t d = digest(s);
+    dn_store_destroy(&s);
+    return d;
+}
+
+Test(store, a_full_map_refuses_the_whole_batch_and_takes_it_once_raised)
+{
+    dn_store_batch_t *first = space_batch(1, 4, 10000), *second = space_batch(2, 40, 50000);
+    digest_t want = undisturbed("ref", first, second);
+    dn_store_t *s = open_rw(1 << 20);
+    dn_store_set_map_max(s, 1 << 20);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_store_apply(s, first, &err), 0, "%s", err.msg);
+    digest_t before = digest(s);
+    int rc = dn_store_apply(s, second, &err);
+    cr_assert_eq(rc, DN_ENOSPACE, "apply returned %d (%s): %s", rc, dn_strerror(rc), err.msg);
+    cr_assert(strstr(err.msg, tmpdir) && strstr(err.msg, "map full (1048576 bytes") &&
+                  strstr(err.msg, "while committing"), "%s", err.msg);
+    assert_same(digest(s), before, "after the refused batch (nothing of it may be written)");
+    cr_assert_eq(dn_store_growths(s), 0);
+    /* Again: still refused, still nothing written. */
+    cr_assert_eq(dn_store_apply(s, second, &err), DN_ENOSPACE, "%s", err.msg);
+    assert_same(digest(s), before, "after the second refusal");
+    dn_store_set_map_max(s, 8 << 20);
+    cr_assert_eq(dn_store_apply(s, second, &err), 0, "%s", err.msg);
+    cr_assert_leq(dn_store_map_size(s), 8u << 20);
+    assert_same(digest(s), want, "after raising the limit");
+    dn_store_destroy(&s);
+    s = open_rw(0);
+    assert_same(digest(s), want, "reopened");
+    dn_store_destroy(&s);
+    dn_store_batch_destroy(&first);
+    dn_store_batch_destroy(&second);
+}
+
+/* Fills the filesystem of dir with dir/filler until a write fails. */
+static void fill_disk(const char *dir)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/filler", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot create %s", path);
+    static char block[4096];
+    while (fwrite(block, 1, sizeof block, f) == sizeof block)
+        ;
+    fclose(f);
+}
+
+/* A tmpfs of `mb` MiB mounted at tmpdir/mnt (unmounted by umount_tmpfs), or
+ * the test skipped with the reason when this process may not mount. */
+static void mount_tmpfs(char *mnt, size_t cap, int mb)
+{
+    snprintf(mnt, cap, "%s/mnt", tmpdir);
+    if (geteuid() != 0)
+        cr_skip_test("needs root to mount a tmpfs (running as uid %d)", (int)geteuid());
+    cr_assert_eq(mkdir(mnt, 0755), 0);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=%dm tmpfs '%s'", mb, mnt);
+    cr_assert_eq(system(cmd), 0, "%s failed although running as root", cmd);
+}
+
+static void umount_tmpfs(const char *mnt)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "umount '%s'", mnt);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+Test(store, a_full_disk_refuses_the_whole_batch_and_takes_it_once_freed)
+{
+    dn_store_batch_t *first = space_batch(1, 4, 10000), *second = space_batch(2, 40, 50000);
+    digest_t want = undisturbed("ref", first, second);
+    char mnt[128], path[160], filler[192];
+    mount_tmpfs(mnt, sizeof mnt, 4);
+    snprintf(path, sizeof path, "%s/store", mnt);
+    snprintf(filler, sizeof filler, "%s/filler", mnt);
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(path, DN_STORE_NOSYNC, 0, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(dn_store_apply(s, first, &err), 0, "%s", err.msg);
+    digest_t before = digest(s);
+    fill_disk(mnt);
+    int rc = dn_store_apply(s, second, &err);
+    cr_assert_eq(rc, DN_ENOSPACE, "apply returned %d (%s): %s", rc, dn_strerror(rc), err.msg);
+    cr_assert(strstr(err.msg, path) && strstr(err.msg, "disk full (") &&
+                  strstr(err.msg, "while committing"), "%s", err.msg);
+    fprintf(stderr, "full tmpfs: %s\n", err.msg);
+    assert_same(digest(s), before, "after the refused batch (nothing of it may be written)");
+    cr_assert_eq(dn_store_sync(s, &err), 0, "%s", err.msg);
+    cr_assert_eq(unlink(filler), 0);
+    cr_assert_eq(dn_store_apply(s, second, &err), 0, "%s", err.msg);
+    assert_same(digest(s), want, "after freeing space");
+    dn_store_destroy(&s);
+    s = dn_store_open(path, 0, 0, &err);
+    cr_assert_not_null(s, "reopen: %s", err.msg);
+    assert_same(digest(s), want, "reopened");
+    dn_store_destroy(&s);
+    umount_tmpfs(mnt);
+    dn_store_batch_destroy(&first);
+    dn_store_batch_destroy(&second);
+}
+
+/* Child: the same with a file size limit instead of a full disk (SIGXFSZ
+ * ignored, so writes past the limit fail with EFBIG or come up short). Exit
+ * status 0 when every check held, else the number of the failed check. */
+static int fsize_child(dn_store_batch_t *first, dn_store_batch_t *second, digest_t want)
+{
+    dn_err_t err = {0};
+    signal(SIGXFSZ, SIG_IGN);
+    dn_store_t *s = dn_store_open(tmpdir, 0, 0, &err);
+    if (!s || dn_store_apply(s, first, &err))
+        return 1;
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_FSIZE, &lim))
+        return 2;
+    struct rlimit low = {512 << 10, lim.rlim_max};
+    if (setrlimit(RLIMIT_FSIZE, &low))
+        return 3;
+    digest_t before = digest(s);
+    int rc = dn_store_apply(s, second, &err);
+    fprintf(stderr, "file size limit: %s\n", err.msg);
+    if (rc != DN_ENOSPACE || !strstr(err.msg, "file size limit reached (") ||
+        !strstr(err.msg, "while committing"))
+        return 4;
+    digest_t after = digest(s);
+    if (after.entries != before.entries || after.hash != before.hash)
+        return 5;
+    if (setrlimit(RLIMIT_FSIZE, &lim) || dn_store_apply(s, second, &err))
+        return 6;
+    after = digest(s);
+    dn_store_destroy(&s);
+    return after.entries == want.entries && after.hash == want.hash ? 0 : 7;
+}
+
+Test(store, a_file_size_limit_refuses_the_whole_batch_and_takes_it_once_raised)
+{
+    dn_store_batch_t *first = space_batch(1, 4, 10000), *second = space_batch(2, 40, 50000);
+    digest_t want = undisturbed("ref", first, second);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(fsize_child(first, second, want));
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "the child died of signal %d", WTERMSIG(status));
+    cr_assert_eq(WEXITSTATUS(status), 0, "check %d failed (see its stderr)",
+                 WEXITSTATUS(status));
+    dn_store_batch_destroy(&first);
+    dn_store_batch_destroy(&second);
+}
+
+/* Child: with the address space limited so the map cannot double, the batch
+ * is refused as "map full" (no attempt that would leave the map unmapped);
+ * with the limit lifted it goes through. */
+static int address_space_child(dn_store_batch_t *second, digest_t want_entries)
+{
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(tmpdir, 0, 1 << 20, &err);
+    if (!s)
+        return 1;
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_AS, &lim))
+        return 2;
+    /* What the process maps now, plus 1.5 MiB: the map may not reach 2 MiB. */
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (!f || fscanf(f, "%lu", &pages) != 1)
+        return 3;
+    fclose(f);
+    struct rlimit low = {pages * (unsigned long)sysconf(_SC_PAGESIZE) + (3u << 19), lim.rlim_max};
+    if (setrlimit(RLIMIT_AS, &low))
+        return 4;
+    int rc = dn_store_apply(s, second, &err);
+    fprintf(stderr, "address space limit: %s\n", err.msg);
+    if (rc != DN_ENOSPACE || !strstr(err.msg, "map full (") || !strstr(err.msg, "no address space"))
+        return 5;
+    if (setrlimit(RLIMIT_AS, &lim) || dn_store_apply(s, second, &err))
+        return 6;
+    digest_t d = digest(s);
+    dn_store_destroy(&s);
+    return d.entries == want_entries.entries && d.hash == want_entries.hash ? 0 : 7;
+}
+
+Test(store, no_address_space_for_a_bigger_map_is_a_full_map_not_a_crash)
+{
+    dn_store_batch_t *empty = dn_store_batch_new(), *second = space_batch(2, 40, 50000);
+    digest_t want = undisturbed("ref", empty, second);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(address_space_child(second, want));
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "the child died of signal %d", WTERMSIG(status));
+    cr_assert_eq(WEXITSTATUS(status), 0, "check %d failed (see its stderr)",
+                 WEXITSTATUS(status));
+    dn_store_batch_destroy(&empty);
+    dn_store_batch_destroy(&second);
 }
