@@ -729,3 +729,201 @@ Test(store, no_address_space_for_a_bigger_map_is_a_full_map_not_a_crash)
     dn_store_batch_destroy(&empty);
     dn_store_batch_destroy(&second);
 }
+
+/* ---- damaged files ------------------------------------------------------------ */
+
+/* A store in tmpdir/good after several commits (pages beyond the meta pages,
+ * a two-level main table); its data.mdb size into *size. */
+static void make_good_store(size_t *size)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/good", tmpdir);
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(path, 0, 0, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        dn_store_batch_t *b = space_batch(seed, 30, 1000);
+        cr_assert_eq(dn_store_apply(s, b, &err), 0, "%s", err.msg);
+        dn_store_batch_destroy(&b);
+    }
+    dn_store_destroy(&s);
+    snprintf(path, sizeof path, "%s/good/data.mdb", tmpdir);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    *size = (size_t)st.st_size;
+}
+
+/* Copies tmpdir/good to tmpdir/NAME; the copy's FILE path into path. */
+static void copy_store(const char *name, const char *file, char *path, size_t cap)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "cp -a '%s/good' '%s/%s'", tmpdir, tmpdir, name);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(path, cap, "%s/%s/%s", tmpdir, name, file);
+}
+
+static void overwrite(const char *path, long off, const void *bytes, size_t n)
+{
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert_eq(fseek(f, off, SEEK_SET), 0);
+    cr_assert_eq(fwrite(bytes, 1, n, f), n);
+    cr_assert_eq(fclose(f), 0);
+}
+
+static uint64_t read_u64(const char *path, long off)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    uint64_t v = 0;
+    cr_assert_eq(fseek(f, off, SEEK_SET), 0);
+    cr_assert_eq(fread(&v, 8, 1, f), 1);
+    fclose(f);
+    return v;
+}
+
+/* The store NAME refused, read-write and read-only, with DN_EFORMAT and a
+ * message naming its directory and holding every one of the texts given. */
+static void assert_refused(const char *name, const char *text1, const char *text2)
+{
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+    for (int ro = 0; ro < 2; ro++) {
+        dn_err_t err = {0};
+        dn_store_t *s = dn_store_open(dir, ro ? DN_STORE_READONLY : 0, 0, &err);
+        cr_assert_null(s, "%s: the damaged store was opened%s", name, ro ? " read-only" : "");
+        cr_assert_eq(err.code, DN_EFORMAT, "%s: code %d: %s", name, err.code, err.msg);
+        cr_assert(strstr(err.msg, dir) && strstr(err.msg, text1) &&
+                      (!text2 || strstr(err.msg, text2)),
+                  "%s: the message does not say \"%s\"%s%s: %s", name, text1,
+                  text2 ? " and " : "", text2 ? text2 : "", err.msg);
+        if (!ro)
+            fprintf(stderr, "%s: %s\n", name, err.msg);
+    }
+}
+
+Test(store, damaged_files_are_refused_by_name_before_lmdb_maps_them)
+{
+    size_t size;
+    make_good_store(&size);
+    const long psize = 4096;
+    cr_assert_geq(size, 6 * psize, "the good store has %zu bytes: too small to damage", size);
+    char path[192];
+
+    /* The classic: the tail cut off (a copy that stopped short). LMDB alone
+     * maps the missing pages and dies of SIGBUS at the first read. */
+    copy_store("tail_cut", "data.mdb", path, sizeof path);
+    cr_assert_eq(truncate(path, (off_t)(size - 3 * psize)), 0);
+    assert_refused("tail_cut", "data.mdb: truncated: ", "its last commit (transaction 3) needs");
+
+    copy_store("meta_cut", "data.mdb", path, sizeof path);
+    cr_assert_eq(truncate(path, 6000), 0);
+    assert_refused("meta_cut", "data.mdb: truncated: 6000 bytes, less than its two meta pages",
+                   NULL);
+
+    copy_store("header_cut", "data.mdb", path, sizeof path);
+    cr_assert_eq(truncate(path, 100), 0);
+    assert_refused("header_cut", "data.mdb: cannot read meta page 0: truncated", NULL);
+
+    copy_store("garbage", "data.mdb", path, sizeof path);
+    uint8_t junk[2 * 4096];
+    dn_rng_t rng;
+    dn_rng_seed(&rng, 17);
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)dn_rng_next(&rng);
+    overwrite(path, 0, junk, sizeof junk);
+    assert_refused("garbage", "data.mdb: not an LMDB data file (meta page 0", NULL);
+
+    copy_store("magic", "data.mdb", path, sizeof path);
+    overwrite(path, psize + 16, "\xef\xbe\xad\xde", 4);
+    assert_refused("magic", "data.mdb: not an LMDB data file (meta page 1",
+                   "magic 0xdeadbeef, want 0xbeefc0de");
+
+    copy_store("version", "data.mdb", path, sizeof path);
+    overwrite(path, 20, "\x02\0\0\0", 4);
+    assert_refused("version", "data.mdb: LMDB data format 2 (meta page 0), this build reads 1",
+                   NULL);
+
+    /* The root of the main table zeroed (a hole from a crash of the disk). */
+    copy_store("root", "data.mdb", path, sizeof path);
+    int cur = read_u64(path, 144) < read_u64(path, psize + 144);
+    uint64_t root = read_u64(path, cur * psize + 128);
+    cr_assert(root >= 2 && (root + 1) * (uint64_t)psize <= size, "main root page %llu",
+              (unsigned long long)root);
+    static const uint8_t zero[4096];
+    overwrite(path, (long)root * psize, zero, sizeof zero);
+    assert_refused("root", "data.mdb: damaged: the root of its main table", "is not a tree page");
+
+    copy_store("lock", "lock.mdb", path, sizeof path);
+    overwrite(path, 0, "GARBAGE!", 8);
+    assert_refused("lock", "lock.mdb: not an LMDB lock file (magic 0x42524147", NULL);
+
+    /* The good store itself still opens and reads. */
+    snprintf(path, sizeof path, "%s/good", tmpdir);
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(path, DN_STORE_READONLY, 0, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(digest(s).entries, 3 * 30 + 3 + 1);
+    dn_store_destroy(&s);
+}
+
+/* Child: holds a read transaction on tmpdir/good (its pid in lock.mdb's
+ * reader table) until its stdin closes. */
+static int holding_reader(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    int *fds = arg;
+    char c = 'r';
+    if (write(fds[1], &c, 1) != 1)
+        return -1;
+    return read(fds[0], &c, 1) < 0 ? -1 : 1;
+}
+
+Test(store, a_lock_file_from_another_host_does_not_block_or_crash)
+{
+    size_t size;
+    make_good_store(&size);
+    int go[2], ready[2];
+    cr_assert_eq(pipe(go), 0);
+    cr_assert_eq(pipe(ready), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(go[1]);
+        close(ready[0]);
+        char path[128];
+        snprintf(path, sizeof path, "%s/good", tmpdir);
+        dn_err_t err = {0};
+        dn_store_t *s = dn_store_open(path, DN_STORE_READONLY, 0, &err);
+        int fds[2] = {go[0], ready[1]};
+        int rc = s ? dn_store_foreach(s, "blobs", NULL, 0, holding_reader, fds, &err) : 1;
+        dn_store_destroy(&s);
+        _exit(rc ? 1 : 0);
+    }
+    close(go[0]);
+    close(ready[1]);
+    char c;
+    cr_assert_eq(read(ready[0], &c, 1), 1);
+    /* The directory as it would come from a host where a reader was live:
+     * lock.mdb lists a reader (pid alive here, but not of this store). */
+    char path[192];
+    copy_store("moved", "lock.mdb", path, sizeof path);
+    snprintf(path, sizeof path, "%s/moved", tmpdir);
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(path, 0, 0, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    digest_t before = digest(s);
+    dn_store_batch_t *b = space_batch(9, 30, 1000);
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(dn_store_apply(s, b, &err), 0, "%s", err.msg);
+    digest_t after = digest(s);
+    /* 30 new blobs, 20 log entries; the checkpoint replaced. */
+    cr_assert_eq(after.entries, before.entries + 30 + 20, "entries %llu then %llu",
+                 (unsigned long long)before.entries, (unsigned long long)after.entries);
+    dn_store_batch_destroy(&b);
+    dn_store_destroy(&s);
+    cr_assert_eq(write(go[1], "g", 1), 1);
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "reader child status %d", status);
+}

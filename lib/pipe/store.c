@@ -223,46 +223,39 @@ static int read_meta(const dn_store_t *self, const char *file, int fd, int i, ui
     return 0;
 }
 
-/* data.mdb: absent or empty (a new environment), or both meta pages sound and
- * the commit LMDB will use (the higher transaction id) inside the file. */
-static int check_data_file(const dn_store_t *self, dn_err_t *err)
+/* The checks of data.mdb (open as fd) against its newest commit, once;
+ * that commit's transaction id into *txnid. */
+static int check_data_once(const dn_store_t *self, int fd, uint64_t *txnid, dn_err_t *err)
 {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/data.mdb", self->dir) >= (int)sizeof path)
-        return dn_err_set(err, DN_EINVAL, "store %s: path too long", self->dir);
     const char *file = "data.mdb";
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : dn_err_set(err, DN_EIO, "store %s: %s: %s", self->dir,
-                                                file, strerror(errno));
-    struct stat st;
     meta_t m[2];
-    int rc = fstat(fd, &st) ? dn_err_set(err, DN_EIO, "store %s: %s: %s", self->dir, file,
-                                         strerror(errno)) : 0;
-    if (rc || st.st_size == 0)
-        goto done;
+    struct stat st;
+    int rc = read_meta(self, file, fd, 0, 0, &m[0], err);
+    if (rc)
+        return rc;
+    if (fstat(fd, &st))
+        return dn_err_set(err, DN_EIO, "store %s: %s: %s", self->dir, file, strerror(errno));
     uint64_t size = (uint64_t)st.st_size;
-    if ((rc = read_meta(self, file, fd, 0, 0, &m[0], err)))
-        goto done;
-    if (size < 2ull * m[0].psize) {
-        rc = dn_err_set(err, DN_EFORMAT, "store %s: %s: truncated: %llu bytes, less than its "
-                        "two meta pages of %u", self->dir, file, (unsigned long long)size,
-                        m[0].psize);
-        goto done;
-    }
+    if (size < 2ull * m[0].psize)
+        return dn_err_set(err, DN_EFORMAT, "store %s: %s: truncated: %llu bytes, less than its "
+                          "two meta pages of %u", self->dir, file, (unsigned long long)size,
+                          m[0].psize);
     if ((rc = read_meta(self, file, fd, 1, m[0].psize, &m[1], err)))
-        goto done;
+        return rc;
     const meta_t *cur = &m[m[0].txnid < m[1].txnid];
+    *txnid = cur->txnid;
+    /* The file only grows: its size now covers every commit up to cur. */
+    if (fstat(fd, &st))
+        return dn_err_set(err, DN_EIO, "store %s: %s: %s", self->dir, file, strerror(errno));
+    size = (uint64_t)st.st_size;
     uint64_t need = cur->last_pg < UINT64_MAX / cur->psize - 1 ? (cur->last_pg + 1) * cur->psize
                                                                : UINT64_MAX;
-    if (cur->last_pg < 1 || cur->last_pg >= size / cur->psize) {
-        rc = dn_err_set(err, DN_EFORMAT, "store %s: %s: truncated: %llu bytes, its last commit "
-                        "(transaction %llu) needs %llu", self->dir, file,
-                        (unsigned long long)size, (unsigned long long)cur->txnid,
-                        (unsigned long long)need);
-        goto done;
-    }
-    for (int t = 0; t < 2 && !rc; t++) {
+    if (cur->last_pg < 1 || cur->last_pg >= size / cur->psize)
+        return dn_err_set(err, DN_EFORMAT, "store %s: %s: truncated: %llu bytes, its last "
+                          "commit (transaction %llu) needs %llu", self->dir, file,
+                          (unsigned long long)size, (unsigned long long)cur->txnid,
+                          (unsigned long long)need);
+    for (int t = 0; t < 2; t++) {
         uint64_t root = cur->root[t];
         if (root == LMDB_P_INVALID)
             continue;
@@ -272,13 +265,44 @@ static int check_data_file(const dn_store_t *self, dn_err_t *err)
                   le64(h + PG_PGNO) != root ||
                   !(le16(h + PG_FLAGS) & (LMDB_P_BRANCH | LMDB_P_LEAF));
         if (bad)
-            rc = dn_err_set(err, DN_EFORMAT, "store %s: %s: damaged: the root of its %s table "
-                            "(page %llu of %llu, transaction %llu) is not a tree page",
-                            self->dir, file, t ? "main" : "free", (unsigned long long)root,
-                            (unsigned long long)cur->last_pg + 1,
-                            (unsigned long long)cur->txnid);
+            return dn_err_set(err, DN_EFORMAT, "store %s: %s: damaged: the root of its %s table "
+                              "(page %llu of %llu, transaction %llu) is not a tree page",
+                              self->dir, file, t ? "main" : "free", (unsigned long long)root,
+                              (unsigned long long)cur->last_pg + 1,
+                              (unsigned long long)cur->txnid);
     }
-done:
+    return 0;
+}
+
+/* data.mdb: absent or empty (a new environment), or both meta pages sound and
+ * the commit LMDB will use (the higher transaction id) inside the file. A
+ * writer of another process may commit meanwhile (and reuse the pages of the
+ * commit just read): a failed check is believed only when the newest commit
+ * is the same before and after it. */
+static int check_data_file(const dn_store_t *self, dn_err_t *err)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/data.mdb", self->dir) >= (int)sizeof path)
+        return dn_err_set(err, DN_EINVAL, "store %s: path too long", self->dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : dn_err_set(err, DN_EIO, "store %s: data.mdb: %s",
+                                                self->dir, strerror(errno));
+    struct stat st;
+    int rc = fstat(fd, &st) ? dn_err_set(err, DN_EIO, "store %s: data.mdb: %s", self->dir,
+                                         strerror(errno)) : 0;
+    for (int attempt = 0; !rc && st.st_size > 0; attempt++) {
+        uint64_t txnid = 0, now = 0;
+        if (!(rc = check_data_once(self, fd, &txnid, err)))
+            break;
+        dn_err_t again = {0};
+        if (!check_data_once(self, fd, &now, &again))
+            rc = 0; /* passes now: a commit came in between */
+        else if (now != txnid && attempt < 4)
+            rc = 0; /* another commit: look again */
+        else
+            break;  /* the same commit fails twice: damaged */
+    }
     close(fd);
     return rc;
 }
