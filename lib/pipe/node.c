@@ -69,7 +69,7 @@ struct dn_node_t {
     uint64_t rounds;
     /* Waiting for space (see dn_node_commit): the refused batch is kept in
      * `batch` and retried every tick; since when, how often, the reason. */
-    int space_wait;
+    int space_wait, stopping;
     double space_since, space_logged;
     uint64_t space_retries;
     int64_t tick_ms;
@@ -365,9 +365,12 @@ static void pause_for_space(dn_node_t *self, int on)
 }
 
 /* A commit refused for want of space: the first time, the wait starts (log,
- * inputs paused, heartbeat); later, a reminder every minute. */
+ * inputs paused, heartbeat); later, a reminder every minute. Not while
+ * stopping: the error stops the service. */
 static void space_refused(dn_node_t *self, const dn_err_t *err)
 {
+    if (self->stopping)
+        return;
     double now = dn_clock_mono();
     snprintf(self->space_msg, sizeof self->space_msg, "%s", err->msg);
     if (!self->space_wait) {
@@ -568,6 +571,7 @@ static int on_shutdown(dn_service_t *svc, void *arg)
     /* Waiting for space: one last try of the refused commit before any more
      * work; if it fails the service stops with it (exit status 1), its store
      * at the last commit, from which a restart carries on. */
+    self->stopping = 1;
     int rc = self->space_wait ? dn_node_commit(self, &err) : 0;
     if (!rc && self->def->finish)
         rc = self->def->finish(self, self->self, &err);

@@ -361,7 +361,13 @@ dn_store_t *dn_store_open(const char *dir, int flags, size_t map_size, dn_err_t 
     }
     unsigned env_flags = self->readonly ? MDB_RDONLY : (flags & DN_STORE_NOSYNC) ? MDB_NOSYNC : 0;
     if ((rc = mdb_env_open(self->env, dir, env_flags, 0666))) {
-        lmdb_error(self, err, "open", rc);
+        /* data.mdb passed its checks: a layout LMDB refuses is the lock
+         * file's, which LMDB only reads when another process has it open. */
+        if (rc == MDB_VERSION_MISMATCH || rc == MDB_INVALID)
+            dn_err_set(err, DN_EFORMAT, "store %s: lock.mdb: in use by a process with another "
+                       "lock layout (another LMDB build?): %s", dir, mdb_strerror(rc));
+        else
+            lmdb_error(self, err, "open", rc);
         goto fail;
     }
     int dead = 0;
