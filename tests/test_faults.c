@@ -495,10 +495,14 @@ static void relay_into_a_full_disk(up_t *u, char *data, size_t cap)
         show_output();
         cr_assert_fail("the relay never said it waits for space");
     }
+    /* ENOSPC, or a short write when the commit outgrew the space left (LMDB
+     * says EIO): the same words for a person on shift. */
     char want[400];
-    snprintf(want, sizeof want, "store %s/relay: disk full (No space left on device) while "
-             "committing; waiting for space", data);
-    cr_assert(relay_said(want), "no line \"%s\"", want);
+    snprintf(want, sizeof want, "store %s/relay: disk full (", data);
+    if (!relay_said(want) || !relay_said(" while committing; waiting for space"))
+        show_output();
+    cr_assert(relay_said(want) && relay_said(" while committing; waiting for space"),
+              "no line \"%s... while committing; waiting for space\"", want);
     /* Waiting: alive, its heartbeat fresh and saying why; the source held
      * back (the relay's position stands still, at most a window published
      * beyond it). */
@@ -568,9 +572,9 @@ Test(faults, a_service_stopped_while_waiting_for_space_exits_1_naming_it_and_res
     cr_assert_eq(kill(child, SIGTERM), 0);
     cr_assert_eq(wait_relay(), 1, "the relay stopped while its commit failed: exit status");
     char want[400];
-    snprintf(want, sizeof want, "relay: store %s/relay: disk full (No space left on device) "
-             "while committing", data);
-    cr_assert(relay_said(want), "no line \"%s\"", want);
+    snprintf(want, sizeof want, "relay: store %s/relay: disk full (", data);
+    cr_assert(relay_said(want) && relay_said(") while committing\n"),
+              "no line \"%s...) while committing\"", want);
     dn_health_t h = relay_health();
     cr_assert(h.state == DN_HEALTH_FAILED && strstr(h.detail, "disk full"), "heartbeat %s: %s",
               dn_health_state_name(h.state), h.detail);
