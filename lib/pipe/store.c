@@ -182,9 +182,27 @@ typedef struct meta_t {
     uint32_t psize;
 } meta_t;
 
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t le32(const uint8_t *p) { return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16; }
-static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
+/* LMDB writes its fields in the machine's own byte order. */
+static uint16_t get16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 
 /* Reads n bytes at off; 0, or the errno (EIO-like ENODATA for a short file). */
 static int read_at(int fd, void *buf, size_t n, off_t off)
@@ -202,20 +220,20 @@ static int read_meta(const dn_store_t *self, const char *file, int fd, int i, ui
     if (rc)
         return dn_err_set(err, DN_EFORMAT, "store %s: %s: cannot read meta page %d: %s",
                           self->dir, file, i, rc == ENODATA ? "truncated" : strerror(rc));
-    uint32_t magic = le32(b + META_MAGIC), version = le32(b + META_VERSION);
-    if (!(le16(b + PG_FLAGS) & LMDB_P_META) || magic != LMDB_MAGIC)
+    uint32_t magic = get32(b + META_MAGIC), version = get32(b + META_VERSION);
+    if (!(get16(b + PG_FLAGS) & LMDB_P_META) || magic != LMDB_MAGIC)
         return dn_err_set(err, DN_EFORMAT, "store %s: %s: not an LMDB data file (meta page %d: "
                           "flags 0x%x, magic 0x%08x, want 0x%08x)", self->dir, file, i,
-                          le16(b + PG_FLAGS), magic, LMDB_MAGIC);
+                          get16(b + PG_FLAGS), magic, LMDB_MAGIC);
     if (version != LMDB_DATA_VERSION)
         return dn_err_set(err, DN_EFORMAT, "store %s: %s: LMDB data format %u (meta page %d), "
                           "this build reads %u", self->dir, file, version, i,
                           LMDB_DATA_VERSION);
-    m->psize = le32(b + META_PSIZE);
-    m->root[0] = le64(b + META_ROOT_FREE);
-    m->root[1] = le64(b + META_ROOT_MAIN);
-    m->last_pg = le64(b + META_LAST_PG);
-    m->txnid = le64(b + META_TXNID);
+    m->psize = get32(b + META_PSIZE);
+    m->root[0] = get64(b + META_ROOT_FREE);
+    m->root[1] = get64(b + META_ROOT_MAIN);
+    m->last_pg = get64(b + META_LAST_PG);
+    m->txnid = get64(b + META_TXNID);
     if (m->psize < LMDB_PSIZE_MIN || m->psize > LMDB_PSIZE_MAX || (m->psize & (m->psize - 1)) ||
         (i == 1 && m->psize != psize))
         return dn_err_set(err, DN_EFORMAT, "store %s: %s: damaged meta page %d: page size %u",
@@ -262,8 +280,8 @@ static int check_data_once(const dn_store_t *self, int fd, uint64_t *txnid, dn_e
         uint8_t h[16];
         int bad = root < 2 || root > cur->last_pg ||
                   read_at(fd, h, sizeof h, (off_t)(root * cur->psize)) ||
-                  le64(h + PG_PGNO) != root ||
-                  !(le16(h + PG_FLAGS) & (LMDB_P_BRANCH | LMDB_P_LEAF));
+                  get64(h + PG_PGNO) != root ||
+                  !(get16(h + PG_FLAGS) & (LMDB_P_BRANCH | LMDB_P_LEAF));
         if (bad)
             return dn_err_set(err, DN_EFORMAT, "store %s: %s: damaged: the root of its %s table "
                               "(page %llu of %llu, transaction %llu) is not a tree page",
@@ -323,7 +341,7 @@ static int check_lock_file(const dn_store_t *self, dn_err_t *err)
     uint8_t b[4];
     int short_file = read_at(fd, b, sizeof b, 0);
     close(fd);
-    uint32_t magic = short_file ? 0 : le32(b);
+    uint32_t magic = short_file ? 0 : get32(b);
     if (magic == 0 || magic == LMDB_MAGIC)
         return 0;
     return dn_err_set(err, DN_EFORMAT, "store %s: lock.mdb: not an LMDB lock file (magic "
