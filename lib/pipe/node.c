@@ -67,8 +67,8 @@ struct dn_node_t {
     dn_health_t health;
     int health_failing;
     uint64_t rounds;
-    /* Waiting for space (see dn_node_commit): the refused batch is kept in
-     * `batch` and retried every tick; since when, how often, the reason. */
+    /* Waiting for space (see dn_node_commit): the refused commit is retried
+     * every tick; since when, how often, the reason. */
     int space_wait, stopping;
     double space_since, space_logged;
     uint64_t space_retries;
@@ -394,29 +394,26 @@ static void space_refused(dn_node_t *self, const dn_err_t *err)
     write_health(self, DN_HEALTH_RUNNING, detail);
 }
 
-/* Commits the round's batch. While waiting for space the batch is the one
- * refused, unchanged: nothing was delivered, handled or worked on since, so
- * it is exactly the commit that failed, and the in-memory state is one
- * commit ahead of the store at most. */
+/* Commits the round's batch. A batch refused is built again for the retry:
+ * the sources and def->stage add again whatever is not committed yet, so it
+ * is the commit that failed plus anything changed since (nothing, normally:
+ * while waiting, no work is done and the inputs are paused), and nothing is
+ * marked committed that was not in it. */
 int dn_node_commit(dn_node_t *self, dn_err_t *err)
 {
     const dn_node_def_t *def = self->def;
-    if (!self->store)
+    if (!self->store || (!self->dirty && !pending_entries(self) && !self->space_wait))
         return 0;
+    dn_store_batch_clear(self->batch);
     int rc = 0;
-    if (!self->space_wait) {
-        if (!self->dirty && !pending_entries(self))
-            return 0;
-        dn_store_batch_clear(self->batch);
-        for (int i = 0; i < self->n_outputs && !rc; i++)
-            rc = dn_source_stage(self->outputs[i].source, self->batch);
-        if (!rc && def->save)
-            rc = stage_checkpoint(self);
-        if (!rc && def->stage)
-            rc = def->stage(self->self, self->batch);
-        if (rc)
-            return dn_err_set(err, rc, "cannot build the commit batch: %s", dn_strerror(rc));
-    }
+    for (int i = 0; i < self->n_outputs && !rc; i++)
+        rc = dn_source_stage(self->outputs[i].source, self->batch);
+    if (!rc && def->save)
+        rc = stage_checkpoint(self);
+    if (!rc && def->stage)
+        rc = def->stage(self->self, self->batch);
+    if (rc)
+        return dn_err_set(err, rc, "cannot build the commit batch: %s", dn_strerror(rc));
     if ((rc = dn_store_apply(self->store, self->batch, err))) {
         if (rc == DN_ENOSPACE)
             space_refused(self, err);
