@@ -49,9 +49,13 @@
  * space: ..." (when it can be written: by default it lives on the same disk),
  * no rounds, its followed logs and the sockets that change its state paused
  * (its followers' positions stand still, so the sources upstream hold back);
- * committed entries are still published. The same batch is retried every
- * tick; once it goes through an INFO line says how long it waited and work
- * resumes. The in-memory state is at most that one commit ahead of the store.
+ * committed entries are still published. The commit is retried every tick
+ * (built again from what is not committed yet: the same content, since
+ * nothing changes meanwhile); once it goes through an INFO line says how long
+ * it waited and work resumes. The in-memory state is at most that one commit
+ * ahead of the store, and only committed entries are ever published (the
+ * followers' ACKs upstream may count that commit's entries: a source's log is
+ * never pruned, so after a restart they are simply read again).
  * A SIGTERM while waiting makes one last try, then exits 1 with the reason.
  * A DN_ENOSPACE from the service's own writes (outside the node's commit) is
  * an ordinary error: the service stops with it.
