@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -446,4 +449,497 @@ Test(store, compare_and_swap_claims_once)
         free(v);
     }
     dn_store_destroy(&s);
+}
+
+/* ---- out of space --------------------------------------------------------- */
+
+/* A commit as a service makes it: n_blobs random blobs of blob_len bytes
+ * (seeded by `seed`) in table "blobs", a run log entry and a checkpoint. */
+static dn_store_batch_t *space_batch(uint64_t seed, int n_blobs, size_t blob_len)
+{
+    dn_store_batch_t *b = dn_store_batch_new();
+    cr_assert_not_null(b);
+    dn_rng_t rng;
+    dn_rng_seed(&rng, seed);
+    uint8_t *blob = malloc(blob_len);
+    cr_assert_not_null(blob);
+    for (int i = 0; i < n_blobs; i++) {
+        for (size_t j = 0; j < blob_len; j += 8) {
+            uint64_t r = dn_rng_next(&rng);
+            memcpy(blob + j, &r, blob_len - j < 8 ? blob_len - j : 8);
+        }
+        char key[32];
+        snprintf(key, sizeof key, "b%llu.%03d", (unsigned long long)seed, i);
+        cr_assert_eq(dn_store_batch_put(b, "blobs", key, strlen(key), blob, blob_len), 0);
+    }
+    free(blob);
+    char ck[32];
+    snprintf(ck, sizeof ck, "after %llu", (unsigned long long)seed);
+    cr_assert_eq(dn_store_batch_log_append(b, "runs", (int64_t)seed, ck, strlen(ck)), 0);
+    cr_assert_eq(dn_store_batch_checkpoint(b, "svc", ck, strlen(ck), NULL), 0);
+    return b;
+}
+
+/* What a store holds in the tables space_batch writes: entries and a 64-bit
+ * FNV-1a hash over every key and value in key order. */
+typedef struct digest_t {
+    uint64_t entries, hash;
+} digest_t;
+
+static int digest_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    digest_t *d = arg;
+    const uint8_t *p[2] = {key, val};
+    size_t n[2] = {klen, vlen};
+    for (int t = 0; t < 2; t++)
+        for (size_t i = 0; i < n[t]; i++)
+            d->hash = (d->hash ^ p[t][i]) * 0x100000001b3ull;
+    d->hash = (d->hash ^ 0xff) * 0x100000001b3ull;
+    d->entries++;
+    return 0;
+}
+
+static digest_t digest(dn_store_t *s)
+{
+    digest_t d = {0, 0xcbf29ce484222325ull};
+    dn_err_t err = {0};
+    const char *tables[] = {"blobs", "runs", "dn.checkpoint"};
+    for (int t = 0; t < 3; t++)
+        cr_assert_eq(dn_store_foreach(s, tables[t], NULL, 0, digest_visit, &d, &err), 0, "%s",
+                     err.msg);
+    return d;
+}
+
+static void assert_same(digest_t got, digest_t want, const char *what)
+{
+    cr_assert(got.entries == want.entries && got.hash == want.hash,
+              "%s: %llu entries hash %016llx, the undisturbed store %llu entries hash %016llx",
+              what, (unsigned long long)got.entries, (unsigned long long)got.hash,
+              (unsigned long long)want.entries, (unsigned long long)want.hash);
+}
+
+/* The two batches applied to a store in sub-directory `sub` with no fault. */
+static digest_t undisturbed(const char *sub, dn_store_batch_t *first, dn_store_batch_t *second)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, sub);
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(path, 0, 0, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(dn_store_apply(s, first, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_store_apply(s, second, &err), 0, "%s", err.msg);
+    digest_t d = digest(s);
+    dn_store_destroy(&s);
+    return d;
+}
+
+Test(store, a_full_map_refuses_the_whole_batch_and_takes_it_once_raised)
+{
+    dn_store_batch_t *first = space_batch(1, 4, 10000), *second = space_batch(2, 40, 50000);
+    digest_t want = undisturbed("ref", first, second);
+    dn_store_t *s = open_rw(1 << 20);
+    dn_store_set_map_max(s, 1 << 20);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_store_apply(s, first, &err), 0, "%s", err.msg);
+    digest_t before = digest(s);
+    int rc = dn_store_apply(s, second, &err);
+    cr_assert_eq(rc, DN_ENOSPACE, "apply returned %d (%s): %s", rc, dn_strerror(rc), err.msg);
+    cr_assert(strstr(err.msg, tmpdir) && strstr(err.msg, "map full (1048576 bytes") &&
+                  strstr(err.msg, "while committing"), "%s", err.msg);
+    assert_same(digest(s), before, "after the refused batch (nothing of it may be written)");
+    cr_assert_eq(dn_store_growths(s), 0);
+    /* Again: still refused, still nothing written. */
+    cr_assert_eq(dn_store_apply(s, second, &err), DN_ENOSPACE, "%s", err.msg);
+    assert_same(digest(s), before, "after the second refusal");
+    dn_store_set_map_max(s, 8 << 20);
+    cr_assert_eq(dn_store_apply(s, second, &err), 0, "%s", err.msg);
+    cr_assert_leq(dn_store_map_size(s), 8u << 20);
+    assert_same(digest(s), want, "after raising the limit");
+    dn_store_destroy(&s);
+    s = open_rw(0);
+    assert_same(digest(s), want, "reopened");
+    dn_store_destroy(&s);
+    dn_store_batch_destroy(&first);
+    dn_store_batch_destroy(&second);
+}
+
+/* Fills the filesystem of dir with dir/filler until a write fails. */
+static void fill_disk(const char *dir)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/filler", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot create %s", path);
+    static char block[4096];
+    while (fwrite(block, 1, sizeof block, f) == sizeof block)
+        ;
+    fclose(f);
+}
+
+/* A tmpfs of `mb` MiB mounted at tmpdir/mnt (unmounted by umount_tmpfs), or
+ * the test skipped with the reason when this process may not mount. */
+static void mount_tmpfs(char *mnt, size_t cap, int mb)
+{
+    snprintf(mnt, cap, "%s/mnt", tmpdir);
+    if (geteuid() != 0)
+        cr_skip_test("needs root to mount a tmpfs (running as uid %d)", (int)geteuid());
+    cr_assert_eq(mkdir(mnt, 0755), 0);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=%dm tmpfs '%s'", mb, mnt);
+    cr_assert_eq(system(cmd), 0, "%s failed although running as root", cmd);
+}
+
+static void umount_tmpfs(const char *mnt)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "umount '%s'", mnt);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+Test(store, a_full_disk_refuses_the_whole_batch_and_takes_it_once_freed)
+{
+    dn_store_batch_t *first = space_batch(1, 4, 10000), *second = space_batch(2, 40, 50000);
+    digest_t want = undisturbed("ref", first, second);
+    char mnt[128], path[160], filler[192];
+    mount_tmpfs(mnt, sizeof mnt, 4);
+    snprintf(path, sizeof path, "%s/store", mnt);
+    snprintf(filler, sizeof filler, "%s/filler", mnt);
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(path, DN_STORE_NOSYNC, 0, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(dn_store_apply(s, first, &err), 0, "%s", err.msg);
+    digest_t before = digest(s);
+    fill_disk(mnt);
+    int rc = dn_store_apply(s, second, &err);
+    cr_assert_eq(rc, DN_ENOSPACE, "apply returned %d (%s): %s", rc, dn_strerror(rc), err.msg);
+    cr_assert(strstr(err.msg, path) && strstr(err.msg, "disk full (") &&
+                  strstr(err.msg, "while committing"), "%s", err.msg);
+    fprintf(stderr, "full tmpfs: %s\n", err.msg);
+    assert_same(digest(s), before, "after the refused batch (nothing of it may be written)");
+    cr_assert_eq(dn_store_sync(s, &err), 0, "%s", err.msg);
+    cr_assert_eq(unlink(filler), 0);
+    cr_assert_eq(dn_store_apply(s, second, &err), 0, "%s", err.msg);
+    assert_same(digest(s), want, "after freeing space");
+    dn_store_destroy(&s);
+    s = dn_store_open(path, 0, 0, &err);
+    cr_assert_not_null(s, "reopen: %s", err.msg);
+    assert_same(digest(s), want, "reopened");
+    dn_store_destroy(&s);
+    umount_tmpfs(mnt);
+    dn_store_batch_destroy(&first);
+    dn_store_batch_destroy(&second);
+}
+
+/* Child: the same with a file size limit instead of a full disk (SIGXFSZ
+ * ignored, so writes past the limit fail with EFBIG or come up short). Exit
+ * status 0 when every check held, else the number of the failed check. */
+static int fsize_child(dn_store_batch_t *first, dn_store_batch_t *second, digest_t want)
+{
+    dn_err_t err = {0};
+    signal(SIGXFSZ, SIG_IGN);
+    dn_store_t *s = dn_store_open(tmpdir, 0, 0, &err);
+    if (!s || dn_store_apply(s, first, &err))
+        return 1;
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_FSIZE, &lim))
+        return 2;
+    struct rlimit low = {512 << 10, lim.rlim_max};
+    if (setrlimit(RLIMIT_FSIZE, &low))
+        return 3;
+    digest_t before = digest(s);
+    int rc = dn_store_apply(s, second, &err);
+    fprintf(stderr, "file size limit: %s\n", err.msg);
+    if (rc != DN_ENOSPACE || !strstr(err.msg, "file size limit reached (") ||
+        !strstr(err.msg, "while committing"))
+        return 4;
+    digest_t after = digest(s);
+    if (after.entries != before.entries || after.hash != before.hash)
+        return 5;
+    if (setrlimit(RLIMIT_FSIZE, &lim) || dn_store_apply(s, second, &err))
+        return 6;
+    after = digest(s);
+    dn_store_destroy(&s);
+    return after.entries == want.entries && after.hash == want.hash ? 0 : 7;
+}
+
+Test(store, a_file_size_limit_refuses_the_whole_batch_and_takes_it_once_raised)
+{
+    dn_store_batch_t *first = space_batch(1, 4, 10000), *second = space_batch(2, 40, 50000);
+    digest_t want = undisturbed("ref", first, second);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(fsize_child(first, second, want));
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "the child died of signal %d", WTERMSIG(status));
+    cr_assert_eq(WEXITSTATUS(status), 0, "check %d failed (see its stderr)",
+                 WEXITSTATUS(status));
+    dn_store_batch_destroy(&first);
+    dn_store_batch_destroy(&second);
+}
+
+/* Child: with the address space limited so the map cannot double, the batch
+ * is refused as "map full" (no attempt that would leave the map unmapped);
+ * with the limit lifted it goes through. */
+static int address_space_child(dn_store_batch_t *second, digest_t want_entries)
+{
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(tmpdir, 0, 1 << 20, &err);
+    if (!s)
+        return 1;
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_AS, &lim))
+        return 2;
+    /* What the process maps now, plus 1.5 MiB: the map may not reach 2 MiB. */
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (!f || fscanf(f, "%lu", &pages) != 1)
+        return 3;
+    fclose(f);
+    struct rlimit low = {pages * (unsigned long)sysconf(_SC_PAGESIZE) + (3u << 19), lim.rlim_max};
+    if (setrlimit(RLIMIT_AS, &low))
+        return 4;
+    int rc = dn_store_apply(s, second, &err);
+    fprintf(stderr, "address space limit: %s\n", err.msg);
+    if (rc != DN_ENOSPACE || !strstr(err.msg, "map full (") || !strstr(err.msg, "no address space"))
+        return 5;
+    if (setrlimit(RLIMIT_AS, &lim) || dn_store_apply(s, second, &err))
+        return 6;
+    digest_t d = digest(s);
+    dn_store_destroy(&s);
+    return d.entries == want_entries.entries && d.hash == want_entries.hash ? 0 : 7;
+}
+
+Test(store, no_address_space_for_a_bigger_map_is_a_full_map_not_a_crash)
+{
+#ifdef __SANITIZE_ADDRESS__
+    cr_skip_test("AddressSanitizer reserves terabytes of shadow memory: no RLIMIT_AS test");
+#endif
+    dn_store_batch_t *empty = dn_store_batch_new(), *second = space_batch(2, 40, 50000);
+    digest_t want = undisturbed("ref", empty, second);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(address_space_child(second, want));
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "the child died of signal %d", WTERMSIG(status));
+    cr_assert_eq(WEXITSTATUS(status), 0, "check %d failed (see its stderr)",
+                 WEXITSTATUS(status));
+    dn_store_batch_destroy(&empty);
+    dn_store_batch_destroy(&second);
+}
+
+/* ---- damaged files ------------------------------------------------------------ */
+
+/* A store in tmpdir/good after several commits (pages beyond the meta pages,
+ * a two-level main table); its data.mdb size into *size. */
+static void make_good_store(size_t *size)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/good", tmpdir);
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(path, 0, 0, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        dn_store_batch_t *b = space_batch(seed, 30, 1000);
+        cr_assert_eq(dn_store_apply(s, b, &err), 0, "%s", err.msg);
+        dn_store_batch_destroy(&b);
+    }
+    dn_store_destroy(&s);
+    snprintf(path, sizeof path, "%s/good/data.mdb", tmpdir);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    *size = (size_t)st.st_size;
+}
+
+/* Copies tmpdir/good to tmpdir/NAME; the copy's FILE path into path. */
+static void copy_store(const char *name, const char *file, char *path, size_t cap)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "cp -a '%s/good' '%s/%s'", tmpdir, tmpdir, name);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(path, cap, "%s/%s/%s", tmpdir, name, file);
+}
+
+static void overwrite(const char *path, long off, const void *bytes, size_t n)
+{
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert_eq(fseek(f, off, SEEK_SET), 0);
+    cr_assert_eq(fwrite(bytes, 1, n, f), n);
+    cr_assert_eq(fclose(f), 0);
+}
+
+static uint64_t read_u64(const char *path, long off)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    uint64_t v = 0;
+    cr_assert_eq(fseek(f, off, SEEK_SET), 0);
+    cr_assert_eq(fread(&v, 8, 1, f), 1);
+    fclose(f);
+    return v;
+}
+
+/* The store NAME refused, read-write and read-only, with DN_EFORMAT and a
+ * message naming its directory and holding every one of the texts given. */
+static void assert_refused(const char *name, const char *text1, const char *text2)
+{
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+    for (int ro = 0; ro < 2; ro++) {
+        dn_err_t err = {0};
+        dn_store_t *s = dn_store_open(dir, ro ? DN_STORE_READONLY : 0, 0, &err);
+        cr_assert_null(s, "%s: the damaged store was opened%s", name, ro ? " read-only" : "");
+        cr_assert_eq(err.code, DN_EFORMAT, "%s: code %d: %s", name, err.code, err.msg);
+        cr_assert(strstr(err.msg, dir) && strstr(err.msg, text1) &&
+                      (!text2 || strstr(err.msg, text2)),
+                  "%s: the message does not say \"%s\"%s%s: %s", name, text1,
+                  text2 ? " and " : "", text2 ? text2 : "", err.msg);
+        if (!ro)
+            fprintf(stderr, "%s: %s\n", name, err.msg);
+    }
+}
+
+Test(store, damaged_files_are_refused_by_name_before_lmdb_maps_them)
+{
+    size_t size;
+    make_good_store(&size);
+    const long psize = 4096;
+    cr_assert_geq(size, 6 * psize, "the good store has %zu bytes: too small to damage", size);
+    char path[192];
+
+    /* The classic: the tail cut off (a copy that stopped short). LMDB alone
+     * maps the missing pages and dies of SIGBUS at the first read. */
+    copy_store("tail_cut", "data.mdb", path, sizeof path);
+    cr_assert_eq(truncate(path, (off_t)(size - 3 * psize)), 0);
+    assert_refused("tail_cut", "data.mdb: truncated: ", "its last commit (transaction 3) needs");
+
+    copy_store("meta_cut", "data.mdb", path, sizeof path);
+    cr_assert_eq(truncate(path, 6000), 0);
+    assert_refused("meta_cut", "data.mdb: truncated: 6000 bytes, less than its two meta pages",
+                   NULL);
+
+    copy_store("header_cut", "data.mdb", path, sizeof path);
+    cr_assert_eq(truncate(path, 100), 0);
+    assert_refused("header_cut", "data.mdb: cannot read meta page 0: truncated", NULL);
+
+    copy_store("garbage", "data.mdb", path, sizeof path);
+    uint8_t junk[2 * 4096];
+    dn_rng_t rng;
+    dn_rng_seed(&rng, 17);
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)dn_rng_next(&rng);
+    overwrite(path, 0, junk, sizeof junk);
+    assert_refused("garbage", "data.mdb: not an LMDB data file (meta page 0", NULL);
+
+    copy_store("magic", "data.mdb", path, sizeof path);
+    overwrite(path, psize + 16, "\xef\xbe\xad\xde", 4);
+    assert_refused("magic", "data.mdb: not an LMDB data file (meta page 1",
+                   "magic 0xdeadbeef, want 0xbeefc0de");
+
+    copy_store("version", "data.mdb", path, sizeof path);
+    overwrite(path, 20, "\x02\0\0\0", 4);
+    assert_refused("version", "data.mdb: LMDB data format 2 (meta page 0), this build reads 1",
+                   NULL);
+
+    /* The root of the main table zeroed (a hole from a crash of the disk). */
+    copy_store("root", "data.mdb", path, sizeof path);
+    int cur = read_u64(path, 144) < read_u64(path, psize + 144);
+    uint64_t root = read_u64(path, cur * psize + 128);
+    cr_assert(root >= 2 && (root + 1) * (uint64_t)psize <= size, "main root page %llu",
+              (unsigned long long)root);
+    static const uint8_t zero[4096];
+    overwrite(path, (long)root * psize, zero, sizeof zero);
+    assert_refused("root", "data.mdb: damaged: the root of its main table", "is not a tree page");
+
+    copy_store("lock", "lock.mdb", path, sizeof path);
+    overwrite(path, 0, "GARBAGE!", 8);
+    assert_refused("lock", "lock.mdb: not an LMDB lock file (magic 0x42524147", NULL);
+
+    /* The good store itself still opens and reads. */
+    snprintf(path, sizeof path, "%s/good", tmpdir);
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(path, DN_STORE_READONLY, 0, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(digest(s).entries, 3 * 30 + 3 + 1);
+    dn_store_destroy(&s);
+}
+
+/* Child: holds a read transaction on tmpdir/good (its pid in lock.mdb's
+ * reader table) until its stdin closes. */
+static int holding_reader(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    int *fds = arg;
+    char c = 'r';
+    if (write(fds[1], &c, 1) != 1)
+        return -1;
+    return read(fds[0], &c, 1) < 0 ? -1 : 1;
+}
+
+Test(store, a_lock_file_from_another_host_does_not_block_or_crash)
+{
+    size_t size;
+    make_good_store(&size);
+    int go[2], ready[2];
+    cr_assert_eq(pipe(go), 0);
+    cr_assert_eq(pipe(ready), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(go[1]);
+        close(ready[0]);
+        char path[128];
+        snprintf(path, sizeof path, "%s/good", tmpdir);
+        dn_err_t err = {0};
+        dn_store_t *s = dn_store_open(path, DN_STORE_READONLY, 0, &err);
+        int fds[2] = {go[0], ready[1]};
+        int rc = s ? dn_store_foreach(s, "blobs", NULL, 0, holding_reader, fds, &err) : 1;
+        dn_store_destroy(&s);
+        _exit(rc ? 1 : 0);
+    }
+    close(go[0]);
+    close(ready[1]);
+    char c;
+    cr_assert_eq(read(ready[0], &c, 1), 1);
+    /* The directory as it would come from a host where a reader was live:
+     * lock.mdb lists a reader (pid alive here, but not of this store). */
+    char path[192];
+    copy_store("moved", "lock.mdb", path, sizeof path);
+    snprintf(path, sizeof path, "%s/moved", tmpdir);
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(path, 0, 0, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    digest_t before = digest(s);
+    dn_store_batch_t *b = space_batch(9, 30, 1000);
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(dn_store_apply(s, b, &err), 0, "%s", err.msg);
+    digest_t after = digest(s);
+    /* 30 new blobs, 20 log entries; the checkpoint replaced. */
+    cr_assert_eq(after.entries, before.entries + 30 + 20, "entries %llu then %llu",
+                 (unsigned long long)before.entries, (unsigned long long)after.entries);
+    dn_store_batch_destroy(&b);
+    dn_store_destroy(&s);
+    /* A lock file in use by a process of another LMDB build (its layout
+     * number differs): LMDB cannot share it; refused by name. */
+    snprintf(path, sizeof path, "%s/good/lock.mdb", tmpdir);
+    uint64_t head = read_u64(path, 0);
+    overwrite(path, 4, "\x77\x77\x77\x77", 4);
+    snprintf(path, sizeof path, "%s/good", tmpdir);
+    s = dn_store_open(path, 0, 0, &err);
+    cr_assert_null(s, "a lock file of another layout in use was shared");
+    cr_assert(err.code == DN_EFORMAT && strstr(err.msg, "lock.mdb: in use by a process with "
+                                                        "another lock layout"), "%s", err.msg);
+    fprintf(stderr, "lock layout: %s\n", err.msg);
+    snprintf(path, sizeof path, "%s/good/lock.mdb", tmpdir);
+    overwrite(path, 0, &head, 8);
+    cr_assert_eq(write(go[1], "g", 1), 1);
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "reader child status %d", status);
 }

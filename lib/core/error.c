@@ -18,6 +18,7 @@ const char *dn_strerror(int code)
     case DN_ENOTFOUND: return "not found";
     case DN_ESTATE: return "invalid state";
     case DN_EMISMATCH: return "dimension mismatch";
+    case DN_ENOSPACE: return "no space left";
     default: return "unknown error";
     }
 }

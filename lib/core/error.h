@@ -25,6 +25,7 @@ enum {
     DN_ENOTFOUND = -1007, /* no such key, file or record */
     DN_ESTATE = -1008,    /* call not valid in the object's current state */
     DN_EMISMATCH = -1009, /* dimensions disagree (bin count, architecture, version) */
+    DN_ENOSPACE = -1010,  /* no room to write: the disk (or a file size limit) or a store's map */
 };
 
 #define DN_ERRMSG_MAX 512

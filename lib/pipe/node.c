@@ -78,6 +78,13 @@ struct dn_node_t {
     dn_health_t health;
     int health_failing;
     uint64_t rounds;
+    /* Waiting for space (see dn_node_commit): the refused commit is retried
+     * every tick; since when, how often, the reason. */
+    int space_wait, stopping;
+    double space_since, space_logged;
+    uint64_t space_retries;
+    int64_t tick_ms;
+    char space_msg[DN_ERRMSG_MAX];
 };
 
 /* ---- configuration ----------------------------------------------------------- */
@@ -408,10 +415,62 @@ static int stage_checkpoint(dn_node_t *self)
     return rc;
 }
 
+static void write_health(dn_node_t *self, dn_health_state_t state, const char *detail);
+
+/* Stops (on != 0) or resumes reading every socket whose messages change the
+ * service's state: followed logs (which stay paused while an output has no
+ * room), plain and readiness handlers, and request sockets that take labels.
+ * Followers' ACKs and REWINDs to the sources go on being read. */
+static void pause_for_space(dn_node_t *self, int on)
+{
+    if (!self->svc)
+        return;
+    for (int i = 0; i < self->n_inputs; i++)
+        dn_service_pause(self->svc, self->inputs[i].sub, on || self->paused);
+    for (int i = 0; i < self->n_handlers; i++)
+        if (i >= self->n_outputs || self->outputs[i].on_label)
+            dn_service_pause(self->svc, self->handlers[i].sock, on);
+}
+
+/* A commit refused for want of space: the first time, the wait starts (log,
+ * inputs paused, heartbeat); later, a reminder every minute. Not while
+ * stopping: the error stops the service. */
+static void space_refused(dn_node_t *self, const dn_err_t *err)
+{
+    if (self->stopping)
+        return;
+    double now = dn_clock_mono();
+    snprintf(self->space_msg, sizeof self->space_msg, "%s", err->msg);
+    if (!self->space_wait) {
+        self->space_wait = 1;
+        self->space_since = self->space_logged = now;
+        self->space_retries = 0;
+        dn_log(DN_LOG_WARN, "%s; waiting for space: the commit is retried every %lld ms, "
+               "inputs paused, nothing lost (the last commit stands)", err->msg,
+               (long long)self->tick_ms);
+        pause_for_space(self, 1);
+    } else {
+        self->space_retries++;
+        if (now - self->space_logged >= 60.0) {
+            self->space_logged = now;
+            dn_log(DN_LOG_WARN, "%s; still waiting for space after %.0f s (%llu retries)",
+                   err->msg, now - self->space_since, (unsigned long long)self->space_retries);
+        }
+    }
+    char detail[DN_ERRMSG_MAX + 32];
+    snprintf(detail, sizeof detail, "waiting for space: %s", err->msg);
+    write_health(self, DN_HEALTH_RUNNING, detail);
+}
+
+/* Commits the round's batch. A batch refused is built again for the retry:
+ * the sources and def->stage add again whatever is not committed yet, so it
+ * is the commit that failed plus anything changed since (nothing, normally:
+ * while waiting, no work is done and the inputs are paused), and nothing is
+ * marked committed that was not in it. */
 int dn_node_commit(dn_node_t *self, dn_err_t *err)
 {
     const dn_node_def_t *def = self->def;
-    if (!self->store || (!self->dirty && !pending_entries(self)))
+    if (!self->store || (!self->dirty && !pending_entries(self) && !self->space_wait))
         return 0;
     dn_store_batch_clear(self->batch);
     int rc = 0;
@@ -423,8 +482,18 @@ int dn_node_commit(dn_node_t *self, dn_err_t *err)
         rc = def->stage(self->self, self->batch);
     if (rc)
         return dn_err_set(err, rc, "cannot build the commit batch: %s", dn_strerror(rc));
-    if ((rc = dn_store_apply(self->store, self->batch, err)))
+    if ((rc = dn_store_apply(self->store, self->batch, err))) {
+        if (rc == DN_ENOSPACE)
+            space_refused(self, err);
         return rc;
+    }
+    if (self->space_wait) {
+        self->space_wait = 0;
+        dn_log(DN_LOG_INFO, "the commit went through after waiting %.1f s for space "
+               "(%llu retries; it was: %s); resuming", dn_clock_mono() - self->space_since,
+               (unsigned long long)self->space_retries, self->space_msg);
+        pause_for_space(self, 0);
+    }
     for (int i = 0; i < self->n_outputs; i++)
         dn_source_committed(self->outputs[i].source);
     if (def->committed)
@@ -514,15 +583,25 @@ static int on_round(dn_service_t *svc, void *arg)
     dn_err_t err = {0};
     int wait_ms = DN_SERVICE_POLL_MAX_MS;
     self->rounds++;
-    int rc = self->def->round ? self->def->round(self, self->self, &wait_ms, &err) : 0;
-    if (!rc)
-        rc = dn_node_commit(self, &err);
+    int rc = 0;
+    /* While waiting for space no work is done (the tick retries the commit);
+     * committed entries are still published and followers still acknowledge
+     * (their position stands still, so upstream sources hold back). */
+    if (!self->space_wait) {
+        rc = self->def->round ? self->def->round(self, self->self, &wait_ms, &err) : 0;
+        if (!rc)
+            rc = dn_node_commit(self, &err);
+        if (rc == DN_ENOSPACE && self->space_wait)
+            rc = 0;
+    }
     for (int i = 0; i < self->n_outputs && !rc; i++)
         rc = dn_source_pump(self->outputs[i].source, &err);
     for (int i = 0; i < self->n_inputs && !rc; i++)
         rc = dn_follower_flush(self->inputs[i].follower, &err);
     if (rc)
         return dn_service_fail(svc, rc, "%s", err.msg[0] ? err.msg : dn_strerror(rc));
+    if (self->space_wait)
+        return DN_SERVICE_POLL_MAX_MS;
     apply_back_pressure(self);
     for (int i = 0; i < self->n_outputs; i++)
         if (dn_source_backlog(self->outputs[i].source) &&
@@ -535,6 +614,13 @@ static int on_tick(dn_service_t *svc, void *arg)
 {
     dn_node_t *self = arg;
     dn_err_t err = {0};
+    if (self->space_wait) {
+        int rc = dn_node_commit(self, &err);
+        if (rc == DN_ENOSPACE)
+            return 0;
+        if (rc)
+            return dn_service_fail(svc, rc, "%s", err.msg);
+    }
     int rc = self->store ? dn_store_sync(self->store, &err) : 0;
     if (!rc && self->def->tick)
         rc = self->def->tick(self, self->self, &err);
@@ -547,7 +633,13 @@ static int on_shutdown(dn_service_t *svc, void *arg)
 {
     dn_node_t *self = arg;
     dn_err_t err = {0};
-    int rc = self->def->finish ? self->def->finish(self, self->self, &err) : 0;
+    /* Waiting for space: one last try of the refused commit before any more
+     * work; if it fails the service stops with it (exit status 1), its store
+     * at the last commit, from which a restart carries on. */
+    self->stopping = 1;
+    int rc = self->space_wait ? dn_node_commit(self, &err) : 0;
+    if (!rc && self->def->finish)
+        rc = self->def->finish(self, self->self, &err);
     if (!rc)
         rc = dn_node_commit(self, &err);
     if (!rc && self->store)
@@ -651,6 +743,7 @@ static int start(dn_node_t *self, dn_err_t *err)
     int64_t tick_ms;
     if ((rc = dn_node_int(self, "tick_ms", 1, 3600000, &tick_ms, err)))
         return rc;
+    self->tick_ms = tick_ms;
     if ((rc = start_health(self, tick_ms, err)))
         return rc;
     if ((rc = dn_service_install_signals(err)))

@@ -47,6 +47,25 @@
  * (kill -9 included) restarts exactly where its last commit left off.
  * Without def->save the service commits its own state (the trainer).
  *
+ * No space. When the round's commit is refused with DN_ENOSPACE (store.h: the
+ * disk or a file size limit full, the map unable to grow) nothing of it was
+ * written and the service waits instead of failing: one WARN line with the
+ * store's reason ("store DIR: disk full (No space left on device) while
+ * committing; waiting for space: ..."), the heartbeat's detail "waiting for
+ * space: ..." (when it can be written: by default it lives on the same disk),
+ * no rounds, its followed logs and the sockets that change its state paused
+ * (its followers' positions stand still, so the sources upstream hold back);
+ * committed entries are still published. The commit is retried every tick
+ * (built again from what is not committed yet: the same content, since
+ * nothing changes meanwhile); once it goes through an INFO line says how long
+ * it waited and work resumes. The in-memory state is at most that one commit
+ * ahead of the store, and only committed entries are ever published (the
+ * followers' ACKs upstream may count that commit's entries: a source's log is
+ * never pruned, so after a restart they are simply read again).
+ * A SIGTERM while waiting makes one last try, then exits 1 with the reason.
+ * A DN_ENOSPACE from the service's own writes (outside the node's commit) is
+ * an ordinary error: the service stops with it.
+ *
  * Thread rules: one node per process (signals are process-wide); every call
  * from the thread running dn_node_main. Ownership: everything the node hands
  * out (config, store, policy, sockets, sources, followers) is the node's and

@@ -17,10 +17,17 @@
  * under "name\0seq" or none at all. */
 #include "store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "bytes.h"
 #include "fileio.h"
@@ -33,17 +40,26 @@
 #define MAX_ATTEMPTS 40
 #define MAX_DBS 64
 
+/* Free bytes on the filesystem below which a short write (LMDB reports it
+ * as EIO) is taken for a full disk. */
+#define SHORT_WRITE_FREE_MAX (4u << 20)
+
 struct dn_store_t {
     MDB_env *env;
     char *dir;
     int readonly;
     uint64_t growths;
+    size_t map_max;   /* the map grows at most to this (0: no limit of ours) */
+    int broken;       /* a failed map growth unmapped the environment: no more use */
 };
 
 /* ---- helpers ----------------------------------------------------------- */
 
 static int lmdb_error(const dn_store_t *self, dn_err_t *err, const char *what, int rc)
 {
+    if (self->broken)
+        return dn_err_set(err, DN_EIO, "store %s: %s: unusable since its map failed to grow "
+                          "(restart the service)", self->dir, what);
     return dn_err_set(err, DN_EIO, "store %s: %s: %s", self->dir, what, mdb_strerror(rc));
 }
 
@@ -86,6 +102,8 @@ static int is_reserved(const char *table)
 static int txn_begin(dn_store_t *self, unsigned flags, MDB_txn **txn)
 {
     int rc = 0;
+    if (self->broken)
+        return ENOTRECOVERABLE;
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         rc = mdb_txn_begin(self->env, NULL, flags, txn);
         if (rc != MDB_MAP_RESIZED)
@@ -130,6 +148,207 @@ static int copy_out(const MDB_val *v, void **out, size_t *len)
     return 0;
 }
 
+/* ---- checks before mapping --------------------------------------------- */
+
+/* LMDB 0.9's file layout (mdb.c), read before mdb_env_open maps the files:
+ * LMDB trusts its meta pages, so a data.mdb cut short maps pages that are not
+ * there (SIGBUS at the first read) and garbage where a tree should be is
+ * followed as one. These checks catch what can be seen without walking the
+ * trees: the two meta pages (flags, magic, version, page size), a file
+ * shorter than its last commit, a root that is not a tree page. Offsets are
+ * for LP64 builds (pgno_t and txnid_t are 8 bytes). */
+_Static_assert(sizeof(size_t) == 8, "the LMDB layout offsets below are for 64-bit builds");
+#define LMDB_MAGIC 0xBEEFC0DEu
+#define LMDB_DATA_VERSION 1u
+#define LMDB_P_BRANCH 0x01u
+#define LMDB_P_LEAF 0x02u
+#define LMDB_P_META 0x08u
+#define LMDB_P_INVALID UINT64_MAX
+#define PG_PGNO 0       /* page header: page number (8), pad (2), flags (2), ... */
+#define PG_FLAGS 10
+#define META_MAGIC 16   /* meta page: magic (4), version (4), address, map size, */
+#define META_VERSION 20 /* the free and main tables' MDB_db (48 bytes each), */
+#define META_PSIZE 40   /* the last page, the transaction id */
+#define META_ROOT_FREE 80
+#define META_ROOT_MAIN 128
+#define META_LAST_PG 136
+#define META_TXNID 144
+#define META_BYTES 152
+#define LMDB_PSIZE_MIN 512u
+#define LMDB_PSIZE_MAX 65536u
+
+typedef struct meta_t {
+    uint64_t last_pg, txnid, root[2];
+    uint32_t psize;
+} meta_t;
+
+/* LMDB writes its fields in the machine's own byte order. */
+static uint16_t get16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Reads n bytes at off; 0, or the errno (EIO-like ENODATA for a short file). */
+static int read_at(int fd, void *buf, size_t n, off_t off)
+{
+    ssize_t got = pread(fd, buf, n, off);
+    return got < 0 ? errno : (size_t)got < n ? ENODATA : 0;
+}
+
+/* Meta page i of data.mdb (psize: the page size meta 0 gave; 0 for meta 0). */
+static int read_meta(const dn_store_t *self, const char *file, int fd, int i, uint32_t psize,
+                     meta_t *m, dn_err_t *err)
+{
+    uint8_t b[META_BYTES];
+    int rc = read_at(fd, b, sizeof b, (off_t)i * psize);
+    if (rc)
+        return dn_err_set(err, DN_EFORMAT, "store %s: %s: cannot read meta page %d: %s",
+                          self->dir, file, i, rc == ENODATA ? "truncated" : strerror(rc));
+    uint32_t magic = get32(b + META_MAGIC), version = get32(b + META_VERSION);
+    if (!(get16(b + PG_FLAGS) & LMDB_P_META) || magic != LMDB_MAGIC)
+        return dn_err_set(err, DN_EFORMAT, "store %s: %s: not an LMDB data file (meta page %d: "
+                          "flags 0x%x, magic 0x%08x, want 0x%08x)", self->dir, file, i,
+                          get16(b + PG_FLAGS), magic, LMDB_MAGIC);
+    if (version != LMDB_DATA_VERSION)
+        return dn_err_set(err, DN_EFORMAT, "store %s: %s: LMDB data format %u (meta page %d), "
+                          "this build reads %u", self->dir, file, version, i,
+                          LMDB_DATA_VERSION);
+    m->psize = get32(b + META_PSIZE);
+    m->root[0] = get64(b + META_ROOT_FREE);
+    m->root[1] = get64(b + META_ROOT_MAIN);
+    m->last_pg = get64(b + META_LAST_PG);
+    m->txnid = get64(b + META_TXNID);
+    if (m->psize < LMDB_PSIZE_MIN || m->psize > LMDB_PSIZE_MAX || (m->psize & (m->psize - 1)) ||
+        (i == 1 && m->psize != psize))
+        return dn_err_set(err, DN_EFORMAT, "store %s: %s: damaged meta page %d: page size %u",
+                          self->dir, file, i, m->psize);
+    return 0;
+}
+
+/* The checks of data.mdb (open as fd) against its newest commit, once;
+ * that commit's transaction id into *txnid. */
+static int check_data_once(const dn_store_t *self, int fd, uint64_t *txnid, dn_err_t *err)
+{
+    const char *file = "data.mdb";
+    meta_t m[2];
+    struct stat st;
+    int rc = read_meta(self, file, fd, 0, 0, &m[0], err);
+    if (rc)
+        return rc;
+    if (fstat(fd, &st))
+        return dn_err_set(err, DN_EIO, "store %s: %s: %s", self->dir, file, strerror(errno));
+    uint64_t size = (uint64_t)st.st_size;
+    if (size < 2ull * m[0].psize)
+        return dn_err_set(err, DN_EFORMAT, "store %s: %s: truncated: %llu bytes, less than its "
+                          "two meta pages of %u", self->dir, file, (unsigned long long)size,
+                          m[0].psize);
+    if ((rc = read_meta(self, file, fd, 1, m[0].psize, &m[1], err)))
+        return rc;
+    const meta_t *cur = &m[m[0].txnid < m[1].txnid];
+    *txnid = cur->txnid;
+    /* The file only grows: its size now covers every commit up to cur. */
+    if (fstat(fd, &st))
+        return dn_err_set(err, DN_EIO, "store %s: %s: %s", self->dir, file, strerror(errno));
+    size = (uint64_t)st.st_size;
+    uint64_t need = cur->last_pg < UINT64_MAX / cur->psize - 1 ? (cur->last_pg + 1) * cur->psize
+                                                               : UINT64_MAX;
+    if (cur->last_pg < 1 || cur->last_pg >= size / cur->psize)
+        return dn_err_set(err, DN_EFORMAT, "store %s: %s: truncated: %llu bytes, its last "
+                          "commit (transaction %llu) needs %llu", self->dir, file,
+                          (unsigned long long)size, (unsigned long long)cur->txnid,
+                          (unsigned long long)need);
+    for (int t = 0; t < 2; t++) {
+        uint64_t root = cur->root[t];
+        if (root == LMDB_P_INVALID)
+            continue;
+        uint8_t h[16];
+        int bad = root < 2 || root > cur->last_pg ||
+                  read_at(fd, h, sizeof h, (off_t)(root * cur->psize)) ||
+                  get64(h + PG_PGNO) != root ||
+                  !(get16(h + PG_FLAGS) & (LMDB_P_BRANCH | LMDB_P_LEAF));
+        if (bad)
+            return dn_err_set(err, DN_EFORMAT, "store %s: %s: damaged: the root of its %s table "
+                              "(page %llu of %llu, transaction %llu) is not a tree page",
+                              self->dir, file, t ? "main" : "free", (unsigned long long)root,
+                              (unsigned long long)cur->last_pg + 1,
+                              (unsigned long long)cur->txnid);
+    }
+    return 0;
+}
+
+/* data.mdb: absent or empty (a new environment), or both meta pages sound and
+ * the commit LMDB will use (the higher transaction id) inside the file. A
+ * writer of another process may commit meanwhile (and reuse the pages of the
+ * commit just read): a failed check is believed only when the newest commit
+ * is the same before and after it. */
+static int check_data_file(const dn_store_t *self, dn_err_t *err)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/data.mdb", self->dir) >= (int)sizeof path)
+        return dn_err_set(err, DN_EINVAL, "store %s: path too long", self->dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : dn_err_set(err, DN_EIO, "store %s: data.mdb: %s",
+                                                self->dir, strerror(errno));
+    struct stat st;
+    int rc = fstat(fd, &st) ? dn_err_set(err, DN_EIO, "store %s: data.mdb: %s", self->dir,
+                                         strerror(errno)) : 0;
+    for (int attempt = 0; !rc && st.st_size > 0; attempt++) {
+        uint64_t txnid = 0, now = 0;
+        if (!(rc = check_data_once(self, fd, &txnid, err)))
+            break;
+        dn_err_t again = {0};
+        if (!check_data_once(self, fd, &now, &again))
+            rc = 0; /* passes now: a commit came in between */
+        else if (now != txnid && attempt < 4)
+            rc = 0; /* another commit: look again */
+        else
+            break;  /* the same commit fails twice: damaged */
+    }
+    close(fd);
+    return rc;
+}
+
+/* lock.mdb: LMDB rebuilds it when no process has it open (reader slots of a
+ * dead process or of another host, a lock file of another build), so only
+ * bytes that LMDB never writes there are refused: a magic that is neither
+ * LMDB's nor zero (a file being initialised). */
+static int check_lock_file(const dn_store_t *self, dn_err_t *err)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/lock.mdb", self->dir) >= (int)sizeof path)
+        return dn_err_set(err, DN_EINVAL, "store %s: path too long", self->dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : dn_err_set(err, DN_EIO, "store %s: lock.mdb: %s",
+                                                self->dir, strerror(errno));
+    uint8_t b[4];
+    int short_file = read_at(fd, b, sizeof b, 0);
+    close(fd);
+    uint32_t magic = short_file ? 0 : get32(b);
+    if (magic == 0 || magic == LMDB_MAGIC)
+        return 0;
+    return dn_err_set(err, DN_EFORMAT, "store %s: lock.mdb: not an LMDB lock file (magic "
+                      "0x%08x, want 0x%08x): if no process uses this store, remove lock.mdb",
+                      self->dir, magic, LMDB_MAGIC);
+}
+
 /* ---- open / close ------------------------------------------------------ */
 
 dn_store_t *dn_store_open(const char *dir, int flags, size_t map_size, dn_err_t *err)
@@ -147,6 +366,8 @@ dn_store_t *dn_store_open(const char *dir, int flags, size_t map_size, dn_err_t 
     self->readonly = (flags & DN_STORE_READONLY) != 0;
     if (!self->readonly && dn_mkdirs(dir, err))
         goto fail;
+    if (check_data_file(self, err) || check_lock_file(self, err))
+        goto fail;
     if ((rc = mdb_env_create(&self->env))) {
         lmdb_error(self, err, "create environment", rc);
         goto fail;
@@ -158,7 +379,13 @@ dn_store_t *dn_store_open(const char *dir, int flags, size_t map_size, dn_err_t 
     }
     unsigned env_flags = self->readonly ? MDB_RDONLY : (flags & DN_STORE_NOSYNC) ? MDB_NOSYNC : 0;
     if ((rc = mdb_env_open(self->env, dir, env_flags, 0666))) {
-        lmdb_error(self, err, "open", rc);
+        /* data.mdb passed its checks: a layout LMDB refuses is the lock
+         * file's, which LMDB only reads when another process has it open. */
+        if (rc == MDB_VERSION_MISMATCH || rc == MDB_INVALID)
+            dn_err_set(err, DN_EFORMAT, "store %s: lock.mdb: in use by a process with another "
+                       "lock layout (another LMDB build?): %s", dir, mdb_strerror(rc));
+        else
+            lmdb_error(self, err, "open", rc);
         goto fail;
     }
     int dead = 0;
@@ -176,6 +403,8 @@ int dn_store_sync(dn_store_t *self, dn_err_t *err)
 {
     if (self->readonly)
         return 0;
+    if (self->broken)
+        return lmdb_error(self, err, "sync", 0);
     int rc = mdb_env_sync(self->env, 1);
     if (rc)
         return lmdb_error(self, err, "sync", rc);
@@ -197,7 +426,7 @@ void dn_store_destroy(dn_store_t **self_p)
 size_t dn_store_map_size(const dn_store_t *self)
 {
     MDB_envinfo info;
-    if (mdb_env_info(self->env, &info))
+    if (self->broken || mdb_env_info(self->env, &info))
         return 0;
     return info.me_mapsize;
 }
@@ -205,6 +434,11 @@ size_t dn_store_map_size(const dn_store_t *self)
 uint64_t dn_store_growths(const dn_store_t *self)
 {
     return self->growths;
+}
+
+void dn_store_set_map_max(dn_store_t *self, size_t max_bytes)
+{
+    self->map_max = max_bytes;
 }
 
 /* ---- batches ----------------------------------------------------------- */
@@ -498,6 +732,74 @@ static const char *op_name(int kind)
     }
 }
 
+/* Doubles the map (at most to map_max). Returns 0; DN_ENOSPACE with the
+ * reason in what[cap] when it may not or cannot grow (map_max reached, no
+ * address space for the bigger map: checked with a reservation first, since
+ * a failed mdb_env_set_mapsize leaves the environment unmapped); or, if the
+ * growth itself failed after all, the LMDB error with the store broken. */
+static int grow_map(dn_store_t *self, char *what, size_t cap)
+{
+    size_t size = dn_store_map_size(self), want = size <= SIZE_MAX / 2 ? 2 * size : SIZE_MAX;
+    if (self->map_max && want > self->map_max)
+        want = self->map_max;
+    if (size == 0 || want <= size) {
+        snprintf(what, cap, "map full (%zu bytes, the most it may grow to)", size);
+        return DN_ENOSPACE;
+    }
+    void *probe = mmap(NULL, want, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe == MAP_FAILED) {
+        snprintf(what, cap, "map full (%zu bytes; no address space to grow to %zu: %s)", size,
+                 want, strerror(errno));
+        return DN_ENOSPACE;
+    }
+    munmap(probe, want);
+    int rc = mdb_env_set_mapsize(self->env, want);
+    if (rc) {
+        self->broken = 1;
+        snprintf(what, cap, "grow map from %zu to %zu bytes", size, want);
+        return rc;
+    }
+    self->growths++;
+    return 0;
+}
+
+/* 1 when LMDB's error rc while applying a batch means no room on the disk,
+ * with the reason in what[cap]: ENOSPC, EDQUOT, EFBIG (a file size limit);
+ * or EIO from the commit (LMDB's word for a short write) when the filesystem
+ * is nearly full or data.mdb is at the process's file size limit. */
+static int is_out_of_space(const dn_store_t *self, int rc, char *what, size_t cap)
+{
+    if (rc == ENOSPC || rc == EDQUOT) {
+        snprintf(what, cap, "disk full (%s)", strerror(rc));
+        return 1;
+    }
+    if (rc == EFBIG) {
+        snprintf(what, cap, "file size limit reached (%s)", strerror(rc));
+        return 1;
+    }
+    if (rc != EIO || strcmp(what, "commit") != 0)
+        return 0;
+    struct statvfs fs;
+    if (statvfs(self->dir, &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < SHORT_WRITE_FREE_MAX) {
+        snprintf(what, cap, "disk full (short write, %llu bytes free)",
+                 (unsigned long long)fs.f_bavail * fs.f_frsize);
+        return 1;
+    }
+    char path[4096];
+    struct stat st;
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+        snprintf(path, sizeof path, "%s/data.mdb", self->dir) < (int)sizeof path &&
+        stat(path, &st) == 0 && (uint64_t)st.st_size + SHORT_WRITE_FREE_MAX >= lim.rlim_cur) {
+        snprintf(what, cap, "file size limit reached (short write, data.mdb %llu bytes, "
+                 "limit %llu)", (unsigned long long)st.st_size,
+                 (unsigned long long)lim.rlim_cur);
+        return 1;
+    }
+    return 0;
+}
+
 int dn_store_apply(dn_store_t *self, const dn_store_batch_t *batch, dn_err_t *err)
 {
     if (self->readonly)
@@ -524,16 +826,14 @@ int dn_store_apply(dn_store_t *self, const dn_store_batch_t *batch, dn_err_t *er
         if (rc != MDB_MAP_FULL)
             break;
         /* No transaction of ours is open now: grow and replay. */
-        size_t size = dn_store_map_size(self);
-        if (size == 0 || size > SIZE_MAX / 2 || (rc = mdb_env_set_mapsize(self->env, 2 * size))) {
-            snprintf(what, sizeof what, "grow map beyond %zu bytes", size);
-            if (!rc)
-                rc = MDB_MAP_FULL;
+        if ((rc = grow_map(self, what, sizeof what)))
             break;
-        }
-        self->growths++;
         rc = MDB_MAP_FULL;
     }
+    if (rc == DN_ENOSPACE)
+        return dn_err_set(err, rc, "store %s: %s while committing", self->dir, what);
+    if (rc && is_out_of_space(self, rc, what, sizeof what))
+        return dn_err_set(err, DN_ENOSPACE, "store %s: %s while committing", self->dir, what);
     if (rc == DN_ERANGE)
         return dn_err_set(err, DN_EIO, "store %s: %s: 2^32 records for one run", self->dir, what);
     if (rc == DN_ENOTFOUND)

@@ -23,6 +23,25 @@
  * grew the map (MDB_MAP_RESIZED) the new size is adopted and the transaction
  * retried. LMDB errors become DN_EIO with mdb_strerror's text in *err.
  *
+ * Out of space. A batch that finds no room is aborted whole (nothing of it
+ * written: LMDB's last commit stays the state on disk) and fails with
+ * DN_ENOSPACE and "store DIR: REASON while committing", REASON being "disk
+ * full (No space left on device)" (ENOSPC, EDQUOT, or a short write on a
+ * nearly full filesystem, which LMDB reports as EIO), "file size limit
+ * reached (...)" (EFBIG, RLIMIT_FSIZE) or "map full (N bytes, ...)" (the map
+ * may not grow past dn_store_set_map_max, or there is no address space for
+ * it). The same batch applied again once there is room succeeds. A map growth
+ * that LMDB starts and fails leaves the environment unmapped: the store then
+ * refuses everything with DN_EIO ("unusable ... restart the service") rather
+ * than crash.
+ *
+ * Damaged files. Before LMDB maps them, dn_store_open checks what LMDB
+ * trusts: data.mdb's two meta pages (page flags, magic, format version, page
+ * size), that the file holds every page of its last commit (a truncated file
+ * is where LMDB dies of SIGBUS), and that the two tables' roots are tree
+ * pages; lock.mdb's magic. A failed check is DN_EFORMAT naming the file and
+ * what is wrong. Damage deeper in the trees is not looked for.
+ *
  * Several processes may open the same directory: one or more writers (LMDB
  * serialises write transactions) and any number of DN_STORE_READONLY readers.
  * Never open one directory twice in the same process (an LMDB rule).
@@ -55,6 +74,7 @@ typedef struct dn_store_batch_t dn_store_batch_t;
  * DN_STORE_MAP_DEFAULT; an existing larger environment keeps its size). Clears
  * reader slots left by dead processes. Returns a new store the caller frees
  * with dn_store_destroy(), or NULL with *err set (DN_EIO "store DIR: ...",
+ * DN_EFORMAT "store DIR: data.mdb: truncated: ..." and the other checks above,
  * DN_EINVAL, DN_ENOMEM). */
 dn_store_t *dn_store_open(const char *dir, int flags, size_t map_size, dn_err_t *err);
 
@@ -70,11 +90,17 @@ size_t dn_store_map_size(const dn_store_t *self);
 /* Number of times this store grew its map. */
 uint64_t dn_store_growths(const dn_store_t *self);
 
+/* The most this process lets the map grow to (0: no limit but the address
+ * space). A map already larger, or made larger by another process, is kept.
+ * A batch needing more fails with DN_ENOSPACE ("map full"); raising the limit
+ * lets the same batch through. */
+void dn_store_set_map_max(dn_store_t *self, size_t max_bytes);
+
 /* ---- plain tables ------------------------------------------------------ */
 
 /* Stores val under key in table (created on first write). Keys are 1 ..
  * DN_STORE_KEY_MAX bytes; values any size the map can hold. Returns 0,
- * DN_EINVAL (bad key, read-only store), DN_EIO, DN_ENOMEM. */
+ * DN_EINVAL (bad key, read-only store), DN_ENOSPACE, DN_EIO, DN_ENOMEM. */
 #define DN_STORE_KEY_MAX 511
 int dn_store_put(dn_store_t *self, const char *table, const void *key, size_t klen,
                  const void *val, size_t vlen, dn_err_t *err);
@@ -89,7 +115,7 @@ int dn_store_get(dn_store_t *self, const char *table, const void *key, size_t kl
  * is exactly expect[expect_len] (expect NULL: only if the key is absent), in
  * one write transaction, so processes sharing the store can claim a record
  * (a lease) without racing. Returns 0, DN_ESTATE (the value was not the
- * expected one: nothing written), DN_EINVAL, DN_EIO, DN_ENOMEM. */
+ * expected one: nothing written), DN_EINVAL, DN_ENOSPACE, DN_EIO, DN_ENOMEM. */
 int dn_store_cas(dn_store_t *self, const char *table, const void *key, size_t klen,
                  const void *expect, size_t expect_len, const void *val, size_t vlen,
                  dn_err_t *err);
@@ -198,7 +224,9 @@ int dn_store_batch_log_append(dn_store_batch_t *self, const char *table, int64_t
 /* Applies every operation of batch in order in one write transaction (all or
  * nothing), growing the map as needed. A delete of an absent key is not an
  * error inside a batch. The batch is unchanged (apply it again or clear it).
- * Returns 0, DN_EINVAL (read-only store), DN_EIO (nothing written), DN_ENOMEM. */
+ * Returns 0, DN_EINVAL (read-only store), DN_ENOSPACE (no room on the disk or
+ * in the map: nothing written; apply it again once there is), DN_EIO (nothing
+ * written), DN_ENOMEM. */
 int dn_store_apply(dn_store_t *self, const dn_store_batch_t *batch, dn_err_t *err);
 
 #endif
