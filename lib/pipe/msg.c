@@ -599,6 +599,62 @@ fail:
     return rc;
 }
 
+/* Reads a varint at *p (< end) into *v. 0, or -1 when malformed or cut. */
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int dn_msg_peek_offset(const uint8_t *buf, size_t len, uint64_t *offset)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    while (p < end) {
+        uint64_t tag, v;
+        if (read_varint(&p, end, &tag))
+            return DN_ENOTFOUND;
+        uint64_t field = tag >> 3;
+        switch (tag & 7) {
+        case 0: /* varint */
+            if (read_varint(&p, end, &v))
+                return DN_ENOTFOUND;
+            if (field == 5) { /* Envelope.offset */
+                *offset = v;
+                return 0;
+            }
+            break;
+        case 1: /* fixed64 */
+            if (end - p < 8)
+                return DN_ENOTFOUND;
+            p += 8;
+            break;
+        case 2: /* length-delimited */
+            if (read_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return DN_ENOTFOUND;
+            p += v;
+            break;
+        case 5: /* fixed32 */
+            if (end - p < 4)
+                return DN_ENOTFOUND;
+            p += 4;
+            break;
+        default: /* groups and undefined wire types: not ours */
+            return DN_ENOTFOUND;
+        }
+        if (field == 0)
+            return DN_ENOTFOUND;
+    }
+    return DN_ENOTFOUND;
+}
+
 void dn_msg_free(Dinamo__Envelope **env_p)
 {
     if (env_p && *env_p) {

@@ -110,6 +110,15 @@ int dn_msg_encode_unchecked(const Dinamo__Envelope *env, uint8_t **buf, size_t *
 int dn_msg_decode(const uint8_t *buf, size_t len, Dinamo__Envelope **out,
                   dn_msg_stats_t *stats, dn_err_t *err);
 
+/* The log offset (Envelope.offset) that len bytes of an encoded envelope
+ * carry, read without decoding or validating the rest: the top-level fields
+ * are walked up to the first offset field, so bytes damaged after it do not
+ * matter (a log source stamps the offset in front of every entry it
+ * publishes: stream.h). Returns 0 with *offset, or DN_ENOTFOUND (no offset
+ * before the end or before the bytes stop being protobuf). Never reads past
+ * buf + len. */
+int dn_msg_peek_offset(const uint8_t *buf, size_t len, uint64_t *offset);
+
 /* Frees an envelope returned by dn_msg_decode(); accepts NULL and *env_p ==
  * NULL; sets *env_p to NULL. Not for envelopes built on the stack. */
 void dn_msg_free(Dinamo__Envelope **env_p);
