@@ -59,6 +59,8 @@ static const dn_config_key_t common_keys[] = {
                                   "subsystem (lib/policy.h); empty: none"},
     {"health_file", DN_CFG_STRING, "", "heartbeat file replaced every tick (lib/io/health.h; "
                                        "`dinamo health` reads it); empty: <data_dir>/<name>/health"},
+    {"producers_max", DN_CFG_INT, "1024", "producers whose sequence numbers each receiving "
+                                          "socket tracks (the least recently seen are forgotten)"},
 };
 #define N_COMMON ((int)(sizeof common_keys / sizeof common_keys[0]))
 

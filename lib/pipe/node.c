@@ -589,6 +589,11 @@ static int start(dn_node_t *self, dn_err_t *err)
         return dn_err_set(err, DN_EIO, "zmq_ctx_new: %s", strerror(errno));
     if ((rc = def->create(self, &self->self, err)))
         return rc;
+    int64_t producers_max;
+    if ((rc = dn_node_int(self, "producers_max", 1, 1 << 24, &producers_max, err)))
+        return rc;
+    for (int i = 0; i < self->n_socks; i++) /* bounded whatever names arrive (issue 17) */
+        dn_seq_tracker_set_max(dn_sock_tracker(self->socks[i]), (size_t)producers_max);
     if (def->save && (rc = restore(self, err)))
         return rc;
     if (!(self->svc = dn_service_new(def->name, err)))
