@@ -33,6 +33,7 @@ struct ml_weights_t {
     int live;
     uint64_t received, from_store, rejected, unused, mismatches;
     uint64_t unconfirmed; /* versions announced on the socket the registry did not have */
+    int64_t highest_loaded; /* over every key, -1: none */
 };
 
 ml_weights_t *ml_weights_new(dn_sock_t *registry, int live, dn_err_t *err)
@@ -43,6 +44,7 @@ ml_weights_t *ml_weights_new(dn_sock_t *registry, int live, dn_err_t *err)
         return NULL;
     }
     self->live = live;
+    self->highest_loaded = -1;
     if (!(self->registry = dn_registry_new(registry, "scorer_ml", &READ_OPTS, err))) {
         free(self);
         return NULL;
@@ -307,6 +309,8 @@ int ml_weights_ready(ml_weights_t *self, const ml_wkey_t *k, uint64_t seq)
         return 0;
     }
     c->loaded = (int64_t)version;
+    if (c->loaded > self->highest_loaded)
+        self->highest_loaded = c->loaded;
     /* Versions at or below the loaded one are of no more use in either mode. */
     while (c->n && c->v[0].version <= version)
         cache_drop(c, 0);
@@ -316,8 +320,9 @@ int ml_weights_ready(ml_weights_t *self, const ml_wkey_t *k, uint64_t seq)
 void ml_weights_describe(const ml_weights_t *self, char *buf, size_t cap)
 {
     snprintf(buf, cap, "weights %llu announced, %llu read from the registry, %llu rejected, "
-             "%llu unused, %llu not in the registry; %llu version mismatches",
-             (unsigned long long)self->received, (unsigned long long)self->from_store,
-             (unsigned long long)self->rejected, (unsigned long long)self->unused,
-             (unsigned long long)self->unconfirmed, (unsigned long long)self->mismatches);
+             "%llu unused, %llu not in the registry; %llu version mismatches; highest version "
+             "loaded %lld", (unsigned long long)self->received,
+             (unsigned long long)self->from_store, (unsigned long long)self->rejected,
+             (unsigned long long)self->unused, (unsigned long long)self->unconfirmed,
+             (unsigned long long)self->mismatches, (long long)self->highest_loaded);
 }
