@@ -534,7 +534,8 @@ Test(pipeline, forged_weights_on_the_weights_socket_are_never_loaded)
  * trainer's versions after it. */
 Test(pipeline, a_forged_version_from_the_future_does_not_lock_out_the_trainer_live)
 {
-    setenv("DINAMO_GENERATOR_RATE", "20", 1); /* 10 s: the trainer's versions go on after the forger's */
+    /* 10 s of stream: the trainer's versions go on after the forger's. */
+    setenv("DINAMO_GENERATOR_RATE", "20", 1);
     start_cluster("--trainers 1 --mode live");
     void *ctx = zmq_ctx_new();
     char ep[300];

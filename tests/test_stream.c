@@ -710,7 +710,7 @@ Test(stream, a_forged_ack_resent_cannot_hold_the_window_beyond_the_timeout)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    cr_assert_eq(a.n_got, 100, "got %d entries in %.2f s", a.n_got, dt);
+    cr_assert_geq(a.n_got, 100, "got %d entries in %.2f s", a.n_got, dt);
     cr_assert_lt(dt, 0.4, "the forged ACK held the stream %.2f s (timeout 0.4 s)", dt);
     /* "y" progressed once (0 -> 1) and then repeats ACK 1: it holds the
      * window for at most the timeout, then the stream flows again. */

@@ -214,14 +214,14 @@ int dn_events_take_label(dn_events_t *self, const Dinamo__Label *label,
     const int automatic = label->source == DINAMO__LABEL_SOURCE__AUTO;
     if (!run->found) {
         self->dropped++;
-        dn_log(DN_LOG_WARN, "label for run %lld from %s: %s published no such run; dropped",
-               (long long)label->run_number, who_of(label), self->service);
+        DN_LOG_LIMITED(DN_LOG_WARN, "label for run %lld from %s: %s published no such run; dropped",
+                       (long long)label->run_number, who_of(label), self->service);
         return 0;
     }
     if (automatic && run->labelled) {
         self->dropped++;
-        dn_log(DN_LOG_INFO, "automatic label for run %lld dropped: %s",
-               (long long)label->run_number, self->own_label_rule);
+        DN_LOG_LIMITED(DN_LOG_INFO, "automatic label for run %lld dropped: %s",
+                       (long long)label->run_number, self->own_label_rule);
         return 0;
     }
     Dinamo__Label m = *label;
@@ -233,7 +233,7 @@ int dn_events_take_label(dn_events_t *self, const Dinamo__Label *label,
     int rc = append_label(self, &m, &aerr);
     if (rc && refused_by_validation(rc)) {
         self->dropped++;
-        dn_log(DN_LOG_WARN, "label from %s refused: %s; dropped", who_of(label), aerr.msg);
+        DN_LOG_LIMITED(DN_LOG_WARN, "label from %s refused: %s; dropped", who_of(label), aerr.msg);
         return 0;
     }
     if (rc)

@@ -258,8 +258,9 @@ static int drain(dn_service_t *self, reader_t *r, dn_err_t *err)
             self->stats.gaps++;
             self->stats.missing += info.missing;
             DN_LOG_LIMITED(DN_LOG_WARN, "%llu message(s) from %s lost before seq %llu%s",
-                   (unsigned long long)info.missing, env->producer, (unsigned long long)env->seq,
-                   info.seq == DN_SEQ_RESTART ? " (producer restarted)" : "");
+                           (unsigned long long)info.missing, env->producer,
+                           (unsigned long long)env->seq,
+                           info.seq == DN_SEQ_RESTART ? " (producer restarted)" : "");
         }
         self->stats.handled++;
         rc = r->fn(self, r->sock, env, &info, r->arg);
