@@ -694,6 +694,17 @@ dn_source_stats_t dn_source_stats(const dn_source_t *self)
     s.cursor = self->cursor;
     s.followers = live_followers(self, mono_ms(), &s.slowest);
     s.tracked = self->n_followers;
+    s.has_required = self->required != NULL;
+    s.heard_slowest = UINT64_MAX;
+    int64_t now = mono_ms();
+    for (int i = 0; i < self->n_followers; i++)
+        if (heard(self, &self->followers[i], now)) {
+            s.heard++;
+            if (self->followers[i].next < s.heard_slowest)
+                s.heard_slowest = self->followers[i].next;
+        }
+    if (!s.heard)
+        s.heard_slowest = 0;
     return s;
 }
 

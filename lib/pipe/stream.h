@@ -103,6 +103,9 @@ typedef struct dn_source_stats_t {
     uint64_t damaged;       /* publications of a stored entry with damaged framing, as a hole */
     int followers;          /* followers holding the stream back */
     int tracked;            /* followers in the table (at most max_followers) */
+    int heard;              /* followers heard within the timeout, holding the stream or not */
+    uint64_t heard_slowest; /* smallest acked next among them (0 if none) */
+    int has_required;       /* a list of required followers was given */
     uint64_t slowest;       /* smallest acked next among those holding it (0 if none) */
 } dn_source_stats_t;
 
