@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "stream.h"
 
 static void *ctx;
@@ -772,6 +773,42 @@ Test(stream, only_required_followers_hold_the_stream_when_a_list_is_given)
     dn_source_stats_t st = dn_source_stats(s.source);
     cr_assert_leq(st.cursor, 100 + 8, "cursor %llu beyond the required follower's window",
                   (unsigned long long)st.cursor);
+    fol_close(&a);
+    src_close(&s);
+}
+
+/* A forged ACK at offset 0 from before anything was published: the name is
+ * caught up then, so it holds the stream; once entries are published beyond
+ * it and it never progresses, it holds it for one follower timeout, no
+ * longer, however often it repeats its ACK. */
+Test(stream, a_forged_ack_from_the_start_holds_the_window_one_timeout_at_most)
+{
+    src_t s;
+    dn_source_opts_t o = {.log = "events", .service = "gen", .window = 8, .heartbeat_ms = 20,
+                          .follower_timeout_ms = 400};
+    src_open_opts(&s, &o);
+    fol_t a = {0};
+    fol_open(&a, "a");
+    fol_t *fs[] = {&a};
+    forge(&s, DINAMO__CONTROL_KIND__ACK, "x", 0);
+    run_until(&s, fs, 1, 0, 200); /* a hears the source and registers */
+    append_runs(&s, 0, 100);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    double t0 = dn_clock_mono(), held_until = t0;
+    for (int t = 0; t < 5000 && a.n_got < 100; t++) {
+        forge(&s, DINAMO__CONTROL_KIND__ACK, "x", 0);
+        src_round(&s);
+        fol_round(&a, 1);
+        if (dn_source_stats(s.source).slowest == 0 && dn_source_stats(s.source).cursor >= 8)
+            held_until = dn_clock_mono();
+        sleep_ms(2);
+    }
+    double held = held_until - t0, total = dn_clock_mono() - t0;
+    cr_assert_eq(a.n_got, 100, "got %d entries in %.2f s", a.n_got, total);
+    cr_assert_gt(held, 0.0, "the name caught up at the start held the stream for a while");
+    cr_assert_lt(held, 0.4 + 0.3, "the forged ACK held the stream %.2f s (timeout 0.4 s)", held);
+    check_got(&a, 100);
     fol_close(&a);
     src_close(&s);
 }

@@ -28,14 +28,17 @@
  * acked next) only while it is heard (within the follower timeout) and:
  *   - when the source has a list of required followers: it is on the list
  *     (the others are served, rewinds included, but never wait for);
- *   - else: it is not behind (its next is at or beyond both the cursor and
- *     everything this incarnation published), or it raised its acked next
- *     within the last follower timeout.
+ *   - else: it is caught up (its next is at or beyond both the cursor and
+ *     everything this incarnation published), or it was caught up or raised
+ *     its acked next within the last follower timeout (so a follower gets a
+ *     whole timeout to progress after entries appear beyond it). A name seen
+ *     first while behind has had no chance yet and holds nothing until it
+ *     progresses (its first offset is not progress).
  * So a name that only repeats an old ACK (a forged "offset 0", a follower
- * stuck for good, a new name far behind) holds nothing, or stops holding one
- * timeout after it last progressed; it can still rewind and read everything
- * later (the log is never pruned). A follower restored far behind holds once
- * its REWIND brought the cursor back to it. The table is bounded
+ * stuck for good, a stream of new names behind) holds nothing, or stops
+ * holding one timeout after it last progressed; it can still rewind and read
+ * everything later (the log is never pruned). A follower restored far behind
+ * holds once its REWIND brought the cursor back to it. The table is bounded
  * (max_followers): a new name takes the slot of one that does not hold the
  * stream (the one heard longest ago), else is refused; required names
  * always find a slot.
@@ -123,7 +126,7 @@ typedef struct follower_slot_t {
     char *name;
     uint64_t next;
     int64_t last_ms;     /* last heard */
-    int64_t progress_ms; /* last raised its next (INT64_MIN / 2: never) */
+    int64_t stalled_from; /* last raised its next or was caught up (INT64_MIN / 2: never) */
     int required;        /* named in opts.required */
 } follower_slot_t;
 
@@ -400,6 +403,13 @@ static int heard(const dn_source_t *self, const follower_slot_t *f, int64_t now)
     return self->timeout_ms <= 0 || now - f->last_ms <= self->timeout_ms;
 }
 
+/* f has everything there is to have: nothing published lies beyond its next. */
+static int caught_up(const dn_source_t *self, const follower_slot_t *f)
+{
+    uint64_t top = self->cursor > self->published_top ? self->cursor : self->published_top;
+    return f->next >= top;
+}
+
 /* f holds the stream back (see the top of this file). */
 static int holds(const dn_source_t *self, const follower_slot_t *f, int64_t now)
 {
@@ -407,8 +417,17 @@ static int holds(const dn_source_t *self, const follower_slot_t *f, int64_t now)
         return 0;
     if (self->required)
         return f->required;
-    uint64_t top = self->cursor > self->published_top ? self->cursor : self->published_top;
-    return f->next >= top || self->timeout_ms <= 0 || now - f->progress_ms <= self->timeout_ms;
+    return caught_up(self, f) || self->timeout_ms <= 0 ||
+           now - f->stalled_from <= self->timeout_ms;
+}
+
+/* The progress clocks: a follower caught up is not stalled, so one that
+ * falls behind as entries are published gets a whole timeout to progress. */
+static void refresh_caught_up(dn_source_t *self, int64_t now)
+{
+    for (int i = 0; i < self->n_followers; i++)
+        if (caught_up(self, &self->followers[i]))
+            self->followers[i].stalled_from = now;
 }
 
 /* Followers holding the stream back, and the smallest next among them. */
@@ -468,9 +487,10 @@ static int is_required(const dn_source_t *self, const char *name)
  * table is full of followers that may not be evicted (the request is then
  * refused), or with *rc = DN_ENOMEM. */
 static follower_slot_t *find_follower(dn_source_t *self, const char *name, int64_t now,
-                                      dn_err_t *err, int *rc)
+                                      int *created, dn_err_t *err, int *rc)
 {
     *rc = 0;
+    *created = 0;
     for (int i = 0; i < self->n_followers; i++)
         if (strcmp(self->followers[i].name, name) == 0)
             return &self->followers[i];
@@ -509,9 +529,10 @@ static follower_slot_t *find_follower(dn_source_t *self, const char *name, int64
         return NULL;
     }
     follower_slot_t *f = &self->followers[self->n_followers++];
-    /* A new name has made no progress yet: it holds the stream once it has
-     * everything published or raises its next. */
+    /* A new name has made no progress yet: it holds the stream once it is
+     * caught up or raises its next. */
     *f = (follower_slot_t){copy, 0, now, INT64_MIN / 2, required};
+    *created = 1;
     return f;
 }
 
@@ -533,19 +554,20 @@ int dn_source_on_request(dn_source_t *self, const Dinamo__Envelope *env, dn_err_
         self->stats.requests_bad++;
         return 0;
     }
-    int rc;
+    int rc, created;
     int64_t now = mono_ms();
-    follower_slot_t *f = find_follower(self, c->consumer, now, err, &rc);
+    follower_slot_t *f = find_follower(self, c->consumer, now, &created, err, &rc);
     if (!f)
         return rc;
-    if (c->offset > f->next)
-        f->progress_ms = now;
+    if (!created && c->offset > f->next) /* a first offset is not progress */
+        f->stalled_from = now;
     f->next = c->offset;
     f->last_ms = now;
     if (c->kind == DINAMO__CONTROL_KIND__REWIND && c->offset < self->cursor) {
         self->cursor = c->offset;
         self->stats.rewinds++;
     }
+    refresh_caught_up(self, now);
     return 0;
 }
 
@@ -633,6 +655,7 @@ int dn_source_pump(dn_source_t *self, dn_err_t *err)
         else
             i++;
     }
+    refresh_caught_up(self, now);
     uint64_t slowest_now;
     if (!self->gate_open && live_followers(self, now, &slowest_now) >= self->min_followers)
         self->gate_open = 1; /* a follower that leaves or dies later does not close it */
