@@ -5,14 +5,19 @@
  * plain records are tested in test_config.c. */
 #include <criterion/criterion.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
+#include "bus.h"
 #include "clock.h"
 #include "log.h"
+#include "service.h"
 
 static int out_fd = -1;
 
@@ -172,4 +177,109 @@ Test(log, each_call_site_has_a_limit_of_its_own)
     cr_assert_eq(lines - plain - summaries, 50, "every unlimited record written: %s", out);
     cr_assert_not_null(strstr(out, "ERROR 40 similar messages suppressed"), "%s", out);
     free(out);
+}
+
+/* ---- through the service loop ------------------------------------------- */
+
+#define FLOOD 100000
+
+static const uint8_t wedge[27] = {0x0a, 0x01, 0x78, 0x18, 0x00, 0x5a, 0x14, 0x10, 0x25,
+                                  0x18, 0x25, 0x20, 0x01, 0x28, 0x02, 0x32, 0x07, 0x6d,
+                                  0x61, 0x6c, 0x6c, 0x6f, 0x72, 0x79, 0x80, 0x00, 0x00};
+
+typedef struct flood_t {
+    void *ctx;
+    int sent;
+} flood_t;
+
+/* Issue 17's flood: FLOOD garbage messages to the service's PULL, issue 17's
+ * 27-byte label in the middle, then one valid run that ends the test. */
+static void *flood_thread(void *arg)
+{
+    flood_t *f = arg;
+    dn_err_t err = {0};
+    dn_sock_opts_t po = {.producer = "feeder"};
+    dn_sock_t *push = dn_sock_new(f->ctx, ZMQ_PUSH, "connect:inproc://flood", &po, &err);
+    if (!push)
+        return NULL;
+    uint8_t junk[16];
+    for (int i = 0; i < FLOOD; i++) {
+        for (size_t j = 0; j < sizeof junk; j++)
+            junk[j] = (uint8_t)(0xff - (i + (int)j) % 7);
+        if (i == FLOOD / 2 && dn_sock_send_raw(push, NULL, wedge, sizeof wedge, -1, &err) == 0)
+            f->sent++;
+        if (dn_sock_send_raw(push, "run/x", junk, 1 + (size_t)(i % 15), -1, &err) == 0)
+            f->sent++;
+    }
+    Dinamo__Histogram h = DINAMO__HISTOGRAM__INIT, *hp = &h;
+    double counts[3] = {1, 2, 3};
+    h.key = (char *)"h0";
+    h.n_counts = 3;
+    h.counts = counts;
+    Dinamo__Run r = DINAMO__RUN__INIT;
+    r.has_run_number = r.has_run_seq = 1;
+    r.n_histograms = 1;
+    r.histograms = &hp;
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.body_case = DINAMO__ENVELOPE__BODY_RUN;
+    env.run = &r;
+    dn_sock_send(push, &env, -1, &err);
+    dn_sock_destroy(&push);
+    return NULL;
+}
+
+static int stop_on_run(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Envelope *env,
+                       const dn_recv_info_t *info, void *arg)
+{
+    (void)sock, (void)env, (void)info, (void)arg;
+    dn_service_stop(svc);
+    return 0;
+}
+
+/* 100k garbage messages through a service's loop: the rejected-message
+ * records are bounded, the written ones plus the summaries' counts are
+ * exactly the messages refused, and the one refusal of another kind in the
+ * middle (an unknown field) is written, not lost in the flood's summary. */
+Test(log, a_service_flooded_with_100k_garbage_messages_logs_a_bounded_account_of_them)
+{
+    dn_err_t err = {0};
+    cr_assert_eq(dn_log_init("generator", "info", &err), 0);
+    void *ctx = zmq_ctx_new();
+    dn_sock_t *pull = dn_sock_new(ctx, ZMQ_PULL, "bind:inproc://flood", NULL, &err);
+    cr_assert_not_null(pull, "%s", err.msg);
+    dn_service_t *svc = dn_service_new("generator", &err);
+    cr_assert_not_null(svc, "%s", err.msg);
+    cr_assert_eq(dn_service_add_socket(svc, pull, stop_on_run, NULL), 0);
+    capture();
+    flood_t f = {ctx, 0};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, flood_thread, &f), 0);
+    double t0 = dn_clock_mono();
+    int rc = dn_service_run(svc, &err);
+    double elapsed = dn_clock_mono() - t0;
+    pthread_join(th, NULL);
+    char *out = collect();
+    cr_assert_eq(rc, 0, "%s", err.msg);
+    cr_assert_eq(f.sent, FLOOD + 1);
+    dn_service_stats_t st = dn_service_stats(svc);
+    cr_assert_eq(st.rejected, (uint64_t)FLOOD + 1);
+    int lines, plain, summaries;
+    uint64_t suppressed;
+    count_lines(out, "rejected message", &lines, &plain, &summaries, &suppressed);
+    cr_assert_eq(plain + suppressed, (uint64_t)FLOOD + 1,
+                 "%d written + %" PRIu64 " suppressed, want %d refusals accounted for", plain,
+                 suppressed, FLOOD + 1);
+    int windows = (int)elapsed + 2;
+    cr_assert_leq(plain, 2 * DN_LOG_LIMIT_PER_S * windows, "%d lines in %.2f s", plain,
+                  elapsed);
+    cr_assert_not_null(strstr(out, "unknown field"), "the wedge's refusal is not in:\n%s", out);
+    size_t bytes = strlen(out);
+    cr_assert_lt(bytes, (size_t)64 * 1024, "%zu bytes of log for %d refusals (%.1f s)", bytes,
+                 FLOOD + 1, elapsed);
+    fprintf(stderr, "%d refusals in %.2f s: %d lines, %zu bytes of log (%d written, %d "
+            "summaries)\n", FLOOD + 1, elapsed, lines, bytes, plain, summaries);
+    free(out);
+    dn_service_destroy(&svc);
+    dn_sock_destroy(&pull);
+    zmq_ctx_term(ctx);
 }

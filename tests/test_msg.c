@@ -845,7 +845,8 @@ Test(msg, unknown_fields_anywhere_are_refused_by_name)
     cr_assert_eq(rc, DN_EFORMAT, "the wedge decoded (rc %d)", rc);
     cr_assert_null(env);
     cr_assert(strstr(err.msg, "unknown field"), "message: %s", err.msg);
-    cr_assert_eq(st.rejected[DN_REJECT_PARSE], 1);
+    cr_assert_eq(st.rejected[DN_REJECT_UNKNOWN], 1);
+    cr_assert_eq(st.last_reason, DN_REJECT_UNKNOWN);
     /* The same label without the trailing field is a valid label: the bytes
      * are producer "x" (0a 01 78), seq 0 (18 00), then the label (5a, length
      * 0x14 at byte 6, which loses the 3 bytes). */

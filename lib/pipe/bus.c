@@ -354,6 +354,7 @@ int dn_sock_recv(dn_sock_t *self, int timeout_ms, Dinamo__Envelope **env, dn_rec
         info->topic[0] = '\0';
         info->seq = DN_SEQ_NEW;
         info->missing = 0;
+        info->reject = DN_REJECT_PARSE;
         info->has_offset = 0;
         info->offset = 0;
     }
@@ -396,6 +397,8 @@ int dn_sock_recv(dn_sock_t *self, int timeout_ms, Dinamo__Envelope **env, dn_rec
     }
     rc = dn_msg_decode(zmq_msg_data(payload), zmq_msg_size(payload), env, &self->stats.msg, err);
     if (rc) {
+        if (info && rc != DN_ENOMEM)
+            info->reject = self->stats.msg.last_reason;
         if (info && rc != DN_ENOMEM)
             info->has_offset = dn_msg_peek_offset(zmq_msg_data(payload), zmq_msg_size(payload),
                                                   &info->offset) == 0;

@@ -76,6 +76,7 @@ typedef struct dn_recv_info_t {
     char topic[DN_BUS_TOPIC_MAX]; /* "" for single-frame messages */
     dn_seq_status_t seq;          /* NEW, DUPLICATE, GAP or RESTART */
     uint64_t missing;             /* GAP/RESTART: messages lost before this one */
+    dn_reject_t reject;           /* a refused message: why (DN_REJECT_PARSE for ENOMEM) */
     int has_offset;               /* a refused message: its bytes carry a log offset */
     uint64_t offset;              /* (dn_msg_peek_offset), so a follower can skip it */
 } dn_recv_info_t;

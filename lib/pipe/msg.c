@@ -42,6 +42,7 @@ const char *dn_reject_name(int reason)
         [DN_REJECT_EDGES] = "edges",
         [DN_REJECT_ENUM] = "enum",
         [DN_REJECT_VALUE] = "value",
+        [DN_REJECT_UNKNOWN] = "unknown",
     };
     if (reason < 0 || reason >= DN_REJECT__N)
         return "?";
@@ -511,7 +512,7 @@ int dn_msg_validate(const Dinamo__Envelope *env, dn_reject_t *reason, dn_err_t *
         return reject(reason, DN_REJECT_ENVELOPE, err, DN_EINVAL, "", "no envelope");
     unsigned unknown = unknown_fields(&env->base);
     if (unknown)
-        return reject(reason, DN_REJECT_PARSE, err, DN_EFORMAT, "envelope",
+        return reject(reason, DN_REJECT_UNKNOWN, err, DN_EFORMAT, "envelope",
                       "%u unknown field(s): refused, not passed on", unknown);
     if (!env->producer || !env->producer[0])
         return reject(reason, DN_REJECT_ENVELOPE, err, DN_EFORMAT, "envelope", "no producer");
@@ -599,8 +600,10 @@ int dn_msg_decode(const uint8_t *buf, size_t len, Dinamo__Envelope **out,
     *out = env;
     return 0;
 fail:
-    if (stats && rc != DN_ENOMEM)
+    if (stats && rc != DN_ENOMEM) {
         stats->rejected[why]++;
+        stats->last_reason = why;
+    }
     if (env)
         dinamo__envelope__free_unpacked(env, NULL);
     return rc;

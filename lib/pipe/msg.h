@@ -47,6 +47,7 @@ typedef enum dn_reject_t {
     DN_REJECT_EDGES,         /* non-finite or non-increasing edges */
     DN_REJECT_ENUM,          /* an enum value unspecified or unknown */
     DN_REJECT_VALUE,         /* another out-of-domain value (NaN time, bad architecture) */
+    DN_REJECT_UNKNOWN,       /* fields this version does not know (protobuf-c kept them) */
     DN_REJECT__N
 } dn_reject_t;
 
@@ -58,6 +59,7 @@ const char *dn_reject_name(int reason);
 typedef struct dn_msg_stats_t {
     uint64_t accepted;
     uint64_t rejected[DN_REJECT__N];
+    dn_reject_t last_reason; /* of the most recent refusal */
 } dn_msg_stats_t;
 
 /* Sum of stats->rejected. */

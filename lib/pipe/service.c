@@ -239,8 +239,13 @@ static int drain(dn_service_t *self, reader_t *r, dn_err_t *err)
             int told = r->reject ? r->reject(self, r->sock, rc, &info, rerr.msg, r->arg) : 0;
             if (told < 0)
                 return callback_error(self, told, "reject handler", err);
-            if (!told)
-                DN_LOG_LIMITED(DN_LOG_WARN, "rejected message: %s", rerr.msg);
+            if (!told) {
+                /* One limit per reason: a flood of garbage does not hide a
+                 * refusal of another kind. */
+                static dn_log_limit_t by_reason[DN_REJECT__N];
+                int why = info.reject >= 0 && info.reject < DN_REJECT__N ? (int)info.reject : 0;
+                dn_log_limited(&by_reason[why], DN_LOG_WARN, "rejected message: %s", rerr.msg);
+            }
             continue;
         }
         if (info.seq == DN_SEQ_DUPLICATE) {
