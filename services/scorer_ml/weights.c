@@ -155,15 +155,22 @@ void ml_weights_received(ml_weights_t *self, const ml_wkey_t *k, const Dinamo__E
                        (unsigned long long)v, err.msg);
         return;
     }
-    /* News, not weights: the registry is asked at the next run that needs
-     * them (live: for its newest; lockstep: for the wanted version). */
+    /* News, not weights: the registry is asked for that version at the next
+     * run that needs weights (live: the highest announced newer than the
+     * loaded one; lockstep: the wanted one), at once unless a version
+     * announced lately turned out not to be in the registry (then after the
+     * back-off: a flood of forged announcements costs a read a second). */
     ml_wcache_t *c = k->cache;
-    if (self->live && (c->loaded < 0 || (int64_t)v > c->loaded)) {
+    int wanted = self->live ? c->loaded < 0 || (int64_t)v > c->loaded : v == k->n_good;
+    if (!wanted)
+        return;
+    if (self->live) {
         c->news = 1;
         if (v > c->heard)
             c->heard = v;
     }
-    c->store_tried = -1e300;
+    if (dn_clock_mono() >= c->backoff_until)
+        c->store_tried = -1e300;
 }
 
 /* ---- the registry ---------------------------------------------------------------- */
@@ -180,27 +187,11 @@ static int weights_read(ml_weights_t *self, const char *key, uint64_t v, uint64_
                        : dn_registry_weights_get(self->registry, key, v, blob, len, err);
 }
 
-/* A version announced on the weights socket beyond the registry's newest
- * (got; none when not found) was not stored by the registry: counted and
- * logged, never asked for again. */
-static void check_heard(ml_weights_t *self, const ml_wkey_t *k, int found, uint64_t got)
-{
-    ml_wcache_t *c = k->cache;
-    if (c->heard && (!found || c->heard > got)) {
-        self->unconfirmed++;
-        DN_LOG_LIMITED(DN_LOG_WARN, "key %s: version %llu announced on the weights socket is "
-                       "not in the registry (%s %llu): ignored", k->key,
-                       (unsigned long long)c->heard, found ? "its newest is" : "it has none,",
-                       (unsigned long long)(found ? got : 0));
-    }
-    c->heard = 0;
-}
-
-/* Reads version v (or LATEST) of k from the registry into its cache, at most
- * every ML_STORE_RETRY_S. Returns 1 when that version is at hand now, 0 when
- * the registry answered but it is not (not there yet, or not newer than the
- * loaded one), -1 when the registry was not asked (too soon) or did not
- * answer. */
+/* Reads version v (or LATEST) of k from the registry into its cache (when
+ * it may still be wanted), at most every ML_STORE_RETRY_S. Returns 1 when the
+ * registry had it, 0 when it has no such version, -1 when the registry was
+ * not asked (too soon), did not answer, or answered with weights that do not
+ * fit (counted, logged). */
 static int store_fetch(ml_weights_t *self, const ml_wkey_t *k, uint64_t v)
 {
     double now = dn_clock_mono();
@@ -212,15 +203,11 @@ static int store_fetch(ml_weights_t *self, const ml_wkey_t *k, uint64_t v)
     uint64_t got = v;
     dn_err_t err = {0};
     int rc = weights_read(self, k->key, v, &got, &blob, &len, &err);
-    if (rc == DN_ENOTFOUND && v == LATEST)
-        check_heard(self, k, 0, 0);
     if (rc) {
         if (rc != DN_ENOTFOUND)
             DN_LOG_LIMITED(DN_LOG_WARN, "key %s: asking the registry: %s", k->key, err.msg);
         return rc == DN_ENOTFOUND ? 0 : -1;
     }
-    if (v == LATEST)
-        check_heard(self, k, 1, got);
     Dinamo__Envelope *env = NULL;
     rc = dn_msg_decode(blob, len, &env, NULL, &err);
     free(blob);
@@ -236,26 +223,44 @@ static int store_fetch(ml_weights_t *self, const ml_wkey_t *k, uint64_t v)
         DN_LOG_LIMITED(DN_LOG_WARN, "key %s: stored version %llu rejected: %s", k->key,
                        (unsigned long long)got, err.msg);
         dn_msg_free(&env);
-        return 0;
+        return -1;
     }
     self->from_store++;
     cache_put(self, k, &env);
-    return cache_find(k->cache, got) != NULL;
+    return 1;
 }
 
 /* ---- loading the wanted version ------------------------------------------------ */
 
-/* Live: the registry's newest version, asked for when the weights socket
- * announced a newer one than the loaded one, or when none is loaded; NULL
- * when the loaded one is the newest or nothing is there yet. */
+/* Live: the highest version the weights socket announced beyond the loaded
+ * one, as the registry returns it; when the registry does not have it
+ * (forged: counted, logged, and news from the socket is then read at most
+ * once per ML_FORGED_BACKOFF_S), the registry's newest instead, as when
+ * nothing is loaded yet. NULL when the loaded one is the newest or nothing
+ * is there yet. */
 static const ml_wver_t *wanted_live(ml_weights_t *self, const ml_wkey_t *k, int *ready)
 {
     ml_wcache_t *c = k->cache;
     *ready = 1;
-    if (c->news || (c->n == 0 && c->loaded < 0)) {
+    if (c->news) {
+        uint64_t v = c->heard;
+        int rc = store_fetch(self, k, v);
+        if (rc >= 0)
+            c->news = 0, c->heard = 0;
+        if (rc == 0) {
+            self->unconfirmed++;
+            DN_LOG_LIMITED(DN_LOG_WARN, "key %s: version %llu announced on the weights socket "
+                           "is not in the registry: ignored", k->key, (unsigned long long)v);
+            /* A real version announced with it is read as the newest. */
+            c->ask_latest = 1;
+            c->backoff_until = dn_clock_mono() + ML_FORGED_BACKOFF_S;
+            c->store_tried = c->backoff_until - ML_STORE_RETRY_S;
+        }
+    }
+    if (!c->news && (c->ask_latest || (c->n == 0 && c->loaded < 0))) {
         int rc = store_fetch(self, k, LATEST);
         if (rc >= 0)
-            c->news = 0;
+            c->ask_latest = 0;
         if (rc <= 0 && c->n == 0 && c->loaded < 0)
             *ready = 0;
     }

@@ -13,10 +13,13 @@
  * version the trainers put), read at most every ML_STORE_RETRY_S per key,
  * each read waiting at most 2 s. The ModelWeights the registry republishes on
  * the weights socket (ml_weights_received) are news that a version exists:
- * they make the next read happen at once (live: a read of the newest), and
- * their blob is never used, since anyone reaching the socket can publish
- * there; a version announced there that the registry does not have is
- * counted and logged. Reading goes
+ * they make the next read of that version happen at once (live: the highest
+ * announced beyond the loaded one; lockstep: only the wanted one), and their
+ * blob is never used, since anyone reaching the socket can publish there; a
+ * version announced there that the registry does not have is counted and
+ * logged, the registry's newest is read instead, and for ML_FORGED_BACKOFF_S
+ * news no longer hurries the reads (a flood of forged announcements costs a
+ * read or two a second per key, each a small "not found"). Reading goes
  * through one function (weights_read in weights.c: "version v, or the
  * latest, of key k"). Per key a cache keeps the versions that may
  * still be wanted (lockstep: the wanted one and up to ML_CACHE_AHEAD beyond;
@@ -37,6 +40,7 @@
 
 #define ML_CACHE_AHEAD 4       /* versions kept beyond the one wanted (lockstep) */
 #define ML_STORE_RETRY_S 0.05  /* between reads of the registry for a missing version */
+#define ML_FORGED_BACKOFF_S 1.0 /* after an announced version the registry did not have */
 
 typedef struct ml_weights_t ml_weights_t;
 
@@ -56,6 +60,8 @@ typedef struct ml_wcache_t {
     double store_tried;       /* when the store was last asked (monotonic s) */
     int news;                 /* live: a newer version was announced, ask the registry */
     uint64_t heard;           /* live: the highest version announced since the last read */
+    int ask_latest;           /* live: an announced version was not there; read the newest */
+    double backoff_until;     /* news is read at once again from then (monotonic s) */
 } ml_wcache_t;
 
 /* Where a key stands: its tracker and what it has learned. */
