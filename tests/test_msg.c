@@ -747,6 +747,9 @@ Test(msg, seq_tracker_100k_forged_producers_stay_at_the_cap_memory_flat)
     long grown = (long)heap_end - (long)heap_at_cap;
     cr_assert_lt(grown, 16 * 1024, "heap grew %ld bytes over 98k forged names past the cap",
                  grown);
+    fprintf(stderr, "100k forged producers: %zu tracked, %llu evicted, heap %zu bytes at "
+            "2x the cap, %+ld bytes at the end\n", dn_seq_tracker_size(t),
+            (unsigned long long)tot.evicted, heap_at_cap, grown);
     /* The saved state is bounded too, and loads back as it was. */
     uint8_t *buf;
     size_t len;
