@@ -397,6 +397,54 @@ Test(bus, a_message_above_the_maximum_is_dropped)
     close_sock(&pull);
 }
 
+/* Issue 17: 100k heartbeats each from a new producer name grew a receiving
+ * socket's sequence table without bound. It stays at its cap, every message
+ * is still received, and the producer that keeps sending keeps its place. */
+Test(bus, a_flood_of_100k_producer_names_leaves_the_sequence_table_at_its_cap)
+{
+    dn_err_t err = {0};
+    dn_sock_t *pull = sock(ZMQ_PULL, "bind:inproc://names", NULL);
+    dn_sock_t *push = sock(ZMQ_PUSH, "connect:inproc://names", NULL);
+    cr_assert_eq(dn_seq_tracker_set_max(dn_sock_tracker(pull), 256), 0);
+    Dinamo__Control c = DINAMO__CONTROL__INIT;
+    c.has_kind = 1;
+    c.kind = DINAMO__CONTROL_KIND__HEARTBEAT;
+    c.service = (char *)"x";
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.has_seq = 1;
+    env.body_case = DINAMO__ENVELOPE__BODY_CONTROL;
+    env.control = &c;
+    char name[64];
+    uint64_t real_seq = 0;
+    int received = 0;
+    for (int i = 0; i < 100000; i++) {
+        int real = i % 50 == 0;
+        snprintf(name, sizeof name, "forged-%d|control", i);
+        env.producer = real ? (char *)"registry|control" : name;
+        env.seq = real ? real_seq++ : 0;
+        cr_assert_eq(dn_sock_send(push, &env, 1000, &err), 0, "%s", err.msg);
+        Dinamo__Envelope *e = NULL;
+        dn_recv_info_t info;
+        cr_assert_eq(dn_sock_recv(pull, 1000, &e, &info, &err), 0, "%s", err.msg);
+        cr_assert_eq(info.seq, DN_SEQ_NEW, "message %d: status %d (%s)", i, info.seq,
+                     e->producer);
+        dn_msg_free(&e);
+        received++;
+    }
+    cr_assert_eq(received, 100000);
+    dn_seq_tracker_t *t = dn_sock_tracker(pull);
+    cr_assert_eq(dn_seq_tracker_size(t), 256);
+    dn_sock_stats_t st = dn_sock_stats(pull);
+    cr_assert_eq(st.seq.evicted, 100000 - 2000 + 1 - 256, "evicted %llu",
+                 (unsigned long long)st.seq.evicted);
+    cr_assert_eq(st.seq.gaps, 0u, "the real producer never looked like it lost messages");
+    uint64_t last;
+    cr_assert_eq(dn_seq_tracker_last(t, "registry|control", NULL, &last), 0);
+    cr_assert_eq(last, real_seq - 1);
+    close_sock(&push);
+    close_sock(&pull);
+}
+
 Test(bus, endpoint_errors)
 {
     dn_err_t err = {0};

@@ -1,6 +1,7 @@
 /* test_msg.c: envelope round trips, every validation error, hostile bytes, and
  * the sequence tracker (lib/msg.h). */
 #include <criterion/criterion.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -705,6 +706,109 @@ Test(msg, seq_tracker_many_producers_save_load)
     dn_seq_tracker_destroy(&u);
 }
 
+/* Issue 17: 100k heartbeats each from a new producer name grew scorer_ml's
+ * sequence table from 27 to 33 MB. The table stays at its cap, the
+ * producers that keep sending stay in it (they are seen again; the flood's
+ * names are seen once), the evictions are counted, and the heap does not
+ * grow with the flood. */
+Test(msg, seq_tracker_100k_forged_producers_stay_at_the_cap_memory_flat)
+{
+    dn_seq_tracker_t *t = dn_seq_tracker_new();
+    cr_assert_not_null(t);
+    char name[64];
+    uint64_t seq_a = 0;
+    cr_assert_eq(dn_seq_tracker_feed(t, "generator|run", 7, seq_a++, NULL), DN_SEQ_NEW);
+    cr_assert_eq(dn_seq_tracker_feed(t, "generator|run", 7, seq_a++, NULL), DN_SEQ_NEW);
+    size_t heap_at_cap = 0;
+    for (int i = 0; i < 100000; i++) {
+        snprintf(name, sizeof name, "forged-producer-%06d|control", i);
+        int st = dn_seq_tracker_feed(t, name, 1, 0, NULL);
+        cr_assert_eq(st, DN_SEQ_NEW, "forged %d: status %d", i, st);
+        cr_assert_leq(dn_seq_tracker_size(t), DN_SEQ_PRODUCERS_MAX);
+        if (i % 100 == 0) /* the real producer keeps sending, in order */
+            cr_assert_eq(dn_seq_tracker_feed(t, "generator|run", 7, seq_a++, NULL), DN_SEQ_NEW,
+                         "the real producer lost its place at forged name %d", i);
+        if (i == 2 * DN_SEQ_PRODUCERS_MAX)
+            heap_at_cap = mallinfo2().uordblks;
+    }
+    size_t heap_end = mallinfo2().uordblks;
+    cr_assert_eq(dn_seq_tracker_size(t), DN_SEQ_PRODUCERS_MAX);
+    dn_seq_totals_t tot = dn_seq_tracker_totals(t);
+    cr_assert_eq(tot.evicted, 100000 + 1 - DN_SEQ_PRODUCERS_MAX, "evicted %llu",
+                 (unsigned long long)tot.evicted);
+    cr_assert_eq(tot.gaps, 0u);
+    uint64_t inc, last;
+    cr_assert_eq(dn_seq_tracker_last(t, "generator|run", &inc, &last), 0);
+    cr_assert_eq(last, seq_a - 1);
+    /* The early forged names are gone, the latest are there. */
+    cr_assert_eq(dn_seq_tracker_last(t, "forged-producer-000000|control", NULL, NULL),
+                 DN_ENOTFOUND);
+    cr_assert_eq(dn_seq_tracker_last(t, "forged-producer-099999|control", NULL, NULL), 0);
+    long grown = (long)heap_end - (long)heap_at_cap;
+    cr_assert_lt(grown, 16 * 1024, "heap grew %ld bytes over 98k forged names past the cap",
+                 grown);
+    fprintf(stderr, "100k forged producers: %zu tracked, %llu evicted, heap %zu bytes at "
+            "2x the cap, %+ld bytes at the end\n", dn_seq_tracker_size(t),
+            (unsigned long long)tot.evicted, heap_at_cap, grown);
+    /* The saved state is bounded too, and loads back as it was. */
+    uint8_t *buf;
+    size_t len;
+    cr_assert_eq(dn_seq_tracker_save(t, &buf, &len), 0);
+    cr_assert_lt(len, (size_t)DN_SEQ_PRODUCERS_MAX * 64, "saved state of %zu bytes", len);
+    dn_seq_tracker_t *u = dn_seq_tracker_new();
+    dn_err_t err = {0};
+    cr_assert_eq(dn_seq_tracker_load(u, buf, len, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_seq_tracker_size(u), DN_SEQ_PRODUCERS_MAX);
+    cr_assert_eq(dn_seq_tracker_totals(u).evicted, tot.evicted);
+    /* A smaller cap on load keeps the most recently seen, the real one first. */
+    dn_seq_tracker_t *small = dn_seq_tracker_new();
+    cr_assert_eq(dn_seq_tracker_set_max(small, 10), 0);
+    cr_assert_eq(dn_seq_tracker_load(small, buf, len, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_seq_tracker_size(small), 10);
+    cr_assert_eq(dn_seq_tracker_last(small, "generator|run", NULL, &last), 0);
+    cr_assert_eq(last, seq_a - 1);
+    cr_assert_eq(dn_seq_tracker_last(small, "forged-producer-099999|control", NULL, NULL), 0);
+    cr_assert_eq(dn_seq_tracker_last(small, "forged-producer-099990|control", NULL, NULL),
+                 DN_ENOTFOUND);
+    cr_assert_eq(dn_seq_tracker_set_max(small, 0), DN_EINVAL);
+    free(buf);
+    dn_seq_tracker_destroy(&small);
+    dn_seq_tracker_destroy(&u);
+    dn_seq_tracker_destroy(&t);
+}
+
+/* A state saved by version 1 (five totals, no list flag) still loads. */
+Test(msg, seq_tracker_loads_a_version_1_state)
+{
+    uint8_t b[64 + 2 * (4 + 1 + 16)], *p = b;
+    memcpy(p, "DNSQ", 4);
+    p += 4;
+    uint64_t head[] = {2, 10, 1, 0, 0, 0}; /* n, fresh, duplicates, gaps, missing, restarts */
+    uint32_t one = 1;
+    memcpy(p, &one, 4); /* little-endian on every machine we build for */
+    p += 4;
+    for (int i = 0; i < 6; i++, p += 8)
+        memcpy(p, &head[i], 8);
+    for (int k = 0; k < 2; k++) {
+        uint32_t l = 1;
+        memcpy(p, &l, 4);
+        p[4] = (uint8_t)('a' + k);
+        uint64_t inc = 3, seq = (uint64_t)(5 + k);
+        memcpy(p + 5, &inc, 8);
+        memcpy(p + 13, &seq, 8);
+        p += 21;
+    }
+    dn_seq_tracker_t *t = dn_seq_tracker_new();
+    dn_err_t err = {0};
+    cr_assert_eq(dn_seq_tracker_load(t, b, (size_t)(p - b), &err), 0, "%s", err.msg);
+    uint64_t seq;
+    cr_assert_eq(dn_seq_tracker_last(t, "b", NULL, &seq), 0);
+    cr_assert_eq(seq, 6);
+    cr_assert_eq(dn_seq_tracker_totals(t).fresh, 10);
+    cr_assert_eq(dn_seq_tracker_feed(t, "a", 3, 6, NULL), DN_SEQ_NEW);
+    dn_seq_tracker_destroy(&t);
+}
+
 Test(msg, names)
 {
     cr_assert_str_eq(dn_reject_name(DN_REJECT_COUNT), "count");
@@ -744,7 +848,8 @@ Test(msg, unknown_fields_anywhere_are_refused_by_name)
     cr_assert_eq(rc, DN_EFORMAT, "the wedge decoded (rc %d)", rc);
     cr_assert_null(env);
     cr_assert(strstr(err.msg, "unknown field"), "message: %s", err.msg);
-    cr_assert_eq(st.rejected[DN_REJECT_PARSE], 1);
+    cr_assert_eq(st.rejected[DN_REJECT_UNKNOWN], 1);
+    cr_assert_eq(st.last_reason, DN_REJECT_UNKNOWN);
     /* The same label without the trailing field is a valid label: the bytes
      * are producer "x" (0a 01 78), seq 0 (18 00), then the label (5a, length
      * 0x14 at byte 6, which loses the 3 bytes). */

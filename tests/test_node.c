@@ -373,3 +373,158 @@ Test(node, health_file_puts_the_heartbeat_elsewhere)
     snprintf(path, sizeof path, "%s/data/counter/health", dir);
     cr_assert_neq(access(path, F_OK), 0, "no heartbeat at the default place");
 }
+
+/* ---- a follower over a poison entry ----------------------------------------- */
+
+/* "reader": follows the counter's log and stops once it was handed `want`
+ * entries; its checkpoint body is what it was handed. */
+typedef struct reader_t {
+    int64_t want, got;
+    uint64_t n_runs[16]; /* the counter's n_runs of each entry handed over */
+} reader_t;
+
+static int reader_entry(dn_node_t *node, void *self, const Dinamo__Envelope *env, dn_err_t *err)
+{
+    (void)node;
+    (void)err;
+    reader_t *r = self;
+    if (r->got < 16)
+        r->n_runs[r->got] = env->control->n_runs;
+    r->got++;
+    return 0;
+}
+
+static int reader_create(dn_node_t *node, void **self, dn_err_t *err)
+{
+    reader_t *r = calloc(1, sizeof *r);
+    if (!(*self = r))
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    int rc = dn_node_int(node, "want", 1, 16, &r->want, err);
+    if (rc)
+        return rc;
+    dn_follower_opts_t fo = {.log = "counts", .consumer = "reader", .ack_interval_ms = 50};
+    return dn_node_follow(node, "in", "in_requests", &fo, reader_entry, err) ? 0 : err->code;
+}
+
+static int reader_round(dn_node_t *node, void *self, int *wait_ms, dn_err_t *err)
+{
+    (void)wait_ms;
+    (void)err;
+    reader_t *r = self;
+    if (r->got >= r->want)
+        dn_node_stop(node);
+    return 0;
+}
+
+static void reader_save(void *self, dn_wbuf_t *w)
+{
+    dn_wb_u64(w, (uint64_t)((reader_t *)self)->got);
+}
+
+static int reader_load(dn_node_t *node, void *self, dn_rbuf_t *r, dn_err_t *err)
+{
+    (void)node;
+    (void)err;
+    ((reader_t *)self)->got = (int64_t)dn_rb_u64(r);
+    return 0;
+}
+
+static const dn_config_key_t reader_keys[] = {
+    {"want", DN_CFG_INT, "1", "entries to be handed before stopping"},
+    {"in", DN_CFG_STRING, NULL, "the counts log (SUB)"},
+    {"in_requests", DN_CFG_STRING, NULL, "its source's requests (PUSH)"},
+};
+
+static const dn_node_def_t reader_def = {
+    .name = "reader", .usage = "A test follower.\n", .keys = reader_keys, .n_keys = 3,
+    .flags = DN_NODE_STORE, .create = reader_create, .destroy = counter_destroy,
+    .round = reader_round, .ckpt_magic = "DNTR", .ckpt_version = 1, .save = reader_save,
+    .load = reader_load,
+};
+
+/* Starts the reader (to stop after want entries), its output appended to
+ * DIR/reader.txt. Returns its pid. */
+static pid_t spawn_reader(const char *want)
+{
+    char data[128], in[160], req[160], txt[160];
+    snprintf(data, sizeof data, "%s/rdata", dir);
+    snprintf(in, sizeof in, "connect:ipc://%s/out", dir);
+    snprintf(req, sizeof req, "connect:ipc://%s/req", dir);
+    snprintf(txt, sizeof txt, "%s/reader.txt", dir);
+    const char *argv[] = {"reader", "--data_dir", data, "--in", in, "--in_requests", req,
+                          "--tick_ms", "50", "--want", want};
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int fd = open(txt, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        alarm(30);
+        int status = dn_node_main(&reader_def, (int)(sizeof argv / sizeof argv[0]),
+                                  (char **)argv);
+        fflush(NULL);
+        _exit(status);
+    }
+    return pid;
+}
+
+/* Lines of DIR/reader.txt containing text. */
+static int reader_lines(const char *text)
+{
+    char path[160], *buf = NULL;
+    snprintf(path, sizeof path, "%s/reader.txt", dir);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_read_file(path, &buf, NULL, &err), 0, "%s", err.msg);
+    int n = 0;
+    for (const char *p = buf; (p = strstr(p, text)); p++)
+        n++;
+    free(buf);
+    return n;
+}
+
+/* Issue 17's wedge through the whole service skeleton: the 27-byte label
+ * stored in a log (as a feed did before decoding refused it) between good
+ * entries. A following service skips it once, by offset, says so once
+ * (naming the log, the offset and the refusal), is handed every good entry,
+ * and after a restart neither asks for it again nor says so again. */
+Test(node, a_follower_skips_a_poison_entry_once_and_for_good)
+{
+    cr_assert_eq(run_counter("--count", "3", NULL), 0);
+    static const char hex[] = "0a017818005a14102518252001280232076d616c6c6f7279800000";
+    uint8_t entry[64];
+    const char *topic = "label/good/h0";
+    size_t tl = strlen(topic);
+    entry[0] = (uint8_t)tl;
+    memcpy(entry + 1, topic, tl);
+    for (int i = 0; i < 27; i++)
+        sscanf(hex + 2 * i, "%2hhx", &entry[1 + tl + (size_t)i]);
+    char path[160];
+    snprintf(path, sizeof path, "%s/data/counter", dir);
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(path, 0, 0, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    dn_store_batch_t *b = dn_store_batch_new();
+    const uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, 3};
+    cr_assert_eq(dn_store_batch_put(b, "counts", key, 8, entry, 1 + tl + 27), 0);
+    cr_assert_eq(dn_store_apply(s, b, &err), 0, "%s", err.msg);
+    dn_store_batch_destroy(&b);
+    dn_store_destroy(&s);
+    /* The counter appends two more (offsets 4 and 5) and stays to serve. */
+    pid_t counter = spawn_counter("--count", "5", "--stay", "true", NULL);
+    cr_assert_eq(wait_counter(spawn_reader("5")), 0, "the reader was not handed 5 entries");
+    cr_assert_eq(reader_lines("log counts: entry 3 skipped for good"), 1);
+    cr_assert_eq(reader_lines("unknown field"), 1, "the refusal is named");
+    cr_assert_eq(reader_lines("log counts: entry"), 1, "no other entry skipped");
+    /* A restart resumes past it: one more entry wanted, none is there, so
+     * the reader is stopped after a while with nothing new said. */
+    pid_t again = spawn_reader("6");
+    usleep(1500 * 1000);
+    kill(again, SIGTERM);
+    cr_assert_eq(wait_counter(again), 0);
+    cr_assert_eq(reader_lines("service reader started"), 2);
+    cr_assert_eq(reader_lines("skipped for good"), 1, "the poison entry was reported again");
+    cr_assert_eq(reader_lines("rejected message"), 0, "a refusal logged without its offset");
+    kill(counter, SIGTERM);
+    cr_assert_eq(wait_counter(counter), 0);
+}

@@ -625,6 +625,137 @@ Test(pipeline, a_shifters_label_records_the_keys_name)
     cr_assert_eq(rc, 0, "a service did not stop cleanly on SIGTERM (%d)", rc);
 }
 
+/* Issue 17: all-zero weights of the right architecture, published from a
+ * foreign PUB to scorer_ml's weights socket, replaced a model (and as
+ * version 10^9, in live mode, locked the trainer's versions out). Here the
+ * forger copies the architecture of a real version from the registry and
+ * publishes zero weights as each of the next versions and as 10^9, for ten
+ * seconds, ahead of the trainer: scorer_ml loads only what the registry
+ * returns, so its scores are still `dinamo score`'s, byte for byte. */
+Test(pipeline, forged_weights_on_the_weights_socket_are_never_loaded)
+{
+    /* Security off, said here: this is the defence behind CURVE (which keeps
+     * the forger off the socket: foreign_peers_change_nothing). */
+    start_cluster("--trainers 1 --security off");
+    offline(0, 1);
+    void *ctx = zmq_ctx_new();
+    char ep[300];
+    snprintf(ep, sizeof ep, "connect:ipc://%s/sock/registry", rundir);
+    dn_err_t err = {0};
+    dn_sock_t *dealer = dn_sock_new(ctx, ZMQ_DEALER, ep, NULL, &err);
+    cr_assert_not_null(dealer, "%s", err.msg);
+    dn_registry_opts_t ro = {.retry_ms = 500, .timeout_ms = 5000};
+    dn_registry_t *reg = dn_registry_new(dealer, "forger", &ro, &err);
+    cr_assert_not_null(reg, "%s", err.msg);
+    void *blob = NULL;
+    size_t len = 0;
+    uint64_t version = 0;
+    int rc = DN_ENOTFOUND;
+    for (int t = 0; t < 1200 && rc; t++) {
+        rc = dn_registry_weights_latest(reg, "synthetic/h0", &version, &blob, &len, &err);
+        if (rc)
+            usleep(100 * 1000);
+    }
+    cr_assert_eq(rc, 0, "no weights of synthetic/h0 in the registry: %s", err.msg);
+    Dinamo__Envelope *w = NULL;
+    cr_assert_eq(dn_msg_decode(blob, len, &w, NULL, &err), 0, "%s", err.msg);
+    free(blob);
+    memset(w->weights->blob.data, 0, w->weights->blob.len);
+    char *own_producer = w->producer; /* the PUB stamps its own name in while sending */
+    snprintf(ep, sizeof ep, "connect:ipc://%s/sock/weights", rundir);
+    dn_sock_opts_t po = {.producer = "trainer.0"};
+    dn_sock_t *pub = dn_sock_new(ctx, ZMQ_PUB, ep, &po, &err);
+    cr_assert_not_null(pub, "%s", err.msg);
+    int sent = 0;
+    for (int round = 0; round < 500; round++) { /* 10 s */
+        for (uint64_t v = version + 1; v <= version + 8; v++) {
+            w->weights->version = v;
+            cr_assert_eq(dn_sock_send(pub, w, 0, &err), 0, "%s", err.msg);
+            sent++;
+        }
+        w->weights->version = 1000000000;
+        cr_assert_eq(dn_sock_send(pub, w, 0, &err), 0, "%s", err.msg);
+        sent++;
+        usleep(20 * 1000);
+    }
+    w->producer = own_producer;
+    dn_msg_free(&w);
+    dn_sock_destroy(&pub);
+    dn_registry_destroy(&reg);
+    dn_sock_destroy(&dealer);
+    zmq_ctx_term(ctx);
+    wait_and_stop();
+    check_scores_equal("ml", 0, 1);
+    check_metrics_equal(0, "ml");
+    /* scorer_ml heard the forger (its stop line counts what was announced). */
+    rc = sh("n=$(sed -n 's/.*weights \\([0-9]*\\) announced.*/\\1/p' %s/logs/scorer_ml.log | "
+            "tail -n 1); [ \"${n:-0}\" -ge 100 ]", rundir);
+    cr_assert_eq(rc, 0, "scorer_ml did not hear the %d forged versions", sent);
+}
+
+/* The same forger against a live cluster (the probe of issue 17: there
+ * version 10^9 was adopted without a log line and, being the newest, kept
+ * the trainer's later versions out): scorer_ml counts and logs the version
+ * the registry does not have, never loads it, and goes on loading the
+ * trainer's versions after it. */
+Test(pipeline, a_forged_version_from_the_future_does_not_lock_out_the_trainer_live)
+{
+    /* 10 s of stream: the trainer's versions go on after the forger's. */
+    setenv("DINAMO_GENERATOR_RATE", "20", 1);
+    start_cluster("--trainers 1 --mode live --security off"); /* behind CURVE, as above */
+    void *ctx = zmq_ctx_new();
+    char ep[300];
+    snprintf(ep, sizeof ep, "connect:ipc://%s/sock/registry", rundir);
+    dn_err_t err = {0};
+    dn_sock_t *dealer = dn_sock_new(ctx, ZMQ_DEALER, ep, NULL, &err);
+    cr_assert_not_null(dealer, "%s", err.msg);
+    dn_registry_opts_t ro = {.retry_ms = 500, .timeout_ms = 5000};
+    dn_registry_t *reg = dn_registry_new(dealer, "forger", &ro, &err);
+    cr_assert_not_null(reg, "%s", err.msg);
+    void *blob = NULL;
+    size_t len = 0;
+    uint64_t version = 0;
+    int rc = DN_ENOTFOUND;
+    for (int t = 0; t < 1200 && rc; t++) {
+        rc = dn_registry_weights_latest(reg, "synthetic/h0", &version, &blob, &len, &err);
+        if (rc)
+            usleep(100 * 1000);
+    }
+    cr_assert_eq(rc, 0, "no weights of synthetic/h0 in the registry: %s", err.msg);
+    Dinamo__Envelope *w = NULL;
+    cr_assert_eq(dn_msg_decode(blob, len, &w, NULL, &err), 0, "%s", err.msg);
+    free(blob);
+    memset(w->weights->blob.data, 0, w->weights->blob.len);
+    char *own_producer = w->producer;
+    snprintf(ep, sizeof ep, "connect:ipc://%s/sock/weights", rundir);
+    dn_sock_opts_t po = {.producer = "trainer.0"};
+    dn_sock_t *pub = dn_sock_new(ctx, ZMQ_PUB, ep, &po, &err);
+    cr_assert_not_null(pub, "%s", err.msg);
+    w->weights->version = 1000000000;
+    for (int i = 0; i < 100; i++) { /* 2 s: past the slow joiner */
+        cr_assert_eq(dn_sock_send(pub, w, 0, &err), 0, "%s", err.msg);
+        usleep(20 * 1000);
+    }
+    w->producer = own_producer;
+    dn_msg_free(&w);
+    dn_sock_destroy(&pub);
+    dn_registry_destroy(&reg);
+    dn_sock_destroy(&dealer);
+    zmq_ctx_term(ctx);
+    wait_and_stop();
+    rc = sh("grep -q 'version 1000000000 announced on the weights socket is not in the "
+            "registry' %s/logs/scorer_ml.log", rundir);
+    cr_assert_eq(rc, 0, "scorer_ml did not log the forged version");
+    rc = sh("line=$(grep 'highest version loaded' %s/logs/scorer_ml.log | tail -n 1); "
+            "echo \"$line\" >&2; "
+            "n=$(echo \"$line\" | sed -n 's/.* \\([0-9]*\\) not in the registry.*/\\1/p'); "
+            "h=$(echo \"$line\" | sed -n 's/.*highest version loaded \\(-*[0-9]*\\).*/\\1/p'); "
+            "[ \"${n:-0}\" -ge 1 ] && [ \"${h:-0}\" -gt %llu ] && [ \"$h\" -lt 1000000000 ]",
+            rundir, (unsigned long long)version);
+    cr_assert_eq(rc, 0, "scorer_ml loaded the forged version, or no trainer version after "
+                 "version %llu", (unsigned long long)version);
+}
+
 /* Load: an unpaced generator against a trainer that needs ~0.1 s per good
  * run. Flow control must hold the generator back: at every tick the events it
  * published stay within the window (8) of the slowest follower's ACK, nothing

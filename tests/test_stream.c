@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "stream.h"
 
 static void *ctx;
@@ -51,9 +52,21 @@ typedef struct fol_t {
     int n_got;
     int drop_from, drop_to; /* entries with offsets in [from, to) are "lost" once */
     int dropped;
+    int64_t got_offset[4096]; /* offset of each delivered entry */
+    int skipped;              /* refused entries skipped (DN_FOLLOW_SKIPPED) */
+    uint64_t skipped_offset[16];
 } fol_t;
 
+static void src_open_opts(src_t *s, const dn_source_opts_t *opts);
+
 static void src_open(src_t *s, int window, int min_followers)
+{
+    dn_source_opts_t o = {.log = "events", .service = "gen", .window = window,
+                          .min_followers = min_followers, .heartbeat_ms = 20};
+    src_open_opts(s, &o);
+}
+
+static void src_open_opts(src_t *s, const dn_source_opts_t *opts)
 {
     dn_err_t err = {0};
     char sdir[128];
@@ -67,9 +80,7 @@ static void src_open(src_t *s, int window, int min_followers)
     snprintf(ep, sizeof ep, "bind:%s", ep_req);
     s->pull = dn_sock_new(ctx, ZMQ_PULL, ep, NULL, &err);
     cr_assert_not_null(s->pull, "%s", err.msg);
-    dn_source_opts_t o = {.log = "events", .service = "gen", .window = window,
-                          .min_followers = min_followers, .heartbeat_ms = 20};
-    s->source = dn_source_new(s->store, s->pub, &o, &err);
+    s->source = dn_source_new(s->store, s->pub, opts, &err);
     cr_assert_not_null(s->source, "%s", err.msg);
 }
 
@@ -145,7 +156,22 @@ static void fol_round(fol_t *f, int ack)
 {
     dn_err_t err = {0};
     Dinamo__Envelope *env = NULL;
-    while (dn_sock_recv(f->sub, 0, &env, NULL, &err) == 0) {
+    dn_recv_info_t info;
+    int rrc;
+    while ((rrc = dn_sock_recv(f->sub, 0, &env, &info, &err)) != DN_BUS_TIMEOUT) {
+        if (rrc) {
+            /* Refused by the bus: what the service loop does (node.c). */
+            cr_assert(rrc != DN_EIO && rrc != DN_ENOMEM, "%s", err.msg);
+            if (!info.has_offset)
+                continue;
+            int rc = dn_follower_refused(f->f, info.offset, &err);
+            cr_assert_geq(rc, 0, "%s", err.msg);
+            if (rc == DN_FOLLOW_SKIPPED) {
+                cr_assert_lt(f->skipped, 16);
+                f->skipped_offset[f->skipped++] = info.offset;
+            }
+            continue;
+        }
         if (env->has_offset && (int)env->offset >= f->drop_from && (int)env->offset < f->drop_to &&
             !f->dropped) {
             /* Lose this one (once). */
@@ -158,9 +184,11 @@ static void fol_round(fol_t *f, int ack)
         cr_assert_geq(rc, 0, "%s", err.msg);
         if (rc == DN_FOLLOW_DELIVER) {
             cr_assert_eq(dn_msg_type(env), DN_MSG_RUN);
-            cr_assert_eq(env->offset, (uint64_t)f->n_got, "delivered offset %llu as entry %d",
-                         (unsigned long long)env->offset, f->n_got);
+            cr_assert_eq(env->offset, (uint64_t)(f->n_got + f->skipped),
+                         "delivered offset %llu as entry %d (%d skipped)",
+                         (unsigned long long)env->offset, f->n_got, f->skipped);
             cr_assert_lt(f->n_got, 4096);
+            f->got_offset[f->n_got] = (int64_t)env->offset;
             f->got[f->n_got++] = env->run->run_number;
         }
         dn_msg_free(&env);
@@ -500,6 +528,287 @@ Test(stream, a_leave_for_a_dead_follower_releases_the_stream)
     dn_source_stats_t st = dn_source_stats(s.source);
     cr_assert_eq(st.left, 1);
     cr_assert_eq(st.followers, 1);
+    fol_close(&a);
+    src_close(&s);
+}
+
+/* ---- poison entries ------------------------------------------------------ */
+
+/* Stores value at offset `off` of log "events" behind the source's back. */
+static void plant(dn_store_t *store, uint64_t off, const void *value, size_t len)
+{
+    uint8_t key[8];
+    for (int i = 7; i >= 0; i--, off >>= 8)
+        key[i] = (uint8_t)off;
+    dn_store_batch_t *b = dn_store_batch_new();
+    cr_assert_not_null(b);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_store_batch_put(b, "events", key, 8, value, len), 0);
+    cr_assert_eq(dn_store_apply(store, b, &err), 0, "%s", err.msg);
+    dn_store_batch_destroy(&b);
+}
+
+/* Issue 17: the 27-byte label (field number 0 in a long form at the end of
+ * the body), stored in the events log by a feed before decoding refused it,
+ * wedged every follower: each refused it, saw a gap, rewound, forever. Here
+ * it is stored between good entries with two more kinds of poison (bytes
+ * that are not protobuf at all, and an entry whose framing in the store is
+ * damaged): the follower delivers the good entries, skips each poison entry
+ * once by offset, and never asks for one again. */
+Test(stream, a_poison_entry_in_the_log_is_skipped_once_not_rewound_to_forever)
+{
+    static const char hex[] = "0a017818005a14102518252001280232076d616c6c6f7279800000";
+    uint8_t label[27];
+    for (int i = 0; i < 27; i++)
+        sscanf(hex + 2 * i, "%2hhx", &label[i]);
+    src_t s;
+    src_open(&s, 8, 1);
+    append_runs(&s, 0, 1);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    /* offset 1: the label as a feed stored it (topic, then its bytes) */
+    uint8_t e1[64];
+    const char *topic = "label/good/h0";
+    e1[0] = (uint8_t)strlen(topic);
+    memcpy(e1 + 1, topic, strlen(topic));
+    memcpy(e1 + 1 + strlen(topic), label, sizeof label);
+    plant(s.store, 1, e1, 1 + strlen(topic) + sizeof label);
+    /* offset 2: a topic, then bytes that are no protobuf */
+    uint8_t e2[] = {3, 'r', 'u', 'n', 0xff, 0xff, 0xff, 0xff, 0x0f, 0x07, 0x13};
+    plant(s.store, 2, e2, sizeof e2);
+    /* offset 3: framing damaged (a topic length beyond the value) */
+    uint8_t e3[] = {200, 'x'};
+    plant(s.store, 3, e3, sizeof e3);
+    /* The source restarts over the planted log and appends a good entry. */
+    dn_source_destroy(&s.source);
+    dn_source_opts_t o = {.log = "events", .service = "gen", .window = 8, .heartbeat_ms = 20};
+    s.source = dn_source_new(s.store, s.pub, &o, &err);
+    cr_assert_not_null(s.source, "%s", err.msg);
+    cr_assert_eq(dn_source_head(s.source), 4);
+    Dinamo__Envelope *tmp = NULL;
+    cr_assert_neq(dn_stream_log_read(s.store, "events", 1, &tmp, &err), 0,
+                  "the planted label must not validate");
+    append_runs(&s, 4, 1);
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+
+    fol_t a = {0};
+    fol_open(&a, "a");
+    fol_t *fs[] = {&a};
+    run_until(&s, fs, 1, 2, 10000);
+    cr_assert_eq(a.n_got, 2, "delivered %d good entries, want 2 (skipped %d)", a.n_got,
+                 a.skipped);
+    cr_assert_eq(a.got_offset[0], 0);
+    cr_assert_eq(a.got_offset[1], 4, "the good entry after the poison is offset %lld",
+                 (long long)a.got_offset[1]);
+    cr_assert_eq(a.got[1], 1004);
+    cr_assert_eq(a.skipped, 3, "skipped %d entries, want 3", a.skipped);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(a.skipped_offset[i], (uint64_t)(i + 1));
+    dn_follower_stats_t fst = dn_follower_stats(a.f);
+    cr_assert_eq(fst.skipped, 3);
+    cr_assert_eq(fst.next, 5);
+    /* Nothing is asked for again: no rewind beyond the first request, the
+     * source's cursor stays at the head, and the damaged framing went out
+     * as a hole once. */
+    uint64_t rewinds = fst.rewinds;
+    for (int t = 0; t < 150; t++) {
+        src_round(&s);
+        fol_round(&a, 1);
+        sleep_ms(2);
+    }
+    fst = dn_follower_stats(a.f);
+    dn_source_stats_t st = dn_source_stats(s.source);
+    cr_assert_eq(fst.rewinds, rewinds, "%llu rewinds after the skip, want %llu",
+                 (unsigned long long)fst.rewinds, (unsigned long long)rewinds);
+    cr_assert_leq(st.rewinds, 1, "the source rewound %llu times", (unsigned long long)st.rewinds);
+    cr_assert_eq(st.cursor, 5);
+    cr_assert_eq(st.slowest, 5, "the follower acknowledged past the poison");
+    cr_assert_geq(st.damaged, 1);
+    cr_assert_eq(a.n_got, 2);
+    fol_close(&a);
+    src_close(&s);
+}
+
+/* ---- forged requests ----------------------------------------------------- */
+
+/* An ACK or REWIND from `name` at `offset`, as anyone reaching the request
+ * port can send it. */
+static void forge(src_t *s, int kind, const char *name, uint64_t offset)
+{
+    Dinamo__Control c = DINAMO__CONTROL__INIT;
+    c.has_kind = 1;
+    c.kind = kind;
+    c.consumer = (char *)name;
+    c.log = (char *)"events";
+    c.has_offset = 1;
+    c.offset = offset;
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.producer = (char *)name;
+    env.has_seq = 1;
+    env.body_case = DINAMO__ENVELOPE__BODY_CONTROL;
+    env.control = &c;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_on_request(s->source, &env, &err), 0, "%s", err.msg);
+}
+
+/* Issue 17: 20k forged ACKs each added a follower to the feed's table. The
+ * table stays at its cap, the real follower keeps its slot and gets
+ * everything. */
+Test(stream, twenty_thousand_forged_follower_names_keep_the_table_at_its_cap)
+{
+    src_t s;
+    src_open(&s, 8, 1);
+    fol_t a = {0};
+    fol_open(&a, "a");
+    append_runs(&s, 0, 50);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    fol_t *fs[] = {&a};
+    run_until(&s, fs, 1, 10, 10000);
+    for (int i = 0; i < 20000; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "forged%d", i);
+        forge(&s, DINAMO__CONTROL_KIND__ACK, name, 0);
+        if (i % 500 == 0)
+            src_round(&s), fol_round(&a, 1);
+    }
+    dn_source_stats_t st = dn_source_stats(s.source);
+    cr_assert_leq(st.tracked, DN_SOURCE_FOLLOWERS_MAX, "%d followers tracked", st.tracked);
+    cr_assert_geq(st.followers_evicted, 20000 - DN_SOURCE_FOLLOWERS_MAX);
+    cr_assert_eq(st.followers, 1, "%d followers hold the stream, want the real one",
+                 st.followers);
+    run_until(&s, fs, 1, 50, 10000);
+    check_got(&a, 50);
+    fol_close(&a);
+    src_close(&s);
+}
+
+/* Issue 17: a forged ACK at offset 0, resent within the follower timeout,
+ * held the producer's window back for good. A name that never progressed
+ * holds nothing; one that progressed once and then repeats its ACK holds the
+ * stream for at most the follower timeout. */
+Test(stream, a_forged_ack_resent_cannot_hold_the_window_beyond_the_timeout)
+{
+    src_t s;
+    dn_source_opts_t o = {.log = "events", .service = "gen", .window = 8, .heartbeat_ms = 20,
+                          .follower_timeout_ms = 400};
+    src_open_opts(&s, &o);
+    fol_t a = {0};
+    fol_open(&a, "a");
+    append_runs(&s, 0, 200);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    fol_t *fs[] = {&a};
+    run_until(&s, fs, 1, 20, 10000);
+    /* "x" never progressed: it holds nothing, the stream flows at once. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int t = 0; t < 5000 && a.n_got < 100; t++) {
+        forge(&s, DINAMO__CONTROL_KIND__ACK, "x", 0);
+        src_round(&s);
+        fol_round(&a, 1);
+        sleep_ms(2);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    cr_assert_geq(a.n_got, 100, "got %d entries in %.2f s", a.n_got, dt);
+    cr_assert_lt(dt, 0.4, "the forged ACK held the stream %.2f s (timeout 0.4 s)", dt);
+    /* "y" progressed once (0 -> 1) and then repeats ACK 1: it holds the
+     * window for at most the timeout, then the stream flows again. */
+    forge(&s, DINAMO__CONTROL_KIND__ACK, "y", 0);
+    forge(&s, DINAMO__CONTROL_KIND__ACK, "y", 1);
+    int held_rounds = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int t = 0; t < 5000 && a.n_got < 200; t++) {
+        forge(&s, DINAMO__CONTROL_KIND__ACK, "y", 1);
+        src_round(&s);
+        fol_round(&a, 1);
+        held_rounds += dn_source_stats(s.source).slowest == 1;
+        sleep_ms(2);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    cr_assert_eq(a.n_got, 200, "got %d entries in %.2f s", a.n_got, dt);
+    cr_assert_gt(held_rounds, 0, "a follower that progressed holds the stream for a while");
+    cr_assert_lt(dt, 0.4 + 1.5, "the forged ACK held the stream %.2f s (timeout 0.4 s)", dt);
+    check_got(&a, 200);
+    fol_close(&a);
+    src_close(&s);
+}
+
+/* With a list of required followers only they hold the stream: an unlisted
+ * name that stops acknowledging holds nothing, a listed one that does holds
+ * it within the window. */
+Test(stream, only_required_followers_hold_the_stream_when_a_list_is_given)
+{
+    src_t s;
+    const char *required[] = {"a", NULL};
+    dn_source_opts_t o = {.log = "events", .service = "gen", .window = 8, .heartbeat_ms = 20,
+                          .required = required};
+    src_open_opts(&s, &o);
+    fol_t a = {0};
+    fol_open(&a, "a");
+    append_runs(&s, 0, 100);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    fol_t *fs[] = {&a};
+    run_until(&s, fs, 1, 10, 10000);
+    for (int i = 0; i < 200; i++) { /* "b" stuck at 0, "a" goes on */
+        forge(&s, DINAMO__CONTROL_KIND__ACK, "b", 0);
+        src_round(&s);
+        fol_round(&a, 1);
+        sleep_ms(1);
+    }
+    run_until(&s, fs, 1, 100, 10000);
+    check_got(&a, 100);
+    cr_assert_eq(dn_source_stats(s.source).followers, 1);
+    /* Now "a" stops acknowledging: the stream waits for it. */
+    append_runs(&s, 100, 100);
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 200; i++) {
+        src_round(&s);
+        fol_round(&a, 0);
+        sleep_ms(1);
+    }
+    dn_source_stats_t st = dn_source_stats(s.source);
+    cr_assert_leq(st.cursor, 100 + 8, "cursor %llu beyond the required follower's window",
+                  (unsigned long long)st.cursor);
+    fol_close(&a);
+    src_close(&s);
+}
+
+/* A forged ACK at offset 0 from before anything was published: the name is
+ * caught up then, so it holds the stream; once entries are published beyond
+ * it and it never progresses, it holds it for one follower timeout, no
+ * longer, however often it repeats its ACK. */
+Test(stream, a_forged_ack_from_the_start_holds_the_window_one_timeout_at_most)
+{
+    src_t s;
+    dn_source_opts_t o = {.log = "events", .service = "gen", .window = 8, .heartbeat_ms = 20,
+                          .follower_timeout_ms = 400};
+    src_open_opts(&s, &o);
+    fol_t a = {0};
+    fol_open(&a, "a");
+    fol_t *fs[] = {&a};
+    forge(&s, DINAMO__CONTROL_KIND__ACK, "x", 0);
+    run_until(&s, fs, 1, 0, 200); /* a hears the source and registers */
+    append_runs(&s, 0, 100);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    double t0 = dn_clock_mono(), held_until = t0;
+    for (int t = 0; t < 5000 && a.n_got < 100; t++) {
+        forge(&s, DINAMO__CONTROL_KIND__ACK, "x", 0);
+        src_round(&s);
+        fol_round(&a, 1);
+        if (dn_source_stats(s.source).slowest == 0 && dn_source_stats(s.source).cursor >= 8)
+            held_until = dn_clock_mono();
+        sleep_ms(2);
+    }
+    double held = held_until - t0, total = dn_clock_mono() - t0;
+    cr_assert_eq(a.n_got, 100, "got %d entries in %.2f s", a.n_got, total);
+    cr_assert_gt(held, 0.0, "the name caught up at the start held the stream for a while");
+    cr_assert_lt(held, 0.4 + 0.3, "the forged ACK held the stream %.2f s (timeout 0.4 s)", held);
+    check_got(&a, 100);
     fol_close(&a);
     src_close(&s);
 }

@@ -65,6 +65,8 @@ static const dn_config_key_t common_keys[] = {
     {"max_message_bytes", DN_CFG_INT, "268439552", "largest message a socket accepts"},
     {"health_file", DN_CFG_STRING, "", "heartbeat file replaced every tick (lib/io/health.h; "
                                        "`dinamo health` reads it); empty: <data_dir>/<name>/health"},
+    {"producers_max", DN_CFG_INT, "1024", "producers whose sequence numbers each receiving "
+                                          "socket tracks (the least recently seen are forgotten)"},
 };
 #define N_COMMON ((int)(sizeof common_keys / sizeof common_keys[0]))
 

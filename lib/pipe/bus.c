@@ -459,6 +459,9 @@ int dn_sock_recv(dn_sock_t *self, int timeout_ms, Dinamo__Envelope **env, dn_rec
         info->seq = DN_SEQ_NEW;
         info->missing = 0;
         info->peer[0] = '\0';
+        info->reject = DN_REJECT_PARSE;
+        info->has_offset = 0;
+        info->offset = 0;
     }
     if (self->type != ZMQ_PULL && self->type != ZMQ_SUB)
         return dn_err_set(err, DN_EINVAL, "receive on a %s socket", type_name(self->type));
@@ -501,6 +504,11 @@ int dn_sock_recv(dn_sock_t *self, int timeout_ms, Dinamo__Envelope **env, dn_rec
     }
     rc = dn_msg_decode(zmq_msg_data(payload), zmq_msg_size(payload), env, &self->stats.msg, err);
     if (rc) {
+        if (info && rc != DN_ENOMEM)
+            info->reject = self->stats.msg.last_reason;
+        if (info && rc != DN_ENOMEM)
+            info->has_offset = dn_msg_peek_offset(zmq_msg_data(payload), zmq_msg_size(payload),
+                                                  &info->offset) == 0;
         if (n == 2 && err) {
             char t[80];
             size_t tl = zmq_msg_size(&frames[0]);

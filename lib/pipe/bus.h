@@ -99,6 +99,9 @@ typedef struct dn_recv_info_t {
     dn_seq_status_t seq;          /* NEW, DUPLICATE, GAP or RESTART */
     uint64_t missing;             /* GAP/RESTART: messages lost before this one */
     char peer[DN_AUTH_NAME_MAX];  /* the sender's key name; "" without security */
+    dn_reject_t reject;           /* a refused message: why (DN_REJECT_PARSE for ENOMEM) */
+    int has_offset;               /* a refused message: its bytes carry a log offset */
+    uint64_t offset;              /* (dn_msg_peek_offset), so a follower can skip it */
 } dn_recv_info_t;
 
 typedef struct dn_sock_stats_t {

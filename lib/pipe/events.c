@@ -54,14 +54,35 @@ fail:
 dn_events_t *dn_events_open(dn_node_t *node, const dn_events_opts_t *opts,
                             dn_node_entry_fn on_label, dn_err_t *err)
 {
-    int64_t window, min_followers, follower_timeout;
+    int64_t window, min_followers, follower_timeout, max_followers;
     if (dn_node_int(node, "window", 1, INT32_MAX, &window, err) ||
         dn_node_int(node, "min_followers", 1, 1000, &min_followers, err) ||
-        dn_node_int(node, "follower_timeout_ms", 1, INT32_MAX, &follower_timeout, err))
+        dn_node_int(node, "follower_timeout_ms", 1, INT32_MAX, &follower_timeout, err) ||
+        dn_node_int(node, "max_followers", 1, 100000, &max_followers, err))
         return NULL;
+    /* required_followers: "a,b,c" into a NULL-terminated list of names. */
+    char names[1024];
+    const char *list = dn_node_str(node, "required_followers");
+    if (strlen(list) >= sizeof names) {
+        dn_err_set(err, DN_EINVAL, "required_followers: longer than %zu bytes", sizeof names - 1);
+        return NULL;
+    }
+    snprintf(names, sizeof names, "%s", list);
+    const char *required[65] = {NULL};
+    int n_required = 0;
+    for (char *save = NULL, *name = strtok_r(names, ", ", &save); name;
+         name = strtok_r(NULL, ", ", &save)) {
+        if (n_required == 64) {
+            dn_err_set(err, DN_EINVAL, "required_followers: more than 64 names");
+            return NULL;
+        }
+        required[n_required++] = name;
+    }
     dn_source_opts_t so = {.log = "events", .service = opts->service, .window = (int)window,
                            .min_followers = (int)min_followers,
-                           .follower_timeout_ms = (int)follower_timeout};
+                           .follower_timeout_ms = (int)follower_timeout,
+                           .max_followers = (int)max_followers,
+                           .required = n_required ? required : NULL};
     dn_source_t *source = dn_node_source(node, "events", "requests", &so, on_label, err);
     if (!source)
         return NULL;
@@ -214,14 +235,14 @@ int dn_events_take_label(dn_events_t *self, const Dinamo__Label *label,
     const int automatic = label->source == DINAMO__LABEL_SOURCE__AUTO;
     if (!run->found) {
         self->dropped++;
-        dn_log(DN_LOG_WARN, "label for run %lld from %s: %s published no such run; dropped",
-               (long long)label->run_number, who_of(label), self->service);
+        DN_LOG_LIMITED(DN_LOG_WARN, "label for run %lld from %s: %s published no such run; dropped",
+                       (long long)label->run_number, who_of(label), self->service);
         return 0;
     }
     if (automatic && run->labelled) {
         self->dropped++;
-        dn_log(DN_LOG_INFO, "automatic label for run %lld dropped: %s",
-               (long long)label->run_number, self->own_label_rule);
+        DN_LOG_LIMITED(DN_LOG_INFO, "automatic label for run %lld dropped: %s",
+                       (long long)label->run_number, self->own_label_rule);
         return 0;
     }
     Dinamo__Label m = *label;
@@ -233,7 +254,7 @@ int dn_events_take_label(dn_events_t *self, const Dinamo__Label *label,
     int rc = append_label(self, &m, &aerr);
     if (rc && refused_by_validation(rc)) {
         self->dropped++;
-        dn_log(DN_LOG_WARN, "label from %s refused: %s; dropped", who_of(label), aerr.msg);
+        DN_LOG_LIMITED(DN_LOG_WARN, "label from %s refused: %s; dropped", who_of(label), aerr.msg);
         return 0;
     }
     if (rc)
@@ -290,7 +311,11 @@ int dn_events_delivered(const dn_events_t *self)
     if (!self->ended)
         return 0;
     dn_source_stats_t st = dn_source_stats(self->source);
-    return st.followers > 0 && st.slowest == st.head && st.cursor == st.head;
+    /* Every follower heard has it, not only those holding the stream back (one
+     * that stopped progressing for a while still gets the end), unless a list
+     * of required followers says whom to wait for. */
+    return st.followers > 0 && st.slowest == st.head && st.cursor == st.head &&
+           (st.has_required || st.heard_slowest == st.head);
 }
 
 void dn_events_stop_when_delivered(const dn_events_t *self, dn_node_t *node)

@@ -30,7 +30,9 @@
  *
  * Configuration (dn_events_open; declare DN_EVENTS_KEYS among the service's
  * keys): events (PUB), requests (PULL: followers' acks and rewinds, labels),
- * window, min_followers, follower_timeout_ms, exit_at_end.
+ * window, min_followers, follower_timeout_ms, required_followers (a comma
+ * separated list: when given, only those followers hold the stream back),
+ * max_followers, exit_at_end.
  *
  * Thread rules: the thread of the source (the node's). Ownership: the source
  * is borrowed and outlives the producer (the node's does); strings of opts
@@ -62,7 +64,12 @@ typedef struct dn_events_t dn_events_t;
     {"window", DN_CFG_INT, "32", "entries published beyond the slowest follower"},         \
     {"min_followers", DN_CFG_INT, "1", "publish nothing before this many followers acked"}, \
     {"follower_timeout_ms", DN_CFG_INT, "30000",                                           \
-     "a follower silent this long no longer holds the stream back"},                       \
+     "a follower silent this long, or behind and not progressing this long, no longer "    \
+     "holds the stream back"},                                                             \
+    {"required_followers", DN_CFG_STRING, "",                                              \
+     "comma-separated consumer names; when given, only these followers hold the stream "   \
+     "back (others are served but never waited for)"},                                     \
+    {"max_followers", DN_CFG_INT, "64", "followers the events log keeps track of at most"}, \
     {"exit_at_end", DN_CFG_BOOL, "false",                                                  \
      "exit once every follower has the whole stream, its end included (else keep "         \
      "serving rewinds)"}

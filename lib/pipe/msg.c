@@ -6,10 +6,17 @@
  * ("run 1234 seq 5: histogram 'calo/e': bin 7: ...") and maps to one
  * dn_reject_t, which is what receivers count.
  *
- * The tracker is an open-addressing hash table (FNV-1a, linear probing, load
- * <= 1/2) from producer name to (incarnation, highest seq). Its saved form is
- * little-endian and versioned: "DNSQ" u32 version, u64 n, five u64 totals,
- * then n times (u32 name length, name bytes, u64 incarnation, u64 seq). */
+ * The tracker is a chained hash table (FNV-1a) from producer name to
+ * (incarnation, highest seq), bounded at `max` producers (DN_SEQ_PRODUCERS_MAX
+ * by default): each producer is in one of two recency lists, those seen once
+ * and those seen again, and a new producer at the cap evicts the least
+ * recently seen of those seen once (else of those seen again), counted. So
+ * 100k heartbeats each from a new name (issue 17: 27 -> 33 MB) leave the
+ * table at its cap and the producers that keep sending in it. Its saved form
+ * is little-endian and versioned: "DNSQ" u32 version (2), u64 n, six u64
+ * totals, then n times (u32 name length, name bytes, u64 incarnation, u64
+ * seq, u8 seen again), each list from its least recently seen; version 1
+ * (five totals, no flag) is still read. */
 #include "msg.h"
 
 #include <math.h>
@@ -35,6 +42,7 @@ const char *dn_reject_name(int reason)
         [DN_REJECT_EDGES] = "edges",
         [DN_REJECT_ENUM] = "enum",
         [DN_REJECT_VALUE] = "value",
+        [DN_REJECT_UNKNOWN] = "unknown",
     };
     if (reason < 0 || reason >= DN_REJECT__N)
         return "?";
@@ -504,7 +512,7 @@ int dn_msg_validate(const Dinamo__Envelope *env, dn_reject_t *reason, dn_err_t *
         return reject(reason, DN_REJECT_ENVELOPE, err, DN_EINVAL, "", "no envelope");
     unsigned unknown = unknown_fields(&env->base);
     if (unknown)
-        return reject(reason, DN_REJECT_PARSE, err, DN_EFORMAT, "envelope",
+        return reject(reason, DN_REJECT_UNKNOWN, err, DN_EFORMAT, "envelope",
                       "%u unknown field(s): refused, not passed on", unknown);
     if (!env->producer || !env->producer[0])
         return reject(reason, DN_REJECT_ENVELOPE, err, DN_EFORMAT, "envelope", "no producer");
@@ -592,11 +600,69 @@ int dn_msg_decode(const uint8_t *buf, size_t len, Dinamo__Envelope **out,
     *out = env;
     return 0;
 fail:
-    if (stats && rc != DN_ENOMEM)
+    if (stats && rc != DN_ENOMEM) {
         stats->rejected[why]++;
+        stats->last_reason = why;
+    }
     if (env)
         dinamo__envelope__free_unpacked(env, NULL);
     return rc;
+}
+
+/* Reads a varint at *p (< end) into *v. 0, or -1 when malformed or cut. */
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int dn_msg_peek_offset(const uint8_t *buf, size_t len, uint64_t *offset)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    while (p < end) {
+        uint64_t tag, v;
+        if (read_varint(&p, end, &tag))
+            return DN_ENOTFOUND;
+        uint64_t field = tag >> 3;
+        switch (tag & 7) {
+        case 0: /* varint */
+            if (read_varint(&p, end, &v))
+                return DN_ENOTFOUND;
+            if (field == 5) { /* Envelope.offset */
+                *offset = v;
+                return 0;
+            }
+            break;
+        case 1: /* fixed64 */
+            if (end - p < 8)
+                return DN_ENOTFOUND;
+            p += 8;
+            break;
+        case 2: /* length-delimited */
+            if (read_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return DN_ENOTFOUND;
+            p += v;
+            break;
+        case 5: /* fixed32 */
+            if (end - p < 4)
+                return DN_ENOTFOUND;
+            p += 4;
+            break;
+        default: /* groups and undefined wire types: not ours */
+            return DN_ENOTFOUND;
+        }
+        if (field == 0)
+            return DN_ENOTFOUND;
+    }
+    return DN_ENOTFOUND;
 }
 
 void dn_msg_free(Dinamo__Envelope **env_p)
@@ -609,16 +675,27 @@ void dn_msg_free(Dinamo__Envelope **env_p)
 
 /* ---- sequence tracker -------------------------------------------------- */
 
-typedef struct seq_slot_t {
-    char *producer; /* NULL: empty slot */
+typedef struct seq_node_t {
+    char *producer;
+    uint64_t hash;
     uint64_t incarnation;
     uint64_t last;
-} seq_slot_t;
+    struct seq_node_t *chain;      /* next in its bucket */
+    struct seq_node_t *newer, *older; /* in its recency list */
+    int again;                     /* seen more than once: in the list of those */
+} seq_node_t;
+
+/* A recency list, most recently seen first. */
+typedef struct seq_list_t {
+    seq_node_t *newest, *oldest;
+    size_t n;
+} seq_list_t;
 
 struct dn_seq_tracker_t {
-    seq_slot_t *slots;
-    size_t cap; /* power of two */
-    size_t n;
+    seq_node_t **buckets;
+    size_t n_buckets; /* power of two, grown up to the first one >= max */
+    size_t n, max;
+    seq_list_t lists[2]; /* [0] seen once, [1] seen again */
     dn_seq_totals_t totals;
 };
 
@@ -637,72 +714,154 @@ dn_seq_tracker_t *dn_seq_tracker_new(void)
     dn_seq_tracker_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->cap = 16;
-    self->slots = calloc(self->cap, sizeof *self->slots);
-    if (!self->slots) {
+    self->max = DN_SEQ_PRODUCERS_MAX;
+    self->n_buckets = 16;
+    self->buckets = calloc(self->n_buckets, sizeof *self->buckets);
+    if (!self->buckets) {
         free(self);
         return NULL;
     }
     return self;
 }
 
-static void slots_free(seq_slot_t *slots, size_t cap)
-{
-    for (size_t i = 0; i < cap; i++)
-        free(slots[i].producer);
-    free(slots);
-}
-
 void dn_seq_tracker_destroy(dn_seq_tracker_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    slots_free((*self_p)->slots, (*self_p)->cap);
-    free(*self_p);
+    dn_seq_tracker_t *self = *self_p;
+    for (int l = 0; l < 2; l++)
+        for (seq_node_t *n = self->lists[l].newest, *next; n; n = next) {
+            next = n->older;
+            free(n->producer);
+            free(n);
+        }
+    free(self->buckets);
+    free(self);
     *self_p = NULL;
 }
 
-/* Slot of producer, or the empty slot where it would go. */
-static seq_slot_t *find_slot(seq_slot_t *slots, size_t cap, const char *producer)
+static seq_node_t *find_node(const dn_seq_tracker_t *self, const char *producer, uint64_t h)
 {
-    size_t i = fnv1a(producer, strlen(producer)) & (cap - 1);
-    while (slots[i].producer && strcmp(slots[i].producer, producer) != 0)
-        i = (i + 1) & (cap - 1);
-    return &slots[i];
+    for (seq_node_t *n = self->buckets[h & (self->n_buckets - 1)]; n; n = n->chain)
+        if (n->hash == h && strcmp(n->producer, producer) == 0)
+            return n;
+    return NULL;
 }
 
-static int grow(dn_seq_tracker_t *self)
+static void list_unlink(seq_list_t *l, seq_node_t *n)
 {
-    size_t cap = self->cap * 2;
-    seq_slot_t *slots = calloc(cap, sizeof *slots);
-    if (!slots)
-        return DN_ENOMEM;
-    for (size_t i = 0; i < self->cap; i++)
-        if (self->slots[i].producer)
-            *find_slot(slots, cap, self->slots[i].producer) = self->slots[i];
-    free(self->slots);
-    self->slots = slots;
-    self->cap = cap;
-    return 0;
+    if (n->newer)
+        n->newer->older = n->older;
+    else
+        l->newest = n->older;
+    if (n->older)
+        n->older->newer = n->newer;
+    else
+        l->oldest = n->newer;
+    n->newer = n->older = NULL;
+    l->n--;
 }
 
-/* Inserts a new producer (not present). */
-static int insert(dn_seq_tracker_t *self, const char *producer, size_t len, uint64_t inc,
-                  uint64_t seq)
+static void list_push(seq_list_t *l, seq_node_t *n)
 {
-    if ((self->n + 1) * 2 > self->cap && grow(self))
-        return DN_ENOMEM;
+    n->newer = NULL;
+    n->older = l->newest;
+    if (l->newest)
+        l->newest->newer = n;
+    else
+        l->oldest = n;
+    l->newest = n;
+    l->n++;
+}
+
+/* n was just seen: it becomes the most recent of the producers seen again. */
+static void touch(dn_seq_tracker_t *self, seq_node_t *n)
+{
+    list_unlink(&self->lists[n->again], n);
+    n->again = 1;
+    list_push(&self->lists[1], n);
+}
+
+static void remove_node(dn_seq_tracker_t *self, seq_node_t *n)
+{
+    seq_node_t **pp = &self->buckets[n->hash & (self->n_buckets - 1)];
+    while (*pp != n)
+        pp = &(*pp)->chain;
+    *pp = n->chain;
+    list_unlink(&self->lists[n->again], n);
+    free(n->producer);
+    free(n);
+    self->n--;
+}
+
+/* Forgets the least recently seen producer, of those seen once if any (a
+ * flood of new names evicts itself before the producers that keep sending). */
+static void evict_one(dn_seq_tracker_t *self)
+{
+    seq_node_t *victim = self->lists[0].oldest ? self->lists[0].oldest : self->lists[1].oldest;
+    if (victim) {
+        remove_node(self, victim);
+        self->totals.evicted++;
+    }
+}
+
+static void grow_buckets(dn_seq_tracker_t *self)
+{
+    size_t cap = self->n_buckets * 2;
+    seq_node_t **b = calloc(cap, sizeof *b);
+    if (!b)
+        return; /* longer chains, still correct */
+    for (size_t i = 0; i < self->n_buckets; i++)
+        for (seq_node_t *n = self->buckets[i], *next; n; n = next) {
+            next = n->chain;
+            n->chain = b[n->hash & (cap - 1)];
+            b[n->hash & (cap - 1)] = n;
+        }
+    free(self->buckets);
+    self->buckets = b;
+    self->n_buckets = cap;
+}
+
+/* Inserts a new producer (not present) as the most recently seen of those
+ * seen once (again: of those seen again), evicting one first at the cap. */
+static int insert(dn_seq_tracker_t *self, const char *producer, size_t len, uint64_t h,
+                  uint64_t inc, uint64_t seq, int again)
+{
+    seq_node_t *n = calloc(1, sizeof *n);
     char *copy = malloc(len + 1);
-    if (!copy)
+    if (!n || !copy) {
+        free(n);
+        free(copy);
         return DN_ENOMEM;
+    }
+    while (self->n >= self->max)
+        evict_one(self);
+    if (self->n + 1 > self->n_buckets && self->n_buckets < self->max)
+        grow_buckets(self);
     memcpy(copy, producer, len);
     copy[len] = '\0';
-    seq_slot_t *s = find_slot(self->slots, self->cap, copy);
-    s->producer = copy;
-    s->incarnation = inc;
-    s->last = seq;
+    *n = (seq_node_t){.producer = copy, .hash = h, .incarnation = inc, .last = seq,
+                      .again = again};
+    n->chain = self->buckets[h & (self->n_buckets - 1)];
+    self->buckets[h & (self->n_buckets - 1)] = n;
+    list_push(&self->lists[again], n);
     self->n++;
     return 0;
+}
+
+int dn_seq_tracker_set_max(dn_seq_tracker_t *self, size_t max)
+{
+    if (!self || max < 1)
+        return DN_EINVAL;
+    self->max = max;
+    while (self->n > self->max)
+        evict_one(self);
+    return 0;
+}
+
+size_t dn_seq_tracker_size(const dn_seq_tracker_t *self)
+{
+    return self->n;
 }
 
 int dn_seq_tracker_feed(dn_seq_tracker_t *self, const char *producer, uint64_t incarnation,
@@ -712,19 +871,24 @@ int dn_seq_tracker_feed(dn_seq_tracker_t *self, const char *producer, uint64_t i
         *missing = 0;
     if (!self || !producer)
         return DN_EINVAL;
-    seq_slot_t *s = find_slot(self->slots, self->cap, producer);
+    size_t len = strlen(producer);
+    uint64_t h = fnv1a(producer, len);
+    seq_node_t *s = find_node(self, producer, h);
     int status;
     uint64_t lost = 0;
-    if (!s->producer) {
-        /* First message of this producer: anything before seq was sent before
-         * this receiver was there to see it; not a loss on the way. */
-        if (insert(self, producer, strlen(producer), incarnation, seq))
+    if (!s) {
+        /* First message of this producer (or the first since it was
+         * evicted): anything before seq was sent before this receiver was
+         * there to see it; not a loss on the way. */
+        if (insert(self, producer, len, h, incarnation, seq, 0))
             return DN_ENOMEM;
         self->totals.fresh++;
         if (missing)
             *missing = seq;
         return seq ? DN_SEQ_JOIN : DN_SEQ_NEW;
-    } else if (incarnation != s->incarnation) {
+    }
+    touch(self, s);
+    if (incarnation != s->incarnation) {
         if (incarnation < s->incarnation) {
             status = DN_SEQ_DUPLICATE; /* straggler of an earlier incarnation */
         } else {
@@ -771,8 +935,8 @@ dn_seq_totals_t dn_seq_tracker_totals(const dn_seq_tracker_t *self)
 int dn_seq_tracker_last(const dn_seq_tracker_t *self, const char *producer,
                         uint64_t *incarnation, uint64_t *seq)
 {
-    seq_slot_t *s = find_slot(self->slots, self->cap, producer);
-    if (!s->producer)
+    seq_node_t *s = find_node(self, producer, fnv1a(producer, strlen(producer)));
+    if (!s)
         return DN_ENOTFOUND;
     if (incarnation)
         *incarnation = s->incarnation;
@@ -809,15 +973,16 @@ static uint32_t get_u32(const uint8_t *p)
 }
 
 #define SEQ_MAGIC "DNSQ"
-#define SEQ_VERSION 1u
-#define SEQ_HEADER (4 + 4 + 8 + 5 * 8)
+#define SEQ_VERSION 2u /* 1: five totals, no list flag (loaded as producers seen once) */
+#define SEQ_HEADER_V1 (4 + 4 + 8 + 5 * 8)
+#define SEQ_HEADER (4 + 4 + 8 + 6 * 8)
 
 int dn_seq_tracker_save(const dn_seq_tracker_t *self, uint8_t **buf, size_t *len)
 {
     size_t n = SEQ_HEADER;
-    for (size_t i = 0; i < self->cap; i++)
-        if (self->slots[i].producer)
-            n += 4 + strlen(self->slots[i].producer) + 16;
+    for (int l = 0; l < 2; l++)
+        for (const seq_node_t *s = self->lists[l].oldest; s; s = s->newer)
+            n += 4 + strlen(s->producer) + 16 + 1;
     uint8_t *b = malloc(n), *p = b;
     if (!b)
         return DN_ENOMEM;
@@ -830,16 +995,17 @@ int dn_seq_tracker_save(const dn_seq_tracker_t *self, uint8_t **buf, size_t *len
     p = put_u64(p, t->gaps);
     p = put_u64(p, t->missing);
     p = put_u64(p, t->restarts);
-    for (size_t i = 0; i < self->cap; i++) {
-        const seq_slot_t *s = &self->slots[i];
-        if (!s->producer)
-            continue;
-        size_t l = strlen(s->producer);
-        p = put_u32(p, (uint32_t)l);
-        memcpy(p, s->producer, l);
-        p = put_u64(p + l, s->incarnation);
-        p = put_u64(p, s->last);
-    }
+    p = put_u64(p, t->evicted);
+    /* Each list from its least recently seen, so a load rebuilds the order. */
+    for (int l = 0; l < 2; l++)
+        for (const seq_node_t *s = self->lists[l].oldest; s; s = s->newer) {
+            size_t sl = strlen(s->producer);
+            p = put_u32(p, (uint32_t)sl);
+            memcpy(p, s->producer, sl);
+            p = put_u64(p + sl, s->incarnation);
+            p = put_u64(p, s->last);
+            *p++ = (uint8_t)s->again;
+        }
     *buf = b;
     *len = n;
     return 0;
@@ -849,7 +1015,10 @@ int dn_seq_tracker_load(dn_seq_tracker_t *self, const uint8_t *buf, size_t len, 
 {
     dn_seq_tracker_t *fresh = NULL;
     int rc;
-    if (len < SEQ_HEADER || memcmp(buf, SEQ_MAGIC, 4) != 0 || get_u32(buf + 4) != SEQ_VERSION) {
+    uint32_t version = len >= 8 ? get_u32(buf + 4) : 0;
+    size_t header = version == 1 ? SEQ_HEADER_V1 : SEQ_HEADER;
+    if (len < 8 || memcmp(buf, SEQ_MAGIC, 4) != 0 || (version != 1 && version != SEQ_VERSION) ||
+        len < header) {
         rc = dn_err_set(err, DN_EFORMAT, "sequence state: bad header (%zu bytes)", len);
         goto fail;
     }
@@ -858,13 +1027,18 @@ int dn_seq_tracker_load(dn_seq_tracker_t *self, const uint8_t *buf, size_t len, 
         rc = dn_err_set(err, DN_ENOMEM, "sequence state: out of memory");
         goto fail;
     }
+    /* Bounded like the tracker it replaces: a saved state beyond the cap
+     * keeps its most recently seen producers. */
+    fresh->max = self->max;
     const uint8_t *p = buf + 16;
     fresh->totals.fresh = get_u64(p);
     fresh->totals.duplicates = get_u64(p + 8);
     fresh->totals.gaps = get_u64(p + 16);
     fresh->totals.missing = get_u64(p + 24);
     fresh->totals.restarts = get_u64(p + 32);
-    p += 40;
+    fresh->totals.evicted = version == 1 ? 0 : get_u64(p + 40);
+    p = buf + header;
+    size_t flag = version == 1 ? 0 : 1;
     const uint8_t *end = buf + len;
     for (uint64_t i = 0; i < n; i++) {
         if (end - p < 4) {
@@ -874,7 +1048,8 @@ int dn_seq_tracker_load(dn_seq_tracker_t *self, const uint8_t *buf, size_t len, 
         }
         uint32_t l = get_u32(p);
         p += 4;
-        if ((size_t)(end - p) < (size_t)l + 16 || l == 0 || memchr(p, 0, l)) {
+        if ((size_t)(end - p) < (size_t)l + 16 + flag || l == 0 || memchr(p, 0, l) ||
+            (flag && p[l + 16] > 1)) {
             rc = dn_err_set(err, DN_EFORMAT, "sequence state: bad producer %llu",
                             (unsigned long long)i);
             goto fail;
@@ -886,15 +1061,18 @@ int dn_seq_tracker_load(dn_seq_tracker_t *self, const uint8_t *buf, size_t len, 
         }
         memcpy(name, p, l);
         name[l] = '\0';
-        int repeated = find_slot(fresh->slots, fresh->cap, name)->producer != NULL;
-        rc = repeated ? DN_EFORMAT : insert(fresh, name, l, get_u64(p + l), get_u64(p + l + 8));
+        uint64_t h = fnv1a(name, l);
+        int repeated = find_node(fresh, name, h) != NULL;
+        rc = repeated ? DN_EFORMAT
+                      : insert(fresh, name, l, h, get_u64(p + l), get_u64(p + l + 8),
+                               flag ? p[l + 16] : 0);
         free(name);
         if (rc) {
             rc = dn_err_set(err, rc, "sequence state: producer %llu %s", (unsigned long long)i,
                             repeated ? "repeated" : "out of memory");
             goto fail;
         }
-        p += l + 16;
+        p += l + 16 + flag;
     }
     if (p != end) {
         rc = dn_err_set(err, DN_EFORMAT, "sequence state: %zu trailing bytes", (size_t)(end - p));

@@ -47,6 +47,7 @@ typedef enum dn_reject_t {
     DN_REJECT_EDGES,         /* non-finite or non-increasing edges */
     DN_REJECT_ENUM,          /* an enum value unspecified or unknown */
     DN_REJECT_VALUE,         /* another out-of-domain value (NaN time, bad architecture) */
+    DN_REJECT_UNKNOWN,       /* fields this version does not know (protobuf-c kept them) */
     DN_REJECT__N
 } dn_reject_t;
 
@@ -58,6 +59,7 @@ const char *dn_reject_name(int reason);
 typedef struct dn_msg_stats_t {
     uint64_t accepted;
     uint64_t rejected[DN_REJECT__N];
+    dn_reject_t last_reason; /* of the most recent refusal */
 } dn_msg_stats_t;
 
 /* Sum of stats->rejected. */
@@ -110,6 +112,15 @@ int dn_msg_encode_unchecked(const Dinamo__Envelope *env, uint8_t **buf, size_t *
 int dn_msg_decode(const uint8_t *buf, size_t len, Dinamo__Envelope **out,
                   dn_msg_stats_t *stats, dn_err_t *err);
 
+/* The log offset (Envelope.offset) that len bytes of an encoded envelope
+ * carry, read without decoding or validating the rest: the top-level fields
+ * are walked up to the first offset field, so bytes damaged after it do not
+ * matter (a log source stamps the offset in front of every entry it
+ * publishes: stream.h). Returns 0 with *offset, or DN_ENOTFOUND (no offset
+ * before the end or before the bytes stop being protobuf). Never reads past
+ * buf + len. */
+int dn_msg_peek_offset(const uint8_t *buf, size_t len, uint64_t *offset);
+
 /* Frees an envelope returned by dn_msg_decode(); accepts NULL and *env_p ==
  * NULL; sets *env_p to NULL. Not for envelopes built on the stack. */
 void dn_msg_free(Dinamo__Envelope **env_p);
@@ -145,10 +156,24 @@ typedef struct dn_seq_totals_t {
     uint64_t gaps;        /* GAP events */
     uint64_t missing;     /* messages lost in those gaps */
     uint64_t restarts;
+    uint64_t evicted;     /* producers forgotten at the cap (see dn_seq_tracker_set_max) */
 } dn_seq_totals_t;
 
-/* New empty tracker; NULL when out of memory. Caller owns it. */
+#define DN_SEQ_PRODUCERS_MAX 1024 /* producers a tracker keeps by default */
+
+/* New empty tracker keeping at most DN_SEQ_PRODUCERS_MAX producers; NULL
+ * when out of memory. Caller owns it. */
 dn_seq_tracker_t *dn_seq_tracker_new(void);
+
+/* Keeps at most max (>= 1) producers: a new one beyond it makes the tracker
+ * forget the least recently seen producer among those seen only once (else
+ * among the others), counted in totals.evicted; a forgotten producer's next
+ * message is a JOIN, like a first one. Evicts at once down to max. Memory is
+ * O(max) whatever arrives. Returns 0 or DN_EINVAL. */
+int dn_seq_tracker_set_max(dn_seq_tracker_t *self, size_t max);
+
+/* Producers tracked now (<= the max). */
+size_t dn_seq_tracker_size(const dn_seq_tracker_t *self);
 
 /* Frees *self_p; accepts NULL; sets *self_p to NULL. */
 void dn_seq_tracker_destroy(dn_seq_tracker_t **self_p);
@@ -157,7 +182,7 @@ void dn_seq_tracker_destroy(dn_seq_tracker_t **self_p);
  * DN_EINVAL (producer NULL) / DN_ENOMEM. For DN_SEQ_GAP and DN_SEQ_RESTART,
  * *missing (may be NULL) gets the number of lost messages, otherwise 0. The highest seq seen is what a
  * later arrival is compared with; a duplicate does not change it. Producers are
- * kept in a hash table: O(1) per feed. */
+ * kept in a hash table with recency lists: O(1) per feed, eviction included. */
 int dn_seq_tracker_feed(dn_seq_tracker_t *self, const char *producer, uint64_t incarnation,
                         uint64_t seq, uint64_t *missing);
 
@@ -177,9 +202,10 @@ int dn_seq_tracker_last(const dn_seq_tracker_t *self, const char *producer,
  * checkpoints. Returns 0 or DN_ENOMEM. */
 int dn_seq_tracker_save(const dn_seq_tracker_t *self, uint8_t **buf, size_t *len);
 
-/* Replaces the tracker state by one saved with dn_seq_tracker_save(). Returns 0,
- * DN_EFORMAT (bytes not a saved state; the tracker is then unchanged) or
- * DN_ENOMEM. */
+/* Replaces the tracker state by one saved with dn_seq_tracker_save() (its
+ * max stays: a saved state beyond it keeps its most recently seen
+ * producers, the others counted as evicted). Returns 0, DN_EFORMAT (bytes not
+ * a saved state; the tracker is then unchanged) or DN_ENOMEM. */
 int dn_seq_tracker_load(dn_seq_tracker_t *self, const uint8_t *buf, size_t len,
                         dn_err_t *err);
 

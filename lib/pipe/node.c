@@ -226,6 +226,33 @@ static int on_follower_msg(dn_service_t *svc, dn_sock_t *sock, const Dinamo__Env
     return 0;
 }
 
+/* A refused entry of a log is skipped by its offset (stream.h), and logged
+ * once, by the follower that skipped it; a refused message without an offset
+ * is left to the loop's rate-limited log. */
+static int on_follower_reject(dn_service_t *svc, dn_sock_t *sock, int code,
+                              const dn_recv_info_t *info, const char *why, void *arg)
+{
+    (void)code;
+    dn_node_t *self = arg;
+    input_t *in = NULL;
+    for (int i = 0; i < self->n_inputs && !in; i++)
+        if (self->inputs[i].sub == sock)
+            in = &self->inputs[i];
+    if (!in || !info->has_offset)
+        return 0;
+    dn_err_t err = {0};
+    int rc = dn_follower_refused(in->follower, info->offset, &err);
+    if (rc < 0)
+        return dn_service_fail(svc, rc, "%s", err.msg);
+    if (rc == DN_FOLLOW_SKIPPED) {
+        self->dirty = 1; /* the checkpoint keeps next past it: skipped once, for good */
+        DN_LOG_LIMITED(DN_LOG_WARN, "log %s: entry %llu skipped for good: %s",
+                       dn_follower_log(in->follower), (unsigned long long)info->offset,
+                       why);
+    }
+    return 1;
+}
+
 dn_follower_t *dn_node_follow(dn_node_t *self, const char *sub_key, const char *req_key,
                               const dn_follower_opts_t *opts, dn_node_entry_fn fn,
                               dn_err_t *err)
@@ -763,12 +790,18 @@ static int start(dn_node_t *self, dn_err_t *err)
         return rc;
     if ((rc = def->create(self, &self->self, err)))
         return rc;
+    int64_t producers_max;
+    if ((rc = dn_node_int(self, "producers_max", 1, 1 << 24, &producers_max, err)))
+        return rc;
+    for (int i = 0; i < self->n_socks; i++) /* bounded whatever names arrive (issue 17) */
+        dn_seq_tracker_set_max(dn_sock_tracker(self->socks[i]), (size_t)producers_max);
     if (def->save && (rc = restore(self, err)))
         return rc;
     if (!(self->svc = dn_service_new(def->name, err)))
         return err->code;
     for (int i = 0; i < self->n_inputs && !rc; i++)
-        rc = dn_service_add_socket(self->svc, self->inputs[i].sub, on_follower_msg, self);
+        if (!(rc = dn_service_add_socket(self->svc, self->inputs[i].sub, on_follower_msg, self)))
+            rc = dn_service_on_reject(self->svc, self->inputs[i].sub, on_follower_reject);
     for (int i = 0; i < self->n_handlers && !rc; i++)
         rc = self->handlers[i].ready
                  ? dn_service_add_ready(self->svc, self->handlers[i].sock, on_ready, self)

@@ -205,8 +205,8 @@ static void label_unheld(dn_scorer_t *self, const Dinamo__Label *l)
         return;
     }
     self->st.labels_unknown++;
-    dn_log(DN_LOG_WARN, "label for run %lld (run_seq %llu): unknown run: skipped",
-           (long long)l->run_number, (unsigned long long)l->run_seq);
+    DN_LOG_LIMITED(DN_LOG_WARN, "label for run %lld (run_seq %llu): unknown run: skipped",
+                   (long long)l->run_number, (unsigned long long)l->run_seq);
 }
 
 /* Records a label for its run's histograms (all of them without a key) and
@@ -238,8 +238,8 @@ static int on_label(dn_scorer_t *self, const Dinamo__Label *l, dn_err_t *err)
     }
     if (!hit) {
         self->st.labels_unknown++;
-        dn_log(DN_LOG_WARN, "label for run %lld: no histogram '%s' in the run: skipped",
-               (long long)l->run_number, l->histogram_key);
+        DN_LOG_LIMITED(DN_LOG_WARN, "label for run %lld: no histogram '%s' in the run: skipped",
+                       (long long)l->run_number, l->histogram_key);
     }
     return 0;
 }
@@ -398,7 +398,7 @@ static int append_score(dn_scorer_t *self, const dn_held_t *h, int j, dn_err_t *
             snprintf(detail, sizeof detail, "run %lld: histogram '%s': %d bins, the key has %d",
                      (long long)run->run_number, hg->key, nb, self->keys[k].n_bins);
         s.detail = detail;
-        dn_log(DN_LOG_WARN, "%s: rejected", detail);
+        DN_LOG_LIMITED(DN_LOG_WARN, "%s: rejected", detail);
         self->st.scores_rejected++;
     } else if ((rc = score_with_method(self, h, j, k, &s, detail, err))) {
         return rc;

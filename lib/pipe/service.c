@@ -60,6 +60,7 @@ typedef struct reader_t {
     dn_service_msg_fn fn;
     void *arg;
     dn_service_ready_fn ready; /* instead of fn: the handler reads itself */
+    dn_service_reject_fn reject; /* told of refused messages; NULL: logged here */
     int paused;
 } reader_t;
 
@@ -114,8 +115,18 @@ int dn_service_add_socket(dn_service_t *self, dn_sock_t *sock, dn_service_msg_fn
     if (!r)
         return DN_ENOMEM;
     self->readers = r;
-    self->readers[self->n_readers++] = (reader_t){sock, fn, arg, NULL, 0};
+    self->readers[self->n_readers++] = (reader_t){sock, fn, arg, NULL, NULL, 0};
     return 0;
+}
+
+int dn_service_on_reject(dn_service_t *self, dn_sock_t *sock, dn_service_reject_fn fn)
+{
+    for (int i = 0; i < self->n_readers; i++)
+        if (self->readers[i].sock == sock && self->readers[i].fn) {
+            self->readers[i].reject = fn;
+            return 0;
+        }
+    return DN_EINVAL;
 }
 
 int dn_service_add_ready(dn_service_t *self, dn_sock_t *sock, dn_service_ready_fn fn, void *arg)
@@ -126,7 +137,7 @@ int dn_service_add_ready(dn_service_t *self, dn_sock_t *sock, dn_service_ready_f
     if (!r)
         return DN_ENOMEM;
     self->readers = r;
-    self->readers[self->n_readers++] = (reader_t){sock, NULL, arg, fn, 0};
+    self->readers[self->n_readers++] = (reader_t){sock, NULL, arg, fn, NULL, 0};
     return 0;
 }
 
@@ -225,7 +236,16 @@ static int drain(dn_service_t *self, reader_t *r, dn_err_t *err)
             return dn_err_set(err, rc, "service %s: %s", self->name, rerr.msg);
         if (rc) {
             self->stats.rejected++;
-            dn_log(DN_LOG_WARN, "rejected message: %s", rerr.msg);
+            int told = r->reject ? r->reject(self, r->sock, rc, &info, rerr.msg, r->arg) : 0;
+            if (told < 0)
+                return callback_error(self, told, "reject handler", err);
+            if (!told) {
+                /* One limit per reason: a flood of garbage does not hide a
+                 * refusal of another kind. */
+                static dn_log_limit_t by_reason[DN_REJECT__N];
+                int why = info.reject >= 0 && info.reject < DN_REJECT__N ? (int)info.reject : 0;
+                dn_log_limited(&by_reason[why], DN_LOG_WARN, "rejected message: %s", rerr.msg);
+            }
             continue;
         }
         if (info.seq == DN_SEQ_DUPLICATE) {
@@ -242,9 +262,10 @@ static int drain(dn_service_t *self, reader_t *r, dn_err_t *err)
         } else if (info.missing) {
             self->stats.gaps++;
             self->stats.missing += info.missing;
-            dn_log(DN_LOG_WARN, "%llu message(s) from %s lost before seq %llu%s",
-                   (unsigned long long)info.missing, env->producer, (unsigned long long)env->seq,
-                   info.seq == DN_SEQ_RESTART ? " (producer restarted)" : "");
+            DN_LOG_LIMITED(DN_LOG_WARN, "%llu message(s) from %s lost before seq %llu%s",
+                           (unsigned long long)info.missing, env->producer,
+                           (unsigned long long)env->seq,
+                           info.seq == DN_SEQ_RESTART ? " (producer restarted)" : "");
         }
         self->stats.handled++;
         rc = r->fn(self, r->sock, env, &info, r->arg);
@@ -313,8 +334,10 @@ int dn_service_run(dn_service_t *self, dn_err_t *err)
             }
             round_wait = w;
         }
+        dn_log_limits_flush(0); /* a flood that stopped is accounted for within a second */
     }
     free(items);
+    dn_log_limits_flush(1);
     dn_log(rc ? DN_LOG_ERROR : DN_LOG_INFO, "service %s stopping (%s): %llu handled, %llu "
            "rejected, %llu duplicates, %llu lost", self->name,
            rc ? "error" : stop_signal ? "signal" : "requested",

@@ -73,6 +73,19 @@ void dn_service_destroy(dn_service_t **self_p);
  * its handler. Returns 0, DN_EINVAL (wrong socket type, NULL fn), DN_ENOMEM. */
 int dn_service_add_socket(dn_service_t *self, dn_sock_t *sock, dn_service_msg_fn fn, void *arg);
 
+/* Told of a message from sock that the bus refused (consumed and counted in
+ * the service's rejected): code is dn_sock_recv's, info its topic and, when
+ * the bytes carry one, the log offset (info->has_offset), why the sentence
+ * naming the problem. Returns 1 when it reported the refusal itself, 0 to
+ * have the loop log it (rate-limited, log.h), or a negative code to stop the
+ * service. */
+typedef int (*dn_service_reject_fn)(dn_service_t *svc, dn_sock_t *sock, int code,
+                                    const dn_recv_info_t *info, const char *why, void *arg);
+
+/* Sets the reject handler of a socket added with dn_service_add_socket (it
+ * gets that socket's arg). Returns 0 or DN_EINVAL (sock not added). */
+int dn_service_on_reject(dn_service_t *self, dn_sock_t *sock, dn_service_reject_fn fn);
+
 /* Readiness handler of a socket whose messages are not envelopes (a ROUTER
  * serving requests): called when sock has something to read; it reads what it
  * wants (bus.h's frames functions), at most a batch, and returns 0 to go on or

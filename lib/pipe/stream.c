@@ -9,11 +9,42 @@
  *   publishing in the common case does not read LMDB.
  * An entry is stored as: u8 topic length, the topic, then the envelope encoded
  * without producer, incarnation, seq and time_sent. At publication the source
- * appends a second small encoding holding just those four fields: protobuf
- * merges concatenated messages, so the receiver parses one envelope, and the
- * entry is sent without decoding and re-encoding it.
+ * puts a small encoding holding just those four fields and the entry's offset
+ * (the stamp) in front of it: protobuf merges concatenated messages, so the
+ * receiver parses one envelope, and the entry is sent without decoding and
+ * re-encoding it. The stamp comes first so that a follower reads the offset
+ * of an entry even when the bytes after it are damaged (see "poison" below).
  *
- * Follower invariant: every entry below next was delivered exactly once. */
+ * Poison entries. dn_source_append decodes what it appends exactly as a
+ * follower will (stamp + entry, dn_msg_decode), so this version never stores
+ * what its followers refuse. An entry that is refused anyway (stored by an
+ * older, looser version, or damaged in the store) is skipped by every
+ * follower, once, by offset (dn_follower_refused); an entry whose framing in
+ * the store is damaged is published as a hole (the stamp alone), which
+ * followers refuse and skip the same way. Nothing ever rewinds to an entry
+ * that cannot be delivered.
+ *
+ * Flow control holds. A follower holds the stream back (counts in the slowest
+ * acked next) only while it is heard (within the follower timeout) and:
+ *   - when the source has a list of required followers: it is on the list
+ *     (the others are served, rewinds included, but never wait for);
+ *   - else: it is caught up (its next is at or beyond both the cursor and
+ *     everything this incarnation published), or it was caught up or raised
+ *     its acked next within the last follower timeout (so a follower gets a
+ *     whole timeout to progress after entries appear beyond it). A name seen
+ *     first while behind has had no chance yet and holds nothing until it
+ *     progresses (its first offset is not progress).
+ * So a name that only repeats an old ACK (a forged "offset 0", a follower
+ * stuck for good, a stream of new names behind) holds nothing, or stops
+ * holding one timeout after it last progressed; it can still rewind and read
+ * everything later (the log is never pruned). A follower restored far behind
+ * holds once its REWIND brought the cursor back to it. The table is bounded
+ * (max_followers): a new name takes the slot of one that does not hold the
+ * stream (the one heard longest ago), else is refused; required names
+ * always find a slot.
+ *
+ * Follower invariant: every entry below next was delivered exactly once or
+ * skipped as refused (stats.skipped). */
 #include "stream.h"
 
 #include <stdio.h>
@@ -62,12 +93,15 @@ static void offset_key(uint64_t offset, uint8_t key[8])
     }
 }
 
-/* Packs the stamp {producer, incarnation, seq, time_sent} into buf[cap].
+/* Packs the stamp {producer, incarnation, seq, time_sent, offset (when
+ * has_offset: an entry, not a heartbeat)} into buf[cap].
  * Returns its length, or 0 when it does not fit. */
-static size_t pack_stamp(const char *producer, uint64_t incarnation, uint64_t seq, uint8_t *buf,
-                         size_t cap)
+static size_t pack_stamp(const char *producer, uint64_t incarnation, uint64_t seq,
+                         int has_offset, uint64_t offset, uint8_t *buf, size_t cap)
 {
     Dinamo__Envelope st = DINAMO__ENVELOPE__INIT;
+    st.has_offset = has_offset;
+    st.offset = offset;
     st.producer = (char *)producer;
     st.has_incarnation = 1;
     st.incarnation = incarnation;
@@ -91,7 +125,9 @@ typedef struct entry_t {
 typedef struct follower_slot_t {
     char *name;
     uint64_t next;
-    int64_t last_ms;
+    int64_t last_ms;     /* last heard */
+    int64_t stalled_from; /* last raised its next or was caught up (INT64_MIN / 2: never) */
+    int required;        /* named in opts.required */
 } follower_slot_t;
 
 #define STAMP_MAX (DN_MSG_KEY_MAX + 64)
@@ -101,11 +137,13 @@ struct dn_source_t {
     dn_sock_t *pub;
     char log[DN_STREAM_LOG_MAX + 1];
     char producer[DN_MSG_KEY_MAX + 1];
-    int window, min_followers, timeout_ms, heartbeat_ms;
+    int window, min_followers, timeout_ms, heartbeat_ms, max_followers;
+    char **required;      /* NULL-terminated copy of opts.required, or NULL */
     int gate_open;        /* min_followers were live once: from then on any live follower will do */
     uint64_t incarnation, seq;
 
     uint64_t head, committed, cursor, max_published;
+    uint64_t published_top; /* 1 + the highest offset this incarnation published, 0: none */
     entry_t *pending; /* [head - committed] */
     size_t n_pending, cap_pending;
     entry_t *cache;   /* ring of the last cache_cap committed entries, by offset % cache_cap */
@@ -113,7 +151,7 @@ struct dn_source_t {
     size_t cache_cap;
 
     follower_slot_t *followers;
-    int n_followers;
+    int n_followers, cap_followers;
 
     uint8_t *sendbuf;
     size_t sendcap;
@@ -128,15 +166,55 @@ static void entry_free(entry_t *e)
     e->len = 0;
 }
 
+/* Puts the publication of payload (the stamp, with offset when has_offset,
+ * then payload) into self->sendbuf: *total bytes. Returns 0, DN_EINVAL,
+ * DN_ENOMEM. */
+static int assemble(dn_source_t *self, const uint8_t *payload, size_t len, int has_offset,
+                    uint64_t offset, size_t *total, dn_err_t *err)
+{
+    uint8_t stamp[STAMP_MAX + 32];
+    size_t sl = pack_stamp(self->producer, self->incarnation, self->seq, has_offset, offset,
+                           stamp, sizeof stamp);
+    if (!sl)
+        return dn_err_set(err, DN_EINVAL, "source %s: producer name too long", self->log);
+    if (len + sl > self->sendcap) {
+        size_t cap = (len + sl) * 2;
+        uint8_t *b = realloc(self->sendbuf, cap);
+        if (!b)
+            return dn_err_set(err, DN_ENOMEM, "source %s: out of memory", self->log);
+        self->sendbuf = b;
+        self->sendcap = cap;
+    }
+    memcpy(self->sendbuf, stamp, sl);
+    if (len)
+        memcpy(self->sendbuf + sl, payload, len);
+    *total = sl + len;
+    return 0;
+}
+
 dn_source_t *dn_source_new(dn_store_t *store, dn_sock_t *pub, const dn_source_opts_t *opts,
                            dn_err_t *err)
 {
     dn_source_t *self = NULL;
     if (!store || !pub || !opts || !valid_log_name(opts->log) || !opts->service ||
         !opts->service[0] || strlen(opts->service) + strlen(opts->log) + 2 > DN_MSG_KEY_MAX ||
-        opts->window < 0 || opts->min_followers < 0 || opts->heartbeat_ms < 0) {
+        opts->window < 0 || opts->min_followers < 0 || opts->heartbeat_ms < 0 ||
+        opts->max_followers < 0) {
         dn_err_set(err, DN_EINVAL, "source: invalid options (log name [a-z0-9_]+, service, "
-                   "window >= 0, min_followers >= 0, heartbeat_ms >= 0)");
+                   "window >= 0, min_followers >= 0, heartbeat_ms >= 0, max_followers >= 0)");
+        return NULL;
+    }
+    int n_required = 0;
+    for (const char *const *r = opts->required; r && *r; r++, n_required++)
+        if (!(*r)[0] || strlen(*r) > DN_MSG_KEY_MAX - 16) {
+            dn_err_set(err, DN_EINVAL, "source %s: required follower name '%s' of %zu bytes "
+                       "(1 .. %d)", opts->log, *r, strlen(*r), DN_MSG_KEY_MAX - 16);
+            return NULL;
+        }
+    int max_followers = opts->max_followers ? opts->max_followers : DN_SOURCE_FOLLOWERS_MAX;
+    if (n_required > max_followers) {
+        dn_err_set(err, DN_EINVAL, "source %s: %d required followers, max_followers %d",
+                   opts->log, n_required, max_followers);
         return NULL;
     }
     if (dn_sock_type(pub) != ZMQ_PUB) {
@@ -155,6 +233,18 @@ dn_source_t *dn_source_new(dn_store_t *store, dn_sock_t *pub, const dn_source_op
     self->min_followers = opts->min_followers ? opts->min_followers : 1;
     self->timeout_ms = opts->follower_timeout_ms ? opts->follower_timeout_ms : 30000;
     self->heartbeat_ms = opts->heartbeat_ms ? opts->heartbeat_ms : 200;
+    self->max_followers = max_followers;
+    if (n_required) {
+        if (!(self->required = calloc((size_t)n_required + 1, sizeof *self->required))) {
+            dn_err_set(err, DN_ENOMEM, "source %s: out of memory", opts->log);
+            goto fail;
+        }
+        for (int i = 0; i < n_required; i++)
+            if (!(self->required[i] = strdup(opts->required[i]))) {
+                dn_err_set(err, DN_ENOMEM, "source %s: out of memory", opts->log);
+                goto fail;
+            }
+    }
     self->incarnation = wall_ns();
     self->cache_cap = (size_t)self->window * 2 + 16;
     if (!(self->cache = calloc(self->cache_cap, sizeof *self->cache))) {
@@ -190,6 +280,9 @@ void dn_source_destroy(dn_source_t **self_p)
     for (int i = 0; i < self->n_followers; i++)
         free(self->followers[i].name);
     free(self->followers);
+    for (char **r = self->required; r && *r; r++)
+        free(*r);
+    free(self->required);
     free(self->sendbuf);
     free(self);
     *self_p = NULL;
@@ -236,6 +329,18 @@ int dn_source_append(dn_source_t *self, Dinamo__Envelope *env, dn_err_t *err)
     buf[0] = (uint8_t)tl;
     memcpy(buf + 1, topic, (size_t)tl);
     memcpy(buf + 1 + tl, enc, len);
+    /* Read it back exactly as a follower will (stamp + entry, the bus's
+     * decoder): what a follower would refuse is never appended. */
+    size_t total = 0;
+    Dinamo__Envelope *back = NULL;
+    if ((rc = assemble(self, enc, len, 1, self->head, &total, err)))
+        goto fail;
+    if ((rc = dn_msg_decode(self->sendbuf, total, &back, NULL, err))) {
+        dn_err_prefix(err, "source %s: entry %llu would not be readable", self->log,
+                      (unsigned long long)self->head);
+        goto fail;
+    }
+    dn_msg_free(&back);
     self->pending[self->n_pending++] = (entry_t){buf, 1 + (size_t)tl + len};
     env->has_offset = 1;
     env->offset = self->head++;
@@ -293,13 +398,46 @@ int dn_source_commit(dn_source_t *self, dn_err_t *err)
     return rc;
 }
 
+static int heard(const dn_source_t *self, const follower_slot_t *f, int64_t now)
+{
+    return self->timeout_ms <= 0 || now - f->last_ms <= self->timeout_ms;
+}
+
+/* f has everything there is to have: nothing published lies beyond its next. */
+static int caught_up(const dn_source_t *self, const follower_slot_t *f)
+{
+    uint64_t top = self->cursor > self->published_top ? self->cursor : self->published_top;
+    return f->next >= top;
+}
+
+/* f holds the stream back (see the top of this file). */
+static int holds(const dn_source_t *self, const follower_slot_t *f, int64_t now)
+{
+    if (!heard(self, f, now))
+        return 0;
+    if (self->required)
+        return f->required;
+    return caught_up(self, f) || self->timeout_ms <= 0 ||
+           now - f->stalled_from <= self->timeout_ms;
+}
+
+/* The progress clocks: a follower caught up is not stalled, so one that
+ * falls behind as entries are published gets a whole timeout to progress. */
+static void refresh_caught_up(dn_source_t *self, int64_t now)
+{
+    for (int i = 0; i < self->n_followers; i++)
+        if (caught_up(self, &self->followers[i]))
+            self->followers[i].stalled_from = now;
+}
+
+/* Followers holding the stream back, and the smallest next among them. */
 static int live_followers(const dn_source_t *self, int64_t now, uint64_t *slowest)
 {
     int live = 0;
     uint64_t s = UINT64_MAX;
     for (int i = 0; i < self->n_followers; i++) {
         const follower_slot_t *f = &self->followers[i];
-        if (self->timeout_ms > 0 && now - f->last_ms > self->timeout_ms)
+        if (!holds(self, f, now))
             continue;
         live++;
         if (f->next < s)
@@ -329,27 +467,72 @@ int64_t dn_source_room(const dn_source_t *self)
     return limit > self->head ? (int64_t)(limit - self->head) : 0;
 }
 
-static follower_slot_t *find_follower(dn_source_t *self, const char *name, dn_err_t *err,
-                                      int *rc)
+static void forget_follower(dn_source_t *self, int i)
+{
+    free(self->followers[i].name);
+    self->followers[i] = self->followers[--self->n_followers];
+}
+
+static int is_required(const dn_source_t *self, const char *name)
+{
+    for (char **r = self->required; r && *r; r++)
+        if (!strcmp(*r, name))
+            return 1;
+    return 0;
+}
+
+/* The slot of follower `name`, made when new: in a free slot, else in the
+ * slot of the follower heard longest ago among those not holding the stream
+ * (any one not required, for a required name). NULL with *rc = 0 when the
+ * table is full of followers that may not be evicted (the request is then
+ * refused), or with *rc = DN_ENOMEM. */
+static follower_slot_t *find_follower(dn_source_t *self, const char *name, int64_t now,
+                                      int *created, dn_err_t *err, int *rc)
 {
     *rc = 0;
+    *created = 0;
     for (int i = 0; i < self->n_followers; i++)
         if (strcmp(self->followers[i].name, name) == 0)
             return &self->followers[i];
-    follower_slot_t *p = realloc(self->followers, (size_t)(self->n_followers + 1) * sizeof *p);
+    int required = is_required(self, name);
+    if (self->n_followers >= self->max_followers) {
+        int victim = -1;
+        for (int i = 0; i < self->n_followers; i++) {
+            const follower_slot_t *f = &self->followers[i];
+            if (f->required || (!required && holds(self, f, now)))
+                continue;
+            if (victim < 0 || f->last_ms < self->followers[victim].last_ms)
+                victim = i;
+        }
+        if (victim < 0) {
+            self->stats.followers_refused++;
+            return NULL;
+        }
+        forget_follower(self, victim);
+        self->stats.followers_evicted++;
+    }
+    if (self->n_followers == self->cap_followers) {
+        int cap = self->cap_followers ? self->cap_followers * 2 : 8;
+        if (cap > self->max_followers)
+            cap = self->max_followers;
+        follower_slot_t *p = realloc(self->followers, (size_t)cap * sizeof *p);
+        if (!p) {
+            *rc = dn_err_set(err, DN_ENOMEM, "source %s: out of memory", self->log);
+            return NULL;
+        }
+        self->followers = p;
+        self->cap_followers = cap;
+    }
     char *copy = strdup(name);
-    if (!p || !copy) {
-        free(copy);
-        if (p)
-            self->followers = p;
+    if (!copy) {
         *rc = dn_err_set(err, DN_ENOMEM, "source %s: out of memory", self->log);
         return NULL;
     }
-    self->followers = p;
     follower_slot_t *f = &self->followers[self->n_followers++];
-    f->name = copy;
-    f->next = 0;
-    f->last_ms = mono_ms();
+    /* A new name has made no progress yet: it holds the stream once it is
+     * caught up or raises its next. */
+    *f = (follower_slot_t){copy, 0, now, INT64_MIN / 2, required};
+    *created = 1;
     return f;
 }
 
@@ -360,8 +543,7 @@ int dn_source_on_request(dn_source_t *self, const Dinamo__Envelope *env, dn_err_
         c->consumer) {
         for (int i = 0; i < self->n_followers; i++)
             if (!strcmp(self->followers[i].name, c->consumer)) {
-                free(self->followers[i].name);
-                self->followers[i] = self->followers[--self->n_followers];
+                forget_follower(self, i);
                 self->stats.left++;
                 break;
             }
@@ -372,21 +554,26 @@ int dn_source_on_request(dn_source_t *self, const Dinamo__Envelope *env, dn_err_
         self->stats.requests_bad++;
         return 0;
     }
-    int rc;
-    follower_slot_t *f = find_follower(self, c->consumer, err, &rc);
+    int rc, created;
+    int64_t now = mono_ms();
+    follower_slot_t *f = find_follower(self, c->consumer, now, &created, err, &rc);
     if (!f)
         return rc;
+    if (!created && c->offset > f->next) /* a first offset is not progress */
+        f->stalled_from = now;
     f->next = c->offset;
-    f->last_ms = mono_ms();
+    f->last_ms = now;
     if (c->kind == DINAMO__CONTROL_KIND__REWIND && c->offset < self->cursor) {
         self->cursor = c->offset;
         self->stats.rewinds++;
     }
+    refresh_caught_up(self, now);
     return 0;
 }
 
 /* The bytes of committed entry `off` into *e (borrowed from the cache, or
- * read into *owned which the caller frees). */
+ * read into *owned which the caller frees); e->buf NULL when the stored
+ * entry's framing is damaged (counted in stats.damaged). */
 static int entry_get(dn_source_t *self, uint64_t off, entry_t *e, uint8_t **owned, dn_err_t *err)
 {
     *owned = NULL;
@@ -405,34 +592,28 @@ static int entry_get(dn_source_t *self, uint64_t off, entry_t *e, uint8_t **owne
         return rc;
     }
     if (vlen < 2 || (size_t)((uint8_t *)v)[0] + 1 >= vlen) {
+        /* No topic and envelope to send: a hole (the stamp alone), which
+         * followers refuse and skip by its offset like any poison entry. */
         free(v);
-        return dn_err_set(err, DN_EFORMAT, "source %s: entry %llu is damaged", self->log,
-                          (unsigned long long)off);
+        self->stats.damaged++;
+        *e = (entry_t){NULL, 0};
+        return 0;
     }
     *owned = v;
     *e = (entry_t){v, vlen};
     return 0;
 }
 
-/* Sends payload + stamp on the PUB socket. Returns 0, DN_BUS_TIMEOUT, DN_EIO. */
+/* Sends stamp + payload on the PUB socket (has_offset: an entry at offset).
+ * Returns 0, DN_BUS_TIMEOUT, DN_EINVAL, DN_EIO, DN_ENOMEM. */
 static int send_stamped(dn_source_t *self, const char *topic, const uint8_t *payload,
-                        size_t len, dn_err_t *err)
+                        size_t len, int has_offset, uint64_t offset, dn_err_t *err)
 {
-    uint8_t stamp[STAMP_MAX + 32];
-    size_t sl = pack_stamp(self->producer, self->incarnation, self->seq, stamp, sizeof stamp);
-    if (!sl)
-        return dn_err_set(err, DN_EINVAL, "source %s: producer name too long", self->log);
-    if (len + sl > self->sendcap) {
-        size_t cap = (len + sl) * 2;
-        uint8_t *b = realloc(self->sendbuf, cap);
-        if (!b)
-            return dn_err_set(err, DN_ENOMEM, "source %s: out of memory", self->log);
-        self->sendbuf = b;
-        self->sendcap = cap;
-    }
-    memcpy(self->sendbuf, payload, len);
-    memcpy(self->sendbuf + len, stamp, sl);
-    int rc = dn_sock_send_raw(self->pub, topic, self->sendbuf, len + sl, 0, err);
+    size_t total = 0;
+    int rc = assemble(self, payload, len, has_offset, offset, &total, err);
+    if (rc)
+        return rc;
+    rc = dn_sock_send_raw(self->pub, topic, self->sendbuf, total, 0, err);
     if (rc == 0)
         self->seq++;
     return rc;
@@ -459,7 +640,7 @@ static int send_heartbeat(dn_source_t *self, dn_err_t *err)
     size_t len = 0;
     if (dn_msg_encode_unchecked(&env, &buf, &len))
         return dn_err_set(err, DN_ENOMEM, "source %s: out of memory", self->log);
-    int rc = send_stamped(self, "control/heartbeat", buf, len, err);
+    int rc = send_stamped(self, "control/heartbeat", buf, len, 0, 0, err);
     free(buf);
     return rc == DN_BUS_TIMEOUT ? 0 : rc;
 }
@@ -469,13 +650,12 @@ int dn_source_pump(dn_source_t *self, dn_err_t *err)
     int64_t now = mono_ms();
     /* Forget followers silent for too long (they no longer hold the stream). */
     for (int i = 0; i < self->n_followers;) {
-        if (self->timeout_ms > 0 && now - self->followers[i].last_ms > self->timeout_ms) {
-            free(self->followers[i].name);
-            self->followers[i] = self->followers[--self->n_followers];
-        } else {
+        if (!heard(self, &self->followers[i], now))
+            forget_follower(self, i);
+        else
             i++;
-        }
     }
+    refresh_caught_up(self, now);
     uint64_t slowest_now;
     if (!self->gate_open && live_followers(self, now, &slowest_now) >= self->min_followers)
         self->gate_open = 1; /* a follower that leaves or dies later does not close it */
@@ -486,11 +666,16 @@ int dn_source_pump(dn_source_t *self, dn_err_t *err)
         int rc = entry_get(self, self->cursor, &e, &owned, err);
         if (rc)
             return rc;
-        char topic[256];
-        size_t tl = e.buf[0];
-        memcpy(topic, e.buf + 1, tl);
-        topic[tl] = '\0';
-        rc = send_stamped(self, topic, e.buf + 1 + tl, e.len - 1 - tl, err);
+        char topic[256] = "damaged";
+        size_t tl = 0;
+        if (e.buf) {
+            tl = e.buf[0];
+            memcpy(topic, e.buf + 1, tl);
+            topic[tl] = '\0';
+        }
+        rc = e.buf ? send_stamped(self, topic, e.buf + 1 + tl, e.len - 1 - tl, 1, self->cursor,
+                                  err)
+                   : send_stamped(self, topic, NULL, 0, 1, self->cursor, err);
         free(owned);
         if (rc == DN_BUS_TIMEOUT)
             break;
@@ -502,6 +687,8 @@ int dn_source_pump(dn_source_t *self, dn_err_t *err)
         self->cursor++;
         if (self->cursor > self->max_published)
             self->max_published = self->cursor;
+        if (self->cursor > self->published_top)
+            self->published_top = self->cursor;
     }
     if (now - self->last_heartbeat_ms >= self->heartbeat_ms) {
         self->last_heartbeat_ms = now;
@@ -529,6 +716,18 @@ dn_source_stats_t dn_source_stats(const dn_source_t *self)
     s.committed = self->committed;
     s.cursor = self->cursor;
     s.followers = live_followers(self, mono_ms(), &s.slowest);
+    s.tracked = self->n_followers;
+    s.has_required = self->required != NULL;
+    s.heard_slowest = UINT64_MAX;
+    int64_t now = mono_ms();
+    for (int i = 0; i < self->n_followers; i++)
+        if (heard(self, &self->followers[i], now)) {
+            s.heard++;
+            if (self->followers[i].next < s.heard_slowest)
+                s.heard_slowest = self->followers[i].next;
+        }
+    if (!s.heard)
+        s.heard_slowest = 0;
     return s;
 }
 
@@ -644,6 +843,11 @@ uint64_t dn_follower_next(const dn_follower_t *self)
     return self->next;
 }
 
+const char *dn_follower_log(const dn_follower_t *self)
+{
+    return self->log;
+}
+
 /* Sends control c (kind, consumer, offset set by the caller) on the request
  * socket, stamped as ours. 1 when sent, 0 when the queue was full (dropped: a
  * later request repeats it), or DN_EIO / DN_ENOMEM. */
@@ -748,6 +952,26 @@ int dn_follower_accept(dn_follower_t *self, const Dinamo__Envelope *env, dn_err_
     self->stats.next = self->next;
     self->stats.delivered++;
     return DN_FOLLOW_DELIVER;
+}
+
+int dn_follower_refused(dn_follower_t *self, uint64_t offset, dn_err_t *err)
+{
+    self->heard = 1;
+    if (offset < self->next) {
+        self->stats.duplicates++; /* skipped already, replayed for another follower */
+        return DN_FOLLOW_SKIP;
+    }
+    if (offset > self->next) {
+        /* Entries before it are missing: get them first; this one is
+         * skipped when its turn comes. */
+        self->stats.out_of_order++;
+        int rc = maybe_rewind(self, err);
+        return rc < 0 ? rc : DN_FOLLOW_SKIP;
+    }
+    self->next++;
+    self->stats.next = self->next;
+    self->stats.skipped++;
+    return DN_FOLLOW_SKIPPED;
 }
 
 int dn_follower_flush(dn_follower_t *self, dn_err_t *err)

@@ -19,18 +19,26 @@
  *     restart): drop it and ask the source to REWIND to next;
  *   - a heartbeat announcing offset > next with nothing newer delivered: the
  *     tail was lost (ZeroMQ keeps order per connection, so the entries before a
- *     heartbeat arrive before it): REWIND to next.
+ *     heartbeat arrive before it): REWIND to next;
+ *   - an entry the bus refused (it does not decode or validate: stored by an
+ *     older version, or damaged), told with dn_follower_refused() by the
+ *     offset its stamp carries: at next it is skipped for good (next + 1,
+ *     counted in skipped; the caller logs it, once), never asked for again.
  * Rewind requests for the same `next` are sent at most every 250 ms.
  * The follower ACKs its next to the source (a PUSH to the source's request
  * PULL socket) once per service round in which it changed, and at least every
  * ack interval (its liveness); its first request, a REWIND, waits until
  * something of the log (a heartbeat) arrived, so a source never counts a
  * follower whose subscription is not yet in place. The source publishes an entry only when it is
- * less than `window` entries beyond the slowest live follower's acked next:
- * flow control, so a slow follower (a trainer) holds the stream back instead of
- * losing messages, and every queue stays bounded. A follower silent for
- * follower_timeout_ms no longer holds the stream back (it can come back and
- * rewind: the log keeps everything).
+ * less than `window` entries beyond the slowest acked next among the
+ * followers that hold the stream: flow control, so a slow follower (a
+ * trainer) holds the stream back instead of losing messages, and every queue
+ * stays bounded. A follower silent for follower_timeout_ms no longer holds
+ * the stream back, nor does one that stopped making progress for that long
+ * while behind, nor a new one behind that has made none, unless it is a
+ * required follower (opts.required: then only those hold it); see stream.c
+ * for the rule. Any follower can come back and rewind: the log keeps
+ * everything. The table of followers is bounded (max_followers).
  *
  * Exactly once across kill -9: a service saves its follower's next in the
  * same LMDB transaction as the state that processing those entries produced
@@ -43,7 +51,9 @@
  *
  * The log is an LMDB table named after the log, key = offset as 8 big-endian
  * bytes, value = the encoded envelope (offset set, producer and seq not: those
- * are stamped by dn_sock_send at each (re)publication). It is never pruned.
+ * are stamped in front of it at each (re)publication, with the offset). It is
+ * never pruned. dn_source_append refuses an envelope a follower would refuse
+ * (it decodes the publication with the bus's decoder before appending).
  *
  * Thread rules: a source or follower belongs to the thread of its sockets and
  * store. Ownership: sockets and store are borrowed and must outlive it. */
@@ -58,6 +68,7 @@
 #include "store.h"
 
 #define DN_STREAM_LOG_MAX 63 /* bytes in a log name: [a-z0-9_]+ */
+#define DN_SOURCE_FOLLOWERS_MAX 64 /* followers a source keeps by default */
 
 /* ---- source -------------------------------------------------------------- */
 
@@ -71,6 +82,11 @@ typedef struct dn_source_opts_t {
                               * later, any live follower will do); 0: 1 */
     int follower_timeout_ms; /* forget a follower silent this long; 0: 30000; < 0: never */
     int heartbeat_ms;        /* heartbeat period; 0: 200 */
+    int max_followers;       /* followers tracked at most; 0: DN_SOURCE_FOLLOWERS_MAX */
+    /* NULL-terminated consumer names (copied), or NULL: when given, only these
+     * followers hold the stream back (each while heard), and they always find
+     * a slot in the table. */
+    const char *const *required;
 } dn_source_opts_t;
 
 typedef struct dn_source_stats_t {
@@ -82,8 +98,15 @@ typedef struct dn_source_stats_t {
     uint64_t rewinds;       /* REWIND requests that moved the cursor back */
     uint64_t requests_bad;  /* request messages that were not ACK/REWIND/LEAVE of this log */
     uint64_t left;          /* followers forgotten on a LEAVE */
-    int followers;          /* live followers */
-    uint64_t slowest;       /* smallest acked next among live followers (0 if none) */
+    uint64_t followers_evicted; /* slots taken from a follower not holding the stream */
+    uint64_t followers_refused; /* requests of a new name refused: table full of holders */
+    uint64_t damaged;       /* publications of a stored entry with damaged framing, as a hole */
+    int followers;          /* followers holding the stream back */
+    int tracked;            /* followers in the table (at most max_followers) */
+    int heard;              /* followers heard within the timeout, holding the stream or not */
+    uint64_t heard_slowest; /* smallest acked next among them (0 if none) */
+    int has_required;       /* a list of required followers was given */
+    uint64_t slowest;       /* smallest acked next among those holding it (0 if none) */
 } dn_source_stats_t;
 
 /* New source over store (its log table is read to find the head) publishing on
@@ -161,6 +184,7 @@ typedef struct dn_follower_stats_t {
     uint64_t rewinds;       /* REWIND requests sent */
     uint64_t acks;          /* ACKs sent */
     uint64_t source_head;   /* latest offset announced by a source heartbeat */
+    uint64_t skipped;       /* entries refused by the bus and skipped for good */
 } dn_follower_stats_t;
 
 /* New follower reading entries from sub (a SUB socket subscribed to the
@@ -182,14 +206,28 @@ void dn_follower_set_next(dn_follower_t *self, uint64_t next);
 void dn_follower_rewind(dn_follower_t *self, uint64_t next);
 uint64_t dn_follower_next(const dn_follower_t *self);
 
+/* The log's name (owned by self). */
+const char *dn_follower_log(const dn_follower_t *self);
+
 #define DN_FOLLOW_SKIP 0    /* not for the service: dropped or a heartbeat */
 #define DN_FOLLOW_DELIVER 1 /* process env now; next has advanced past it */
+#define DN_FOLLOW_SKIPPED 2 /* a refused entry at next, skipped for good: log it */
 
 /* Classifies one envelope received on sub (see the top of this file).
  * Returns DN_FOLLOW_DELIVER, DN_FOLLOW_SKIP, or a negative error from sending a
  * REWIND (DN_EIO). Envelopes without an offset that are not heartbeats of
  * this log are DN_FOLLOW_SKIP. */
 int dn_follower_accept(dn_follower_t *self, const Dinamo__Envelope *env, dn_err_t *err);
+
+/* Tells the follower that the bus refused a message received on sub whose
+ * bytes carry log offset `offset` (dn_recv_info_t.has_offset: the stamp in
+ * front of every entry carries it). At next: skipped for good, the next ACK
+ * goes past it, DN_FOLLOW_SKIPPED (the caller logs it, naming the log, the
+ * offset and the refusal; it is reported once: replays of it are then
+ * duplicates). Below next: a duplicate, DN_FOLLOW_SKIP. Beyond next: entries
+ * before it were lost, a REWIND as for any entry out of order, DN_FOLLOW_SKIP.
+ * Returns those, or a negative error from sending the REWIND (DN_EIO). */
+int dn_follower_refused(dn_follower_t *self, uint64_t offset, dn_err_t *err);
 
 /* Sends the ACK (the first one as a REWIND) when next changed since the last
  * one, or the ack interval passed. Never blocks: a full

@@ -323,7 +323,7 @@ static void serve(dn_node_t *node, registry_t *rg, const dn_frames_t *in)
     if (rc) {
         rg->refused++;
         dn_node_count(node, 1);
-        dn_log(DN_LOG_WARN, "rejected message: %s", err.msg);
+        DN_LOG_LIMITED(DN_LOG_WARN, "rejected message: %s", err.msg);
         /* Answered under its client and number when those can be read, so
          * that the client learns why at once instead of retrying. */
         Dinamo__RegistryRequest *raw =
@@ -347,9 +347,10 @@ static void serve(dn_node_t *node, registry_t *rg, const dn_frames_t *in)
     dn_node_count(node, refused);
     if (refused) {
         rg->refused++;
-        dn_log(DN_LOG_WARN, "rejected message: %s %s from %s: %s", dn_registry_op_name(q->op),
-               q->table ? q->table : q->histogram_key ? q->histogram_key : "", q->client,
-               err.msg);
+        DN_LOG_LIMITED(DN_LOG_WARN, "rejected message: %s %s from %s: %s",
+                       dn_registry_op_name(q->op),
+                       q->table ? q->table : q->histogram_key ? q->histogram_key : "", q->client,
+                       err.msg);
     }
     rep.error = rc ? err.msg : NULL;
     answer(rg, in, &rep);
@@ -372,7 +373,7 @@ static int on_requests(dn_node_t *node, void *self, dn_sock_t *sock, dn_err_t *e
             rg->requests++;
             rg->refused++;
             dn_node_count(node, 1);
-            dn_log(DN_LOG_WARN, "rejected message: %d frames, want one request", in.n - 1);
+            DN_LOG_LIMITED(DN_LOG_WARN, "rejected message: %d frames, want one request", in.n - 1);
             if (in.n >= 1)
                 answer_error(rg, &in, NULL, 0, DN_EFORMAT, "one frame per request");
         } else {

@@ -3,8 +3,13 @@
  * frozen tracker.
  *
  * Invariants: a cache holds distinct versions in increasing order, each one
- * that fits its key's architecture; nothing at or below the loaded version is
- * kept once a version was loaded. */
+ * read from the registry and fitting its key's architecture; nothing at or
+ * below the loaded version is kept once a version was loaded. What arrives on
+ * the weights socket is only news ("the registry has version v"): anyone who
+ * reaches that socket can publish there (issue 17: all-zero weights as
+ * version 10^9 replaced a model and, being the newest, locked the trainer's
+ * versions out), so its blob is never loaded; a version is loaded only as
+ * the registry returns it. */
 #include "weights.h"
 
 #include <stdio.h>
@@ -27,6 +32,8 @@ struct ml_weights_t {
     dn_registry_t *registry;
     int live;
     uint64_t received, from_store, rejected, unused, mismatches;
+    uint64_t unconfirmed; /* versions announced on the socket the registry did not have */
+    int64_t highest_loaded; /* over every key, -1: none */
 };
 
 ml_weights_t *ml_weights_new(dn_sock_t *registry, int live, dn_err_t *err)
@@ -37,6 +44,7 @@ ml_weights_t *ml_weights_new(dn_sock_t *registry, int live, dn_err_t *err)
         return NULL;
     }
     self->live = live;
+    self->highest_loaded = -1;
     if (!(self->registry = dn_registry_new(registry, "scorer_ml", &READ_OPTS, err))) {
         free(self);
         return NULL;
@@ -140,21 +148,29 @@ void ml_weights_received(ml_weights_t *self, const ml_wkey_t *k, const Dinamo__E
         return;
     }
     dn_err_t err = {0};
+    uint64_t v = env->weights->version;
     if (weights_fit(k->ml, env->weights, &err)) {
         self->rejected++;
-        dn_log(DN_LOG_WARN, "key %s: version %llu rejected: %s", k->key,
-               (unsigned long long)env->weights->version, err.msg);
+        DN_LOG_LIMITED(DN_LOG_WARN, "key %s: version %llu rejected: %s", k->key,
+                       (unsigned long long)v, err.msg);
         return;
     }
-    /* The loop frees env after the handler: keep a copy of our own. */
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    Dinamo__Envelope *copy = NULL;
-    if (!dn_msg_encode_unchecked(env, &buf, &len))
-        dn_msg_decode(buf, len, &copy, NULL, &err);
-    free(buf);
-    if (copy)
-        cache_put(self, k, &copy);
+    /* News, not weights: the registry is asked for that version at the next
+     * run that needs weights (live: the highest announced newer than the
+     * loaded one; lockstep: the wanted one), at once unless a version
+     * announced lately turned out not to be in the registry (then after the
+     * back-off: a flood of forged announcements costs a read a second). */
+    ml_wcache_t *c = k->cache;
+    int wanted = self->live ? c->loaded < 0 || (int64_t)v > c->loaded : v == k->n_good;
+    if (!wanted)
+        return;
+    if (self->live) {
+        c->news = 1;
+        if (v > c->heard)
+            c->heard = v;
+    }
+    if (dn_clock_mono() >= c->backoff_until)
+        c->store_tried = -1e300;
 }
 
 /* ---- the registry ---------------------------------------------------------------- */
@@ -171,13 +187,16 @@ static int weights_read(ml_weights_t *self, const char *key, uint64_t v, uint64_
                        : dn_registry_weights_get(self->registry, key, v, blob, len, err);
 }
 
-/* Reads version v (or LATEST) of k from the store into its cache, at most
- * every ML_STORE_RETRY_S. Returns 1 when that version is at hand now. */
+/* Reads version v (or LATEST) of k from the registry into its cache (when
+ * it may still be wanted), at most every ML_STORE_RETRY_S. Returns 1 when the
+ * registry had it, 0 when it has no such version, -1 when the registry was
+ * not asked (too soon), did not answer, or answered with weights that do not
+ * fit (counted, logged). */
 static int store_fetch(ml_weights_t *self, const ml_wkey_t *k, uint64_t v)
 {
     double now = dn_clock_mono();
     if (now - k->cache->store_tried < ML_STORE_RETRY_S)
-        return 0;
+        return -1;
     k->cache->store_tried = now;
     void *blob = NULL;
     size_t len = 0;
@@ -186,38 +205,65 @@ static int store_fetch(ml_weights_t *self, const ml_wkey_t *k, uint64_t v)
     int rc = weights_read(self, k->key, v, &got, &blob, &len, &err);
     if (rc) {
         if (rc != DN_ENOTFOUND)
-            dn_log(DN_LOG_WARN, "key %s: asking the registry: %s", k->key, err.msg);
-        return 0;
+            DN_LOG_LIMITED(DN_LOG_WARN, "key %s: asking the registry: %s", k->key, err.msg);
+        return rc == DN_ENOTFOUND ? 0 : -1;
     }
     Dinamo__Envelope *env = NULL;
     rc = dn_msg_decode(blob, len, &env, NULL, &err);
     free(blob);
     if (!rc && (dn_msg_type(env) != DN_MSG_WEIGHTS || strcmp(env->weights->histogram_key, k->key)))
         rc = dn_err_set(&err, DN_EFORMAT, "not weights of this key");
+    if (!rc && env->weights->version != got)
+        rc = dn_err_set(&err, DN_EFORMAT, "stored as version %llu, says version %llu",
+                        (unsigned long long)got, (unsigned long long)env->weights->version);
     if (!rc)
         rc = weights_fit(k->ml, env->weights, &err);
     if (rc) {
         self->rejected++;
-        dn_log(DN_LOG_WARN, "key %s: stored version %llu rejected: %s", k->key,
-               (unsigned long long)got, err.msg);
+        DN_LOG_LIMITED(DN_LOG_WARN, "key %s: stored version %llu rejected: %s", k->key,
+                       (unsigned long long)got, err.msg);
         dn_msg_free(&env);
-        return 0;
+        return -1;
     }
     self->from_store++;
     cache_put(self, k, &env);
-    return cache_find(k->cache, got) != NULL;
+    return 1;
 }
 
 /* ---- loading the wanted version ------------------------------------------------ */
 
-/* Live: the newest version at hand (from the store when there is none at
- * all); NULL when the loaded one is the newest or nothing is there yet. */
+/* Live: the highest version the weights socket announced beyond the loaded
+ * one, as the registry returns it; when the registry does not have it
+ * (forged: counted, logged, and news from the socket is then read at most
+ * once per ML_FORGED_BACKOFF_S), the registry's newest instead, as when
+ * nothing is loaded yet. NULL when the loaded one is the newest or nothing
+ * is there yet. */
 static const ml_wver_t *wanted_live(ml_weights_t *self, const ml_wkey_t *k, int *ready)
 {
-    const ml_wcache_t *c = k->cache;
+    ml_wcache_t *c = k->cache;
     *ready = 1;
-    if (c->n == 0 && c->loaded < 0 && !store_fetch(self, k, LATEST))
-        *ready = 0;
+    if (c->news) {
+        uint64_t v = c->heard;
+        int rc = store_fetch(self, k, v);
+        if (rc >= 0)
+            c->news = 0, c->heard = 0;
+        if (rc == 0) {
+            self->unconfirmed++;
+            DN_LOG_LIMITED(DN_LOG_WARN, "key %s: version %llu announced on the weights socket "
+                           "is not in the registry: ignored", k->key, (unsigned long long)v);
+            /* A real version announced with it is read as the newest. */
+            c->ask_latest = 1;
+            c->backoff_until = dn_clock_mono() + ML_FORGED_BACKOFF_S;
+            c->store_tried = c->backoff_until - ML_STORE_RETRY_S;
+        }
+    }
+    if (!c->news && (c->ask_latest || (c->n == 0 && c->loaded < 0))) {
+        int rc = store_fetch(self, k, LATEST);
+        if (rc >= 0)
+            c->ask_latest = 0;
+        if (rc <= 0 && c->n == 0 && c->loaded < 0)
+            *ready = 0;
+    }
     return c->n ? &c->v[c->n - 1] : NULL;
 }
 
@@ -231,7 +277,7 @@ static const ml_wver_t *wanted_lockstep(ml_weights_t *self, const ml_wkey_t *k, 
     if (k->cache->loaded >= 0 && (uint64_t)k->cache->loaded == want)
         return NULL;
     const ml_wver_t *w = cache_find(k->cache, want);
-    if (!w && store_fetch(self, k, want))
+    if (!w && store_fetch(self, k, want) > 0)
         w = cache_find(k->cache, want);
     if (!w) {
         *ready = 0;
@@ -262,12 +308,14 @@ int ml_weights_ready(ml_weights_t *self, const ml_wkey_t *k, uint64_t seq)
     dn_err_t err = {0};
     if (dn_mlmodel_import_raw(dn_ml_model(k->ml), mw->blob.data, mw->blob.len, &err)) {
         self->rejected++;
-        dn_log(DN_LOG_WARN, "key %s: version %llu rejected: %s", k->key,
-               (unsigned long long)version, err.msg);
+        DN_LOG_LIMITED(DN_LOG_WARN, "key %s: version %llu rejected: %s", k->key,
+                       (unsigned long long)version, err.msg);
         cache_drop(c, (int)(w - c->v));
         return 0;
     }
     c->loaded = (int64_t)version;
+    if (c->loaded > self->highest_loaded)
+        self->highest_loaded = c->loaded;
     /* Versions at or below the loaded one are of no more use in either mode. */
     while (c->n && c->v[0].version <= version)
         cache_drop(c, 0);
@@ -276,8 +324,10 @@ int ml_weights_ready(ml_weights_t *self, const ml_wkey_t *k, uint64_t seq)
 
 void ml_weights_describe(const ml_weights_t *self, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "weights %llu received, %llu read from the store, %llu rejected, "
-             "%llu unused; %llu version mismatches", (unsigned long long)self->received,
+    snprintf(buf, cap, "weights %llu announced, %llu read from the registry, %llu rejected, "
+             "%llu unused, %llu not in the registry; %llu version mismatches; highest version "
+             "loaded %lld", (unsigned long long)self->received,
              (unsigned long long)self->from_store, (unsigned long long)self->rejected,
-             (unsigned long long)self->unused, (unsigned long long)self->mismatches);
+             (unsigned long long)self->unused, (unsigned long long)self->unconfirmed,
+             (unsigned long long)self->mismatches, (long long)self->highest_loaded);
 }

@@ -7,12 +7,19 @@
  * number of good runs the scorer has learned for the key (the trainer's
  * last_run_seq of that version must be the scorer's last good run: a
  * difference means trainer and scorer saw different labels, and is logged and
- * counted). Live: the newest version received.
+ * counted). Live: the newest version the registry has.
  *
- * Versions arrive as ModelWeights on the weights socket (ml_weights_received)
- * or, for a version the scorer missed (restart, slow joiner), are read from
- * the registry (which stores every version the trainers put), at most every
- * ML_STORE_RETRY_S per key, each read waiting at most 2 s. Reading goes
+ * Versions are only ever loaded as the registry returns them (it stores every
+ * version the trainers put), read at most every ML_STORE_RETRY_S per key,
+ * each read waiting at most 2 s. The ModelWeights the registry republishes on
+ * the weights socket (ml_weights_received) are news that a version exists:
+ * they make the next read of that version happen at once (live: the highest
+ * announced beyond the loaded one; lockstep: only the wanted one), and their
+ * blob is never used, since anyone reaching the socket can publish there; a
+ * version announced there that the registry does not have is counted and
+ * logged, the registry's newest is read instead, and for ML_FORGED_BACKOFF_S
+ * news no longer hurries the reads (a flood of forged announcements costs a
+ * read or two a second per key, each a small "not found"). Reading goes
  * through one function (weights_read in weights.c: "version v, or the
  * latest, of key k"). Per key a cache keeps the versions that may
  * still be wanted (lockstep: the wanted one and up to ML_CACHE_AHEAD beyond;
@@ -33,6 +40,7 @@
 
 #define ML_CACHE_AHEAD 4       /* versions kept beyond the one wanted (lockstep) */
 #define ML_STORE_RETRY_S 0.05  /* between reads of the registry for a missing version */
+#define ML_FORGED_BACKOFF_S 1.0 /* after an announced version the registry did not have */
 
 typedef struct ml_weights_t ml_weights_t;
 
@@ -50,6 +58,10 @@ typedef struct ml_wcache_t {
     ml_wver_t *v;             /* at hand, increasing */
     int n;
     double store_tried;       /* when the store was last asked (monotonic s) */
+    int news;                 /* live: a newer version was announced, ask the registry */
+    uint64_t heard;           /* live: the highest version announced since the last read */
+    int ask_latest;           /* live: an announced version was not there; read the newest */
+    double backoff_until;     /* news is read at once again from then (monotonic s) */
 } ml_wcache_t;
 
 /* Where a key stands: its tracker and what it has learned. */
@@ -72,8 +84,9 @@ void ml_wcache_init(ml_wcache_t *c);
 void ml_wcache_free(ml_wcache_t *c);
 
 /* A valid ModelWeights envelope from the weights socket for key k (NULL: a
- * key no run has named yet; the registry has it when a run needs it): kept in
- * k's cache when it fits the tracker and may still be wanted, else counted. */
+ * key no run has named yet; the registry has it when a run needs it): when it
+ * fits the tracker, news that the registry has its version (see the top of
+ * this file); else counted as rejected. */
 void ml_weights_received(ml_weights_t *self, const ml_wkey_t *k, const Dinamo__Envelope *env);
 
 /* Loads into k's tracker the version it needs to score run `seq` now.
