@@ -561,9 +561,6 @@ struct dn_zap_t {
     int n_pending, n_watched;
     void *monitors[ZAP_MONITORS_MAX];
     int n_monitors;
-    /* Rate limit of the refusal lines (the handler thread's own). */
-    time_t last_log_s;
-    uint64_t suppressed;
 };
 
 #define ZAP_FRAMES 7 /* version, request id, domain, address, identity, mechanism, key */
@@ -571,17 +568,9 @@ struct dn_zap_t {
 static void zap_log_refusal(dn_zap_t *self, const char *what, const char *address,
                             const char *domain)
 {
-    time_t now = time(NULL);
-    if (now == self->last_log_s) {
-        self->suppressed++;
-        return;
-    }
-    if (self->suppressed)
-        dn_log(DN_LOG_WARN, "security: %llu more connections refused in the last second "
-               "(not logged)", (unsigned long long)self->suppressed);
-    self->last_log_s = now;
-    self->suppressed = 0;
-    dn_log(DN_LOG_WARN, "security: connection from %s refused on %s: %s", address, domain, what);
+    (void)self;
+    DN_LOG_LIMITED(DN_LOG_WARN, "security: connection from %s refused on %s: %s", address,
+                   domain, what);
 }
 
 /* Decides one request: 200 with the key's name, or 400 with why. */

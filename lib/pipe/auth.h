@@ -146,8 +146,7 @@ typedef struct dn_zap_stats_t {
 /* Starts the ZAP handler of context zctx on its own thread, answering from
  * keys (borrowed: it must outlive the handler). Start it before binding any
  * socket with CURVE: without a handler, libzmq admits every client. Every
- * refusal is logged (rate-limited: at most one line a second, then a count
- * of those suppressed). Returns a new handler, or NULL with *err set
+ * refusal is logged (rate-limited: log.h's DN_LOG_LIMITED). Returns a new handler, or NULL with *err set
  * (DN_EIO: the ZAP endpoint is taken by another handler in this context). */
 dn_zap_t *dn_zap_start(void *zctx, const dn_keyring_t *keys, dn_err_t *err);
 

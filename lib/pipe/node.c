@@ -70,8 +70,6 @@ struct dn_node_t {
     dn_zap_t *zap;
     int64_t max_bytes;
     uint64_t labels_refused;
-    time_t refusal_logged_s;
-    uint64_t refusals_unlogged;
     /* The heartbeat (health.h): its path ("" before the configuration is
      * read), what it says, and whether writing it failed last time. */
     char health_path[4096];
@@ -277,23 +275,14 @@ int dn_node_peer_roles(const dn_node_t *self, const char *peer)
 
 void dn_node_refused(dn_node_t *self, const char *fmt, ...)
 {
+    static dn_log_limit_t refusals;
     dn_node_count(self, 1);
-    time_t now = time(NULL);
-    if (now == self->refusal_logged_s) {
-        self->refusals_unlogged++;
-        return;
-    }
-    if (self->refusals_unlogged)
-        dn_log(DN_LOG_WARN, "%llu more refusals in the last second (not logged)",
-               (unsigned long long)self->refusals_unlogged);
-    self->refusal_logged_s = now;
-    self->refusals_unlogged = 0;
     char line[DN_LOG_LINE_MAX / 2];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    dn_log(DN_LOG_WARN, "%s", line);
+    dn_log_limited(&refusals, DN_LOG_WARN, "%s", line);
 }
 
 /* A label is applied only from a key admitted to label, and records that

@@ -210,8 +210,8 @@ int dn_node_path(const dn_node_t *self, const char *sub, char *buf, size_t cap, 
 int dn_node_peer_roles(const dn_node_t *self, const char *peer);
 
 /* Counts one refused request (as dn_node_count(self, 1)) and logs why at
- * WARN, at most one line a second: the lines in between are counted and
- * their number logged with the next one, so a flood cannot fill the log. */
+ * WARN through one rate limit for all of them (log.h, dn_log_limited), so a
+ * flood cannot fill the log. */
 void dn_node_refused(dn_node_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Counts one request a readiness handler handled (rejected: it refused it),
