@@ -1,0 +1,44 @@
+/* fuzzcheck.h: what every fuzz target checks beyond "no crash".
+ *
+ * A violated property is a finding like a sanitizer report: FUZZ_CHECK prints
+ * the target's name, the line and the property, and aborts, so libFuzzer
+ * saves the input as a crash. FUZZ_ERR_NAMED checks the library's error rule:
+ * a refusal comes with a code from lib/core/error.h and a non-empty sentence
+ * naming what was wrong. Header-only: each target is one file plus the
+ * library sources it exercises. */
+#ifndef DN_FUZZCHECK_H
+#define DN_FUZZCHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "error.h"
+
+#define FUZZ_CHECK(cond, ...)                                                                 \
+    do {                                                                                      \
+        if (!(cond)) {                                                                        \
+            fprintf(stderr, "%s:%d: property violated: %s: ", __FILE__, __LINE__, #cond);      \
+            fprintf(stderr, __VA_ARGS__);                                                     \
+            fputc('\n', stderr);                                                              \
+            abort();                                                                          \
+        }                                                                                     \
+    } while (0)
+
+/* With FUZZ_VERBOSE set in the environment, a target says what became of each
+ * input (for writing seeds: run the target on one file). */
+#define FUZZ_SAY(...)                                                                         \
+    do {                                                                                      \
+        if (getenv("FUZZ_VERBOSE")) {                                                         \
+            fprintf(stderr, "fuzz: " __VA_ARGS__);                                            \
+            fputc('\n', stderr);                                                              \
+        }                                                                                     \
+    } while (0)
+
+/* rc is a refusal (negative, one of ours) whose err carries a sentence. */
+#define FUZZ_ERR_NAMED(rc, err)                                                               \
+    FUZZ_SAY("refused (%s): %s", dn_strerror(rc), (err).msg);                                 \
+    FUZZ_CHECK((rc) <= DN_ENOMEM && (rc) >= DN_EMISMATCH && (err).msg[0] != 0,                \
+               "refusal rc %d (%s) without a named error: \"%s\"", (rc), dn_strerror(rc),     \
+               (err).msg)
+
+#endif

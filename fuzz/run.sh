@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Runs libFuzzer targets (make fuzz) one after another, never two at once, at
+# the lowest CPU priority. Each grows build-fuzz/corpus-NAME, seeded from the
+# committed fuzz/seeds/NAME/ (and, for root, the shared ROOT files); a crash,
+# leak, timeout or violated property lands in build-fuzz/findings-NAME/ and
+# the full log in build-fuzz/log-NAME.txt. Prints one line per target:
+#   TARGET  EXECUTIONS  SECONDS  EXEC/S  FINDINGS
+# Usage: fuzz/run.sh [TARGET|all] [SECONDS]
+#   TARGET      a name (msg, npz, ...: fuzz/fuzz_NAME.c) or all (the default)
+#   SECONDS     the longest a target runs (default $FUZZ_SECONDS or 600)
+#   FUZZ_RUNS   stop a target after this many executions (default 10000000)
+#   MAX_LEN     the largest input (default per target, 4096; root 2000000)
+#   FUZZ_FLAGS  more libFuzzer flags
+# fuzz/run.sh merge TARGET: minimises the committed seeds with the grown
+# corpus (-merge=1: the smallest set keeping the coverage of both) into
+# fuzz/seeds/TARGET, inputs up to MAX_LEN only.
+set -eu
+here=$(cd "$(dirname "$0")/.." && pwd)
+out=$here/build-fuzz
+
+targets() {
+  for f in "$here"/fuzz/fuzz_*.c; do n=${f##*/fuzz_}; echo "${n%.c}"; done
+}
+max_len_of() {
+  case $1 in root) echo "${MAX_LEN:-2000000}" ;; *) echo "${MAX_LEN:-4096}" ;; esac
+}
+binary() {
+  local bin=$out/fuzz_$1
+  [ -x "$bin" ] || { echo "fuzz/run.sh: no $bin: build it with 'make fuzz'" >&2; exit 2; }
+  echo "$bin"
+}
+seed_corpus() {
+  local name=$1 corpus=$out/corpus-$1
+  mkdir -p "$corpus"
+  [ -d "$here/fuzz/seeds/$name" ] && cp -n "$here/fuzz/seeds/$name"/* "$corpus"/ 2>/dev/null || true
+  if [ "$name" = root ]; then
+    cp -n "${DINAMO_ROOT_FILES:-$here/../shared/root}"/*.root "$corpus"/ 2>/dev/null || true
+  fi
+}
+dict_flag() {
+  [ -f "$here/fuzz/$1.dict" ] && echo "-dict=$here/fuzz/$1.dict" || true
+}
+
+if [ "${1:-}" = merge ]; then
+  name=${2:?usage: fuzz/run.sh merge TARGET}
+  bin=$(binary "$name")
+  seed_corpus "$name"
+  new=$(mktemp -d)
+  nice -n 19 "$bin" -merge=1 -max_len="$(max_len_of "$name")" -rss_limit_mb=2048 \
+    -timeout=60 "$new" "$here/fuzz/seeds/$name" "$out/corpus-$name" >"$out/merge-$name.txt" 2>&1
+  rm -rf "$here/fuzz/seeds/$name"
+  mkdir -p "$here/fuzz/seeds/$name"
+  cp "$new"/* "$here/fuzz/seeds/$name"/ 2>/dev/null || true
+  rm -rf "$new"
+  echo "fuzz/seeds/$name: $(ls "$here/fuzz/seeds/$name" | wc -l) inputs," \
+    "$(du -sk "$here/fuzz/seeds/$name" | cut -f1) KB"
+  exit 0
+fi
+
+which=${1:-all}
+seconds=${2:-${FUZZ_SECONDS:-600}}
+runs=${FUZZ_RUNS:-10000000}
+if [ "$which" = all ]; then list=$(targets); else list=$which; fi
+printf '%-12s %12s %8s %8s %s\n' TARGET EXECUTIONS SECONDS EXEC/S FINDINGS
+for name in $list; do
+  bin=$(binary "$name")
+  seed_corpus "$name"
+  findings=$out/findings-$name
+  mkdir -p "$findings"
+  log=$out/log-$name.txt
+  start=$(date +%s)
+  # The timeout is generous: at nice 19 on a busy machine an input can wait
+  # for the CPU; a real hang still trips it.
+  set +e
+  # shellcheck disable=SC2046,SC2086
+  nice -n 19 "$bin" -max_total_time="$seconds" -runs="$runs" -max_len="$(max_len_of "$name")" \
+    -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=60 -print_final_stats=1 \
+    -artifact_prefix="$findings/" $(dict_flag "$name") ${FUZZ_FLAGS:-} "$out/corpus-$name" \
+    >"$log" 2>&1
+  rc=$?
+  set -e
+  secs=$(( $(date +%s) - start ))
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  n=$(find "$findings" -type f | wc -l)
+  printf '%-12s %12s %8s %8s %s\n' "$name" "${execs:-?}" "$secs" "${speed:-?}" \
+    "$n$( [ $rc = 0 ] || echo " (exit $rc, see $log)")"
+done
