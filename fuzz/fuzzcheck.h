@@ -11,6 +11,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "error.h"
 
@@ -40,5 +42,22 @@
     FUZZ_CHECK((rc) <= DN_ENOMEM && (rc) >= DN_EMISMATCH && (err).msg[0] != 0,                \
                "refusal rc %d (%s) without a named error: \"%s\"", (rc), dn_strerror(rc),     \
                (err).msg)
+
+/* For readers that take a path: the bytes as the content of an in-memory file
+ * (one per process, rewritten each call, never on disk); returns its path,
+ * "/proc/self/fd/N". */
+static inline const char *fuzz_file(const void *data, size_t size)
+{
+    static int fd = -1;
+    static char path[32];
+    if (fd < 0) {
+        fd = memfd_create("fuzz-input", 0);
+        FUZZ_CHECK(fd >= 0, "memfd_create failed");
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    }
+    FUZZ_CHECK(ftruncate(fd, 0) == 0 && pwrite(fd, data, size, 0) == (ssize_t)size,
+               "cannot write the input to %s", path);
+    return path;
+}
 
 #endif
