@@ -173,6 +173,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB_A)
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
 
+# The suite of a service's pure file links that file (and sees its folder).
+$(BUILD)/tests/test_keycodec.o: CFLAGS += -Iservices/trainer
+$(BUILD)/tests/test_keycodec: $(BUILD)/tests/test_keycodec.o $(BUILD)/obj/services/trainer/keycodec.o \
+	$(LIB_A)
+	@echo "LD $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_A)
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
@@ -266,7 +273,12 @@ build-fuzz/libdinamo_fuzz.a: $(FUZZ_LIB_OBJ)
 	$(Q)ar rcs $@ $^
 build-fuzz/fuzz_%: build-fuzz/obj/fuzz/fuzz_%.o build-fuzz/libdinamo_fuzz.a
 	@echo "CLANG $@"
-	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(filter %.a,$^) \
+		$(PKG_LIBS) $(LDLIBS)
+# A decoder that lives in a service (pure, in a file of its own) is linked
+# into its target from there.
+build-fuzz/obj/fuzz/fuzz_keystate.o: FUZZ_INC += -Iservices/trainer
+build-fuzz/fuzz_keystate: build-fuzz/obj/services/trainer/keycodec.o
 fuzz-seeds: $(FUZZ_BIN)
 	@fuzz/run-seeds.sh $(FUZZ_BIN:build-fuzz/%=%)
 
