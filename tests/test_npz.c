@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -312,4 +313,25 @@ Test(npz, declared_size_beyond_what_the_data_can_inflate_to_is_refused)
               err.msg);
     free(zip);
     free(data);
+}
+
+Test(npz, an_unknown_method_is_refused_before_its_declared_size_is_allocated)
+{
+    /* found by fuzz/fuzz_npz.c: a member of compression method 0x6e61
+     * declaring 4 GB had its buffer allocated before the method was looked
+     * at. Outside AddressSanitizer (which reserves terabytes of address
+     * space) the address space is limited to 1 GiB here, so that allocating
+     * first fails as "out of memory" instead of naming the method. */
+#if !defined(__SANITIZE_ADDRESS__)
+    struct rlimit lim = {1u << 30, 1u << 30};
+    cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+#endif
+    static const unsigned char data[16] = "not compressed";
+    size_t len;
+    unsigned char *zip = one_member_zip("x.npy", 0x6e61, 0, data, sizeof data, 4294966297u, &len);
+    dn_npz_t *z = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_npz_read_mem(zip, len, "method.npz", &z, &err), DN_EFORMAT, "%s", err.msg);
+    cr_assert(strstr(err.msg, "compression method 28257"), "%s", err.msg);
+    free(zip);
 }

@@ -139,12 +139,15 @@ static int member_bytes(zip_t *z, const member_t *m, unsigned char **out)
     if (data_off > z->len || m->csize > z->len - data_off)
         return dn_err_set(z->err, DN_EFORMAT, "%s: member %.*s: data runs past the end of "
                           "the file (truncated)", z->path, nl, m->name);
+    if (m->method != 0 && m->method != 8)
+        return dn_err_set(z->err, DN_EFORMAT, "%s: member %.*s: compression method %u (only "
+                          "stored and deflate)", z->path, nl, m->name, m->method);
     if (m->usize > MAX_MEMBER)
         return dn_err_set(z->err, DN_EFORMAT, "%s: member %.*s: %llu bytes, too large",
                           z->path, nl, m->name, (unsigned long long)m->usize);
     /* The declared size is the archive's word; what its data can become is not.
-     * Refused here, before the allocation it would size: a few KB of hostile
-     * archive otherwise asks for gigabytes. */
+     * Refused here, before the allocation it would size (as an unknown method
+     * is): a few KB of hostile archive otherwise asks for gigabytes. */
     if (m->method == 0 && m->csize != m->usize)
         return dn_err_set(z->err, DN_EFORMAT, "%s: member %.*s: stored sizes differ (%llu "
                           "bytes stored, %llu declared)", z->path, nl, m->name,
@@ -193,9 +196,6 @@ static int member_bytes(zip_t *z, const member_t *m, unsigned char **out)
                             nl, m->name,
                             zrc == Z_STREAM_END ? "inflates to another size" : "is damaged or "
                             "truncated");
-    } else {
-        rc = dn_err_set(z->err, DN_EFORMAT, "%s: member %.*s: compression method %u (only "
-                        "stored and deflate)", z->path, nl, m->name, m->method);
     }
     if (rc == DN_OK) {
         uLong crc = crc32(0L, Z_NULL, 0);
