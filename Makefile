@@ -211,9 +211,11 @@ $(JSROOT): tests/js/package.json tests/js/package-lock.json
 	@touch $@
 
 # Suites run one after another (each runs its own tests in parallel); the
-# summary line totals Criterion's per-suite synthesis lines.
-test: deps $(TEST_BIN) $(TOOL_BIN) $(SERVICE_BIN) $(JSROOT)
+# summary line totals Criterion's per-suite synthesis lines. Before them,
+# every fuzz target runs once over each of its committed seeds (fuzz-seeds).
+test: deps $(TEST_BIN) $(TOOL_BIN) $(SERVICE_BIN) $(JSROOT) $(FUZZ_BIN)
 	@scripts/check-layers.sh
+	@fuzz/run-seeds.sh $(FUZZ_BIN:build-fuzz/%=%)
 	@DINAMO_BUILD=$(BUILD) scripts/run-tests.sh $(TEST_BIN)
 
 # The shipped docker-compose cluster, built from a clean tree (git archive)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs libFuzzer targets (make fuzz) one after another, never two at once, at
-# the lowest CPU priority. Each grows build-fuzz/corpus-NAME, seeded from the
+# Runs libFuzzer targets (make fuzz) one after another, never two at once (a
+# second run.sh waits for the first: build-fuzz/.run.lock), at the lowest CPU
+# priority. Each grows build-fuzz/corpus-NAME, seeded from the
 # committed fuzz/seeds/NAME/ (and, for root, the shared ROOT files); a crash,
 # leak, timeout or violated property lands in build-fuzz/findings-NAME/ and
 # the full log in build-fuzz/log-NAME.txt. Prints one line per target:
@@ -56,6 +57,11 @@ if [ "${1:-}" = merge ]; then
     "$(du -sk "$here/fuzz/seeds/$name" | cut -f1) KB"
   exit 0
 fi
+
+# One fuzzer at a time on this machine: a second run.sh waits for the first.
+mkdir -p "$out"
+exec 9>"$out/.run.lock"
+flock 9
 
 which=${1:-all}
 seconds=${2:-${FUZZ_SECONDS:-600}}
