@@ -181,13 +181,12 @@ Test(npz, dataset_without_x_is_named)
     cr_assert(strstr(err.msg, "no 2-D numeric array \"x\""), "%s", err.msg);
 }
 
-/* A one-member ZIP (no ZIP64) in a new buffer: member `name` with the given
+/* A one-member ZIP (no ZIP64) in a new buffer: member `name` (nl bytes) with the given
  * method, CRC-32 and data, its directory declaring `usize` uncompressed bytes. */
-static unsigned char *one_member_zip(const char *name, int method, uint32_t crc,
-                                     const unsigned char *data, size_t csize, uint32_t usize,
-                                     size_t *len)
+static unsigned char *one_member_zip_n(const char *name, size_t nl, int method, uint32_t crc,
+                                       const unsigned char *data, size_t csize, uint32_t usize,
+                                       size_t *len)
 {
-    const size_t nl = strlen(name);
     *len = 30 + nl + csize + 46 + nl + 22;
     unsigned char *z = calloc(1, *len), *p = z;
     cr_assert_not_null(z);
@@ -235,6 +234,13 @@ static unsigned char *one_member_zip(const char *name, int method, uint32_t crc,
 #undef PUT32
     cr_assert_eq((size_t)(p - z), *len);
     return z;
+}
+
+static unsigned char *one_member_zip(const char *name, int method, uint32_t crc,
+                                     const unsigned char *data, size_t csize, uint32_t usize,
+                                     size_t *len)
+{
+    return one_member_zip_n(name, strlen(name), method, crc, data, csize, usize, len);
 }
 
 /* n bytes of a valid .npy of n - 128 zero bytes (uint8), raw-deflated. */
@@ -334,4 +340,25 @@ Test(npz, an_unknown_method_is_refused_before_its_declared_size_is_allocated)
     cr_assert_eq(dn_npz_read_mem(zip, len, "method.npz", &z, &err), DN_EFORMAT, "%s", err.msg);
     cr_assert(strstr(err.msg, "compression method 28257"), "%s", err.msg);
     free(zip);
+}
+
+Test(npz, a_member_name_holding_a_nul_is_refused)
+{
+    /* found by fuzz/fuzz_npz.c: "\0.npy" was read as an array named "" (and
+     * "x\0y.npy" would be read as "x", beside a real "x") */
+    size_t csize, len;
+    uint32_t crc;
+    unsigned char *data = deflated_zero_npy(256, &csize, &crc);
+    dn_npz_t *z = NULL;
+    dn_err_t err = {0};
+    unsigned char *zip = one_member_zip_n("x\0y.npy", 7, 8, crc, data, csize, 256, &len);
+    cr_assert_eq(dn_npz_read_mem(zip, len, "nul.npz", &z, &err), DN_EFORMAT, "%s", err.msg);
+    cr_assert(strstr(err.msg, "nul.npz: member 0: its name holds a NUL byte"), "%s", err.msg);
+    free(zip);
+    zip = one_member_zip_n("x.npy", 5, 8, crc, data, csize, 256, &len);
+    cr_assert_eq(dn_npz_read_mem(zip, len, "x.npz", &z, &err), 0, "%s", err.msg);
+    cr_assert_not_null(dn_npz_get(z, "x"));
+    dn_npz_destroy(&z);
+    free(zip);
+    free(data);
 }

@@ -437,6 +437,12 @@ int dn_npz_read_mem(const void *buf, size_t len, const char *path, dn_npz_t **ou
                             (int)(m.name_len > 200 ? 200 : m.name_len), m.name);
             goto fail;
         }
+        /* a NUL would cut the array's name short: "x\0y.npy" read as "x" */
+        if (memchr(m.name, 0, m.name_len)) {
+            rc = dn_err_set(err, DN_EFORMAT, "%s: member %llu: its name holds a NUL byte", path,
+                            (unsigned long long)e);
+            goto fail;
+        }
         dn_npy_t *a = &npz->arrays[npz->n];
         if (!(a->name = strndup(m.name, m.name_len - 4))) {
             rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory", path);
