@@ -11,10 +11,11 @@
 #   SECONDS     the longest a target runs (default $FUZZ_SECONDS or 600)
 #   FUZZ_RUNS   stop a target after this many executions (default 10000000)
 #   MAX_LEN     the largest input (default per target, 4096; root 2000000)
+#   FUZZ_TIMEOUT  seconds before one input counts as a hang (default 60; root 600)
 #   FUZZ_FLAGS  more libFuzzer flags
-# fuzz/run.sh merge TARGET: minimises the committed seeds with the grown
-# corpus (-merge=1: the smallest set keeping the coverage of both) into
-# fuzz/seeds/TARGET, inputs up to MAX_LEN only.
+# fuzz/run.sh merge TARGET: adds to fuzz/seeds/TARGET the fewest inputs of the
+# grown corpus that cover what the seeds do not (libFuzzer's -merge=1; inputs
+# up to MAX_LEN only), keeping the seeds there.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=$here/build-fuzz
@@ -24,6 +25,12 @@ targets() {
 }
 max_len_of() {
   case $1 in root) echo "${MAX_LEN:-2000000}" ;; *) echo "${MAX_LEN:-4096}" ;; esac
+}
+# Seconds one input may take before it counts as a hang. Generous: at nice 19
+# on a busy machine an input can wait for the CPU (one of the 1.6 MB ROOT
+# seeds, a minute); a real hang still trips it.
+timeout_of() {
+  case $1 in root) echo "${FUZZ_TIMEOUT:-600}" ;; *) echo "${FUZZ_TIMEOUT:-60}" ;; esac
 }
 binary() {
   local bin=$out/fuzz_$1
@@ -42,26 +49,23 @@ dict_flag() {
   [ -f "$here/fuzz/$1.dict" ] && echo "-dict=$here/fuzz/$1.dict" || true
 }
 
-if [ "${1:-}" = merge ]; then
-  name=${2:?usage: fuzz/run.sh merge TARGET}
-  bin=$(binary "$name")
-  seed_corpus "$name"
-  new=$(mktemp -d)
-  nice -n 19 "$bin" -merge=1 -max_len="$(max_len_of "$name")" -rss_limit_mb=2048 \
-    -timeout=60 "$new" "$here/fuzz/seeds/$name" "$out/corpus-$name" >"$out/merge-$name.txt" 2>&1
-  rm -rf "$here/fuzz/seeds/$name"
-  mkdir -p "$here/fuzz/seeds/$name"
-  cp "$new"/* "$here/fuzz/seeds/$name"/ 2>/dev/null || true
-  rm -rf "$new"
-  echo "fuzz/seeds/$name: $(ls "$here/fuzz/seeds/$name" | wc -l) inputs," \
-    "$(du -sk "$here/fuzz/seeds/$name" | cut -f1) KB"
-  exit 0
-fi
-
 # One fuzzer at a time on this machine: a second run.sh waits for the first.
 mkdir -p "$out"
 exec 9>"$out/.run.lock"
 flock 9
+
+if [ "${1:-}" = merge ]; then
+  name=${2:?usage: fuzz/run.sh merge TARGET}
+  bin=$(binary "$name")
+  seeds=$here/fuzz/seeds/$name
+  mkdir -p "$seeds" "$out/corpus-$name"
+  # The committed seeds stay as they are (their names say what they are);
+  # -merge=1 adds to them the fewest grown inputs that bring new coverage.
+  nice -n 19 "$bin" -merge=1 -max_len="$(max_len_of "$name")" -rss_limit_mb=2048 \
+    -timeout="$(timeout_of "$name")" "$seeds" "$out/corpus-$name" >"$out/merge-$name.txt" 2>&1
+  echo "fuzz/seeds/$name: $(ls "$seeds" | wc -l) inputs, $(du -sk "$seeds" | cut -f1) KB"
+  exit 0
+fi
 
 which=${1:-all}
 seconds=${2:-${FUZZ_SECONDS:-600}}
@@ -75,12 +79,11 @@ for name in $list; do
   mkdir -p "$findings"
   log=$out/log-$name.txt
   start=$(date +%s)
-  # The timeout is generous: at nice 19 on a busy machine an input can wait
-  # for the CPU; a real hang still trips it.
   set +e
   # shellcheck disable=SC2046,SC2086
   nice -n 19 "$bin" -max_total_time="$seconds" -runs="$runs" -max_len="$(max_len_of "$name")" \
-    -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=60 -print_final_stats=1 \
+    -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout="$(timeout_of "$name")" \
+    -print_final_stats=1 \
     -artifact_prefix="$findings/" $(dict_flag "$name") ${FUZZ_FLAGS:-} "$out/corpus-$name" \
     >"$log" 2>&1
   rc=$?
