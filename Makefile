@@ -281,6 +281,8 @@ build-fuzz/fuzz_%: build-fuzz/obj/fuzz/fuzz_%.o build-fuzz/libdinamo_fuzz.a
 # into its target from there.
 build-fuzz/obj/fuzz/fuzz_keystate.o: FUZZ_INC += -Iservices/trainer
 build-fuzz/fuzz_keystate: build-fuzz/obj/services/trainer/keycodec.o
+build-fuzz/obj/fuzz/fuzz_good.o: FUZZ_INC += -Iservices/scorer_ml
+build-fuzz/fuzz_good: build-fuzz/obj/services/scorer_ml/good.o
 fuzz-seeds: $(FUZZ_BIN)
 	@fuzz/run-seeds.sh $(FUZZ_BIN:build-fuzz/%=%)
 
