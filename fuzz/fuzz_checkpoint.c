@@ -7,7 +7,7 @@
  * keeps) and whose own part is a sequence tracker (lib/pipe/msg.h,
  * dn_seq_tracker_load, as services keep their producers' sequences). The held
  * runs' table of its store is empty (fuzz_held.c fuzzes those rows); the
- * store is an LMDB under /dev/shm, made once.
+ * store is an LMDB under /dev/shm (else $TMPDIR), made once.
  *
  * Checked beyond "no crash":
  *   - a refusal returns a named error naming the checkpoint ("scorer_f");
@@ -139,12 +139,12 @@ static int append(void *arg, Dinamo__Envelope *env, dn_err_t *err)
 }
 
 static dn_store_t *store;
-static char dir[64];
+static char dir[256];
 
 static void cleanup(void)
 {
     dn_store_destroy(&store);
-    char path[96];
+    char path[400];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     unlink(path);
     snprintf(path, sizeof path, "%s/lock.mdb", dir);
@@ -156,8 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     dn_err_t err = {0};
     if (!store) {
-        snprintf(dir, sizeof dir, "/dev/shm/dinamo-fuzz-ckpt-%d", (int)getpid());
-        FUZZ_CHECK(mkdir(dir, 0700) == 0 || access(dir, W_OK) == 0, "cannot make %s", dir);
+        fuzz_dir(dir, sizeof dir, "ckpt");
         store = dn_store_open(dir, DN_STORE_NOSYNC, 1 << 20, &err);
         FUZZ_CHECK(store, "%s", err.msg);
         atexit(cleanup);

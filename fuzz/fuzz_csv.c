@@ -3,7 +3,8 @@
  * truth.csv, meta.json), a runs CSV alone, and a labels CSV. One input is
  * cut at lines "====" into up to four files, in this order: runs.csv,
  * truth.csv, meta.json, labels.csv (a missing or empty part: no such file); they are
- * written into a private directory under /dev/shm (the readers take paths).
+ * written into a private directory under /dev/shm or $TMPDIR (the readers
+ * take paths).
  *
  * Checked beyond "no crash":
  *   - every refusal returns a named error that names the file it is about;
@@ -24,7 +25,7 @@
 #include "dataset.h"
 #include "fuzzcheck.h"
 
-static char dir[64], dir2[80];
+static char dir[256], dir2[300];
 static const char *const files[4] = {"runs.csv", "truth.csv", "meta.json", "labels.csv"};
 
 static void path_of(char *buf, size_t cap, const char *d, const char *f)
@@ -34,7 +35,7 @@ static void path_of(char *buf, size_t cap, const char *d, const char *f)
 
 static void cleanup(void)
 {
-    char path[128];
+    char path[400];
     for (int i = 0; i < 4; i++) {
         path_of(path, sizeof path, dir, files[i]);
         unlink(path);
@@ -50,9 +51,8 @@ static void setup(void)
     if (dir[0])
         return;
     atexit(cleanup);
-    snprintf(dir, sizeof dir, "/dev/shm/dinamo-fuzz-csv-%d", (int)getpid());
+    fuzz_dir(dir, sizeof dir, "csv");
     snprintf(dir2, sizeof dir2, "%s/again", dir);
-    FUZZ_CHECK(mkdir(dir, 0700) == 0 || access(dir, W_OK) == 0, "cannot make %s", dir);
 }
 
 /* Writes the parts of data into dir: part i up to the next "\n====\n". */
@@ -61,7 +61,7 @@ static void split(const uint8_t *data, size_t size)
     static const char sep[] = "\n====\n";
     const uint8_t *p = data, *end = data + size;
     for (int i = 0; i < 4; i++) {
-        char path[128];
+        char path[400];
         path_of(path, sizeof path, dir, files[i]);
         unlink(path);
         if (!p)
@@ -127,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     split(data, size);
     dn_dataset_t *ds = NULL, *again = NULL, *runs = NULL;
     dn_err_t err = {0};
-    char path[128];
+    char path[400];
 
     int rc = dn_dataset_read_dir(dir, &ds, &err);
     if (rc) {

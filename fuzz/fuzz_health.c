@@ -20,7 +20,7 @@
 #include "fuzzcheck.h"
 #include "health.h"
 
-static char dir[64], out[96];
+static char dir[256], out[300];
 
 static void cleanup(void)
 {
@@ -41,9 +41,8 @@ static char *written(const dn_health_t *h, size_t *len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/dev/shm/dinamo-fuzz-health-%d", (int)getpid());
+        fuzz_dir(dir, sizeof dir, "health");
         snprintf(out, sizeof out, "%s/heartbeat", dir);
-        FUZZ_CHECK(mkdir(dir, 0700) == 0 || access(dir, W_OK) == 0, "cannot make %s", dir);
         atexit(cleanup);
     }
     dn_health_t h, h2, h3;

@@ -3,7 +3,7 @@
  * the feed read: one input is cut at lines "====" into up to four run files
  * (run_000001.json .. run_000004.json: their names give run numbers when the
  * metadata does not) and a labels.csv applied on top, written into a private
- * directory under /dev/shm.
+ * directory under /dev/shm (else $TMPDIR).
  *
  * Checked beyond "no crash":
  *   - a refusal returns a named error;
@@ -22,7 +22,7 @@
 #include "fuzzcheck.h"
 #include "input.h"
 
-static char dir[64];
+static char dir[256];
 static const char *const files[5] = {"run_000001.json", "run_000002.json", "run_000003.json",
                                      "run_000004.json", "labels.csv"};
 
@@ -33,7 +33,7 @@ static void path_of(char *buf, size_t cap, const char *f)
 
 static void cleanup(void)
 {
-    char path[128];
+    char path[400];
     for (int i = 0; i < 5; i++) {
         path_of(path, sizeof path, files[i]);
         unlink(path);
@@ -49,7 +49,7 @@ static int split(const uint8_t *data, size_t size)
     const uint8_t *p = data, *end = data + size;
     int labels = 0;
     for (int i = 0; i < 5; i++) {
-        char path[128];
+        char path[400];
         path_of(path, sizeof path, files[i]);
         unlink(path);
         if (!p)
@@ -86,11 +86,10 @@ static void warn(void *ctx, const char *msg)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/dev/shm/dinamo-fuzz-input-%d", (int)getpid());
-        FUZZ_CHECK(mkdir(dir, 0700) == 0 || access(dir, W_OK) == 0, "cannot make %s", dir);
+        fuzz_dir(dir, sizeof dir, "input");
         atexit(cleanup);
     }
-    char labels[128];
+    char labels[400];
     path_of(labels, sizeof labels, files[4]);
     dn_input_opts_t opts = {.key = NULL, .labels_path = split(data, size) ? labels : NULL,
                             .warn = warn};

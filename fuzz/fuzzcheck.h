@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -58,6 +59,18 @@ static inline const char *fuzz_file(const void *data, size_t size)
     FUZZ_CHECK(ftruncate(fd, 0) == 0 && pwrite(fd, data, size, 0) == (ssize_t)size,
                "cannot write the input to %s", path);
     return path;
+}
+
+/* A new private directory (made once per process) for readers that take a
+ * directory: under /dev/shm (memory) when there is one, else $TMPDIR or /tmp.
+ * name says whose it is; its path goes into dir (cap bytes). */
+static inline void fuzz_dir(char *dir, size_t cap, const char *name)
+{
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm"
+                       : getenv("TMPDIR")              ? getenv("TMPDIR")
+                                                       : "/tmp";
+    snprintf(dir, cap, "%s/dinamo-fuzz-%s-%d", base, name, (int)getpid());
+    FUZZ_CHECK(mkdir(dir, 0700) == 0 || access(dir, W_OK) == 0, "cannot make %s", dir);
 }
 
 #endif
