@@ -8,8 +8,8 @@
  *   - after an accepted file every key's typed getter answers and agrees
  *     with its text: the text set again (dn_config_set) into a fresh
  *     configuration gives the same value, and written as a file
- *     (`key = "text"` under [svc]) and loaded again, the same value
- *     (parse -> write -> parse equal). */
+ *     (`key = "text"` under [svc], '"' and '\' escaped) and loaded again,
+ *     the same value (parse -> write -> parse equal). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,9 +91,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(v, "%s: no text after an accepted file", keys[i].name);
         rc = dn_config_set(set, keys[i].name, v, &err);
         FUZZ_CHECK(rc == 0, "%s: its own text '%s' is refused: %s", keys[i].name, v, err.msg);
-        if (strpbrk(v, "\"\r\n"))
+        if (strpbrk(v, "\r\n"))
             writable = 0;
-        fprintf(f, "%s = \"%s\"\n", keys[i].name, v);
+        fprintf(f, "%s = \"", keys[i].name); /* quoted: \" and \\ escaped */
+        for (const char *c = v; *c; c++)
+            fprintf(f, "%s%c", *c == '"' || *c == '\\' ? "\\" : "", *c);
+        fputs("\"\n", f);
     }
     FUZZ_CHECK(fclose(f) == 0, "fclose");
     same_values(cfg, set, "set again");
