@@ -6,7 +6,8 @@
 #   make bench      build and run the benchmark programs
 #   make run        the main job: the local cluster on one synthetic dataset
 #   make deps       install missing Debian packages (quiet when all is there)
-#   make fuzz       build the libFuzzer targets (clang) into build-fuzz/
+#   make fuzz       build the libFuzzer targets (clang) into build-fuzz/; fuzz/run.sh
+#                   [NAME|all] [SECONDS] runs them (fuzz/README.md)
 #   make PORTABLE=1 binaries for any x86-64 CPU, into build-portable/ (the image's
 #                   build): baseline x86-64 code, the numeric kernels picking their
 #                   AVX-512 / AVX2 / SSE2 variant at run time (lib/core/nn.c)
@@ -106,7 +107,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 SERVICES := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/*.c)))))
 SERVICE_BIN := $(SERVICES:%=$(BUILD)/services/%)
 
-.PHONY: all deps test test-deploy bench run clean fixtures jsroot fuzz
+.PHONY: all deps test test-deploy bench run clean fixtures jsroot fuzz fuzz-deps fuzz-seeds
 .SECONDARY:
 
 all: deps $(TOOL_BIN) $(SERVICE_BIN) $(BENCH_BIN)
@@ -172,6 +173,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB_A)
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
 
+# The suite of a service's pure file links that file (and sees its folder).
+$(BUILD)/tests/test_keycodec.o: CFLAGS += -Iservices/trainer
+$(BUILD)/tests/test_keycodec: $(BUILD)/tests/test_keycodec.o $(BUILD)/obj/services/trainer/keycodec.o \
+	$(LIB_A)
+	@echo "LD $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_A)
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
@@ -203,9 +211,11 @@ $(JSROOT): tests/js/package.json tests/js/package-lock.json
 	@touch $@
 
 # Suites run one after another (each runs its own tests in parallel); the
-# summary line totals Criterion's per-suite synthesis lines.
-test: deps $(TEST_BIN) $(TOOL_BIN) $(SERVICE_BIN) $(JSROOT)
+# summary line totals Criterion's per-suite synthesis lines. Before them,
+# every fuzz target runs once over each of its committed seeds (fuzz-seeds).
+test: deps $(TEST_BIN) $(TOOL_BIN) $(SERVICE_BIN) $(JSROOT) $(FUZZ_BIN)
 	@scripts/check-layers.sh
+	@fuzz/run-seeds.sh $(FUZZ_BIN:build-fuzz/%=%)
 	@DINAMO_BUILD=$(BUILD) scripts/run-tests.sh $(TEST_BIN)
 
 # The shipped docker-compose cluster, built from a clean tree (git archive)
@@ -224,20 +234,59 @@ run: all
 fixtures:
 	/usr/bin/python3 tools/make_fixtures.py tests/fixtures
 
-# libFuzzer targets (clang, -fsanitize=fuzzer,address,undefined), built from
-# the library sources they exercise; run them with fuzz/run-root.sh.
-FUZZ_ROOT_SRC := fuzz/fuzz_root.c lib/io/rootbuf.c lib/io/rootzip.c lib/io/roothist.c \
-	lib/io/rootfile.c lib/core/keytab.c lib/core/error.c
-fuzz: build-fuzz/fuzz_root
-build-fuzz/fuzz_root: $(FUZZ_ROOT_SRC) lib/io/*.h lib/core/*.h | deps
+# libFuzzer targets (clang, -fsanitize=fuzzer,address,undefined): every
+# fuzz/fuzz_NAME.c is one target build-fuzz/fuzz_NAME, linked with a copy of
+# the library's core, io and pipe layers compiled by clang with the same
+# sanitizers and coverage (build-fuzz/libdinamo_fuzz.a: each target pulls in
+# only the files it exercises). fuzz/run.sh [NAME|all] [SECONDS] grows each
+# corpus from fuzz/seeds/NAME/; `make fuzz-seeds` (run by `make test`) runs
+# every target once over its committed seeds, so a known input that crashes
+# again fails the build.
+FUZZ_LAYERS := core io pipe
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
+FUZZ_LIB_SRC := $(foreach l,$(FUZZ_LAYERS),$(wildcard lib/$(l)/*.c))
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o) $(PROTO_C:$(BUILD)/gen/%.c=build-fuzz/obj/gen/%.o)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_INC := $(foreach l,$(FUZZ_LAYERS),-Ilib/$(l)) -I$(BUILD)/gen
+# The numeric kernels are GCC vector code (__builtin_shuffle) and parse
+# nothing: compiled by cc, uninstrumented, as SAN=1 does (SAN_KERNELS).
+build-fuzz/obj/lib/core/nn.o: lib/core/nn.c | fuzz-deps
+	@mkdir -p $(dir $@)
+	@echo "CC $< (uninstrumented)"
+	$(Q)nice -n 10 $(CC) $(filter-out -Werror,$(CFLAGS)) $(MULTIARCH_CFLAGS) -Ilib/core -MMD -MP \
+		-c -o $@ $<
+fuzz: $(FUZZ_BIN)
+fuzz-deps:
 	@scripts/deps.sh fuzz
-	@mkdir -p build-fuzz
+build-fuzz/obj/%.o: %.c | fuzz-deps $(PROTO_C)
+	@mkdir -p $(dir $@)
+	@echo "CLANG $<"
+	$(Q)nice -n 10 clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_INC) $(PKG_CFLAGS) \
+		-MMD -MP -c -o $@ $<
+build-fuzz/obj/gen/%.o: $(BUILD)/gen/%.c | fuzz-deps
+	@mkdir -p $(dir $@)
+	@echo "CLANG $<"
+	$(Q)nice -n 10 clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -I$(BUILD)/gen $(PKG_CFLAGS) \
+		-c -o $@ $<
+build-fuzz/libdinamo_fuzz.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+build-fuzz/fuzz_%: build-fuzz/obj/fuzz/fuzz_%.o build-fuzz/libdinamo_fuzz.a
 	@echo "CLANG $@"
-	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Ilib/core -Ilib/io \
-		-o $@ $(FUZZ_ROOT_SRC) $(shell pkg-config --libs zlib liblzma liblz4 libzstd 2>/dev/null)
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(filter %.a,$^) \
+		$(PKG_LIBS) $(LDLIBS)
+# A decoder that lives in a service (pure, in a file of its own) is linked
+# into its target from there.
+build-fuzz/obj/fuzz/fuzz_keystate.o: FUZZ_INC += -Iservices/trainer
+build-fuzz/fuzz_keystate: build-fuzz/obj/services/trainer/keycodec.o
+build-fuzz/obj/fuzz/fuzz_good.o: FUZZ_INC += -Iservices/scorer_ml
+build-fuzz/fuzz_good: build-fuzz/obj/services/scorer_ml/good.o
+fuzz-seeds: $(FUZZ_BIN)
+	@fuzz/run-seeds.sh $(FUZZ_BIN:build-fuzz/%=%)
 
 clean:
 	rm -rf build build-san build-portable build-san-portable build-fuzz
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) build-fuzz/obj -name '*.d' 2>/dev/null)

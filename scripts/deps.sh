@@ -2,8 +2,9 @@
 # Installs the Debian packages dinamo needs, only when something is missing.
 # Quiet and quick (a few pkg-config calls) when everything is already there.
 #   scripts/deps.sh          what the build needs (make all, the image)
-#   scripts/deps.sh test     also Node.js and npm: the ROOT suites compare with
-#                            JSROOT, installed from the npm registry
+#   scripts/deps.sh test     also Node.js and npm (the ROOT suites compare with
+#                            JSROOT, installed from the npm registry) and clang
+#                            (make test runs the fuzz targets over their seeds)
 #   scripts/deps.sh fuzz     also clang (libFuzzer)
 set -eu
 what=${1:-build}
@@ -12,7 +13,7 @@ tools="protoc-c pkg-config cc make"
 extra=
 case $what in
   build) ;;
-  test) tools="$tools node npm"; extra="nodejs npm" ;;
+  test) tools="$tools node npm clang"; extra="nodejs npm clang" ;;
   fuzz) tools="$tools clang"; extra="clang" ;;
   *) echo "deps: unknown set '$what' (build, test or fuzz)" >&2; exit 2 ;;
 esac

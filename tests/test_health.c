@@ -4,8 +4,9 @@
  *     spaces, newlines and a fake "state=" included, and nothing is left
  *     beside it (no temporary file);
  *   - files that are not heartbeats (another magic, a field missing, a
- *     count that is not a number, an unknown state) are refused by name, a
- *     missing file is DN_ENOTFOUND;
+ *     count that is not a number, an unknown state, a pid or tick beyond
+ *     int64, a time that is not finite) are refused by name, a missing file
+ *     is DN_ENOTFOUND;
  *   - the verdict: running and fresh is healthy; stale (default 30 s, five
  *     ticks for long ticks, or the age given), starting, stopped and failed
  *     (with its error) are not, each with its reason;
@@ -104,6 +105,16 @@ Test(health, what_is_not_a_heartbeat_is_refused_by_name)
         {"dinamo-health 1 service=a state=dozing time=1 started=1 pid=1 tick_ms=1000 "
          "rounds=1 in=1 out=1 rejected=1 warnings=1 errors=0 detail=\n",
          "field state is not starting"},
+        /* found by fuzz/fuzz_health.c: a pid beyond int64 was cast from a double
+         * (undefined behaviour), a time of 1e300 read but could not be written */
+        {"dinamo-health 1 service=a state=running time=1 started=1 pid=1e300 tick_ms=1000 "
+         "rounds=1 in=1 out=1 rejected=1 warnings=1 errors=0 detail=\n", "field pid"},
+        {"dinamo-health 1 service=a state=running time=1 started=1 pid=1 tick_ms=nan "
+         "rounds=1 in=1 out=1 rejected=1 warnings=1 errors=0 detail=\n", "field tick_ms"},
+        {"dinamo-health 1 service=a state=running time=1e300 started=1 pid=1 tick_ms=1000 "
+         "rounds=1 in=1 out=1 rejected=1 warnings=1 errors=0 detail=\n", "field time"},
+        {"dinamo-health 1 service=a state=running time=1 started=nan pid=1 tick_ms=1000 "
+         "rounds=1 in=1 out=1 rejected=1 warnings=1 errors=0 detail=\n", "field started"},
     };
     char path[160];
     snprintf(path, sizeof path, "%s/h", dir);

@@ -1,13 +1,17 @@
 /* test_npz.c: .npz archives written by numpy (fixtures from
  * tools/make_feed_fixtures.py): every dtype and layout the reader converts, the
  * Python reference's dataset layout read back equal to the dataset it came from,
- * and truncated or corrupted archives rejected with a message, never a crash. */
+ * truncated or corrupted archives rejected with a message, never a crash, and
+ * a member declaring more bytes than its data can become refused before the
+ * reader allocates them (issue 17: 16 KB asked for 2.78 GB). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "fileio.h"
 #include "generator.h"
@@ -175,4 +179,186 @@ Test(npz, dataset_without_x_is_named)
     dn_err_t err = {0};
     cr_assert_eq(dn_npz_read_dataset(FIX "dtypes.npz", &ds, &err), DN_EFORMAT);
     cr_assert(strstr(err.msg, "no 2-D numeric array \"x\""), "%s", err.msg);
+}
+
+/* A one-member ZIP (no ZIP64) in a new buffer: member `name` (nl bytes) with the given
+ * method, CRC-32 and data, its directory declaring `usize` uncompressed bytes. */
+static unsigned char *one_member_zip_n(const char *name, size_t nl, int method, uint32_t crc,
+                                       const unsigned char *data, size_t csize, uint32_t usize,
+                                       size_t *len)
+{
+    *len = 30 + nl + csize + 46 + nl + 22;
+    unsigned char *z = calloc(1, *len), *p = z;
+    cr_assert_not_null(z);
+#define PUT16(v) (p[0] = (unsigned char)(v), p[1] = (unsigned char)((v) >> 8), p += 2)
+#define PUT32(v) (PUT16((v) & 0xffff), PUT16((uint32_t)(v) >> 16))
+    PUT32(0x04034b50u); /* local header */
+    PUT16(20);
+    PUT16(0);
+    PUT16(method);
+    PUT32(0);
+    PUT32(crc);
+    PUT32(csize);
+    PUT32(usize);
+    PUT16(nl);
+    PUT16(0);
+    memcpy(p, name, nl), p += nl;
+    memcpy(p, data, csize), p += csize;
+    const uint32_t cd_off = (uint32_t)(p - z);
+    PUT32(0x02014b50u); /* central directory */
+    PUT16(20);
+    PUT16(20);
+    PUT16(0);
+    PUT16(method);
+    PUT32(0);
+    PUT32(crc);
+    PUT32(csize);
+    PUT32(usize);
+    PUT16(nl);
+    PUT16(0);
+    PUT16(0);
+    PUT16(0);
+    PUT16(0);
+    PUT32(0);
+    PUT32(0); /* local header at 0 */
+    memcpy(p, name, nl), p += nl;
+    PUT32(0x06054b50u); /* end of directory */
+    PUT16(0);
+    PUT16(0);
+    PUT16(1);
+    PUT16(1);
+    PUT32(46 + nl);
+    PUT32(cd_off);
+    PUT16(0);
+#undef PUT16
+#undef PUT32
+    cr_assert_eq((size_t)(p - z), *len);
+    return z;
+}
+
+static unsigned char *one_member_zip(const char *name, int method, uint32_t crc,
+                                     const unsigned char *data, size_t csize, uint32_t usize,
+                                     size_t *len)
+{
+    return one_member_zip_n(name, strlen(name), method, crc, data, csize, usize, len);
+}
+
+/* n bytes of a valid .npy of n - 128 zero bytes (uint8), raw-deflated. */
+static unsigned char *deflated_zero_npy(size_t n, size_t *csize, uint32_t *crc)
+{
+    unsigned char *raw = calloc(1, n);
+    cr_assert_not_null(raw);
+    char hdr[128];
+    int h = snprintf(hdr, sizeof hdr, "{'descr': '|u1', 'fortran_order': False, 'shape': (%zu,), }",
+                     n - 128);
+    memset(hdr + h, ' ', sizeof hdr - 10 - (size_t)h);
+    memcpy(raw, "\x93NUMPY\x01\x00\x76\x00", 10);
+    memcpy(raw + 10, hdr, 117);
+    raw[127] = '\n';
+    *crc = (uint32_t)crc32(0, raw, (uInt)n);
+    z_stream s = {0};
+    cr_assert_eq(deflateInit2(&s, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&s, (uLong)n);
+    unsigned char *out = malloc(cap);
+    s.next_in = raw;
+    s.avail_in = (uInt)n;
+    s.next_out = out;
+    s.avail_out = (uInt)cap;
+    cr_assert_eq(deflate(&s, Z_FINISH), Z_STREAM_END);
+    *csize = s.total_out;
+    deflateEnd(&s);
+    free(raw);
+    return out;
+}
+
+Test(npz, declared_size_beyond_what_the_data_can_inflate_to_is_refused)
+{
+    /* A ~16 KB deflated member (16 MB of zeros: deflate's best ratio, so the
+     * honest archive is read) declaring 2.78 GB, as issue 17's archive did. */
+    const size_t n = (size_t)16 << 20;
+    size_t csize, len;
+    uint32_t crc;
+    unsigned char *data = deflated_zero_npy(n, &csize, &crc);
+    cr_log_info("%zu bytes deflated to %zu (%.1f:1)", n, csize, (double)n / (double)csize);
+    cr_assert(csize > 15000 && csize < 17000, "deflated size %zu", csize);
+    dn_err_t err = {0};
+    dn_npz_t *z = NULL;
+
+    unsigned char *zip = one_member_zip("x.npy", 8, crc, data, csize, (uint32_t)n, &len);
+    cr_assert_eq(dn_npz_read_mem(zip, len, "honest.npz", &z, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_npz_get(z, "x")->size, (int64_t)(n - 128));
+    dn_npz_destroy(&z);
+    free(zip);
+
+    const uint32_t declared = 2780000000u;
+    zip = one_member_zip("x.npy", 8, crc, data, csize, declared, &len);
+    cr_assert_eq(dn_npz_read_mem(zip, len, "bomb.npz", &z, &err), DN_EFORMAT, "%s", err.msg);
+    cr_assert_null(z);
+    cr_log_info("%s", err.msg);
+    cr_assert(strstr(err.msg, "bomb.npz") && strstr(err.msg, "member x.npy") &&
+                  strstr(err.msg, "declared size 2780000000 bytes") &&
+                  strstr(err.msg, "can inflate to"),
+              "the message must name the file, member and declared size: %s", err.msg);
+    free(zip);
+
+    /* just past the ratio: refused; at it (plus the last partial byte): read
+     * far enough to fail on the real size, not on the declaration */
+    zip = one_member_zip("x.npy", 8, crc, data, csize, (uint32_t)((csize + 1) * 1032), &len);
+    cr_assert_eq(dn_npz_read_mem(zip, len, "edge.npz", &z, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "can inflate to"), "%s", err.msg);
+    free(zip);
+    zip = one_member_zip("x.npy", 8, crc, data, csize, (uint32_t)(csize * 1032), &len);
+    cr_assert_eq(dn_npz_read_mem(zip, len, "edge.npz", &z, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "inflates to another size"), "%s", err.msg);
+    free(zip);
+
+    /* stored: the declared size must be the stored size, checked before use */
+    zip = one_member_zip("x.npy", 0, crc, data, csize, declared, &len);
+    cr_assert_eq(dn_npz_read_mem(zip, len, "stored.npz", &z, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "stored sizes differ") && strstr(err.msg, "2780000000"), "%s",
+              err.msg);
+    free(zip);
+    free(data);
+}
+
+Test(npz, an_unknown_method_is_refused_before_its_declared_size_is_allocated)
+{
+    /* found by fuzz/fuzz_npz.c: a member of compression method 0x6e61
+     * declaring 4 GB had its buffer allocated before the method was looked
+     * at. Outside AddressSanitizer (which reserves terabytes of address
+     * space) the address space is limited to 1 GiB here, so that allocating
+     * first fails as "out of memory" instead of naming the method. */
+#if !defined(__SANITIZE_ADDRESS__)
+    struct rlimit lim = {1u << 30, 1u << 30};
+    cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+#endif
+    static const unsigned char data[16] = "not compressed";
+    size_t len;
+    unsigned char *zip = one_member_zip("x.npy", 0x6e61, 0, data, sizeof data, 4294966297u, &len);
+    dn_npz_t *z = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_npz_read_mem(zip, len, "method.npz", &z, &err), DN_EFORMAT, "%s", err.msg);
+    cr_assert(strstr(err.msg, "compression method 28257"), "%s", err.msg);
+    free(zip);
+}
+
+Test(npz, a_member_name_holding_a_nul_is_refused)
+{
+    /* found by fuzz/fuzz_npz.c: "\0.npy" was read as an array named "" (and
+     * "x\0y.npy" would be read as "x", beside a real "x") */
+    size_t csize, len;
+    uint32_t crc;
+    unsigned char *data = deflated_zero_npy(256, &csize, &crc);
+    dn_npz_t *z = NULL;
+    dn_err_t err = {0};
+    unsigned char *zip = one_member_zip_n("x\0y.npy", 7, 8, crc, data, csize, 256, &len);
+    cr_assert_eq(dn_npz_read_mem(zip, len, "nul.npz", &z, &err), DN_EFORMAT, "%s", err.msg);
+    cr_assert(strstr(err.msg, "nul.npz: member 0: its name holds a NUL byte"), "%s", err.msg);
+    free(zip);
+    zip = one_member_zip_n("x.npy", 5, 8, crc, data, csize, 256, &len);
+    cr_assert_eq(dn_npz_read_mem(zip, len, "x.npz", &z, &err), 0, "%s", err.msg);
+    cr_assert_not_null(dn_npz_get(z, "x"));
+    dn_npz_destroy(&z);
+    free(zip);
+    free(data);
 }

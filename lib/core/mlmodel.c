@@ -218,14 +218,22 @@ size_t dn_mlconfig_num_params(const dn_mlconfig_t *c)
            2 * mlp_size(d, nb);
 }
 
-static float *take(float **cur, size_t n)
+/* A cursor carving consecutive arrays out of one buffer; with a NULL base it
+ * only counts (no arithmetic on a null pointer: undefined behaviour, which
+ * clang's UBSan reports). */
+typedef struct carve_t {
+    float *base;
+    size_t at;
+} carve_t;
+
+static float *take(carve_t *cur, size_t n)
 {
-    float *p = *cur;
-    *cur += n;
+    float *p = cur->base ? cur->base + cur->at : NULL;
+    cur->at += n;
     return p;
 }
 
-static void mlp_view(mlp_params_t *v, float **cur, size_t in, size_t w)
+static void mlp_view(mlp_params_t *v, carve_t *cur, size_t in, size_t w)
 {
     v->w0 = take(cur, w * in);
     v->b0 = take(cur, w);
@@ -238,7 +246,7 @@ static void mlp_view(mlp_params_t *v, float **cur, size_t in, size_t w)
 static void params_view(params_view_t *v, float *base, const dn_mlconfig_t *c)
 {
     size_t d = c->d_model, nb = c->n_bins, ff = c->d_ff;
-    float *cur = base;
+    carve_t cur = {base, 0};
     mlp_view(&v->xemb, &cur, nb, d);
     mlp_view(&v->temb, &cur, 1, d);
     for (int l = 0; l < c->n_layers; l++) {
@@ -260,7 +268,7 @@ static void params_view(params_view_t *v, float *base, const dn_mlconfig_t *c)
     mlp_view(&v->head[1], &cur, d, nb);
 }
 
-static void mlp_acts(mlp_acts_t *a, float **cur, size_t R, size_t in, size_t w)
+static void mlp_acts(mlp_acts_t *a, carve_t *cur, size_t R, size_t in, size_t w)
 {
     a->in = take(cur, R * in);
     a->l0 = take(cur, R * w);
@@ -277,7 +285,7 @@ static size_t acts_view(acts_view_t *A, float *base, const dn_mlconfig_t *c)
     size_t d = c->d_model, nb = c->n_bins, ff = c->d_ff, H = c->n_heads;
     size_t B = c->max_batch, M = c->context, N = B * M, U = max_hist_of(c),
            T = N, UT = U > T ? U : T;
-    float *cur = base;
+    carve_t cur = {base, 0};
     /* first, so that they start 64-byte aligned (their sizes are whole vectors) */
     for (int part = 0; part < N_PARTS; part++)
         A->att_scratch[part] = take(&cur, dn_attention_scratch_floats((int)M, (int)d, (int)H));
@@ -337,7 +345,7 @@ static size_t acts_view(acts_view_t *A, float *base, const dn_mlconfig_t *c)
     for (int e = 0; e < 2; e++)
         for (int i = 0; i < 3; i++)
             A->demb[e][i] = take(&cur, UT * d);
-    return (size_t)(cur - base);
+    return cur.at;
 }
 
 /* ---- init --------------------------------------------------------------- */

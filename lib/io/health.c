@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,14 +81,32 @@ static const char *field(const char *line, const char *name, char *buf, size_t c
     return buf;
 }
 
-static int number_field(const char *line, const char *name, double *out)
+/* A wall-clock time: finite and within HEALTH_TIME_MAX of the epoch, so that
+ * it can be judged and written again (the writer prints it with %.3f). */
+#define HEALTH_TIME_MAX 1e12
+
+static int time_field(const char *line, const char *name, double *out)
 {
     char buf[64], *end;
     if (!field(line, name, buf, sizeof buf) || !buf[0])
         return -1;
     errno = 0;
     *out = strtod(buf, &end);
-    return *end || errno ? -1 : 0;
+    return *end || errno || !(fabs(*out) < HEALTH_TIME_MAX) ? -1 : 0;
+}
+
+/* A decimal integer that fits int64 (the writer prints %lld). */
+static int int_field(const char *line, const char *name, int64_t *out)
+{
+    char buf[64], *end;
+    if (!field(line, name, buf, sizeof buf) || !buf[0])
+        return -1;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (*end || errno)
+        return -1;
+    *out = v;
+    return 0;
 }
 
 static int count_field(const char *line, const char *name, uint64_t *out)
@@ -114,7 +133,6 @@ int dn_health_read(const char *path, dn_health_t *h, dn_err_t *err)
     memset(h, 0, sizeof *h);
     const char *what = NULL;
     char *line = buf, state[32];
-    double pid = 0, tick = 0;
     /* detail is last and may hold spaces: cut it off before the other fields
      * are looked up, so a detail cannot fake one. */
     char *detail = strstr(line, " detail=");
@@ -143,19 +161,17 @@ int dn_health_read(const char *path, dn_health_t *h, dn_err_t *err)
                                          "errors"};
     uint64_t *count_out[] = {&h->rounds, &h->in, &h->out, &h->rejected, &h->warnings,
                              &h->errors};
-    if (!what && number_field(line, "time", &h->time))
-        what = "field time missing or not a number";
-    if (!what && number_field(line, "started", &h->started))
-        what = "field started missing or not a number";
-    if (!what && number_field(line, "pid", &pid))
-        what = "field pid missing or not a number";
-    if (!what && number_field(line, "tick_ms", &tick))
-        what = "field tick_ms missing or not a number";
+    if (!what && time_field(line, "time", &h->time))
+        what = "field time missing or not a time (finite seconds since 1970)";
+    if (!what && time_field(line, "started", &h->started))
+        what = "field started missing or not a time (finite seconds since 1970)";
+    if (!what && int_field(line, "pid", &h->pid))
+        what = "field pid missing or not a 64-bit integer";
+    if (!what && int_field(line, "tick_ms", &h->tick_ms))
+        what = "field tick_ms missing or not a 64-bit integer";
     for (size_t i = 0; !what && i < sizeof counts / sizeof *counts; i++)
         if (count_field(line, counts[i], count_out[i]))
             what = counts[i];
-    h->pid = (int64_t)pid;
-    h->tick_ms = (int64_t)tick;
     free(buf);
     if (!what)
         return 0;

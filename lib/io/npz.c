@@ -23,6 +23,9 @@
 #define SIG_CDIR 0x02014b50u
 #define SIG_LOCAL 0x04034b50u
 #define MAX_MEMBER (UINT64_C(1) << 34) /* 16 GiB: more is not a dataset */
+/* Deflate's best case: a 258-byte match costs at least 2 bits, so one
+ * compressed byte inflates to at most 1032 bytes (zlib's technical notes). */
+#define DEFLATE_MAX_RATIO 1032
 
 static uint16_t le16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t le32(const unsigned char *p)
@@ -136,20 +139,31 @@ static int member_bytes(zip_t *z, const member_t *m, unsigned char **out)
     if (data_off > z->len || m->csize > z->len - data_off)
         return dn_err_set(z->err, DN_EFORMAT, "%s: member %.*s: data runs past the end of "
                           "the file (truncated)", z->path, nl, m->name);
+    if (m->method != 0 && m->method != 8)
+        return dn_err_set(z->err, DN_EFORMAT, "%s: member %.*s: compression method %u (only "
+                          "stored and deflate)", z->path, nl, m->name, m->method);
     if (m->usize > MAX_MEMBER)
         return dn_err_set(z->err, DN_EFORMAT, "%s: member %.*s: %llu bytes, too large",
                           z->path, nl, m->name, (unsigned long long)m->usize);
+    /* The declared size is the archive's word; what its data can become is not.
+     * Refused here, before the allocation it would size (as an unknown method
+     * is): a few KB of hostile archive otherwise asks for gigabytes. */
+    if (m->method == 0 && m->csize != m->usize)
+        return dn_err_set(z->err, DN_EFORMAT, "%s: member %.*s: stored sizes differ (%llu "
+                          "bytes stored, %llu declared)", z->path, nl, m->name,
+                          (unsigned long long)m->csize, (unsigned long long)m->usize);
+    if (m->method == 8 && m->usize / DEFLATE_MAX_RATIO > m->csize)
+        return dn_err_set(z->err, DN_EFORMAT, "%s: member %.*s: declared size %llu bytes is "
+                          "more than its %llu deflated bytes can inflate to (at most %d:1)",
+                          z->path, nl, m->name, (unsigned long long)m->usize,
+                          (unsigned long long)m->csize, DEFLATE_MAX_RATIO);
     unsigned char *u = malloc(m->usize ? (size_t)m->usize : 1);
     if (!u)
         return dn_err_set(z->err, DN_ENOMEM, "%s: out of memory", z->path);
     const unsigned char *src = z->buf + data_off;
     int rc = DN_OK;
     if (m->method == 0) {
-        if (m->csize != m->usize)
-            rc = dn_err_set(z->err, DN_EFORMAT, "%s: member %.*s: stored sizes differ",
-                            z->path, nl, m->name);
-        else
-            memcpy(u, src, (size_t)m->usize);
+        memcpy(u, src, (size_t)m->usize);
     } else if (m->method == 8) {
         z_stream s = {0};
         if (inflateInit2(&s, -15) != Z_OK) {
@@ -182,9 +196,6 @@ static int member_bytes(zip_t *z, const member_t *m, unsigned char **out)
                             nl, m->name,
                             zrc == Z_STREAM_END ? "inflates to another size" : "is damaged or "
                             "truncated");
-    } else {
-        rc = dn_err_set(z->err, DN_EFORMAT, "%s: member %.*s: compression method %u (only "
-                        "stored and deflate)", z->path, nl, m->name, m->method);
     }
     if (rc == DN_OK) {
         uLong crc = crc32(0L, Z_NULL, 0);
@@ -386,13 +397,23 @@ int dn_npz_read(const char *path, dn_npz_t **out, dn_err_t *err)
 {
     char *file = NULL;
     size_t len = 0;
-    dn_npz_t *npz = NULL;
-    unsigned char *bytes = NULL;
     *out = NULL;
     int rc = dn_read_file(path, &file, &len, err);
     if (rc)
         return rc;
-    zip_t z = {(const unsigned char *)file, len, path, err};
+    rc = dn_npz_read_mem(file, len, path, out, err);
+    free(file);
+    return rc;
+}
+
+int dn_npz_read_mem(const void *buf, size_t len, const char *path, dn_npz_t **out,
+                    dn_err_t *err)
+{
+    dn_npz_t *npz = NULL;
+    unsigned char *bytes = NULL;
+    int rc;
+    *out = NULL;
+    zip_t z = {buf, len, path, err};
     uint64_t cd_off = 0, cd_size = 0, entries = 0;
     if ((rc = find_directory(&z, &cd_off, &cd_size, &entries)))
         goto fail;
@@ -416,6 +437,12 @@ int dn_npz_read(const char *path, dn_npz_t **out, dn_err_t *err)
                             (int)(m.name_len > 200 ? 200 : m.name_len), m.name);
             goto fail;
         }
+        /* a NUL would cut the array's name short: "x\0y.npy" read as "x" */
+        if (memchr(m.name, 0, m.name_len)) {
+            rc = dn_err_set(err, DN_EFORMAT, "%s: member %llu: its name holds a NUL byte", path,
+                            (unsigned long long)e);
+            goto fail;
+        }
         dn_npy_t *a = &npz->arrays[npz->n];
         if (!(a->name = strndup(m.name, m.name_len - 4))) {
             rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory", path);
@@ -428,12 +455,10 @@ int dn_npz_read(const char *path, dn_npz_t **out, dn_err_t *err)
         free(bytes);
         bytes = NULL;
     }
-    free(file);
     *out = npz;
     return DN_OK;
 fail:
     free(bytes);
-    free(file);
     dn_npz_destroy(&npz);
     return rc;
 }
@@ -493,10 +518,24 @@ static int mark_indices(const dn_npy_t *a, const char *path, uint8_t *flags, int
 
 int dn_npz_read_dataset(const char *path, dn_dataset_t **out, dn_err_t *err)
 {
+    char *file = NULL;
+    size_t len = 0;
+    *out = NULL;
+    int rc = dn_read_file(path, &file, &len, err);
+    if (rc)
+        return rc;
+    rc = dn_npz_read_dataset_mem(file, len, path, out, err);
+    free(file);
+    return rc;
+}
+
+int dn_npz_read_dataset_mem(const void *buf, size_t len, const char *path,
+                            dn_dataset_t **out, dn_err_t *err)
+{
     dn_npz_t *npz = NULL;
     dn_dataset_t *ds = NULL;
     *out = NULL;
-    int rc = dn_npz_read(path, &npz, err);
+    int rc = dn_npz_read_mem(buf, len, path, &npz, err);
     if (rc)
         return rc;
     const dn_npy_t *x = dn_npz_get(npz, "x");

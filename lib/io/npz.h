@@ -50,6 +50,13 @@ typedef struct dn_npz_t {
  * and member); DN_ENOMEM. */
 int dn_npz_read(const char *path, dn_npz_t **out, dn_err_t *err);
 
+/* As dn_npz_read, from the len bytes at buf (the caller keeps them; nothing
+ * points into them afterwards); path only names the archive in messages. A
+ * member whose declared size is more than its data can hold (stored) or
+ * inflate to (deflate, at most 1032:1) is DN_EFORMAT before any allocation. */
+int dn_npz_read_mem(const void *buf, size_t len, const char *path, dn_npz_t **out,
+                    dn_err_t *err);
+
 /* Frees *self_p; accepts NULL; sets *self_p to NULL. */
 void dn_npz_destroy(dn_npz_t **self_p);
 
@@ -61,5 +68,9 @@ const dn_npy_t *dn_npz_get(const dn_npz_t *npz, const char *name);
  * wrong length, a label other than 0/1, an index out of range); DN_ERANGE
  * (NaN, infinite or negative count: err names run and bin); DN_ENOMEM. */
 int dn_npz_read_dataset(const char *path, dn_dataset_t **out, dn_err_t *err);
+
+/* As dn_npz_read_dataset, from the len bytes at buf; path names it in messages. */
+int dn_npz_read_dataset_mem(const void *buf, size_t len, const char *path,
+                            dn_dataset_t **out, dn_err_t *err);
 
 #endif

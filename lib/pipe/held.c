@@ -237,9 +237,9 @@ typedef struct restore_ctx_t {
     int rc;
 } restore_ctx_t;
 
-static int restore_row(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+int dn_heldq_load_row(dn_heldq_t *self, const void *key, size_t klen, const void *val,
+                      size_t vlen, dn_err_t *err)
 {
-    restore_ctx_t *c = arg;
     dn_rbuf_t r = {val, vlen, 0, 0};
     uint32_t scored = dn_rb_u32(&r), n_h = dn_rb_u32(&r);
     const unsigned char *lab = r.bad || n_h > vlen ? NULL : dn_rb_take(&r, (size_t)n_h * 2);
@@ -257,13 +257,12 @@ static int restore_row(const void *key, size_t klen, const void *val, size_t vle
         fault = "histogram count differs from the run's";
     else if (h->seq != seq)
         fault = "run_seq differs from its key";
-    else if (c->self->n && seq <= c->self->runs[c->self->n - 1]->seq)
+    else if (self->n && seq <= self->runs[self->n - 1]->seq)
         fault = "out of order";
     if (fault) {
         held_free(h);
-        c->rc = dn_err_set(c->err, DN_EFORMAT, "damaged held run %llu in %s: %s",
-                           (unsigned long long)seq, c->self->table, fault);
-        return -1;
+        return dn_err_set(err, DN_EFORMAT, "damaged held run %llu in %s: %s",
+                          (unsigned long long)seq, self->table, fault);
     }
     h->scored = (int)scored;
     for (uint32_t j = 0; j < n_h; j++) {
@@ -271,17 +270,22 @@ static int restore_row(const void *key, size_t klen, const void *val, size_t vle
         h->applied[j] = lab[2 * j + 1];
         if (h->label[j] < DN_LBL_NONE || h->label[j] > DN_LBL_BAD || h->applied[j] > 1) {
             held_free(h);
-            c->rc = dn_err_set(c->err, DN_EFORMAT, "damaged held run %llu in %s: label state",
-                               (unsigned long long)seq, c->self->table);
-            return -1;
+            return dn_err_set(err, DN_EFORMAT, "damaged held run %llu in %s: label state",
+                              (unsigned long long)seq, self->table);
         }
     }
-    if (push(c->self, h)) {
+    if (push(self, h)) {
         held_free(h);
-        c->rc = dn_err_set(c->err, DN_ENOMEM, "held runs: out of memory");
-        return -1;
+        return dn_err_set(err, DN_ENOMEM, "held runs: out of memory");
     }
     return 0;
+}
+
+static int restore_row(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    restore_ctx_t *c = arg;
+    c->rc = dn_heldq_load_row(c->self, key, klen, val, vlen, c->err);
+    return c->rc ? -1 : 0;
 }
 
 int dn_heldq_restore(dn_heldq_t *self, dn_store_t *store, dn_err_t *err)

@@ -93,6 +93,15 @@ void dn_heldq_committed(dn_heldq_t *self);
  * DN_ENOMEM. On error the queue is empty. */
 int dn_heldq_restore(dn_heldq_t *self, dn_store_t *store, dn_err_t *err);
 
+/* Appends the run of one stored row (key: its run_seq, 8 bytes big-endian;
+ * val: what dn_heldq_stage wrote), as dn_heldq_restore does for each row of
+ * the table: the decoder of a held run, pure (no store). Returns 0;
+ * DN_EFORMAT ("damaged held run N in TABLE: what": truncated, flags, label
+ * states, the envelope, its run_seq against the key, not above the last
+ * run); DN_ENOMEM. On error the queue is unchanged. */
+int dn_heldq_load_row(dn_heldq_t *self, const void *key, size_t klen, const void *val,
+                      size_t vlen, dn_err_t *err);
+
 /* Every histogram of h labelled and its label applied. */
 int dn_held_complete(const dn_held_t *h);
 

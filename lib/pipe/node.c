@@ -696,19 +696,12 @@ static int restore(dn_node_t *self, dn_err_t *err)
     }
     if (rc)
         return rc;
-    dn_rbuf_t r = {blob, len, 0, 0};
-    const unsigned char *magic = dn_rb_take(&r, 4);
-    uint32_t version = dn_rb_u32(&r), n_inputs = dn_rb_u32(&r);
-    if (!magic || memcmp(magic, def->ckpt_magic, 4) || version != def->ckpt_version) {
-        rc = dn_err_set(err, DN_EFORMAT, "checkpoint %s: not a version %u %.4s checkpoint "
-                        "(written by another version of dinamo? use another data_dir)",
-                        def->name, def->ckpt_version, def->ckpt_magic);
-    } else if (r.bad || n_inputs != (uint32_t)self->n_inputs) {
-        rc = dn_err_set(err, DN_EFORMAT, "checkpoint %s: %u followed logs, the service "
-                        "follows %d", def->name, n_inputs, self->n_inputs);
-    } else {
+    dn_rbuf_t r;
+    uint64_t next[NODE_MAX_SOCKETS];
+    rc = dn_node_checkpoint_open(def, blob, len, self->n_inputs, next, &r, err);
+    if (!rc) {
         for (int i = 0; i < self->n_inputs; i++)
-            dn_follower_set_next(self->inputs[i].follower, dn_rb_u64(&r));
+            dn_follower_set_next(self->inputs[i].follower, next[i]);
         rc = def->load ? def->load(self, self->self, &r, err) : 0;
         if (!rc && r.bad)
             rc = dn_err_set(err, DN_EFORMAT, "checkpoint %s: truncated", def->name);
@@ -743,6 +736,27 @@ static int start_security(dn_node_t *self, dn_err_t *err)
     if (!(self->zap = dn_zap_start(self->zctx, self->keys, err)))
         return err->code;
     dn_log(DN_LOG_INFO, "security: CURVE, identity '%s', keys from %s", identity, dir);
+    return 0;
+}
+
+int dn_node_checkpoint_open(const dn_node_def_t *def, const void *blob, size_t len,
+                            int n_inputs, uint64_t *next, dn_rbuf_t *body, dn_err_t *err)
+{
+    dn_rbuf_t r = {blob, len, 0, 0};
+    const unsigned char *magic = dn_rb_take(&r, 4);
+    uint32_t version = dn_rb_u32(&r), n = dn_rb_u32(&r);
+    if (!magic || memcmp(magic, def->ckpt_magic, 4) || version != def->ckpt_version)
+        return dn_err_set(err, DN_EFORMAT, "checkpoint %s: not a version %u %.4s checkpoint "
+                          "(written by another version of dinamo? use another data_dir)",
+                          def->name, def->ckpt_version, def->ckpt_magic);
+    if (r.bad || n != (uint32_t)n_inputs)
+        return dn_err_set(err, DN_EFORMAT, "checkpoint %s: %u followed logs, the service "
+                          "follows %d", def->name, n, n_inputs);
+    for (int i = 0; i < n_inputs; i++)
+        next[i] = dn_rb_u64(&r);
+    if (r.bad)
+        return dn_err_set(err, DN_EFORMAT, "checkpoint %s: truncated", def->name);
+    *body = r;
     return 0;
 }
 

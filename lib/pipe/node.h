@@ -131,6 +131,14 @@ typedef struct dn_node_def_t {
     const void *arg;
 } dn_node_def_t;
 
+/* Opens the framed checkpoint blob of def's service (what restore reads at
+ * start): magic and version as def says, n_inputs followed logs, their next
+ * offsets into next[n_inputs], and *body the service's part (for def->load).
+ * Pure: no node. Returns 0, or DN_EFORMAT naming the checkpoint (another
+ * magic or version, another number of logs, truncated). */
+int dn_node_checkpoint_open(const dn_node_def_t *def, const void *blob, size_t len,
+                            int n_inputs, uint64_t *next, dn_rbuf_t *body, dn_err_t *err);
+
 /* Runs the service def describes (see the top of this file) with the
  * process's arguments. Returns the process exit status: 0 after an orderly
  * stop or --help, 1 after an error. */

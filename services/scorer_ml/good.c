@@ -110,16 +110,9 @@ int ml_good_stage(const ml_good_t *self, dn_store_batch_t *batch)
 
 void ml_good_committed(ml_good_t *self) { self->ops.len = 0; }
 
-typedef struct restore_ctx_t {
-    ml_good_fn fn;
-    void *arg;
-    int rc;
-    dn_err_t *err;
-} restore_ctx_t;
-
-static int restore_row(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+int ml_good_row(const void *key, size_t klen, const void *val, size_t vlen, ml_good_fn fn,
+                void *arg, dn_err_t *err)
 {
-    restore_ctx_t *c = arg;
     const unsigned char *kb = key;
     size_t kl = 0;
     while (kl < klen && kb[kl])
@@ -130,20 +123,29 @@ static int restore_row(const void *key, size_t klen, const void *val, size_t vle
     dn_rbuf_t r = {val, vlen, 0, 0};
     uint32_t nb = dn_rb_u32(&r), has_var = dn_rb_u32(&r);
     if (r.bad || klen != kl + 9 || kl == 0 || kl > DN_MSG_KEY_MAX || nb < 1 ||
-        nb > DN_MSG_BINS_MAX || has_var > 1 || vlen != 8 + (size_t)nb * 8 * (has_var ? 2 : 1)) {
-        c->rc = dn_err_set(c->err, DN_EFORMAT, "damaged good run of key '%s' in the store", name);
-        return -1;
-    }
+        nb > DN_MSG_BINS_MAX || has_var > 1 || vlen != 8 + (size_t)nb * 8 * (has_var ? 2 : 1))
+        return dn_err_set(err, DN_EFORMAT, "damaged good run of key '%s' in the store", name);
     double *x = malloc((size_t)nb * 2 * sizeof *x);
-    if (!x) {
-        c->rc = dn_err_set(c->err, DN_ENOMEM, "out of memory");
-        return -1;
-    }
+    if (!x)
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
     for (uint32_t b = 0; b < nb * (has_var ? 2 : 1); b++)
         x[b] = dn_rb_f64(&r);
-    c->rc = c->fn(c->arg, name, dn_get_be64(kb + kl + 1), (int)nb, x, has_var ? x + nb : NULL,
-                  c->err);
+    int rc = fn(arg, name, dn_get_be64(kb + kl + 1), (int)nb, x, has_var ? x + nb : NULL, err);
     free(x);
+    return rc;
+}
+
+typedef struct restore_ctx_t {
+    ml_good_fn fn;
+    void *arg;
+    int rc;
+    dn_err_t *err;
+} restore_ctx_t;
+
+static int restore_row(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    restore_ctx_t *c = arg;
+    c->rc = ml_good_row(key, klen, val, vlen, c->fn, c->arg, c->err);
     return c->rc ? -1 : 0;
 }
 

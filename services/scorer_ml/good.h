@@ -63,6 +63,12 @@ typedef int (*ml_good_fn)(void *arg, const char *key, uint64_t seq, int n_bins,
  * error. */
 int ml_good_restore(dn_store_t *store, ml_good_fn fn, void *arg, dn_err_t *err);
 
+/* Decodes one row of the table (what ml_good_restore does for each) and hands
+ * it to fn. Pure: no store. Returns 0, DN_EFORMAT ("damaged good run of key
+ * 'K' in the store"), DN_ENOMEM, or fn's error. */
+int ml_good_row(const void *key, size_t klen, const void *val, size_t vlen, ml_good_fn fn,
+                void *arg, dn_err_t *err);
+
 /* Puts seq at the end of a ring being restored (rows beyond cap are ignored:
  * the table never holds more). */
 void ml_ring_restore(ml_ring_t *ring, uint64_t seq);

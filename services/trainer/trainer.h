@@ -2,8 +2,9 @@
  * library interface). The service is split by subsystem:
  *   trainer.c     the service: configuration, the events it follows, the
  *                 round, tick and shutdown (what the trainer does, in order);
- *   keystate.c    the owned keys: their table, held runs, and each key's saved
- *                 state in table trainer.keystate;
+ *   keystate.c    the owned keys: their table, and each key's saved state in
+ *                 table trainer.keystate (loaded into a tracker of the trainer's);
+ *   keycodec.c    a key's saved state encoded and decoded, its held runs;
  *   training.c    runs and labels applied to the owned keys, training, and
  *                 each version stored and published;
  *   checkpoint.c  the transaction that writes the keys' state with the
@@ -110,14 +111,27 @@ tkey_t *trainer_key_add(trainer_t *tr, const char *k, uint64_t next);
  * last key moves into index i. */
 void trainer_key_drop(trainer_t *tr, int i);
 void trainer_keys_free(trainer_t *tr);
-/* Holds run `it` (taking its buffers) for ks. Returns 0 or DN_ENOMEM. */
-int trainer_item_push(tkey_t *ks, const item_t *it);
-void trainer_item_free(item_t *it);
 /* Adds ks's state (trainer.keystate) to batch. Returns 0, DN_ENOMEM, DN_EINVAL. */
 int trainer_keystate_stage(const tkey_t *ks, dn_lease_batch_t *batch);
 /* Loads ks's saved state if there is one (none: ks keeps what it has).
  * Returns 0, DN_EFORMAT (damaged state, named), DN_EIO, DN_ENOMEM. */
 int trainer_keystate_load(trainer_t *tr, tkey_t *ks, dn_err_t *err);
+
+/* ---- keycodec.c (pure: no trainer, no store) ------------------------------------- */
+
+/* Holds run `it` (taking its buffers) for ks. Returns 0 or DN_ENOMEM. */
+int trainer_item_push(tkey_t *ks, const item_t *it);
+void trainer_item_free(item_t *it);
+/* Appends ks's saved state (format in keycodec.c) to w (w->oom on failure). */
+void trainer_keystate_encode(const tkey_t *ks, dn_wbuf_t *w);
+/* Fills ks (a fresh key: no tracker, no held runs; ks->key names it in
+ * messages) from a saved state of len bytes. Returns 0, DN_EFORMAT (damaged:
+ * bad magic or version, truncated, bytes after the end, a field out of its
+ * domain, bins against the tracker's), dn_ml_load's codes (prefixed with the
+ * key), DN_ENOMEM. On error ks may hold part of the state: the caller drops
+ * the key (trainer_key_drop frees it). Allocates nothing the state's bytes do
+ * not account for. */
+int trainer_keystate_decode(const void *blob, size_t len, tkey_t *ks, dn_err_t *err);
 
 /* ---- training.c ---------------------------------------------------------------- */
 
