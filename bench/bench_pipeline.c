@@ -19,6 +19,7 @@
  *      every ML score arrived, and runs/s; the ratios are what the second
  *      trainer gains on this machine, and what the elastic leases cost.
  *
+ * --security-only runs part 1's security comparison alone, --ml-only part 2.
  * Run from the repository root (make bench does). DINAMO_BENCH_PORT moves
  * the port block (default 5750..5756). */
 #include <math.h>
@@ -304,6 +305,11 @@ int main(int argc, char **argv)
     setenv("DINAMO_GENERATOR_WINDOW", "1024", 1);
     setenv("DINAMO_SCORER_S_WINDOW", "1024", 1);
     setenv("DINAMO_SCORER_ML_WINDOW", "1024", 1);
+    if (argc >= 2 && !strcmp(argv[1], "--security-only")) {
+        report_security(20000, 1);
+        report_security(1000, 100);
+        return 0;
+    }
     if (argc < 2 || strcmp(argv[1], "--ml-only")) {
         /* the S path itself; then with the evaluator drawing every flagged run
          * (2000 in 20000 runs) on the same 2 cores */
