@@ -13,7 +13,8 @@
 #             no build/, no data/), tagged for this run only
 #   up        the cluster (its own compose project) with 2 trainers on a small
 #             lockstep stream: RUNS runs of the shipped config's 6 keys
-#   healthy   every container's healthcheck (dinamo health) says healthy
+#   healthy   every container's healthcheck (dinamo health) says healthy, and
+#             the one-shot keys service made the keys and exited 0
 #   share     2 trainers share the keys, then --scale trainer=3 and the new one
 #             gets its share
 #   kill      one trainer holding keys killed with docker kill -s KILL: the
@@ -264,6 +265,11 @@ while :; do
     unhealthy=""
     for c in $(compose ps -q); do
         st=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$c")
+        # the one-shot keys service has no healthcheck: it must have made the keys and exited 0
+        if [ "$st" = none ]; then
+            st=$(docker inspect -f '{{.State.Status}}:{{.State.ExitCode}}' "$c")
+            [ "$st" = exited:0 ] && continue
+        fi
         [ "$st" = healthy ] || unhealthy="$unhealthy $(docker inspect -f '{{.Name}}' "$c"):$st"
     done
     [ -z "$unhealthy" ] && break
@@ -272,6 +278,14 @@ while :; do
 done
 c=$(ids generator)
 say "$(docker exec "$c" dinamo health --data-dir /var/lib/dinamo --service generator)"
+# secured: every service runs CURVE with its own key from the keys volume
+for s in registry generator scorer_s scorer_ml trainer evaluator; do
+    for c in $(ids "$s"); do
+        docker logs "$c" 2>&1 | grep -q "security: CURVE, identity '$s'" ||
+            fail "$s runs without security (no 'security: CURVE' line in its log)"
+    done
+done
+say "every service speaks CURVE with its own key"
 
 # ---- share: 2 trainers, then 3 ------------------------------------------------------
 step share
