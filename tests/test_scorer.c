@@ -811,6 +811,34 @@ Test(scorer, a_damaged_checkpoint_is_refused_by_name)
     run_a(&c, 0, 1);
     cr_assert_eq(restore(&c, store, 0, &err), DN_ESTATE, "a scorer that is not fresh");
     rig_free(&c);
+    /* found by fuzz/fuzz_checkpoint.c: a stream name present while its flag
+     * says there is none was read and dropped, one holding a NUL was cut
+     * there (a checkpoint that does not save back as it was read); the
+     * header is damaged */
+    cr_assert_eq(dn_store_checkpoint_read(store, "scorer_fake", &blob, &len, NULL, &err), 0);
+    const size_t at = 8 + 4 + 8 + 8; /* next_seq, flags, runs, labels: has_stream */
+    cr_assert(len > at + 8 && dn_get_u32((unsigned char *)blob + at) == 0 &&
+              dn_get_u32((unsigned char *)blob + at + 4) == 0, "no stream in this checkpoint");
+    unsigned char *junk = malloc(len + 3);
+    memcpy(junk, blob, at + 4);
+    dn_put_u32(junk + at + 4, 3);
+    memcpy(junk + at + 8, "abc", 3);
+    memcpy(junk + at + 11, (unsigned char *)blob + at + 8, len - at - 8);
+    rig_t d = rig_new(0);
+    dn_rbuf_t rb = {junk, len + 3, 0, 0};
+    cr_assert_eq(dn_scorer_load(d.sc, store, &rb, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "checkpoint scorer_fake: damaged header"), "%s", err.msg);
+    rig_free(&d);
+    /* and a stream name holding a NUL (it was cut there) */
+    dn_put_u32(junk + at, 1);
+    junk[at + 9] = 0;
+    d = rig_new(0);
+    rb = (dn_rbuf_t){junk, len + 3, 0, 0};
+    cr_assert_eq(dn_scorer_load(d.sc, store, &rb, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "checkpoint scorer_fake: damaged header"), "%s", err.msg);
+    rig_free(&d);
+    free(junk);
+    free(blob);
     rig_free(&a);
     dn_store_destroy(&store);
 }

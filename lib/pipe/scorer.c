@@ -558,7 +558,8 @@ static int load_head(dn_scorer_t *self, dn_rbuf_t *r, dn_err_t *err)
     self->eos.final_run_seq = dn_rb_u64(r);
     uint32_t has_n_runs = dn_rb_u32(r);
     self->eos.n_runs = dn_rb_u64(r);
-    if (r->bad || flags > 3 || has_stream > 1 || has_n_runs > 1 || (flags & 2 && !(flags & 1)))
+    if (r->bad || flags > 3 || has_stream > 1 || has_n_runs > 1 || (flags & 2 && !(flags & 1)) ||
+        (!has_stream && sl) || (sl && memchr(sb, 0, sl)))
         return dn_err_set(err, DN_EFORMAT, "checkpoint %s: damaged header (flags %u)",
                           self->name, flags);
     self->st.end_seen = flags & 1;
