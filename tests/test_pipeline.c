@@ -366,8 +366,8 @@ Test(pipeline, kill_evaluator) { kill_test("evaluator", 5); }
 Test(pipeline, kill_registry) { kill_test("registry", 6); }
 
 /* An insider's socket: the cluster's keys (cluster.sh makes them) with
- * identity as, connecting to endpoint (under rundir/sock) of server. The
- * keyring lives as long as the process: Criterion runs one test per process. */
+ * identity as, connecting to endpoint (under rundir/sock) of server. (A
+ * socket needs the keyring only while it is made.) */
 static dn_sock_t *insider(void *ctx, int type, const char *as, const char *server,
                           const char *endpoint)
 {
@@ -379,6 +379,7 @@ static dn_sock_t *insider(void *ctx, int type, const char *as, const char *serve
     snprintf(ep, sizeof ep, "connect:%s@ipc://%s/sock/%s", server, rundir, endpoint);
     dn_sock_opts_t o = {.keys = kr, .linger_ms = 2000, .producer = as};
     dn_sock_t *s = dn_sock_new(ctx, type, ep, &o, &err);
+    dn_keyring_destroy(&kr);
     cr_assert_not_null(s, "%s", err.msg);
     /* A PUB drops what it sends before the connection is up, a SUB misses
      * what is published before its subscription arrives. */

@@ -81,10 +81,11 @@ typedef struct dn_sock_opts_t {
     const char *producer;
     /* SUB only: topic prefixes to subscribe to, NULL-terminated; NULL: all. */
     const char *const *subscribe;
-    /* Security: the keyring (with an identity; borrowed, must outlive the
-     * socket) or NULL for plain TCP; a bound socket admits the listed keys
-     * of the roles in admit (DN_ROLE_ANY: any listed key). The process's ZAP
-     * handler (dn_zap_start) must run before a secured socket binds. */
+    /* Security: the keyring (with an identity; read only while dn_sock_new
+     * runs, the keys are copied into the socket) or NULL for plain TCP; a
+     * bound socket admits the listed keys of the roles in admit
+     * (DN_ROLE_ANY: any listed key). The process's ZAP handler
+     * (dn_zap_start) must run before a secured socket binds. */
     const dn_keyring_t *keys;
     int admit;
     dn_zap_t *watch; /* secured and bound: report failed handshakes to it (or NULL) */
