@@ -480,24 +480,35 @@ Test(pipeline, garbage_on_every_input_is_counted_and_changes_nothing)
     cr_assert_eq(wedged, 0, "the generator did not refuse the label with an unknown field");
 }
 
-/* Sends a forged "good" label for every run, claiming to be "shifter". */
-static void forge_labels(dn_sock_t *push)
+/* Sends a person's label of run (as `dinamo label` does: the feed fills in
+ * run_seq) claiming to come from who, waiting at most timeout_ms. Returns
+ * dn_sock_send's code. */
+static int send_label(dn_sock_t *push, int64_t run, Dinamo__Verdict verdict, const char *who,
+                      const char *reason, int timeout_ms)
 {
     dn_err_t err = {0};
-    for (int run = 0; run < RUNS; run++) {
-        Dinamo__Label l = DINAMO__LABEL__INIT;
-        l.has_run_number = l.has_run_seq = l.has_verdict = l.has_source = 1;
-        l.run_number = run;
-        l.verdict = DINAMO__VERDICT__GOOD;
-        l.source = DINAMO__LABEL_SOURCE__SHIFTER;
-        l.who = (char *)"shifter";
-        Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
-        env.body_case = DINAMO__ENVELOPE__BODY_LABEL;
-        env.label = &l;
-        /* A refused handshake leaves the message queued: that is the point. */
-        int rc = dn_sock_send(push, &env, 0, &err);
-        cr_assert(rc == 0 || rc == DN_BUS_TIMEOUT, "%s", err.msg);
-    }
+    Dinamo__Label l = DINAMO__LABEL__INIT;
+    l.has_run_number = l.has_run_seq = l.has_verdict = l.has_source = l.has_time = 1;
+    l.run_number = run;
+    l.verdict = verdict;
+    l.source = DINAMO__LABEL_SOURCE__SHIFTER;
+    l.who = (char *)who;
+    l.reason = (char *)reason;
+    l.time = dn_clock_wall();
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.body_case = DINAMO__ENVELOPE__BODY_LABEL;
+    env.label = &l;
+    int rc = dn_sock_send(push, &env, timeout_ms, &err);
+    cr_assert(rc == 0 || rc == DN_BUS_TIMEOUT, "%s", err.msg);
+    return rc;
+}
+
+/* Sends a forged "good" label for every run, claiming to be "shifter"; a
+ * refused handshake leaves them queued: that is the point. */
+static void forge_labels(dn_sock_t *push)
+{
+    for (int run = 0; run < RUNS; run++)
+        send_label(push, run, DINAMO__VERDICT__GOOD, "shifter", NULL, 0);
 }
 
 /* Security on (cluster.sh's default): the issue 17 attacks from the same host.
@@ -595,18 +606,8 @@ Test(pipeline, a_shifters_label_records_the_keys_name)
     dn_err_t err = {0};
     dn_sock_t *sub = insider(ctx, ZMQ_SUB, "shifter", "generator", "events");
     dn_sock_t *push = insider(ctx, ZMQ_PUSH, "shifter", "generator", "events.req");
-    Dinamo__Label l = DINAMO__LABEL__INIT;
-    l.has_run_number = l.has_run_seq = l.has_verdict = l.has_source = l.has_time = 1;
-    l.run_number = RUNS - 1;
-    l.verdict = DINAMO__VERDICT__BAD;
-    l.source = DINAMO__LABEL_SOURCE__SHIFTER;
-    l.who = (char *)"the-run-coordinator";
-    l.reason = (char *)"test_pipeline";
-    l.time = dn_clock_wall();
-    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
-    env.body_case = DINAMO__ENVELOPE__BODY_LABEL;
-    env.label = &l;
-    cr_assert_eq(dn_sock_send(push, &env, 5000, &err), 0, "%s", err.msg);
+    cr_assert_eq(send_label(push, RUNS - 1, DINAMO__VERDICT__BAD, "the-run-coordinator",
+                            "test_pipeline", 5000), 0, "the label was not sent within 5 s");
     char who[64] = "";
     for (int i = 0; i < 100 && !who[0]; i++) {
         Dinamo__Envelope *got = NULL;
@@ -626,6 +627,58 @@ Test(pipeline, a_shifters_label_records_the_keys_name)
     cr_assert_eq(rc, 0, "a service did not stop cleanly on SIGTERM (%d)", rc);
 }
 
+/* The forger of the weights tests, a foreign process on a cluster without
+ * security: it reads the newest version of synthetic/h0 from the registry
+ * (waiting for the trainer's first), zeroes its weights and opens a PUB of its
+ * own, posing as the trainer, to scorer_ml's weights socket. */
+typedef struct forger_t {
+    void *ctx;
+    dn_sock_t *pub;
+    Dinamo__Envelope *weights; /* the real version, weights zeroed: change and send */
+    char *own_producer;        /* the PUB stamps its own name in while sending */
+    uint64_t version;          /* of the real version read */
+} forger_t;
+
+static void forger_start(forger_t *f)
+{
+    char ep[300];
+    dn_err_t err = {0};
+    memset(f, 0, sizeof *f);
+    f->ctx = zmq_ctx_new();
+    snprintf(ep, sizeof ep, "connect:ipc://%s/sock/registry", rundir);
+    dn_sock_t *dealer = dn_sock_new(f->ctx, ZMQ_DEALER, ep, NULL, &err);
+    cr_assert_not_null(dealer, "%s", err.msg);
+    dn_registry_opts_t ro = {.retry_ms = 500, .timeout_ms = 5000};
+    dn_registry_t *reg = dn_registry_new(dealer, "forger", &ro, &err);
+    cr_assert_not_null(reg, "%s", err.msg);
+    void *blob = NULL;
+    size_t len = 0;
+    int rc = DN_ENOTFOUND;
+    for (int t = 0; t < 1200 && rc; t++) {
+        rc = dn_registry_weights_latest(reg, "synthetic/h0", &f->version, &blob, &len, &err);
+        if (rc)
+            usleep(100 * 1000);
+    }
+    cr_assert_eq(rc, 0, "no weights of synthetic/h0 in the registry: %s", err.msg);
+    dn_registry_destroy(&reg);
+    dn_sock_destroy(&dealer);
+    cr_assert_eq(dn_msg_decode(blob, len, &f->weights, NULL, &err), 0, "%s", err.msg);
+    free(blob);
+    memset(f->weights->weights->blob.data, 0, f->weights->weights->blob.len);
+    f->own_producer = f->weights->producer;
+    snprintf(ep, sizeof ep, "connect:ipc://%s/sock/weights", rundir);
+    dn_sock_opts_t po = {.producer = "trainer.0"};
+    cr_assert_not_null(f->pub = dn_sock_new(f->ctx, ZMQ_PUB, ep, &po, &err), "%s", err.msg);
+}
+
+static void forger_done(forger_t *f)
+{
+    f->weights->producer = f->own_producer;
+    dn_msg_free(&f->weights);
+    dn_sock_destroy(&f->pub);
+    zmq_ctx_term(f->ctx);
+}
+
 /* Issue 17: all-zero weights of the right architecture, published from a
  * foreign PUB to scorer_ml's weights socket, replaced a model (and as
  * version 10^9, in live mode, locked the trainer's versions out). Here the
@@ -639,58 +692,28 @@ Test(pipeline, forged_weights_on_the_weights_socket_are_never_loaded)
      * the forger off the socket: foreign_peers_change_nothing). */
     start_cluster("--trainers 1 --security off");
     offline(0, 1);
-    void *ctx = zmq_ctx_new();
-    char ep[300];
-    snprintf(ep, sizeof ep, "connect:ipc://%s/sock/registry", rundir);
+    forger_t f;
+    forger_start(&f);
     dn_err_t err = {0};
-    dn_sock_t *dealer = dn_sock_new(ctx, ZMQ_DEALER, ep, NULL, &err);
-    cr_assert_not_null(dealer, "%s", err.msg);
-    dn_registry_opts_t ro = {.retry_ms = 500, .timeout_ms = 5000};
-    dn_registry_t *reg = dn_registry_new(dealer, "forger", &ro, &err);
-    cr_assert_not_null(reg, "%s", err.msg);
-    void *blob = NULL;
-    size_t len = 0;
-    uint64_t version = 0;
-    int rc = DN_ENOTFOUND;
-    for (int t = 0; t < 1200 && rc; t++) {
-        rc = dn_registry_weights_latest(reg, "synthetic/h0", &version, &blob, &len, &err);
-        if (rc)
-            usleep(100 * 1000);
-    }
-    cr_assert_eq(rc, 0, "no weights of synthetic/h0 in the registry: %s", err.msg);
-    Dinamo__Envelope *w = NULL;
-    cr_assert_eq(dn_msg_decode(blob, len, &w, NULL, &err), 0, "%s", err.msg);
-    free(blob);
-    memset(w->weights->blob.data, 0, w->weights->blob.len);
-    char *own_producer = w->producer; /* the PUB stamps its own name in while sending */
-    snprintf(ep, sizeof ep, "connect:ipc://%s/sock/weights", rundir);
-    dn_sock_opts_t po = {.producer = "trainer.0"};
-    dn_sock_t *pub = dn_sock_new(ctx, ZMQ_PUB, ep, &po, &err);
-    cr_assert_not_null(pub, "%s", err.msg);
     int sent = 0;
     for (int round = 0; round < 500; round++) { /* 10 s */
-        for (uint64_t v = version + 1; v <= version + 8; v++) {
-            w->weights->version = v;
-            cr_assert_eq(dn_sock_send(pub, w, 0, &err), 0, "%s", err.msg);
+        for (uint64_t v = f.version + 1; v <= f.version + 8; v++) {
+            f.weights->weights->version = v;
+            cr_assert_eq(dn_sock_send(f.pub, f.weights, 0, &err), 0, "%s", err.msg);
             sent++;
         }
-        w->weights->version = 1000000000;
-        cr_assert_eq(dn_sock_send(pub, w, 0, &err), 0, "%s", err.msg);
+        f.weights->weights->version = 1000000000;
+        cr_assert_eq(dn_sock_send(f.pub, f.weights, 0, &err), 0, "%s", err.msg);
         sent++;
         usleep(20 * 1000);
     }
-    w->producer = own_producer;
-    dn_msg_free(&w);
-    dn_sock_destroy(&pub);
-    dn_registry_destroy(&reg);
-    dn_sock_destroy(&dealer);
-    zmq_ctx_term(ctx);
+    forger_done(&f);
     wait_and_stop();
     check_scores_equal("ml", 0, 1);
     check_metrics_equal(0, "ml");
     /* scorer_ml heard the forger (its stop line counts what was announced). */
-    rc = sh("n=$(sed -n 's/.*weights \\([0-9]*\\) announced.*/\\1/p' %s/logs/scorer_ml.log | "
-            "tail -n 1); [ \"${n:-0}\" -ge 100 ]", rundir);
+    int rc = sh("n=$(sed -n 's/.*weights \\([0-9]*\\) announced.*/\\1/p' %s/logs/scorer_ml.log | "
+                "tail -n 1); [ \"${n:-0}\" -ge 100 ]", rundir);
     cr_assert_eq(rc, 0, "scorer_ml did not hear the %d forged versions", sent);
 }
 
@@ -704,57 +727,27 @@ Test(pipeline, a_forged_version_from_the_future_does_not_lock_out_the_trainer_li
     /* 10 s of stream: the trainer's versions go on after the forger's. */
     setenv("DINAMO_GENERATOR_RATE", "20", 1);
     start_cluster("--trainers 1 --mode live --security off"); /* behind CURVE, as above */
-    void *ctx = zmq_ctx_new();
-    char ep[300];
-    snprintf(ep, sizeof ep, "connect:ipc://%s/sock/registry", rundir);
+    forger_t f;
+    forger_start(&f);
     dn_err_t err = {0};
-    dn_sock_t *dealer = dn_sock_new(ctx, ZMQ_DEALER, ep, NULL, &err);
-    cr_assert_not_null(dealer, "%s", err.msg);
-    dn_registry_opts_t ro = {.retry_ms = 500, .timeout_ms = 5000};
-    dn_registry_t *reg = dn_registry_new(dealer, "forger", &ro, &err);
-    cr_assert_not_null(reg, "%s", err.msg);
-    void *blob = NULL;
-    size_t len = 0;
-    uint64_t version = 0;
-    int rc = DN_ENOTFOUND;
-    for (int t = 0; t < 1200 && rc; t++) {
-        rc = dn_registry_weights_latest(reg, "synthetic/h0", &version, &blob, &len, &err);
-        if (rc)
-            usleep(100 * 1000);
-    }
-    cr_assert_eq(rc, 0, "no weights of synthetic/h0 in the registry: %s", err.msg);
-    Dinamo__Envelope *w = NULL;
-    cr_assert_eq(dn_msg_decode(blob, len, &w, NULL, &err), 0, "%s", err.msg);
-    free(blob);
-    memset(w->weights->blob.data, 0, w->weights->blob.len);
-    char *own_producer = w->producer;
-    snprintf(ep, sizeof ep, "connect:ipc://%s/sock/weights", rundir);
-    dn_sock_opts_t po = {.producer = "trainer.0"};
-    dn_sock_t *pub = dn_sock_new(ctx, ZMQ_PUB, ep, &po, &err);
-    cr_assert_not_null(pub, "%s", err.msg);
-    w->weights->version = 1000000000;
+    f.weights->weights->version = 1000000000;
     for (int i = 0; i < 100; i++) { /* 2 s: past the slow joiner */
-        cr_assert_eq(dn_sock_send(pub, w, 0, &err), 0, "%s", err.msg);
+        cr_assert_eq(dn_sock_send(f.pub, f.weights, 0, &err), 0, "%s", err.msg);
         usleep(20 * 1000);
     }
-    w->producer = own_producer;
-    dn_msg_free(&w);
-    dn_sock_destroy(&pub);
-    dn_registry_destroy(&reg);
-    dn_sock_destroy(&dealer);
-    zmq_ctx_term(ctx);
+    forger_done(&f);
     wait_and_stop();
-    rc = sh("grep -q 'version 1000000000 announced on the weights socket is not in the "
-            "registry' %s/logs/scorer_ml.log", rundir);
+    int rc = sh("grep -q 'version 1000000000 announced on the weights socket is not in the "
+                "registry' %s/logs/scorer_ml.log", rundir);
     cr_assert_eq(rc, 0, "scorer_ml did not log the forged version");
     rc = sh("line=$(grep 'highest version loaded' %s/logs/scorer_ml.log | tail -n 1); "
             "echo \"$line\" >&2; "
             "n=$(echo \"$line\" | sed -n 's/.* \\([0-9]*\\) not in the registry.*/\\1/p'); "
             "h=$(echo \"$line\" | sed -n 's/.*highest version loaded \\(-*[0-9]*\\).*/\\1/p'); "
             "[ \"${n:-0}\" -ge 1 ] && [ \"${h:-0}\" -gt %llu ] && [ \"$h\" -lt 1000000000 ]",
-            rundir, (unsigned long long)version);
+            rundir, (unsigned long long)f.version);
     cr_assert_eq(rc, 0, "scorer_ml loaded the forged version, or no trainer version after "
-                 "version %llu", (unsigned long long)version);
+                 "version %llu", (unsigned long long)f.version);
 }
 
 /* Load: an unpaced generator against a trainer that needs ~0.1 s per good

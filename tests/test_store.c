@@ -13,6 +13,7 @@
 
 #include "rng.h"
 #include "store.h"
+#include "storedigest.h"
 #include "tmpdir.h"
 
 static char tmpdir[DN_TEST_TMPDIR_MAX];
@@ -480,37 +481,14 @@ static dn_store_batch_t *space_batch(uint64_t seed, int n_blobs, size_t blob_len
     return b;
 }
 
-/* What a store holds in the tables space_batch writes: entries and a 64-bit
- * FNV-1a hash over every key and value in key order. */
-typedef struct digest_t {
-    uint64_t entries, hash;
-} digest_t;
-
-static int digest_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+/* What a store holds in the tables space_batch writes. */
+static dn_test_digest_t digest(dn_store_t *s)
 {
-    digest_t *d = arg;
-    const uint8_t *p[2] = {key, val};
-    size_t n[2] = {klen, vlen};
-    for (int t = 0; t < 2; t++)
-        for (size_t i = 0; i < n[t]; i++)
-            d->hash = (d->hash ^ p[t][i]) * 0x100000001b3ull;
-    d->hash = (d->hash ^ 0xff) * 0x100000001b3ull;
-    d->entries++;
-    return 0;
+    static const char *const tables[] = {"blobs", "runs", "dn.checkpoint"};
+    return dn_test_digest(s, tables, 3);
 }
 
-static digest_t digest(dn_store_t *s)
-{
-    digest_t d = {0, 0xcbf29ce484222325ull};
-    dn_err_t err = {0};
-    const char *tables[] = {"blobs", "runs", "dn.checkpoint"};
-    for (int t = 0; t < 3; t++)
-        cr_assert_eq(dn_store_foreach(s, tables[t], NULL, 0, digest_visit, &d, &err), 0, "%s",
-                     err.msg);
-    return d;
-}
-
-static void assert_same(digest_t got, digest_t want, const char *what)
+static void assert_same(dn_test_digest_t got, dn_test_digest_t want, const char *what)
 {
     cr_assert(got.entries == want.entries && got.hash == want.hash,
               "%s: %llu entries hash %016llx, the undisturbed store %llu entries hash %016llx",
@@ -519,7 +497,7 @@ static void assert_same(digest_t got, digest_t want, const char *what)
 }
 
 /* The two batches applied to a store in sub-directory `sub` with no fault. */
-static digest_t undisturbed(const char *sub, dn_store_batch_t *first, dn_store_batch_t *second)
+static dn_test_digest_t undisturbed(const char *sub, dn_store_batch_t *first, dn_store_batch_t *second)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/%s", tmpdir, sub);
@@ -528,7 +506,7 @@ static digest_t undisturbed(const char *sub, dn_store_batch_t *first, dn_store_b
     cr_assert_not_null(s, "%s", err.msg);
     cr_assert_eq(dn_store_apply(s, first, &err), 0, "%s", err.msg);
     cr_assert_eq(dn_store_apply(s, second, &err), 0, "%s", err.msg);
-    digest_t d = digest(s);
+    dn_test_digest_t d = digest(s);
     dn_store_destroy(&s);
     return d;
 }
@@ -536,12 +514,12 @@ static digest_t undisturbed(const char *sub, dn_store_batch_t *first, dn_store_b
 Test(store, a_full_map_refuses_the_whole_batch_and_takes_it_once_raised)
 {
     dn_store_batch_t *first = space_batch(1, 4, 10000), *second = space_batch(2, 40, 50000);
-    digest_t want = undisturbed("ref", first, second);
+    dn_test_digest_t want = undisturbed("ref", first, second);
     dn_store_t *s = open_rw(1 << 20);
     dn_store_set_map_max(s, 1 << 20);
     dn_err_t err = {0};
     cr_assert_eq(dn_store_apply(s, first, &err), 0, "%s", err.msg);
-    digest_t before = digest(s);
+    dn_test_digest_t before = digest(s);
     int rc = dn_store_apply(s, second, &err);
     cr_assert_eq(rc, DN_ENOSPACE, "apply returned %d (%s): %s", rc, dn_strerror(rc), err.msg);
     cr_assert(strstr(err.msg, tmpdir) && strstr(err.msg, "map full (1048576 bytes") &&
@@ -599,7 +577,7 @@ static void umount_tmpfs(const char *mnt)
 Test(store, a_full_disk_refuses_the_whole_batch_and_takes_it_once_freed)
 {
     dn_store_batch_t *first = space_batch(1, 4, 10000), *second = space_batch(2, 40, 50000);
-    digest_t want = undisturbed("ref", first, second);
+    dn_test_digest_t want = undisturbed("ref", first, second);
     char mnt[128], path[160], filler[192];
     mount_tmpfs(mnt, sizeof mnt, 4);
     snprintf(path, sizeof path, "%s/store", mnt);
@@ -608,7 +586,7 @@ Test(store, a_full_disk_refuses_the_whole_batch_and_takes_it_once_freed)
     dn_store_t *s = dn_store_open(path, DN_STORE_NOSYNC, 0, &err);
     cr_assert_not_null(s, "%s", err.msg);
     cr_assert_eq(dn_store_apply(s, first, &err), 0, "%s", err.msg);
-    digest_t before = digest(s);
+    dn_test_digest_t before = digest(s);
     fill_disk(mnt);
     int rc = dn_store_apply(s, second, &err);
     cr_assert_eq(rc, DN_ENOSPACE, "apply returned %d (%s): %s", rc, dn_strerror(rc), err.msg);
@@ -633,7 +611,7 @@ Test(store, a_full_disk_refuses_the_whole_batch_and_takes_it_once_freed)
 /* Child: the same with a file size limit instead of a full disk (SIGXFSZ
  * ignored, so writes past the limit fail with EFBIG or come up short). Exit
  * status 0 when every check held, else the number of the failed check. */
-static int fsize_child(dn_store_batch_t *first, dn_store_batch_t *second, digest_t want)
+static int fsize_child(dn_store_batch_t *first, dn_store_batch_t *second, dn_test_digest_t want)
 {
     dn_err_t err = {0};
     signal(SIGXFSZ, SIG_IGN);
@@ -646,13 +624,13 @@ static int fsize_child(dn_store_batch_t *first, dn_store_batch_t *second, digest
     struct rlimit low = {512 << 10, lim.rlim_max};
     if (setrlimit(RLIMIT_FSIZE, &low))
         return 3;
-    digest_t before = digest(s);
+    dn_test_digest_t before = digest(s);
     int rc = dn_store_apply(s, second, &err);
     fprintf(stderr, "file size limit: %s\n", err.msg);
     if (rc != DN_ENOSPACE || !strstr(err.msg, "file size limit reached (") ||
         !strstr(err.msg, "while committing"))
         return 4;
-    digest_t after = digest(s);
+    dn_test_digest_t after = digest(s);
     if (after.entries != before.entries || after.hash != before.hash)
         return 5;
     if (setrlimit(RLIMIT_FSIZE, &lim) || dn_store_apply(s, second, &err))
@@ -665,7 +643,7 @@ static int fsize_child(dn_store_batch_t *first, dn_store_batch_t *second, digest
 Test(store, a_file_size_limit_refuses_the_whole_batch_and_takes_it_once_raised)
 {
     dn_store_batch_t *first = space_batch(1, 4, 10000), *second = space_batch(2, 40, 50000);
-    digest_t want = undisturbed("ref", first, second);
+    dn_test_digest_t want = undisturbed("ref", first, second);
     fflush(NULL);
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
@@ -683,7 +661,7 @@ Test(store, a_file_size_limit_refuses_the_whole_batch_and_takes_it_once_raised)
 /* Child: with the address space limited so the map cannot double, the batch
  * is refused as "map full" (no attempt that would leave the map unmapped);
  * with the limit lifted it goes through. */
-static int address_space_child(dn_store_batch_t *second, digest_t want_entries)
+static int address_space_child(dn_store_batch_t *second, dn_test_digest_t want_entries)
 {
     dn_err_t err = {0};
     dn_store_t *s = dn_store_open(tmpdir, 0, 1 << 20, &err);
@@ -707,7 +685,7 @@ static int address_space_child(dn_store_batch_t *second, digest_t want_entries)
         return 5;
     if (setrlimit(RLIMIT_AS, &lim) || dn_store_apply(s, second, &err))
         return 6;
-    digest_t d = digest(s);
+    dn_test_digest_t d = digest(s);
     dn_store_destroy(&s);
     return d.entries == want_entries.entries && d.hash == want_entries.hash ? 0 : 7;
 }
@@ -718,7 +696,7 @@ Test(store, no_address_space_for_a_bigger_map_is_a_full_map_not_a_crash)
     cr_skip_test("AddressSanitizer reserves terabytes of shadow memory: no RLIMIT_AS test");
 #endif
     dn_store_batch_t *empty = dn_store_batch_new(), *second = space_batch(2, 40, 50000);
-    digest_t want = undisturbed("ref", empty, second);
+    dn_test_digest_t want = undisturbed("ref", empty, second);
     fflush(NULL);
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
@@ -915,11 +893,11 @@ Test(store, a_lock_file_from_another_host_does_not_block_or_crash)
     dn_err_t err = {0};
     dn_store_t *s = dn_store_open(path, 0, 0, &err);
     cr_assert_not_null(s, "%s", err.msg);
-    digest_t before = digest(s);
+    dn_test_digest_t before = digest(s);
     dn_store_batch_t *b = space_batch(9, 30, 1000);
     for (int i = 0; i < 20; i++)
         cr_assert_eq(dn_store_apply(s, b, &err), 0, "%s", err.msg);
-    digest_t after = digest(s);
+    dn_test_digest_t after = digest(s);
     /* 30 new blobs, 20 log entries; the checkpoint replaced. */
     cr_assert_eq(after.entries, before.entries + 30 + 20, "entries %llu then %llu",
                  (unsigned long long)before.entries, (unsigned long long)after.entries);
