@@ -61,11 +61,10 @@ int cmd_keygen(args_t *a)
     if (!keys)
         return fail_with(a->cmd, &err, rc ? rc : err.code);
     char z85[DN_AUTH_Z85_LEN + 1], list[128];
+    int has = dn_keyring_roles(keys, name);
     dn_auth_z85(dn_keyring_public(keys, name), z85);
     printf("%s %s %s (roles: %s)\n", name, z85, made ? "made" : "kept",
-           dn_keyring_roles(keys, name) ? dn_auth_roles_str(dn_keyring_roles(keys, name), list,
-                                                            sizeof list)
-                                        : "none");
+           has ? dn_auth_roles_str(has, list, sizeof list) : "none");
     dn_keyring_destroy(&keys);
     return 0;
 }

@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -565,10 +564,8 @@ struct dn_zap_t {
 
 #define ZAP_FRAMES 7 /* version, request id, domain, address, identity, mechanism, key */
 
-static void zap_log_refusal(dn_zap_t *self, const char *what, const char *address,
-                            const char *domain)
+static void zap_log_refusal(const char *what, const char *address, const char *domain)
 {
-    (void)self;
     DN_LOG_LIMITED(DN_LOG_WARN, "security: connection from %s refused on %s: %s", address,
                    domain, what);
 }
@@ -646,7 +643,7 @@ static int zap_answer(dn_zap_t *self)
                  (const char *)zmq_msg_data(&f[3]));
         char what[160];
         snprintf(what, sizeof what, "%s%s%s", why, user[0] ? " " : "", user);
-        zap_log_refusal(self, what, address, domain);
+        zap_log_refusal(what, address, domain);
     }
     /* A request id of any size is echoed back as it came. */
     const void *rid = n >= 2 ? zmq_msg_data(&f[1]) : "";
@@ -698,7 +695,7 @@ static void zap_monitor_event(dn_zap_t *self, void *pair)
         char where[80];
         snprintf(where, sizeof where, "%.*s", (int)zmq_msg_size(&addr),
                  (const char *)zmq_msg_data(&addr));
-        zap_log_refusal(self, "handshake failed (no CURVE key, or not ZeroMQ)", "a peer", where);
+        zap_log_refusal("handshake failed (no CURVE key, or not ZeroMQ)", "a peer", where);
     }
 done:
     zmq_msg_close(&ev);

@@ -29,6 +29,7 @@ static const char *const family_names[FAM__N] = {
 struct dn_sock_t {
     void *zsock;
     int type;
+    int secured;          /* a CURVE server: messages carry their sender's key name */
     char *producer[FAM__N]; /* "name|family"; NULL: no stamping */
     uint64_t incarnation;
     uint64_t next_seq[FAM__N];
@@ -178,6 +179,7 @@ static int secure(dn_sock_t *self, const dn_sock_opts_t *opts, int binds, dn_err
             zmq_setsockopt(self->zsock, ZMQ_CURVE_SECRETKEY, sec, 32) ||
             zmq_setsockopt(self->zsock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)))
             return zmq_fail(err, "make a CURVE server of", type_name(self->type));
+        self->secured = 1; /* only a server's messages carry the ZAP handler's User-Id */
         return opts->watch ? dn_zap_watch(opts->watch, self->zsock, err) : 0;
     }
     if (zmq_setsockopt(self->zsock, ZMQ_CURVE_PUBLICKEY, pub, 32) ||
@@ -424,16 +426,16 @@ int dn_sock_send(dn_sock_t *self, Dinamo__Envelope *env, int timeout_ms, dn_err_
     return rc;
 }
 
-/* Receives the first frame of the next message into m within timeout_ms
- * (0: never waits). Returns 0, DN_BUS_TIMEOUT, DN_EIO. */
-/* The name of the key that authenticated the connection m came on ("" on a
- * plain connection): the User-Id our ZAP handler returned. */
-static void peer_of(zmq_msg_t *m, char *buf, size_t cap)
+/* The name of the key that authenticated the connection m came on: the
+ * User-Id our ZAP handler returned; "" on a plain socket (no lookup). */
+static void peer_of(const dn_sock_t *self, zmq_msg_t *m, char *buf, size_t cap)
 {
-    const char *user = zmq_msg_gets(m, "User-Id");
+    const char *user = self->secured ? zmq_msg_gets(m, "User-Id") : NULL;
     snprintf(buf, cap, "%s", user ? user : "");
 }
 
+/* Receives the first frame of the next message into m within timeout_ms
+ * (0: never waits). Returns 0, DN_BUS_TIMEOUT, DN_EIO. */
 static int recv_first(dn_sock_t *self, zmq_msg_t *m, int timeout_ms, dn_err_t *err)
 {
     int64_t start = now_ms();
@@ -489,7 +491,7 @@ int dn_sock_recv(dn_sock_t *self, int timeout_ms, Dinamo__Envelope **env, dn_rec
     self->stats.received++;
     zmq_msg_t *payload = &frames[n >= 2 ? 1 : 0];
     if (info)
-        peer_of(payload, info->peer, sizeof info->peer);
+        peer_of(self, payload, info->peer, sizeof info->peer);
     if (n >= 2 && info) {
         size_t tl = zmq_msg_size(&frames[0]);
         if (tl >= sizeof info->topic)
@@ -655,7 +657,7 @@ int dn_sock_recv_frames(dn_sock_t *self, int timeout_ms, dn_frames_t *f, dn_err_
         /* A ROUTER's identity frame is its own, without the connection's
          * metadata: the sender's key name comes with the frames it sent. */
         if (!f->peer[0])
-            peer_of(&m, f->peer, sizeof f->peer);
+            peer_of(self, &m, f->peer, sizeof f->peer);
         if (f->n < DN_FRAMES_MAX) {
             size_t n = zmq_msg_size(&m);
             if (!(f->data[f->n] = malloc(n ? n : 1))) {

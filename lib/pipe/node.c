@@ -286,7 +286,8 @@ void dn_node_refused(dn_node_t *self, const char *fmt, ...)
 }
 
 /* A label is applied only from a key admitted to label, and records that
- * key's name as who gave it, whatever it claims. Returns 1 to apply it. */
+ * key's name as who gave it, whatever it claims. Returns 1 to apply it, 0
+ * when it was refused (counted and logged), DN_ENOMEM. */
 static int admit_label(dn_node_t *self, Dinamo__Envelope *env, const dn_recv_info_t *info)
 {
     if (!self->keys)
@@ -301,7 +302,7 @@ static int admit_label(dn_node_t *self, Dinamo__Envelope *env, const dn_recv_inf
     }
     char *who = strdup(info->peer);
     if (!who)
-        return 0;
+        return DN_ENOMEM;
     free(l->who);
     l->who = who;
     return 1;
@@ -311,9 +312,14 @@ static int on_source_request(dn_service_t *svc, dn_sock_t *sock, const Dinamo__E
                              const dn_recv_info_t *info, void *arg)
 {
     dn_node_t *self = arg;
-    if (env->body_case == DINAMO__ENVELOPE__BODY_LABEL &&
-        !admit_label(self, (Dinamo__Envelope *)env, info))
-        return 0;
+    if (env->body_case == DINAMO__ENVELOPE__BODY_LABEL) {
+        int admitted = admit_label(self, (Dinamo__Envelope *)env, info);
+        if (admitted < 0)
+            return dn_service_fail(svc, admitted, "requests: a label of run %lld: out of memory",
+                                   (long long)env->label->run_number);
+        if (!admitted)
+            return 0;
+    }
     output_t *out = NULL;
     for (int i = 0; i < self->n_outputs && !out; i++)
         if (self->handlers[i].sock == sock)

@@ -322,8 +322,7 @@ static void serve(dn_node_t *node, registry_t *rg, const dn_frames_t *in)
     int rc = dn_registry_request_decode(in->data[1], in->len[1], &q, &err);
     if (rc) {
         rg->refused++;
-        dn_node_count(node, 1);
-        DN_LOG_LIMITED(DN_LOG_WARN, "rejected message: %s", err.msg);
+        dn_node_refused(node, "rejected message: %s", err.msg);
         /* Answered under its client and number when those can be read, so
          * that the client learns why at once instead of retrying. */
         Dinamo__RegistryRequest *raw =
@@ -372,8 +371,7 @@ static int on_requests(dn_node_t *node, void *self, dn_sock_t *sock, dn_err_t *e
         if (rc || in.n != 2) { /* [peer, request]: anything else is not ours */
             rg->requests++;
             rg->refused++;
-            dn_node_count(node, 1);
-            DN_LOG_LIMITED(DN_LOG_WARN, "rejected message: %d frames, want one request", in.n - 1);
+            dn_node_refused(node, "rejected message: %d frames, want one request", in.n - 1);
             if (in.n >= 1)
                 answer_error(rg, &in, NULL, 0, DN_EFORMAT, "one frame per request");
         } else {
