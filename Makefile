@@ -210,6 +210,17 @@ $(JSROOT): tests/js/package.json tests/js/package-lock.json
 	$(Q)cd tests/js && npm ci --loglevel=error
 	@touch $@
 
+# The fuzz targets' names are set here, before `test` names them as
+# prerequisites (make expands a rule's prerequisites where it reads the rule).
+FUZZ_LAYERS := core io pipe
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
+FUZZ_LIB_SRC := $(foreach l,$(FUZZ_LAYERS),$(wildcard lib/$(l)/*.c))
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o) $(PROTO_C:$(BUILD)/gen/%.c=build-fuzz/obj/gen/%.o)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_INC := $(foreach l,$(FUZZ_LAYERS),-Ilib/$(l)) -I$(BUILD)/gen
+
 # Suites run one after another (each runs its own tests in parallel); the
 # summary line totals Criterion's per-suite synthesis lines. Before them,
 # every fuzz target runs once over each of its committed seeds (fuzz-seeds).
@@ -242,14 +253,6 @@ fixtures:
 # corpus from fuzz/seeds/NAME/; `make fuzz-seeds` (run by `make test`) runs
 # every target once over its committed seeds, so a known input that crashes
 # again fails the build.
-FUZZ_LAYERS := core io pipe
-FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
-FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
-FUZZ_LIB_SRC := $(foreach l,$(FUZZ_LAYERS),$(wildcard lib/$(l)/*.c))
-FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o) $(PROTO_C:$(BUILD)/gen/%.c=build-fuzz/obj/gen/%.o)
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
-	-fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_INC := $(foreach l,$(FUZZ_LAYERS),-Ilib/$(l)) -I$(BUILD)/gen
 # The numeric kernels are GCC vector code (__builtin_shuffle) and parse
 # nothing: compiled by cc, uninstrumented, as SAN=1 does (SAN_KERNELS).
 build-fuzz/obj/lib/core/nn.o: lib/core/nn.c | fuzz-deps
