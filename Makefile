@@ -180,6 +180,12 @@ $(BUILD)/tests/test_keycodec: $(BUILD)/tests/test_keycodec.o $(BUILD)/obj/servic
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
 
+$(BUILD)/tests/test_dash_model.o: CFLAGS += -Iservices/dashboard
+$(BUILD)/tests/test_dash_model: $(BUILD)/tests/test_dash_model.o \
+	$(BUILD)/obj/services/dashboard/model.o $(BUILD)/obj/services/dashboard/view.o $(LIB_A)
+	@echo "LD $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_A)
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)

@@ -1,0 +1,279 @@
+/* Tests of the dashboard's model and JSON views (services/dashboard/model.c,
+ * view.c): the evaluator's judging rule applied run by run, idempotent
+ * updates, which label a run shows, filters and paging, metrics, and that
+ * hostile names come back out of the JSON as the same text. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "model.h"
+#include "view.h"
+
+/* Renders with fn into a string (caller frees). */
+static char *render_runs(const dash_model_t *m, dash_filter_t flt)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert(f);
+    cr_assert_eq(dash_view_runs(f, m, &flt), 0);
+    fclose(f);
+    return buf;
+}
+
+static dash_filter_t all_runs(void)
+{
+    return (dash_filter_t){.before = -1, .limit = 1000, .severity = -1, .method = -1,
+                           .subsystem = -1, .awaiting = 0};
+}
+
+/* chi2 giving score s for n_bins bins: s = log(chi2 / n_bins). */
+static double chi2_for(double s, int n_bins) { return exp(s) * n_bins; }
+
+/* Two keys (a in "calo", b in "trk", 10 bins), runs 0..n-1 each holding both;
+ * scores from sa[], sb[] (NAN: not scored) for method 0. */
+static void build(dash_model_t *m, int n, const double *sa, const double *sb)
+{
+    cr_assert_eq(dash_model_init(m), 0);
+    int ka = dash_model_key(m, "calo/a", "calo", 10);
+    int kb = dash_model_key(m, "trk/b", "trk", 10);
+    cr_assert(ka == 0 && kb == 1);
+    for (int i = 0; i < n; i++) {
+        int keys[2] = {ka, kb};
+        cr_assert_eq(dash_model_run(m, (uint64_t)i, 1000 + i, 1.7e9 + i, keys, 2), 0);
+        if (!isnan(sa[i]))
+            cr_assert_eq(dash_model_score(m, 0, (uint64_t)i, ka, DASH_ST_OK,
+                                          chi2_for(sa[i], 10), 0.3), 0);
+        if (!isnan(sb[i]))
+            cr_assert_eq(dash_model_score(m, 0, (uint64_t)i, kb, DASH_ST_OK,
+                                          chi2_for(sb[i], 10), 0.3), 0);
+    }
+}
+
+Test(dash_model, judges_runs_as_the_evaluator)
+{
+    /* thresholds: bad 1.0, warning 0.5; historical regime: runs 0, 1 */
+    double sa[6] = {2.0, 0.1, 0.1, 0.7, 1.5, 0.2};
+    double sb[6] = {0.1, 0.1, 0.2, 0.1, 3.0, NAN};
+    dash_model_t m;
+    build(&m, 6, sa, sb);
+    dash_model_settle(&m, NULL, NULL);
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(m.runs[i].m[0].severity, DN_SEV_NONE, "run %d judged before thresholds", i);
+    cr_assert_eq(dash_model_threshold(&m, 0, 0, 1.0, 0.5, 2, "tuned"), 0);
+    dash_model_settle(&m, NULL, NULL);
+    /* key b has no threshold yet: no run can be judged (the evaluator waits) */
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(m.runs[i].m[0].severity, DN_SEV_NONE, "run %d judged without b's", i);
+    cr_assert_eq(dash_model_threshold(&m, 1, 0, 1.0, 0.5, 2, "tuned"), 0);
+    dash_model_settle(&m, NULL, NULL);
+    const uint8_t want[6] = {DN_SEV_NONE, DN_SEV_NONE, DN_SEV_GOOD, DN_SEV_WARNING, DN_SEV_BAD,
+                             DN_SEV_NONE /* b not scored */};
+    for (int i = 0; i < 6; i++)
+        cr_expect_eq(m.runs[i].m[0].severity, want[i], "run %d: severity %d, want %d", i,
+                     m.runs[i].m[0].severity, want[i]);
+    /* run 4: both bad, worst first by excess over the bad threshold */
+    cr_expect_eq(m.runs[4].m[0].worst[0], 1);
+    cr_expect_eq(m.runs[4].m[0].worst[1], 0);
+    cr_expect_float_eq(m.runs[4].m[0].excess[0], 2.0, 1e-12, "excess %g", m.runs[4].m[0].excess[0]);
+    cr_expect_float_eq(m.runs[4].m[0].excess[1], 0.5, 1e-12, "excess %g", m.runs[4].m[0].excess[1]);
+    /* combined score: log(sum chi2 / sum bins) */
+    double comb = log((chi2_for(1.5, 10) + chi2_for(3.0, 10)) / 20);
+    cr_expect_float_eq(log(m.runs[4].m[0].chi2 / m.runs[4].m[0].bins), comb, 1e-12);
+    cr_expect_eq(m.counts[0][DN_SEV_BAD], 1);
+    cr_expect_eq(m.counts[0][DN_SEV_WARNING], 1);
+    cr_expect_eq(m.counts[0][DN_SEV_GOOD], 1);
+    cr_expect_eq(m.counts[0][DN_SEV_NONE], 3);
+    /* run 5's missing score arrives: insufficient statistics, which ranks
+     * below good (severity.h), so the run is judged good */
+    cr_assert_eq(dash_model_score(&m, 0, 5, 1, DASH_ST_INSUFFICIENT, NAN, NAN), 0);
+    dash_model_settle(&m, NULL, NULL);
+    cr_expect_eq(m.runs[5].m[0].severity, DN_SEV_GOOD);
+    cr_expect_eq(dash_model_cell_severity(&m, 1, 5, 0), DN_SEV_INSUFFICIENT);
+    cr_expect_eq(m.counts[0][DN_SEV_NONE], 2, "counts follow: %d", m.counts[0][DN_SEV_NONE]);
+    dash_model_free(&m);
+}
+
+Test(dash_model, updates_are_idempotent)
+{
+    double sa[4] = {0.1, 2.0, 0.7, 0.1}, sb[4] = {0.1, 0.1, 0.1, 0.1};
+    dash_model_t m;
+    build(&m, 4, sa, sb);
+    dash_model_threshold(&m, 0, 0, 1.0, 0.5, 1, "tuned");
+    dash_model_threshold(&m, 1, 0, 1.0, 0.5, 1, "tuned");
+    dash_model_label(&m, 1, 0, 1, DASH_LABEL_RECORDED, "generator", NULL, 5.0);
+    dash_model_settle(&m, NULL, NULL);
+    char *once = render_runs(&m, all_runs());
+    /* everything again, as a redelivery after a restart would */
+    int keys[2] = {0, 1};
+    for (int i = 0; i < 4; i++) {
+        dash_model_run(&m, (uint64_t)i, 1000 + i, 1.7e9 + i, keys, 2);
+        dash_model_score(&m, 0, (uint64_t)i, 0, DASH_ST_OK, chi2_for(sa[i], 10), 0.3);
+        dash_model_score(&m, 0, (uint64_t)i, 1, DASH_ST_OK, chi2_for(sb[i], 10), 0.3);
+    }
+    dash_model_threshold(&m, 0, 0, 1.0, 0.5, 1, "tuned");
+    dash_model_label(&m, 1, 0, 1, DASH_LABEL_RECORDED, "generator", NULL, 5.0);
+    dash_model_settle(&m, NULL, NULL);
+    char *twice = render_runs(&m, all_runs());
+    cr_expect_str_eq(twice, once);
+    cr_expect_eq(m.awaiting, 3, "awaiting %d", m.awaiting);
+    cr_expect_eq(m.counts[0][DN_SEV_BAD] + m.counts[0][DN_SEV_WARNING] +
+                     m.counts[0][DN_SEV_GOOD] + m.counts[0][DN_SEV_NONE], 4);
+    free(once);
+    free(twice);
+    dash_model_free(&m);
+}
+
+Test(dash_model, shown_label_prefers_people_and_bad_histograms)
+{
+    double s[2] = {0.1, 0.1};
+    dash_model_t m;
+    build(&m, 2, s, s);
+    cr_expect_eq(m.awaiting, 2);
+    /* the generator labels each histogram: one bad makes the run read bad */
+    dash_model_label(&m, 0, 0, 0, DASH_LABEL_RECORDED, "generator", NULL, 1.0);
+    dash_model_label(&m, 0, 1, 1, DASH_LABEL_RECORDED, "generator", NULL, 1.0);
+    dash_model_label(&m, 0, 0, 0, DASH_LABEL_RECORDED, "generator", NULL, 1.0);
+    cr_expect_eq(m.runs[0].lstate, DASH_LABEL_RECORDED);
+    cr_expect_eq(m.runs[0].lverdict, 1);
+    cr_expect_eq(m.awaiting, 1);
+    /* an automatic label never hides a person's; a person's replaces anything */
+    dash_model_label(&m, 1, -1, 1, DASH_LABEL_PERSON, "alice", "dead region", 2.0);
+    dash_model_label(&m, 1, -1, 0, DASH_LABEL_AUTO, "evaluator", "auto", 3.0);
+    cr_expect_eq(m.runs[1].lstate, DASH_LABEL_PERSON);
+    cr_expect_eq(m.runs[1].lverdict, 1);
+    cr_expect_str_eq(m.runs[1].who, "alice");
+    cr_expect_eq(dash_model_cell(&m, 0, 1)->label, 1, "cell keeps the person's verdict");
+    dash_model_label(&m, 1, -1, 0, DASH_LABEL_PERSON, "bob", "fine after all", 4.0);
+    cr_expect_eq(m.runs[1].lverdict, 0);
+    cr_expect_str_eq(m.runs[1].who, "bob");
+    cr_expect_eq(m.awaiting, 0);
+    dash_model_free(&m);
+}
+
+Test(dash_model, filters_and_pages)
+{
+    double sa[8] = {0.1, 0.1, 2.0, 0.1, 2.0, 0.1, 0.7, 2.0};
+    double sb[8] = {0.1, 0.1, 0.1, 2.0, 0.1, 0.1, 0.1, 0.1};
+    dash_model_t m;
+    build(&m, 8, sa, sb);
+    dash_model_threshold(&m, 0, 0, 1.0, 0.5, 2, "tuned");
+    dash_model_threshold(&m, 1, 0, 1.0, 0.5, 2, "tuned");
+    dash_model_label(&m, 7, -1, 1, DASH_LABEL_PERSON, "alice", NULL, 1.0);
+    dash_model_settle(&m, NULL, NULL);
+    dash_filter_t f = all_runs();
+    f.severity = DN_SEV_BAD;
+    f.method = 0;
+    char *bad = render_runs(&m, f);
+    dn_json_t *doc = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_json_parse(bad, strlen(bad), &doc, &err), 0, "%s", err.msg);
+    const dn_json_value_t *runs = dn_json_get(dn_json_root(doc), "runs");
+    int want[4] = {7, 4, 3, 2};
+    cr_assert_eq(dn_json_array_len(runs), 4, "%s", bad);
+    for (int i = 0; i < 4; i++)
+        cr_expect_eq((int)dn_json_number(dn_json_get(dn_json_array_at(runs, i), "seq")), want[i]);
+    dn_json_destroy(&doc);
+    free(bad);
+    /* subsystem trk bad: only run 3 */
+    f.subsystem = 1;
+    char *trk = render_runs(&m, f);
+    cr_assert_eq(dn_json_parse(trk, strlen(trk), &doc, &err), 0, "%s", err.msg);
+    runs = dn_json_get(dn_json_root(doc), "runs");
+    cr_expect_eq(dn_json_array_len(runs), 1, "%s", trk);
+    cr_expect_eq((int)dn_json_number(dn_json_get(dn_json_array_at(runs, 0), "seq")), 3);
+    dn_json_destroy(&doc);
+    free(trk);
+    /* awaiting, two per page */
+    f = all_runs();
+    f.awaiting = 1;
+    f.limit = 2;
+    char *p1 = render_runs(&m, f);
+    cr_assert_eq(dn_json_parse(p1, strlen(p1), &doc, &err), 0);
+    runs = dn_json_get(dn_json_root(doc), "runs");
+    cr_expect_eq((int)dn_json_number(dn_json_get(dn_json_array_at(runs, 0), "seq")), 6);
+    cr_expect_eq((int)dn_json_number(dn_json_get(dn_json_array_at(runs, 1), "seq")), 5);
+    cr_expect_eq((int)dn_json_number(dn_json_get(dn_json_root(doc), "next_before")), 5);
+    dn_json_destroy(&doc);
+    free(p1);
+    f.before = 1;
+    char *last = render_runs(&m, f);
+    cr_assert_eq(dn_json_parse(last, strlen(last), &doc, &err), 0);
+    cr_expect_eq(dn_json_array_len(dn_json_get(dn_json_root(doc), "runs")), 1);
+    cr_expect_eq(dn_json_type(dn_json_get(dn_json_root(doc), "next_before")), DN_JSON_NULL, "%s",
+                 last);
+    dn_json_destroy(&doc);
+    free(last);
+    dash_model_free(&m);
+}
+
+Test(dash_model, metrics_count_the_continual_regime)
+{
+    /* historical: 0, 1; truth bad for 2 and 4; flagged (a > 1): 2, 3 */
+    double sa[5] = {0.1, 0.1, 2.0, 2.0, 0.1}, sb[5] = {0.1, 0.1, 0.1, 0.1, 0.1};
+    dash_model_t m;
+    build(&m, 5, sa, sb);
+    dash_model_threshold(&m, 0, 0, 1.0, 0.5, 2, "tuned");
+    dash_model_threshold(&m, 1, 0, 1.0, 0.5, 2, "tuned");
+    for (int i = 0; i < 5; i++)
+        dash_model_label(&m, (uint64_t)i, 0, i == 2 || i == 4, DASH_LABEL_RECORDED, NULL, NULL, 0);
+    dash_model_label(&m, 3, 1, 0, DASH_LABEL_AUTO, NULL, NULL, 0); /* not truth */
+    dash_model_settle(&m, NULL, NULL);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_eq(dash_view_metrics(f, &m), 0);
+    fclose(f);
+    dn_json_t *doc = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_json_parse(buf, len, &doc, &err), 0, "%s", err.msg);
+    const dn_json_value_t *a = dn_json_get(dn_json_array_at(dn_json_get(dn_json_root(doc), "keys"), 0),
+                                           "s");
+    cr_expect_eq(dn_json_number(dn_json_get(a, "tp")), 1, "%s", buf);
+    cr_expect_eq(dn_json_number(dn_json_get(a, "fp")), 1);
+    cr_expect_eq(dn_json_number(dn_json_get(a, "fn")), 1);
+    cr_expect_eq(dn_json_number(dn_json_get(a, "tn")), 0);
+    cr_expect_float_eq(dn_json_number(dn_json_get(a, "balanced_accuracy")), 0.25, 1e-12);
+    const dn_json_value_t *b = dn_json_get(dn_json_array_at(dn_json_get(dn_json_root(doc), "keys"), 1),
+                                           "s");
+    cr_expect_eq(dn_json_number(dn_json_get(b, "tn")), 0, "key b has no truth: %s", buf);
+    dn_json_destroy(&doc);
+    free(buf);
+    dash_model_free(&m);
+}
+
+Test(dash_model, hostile_names_survive_as_text)
+{
+    const char *hostile = "<img src=x onerror=alert(1)>\"\\\n</script>";
+    dash_model_t m;
+    cr_assert_eq(dash_model_init(&m), 0);
+    int k = dash_model_key(&m, hostile, "<b>sub</b>", 3);
+    int keys[1] = {k};
+    dash_model_run(&m, 0, 7, 1.0, keys, 1);
+    dash_model_label(&m, 0, -1, 1, DASH_LABEL_PERSON, "<i>eve</i>", "\"; alert(2); \"", 1.0);
+    dash_model_settle(&m, NULL, NULL);
+    char *out = render_runs(&m, all_runs());
+    dn_json_t *doc = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_json_parse(out, strlen(out), &doc, &err), 0, "%s: %s", err.msg, out);
+    const dn_json_value_t *run = dn_json_array_at(dn_json_get(dn_json_root(doc), "runs"), 0);
+    const dn_json_value_t *subs = dn_json_get(run, "subsystems");
+    cr_expect(dn_json_get(subs, "<b>sub</b>") != NULL, "%s", out);
+    const dn_json_value_t *label = dn_json_get(run, "label");
+    cr_expect_str_eq(dn_json_string(dn_json_get(label, "who")), "<i>eve</i>");
+    cr_expect_str_eq(dn_json_string(dn_json_get(label, "reason")), "\"; alert(2); \"");
+    dn_json_destroy(&doc);
+    free(out);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_eq(dash_view_key(f, &m, k), 0);
+    fclose(f);
+    cr_assert_eq(dn_json_parse(buf, len, &doc, &err), 0, "%s", err.msg);
+    cr_expect_str_eq(dn_json_string(dn_json_get(dn_json_root(doc), "key")), hostile);
+    dn_json_destroy(&doc);
+    free(buf);
+    dash_model_free(&m);
+}
