@@ -162,7 +162,8 @@ int dn_node_choice(dn_node_t *self, const char *key, const char *const *words, i
                    int *out, dn_err_t *err);
 
 /* A durable log this service follows: a SUB socket on the endpoint of config
- * key sub_key, a PUSH on req_key, and a follower (opts as stream.h's). Each
+ * key sub_key, a PUSH on req_key, and a follower (opts as stream.h's;
+ * opts->passive makes a reader that never holds the source back). Each
  * entry delivered (exactly once, in offset order) is handed to fn; a negative
  * return stops the service with *err's message. Returns the follower, or
  * NULL with *err set. */
