@@ -89,6 +89,14 @@ MSG = {
     "heartbeat": env(14, u(1, 4) + s(7, "scorer_s") + s(8, s(1, "runs") + u(2, 5)) + u(9, 12)
                      + s(11, "events")),
     "ack": env(14, u(1, 5) + u(9, 12) + s(10, "scorer_s/1") + s(11, "events")),
+    "ack_passive": env(14, u(1, 5) + u(9, 3) + s(10, "dashboard") + s(11, "thresholds")
+                       + u(12, 1)),
+    "threshold": env(15, s(1, "calo/e") + u(2, 1) + d(3, 2.5) + d(4, 1.25) + u(5, 50)
+                     + s(6, "tuned") + s(7, "synthetic-seed42"), offset=0),
+    # untunable: bad +inf, no warning level (NaN)
+    "threshold_untunable": env(15, s(1, "trk/pt") + u(2, 2) + d(3, float("inf"))
+                               + d(4, float("nan")) + u(5, 50) + s(6, "untunable"), offset=1),
+    "threshold_warning_above_bad": env(15, s(1, "calo/e") + u(2, 1) + d(3, 1.0) + d(4, 2.0)),
     # issue 17: a label whose body ends in field 0 in a long form
     "poison_label": bytes.fromhex("0a017818005a14102518252001280232076d616c6c6f7279800000"),
     "unknown_field_in_histogram": env(10, run(hists=[hist("calo/e", [1, 2]) + u(9, 1)])),

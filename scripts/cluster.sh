@@ -34,7 +34,8 @@
 # `stop` ends it). Security is on unless --security off (or DINAMO_SECURITY=off)
 # says otherwise: RUNDIR/keys gets a CURVE key pair for every service and one
 # for a person, "shifter" (labels role: `dinamo label RUN good --keys
-# RUNDIR/keys --as shifter`), made on the first start and kept after; every
+# RUNDIR/keys --as shifter`) and one for the dashboard (labels and delegate),
+# made on the first start and kept after; every
 # socket then admits only those keys (lib/pipe/auth.h). With a
 # feed the evaluator auto-accepts (labels good) runs whose every histogram is
 # good, unless --no-auto-accept; runs the input labels are never auto-accepted.
@@ -43,7 +44,7 @@
 # trainer runs --shard auto, as the replicas of deploy/docker-compose.yml do:
 # the live trainers share the keys fairly, and take over the keys of one that
 # stops or dies), evaluator. Endpoints are
-# loopback TCP ports P .. P+7 (default 5550) or, with --ipc, sockets under
+# loopback TCP ports P .. P+9 (default 5550) or, with --ipc, sockets under
 # RUNDIR/sock (no ports: several clusters can run at once). Any service setting
 # can be given through the environment (DINAMO_<SERVICE>_<KEY>, e.g.
 # DINAMO_GENERATOR_RUNS=200) or by editing dinamo.conf before `restart`.
@@ -101,13 +102,14 @@ start_one() {
 names() { cat "$rundir/services"; }
 
 # Every service's key pair and a person's (shifter), each listed under the
-# role it speaks in; pairs made before are kept (dinamo keygen never
+# role it speaks in (the dashboard under labels and delegate: a label it sends
+# keeps the logged-in user it names as who); pairs made before are kept (dinamo keygen never
 # replaces one), so a restart keeps every key the others trust.
 make_keys() {
     local tool=$build/dinamo k
     [ -x "$tool" ] || die "no $tool (run make first, or set DINAMO_BUILD)"
     for k in generator:runs feed:runs scorer_s:scores scorer_ml:scores registry:registry \
-        trainer:weights evaluator:labels shifter:labels; do
+        trainer:weights evaluator:labels shifter:labels dashboard:labels dashboard:delegate; do
         "$tool" keygen "${k%%:*}" --dir "$rundir/keys" --role "${k#*:}" >/dev/null ||
             die "dinamo keygen ${k%%:*} failed"
     done
@@ -153,7 +155,7 @@ alive() { # NAME -> 0 when running
         kill -0 "$(cat "$rundir/pids/$1.pid")" 2>/dev/null
 }
 
-write_conf() { # endpoints: events events_req scores_s scores_s_req scores_ml scores_ml_req weights registry
+write_conf() { # endpoints: events events_req scores_s scores_s_req scores_ml scores_ml_req weights registry thresholds thresholds_req
     local e=("$@") src=generator
     [ -z "$feed_input" ] || src=feed
     cat >"$rundir/dinamo.conf" <<EOF
@@ -209,6 +211,8 @@ scores_s = connect:scorer_s@${e[2]}
 scores_s_requests = connect:scorer_s@${e[3]}
 scores_ml = connect:scorer_ml@${e[4]}
 scores_ml_requests = connect:scorer_ml@${e[5]}
+thresholds = bind:${e[8]}
+thresholds_requests = bind:${e[9]}
 methods = $methods
 report_dir = $rundir/report
 auto_accept = $auto_accept
@@ -261,12 +265,13 @@ start)
         mkdir -p "$rundir/sock"
         s="ipc://$rundir/sock"
         write_conf "$s/events" "$s/events.req" "$s/scores_s" "$s/scores_s.req" \
-            "$s/scores_ml" "$s/scores_ml.req" "$s/weights" "$s/registry"
+            "$s/scores_ml" "$s/scores_ml.req" "$s/weights" "$s/registry" "$s/thresholds" \
+            "$s/thresholds.req"
     else
         t=tcp://127.0.0.1
         p=$port_base
         write_conf "$t:$p" "$t:$((p + 1))" "$t:$((p + 2))" "$t:$((p + 3))" "$t:$((p + 4))" \
-            "$t:$((p + 5))" "$t:$((p + 6))" "$t:$((p + 7))"
+            "$t:$((p + 5))" "$t:$((p + 6))" "$t:$((p + 7))" "$t:$((p + 8))" "$t:$((p + 9))"
     fi
     [ $security = off ] || make_keys
     if [ -n "$feed_input" ]; then list=(feed scorer_s); else list=(generator scorer_s); fi

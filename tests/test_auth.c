@@ -153,6 +153,91 @@ Test(auth, damaged_directories_are_refused_by_name)
     expect_load_error(NULL, DN_EFORMAT, "srv.pub");
 }
 
+/* Issue 18: the dashboard's key lists the delegate role; parsed, written
+ * to and read back from the roles file like the others. */
+Test(auth, the_delegate_role_parses_and_round_trips_through_the_roles_file)
+{
+    dn_err_t err = {0};
+    int role = 0;
+    cr_assert_eq(dn_auth_role_parse("delegate", &role, &err), 0, "%s", err.msg);
+    cr_assert_eq(role, DN_ROLE_DELEGATE);
+    cr_assert_eq(dn_auth_role_parse("delegates", &role, &err), DN_EINVAL);
+    cr_assert(strstr(err.msg, "delegate"), "the refusal does not list delegate: %s", err.msg);
+    char buf[128];
+    cr_assert_str_eq(dn_auth_roles_str(DN_ROLE_LABELS | DN_ROLE_DELEGATE, buf, sizeof buf),
+                     "labels,delegate");
+    keygen("dashboard", DN_ROLE_LABELS | DN_ROLE_DELEGATE);
+    keygen("shifter", DN_ROLE_LABELS);
+    dn_keyring_t *k = dn_keyring_load(dir, NULL, &err);
+    cr_assert_not_null(k, "%s", err.msg);
+    cr_assert_eq(dn_keyring_roles(k, "dashboard"), DN_ROLE_LABELS | DN_ROLE_DELEGATE);
+    cr_assert_eq(dn_keyring_roles(k, "shifter"), DN_ROLE_LABELS);
+    cr_assert_str_eq(dn_keyring_with_role(k, DN_ROLE_DELEGATE, 0), "dashboard");
+    cr_assert_null(dn_keyring_with_role(k, DN_ROLE_DELEGATE, 1));
+    dn_keyring_destroy(&k);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "grep -qx 'delegate: dashboard' %s/roles", dir);
+    cr_assert_eq(system(cmd), 0, "no 'delegate: dashboard' line in the roles file");
+}
+
+/* Who a label records: the key's name, except for a delegate naming a
+ * person, whose name is kept once it is fit to show. */
+Test(auth, a_label_records_the_keys_name_unless_a_delegate_names_a_person)
+{
+    const int shifter = DN_ROLE_LABELS, dash = DN_ROLE_LABELS | DN_ROLE_DELEGATE;
+    const char *who = NULL;
+    dn_err_t err = {0};
+    /* A plain labeller: its own name, whatever it claims. */
+    cr_assert_eq(dn_auth_label_who(shifter, "shifter", "alice", &who, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(who, "shifter");
+    /* Delegate alone, or no role at all, or an unknown key: not a labeller. */
+    cr_assert_eq(dn_auth_label_who(DN_ROLE_DELEGATE, "d", "alice", &who, &err), DN_EINVAL);
+    cr_assert(strstr(err.msg, "not admitted to label"), "%s", err.msg);
+    cr_assert_null(who);
+    cr_assert_eq(dn_auth_label_who(0, "d", "alice", &who, &err), DN_EINVAL);
+    cr_assert_eq(dn_auth_label_who(-1, "x", "alice", &who, &err), DN_EINVAL);
+    /* The dashboard: the person's name is kept ... */
+    const char *claimed = "alice";
+    cr_assert_eq(dn_auth_label_who(dash, "dashboard", claimed, &who, &err), 0, "%s", err.msg);
+    cr_assert(who == claimed, "who '%s' is not the label's own", who);
+    const char *utf8 = "Jos\xc3\xa9 M\xc3\xbcller \xe6\x9d\x8e \xf0\x9f\x94\xad"; /* é ü 李 🔭 */
+    cr_assert_eq(dn_auth_label_who(dash, "dashboard", utf8, &who, &err), 0, "%s", err.msg);
+    char max[DN_AUTH_WHO_MAX + 2];
+    memset(max, 'a', DN_AUTH_WHO_MAX);
+    max[DN_AUTH_WHO_MAX] = '\0';
+    cr_assert_eq(dn_auth_label_who(dash, "dashboard", max, &who, &err), 0, "%s", err.msg);
+    /* ... an empty or absent one becomes the key's name ... */
+    cr_assert_eq(dn_auth_label_who(dash, "dashboard", "", &who, &err), 0);
+    cr_assert_str_eq(who, "dashboard");
+    cr_assert_eq(dn_auth_label_who(dash, "dashboard", NULL, &who, &err), 0);
+    cr_assert_str_eq(who, "dashboard");
+    /* ... and one unfit to show is refused, saying why. */
+    struct { const char *who, *why; } bad[] = {
+        {"alice\nroot", "control character at byte 5"},
+        {"\x7f", "control character at byte 0"},
+        {"a\xc2\x85", "control character at byte 1"},          /* C1 NEL */
+        {"ev\xe2\x80\xaeil", "bidirectional control (U+202E) at byte 2"},
+        {"\xff", "not UTF-8 (byte 0 is 0xff)"},
+        {"\xc0\xaf", "not UTF-8 (byte 0 is 0xc0)"},              /* overlong '/' */
+        {"\xe0\x80\xaf", "overlong"},
+        {"\xed\xa0\x80", "surrogate"},
+        {"ab\xe6\x9d", "cut at byte 2"},
+        {"a\xe6(b", "byte 2 is 0x28"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        who = "unchanged";
+        int rc = dn_auth_label_who(dash, "dashboard", bad[i].who, &who, &err);
+        cr_assert_eq(rc, DN_EFORMAT, "case %zu accepted (rc %d)", i, rc);
+        cr_assert_null(who, "case %zu", i);
+        cr_assert(strstr(err.msg, bad[i].why), "case %zu: '%s' does not say '%s'", i, err.msg,
+                  bad[i].why);
+    }
+    max[DN_AUTH_WHO_MAX] = 'a';
+    max[DN_AUTH_WHO_MAX + 1] = '\0';
+    cr_assert_eq(dn_auth_label_who(dash, "dashboard", max, &who, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "65 bytes (at most 64)"), "%s", err.msg);
+}
+
 /* Found by fuzz/fuzz_keys.c: libzmq's Z85 decoder stops at a NUL, so a key
  * file with one inside its 40 characters left the rest of the key unset. */
 Test(auth, a_key_with_a_nul_inside_is_refused)

@@ -483,6 +483,18 @@ Test(bus, topics_and_shards)
     cr_assert_eq(dn_bus_topic(make_label(&lm, 1, 1, "calo/e"), t, 5), DN_ERANGE);
     Dinamo__Envelope none = DINAMO__ENVELOPE__INIT;
     cr_assert_eq(dn_bus_topic(&none, t, sizeof t), DN_EINVAL);
+    Dinamo__Threshold th = DINAMO__THRESHOLD__INIT;
+    th.histogram_key = (char *)"calo/e";
+    th.has_method = 1;
+    th.method = DINAMO__METHOD__METHOD_ML;
+    Dinamo__Envelope te = DINAMO__ENVELOPE__INIT;
+    te.body_case = DINAMO__ENVELOPE__BODY_THRESHOLD;
+    te.threshold = &th;
+    cr_assert_eq(dn_bus_topic(&te, t, sizeof t), 19);
+    cr_assert_str_eq(t, "threshold/ML/calo/e");
+    th.method = DINAMO__METHOD__METHOD_S;
+    cr_assert_eq(dn_bus_topic(&te, t, sizeof t), 18);
+    cr_assert_str_eq(t, "threshold/S/calo/e");
     /* FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c */
     cr_assert_eq(dn_shard_of("a", 4), 0);
     cr_assert_eq(dn_shard_of("a", 3), 1);

@@ -330,6 +330,73 @@ Test(msg, control_roundtrip)
     dn_msg_free(&e);
 }
 
+static Dinamo__Threshold make_threshold(void)
+{
+    Dinamo__Threshold t = DINAMO__THRESHOLD__INIT;
+    t.histogram_key = (char *)"calo/e";
+    t.has_method = 1;
+    t.method = DINAMO__METHOD__METHOD_ML;
+    t.has_bad = t.has_warning = t.has_historical_runs = 1;
+    t.bad = 2.5;
+    t.warning = 1.25;
+    t.historical_runs = 50;
+    t.origin = (char *)"tuned";
+    t.stream = (char *)"synthetic-seed42";
+    return t;
+}
+
+Test(msg, threshold_roundtrip)
+{
+    Dinamo__Threshold t = make_threshold();
+    Dinamo__Envelope env = wrap(&t, DINAMO__ENVELOPE__BODY_THRESHOLD), *e = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    cr_assert_eq(dn_msg_type(e), DN_MSG_THRESHOLD);
+    const Dinamo__Threshold *d = e->threshold;
+    cr_assert_str_eq(d->histogram_key, "calo/e");
+    cr_assert(d->method == DINAMO__METHOD__METHOD_ML && d->bad == 2.5 && d->warning == 1.25 &&
+              d->historical_runs == 50u, "got method %d bad %g warning %g n_hist %u",
+              (int)d->method, d->bad, d->warning, d->historical_runs);
+    cr_assert_str_eq(d->origin, "tuned");
+    cr_assert_str_eq(d->stream, "synthetic-seed42");
+    dn_msg_free(&e);
+
+    /* Untunable: bad +inf, no warning level (NaN); and no warning at all. */
+    t.bad = INFINITY;
+    t.warning = NAN;
+    t.origin = (char *)"untunable";
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    cr_assert(isinf(e->threshold->bad) && e->threshold->bad > 0 && isnan(e->threshold->warning));
+    dn_msg_free(&e);
+    t.has_warning = 0;
+    t.origin = NULL;
+    t.bad = -3; /* a score is a log: negative thresholds are real */
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    dn_msg_free(&e);
+    t.has_warning = 1;
+    t.warning = -3; /* warning == bad */
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    dn_msg_free(&e);
+}
+
+Test(msg, control_passive_roundtrip)
+{
+    Dinamo__Control c = DINAMO__CONTROL__INIT;
+    c.has_kind = 1;
+    c.kind = DINAMO__CONTROL_KIND__ACK;
+    c.consumer = (char *)"dashboard";
+    c.log = (char *)"events";
+    c.has_offset = 1;
+    c.offset = 5;
+    c.has_passive = 1;
+    c.passive = 1;
+    Dinamo__Envelope env = wrap(&c, DINAMO__ENVELOPE__BODY_CONTROL), *e = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    cr_assert(e->control->has_passive && e->control->passive);
+    dn_msg_free(&e);
+}
+
 /* ---- validation errors ------------------------------------------------- */
 
 /* Expects decode of env to fail with code and reason, and the message to
@@ -539,6 +606,45 @@ Test(msg, label_score_weights_control_errors)
 }
 
 /* ---- hostile bytes ----------------------------------------------------- */
+
+Test(msg, threshold_errors)
+{
+    Dinamo__Threshold t = make_threshold();
+    Dinamo__Envelope env = wrap(&t, DINAMO__ENVELOPE__BODY_THRESHOLD);
+    t.histogram_key = (char *)"";
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_KEY, "threshold", "histogram key is empty", NULL);
+    t.histogram_key = (char *)"calo\x01/e";
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_KEY, "threshold", "control character", NULL);
+    t = make_threshold();
+    t.has_method = 0;
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_MISSING, "threshold of 'calo/e'", "no method",
+                  NULL);
+    t.has_method = 1;
+    t.method = DINAMO__METHOD__METHOD_UNSPECIFIED;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_ENUM, "'calo/e'", "unknown method 0", NULL);
+    t.method = (Dinamo__Method)7;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_ENUM, "unknown method 7", NULL);
+    t = make_threshold();
+    t.has_bad = 0;
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_MISSING, "threshold of 'calo/e' (ML)",
+                  "no bad threshold", NULL);
+    t.has_bad = 1;
+    t.bad = NAN;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "(ML)", "bad threshold nan", NULL);
+    t.bad = -INFINITY;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "bad threshold -inf", NULL);
+    t = make_threshold();
+    t.warning = 3.0; /* above bad 2.5 */
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "warning threshold 3",
+                  "bad = 2.5", NULL);
+    t.warning = -INFINITY;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "warning threshold -inf", NULL);
+    t = make_threshold();
+    t.origin = (char *)"guessed";
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "origin 'guessed'", NULL);
+    t.origin = (char *)"";
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "origin ''", NULL);
+}
 
 Test(msg, truncated_bytes_are_format_errors)
 {
@@ -817,6 +923,7 @@ Test(msg, names)
     for (int i = 0; i < DN_REJECT__N; i++)
         cr_assert_str_neq(dn_reject_name(i), "?", "reason %d unnamed", i);
     cr_assert_str_eq(dn_msg_type_name(DN_MSG_WEIGHTS), "weights");
+    cr_assert_str_eq(dn_msg_type_name(DN_MSG_THRESHOLD), "threshold");
     cr_assert_eq(dn_msg_type(NULL), DN_MSG_NONE);
 }
 

@@ -14,7 +14,11 @@
  *     a log that holds entries without any checkpoint (not this service's);
  *   - the heartbeat (health.h): refreshed every tick while the loop runs
  *     (rounds and entries counted), "stopped" after SIGTERM, "failed" with
- *     the error after a failure, at health_file when that key is given. */
+ *     the error after a failure, at health_file when that key is given;
+ *   - with security on, a Label sent to the log's requests socket is taken
+ *     (appended to the log, `labels` true) only from a key with the labels
+ *     role, under that key's name, except from a delegate (the dashboard),
+ *     whose label keeps the person it names once fit to show. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +32,7 @@
 
 #include "clock.h"
 #include "fileio.h"
+#include "auth.h"
 #include "health.h"
 #include "node.h"
 #include "tmpdir.h"
@@ -52,6 +57,17 @@ typedef struct counter_t {
     int stay; /* keep running after the last entry (until SIGTERM) */
 } counter_t;
 
+/* `labels`: a Label the node admitted on the requests socket is appended. */
+static int counter_on_label(dn_node_t *node, void *self, const Dinamo__Envelope *env,
+                            dn_err_t *err)
+{
+    (void)node;
+    Dinamo__Envelope copy = *env;
+    copy.producer = NULL;
+    copy.has_seq = copy.has_incarnation = copy.has_time_sent = copy.has_offset = 0;
+    return dn_source_append(((counter_t *)self)->log, &copy, err);
+}
+
 static int counter_create(dn_node_t *node, void **self, dn_err_t *err)
 {
     counter_t *c = calloc(1, sizeof *c);
@@ -62,7 +78,8 @@ static int counter_create(dn_node_t *node, void **self, dn_err_t *err)
         return rc;
     c->stay = dn_node_bool(node, "stay");
     dn_source_opts_t so = {.log = "counts", .service = "counter"};
-    c->log = dn_node_source(node, "out", "out_requests", &so, NULL, err);
+    c->log = dn_node_source(node, "out", "out_requests", &so,
+                            dn_node_bool(node, "labels") ? counter_on_label : NULL, err);
     return c->log ? 0 : err->code;
 }
 
@@ -110,10 +127,11 @@ static const dn_config_key_t counter_keys[] = {
     {"stay", DN_CFG_BOOL, "false", "keep running after the last entry"},
     {"out", DN_CFG_STRING, NULL, "the counts log (PUB)"},
     {"out_requests", DN_CFG_STRING, NULL, "its followers' requests (PULL)"},
+    {"labels", DN_CFG_BOOL, "false", "append the labels sent to out_requests to the log"},
 };
 
 static const dn_node_def_t counter_def = {
-    .name = "counter", .usage = "A test service.\n", .keys = counter_keys, .n_keys = 4,
+    .name = "counter", .usage = "A test service.\n", .keys = counter_keys, .n_keys = 5,
     .flags = DN_NODE_STORE, .create = counter_create, .destroy = counter_destroy,
     .round = counter_round, .ckpt_magic = "DNTC", .ckpt_version = 1, .save = counter_save,
     .load = counter_load,
@@ -527,4 +545,105 @@ Test(node, a_follower_skips_a_poison_entry_once_and_for_good)
     cr_assert_eq(reader_lines("rejected message"), 0, "a refusal logged without its offset");
     kill(counter, SIGTERM);
     cr_assert_eq(wait_counter(counter), 0);
+}
+
+/* ---- who a label records ------------------------------------------------------ */
+
+/* Sends one Label (run, who) to the counter's requests socket as key `as`. */
+static void send_label_as(void *ctx, const char *keys_dir, const char *as, int64_t run,
+                          const char *who)
+{
+    dn_err_t err = {0};
+    dn_keyring_t *kr = dn_keyring_load(keys_dir, as, &err);
+    cr_assert_not_null(kr, "%s", err.msg);
+    char ep[200];
+    snprintf(ep, sizeof ep, "connect:counter@ipc://%s/req", dir);
+    /* No stamping: sockets made within one clock tick would share an
+     * incarnation, and the second label would be dropped as a duplicate. */
+    dn_sock_opts_t o = {.keys = kr, .linger_ms = 2000};
+    dn_sock_t *push = dn_sock_new(ctx, ZMQ_PUSH, ep, &o, &err);
+    dn_keyring_destroy(&kr);
+    cr_assert_not_null(push, "%s", err.msg);
+    Dinamo__Label l = DINAMO__LABEL__INIT;
+    l.has_run_number = l.has_run_seq = l.has_verdict = l.has_source = 1;
+    l.run_number = run;
+    l.run_seq = (uint64_t)run;
+    l.verdict = DINAMO__VERDICT__BAD;
+    l.source = DINAMO__LABEL_SOURCE__SHIFTER;
+    l.who = (char *)who;
+    char producer[64];
+    snprintf(producer, sizeof producer, "%s/run%lld", as, (long long)run);
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.producer = producer;
+    env.has_seq = 1;
+    env.body_case = DINAMO__ENVELOPE__BODY_LABEL;
+    env.label = &l;
+    cr_assert_eq(dn_sock_send(push, &env, 5000, &err), 0, "%s", err.msg);
+    dn_sock_destroy(&push); /* lingers until it left */
+}
+
+/* Issue 18: the dashboard's key (labels and delegate) labels on behalf of
+ * its logged-in user: that name is kept, once fit to show; any other
+ * labeller's label records its key's name, whatever it claims. */
+Test(node, a_delegates_label_keeps_the_person_it_names)
+{
+    char keys[200];
+    snprintf(keys, sizeof keys, "%s/keys", dir);
+    struct { const char *name; int roles; } ks[] = {
+        {"counter", DN_ROLE_RUNS}, {"shifter", DN_ROLE_LABELS},
+        {"dashboard", DN_ROLE_LABELS | DN_ROLE_DELEGATE}, {"reader", 0},
+    };
+    dn_err_t err = {0};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        cr_assert_eq(dn_auth_keygen(keys, ks[i].name, ks[i].roles, NULL, &err), 0, "%s",
+                     err.msg);
+    setenv("DINAMO_COMMON_SECURITY", "on", 1);
+    pid_t pid = spawn_counter("--count", "0", "--stay", "true", "--labels", "true",
+                              "--keys_dir", keys, NULL);
+    setenv("DINAMO_COMMON_SECURITY", "off", 1);
+    char path[160];
+    snprintf(path, sizeof path, "%s/data/counter/health", dir);
+    wait_running(path, 1);
+    void *ctx = zmq_ctx_new();
+    cr_assert_not_null(ctx);
+    send_label_as(ctx, keys, "shifter", 1, "someone else");   /* -> shifter */
+    send_label_as(ctx, keys, "dashboard", 2, "Zo\xc3\xab");    /* kept */
+    send_label_as(ctx, keys, "dashboard", 3, "");               /* -> dashboard */
+    send_label_as(ctx, keys, "dashboard", 4, "eve\nroot");     /* refused */
+    send_label_as(ctx, keys, "reader", 5, "reader");            /* refused: no labels role */
+    send_label_as(ctx, keys, "dashboard", 6, "last");           /* kept: all before it is in */
+    zmq_ctx_term(ctx);
+    dn_health_t h = read_health(path);
+    for (int i = 0; i < 500 && h.out < 4; i++) {
+        usleep(10000);
+        h = read_health(path);
+    }
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    cr_assert_eq(wait_counter(pid), 0);
+    snprintf(path, sizeof path, "%s/data/counter", dir);
+    dn_store_t *st = dn_store_open(path, DN_STORE_READONLY, 0, &err);
+    cr_assert_not_null(st, "%s", err.msg);
+    uint64_t n = 0;
+    cr_assert_eq(dn_store_count(st, "counts", &n, &err), 0, "%s", err.msg);
+    const struct { int64_t run; const char *who; } want[] = {
+        {1, "shifter"}, {2, "Zo\xc3\xab"}, {3, "dashboard"}, {6, "last"},
+    };
+    cr_assert_eq(n, 4, "%llu labels taken, want 4 (runs 1, 2, 3, 6)", (unsigned long long)n);
+    for (uint64_t i = 0; i < n; i++) {
+        Dinamo__Envelope *e = NULL;
+        cr_assert_eq(dn_stream_log_read(st, "counts", i, &e, &err), 0, "%s", err.msg);
+        cr_assert_eq(dn_msg_type(e), DN_MSG_LABEL);
+        size_t w = 0; /* the connections are several: any arrival order will do */
+        while (w < 4 && want[w].run != e->label->run_number)
+            w++;
+        cr_assert_lt(w, 4, "entry %llu is run %lld, which was refused",
+                     (unsigned long long)i, (long long)e->label->run_number);
+        cr_assert_str_eq(e->label->who, want[w].who, "run %lld recorded who '%s'",
+                         (long long)want[w].run, e->label->who);
+        dn_msg_free(&e);
+    }
+    dn_store_destroy(&st);
+    cr_assert(said("label of run 4 from key 'dashboard' refused: who has a control character "
+                   "at byte 3"));
+    cr_assert(said("label of run 5 from key 'reader' refused: not admitted to label"));
 }

@@ -20,6 +20,7 @@
 #include "dinamo_s.h"
 #include "evaluate.h"
 #include "results.h"
+#include "severity.h"
 #include "fileio.h"
 #include "generator.h"
 #include "stream.h"
@@ -67,10 +68,12 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static pid_t start_evaluator(void)
+/* The evaluator with methods s, n_hist 60, exit_at_end and the given
+ * warning_margin (NULL: its default). */
+static pid_t start_evaluator_margin(const char *margin)
 {
     const char *build = getenv("DINAMO_BUILD");
-    char bin[256], data[128], a[4][200], logp[128];
+    char bin[256], data[128], a[6][200], logp[128];
     snprintf(bin, sizeof bin, "%s/services/evaluator", build && *build ? build : "build");
     cr_assert_eq(access(bin, X_OK), 0, "no service binary %s (set DINAMO_BUILD)", bin);
     snprintf(data, sizeof data, "%s/data", dir);
@@ -78,6 +81,8 @@ static pid_t start_evaluator(void)
     snprintf(a[1], sizeof a[1], "connect:%s", ep[1]);
     snprintf(a[2], sizeof a[2], "connect:%s", ep[2]);
     snprintf(a[3], sizeof a[3], "connect:%s", ep[3]);
+    snprintf(a[4], sizeof a[4], "bind:ipc://%s/th", dir);
+    snprintf(a[5], sizeof a[5], "bind:ipc://%s/threq", dir);
     snprintf(logp, sizeof logp, "%s/evaluator.log", dir);
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
@@ -85,11 +90,33 @@ static pid_t start_evaluator(void)
         FILE *f = freopen(logp, "a", stderr);
         (void)f;
         execl(bin, bin, "--data-dir", data, "--events", a[0], "--events-requests", a[1],
-              "--scores-s", a[2], "--scores-s-requests", a[3], "--methods", "s", "--n-hist",
-              "60", "--tick-ms", "100", "--exit-at-end", (char *)NULL);
+              "--scores-s", a[2], "--scores-s-requests", a[3], "--thresholds", a[4],
+              "--thresholds-requests", a[5], "--methods", "s", "--n-hist", "60", "--tick-ms",
+              "100", "--exit-at-end", "--warning-margin",
+              margin ? margin : DN_WARNING_MARGIN_TEXT, (char *)NULL);
         _exit(127);
     }
     return pid;
+}
+
+static pid_t start_evaluator(void) { return start_evaluator_margin(NULL); }
+
+/* The evaluator's thresholds log: n entries, the last one read into *last
+ * (caller frees). */
+static uint64_t thresholds_log(Dinamo__Envelope **last)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/data/evaluator", dir);
+    dn_err_t err = {0};
+    dn_store_t *s = dn_store_open(path, DN_STORE_READONLY, 0, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    uint64_t n = 0;
+    cr_assert_eq(dn_store_count(s, "thresholds", &n, &err), 0, "%s", err.msg);
+    *last = NULL;
+    if (n)
+        cr_assert_eq(dn_stream_log_read(s, "thresholds", n - 1, last, &err), 0, "%s", err.msg);
+    dn_store_destroy(&s);
+    return n;
 }
 
 static pid_t start_scorer(void)
@@ -544,6 +571,39 @@ Test(scorer_s, evaluator_report_equals_offline_evaluation)
     for (char *p = csv; *p; p++)
         lines += *p == '\n';
     cr_assert_eq(lines, N_RUNS + 1);
+    /* The thresholds log: one entry, the threshold metrics.json reports
+     * (dn_evaluate's, tuned on the first 60 runs), and the warning
+     * threshold warning_margin below it. */
+    Dinamo__Envelope *e = NULL;
+    uint64_t n = thresholds_log(&e);
+    cr_assert_eq(n, 1, "the thresholds log holds %llu entries for one key and one method",
+                 (unsigned long long)n);
+    cr_assert_eq(dn_msg_type(e), DN_MSG_THRESHOLD);
+    const Dinamo__Threshold *t = e->threshold;
+    cr_assert_str_eq(t->histogram_key, KEY);
+    cr_assert_eq(t->method, DINAMO__METHOD__METHOD_S);
+    cr_assert(t->has_bad && t->bad == r.threshold, "bad %.17g, metrics.json's %.17g", t->bad,
+              r.threshold);
+    cr_assert(t->has_warning && t->warning == r.threshold - DN_WARNING_MARGIN,
+              "warning %.17g, want %.17g", t->warning, r.threshold - DN_WARNING_MARGIN);
+    cr_assert_eq(t->historical_runs, N_HIST);
+    cr_assert_str_eq(t->origin, "tuned");
+    cr_assert_str_eq(t->stream, "test", "stream of the runs");
+    dn_msg_free(&e);
+    /* A restart with the same settings publishes nothing again; with another
+     * warning_margin, the threshold once more, as it is now in force. */
+    cr_assert_eq(waitpid(start_evaluator(), &st, 0) > 0 && WIFEXITED(st) && !WEXITSTATUS(st), 1,
+                 "restarted evaluator: status %d", st);
+    cr_assert_eq(thresholds_log(&e), 1, "a restart published the threshold again");
+    dn_msg_free(&e);
+    cr_assert_eq(waitpid(start_evaluator_margin("0.25"), &st, 0) > 0 && WIFEXITED(st) &&
+                     !WEXITSTATUS(st), 1, "restarted evaluator: status %d", st);
+    n = thresholds_log(&e);
+    cr_assert_eq(n, 2, "after warning_margin changed the log holds %llu entries",
+                 (unsigned long long)n);
+    cr_assert(e->threshold->bad == r.threshold && e->threshold->warning == r.threshold - 0.25,
+              "republished bad %.17g warning %.17g", e->threshold->bad, e->threshold->warning);
+    dn_msg_free(&e);
     free(csv);
     free(json);
     free(want);

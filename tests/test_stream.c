@@ -92,7 +92,14 @@ static void src_close(src_t *s)
     dn_store_destroy(&s->store);
 }
 
+static void fol_open_opts(fol_t *f, const char *name, int passive);
+
 static void fol_open(fol_t *f, const char *name)
+{
+    fol_open_opts(f, name, 0);
+}
+
+static void fol_open_opts(fol_t *f, const char *name, int passive)
 {
     dn_err_t err = {0};
     char ep[160];
@@ -102,7 +109,8 @@ static void fol_open(fol_t *f, const char *name)
     snprintf(ep, sizeof ep, "connect:%s", ep_req);
     f->push = dn_sock_new(ctx, ZMQ_PUSH, ep, NULL, &err);
     cr_assert_not_null(f->push, "%s", err.msg);
-    dn_follower_opts_t o = {.log = "events", .consumer = name, .ack_interval_ms = 20};
+    dn_follower_opts_t o = {.log = "events", .consumer = name, .ack_interval_ms = 20,
+                            .passive = passive};
     f->f = dn_follower_new(f->sub, f->push, &o, &err);
     cr_assert_not_null(f->f, "%s", err.msg);
     f->drop_from = f->drop_to = -1;
@@ -633,7 +641,14 @@ Test(stream, a_poison_entry_in_the_log_is_skipped_once_not_rewound_to_forever)
 
 /* An ACK or REWIND from `name` at `offset`, as anyone reaching the request
  * port can send it. */
+static void forge_opts(src_t *s, int kind, const char *name, uint64_t offset, int passive);
+
 static void forge(src_t *s, int kind, const char *name, uint64_t offset)
+{
+    forge_opts(s, kind, name, offset, 0);
+}
+
+static void forge_opts(src_t *s, int kind, const char *name, uint64_t offset, int passive)
 {
     Dinamo__Control c = DINAMO__CONTROL__INIT;
     c.has_kind = 1;
@@ -642,6 +657,8 @@ static void forge(src_t *s, int kind, const char *name, uint64_t offset)
     c.log = (char *)"events";
     c.has_offset = 1;
     c.offset = offset;
+    c.has_passive = passive;
+    c.passive = passive;
     Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
     env.producer = (char *)name;
     env.has_seq = 1;
@@ -810,5 +827,216 @@ Test(stream, a_forged_ack_from_the_start_holds_the_window_one_timeout_at_most)
     cr_assert_lt(held, 0.4 + 0.3, "the forged ACK held the stream %.2f s (timeout 0.4 s)", held);
     check_got(&a, 100);
     fol_close(&a);
+    src_close(&s);
+}
+
+/* ---- passive followers ------------------------------------------------------ */
+
+/* Issue 18: a dashboard follows passively. When it stops acknowledging (and
+ * reading) the source goes on at the pace of its real follower, where a
+ * normal follower that stops keeps it within the window; back, the passive
+ * one still gets everything (by rewinds). */
+Test(stream, a_passive_follower_that_stops_acking_never_slows_the_source)
+{
+    src_t s;
+    fol_t a = {0}, dash = {0};
+    src_open(&s, 8, 1);
+    fol_open(&a, "a");
+    fol_open_opts(&dash, "dash", 1);
+    append_runs(&s, 0, 200);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    for (int t = 0; t < 2000 && (a.n_got < 1 || dash.n_got < 1); t++) {
+        src_round(&s);
+        fol_round(&a, 1);
+        fol_round(&dash, 1);
+        sleep_ms(2);
+    }
+    cr_assert_geq(dash.n_got, 1, "the passive follower got nothing while the stream flowed");
+    int dash_had = dash.n_got;
+    /* dash stops: neither reads nor acknowledges. */
+    fol_t *fs[] = {&a};
+    run_until(&s, fs, 1, 200, 10000);
+    check_got(&a, 200);
+    cr_assert_eq(dash.n_got, dash_had);
+    for (int t = 0; t < 20; t++) { /* a's last ACK reaches the source */
+        src_round(&s);
+        fol_round(&a, 1);
+        sleep_ms(2);
+    }
+    dn_source_stats_t st = dn_source_stats(s.source);
+    cr_assert_eq(st.followers, 1, "%d followers hold the stream, want only a", st.followers);
+    cr_assert_eq(st.passive, 1, "%d passive followers heard, want dash", st.passive);
+    cr_assert_eq(st.heard, 1, "heard counts %d, want a alone (passive ones left out)",
+                 st.heard);
+    cr_assert_eq(st.heard_slowest, 200, "heard_slowest %llu: the passive follower counted",
+                 (unsigned long long)st.heard_slowest);
+    /* The same with a normal follower in dash's place: it keeps the window. */
+    fol_t slow = {0};
+    fol_open(&slow, "slow");
+    append_runs(&s, 200, 100);
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    for (int t = 0; t < 5000 && slow.n_got < 210; t++) {
+        src_round(&s);
+        fol_round(&a, 1);
+        fol_round(&slow, 1);
+        sleep_ms(2);
+    }
+    cr_assert_geq(slow.n_got, 210, "the new normal follower read %d entries", slow.n_got);
+    uint64_t slow_next = dn_follower_next(slow.f);
+    for (int t = 0; t < 150; t++) {
+        src_round(&s);
+        fol_round(&a, 1);
+        fol_round(&slow, 0);
+        sleep_ms(2);
+    }
+    st = dn_source_stats(s.source);
+    cr_assert_leq(st.cursor, slow_next + 8 + 8,
+                  "cursor %llu ran ahead of the silent normal follower (acked <= %llu, window 8)",
+                  (unsigned long long)st.cursor, (unsigned long long)slow_next);
+    cr_assert_lt(a.n_got, 300, "a got everything past a silent normal follower");
+    /* Everyone back: the passive one catches up on all 300 too. */
+    fol_t *all[] = {&a, &slow, &dash};
+    run_until(&s, all, 3, 300, 20000);
+    check_got(&a, 300);
+    check_got(&slow, 300);
+    check_got(&dash, 300);
+    fol_close(&a);
+    fol_close(&slow);
+    fol_close(&dash);
+    src_close(&s);
+}
+
+/* Passive followers do not count for min_followers: a source whose only
+ * follower is passive publishes nothing (lockstep waits for real consumers);
+ * the first real one opens it for both. */
+Test(stream, a_passive_only_source_waits_for_a_holding_follower)
+{
+    src_t s;
+    fol_t dash = {0}, a = {0};
+    src_open(&s, 8, 1);
+    fol_open_opts(&dash, "dash", 1);
+    append_runs(&s, 0, 50);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    fol_t *fs[] = {&dash};
+    run_until(&s, fs, 1, 1, 400);
+    dn_source_stats_t st = dn_source_stats(s.source);
+    cr_assert_eq(dash.n_got, 0, "a passive follower alone got %d entries", dash.n_got);
+    cr_assert_eq(st.cursor, 0, "published up to %llu for a passive follower alone",
+                 (unsigned long long)st.cursor);
+    cr_assert_eq(st.followers, 0);
+    cr_assert_eq(st.passive, 1, "the passive follower was not heard");
+    cr_assert_eq(dn_source_room(s.source), 0, "room %lld with 50 entries waiting, window 8",
+                 (long long)dn_source_room(s.source));
+    fol_open(&a, "a");
+    fol_t *both[] = {&dash, &a};
+    run_until(&s, both, 2, 50, 10000);
+    check_got(&a, 50);
+    check_got(&dash, 50);
+    fol_close(&a);
+    fol_close(&dash);
+    src_close(&s);
+}
+
+/* A full table takes a passive follower's slot first, even when a
+ * non-holding normal follower was heard longer ago. */
+Test(stream, a_full_table_gives_a_passive_slot_away_first)
+{
+    src_t s;
+    dn_source_opts_t o = {.log = "events", .service = "gen", .window = 8, .heartbeat_ms = 20,
+                          .max_followers = 3};
+    src_open_opts(&s, &o);
+    fol_t a = {0};
+    fol_open(&a, "a");
+    append_runs(&s, 0, 40);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    fol_t *fs[] = {&a};
+    run_until(&s, fs, 1, 20, 10000);
+    forge(&s, DINAMO__CONTROL_KIND__ACK, "behind", 0); /* not holding: new and behind */
+    sleep_ms(5);
+    forge_opts(&s, DINAMO__CONTROL_KIND__ACK, "dash", 0, 1);
+    dn_source_stats_t st = dn_source_stats(s.source);
+    cr_assert(st.tracked == 3 && st.passive == 1 && st.heard == 2,
+              "tracked %d passive %d heard %d", st.tracked, st.passive, st.heard);
+    forge(&s, DINAMO__CONTROL_KIND__ACK, "newcomer", 0);
+    st = dn_source_stats(s.source);
+    cr_assert(st.tracked == 3 && st.passive == 0 && st.heard == 3 && st.followers_evicted == 1,
+              "after a new name: tracked %d passive %d heard %d evicted %llu (want the "
+              "passive slot given away, the older non-holding one kept)",
+              st.tracked, st.passive, st.heard, (unsigned long long)st.followers_evicted);
+    /* The real follower kept its slot and gets everything. */
+    run_until(&s, fs, 1, 40, 10000);
+    check_got(&a, 40);
+    fol_close(&a);
+    src_close(&s);
+}
+
+/* A passive follower rewinding from far back (a dashboard restarted against
+ * a long log) is served a window per pump, not the whole log at once. */
+Test(stream, a_passive_rewind_from_far_back_is_served_a_window_per_pump)
+{
+    src_t s;
+    fol_t a = {0};
+    src_open(&s, 8, 1);
+    fol_open(&a, "a");
+    append_runs(&s, 0, 300);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    fol_t *fs[] = {&a};
+    run_until(&s, fs, 1, 300, 10000);
+    check_got(&a, 300);
+    uint64_t before = dn_source_stats(s.source).published;
+    forge_opts(&s, DINAMO__CONTROL_KIND__REWIND, "dash", 0, 1);
+    cr_assert_eq(dn_source_pump(s.source, &err), 0, "%s", err.msg);
+    dn_source_stats_t st = dn_source_stats(s.source);
+    cr_assert_eq(st.published - before, 8, "one pump republished %llu entries for a passive "
+                 "rewind to 0 (window 8)", (unsigned long long)(st.published - before));
+    cr_assert_eq(st.cursor, 8);
+    cr_assert(dn_source_backlog(s.source), "the rest waits for the next pumps");
+    /* The real follower is not held back meanwhile: new entries still flow. */
+    append_runs(&s, 300, 20);
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    run_until(&s, fs, 1, 320, 10000);
+    check_got(&a, 320);
+    fol_close(&a);
+    src_close(&s);
+}
+
+/* An unheld source (a log only passive followers read) publishes what it
+ * commits at once, with no follower at all, and its room never runs out
+ * once committed; a passive follower arriving later reads it all. */
+Test(stream, an_unheld_source_publishes_at_once_and_never_runs_out_of_room)
+{
+    src_t s;
+    dn_source_opts_t o = {.log = "events", .service = "ev", .window = 8, .heartbeat_ms = 20,
+                          .unheld = 1};
+    src_open_opts(&s, &o);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_source_room(s.source), 8);
+    for (int i = 0; i < 100; i += 5) {
+        append_runs(&s, i, 5);
+        cr_assert_eq(dn_source_room(s.source), 3, "room %lld with 5 uncommitted, window 8",
+                     (long long)dn_source_room(s.source));
+        cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+        cr_assert_eq(dn_source_room(s.source), 8, "room %lld after commit at %d entries",
+                     (long long)dn_source_room(s.source), i + 5);
+        cr_assert_eq(dn_source_pump(s.source, &err), 0, "%s", err.msg);
+    }
+    append_runs(&s, 100, 12);
+    cr_assert_eq(dn_source_room(s.source), 0, "more than a window uncommitted");
+    cr_assert_eq(dn_source_commit(s.source, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_source_pump(s.source, &err), 0, "%s", err.msg);
+    dn_source_stats_t st = dn_source_stats(s.source);
+    cr_assert_eq(st.cursor, 112, "published %llu of 112 with no follower",
+                 (unsigned long long)st.cursor);
+    fol_t dash = {0};
+    fol_open_opts(&dash, "dash", 1);
+    fol_t *fs[] = {&dash};
+    run_until(&s, fs, 1, 112, 10000);
+    check_got(&dash, 112);
+    cr_assert_eq(dn_source_room(s.source), 8);
+    fol_close(&dash);
     src_close(&s);
 }

@@ -19,8 +19,9 @@ static const char keygen_help[] =
     "NAME.secret (mode 0600: give it to NAME only) and NAME.pub, unless NAME has\n"
     "one already (it is kept). Each --role lists NAME in DIR/roles as allowed to\n"
     "speak in that role: runs (a feed), labels (a shifter, the evaluator, the\n"
-    "dashboard), scores (a scorer), weights (a trainer), registry. A service or\n"
-    "person with a key but no role may still read and acknowledge. Prints NAME's\n"
+    "dashboard), scores (a scorer), weights (a trainer), registry, delegate (with\n"
+    "labels: its labels keep the person they name as who, the dashboard). A service\n"
+    "or person with a key but no role may still read and acknowledge. Prints NAME's\n"
     "public key.\n";
 
 int cmd_keygen(args_t *a)

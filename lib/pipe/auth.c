@@ -39,7 +39,7 @@ static const struct {
 } role_names[] = {
     {"runs", DN_ROLE_RUNS},         {"labels", DN_ROLE_LABELS},
     {"scores", DN_ROLE_SCORES},     {"weights", DN_ROLE_WEIGHTS},
-    {"registry", DN_ROLE_REGISTRY},
+    {"registry", DN_ROLE_REGISTRY}, {"delegate", DN_ROLE_DELEGATE},
 };
 #define N_ROLES ((int)(sizeof role_names / sizeof role_names[0]))
 
@@ -71,8 +71,8 @@ int dn_auth_role_parse(const char *name, int *role, dn_err_t *err)
             *role = role_names[i].bit;
             return 0;
         }
-    return dn_err_set(err, DN_EINVAL, "role '%.64s': want runs, labels, scores, weights or "
-                      "registry", name);
+    return dn_err_set(err, DN_EINVAL, "role '%.64s': want runs, labels, scores, weights, "
+                      "registry or delegate", name);
 }
 
 const char *dn_auth_roles_str(int mask, char *buf, size_t cap)
@@ -92,6 +92,73 @@ const char *dn_auth_roles_str(int mask, char *buf, size_t cap)
             used += (size_t)w;
         }
     return buf;
+}
+
+/* 0 when who is a name fit to show people (see dn_auth_label_who), else
+ * DN_EFORMAT saying what is wrong and at which byte. */
+static int check_who(const char *who, dn_err_t *err)
+{
+    const unsigned char *s = (const unsigned char *)who;
+    size_t n = strlen(who);
+    if (n > DN_AUTH_WHO_MAX)
+        return dn_err_set(err, DN_EFORMAT, "who of %zu bytes (at most %d)", n, DN_AUTH_WHO_MAX);
+    for (size_t i = 0; i < n;) {
+        unsigned b = s[i];
+        uint32_t cp;
+        size_t len;
+        if (b < 0x80) {
+            cp = b;
+            len = 1;
+        } else if (b >= 0xC2 && b <= 0xDF) {
+            cp = b & 0x1F;
+            len = 2;
+        } else if (b >= 0xE0 && b <= 0xEF) {
+            cp = b & 0x0F;
+            len = 3;
+        } else if (b >= 0xF0 && b <= 0xF4) {
+            cp = b & 0x07;
+            len = 4;
+        } else {
+            return dn_err_set(err, DN_EFORMAT, "who is not UTF-8 (byte %zu is 0x%02x)", i, b);
+        }
+        if (i + len > n)
+            return dn_err_set(err, DN_EFORMAT, "who is not UTF-8 (cut at byte %zu)", i);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return dn_err_set(err, DN_EFORMAT, "who is not UTF-8 (byte %zu is 0x%02x)",
+                                  i + k, s[i + k]);
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return dn_err_set(err, DN_EFORMAT, "who is not UTF-8 (byte %zu: overlong, "
+                              "surrogate or beyond U+10FFFF)", i);
+        if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
+            return dn_err_set(err, DN_EFORMAT, "who has a control character at byte %zu", i);
+        if ((cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200E ||
+            cp == 0x200F)
+            return dn_err_set(err, DN_EFORMAT, "who has a bidirectional control (U+%04X) at "
+                              "byte %zu", (unsigned)cp, i);
+        i += len;
+    }
+    return 0;
+}
+
+int dn_auth_label_who(int roles, const char *peer, const char *claimed, const char **who,
+                      dn_err_t *err)
+{
+    *who = NULL;
+    if (roles < 0 || !(roles & DN_ROLE_LABELS))
+        return dn_err_set(err, DN_EINVAL, "not admitted to label (roles file of keys_dir)");
+    if (!(roles & DN_ROLE_DELEGATE) || !claimed || !claimed[0]) {
+        *who = peer;
+        return 0;
+    }
+    int rc = check_who(claimed, err);
+    if (rc)
+        return rc;
+    *who = claimed;
+    return 0;
 }
 
 static int valid_name(const char *s)

@@ -13,6 +13,7 @@
  *                    scores: scorer_s scorer_ml
  *                    weights: trainer
  *                    registry: registry
+ *                    delegate: dashboard
  *                '#' starts a comment; a name may be listed under several
  *                roles; every listed name needs its NAME.pub.
  * A process holds only its own secret (NAME.secret of its identity) and the
@@ -28,6 +29,11 @@
  *   scores    publish a scores log (scorer_s, scorer_ml)
  *   weights   store weights and leases at the registry (trainers)
  *   registry  publish weights to scorer_ml's weights socket
+ *   delegate  (with labels) send Labels on behalf of people it authenticated
+ *             itself: a label's non-empty `who` (the dashboard's logged-in
+ *             user) is kept instead of being replaced by the key's name, once
+ *             checked (at most 64 bytes of UTF-8 without control characters,
+ *             else the label is refused with the reason; lib/pipe/node.h)
  * Any listed key (whatever its role) may connect to read a log, acknowledge
  * what it read and read from the registry; an unknown key, or none, is
  * refused at the handshake. A bound socket says which roles it admits by
@@ -56,6 +62,7 @@ enum {
     DN_ROLE_SCORES = 1 << 2,
     DN_ROLE_WEIGHTS = 1 << 3,
     DN_ROLE_REGISTRY = 1 << 4,
+    DN_ROLE_DELEGATE = 1 << 5,
 };
 #define DN_ROLE_ANY 0 /* as an admitted set: any listed key */
 
@@ -130,6 +137,20 @@ const char *dn_keyring_with_role(const dn_keyring_t *self, int mask, int i);
 
 /* The name owning public key key (32 bytes), or NULL. Owned by self. */
 const char *dn_keyring_name_of(const dn_keyring_t *self, const uint8_t *key);
+
+#define DN_AUTH_WHO_MAX 64 /* bytes in a delegate's `who` */
+
+/* Who a Label sent by key `peer`, holding `roles` (dn_keyring_roles: -1
+ * for a key not listed), records as its `who`: the key's name, or, when the
+ * key has both labels and delegate and the label's own `claimed` is not
+ * empty (NULL counts as empty), `claimed` once checked: at most
+ * DN_AUTH_WHO_MAX bytes of well-formed UTF-8 without control characters
+ * (C0, DEL, C1) or bidirectional overrides, which would let a name shown to
+ * people read as another. Pure. Returns 0 with *who = peer or claimed
+ * (borrowed), DN_EINVAL when the key may not label ("not admitted to
+ * label"), DN_EFORMAT naming what is wrong with a delegate's `who`. */
+int dn_auth_label_who(int roles, const char *peer, const char *claimed, const char **who,
+                      dn_err_t *err);
 
 /* The ZAP domain a bound socket admitting the roles in mask announces
  * ("dinamo:any", "dinamo:registry"), written into buf. Returns buf. */

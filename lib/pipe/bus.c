@@ -21,9 +21,9 @@
 /* Sequence families: a subscriber filters at this granularity (or coarser),
  * so numbering each family separately keeps its sequence contiguous. */
 enum { FAM_RUN, FAM_LABEL_GOOD, FAM_LABEL_BAD, FAM_SCORE_S, FAM_SCORE_ML, FAM_WEIGHTS,
-       FAM_CONTROL, FAM__N };
+       FAM_CONTROL, FAM_THRESHOLD, FAM__N };
 static const char *const family_names[FAM__N] = {
-    "run", "label/good", "label/bad", "score/S", "score/ML", "weights", "control",
+    "run", "label/good", "label/bad", "score/S", "score/ML", "weights", "control", "threshold",
 };
 
 struct dn_sock_t {
@@ -389,6 +389,7 @@ static int family_of(const Dinamo__Envelope *env)
         return env->score->method == DINAMO__METHOD__METHOD_ML ? FAM_SCORE_ML : FAM_SCORE_S;
     case DN_MSG_WEIGHTS: return FAM_WEIGHTS;
     case DN_MSG_CONTROL: return FAM_CONTROL;
+    case DN_MSG_THRESHOLD: return FAM_THRESHOLD;
     default: return -1;
     }
 }
@@ -579,6 +580,11 @@ int dn_bus_topic(const Dinamo__Envelope *env, char *buf, size_t cap)
         break;
     case DN_MSG_CONTROL:
         n = snprintf(buf, cap, "control/%s", control_topic(env->control->kind));
+        break;
+    case DN_MSG_THRESHOLD:
+        n = snprintf(buf, cap, "threshold/%s/%s",
+                     env->threshold->method == DINAMO__METHOD__METHOD_ML ? "ML" : "S",
+                     env->threshold->histogram_key ? env->threshold->histogram_key : "");
         break;
     default:
         return DN_EINVAL;

@@ -20,7 +20,8 @@
  *
  * Wire format: every message is two frames, [topic, payload]: the topic is
  * dn_bus_topic() of the envelope ("label/good/calo/energy", "run/stream-1",
- * "score/S/calo/energy", "weights/calo/energy", "control/eos") so SUB sockets
+ * "score/S/calo/energy", "weights/calo/energy", "threshold/ML/calo/energy",
+ * "control/eos") so SUB sockets
  * filter by prefix (the trainer subscribes to "label/good/"), the payload is
  * the encoded Envelope. A single-frame message (payload only, e.g. from an
  * external feed) is accepted on receive.
@@ -39,8 +40,8 @@
  *     duplicates as replays. Lockstep mode therefore uses PUSH, or waits on
  *     what it has seen, never on PUB delivery.
  * Sequence numbers count per (producer, family), the family being the topic
- * class "run", "label/good", "label/bad", "score/S", "score/ML", "weights" or
- * "control"; the stamped producer is "NAME|FAMILY". A subscriber that filters
+ * class "run", "label/good", "label/bad", "score/S", "score/ML", "weights",
+ * "control" or "threshold"; the stamped producer is "NAME|FAMILY". A subscriber that filters
  * at family granularity or coarser ("label/good/", "label/", "") sees each
  * family's numbers contiguous, so every gap is a loss; a finer filter (one
  * histogram key) sees the messages it filtered out as gaps. Likewise a PUSH

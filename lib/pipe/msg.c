@@ -67,6 +67,8 @@ dn_msg_type_t dn_msg_type(const Dinamo__Envelope *env)
     case DINAMO__ENVELOPE__BODY_SCORE: return env->score ? DN_MSG_SCORE : DN_MSG_NONE;
     case DINAMO__ENVELOPE__BODY_WEIGHTS: return env->weights ? DN_MSG_WEIGHTS : DN_MSG_NONE;
     case DINAMO__ENVELOPE__BODY_CONTROL: return env->control ? DN_MSG_CONTROL : DN_MSG_NONE;
+    case DINAMO__ENVELOPE__BODY_THRESHOLD:
+        return env->threshold ? DN_MSG_THRESHOLD : DN_MSG_NONE;
     default: return DN_MSG_NONE;
     }
 }
@@ -79,6 +81,7 @@ const char *dn_msg_type_name(dn_msg_type_t type)
     case DN_MSG_SCORE: return "score";
     case DN_MSG_WEIGHTS: return "weights";
     case DN_MSG_CONTROL: return "control";
+    case DN_MSG_THRESHOLD: return "threshold";
     default: return "none";
     }
 }
@@ -476,6 +479,41 @@ static int validate_control(const Dinamo__Control *c, dn_reject_t *reason, dn_er
     return 0;
 }
 
+static int validate_threshold(const Dinamo__Threshold *t, dn_reject_t *reason, dn_err_t *err)
+{
+    char where[128], p[80];
+    int rc = check_key(t->histogram_key, "histogram key", "threshold", reason, err);
+    if (rc)
+        return rc;
+    printable(p, sizeof p, t->histogram_key);
+    snprintf(where, sizeof where, "threshold of '%s'", p);
+    if (!t->has_method)
+        return reject(reason, DN_REJECT_MISSING, err, DN_EFORMAT, where, "no method");
+    if (t->method != DINAMO__METHOD__METHOD_S && t->method != DINAMO__METHOD__METHOD_ML)
+        return reject(reason, DN_REJECT_ENUM, err, DN_ERANGE, where, "unknown method %d",
+                      (int)t->method);
+    snprintf(where, sizeof where, "threshold of '%s' (%s)", p,
+             t->method == DINAMO__METHOD__METHOD_S ? "S" : "ML");
+    if (!t->has_bad)
+        return reject(reason, DN_REJECT_MISSING, err, DN_EFORMAT, where, "no bad threshold");
+    /* +inf is a real answer (untunable: nothing is ever bad); NaN and -inf are not. */
+    if (isnan(t->bad) || t->bad == -INFINITY)
+        return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where,
+                      "bad threshold %g is neither finite nor +inf", t->bad);
+    if (t->has_warning && !isnan(t->warning) && !(t->warning > -INFINITY && t->warning <= t->bad))
+        return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where,
+                      "warning threshold %g is not NaN and not in (-inf, bad = %g]", t->warning,
+                      t->bad);
+    if (t->origin && strcmp(t->origin, "policy") && strcmp(t->origin, "tuned") &&
+        strcmp(t->origin, "untunable")) {
+        char o[80];
+        printable(o, sizeof o, t->origin);
+        return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where,
+                      "origin '%s' is not policy, tuned or untunable", o);
+    }
+    return 0;
+}
+
 /* The unknown fields protobuf-c kept in m and in every message inside it (a
  * field number this schema does not have, field 0 in a long form among
  * them). Encoded again they come out as they came in, so an envelope holding
@@ -536,6 +574,7 @@ int dn_msg_validate(const Dinamo__Envelope *env, dn_reject_t *reason, dn_err_t *
     case DN_MSG_SCORE: rc = validate_score(env->score, reason, err); break;
     case DN_MSG_WEIGHTS: rc = validate_weights(env->weights, reason, err); break;
     case DN_MSG_CONTROL: rc = validate_control(env->control, reason, err); break;
+    case DN_MSG_THRESHOLD: rc = validate_threshold(env->threshold, reason, err); break;
     default:
         return reject(reason, DN_REJECT_ENVELOPE, err, DN_EFORMAT, "envelope",
                       "producer '%s' seq %llu: no body", p, (unsigned long long)env->seq);

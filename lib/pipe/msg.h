@@ -14,7 +14,11 @@
  *     variances empty or n_bins finite values >= 0; edges empty or n_bins + 1
  *     finite strictly increasing values;
  *   - required fields per message as documented in the .proto, enums in range,
- *     ModelWeights blob exactly 4 bytes per parameter of its architecture.
+ *     ModelWeights blob exactly 4 bytes per parameter of its architecture;
+ *   - a Threshold: a valid histogram key, method S or ML, bad present,
+ *     neither NaN nor -inf (+inf: untunable, never bad), warning absent, NaN
+ *     (no warning level) or > -inf and <= bad, origin absent or one of
+ *     "policy", "tuned", "untunable".
  * A histogram whose counts are all zero is valid (the scorers report it as
  * insufficient statistics).
  *
@@ -73,13 +77,14 @@ typedef enum dn_msg_type_t {
     DN_MSG_SCORE,
     DN_MSG_WEIGHTS,
     DN_MSG_CONTROL,
+    DN_MSG_THRESHOLD,
 } dn_msg_type_t;
 
 /* The body type of env (DN_MSG_NONE for NULL or no body). */
 dn_msg_type_t dn_msg_type(const Dinamo__Envelope *env);
 
 /* Lower-case name of a type: "run", "label", "score", "weights", "control",
- * "none". Static string. */
+ * "threshold", "none". Static string. */
 const char *dn_msg_type_name(dn_msg_type_t type);
 
 /* Checks every invariant listed at the top of this file. Returns 0, or

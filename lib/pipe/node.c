@@ -286,25 +286,31 @@ void dn_node_refused(dn_node_t *self, const char *fmt, ...)
 }
 
 /* A label is applied only from a key admitted to label, and records that
- * key's name as who gave it, whatever it claims. Returns 1 to apply it, 0
- * when it was refused (counted and logged), DN_ENOMEM. */
+ * key's name as who gave it, whatever it claims, unless the key is also a
+ * delegate (the dashboard): then the person it names is kept, once checked
+ * (auth.h's dn_auth_label_who). Returns 1 to apply it, 0 when it was
+ * refused (counted and logged), DN_ENOMEM. */
 static int admit_label(dn_node_t *self, Dinamo__Envelope *env, const dn_recv_info_t *info)
 {
     if (!self->keys)
         return 1;
     Dinamo__Label *l = env->label;
-    int roles = dn_node_peer_roles(self, info->peer);
-    if (roles < 0 || !(roles & DN_ROLE_LABELS)) {
+    const char *who = NULL;
+    dn_err_t why = {0};
+    if (dn_auth_label_who(dn_node_peer_roles(self, info->peer), info->peer, l->who, &who,
+                          &why)) {
         self->labels_refused++;
-        dn_node_refused(self, "label of run %lld from key '%s' refused: not admitted to label "
-                        "(roles file of keys_dir)", (long long)l->run_number, info->peer);
+        dn_node_refused(self, "label of run %lld from key '%s' refused: %s",
+                        (long long)l->run_number, info->peer, why.msg);
         return 0;
     }
-    char *who = strdup(info->peer);
-    if (!who)
+    if (who == l->who)
+        return 1;
+    char *copy = strdup(who);
+    if (!copy)
         return DN_ENOMEM;
     free(l->who);
-    l->who = who;
+    l->who = copy;
     return 1;
 }
 

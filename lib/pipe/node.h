@@ -10,8 +10,10 @@
  *     service's identity (default its name) and starts the ZAP handler, so
  *     that every socket it makes speaks CURVE and admits only listed keys;
  *     a Label arriving on a source's requests socket is applied only from a
- *     key with the labels role, with that key's name as "who"; `security =
- *     off` is logged as a warning at every start;
+ *     key with the labels role, with that key's name as "who" (a key that
+ *     also has the delegate role keeps the label's own non-empty "who", once
+ *     checked, else the label is refused: auth.h's dn_auth_label_who);
+ *     `security = off` is logged as a warning at every start;
  *   - opens the service's LMDB store <data_dir>/<name> when asked;
  *   - calls def->create, in which the service reads its keys (dn_node_int and
  *     friends check ranges and name the key in their errors) and makes its
@@ -162,7 +164,8 @@ int dn_node_choice(dn_node_t *self, const char *key, const char *const *words, i
                    int *out, dn_err_t *err);
 
 /* A durable log this service follows: a SUB socket on the endpoint of config
- * key sub_key, a PUSH on req_key, and a follower (opts as stream.h's). Each
+ * key sub_key, a PUSH on req_key, and a follower (opts as stream.h's;
+ * opts->passive makes a reader that never holds the source back). Each
  * entry delivered (exactly once, in offset order) is handed to fn; a negative
  * return stops the service with *err's message. Returns the follower, or
  * NULL with *err set. */

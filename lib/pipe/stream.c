@@ -34,14 +34,26 @@
  *     whole timeout to progress after entries appear beyond it). A name seen
  *     first while behind has had no chance yet and holds nothing until it
  *     progresses (its first offset is not progress).
+ * A passive follower (its ACK/REWIND says Control.passive: a dashboard)
+ * never holds the stream, whatever the rest of this rule says (required
+ * included), so it never counts among the min_followers either: it reads
+ * what the others' pace lets through and rewinds for what it missed.
+ * Republication that no holding follower needs (offsets below the slowest
+ * holder's next, or any when none holds, that were published before) goes
+ * out at most a window per pump, so a passive or stale follower rewinding
+ * from far back (a dashboard restarting against a long log) costs the source
+ * a window's worth of sends per round instead of the whole log in one. An
+ * `unheld` source (opts.unheld: a log that only passive followers read, the
+ * evaluator's thresholds) publishes every committed entry at once and its
+ * room never depends on followers.
  * So a name that only repeats an old ACK (a forged "offset 0", a follower
  * stuck for good, a stream of new names behind) holds nothing, or stops
  * holding one timeout after it last progressed; it can still rewind and read
  * everything later (the log is never pruned). A follower restored far behind
  * holds once its REWIND brought the cursor back to it. The table is bounded
  * (max_followers): a new name takes the slot of one that does not hold the
- * stream (the one heard longest ago), else is refused; required names
- * always find a slot.
+ * stream (a passive one first, each kind the one heard longest ago), else is
+ * refused; required names always find a slot.
  *
  * Follower invariant: every entry below next was delivered exactly once or
  * skipped as refused (stats.skipped). */
@@ -128,6 +140,7 @@ typedef struct follower_slot_t {
     int64_t last_ms;     /* last heard */
     int64_t stalled_from; /* last raised its next or was caught up (INT64_MIN / 2: never) */
     int required;        /* named in opts.required */
+    int passive;         /* its last request said Control.passive: never holds */
 } follower_slot_t;
 
 #define STAMP_MAX (DN_MSG_KEY_MAX + 64)
@@ -138,6 +151,7 @@ struct dn_source_t {
     char log[DN_STREAM_LOG_MAX + 1];
     char producer[DN_MSG_KEY_MAX + 1];
     int window, min_followers, timeout_ms, heartbeat_ms, max_followers;
+    int unheld;           /* opts.unheld: publish at once, never wait for a follower */
     char **required;      /* NULL-terminated copy of opts.required, or NULL */
     int gate_open;        /* min_followers were live once: from then on any live follower will do */
     uint64_t incarnation, seq;
@@ -234,6 +248,7 @@ dn_source_t *dn_source_new(dn_store_t *store, dn_sock_t *pub, const dn_source_op
     self->timeout_ms = opts->follower_timeout_ms ? opts->follower_timeout_ms : 30000;
     self->heartbeat_ms = opts->heartbeat_ms ? opts->heartbeat_ms : 200;
     self->max_followers = max_followers;
+    self->unheld = opts->unheld != 0;
     if (n_required) {
         if (!(self->required = calloc((size_t)n_required + 1, sizeof *self->required))) {
             dn_err_set(err, DN_ENOMEM, "source %s: out of memory", opts->log);
@@ -413,7 +428,7 @@ static int caught_up(const dn_source_t *self, const follower_slot_t *f)
 /* f holds the stream back (see the top of this file). */
 static int holds(const dn_source_t *self, const follower_slot_t *f, int64_t now)
 {
-    if (!heard(self, f, now))
+    if (f->passive || !heard(self, f, now))
         return 0;
     if (self->required)
         return f->required;
@@ -450,6 +465,8 @@ static int live_followers(const dn_source_t *self, int64_t now, uint64_t *slowes
 /* The offset up to which (exclusive) publication is allowed now. */
 static uint64_t publish_limit(const dn_source_t *self, int64_t now)
 {
+    if (self->unheld)
+        return UINT64_MAX;
     uint64_t slowest;
     int live = live_followers(self, now, &slowest);
     if (live == 0 || (live < self->min_followers && !self->gate_open))
@@ -459,6 +476,10 @@ static uint64_t publish_limit(const dn_source_t *self, int64_t now)
 
 int64_t dn_source_room(const dn_source_t *self)
 {
+    if (self->unheld) { /* published as soon as committed: only the uncommitted wait */
+        int64_t waiting = (int64_t)self->n_pending;
+        return waiting < self->window ? self->window - waiting : 0;
+    }
     uint64_t slowest;
     int live = live_followers(self, mono_ms(), &slowest);
     int open = live > 0 && (live >= self->min_followers || self->gate_open);
@@ -482,10 +503,11 @@ static int is_required(const dn_source_t *self, const char *name)
 }
 
 /* The slot of follower `name`, made when new: in a free slot, else in the
- * slot of the follower heard longest ago among those not holding the stream
- * (any one not required, for a required name). NULL with *rc = 0 when the
- * table is full of followers that may not be evicted (the request is then
- * refused), or with *rc = DN_ENOMEM. */
+ * slot of the passive follower heard longest ago, else of the one heard
+ * longest ago among those not holding the stream (any one not required, for
+ * a required name). NULL with *rc = 0 when the table is full of followers
+ * that may not be evicted (the request is then refused), or with *rc =
+ * DN_ENOMEM. */
 static follower_slot_t *find_follower(dn_source_t *self, const char *name, int64_t now,
                                       int *created, dn_err_t *err, int *rc)
 {
@@ -499,9 +521,11 @@ static follower_slot_t *find_follower(dn_source_t *self, const char *name, int64
         int victim = -1;
         for (int i = 0; i < self->n_followers; i++) {
             const follower_slot_t *f = &self->followers[i];
-            if (f->required || (!required && holds(self, f, now)))
+            if ((f->required && !f->passive) || (!required && holds(self, f, now)))
                 continue;
-            if (victim < 0 || f->last_ms < self->followers[victim].last_ms)
+            const follower_slot_t *v = victim < 0 ? NULL : &self->followers[victim];
+            if (!v || (f->passive && !v->passive) ||
+                (f->passive == v->passive && f->last_ms < v->last_ms))
                 victim = i;
         }
         if (victim < 0) {
@@ -531,7 +555,7 @@ static follower_slot_t *find_follower(dn_source_t *self, const char *name, int64
     follower_slot_t *f = &self->followers[self->n_followers++];
     /* A new name has made no progress yet: it holds the stream once it is
      * caught up or raises its next. */
-    *f = (follower_slot_t){copy, 0, now, INT64_MIN / 2, required};
+    *f = (follower_slot_t){copy, 0, now, INT64_MIN / 2, required, 0};
     *created = 1;
     return f;
 }
@@ -563,6 +587,7 @@ int dn_source_on_request(dn_source_t *self, const Dinamo__Envelope *env, dn_err_
         f->stalled_from = now;
     f->next = c->offset;
     f->last_ms = now;
+    f->passive = c->has_passive && c->passive;
     if (c->kind == DINAMO__CONTROL_KIND__REWIND && c->offset < self->cursor) {
         self->cursor = c->offset;
         self->stats.rewinds++;
@@ -660,7 +685,15 @@ int dn_source_pump(dn_source_t *self, dn_err_t *err)
     if (!self->gate_open && live_followers(self, now, &slowest_now) >= self->min_followers)
         self->gate_open = 1; /* a follower that leaves or dies later does not close it */
     uint64_t limit = publish_limit(self, now);
+    /* What no holding follower needs again goes out a window per pump. */
+    uint64_t needed_from;
+    int holders = live_followers(self, now, &needed_from);
+    if (!holders)
+        needed_from = UINT64_MAX;
+    int64_t spare = self->window;
     while (self->cursor < self->committed && self->cursor < limit) {
+        if (self->cursor < self->max_published && self->cursor < needed_from && spare-- <= 0)
+            break;
         entry_t e = {0};
         uint8_t *owned = NULL;
         int rc = entry_get(self, self->cursor, &e, &owned, err);
@@ -721,7 +754,9 @@ dn_source_stats_t dn_source_stats(const dn_source_t *self)
     s.heard_slowest = UINT64_MAX;
     int64_t now = mono_ms();
     for (int i = 0; i < self->n_followers; i++)
-        if (heard(self, &self->followers[i], now)) {
+        if (heard(self, &self->followers[i], now) && self->followers[i].passive)
+            s.passive++;
+        else if (heard(self, &self->followers[i], now)) {
             s.heard++;
             if (self->followers[i].next < s.heard_slowest)
                 s.heard_slowest = self->followers[i].next;
@@ -775,6 +810,7 @@ struct dn_follower_t {
     char log[DN_STREAM_LOG_MAX + 1];
     char consumer[DN_MSG_KEY_MAX + 1];
     int ack_interval_ms;
+    int passive;          /* opts.passive: every request says Control.passive */
     uint64_t next;
     uint64_t acked;       /* next at the last ACK */
     int64_t last_ack_ms;
@@ -810,6 +846,7 @@ dn_follower_t *dn_follower_new(dn_sock_t *sub, dn_sock_t *req, const dn_follower
     snprintf(self->log, sizeof self->log, "%s", opts->log);
     snprintf(self->consumer, sizeof self->consumer, "%s", opts->consumer);
     self->ack_interval_ms = opts->ack_interval_ms ? opts->ack_interval_ms : 200;
+    self->passive = opts->passive != 0;
     self->incarnation = wall_ns();
     self->rewind_ms = INT64_MIN / 2;
     return self;
@@ -890,6 +927,8 @@ static int send_request(dn_follower_t *self, int rewind, dn_err_t *err)
     c.consumer = self->consumer;
     c.has_offset = 1;
     c.offset = self->next;
+    c.has_passive = self->passive;
+    c.passive = self->passive;
     int rc = send_control(self, &c, rewind ? "control/rewind" : "control/ack", err);
     if (rc <= 0)
         return rc;

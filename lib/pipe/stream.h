@@ -40,6 +40,20 @@
  * for the rule. Any follower can come back and rewind: the log keeps
  * everything. The table of followers is bounded (max_followers).
  *
+ * Passive followers (dn_follower_opts_t.passive; their ACK and REWIND say
+ * Control.passive) read along and never hold the stream back: they never
+ * count in the slowest acked next, nor for min_followers (a source whose only
+ * followers are passive publishes nothing until min_followers holding ones
+ * acked: lockstep waits for real consumers), and a full table gives their
+ * slots away first. They are still served: entries as the holders' pace lets
+ * them out, and rewinds to anything (the log is never pruned); what no
+ * holding follower needs again is republished at most a window per pump, so
+ * a passive follower far behind costs the source little per round. A
+ * source's dn_events_delivered-style "every follower heard has it" checks
+ * (stats.heard, heard_slowest) leave them out. A log that only passive
+ * followers read is made with opts.unheld: then every committed entry is
+ * published at once and dn_source_room never waits for followers.
+ *
  * Exactly once across kill -9: a service saves its follower's next in the
  * same LMDB transaction as the state that processing those entries produced
  * (and, when it is a source itself, as the log entries they appended), and on
@@ -87,6 +101,12 @@ typedef struct dn_source_opts_t {
      * followers hold the stream back (each while heard), and they always find
      * a slot in the table. */
     const char *const *required;
+    /* 1: no follower ever holds this log back (for a log that only passive
+     * followers read: the evaluator's thresholds): committed entries are
+     * published at once, followers or not (rewinds are served as ever), and
+     * dn_source_room is the window minus the uncommitted entries, so the
+     * producer never pauses for want of a reader. */
+    int unheld;
 } dn_source_opts_t;
 
 typedef struct dn_source_stats_t {
@@ -103,8 +123,10 @@ typedef struct dn_source_stats_t {
     uint64_t damaged;       /* publications of a stored entry with damaged framing, as a hole */
     int followers;          /* followers holding the stream back */
     int tracked;            /* followers in the table (at most max_followers) */
-    int heard;              /* followers heard within the timeout, holding the stream or not */
+    int heard;              /* followers heard within the timeout, holding the stream or
+                             * not; passive ones not included */
     uint64_t heard_slowest; /* smallest acked next among them (0 if none) */
+    int passive;            /* passive followers heard within the timeout */
     int has_required;       /* a list of required followers was given */
     uint64_t slowest;       /* smallest acked next among those holding it (0 if none) */
 } dn_source_stats_t;
@@ -136,8 +158,12 @@ int dn_source_commit(dn_source_t *self, dn_err_t *err);
 
 /* Entries that may still be appended before the unpublished backlog reaches
  * the window beyond the slowest follower (>= 0): a producer that stops at 0
- * never holds more than a window of entries in memory. Without live followers
- * it is the window minus the uncommitted entries. */
+ * never holds more than a window of entries in memory. Without followers
+ * holding the stream (none yet, or only passive ones) nothing is published,
+ * so it is the window beyond the cursor: it reaches 0 once a window of
+ * entries waits (the node then pauses the logs it follows). For an unheld
+ * source it is the window minus the uncommitted entries (0 only while more
+ * than a window waits for its commit). */
 int64_t dn_source_room(const dn_source_t *self);
 
 /* Handles one message from the source's request PULL socket: ACK and REWIND
@@ -174,6 +200,7 @@ typedef struct dn_follower_opts_t {
     const char *log;        /* the source's log name */
     const char *consumer;   /* unique among the source's followers: "scorer_s", "trainer.1of2" */
     int ack_interval_ms;    /* liveness ACK period; 0: 200 */
+    int passive;            /* 1: never hold the source back (see the top of this file) */
 } dn_follower_opts_t;
 
 typedef struct dn_follower_stats_t {

@@ -12,7 +12,14 @@
  * histograms are judged (a warning or bad run is logged with its worst
  * histograms), the figure sets of a run flagged bad (figures.c), and, with
  * auto_accept, a "good" label for a run every chosen method judged good
- * (autoaccept.c). At END_OF_STREAM of the events and of every enabled
+ * (autoaccept.c). Each threshold, once known, is appended to the log
+ * `thresholds` this service produces (one Threshold per key and method: bad,
+ * warning, the historical runs, its origin), which the dashboard follows
+ * passively; the log is unheld (stream.h): nothing but passive readers
+ * follow it, so it never holds the evaluator back. A restart rebuilds the
+ * thresholds quietly and then appends only those the log does not hold as
+ * they are now (a policy or warning_margin changed meanwhile): the last
+ * entry of a key and method is the one in force. At END_OF_STREAM of the events and of every enabled
  * method's log, once the figures of the last runs are drawn (or at once on
  * SIGUSR1), the report is written into report_dir (report.c): metrics.json
  * with the numbers of `dinamo evaluate`, the scores in `dinamo score`'s
@@ -44,9 +51,128 @@ typedef struct ev_t {
     ev_judge_t judge;
     ev_auto_t autoacc;
     ev_figures_t figures;
+    dn_source_t *thresholds;      /* the log of the thresholds in force */
+    /* After a restart, per k * EV_METHODS + m: the log lacks the rebuilt
+     * threshold as it is now; appended by the first round. NULL: none. */
+    uint8_t *republish;
+    int n_republish;              /* entries of republish (n_keys * EV_METHODS at start) */
+    char stream[DN_MSG_KEY_MAX + 1]; /* the runs' stream name, as the log's entries say */
 } ev_t;
 
 /* ---- what a change sets off ------------------------------------------------------- */
+
+/* The Threshold of (k, m) as it is in force now (known: bad not NaN). A
+ * policy warning above bad means no warning level (dn_severity: nothing is
+ * above warning and not above bad), so it is sent as bad, which judges alike. */
+static void threshold_of(const ev_t *ev, int k, int m, Dinamo__Threshold *t)
+{
+    dn_thresholds_t th = ev_thresholds(&ev->judge, k, m);
+    dinamo__threshold__init(t);
+    t->histogram_key = (char *)ev->book.keys[k].key;
+    t->has_method = 1;
+    t->method = m == 0 ? DINAMO__METHOD__METHOD_S : DINAMO__METHOD__METHOD_ML;
+    t->has_bad = t->has_warning = t->has_historical_runs = 1;
+    t->bad = th.bad;
+    t->warning = th.warning > th.bad ? th.bad : th.warning;
+    t->historical_runs = (uint32_t)ev->judge.n_hist;
+    t->origin = (char *)(!isnan(ev_key_policy(&ev->judge, k).bad) ? "policy"
+                         : isinf(th.bad)                          ? "untunable"
+                                                                  : "tuned");
+    t->stream = ev->stream[0] ? (char *)ev->stream : NULL;
+}
+
+/* Appends the threshold of (k, m) to the thresholds log (committed with the
+ * round). A refusal is a bug of ours, not the data's: logged, the
+ * evaluation goes on. */
+static void publish_threshold(ev_t *ev, int k, int m)
+{
+    Dinamo__Threshold t;
+    threshold_of(ev, k, m, &t);
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.body_case = DINAMO__ENVELOPE__BODY_THRESHOLD;
+    env.threshold = &t;
+    dn_err_t err = {0};
+    if (dn_source_append(ev->thresholds, &env, &err))
+        dn_log(DN_LOG_WARN, "histogram '%s' (%s): threshold not published: %s",
+               ev->book.keys[k].key, ev_method_name[m], err.msg);
+}
+
+static int same_double(double a, double b) { return a == b || (isnan(a) && isnan(b)); }
+
+/* At start, after the rebuild (nothing delivered yet, so the log holds
+ * only committed entries): the thresholds log against the thresholds rebuilt
+ * from the book. Every known (key, method) whose last entry is missing or
+ * says otherwise (the policy or warning_margin changed, or an older version
+ * kept no log) is marked in ev->republish, for the first round to append
+ * (after the checkpoint is restored). Returns 0, DN_ENOMEM, or the store's
+ * error. */
+static int check_thresholds_log(ev_t *ev, dn_node_t *node, dn_err_t *err)
+{
+    uint64_t n = dn_source_head(ev->thresholds);
+    /* last[k * 2 + m]: offset + 1 of the last entry of (k, m), 0: none */
+    uint64_t *last = calloc((size_t)(ev->book.n_keys ? ev->book.n_keys : 1) * EV_METHODS,
+                            sizeof *last);
+    if (!last)
+        return dn_err_set(err, DN_ENOMEM, "thresholds log: out of memory");
+    int rc = 0, appended = 0;
+    for (uint64_t off = 0; off < n; off++) {
+        Dinamo__Envelope *e = NULL;
+        dn_err_t rerr = {0};
+        if (dn_stream_log_read(dn_node_store(node), "thresholds", off, &e, &rerr) ||
+            dn_msg_type(e) != DN_MSG_THRESHOLD) {
+            dn_msg_free(&e); /* a damaged entry: its key is published again below */
+            continue;
+        }
+        int k = dn_keytab_find(ev->book.index, e->threshold->histogram_key);
+        if (k >= 0 && k < ev->book.n_keys)
+            last[k * EV_METHODS + (e->threshold->method == DINAMO__METHOD__METHOD_ML)] = off + 1;
+        if (e->threshold->stream && !ev->stream[0])
+            snprintf(ev->stream, sizeof ev->stream, "%s", e->threshold->stream);
+        dn_msg_free(&e);
+    }
+    for (int k = 0; k < ev->book.n_keys && !rc; k++)
+        for (int m = 0; m < EV_METHODS && !rc; m++) {
+            if (!ev->methods[m] || isnan(ev_thresholds(&ev->judge, k, m).bad))
+                continue;
+            Dinamo__Threshold now;
+            threshold_of(ev, k, m, &now);
+            Dinamo__Envelope *e = NULL;
+            uint64_t at = last[k * EV_METHODS + m];
+            if (at && (rc = dn_stream_log_read(dn_node_store(node), "thresholds", at - 1, &e,
+                                               err)))
+                break;
+            const Dinamo__Threshold *was = e ? e->threshold : NULL;
+            if (!was || !same_double(was->bad, now.bad) ||
+                !same_double(was->has_warning ? was->warning : NAN, now.warning) ||
+                was->historical_runs != now.historical_runs || !was->origin ||
+                strcmp(was->origin, now.origin)) {
+                if (!ev->republish &&
+                    !(ev->republish = calloc((size_t)ev->book.n_keys * EV_METHODS, 1)))
+                    rc = dn_err_set(err, DN_ENOMEM, "thresholds log: out of memory");
+                else
+                    ev->republish[k * EV_METHODS + m] = 1;
+                ev->n_republish = ev->book.n_keys * EV_METHODS;
+                appended++;
+            }
+            dn_msg_free(&e);
+        }
+    free(last);
+    if (appended && !rc)
+        dn_log(DN_LOG_INFO, "thresholds log: %d threshold(s) to publish again (new to the log, "
+               "or changed since)", appended);
+    return rc;
+}
+
+/* The first round: appends what check_thresholds_log found missing. */
+static void republish_thresholds(ev_t *ev)
+{
+    for (int i = 0; i < ev->n_republish; i++)
+        if (ev->republish[i])
+            publish_threshold(ev, i / EV_METHODS, i % EV_METHODS);
+    free(ev->republish);
+    ev->republish = NULL;
+    ev->n_republish = 0;
+}
 
 /* Judges run seq by method m; a run judged bad wants its worst histograms drawn. */
 static void judge_run(ev_t *ev, uint64_t seq, int m)
@@ -74,6 +200,8 @@ static void changed(void *arg, int k, uint64_t seq)
         if (rc < 0)
             dn_log(DN_LOG_WARN, "histogram '%s' (%s): %s", ev->book.keys[k].key,
                    ev_method_name[m], dn_strerror(rc));
+        if (rc == 1 && !ev->book.rebuilding)
+            publish_threshold(ev, k, m);
         if (rc == 1)
             for (int i = ev->judge.n_hist; i < ev->book.n_runs; i++)
                 judge_run(ev, (uint64_t)i, m);
@@ -92,6 +220,8 @@ static int on_events(dn_node_t *node, void *self, const Dinamo__Envelope *env, d
     int rc = 0;
     switch (dn_msg_type(env)) {
     case DN_MSG_RUN:
+        if (env->run->stream && strcmp(ev->stream, env->run->stream))
+            snprintf(ev->stream, sizeof ev->stream, "%s", env->run->stream);
         rc = ev_book_run(&ev->book, env);
         break;
     case DN_MSG_LABEL:
@@ -149,12 +279,14 @@ static int all_eos(const ev_t *ev)
 static int round_work(dn_node_t *node, void *self, int *wait_ms, dn_err_t *err)
 {
     ev_t *ev = self;
+    int rc;
+    if (ev->republish)
+        republish_thresholds(ev);
     int waiting = ev_figures_round(&ev->figures, &ev->book, &ev->judge);
     int final = all_eos(ev) && !ev->final_done && !waiting;
     if (final || dn_service_report_requested()) {
         dn_err_t rerr = {0};
-        int rc = dn_node_commit(node, err);
-        if (rc)
+        if ((rc = dn_node_commit(node, err)))
             return rc;
         if (ev_report_write(&ev->book, &ev->judge, ev->methods, dn_node_store(node),
                             ev->report_dir, final, &rerr)) {
@@ -226,6 +358,11 @@ static const dn_config_key_t own_keys[] = {
     {"scores_s_requests", DN_CFG_STRING, "connect:tcp://127.0.0.1:5553", "scores_s requests"},
     {"scores_ml", DN_CFG_STRING, "connect:tcp://127.0.0.1:5554", "scores_ml log (SUB)"},
     {"scores_ml_requests", DN_CFG_STRING, "connect:tcp://127.0.0.1:5555", "scores_ml requests"},
+    {"thresholds", DN_CFG_STRING, "bind:tcp://127.0.0.1:5558",
+     "thresholds log (PUB): each key's and method's thresholds once known (the dashboard "
+     "follows it; it never waits for a reader)"},
+    {"thresholds_requests", DN_CFG_STRING, "bind:tcp://127.0.0.1:5559",
+     "thresholds log's requests (PULL): its followers' ACK and REWIND"},
     {"methods", DN_CFG_STRING, "s,ml", "methods evaluated: s, ml or s,ml"},
     {"n_hist", DN_CFG_INT, "1000", "historical runs (threshold tuning)"},
     {"boot_seed", DN_CFG_INT, "0", "seed of the threshold bootstrap"},
@@ -318,6 +455,12 @@ static int make_io(ev_t *ev, dn_node_t *node, dn_err_t *err)
         if (ev->methods[m] && !dn_node_follow(node, keys[m][0], keys[m][1], &fo, fns[m], err))
             return err->code;
     }
+    /* Read by passive followers only (the dashboard): unheld, so it never
+     * pauses the rounds for want of a reader. */
+    dn_source_opts_t so = {.log = "thresholds", .service = "evaluator", .unheld = 1};
+    if (!(ev->thresholds = dn_node_source(node, "thresholds", "thresholds_requests", &so, NULL,
+                                          err)))
+        return err->code;
     if (ev->autoacc.on &&
         !(ev->autoacc.push = dn_node_socket(node, ZMQ_PUSH, "events_requests", NULL, err)))
         return err->code;
@@ -339,6 +482,7 @@ static void destroy(void *self)
     ev_figures_free(&ev->figures);
     ev_book_free(&ev->book);
     ev_judge_free(&ev->judge);
+    free(ev->republish);
     free(ev);
 }
 
@@ -353,7 +497,8 @@ static int create(dn_node_t *node, void **self, dn_err_t *err)
     if (ev_book_init(&ev->book, changed, ev))
         return dn_err_set(err, DN_ENOMEM, "out of memory");
     if ((rc = make_io(ev, node, err)) ||
-        (rc = ev_book_rebuild(&ev->book, dn_node_store(node), err)))
+        (rc = ev_book_rebuild(&ev->book, dn_node_store(node), err)) ||
+        (rc = check_thresholds_log(ev, node, err)))
         return rc;
     dn_log(DN_LOG_INFO, "started: methods %s%s%s, n_hist %d, report %s",
            ev->methods[0] ? "s" : "", ev->methods[0] && ev->methods[1] ? "," : "",
