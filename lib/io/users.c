@@ -309,8 +309,6 @@ dn_users_t *dn_users_load(const char *path, dn_err_t *err)
         goto fail;
     if (!(self = dn_users_parse(path, text, len, err)))
         goto fail;
-    if (make_dummy(self, err))
-        goto fail;
     free(text);
     return self;
 fail:

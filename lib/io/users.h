@@ -23,7 +23,8 @@
  * file slow (~10 guesses per second per core).
  *
  * Verification costs one Argon2id hash whatever the name: an unknown name is
- * checked against a dummy hash with the cost of the file's first entry, and
+ * checked against a dummy hash with the cost of the file's first entry (made
+ * at the first verification, before the name is looked at), and
  * the name is looked up by comparing it with every entry, so the time of a
  * refusal does not tell a listed name from an unlisted one. At most one
  * verification runs at a time per dn_users_t (a mutex): a flood of login
@@ -67,7 +68,7 @@ int dn_users_name_ok(const char *name);
 dn_users_t *dn_users_parse(const char *path, const char *text, size_t len, dn_err_t *err);
 
 /* Reads and parses the users file at path, refusing one the group or others
- * may read or write, and prepares the dummy hash (one Argon2id hash, ~0.1 s).
+ * may read or write (no hashing: cheap enough for `dinamo user list`).
  * Returns a new object the caller frees with dn_users_destroy(), or NULL with
  * *err set: DN_ENOTFOUND (no such file: "make it with `dinamo user add
  * NAME`"), DN_EINVAL (mode: "chmod 600 it"), DN_EFORMAT (as dn_users_parse),
@@ -82,10 +83,12 @@ int dn_users_count(const dn_users_t *self);
 const char *dn_users_name(const dn_users_t *self, int i);
 
 /* Checks name's password. Costs one Argon2id verification whatever name is
- * (listed, unlisted, not even a valid name), one at a time per self.
+ * (listed, unlisted, not even a valid name), one at a time per self; the
+ * first call also makes the dummy hash (so it costs two, whatever the name).
  * Returns 0 (the password is name's) or DN_EPERM with the same message for
  * a wrong password and an unknown name ("wrong user name or password"),
- * DN_EIO (libsodium cannot initialise), DN_ENOMEM (the hash's memory). */
+ * DN_EINVAL (a NULL argument), DN_EIO (libsodium cannot initialise),
+ * DN_ENOMEM (no memory for the dummy hash). */
 int dn_users_verify(dn_users_t *self, const char *name, const char *password, dn_err_t *err);
 
 /* Adds name with password (hashed here, INTERACTIVE limits) to the users
