@@ -6,10 +6,12 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "fileio.h"
 #include "tmpdir.h"
@@ -348,5 +350,52 @@ Test(users, concurrent_verifications_answer_each_right)
     for (int i = 0; i < 6; i++)
         cr_assert_eq(jobs[i].got, jobs[i].want, "job %d (%s / %s): got %d, want %d", i,
                      jobs[i].name, jobs[i].password, jobs[i].got, jobs[i].want);
+    dn_users_destroy(&u);
+}
+
+static atomic_int started;
+
+static void *verify_flagged(void *arg)
+{
+    verify_job_t *j = arg;
+    atomic_store(&started, 1);
+    j->got = dn_users_verify(j->u, j->name, j->password, NULL);
+    return NULL;
+}
+
+Test(users, verify_try_refuses_while_another_runs)
+{
+    dn_err_t err = {0};
+    cr_assert_eq(dn_users_add(path, "alice", "correct horse", 0, &err), 0, "%s", err.msg);
+    dn_users_t *u = dn_users_load(path, &err);
+    cr_assert_not_null(u, "%s", err.msg);
+    /* Free: it checks like dn_users_verify. */
+    cr_assert_eq(dn_users_verify_try(u, "alice", "correct horse", &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_users_verify_try(u, "alice", "wrong horse", &err), DN_EPERM);
+    /* Busy: a verification holds the turn for a whole Argon2id hash (tens of
+     * ms at least); a try meanwhile is refused at once. A try that came first
+     * would have run its own hash (0, not DN_ESTATE): tried again then. */
+    int busy_seen = 0;
+    for (int attempt = 0; attempt < 5 && !busy_seen; attempt++) {
+        verify_job_t job = {u, "alice", "correct horse", 0, 1};
+        atomic_store(&started, 0);
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, verify_flagged, &job), 0);
+        while (!atomic_load(&started))
+            ;
+        struct timespec pause = {0, 5 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        dn_err_t busy = {0};
+        int rc = dn_users_verify_try(u, "alice", "correct horse", &busy);
+        if (rc == DN_ESTATE) {
+            busy_seen = 1;
+            cr_assert_str_eq(busy.msg, "another login is being checked: try again");
+        } else {
+            cr_assert_eq(rc, 0, "try: %d (%s)", rc, busy.msg);
+        }
+        pthread_join(t, NULL);
+        cr_assert_eq(job.got, 0, "the running verification: %d", job.got);
+    }
+    cr_assert(busy_seen, "a try never found another verification running");
     dn_users_destroy(&u);
 }

@@ -319,7 +319,8 @@ fail:
 
 /* ---- verification ----------------------------------------------------------- */
 
-int dn_users_verify(dn_users_t *self, const char *name, const char *password, dn_err_t *err)
+static int verify(dn_users_t *self, const char *name, const char *password, int wait,
+                  dn_err_t *err)
 {
     if (!self || !name || !password)
         return dn_err_set(err, DN_EINVAL, "users: verify without users, name or password");
@@ -333,7 +334,10 @@ int dn_users_verify(dn_users_t *self, const char *name, const char *password, dn
     int valid = dn_users_name_ok(name);
     if (valid)
         memcpy(want, name, strlen(name));
-    pthread_mutex_lock(&self->lock);
+    if (!wait && pthread_mutex_trylock(&self->lock))
+        return dn_err_set(err, DN_ESTATE, "another login is being checked: try again");
+    if (wait)
+        pthread_mutex_lock(&self->lock);
     rc = make_dummy(self, err);
     if (rc)
         goto done;
@@ -353,6 +357,16 @@ int dn_users_verify(dn_users_t *self, const char *name, const char *password, dn
 done:
     pthread_mutex_unlock(&self->lock);
     return rc;
+}
+
+int dn_users_verify(dn_users_t *self, const char *name, const char *password, dn_err_t *err)
+{
+    return verify(self, name, password, 1, err);
+}
+
+int dn_users_verify_try(dn_users_t *self, const char *name, const char *password, dn_err_t *err)
+{
+    return verify(self, name, password, 0, err);
 }
 
 /* ---- writing ---------------------------------------------------------------- */

@@ -29,7 +29,8 @@
  * refusal does not tell a listed name from an unlisted one. At most one
  * verification runs at a time per dn_users_t (a mutex): a flood of login
  * attempts costs one hash's 64 MiB, not one per server thread, and is
- * throttled to the hash's rate.
+ * throttled to the hash's rate; dn_users_verify_try refuses at once instead
+ * of waiting its turn.
  *
  * Thread rules: dn_sodium_init() any thread, any number of times. A dn_users_t
  * is read-only once loaded: dn_users_verify() may be called from any number
@@ -90,6 +91,13 @@ const char *dn_users_name(const dn_users_t *self, int i);
  * DN_EINVAL (a NULL argument), DN_EIO (libsodium cannot initialise),
  * DN_ENOMEM (no memory for the dummy hash). */
 int dn_users_verify(dn_users_t *self, const char *name, const char *password, dn_err_t *err);
+
+/* As dn_users_verify, but returns DN_ESTATE at once ("another login is being
+ * checked: try again") when a verification of self is running: for a server
+ * whose threads also serve pages, so that a flood of logins gets refusals
+ * (e.g. HTTP 429) instead of taking every thread. */
+int dn_users_verify_try(dn_users_t *self, const char *name, const char *password,
+                        dn_err_t *err);
 
 /* Adds name with password (hashed here, INTERACTIVE limits) to the users
  * file at path, creating it (and its directory) when missing; with replace,
