@@ -349,6 +349,25 @@ Test(session, find_header_tries_every_value)
     dash_session_destroy(&t);
 }
 
+Test(session, set_cookie_header)
+{
+    char buf[DASH_SESSION_SET_COOKIE_MAX];
+    cr_assert_eq(dash_session_set_cookie(buf, sizeof buf, V1, 0), 0);
+    cr_assert_str_eq(buf, "dinamo_session=" V1 "; Path=/; HttpOnly; SameSite=Strict");
+    cr_assert_eq(dash_session_set_cookie(buf, sizeof buf, V1, 1), 0);
+    cr_assert_str_eq(buf, "dinamo_session=" V1 "; Path=/; HttpOnly; SameSite=Strict; Secure");
+    cr_assert_eq(dash_session_set_cookie(buf, sizeof buf, NULL, 0), 0);
+    cr_assert_str_eq(buf, "dinamo_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    /* What it writes, the Cookie parser reads back. */
+    cr_assert_eq(dash_session_set_cookie(buf, sizeof buf, V2, 0), 0);
+    char got[256];
+    values_of(buf, got, sizeof got);
+    cr_assert_str_eq(got, V2);
+    cr_assert_eq(dash_session_set_cookie(buf, sizeof buf, "x; Domain=evil", 0), DN_EINVAL);
+    cr_assert_eq(dash_session_set_cookie(buf, 40, V1, 0), DN_EINVAL);
+    cr_assert_str_eq(buf, "", "a truncated header was left");
+}
+
 /* ---- Origin against Host -------------------------------------------------------- */
 
 Test(session, origin_against_host)

@@ -320,6 +320,24 @@ int dash_session_count(dash_session_t *self)
     return n;
 }
 
+/* ---- Set-Cookie ------------------------------------------------------------------ */
+
+int dash_session_set_cookie(char *buf, size_t cap, const char *cookie, int secure)
+{
+    uint8_t raw[RAW_LEN];
+    if (!buf || (cookie && decode_token(cookie, raw)))
+        return DN_EINVAL;
+    int n = snprintf(buf, cap, "%s=%s; Path=/; HttpOnly; SameSite=Strict%s%s",
+                     DASH_SESSION_COOKIE_NAME, cookie ? cookie : "", cookie ? "" : "; Max-Age=0",
+                     secure ? "; Secure" : "");
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap)
+            buf[0] = '\0';
+        return DN_EINVAL;
+    }
+    return 0;
+}
+
 /* ---- the Cookie header ----------------------------------------------------------- */
 
 static int is_ws(char c) { return c == ' ' || c == '\t'; }

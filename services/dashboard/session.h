@@ -91,6 +91,16 @@ int dash_session_count(dash_session_t *self);
 
 /* ---- headers (pure) ------------------------------------------------------------ */
 
+/* Writes the Set-Cookie header value that hands cookie to the browser
+ * ("dinamo_session=VALUE; Path=/; HttpOnly; SameSite=Strict", and "; Secure"
+ * when secure: a server behind https), or, with cookie NULL, the one that
+ * makes the browser forget it (logout: an empty value, Max-Age=0). No Max-Age
+ * on a live cookie: the browser keeps it until it closes, the table decides
+ * when it expires. Returns 0, or DN_EINVAL (cookie not a token, cap too
+ * small: DASH_SESSION_SET_COOKIE_MAX is enough). */
+#define DASH_SESSION_SET_COOKIE_MAX 160
+int dash_session_set_cookie(char *buf, size_t cap, const char *cookie, int secure);
+
 /* Iterates the dinamo_session values of a Cookie header ("a=1; dinamo_session=
  * VALUE; b=2"): from byte *pos (0 first), finds the next pair named exactly
  * dinamo_session whose value (double quotes around it removed, as RFC 6265
