@@ -399,3 +399,47 @@ Test(users, verify_try_refuses_while_another_runs)
     cr_assert(busy_seen, "a try never found another verification running");
     dn_users_destroy(&u);
 }
+
+Test(users, refresh_sees_users_added_and_removed)
+{
+    dn_err_t err = {0};
+    cr_assert_eq(dn_users_add(path, "alice", "correct horse", 0, &err), 0, "%s", err.msg);
+    dn_users_t *u = dn_users_load(path, &err);
+    cr_assert_not_null(u, "%s", err.msg);
+    int changed = -1;
+    cr_assert_eq(dn_users_refresh(u, &changed, &err), 0, "%s", err.msg);
+    cr_assert_eq(changed, 0, "an unchanged file read again");
+
+    cr_assert_eq(dn_users_add(path, "bob", "battery staple", 0, &err), 0, "%s", err.msg);
+    cr_assert(!dn_users_has(u, "bob"));
+    cr_assert_eq(dn_users_refresh(u, &changed, &err), 0, "%s", err.msg);
+    cr_assert_eq(changed, 1);
+    cr_assert(dn_users_has(u, "bob") && dn_users_has(u, "alice"));
+    cr_assert_eq(dn_users_count(u), 2);
+    cr_assert_eq(dn_users_verify(u, "bob", "battery staple", &err), 0, "%s", err.msg);
+
+    cr_assert_eq(dn_users_remove(path, "alice", &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_users_refresh(u, &changed, &err), 0, "%s", err.msg);
+    cr_assert_eq(changed, 1);
+    cr_assert(!dn_users_has(u, "alice"), "a removed user is still listed");
+    cr_assert_eq(dn_users_verify(u, "alice", "correct horse", &err), DN_EPERM,
+                 "a removed user logs in");
+
+    /* A damaged or exposed file keeps the last good list, and says why. */
+    write_text(path, "bob:" H "\nbroken\n", 0600);
+    cr_assert_eq(dn_users_refresh(u, &changed, &err), DN_EFORMAT);
+    cr_assert_eq(changed, 0);
+    cr_assert_not_null(strstr(err.msg, "line 2"), "%s", err.msg);
+    cr_assert_eq(dn_users_verify(u, "bob", "battery staple", &err), 0, "old list lost: %s",
+                 err.msg);
+    write_text(path, "bob:" H "\n", 0644);
+    cr_assert_eq(dn_users_refresh(u, &changed, &err), DN_EINVAL);
+    cr_assert(dn_users_has(u, "bob"));
+    dn_users_destroy(&u);
+
+    u = dn_users_parse("users", "", 0, &err);
+    cr_assert_not_null(u);
+    cr_assert_eq(dn_users_refresh(u, &changed, &err), DN_ESTATE);
+    cr_assert(!dn_users_has(u, "bob"));
+    dn_users_destroy(&u);
+}

@@ -43,7 +43,9 @@ struct dn_users_t {
     int has_dummy;
     unsigned long long dummy_ops; /* the costs the dummy is to have */
     size_t dummy_mem;
-    pthread_mutex_t lock; /* one verification at a time */
+    pthread_mutex_t lock; /* one verification at a time; refresh swaps under it */
+    char *path;           /* dn_users_load's, for dn_users_refresh; else NULL */
+    struct stat st;       /* the file as it was before it was read */
 };
 
 /* ---- libsodium -------------------------------------------------------------- */
@@ -252,6 +254,7 @@ void dn_users_destroy(dn_users_t **self_p)
     if (self->e)
         sodium_memzero(self->e, (size_t)self->cap * sizeof *self->e);
     free(self->e);
+    free(self->path);
     pthread_mutex_destroy(&self->lock);
     free(self);
     *self_p = NULL;
@@ -268,7 +271,8 @@ const char *dn_users_name(const dn_users_t *self, int i)
 
 /* Reads path into *text after checking its mode. A missing file is
  * DN_ENOTFOUND. */
-static int read_users_file(const char *path, char **text, size_t *len, dn_err_t *err)
+static int read_users_file(const char *path, char **text, size_t *len, struct stat *st_out,
+                           dn_err_t *err)
 {
     struct stat st;
     *text = NULL;
@@ -279,6 +283,8 @@ static int read_users_file(const char *path, char **text, size_t *len, dn_err_t 
     if (S_ISREG(st.st_mode) && (st.st_mode & 077))
         return dn_err_set(err, DN_EINVAL, "users file %s: readable or writable by others "
                           "(mode %03o): chmod 600 it", path, (unsigned)(st.st_mode & 0777));
+    if (st_out)
+        *st_out = st;
     return dn_read_file(path, text, len, err);
 }
 
@@ -305,16 +311,75 @@ dn_users_t *dn_users_load(const char *path, dn_err_t *err)
     char *text = NULL;
     size_t len = 0;
     dn_users_t *self = NULL;
-    if (read_users_file(path, &text, &len, err))
+    struct stat st;
+    if (read_users_file(path, &text, &len, &st, err))
         goto fail;
     if (!(self = dn_users_parse(path, text, len, err)))
         goto fail;
+    if (!(self->path = strdup(path))) {
+        dn_err_set(err, DN_ENOMEM, "users: out of memory");
+        goto fail;
+    }
+    self->st = st;
     free(text);
     return self;
 fail:
     free(text);
     dn_users_destroy(&self);
     return NULL;
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+int dn_users_refresh(dn_users_t *self, int *changed, dn_err_t *err)
+{
+    if (changed)
+        *changed = 0;
+    if (!self || !self->path)
+        return dn_err_set(err, DN_ESTATE, "users: refresh of users not loaded from a file");
+    struct stat st;
+    if (stat(self->path, &st) == 0 && same_file(&st, &self->st))
+        return 0;
+    char *text = NULL;
+    size_t len = 0;
+    dn_users_t *fresh = NULL;
+    int rc = read_users_file(self->path, &text, &len, &st, err);
+    if (!rc && !(fresh = dn_users_parse(self->path, text, len, err)))
+        rc = err ? err->code : DN_EFORMAT;
+    free(text);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&self->lock);
+    entry_t *e = self->e;
+    int n = self->n, cap = self->cap;
+    self->e = fresh->e, self->n = fresh->n, self->cap = fresh->cap;
+    fresh->e = e, fresh->n = n, fresh->cap = cap;
+    if (fresh->dummy_ops != self->dummy_ops || fresh->dummy_mem != self->dummy_mem) {
+        self->dummy_ops = fresh->dummy_ops, self->dummy_mem = fresh->dummy_mem;
+        self->has_dummy = 0; /* made again, at the next verification, with the new costs */
+    }
+    self->st = st;
+    pthread_mutex_unlock(&self->lock);
+    dn_users_destroy(&fresh);
+    if (changed)
+        *changed = 1;
+    return 0;
+}
+
+int dn_users_has(dn_users_t *self, const char *name)
+{
+    if (!self || !name)
+        return 0;
+    pthread_mutex_lock(&self->lock);
+    int found = 0;
+    for (int i = 0; i < self->n && !found; i++)
+        found = !strcmp(self->e[i].name, name);
+    pthread_mutex_unlock(&self->lock);
+    return found;
 }
 
 /* ---- verification ----------------------------------------------------------- */
@@ -424,7 +489,7 @@ static int read_for_edit(const char *path, int missing_ok, char **text, size_t *
 {
     *users = NULL;
     *len = 0;
-    int rc = read_users_file(path, text, len, err);
+    int rc = read_users_file(path, text, len, NULL, err);
     if (rc == DN_ENOTFOUND && missing_ok) {
         rc = 0;
         *len = 0;

@@ -33,8 +33,9 @@
  * of waiting its turn.
  *
  * Thread rules: dn_sodium_init() any thread, any number of times. A dn_users_t
- * is read-only once loaded: dn_users_verify() may be called from any number
- * of threads at once (they take turns); the others read only. dn_users_add()
+ * changes only through dn_users_refresh(): dn_users_verify(), _verify_try(),
+ * _has() and _refresh() may be called from any number of threads at once
+ * (they take turns on a mutex); _count() and _name() read without it. dn_users_add()
  * and dn_users_remove() rewrite the file atomically (fileio.h) and do not lock
  * it: two run at once may lose one's change. */
 #ifndef DN_USERS_H
@@ -78,10 +79,26 @@ dn_users_t *dn_users_load(const char *path, dn_err_t *err);
 
 void dn_users_destroy(dn_users_t **self_p);
 
-/* Number of users, and the i-th name in file order (owned by self), or NULL
- * past the last. */
+/* Number of users, and the i-th name in file order (owned by self, valid
+ * until self changes), or NULL past the last. Not while dn_users_refresh may
+ * run on another thread. */
 int dn_users_count(const dn_users_t *self);
 const char *dn_users_name(const dn_users_t *self, int i);
+
+/* Reads the file again when it changed since it was read (another inode,
+ * size or modification time: `dinamo user add/remove` replace it), so that a
+ * running server sees users added and removed without a restart. The new
+ * list replaces the old under the verification lock; a file that cannot be
+ * read or parsed now (or has become readable by others) leaves the old list
+ * in place and is reported. *changed (may be NULL) says whether it was
+ * replaced. Returns 0, DN_ESTATE (self was not made by dn_users_load), or
+ * dn_users_load's errors. */
+int dn_users_refresh(dn_users_t *self, int *changed, dn_err_t *err);
+
+/* name is listed (exact match; takes the lock, so safe beside
+ * dn_users_refresh): for a server to refuse a session whose user was
+ * removed. */
+int dn_users_has(dn_users_t *self, const char *name);
 
 /* Checks name's password. Costs one Argon2id verification whatever name is
  * (listed, unlisted, not even a valid name), one at a time per self; the
