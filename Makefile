@@ -36,7 +36,7 @@ else
 Q := @
 endif
 PKGS := libzmq libprotobuf-c lmdb openblas criterion zlib liblzma liblz4 libzstd plplot cairo \
-	cairo-svg libpng
+	cairo-svg libpng libsodium
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS := -std=c11 $(WARN) -O2 -g $(ARCH) -D_GNU_SOURCE
 LDLIBS := -lm -lpthread
@@ -67,7 +67,7 @@ MULTIARCH_CFLAGS := -march=x86-64 -mtune=generic -fno-math-errno
 # before deps could install anything, so these are recursive ('=').
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs libzmq libprotobuf-c lmdb openblas zlib liblzma liblz4 libzstd \
-	plplot cairo cairo-svg libpng 2>/dev/null)
+	plplot cairo cairo-svg libpng libsodium 2>/dev/null)
 CRIT_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 
 PROTOS := $(wildcard proto/*.proto)
@@ -186,6 +186,12 @@ $(BUILD)/tests/test_dash_model: $(BUILD)/tests/test_dash_model.o \
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
 
+$(BUILD)/tests/test_session.o: CFLAGS += -Iservices/dashboard
+$(BUILD)/tests/test_session: $(BUILD)/tests/test_session.o $(BUILD)/obj/services/dashboard/session.o \
+	$(LIB_A)
+	@echo "LD $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_A)
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
@@ -292,6 +298,8 @@ build-fuzz/obj/fuzz/fuzz_keystate.o: FUZZ_INC += -Iservices/trainer
 build-fuzz/fuzz_keystate: build-fuzz/obj/services/trainer/keycodec.o
 build-fuzz/obj/fuzz/fuzz_good.o: FUZZ_INC += -Iservices/scorer_ml
 build-fuzz/fuzz_good: build-fuzz/obj/services/scorer_ml/good.o
+build-fuzz/obj/fuzz/fuzz_cookie.o: FUZZ_INC += -Iservices/dashboard
+build-fuzz/fuzz_cookie: build-fuzz/obj/services/dashboard/session.o
 fuzz-seeds: $(FUZZ_BIN)
 	@fuzz/run-seeds.sh $(FUZZ_BIN:build-fuzz/%=%)
 

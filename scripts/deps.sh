@@ -8,7 +8,7 @@
 #   scripts/deps.sh fuzz     also clang (libFuzzer)
 set -eu
 what=${1:-build}
-pkgs="libzmq libprotobuf-c lmdb openblas criterion zlib liblzma liblz4 libzstd plplot cairo cairo-svg libpng"
+pkgs="libzmq libprotobuf-c lmdb openblas criterion zlib liblzma liblz4 libzstd plplot cairo cairo-svg libpng libsodium libmicrohttpd"
 tools="protoc-c pkg-config cc make"
 extra=
 case $what in
@@ -33,7 +33,8 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
   liblmdb-dev lmdb-utils libopenblas-dev libcriterion-dev zlib1g-dev liblzma-dev liblz4-dev \
-  libzstd-dev libplplot-dev plplot-driver-cairo libcairo2-dev libpng-dev $extra >/dev/null
+  libzstd-dev libplplot-dev plplot-driver-cairo libcairo2-dev libpng-dev libsodium-dev \
+  libmicrohttpd-dev $extra >/dev/null
 pkg-config --exists $pkgs || { echo "deps: still missing after install: $pkgs" >&2; exit 1; }
 for t in $tools; do
   command -v "$t" >/dev/null 2>&1 || { echo "deps: still missing after install: $t" >&2; exit 1; }

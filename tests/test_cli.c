@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "users.h"
+
 static char tmpdir[256];
 static char bin[1024];
 
@@ -226,9 +228,9 @@ Test(cli, evaluate_refuses_a_historical_regime_without_both_classes)
 
 Test(cli, help_for_every_command)
 {
-    const char *cmds[] = {"generate", "score", "evaluate", "bench", "label", "report"};
+    const char *cmds[] = {"generate", "score", "evaluate", "bench", "label", "report", "user"};
     char out[8192], err[4096];
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 7; k++) {
         char args[64];
         snprintf(args, sizeof args, "%s --help", cmds[k]);
         cr_assert_eq(run(args, out, sizeof out, err, sizeof err), 0, "%s --help failed",
@@ -386,4 +388,57 @@ Test(cli, report_draws_every_flagged_run)
     cr_assert(cut && cut2);
     cr_assert(!strncmp(out, m, (size_t)(cut - out)), "report metrics differ:\n%s\n%s", out, m);
     free(m);
+}
+
+Test(cli, user_add_list_remove)
+{
+    char out[4096], err[4096], path[400];
+    write_text("pw.txt", "correct horse\r\n");
+    write_text("short.txt", "short\n");
+    cr_assert_eq(run("user add alice --file k/users --password-stdin <pw.txt", out, sizeof out,
+                     err, sizeof err), 0, "add: %s", err);
+    snprintf(path, sizeof path, "%s/k/users", tmpdir);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600, "mode %03o", (unsigned)(st.st_mode & 0777));
+    /* The password read from the pipe, without its end of line, is alice's. */
+    dn_err_t e = {0};
+    dn_users_t *u = dn_users_load(path, &e);
+    cr_assert_not_null(u, "%s", e.msg);
+    cr_assert_eq(dn_users_verify(u, "alice", "correct horse", &e), 0, "%s", e.msg);
+    dn_users_destroy(&u);
+
+    cr_assert_eq(run("user add alice --file k/users --password-stdin <pw.txt", out, sizeof out,
+                     err, sizeof err), 1);
+    cr_assert(strstr(err, "user alice exists"), "%s", err);
+    cr_assert_eq(run("user add bob --file k/users <pw.txt", out, sizeof out, err, sizeof err), 2,
+                 "a pipe without --password-stdin: %s", err);
+    cr_assert(strstr(err, "--password-stdin"), "%s", err);
+    cr_assert_eq(run("user add bob --file k/users --password-stdin <short.txt", out, sizeof out,
+                     err, sizeof err), 1);
+    cr_assert(strstr(err, "want at least 8"), "%s", err);
+    cr_assert_eq(run("user add 'b o b' --file k/users --password-stdin <pw.txt", out,
+                     sizeof out, err, sizeof err), 2);
+    cr_assert_eq(run("user list --file k/users", out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(out, "alice\n");
+    cr_assert_eq(run("user remove alice --file k/users", out, sizeof out, err, sizeof err), 0,
+                 "%s", err);
+    cr_assert_eq(run("user remove alice --file k/users", out, sizeof out, err, sizeof err), 1);
+    cr_assert_eq(run("user list --file k/users", out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(out, "");
+    chmod(path, 0644);
+    cr_assert_eq(run("user list --file k/users", out, sizeof out, err, sizeof err), 1);
+    cr_assert(strstr(err, "chmod 600 it"), "%s", err);
+    /* The default file: keys/users, or $DINAMO_KEYS_DIR/users. */
+    cr_assert_eq(run("user add carol --password-stdin <pw.txt", out, sizeof out, err,
+                     sizeof err), 0, "%s", err);
+    snprintf(path, sizeof path, "%s/keys/users", tmpdir);
+    cr_assert_eq(access(path, F_OK), 0, "no %s", path);
+    cr_assert_eq(run("user list", out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(out, "carol\n");
+    setenv("DINAMO_KEYS_DIR", "elsewhere", 1);
+    int rc = run("user list", out, sizeof out, err, sizeof err);
+    unsetenv("DINAMO_KEYS_DIR");
+    cr_assert_eq(rc, 1);
+    cr_assert(strstr(err, "users file elsewhere/users: No such file"), "%s", err);
 }

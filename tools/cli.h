@@ -78,6 +78,7 @@ int write_scores_csv(const char *path, const struct dn_dataset_t *ds, const doub
 
 int cmd_generate(args_t *a);
 int cmd_keygen(args_t *a);
+int cmd_user(args_t *a);
 int cmd_evaluate(args_t *a);
 int cmd_bench(args_t *a);
 int cmd_label(args_t *a);

@@ -1,6 +1,6 @@
 /* dinamo.c: the offline command-line tool: main, which hands each command to
  * its file (generate.c, score here, evaluate.c, bench.c, label.c, report.c,
- * inspect.c, health.c;
+ * inspect.c, health.c, keygen.c, user.c;
  * what they share is cli.c), and `dinamo score`, which scores every run of an
  * input as the pipeline does and writes one CSV row per run.
  *
@@ -201,6 +201,7 @@ static const char main_help[] =
     "  bench      generate and evaluate many datasets; prints the paper's Table 1 row\n"
     "  label      give a running cluster a person's verdict on a run\n"
     "  keygen     make a key pair for a secured cluster and list it under roles\n"
+    "  user       add, list or remove the dashboard's users (who may give a verdict)\n"
     "  report     figures and an HTML page of an offline evaluation (PNG, SVG)\n"
     "  inspect    list the histograms an input holds, as the feed would publish them\n"
     "  health     is a service's loop alive? (its heartbeat file; exit 0 or 1)\n"
@@ -246,6 +247,8 @@ int main(int argc, char **argv)
         return cmd_label(&a);
     if (!strcmp(c, "keygen"))
         return cmd_keygen(&a);
+    if (!strcmp(c, "user"))
+        return cmd_user(&a);
     if (!strcmp(c, "report"))
         return cmd_report(&a);
     if (!strcmp(c, "inspect"))

@@ -19,6 +19,7 @@ const char *dn_strerror(int code)
     case DN_ESTATE: return "invalid state";
     case DN_EMISMATCH: return "dimension mismatch";
     case DN_ENOSPACE: return "no space left";
+    case DN_EPERM: return "not permitted";
     default: return "unknown error";
     }
 }

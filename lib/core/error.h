@@ -26,6 +26,7 @@ enum {
     DN_ESTATE = -1008,    /* call not valid in the object's current state */
     DN_EMISMATCH = -1009, /* dimensions disagree (bin count, architecture, version) */
     DN_ENOSPACE = -1010,  /* no room to write: the disk (or a file size limit) or a store's map */
+    DN_EPERM = -1011,     /* refused: wrong credentials, or not allowed to */
 };
 
 #define DN_ERRMSG_MAX 512
