@@ -208,6 +208,13 @@ function renderLogin() {
       state.csrf = r.body.csrf;
       renderLogin();
       refreshVerdictBox();
+      // a dashboard that needs a login to view: the views and the event
+      // stream refused before, now they can load
+      if (dinamo.summary && dinamo.summary.login_required_to_view) {
+        if (!source || source.readyState === EventSource.CLOSED) connectEvents();
+        loadSummary();
+        route(true);
+      }
     } else {
       pass.value = '';
       msg.textContent = (r.body && r.body.error) || `login refused (${r.status})`;
@@ -228,6 +235,7 @@ async function logout() {
 let source = null;
 function connectEvents() {
   if (!window.EventSource) return;
+  if (source) source.close();
   source = new EventSource('/api/events');
   const live = $('live');
   const setLive = (s, text) => { dinamo.status.sse = s; live.textContent = text; live.dataset.state = s; };
@@ -254,7 +262,7 @@ function onRunEvent(run) {
   const route = state.route;
   if (route && route.view === 'runs') {
     updateListWithRun(run);
-    renderMatrix();
+    scheduleMatrix();
   } else if (route && route.view === 'run' && route.seq === run.seq && dinamo.run) {
     const labelChanged = JSON.stringify(dinamo.run.run?.label) !== JSON.stringify(run.label);
     dinamo.run = { ...dinamo.run, run };
@@ -559,7 +567,7 @@ function worstList(run) {
     for (const h of w) {
       items.push(el('li', null, el('span', { class: 'm' }, METHOD_NAME[m]), ' ',
         el('a', { href: runHref(run.seq, h.key), class: 'key', title: h.key }, h.key), ' ',
-        el('span', { class: 'excess' }, fmtExcess(h.excess))));
+        el('span', { class: h.excess > 0 ? 'excess' : 'excess below' }, fmtExcess(h.excess))));
     }
   }
   return items.length ? el('ul', { class: 'worst' }, items) : el('span', { class: 'muted' }, '–');
@@ -585,6 +593,12 @@ function runRow(r) {
     el('td', null, labelCell(r.label)));
 }
 
+// many events a second while the stream runs: redraw the strip once a frame at most
+let matrixFrame = 0;
+function scheduleMatrix() {
+  if (matrixFrame) return;
+  matrixFrame = requestAnimationFrame(() => { matrixFrame = 0; renderMatrix(); });
+}
 function renderMatrix() {
   const wrap = $('matrix');
   if (!wrap) return;
@@ -771,6 +785,10 @@ function drawHistory(container, keyReply, m, markSeq, onPick, height) {
       }],
     } : {},
   }, data, container);
+  u.dinamoMark = (seq) => {
+    data[data.length - 1] = xs.map((s, i) => (s === seq ? ys[i] : null));
+    u.setData(data, false);   // keep the zoom
+  };
   return u;
 }
 
@@ -855,7 +873,7 @@ function renderHistRows() {
       return [
         el('td', { class: 'num', title: x.status ? `status ${x.status}` : null }, fmtNum(x.score)),
         el('td', null, sevBadge(x.severity, METHOD_NAME[m])),
-        el('td', { class: 'num excess' }, fmtExcess(x.excess)),
+        el('td', { class: x.excess > 0 ? 'num excess' : 'num excess below' }, fmtExcess(x.excess)),
       ];
     };
     const select = () => { location.hash = runHref(dinamo.run.run.seq, h.key); };
@@ -1014,7 +1032,10 @@ async function showKey(view, r) {
     $('key-info').textContent = ` subsystem ${kr.subsystem ?? '?'} · ${kr.n_bins ?? '?'} bins · ${(kr.seq || []).length} runs`;
     const seqs = kr.seq || [];
     const pick = r.seq !== null && seqs.includes(r.seq) ? r.seq : null;
-    const onPick = (s) => showKeyRef(r.key, s, token);
+    const onPick = (s) => {
+      for (const u of state.plots.slice(0, 2)) if (u.dinamoMark) u.dinamoMark(s);
+      showKeyRef(r.key, s, token);
+    };
     for (const m of METHODS) {
       const box = $(`khist-${m}`);
       const th = (kr.thresholds && kr.thresholds[m]) || {};
