@@ -8,7 +8,7 @@
 //
 //   node web/tests/dashboard_check.mjs --url http://127.0.0.1:PORT --user U
 //        --password P --out DIR --label-seq SEQ --reason TEXT
-//        [--run-seq SEQ] [--refuse-seq SEQ] [--timeout-ms 20000]
+//        [--run-seq SEQ] [--refuse-seq SEQ] [--key KEY] [--timeout-ms 20000]
 //        [--settle-ms 1500] [--total-ms 240000]
 //
 // Writes, in DIR:
@@ -23,6 +23,8 @@
 //   label.json    {"seq","moved":true,"ms","reloaded":false,"label":RUN.label}
 //                 Bad + reason clicked logged in on page 1; ms until page 2,
 //                 open on #/?awaiting=1, no longer lists the run (SSE, no reload)
+//   key.json      with --key: {"key", "title": the key as the page shows it (text),
+//                 "reply": window.dinamo.key, "foreign_elements": 0}; key.png
 //   refused.json  {"seq", "cases":{name:{"status","expected","error"}}, "still_awaiting":true}
 //                 verdicts sent by fetch from the pages without a session and
 //                 with a forged or missing CSRF token
@@ -41,11 +43,11 @@ const SEV_RANK = { bad: 4, warning: 3, ok: 2, insufficient: 1, none: 0 };
 
 function usage(msg) {
   process.stderr.write(`dashboard_check: ${msg}\nusage: node dashboard_check.mjs --url URL --user U --password P ` +
-    '--out DIR --label-seq SEQ --reason TEXT [--run-seq SEQ] [--refuse-seq SEQ] [--timeout-ms N] [--settle-ms N] [--total-ms N]\n');
+    '--out DIR --label-seq SEQ --reason TEXT [--run-seq SEQ] [--refuse-seq SEQ] [--key KEY] [--timeout-ms N] [--settle-ms N] [--total-ms N]\n');
   process.exit(2);
 }
 function parseArgs(argv) {
-  const known = new Set(['url', 'user', 'password', 'out', 'label-seq', 'reason', 'run-seq', 'refuse-seq',
+  const known = new Set(['url', 'user', 'password', 'out', 'label-seq', 'reason', 'run-seq', 'refuse-seq', 'key',
     'timeout-ms', 'settle-ms', 'total-ms']);
   const a = {};
   for (let i = 0; i < argv.length; i += 2) {
@@ -62,13 +64,17 @@ function parseArgs(argv) {
   };
   return {
     url: a.url.replace(/\/+$/, ''), user: a.user, password: a.password, out: a.out, reason: a.reason,
-    labelSeq: int('label-seq'), runSeq: int('run-seq', null), refuseSeq: int('refuse-seq', null),
+    key: a.key ?? null, labelSeq: int('label-seq'), runSeq: int('run-seq', null), refuseSeq: int('refuse-seq', null),
     timeout: int('timeout-ms', 20000), settle: int('settle-ms', 1500), total: int('total-ms', 240000),
   };
 }
 
 const opt = parseArgs(process.argv.slice(2));
 fs.mkdirSync(opt.out, { recursive: true });
+// a failed run must not leave an earlier run's results looking like its own
+for (const f of fs.readdirSync(opt.out)) {
+  if (/^(runs|run|label|refused|key)\.(json|png)$|^failed-.*\.png$/.test(f)) fs.unlinkSync(path.join(opt.out, f));
+}
 const writeJSON = (name, obj) => fs.writeFileSync(path.join(opt.out, name), `${JSON.stringify(obj, null, 1)}\n`);
 
 let browser = null;
@@ -242,6 +248,26 @@ await step('run', async () => {
   if (!data.markup.rendered_as_text) throw new Error(`a histogram key with markup is not shown as text: ${JSON.stringify(data.markup.keys_with_markup)}`);
   if (data.markup.foreign_elements) throw new Error(`${data.markup.foreign_elements} elements on the run page came from server strings`);
 });
+
+// 2b. a key's page (the hostile key: its name must come back as text)
+if (opt.key !== null) {
+  await step('key', async () => {
+    await pageA.goto(`${opt.url}/#/key/${encodeURIComponent(opt.key)}`, { waitUntil: 'domcontentloaded' });
+    await waitFor(pageA, `key ${JSON.stringify(opt.key)} loaded`, (k) => window.dinamo.status.key === 'error' ||
+      (window.dinamo.status.key === 'ready' && window.dinamo.key && window.dinamo.key.key === k), opt.key);
+    if (await pageA.evaluate(() => window.dinamo.status.key) !== 'ready') throw new Error(`key ${JSON.stringify(opt.key)}: its page shows an error`);
+    await pageA.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    const data = await pageA.evaluate(() => ({
+      title: document.querySelector('[data-testid="key-title"]').textContent,
+      reply: window.dinamo.key,
+      foreign_elements: document.querySelectorAll('main img, main script, main iframe, main object, main embed, main svg').length,
+    }));
+    writeJSON('key.json', { key: opt.key, ...data });
+    await pageA.screenshot({ path: path.join(opt.out, 'key.png') });
+    if (data.title !== opt.key) throw new Error(`the key page's title reads ${JSON.stringify(data.title)}, not the key as text`);
+    if (data.foreign_elements) throw new Error(`${data.foreign_elements} elements on the key page came from server strings`);
+  });
+}
 
 // 3. a second page, not logged in, on the runs awaiting a verdict
 const pageB = await step('second-page', () => newPage('page 2'));
