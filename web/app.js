@@ -960,6 +960,8 @@ async function reloadRunLabels() {
     if (p && p.seq === seq && reply.run && reply.run.label && reply.run.label.state === 'person') {
       state.pendingVerdict = null;
       setVerdictStatus('recorded', `recorded: ${reply.run.label.verdict} by ${reply.run.label.who ?? '?'}`);
+      const reason = document.querySelector('[data-testid="verdict-reason"]');
+      if (reason) reason.value = '';
     }
   } catch (e) { /* the next event retries */ }
 }

@@ -178,7 +178,7 @@ function serveFile(res, file) {
   fs.readFile(file, (err, buf) => {
     if (err) return json(res, 404, { error: 'no such file' });
     res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store',
-      'Content-Security-Policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+      'Content-Security-Policy': "default-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
       'X-Content-Type-Options': 'nosniff' });
     res.end(buf);
   });
