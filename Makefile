@@ -107,7 +107,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 SERVICES := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/*.c)))))
 SERVICE_BIN := $(SERVICES:%=$(BUILD)/services/%)
 
-.PHONY: all deps test test-deploy bench run clean fixtures jsroot fuzz fuzz-deps fuzz-seeds
+.PHONY: all deps test test-deploy bench run clean fixtures jsroot web fuzz fuzz-deps fuzz-seeds
 .SECONDARY:
 
 all: deps $(TOOL_BIN) $(SERVICE_BIN) $(BENCH_BIN)
@@ -220,6 +220,17 @@ $(JSROOT): tests/js/package.json tests/js/package-lock.json
 	@scripts/deps.sh test
 	@echo "NPM tests/js (JSROOT)"
 	$(Q)cd tests/js && npm ci --loglevel=error
+	@touch $@
+
+# The dashboard's browser side: uPlot (served from web/node_modules/uplot/dist/)
+# and playwright-core (drives Debian's chromium in the dashboard tests), pinned
+# by web/package-lock.json (web/.npmrc: no install scripts, no registry address).
+WEB := web/node_modules/uplot/package.json
+web: $(WEB)
+$(WEB): web/package.json web/package-lock.json
+	@scripts/deps.sh test
+	@echo "NPM web (uPlot, playwright-core)"
+	$(Q)cd web && npm ci --loglevel=error
 	@touch $@
 
 # The fuzz targets' names are set here, before `test` names them as

@@ -13,7 +13,7 @@ tools="protoc-c pkg-config cc make"
 extra=
 case $what in
   build) ;;
-  test) tools="$tools node npm clang"; extra="nodejs npm clang" ;;
+  test) tools="$tools node npm clang chromium"; extra="nodejs npm clang chromium" ;;
   fuzz) tools="$tools clang"; extra="clang" ;;
   *) echo "deps: unknown set '$what' (build, test or fuzz)" >&2; exit 2 ;;
 esac
