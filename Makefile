@@ -36,7 +36,7 @@ else
 Q := @
 endif
 PKGS := libzmq libprotobuf-c lmdb openblas criterion zlib liblzma liblz4 libzstd plplot cairo \
-	cairo-svg libpng libsodium
+	cairo-svg libpng libsodium libmicrohttpd
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS := -std=c11 $(WARN) -O2 -g $(ARCH) -D_GNU_SOURCE
 LDLIBS := -lm -lpthread
@@ -210,6 +210,8 @@ $(BUILD)/services/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)
 	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(PKG_LIBS) $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call SERVICE_RULE,$(s))))
+# Only the dashboard serves HTTP.
+$(BUILD)/services/dashboard: PKG_LIBS += $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 
 # JSROOT, the independent ROOT reader the ROOT suites and bench_root compare
 # with: installed from the npm registry at the version tests/js/package-lock.json
