@@ -8,6 +8,7 @@
 #                           [--feed INPUT [--watch] [--no-auto-accept]]
 #                           [--mode lockstep|live] [--train-threads T]
 #                           [--lifeline PID] [--security on|off]
+#                           [--dashboard HOST:PORT]
 #   cluster.sh wait RUNDIR TIMEOUT_S     until the evaluator's final report exists
 #   cluster.sh status RUNDIR             one line per service: name pid state
 #   cluster.sh kill RUNDIR NAME [SIG]    signal one service (default KILL)
@@ -31,7 +32,11 @@
 # --lifeline PID ties the cluster to process PID (a test, a shell): a watchdog
 # runs `stop` as soon as PID is gone, however it died (kill -9, a test
 # runner's timeout), so no service outlives it (it logs to logs/lifeline.log;
-# `stop` ends it). Security is on unless --security off (or DINAMO_SECURITY=off)
+# `stop` ends it). --dashboard HOST:PORT also starts the dashboard service
+# (the shifter's web page, served at http://HOST:PORT/; the key http of
+# section [dashboard] in RUNDIR/dinamo.conf) when it is built; without the
+# option it is not started, so clusters on other port bases never compete
+# for the one HTTP port. Security is on unless --security off (or DINAMO_SECURITY=off)
 # says otherwise: RUNDIR/keys gets a CURVE key pair for every service and one
 # for a person, "shifter" (labels role: `dinamo label RUN good --keys
 # RUNDIR/keys --as shifter`), made on the first start and kept after; every
@@ -39,11 +44,11 @@
 # feed the evaluator auto-accepts (labels good) runs whose every histogram is
 # good, unless --no-auto-accept; runs the input labels are never auto-accepted.
 # Service names: generator (or feed), scorer_s, registry, scorer_ml,
-# trainer.0 .. trainer.N-1 (trainer.i runs --shard i/N; with --auto-shards every
+# dashboard (with --dashboard), trainer.0 .. trainer.N-1 (trainer.i runs --shard i/N; with --auto-shards every
 # trainer runs --shard auto, as the replicas of deploy/docker-compose.yml do:
 # the live trainers share the keys fairly, and take over the keys of one that
 # stops or dies), evaluator. Endpoints are
-# loopback TCP ports P .. P+7 (default 5550) or, with --ipc, sockets under
+# loopback TCP ports P .. P+9 (default 5550) or, with --ipc, sockets under
 # RUNDIR/sock (no ports: several clusters can run at once). Any service setting
 # can be given through the environment (DINAMO_<SERVICE>_<KEY>, e.g.
 # DINAMO_GENERATOR_RUNS=200) or by editing dinamo.conf before `restart`.
@@ -107,7 +112,7 @@ make_keys() {
     local tool=$build/dinamo k
     [ -x "$tool" ] || die "no $tool (run make first, or set DINAMO_BUILD)"
     for k in generator:runs feed:runs scorer_s:scores scorer_ml:scores registry:registry \
-        trainer:weights evaluator:labels shifter:labels; do
+        trainer:weights evaluator:labels shifter:labels dashboard:labels; do
         "$tool" keygen "${k%%:*}" --dir "$rundir/keys" --role "${k#*:}" >/dev/null ||
             die "dinamo keygen ${k%%:*} failed"
     done
@@ -153,7 +158,7 @@ alive() { # NAME -> 0 when running
         kill -0 "$(cat "$rundir/pids/$1.pid")" 2>/dev/null
 }
 
-write_conf() { # endpoints: events events_req scores_s scores_s_req scores_ml scores_ml_req weights registry
+write_conf() { # endpoints: events events_req scores_s scores_s_req scores_ml scores_ml_req weights registry thresholds thresholds_req
     local e=("$@") src=generator
     [ -z "$feed_input" ] || src=feed
     cat >"$rundir/dinamo.conf" <<EOF
@@ -212,6 +217,20 @@ scores_ml_requests = connect:scorer_ml@${e[5]}
 methods = $methods
 report_dir = $rundir/report
 auto_accept = $auto_accept
+
+[dashboard]
+http = ${dashboard:-127.0.0.1:8080}
+events = connect:$src@${e[0]}
+events_requests = connect:$src@${e[1]}
+scores_s = connect:scorer_s@${e[2]}
+scores_s_requests = connect:scorer_s@${e[3]}
+scores_ml = connect:scorer_ml@${e[4]}
+scores_ml_requests = connect:scorer_ml@${e[5]}
+thresholds = connect:evaluator@${e[8]}
+thresholds_requests = connect:evaluator@${e[9]}
+labels = connect:$src@${e[1]}
+users_file = $rundir/users
+web_dir = $(dirname "$(dirname "$self")")/web
 EOF
 }
 
@@ -219,6 +238,7 @@ case $cmd in
 start)
     trainers=1 port_base=5550 ipc=0 methods=s,ml auto=0
     feed_input= watch=false mode=lockstep auto_accept=false train_threads=1 lifeline=
+    dashboard=
     security=${DINAMO_SECURITY:-on}
     while [ $# -gt 0 ]; do
         case $1 in
@@ -234,6 +254,7 @@ start)
         --methods) methods=$2; shift 2 ;;
         --lifeline) lifeline=$2; shift 2 ;;
         --security) security=$2; shift 2 ;;
+        --dashboard) dashboard=$2; shift 2 ;;
         *) die "start: unknown option $1" ;;
         esac
     done
@@ -245,6 +266,7 @@ start)
     [[ $trainers =~ ^[1-9][0-9]*$ ]] || die "--trainers: want a positive number"
     [[ $train_threads =~ ^[12]$ ]] || die "--train-threads: want 1 or 2"
     [ -z "$lifeline" ] || [[ $lifeline =~ ^[1-9][0-9]*$ ]] || die "--lifeline: want a process id"
+    [ -z "$dashboard" ] || [[ $dashboard =~ ^[^:]+:[0-9]+$ ]] || die "--dashboard: want HOST:PORT"
     mkdir -p "$rundir"
     rundir=$(cd "$rundir" && pwd)
     for n in $(cat "$rundir/services" 2>/dev/null); do
@@ -261,12 +283,13 @@ start)
         mkdir -p "$rundir/sock"
         s="ipc://$rundir/sock"
         write_conf "$s/events" "$s/events.req" "$s/scores_s" "$s/scores_s.req" \
-            "$s/scores_ml" "$s/scores_ml.req" "$s/weights" "$s/registry"
+            "$s/scores_ml" "$s/scores_ml.req" "$s/weights" "$s/registry" \
+            "$s/thresholds" "$s/thresholds.req"
     else
         t=tcp://127.0.0.1
         p=$port_base
         write_conf "$t:$p" "$t:$((p + 1))" "$t:$((p + 2))" "$t:$((p + 3))" "$t:$((p + 4))" \
-            "$t:$((p + 5))" "$t:$((p + 6))" "$t:$((p + 7))"
+            "$t:$((p + 5))" "$t:$((p + 6))" "$t:$((p + 7))" "$t:$((p + 8))" "$t:$((p + 9))"
     fi
     [ $security = off ] || make_keys
     if [ -n "$feed_input" ]; then list=(feed scorer_s); else list=(generator scorer_s); fi
@@ -275,6 +298,13 @@ start)
         for ((i = 0; i < trainers; i++)); do list+=("trainer.$i"); done
     fi
     list+=(evaluator)
+    if [ -n "$dashboard" ]; then
+        if [ -x "$(service_bin dashboard)" ]; then
+            list+=(dashboard)
+        else
+            echo "cluster.sh: no $(service_bin dashboard): the dashboard is not started" >&2
+        fi
+    fi
     printf '%s\n' "${list[@]}" >"$rundir/services"
     stop_lifeline
     [ -z "$lifeline" ] || start_lifeline "$lifeline"
