@@ -44,8 +44,11 @@ trainers=${DINAMO_TRAINERS:-1}
 threads=1
 if [ "$trainers" = 1 ] && [ "$(nproc)" -ge 2 ]; then threads=2; fi
 threads=${DINAMO_TRAIN_THREADS:-$threads}
+# --lifeline: even a kill -9 of this script stops the cluster (and then the
+# progress display, which ends once every service has stopped).
 scripts/cluster.sh start "$rundir" --trainers "$trainers" --train-threads "$threads" \
-    --port-base "${DINAMO_PORT_BASE:-5550}" --dashboard "${DINAMO_DASHBOARD_HTTP:-127.0.0.1:8080}"
+    --port-base "${DINAMO_PORT_BASE:-5550}" --dashboard "${DINAMO_DASHBOARD_HTTP:-127.0.0.1:8080}" \
+    --lifeline $$
 url=
 if grep -qx dashboard "$rundir/services"; then
     url="http://$(sed -n '/^\[dashboard\]/,/^\[/s/^http *= *//p' "$rundir/dinamo.conf")/"

@@ -28,9 +28,10 @@ static const char progress_help[] =
     "RUNDIR, else RUNDIR/NAME/health: a data_dir): runs published by the\n"
     "generator (or feed), scored by scorer_s, scored by scorer_ml, trained\n"
     "through by the slowest trainer, out of the total (the generator's, or\n"
-    "--total N); the rate over the last 10 s of the slowest stage, the time left\n"
-    "at that rate and the time since the first service started. '-' is a stage\n"
-    "without heartbeat (not started, or not in this cluster).\n"
+    "--total N); the time left (each stage's rate over the last 10 s: the stage\n"
+    "with the most time left at its own rate, whose rate is shown) and the time\n"
+    "since the first service started. '-' is a stage without heartbeat (not\n"
+    "started, or not in this cluster).\n"
     "\n"
     "On a terminal the line is rewritten in place every S seconds (default 1);\n"
     "otherwise one line is printed every S seconds (default 30). It ends on\n"
@@ -107,8 +108,9 @@ int cmd_progress(args_t *a)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 
-    progress_rate_t rate;
-    progress_rate_init(&rate, 10.0);
+    progress_rate_t rates[PROGRESS_STAGES];
+    for (int i = 0; i < PROGRESS_STAGES; i++)
+        progress_rate_init(&rates[i], 10.0);
     progress_snap_t snap;
     dn_err_t err = {0};
     char line[512];
@@ -119,19 +121,19 @@ int cmd_progress(args_t *a)
         if (rc && rc != DN_ENOTFOUND)
             return fail_with(a->cmd, &err, rc);
         if (rc)
-            snap = (progress_snap_t){.published = PROGRESS_ABSENT};
+            snap = progress_snap_empty();
         if (total)
             snap.total = total;
         const double now = dn_clock_wall();
-        progress_rate_add(&rate, now, progress_done(&snap));
-        const double speed = progress_rate(&rate);
-        const int64_t done = progress_done(&snap);
+        for (int i = 0; i < PROGRESS_STAGES; i++)
+            progress_rate_add(&rates[i], now, snap.count[i]);
+        double speed, left;
+        progress_estimate(&snap, rates, &speed, &left);
         saw_running |= snap.running > 0;
         const int ended = saw_running && snap.running == 0;
         const int last = stop_signal || ended || (once && looks >= 1);
         if (last || now - last_print >= interval - 1e-3) {
-            progress_format(&snap, speed, progress_left(snap.total, done, speed),
-                            snap.started > 0 ? now - snap.started : NAN, line, sizeof line);
+            progress_format(&snap, speed, left, snap.started > 0 ? now - snap.started : NAN, line, sizeof line);
             if (tty) {
                 int width = columns() - 1;
                 if (width > 0 && (size_t)width < strlen(line))

@@ -17,12 +17,14 @@
  * not in this cluster: the ML stages of a `--methods s` cluster). */
 #define PROGRESS_ABSENT (-1)
 
-/* What the heartbeats of one cluster say at one time. Counts are runs. */
+/* The stages of the stream, in order, and what they count (runs):
+ * appended by the generator or the feed, scored by scorer_s, scored by
+ * scorer_ml, trained through by the slowest trainer that owns keys. */
+enum { PROGRESS_PUBLISHED, PROGRESS_S, PROGRESS_ML, PROGRESS_TRAINED, PROGRESS_STAGES };
+
+/* What the heartbeats of one cluster say at one time. */
 typedef struct progress_snap_t {
-    int64_t published;   /* appended by the generator or the feed */
-    int64_t scored_s;    /* scored by scorer_s */
-    int64_t scored_ml;   /* scored by scorer_ml */
-    int64_t trained;     /* trained through by the slowest trainer that owns keys */
+    int64_t count[PROGRESS_STAGES]; /* runs per stage, PROGRESS_ABSENT: no heartbeat */
     uint64_t total;      /* runs the stream will hold (the generator's), 0: unknown */
     double started;      /* the earliest service start (wall seconds), 0: none */
     int services;        /* heartbeats read */
@@ -41,9 +43,8 @@ typedef struct progress_snap_t {
  * DN_ENOTFOUND / DN_EIO naming DIR when it cannot be listed. */
 int progress_read_dir(const char *dir, progress_snap_t *snap, dn_err_t *err);
 
-/* The runs every present stage got through: the smallest count of the stages
- * that have a heartbeat (published, S, ML, trained), PROGRESS_ABSENT with none. */
-int64_t progress_done(const progress_snap_t *snap);
+/* A snapshot with every stage absent and nothing read. */
+progress_snap_t progress_snap_empty(void);
 
 /* The rate over a sliding window: the looks of the last window_s seconds. */
 #define PROGRESS_MAX_LOOKS 128
@@ -67,15 +68,23 @@ void progress_rate_add(progress_rate_t *r, double now, int64_t done);
  * from its checkpoint: 0 then). */
 double progress_rate(const progress_rate_t *r);
 
-/* Seconds until done reaches total at rate: NAN when total is unknown (0),
- * done absent, or the rate is NAN or 0 with runs left; 0 when done. */
-double progress_left(uint64_t total, int64_t done, double rate);
+/* The time left, and the rate that says it. Every stage must reach the
+ * total, each at its own pace (DINAMO-S holds its first runs back until it
+ * has tuned alpha on them, then catches up at once), so the time left is
+ * that of the stage with the most seconds left at its own rate, over the
+ * stages that are moving (rate > 0) or done; a stage standing still says
+ * nothing yet. *rate is that stage's rate (without a total, or with no
+ * stage moving: the slowest known rate of a present stage, NAN when none);
+ * *left is NAN without a total or when no stage that is not done moves, 0
+ * when every present stage is done. rates[i] is stage i's window. */
+void progress_estimate(const progress_snap_t *snap, const progress_rate_t *rates, double *rate,
+                       double *left);
 
 /* A duration as "12s", "3m05s", "1h02m"; "?" for NAN or negative. */
 void progress_duration(double seconds, char *buf, size_t cap);
 
 /* The line (no newline): stages, rate, time left, elapsed, e.g.
- *   "runs 1234/5000: published 1300, S 1234, ML 1230, trained 1228 | 41.2 runs/s | 1m32s left | 2m05s elapsed"
+ *   "published 1300/5000, S 1234, ML 1230, trained 1228 | 41.2 runs/s | 1m32s left | 2m05s elapsed"
  * a stage without heartbeat shown as "-", " | FAILED: NAME" when one failed,
  * "waiting for the services" before any heartbeat. Cut to cap. */
 void progress_format(const progress_snap_t *snap, double rate, double left, double elapsed,

@@ -2,8 +2,8 @@
  * A stage's count is what its services' heartbeats say (health.h's runs,
  * set by each service through dn_node_progress): the generator's or feed's
  * appended runs, each scorer's scored runs, the trainers' runs trained
- * through. The rate is measured on the slowest present stage, since the
- * stream ends when the last of them does. */
+ * through. Each stage has its own rate; the stream ends when the last of
+ * them does, so the time left is the longest of theirs. */
 #include "progress.h"
 
 #include <dirent.h>
@@ -38,13 +38,13 @@ static void add_heartbeat(progress_snap_t *s, const dn_health_t *h, int64_t *tra
     if (h->total > s->total)
         s->total = h->total;
     if (!strcmp(h->service, "generator") || !strcmp(h->service, "feed")) {
-        stage_max(&s->published, h->runs);
+        stage_max(&s->count[PROGRESS_PUBLISHED], h->runs);
     } else if (!strcmp(h->service, "scorer_s")) {
-        stage_max(&s->scored_s, h->runs);
+        stage_max(&s->count[PROGRESS_S], h->runs);
     } else if (!strcmp(h->service, "scorer_ml")) {
-        stage_max(&s->scored_ml, h->runs);
+        stage_max(&s->count[PROGRESS_ML], h->runs);
     } else if (!strcmp(h->service, "trainer")) {
-        stage_max(&s->trained, 0);
+        stage_max(&s->count[PROGRESS_TRAINED], 0);
         if (h->runs > 0 && (*trained_min < 0 || (int64_t)h->runs < *trained_min))
             *trained_min = (int64_t)h->runs;
     }
@@ -77,8 +77,7 @@ static void read_service(const char *path, progress_snap_t *snap, int64_t *train
 
 int progress_read_dir(const char *dir, progress_snap_t *snap, dn_err_t *err)
 {
-    *snap = (progress_snap_t){.published = PROGRESS_ABSENT, .scored_s = PROGRESS_ABSENT,
-                              .scored_ml = PROGRESS_ABSENT, .trained = PROGRESS_ABSENT};
+    *snap = progress_snap_empty();
     char root[4096], path[4096 + 300];
     struct stat st;
     if ((size_t)snprintf(root, sizeof root, "%s/data", dir) >= sizeof root)
@@ -98,18 +97,16 @@ int progress_read_dir(const char *dir, progress_snap_t *snap, dn_err_t *err)
     }
     closedir(d);
     if (trained_min > 0)
-        snap->trained = trained_min;
+        snap->count[PROGRESS_TRAINED] = trained_min;
     return 0;
 }
 
-int64_t progress_done(const progress_snap_t *snap)
+progress_snap_t progress_snap_empty(void)
 {
-    const int64_t stages[] = {snap->published, snap->scored_s, snap->scored_ml, snap->trained};
-    int64_t done = PROGRESS_ABSENT;
-    for (size_t i = 0; i < sizeof stages / sizeof *stages; i++)
-        if (stages[i] != PROGRESS_ABSENT && (done == PROGRESS_ABSENT || stages[i] < done))
-            done = stages[i];
-    return done;
+    progress_snap_t s = {0};
+    for (int i = 0; i < PROGRESS_STAGES; i++)
+        s.count[i] = PROGRESS_ABSENT;
+    return s;
 }
 
 /* ---- rate and time left ---------------------------------------------------------- */
@@ -154,15 +151,35 @@ double progress_rate(const progress_rate_t *r)
     return dn > 0 ? (double)dn / dt : 0.0;
 }
 
-double progress_left(uint64_t total, int64_t done, double rate)
+void progress_estimate(const progress_snap_t *snap, const progress_rate_t *rates, double *rate,
+                       double *left)
 {
-    if (total == 0 || done == PROGRESS_ABSENT)
-        return NAN;
-    if ((uint64_t)done >= total)
-        return 0.0;
-    if (!(rate > 0))
-        return NAN;
-    return (double)(total - (uint64_t)done) / rate;
+    double slowest = NAN, worst = -1, worst_rate = NAN;
+    int present = 0, waiting = 0;
+    for (int i = 0; i < PROGRESS_STAGES; i++) {
+        if (snap->count[i] == PROGRESS_ABSENT)
+            continue;
+        present++;
+        double r = progress_rate(&rates[i]);
+        if (isfinite(r) && !(r >= slowest))
+            slowest = r;
+        if (!snap->total)
+            continue;
+        if ((uint64_t)snap->count[i] >= snap->total) {
+            if (worst < 0)
+                worst = 0;
+        } else if (r > 0) {
+            double l = (double)(snap->total - (uint64_t)snap->count[i]) / r;
+            if (l > worst) {
+                worst = l;
+                worst_rate = r;
+            }
+        } else {
+            waiting++;
+        }
+    }
+    *rate = worst > 0 ? worst_rate : slowest;
+    *left = !snap->total || !present || (worst <= 0 && waiting) ? NAN : worst;
 }
 
 /* ---- the line ----------------------------------------------------------------------- */
@@ -200,11 +217,10 @@ void progress_format(const progress_snap_t *snap, double rate, double left, doub
         return;
     }
     char pub[24], s[24], ml[24], tr[24], total[32] = "", rate_s[32], left_s[16], el[16];
-    int64_t done = progress_done(snap);
-    stage_text(snap->published, pub, sizeof pub);
-    stage_text(snap->scored_s, s, sizeof s);
-    stage_text(snap->scored_ml, ml, sizeof ml);
-    stage_text(snap->trained, tr, sizeof tr);
+    stage_text(snap->count[PROGRESS_PUBLISHED], pub, sizeof pub);
+    stage_text(snap->count[PROGRESS_S], s, sizeof s);
+    stage_text(snap->count[PROGRESS_ML], ml, sizeof ml);
+    stage_text(snap->count[PROGRESS_TRAINED], tr, sizeof tr);
     if (snap->total)
         snprintf(total, sizeof total, "/%llu", (unsigned long long)snap->total);
     if (isfinite(rate))
@@ -214,10 +230,8 @@ void progress_format(const progress_snap_t *snap, double rate, double left, doub
     progress_duration(left, left_s, sizeof left_s);
     progress_duration(elapsed, el, sizeof el);
     int n = snprintf(buf, cap,
-                     "runs %lld%s: published %s, S %s, ML %s, trained %s | %s | %s left | %s "
-                     "elapsed",
-                     (long long)(done == PROGRESS_ABSENT ? 0 : done), total, pub, s, ml, tr,
-                     rate_s, left_s, el);
+                     "published %s%s, S %s, ML %s, trained %s | %s | %s left | %s elapsed", pub,
+                     total, s, ml, tr, rate_s, left_s, el);
     if (snap->failed[0] && n >= 0 && (size_t)n < cap)
         snprintf(buf + n, cap - (size_t)n, " | FAILED: %s", snap->failed);
 }
