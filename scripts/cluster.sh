@@ -73,6 +73,12 @@ service_bin() { # NAME -> binary
 }
 
 # Starts service NAME in the background; a wrapper records its exit code.
+# The service runs in a session of its own (setsid: it is no process group
+# leader here, so setsid execs it in place and $! stays its pid): a Ctrl-C on
+# the terminal of whoever started the cluster (`make run`) reaches the script,
+# whose `stop` then stops every service in order (the registry last), instead
+# of reaching every service at once (a trainer's last checkpoint then found
+# the registry gone).
 start_one() {
     local name=$1 bin extra=()
     bin=$(service_bin "$name")
@@ -89,7 +95,7 @@ start_one() {
     rm -f "$rundir/pids/$name.rc" "$rundir/pids/$name.pid"
     mkdir -p "$rundir/data/$name"
     (
-        "$bin" --config "$rundir/dinamo.conf" --data-dir "$rundir/data/$name" "${extra[@]}" \
+        setsid "$bin" --config "$rundir/dinamo.conf" --data-dir "$rundir/data/$name" "${extra[@]}" \
             >>"$rundir/logs/$name.log" 2>&1 &
         echo $! >"$rundir/pids/$name.pid"
         rc=0

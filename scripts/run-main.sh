@@ -4,7 +4,8 @@
 # when built, the dashboard) on loopback TCP ports 5550-5559 with LMDB stores
 # under data/cluster, prints the dashboard's address, streams one synthetic
 # dataset (seed 70, the paper's example; DINAMO_GENERATOR_* variables change
-# it, e.g. DINAMO_GENERATOR_RUNS=300), shows its progress (`dinamo progress`:
+# it, e.g. DINAMO_GENERATOR_RUNS=300; the evaluator draws no figures unless
+# DINAMO_EVALUATOR_FIGURES=true), shows its progress (`dinamo progress`:
 # one line rewritten in place on a terminal, a line every 30 s otherwise),
 # waits for the evaluator's final report, prints both methods' metrics and
 # where the report is. On a terminal it then keeps the cluster up, so the
@@ -17,6 +18,11 @@ set -euo pipefail
 export DINAMO_BUILD=${DINAMO_BUILD:-build}
 rundir=${DINAMO_RUNDIR:-data/cluster}
 export DINAMO_GENERATOR_SEED=${DINAMO_SEED:-70}
+# No PNG/SVG figure sets of flagged runs: the dashboard draws every run in the
+# browser (one stream made 531 MB of them and took 5 min 07 s against 4 min
+# 25 s without: they share the trainer's cores); DINAMO_EVALUATOR_FIGURES=true
+# draws them.
+export DINAMO_EVALUATOR_FIGURES=${DINAMO_EVALUATOR_FIGURES:-false}
 if [ -e "$rundir/services" ]; then
     scripts/cluster.sh stop "$rundir" >/dev/null 2>&1 || true
 fi
@@ -29,6 +35,7 @@ stop_progress() {
     progress=
 }
 stop() {
+    trap '' INT # a second Ctrl-C must not cut the orderly stop short
     stop_progress
     scripts/cluster.sh stop "$rundir" || echo "(a service did not stop cleanly: see $rundir/logs)"
 }
@@ -67,7 +74,9 @@ stop_progress
 echo "== metrics (evaluator, from its log):"
 sed -n 's/.*evaluator\[[0-9]*\] INFO //p' "$rundir/logs/evaluator.log" | grep -A3 '^histogram ' | tail -n 4
 echo "== security: on (CURVE; keys in $rundir/keys). A person's verdict while it runs: build/dinamo label RUN bad --keys $rundir/keys --as shifter"
-echo "== report: $rundir/report (metrics.json; runs.csv, subsystems.csv, flags.csv: severities; labels.csv; scores_*.csv; runs/run_*/: figures of flagged runs)"
+figures="figures of flagged runs: off (DINAMO_EVALUATOR_FIGURES=true)"
+[ "$DINAMO_EVALUATOR_FIGURES" = false ] || figures="runs/run_*/: figures of flagged runs"
+echo "== report: $rundir/report (metrics.json; runs.csv, subsystems.csv, flags.csv: severities; labels.csv; scores_*.csv; $figures)"
 if [ -t 1 ] && [ -n "$url" ]; then
     echo "== dashboard still up at $url; Ctrl-C to stop"
     trap 'exit 0' INT
