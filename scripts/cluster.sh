@@ -36,20 +36,21 @@
 # (the shifter's web page, served at http://HOST:PORT/; the key http of
 # section [dashboard] in RUNDIR/dinamo.conf) when it is built; without the
 # option it is not started, so clusters on other port bases never compete
-# for the one HTTP port. Security is on unless --security off (or DINAMO_SECURITY=off)
-# says otherwise: RUNDIR/keys gets a CURVE key pair for every service and one
-# for a person, "shifter" (labels role: `dinamo label RUN good --keys
-# RUNDIR/keys --as shifter`), made on the first start and kept after; every
-# socket then admits only those keys (lib/pipe/auth.h). With a
+# for the one HTTP port. Security is on unless --security off (or
+# DINAMO_SECURITY=off) says otherwise: RUNDIR/keys gets a CURVE key pair for
+# every service and one for a person, "shifter" (labels role: `dinamo label
+# RUN good --keys RUNDIR/keys --as shifter`), made on the first start and kept
+# after; every socket then admits only those keys (lib/pipe/auth.h). With a
 # feed the evaluator auto-accepts (labels good) runs whose every histogram is
 # good, unless --no-auto-accept; runs the input labels are never auto-accepted.
 # Service names: generator (or feed), scorer_s, registry, scorer_ml,
-# dashboard (with --dashboard), trainer.0 .. trainer.N-1 (trainer.i runs --shard i/N; with --auto-shards every
-# trainer runs --shard auto, as the replicas of deploy/docker-compose.yml do:
-# the live trainers share the keys fairly, and take over the keys of one that
-# stops or dies), evaluator. Endpoints are
-# loopback TCP ports P .. P+9 (default 5550) or, with --ipc, sockets under
-# RUNDIR/sock (no ports: several clusters can run at once). Any service setting
+# dashboard (with --dashboard), trainer.0 .. trainer.N-1 (trainer.i runs
+# --shard i/N; with --auto-shards every trainer runs --shard auto, as the
+# replicas of deploy/docker-compose.yml do: the live trainers share the keys
+# fairly, and take over the keys of one that stops or dies), evaluator.
+# Endpoints are loopback TCP ports P .. P+9 (default 5550; P+8 and P+9 are
+# the evaluator's thresholds log) or, with --ipc, sockets under RUNDIR/sock
+# (no ports: several clusters can run at once). Any service setting
 # can be given through the environment (DINAMO_<SERVICE>_<KEY>, e.g.
 # DINAMO_GENERATOR_RUNS=200) or by editing dinamo.conf before `restart`.
 # `stop` exits nonzero when a service had to be killed or exited with an error.
