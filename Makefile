@@ -192,6 +192,12 @@ $(BUILD)/tests/test_session: $(BUILD)/tests/test_session.o $(BUILD)/obj/services
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
 
+# The progress display's pure parts (tools/progress_model.c) have a suite.
+$(BUILD)/tests/test_progress.o: CFLAGS += -Itools
+$(BUILD)/tests/test_progress: $(BUILD)/tests/test_progress.o $(BUILD)/tools/progress_model.o $(LIB_A)
+	@echo "LD $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_A)
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)

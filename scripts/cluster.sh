@@ -8,6 +8,7 @@
 #                           [--feed INPUT [--watch] [--no-auto-accept]]
 #                           [--mode lockstep|live] [--train-threads T]
 #                           [--lifeline PID] [--security on|off]
+#                           [--dashboard HOST:PORT]
 #   cluster.sh wait RUNDIR TIMEOUT_S     until the evaluator's final report exists
 #   cluster.sh status RUNDIR             one line per service: name pid state
 #   cluster.sh kill RUNDIR NAME [SIG]    signal one service (default KILL)
@@ -31,21 +32,27 @@
 # --lifeline PID ties the cluster to process PID (a test, a shell): a watchdog
 # runs `stop` as soon as PID is gone, however it died (kill -9, a test
 # runner's timeout), so no service outlives it (it logs to logs/lifeline.log;
-# `stop` ends it). Security is on unless --security off (or DINAMO_SECURITY=off)
-# says otherwise: RUNDIR/keys gets a CURVE key pair for every service and one
-# for a person, "shifter" (labels role: `dinamo label RUN good --keys
-# RUNDIR/keys --as shifter`) and one for the dashboard (labels and delegate),
-# made on the first start and kept after; every
-# socket then admits only those keys (lib/pipe/auth.h). With a
+# `stop` ends it). --dashboard HOST:PORT also starts the dashboard service
+# (the shifter's web page, served at http://HOST:PORT/; the key http of
+# section [dashboard] in RUNDIR/dinamo.conf) when it is built; without the
+# option it is not started, so clusters on other port bases never compete
+# for the one HTTP port. Security is on unless --security off (or
+# DINAMO_SECURITY=off) says otherwise: RUNDIR/keys gets a CURVE key pair for
+# every service and one for a person, "shifter" (labels role: `dinamo label
+# RUN good --keys RUNDIR/keys --as shifter`) and one for the dashboard
+# (labels and delegate: it names the logged-in person), made on the first
+# start and kept after; every socket then admits only those keys
+# (lib/pipe/auth.h). With a
 # feed the evaluator auto-accepts (labels good) runs whose every histogram is
 # good, unless --no-auto-accept; runs the input labels are never auto-accepted.
 # Service names: generator (or feed), scorer_s, registry, scorer_ml,
-# trainer.0 .. trainer.N-1 (trainer.i runs --shard i/N; with --auto-shards every
-# trainer runs --shard auto, as the replicas of deploy/docker-compose.yml do:
-# the live trainers share the keys fairly, and take over the keys of one that
-# stops or dies), evaluator. Endpoints are
-# loopback TCP ports P .. P+9 (default 5550) or, with --ipc, sockets under
-# RUNDIR/sock (no ports: several clusters can run at once). Any service setting
+# dashboard (with --dashboard), trainer.0 .. trainer.N-1 (trainer.i runs
+# --shard i/N; with --auto-shards every trainer runs --shard auto, as the
+# replicas of deploy/docker-compose.yml do: the live trainers share the keys
+# fairly, and take over the keys of one that stops or dies), evaluator.
+# Endpoints are loopback TCP ports P .. P+9 (default 5550; P+8 and P+9 are
+# the evaluator's thresholds log) or, with --ipc, sockets under RUNDIR/sock
+# (no ports: several clusters can run at once). Any service setting
 # can be given through the environment (DINAMO_<SERVICE>_<KEY>, e.g.
 # DINAMO_GENERATOR_RUNS=200) or by editing dinamo.conf before `restart`.
 # `stop` exits nonzero when a service had to be killed or exited with an error.
@@ -69,6 +76,12 @@ service_bin() { # NAME -> binary
 }
 
 # Starts service NAME in the background; a wrapper records its exit code.
+# The service runs in a session of its own (setsid: it is no process group
+# leader here, so setsid execs it in place and $! stays its pid): a Ctrl-C on
+# the terminal of whoever started the cluster (`make run`) reaches the script,
+# whose `stop` then stops every service in order (the registry last), instead
+# of reaching every service at once (a trainer's last checkpoint then found
+# the registry gone).
 start_one() {
     local name=$1 bin extra=()
     bin=$(service_bin "$name")
@@ -85,7 +98,7 @@ start_one() {
     rm -f "$rundir/pids/$name.rc" "$rundir/pids/$name.pid"
     mkdir -p "$rundir/data/$name"
     (
-        "$bin" --config "$rundir/dinamo.conf" --data-dir "$rundir/data/$name" "${extra[@]}" \
+        setsid "$bin" --config "$rundir/dinamo.conf" --data-dir "$rundir/data/$name" "${extra[@]}" \
             >>"$rundir/logs/$name.log" 2>&1 &
         echo $! >"$rundir/pids/$name.pid"
         rc=0
@@ -216,6 +229,21 @@ thresholds_requests = bind:${e[9]}
 methods = $methods
 report_dir = $rundir/report
 auto_accept = $auto_accept
+
+[dashboard]
+http = ${dashboard:-127.0.0.1:8080}
+events = connect:$src@${e[0]}
+events_requests = connect:$src@${e[1]}
+scores_s = connect:scorer_s@${e[2]}
+scores_s_requests = connect:scorer_s@${e[3]}
+scores_ml = connect:scorer_ml@${e[4]}
+scores_ml_requests = connect:scorer_ml@${e[5]}
+thresholds = connect:evaluator@${e[8]}
+thresholds_requests = connect:evaluator@${e[9]}
+labels = connect:$src@${e[1]}
+users_file = $rundir/users
+methods = $methods
+web_dir = $(dirname "$(dirname "$self")")/web
 EOF
 }
 
@@ -223,6 +251,7 @@ case $cmd in
 start)
     trainers=1 port_base=5550 ipc=0 methods=s,ml auto=0
     feed_input= watch=false mode=lockstep auto_accept=false train_threads=1 lifeline=
+    dashboard=
     security=${DINAMO_SECURITY:-on}
     while [ $# -gt 0 ]; do
         case $1 in
@@ -238,6 +267,7 @@ start)
         --methods) methods=$2; shift 2 ;;
         --lifeline) lifeline=$2; shift 2 ;;
         --security) security=$2; shift 2 ;;
+        --dashboard) dashboard=$2; shift 2 ;;
         *) die "start: unknown option $1" ;;
         esac
     done
@@ -249,6 +279,7 @@ start)
     [[ $trainers =~ ^[1-9][0-9]*$ ]] || die "--trainers: want a positive number"
     [[ $train_threads =~ ^[12]$ ]] || die "--train-threads: want 1 or 2"
     [ -z "$lifeline" ] || [[ $lifeline =~ ^[1-9][0-9]*$ ]] || die "--lifeline: want a process id"
+    [ -z "$dashboard" ] || [[ $dashboard =~ ^[^:]+:[0-9]+$ ]] || die "--dashboard: want HOST:PORT"
     mkdir -p "$rundir"
     rundir=$(cd "$rundir" && pwd)
     for n in $(cat "$rundir/services" 2>/dev/null); do
@@ -280,6 +311,13 @@ start)
         for ((i = 0; i < trainers; i++)); do list+=("trainer.$i"); done
     fi
     list+=(evaluator)
+    if [ -n "$dashboard" ]; then
+        if [ -x "$(service_bin dashboard)" ]; then
+            list+=(dashboard)
+        else
+            echo "cluster.sh: no $(service_bin dashboard): the dashboard is not started" >&2
+        fi
+    fi
     printf '%s\n' "${list[@]}" >"$rundir/services"
     stop_lifeline
     [ -z "$lifeline" ] || start_lifeline "$lifeline"

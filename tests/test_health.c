@@ -37,7 +37,8 @@ static dn_health_t sample(double time)
 {
     dn_health_t h = {.service = "trainer", .state = DN_HEALTH_RUNNING, .time = time,
                      .started = time - 100.25, .pid = 4242, .tick_ms = 1000, .rounds = 812,
-                     .in = 4410, .out = 7, .rejected = 1, .warnings = 2, .errors = 0};
+                     .in = 4410, .out = 7, .rejected = 1, .warnings = 2, .errors = 0,
+                     .runs = 311, .total = 5000};
     return h;
 }
 
@@ -73,6 +74,8 @@ Test(health, a_heartbeat_reads_back_field_for_field)
     cr_assert_eq(back.rejected, 1);
     cr_assert_eq(back.warnings, 2);
     cr_assert_eq(back.errors, 0);
+    cr_assert_eq(back.runs, 311);
+    cr_assert_eq(back.total, 5000);
     cr_assert_str_eq(back.detail, "store /x: begin read: no way state=running errors=0");
     /* Rewritten in place: still one file, no temporary left. */
     h.rounds = 813;
@@ -115,6 +118,12 @@ Test(health, what_is_not_a_heartbeat_is_refused_by_name)
          "rounds=1 in=1 out=1 rejected=1 warnings=1 errors=0 detail=\n", "field time"},
         {"dinamo-health 1 service=a state=running time=1 started=nan pid=1 tick_ms=1000 "
          "rounds=1 in=1 out=1 rejected=1 warnings=1 errors=0 detail=\n", "field started"},
+        /* the progress fields may be absent, but not malformed */
+        {"dinamo-health 1 service=a state=running time=1 started=1 pid=1 tick_ms=1000 "
+         "rounds=1 in=1 out=1 rejected=1 warnings=1 errors=0 runs=-3 detail=\n", "field runs"},
+        {"dinamo-health 1 service=a state=running time=1 started=1 pid=1 tick_ms=1000 "
+         "rounds=1 in=1 out=1 rejected=1 warnings=1 errors=0 runs=3 total=x detail=\n",
+         "field total"},
     };
     char path[160];
     snprintf(path, sizeof path, "%s/h", dir);
@@ -126,9 +135,16 @@ Test(health, what_is_not_a_heartbeat_is_refused_by_name)
         cr_assert(strstr(err.msg, cases[i].want) && strstr(err.msg, path),
                   "case %zu: '%s' does not say '%s' and the path", i, err.msg, cases[i].want);
     }
-    snprintf(path, sizeof path, "%s/none", dir);
+    /* A heartbeat of a build before the progress fields reads with 0 runs. */
+    write_text("h", "dinamo-health 1 service=a state=running time=1 started=1 pid=1 "
+                    "tick_ms=1000 rounds=1 in=1 out=1 rejected=1 warnings=1 errors=0 "
+                    "detail=runs=9 total=9\n");
     dn_health_t h;
     dn_err_t err = {0};
+    cr_assert_eq(dn_health_read(path, &h, &err), 0, "%s", err.msg);
+    cr_assert(h.runs == 0 && h.total == 0, "runs %llu total %llu read from the detail",
+              (unsigned long long)h.runs, (unsigned long long)h.total);
+    snprintf(path, sizeof path, "%s/none", dir);
     cr_assert_eq(dn_health_read(path, &h, &err), DN_ENOTFOUND);
 }
 

@@ -105,6 +105,7 @@ static int counter_round(dn_node_t *node, void *self, int *wait_ms, dn_err_t *er
     if (rc)
         return rc;
     c->appended++;
+    dn_node_progress(node, (uint64_t)c->appended, (uint64_t)c->count);
     *wait_ms = 0;
     return 0;
 }
@@ -357,6 +358,9 @@ Test(node, the_heartbeat_is_fresh_while_the_loop_runs_and_says_how_it_ended)
     }
     cr_assert_gt(later.time, first.time);
     cr_assert_eq(later.out, 4, "entries in the counts log: %llu", (unsigned long long)later.out);
+    cr_assert(later.runs == 4 && later.total == 4, "progress %llu of %llu: want 4 of 4 "
+              "(dn_node_progress)", (unsigned long long)later.runs,
+              (unsigned long long)later.total);
     char line[1024];
     cr_assert_eq(dn_health_judge(&later, dn_clock_wall(), 0, line, sizeof line), 0, "%s", line);
     cr_assert_eq(kill(pid, SIGTERM), 0);

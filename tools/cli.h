@@ -85,5 +85,6 @@ int cmd_label(args_t *a);
 int cmd_report(args_t *a);
 int cmd_inspect(args_t *a);
 int cmd_health(args_t *a);
+int cmd_progress(args_t *a);
 
 #endif

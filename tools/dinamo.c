@@ -1,6 +1,6 @@
 /* dinamo.c: the offline command-line tool: main, which hands each command to
  * its file (generate.c, score here, evaluate.c, bench.c, label.c, report.c,
- * inspect.c, health.c, keygen.c, user.c;
+ * inspect.c, health.c, keygen.c, user.c, progress.c;
  * what they share is cli.c), and `dinamo score`, which scores every run of an
  * input as the pipeline does and writes one CSV row per run.
  *
@@ -205,6 +205,7 @@ static const char main_help[] =
     "  report     figures and an HTML page of an offline evaluation (PNG, SVG)\n"
     "  inspect    list the histograms an input holds, as the feed would publish them\n"
     "  health     is a service's loop alive? (its heartbeat file; exit 0 or 1)\n"
+    "  progress   how far a running cluster got: runs per stage, rate, time left\n"
     "  version    print the version\n";
 
 int main(int argc, char **argv)
@@ -214,10 +215,15 @@ int main(int argc, char **argv)
         return 2;
     }
     /* A healthcheck runs every few seconds in every container: it reads one
-     * file and needs no BLAS set-up (which may re-execute the program). */
+     * file and needs no BLAS set-up (which may re-execute the program); the
+     * progress display reads the same files. */
     if (!strcmp(argv[1], "health")) {
         args_t h = {.argc = argc, .argv = argv, .pos = 2, .cmd = argv[1]};
         return cmd_health(&h);
+    }
+    if (!strcmp(argv[1], "progress")) {
+        args_t p = {.argc = argc, .argv = argv, .pos = 2, .cmd = argv[1]};
+        return cmd_progress(&p);
     }
     /* Before anything loads BLAS kernels: pick the right OpenBLAS core type (this
      * may re-execute the program once with OPENBLAS_CORETYPE set). */

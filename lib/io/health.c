@@ -34,12 +34,13 @@ int dn_health_write(const char *path, const dn_health_t *h, dn_err_t *err)
     int n = snprintf(line, sizeof line,
                      HEALTH_MAGIC "service=%s state=%s time=%.3f started=%.3f pid=%lld "
                      "tick_ms=%lld rounds=%llu in=%llu out=%llu rejected=%llu warnings=%llu "
-                     "errors=%llu detail=%s\n",
+                     "errors=%llu runs=%llu total=%llu detail=%s\n",
                      h->service, dn_health_state_name(h->state), h->time, h->started,
                      (long long)h->pid, (long long)h->tick_ms, (unsigned long long)h->rounds,
                      (unsigned long long)h->in, (unsigned long long)h->out,
                      (unsigned long long)h->rejected, (unsigned long long)h->warnings,
-                     (unsigned long long)h->errors, detail);
+                     (unsigned long long)h->errors, (unsigned long long)h->runs,
+                     (unsigned long long)h->total, detail);
     if (n < 0 || (size_t)n >= sizeof line)
         return dn_err_set(err, DN_EINVAL, "heartbeat %s: line too long", path);
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >= sizeof tmp)
@@ -122,6 +123,14 @@ static int count_field(const char *line, const char *name, uint64_t *out)
     return 0;
 }
 
+/* A count that heartbeats of older builds lack (the progress fields): absent
+ * leaves *out 0, present it must be a count. */
+static int opt_count_field(const char *line, const char *name, uint64_t *out)
+{
+    char buf[64];
+    return field(line, name, buf, sizeof buf) ? count_field(line, name, out) : 0;
+}
+
 int dn_health_read(const char *path, dn_health_t *h, dn_err_t *err)
 {
     char *buf = NULL;
@@ -172,6 +181,10 @@ int dn_health_read(const char *path, dn_health_t *h, dn_err_t *err)
     for (size_t i = 0; !what && i < sizeof counts / sizeof *counts; i++)
         if (count_field(line, counts[i], count_out[i]))
             what = counts[i];
+    if (!what && opt_count_field(line, "runs", &h->runs))
+        what = "runs";
+    if (!what && opt_count_field(line, "total", &h->total))
+        what = "total";
     free(buf);
     if (!what)
         return 0;

@@ -6,14 +6,16 @@
  *
  *     dinamo-health 1 service=trainer state=running time=1718000000.125
  *       started=1717999990.000 pid=1 tick_ms=1000 rounds=812 in=4410 out=0
- *       rejected=0 warnings=2 errors=0 detail=
+ *       rejected=0 warnings=2 errors=0 runs=0 total=0 detail=
  *
  * (one line in the file). A fresh file says the loop turns: the tick runs
  * between messages and between rounds, so a loop stuck in one message, a
  * deadlock or a dead process stops refreshing it. The counters say what the
  * loop did (envelopes handled, entries in its own logs, messages
  * rejected, WARN and ERROR records), for people and tests; they are not
- * judged, since a service waiting for input is healthy. A service that stops
+ * judged, since a service waiting for input is healthy. runs and total are
+ * the stream's progress as the service sees it (node.h, dn_node_progress),
+ * for `dinamo progress`. A service that stops
  * writes state=stopped, one that fails state=failed with the error as detail,
  * so the verdict on a container that exited says why.
  *
@@ -56,6 +58,13 @@ typedef struct dn_health_t {
     uint64_t rejected; /* invalid messages received */
     uint64_t warnings; /* WARN records logged */
     uint64_t errors;   /* ERROR records logged */
+    /* Progress in runs (dn_node_progress): the runs the service got through
+     * (appended by the generator or feed, scored by a scorer, trained
+     * through by a trainer), 0 from a service that does not count them; and
+     * the runs the stream will hold when the service knows (the generator),
+     * else 0. Optional when read (a heartbeat without them: 0). */
+    uint64_t runs;
+    uint64_t total;
     char detail[256];  /* why it failed (state failed), else empty; no newline */
 } dn_health_t;
 

@@ -389,6 +389,12 @@ int dn_node_on(dn_node_t *self, dn_sock_t *sock, dn_node_msg_fn fn, dn_err_t *er
     return 0;
 }
 
+void dn_node_progress(dn_node_t *self, uint64_t runs, uint64_t total)
+{
+    self->health.runs = runs;
+    self->health.total = total;
+}
+
 void dn_node_count(dn_node_t *self, int rejected)
 {
     if (self->svc)

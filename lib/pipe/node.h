@@ -229,6 +229,12 @@ void dn_node_refused(dn_node_t *self, const char *fmt, ...) __attribute__((forma
  * in the service's stats and stop line. */
 void dn_node_count(dn_node_t *self, int rejected);
 
+/* The stream's progress as this service sees it, in runs: those it got
+ * through (appended, scored, trained through), and the runs the stream will
+ * hold when it knows (else 0). The next heartbeat carries them (health.h's
+ * runs and total) for `dinamo progress`; a service that never calls it says 0. */
+void dn_node_progress(dn_node_t *self, uint64_t runs, uint64_t total);
+
 /* Marks the state changed: the round ends with a commit (entries delivered or
  * appended mark it themselves). */
 void dn_node_touch(dn_node_t *self);

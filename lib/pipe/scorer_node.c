@@ -53,6 +53,11 @@ static int tick(dn_node_t *node, void *self, dn_err_t *err)
     const scorer_io_t *io = dn_scorer_sink_arg(self);
     dn_scorer_stats_t st = dn_scorer_stats(self);
     dn_source_stats_t so = dn_source_stats(io->scores);
+    /* Scored: the runs received but those held not scored yet. */
+    uint64_t waiting = 0;
+    for (int i = 0; i < dn_scorer_held_count(self); i++)
+        waiting += !dn_scorer_held_at(self, i)->scored;
+    dn_node_progress(node, st.runs - waiting, 0);
     dn_log(DN_LOG_DEBUG, "runs %llu held %d scores %llu (published %llu) followers %d%s%s",
            (unsigned long long)st.runs, st.held, (unsigned long long)so.head,
            (unsigned long long)so.cursor, so.followers,

@@ -128,9 +128,9 @@ static int load(dn_node_t *node, void *self, dn_rbuf_t *r, dn_err_t *err)
 
 static int tick(dn_node_t *node, void *self, dn_err_t *err)
 {
-    (void)node;
     (void)err;
     const feed_t *f = self;
+    dn_node_progress(node, dn_events_stats(f->ev).runs, 0);
     dn_source_stats_t st = dn_source_stats(dn_events_source(f->ev));
     dn_log(DN_LOG_DEBUG, "runs %llu entries %llu published %llu slowest %llu followers %d "
            "pending files %d", (unsigned long long)dn_events_stats(f->ev).runs,

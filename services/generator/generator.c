@@ -253,9 +253,9 @@ static int round_work(dn_node_t *node, void *self, int *wait_ms, dn_err_t *err)
 
 static int tick(dn_node_t *node, void *self, dn_err_t *err)
 {
-    (void)node;
     (void)err;
     const gen_t *g = self;
+    dn_node_progress(node, next_run(g), n_runs(g));
     dn_source_stats_t st = dn_source_stats(dn_events_source(g->ev));
     dn_log(DN_LOG_DEBUG, "runs %llu/%llu entries %llu published %llu slowest %llu followers %d",
            (unsigned long long)next_run(g), (unsigned long long)n_runs(g),

@@ -91,9 +91,23 @@ static int round_work(dn_node_t *node, void *self, int *wait_ms, dn_err_t *err)
     return rc;
 }
 
+/* The runs every owned key has trained through: the first run still waiting
+ * for its label (or, with none waiting, the next run to come) of the key
+ * furthest behind; 0 with no key owned. */
+static uint64_t trained_through(const trainer_t *tr)
+{
+    uint64_t upto = UINT64_MAX;
+    for (int k = 0; k < trainer_n_keys(tr); k++) {
+        const tkey_t *ks = &tr->keys[k];
+        uint64_t next = ks->n_items ? ks->items[0].seq : ks->next_run_seq;
+        if (next < upto)
+            upto = next;
+    }
+    return upto == UINT64_MAX ? 0 : upto;
+}
+
 static int tick(dn_node_t *node, void *self, dn_err_t *err)
 {
-    (void)node;
     trainer_t *tr = self;
     int rc = trainer_renew(tr, err);
     if (!rc)
@@ -103,6 +117,7 @@ static int tick(dn_node_t *node, void *self, dn_err_t *err)
     int held = 0;
     for (int k = 0; k < trainer_n_keys(tr); k++)
         held += tr->keys[k].n_items;
+    dn_node_progress(node, trained_through(tr), 0);
     dn_log(DN_LOG_DEBUG, "runs %llu labels %llu versions %llu keys %d held %d",
            (unsigned long long)tr->runs, (unsigned long long)tr->labels,
            (unsigned long long)tr->versions, trainer_n_keys(tr), held);
