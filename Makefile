@@ -236,7 +236,7 @@ $(JSROOT): tests/js/package.json tests/js/package-lock.json
 WEB := web/node_modules/uplot/package.json
 web: $(WEB)
 $(WEB): web/package.json web/package-lock.json
-	@scripts/deps.sh test
+	@scripts/deps.sh web
 	@echo "NPM web (uPlot, playwright-core)"
 	$(Q)cd web && npm ci --loglevel=error
 	@touch $@
@@ -255,7 +255,7 @@ FUZZ_INC := $(foreach l,$(FUZZ_LAYERS),-Ilib/$(l)) -I$(BUILD)/gen
 # Suites run one after another (each runs its own tests in parallel); the
 # summary line totals Criterion's per-suite synthesis lines. Before them,
 # every fuzz target runs once over each of its committed seeds (fuzz-seeds).
-test: deps $(TEST_BIN) $(TOOL_BIN) $(SERVICE_BIN) $(JSROOT) $(FUZZ_BIN)
+test: deps $(TEST_BIN) $(TOOL_BIN) $(SERVICE_BIN) $(JSROOT) $(WEB) $(FUZZ_BIN)
 	@scripts/check-layers.sh
 	@fuzz/run-seeds.sh $(FUZZ_BIN:build-fuzz/%=%)
 	@DINAMO_BUILD=$(BUILD) scripts/run-tests.sh $(TEST_BIN)
@@ -268,7 +268,7 @@ test-deploy:
 bench: all
 	@DINAMO_BUILD=$(BUILD) scripts/run-bench.sh $(BENCH_BIN)
 
-run: all
+run: all $(WEB)
 	@DINAMO_BUILD=$(BUILD) scripts/run-main.sh
 
 # Regenerates the PyTorch fixtures under tests/fixtures (needs python3-torch;

@@ -5,6 +5,7 @@
 #   scripts/deps.sh test     also Node.js and npm (the ROOT suites compare with
 #                            JSROOT, installed from the npm registry) and clang
 #                            (make test runs the fuzz targets over their seeds)
+#   scripts/deps.sh web      also Node.js and npm (the dashboard's page libraries)
 #   scripts/deps.sh fuzz     also clang (libFuzzer)
 set -eu
 what=${1:-build}
@@ -13,9 +14,10 @@ tools="protoc-c pkg-config cc make"
 extra=
 case $what in
   build) ;;
+  web) tools="$tools node npm"; extra="nodejs npm" ;;
   test) tools="$tools node npm clang chromium"; extra="nodejs npm clang chromium" ;;
   fuzz) tools="$tools clang"; extra="clang" ;;
-  *) echo "deps: unknown set '$what' (build, test or fuzz)" >&2; exit 2 ;;
+  *) echo "deps: unknown set '$what' (build, web, test or fuzz)" >&2; exit 2 ;;
 esac
 missing=0
 for t in $tools; do command -v "$t" >/dev/null 2>&1 || missing=1; done
@@ -29,8 +31,8 @@ fi
 echo "deps: installing missing Debian packages (apt-get)" >&2
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends \
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
   build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
   liblmdb-dev lmdb-utils libopenblas-dev libcriterion-dev zlib1g-dev liblzma-dev liblz4-dev \
   libzstd-dev libplplot-dev plplot-driver-cairo libcairo2-dev libpng-dev libsodium-dev \

@@ -162,15 +162,16 @@ static enum MHD_Result send_error(dash_http_t *h, struct MHD_Connection *c, unsi
 }
 
 /* Sends the memory stream's text (closing it) as JSON; rc a render error. */
-static enum MHD_Result send_json(dash_http_t *h, struct MHD_Connection *c, FILE *f, char *buf,
+/* (buf and len are the memory stream's: valid only once it is closed.) */
+static enum MHD_Result send_json(dash_http_t *h, struct MHD_Connection *c, FILE *f, char **buf,
                                  size_t *len, int rc)
 {
     fclose(f);
     if (rc) {
-        free(buf);
+        free(*buf);
         return send_error(h, c, 500, "could not render the answer: %s", dn_strerror(rc));
     }
-    return send_buf(c, 200, "application/json", buf, *len, MHD_RESPMEM_MUST_FREE, NULL);
+    return send_buf(c, 200, "application/json", *buf, *len, MHD_RESPMEM_MUST_FREE, NULL);
 }
 
 /* ---- sessions ---------------------------------------------------------------------- */
@@ -267,7 +268,7 @@ static enum MHD_Result get_runs(dash_http_t *h, struct MHD_Connection *c)
     }
     rc = dash_view_runs(f, h->o.model, &flt);
     pthread_rwlock_unlock(h->o.model_lock);
-    return send_json(h, c, f, buf, &len, rc);
+    return send_json(h, c, f, &buf, &len, rc);
 }
 
 static int label_json(void *arg, const Dinamo__Label *l)
@@ -318,7 +319,7 @@ static enum MHD_Result get_run(dash_http_t *h, struct MHD_Connection *c, long lo
     dn_jw_end(&w);
     if (!rc)
         rc = dn_jw_finish(&w);
-    return send_json(h, c, f, buf, &len, rc);
+    return send_json(h, c, f, &buf, &len, rc);
 }
 
 static void array_json(dn_jw_t *w, const double *x, size_t n)
@@ -450,7 +451,7 @@ static enum MHD_Result get_hist(dash_http_t *h, struct MHD_Connection *c, long l
     for (int me = 0; me < DASH_METHODS; me++)
         if (s[me])
             dinamo__score__free_unpacked(s[me], NULL);
-    return send_json(h, c, f, buf, &len, rc);
+    return send_json(h, c, f, &buf, &len, rc);
 }
 
 typedef enum { V_SUMMARY, V_KEY, V_METRICS } view_kind_t;
@@ -483,7 +484,7 @@ static enum MHD_Result get_view(dash_http_t *h, struct MHD_Connection *c, view_k
         free(buf);
         return send_error(h, c, 404, "no histogram key '%.200s'", key);
     }
-    return send_json(h, c, f, buf, &len, rc);
+    return send_json(h, c, f, &buf, &len, rc);
 }
 
 /* ---- live events ------------------------------------------------------------------ */
