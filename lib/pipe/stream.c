@@ -157,7 +157,8 @@ struct dn_source_t {
     uint64_t incarnation, seq;
 
     uint64_t head, committed, cursor, max_published;
-    uint64_t replay;      /* next offset (< cursor) republished for passive followers; UINT64_MAX: none */
+    uint64_t replay;      /* next offset (< cursor) republished for passive followers;
+                           * UINT64_MAX: none */
     uint64_t published_top; /* 1 + the highest offset this incarnation published, 0: none */
     entry_t *pending; /* [head - committed] */
     size_t n_pending, cap_pending;
