@@ -200,7 +200,8 @@ Test(auth, a_label_records_the_keys_name_unless_a_delegate_names_a_person)
     const char *claimed = "alice";
     cr_assert_eq(dn_auth_label_who(dash, "dashboard", claimed, &who, &err), 0, "%s", err.msg);
     cr_assert(who == claimed, "who '%s' is not the label's own", who);
-    const char *utf8 = "Jos\xc3\xa9 M\xc3\xbcller \xe6\x9d\x8e \xf0\x9f\x94\xad"; /* é ü 李 🔭 */
+    /* José Müller, a CJK character and an emoji: 2-, 3- and 4-byte sequences */
+    const char *utf8 = "Jos\xc3\xa9 M\xc3\xbcller \xe6\x9d\x8e \xf0\x9f\x94\xad";
     cr_assert_eq(dn_auth_label_who(dash, "dashboard", utf8, &who, &err), 0, "%s", err.msg);
     char max[DN_AUTH_WHO_MAX + 2];
     memset(max, 'a', DN_AUTH_WHO_MAX);

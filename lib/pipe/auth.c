@@ -351,7 +351,8 @@ static int add_roles(const char *dir, const char *name, int mask, dn_err_t *err)
         return dn_err_set(err, DN_EIO, "%s: %s", path, strerror(errno));
     if (len == 0) {
         const char *head = "# Who may speak on the dinamo bus, one line per role: ROLE: NAME...\n"
-                           "# (roles: runs labels scores weights registry; lib/pipe/auth.h)\n";
+                           "# (roles: runs labels scores weights registry delegate;\n"
+                           "# lib/pipe/auth.h)\n";
         if (write(fd, head, strlen(head)) != (ssize_t)strlen(head))
             rc = dn_err_set(err, DN_EIO, "%s: %s", path, strerror(errno));
     }

@@ -38,11 +38,11 @@
  * never holds the stream, whatever the rest of this rule says (required
  * included), so it never counts among the min_followers either: it reads
  * what the others' pace lets through and rewinds for what it missed.
- * Republication that no holding follower needs (offsets below the slowest
- * holder's next, or any when none holds, that were published before) goes
- * out at most a window per pump, so a passive or stale follower rewinding
- * from far back (a dashboard restarting against a long log) costs the source
- * a window's worth of sends per round instead of the whole log in one. An
+ * Its REWIND does not move the cursor back: the source republishes from its
+ * offset (the replay position, the lowest asked for) up to the cursor beside
+ * the stream, at most a window per pump, so a dashboard restarting against a
+ * long log costs the source a window's worth of sends per round and never
+ * delays what the holding followers wait for. An
  * `unheld` source (opts.unheld: a log that only passive followers read, the
  * evaluator's thresholds) publishes every committed entry at once and its
  * room never depends on followers.
@@ -157,6 +157,8 @@ struct dn_source_t {
     uint64_t incarnation, seq;
 
     uint64_t head, committed, cursor, max_published;
+    uint64_t replay;      /* next offset (< cursor) republished for passive followers;
+                           * UINT64_MAX: none */
     uint64_t published_top; /* 1 + the highest offset this incarnation published, 0: none */
     entry_t *pending; /* [head - committed] */
     size_t n_pending, cap_pending;
@@ -272,6 +274,7 @@ dn_source_t *dn_source_new(dn_store_t *store, dn_sock_t *pub, const dn_source_op
         goto fail;
     }
     self->head = self->committed = self->cursor = self->max_published = n;
+    self->replay = UINT64_MAX;
     self->cache_from = n;
     self->last_heartbeat_ms = mono_ms() - self->heartbeat_ms;
     return self;
@@ -589,7 +592,12 @@ int dn_source_on_request(dn_source_t *self, const Dinamo__Envelope *env, dn_err_
     f->last_ms = now;
     f->passive = c->has_passive && c->passive;
     if (c->kind == DINAMO__CONTROL_KIND__REWIND && c->offset < self->cursor) {
-        self->cursor = c->offset;
+        /* A passive follower is served beside the stream: the cursor, which
+         * the holders wait on, stays. */
+        if (f->passive && c->offset < self->replay)
+            self->replay = c->offset;
+        else if (!f->passive)
+            self->cursor = c->offset;
         self->stats.rewinds++;
     }
     refresh_caught_up(self, now);
@@ -670,6 +678,33 @@ static int send_heartbeat(dn_source_t *self, dn_err_t *err)
     return rc == DN_BUS_TIMEOUT ? 0 : rc;
 }
 
+/* Publishes committed entry `off` (a hole when its framing is damaged).
+ * Returns 0, DN_BUS_TIMEOUT (not sent), or an error. */
+static int publish_entry(dn_source_t *self, uint64_t off, dn_err_t *err)
+{
+    entry_t e = {0};
+    uint8_t *owned = NULL;
+    int rc = entry_get(self, off, &e, &owned, err);
+    if (rc)
+        return rc;
+    char topic[256] = "damaged";
+    size_t tl = 0;
+    if (e.buf) {
+        tl = e.buf[0];
+        memcpy(topic, e.buf + 1, tl);
+        topic[tl] = '\0';
+    }
+    rc = e.buf ? send_stamped(self, topic, e.buf + 1 + tl, e.len - 1 - tl, 1, off, err)
+               : send_stamped(self, topic, NULL, 0, 1, off, err);
+    free(owned);
+    if (rc)
+        return rc;
+    self->stats.published++;
+    if (off < self->max_published)
+        self->stats.republished++;
+    return 0;
+}
+
 int dn_source_pump(dn_source_t *self, dn_err_t *err)
 {
     int64_t now = mono_ms();
@@ -685,44 +720,29 @@ int dn_source_pump(dn_source_t *self, dn_err_t *err)
     if (!self->gate_open && live_followers(self, now, &slowest_now) >= self->min_followers)
         self->gate_open = 1; /* a follower that leaves or dies later does not close it */
     uint64_t limit = publish_limit(self, now);
-    /* What no holding follower needs again goes out a window per pump. */
-    uint64_t needed_from;
-    int holders = live_followers(self, now, &needed_from);
-    if (!holders)
-        needed_from = UINT64_MAX;
-    int64_t spare = self->window;
     while (self->cursor < self->committed && self->cursor < limit) {
-        if (self->cursor < self->max_published && self->cursor < needed_from && spare-- <= 0)
-            break;
-        entry_t e = {0};
-        uint8_t *owned = NULL;
-        int rc = entry_get(self, self->cursor, &e, &owned, err);
-        if (rc)
-            return rc;
-        char topic[256] = "damaged";
-        size_t tl = 0;
-        if (e.buf) {
-            tl = e.buf[0];
-            memcpy(topic, e.buf + 1, tl);
-            topic[tl] = '\0';
-        }
-        rc = e.buf ? send_stamped(self, topic, e.buf + 1 + tl, e.len - 1 - tl, 1, self->cursor,
-                                  err)
-                   : send_stamped(self, topic, NULL, 0, 1, self->cursor, err);
-        free(owned);
+        int rc = publish_entry(self, self->cursor, err);
         if (rc == DN_BUS_TIMEOUT)
             break;
         if (rc)
             return rc;
-        self->stats.published++;
-        if (self->cursor < self->max_published)
-            self->stats.republished++;
         self->cursor++;
         if (self->cursor > self->max_published)
             self->max_published = self->cursor;
         if (self->cursor > self->published_top)
             self->published_top = self->cursor;
     }
+    /* Passive followers' rewinds, beside the stream: a window per pump. */
+    for (int sent = 0; self->replay < self->cursor && sent < self->window; sent++) {
+        int rc = publish_entry(self, self->replay, err);
+        if (rc == DN_BUS_TIMEOUT)
+            break;
+        if (rc)
+            return rc;
+        self->replay++;
+    }
+    if (self->replay >= self->cursor)
+        self->replay = UINT64_MAX;
     if (now - self->last_heartbeat_ms >= self->heartbeat_ms) {
         self->last_heartbeat_ms = now;
         int rc = send_heartbeat(self, err);
@@ -734,7 +754,7 @@ int dn_source_pump(dn_source_t *self, dn_err_t *err)
 
 int dn_source_backlog(const dn_source_t *self)
 {
-    return self->cursor < self->committed;
+    return self->cursor < self->committed || self->replay < self->cursor;
 }
 
 uint64_t dn_source_head(const dn_source_t *self)

@@ -46,9 +46,11 @@
  * followers are passive publishes nothing until min_followers holding ones
  * acked: lockstep waits for real consumers), and a full table gives their
  * slots away first. They are still served: entries as the holders' pace lets
- * them out, and rewinds to anything (the log is never pruned); what no
- * holding follower needs again is republished at most a window per pump, so
- * a passive follower far behind costs the source little per round. A
+ * them out, and rewinds to anything (the log is never pruned), beside the
+ * stream: a passive REWIND does not move the cursor back, the source
+ * republishes from there at most a window per pump, so a passive follower
+ * far behind costs the source little per round and never delays the
+ * holders. A
  * source's dn_events_delivered-style "every follower heard has it" checks
  * (stats.heard, heard_slowest) leave them out. A log that only passive
  * followers read is made with opts.unheld: then every committed entry is
@@ -180,7 +182,8 @@ int dn_source_on_request(dn_source_t *self, const Dinamo__Envelope *env, dn_err_
  * Returns 0, or DN_EIO / DN_ENOMEM (store or socket failure). */
 int dn_source_pump(dn_source_t *self, dn_err_t *err);
 
-/* 1 when the cursor is behind the committed head (more to publish), else 0. */
+/* 1 when the cursor is behind the committed head, or a passive follower's
+ * rewind is being served (more to publish), else 0. */
 int dn_source_backlog(const dn_source_t *self);
 
 uint64_t dn_source_head(const dn_source_t *self);

@@ -19,11 +19,11 @@
  * follow it, so it never holds the evaluator back. A restart rebuilds the
  * thresholds quietly and then appends only those the log does not hold as
  * they are now (a policy or warning_margin changed meanwhile): the last
- * entry of a key and method is the one in force. At END_OF_STREAM of the events and of every enabled
- * method's log, once the figures of the last runs are drawn (or at once on
- * SIGUSR1), the report is written into report_dir (report.c): metrics.json
- * with the numbers of `dinamo evaluate`, the scores in `dinamo score`'s
- * format, flags.csv, runs.csv, subsystems.csv, labels.csv, then FINAL.
+ * entry of a key and method is the one in force. At END_OF_STREAM of the
+ * events and of every enabled method's log, once the figures of the last
+ * runs are drawn (or at once on SIGUSR1), the report is written into
+ * report_dir (report.c): metrics.json with the numbers of `dinamo
+ * evaluate`, the scores in `dinamo score`'s format, flags.csv, runs.csv, subsystems.csv, labels.csv, then FINAL.
  *
  * The checkpoint (the node's framing: the followers' next offsets) carries
  * which logs ended and whether the final report was written. Run with
