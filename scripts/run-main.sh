@@ -23,6 +23,10 @@ export DINAMO_GENERATOR_SEED=${DINAMO_SEED:-70}
 # 25 s without: they share the trainer's cores); DINAMO_EVALUATOR_FIGURES=true
 # draws them.
 export DINAMO_EVALUATOR_FIGURES=${DINAMO_EVALUATOR_FIGURES:-false}
+# The people who may give verdicts in the dashboard outlive the run directory
+# (it is made afresh each time): data/users, `dinamo user add NAME --file
+# data/users`; the dashboard reads it again at every login.
+export DINAMO_DASHBOARD_USERS_FILE=${DINAMO_DASHBOARD_USERS_FILE:-$PWD/data/users}
 if [ -e "$rundir/services" ]; then
     scripts/cluster.sh stop "$rundir" >/dev/null 2>&1 || true
 fi
@@ -60,6 +64,8 @@ url=
 if grep -qx dashboard "$rundir/services"; then
     url="http://$(sed -n '/^\[dashboard\]/,/^\[/s/^http *= *//p' "$rundir/dinamo.conf")/"
     echo "== dashboard: $url"
+    [ -s "$DINAMO_DASHBOARD_USERS_FILE" ] ||
+        echo "   (to give verdicts there: $DINAMO_BUILD/dinamo user add NAME --file $DINAMO_DASHBOARD_USERS_FILE)"
 fi
 echo "== streaming seed $DINAMO_GENERATOR_SEED (logs: $rundir/logs); DINAMO-ML trains online on every good run"
 "$DINAMO_BUILD/dinamo" progress --dir "$rundir" &

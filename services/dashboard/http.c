@@ -184,6 +184,23 @@ static int session_of(dash_http_t *h, struct MHD_Connection *c, dash_session_inf
     return dash_session_find_header(h->sessions, hdr, dn_clock_wall(), info, cookie);
 }
 
+/* The users, read on first need when the file did not exist at start (made
+ * afterwards with `dinamo user add`); NULL with *err (may be NULL) saying why. */
+static dn_users_t *users_of(dash_http_t *h, dn_err_t *err)
+{
+    pthread_mutex_lock(&h->users_lock);
+    dn_err_t lerr = {0};
+    if (!h->users && h->o.users_file && h->o.users_file[0])
+        h->users = dn_users_load(h->o.users_file, &lerr);
+    else if (!h->users)
+        dn_err_set(&lerr, DN_ENOTFOUND, "no users_file is configured");
+    dn_users_t *u = h->users;
+    pthread_mutex_unlock(&h->users_lock);
+    if (!u && err)
+        *err = lerr;
+    return u;
+}
+
 /* A change (POST): same origin when the browser says, the session's CSRF
  * token in X-CSRF-Token. Returns 0 or an HTTP status (401/403) with why. */
 static unsigned check_change(dash_http_t *h, struct MHD_Connection *c, dash_session_info_t *info,
@@ -197,6 +214,12 @@ static unsigned check_change(dash_http_t *h, struct MHD_Connection *c, dash_sess
     }
     if (session_of(h, c, info, cookie)) {
         *why = "log in first (no session, or it expired)";
+        return 401;
+    }
+    dn_users_t *users = users_of(h, NULL);
+    if (!users || !dn_users_has(users, info->user)) {
+        dash_session_drop(h->sessions, cookie);
+        *why = "log in again (the user is no longer in the users file)";
         return 401;
     }
     const char *token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
@@ -695,9 +718,10 @@ static enum MHD_Result post_login(dash_http_t *h, struct MHD_Connection *c, req_
         return send_error(h, c, 403, "cross-origin request refused (Origin does not match Host)");
     if (!json_content(c))
         return send_error(h, c, 400, "want Content-Type: application/json");
-    if (!h->users)
-        return send_error(h, c, 503, "nobody can log in: no users file (make one with "
-                                     "`dinamo user add NAME`)");
+    dn_err_t lerr = {0};
+    dn_users_t *users = users_of(h, &lerr);
+    if (!users)
+        return send_error(h, c, 503, "nobody can log in: %s", lerr.msg);
     if (!login_allowed(h))
         return send_error(h, c, 429, "too many login attempts; wait a second");
     dn_err_t err = {0};
@@ -712,7 +736,15 @@ static enum MHD_Result post_login(dash_http_t *h, struct MHD_Connection *c, req_
         ret = send_error(h, c, 400, "body: want {\"user\": ..., \"password\": ...}");
         goto done;
     }
-    int rc = dn_users_verify(h->users, user, password, &err);
+    /* users added or removed with `dinamo user` count from the next login */
+    dn_err_t rerr = {0};
+    if (dn_users_refresh(users, NULL, &rerr))
+        DN_LOG_LIMITED(DN_LOG_WARN, "users file: %s (the last good list stays)", rerr.msg);
+    int rc = dn_users_verify_try(users, user, password, &err);
+    if (rc == DN_ESTATE) {
+        ret = send_error(h, c, 429, "another login is being checked: try again");
+        goto done;
+    }
     if (rc) {
         count(h, C_LOGIN_FAIL);
         DN_LOG_LIMITED(DN_LOG_WARN, "login refused for '%.64s': %s", user, err.msg);
@@ -1056,7 +1088,7 @@ dash_http_t *dash_http_new(const dash_http_opts_t *opts, dn_err_t *err)
                 *err = uerr;
                 goto fail;
             }
-            dn_log(DN_LOG_WARN, "nobody can log in to give verdicts: %s", uerr.msg);
+            dn_log(DN_LOG_WARN, "nobody can log in to give verdicts yet: %s", uerr.msg);
         }
     }
     struct sockaddr_storage ss;

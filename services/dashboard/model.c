@@ -49,6 +49,7 @@ int dash_model_init(dash_model_t *m)
 {
     memset(m, 0, sizeof *m);
     m->historical_runs = -1;
+    m->shown[0] = m->shown[1] = 1;
     m->key_index = dn_keytab_new();
     return m->key_index ? 0 : DN_ENOMEM;
 }

@@ -105,6 +105,7 @@ typedef struct dash_model_t {
     int n_runs, cap_runs;
     int historical_runs;            /* -1 until a Threshold said it */
     char stream[128];
+    uint8_t shown[DASH_METHODS];   /* methods the dashboard follows (both by default) */
     int ended;                      /* END_OF_STREAM seen on the events log */
     int counts[DASH_METHODS][DN_SEV_COUNT];
     int awaiting;

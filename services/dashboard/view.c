@@ -159,7 +159,8 @@ int dash_view_summary(FILE *f, const dash_model_t *m, const char *user, const ch
     dn_jw_key(&w, "methods");
     dn_jw_array(&w);
     for (int me = 0; me < DASH_METHODS; me++)
-        dn_jw_string(&w, dash_method_name[me]);
+        if (m->shown[me])
+            dn_jw_string(&w, dash_method_name[me]);
     dn_jw_end(&w);
     dn_jw_key(&w, "subsystems");
     dn_jw_array(&w);
