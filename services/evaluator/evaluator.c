@@ -23,7 +23,8 @@
  * events and of every enabled method's log, once the figures of the last
  * runs are drawn (or at once on SIGUSR1), the report is written into
  * report_dir (report.c): metrics.json with the numbers of `dinamo
- * evaluate`, the scores in `dinamo score`'s format, flags.csv, runs.csv, subsystems.csv, labels.csv, then FINAL.
+ * evaluate`, the scores in `dinamo score`'s format, flags.csv, runs.csv,
+ * subsystems.csv, labels.csv, then FINAL.
  *
  * The checkpoint (the node's framing: the followers' next offsets) carries
  * which logs ended and whether the final report was written. Run with
