@@ -758,9 +758,8 @@ static enum MHD_Result post_login(dash_http_t *h, struct MHD_Connection *c, req_
     }
     count(h, C_LOGIN);
     dn_log(DN_LOG_INFO, "login: '%s'", user);
-    char setc[256];
-    snprintf(setc, sizeof setc, "%s=%s; HttpOnly; SameSite=Strict; Path=/",
-             DASH_SESSION_COOKIE_NAME, cookie);
+    char setc[DASH_SESSION_SET_COOKIE_MAX];
+    dash_session_set_cookie(setc, sizeof setc, cookie, 0);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -793,9 +792,8 @@ static enum MHD_Result post_logout(dash_http_t *h, struct MHD_Connection *c)
     if (st)
         return send_error(h, c, st, "%s", why);
     dash_session_drop(h->sessions, cookie);
-    char setc[128];
-    snprintf(setc, sizeof setc, "%s=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
-             DASH_SESSION_COOKIE_NAME);
+    char setc[DASH_SESSION_SET_COOKIE_MAX];
+    dash_session_set_cookie(setc, sizeof setc, NULL, 0);
     static char ok[] = "{\"ok\": true}\n";
     return send_buf(c, 200, "application/json", ok, strlen(ok), MHD_RESPMEM_PERSISTENT, setc);
 }
