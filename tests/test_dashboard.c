@@ -19,7 +19,9 @@
  *     refused (401/403) and change nothing; a cross-origin POST is refused;
  *   - the hostile key is shown as text;
  *   - screenshots of the run list and of a run page are left under the build
- *     directory (dashboard-check/). */
+ *     directory (dashboard-check/);
+ *   - killed with -9 and started again, the dashboard lists the same runs at
+ *     once, from its own store. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdarg.h>
@@ -395,6 +397,17 @@ Test(dashboard, the_page_shows_the_pipeline_and_takes_a_verdict)
     cr_expect(stat(shot, &st) == 0 && st.st_size > 10000, "no screenshot %s", shot);
     snprintf(shot, sizeof shot, "%s/run.png", out);
     cr_expect(stat(shot, &st) == 0 && st.st_size > 10000, "no screenshot %s", shot);
+
+    /* 7. a dashboard killed with -9 and started again serves everything judged
+     * so far from its store, at once: the same list, run for run */
+    rc = sh("U=%s; curl -sf \"$U/api/runs?limit=1000\" > %s/before.json && "
+            "scripts/cluster.sh kill %s dashboard KILL && for i in $(seq 50); do "
+            "scripts/cluster.sh restart %s dashboard 2>/dev/null && break; sleep 0.1; done && for i in $(seq 100); do U=$(grep -o 'dashboard at http://[0-9.:]*' "
+            "%s/logs/dashboard.log | tail -n 1 | cut -c 14-); [ \"$U\" != %s ] && "
+            "curl -sf \"$U/api/runs?limit=1000\" > %s/after.json && break; sleep 0.1; done; "
+            "cmp %s/before.json %s/after.json >&2",
+            url, rundir, rundir, rundir, rundir, url, rundir, rundir, rundir);
+    cr_expect_eq(rc, 0, "after kill -9 and a restart the dashboard lists other runs (or none)");
 
     rc = sh("scripts/cluster.sh stop %s >&2", rundir);
     cr_expect_eq(rc, 0, "a service did not stop cleanly");
