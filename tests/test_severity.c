@@ -68,3 +68,22 @@ Test(severity, names_and_order)
               DN_SEV_GOOD < DN_SEV_WARNING && DN_SEV_WARNING < DN_SEV_BAD,
               "a run takes its worst histogram's severity: the order is the ranking");
 }
+
+Test(severity, worst_insert_keeps_the_largest_excess_first)
+{
+    int worst[3] = {-1, -1, -1};
+    double ex[3] = {-INFINITY, -INFINITY, -INFINITY};
+    const int keys[6] = {10, 11, 12, 13, 14, 15};
+    const double excess[6] = {0.5, 2.0, -0.3, 2.0, 1.0, -1.0};
+    for (int i = 0; i < 6; i++)
+        dn_severity_worst_insert(worst, ex, 3, keys[i], excess[i]);
+    /* 2.0 (11), then the tie 2.0 (13) after it, then 1.0 (14); 0.5 fell off */
+    const int want[3] = {11, 13, 14};
+    for (int w = 0; w < 3; w++)
+        cr_expect_eq(worst[w], want[w], "slot %d: key %d (excess %g), want %d", w, worst[w], ex[w],
+                     want[w]);
+    int one[1] = {-1};
+    double one_ex[1] = {-INFINITY};
+    dn_severity_worst_insert(one, one_ex, 1, 7, -5.0);
+    cr_expect_eq(one[0], 7, "a negative excess still fills an empty slot");
+}

@@ -2,9 +2,10 @@
  * comparisons are strict (a score equal to a threshold is below it), as the
  * offline evaluation counts a run flagged when its score exceeds the
  * threshold. */
-#include "severity.h"
-
 #include <math.h>
+#include <string.h>
+
+#include "severity.h"
 
 dn_thresholds_t dn_thresholds(double bad, double policy_warning, double margin)
 {
@@ -30,4 +31,17 @@ const char *dn_severity_name(dn_severity_t sev)
     static const char *const names[DN_SEV_COUNT] = {"", "insufficient_statistics", "good",
                                                     "warning", "bad"};
     return (int)sev >= 0 && (int)sev < DN_SEV_COUNT ? names[sev] : "?";
+}
+
+void dn_severity_worst_insert(int *worst, double *excess, int n, int k, double ex)
+{
+    for (int w = 0; w < n; w++)
+        if (ex > excess[w]) {
+            size_t tail = (size_t)(n - 1 - w);
+            memmove(worst + w + 1, worst + w, tail * sizeof *worst);
+            memmove(excess + w + 1, excess + w, tail * sizeof *excess);
+            worst[w] = k;
+            excess[w] = ex;
+            return;
+        }
 }

@@ -51,6 +51,13 @@ dn_thresholds_t dn_thresholds(double bad, double policy_warning, double margin);
  * no usable score. Returns DN_SEV_NONE when t.bad is NAN. */
 dn_severity_t dn_severity(double score, int insufficient, dn_thresholds_t t);
 
+/* Keeps the n histograms furthest above their bad threshold: inserts key k
+ * with excess ex (score - bad) into worst[n] / excess[n], ordered by excess,
+ * largest first (an entry ties after those equal to it), when it beats the
+ * last. Empty slots hold excess -INFINITY. The evaluator's and the
+ * dashboard's "worst histograms" of a run. */
+void dn_severity_worst_insert(int *worst, double *excess, int n, int k, double ex);
+
 /* The name written in reports: "" (DN_SEV_NONE), "insufficient_statistics",
  * "good", "warning", "bad"; "?" for a value out of range. Static storage. */
 const char *dn_severity_name(dn_severity_t sev);

@@ -251,6 +251,25 @@ static int on_follower_reject(dn_service_t *svc, dn_sock_t *sock, int code,
     return 1;
 }
 
+int dn_node_methods(dn_node_t *self, const char *key, int methods[2], dn_err_t *err)
+{
+    const char *text = dn_node_str(self, key);
+    char list[256];
+    methods[0] = methods[1] = 0;
+    snprintf(list, sizeof list, "%s", text);
+    for (char *save = NULL, *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        if (!strcmp(t, "s") || !strcmp(t, "ml"))
+            methods[t[0] == 'm'] = 1;
+        else
+            return dn_err_set(err, DN_EINVAL, "%s = '%s': unknown method '%s' (want s, ml or "
+                              "s,ml)", key, text, t);
+    }
+    if (!methods[0] && !methods[1])
+        return dn_err_set(err, DN_EINVAL, "%s = '%s': no method (want s, ml or s,ml)", key,
+                          text);
+    return 0;
+}
+
 dn_follower_t *dn_node_follow(dn_node_t *self, const char *sub_key, const char *req_key,
                               const dn_follower_opts_t *opts, dn_node_entry_fn fn,
                               dn_err_t *err)

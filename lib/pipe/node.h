@@ -163,6 +163,12 @@ int dn_node_bool(dn_node_t *self, const char *key);
 int dn_node_choice(dn_node_t *self, const char *key, const char *const *words, int n_words,
                    int *out, dn_err_t *err);
 
+/* The scoring methods named by key (e.g. `methods = s,ml`: "s", "ml", in any
+ * order, separated by commas or spaces) into methods[0] (DINAMO-S) and
+ * methods[1] (DINAMO-ML), 1 when named. DN_EINVAL naming the key and the
+ * unknown word, or when none is named. */
+int dn_node_methods(dn_node_t *self, const char *key, int methods[2], dn_err_t *err);
+
 /* A durable log this service follows: a SUB socket on the endpoint of config
  * key sub_key, a PUSH on req_key, and a follower (opts as stream.h's;
  * opts->passive makes a reader that never holds the source back). Each

@@ -374,19 +374,9 @@ static const dn_config_key_t own_keys[] = {
 
 static int make_io(dash_t *d, dn_node_t *node, dn_err_t *err)
 {
-    const char *methods = dn_node_str(node, "methods");
-    int want[2] = {0, 0};
-    char list[64];
-    snprintf(list, sizeof list, "%s", methods);
-    for (char *save = NULL, *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-        if (!strcmp(t, "s") || !strcmp(t, "ml"))
-            want[t[0] == 'm'] = 1;
-        else
-            return dn_err_set(err, DN_EINVAL, "methods = '%s': unknown method '%s' (want s, ml "
-                              "or s,ml)", methods, t);
-    }
-    if (!want[0] && !want[1])
-        return dn_err_set(err, DN_EINVAL, "methods = '%s': want s, ml or s,ml", methods);
+    int want[2];
+    if (dn_node_methods(node, "methods", want, err))
+        return err->code;
     d->model.shown[0] = (uint8_t)want[0];
     d->model.shown[1] = (uint8_t)want[1];
     const char *consumer = dn_node_str(node, "consumer");

@@ -382,15 +382,7 @@ static void assess(const dash_model_t *m, int seq, int me, dash_assess_t *a)
         if (sev < DN_SEV_WARNING)
             continue;
         double ex = dash_model_cell_score(m, k, c, me) - m->keys[k].bad[me];
-        for (int w = 0; w < DASH_WORST; w++)
-            if (ex > a->excess[w]) {
-                size_t tail = (size_t)(DASH_WORST - 1 - w);
-                memmove(a->worst + w + 1, a->worst + w, tail * sizeof *a->worst);
-                memmove(a->excess + w + 1, a->excess + w, tail * sizeof *a->excess);
-                a->worst[w] = k;
-                a->excess[w] = ex;
-                break;
-            }
+        dn_severity_worst_insert(a->worst, a->excess, DASH_WORST, k, ex);
     }
     if (!r->present || judged < r->n_hist || r->n_hist == 0) {
         a->severity = DN_SEV_NONE; /* not judged yet, as the evaluator waits */

@@ -386,25 +386,6 @@ static const dn_config_key_t own_keys[] = {
     {"exit_at_end", DN_CFG_BOOL, "false", "exit 0 after the final report"},
 };
 
-/* "s", "ml", "s,ml" (either order, commas or spaces) into methods[]. */
-static int parse_methods(const char *text, int methods[EV_METHODS], dn_err_t *err)
-{
-    char list[64];
-    snprintf(list, sizeof list, "%s", text);
-    for (char *save = NULL, *t = strtok_r(list, ", ", &save); t;
-         t = strtok_r(NULL, ", ", &save)) {
-        if (!strcmp(t, "s"))
-            methods[0] = 1;
-        else if (!strcmp(t, "ml"))
-            methods[1] = 1;
-        else
-            return dn_err_set(err, DN_EINVAL, "methods: unknown method '%s' (want s, ml)", t);
-    }
-    if (!methods[0] && !methods[1])
-        return dn_err_set(err, DN_EINVAL, "methods: none given");
-    return 0;
-}
-
 /* The auto-accept keys: which methods must agree (empty: all evaluated). */
 static int read_auto(ev_t *ev, dn_node_t *node, dn_err_t *err)
 {
@@ -426,7 +407,7 @@ static int read_config(ev_t *ev, dn_node_t *node, dn_err_t *err)
     int64_t n_hist, boot_seed;
     double margin;
     int rc;
-    if ((rc = parse_methods(dn_node_str(node, "methods"), ev->methods, err)) ||
+    if ((rc = dn_node_methods(node, "methods", ev->methods, err)) ||
         (rc = dn_node_int(node, "n_hist", 1, INT32_MAX, &n_hist, err)) ||
         (rc = dn_node_int(node, "boot_seed", INT64_MIN, INT64_MAX, &boot_seed, err)) ||
         (rc = dn_node_double(node, "warning_margin", 0, INFINITY, &margin, err)) ||

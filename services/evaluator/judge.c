@@ -163,15 +163,7 @@ static void assess_add(const ev_judge_t *j, const ev_book_t *b, ev_assess_t *a, 
     if (sev < DN_SEV_WARNING)
         return;
     double ex = ev_row_score(hk, r, m) - ev_thresholds(j, k, m).bad;
-    for (int w = 0; w < EV_WORST; w++)
-        if (ex > a->excess[w]) {
-            size_t tail = (size_t)(EV_WORST - 1 - w);
-            memmove(a->worst + w + 1, a->worst + w, tail * sizeof *a->worst);
-            memmove(a->excess + w + 1, a->excess + w, tail * sizeof *a->excess);
-            a->worst[w] = k;
-            a->excess[w] = ex;
-            break;
-        }
+    dn_severity_worst_insert(a->worst, a->excess, EV_WORST, k, ex);
 }
 
 int ev_run_complete(const ev_book_t *b, uint64_t seq, int m)
