@@ -319,6 +319,9 @@ build-fuzz/obj/fuzz/fuzz_good.o: FUZZ_INC += -Iservices/scorer_ml
 build-fuzz/fuzz_good: build-fuzz/obj/services/scorer_ml/good.o
 build-fuzz/obj/fuzz/fuzz_cookie.o: FUZZ_INC += -Iservices/dashboard
 build-fuzz/fuzz_cookie: build-fuzz/obj/services/dashboard/session.o
+build-fuzz/obj/fuzz/fuzz_detail.o: FUZZ_INC += -Iservices/dashboard
+build-fuzz/fuzz_detail: build-fuzz/obj/services/dashboard/detail.o \
+	build-fuzz/obj/services/dashboard/model.o build-fuzz/obj/services/dashboard/view.o
 fuzz-seeds: $(FUZZ_BIN)
 	@fuzz/run-seeds.sh $(FUZZ_BIN:build-fuzz/%=%)
 

@@ -273,6 +273,8 @@ typedef struct load_t {
     char what[160];
 } load_t;
 
+static const char *const row_tables[DASH_ROW_TABLES] = {"key", "thr", "runs", "meta"};
+
 static int bad_row(load_t *ld, const char *table, const char *what)
 {
     snprintf(ld->what, sizeof ld->what, "table %s: %s", table, what);
@@ -384,19 +386,42 @@ static int load_meta(const void *key, size_t klen, const void *val, size_t vlen,
     return 0;
 }
 
+int dash_detail_row(dash_model_t *m, dash_row_t table, const void *key, size_t klen,
+                    const void *val, size_t vlen, dn_err_t *err)
+{
+    static const dn_store_visit_fn fns[DASH_ROW_TABLES] = {load_key, load_thr, load_run,
+                                                           load_meta};
+    if ((unsigned)table >= DASH_ROW_TABLES)
+        return dn_err_set(err, DN_EINVAL, "detail store: no table %d", (int)table);
+    load_t ld = {.m = m};
+    int rc = fns[table](key, klen, val, vlen, &ld);
+    if (!rc)
+        return 0;
+    if (ld.rc == DN_EFORMAT)
+        return dn_err_set(err, DN_EFORMAT, "detail store: %s", ld.what);
+    return dn_err_set(err, ld.rc ? ld.rc : rc, "detail store: loading %s: %s", row_tables[table],
+                      dn_strerror(ld.rc ? ld.rc : rc));
+}
+
+typedef struct load_walk_t {
+    dash_model_t *m;
+    dash_row_t table;
+    dn_err_t *err;
+} load_walk_t;
+
+static int load_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    load_walk_t *lw = arg;
+    return dash_detail_row(lw->m, lw->table, key, klen, val, vlen, lw->err);
+}
+
 int dash_detail_load(dash_detail_t *self, dash_model_t *m, dn_err_t *err)
 {
-    load_t ld = {.m = m};
-    static const char *const tables[] = {"key", "thr", "runs", "meta"};
-    dn_store_visit_fn fns[] = {load_key, load_thr, load_run, load_meta};
     int rc = 0;
     pthread_mutex_lock(&self->lock);
-    for (int t = 0; t < 4 && !rc; t++) {
-        rc = dn_store_foreach(self->store, tables[t], NULL, 0, fns[t], &ld, err);
-        if (rc && ld.rc == DN_EFORMAT)
-            dn_err_set(err, DN_EFORMAT, "detail store: %s", ld.what);
-        else if (rc && ld.rc)
-            dn_err_set(err, ld.rc, "detail store: loading %s: %s", tables[t], dn_strerror(ld.rc));
+    for (int t = 0; t < DASH_ROW_TABLES && !rc; t++) {
+        load_walk_t lw = {m, (dash_row_t)t, err};
+        rc = dn_store_foreach(self->store, row_tables[t], NULL, 0, load_visit, &lw, err);
     }
     pthread_mutex_unlock(&self->lock);
     self->n_keys_staged = m->n_keys;

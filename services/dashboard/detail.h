@@ -52,6 +52,17 @@ void dash_detail_destroy(dash_detail_t **self_p);
  * DN_EFORMAT naming the damaged row, DN_EIO, DN_ENOMEM. */
 int dash_detail_load(dash_detail_t *self, dash_model_t *m, dn_err_t *err);
 
+/* The summary tables, in the order a load reads them. */
+typedef enum dash_row_t { DASH_ROW_KEY, DASH_ROW_THR, DASH_ROW_RUN, DASH_ROW_META,
+                          DASH_ROW_TABLES } dash_row_t;
+
+/* Applies one stored summary row of table to m as a load does (keys must
+ * come in index order, before the rows naming them). Pure: no store, so a
+ * damaged row can be tried alone (fuzz/fuzz_detail.c). Returns 0, DN_EFORMAT
+ * naming the table and what is wrong, DN_ENOMEM, DN_EINVAL (no such table). */
+int dash_detail_row(dash_model_t *m, dash_row_t table, const void *key, size_t klen,
+                    const void *val, size_t vlen, dn_err_t *err);
+
 /* Staging (node thread). Each returns 0, DN_ENOMEM, DN_EINVAL. */
 int dash_detail_stage_hist(dash_detail_t *self, uint64_t seq, int k, const Dinamo__Histogram *h);
 int dash_detail_stage_score(dash_detail_t *self, uint64_t seq, int k, int me,
