@@ -5,13 +5,14 @@
 #   scripts/test-deploy.sh [--compose FILE] [--keep]
 #
 # Steps, each timed, each failure one line "FAIL: step NAME: why":
-#   deps      docker.io, docker-compose, debootstrap, curl, jq from Debian when
-#             missing
+#   deps      docker.io, docker-compose, debootstrap, curl, jq, npm from Debian
+#             when missing
 #   dockerd   started when none answers (and stopped at the end)
 #   base      debian:bookworm-slim built with debootstrap + docker import when
 #             absent (no registry is needed)
 #   image     the project image built from a clean tree (git archive HEAD:
-#             no build/, no data/), tagged for this run only
+#             no build/, no data/; the page's uPlot installed into it with
+#             npm ci --omit=dev), tagged for this run only
 #   up        the cluster (its own compose project) with 2 trainers on a small
 #             lockstep stream: RUNS runs of the shipped config's 6 keys
 #   healthy   every container's healthcheck (dinamo health) says healthy, the
@@ -39,8 +40,7 @@
 # or an interrupt (trap); --keep leaves the cluster up for a look.
 #
 # The package layers of both build stages are kept, tagged
-# dinamo-test-deploy:build-packages (the build stage's Debian packages and
-# the page's npm ci above them) and :runtime-packages, as the next run's
+# dinamo-test-deploy:build-packages and :runtime-packages, as the next run's
 # cache, and so is the base image. DINAMO_DOCKER_BUILD_ARGS adds docker build
 # arguments (e.g. "--build-arg ARCH=-march=native"). Budget: under 15 minutes
 # on the project's 2-core machine with the caches warm (measured 538 s at
@@ -141,6 +141,7 @@ command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 |
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v curl >/dev/null || missing+=(curl)
 command -v jq >/dev/null || missing+=(jq)
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     $sudo_ apt-get update -q >/dev/null || fail "apt-get update failed"
@@ -180,6 +181,10 @@ fi
 step image
 mkdir -p "$work/src"
 git archive HEAD | tar -x -C "$work/src" || fail "git archive HEAD failed"
+# The page's uPlot, as `make web` installs it (the image copies it from the
+# context): the lockfile's version, integrity-checked, with this host's npm.
+(cd "$work/src/web" && npm ci --omit=dev --loglevel=error) >"$work/npm.log" 2>&1 ||
+    fail "npm ci in web/: $(tail -n 3 "$work/npm.log")"
 read -r -a build_args <<<"${DINAMO_DOCKER_BUILD_ARGS:-}"
 built_image=1
 # The classic builder: its cache is images, which the cleanup can tell apart.
@@ -192,13 +197,12 @@ for target in build final; do
     nice -n 19 docker build "${build_args[@]}" "${t[@]}" -f "$work/src/deploy/Dockerfile" \
         "$work/src" >>"$work/build.log" 2>&1 || fail "docker build: $(tail -n 5 "$work/build.log")"
 done
-# Tags the newest layer of image $1 made by its `apt-get install` or `npm ci`
-# (the build stage's is above its packages) as dinamo-test-deploy:$2
-# (untagging the one it replaces, which then goes).
+# Tags the layer of image $1 made by its `apt-get install` as
+# dinamo-test-deploy:$2 (untagging the one it replaces, which then goes).
 keep_cache() {
     local id old
     id=$(docker history --no-trunc --format '{{.ID}} {{.CreatedBy}}' "$1" |
-        awk '/apt-get install|npm ci/ && $1 ~ /^sha256:/ {print $1; exit}')
+        awk '/apt-get install/ && $1 ~ /^sha256:/ {print $1; exit}')
     [ -n "$id" ] || return 0
     old=$(docker image inspect -f '{{.Id}}' "dinamo-test-deploy:$2" 2>/dev/null || true)
     docker tag "$id" "dinamo-test-deploy:$2"
