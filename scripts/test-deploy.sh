@@ -5,16 +5,19 @@
 #   scripts/test-deploy.sh [--compose FILE] [--keep]
 #
 # Steps, each timed, each failure one line "FAIL: step NAME: why":
-#   deps      docker.io, docker-compose, debootstrap from Debian when missing
+#   deps      docker.io, docker-compose, debootstrap, curl, jq, npm from Debian
+#             when missing
 #   dockerd   started when none answers (and stopped at the end)
 #   base      debian:bookworm-slim built with debootstrap + docker import when
 #             absent (no registry is needed)
 #   image     the project image built from a clean tree (git archive HEAD:
-#             no build/, no data/), tagged for this run only
+#             no build/, no data/; the page's uPlot installed into it with
+#             npm ci --omit=dev), tagged for this run only
 #   up        the cluster (its own compose project) with 2 trainers on a small
 #             lockstep stream: RUNS runs of the shipped config's 6 keys
-#   healthy   every container's healthcheck (dinamo health) says healthy, and
-#             the one-shot keys service made the keys and exited 0
+#   healthy   every container's healthcheck (dinamo health) says healthy, the
+#             one-shot keys service made the keys and exited 0, and every
+#             service (the dashboard too) speaks CURVE with its own key
 #   share     2 trainers share the keys, then --scale trainer=3 and the new one
 #             gets its share
 #   kill      one trainer holding keys killed with docker kill -s KILL: the
@@ -25,6 +28,13 @@
 #             ML) inside the same image
 #   offline   waits for that reference
 #   compare   every key's report scores equal dinamo score's, byte for byte
+#   dashboard from the host, on its published loopback port: the page and
+#             uPlot are served; the whole stream is there and its bad runs
+#             (S and ML) are the report's (runs.csv); a user made with
+#             `dinamo user add` in its volume, then a restart (it serves the
+#             stream from its store at once); a login gives a CSRF token, a
+#             verdict with it is accepted (202), one without refused (403),
+#             and the label comes back through the events log naming the user
 # Everything it made (containers, volumes, network, the image tag, the
 # report, the dockerd it started) is removed at the end, also after a failure
 # or an interrupt (trap); --keep leaves the cluster up for a look.
@@ -129,6 +139,9 @@ command -v docker >/dev/null || missing+=(docker.io)
 command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 ||
     missing+=(docker-compose)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v curl >/dev/null || missing+=(curl)
+command -v jq >/dev/null || missing+=(jq)
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     $sudo_ apt-get update -q >/dev/null || fail "apt-get update failed"
@@ -168,6 +181,10 @@ fi
 step image
 mkdir -p "$work/src"
 git archive HEAD | tar -x -C "$work/src" || fail "git archive HEAD failed"
+# The page's uPlot, as `make web` installs it (the image copies it from the
+# context): the lockfile's version, integrity-checked, with this host's npm.
+(cd "$work/src/web" && npm ci --omit=dev --loglevel=error) >"$work/npm.log" 2>&1 ||
+    fail "npm ci in web/: $(tail -n 3 "$work/npm.log")"
 read -r -a build_args <<<"${DINAMO_DOCKER_BUILD_ARGS:-}"
 built_image=1
 # The classic builder: its cache is images, which the cleanup can tell apart.
@@ -221,6 +238,16 @@ services=$("${compose_cmd[@]}" -f "$compose_path" config --services) ||
     done
 } >"$work/override.yml"
 export DINAMO_REPORT_DIR="$work/report"
+grep -qx dashboard <<<"$services" || fail "$compose_path has no dashboard service"
+# The dashboard's port on the host's loopback: 8080 as shipped, or the next
+# free one (a dashboard of `make run` may hold 8080).
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+dash_port=8080
+while port_busy $dash_port; do
+    dash_port=$((dash_port + 1))
+    [ $dash_port -lt 8180 ] || fail "no free port in 127.0.0.1:8080-8179 for the dashboard"
+done
+export DINAMO_DASHBOARD_PORT=$dash_port
 cluster_up=1
 compose up -d --no-build --scale trainer=2 >"$work/up.log" 2>&1 ||
     fail "compose up: $(tail -n 5 "$work/up.log")"
@@ -279,7 +306,7 @@ done
 c=$(ids generator)
 say "$(docker exec "$c" dinamo health --data-dir /var/lib/dinamo --service generator)"
 # secured: every service runs CURVE with its own key from the keys volume
-for s in registry generator scorer_s scorer_ml trainer evaluator; do
+for s in registry generator scorer_s scorer_ml trainer evaluator dashboard; do
     for c in $(ids "$s"); do
         # grep reads it all: with -q, docker logs could die of SIGPIPE (pipefail)
         docker logs "$c" 2>&1 | grep "security: CURVE, identity '$s'" >/dev/null ||
@@ -376,6 +403,108 @@ for ((i = 0; i < KEYS; i++)); do
     done
 done
 say "$KEYS keys x 2 methods: $(wc -l <"$work/offline/h0/scores_ml.csv") lines each, equal to dinamo score byte for byte"
+
+# ---- dashboard ---------------------------------------------------------------------
+step dashboard
+url="http://127.0.0.1:$dash_port"
+dash=$(ids dashboard)
+# GET PATH -> the body on stdout; fails the step on anything but 200
+get() {
+    local code
+    code=$(curl -sS -o "$work/get.out" -w '%{http_code}' --max-time 10 "$url$1" 2>"$work/get.err") ||
+        fail "GET $url$1: $(cat "$work/get.err")"
+    [ "$code" = 200 ] || fail "GET $1: HTTP $code: $(head -c 300 "$work/get.out")"
+    cat "$work/get.out"
+}
+# The run_seqs a method's rows of the report's runs.csv judge bad (the first
+# four columns: run,run_seq,method,severity), and the dashboard's list.
+report_bad() { awk -F, -v m="$1" 'NR > 1 && $3 == m && $4 == "bad" {print $2}' "$work/report/runs.csv" | sort -n | xargs; }
+dash_bad() { # (polled: an error is an answer, not a failure)
+    curl -sf --max-time 5 "$url/api/runs?severity=bad&method=$1&limit=1000" | jq -r '.runs[].seq' |
+        sort -n | xargs || echo "(no answer)"
+}
+# Waits up to $1 s for the whole stream in the dashboard and the report's bad
+# runs of both methods in its lists; $2 = "first": the first answer must
+# already have them (a restarted dashboard serves what its store holds).
+dash_caught_up() {
+    local deadline=$((SECONDS + $1)) runs ended ok m
+    while :; do
+        if curl -sf --max-time 5 -o "$work/summary.json" "$url/api/summary"; then
+            runs=$(jq -r .runs "$work/summary.json")
+            ended=$(jq -r .ended "$work/summary.json")
+            ok=1
+            [ "$runs" = "$RUNS" ] && [ "$ended" = true ] || ok=0
+            for m in s ml; do
+                [ "$(dash_bad $m)" = "${want_bad[$m]}" ] || ok=0
+                [ "$(jq -r ".counts.$m.bad" "$work/summary.json")" = "$(wc -w <<<"${want_bad[$m]}")" ] || ok=0
+            done
+            [ $ok = 1 ] && return 0
+            [ "${2:-}" != first ] ||
+                fail "the restarted dashboard's first answer lacks what its store held: runs $runs of $RUNS, ended $ended; bad S [$(dash_bad s)], ML [$(dash_bad ml)]; the report's S [${want_bad[s]}], ML [${want_bad[ml]}]"
+        fi
+        [ $SECONDS -lt $deadline ] ||
+            fail "after $1 s the dashboard has runs ${runs:-?} of $RUNS (ended ${ended:-?}); bad S [$(dash_bad s 2>/dev/null)], ML [$(dash_bad ml)]; the report's S [${want_bad[s]}], ML [${want_bad[ml]}]"
+        sleep 1
+    done
+}
+declare -A want_bad
+for m in s ml; do
+    want_bad[$m]=$(report_bad $m)
+    [ -n "${want_bad[$m]}" ] || fail "the report's runs.csv judges no run bad by $m: nothing to compare"
+done
+dash_caught_up 60
+say "the dashboard has the $RUNS runs; its bad runs are the report's: $(wc -w <<<"${want_bad[s]}") by S, $(wc -w <<<"${want_bad[ml]}") by ML"
+# (each into a file first: a reader that stops early would kill get's cat
+# with SIGPIPE, failing the pipeline under pipefail)
+get / >"$work/index.html"
+cmp -s "$work/index.html" "$work/src/web/index.html" || fail "GET / is not web/index.html"
+uplot=$(jq -r '.packages["node_modules/uplot"].version' "$work/src/web/package-lock.json")
+get /static/uplot/uPlot.iife.min.js >"$work/uplot.js"
+head -n 1 "$work/uplot.js" | grep -F "(v$uplot)" >/dev/null ||
+    fail "GET /static/uplot/uPlot.iife.min.js is not uPlot $uplot: $(head -c 100 "$work/uplot.js")"
+get /static/uplot/uPlot.min.css >"$work/uplot.css"
+grep -F '.uplot' "$work/uplot.css" >/dev/null || fail "GET /static/uplot/uPlot.min.css is not uPlot's"
+say "it serves the page and uPlot $uplot"
+# A user in the dashboard's own volume, then a restart.
+user=deploytest password="test-deploy-$$-password"
+docker exec -i "$dash" dinamo user add "$user" --file /var/lib/dinamo/users --password-stdin \
+    <<<"$password" >"$work/user.log" 2>&1 || fail "dinamo user add in the dashboard: $(cat "$work/user.log")"
+compose restart -t 10 dashboard >>"$work/up.log" 2>&1 || fail "compose restart dashboard: $(tail -n 3 "$work/up.log")"
+deadline=$((SECONDS + 60))
+until curl -sf --max-time 2 -o /dev/null "$url/api/summary"; do
+    [ $SECONDS -lt $deadline ] || fail "the restarted dashboard did not answer in 60 s"
+    sleep 0.5
+done
+dash_caught_up 0 first
+say "restarted, it served the whole stream from its store at its first answer"
+# post PATH BODY [CSRF] -> the HTTP code; the body in $work/post.out
+post() {
+    local h=()
+    [ -z "${3:-}" ] || h=(-H "X-CSRF-Token: $3")
+    curl -sS -o "$work/post.out" -w '%{http_code}' --max-time 10 -b "$work/cookies" -c "$work/cookies" \
+        -H 'Content-Type: application/json' "${h[@]}" --data-binary "$2" "$url$1" 2>"$work/post.err" ||
+        fail "POST $1: $(cat "$work/post.err")"
+}
+code=$(post /api/login "{\"user\":\"$user\",\"password\":\"$password\"}")
+[ "$code" = 200 ] || fail "login: HTTP $code: $(head -c 300 "$work/post.out")"
+csrf=$(jq -r '.csrf // empty' "$work/post.out")
+[ -n "$csrf" ] || fail "login answered without a CSRF token: $(head -c 300 "$work/post.out")"
+seq=${want_bad[s]%% *}
+verdict="{\"seq\":$seq,\"verdict\":\"bad\",\"reason\":\"test-deploy\"}"
+code=$(post /api/label "$verdict")
+[ "$code" = 403 ] || fail "a verdict without the CSRF token: HTTP $code (want 403): $(head -c 300 "$work/post.out")"
+code=$(post /api/label "$verdict" "$csrf")
+[ "$code" = 202 ] || fail "a verdict with the CSRF token: HTTP $code (want 202): $(head -c 300 "$work/post.out")"
+# Sent under the dashboard's key (roles labels and delegate), the label
+# reaches the events log with the user as who, and comes back to the page.
+deadline=$((SECONDS + 30))
+until get "/api/run/$seq" >"$work/run.json" && jq -e --arg u "$user" \
+    '[.labels[] | select(.source == "shifter" and .who == $u and .verdict == "bad")] | length == 1' \
+    "$work/run.json" >/dev/null; do
+    [ $SECONDS -lt $deadline ] || fail "run_seq $seq's labels lack the verdict of '$user' after 30 s: $(jq -c .labels "$work/run.json")"
+    sleep 1
+done
+say "login, CSRF (403 without it), and $user's verdict on run_seq $seq came back through the events log"
 
 step done
 say "PASS in $((SECONDS - t_start)) s"
