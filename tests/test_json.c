@@ -491,3 +491,25 @@ Test(json, nonfinite_tokens_only_when_allowed)
     cr_assert_eq(dn_json_parse_ex(bad, strlen(bad), DN_JSON_ALLOW_NONFINITE, &doc, &err),
                  DN_EFORMAT);
 }
+
+/* A name that is not UTF-8 (a damaged store, a hostile peer) still makes
+ * valid JSON: each byte that starts no well-formed sequence becomes U+FFFD,
+ * well-formed multi-byte characters pass through. */
+Test(json, writer_replaces_bytes_that_are_not_utf8)
+{
+    const char in[] = "a\xff" "b\xc3\xa9" "c\xe2\x82" "d\xf0\x9f\x98\x80" "\xed\xa0\x80";
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_not_null(f);
+    cr_assert_eq(dn_json_write_string_len(f, in, sizeof in - 1), 0);
+    fclose(f);
+    const char *want = "\"a\\ufffdb\xc3\xa9" "c\\ufffd\\ufffdd\xf0\x9f\x98\x80"
+                       "\\ufffd\\ufffd\\ufffd\"";
+    cr_expect_str_eq(buf, want);
+    dn_json_t *doc = NULL;
+    dn_err_t err = {0};
+    cr_expect_eq(dn_json_parse(buf, len, &doc, &err), 0, "%s: %s", buf, err.msg);
+    dn_json_destroy(&doc);
+    free(buf);
+}

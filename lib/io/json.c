@@ -759,7 +759,13 @@ int dn_json_write_string_len(FILE *f, const char *s, size_t len)
     size_t run = 0; /* start of the pending stretch that needs no escaping */
     for (size_t i = 0; i <= len; i++) {
         unsigned char c = i < len ? (unsigned char)s[i] : 0;
-        if (i < len && c >= 0x20 && c != '"' && c != '\\')
+        int u8 = 0; /* length of the well-formed UTF-8 sequence starting at i */
+        if (i < len && c >= 0x80 &&
+            (u8 = utf8_seq_len((const unsigned char *)s + i, (const unsigned char *)s + len))) {
+            i += (size_t)u8 - 1;
+            continue;
+        }
+        if (i < len && c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
             continue;
         if (i > run && fwrite(s + run, 1, i - run, f) != i - run)
             return DN_EIO;
@@ -777,9 +783,13 @@ int dn_json_write_string_len(FILE *f, const char *s, size_t len)
         case '\r': esc[1] = 'r'; break;
         case '\t': esc[1] = 't'; break;
         default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
+            /* a control character; or a byte that starts no well-formed UTF-8
+             * sequence (a damaged name): U+FFFD, so the output stays JSON */
+            memcpy(esc + 1, c >= 0x80 ? "ufffd" : "u00", c >= 0x80 ? 5 : 3);
+            if (c < 0x80) {
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+            }
             n = 6;
         }
         if (fwrite(esc, 1, n, f) != n)

@@ -130,7 +130,10 @@ int dn_json_format_number(char *buf, double x);
 int dn_json_write_number(FILE *f, double x);
 
 /* Writes the NUL-terminated UTF-8 string s as a quoted JSON string, escaping
- * '"', '\\' and control characters. Returns 0 or DN_EIO. */
+ * '"', '\\' and control characters. A byte that does not start a well-formed
+ * UTF-8 sequence (a damaged or hostile name) is written as \ufffd, the
+ * replacement character, so the output is always valid JSON. Returns 0 or
+ * DN_EIO. */
 int dn_json_write_string(FILE *f, const char *s);
 
 /* Same for a string of len bytes that may contain NUL (written as \u0000). */
