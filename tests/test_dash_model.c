@@ -277,3 +277,23 @@ Test(dash_model, hostile_names_survive_as_text)
     free(buf);
     dash_model_free(&m);
 }
+
+Test(dash_model, runs_holding_the_same_keys_share_one_list)
+{
+    dash_model_t m;
+    double s[3] = {NAN, NAN, NAN};
+    build(&m, 3, s, s);
+    cr_assert_eq(m.runs[0].keys, m.runs[2].keys, "runs 0 and 2 hold the same keys: one list");
+    cr_assert_eq(m.n_key_lists, 1, "%d lists for one distinct key list", m.n_key_lists);
+    int other[1] = {1};
+    cr_assert_eq(dash_model_run(&m, 3, 1003, NAN, other, 1), 0);
+    cr_assert_eq(m.runs[3].n_hist, 1);
+    cr_assert_eq(m.runs[3].keys[0], 1);
+    cr_assert_eq(m.runs[2].keys[0], 0, "run 2's list changed with run 3's");
+    cr_assert_eq(m.n_key_lists, 2);
+    /* a run delivered again with other keys points to that list */
+    cr_assert_eq(dash_model_run(&m, 1, 1001, NAN, other, 1), 0);
+    cr_assert_eq(m.runs[1].keys, m.runs[3].keys);
+    cr_assert_eq(m.n_key_lists, 2, "%d lists", m.n_key_lists);
+    dash_model_free(&m);
+}
