@@ -452,7 +452,8 @@ static int create(dn_node_t *node, void **self, dn_err_t *err)
     if (!(*self = d))
         return dn_err_set(err, DN_ENOMEM, "out of memory");
     d->node = node;
-    pthread_rwlock_init(&d->lock, NULL);
+    if (dash_model_lock_init(&d->lock))
+        return dn_err_set(err, DN_ENOMEM, "cannot make the model's lock");
     pthread_mutex_init(&d->labels_lock, NULL);
     d->incarnation = (uint64_t)(dn_clock_wall() * 1e9);
     d->last_ping = dn_clock_mono();

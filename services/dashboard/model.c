@@ -39,6 +39,18 @@ static int grow(void **arr, int *cap, int need, size_t size, int first)
     return 0;
 }
 
+int dash_model_lock_init(pthread_rwlock_t *lock)
+{
+    pthread_rwlockattr_t a;
+    int rc = pthread_rwlockattr_init(&a);
+    if (rc)
+        return rc;
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    rc = pthread_rwlock_init(lock, &a);
+    pthread_rwlockattr_destroy(&a);
+    return rc;
+}
+
 static void assess_clear(dash_assess_t *a)
 {
     memset(a, 0, sizeof *a);

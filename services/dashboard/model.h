@@ -33,6 +33,7 @@
 #ifndef DASH_MODEL_H
 #define DASH_MODEL_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -119,6 +120,13 @@ typedef struct dash_model_t {
     int *key_list_n;
     int n_key_lists, cap_key_lists;
 } dash_model_t;
+
+/* Sets up the lock the model is used under (the node thread writes, the
+ * server's threads read): writers first, so pages reading heavy views back
+ * to back (a key's history, the metrics) never hold the node thread off;
+ * glibc's default lets readers that overlap keep a writer out for as long as
+ * they overlap. Returns 0 or an errno value. */
+int dash_model_lock_init(pthread_rwlock_t *lock);
 
 /* Sets up an empty model. Returns 0 or DN_ENOMEM. */
 int dash_model_init(dash_model_t *m);
