@@ -13,22 +13,25 @@
  *      each API answer from the request written to the last body byte read:
  *      median and p99 over 200 requests, bytes per answer. Baseline in the
  *      same run: the same view rendered in this process into memory (no HTTP),
- *      and /api/summary (the smallest answer: HTTP's own cost).
+ *      and /api/summary (the smallest answer: HTTP's own cost). Then the
+ *      node thread's wait for the model lock while two pages load a key's
+ *      history back to back.
  *   2. Memory: VmRSS / RssAnon / VmHWM before and after the model is built;
  *      a restart (dash_detail_load into a fresh model): its time and the RSS
  *      it adds; the detail store's size on disk.
  *   3. Live events: 50 pages read /api/events while this thread publishes
- *      run events (dash_http_publish + dash_http_wake per event, as
- *      dashboard.c's round does; the data is a real run summary): events/s
- *      delivered to every page, and the publisher's rate with 50 pages
- *      against none, interleaved 0, 50, 0, 50.
+ *      run events (dash_http_publish + dash_http_wake per event, the most a
+ *      round of dashboard.c costs; the data is a real run summary): events/s
+ *      delivered to every page (5,000 at once), and the publisher's rate in
+ *      bursts with 50 pages against none, interleaved 0, 50, 0, 50, 0, 50.
  *   4. A real cluster (scripts/cluster.sh --ipc --methods s --dashboard),
  *      3,000 runs x 10 histograms: runs/s of the S path end to end (first run
  *      seen to last score seen by a follower in this process) with 50 pages
  *      connected to the dashboard against none, interleaved.
  *
  * Fixed seeds. Run from the repository root after `make web` (make bench
- * does; the page's files are served from web/). --no-cluster skips part 4. */
+ * does; the page's files are served from web/). --no-cluster skips part 4,
+ * --cluster-only runs part 4 alone. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
