@@ -202,6 +202,14 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_A)
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
+# The dashboard's bench runs its model, detail store and web server in process.
+DASH_BENCH_OBJ := $(patsubst %,$(BUILD)/obj/services/dashboard/%.o,model view detail http session)
+$(BUILD)/bench/bench_dashboard.o: CFLAGS += -Iservices/dashboard
+$(BUILD)/bench/bench_dashboard: $(BUILD)/bench/bench_dashboard.o $(DASH_BENCH_OBJ) $(LIB_A)
+	@echo "LD $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs libmicrohttpd 2>/dev/null) \
+		$(LDLIBS)
+
 # Service objects live under $(BUILD)/obj/ so that a service's object
 # directory never collides with its binary $(BUILD)/services/NAME.
 $(BUILD)/obj/%.o: %.c | deps $(PROTO_C)

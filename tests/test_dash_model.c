@@ -4,8 +4,12 @@
  * hostile names come back out of the JSON as the same text. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "model.h"
@@ -276,4 +280,78 @@ Test(dash_model, hostile_names_survive_as_text)
     dn_json_destroy(&doc);
     free(buf);
     dash_model_free(&m);
+}
+
+Test(dash_model, runs_holding_the_same_keys_share_one_list)
+{
+    dash_model_t m;
+    double s[3] = {NAN, NAN, NAN};
+    build(&m, 3, s, s);
+    cr_assert_eq(m.runs[0].keys, m.runs[2].keys, "runs 0 and 2 hold the same keys: one list");
+    cr_assert_eq(m.n_key_lists, 1, "%d lists for one distinct key list", m.n_key_lists);
+    int other[1] = {1};
+    cr_assert_eq(dash_model_run(&m, 3, 1003, NAN, other, 1), 0);
+    cr_assert_eq(m.runs[3].n_hist, 1);
+    cr_assert_eq(m.runs[3].keys[0], 1);
+    cr_assert_eq(m.runs[2].keys[0], 0, "run 2's list changed with run 3's");
+    cr_assert_eq(m.n_key_lists, 2);
+    /* a run delivered again with other keys points to that list */
+    cr_assert_eq(dash_model_run(&m, 1, 1001, NAN, other, 1), 0);
+    cr_assert_eq(m.runs[1].keys, m.runs[3].keys);
+    cr_assert_eq(m.n_key_lists, 2, "%d lists", m.n_key_lists);
+    dash_model_free(&m);
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct readers_t {
+    pthread_rwlock_t *lock;
+    atomic_int stop;
+    double until;
+} readers_t;
+
+/* A page rendering heavy views back to back: 2 ms under the read lock,
+ * again at once. */
+static void *busy_reader(void *arg)
+{
+    readers_t *r = arg;
+    while (!atomic_load(&r->stop) && mono() < r->until) {
+        pthread_rwlock_rdlock(r->lock);
+        usleep(2000);
+        pthread_rwlock_unlock(r->lock);
+    }
+    return NULL;
+}
+
+Test(dash_model, overlapping_readers_do_not_hold_the_writer_off)
+{
+    pthread_rwlock_t lock;
+    cr_assert_eq(dash_model_lock_init(&lock), 0);
+    readers_t r = {.lock = &lock, .until = mono() + 2.0};
+    pthread_t th[2];
+    cr_assert_eq(pthread_create(&th[0], NULL, busy_reader, &r), 0);
+    usleep(1000); /* the second reader holds while the first one lets go */
+    cr_assert_eq(pthread_create(&th[1], NULL, busy_reader, &r), 0);
+    usleep(20000);
+    double worst = 0;
+    for (int i = 0; i < 10; i++) { /* the node thread's rounds */
+        double t0 = mono();
+        pthread_rwlock_wrlock(&lock);
+        double w = mono() - t0;
+        pthread_rwlock_unlock(&lock);
+        worst = w > worst ? w : worst;
+        usleep(5000);
+    }
+    atomic_store(&r.stop, 1);
+    pthread_join(th[0], NULL);
+    pthread_join(th[1], NULL);
+    pthread_rwlock_destroy(&lock);
+    /* writer first: it waits for the readers inside (2 ms each), not for the
+     * readers to stop (up to 2 s) */
+    cr_assert_lt(worst, 0.25, "the writer waited %.3f s for the read lock's holders", worst);
 }

@@ -1000,6 +1000,23 @@ static int load_file(file_t *f, const char *dir, dn_err_t *err)
     return 0;
 }
 
+/* libmicrohttpd's own messages. The common one is a page closed while its
+ * live events were being written ("Failed to send the chunked response
+ * body"): routine, once per closed tab, so DEBUG lines of the log rather than
+ * bare lines on stderr. What matters (cannot listen) is an error of
+ * dash_http_new. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    dn_log(DN_LOG_DEBUG, "http: %s", msg);
+}
+
 /* "HOST:PORT" ("[v6]:PORT") into a socket address. */
 static int parse_address(const char *text, struct sockaddr_storage *ss, socklen_t *sl,
                          dn_err_t *err)
@@ -1103,7 +1120,8 @@ dash_http_t *dash_http_new(const dash_http_opts_t *opts, dn_err_t *err)
                      MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_THREAD_POOL_SIZE, 2u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_THREAD_POOL_SIZE, 2u,
         MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(opts->max_connections > 0 ? opts->max_connections : 1024),
         MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,

@@ -22,8 +22,10 @@
  * mark runs dirty; dash_model_settle() re-assesses the dirty runs once per
  * round and hands their numbers to the caller (the live events).
  *
- * Memory: 24 bytes per (run, histogram) cell, 4 per run key, ~150 per run,
- * plus people's label texts: 20,000 runs x 100 histograms take ~60 MB.
+ * Memory: 24 bytes per (run, histogram) cell (arrays grown by an eighth),
+ * ~200 per run, the distinct key lists (runs holding the same keys share
+ * one), people's label texts: 20,000 runs x 100 histograms take ~60 MB
+ * (bench_dashboard measures it).
  *
  * Thread rules: none inside; the dashboard holds its lock (readers render,
  * the node thread updates). Ownership: strings passed in are copied; every
@@ -31,6 +33,7 @@
 #ifndef DASH_MODEL_H
 #define DASH_MODEL_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -87,7 +90,8 @@ typedef struct dash_run_t {
     int64_t run_number;
     double time;                    /* NAN when the run gave none */
     int n_hist;
-    int *keys;                      /* [n_hist] key indices, the run's order */
+    int *keys;                      /* [n_hist] key indices, the run's order (shared:
+                                       the model's key_lists own them) */
     dash_assess_t m[DASH_METHODS];
     /* the label shown */
     uint8_t lstate, lverdict;       /* dash_label_state_t; 0 good 1 bad */
@@ -113,7 +117,17 @@ typedef struct dash_model_t {
     uint8_t *is_dirty;
     int n_dirty, cap_dirty;
     uint64_t version;               /* +1 per settle that changed something */
+    int **key_lists;                /* the distinct key lists runs point to */
+    int *key_list_n;
+    int n_key_lists, cap_key_lists;
 } dash_model_t;
+
+/* Sets up the lock the model is used under (the node thread writes, the
+ * server's threads read): writers first, so pages reading heavy views back
+ * to back (a key's history, the metrics) never hold the node thread off;
+ * glibc's default lets readers that overlap keep a writer out for as long as
+ * they overlap. Returns 0 or an errno value. */
+int dash_model_lock_init(pthread_rwlock_t *lock);
 
 /* Sets up an empty model. Returns 0 or DN_ENOMEM. */
 int dash_model_init(dash_model_t *m);
