@@ -134,6 +134,28 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, const
     return ret;
 }
 
+/* A JSON answer being written: a memory stream and a writer over it. Used in
+ * place (the stream holds the addresses of buf and len). */
+typedef struct answer_t {
+    char *buf;
+    size_t len;
+    FILE *f;
+    dn_jw_t w;
+} answer_t;
+
+static int answer_open(answer_t *a)
+{
+    a->buf = NULL;
+    a->len = 0;
+    if (!(a->f = open_memstream(&a->buf, &a->len)))
+        return DN_ENOMEM;
+    dn_jw_init(&a->w, a->f);
+    return 0;
+}
+
+static enum MHD_Result answer_send(dash_http_t *h, struct MHD_Connection *c, answer_t *a,
+                                   unsigned status, int rc, const char *cookie);
+
 static enum MHD_Result send_error(dash_http_t *h, struct MHD_Connection *c, unsigned status,
                                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static enum MHD_Result send_error(dash_http_t *h, struct MHD_Connection *c, unsigned status,
@@ -145,33 +167,36 @@ static enum MHD_Result send_error(dash_http_t *h, struct MHD_Connection *c, unsi
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     count(h, status == 404 ? C_404 : status == 400 ? C_400 : C_REFUSED);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
+    answer_t a;
+    if (answer_open(&a))
         return MHD_NO;
-    dn_jw_t w;
-    dn_jw_init(&w, f);
-    dn_jw_object(&w);
-    dn_jw_key(&w, "error");
-    dn_jw_string(&w, msg);
-    dn_jw_end(&w);
-    dn_jw_finish(&w);
-    fclose(f);
-    return send_buf(c, status, "application/json", buf, len, MHD_RESPMEM_MUST_FREE, NULL);
+    dn_jw_object(&a.w);
+    dn_jw_key(&a.w, "error");
+    dn_jw_string(&a.w, msg);
+    dn_jw_end(&a.w);
+    dn_jw_finish(&a.w);
+    return answer_send(h, c, &a, status, 0, NULL);
 }
 
-/* Sends the memory stream's text (closing it) as JSON; rc a render error. */
-/* (buf and len are the memory stream's: valid only once it is closed.) */
-static enum MHD_Result send_json(dash_http_t *h, struct MHD_Connection *c, FILE *f, char **buf,
-                                 size_t *len, int rc)
+/* Sends answer a (closing its stream): its text with status, or, when rc
+ * says its rendering failed, a 500 naming why. buf and len are the memory
+ * stream's: valid only once it is closed. */
+static enum MHD_Result answer_send(dash_http_t *h, struct MHD_Connection *c, answer_t *a,
+                                   unsigned status, int rc, const char *cookie)
 {
-    fclose(f);
+    fclose(a->f);
     if (rc) {
-        free(*buf);
+        free(a->buf);
         return send_error(h, c, 500, "could not render the answer: %s", dn_strerror(rc));
     }
-    return send_buf(c, 200, "application/json", *buf, *len, MHD_RESPMEM_MUST_FREE, NULL);
+    return send_buf(c, status, "application/json", a->buf, a->len, MHD_RESPMEM_MUST_FREE, cookie);
+}
+
+/* An answer not sent after all (a 404 found while rendering). */
+static void answer_drop(answer_t *a)
+{
+    fclose(a->f);
+    free(a->buf);
 }
 
 /* ---- sessions ---------------------------------------------------------------------- */
@@ -275,10 +300,8 @@ static enum MHD_Result get_runs(dash_http_t *h, struct MHD_Connection *c)
         if (flt.method == -2)
             return send_error(h, c, 400, "method: want s or ml");
     }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
+    answer_t a;
+    if (answer_open(&a))
         return MHD_NO;
     pthread_rwlock_rdlock(h->o.model_lock);
     int rc = 0;
@@ -289,9 +312,9 @@ static enum MHD_Result get_runs(dash_http_t *h, struct MHD_Connection *c)
         if (flt.subsystem < 0)
             flt.subsystem = INT32_MAX; /* no such subsystem: no run matches */
     }
-    rc = dash_view_runs(f, h->o.model, &flt);
+    rc = dash_view_runs(a.f, h->o.model, &flt);
     pthread_rwlock_unlock(h->o.model_lock);
-    return send_json(h, c, f, &buf, &len, rc);
+    return answer_send(h, c, &a, 200, rc, NULL);
 }
 
 static int label_json(void *arg, const Dinamo__Label *l)
@@ -318,31 +341,26 @@ static int label_json(void *arg, const Dinamo__Label *l)
 
 static enum MHD_Result get_run(dash_http_t *h, struct MHD_Connection *c, long long seq)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
+    answer_t a;
+    if (answer_open(&a))
         return MHD_NO;
-    dn_jw_t w;
-    dn_jw_init(&w, f);
     pthread_rwlock_rdlock(h->o.model_lock);
-    int rc = dash_view_run_page(&w, h->o.model, (int)seq);
+    int rc = dash_view_run_page(&a.w, h->o.model, (int)seq);
     pthread_rwlock_unlock(h->o.model_lock);
     if (rc == DN_ENOTFOUND) {
-        fclose(f);
-        free(buf);
+        answer_drop(&a);
         return send_error(h, c, 404, "no run with run_seq %lld", seq);
     }
     dn_err_t err = {0};
-    dn_jw_key(&w, "labels");
-    dn_jw_array(&w);
+    dn_jw_key(&a.w, "labels");
+    dn_jw_array(&a.w);
     if (!rc)
-        rc = dash_detail_labels(h->o.detail, (uint64_t)seq, label_json, &w, &err);
-    dn_jw_end(&w);
-    dn_jw_end(&w);
+        rc = dash_detail_labels(h->o.detail, (uint64_t)seq, label_json, &a.w, &err);
+    dn_jw_end(&a.w);
+    dn_jw_end(&a.w);
     if (!rc)
-        rc = dn_jw_finish(&w);
-    return send_json(h, c, f, &buf, &len, rc);
+        rc = dn_jw_finish(&a.w);
+    return answer_send(h, c, &a, 200, rc, NULL);
 }
 
 static void array_json(dn_jw_t *w, const double *x, size_t n)
@@ -387,6 +405,15 @@ static void score_detail_json(dn_jw_t *w, const Dinamo__Score *s, double bad, do
     dn_jw_end(w);
 }
 
+static void free_detail(Dinamo__Histogram *hg, Dinamo__Score *s[DASH_METHODS])
+{
+    if (hg)
+        dinamo__histogram__free_unpacked(hg, NULL);
+    for (int me = 0; me < DASH_METHODS; me++)
+        if (s[me])
+            dinamo__score__free_unpacked(s[me], NULL);
+}
+
 static enum MHD_Result get_hist(dash_http_t *h, struct MHD_Connection *c, long long seq)
 {
     const char *key = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "key");
@@ -418,36 +445,35 @@ static enum MHD_Result get_hist(dash_http_t *h, struct MHD_Connection *c, long l
     int rc = detail ? dash_detail_get(h->o.detail, (uint64_t)seq, k, &hg, s, &err) : 0;
     if (rc)
         return send_error(h, c, 500, "%s", err.msg);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
+    answer_t a;
+    if (answer_open(&a)) {
+        free_detail(hg, s);
         return MHD_NO;
-    dn_jw_t w;
-    dn_jw_init(&w, f);
-    dn_jw_object(&w);
-    dn_jw_key(&w, "key");
-    dn_jw_string(&w, key);
-    dn_jw_key(&w, "seq");
-    dn_jw_int(&w, seq);
-    dn_jw_key(&w, "run");
-    dn_jw_int(&w, run_number);
-    dn_jw_key(&w, "detail");
-    dn_jw_bool(&w, hg != NULL);
+    }
+    dn_jw_t *w = &a.w;
+    dn_jw_object(w);
+    dn_jw_key(w, "key");
+    dn_jw_string(w, key);
+    dn_jw_key(w, "seq");
+    dn_jw_int(w, seq);
+    dn_jw_key(w, "run");
+    dn_jw_int(w, run_number);
+    dn_jw_key(w, "detail");
+    dn_jw_bool(w, hg != NULL);
     if (hg) {
         size_t nb = hg->n_counts;
-        dn_jw_key(&w, "edges");
+        dn_jw_key(w, "edges");
         if (hg->n_edges == nb + 1)
-            array_json(&w, hg->edges, hg->n_edges);
+            array_json(w, hg->edges, hg->n_edges);
         else
-            dn_jw_null(&w);
-        dn_jw_key(&w, "counts");
-        array_json(&w, hg->counts, nb);
-        dn_jw_key(&w, "variances");
+            dn_jw_null(w);
+        dn_jw_key(w, "counts");
+        array_json(w, hg->counts, nb);
+        dn_jw_key(w, "variances");
         if (hg->n_variances == nb)
-            array_json(&w, hg->variances, nb);
+            array_json(w, hg->variances, nb);
         else
-            dn_jw_null(&w);
+            dn_jw_null(w);
         /* the counts normalised as the scorers normalise them, and their sigma */
         double *xt = malloc(2 * (nb ? nb : 1) * sizeof *xt);
         if (xt && nb) {
@@ -456,25 +482,21 @@ static enum MHD_Result get_hist(dash_http_t *h, struct MHD_Connection *c, long l
                               (int)nb);
             for (size_t i = 0; i < nb; i++)
                 sx2[i] = sqrt(sx2[i]);
-            dn_jw_key(&w, "normalised");
-            array_json(&w, xt, nb);
-            dn_jw_key(&w, "normalised_sigma");
-            array_json(&w, sx2, nb);
+            dn_jw_key(w, "normalised");
+            array_json(w, xt, nb);
+            dn_jw_key(w, "normalised_sigma");
+            array_json(w, sx2, nb);
         }
         free(xt);
     }
     for (int me = 0; me < DASH_METHODS; me++) {
-        dn_jw_key(&w, dash_method_name[me]);
-        score_detail_json(&w, s[me], bad[me], warning[me]);
+        dn_jw_key(w, dash_method_name[me]);
+        score_detail_json(w, s[me], bad[me], warning[me]);
     }
-    dn_jw_end(&w);
-    rc = dn_jw_finish(&w);
-    if (hg)
-        dinamo__histogram__free_unpacked(hg, NULL);
-    for (int me = 0; me < DASH_METHODS; me++)
-        if (s[me])
-            dinamo__score__free_unpacked(s[me], NULL);
-    return send_json(h, c, f, &buf, &len, rc);
+    dn_jw_end(w);
+    rc = dn_jw_finish(w);
+    free_detail(hg, s);
+    return answer_send(h, c, &a, 200, rc, NULL);
 }
 
 typedef enum { V_SUMMARY, V_KEY, V_METRICS } view_kind_t;
@@ -487,27 +509,24 @@ static enum MHD_Result get_view(dash_http_t *h, struct MHD_Connection *c, view_k
     const char *key = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "key");
     if (kind == V_KEY && (!key || !key[0]))
         return send_error(h, c, 400, "key: missing (the histogram key)");
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
+    answer_t a;
+    if (answer_open(&a))
         return MHD_NO;
     int rc;
     pthread_rwlock_rdlock(h->o.model_lock);
     if (kind == V_SUMMARY)
-        rc = dash_view_summary(f, h->o.model, logged ? info.user : NULL,
+        rc = dash_view_summary(a.f, h->o.model, logged ? info.user : NULL,
                                logged ? info.csrf : NULL, h->o.login_to_view);
     else if (kind == V_KEY)
-        rc = dash_view_key(f, h->o.model, dn_keytab_find(h->o.model->key_index, key));
+        rc = dash_view_key(a.f, h->o.model, dn_keytab_find(h->o.model->key_index, key));
     else
-        rc = dash_view_metrics(f, h->o.model);
+        rc = dash_view_metrics(a.f, h->o.model);
     pthread_rwlock_unlock(h->o.model_lock);
     if (rc == DN_ENOTFOUND) {
-        fclose(f);
-        free(buf);
+        answer_drop(&a);
         return send_error(h, c, 404, "no histogram key '%.200s'", key);
     }
-    return send_json(h, c, f, &buf, &len, rc);
+    return answer_send(h, c, &a, 200, rc, NULL);
 }
 
 /* ---- live events ------------------------------------------------------------------ */
@@ -760,24 +779,18 @@ static enum MHD_Result post_login(dash_http_t *h, struct MHD_Connection *c, req_
     dn_log(DN_LOG_INFO, "login: '%s'", user);
     char setc[DASH_SESSION_SET_COOKIE_MAX];
     dash_session_set_cookie(setc, sizeof setc, cookie, 0);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) {
+    answer_t a;
+    if (answer_open(&a)) {
         ret = MHD_NO;
         goto done;
     }
-    dn_jw_t w;
-    dn_jw_init(&w, f);
-    dn_jw_object(&w);
-    dn_jw_key(&w, "user");
-    dn_jw_string(&w, user);
-    dn_jw_key(&w, "csrf");
-    dn_jw_string(&w, csrf);
-    dn_jw_end(&w);
-    dn_jw_finish(&w);
-    fclose(f);
-    ret = send_buf(c, 200, "application/json", buf, len, MHD_RESPMEM_MUST_FREE, setc);
+    dn_jw_object(&a.w);
+    dn_jw_key(&a.w, "user");
+    dn_jw_string(&a.w, user);
+    dn_jw_key(&a.w, "csrf");
+    dn_jw_string(&a.w, csrf);
+    dn_jw_end(&a.w);
+    ret = answer_send(h, c, &a, 200, dn_jw_finish(&a.w), setc);
 done:
     dn_json_destroy(&doc);
     return ret;
