@@ -61,6 +61,7 @@
 #include "model.h"
 #include "stream.h"
 #include "view.h"
+#include "../tests/shell.h"
 
 #ifndef N_RUNS
 #define N_RUNS 20000
@@ -86,25 +87,6 @@ static double nrand(void)
 {
     double u = urand(), v = urand();
     return sqrt(-2 * log(u + 1e-300)) * cos(2 * M_PI * v);
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return rc == -1 ? -1 : WEXITSTATUS(rc);
-}
-
-static void setenv_int(const char *name, long v)
-{
-    char b[32];
-    snprintf(b, sizeof b, "%ld", v);
-    setenv(name, b, 1);
 }
 
 /* kB of field `name` ("VmRSS:") in /proc/self/status, -1 when absent. */

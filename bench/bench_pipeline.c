@@ -38,25 +38,7 @@
 #include "dinamo_s.h"
 #include "generator.h"
 #include "stream.h"
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return rc == -1 ? -1 : WEXITSTATUS(rc);
-}
-
-static void setenv_int(const char *name, long v)
-{
-    char b[32];
-    snprintf(b, sizeof b, "%ld", v);
-    setenv(name, b, 1);
-}
+#include "../tests/shell.h"
 
 typedef struct follow_t {
     dn_sock_t *sub, *req;

@@ -35,6 +35,7 @@
 #include "csvread.h"
 #include "generator.h"
 #include "json.h"
+#include "shell.h"
 
 #define RUNS 200
 #define LABELLED 170
@@ -67,18 +68,6 @@ static void teardown(void)
 }
 
 TestSuite(dashboard, .init = setup, .fini = teardown, .timeout = 900);
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return rc == -1 ? -1 : WEXITSTATUS(rc);
-}
 
 static char *slurp(const char *path, size_t *len)
 {

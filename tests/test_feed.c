@@ -34,6 +34,7 @@
 #include "msg.h"
 #include "store.h"
 #include "stream.h"
+#include "shell.h"
 
 static char rundir[64];
 static char build[4096];
@@ -61,18 +62,6 @@ static void teardown(void)
 }
 
 TestSuite(feed, .init = setup, .fini = teardown, .timeout = 600);
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return rc == -1 ? -1 : WEXITSTATUS(rc);
-}
 
 static dn_dataset_t *dataset(int runs)
 {

@@ -41,6 +41,7 @@
 #include "json.h"
 #include "registry.h"
 #include "rng.h"
+#include "shell.h"
 
 #define RUNS 200
 #define ANOMALOUS 20
@@ -90,18 +91,6 @@ static void teardown(void)
 }
 
 TestSuite(pipeline, .init = setup, .fini = teardown, .timeout = 900);
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return rc == -1 ? -1 : WEXITSTATUS(rc);
-}
 
 /* The cluster is tied to this test's process (--lifeline): when Criterion
  * kills a test that timed out, its .fini never runs, and the watchdog stops
