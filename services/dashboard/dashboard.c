@@ -40,22 +40,20 @@ typedef struct dash_t {
     pthread_rwlock_t lock;
     dash_detail_t *detail;
     dash_http_t *http;
-    dn_node_t *node;
     /* verdicts */
     dn_sock_t *labels;
     pthread_mutex_t labels_lock;
     uint64_t incarnation, label_seq;
     /* per round */
-    int thr_changed[2], meta_changed;
+    int meta_changed;
     int n_new_runs, cap_new_runs;
     int *new_runs;
     double last_ping;
     /* live events: the runs changed since the pages were last sent theirs */
-    int *live, n_live, cap_live;
-    uint8_t *is_live;
-    int cap_is_live, live_counts;
+    dash_seqset_t live;
+    int live_counts;
     double last_live;
-    uint64_t entries, rejected;
+    uint64_t entries;
     dn_err_t stage_err;
     int stage_rc;
 } dash_t;
@@ -250,29 +248,7 @@ static void run_changed(void *arg, int seq)
 {
     dash_t *d = arg;
     staged(d, dash_detail_stage_run(d->detail, &d->model, seq), "a run's summary");
-    if (seq >= d->cap_is_live) {
-        int cap = d->cap_is_live ? d->cap_is_live : 1024;
-        while (cap <= seq)
-            cap *= 2;
-        uint8_t *p = realloc(d->is_live, (size_t)cap);
-        if (!p)
-            return; /* the page gets it with the run's next change */
-        memset(p + d->cap_is_live, 0, (size_t)(cap - d->cap_is_live));
-        d->is_live = p;
-        d->cap_is_live = cap;
-    }
-    if (d->is_live[seq])
-        return;
-    if (d->n_live == d->cap_live) {
-        int cap = d->cap_live ? 2 * d->cap_live : 256;
-        int *p = realloc(d->live, (size_t)cap * sizeof *p);
-        if (!p)
-            return;
-        d->live = p;
-        d->cap_live = cap;
-    }
-    d->live[d->n_live++] = seq;
-    d->is_live[seq] = 1;
+    dash_seqset_add(&d->live, seq); /* out of memory: the page gets the run's next change */
 }
 
 /* Sends run seq's summary to the pages (under the model lock). */
@@ -309,13 +285,11 @@ static int round_work(dn_node_t *node, void *self, int *wait_ms, dn_err_t *err)
     d->meta_changed = 0;
     d->live_counts |= changed > 0;
     double now = dn_clock_mono();
-    int send = (d->n_live || d->live_counts) && now - d->last_live >= LIVE_EVERY_S;
+    int send = (d->live.n || d->live_counts) && now - d->last_live >= LIVE_EVERY_S;
     if (send) {
-        for (int i = 0; i < d->n_live; i++) {
-            publish_run(d, d->live[i]);
-            d->is_live[d->live[i]] = 0;
-        }
-        d->n_live = 0;
+        for (int i = 0; i < d->live.n; i++)
+            publish_run(d, d->live.seq[i]);
+        dash_seqset_clear(&d->live);
         char *buf = NULL;
         size_t len = 0;
         FILE *f = d->live_counts ? open_memstream(&buf, &len) : NULL;
@@ -328,7 +302,7 @@ static int round_work(dn_node_t *node, void *self, int *wait_ms, dn_err_t *err)
         }
         d->live_counts = 0;
         d->last_live = now;
-    } else if (d->n_live || d->live_counts) {
+    } else if (d->live.n || d->live_counts) {
         int ms = (int)ceil(1e3 * (LIVE_EVERY_S - (now - d->last_live)));
         if (ms < *wait_ms)
             *wait_ms = ms > 0 ? ms : 0;
@@ -498,8 +472,7 @@ static void destroy(void *self)
     pthread_rwlock_destroy(&d->lock);
     pthread_mutex_destroy(&d->labels_lock);
     free(d->new_runs);
-    free(d->live);
-    free(d->is_live);
+    dash_seqset_free(&d->live);
     free(d);
 }
 
@@ -508,7 +481,6 @@ static int create(dn_node_t *node, void **self, dn_err_t *err)
     dash_t *d = calloc(1, sizeof *d);
     if (!(*self = d))
         return dn_err_set(err, DN_ENOMEM, "out of memory");
-    d->node = node;
     if (dash_model_lock_init(&d->lock))
         return dn_err_set(err, DN_ENOMEM, "cannot make the model's lock");
     pthread_mutex_init(&d->labels_lock, NULL);

@@ -90,8 +90,7 @@ void dash_model_free(dash_model_t *m)
         free(m->runs[i].reason);
     }
     free(m->runs);
-    free(m->dirty);
-    free(m->is_dirty);
+    dash_seqset_free(&m->dirty);
     memset(m, 0, sizeof *m);
 }
 
@@ -193,25 +192,44 @@ static dash_run_t *run_get(dash_model_t *m, uint64_t seq)
     return &m->runs[seq];
 }
 
-int dash_model_touch(dash_model_t *m, int seq)
+int dash_seqset_add(dash_seqset_t *s, int seq)
 {
-    /* is_dirty has cap_dirty flags; dirty holds at most as many seqs. */
-    int cap = m->cap_dirty;
-    if (grow((void **)&m->is_dirty, &cap, seq, 1, 256))
+    if (seq < 0)
+        return DN_EINVAL;
+    int cap_in = s->cap_in;
+    if (grow((void **)&s->in, &cap_in, seq, 1, 256))
         return DN_ENOMEM;
-    if (cap != m->cap_dirty) {
-        int *d = realloc(m->dirty, (size_t)cap * sizeof *d);
-        if (!d)
-            return DN_ENOMEM; /* is_dirty grew: harmless, cap_dirty unchanged */
-        m->dirty = d;
-        m->cap_dirty = cap;
-    }
-    if (m->is_dirty[seq])
+    s->cap_in = cap_in;
+    if (s->in[seq])
         return 0;
-    m->is_dirty[seq] = 1;
-    m->dirty[m->n_dirty++] = seq;
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 256;
+        int *p = realloc(s->seq, (size_t)cap * sizeof *p);
+        if (!p)
+            return DN_ENOMEM;
+        s->seq = p;
+        s->cap = cap;
+    }
+    s->in[seq] = 1;
+    s->seq[s->n++] = seq;
     return 0;
 }
+
+void dash_seqset_clear(dash_seqset_t *s)
+{
+    for (int i = 0; i < s->n; i++)
+        s->in[s->seq[i]] = 0;
+    s->n = 0;
+}
+
+void dash_seqset_free(dash_seqset_t *s)
+{
+    free(s->seq);
+    free(s->in);
+    memset(s, 0, sizeof *s);
+}
+
+int dash_model_touch(dash_model_t *m, int seq) { return dash_seqset_add(&m->dirty, seq); }
 
 /* The shared copy of a run's key list: runs of a stream mostly hold the same
  * keys in the same order, so they share one list (8 MB saved for 20,000 runs
@@ -437,10 +455,9 @@ static void assess(const dash_model_t *m, int seq, int me, dash_assess_t *a)
 
 int dash_model_settle(dash_model_t *m, void (*fn)(void *arg, int seq), void *arg)
 {
-    int n = m->n_dirty;
+    int n = m->dirty.n;
     for (int i = 0; i < n; i++) {
-        int seq = m->dirty[i];
-        m->is_dirty[seq] = 0;
+        int seq = m->dirty.seq[i];
         if (seq >= m->n_runs)
             continue;
         dash_run_t *r = &m->runs[seq];
@@ -455,7 +472,7 @@ int dash_model_settle(dash_model_t *m, void (*fn)(void *arg, int seq), void *arg
         if (fn && r->present)
             fn(arg, seq);
     }
-    m->n_dirty = 0;
+    dash_seqset_clear(&m->dirty);
     if (n)
         m->version++;
     return n;

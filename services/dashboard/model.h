@@ -99,6 +99,21 @@ typedef struct dash_run_t {
     char *who, *reason;             /* NULL when none */
 } dash_run_t;
 
+/* A set of run_seqs in the order they were added, each once (a flag per seq
+ * says who is in): the runs a round must re-assess, the runs whose live
+ * event is due. */
+typedef struct dash_seqset_t {
+    int *seq, n, cap;
+    uint8_t *in;
+    int cap_in;
+} dash_seqset_t;
+
+/* Adds seq (>= 0) unless it is in. Returns 0 or DN_ENOMEM (the set unchanged). */
+int dash_seqset_add(dash_seqset_t *s, int seq);
+/* Empties the set (keeps its memory). */
+void dash_seqset_clear(dash_seqset_t *s);
+void dash_seqset_free(dash_seqset_t *s);
+
 typedef struct dash_model_t {
     dash_key_t *keys;
     int n_keys, cap_keys;
@@ -113,9 +128,7 @@ typedef struct dash_model_t {
     int ended;                      /* END_OF_STREAM seen on the events log */
     int counts[DASH_METHODS][DN_SEV_COUNT];
     int awaiting;
-    int *dirty;                     /* run seqs to re-assess */
-    uint8_t *is_dirty;
-    int n_dirty, cap_dirty;
+    dash_seqset_t dirty;            /* run seqs to re-assess */
     uint64_t version;               /* +1 per settle that changed something */
     int **key_lists;                /* the distinct key lists runs point to */
     int *key_list_n;
