@@ -22,6 +22,7 @@
  * scorers, the evaluator's labels.csv and this dashboard's pages get it. */
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,14 +47,13 @@ typedef struct dash_t {
     uint64_t incarnation, label_seq;
     /* per round */
     int meta_changed;
-    int n_new_runs, cap_new_runs;
-    int *new_runs;
+    dash_seqset_t new_runs;         /* runs that arrived this round (retention) */
     double last_ping;
     /* live events: the runs changed since the pages were last sent theirs */
     dash_seqset_t live;
     int live_counts;
     double last_live;
-    uint64_t entries;
+    uint64_t entries, skipped;
     dn_err_t stage_err;
     int stage_rc;
 } dash_t;
@@ -69,8 +69,27 @@ static int staged(dash_t *d, int rc, const char *what)
     return rc;
 }
 
+/* An entry (or a histogram of one) the model cannot hold: counted, logged
+ * through a rate limit, and the rest of the entry and the stream go on. */
+static void skip(dash_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void skip(dash_t *d, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    d->skipped++;
+    DN_LOG_LIMITED(DN_LOG_WARN, "%s: skipped", msg);
+}
+
 static int take_run(dash_t *d, const Dinamo__Run *run)
 {
+    if (run->run_seq >= DASH_MAX_SEQ) {
+        skip(d, "run %lld: run_seq %llu beyond the %d runs a dashboard holds",
+             (long long)run->run_number, (unsigned long long)run->run_seq, DASH_MAX_SEQ);
+        return 0;
+    }
     dash_model_t *m = &d->model;
     int *keys = malloc((run->n_histograms + 1) * sizeof *keys);
     if (!keys)
@@ -84,9 +103,8 @@ static int take_run(dash_t *d, const Dinamo__Run *run)
             rc = DN_ENOMEM;
         else if (m->keys[keys[i]].n_bins != (int)hg->n_counts) {
             /* the evaluator skips such a histogram; so does the view */
-            DN_LOG_LIMITED(DN_LOG_WARN, "run %lld: histogram '%s': %zu bins, the key has %d: "
-                           "skipped", (long long)run->run_number, hg->key, hg->n_counts,
-                           m->keys[keys[i]].n_bins);
+            skip(d, "run %lld: histogram '%s': %zu bins, the key has %d", (long long)run->run_number,
+                 hg->key, hg->n_counts, m->keys[keys[i]].n_bins);
             keys[i] = -1;
         } else {
             staged(d, dash_detail_stage_hist(d->detail, run->run_seq, keys[i], hg), "a histogram");
@@ -104,17 +122,8 @@ static int take_run(dash_t *d, const Dinamo__Run *run)
         snprintf(m->stream, sizeof m->stream, "%s", run->stream);
         d->meta_changed = 1;
     }
-    if (!rc && run->run_seq < (1u << 30)) {
-        if (d->n_new_runs == d->cap_new_runs) {
-            int cap = d->cap_new_runs ? 2 * d->cap_new_runs : 64;
-            int *p = realloc(d->new_runs, (size_t)cap * sizeof *p);
-            if (!p)
-                return DN_ENOMEM;
-            d->new_runs = p;
-            d->cap_new_runs = cap;
-        }
-        d->new_runs[d->n_new_runs++] = (int)run->run_seq;
-    }
+    if (!rc)
+        rc = dash_seqset_add(&d->new_runs, (int)run->run_seq);
     return rc;
 }
 
@@ -122,8 +131,11 @@ static int take_label(dash_t *d, const Dinamo__Envelope *env)
 {
     const Dinamo__Label *l = env->label;
     dash_model_t *m = &d->model;
-    if (l->run_seq >= (1u << 30))
+    if (l->run_seq >= DASH_MAX_SEQ) {
+        skip(d, "label of run %lld: run_seq %llu beyond the %d runs a dashboard holds",
+             (long long)l->run_number, (unsigned long long)l->run_seq, DASH_MAX_SEQ);
         return 0;
+    }
     int k = -1;
     if (l->histogram_key && l->histogram_key[0]) {
         if ((k = dash_model_key(m, l->histogram_key, NULL, 0)) < 0)
@@ -170,8 +182,11 @@ static int on_events(dn_node_t *node, void *self, const Dinamo__Envelope *env, d
 static int take_score(dash_t *d, int me, const Dinamo__Score *s)
 {
     dash_model_t *m = &d->model;
-    if (s->run_seq >= (1u << 30))
+    if (s->run_seq >= DASH_MAX_SEQ) {
+        skip(d, "score of run %lld: run_seq %llu beyond the %d runs a dashboard holds",
+             (long long)s->run_number, (unsigned long long)s->run_seq, DASH_MAX_SEQ);
         return 0;
+    }
     int nb = (int)(s->n_pulls ? s->n_pulls : s->n_reference);
     int k = dash_model_key(m, s->histogram_key, NULL, nb);
     if (k < 0)
@@ -274,10 +289,10 @@ static int round_work(dn_node_t *node, void *self, int *wait_ms, dn_err_t *err)
     dash_t *d = self;
     pthread_rwlock_wrlock(&d->lock);
     int changed = dash_model_settle(&d->model, run_changed, d);
-    for (int i = 0; i < d->n_new_runs && !d->stage_rc; i++)
-        if (dash_detail_retain(d->detail, &d->model, d->new_runs[i], &d->stage_err))
+    for (int i = 0; i < d->new_runs.n && !d->stage_rc; i++)
+        if (dash_detail_retain(d->detail, &d->model, d->new_runs.seq[i], &d->stage_err))
             d->stage_rc = d->stage_err.code;
-    d->n_new_runs = 0;
+    dash_seqset_clear(&d->new_runs);
     dash_model_settle(&d->model, run_changed, d); /* runs whose detail was dropped */
     staged(d, dash_detail_stage_keys(d->detail, &d->model), "the keys");
     if (d->meta_changed)
@@ -471,7 +486,7 @@ static void destroy(void *self)
     dash_model_free(&d->model);
     pthread_rwlock_destroy(&d->lock);
     pthread_mutex_destroy(&d->labels_lock);
-    free(d->new_runs);
+    dash_seqset_free(&d->new_runs);
     dash_seqset_free(&d->live);
     free(d);
 }
@@ -530,10 +545,12 @@ static void stop(dn_node_t *node, void *self)
     dash_t *d = self;
     dash_http_stats_t st;
     dash_http_stats(d->http, &st);
-    dn_log(DN_LOG_INFO, "stopped: %d runs, %d keys, %llu entries; http: %llu requests (%llu not "
+    dn_log(DN_LOG_INFO, "stopped: %d runs, %d keys, %llu entries (%llu skipped); http: %llu "
+           "requests (%llu not "
            "found, %llu bad, %llu refused), %llu logins (%llu failed), %llu verdicts sent (%llu "
            "failed), %llu live events written to %llu pages (%llu open)",
            d->model.n_runs, d->model.n_keys, (unsigned long long)d->entries,
+           (unsigned long long)d->skipped,
            (unsigned long long)st.requests, (unsigned long long)st.not_found,
            (unsigned long long)st.bad_requests, (unsigned long long)st.refused,
            (unsigned long long)st.logins, (unsigned long long)st.login_failures,

@@ -330,7 +330,7 @@ static int load_run(const void *key, size_t klen, const void *val, size_t vlen, 
     uint32_t nw, nr;
     const unsigned char *who = dn_rb_str(&r, &nw), *reason = dn_rb_str(&r, &nr);
     uint32_t n_hist = dn_rb_u32(&r);
-    if (r.bad || n_hist > (r.len - r.pos) / 24 || seq >= (1u << 30))
+    if (r.bad || n_hist > (r.len - r.pos) / 24 || seq >= DASH_MAX_SEQ)
         return bad_row(ld, "runs", "a truncated row");
     int *keys = malloc((size_t)(n_hist + 1) * sizeof *keys);
     char *w = strndup((const char *)who, nw), *why = strndup((const char *)reason, nr);

@@ -16,7 +16,6 @@
 
 const char *const dash_method_name[DASH_METHODS] = {"s", "ml"};
 
-#define MAX_SEQ (1 << 30)
 
 /* Grows *arr (of *cap elements of size) to hold index need, zeroing the new
  * part. Returns 0 or DN_ENOMEM. By an eighth at a time, not doubling: the
@@ -176,7 +175,7 @@ const dash_cell_t *dash_model_cell(const dash_model_t *m, int k, uint64_t seq)
 
 static dash_run_t *run_get(dash_model_t *m, uint64_t seq)
 {
-    if (seq >= MAX_SEQ)
+    if (seq >= DASH_MAX_SEQ)
         return NULL;
     int old = m->cap_runs;
     if (grow((void **)&m->runs, &m->cap_runs, (int)seq, sizeof *m->runs, 256))
@@ -262,7 +261,7 @@ static int *key_list(dash_model_t *m, const int *keys, int n)
 int dash_model_run(dash_model_t *m, uint64_t seq, int64_t run_number, double time,
                    const int *keys, int n_hist)
 {
-    if (seq >= MAX_SEQ)
+    if (seq >= DASH_MAX_SEQ)
         return DN_EINVAL;
     dash_run_t *r = run_get(m, seq);
     if (!r)
@@ -292,7 +291,7 @@ int dash_model_run(dash_model_t *m, uint64_t seq, int64_t run_number, double tim
 int dash_model_score(dash_model_t *m, int me, uint64_t seq, int k, int status, double chi2,
                      double alpha)
 {
-    if (seq >= MAX_SEQ)
+    if (seq >= DASH_MAX_SEQ)
         return DN_EINVAL;
     dash_cell_t *c = cell_get(m, k, seq);
     if (!c)

@@ -41,6 +41,7 @@
 
 #define DASH_METHODS 2 /* 0 = DINAMO-S, 1 = DINAMO-ML */
 #define DASH_WORST 3   /* worst histograms kept per run and method */
+#define DASH_MAX_SEQ (1 << 30) /* run_seqs the model holds: 0 .. DASH_MAX_SEQ - 1 */
 
 extern const char *const dash_method_name[DASH_METHODS]; /* "s", "ml" */
 
