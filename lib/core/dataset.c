@@ -45,12 +45,31 @@ fail:
     return NULL;
 }
 
+int dn_dataset_set_2d(dn_dataset_t *ds, int ny)
+{
+    if (ny < 1 || ds->n_bins % ny)
+        return DN_EINVAL;
+    double *ey = malloc(((size_t)ny + 1) * sizeof *ey);
+    if (!ey)
+        return DN_ENOMEM;
+    for (int j = 0; j <= ny; j++)
+        ey[j] = j;
+    free(ds->edges_y);
+    ds->edges_y = ey;
+    ds->n_bins_y = ny;
+    ds->edges_known = 0;
+    for (int j = 0; j <= ds->n_bins; j++)
+        ds->edges[j] = j;
+    return DN_OK;
+}
+
 void dn_dataset_destroy(dn_dataset_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     dn_dataset_t *ds = *self_p;
     free(ds->edges);
+    free(ds->edges_y);
     free(ds->run);
     free(ds->label);
     free(ds->counts);

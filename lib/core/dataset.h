@@ -10,6 +10,15 @@
  *   meta.json  optional; {"bin_edges": [...], ...}: the bin edges and whatever the
  *              producer adds (the generator writes its parameters and seed).
  *
+ * A dataset of a 2-D histogram (n_bins_y > 0) holds each run flattened as
+ * runin.h says: nx = n_bins / n_bins_y, bin (ix, iy) at ix * n_bins_y + iy;
+ * edges then holds the nx + 1 edges of x (the rest of its n_bins + 1 values
+ * unused) and edges_y the n_bins_y + 1 edges of y.
+ *
+ * edges_known says whether the edges came from the input (meta.json, UHI or
+ * ROOT axes, the generator) or are the placeholder numbering 0, 1, ..., which
+ * must never be used as x values (Jaccard distance, figure axes in units).
+ *
  * The struct is plain data (like llm.c's): fields are public, arrays are owned by
  * the dataset and freed by dn_dataset_destroy(). Invariants: n_runs >= 0,
  * n_bins >= 1, counts holds n_runs*n_bins finite non-negative values (readers
@@ -28,7 +37,10 @@
 typedef struct dn_dataset_t {
     int n_runs;
     int n_bins;
-    double *edges;       /* [n_bins + 1] bin edges */
+    double *edges;       /* [n_bins + 1] bin edges (2-D: [nx + 1] of x used) */
+    int edges_known;     /* 1: edges from the input; 0: placeholder 0..n_bins */
+    int n_bins_y;        /* 0: 1-D; > 0: 2-D, ny bins of y (see above) */
+    double *edges_y;     /* 2-D: [n_bins_y + 1] edges of y; 1-D: NULL */
     int64_t *run;        /* [n_runs] run numbers as in runs.csv */
     int8_t *label;       /* [n_runs] -1 unknown, 0 good, 1 bad */
     double *counts;      /* [n_runs * n_bins] row-major bin counts */
@@ -48,6 +60,18 @@ typedef struct dn_dataset_t {
  * bins on [0, n_bins]. with_truth != 0 also allocates the truth arrays.
  * Returns NULL on failure (bad dimensions or memory). Caller owns the result. */
 dn_dataset_t *dn_dataset_new(int n_runs, int n_bins, int with_truth);
+
+/* Makes ds 2-D with ny bins of y (ny must divide n_bins): edges_y becomes
+ * 0, 1, ..., ny and edges 0, 1, ..., nx (edges_known 0); the caller overwrites
+ * both when the input gives edges. Returns 0, DN_EINVAL (ny does not divide
+ * n_bins, or ny < 1), DN_ENOMEM. */
+int dn_dataset_set_2d(dn_dataset_t *ds, int ny);
+
+/* Number of bins of x: n_bins for 1-D, n_bins / n_bins_y for 2-D. */
+static inline int dn_dataset_nx(const dn_dataset_t *ds)
+{
+    return ds->n_bins_y > 0 ? ds->n_bins / ds->n_bins_y : ds->n_bins;
+}
 
 /* Frees *self_p and everything it owns; accepts NULL and *self_p == NULL;
  * sets *self_p to NULL. */

@@ -377,6 +377,7 @@ static int generate(const dn_gen_params_t *p, uint64_t seed, const int *given_ba
     for (int j = 0; j < nb; j++)
         ds->edges[j] = p->x_min + j * width;
     ds->edges[nb] = p->x_max;
+    ds->edges_known = 1;
 
     dn_rng_t rng;
     if (given_bad) {

@@ -586,6 +586,7 @@ static int read_meta(const char *path, dn_dataset_t *ds, dn_err_t *err)
                 goto done;
             }
         memcpy(ds->edges, edges, n_edges * sizeof *edges);
+        ds->edges_known = 1;
     }
     /* The producer's own members, kept for the next write. */
     mem = open_memstream(&extra, &extra_len);

@@ -286,8 +286,10 @@ static int read_uhi_dir(const char *dir, const dn_input_opts_t *opts, warner_t *
                         nb);
         goto done;
     }
-    if (ref->edges)
+    if (ref->edges) {
         memcpy(ds->edges, ref->edges, sizeof(double) * ((size_t)nb + 1));
+        ds->edges_known = 1;
+    }
     for (int i = 0; i < n_keep; i++) {
         ds->run[i] = kept[i]->run_number;
         ds->label[i] = kept[i]->label;

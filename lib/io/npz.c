@@ -566,6 +566,7 @@ int dn_npz_read_dataset_mem(const void *buf, size_t len, const char *path,
     for (int j = 0; j < nb; j++)
         ds->edges[j] = gp.x_min + j * width;
     ds->edges[nb] = gp.x_max;
+    ds->edges_known = 1;
     for (int i = 0; i < n; i++) {
         ds->run[i] = i;
         for (int j = 0; j < nb; j++) {

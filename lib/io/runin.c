@@ -31,6 +31,7 @@ void dn_runin_destroy(dn_runin_t **self_p)
         free(r->hist[i].counts);
         free(r->hist[i].variances);
         free(r->hist[i].edges);
+        free(r->hist[i].edges_y);
     }
     free(r->hist);
     for (int i = 0; i < r->n_problems; i++)

@@ -10,6 +10,13 @@
  * [n_bins] finite and >= 0, variances NULL or [n_bins] finite and >= 0, edges
  * NULL or [n_bins + 1] finite and strictly increasing.
  *
+ * A 2-D histogram (n_bins_y > 0) of nx by ny bins is monitored flattened,
+ * n_bins = nx * ny, bin (ix, iy) at index ix * ny + iy: x outer, y inner, the
+ * order of UHI's nested values[ix][iy] and of numpy's C order. Its edges are
+ * then NULL or [nx + 1] (x axis) and edges_y NULL or [ny + 1] (y axis), both
+ * set or both NULL. The same order holds everywhere a 2-D histogram is
+ * flattened: datasets, Run messages, scores, figures (docs/inputs.md).
+ *
  * The struct is plain data; dn_runin_destroy() frees it and everything it
  * points to. Thread rules: not synchronised; one owner at a time. */
 #ifndef DN_RUNIN_H
@@ -26,7 +33,9 @@ typedef struct dn_histin_t {
     int n_bins;
     double *counts;    /* [n_bins] monitored bins (flow bins removed) */
     double *variances; /* [n_bins] or NULL: Poisson */
-    double *edges;     /* [n_bins + 1] or NULL */
+    double *edges;     /* [n_bins + 1] or NULL; 2-D: [nx + 1] or NULL */
+    int n_bins_y;      /* 0: 1-D; > 0: 2-D with ny = n_bins_y, nx = n_bins / ny */
+    double *edges_y;   /* 2-D: [ny + 1] or NULL; 1-D: NULL */
 } dn_histin_t;
 
 typedef struct dn_runin_t {

@@ -129,8 +129,15 @@ int dn_events_append_run(dn_events_t *self, int64_t run_number, double time,
         hs[k].counts = h->counts;
         hs[k].n_variances = h->variances ? (size_t)h->n_bins : 0;
         hs[k].variances = h->variances;
-        hs[k].n_edges = h->edges ? (size_t)h->n_bins + 1 : 0;
+        int nx = h->n_bins_y > 0 ? h->n_bins / h->n_bins_y : h->n_bins;
+        hs[k].n_edges = h->edges ? (size_t)nx + 1 : 0;
         hs[k].edges = h->edges;
+        if (h->n_bins_y > 0) {
+            hs[k].has_n_bins_y = 1;
+            hs[k].n_bins_y = (uint32_t)h->n_bins_y;
+            hs[k].n_edges_y = h->edges_y ? (size_t)h->n_bins_y + 1 : 0;
+            hs[k].edges_y = h->edges_y;
+        }
         hp[k] = &hs[k];
     }
     Dinamo__Run m = DINAMO__RUN__INIT;

@@ -149,6 +149,27 @@ int dn_msg_check_key(const char *key, const char *what, const char *where, dn_er
     return check_key(key, what, where, NULL, err);
 }
 
+/* n edges for nb bins of one axis: none, or nb + 1 finite increasing values. */
+static int check_edges(const double *e, size_t n, size_t nb, const char *axis, const char *at,
+                       dn_reject_t *reason, dn_err_t *err)
+{
+    if (!n)
+        return 0;
+    if (n != nb + 1)
+        return reject(reason, DN_REJECT_LENGTH, err, DN_EMISMATCH, at,
+                      "%zu edges%s for %zu bins (want %zu)", n, axis, nb, nb + 1);
+    for (size_t j = 0; j <= nb; j++) {
+        if (!isfinite(e[j]))
+            return reject(reason, DN_REJECT_EDGES, err, DN_ERANGE, at, "edge%s %zu is %g",
+                          axis, j, e[j]);
+        if (j > 0 && !(e[j] > e[j - 1]))
+            return reject(reason, DN_REJECT_EDGES, err, DN_ERANGE, at,
+                          "bin %zu%s: edges not increasing (%g then %g)", j - 1, axis,
+                          e[j - 1], e[j]);
+    }
+    return 0;
+}
+
 static int validate_histogram(const Dinamo__Histogram *h, const char *where,
                               dn_reject_t *reason, dn_err_t *err)
 {
@@ -185,20 +206,22 @@ static int validate_histogram(const Dinamo__Histogram *h, const char *where,
                               isfinite(v) ? "negative" : "not finite");
         }
     }
-    if (h->n_edges) {
-        if (h->n_edges != nb + 1)
+    size_t ny = h->has_n_bins_y ? h->n_bins_y : 0, nx = nb;
+    if (ny) {
+        if (nb % ny)
             return reject(reason, DN_REJECT_LENGTH, err, DN_EMISMATCH, at,
-                          "%zu edges for %zu bins (want %zu)", h->n_edges, nb, nb + 1);
-        for (size_t j = 0; j <= nb; j++) {
-            if (!isfinite(h->edges[j]))
-                return reject(reason, DN_REJECT_EDGES, err, DN_ERANGE, at,
-                              "edge %zu is %g", j, h->edges[j]);
-            if (j > 0 && !(h->edges[j] > h->edges[j - 1]))
-                return reject(reason, DN_REJECT_EDGES, err, DN_ERANGE, at,
-                              "bin %zu: edges not increasing (%g then %g)", j - 1,
-                              h->edges[j - 1], h->edges[j]);
-        }
-    }
+                          "%zu bins are not a whole number of rows of %zu bins of y", nb, ny);
+        nx = nb / ny;
+        if ((h->n_edges != 0) != (h->n_edges_y != 0))
+            return reject(reason, DN_REJECT_EDGES, err, DN_EMISMATCH, at,
+                          "edges of %s only: a 2-D histogram gives both axes' or neither",
+                          h->n_edges ? "x" : "y");
+    } else if (h->n_edges_y)
+        return reject(reason, DN_REJECT_EDGES, err, DN_EMISMATCH, at,
+                      "%zu edges of y for a 1-D histogram", h->n_edges_y);
+    if ((rc = check_edges(h->edges, h->n_edges, nx, "", at, reason, err)) ||
+        (rc = check_edges(h->edges_y, h->n_edges_y, ny, " of y", at, reason, err)))
+        return rc;
     return 0;
 }
 

@@ -94,8 +94,10 @@ static dn_dataset_t *key_dataset(const ev_key_t *hk, int *n_out)
             ds->rapid_sigma[i] = r->rapid_sigma;
         }
     }
-    if (edges)
+    if (edges) {
         memcpy(ds->edges, edges, (size_t)(hk->n_bins + 1) * sizeof(double));
+        ds->edges_known = 1;
+    }
     *n_out = n;
     return ds;
 }
