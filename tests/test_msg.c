@@ -489,6 +489,52 @@ Test(msg, histogram_errors)
                   "'calo/energy' appears more than once", NULL);
 }
 
+/* A 2-D histogram: 5 counts as nx = 1 row of ny = 5 bins of y, or refused by
+ * what is wrong with its shape. */
+Test(msg, histogram_2d_shape)
+{
+    double ex[2] = {0.0, 1.0}, ey[6] = {-2, -1, 0, 1, 2, 3};
+    fixture_t f;
+    make_run(&f);
+    f.h[1].has_n_bins_y = 1;
+    f.h[1].n_bins_y = 5;
+    f.h[1].n_edges = 2;
+    f.h[1].edges = ex;
+    f.h[1].n_edges_y = 6;
+    f.h[1].edges_y = ey;
+    Dinamo__Envelope *e = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(roundtrip(&f.env, &e, &err, NULL), 0, "%s", err.msg);
+    const Dinamo__Histogram *h = e->run->histograms[1];
+    cr_assert(h->has_n_bins_y && h->n_bins_y == 5 && h->n_edges == 2 && h->n_edges_y == 6,
+              "shape lost: ny %u, %zu x edges, %zu y edges", h->n_bins_y, h->n_edges,
+              h->n_edges_y);
+    cr_assert_eq(h->edges_y[5], 3.0);
+    dn_msg_free(&e);
+
+    f.h[1].n_bins_y = 2;
+    expect_reject(&f.env, DN_EMISMATCH, DN_REJECT_LENGTH, "tracker/hits",
+                  "5 bins are not a whole number of rows of 2 bins of y", NULL);
+    f.h[1].n_bins_y = 5;
+    f.h[1].n_edges_y = 0;
+    expect_reject(&f.env, DN_EMISMATCH, DN_REJECT_EDGES, "edges of x only", NULL);
+    f.h[1].n_edges_y = 5;
+    expect_reject(&f.env, DN_EMISMATCH, DN_REJECT_LENGTH, "5 edges of y for 5 bins (want 6)",
+                  NULL);
+    f.h[1].n_edges_y = 6;
+    ey[4] = ey[3];
+    expect_reject(&f.env, DN_ERANGE, DN_REJECT_EDGES, "bin 3 of y", "edges not increasing",
+                  NULL);
+    ey[4] = 1.5;
+    f.h[1].n_edges = 3;
+    expect_reject(&f.env, DN_EMISMATCH, DN_REJECT_LENGTH, "3 edges for 1 bins (want 2)", NULL);
+    make_run(&f);
+    f.h[1].n_edges_y = 6;
+    f.h[1].edges_y = ey;
+    expect_reject(&f.env, DN_EMISMATCH, DN_REJECT_EDGES, "6 edges of y for a 1-D histogram",
+                  NULL);
+}
+
 Test(msg, all_zero_histogram_is_valid)
 {
     fixture_t f;
