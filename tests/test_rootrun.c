@@ -28,6 +28,7 @@
 #include "input.h"
 #include "json.h"
 #include "jsroot.h"
+#include "rootfile.h"
 #include "rootrun.h"
 #include "rootwrite.h"
 #include "tmpdir.h"

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "keytab.h"
+#include "rootfile.h"
 #include "rootname.h"
 
 static void histin_free(dn_histin_t *h)
