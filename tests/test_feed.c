@@ -459,14 +459,16 @@ Test(feed, a_fixed_input_restarted_publishes_each_run_and_label_once)
 /* ---- a directory of ROOT files, watched ------------------------------------------
  * Each run file holds det/x (the dataset's row, TH1D) and det/map (a 4 x 5
  * TH2D whose bin (ix, iy) holds 100 * run + 10 * ix + iy), as a DQM-less
- * file named by its run. */
+ * file named by its run; run 15's det/map has another last y edge (left
+ * out: the key's binning is fixed by its first run). */
 
 static void *root_run_bytes(const dn_dataset_t *ds, int i, size_t *len)
 {
+    const double shift = i == 15 ? 0.5 : 0; /* run 15: det/map with other y edges */
     char tmp[300];
     snprintf(tmp, sizeof tmp, "%s/.bytes_%d.root", rundir, i);
     dn_root_hist_t *x = dn_root_hist_new(1, "x", "", ds->n_bins, ds->edges, 0, NULL, 0);
-    double xe[] = {0, 1, 2, 3, 4}, ye[] = {-1, 0, 1, 2, 3, 4};
+    double xe[] = {0, 1, 2, 3, 4}, ye[] = {-1, 0, 1, 2, 3, 4 + shift};
     dn_root_hist_t *map = dn_root_hist_new(2, "map", "", 4, xe, 5, ye, 0);
     cr_assert(x && map);
     for (int j = 0; j < ds->n_bins; j++)
@@ -504,7 +506,7 @@ static void put_root_run(const dn_dataset_t *ds, const char *dir, int i, size_t 
 
 Test(feed, a_root_directory_watched_with_a_truncated_file)
 {
-    dn_dataset_t *ds = dataset(16);
+    dn_dataset_t *ds = dataset(17);
     char dir[256], p[512];
     snprintf(dir, sizeof dir, "%s/root", rundir);
     mkdir(dir, 0755);
@@ -543,17 +545,20 @@ Test(feed, a_root_directory_watched_with_a_truncated_file)
     free(b);
     n = wait_published(10, runs, seqs, 64);
     cr_assert_eq(n, 10, "%d runs published before the restart", n);
+    for (int t = 0; t < 50 && sh("grep -q 'run_000003.root: .*file rejected' %s/alone.log",
+                                 rundir); t++)
+        sleep_ms(100); /* settle_s after it was written */
     cr_assert_eq(stop_alone(), 0, "the feed did not stop cleanly");
     for (int i = 11; i < 14; i++)
         put_root_run(ds, dir, i, 0);
     start_alone(dir, 1000);
-    for (int i = 14; i < 16; i++)
+    for (int i = 14; i < 17; i++)
         put_root_run(ds, dir, i, 0);
-    n = wait_published(15, runs, seqs, 64);
+    n = wait_published(16, runs, seqs, 64);
     sleep_ms(1500); /* settle_s for the cut file, and time for anything extra */
     cr_assert_eq(stop_alone(), 0, "the restarted feed did not stop cleanly");
     n = published_runs(runs, 64, seqs);
-    cr_assert_eq(n, 15, "%d runs published, want 15 (each once, run 3 rejected)", n);
+    cr_assert_eq(n, 16, "%d runs published, want 16 (each once, run 3 rejected)", n);
     for (int k = 0; k < n; k++) {
         int64_t want = k < 3 ? k : k + 1;
         cr_assert_eq(runs[k], want, "log position %d holds run %lld, want %lld", k,
@@ -564,8 +569,13 @@ Test(feed, a_root_directory_watched_with_a_truncated_file)
                  "the cut file is not named in the feed's log");
     cr_assert_eq(sh("grep -q 'stopped: 10 runs.* 1 files rejected' %s/alone.log", rundir), 0,
                  "the cut file is not counted");
-    cr_assert_eq(sh("grep -q 'stopped: 15 runs.* 0 files rejected' %s/alone.log", rundir), 0,
-                 "the cut file was looked at again after the restart (the ledger has it)");
+    cr_assert_eq(sh("grep -q 'stopped: 16 runs.* 0 files rejected, 0 duplicate runs, 1 "
+                    "histograms left out' %s/alone.log", rundir), 0,
+                 "the cut file was looked at again after the restart (the ledger has it), or "
+                 "run 15's det/map was not left out");
+    cr_assert_eq(sh("grep -q 'run_000015.root: histogram \"det/map\": binning changed: y edge 5 "
+                    "is 4.5.*left out' %s/alone.log", rundir), 0,
+                 "a 2-D binning change is not named");
     /* the histograms of run 9 (written in two chunks) as written */
     snprintf(p, sizeof p, "%s/data/feed/feed", rundir);
     dn_err_t err = {0};
