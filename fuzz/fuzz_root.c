@@ -1,8 +1,10 @@
 /* fuzz_root.c: libFuzzer target for the ROOT reader (rootfile.h, roothist.h,
- * rootzip.h): any bytes opened as a ROOT file, every listed key's payload
- * read and every histogram decoded, every record of the file walked and its
- * payload inflated; and the same bytes decoded directly as a TH1D and a
- * TH2F payload, which reaches the streamers without a valid container.
+ * rootzip.h, rootrun.h): any bytes opened as a ROOT file, read as the feed
+ * reads it (rootrun.h: every histogram decoded, named, its monitored bins
+ * checked, the run collected), every other key's payload read, every record
+ * of the file walked and its payload inflated; and the same bytes decoded
+ * directly as a TH1D and a TH2F payload, which reaches the streamers without
+ * a valid container.
  * Errors are expected; a crash, a hang, a leak or a sanitizer report is a
  * finding. Build with `make fuzz`, run with fuzz/run-root.sh. */
 #include <stddef.h>
@@ -11,6 +13,8 @@
 
 #include "rootfile.h"
 #include "roothist.h"
+#include "rootrun.h"
+#include "runin.h"
 
 /* Records of any size are walked; only those up to 64 KiB decompressed, so
  * that one input (tree baskets of a 1.6 MB seed) costs milliseconds. */
@@ -29,22 +33,16 @@ static void read_file(const uint8_t *data, size_t size)
 {
     dn_root_file_t *f = NULL;
     dn_err_t err;
-    if (dn_root_file_open_mem(data, size, "fuzz.root", &f, &err))
+    /* a name with a run number, so that a file outside the DQM layout is a run */
+    if (dn_root_file_open_mem(data, size, "fuzz_1.root", &f, &err))
         return;
+    dn_runin_t *run = NULL;
+    (void)dn_root_run_from_file(f, NULL, &run, &err); /* every histogram, as the feed */
+    dn_runin_destroy(&run);
     for (int i = 0; i < dn_root_file_n_keys(f); i++) {
         const dn_root_key_t *k = dn_root_file_key(f, i);
-        if (k->kind == DN_ROOT_OTHER) {
+        if (k->kind == DN_ROOT_OTHER)
             read_record(f, k); /* trees, profiles...: their payloads, decompressed */
-        } else {
-            dn_root_hist_t *h = NULL;
-            if (dn_root_file_read_hist(f, i, &h, &err) == 0) {
-                double *v = malloc((size_t)dn_root_hist_n_inner(h) * 2 * sizeof *v);
-                if (v)
-                    dn_root_hist_inner(h, v, v + dn_root_hist_n_inner(h));
-                free(v);
-            }
-            dn_root_hist_destroy(&h);
-        }
     }
     (void)dn_root_file_scan(f, read_record, f, &err);
     dn_root_file_destroy(&f);

@@ -9,6 +9,11 @@
  *     and after its restart are each published exactly once, in run order; a
  *     file that never parses is rejected after settle_s, a second file with a
  *     published run number is rejected, a published file rewritten is ignored;
+ *   - a watched directory of ROOT files (files renamed in, one written in
+ *     place in two chunks, one in two open/close sessions, a restart in
+ *     between, and a truncated file among them): every other run published
+ *     once in run order with its 1-D and 2-D histograms as written, the
+ *     truncated file named in the log and counted as rejected;
  *   - `dinamo label`: a person's verdict and a relabelling both reach the
  *     evaluator's labels.csv with who, when and why; a label for a run the feed
  *     never published is refused;
@@ -32,6 +37,7 @@
 #include "generator.h"
 #include "json.h"
 #include "msg.h"
+#include "rootwrite.h"
 #include "store.h"
 #include "stream.h"
 #include "shell.h"
@@ -447,6 +453,169 @@ Test(feed, a_fixed_input_restarted_publishes_each_run_and_label_once)
                     "input=%s' %s/alone.log", csv, other, rundir), 0,
                  "the refusal does not name both inputs");
     cr_assert_eq(log_count(), 61, "nothing appended after the refusal");
+    dn_dataset_destroy(&ds);
+}
+
+/* ---- a directory of ROOT files, watched ------------------------------------------
+ * Each run file holds det/x (the dataset's row, TH1D) and det/map (a 4 x 5
+ * TH2D whose bin (ix, iy) holds 100 * run + 10 * ix + iy), as a DQM-less
+ * file named by its run; run 15's det/map has another last y edge (left
+ * out: the key's binning is fixed by its first run). */
+
+static void *root_run_bytes(const dn_dataset_t *ds, int i, size_t *len)
+{
+    const double shift = i == 15 ? 0.5 : 0; /* run 15: det/map with other y edges */
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s/.bytes_%d.root", rundir, i);
+    dn_root_hist_t *x = dn_root_hist_new(1, "x", "", ds->n_bins, ds->edges, 0, NULL, 0);
+    double xe[] = {0, 1, 2, 3, 4}, ye[] = {-1, 0, 1, 2, 3, 4 + shift};
+    dn_root_hist_t *map = dn_root_hist_new(2, "map", "", 4, xe, 5, ye, 0);
+    cr_assert(x && map);
+    for (int j = 0; j < ds->n_bins; j++)
+        x->values[j + 1] = dn_dataset_row(ds, i)[j];
+    for (int ix = 1; ix <= 4; ix++)
+        for (int iy = 1; iy <= 5; iy++)
+            map->values[dn_root_hist_cell(map, ix, iy)] = 100 * i + 10 * (ix - 1) + (iy - 1);
+    dn_root_writer_t *w = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_root_writer_open(tmp, NULL, &w, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_root_writer_add(w, "det", x, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_root_writer_add(w, "det", map, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_root_writer_close(&w, &err), 0, "%s", err.msg);
+    dn_root_hist_destroy(&x);
+    dn_root_hist_destroy(&map);
+    char *bytes = NULL;
+    cr_assert_eq(dn_read_file(tmp, &bytes, len, &err), 0, "%s", err.msg);
+    unlink(tmp);
+    return bytes;
+}
+
+/* Run i as dir/run_<i>.root: written under a hidden name and renamed in, or
+ * (cut_to > 0) only its first cut_to bytes. */
+static void put_root_run(const dn_dataset_t *ds, const char *dir, int i, size_t cut_to)
+{
+    size_t len;
+    char *b = root_run_bytes(ds, i, &len);
+    char tmp[512], final[512];
+    snprintf(tmp, sizeof tmp, "%s/.run_%06d.root.tmp", dir, i);
+    snprintf(final, sizeof final, "%s/run_%06d.root", dir, i);
+    write_file(tmp, b, cut_to ? cut_to : len);
+    cr_assert_eq(rename(tmp, final), 0);
+    free(b);
+}
+
+Test(feed, a_root_directory_watched_with_a_truncated_file)
+{
+    dn_dataset_t *ds = dataset(17);
+    char dir[256], p[512];
+    snprintf(dir, sizeof dir, "%s/root", rundir);
+    mkdir(dir, 0755);
+    setenv("DINAMO_FEED_WATCH", "true", 1);
+    setenv("DINAMO_FEED_SETTLE_S", "1", 1);
+    size_t len;
+    char *b = root_run_bytes(ds, 3, &len);
+    for (int i = 0; i < 6; i++) /* run 3 cut in the middle: never opens */
+        put_root_run(ds, dir, i, i == 3 ? len / 2 : 0);
+    free(b);
+    start_alone(dir, 1000);
+    int64_t runs[64];
+    uint64_t seqs[64];
+    int n = wait_published(5, runs, seqs, 64);
+    cr_assert_eq(n, 5, "%d runs published from the first scan", n);
+    for (int i = 6; i < 9; i++)
+        put_root_run(ds, dir, i, 0);
+    /* run 9: one open, written in two chunks with a pause */
+    b = root_run_bytes(ds, 9, &len);
+    snprintf(p, sizeof p, "%s/run_%06d.root", dir, 9);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert(write(fd, b, len / 2) == (ssize_t)(len / 2));
+    fsync(fd);
+    sleep_ms(400);
+    cr_assert(write(fd, b + len / 2, len - len / 2) == (ssize_t)(len - len / 2));
+    close(fd);
+    free(b);
+    /* run 10: two open/close sessions (the first close leaves half a file) */
+    b = root_run_bytes(ds, 10, &len);
+    snprintf(p, sizeof p, "%s/run_%06d.root", dir, 10);
+    write_file(p, b, len / 2);
+    sleep_ms(400);
+    FILE *f = fopen(p, "a");
+    fwrite(b + len / 2, 1, len - len / 2, f);
+    fclose(f);
+    free(b);
+    n = wait_published(10, runs, seqs, 64);
+    cr_assert_eq(n, 10, "%d runs published before the restart", n);
+    for (int t = 0; t < 50 && sh("grep -q 'run_000003.root: .*file rejected' %s/alone.log",
+                                 rundir); t++)
+        sleep_ms(100); /* settle_s after it was written */
+    cr_assert_eq(stop_alone(), 0, "the feed did not stop cleanly");
+    for (int i = 11; i < 14; i++)
+        put_root_run(ds, dir, i, 0);
+    start_alone(dir, 1000);
+    for (int i = 14; i < 17; i++)
+        put_root_run(ds, dir, i, 0);
+    n = wait_published(16, runs, seqs, 64);
+    sleep_ms(1500); /* settle_s for the cut file, and time for anything extra */
+    cr_assert_eq(stop_alone(), 0, "the restarted feed did not stop cleanly");
+    n = published_runs(runs, 64, seqs);
+    cr_assert_eq(n, 16, "%d runs published, want 16 (each once, run 3 rejected)", n);
+    for (int k = 0; k < n; k++) {
+        int64_t want = k < 3 ? k : k + 1;
+        cr_assert_eq(runs[k], want, "log position %d holds run %lld, want %lld", k,
+                     (long long)runs[k], (long long)want);
+        cr_assert_eq(seqs[k], (uint64_t)k);
+    }
+    cr_assert_eq(sh("grep -q 'run_000003.root: .*file rejected' %s/alone.log", rundir), 0,
+                 "the cut file is not named in the feed's log");
+    cr_assert_eq(sh("grep -q 'stopped: 10 runs.* 1 files rejected' %s/alone.log", rundir), 0,
+                 "the cut file is not counted");
+    cr_assert_eq(sh("grep -q 'stopped: 16 runs.* 0 files rejected, 0 duplicate runs, 1 "
+                    "histograms left out' %s/alone.log", rundir), 0,
+                 "the cut file was looked at again after the restart (the ledger has it), or "
+                 "run 15's det/map was not left out");
+    cr_assert_eq(sh("grep -q 'run_000015.root: histogram \"det/map\": binning changed: y edge 5 "
+                    "is 4.5.*left out' %s/alone.log", rundir), 0,
+                 "a 2-D binning change is not named");
+    /* the histograms of run 9 (written in two chunks) as written */
+    snprintf(p, sizeof p, "%s/data/feed/feed", rundir);
+    dn_err_t err = {0};
+    dn_store_t *st = dn_store_open(p, DN_STORE_READONLY, 0, &err);
+    cr_assert_not_null(st, "%s", err.msg);
+    Dinamo__Envelope *env = NULL;
+    uint64_t off = 0;
+    for (;; off++) {
+        cr_assert_eq(dn_stream_log_read(st, "events", off, &env, &err), 0, "%s", err.msg);
+        if (env->body_case == DINAMO__ENVELOPE__BODY_RUN && env->run->run_number == 9)
+            break;
+        dn_msg_free(&env);
+    }
+    const Dinamo__Run *r = env->run;
+    cr_assert_eq(r->n_histograms, 2);
+    for (size_t h = 0; h < r->n_histograms; h++) {
+        const Dinamo__Histogram *hg = r->histograms[h];
+        cr_assert_str_eq(hg->subsystem, "det");
+        if (!strcmp(hg->key, "det/x")) {
+            cr_assert_eq(hg->n_counts, (size_t)ds->n_bins);
+            for (int j = 0; j < ds->n_bins; j++)
+                cr_assert_eq(hg->counts[j], dn_dataset_row(ds, 9)[j], "det/x bin %d", j);
+            cr_assert_eq(hg->n_edges, (size_t)ds->n_bins + 1);
+            continue;
+        }
+        cr_assert_str_eq(hg->key, "det/map");
+        cr_assert_eq(hg->n_bins_y, 5);
+        cr_assert_eq(hg->n_counts, 20);
+        for (int ix = 0; ix < 4; ix++)
+            for (int iy = 0; iy < 5; iy++)
+                cr_assert_eq(hg->counts[ix * 5 + iy], 900 + 10 * ix + iy,
+                             "det/map bin (%d, %d) at ix * ny + iy", ix, iy);
+        cr_assert_eq(hg->n_edges, 5);
+        cr_assert_eq(hg->n_edges_y, 6);
+        cr_assert_eq(hg->edges_y[5], 4);
+    }
+    dn_msg_free(&env);
+    dn_store_destroy(&st);
+    unsetenv("DINAMO_FEED_WATCH");
+    unsetenv("DINAMO_FEED_SETTLE_S");
     dn_dataset_destroy(&ds);
 }
 

@@ -3,7 +3,8 @@
  * plus a labels file, a directory of UHI JSON runs, and compared with the npz
  * fixture of the same seed. Broken UHI runs (bad JSON, changed binning, the key
  * missing, a repeated run number) are named and left out; weighted storage's
- * variances reach DINAMO-S. Each test works in its own mkdtemp directory. */
+ * variances reach DINAMO-S; ROOT inputs are told by the path. Each test works
+ * in its own mkdtemp directory. */
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <math.h>
@@ -17,6 +18,7 @@
 #include "generator.h"
 #include "input.h"
 #include "json.h"
+#include "rootwrite.h"
 
 static char tmpdir[64];
 
@@ -327,4 +329,42 @@ Test(input, labels_file_errors_and_unknown_runs)
     mkdir(path_in("empty"), 0755);
     cr_assert_eq(dn_input_kind(path_in("empty"), &kind, &err), DN_EFORMAT);
     cr_assert(strstr(err.msg, "neither runs.csv"), "%s", err.msg);
+}
+
+/* A ROOT input is told by what the path is: a file named *.root, a directory
+ * holding *.root files (and no *.json: those make it UHI runs; hidden files
+ * do not count); a single ROOT file is a dataset of its one run. */
+Test(input, root_files_and_directories_are_told_by_the_path)
+{
+    dn_input_kind_t kind;
+    dn_err_t err = {0};
+    char *d = path_in("r");
+    mkdir(d, 0755);
+    char *hidden = path_in("r/.run_1.root"), *file = path_in("r/run_000042.root");
+    FILE *f = fopen(hidden, "w");
+    fclose(f);
+    cr_assert_eq(dn_input_kind(d, &kind, &err), DN_EFORMAT, "only a hidden .root file");
+    cr_assert(strstr(err.msg, "*.root"), "%s", err.msg);
+    double e[] = {0, 1, 3};
+    dn_root_hist_t *h = dn_root_hist_new(1, "h", "", 2, e, 0, NULL, 0);
+    h->values[1] = 4, h->values[2] = 5;
+    dn_root_writer_t *w = NULL;
+    cr_assert_eq(dn_root_writer_open(file, NULL, &w, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_root_writer_add(w, "a", h, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_root_writer_close(&w, &err), 0, "%s", err.msg);
+    dn_root_hist_destroy(&h);
+    cr_assert_eq(dn_input_kind(d, &kind, &err), 0, "%s", err.msg);
+    cr_assert_eq(kind, DN_INPUT_ROOT);
+    cr_assert_eq(dn_input_kind(file, &kind, &err), 0, "%s", err.msg);
+    cr_assert_eq(kind, DN_INPUT_ROOT);
+    dn_dataset_t *ds = NULL;
+    cr_assert_eq(dn_input_read_dataset(file, NULL, &ds, NULL, &err), 0, "%s", err.msg);
+    cr_assert(ds->n_runs == 1 && ds->run[0] == 42 && ds->n_bins == 2 && ds->n_bins_y == 0);
+    cr_assert(ds->counts[0] == 4 && ds->counts[1] == 5 && ds->edges_known && ds->edges[2] == 3);
+    cr_assert_null(ds->variances);
+    dn_dataset_destroy(&ds);
+    f = fopen(path_in("r/run_000043.json"), "w");
+    fclose(f);
+    cr_assert_eq(dn_input_kind(d, &kind, &err), 0, "%s", err.msg);
+    cr_assert_eq(kind, DN_INPUT_UHI_DIR, "*.json files make a directory UHI runs");
 }

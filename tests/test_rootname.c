@@ -67,3 +67,33 @@ Test(rootname, runs_beyond_int64_are_refused)
     cr_assert(strstr(err.msg, "beyond int64"), "%s", err.msg);
     cr_assert_null(sub);
 }
+
+/* dn_root_dqm_run says "the layout" exactly when the naming takes the run from
+ * the folders (a file name without digits gives none otherwise), with the
+ * same run. */
+Test(rootname, the_layout_test_agrees_with_the_naming)
+{
+    static const char *const paths[] = {
+        "DQMData/Run 9/Ecal/Run summary/h", "DQMData/Run 9/Ecal/By Lumi Section 1-10/h",
+        "DQMData/Run 0/E/h", "DQMData/Run x/Ecal/h", "DQMData/Run 4/h", "DQMData/Run /E/h",
+        "DQMData/Run 99999999999999999999/S/Run summary/h", "DQMData/h", "calo/energy", "top",
+        "dqmdata/Run 9/Ecal/h"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        char *key = NULL, *sub = NULL;
+        int64_t run = -1, layout_run = -1;
+        int has = 0;
+        dn_err_t err = {0};
+        int rc = dn_root_name("hists.root", paths[i], NULL, &key, &sub, &run, &has, &err);
+        int layout = dn_root_dqm_run(paths[i], &layout_run);
+        if (rc == DN_ERANGE) {
+            cr_assert_eq(layout, 0, "%s: an overflowing run is no layout run", paths[i]);
+            continue;
+        }
+        cr_assert_eq(rc, 0, "%s", err.msg);
+        cr_assert_eq(layout, has, "%s: layout %d, naming has_run %d", paths[i], layout, has);
+        if (layout)
+            cr_assert_eq(layout_run, run, "%s", paths[i]);
+        free(key);
+        free(sub);
+    }
+}

@@ -166,8 +166,9 @@ void print_gen_params_help(FILE *f)
 
 /* ---- input helper -------------------------------------------------------------- */
 
-/* --in names a dataset directory, a runs CSV, an .npz dataset or a directory of
- * UHI JSON runs (input.h); --key picks a UHI histogram, --labels adds labels.
+/* --in names a dataset directory, a runs CSV, an .npz dataset, a directory of
+ * UHI JSON runs, or a ROOT file or directory of them (input.h); --key picks a
+ * UHI or ROOT histogram, --labels adds labels.
  * Files and histograms left out are named on stderr as warnings. */
 
 static void input_warn(void *ctx, const char *msg)

@@ -27,8 +27,8 @@ static const char evaluate_help[] =
     "balanced_accuracy, sensitivity, specificity, adaptation_time, jaccard_distance\n"
     "(null when the dataset has no truth), and counts. The input is read as by\n"
     "dinamo score (see its --help): a dataset directory, a runs CSV, an .npz\n"
-    "dataset of the Python reference (its truth included) or a directory of UHI\n"
-    "JSON runs. DINAMO-ML has no alpha (null); it trains online from the first run.\n"
+    "dataset of the Python reference (its truth included), a directory of UHI\n"
+    "JSON runs, or a ROOT file or directory of ROOT files. DINAMO-ML has no alpha (null); it trains online from the first run.\n"
     "--scores also writes the scores it computed, as `dinamo score --out` writes\n"
     "them for the same options (byte for byte): one run instead of two.\n";
 

@@ -19,7 +19,6 @@
  * be read (a file, a directory, a key, a histogram breaking the rules).
  * Exit status: 0 when everything that is a histogram was read, 1 when
  * something could not be (the rest is still printed), 2 on bad usage. */
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -33,7 +32,7 @@
 #include "input.h"
 #include "json.h"
 #include "rootfile.h"
-#include "rootname.h"
+#include "rootrun.h"
 #include "uhi.h"
 
 static const char inspect_help[] =
@@ -62,6 +61,7 @@ typedef struct {
     FILE *out;
     int json;
     const char *key;  /* --key, or NULL */
+    const char *file; /* the ROOT file being read */
     int printed;      /* histogram lines */
     int failed;       /* things that could not be read */
 } insp_t;
@@ -200,65 +200,33 @@ static double sum(const double *v, int n)
 
 /* ---- ROOT ---------------------------------------------------------------------- */
 
-static void root_line(insp_t *in, const char *path, const char *key, const char *sub,
-                      int has_run, int64_t run, const dn_root_hist_t *h)
+/* One item of rootrun.h (the rules the feed publishes by): a line, or a
+ * report of why not (an object that is not a histogram is no failure). */
+static int root_item(void *ctx, const dn_root_item_t *it)
 {
-    int n = dn_root_hist_n_inner(h);
-    double *v = malloc((size_t)n * sizeof *v);
-    double *var = h->variances ? malloc((size_t)n * sizeof *var) : NULL;
-    if (!v || (h->variances && !var)) {
-        report(in, 1, "%s: %s: out of memory", path, key);
-    } else {
-        dn_root_hist_inner(h, v, var); /* var: fSumw2, as it is stored */
-        line_t l = {.file = path, .key = key, .subsystem = sub, .cls = h->class_name,
-                    .has_run = has_run, .run = run, .nx = h->axis[0].n_bins,
-                    .ny = h->dim == 2 ? h->axis[1].n_bins : 0, .xedges = h->axis[0].edges,
-                    .yedges = h->axis[1].edges, .values = v, .variances = var,
-                    .entries = h->entries};
-        put_line(in, &l);
+    insp_t *in = ctx;
+    if (!it->hist) {
+        report(in, !it->not_histogram, "%s; left out", it->problem);
+        return 0;
     }
-    free(v);
-    free(var);
-}
-
-/* Key i of an open ROOT file: a line, or a report of why not. */
-static void root_key(insp_t *in, dn_root_file_t *f, const char *path, int i)
-{
-    const dn_root_key_t *k = dn_root_file_key(f, i);
-    char *key = NULL, *sub = NULL;
-    int64_t run = 0;
-    int has_run = 0;
-    dn_err_t err = {0};
-    if (dn_root_name(path, k->path, NULL, &key, &sub, &run, &has_run, &err)) {
-        report(in, 1, "%s", err.msg);
-        return;
-    }
-    dn_root_hist_t *h = NULL;
-    int wanted = !in->key || !strcmp(in->key, key);
-    if (wanted && k->kind == DN_ROOT_OTHER)
-        report(in, 0, "%s: key \"%s;%d\" (%s): %s; left out", path, k->path, k->cycle,
-               k->class_name, k->reason);
-    else if (wanted && dn_root_file_read_hist(f, i, &h, &err))
-        report(in, 1, "%s; left out", err.msg);
-    else if (wanted)
-        root_line(in, path, key, sub, has_run, run, h);
-    dn_root_hist_destroy(&h);
-    free(key);
-    free(sub);
+    const dn_histin_t *h = it->hist;
+    line_t l = {.file = in->file, .key = h->key, .subsystem = h->subsystem,
+                .cls = it->key->class_name, .has_run = it->has_run, .run = it->run,
+                .nx = h->n_bins_y ? h->n_bins / h->n_bins_y : h->n_bins, .ny = h->n_bins_y,
+                .xedges = h->edges, .yedges = h->edges_y, .values = h->counts,
+                .variances = h->variances, .entries = it->entries};
+    put_line(in, &l);
+    return 0;
 }
 
 static void inspect_root_file(insp_t *in, const char *path)
 {
     dn_root_file_t *f = NULL;
+    dn_root_run_opts_t o = {.key = in->key};
     dn_err_t err = {0};
-    if (dn_root_file_open(path, &f, &err)) {
+    in->file = path;
+    if (dn_root_file_open(path, &f, &err) || dn_root_run_each(f, &o, root_item, in, &err))
         report(in, 1, "%s", err.msg);
-        return;
-    }
-    for (int p = 0; p < dn_root_file_n_problems(f); p++)
-        report(in, 1, "%s; left out", dn_root_file_problem(f, p));
-    for (int i = 0; i < dn_root_file_n_keys(f); i++)
-        root_key(in, f, path, i);
     dn_root_file_destroy(&f);
 }
 
@@ -314,7 +282,7 @@ static void input_warning(void *ctx, const char *msg)
 
 static void inspect_dataset(insp_t *in, const char *path, dn_input_kind_t kind)
 {
-    static const char *const storage[] = {"dataset", "uhi", "npz", "csv"};
+    static const char *const storage[] = {"dataset", "uhi", "npz", "csv", "root"};
     dn_input_opts_t o = {.warn = input_warning, .warn_ctx = in};
     dn_dataset_t *ds = NULL;
     dn_err_t err = {0};
@@ -346,21 +314,6 @@ static int starts_with_root(const char *path)
     return yes;
 }
 
-/* A directory of ROOT files: *.root files, no runs.csv and no *.json. */
-static int is_root_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int root = 0, other = 0;
-    for (struct dirent *e; d && (e = readdir(d));) {
-        size_t n = strlen(e->d_name);
-        root |= n > 5 && !strcmp(e->d_name + n - 5, ".root");
-        other |= (n > 5 && !strcmp(e->d_name + n - 5, ".json")) || !strcmp(e->d_name, "runs.csv");
-    }
-    if (d)
-        closedir(d);
-    return root && !other;
-}
-
 static void inspect_path(insp_t *in, const char *path)
 {
     struct stat st;
@@ -368,11 +321,8 @@ static void inspect_path(insp_t *in, const char *path)
         report(in, 1, "%s: %s", path, strerror(errno));
         return;
     }
-    if (S_ISDIR(st.st_mode) ? is_root_dir(path) : starts_with_root(path)) {
-        if (S_ISDIR(st.st_mode))
-            each_file(in, path, dn_root_dir_list, inspect_root_file);
-        else
-            inspect_root_file(in, path);
+    if (!S_ISDIR(st.st_mode) && starts_with_root(path)) { /* whatever its name */
+        inspect_root_file(in, path);
         return;
     }
     dn_input_kind_t kind;
@@ -381,6 +331,10 @@ static void inspect_path(insp_t *in, const char *path)
         report(in, 1, "%s", err.msg);
     else if (kind == DN_INPUT_UHI_DIR)
         each_file(in, path, dn_uhi_dir_list, inspect_uhi_file);
+    else if (kind == DN_INPUT_ROOT && S_ISDIR(st.st_mode))
+        each_file(in, path, dn_root_dir_list, inspect_root_file);
+    else if (kind == DN_INPUT_ROOT)
+        inspect_root_file(in, path); /* named .root, not one: the reader says why */
     else
         inspect_dataset(in, path, kind);
 }

@@ -1,8 +1,10 @@
-/* input.c: input kinds, UHI directories as datasets, labels (input.h).
+/* input.c: input kinds, UHI and ROOT runs as datasets, labels (input.h).
  *
- * A UHI directory is read whole, its runs sorted by run number; the first
- * usable run of the chosen key fixes the binning (edges) and the storage kind
- * (weighted or not) that every later run must repeat. */
+ * A UHI or ROOT directory is read whole (a ROOT file alone is a directory of
+ * one), its runs sorted by run number; the first usable run of the chosen
+ * key fixes the binning (edges, and for 2-D the y bins and edges) and the
+ * storage kind (variances or not) that every later run must repeat. The two
+ * differ only in how one file is read (uhi.h, rootrun.h). */
 #include "input.h"
 
 #include <dirent.h>
@@ -14,6 +16,8 @@
 #include <sys/stat.h>
 
 #include "npz.h"
+#include "rootfile.h"
+#include "rootrun.h"
 #include "uhi.h"
 
 static int ends_with(const char *s, const char *suffix)
@@ -34,7 +38,9 @@ int dn_input_kind(const char *path, dn_input_kind_t *kind, dn_err_t *err)
     if (stat(path, &st) != 0)
         return dn_err_set(err, DN_EIO, "%s: %s", path, strerror(errno));
     if (!S_ISDIR(st.st_mode)) {
-        *kind = ends_with(path, ".npz") ? DN_INPUT_NPZ : DN_INPUT_RUNS_CSV;
+        *kind = ends_with(path, ".npz")    ? DN_INPUT_NPZ
+                : ends_with(path, ".root") ? DN_INPUT_ROOT
+                                           : DN_INPUT_RUNS_CSV;
         return DN_OK;
     }
     char p[4096];
@@ -45,14 +51,16 @@ int dn_input_kind(const char *path, dn_input_kind_t *kind, dn_err_t *err)
     DIR *d = opendir(path);
     if (!d)
         return dn_err_set(err, DN_EIO, "%s: %s", path, strerror(errno));
-    int json = 0;
-    for (struct dirent *e; !json && (e = readdir(d));)
+    int json = 0, root = 0;
+    for (struct dirent *e; !json && (e = readdir(d));) {
         json = ends_with(e->d_name, ".json");
+        root |= ends_with(e->d_name, ".root") && e->d_name[0] != '.';
+    }
     closedir(d);
-    if (!json)
+    if (!json && !root)
         return dn_err_set(err, DN_EFORMAT, "%s: a directory with neither runs.csv (a dataset) "
-                          "nor *.json files (UHI runs)", path);
-    *kind = DN_INPUT_UHI_DIR;
+                          "nor *.json files (UHI runs) nor *.root files (ROOT runs)", path);
+    *kind = json ? DN_INPUT_UHI_DIR : DN_INPUT_ROOT;
     return DN_OK;
 }
 
@@ -195,25 +203,70 @@ static int choose_key(dn_runin_t **runs, int n, const char *asked, const char *d
     return DN_OK;
 }
 
-static int same_edges(const dn_histin_t *a, const dn_histin_t *b)
+static int same_array(const double *a, const double *b, int n)
 {
-    if (a->n_bins != b->n_bins || !a->edges != !b->edges)
+    if (!a != !b)
         return 0;
-    for (int j = 0; a->edges && j <= a->n_bins; j++)
-        if (a->edges[j] != b->edges[j])
+    for (int j = 0; a && j < n; j++)
+        if (a[j] != b[j])
             return 0;
     return 1;
 }
 
-static int read_uhi_dir(const char *dir, const dn_input_opts_t *opts, warner_t *w,
-                        dn_dataset_t **out, dn_err_t *err)
+/* Same bins and edges; 2-D: same y bins, x edges [nx + 1] and y edges. */
+static int same_edges(const dn_histin_t *a, const dn_histin_t *b)
+{
+    if (a->n_bins != b->n_bins || a->n_bins_y != b->n_bins_y)
+        return 0;
+    int nx = a->n_bins_y > 0 ? a->n_bins / a->n_bins_y : a->n_bins;
+    return same_array(a->edges, b->edges, nx + 1) &&
+           same_array(a->edges_y, b->edges_y, a->n_bins_y > 0 ? a->n_bins_y + 1 : 0);
+}
+
+/* One run file of a directory, as uhi.h or rootrun.h reads it. */
+typedef int (*run_reader_t)(const char *path, const dn_input_opts_t *opts, dn_runin_t **out,
+                            dn_err_t *err);
+
+static int read_uhi_run(const char *path, const dn_input_opts_t *opts, dn_runin_t **out,
+                        dn_err_t *err)
+{
+    (void)opts; /* a UHI file is parsed whole anyway */
+    return dn_uhi_read_file(path, out, err);
+}
+
+static int read_root_run(const char *path, const dn_input_opts_t *opts, dn_runin_t **out,
+                         dn_err_t *err)
+{
+    const dn_root_run_opts_t o = {.key = opts ? opts->key : NULL}; /* only what is taken */
+    return dn_root_run_read(path, &o, out, err);
+}
+
+/* A ROOT file alone, as a list of one. */
+static int root_list(const char *path, char ***paths, int *n, dn_err_t *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return dn_root_dir_list(path, paths, n, err);
+    *n = 0;
+    if (!(*paths = malloc(sizeof **paths)) || !(**paths = strdup(path))) {
+        free(*paths);
+        *paths = NULL;
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    }
+    *n = 1;
+    return DN_OK;
+}
+
+static int read_run_dir(const char *dir, const dn_input_opts_t *opts, warner_t *w,
+                        int (*list)(const char *, char ***, int *, dn_err_t *),
+                        run_reader_t read_run, dn_dataset_t **out, dn_err_t *err)
 {
     char **paths = NULL;
     int n_paths = 0, n_runs = 0, n_keep = 0;
     dn_runin_t **runs = NULL, **kept = NULL; /* kept: runs used, in order (borrowed) */
     const dn_histin_t **use = NULL;
     dn_dataset_t *ds = NULL;
-    int rc = dn_uhi_dir_list(dir, &paths, &n_paths, err);
+    int rc = list(dir, &paths, &n_paths, err);
     if (rc)
         return rc;
     if (!(runs = calloc((size_t)n_paths + 1, sizeof *runs)) ||
@@ -225,7 +278,7 @@ static int read_uhi_dir(const char *dir, const dn_input_opts_t *opts, warner_t *
     for (int i = 0; i < n_paths; i++) {
         dn_err_t ferr = {0};
         dn_runin_t *r = NULL;
-        rc = dn_uhi_read_file(paths[i], &r, &ferr);
+        rc = read_run(paths[i], opts, &r, &ferr);
         if (rc == DN_ENOMEM) {
             *err = ferr;
             goto done;
@@ -262,9 +315,9 @@ static int read_uhi_dir(const char *dir, const dn_input_opts_t *opts, warner_t *
             ref_src = runs[i]->source;
         }
         else if (!same_edges(ref, h)) {
-            warn(w, "skipped: %s: histogram \"%s\": binning changed (%d bins; %s had %d%s)",
-                 runs[i]->source, key, h->n_bins, ref_src, ref->n_bins,
-                 h->n_bins == ref->n_bins ? " with other edges" : "");
+            warn(w, "skipped: %s: histogram \"%s\": binning changed (%d bins%s; %s had %d%s)",
+                 runs[i]->source, key, h->n_bins, h->n_bins_y ? " in 2-D" : "", ref_src,
+                 ref->n_bins, h->n_bins == ref->n_bins ? " with other edges or axes" : "");
             continue;
         } else if (!ref->variances != !h->variances) {
             warn(w, "skipped: %s: histogram \"%s\": storage is %s, %s had %s",
@@ -281,13 +334,16 @@ static int read_uhi_dir(const char *dir, const dn_input_opts_t *opts, warner_t *
     }
     const int nb = ref->n_bins;
     if (!(ds = dn_dataset_new(n_keep, nb, 0)) ||
-        (ref->variances && !(ds->variances = malloc(sizeof(double) * (size_t)n_keep * nb)))) {
+        (ref->variances && !(ds->variances = malloc(sizeof(double) * (size_t)n_keep * nb))) ||
+        (ref->n_bins_y > 0 && dn_dataset_set_2d(ds, ref->n_bins_y))) {
         rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory for %d runs x %d bins", dir, n_keep,
                         nb);
         goto done;
     }
-    if (ref->edges) {
-        memcpy(ds->edges, ref->edges, sizeof(double) * ((size_t)nb + 1));
+    if (ref->edges) { /* 2-D: the x edges, and the y edges (both or neither) */
+        memcpy(ds->edges, ref->edges, sizeof(double) * ((size_t)dn_dataset_nx(ds) + 1));
+        if (ref->n_bins_y > 0 && ref->edges_y)
+            memcpy(ds->edges_y, ref->edges_y, sizeof(double) * ((size_t)ref->n_bins_y + 1));
         ds->edges_known = 1;
     }
     for (int i = 0; i < n_keep; i++) {
@@ -327,7 +383,10 @@ int dn_input_read_dataset(const char *path, const dn_input_opts_t *opts,
         rc = dn_dataset_read_dir(path, &ds, err);
         break;
     case DN_INPUT_UHI_DIR:
-        rc = read_uhi_dir(path, opts, &w, &ds, err);
+        rc = read_run_dir(path, opts, &w, dn_uhi_dir_list, read_uhi_run, &ds, err);
+        break;
+    case DN_INPUT_ROOT:
+        rc = read_run_dir(path, opts, &w, root_list, read_root_run, &ds, err);
         break;
     case DN_INPUT_NPZ:
         rc = dn_npz_read_dataset(path, &ds, err);

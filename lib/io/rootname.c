@@ -34,6 +34,19 @@ static int dqm_run(const char *p, int64_t *run, const char **after, int *overflo
     return 1;
 }
 
+int dn_root_dqm_run(const char *path, int64_t *run)
+{
+    const char *rest;
+    int overflow = 0;
+    int64_t n = 0;
+    if (strncmp(path, DQM_TOP, strlen(DQM_TOP)) ||
+        !dqm_run(path + strlen(DQM_TOP), &n, &rest, &overflow) || overflow ||
+        !strchr(rest, '/'))
+        return 0;
+    *run = n;
+    return 1;
+}
+
 int dn_root_name(const char *file, const char *path, const dn_root_naming_t *opts, char **key,
                  char **subsystem, int64_t *run, int *has_run, dn_err_t *err)
 {

@@ -34,4 +34,8 @@ typedef struct dn_root_naming_t {
 int dn_root_name(const char *file, const char *path, const dn_root_naming_t *opts, char **key,
                  char **subsystem, int64_t *run, int *has_run, dn_err_t *err);
 
+/* Whether path has the CMS DQM layout (DQMData/Run N/<Sub>/...): 1 with *run
+ * = N, or 0 (also when N is beyond int64: dn_root_name names that). */
+int dn_root_dqm_run(const char *path, int64_t *run);
+
 #endif

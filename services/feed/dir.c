@@ -1,7 +1,9 @@
-/* dir.c: a directory of UHI JSON runs, one run per file, as the feed's input:
- * which of its files are complete, read in run order.
+/* dir.c: a directory of run files, one run per file, as the feed's input:
+ * which of its files are complete, read in run order. A run file is a UHI
+ * JSON document (*.json, uhi.h) or a ROOT file (*.root, rootrun.h: every
+ * TH1/TH2 of the file, named by rootname.h); both follow the same rules here.
  *
- * Every *.json file (not hidden) seen, by the first scan or, with `watch`, by
+ * Every run file (not hidden) seen, by the first scan or, with `watch`, by
  * an inotify event, is a candidate until it is published or rejected. A
  * candidate is complete when it was closed after writing, renamed in, or
  * found by the scan, and has not changed since it was last looked at; or when
@@ -9,6 +11,14 @@
  * retried (it may still be being written) until it is settle_s old, then
  * rejected into the ledger. A file the ledger already knows leaves the
  * candidates at once (reported when it changed after it was recorded).
+ *
+ * Partly written files: a JSON document cut short does not parse; a ROOT
+ * file does not open until ROOT closes it (ROOT writes the keys list, the
+ * top directory's record and the header last), so both are retried until
+ * settle_s. A writer that saves a ROOT file part-way (TFile::Write before
+ * Close) makes a file that opens with what it holds so far: such writers
+ * must write under another name (not *.root, or hidden) and rename the
+ * file in, the convention for both kinds (docs/inputs.md).
  *
  * Candidates are found by name in a keytab (an inotify event per write of
  * every file must not scan them all) and kept in no order; each round sorts
@@ -29,6 +39,7 @@
 #include "feed.h"
 #include "keytab.h"
 #include "log.h"
+#include "rootrun.h"
 #include "uhi.h"
 
 enum { CAND_WAITING = 0, CAND_GONE, CAND_SETTLED };
@@ -60,10 +71,23 @@ static int n_cand(const feed_dir_t *self)
 
 /* ---- candidates -------------------------------------------------------------------- */
 
+static int ends_with(const char *name, const char *ext)
+{
+    size_t n = strlen(name), m = strlen(ext);
+    return n > m && !strcmp(name + n - m, ext);
+}
+
 static int is_run_file(const char *name)
 {
-    size_t n = strlen(name);
-    return name[0] != '.' && n > 5 && !strcmp(name + n - 5, ".json");
+    return name[0] != '.' && (ends_with(name, ".json") || ends_with(name, ".root"));
+}
+
+/* The run of the file at path, read by its kind. */
+static int read_run_file(const char *path, dn_runin_t **out, dn_err_t *err)
+{
+    if (ends_with(path, ".root"))
+        return dn_root_run_read(path, NULL, out, err);
+    return dn_uhi_read_file(path, out, err);
 }
 
 /* Notes a file of the directory (from the scan or an inotify event). */
@@ -278,7 +302,7 @@ static int look_at(feed_dir_t *self, feed_ledger_t *ledger, int i, double now,
         return DN_OK; /* not complete yet */
     dn_err_t ferr = {0};
     dn_runin_t *r = NULL;
-    rc = dn_uhi_read_file(path, &r, &ferr);
+    rc = read_run_file(path, &r, &ferr);
     if (rc == DN_ENOMEM)
         return dn_err_set(err, rc, "%s", ferr.msg);
     if (rc)

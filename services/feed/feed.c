@@ -1,8 +1,10 @@
 /* feed: publishes real histograms as the events log, in place of the generator.
  *
  * Input (`input`): a runs CSV or an .npz dataset of the Python reference (one
- * histogram per run, published under `key`; fixed.c), or a directory of UHI
- * JSON files, one run each, any number of histograms (dir.c). Labels that
+ * histogram per run, published under `key`; fixed.c), or a directory of run
+ * files, one run each, any number of histograms (dir.c): UHI JSON files
+ * (*.json) and ROOT files (*.root: every TH1/TH2, named by the CMS DQM
+ * layout or its path in the file, rootrun.h). Labels that
  * come with the input (CSV label column, npz y, UHI metadata "label", a
  * `labels` file) are published as RECORDED labels `label_delay_runs` runs
  * after their run (recorded.c); runs without one get none (a person or an
@@ -11,10 +13,11 @@
  * A directory is read once, in run-number order, and the stream ends
  * (END_OF_STREAM), unless `watch` is on: then the feed follows the directory
  * with inotify and publishes each new file when it is complete: closed after
- * writing or renamed in, and parsing as a whole document; a file that does not
- * parse yet is retried until it is `settle_s` seconds old, then rejected. Write
- * files under a name that does not end in .json and rename them, or write them
- * in one go.
+ * writing or renamed in, and parsing as a whole document (a ROOT file: opening,
+ * which it does once ROOT has closed it); a file that does not parse yet is
+ * retried until it is `settle_s` seconds old, then rejected. Write files under
+ * a name that does not end in .json or .root and rename them, or write them in
+ * one go.
  *
  * Every run is published exactly once across restarts (kill -9 included): the
  * tables feed.files, feed.runs and feed.keys (ledger.c) and the checkpoint
@@ -24,7 +27,8 @@
  * reported and ignored (its run was published); a second file with a run
  * number already published is rejected.
  *
- * Bad input never stops the feed: a file that is not JSON, a histogram with an
+ * Bad input never stops the feed: a file that is not JSON or not a whole ROOT
+ * file, an object that is not a TH1/TH2, a histogram with an
  * unknown axis or storage type, wrong lengths, NaN or negative counts, or a
  * binning different from the first one published under its key is left out
  * with a WARN naming file and histogram, and counted; the rest of the run and
@@ -157,7 +161,8 @@ static void stop(dn_node_t *node, void *self)
 /* ---- configuration ------------------------------------------------------------ */
 
 static const dn_config_key_t keys[] = {
-    {"input", DN_CFG_STRING, "", "runs CSV, .npz dataset, or directory of UHI JSON runs"},
+    {"input", DN_CFG_STRING, "", "runs CSV, .npz dataset, or directory of UHI JSON or ROOT "
+                                 "run files"},
     {"watch", DN_CFG_BOOL, "false", "directory: follow it for new run files (no end)"},
     {"settle_s", DN_CFG_DOUBLE, "5", "watch: a file that does not parse is retried until "
                                      "this old, then rejected"},
@@ -181,9 +186,14 @@ static int input_kind(const feed_t *f, dn_input_kind_t *kind, dn_err_t *err)
     }
     if (rc)
         return rc;
+    if (*kind == DN_INPUT_ROOT && !(stat(f->input, &st) == 0 && S_ISDIR(st.st_mode)))
+        return dn_err_set(err, DN_EINVAL, "%s is one ROOT file: give the directory of ROOT "
+                          "files (one run each)", f->input);
+    if (*kind == DN_INPUT_ROOT)
+        *kind = DN_INPUT_UHI_DIR; /* a directory of run files, whatever their kind (dir.c) */
     if (f->watch && *kind != DN_INPUT_UHI_DIR)
-        return dn_err_set(err, DN_EINVAL, "watch needs a directory of UHI JSON runs, not %s",
-                          f->input);
+        return dn_err_set(err, DN_EINVAL, "watch needs a directory of UHI JSON or ROOT run "
+                          "files, not %s", f->input);
     if (*kind == DN_INPUT_DATASET_DIR)
         return dn_err_set(err, DN_EINVAL, "%s is a dataset directory: give its runs.csv",
                           f->input);
@@ -205,7 +215,7 @@ static int open_input(feed_t *f, dn_node_t *node, dn_err_t *err)
     const char *subsystem = dn_node_str(node, "subsystem");
     if (!f->input[0])
         return dn_err_set(err, DN_EINVAL, "no input: give input = a runs CSV, an .npz or a "
-                          "directory of UHI JSON runs");
+                          "directory of UHI JSON or ROOT run files");
     if (!key[0])
         return dn_err_set(err, DN_EINVAL, "key: give the histogram key to publish under");
     dn_input_kind_t kind;
@@ -267,8 +277,8 @@ int main(int argc, char **argv)
     const dn_node_def_t def = {
         .name = "feed",
         .usage = "Publishes runs from a runs CSV, an .npz dataset or a directory of UHI JSON\n"
-                 "run files (followed with watch = true) as the events log, in place of the\n"
-                 "generator.\n",
+                 "or ROOT run files (followed with watch = true) as the events log, in place\n"
+                 "of the generator.\n",
         .keys = keys, .n_keys = (int)(sizeof keys / sizeof *keys), .flags = DN_NODE_STORE,
         .create = create, .destroy = destroy, .round = round_work, .tick = tick, .stop = stop,
         .ckpt_magic = "DNFD", .ckpt_version = 2, .save = save, .load = load, .stage = stage,

@@ -4,9 +4,9 @@
  *               labels people send (the whole service, told in its prose);
  *   fixed.c     reading a fixed input (a runs CSV, an .npz dataset): its rows,
  *               in order, as runs;
- *   dir.c       watching a directory of UHI JSON runs: which files are
- *               complete (closed, renamed in, or settled), parsed, in run
- *               order;
+ *   dir.c       watching a directory of run files (UHI JSON, ROOT): which
+ *               files are complete (closed, renamed in, or settled), read,
+ *               in run order;
  *   publish.c   publishing: what is left out of a run and why, the run into
  *               the events log, its record, its recorded label, the end;
  *   ledger.c    the tables feed.files, feed.runs, feed.keys: what was
@@ -137,7 +137,7 @@ uint64_t feed_fixed_left_out(const feed_fixed_t *self);
 void feed_fixed_save(const feed_fixed_t *self, dn_wbuf_t *w);
 int feed_fixed_load(feed_fixed_t *self, dn_rbuf_t *r, dn_err_t *err);
 
-/* ---- dir.c: a directory of UHI JSON runs ------------------------------------------ */
+/* ---- dir.c: a directory of run files (UHI JSON, ROOT) ------------------------------ */
 
 typedef struct feed_dir_t feed_dir_t;
 

@@ -8,9 +8,11 @@
  *               is numeric) -> "<run_seq> <labelled> <file>": labelled = 1
  *               when the input gave the run a label (then no automatic label
  *               is taken); a second file with the run is a duplicate;
- *   feed.keys   histogram key -> its binning (u32 bins, u32 has-edges, the
- *               edges as f64): the first binning published under a key fixes
- *               it.
+ *   feed.keys   histogram key -> its binning (u32 bins, u32 flags: 1 edges
+ *               given, 2 a 2-D histogram; for 2-D then u32 ny; the edges as
+ *               f64: nx + 1 of x, and for 2-D ny + 1 of y): the first
+ *               binning published under a key fixes it. Records written
+ *               before 2-D (flags 0 or 1) read the same.
  *
  * Invariant: rows are staged here and reach the store only in the node's
  * commit, in the same transaction as the log entries they account for, so
@@ -231,20 +233,37 @@ static int binning_first(feed_ledger_t *self, const char *key, dn_wbuf_t *w, dn_
     return dn_err_set(err, DN_ENOMEM, "out of memory");
 }
 
+enum { BINNING_EDGES = 1, BINNING_2D = 2 };
+
+static int nx_of(const dn_histin_t *h)
+{
+    return h->n_bins_y > 0 ? h->n_bins / h->n_bins_y : h->n_bins;
+}
+
 /* Compares h with the published binning b. */
 static int binning_same(const binning_t *b, const dn_histin_t *h, char *why, size_t cap)
 {
     dn_rbuf_t r = {b->blob, b->len, 0, 0};
-    uint32_t nb = dn_rb_u32(&r), has = dn_rb_u32(&r);
-    if (nb != (uint32_t)h->n_bins) {
-        snprintf(why, cap, "binning changed: %d bins, the key was published with %u",
-                 h->n_bins, nb);
+    uint32_t nb = dn_rb_u32(&r), flags = dn_rb_u32(&r);
+    uint32_t ny = flags & BINNING_2D ? dn_rb_u32(&r) : 0;
+    if (nb != (uint32_t)h->n_bins || ny != (uint32_t)(h->n_bins_y > 0 ? h->n_bins_y : 0)) {
+        snprintf(why, cap, "binning changed: %d bins%s, the key was published with %u%s",
+                 h->n_bins, h->n_bins_y > 0 ? " in 2-D" : "", nb, ny ? " in 2-D" : "");
         return 0;
     }
-    for (int j = 0; has && h->edges && j <= h->n_bins; j++)
+    if (!(flags & BINNING_EDGES) || !h->edges)
+        return 1;
+    const int nx = nx_of(h);
+    for (int j = 0; j <= nx; j++)
         if (dn_rb_f64(&r) != h->edges[j]) {
             snprintf(why, cap, "binning changed: edge %d is %.17g, the key was published "
                      "with other edges", j, h->edges[j]);
+            return 0;
+        }
+    for (int j = 0; ny && h->edges_y && j <= (int)ny; j++)
+        if (dn_rb_f64(&r) != h->edges_y[j]) {
+            snprintf(why, cap, "binning changed: y edge %d is %.17g, the key was published "
+                     "with other edges", j, h->edges_y[j]);
             return 0;
         }
     return 1;
@@ -271,9 +290,13 @@ int feed_ledger_binning(feed_ledger_t *self, const dn_histin_t *h, char *why, si
         return binning_same(b, h, why, cap);
     dn_wbuf_t w = {0};
     dn_wb_u32(&w, (uint32_t)h->n_bins);
-    dn_wb_u32(&w, h->edges ? 1u : 0u);
-    for (int j = 0; h->edges && j <= h->n_bins; j++)
+    dn_wb_u32(&w, (h->edges ? BINNING_EDGES : 0u) | (h->n_bins_y > 0 ? BINNING_2D : 0u));
+    if (h->n_bins_y > 0)
+        dn_wb_u32(&w, (uint32_t)h->n_bins_y);
+    for (int j = 0; h->edges && j <= nx_of(h); j++) /* 2-D: x edges [nx + 1] only */
         dn_wb_f64(&w, h->edges[j]);
+    for (int j = 0; h->edges && h->edges_y && j <= h->n_bins_y; j++)
+        dn_wb_f64(&w, h->edges_y[j]);
     rc = w.oom ? dn_err_set(err, DN_ENOMEM, "out of memory") : binning_first(self, h->key, &w, err);
     free(w.p);
     return rc ? rc : 1;
