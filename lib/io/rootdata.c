@@ -117,7 +117,7 @@ static int write_run_file(const dn_dataset_t *ds, int i, const char *path, const
         entries += row[j];
     dn_root_hist_t *h = NULL;
     dn_root_writer_t *w = NULL;
-    dn_root_write_opts_t o = {.compression = 101, .time = DN_ROOTDATA_TIME};
+    dn_root_write_opts_t o = {.compression = 101, .time = DN_ROOTDATA_TIME, .unsynced = 1};
     int rc = dn_root_hist_from_flat(bin, hname, key, row, var, entries, &h, err);
     if (!rc)
         rc = dn_root_writer_open(path, &o, &w, err);
@@ -190,6 +190,9 @@ int dn_dataset_write_root_dir(const dn_dataset_t *ds, const char *dir, const cha
         snprintf(path, sizeof path, "%s/%s.root", dir, name);
         rc = write_run_file(ds, i, path, key, hdir, hname, &bin, err);
     }
+    /* one flush of the file system for all the run files, not two per file */
+    if (!rc)
+        rc = dn_sync_fs(dir, err);
     return rc ? rc : remove_stale(ds, dir, err);
 }
 
