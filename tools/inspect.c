@@ -346,7 +346,8 @@ static int starts_with_root(const char *path)
     return yes;
 }
 
-/* A directory of ROOT files: *.root files, no runs.csv and no *.json. */
+/* A directory of ROOT files: *.root files, no runs.csv and no *.json but a
+ * dataset's meta.json (a ROOT dataset directory has one: rootdata.h). */
 static int is_root_dir(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -354,7 +355,8 @@ static int is_root_dir(const char *dir)
     for (struct dirent *e; d && (e = readdir(d));) {
         size_t n = strlen(e->d_name);
         root |= n > 5 && !strcmp(e->d_name + n - 5, ".root");
-        other |= (n > 5 && !strcmp(e->d_name + n - 5, ".json")) || !strcmp(e->d_name, "runs.csv");
+        other |= (n > 5 && !strcmp(e->d_name + n - 5, ".json") &&
+                  strcmp(e->d_name, "meta.json")) || !strcmp(e->d_name, "runs.csv");
     }
     if (d)
         closedir(d);
