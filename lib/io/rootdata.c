@@ -144,7 +144,8 @@ static int has_run(const dn_dataset_t *ds, int64_t run)
     return lo < ds->n_runs && ds->run[lo] == run;
 }
 
-/* Removes dir's run_*.root files that are not runs of ds. */
+/* Removes dir's run files (named exactly as this module names run N) that
+ * are not runs of ds. */
 static int remove_stale(const dn_dataset_t *ds, const char *dir, dn_err_t *err)
 {
     DIR *d = opendir(dir);
@@ -152,10 +153,13 @@ static int remove_stale(const dn_dataset_t *ds, const char *dir, dn_err_t *err)
         return dn_err_set(err, DN_EIO, "%s: %s", dir, strerror(errno));
     int rc = DN_OK;
     for (struct dirent *e; !rc && (e = readdir(d));) {
-        size_t n = strlen(e->d_name);
         int64_t run;
-        if (n < 9 || strncmp(e->d_name, "run_", 4) || strcmp(e->d_name + n - 5, ".root") ||
-            dn_run_number_from_name(e->d_name, &run) || has_run(ds, run))
+        char ours[48];
+        if (strncmp(e->d_name, "run_", 4) || dn_run_number_from_name(e->d_name, &run))
+            continue;
+        dn_root_run_name(ours, sizeof ours - 5, run);
+        strcat(ours, ".root");
+        if (strcmp(e->d_name, ours) || has_run(ds, run))
             continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
