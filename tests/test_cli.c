@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "csvread.h"
+#include "jsroot.h"
 #include "users.h"
 
 static char tmpdir[256];
@@ -441,4 +443,169 @@ Test(cli, user_add_list_remove)
     unsetenv("DINAMO_KEYS_DIR");
     cr_assert_eq(rc, 1);
     cr_assert(strstr(err, "users file elsewhere/users: No such file"), "%s", err);
+}
+
+/* The CSV file at tmpdir/name parsed (header row 0). */
+static void read_csv(const char *name, csv_doc_t *doc)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    size_t len;
+    char *text = slurp(path, &len);
+    cr_assert_not_null(text, "no %s", path);
+    cr_assert_eq(csv_parse(text, len, doc), 0, "%s: %s", name, doc->error);
+    free(text);
+}
+
+/* `generate --format root` holds, file for file, the CSV dataset's counts
+ * and edges as JSROOT reads them; the same seed gives the same bytes. */
+Test(cli, generate_format_root_is_the_csv_dataset_as_jsroot_reads_it)
+{
+    char out[4096], err[4096];
+    const char *gen = "generate --seed 3 --runs 200 --anomalous 20 --bins 10 --dead-max 5";
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "%s --out c", gen);
+    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    snprintf(cmd, sizeof cmd, "%s --out r --format root", gen);
+    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    snprintf(cmd, sizeof cmd, "%s --out r2 --format=root", gen);
+    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    cr_assert(!exists("r/runs.csv"), "a ROOT dataset has no runs.csv");
+    cr_assert(exists("r/labels.csv") && exists("r/truth.csv") && exists("r/meta.json"));
+    char diff[700];
+    snprintf(diff, sizeof diff, "diff -r '%s/r' '%s/r2' >&2", tmpdir, tmpdir);
+    cr_assert_eq(system(diff), 0, "the same seed gave other ROOT files");
+    cr_assert_eq(run("generate --seed 3 --out x --format json", out, sizeof out, err,
+                     sizeof err), 2);
+    cr_assert(strstr(err, "--format json: want csv or root"), "%s", err);
+
+    csv_doc_t runs;
+    read_csv("c/runs.csv", &runs);
+    const int n = runs.n_rows - 1, nb = runs.rows[0].n - 2;
+    cr_assert_eq(n, 200);
+    cr_assert_eq(nb, 10);
+    char **files = malloc((size_t)n * sizeof *files);
+    for (int i = 0; i < n; i++) {
+        files[i] = malloc(600);
+        snprintf(files[i], 600, "%s/r/run_%06d.root", tmpdir, atoi(runs.rows[i + 1].fields[0]));
+    }
+    dn_json_t *meta = NULL;
+    dn_err_t jerr = {0};
+    char mpath[512];
+    snprintf(mpath, sizeof mpath, "%s/c/meta.json", tmpdir);
+    cr_assert_eq(dn_json_parse_file(mpath, &meta, &jerr), 0, "%s", jerr.msg);
+    const dn_json_value_t *edges = dn_json_get(dn_json_root(meta), "bin_edges");
+    int n_lines;
+    dn_json_t **lines = dn_jsroot_dump((const char *const *)files, n, &n_lines);
+    cr_assert_eq(n_lines, n, "JSROOT lists %d histograms in %d files", n_lines, n);
+    int differ = 0;
+    char first[300] = "";
+    for (int i = 0; i < n; i++) {
+        const dn_json_value_t *line = dn_json_root(lines[i]);
+        cr_assert_str_eq(dn_json_string(dn_json_get(line, "file")), files[i]);
+        cr_assert_str_eq(dn_json_string(dn_json_get(line, "path")), "synthetic/h0");
+        cr_assert_str_eq(dn_json_string(dn_json_get(line, "class")), "TH1D");
+        const dn_json_value_t *v = dn_json_get(line, "values"), *x = dn_json_get(line, "xedges");
+        cr_assert_eq(dn_json_array_len(v), (size_t)nb + 2);
+        for (int j = 0; j < nb; j++) {
+            double js = dn_jsroot_num(dn_json_array_at(v, (size_t)j + 1));
+            double c = strtod(runs.rows[i + 1].fields[j + 2], NULL);
+            if (js != c && !differ++)
+                snprintf(first, sizeof first, "run %d bin %d: JSROOT %.17g, runs.csv %.17g", i,
+                         j, js, c);
+        }
+        for (int j = 0; j <= nb; j++) {
+            double js = dn_jsroot_num(dn_json_array_at(x, (size_t)j));
+            double e = dn_json_number(dn_json_array_at(edges, (size_t)j));
+            if (js != e && !differ++)
+                snprintf(first, sizeof first, "run %d edge %d: JSROOT %.17g, meta.json %.17g",
+                         i, j, js, e);
+        }
+    }
+    cr_assert_eq(differ, 0, "%d numbers differ; first: %s", differ, first);
+    dn_jsroot_free(lines, n_lines);
+    dn_json_destroy(&meta);
+    for (int i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+    csv_free(&runs);
+}
+
+/* `score --ref-root`: JSROOT finds in ref the reference and sigma^2 the pulls
+ * file gives, to the bit, for every scored run, and no directory for the
+ * runs not scored; the scores are those of a run without the option. */
+Test(cli, score_ref_root_holds_the_references_of_the_pulls_file)
+{
+    char out[4096], err[4096];
+    cr_assert_eq(run("generate --seed 5 --out d --runs 150 --anomalous 15 --bins 12 "
+                     "--dead-max 6", out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    /* three empty runs: insufficient statistics, no reference */
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "cd '%s' && awk -F, 'BEGIN{OFS=\",\"} NR==11||NR==41||NR==42"
+             "{for(i=3;i<=NF;i++)$i=0} {print}' d/runs.csv > e.csv", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(run("score --method s --alpha 0.7 --in e.csv --out s.csv --pulls p.csv "
+                     "--ref-root ref.root", out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run("score --method s --alpha 0.7 --in e.csv --out s2.csv", out, sizeof out,
+                     err, sizeof err), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "cmp '%s/s.csv' '%s/s2.csv' >&2", tmpdir, tmpdir);
+    cr_assert_eq(system(cmd), 0, "--ref-root changed the scores");
+
+    csv_doc_t pulls, runs;
+    read_csv("p.csv", &pulls);
+    read_csv("e.csv", &runs);
+    const int nb = 12, n = pulls.n_rows - 1;
+    cr_assert_eq(n, 150);
+    cr_assert_eq(pulls.rows[0].n, 1 + 3 * nb);
+    char path[600];
+    snprintf(path, sizeof path, "%s/ref.root", tmpdir);
+    const char *files[1] = {path};
+    int n_lines;
+    dn_json_t **lines = dn_jsroot_dump(files, 1, &n_lines);
+    int scored = 0, differ = 0;
+    char first[300] = "";
+    for (int i = 0; i < n; i++) {
+        char **f = pulls.rows[i + 1].fields;
+        char want[2][40];
+        snprintf(want[0], sizeof want[0], "run_%06d/ref", atoi(f[0]));
+        snprintf(want[1], sizeof want[1], "run_%06d/obs", atoi(f[0]));
+        const dn_json_value_t *line[2] = {NULL, NULL};
+        for (int l = 0; l < n_lines; l++)
+            for (int q = 0; q < 2; q++)
+                if (!strcmp(dn_json_string(dn_json_get(dn_json_root(lines[l]), "path")),
+                            want[q]))
+                    line[q] = dn_json_root(lines[l]);
+        if (!f[1 + nb][0]) { /* no reference in the pulls file: not scored */
+            cr_assert(!line[0] && !line[1], "run %s was not scored, yet is in ref.root", f[0]);
+            continue;
+        }
+        scored++;
+        cr_assert(line[0] && line[1], "run %s: no %s in ref.root", f[0],
+                  line[0] ? want[1] : want[0]);
+        const dn_json_value_t *v = dn_json_get(line[0], "values");
+        const dn_json_value_t *w2 = dn_json_get(line[0], "sumw2");
+        const dn_json_value_t *ov = dn_json_get(line[1], "values");
+        double sum = 0;
+        for (int j = 0; j < nb; j++)
+            sum += strtod(runs.rows[i + 1].fields[j + 2], NULL);
+        for (int j = 0; j < nb; j++) {
+            double mu = strtod(f[1 + nb + j], NULL), sg = strtod(f[1 + 2 * nb + j], NULL);
+            double got[3] = {dn_jsroot_num(dn_json_array_at(v, (size_t)j + 1)),
+                             dn_jsroot_num(dn_json_array_at(w2, (size_t)j + 1)),
+                             dn_jsroot_num(dn_json_array_at(ov, (size_t)j + 1))};
+            double exp[3] = {mu, sg * sg,
+                             strtod(runs.rows[i + 1].fields[j + 2], NULL) * (1.0 / sum)};
+            for (int q = 0; q < 3; q++)
+                if (got[q] != exp[q] && !differ++)
+                    snprintf(first, sizeof first, "run %s bin %d %s: JSROOT %.17g, pulls file "
+                             "%.17g", f[0], j, q == 0 ? "mean" : q == 1 ? "sigma^2" : "obs",
+                             got[q], exp[q]);
+        }
+    }
+    cr_assert_eq(differ, 0, "%d numbers differ; first: %s", differ, first);
+    cr_assert_eq(scored, n - 3, "%d runs scored", scored);
+    cr_assert_eq(n_lines, 2 * scored, "ref.root holds %d histograms", n_lines);
+    dn_jsroot_free(lines, n_lines);
+    csv_free(&pulls);
+    csv_free(&runs);
 }

@@ -591,6 +591,20 @@ Test(dataset, outfile_commit_abort_and_helpers)
     cr_assert_str_eq(text, "second\n");
     free(text);
     cr_assert_eq(dn_outfile_commit(&out, &err), DN_EINVAL);
+    /* unsynced: the same whole replacement, made durable by one dn_sync_fs */
+    out = dn_outfile_open(target, &err);
+    fputs("third\n", dn_outfile_stream(out));
+    cr_assert_eq(dn_outfile_commit_unsynced(&out, &err), 0, "%s", err.msg);
+    cr_assert_null(out);
+    text = slurp(target);
+    cr_assert_str_eq(text, "third\n");
+    free(text);
+    cr_assert_eq(count_entries(path_in("o", NULL), ".tmp"), 0);
+    cr_assert_eq(dn_outfile_commit_unsynced(&out, &err), DN_EINVAL);
+    cr_assert_eq(dn_sync_fs(path_in("o", NULL), &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_sync_fs(path_in("o", "none"), &err), DN_EIO);
+    cr_assert(strstr(err.msg, "o/none: No such file"), "%s", err.msg);
+    target = path_in("o", "file.txt"); /* path_in's buffers are reused */
     /* open fails where the directory does not exist */
     cr_assert_null(dn_outfile_open(path_in("o/nodir", "x.csv"), &err));
     cr_assert_eq(err.code, DN_EIO);
@@ -602,8 +616,8 @@ Test(dataset, outfile_commit_abort_and_helpers)
     char *buf;
     size_t len;
     cr_assert_eq(dn_read_file(target, &buf, &len, &err), 0);
-    cr_assert_eq(len, 7);
-    cr_assert_eq(buf[7], '\0');
+    cr_assert_eq(len, 6); /* "third\n" */
+    cr_assert_eq(buf[6], '\0');
     free(buf);
     cr_assert_eq(dn_read_file(path_in("o", "none"), &buf, &len, &err), DN_EIO);
     cr_assert_null(buf);

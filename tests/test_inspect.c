@@ -12,9 +12,11 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "dataset.h"
 #include "json.h"
 #include "jsroot.h"
 #include "fileio.h"
+#include "rootdata.h"
 #include "rootwrite.h"
 #include "tmpdir.h"
 
@@ -274,6 +276,40 @@ Test(inspect, uhi_dataset_csv_and_npz)
     cr_assert_eq(dn_json_number(dn_json_get(dn_json_root(d), "run")), 0);
     dn_json_destroy(&d);
     run_free(&r);
+}
+
+/* A ROOT dataset directory (generate --format root) is a folder of ROOT
+ * files, its meta.json notwithstanding: one line per run, at its key. */
+Test(inspect, a_root_dataset_directory)
+{
+    dn_dataset_t *ds = dn_dataset_new(3, 4, 0);
+    cr_assert_not_null(ds);
+    for (int i = 0; i < 3; i++) {
+        ds->run[i] = 50 + i;
+        for (int j = 0; j < 4; j++)
+            ds->counts[i * 4 + j] = 10 * i + j;
+    }
+    char path[256], args[300];
+    snprintf(path, sizeof path, "%s/rootds", dir);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_dataset_write_root_dir(ds, path, NULL, &err), 0, "%s", err.msg);
+    snprintf(args, sizeof args, "--json '%s'", path);
+    run_t r = inspect(args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(count_lines(r.out), 3, "%s", r.out);
+    for (int i = 0; i < 3; i++) {
+        dn_json_t *d = json_line(r.out, i);
+        const dn_json_value_t *v = dn_json_root(d);
+        cr_assert_str_eq(dn_json_string(dn_json_get(v, "key")), "synthetic/h0");
+        cr_assert_str_eq(dn_json_string(dn_json_get(v, "subsystem")), "synthetic");
+        cr_assert_str_eq(dn_json_string(dn_json_get(v, "class")), "TH1D");
+        cr_assert_eq(dn_json_number(dn_json_get(v, "run")), 50 + i);
+        for (int j = 0; j < 4; j++)
+            cr_assert_eq(num_at(v, "values", j, -1), 10 * i + j, "run %d bin %d", 50 + i, j);
+        dn_json_destroy(&d);
+    }
+    run_free(&r);
+    dn_dataset_destroy(&ds);
 }
 
 Test(inspect, usage_and_missing_paths)

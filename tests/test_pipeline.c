@@ -2,7 +2,9 @@
  * on ipc:// endpoints in a mkdtemp directory, against the offline tool.
  *
  *   - lockstep: every score of both methods equals `dinamo score` byte for
- *     byte, and the evaluator's metrics equal `dinamo evaluate`'s;
+ *     byte, and the evaluator's metrics equal `dinamo evaluate`'s; with
+ *     report_root, its references.root holds `dinamo score --ref-root`'s
+ *     histograms to the bit;
  *   - two trainers (static shards) on three histograms: every key is trained by
  *     exactly one of them and every key's scores equal the offline ones;
  *   - elastic trainers (shard = auto): a fair share of the keys each, through a
@@ -41,6 +43,7 @@
 #include "json.h"
 #include "registry.h"
 #include "rng.h"
+#include "rootfile.h"
 #include "shell.h"
 
 #define RUNS 200
@@ -213,10 +216,79 @@ static void check_metrics_equal(int i, const char *method)
     dn_json_destroy(&ref);
 }
 
+static int same_bits(double a, double b)
+{
+    return a == b || (isnan(a) && isnan(b));
+}
+
+/* report/references.root (report_root): under s/synthetic/h<i>/ exactly the
+ * histograms `dinamo score --ref-root` writes for the offline dataset, bit
+ * for bit; under ml/synthetic/h<i>/ a ref and an obs per run scored ok. */
+static void check_references_root(int i)
+{
+    char mine[256], theirs[256];
+    snprintf(mine, sizeof mine, "%s/report/references.root", rundir);
+    snprintf(theirs, sizeof theirs, "%s/ref_s_%d.root", rundir, i);
+    cr_assert_eq(sh("%s/dinamo score --method s --n-historical %d --in %s/offline-%d/data "
+                    "--out %s/ref_s_%d.csv --ref-root %s 2>/dev/null", build, NHIST, rundir, i,
+                    rundir, i, theirs), 0, "dinamo score --ref-root failed");
+    dn_root_file_t *a = NULL, *b = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_root_file_open(mine, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_root_file_open(theirs, &b, &err), 0, "%s", err.msg);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "s/synthetic/h%d/", i);
+    int n_mine = 0, n_ml = 0;
+    for (int k = 0; k < dn_root_file_n_keys(a); k++) {
+        const char *p = dn_root_file_key(a, k)->path;
+        n_mine += !strncmp(p, prefix, strlen(prefix)) && dn_root_file_key(a, k)->kind;
+        n_ml += !strncmp(p, "ml/", 3) && dn_root_file_key(a, k)->kind;
+    }
+    int n_theirs = 0;
+    for (int k = 0; k < dn_root_file_n_keys(b); k++) {
+        const dn_root_key_t *key = dn_root_file_key(b, k);
+        if (!key->kind)
+            continue;
+        n_theirs++;
+        char path[300];
+        snprintf(path, sizeof path, "%s%s", prefix, key->path);
+        int ka = dn_root_file_find(a, path);
+        cr_assert_geq(ka, 0, "references.root lacks %s", path);
+        dn_root_hist_t *ha = NULL, *hb = NULL;
+        cr_assert_eq(dn_root_file_read_hist(a, ka, &ha, &err), 0, "%s", err.msg);
+        cr_assert_eq(dn_root_file_read_hist(b, k, &hb, &err), 0, "%s", err.msg);
+        cr_assert_eq(ha->n_cells, hb->n_cells, "%s", path);
+        cr_assert(ha->variances && hb->variances, "%s: no fSumw2", path);
+        for (int c = 0; c < ha->n_cells; c++) {
+            cr_assert(same_bits(ha->values[c], hb->values[c]), "%s cell %d: %.17g, offline %.17g",
+                      path, c, ha->values[c], hb->values[c]);
+            cr_assert(same_bits(ha->variances[c], hb->variances[c]), "%s cell %d: variance "
+                      "%.17g, offline %.17g", path, c, ha->variances[c], hb->variances[c]);
+        }
+        for (int e = 0; e <= ha->axis[0].n_bins; e++)
+            cr_assert(same_bits(ha->axis[0].edges[e], hb->axis[0].edges[e]), "%s edge %d", path,
+                      e);
+        cr_assert(same_bits(ha->entries, hb->entries), "%s: entries", path);
+        dn_root_hist_destroy(&ha);
+        dn_root_hist_destroy(&hb);
+    }
+    cr_assert_gt(n_theirs, 2 * (RUNS - 10), "offline: %d histograms", n_theirs);
+    cr_assert_eq(n_mine, n_theirs, "references.root: %d histograms of S, offline %d", n_mine,
+                 n_theirs);
+    char scores[256];
+    report_scores(scores, sizeof scores, "ml", i, 1);
+    int ok = sh("test $(grep -c ',ok$' %s) -eq %d", scores, n_ml / 2);
+    cr_assert_eq(ok, 0, "references.root: %d histograms of ML, not two per run scored", n_ml);
+    dn_root_file_destroy(&a);
+    dn_root_file_destroy(&b);
+}
+
 /* The trainer runs each step on two threads, as under `make run`; the offline
- * tool on one: the scores must still be byte-identical. */
+ * tool on one: the scores must still be byte-identical. With report_root the
+ * evaluator also writes references.root. */
 Test(pipeline, lockstep_scores_and_metrics_equal_the_offline_tool)
 {
+    setenv("DINAMO_EVALUATOR_REPORT_ROOT", "true", 1);
     start_cluster("--trainers 1 --train-threads 2");
     offline(0, 1);
     wait_and_stop();
@@ -224,6 +296,7 @@ Test(pipeline, lockstep_scores_and_metrics_equal_the_offline_tool)
     check_scores_equal("ml", 0, 1);
     check_metrics_equal(0, "s");
     check_metrics_equal(0, "ml");
+    check_references_root(0);
 }
 
 Test(pipeline, two_trainers_share_three_histograms)

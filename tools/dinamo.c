@@ -21,6 +21,7 @@
 #include "evaluate.h"
 #include "fileio.h"
 #include "results.h"
+#include "rootdata.h"
 
 #include "cli.h"
 
@@ -31,6 +32,7 @@
 static const char score_help[] =
     "usage: dinamo score --method s|ml --in PATH --out SCORES.csv\n"
     "                    [--key KEY] [--labels LABELS.csv] [--pulls FILE]\n"
+    "                    [--ref-root FILE.root]\n"
     "                    [--min-entries N] [--policy POLICY.csv]\n"
     "                    [--alpha A] [--n-historical N]                  (s)\n"
     "                    [--weights FILE] [--no-train] [--seed S]        (ml)\n"
@@ -57,6 +59,10 @@ static const char score_help[] =
     "score = log(chi2/N_b) and status ok or insufficient_statistics (empty run).\n"
     "--pulls FILE writes, per run, the pulls, the reference and its uncertainty\n"
     "that scored it: run,pull_b0..,ref_b0..,ref_unc_b0..\n"
+    "--ref-root FILE.root writes the same references as ROOT histograms: per\n"
+    "scored run a directory run_000123 with ref (TH1D, or TH2D for a 2-D\n"
+    "histogram: contents the reference mean, errors its sigma) and obs (the run\n"
+    "normalised to unit sum, errors its uncertainty).\n"
     "Without --alpha, alpha is tuned on the first N runs (default 1000) by ROC AUC\n"
     "and printed on stderr. DINAMO-ML starts from a model initialised from --seed\n"
     "(default 0) or from --weights (DNML file or raw SPEC 3 float32), and trains\n"
@@ -84,7 +90,7 @@ static int write_pulls_csv(const char *path, const dn_dataset_t *ds, const doubl
 
 typedef struct score_args_t {
     dn_eval_opts_t opts;
-    const char *in, *out, *pulls_path;
+    const char *in, *out, *pulls_path, *ref_root;
     input_args_t inargs;
 } score_args_t;
 
@@ -109,6 +115,8 @@ static int parse_score_args(args_t *a, score_args_t *s)
             s->out = v;
         } else if (!strcmp(name, "--pulls")) {
             s->pulls_path = v;
+        } else if (!strcmp(name, "--ref-root")) {
+            s->ref_root = v;
         } else if (!strcmp(name, "--threshold") || !strcmp(name, "--boot-seed")) {
             return usage_error(a->cmd, "unknown option %s", name);
         } else {
@@ -150,6 +158,7 @@ static int cmd_score(args_t *a)
     dn_eval_opts_t *o = &s.opts;
     const int is_s = o->method == DN_METHOD_S;
     const char *pulls_path = s.pulls_path, *out = s.out;
+    const int refs = pulls_path || s.ref_root; /* the references are wanted */
     set_progress(o, a->cmd);
 
     dn_err_t err = {0};
@@ -165,12 +174,13 @@ static int cmd_score(args_t *a)
     size_t n = ds->n_runs ? (size_t)ds->n_runs : 1, cells = n * (size_t)ds->n_bins;
     chi2 = malloc(n * sizeof *chi2);
     score = malloc(n * sizeof *score);
-    if (pulls_path) {
+    if (pulls_path)
         pulls = malloc(cells * sizeof *pulls);
+    if (refs) {
         ref_mu = malloc(cells * sizeof *ref_mu);
         ref_sigma = malloc(cells * sizeof *ref_sigma);
     }
-    if (!chi2 || !score || (pulls_path && (!pulls || !ref_mu || !ref_sigma))) {
+    if (!chi2 || !score || (pulls_path && !pulls) || (refs && (!ref_mu || !ref_sigma))) {
         rc = dn_err_set(&err, DN_ENOMEM, "out of memory for %d runs", ds->n_runs);
         goto fail;
     }
@@ -180,6 +190,8 @@ static int cmd_score(args_t *a)
               : dn_score_dataset_ml(ds, o, &rs, &err);
     if (!rc && pulls_path)
         rc = write_pulls_csv(pulls_path, ds, pulls, ref_mu, ref_sigma, &err);
+    if (!rc && s.ref_root)
+        rc = dn_root_write_references(s.ref_root, ds, ref_mu, ref_sigma, 0, NULL, &err);
     if (!rc)
         rc = write_scores_csv(out, ds, chi2, score, &err);
 fail:

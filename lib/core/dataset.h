@@ -89,6 +89,14 @@ static inline const double *dn_dataset_row(const dn_dataset_t *ds, int i)
  * details in *err. */
 int dn_dataset_write_dir(const dn_dataset_t *ds, const char *dir, dn_err_t *err);
 
+/* What a dataset directory holds beside runs written in another format (a
+ * ROOT file per run, rootdata.h): labels.csv (`run,label`, label good, bad or
+ * empty: what dn_labels_read_csv and `--labels` read), truth.csv (when the
+ * dataset has truth, else a stale one removed) and meta.json, as
+ * dn_dataset_write_dir writes them; no runs.csv. Per-bin variances are
+ * allowed (the run files hold them). Returns as dn_dataset_write_dir. */
+int dn_dataset_write_beside(const dn_dataset_t *ds, const char *dir, dn_err_t *err);
+
 /* Reads a dataset directory (runs.csv required; truth.csv and meta.json used when
  * present and consistent). On success *out is a new dataset the caller owns.
  * Returns 0, DN_EIO, DN_EFORMAT (syntax, wrong column count, inconsistent files),

@@ -22,7 +22,9 @@
  * Writing validates the dataset first (so whatever is written reads back),
  * writes the three files under temporary names, checks that every byte reached
  * the kernel, and only then renames them into place; a dataset without truth
- * removes a stale truth.csv, which would otherwise be read with the new runs. */
+ * removes a stale truth.csv, which would otherwise be read with the new runs.
+ * dn_dataset_write_beside writes the same files but labels.csv in place of
+ * runs.csv, for datasets whose runs are ROOT files (rootdata.h). */
 #include "dataset.h"
 
 #include <errno.h>
@@ -695,7 +697,8 @@ done:
 
 /* ----------------------------------------------------------------- writing */
 
-static int validate(const dn_dataset_t *ds, dn_err_t *err)
+/* allow_variances: the runs go to files that hold them (ROOT's fSumw2). */
+static int validate(const dn_dataset_t *ds, int allow_variances, dn_err_t *err)
 {
     if (!ds)
         return dn_err_set(err, DN_EINVAL, "dataset is NULL");
@@ -704,7 +707,7 @@ static int validate(const dn_dataset_t *ds, dn_err_t *err)
                           ds->n_bins);
     if (!ds->edges || !ds->run || !ds->label || !ds->counts)
         return dn_err_set(err, DN_EINVAL, "dataset has a NULL array");
-    if (ds->variances)
+    if (ds->variances && !allow_variances)
         return dn_err_set(err, DN_EINVAL, "dataset has per-bin variances, which the directory "
                           "format (runs.csv) cannot hold; score it from its source instead");
     int truth = ds->true_mu != NULL;
@@ -833,16 +836,30 @@ static void write_meta(const dn_dataset_t *ds, FILE *f)
     fputs("}\n", f);
 }
 
-int dn_dataset_write_dir(const dn_dataset_t *ds, const char *dir, dn_err_t *err)
+/* labels.csv: run,label with good, bad or empty (dn_labels_read_csv). */
+static void write_labels(const dn_dataset_t *ds, FILE *f)
 {
-    enum { RUNS, TRUTH, META, N_FILES };
-    static const char *const names[N_FILES] = {"runs.csv", "truth.csv", "meta.json"};
+    fputs("run,label\n", f);
+    for (int i = 0; i < ds->n_runs; i++) {
+        put_i64(f, ds->run[i]);
+        fputs(ds->label[i] == 0 ? ",good\n" : ds->label[i] == 1 ? ",bad\n" : ",\n", f);
+    }
+}
+
+enum { F_RUNS, F_LABELS, F_TRUTH, F_META, N_FILES };
+
+/* Writes the files of `want` (bits 1 << F_x; truth.csv only with truth, a
+ * stale one removed) into dir, all or none replaced. */
+static int write_files(const dn_dataset_t *ds, const char *dir, unsigned want, dn_err_t *err)
+{
+    static const char *const names[N_FILES] = {"runs.csv", "labels.csv", "truth.csv",
+                                               "meta.json"};
     char *paths[N_FILES] = {0};
     dn_outfile_t *files[N_FILES] = {0};
     int rc;
     if (!dir || !*dir)
         return dn_err_set(err, DN_EINVAL, "dataset directory name is empty");
-    if ((rc = validate(ds, err)))
+    if ((rc = validate(ds, !(want & 1u << F_RUNS), err)))
         return rc;
     if ((rc = dn_mkdirs(dir, err)))
         return rc;
@@ -853,17 +870,20 @@ int dn_dataset_write_dir(const dn_dataset_t *ds, const char *dir, dn_err_t *err)
             goto done;
         }
     for (int k = 0; k < N_FILES; k++) {
-        if (k == TRUTH && !has_truth)
+        if (!(want & 1u << k) || (k == F_TRUTH && !has_truth))
             continue;
         if (!(files[k] = dn_outfile_open(paths[k], err))) {
             rc = err ? err->code : DN_EIO;
             goto done;
         }
     }
-    write_runs(ds, dn_outfile_stream(files[RUNS]));
-    if (has_truth)
-        write_truth(ds, dn_outfile_stream(files[TRUTH]));
-    write_meta(ds, dn_outfile_stream(files[META]));
+    if (files[F_RUNS])
+        write_runs(ds, dn_outfile_stream(files[F_RUNS]));
+    if (files[F_LABELS])
+        write_labels(ds, dn_outfile_stream(files[F_LABELS]));
+    if (files[F_TRUTH])
+        write_truth(ds, dn_outfile_stream(files[F_TRUTH]));
+    write_meta(ds, dn_outfile_stream(files[F_META]));
     /* Everything must have reached the kernel before any file is replaced, so
      * that a full disk leaves the old dataset whole. */
     for (int k = 0; k < N_FILES; k++) {
@@ -878,8 +898,8 @@ int dn_dataset_write_dir(const dn_dataset_t *ds, const char *dir, dn_err_t *err)
     for (int k = 0; k < N_FILES; k++)
         if (files[k] && (rc = dn_outfile_commit(&files[k], err)))
             goto done;
-    if (!has_truth && unlink(paths[TRUTH]) != 0 && errno != ENOENT) {
-        rc = dn_err_set(err, DN_EIO, "cannot remove stale %s: %s", paths[TRUTH],
+    if (!has_truth && unlink(paths[F_TRUTH]) != 0 && errno != ENOENT) {
+        rc = dn_err_set(err, DN_EIO, "cannot remove stale %s: %s", paths[F_TRUTH],
                         strerror(errno));
         goto done;
     }
@@ -890,4 +910,14 @@ done:
         free(paths[k]);
     }
     return rc;
+}
+
+int dn_dataset_write_dir(const dn_dataset_t *ds, const char *dir, dn_err_t *err)
+{
+    return write_files(ds, dir, 1u << F_RUNS | 1u << F_TRUTH | 1u << F_META, err);
+}
+
+int dn_dataset_write_beside(const dn_dataset_t *ds, const char *dir, dn_err_t *err)
+{
+    return write_files(ds, dir, 1u << F_LABELS | 1u << F_TRUTH | 1u << F_META, err);
 }

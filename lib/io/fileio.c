@@ -119,7 +119,7 @@ static void outfile_free(dn_outfile_t *self)
     free(self);
 }
 
-int dn_outfile_commit(dn_outfile_t **self_p, dn_err_t *err)
+static int commit(dn_outfile_t **self_p, int sync, dn_err_t *err)
 {
     if (!self_p || !*self_p)
         return dn_err_set(err, DN_EINVAL, "no output file to commit");
@@ -144,7 +144,7 @@ int dn_outfile_commit(dn_outfile_t **self_p, dn_err_t *err)
         fclose(f);
         goto fail;
     }
-    if (fsync(fileno(f)) != 0) {
+    if (sync && fsync(fileno(f)) != 0) {
         rc = dn_err_set(err, DN_EIO, "cannot sync %s: %s", self->tmp_path, strerror(errno));
         fclose(f);
         goto fail;
@@ -159,12 +159,34 @@ int dn_outfile_commit(dn_outfile_t **self_p, dn_err_t *err)
                         self->path, strerror(errno));
         goto fail;
     }
-    fsync_parent_dir(self->path);
+    if (sync)
+        fsync_parent_dir(self->path);
     outfile_free(self);
     return DN_OK;
 fail:
     unlink(self->tmp_path);
     outfile_free(self);
+    return rc;
+}
+
+int dn_outfile_commit(dn_outfile_t **self_p, dn_err_t *err)
+{
+    return commit(self_p, 1, err);
+}
+
+int dn_outfile_commit_unsynced(dn_outfile_t **self_p, dn_err_t *err)
+{
+    return commit(self_p, 0, err);
+}
+
+int dn_sync_fs(const char *dir, dn_err_t *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return dn_err_set(err, DN_EIO, "cannot open %s: %s", dir, strerror(errno));
+    int rc = syncfs(fd) ? dn_err_set(err, DN_EIO, "cannot sync %s: %s", dir, strerror(errno))
+                        : DN_OK;
+    close(fd);
     return rc;
 }
 

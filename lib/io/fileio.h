@@ -44,6 +44,17 @@ FILE *dn_outfile_stream(dn_outfile_t *self);
  * DN_EINVAL (self_p or *self_p NULL). */
 int dn_outfile_commit(dn_outfile_t **self_p, dn_err_t *err);
 
+/* dn_outfile_commit without its two fsyncs (the file's and the directory's):
+ * still renamed only when every byte was written, so a reader never sees a
+ * half-written file, but not yet durable. For bulk writers of many files
+ * (a ROOT dataset, one file per run), which call dn_sync_fs once at the end
+ * instead of paying two disk flushes per file. Returns as dn_outfile_commit. */
+int dn_outfile_commit_unsynced(dn_outfile_t **self_p, dn_err_t *err);
+
+/* Makes everything written to the file system holding dir durable
+ * (syncfs(2)). Returns 0 or DN_EIO naming dir and the reason. */
+int dn_sync_fs(const char *dir, dn_err_t *err);
+
 /* Closes and removes the temporary file and frees the object; accepts NULL and
  * *self_p == NULL; sets *self_p to NULL. The final path is never touched. */
 void dn_outfile_abort(dn_outfile_t **self_p);

@@ -32,6 +32,13 @@ static int path_join(char *buf, size_t cap, const char *dir, const char *name)
     return n < 0 || (size_t)n >= cap ? DN_EINVAL : DN_OK;
 }
 
+/* Hidden files, and the meta.json a dataset directory keeps beside its runs
+ * (a ROOT or UHI dataset written by dinamo generate), are not runs. */
+static int is_side_file(const char *name)
+{
+    return name[0] == '.' || !strcmp(name, "meta.json");
+}
+
 int dn_input_kind(const char *path, dn_input_kind_t *kind, dn_err_t *err)
 {
     struct stat st;
@@ -53,7 +60,7 @@ int dn_input_kind(const char *path, dn_input_kind_t *kind, dn_err_t *err)
         return dn_err_set(err, DN_EIO, "%s: %s", path, strerror(errno));
     int json = 0, root = 0;
     for (struct dirent *e; !json && (e = readdir(d));) {
-        json = ends_with(e->d_name, ".json");
+        json = ends_with(e->d_name, ".json") && !is_side_file(e->d_name);
         root |= ends_with(e->d_name, ".root") && e->d_name[0] != '.';
     }
     closedir(d);
@@ -79,7 +86,7 @@ int dn_uhi_dir_list(const char *dir, char ***paths, int *n, dn_err_t *err)
     char **v = NULL;
     int count = 0, cap = 0, rc = DN_OK;
     for (struct dirent *e; (e = readdir(d));) {
-        if (!ends_with(e->d_name, ".json") || e->d_name[0] == '.')
+        if (!ends_with(e->d_name, ".json") || is_side_file(e->d_name))
             continue;
         if (count == cap) {
             cap = cap ? 2 * cap : 64;

@@ -315,6 +315,7 @@ struct dn_root_writer_t {
     char *title;
     int compression;
     int large;             /* 64-bit offsets */
+    int unsynced;          /* commit without fsync */
     uint32_t datime;
     unsigned char uuid[16];
     dn_wbuf_t file;
@@ -580,6 +581,7 @@ int dn_root_writer_open(const char *path, const dn_root_write_opts_t *opts,
     w->names = dn_keytab_new();
     w->compression = o.compression;
     w->large = o.large;
+    w->unsynced = o.unsynced;
     int64_t now = o.time ? o.time : (int64_t)time(NULL);
     const char *slash = w->path ? strrchr(w->path, '/') : NULL;
     w->file_name = slash ? slash + 1 : w->path;
@@ -733,7 +735,7 @@ int dn_root_writer_close(dn_root_writer_t **w_p, dn_err_t *err)
         rc = dn_err_set(err, DN_EIO, "%s: %s", w->path, strerror(errno));
         goto done;
     }
-    rc = dn_outfile_commit(&out, err);
+    rc = w->unsynced ? dn_outfile_commit_unsynced(&out, err) : dn_outfile_commit(&out, err);
 done:
     dn_outfile_abort(&out);
     dn_root_writer_abort(w_p);

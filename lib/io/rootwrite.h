@@ -46,6 +46,9 @@ typedef struct dn_root_write_opts_t {
      * directories, as ROOT writes past 2 GB) whatever the size; 0: small,
      * refused past 2000000000 bytes. */
     int large;
+    /* 1: committed without fsync (dn_outfile_commit_unsynced), for writers
+     * of many files that call dn_sync_fs once at the end; 0: durable. */
+    int unsynced;
 } dn_root_write_opts_t;
 
 /* Starts a ROOT file to be written at path (created at close). opts NULL:

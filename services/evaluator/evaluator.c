@@ -24,7 +24,7 @@
  * runs are drawn (or at once on SIGUSR1), the report is written into
  * report_dir (report.c): metrics.json with the numbers of `dinamo
  * evaluate`, the scores in `dinamo score`'s format, flags.csv, runs.csv,
- * subsystems.csv, labels.csv, then FINAL.
+ * subsystems.csv, labels.csv, with report_root references.root, then FINAL.
  *
  * The checkpoint (the node's framing: the followers' next offsets) carries
  * which logs ended and whether the final report was written. Run with
@@ -47,6 +47,7 @@ typedef struct ev_t {
     int methods[EV_METHODS];      /* the methods evaluated (their logs followed) */
     char report_dir[4096];
     int exit_at_end;
+    int report_root;              /* references.root in the report */
     int eos_events, eos[EV_METHODS], final_done; /* checkpointed */
     ev_book_t book;
     ev_judge_t judge;
@@ -290,7 +291,7 @@ static int round_work(dn_node_t *node, void *self, int *wait_ms, dn_err_t *err)
         if ((rc = dn_node_commit(node, err)))
             return rc;
         if (ev_report_write(&ev->book, &ev->judge, ev->methods, dn_node_store(node),
-                            ev->report_dir, final, &rerr)) {
+                            ev->report_dir, final, ev->report_root, &rerr)) {
             dn_log(DN_LOG_ERROR, "report: %s", rerr.msg);
         } else if (final) {
             ev->final_done = 1;
@@ -384,6 +385,8 @@ static const dn_config_key_t own_keys[] = {
     {"auto_accept_warning", DN_CFG_BOOL, "false", "warnings do not stop auto-acceptance"},
     {"report_dir", DN_CFG_STRING, "", "report directory (default <data_dir>/report)"},
     {"exit_at_end", DN_CFG_BOOL, "false", "exit 0 after the final report"},
+    {"report_root", DN_CFG_BOOL, "false", "also write references.root: the reference that "
+                                          "scored each run, and the run, as ROOT histograms"},
 };
 
 /* The auto-accept keys: which methods must agree (empty: all evaluated). */
@@ -415,6 +418,7 @@ static int read_config(ev_t *ev, dn_node_t *node, dn_err_t *err)
         return rc;
     ev_judge_init(&ev->judge, dn_node_policy(node), (int)n_hist, (uint64_t)boot_seed, margin);
     ev->exit_at_end = dn_node_bool(node, "exit_at_end");
+    ev->report_root = dn_node_bool(node, "report_root");
     const char *rd = dn_node_str(node, "report_dir");
     if (rd[0]) {
         snprintf(ev->report_dir, sizeof ev->report_dir, "%s", rd);

@@ -279,9 +279,10 @@ int ev_figure_worker_main(void);
 
 /* Writes the report into dir (atomically, file by file): metrics.json, the
  * scores CSVs, flags.csv, runs.csv, subsystems.csv, labels.csv (from the
- * store's ev.labels: commit first), then FINAL when final; logs the summary
- * table. Returns 0 or an error with *err set. */
+ * store's ev.labels: commit first), references.root when root (a failure of
+ * it only logged), then FINAL when final; logs the summary table. Returns 0
+ * or an error with *err set. */
 int ev_report_write(const ev_book_t *b, const ev_judge_t *j, const int methods[EV_METHODS],
-                    dn_store_t *store, const char *dir, int final, dn_err_t *err);
+                    dn_store_t *store, const char *dir, int final, int root, dn_err_t *err);
 
 #endif

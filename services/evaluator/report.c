@@ -14,6 +14,10 @@
  *                      the worst bins of the worst one); subsystems.csv the
  *                      same per subsystem of each run;
  *   labels.csv         every label received, in arrival order (ev.labels);
+ *   references.root    with report_root: per method, key and scored run the
+ *                      reference that scored it and the run normalised
+ *                      (rootdata.h), at <method>/<key>/run_000123/{ref,obs};
+ *                      a failure here is logged, the rest of the report stands;
  *   FINAL              empty, last, once the report is final.
  * Then the summary table goes to the log. */
 #include <math.h>
@@ -28,6 +32,7 @@
 #include "histo.h"
 #include "log.h"
 #include "results.h"
+#include "rootdata.h"
 #include "writer.h"
 
 /* What the report is written from. */
@@ -438,6 +443,67 @@ static int write_labels(const rep_t *rp, dn_store_t *store, dn_err_t *err)
     return dn_outfile_commit(&of, err);
 }
 
+/* ---- references.root ------------------------------------------------------------------- */
+
+/* The references of key k by method m into w: 0, or the writer's error (a
+ * key whose name the writer refuses is logged and left out). */
+static int key_references(const rep_t *rp, dn_root_writer_t *w, int k, int m, dn_err_t *err)
+{
+    const ev_key_t *hk = &rp->b->keys[k];
+    const double *edges = NULL;
+    for (int i = 0; i < hk->n_rows && !edges; i++)
+        edges = hk->rows[i].edges;
+    double *numbered = NULL;
+    if (!edges) { /* no run gave edges: ROOT's bins numbered 0 .. n_bins */
+        if (!(numbered = malloc(((size_t)hk->n_bins + 1) * sizeof *numbered)))
+            return dn_err_set(err, DN_ENOMEM, "out of memory");
+        for (int c = 0; c <= hk->n_bins; c++)
+            numbered[c] = c;
+        edges = numbered;
+    }
+    /* The book holds 2-D histograms flattened, without their y axis: TH1D */
+    const dn_root_binning_t bin = {.n_bins = hk->n_bins, .edges = edges};
+    int rc = 0;
+    for (int i = 0; i < hk->n_rows && !rc; i++) {
+        const ev_row_t *r = &hk->rows[i];
+        if (!r->has_score[m] || isnan(r->chi2[m]) || !r->counts || !r->ref_mu[m] ||
+            !r->ref_sigma[m])
+            continue;
+        char dir[DN_MSG_KEY_MAX + 64], run[40];
+        dn_root_run_name(run, sizeof run, r->run_number);
+        snprintf(dir, sizeof dir, "%s/%s/%s", ev_method_name[m], hk->key, run);
+        dn_err_t e = {0};
+        rc = dn_root_add_reference(w, dir, &bin, r->run_number, r->counts, r->variances,
+                                   r->ref_mu[m], r->ref_sigma[m], &e);
+        if (rc == DN_EINVAL || rc == DN_EEMPTY) {
+            dn_log(DN_LOG_WARN, "references.root: histogram '%s' (%s): %s; its references "
+                   "are left out", hk->key, ev_method_name[m], e.msg);
+            rc = 0;
+            break;
+        }
+        if (rc)
+            rc = dn_err_set(err, rc, "%s", e.msg);
+    }
+    free(numbered);
+    return rc;
+}
+
+static int write_references(const rep_t *rp, dn_err_t *err)
+{
+    char path[4096 + 32];
+    snprintf(path, sizeof path, "%s/references.root", rp->dir);
+    dn_root_writer_t *w = NULL;
+    int rc = dn_root_writer_open(path, NULL, &w, err);
+    for (int m = 0; m < EV_METHODS && !rc; m++)
+        for (int k = 0; rp->methods[m] && k < rp->b->n_keys && !rc; k++)
+            if (rp->b->keys[k].n_bins > 0)
+                rc = key_references(rp, w, k, m, err);
+    if (!rc)
+        rc = dn_root_writer_close(&w, err);
+    dn_root_writer_abort(&w);
+    return rc;
+}
+
 /* ---- the report ------------------------------------------------------------------------ */
 
 static void log_summary(const rep_t *rp, const dn_eval_result_t *res, const int *ok)
@@ -460,7 +526,7 @@ static void log_summary(const rep_t *rp, const dn_eval_result_t *res, const int 
 }
 
 int ev_report_write(const ev_book_t *b, const ev_judge_t *j, const int methods[EV_METHODS],
-                    dn_store_t *store, const char *dir, int final, dn_err_t *err)
+                    dn_store_t *store, const char *dir, int final, int root, dn_err_t *err)
 {
     const rep_t rp = {b, j, methods, dir};
     const size_t cells = (size_t)b->n_keys * EV_METHODS + 1;
@@ -474,7 +540,14 @@ int ev_report_write(const ev_book_t *b, const ev_judge_t *j, const int methods[E
             if (methods[m])
                 rc = write_scores(&rp, k, m, err);
     if (!rc && !(rc = write_flags(&rp, err)) && !(rc = write_runs(&rp, 0, err)) &&
-        !(rc = write_runs(&rp, 1, err)) && !(rc = write_labels(&rp, store, err)) && final) {
+        !(rc = write_runs(&rp, 1, err)) && !(rc = write_labels(&rp, store, err)) && root) {
+        /* an extra for ROOT users: its failure (a file past ROOT's size
+         * limit, a full disk) is logged and costs the rest of the report nothing */
+        dn_err_t rerr = {0};
+        if (write_references(&rp, &rerr))
+            dn_log(DN_LOG_ERROR, "report: references.root not written: %s", rerr.msg);
+    }
+    if (!rc && final) {
         dn_outfile_t *of = open_in(&rp, "FINAL", err);
         rc = of ? dn_outfile_commit(&of, err) : err->code;
     }
