@@ -77,9 +77,12 @@ static int ends_with(const char *name, const char *ext)
     return n > m && !strcmp(name + n - m, ext);
 }
 
+/* Hidden files are being written; meta.json is what a dataset directory
+ * (dinamo generate --format root) keeps beside its runs, as input.c skips it. */
 static int is_run_file(const char *name)
 {
-    return name[0] != '.' && (ends_with(name, ".json") || ends_with(name, ".root"));
+    return name[0] != '.' && strcmp(name, "meta.json") &&
+           (ends_with(name, ".json") || ends_with(name, ".root"));
 }
 
 /* The run of the file at path, read by its kind. */
