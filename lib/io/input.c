@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "npz.h"
 #include "rootfile.h"
@@ -404,17 +405,24 @@ int dn_input_read_dataset(const char *path, const dn_input_opts_t *opts,
     }
     if (rc)
         goto fail;
-    if (opts && opts->labels_path) {
+    /* A directory of run files written by dinamo generate keeps its labels in
+     * labels.csv beside them (rootdata.h): used unless a labels file is given. */
+    char side[4096];
+    const char *labels_path = opts ? opts->labels_path : NULL;
+    if (!labels_path && (kind == DN_INPUT_UHI_DIR || kind == DN_INPUT_ROOT) &&
+        path_join(side, sizeof side, path, "labels.csv") == DN_OK && access(side, R_OK) == 0)
+        labels_path = side;
+    if (labels_path) {
         int64_t *runs = NULL;
         int8_t *labels = NULL;
         int n = 0, unknown = 0;
-        if ((rc = dn_labels_read_csv(opts->labels_path, &runs, &labels, &n, err)))
+        if ((rc = dn_labels_read_csv(labels_path, &runs, &labels, &n, err)))
             goto fail;
         dn_labels_apply(ds, runs, labels, n, &unknown);
         free(runs);
         free(labels);
         if (unknown)
-            warn(&w, "%s: %d labelled runs are not in %s", opts->labels_path, unknown, path);
+            warn(&w, "%s: %d labelled runs are not in %s", labels_path, unknown, path);
     }
     if (n_skipped)
         *n_skipped = w.n_warn;
