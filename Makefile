@@ -186,6 +186,12 @@ $(BUILD)/tests/test_dash_model: $(BUILD)/tests/test_dash_model.o \
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
 
+$(BUILD)/tests/test_ev_book.o: CFLAGS += -Iservices/evaluator
+$(BUILD)/tests/test_ev_book: $(BUILD)/tests/test_ev_book.o \
+	$(BUILD)/obj/services/evaluator/ingest.o $(BUILD)/obj/services/evaluator/judge.o $(LIB_A)
+	@echo "LD $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
+
 $(BUILD)/tests/test_session.o: CFLAGS += -Iservices/dashboard
 $(BUILD)/tests/test_session: $(BUILD)/tests/test_session.o $(BUILD)/obj/services/dashboard/session.o \
 	$(LIB_A)
