@@ -192,6 +192,11 @@ $(BUILD)/tests/test_ev_book: $(BUILD)/tests/test_ev_book.o \
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
 
+$(BUILD)/tests/test_ledger.o: CFLAGS += -Iservices/feed
+$(BUILD)/tests/test_ledger: $(BUILD)/tests/test_ledger.o $(BUILD)/obj/services/feed/ledger.o $(LIB_A)
+	@echo "LD $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
+
 $(BUILD)/tests/test_session.o: CFLAGS += -Iservices/dashboard
 $(BUILD)/tests/test_session: $(BUILD)/tests/test_session.o $(BUILD)/obj/services/dashboard/session.o \
 	$(LIB_A)

@@ -127,6 +127,7 @@ static int leave_out(feed_t *f, dn_runin_t *r, dn_err_t *err)
         free(h->counts);
         free(h->variances);
         free(h->edges);
+        free(h->edges_y);
         r->hist[k] = r->hist[--r->n_hist];
     }
     return DN_OK;
