@@ -182,7 +182,8 @@ $(BUILD)/tests/test_keycodec: $(BUILD)/tests/test_keycodec.o $(BUILD)/obj/servic
 
 $(BUILD)/tests/test_dash_model.o: CFLAGS += -Iservices/dashboard
 $(BUILD)/tests/test_dash_model: $(BUILD)/tests/test_dash_model.o \
-	$(BUILD)/obj/services/dashboard/model.o $(BUILD)/obj/services/dashboard/view.o $(LIB_A)
+	$(BUILD)/obj/services/dashboard/model.o $(BUILD)/obj/services/dashboard/view.o \
+	$(BUILD)/obj/services/dashboard/detail.o $(LIB_A)
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
 
