@@ -605,8 +605,10 @@ static void map_bar(double vx0, double vx1, double vy0, double vy1, double lo, d
         snprintf(text, sizeof text, "%s", label);
     plcol0(C_INK);
     plschr(0, 0.75);
-    plbox("bc", 0, 0, "bcmstv", 0, 0);
-    plmtex("r", 3.8, 0.5, 0.5, text);
+    plsmaj(0, 0); /* numbers at zero-length ticks: ticks inside would cross the colours */
+    plbox("bc", 0, 0, "bcmtv", 0, 0);
+    plsmaj(0, 1);
+    plmtex("r", 4.4, 0.5, 0.5, text);
     plschr(0, 1.0);
 }
 
@@ -617,14 +619,14 @@ static void map_panel(const map_t *m, double vx0, double vx1, const double *v, d
                       const char *title, const char *bar_label)
 {
     const double vy0 = 0.13, vy1 = 0.84;
-    plvpor(vx0 + 0.052, vx1 - 0.085, vy0, vy1);
+    plvpor(vx0 + 0.065, vx1 - 0.085, vy0, vy1);
     plwind(m->x0, m->x1, m->y0, m->y1);
     map_cells(m, v, lo, hi, ramp, outline);
     plcol0(C_INK);
     plschr(0, 0.8);
     plbox("bcnst", 0, 0, "bcnstv", 0, 0);
     plmtex("b", 3.0, 0.5, 0.5, m->h->edges ? "x" : "x bin");
-    plmtex("l", 2.4, 0.5, 0.5, m->h->edges_y ? "y" : "y bin");
+    plmtex("l", 4.2, 0.5, 0.5, m->h->edges_y ? "y" : "y bin");
     plmtex("t", 0.8, 0.5, 0.5, title);
     plschr(0, 1.0);
     map_bar(vx1 - 0.075, vx1 - 0.063, vy0, vy1, lo, hi, ramp, bar_label);
