@@ -182,7 +182,19 @@ $(BUILD)/tests/test_keycodec: $(BUILD)/tests/test_keycodec.o $(BUILD)/obj/servic
 
 $(BUILD)/tests/test_dash_model.o: CFLAGS += -Iservices/dashboard
 $(BUILD)/tests/test_dash_model: $(BUILD)/tests/test_dash_model.o \
-	$(BUILD)/obj/services/dashboard/model.o $(BUILD)/obj/services/dashboard/view.o $(LIB_A)
+	$(BUILD)/obj/services/dashboard/model.o $(BUILD)/obj/services/dashboard/view.o \
+	$(BUILD)/obj/services/dashboard/detail.o $(LIB_A)
+	@echo "LD $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/test_ev_book.o: CFLAGS += -Iservices/evaluator
+$(BUILD)/tests/test_ev_book: $(BUILD)/tests/test_ev_book.o \
+	$(BUILD)/obj/services/evaluator/ingest.o $(BUILD)/obj/services/evaluator/judge.o $(LIB_A)
+	@echo "LD $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/test_ledger.o: CFLAGS += -Iservices/feed
+$(BUILD)/tests/test_ledger: $(BUILD)/tests/test_ledger.o $(BUILD)/obj/services/feed/ledger.o $(LIB_A)
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
 

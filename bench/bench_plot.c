@@ -200,7 +200,7 @@ static int measure(int kind, double *ms, double *base_ms, long size[4])
     snprintf(ours, sizeof ours, "%s/ours_%d", dir, kind);
     snprintf(theirs, sizeof theirs, "%s/base_%d", dir, kind);
     dn_plot_hist_t h = {"run 1234: calo/energy (s), score 3.2, threshold 1.2", NB, NULL, data,
-                        unc, ref, ref_unc, pulls};
+                        unc, ref, ref_unc, pulls, 0, NULL};
     dn_err_t err = {0};
     for (int r = 0; r < REPS; r++) {
         double t0 = bench_now();

@@ -373,6 +373,11 @@ Test(cli, report_draws_every_flagged_run)
     for (char *p = html; (p = strstr(p, "<img src=\"run_")); p++)
         imgs++;
     cr_assert_eq(imgs, 2 * drawn, "index.html shows %d run figures, want %d", imgs, 2 * drawn);
+    int named = 0; /* each flagged run's worst bins, named as the evaluator names them */
+    for (char *p = html; (p = strstr(p, "<p>worst bins (pull): b")); p++)
+        named++;
+    cr_assert_eq(named, drawn, "index.html names the worst bins of %d runs, want %d", named,
+                 drawn);
     for (char *p = html; (p = strstr(p, "<img src=\"")); p++) {
         char name[128];
         cr_assert_eq(sscanf(p + 10, "%100[^\"]", name), 1);

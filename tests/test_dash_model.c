@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bytes.h"
+#include "detail.h"
 #include "json.h"
 #include "model.h"
 #include "view.h"
@@ -354,4 +356,77 @@ Test(dash_model, overlapping_readers_do_not_hold_the_writer_off)
     /* writer first: it waits for the readers inside (2 ms each), not for the
      * readers to stop (up to 2 s) */
     cr_assert_lt(worst, 0.25, "the writer waited %.3f s for the read lock's holders", worst);
+}
+
+/* n_bins_y of key k's view (-1: null, -2: absent). */
+static int view_bins_y(const dash_model_t *m, int k)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_eq(dash_view_key(f, m, k), 0);
+    fclose(f);
+    dn_json_t *doc = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_json_parse(buf, len, &doc, &err), 0, "%s", err.msg);
+    const dn_json_value_t *v = dn_json_get(dn_json_root(doc), "n_bins_y");
+    int ny = !v ? -2 : dn_json_type(v) == DN_JSON_NULL ? -1 : (int)dn_json_number(v);
+    dn_json_destroy(&doc);
+    free(buf);
+    return ny;
+}
+
+/* A key's shape is fixed by its first run, not by a score (which gives the
+ * bins only): the same bins in another 2-D shape, or 1-D, do not fit; the
+ * key's summary row carries the shape once known, and a row written before
+ * 2-D histograms (no bins of y) loads as "shape not known yet". */
+Test(dash_model, a_key_keeps_the_shape_of_its_first_run)
+{
+    dash_model_t m;
+    cr_assert_eq(dash_model_init(&m), 0);
+    int k = dash_model_key(&m, "pix/occ", NULL, 12); /* a score came first */
+    cr_assert_eq(view_bins_y(&m, k), -1, "the shape is known before any run");
+    cr_assert_eq(dash_model_key_shape(&m, k, 12, 3), 2, "the first run fixes the shape");
+    cr_assert_eq(dash_model_key_shape(&m, k, 12, 3), 1);
+    cr_assert_eq(dash_model_key_shape(&m, k, 12, 2), 0, "6x2 fits a 4x3 key");
+    cr_assert_eq(dash_model_key_shape(&m, k, 12, 0), 0, "1-D 12 fits a 4x3 key");
+    cr_assert_eq(dash_model_key_shape(&m, k, 10, 2), 0, "5x2 fits a 4x3 key");
+    cr_assert_eq(view_bins_y(&m, k), 3);
+    int k1 = dash_model_key(&m, "calo/e", "calo", 0);
+    cr_assert_eq(dash_model_key_shape(&m, k1, 40, 0), 2);
+    cr_assert_eq(dash_model_key_shape(&m, k1, 40, 8), 0, "5x8 fits a 1-D key of 40");
+    dash_model_free(&m);
+
+    /* summary rows: with the shape, and as written before 2-D */
+    dash_model_t back;
+    cr_assert_eq(dash_model_init(&back), 0);
+    dn_err_t err = {0};
+    for (int row = 0; row < 2; row++) {
+        dn_wbuf_t w = {0};
+        const char *name = row ? "calo/e" : "pix/occ", *sub = row ? "calo" : "pix";
+        dn_wb_str(&w, name, strlen(name));
+        dn_wb_str(&w, sub, strlen(sub));
+        dn_wb_u32(&w, row ? 40 : 12);
+        if (!row)
+            dn_wb_u32(&w, 3);
+        unsigned char key[4] = {0, 0, 0, (unsigned char)row};
+        cr_assert_eq(dash_detail_row(&back, DASH_ROW_KEY, key, 4, w.p, w.len, &err), 0, "%s",
+                     err.msg);
+        free(w.p);
+    }
+    cr_assert_eq(view_bins_y(&back, 0), 3, "the row's shape was not loaded");
+    cr_assert_eq(dash_model_key_shape(&back, 0, 12, 2), 0);
+    cr_assert_eq(view_bins_y(&back, 1), -1, "an old row gave a shape");
+    cr_assert_eq(dash_model_key_shape(&back, 1, 40, 0), 2);
+    /* a damaged shape is refused by name */
+    dn_wbuf_t w = {0};
+    dn_wb_str(&w, "x/y", 3);
+    dn_wb_str(&w, "x", 1);
+    dn_wb_u32(&w, 12);
+    dn_wb_u32(&w, 5);
+    unsigned char key[4] = {0, 0, 0, 2};
+    cr_assert_eq(dash_detail_row(&back, DASH_ROW_KEY, key, 4, w.p, w.len, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "bins of y"), "%s", err.msg);
+    free(w.p);
+    dash_model_free(&back);
 }

@@ -145,11 +145,86 @@ Test(evaluate, threshold_needs_both_classes)
     dn_dataset_t *ds = make(50, 1);
     dn_eval_opts_t o;
     dn_eval_opts_default(&o);
-    o.n_hist = 50; /* no continual regime */
+    o.n_hist = 24; /* no continual regime */
     double chi2[50];
     for (int i = 0; i < 50; i++)
         chi2[i] = 1.0 + i;
     dn_eval_result_t r;
     cr_assert_eq(dn_evaluate_scores(ds, DN_METHOD_S, chi2, 0.5, &o, &r, &err), DN_EINVAL);
     dn_dataset_destroy(&ds);
+}
+
+/* A 2-D histogram is monitored flattened (x outer, y inner): a dataset of
+ * 8x5 maps scores exactly as the same counts read as 1-D histograms of 40
+ * bins, by DINAMO-S and DINAMO-ML alike: every run's chi2, score and
+ * reference bit for bit, and the same evaluation (the Jaccard distance,
+ * defined for a 1-D x only, is NAN for the maps). */
+Test(evaluate, a_2d_dataset_scores_as_its_flattened_1d, .timeout = 120)
+{
+    enum { NX = 8, NY = 5, NR = 48 };
+    dn_dataset_t *flat = make(NR, 23), *map = make(NR, 23);
+    cr_assert_eq(flat->n_bins, NX * NY);
+    for (int i = 3; i < NR; i += 9) /* both classes in the short historical regime */
+        flat->label[i] = map->label[i] = 1;
+    cr_assert_eq(dn_dataset_set_2d(map, NY), 0);
+    for (int i = 0; i <= NX; i++)
+        map->edges[i] = -4 + i;
+    for (int j = 0; j <= NY; j++)
+        map->edges_y[j] = 0.5 * j;
+    map->edges_known = 1;
+    cr_assert_eq(dn_dataset_nx(map), NX);
+    cr_assert(!memcmp(map->counts, flat->counts, sizeof(double) * NR * NX * NY));
+    const size_t cells = (size_t)NR * NX * NY;
+    for (int method = 0; method < 2; method++) {
+        dn_eval_opts_t o;
+        dn_eval_opts_default(&o);
+        o.method = method ? DN_METHOD_ML : DN_METHOD_S;
+        o.n_hist = 24;
+        o.boot_seed = 5;
+        o.ml_seed = 9;
+        double *buf = malloc(sizeof(double) * 2 * (NR + 2 * cells));
+        cr_assert_not_null(buf);
+        double *score[2] = {buf, buf + NR}, *mu[2], *sg[2];
+        mu[0] = buf + 2 * NR;
+        sg[0] = mu[0] + cells;
+        mu[1] = sg[0] + cells;
+        sg[1] = mu[1] + cells;
+        dn_eval_result_t res[2];
+        dn_err_t err = {0};
+        double alpha[2] = {NAN, NAN}, chi2[2][NR];
+        for (int k = 0; k < 2; k++) {
+            const dn_dataset_t *ds = k ? map : flat;
+            dn_run_scores_t rs = {.chi2 = chi2[k], .score = score[k], .ref_mu = mu[k],
+                                  .ref_sigma = sg[k]};
+            if (!method)
+                cr_assert_eq(dn_s_tune_alpha(ds->counts, NULL, ds->label, o.n_hist, ds->n_bins,
+                                             0.0, &alpha[k], NULL, &err), 0, "%s", err.msg);
+            cr_assert_eq(method ? dn_score_dataset_ml(ds, &o, &rs, &err)
+                                : dn_score_dataset_s(ds, alpha[k], 0.0, &rs, &err), 0, "%s",
+                         err.msg);
+            cr_assert_eq(dn_evaluate_scores_ref(ds, o.method, chi2[k], mu[k], sg[k], alpha[k],
+                                                &o, &res[k], &err), 0, "%s", err.msg);
+        }
+        cr_assert(same(alpha[0], alpha[1]), "alpha %.17g flattened, %.17g as maps", alpha[0],
+                  alpha[1]);
+        int worst = -1, n_scored = 0;
+        for (int i = 0; i < NR; i++) {
+            n_scored += isfinite(score[0][i]);
+            if (!same(score[0][i], score[1][i]) && worst < 0)
+                worst = i;
+        }
+        cr_assert_gt(n_scored, NR / 2, "%s: %d runs scored", method ? "ml" : "s", n_scored);
+        cr_assert_lt(worst, 0, "%s: run %d scores %.17g flattened, %.17g as a map",
+                     method ? "ml" : "s", worst, worst < 0 ? 0 : score[0][worst],
+                     worst < 0 ? 0 : score[1][worst]);
+        cr_assert(!memcmp(mu[0], mu[1], cells * sizeof(double)) &&
+                      !memcmp(sg[0], sg[1], cells * sizeof(double)),
+                  "%s: the references differ", method ? "ml" : "s");
+        expect_same(&res[0], &res[1], 0);
+        cr_assert(isnan(res[1].jaccard_distance), "a Jaccard distance %g for 2-D maps",
+                  res[1].jaccard_distance);
+        free(buf);
+    }
+    dn_dataset_destroy(&flat);
+    dn_dataset_destroy(&map);
 }

@@ -573,7 +573,7 @@ Test(feed, a_root_directory_watched_with_a_truncated_file)
                     "histograms left out' %s/alone.log", rundir), 0,
                  "the cut file was looked at again after the restart (the ledger has it), or "
                  "run 15's det/map was not left out");
-    cr_assert_eq(sh("grep -q 'run_000015.root: histogram \"det/map\": binning changed: y edge 5 "
+    cr_assert_eq(sh("grep -q 'run_000015.root: histogram \"det/map\": binning changed: edge 5 of y "
                     "is 4.5.*left out' %s/alone.log", rundir), 0,
                  "a 2-D binning change is not named");
     /* the histograms of run 9 (written in two chunks) as written */

@@ -83,7 +83,7 @@ static void make_job(int i, char *job, size_t cap)
     snprintf(hb, sizeof hb, "%s/h%d", dir, i);
     snprintf(yb, sizeof yb, "%s/y%d", dir, i);
     snprintf(job, cap, "%s/j%d.job", dir, i);
-    dn_plot_job_t j = {hb, yb, {"job", 3, edges, v, u, v, u, p}, "history", 4, 2, run,
+    dn_plot_job_t j = {hb, yb, {"job", 3, edges, v, u, v, u, p, 0, NULL}, "history", 4, 2, run,
                        score, label, 0.5, 1.0};
     dn_err_t err = {0};
     cr_assert_eq(dn_plot_job_save(job, &j, &err), 0, "%s", err.msg);

@@ -170,3 +170,51 @@ Test(histo, chi2_and_pulls_match_the_formulas)
     free(sg);
     free(pulls);
 }
+
+/* Bins are named for people: 1-D by index, 2-D by (ix, iy) of the flattened
+ * order (x outer: bin = ix * ny + iy) and, only when both axes' edges are
+ * known, by the bin's centres. */
+Test(histo, bin_names_1d_and_2d)
+{
+    char buf[96];
+    const double ex[5] = {0, 1, 2, 4, 8}, ey[4] = {-1.5, -0.5, 0.5, 1.5};
+    dn_hist_bin_name(buf, sizeof buf, 17, 40, 0, NULL, NULL);
+    cr_assert_str_eq(buf, "b17");
+    /* 4 x 3: bin 10 is ix 3, iy 1 */
+    dn_hist_bin_name(buf, sizeof buf, 10, 12, 3, NULL, NULL);
+    cr_assert_str_eq(buf, "bin (3,1)");
+    dn_hist_bin_name(buf, sizeof buf, 10, 12, 3, ex, ey);
+    cr_assert_str_eq(buf, "bin (3,1) at (6, 0)");
+    dn_hist_bin_name(buf, sizeof buf, 2, 12, 3, ex, NULL); /* one axis only: no centres */
+    cr_assert_str_eq(buf, "bin (0,2)");
+    dn_hist_bin_name(buf, sizeof buf, 5, 12, 3, ex, ey);
+    cr_assert_str_eq(buf, "bin (1,2) at (1.5, 1)");
+    char small[6];
+    dn_hist_bin_name(small, sizeof small, 10, 12, 3, ex, ey);
+    cr_assert_str_eq(small, "bin (");
+    dn_hist_binning_name(buf, sizeof buf, 24, 0);
+    cr_assert_str_eq(buf, "24 bins");
+    dn_hist_binning_name(buf, sizeof buf, 24, 6);
+    cr_assert_str_eq(buf, "4x6 bins (2-D)");
+}
+
+/* The worst bins by |pull|, largest first, ties to the lower index, NaN and
+ * infinite pulls left out; whole entries only when the buffer is short. */
+Test(histo, worst_bins_ranked_and_named)
+{
+    const double p[12] = {0.5, -8.2, NAN, 3.0, -3.0, INFINITY, 8.2, 1, 0, 0, 0, -0.1};
+    const double ex[5] = {0, 1, 2, 4, 8}, ey[4] = {-1.5, -0.5, 0.5, 1.5};
+    char buf[256];
+    dn_hist_worst_bins(buf, sizeof buf, p, 12, 3, 0, NULL, NULL);
+    cr_assert_str_eq(buf, "b1:-8.2 b6:+8.2 b3:+3.0");
+    dn_hist_worst_bins(buf, sizeof buf, p, 12, 4, 3, ex, ey);
+    cr_assert_str_eq(buf, "bin (0,1) at (0.5, 0):-8.2; bin (2,0) at (3, -1):+8.2; "
+                          "bin (1,0) at (1.5, -1):+3.0; bin (1,1) at (1.5, 0):-3.0");
+    dn_hist_worst_bins(buf, sizeof buf, p, 12, 2, 3, NULL, NULL);
+    cr_assert_str_eq(buf, "bin (0,1):-8.2; bin (2,0):+8.2");
+    dn_hist_worst_bins(buf, 20, p, 12, 3, 0, NULL, NULL); /* "b1:-8.2 b6:+8.2" is 15 */
+    cr_assert_str_eq(buf, "b1:-8.2 b6:+8.2");
+    const double none[2] = {NAN, NAN};
+    dn_hist_worst_bins(buf, sizeof buf, none, 2, 3, 0, NULL, NULL);
+    cr_assert_str_eq(buf, "");
+}

@@ -169,3 +169,31 @@ Test(keycodec, declared_sizes_are_not_trusted)
     free(w.p);
     release(&ks);
 }
+
+/* A 2-D key (2x2 here) keeps its bins of y through its state; a 1-D key's
+ * state is the bytes it always was (n_bins plain at offset 8); bins of y that
+ * do not divide the bins are refused by name. */
+Test(keycodec, a_2d_key_keeps_its_shape)
+{
+    dn_wbuf_t w1, w2 = {0};
+    tkey_t ks;
+    sample(&w1, &ks);
+    cr_assert_eq(dn_get_u32(w1.p + 8), 4, "1-D bins word %#x", dn_get_u32(w1.p + 8));
+    ks.n_bins_y = 2;
+    trainer_keystate_encode(&ks, &w2);
+    cr_assert(!w2.oom);
+    cr_assert_eq(w2.len, w1.len + 4);
+    tkey_t back = {.key = "calo/e"};
+    dn_err_t err = {0};
+    cr_assert_eq(trainer_keystate_decode(w2.p, w2.len, &back, &err), 0, "%s", err.msg);
+    cr_assert(back.n_bins == 4 && back.n_bins_y == 2, "decoded %d bins, %d of y", back.n_bins,
+              back.n_bins_y);
+    cr_assert_eq(back.n_items, 2);
+    release(&back);
+    dn_put_u32(w2.p + 12, 3); /* 4 bins in rows of 3 */
+    cr_assert_eq(decode(w2.p, w2.len, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "4 bins are not rows of 3"), "%s", err.msg);
+    free(w1.p);
+    free(w2.p);
+    release(&ks);
+}

@@ -65,7 +65,7 @@ Test(plot, histogram_history_and_distributions)
     char base[128];
     dn_err_t err = {0};
     snprintf(base, sizeof base, "%s/hist", dir);
-    dn_plot_hist_t h = {"run 42: calo/energy", NB, edges, data, unc, ref, ref_unc, pulls};
+    dn_plot_hist_t h = {"run 42: calo/energy", NB, edges, data, unc, ref, ref_unc, pulls, 0, NULL};
     cr_assert_eq(dn_plot_histogram(base, &h, &err), 0, "%s", err.msg);
     check_files(base, "calo/energy");
     h.edges = NULL; /* bins numbered */
@@ -97,7 +97,7 @@ Test(plot, bad_inputs_are_refused)
     dn_err_t err = {0};
     snprintf(base, sizeof base, "%s/x", dir);
     double e[3] = {0, 1, 1}, v[2] = {1, 1};
-    dn_plot_hist_t h = {"t", 2, e, v, NULL, v, v, v};
+    dn_plot_hist_t h = {"t", 2, e, v, NULL, v, v, v, 0, NULL};
     cr_assert_eq(dn_plot_histogram(base, &h, &err), DN_EINVAL);
     cr_assert(strstr(err.msg, "edges not increasing"), "%s", err.msg);
     h.n_bins = 0;
@@ -108,7 +108,7 @@ Test(plot, bad_inputs_are_refused)
     cr_assert_eq(dn_plot_history(base, "t", 2, r, s, l, NAN, NAN, -1, &err), DN_EINVAL);
     cr_assert_eq(dn_plot_distributions(base, "t", 2, s, l, 0, &err), DN_EINVAL);
     double e2[3] = {0, 1, 2};
-    dn_plot_hist_t ok = {"t", 2, e2, v, NULL, v, v, v};
+    dn_plot_hist_t ok = {"t", 2, e2, v, NULL, v, v, v, 0, NULL};
     snprintf(base, sizeof base, "%s/no/such/dir/x", dir);
     cr_assert_eq(dn_plot_histogram(base, &ok, &err), DN_EIO);
     cr_assert(strstr(err.msg, "no/such/dir/x.png"), "%s", err.msg);
@@ -127,7 +127,7 @@ Test(plot, jobs_round_trip_through_their_files)
     snprintf(hb, sizeof hb, "%s/job_hist", dir);
     snprintf(yb, sizeof yb, "%s/job_history", dir);
     snprintf(job, sizeof job, "%s/x.job", dir);
-    dn_plot_job_t j = {hb, yb, {"job", 3, edges, v, u, v, u, p}, "job history", 4, 2, run,
+    dn_plot_job_t j = {hb, yb, {"job", 3, edges, v, u, v, u, p, 0, NULL}, "job history", 4, 2, run,
                        score, label, 0.5, 1.0};
     dn_err_t err = {0};
     cr_assert_eq(dn_plot_job_save(job, &j, &err), 0, "%s", err.msg);
@@ -211,4 +211,91 @@ Test(plot, markers_land_on_their_points)
     for (struct dirent *e; (e = readdir(d));)
         cr_assert(!strstr(e->d_name, ".tmp"), "temporary file left behind: %s", e->d_name);
     closedir(d);
+}
+
+/* The colour of the pixel at (x, y) as 0xRRGGBB. */
+static uint32_t pixel(cairo_surface_t *img, int x, int y)
+{
+    const unsigned char *data = cairo_image_surface_get_data(img);
+    const int stride = cairo_image_surface_get_stride(img);
+    return ((const uint32_t *)(const void *)(data + (size_t)y * stride))[x] & 0xffffffu;
+}
+
+/* A 2-D histogram is drawn as three maps (run, reference, pulls): the pull
+ * map is white where the pull is 0, red where it is large and positive, blue
+ * where it is large and negative, each cell over its bin's edges (variable in
+ * x here). The pull panel spans x 73.2%..91.5% and y 13%..84% of the 1500x520
+ * page; cell (ix, iy) is looked up at its centre. A job carries the y axis
+ * through its file. */
+Test(plot, histogram_2d_maps)
+{
+    enum { NX = 10, NY = 8, NB = NX * NY };
+    double ex[NX + 1], ey[NY + 1], data[NB], unc[NB], ref[NB], ref_unc[NB], pulls[NB];
+    for (int i = 0; i <= NX; i++)
+        ex[i] = i < 6 ? i : 6 + 2.0 * (i - 6); /* 0..5 by 1, then by 2: 0..14 */
+    for (int j = 0; j <= NY; j++)
+        ey[j] = -2 + 0.5 * j;
+    for (int i = 0; i < NX; i++)
+        for (int j = 0; j < NY; j++) {
+            int b = i * NY + j;
+            ref[b] = (1.0 + i + j) / (NB * 10.0);
+            ref_unc[b] = 0.01 * ref[b];
+            data[b] = ref[b];
+            unc[b] = 0.02 * ref[b];
+            pulls[b] = 0;
+        }
+    pulls[7 * NY + 2] = 12;  /* red */
+    pulls[2 * NY + 5] = -12; /* blue */
+    data[0] = NAN;           /* left out */
+    char base[128], path[160];
+    dn_err_t err = {0};
+    snprintf(base, sizeof base, "%s/map", dir);
+    dn_plot_hist_t h = {"run 7: pixel/occupancy", NB, ex, data, unc, ref, ref_unc, pulls, NY, ey};
+    cr_assert_eq(dn_plot_histogram(base, &h, &err), 0, "%s", err.msg);
+    check_files(base, "map");
+    snprintf(path, sizeof path, "%s.png", base);
+    cairo_surface_t *png = cairo_image_surface_create_from_png(path);
+    cr_assert_eq(cairo_surface_status(png), CAIRO_STATUS_SUCCESS, "%s", path);
+    const int W = cairo_image_surface_get_width(png), H = cairo_image_surface_get_height(png);
+    cr_assert(W == 1500 && H == 520, "map page %dx%d, want 1500x520", W, H);
+    const double vx0 = 2.0 / 3 + 0.065, vx1 = 0.915, vy0 = 0.13, vy1 = 0.84;
+#define CELL_X(i) (int)(W * (vx0 + (0.5 * (ex[i] + ex[(i) + 1]) - ex[0]) / (ex[NX] - ex[0]) * (vx1 - vx0)))
+#define CELL_Y(j) (int)(H * (1 - (vy0 + (0.5 * (ey[j] + ey[(j) + 1]) - ey[0]) / (ey[NY] - ey[0]) * (vy1 - vy0))))
+    uint32_t hot = pixel(png, CELL_X(7), CELL_Y(2)), cold = pixel(png, CELL_X(2), CELL_Y(5)),
+             zero = pixel(png, CELL_X(4), CELL_Y(4));
+    cairo_surface_destroy(png);
+    int hr = hot >> 16, hb = hot & 255, cr_ = cold >> 16, cb = cold & 255;
+    cr_assert(hr > 150 && hb < 80, "cell (7,2), pull +12: colour %06x, want red", hot);
+    cr_assert(cb > 130 && cr_ < 80, "cell (2,5), pull -12: colour %06x, want blue", cold);
+    cr_assert((zero >> 16) > 240 && (zero >> 8 & 255) > 240 && (zero & 255) > 240,
+              "cell (4,4), pull 0: colour %06x, want white", zero);
+    /* refused: a y count that does not divide the bins, one axis' edges only */
+    dn_plot_hist_t odd = h;
+    odd.n_bins_y = 7;
+    cr_assert_eq(dn_plot_histogram(base, &odd, &err), DN_EINVAL);
+    odd = h;
+    odd.edges_y = NULL;
+    cr_assert_eq(dn_plot_histogram(base, &odd, &err), DN_EINVAL);
+    cr_assert(strstr(err.msg, "one axis"), "%s", err.msg);
+    /* through a job file */
+    char hb2[128], yb[128], job[128];
+    snprintf(hb2, sizeof hb2, "%s/job_map", dir);
+    snprintf(yb, sizeof yb, "%s/job_map_history", dir);
+    snprintf(job, sizeof job, "%s/map.job", dir);
+    int64_t run[2] = {6, 7};
+    double score[2] = {0.1, 2.0};
+    int8_t label[2] = {0, 1};
+    dn_plot_job_t j = {hb2, yb, h, "history", 2, 1, run, score, label, 0.5, 1.0};
+    cr_assert_eq(dn_plot_job_save(job, &j, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_plot_job_run_file(job, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s.png", hb2);
+    png = cairo_image_surface_create_from_png(path);
+    cr_assert_eq(cairo_surface_status(png), CAIRO_STATUS_SUCCESS, "%s", path);
+    cr_assert(cairo_image_surface_get_width(png) == 1500, "the job drew no map: %d px wide",
+              cairo_image_surface_get_width(png));
+    hot = pixel(png, CELL_X(7), CELL_Y(2));
+    cairo_surface_destroy(png);
+    cr_assert(hot >> 16 > 150 && (hot & 255) < 80, "job: cell (7,2): colour %06x, want red", hot);
+#undef CELL_X
+#undef CELL_Y
 }

@@ -522,7 +522,8 @@ Test(scorer, a_wrong_bin_count_is_rejected_with_a_detail_and_not_learned)
     cr_assert_eq(r.sink->n, 3);
     const Dinamo__Score *s = score_at(&r, 1);
     cr_assert_eq(s->status, DINAMO__SCORE_STATUS__REJECTED);
-    cr_assert_str_eq(s->detail, "run 101: histogram 'a': 3 bins, the key has 4");
+    cr_assert_str_eq(s->detail, "run 101: histogram 'a': binning changed: 3 bins, the key has "
+                     "4 bins");
     cr_assert_eq(r.m->n_learned, 2, "the wrong-sized run is not learned");
     expect_ok(&r, 2, 2, "a", 1004);
     cr_assert_eq(stats(&r).scores_rejected, 1);
@@ -839,6 +840,102 @@ Test(scorer, a_damaged_checkpoint_is_refused_by_name)
     rig_free(&d);
     free(junk);
     free(blob);
+    rig_free(&a);
+    dn_store_destroy(&store);
+}
+
+/* ---- 2-D histograms ------------------------------------------------------------------- */
+
+/* Run seq holding one histogram "m" of nb bins, each 1, in rows of ny bins of
+ * y (0: 1-D). */
+static void run_shaped(rig_t *r, uint64_t seq, int nb, int ny)
+{
+    double counts[MAX_BINS];
+    for (int b = 0; b < nb; b++)
+        counts[b] = 1;
+    Dinamo__Histogram h = DINAMO__HISTOGRAM__INIT, *hp = &h;
+    h.key = (char *)"m";
+    h.n_counts = (size_t)nb;
+    h.counts = counts;
+    h.has_n_bins_y = ny > 0;
+    h.n_bins_y = (uint32_t)ny;
+    Dinamo__Run run = DINAMO__RUN__INIT;
+    run.stream = (char *)"test";
+    run.has_run_number = run.has_run_seq = 1;
+    run.run_number = 100 + (int64_t)seq;
+    run.run_seq = seq;
+    run.n_histograms = 1;
+    run.histograms = &hp;
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.body_case = DINAMO__ENVELOPE__BODY_RUN;
+    env.run = &run;
+    deliver(r, &env);
+}
+
+/* A key first seen as 4x3 keeps that shape: a 6x2 and a 1-D histogram of the
+ * same 12 bins are rejected with both binnings named and never learned, also
+ * by a scorer restored from the checkpoint (the shape rides in it). */
+Test(scorer, a_2d_key_rejects_the_same_bins_in_another_shape)
+{
+    dn_err_t err = {0};
+    char path[DN_TEST_TMPDIR_MAX + 16];
+    snprintf(path, sizeof path, "%s/store", dir);
+    dn_store_t *store = dn_store_open(path, DN_STORE_NOSYNC, 0, &err);
+    cr_assert_not_null(store, "%s", err.msg);
+    rig_t a = rig_new(1);
+    run_shaped(&a, 0, 12, 3);
+    run_shaped(&a, 1, 12, 2);
+    run_shaped(&a, 2, 12, 0);
+    run_shaped(&a, 3, 12, 3);
+    for (uint64_t i = 0; i < 4; i++)
+        label_in(&a, i, "m", 1);
+    advance(&a);
+    cr_assert_eq(a.sink->n, 4);
+    cr_assert_eq(dn_scorer_key_bins_y(a.sc, dn_scorer_key_find(a.sc, "m")), 3);
+    cr_assert_eq(score_at(&a, 0)->status, DINAMO__SCORE_STATUS__OK);
+    cr_assert_eq(score_at(&a, 3)->status, DINAMO__SCORE_STATUS__OK);
+    cr_assert_eq(score_at(&a, 1)->status, DINAMO__SCORE_STATUS__REJECTED);
+    cr_assert_str_eq(score_at(&a, 1)->detail, "run 101: histogram 'm': binning changed: 6x2 "
+                     "bins (2-D), the key has 4x3 bins (2-D)");
+    cr_assert_eq(score_at(&a, 2)->status, DINAMO__SCORE_STATUS__REJECTED);
+    cr_assert_str_eq(score_at(&a, 2)->detail, "run 102: histogram 'm': binning changed: 12 "
+                     "bins, the key has 4x3 bins (2-D)");
+    cr_assert_eq(a.m->n_learned, 2, "only the 4x3 runs are learned");
+    cr_assert_eq(stats(&a).scores_rejected, 2);
+    commit(&a, store);
+
+    rig_t b = rig_new(1);
+    cr_assert_eq(restore(&b, store, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_scorer_key_bins_y(b.sc, dn_scorer_key_find(b.sc, "m")), 3,
+                 "the key's bins of y did not survive the checkpoint");
+    run_shaped(&b, 4, 12, 2);
+    run_shaped(&b, 5, 12, 3);
+    advance(&b);
+    cr_assert_eq(b.sink->n, 2);
+    cr_assert_eq(score_at(&b, 0)->status, DINAMO__SCORE_STATUS__REJECTED);
+    cr_assert_eq(score_at(&b, 1)->status, DINAMO__SCORE_STATUS__OK);
+    /* a damaged shape (bins of y not dividing the bins) is refused by name */
+    dn_wbuf_t w = {0};
+    dn_scorer_save(b.sc, &w);
+    cr_assert(!w.oom);
+    rig_free(&b);
+    /* the key's bins word follows the head: find 12 | KEY_2D, then 3 */
+    int found = 0;
+    for (size_t i = 0; i + 8 <= w.len && !found; i++) {
+        uint32_t nb = (uint32_t)w.p[i] | (uint32_t)w.p[i + 1] << 8 | (uint32_t)w.p[i + 2] << 16 |
+                      (uint32_t)w.p[i + 3] << 24;
+        if (nb == (12u | 0x80000000u) && w.p[i + 4] == 3 && !w.p[i + 5]) {
+            w.p[i + 4] = 5;
+            found = 1;
+        }
+    }
+    cr_assert(found, "no 2-D key in the checkpoint");
+    rig_t c = rig_new(1);
+    dn_rbuf_t rb = {w.p, w.len, 0, 0};
+    cr_assert_eq(dn_scorer_load(c.sc, store, &rb, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "damaged key"), "%s", err.msg);
+    free(w.p);
+    rig_free(&c);
     rig_free(&a);
     dn_store_destroy(&store);
 }

@@ -18,6 +18,7 @@
 #include "evaluate.h"
 #include "figset.h"
 #include "fileio.h"
+#include "histo.h"
 #include "plot.h"
 #include "policy.h"
 #include "results.h"
@@ -222,15 +223,45 @@ static int draw_flagged(const report_t *r, dn_err_t *err)
                  r->key[0] ? " " : "", r->method, (long long)ds->run[i]);
         snprintf(hb, sizeof hb, "%s/run_%lld", r->outdir, (long long)ds->run[i]);
         snprintf(yb, sizeof yb, "%s/run_%lld_history", r->outdir, (long long)ds->run[i]);
-        dn_figset_t set = {hb, yb, title, htitle, nb, ds->edges, dn_dataset_row(ds, i),
-                           ds->variances ? ds->variances + at : NULL, r->mu + at, r->sg + at,
-                           ds->n_runs, ds->run, r->score, ds->label, i, r->thr.warning,
-                           r->thr.bad};
+        /* placeholder numbering is not x: no edges then (the axes say "bin") */
+        const int known = ds->edges_known;
+        dn_figset_t set = {.hist_base = hb, .history_base = yb, .title = title,
+                           .history_title = htitle, .n_bins = nb,
+                           .edges = known ? ds->edges : NULL, .counts = dn_dataset_row(ds, i),
+                           .variances = ds->variances ? ds->variances + at : NULL,
+                           .ref_mu = r->mu + at, .ref_sigma = r->sg + at,
+                           .n_runs = ds->n_runs, .run = ds->run, .score = r->score,
+                           .label = ds->label, .mark = i, .warning = r->thr.warning,
+                           .threshold = r->thr.bad, .n_bins_y = ds->n_bins_y,
+                           .edges_y = known ? ds->edges_y : NULL};
         int rc = dn_figset_make(&set, NULL, err);
         if (rc)
             return rc;
     }
     return 0;
+}
+
+/* The worst bins of flagged run i against the reference that scored it, as
+ * the evaluator names them (histo.h: "b17:+8.2 ..."; 2-D "bin (ix,iy) at
+ * (xc, yc):+8.2; ..."); "" when the run has no entries or memory is short. */
+static void worst_bins(const report_t *r, int i, char *buf, size_t cap)
+{
+    const dn_dataset_t *ds = r->ds;
+    const int nb = ds->n_bins;
+    const size_t at = (size_t)i * (size_t)nb;
+    double *xt = malloc(sizeof(double) * 3 * (size_t)nb);
+    buf[0] = '\0';
+    if (!xt)
+        return;
+    double *sx2 = xt + nb, *pull = sx2 + nb;
+    if (dn_hist_normalise(xt, sx2, dn_dataset_row(ds, i),
+                          ds->variances ? ds->variances + at : NULL, nb) > DN_EPS) {
+        dn_hist_chi2(pull, xt, sx2, r->mu + at, r->sg + at, nb);
+        const int known = ds->edges_known;
+        dn_hist_worst_bins(buf, cap, pull, nb, 3, ds->n_bins_y, known ? ds->edges : NULL,
+                           known ? ds->edges_y : NULL);
+    }
+    free(xt);
 }
 
 /* index.html: the numbers, then every figure. */
@@ -267,10 +298,17 @@ static int write_index(const report_t *r, dn_err_t *err)
           html);
     for (int k = 0; k < r->drawn; k++) {
         long long run = (long long)r->ds->run[r->fl[k].i];
-        fprintf(html, "<h3 id=\"run%lld\">run %lld: score %.3f</h3>"
-                      "<a href=\"run_%lld.svg\"><img src=\"run_%lld.png\"></a>"
+        char bins[256];
+        worst_bins(r, r->fl[k].i, bins, sizeof bins);
+        fprintf(html, "<h3 id=\"run%lld\">run %lld: score %.3f</h3>", run, run, r->fl[k].score);
+        if (bins[0]) {
+            fputs("<p>worst bins (pull): ", html);
+            html_text(html, bins);
+            fputs("</p>", html);
+        }
+        fprintf(html, "<a href=\"run_%lld.svg\"><img src=\"run_%lld.png\"></a>"
                       "<a href=\"run_%lld_history.svg\"><img src=\"run_%lld_history.png\"></a>\n",
-                run, run, r->fl[k].score, run, run, run, run);
+                run, run, run, run);
     }
     fputs("</body></html>\n", html);
     return dn_outfile_commit(&of, err);

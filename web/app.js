@@ -712,6 +712,15 @@ function drawHistPanel(container, hist, m) {
     bands: [{ series: [1, 2], fill: 'rgba(70,110,170,0.18)' }],
   }, [x, hi, lo, ref, data], container);
   const pulls = (sc.pulls || []).map(finite);
+  if (sc.worst_bins) {
+    container.appendChild(el('p', { class: 'muted worst-bins', 'data-testid': `worst-bins-${m}` },
+      `worst bins (pull): ${sc.worst_bins}`));
+  }
+  const ny = hist.n_bins_y | 0;
+  if (ny > 0 && n % ny === 0 && pulls.length === n) {
+    drawPullMap(container, hist, pulls, ny, w, m);
+    return;
+  }
   makePlot({
     width: w, height: 120, cursor: { sync: { key: sync.key }, drag: { x: true, y: false } },
     legend: { show: false },
@@ -723,6 +732,76 @@ function drawHistPanel(container, hist, m) {
         paths: uPlot.paths.bars({ size: [0.85, 40] }), fillTo: 0, points: { show: false } },
     ],
   }, [x, pulls], container);
+}
+// A 2-D histogram's pulls as a heat map: the flattened bins (x outer, y
+// inner: bin ix * ny + iy) as cells of equal size, x to the right, y up,
+// blue below the reference, white at 0, red above, on a scale symmetric
+// about 0 (at least +-5); the bin under the pointer is named in the title.
+function pullColour(p, pmax) {
+  if (p === null) return '#f3f3f3';
+  const t = Math.max(-1, Math.min(1, p / pmax));
+  const end = t < 0 ? [33, 102, 172] : [178, 24, 43];
+  const f = Math.abs(t);
+  const c = end.map((e) => Math.round(255 + f * (e - 255)));
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
+function drawPullMap(container, hist, pulls, ny, width, m) {
+  const nx = pulls.length / ny;
+  const pmax = Math.max(5, ...pulls.map((p) => (p === null ? 0 : Math.abs(p))));
+  const left = 44, bottom = 30, top = 6, barW = 12, right = 54;
+  const cw = Math.max(1, Math.floor((width - left - right) / nx));
+  const ch = Math.max(1, Math.min(cw, Math.floor(240 / ny)));
+  const canvas = el('canvas', { class: 'pull-map', 'data-testid': `pull-map-${m}` });
+  canvas.width = left + cw * nx + right;
+  canvas.height = top + ch * ny + bottom;
+  const g = canvas.getContext('2d');
+  if (!g) return;
+  for (let ix = 0; ix < nx; ix++) {
+    for (let iy = 0; iy < ny; iy++) {
+      g.fillStyle = pullColour(pulls[ix * ny + iy], pmax);
+      g.fillRect(left + ix * cw, top + (ny - 1 - iy) * ch, cw, ch);
+    }
+  }
+  g.strokeStyle = '#444';
+  g.strokeRect(left - 0.5, top - 0.5, cw * nx + 1, ch * ny + 1);
+  for (let ix = 0; ix < nx; ix++) {
+    for (let iy = 0; iy < ny; iy++) {
+      const p = pulls[ix * ny + iy];
+      if (p !== null && Math.abs(p) > 3) g.strokeRect(left + ix * cw + 0.5, top + (ny - 1 - iy) * ch + 0.5, cw - 1, ch - 1);
+    }
+  }
+  // colour bar
+  const bx = left + cw * nx + 10, bh = ch * ny;
+  for (let i = 0; i < bh; i++) {
+    g.fillStyle = pullColour(pmax * (1 - (2 * i) / bh), pmax);
+    g.fillRect(bx, top + i, barW, 1);
+  }
+  g.fillStyle = '#444';
+  g.font = plotFont;
+  g.textBaseline = 'middle';
+  g.fillText(`+${fmtNum(pmax, 2)}`, bx + barW + 3, top + 5);
+  g.fillText('0', bx + barW + 3, top + bh / 2);
+  g.fillText(`−${fmtNum(pmax, 2)}`, bx + barW + 3, top + bh - 5);
+  const ex = Array.isArray(hist.edges) && hist.edges.length === nx + 1 ? hist.edges : null;
+  const ey = Array.isArray(hist.edges_y) && hist.edges_y.length === ny + 1 ? hist.edges_y : null;
+  g.textBaseline = 'top';
+  g.textAlign = 'center';
+  g.fillText(ex ? `x ${fmtNum(ex[0], 4)} … ${fmtNum(ex[nx], 4)}` : `x bin 0 … ${nx - 1}`, left + (cw * nx) / 2, top + bh + 14);
+  g.save();
+  g.translate(12, top + bh / 2);
+  g.rotate(-Math.PI / 2);
+  g.fillText(ey ? `y ${fmtNum(ey[0], 4)} … ${fmtNum(ey[ny], 4)}` : `y bin 0 … ${ny - 1}`, 0, 0);
+  g.restore();
+  canvas.title = `pulls of ${nx}×${ny} bins (|pull| > 3 framed)`;
+  canvas.addEventListener('mousemove', (ev) => {
+    const r = canvas.getBoundingClientRect();
+    const px = (ev.clientX - r.left) * (canvas.width / r.width), py = (ev.clientY - r.top) * (canvas.height / r.height);
+    const ix = Math.floor((px - left) / cw), iy = ny - 1 - Math.floor((py - top) / ch);
+    if (ix < 0 || ix >= nx || iy < 0 || iy >= ny) { canvas.title = `pulls of ${nx}×${ny} bins (|pull| > 3 framed)`; return; }
+    const at = ex && ey ? ` at (${fmtNum((ex[ix] + ex[ix + 1]) / 2, 4)}, ${fmtNum((ey[iy] + ey[iy + 1]) / 2, 4)})` : '';
+    canvas.title = `bin (${ix},${iy})${at}: pull ${fmtNum(pulls[ix * ny + iy], 3)}`;
+  });
+  container.appendChild(el('div', { class: 'pull-map-wrap' }, canvas));
 }
 function severityOf(hist, m) {
   const k = dinamo.key;
@@ -1031,7 +1110,7 @@ async function showKey(view, r) {
     const kr = await getJSON(`/api/key?key=${encodeURIComponent(r.key)}`);
     if (token !== state.viewToken) return;
     dinamo.key = kr;
-    $('key-info').textContent = ` subsystem ${kr.subsystem ?? '?'} · ${kr.n_bins ?? '?'} bins · ${(kr.seq || []).length} runs`;
+    $('key-info').textContent = ` subsystem ${kr.subsystem ?? '?'} · ${kr.n_bins_y > 0 ? `${kr.n_bins / kr.n_bins_y}×${kr.n_bins_y}` : (kr.n_bins ?? '?')} bins · ${(kr.seq || []).length} runs`;
     const seqs = kr.seq || [];
     const pick = r.seq !== null && seqs.includes(r.seq) ? r.seq : null;
     const onPick = (s) => {

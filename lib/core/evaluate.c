@@ -178,6 +178,8 @@ int dn_evaluate_scores_ref(const dn_dataset_t *ds, dn_method_t method, const dou
                           "no continual regime", n, n_hist);
     }
     int want_jd = ds->true_mu && ref_mu && ref_sigma;
+    if (ds->n_bins_y > 0) /* the truth (mu, sigma) is of one x: no distance for a 2-D map */
+        want_jd = 0;
     score = malloc((size_t)n * sizeof *score);
     change = malloc((size_t)n);
     if (want_jd) {

@@ -11,6 +11,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 
 /* numpy's pairwise_sum for n <= 128, also returning the minimum of a[0..n). */
 static double pairwise_block_min(const double *a, int n, double *min_out)
@@ -191,4 +192,59 @@ int dn_hist_insufficient(double sum, double min_entries, dn_err_t *err)
         return dn_err_set(err, DN_EEMPTY, "%.17g entries, fewer than the minimum %g: "
                           "insufficient statistics", sum, min_entries);
     return DN_OK;
+}
+
+int dn_hist_bin_name(char *buf, size_t cap, int bin, int n_bins, int ny, const double *edges,
+                     const double *edges_y)
+{
+    if (ny <= 0 || n_bins % ny)
+        return snprintf(buf, cap, "b%d", bin);
+    int ix = bin / ny, iy = bin % ny;
+    if (!edges || !edges_y)
+        return snprintf(buf, cap, "bin (%d,%d)", ix, iy);
+    return snprintf(buf, cap, "bin (%d,%d) at (%.4g, %.4g)", ix, iy,
+                    0.5 * (edges[ix] + edges[ix + 1]), 0.5 * (edges_y[iy] + edges_y[iy + 1]));
+}
+
+int dn_hist_binning_name(char *buf, size_t cap, int n_bins, int ny)
+{
+    if (ny <= 0)
+        return snprintf(buf, cap, "%d bins", n_bins);
+    if (n_bins % ny)
+        return snprintf(buf, cap, "%d bins in rows of %d", n_bins, ny);
+    return snprintf(buf, cap, "%dx%d bins (2-D)", n_bins / ny, ny);
+}
+
+void dn_hist_worst_bins(char *buf, size_t cap, const double *pulls, int n_bins, int n_worst,
+                        int ny, const double *edges, const double *edges_y)
+{
+    if (!cap)
+        return;
+    buf[0] = '\0';
+    size_t len = 0;
+    int prev = -1; /* pulls are ranked by (|pull| descending, index ascending) */
+    double prev_abs = INFINITY;
+    for (int w = 0; w < n_worst; w++) {
+        int best = -1;
+        for (int i = 0; i < n_bins; i++) {
+            double a = fabs(pulls[i]);
+            if (!isfinite(a) || a > prev_abs || (a == prev_abs && i <= prev))
+                continue; /* taken already */
+            if (best < 0 || a > fabs(pulls[best]))
+                best = i;
+        }
+        if (best < 0)
+            break;
+        char name[96];
+        dn_hist_bin_name(name, sizeof name, best, n_bins, ny, edges, edges_y);
+        int n = snprintf(buf + len, cap - len, "%s%s:%+.1f", w ? (ny > 0 ? "; " : " ") : "",
+                         name, pulls[best]);
+        if (n < 0 || (size_t)n >= cap - len) {
+            buf[len] = '\0';
+            break;
+        }
+        len += (size_t)n;
+        prev = best;
+        prev_abs = fabs(pulls[best]);
+    }
 }

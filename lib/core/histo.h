@@ -13,6 +13,8 @@
 #ifndef DN_HISTO_H
 #define DN_HISTO_H
 
+#include <stddef.h>
+
 #include "error.h"
 
 /* The spec's epsilon: a histogram with I <= DN_EPS is empty ("insufficient
@@ -46,6 +48,29 @@ double dn_hist_chi2(double *pulls, const double *xt, const double *sx2, const do
 
 /* The anomaly score log(chi2 / n_bins) (natural log); NAN for NaN chi2. */
 double dn_score_from_chi2(double chi2, int n_bins);
+
+/* --- Naming a bin, for people (worst bins in logs, reports, the dashboard). --- */
+
+/* Writes the name of bin `bin` of a histogram of n_bins bins into buf[cap]
+ * (always terminated when cap > 0): 1-D (ny == 0) "b17"; 2-D (ny > 0, n_bins
+ * flattened x outer, y inner: bin = ix * ny + iy) "bin (ix,iy)", followed by
+ * " at (xc, yc)", the bin's x and y centres, when edges ([nx + 1]) and edges_y
+ * ([ny + 1]) are both given (NULL: the edges are not known, no centres are
+ * made up). Returns the length snprintf would have written. */
+int dn_hist_bin_name(char *buf, size_t cap, int bin, int n_bins, int ny, const double *edges,
+                     const double *edges_y);
+
+/* Writes the n_worst bins of largest finite |pull| (pulls[n_bins]), largest
+ * first, into buf[cap] (always terminated when cap > 0; "" when no pull is
+ * finite), each named as dn_hist_bin_name with its pull: 1-D "b17:+8.2
+ * b18:-6.1"; 2-D "bin (3,4) at (1.75, -0.5):+8.2; bin (3,5) ...". Entries that
+ * do not fit whole are left out. */
+void dn_hist_worst_bins(char *buf, size_t cap, const double *pulls, int n_bins, int n_worst,
+                        int ny, const double *edges, const double *edges_y);
+
+/* Writes a binning for messages into buf[cap]: "24 bins" (1-D, ny == 0) or
+ * "4x6 bins (2-D)" (nx x ny, n_bins = nx * ny). Returns as snprintf. */
+int dn_hist_binning_name(char *buf, size_t cap, int n_bins, int ny);
 
 /* --- Building blocks of the above, for the library's fast paths (DINAMO-S, the
  * ML scorer) that fuse normalisation and scoring. Same thread rules. --- */

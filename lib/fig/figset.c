@@ -32,7 +32,7 @@ int dn_figset_make(const dn_figset_t *set, const char *jobfile, dn_err_t *err)
         unc[j] = sqrt(sx2[j]);
     dn_plot_job_t job = {set->hist_base, set->history_base,
                          {set->title, nb, set->edges, xt, unc, set->ref_mu, set->ref_sigma,
-                          pulls},
+                          pulls, set->n_bins_y, set->edges_y},
                          set->history_title, set->n_runs, set->mark, set->run, set->score,
                          set->label, set->warning, set->threshold};
     rc = jobfile ? dn_plot_job_save(jobfile, &job, err) : dn_plot_job_run(&job, err);

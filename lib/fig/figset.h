@@ -25,7 +25,7 @@ typedef struct dn_figset_t {
     const char *history_base;   /* the history figure: history_base.png, .svg */
     const char *title, *history_title;
     int n_bins;
-    const double *edges;        /* [n_bins + 1], or NULL: bins numbered */
+    const double *edges;        /* [n_bins + 1] (2-D: [nx + 1]), or NULL: bins numbered */
     const double *counts;       /* [n_bins] the run's counts as received */
     const double *variances;    /* [n_bins] their variances, or NULL (Poisson) */
     const double *ref_mu;       /* [n_bins] the reference that scored the run */
@@ -38,6 +38,8 @@ typedef struct dn_figset_t {
     const int8_t *label;
     int mark;
     double warning, threshold;  /* lines of the history (NAN: left out) */
+    int n_bins_y;               /* 2-D: bins of y (flattened x outer; maps); 0: 1-D */
+    const double *edges_y;      /* 2-D: [n_bins_y + 1] with edges [nx + 1], or NULL */
 } dn_figset_t;
 
 /* Makes the figure set: drawn now in this process when jobfile is NULL, else

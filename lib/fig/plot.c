@@ -482,14 +482,208 @@ static void draw_histogram(const void *arg)
     free(cx);
 }
 
+/* ---- 2-D histograms: maps --------------------------------------------------
+ *
+ * A 2-D histogram is three maps side by side: the run's normalised counts and
+ * the reference on one sequential colour scale from 0 (so the two compare by
+ * eye), and the pulls on a diverging scale symmetric about 0 (white), the
+ * bins beyond +-3 outlined. Each cell is a rectangle over its bin's edges;
+ * the cells are drawn as one cairo path per colour level (MAP_LEVELS), as
+ * the batches above, not one PLplot polygon each; a 100x100 map stays small
+ * in SVG. Cells without a finite value stay blank. */
+
+#define MAP_LEVELS 64
+
+/* viridis-like sequential ramp (dark blue, teal, green, yellow), t in [0, 1] */
+static void ramp_sequential(double t, double rgb[3])
+{
+    static const double stop[5][3] = {{0.27, 0.00, 0.33}, {0.23, 0.32, 0.55}, {0.13, 0.57, 0.55},
+                                      {0.37, 0.79, 0.38}, {0.99, 0.91, 0.14}};
+    double u = fmin(fmax(t, 0), 1) * 4;
+    int i = u >= 4 ? 3 : (int)u;
+    double f = u - i;
+    for (int c = 0; c < 3; c++)
+        rgb[c] = stop[i][c] + f * (stop[i + 1][c] - stop[i][c]);
+}
+
+/* blue, white at 0.5, red; t in [0, 1] */
+static void ramp_diverging(double t, double rgb[3])
+{
+    static const double lo[3] = {0.13, 0.40, 0.67}, hi[3] = {0.70, 0.09, 0.17};
+    double u = fmin(fmax(t, 0), 1);
+    const double *end = u < 0.5 ? lo : hi;
+    double f = u < 0.5 ? (0.5 - u) * 2 : (u - 0.5) * 2;
+    for (int c = 0; c < 3; c++)
+        rgb[c] = 1 + f * (end[c] - 1);
+}
+
+typedef struct map_t {
+    const dn_plot_hist_t *h;
+    int nx, ny;
+    double x0, x1, y0, y1;
+} map_t;
+
+static double map_x(const map_t *m, int i) { return m->h->edges ? m->h->edges[i] : i; }
+static double map_y(const map_t *m, int j) { return m->h->edges_y ? m->h->edges_y[j] : j; }
+
+/* Cells of v (n_bins, flattened x outer) in the current window, coloured by
+ * ramp over [lo, hi]; with outline > 0, the cells with |v| > outline get a
+ * black frame. */
+static void map_cells(const map_t *m, const double *v, double lo, double hi,
+                      void (*ramp)(double, double[3]), double outline)
+{
+    batch_t b;
+    for (int level = 0; level < MAP_LEVELS; level++) {
+        if (!batch_begin(&b, C_INK))
+            return;
+        double rgb[3];
+        ramp((level + 0.5) / MAP_LEVELS, rgb);
+        cairo_set_source_rgb(b.cr, rgb[0], rgb[1], rgb[2]);
+        int any = 0;
+        for (int ix = 0; ix < m->nx; ix++)
+            for (int iy = 0; iy < m->ny; iy++) {
+                double x = v[(size_t)ix * m->ny + iy];
+                if (!isfinite(x))
+                    continue;
+                int l = (int)((x - lo) / (hi - lo) * MAP_LEVELS);
+                l = l < 0 ? 0 : l >= MAP_LEVELS ? MAP_LEVELS - 1 : l;
+                if (l != level)
+                    continue;
+                double px0 = px_x(&b, map_x(m, ix)), px1 = px_x(&b, map_x(m, ix + 1));
+                double py0 = px_y(&b, map_y(m, iy)), py1 = px_y(&b, map_y(m, iy + 1));
+                cairo_rectangle(b.cr, px0, py1, px1 - px0, py0 - py1);
+                any = 1;
+            }
+        if (any)
+            cairo_set_antialias(b.cr, CAIRO_ANTIALIAS_NONE);
+        batch_end(&b, 0);
+    }
+    if (outline > 0 && batch_begin(&b, C_INK)) {
+        for (int ix = 0; ix < m->nx; ix++)
+            for (int iy = 0; iy < m->ny; iy++) {
+                double x = v[(size_t)ix * m->ny + iy];
+                if (!(fabs(x) > outline))
+                    continue;
+                double px0 = px_x(&b, map_x(m, ix)), px1 = px_x(&b, map_x(m, ix + 1));
+                double py0 = px_y(&b, map_y(m, iy)), py1 = px_y(&b, map_y(m, iy + 1));
+                cairo_rectangle(b.cr, px0, py1, px1 - px0, py0 - py1);
+            }
+        batch_end(&b, 1.2);
+    }
+}
+
+/* A colour bar in viewport (vx0..vx1, vy0..vy1) for [lo, hi], numbered on
+ * its right in units of 10^scale (so that no number needs an exponent: PLplot
+ * would write its "(x10^-3)" over the title) and labelled. */
+static void map_bar(double vx0, double vx1, double vy0, double vy1, double lo, double hi,
+                    void (*ramp)(double, double[3]), const char *label)
+{
+    double big = fmax(fabs(lo), fabs(hi));
+    int scale = big > 0 && (big < 0.1 || big >= 1e4) ? (int)floor(log10(big)) : 0;
+    double f = pow(10, -scale);
+    plvpor(vx0, vx1, vy0, vy1);
+    plwind(0, 1, lo * f, hi * f);
+    batch_t b;
+    if (batch_begin(&b, C_INK)) {
+        cairo_set_antialias(b.cr, CAIRO_ANTIALIAS_NONE); /* no seams between levels */
+        for (int level = 0; level < MAP_LEVELS; level++) {
+            double rgb[3];
+            ramp((level + 0.5) / MAP_LEVELS, rgb);
+            cairo_set_source_rgb(b.cr, rgb[0], rgb[1], rgb[2]);
+            double y0 = f * (lo + (hi - lo) * level / MAP_LEVELS);
+            double y1 = f * (lo + (hi - lo) * (level + 1) / MAP_LEVELS);
+            cairo_rectangle(b.cr, px_x(&b, 0), px_y(&b, y1), px_x(&b, 1) - px_x(&b, 0),
+                            px_y(&b, y0) - px_y(&b, y1) + 1);
+            cairo_fill(b.cr);
+        }
+        cairo_restore(b.cr);
+    }
+    char text[160];
+    if (scale)
+        snprintf(text, sizeof text, "%s (\u00d710#u%d#d)", label, scale);
+    else
+        snprintf(text, sizeof text, "%s", label);
+    plcol0(C_INK);
+    plschr(0, 0.75);
+    plsmaj(0, 0); /* numbers at zero-length ticks: ticks inside would cross the colours */
+    plbox("bc", 0, 0, "bcmtv", 0, 0);
+    plsmaj(0, 1);
+    plmtex("r", 4.4, 0.5, 0.5, text);
+    plschr(0, 1.0);
+}
+
+/* One map panel in the page's slot vx0..vx1: frame, cells, axes, its title,
+ * and its colour bar at the right of the slot. */
+static void map_panel(const map_t *m, double vx0, double vx1, const double *v, double lo,
+                      double hi, void (*ramp)(double, double[3]), double outline,
+                      const char *title, const char *bar_label)
+{
+    const double vy0 = 0.13, vy1 = 0.84;
+    plvpor(vx0 + 0.065, vx1 - 0.085, vy0, vy1);
+    plwind(m->x0, m->x1, m->y0, m->y1);
+    map_cells(m, v, lo, hi, ramp, outline);
+    plcol0(C_INK);
+    plschr(0, 0.8);
+    plbox("bcnst", 0, 0, "bcnstv", 0, 0);
+    plmtex("b", 3.0, 0.5, 0.5, m->h->edges ? "x" : "x bin");
+    plmtex("l", 4.2, 0.5, 0.5, m->h->edges_y ? "y" : "y bin");
+    plmtex("t", 0.8, 0.5, 0.5, title);
+    plschr(0, 1.0);
+    map_bar(vx1 - 0.075, vx1 - 0.063, vy0, vy1, lo, hi, ramp, bar_label);
+}
+
+static void draw_maps(const void *arg)
+{
+    const dn_plot_hist_t *h = arg;
+    map_t m = {h, h->n_bins / h->n_bins_y, h->n_bins_y, 0, 0, 0, 0};
+    m.x0 = map_x(&m, 0);
+    m.x1 = map_x(&m, m.nx);
+    m.y0 = map_y(&m, 0);
+    m.y1 = map_y(&m, m.ny);
+    double vmax = 0, pmax = 5;
+    for (int j = 0; j < h->n_bins; j++) {
+        vmax = fmax(vmax, fmax(finite_or(h->data[j], 0), finite_or(h->ref[j], 0)));
+        if (isfinite(h->pulls[j]))
+            pmax = fmax(pmax, fabs(h->pulls[j]));
+    }
+    pmax = fmin(pmax, 100);
+    if (!(vmax > 0))
+        vmax = 1;
+    /* the page title above the three panels */
+    plvpor(0.02, 0.98, 0.90, 0.99);
+    plwind(0, 1, 0, 1);
+    plcol0(C_INK);
+    plmtex("t", -1.4, 0.5, 0.5, h->title ? h->title : "");
+    map_panel(&m, 0.0, 1.0 / 3, h->data, 0, vmax, ramp_sequential, 0, "this run",
+              "fraction of entries");
+    map_panel(&m, 1.0 / 3, 2.0 / 3, h->ref, 0, vmax, ramp_sequential, 0, "reference #gm",
+              "fraction of entries");
+    map_panel(&m, 2.0 / 3, 1.0, h->pulls, -pmax, pmax, ramp_diverging, 3,
+              "pulls (|pull| > 3 framed)", "pull");
+}
+
 int dn_plot_histogram(const char *base, const dn_plot_hist_t *h, dn_err_t *err)
 {
     if (!base || !h || h->n_bins < 1 || !h->data || !h->ref || !h->ref_unc || !h->pulls)
         return dn_err_set(err, DN_EINVAL, "histogram figure: no bins or missing arrays");
+    const int ny = h->n_bins_y, nx = ny > 0 ? h->n_bins / ny : h->n_bins;
+    if (ny < 0 || (ny > 0 && h->n_bins % ny))
+        return dn_err_set(err, DN_EINVAL, "histogram figure: %d bins are not rows of %d bins "
+                          "of y", h->n_bins, ny);
+    if (ny > 0 && !h->edges != !h->edges_y)
+        return dn_err_set(err, DN_EINVAL, "histogram figure: 2-D with the edges of one axis "
+                          "only");
     if (h->edges)
-        for (int j = 0; j < h->n_bins; j++)
+        for (int j = 0; j < nx; j++)
             if (!(h->edges[j] < h->edges[j + 1]) || !isfinite(h->edges[j + 1]))
                 return dn_err_set(err, DN_EINVAL, "histogram figure: edges not increasing");
+    if (ny > 0 && h->edges_y)
+        for (int j = 0; j < ny; j++)
+            if (!(h->edges_y[j] < h->edges_y[j + 1]) || !isfinite(h->edges_y[j + 1]))
+                return dn_err_set(err, DN_EINVAL, "histogram figure: edges of y not "
+                                  "increasing");
+    if (ny > 0)
+        return render(base, 1500, 520, draw_maps, h, err);
     return render(base, 900, 700, draw_histogram, h, err);
 }
 
@@ -666,7 +860,7 @@ int dn_plot_distributions(const char *base, const char *title, int n, const doub
 /* ---- jobs ------------------------------------------------------------------- */
 
 #define JOB_MAGIC "DNPJ"
-#define JOB_VERSION 1u
+#define JOB_VERSION 2u /* 2: n_bins_y and edges_y after the pulls; 1 is still read */
 
 static void wb_doubles(dn_wbuf_t *w, const double *x, int n)
 {
@@ -690,12 +884,16 @@ int dn_plot_job_save(const char *path, const dn_plot_job_t *j, dn_err_t *err)
     wb_text(&w, j->history_base);
     wb_text(&w, j->hist.title);
     dn_wb_u32(&w, (uint32_t)nb);
-    wb_doubles(&w, j->hist.edges, nb + 1);
+    const int ny = j->hist.n_bins_y > 0 ? j->hist.n_bins_y : 0, nx = ny ? nb / ny : nb;
+    dn_wb_u32(&w, (uint32_t)ny);
+    wb_doubles(&w, j->hist.edges, nx + 1);
     wb_doubles(&w, j->hist.data, nb);
     wb_doubles(&w, j->hist.data_unc, nb);
     wb_doubles(&w, j->hist.ref, nb);
     wb_doubles(&w, j->hist.ref_unc, nb);
     wb_doubles(&w, j->hist.pulls, nb);
+    if (ny)
+        wb_doubles(&w, j->hist.edges_y, ny + 1);
     wb_text(&w, j->history_title);
     dn_wb_u32(&w, (uint32_t)j->n);
     dn_wb_u32(&w, (uint32_t)(j->mark + 1));
@@ -763,12 +961,13 @@ int dn_plot_job_run_file(const char *path, dn_err_t *err)
         return rc;
     dn_rbuf_t r = {(const unsigned char *)buf, len, 0, 0};
     char hb[4096], yb[4096], title[1024], ytitle[1024];
-    double *arr[6] = {0}, *score = NULL;
+    double *arr[6] = {0}, *score = NULL, *edges_y = NULL;
     int64_t *run = NULL;
     int8_t *label = NULL;
     int oom = 0;
     const unsigned char *m = dn_rb_take(&r, 4);
-    if (!m || memcmp(m, JOB_MAGIC, 4) || dn_rb_u32(&r) != JOB_VERSION) {
+    uint32_t version = m ? dn_rb_u32(&r) : 0;
+    if (!m || memcmp(m, JOB_MAGIC, 4) || version < 1 || version > JOB_VERSION) {
         rc = dn_err_set(err, DN_EFORMAT, "%s: not a figure job", path);
         goto done;
     }
@@ -780,8 +979,16 @@ int dn_plot_job_run_file(const char *path, dn_err_t *err)
         rc = dn_err_set(err, DN_EFORMAT, "%s: damaged figure job", path);
         goto done;
     }
+    uint32_t ny = version >= 2 ? dn_rb_u32(&r) : 0;
+    if (r.bad || (ny && nb % ny)) {
+        rc = dn_err_set(err, DN_EFORMAT, "%s: damaged figure job", path);
+        goto done;
+    }
+    const int nx = ny ? (int)(nb / ny) : (int)nb;
     for (int k = 0; k < 6; k++)
-        arr[k] = rb_doubles(&r, (int)nb + (k == 0), &oom);
+        arr[k] = rb_doubles(&r, k == 0 ? nx + 1 : (int)nb, &oom);
+    if (ny)
+        edges_y = rb_doubles(&r, (int)ny + 1, &oom);
     rb_text(&r, ytitle, sizeof ytitle);
     uint32_t n = dn_rb_u32(&r), mark = dn_rb_u32(&r);
     if (r.bad || n > 100000000 || (size_t)n * 20 > len) {
@@ -806,12 +1013,14 @@ int dn_plot_job_run_file(const char *path, dn_err_t *err)
         goto done;
     }
     dn_plot_job_t job = {hb, yb,
-                         {title, (int)nb, arr[0], arr[1], arr[2], arr[3], arr[4], arr[5]},
+                         {title, (int)nb, arr[0], arr[1], arr[2], arr[3], arr[4], arr[5],
+                          (int)ny, edges_y},
                          ytitle, (int)n, (int)mark - 1, run, score, label, warning, threshold};
     rc = dn_plot_job_run(&job, err);
 done:
     for (int k = 0; k < 6; k++)
         free(arr[k]);
+    free(edges_y);
     free(run);
     free(score);
     free(label);

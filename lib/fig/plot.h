@@ -30,9 +30,16 @@ typedef struct dn_plot_hist_t {
     const double *ref;      /* [n_bins] reference mu */
     const double *ref_unc;  /* [n_bins] reference sigma_mu */
     const double *pulls;    /* [n_bins] */
+    /* 2-D (n_bins_y > 0): n_bins = nx * n_bins_y flattened, bin (ix, iy) at
+     * ix * n_bins_y + iy; edges then [nx + 1] and edges_y [n_bins_y + 1], both
+     * or neither (NULL: bins numbered). Drawn as three maps: the run, the
+     * reference (one colour scale), the pulls (diverging, centred on 0). */
+    int n_bins_y;
+    const double *edges_y;
 } dn_plot_hist_t;
 
-/* Figure 6. Returns 0; DN_EINVAL (no bins, NULL arrays); DN_ENOTFOUND (PLplot's
+/* Figure 6 (a 2-D histogram: maps, see above). Returns 0; DN_EINVAL (no bins,
+ * NULL arrays, n_bins_y not dividing n_bins, edges not increasing); DN_ENOTFOUND (PLplot's
  * cairo driver is not installed); DN_EIO (the files cannot be written). */
 int dn_plot_histogram(const char *base, const dn_plot_hist_t *h, dn_err_t *err);
 

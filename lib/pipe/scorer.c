@@ -2,7 +2,12 @@
  * END_OF_STREAM entries out through the sink, the method called at each step.
  *
  * Keys are a keytab (dense index, never removed) beside an array of {bins,
- * method state} at the same index. The held runs are a dn_heldq_t persisted
+ * bins of y, method state} at the same index: a key's binning is fixed by the
+ * run that first names it, and a histogram of another binning (other bins, or
+ * the same bins in another 2-D shape: 4x3 is neither 6x2 nor 1-D 12) is
+ * rejected with the two binnings named. In the checkpoint a 2-D key's bins
+ * carry KEY_2D and are followed by its bins of y (a 1-D key is written as
+ * before, so older checkpoints read unchanged). The held runs are a dn_heldq_t persisted
  * in table NAME.held. END_OF_STREAM is kept as the fields it carries.
  *
  * Invariants: a held run's histograms all name known keys (a run's new keys
@@ -22,8 +27,11 @@
 
 typedef struct skey_t {
     int n_bins;
+    int n_bins_y;    /* 2-D: bins of y (flattened x outer); 0: 1-D */
     void *state;     /* the method's */
 } skey_t;
+
+#define KEY_2D 0x80000000u /* checkpoint: bins of a 2-D key, its bins of y follow */
 
 typedef struct eos_t {
     char *stream;    /* NULL when the control had none */
@@ -124,7 +132,8 @@ void dn_scorer_destroy(dn_scorer_t **self_p)
 
 /* Adds key (absent) at index dn_keytab_count(), its state still NULL, so
  * that the method's state can keep the table's copy of the name. */
-static int key_reserve(dn_scorer_t *self, const char *key, int n_bins, dn_err_t *err)
+static int key_reserve(dn_scorer_t *self, const char *key, int n_bins, int n_bins_y,
+                       dn_err_t *err)
 {
     int n = dn_keytab_count(self->keytab);
     if (n == self->cap_keys) {
@@ -138,7 +147,7 @@ static int key_reserve(dn_scorer_t *self, const char *key, int n_bins, dn_err_t 
     int at = dn_keytab_add(self->keytab, key);
     if (at < 0)
         return dn_err_set(err, DN_ENOMEM, "out of memory: key '%s'", key);
-    self->keys[at] = (skey_t){n_bins, NULL};
+    self->keys[at] = (skey_t){n_bins, n_bins_y, NULL};
     return at;
 }
 
@@ -149,11 +158,22 @@ static void key_unreserve(dn_scorer_t *self, int k)
     dn_keytab_remove(self->keytab, k);
 }
 
+static int bins_y(const Dinamo__Histogram *hg)
+{
+    return hg->has_n_bins_y ? (int)hg->n_bins_y : 0;
+}
+
+/* 1 when histogram hg has key k's binning. */
+static int same_binning(const dn_scorer_t *self, int k, const Dinamo__Histogram *hg)
+{
+    return self->keys[k].n_bins == (int)hg->n_counts && self->keys[k].n_bins_y == bins_y(hg);
+}
+
 /* A key first named by a run: its row, then the method's state. */
 static int key_new(dn_scorer_t *self, const Dinamo__Histogram *hg, int64_t run_number,
                    dn_err_t *err)
 {
-    int k = key_reserve(self, hg->key, (int)hg->n_counts, err);
+    int k = key_reserve(self, hg->key, (int)hg->n_counts, bins_y(hg), err);
     if (k < 0)
         return k;
     int rc = self->method->key_new(self->m, dn_keytab_key(self->keytab, k), (int)hg->n_counts,
@@ -167,7 +187,7 @@ int dn_scorer_hist_key(const dn_scorer_t *self, const dn_held_t *h, int j)
 {
     const Dinamo__Histogram *hg = h->env->run->histograms[j];
     int k = dn_keytab_find(self->keytab, hg->key);
-    return k >= 0 && self->keys[k].n_bins == (int)hg->n_counts ? k : -1;
+    return k >= 0 && same_binning(self, k, hg) ? k : -1;
 }
 
 static dn_scorer_hist_t hist_of(const dn_held_t *h, int j)
@@ -389,14 +409,19 @@ static int append_score(dn_scorer_t *self, const dn_held_t *h, int j, dn_err_t *
     s.histogram_key = hg->key;
     char detail[DETAIL_MAX];
     int k = dn_keytab_find(self->keytab, hg->key), nb = (int)hg->n_counts, rc = 0;
-    if (k < 0 || self->keys[k].n_bins != nb) {
+    if (k < 0 || !same_binning(self, k, hg)) {
         s.status = DINAMO__SCORE_STATUS__REJECTED;
-        if (k < 0)
+        if (k < 0) {
             snprintf(detail, sizeof detail, "run %lld: histogram '%s': no reference: unknown "
                      "key", (long long)run->run_number, hg->key);
-        else
-            snprintf(detail, sizeof detail, "run %lld: histogram '%s': %d bins, the key has %d",
-                     (long long)run->run_number, hg->key, nb, self->keys[k].n_bins);
+        } else {
+            char got[64], want[64];
+            dn_hist_binning_name(got, sizeof got, nb, bins_y(hg));
+            dn_hist_binning_name(want, sizeof want, self->keys[k].n_bins,
+                                 self->keys[k].n_bins_y);
+            snprintf(detail, sizeof detail, "run %lld: histogram '%s': binning changed: %s, the "
+                     "key has %s", (long long)run->run_number, hg->key, got, want);
+        }
         s.detail = detail;
         DN_LOG_LIMITED(DN_LOG_WARN, "%s: rejected", detail);
         self->st.scores_rejected++;
@@ -538,7 +563,10 @@ void dn_scorer_save(const dn_scorer_t *self, dn_wbuf_t *w)
     for (int k = 0; k < n; k++) {
         const char *key = dn_keytab_key(self->keytab, k);
         dn_wb_str(w, key, strlen(key));
-        dn_wb_u32(w, (uint32_t)self->keys[k].n_bins);
+        const skey_t *sk = &self->keys[k];
+        dn_wb_u32(w, (uint32_t)sk->n_bins | (sk->n_bins_y > 0 ? KEY_2D : 0));
+        if (sk->n_bins_y > 0)
+            dn_wb_u32(w, (uint32_t)sk->n_bins_y);
         self->method->key_save(self->m, self->keys[k].state, w);
     }
     if (self->method->save)
@@ -575,7 +603,13 @@ static int load_key(dn_scorer_t *self, dn_rbuf_t *r, dn_err_t *err)
 {
     uint32_t kl = 0;
     const unsigned char *kb = dn_rb_str(r, &kl);
-    uint32_t nb = dn_rb_u32(r);
+    uint32_t nb = dn_rb_u32(r), ny = 0;
+    if (nb & KEY_2D) {
+        nb &= ~KEY_2D;
+        ny = dn_rb_u32(r);
+        if (ny < 1 || nb % ny)
+            r->bad = 1;
+    }
     if (r->bad || kl < 1 || kl > DN_MSG_KEY_MAX || nb < 1 || nb > DN_MSG_BINS_MAX ||
         memchr(kb, 0, kl))
         return dn_err_set(err, DN_EFORMAT, "checkpoint %s: damaged key %d", self->name,
@@ -585,7 +619,7 @@ static int load_key(dn_scorer_t *self, dn_rbuf_t *r, dn_err_t *err)
     key[kl] = 0;
     if (dn_keytab_find(self->keytab, key) >= 0)
         return dn_err_set(err, DN_EFORMAT, "checkpoint %s: key '%s' twice", self->name, key);
-    int k = key_reserve(self, key, (int)nb, err);
+    int k = key_reserve(self, key, (int)nb, (int)ny, err);
     if (k < 0)
         return k;
     int rc = self->method->key_load(self->m, dn_keytab_key(self->keytab, k), (int)nb, r,
@@ -677,6 +711,11 @@ const char *dn_scorer_key_name(const dn_scorer_t *self, int i)
 int dn_scorer_key_bins(const dn_scorer_t *self, int i)
 {
     return i >= 0 && i < dn_keytab_count(self->keytab) ? self->keys[i].n_bins : 0;
+}
+
+int dn_scorer_key_bins_y(const dn_scorer_t *self, int i)
+{
+    return i >= 0 && i < dn_keytab_count(self->keytab) ? self->keys[i].n_bins_y : 0;
 }
 
 void *dn_scorer_key_state(const dn_scorer_t *self, int i)

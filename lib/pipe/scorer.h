@@ -232,11 +232,12 @@ int dn_scorer_key_find(const dn_scorer_t *self, const char *key);
 int dn_scorer_key_count(const dn_scorer_t *self);
 const char *dn_scorer_key_name(const dn_scorer_t *self, int i);
 int dn_scorer_key_bins(const dn_scorer_t *self, int i);
+int dn_scorer_key_bins_y(const dn_scorer_t *self, int i); /* 2-D: bins of y; 1-D: 0 */
 void *dn_scorer_key_state(const dn_scorer_t *self, int i);
 
 /* Held runs, lowest run_seq first (borrowed: valid until the next event or
  * advance), and the key index of histogram j of one, -1 when the key is
- * unknown or the histogram's bin count is not the key's. */
+ * unknown or the histogram's binning (bins, bins of y) is not the key's. */
 int dn_scorer_held_count(const dn_scorer_t *self);
 const dn_held_t *dn_scorer_held_at(const dn_scorer_t *self, int i);
 int dn_scorer_hist_key(const dn_scorer_t *self, const dn_held_t *h, int j);

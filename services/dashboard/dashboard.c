@@ -29,6 +29,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "histo.h"
 #include "detail.h"
 #include "http.h"
 #include "log.h"
@@ -97,16 +98,23 @@ static int take_run(dash_t *d, const Dinamo__Run *run)
     int rc = 0;
     for (size_t i = 0; i < run->n_histograms && !rc; i++) {
         const Dinamo__Histogram *hg = run->histograms[i];
+        int ny = hg->has_n_bins_y ? (int)hg->n_bins_y : 0, fits = 0;
         keys[i] = dash_model_key(m, hg->key, hg->subsystem ? hg->subsystem : "",
                                  (int)hg->n_counts);
         if (keys[i] < 0)
             rc = DN_ENOMEM;
-        else if (m->keys[keys[i]].n_bins != (int)hg->n_counts) {
+        else if (!(fits = dash_model_key_shape(m, keys[i], (int)hg->n_counts, ny))) {
             /* the evaluator skips such a histogram; so does the view */
-            skip(d, "run %lld: histogram '%s': %zu bins, the key has %d", (long long)run->run_number,
-                 hg->key, hg->n_counts, m->keys[keys[i]].n_bins);
+            const dash_key_t *hk = &m->keys[keys[i]];
+            char got[64], want[64];
+            dn_hist_binning_name(got, sizeof got, (int)hg->n_counts, ny);
+            dn_hist_binning_name(want, sizeof want, hk->n_bins, hk->n_bins_y);
+            skip(d, "run %lld: histogram '%s': binning changed: %s, the key has %s",
+                 (long long)run->run_number, hg->key, got, want);
             keys[i] = -1;
         } else {
+            if (fits == 2) /* the key's row may be staged already, without its shape */
+                staged(d, dash_detail_stage_key(d->detail, m, keys[i]), "a key");
             staged(d, dash_detail_stage_hist(d->detail, run->run_seq, keys[i], hg), "a histogram");
         }
     }

@@ -113,23 +113,39 @@ int dash_detail_stage_label(dash_detail_t *self, uint64_t seq, uint64_t offset,
     return stage_packed(self, "label", key, sizeof key, &l->base);
 }
 
+/* The row of key k: name, subsystem, n_bins, and n_bins_y once a run fixed
+ * the key's shape (rows without it read as "shape not known yet"). */
+static int stage_key(dash_detail_t *self, const dash_model_t *m, int k)
+{
+    const dash_key_t *hk = &m->keys[k];
+    dn_wbuf_t w = {0};
+    const char *sub = hk->subsystem >= 0 ? m->subsystems[hk->subsystem] : "";
+    dn_wb_str(&w, hk->name, strlen(hk->name));
+    dn_wb_str(&w, sub, strlen(sub));
+    dn_wb_u32(&w, (uint32_t)hk->n_bins);
+    if (hk->shape_known)
+        dn_wb_u32(&w, (uint32_t)hk->n_bins_y);
+    unsigned char key[4];
+    be32(key, (uint32_t)k);
+    int rc = w.oom ? DN_ENOMEM : dn_store_batch_put(self->batch, "key", key, 4, w.p, w.len);
+    free(w.p);
+    return rc;
+}
+
 int dash_detail_stage_keys(dash_detail_t *self, const dash_model_t *m)
 {
     for (; self->n_keys_staged < m->n_keys; self->n_keys_staged++) {
-        const dash_key_t *hk = &m->keys[self->n_keys_staged];
-        dn_wbuf_t w = {0};
-        const char *sub = hk->subsystem >= 0 ? m->subsystems[hk->subsystem] : "";
-        dn_wb_str(&w, hk->name, strlen(hk->name));
-        dn_wb_str(&w, sub, strlen(sub));
-        dn_wb_u32(&w, (uint32_t)hk->n_bins);
-        unsigned char key[4];
-        be32(key, (uint32_t)self->n_keys_staged);
-        int rc = w.oom ? DN_ENOMEM : dn_store_batch_put(self->batch, "key", key, 4, w.p, w.len);
-        free(w.p);
+        int rc = stage_key(self, m, self->n_keys_staged);
         if (rc)
             return rc;
     }
     return 0;
+}
+
+int dash_detail_stage_key(dash_detail_t *self, const dash_model_t *m, int k)
+{
+    /* a key not staged yet gets its row, shape and all, with the new keys */
+    return k < self->n_keys_staged ? stage_key(self, m, k) : 0;
 }
 
 int dash_detail_stage_threshold(dash_detail_t *self, const dash_model_t *m, int k, int me)
@@ -287,15 +303,22 @@ static int load_key(const void *key, size_t klen, const void *val, size_t vlen, 
     dn_rbuf_t r = {val, vlen, 0, 0};
     uint32_t nn, ns;
     const unsigned char *name = dn_rb_str(&r, &nn), *sub = dn_rb_str(&r, &ns);
-    uint32_t n_bins = dn_rb_u32(&r);
+    uint32_t n_bins = dn_rb_u32(&r), n_bins_y = 0;
+    int shape_known = !r.bad && r.len - r.pos >= 4;
+    if (shape_known)
+        n_bins_y = dn_rb_u32(&r);
     if (klen != 4 || r.bad || get_be32(key) != (uint32_t)ld->m->n_keys)
         return bad_row(ld, "key", "a row out of order or truncated");
+    if (shape_known && n_bins_y && (!n_bins || n_bins % n_bins_y))
+        return bad_row(ld, "key", "bins of y that do not divide the bins");
     char *n = strndup((const char *)name, nn), *s = strndup((const char *)sub, ns);
     int k = n && s ? dash_model_key(ld->m, n, s[0] ? s : NULL, (int)n_bins) : -1;
     free(n);
     free(s);
     if (k < 0)
         return ld->rc = DN_ENOMEM;
+    if (shape_known)
+        dash_model_key_shape(ld->m, k, (int)n_bins, (int)n_bins_y);
     return 0;
 }
 

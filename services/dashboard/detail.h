@@ -7,7 +7,8 @@
  * store: HTTP threads read it while the node thread writes, under this
  * object's mutex, which store.h's one-thread-at-a-time rule asks for).
  * Tables:
- *   key     k (4 BE)               -> name, subsystem, n_bins
+ *   key     k (4 BE)               -> name, subsystem, n_bins, [n_bins_y: once a
+ *                                     run fixed the key's shape; 0: 1-D]
  *   thr     k (4 BE) | method (1)  -> bad, warning, historical runs, origin
  *   runs    seq (8 BE)             -> run number, time, label shown, detail
  *                                     flag, and per histogram its key and cell
@@ -72,6 +73,9 @@ int dash_detail_stage_label(dash_detail_t *self, uint64_t seq, uint64_t offset,
 /* The summary rows the model changed: new keys, thresholds of key k (me),
  * run seq, the stream's meta. */
 int dash_detail_stage_keys(dash_detail_t *self, const dash_model_t *m);
+/* Key k's row again, once a run fixed its shape (nothing when its row is
+ * still to come with the new keys). */
+int dash_detail_stage_key(dash_detail_t *self, const dash_model_t *m, int k);
 int dash_detail_stage_threshold(dash_detail_t *self, const dash_model_t *m, int k, int me);
 int dash_detail_stage_run(dash_detail_t *self, const dash_model_t *m, int seq);
 int dash_detail_stage_meta(dash_detail_t *self, const dash_model_t *m);

@@ -371,8 +371,10 @@ static void array_json(dn_jw_t *w, const double *x, size_t n)
     dn_jw_end(w);
 }
 
-/* The numbers of one method's Score that the run page draws. */
-static void score_detail_json(dn_jw_t *w, const Dinamo__Score *s, double bad, double warning)
+/* The numbers of one method's Score that the run page draws; its worst bins
+ * named as the evaluator names them (histo.h), for the shape of hg. */
+static void score_detail_json(dn_jw_t *w, const Dinamo__Score *s, double bad, double warning,
+                              const Dinamo__Histogram *hg)
 {
     if (!s) {
         dn_jw_null(w);
@@ -402,6 +404,16 @@ static void score_detail_json(dn_jw_t *w, const Dinamo__Score *s, double bad, do
     dn_jw_number(w, s->has_alpha ? s->alpha : NAN);
     dn_jw_key(w, "detail");
     dn_jw_string(w, s->detail && s->detail[0] ? s->detail : NULL);
+    dn_jw_key(w, "worst_bins");
+    char bins[256] = "";
+    size_t ny = hg && hg->has_n_bins_y ? hg->n_bins_y : 0;
+    if (hg && s->n_pulls == hg->n_counts && s->n_pulls && (!ny || s->n_pulls % ny == 0)) {
+        size_t nx = ny ? s->n_pulls / ny : s->n_pulls; /* edges only when they fit */
+        int edges = hg->n_edges == nx + 1 && (!ny || hg->n_edges_y == ny + 1);
+        dn_hist_worst_bins(bins, sizeof bins, s->pulls, (int)s->n_pulls, 3, (int)ny,
+                           edges ? hg->edges : NULL, edges ? hg->edges_y : NULL);
+    }
+    dn_jw_string(w, bins[0] ? bins : NULL);
     dn_jw_end(w);
 }
 
@@ -462,9 +474,18 @@ static enum MHD_Result get_hist(dash_http_t *h, struct MHD_Connection *c, long l
     dn_jw_bool(w, hg != NULL);
     if (hg) {
         size_t nb = hg->n_counts;
+        /* 2-D: nb = nx * n_bins_y flattened (x outer), edges [nx + 1] of x and
+         * edges_y [n_bins_y + 1] (validated when the run was taken in) */
+        dn_jw_key(w, "n_bins_y");
+        dn_jw_int(w, hg->has_n_bins_y ? (long long)hg->n_bins_y : 0);
         dn_jw_key(w, "edges");
-        if (hg->n_edges == nb + 1)
+        if (hg->n_edges)
             array_json(w, hg->edges, hg->n_edges);
+        else
+            dn_jw_null(w);
+        dn_jw_key(w, "edges_y");
+        if (hg->n_edges_y)
+            array_json(w, hg->edges_y, hg->n_edges_y);
         else
             dn_jw_null(w);
         dn_jw_key(w, "counts");
@@ -491,7 +512,7 @@ static enum MHD_Result get_hist(dash_http_t *h, struct MHD_Connection *c, long l
     }
     for (int me = 0; me < DASH_METHODS; me++) {
         dn_jw_key(w, dash_method_name[me]);
-        score_detail_json(w, s[me], bad[me], warning[me]);
+        score_detail_json(w, s[me], bad[me], warning[me], hg);
     }
     dn_jw_end(w);
     rc = dn_jw_finish(w);

@@ -135,6 +135,21 @@ int dash_model_key(dash_model_t *m, const char *name, const char *subsystem, int
     return k;
 }
 
+int dash_model_key_shape(dash_model_t *m, int k, int n_bins, int n_bins_y)
+{
+    dash_key_t *hk = &m->keys[k];
+    if (!hk->n_bins)
+        hk->n_bins = n_bins;
+    if (hk->n_bins != n_bins)
+        return 0;
+    if (!hk->shape_known) {
+        hk->n_bins_y = n_bins_y;
+        hk->shape_known = 1;
+        return 2;
+    }
+    return hk->n_bins_y == n_bins_y;
+}
+
 /* The cell of (k, seq), made when missing; NULL on DN_ENOMEM or a seq before
  * the key's first (cells then move up). */
 static dash_cell_t *cell_get(dash_model_t *m, int k, uint64_t seq)

@@ -68,6 +68,8 @@ typedef struct dash_key_t {
     char *name;
     int subsystem;                  /* index into the model's subsystems */
     int n_bins;
+    int n_bins_y;                   /* 2-D: bins of y (flattened x outer); 0: 1-D */
+    uint8_t shape_known;            /* n_bins_y was fixed by a run (scores do not say) */
     double bad[DASH_METHODS], warning[DASH_METHODS]; /* NAN until published */
     char origin[DASH_METHODS][16];  /* "policy", "tuned", "untunable", "" */
     double alpha;                   /* S's alpha of the latest score (NAN) */
@@ -150,6 +152,12 @@ void dash_model_free(dash_model_t *m);
 /* The index of key `name` (subsystem and n_bins set when it is new or when
  * they were unknown), added when new; -1 on DN_ENOMEM. */
 int dash_model_key(dash_model_t *m, const char *name, const char *subsystem, int n_bins);
+
+/* Whether a histogram of n_bins bins, n_bins_y of y (0: 1-D), has key k's
+ * binning, the key's first run fixing it (a score gives the bins only): 1 it
+ * has, 2 it has and fixed the key's shape just now, 0 it has not (the same
+ * bins in another shape count as another binning). */
+int dash_model_key_shape(dash_model_t *m, int k, int n_bins, int n_bins_y);
 
 /* A run arrived: its number, time (NAN: none) and keys (indices). Returns 0,
  * DN_ENOMEM, DN_EINVAL (seq beyond 2^31). */

@@ -356,6 +356,11 @@ int dash_view_key(FILE *f, const dash_model_t *m, int k)
     dn_jw_string(&w, hk->subsystem >= 0 ? m->subsystems[hk->subsystem] : NULL);
     dn_jw_key(&w, "n_bins");
     dn_jw_int(&w, hk->n_bins);
+    dn_jw_key(&w, "n_bins_y");
+    if (hk->shape_known)
+        dn_jw_int(&w, hk->n_bins_y);
+    else
+        dn_jw_null(&w);
     dn_jw_key(&w, "historical_runs");
     if (m->historical_runs < 0)
         dn_jw_null(&w);

@@ -40,7 +40,6 @@
 #include "log.h"
 #include "node.h"
 
-const char *const ev_method_name[EV_METHODS] = {"s", "ml"};
 const char *const ev_log_name[EV_METHODS] = {"scores_s", "scores_ml"};
 
 typedef struct ev_t {
@@ -346,9 +345,11 @@ static void stop(dn_node_t *node, void *self)
     const ev_t *ev = self;
     char figures[512];
     ev_figures_account(&ev->figures, figures, sizeof figures);
-    dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates); "
-           "figures: %s", ev->book.n_runs, (unsigned long long)ev->book.n_labels,
-           (unsigned long long)ev->book.n_scores, (unsigned long long)ev->book.n_dups, figures);
+    dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates), "
+           "%llu histograms skipped (binning not their key's); figures: %s", ev->book.n_runs,
+           (unsigned long long)ev->book.n_labels, (unsigned long long)ev->book.n_scores,
+           (unsigned long long)ev->book.n_dups, (unsigned long long)ev->book.n_hist_skipped,
+           figures);
 }
 
 /* ---- configuration ------------------------------------------------------------------------ */

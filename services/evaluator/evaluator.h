@@ -50,7 +50,8 @@ typedef struct ev_row_t {
     uint8_t rapid_mu, rapid_sigma;
     double *counts;          /* [n_bins] from the run */
     double *variances;       /* [n_bins] when the run gave them (weighted fills) */
-    double *edges;           /* [n_bins + 1] when the run gave them */
+    double *edges;           /* [nx + 1] when the run gave them (1-D: nx = n_bins) */
+    double *edges_y;         /* 2-D: [n_bins_y + 1] when the run gave them */
     uint8_t has_score[EV_METHODS], status[EV_METHODS];
     double chi2[EV_METHODS], alpha[EV_METHODS];
     double *ref_mu[EV_METHODS], *ref_sigma[EV_METHODS]; /* what scored it */
@@ -60,6 +61,8 @@ typedef struct ev_key_t {
     const char *key;         /* the key table's copy */
     char *subsystem;         /* from the first run that gave the key; NULL before */
     int n_bins;              /* 0 until a run gave it */
+    int n_bins_y;            /* 2-D: bins of y (n_bins = nx * n_bins_y flattened, x
+                              * outer); 0: 1-D. Fixed with n_bins by the first run */
     ev_row_t *rows;          /* indexed by run_seq */
     int n_rows, cap_rows;
 } ev_key_t;
@@ -87,6 +90,7 @@ typedef struct ev_book_t {
     ev_pending_t *pending;
     int n_pending, cap_pending;
     uint64_t n_scores, n_dups, n_labels, n_run_msgs;
+    uint64_t n_hist_skipped; /* histograms whose binning is not their key's */
     ev_changed_fn changed;
     void *changed_arg;
 } ev_book_t;
@@ -200,7 +204,9 @@ double ev_assess_score(const ev_assess_t *a);
 void ev_worst_list(const ev_book_t *b, const ev_assess_t *a, char *buf, size_t cap);
 
 /* "b17:+8.2 b18:-6.1": the bins of key k in run seq with the largest |pull|
- * against the reference that scored it (method m); "" without one. */
+ * against the reference that scored it (method m); "" without one. A 2-D
+ * key names its bins by (ix, iy) and, when the run gave edges, their centres:
+ * "bin (3,4) at (1.75, -0.5):+8.2; bin (3,5) at (1.75, 0.5):-6.1". */
 void ev_worst_bins(const ev_book_t *b, int k, uint64_t seq, int m, char *buf, size_t cap);
 
 /* Judges run seq by method m once all its histograms are judged (not during

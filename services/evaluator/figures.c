@@ -174,7 +174,8 @@ static int submit(ev_figures_t *f, const ev_book_t *b, const ev_judge_t *j, uint
                        .history_title = htitle, .n_bins = hk->n_bins, .edges = r->edges,
                        .counts = r->counts, .variances = r->variances, .ref_mu = r->ref_mu[m],
                        .ref_sigma = r->ref_sigma[m], .warning = thr.warning,
-                       .threshold = thr.bad};
+                       .threshold = thr.bad, .n_bins_y = hk->n_bins_y,
+                       .edges_y = r->edges_y};
     int64_t *runs = NULL;
     double *scores = NULL;
     int8_t *labels = NULL;

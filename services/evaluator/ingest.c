@@ -51,6 +51,7 @@ static void row_free(ev_row_t *r)
     free(r->counts);
     free(r->variances);
     free(r->edges);
+    free(r->edges_y);
     for (int m = 0; m < EV_METHODS; m++) {
         free(r->ref_mu[m]);
         free(r->ref_sigma[m]);
@@ -157,8 +158,9 @@ static int copy_arr(double **dst, const double *src, size_t n)
 
 /* ---- taking entries in ------------------------------------------------------------- */
 
-/* The histograms of a run; one whose bin count disagrees with its key's
- * first run is skipped (logged). */
+/* The histograms of a run; one whose binning (bins, or bins of y: a 2-D
+ * histogram of 4x6 bins is not one of 6x4 nor a 1-D one of 24) disagrees
+ * with its key's first run is skipped (logged, counted). */
 static int take_run(ev_book_t *b, const Dinamo__Run *run)
 {
     ev_run_t *ri = run_slot(b, run->run_seq, 1);
@@ -172,13 +174,20 @@ static int take_run(ev_book_t *b, const Dinamo__Run *run)
         if (k < 0)
             return k;
         ev_key_t *hk = &b->keys[k];
-        if (!hk->n_bins)
+        int ny = hg->has_n_bins_y ? (int)hg->n_bins_y : 0;
+        if (!hk->n_bins) {
             hk->n_bins = (int)hg->n_counts;
+            hk->n_bins_y = ny;
+        }
         if (!hk->subsystem && !(hk->subsystem = strdup(hg->subsystem ? hg->subsystem : "")))
             return DN_ENOMEM;
-        if (hk->n_bins != (int)hg->n_counts) {
-            dn_log(DN_LOG_WARN, "run %lld: histogram '%s': %zu bins, the key has %d: skipped",
-                   (long long)run->run_number, hg->key, hg->n_counts, hk->n_bins);
+        if (hk->n_bins != (int)hg->n_counts || hk->n_bins_y != ny) {
+            char got[64], want[64];
+            dn_hist_binning_name(got, sizeof got, (int)hg->n_counts, ny);
+            dn_hist_binning_name(want, sizeof want, hk->n_bins, hk->n_bins_y);
+            b->n_hist_skipped++;
+            dn_log(DN_LOG_WARN, "run %lld: histogram '%s': binning changed: %s, the key has %s: "
+                   "skipped", (long long)run->run_number, hg->key, got, want);
             continue;
         }
         ev_row_t *r = row_get(hk, run->run_seq);
@@ -188,7 +197,8 @@ static int take_run(ev_book_t *b, const Dinamo__Run *run)
         r->run_number = run->run_number;
         if (copy_arr(&r->counts, hg->counts, hg->n_counts) ||
             copy_arr(&r->variances, hg->variances, hg->n_variances) ||
-            (hg->n_edges == hg->n_counts + 1 && copy_arr(&r->edges, hg->edges, hg->n_edges)))
+            copy_arr(&r->edges, hg->edges, hg->n_edges) ||
+            copy_arr(&r->edges_y, hg->edges_y, hg->n_edges_y))
             return DN_ENOMEM;
         b->changed(b->changed_arg, k, run->run_seq);
     }

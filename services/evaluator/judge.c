@@ -26,6 +26,8 @@
 #include "histo.h"
 #include "log.h"
 
+const char *const ev_method_name[EV_METHODS] = {"s", "ml"};
+
 struct ev_verdicts_t {
     int known;               /* policy looked up (the key's subsystem is known) */
     dn_judge_t policy;
@@ -213,20 +215,6 @@ void ev_worst_list(const ev_book_t *b, const ev_assess_t *a, char *buf, size_t c
     }
 }
 
-/* The index of the largest finite |pull| not among used[0..n_used). */
-static int largest_pull(const double *pull, int nb, const int *used, int n_used)
-{
-    int best = -1;
-    for (int i = 0; i < nb; i++) {
-        int taken = 0;
-        for (int v = 0; v < n_used; v++)
-            taken |= used[v] == i;
-        if (!taken && isfinite(pull[i]) && (best < 0 || fabs(pull[i]) > fabs(pull[best])))
-            best = i;
-    }
-    return best;
-}
-
 void ev_worst_bins(const ev_book_t *b, int k, uint64_t seq, int m, char *buf, size_t cap)
 {
     const ev_key_t *hk = &b->keys[k];
@@ -241,17 +229,7 @@ void ev_worst_bins(const ev_book_t *b, int k, uint64_t seq, int m, char *buf, si
     double *sx2 = xt + nb, *pull = sx2 + nb;
     if (dn_hist_normalise(xt, sx2, r->counts, r->variances, nb) > DN_EPS) {
         dn_hist_chi2(pull, xt, sx2, r->ref_mu[m], r->ref_sigma[m], nb);
-        int used[EV_WORST];
-        size_t len = 0;
-        for (int w = 0; w < EV_WORST; w++) {
-            if ((used[w] = largest_pull(pull, nb, used, w)) < 0)
-                break;
-            int n = snprintf(buf + len, cap - len, "%sb%d:%+.1f", w ? " " : "", used[w],
-                             pull[used[w]]);
-            if (n < 0 || (size_t)n >= cap - len)
-                break;
-            len += (size_t)n;
-        }
+        dn_hist_worst_bins(buf, cap, pull, nb, EV_WORST, hk->n_bins_y, r->edges, r->edges_y);
     }
     free(xt);
 }
@@ -284,7 +262,7 @@ int ev_judge_run(ev_judge_t *j, const ev_book_t *b, uint64_t seq, int m, ev_asse
         return rc < 0 ? rc : 0;
     if (a->severity < DN_SEV_WARNING)
         return 1;
-    char worst[512], bins[128];
+    char worst[512], bins[256];
     ev_worst_list(b, a, worst, sizeof worst);
     ev_worst_bins(b, a->worst[0], seq, m, bins, sizeof bins);
     dn_log(a->severity == DN_SEV_BAD ? DN_LOG_WARN : DN_LOG_INFO,

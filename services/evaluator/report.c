@@ -82,7 +82,11 @@ static dn_dataset_t *key_dataset(const ev_key_t *hk, int *n_out)
     dn_dataset_t *ds = dn_dataset_new(n, hk->n_bins, truth);
     if (!ds)
         return NULL;
-    const double *edges = NULL;
+    if (hk->n_bins_y > 0 && dn_dataset_set_2d(ds, hk->n_bins_y)) {
+        dn_dataset_destroy(&ds);
+        return NULL;
+    }
+    const double *edges = NULL, *edges_y = NULL;
     for (int i = 0; i < n; i++) {
         const ev_row_t *r = &hk->rows[i];
         ds->run[i] = r->run_number;
@@ -90,8 +94,10 @@ static dn_dataset_t *key_dataset(const ev_key_t *hk, int *n_out)
         if (r->counts)
             memcpy(ds->counts + (size_t)i * hk->n_bins, r->counts,
                    (size_t)hk->n_bins * sizeof(double));
-        if (!edges && r->edges)
+        if (!edges && r->edges && (hk->n_bins_y == 0 || r->edges_y)) {
             edges = r->edges;
+            edges_y = r->edges_y;
+        }
         if (truth) {
             ds->true_mu[i] = r->mu;
             ds->true_sigma[i] = r->sigma;
@@ -99,8 +105,10 @@ static dn_dataset_t *key_dataset(const ev_key_t *hk, int *n_out)
             ds->rapid_sigma[i] = r->rapid_sigma;
         }
     }
-    if (edges) {
-        memcpy(ds->edges, edges, (size_t)(hk->n_bins + 1) * sizeof(double));
+    if (edges) { /* 2-D: nx + 1 edges of x, ny + 1 of y */
+        memcpy(ds->edges, edges, (size_t)(dn_dataset_nx(ds) + 1) * sizeof(double));
+        if (edges_y)
+            memcpy(ds->edges_y, edges_y, (size_t)(hk->n_bins_y + 1) * sizeof(double));
         ds->edges_known = 1;
     }
     *n_out = n;
@@ -336,7 +344,7 @@ static int write_flags(const rep_t *rp, dn_err_t *err)
 static void assess_row(const rep_t *rp, dn_csv_t *w, int i, int m, const char *subsystem,
                        const ev_assess_t *a)
 {
-    char worst[512] = "", bins[128] = "";
+    char worst[512] = "", bins[256] = "";
     ev_worst_list(rp->b, a, worst, sizeof worst);
     if (a->worst[0] >= 0)
         ev_worst_bins(rp->b, a->worst[0], (uint64_t)i, m, bins, sizeof bins);

@@ -8,11 +8,12 @@
  *               is numeric) -> "<run_seq> <labelled> <file>": labelled = 1
  *               when the input gave the run a label (then no automatic label
  *               is taken); a second file with the run is a duplicate;
- *   feed.keys   histogram key -> its binning (u32 bins, u32 flags: 1 edges
- *               given, 2 a 2-D histogram; for 2-D then u32 ny; the edges as
- *               f64: nx + 1 of x, and for 2-D ny + 1 of y): the first
- *               binning published under a key fixes it. Records written
- *               before 2-D (flags 0 or 1) read the same.
+ *   feed.keys   histogram key -> its binning (u32 bins, u32 flags, then for
+ *               a 2-D key u32 bins of y, then the edges as f64: of x, and of
+ *               y for a 2-D key, when flags has HAS_EDGES): the first binning
+ *               published under a key fixes it, its shape too (4x3 bins are
+ *               not 6x2 nor 1-D 12). Flags are HAS_EDGES | IS_2D; records
+ *               written before 2-D histograms (flags 0 or 1) read as 1-D.
  *
  * Invariant: rows are staged here and reach the store only in the node's
  * commit, in the same transaction as the log entries they account for, so
@@ -24,11 +25,14 @@
 #include <string.h>
 
 #include "feed.h"
+#include "histo.h"
 #include "keytab.h"
 
 #define T_FILES "feed.files"
 #define T_RUNS "feed.runs"
 #define T_KEYS "feed.keys"
+
+enum { HAS_EDGES = 1u, IS_2D = 2u }; /* flags of a feed.keys record */
 
 typedef struct binning_t { /* a key's binning, as in feed.keys */
     void *blob;
@@ -233,40 +237,40 @@ static int binning_first(feed_ledger_t *self, const char *key, dn_wbuf_t *w, dn_
     return dn_err_set(err, DN_ENOMEM, "out of memory");
 }
 
-enum { BINNING_EDGES = 1, BINNING_2D = 2 };
-
-static int nx_of(const dn_histin_t *h)
+/* Compares the edges of one axis (n of them) with the record's next n. */
+static int edges_same(dn_rbuf_t *r, const double *e, int n, const char *axis, char *why,
+                      size_t cap)
 {
-    return h->n_bins_y > 0 ? h->n_bins / h->n_bins_y : h->n_bins;
+    for (int j = 0; j < n; j++) {
+        double was = dn_rb_f64(r);
+        if (was != e[j]) {
+            snprintf(why, cap, "binning changed: edge %d%s is %.17g, the key was published "
+                     "with %.17g", j, axis, e[j], was);
+            return 0;
+        }
+    }
+    return 1;
 }
 
-/* Compares h with the published binning b. */
+/* Compares h with the published binning b: bins, shape (bins of y), and the
+ * edges when both have them. */
 static int binning_same(const binning_t *b, const dn_histin_t *h, char *why, size_t cap)
 {
     dn_rbuf_t r = {b->blob, b->len, 0, 0};
     uint32_t nb = dn_rb_u32(&r), flags = dn_rb_u32(&r);
-    uint32_t ny = flags & BINNING_2D ? dn_rb_u32(&r) : 0;
-    if (nb != (uint32_t)h->n_bins || ny != (uint32_t)(h->n_bins_y > 0 ? h->n_bins_y : 0)) {
-        snprintf(why, cap, "binning changed: %d bins%s, the key was published with %u%s",
-                 h->n_bins, h->n_bins_y > 0 ? " in 2-D" : "", nb, ny ? " in 2-D" : "");
+    int ny = flags & IS_2D ? (int)dn_rb_u32(&r) : 0, hy = h->n_bins_y > 0 ? h->n_bins_y : 0;
+    if (nb != (uint32_t)h->n_bins || ny != hy) {
+        char got[64], want[64];
+        dn_hist_binning_name(got, sizeof got, h->n_bins, hy);
+        dn_hist_binning_name(want, sizeof want, (int)nb, ny);
+        snprintf(why, cap, "binning changed: %s, the key was published with %s", got, want);
         return 0;
     }
-    if (!(flags & BINNING_EDGES) || !h->edges)
+    if (!(flags & HAS_EDGES) || !h->edges || (ny && !h->edges_y))
         return 1;
-    const int nx = nx_of(h);
-    for (int j = 0; j <= nx; j++)
-        if (dn_rb_f64(&r) != h->edges[j]) {
-            snprintf(why, cap, "binning changed: edge %d is %.17g, the key was published "
-                     "with other edges", j, h->edges[j]);
-            return 0;
-        }
-    for (int j = 0; ny && h->edges_y && j <= (int)ny; j++)
-        if (dn_rb_f64(&r) != h->edges_y[j]) {
-            snprintf(why, cap, "binning changed: y edge %d is %.17g, the key was published "
-                     "with other edges", j, h->edges_y[j]);
-            return 0;
-        }
-    return 1;
+    const int nx = ny ? h->n_bins / ny : h->n_bins;
+    return edges_same(&r, h->edges, nx + 1, ny ? " of x" : "", why, cap) &&
+           (!ny || edges_same(&r, h->edges_y, ny + 1, " of y", why, cap));
 }
 
 int feed_ledger_binning(feed_ledger_t *self, const dn_histin_t *h, char *why, size_t cap,
@@ -288,14 +292,16 @@ int feed_ledger_binning(feed_ledger_t *self, const dn_histin_t *h, char *why, si
         return rc;
     if (b)
         return binning_same(b, h, why, cap);
+    const int ny = h->n_bins_y > 0 ? h->n_bins_y : 0, nx = ny ? h->n_bins / ny : h->n_bins;
+    const int edges = h->edges && (!ny || h->edges_y);
     dn_wbuf_t w = {0};
     dn_wb_u32(&w, (uint32_t)h->n_bins);
-    dn_wb_u32(&w, (h->edges ? BINNING_EDGES : 0u) | (h->n_bins_y > 0 ? BINNING_2D : 0u));
-    if (h->n_bins_y > 0)
-        dn_wb_u32(&w, (uint32_t)h->n_bins_y);
-    for (int j = 0; h->edges && j <= nx_of(h); j++) /* 2-D: x edges [nx + 1] only */
+    dn_wb_u32(&w, (edges ? HAS_EDGES : 0u) | (ny ? IS_2D : 0u));
+    if (ny)
+        dn_wb_u32(&w, (uint32_t)ny);
+    for (int j = 0; edges && j <= nx; j++)
         dn_wb_f64(&w, h->edges[j]);
-    for (int j = 0; h->edges && h->edges_y && j <= h->n_bins_y; j++)
+    for (int j = 0; edges && ny && j <= ny; j++)
         dn_wb_f64(&w, h->edges_y[j]);
     rc = w.oom ? dn_err_set(err, DN_ENOMEM, "out of memory") : binning_first(self, h->key, &w, err);
     free(w.p);

@@ -7,7 +7,9 @@
  * (u64 each), the dn_ml_save state (u64 length, bytes), and the held runs
  * (u32 count; each run_seq u64, run number i64, label + 1 u32 (0 none, 1
  * good, 2 bad), has variances u32 (0 or 1), counts f64[n_bins], variances
- * f64[n_bins] when it has them).
+ * f64[n_bins] when it has them). A 2-D key (n_bins_y > 0) writes n_bins with
+ * KEY_2D set and its n_bins_y u32 right after: a 1-D key's state is the same
+ * bytes as before 2-D histograms existed, and such states read unchanged.
  *
  * The decoder trusts no length: a held run's arrays are allocated only after
  * the bytes for them were found to be there, so a damaged state cannot make
@@ -22,6 +24,7 @@
 
 #define KEYSTATE_MAGIC "DNTK"
 #define KEYSTATE_VERSION 1u
+#define KEY_2D 0x80000000u
 
 void trainer_item_free(item_t *it)
 {
@@ -43,7 +46,9 @@ void trainer_keystate_encode(const tkey_t *ks, dn_wbuf_t *w)
 {
     dn_wb_bytes(w, KEYSTATE_MAGIC, 4);
     dn_wb_u32(w, KEYSTATE_VERSION);
-    dn_wb_u32(w, (uint32_t)ks->n_bins);
+    dn_wb_u32(w, (uint32_t)ks->n_bins | (ks->n_bins_y > 0 ? KEY_2D : 0));
+    if (ks->n_bins_y > 0)
+        dn_wb_u32(w, (uint32_t)ks->n_bins_y);
     dn_wb_u64(w, ks->version);
     dn_wb_u64(w, ks->next);
     dn_wb_u64(w, ks->next_run_seq);
@@ -117,7 +122,13 @@ int trainer_keystate_decode(const void *blob, size_t len, tkey_t *ks, dn_err_t *
     const unsigned char *m = dn_rb_take(&r, 4);
     if (!m || memcmp(m, KEYSTATE_MAGIC, 4) || dn_rb_u32(&r) != KEYSTATE_VERSION)
         return dn_err_set(err, DN_EFORMAT, "key %s: saved state: bad magic or version", ks->key);
-    uint32_t n_bins = dn_rb_u32(&r);
+    uint32_t n_bins = dn_rb_u32(&r), n_bins_y = 0;
+    if (n_bins & KEY_2D) {
+        n_bins &= ~KEY_2D;
+        if (!(n_bins_y = dn_rb_u32(&r)) || n_bins % n_bins_y)
+            return dn_err_set(err, DN_EFORMAT, "key %s: saved state: %u bins are not rows of "
+                              "%u bins of y", ks->key, n_bins, n_bins_y);
+    }
     ks->version = dn_rb_u64(&r);
     ks->next = dn_rb_u64(&r);
     ks->next_run_seq = dn_rb_u64(&r);
@@ -128,6 +139,7 @@ int trainer_keystate_decode(const void *blob, size_t len, tkey_t *ks, dn_err_t *
                           "(%u bins, tracker state of %llu bytes)", ks->key, n_bins,
                           (unsigned long long)sl);
     ks->n_bins = (int)n_bins;
+    ks->n_bins_y = (int)n_bins_y;
     if (sl) {
         int rc = dn_ml_load(sb, (size_t)sl, &ks->ml, err);
         if (rc)

@@ -57,6 +57,7 @@ typedef struct item_t {
 typedef struct tkey_t {
     const char *key;          /* the index's copy */
     int n_bins;               /* 0 until the key's first run was applied */
+    int n_bins_y;             /* 2-D: bins of y, fixed with n_bins by that run; 0: 1-D */
     dn_ml_t *ml;              /* NULL until then */
     uint64_t version;         /* latest version stored and published */
     uint64_t next;            /* first events offset not applied to this key */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "histo.h"
 #include "log.h"
 #include "mlmodel.h"
 #include "service.h"
@@ -115,7 +116,7 @@ void trainer_watch_training(trainer_t *tr, dn_ml_t *ml)
 
 /* Gives owned key ks its tracker at its first run (n_bins bins), as
  * dn_score_dataset_ml does, and stores and publishes version 0. */
-static int key_start(trainer_t *tr, tkey_t *ks, int n_bins, dn_err_t *err)
+static int key_start(trainer_t *tr, tkey_t *ks, int n_bins, int n_bins_y, dn_err_t *err)
 {
     const char *k = ks->key;
     dn_ml_setup_t setup = {.n_bins = n_bins, .seed = tr->seed,
@@ -126,6 +127,7 @@ static int key_start(trainer_t *tr, tkey_t *ks, int n_bins, dn_err_t *err)
         return dn_err_prefix(err, "key %s", k);
     trainer_watch_training(tr, ks->ml);
     ks->n_bins = n_bins;
+    ks->n_bins_y = n_bins_y;
     ks->version = 0;
     int rc = put_version(tr, ks, 0, 0, 0, NAN, err);
     if (rc)
@@ -204,14 +206,17 @@ static int hold_run(trainer_t *tr, tkey_t *ks, const Dinamo__Run *run,
         return 0;
     }
     ks->next_run_seq = run->run_seq + 1;
-    int nb = (int)hg->n_counts, rc;
+    int nb = (int)hg->n_counts, ny = hg->has_n_bins_y ? (int)hg->n_bins_y : 0, rc;
     if (!ks->ml) {
-        if ((rc = key_start(tr, ks, nb, err)))
+        if ((rc = key_start(tr, ks, nb, ny, err)))
             return rc;
-    } else if (ks->n_bins != nb) {
+    } else if (ks->n_bins != nb || ks->n_bins_y != ny) {
+        char got[64], want[64];
+        dn_hist_binning_name(got, sizeof got, nb, ny);
+        dn_hist_binning_name(want, sizeof want, ks->n_bins, ks->n_bins_y);
         tr->bad_bins++;
-        dn_log(DN_LOG_WARN, "run %lld: key %s: %d bins, the key has %d: skipped",
-               (long long)run->run_number, hg->key, nb, ks->n_bins);
+        dn_log(DN_LOG_WARN, "run %lld: key %s: binning changed: %s, the key has %s: skipped",
+               (long long)run->run_number, hg->key, got, want);
         return 0;
     }
     item_t it = {.seq = run->run_seq, .run_number = run->run_number, .label = LBL_NONE};
