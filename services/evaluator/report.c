@@ -455,22 +455,35 @@ static int write_labels(const rep_t *rp, dn_store_t *store, dn_err_t *err)
 
 /* The references of key k by method m into w: 0, or the writer's error (a
  * key whose name the writer refuses is logged and left out). */
+/* Placeholder edges 0, 1, ..., n for an axis no run gave edges of. */
+static double *numbered_edges(int n)
+{
+    double *e = malloc(((size_t)n + 1) * sizeof *e);
+    for (int c = 0; e && c <= n; c++)
+        e[c] = c;
+    return e;
+}
+
 static int key_references(const rep_t *rp, dn_root_writer_t *w, int k, int m, dn_err_t *err)
 {
     const ev_key_t *hk = &rp->b->keys[k];
-    const double *edges = NULL;
+    const int ny = hk->n_bins_y > 0 ? hk->n_bins_y : 0, nx = ny ? hk->n_bins / ny : hk->n_bins;
+    const double *edges = NULL, *edges_y = NULL;
     for (int i = 0; i < hk->n_rows && !edges; i++)
-        edges = hk->rows[i].edges;
-    double *numbered = NULL;
-    if (!edges) { /* no run gave edges: ROOT's bins numbered 0 .. n_bins */
-        if (!(numbered = malloc(((size_t)hk->n_bins + 1) * sizeof *numbered)))
-            return dn_err_set(err, DN_ENOMEM, "out of memory");
-        for (int c = 0; c <= hk->n_bins; c++)
-            numbered[c] = c;
-        edges = numbered;
+        if (hk->rows[i].edges && (!ny || hk->rows[i].edges_y)) {
+            edges = hk->rows[i].edges;
+            edges_y = hk->rows[i].edges_y;
+        }
+    /* No run gave edges: ROOT's bins numbered 0 .. n on each axis. */
+    double *numbered_x = NULL, *numbered_y = NULL;
+    if (!edges && (!(edges = numbered_x = numbered_edges(nx)) ||
+                   (ny && !(edges_y = numbered_y = numbered_edges(ny))))) {
+        free(numbered_x);
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
     }
-    /* The book holds 2-D histograms flattened, without their y axis: TH1D */
-    const dn_root_binning_t bin = {.n_bins = hk->n_bins, .edges = edges};
+    /* A 2-D key's references are TH2D over its two axes. */
+    const dn_root_binning_t bin = {.n_bins = hk->n_bins, .n_bins_y = ny, .edges = edges,
+                                   .edges_y = ny ? edges_y : NULL};
     int rc = 0;
     for (int i = 0; i < hk->n_rows && !rc; i++) {
         const ev_row_t *r = &hk->rows[i];
@@ -492,7 +505,8 @@ static int key_references(const rep_t *rp, dn_root_writer_t *w, int k, int m, dn
         if (rc)
             rc = dn_err_set(err, rc, "%s", e.msg);
     }
-    free(numbered);
+    free(numbered_x);
+    free(numbered_y);
     return rc;
 }
 
