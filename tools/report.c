@@ -170,6 +170,8 @@ static int score_and_judge(report_t *r, dn_err_t *err)
         (rc = dn_evaluate_scores_ref(ds, r->opts.method, r->chi2, r->mu, r->sg, r->alpha,
                                      &r->opts, &r->res, err)))
         return rc;
+    if (r->res.edges_unknown)
+        warn_edges_unknown("report");
     r->thr = dn_thresholds(r->res.threshold, r->warning_policy, DN_WARNING_MARGIN);
     for (int i = r->n_hist; i < n; i++)
         if (isfinite(r->score[i]) && dn_severity(r->score[i], 0, r->thr) == DN_SEV_BAD)
@@ -222,7 +224,8 @@ static int draw_flagged(const report_t *r, dn_err_t *err)
                  r->key[0] ? " " : "", r->method, (long long)ds->run[i]);
         snprintf(hb, sizeof hb, "%s/run_%lld", r->outdir, (long long)ds->run[i]);
         snprintf(yb, sizeof yb, "%s/run_%lld_history", r->outdir, (long long)ds->run[i]);
-        dn_figset_t set = {hb, yb, title, htitle, nb, ds->edges, dn_dataset_row(ds, i),
+        dn_figset_t set = {hb, yb, title, htitle, nb, ds->edges_known ? ds->edges : NULL,
+                           dn_dataset_row(ds, i),
                            ds->variances ? ds->variances + at : NULL, r->mu + at, r->sg + at,
                            ds->n_runs, ds->run, r->score, ds->label, i, r->thr.warning,
                            r->thr.bad};
