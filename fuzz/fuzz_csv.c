@@ -9,10 +9,13 @@
  * Checked beyond "no crash":
  *   - every refusal returns a named error that names the file it is about;
  *   - an accepted dataset keeps dataset.h's invariants (finite non-negative
- *     counts, labels -1/0/1, strictly increasing edges, truth all or none);
+ *     counts, labels -1/0/1, strictly increasing edges, truth all or none,
+ *     unknown truth marked: events and dead_bins >= -1, rapid_sigma 0 when
+ *     only rapid_change was given);
  *   - an accepted dataset written with dn_dataset_write_dir reads back equal:
- *     run numbers, labels, counts, edges and truth bit for bit, the same
- *     meta.json extras (parse -> write -> parse equal);
+ *     run numbers, labels, counts, edges, edges_known and truth (what is
+ *     unknown staying unknown) bit for bit, the same meta.json extras
+ *     (parse -> write -> parse equal);
  *   - labels read from labels.csv are -1, 0 or 1. */
 #include <math.h>
 #include <stdint.h>
@@ -99,6 +102,12 @@ static void check_dataset(const dn_dataset_t *ds)
     FUZZ_CHECK(t == !!ds->true_sigma && t == !!ds->rapid_mu && t == !!ds->rapid_sigma &&
                    t == !!ds->events && t == !!ds->dead_bins,
                "truth arrays partly set");
+    for (int i = 0; t && i < ds->n_runs; i++) {
+        FUZZ_CHECK(ds->events[i] >= -1 && ds->dead_bins[i] >= -1, "run %d: events %d, dead %d",
+                   i, ds->events[i], ds->dead_bins[i]);
+        FUZZ_CHECK(ds->rapid_split_known || !ds->rapid_sigma[i],
+                   "run %d: rapid_sigma set without the split known", i);
+    }
 }
 
 #define SAME(a, b, n) (((a) == NULL && (b) == NULL) || ((a) && (b) && !memcmp((a), (b), (n))))
@@ -111,6 +120,10 @@ static void check_same(const dn_dataset_t *a, const dn_dataset_t *b)
                    SAME(a->counts, b->counts, c * 8) && SAME(a->variances, b->variances, c * 8) &&
                    SAME(a->edges, b->edges, ((size_t)a->n_bins + 1) * 8),
                "runs, labels, counts or edges changed");
+    FUZZ_CHECK(a->edges_known == b->edges_known, "edges_known %d -> %d", a->edges_known,
+               b->edges_known);
+    FUZZ_CHECK(!a->true_mu || a->rapid_split_known == b->rapid_split_known,
+               "rapid_split_known %d -> %d", a->rapid_split_known, b->rapid_split_known);
     FUZZ_CHECK(SAME(a->true_mu, b->true_mu, r * 8) && SAME(a->true_sigma, b->true_sigma, r * 8) &&
                    SAME(a->rapid_mu, b->rapid_mu, r) && SAME(a->rapid_sigma, b->rapid_sigma, r) &&
                    SAME(a->events, b->events, r * 4) && SAME(a->dead_bins, b->dead_bins, r * 4),

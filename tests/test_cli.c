@@ -164,6 +164,58 @@ Test(cli, evaluate_prints_the_metrics_json)
     cr_assert(strstr(out, "\"jaccard_distance\": null"), "no truth, yet: %s", out);
 }
 
+/* Issue 19: without meta.json's bin_edges the Jaccard distance would be
+ * computed on bin numbers (0.83 for 0.11 on a reference dataset): it is null,
+ * with one warning; a truth.csv of only run,mu,sigma,rapid_change evaluates to
+ * the same numbers as the generator's eight columns. */
+Test(cli, evaluate_without_edges_or_with_four_truth_columns)
+{
+    char out[8192], with[8192], err[4096], path[512];
+    cr_assert_eq(run("generate --seed 70 --out d --runs 1600 --anomalous 160", out,
+                     sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(run("evaluate d --method s", with, sizeof with, err, sizeof err), 0,
+                 "stderr: %s", err);
+    cr_assert(!strstr(err, "Jaccard"), "warned with edges: %s", err);
+    const char *jd = strstr(with, "\"jaccard_distance\": ");
+    double x = -1;
+    cr_assert(jd && sscanf(jd + 20, "%lf", &x) == 1 && x > 0 && x < 1, "no number: %s", with);
+    /* everything up to "seconds" must be the same */
+    size_t upto = (size_t)(strstr(with, "\"seconds\"") - with);
+
+    /* four truth columns */
+    snprintf(path, sizeof path, "%s/d/truth.csv", tmpdir);
+    size_t n = 0;
+    char *truth = slurp(path, &n);
+    cr_assert(truth);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    for (char *p = truth, *nl; p < truth + n; p = nl + 1) {
+        nl = strchr(p, '\n');
+        char *c = p;
+        for (int k = 0; k < 4; k++)
+            c = strchr(c, ',') + (k < 3);
+        fprintf(f, "%.*s\n", (int)(c - p), p);
+    }
+    cr_assert_eq(fclose(f), 0);
+    free(truth);
+    cr_assert_eq(run("evaluate d --method s", out, sizeof out, err, sizeof err), 0,
+                 "stderr: %s", err);
+    cr_assert(strncmp(out, with, upto) == 0, "four truth columns:\n%s\neight:\n%s", out, with);
+
+    /* no meta.json: null and one warning, the other metrics unchanged */
+    snprintf(path, sizeof path, "%s/d/meta.json", tmpdir);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(run("evaluate d --method s", out, sizeof out, err, sizeof err), 0,
+                 "stderr: %s", err);
+    cr_assert(strstr(out, "\"jaccard_distance\": null"), "%s", out);
+    const char *warning = "dinamo evaluate: warning: Jaccard distance not computed: bin edges "
+                          "unknown (no meta.json bin_edges)\n";
+    cr_assert_str_eq(err, warning);
+    size_t before = (size_t)(jd - with);
+    cr_assert(strncmp(out, with, before) == 0, "metrics before the Jaccard distance changed:"
+              "\n%s\n%s", out, with);
+}
+
 Test(cli, score_writes_scores_and_pulls)
 {
     char out[4096], err[4096];

@@ -76,6 +76,9 @@ static int count_entries(const char *dir, const char *part)
     return n;
 }
 
+#define H4_TEXT "run,label,b0,b1\n"
+#define H4 H4_TEXT
+
 static dn_dataset_t *random_dataset(int n_runs, int n_bins, int with_truth, uint64_t seed)
 {
     dn_dataset_t *ds = dn_dataset_new(n_runs, n_bins, with_truth);
@@ -84,6 +87,7 @@ static dn_dataset_t *random_dataset(int n_runs, int n_bins, int with_truth, uint
     dn_rng_seed(&rng, seed);
     for (int j = 0; j <= n_bins; j++)
         ds->edges[j] = -5.0 + j * 0.1 + (j % 3) * 1e-4; /* not all on a grid */
+    ds->edges_known = 1;
     int64_t run = -7;
     for (int i = 0; i < n_runs; i++) {
         run += 1 + (int64_t)(dn_rng_next(&rng) % 1000);
@@ -120,6 +124,8 @@ static void assert_same(const dn_dataset_t *a, const dn_dataset_t *b)
     cr_assert_eq(a->n_runs, b->n_runs, "n_runs %d vs %d", a->n_runs, b->n_runs);
     cr_assert_eq(a->n_bins, b->n_bins, "n_bins %d vs %d", a->n_bins, b->n_bins);
     cr_assert(BITS_EQ(a->edges, b->edges, a->n_bins + 1), "edges differ");
+    cr_assert_eq(a->edges_known, b->edges_known, "edges_known %d vs %d", a->edges_known,
+                 b->edges_known);
     cr_assert(BITS_EQ(a->run, b->run, a->n_runs), "run numbers differ");
     cr_assert(BITS_EQ(a->label, b->label, a->n_runs), "labels differ");
     size_t n = (size_t)a->n_runs * a->n_bins, worst = 0;
@@ -137,6 +143,8 @@ static void assert_same(const dn_dataset_t *a, const dn_dataset_t *b)
         cr_assert(BITS_EQ(a->true_sigma, b->true_sigma, a->n_runs), "true_sigma differs");
         cr_assert(BITS_EQ(a->rapid_mu, b->rapid_mu, a->n_runs), "rapid_mu differs");
         cr_assert(BITS_EQ(a->rapid_sigma, b->rapid_sigma, a->n_runs), "rapid_sigma differs");
+        cr_assert_eq(a->rapid_split_known, b->rapid_split_known, "rapid_split_known %d vs %d",
+                     a->rapid_split_known, b->rapid_split_known);
         cr_assert(BITS_EQ(a->events, b->events, a->n_runs), "events differ");
         cr_assert(BITS_EQ(a->dead_bins, b->dead_bins, a->n_runs), "dead_bins differ");
     }
@@ -207,10 +215,87 @@ Test(dataset, file_layout)
     cr_assert_str_eq(runs, "run,label,b0,b1,b2\n5,,0,12,3.5\n9,1,1e+20,0.1,7\n");
     cr_assert_str_eq(truth, "run,mu,sigma,rapid_change,rapid_mu,rapid_sigma,events,dead_bins\n"
                             "5,0,1,0,0,0,2000,0\n9,-0.25,1,1,0,1,19999,4\n");
+    /* the placeholder edges of dn_dataset_new are not written as bin_edges */
+    cr_assert_str_eq(meta, "{\"n_bins\": 3,\n \"n_runs\": 2}\n");
+    free(meta);
+    ds->edges_known = 1;
+    cr_assert_eq(dn_dataset_write_dir(ds, path_in("d", NULL), &err), 0, "%s", err.msg);
+    meta = slurp(path_in("d", "meta.json"));
     cr_assert_str_eq(meta, "{\"bin_edges\": [0, 1, 2, 3],\n \"n_bins\": 3,\n \"n_runs\": 2}\n");
+    free(truth);
+    /* truth not known is not written: no split, events unknown in run 5, no
+     * dead_bins at all */
+    ds->rapid_split_known = 0;
+    ds->rapid_mu[1] = 1;
+    ds->rapid_sigma[1] = 0;
+    ds->events[0] = -1;
+    ds->dead_bins[0] = ds->dead_bins[1] = -1;
+    cr_assert_eq(dn_dataset_write_dir(ds, path_in("d", NULL), &err), 0, "%s", err.msg);
+    truth = slurp(path_in("d", "truth.csv"));
+    cr_assert_str_eq(truth, "run,mu,sigma,rapid_change,events\n5,0,1,0,\n9,-0.25,1,1,19999\n");
+    dn_dataset_t *back = NULL;
+    cr_assert_eq(dn_dataset_read_dir(path_in("d", NULL), &back, &err), 0, "%s", err.msg);
+    assert_same(ds, back);
+    /* rapid_sigma cannot be set when only the OR is known: it would be lost */
+    ds->rapid_sigma[1] = 1;
+    cr_assert_eq(dn_dataset_write_dir(ds, path_in("d", NULL), &err), DN_EINVAL);
+    cr_assert(strstr(err.msg, "rapid_split_known"), "%s", err.msg);
+    dn_dataset_destroy(&back);
     free(runs);
     free(truth);
     free(meta);
+    dn_dataset_destroy(&ds);
+}
+
+/* truth.csv: the columns by name, in any order; only run, mu, sigma and
+ * rapid_change required, other names ignored; what is not given is marked
+ * unknown and not written back. */
+Test(dataset, truth_columns_by_name)
+{
+    dn_err_t err = {0};
+    dn_dataset_t *ds = NULL, *back = NULL;
+    write_text("t4", "runs.csv", H4_TEXT "1,0,1,1\n2,1,0,3\n");
+    write_text("t4", "truth.csv", "run,mu,sigma,rapid_change\n1,0.5,1,0\n2,-0.25,1.5,1\n");
+    cr_assert_eq(dn_dataset_read_dir(path_in("t4", NULL), &ds, &err), 0, "%s", err.msg);
+    cr_assert_not_null(ds->true_mu);
+    cr_assert(ds->true_mu[0] == 0.5 && ds->true_mu[1] == -0.25 && ds->true_sigma[1] == 1.5);
+    cr_assert_eq(ds->rapid_split_known, 0);
+    cr_assert(ds->rapid_mu[0] == 0 && ds->rapid_mu[1] == 1 && ds->rapid_sigma[0] == 0 &&
+              ds->rapid_sigma[1] == 0, "rapid_mu %d %d, rapid_sigma %d %d: the OR is rapid_change",
+              ds->rapid_mu[0], ds->rapid_mu[1], ds->rapid_sigma[0], ds->rapid_sigma[1]);
+    for (int i = 0; i < 2; i++)
+        cr_assert(ds->events[i] == -1 && ds->dead_bins[i] == -1, "run %d: events %d dead %d", i,
+                  ds->events[i], ds->dead_bins[i]);
+    cr_assert_eq(dn_dataset_write_dir(ds, path_in("t4w", NULL), &err), 0, "%s", err.msg);
+    char *truth = slurp(path_in("t4w", "truth.csv"));
+    cr_assert_str_eq(truth, "run,mu,sigma,rapid_change\n1,0.5,1,0\n2,-0.25,1.5,1\n",
+                     "invented truth written: %s", truth);
+    free(truth);
+    cr_assert_eq(dn_dataset_read_dir(path_in("t4w", NULL), &back, &err), 0, "%s", err.msg);
+    assert_same(ds, back);
+    dn_dataset_destroy(&back);
+    dn_dataset_destroy(&ds);
+
+    /* any order, unknown columns ignored, an empty events field unknown */
+    write_text("tx", "runs.csv", H4_TEXT "1,0,1,1\n2,1,0,3\n");
+    write_text("tx", "truth.csv", "note,dead_bins,rapid_sigma,mu,run,events,sigma,rapid_mu,"
+               "rapid_change,x\nhello,0,0,0.5,1,,1,0,0,\n,2,1,-0.25,2,1234,1.5,0,1,zz\n");
+    cr_assert_eq(dn_dataset_read_dir(path_in("tx", NULL), &ds, &err), 0, "%s", err.msg);
+    cr_assert_eq(ds->rapid_split_known, 1);
+    cr_assert(ds->true_mu[0] == 0.5 && ds->true_sigma[0] == 1 && ds->true_mu[1] == -0.25 &&
+              ds->true_sigma[1] == 1.5);
+    cr_assert(ds->rapid_mu[1] == 0 && ds->rapid_sigma[1] == 1);
+    cr_assert(ds->events[0] == -1 && ds->events[1] == 1234, "events %d %d", ds->events[0],
+              ds->events[1]);
+    cr_assert(ds->dead_bins[0] == 0 && ds->dead_bins[1] == 2);
+    cr_assert_eq(dn_dataset_write_dir(ds, path_in("txw", NULL), &err), 0, "%s", err.msg);
+    truth = slurp(path_in("txw", "truth.csv"));
+    cr_assert_str_eq(truth, "run,mu,sigma,rapid_change,rapid_mu,rapid_sigma,events,dead_bins\n"
+                            "1,0.5,1,0,0,0,,0\n2,-0.25,1.5,1,0,1,1234,2\n");
+    free(truth);
+    cr_assert_eq(dn_dataset_read_dir(path_in("txw", NULL), &back, &err), 0, "%s", err.msg);
+    assert_same(ds, back);
+    dn_dataset_destroy(&back);
     dn_dataset_destroy(&ds);
 }
 
@@ -321,7 +406,6 @@ static void expect_failure(const bad_case_t *bc)
     cr_expect_null(ds, "case %s: *out not NULL after failure", bc->name);
 }
 
-#define H4 "run,label,b0,b1\n"
 #define TH "run,mu,sigma,rapid_change,rapid_mu,rapid_sigma,events,dead_bins\n"
 
 Test(dataset, runs_csv_rejections)
@@ -420,11 +504,30 @@ Test(dataset, truth_and_meta_rejections)
          DN_EFORMAT, "@/truth.csv:3: run 3 but @/runs.csv:3 has run 2"},
         {"t_header", H4 "1,0,1,1\n", "run,mu,sigma,rapid,rapid_mu,rapid_sigma,events,dead_bins\n"
          "1,0,1,0,0,0,10,0\n", NULL, DN_EFORMAT,
-         "@/truth.csv:1: header column 4 is \"rapid\", expected \"rapid_change\""},
+         "@/truth.csv:1: header has no column rapid_change (required: run, mu, sigma, "
+         "rapid_change)"},
         {"t_header_short", H4 "1,0,1,1\n", "run,mu,sigma\n", NULL, DN_EFORMAT,
-         "@/truth.csv:1: header has 3 columns, expected 8 (missing \"rapid_change\")"},
+         "@/truth.csv:1: header has no column rapid_change"},
+        {"t_header_no_run", H4 "1,0,1,1\n", "mu,sigma,rapid_change\n0,1,0\n", NULL, DN_EFORMAT,
+         "@/truth.csv:1: header has no column run"},
+        {"t_header_twice", H4 "1,0,1,1\n", "run,mu,sigma,rapid_change,mu\n1,0,1,0,0\n", NULL,
+         DN_EFORMAT, "@/truth.csv:1: column mu appears twice (header columns 2 and 5)"},
+        {"t_header_half_split", H4 "1,0,1,1\n", "run,mu,sigma,rapid_change,rapid_sigma\n"
+         "1,0,1,0,0\n", NULL, DN_EFORMAT,
+         "@/truth.csv:1: header has column rapid_sigma but no rapid_mu (give both or neither)"},
         {"t_header_long", H4 "1,0,1,1\n", "run,mu,sigma,rapid_change,rapid_mu,rapid_sigma,"
-         "events,dead_bins,x\n", NULL, DN_EFORMAT, "@/truth.csv:1: header has 9 columns, expected 8"},
+         "events,dead_bins,x\n", NULL, DN_EFORMAT,
+         "@/truth.csv has 0 rows but @/runs.csv has 1"},
+        {"t4_cols", H4 "1,0,1,1\n", "run,mu,sigma,rapid_change\n1,0,1\n", NULL, DN_EFORMAT,
+         "@/truth.csv:2: 3 columns, expected 4"},
+        {"t4_extra_cols", H4 "1,0,1,1\n", "run,mu,sigma,rapid_change,x\n1,0,1,0\n", NULL,
+         DN_EFORMAT, "@/truth.csv:2: 4 columns, expected 5"},
+        {"t4_flag", H4 "1,0,1,1\n", "sigma,rapid_change,run,mu\n1,yes,1,0\n", NULL, DN_ERANGE,
+         "@/truth.csv:2: column rapid_change: \"yes\" is not 0 or 1"},
+        {"t4_run", H4 "1,0,1,1\n", "sigma,rapid_change,run,mu\n1,0,2,0\n", NULL, DN_EFORMAT,
+         "@/truth.csv:2: run 2 but @/runs.csv:2 has run 1"},
+        {"t_dead_text", H4 "1,0,1,1\n", "run,mu,sigma,rapid_change,dead_bins\n1,0,1,0,x\n", NULL,
+         DN_EFORMAT, "@/truth.csv:2: column dead_bins: \"x\" is not a non-negative integer"},
         {"t_cols", H4 "1,0,1,1\n", TH "1,0,1,0,0,0,10\n", NULL, DN_EFORMAT,
          "@/truth.csv:2: 7 columns, expected 8"},
         {"t_flag", H4 "1,0,1,1\n", TH "1,0,1,0,2,0,10,0\n", NULL, DN_ERANGE,

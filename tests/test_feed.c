@@ -424,6 +424,9 @@ Test(feed, a_fixed_input_restarted_publishes_each_run_and_label_once)
                          (unsigned long long)off, (unsigned long long)env->run->run_seq,
                          (unsigned long long)runs);
             cr_assert_eq(env->run->run_number, ds->run[runs]);
+            /* runs.csv alone has no bin edges: none published, not 0, 1, ... */
+            cr_assert_eq(env->run->n_histograms, 1);
+            cr_assert_eq(env->run->histograms[0]->n_edges, 0, "placeholder edges published");
             runs++;
         } else if (env->body_case == DINAMO__ENVELOPE__BODY_LABEL) {
             const Dinamo__Label *l = env->label;

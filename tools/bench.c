@@ -296,6 +296,11 @@ int cmd_bench(args_t *a)
     if (rc)
         fprintf(stderr, "dinamo bench: %s\n", err.msg);
     int failed = atomic_load(&job.failed);
+    for (int i = 0; i < job.n; i++) /* generated data has its edges; said if not */
+        if (!job.rc[i] && job.res[i].edges_unknown) {
+            warn_edges_unknown(a->cmd);
+            break;
+        }
     printf("DINAMO-%s on %d datasets (seeds %llu..%llu), %d threads: %.1f s wall, %.1f ms "
            "per dataset per thread\n", b.opts.method == DN_METHOD_S ? "S" : "ML", job.n,
            (unsigned long long)b.first_seed, (unsigned long long)(b.first_seed + (uint64_t)b.n - 1),

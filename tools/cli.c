@@ -233,6 +233,12 @@ static void ml_progress(void *ctx, int done, int total)
         fputs("\r\033[K", stderr);
 }
 
+void warn_edges_unknown(const char *cmd)
+{
+    fprintf(stderr, "dinamo %s: warning: Jaccard distance not computed: bin edges unknown "
+            "(no meta.json bin_edges)\n", cmd);
+}
+
 void set_progress(dn_eval_opts_t *o, const char *cmd)
 {
     if (o->method == DN_METHOD_ML && isatty(STDERR_FILENO)) {

@@ -59,6 +59,10 @@ int parse_scoring_opt(const char *cmd, const char *name, const char *v, input_ar
                       struct dn_eval_opts_t *o);
 /* Progress of DINAMO-ML scoring on a terminal. */
 void set_progress(struct dn_eval_opts_t *o, const char *cmd);
+/* The one warning when an evaluation left the Jaccard distance out because
+ * the input's bin edges are unknown (dn_eval_result_t.edges_unknown): on
+ * stderr, "dinamo CMD: warning: Jaccard distance not computed: ...". */
+void warn_edges_unknown(const char *cmd);
 
 /* The generator parameters (SPEC 1) as options --NAME VALUE: try_gen_param
  * sets the one `name` names (*handled 1) or leaves *gp alone (*handled 0);

@@ -25,7 +25,8 @@ static const char evaluate_help[] =
     "(default 1000, the historical regime), scores the whole dataset and prints one\n"
     "JSON object with the continual-regime metrics of SPEC 4: alpha, threshold,\n"
     "balanced_accuracy, sensitivity, specificity, adaptation_time, jaccard_distance\n"
-    "(null when the dataset has no truth), and counts. The input is read as by\n"
+    "(null when the dataset has no truth, or with a warning when its bin edges are\n"
+    "unknown: no meta.json bin_edges), and counts. The input is read as by\n"
     "dinamo score (see its --help): a dataset directory, a runs CSV, an .npz\n"
     "dataset of the Python reference (its truth included), a directory of UHI\n"
     "JSON runs, or a ROOT file or directory of ROOT files. DINAMO-ML has no alpha (null); it trains online from the first run.\n"
@@ -102,6 +103,8 @@ int cmd_evaluate(args_t *a)
     dn_dataset_destroy(&ds);
     if (rc)
         return fail_with(a->cmd, &err, rc);
+    if (res.edges_unknown)
+        warn_edges_unknown(a->cmd);
     dn_eval_result_write_json(&res, stdout);
     if (out) {
         dn_outfile_t *of = dn_outfile_open(out, &err);

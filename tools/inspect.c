@@ -294,7 +294,8 @@ static void inspect_dataset(insp_t *in, const char *path, dn_input_kind_t kind)
         size_t row = (size_t)i * (size_t)ds->n_bins;
         line_t l = {.file = path, .key = in->key ? in->key : "hist", .subsystem = "",
                     .cls = storage[kind], .has_run = 1, .run = ds->run[i], .nx = ds->n_bins,
-                    .xedges = ds->edges, .values = ds->counts + row,
+                    /* the placeholder numbering is not published (feed/fixed.c) */
+                    .xedges = ds->edges_known ? ds->edges : NULL, .values = ds->counts + row,
                     .variances = ds->variances ? ds->variances + row : NULL,
                     .entries = sum(ds->counts + row, ds->n_bins)};
         put_line(in, &l);

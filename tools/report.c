@@ -171,6 +171,8 @@ static int score_and_judge(report_t *r, dn_err_t *err)
         (rc = dn_evaluate_scores_ref(ds, r->opts.method, r->chi2, r->mu, r->sg, r->alpha,
                                      &r->opts, &r->res, err)))
         return rc;
+    if (r->res.edges_unknown)
+        warn_edges_unknown("report");
     r->thr = dn_thresholds(r->res.threshold, r->warning_policy, DN_WARNING_MARGIN);
     for (int i = r->n_hist; i < n; i++)
         if (isfinite(r->score[i]) && dn_severity(r->score[i], 0, r->thr) == DN_SEV_BAD)

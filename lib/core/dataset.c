@@ -38,6 +38,7 @@ dn_dataset_t *dn_dataset_new(int n_runs, int n_bins, int with_truth)
         if (!ds->true_mu || !ds->true_sigma || !ds->rapid_mu || !ds->rapid_sigma ||
             !ds->events || !ds->dead_bins)
             goto fail;
+        ds->rapid_split_known = 1;
     }
     return ds;
 fail:

@@ -5,8 +5,12 @@
  *   runs.csv   header `run,label,b0,...,b{N_b-1}`; one row per run in time order;
  *              label 0 good, 1 bad, empty when unknown; counts non-negative numbers.
  *              Without labels the label column may also be left out (`run,b0,...`).
- *   truth.csv  optional; header `run,mu,sigma,rapid_change,rapid_mu,rapid_sigma,
- *              events,dead_bins` (rapid_change = rapid_mu || rapid_sigma).
+ *   truth.csv  optional; columns found by their header names, in any order:
+ *              run, mu, sigma, rapid_change required; rapid_mu and rapid_sigma
+ *              (both or neither; rapid_change = rapid_mu || rapid_sigma), events
+ *              and dead_bins optional; a column of any other name is ignored.
+ *              dn_dataset_write_dir writes `run,mu,sigma,rapid_change` and, of
+ *              the optional ones, those the dataset knows.
  *   meta.json  optional; {"bin_edges": [...], ...}: the bin edges and whatever the
  *              producer adds (the generator writes its parameters and seed).
  *
@@ -25,6 +29,13 @@
  * reject anything else), variances (when set) the same, edges holds n_bins+1
  * strictly increasing values, labels
  * are -1 (unknown), 0 (good) or 1 (bad). Truth arrays are all NULL or all set.
+ *
+ * Truth a truth.csv did not give is marked, never made up (and never written
+ * back): without rapid_mu and rapid_sigma, rapid_split_known is 0 and each run
+ * holds rapid_mu = rapid_change, rapid_sigma = 0, so rapid_mu || rapid_sigma
+ * (all the evaluation uses) is the given rapid_change; events and dead_bins
+ * are -1 in each run where they are unknown (the column is missing or the
+ * field empty), so a consumer must check for >= 0 before using them.
  *
  * Thread rules: a dataset is not synchronised; concurrent readers are fine. */
 #ifndef DN_DATASET_H
@@ -51,13 +62,17 @@ typedef struct dn_dataset_t {
     double *true_sigma;  /* [n_runs] its width */
     uint8_t *rapid_mu;   /* [n_runs] 1 where a rapid change of mu starts */
     uint8_t *rapid_sigma;/* [n_runs] 1 where a rapid change of sigma starts */
-    int32_t *events;     /* [n_runs] I0: events drawn before binning */
-    int32_t *dead_bins;  /* [n_runs] dead bins set to zero (0 for good runs) */
+    int rapid_split_known; /* 1: rapid_mu/rapid_sigma as given; 0: only their OR
+                              known, held in rapid_mu (rapid_sigma all 0) */
+    int32_t *events;     /* [n_runs] I0: events drawn before binning; -1 unknown */
+    int32_t *dead_bins;  /* [n_runs] dead bins set to zero (0 for good runs);
+                            -1 unknown */
     char *meta_extra;    /* JSON members (no braces) added to meta.json, or NULL */
 } dn_dataset_t;
 
 /* Allocates a dataset of n_runs x n_bins, zero-filled, labels -1, edges equal
- * bins on [0, n_bins]. with_truth != 0 also allocates the truth arrays.
+ * bins on [0, n_bins] (edges_known 0). with_truth != 0 also allocates the
+ * truth arrays, zero-filled, rapid_split_known 1.
  * Returns NULL on failure (bad dimensions or memory). Caller owns the result. */
 dn_dataset_t *dn_dataset_new(int n_runs, int n_bins, int with_truth);
 
@@ -98,8 +113,10 @@ int dn_dataset_write_dir(const dn_dataset_t *ds, const char *dir, dn_err_t *err)
 int dn_dataset_write_beside(const dn_dataset_t *ds, const char *dir, dn_err_t *err);
 
 /* Reads a dataset directory (runs.csv required; truth.csv and meta.json used when
- * present and consistent). On success *out is a new dataset the caller owns.
- * Returns 0, DN_EIO, DN_EFORMAT (syntax, wrong column count, inconsistent files),
+ * present and consistent). On success *out is a new dataset the caller owns;
+ * without meta.json bin_edges its edges are the placeholder numbering
+ * (edges_known 0). Returns 0, DN_EIO, DN_EFORMAT (syntax, wrong column count,
+ * a required truth column missing or a column twice, inconsistent files),
  * DN_ERANGE (NaN, infinite or negative count, label not 0/1/empty) or DN_ENOMEM;
  * *err names file, line and problem. */
 int dn_dataset_read_dir(const char *dir, dn_dataset_t **out, dn_err_t *err);

@@ -48,7 +48,10 @@ typedef struct dn_eval_result_t {
     double sensitivity;
     double specificity;
     double adaptation_time;    /* NAN without change points or without truth */
-    double jaccard_distance;   /* NAN without truth */
+    double jaccard_distance;   /* NAN without truth or without known edges */
+    int edges_unknown;         /* 1: jaccard_distance NAN because the dataset's bin
+                                  edges are the placeholder numbering (edges_known
+                                  0): the caller warns the user */
     int n_runs, n_hist, n_change_points, n_empty;
     double seconds;            /* wall time of the evaluation */
 } dn_eval_result_t;
@@ -94,7 +97,10 @@ int dn_evaluate_runs(const dn_dataset_t *ds, const dn_eval_opts_t *opts, dn_run_
  * ML: result alpha NAN). ds gives labels, run count, bin count and the truth;
  * its counts are read only for the Jaccard distance, and only when ref_mu and
  * ref_sigma [n_runs*n_bins] (the reference that scored each run) are given,
- * else jaccard_distance is NAN. The threshold is tuned on the first
+ * else jaccard_distance is NAN. The Jaccard distance compares bands in x, so
+ * it needs the bin centres in x: with ds->edges_known 0 it is NAN and
+ * out->edges_unknown 1 (never computed on bin numbers); for a 2-D dataset
+ * (n_bins_y > 0) it is NAN (the truth is a 1-D Gaussian). The threshold is tuned on the first
  * opts->n_hist runs (seed opts->boot_seed) unless opts->threshold is a number;
  * for S with opts->alpha < 0 (alpha was tuned) auc_historical is the ROC AUC
  * of the historical scores. dn_evaluate() scores and then calls this, so

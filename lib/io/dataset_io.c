@@ -16,8 +16,14 @@
  * values, and n_bins / n_runs (when present) must agree with runs.csv. Every
  * other member is kept, re-serialised compactly, in ds->meta_extra, so a
  * dataset read and written again keeps its producer's metadata (its numbers
- * bit for bit; its layout may change). Without meta.json the edges are
- * 0..n_bins and meta_extra is NULL.
+ * bit for bit; its layout may change). Without meta.json (or without its
+ * bin_edges) the edges are the placeholder 0..n_bins, edges_known 0, and are
+ * not written back as bin_edges; without meta.json meta_extra is NULL.
+ *
+ * truth.csv: its columns are found by header name (truth_layout_t), so any
+ * order and extra columns of other names (ignored) are accepted; the truth it
+ * does not give is marked as dataset.h says (rapid_split_known 0, events and
+ * dead_bins -1) and the writer leaves those columns out again.
  *
  * Writing validates the dataset first (so whatever is written reads back),
  * writes the three files under temporary names, checks that every byte reached
@@ -42,10 +48,15 @@
 
 #define SHOW_MAX 40 /* bytes of an offending field quoted in a message */
 
+/* truth.csv's known columns, by name; the first N_TRUTH_REQUIRED must be there. */
 static const char *const truth_columns[] = {"run",         "mu",        "sigma",
                                             "rapid_change", "rapid_mu", "rapid_sigma",
                                             "events",       "dead_bins"};
-enum { N_TRUTH_COLUMNS = 8 };
+enum {
+    T_RUN, T_MU, T_SIGMA, T_CHANGE, T_RAPID_MU, T_RAPID_SIGMA, T_EVENTS, T_DEAD_BINS,
+    N_TRUTH_COLUMNS,
+    N_TRUTH_REQUIRED = T_RAPID_MU
+};
 
 /* ------------------------------------------------------------ CSV scanner */
 
@@ -451,36 +462,91 @@ static int parse_flag(const csv_t *c, const char *s, const char *fe, const char 
                       c->line, column, show_len(s, fe), s);
 }
 
-static int parse_truth_row(const csv_t *c, dn_dataset_t *ds, int i, const char *runs_path,
-                           dn_err_t *err)
+/* Where truth.csv's known columns are: col[k] the 0-based column of
+ * truth_columns[k] or -1; role[f] which known column column f is, or -1 (a
+ * column of another name, ignored). */
+typedef struct {
+    size_t n_cols;
+    int col[N_TRUTH_COLUMNS];
+    int *role; /* [n_cols], owned */
+} truth_layout_t;
+
+/* Finds the known columns by name in the header line; any order, others
+ * ignored. Refuses a known name given twice, a required column missing, and
+ * one of rapid_mu / rapid_sigma without the other. */
+static int parse_truth_header(const csv_t *c, truth_layout_t *t, dn_err_t *err)
+{
+    t->n_cols = count_fields(c->ls, c->le);
+    for (int k = 0; k < N_TRUTH_COLUMNS; k++)
+        t->col[k] = -1;
+    if (t->n_cols > INT_MAX / 2)
+        return dn_err_set(err, DN_EFORMAT, "%s:%ld: %zu columns, more than supported", c->path,
+                          c->line, t->n_cols);
+    if (!(t->role = malloc(t->n_cols * sizeof *t->role)))
+        return dn_err_set(err, DN_ENOMEM, "%s: out of memory for %zu columns", c->path,
+                          t->n_cols);
+    const char *s = c->ls;
+    for (size_t f = 0; f < t->n_cols; f++) {
+        const char *fe = field_end(s, c->le);
+        t->role[f] = -1;
+        for (int k = 0; k < N_TRUTH_COLUMNS; k++) {
+            size_t len = strlen(truth_columns[k]);
+            if ((size_t)(fe - s) != len || memcmp(s, truth_columns[k], len) != 0)
+                continue;
+            if (t->col[k] >= 0)
+                return dn_err_set(err, DN_EFORMAT, "%s:%ld: column %s appears twice (header "
+                                  "columns %d and %zu)", c->path, c->line, truth_columns[k],
+                                  t->col[k] + 1, f + 1);
+            t->col[k] = (int)f;
+            t->role[f] = k;
+        }
+        s = fe + 1;
+    }
+    for (int k = 0; k < N_TRUTH_REQUIRED; k++)
+        if (t->col[k] < 0)
+            return dn_err_set(err, DN_EFORMAT, "%s:%ld: header has no column %s (required: "
+                              "run, mu, sigma, rapid_change)", c->path, c->line,
+                              truth_columns[k]);
+    if ((t->col[T_RAPID_MU] < 0) != (t->col[T_RAPID_SIGMA] < 0))
+        return dn_err_set(err, DN_EFORMAT, "%s:%ld: header has column %s but no %s (give both "
+                          "or neither)", c->path, c->line,
+                          truth_columns[t->col[T_RAPID_MU] >= 0 ? T_RAPID_MU : T_RAPID_SIGMA],
+                          truth_columns[t->col[T_RAPID_MU] >= 0 ? T_RAPID_SIGMA : T_RAPID_MU]);
+    return DN_OK;
+}
+
+static int parse_truth_row(const csv_t *c, const truth_layout_t *t, dn_dataset_t *ds, int i,
+                           const char *runs_path, dn_err_t *err)
 {
     const char *s = c->ls, *le = c->le, *fe = NULL;
     if (s == le)
         return empty_line_error(c, err);
-    const char *field[N_TRUTH_COLUMNS], *fend[N_TRUTH_COLUMNS];
-    for (int k = 0; k < N_TRUTH_COLUMNS; k++) {
-        if (k > 0 && fe == le)
-            return column_count_error(c, N_TRUTH_COLUMNS, err);
+    const char *field[N_TRUTH_COLUMNS] = {0}, *fend[N_TRUTH_COLUMNS] = {0};
+    for (size_t f = 0; f < t->n_cols; f++) {
+        if (f > 0 && fe == le)
+            return column_count_error(c, t->n_cols, err);
         fe = field_end(s, le);
-        field[k] = s;
-        fend[k] = fe;
+        if (t->role[f] >= 0) {
+            field[t->role[f]] = s;
+            fend[t->role[f]] = fe;
+        }
         s = fe + 1;
     }
     if (fe != le)
-        return column_count_error(c, N_TRUTH_COLUMNS, err);
+        return column_count_error(c, t->n_cols, err);
 
     int64_t run;
-    if (parse_int(field[0], fend[0], INT64_MIN + 1, INT64_MAX, &run))
+    if (parse_int(field[T_RUN], fend[T_RUN], INT64_MIN + 1, INT64_MAX, &run))
         return dn_err_set(err, DN_EFORMAT, "%s:%ld: column run: not an integer: \"%.*s\"",
-                          c->path, c->line, show_len(field[0], fend[0]), field[0]);
+                          c->path, c->line, show_len(field[T_RUN], fend[T_RUN]), field[T_RUN]);
     if (run != ds->run[i])
         return dn_err_set(err, DN_EFORMAT,
                           "%s:%ld: run %" PRId64 " but %s:%ld has run %" PRId64
                           " (the files must match row for row)",
                           c->path, c->line, run, runs_path, c->line, ds->run[i]);
     double *dst[2] = {&ds->true_mu[i], &ds->true_sigma[i]};
-    for (int k = 1; k <= 2; k++) {
-        num_status_t st = parse_double(field[k], fend[k], dst[k - 1]);
+    for (int k = T_MU; k <= T_SIGMA; k++) {
+        num_status_t st = parse_double(field[k], fend[k], dst[k - T_MU]);
         if (st == NUM_NONFINITE)
             return dn_err_set(err, DN_ERANGE, "%s:%ld: column %s: %.*s is not finite", c->path,
                               c->line, truth_columns[k], show_len(field[k], fend[k]), field[k]);
@@ -491,23 +557,32 @@ static int parse_truth_row(const csv_t *c, dn_dataset_t *ds, int i, const char *
     }
     uint8_t change = 0;
     int rc;
-    if ((rc = parse_flag(c, field[3], fend[3], "rapid_change", &change, err)) ||
-        (rc = parse_flag(c, field[4], fend[4], "rapid_mu", &ds->rapid_mu[i], err)) ||
-        (rc = parse_flag(c, field[5], fend[5], "rapid_sigma", &ds->rapid_sigma[i], err)))
+    if ((rc = parse_flag(c, field[T_CHANGE], fend[T_CHANGE], "rapid_change", &change, err)))
         return rc;
-    if (change != (ds->rapid_mu[i] || ds->rapid_sigma[i]))
+    if (!ds->rapid_split_known) {
+        ds->rapid_mu[i] = change; /* only the OR is known: dataset.h */
+        ds->rapid_sigma[i] = 0;
+    } else if ((rc = parse_flag(c, field[T_RAPID_MU], fend[T_RAPID_MU], "rapid_mu",
+                                &ds->rapid_mu[i], err)) ||
+               (rc = parse_flag(c, field[T_RAPID_SIGMA], fend[T_RAPID_SIGMA], "rapid_sigma",
+                                &ds->rapid_sigma[i], err))) {
+        return rc;
+    } else if (change != (ds->rapid_mu[i] || ds->rapid_sigma[i])) {
         return dn_err_set(err, DN_EFORMAT,
                           "%s:%ld: rapid_change %d disagrees with rapid_mu %d, rapid_sigma %d",
                           c->path, c->line, change, ds->rapid_mu[i], ds->rapid_sigma[i]);
+    }
+    /* events and dead_bins: -1 where unknown (no such column, or an empty field) */
     int32_t *idst[2] = {&ds->events[i], &ds->dead_bins[i]};
-    for (int k = 6; k <= 7; k++) {
-        int64_t v;
-        if (parse_int(field[k], fend[k], 0, INT32_MAX, &v))
+    for (int k = T_EVENTS; k <= T_DEAD_BINS; k++) {
+        int64_t v = -1;
+        if (field[k] && field[k] != fend[k] && parse_int(field[k], fend[k], 0, INT32_MAX, &v))
             return dn_err_set(err, DN_EFORMAT,
-                              "%s:%ld: column %s: \"%.*s\" is not a non-negative integer",
+                              "%s:%ld: column %s: \"%.*s\" is not a non-negative integer "
+                              "(or empty: unknown)",
                               c->path, c->line, truth_columns[k], show_len(field[k], fend[k]),
                               field[k]);
-        *idst[k - 6] = (int32_t)v;
+        *idst[k - T_EVENTS] = (int32_t)v;
     }
     return DN_OK;
 }
@@ -517,20 +592,23 @@ static int read_truth(const char *path, const char *runs_path, dn_dataset_t *ds,
     char *buf = NULL;
     csv_t c;
     size_t n_rows;
+    truth_layout_t t = {0};
     int rc = csv_open(path, &buf, &c, &n_rows, err);
-    if (rc || (rc = check_header(&c, truth_columns, N_TRUTH_COLUMNS, err)))
+    if (rc || (rc = parse_truth_header(&c, &t, err)))
         goto done;
     if (n_rows != (size_t)ds->n_runs) {
         rc = dn_err_set(err, DN_EFORMAT, "%s has %zu rows but %s has %d (the files must match "
                         "row for row)", path, n_rows, runs_path, ds->n_runs);
         goto done;
     }
+    ds->rapid_split_known = t.col[T_RAPID_MU] >= 0;
     for (int i = 0; i < ds->n_runs; i++) {
         csv_next_line(&c);
-        if ((rc = parse_truth_row(&c, ds, i, runs_path, err)))
+        if ((rc = parse_truth_row(&c, &t, ds, i, runs_path, err)))
             goto done;
     }
 done:
+    free(t.role);
     free(buf);
     return rc;
 }
@@ -738,11 +816,15 @@ static int validate(const dn_dataset_t *ds, int allow_variances, dn_err_t *err)
             if (!isfinite(ds->true_mu[i]) || !isfinite(ds->true_sigma[i]))
                 return dn_err_set(err, DN_EINVAL, "run %" PRId64 ": truth mu %g, sigma %g not "
                                   "finite", ds->run[i], ds->true_mu[i], ds->true_sigma[i]);
-            if (ds->rapid_mu[i] > 1 || ds->rapid_sigma[i] > 1 || ds->events[i] < 0 ||
-                ds->dead_bins[i] < 0)
+            if (ds->rapid_mu[i] > 1 || ds->rapid_sigma[i] > 1 || ds->events[i] < -1 ||
+                ds->dead_bins[i] < -1)
                 return dn_err_set(err, DN_EINVAL, "run %" PRId64 ": truth flags %d, %d or "
                                   "counts %d, %d out of range", ds->run[i], ds->rapid_mu[i],
                                   ds->rapid_sigma[i], ds->events[i], ds->dead_bins[i]);
+            if (!ds->rapid_split_known && ds->rapid_sigma[i])
+                return dn_err_set(err, DN_EINVAL, "run %" PRId64 ": rapid_sigma set but "
+                                  "rapid_split_known is 0 (only rapid_mu holds the change)",
+                                  ds->run[i]);
         }
     }
     if (ds->meta_extra) {
@@ -805,10 +887,26 @@ static void write_runs(const dn_dataset_t *ds, FILE *f)
     }
 }
 
+/* An int32 truth value, or nothing when unknown (-1). */
+static void put_known_i32(FILE *f, int32_t v)
+{
+    putc(',', f);
+    if (v >= 0)
+        fprintf(f, "%" PRId32, v);
+}
+
+/* Only what the dataset knows: no rapid_mu/rapid_sigma when only their OR
+ * was given, no events or dead_bins column when no run has one. */
 static void write_truth(const dn_dataset_t *ds, FILE *f)
 {
-    for (int k = 0; k < N_TRUTH_COLUMNS; k++)
-        fprintf(f, "%s%s", k ? "," : "", truth_columns[k]);
+    int with[N_TRUTH_COLUMNS] = {1, 1, 1, 1, ds->rapid_split_known, ds->rapid_split_known, 0, 0};
+    for (int i = 0; i < ds->n_runs; i++) {
+        with[T_EVENTS] |= ds->events[i] >= 0;
+        with[T_DEAD_BINS] |= ds->dead_bins[i] >= 0;
+    }
+    for (int k = 0, n = 0; k < N_TRUTH_COLUMNS; k++)
+        if (with[k])
+            fprintf(f, "%s%s", n++ ? "," : "", truth_columns[k]);
     putc('\n', f);
     for (int i = 0; i < ds->n_runs; i++) {
         put_i64(f, ds->run[i]);
@@ -816,21 +914,32 @@ static void write_truth(const dn_dataset_t *ds, FILE *f)
         put_number(f, ds->true_mu[i]);
         putc(',', f);
         put_number(f, ds->true_sigma[i]);
-        fprintf(f, ",%d,%d,%d,%" PRId32 ",%" PRId32 "\n",
-                ds->rapid_mu[i] || ds->rapid_sigma[i], ds->rapid_mu[i], ds->rapid_sigma[i],
-                ds->events[i], ds->dead_bins[i]);
+        fprintf(f, ",%d", ds->rapid_mu[i] || ds->rapid_sigma[i]);
+        if (ds->rapid_split_known)
+            fprintf(f, ",%d,%d", ds->rapid_mu[i], ds->rapid_sigma[i]);
+        if (with[T_EVENTS])
+            put_known_i32(f, ds->events[i]);
+        if (with[T_DEAD_BINS])
+            put_known_i32(f, ds->dead_bins[i]);
+        putc('\n', f);
     }
 }
 
+/* bin_edges only when known: the placeholder numbering written there would
+ * read back as real edges. */
 static void write_meta(const dn_dataset_t *ds, FILE *f)
 {
-    fputs("{\"bin_edges\": [", f);
-    for (int j = 0; j <= ds->n_bins; j++) {
-        if (j)
-            fputs(", ", f);
-        put_number(f, ds->edges[j]);
+    putc('{', f);
+    if (ds->edges_known) {
+        fputs("\"bin_edges\": [", f);
+        for (int j = 0; j <= ds->n_bins; j++) {
+            if (j)
+                fputs(", ", f);
+            put_number(f, ds->edges[j]);
+        }
+        fputs("],\n ", f);
     }
-    fprintf(f, "],\n \"n_bins\": %d,\n \"n_runs\": %d", ds->n_bins, ds->n_runs);
+    fprintf(f, "\"n_bins\": %d,\n \"n_runs\": %d", ds->n_bins, ds->n_runs);
     if (ds->meta_extra && ds->meta_extra[strspn(ds->meta_extra, " \t\r\n")])
         fprintf(f, ",\n %s", ds->meta_extra);
     fputs("}\n", f);

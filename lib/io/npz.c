@@ -589,8 +589,10 @@ int dn_npz_read_dataset_mem(const void *buf, size_t len, const char *path,
         if (truth) {
             ds->true_mu[i] = mu->data[i];
             ds->true_sigma[i] = sg->data[i];
-            ds->events[i] = ev && fabs(ev->data[i]) < 2e9 ? (int32_t)ev->data[i] : 0;
-            ds->dead_bins[i] = dead && fabs(dead->data[i]) < 2e9 ? (int32_t)dead->data[i] : 0;
+            /* -1: unknown (no such array, or no count there), never made up */
+            ds->events[i] = ev && ev->data[i] >= 0 && ev->data[i] < 2e9 ? (int32_t)ev->data[i] : -1;
+            ds->dead_bins[i] =
+                dead && dead->data[i] >= 0 && dead->data[i] < 2e9 ? (int32_t)dead->data[i] : -1;
         }
     }
     if (truth && ((rc = mark_indices(rmu, path, ds->rapid_mu, n, err)) ||

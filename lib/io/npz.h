@@ -15,7 +15,8 @@
  * starts), I0 [n_runs] (events drawn) and number_of_dead_bins [n_runs]. It
  * becomes a dn_dataset_t with run numbers 0..n_runs-1 and the SPEC 1 default
  * bin edges (-5 to 5, as the reference generator's), truth set when mu and
- * sigma are present.
+ * sigma are present (events and dead bins -1, unknown, where I0 or
+ * number_of_dead_bins is missing or holds no count).
  *
  * Thread rules: no shared state; call from any thread. */
 #ifndef DN_NPZ_H

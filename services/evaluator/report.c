@@ -545,6 +545,22 @@ static void log_summary(const rep_t *rp, const dn_eval_result_t *res, const int 
                        key, ev_method_name[m], r->alpha, r->threshold, r->balanced_accuracy,
                        r->sensitivity, r->specificity, r->adaptation_time, r->jaccard_distance);
         }
+    /* One warning per report for every histogram whose runs carried no edges:
+     * its jaccard_distance is null in metrics.json, not a number on bin indices. */
+    int unknown = 0;
+    const char *first = NULL;
+    for (int k = 0; k < rp->b->n_keys; k++)
+        for (int m = 0; m < EV_METHODS; m++)
+            if (rp->methods[m] && ok[k * EV_METHODS + m] &&
+                res[k * EV_METHODS + m].edges_unknown) {
+                first = first ? first : rp->b->keys[k].key;
+                unknown++;
+                break;
+            }
+    if (unknown)
+        dn_log(DN_LOG_WARN, "Jaccard distance not computed: bin edges unknown (no bin edges in "
+               "the runs of %d histogram%s: %s%s)", unknown, unknown > 1 ? "s" : "", first,
+               unknown > 1 ? " and others" : "");
 }
 
 int ev_report_write(const ev_book_t *b, const ev_judge_t *j, const int methods[EV_METHODS],

@@ -65,7 +65,8 @@ int feed_fixed_next(const feed_fixed_t *self, dn_runin_t *run, dn_histin_t *h)
                        .n_bins = ds->n_bins,
                        .counts = ds->counts + i * nb,
                        .variances = ds->variances ? ds->variances + i * nb : NULL,
-                       .edges = ds->edges};
+                       /* the placeholder numbering is no binning to publish */
+                       .edges = ds->edges_known ? ds->edges : NULL};
     *run = (dn_runin_t){.run_number = ds->run[i], .time = NAN, .label = ds->label[i],
                         .n_hist = 1, .hist = h};
     return 1;

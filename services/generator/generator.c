@@ -94,7 +94,8 @@ static int append_labels(gen_t *g, uint64_t i, dn_err_t *err)
         const dn_dataset_t *ds = g->ds[k];
         Dinamo__Truth t = DINAMO__TRUTH__INIT;
         t.has_mu = t.has_sigma = t.has_rapid_mu = t.has_rapid_sigma = 1;
-        t.has_events = t.has_dead_bins = 1;
+        t.has_events = ds->events[i] >= 0; /* -1: unknown (dataset.h) */
+        t.has_dead_bins = ds->dead_bins[i] >= 0;
         t.mu = ds->true_mu[i];
         t.sigma = ds->true_sigma[i];
         t.rapid_mu = ds->rapid_mu[i] != 0;
