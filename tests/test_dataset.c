@@ -546,7 +546,19 @@ Test(dataset, truth_and_meta_rejections)
         {"m_array", H4 "1,0,1,1\n", NULL, "[0, 1, 2]", DN_EFORMAT,
          "@/meta.json: expected an object, found array"},
         {"m_len", H4 "1,0,1,1\n", NULL, "{\"bin_edges\": [0, 1]}", DN_EFORMAT,
-         "@/meta.json: bin_edges has 2 values, expected 3 (n_bins + 1)"},
+         "@/meta.json: bin_edges has 2 values, expected 3 (bins + 1)"},
+        {"m_ny", H4 "1,0,1,1\n", NULL, "{\"n_bins_y\": 3}", DN_EFORMAT,
+         "@/meta.json: n_bins_y is 3, not a whole number of bins of y dividing the 2 bins of "
+         "runs.csv"},
+        {"m_ny_text", H4 "1,0,1,1\n", NULL, "{\"n_bins_y\": \"2\"}", DN_EFORMAT,
+         "@/meta.json: n_bins_y is string"},
+        {"m_2d_half", H4 "1,0,1,1\n", NULL, "{\"n_bins_y\": 2, \"bin_edges\": [0, 1]}", DN_EFORMAT,
+         "@/meta.json: a 2-D dataset gives bin_edges and bin_edges_y, or neither"},
+        {"m_1d_y", H4 "1,0,1,1\n", NULL, "{\"bin_edges\": [0, 1, 2], \"bin_edges_y\": [0, 1]}",
+         DN_EFORMAT, "@/meta.json: bin_edges_y without n_bins_y"},
+        {"m_y_len", H4 "1,0,1,1\n", NULL,
+         "{\"n_bins_y\": 2, \"bin_edges\": [0, 1], \"bin_edges_y\": [0, 1]}", DN_EFORMAT,
+         "@/meta.json: bin_edges_y has 2 values, expected 3 (bins + 1)"},
         {"m_order", H4 "1,0,1,1\n", NULL, "{\"bin_edges\": [0, 1, 1]}", DN_EFORMAT,
          "@/meta.json: bin_edges not strictly increasing: element 2 is 1 after 1"},
         {"m_type", H4 "1,0,1,1\n", NULL, "{\"bin_edges\": [0, \"1\", 2]}", DN_EFORMAT,
@@ -572,6 +584,36 @@ Test(dataset, meta_edges_are_read)
     cr_assert(ds->edges[0] == -1.5 && ds->edges[1] == 0.1 && ds->edges[2] == 2e3, "%g %g %g",
               ds->edges[0], ds->edges[1], ds->edges[2]);
     cr_assert_str_eq(ds->meta_extra, "\"note\": \"x\"");
+    dn_dataset_destroy(&ds);
+}
+
+/* A 2-D dataset keeps its shape and both axes' edges through its directory:
+ * meta.json's n_bins_y, bin_edges (nx + 1) and bin_edges_y (ny + 1). */
+Test(dataset, a_2d_dataset_round_trips)
+{
+    dn_dataset_t *ds = random_dataset(7, 12, 1, 5), *back = NULL;
+    cr_assert_eq(dn_dataset_set_2d(ds, 4), 0);
+    for (int j = 0; j <= 3; j++)
+        ds->edges[j] = -1.25 + 0.5 * j;
+    for (int j = 0; j <= 4; j++)
+        ds->edges_y[j] = 10.0 * j * j;
+    ds->edges_known = 1;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_dataset_write_dir(ds, path_in("d2", NULL), &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_dataset_read_dir(path_in("d2", NULL), &back, &err), 0, "%s", err.msg);
+    cr_assert_eq(back->n_bins_y, 4, "n_bins_y %d read back", back->n_bins_y);
+    cr_assert(BITS_EQ(back->edges, ds->edges, 4) && BITS_EQ(back->edges_y, ds->edges_y, 5),
+              "edges differ: x %g..%g, y %g..%g", back->edges[0], back->edges[3],
+              back->edges_y[0], back->edges_y[4]);
+    cr_assert(BITS_EQ(back->counts, ds->counts, 7 * 12), "counts differ");
+    dn_dataset_destroy(&back);
+    /* unknown edges stay unknown; the shape is kept */
+    ds->edges_known = 0;
+    cr_assert_eq(dn_dataset_write_dir(ds, path_in("d2u", NULL), &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_dataset_read_dir(path_in("d2u", NULL), &back, &err), 0, "%s", err.msg);
+    cr_assert(back->n_bins_y == 4 && !back->edges_known, "ny %d, edges_known %d",
+              back->n_bins_y, back->edges_known);
+    dn_dataset_destroy(&back);
     dn_dataset_destroy(&ds);
 }
 

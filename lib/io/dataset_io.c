@@ -13,7 +13,10 @@
  * last line without newline are accepted; empty lines are not.
  *
  * meta.json: bin_edges (when present) must hold n_bins + 1 strictly increasing
- * values, and n_bins / n_runs (when present) must agree with runs.csv. Every
+ * values, and n_bins / n_runs (when present) must agree with runs.csv. A 2-D
+ * dataset says n_bins_y (dividing n_bins; runs.csv holds each run flattened,
+ * dataset.h) and then gives bin_edges for the nx + 1 edges of x and
+ * bin_edges_y for the n_bins_y + 1 of y, both or neither. Every
  * other member is kept, re-serialised compactly, in ds->meta_extra, so a
  * dataset read and written again keeps its producer's metadata (its numbers
  * bit for bit; its layout may change). Without meta.json (or without its
@@ -615,12 +618,43 @@ done:
 
 /* --------------------------------------------------------------- meta.json */
 
+/* meta.json's edge list `name` of n bins into out[n + 1]: n + 1 strictly
+ * increasing numbers, else DN_EFORMAT naming file, member and element. */
+static int read_edges(const dn_json_value_t *root, const char *name, const char *path, int n,
+                      double *out, dn_err_t *err)
+{
+    double *edges = NULL;
+    size_t n_edges = 0;
+    int rc = dn_json_get_numbers(root, name, &edges, &n_edges, err);
+    if (rc) {
+        dn_err_prefix(err, "%s", path);
+        goto fail;
+    }
+    if (n_edges != (size_t)n + 1) {
+        rc = dn_err_set(err, DN_EFORMAT, "%s: %s has %zu values, expected %d (bins + 1)", path,
+                        name, n_edges, n + 1);
+        goto fail;
+    }
+    for (size_t j = 1; j < n_edges; j++)
+        if (!(edges[j] > edges[j - 1])) {
+            char a[DN_JSON_NUMBER_MAX], b[DN_JSON_NUMBER_MAX];
+            dn_json_format_number(a, edges[j - 1]);
+            dn_json_format_number(b, edges[j]);
+            rc = dn_err_set(err, DN_EFORMAT, "%s: %s not strictly increasing: element %zu is "
+                            "%s after %s", path, name, j, b, a);
+            goto fail;
+        }
+    memcpy(out, edges, n_edges * sizeof *edges);
+fail:
+    free(edges);
+    return rc;
+}
+
 static int read_meta(const char *path, dn_dataset_t *ds, dn_err_t *err)
 {
     dn_json_t *doc = NULL;
-    double *edges = NULL;
     char *extra = NULL;
-    size_t extra_len = 0, n_edges = 0;
+    size_t extra_len = 0;
     FILE *mem = NULL;
     int rc = dn_json_parse_file(path, &doc, err);
     if (rc)
@@ -646,26 +680,37 @@ static int read_meta(const char *path, dn_dataset_t *ds, dn_err_t *err)
             goto done;
         }
     }
+    /* A 2-D dataset: n_bins_y bins of y, dividing n_bins (dataset.h). */
+    const dn_json_value_t *vy = dn_json_get(root, "n_bins_y");
+    if (vy) {
+        double ny = dn_json_number(vy);
+        if (!(ny >= 1 && ny <= ds->n_bins && ny == floor(ny)) ||
+            ds->n_bins % (int)ny != 0) {
+            char shown[DN_JSON_NUMBER_MAX] = "";
+            if (dn_json_type(vy) == DN_JSON_NUMBER)
+                dn_json_format_number(shown, ny);
+            rc = dn_err_set(err, DN_EFORMAT, "%s: n_bins_y is %s, not a whole number of bins "
+                            "of y dividing the %d bins of runs.csv", path,
+                            dn_json_type(vy) == DN_JSON_NUMBER ? shown
+                                                               : dn_json_type_name(dn_json_type(vy)),
+                            ds->n_bins);
+            goto done;
+        }
+        if ((rc = dn_dataset_set_2d(ds, (int)ny)))
+            goto nomem;
+    }
+    const int n_x = dn_dataset_nx(ds);
+    const int has_x = dn_json_get(root, "bin_edges") != NULL,
+              has_y = dn_json_get(root, "bin_edges_y") != NULL;
+    if (vy ? has_x != has_y : has_y) {
+        rc = dn_err_set(err, DN_EFORMAT, vy ? "%s: a 2-D dataset gives bin_edges and "
+                        "bin_edges_y, or neither" : "%s: bin_edges_y without n_bins_y", path);
+        goto done;
+    }
     if (dn_json_get(root, "bin_edges")) {
-        if ((rc = dn_json_get_numbers(root, "bin_edges", &edges, &n_edges, err))) {
-            dn_err_prefix(err, "%s", path);
+        if ((rc = read_edges(root, "bin_edges", path, n_x, ds->edges, err)) ||
+            (vy && (rc = read_edges(root, "bin_edges_y", path, ds->n_bins_y, ds->edges_y, err))))
             goto done;
-        }
-        if (n_edges != (size_t)ds->n_bins + 1) {
-            rc = dn_err_set(err, DN_EFORMAT, "%s: bin_edges has %zu values, expected %d "
-                            "(n_bins + 1)", path, n_edges, ds->n_bins + 1);
-            goto done;
-        }
-        for (size_t j = 1; j < n_edges; j++)
-            if (!(edges[j] > edges[j - 1])) {
-                char a[DN_JSON_NUMBER_MAX], b[DN_JSON_NUMBER_MAX];
-                dn_json_format_number(a, edges[j - 1]);
-                dn_json_format_number(b, edges[j]);
-                rc = dn_err_set(err, DN_EFORMAT, "%s: bin_edges not strictly increasing: "
-                                "element %zu is %s after %s", path, j, b, a);
-                goto done;
-            }
-        memcpy(ds->edges, edges, n_edges * sizeof *edges);
         ds->edges_known = 1;
     }
     /* The producer's own members, kept for the next write. */
@@ -675,7 +720,8 @@ static int read_meta(const char *path, dn_dataset_t *ds, dn_err_t *err)
     int n_extra = 0;
     for (size_t i = 0; i < dn_json_object_len(root); i++) {
         const char *key = dn_json_object_key_at(root, i);
-        if (!strcmp(key, "bin_edges") || !strcmp(key, "n_bins") || !strcmp(key, "n_runs"))
+        if (!strcmp(key, "bin_edges") || !strcmp(key, "n_bins") || !strcmp(key, "n_runs") ||
+            !strcmp(key, "n_bins_y") || !strcmp(key, "bin_edges_y"))
             continue;
         if (n_extra++)
             fputs(", ", mem);
@@ -706,7 +752,6 @@ done:
     if (mem)
         fclose(mem);
     free(extra);
-    free(edges);
     dn_json_destroy(&doc);
     return rc;
 }
@@ -793,10 +838,17 @@ static int validate(const dn_dataset_t *ds, int allow_variances, dn_err_t *err)
         truth != (ds->rapid_sigma != NULL) || truth != (ds->events != NULL) ||
         truth != (ds->dead_bins != NULL))
         return dn_err_set(err, DN_EINVAL, "dataset truth arrays are partly NULL");
-    for (int j = 0; j <= ds->n_bins; j++)
+    if (ds->n_bins_y < 0 || (ds->n_bins_y > 0 && (!ds->edges_y || ds->n_bins % ds->n_bins_y)))
+        return dn_err_set(err, DN_EINVAL, "dataset has %d bins of y for %d bins", ds->n_bins_y,
+                          ds->n_bins);
+    for (int j = 0; j <= dn_dataset_nx(ds); j++)
         if (!isfinite(ds->edges[j]) || (j && !(ds->edges[j] > ds->edges[j - 1])))
             return dn_err_set(err, DN_EINVAL, "bin edge %d (%g) is not finite and above the "
                               "previous one", j, ds->edges[j]);
+    for (int j = 0; ds->n_bins_y > 0 && j <= ds->n_bins_y; j++)
+        if (!isfinite(ds->edges_y[j]) || (j && !(ds->edges_y[j] > ds->edges_y[j - 1])))
+            return dn_err_set(err, DN_EINVAL, "bin edge %d of y (%g) is not finite and above "
+                              "the previous one", j, ds->edges_y[j]);
     for (int i = 0; i < ds->n_runs; i++) {
         if (i && ds->run[i] <= ds->run[i - 1])
             return dn_err_set(err, DN_EINVAL, "run %" PRId64 " at position %d follows run %"
@@ -845,7 +897,8 @@ static int validate(const dn_dataset_t *ds, int allow_variances, dn_err_t *err)
                               jerr.msg);
         const dn_json_value_t *root = dn_json_root(doc);
         rc = dn_json_get(root, "bin_edges") || dn_json_get(root, "n_bins") ||
-             dn_json_get(root, "n_runs");
+             dn_json_get(root, "n_runs") || dn_json_get(root, "n_bins_y") ||
+             dn_json_get(root, "bin_edges_y");
         dn_json_destroy(&doc);
         if (rc)
             return dn_err_set(err, DN_EINVAL, "meta_extra repeats bin_edges, n_bins or n_runs");
@@ -925,21 +978,30 @@ static void write_truth(const dn_dataset_t *ds, FILE *f)
     }
 }
 
+static void put_edges(FILE *f, const char *name, const double *e, int n)
+{
+    fprintf(f, "\"%s\": [", name);
+    for (int j = 0; j <= n; j++) {
+        if (j)
+            fputs(", ", f);
+        put_number(f, e[j]);
+    }
+    fputs("],\n ", f);
+}
+
 /* bin_edges only when known: the placeholder numbering written there would
  * read back as real edges. */
 static void write_meta(const dn_dataset_t *ds, FILE *f)
 {
     putc('{', f);
     if (ds->edges_known) {
-        fputs("\"bin_edges\": [", f);
-        for (int j = 0; j <= ds->n_bins; j++) {
-            if (j)
-                fputs(", ", f);
-            put_number(f, ds->edges[j]);
-        }
-        fputs("],\n ", f);
+        put_edges(f, "bin_edges", ds->edges, dn_dataset_nx(ds));
+        if (ds->n_bins_y > 0)
+            put_edges(f, "bin_edges_y", ds->edges_y, ds->n_bins_y);
     }
     fprintf(f, "\"n_bins\": %d,\n \"n_runs\": %d", ds->n_bins, ds->n_runs);
+    if (ds->n_bins_y > 0)
+        fprintf(f, ",\n \"n_bins_y\": %d", ds->n_bins_y);
     if (ds->meta_extra && ds->meta_extra[strspn(ds->meta_extra, " \t\r\n")])
         fprintf(f, ",\n %s", ds->meta_extra);
     fputs("}\n", f);

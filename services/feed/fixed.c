@@ -66,7 +66,9 @@ int feed_fixed_next(const feed_fixed_t *self, dn_runin_t *run, dn_histin_t *h)
                        .counts = ds->counts + i * nb,
                        .variances = ds->variances ? ds->variances + i * nb : NULL,
                        /* the placeholder numbering is no binning to publish */
-                       .edges = ds->edges_known ? ds->edges : NULL};
+                       .edges = ds->edges_known ? ds->edges : NULL,
+                       .n_bins_y = ds->n_bins_y,
+                       .edges_y = ds->edges_known ? ds->edges_y : NULL};
     *run = (dn_runin_t){.run_number = ds->run[i], .time = NAN, .label = ds->label[i],
                         .n_hist = 1, .hist = h};
     return 1;
