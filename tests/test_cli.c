@@ -588,6 +588,45 @@ Test(cli, generate_format_root_is_the_csv_dataset_as_jsroot_reads_it)
     csv_free(&runs);
 }
 
+/* The metrics line without its timing member. */
+static void drop_seconds(char *json)
+{
+    char *p = strstr(json, ", \"seconds\"");
+    if (p)
+        strcpy(p, "}");
+}
+
+/* A ROOT dataset directory evaluates as its CSV twin with one command: its
+ * labels.csv and truth.csv are taken from beside the run files, and the
+ * edges from the histograms' axes, so every metric (Jaccard distance
+ * included) is the same number (the scores themselves: test_rootrun); when truth.csv
+ * lacks a run, the truth is not used and the user is told why. */
+Test(cli, a_root_dataset_evaluates_as_its_csv_twin)
+{
+    char a[8192], b[8192], err[4096];
+    const char *gen = "generate --seed 70 --runs 1600 --anomalous 160";
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "%s --out c", gen);
+    cr_assert_eq(run(cmd, a, sizeof a, err, sizeof err), 0, "stderr: %s", err);
+    snprintf(cmd, sizeof cmd, "%s --out r --format root", gen);
+    cr_assert_eq(run(cmd, a, sizeof a, err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(run("evaluate c --method s", a, sizeof a, err, sizeof err), 0, "stderr: %s",
+                 err);
+    cr_assert_eq(run("evaluate r --method s", b, sizeof b, err, sizeof err), 0, "stderr: %s",
+                 err);
+    cr_assert(!strstr(a, "\"jaccard_distance\": null"), "no Jaccard from the CSV: %s", a);
+    drop_seconds(a);
+    drop_seconds(b);
+    cr_assert_str_eq(b, a, "ROOT and CSV evaluate differently");
+    char sh[700];
+    snprintf(sh, sizeof sh, "sed -i '/^7,/d' '%s/r/truth.csv'", tmpdir);
+    cr_assert_eq(system(sh), 0);
+    cr_assert_eq(run("evaluate r --method s", b, sizeof b, err, sizeof err), 0, "stderr: %s",
+                 err);
+    cr_assert(strstr(err, "truth.csv: 1 runs of") && strstr(err, "have no row"), "%s", err);
+    cr_assert(strstr(b, "\"jaccard_distance\": null"), "truth used without run 7: %s", b);
+}
+
 /* `score --ref-root`: JSROOT finds in ref the reference and sigma^2 the pulls
  * file gives, to the bit, for every scored run, and no directory for the
  * runs not scored; the scores are those of a run without the option. */

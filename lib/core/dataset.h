@@ -124,6 +124,15 @@ int dn_dataset_read_dir(const char *dir, dn_dataset_t **out, dn_err_t *err);
 /* Reads a runs CSV file alone (same format as runs.csv). Returns as above. */
 int dn_dataset_read_runs_csv(const char *path, dn_dataset_t **out, dn_err_t *err);
 
+/* Reads a truth.csv (columns by header name, as in a dataset directory)
+ * whose runs are matched to ds's by run number, both in increasing order
+ * (a directory of run files may have lost some runs; truth.csv may hold
+ * more). When every run of ds has a row, the truth arrays of ds are set
+ * (allocated when NULL) and *n_missing is 0; otherwise ds is unchanged and
+ * *n_missing says how many runs have no row. Returns 0; DN_EIO; DN_EFORMAT or
+ * DN_ERANGE naming line and column; DN_ENOMEM. */
+int dn_truth_read_by_run(const char *path, dn_dataset_t *ds, int *n_missing, dn_err_t *err);
+
 /* Reads a labels CSV (header `run,label`; label good, bad, 0, 1 or empty): *runs
  * and *labels (-1, 0, 1) become new arrays of *n entries the caller frees.
  * Returns 0; DN_EIO; DN_EFORMAT or DN_ERANGE naming line and column; DN_ENOMEM. */

@@ -542,7 +542,9 @@ static int parse_truth_row(const csv_t *c, const truth_layout_t *t, dn_dataset_t
     if (parse_int(field[T_RUN], fend[T_RUN], INT64_MIN + 1, INT64_MAX, &run))
         return dn_err_set(err, DN_EFORMAT, "%s:%ld: column run: not an integer: \"%.*s\"",
                           c->path, c->line, show_len(field[T_RUN], fend[T_RUN]), field[T_RUN]);
-    if (run != ds->run[i])
+    if (!runs_path) /* the runs come from this file (dn_truth_read_by_run) */
+        ds->run[i] = run;
+    else if (run != ds->run[i])
         return dn_err_set(err, DN_EFORMAT,
                           "%s:%ld: run %" PRId64 " but %s:%ld has run %" PRId64
                           " (the files must match row for row)",
@@ -611,6 +613,81 @@ static int read_truth(const char *path, const char *runs_path, dn_dataset_t *ds,
             goto done;
     }
 done:
+    free(t.role);
+    free(buf);
+    return rc;
+}
+
+int dn_truth_read_by_run(const char *path, dn_dataset_t *ds, int *n_missing, dn_err_t *err)
+{
+    char *buf = NULL;
+    csv_t c;
+    size_t n_rows;
+    truth_layout_t t = {0};
+    dn_dataset_t *tr = NULL;
+    *n_missing = 0;
+    int rc = csv_open(path, &buf, &c, &n_rows, err);
+    if (rc || (rc = parse_truth_header(&c, &t, err)))
+        goto done;
+    if (n_rows > INT32_MAX || !(tr = dn_dataset_new((int)n_rows, 1, 1))) {
+        rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory for %zu rows", path, n_rows);
+        goto done;
+    }
+    tr->rapid_split_known = t.col[T_RAPID_MU] >= 0;
+    for (int i = 0; i < tr->n_runs; i++) {
+        csv_next_line(&c);
+        if ((rc = parse_truth_row(&c, &t, tr, i, NULL, err)))
+            goto done;
+        if (i && tr->run[i] <= tr->run[i - 1]) {
+            rc = dn_err_set(err, DN_EFORMAT, "%s:%ld: run %" PRId64 " after run %" PRId64
+                            " (runs must increase)", path, c.line, tr->run[i], tr->run[i - 1]);
+            goto done;
+        }
+    }
+    /* Both in increasing run order: one merge. */
+    int *at = malloc(((size_t)ds->n_runs + 1) * sizeof *at);
+    if (!at) {
+        rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    for (int i = 0, k = 0; i < ds->n_runs; i++) {
+        while (k < tr->n_runs && tr->run[k] < ds->run[i])
+            k++;
+        at[i] = k < tr->n_runs && tr->run[k] == ds->run[i] ? k : -1;
+        *n_missing += at[i] < 0;
+    }
+    if (*n_missing) {
+        free(at);
+        goto done;
+    }
+    if (!ds->true_mu) {
+        size_t nr = ds->n_runs ? (size_t)ds->n_runs : 1;
+        ds->true_mu = malloc(nr * sizeof *ds->true_mu);
+        ds->true_sigma = malloc(nr * sizeof *ds->true_sigma);
+        ds->rapid_mu = malloc(nr);
+        ds->rapid_sigma = malloc(nr);
+        ds->events = malloc(nr * sizeof *ds->events);
+        ds->dead_bins = malloc(nr * sizeof *ds->dead_bins);
+        if (!ds->true_mu || !ds->true_sigma || !ds->rapid_mu || !ds->rapid_sigma ||
+            !ds->events || !ds->dead_bins) {
+            free(at);
+            rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory", path);
+            goto done;
+        }
+    }
+    for (int i = 0; i < ds->n_runs; i++) {
+        int k = at[i];
+        ds->true_mu[i] = tr->true_mu[k];
+        ds->true_sigma[i] = tr->true_sigma[k];
+        ds->rapid_mu[i] = tr->rapid_mu[k];
+        ds->rapid_sigma[i] = tr->rapid_sigma[k];
+        ds->events[i] = tr->events[k];
+        ds->dead_bins[i] = tr->dead_bins[k];
+    }
+    ds->rapid_split_known = tr->rapid_split_known;
+    free(at);
+done:
+    dn_dataset_destroy(&tr);
     free(t.role);
     free(buf);
     return rc;

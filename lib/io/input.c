@@ -424,6 +424,16 @@ int dn_input_read_dataset(const char *path, const dn_input_opts_t *opts,
         if (unknown)
             warn(&w, "%s: %d labelled runs are not in %s", labels_path, unknown, path);
     }
+    /* ... and its truth (truth.csv), for the evaluation of synthetic data. */
+    if ((kind == DN_INPUT_UHI_DIR || kind == DN_INPUT_ROOT) &&
+        path_join(side, sizeof side, path, "truth.csv") == DN_OK && access(side, R_OK) == 0) {
+        int missing = 0;
+        if ((rc = dn_truth_read_by_run(side, ds, &missing, err)))
+            goto fail;
+        if (missing)
+            warn(&w, "%s: %d runs of %s have no row; the truth is not used", side, missing,
+                 path);
+    }
     if (n_skipped)
         *n_skipped = w.n_warn;
     *out = ds;

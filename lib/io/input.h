@@ -24,7 +24,11 @@
  * inner; dn_dataset_set_2d) with its x and y edges.
  *
  * A labels file is CSV with header `run,label`; label good, bad, 0, 1 or empty.
- * Its labels replace the input's for the runs it names.
+ * Its labels replace the input's for the runs it names. A UHI or ROOT
+ * directory written by `dinamo generate` keeps labels.csv and truth.csv
+ * beside its run files: labels.csv is applied when no labels file is given,
+ * truth.csv's rows are matched to the runs by run number (dataset.h,
+ * dn_truth_read_by_run) and used when every run has one.
  *
  * Thread rules: no shared state; call from any thread (warn is called from the
  * calling thread). */
