@@ -25,14 +25,14 @@ static dn_root_hist_t *sample(int dim)
     return h;
 }
 
-static void encode(const dn_root_hist_t *h, dn_wbuf_t *w)
+static void encode(const dn_root_hist_t *h, dn_root_wbuf_t *w)
 {
-    dn_wbuf_init(w);
+    dn_root_wbuf_init(w);
     dn_err_t err = {0};
     cr_assert_eq(dn_root_hist_encode(h, w, &err), 0, "%s", err.msg);
 }
 
-static dn_root_hist_t *decode_ok(const dn_wbuf_t *w, const char *cls)
+static dn_root_hist_t *decode_ok(const dn_root_wbuf_t *w, const char *cls)
 {
     dn_root_hist_t *h = NULL;
     dn_err_t err = {0};
@@ -76,7 +76,7 @@ Test(roothist, encode_then_decode_gives_the_same_histogram)
 {
     for (int dim = 1; dim <= 2; dim++) {
         dn_root_hist_t *h = sample(dim);
-        dn_wbuf_t w;
+        dn_root_wbuf_t w;
         encode(h, &w);
         dn_root_hist_t *b = decode_ok(&w, dim == 1 ? "TH1D" : "TH2D");
         cr_assert_eq(b->dim, dim);
@@ -98,28 +98,28 @@ Test(roothist, encode_then_decode_gives_the_same_histogram)
         cr_assert_eq(b->entries, 99);
         dn_root_hist_destroy(&b);
         dn_root_hist_destroy(&h);
-        dn_wbuf_free(&w);
+        dn_root_wbuf_free(&w);
     }
 }
 
 /* The payload of h (TH1D) with its bins rewritten as elem-byte numbers. */
-static void retype(const dn_root_hist_t *h, dn_wbuf_t *w, int elem, int is_float)
+static void retype(const dn_root_hist_t *h, dn_root_wbuf_t *w, int elem, int is_float)
 {
     encode(h, w);
     w->len -= 4 + 8 * (size_t)h->n_cells; /* the TArrayD */
-    dn_wbuf_u32(w, (uint32_t)h->n_cells);
+    dn_root_wbuf_u32(w, (uint32_t)h->n_cells);
     for (int i = 0; i < h->n_cells; i++) {
         double v = h->values[i];
         if (is_float)
-            dn_wbuf_f32(w, (float)v);
+            dn_root_wbuf_f32(w, (float)v);
         else if (elem == 4)
-            dn_wbuf_u32(w, (uint32_t)(int32_t)v);
+            dn_root_wbuf_u32(w, (uint32_t)(int32_t)v);
         else if (elem == 2)
-            dn_wbuf_u16(w, (uint16_t)(int16_t)v);
+            dn_root_wbuf_u16(w, (uint16_t)(int16_t)v);
         else
-            dn_wbuf_u8(w, (uint8_t)(int8_t)v);
+            dn_root_wbuf_u8(w, (uint8_t)(int8_t)v);
     }
-    dn_wbuf_end_object(w, 0);
+    dn_root_wbuf_end_object(w, 0);
 }
 
 Test(roothist, bins_stored_as_char_short_int_float_double)
@@ -131,13 +131,13 @@ Test(roothist, bins_stored_as_char_short_int_float_double)
         int elem, is_float;
     } t[] = {{"TH1C", 1, 0}, {"TH1S", 2, 0}, {"TH1I", 4, 0}, {"TH1F", 4, 1}};
     for (int k = 0; k < 4; k++) {
-        dn_wbuf_t w;
+        dn_root_wbuf_t w;
         retype(h, &w, t[k].elem, t[k].is_float);
         dn_root_hist_t *b = decode_ok(&w, t[k].cls);
         for (int i = 0; i < h->n_cells; i++)
             cr_assert_eq(b->values[i], h->values[i], "%s bin %d", t[k].cls, i);
         dn_root_hist_destroy(&b);
-        dn_wbuf_free(&w);
+        dn_root_wbuf_free(&w);
     }
     dn_root_hist_destroy(&h);
 }
@@ -163,7 +163,7 @@ Test(roothist, monitored_bins_drop_the_flow_bins_in_ix_iy_order)
 Test(roothist, versions_outside_those_read_are_refused_by_name)
 {
     dn_root_hist_t *h = sample(1);
-    dn_wbuf_t w;
+    dn_root_wbuf_t w;
     encode(h, &w);
     char msg[DN_ERRMSG_MAX];
     w.data[5] = 4; /* TH1D version 4 */
@@ -177,7 +177,7 @@ Test(roothist, versions_outside_those_read_are_refused_by_name)
     w.data[11] = 8;
     cr_assert_eq(decode_err(w.data, w.len, "TProfile", msg), DN_EINVAL);
     dn_root_hist_destroy(&h);
-    dn_wbuf_free(&w);
+    dn_root_wbuf_free(&w);
 }
 
 /* Offset of TH1's fNcells in a payload of h: TH1D and TH1 headers, TNamed,
@@ -190,7 +190,7 @@ static size_t ncells_at(const dn_root_hist_t *h)
 Test(roothist, inconsistent_counts_are_refused)
 {
     dn_root_hist_t *h = sample(1);
-    dn_wbuf_t w;
+    dn_root_wbuf_t w;
     encode(h, &w);
     char msg[DN_ERRMSG_MAX];
     size_t at = ncells_at(h);
@@ -213,7 +213,7 @@ Test(roothist, inconsistent_counts_are_refused)
     cr_assert_eq(decode_err(w.data, w.len, "TH1D", msg), DN_EFORMAT);
     cr_assert_str_eq(msg, "TH1 fXaxis: the edges of its 4 bins are not finite and strictly "
                           "increasing");
-    dn_wbuf_free(&w);
+    dn_root_wbuf_free(&w);
     dn_root_hist_destroy(&h);
 }
 
@@ -221,7 +221,7 @@ Test(roothist, every_cut_is_refused_and_no_flipped_byte_crashes)
 {
     for (int dim = 1; dim <= 2; dim++) {
         dn_root_hist_t *h = sample(dim);
-        dn_wbuf_t w;
+        dn_root_wbuf_t w;
         encode(h, &w);
         const char *cls = dim == 1 ? "TH1D" : "TH2D";
         for (size_t n = 0; n < w.len; n++) {
@@ -242,7 +242,7 @@ Test(roothist, every_cut_is_refused_and_no_flipped_byte_crashes)
             }
         cr_assert_gt(refused, 0);
         free(copy);
-        dn_wbuf_free(&w);
+        dn_root_wbuf_free(&w);
         dn_root_hist_destroy(&h);
     }
 }

@@ -52,8 +52,8 @@ Test(rootzip, every_algorithm_round_trips_several_blocks, .timeout = 300)
     size_t n = 2 * (size_t)DN_ROOTZIP_BLOCK_MAX + 12345;
     unsigned char *src = sample(n, 1), *back = malloc(n);
     for (size_t s = 0; s < sizeof settings / sizeof *settings; s++) {
-        dn_wbuf_t w;
-        dn_wbuf_init(&w);
+        dn_root_wbuf_t w;
+        dn_root_wbuf_init(&w);
         int compressed = -1;
         dn_err_t err = {0};
         cr_assert_eq(dn_rootzip_deflate(settings[s], src, n, &w, &compressed, &err), 0, "%s",
@@ -67,7 +67,7 @@ Test(rootzip, every_algorithm_round_trips_several_blocks, .timeout = 300)
         cr_assert_eq(dn_rootzip_inflate(w.data, w.len, back, n, &err), 0, "%d: %s",
                      settings[s], err.msg);
         cr_assert_eq(memcmp(src, back, n), 0, "setting %d differs", settings[s]);
-        dn_wbuf_free(&w);
+        dn_root_wbuf_free(&w);
     }
     free(src);
     free(back);
@@ -81,30 +81,30 @@ Test(rootzip, data_that_does_not_shrink_is_stored_as_is)
     for (size_t i = 0; i < sizeof noise; i++)
         noise[i] = (unsigned char)dn_rng_below(&rng, 256);
     for (int algo = 1; algo <= 5; algo += (algo == 2 ? 2 : 1)) {
-        dn_wbuf_t w;
-        dn_wbuf_init(&w);
+        dn_root_wbuf_t w;
+        dn_root_wbuf_init(&w);
         int compressed = -1;
         cr_assert_eq(dn_rootzip_deflate(algo * 100 + 1, noise, sizeof noise, &w, &compressed,
                                         NULL), 0);
         cr_assert_eq(compressed, 0, "algorithm %d", algo);
         cr_assert_eq(w.len, sizeof noise);
         cr_assert_eq(memcmp(w.data, noise, sizeof noise), 0);
-        dn_wbuf_free(&w);
+        dn_root_wbuf_free(&w);
     }
     dn_err_t err = {0};
-    dn_wbuf_t w;
-    dn_wbuf_init(&w);
+    dn_root_wbuf_t w;
+    dn_root_wbuf_init(&w);
     cr_assert_eq(dn_rootzip_deflate(310, noise, 10, &w, NULL, &err), DN_EINVAL);
     cr_assert(strstr(err.msg, "compression setting 310"), "%s", err.msg);
-    dn_wbuf_free(&w);
+    dn_root_wbuf_free(&w);
 }
 
 /* One zlib-compressed block of 1000 bytes of sample data into w; returns n. */
-static size_t one_block(int setting, dn_wbuf_t *w, unsigned char **src)
+static size_t one_block(int setting, dn_root_wbuf_t *w, unsigned char **src)
 {
     size_t n = 1000;
     *src = sample(n, 2);
-    dn_wbuf_init(w);
+    dn_root_wbuf_init(w);
     int compressed;
     cr_assert_eq(dn_rootzip_deflate(setting, *src, n, w, &compressed, NULL), 0);
     cr_assert_eq(compressed, 1);
@@ -122,7 +122,7 @@ static void refused(const unsigned char *z, size_t zlen, size_t n, const char *w
 
 Test(rootzip, damaged_blocks_are_refused_by_name)
 {
-    dn_wbuf_t w;
+    dn_root_wbuf_t w;
     unsigned char *src;
     size_t n = one_block(101, &w, &src);
     refused(w.data, 5, n, "compressed block 1 at offset 0: its 9-byte header is cut");
@@ -143,7 +143,7 @@ Test(rootzip, damaged_blocks_are_refused_by_name)
     refused(two, w.len + 9, 2 * n, "compressed block 2");
     free(copy);
     free(src);
-    dn_wbuf_free(&w);
+    dn_root_wbuf_free(&w);
     n = one_block(404, &w, &src);
     copy = malloc(w.len);
     memcpy(copy, w.data, w.len);
@@ -151,5 +151,5 @@ Test(rootzip, damaged_blocks_are_refused_by_name)
     refused(copy, w.len, n, "LZ4 checksum");
     free(copy);
     free(src);
-    dn_wbuf_free(&w);
+    dn_root_wbuf_free(&w);
 }

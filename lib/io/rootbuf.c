@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void dn_rbuf_init(dn_rbuf_t *b, const void *data, size_t len)
+void dn_root_rbuf_init(dn_root_rbuf_t *b, const void *data, size_t len)
 {
     static const unsigned char nothing[1];
     b->data = data ? data : nothing; /* need() never offsets a null pointer */
@@ -21,7 +21,7 @@ void dn_rbuf_init(dn_rbuf_t *b, const void *data, size_t len)
     b->why[0] = '\0';
 }
 
-int dn_rbuf_fail(dn_rbuf_t *b, const char *fmt, ...)
+int dn_root_rbuf_fail(dn_root_rbuf_t *b, const char *fmt, ...)
 {
     if (!b->failed) {
         va_list ap;
@@ -33,18 +33,18 @@ int dn_rbuf_fail(dn_rbuf_t *b, const char *fmt, ...)
     return DN_EFORMAT;
 }
 
-size_t dn_rbuf_left(const dn_rbuf_t *b)
+size_t dn_root_rbuf_left(const dn_root_rbuf_t *b)
 {
     return b->failed ? 0 : b->len - b->pos;
 }
 
 /* The next n bytes, or NULL (and b failed) when they are not all there. */
-static const unsigned char *need(dn_rbuf_t *b, size_t n)
+static const unsigned char *need(dn_root_rbuf_t *b, size_t n)
 {
     if (b->failed)
         return NULL;
     if (n > b->len - b->pos) {
-        dn_rbuf_fail(b, "need %zu bytes at offset %zu, the buffer has %zu", n, b->pos, b->len);
+        dn_root_rbuf_fail(b, "need %zu bytes at offset %zu, the buffer has %zu", n, b->pos, b->len);
         return NULL;
     }
     const unsigned char *p = b->data + b->pos;
@@ -60,104 +60,104 @@ static uint64_t be(const unsigned char *p, int n)
     return v;
 }
 
-uint8_t dn_rbuf_u8(dn_rbuf_t *b)
+uint8_t dn_root_rbuf_u8(dn_root_rbuf_t *b)
 {
     const unsigned char *p = need(b, 1);
     return p ? p[0] : 0;
 }
 
-uint16_t dn_rbuf_u16(dn_rbuf_t *b)
+uint16_t dn_root_rbuf_u16(dn_root_rbuf_t *b)
 {
     const unsigned char *p = need(b, 2);
     return p ? (uint16_t)be(p, 2) : 0;
 }
 
-uint32_t dn_rbuf_u32(dn_rbuf_t *b)
+uint32_t dn_root_rbuf_u32(dn_root_rbuf_t *b)
 {
     const unsigned char *p = need(b, 4);
     return p ? (uint32_t)be(p, 4) : 0;
 }
 
-uint64_t dn_rbuf_u64(dn_rbuf_t *b)
+uint64_t dn_root_rbuf_u64(dn_root_rbuf_t *b)
 {
     const unsigned char *p = need(b, 8);
     return p ? be(p, 8) : 0;
 }
 
-int16_t dn_rbuf_i16(dn_rbuf_t *b)
+int16_t dn_root_rbuf_i16(dn_root_rbuf_t *b)
 {
-    return (int16_t)dn_rbuf_u16(b);
+    return (int16_t)dn_root_rbuf_u16(b);
 }
 
-int32_t dn_rbuf_i32(dn_rbuf_t *b)
+int32_t dn_root_rbuf_i32(dn_root_rbuf_t *b)
 {
-    return (int32_t)dn_rbuf_u32(b);
+    return (int32_t)dn_root_rbuf_u32(b);
 }
 
-int64_t dn_rbuf_i64(dn_rbuf_t *b)
+int64_t dn_root_rbuf_i64(dn_root_rbuf_t *b)
 {
-    return (int64_t)dn_rbuf_u64(b);
+    return (int64_t)dn_root_rbuf_u64(b);
 }
 
-float dn_rbuf_f32(dn_rbuf_t *b)
+float dn_root_rbuf_f32(dn_root_rbuf_t *b)
 {
-    uint32_t u = dn_rbuf_u32(b);
+    uint32_t u = dn_root_rbuf_u32(b);
     float f;
     memcpy(&f, &u, sizeof f);
     return f;
 }
 
-double dn_rbuf_f64(dn_rbuf_t *b)
+double dn_root_rbuf_f64(dn_root_rbuf_t *b)
 {
-    uint64_t u = dn_rbuf_u64(b);
+    uint64_t u = dn_root_rbuf_u64(b);
     double d;
     memcpy(&d, &u, sizeof d);
     return d;
 }
 
-int dn_rbuf_skip(dn_rbuf_t *b, size_t n)
+int dn_root_rbuf_skip(dn_root_rbuf_t *b, size_t n)
 {
     return need(b, n) ? DN_OK : DN_EFORMAT;
 }
 
-int dn_rbuf_seek(dn_rbuf_t *b, size_t pos)
+int dn_root_rbuf_seek(dn_root_rbuf_t *b, size_t pos)
 {
     if (b->failed)
         return DN_EFORMAT;
     if (pos > b->len)
-        return dn_rbuf_fail(b, "offset %zu is beyond the buffer's %zu bytes", pos, b->len);
+        return dn_root_rbuf_fail(b, "offset %zu is beyond the buffer's %zu bytes", pos, b->len);
     b->pos = pos;
     return DN_OK;
 }
 
-int dn_rbuf_bytes(dn_rbuf_t *b, size_t n, const unsigned char **p)
+int dn_root_rbuf_bytes(dn_root_rbuf_t *b, size_t n, const unsigned char **p)
 {
     *p = need(b, n);
     return *p ? DN_OK : DN_EFORMAT;
 }
 
-int dn_rbuf_tstring(dn_rbuf_t *b, const char **s, size_t *n)
+int dn_root_rbuf_tstring(dn_root_rbuf_t *b, const char **s, size_t *n)
 {
-    size_t len = dn_rbuf_u8(b);
+    size_t len = dn_root_rbuf_u8(b);
     if (len == 255)
-        len = dn_rbuf_u32(b);
+        len = dn_root_rbuf_u32(b);
     const unsigned char *p = NULL;
-    int rc = dn_rbuf_bytes(b, len, &p);
+    int rc = dn_root_rbuf_bytes(b, len, &p);
     *s = rc ? NULL : (const char *)p;
     *n = rc ? 0 : len;
     return rc;
 }
 
-int dn_rbuf_tstring_dup(dn_rbuf_t *b, char **out)
+int dn_root_rbuf_tstring_dup(dn_root_rbuf_t *b, char **out)
 {
     const char *s;
     size_t n;
     *out = NULL;
-    if (dn_rbuf_tstring(b, &s, &n))
+    if (dn_root_rbuf_tstring(b, &s, &n))
         return DN_EFORMAT;
     char *copy = malloc(n + 1);
     if (!copy) {
-        dn_rbuf_fail(b, "out of memory for a string of %zu bytes", n);
+        dn_root_rbuf_fail(b, "out of memory for a string of %zu bytes", n);
         return DN_ENOMEM;
     }
     memcpy(copy, s, n);
@@ -166,53 +166,53 @@ int dn_rbuf_tstring_dup(dn_rbuf_t *b, char **out)
     return DN_OK;
 }
 
-int dn_rbuf_version(dn_rbuf_t *b, dn_rvers_t *v)
+int dn_root_rbuf_version(dn_root_rbuf_t *b, dn_root_vers_t *v)
 {
     v->start = b->pos;
     v->end = 0;
     v->version = 0;
-    if (dn_rbuf_left(b) < 4 && dn_rbuf_left(b) >= 2 && !(b->data[b->pos] & 0xc0)) {
-        v->version = dn_rbuf_u16(b); /* a bare version may end a buffer */
+    if (dn_root_rbuf_left(b) < 4 && dn_root_rbuf_left(b) >= 2 && !(b->data[b->pos] & 0xc0)) {
+        v->version = dn_root_rbuf_u16(b); /* a bare version may end a buffer */
         return DN_OK;
     }
-    uint32_t first = dn_rbuf_u32(b);
+    uint32_t first = dn_root_rbuf_u32(b);
     if (b->failed)
         return DN_EFORMAT;
     if (first & DN_ROOT_BYTECOUNT_MASK) {
         size_t count = first & ~DN_ROOT_BYTECOUNT_MASK;
         if (count < 2 || count > b->len - b->pos)
-            return dn_rbuf_fail(b, "byte count %zu at offset %zu runs past the buffer's %zu "
+            return dn_root_rbuf_fail(b, "byte count %zu at offset %zu runs past the buffer's %zu "
                                 "bytes", count, v->start, b->len);
         v->end = b->pos + count;
     } else {
         b->pos = v->start; /* no count: the version alone */
     }
-    v->version = dn_rbuf_u16(b);
+    v->version = dn_root_rbuf_u16(b);
     if (v->version & 0x8000) /* ROOT's versions are short and positive */
-        return dn_rbuf_fail(b, "class version %d at offset %zu is not a version",
+        return dn_root_rbuf_fail(b, "class version %d at offset %zu is not a version",
                             (int16_t)v->version, v->start);
     return b->failed ? DN_EFORMAT : DN_OK;
 }
 
-int dn_rbuf_leave(dn_rbuf_t *b, const dn_rvers_t *v, const char *what)
+int dn_root_rbuf_leave(dn_root_rbuf_t *b, const dn_root_vers_t *v, const char *what)
 {
     if (b->failed)
         return DN_EFORMAT;
     if (!v->end)
         return DN_OK;
     if (b->pos > v->end)
-        return dn_rbuf_fail(b, "%s at offset %zu: the members read run %zu bytes past its "
+        return dn_root_rbuf_fail(b, "%s at offset %zu: the members read run %zu bytes past its "
                             "byte count", what, v->start, b->pos - v->end);
     b->pos = v->end;
     return DN_OK;
 }
 
-int dn_rbuf_array(dn_rbuf_t *b, size_t n, int elem_size, int is_float, double *out)
+int dn_root_rbuf_array(dn_root_rbuf_t *b, size_t n, int elem_size, int is_float, double *out)
 {
     if (elem_size != 1 && elem_size != 2 && elem_size != 4 && elem_size != 8)
-        return dn_rbuf_fail(b, "no array of %d-byte elements", elem_size);
+        return dn_root_rbuf_fail(b, "no array of %d-byte elements", elem_size);
     if (n > (b->failed ? 0 : (b->len - b->pos) / (size_t)elem_size))
-        return dn_rbuf_fail(b, "an array of %zu elements of %d bytes at offset %zu runs past "
+        return dn_root_rbuf_fail(b, "an array of %zu elements of %d bytes at offset %zu runs past "
                             "the buffer's %zu bytes", n, elem_size, b->pos, b->len);
     const unsigned char *p = need(b, n * (size_t)elem_size);
     if (!p)
@@ -250,25 +250,25 @@ int dn_rbuf_array(dn_rbuf_t *b, size_t n, int elem_size, int is_float, double *o
 
 /* ---- writing ------------------------------------------------------------------- */
 
-void dn_wbuf_init(dn_wbuf_t *w)
+void dn_root_wbuf_init(dn_root_wbuf_t *w)
 {
     w->data = NULL;
     w->len = w->cap = 0;
     w->failed = 0;
 }
 
-void dn_wbuf_free(dn_wbuf_t *w)
+void dn_root_wbuf_free(dn_root_wbuf_t *w)
 {
     free(w->data);
-    dn_wbuf_init(w);
+    dn_root_wbuf_init(w);
 }
 
-int dn_wbuf_ok(const dn_wbuf_t *w)
+int dn_root_wbuf_ok(const dn_root_wbuf_t *w)
 {
     return !w->failed;
 }
 
-unsigned char *dn_wbuf_grow(dn_wbuf_t *w, size_t n)
+unsigned char *dn_root_wbuf_grow(dn_root_wbuf_t *w, size_t n)
 {
     if (w->failed)
         return NULL;
@@ -294,68 +294,68 @@ unsigned char *dn_wbuf_grow(dn_wbuf_t *w, size_t n)
     return p;
 }
 
-void dn_wbuf_bytes(dn_wbuf_t *w, const void *p, size_t n)
+void dn_root_wbuf_bytes(dn_root_wbuf_t *w, const void *p, size_t n)
 {
-    unsigned char *q = dn_wbuf_grow(w, n);
+    unsigned char *q = dn_root_wbuf_grow(w, n);
     if (q && n)
         memcpy(q, p, n);
 }
 
-static void put_be(dn_wbuf_t *w, uint64_t v, int n)
+static void put_be(dn_root_wbuf_t *w, uint64_t v, int n)
 {
-    unsigned char *q = dn_wbuf_grow(w, (size_t)n);
+    unsigned char *q = dn_root_wbuf_grow(w, (size_t)n);
     if (q)
         for (int k = 0; k < n; k++)
             q[k] = (unsigned char)(v >> (8 * (n - 1 - k)));
 }
 
-void dn_wbuf_u8(dn_wbuf_t *w, uint8_t v)
+void dn_root_wbuf_u8(dn_root_wbuf_t *w, uint8_t v)
 {
     put_be(w, v, 1);
 }
 
-void dn_wbuf_u16(dn_wbuf_t *w, uint16_t v)
+void dn_root_wbuf_u16(dn_root_wbuf_t *w, uint16_t v)
 {
     put_be(w, v, 2);
 }
 
-void dn_wbuf_u32(dn_wbuf_t *w, uint32_t v)
+void dn_root_wbuf_u32(dn_root_wbuf_t *w, uint32_t v)
 {
     put_be(w, v, 4);
 }
 
-void dn_wbuf_u64(dn_wbuf_t *w, uint64_t v)
+void dn_root_wbuf_u64(dn_root_wbuf_t *w, uint64_t v)
 {
     put_be(w, v, 8);
 }
 
-void dn_wbuf_f32(dn_wbuf_t *w, float v)
+void dn_root_wbuf_f32(dn_root_wbuf_t *w, float v)
 {
     uint32_t u;
     memcpy(&u, &v, sizeof u);
     put_be(w, u, 4);
 }
 
-void dn_wbuf_f64(dn_wbuf_t *w, double v)
+void dn_root_wbuf_f64(dn_root_wbuf_t *w, double v)
 {
     uint64_t u;
     memcpy(&u, &v, sizeof u);
     put_be(w, u, 8);
 }
 
-void dn_wbuf_tstring(dn_wbuf_t *w, const char *s)
+void dn_root_wbuf_tstring(dn_root_wbuf_t *w, const char *s)
 {
     size_t n = strlen(s);
     if (n < 255) {
-        dn_wbuf_u8(w, (uint8_t)n);
+        dn_root_wbuf_u8(w, (uint8_t)n);
     } else {
-        dn_wbuf_u8(w, 255);
-        dn_wbuf_u32(w, (uint32_t)n);
+        dn_root_wbuf_u8(w, 255);
+        dn_root_wbuf_u32(w, (uint32_t)n);
     }
-    dn_wbuf_bytes(w, s, n);
+    dn_root_wbuf_bytes(w, s, n);
 }
 
-void dn_wbuf_patch_u32(dn_wbuf_t *w, size_t at, uint32_t v)
+void dn_root_wbuf_patch_u32(dn_root_wbuf_t *w, size_t at, uint32_t v)
 {
     if (w->failed || at + 4 > w->len)
         return;
@@ -363,31 +363,31 @@ void dn_wbuf_patch_u32(dn_wbuf_t *w, size_t at, uint32_t v)
         w->data[at + (size_t)k] = (unsigned char)(v >> (8 * (3 - k)));
 }
 
-size_t dn_wbuf_begin_object(dn_wbuf_t *w, int version)
+size_t dn_root_wbuf_begin_object(dn_root_wbuf_t *w, int version)
 {
     size_t at = w->len;
-    dn_wbuf_u32(w, 0);
-    dn_wbuf_u16(w, (uint16_t)version);
+    dn_root_wbuf_u32(w, 0);
+    dn_root_wbuf_u16(w, (uint16_t)version);
     return at;
 }
 
-void dn_wbuf_end_object(dn_wbuf_t *w, size_t at)
+void dn_root_wbuf_end_object(dn_root_wbuf_t *w, size_t at)
 {
-    dn_wbuf_patch_u32(w, at, (uint32_t)(w->len - at - 4) | DN_ROOT_BYTECOUNT_MASK);
+    dn_root_wbuf_patch_u32(w, at, (uint32_t)(w->len - at - 4) | DN_ROOT_BYTECOUNT_MASK);
 }
 
-void dn_wbuf_tobject(dn_wbuf_t *w, uint32_t bits)
+void dn_root_wbuf_tobject(dn_root_wbuf_t *w, uint32_t bits)
 {
-    dn_wbuf_u16(w, 1);
-    dn_wbuf_u32(w, 0);
-    dn_wbuf_u32(w, bits);
+    dn_root_wbuf_u16(w, 1);
+    dn_root_wbuf_u32(w, 0);
+    dn_root_wbuf_u32(w, bits);
 }
 
-void dn_wbuf_tnamed(dn_wbuf_t *w, const char *name, const char *title)
+void dn_root_wbuf_tnamed(dn_root_wbuf_t *w, const char *name, const char *title)
 {
-    size_t at = dn_wbuf_begin_object(w, 1);
-    dn_wbuf_tobject(w, 0x03000000u);
-    dn_wbuf_tstring(w, name);
-    dn_wbuf_tstring(w, title);
-    dn_wbuf_end_object(w, at);
+    size_t at = dn_root_wbuf_begin_object(w, 1);
+    dn_root_wbuf_tobject(w, 0x03000000u);
+    dn_root_wbuf_tstring(w, name);
+    dn_root_wbuf_tstring(w, title);
+    dn_root_wbuf_end_object(w, at);
 }

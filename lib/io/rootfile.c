@@ -5,7 +5,7 @@
  * each directory's keys list in one read, and a key's stored bytes when its
  * payload is asked for. Every offset and length from the file passes
  * fits() against the file's size before it is used, and every record is
- * decoded through a bounded dn_rbuf_t, so a hostile file can make a read
+ * decoded through a bounded dn_root_rbuf_t, so a hostile file can make a read
  * fail but never make it go outside what was read. Directory loops (a keys
  * list reached twice) and nesting deeper than DN_ROOT_MAX_DEPTH are refused.
  *
@@ -118,24 +118,24 @@ static int read_new(dn_root_file_t *f, uint64_t off, size_t len, unsigned char *
 
 /* ---- records ------------------------------------------------------------------------- */
 
-static int parse_key(dn_rbuf_t *b, keyhdr_t *k)
+static int parse_key(dn_root_rbuf_t *b, keyhdr_t *k)
 {
-    k->nbytes = dn_rbuf_i32(b);
-    k->version = dn_rbuf_i16(b);
-    k->objlen = dn_rbuf_u32(b);
-    (void)dn_rbuf_u32(b); /* fDatime */
-    k->keylen = dn_rbuf_u16(b);
-    k->cycle = dn_rbuf_u16(b);
+    k->nbytes = dn_root_rbuf_i32(b);
+    k->version = dn_root_rbuf_i16(b);
+    k->objlen = dn_root_rbuf_u32(b);
+    (void)dn_root_rbuf_u32(b); /* fDatime */
+    k->keylen = dn_root_rbuf_u16(b);
+    k->cycle = dn_root_rbuf_u16(b);
     if (k->version > 1000) {
-        k->seek = dn_rbuf_i64(b);
-        (void)dn_rbuf_i64(b); /* fSeekPdir */
+        k->seek = dn_root_rbuf_i64(b);
+        (void)dn_root_rbuf_i64(b); /* fSeekPdir */
     } else {
-        k->seek = dn_rbuf_u32(b);
-        (void)dn_rbuf_u32(b);
+        k->seek = dn_root_rbuf_u32(b);
+        (void)dn_root_rbuf_u32(b);
     }
-    dn_rbuf_tstring(b, &k->cls, &k->cls_n);
-    dn_rbuf_tstring(b, &k->name, &k->name_n);
-    dn_rbuf_tstring(b, &k->title, &k->title_n);
+    dn_root_rbuf_tstring(b, &k->cls, &k->cls_n);
+    dn_root_rbuf_tstring(b, &k->name, &k->name_n);
+    dn_root_rbuf_tstring(b, &k->title, &k->title_n);
     return b->failed ? DN_EFORMAT : DN_OK;
 }
 
@@ -162,17 +162,17 @@ typedef struct {
 
 static int parse_dir(const unsigned char *p, size_t len, dirrec_t *d, char *why, size_t cap)
 {
-    dn_rbuf_t b;
-    dn_rbuf_init(&b, p, len);
-    d->version = dn_rbuf_i16(&b);
-    (void)dn_rbuf_u32(&b); /* fDatimeC */
-    (void)dn_rbuf_u32(&b); /* fDatimeM */
-    d->nbytes_keys = dn_rbuf_u32(&b);
-    (void)dn_rbuf_u32(&b); /* fNbytesName */
+    dn_root_rbuf_t b;
+    dn_root_rbuf_init(&b, p, len);
+    d->version = dn_root_rbuf_i16(&b);
+    (void)dn_root_rbuf_u32(&b); /* fDatimeC */
+    (void)dn_root_rbuf_u32(&b); /* fDatimeM */
+    d->nbytes_keys = dn_root_rbuf_u32(&b);
+    (void)dn_root_rbuf_u32(&b); /* fNbytesName */
     int wide = d->version > 1000;
     for (int k = 0; k < 2; k++) /* fSeekDir, fSeekParent */
-        (void)(wide ? dn_rbuf_u64(&b) : dn_rbuf_u32(&b));
-    d->seek_keys = wide ? dn_rbuf_u64(&b) : dn_rbuf_u32(&b);
+        (void)(wide ? dn_root_rbuf_u64(&b) : dn_root_rbuf_u32(&b));
+    d->seek_keys = wide ? dn_root_rbuf_u64(&b) : dn_root_rbuf_u32(&b);
     if (b.failed) {
         snprintf(why, cap, "directory record: %s", b.why);
         return DN_EFORMAT;
@@ -389,15 +389,15 @@ static int walk_dir(dn_root_file_t *f, const char *path, const dirrec_t *d, int 
     int rc = read_new(f, d->seek_keys, d->nbytes_keys, &buf, "keys list", err);
     if (rc)
         goto done;
-    dn_rbuf_t b;
-    dn_rbuf_init(&b, buf, d->nbytes_keys);
+    dn_root_rbuf_t b;
+    dn_root_rbuf_init(&b, buf, d->nbytes_keys);
     keyhdr_t self;
-    if (parse_key(&b, &self) || dn_rbuf_seek(&b, (size_t)self.keylen)) {
+    if (parse_key(&b, &self) || dn_root_rbuf_seek(&b, (size_t)self.keylen)) {
         rc = dn_err_set(err, DN_EFORMAT, "keys list header: %s", b.why);
         goto done;
     }
-    int32_t n = dn_rbuf_i32(&b);
-    if (b.failed || n < 0 || (size_t)n > dn_rbuf_left(&b) / KEY_MIN) {
+    int32_t n = dn_root_rbuf_i32(&b);
+    if (b.failed || n < 0 || (size_t)n > dn_root_rbuf_left(&b) / KEY_MIN) {
         rc = dn_err_set(err, DN_EFORMAT, "keys list of %u bytes cannot hold %d keys",
                         d->nbytes_keys, (int)n);
         goto done;
@@ -470,18 +470,18 @@ static int read_header(dn_root_file_t *f, dirrec_t *top, dn_err_t *err)
         return rc;
     if (n < 4 || memcmp(head, "root", 4))
         return dn_err_set(err, DN_EFORMAT, "not a ROOT file (it does not start with \"root\")");
-    dn_rbuf_t b;
-    dn_rbuf_init(&b, head + 4, n - 4);
-    f->version = dn_rbuf_i32(&b);
-    f->begin = dn_rbuf_u32(&b);
+    dn_root_rbuf_t b;
+    dn_root_rbuf_init(&b, head + 4, n - 4);
+    f->version = dn_root_rbuf_i32(&b);
+    f->begin = dn_root_rbuf_u32(&b);
     int wide = f->version >= 1000000;
-    f->end = wide ? dn_rbuf_u64(&b) : dn_rbuf_u32(&b);
-    (void)(wide ? dn_rbuf_u64(&b) : dn_rbuf_u32(&b)); /* fSeekFree */
-    (void)dn_rbuf_u32(&b);                           /* fNbytesFree */
-    (void)dn_rbuf_u32(&b);                           /* nfree */
-    uint32_t nbytes_name = dn_rbuf_u32(&b);
-    (void)dn_rbuf_u8(&b);                            /* fUnits */
-    f->compress = dn_rbuf_i32(&b);
+    f->end = wide ? dn_root_rbuf_u64(&b) : dn_root_rbuf_u32(&b);
+    (void)(wide ? dn_root_rbuf_u64(&b) : dn_root_rbuf_u32(&b)); /* fSeekFree */
+    (void)dn_root_rbuf_u32(&b);                           /* fNbytesFree */
+    (void)dn_root_rbuf_u32(&b);                           /* nfree */
+    uint32_t nbytes_name = dn_root_rbuf_u32(&b);
+    (void)dn_root_rbuf_u8(&b);                            /* fUnits */
+    f->compress = dn_root_rbuf_i32(&b);
     if (b.failed)
         return dn_err_set(err, DN_EFORMAT, "header is cut: %s", b.why);
     if (f->end > f->size)
@@ -741,8 +741,8 @@ int dn_root_file_scan(dn_root_file_t *f, int (*visit)(void *ctx, const dn_root_k
         unsigned char *buf = NULL;
         if ((rc = read_new(f, pos, keylen, &buf, "record", err)))
             break;
-        dn_rbuf_t b;
-        dn_rbuf_init(&b, buf, keylen);
+        dn_root_rbuf_t b;
+        dn_root_rbuf_init(&b, buf, keylen);
         keyhdr_t h;
         dn_root_key_t k;
         if (parse_key(&b, &h)) {

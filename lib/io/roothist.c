@@ -164,10 +164,10 @@ void dn_root_hist_inner(const dn_root_hist_t *h, double *values, double *varianc
 /* The class version v of `what` must lie in [lo, hi] and carry a byte count
  * (except for the outermost TH1x/TH2x of old files, whose own streamer wrote
  * the version alone: want_version_bare). */
-static int version_in(dn_rbuf_t *b, dn_rvers_t *v, const char *what, int lo, int hi,
+static int version_in(dn_root_rbuf_t *b, dn_root_vers_t *v, const char *what, int lo, int hi,
                       int need_count, dn_err_t *err)
 {
-    if (dn_rbuf_version(b, v))
+    if (dn_root_rbuf_version(b, v))
         return dn_err_set(err, DN_EFORMAT, "%s: %s", what, b->why);
     if (v->version < lo || v->version > hi)
         return dn_err_set(err, DN_EMISMATCH, "%s version %d at offset %zu: this reader knows "
@@ -178,87 +178,87 @@ static int version_in(dn_rbuf_t *b, dn_rvers_t *v, const char *what, int lo, int
     return DN_OK;
 }
 
-static int want_version(dn_rbuf_t *b, dn_rvers_t *v, const char *what, int lo, int hi,
+static int want_version(dn_root_rbuf_t *b, dn_root_vers_t *v, const char *what, int lo, int hi,
                         dn_err_t *err)
 {
     return version_in(b, v, what, lo, hi, 1, err);
 }
 
-static int failed(dn_rbuf_t *b, const char *what, dn_err_t *err)
+static int failed(dn_root_rbuf_t *b, const char *what, dn_err_t *err)
 {
     return dn_err_set(err, DN_EFORMAT, "%s: %s", what, b->why);
 }
 
 /* A versioned member we do not need (TAttLine, TAttAxis...). */
-static int skip_object(dn_rbuf_t *b, const char *what, dn_err_t *err)
+static int skip_object(dn_root_rbuf_t *b, const char *what, dn_err_t *err)
 {
-    dn_rvers_t v;
+    dn_root_vers_t v;
     int rc = want_version(b, &v, what, 0, 0x7fff, err);
     if (rc)
         return rc;
-    return dn_rbuf_leave(b, &v, what) ? failed(b, what, err) : DN_OK;
+    return dn_root_rbuf_leave(b, &v, what) ? failed(b, what, err) : DN_OK;
 }
 
-static int read_tobject(dn_rbuf_t *b, dn_err_t *err)
+static int read_tobject(dn_root_rbuf_t *b, dn_err_t *err)
 {
-    dn_rvers_t v;
-    if (dn_rbuf_version(b, &v))
+    dn_root_vers_t v;
+    if (dn_root_rbuf_version(b, &v))
         return failed(b, "TObject", err);
-    (void)dn_rbuf_u32(b); /* fUniqueID */
-    uint32_t bits = dn_rbuf_u32(b);
+    (void)dn_root_rbuf_u32(b); /* fUniqueID */
+    uint32_t bits = dn_root_rbuf_u32(b);
     if (bits & KIS_REFERENCED)
-        (void)dn_rbuf_u16(b); /* the process id of a referenced object */
-    if (dn_rbuf_leave(b, &v, "TObject"))
+        (void)dn_root_rbuf_u16(b); /* the process id of a referenced object */
+    if (dn_root_rbuf_leave(b, &v, "TObject"))
         return failed(b, "TObject", err);
     return DN_OK;
 }
 
-static int read_tnamed(dn_rbuf_t *b, const char *what, char **name, char **title,
+static int read_tnamed(dn_root_rbuf_t *b, const char *what, char **name, char **title,
                        dn_err_t *err)
 {
-    dn_rvers_t v;
+    dn_root_vers_t v;
     int rc = want_version(b, &v, what, 0, 1, err);
     if (rc || (rc = read_tobject(b, err)))
         return rc;
-    if ((rc = dn_rbuf_tstring_dup(b, name)) || (rc = dn_rbuf_tstring_dup(b, title)))
+    if ((rc = dn_root_rbuf_tstring_dup(b, name)) || (rc = dn_root_rbuf_tstring_dup(b, title)))
         return rc == DN_ENOMEM ? dn_err_set(err, rc, "out of memory") : failed(b, what, err);
-    return dn_rbuf_leave(b, &v, what) ? failed(b, what, err) : DN_OK;
+    return dn_root_rbuf_leave(b, &v, what) ? failed(b, what, err) : DN_OK;
 }
 
 /* A TArray as a member or base: a 4-byte count and the elements. *n gets the
  * count (checked against the bytes left); the values go to *out (new,
  * caller frees) unless out is NULL (skipped). */
-static int read_tarray(dn_rbuf_t *b, const char *what, int elem_size, int is_float, int *n,
+static int read_tarray(dn_root_rbuf_t *b, const char *what, int elem_size, int is_float, int *n,
                        double **out, dn_err_t *err)
 {
-    int32_t count = dn_rbuf_i32(b);
+    int32_t count = dn_root_rbuf_i32(b);
     if (b->failed)
         return failed(b, what, err);
-    if (count < 0 || (size_t)count > dn_rbuf_left(b) / (size_t)elem_size)
+    if (count < 0 || (size_t)count > dn_root_rbuf_left(b) / (size_t)elem_size)
         return dn_err_set(err, DN_EFORMAT, "%s at offset %zu: %d elements of %d bytes, %zu "
                           "bytes are left", what, b->pos - 4, (int)count, elem_size,
-                          dn_rbuf_left(b));
+                          dn_root_rbuf_left(b));
     *n = count;
     if (!out)
-        return dn_rbuf_skip(b, (size_t)count * (size_t)elem_size) ? failed(b, what, err) : 0;
+        return dn_root_rbuf_skip(b, (size_t)count * (size_t)elem_size) ? failed(b, what, err) : 0;
     *out = malloc((size_t)(count ? count : 1) * sizeof **out);
     if (!*out)
         return dn_err_set(err, DN_ENOMEM, "out of memory for %s (%d elements)", what, count);
-    if (dn_rbuf_array(b, (size_t)count, elem_size, is_float, *out))
+    if (dn_root_rbuf_array(b, (size_t)count, elem_size, is_float, *out))
         return failed(b, what, err);
     return DN_OK;
 }
 
-static int read_axis(dn_rbuf_t *b, const char *what, dn_root_axis_t *a, dn_err_t *err)
+static int read_axis(dn_root_rbuf_t *b, const char *what, dn_root_axis_t *a, dn_err_t *err)
 {
-    dn_rvers_t v;
+    dn_root_vers_t v;
     int rc = want_version(b, &v, what, 5, 10, err);
     if (rc || (rc = read_tnamed(b, what, &a->name, &a->title, err)) ||
         (rc = skip_object(b, "TAttAxis", err)))
         return rc;
-    a->n_bins = dn_rbuf_i32(b);
-    a->xmin = dn_rbuf_f64(b);
-    a->xmax = dn_rbuf_f64(b);
+    a->n_bins = dn_root_rbuf_i32(b);
+    a->xmin = dn_root_rbuf_f64(b);
+    a->xmax = dn_root_rbuf_f64(b);
     if (b->failed)
         return failed(b, what, err);
     if (a->n_bins < 1 || a->n_bins > DN_ROOT_MAX_BINS)
@@ -296,7 +296,7 @@ static int read_axis(dn_rbuf_t *b, const char *what, dn_root_axis_t *a, dn_err_t
         goto fail;
     }
     a->edges = xbins;
-    return dn_rbuf_leave(b, &v, what) ? failed(b, what, err) : DN_OK;
+    return dn_root_rbuf_leave(b, &v, what) ? failed(b, what, err) : DN_OK;
 fail:
     free(xbins);
     return rc;
@@ -304,35 +304,35 @@ fail:
 
 /* What follows fSumw2 in a TH1 of version `version`, read member by member:
  * only for a TH1 written without a byte count (ROOT 4.00 wrote TH1 3 so). */
-static int skip_th1_tail(dn_rbuf_t *b, int version, dn_err_t *err)
+static int skip_th1_tail(dn_root_rbuf_t *b, int version, dn_err_t *err)
 {
     const char *s;
     size_t n;
-    if (dn_rbuf_tstring(b, &s, &n)) /* fOption */
+    if (dn_root_rbuf_tstring(b, &s, &n)) /* fOption */
         return failed(b, "TH1 fOption", err);
     int rc = skip_object(b, "TH1 fFunctions", err); /* a TList in place */
     if (rc || version < 4)
         return rc;
-    int32_t size = dn_rbuf_i32(b); /* fBufferSize, then fBuffer behind a flag */
-    if (dn_rbuf_u8(b) && (size < 0 || dn_rbuf_skip(b, (size_t)size * 8)))
+    int32_t size = dn_root_rbuf_i32(b); /* fBufferSize, then fBuffer behind a flag */
+    if (dn_root_rbuf_u8(b) && (size < 0 || dn_root_rbuf_skip(b, (size_t)size * 8)))
         return dn_err_set(err, DN_EFORMAT, "TH1 fBuffer: %d entries do not fit", (int)size);
     if (version >= 7)
-        (void)dn_rbuf_i32(b); /* fBinStatErrOpt */
+        (void)dn_root_rbuf_i32(b); /* fBinStatErrOpt */
     if (version >= 8)
-        (void)dn_rbuf_i32(b); /* fStatOverflows */
+        (void)dn_root_rbuf_i32(b); /* fStatOverflows */
     return b->failed ? failed(b, "TH1", err) : DN_OK;
 }
 
 /* TH1: names, axes, sums, fSumw2; the rest skipped by its byte count. */
-static int read_th1(dn_rbuf_t *b, dn_root_hist_t *h, dn_err_t *err)
+static int read_th1(dn_root_rbuf_t *b, dn_root_hist_t *h, dn_err_t *err)
 {
-    dn_rvers_t v;
+    dn_root_vers_t v;
     int rc = version_in(b, &v, "TH1", 2, 8, 0, err);
     if (rc || (rc = read_tnamed(b, "TH1 TNamed", &h->name, &h->title, err)) ||
         (rc = skip_object(b, "TAttLine", err)) || (rc = skip_object(b, "TAttFill", err)) ||
         (rc = skip_object(b, "TAttMarker", err)))
         return rc;
-    int32_t n_cells = dn_rbuf_i32(b);
+    int32_t n_cells = dn_root_rbuf_i32(b);
     if (b->failed)
         return failed(b, "TH1 fNcells", err);
     dn_root_axis_t z = {0}, y = {0};
@@ -349,15 +349,15 @@ static int read_th1(dn_rbuf_t *b, dn_root_hist_t *h, dn_err_t *err)
         goto done;
     }
     h->n_cells = (int)want;
-    (void)dn_rbuf_i16(b); /* fBarOffset */
-    (void)dn_rbuf_i16(b); /* fBarWidth */
-    h->entries = dn_rbuf_f64(b);
-    h->tsumw = dn_rbuf_f64(b);
-    h->tsumw2 = dn_rbuf_f64(b);
-    h->tsumwx = dn_rbuf_f64(b);
-    h->tsumwx2 = dn_rbuf_f64(b);
+    (void)dn_root_rbuf_i16(b); /* fBarOffset */
+    (void)dn_root_rbuf_i16(b); /* fBarWidth */
+    h->entries = dn_root_rbuf_f64(b);
+    h->tsumw = dn_root_rbuf_f64(b);
+    h->tsumw2 = dn_root_rbuf_f64(b);
+    h->tsumwx = dn_root_rbuf_f64(b);
+    h->tsumwx2 = dn_root_rbuf_f64(b);
     for (int k = 0; k < 3; k++)
-        (void)dn_rbuf_f64(b); /* fMaximum, fMinimum, fNormFactor */
+        (void)dn_root_rbuf_f64(b); /* fMaximum, fMinimum, fNormFactor */
     if (b->failed) {
         rc = failed(b, "TH1 sums", err);
         goto done;
@@ -377,7 +377,7 @@ static int read_th1(dn_rbuf_t *b, dn_root_hist_t *h, dn_err_t *err)
     if (!v.end)
         rc = skip_th1_tail(b, v.version, err);
     else
-        rc = dn_rbuf_leave(b, &v, "TH1") ? failed(b, "TH1", err) : DN_OK;
+        rc = dn_root_rbuf_leave(b, &v, "TH1") ? failed(b, "TH1", err) : DN_OK;
 done:
     if (h->dim == 2 && !rc)
         h->axis[1] = y;
@@ -387,17 +387,17 @@ done:
     return rc;
 }
 
-static int read_th2(dn_rbuf_t *b, dn_root_hist_t *h, dn_err_t *err)
+static int read_th2(dn_root_rbuf_t *b, dn_root_hist_t *h, dn_err_t *err)
 {
-    dn_rvers_t v;
+    dn_root_vers_t v;
     int rc = version_in(b, &v, "TH2", 3, 5, 0, err); /* ROOT 4.00: no byte count */
     if (rc || (rc = read_th1(b, h, err)))
         return rc;
-    (void)dn_rbuf_f64(b); /* fScalefactor */
-    h->tsumwy = dn_rbuf_f64(b);
-    h->tsumwy2 = dn_rbuf_f64(b);
-    h->tsumwxy = dn_rbuf_f64(b);
-    return dn_rbuf_leave(b, &v, "TH2") ? failed(b, "TH2 sums", err) : DN_OK;
+    (void)dn_root_rbuf_f64(b); /* fScalefactor */
+    h->tsumwy = dn_root_rbuf_f64(b);
+    h->tsumwy2 = dn_root_rbuf_f64(b);
+    h->tsumwxy = dn_root_rbuf_f64(b);
+    return dn_root_rbuf_leave(b, &v, "TH2") ? failed(b, "TH2 sums", err) : DN_OK;
 }
 
 int dn_root_hist_decode(const unsigned char *data, size_t len, const char *class_name,
@@ -415,9 +415,9 @@ int dn_root_hist_decode(const unsigned char *data, size_t len, const char *class
         return dn_err_set(err, DN_ENOMEM, "out of memory");
     }
     h->dim = kind == DN_ROOT_TH2 ? 2 : 1;
-    dn_rbuf_t b;
-    dn_rbuf_init(&b, data, len);
-    dn_rvers_t v;
+    dn_root_rbuf_t b;
+    dn_root_rbuf_init(&b, data, len);
+    dn_root_vers_t v;
     int n = 0, rc;
     if (h->dim == 1)
         rc = version_in(&b, &v, class_name, 1, 3, 0, err);
@@ -432,7 +432,7 @@ int dn_root_hist_decode(const unsigned char *data, size_t len, const char *class
                         h->n_cells);
         goto fail;
     }
-    if (dn_rbuf_leave(&b, &v, class_name)) {
+    if (dn_root_rbuf_leave(&b, &v, class_name)) {
         rc = failed(&b, class_name, err);
         goto fail;
     }
@@ -445,102 +445,102 @@ fail:
 
 /* ---- writing ------------------------------------------------------------------- */
 
-static void put_tarray(dn_wbuf_t *w, int n, const double *v)
+static void put_tarray(dn_root_wbuf_t *w, int n, const double *v)
 {
-    dn_wbuf_u32(w, (uint32_t)n);
+    dn_root_wbuf_u32(w, (uint32_t)n);
     for (int i = 0; i < n; i++)
-        dn_wbuf_f64(w, v ? v[i] : 0.0);
+        dn_root_wbuf_f64(w, v ? v[i] : 0.0);
 }
 
 /* ROOT's default axis attributes (TAttAxis::ResetAttAxis). */
-static void put_axis(dn_wbuf_t *w, const dn_root_axis_t *a, const char *name, int n,
+static void put_axis(dn_root_wbuf_t *w, const dn_root_axis_t *a, const char *name, int n,
                      double xmin, double xmax, const double *edges)
 {
-    size_t at = dn_wbuf_begin_object(w, 10);
-    dn_wbuf_tnamed(w, a && a->name ? a->name : name, a && a->title ? a->title : "");
-    size_t att = dn_wbuf_begin_object(w, 4);
-    dn_wbuf_u32(w, 510);  /* fNdivisions */
-    dn_wbuf_u16(w, 1);    /* fAxisColor */
-    dn_wbuf_u16(w, 1);    /* fLabelColor */
-    dn_wbuf_u16(w, 42);   /* fLabelFont */
-    dn_wbuf_f32(w, 0.005f); /* fLabelOffset */
-    dn_wbuf_f32(w, 0.035f); /* fLabelSize */
-    dn_wbuf_f32(w, 0.03f);  /* fTickLength */
-    dn_wbuf_f32(w, 1.0f);   /* fTitleOffset */
-    dn_wbuf_f32(w, 0.035f); /* fTitleSize */
-    dn_wbuf_u16(w, 1);    /* fTitleColor */
-    dn_wbuf_u16(w, 42);   /* fTitleFont */
-    dn_wbuf_end_object(w, att);
-    dn_wbuf_u32(w, (uint32_t)n);
-    dn_wbuf_f64(w, xmin);
-    dn_wbuf_f64(w, xmax);
+    size_t at = dn_root_wbuf_begin_object(w, 10);
+    dn_root_wbuf_tnamed(w, a && a->name ? a->name : name, a && a->title ? a->title : "");
+    size_t att = dn_root_wbuf_begin_object(w, 4);
+    dn_root_wbuf_u32(w, 510);  /* fNdivisions */
+    dn_root_wbuf_u16(w, 1);    /* fAxisColor */
+    dn_root_wbuf_u16(w, 1);    /* fLabelColor */
+    dn_root_wbuf_u16(w, 42);   /* fLabelFont */
+    dn_root_wbuf_f32(w, 0.005f); /* fLabelOffset */
+    dn_root_wbuf_f32(w, 0.035f); /* fLabelSize */
+    dn_root_wbuf_f32(w, 0.03f);  /* fTickLength */
+    dn_root_wbuf_f32(w, 1.0f);   /* fTitleOffset */
+    dn_root_wbuf_f32(w, 0.035f); /* fTitleSize */
+    dn_root_wbuf_u16(w, 1);    /* fTitleColor */
+    dn_root_wbuf_u16(w, 42);   /* fTitleFont */
+    dn_root_wbuf_end_object(w, att);
+    dn_root_wbuf_u32(w, (uint32_t)n);
+    dn_root_wbuf_f64(w, xmin);
+    dn_root_wbuf_f64(w, xmax);
     put_tarray(w, edges ? n + 1 : 0, edges); /* fXbins */
-    dn_wbuf_u32(w, 0);    /* fFirst */
-    dn_wbuf_u32(w, 0);    /* fLast */
-    dn_wbuf_u16(w, 0);    /* fBits2 */
-    dn_wbuf_u8(w, 0);     /* fTimeDisplay */
-    dn_wbuf_tstring(w, ""); /* fTimeFormat */
-    dn_wbuf_u32(w, 0);    /* fLabels: null pointer */
-    dn_wbuf_u32(w, 0);    /* fModLabs: null pointer */
-    dn_wbuf_end_object(w, at);
+    dn_root_wbuf_u32(w, 0);    /* fFirst */
+    dn_root_wbuf_u32(w, 0);    /* fLast */
+    dn_root_wbuf_u16(w, 0);    /* fBits2 */
+    dn_root_wbuf_u8(w, 0);     /* fTimeDisplay */
+    dn_root_wbuf_tstring(w, ""); /* fTimeFormat */
+    dn_root_wbuf_u32(w, 0);    /* fLabels: null pointer */
+    dn_root_wbuf_u32(w, 0);    /* fModLabs: null pointer */
+    dn_root_wbuf_end_object(w, at);
 }
 
-static void put_axis_of(dn_wbuf_t *w, const dn_root_axis_t *a)
+static void put_axis_of(dn_root_wbuf_t *w, const dn_root_axis_t *a)
 {
     put_axis(w, a, "", a->n_bins, a->xmin, a->xmax, a->variable ? a->edges : NULL);
 }
 
-static void put_th1(dn_wbuf_t *w, const dn_root_hist_t *h)
+static void put_th1(dn_root_wbuf_t *w, const dn_root_hist_t *h)
 {
-    size_t at = dn_wbuf_begin_object(w, 8);
-    dn_wbuf_tnamed(w, h->name ? h->name : "", h->title ? h->title : "");
-    size_t att = dn_wbuf_begin_object(w, 2); /* TAttLine: color 602, style 1, width 1 */
-    dn_wbuf_u16(w, 602);
-    dn_wbuf_u16(w, 1);
-    dn_wbuf_u16(w, 1);
-    dn_wbuf_end_object(w, att);
-    att = dn_wbuf_begin_object(w, 2); /* TAttFill: color 0, style 1001 */
-    dn_wbuf_u16(w, 0);
-    dn_wbuf_u16(w, 1001);
-    dn_wbuf_end_object(w, att);
-    att = dn_wbuf_begin_object(w, 2); /* TAttMarker: color 1, style 1, size 1 */
-    dn_wbuf_u16(w, 1);
-    dn_wbuf_u16(w, 1);
-    dn_wbuf_f32(w, 1.0f);
-    dn_wbuf_end_object(w, att);
-    dn_wbuf_u32(w, (uint32_t)h->n_cells);
+    size_t at = dn_root_wbuf_begin_object(w, 8);
+    dn_root_wbuf_tnamed(w, h->name ? h->name : "", h->title ? h->title : "");
+    size_t att = dn_root_wbuf_begin_object(w, 2); /* TAttLine: color 602, style 1, width 1 */
+    dn_root_wbuf_u16(w, 602);
+    dn_root_wbuf_u16(w, 1);
+    dn_root_wbuf_u16(w, 1);
+    dn_root_wbuf_end_object(w, att);
+    att = dn_root_wbuf_begin_object(w, 2); /* TAttFill: color 0, style 1001 */
+    dn_root_wbuf_u16(w, 0);
+    dn_root_wbuf_u16(w, 1001);
+    dn_root_wbuf_end_object(w, att);
+    att = dn_root_wbuf_begin_object(w, 2); /* TAttMarker: color 1, style 1, size 1 */
+    dn_root_wbuf_u16(w, 1);
+    dn_root_wbuf_u16(w, 1);
+    dn_root_wbuf_f32(w, 1.0f);
+    dn_root_wbuf_end_object(w, att);
+    dn_root_wbuf_u32(w, (uint32_t)h->n_cells);
     put_axis_of(w, &h->axis[0]);
     if (h->dim == 2)
         put_axis_of(w, &h->axis[1]);
     else
         put_axis(w, NULL, "yaxis", 1, 0.0, 1.0, NULL);
     put_axis(w, NULL, "zaxis", 1, 0.0, 1.0, NULL);
-    dn_wbuf_u16(w, 0);        /* fBarOffset */
-    dn_wbuf_u16(w, 1000);     /* fBarWidth */
-    dn_wbuf_f64(w, h->entries);
-    dn_wbuf_f64(w, h->tsumw);
-    dn_wbuf_f64(w, h->tsumw2);
-    dn_wbuf_f64(w, h->tsumwx);
-    dn_wbuf_f64(w, h->tsumwx2);
-    dn_wbuf_f64(w, -1111.0);  /* fMaximum: unset */
-    dn_wbuf_f64(w, -1111.0);  /* fMinimum: unset */
-    dn_wbuf_f64(w, 0.0);      /* fNormFactor */
+    dn_root_wbuf_u16(w, 0);        /* fBarOffset */
+    dn_root_wbuf_u16(w, 1000);     /* fBarWidth */
+    dn_root_wbuf_f64(w, h->entries);
+    dn_root_wbuf_f64(w, h->tsumw);
+    dn_root_wbuf_f64(w, h->tsumw2);
+    dn_root_wbuf_f64(w, h->tsumwx);
+    dn_root_wbuf_f64(w, h->tsumwx2);
+    dn_root_wbuf_f64(w, -1111.0);  /* fMaximum: unset */
+    dn_root_wbuf_f64(w, -1111.0);  /* fMinimum: unset */
+    dn_root_wbuf_f64(w, 0.0);      /* fNormFactor */
     put_tarray(w, 0, NULL);   /* fContour */
     put_tarray(w, h->variances ? h->n_cells : 0, h->variances); /* fSumw2 */
-    dn_wbuf_tstring(w, "");   /* fOption */
-    size_t list = dn_wbuf_begin_object(w, 5); /* fFunctions: an empty TList in place */
-    dn_wbuf_tobject(w, 0x03000000u);
-    dn_wbuf_tstring(w, "");
-    dn_wbuf_u32(w, 0);
-    dn_wbuf_end_object(w, list);
-    dn_wbuf_u32(w, 0);        /* fBufferSize */
-    dn_wbuf_u8(w, 0);         /* fBuffer: no array */
-    dn_wbuf_u32(w, 0);        /* fBinStatErrOpt: kNormal */
-    dn_wbuf_u32(w, 2);        /* fStatOverflows: kNeutral */
-    dn_wbuf_end_object(w, at);
+    dn_root_wbuf_tstring(w, "");   /* fOption */
+    size_t list = dn_root_wbuf_begin_object(w, 5); /* fFunctions: an empty TList in place */
+    dn_root_wbuf_tobject(w, 0x03000000u);
+    dn_root_wbuf_tstring(w, "");
+    dn_root_wbuf_u32(w, 0);
+    dn_root_wbuf_end_object(w, list);
+    dn_root_wbuf_u32(w, 0);        /* fBufferSize */
+    dn_root_wbuf_u8(w, 0);         /* fBuffer: no array */
+    dn_root_wbuf_u32(w, 0);        /* fBinStatErrOpt: kNormal */
+    dn_root_wbuf_u32(w, 2);        /* fStatOverflows: kNeutral */
+    dn_root_wbuf_end_object(w, at);
 }
 
-int dn_root_hist_encode(const dn_root_hist_t *h, dn_wbuf_t *w, dn_err_t *err)
+int dn_root_hist_encode(const dn_root_hist_t *h, dn_root_wbuf_t *w, dn_err_t *err)
 {
     if (!h || (h->dim != 1 && h->dim != 2) || !h->values)
         return dn_err_set(err, DN_EINVAL, "a histogram to write needs 1 or 2 axes and values");
@@ -551,19 +551,19 @@ int dn_root_hist_encode(const dn_root_hist_t *h, dn_wbuf_t *w, dn_err_t *err)
         (h->dim == 2 && !edges_ok(h->axis[1].n_bins, h->axis[1].edges)))
         return dn_err_set(err, DN_EINVAL, "histogram \"%s\": %d cells or its edges do not fit "
                           "its axes", h->name ? h->name : "", h->n_cells);
-    size_t at = dn_wbuf_begin_object(w, h->dim == 1 ? 3 : 4);
+    size_t at = dn_root_wbuf_begin_object(w, h->dim == 1 ? 3 : 4);
     if (h->dim == 1) {
         put_th1(w, h);
     } else {
-        size_t th2 = dn_wbuf_begin_object(w, 5);
+        size_t th2 = dn_root_wbuf_begin_object(w, 5);
         put_th1(w, h);
-        dn_wbuf_f64(w, 1.0); /* fScalefactor */
-        dn_wbuf_f64(w, h->tsumwy);
-        dn_wbuf_f64(w, h->tsumwy2);
-        dn_wbuf_f64(w, h->tsumwxy);
-        dn_wbuf_end_object(w, th2);
+        dn_root_wbuf_f64(w, 1.0); /* fScalefactor */
+        dn_root_wbuf_f64(w, h->tsumwy);
+        dn_root_wbuf_f64(w, h->tsumwy2);
+        dn_root_wbuf_f64(w, h->tsumwxy);
+        dn_root_wbuf_end_object(w, th2);
     }
     put_tarray(w, h->n_cells, h->values);
-    dn_wbuf_end_object(w, at);
-    return dn_wbuf_ok(w) ? DN_OK : dn_err_set(err, DN_ENOMEM, "out of memory");
+    dn_root_wbuf_end_object(w, at);
+    return dn_root_wbuf_ok(w) ? DN_OK : dn_err_set(err, DN_ENOMEM, "out of memory");
 }

@@ -123,6 +123,6 @@ void dn_root_hist_inner(const dn_root_hist_t *h, double *values, double *varianc
  * (TH1D 3, TH2D 4, TH1 8, TH2 5, TAxis 10), appended to w. fEntries is
  * h->entries; the running sums are h's. Returns 0, DN_EINVAL (dim not 1 or
  * 2, inconsistent sizes) or DN_ENOMEM. */
-int dn_root_hist_encode(const dn_root_hist_t *h, dn_wbuf_t *w, dn_err_t *err);
+int dn_root_hist_encode(const dn_root_hist_t *h, dn_root_wbuf_t *w, dn_err_t *err);
 
 #endif

@@ -29,12 +29,8 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "rootfile.h"
 #include "runin.h"
-
-/* rootfile.h's types, declared here without its header (rootbuf.h's buffer
- * types clash with core's bytes.h, which the services include). */
-typedef struct dn_root_file_t dn_root_file_t;
-typedef struct dn_root_key_t dn_root_key_t;
 
 typedef struct dn_root_run_opts_t {
     const char *subsystem; /* every histogram's subsystem, or NULL: from the path */

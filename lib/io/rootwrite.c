@@ -207,7 +207,7 @@ static const class_t classes[] = {
  * its name, later ones the tag of that first writing (kClassMask | offset,
  * offsets counted from the start of the key, as readers map them). */
 typedef struct {
-    dn_wbuf_t *w;
+    dn_root_wbuf_t *w;
     size_t keylen;
     const char *names[16];
     uint32_t tags[16];
@@ -217,24 +217,24 @@ typedef struct {
 static size_t begin_any(tagger_t *t, const char *cls)
 {
     size_t count_at = t->w->len;
-    dn_wbuf_u32(t->w, 0); /* byte count, patched by end_any */
+    dn_root_wbuf_u32(t->w, 0); /* byte count, patched by end_any */
     for (int i = 0; i < t->n; i++)
         if (!strcmp(t->names[i], cls)) {
-            dn_wbuf_u32(t->w, t->tags[i] | DN_ROOT_CLASS_MASK);
+            dn_root_wbuf_u32(t->w, t->tags[i] | DN_ROOT_CLASS_MASK);
             return count_at;
         }
     if (t->n < (int)N_OF(t->names)) {
         t->names[t->n] = cls;
         t->tags[t->n++] = (uint32_t)(t->keylen + t->w->len + DN_ROOT_MAP_OFFSET);
     }
-    dn_wbuf_u32(t->w, DN_ROOT_NEW_CLASS_TAG);
-    dn_wbuf_bytes(t->w, cls, strlen(cls) + 1);
+    dn_root_wbuf_u32(t->w, DN_ROOT_NEW_CLASS_TAG);
+    dn_root_wbuf_bytes(t->w, cls, strlen(cls) + 1);
     return count_at;
 }
 
 static void end_any(tagger_t *t, size_t count_at)
 {
-    dn_wbuf_end_object(t->w, count_at);
+    dn_root_wbuf_end_object(t->w, count_at);
 }
 
 static void put_element(tagger_t *t, const element_t *e)
@@ -242,59 +242,59 @@ static void put_element(tagger_t *t, const element_t *e)
     static const char *const cls[] = {"TStreamerBase", "TStreamerBasicType", "TStreamerString",
                                       "TStreamerObject", "TStreamerObjectAny",
                                       "TStreamerObjectPointer", "TStreamerBasicPointer"};
-    dn_wbuf_t *w = t->w;
+    dn_root_wbuf_t *w = t->w;
     size_t any = begin_any(t, cls[e->kind]);
-    size_t outer = dn_wbuf_begin_object(w, e->kind == EL_BASE ? 3 : 2);
-    size_t el = dn_wbuf_begin_object(w, 4); /* TStreamerElement */
-    dn_wbuf_tnamed(w, e->name, e->title);
-    dn_wbuf_u32(w, (uint32_t)e->type);
-    dn_wbuf_u32(w, (uint32_t)e->size);
-    dn_wbuf_u32(w, 0); /* fArrayLength */
-    dn_wbuf_u32(w, 0); /* fArrayDim */
+    size_t outer = dn_root_wbuf_begin_object(w, e->kind == EL_BASE ? 3 : 2);
+    size_t el = dn_root_wbuf_begin_object(w, 4); /* TStreamerElement */
+    dn_root_wbuf_tnamed(w, e->name, e->title);
+    dn_root_wbuf_u32(w, (uint32_t)e->type);
+    dn_root_wbuf_u32(w, (uint32_t)e->size);
+    dn_root_wbuf_u32(w, 0); /* fArrayLength */
+    dn_root_wbuf_u32(w, 0); /* fArrayDim */
     for (int k = 0; k < 5; k++) /* fMaxIndex */
-        dn_wbuf_u32(w, k == 1 && e->kind == EL_BASE ? e->base_checksum : 0);
-    dn_wbuf_tstring(w, e->type_name);
-    dn_wbuf_end_object(w, el);
+        dn_root_wbuf_u32(w, k == 1 && e->kind == EL_BASE ? e->base_checksum : 0);
+    dn_root_wbuf_tstring(w, e->type_name);
+    dn_root_wbuf_end_object(w, el);
     if (e->kind == EL_BASE)
-        dn_wbuf_u32(w, (uint32_t)e->base_version);
+        dn_root_wbuf_u32(w, (uint32_t)e->base_version);
     if (e->kind == EL_BASIC_POINTER) {
-        dn_wbuf_u32(w, (uint32_t)e->count_version);
-        dn_wbuf_tstring(w, e->count_name);
-        dn_wbuf_tstring(w, e->count_class);
+        dn_root_wbuf_u32(w, (uint32_t)e->count_version);
+        dn_root_wbuf_tstring(w, e->count_name);
+        dn_root_wbuf_tstring(w, e->count_class);
     }
-    dn_wbuf_end_object(w, outer);
+    dn_root_wbuf_end_object(w, outer);
     end_any(t, any);
 }
 
 /* The StreamerInfo payload: a TList of one TStreamerInfo per class. */
-static void put_streamer_infos(dn_wbuf_t *w, size_t keylen)
+static void put_streamer_infos(dn_root_wbuf_t *w, size_t keylen)
 {
     tagger_t t = {.w = w, .keylen = keylen};
-    size_t list = dn_wbuf_begin_object(w, 5);
-    dn_wbuf_tobject(w, 0x02000000u);
-    dn_wbuf_tstring(w, "");
-    dn_wbuf_u32(w, (uint32_t)N_OF(classes));
+    size_t list = dn_root_wbuf_begin_object(w, 5);
+    dn_root_wbuf_tobject(w, 0x02000000u);
+    dn_root_wbuf_tstring(w, "");
+    dn_root_wbuf_u32(w, (uint32_t)N_OF(classes));
     for (size_t c = 0; c < N_OF(classes); c++) {
         size_t any = begin_any(&t, "TStreamerInfo");
-        size_t info = dn_wbuf_begin_object(w, 9);
-        dn_wbuf_tnamed(w, classes[c].name, "");
-        dn_wbuf_u32(w, classes[c].checksum);
-        dn_wbuf_u32(w, (uint32_t)classes[c].version);
+        size_t info = dn_root_wbuf_begin_object(w, 9);
+        dn_root_wbuf_tnamed(w, classes[c].name, "");
+        dn_root_wbuf_u32(w, classes[c].checksum);
+        dn_root_wbuf_u32(w, (uint32_t)classes[c].version);
         size_t arr_any = begin_any(&t, "TObjArray");
-        size_t arr = dn_wbuf_begin_object(w, 3);
-        dn_wbuf_tobject(w, 0x02000000u);
-        dn_wbuf_tstring(w, "");
-        dn_wbuf_u32(w, (uint32_t)classes[c].n);
-        dn_wbuf_u32(w, 0); /* fLowerBound */
+        size_t arr = dn_root_wbuf_begin_object(w, 3);
+        dn_root_wbuf_tobject(w, 0x02000000u);
+        dn_root_wbuf_tstring(w, "");
+        dn_root_wbuf_u32(w, (uint32_t)classes[c].n);
+        dn_root_wbuf_u32(w, 0); /* fLowerBound */
         for (size_t e = 0; e < classes[c].n; e++)
             put_element(&t, &classes[c].elements[e]);
-        dn_wbuf_end_object(w, arr);
+        dn_root_wbuf_end_object(w, arr);
         end_any(&t, arr_any);
-        dn_wbuf_end_object(w, info);
+        dn_root_wbuf_end_object(w, info);
         end_any(&t, any);
-        dn_wbuf_u8(w, 0); /* the list's option string for this entry: "" */
+        dn_root_wbuf_u8(w, 0); /* the list's option string for this entry: "" */
     }
-    dn_wbuf_end_object(w, list);
+    dn_root_wbuf_end_object(w, list);
 }
 
 /* ---- the file ------------------------------------------------------------------------ */
@@ -305,7 +305,7 @@ typedef struct {
     uint64_t key_at;     /* fSeekDir: the directory's key record */
     uint64_t record_at;  /* its TDirectory record */
     uint32_t nbytes_name;
-    dn_wbuf_t keys;      /* the key headers of its keys list */
+    dn_root_wbuf_t keys;      /* the key headers of its keys list */
     int n_keys;
 } dir_t;
 
@@ -318,9 +318,9 @@ struct dn_root_writer_t {
     int unsynced;          /* commit without fsync */
     uint32_t datime;
     unsigned char uuid[16];
-    dn_wbuf_t file;
-    dn_wbuf_t payload;     /* scratch: one object before compression */
-    dn_wbuf_t stored;      /* scratch: the same, compressed */
+    dn_root_wbuf_t file;
+    dn_root_wbuf_t payload;     /* scratch: one object before compression */
+    dn_root_wbuf_t stored;      /* scratch: the same, compressed */
     dir_t *dirs;
     int n_dirs, cap_dirs;
     dn_keytab_t *dir_paths; /* "a/b" -> index in dirs (the top is "") */
@@ -355,29 +355,29 @@ static size_t key_len(const dn_root_writer_t *w, const char *cls, const char *na
 }
 
 /* An offset of the file: 4 or 8 bytes by the layout. */
-static void put_offset(const dn_root_writer_t *w, dn_wbuf_t *out, uint64_t v)
+static void put_offset(const dn_root_writer_t *w, dn_root_wbuf_t *out, uint64_t v)
 {
     if (w->large)
-        dn_wbuf_u64(out, v);
+        dn_root_wbuf_u64(out, v);
     else
-        dn_wbuf_u32(out, (uint32_t)v);
+        dn_root_wbuf_u32(out, (uint32_t)v);
 }
 
-static void put_key(dn_root_writer_t *w, dn_wbuf_t *out, size_t nbytes, size_t objlen,
+static void put_key(dn_root_writer_t *w, dn_root_wbuf_t *out, size_t nbytes, size_t objlen,
                     size_t keylen, int cycle, uint64_t seek, uint64_t pdir, const char *cls,
                     const char *name, const char *title)
 {
-    dn_wbuf_u32(out, (uint32_t)nbytes);
-    dn_wbuf_u16(out, KEY_VERSION + (w->large ? 1000 : 0));
-    dn_wbuf_u32(out, (uint32_t)objlen);
-    dn_wbuf_u32(out, w->datime);
-    dn_wbuf_u16(out, (uint16_t)keylen);
-    dn_wbuf_u16(out, (uint16_t)cycle);
+    dn_root_wbuf_u32(out, (uint32_t)nbytes);
+    dn_root_wbuf_u16(out, KEY_VERSION + (w->large ? 1000 : 0));
+    dn_root_wbuf_u32(out, (uint32_t)objlen);
+    dn_root_wbuf_u32(out, w->datime);
+    dn_root_wbuf_u16(out, (uint16_t)keylen);
+    dn_root_wbuf_u16(out, (uint16_t)cycle);
     put_offset(w, out, seek);
     put_offset(w, out, pdir);
-    dn_wbuf_tstring(out, cls);
-    dn_wbuf_tstring(out, name);
-    dn_wbuf_tstring(out, title);
+    dn_root_wbuf_tstring(out, cls);
+    dn_root_wbuf_tstring(out, name);
+    dn_root_wbuf_tstring(out, title);
 }
 
 static int room_for(const dn_root_writer_t *w, size_t n, dn_err_t *err)
@@ -405,12 +405,12 @@ static int put_record(dn_root_writer_t *w, int d, const char *cls, const char *n
         return rc;
     uint64_t seek = w->file.len;
     put_key(w, &w->file, nbytes, len, keylen, cycle, seek, w->dirs[d].key_at, cls, name, title);
-    dn_wbuf_bytes(&w->file, w->stored.data, w->stored.len);
+    dn_root_wbuf_bytes(&w->file, w->stored.data, w->stored.len);
     if (listed) {
-        dn_wbuf_bytes(&w->dirs[d].keys, w->file.data + seek, keylen);
+        dn_root_wbuf_bytes(&w->dirs[d].keys, w->file.data + seek, keylen);
         w->dirs[d].n_keys++;
     }
-    if (!dn_wbuf_ok(&w->file) || !dn_wbuf_ok(&w->dirs[d].keys))
+    if (!dn_root_wbuf_ok(&w->file) || !dn_root_wbuf_ok(&w->dirs[d].keys))
         return dn_err_set(err, DN_ENOMEM, "%s: out of memory", w->path);
     if (at)
         *at = seek;
@@ -418,21 +418,21 @@ static int put_record(dn_root_writer_t *w, int d, const char *cls, const char *n
 }
 
 /* A TDirectory record, offsets to be completed at close. */
-static void put_dir_record(dn_root_writer_t *w, dn_wbuf_t *out, const dir_t *d,
+static void put_dir_record(dn_root_writer_t *w, dn_root_wbuf_t *out, const dir_t *d,
                            uint32_t nbytes_keys, uint64_t seek_keys)
 {
-    dn_wbuf_u16(out, DIR_VERSION + (w->large ? 1000 : 0));
-    dn_wbuf_u32(out, w->datime); /* fDatimeC */
-    dn_wbuf_u32(out, w->datime); /* fDatimeM */
-    dn_wbuf_u32(out, nbytes_keys);
-    dn_wbuf_u32(out, d->nbytes_name);
+    dn_root_wbuf_u16(out, DIR_VERSION + (w->large ? 1000 : 0));
+    dn_root_wbuf_u32(out, w->datime); /* fDatimeC */
+    dn_root_wbuf_u32(out, w->datime); /* fDatimeM */
+    dn_root_wbuf_u32(out, nbytes_keys);
+    dn_root_wbuf_u32(out, d->nbytes_name);
     put_offset(w, out, d->key_at);
     put_offset(w, out, d->parent < 0 ? 0 : w->dirs[d->parent].key_at);
     put_offset(w, out, seek_keys);
-    dn_wbuf_u16(out, 1); /* fUUID: version, then 16 bytes */
-    dn_wbuf_bytes(out, w->uuid, sizeof w->uuid);
+    dn_root_wbuf_u16(out, 1); /* fUUID: version, then 16 bytes */
+    dn_root_wbuf_bytes(out, w->uuid, sizeof w->uuid);
     for (int k = 0; !w->large && k < 3; k++) /* room ROOT keeps for 64-bit offsets */
-        dn_wbuf_u32(out, 0);
+        dn_root_wbuf_u32(out, 0);
 }
 
 static int add_dir(dn_root_writer_t *w, const char *name, int parent)
@@ -447,7 +447,7 @@ static int add_dir(dn_root_writer_t *w, const char *name, int parent)
     }
     dir_t *d = &w->dirs[w->n_dirs];
     memset(d, 0, sizeof *d);
-    dn_wbuf_init(&d->keys);
+    dn_root_wbuf_init(&d->keys);
     d->parent = parent;
     if (!(d->name = strdup(name)))
         return DN_ENOMEM;
@@ -528,9 +528,9 @@ static int get_dir(dn_root_writer_t *w, const char *path, dn_err_t *err)
     put_key(w, &w->file, keylen + DIR_RECORD, DIR_RECORD, keylen, 1, dir->key_at,
             w->dirs[parent].key_at, "TDirectory", name, "");
     put_dir_record(w, &w->file, dir, 0, 0); /* completed at close */
-    dn_wbuf_bytes(&w->dirs[parent].keys, w->file.data + dir->key_at, keylen);
+    dn_root_wbuf_bytes(&w->dirs[parent].keys, w->file.data + dir->key_at, keylen);
     w->dirs[parent].n_keys++;
-    if (!dn_wbuf_ok(&w->file) || !dn_wbuf_ok(&w->dirs[parent].keys))
+    if (!dn_root_wbuf_ok(&w->file) || !dn_root_wbuf_ok(&w->dirs[parent].keys))
         return dn_err_set(err, DN_ENOMEM, "out of memory");
     return d;
 }
@@ -542,15 +542,15 @@ void dn_root_writer_abort(dn_root_writer_t **w_p)
     dn_root_writer_t *w = *w_p;
     for (int i = 0; i < w->n_dirs; i++) {
         free(w->dirs[i].name);
-        dn_wbuf_free(&w->dirs[i].keys);
+        dn_root_wbuf_free(&w->dirs[i].keys);
     }
     free(w->dirs);
     dn_keytab_destroy(&w->dir_paths);
     dn_keytab_destroy(&w->names);
     free(w->cycles);
-    dn_wbuf_free(&w->file);
-    dn_wbuf_free(&w->payload);
-    dn_wbuf_free(&w->stored);
+    dn_root_wbuf_free(&w->file);
+    dn_root_wbuf_free(&w->payload);
+    dn_root_wbuf_free(&w->stored);
     free(w->title);
     free(w->path);
     free(w);
@@ -599,7 +599,7 @@ int dn_root_writer_open(const char *path, const dn_root_write_opts_t *opts,
             w->uuid[8 * half + k] = (unsigned char)(h >> (8 * k));
     }
     /* header space, then the top directory: its key, name, title, record */
-    dn_wbuf_grow(&w->file, BEGIN);
+    dn_root_wbuf_grow(&w->file, BEGIN);
     if (w->file.data)
         memset(w->file.data, 0, BEGIN);
     dir_t *top = &w->dirs[0];
@@ -610,10 +610,10 @@ int dn_root_writer_open(const char *path, const dn_root_write_opts_t *opts,
     size_t nbytes = top->nbytes_name + DIR_RECORD;
     put_key(w, &w->file, nbytes, nbytes - keylen, keylen, 1, BEGIN, 0, "TFile", w->file_name,
             w->title);
-    dn_wbuf_tstring(&w->file, w->file_name);
-    dn_wbuf_tstring(&w->file, w->title);
+    dn_root_wbuf_tstring(&w->file, w->file_name);
+    dn_root_wbuf_tstring(&w->file, w->title);
     put_dir_record(w, &w->file, top, 0, 0);
-    if (!dn_wbuf_ok(&w->file)) {
+    if (!dn_root_wbuf_ok(&w->file)) {
         dn_root_writer_abort(&w);
         return dn_err_set(err, DN_ENOMEM, "out of memory");
     }
@@ -665,55 +665,55 @@ static int finish(dn_root_writer_t *w, uint64_t *end, dn_err_t *err)
     for (int d = 0; d < w->n_dirs; d++) {
         dir_t *dir = &w->dirs[d];
         w->payload.len = 0;
-        dn_wbuf_u32(&w->payload, (uint32_t)dir->n_keys);
-        dn_wbuf_bytes(&w->payload, dir->keys.data, dir->keys.len);
-        if (!dn_wbuf_ok(&w->payload))
+        dn_root_wbuf_u32(&w->payload, (uint32_t)dir->n_keys);
+        dn_root_wbuf_bytes(&w->payload, dir->keys.data, dir->keys.len);
+        if (!dn_root_wbuf_ok(&w->payload))
             return dn_err_set(err, DN_ENOMEM, "out of memory");
         rc = put_record(w, d, d ? "TDirectory" : "TFile", d ? dir->name : w->file_name,
                         d ? "" : w->title, 1, w->payload.data, w->payload.len, 0, 0, &at, err);
         if (rc)
             return rc;
-        dn_wbuf_t rec;
-        dn_wbuf_init(&rec);
+        dn_root_wbuf_t rec;
+        dn_root_wbuf_init(&rec);
         put_dir_record(w, &rec, dir, (uint32_t)(w->file.len - at), at);
-        if (!dn_wbuf_ok(&rec))
+        if (!dn_root_wbuf_ok(&rec))
             return dn_err_set(err, DN_ENOMEM, "out of memory");
         memcpy(w->file.data + dir->record_at, rec.data, rec.len);
-        dn_wbuf_free(&rec);
+        dn_root_wbuf_free(&rec);
     }
     /* One free segment, from the end of the file to ROOT's small-file limit. */
     size_t free_len = w->large ? 18 : 10, free_keylen = key_len(w, "TFile", w->file_name,
                                                                  w->title);
     w->payload.len = 0;
-    dn_wbuf_u16(&w->payload, w->large ? 1001 : 1);
+    dn_root_wbuf_u16(&w->payload, w->large ? 1001 : 1);
     put_offset(w, &w->payload, w->file.len + free_keylen + free_len); /* fFirst */
     put_offset(w, &w->payload, w->large ? (uint64_t)1 << 62 : SMALL_FILE_MAX); /* fLast */
     if ((rc = put_record(w, 0, "TFile", w->file_name, w->title, 1, w->payload.data,
                          w->payload.len, 0, 0, &seek_free, err)))
         return rc;
     *end = w->file.len;
-    dn_wbuf_t head;
-    dn_wbuf_init(&head);
-    dn_wbuf_bytes(&head, "root", 4);
-    dn_wbuf_u32(&head, FILE_VERSION + (w->large ? 1000000 : 0));
-    dn_wbuf_u32(&head, BEGIN);
+    dn_root_wbuf_t head;
+    dn_root_wbuf_init(&head);
+    dn_root_wbuf_bytes(&head, "root", 4);
+    dn_root_wbuf_u32(&head, FILE_VERSION + (w->large ? 1000000 : 0));
+    dn_root_wbuf_u32(&head, BEGIN);
     put_offset(w, &head, *end);
     put_offset(w, &head, seek_free);
-    dn_wbuf_u32(&head, (uint32_t)(*end - seek_free)); /* fNbytesFree */
-    dn_wbuf_u32(&head, 1);                            /* nfree */
-    dn_wbuf_u32(&head, w->dirs[0].nbytes_name);
-    dn_wbuf_u8(&head, w->large ? 8 : 4);              /* fUnits: bytes of an offset */
-    dn_wbuf_u32(&head, (uint32_t)w->compression);
+    dn_root_wbuf_u32(&head, (uint32_t)(*end - seek_free)); /* fNbytesFree */
+    dn_root_wbuf_u32(&head, 1);                            /* nfree */
+    dn_root_wbuf_u32(&head, w->dirs[0].nbytes_name);
+    dn_root_wbuf_u8(&head, w->large ? 8 : 4);              /* fUnits: bytes of an offset */
+    dn_root_wbuf_u32(&head, (uint32_t)w->compression);
     put_offset(w, &head, seek_info);
-    dn_wbuf_u32(&head, nbytes_info);
-    dn_wbuf_u16(&head, 1);                /* fUUID */
-    dn_wbuf_bytes(&head, w->uuid, sizeof w->uuid);
-    if (!dn_wbuf_ok(&head) || head.len > BEGIN) {
-        dn_wbuf_free(&head);
+    dn_root_wbuf_u32(&head, nbytes_info);
+    dn_root_wbuf_u16(&head, 1);                /* fUUID */
+    dn_root_wbuf_bytes(&head, w->uuid, sizeof w->uuid);
+    if (!dn_root_wbuf_ok(&head) || head.len > BEGIN) {
+        dn_root_wbuf_free(&head);
         return dn_err_set(err, DN_ENOMEM, "out of memory");
     }
     memcpy(w->file.data, head.data, head.len);
-    dn_wbuf_free(&head);
+    dn_root_wbuf_free(&head);
     return DN_OK;
 }
 

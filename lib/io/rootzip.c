@@ -326,15 +326,15 @@ static size_t compress_block(int algo, int level, const unsigned char *src, size
     }
 }
 
-int dn_rootzip_deflate(int setting, const unsigned char *src, size_t len, dn_wbuf_t *out,
+int dn_rootzip_deflate(int setting, const unsigned char *src, size_t len, dn_root_wbuf_t *out,
                        int *compressed, dn_err_t *err)
 {
     int algo = setting / 100, level = setting % 100;
     if (compressed)
         *compressed = 0;
     if (setting == 0 || len == 0) {
-        dn_wbuf_bytes(out, src, len);
-        return dn_wbuf_ok(out) ? DN_OK : dn_err_set(err, DN_ENOMEM, "out of memory");
+        dn_root_wbuf_bytes(out, src, len);
+        return dn_root_wbuf_ok(out) ? DN_OK : dn_err_set(err, DN_ENOMEM, "out of memory");
     }
     if (setting < 0 || (algo != DN_ROOTZIP_ZLIB && algo != DN_ROOTZIP_LZMA &&
                         algo != DN_ROOTZIP_LZ4 && algo != DN_ROOTZIP_ZSTD) ||
@@ -345,19 +345,19 @@ int dn_rootzip_deflate(int setting, const unsigned char *src, size_t len, dn_wbu
     static const char tag[6][3] = {"", "ZL", "XZ", "CS", "L4", "ZS"};
     const unsigned char method[6] = {0, Z_DEFLATED, 0, 0, LZ4_VERSION_MAJOR, 1};
     size_t start = out->len, done = 0;
-    while (done < len && dn_wbuf_ok(out)) {
+    while (done < len && dn_root_wbuf_ok(out)) {
         size_t n = len - done < DN_ROOTZIP_BLOCK_MAX ? len - done : DN_ROOTZIP_BLOCK_MAX;
         /* A block must come out shorter than its input: ROOT stores the whole
          * object uncompressed otherwise, and so do we. */
         size_t at = out->len;
-        unsigned char *h = dn_wbuf_grow(out, DN_ROOTZIP_HEADER + n);
+        unsigned char *h = dn_root_wbuf_grow(out, DN_ROOTZIP_HEADER + n);
         if (!h)
             break;
         size_t c = compress_block(algo, level, src + done, n, h + DN_ROOTZIP_HEADER, n);
         if (c == 0 || c >= n || c > DN_ROOTZIP_BLOCK_MAX) {
             out->len = start;
-            dn_wbuf_bytes(out, src, len);
-            return dn_wbuf_ok(out) ? DN_OK : dn_err_set(err, DN_ENOMEM, "out of memory");
+            dn_root_wbuf_bytes(out, src, len);
+            return dn_root_wbuf_ok(out) ? DN_OK : dn_err_set(err, DN_ENOMEM, "out of memory");
         }
         h[0] = (unsigned char)tag[algo][0];
         h[1] = (unsigned char)tag[algo][1];
@@ -369,7 +369,7 @@ int dn_rootzip_deflate(int setting, const unsigned char *src, size_t len, dn_wbu
         out->len = at + DN_ROOTZIP_HEADER + c;
         done += n;
     }
-    if (!dn_wbuf_ok(out))
+    if (!dn_root_wbuf_ok(out))
         return dn_err_set(err, DN_ENOMEM, "out of memory compressing %zu bytes", len);
     if (compressed)
         *compressed = 1;

@@ -63,7 +63,7 @@ int dn_rootzip_inflate(const unsigned char *src, size_t srclen, unsigned char *d
  * (nullable) is set to 1 when blocks were written, 0 when src was. Returns 0,
  * DN_EINVAL (unknown algorithm or level outside 1..9; *err says which) or
  * DN_ENOMEM. */
-int dn_rootzip_deflate(int setting, const unsigned char *src, size_t len, dn_wbuf_t *out,
+int dn_rootzip_deflate(int setting, const unsigned char *src, size_t len, dn_root_wbuf_t *out,
                        int *compressed, dn_err_t *err);
 
 /* XXH64 of the n bytes at p with seed: the checksum of ROOT's LZ4 blocks. */
