@@ -37,6 +37,7 @@
 #include "generator.h"
 #include "json.h"
 #include "msg.h"
+#include "rootdata.h"
 #include "rootwrite.h"
 #include "store.h"
 #include "stream.h"
@@ -128,6 +129,10 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* The same 120 runs as a UHI directory, a runs CSV and a directory of ROOT
+ * files holding them as 10x10 maps: through the cluster (feed, scorer_s,
+ * evaluator), each scores as `dinamo score` scores the same input, and the
+ * 2-D maps score byte for byte as their flattened 1-D histograms. */
 Test(feed, uhi_directory_and_csv_equal_the_offline_tool)
 {
     dn_dataset_t *ds = dataset(120);
@@ -159,11 +164,24 @@ Test(feed, uhi_directory_and_csv_equal_the_offline_tool)
     snprintf(bad, sizeof bad, "%s/run_999999.json", dir);
     write_file(bad, "{\"det/x\": {\"axes\": [", 20);
 
-    const char *inputs[2] = {dir, csv};
-    for (int k = 0; k < 2; k++) {
+    /* the same runs as 10x10 maps in ROOT files (TH2D det/x, flattened x outer
+     * they are the 100 bins above), labels.csv and truth.csv beside */
+    char rootdir[256];
+    snprintf(rootdir, sizeof rootdir, "%s/root2d", rundir);
+    dn_dataset_t *maps = dataset(120);
+    cr_assert_eq(dn_dataset_set_2d(maps, 10), 0);
+    for (int j = 0; j <= 10; j++)
+        maps->edges[j] = maps->edges_y[j] = -5.0 + j;
+    maps->edges_known = 1;
+    dn_err_t werr = {0};
+    cr_assert_eq(dn_dataset_write_root_dir(maps, rootdir, "det/x", &werr), 0, "%s", werr.msg);
+    dn_dataset_destroy(&maps);
+
+    const char *inputs[3] = {dir, csv, rootdir};
+    for (int k = 0; k < 3; k++) {
         char rd[128];
         snprintf(rd, sizeof rd, "%s/c%d", rundir, k);
-        setenv("DINAMO_FEED_LABELS", k == 0 ? labels : "", 1);
+        setenv("DINAMO_FEED_LABELS", k != 1 ? labels : "", 1);
         setenv("DINAMO_FEED_KEY", "det/x", 1);
         int rc = sh("scripts/cluster.sh start %s --ipc --methods s --feed %s >%s.out 2>&1", rd,
                     inputs[k], rd);
@@ -174,6 +192,10 @@ Test(feed, uhi_directory_and_csv_equal_the_offline_tool)
                 "2>/dev/null && cmp %s/report/scores_s.csv %s/off.csv >&2",
                 build, inputs[k], k == 0 ? "--labels" : "", k == 0 ? labels : "", rd, rd, rd);
         cr_assert_eq(rc, 0, "%s: pipeline scores differ from dinamo score", inputs[k]);
+        if (k == 2) { /* 2-D maps score as their flattened 1-D histograms */
+            rc = sh("cmp %s/report/scores_s.csv %s/c1/report/scores_s.csv >&2", rd, rundir);
+            cr_assert_eq(rc, 0, "the ROOT 2-D maps score otherwise than the same bins as 1-D");
+        }
         if (k == 0) {
             rc = sh("grep -q 'run_999999.json: line 1, column 21.*file rejected' %s/logs/feed.log",
                     rd);
