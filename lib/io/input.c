@@ -1,8 +1,10 @@
 /* input.c: input kinds, UHI directories as datasets, labels (input.h).
  *
  * A UHI directory is read whole, its runs sorted by run number; the first
- * usable run of the chosen key fixes the binning (edges) and the storage kind
- * (weighted or not) that every later run must repeat. */
+ * usable run of the chosen key fixes the binning (bins and edges of x, and of
+ * y for a 2-D histogram) and the storage kind (weighted or not) that every
+ * later run must repeat. A 2-D key gives a 2-D dataset (dataset.h: flattened
+ * x outer, y inner, as uhi.c reads it). */
 #include "input.h"
 
 #include <dirent.h>
@@ -195,14 +197,30 @@ static int choose_key(dn_runin_t **runs, int n, const char *asked, const char *d
     return DN_OK;
 }
 
+/* Same binning: bins of each axis and their edges (x, and y for 2-D). */
 static int same_edges(const dn_histin_t *a, const dn_histin_t *b)
 {
-    if (a->n_bins != b->n_bins || !a->edges != !b->edges)
+    if (a->n_bins != b->n_bins || a->n_bins_y != b->n_bins_y || !a->edges != !b->edges ||
+        !a->edges_y != !b->edges_y)
         return 0;
-    for (int j = 0; a->edges && j <= a->n_bins; j++)
+    const int nx = a->n_bins_y > 0 ? a->n_bins / a->n_bins_y : a->n_bins;
+    for (int j = 0; a->edges && j <= nx; j++)
         if (a->edges[j] != b->edges[j])
             return 0;
+    for (int j = 0; a->edges_y && j <= a->n_bins_y; j++)
+        if (a->edges_y[j] != b->edges_y[j])
+            return 0;
     return 1;
+}
+
+/* "100 bins" (1-D) or "10 x 4 bins" (2-D), for messages. */
+static const char *binning(char *buf, size_t cap, const dn_histin_t *h)
+{
+    if (h->n_bins_y > 0)
+        snprintf(buf, cap, "%d x %d bins", h->n_bins / h->n_bins_y, h->n_bins_y);
+    else
+        snprintf(buf, cap, "%d bins", h->n_bins);
+    return buf;
 }
 
 static int read_uhi_dir(const char *dir, const dn_input_opts_t *opts, warner_t *w,
@@ -262,9 +280,11 @@ static int read_uhi_dir(const char *dir, const dn_input_opts_t *opts, warner_t *
             ref_src = runs[i]->source;
         }
         else if (!same_edges(ref, h)) {
-            warn(w, "skipped: %s: histogram \"%s\": binning changed (%d bins; %s had %d%s)",
-                 runs[i]->source, key, h->n_bins, ref_src, ref->n_bins,
-                 h->n_bins == ref->n_bins ? " with other edges" : "");
+            char b1[64], b2[64];
+            int same_counts = h->n_bins == ref->n_bins && h->n_bins_y == ref->n_bins_y;
+            warn(w, "skipped: %s: histogram \"%s\": binning changed (%s; %s had %s%s)",
+                 runs[i]->source, key, binning(b1, sizeof b1, h), ref_src,
+                 binning(b2, sizeof b2, ref), same_counts ? " with other edges" : "");
             continue;
         } else if (!ref->variances != !h->variances) {
             warn(w, "skipped: %s: histogram \"%s\": storage is %s, %s had %s",
@@ -286,9 +306,17 @@ static int read_uhi_dir(const char *dir, const dn_input_opts_t *opts, warner_t *
                         nb);
         goto done;
     }
-    if (ref->edges) {
-        memcpy(ds->edges, ref->edges, sizeof(double) * ((size_t)nb + 1));
-        ds->edges_known = 1;
+    if (ref->n_bins_y > 0 && (rc = dn_dataset_set_2d(ds, ref->n_bins_y))) {
+        dn_err_set(err, rc, "%s: histogram \"%s\" (%d runs, 2-D): %s", dir, key, n_keep,
+                   dn_strerror(rc));
+        goto done;
+    }
+    if (ref->edges) { /* UHI axes always give edges (both axes of a 2-D histogram) */
+        const int nx = ref->n_bins_y > 0 ? nb / ref->n_bins_y : nb;
+        memcpy(ds->edges, ref->edges, sizeof(double) * ((size_t)nx + 1));
+        if (ref->n_bins_y > 0 && ref->edges_y)
+            memcpy(ds->edges_y, ref->edges_y, sizeof(double) * ((size_t)ref->n_bins_y + 1));
+        ds->edges_known = ref->n_bins_y == 0 || ref->edges_y != NULL;
     }
     for (int i = 0; i < n_keep; i++) {
         ds->run[i] = kept[i]->run_number;
