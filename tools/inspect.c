@@ -299,7 +299,9 @@ static void inspect_uhi_file(insp_t *in, const char *path)
             continue;
         line_t l = {.file = path, .key = x->key, .subsystem = x->subsystem,
                     .cls = x->variances ? "uhi weighted" : "uhi", .has_run = 1,
-                    .run = r->run_number, .nx = x->n_bins, .xedges = x->edges,
+                    .run = r->run_number,
+                    .nx = x->n_bins_y > 0 ? x->n_bins / x->n_bins_y : x->n_bins,
+                    .ny = x->n_bins_y, .xedges = x->edges, .yedges = x->edges_y,
                     .values = x->counts, .variances = x->variances,
                     .entries = sum(x->counts, x->n_bins)};
         put_line(in, &l);
@@ -325,8 +327,9 @@ static void inspect_dataset(insp_t *in, const char *path, dn_input_kind_t kind)
     for (int i = 0; i < ds->n_runs; i++) {
         size_t row = (size_t)i * (size_t)ds->n_bins;
         line_t l = {.file = path, .key = in->key ? in->key : "hist", .subsystem = "",
-                    .cls = storage[kind], .has_run = 1, .run = ds->run[i], .nx = ds->n_bins,
-                    .xedges = ds->edges, .values = ds->counts + row,
+                    .cls = storage[kind], .has_run = 1, .run = ds->run[i],
+                    .nx = dn_dataset_nx(ds), .ny = ds->n_bins_y, .xedges = ds->edges,
+                    .yedges = ds->edges_y, .values = ds->counts + row,
                     .variances = ds->variances ? ds->variances + row : NULL,
                     .entries = sum(ds->counts + row, ds->n_bins)};
         put_line(in, &l);
