@@ -383,6 +383,21 @@ Test(uhi, sparse_equals_dense)
                   wantv[j]);
     assert_same_hist(s2, must_find(r, "d2"));
     dn_runin_destroy(&r);
+
+    /* a count or variance written -0 is kept as 0: the same bits as a bin a
+     * sparse storage leaves out (fuzz_uhi's sparse round trip found -0) */
+    r = parse_ok("run_2.json",
+                 "{\"z\": {\"axes\": [{\"type\": \"regular\", \"lower\": 0, \"upper\": 1, "
+                 "\"bins\": 2}], \"storage\": {\"type\": \"weighted\", \"values\": [-0, 1], "
+                 "\"variances\": [-0.0, 1]}}, \"zs\": {\"axes\": [{\"type\": \"regular\", "
+                 "\"lower\": 0, \"upper\": 1, \"bins\": 2}], \"storage\": {\"type\": "
+                 "\"weighted\", \"index\": [[0, 1]], \"values\": [-0, 1], \"variances\": [-0, "
+                 "1]}}}");
+    for (int k = 0; k < 2; k++) {
+        const dn_histin_t *z = must_find(r, k ? "zs" : "z");
+        cr_assert(!signbit(z->counts[0]) && !signbit(z->variances[0]), "%s: -0 kept", z->key);
+    }
+    dn_runin_destroy(&r);
 }
 
 /* Storage with only its type: the binning of a histogram with no entries, kept

@@ -104,6 +104,13 @@ static const char *bin_name(char *buf, size_t cap, const shape_t *sh, size_t ix,
     return buf;
 }
 
+/* A stored value as kept: -0 becomes 0, so that a bin written -0 and a bin a
+ * sparse storage leaves out are the same bits. */
+static double kept(double x)
+{
+    return x == 0 ? 0.0 : x;
+}
+
 /* Every monitored value is finite and not negative. */
 static int check_value(double x, const shape_t *sh, size_t ix, size_t iy, const char *what,
                        why_t *w)
@@ -306,7 +313,7 @@ static int read_dense(const dn_json_value_t *holder, const char *name, const sha
             const double val = dn_json_number(e);
             if ((rc = check_value(val, sh, ix, iy, what, w)))
                 return rc;
-            out[ix * ny + iy] = val;
+            out[ix * ny + iy] = kept(val);
         }
     }
     return DN_OK;
@@ -399,9 +406,9 @@ static int read_sparse(const dn_json_value_t *holder, const shape_t *sh, int wei
         if ((rc = check_value(dn_json_number(ve), sh, ix, iy, "count", w)) ||
             (vv && (rc = check_value(dn_json_number(vve), sh, ix, iy, "variance", w))))
             goto done;
-        counts[ix * ny + iy] = dn_json_number(ve);
+        counts[ix * ny + iy] = kept(dn_json_number(ve));
         if (vv)
-            vars[ix * ny + iy] = dn_json_number(vve);
+            vars[ix * ny + iy] = kept(dn_json_number(vve));
     }
     rc = DN_OK;
 done:
