@@ -13,7 +13,10 @@
  *     its run, time, label and subsystem as metadata) parses to the same run:
  *     same keys, binning, bins bit for bit, no problem (parse -> write ->
  *     parse equal), written dense (2-D nested [ix][iy]) and written sparse
- *     (index lists of the non-zero bins): sparse equals dense. */
+ *     (index lists of the non-zero bins): sparse equals dense. Runs of more
+ *     than ROUND_TRIP_BINS bins in all skip the round trip: a few bytes of
+ *     value-less or sparse storage declare up to 10^6 bins, and writing and
+ *     parsing those back twice took the fuzzer 10 to 40 s an input. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +28,7 @@
 #include "uhi.h"
 
 #define NAME "run_000123.json"
+#define ROUND_TRIP_BINS 20000
 
 static void check_run(const dn_runin_t *run)
 {
@@ -192,7 +196,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_SAY("run %lld: %d histograms, %d left out", (long long)run->run_number, run->n_hist,
              run->n_problems);
     check_run(run);
-    for (int as_sparse = 0; as_sparse < 2; as_sparse++) {
+    long total = 0;
+    for (int i = 0; i < run->n_hist; i++)
+        total += run->hist[i].n_bins;
+    for (int as_sparse = 0; as_sparse < 2 && total <= ROUND_TRIP_BINS; as_sparse++) {
         free(text);
         text = NULL;
         dn_runin_destroy(&again);
