@@ -9,8 +9,9 @@
  *   - a refusal returns a named error;
  *   - every file or histogram left out is reported once through the warn
  *     callback with a non-empty message, and n_skipped counts them;
- *   - an accepted dataset keeps dataset.h's invariants, with run numbers
- *     strictly increasing (sorted, each read once). */
+ *   - an accepted dataset keeps dataset.h's invariants (2-D: the edges of
+ *     each axis), with run numbers strictly increasing (sorted, each read
+ *     once). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -106,8 +107,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_SAY("dataset: %d runs x %d bins, %d skipped", ds->n_runs, ds->n_bins, skipped);
     FUZZ_CHECK(skipped == warnings, "%d skipped, %d warnings", skipped, warnings);
     FUZZ_CHECK(ds->n_runs >= 1 && ds->n_bins >= 1, "%d runs x %d bins", ds->n_runs, ds->n_bins);
-    for (int j = 0; j < ds->n_bins; j++)
+    /* 2-D (a UHI key of two axes): nx + 1 edges of x, ny + 1 of y (dataset.h) */
+    FUZZ_CHECK(ds->n_bins_y >= 0 && (!ds->n_bins_y || (ds->n_bins % ds->n_bins_y == 0 &&
+                                                        ds->edges_y)),
+               "%d bins, %d of y", ds->n_bins, ds->n_bins_y);
+    for (int j = 0; j < dn_dataset_nx(ds); j++)
         FUZZ_CHECK(isfinite(ds->edges[j]) && ds->edges[j] < ds->edges[j + 1], "edge %d", j);
+    for (int j = 0; j < ds->n_bins_y; j++)
+        FUZZ_CHECK(isfinite(ds->edges_y[j]) && ds->edges_y[j] < ds->edges_y[j + 1], "y edge %d",
+                   j);
     for (int i = 0; i < ds->n_runs; i++) {
         FUZZ_CHECK(i == 0 || ds->run[i - 1] < ds->run[i], "runs %lld, %lld not increasing",
                    (long long)(i ? ds->run[i - 1] : 0), (long long)ds->run[i]);

@@ -295,6 +295,69 @@ Test(input, weighted_storage_variances_reach_dinamo_s)
     dn_dataset_destroy(&ds);
 }
 
+/* A directory of 2-D UHI runs is a 2-D dataset: flattened x outer, both axes'
+ * edges from the input; a run whose x or y binning differs from the first
+ * run's is named and left out; sparse and value-less runs are kept. */
+Test(input, uhi_2d_runs_give_a_2d_dataset)
+{
+    mkdir(path_in("u2"), 0755);
+    const char *x3 = "{\"type\": \"regular\", \"lower\": -3, \"upper\": 3, \"bins\": 3, "
+                     "\"underflow\": true, \"overflow\": true, \"circular\": false}";
+    const char *x2 = "{\"type\": \"regular\", \"lower\": -3, \"upper\": 3, \"bins\": 2, "
+                     "\"underflow\": false, \"overflow\": false, \"circular\": false}";
+    const char *y2 = "{\"type\": \"variable\", \"edges\": [0, 1, 5], \"underflow\": false, "
+                     "\"overflow\": false, \"circular\": false}";
+    const char *y2b = "{\"type\": \"variable\", \"edges\": [0, 2, 5], \"underflow\": false, "
+                      "\"overflow\": false, \"circular\": false}";
+    const char *y3 = "{\"type\": \"variable\", \"edges\": [0, 1, 2, 5], \"underflow\": false, "
+                     "\"overflow\": false, \"circular\": false}";
+    struct {
+        int run;
+        const char *ax, *ay, *storage;
+    } runs[] = {
+        {1, x3, y2, "\"values\": [[9, 9], [1, 2], [3, 4], [5, 6], [9, 9]]"},
+        {2, x3, y2, "\"index\": [[1, 3, 4], [1, 0, 1]], \"values\": [7, 8, 50]"},
+        {3, x3, y2b, "\"values\": [[0, 0], [1, 1], [1, 1], [1, 1], [0, 0]]"},
+        {4, x2, y3, "\"values\": [[1, 1, 1], [1, 1, 1]]"},
+        {5, x3, y2, ""},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        char p[512], text[1024];
+        snprintf(p, sizeof p, "%s/u2/run_%d.json", tmpdir, runs[i].run);
+        snprintf(text, sizeof text,
+                 "{\"pix/occupancy\": {\"uhi_schema\": 1, \"axes\": [%s, %s], \"storage\": "
+                 "{\"type\": \"double\"%s%s}}}",
+                 runs[i].ax, runs[i].ay, runs[i].storage[0] ? ", " : "", runs[i].storage);
+        rewrite(p, text);
+    }
+    dn_input_opts_t o = {.warn = count_warn};
+    dn_dataset_t *ds = NULL;
+    dn_err_t err = {0};
+    int skipped = 0;
+    n_warn = 0;
+    cr_assert_eq(dn_input_read_dataset(path_in("u2"), &o, &ds, &skipped, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(skipped, 2, "runs 3 (other y edges) and 4 (2 x 3 bins): %d warnings", skipped);
+    cr_assert_eq(ds->n_runs, 3);
+    cr_assert(ds->run[0] == 1 && ds->run[1] == 2 && ds->run[2] == 5);
+    cr_assert_eq(ds->n_bins, 6);
+    cr_assert_eq(ds->n_bins_y, 2);
+    cr_assert_eq(dn_dataset_nx(ds), 3);
+    cr_assert_eq(ds->edges_known, 1);
+    const double ex[4] = {-3, -1, 1, 3}, ey[3] = {0, 1, 5};
+    for (int j = 0; j < 4; j++)
+        cr_assert_eq(ds->edges[j], ex[j], "x edge %d: %g", j, ds->edges[j]);
+    for (int j = 0; j < 3; j++)
+        cr_assert_eq(ds->edges_y[j], ey[j], "y edge %d: %g", j, ds->edges_y[j]);
+    /* run 2 sparse: stored (1, 1) -> (0, 1); (3, 0) -> (2, 0); (4, 1) is overflow */
+    const double want[3][6] = {{1, 2, 3, 4, 5, 6}, {0, 7, 0, 0, 8, 0}, {0, 0, 0, 0, 0, 0}};
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 6; j++)
+            cr_assert_eq(dn_dataset_row(ds, i)[j], want[i][j], "run %lld bin %d: %g",
+                         (long long)ds->run[i], j, dn_dataset_row(ds, i)[j]);
+    dn_dataset_destroy(&ds);
+}
+
 Test(input, labels_file_errors_and_unknown_runs)
 {
     dn_dataset_t *ref = generated();

@@ -3,8 +3,8 @@
  * flow bins dropped, 2-D values nested [ix][iy], variances only when stored,
  * entries), a directory of ROOT files (runs from the names), --key, the
  * shared real files, a broken file among good ones (named on stderr, the
- * rest printed, exit 1), UHI runs, a dataset directory, a runs CSV and an
- * .npz; JSON lines parse back to the numbers and strings written, text lines
+ * rest printed, exit 1), UHI runs (2-D nested like ROOT's, sparse, without
+ * values), a dataset directory, a runs CSV and an .npz; JSON lines parse back to the numbers and strings written, text lines
  * carry the same fields. Runs $DINAMO_BUILD/dinamo (default build/dinamo). */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -313,6 +313,56 @@ Test(inspect, a_root_dataset_directory)
     }
     run_free(&r);
     dn_dataset_destroy(&ds);
+}
+
+/* UHI 2-D histograms print like ROOT's: an edge list per axis, values nested
+ * [ix][iy]; the sparse and value-less forms of the current schema too. */
+Test(inspect, uhi_2d_sparse_and_empty)
+{
+    char path[256], args[300];
+    snprintf(path, sizeof path, "%s/uhi2", dir);
+    cr_assert_eq(dn_mkdirs(path, NULL), 0);
+    snprintf(path, sizeof path, "%s/uhi2/run_000007.json", dir);
+    FILE *f = fopen(path, "w");
+    /* bin (ix, iy) holds 10 (ix + 1) + iy + 1, as the ROOT test's map; x has
+     * both flow bins, so stored x bins are ix + 1; an entry in x's overflow */
+    fputs("{\"pix/map\": {\"uhi_schema\": 1, \"axes\": [{\"type\": \"variable\", \"edges\": "
+          "[0, 1, 2, 4], \"underflow\": true, \"overflow\": true, \"circular\": false}, "
+          "{\"type\": \"regular\", \"lower\": -1, \"upper\": 1, \"bins\": 2, \"underflow\": "
+          "false, \"overflow\": false, \"circular\": false}], \"storage\": {\"type\": "
+          "\"double\", \"index\": [[3, 1, 2, 1, 3, 2, 4], [1, 0, 0, 1, 0, 1, 0]], \"values\": "
+          "[32, 11, 21, 12, 31, 22, 1000]}}, \"pix/none\": {\"uhi_schema\": 1, \"axes\": "
+          "[{\"type\": \"regular\", \"lower\": 0, \"upper\": 3, \"bins\": 3, \"underflow\": "
+          "true, \"overflow\": true, \"circular\": false}], \"storage\": {\"type\": "
+          "\"int\"}}}",
+          f);
+    fclose(f);
+    snprintf(args, sizeof args, "'%s/uhi2'", dir);
+    run_t r = inspect(args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "key=pix/map\tsubsystem=pix\trun=7\tclass=uhi\t"
+                            "edges=[[0 1 2 4] [-1 0 1]]\tvalues=[[11 12] [21 22] [31 32]]\t"
+                            "entries=129\n"),
+              "%s", r.out);
+    cr_assert(strstr(r.out, "key=pix/none\tsubsystem=pix\trun=7\tclass=uhi\t"
+                            "edges=[[0 1 2 3]]\tvalues=[0 0 0]\tentries=0\n"),
+              "%s", r.out);
+    run_free(&r);
+    snprintf(args, sizeof args, "--json --key pix/map '%s/uhi2'", dir);
+    r = inspect(args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(count_lines(r.out), 1, "%s", r.out);
+    dn_json_t *d = json_line(r.out, 0);
+    const dn_json_value_t *l = dn_json_root(d);
+    cr_assert_eq(dn_json_array_len(dn_json_get(l, "edges")), 2);
+    cr_assert_eq(num_at(l, "edges", 1, 0), -1);
+    cr_assert_eq(dn_json_array_len(dn_json_get(l, "values")), 3, "3 x lists");
+    for (int ix = 1; ix <= 3; ix++)
+        for (int iy = 1; iy <= 2; iy++)
+            cr_assert_eq(num_at(l, "values", ix - 1, iy - 1), 10 * ix + iy, "(%d, %d)", ix, iy);
+    cr_assert_eq(dn_json_type(dn_json_get(l, "variances")), DN_JSON_NULL);
+    dn_json_destroy(&d);
+    run_free(&r);
 }
 
 Test(inspect, usage_and_missing_paths)

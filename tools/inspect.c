@@ -267,7 +267,9 @@ static void inspect_uhi_file(insp_t *in, const char *path)
             continue;
         line_t l = {.file = path, .key = x->key, .subsystem = x->subsystem,
                     .cls = x->variances ? "uhi weighted" : "uhi", .has_run = 1,
-                    .run = r->run_number, .nx = x->n_bins, .xedges = x->edges,
+                    .run = r->run_number,
+                    .nx = x->n_bins_y > 0 ? x->n_bins / x->n_bins_y : x->n_bins,
+                    .ny = x->n_bins_y, .xedges = x->edges, .yedges = x->edges_y,
                     .values = x->counts, .variances = x->variances,
                     .entries = sum(x->counts, x->n_bins)};
         put_line(in, &l);
@@ -293,9 +295,11 @@ static void inspect_dataset(insp_t *in, const char *path, dn_input_kind_t kind)
     for (int i = 0; i < ds->n_runs; i++) {
         size_t row = (size_t)i * (size_t)ds->n_bins;
         line_t l = {.file = path, .key = in->key ? in->key : "hist", .subsystem = "",
-                    .cls = storage[kind], .has_run = 1, .run = ds->run[i], .nx = ds->n_bins,
+                    .cls = storage[kind], .has_run = 1, .run = ds->run[i],
+                    .nx = dn_dataset_nx(ds), .ny = ds->n_bins_y,
                     /* the placeholder numbering is not published (feed/fixed.c) */
-                    .xedges = ds->edges_known ? ds->edges : NULL, .values = ds->counts + row,
+                    .xedges = ds->edges_known ? ds->edges : NULL,
+                    .yedges = ds->edges_known ? ds->edges_y : NULL, .values = ds->counts + row,
                     .variances = ds->variances ? ds->variances + row : NULL,
                     .entries = sum(ds->counts + row, ds->n_bins)};
         put_line(in, &l);
