@@ -15,7 +15,7 @@
  * order of UHI's nested values[ix][iy] and of numpy's C order. Its edges are
  * then NULL or [nx + 1] (x axis) and edges_y NULL or [ny + 1] (y axis), both
  * set or both NULL. The same order holds everywhere a 2-D histogram is
- * flattened: datasets, Run messages, scores, figures (docs/inputs.md).
+ * flattened: datasets, Run messages, scores, figures (README, "Inputs").
  *
  * The struct is plain data; dn_runin_destroy() frees it and everything it
  * points to. Thread rules: not synchronised; one owner at a time. */
