@@ -667,8 +667,7 @@ size_t dn_json_string_len(const dn_json_value_t *v)
     return v && v->type == DN_JSON_STRING ? v->n : 0;
 }
 
-/* "a number", "an array", "null": the type with its article, for messages. */
-static const char *type_with_article(dn_json_type_t type)
+const char *dn_json_type_article(dn_json_type_t type)
 {
     switch (type) {
     case DN_JSON_NULL: return "null";
@@ -691,7 +690,7 @@ int dn_json_get_numbers(const dn_json_value_t *obj, const char *key, double **va
         return dn_err_set(err, DN_ENOTFOUND, "missing key \"%s\"", key ? key : "");
     if (arr->type != DN_JSON_ARRAY)
         return dn_err_set(err, DN_EFORMAT, "key \"%s\": expected an array, found %s", key,
-                          type_with_article(arr->type));
+                          dn_json_type_article(arr->type));
     double *values = malloc((arr->n ? arr->n : 1) * sizeof *values);
     if (!values)
         return dn_err_set(err, DN_ENOMEM, "out of memory reading key \"%s\"", key);
@@ -701,7 +700,7 @@ int dn_json_get_numbers(const dn_json_value_t *obj, const char *key, double **va
             free(values);
             return dn_err_set(err, DN_EFORMAT,
                               "key \"%s\": element %zu: expected a number, found %s", key, i,
-                              type_with_article(item->type));
+                              dn_json_type_article(item->type));
         }
         values[i] = item->u.num;
     }

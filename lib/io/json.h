@@ -80,6 +80,10 @@ dn_json_type_t dn_json_type(const dn_json_value_t *v);
  * "array", "object", or "nothing" for DN_JSON_ABSENT. */
 const char *dn_json_type_name(dn_json_type_t type);
 
+/* The same with its article, for messages: "a number", "an array", "null";
+ * "nothing" for a type that is not one of the six. */
+const char *dn_json_type_article(dn_json_type_t type);
+
 /* Member `key` of object v (first one if repeated; linear search), or NULL
  * when v is not an object or has no such member. */
 const dn_json_value_t *dn_json_get(const dn_json_value_t *v, const char *key);

@@ -16,17 +16,6 @@
 #include "rootfile.h"
 #include "rootname.h"
 
-static void histin_free(dn_histin_t *h)
-{
-    free(h->key);
-    free(h->subsystem);
-    free(h->counts);
-    free(h->variances);
-    free(h->edges);
-    free(h->edges_y);
-    *h = (dn_histin_t){0};
-}
-
 static double *copy_of(const double *v, int n)
 {
     double *c = malloc((size_t)n * sizeof *c);
@@ -130,7 +119,7 @@ fail:
     rc = dn_err_set(err, DN_ENOMEM, "%s: key \"%s;%d\": out of memory", file, k->path,
                     k->cycle);
 done:
-    histin_free(&h);
+    dn_histin_clear(&h);
     dn_root_hist_destroy(&rh);
     free(key);
     free(sub);

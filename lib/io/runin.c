@@ -19,20 +19,25 @@ dn_runin_t *dn_runin_new(int64_t run_number)
     return r;
 }
 
+void dn_histin_clear(dn_histin_t *h)
+{
+    free(h->key);
+    free(h->subsystem);
+    free(h->counts);
+    free(h->variances);
+    free(h->edges);
+    free(h->edges_y);
+    *h = (dn_histin_t){0};
+}
+
 void dn_runin_destroy(dn_runin_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     dn_runin_t *r = *self_p;
     free(r->source);
-    for (int i = 0; i < r->n_hist; i++) {
-        free(r->hist[i].key);
-        free(r->hist[i].subsystem);
-        free(r->hist[i].counts);
-        free(r->hist[i].variances);
-        free(r->hist[i].edges);
-        free(r->hist[i].edges_y);
-    }
+    for (int i = 0; i < r->n_hist; i++)
+        dn_histin_clear(&r->hist[i]);
     free(r->hist);
     for (int i = 0; i < r->n_problems; i++)
         free(r->problems[i]);

@@ -49,6 +49,9 @@ typedef struct dn_runin_t {
     char **problems;   /* [n_problems] one message per histogram left out */
 } dn_runin_t;
 
+/* Frees what h owns and zeroes it (the struct itself is the caller's). */
+void dn_histin_clear(dn_histin_t *h);
+
 /* A new empty run (no histograms, label -1, time NAN), or NULL (memory). */
 dn_runin_t *dn_runin_new(int64_t run_number);
 

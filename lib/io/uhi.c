@@ -46,15 +46,7 @@ __attribute__((format(printf, 2, 3))) static int bad(why_t *w, const char *fmt, 
 /* "an array", "a number", ... "nothing": what stands where a value was expected */
 static const char *type_of(const dn_json_value_t *v)
 {
-    switch (dn_json_type(v)) {
-    case DN_JSON_NULL: return "null";
-    case DN_JSON_BOOL: return "a boolean";
-    case DN_JSON_NUMBER: return "a number";
-    case DN_JSON_STRING: return "a string";
-    case DN_JSON_ARRAY: return "an array";
-    case DN_JSON_OBJECT: return "an object";
-    default: return "nothing";
-    }
+    return v ? dn_json_type_article(dn_json_type(v)) : "nothing";
 }
 
 /* type_of, with the length of an array: "an array of 3" */

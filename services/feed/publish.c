@@ -121,13 +121,7 @@ static int leave_out(feed_t *f, dn_runin_t *r, dn_err_t *err)
         dn_log(DN_LOG_WARN, "%s: histogram \"%s\": %s; left out", r->source, r->hist[k].key,
                why);
         f->hists_rejected++;
-        dn_histin_t *h = &r->hist[k];
-        free(h->key);
-        free(h->subsystem);
-        free(h->counts);
-        free(h->variances);
-        free(h->edges);
-        free(h->edges_y);
+        dn_histin_clear(&r->hist[k]);
         r->hist[k] = r->hist[--r->n_hist];
     }
     return DN_OK;
