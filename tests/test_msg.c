@@ -493,7 +493,7 @@ Test(msg, histogram_errors)
  * what is wrong with its shape. */
 Test(msg, histogram_2d_shape)
 {
-    double ex[2] = {0.0, 1.0}, ey[6] = {-2, -1, 0, 1, 2, 3};
+    double ex[3] = {0.0, 1.0, 2.0}, ey[6] = {-2, -1, 0, 1, 2, 3};
     fixture_t f;
     make_run(&f);
     f.h[1].has_n_bins_y = 1;
