@@ -696,13 +696,16 @@ function drawHistPanel(container, hist, m) {
   const hi = ref.map((r, i) => (r === null || sig[i] === null || sig[i] === undefined ? null : r + sig[i]));
   const w = plotWidth(container, 460);
   const sync = uPlot.sync(`hist-${m}`);
+  // A 2-D map is drawn here in its monitored (flattened) order; the map of
+  // its pulls follows below.
+  const ny = hist.n_bins_y | 0;
   makePlot({
     width: w, height: 210, cursor: { sync: { key: sync.key }, drag: { x: true, y: false } },
     legend: { show: true, live: true },
     scales: { x: { time: false } },
-    axes: [axis(null), axis('normalised')],
+    axes: [axis(ny > 0 ? `flattened bin: ix·${ny} + iy` : null), axis('normalised')],
     series: [
-      { label: 'x', value: (u, v) => fmtNum(v, 4) },
+      { label: ny > 0 ? 'bin' : 'x', value: (u, v) => fmtNum(v, 4) },
       { label: '+1σ', stroke: 'rgba(70,110,170,0.35)', width: 1, value: (u, v) => fmtNum(v), points: { show: false } },
       { label: '−1σ', stroke: 'rgba(70,110,170,0.35)', width: 1, value: (u, v) => fmtNum(v), points: { show: false } },
       { label: 'reference', stroke: '#2f5d9a', width: 1.5, value: (u, v) => fmtNum(v), points: { show: false } },
@@ -716,7 +719,6 @@ function drawHistPanel(container, hist, m) {
     container.appendChild(el('p', { class: 'muted worst-bins', 'data-testid': `worst-bins-${m}` },
       `worst bins (pull): ${sc.worst_bins}`));
   }
-  const ny = hist.n_bins_y | 0;
   if (ny > 0 && n % ny === 0 && pulls.length === n) {
     drawPullMap(container, hist, pulls, ny, w, m);
     return;
