@@ -31,6 +31,7 @@
 #include "rootfile.h"
 #include "rootrun.h"
 #include "rootwrite.h"
+#include "shell.h"
 #include "tmpdir.h"
 
 static char dir[DN_TEST_TMPDIR_MAX];
@@ -392,18 +393,6 @@ static void write_root_runs(const dn_dataset_t *ds, const char *root_dir, int ny
     FILE *f = fopen(p, "wb");
     fputs("root", f); /* cut after the magic: skipped, named */
     fclose(f);
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 Test(rootrun, root_runs_score_byte_for_byte_as_the_csv, .timeout = 300)

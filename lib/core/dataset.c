@@ -6,6 +6,33 @@
 
 #include <stdlib.h>
 
+int dn_dataset_alloc_truth(dn_dataset_t *ds)
+{
+    if (ds->true_mu)
+        return DN_OK;
+    size_t nr = ds->n_runs ? (size_t)ds->n_runs : 1;
+    ds->true_mu = calloc(nr, sizeof *ds->true_mu);
+    ds->true_sigma = calloc(nr, sizeof *ds->true_sigma);
+    ds->rapid_mu = calloc(nr, sizeof *ds->rapid_mu);
+    ds->rapid_sigma = calloc(nr, sizeof *ds->rapid_sigma);
+    ds->events = calloc(nr, sizeof *ds->events);
+    ds->dead_bins = calloc(nr, sizeof *ds->dead_bins);
+    ds->rapid_split_known = 1;
+    if (ds->true_mu && ds->true_sigma && ds->rapid_mu && ds->rapid_sigma && ds->events &&
+        ds->dead_bins)
+        return DN_OK;
+    free(ds->true_mu);
+    free(ds->true_sigma);
+    free(ds->rapid_mu);
+    free(ds->rapid_sigma);
+    free(ds->events);
+    free(ds->dead_bins);
+    ds->true_mu = ds->true_sigma = NULL;
+    ds->rapid_mu = ds->rapid_sigma = NULL;
+    ds->events = ds->dead_bins = NULL;
+    return DN_ENOMEM;
+}
+
 dn_dataset_t *dn_dataset_new(int n_runs, int n_bins, int with_truth)
 {
     if (n_runs < 0 || n_bins < 1 || (int64_t)n_runs * n_bins > INT64_C(1) << 40)
@@ -28,18 +55,8 @@ dn_dataset_t *dn_dataset_new(int n_runs, int n_bins, int with_truth)
         ds->run[i] = i;
         ds->label[i] = -1;
     }
-    if (with_truth) {
-        ds->true_mu = calloc(nr, sizeof *ds->true_mu);
-        ds->true_sigma = calloc(nr, sizeof *ds->true_sigma);
-        ds->rapid_mu = calloc(nr, sizeof *ds->rapid_mu);
-        ds->rapid_sigma = calloc(nr, sizeof *ds->rapid_sigma);
-        ds->events = calloc(nr, sizeof *ds->events);
-        ds->dead_bins = calloc(nr, sizeof *ds->dead_bins);
-        if (!ds->true_mu || !ds->true_sigma || !ds->rapid_mu || !ds->rapid_sigma ||
-            !ds->events || !ds->dead_bins)
-            goto fail;
-        ds->rapid_split_known = 1;
-    }
+    if (with_truth && dn_dataset_alloc_truth(ds) != DN_OK)
+        goto fail;
     return ds;
 fail:
     dn_dataset_destroy(&ds);

@@ -76,6 +76,10 @@ typedef struct dn_dataset_t {
  * Returns NULL on failure (bad dimensions or memory). Caller owns the result. */
 dn_dataset_t *dn_dataset_new(int n_runs, int n_bins, int with_truth);
 
+/* Allocates ds's truth arrays, zero-filled with rapid_split_known 1, when it
+ * has none (all or none: on failure they stay NULL). Returns 0 or DN_ENOMEM. */
+int dn_dataset_alloc_truth(dn_dataset_t *ds);
+
 /* Makes ds 2-D with ny bins of y (ny must divide n_bins): edges_y becomes
  * 0, 1, ..., ny and edges 0, 1, ..., nx (edges_known 0); the caller overwrites
  * both when the input gives edges. Returns 0, DN_EINVAL (ny does not divide

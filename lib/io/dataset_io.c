@@ -660,20 +660,10 @@ int dn_truth_read_by_run(const char *path, dn_dataset_t *ds, int *n_missing, dn_
         free(at);
         goto done;
     }
-    if (!ds->true_mu) {
-        size_t nr = ds->n_runs ? (size_t)ds->n_runs : 1;
-        ds->true_mu = malloc(nr * sizeof *ds->true_mu);
-        ds->true_sigma = malloc(nr * sizeof *ds->true_sigma);
-        ds->rapid_mu = malloc(nr);
-        ds->rapid_sigma = malloc(nr);
-        ds->events = malloc(nr * sizeof *ds->events);
-        ds->dead_bins = malloc(nr * sizeof *ds->dead_bins);
-        if (!ds->true_mu || !ds->true_sigma || !ds->rapid_mu || !ds->rapid_sigma ||
-            !ds->events || !ds->dead_bins) {
-            free(at);
-            rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory", path);
-            goto done;
-        }
+    if (dn_dataset_alloc_truth(ds) != DN_OK) {
+        free(at);
+        rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory", path);
+        goto done;
     }
     for (int i = 0; i < ds->n_runs; i++) {
         int k = at[i];

@@ -46,7 +46,7 @@ __attribute__((format(printf, 2, 3))) static int bad(why_t *w, const char *fmt, 
 /* "an array", "a number", ... "nothing": what stands where a value was expected */
 static const char *type_of(const dn_json_value_t *v)
 {
-    return v ? dn_json_type_article(dn_json_type(v)) : "nothing";
+    return dn_json_type_article(dn_json_type(v)); /* NULL: absent, "nothing" */
 }
 
 /* type_of, with the length of an array: "an array of 3" */
