@@ -120,6 +120,19 @@ void dn_s_destroy(dn_s_t **self_p)
     *self_p = NULL;
 }
 
+int dn_s_copy(dn_s_t *dst, const dn_s_t *src)
+{
+    if (dst->n_bins != src->n_bins)
+        return DN_EMISMATCH;
+    if (dst == src)
+        return DN_OK;
+    dst->alpha = src->alpha;
+    dst->n_updates = src->n_updates;
+    dst->sigma_stale = src->sigma_stale;
+    memcpy(dst->W, src->W, (size_t)src->n_bins * N_ARRAYS * sizeof(double));
+    return DN_OK;
+}
+
 int dn_s_n_bins(const dn_s_t *self) { return self->n_bins; }
 double dn_s_alpha(const dn_s_t *self) { return self->alpha; }
 

@@ -47,6 +47,12 @@ void dn_s_destroy(dn_s_t **self_p);
 int dn_s_n_bins(const dn_s_t *self);
 double dn_s_alpha(const dn_s_t *self);
 
+/* Makes dst the same tracker as src (state, alpha, update count; not
+ * min_entries, a policy): scoring with dst then gives exactly what scoring
+ * with src gives now. Returns 0, or DN_EMISMATCH when the bin counts differ.
+ * Neither allocates nor fails otherwise (for frozen snapshots, horizon.h). */
+int dn_s_copy(dn_s_t *dst, const dn_s_t *src);
+
 /* Runs with fewer than min_entries entries are insufficient statistics
  * (DN_EEMPTY: no score, no update), as empty ones always are. A policy
  * setting, not state: checkpoints do not carry it. Default 0. */
