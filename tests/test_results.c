@@ -74,10 +74,10 @@ static void write_scores(FILE *f, void *arg)
 {
     (void)arg;
     const dn_score_row_t rows[] = {
-        {1001, 0, 123.5, log(123.5 / 100), DN_ROW_SCORED},
-        {1002, -1, NAN, NAN, DN_ROW_SCORED},
-        {1003, 1, NAN, NAN, DN_ROW_MISSING},
-        {-4, -1, 1.0, 2.0, DN_ROW_REJECTED},
+        {1001, 0, 123.5, log(123.5 / 100), DN_ROW_SCORED, 0, NULL, NULL},
+        {1002, -1, NAN, NAN, DN_ROW_SCORED, 0, NULL, NULL},
+        {1003, 1, NAN, NAN, DN_ROW_MISSING, 0, NULL, NULL},
+        {-4, -1, 1.0, 2.0, DN_ROW_REJECTED, 0, NULL, NULL},
     };
     dn_csv_t w;
     dn_csv_init(&w, f);

@@ -300,6 +300,22 @@ int parse_eval_opt(const char *cmd, const char *name, const char *v, dn_eval_opt
     } else if (!strcmp(name, "--boot-seed")) {
         if (parse_u64(cmd, name, v, &o->boot_seed))
             return 2;
+    } else if (!strcmp(name, "--horizons") || !strcmp(name, "--horizon-resolution")) {
+        /* Kept here like the weights: the spec outlives the options. */
+        static dn_hz_spec_t spec;
+        static char list[256] = "now";
+        static long resolution = DN_HZ_RESOLUTION;
+        if (!strcmp(name, "--horizons")) {
+            if (strlen(v) >= sizeof list)
+                return usage_error(cmd, "--horizons: '%s' is too long", v);
+            strcpy(list, v);
+        } else if (parse_int(cmd, name, v, 1, 64, &resolution)) {
+            return 2;
+        }
+        dn_err_t err = {0};
+        if (dn_hz_spec_parse(list, (int)resolution, &spec, &err))
+            return usage_error(cmd, "%s", err.msg);
+        o->horizons = &spec;
     } else {
         *handled = 0;
     }
@@ -316,17 +332,25 @@ int parse_scoring_opt(const char *cmd, const char *name, const char *v, input_ar
     return handled ? 0 : usage_error(cmd, "unknown option %s", name);
 }
 
-int write_scores_csv(const char *path, const struct dn_dataset_t *ds, const double *chi2,
-                            const double *score, dn_err_t *err)
+int write_scores_csv(const char *path, const struct dn_dataset_t *ds,
+                     const struct dn_hz_spec_t *spec, const double *chi2, const double *score,
+                     dn_err_t *err)
 {
     dn_outfile_t *of = dn_outfile_open(path, err);
     if (!of)
         return err ? err->code : DN_EIO;
     dn_csv_t w;
     dn_csv_init(&w, dn_outfile_stream(of));
-    dn_scores_csv_header(&w);
-    for (int i = 0; i < ds->n_runs; i++) {
-        dn_score_row_t row = {ds->run[i], ds->label[i], chi2[i], score[i], DN_ROW_SCORED};
+    int n = ds->n_runs, lagged = spec && spec->n > 1 ? spec->n - 1 : 0;
+    dn_scores_csv_header_hz(&w, spec);
+    for (int i = 0; i < n; i++) {
+        double lc[DN_HZ_MAX], ls[DN_HZ_MAX];
+        for (int h = 0; h < lagged; h++) {
+            lc[h] = chi2[(size_t)(h + 1) * n + i];
+            ls[h] = score[(size_t)(h + 1) * n + i];
+        }
+        dn_score_row_t row = {ds->run[i], ds->label[i], chi2[i], score[i], DN_ROW_SCORED,
+                              lagged, lc, ls};
         dn_scores_csv_row(&w, &row);
     }
     return dn_outfile_commit(&of, err);

@@ -45,7 +45,7 @@ int apply_policy(const input_args_t *in, struct dn_eval_opts_t *o, int min_given
 int read_input(const char *cmd, const char *path, const input_args_t *in,
                struct dn_dataset_t **ds, dn_err_t *err);
 /* --method, --alpha, --threshold, --n-historical, --boot-seed, --seed,
- * --weights, --no-train, --min-entries: 0 (*handled says whether it was one of
+ * --weights, --no-train, --min-entries, --horizons, --horizon-resolution: 0 (*handled says whether it was one of
  * them), 2 after a usage error, 1 when the --weights file cannot be read (the
  * message printed). The weights' bytes live until the program exits. */
 int parse_eval_opt(const char *cmd, const char *name, const char *v,
@@ -76,9 +76,13 @@ void print_gen_params_help(FILE *f);
 /* The subcommands outside dinamo.c: each takes the arguments after its name
  * and returns the exit status (0, 1, 2). */
 /* Writes the SCORES.csv of `dinamo score` (run,label,chi2,score,status) for
- * ds's runs through the atomic writer. Returns 0 or the writer's error. */
-int write_scores_csv(const char *path, const struct dn_dataset_t *ds, const double *chi2,
-                     const double *score, dn_err_t *err);
+ * ds's runs through the atomic writer; with several horizons (spec, NULL for
+ * one) chi2 and score hold spec->n planes and each lagged horizon adds its
+ * chi2_<name>,score_<name> columns. Returns 0 or the writer's error. */
+struct dn_hz_spec_t;
+int write_scores_csv(const char *path, const struct dn_dataset_t *ds,
+                     const struct dn_hz_spec_t *spec, const double *chi2, const double *score,
+                     dn_err_t *err);
 
 int cmd_generate(args_t *a);
 int cmd_keygen(args_t *a);

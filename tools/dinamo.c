@@ -35,6 +35,7 @@ static const char score_help[] =
     "                    [--ref-root FILE.root]\n"
     "                    [--min-entries N] [--policy POLICY.csv]\n"
     "                    [--alpha A] [--n-historical N]                  (s)\n"
+    "                    [--horizons LIST] [--horizon-resolution R]      (s)\n"
     "                    [--weights FILE] [--no-train] [--seed S]        (ml)\n"
     "                    [--ml-threads T]                                (ml)\n"
     "\n"
@@ -57,6 +58,9 @@ static const char score_help[] =
     "Scores every run in time order against the evolving reference, updating it\n"
     "with the runs labelled good. SCORES.csv: run,label,chi2,score,status with\n"
     "score = log(chi2/N_b) and status ok or insufficient_statistics (empty run).\n"
+    "--horizons LIST (s) also scores every run against references frozen that\n"
+    "many runs ago (e.g. 100,500; docs/horizons.md): SCORES.csv adds\n"
+    "chi2_<h>,score_<h> per horizon, empty until the horizon has a reference.\n"
     "--pulls FILE writes, per run, the pulls, the reference and its uncertainty\n"
     "that scored it: run,pull_b0..,ref_b0..,ref_unc_b0..\n"
     "--ref-root FILE.root writes the same references as ROOT histograms: per\n"
@@ -131,6 +135,8 @@ static int parse_score_args(args_t *a, score_args_t *s)
         return usage_error(a->cmd, "%s", "--in and --out are required");
     if (s->opts.method == DN_METHOD_S && (s->opts.ml_weights || s->opts.ml_frozen))
         return usage_error(a->cmd, "%s", "--weights and --no-train apply to --method ml");
+    if (s->opts.method != DN_METHOD_S && s->opts.horizons && s->opts.horizons->n > 1)
+        return usage_error(a->cmd, "%s", "--horizons apply to --method s");
     return -1;
 }
 
@@ -171,7 +177,10 @@ static int cmd_score(args_t *a)
         rc = tune_alpha(ds, o, &err);
     if (rc)
         goto fail;
-    size_t n = ds->n_runs ? (size_t)ds->n_runs : 1, cells = n * (size_t)ds->n_bins;
+    const dn_hz_spec_t *hz = is_s && o->horizons && o->horizons->n > 1 ? o->horizons : NULL;
+    size_t planes = hz ? (size_t)hz->n : 1;
+    size_t n = (ds->n_runs ? (size_t)ds->n_runs : 1) * planes,
+           cells = (ds->n_runs ? (size_t)ds->n_runs : 1) * (size_t)ds->n_bins * planes;
     chi2 = malloc(n * sizeof *chi2);
     score = malloc(n * sizeof *score);
     if (pulls_path)
@@ -186,14 +195,14 @@ static int cmd_score(args_t *a)
     }
     dn_run_scores_t rs = {.chi2 = chi2, .score = score, .pulls = pulls, .ref_mu = ref_mu,
                           .ref_sigma = ref_sigma};
-    rc = is_s ? dn_score_dataset_s(ds, o->alpha, o->min_entries, &rs, &err)
+    rc = is_s ? dn_score_dataset_hz(ds, hz, o->alpha, o->min_entries, &rs, &err)
               : dn_score_dataset_ml(ds, o, &rs, &err);
     if (!rc && pulls_path)
         rc = write_pulls_csv(pulls_path, ds, pulls, ref_mu, ref_sigma, &err);
     if (!rc && s.ref_root)
         rc = dn_root_write_references(s.ref_root, ds, ref_mu, ref_sigma, 0, NULL, &err);
     if (!rc)
-        rc = write_scores_csv(out, ds, chi2, score, &err);
+        rc = write_scores_csv(out, ds, hz, chi2, score, &err);
 fail:
     dn_dataset_destroy(&ds);
     free(chi2);

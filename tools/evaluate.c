@@ -15,7 +15,8 @@
 static const char evaluate_help[] =
     "usage: dinamo evaluate DIR|--in PATH --method s|ml [--alpha A] [--threshold T]\n"
     "                       [--n-historical N] [--boot-seed S] [--out FILE]\n"
-    "                       [--scores SCORES.csv]\n"
+    "                       [--scores SCORES.csv] [--horizons LIST]\n"
+    "                       [--horizon-resolution R]\n"
     "                       [--key KEY] [--labels LABELS.csv]\n"
     "                       [--min-entries N] [--policy POLICY.csv]\n"
     "                       [--seed S] [--weights FILE] [--no-train]  (ml)\n"
@@ -31,7 +32,12 @@ static const char evaluate_help[] =
     "dataset of the Python reference (its truth included), a directory of UHI\n"
     "JSON runs, or a ROOT file or directory of ROOT files. DINAMO-ML has no alpha (null); it trains online from the first run.\n"
     "--scores also writes the scores it computed, as `dinamo score --out` writes\n"
-    "them for the same options (byte for byte): one run instead of two.\n";
+    "them for the same options (byte for byte): one run instead of two.\n"
+    "--horizons (DINAMO-S): also score every run against references frozen that many\n"
+    "runs ago, e.g. --horizons 100,500 (docs/horizons.md): each horizon gets its own\n"
+    "threshold tuned on the historical regime, and a run is bad when any horizon is\n"
+    "over its own; the JSON then adds horizons, horizon_thresholds, horizon_flagged.\n"
+    "R snapshots per lag (default 4): the reference used is lag to lag*(1+1/R) old.\n";
 
 
 int cmd_evaluate(args_t *a)
@@ -78,6 +84,8 @@ int cmd_evaluate(args_t *a)
         return 2;
     if (!dir)
         return usage_error(a->cmd, "%s", "an input is required (DIR or --in PATH)");
+    if (opts.method != DN_METHOD_S && opts.horizons && opts.horizons->n > 1)
+        return usage_error(a->cmd, "%s", "--horizons apply to --method s");
     set_progress(&opts, a->cmd);
     dn_err_t err = {0};
     dn_dataset_t *ds = NULL;
@@ -86,8 +94,9 @@ int cmd_evaluate(args_t *a)
     if (!rc)
         rc = read_input(a->cmd, dir, &inargs, &ds, &err);
     double *chi2 = NULL, *score = NULL;
+    const dn_hz_spec_t *hz = opts.horizons && opts.horizons->n > 1 ? opts.horizons : NULL;
     if (!rc && scores) {
-        size_t n = ds->n_runs > 0 ? (size_t)ds->n_runs : 1;
+        size_t n = (ds->n_runs > 0 ? (size_t)ds->n_runs : 1) * (hz ? (size_t)hz->n : 1);
         chi2 = malloc(n * sizeof *chi2);
         score = malloc(n * sizeof *score);
         if (!chi2 || !score)
@@ -97,7 +106,7 @@ int cmd_evaluate(args_t *a)
     if (!rc)
         rc = dn_evaluate_runs(ds, &opts, scores ? &runs : NULL, &res, &err);
     if (!rc && scores)
-        rc = write_scores_csv(scores, ds, chi2, score, &err);
+        rc = write_scores_csv(scores, ds, hz, chi2, score, &err);
     free(chi2);
     free(score);
     dn_dataset_destroy(&ds);

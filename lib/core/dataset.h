@@ -67,6 +67,11 @@ typedef struct dn_dataset_t {
     int32_t *events;     /* [n_runs] I0: events drawn before binning; -1 unknown */
     int32_t *dead_bins;  /* [n_runs] dead bins set to zero (0 for good runs);
                             -1 unknown */
+    /* slow-defect truth (generator.h's slow mode), a separate optional group:
+       NULL unless the dataset has it */
+    uint8_t *slow_kind;  /* [n_runs] 0 none, 1 efficiency, 2 width, 3 mean */
+    double *slow_size;   /* [n_runs] the defect's size in its kind's unit; 0 where none */
+    uint8_t *slow_bad;   /* [n_runs] 1: bad because the slow defect passed its tolerance */
     char *meta_extra;    /* JSON members (no braces) added to meta.json, or NULL */
 } dn_dataset_t;
 

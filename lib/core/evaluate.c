@@ -78,6 +78,44 @@ fail:
     return rc;
 }
 
+int dn_score_dataset_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, double alpha,
+                        double min_entries, dn_run_scores_t *out, dn_err_t *err)
+{
+    if (!spec || spec->n == 1)
+        return dn_score_dataset_s(ds, alpha, min_entries, out, err);
+    if (dn_hz_spec_has_time(spec))
+        return dn_err_set(err, DN_EINVAL, "horizons in time (7d, 12h) need run times, which a "
+                          "dataset does not carry: give lags in runs");
+    int rc = dn_hz_spec_check(spec, err);
+    if (rc)
+        return rc;
+    int n = ds->n_runs, H = spec->n;
+    double *chi2 = out->chi2, *own_chi2 = NULL;
+    dn_hz_t *hz = dn_hz_new(spec, ds->n_bins, alpha);
+    if (!hz) {
+        rc = dn_err_set(err, alpha >= 0.0 && alpha < 1.0 ? DN_ENOMEM : DN_EINVAL,
+                        "cannot create DINAMO-S horizons (alpha %g, %d bins)", alpha,
+                        ds->n_bins);
+        goto fail;
+    }
+    dn_hz_set_min_entries(hz, min_entries);
+    if (!chi2 && !(chi2 = own_chi2 = malloc(((size_t)n * H + 1) * sizeof *chi2))) {
+        rc = dn_err_set(err, DN_ENOMEM, "out of memory for %d runs", n);
+        goto fail;
+    }
+    rc = dn_hz_run(hz, ds->counts, ds->variances, NULL, ds->label, n, chi2, out->pulls,
+                   out->ref_mu, out->ref_sigma, err);
+    if (rc)
+        goto fail;
+    if (out->score)
+        for (size_t i = 0; i < (size_t)n * H; i++)
+            out->score[i] = dn_score_from_chi2(chi2[i], ds->n_bins);
+fail:
+    free(own_chi2);
+    dn_hz_destroy(&hz);
+    return rc;
+}
+
 int dn_score_dataset_ml(const dn_dataset_t *ds, const dn_eval_opts_t *opts,
                         dn_run_scores_t *out, dn_err_t *err)
 {
@@ -155,22 +193,52 @@ static void result_init(dn_eval_result_t *out, dn_method_t method, int n, int n_
     out->adaptation_time = out->jaccard_distance = NAN;
 }
 
-int dn_evaluate_scores_ref(const dn_dataset_t *ds, dn_method_t method, const double *chi2,
-                           const double *ref_mu, const double *ref_sigma, double alpha,
-                           const dn_eval_opts_t *opts, dn_eval_result_t *out, dn_err_t *err)
+/* Sensitivity on the continual runs bad because of a slow defect alone:
+ * flagged[i] says whether run i was called bad (NAN score: not counted). */
+static void slow_metrics(const dn_dataset_t *ds, const double *verdict, double cut, int n_hist,
+                         dn_eval_result_t *out)
+{
+    out->slow_sensitivity = NAN;
+    out->n_slow_bad = 0;
+    if (!ds->slow_bad)
+        return;
+    int caught = 0;
+    for (int i = n_hist; i < ds->n_runs; i++) {
+        if (!ds->slow_bad[i] || ds->label[i] != 1 || isnan(verdict[i]))
+            continue;
+        out->n_slow_bad++;
+        caught += verdict[i] > cut;
+    }
+    if (out->n_slow_bad)
+        out->slow_sensitivity = (double)caught / out->n_slow_bad;
+}
+
+int dn_evaluate_scores_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, const double *chi2,
+                          const double *ref_mu, const double *ref_sigma, double alpha,
+                          const dn_eval_opts_t *opts, double *margin_out, int *fired_out,
+                          dn_eval_result_t *out, dn_err_t *err)
 {
     int rc = DN_OK;
     int n = ds->n_runs, nb = ds->n_bins, n_hist = opts->n_hist;
+    int n_hz = spec ? spec->n : 1;
+    dn_method_t method = n_hz > 1 ? DN_METHOD_S : opts->method;
     size_t cells = (size_t)n * (size_t)nb;
-    double *score = NULL, *xt = NULL, *sx2 = NULL, *centres = NULL;
+    double *score = NULL, *margin = NULL, *xt = NULL, *sx2 = NULL, *centres = NULL;
     uint8_t *change = NULL;
 
     result_init(out, method, n, n_hist);
+    out->n_horizons = n_hz;
+    if (spec)
+        out->horizons = *spec;
+    else
+        dn_hz_spec_single(&out->horizons);
     if (method != DN_METHOD_S && method != DN_METHOD_ML)
         return dn_err_set(err, DN_EINVAL, "unknown method %d", (int)method);
+    if (n_hz < 1 || n_hz > DN_HZ_MAX)
+        return dn_err_set(err, DN_EINVAL, "%d horizons", n_hz);
     int is_s = method == DN_METHOD_S;
     int tune_threshold = isnan(opts->threshold);
-    if (tune_threshold) {
+    if (tune_threshold || n_hz > 1) {
         if ((rc = check_historical(ds, n_hist, err)))
             return rc;
     } else if (n_hist < 0 || n_hist >= n) {
@@ -184,42 +252,77 @@ int dn_evaluate_scores_ref(const dn_dataset_t *ds, dn_method_t method, const dou
         want_jd = 0;
         out->edges_unknown = 1;
     }
-    score = malloc((size_t)n * sizeof *score);
+    score = malloc((size_t)n * n_hz * sizeof *score);
+    margin = malloc((size_t)n * sizeof *margin);
     change = malloc((size_t)n);
     if (want_jd) {
         xt = malloc(cells * sizeof *xt);
         sx2 = malloc((size_t)nb * sizeof *sx2);
         centres = malloc((size_t)nb * sizeof *centres);
     }
-    if (!score || !change || (want_jd && (!xt || !sx2 || !centres))) {
+    if (!score || !margin || !change || (want_jd && (!xt || !sx2 || !centres))) {
         rc = dn_err_set(err, DN_ENOMEM, "out of memory evaluating %d runs x %d bins", n, nb);
         goto fail;
     }
     out->alpha = is_s ? alpha : NAN;
-    for (int i = 0; i < n; i++) {
+    for (size_t i = 0; i < (size_t)n * n_hz; i++)
         score[i] = dn_score_from_chi2(chi2[i], nb);
+    for (int i = 0; i < n; i++)
         out->n_empty += isnan(score[i]);
-    }
     if (is_s && opts->alpha < 0.0 && n_hist >= 1 && n_hist <= n)
         out->auc_historical = dn_roc_auc(score, ds->label, n_hist);
 
     double threshold = opts->threshold;
-    if (tune_threshold &&
-        (rc = dn_eval_tune_threshold(score, ds->label, n_hist, opts->boot_seed, &threshold, err)))
+    if (n_hz > 1) {
+        if ((rc = dn_hz_tune_thresholds(score, ds->label, n, n_hz, n_hist, opts->boot_seed,
+                                        out->hz_threshold, err)))
+            goto fail;
+        if (!tune_threshold)
+            out->hz_threshold[0] = threshold;
+        threshold = out->hz_threshold[0];
+    } else if (tune_threshold &&
+               (rc = dn_eval_tune_threshold(score, ds->label, n_hist, opts->boot_seed,
+                                            &threshold, err))) {
         goto fail;
-    out->threshold = threshold;
+    }
+    out->threshold = out->hz_threshold[0] = threshold;
+    for (int h = n_hz; h < DN_HZ_MAX; h++)
+        out->hz_threshold[h] = NAN;
+
+    /* The verdict: score against threshold, or with several horizons the
+     * combined margin against 0 (the same decision for one horizon). */
+    const double *verdict = score;
+    double cut = threshold;
+    for (int i = 0; i < n; i++) {
+        double s[DN_HZ_MAX];
+        for (int h = 0; h < n_hz; h++)
+            s[h] = score[(size_t)h * n + i];
+        int fired;
+        margin[i] = dn_hz_margin(s, out->hz_threshold, n_hz, &fired);
+        if (i >= n_hist && margin[i] > 0)
+            out->hz_fired[fired]++;
+        if (fired_out)
+            fired_out[i] = fired;
+    }
+    if (margin_out)
+        memcpy(margin_out, margin, (size_t)n * sizeof *margin);
+    if (n_hz > 1) {
+        verdict = margin;
+        cut = 0.0;
+    }
 
     dn_classification_t cls;
-    dn_classify(score + n_hist, ds->label + n_hist, n - n_hist, threshold, &cls);
+    dn_classify(verdict + n_hist, ds->label + n_hist, n - n_hist, cut, &cls);
     out->balanced_accuracy = cls.balanced_accuracy;
     out->sensitivity = cls.sensitivity;
     out->specificity = cls.specificity;
+    slow_metrics(ds, verdict, cut, n_hist, out);
 
     if (ds->true_mu) {
         for (int i = 0; i < n; i++)
             change[i] = ds->rapid_mu[i] || ds->rapid_sigma[i];
-        out->adaptation_time = dn_adaptation_time(score, ds->label, change, n, n_hist,
-                                                  threshold, &out->n_change_points);
+        out->adaptation_time = dn_adaptation_time(verdict, ds->label, change, n, n_hist,
+                                                  cut, &out->n_change_points);
     }
     if (want_jd) {
         for (int j = 0; j < nb; j++)
@@ -241,11 +344,26 @@ int dn_evaluate_scores_ref(const dn_dataset_t *ds, dn_method_t method, const dou
     }
 fail:
     free(score);
+    free(margin);
     free(xt);
     free(sx2);
     free(centres);
     free(change);
     return rc;
+}
+
+int dn_evaluate_scores_ref(const dn_dataset_t *ds, dn_method_t method, const double *chi2,
+                           const double *ref_mu, const double *ref_sigma, double alpha,
+                           const dn_eval_opts_t *opts, dn_eval_result_t *out, dn_err_t *err)
+{
+    if (method != DN_METHOD_S && method != DN_METHOD_ML) {
+        result_init(out, method, ds->n_runs, opts->n_hist);
+        return dn_err_set(err, DN_EINVAL, "unknown method %d", (int)method);
+    }
+    dn_eval_opts_t o = *opts;
+    o.method = method;
+    return dn_evaluate_scores_hz(ds, NULL, chi2, ref_mu, ref_sigma, alpha, &o, NULL, NULL, out,
+                                 err);
 }
 
 int dn_evaluate_scores(const dn_dataset_t *ds, dn_method_t method, const double *chi2,
@@ -286,9 +404,12 @@ int dn_evaluate_runs(const dn_dataset_t *ds, const dn_eval_opts_t *opts, dn_run_
         goto fail;
     }
 
-    chi2 = malloc((size_t)n * sizeof *chi2);
-    ref_mu = malloc(cells * sizeof *ref_mu);
-    ref_sigma = malloc(cells * sizeof *ref_sigma);
+    const dn_hz_spec_t *spec = is_s && opts->horizons && opts->horizons->n > 1 ? opts->horizons
+                                                                            : NULL;
+    int n_hz = spec ? spec->n : 1;
+    chi2 = malloc((size_t)n * n_hz * sizeof *chi2);
+    ref_mu = malloc(cells * n_hz * sizeof *ref_mu);
+    ref_sigma = malloc(cells * n_hz * sizeof *ref_sigma);
     if (!chi2 || !ref_mu || !ref_sigma) {
         rc = dn_err_set(err, DN_ENOMEM, "out of memory evaluating %d runs x %d bins", n, nb);
         goto fail;
@@ -304,13 +425,18 @@ int dn_evaluate_runs(const dn_dataset_t *ds, const dn_eval_opts_t *opts, dn_run_
 
     dn_run_scores_t rs = {.chi2 = chi2, .score = runs ? runs->score : NULL, .ref_mu = ref_mu,
                           .ref_sigma = ref_sigma};
-    rc = is_s ? dn_score_dataset_s(ds, alpha, opts->min_entries, &rs, err) : dn_score_dataset_ml(ds, opts, &rs, err);
+    rc = is_s ? dn_score_dataset_hz(ds, spec, alpha, opts->min_entries, &rs, err)
+              : dn_score_dataset_ml(ds, opts, &rs, err);
     if (rc)
         goto fail;
     if (runs && runs->chi2)
-        memcpy(runs->chi2, chi2, (size_t)n * sizeof *chi2);
-    rc = dn_evaluate_scores_ref(ds, opts->method, chi2, ref_mu, ref_sigma, alpha, opts, out,
-                                err);
+        memcpy(runs->chi2, chi2, (size_t)n * n_hz * sizeof *chi2);
+    if (spec)
+        rc = dn_evaluate_scores_hz(ds, spec, chi2, ref_mu, ref_sigma, alpha, opts, NULL, NULL,
+                                   out, err);
+    else
+        rc = dn_evaluate_scores_ref(ds, opts->method, chi2, ref_mu, ref_sigma, alpha, opts,
+                                    out, err);
 fail:
     free(chi2);
     free(ref_mu);

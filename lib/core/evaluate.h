@@ -16,6 +16,7 @@
 #include "dataset.h"
 #include "dinamo_ml.h"
 #include "error.h"
+#include "horizon.h"
 
 typedef enum { DN_METHOD_S = 0, DN_METHOD_ML = 1 } dn_method_t;
 
@@ -32,6 +33,11 @@ typedef struct dn_eval_opts_t {
     int ml_frozen;         /* DINAMO-ML: no training, pure inference with contexts */
     int ml_threads;        /* DINAMO-ML: threads of the model (0 or 1: one); same results */
     double min_entries;    /* runs with fewer entries: insufficient statistics (0: empty only) */
+    const dn_hz_spec_t *horizons; /* DINAMO-S references at several horizons (horizon.h):
+                            * NULL or one horizon: the single current reference. Only
+                            * run lags offline (datasets carry no run times). With a
+                            * given threshold, it is horizon now's; the lagged ones
+                            * are tuned all the same */
     void (*progress)(void *ctx, int done, int total); /* nullable, ML scoring only */
     void *progress_ctx;
 } dn_eval_opts_t;
@@ -54,11 +60,25 @@ typedef struct dn_eval_result_t {
                                   0): the caller warns the user */
     int n_runs, n_hist, n_change_points, n_empty;
     double seconds;            /* wall time of the evaluation */
+    /* Several horizons (n_horizons > 1): the verdict is the combined margin of
+     * horizon.h (bad when any voting horizon is over its own threshold), and
+     * the metrics above are of that verdict; threshold is horizon now's. */
+    int n_horizons;            /* 1: the single reference */
+    dn_hz_spec_t horizons;     /* which (n == n_horizons) */
+    double hz_threshold[DN_HZ_MAX]; /* per horizon; NAN: could not tune, never votes */
+    int hz_fired[DN_HZ_MAX];   /* continual runs flagged bad whose largest margin was h's */
+    /* Slow defects (the dataset's slow truth, generator.h): sensitivity on the
+     * continual runs labelled bad because of a slow defect alone. */
+    double slow_sensitivity;   /* NAN without slow truth or without such runs */
+    int n_slow_bad;            /* those runs */
 } dn_eval_result_t;
 
 /* Per-run outputs of scoring a dataset, each nullable when not wanted:
  * chi2/score [n_runs] (NAN for empty runs), ref_mu/ref_sigma/pulls [n_runs*n_bins]
- * (the reference that scored each run). */
+ * (the reference that scored each run). With H horizons (dn_score_dataset_hz,
+ * dn_evaluate_runs with opts->horizons) each array holds H planes, horizon h's
+ * at h * n_runs (* n_bins); a lagged horizon's entries are NAN where it has no
+ * reference yet. */
 typedef struct dn_run_scores_t {
     double *chi2, *score, *ref_mu, *ref_sigma, *pulls;
 } dn_run_scores_t;
@@ -69,6 +89,13 @@ typedef struct dn_run_scores_t {
  * err names the run) or DN_ENOMEM. */
 int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, double min_entries,
                        dn_run_scores_t *out, dn_err_t *err);
+
+/* dn_score_dataset_s against every horizon of spec (horizon.h; only run
+ * lags: DN_EINVAL for a time horizon, datasets carry no run times): the
+ * arrays of *out hold spec->n planes (see dn_run_scores_t). With one horizon
+ * exactly dn_score_dataset_s. Returns as dn_score_dataset_s. */
+int dn_score_dataset_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, double alpha,
+                        double min_entries, dn_run_scores_t *out, dn_err_t *err);
 
 /* Scores every run of ds with DINAMO-ML (SPEC 3): the tracker dn_ml_new_for
  * makes for ds's bins from opts->ml_seed or opts->ml_weights, trained online
@@ -109,6 +136,20 @@ int dn_evaluate_runs(const dn_dataset_t *ds, const dn_eval_opts_t *opts, dn_run_
 int dn_evaluate_scores_ref(const dn_dataset_t *ds, dn_method_t method, const double *chi2,
                            const double *ref_mu, const double *ref_sigma, double alpha,
                            const dn_eval_opts_t *opts, dn_eval_result_t *out, dn_err_t *err);
+
+/* dn_evaluate_scores_ref for DINAMO-S at n_hz horizons: chi2 [n_hz*n_runs]
+ * (plane h is horizon h's, NAN where unavailable), ref_mu/ref_sigma horizon
+ * now's [n_runs*n_bins] or NULL. Thresholds are tuned per horizon on the
+ * historical regime (dn_hz_tune_thresholds; a given opts->threshold replaces
+ * horizon now's); every metric is of the combined verdict: the margin of
+ * dn_hz_margin against 0. margin_out and fired_out [n_runs] (nullable) get
+ * each run's margin and the horizon giving it (-1: none). With n_hz == 1 the
+ * numbers are exactly dn_evaluate_scores_ref's (margin = score - threshold).
+ * spec names the horizons (spec->n == n_hz). Returns as dn_evaluate_scores_ref. */
+int dn_evaluate_scores_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, const double *chi2,
+                          const double *ref_mu, const double *ref_sigma, double alpha,
+                          const dn_eval_opts_t *opts, double *margin_out, int *fired_out,
+                          dn_eval_result_t *out, dn_err_t *err);
 
 /* dn_evaluate_scores_ref without references (jaccard_distance NAN). */
 int dn_evaluate_scores(const dn_dataset_t *ds, dn_method_t method, const double *chi2,

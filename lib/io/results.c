@@ -5,6 +5,8 @@
 #include "results.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 int dn_eval_result_json(dn_jw_t *w, const dn_eval_result_t *r)
 {
@@ -29,6 +31,35 @@ int dn_eval_result_json(dn_jw_t *w, const dn_eval_result_t *r)
     dn_jw_int(w, r->n_change_points);
     dn_jw_key(w, "n_empty");
     dn_jw_int(w, r->n_empty);
+    if (r->n_horizons > 1) {
+        /* which horizons, each one's threshold (null: could not tune) and how
+         * many continual runs it flagged with the largest margin */
+        char list[256], name[DN_HZ_NAME_MAX];
+        if (dn_hz_spec_format(&r->horizons, list, sizeof list) == 0) {
+            dn_jw_key(w, "horizons");
+            dn_jw_string(w, list);
+        }
+        dn_jw_key(w, "horizon_thresholds");
+        dn_jw_object(w);
+        for (int h = 0; h < r->n_horizons; h++) {
+            dn_jw_key(w, dn_hz_name(&r->horizons, h, name, sizeof name));
+            dn_jw_number(w, r->hz_threshold[h]);
+        }
+        dn_jw_end(w);
+        dn_jw_key(w, "horizon_flagged");
+        dn_jw_object(w);
+        for (int h = 0; h < r->n_horizons; h++) {
+            dn_jw_key(w, dn_hz_name(&r->horizons, h, name, sizeof name));
+            dn_jw_int(w, r->hz_fired[h]);
+        }
+        dn_jw_end(w);
+    }
+    if (r->n_slow_bad > 0) {
+        dn_jw_key(w, "slow_sensitivity");
+        dn_jw_number(w, r->slow_sensitivity);
+        dn_jw_key(w, "n_slow_bad");
+        dn_jw_int(w, r->n_slow_bad);
+    }
     dn_jw_key(w, "seconds");
     dn_jw_fixed(w, r->seconds, 3);
     return dn_jw_end(w);
@@ -45,6 +76,30 @@ void dn_eval_result_write_json(const dn_eval_result_t *r, FILE *f)
 int dn_scores_csv_header(dn_csv_t *w)
 {
     return dn_csv_header(w, DN_SCORES_CSV_COLUMNS);
+}
+
+int dn_scores_csv_header_hz(dn_csv_t *w, const dn_hz_spec_t *spec)
+{
+    if (!spec || spec->n <= 1)
+        return dn_scores_csv_header(w);
+    char *cols = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&cols, &len);
+    if (!f)
+        return DN_ENOMEM;
+    fputs(DN_SCORES_CSV_COLUMNS, f);
+    for (int h = 1; h < spec->n; h++) {
+        char name[DN_HZ_NAME_MAX];
+        dn_hz_name(spec, h, name, sizeof name);
+        fprintf(f, ",chi2_%s,score_%s", name, name);
+    }
+    if (fclose(f) != 0) {
+        free(cols);
+        return DN_ENOMEM;
+    }
+    int rc = dn_csv_header(w, cols);
+    free(cols);
+    return rc;
 }
 
 int dn_scores_csv_row(dn_csv_t *w, const dn_score_row_t *row)
@@ -66,6 +121,16 @@ int dn_scores_csv_row(dn_csv_t *w, const dn_score_row_t *row)
         dn_csv_double(w, row->chi2);
         dn_csv_double(w, row->score);
         dn_csv_field(w, "ok");
+    }
+    for (int h = 0; h < row->n_lagged; h++) {
+        double c = row->lagged_chi2[h];
+        if (status || isnan(c)) { /* unavailable: the horizon has no reference yet */
+            dn_csv_empty(w);
+            dn_csv_empty(w);
+        } else {
+            dn_csv_double(w, c);
+            dn_csv_double(w, row->lagged_score[h]);
+        }
     }
     return dn_csv_end_row(w);
 }

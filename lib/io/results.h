@@ -42,6 +42,11 @@ typedef struct dn_score_row_t {
     double chi2;       /* NAN: insufficient statistics */
     double score;      /* log(chi2 / n_bins) */
     dn_score_row_status_t status;
+    /* DINAMO-S at several horizons: the lagged horizons' chi2 and score
+     * ([n_lagged] each; NAN: the horizon had no reference yet), written after
+     * status as chi2_<name>,score_<name> (dn_scores_csv_header_hz). */
+    int n_lagged;
+    const double *lagged_chi2, *lagged_score;
 } dn_score_row_t;
 
 /* The header row, as dn_csv_header takes it. */
@@ -49,6 +54,11 @@ typedef struct dn_score_row_t {
 
 /* Writes the header row. Returns w's sticky error or 0. */
 int dn_scores_csv_header(dn_csv_t *w);
+
+/* The header with the lagged horizons' columns of spec (horizon.h), in its
+ * order: chi2_500r,score_500r,...; spec NULL or one horizon: the plain one.
+ * Returns w's sticky error, or DN_ENOMEM. */
+int dn_scores_csv_header_hz(dn_csv_t *w, const dn_hz_spec_t *spec);
 
 /* One run: run, label, then chi2 and score with %.17g and "ok", or three
  * empty fields and the status word. Returns w's sticky error or 0. */

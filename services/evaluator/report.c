@@ -300,7 +300,7 @@ static int write_scores(const rep_t *rp, int k, int m, dn_err_t *err)
         if (!r->has_run && !r->has_score[m])
             continue;
         dn_score_row_t row = {r->run_number, r->has_label ? r->label : -1, r->chi2[m],
-                              dn_score_from_chi2(r->chi2[m], hk->n_bins), DN_ROW_SCORED};
+                              dn_score_from_chi2(r->chi2[m], hk->n_bins), DN_ROW_SCORED, 0, NULL, NULL};
         if (!r->has_score[m])
             row.status = DN_ROW_MISSING;
         else if (r->status[m] == DINAMO__SCORE_STATUS__REJECTED)
