@@ -252,7 +252,7 @@ Test(horizon, damaged_checkpoints_are_refused_by_name)
     cr_assert(strstr(err.msg, "magic"), "%s", err.msg);
     buf[0] = save;
     /* a ring claiming more snapshots than its bound */
-    size_t ring1 = 16 + 3 * 12 + 12 + dn_s_state_size(dn_hz_now(a));
+    size_t ring1 = 16 + 3 * 12 + 32 + dn_s_state_size(dn_hz_now(a));
     uint32_t huge = 1000;
     memcpy(buf + ring1, &huge, 4);
     memset(&err, 0, sizeof err);
@@ -337,18 +337,33 @@ Test(horizon, thresholds_per_horizon_and_a_horizon_that_cannot_tune)
         label[i] = i % 10 == 0;
         score[i] = label[i] ? 2.0 + (i % 7) * 0.1 : -1.0 + (i % 5) * 0.1;
         score[N + i] = i < 50 ? NAN : score[i] + 3.0; /* shifted by 3, late */
-        score[2 * N + i] = label[i] ? NAN : 0.0;      /* no scored bad run */
+        score[2 * N + i] = i < NH - 20 ? NAN : 0.0;   /* available too late */
     }
-    double thr[3];
+    double thr[3] = {NAN, NAN, NAN};
     dn_err_t err = {0};
-    cr_assert_eq(dn_hz_tune_thresholds(score, label, N, 3, NH, 0, thr, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_hz_tune_thresholds(score, label, N, 3, NH, 0, 0.02, thr, &err), 0, "%s",
+                 err.msg);
     cr_assert(thr[0] >= -0.6 && thr[0] < 2.0, "now: threshold %g not between the classes", thr[0]);
-    cr_assert(thr[1] >= 2.4 && thr[1] < 5.0, "1: threshold %g not between the classes", thr[1]);
-    cr_assert(isnan(thr[2]), "a horizon without bad runs tuned to %g", thr[2]);
+    /* horizon 1's budget: of the 270 scored historical good runs at most
+     * floor(0.02 / 2 * 270) = 2 more called bad, and no lower threshold would do */
+    int over = 0, at = 0, n_good = 0;
+    for (int i = 0; i < NH; i++) {
+        n_good += label[i] == 0;
+        if (label[i] == 0 && !isnan(score[N + i]) && !(score[i] > thr[0])) {
+            over += score[N + i] > thr[1];
+            at += score[N + i] == thr[1];
+        }
+    }
+    cr_assert_eq(n_good, 270);
+    cr_assert(over <= 2 && over + at > 2, "1: threshold %g lets %d good runs over, %d on it",
+              thr[1], over, at);
+    cr_assert(isnan(thr[2]), "a horizon with %d < %d good runs tuned to %g", 18,
+              DN_HZ_MIN_GOOD, thr[2]);
     /* now without a bad run is an error */
     for (int i = 0; i < N; i++)
         label[i] = 0;
-    cr_assert_eq(dn_hz_tune_thresholds(score, label, N, 3, NH, 0, thr, &err), DN_EINVAL);
+    thr[0] = NAN;
+    cr_assert_eq(dn_hz_tune_thresholds(score, label, N, 3, NH, 0, 0.02, thr, &err), DN_EINVAL);
     cr_assert(strstr(err.msg, "no bad run"), "%s", err.msg);
 }
 
@@ -397,4 +412,67 @@ Test(horizon, slow_defect_absorbed_by_now_seen_by_an_older_horizon)
     free(counts), free(label), free(chi2);
     dn_hz_destroy(&hz);
     dn_dataset_destroy(&ds);
+}
+
+/* A step of the mean by one sigma at run 300, every run labelled good (a
+ * change a shifter accepted): with the acceptance level the snapshots follow
+ * it and the 100-run horizon is near its pre-step chi2 while it still scores
+ * with a snapshot from before the step; without, it is many times over for
+ * the next 100 runs. A slow drift below the level (test above) is not followed. */
+Test(horizon, snapshots_follow_an_accepted_step_change)
+{
+    enum { N = 450, NB = 100, STEP = 300 };
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    p.n_runs = N, p.n_anomalous = 0, p.drift_amplitude = 0, p.p_rapid = 0, p.p_binom = 0;
+    dn_dataset_t *a = NULL, *b = NULL;
+    cr_assert_eq(dn_generate(&p, 21, &a, NULL), 0);
+    p.mu_base = 1.0;
+    cr_assert_eq(dn_generate(&p, 22, &b, NULL), 0);
+    double *counts = malloc((size_t)N * NB * sizeof *counts);
+    for (int i = 0; i < N; i++)
+        memcpy(counts + (size_t)i * NB, (i < STEP ? a : b)->counts + (size_t)i * NB,
+               NB * sizeof *counts);
+    dn_hz_spec_t sp = spec_of("100", 4);
+    double mean[2][2];
+    uint64_t accepted[2];
+    for (int follow = 0; follow < 2; follow++) {
+        dn_hz_t *hz = dn_hz_new(&sp, NB, 0.5);
+        double *chi2 = malloc(2 * N * sizeof *chi2);
+        if (follow) {
+            /* the level from the first 200 runs' current-reference scores */
+            dn_s_t *s = dn_s_new(NB, 0.5);
+            double sc[200];
+            cr_assert_eq(dn_s_run(s, counts, NULL, a->label, 200, sc, NULL, NULL, NULL, NULL), 0);
+            for (int i = 0; i < 200; i++)
+                sc[i] = dn_score_from_chi2(sc[i], NB);
+            double level = dn_hz_level_from_history(sc, a->label, 200, DN_HZ_ACCEPT_Q);
+            cr_assert(isfinite(level));
+            dn_hz_set_accept_level(hz, level);
+            dn_s_destroy(&s);
+        }
+        cr_assert_eq(dn_hz_run(hz, counts, NULL, NULL, a->label, N, chi2, NULL, NULL, NULL,
+                               NULL), 0);
+        accepted[follow] = dn_hz_accepted(hz);
+        mean[follow][0] = mean[follow][1] = 0;
+        for (int i = 200; i < STEP; i++)
+            mean[follow][0] += chi2[N + i] / (STEP - 200);
+        for (int i = STEP + 20; i < STEP + 100; i++) /* snapshots from before the step */
+            mean[follow][1] += chi2[N + i] / 80;
+        free(chi2);
+        dn_hz_destroy(&hz);
+    }
+    cr_assert_eq(accepted[0], 0);
+    cr_assert(accepted[1] >= 1 && accepted[1] <= 12, "%llu accepted changes",
+              (unsigned long long)accepted[1]);
+    cr_assert(mean[0][1] > 10 * mean[0][0], "without following: %g after vs %g before",
+              mean[0][1], mean[0][0]);
+    /* mu follows; the snapshot's uncertainty is still the old shape's, so
+     * about 2-3 times the pre-step chi2 remains (the closing note says so) */
+    cr_assert(mean[1][1] < 4 * mean[1][0] && mean[1][1] < 0.25 * mean[0][1],
+              "following: %g after vs %g before (%g without following)", mean[1][1],
+              mean[1][0], mean[0][1]);
+    free(counts);
+    dn_dataset_destroy(&a);
+    dn_dataset_destroy(&b);
 }

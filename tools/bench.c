@@ -33,7 +33,11 @@ static const char bench_help[] =
     "Generates and evaluates N datasets (seeds S, S+1, ...) on J threads (default:\n"
     "all cores), writes one CSV row per dataset to DIR/bench_<method>.csv (columns\n"
     "seed and the keys of 'dinamo evaluate'), and prints the paper's Table 1 row:\n"
-    "median and 2.5% / 97.5% percentiles of each metric beside the paper's.\n";
+    "median and 2.5% / 97.5% percentiles of each metric beside the paper's.\n"
+    "With --horizons (DINAMO-S, e.g. 100,500) every dataset is evaluated with the\n"
+    "single reference and with the horizons, side by side in one table (and one CSV\n"
+    "row each); on datasets with slow defects (--slow-defects N) the table adds the\n"
+    "sensitivity on the runs bad because of a slow defect.\n";
 
 typedef struct bench_args_t {
     dn_gen_params_t gp;
@@ -51,7 +55,9 @@ typedef struct bench_job_t {
     atomic_int next;
     atomic_int done;
     atomic_int failed;
-    dn_eval_result_t *res;
+    dn_eval_result_t *res;     /* [n] with opts (several horizons when asked) */
+    dn_eval_result_t *res_one; /* [n] the single reference on the same dataset, or NULL
+                                  when opts has one horizon */
     int *rc;
     char (*msg)[DN_ERRMSG_MAX];
 } bench_job_t;
@@ -141,6 +147,11 @@ static void *bench_worker(void *arg)
         int rc = dn_generate(job->gp, job->first_seed + (uint64_t)i, &ds, &err);
         if (!rc)
             rc = dn_evaluate(ds, job->opts, &job->res[i], &err);
+        if (!rc && job->res_one) {
+            dn_eval_opts_t one = *job->opts;
+            one.horizons = NULL;
+            rc = dn_evaluate(ds, &one, &job->res_one[i], &err);
+        }
         dn_dataset_destroy(&ds);
         job->rc[i] = rc;
         if (rc) {
@@ -194,14 +205,18 @@ static int write_bench_csv(const char *path, const bench_job_t *job, dn_err_t *e
     FILE *f = dn_outfile_stream(of);
     fputs("seed,method,alpha,threshold,balanced_accuracy,sensitivity,specificity,"
           "adaptation_time,jaccard_distance,auc_historical,n_runs,n_historical,"
-          "n_change_points,n_empty,seconds,error\n",
+          "n_change_points,n_empty,seconds,horizons,slow_sensitivity,n_slow_bad,error\n",
           f);
-    for (int i = 0; i < job->n; i++) {
-        const dn_eval_result_t *r = &job->res[i];
+    for (int row = 0; row < job->n * (job->res_one ? 2 : 1); row++) {
+        int i = row % job->n;
+        const dn_eval_result_t *r = row < job->n ? &job->res[i] : &job->res_one[i];
+        char list[256] = "now";
+        if (r->n_horizons > 1)
+            dn_hz_spec_format(&r->horizons, list, sizeof list);
         fprintf(f, "%llu,%s,", (unsigned long long)(job->first_seed + (uint64_t)i),
                 job->opts->method == DN_METHOD_S ? "s" : "ml");
         if (job->rc[i]) {
-            fputs(",,,,,,,,,,,,,", f);
+            fputs(",,,,,,,,,,,,,,,,", f);
             fputc('"', f);
             for (const char *p = job->msg[i]; *p; p++) {
                 if (*p == '"')
@@ -219,8 +234,11 @@ static int write_bench_csv(const char *path, const bench_job_t *job, dn_err_t *e
                 fprintf(f, "%.17g", vals[k]);
             fputc(',', f);
         }
-        fprintf(f, "%d,%d,%d,%d,%.4f,\n", r->n_runs, r->n_hist, r->n_change_points,
-                r->n_empty, r->seconds);
+        fprintf(f, "%d,%d,%d,%d,%.4f,\"%s\",", r->n_runs, r->n_hist, r->n_change_points,
+                r->n_empty, r->seconds, list);
+        if (!isnan(r->slow_sensitivity))
+            fprintf(f, "%.17g", r->slow_sensitivity);
+        fprintf(f, ",%d,\n", r->n_slow_bad);
     }
     return dn_outfile_commit(&of, err);
 }
@@ -239,26 +257,72 @@ static void print_failures(const bench_job_t *job, int failed)
     printf("  %d of %d datasets failed (listed in the CSV)\n", failed, job->n);
 }
 
-/* Our median and percentiles of each metric beside the paper's Table 1. vals
+/* Median and 2.5 / 97.5 percentiles of the metric at `offset` over the
+ * datasets that did not fail, as "0.947 (+0.020 -0.033)" into out[64]; vals
+ * is scratch for n results. Returns the median. */
+static double summarise(const bench_job_t *job, const dn_eval_result_t *res, size_t offset,
+                        double *vals, char *out)
+{
+    int cnt = 0;
+    for (int i = 0; i < job->n; i++)
+        if (!job->rc[i])
+            vals[cnt++] = *(const double *)((const char *)&res[i] + offset);
+    double med = dn_percentile(vals, cnt, 50.0);
+    double lo = dn_percentile(vals, cnt, 2.5), hi = dn_percentile(vals, cnt, 97.5);
+    if (isnan(med))
+        snprintf(out, 64, "-");
+    else
+        snprintf(out, 64, "%.3f (+%.3f -%.3f)", med, hi - med, med - lo);
+    return med;
+}
+
+/* Our median and percentiles of each metric beside the paper's Table 1; with
+ * several horizons, the single reference's column first (the same datasets),
+ * and the slow-defect sensitivity when the datasets have slow defects. vals
  * is scratch for n results. */
 static void print_table(const bench_job_t *job, double *vals)
 {
-    printf("%-18s %-26s %-26s %s\n", "metric", "ours: median (+97.5 -2.5)",
-           "paper: median (+ -)", "our median inside paper's 95% interval");
     const paper_metric_t *table = job->opts->method == DN_METHOD_S ? paper_s : paper_ml;
+    char list[256] = "now", head[300];
+    if (job->res_one) {
+        dn_hz_spec_format(job->opts->horizons, list, sizeof list);
+        snprintf(head, sizeof head, "horizons now,%s", list);
+        printf("%-18s %-26s %-26s %-26s %s\n", "metric", "one horizon (now)", head,
+               "paper: median (+ -)", "inside (now / horizons)");
+    } else {
+        printf("%-18s %-26s %-26s %s\n", "metric", "ours: median (+97.5 -2.5)",
+               "paper: median (+ -)", "our median inside paper's 95% interval");
+    }
     for (size_t k = 0; k < N_PAPER_METRICS; k++) {
         const paper_metric_t *m = &table[k];
-        int cnt = 0;
-        for (int i = 0; i < job->n; i++)
-            if (!job->rc[i])
-                vals[cnt++] = *(const double *)((const char *)&job->res[i] + m->offset);
-        double med = dn_percentile(vals, cnt, 50.0);
-        double lo = dn_percentile(vals, cnt, 2.5), hi = dn_percentile(vals, cnt, 97.5);
-        int inside = med >= m->median - m->minus && med <= m->median + m->plus;
-        char ours[64], paper[64];
-        snprintf(ours, sizeof ours, "%.3f (+%.3f -%.3f)", med, hi - med, med - lo);
+        char ours[64], one[64], paper[64];
+        double med = summarise(job, job->res, m->offset, vals, ours);
         snprintf(paper, sizeof paper, "%.3f (+%.3f -%.3f)", m->median, m->plus, m->minus);
-        printf("%-18s %-26s %-26s %s\n", m->name, ours, paper, inside ? "yes" : "NO");
+#define INSIDE(x) ((x) >= m->median - m->minus && (x) <= m->median + m->plus ? "yes" : "NO")
+        if (job->res_one) {
+            double med1 = summarise(job, job->res_one, m->offset, vals, one);
+            printf("%-18s %-26s %-26s %-26s %s / %s\n", m->name, one, ours, paper, INSIDE(med1),
+                   INSIDE(med));
+        } else {
+            printf("%-18s %-26s %-26s %s\n", m->name, ours, paper, INSIDE(med));
+        }
+#undef INSIDE
+    }
+    int slow = 0;
+    for (int i = 0; i < job->n; i++)
+        slow += !job->rc[i] && job->res[i].n_slow_bad > 0;
+    if (!slow)
+        return;
+    char ours[64], one[64];
+    size_t at = offsetof(dn_eval_result_t, slow_sensitivity);
+    summarise(job, job->res, at, vals, ours);
+    if (job->res_one) {
+        summarise(job, job->res_one, at, vals, one);
+        printf("%-18s %-26s %-26s (%d datasets with slow-defect bad runs)\n",
+               "slow_sensitivity", one, ours, slow);
+    } else {
+        printf("%-18s %-26s (%d datasets with slow-defect bad runs)\n", "slow_sensitivity",
+               ours, slow);
     }
 }
 
@@ -282,8 +346,11 @@ int cmd_bench(args_t *a)
     job.res = calloc((size_t)b.n, sizeof *job.res);
     job.rc = calloc((size_t)b.n, sizeof *job.rc);
     job.msg = calloc((size_t)b.n, sizeof *job.msg);
+    int several = b.opts.method == DN_METHOD_S && b.opts.horizons && b.opts.horizons->n > 1;
+    if (several)
+        job.res_one = calloc((size_t)b.n, sizeof *job.res_one);
     double *vals = malloc((size_t)b.n * sizeof *vals);
-    if (!job.res || !job.rc || !job.msg || !vals) {
+    if (!job.res || !job.rc || !job.msg || !vals || (several && !job.res_one)) {
         status = fail_with(a->cmd, &err, DN_ENOMEM);
         goto fail;
     }
@@ -312,6 +379,7 @@ int cmd_bench(args_t *a)
 fail:
     free(vals);
     free(job.res);
+    free(job.res_one);
     free(job.rc);
     free(job.msg);
     return status;

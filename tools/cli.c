@@ -300,6 +300,18 @@ int parse_eval_opt(const char *cmd, const char *name, const char *v, dn_eval_opt
     } else if (!strcmp(name, "--boot-seed")) {
         if (parse_u64(cmd, name, v, &o->boot_seed))
             return 2;
+    } else if (!strcmp(name, "--horizon-accept")) {
+        if (!strcmp(v, "off"))
+            o->horizon_accept_q = 0.0;
+        else if (parse_double(cmd, name, v, &o->horizon_accept_q))
+            return 2;
+        else if (!(o->horizon_accept_q > 0.0 && o->horizon_accept_q <= 1.0))
+            return usage_error(cmd, "--horizon-accept must be in (0, 1] or off, got %s", v);
+    } else if (!strcmp(name, "--horizon-budget")) {
+        if (parse_double(cmd, name, v, &o->horizon_budget))
+            return 2;
+        if (!(o->horizon_budget >= 0.0 && o->horizon_budget < 1.0))
+            return usage_error(cmd, "--horizon-budget must be in [0, 1), got %s", v);
     } else if (!strcmp(name, "--horizons") || !strcmp(name, "--horizon-resolution")) {
         /* Kept here like the weights: the spec outlives the options. */
         static dn_hz_spec_t spec;

@@ -195,7 +195,8 @@ static int cmd_score(args_t *a)
     }
     dn_run_scores_t rs = {.chi2 = chi2, .score = score, .pulls = pulls, .ref_mu = ref_mu,
                           .ref_sigma = ref_sigma};
-    rc = is_s ? dn_score_dataset_hz(ds, hz, o->alpha, o->min_entries, &rs, &err)
+    rc = is_s ? dn_score_dataset_hz(ds, hz, o->alpha, o->min_entries, o->n_hist,
+                                    o->horizon_accept_q, &rs, &err)
               : dn_score_dataset_ml(ds, o, &rs, &err);
     if (!rc && pulls_path)
         rc = write_pulls_csv(pulls_path, ds, pulls, ref_mu, ref_sigma, &err);

@@ -133,6 +133,12 @@ int dn_s_copy(dn_s_t *dst, const dn_s_t *src)
     return DN_OK;
 }
 
+void dn_s_shift_mu(dn_s_t *self, const double *delta)
+{
+    for (int j = 0; j < self->n_bins; j++)
+        self->mu[j] += delta[j];
+}
+
 int dn_s_n_bins(const dn_s_t *self) { return self->n_bins; }
 double dn_s_alpha(const dn_s_t *self) { return self->alpha; }
 

@@ -53,6 +53,11 @@ double dn_s_alpha(const dn_s_t *self);
  * Neither allocates nor fails otherwise (for frozen snapshots, horizon.h). */
 int dn_s_copy(dn_s_t *dst, const dn_s_t *src);
 
+/* Adds delta[n_bins] to the reference mu (not to the EWMA sums: for a frozen
+ * snapshot, which scores but never learns; horizon.h moves its snapshots by
+ * the changes a shifter accepted). A checkpoint keeps the moved mu. */
+void dn_s_shift_mu(dn_s_t *self, const double *delta);
+
 /* Runs with fewer than min_entries entries are insufficient statistics
  * (DN_EEMPTY: no score, no update), as empty ones always are. A policy
  * setting, not state: checkpoints do not carry it. Default 0. */

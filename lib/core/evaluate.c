@@ -24,6 +24,8 @@ void dn_eval_opts_default(dn_eval_opts_t *opts)
     opts->alpha = -1.0;
     opts->threshold = NAN;
     opts->n_hist = 1000;
+    opts->horizon_budget = DN_HZ_BUDGET;
+    opts->horizon_accept_q = DN_HZ_ACCEPT_Q;
 }
 
 static double now_seconds(void)
@@ -78,8 +80,40 @@ fail:
     return rc;
 }
 
+/* The acceptance level of horizon.h from the first n_hist runs: the current
+ * reference's scores of them (a plain DINAMO-S pass) and their q-quantile over
+ * the good runs. NAN (never accept) when q <= 0 or there is no history. */
+static int accept_level(const dn_dataset_t *ds, double alpha, double min_entries, int n_hist,
+                        double q, double *level, dn_err_t *err)
+{
+    *level = NAN;
+    if (!(q > 0.0) || n_hist < 1)
+        return 0;
+    if (n_hist > ds->n_runs)
+        n_hist = ds->n_runs;
+    dn_s_t *s = dn_s_new(ds->n_bins, alpha);
+    double *chi2 = malloc(((size_t)n_hist + 1) * sizeof *chi2);
+    if (!s || !chi2) {
+        dn_s_destroy(&s);
+        free(chi2);
+        return dn_err_set(err, DN_ENOMEM, "out of memory for the acceptance level");
+    }
+    dn_s_set_min_entries(s, min_entries);
+    int rc = dn_s_run(s, ds->counts, ds->variances, ds->label, n_hist, chi2, NULL, NULL, NULL,
+                      err);
+    if (!rc) {
+        for (int i = 0; i < n_hist; i++)
+            chi2[i] = dn_score_from_chi2(chi2[i], ds->n_bins);
+        *level = dn_hz_level_from_history(chi2, ds->label, n_hist, q > 1.0 ? 1.0 : q);
+    }
+    dn_s_destroy(&s);
+    free(chi2);
+    return rc;
+}
+
 int dn_score_dataset_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, double alpha,
-                        double min_entries, dn_run_scores_t *out, dn_err_t *err)
+                        double min_entries, int n_hist, double accept_q, dn_run_scores_t *out,
+                        dn_err_t *err)
 {
     if (!spec || spec->n == 1)
         return dn_score_dataset_s(ds, alpha, min_entries, out, err);
@@ -99,6 +133,10 @@ int dn_score_dataset_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, double
         goto fail;
     }
     dn_hz_set_min_entries(hz, min_entries);
+    double level;
+    if ((rc = accept_level(ds, alpha, min_entries, n_hist, accept_q, &level, err)))
+        goto fail;
+    dn_hz_set_accept_level(hz, level);
     if (!chi2 && !(chi2 = own_chi2 = malloc(((size_t)n * H + 1) * sizeof *chi2))) {
         rc = dn_err_set(err, DN_ENOMEM, "out of memory for %d runs", n);
         goto fail;
@@ -274,11 +312,10 @@ int dn_evaluate_scores_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, cons
 
     double threshold = opts->threshold;
     if (n_hz > 1) {
+        out->hz_threshold[0] = threshold; /* NAN: tune */
         if ((rc = dn_hz_tune_thresholds(score, ds->label, n, n_hz, n_hist, opts->boot_seed,
-                                        out->hz_threshold, err)))
+                                        opts->horizon_budget, out->hz_threshold, err)))
             goto fail;
-        if (!tune_threshold)
-            out->hz_threshold[0] = threshold;
         threshold = out->hz_threshold[0];
     } else if (tune_threshold &&
                (rc = dn_eval_tune_threshold(score, ds->label, n_hist, opts->boot_seed,
@@ -425,7 +462,8 @@ int dn_evaluate_runs(const dn_dataset_t *ds, const dn_eval_opts_t *opts, dn_run_
 
     dn_run_scores_t rs = {.chi2 = chi2, .score = runs ? runs->score : NULL, .ref_mu = ref_mu,
                           .ref_sigma = ref_sigma};
-    rc = is_s ? dn_score_dataset_hz(ds, spec, alpha, opts->min_entries, &rs, err)
+    rc = is_s ? dn_score_dataset_hz(ds, spec, alpha, opts->min_entries, n_hist,
+                                    opts->horizon_accept_q, &rs, err)
               : dn_score_dataset_ml(ds, opts, &rs, err);
     if (rc)
         goto fail;

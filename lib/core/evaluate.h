@@ -38,6 +38,11 @@ typedef struct dn_eval_opts_t {
                             * run lags offline (datasets carry no run times). With a
                             * given threshold, it is horizon now's; the lagged ones
                             * are tuned all the same */
+    double horizon_budget; /* the lagged horizons' false-alarm budget (horizon.h
+                            * dn_hz_tune_thresholds), DN_HZ_BUDGET by default */
+    double horizon_accept_q; /* snapshots follow accepted changes above this quantile of
+                            * the historical good runs' scores (horizon.h), by default
+                            * DN_HZ_ACCEPT_Q; <= 0: never */
     void (*progress)(void *ctx, int done, int total); /* nullable, ML scoring only */
     void *progress_ctx;
 } dn_eval_opts_t;
@@ -92,10 +97,14 @@ int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, double min_entries,
 
 /* dn_score_dataset_s against every horizon of spec (horizon.h; only run
  * lags: DN_EINVAL for a time horizon, datasets carry no run times): the
- * arrays of *out hold spec->n planes (see dn_run_scores_t). With one horizon
- * exactly dn_score_dataset_s. Returns as dn_score_dataset_s. */
+ * arrays of *out hold spec->n planes (see dn_run_scores_t). The snapshots
+ * follow accepted changes above the accept_q-quantile of the good runs'
+ * scores among the first n_hist (dn_hz_level_from_history; accept_q <= 0:
+ * never). With one horizon exactly dn_score_dataset_s. Returns as
+ * dn_score_dataset_s. */
 int dn_score_dataset_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, double alpha,
-                        double min_entries, dn_run_scores_t *out, dn_err_t *err);
+                        double min_entries, int n_hist, double accept_q, dn_run_scores_t *out,
+                        dn_err_t *err);
 
 /* Scores every run of ds with DINAMO-ML (SPEC 3): the tracker dn_ml_new_for
  * makes for ds's bins from opts->ml_seed or opts->ml_weights, trained online

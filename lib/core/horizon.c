@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "histo.h"
 #include "metrics.h"
 
 typedef struct hz_ring_t {
@@ -38,6 +39,10 @@ struct dn_hz_t {
     dn_hz_spec_t spec;
     int n_bins;
     uint64_t position;
+    double accept_level;  /* a good run scored above it is an accepted change; NAN: off */
+    uint64_t n_accepted;  /* accepted changes the snapshots followed */
+    uint32_t following;   /* updates the snapshots still follow after one */
+    double *delta;        /* [n_bins] scratch: mu before, then the change */
     dn_s_t *now;
     hz_ring_t ring[DN_HZ_MAX]; /* [1 .. spec.n) used */
 };
@@ -292,6 +297,7 @@ void dn_hz_destroy(dn_hz_t **self_p)
         return;
     dn_hz_t *self = *self_p;
     dn_s_destroy(&self->now);
+    free(self->delta);
     for (int h = 1; h < DN_HZ_MAX; h++)
         ring_free(&self->ring[h]);
     free(self);
@@ -307,7 +313,9 @@ dn_hz_t *dn_hz_new(const dn_hz_spec_t *spec, int n_bins, double alpha)
         return NULL;
     self->spec = *spec;
     self->n_bins = n_bins;
-    if (!(self->now = dn_s_new(n_bins, alpha)))
+    self->accept_level = NAN;
+    if (!(self->now = dn_s_new(n_bins, alpha)) ||
+        !(self->delta = malloc((size_t)n_bins * sizeof *self->delta)))
         goto fail;
     for (int h = 1; h < spec->n; h++)
         if (ring_init(&self->ring[h], spec->kind[h], spec->lag[h], spec->resolution, n_bins,
@@ -432,9 +440,63 @@ int dn_hz_score(dn_hz_t *self, const double *x, const double *var, double t, dn_
     return rc;
 }
 
+/* Updates after an accepted change until the EWMA has taken 99% of it:
+ * alpha^F <= 0.01 (at most 100). */
+static uint32_t follow_updates(double alpha)
+{
+    if (!(alpha > 0.0))
+        return 0;
+    double f = ceil(log(0.01) / log(alpha));
+    return f > 100.0 ? 100 : (uint32_t)f;
+}
+
+void dn_hz_set_accept_level(dn_hz_t *self, double level) { self->accept_level = level; }
+double dn_hz_accept_level(const dn_hz_t *self) { return self->accept_level; }
+uint64_t dn_hz_accepted(const dn_hz_t *self) { return self->n_accepted; }
+
 int dn_hz_update(dn_hz_t *self, const double *x, const double *var, dn_err_t *err)
 {
-    return dn_s_update(self->now, x, var, err);
+    if (self->spec.n == 1 || isnan(self->accept_level))
+        return dn_s_update(self->now, x, var, err);
+    const int nb = self->n_bins;
+    memcpy(self->delta, dn_s_mu(self->now), (size_t)nb * sizeof *self->delta);
+    double chi2;
+    int rc = dn_s_step(self->now, x, var, 1, &chi2, NULL, NULL, NULL, err);
+    if (rc)
+        return rc;
+    if (dn_score_from_chi2(chi2, nb) > self->accept_level) {
+        self->n_accepted++;
+        self->following = follow_updates(dn_s_alpha(self->now));
+    } else if (self->following) {
+        self->following--;
+    } else {
+        return 0;
+    }
+    /* An accepted change, or the updates after one while the reference is
+     * still settling on it: every snapshot moves with it. */
+    const double *mu = dn_s_mu(self->now);
+    for (int j = 0; j < nb; j++)
+        self->delta[j] = mu[j] - self->delta[j];
+    for (int h = 1; h < self->spec.n; h++) {
+        hz_ring_t *r = &self->ring[h];
+        for (int k = 0; k < r->n; k++)
+            dn_s_shift_mu(r->snap[ring_index(r, k)], self->delta);
+    }
+    return 0;
+}
+
+double dn_hz_level_from_history(const double *score, const int8_t *label, int n_hist, double q)
+{
+    double *good = malloc(((size_t)n_hist + 1) * sizeof *good);
+    if (!good)
+        return NAN;
+    int m = 0;
+    for (int i = 0; i < n_hist; i++)
+        if (label[i] == 0 && !isnan(score[i]))
+            good[m++] = score[i];
+    double level = m ? dn_percentile(good, m, 100.0 * q) : NAN;
+    free(good);
+    return level;
 }
 
 int dn_hz_run(dn_hz_t *self, const double *counts, const double *variances,
@@ -461,7 +523,7 @@ int dn_hz_run(dn_hz_t *self, const double *counts, const double *variances,
         for (int h = 0; h < n_hz; h++)
             chi2_out[(size_t)h * n_runs + i] = o.chi2[h];
         if (rc == 0 && labels[i] == 0)
-            dn_s_update(self->now, x, v, NULL);
+            dn_hz_update(self, x, v, NULL);
         if (rc == DN_ERANGE && !first)
             first = dn_err_set(err, rc, "run %d: %s", i, why.msg);
     }
@@ -476,7 +538,7 @@ static const unsigned char HZ_MAGIC[4] = {'D', 'N', 'H', 'z'};
 size_t dn_hz_state_size(const dn_hz_t *self)
 {
     size_t one = dn_s_state_size(self->now);
-    size_t n = 4 + 4 + 4 + 4 + (size_t)self->spec.n * 12 + 8 + 4 + one;
+    size_t n = 4 + 4 + 4 + 4 + (size_t)self->spec.n * 12 + 8 + 8 + 8 + 4 + 4 + one;
     for (int h = 1; h < self->spec.n; h++)
         n += 4 + (size_t)self->ring[h].n * (8 + one);
     return n;
@@ -498,8 +560,11 @@ int dn_hz_save(const dn_hz_t *self, void *buf, size_t len)
         dn_put_f64(p + 4, self->spec.lag[h]);
     }
     dn_put_u64(p, self->position);
-    dn_put_u32(p + 8, (uint32_t)one);
-    p += 12;
+    dn_put_f64(p + 8, self->accept_level);
+    dn_put_u64(p + 16, self->n_accepted);
+    dn_put_u32(p + 24, self->following);
+    dn_put_u32(p + 28, (uint32_t)one);
+    p += 32;
     dn_s_save(self->now, p, one);
     p += one;
     for (int h = 1; h < self->spec.n; h++) {
@@ -539,7 +604,7 @@ int dn_hz_load(const void *buf, size_t len, dn_hz_t **out, dn_err_t *err)
     dn_hz_spec_t spec;
     memset(&spec, 0, sizeof spec);
     uint32_t n = dn_get_u32(p + 8);
-    if (n < 1 || n > DN_HZ_MAX || (size_t)(end - p) < 16 + (size_t)n * 12 + 12) {
+    if (n < 1 || n > DN_HZ_MAX || (size_t)(end - p) < 16 + (size_t)n * 12 + 32) {
         rc = dn_err_set(err, DN_EFORMAT, "horizon state: %u horizons, or truncated", (unsigned)n);
         goto fail;
     }
@@ -562,8 +627,15 @@ int dn_hz_load(const void *buf, size_t len, dn_hz_t **out, dn_err_t *err)
         goto fail;
     }
     uint64_t position = dn_get_u64(p);
-    size_t one = dn_get_u32(p + 8);
-    p += 12;
+    double level = dn_get_f64(p + 8);
+    uint64_t accepted = dn_get_u64(p + 16);
+    uint32_t following = dn_get_u32(p + 24);
+    size_t one = dn_get_u32(p + 28);
+    p += 32;
+    if (isinf(level)) {
+        rc = dn_err_set(err, DN_EFORMAT, "horizon state: acceptance level %g", level);
+        goto fail;
+    }
     if ((size_t)(end - p) < one) {
         rc = dn_err_set(err, DN_EFORMAT, "horizon state: truncated current reference");
         goto fail;
@@ -578,6 +650,14 @@ int dn_hz_load(const void *buf, size_t len, dn_hz_t **out, dn_err_t *err)
     dn_s_copy(self->now, tmp);
     dn_s_destroy(&tmp);
     self->position = position;
+    self->accept_level = level;
+    self->n_accepted = accepted;
+    self->following = following;
+    if (following > 100) {
+        rc = dn_err_set(err, DN_EFORMAT, "horizon state: following %u updates (at most 100)",
+                        (unsigned)following);
+        goto fail;
+    }
     for (int h = 1; h < spec.n; h++) {
         hz_ring_t *r = &self->ring[h];
         if (end - p < 4) {
@@ -629,35 +709,69 @@ fail:
 
 /* ---- the verdict ----------------------------------------------------------------- */
 
-int dn_hz_tune_thresholds(const double *score, const int8_t *label, int n, int n_hz,
-                          int n_hist, uint64_t boot_seed, double *thr, dn_err_t *err)
+static int cmp_desc(const void *a, const void *b)
 {
-    if (n_hz < 1 || n_hz > DN_HZ_MAX || n_hist < 1 || n_hist > n)
-        return dn_err_set(err, DN_EINVAL, "horizon thresholds: %d horizons, %d of %d runs",
-                          n_hz, n_hist, n);
-    dn_threshold_opts_t topts;
-    dn_threshold_opts_default(&topts);
-    topts.seed = boot_seed;
-    for (int h = 0; h < n_hz; h++) {
-        const double *s = score + (size_t)h * n;
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+int dn_hz_tune_thresholds(const double *score, const int8_t *label, int n, int n_hz,
+                          int n_hist, uint64_t boot_seed, double budget, double *thr,
+                          dn_err_t *err)
+{
+    if (n_hz < 1 || n_hz > DN_HZ_MAX || n_hist < 1 || n_hist > n || !(budget >= 0.0 &&
+                                                                     budget < 1.0))
+        return dn_err_set(err, DN_EINVAL, "horizon thresholds: %d horizons, %d of %d runs, "
+                          "budget %g", n_hz, n_hist, n, budget);
+    if (isnan(thr[0])) {
         int good = 0, bad = 0;
         for (int i = 0; i < n_hist; i++)
-            if (!isnan(s[i]))
+            if (!isnan(score[i]))
                 good += label[i] == 0, bad += label[i] == 1;
-        thr[h] = NAN;
-        if (!good || !bad) {
-            if (h == 0)
-                return dn_err_set(err, DN_EINVAL, "the historical regime has no %s run with "
-                                  "a score", good ? "bad" : "good");
-            continue;
-        }
-        dn_err_t why = {0};
-        int rc = dn_threshold_tune(s, label, n_hist, &topts, &thr[h], &why);
-        if (rc == DN_ENOMEM || (rc && h == 0))
-            return dn_err_set(err, rc, "%s", why.msg);
+        if (!good || !bad)
+            return dn_err_set(err, DN_EINVAL, "the historical regime has no %s run with a "
+                              "score", good ? "bad" : "good");
+        dn_threshold_opts_t topts;
+        dn_threshold_opts_default(&topts);
+        topts.seed = boot_seed;
+        int rc = dn_threshold_tune(score, label, n_hist, &topts, &thr[0], err);
         if (rc)
-            thr[h] = NAN;
+            return rc;
     }
+    if (n_hz == 1)
+        return 0;
+    double *cand = malloc((size_t)n_hist * sizeof *cand);
+    uint8_t *called = calloc((size_t)n_hist, 1);
+    if (!cand || !called) {
+        free(cand);
+        free(called);
+        return dn_err_set(err, DN_ENOMEM, "out of memory tuning horizon thresholds");
+    }
+    int n_good = 0;
+    for (int i = 0; i < n_hist; i++)
+        if (label[i] == 0 && !isnan(score[i])) {
+            n_good++;
+            called[i] = score[i] > thr[0];
+        }
+    int allowed = (int)floor(budget / (n_hz - 1) * n_good);
+    for (int h = 1; h < n_hz; h++) {
+        const double *s = score + (size_t)h * n;
+        int m = 0;
+        for (int i = 0; i < n_hist; i++)
+            if (label[i] == 0 && !isnan(score[i]) && !called[i] && !isnan(s[i]))
+                cand[m++] = s[i];
+        thr[h] = NAN;
+        if (m < DN_HZ_MIN_GOOD)
+            continue;
+        qsort(cand, (size_t)m, sizeof *cand, cmp_desc);
+        /* at most `allowed` of them strictly above: the (allowed+1)-th largest */
+        thr[h] = allowed < m ? cand[allowed] : nextafter(cand[m - 1], -INFINITY);
+        for (int i = 0; i < n_hist; i++)
+            if (label[i] == 0 && !isnan(s[i]) && s[i] > thr[h])
+                called[i] = 1;
+    }
+    free(cand);
+    free(called);
     return 0;
 }
 

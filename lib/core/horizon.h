@@ -136,9 +136,31 @@ typedef struct dn_hz_out_t {
 int dn_hz_score(dn_hz_t *self, const double *x, const double *var, double t, dn_hz_out_t *out,
                 dn_err_t *err);
 
-/* Learns a good run into the current reference (dn_s_update). Snapshots are
- * frozen: they never learn. Returns as dn_s_update. */
+/* Learns a good run into the current reference (dn_s_update). Snapshots
+ * never learn, but they follow accepted changes: when the run's score
+ * against the current reference (before learning it) is above the
+ * acceptance level, a shifter has labelled good a run the reference found
+ * far off, i.e. accepted a change (a step of the detector's conditions);
+ * the change this update makes to the current reference is then added to
+ * every snapshot's mu, so that older horizons do not flag that accepted
+ * change again for lag runs, while a drift nobody was alerted to (below
+ * the level, run after run) still shows against them in full. Returns as
+ * dn_s_update. */
 int dn_hz_update(dn_hz_t *self, const double *x, const double *var, dn_err_t *err);
+
+/* The acceptance level (a score, log(chi2/n_bins); NAN: snapshots never
+ * move, the default), and the number of accepted changes followed so far.
+ * The level is state: checkpoints carry it. */
+void dn_hz_set_accept_level(dn_hz_t *self, double level);
+double dn_hz_accept_level(const dn_hz_t *self);
+uint64_t dn_hz_accepted(const dn_hz_t *self);
+
+/* The acceptance level from history: the q-quantile (numpy percentile
+ * 100 q) of the current reference's scores score[n_hist] of the good runs
+ * (label 0, score not NAN), NAN when there are none or memory runs out.
+ * A good run scored above it is rarer than 1 - q among ordinary good runs. */
+#define DN_HZ_ACCEPT_Q 0.99
+double dn_hz_level_from_history(const double *score, const int8_t *label, int n_hist, double q);
 
 /* A whole sequence as dn_s_run, against every horizon: run i (counts
  * [n_runs*n_bins], variances the same or NULL) at time times[i] (times NULL:
@@ -151,7 +173,8 @@ int dn_hz_run(dn_hz_t *self, const double *counts, const double *variances,
               double *pulls_out, double *ref_mu_out, double *ref_sigma_out, dn_err_t *err);
 
 /* Checkpointing: magic "DNHz", u32 version 1, the spec (n, resolution, kind
- * and lag of each), the position, the current tracker (dn_s_save, length
+ * and lag of each), the position, the acceptance level and the accepted
+ * count, the current tracker (dn_s_save, length
  * first), then per lagged horizon its ring: newest time or position, count,
  * and per snapshot its time or position and its dn_s_save state. A tracker
  * loaded from it continues bit-identically. */
@@ -165,14 +188,27 @@ int dn_hz_load(const void *buf, size_t len, dn_hz_t **out, dn_err_t *err);
 
 /* ---- the verdict ---- */
 
-/* Per-horizon thresholds, each tuned like the single one (SPEC 4 bootstrap,
- * seed boot_seed) on the first n_hist runs of its scores: score[h*n + i]
- * (NAN where the horizon was unavailable or the run had no score), label[n].
- * thr[h] receives the threshold, or NAN when horizon h cannot be tuned (no
- * scored good or bad historical run: it then never votes); horizon 0 must
- * tune (else its error is returned). Returns 0, DN_EINVAL, DN_ENOMEM. */
+/* Per-horizon thresholds on the first n_hist runs of the scores score[h*n + i]
+ * (NAN where horizon h was unavailable or the run had no score), label[n].
+ * Horizon now's: thr[0] as given when it is a number on entry, else tuned
+ * like the single threshold (SPEC 4 bootstrap, seed boot_seed). A lagged
+ * horizon h is given a false-alarm budget instead: of the historical good
+ * runs with a score, at most budget / (n_hz - 1) more may be called bad
+ * because of h (runs already over an earlier horizon's threshold do not
+ * count), so thr[h] is that quantile of its scores on the good runs not yet
+ * called bad. Why not the bootstrap: a reference frozen lag runs ago also
+ * sees every legitimate change since (drift, step changes a shifter
+ * accepted), so the threshold that maximises balanced accuracy on it flags
+ * most good runs after a step; the budget bounds what the older horizons
+ * cost in specificity by construction. thr[h] is NAN (never votes) when
+ * fewer than DN_HZ_MIN_GOOD such runs exist. budget in [0, 1).
+ * Returns 0, DN_EINVAL (horizon now cannot tune: no scored good or bad
+ * historical run; bad arguments), DN_ENOMEM. */
+enum { DN_HZ_MIN_GOOD = 20 };
+#define DN_HZ_BUDGET 0.02 /* default budget: 2% of the historical good runs */
 int dn_hz_tune_thresholds(const double *score, const int8_t *label, int n, int n_hz,
-                          int n_hist, uint64_t boot_seed, double *thr, dn_err_t *err);
+                          int n_hist, uint64_t boot_seed, double budget, double *thr,
+                          dn_err_t *err);
 
 /* The combined score of one run from its per-horizon scores score[n_hz]
  * (NAN: unavailable) and thresholds thr[n_hz] (NAN: not voting): the margin
