@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "csvread.h"
+#include "dataset.h"
+#include "generator.h"
 #include "jsroot.h"
 #include "users.h"
 
@@ -704,4 +706,87 @@ Test(cli, score_ref_root_holds_the_references_of_the_pulls_file)
     dn_jsroot_free(lines, n_lines);
     csv_free(&pulls);
     csv_free(&runs);
+}
+
+/* Slow anomalies (issue 20): every --slow-* option reaches the generator (the
+ * directory reads back as dn_generate_slow's dataset, slow truth included),
+ * bench takes them too, and a bad value is named. */
+Test(cli, generate_and_bench_take_the_slow_options)
+{
+    char out[16384], err[4096];
+    const char *opts = "--runs 1300 --anomalous 130 --slow-defects 2 --slow-first 300 "
+                       "--slow-ramp-min 100 --slow-ramp-max 300 --slow-hold 50 "
+                       "--slow-mean-walk 0 --slow-region-max 9 --slow-width-tolerance 0.05";
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "generate --seed 12 --out s12 %s", opts);
+    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    p.n_runs = 1300;
+    p.n_anomalous = 130;
+    dn_slow_params_t s;
+    dn_slow_params_default(&s);
+    s.n_defects = 2;
+    s.first = 300;
+    s.ramp_min = 100;
+    s.ramp_max = 300;
+    s.hold = 50;
+    s.mean_walk = 0.0;
+    s.region_max = 9;
+    s.width_tolerance = 0.05;
+    dn_dataset_t *want = NULL, *got = NULL;
+    dn_err_t e = {0};
+    cr_assert_eq(dn_generate_slow(&p, &s, 12, &want, &e), 0, "%s", e.msg);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/s12", tmpdir);
+    cr_assert_eq(dn_dataset_read_dir(dir, &got, &e), 0, "%s", e.msg);
+    size_t nr = (size_t)p.n_runs;
+    cr_assert(!memcmp(got->counts, want->counts, nr * p.n_bins * sizeof(double)));
+    cr_assert(!memcmp(got->label, want->label, nr));
+    cr_assert_not_null(got->slow_kind, "truth.csv lacks the slow columns");
+    cr_assert(!memcmp(got->slow_kind, want->slow_kind, nr));
+    cr_assert(!memcmp(got->slow_size, want->slow_size, nr * sizeof(double)));
+    cr_assert(!memcmp(got->slow_bad, want->slow_bad, nr));
+    cr_assert_not_null(strstr(got->meta_extra, "\"slow-width-tolerance\": 0.05"), "%s",
+                       got->meta_extra);
+    for (size_t i = 0; i < nr; i++)
+        cr_assert_neq(got->slow_kind[i], DN_SLOW_MEAN, "a mean walk although disabled");
+    dn_dataset_destroy(&want);
+    dn_dataset_destroy(&got);
+
+    snprintf(cmd, sizeof cmd, "bench --method s --datasets 1 --first-seed 12 --jobs 1 "
+             "--out sb %s", opts);
+    cr_assert_eq(run(cmd, out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(run("evaluate s12 --method s", out, sizeof out, err, sizeof err), 0);
+    char *q = strstr(out, "\"sensitivity\": ");
+    cr_assert(q);
+    double sens = strtod(q + 15, NULL);
+    char path[512];
+    snprintf(path, sizeof path, "%s/sb/bench_s.csv", tmpdir);
+    char *csv = slurp(path, NULL);
+    cr_assert(csv);
+    char *header_end = strchr(csv, '\n');
+    cr_assert(header_end);
+    *header_end = '\0';
+    int col = 0, want_col = -1;
+    for (char *f = strtok(csv, ","); f; f = strtok(NULL, ","), col++)
+        if (!strcmp(f, "sensitivity"))
+            want_col = col;
+    cr_assert_geq(want_col, 0, "no sensitivity column");
+    char *row = header_end + 1;
+    for (int k = 0; k < want_col; k++)
+        row = strchr(row, ',') + 1;
+    cr_assert(strtod(row, NULL) == sens, "bench %.17g vs evaluate %.17g: the bench's dataset "
+              "is not the generated one", strtod(row, NULL), sens);
+    free(csv);
+
+    cr_assert_eq(run("generate --seed 1 --out bad --slow-defects 9", out, sizeof out, err,
+                     sizeof err), 2);
+    cr_assert(strstr(err, "slow-defects, slow-first"), "stderr: %s", err);
+    cr_assert_eq(run("bench --method s --datasets 1 --slow-hold x", out, sizeof out, err,
+                     sizeof err), 2);
+    cr_assert(strstr(err, "slow-hold"), "stderr: %s", err);
+    cr_assert(!exists("bad"), "a rejected generate created its directory");
+    cr_assert_eq(run("generate --help", out, sizeof out, err, sizeof err), 0);
+    cr_assert(strstr(out, "--slow-efficiency-tolerance"), "help lacks the slow options");
 }

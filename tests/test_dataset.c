@@ -148,6 +148,12 @@ static void assert_same(const dn_dataset_t *a, const dn_dataset_t *b)
         cr_assert(BITS_EQ(a->events, b->events, a->n_runs), "events differ");
         cr_assert(BITS_EQ(a->dead_bins, b->dead_bins, a->n_runs), "dead_bins differ");
     }
+    cr_assert_eq(a->slow_kind == NULL, b->slow_kind == NULL, "slow truth presence differs");
+    if (a->slow_kind) {
+        cr_assert(BITS_EQ(a->slow_kind, b->slow_kind, a->n_runs), "slow_kind differs");
+        cr_assert(BITS_EQ(a->slow_size, b->slow_size, a->n_runs), "slow_size differs");
+        cr_assert(BITS_EQ(a->slow_bad, b->slow_bad, a->n_runs), "slow_bad differs");
+    }
 }
 
 static char *slurp(const char *path)
@@ -774,4 +780,139 @@ Test(dataset, outfile_commit_abort_and_helpers)
     cr_assert_eq(dn_mkdirs(path_in("o", "file.txt/sub"), &err), DN_EIO);
     cr_assert(strstr(err.msg, "file.txt: Not a directory") || strstr(err.msg, "Not a directory"),
               "%s", err.msg);
+}
+
+/* ---- the slow-anomaly truth (issue 20) ----------------------------------- */
+
+#define SH "run,mu,sigma,rapid_change,slow_kind,slow_size,slow_bad\n"
+
+/* slow_kind, slow_size, slow_bad written and read back bit for bit; a
+ * truth.csv without them still read, its slow arrays NULL and none written. */
+Test(dataset, slow_truth_round_trip)
+{
+    dn_err_t err = {0};
+    dn_dataset_t *ds = random_dataset(40, 3, 1, 11), *back = NULL;
+    cr_assert_eq(dn_dataset_alloc_slow(ds), 0);
+    dn_rng_t rng;
+    dn_rng_seed(&rng, 12);
+    for (int i = 0; i < ds->n_runs; i++) {
+        int kind = (int)(dn_rng_next(&rng) % 4);
+        ds->slow_kind[i] = (uint8_t)kind;
+        ds->slow_size[i] = kind ? (double)(dn_rng_next(&rng) >> 11) * 0x1.0p-53 : 0.0;
+        ds->slow_bad[i] = kind && ds->label[i] != 0 && ds->slow_size[i] > 0.3;
+    }
+    ds->slow_size[3] = ds->slow_kind[3] ? 1.0 / 3.0 : 0.0;
+    cr_assert_eq(dn_dataset_write_dir(ds, path_in("sl", NULL), &err), 0, "%s", err.msg);
+    char *truth = slurp(path_in("sl", "truth.csv"));
+    cr_assert(!strncmp(truth, "run,mu,sigma,rapid_change,rapid_mu,rapid_sigma,events,dead_bins,"
+                              "slow_kind,slow_size,slow_bad\n", 85), "header: %.100s", truth);
+    free(truth);
+    cr_assert_eq(dn_dataset_read_dir(path_in("sl", NULL), &back, &err), 0, "%s", err.msg);
+    assert_same(ds, back);
+    dn_dataset_destroy(&back);
+
+    /* By run number (a directory of run files), slow columns included. */
+    dn_dataset_t *runs = dn_dataset_new(ds->n_runs, 3, 0);
+    for (int i = 0; i < ds->n_runs; i++)
+        runs->run[i] = ds->run[i];
+    int missing = -1;
+    cr_assert_eq(dn_truth_read_by_run(path_in("sl", "truth.csv"), runs, &missing, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(missing, 0);
+    cr_assert_not_null(runs->slow_kind);
+    cr_assert(BITS_EQ(runs->slow_size, ds->slow_size, ds->n_runs));
+    cr_assert(BITS_EQ(runs->slow_bad, ds->slow_bad, ds->n_runs));
+
+    /* Without the slow columns: read, slow arrays NULL (also after by-run
+     * reading into a dataset that had them), and not written back. */
+    write_text("ns", "runs.csv", H4_TEXT "1,0,1,1\n2,1,0,3\n");
+    write_text("ns", "truth.csv", "run,mu,sigma,rapid_change\n1,0.5,1,0\n2,-0.25,1.5,1\n");
+    cr_assert_eq(dn_dataset_read_dir(path_in("ns", NULL), &back, &err), 0, "%s", err.msg);
+    cr_assert_not_null(back->true_mu);
+    cr_assert_null(back->slow_kind);
+    cr_assert_null(back->slow_size);
+    cr_assert_null(back->slow_bad);
+    cr_assert_eq(dn_dataset_write_dir(back, path_in("nsw", NULL), &err), 0, "%s", err.msg);
+    truth = slurp(path_in("nsw", "truth.csv"));
+    cr_assert_str_eq(truth, "run,mu,sigma,rapid_change\n1,0.5,1,0\n2,-0.25,1.5,1\n");
+    free(truth);
+    dn_dataset_destroy(&back);
+    dn_dataset_t *two = dn_dataset_new(2, 2, 0);
+    two->run[0] = 1;
+    two->run[1] = 2;
+    cr_assert_eq(dn_dataset_alloc_truth(two), 0);
+    cr_assert_eq(dn_dataset_alloc_slow(two), 0);
+    cr_assert_eq(dn_truth_read_by_run(path_in("ns", "truth.csv"), two, &missing, &err), 0,
+                 "%s", err.msg);
+    cr_assert_null(two->slow_kind, "slow truth kept although the file has none");
+
+    /* Exact text: any column order, kind/size/bad as given. */
+    write_text("so", "runs.csv", H4_TEXT "1,0,1,1\n2,1,0,3\n3,,0,3\n");
+    write_text("so", "truth.csv", "slow_bad,run,mu,slow_size,sigma,rapid_change,slow_kind\n"
+               "0,1,0,0,1,0,0\n1,2,0,0.25,1,0,3\n0,3,0,0.125,1,0,1\n");
+    cr_assert_eq(dn_dataset_read_dir(path_in("so", NULL), &back, &err), 0, "%s", err.msg);
+    cr_assert(back->slow_kind[1] == 3 && back->slow_size[1] == 0.25 && back->slow_bad[1] == 1);
+    cr_assert(back->slow_kind[2] == 1 && back->slow_size[2] == 0.125 && back->slow_bad[2] == 0);
+    cr_assert_eq(dn_dataset_write_dir(back, path_in("sow", NULL), &err), 0, "%s", err.msg);
+    truth = slurp(path_in("sow", "truth.csv"));
+    cr_assert_str_eq(truth, SH "1,0,1,0,0,0,0\n2,0,1,0,3,0.25,1\n3,0,1,0,1,0.125,0\n");
+    free(truth);
+    dn_dataset_destroy(&back);
+    dn_dataset_destroy(&two);
+    dn_dataset_destroy(&runs);
+    dn_dataset_destroy(&ds);
+}
+
+Test(dataset, slow_truth_rejections)
+{
+    static const bad_case_t cases[] = {
+        {"s_half", H4 "1,0,1,1\n", "run,mu,sigma,rapid_change,slow_kind,slow_bad\n1,0,1,0,0,0\n",
+         NULL, DN_EFORMAT, "@/truth.csv:1: header has 2 of the columns slow_kind, slow_size, "
+         "slow_bad (give all three or none)"},
+        {"s_kind", H4 "1,1,1,1\n", SH "1,0,1,0,4,0.5,1\n", NULL, DN_ERANGE,
+         "@/truth.csv:2: column slow_kind: \"4\" is not 0 (none), 1 (efficiency), 2 (width) "
+         "or 3 (mean)"},
+        {"s_kind_text", H4 "1,1,1,1\n", SH "1,0,1,0,,0.5,1\n", NULL, DN_ERANGE,
+         "@/truth.csv:2: column slow_kind: \"\" is not 0"},
+        {"s_size_neg", H4 "1,1,1,1\n", SH "1,0,1,0,1,-0.5,1\n", NULL, DN_ERANGE,
+         "@/truth.csv:2: column slow_size: \"-0.5\" is not a finite number >= 0"},
+        {"s_size_nan", H4 "1,1,1,1\n", SH "1,0,1,0,1,nan,1\n", NULL, DN_ERANGE,
+         "@/truth.csv:2: column slow_size: \"nan\" is not a finite number >= 0"},
+        {"s_size_text", H4 "1,1,1,1\n", SH "1,0,1,0,1,big,1\n", NULL, DN_EFORMAT,
+         "@/truth.csv:2: column slow_size: \"big\" is not a finite number >= 0"},
+        {"s_bad", H4 "1,1,1,1\n", SH "1,0,1,0,1,0.5,2\n", NULL, DN_ERANGE,
+         "@/truth.csv:2: column slow_bad: \"2\" is not 0 or 1"},
+        {"s_none_sized", H4 "1,1,1,1\n", SH "1,0,1,0,0,0.5,0\n", NULL, DN_EFORMAT,
+         "@/truth.csv:2: slow_kind 0 (none) with slow_size 0.5, slow_bad 0"},
+        {"s_none_bad", H4 "1,1,1,1\n", SH "1,0,1,0,0,0,1\n", NULL, DN_EFORMAT,
+         "@/truth.csv:2: slow_kind 0 (none) with slow_size 0, slow_bad 1"},
+        {"s_good_label", H4 "1,0,1,1\n", SH "1,0,1,0,2,0.5,1\n", NULL, DN_EFORMAT,
+         "@/truth.csv:2: slow_bad 1 but the run is labelled good"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_failure(&cases[i]);
+    /* Written datasets are validated the same way. */
+    dn_err_t err = {0};
+    dn_dataset_t *ds = random_dataset(4, 3, 1, 5);
+    cr_assert_eq(dn_dataset_alloc_slow(ds), 0);
+    ds->label[1] = 0;
+    ds->slow_kind[1] = 2;
+    ds->slow_size[1] = 0.5;
+    ds->slow_bad[1] = 1;
+    cr_assert_eq(dn_dataset_write_dir(ds, path_in("sv", NULL), &err), DN_EINVAL);
+    cr_assert(strstr(err.msg, "slow truth kind 2, size 0.5, bad 1 (label 0)"), "%s", err.msg);
+    ds->slow_bad[1] = 0;
+    ds->slow_size[1] = INFINITY;
+    cr_assert_eq(dn_dataset_write_dir(ds, path_in("sv", NULL), &err), DN_EINVAL);
+    ds->slow_size[1] = 0.5;
+    ds->slow_kind[2] = 4;
+    cr_assert_eq(dn_dataset_write_dir(ds, path_in("sv", NULL), &err), DN_EINVAL);
+    ds->slow_kind[2] = 0;
+    free(ds->slow_bad);
+    ds->slow_bad = NULL;
+    cr_assert_eq(dn_dataset_write_dir(ds, path_in("sv", NULL), &err), DN_EINVAL);
+    cr_assert(strstr(err.msg, "slow-anomaly truth arrays are partly NULL"), "%s", err.msg);
+    cr_assert_eq(dn_dataset_alloc_slow(ds), 0, "the group is refilled whole");
+    cr_assert_not_null(ds->slow_bad);
+    dn_dataset_destroy(&ds);
 }

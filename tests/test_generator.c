@@ -691,3 +691,533 @@ Test(generator, given_bad_runs_change_only_those_runs)
     dn_dataset_destroy(&none);
     dn_dataset_destroy(&other);
 }
+
+/* ---- slow anomalies (issue 20) ----------------------------------------------
+ * The mode off is dn_generate bit for bit; on, the nominal draws stay and the
+ * episodes, sizes, labels, shifts and thinning are checked against the
+ * nominal dataset of the same seed and against the episodes of meta.json. */
+
+#include "json.h"
+
+static dn_dataset_t *generate_slow(const dn_gen_params_t *p, const dn_slow_params_t *s,
+                                   uint64_t seed)
+{
+    dn_dataset_t *ds = NULL;
+    dn_err_t err = {0};
+    int rc = dn_generate_slow(p, s, seed, &ds, &err);
+    cr_assert_eq(rc, 0, "dn_generate_slow(seed %llu): %d %s", (unsigned long long)seed, rc,
+                 err.msg);
+    cr_assert_not_null(ds);
+    return ds;
+}
+
+/* A small slow setting: 3000 runs, 4 episodes after run 600. */
+static void slow_setup(dn_gen_params_t *p, dn_slow_params_t *s)
+{
+    dn_gen_params_default(p);
+    p->n_runs = 3000;
+    p->n_anomalous = 300;
+    dn_slow_params_default(s);
+    s->n_defects = 4;
+    s->first = 600;
+}
+
+typedef struct {
+    int kind, start, ramp, hold, first_bin, last_bin, bad_from, sign;
+    double size;
+} want_episode_t;
+
+static const char *const kind_name[] = {"none", "efficiency", "width", "mean"};
+
+/* The episodes of meta_extra's "slow_episodes", checked for form. */
+static int read_episodes(const dn_dataset_t *ds, want_episode_t *ep, int cap)
+{
+    size_t n = strlen(ds->meta_extra);
+    char *wrapped = malloc(n + 3);
+    cr_assert_not_null(wrapped);
+    wrapped[0] = '{';
+    memcpy(wrapped + 1, ds->meta_extra, n);
+    memcpy(wrapped + 1 + n, "}", 2);
+    dn_json_t *doc = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_json_parse(wrapped, n + 2, &doc, &err), 0, "meta_extra: %s: %s", err.msg,
+                 ds->meta_extra);
+    free(wrapped);
+    const dn_json_value_t *root = dn_json_root(doc);
+    cr_assert_not_null(dn_json_get(root, "generator"));
+    const dn_json_value_t *slow = dn_json_get(root, "slow");
+    cr_assert_not_null(slow, "meta_extra lacks slow: %s", ds->meta_extra);
+    int np;
+    const dn_gen_param_info_t *t = dn_slow_param_table(&np);
+    for (int k = 0; k < np; k++)
+        cr_assert_not_null(dn_json_get(slow, t[k].name), "slow lacks %s", t[k].name);
+    const dn_json_value_t *arr = dn_json_get(root, "slow_episodes");
+    cr_assert_eq(dn_json_type(arr), DN_JSON_ARRAY);
+    int count = (int)dn_json_array_len(arr);
+    cr_assert_leq(count, cap);
+    for (int e = 0; e < count; e++) {
+        const dn_json_value_t *x = dn_json_array_at(arr, (size_t)e);
+        want_episode_t *w = &ep[e];
+        const char *kind = dn_json_string(dn_json_get(x, "kind"));
+        cr_assert_not_null(kind);
+        w->kind = 0;
+        for (int k = 1; k <= 3; k++)
+            if (!strcmp(kind, kind_name[k]))
+                w->kind = k;
+        cr_assert_neq(w->kind, 0, "episode %d: kind %s", e, kind);
+        w->start = (int)dn_json_number(dn_json_get(x, "start"));
+        w->ramp = (int)dn_json_number(dn_json_get(x, "ramp"));
+        w->hold = (int)dn_json_number(dn_json_get(x, "hold"));
+        w->size = dn_json_number(dn_json_get(x, "size"));
+        const dn_json_value_t *bf = dn_json_get(x, "bad_from");
+        cr_assert_not_null(bf, "episode %d lacks bad_from", e);
+        w->bad_from = dn_json_type(bf) == DN_JSON_NULL ? -1 : (int)dn_json_number(bf);
+        w->sign = w->kind == DN_SLOW_MEAN ? (int)dn_json_number(dn_json_get(x, "sign")) : 1;
+        cr_assert(w->sign == 1 || w->sign == -1, "episode %d: sign %d", e, w->sign);
+        cr_assert_eq(dn_json_get(x, "first_bin") != NULL, w->kind == DN_SLOW_EFFICIENCY);
+        w->first_bin = w->last_bin = -1;
+        if (w->kind == DN_SLOW_EFFICIENCY) {
+            w->first_bin = (int)dn_json_number(dn_json_get(x, "first_bin"));
+            w->last_bin = (int)dn_json_number(dn_json_get(x, "last_bin"));
+        }
+    }
+    dn_json_destroy(&doc);
+    return count;
+}
+
+static double want_size(const want_episode_t *w, int k)
+{
+    double f = (double)(k + 1) / w->ramp;
+    return w->size * (f < 1.0 ? f : 1.0);
+}
+
+static double tolerance_of(const dn_slow_params_t *s, int kind)
+{
+    return kind == DN_SLOW_EFFICIENCY ? s->efficiency_tolerance
+           : kind == DN_SLOW_WIDTH    ? s->width_tolerance
+                                      : s->mean_tolerance;
+}
+
+Test(generator, slow_off_is_dn_generate_bit_for_bit)
+{
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    dn_slow_params_t s;
+    dn_slow_params_default(&s);
+    cr_assert_eq(s.n_defects, 0, "the mode must default to off");
+    dn_dataset_t *plain = generate(&p, 70);
+    dn_dataset_t *a = generate_slow(&p, NULL, 70), *b = generate_slow(&p, &s, 70);
+    dn_dataset_t *all[3] = {plain, a, b};
+    for (int k = 0; k < 3; k++) {
+        uint64_t h = checksum(all[k]);
+        cr_assert_eq(h, UINT64_C(0xcd44e235066777fa), "case %d: checksum 0x%016llx", k,
+                     (unsigned long long)h);
+        cr_assert_str_eq(all[k]->meta_extra, plain->meta_extra);
+        cr_assert_null(all[k]->slow_kind);
+        cr_assert_null(all[k]->slow_size);
+        cr_assert_null(all[k]->slow_bad);
+        size_t nr = (size_t)p.n_runs;
+        cr_assert(memcmp(all[k]->true_mu, plain->true_mu, nr * sizeof(double)) == 0);
+        cr_assert(memcmp(all[k]->true_sigma, plain->true_sigma, nr * sizeof(double)) == 0);
+        cr_assert(memcmp(all[k]->dead_bins, plain->dead_bins, nr * sizeof(int32_t)) == 0);
+    }
+    /* Off, the slow parameters still pass their own checks (a typo is named). */
+    s.efficiency_loss = 1.5;
+    dn_dataset_t *c = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_generate_slow(&p, &s, 70, &c, &err), DN_EINVAL);
+    cr_assert_null(c);
+    cr_assert_not_null(strstr(err.msg, "slow-efficiency-loss"), "%s", err.msg);
+    dn_dataset_destroy(&plain);
+    dn_dataset_destroy(&a);
+    dn_dataset_destroy(&b);
+}
+
+/* Episodes in their segments, sizes linear then held then gone, labels bad
+ * exactly past the tolerance, truth and meta.json agreeing; every kind drawn. */
+Test(generator, slow_episodes_sizes_and_labels)
+{
+    dn_gen_params_t p;
+    dn_slow_params_t s;
+    slow_setup(&p, &s);
+    int kinds_seen[4] = {0}, bad_seen = 0, good_seen = 0;
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        dn_dataset_t *nom = generate(&p, seed), *ds = generate_slow(&p, &s, seed);
+        want_episode_t ep[8];
+        int n_ep = read_episodes(ds, ep, 8);
+        cr_assert_eq(n_ep, s.n_defects, "seed %llu: %d episodes", (unsigned long long)seed,
+                     n_ep);
+        int *owner = malloc(sizeof(int) * (size_t)p.n_runs);
+        for (int i = 0; i < p.n_runs; i++)
+            owner[i] = -1;
+        const int span = p.n_runs - s.first;
+        for (int e = 0; e < n_ep; e++) {
+            const want_episode_t *w = &ep[e];
+            int seg_lo = s.first + span * e / s.n_defects;
+            int seg_hi = s.first + span * (e + 1) / s.n_defects;
+            cr_assert(w->ramp >= s.ramp_min && w->ramp <= s.ramp_max, "ramp %d", w->ramp);
+            cr_assert_eq(w->hold, s.hold);
+            cr_assert(w->start >= seg_lo && w->start + w->ramp + w->hold <= seg_hi,
+                      "seed %llu episode %d: runs [%d, %d) outside its segment [%d, %d)",
+                      (unsigned long long)seed, e, w->start, w->start + w->ramp + w->hold,
+                      seg_lo, seg_hi);
+            double mag = w->kind == DN_SLOW_EFFICIENCY ? s.efficiency_loss
+                         : w->kind == DN_SLOW_WIDTH    ? s.width_growth
+                                                       : s.mean_walk;
+            cr_assert_eq(w->size, mag);
+            kinds_seen[w->kind]++;
+            int bad_from = -1;
+            for (int k = 0; k < w->ramp + w->hold; k++) {
+                int i = w->start + k;
+                owner[i] = e;
+                double want = want_size(w, k);
+                cr_assert_eq(ds->slow_kind[i], w->kind, "run %d kind", i);
+                cr_assert(fabs(ds->slow_size[i] - want) <= 1e-15 * mag,
+                          "run %d (k %d of ramp %d): size %.17g, want %.17g", i, k, w->ramp,
+                          ds->slow_size[i], want);
+                if (k >= w->ramp - 1)
+                    cr_assert_eq(ds->slow_size[i], mag, "run %d held at %g", i,
+                                 ds->slow_size[i]);
+                else
+                    cr_assert_lt(ds->slow_size[i], mag);
+                int past = ds->slow_size[i] > tolerance_of(&s, w->kind);
+                cr_assert_eq(ds->slow_bad[i], past, "run %d: size %g tolerance %g slow_bad %d",
+                             i, ds->slow_size[i], tolerance_of(&s, w->kind), ds->slow_bad[i]);
+                if (past && bad_from < 0)
+                    bad_from = i;
+                bad_seen += past;
+                good_seen += !past;
+            }
+            cr_assert_eq(w->bad_from, bad_from, "episode %d: meta bad_from %d, truth %d", e,
+                         w->bad_from, bad_from);
+        }
+        for (int i = 0; i < p.n_runs; i++) {
+            if (owner[i] < 0) {
+                cr_assert_eq(ds->slow_kind[i], 0, "run %d outside every episode", i);
+                cr_assert_eq(ds->slow_size[i], 0.0);
+                cr_assert_eq(ds->slow_bad[i], 0);
+                cr_assert(!memcmp(dn_dataset_row(ds, i), dn_dataset_row(nom, i),
+                                  sizeof(double) * (size_t)p.n_bins),
+                          "run %d outside every episode: counts differ from nominal", i);
+                cr_assert_eq(ds->true_mu[i], nom->true_mu[i]);
+                cr_assert_eq(ds->true_sigma[i], nom->true_sigma[i]);
+            }
+            cr_assert_eq(ds->label[i], nom->label[i] || ds->slow_bad[i],
+                         "run %d: label %d, ordinary %d, slow_bad %d", i, ds->label[i],
+                         nom->label[i], ds->slow_bad[i]);
+            /* Dead bins follow the ordinary anomalies only; a mean or width
+             * defect changes the bin probabilities, and so how many draws the
+             * multinomial takes before the dead-bin draws of an ordinary bad run. */
+            if (ds->slow_kind[i] == DN_SLOW_WIDTH || ds->slow_kind[i] == DN_SLOW_MEAN)
+                cr_assert_eq(ds->dead_bins[i] > 0, nom->dead_bins[i] > 0 && nom->label[i],
+                             "run %d: dead bins %d", i, ds->dead_bins[i]);
+            else
+                cr_assert_eq(ds->dead_bins[i], nom->dead_bins[i], "run %d: dead bins %d, "
+                             "nominal %d", i, ds->dead_bins[i], nom->dead_bins[i]);
+            cr_assert_eq(ds->events[i], nom->events[i]);
+            cr_assert_eq(ds->rapid_mu[i], nom->rapid_mu[i]);
+            if (i < s.first)
+                cr_assert_eq(owner[i], -1, "run %d before slow-first", i);
+        }
+        free(owner);
+        dn_dataset_destroy(&nom);
+        dn_dataset_destroy(&ds);
+    }
+    for (int k = 1; k <= 3; k++)
+        cr_assert_gt(kinds_seen[k], 3, "kind %s drawn %d times in 32 episodes", kind_name[k],
+                     kinds_seen[k]);
+    cr_assert_gt(bad_seen, 0);
+    cr_assert_gt(good_seen, 0, "no run below tolerance inside an episode");
+}
+
+/* The mean walks (both signs over the episodes) and the width grows by the
+ * run's size in the truth, and nowhere else. */
+Test(generator, slow_mean_and_width_shift_the_truth)
+{
+    dn_gen_params_t p;
+    dn_slow_params_t s;
+    slow_setup(&p, &s);
+    int signs[2] = {0, 0};
+    for (int kind = DN_SLOW_WIDTH; kind <= DN_SLOW_MEAN; kind++) {
+        s.efficiency_loss = 0.0;
+        s.width_growth = kind == DN_SLOW_WIDTH ? 0.3 : 0.0;
+        s.mean_walk = kind == DN_SLOW_MEAN ? 0.8 : 0.0;
+        for (uint64_t seed = 20; seed < 25; seed++) {
+            dn_dataset_t *nom = generate(&p, seed), *ds = generate_slow(&p, &s, seed);
+            want_episode_t ep[8];
+            int n_ep = read_episodes(ds, ep, 8);
+            for (int e = 0; e < n_ep; e++) {
+                cr_assert_eq(ep[e].kind, kind);
+                if (kind == DN_SLOW_MEAN)
+                    signs[ep[e].sign > 0]++;
+            }
+            int in_episode = 0;
+            for (int i = 0; i < p.n_runs; i++) {
+                double dmu = ds->true_mu[i] - nom->true_mu[i];
+                double dsig = ds->true_sigma[i] - nom->true_sigma[i];
+                double want = ds->slow_size[i];
+                if (ds->slow_kind[i]) {
+                    in_episode++;
+                    int e = 0;
+                    while (!(i >= ep[e].start && i < ep[e].start + ep[e].ramp + ep[e].hold))
+                        e++;
+                    if (kind == DN_SLOW_MEAN)
+                        want *= ep[e].sign;
+                }
+                double got = kind == DN_SLOW_MEAN ? dmu : dsig;
+                double other = kind == DN_SLOW_MEAN ? dsig : dmu;
+                cr_assert(fabs(got - want) <= 1e-12, "seed %llu run %d: shift %.17g, want "
+                          "%.17g", (unsigned long long)seed, i, got, want);
+                cr_assert_eq(other, 0.0, "run %d: the other parameter moved by %g", i, other);
+            }
+            cr_assert_eq(in_episode, ep[0].ramp + ep[1].ramp + ep[2].ramp + ep[3].ramp +
+                                         4 * s.hold);
+            dn_dataset_destroy(&nom);
+            dn_dataset_destroy(&ds);
+        }
+    }
+    cr_assert(signs[0] > 0 && signs[1] > 0, "mean walks: %d down, %d up", signs[0], signs[1]);
+}
+
+/* Efficiency: counts thinned only in the region and only during the episode;
+ * at full size the region holds (1 - loss) of the nominal counts within 4
+ * binomial standard deviations (about 1% of the total here). */
+Test(generator, slow_efficiency_thins_only_the_region_during_the_episode)
+{
+    dn_gen_params_t p;
+    dn_slow_params_t s;
+    slow_setup(&p, &s);
+    s.width_growth = s.mean_walk = 0.0;
+    s.efficiency_loss = 0.6;
+    /* The bins covering mu-base +- 2 sigma-base = [-2, 2] on 100 bins of [-5, 5]. */
+    const int win_lo = 30, win_hi = 69;
+    for (uint64_t seed = 40; seed < 43; seed++) {
+        dn_dataset_t *nom = generate(&p, seed), *ds = generate_slow(&p, &s, seed);
+        want_episode_t ep[8];
+        int n_ep = read_episodes(ds, ep, 8);
+        for (int e = 0; e < n_ep; e++) {
+            const want_episode_t *w = &ep[e];
+            cr_assert_eq(w->kind, DN_SLOW_EFFICIENCY);
+            int width = w->last_bin - w->first_bin + 1;
+            cr_assert(width >= s.region_min && width <= s.region_max, "region width %d", width);
+            cr_assert(w->first_bin >= win_lo && w->last_bin <= win_hi,
+                      "region [%d, %d] outside the window [%d, %d]", w->first_bin, w->last_bin,
+                      win_lo, win_hi);
+            double kept = 0.0, nominal = 0.0, var = 0.0;
+            for (int k = 0; k < w->ramp + w->hold; k++) {
+                int i = w->start + k;
+                const double *a = dn_dataset_row(ds, i), *b = dn_dataset_row(nom, i);
+                for (int j = 0; j < p.n_bins; j++) {
+                    if (j < w->first_bin || j > w->last_bin) {
+                        cr_assert_eq(a[j], b[j], "run %d bin %d outside the region changed", i,
+                                     j);
+                        continue;
+                    }
+                    cr_assert_leq(a[j], b[j], "run %d bin %d: thinning added entries", i, j);
+                    if (k >= w->ramp - 1) {
+                        kept += a[j];
+                        nominal += b[j];
+                        var += b[j] * s.efficiency_loss * (1.0 - s.efficiency_loss);
+                    }
+                }
+            }
+            double want = (1.0 - s.efficiency_loss) * nominal;
+            double z = (kept - want) / sqrt(var);
+            cr_assert_gt(nominal, 10000.0, "too few entries to test: %g", nominal);
+            cr_assert(fabs(z) < 4.0, "seed %llu episode %d at full size: kept %g of %g "
+                      "(fraction %.4f, want %.4f), z %.2f", (unsigned long long)seed, e, kept,
+                      nominal, kept / nominal, 1.0 - s.efficiency_loss, z);
+        }
+        /* Outside the episodes every run is the nominal one. */
+        for (int i = 0; i < p.n_runs; i++)
+            if (!ds->slow_kind[i])
+                cr_assert(!memcmp(dn_dataset_row(ds, i), dn_dataset_row(nom, i),
+                                  sizeof(double) * (size_t)p.n_bins), "run %d changed", i);
+        dn_dataset_destroy(&nom);
+        dn_dataset_destroy(&ds);
+    }
+}
+
+Test(generator, slow_reproducible_and_seeded)
+{
+    dn_gen_params_t p;
+    dn_slow_params_t s;
+    slow_setup(&p, &s);
+    dn_dataset_t *a = generate_slow(&p, &s, 5), *b = generate_slow(&p, &s, 5),
+                 *c = generate_slow(&p, &s, 6);
+    size_t nr = (size_t)p.n_runs;
+    cr_assert(!memcmp(a->counts, b->counts, nr * p.n_bins * sizeof(double)));
+    cr_assert(!memcmp(a->true_mu, b->true_mu, nr * sizeof(double)));
+    cr_assert(!memcmp(a->true_sigma, b->true_sigma, nr * sizeof(double)));
+    cr_assert(!memcmp(a->label, b->label, nr));
+    cr_assert(!memcmp(a->slow_kind, b->slow_kind, nr));
+    cr_assert(!memcmp(a->slow_size, b->slow_size, nr * sizeof(double)));
+    cr_assert(!memcmp(a->slow_bad, b->slow_bad, nr));
+    cr_assert_str_eq(a->meta_extra, b->meta_extra);
+    cr_assert(strcmp(a->meta_extra, c->meta_extra), "seeds 5 and 6 have the same episodes");
+    cr_assert_not_null(strstr(a->meta_extra, "\"slow\": {\"slow-defects\": 4, \"slow-first\": "
+                                             "600,"), "%s", a->meta_extra);
+    dn_dataset_destroy(&a);
+    dn_dataset_destroy(&b);
+    dn_dataset_destroy(&c);
+}
+
+/* The service's localised mode: the slow layout does not depend on the bad
+ * set, and the seed's ordinary bad runs are what dn_generate labels bad. */
+Test(generator, slow_with_given_bad_runs)
+{
+    dn_gen_params_t p;
+    dn_slow_params_t s;
+    slow_setup(&p, &s);
+    dn_dataset_t *nom = generate(&p, 3), *ds = generate_slow(&p, &s, 3);
+    int *bad = malloc(sizeof(int) * (size_t)p.n_anomalous);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_generate_bad_runs(&p, 3, bad, &err), 0, "%s", err.msg);
+    for (int b = 0, i = 0; i < p.n_runs; i++)
+        if (nom->label[i]) {
+            cr_assert_lt(b, p.n_anomalous);
+            cr_assert_eq(bad[b], i, "bad run %d: %d, want %d", b, bad[b], i);
+            b++;
+        }
+    dn_dataset_t *same = NULL, *none = NULL;
+    cr_assert_eq(dn_generate_slow_with_bad(&p, &s, 3, bad, p.n_anomalous, &same, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(dn_generate_slow_with_bad(&p, &s, 3, NULL, 0, &none, &err), 0, "%s", err.msg);
+    size_t nr = (size_t)p.n_runs;
+    cr_assert(!memcmp(same->counts, ds->counts, nr * p.n_bins * sizeof(double)));
+    cr_assert(!memcmp(same->label, ds->label, nr));
+    cr_assert_str_eq(same->meta_extra, ds->meta_extra);
+    for (int i = 0; i < p.n_runs; i++) {
+        cr_assert_eq(none->slow_kind[i], ds->slow_kind[i]);
+        cr_assert_eq(none->slow_size[i], ds->slow_size[i]);
+        cr_assert_eq(none->label[i], none->slow_bad[i], "run %d: no ordinary anomalies", i);
+        if (!nom->label[i])
+            cr_assert(!memcmp(dn_dataset_row(none, i), dn_dataset_row(ds, i),
+                              sizeof(double) * (size_t)p.n_bins),
+                      "run %d good in both: counts differ", i);
+    }
+    free(bad);
+    dn_dataset_destroy(&nom);
+    dn_dataset_destroy(&ds);
+    dn_dataset_destroy(&same);
+    dn_dataset_destroy(&none);
+}
+
+static void expect_slow_invalid(const dn_gen_params_t *p, const dn_slow_params_t *s,
+                                const char *name)
+{
+    dn_err_t err = {0};
+    int rc = dn_slow_params_check(s, p, &err);
+    cr_assert_eq(rc, DN_EINVAL, "%s: check returned %d", name, rc);
+    cr_assert_not_null(strstr(err.msg, name), "%s: message does not name it: %s", name,
+                       err.msg);
+    dn_dataset_t *ds = NULL;
+    cr_assert_eq(dn_generate_slow(p, s, 1, &ds, &err), DN_EINVAL, "%s: generated", name);
+    cr_assert_null(ds);
+}
+
+Test(generator, slow_parameter_checks)
+{
+    dn_gen_params_t p;
+    dn_slow_params_t d, s;
+    slow_setup(&p, &d);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_slow_params_check(&d, &p, &err), 0, "%s", err.msg);
+#define BAD(field, value, name) \
+    do { s = d; s.field = value; expect_slow_invalid(&p, &s, name); } while (0)
+    BAD(n_defects, -1, "slow-defects");
+    BAD(first, -1, "slow-first");
+    BAD(efficiency_loss, 1.01, "slow-efficiency-loss");
+    BAD(efficiency_loss, NAN, "slow-efficiency-loss");
+    BAD(width_growth, -0.1, "slow-width-growth");
+    BAD(mean_walk, INFINITY, "slow-mean-walk");
+    BAD(ramp_min, 0, "slow-ramp-min");
+    BAD(ramp_max, 199, "slow-ramp-max");
+    BAD(hold, -1, "slow-hold");
+    BAD(region_min, 0, "slow-region-min");
+    BAD(region_max, 4, "slow-region-max");
+    BAD(region_max, 41, "slow-region-max"); /* the window [-2, 2] holds 40 bins */
+    BAD(efficiency_tolerance, 1.0, "slow-efficiency-tolerance");
+    BAD(width_tolerance, -1e-9, "slow-width-tolerance");
+    BAD(mean_tolerance, NAN, "slow-mean-tolerance");
+    BAD(n_defects, 5, "slow-ramp-max, slow-hold"); /* 2400 / 5 = 480 < 600 */
+    BAD(first, 2500, "slow-first");
+    BAD(first, 4000, "slow-first");
+#undef BAD
+    s = d;
+    s.efficiency_loss = s.width_growth = s.mean_walk = 0.0;
+    expect_slow_invalid(&p, &s, "slow-mean-walk");
+    /* Limits that are valid: 4 segments of exactly ramp-max + hold runs; the
+     * window's full width; no efficiency kind, so any region. */
+    s = d;
+    s.first = p.n_runs - 4 * (s.ramp_max + s.hold);
+    cr_assert_eq(dn_slow_params_check(&s, &p, &err), 0, "%s", err.msg);
+    s = d;
+    s.region_min = s.region_max = 40;
+    cr_assert_eq(dn_slow_params_check(&s, &p, &err), 0, "%s", err.msg);
+    s.region_min = s.region_max = 1000;
+    s.efficiency_loss = 0.0;
+    cr_assert_eq(dn_slow_params_check(&s, &p, &err), 0, "%s", err.msg);
+    dn_dataset_t *ds = generate_slow(&p, &s, 2);
+    for (int i = 0; i < p.n_runs; i++)
+        cr_assert_neq(ds->slow_kind[i], DN_SLOW_EFFICIENCY);
+    dn_dataset_destroy(&ds);
+    /* Off: the fit to the runs is not checked (the datasets are dn_generate's). */
+    s = d;
+    s.n_defects = 0;
+    s.first = 100000;
+    cr_assert_eq(dn_slow_params_check(&s, &p, &err), 0, "%s", err.msg);
+    /* A full loss and a zero ramp spread work: every region bin empty when held. */
+    s = d;
+    s.width_growth = s.mean_walk = 0.0;
+    s.efficiency_loss = 1.0;
+    s.ramp_min = s.ramp_max = 50;
+    ds = generate_slow(&p, &s, 2);
+    want_episode_t ep[8];
+    int n_ep = read_episodes(ds, ep, 8);
+    for (int e = 0; e < n_ep; e++) {
+        cr_assert_eq(ep[e].ramp, 50);
+        for (int k = ep[e].ramp - 1; k < ep[e].ramp + ep[e].hold; k++)
+            for (int j = ep[e].first_bin; j <= ep[e].last_bin; j++)
+                cr_assert_eq(dn_dataset_row(ds, ep[e].start + k)[j], 0.0);
+    }
+    dn_dataset_destroy(&ds);
+}
+
+Test(generator, slow_param_table_and_set)
+{
+    int np = 0;
+    const dn_gen_param_info_t *t = dn_slow_param_table(&np);
+    cr_assert_eq(np, 13);
+    dn_slow_params_t s;
+    memset(&s, 0, sizeof s);
+    dn_err_t err = {0};
+    for (int k = 0; k < np; k++) {
+        cr_assert(!strncmp(t[k].name, "slow-", 5), "%s", t[k].name);
+        cr_assert(t[k].help && t[k].help[0], "%s lacks help", t[k].name);
+        for (int l = 0; l < k; l++)
+            cr_assert_neq(t[k].offset, t[l].offset, "%s and %s share a field", t[k].name,
+                          t[l].name);
+        char v[32];
+        snprintf(v, sizeof v, "%d", k + 1);
+        cr_assert_eq(dn_slow_params_set(&s, t[k].name, v, &err), 0, "%s", err.msg);
+    }
+    cr_assert_eq(s.n_defects, 1);
+    cr_assert_eq(s.first, 2);
+    cr_assert_eq(s.efficiency_loss, 3.0);
+    cr_assert_eq(s.hold, 8);
+    cr_assert_eq(s.region_max, 10);
+    cr_assert_eq(s.mean_tolerance, 13.0);
+    dn_slow_params_t before = s;
+    cr_assert_eq(dn_slow_params_set(&s, "slow-hold", "1.5", &err), DN_EINVAL);
+    cr_assert_not_null(strstr(err.msg, "slow-hold"), "%s", err.msg);
+    cr_assert_eq(dn_slow_params_set(&s, "slow-mean-walk", "nan", &err), DN_EINVAL);
+    cr_assert_eq(dn_slow_params_set(&s, "runs", "5", &err), DN_EINVAL, "a SPEC 1 name");
+    cr_assert(!memcmp(&s, &before, sizeof s));
+    /* The two tables do not share a name. */
+    int ng;
+    const dn_gen_param_info_t *g = dn_gen_param_table(&ng);
+    for (int k = 0; k < np; k++)
+        for (int l = 0; l < ng; l++)
+            cr_assert(strcmp(t[k].name, g[l].name), "%s in both tables", t[k].name);
+}

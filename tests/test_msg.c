@@ -1044,3 +1044,40 @@ Test(msg, unknown_fields_anywhere_are_refused_by_name)
     free(eb);
     dinamo__histogram__free_unpacked(hp, NULL);
 }
+
+/* The slow-anomaly truth of a Label (issue 20): round trip, kind 0..3 and a
+ * finite size >= 0, a Truth without them still valid. */
+Test(msg, label_slow_truth)
+{
+    Dinamo__Label l = make_label();
+    Dinamo__Truth t = DINAMO__TRUTH__INIT;
+    t.has_mu = t.has_sigma = 1;
+    t.mu = 0.5;
+    t.sigma = 1.25;
+    l.truth = &t;
+    Dinamo__Envelope env = wrap(&l, DINAMO__ENVELOPE__BODY_LABEL), *e = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    cr_assert(!e->label->truth->has_slow_kind && !e->label->truth->has_slow_size &&
+              !e->label->truth->has_slow_bad, "slow fields appeared");
+    dn_msg_free(&e);
+    t.has_slow_kind = t.has_slow_size = t.has_slow_bad = 1;
+    t.slow_kind = 3;
+    t.slow_size = 0.375;
+    t.slow_bad = 1;
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    cr_assert_eq(e->label->truth->slow_kind, 3);
+    cr_assert_eq(e->label->truth->slow_size, 0.375);
+    cr_assert_eq(e->label->truth->slow_bad, 1);
+    dn_msg_free(&e);
+    t.slow_kind = 4;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "slow kind 4", NULL);
+    t.slow_kind = 1;
+    t.slow_size = -0.5;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "slow size -0.5", NULL);
+    t.slow_size = NAN;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "slow size nan", NULL);
+    t.slow_size = 0.0;
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    dn_msg_free(&e);
+}

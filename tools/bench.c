@@ -41,6 +41,7 @@ static const char bench_help[] =
 
 typedef struct bench_args_t {
     dn_gen_params_t gp;
+    dn_slow_params_t sp;
     dn_eval_opts_t opts;
     long n, jobs;
     uint64_t first_seed;
@@ -49,6 +50,7 @@ typedef struct bench_args_t {
 
 typedef struct bench_job_t {
     const dn_gen_params_t *gp;
+    const dn_slow_params_t *sp;
     const dn_eval_opts_t *opts;
     uint64_t first_seed;
     int n;
@@ -104,6 +106,7 @@ static int parse_args(args_t *a, bench_args_t *b)
         } else if (!strcmp(name, "--help")) {
             fputs(bench_help, stdout);
             print_gen_params_help(stdout);
+            print_slow_params_help(stdout);
             return 0;
         } else if (!strcmp(name, "--datasets")) {
             erc = parse_int(a->cmd, name, v, 1, 10000000, &b->n);
@@ -115,6 +118,8 @@ static int parse_args(args_t *a, bench_args_t *b)
             b->out_dir = v;
         } else if (!(erc = parse_eval_opt(a->cmd, name, v, &b->opts, &handled)) && !handled) {
             erc = try_gen_param(a->cmd, &b->gp, name, v, &handled);
+            if (!erc && !handled)
+                erc = try_slow_param(a->cmd, &b->sp, name, v, &handled);
         }
         if (erc)
             return erc;
@@ -126,7 +131,7 @@ static int parse_args(args_t *a, bench_args_t *b)
     if (b->n < 1)
         return usage_error(a->cmd, "%s", "--datasets N is required");
     dn_err_t err = {0};
-    if (dn_gen_params_check(&b->gp, &err)) {
+    if (dn_gen_params_check(&b->gp, &err) || dn_slow_params_check(&b->sp, &b->gp, &err)) {
         fprintf(stderr, "dinamo %s: %s\n", a->cmd, err.msg);
         return 2;
     }
@@ -144,7 +149,7 @@ static void *bench_worker(void *arg)
             break;
         dn_err_t err = {0};
         dn_dataset_t *ds = NULL;
-        int rc = dn_generate(job->gp, job->first_seed + (uint64_t)i, &ds, &err);
+        int rc = dn_generate_slow(job->gp, job->sp, job->first_seed + (uint64_t)i, &ds, &err);
         if (!rc)
             rc = dn_evaluate(ds, job->opts, &job->res[i], &err);
         if (!rc && job->res_one) {
@@ -332,6 +337,7 @@ int cmd_bench(args_t *a)
 {
     bench_args_t b = {.jobs = sysconf(_SC_NPROCESSORS_ONLN), .out_dir = "."};
     dn_gen_params_default(&b.gp);
+    dn_slow_params_default(&b.sp);
     dn_eval_opts_default(&b.opts);
     if (b.jobs < 1)
         b.jobs = 1;
@@ -342,7 +348,8 @@ int cmd_bench(args_t *a)
     if (dn_mkdirs(b.out_dir, &err))
         return fail_with(a->cmd, &err, DN_EIO);
     const char *method = b.opts.method == DN_METHOD_S ? "s" : "ml";
-    bench_job_t job = {.gp = &b.gp, .opts = &b.opts, .first_seed = b.first_seed, .n = (int)b.n};
+    bench_job_t job = {.gp = &b.gp, .sp = &b.sp, .opts = &b.opts, .first_seed = b.first_seed,
+                       .n = (int)b.n};
     job.res = calloc((size_t)b.n, sizeof *job.res);
     job.rc = calloc((size_t)b.n, sizeof *job.rc);
     job.msg = calloc((size_t)b.n, sizeof *job.msg);

@@ -164,6 +164,46 @@ void print_gen_params_help(FILE *f)
     }
 }
 
+/* Slow-anomaly parameters as options: --slow-<name> VALUE (generator.h). */
+int try_slow_param(const char *cmd, dn_slow_params_t *sp, const char *name,
+                   const char *value, int *handled)
+{
+    *handled = 0;
+    int n;
+    const dn_gen_param_info_t *tab = dn_slow_param_table(&n);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(name + 2, tab[i].name) == 0) {
+            dn_err_t err = {0};
+            *handled = 1;
+            if (dn_slow_params_set(sp, tab[i].name, value, &err)) {
+                fprintf(stderr, "dinamo %s: %s\n", cmd, err.msg);
+                return 2;
+            }
+            return 0;
+        }
+    }
+    return 0;
+}
+
+void print_slow_params_help(FILE *f)
+{
+    int n;
+    dn_slow_params_t def;
+    dn_slow_params_default(&def);
+    const dn_gen_param_info_t *tab = dn_slow_param_table(&n);
+    fprintf(f, "\nSlow anomalies (issue 20; on when --slow-defects > 0), each --NAME VALUE;\n"
+               "a run is labelled bad once its defect's size exceeds its kind's tolerance:\n");
+    for (int i = 0; i < n; i++) {
+        const char *p = (const char *)&def + tab[i].offset;
+        char dflt[64];
+        if (tab[i].type == DN_GEN_INT)
+            snprintf(dflt, sizeof dflt, "%d", *(const int *)p);
+        else
+            snprintf(dflt, sizeof dflt, "%g", *(const double *)p);
+        fprintf(f, "  --%-26s %s (default %s)\n", tab[i].name, tab[i].help, dflt);
+    }
+}
+
 /* ---- input helper -------------------------------------------------------------- */
 
 /* --in names a dataset directory, a runs CSV, an .npz dataset, a directory of

@@ -72,6 +72,11 @@ struct dn_gen_params_t;
 int try_gen_param(const char *cmd, struct dn_gen_params_t *gp, const char *name,
                   const char *value, int *handled);
 void print_gen_params_help(FILE *f);
+/* The slow-anomaly parameters (--slow-NAME VALUE, generator.h) the same way. */
+struct dn_slow_params_t;
+int try_slow_param(const char *cmd, struct dn_slow_params_t *sp, const char *name,
+                   const char *value, int *handled);
+void print_slow_params_help(FILE *f);
 
 /* The subcommands outside dinamo.c: each takes the arguments after its name
  * and returns the exit status (0, 1, 2). */

@@ -20,12 +20,17 @@ static const char generate_help[] =
     "generator parameter, seed). The same seed gives the same dataset everywhere.\n"
     "--format root writes, in place of runs.csv, one ROOT file per run,\n"
     "run_000123.root, holding the TH1D synthetic/h0 (the dataset's edges and\n"
-    "counts), and labels.csv (run,label: pass it with --labels).\n";
+    "counts), and labels.csv (run,label: pass it with --labels).\n"
+    "With --slow-defects N > 0 the dataset also has N slow anomalies (defects\n"
+    "growing over hundreds of runs): truth.csv gains slow_kind,slow_size,slow_bad\n"
+    "and meta.json \"slow\" and \"slow_episodes\".\n";
 
 int cmd_generate(args_t *a)
 {
     dn_gen_params_t gp;
     dn_gen_params_default(&gp);
+    dn_slow_params_t sp;
+    dn_slow_params_default(&sp);
     uint64_t seed = 0;
     int have_seed = 0, root = 0;
     const char *out = NULL;
@@ -38,6 +43,7 @@ int cmd_generate(args_t *a)
         if (!strcmp(name, "--help")) {
             fputs(generate_help, stdout);
             print_gen_params_help(stdout);
+            print_slow_params_help(stdout);
             return 0;
         } else if (!strcmp(name, "--seed")) {
             if (parse_u64(a->cmd, name, v, &seed))
@@ -51,7 +57,8 @@ int cmd_generate(args_t *a)
             root = !strcmp(v, "root");
         } else {
             int handled;
-            if (try_gen_param(a->cmd, &gp, name, v, &handled))
+            if (try_gen_param(a->cmd, &gp, name, v, &handled) ||
+                (!handled && try_slow_param(a->cmd, &sp, name, v, &handled)))
                 return 2;
             if (!handled)
                 return usage_error(a->cmd, "unknown option %s", name);
@@ -62,12 +69,12 @@ int cmd_generate(args_t *a)
     if (!have_seed || !out)
         return usage_error(a->cmd, "%s", "--seed and --out are required");
     dn_err_t err = {0};
-    if (dn_gen_params_check(&gp, &err)) {
+    if (dn_gen_params_check(&gp, &err) || dn_slow_params_check(&sp, &gp, &err)) {
         fprintf(stderr, "dinamo %s: %s\n", a->cmd, err.msg);
         return 2;
     }
     dn_dataset_t *ds = NULL;
-    int rc = dn_generate(&gp, seed, &ds, &err);
+    int rc = dn_generate_slow(&gp, &sp, seed, &ds, &err);
     if (!rc)
         rc = root ? dn_dataset_write_root_dir(ds, out, NULL, &err)
                   : dn_dataset_write_dir(ds, out, &err);

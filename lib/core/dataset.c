@@ -33,6 +33,30 @@ int dn_dataset_alloc_truth(dn_dataset_t *ds)
     return DN_ENOMEM;
 }
 
+int dn_dataset_alloc_slow(dn_dataset_t *ds)
+{
+    if (ds->slow_kind && ds->slow_size && ds->slow_bad)
+        return DN_OK;
+    dn_dataset_free_slow(ds); /* a partial group is replaced whole */
+    size_t nr = ds->n_runs ? (size_t)ds->n_runs : 1;
+    ds->slow_kind = calloc(nr, sizeof *ds->slow_kind);
+    ds->slow_size = calloc(nr, sizeof *ds->slow_size);
+    ds->slow_bad = calloc(nr, sizeof *ds->slow_bad);
+    if (ds->slow_kind && ds->slow_size && ds->slow_bad)
+        return DN_OK;
+    dn_dataset_free_slow(ds);
+    return DN_ENOMEM;
+}
+
+void dn_dataset_free_slow(dn_dataset_t *ds)
+{
+    free(ds->slow_kind);
+    free(ds->slow_size);
+    free(ds->slow_bad);
+    ds->slow_kind = ds->slow_bad = NULL;
+    ds->slow_size = NULL;
+}
+
 dn_dataset_t *dn_dataset_new(int n_runs, int n_bins, int with_truth)
 {
     if (n_runs < 0 || n_bins < 1 || (int64_t)n_runs * n_bins > INT64_C(1) << 40)
@@ -98,6 +122,7 @@ void dn_dataset_destroy(dn_dataset_t **self_p)
     free(ds->rapid_sigma);
     free(ds->events);
     free(ds->dead_bins);
+    dn_dataset_free_slow(ds);
     free(ds->meta_extra);
     free(ds);
     *self_p = NULL;

@@ -8,9 +8,11 @@
  *   truth.csv  optional; columns found by their header names, in any order:
  *              run, mu, sigma, rapid_change required; rapid_mu and rapid_sigma
  *              (both or neither; rapid_change = rapid_mu || rapid_sigma), events
- *              and dead_bins optional; a column of any other name is ignored.
- *              dn_dataset_write_dir writes `run,mu,sigma,rapid_change` and, of
- *              the optional ones, those the dataset knows.
+ *              and dead_bins optional; slow_kind, slow_size and slow_bad
+ *              optional (all three or none: the slow-anomaly truth); a column
+ *              of any other name is ignored. dn_dataset_write_dir writes
+ *              `run,mu,sigma,rapid_change` and, of the optional ones, those
+ *              the dataset knows.
  *   meta.json  optional; {"bin_edges": [...], ...}: the bin edges and whatever the
  *              producer adds (the generator writes its parameters and seed).
  *
@@ -28,7 +30,11 @@
  * n_bins >= 1, counts holds n_runs*n_bins finite non-negative values (readers
  * reject anything else), variances (when set) the same, edges holds n_bins+1
  * strictly increasing values, labels
- * are -1 (unknown), 0 (good) or 1 (bad). Truth arrays are all NULL or all set.
+ * are -1 (unknown), 0 (good) or 1 (bad). Truth arrays are all NULL or all set;
+ * the slow-anomaly truth (slow_kind, slow_size, slow_bad) is a group of its
+ * own, all NULL or all set, and set only with the other truth. In it, a run
+ * with slow_kind 0 has slow_size 0 and slow_bad 0, slow_size is finite >= 0,
+ * and a run with slow_bad 1 is not labelled good.
  *
  * Truth a truth.csv did not give is marked, never made up (and never written
  * back): without rapid_mu and rapid_sigma, rapid_split_known is 0 and each run
@@ -67,11 +73,12 @@ typedef struct dn_dataset_t {
     int32_t *events;     /* [n_runs] I0: events drawn before binning; -1 unknown */
     int32_t *dead_bins;  /* [n_runs] dead bins set to zero (0 for good runs);
                             -1 unknown */
-    /* slow-defect truth (generator.h's slow mode), a separate optional group:
-       NULL unless the dataset has it */
+    /* slow-anomaly truth (generator.h dn_generate_slow): NULL unless given */
     uint8_t *slow_kind;  /* [n_runs] 0 none, 1 efficiency, 2 width, 3 mean */
-    double *slow_size;   /* [n_runs] the defect's size in its kind's unit; 0 where none */
-    uint8_t *slow_bad;   /* [n_runs] 1: bad because the slow defect passed its tolerance */
+    double *slow_size;   /* [n_runs] the defect's size at the run, in its kind's
+                            unit (fraction lost, sigma added, |mu shift|); 0: none */
+    uint8_t *slow_bad;   /* [n_runs] 1: bad because the slow defect passed its
+                            tolerance (0 also for runs bad only otherwise) */
     char *meta_extra;    /* JSON members (no braces) added to meta.json, or NULL */
 } dn_dataset_t;
 
@@ -84,6 +91,14 @@ dn_dataset_t *dn_dataset_new(int n_runs, int n_bins, int with_truth);
 /* Allocates ds's truth arrays, zero-filled with rapid_split_known 1, when it
  * has none (all or none: on failure they stay NULL). Returns 0 or DN_ENOMEM. */
 int dn_dataset_alloc_truth(dn_dataset_t *ds);
+
+/* Allocates ds's slow-anomaly truth arrays, zero-filled, unless it has all
+ * three (a partial group is freed first; on failure all are NULL).
+ * Returns 0 or DN_ENOMEM. */
+int dn_dataset_alloc_slow(dn_dataset_t *ds);
+
+/* Frees ds's slow-anomaly truth arrays and sets them to NULL. */
+void dn_dataset_free_slow(dn_dataset_t *ds);
 
 /* Makes ds 2-D with ny bins of y (ny must divide n_bins): edges_y becomes
  * 0, 1, ..., ny and edges 0, 1, ..., nx (edges_known 0); the caller overwrites

@@ -107,4 +107,88 @@ int dn_generate(const dn_gen_params_t *p, uint64_t seed, dn_dataset_t **out,
 int dn_generate_with_bad(const dn_gen_params_t *p, uint64_t seed, const int *bad, int n_bad,
                          dn_dataset_t **out, dn_err_t *err);
 
+/* ---- slow anomalies (issue 20) ---------------------------------------------
+ *
+ * Defects that develop over hundreds of runs on top of the nominal data, the
+ * failure an evolving reference absorbs: slow_defects episodes per dataset,
+ * each of one kind drawn uniformly among the enabled ones (a kind whose
+ * magnitude is 0 is disabled):
+ *   efficiency  a contiguous region of bins loses a fraction of its entries
+ *               (count' = Binomial(count, 1 - size));
+ *   width       sigma grows by size;
+ *   mean        mu moves by sign * size (the sign a fair coin per episode).
+ * [slow_first, n_runs) is split into slow_defects equal segments with one
+ * episode each: it starts at a run drawn uniformly so that ramp + hold runs fit
+ * in its segment; at run start + k (0 <= k < ramp + hold) its size is
+ * magnitude * min(1, (k + 1) / ramp); from start + ramp + hold on it is
+ * repaired (gone). A run whose size exceeds its kind's tolerance is labelled
+ * bad (slow_bad); below it the run stays good and is learned, as a shifter
+ * lets it be. Defaults in comments. */
+typedef struct dn_slow_params_t {
+    int n_defects;              /* slow-defects 0: mode off */
+    int first;                  /* slow-first 1000: earliest start run */
+    double efficiency_loss;     /* slow-efficiency-loss 0.6 */
+    double width_growth;        /* slow-width-growth 0.4 */
+    double mean_walk;           /* slow-mean-walk 1.0 */
+    int ramp_min, ramp_max;     /* slow-ramp-min/max 200, 500 runs */
+    int hold;                   /* slow-hold 100 runs */
+    int region_min, region_max; /* slow-region-min/max 5, 15 bins */
+    double efficiency_tolerance;/* slow-efficiency-tolerance 0.15 */
+    double width_tolerance;     /* slow-width-tolerance 0.1 */
+    double mean_tolerance;      /* slow-mean-tolerance 0.25 */
+} dn_slow_params_t;
+
+/* Kinds of slow defect, as in the truth (dataset.h slow_kind). */
+enum { DN_SLOW_NONE = 0, DN_SLOW_EFFICIENCY = 1, DN_SLOW_WIDTH = 2, DN_SLOW_MEAN = 3 };
+
+/* Fills *s with the defaults above (the mode off). */
+void dn_slow_params_default(dn_slow_params_t *s);
+
+/* Checks every slow parameter by itself: slow-defects >= 0, slow-first >= 0,
+ * slow-efficiency-loss in [0, 1], slow-width-growth and slow-mean-walk finite
+ * >= 0, 1 <= slow-ramp-min <= slow-ramp-max, slow-hold >= 0, 1 <=
+ * slow-region-min <= slow-region-max, slow-efficiency-tolerance in [0, 1),
+ * the other tolerances finite >= 0. When slow-defects > 0 also against *p
+ * (which must itself pass dn_gen_params_check): some kind is enabled; every
+ * segment of [slow-first, runs) holds slow-ramp-max + slow-hold runs; and,
+ * when the efficiency kind is enabled, slow-region-max bins fit in the bins
+ * covering [mu-base - 2 sigma-base, mu-base + 2 sigma-base] (clipped).
+ * Returns 0, or DN_EINVAL with *err (may be NULL) naming the parameters by
+ * their CLI names and values. */
+int dn_slow_params_check(const dn_slow_params_t *s, const dn_gen_params_t *p, dn_err_t *err);
+
+/* The slow parameters' table, as dn_gen_param_table (offsets into
+ * dn_slow_params_t; names "slow-defects", "slow-first", ...). Never fails. */
+const dn_gen_param_info_t *dn_slow_param_table(int *n_out);
+
+/* Sets the slow parameter `name` (CLI spelling) from `value`, as
+ * dn_gen_params_set. Returns 0, or DN_EINVAL naming the unknown parameter or
+ * the unparsable value; *s unchanged on error. */
+int dn_slow_params_set(dn_slow_params_t *s, const char *name, const char *value,
+                       dn_err_t *err);
+
+/* dn_generate with slow anomalies on top. s NULL or s->n_defects 0: exactly
+ * dn_generate (same bytes, meta_extra included; s, when not NULL, must still
+ * pass its own checks). Otherwise the nominal draws of every run are those of
+ * dn_generate (the slow draws come from streams of their own, generator.c);
+ * the dataset also holds slow_kind, slow_size and slow_bad (dataset.h), its
+ * label is 1 where slow_bad is (besides the ordinary anomalies), and
+ * meta_extra adds "slow": {every slow parameter} and "slow_episodes": [...].
+ * Returns as dn_generate; DN_EINVAL names bad slow parameters. */
+int dn_generate_slow(const dn_gen_params_t *p, const dn_slow_params_t *s, uint64_t seed,
+                     dn_dataset_t **out, dn_err_t *err);
+
+/* dn_generate_with_bad with slow anomalies (as dn_generate_slow): the slow
+ * episodes and their draws do not depend on the bad set, so datasets of one
+ * seed with different bad sets agree at every run good in both, slow defects
+ * included. Returns as dn_generate_with_bad. */
+int dn_generate_slow_with_bad(const dn_gen_params_t *p, const dn_slow_params_t *s,
+                              uint64_t seed, const int *bad, int n_bad, dn_dataset_t **out,
+                              dn_err_t *err);
+
+/* The seed's ordinary anomalous runs (what dn_generate labels bad, without
+ * slow defects): p->n_anomalous sorted run indices into bad[] (room for
+ * p->n_anomalous ints). Returns 0, DN_EINVAL (parameters) or DN_ENOMEM. */
+int dn_generate_bad_runs(const dn_gen_params_t *p, uint64_t seed, int *bad, dn_err_t *err);
+
 #endif

@@ -26,7 +26,11 @@
  * truth.csv: its columns are found by header name (truth_layout_t), so any
  * order and extra columns of other names (ignored) are accepted; the truth it
  * does not give is marked as dataset.h says (rapid_split_known 0, events and
- * dead_bins -1) and the writer leaves those columns out again.
+ * dead_bins -1) and the writer leaves those columns out again. The slow-anomaly
+ * columns slow_kind, slow_size and slow_bad come all three or none; without
+ * them the dataset's slow arrays are NULL and none is written. Their values
+ * are checked row by row: kind 0..3, size finite >= 0, bad 0/1, a run of
+ * kind 0 with size 0 and bad 0, and a slow-bad run not labelled good.
  *
  * Writing validates the dataset first (so whatever is written reads back),
  * writes the three files under temporary names, checks that every byte reached
@@ -54,9 +58,11 @@
 /* truth.csv's known columns, by name; the first N_TRUTH_REQUIRED must be there. */
 static const char *const truth_columns[] = {"run",         "mu",        "sigma",
                                             "rapid_change", "rapid_mu", "rapid_sigma",
-                                            "events",       "dead_bins"};
+                                            "events",       "dead_bins",
+                                            "slow_kind",    "slow_size", "slow_bad"};
 enum {
     T_RUN, T_MU, T_SIGMA, T_CHANGE, T_RAPID_MU, T_RAPID_SIGMA, T_EVENTS, T_DEAD_BINS,
+    T_SLOW_KIND, T_SLOW_SIZE, T_SLOW_BAD,
     N_TRUTH_COLUMNS,
     N_TRUTH_REQUIRED = T_RAPID_MU
 };
@@ -515,6 +521,50 @@ static int parse_truth_header(const csv_t *c, truth_layout_t *t, dn_err_t *err)
                           "or neither)", c->path, c->line,
                           truth_columns[t->col[T_RAPID_MU] >= 0 ? T_RAPID_MU : T_RAPID_SIGMA],
                           truth_columns[t->col[T_RAPID_MU] >= 0 ? T_RAPID_SIGMA : T_RAPID_MU]);
+    int n_slow = (t->col[T_SLOW_KIND] >= 0) + (t->col[T_SLOW_SIZE] >= 0) +
+                 (t->col[T_SLOW_BAD] >= 0);
+    if (n_slow != 0 && n_slow != 3)
+        return dn_err_set(err, DN_EFORMAT, "%s:%ld: header has %d of the columns slow_kind, "
+                          "slow_size, slow_bad (give all three or none)", c->path, c->line,
+                          n_slow);
+    return DN_OK;
+}
+
+/* The slow-anomaly truth of row i (the columns are there and ds has the
+ * arrays); label: the run's label when known here (runs.csv), else -1. */
+static int parse_slow_fields(const csv_t *c, const char *const *field, const char *const *fend,
+                             dn_dataset_t *ds, int i, int label, dn_err_t *err)
+{
+    int64_t kind;
+    const char *s = field[T_SLOW_KIND], *fe = fend[T_SLOW_KIND];
+    if (parse_int(s, fe, 0, 3, &kind))
+        return dn_err_set(err, DN_ERANGE, "%s:%ld: column slow_kind: \"%.*s\" is not 0 (none), "
+                          "1 (efficiency), 2 (width) or 3 (mean)", c->path, c->line,
+                          show_len(s, fe), s);
+    double size;
+    s = field[T_SLOW_SIZE];
+    fe = fend[T_SLOW_SIZE];
+    num_status_t st = parse_double(s, fe, &size);
+    if (st == NUM_OK && !(size >= 0.0))
+        st = NUM_NONFINITE;
+    if (st != NUM_OK)
+        return dn_err_set(err, st == NUM_NONFINITE ? DN_ERANGE : DN_EFORMAT,
+                          "%s:%ld: column slow_size: \"%.*s\" is not a finite number >= 0",
+                          c->path, c->line, show_len(s, fe), s);
+    uint8_t bad = 0;
+    int rc = parse_flag(c, field[T_SLOW_BAD], fend[T_SLOW_BAD], "slow_bad", &bad, err);
+    if (rc)
+        return rc;
+    if (kind == 0 && (size != 0.0 || bad))
+        return dn_err_set(err, DN_EFORMAT, "%s:%ld: slow_kind 0 (none) with slow_size %.*s, "
+                          "slow_bad %d (a run without a slow defect has size 0 and is not "
+                          "slow-bad)", c->path, c->line, show_len(s, fe), s, bad);
+    if (bad && label == 0)
+        return dn_err_set(err, DN_EFORMAT, "%s:%ld: slow_bad 1 but the run is labelled good",
+                          c->path, c->line);
+    ds->slow_kind[i] = (uint8_t)kind;
+    ds->slow_size[i] = size;
+    ds->slow_bad[i] = bad;
     return DN_OK;
 }
 
@@ -589,6 +639,8 @@ static int parse_truth_row(const csv_t *c, const truth_layout_t *t, dn_dataset_t
                               field[k]);
         *idst[k - T_EVENTS] = (int32_t)v;
     }
+    if (t->col[T_SLOW_KIND] >= 0)
+        return parse_slow_fields(c, field, fend, ds, i, runs_path ? ds->label[i] : -1, err);
     return DN_OK;
 }
 
@@ -607,6 +659,10 @@ static int read_truth(const char *path, const char *runs_path, dn_dataset_t *ds,
         goto done;
     }
     ds->rapid_split_known = t.col[T_RAPID_MU] >= 0;
+    if (t.col[T_SLOW_KIND] >= 0 && dn_dataset_alloc_slow(ds) != DN_OK) {
+        rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
     for (int i = 0; i < ds->n_runs; i++) {
         csv_next_line(&c);
         if ((rc = parse_truth_row(&c, &t, ds, i, runs_path, err)))
@@ -634,6 +690,10 @@ int dn_truth_read_by_run(const char *path, dn_dataset_t *ds, int *n_missing, dn_
         goto done;
     }
     tr->rapid_split_known = t.col[T_RAPID_MU] >= 0;
+    if (t.col[T_SLOW_KIND] >= 0 && dn_dataset_alloc_slow(tr) != DN_OK) {
+        rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory for %zu rows", path, n_rows);
+        goto done;
+    }
     for (int i = 0; i < tr->n_runs; i++) {
         csv_next_line(&c);
         if ((rc = parse_truth_row(&c, &t, tr, i, NULL, err)))
@@ -660,11 +720,14 @@ int dn_truth_read_by_run(const char *path, dn_dataset_t *ds, int *n_missing, dn_
         free(at);
         goto done;
     }
-    if (dn_dataset_alloc_truth(ds) != DN_OK) {
+    if (dn_dataset_alloc_truth(ds) != DN_OK ||
+        (tr->slow_kind && dn_dataset_alloc_slow(ds) != DN_OK)) {
         free(at);
         rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory", path);
         goto done;
     }
+    if (!tr->slow_kind) /* the truth is this file's: no slow columns, no slow truth */
+        dn_dataset_free_slow(ds);
     for (int i = 0; i < ds->n_runs; i++) {
         int k = at[i];
         ds->true_mu[i] = tr->true_mu[k];
@@ -673,6 +736,11 @@ int dn_truth_read_by_run(const char *path, dn_dataset_t *ds, int *n_missing, dn_
         ds->rapid_sigma[i] = tr->rapid_sigma[k];
         ds->events[i] = tr->events[k];
         ds->dead_bins[i] = tr->dead_bins[k];
+        if (tr->slow_kind) {
+            ds->slow_kind[i] = tr->slow_kind[k];
+            ds->slow_size[i] = tr->slow_size[k];
+            ds->slow_bad[i] = tr->slow_bad[k];
+        }
     }
     ds->rapid_split_known = tr->rapid_split_known;
     free(at);
@@ -905,6 +973,10 @@ static int validate(const dn_dataset_t *ds, int allow_variances, dn_err_t *err)
         truth != (ds->rapid_sigma != NULL) || truth != (ds->events != NULL) ||
         truth != (ds->dead_bins != NULL))
         return dn_err_set(err, DN_EINVAL, "dataset truth arrays are partly NULL");
+    int slow = ds->slow_kind != NULL;
+    if (slow != (ds->slow_size != NULL) || slow != (ds->slow_bad != NULL) || (slow && !truth))
+        return dn_err_set(err, DN_EINVAL, "dataset slow-anomaly truth arrays are partly NULL, "
+                          "or set without the other truth");
     if (ds->n_bins_y < 0 || (ds->n_bins_y > 0 && (!ds->edges_y || ds->n_bins % ds->n_bins_y)))
         return dn_err_set(err, DN_EINVAL, "dataset has %d bins of y for %d bins", ds->n_bins_y,
                           ds->n_bins);
@@ -945,6 +1017,14 @@ static int validate(const dn_dataset_t *ds, int allow_variances, dn_err_t *err)
                                   "rapid_split_known is 0 (only rapid_mu holds the change)",
                                   ds->run[i]);
         }
+        if (slow && (ds->slow_kind[i] > 3 || !isfinite(ds->slow_size[i]) ||
+                     ds->slow_size[i] < 0 || ds->slow_bad[i] > 1 ||
+                     (ds->slow_kind[i] == 0 && (ds->slow_size[i] != 0 || ds->slow_bad[i])) ||
+                     (ds->slow_bad[i] && ds->label[i] == 0)))
+            return dn_err_set(err, DN_EINVAL, "run %" PRId64 ": slow truth kind %d, size %g, "
+                              "bad %d (label %d) inconsistent (dataset.h)", ds->run[i],
+                              ds->slow_kind[i], ds->slow_size[i], ds->slow_bad[i],
+                              ds->label[i]);
     }
     if (ds->meta_extra) {
         /* must be object members, and none we write ourselves */
@@ -1016,10 +1096,13 @@ static void put_known_i32(FILE *f, int32_t v)
 }
 
 /* Only what the dataset knows: no rapid_mu/rapid_sigma when only their OR
- * was given, no events or dead_bins column when no run has one. */
+ * was given, no events or dead_bins column when no run has one, the slow
+ * columns only with the slow-anomaly truth. */
 static void write_truth(const dn_dataset_t *ds, FILE *f)
 {
-    int with[N_TRUTH_COLUMNS] = {1, 1, 1, 1, ds->rapid_split_known, ds->rapid_split_known, 0, 0};
+    const int slow = ds->slow_kind != NULL;
+    int with[N_TRUTH_COLUMNS] = {1, 1, 1, 1, ds->rapid_split_known, ds->rapid_split_known, 0, 0,
+                                 slow, slow, slow};
     for (int i = 0; i < ds->n_runs; i++) {
         with[T_EVENTS] |= ds->events[i] >= 0;
         with[T_DEAD_BINS] |= ds->dead_bins[i] >= 0;
@@ -1041,6 +1124,11 @@ static void write_truth(const dn_dataset_t *ds, FILE *f)
             put_known_i32(f, ds->events[i]);
         if (with[T_DEAD_BINS])
             put_known_i32(f, ds->dead_bins[i]);
+        if (slow) {
+            fprintf(f, ",%d,", ds->slow_kind[i]);
+            put_number(f, ds->slow_size[i]);
+            fprintf(f, ",%d", ds->slow_bad[i]);
+        }
         putc('\n', f);
     }
 }

@@ -312,6 +312,11 @@ static int validate_label(const Dinamo__Label *l, dn_reject_t *reason, dn_err_t 
             return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where,
                           "truth events %d / dead bins %d negative", (int)t->events,
                           (int)t->dead_bins);
+        if ((t->has_slow_kind && t->slow_kind > 3) ||
+            (t->has_slow_size && !(isfinite(t->slow_size) && t->slow_size >= 0)))
+            return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where,
+                          "truth slow kind %u / slow size %g out of range (kind 0..3, size "
+                          "finite >= 0)", (unsigned)t->slow_kind, t->slow_size);
     }
     return 0;
 }

@@ -23,7 +23,14 @@
  * parameters) commits in the same LMDB transaction as the entries it accounts
  * for, so a restarted generator (kill -9 included) appends exactly the entries
  * the uninterrupted one would have. A restart with other parameters over the
- * same log is refused. */
+ * same log is refused.
+ *
+ * Slow anomalies (`slow_defects` > 0 and the other slow_* keys, generator.h):
+ * every histogram's dataset has its own episodes (its own seed), each Label's
+ * Truth carries slow_kind, slow_size and slow_bad, and the label is bad where
+ * the defect passed its tolerance. With localised, the ordinary bad runs are
+ * the seed's own (dn_generate_bad_runs), broken as before, and the slow
+ * defects lie on top of every histogram. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,13 +48,14 @@
 typedef struct gen_t {
     /* configuration */
     dn_gen_params_t params;
+    dn_slow_params_t slow;   /* slow anomalies; n_defects 0: off */
     uint64_t seed;
     int n_hist;
     char stream[128];
     int delay_runs;
     double delay_s;
     double rate;
-    char fingerprint[512];
+    char fingerprint[2048];
     /* data */
     dn_dataset_t **ds;       /* [n_hist] */
     char **keys;             /* [n_hist] "synthetic/h<i>" */
@@ -102,6 +110,12 @@ static int append_labels(gen_t *g, uint64_t i, dn_err_t *err)
         t.rapid_sigma = ds->rapid_sigma[i] != 0;
         t.events = ds->events[i];
         t.dead_bins = ds->dead_bins[i];
+        if (ds->slow_kind) { /* only in the slow mode: SPEC 1 labels unchanged */
+            t.has_slow_kind = t.has_slow_size = t.has_slow_bad = 1;
+            t.slow_kind = ds->slow_kind[i];
+            t.slow_size = ds->slow_size[i];
+            t.slow_bad = ds->slow_bad[i] != 0;
+        }
         dn_events_label_t l = {.run_number = ds->run[i], .run_seq = i, .bad = ds->label[i] != 0,
                                .source = DINAMO__LABEL_SOURCE__GENERATOR,
                                .histogram_key = g->keys[k], .truth = &t};
@@ -314,10 +328,13 @@ typedef struct param_keys_t {
     int n;
 } param_keys_t;
 
+/* The generator parameters and then the slow-anomaly ones, as config keys. */
 static int param_keys_build(param_keys_t *pk)
 {
-    int n_tab = 0;
-    const dn_gen_param_info_t *tab = dn_gen_param_table(&n_tab);
+    int n_gen = 0, n_slow = 0;
+    const dn_gen_param_info_t *gen = dn_gen_param_table(&n_gen);
+    const dn_gen_param_info_t *slow = dn_slow_param_table(&n_slow);
+    const int n_tab = n_gen + n_slow;
     int n_own = (int)(sizeof own_keys / sizeof *own_keys);
     pk->keys = calloc((size_t)(n_tab + n_own), sizeof *pk->keys);
     pk->names = calloc((size_t)n_tab, sizeof *pk->names);
@@ -326,10 +343,14 @@ static int param_keys_build(param_keys_t *pk)
         return DN_ENOMEM;
     dn_gen_params_t def;
     dn_gen_params_default(&def);
+    dn_slow_params_t sdef;
+    dn_slow_params_default(&sdef);
     for (int i = 0; i < n_tab; i++) {
-        config_name(pk->names[i], sizeof pk->names[i], tab[i].name);
-        const char *field = (const char *)&def + tab[i].offset;
-        if (tab[i].type == DN_GEN_INT) {
+        const dn_gen_param_info_t *info = i < n_gen ? &gen[i] : &slow[i - n_gen];
+        const char *base = i < n_gen ? (const char *)&def : (const char *)&sdef;
+        config_name(pk->names[i], sizeof pk->names[i], info->name);
+        const char *field = base + info->offset;
+        if (info->type == DN_GEN_INT) {
             int v;
             memcpy(&v, field, sizeof v);
             snprintf(pk->defs[i], sizeof pk->defs[i], "%d", v);
@@ -338,9 +359,9 @@ static int param_keys_build(param_keys_t *pk)
             memcpy(&v, field, sizeof v);
             snprintf(pk->defs[i], sizeof pk->defs[i], "%.17g", v);
         }
-        pk->keys[i] = (dn_config_key_t){pk->names[i], tab[i].type == DN_GEN_INT ? DN_CFG_INT
-                                                                                 : DN_CFG_DOUBLE,
-                                        pk->defs[i], tab[i].help};
+        pk->keys[i] = (dn_config_key_t){pk->names[i], info->type == DN_GEN_INT ? DN_CFG_INT
+                                                                                : DN_CFG_DOUBLE,
+                                        pk->defs[i], info->help};
     }
     for (int i = 0; i < n_own; i++)
         pk->keys[n_tab + i] = own_keys[i];
@@ -368,8 +389,18 @@ static int read_params(gen_t *g, dn_node_t *node, dn_err_t *err)
         if (rc)
             return rc;
     }
+    int n_slow = 0;
+    const dn_gen_param_info_t *slow = dn_slow_param_table(&n_slow);
+    dn_slow_params_default(&g->slow);
+    for (int i = 0; i < n_slow; i++) {
+        char name[48];
+        config_name(name, sizeof name, slow[i].name);
+        int rc = dn_slow_params_set(&g->slow, slow[i].name, dn_config_str(cfg, name), err);
+        if (rc)
+            return rc;
+    }
     int rc = dn_gen_params_check(&g->params, err);
-    if (rc)
+    if (rc || (rc = dn_slow_params_check(&g->slow, &g->params, err)))
         return rc;
     int64_t seed, hist, delay_runs, n_subsys, broken_max;
     if ((rc = dn_node_int(node, "seed", 0, INT64_MAX, &seed, err)) ||
@@ -406,6 +437,18 @@ static int read_params(gen_t *g, dn_node_t *node, dn_err_t *err)
         len += snprintf(g->fingerprint + len, sizeof g->fingerprint - (size_t)len, " %s=%s",
                         tab[i].name, dn_config_str(cfg, name));
     }
+    /* The slow parameters only when the mode is on: a log without it keeps
+     * the fingerprint it had before the mode existed. */
+    for (int i = 0; g->slow.n_defects > 0 && i < n_slow && len > 0 &&
+                    (size_t)len < sizeof g->fingerprint; i++) {
+        char name[48];
+        config_name(name, sizeof name, slow[i].name);
+        len += snprintf(g->fingerprint + len, sizeof g->fingerprint - (size_t)len, " %s=%s",
+                        slow[i].name, dn_config_str(cfg, name));
+    }
+    if (len < 0 || (size_t)len >= sizeof g->fingerprint)
+        return dn_err_set(err, DN_EINVAL, "the parameters do not fit the log's fingerprint "
+                          "(%zu bytes; a shorter stream name helps)", sizeof g->fingerprint);
     return 0;
 }
 
@@ -426,9 +469,15 @@ static int localise(gen_t *g, dn_err_t *err)
         rc = dn_err_set(err, DN_ENOMEM, "out of memory");
         goto done;
     }
-    for (int i = 0; i < n; i++)
-        if (g->ds[0]->label[i])
-            bad[n_bad++] = i;
+    if (g->slow.n_defects > 0) { /* the labels hold the slow-bad runs too */
+        if ((rc = dn_generate_bad_runs(&g->params, g->seed, bad, err)))
+            goto done;
+        n_bad = g->params.n_anomalous;
+    } else {
+        for (int i = 0; i < n; i++)
+            if (g->ds[0]->label[i])
+                bad[n_bad++] = i;
+    }
     dn_rng_t rng;
     dn_rng_seed_stream(&rng, g->seed, UINT64_C(0x10CA115ED));
     for (int b = 0; b < n_bad; b++) {
@@ -443,8 +492,9 @@ static int localise(gen_t *g, dn_err_t *err)
     for (int h = 0; h < H; h++) {
         dn_dataset_t *dirty = NULL, *clean = NULL;
         uint64_t sd = g->seed + (uint64_t)h;
-        if ((rc = dn_generate_with_bad(&g->params, sd, bad, n_bad, &dirty, err)) ||
-            (rc = dn_generate_with_bad(&g->params, sd, NULL, 0, &clean, err))) {
+        if ((rc = dn_generate_slow_with_bad(&g->params, &g->slow, sd, bad, n_bad, &dirty,
+                                            err)) ||
+            (rc = dn_generate_slow_with_bad(&g->params, &g->slow, sd, NULL, 0, &clean, err))) {
             dn_dataset_destroy(&dirty);
             goto done;
         }
@@ -482,7 +532,7 @@ static int generate_all(gen_t *g, dn_err_t *err)
     if (!g->ds || !g->keys || !g->subsys || !g->row || !g->appended_at)
         return dn_err_set(err, DN_ENOMEM, "out of memory");
     for (int k = 0; k < g->n_hist; k++) {
-        int rc = dn_generate(&g->params, g->seed + (uint64_t)k, &g->ds[k], err);
+        int rc = dn_generate_slow(&g->params, &g->slow, g->seed + (uint64_t)k, &g->ds[k], err);
         if (rc)
             return dn_err_prefix(err, "histogram %d (seed %llu)", k,
                                  (unsigned long long)(g->seed + (uint64_t)k));
