@@ -210,7 +210,8 @@ static int write_bench_csv(const char *path, const bench_job_t *job, dn_err_t *e
     FILE *f = dn_outfile_stream(of);
     fputs("seed,method,alpha,threshold,balanced_accuracy,sensitivity,specificity,"
           "adaptation_time,jaccard_distance,auc_historical,n_runs,n_historical,"
-          "n_change_points,n_empty,seconds,horizons,slow_sensitivity,n_slow_bad,error\n",
+          "n_change_points,n_empty,seconds,horizons,slow_sensitivity,n_slow_bad,slow_warned,"
+          "nominal_specificity,error\n",
           f);
     for (int row = 0; row < job->n * (job->res_one ? 2 : 1); row++) {
         int i = row % job->n;
@@ -221,7 +222,7 @@ static int write_bench_csv(const char *path, const bench_job_t *job, dn_err_t *e
         fprintf(f, "%llu,%s,", (unsigned long long)(job->first_seed + (uint64_t)i),
                 job->opts->method == DN_METHOD_S ? "s" : "ml");
         if (job->rc[i]) {
-            fputs(",,,,,,,,,,,,,,,,", f);
+            fputs(",,,,,,,,,,,,,,,,,,", f);
             fputc('"', f);
             for (const char *p = job->msg[i]; *p; p++) {
                 if (*p == '"')
@@ -243,7 +244,13 @@ static int write_bench_csv(const char *path, const bench_job_t *job, dn_err_t *e
                 r->n_empty, r->seconds, list);
         if (!isnan(r->slow_sensitivity))
             fprintf(f, "%.17g", r->slow_sensitivity);
-        fprintf(f, ",%d,\n", r->n_slow_bad);
+        fprintf(f, ",%d,", r->n_slow_bad);
+        if (!isnan(r->slow_warned))
+            fprintf(f, "%.17g", r->slow_warned);
+        fputc(',', f);
+        if (!isnan(r->nominal_specificity))
+            fprintf(f, "%.17g", r->nominal_specificity);
+        fputs(",\n", f);
     }
     return dn_outfile_commit(&of, err);
 }
@@ -318,16 +325,24 @@ static void print_table(const bench_job_t *job, double *vals)
         slow += !job->rc[i] && job->res[i].n_slow_bad > 0;
     if (!slow)
         return;
-    char ours[64], one[64];
-    size_t at = offsetof(dn_eval_result_t, slow_sensitivity);
-    summarise(job, job->res, at, vals, ours);
-    if (job->res_one) {
-        summarise(job, job->res_one, at, vals, one);
-        printf("%-18s %-26s %-26s (%d datasets with slow-defect bad runs)\n",
-               "slow_sensitivity", one, ours, slow);
-    } else {
-        printf("%-18s %-26s (%d datasets with slow-defect bad runs)\n", "slow_sensitivity",
-               ours, slow);
+    static const struct { const char *name; size_t at; const char *what; } rows[] = {
+        {"slow_sensitivity", offsetof(dn_eval_result_t, slow_sensitivity),
+         "bad runs of a slow defect past its tolerance, caught"},
+        {"slow_warned", offsetof(dn_eval_result_t, slow_warned),
+         "good runs of a slow defect below tolerance, flagged early"},
+        {"nominal_specificity", offsetof(dn_eval_result_t, nominal_specificity),
+         "good runs without any slow defect, passed"},
+    };
+    printf("slow defects (%d datasets with slow-defect bad runs):\n", slow);
+    for (size_t k = 0; k < sizeof rows / sizeof *rows; k++) {
+        char ours[64], one[64];
+        summarise(job, job->res, rows[k].at, vals, ours);
+        if (job->res_one) {
+            summarise(job, job->res_one, rows[k].at, vals, one);
+            printf("%-19s %-26s %-26s %s\n", rows[k].name, one, ours, rows[k].what);
+        } else {
+            printf("%-19s %-26s %s\n", rows[k].name, ours, rows[k].what);
+        }
     }
 }
 

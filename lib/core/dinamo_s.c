@@ -133,11 +133,23 @@ int dn_s_copy(dn_s_t *dst, const dn_s_t *src)
     return DN_OK;
 }
 
-void dn_s_shift_mu(dn_s_t *self, const double *delta)
+void dn_s_shift(dn_s_t *self, const double *dmu, const double *dsig2)
 {
-    for (int j = 0; j < self->n_bins; j++)
-        self->mu[j] += delta[j];
+    for (int j = 0; j < self->n_bins; j++) {
+        self->mu[j] += dmu[j];
+        if (dsig2) {
+            double s = self->S_sig[j] + self->W[j] * dsig2[j];
+            self->S_sig[j] = s > 0.0 ? s : 0.0;
+        }
+        /* exactly as dn_s_load recomputes it */
+        double inv_w = 1.0 / self->W[j];
+        self->sig2[j] = self->S_sig[j] * inv_w;
+    }
+    self->n_updates++;
+    self->sigma_stale = 1;
 }
+
+const double *dn_s_sig2(const dn_s_t *self) { return self->sig2; }
 
 int dn_s_n_bins(const dn_s_t *self) { return self->n_bins; }
 double dn_s_alpha(const dn_s_t *self) { return self->alpha; }

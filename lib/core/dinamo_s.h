@@ -53,10 +53,18 @@ double dn_s_alpha(const dn_s_t *self);
  * Neither allocates nor fails otherwise (for frozen snapshots, horizon.h). */
 int dn_s_copy(dn_s_t *dst, const dn_s_t *src);
 
-/* Adds delta[n_bins] to the reference mu (not to the EWMA sums: for a frozen
- * snapshot, which scores but never learns; horizon.h moves its snapshots by
- * the changes a shifter accepted). A checkpoint keeps the moved mu. */
-void dn_s_shift_mu(dn_s_t *self, const double *delta);
+/* Moves the reference by dmu[n_bins] and its variance sigma_mu^2 by
+ * dsig2[n_bins] (or not, when NULL; clamped at 0), keeping the EWMA sums
+ * consistent with them (S_sig = sigma_mu^2 W), so that a checkpoint keeps
+ * the moved reference. For a frozen snapshot, which scores but never learns
+ * (horizon.h moves its snapshots by the changes a shifter accepted); the
+ * move counts as an update (n_updates + 1), as the state is no longer the
+ * initial reference. */
+void dn_s_shift(dn_s_t *self, const double *dmu, const double *dsig2);
+
+/* sigma_mu^2 [n_bins] of the reference (owned by self, valid until the next
+ * update or shift). */
+const double *dn_s_sig2(const dn_s_t *self);
 
 /* Runs with fewer than min_entries entries are insufficient statistics
  * (DN_EEMPTY: no score, no update), as empty ones always are. A policy

@@ -229,6 +229,9 @@ static void result_init(dn_eval_result_t *out, dn_method_t method, int n, int n_
     out->alpha = out->auc_historical = NAN;
     out->threshold = out->balanced_accuracy = out->sensitivity = out->specificity = NAN;
     out->adaptation_time = out->jaccard_distance = NAN;
+    out->slow_sensitivity = out->slow_warned = out->nominal_specificity = NAN;
+    out->n_horizons = 1;
+    dn_hz_spec_single(&out->horizons);
 }
 
 /* Sensitivity on the continual runs bad because of a slow defect alone:
@@ -236,19 +239,32 @@ static void result_init(dn_eval_result_t *out, dn_method_t method, int n, int n_
 static void slow_metrics(const dn_dataset_t *ds, const double *verdict, double cut, int n_hist,
                          dn_eval_result_t *out)
 {
-    out->slow_sensitivity = NAN;
+    out->slow_sensitivity = out->slow_warned = out->nominal_specificity = NAN;
     out->n_slow_bad = 0;
-    if (!ds->slow_bad)
+    if (!ds->slow_bad || !ds->slow_kind)
         return;
-    int caught = 0;
+    int caught = 0, n_warn = 0, warned = 0, n_nominal = 0, passed = 0;
     for (int i = n_hist; i < ds->n_runs; i++) {
-        if (!ds->slow_bad[i] || ds->label[i] != 1 || isnan(verdict[i]))
+        if (isnan(verdict[i]))
             continue;
-        out->n_slow_bad++;
-        caught += verdict[i] > cut;
+        int bad = verdict[i] > cut;
+        if (ds->slow_bad[i] && ds->label[i] == 1) {
+            out->n_slow_bad++;
+            caught += bad;
+        } else if (ds->label[i] == 0 && ds->slow_kind[i]) {
+            n_warn++;
+            warned += bad;
+        } else if (ds->label[i] == 0) {
+            n_nominal++;
+            passed += !bad;
+        }
     }
     if (out->n_slow_bad)
         out->slow_sensitivity = (double)caught / out->n_slow_bad;
+    if (n_warn)
+        out->slow_warned = (double)warned / n_warn;
+    if (n_nominal)
+        out->nominal_specificity = (double)passed / n_nominal;
 }
 
 int dn_evaluate_scores_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, const double *chi2,

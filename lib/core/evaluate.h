@@ -76,6 +76,12 @@ typedef struct dn_eval_result_t {
      * continual runs labelled bad because of a slow defect alone. */
     double slow_sensitivity;   /* NAN without slow truth or without such runs */
     int n_slow_bad;            /* those runs */
+    double slow_warned;        /* of the continual good runs that carry a slow defect
+                                  still below its tolerance, the fraction called bad (an
+                                  early warning, though the label says good); NAN
+                                  without slow truth or such runs */
+    double nominal_specificity;/* specificity on the continual good runs without any
+                                  slow defect; NAN without slow truth */
 } dn_eval_result_t;
 
 /* Per-run outputs of scoring a dataset, each nullable when not wanted:

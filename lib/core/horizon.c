@@ -363,10 +363,21 @@ static double ring_clock(const hz_ring_t *r, uint64_t pos, double t)
     return r->kind == DN_HZ_RUNS ? (double)pos : t;
 }
 
-/* Takes the snapshot due at clock c (before the run is scored). */
+/* Updates after which the initial reference (flat, SPEC 2) weighs less than
+ * 1% in the EWMA: alpha^k <= 0.01. */
+static uint64_t warmup_updates(double alpha)
+{
+    if (!(alpha > 0.0))
+        return 1;
+    return (uint64_t)ceil(log(0.01) / log(alpha));
+}
+
+/* Takes the snapshot due at clock c (before the run is scored). A reference
+ * still dominated by its flat start is not one to compare with: no snapshot
+ * until it has learned warmup_updates good runs. */
 static void ring_take(hz_ring_t *r, const dn_s_t *now, double c)
 {
-    if (isnan(c))
+    if (isnan(c) || dn_s_n_updates(now) < warmup_updates(dn_s_alpha(now)))
         return;
     if (r->kind == DN_HZ_RUNS) {
         if (fmod(c, r->step) != 0.0)
@@ -459,7 +470,8 @@ int dn_hz_update(dn_hz_t *self, const double *x, const double *var, dn_err_t *er
     if (self->spec.n == 1 || isnan(self->accept_level))
         return dn_s_update(self->now, x, var, err);
     const int nb = self->n_bins;
-    memcpy(self->delta, dn_s_mu(self->now), (size_t)nb * sizeof *self->delta);
+    double *dmu = self->delta;
+    memcpy(dmu, dn_s_mu(self->now), (size_t)nb * sizeof *dmu);
     double chi2;
     int rc = dn_s_step(self->now, x, var, 1, &chi2, NULL, NULL, NULL, err);
     if (rc)
@@ -474,13 +486,15 @@ int dn_hz_update(dn_hz_t *self, const double *x, const double *var, dn_err_t *er
     }
     /* An accepted change, or the updates after one while the reference is
      * still settling on it: every snapshot moves with it. */
+    /* mu only: moving the snapshots' sigma_mu^2 by the current one's change
+     * too made the older horizons worse (its step transient is in it) */
     const double *mu = dn_s_mu(self->now);
     for (int j = 0; j < nb; j++)
-        self->delta[j] = mu[j] - self->delta[j];
+        dmu[j] = mu[j] - dmu[j];
     for (int h = 1; h < self->spec.n; h++) {
         hz_ring_t *r = &self->ring[h];
         for (int k = 0; k < r->n; k++)
-            dn_s_shift_mu(r->snap[ring_index(r, k)], self->delta);
+            dn_s_shift(r->snap[ring_index(r, k)], dmu, NULL);
     }
     return 0;
 }

@@ -26,11 +26,19 @@
  * horizon (resolution 4: 6). Memory and checkpoint size are therefore
  * bounded: (1 + sum over horizons of their ring sizes) trackers.
  * Snapshots are taken in dn_hz_score, i.e. a horizon's reference for run p
- * is the current reference that scored run p - lag (runs), exactly.
+ * is the current reference that scored run p - lag (runs), exactly. None is
+ * taken while the current reference is still dominated by its flat start
+ * (fewer than ln 0.01 / ln alpha updates: the start weighs more than 1%).
+ *
+ * Accepted changes (dn_hz_update): snapshots never learn, but when a run
+ * the current reference scored far off (above the acceptance level) is
+ * labelled good, a shifter has accepted a change, and the snapshots move
+ * with it, so older horizons do not flag it again for lag runs.
  *
  * The verdict (dn_hz_margin): with per-horizon thresholds thr[h] tuned on the
- * historical regime like the single threshold (dn_hz_tune_thresholds), a run
- * is bad when any available horizon scores above its own threshold. The
+ * historical regime (dn_hz_tune_thresholds: now's like the single threshold,
+ * the lagged ones within a false-alarm budget), a run is bad when any
+ * available horizon scores above its own threshold. The
  * combined score is the margin max_h (score_h - thr_h), bad when > 0; the
  * horizon that fired is the one with the largest margin.
  *
@@ -205,7 +213,7 @@ int dn_hz_load(const void *buf, size_t len, dn_hz_t **out, dn_err_t *err);
  * Returns 0, DN_EINVAL (horizon now cannot tune: no scored good or bad
  * historical run; bad arguments), DN_ENOMEM. */
 enum { DN_HZ_MIN_GOOD = 20 };
-#define DN_HZ_BUDGET 0.02 /* default budget: 2% of the historical good runs */
+#define DN_HZ_BUDGET 0.01 /* default budget: 1% of the historical good runs */
 int dn_hz_tune_thresholds(const double *score, const int8_t *label, int n, int n_hz,
                           int n_hist, uint64_t boot_seed, double budget, double *thr,
                           dn_err_t *err);

@@ -59,6 +59,10 @@ int dn_eval_result_json(dn_jw_t *w, const dn_eval_result_t *r)
         dn_jw_number(w, r->slow_sensitivity);
         dn_jw_key(w, "n_slow_bad");
         dn_jw_int(w, r->n_slow_bad);
+        dn_jw_key(w, "slow_warned");
+        dn_jw_number(w, r->slow_warned);
+        dn_jw_key(w, "nominal_specificity");
+        dn_jw_number(w, r->nominal_specificity);
     }
     dn_jw_key(w, "seconds");
     dn_jw_fixed(w, r->seconds, 3);
