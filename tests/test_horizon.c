@@ -365,6 +365,12 @@ Test(horizon, thresholds_per_horizon_and_a_horizon_that_cannot_tune)
               thr[1], over, at);
     cr_assert(isnan(thr[2]), "a horizon with %d < %d good runs tuned to %g", 18,
               DN_HZ_MIN_GOOD, thr[2]);
+    /* a horizon quieter than now is floored at now's threshold */
+    for (int i = 0; i < N; i++)
+        score[N + i] = score[i] - 5.0;
+    thr[0] = NAN;
+    cr_assert_eq(dn_hz_tune_thresholds(score, label, N, 2, NH, 0, 0.02, thr, &err), 0);
+    cr_assert_eq(thr[1], thr[0], "quiet horizon: %g, now %g", thr[1], thr[0]);
     /* now without a bad run is an error */
     for (int i = 0; i < N; i++)
         label[i] = 0;

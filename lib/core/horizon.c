@@ -780,6 +780,8 @@ int dn_hz_tune_thresholds(const double *score, const int8_t *label, int n, int n
         qsort(cand, (size_t)m, sizeof *cand, cmp_desc);
         /* at most `allowed` of them strictly above: the (allowed+1)-th largest */
         thr[h] = allowed < m ? cand[allowed] : nextafter(cand[m - 1], -INFINITY);
+        if (thr[h] < thr[0]) /* never flag a smaller deviation than now would */
+            thr[h] = thr[0];
         for (int i = 0; i < n_hist; i++)
             if (label[i] == 0 && !isnan(s[i]) && s[i] > thr[h])
                 called[i] = 1;
