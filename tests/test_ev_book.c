@@ -131,6 +131,7 @@ Test(ev_book, worst_bins_of_a_2d_key_name_ix_iy)
 /* ---- horizons: DINAMO-S scored against references frozen some runs ago ---- */
 
 #include "evaluate.h"
+#include "histo.h"
 #include "results.h"
 #include "store.h"
 #include "tmpdir.h"
@@ -530,4 +531,148 @@ Test(ev_book, a_score_naming_other_horizons_loses_them_alone)
     }
     cr_assert_eq(b.n_scores, 4);
     ev_book_free(&b);
+}
+
+/* The file dir/name, NUL-terminated (the caller frees). */
+static char *slurp_in(const char *dir, const char *name)
+{
+    char path[DN_TEST_TMPDIR_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "no %s", path);
+    char *text = NULL;
+    size_t cap = 0, len = 0;
+    for (int c; (c = fgetc(f)) != EOF;) {
+        if (len + 1 >= cap) {
+            cap = cap ? 2 * cap : 4096;
+            text = realloc(text, cap);
+            cr_assert_not_null(text);
+        }
+        text[len++] = (char)c;
+    }
+    fclose(f);
+    if (!text)
+        text = calloc(1, 1);
+    text[len] = '\0';
+    return text;
+}
+
+/* text without its "seconds" member (wall time) and what follows it. */
+static void cut_seconds(char *text)
+{
+    char *s = strstr(text, "\"seconds\"");
+    cr_assert_not_null(s, "no seconds in %s", text);
+    *s = '\0';
+}
+
+Test(ev_book, the_report_equals_the_offline_evaluation_with_horizons)
+{
+    char dir[DN_TEST_TMPDIR_MAX];
+    dn_test_tmpdir(dir, "evrep");
+    dn_err_t err = {0};
+    dn_store_t *store = dn_store_open(dir, DN_STORE_NOSYNC, 0, &err);
+    cr_assert_not_null(store, "%s", err.msg);
+    ev_book_t b;
+    int n_changed = 0;
+    cr_assert_eq(ev_book_init(&b, changed, &n_changed), 0);
+    fill_book(&b);
+    commit(&b, store);
+    ev_judge_t j;
+    ev_judge_init(&j, NULL, HIST, 7, DN_WARNING_MARGIN);
+    tune_all(&j, &b);
+    const int methods[EV_METHODS] = {1, 0};
+    char rdir[DN_TEST_TMPDIR_MAX + 16];
+    snprintf(rdir, sizeof rdir, "%s/report", dir);
+    cr_assert_eq(ev_report_write(&b, &j, methods, store, rdir, 1, 0, &err), 0, "%s", err.msg);
+
+    /* offline: the same runs, labels and chi2 planes through dn_evaluate_scores_hz
+     * and the offline writers */
+    int k = dn_keytab_find(b.index, "calo/hz");
+    const ev_key_t *hk = &b.keys[k];
+    const int n = HIST + 4, H = hk->hz[0].n;
+    dn_dataset_t *ds = dn_dataset_new(n, HB, 0);
+    double chi2[3 * (HIST + 4)], score[3 * (HIST + 4)];
+    for (int i = 0; i < n; i++) {
+        const ev_row_t *r = ev_book_row(&b, k, (uint64_t)i);
+        ds->run[i] = r->run_number;
+        ds->label[i] = r->label;
+        memcpy(ds->counts + (size_t)i * HB, r->counts, HB * sizeof(double));
+        for (int h = 0; h < H; h++) {
+            chi2[h * n + i] = h ? r->hz_chi2[0][h - 1] : r->chi2[0];
+            score[h * n + i] = dn_score_from_chi2(chi2[h * n + i], HB);
+        }
+    }
+    dn_eval_opts_t o;
+    dn_eval_opts_default(&o);
+    o.n_hist = HIST;
+    o.boot_seed = 7;
+    o.alpha = -1.0;
+    dn_eval_result_t res;
+    cr_assert_eq(dn_evaluate_scores_hz(ds, &hk->hz[0], chi2, NULL, NULL, 0.8, &o, NULL, NULL,
+                                       &res, &err), 0, "%s", err.msg);
+    for (int h = 0; h < H; h++)
+        cr_assert(res.hz_threshold[h] == ev_hz_threshold(&j, k, 0, h) ||
+                      (isnan(res.hz_threshold[h]) && isnan(ev_hz_threshold(&j, k, 0, h))),
+                  "horizon %d: offline threshold %.17g, the evaluator's %.17g", h,
+                  res.hz_threshold[h], ev_hz_threshold(&j, k, 0, h));
+    char *want_json = NULL, *want_csv = NULL;
+    size_t wl = 0, cl = 0;
+    FILE *f = open_memstream(&want_json, &wl);
+    dn_jw_t w;
+    dn_jw_init(&w, f);
+    dn_eval_result_json(&w, &res);
+    cr_assert_eq(dn_jw_finish(&w), 0);
+    fclose(f);
+    f = open_memstream(&want_csv, &cl);
+    dn_csv_t cw;
+    dn_csv_init(&cw, f);
+    dn_scores_csv_header_hz(&cw, &hk->hz[0]);
+    for (int i = 0; i < n; i++) {
+        double lc[2] = {chi2[n + i], chi2[2 * n + i]}, ls[2] = {score[n + i], score[2 * n + i]};
+        dn_score_row_t row = {ds->run[i], ds->label[i], chi2[i], score[i], DN_ROW_SCORED,
+                              H - 1, lc, ls};
+        dn_scores_csv_row(&cw, &row);
+    }
+    fclose(f);
+
+    char *got_csv = slurp_in(rdir, "scores_s_calo_hz.csv");
+    cr_assert_str_eq(got_csv, want_csv, "scores_s_calo_hz.csv differs from the offline writer's");
+    cr_assert(strstr(got_csv, ",chi2_5r,score_5r,chi2_50r,score_50r\n"), "header: %.120s",
+              got_csv);
+    char *metrics = slurp_in(rdir, "metrics.json");
+    char *at = strstr(metrics, "\"calo/hz\"");
+    cr_assert_not_null(at);
+    at = strstr(at, "\"s\":");
+    cr_assert_not_null(at);
+    at += 4;
+    while (*at == ' ')
+        at++;
+    cut_seconds(at);
+    cut_seconds(want_json);
+    cr_assert_str_eq(at, want_json, "metrics.json's calo/hz s differs from the offline result");
+    cr_assert(strstr(want_json, "\"horizon_thresholds\""), "no horizons in %s", want_json);
+
+    /* runs.csv: run 1020 bad, fired by 5r with its margin */
+    char *runs = slurp_in(rdir, "runs.csv");
+    char line[64];
+    snprintf(line, sizeof line, "\n%d,%d,s,bad,", 1000 + HIST, HIST);
+    char *row = strstr(runs, line);
+    cr_assert_not_null(row, "no bad row of run %d in %s", 1000 + HIST, runs);
+    char *eol = strchr(row + 1, '\n');
+    if (eol)
+        *eol = '\0';
+    char want_tail[64];
+    snprintf(want_tail, sizeof want_tail, ",5r,%.17g", 3.0 - ev_hz_threshold(&j, k, 0, 1));
+    cr_assert(strstr(row, want_tail), "run %d's row \"%s\" lacks \"%s\"", HIST, row + 1,
+              want_tail);
+    free(runs);
+    free(metrics);
+    free(got_csv);
+    free(want_json);
+    free(want_csv);
+    dn_dataset_destroy(&ds);
+    ev_judge_free(&j);
+    ev_book_free(&b);
+    dn_store_destroy(&store);
+    dn_test_rmdir(dir);
 }
