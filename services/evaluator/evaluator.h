@@ -215,9 +215,12 @@ double ev_margin(const ev_judge_t *j, const ev_book_t *b, int k, uint64_t seq, i
  * gets every horizon's threshold tuned on those runs with
  * dn_hz_tune_thresholds (horizon now's is the policy's when it sets one, as
  * dn_evaluate_scores_hz takes a given threshold); lagged horizons vote only
- * from then on. Returns 1 when the bad threshold became known in this call,
- * 0 otherwise, DN_ENOMEM. */
+ * from then on. Returns 1 when the bad threshold or the horizons' became
+ * known in this call, 0 otherwise, DN_ENOMEM. */
 int ev_judge_tune(ev_judge_t *j, const ev_book_t *b, int k, int m);
+
+/* 1 once the thresholds of the key's several horizons by m are tuned. */
+int ev_hz_tuned(const ev_judge_t *j, int k, int m);
 
 #define EV_WORST 3
 

@@ -262,9 +262,13 @@ int ev_judge_tune(ev_judge_t *j, const ev_book_t *b, int k, int m)
         tune(j, b, k, m);
         return !isnan(j->keys[k].bad[m]);
     }
-    int was_known = !isnan(v->bad[m]);
     tune_hz(j, b, k, m);
-    return became || (!was_known && !isnan(j->keys[k].bad[m]));
+    return v->hz_tuned[m] || became; /* the horizons' thresholds are news too */
+}
+
+int ev_hz_tuned(const ev_judge_t *j, int k, int m)
+{
+    return k < j->cap_keys && j->keys[k].hz_tuned[m];
 }
 
 /* ---- runs and subsystems -------------------------------------------------------- */
