@@ -261,41 +261,16 @@ static int take_label(ev_book_t *b, const Dinamo__Label *l)
     return 0;
 }
 
-/* The spec whose lagged horizons have the names of s's horizons, in its
- * order ("500r" is parsed as 500 runs). Returns 0, or DN_EINVAL with err
- * naming what is wrong. */
+/* The spec of the names of s's horizons (dn_hz_spec_from_names). */
 static int spec_of_names(const Dinamo__Score *s, dn_hz_spec_t *out, dn_err_t *err)
 {
+    const char *names[DN_HZ_MAX];
     if (s->n_horizons >= DN_HZ_MAX)
         return dn_err_set(err, DN_EINVAL, "%zu lagged horizons, at most %d", s->n_horizons,
                           DN_HZ_MAX - 1);
-    char text[DN_HZ_MAX * (DN_HZ_NAME_MAX + 1)] = "";
-    size_t len = 0;
-    for (size_t h = 0; h < s->n_horizons; h++) {
-        const char *name = s->horizons[h]->name ? s->horizons[h]->name : "";
-        size_t nl = strlen(name);
-        if (!nl || nl >= DN_HZ_NAME_MAX)
-            return dn_err_set(err, DN_EINVAL, "horizon %zu: name '%.*s' %s", h + 1,
-                              DN_HZ_NAME_MAX, name, nl ? "too long" : "missing");
-        if (nl > 1 && name[nl - 1] == 'r' && strspn(name, "0123456789") == nl - 1)
-            nl--; /* "500r": 500 runs, as the spec list writes it */
-        len += (size_t)snprintf(text + len, sizeof text - len, "%s%.*s", h ? "," : "",
-                                (int)nl, name);
-    }
-    int rc = dn_hz_spec_parse(text, DN_HZ_RESOLUTION, out, err);
-    if (rc)
-        return rc;
-    if (out->n != (int)s->n_horizons + 1)
-        return dn_err_set(err, DN_EINVAL, "horizons '%s' include now", text);
-    for (int h = 1; h < out->n; h++) {
-        char want[DN_HZ_NAME_MAX];
-        dn_hz_name(out, h, want, sizeof want);
-        if (strcmp(want, s->horizons[h - 1]->name))
-            return dn_err_set(err, DN_EINVAL, "horizon %d is '%s' where the order (runs, then "
-                              "seconds, each increasing) puts '%s'", h,
-                              s->horizons[h - 1]->name, want);
-    }
-    return 0;
+    for (size_t h = 0; h < s->n_horizons; h++)
+        names[h] = s->horizons[h]->name;
+    return dn_hz_spec_from_names(names, (int)s->n_horizons, out, err);
 }
 
 /* "500r,7d": the names of s's horizons ("none"). */
