@@ -37,7 +37,7 @@ static void assess_json(dn_jw_t *w, const dash_model_t *m, const dash_assess_t *
         dn_jw_string(w, m->keys[a->worst[i]].name);
         dn_jw_key(w, "excess");
         dn_jw_number(w, a->excess[i]);
-        if (a->fired[i] > 0) { /* a lagged horizon fired: a slow drift now's absorbed */
+        if (a->fired[i] > 0 && a->excess[i] > 0) { /* a lagged horizon fired: a slow drift */
             dn_jw_key(w, "fired");
             dn_jw_string(w, dash_model_hz_name(m, a->worst[i], a->fired[i]));
         }
