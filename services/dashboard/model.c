@@ -494,6 +494,18 @@ int dash_model_threshold_hz(dash_model_t *m, int k, int n, const char *const *na
     return 0;
 }
 
+double dash_model_cell_score_hz(const dash_model_t *m, int k, uint64_t seq, int h)
+{
+    const dash_key_t *hk = &m->keys[k];
+    const dash_cell_t *c = dash_model_cell(m, k, seq);
+    if (h == 0)
+        return dash_model_cell_score(m, k, c, 0);
+    if (h < 0 || h > hk->n_lagged || isnan(dash_model_cell_score(m, k, c, 0)))
+        return NAN;
+    const double *row = hz_row((dash_key_t *)hk, (int)(seq - hk->first_seq), 0);
+    return row ? dn_score_from_chi2(row[h - 1], hk->n_bins) : NAN;
+}
+
 const char *dash_model_hz_name(const dash_model_t *m, int k, int h)
 {
     if (h <= 0 || k < 0 || k >= m->n_keys || h > m->keys[k].n_lagged)
@@ -523,11 +535,10 @@ double dash_model_cell_margin(const dash_model_t *m, int k, uint64_t seq, int me
         return ex;
     }
     double s[DN_HZ_MAX], t[DN_HZ_MAX];
-    const double *row = hz_row((dash_key_t *)hk, (int)(seq - hk->first_seq), 0);
     s[0] = score;
     t[0] = hk->bad[0];
     for (int h = 1; h <= hk->n_lagged; h++) {
-        s[h] = row && !isnan(score) ? dn_score_from_chi2(row[h - 1], hk->n_bins) : NAN;
+        s[h] = dash_model_cell_score_hz(m, k, seq, h);
         t[h] = hk->hz_bad[h - 1];
     }
     return dn_hz_margin(s, t, hk->n_lagged + 1, fired);

@@ -233,6 +233,9 @@ dn_severity_t dash_model_cell_severity(const dash_model_t *m, int k, uint64_t se
  * -1 none). NAN without a score or threshold. */
 double dash_model_cell_margin(const dash_model_t *m, int k, uint64_t seq, int me, int *fired);
 
+/* S's score of (k, seq) against horizon h (0: now; NAN: unavailable). */
+double dash_model_cell_score_hz(const dash_model_t *m, int k, uint64_t seq, int h);
+
 /* The name of horizon h of key k ("now" for 0). */
 const char *dash_model_hz_name(const dash_model_t *m, int k, int h);
 

@@ -288,13 +288,21 @@ void dash_view_score_fields(dn_jw_t *w, const dash_model_t *m, int k, int seq, i
     dn_jw_end(w);
 }
 
-/* The larger of a histogram's two scores, for the ordering of a run page. */
+/* The largest of a histogram's scores, for the ordering of a run page: both
+ * methods', and S's against each lagged horizon that votes (a slow drift
+ * shows there, not against now's reference). */
 static double order_score(const dash_model_t *m, int k, int seq)
 {
     const dash_cell_t *c = dash_model_cell(m, k, (uint64_t)seq);
+    const dash_key_t *hk = &m->keys[k];
     double best = -INFINITY;
     for (int me = 0; me < DASH_METHODS; me++) {
         double s = dash_model_cell_score(m, k, c, me);
+        if (!isnan(s) && s > best)
+            best = s;
+    }
+    for (int h = 1; hk->hz_tuned && h <= hk->n_lagged; h++) {
+        double s = isnan(hk->hz_bad[h - 1]) ? NAN : dash_model_cell_score_hz(m, k, (uint64_t)seq, h);
         if (!isnan(s) && s > best)
             best = s;
     }

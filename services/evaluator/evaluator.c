@@ -384,11 +384,12 @@ static void stop(dn_node_t *node, void *self)
     const ev_t *ev = self;
     char figures[512];
     ev_figures_account(&ev->figures, figures, sizeof figures);
-    dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates), "
-           "%llu histograms skipped (binning not their key's); figures: %s", ev->book.n_runs,
-           (unsigned long long)ev->book.n_labels, (unsigned long long)ev->book.n_scores,
-           (unsigned long long)ev->book.n_dups, (unsigned long long)ev->book.n_hist_skipped,
-           figures);
+    dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates, %llu "
+           "with horizons not their key's), %llu histograms skipped (binning not their key's); "
+           "figures: %s", ev->book.n_runs, (unsigned long long)ev->book.n_labels,
+           (unsigned long long)ev->book.n_scores, (unsigned long long)ev->book.n_dups,
+           (unsigned long long)ev->book.n_hz_rejected,
+           (unsigned long long)ev->book.n_hist_skipped, figures);
 }
 
 /* ---- configuration ------------------------------------------------------------------------ */

@@ -409,7 +409,7 @@ static int take_score(ev_book_t *b, int m, const Dinamo__Score *s)
         (copy_arr(&r->ref_mu[m], s->reference, s->n_reference) ||
          copy_arr(&r->ref_sigma[m], s->reference_uncertainty, s->n_reference)))
         return DN_ENOMEM;
-    if (s->status == DINAMO__SCORE_STATUS__OK) {
+    if (m == 0 && s->status == DINAMO__SCORE_STATUS__OK) { /* horizons are DINAMO-S's */
         int rc = take_horizons(b, &b->keys[k], r, m, s);
         if (rc)
             return rc;
