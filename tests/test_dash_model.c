@@ -535,3 +535,28 @@ Test(dash_model, horizons_survive_a_restart_of_the_detail_store)
     dash_detail_destroy(&d);
     dn_test_rmdir(dir);
 }
+
+Test(dash_model, lagged_chi2_move_with_their_cells)
+{
+    dash_model_t m;
+    cr_assert_eq(dash_model_init(&m), 0);
+    int k = dash_model_key(&m, "calo/a", "calo", 10);
+    const char *names[2] = {"5r", "7d"};
+    /* scores first (the key's cells start at run 5), then older runs arrive */
+    for (int i = 5; i < 8; i++) {
+        double c[2] = {chi2_for(0.1 * i, 10), i == 6 ? NAN : chi2_for(-0.1 * i, 10)};
+        cr_assert_eq(dash_model_score(&m, 0, (uint64_t)i, k, DASH_ST_OK, chi2_for(1, 10), NAN), 0);
+        cr_assert_eq(dash_model_score_hz(&m, (uint64_t)i, k, 2, names, c), 0);
+    }
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(dash_model_run(&m, (uint64_t)i, 100 + i, NAN, &k, 1), 0);
+    cr_assert_eq(m.keys[k].first_seq, 0, "the cells did not move");
+    for (int i = 0; i < 8; i++)
+        for (int h = 1; h <= 2; h++) {
+            double got = dash_model_cell_score_hz(&m, k, (uint64_t)i, h);
+            double want = i < 5 || (i == 6 && h == 2) ? NAN : (h == 1 ? 0.1 : -0.1) * i;
+            cr_assert(isnan(want) ? isnan(got) : fabs(got - want) < 1e-12,
+                      "run %d horizon %d: score %g, want %g", i, h, got, want);
+        }
+    dash_model_free(&m);
+}
