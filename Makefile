@@ -187,9 +187,16 @@ $(BUILD)/tests/test_dash_model: $(BUILD)/tests/test_dash_model.o \
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
 
+$(BUILD)/tests/test_dashboard.o: CFLAGS += -Iservices/dashboard
+$(BUILD)/tests/test_dashboard: $(BUILD)/tests/test_dashboard.o \
+	$(BUILD)/obj/services/dashboard/model.o $(BUILD)/obj/services/dashboard/detail.o $(LIB_A)
+	@echo "LD $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
+
 $(BUILD)/tests/test_ev_book.o: CFLAGS += -Iservices/evaluator
 $(BUILD)/tests/test_ev_book: $(BUILD)/tests/test_ev_book.o \
-	$(BUILD)/obj/services/evaluator/ingest.o $(BUILD)/obj/services/evaluator/judge.o $(LIB_A)
+	$(BUILD)/obj/services/evaluator/ingest.o $(BUILD)/obj/services/evaluator/judge.o \
+	$(BUILD)/obj/services/evaluator/report.o $(LIB_A)
 	@echo "LD $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS) $(LDLIBS)
 

@@ -430,3 +430,133 @@ Test(dash_model, a_key_keeps_the_shape_of_its_first_run)
     free(w.p);
     dash_model_free(&back);
 }
+
+/* ---- horizons: S judged on the combined margin, as the evaluator ---------- */
+
+#include "tmpdir.h"
+
+/* Key a ("calo/a", horizon 5r) and b ("trk/b", none), runs 0..5 (historical
+ * 0, 1); a's now scores sa[] and 5r scores s5[] (NAN: unavailable). */
+static void build_hz(dash_model_t *m, const double *sa, const double *s5)
+{
+    double sb[6] = {0.1, 0.1, 0.1, 0.1, 0.1, 0.1};
+    build(m, 6, sa, sb);
+    const char *names[1] = {"5r"};
+    for (int i = 0; i < 6; i++) {
+        double c[1] = {isnan(s5[i]) ? NAN : chi2_for(s5[i], 10)};
+        cr_assert_eq(dash_model_score_hz(m, (uint64_t)i, 0, 1, names, c), 0, "run %d", i);
+        cr_assert_eq(dash_model_score_hz(m, (uint64_t)i, 1, 0, NULL, NULL), 0);
+    }
+    cr_assert_eq(dash_model_threshold(m, 0, 0, 1.0, 0.5, 2, "tuned"), 0);
+    cr_assert_eq(dash_model_threshold(m, 1, 0, 1.0, 0.5, 2, "tuned"), 0);
+    double bad5[1] = {0.8};
+    cr_assert_eq(dash_model_threshold_hz(m, 0, 1, names, bad5), 0);
+    cr_assert_eq(dash_model_threshold_hz(m, 1, 0, NULL, NULL), 0);
+    dash_model_settle(m, NULL, NULL);
+}
+
+/* The severities and fired horizons of runs 2..5 by S, as this test wants them. */
+static void check_hz(const dash_model_t *m, const char *when)
+{
+    /* run 2: nothing; 3: only 5r above its threshold (2.0 - 0.8); 4: 5r
+     * unavailable, now alone; 5: now in its warning band, 5r below */
+    const uint8_t want[6] = {DN_SEV_NONE, DN_SEV_NONE, DN_SEV_GOOD, DN_SEV_BAD, DN_SEV_GOOD,
+                             DN_SEV_WARNING};
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(m->runs[i].m[0].severity, want[i], "%s: run %d severity %d, want %d", when,
+                     i, m->runs[i].m[0].severity, want[i]);
+    const dash_assess_t *a = &m->runs[3].m[0];
+    cr_assert(a->worst[0] == 0 && a->fired[0] == 1 && fabs(a->excess[0] - 1.2) < 1e-12,
+              "%s: run 3 worst %d fired %d margin %.17g, want 0, 1, 1.2", when, a->worst[0],
+              a->fired[0], a->excess[0]);
+    cr_assert_str_eq(dash_model_hz_name(m, 0, a->fired[0]), "5r");
+    int fired;
+    double margin = dash_model_cell_margin(m, 0, 5, 0, &fired);
+    cr_assert(fired == 0 && fabs(margin - (0.7 - 1.0)) < 1e-12, "%s: run 5 margin %g fired %d",
+              when, margin, fired);
+    /* one horizon (key b): exactly the old rule */
+    margin = dash_model_cell_margin(m, 1, 3, 0, &fired);
+    cr_assert(fired == 0 && margin == log(chi2_for(0.1, 10) / 10) - 1.0, "%s: b's margin %.17g",
+              when, margin);
+}
+
+Test(dash_model, a_lagged_horizon_fires_as_in_the_evaluator)
+{
+    double sa[6] = {2.0, 0.1, 0.1, 0.1, 0.1, 0.7};
+    double s5[6] = {NAN, NAN, 0.1, 2.0, NAN, 0.2};
+    dash_model_t m;
+    build_hz(&m, sa, s5);
+    check_hz(&m, "live");
+    /* the run list names the horizon that fired */
+    char *runs = render_runs(&m, all_runs());
+    cr_assert(strstr(runs, "\"fired\": \"5r\"") || strstr(runs, "\"fired\":\"5r\""),
+              "the run list does not say 5r fired: %.400s", runs);
+    free(runs);
+    /* a Score naming other horizons keeps now and loses its horizons */
+    const char *other[1] = {"6r"};
+    double c[1] = {1e9};
+    cr_assert_eq(dash_model_score_hz(&m, 4, 0, 1, other, c), 1);
+    dash_model_settle(&m, NULL, NULL);
+    cr_assert_eq(m.runs[4].m[0].severity, DN_SEV_GOOD, "the rejected 6r voted");
+    dash_model_free(&m);
+}
+
+Test(dash_model, horizons_survive_a_restart_of_the_detail_store)
+{
+    char dir[DN_TEST_TMPDIR_MAX];
+    dn_test_tmpdir(dir, "dashhz");
+    double sa[6] = {2.0, 0.1, 0.1, 0.1, 0.1, 0.7};
+    double s5[6] = {NAN, NAN, 0.1, 2.0, NAN, 0.2};
+    dash_model_t m;
+    build_hz(&m, sa, s5);
+    dn_err_t err = {0};
+    dash_detail_t *d = dash_detail_open(dir, 0, 0, &err);
+    cr_assert_not_null(d, "%s", err.msg);
+    cr_assert_eq(dash_detail_stage_keys(d, &m), 0);
+    for (int k = 0; k < 2; k++)
+        cr_assert_eq(dash_detail_stage_threshold(d, &m, k, 0), 0);
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(dash_detail_stage_run(d, &m, i), 0);
+    cr_assert_eq(dash_detail_commit(d, &err), 0, "%s", err.msg);
+    dash_model_free(&m);
+    dash_detail_destroy(&d);
+
+    dash_model_t back;
+    cr_assert_eq(dash_model_init(&back), 0);
+    d = dash_detail_open(dir, 0, 0, &err);
+    cr_assert_not_null(d, "%s", err.msg);
+    cr_assert_eq(dash_detail_load(d, &back, &err), 0, "%s", err.msg);
+    cr_assert(back.keys[0].hz_fixed && back.keys[0].n_lagged == 1 && back.keys[1].hz_fixed &&
+                  back.keys[1].n_lagged == 0,
+              "horizon names not read back: a %d/%d, b %d/%d", back.keys[0].hz_fixed,
+              back.keys[0].n_lagged, back.keys[1].hz_fixed, back.keys[1].n_lagged);
+    check_hz(&back, "after a restart");
+    dash_model_free(&back);
+    dash_detail_destroy(&d);
+    dn_test_rmdir(dir);
+}
+
+Test(dash_model, lagged_chi2_move_with_their_cells)
+{
+    dash_model_t m;
+    cr_assert_eq(dash_model_init(&m), 0);
+    int k = dash_model_key(&m, "calo/a", "calo", 10);
+    const char *names[2] = {"5r", "7d"};
+    /* scores first (the key's cells start at run 5), then older runs arrive */
+    for (int i = 5; i < 8; i++) {
+        double c[2] = {chi2_for(0.1 * i, 10), i == 6 ? NAN : chi2_for(-0.1 * i, 10)};
+        cr_assert_eq(dash_model_score(&m, 0, (uint64_t)i, k, DASH_ST_OK, chi2_for(1, 10), NAN), 0);
+        cr_assert_eq(dash_model_score_hz(&m, (uint64_t)i, k, 2, names, c), 0);
+    }
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(dash_model_run(&m, (uint64_t)i, 100 + i, NAN, &k, 1), 0);
+    cr_assert_eq(m.keys[k].first_seq, 0, "the cells did not move");
+    for (int i = 0; i < 8; i++)
+        for (int h = 1; h <= 2; h++) {
+            double got = dash_model_cell_score_hz(&m, k, (uint64_t)i, h);
+            double want = i < 5 || (i == 6 && h == 2) ? NAN : (h == 1 ? 0.1 : -0.1) * i;
+            cr_assert(isnan(want) ? isnan(got) : fabs(got - want) < 1e-12,
+                      "run %d horizon %d: score %g, want %g", i, h, got, want);
+        }
+    dash_model_free(&m);
+}

@@ -401,3 +401,187 @@ Test(dashboard, the_page_shows_the_pipeline_and_takes_a_verdict)
     rc = sh("scripts/cluster.sh stop %s >&2", rundir);
     cr_expect_eq(rc, 0, "a service did not stop cleanly");
 }
+
+/* ---- horizons: a run flagged by a lagged DINAMO-S horizon, as a shifter sees it ---- */
+
+#include "detail.h"
+#include "model.h"
+
+enum { HZ_NB = 40, HZ_RUNS = 60, HZ_HIST = 20, HZ_SEQ = 50 };
+
+/* A peak of HZ_NB bins whose bins 20..25 lost the fraction `loss` (a region
+ * dying slowly), normalised. */
+static void hz_shape(double *v, double loss)
+{
+    double t = 0;
+    for (int i = 0; i < HZ_NB; i++) {
+        double x = (i + 0.5) * 0.25;
+        v[i] = (exp(-0.5 * pow((x - 5.0) / 1.6, 2)) + 0.02) * (i >= 20 && i < 26 ? 1 - loss : 1);
+        t += v[i];
+    }
+    for (int i = 0; i < HZ_NB; i++)
+        v[i] /= t;
+}
+
+/* The dashboard's store of a stream where calo/energy loses efficiency from
+ * run 30 on, 1.2% more each run: now's reference follows it (it learns the
+ * runs, 5 points behind), the reference of 20 runs ago does not. Thresholds:
+ * now 1.2, 20r 1.0 (trk/hits stays nominal). want_pulls gets the 20r pulls
+ * of calo/energy in run HZ_SEQ. */
+static void hz_seed(const char *dir, double *want_pulls)
+{
+    dn_err_t err = {0};
+    dash_detail_t *d = dash_detail_open(dir, 0, 0, &err);
+    cr_assert_not_null(d, "%s", err.msg);
+    dash_model_t m;
+    cr_assert_eq(dash_model_init(&m), 0);
+    snprintf(m.stream, sizeof m.stream, "slow-drift");
+    const char *names[2] = {"calo/energy", "trk/hits"}, *hz[1] = {"20r"};
+    int k[2];
+    for (int j = 0; j < 2; j++) {
+        k[j] = dash_model_key(&m, names[j], j ? "trk" : "calo", HZ_NB);
+        cr_assert_geq(k[j], 0);
+        dash_model_key_shape(&m, k[j], HZ_NB, 0);
+    }
+    double edges[HZ_NB + 1];
+    for (int i = 0; i <= HZ_NB; i++)
+        edges[i] = i * 0.25;
+    for (int r = 0; r < HZ_RUNS; r++) {
+        cr_assert_eq(dash_model_run(&m, (uint64_t)r, 5000 + r, 1.7965e9 + 600.0 * r, k, 2), 0);
+        for (int j = 0; j < 2; j++) {
+            double loss = j || r < 30 ? 0 : 0.012 * (r - 30), loss20 = j || r < 50 ? 0 : 0.012 * (r - 50);
+            double x[HZ_NB], cnt[HZ_NB], ref[HZ_NB], sg[HZ_NB], pull[HZ_NB];
+            double ref20[HZ_NB], sg20[HZ_NB], pull20[HZ_NB], tot = 0, c2 = 0, c20 = 0;
+            hz_shape(x, loss);
+            hz_shape(ref, loss > 0.06 ? loss - 0.06 : 0);
+            hz_shape(ref20, loss20);
+            for (int i = 0; i < HZ_NB; i++) /* counts of 20,000 entries, a fixed wobble */
+                tot += cnt[i] = round(20000 * x[i] + 0.6 * sin(7.0 * i + r) * sqrt(20000 * x[i]));
+            for (int i = 0; i < HZ_NB; i++) {
+                sg[i] = sqrt(ref[i] / 20000) + 0.002 * ref[i];
+                sg20[i] = sqrt(ref20[i] / 20000) + 0.002 * ref20[i];
+                pull[i] = (cnt[i] / tot - ref[i]) / sqrt(sg[i] * sg[i] + ref[i] / tot);
+                pull20[i] = (cnt[i] / tot - ref20[i]) / sqrt(sg20[i] * sg20[i] + ref20[i] / tot);
+                c2 += pull[i] * pull[i];
+                c20 += pull20[i] * pull20[i];
+            }
+            if (r == HZ_SEQ && j == 0)
+                memcpy(want_pulls, pull20, sizeof pull20);
+            Dinamo__Histogram h = DINAMO__HISTOGRAM__INIT;
+            h.key = (char *)names[j];
+            h.subsystem = (char *)(j ? "trk" : "calo");
+            h.n_counts = HZ_NB;
+            h.counts = cnt;
+            h.n_edges = HZ_NB + 1;
+            h.edges = edges;
+            cr_assert_eq(dash_detail_stage_hist(d, (uint64_t)r, k[j], &h), 0);
+            Dinamo__HorizonScore hs = DINAMO__HORIZON_SCORE__INIT, *hp = &hs;
+            hs.name = (char *)hz[0];
+            if (r >= 20) { /* 20 runs in, the horizon has a reference */
+                hs.has_age = hs.has_chi2 = hs.has_score = 1;
+                hs.age = 20;
+                hs.chi2 = c20;
+                hs.score = log(c20 / HZ_NB);
+                hs.n_pulls = hs.n_reference = hs.n_reference_uncertainty = HZ_NB;
+                hs.pulls = pull20;
+                hs.reference = ref20;
+                hs.reference_uncertainty = sg20;
+            }
+            Dinamo__Score s = DINAMO__SCORE__INIT;
+            s.has_run_number = s.has_run_seq = s.has_status = s.has_chi2 = s.has_score = 1;
+            s.has_method = s.has_alpha = 1;
+            s.run_number = 5000 + r;
+            s.run_seq = (uint64_t)r;
+            s.method = DINAMO__METHOD__METHOD_S;
+            s.histogram_key = (char *)names[j];
+            s.status = DINAMO__SCORE_STATUS__OK;
+            s.chi2 = c2;
+            s.score = log(c2 / HZ_NB);
+            s.alpha = 0.9;
+            s.n_pulls = s.n_reference = s.n_reference_uncertainty = HZ_NB;
+            s.pulls = pull;
+            s.reference = ref;
+            s.reference_uncertainty = sg;
+            s.n_horizons = 1;
+            s.horizons = &hp;
+            double lagged[1] = {r >= 20 ? c20 : NAN};
+            cr_assert_eq(dash_model_score(&m, 0, (uint64_t)r, k[j], DASH_ST_OK, c2, 0.9), 0);
+            cr_assert_eq(dash_model_score_hz(&m, (uint64_t)r, k[j], 1, hz, lagged), 0);
+            cr_assert_eq(dash_detail_stage_score(d, (uint64_t)r, k[j], 0, &s), 0);
+        }
+    }
+    for (int j = 0; j < 2; j++) {
+        double bad20[1] = {1.0};
+        cr_assert_eq(dash_model_threshold(&m, k[j], 0, 1.2, 1.2 - DN_WARNING_MARGIN, HZ_HIST,
+                                          "tuned"), 0);
+        cr_assert_eq(dash_model_threshold_hz(&m, k[j], 1, hz, bad20), 0);
+        cr_assert_eq(dash_detail_stage_threshold(d, &m, k[j], 0), 0);
+    }
+    dash_model_settle(&m, NULL, NULL);
+    cr_assert_eq(m.runs[HZ_SEQ].m[0].severity, DN_SEV_BAD, "the seeded run is not bad");
+    cr_assert_eq(m.runs[HZ_SEQ].m[0].fired[0], 1, "the seeded run was not fired by 20r");
+    cr_assert_eq(dash_detail_stage_keys(d, &m), 0);
+    for (int r = 0; r < HZ_RUNS; r++)
+        cr_assert_eq(dash_detail_stage_run(d, &m, r), 0);
+    cr_assert_eq(dash_detail_stage_meta(d, &m), 0);
+    cr_assert_eq(dash_detail_commit(d, &err), 0, "%s", err.msg);
+    dash_model_free(&m);
+    dash_detail_destroy(&d);
+}
+
+Test(dashboard, a_run_a_lagged_horizon_flags_shows_it_and_its_pulls)
+{
+    char detail[256], out[4200], url[128] = "", cmd[1024];
+    double want[HZ_NB];
+    snprintf(detail, sizeof detail, "%s/data/dashboard/detail", rundir);
+    cr_assert_eq(sh("mkdir -p %s", detail), 0);
+    hz_seed(detail, want);
+    snprintf(out, sizeof out, "%s/dashboard-check", build);
+    cr_assert_eq(sh("mkdir -p %s", out), 0);
+
+    /* the dashboard alone, on its store: its logs are ipc sockets nobody serves */
+    const char *e = "ipc://%s/sock";
+    char ep[128];
+    snprintf(ep, sizeof ep, e, rundir);
+    int rc = sh("%s/services/dashboard --data-dir %s/data --security off --http 127.0.0.1:0 "
+                "--web-dir web --users-file %s/users --events connect:%s-ev --events-requests "
+                "connect:%s-evr --labels connect:%s-evr --scores-s connect:%s-s "
+                "--scores-s-requests connect:%s-sr --scores-ml connect:%s-ml --scores-ml-requests "
+                "connect:%s-mlr --thresholds connect:%s-t --thresholds-requests connect:%s-tr "
+                "> %s/hz-dash.log 2>&1 & echo $! > %s/hz-dash.pid; "
+                "(while kill -0 %d 2>/dev/null; do sleep 0.5; done; kill $(cat %s/hz-dash.pid)) "
+                ">/dev/null 2>&1 &",
+                build, rundir, rundir, ep, ep, ep, ep, ep, ep, ep, ep, ep, rundir, rundir,
+                (int)getpid(), rundir);
+    cr_assert_eq(rc, 0);
+    snprintf(cmd, sizeof cmd, "for i in $(seq 100); do grep -o 'dashboard at http://[0-9.:]*' "
+             "%s/hz-dash.log && break; sleep 0.1; done | tail -n 1 | cut -c 14-", rundir);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    int got = fgets(url, sizeof url, p) != NULL;
+    pclose(p);
+    if (!got)
+        sh("cat %s/hz-dash.log >&2", rundir);
+    cr_assert(got, "the dashboard did not say where it listens");
+    url[strcspn(url, "\n")] = '\0';
+
+    /* the API serves the horizon's pulls for the run it fired on, as stored */
+    char path[300];
+    snprintf(path, sizeof path, "%s/hist.json", rundir);
+    cr_assert_eq(sh("curl -sf '%s/api/run/%d/hist?key=calo/energy' > %s", url, HZ_SEQ, path), 0);
+    size_t len;
+    char *text = slurp(path, &len);
+    dn_json_t *doc = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_json_parse(text, len, &doc, &err), 0, "%s", err.msg);
+    const dn_json_value_t *s = dn_json_get(dn_json_root(doc), "s");
+    cr_assert_str_eq(dn_json_string(dn_json_get(s, "horizon")), "20r");
+    expect_same(dn_json_get(s, "pulls"), want, HZ_NB, "20r pulls");
+    dn_json_destroy(&doc);
+    free(text);
+
+    rc = sh("node web/tests/horizon_check.mjs --url %s --out %s --seq %d --key calo/energy >&2",
+            url, out, HZ_SEQ);
+    sh("kill $(cat %s/hz-dash.pid) 2>/dev/null", rundir);
+    cr_assert_eq(rc, 0, "the browser check failed (its last line says which step)");
+}

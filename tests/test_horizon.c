@@ -487,4 +487,29 @@ Test(horizon, snapshots_follow_an_accepted_step_change)
     free(counts);
     dn_dataset_destroy(&a);
     dn_dataset_destroy(&b);
+
+Test(horizon, spec_from_the_names_a_scorer_sends)
+{
+    dn_hz_spec_t spec, want;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_hz_spec_parse("500,7d,100,12h", DN_HZ_RESOLUTION, &want, &err), 0, "%s",
+                 err.msg);
+    const char *names[4];
+    char buf[4][DN_HZ_NAME_MAX];
+    for (int h = 1; h < want.n; h++)
+        names[h - 1] = dn_hz_name(&want, h, buf[h - 1], DN_HZ_NAME_MAX);
+    cr_assert_eq(dn_hz_spec_from_names(names, want.n - 1, &spec, &err), 0, "%s", err.msg);
+    cr_assert(dn_hz_spec_equal(&spec, &want), "names %s,%s,%s,%s do not give the spec back",
+              names[0], names[1], names[2], names[3]);
+    cr_assert_eq(dn_hz_spec_from_names(NULL, 0, &spec, &err), 0);
+    cr_assert_eq(spec.n, 1, "no names: now alone");
+    /* refused by name: not a horizon, out of order, now, empty */
+    const char *junk[1] = {"abc"}, *order[2] = {"500r", "100r"}, *now[1] = {"now"}, *empty[1] = {""};
+    cr_assert_eq(dn_hz_spec_from_names(junk, 1, &spec, &err), DN_EINVAL);
+    cr_assert(strstr(err.msg, "abc"), "%s", err.msg);
+    cr_assert_eq(dn_hz_spec_from_names(order, 2, &spec, &err), DN_EINVAL);
+    cr_assert(strstr(err.msg, "order"), "%s", err.msg);
+    cr_assert_eq(dn_hz_spec_from_names(now, 1, &spec, &err), DN_EINVAL);
+    cr_assert_eq(dn_hz_spec_from_names(empty, 1, &spec, &err), DN_EINVAL);
+    cr_assert(strstr(err.msg, "missing"), "%s", err.msg);
 }

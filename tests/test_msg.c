@@ -688,6 +688,29 @@ Test(msg, threshold_errors)
     t = make_threshold();
     t.origin = (char *)"guessed";
     expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "origin 'guessed'", NULL);
+    /* the horizons' thresholds: a name each, no bad -inf (absent or NaN: never votes) */
+    t = make_threshold();
+    Dinamo__HorizonThreshold h[2] = {DINAMO__HORIZON_THRESHOLD__INIT,
+                                     DINAMO__HORIZON_THRESHOLD__INIT}, *hp[2] = {&h[0], &h[1]};
+    h[0].name = (char *)"500r";
+    h[0].has_bad = 1;
+    h[0].bad = NAN;
+    h[1].has_bad = 1;
+    h[1].bad = 0.7;
+    t.n_horizons = 2;
+    t.horizons = hp;
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_MISSING, "(ML)", "horizon 2 has no name", NULL);
+    h[1].name = (char *)"7d";
+    h[1].bad = -INFINITY;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "horizon 2: bad threshold -inf", NULL);
+    h[1].bad = 0.7;
+    Dinamo__Envelope *e = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    cr_assert(e->threshold->n_horizons == 2 && isnan(e->threshold->horizons[0]->bad) &&
+              !strcmp(e->threshold->horizons[1]->name, "7d") &&
+              e->threshold->horizons[1]->bad == 0.7, "the horizons did not come back");
+    dn_msg_free(&e);
     t.origin = (char *)"";
     expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "origin ''", NULL);
 }

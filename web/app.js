@@ -106,6 +106,15 @@ function fmtTime(t) {
 function sevRank(s) { return { bad: 4, warning: 3, ok: 2, insufficient: 1, none: 0 }[s] ?? 0; }
 function worse(a, b) { return sevRank(a) >= sevRank(b) ? a : b; }
 
+// The lagged horizon (DINAMO-S reference frozen that long ago) that made a
+// histogram bad, beside its badge: a slow drift the current reference absorbed.
+function hzTag(name) {
+  return name ? el('span', {
+    class: 'hz-tag', 'data-testid': 'hz-tag',
+    title: `flagged against the reference of ${name} ago (the current one moved with a slow drift)`,
+  }, name) : null;
+}
+
 function sevBadge(sev, extra) {
   const s = SEVERITIES.includes(sev) ? sev : 'none';
   return el('span', { class: `sev sev-${s}`, 'data-sev': s, title: extra ? `${extra}: ${s}` : s }, s);
@@ -567,7 +576,8 @@ function worstList(run) {
     for (const h of w) {
       items.push(el('li', null, el('span', { class: 'm' }, METHOD_NAME[m]), ' ',
         el('a', { href: runHref(run.seq, h.key), class: 'key', title: h.key }, h.key), ' ',
-        el('span', { class: h.excess > 0 ? 'excess' : 'excess below' }, fmtExcess(h.excess))));
+        el('span', { class: h.excess > 0 ? 'excess' : 'excess below' }, fmtExcess(h.excess)),
+        h.fired ? ' ' : null, hzTag(h.fired)));
     }
   }
   return items.length ? el('ul', { class: 'worst' }, items) : el('span', { class: 'muted' }, '–');
@@ -675,8 +685,13 @@ const finite = (x) => (x === null || x === undefined || !Number.isFinite(x) ? nu
 // reference's normalisation, reference line with a +-1 sigma band; below, pulls.
 function drawHistPanel(container, hist, m) {
   const sc = hist[m];
+  // fired by a lagged horizon: the reference, pulls and score are that horizon's
+  const lagged = sc && sc.horizon && sc.horizon !== 'now' ? sc.horizon : null;
   const title = el('h4', null, `${METHOD_NAME[m]} `, sc ? sevBadge(severityOf(hist, m), METHOD_NAME[m]) : null,
-    sc ? el('span', { class: 'muted' }, ` score ${fmtNum(sc.score)} · bad ${fmtNum(sc.threshold_bad)} · warning ${fmtNum(sc.threshold_warning)}`) : null);
+    lagged ? ' ' : null, hzTag(lagged),
+    sc ? el('span', { class: 'muted' }, lagged
+      ? ` against the reference of ${lagged} ago: score ${fmtNum(sc.score)} · its bad ${fmtNum(sc.threshold_bad)} · now's score ${fmtNum(sc.now_score)}`
+      : ` score ${fmtNum(sc.score)} · bad ${fmtNum(sc.threshold_bad)} · warning ${fmtNum(sc.threshold_warning)}`) : null);
   container.appendChild(title);
   if (!hist.detail || !sc || !Array.isArray(sc.reference) || !sc.reference.length || !Array.isArray(hist.counts)) {
     container.appendChild(el('p', { class: 'muted', 'data-testid': `no-detail-${m}` },
@@ -708,7 +723,7 @@ function drawHistPanel(container, hist, m) {
       { label: ny > 0 ? 'bin' : 'x', value: (u, v) => fmtNum(v, 4) },
       { label: '+1σ', stroke: 'rgba(70,110,170,0.35)', width: 1, value: (u, v) => fmtNum(v), points: { show: false } },
       { label: '−1σ', stroke: 'rgba(70,110,170,0.35)', width: 1, value: (u, v) => fmtNum(v), points: { show: false } },
-      { label: 'reference', stroke: '#2f5d9a', width: 1.5, value: (u, v) => fmtNum(v), points: { show: false } },
+      { label: lagged ? `reference (${lagged} ago)` : 'reference', stroke: '#2f5d9a', width: 1.5, value: (u, v) => fmtNum(v), points: { show: false } },
       { label: 'this run', stroke: '#111', width: 0, paths: () => null,
         points: { show: true, size: 4, fill: '#111', stroke: '#111' }, value: (u, v) => fmtNum(v) },
     ],
@@ -717,7 +732,7 @@ function drawHistPanel(container, hist, m) {
   const pulls = (sc.pulls || []).map(finite);
   if (sc.worst_bins) {
     container.appendChild(el('p', { class: 'muted worst-bins', 'data-testid': `worst-bins-${m}` },
-      `worst bins (pull): ${sc.worst_bins}`));
+      `worst bins (pull${lagged ? ` against ${lagged}` : ''}): ${sc.worst_bins}`));
   }
   if (ny > 0 && n % ny === 0 && pulls.length === n) {
     drawPullMap(container, hist, pulls, ny, w, m);
@@ -727,7 +742,7 @@ function drawHistPanel(container, hist, m) {
     width: w, height: 120, cursor: { sync: { key: sync.key }, drag: { x: true, y: false } },
     legend: { show: false },
     scales: { x: { time: false } },
-    axes: [axis(hist.key.length > 60 ? 'bin' : hist.key), axis('pull')],
+    axes: [axis(hist.key.length > 60 ? 'bin' : hist.key), axis(lagged ? `pull vs ${lagged}` : 'pull')],
     series: [
       {},
       { label: 'pull', fill: 'rgba(192,57,43,0.55)', stroke: '#8e2b20', width: 0,
@@ -951,10 +966,12 @@ function renderHistRows() {
   for (const h of dinamo.run.histograms || []) {
     const cells = (m) => {
       const x = h[m] || {};
+      // a lagged horizon that fired: its margin over its own threshold, and its name
+      const ex = x.fired ? x.margin : x.excess;
       return [
         el('td', { class: 'num', title: x.status ? `status ${x.status}` : null }, fmtNum(x.score)),
-        el('td', null, sevBadge(x.severity, METHOD_NAME[m])),
-        el('td', { class: x.excess > 0 ? 'num excess' : 'num excess below' }, fmtExcess(x.excess)),
+        el('td', null, sevBadge(x.severity, METHOD_NAME[m]), x.fired ? ' ' : null, hzTag(x.fired)),
+        el('td', { class: ex > 0 ? 'num excess' : 'num excess below' }, fmtExcess(ex)),
       ];
     };
     const select = () => { location.hash = runHref(dinamo.run.run.seq, h.key); };

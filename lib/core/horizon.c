@@ -808,3 +808,35 @@ double dn_hz_margin(const double *score, const double *thr, int n_hz, int *fired
         *fired = at;
     return best;
 }
+
+int dn_hz_spec_from_names(const char *const *names, int n, dn_hz_spec_t *out, dn_err_t *err)
+{
+    if (n < 0 || n >= DN_HZ_MAX)
+        return dn_err_set(err, DN_EINVAL, "%d lagged horizons, at most %d", n, DN_HZ_MAX - 1);
+    char text[DN_HZ_MAX * (DN_HZ_NAME_MAX + 1)] = "";
+    size_t len = 0;
+    for (int h = 0; h < n; h++) {
+        const char *name = names[h] ? names[h] : "";
+        size_t nl = strlen(name);
+        if (!nl || nl >= DN_HZ_NAME_MAX)
+            return dn_err_set(err, DN_EINVAL, "horizon %d: name '%.*s' %s", h + 1,
+                              DN_HZ_NAME_MAX, name, nl ? "too long" : "missing");
+        if (nl > 1 && name[nl - 1] == 'r' && strspn(name, "0123456789") == nl - 1)
+            nl--; /* "500r": 500 runs, as a list writes it */
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s%.*s", h ? "," : "",
+                                (int)nl, name);
+    }
+    int rc = dn_hz_spec_parse(text, DN_HZ_RESOLUTION, out, err);
+    if (rc)
+        return rc;
+    if (out->n != n + 1)
+        return dn_err_set(err, DN_EINVAL, "horizons '%s' include now", text);
+    for (int h = 1; h < out->n; h++) {
+        char want[DN_HZ_NAME_MAX];
+        dn_hz_name(out, h, want, sizeof want);
+        if (strcmp(want, names[h - 1]))
+            return dn_err_set(err, DN_EINVAL, "horizon %d is '%s' where the order (runs, then "
+                              "seconds, each increasing) puts '%s'", h, names[h - 1], want);
+    }
+    return 0;
+}

@@ -92,6 +92,12 @@ const char *dn_hz_name(const dn_hz_spec_t *spec, int h, char *buf, size_t len);
  * parsing it gives the spec back. Returns 0, or DN_EINVAL if len is too small. */
 int dn_hz_spec_format(const dn_hz_spec_t *spec, char *buf, size_t len);
 
+/* The spec whose lagged horizons are named names[n] (as dn_hz_name names
+ * them, in the spec's order: what a scorer sends in Score.horizons), at the
+ * default resolution (names do not carry it). Returns 0, or DN_EINVAL with
+ * err naming the name that is no horizon, is out of order or is "now". */
+int dn_hz_spec_from_names(const char *const *names, int n, dn_hz_spec_t *out, dn_err_t *err);
+
 /* 1 if some horizon counts seconds (runs then need times). */
 int dn_hz_spec_has_time(const dn_hz_spec_t *spec);
 

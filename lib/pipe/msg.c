@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "horizon.h"
+
 /* ---- names ------------------------------------------------------------- */
 
 const char *dn_reject_name(int reason)
@@ -538,6 +540,15 @@ static int validate_threshold(const Dinamo__Threshold *t, dn_reject_t *reason, d
         printable(o, sizeof o, t->origin);
         return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where,
                       "origin '%s' is not policy, tuned or untunable", o);
+    }
+    for (size_t h = 0; h < t->n_horizons; h++) {
+        const Dinamo__HorizonThreshold *ht = t->horizons[h];
+        if (!ht->name || !ht->name[0] || strlen(ht->name) >= DN_HZ_NAME_MAX)
+            return reject(reason, DN_REJECT_MISSING, err, DN_EFORMAT, where,
+                          "horizon %zu has no name (or one too long)", h + 1);
+        if (ht->has_bad && ht->bad == -INFINITY)
+            return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, where,
+                          "horizon %zu: bad threshold -inf", h + 1);
     }
     return 0;
 }

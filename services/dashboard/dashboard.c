@@ -55,6 +55,7 @@ typedef struct dash_t {
     int live_counts;
     double last_live;
     uint64_t entries, skipped;
+    uint64_t hz_rejected;           /* S Scores whose horizons were not their key's */
     dn_err_t stage_err;
     int stage_rc;
 } dash_t;
@@ -204,6 +205,30 @@ static int take_score(dash_t *d, int me, const Dinamo__Score *s)
                                                                               : DASH_ST_REJECTED;
     int rc = dash_model_score(m, me, s->run_seq, k, status, s->has_chi2 ? s->chi2 : NAN,
                               s->has_alpha ? s->alpha : NAN);
+    if (!rc && me == 0 && status == DASH_ST_OK) { /* its lagged horizons, if any */
+        const char *names[DN_HZ_MAX];
+        double chi2[DN_HZ_MAX];
+        int n = s->n_horizons < DN_HZ_MAX ? (int)s->n_horizons : DN_HZ_MAX;
+        for (int h = 0; h < n; h++) {
+            const Dinamo__HorizonScore *hs = s->horizons[h];
+            names[h] = hs->name;
+            chi2[h] = hs->has_age && hs->has_chi2 && isfinite(hs->chi2) && hs->chi2 >= 0
+                          ? hs->chi2
+                          : NAN;
+        }
+        int was = m->keys[k].hz_fixed;
+        rc = s->n_horizons < DN_HZ_MAX ? dash_model_score_hz(m, s->run_seq, k, n, names, chi2)
+                                       : 1;
+        if (rc == 1) { /* the score itself is taken, as the evaluator takes it */
+            d->hz_rejected++;
+            DN_LOG_LIMITED(DN_LOG_WARN, "score of run %lld: histogram '%s': its horizons are "
+                           "not the key's (or no horizons): scored against now alone",
+                           (long long)s->run_number, s->histogram_key);
+            rc = 0;
+        } else if (!rc && !was && m->keys[k].hz_fixed && m->keys[k].n_lagged) {
+            staged(d, dash_detail_stage_key(d->detail, m, k), "a key's horizons");
+        }
+    }
     if (!rc)
         staged(d, dash_detail_stage_score(d->detail, s->run_seq, k, me, s), "a score");
     return rc;
@@ -251,6 +276,16 @@ static int on_thresholds(dn_node_t *node, void *self, const Dinamo__Envelope *en
         rc = dash_model_threshold(&d->model, k, me, t->bad, t->has_warning ? t->warning : NAN,
                                   t->has_historical_runs ? (int)t->historical_runs : -1,
                                   t->origin);
+    if (k >= 0 && !rc && me == 0) { /* the horizons' thresholds (none: now alone) */
+        const char *names[DN_HZ_MAX];
+        double bad[DN_HZ_MAX];
+        int n = t->n_horizons < DN_HZ_MAX ? (int)t->n_horizons : DN_HZ_MAX - 1;
+        for (int h = 0; h < n; h++) {
+            names[h] = t->horizons[h]->name;
+            bad[h] = t->horizons[h]->has_bad ? t->horizons[h]->bad : NAN;
+        }
+        rc = dash_model_threshold_hz(&d->model, k, n, names, bad);
+    }
     if (!rc)
         staged(d, dash_detail_stage_threshold(d->detail, &d->model, k, me), "a threshold");
     pthread_rwlock_unlock(&d->lock);
@@ -553,12 +588,12 @@ static void stop(dn_node_t *node, void *self)
     dash_t *d = self;
     dash_http_stats_t st;
     dash_http_stats(d->http, &st);
-    dn_log(DN_LOG_INFO, "stopped: %d runs, %d keys, %llu entries (%llu skipped); http: %llu "
-           "requests (%llu not "
+    dn_log(DN_LOG_INFO, "stopped: %d runs, %d keys, %llu entries (%llu skipped, %llu scores' "
+           "horizons not their key's); http: %llu requests (%llu not "
            "found, %llu bad, %llu refused), %llu logins (%llu failed), %llu verdicts sent (%llu "
            "failed), %llu live events written to %llu pages (%llu open)",
            d->model.n_runs, d->model.n_keys, (unsigned long long)d->entries,
-           (unsigned long long)d->skipped,
+           (unsigned long long)d->skipped, (unsigned long long)d->hz_rejected,
            (unsigned long long)st.requests, (unsigned long long)st.not_found,
            (unsigned long long)st.bad_requests, (unsigned long long)st.refused,
            (unsigned long long)st.logins, (unsigned long long)st.login_failures,

@@ -3,7 +3,14 @@
  * Summary rows are small fixed records (bytes.h's little-endian fields);
  * detail rows are the protobuf messages as they came. The mutex serialises
  * every use of the store (store.h: one thread at a time); a commit holds it
- * for one write transaction, a page's read for one or three gets. */
+ * for one write transaction, a page's read for one or three gets.
+ *
+ * Horizons (DINAMO-S at several horizons) extend three summary rows at their
+ * end, behind the marker HZ_MARK, so rows written before them read as
+ * before: a key row then holds its lagged horizons' names (once its first
+ * OK S Score fixed them, none included), a threshold row of S their
+ * thresholds (once the evaluator published them), a run row each
+ * histogram's lagged chi2. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -21,6 +28,8 @@ struct dash_detail_t {
     int n_keys_staged;           /* keys 0 .. n-1 have their row */
     int detail_runs, detail_flagged_runs;
 };
+
+#define HZ_MARK 0x487a0001u /* "Hz", version 1: a horizons tail follows */
 
 static void seq_key(unsigned char *p, uint64_t seq) { dn_put_be64(p, seq); }
 static void be32(unsigned char *p, uint32_t v)
@@ -125,6 +134,12 @@ static int stage_key(dash_detail_t *self, const dash_model_t *m, int k)
     dn_wb_u32(&w, (uint32_t)hk->n_bins);
     if (hk->shape_known)
         dn_wb_u32(&w, (uint32_t)hk->n_bins_y);
+    if (hk->hz_fixed) {
+        dn_wb_u32(&w, HZ_MARK);
+        dn_wb_u32(&w, (uint32_t)hk->n_lagged);
+        for (int h = 0; h < hk->n_lagged; h++)
+            dn_wb_str(&w, hk->hz_name[h], strlen(hk->hz_name[h]));
+    }
     unsigned char key[4];
     be32(key, (uint32_t)k);
     int rc = w.oom ? DN_ENOMEM : dn_store_batch_put(self->batch, "key", key, 4, w.p, w.len);
@@ -156,6 +171,14 @@ int dash_detail_stage_threshold(dash_detail_t *self, const dash_model_t *m, int 
     dn_wb_f64(&w, hk->warning[me]);
     dn_wb_u32(&w, (uint32_t)m->historical_runs);
     dn_wb_str(&w, hk->origin[me], strlen(hk->origin[me]));
+    if (me == 0 && hk->hz_tuned) {
+        dn_wb_u32(&w, HZ_MARK);
+        dn_wb_u32(&w, (uint32_t)hk->n_lagged);
+        for (int h = 0; h < hk->n_lagged; h++) {
+            dn_wb_str(&w, hk->hz_name[h], strlen(hk->hz_name[h]));
+            dn_wb_f64(&w, hk->hz_bad[h]);
+        }
+    }
     unsigned char key[5];
     be32(key, (uint32_t)k);
     key[4] = (unsigned char)me;
@@ -187,6 +210,20 @@ int dash_detail_stage_run(dash_detail_t *self, const dash_model_t *m, int seq)
         dn_wb_u32(&w, (uint32_t)(c->status[0] | c->status[1] << 8 |
                                  (uint32_t)(uint8_t)c->label << 16 |
                                  (uint32_t)c->label_auto << 24));
+    }
+    int any = 0;
+    for (int i = 0; i < r->n_hist && !any; i++)
+        any = m->keys[r->keys[i]].hz_chi2 != NULL;
+    if (any) { /* each histogram's lagged chi2: n, then n values (0: none) */
+        dn_wb_u32(&w, HZ_MARK);
+        for (int i = 0; i < r->n_hist; i++) {
+            const dash_key_t *hk = &m->keys[r->keys[i]];
+            uint64_t at = (uint64_t)seq - hk->first_seq;
+            int has = hk->hz_chi2 && (uint64_t)seq >= hk->first_seq && at < (uint64_t)hk->cap_hz;
+            dn_wb_u32(&w, has ? (uint32_t)hk->n_lagged : 0);
+            for (int h = 0; has && h < hk->n_lagged; h++)
+                dn_wb_f64(&w, hk->hz_chi2[at * (uint64_t)hk->n_lagged + (uint64_t)h]);
+        }
     }
     unsigned char key[8];
     seq_key(key, (uint64_t)seq);
@@ -297,6 +334,13 @@ static int bad_row(load_t *ld, const char *table, const char *what)
     return ld->rc = DN_EFORMAT;
 }
 
+/* 1 when the next u32 of r is HZ_MARK (r not moved). */
+static int hz_mark_next(const dn_rbuf_t *r)
+{
+    dn_rbuf_t peek = *r;
+    return r->len - r->pos >= 4 && dn_rb_u32(&peek) == HZ_MARK;
+}
+
 static int load_key(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
     load_t *ld = arg;
@@ -304,9 +348,27 @@ static int load_key(const void *key, size_t klen, const void *val, size_t vlen, 
     uint32_t nn, ns;
     const unsigned char *name = dn_rb_str(&r, &nn), *sub = dn_rb_str(&r, &ns);
     uint32_t n_bins = dn_rb_u32(&r), n_bins_y = 0;
-    int shape_known = !r.bad && r.len - r.pos >= 4;
+    int shape_known = !r.bad && r.len - r.pos >= 4 && !hz_mark_next(&r);
     if (shape_known)
         n_bins_y = dn_rb_u32(&r);
+    const char *names[DN_HZ_MAX];
+    char name_buf[DN_HZ_MAX][DN_HZ_NAME_MAX];
+    int n_hz = -1; /* -1: no horizons fixed */
+    if (!r.bad && hz_mark_next(&r)) {
+        dn_rb_u32(&r);
+        uint32_t n = dn_rb_u32(&r);
+        if (n >= DN_HZ_MAX)
+            return bad_row(ld, "key", "more horizons than a key holds");
+        for (uint32_t h = 0; h < n; h++) {
+            uint32_t len;
+            const unsigned char *p = dn_rb_str(&r, &len);
+            snprintf(name_buf[h], DN_HZ_NAME_MAX, "%.*s",
+                     (int)(len < DN_HZ_NAME_MAX ? len : DN_HZ_NAME_MAX - 1),
+                     p ? (const char *)p : "");
+            names[h] = name_buf[h];
+        }
+        n_hz = (int)n;
+    }
     if (klen != 4 || r.bad || get_be32(key) != (uint32_t)ld->m->n_keys)
         return bad_row(ld, "key", "a row out of order or truncated");
     if (shape_known && n_bins_y && (!n_bins || n_bins % n_bins_y))
@@ -319,6 +381,8 @@ static int load_key(const void *key, size_t klen, const void *val, size_t vlen, 
         return ld->rc = DN_ENOMEM;
     if (shape_known)
         dash_model_key_shape(ld->m, k, (int)n_bins, (int)n_bins_y);
+    if (n_hz >= 0 && dash_model_score_hz(ld->m, DASH_MAX_SEQ, k, n_hz, names, NULL))
+        return bad_row(ld, "key", "horizon names that are no horizons");
     return 0;
 }
 
@@ -335,7 +399,27 @@ static int load_thr(const void *key, size_t klen, const void *val, size_t vlen, 
         return bad_row(ld, "thr", "a row naming no key, or truncated");
     char o[16];
     snprintf(o, sizeof o, "%.*s", (int)(no < 15 ? no : 15), (const char *)origin);
-    return dash_model_threshold(ld->m, (int)get_be32(kp), kp[4], bad, warning, hist, o);
+    int rc = dash_model_threshold(ld->m, (int)get_be32(kp), kp[4], bad, warning, hist, o);
+    if (rc || kp[4] != 0 || !hz_mark_next(&r))
+        return rc;
+    dn_rb_u32(&r);
+    uint32_t n = dn_rb_u32(&r);
+    const char *names[DN_HZ_MAX];
+    char name_buf[DN_HZ_MAX][DN_HZ_NAME_MAX];
+    double hz_bad[DN_HZ_MAX];
+    if (r.bad || n >= DN_HZ_MAX)
+        return bad_row(ld, "thr", "a truncated horizons tail");
+    for (uint32_t h = 0; h < n; h++) {
+        uint32_t len;
+        const unsigned char *p = dn_rb_str(&r, &len);
+        snprintf(name_buf[h], DN_HZ_NAME_MAX, "%.*s",
+                 (int)(len < DN_HZ_NAME_MAX ? len : DN_HZ_NAME_MAX - 1), p ? (const char *)p : "");
+        names[h] = name_buf[h];
+        hz_bad[h] = dn_rb_f64(&r);
+    }
+    if (r.bad)
+        return bad_row(ld, "thr", "a truncated horizons tail");
+    return dash_model_threshold_hz(ld->m, (int)get_be32(kp), (int)n, names, hz_bad);
 }
 
 static int load_run(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
@@ -384,6 +468,27 @@ static int load_run(const void *key, size_t klen, const void *val, size_t vlen, 
                 cw->label = label;
                 cw->label_auto = (uint8_t)(st >> 24);
             }
+        }
+    }
+    if (!rc && hz_mark_next(&r)) { /* each histogram's lagged chi2 */
+        dn_rb_u32(&r);
+        for (uint32_t i = 0; i < n_hist && !rc; i++) {
+            uint32_t n = dn_rb_u32(&r);
+            const dash_key_t *hk = &m->keys[keys[i]];
+            double chi2[DN_HZ_MAX];
+            const char *names[DN_HZ_MAX];
+            if (r.bad || n >= DN_HZ_MAX || (n && (int)n != hk->n_lagged)) {
+                rc = bad_row(ld, "runs", "lagged horizons that are not the key's");
+                break;
+            }
+            for (uint32_t h = 0; h < n; h++) {
+                chi2[h] = dn_rb_f64(&r);
+                names[h] = hk->hz_name[h];
+            }
+            if (r.bad)
+                rc = bad_row(ld, "runs", "a truncated horizons tail");
+            else if (n && dash_model_score_hz(m, seq, keys[i], (int)n, names, chi2) < 0)
+                rc = DN_ENOMEM;
         }
     }
     if (!rc && (lab & 0xff) != DASH_LABEL_AWAITING)

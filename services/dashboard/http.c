@@ -371,26 +371,59 @@ static void array_json(dn_jw_t *w, const double *x, size_t n)
     dn_jw_end(w);
 }
 
+/* The lagged horizon named `name` of s with its pulls and reference, or NULL. */
+static const Dinamo__HorizonScore *horizon_of(const Dinamo__Score *s, const char *name)
+{
+    for (size_t h = 0; s && name && h < s->n_horizons; h++) {
+        const Dinamo__HorizonScore *hs = s->horizons[h];
+        if (hs->name && !strcmp(hs->name, name) && hs->n_pulls && hs->has_chi2)
+            return hs;
+    }
+    return NULL;
+}
+
 /* The numbers of one method's Score that the run page draws; its worst bins
- * named as the evaluator names them (histo.h), for the shape of hg. */
+ * named as the evaluator names them (histo.h), for the shape of hg. A run a
+ * lagged horizon made bad (fired: its name, NULL otherwise) shows that
+ * horizon's reference, pulls and score, and says so ("horizon"), as the
+ * evaluator's flag line and figures do: now's reference moved with the drift. */
 static void score_detail_json(dn_jw_t *w, const Dinamo__Score *s, double bad, double warning,
-                              const Dinamo__Histogram *hg)
+                              const Dinamo__Histogram *hg, const char *fired, double fired_bad)
 {
     if (!s) {
         dn_jw_null(w);
         return;
     }
+    const Dinamo__HorizonScore *hs = horizon_of(s, fired);
+    const double *pulls = hs ? hs->pulls : s->pulls;
+    size_t n_pulls = hs ? hs->n_pulls : s->n_pulls;
     dn_jw_object(w);
+    dn_jw_key(w, "horizon");
+    dn_jw_string(w, hs ? hs->name : "now");
     dn_jw_key(w, "reference");
-    array_json(w, s->reference, s->n_reference);
+    if (hs)
+        array_json(w, hs->reference, hs->n_reference);
+    else
+        array_json(w, s->reference, s->n_reference);
     dn_jw_key(w, "sigma");
-    array_json(w, s->reference_uncertainty, s->n_reference_uncertainty);
+    if (hs)
+        array_json(w, hs->reference_uncertainty, hs->n_reference_uncertainty);
+    else
+        array_json(w, s->reference_uncertainty, s->n_reference_uncertainty);
     dn_jw_key(w, "pulls");
-    array_json(w, s->pulls, s->n_pulls);
+    array_json(w, pulls, n_pulls);
     dn_jw_key(w, "score");
-    dn_jw_number(w, s->has_score ? s->score : NAN);
+    dn_jw_number(w, hs ? (hs->has_score ? hs->score : NAN) : s->has_score ? s->score : NAN);
     dn_jw_key(w, "chi2");
-    dn_jw_number(w, s->has_chi2 ? s->chi2 : NAN);
+    dn_jw_number(w, hs ? hs->chi2 : s->has_chi2 ? s->chi2 : NAN);
+    if (hs) { /* now's own, beside the horizon's */
+        dn_jw_key(w, "now_score");
+        dn_jw_number(w, s->has_score ? s->score : NAN);
+        dn_jw_key(w, "now_threshold_bad");
+        dn_jw_number(w, bad);
+        bad = fired_bad;
+        warning = NAN; /* a warning level is now's */
+    }
     dn_jw_key(w, "threshold_bad");
     dn_jw_number(w, bad);
     dn_jw_key(w, "threshold_warning");
@@ -407,10 +440,10 @@ static void score_detail_json(dn_jw_t *w, const Dinamo__Score *s, double bad, do
     dn_jw_key(w, "worst_bins");
     char bins[256] = "";
     size_t ny = hg && hg->has_n_bins_y ? hg->n_bins_y : 0;
-    if (hg && s->n_pulls == hg->n_counts && s->n_pulls && (!ny || s->n_pulls % ny == 0)) {
-        size_t nx = ny ? s->n_pulls / ny : s->n_pulls; /* edges only when they fit */
+    if (hg && n_pulls == hg->n_counts && n_pulls && (!ny || n_pulls % ny == 0)) {
+        size_t nx = ny ? n_pulls / ny : n_pulls; /* edges only when they fit */
         int edges = hg->n_edges == nx + 1 && (!ny || hg->n_edges_y == ny + 1);
-        dn_hist_worst_bins(bins, sizeof bins, s->pulls, (int)s->n_pulls, 3, (int)ny,
+        dn_hist_worst_bins(bins, sizeof bins, pulls, (int)n_pulls, 3, (int)ny,
                            edges ? hg->edges : NULL, edges ? hg->edges_y : NULL);
     }
     dn_jw_string(w, bins[0] ? bins : NULL);
@@ -433,7 +466,8 @@ static enum MHD_Result get_hist(dash_http_t *h, struct MHD_Connection *c, long l
         return send_error(h, c, 400, "key: missing (the histogram key)");
     int k, present = 0, detail = 0;
     int64_t run_number = 0;
-    double bad[DASH_METHODS], warning[DASH_METHODS];
+    double bad[DASH_METHODS], warning[DASH_METHODS], fired_bad = NAN;
+    char fired[DN_HZ_NAME_MAX] = ""; /* the lagged horizon that made S's verdict bad */
     pthread_rwlock_rdlock(h->o.model_lock);
     const dash_model_t *m = h->o.model;
     k = dn_keytab_find(m->key_index, key);
@@ -444,6 +478,12 @@ static enum MHD_Result get_hist(dash_http_t *h, struct MHD_Connection *c, long l
         for (int me = 0; me < DASH_METHODS; me++) {
             bad[me] = m->keys[k].bad[me];
             warning[me] = m->keys[k].warning[me];
+        }
+        int f;
+        double margin = dash_model_cell_margin(m, k, (uint64_t)seq, 0, &f);
+        if (f > 0 && margin > 0 && m->runs[seq].m[0].severity != DN_SEV_NONE) {
+            snprintf(fired, sizeof fired, "%s", dash_model_hz_name(m, k, f));
+            fired_bad = m->keys[k].hz_bad[f - 1];
         }
     }
     pthread_rwlock_unlock(h->o.model_lock);
@@ -512,7 +552,8 @@ static enum MHD_Result get_hist(dash_http_t *h, struct MHD_Connection *c, long l
     }
     for (int me = 0; me < DASH_METHODS; me++) {
         dn_jw_key(w, dash_method_name[me]);
-        score_detail_json(w, s[me], bad[me], warning[me], hg);
+        score_detail_json(w, s[me], bad[me], warning[me], hg, me == 0 && fired[0] ? fired : NULL,
+                          fired_bad);
     }
     dn_jw_end(w);
     rc = dn_jw_finish(w);

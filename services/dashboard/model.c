@@ -4,7 +4,12 @@
  * from the first run that held it. Assessing a run walks its keys once, so a
  * round that brings the 100 scores of a run assesses it once, not 100 times
  * (the dirty set). A threshold that becomes known dirties every run holding
- * the key: the evaluator judges those runs at that moment too. */
+ * the key: the evaluator judges those runs at that moment too.
+ *
+ * Horizons: a key whose S Scores carry lagged horizons keeps their chi2
+ * beside its cells (hz_chi2, its own rows grown on demand, shifted with the
+ * cells) and, once the evaluator published their thresholds, is judged on
+ * the combined margin exactly as judge.c judges it (ev_margin, ev_severity). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +78,7 @@ void dash_model_free(dash_model_t *m)
     for (int k = 0; k < m->n_keys; k++) {
         free(m->keys[k].name);
         free(m->keys[k].cells);
+        free(m->keys[k].hz_chi2);
     }
     free(m->keys);
     dn_keytab_t *index = m->key_index;
@@ -150,6 +156,25 @@ int dash_model_key_shape(dash_model_t *m, int k, int n_bins, int n_bins_y)
     return hk->n_bins_y == n_bins_y;
 }
 
+/* Row i of key hk's lagged chi2 (n_lagged of them), made (NAN) when make;
+ * NULL when there is none (or DN_ENOMEM). hz_rows: rows allocated. */
+static double *hz_row(dash_key_t *hk, int i, int make)
+{
+    const int nl = hk->n_lagged;
+    int rows = hk->hz_chi2 ? hk->cap_hz : 0;
+    if (i < rows)
+        return hk->hz_chi2 + (size_t)i * nl;
+    if (!make || nl < 1)
+        return NULL;
+    int cap = rows;
+    if (grow((void **)&hk->hz_chi2, &cap, i, (size_t)nl * sizeof(double), 64))
+        return NULL;
+    for (size_t c = (size_t)rows * nl; c < (size_t)cap * nl; c++)
+        hk->hz_chi2[c] = NAN;
+    hk->cap_hz = cap;
+    return hk->hz_chi2 + (size_t)i * nl;
+}
+
 /* The cell of (k, seq), made when missing; NULL on DN_ENOMEM or a seq before
  * the key's first (cells then move up). */
 static dash_cell_t *cell_get(dash_model_t *m, int k, uint64_t seq)
@@ -159,6 +184,14 @@ static dash_cell_t *cell_get(dash_model_t *m, int k, uint64_t seq)
         hk->first_seq = seq;
     if (seq < hk->first_seq) { /* an older run holding the key: shift */
         int shift = (int)(hk->first_seq - seq);
+        if (hk->hz_chi2) { /* the lagged chi2 move with their cells */
+            const size_t nl = (size_t)hk->n_lagged;
+            if (!hz_row(hk, hk->n_cells + shift, 1))
+                return NULL;
+            memmove(hk->hz_chi2 + shift * nl, hk->hz_chi2, (size_t)hk->n_cells * nl * sizeof(double));
+            for (size_t c = 0; c < (size_t)shift * nl; c++)
+                hk->hz_chi2[c] = NAN;
+        }
         if (grow((void **)&hk->cells, &hk->cap_cells, hk->n_cells + shift, sizeof *hk->cells, 64))
             return NULL;
         memmove(hk->cells + shift, hk->cells, (size_t)hk->n_cells * sizeof *hk->cells);
@@ -320,6 +353,36 @@ int dash_model_score(dash_model_t *m, int me, uint64_t seq, int k, int status, d
     return dash_model_touch(m, (int)seq);
 }
 
+int dash_model_score_hz(dash_model_t *m, uint64_t seq, int k, int n, const char *const *names,
+                        const double *chi2)
+{
+    dash_key_t *hk = &m->keys[k];
+    if (!hk->hz_fixed) { /* the evaluator's rule (ingest.c): names that are horizons */
+        dn_hz_spec_t spec;
+        if (dn_hz_spec_from_names(names, n, &spec, NULL))
+            return 1;
+        hk->hz_fixed = 1;
+        hk->n_lagged = n;
+        for (int h = 0; h < n; h++)
+            snprintf(hk->hz_name[h], sizeof hk->hz_name[h], "%s", names[h]);
+    } else {
+        if (n != hk->n_lagged)
+            return 1;
+        for (int h = 0; h < n; h++)
+            if (!names[h] || strcmp(names[h], hk->hz_name[h]))
+                return 1;
+    }
+    if (!n || seq >= DASH_MAX_SEQ)
+        return 0;
+    if (!cell_get(m, k, seq))
+        return DN_ENOMEM;
+    double *row = hz_row(hk, (int)(seq - hk->first_seq), 1);
+    if (!row)
+        return DN_ENOMEM;
+    memcpy(row, chi2, (size_t)n * sizeof *row);
+    return dash_model_touch(m, (int)seq);
+}
+
 static void cell_label(dash_cell_t *c, int verdict, int is_auto)
 {
     if (c->label >= 0 && is_auto && !c->label_auto)
@@ -412,6 +475,75 @@ int dash_model_threshold(dash_model_t *m, int k, int me, double bad, double warn
     return 0;
 }
 
+int dash_model_threshold_hz(dash_model_t *m, int k, int n, const char *const *names,
+                            const double *bad)
+{
+    dash_key_t *hk = &m->keys[k];
+    for (int h = 0; h < hk->n_lagged; h++) {
+        hk->hz_bad[h] = NAN;
+        for (int t = 0; t < n; t++)
+            if (names[t] && !strcmp(names[t], hk->hz_name[h]))
+                hk->hz_bad[h] = bad[t];
+    }
+    hk->hz_tuned = n > 0;
+    for (int i = 0; i < hk->n_cells; i++)
+        if (hk->first_seq + (uint64_t)i < (uint64_t)m->n_runs &&
+            m->runs[hk->first_seq + (uint64_t)i].present &&
+            dash_model_touch(m, (int)(hk->first_seq + (uint64_t)i)))
+            return DN_ENOMEM;
+    return 0;
+}
+
+double dash_model_cell_score_hz(const dash_model_t *m, int k, uint64_t seq, int h)
+{
+    const dash_key_t *hk = &m->keys[k];
+    const dash_cell_t *c = dash_model_cell(m, k, seq);
+    if (h == 0)
+        return dash_model_cell_score(m, k, c, 0);
+    if (h < 0 || h > hk->n_lagged || isnan(dash_model_cell_score(m, k, c, 0)))
+        return NAN;
+    const double *row = hz_row((dash_key_t *)hk, (int)(seq - hk->first_seq), 0);
+    return row ? dn_score_from_chi2(row[h - 1], hk->n_bins) : NAN;
+}
+
+const char *dash_model_hz_name(const dash_model_t *m, int k, int h)
+{
+    if (h <= 0 || k < 0 || k >= m->n_keys || h > m->keys[k].n_lagged)
+        return "now";
+    return m->keys[k].hz_name[h - 1];
+}
+
+/* 1 when (k, me) is judged on the combined margin (judge.c's multi()). */
+static int multi(const dash_key_t *hk, int me)
+{
+    return me == 0 && hk->n_lagged > 0 && hk->hz_tuned && isfinite(hk->bad[0]);
+}
+
+double dash_model_cell_margin(const dash_model_t *m, int k, uint64_t seq, int me, int *fired)
+{
+    const dash_cell_t *c = dash_model_cell(m, k, seq);
+    const dash_key_t *hk = &m->keys[k];
+    if (fired)
+        *fired = -1;
+    if (!c || !c->status[me] || isnan(hk->bad[me]))
+        return NAN;
+    double score = dash_model_cell_score(m, k, c, me);
+    if (!multi(hk, me)) {
+        double ex = score - hk->bad[me];
+        if (fired && !isnan(ex))
+            *fired = 0;
+        return ex;
+    }
+    double s[DN_HZ_MAX], t[DN_HZ_MAX];
+    s[0] = score;
+    t[0] = hk->bad[0];
+    for (int h = 1; h <= hk->n_lagged; h++) {
+        s[h] = dash_model_cell_score_hz(m, k, seq, h);
+        t[h] = hk->hz_bad[h - 1];
+    }
+    return dn_hz_margin(s, t, hk->n_lagged + 1, fired);
+}
+
 double dash_model_cell_score(const dash_model_t *m, int k, const dash_cell_t *c, int me)
 {
     const dash_key_t *hk = &m->keys[k];
@@ -426,8 +558,11 @@ dn_severity_t dash_model_cell_severity(const dash_model_t *m, int k, uint64_t se
     if (!c || !c->status[me] || m->historical_runs < 0 || seq < (uint64_t)m->historical_runs)
         return DN_SEV_NONE;
     dn_thresholds_t t = {m->keys[k].bad[me], m->keys[k].warning[me]};
-    return dn_severity(dash_model_cell_score(m, k, c, me),
-                       c->status[me] == DASH_ST_INSUFFICIENT, t);
+    int insufficient = c->status[me] == DASH_ST_INSUFFICIENT;
+    if (!multi(&m->keys[k], me))
+        return dn_severity(dash_model_cell_score(m, k, c, me), insufficient, t);
+    dn_thresholds_t shifted = {0.0, t.warning - t.bad};
+    return dn_severity(dash_model_cell_margin(m, k, seq, me, NULL), insufficient, shifted);
 }
 
 /* The evaluator's assessment (judge.c ev_assess): a run is judged by me once
@@ -455,8 +590,13 @@ static void assess(const dash_model_t *m, int seq, int me, dash_assess_t *a)
             a->severity = (uint8_t)sev;
         if (sev < DN_SEV_WARNING)
             continue;
-        double ex = dash_model_cell_score(m, k, c, me) - m->keys[k].bad[me];
+        double ex = dash_model_cell_margin(m, k, (uint64_t)seq, me, NULL);
         dn_severity_worst_insert(a->worst, a->excess, DASH_WORST, k, ex);
+    }
+    for (int w = 0; w < DASH_WORST && a->worst[w] >= 0; w++) {
+        int f;
+        dash_model_cell_margin(m, a->worst[w], (uint64_t)seq, me, &f);
+        a->fired[w] = (int8_t)f;
     }
     if (!r->present || judged < r->n_hist || r->n_hist == 0) {
         a->severity = DN_SEV_NONE; /* not judged yet, as the evaluator waits */

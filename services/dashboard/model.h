@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "horizon.h"
 #include "severity.h"
 
 #define DASH_METHODS 2 /* 0 = DINAMO-S, 1 = DINAMO-ML */
@@ -76,6 +77,18 @@ typedef struct dash_key_t {
     uint64_t first_seq;             /* cells[i] is run first_seq + i */
     dash_cell_t *cells;
     int n_cells, cap_cells;
+    /* DINAMO-S at several horizons (lib/core/horizon.h), as the evaluator's
+     * book keeps them: the lagged horizons' names, fixed by the key's first
+     * OK S Score (a later Score naming others loses its horizons); their chi2
+     * per cell, hz_chi2[i * n_lagged + h - 1] beside cells[i] (NAN:
+     * unavailable), NULL until a Score brought some; and the thresholds the
+     * evaluator published for them (hz_tuned once it did; NAN: never votes). */
+    uint8_t hz_fixed, hz_tuned;
+    int n_lagged;
+    char hz_name[DN_HZ_MAX - 1][DN_HZ_NAME_MAX];
+    double hz_bad[DN_HZ_MAX - 1];
+    double *hz_chi2;
+    int cap_hz;                     /* rows of hz_chi2 */
 } dash_key_t;
 
 typedef struct dash_assess_t {
@@ -83,7 +96,8 @@ typedef struct dash_assess_t {
     int n_scored;                   /* histograms with a score (any status) */
     double chi2, bins;              /* over the OK scores: combined = log(chi2 / bins) */
     int worst[DASH_WORST];          /* key indices, -1 */
-    double excess[DASH_WORST];      /* score - bad threshold */
+    double excess[DASH_WORST];      /* combined margin (one horizon: score - bad threshold) */
+    int8_t fired[DASH_WORST];       /* the horizon giving it (0 now) */
 } dash_assess_t;
 
 typedef struct dash_run_t {
@@ -169,6 +183,19 @@ int dash_model_run(dash_model_t *m, uint64_t seq, int64_t run_number, double tim
 int dash_model_score(dash_model_t *m, int me, uint64_t seq, int k, int status, double chi2,
                      double alpha);
 
+/* The lagged horizons of S's OK Score of key k in run seq: names[n] and
+ * chi2[n] (NAN: unavailable). The key's first fixes its names; a Score
+ * naming others is not taken (returns 1: the caller counts it). Returns 0,
+ * 1, DN_ENOMEM. */
+int dash_model_score_hz(dash_model_t *m, uint64_t seq, int k, int n, const char *const *names,
+                        const double *chi2);
+
+/* The horizons' thresholds the evaluator published for S of key k: names[n]
+ * and bad[n] (NAN: never votes), matched to the key's horizons by name.
+ * Dirties the runs holding the key. Returns 0 or DN_ENOMEM. */
+int dash_model_threshold_hz(dash_model_t *m, int k, int n, const char *const *names,
+                            const double *bad);
+
 /* A label of run seq: for key k, or every key of the run (k < 0); verdict 0
  * good, 1 bad; state as shown; who/reason may be NULL. A person's label is
  * never replaced by an automatic one (the evaluator's rule). Returns 0 or
@@ -199,6 +226,18 @@ int dash_model_touch(dash_model_t *m, int seq);
 const dash_cell_t *dash_model_cell(const dash_model_t *m, int k, uint64_t seq);
 double dash_model_cell_score(const dash_model_t *m, int k, const dash_cell_t *c, int me);
 dn_severity_t dash_model_cell_severity(const dash_model_t *m, int k, uint64_t seq, int me);
+
+/* The combined margin of (k, seq) by me, as the evaluator's ev_margin:
+ * score - bad, or with several horizons (and their thresholds published)
+ * max_h (score_h - thr_h); *fired (nullable) the horizon giving it (0 now,
+ * -1 none). NAN without a score or threshold. */
+double dash_model_cell_margin(const dash_model_t *m, int k, uint64_t seq, int me, int *fired);
+
+/* S's score of (k, seq) against horizon h (0: now; NAN: unavailable). */
+double dash_model_cell_score_hz(const dash_model_t *m, int k, uint64_t seq, int h);
+
+/* The name of horizon h of key k ("now" for 0). */
+const char *dash_model_hz_name(const dash_model_t *m, int k, int h);
 
 /* The severity word of the API: "none", "insufficient", "ok", "warning", "bad". */
 const char *dash_severity_word(dn_severity_t s);

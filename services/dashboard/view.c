@@ -37,6 +37,10 @@ static void assess_json(dn_jw_t *w, const dash_model_t *m, const dash_assess_t *
         dn_jw_string(w, m->keys[a->worst[i]].name);
         dn_jw_key(w, "excess");
         dn_jw_number(w, a->excess[i]);
+        if (a->fired[i] > 0 && a->excess[i] > 0) { /* a lagged horizon fired: a slow drift */
+            dn_jw_key(w, "fired");
+            dn_jw_string(w, dash_model_hz_name(m, a->worst[i], a->fired[i]));
+        }
         dn_jw_end(w);
     }
     dn_jw_end(w);
@@ -271,6 +275,12 @@ void dash_view_score_fields(dn_jw_t *w, const dash_model_t *m, int k, int seq, i
     dn_jw_number(w, hk->warning[me]);
     dn_jw_key(w, "excess");
     dn_jw_number(w, score - hk->bad[me]);
+    int fired;
+    double margin = dash_model_cell_margin(m, k, (uint64_t)seq, me, &fired);
+    dn_jw_key(w, "margin"); /* the combined margin of its horizons (one: excess) */
+    dn_jw_number(w, margin);
+    dn_jw_key(w, "fired"); /* the lagged horizon that made it bad, else null */
+    dn_jw_string(w, sev == DN_SEV_BAD && fired > 0 ? dash_model_hz_name(m, k, fired) : NULL);
     if (me == 0) {
         dn_jw_key(w, "alpha");
         dn_jw_number(w, hk->alpha);
@@ -278,13 +288,21 @@ void dash_view_score_fields(dn_jw_t *w, const dash_model_t *m, int k, int seq, i
     dn_jw_end(w);
 }
 
-/* The larger of a histogram's two scores, for the ordering of a run page. */
+/* The largest of a histogram's scores, for the ordering of a run page: both
+ * methods', and S's against each lagged horizon that votes (a slow drift
+ * shows there, not against now's reference). */
 static double order_score(const dash_model_t *m, int k, int seq)
 {
     const dash_cell_t *c = dash_model_cell(m, k, (uint64_t)seq);
+    const dash_key_t *hk = &m->keys[k];
     double best = -INFINITY;
     for (int me = 0; me < DASH_METHODS; me++) {
         double s = dash_model_cell_score(m, k, c, me);
+        if (!isnan(s) && s > best)
+            best = s;
+    }
+    for (int h = 1; hk->hz_tuned && h <= hk->n_lagged; h++) {
+        double s = isnan(hk->hz_bad[h - 1]) ? NAN : dash_model_cell_score_hz(m, k, (uint64_t)seq, h);
         if (!isnan(s) && s > best)
             best = s;
     }

@@ -62,10 +62,19 @@ typedef struct ev_t {
 
 /* ---- what a change sets off ------------------------------------------------------- */
 
+/* The lagged horizons' thresholds of a Threshold (threshold_of). */
+typedef struct hz_thr_t {
+    Dinamo__HorizonThreshold h[DN_HZ_MAX];
+    Dinamo__HorizonThreshold *p[DN_HZ_MAX];
+    char name[DN_HZ_MAX][DN_HZ_NAME_MAX];
+} hz_thr_t;
+
 /* The Threshold of (k, m) as it is in force now (known: bad not NaN). A
  * policy warning above bad means no warning level (dn_severity: nothing is
- * above warning and not above bad), so it is sent as bad, which judges alike. */
-static void threshold_of(const ev_t *ev, int k, int m, Dinamo__Threshold *t)
+ * above warning and not above bad), so it is sent as bad, which judges alike.
+ * A key judged at several horizons carries each lagged one's threshold (hz,
+ * the caller's storage), once tuned. */
+static void threshold_of(const ev_t *ev, int k, int m, Dinamo__Threshold *t, hz_thr_t *hz)
 {
     dn_thresholds_t th = ev_thresholds(&ev->judge, k, m);
     dinamo__threshold__init(t);
@@ -80,6 +89,34 @@ static void threshold_of(const ev_t *ev, int k, int m, Dinamo__Threshold *t)
                          : isinf(th.bad)                          ? "untunable"
                                                                   : "tuned");
     t->stream = ev->stream[0] ? (char *)ev->stream : NULL;
+    const ev_key_t *hk = &ev->book.keys[k];
+    if (hk->hz[m].n > 1 && ev_hz_tuned(&ev->judge, k, m)) {
+        for (int h = 1; h < hk->hz[m].n; h++) {
+            Dinamo__HorizonThreshold *ht = &hz->h[h - 1];
+            dinamo__horizon_threshold__init(ht);
+            ht->name = (char *)ev_hz_name(hk, m, h, hz->name[h - 1], DN_HZ_NAME_MAX);
+            double bad = ev_hz_threshold(&ev->judge, k, m, h);
+            ht->has_bad = !isnan(bad);
+            ht->bad = bad;
+            hz->p[h - 1] = ht;
+        }
+        t->n_horizons = (size_t)hk->hz[m].n - 1;
+        t->horizons = hz->p;
+    }
+}
+
+/* 1 when a Threshold read back carries the horizons of now's. */
+static int same_horizons(const Dinamo__Threshold *was, const Dinamo__Threshold *now)
+{
+    if (was->n_horizons != now->n_horizons)
+        return 0;
+    for (size_t h = 0; h < now->n_horizons; h++) {
+        const Dinamo__HorizonThreshold *a = was->horizons[h], *b = now->horizons[h];
+        if (!a->name || strcmp(a->name, b->name) ||
+            !(a->has_bad ? b->has_bad && a->bad == b->bad : !b->has_bad))
+            return 0;
+    }
+    return 1;
 }
 
 /* Appends the threshold of (k, m) to the thresholds log (committed with the
@@ -88,7 +125,8 @@ static void threshold_of(const ev_t *ev, int k, int m, Dinamo__Threshold *t)
 static void publish_threshold(ev_t *ev, int k, int m)
 {
     Dinamo__Threshold t;
-    threshold_of(ev, k, m, &t);
+    hz_thr_t hz;
+    threshold_of(ev, k, m, &t, &hz);
     Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
     env.body_case = DINAMO__ENVELOPE__BODY_THRESHOLD;
     env.threshold = &t;
@@ -136,7 +174,8 @@ static int check_thresholds_log(ev_t *ev, dn_node_t *node, dn_err_t *err)
             if (!ev->methods[m] || isnan(ev_thresholds(&ev->judge, k, m).bad))
                 continue;
             Dinamo__Threshold now;
-            threshold_of(ev, k, m, &now);
+            hz_thr_t hz;
+            threshold_of(ev, k, m, &now, &hz);
             Dinamo__Envelope *e = NULL;
             uint64_t at = last[k * EV_METHODS + m];
             if (at && (rc = dn_stream_log_read(dn_node_store(node), "thresholds", at - 1, &e,
@@ -146,7 +185,7 @@ static int check_thresholds_log(ev_t *ev, dn_node_t *node, dn_err_t *err)
             if (!was || !same_double(was->bad, now.bad) ||
                 !same_double(was->has_warning ? was->warning : NAN, now.warning) ||
                 was->historical_runs != now.historical_runs || !was->origin ||
-                strcmp(was->origin, now.origin)) {
+                strcmp(was->origin, now.origin) || !same_horizons(was, &now)) {
                 if (!ev->republish &&
                     !(ev->republish = calloc((size_t)ev->book.n_keys * EV_METHODS, 1)))
                     rc = dn_err_set(err, DN_ENOMEM, "thresholds log: out of memory");
@@ -345,11 +384,12 @@ static void stop(dn_node_t *node, void *self)
     const ev_t *ev = self;
     char figures[512];
     ev_figures_account(&ev->figures, figures, sizeof figures);
-    dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates), "
-           "%llu histograms skipped (binning not their key's); figures: %s", ev->book.n_runs,
-           (unsigned long long)ev->book.n_labels, (unsigned long long)ev->book.n_scores,
-           (unsigned long long)ev->book.n_dups, (unsigned long long)ev->book.n_hist_skipped,
-           figures);
+    dn_log(DN_LOG_INFO, "stopped: %d runs, %llu labels, %llu scores (%llu duplicates, %llu "
+           "with horizons not their key's), %llu histograms skipped (binning not their key's); "
+           "figures: %s", ev->book.n_runs, (unsigned long long)ev->book.n_labels,
+           (unsigned long long)ev->book.n_scores, (unsigned long long)ev->book.n_dups,
+           (unsigned long long)ev->book.n_hz_rejected,
+           (unsigned long long)ev->book.n_hist_skipped, figures);
 }
 
 /* ---- configuration ------------------------------------------------------------------------ */

@@ -27,6 +27,7 @@
 
 #include "bus.h"
 #include "error.h"
+#include "horizon.h"
 #include "keytab.h"
 #include "msg.h"
 #include "policy.h"
@@ -55,6 +56,15 @@ typedef struct ev_row_t {
     uint8_t has_score[EV_METHODS], status[EV_METHODS];
     double chi2[EV_METHODS], alpha[EV_METHODS];
     double *ref_mu[EV_METHODS], *ref_sigma[EV_METHODS]; /* what scored it */
+    /* The lagged horizons of the key's hz[m] (S at several horizons): their
+     * chi2 [hz[m].n - 1] (NAN: the horizon had no reference yet), NULL when
+     * the Score had none (not OK, or its horizon names were rejected); when
+     * the scorer sent them, each one's reference, its uncertainty and its
+     * pulls, [hz[m].n - 1] rows of hz_nb[m] (a row NAN where that horizon
+     * sent none), NULL when no horizon did. */
+    double *hz_chi2[EV_METHODS];
+    double *hz_ref_mu[EV_METHODS], *hz_ref_sigma[EV_METHODS], *hz_pulls[EV_METHODS];
+    int hz_nb[EV_METHODS];
 } ev_row_t;
 
 typedef struct ev_key_t {
@@ -65,6 +75,12 @@ typedef struct ev_key_t {
                               * outer); 0: 1-D. Fixed with n_bins by the first run */
     ev_row_t *rows;          /* indexed by run_seq */
     int n_rows, cap_rows;
+    /* Its horizons by method (horizon.h; [0] is now): fixed by the first
+     * Score with status OK, from its horizon names (none: now alone); a later
+     * Score naming others keeps its own fields (horizon now) and loses its
+     * horizons (ev_book_t's n_hz_rejected). */
+    dn_hz_spec_t hz[EV_METHODS];
+    uint8_t hz_fixed[EV_METHODS];
 } ev_key_t;
 
 typedef struct ev_run_t {
@@ -91,6 +107,8 @@ typedef struct ev_book_t {
     int n_pending, cap_pending;
     uint64_t n_scores, n_dups, n_labels, n_run_msgs;
     uint64_t n_hist_skipped; /* histograms whose binning is not their key's */
+    uint64_t n_hz_rejected;  /* Scores whose horizon names are not their key's (their
+                              * horizons dropped, horizon now kept) */
     ev_changed_fn changed;
     void *changed_arg;
 } ev_book_t;
@@ -132,6 +150,13 @@ const char *ev_key_subsystem(const ev_key_t *hk);
 /* The score log(chi2 / n_bins) of a row by method m; NAN without an OK score. */
 double ev_row_score(const ev_key_t *hk, const ev_row_t *r, int m);
 
+/* The same against horizon h of the key's hz[m] (0: now, ev_row_score); NAN
+ * when that horizon had no reference for the run or the Score brought none. */
+double ev_row_score_hz(const ev_key_t *hk, const ev_row_t *r, int m, int h);
+
+/* The name of horizon h of key k's horizons by method m ("now", "500r"). */
+const char *ev_hz_name(const ev_key_t *hk, int m, int h, char *buf, size_t len);
+
 /* A key as a file name: '/' becomes '_' (the rest is kept). */
 void ev_key_file_name(char *dst, size_t cap, const char *key);
 
@@ -166,14 +191,36 @@ dn_judge_t ev_key_policy(const ev_judge_t *j, int k);
 /* The bad and warning thresholds of (k, m); bad NAN while not known. */
 dn_thresholds_t ev_thresholds(const ev_judge_t *j, int k, int m);
 
-/* The severity of histogram k in run seq by method m. */
+/* The severity of histogram k in run seq by method m. With several
+ * horizons (the key's hz[m], once their thresholds are tuned) it is
+ * severity.h's rule applied to the combined margin (ev_margin) against bad
+ * 0 and warning (warning - bad): bad when some horizon is above its own
+ * threshold, a warning when the margin is within bad - warning of it. */
 dn_severity_t ev_severity(const ev_judge_t *j, const ev_book_t *b, int k, uint64_t seq, int m);
+
+/* The threshold of horizon h of (k, m): h 0 is ev_thresholds' bad; a lagged
+ * one NAN while not tuned or when it cannot be (it then never votes). */
+double ev_hz_threshold(const ev_judge_t *j, int k, int m, int h);
+
+/* The combined margin of histogram k in run seq by method m: score -
+ * bad with one horizon, else dn_hz_margin over the key's horizons and their
+ * thresholds (> 0: bad); *fired (nullable) the horizon giving it (0 now, -1
+ * none). NAN when the histogram is not judged or has no usable score. */
+double ev_margin(const ev_judge_t *j, const ev_book_t *b, int k, uint64_t seq, int m,
+                 int *fired);
 
 /* Sets the bad threshold of (k, m) once it can be: the policy's, else tuned
  * (as dn_evaluate does) once the first n_hist runs have labels and scores; a
- * key that cannot be tuned never flags (logged). Returns 1 when it became
+ * key that cannot be tuned never flags (logged). A key with several horizons
+ * gets every horizon's threshold tuned on those runs with
+ * dn_hz_tune_thresholds (horizon now's is the policy's when it sets one, as
+ * dn_evaluate_scores_hz takes a given threshold); lagged horizons vote only
+ * from then on. Returns 1 when the bad threshold or the horizons' became
  * known in this call, 0 otherwise, DN_ENOMEM. */
 int ev_judge_tune(ev_judge_t *j, const ev_book_t *b, int k, int m);
+
+/* 1 once the thresholds of the key's several horizons by m are tuned. */
+int ev_hz_tuned(const ev_judge_t *j, int k, int m);
 
 #define EV_WORST 3
 
@@ -186,7 +233,12 @@ typedef struct ev_assess_t {
     dn_severity_t severity;
     double chi2, bins;
     int worst[EV_WORST];      /* key indices, -1 */
-    double excess[EV_WORST];  /* score - bad threshold */
+    double excess[EV_WORST];  /* the combined margin (one horizon: score - bad threshold) */
+    /* The largest margin of its judged histograms (NAN: none), which one
+     * (-1) and the horizon that gave it (0 now, -1 none): the horizon that
+     * fired when the run is bad. */
+    double margin;
+    int margin_key, fired;
 } ev_assess_t;
 
 /* 1 when run seq may be wholly judged by m: it arrived, and it has as many
@@ -204,10 +256,18 @@ double ev_assess_score(const ev_assess_t *a);
 void ev_worst_list(const ev_book_t *b, const ev_assess_t *a, char *buf, size_t cap);
 
 /* "b17:+8.2 b18:-6.1": the bins of key k in run seq with the largest |pull|
- * against the reference that scored it (method m); "" without one. A 2-D
- * key names its bins by (ix, iy) and, when the run gave edges, their centres:
+ * against the reference of horizon h that scored it (method m; h 0: now);
+ * "" without one. A lagged horizon's pulls are computed from its reference
+ * when the Score sent it, else taken as sent. A 2-D key names its bins by
+ * (ix, iy) and, when the run gave edges, their centres:
  * "bin (3,4) at (1.75, -0.5):+8.2; bin (3,5) at (1.75, 0.5):-6.1". */
-void ev_worst_bins(const ev_book_t *b, int k, uint64_t seq, int m, char *buf, size_t cap);
+void ev_worst_bins(const ev_book_t *b, int k, uint64_t seq, int m, int h, char *buf,
+                   size_t cap);
+
+/* The reference (mu, sigma; NULL when none) of horizon h of key k in run seq
+ * by method m: the row's own for h 0, the lagged horizon's row otherwise. */
+void ev_hz_reference(const ev_book_t *b, int k, uint64_t seq, int m, int h, const double **mu,
+                     const double **sigma);
 
 /* Judges run seq by method m once all its histograms are judged (not during
  * a rebuild, not in the historical regime): returns 1 the first time, with

@@ -14,7 +14,11 @@
  * its oldest set for the newest (counted; logged the first time and every
  * 100th), so after a burst it is the runs on shift that are drawn and a
  * dropped set costs nothing. A run's history figure shows the runs up to it,
- * whenever it is drawn. The sets on disk are rotated by figkeep: the newest
+ * whenever it is drawn. When the horizon that fired is a lagged one (the key
+ * scored at several horizons, judge.c), the histogram figure shows the
+ * reference frozen at that horizon and the pulls against it, and its title
+ * names it ("fired by 500r"): now's reference has moved with a slow defect
+ * and would show little. The sets on disk are rotated by figkeep: the newest
  * figures_keep stay. Every set wanted ends as exactly one of drawn, failed,
  * waiting (ring or worker), dropped or not sent; the stop line says how many
  * of each. */
@@ -165,15 +169,31 @@ static int submit(ev_figures_t *f, const ev_book_t *b, const ev_judge_t *j, uint
     snprintf(base_h, sizeof base_h, "%s/%s_%s_history", dir, name, ev_method_name[m]);
     snprintf(jobfile, sizeof jobfile, "%s/.%s_%s.job", dir, name, ev_method_name[m]);
     dn_thresholds_t thr = ev_thresholds(j, k, m);
-    snprintf(title, sizeof title, "run %lld: %s (%s), score %.2f, threshold %.2f",
-             (long long)r->run_number, hk->key, ev_method_name[m], ev_row_score(hk, r, m),
-             thr.bad);
+    int h = 0;
+    double margin = ev_margin(j, b, k, seq, m, &h);
+    const double *ref_mu = r->ref_mu[m], *ref_sigma = r->ref_sigma[m];
+    if (h > 0)
+        ev_hz_reference(b, k, seq, m, h, &ref_mu, &ref_sigma);
+    if (h > 0 && ref_mu) {
+        char hz[DN_HZ_NAME_MAX];
+        ev_hz_name(hk, m, h, hz, sizeof hz);
+        snprintf(title, sizeof title, "run %lld: %s (%s), fired by %s (margin %+.2f): score "
+                 "%.2f against the %s reference, threshold %.2f", (long long)r->run_number,
+                 hk->key, ev_method_name[m], hz, margin, ev_row_score_hz(hk, r, m, h), hz,
+                 ev_hz_threshold(j, k, m, h));
+    } else {
+        ref_mu = r->ref_mu[m];
+        ref_sigma = r->ref_sigma[m];
+        snprintf(title, sizeof title, "run %lld: %s (%s), score %.2f, threshold %.2f",
+                 (long long)r->run_number, hk->key, ev_method_name[m], ev_row_score(hk, r, m),
+                 thr.bad);
+    }
     snprintf(htitle, sizeof htitle, "%s (%s): run %lld in its history", hk->key,
              ev_method_name[m], (long long)r->run_number);
     dn_figset_t set = {.hist_base = base, .history_base = base_h, .title = title,
                        .history_title = htitle, .n_bins = hk->n_bins, .edges = r->edges,
-                       .counts = r->counts, .variances = r->variances, .ref_mu = r->ref_mu[m],
-                       .ref_sigma = r->ref_sigma[m], .warning = thr.warning,
+                       .counts = r->counts, .variances = r->variances, .ref_mu = ref_mu,
+                       .ref_sigma = ref_sigma, .warning = thr.warning,
                        .threshold = thr.bad, .n_bins_y = hk->n_bins_y,
                        .edges_y = r->edges_y};
     int64_t *runs = NULL;

@@ -15,6 +15,16 @@
  * Scores are taken once per (method, run_seq, key): a replayed log's
  * duplicates are counted, not applied.
  *
+ * Horizons (DINAMO-S against references frozen some runs or seconds ago,
+ * Score.horizons): a key's horizon names by method are fixed by its first
+ * Score with status OK (none: horizon now alone) and must be the same for
+ * every later one; a Score naming others keeps its own fields (horizon now:
+ * the run is judged as before) and its horizons are dropped, logged by name
+ * and counted (n_hz_rejected). They are stored with the Score's envelope, so
+ * a rebuild reads them back (and a record older than horizons has none);
+ * the rebuild replays ev.scores in key order, a key's runs in run_seq order,
+ * so the Score fixing its names is its first run's, as it is live.
+ *
  * Invariants: keys[k] is the state of the key table's index k (keys are never
  * removed); rows and runs are indexed by run_seq below INT32_MAX; after every
  * change to histogram k of run seq the book calls changed(arg, k, seq). */
@@ -55,6 +65,10 @@ static void row_free(ev_row_t *r)
     for (int m = 0; m < EV_METHODS; m++) {
         free(r->ref_mu[m]);
         free(r->ref_sigma[m]);
+        free(r->hz_chi2[m]);
+        free(r->hz_ref_mu[m]);
+        free(r->hz_ref_sigma[m]);
+        free(r->hz_pulls[m]);
     }
 }
 
@@ -105,6 +119,8 @@ static int key_get(ev_book_t *b, const char *key)
     if ((k = dn_keytab_add(b->index, key)) < 0)
         return k;
     b->keys[k] = (ev_key_t){.key = dn_keytab_key(b->index, k)};
+    for (int m = 0; m < EV_METHODS; m++)
+        dn_hz_spec_single(&b->keys[k].hz[m]);
     b->n_keys++;
     return k;
 }
@@ -245,6 +261,131 @@ static int take_label(ev_book_t *b, const Dinamo__Label *l)
     return 0;
 }
 
+/* The spec of the names of s's horizons (dn_hz_spec_from_names). */
+static int spec_of_names(const Dinamo__Score *s, dn_hz_spec_t *out, dn_err_t *err)
+{
+    const char *names[DN_HZ_MAX];
+    if (s->n_horizons >= DN_HZ_MAX)
+        return dn_err_set(err, DN_EINVAL, "%zu lagged horizons, at most %d", s->n_horizons,
+                          DN_HZ_MAX - 1);
+    for (size_t h = 0; h < s->n_horizons; h++)
+        names[h] = s->horizons[h]->name;
+    return dn_hz_spec_from_names(names, (int)s->n_horizons, out, err);
+}
+
+/* "500r,7d": the names of s's horizons ("none"). */
+static void names_of(const Dinamo__Score *s, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t h = 0; h < s->n_horizons && len < cap; h++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", h ? "," : "",
+                                s->horizons[h]->name ? s->horizons[h]->name : "?");
+    if (!s->n_horizons)
+        snprintf(buf, cap, "none");
+}
+
+/* 1 when s names exactly the horizons of spec (lagged ones, in order). */
+static int same_names(const Dinamo__Score *s, const dn_hz_spec_t *spec)
+{
+    if ((int)s->n_horizons != spec->n - 1)
+        return 0;
+    for (int h = 1; h < spec->n; h++) {
+        char name[DN_HZ_NAME_MAX];
+        const char *got = s->horizons[h - 1]->name;
+        if (!got || strcmp(got, dn_hz_name(spec, h, name, sizeof name)))
+            return 0;
+    }
+    return 1;
+}
+
+/* A copy of each lagged horizon's array (get picks pulls, reference or its
+ * uncertainty) into *dst [n_lagged * nb], a row NAN where the horizon sent
+ * none of nb values; *dst NULL when none did. Returns 0 or DN_ENOMEM. */
+static int copy_hz_rows(double **dst, const Dinamo__Score *s, int nb, int which)
+{
+    int any = 0;
+    for (size_t h = 0; h < s->n_horizons; h++) {
+        const Dinamo__HorizonScore *hs = s->horizons[h];
+        size_t n = which == 0 ? hs->n_pulls : which == 1 ? hs->n_reference
+                                                         : hs->n_reference_uncertainty;
+        any |= nb > 0 && n == (size_t)nb;
+    }
+    if (!any)
+        return 0;
+    if (!(*dst = malloc(s->n_horizons * (size_t)nb * sizeof **dst)))
+        return DN_ENOMEM;
+    for (size_t h = 0; h < s->n_horizons; h++) {
+        const Dinamo__HorizonScore *hs = s->horizons[h];
+        size_t n = which == 0 ? hs->n_pulls : which == 1 ? hs->n_reference
+                                                         : hs->n_reference_uncertainty;
+        const double *src = which == 0 ? hs->pulls : which == 1 ? hs->reference
+                                                                : hs->reference_uncertainty;
+        for (int c = 0; c < nb; c++)
+            (*dst)[h * (size_t)nb + c] = n == (size_t)nb ? src[c] : NAN;
+    }
+    return 0;
+}
+
+/* Takes the horizons of s (status OK) into row r of key hk: fixes the key's
+ * names with its first OK Score; drops (logged, counted) those of a Score
+ * naming others. Returns 0 or DN_ENOMEM. */
+static int take_horizons(ev_book_t *b, ev_key_t *hk, ev_row_t *r, int m, const Dinamo__Score *s)
+{
+    char got[DN_HZ_MAX * (DN_HZ_NAME_MAX + 1)], want[256];
+    if (!hk->hz_fixed[m]) {
+        dn_hz_spec_t spec;
+        dn_err_t err = {0};
+        if (spec_of_names(s, &spec, &err)) {
+            names_of(s, got, sizeof got);
+            if (b->n_hz_rejected++ % 100 == 0)
+                dn_log(DN_LOG_WARN, "run %lld: histogram '%s' (%s): horizons '%s' rejected: "
+                       "%s; scored against now alone (%llu rejected so far)",
+                       (long long)s->run_number, hk->key, ev_method_name[m], got, err.msg,
+                       (unsigned long long)b->n_hz_rejected);
+            return 0;
+        }
+        hk->hz[m] = spec;
+        hk->hz_fixed[m] = 1;
+    } else if (!same_names(s, &hk->hz[m])) {
+        names_of(s, got, sizeof got);
+        size_t len = 0;
+        want[0] = '\0';
+        for (int h = 1; h < hk->hz[m].n; h++) {
+            char name[DN_HZ_NAME_MAX];
+            len += (size_t)snprintf(want + len, sizeof want - len, "%s%s", h > 1 ? "," : "",
+                                    dn_hz_name(&hk->hz[m], h, name, sizeof name));
+        }
+        if (hk->hz[m].n == 1)
+            snprintf(want, sizeof want, "none");
+        if (b->n_hz_rejected++ % 100 == 0)
+            dn_log(DN_LOG_WARN, "run %lld: histogram '%s' (%s): horizons '%s' are not the "
+                   "key's (%s, fixed by its first score): dropped, scored against now alone "
+                   "(%llu rejected so far)", (long long)s->run_number, hk->key,
+                   ev_method_name[m], got, want, (unsigned long long)b->n_hz_rejected);
+        return 0;
+    }
+    if (!s->n_horizons)
+        return 0;
+    if (!(r->hz_chi2[m] = malloc(s->n_horizons * sizeof *r->hz_chi2[m])))
+        return DN_ENOMEM;
+    for (size_t h = 0; h < s->n_horizons; h++) {
+        const Dinamo__HorizonScore *hs = s->horizons[h];
+        r->hz_chi2[m][h] = hs->has_age && hs->has_chi2 && isfinite(hs->chi2) && hs->chi2 >= 0
+                               ? hs->chi2
+                               : NAN;
+    }
+    /* the bins of a row: the key's, or before its first run the reference's */
+    int nb = hk->n_bins ? hk->n_bins : (int)s->n_reference;
+    for (size_t h = 0; !nb && h < s->n_horizons; h++)
+        nb = (int)s->horizons[h]->n_reference;
+    r->hz_nb[m] = nb;
+    if (copy_hz_rows(&r->hz_pulls[m], s, nb, 0) || copy_hz_rows(&r->hz_ref_mu[m], s, nb, 1) ||
+        copy_hz_rows(&r->hz_ref_sigma[m], s, nb, 2))
+        return DN_ENOMEM;
+    return 0;
+}
+
 /* Returns 1 when the score was new, 0 for a duplicate, < 0 on error. */
 static int take_score(ev_book_t *b, int m, const Dinamo__Score *s)
 {
@@ -268,6 +409,11 @@ static int take_score(ev_book_t *b, int m, const Dinamo__Score *s)
         (copy_arr(&r->ref_mu[m], s->reference, s->n_reference) ||
          copy_arr(&r->ref_sigma[m], s->reference_uncertainty, s->n_reference)))
         return DN_ENOMEM;
+    if (m == 0 && s->status == DINAMO__SCORE_STATUS__OK) { /* horizons are DINAMO-S's */
+        int rc = take_horizons(b, &b->keys[k], r, m, s);
+        if (rc)
+            return rc;
+    }
     b->changed(b->changed_arg, k, s->run_seq);
     return 1;
 }
@@ -451,6 +597,20 @@ double ev_row_score(const ev_key_t *hk, const ev_row_t *r, int m)
     if (!r->has_score[m] || r->status[m] != DINAMO__SCORE_STATUS__OK || hk->n_bins < 1)
         return NAN;
     return dn_score_from_chi2(r->chi2[m], hk->n_bins);
+}
+
+double ev_row_score_hz(const ev_key_t *hk, const ev_row_t *r, int m, int h)
+{
+    if (h == 0)
+        return ev_row_score(hk, r, m);
+    if (h < 0 || h >= hk->hz[m].n || !r->hz_chi2[m] || isnan(ev_row_score(hk, r, m)))
+        return NAN;
+    return dn_score_from_chi2(r->hz_chi2[m][h - 1], hk->n_bins);
+}
+
+const char *ev_hz_name(const ev_key_t *hk, int m, int h, char *buf, size_t len)
+{
+    return dn_hz_name(&hk->hz[m], h, buf, len);
 }
 
 void ev_key_file_name(char *dst, size_t cap, const char *key)

@@ -3,16 +3,22 @@
  * writer.h's escaping cursors:
  *   metrics.json       per key and method the dn_eval_result_t of
  *                      dn_evaluate_scores_ref (the numbers of `dinamo
- *                      evaluate`), or why there is none; then per method the
- *                      localisation of flagged bad runs;
+ *                      evaluate`), or why there is none; a key scored at
+ *                      several horizons that of dn_evaluate_scores_hz (the
+ *                      numbers of `dinamo evaluate --horizons`); then per
+ *                      method the localisation of flagged bad runs;
  *   scores_<m>[_<key>].csv  `dinamo score`'s format (results.h), one file per
- *                      key when there are several;
+ *                      key when there are several; with horizons the columns
+ *                      chi2_<h>,score_<h> of `dinamo score --horizons`;
  *   flags.csv          every scored histogram of the continual regime with
- *                      its score, thresholds and severity;
+ *                      its score, thresholds, severity, the horizon with the
+ *                      largest margin (fired, when bad) and that margin;
  *   runs.csv           every run judged as a whole (its worst histogram's
  *                      severity, combined score, counts, worst histograms and
- *                      the worst bins of the worst one); subsystems.csv the
- *                      same per subsystem of each run;
+ *                      the worst bins of the worst one against the horizon
+ *                      that fired, that horizon and the run's largest
+ *                      margin); subsystems.csv the same per subsystem of
+ *                      each run;
  *   labels.csv         every label received, in arrival order (ev.labels);
  *   references.root    with report_root: per method, key and scored run the
  *                      reference that scored it and the run normalised
@@ -116,7 +122,9 @@ static dn_dataset_t *key_dataset(const ev_key_t *hk, int *n_out)
 }
 
 /* Key k's chi2 and references of method m as dn_evaluate_scores_ref wants
- * them; *refs 0 when a scored run lacks its reference. */
+ * them, and with H horizons (hz[m]) chi2 [H * n] as dn_evaluate_scores_hz
+ * wants it (NAN where a horizon had no reference); *refs 0 when a scored run
+ * lacks its reference. */
 static void key_scores(const ev_key_t *hk, int m, int n, double *chi2, double *mu, double *sg,
                        double *alpha, int *refs, int *missing)
 {
@@ -127,6 +135,10 @@ static void key_scores(const ev_key_t *hk, int m, int n, double *chi2, double *m
     for (int i = 0; i < n; i++) {
         const ev_row_t *r = &hk->rows[i];
         chi2[i] = r->chi2[m];
+        for (int h = 1; h < hk->hz[m].n; h++)
+            chi2[(size_t)h * n + i] = r->hz_chi2[m] && !isnan(r->chi2[m])
+                                          ? r->hz_chi2[m][h - 1]
+                                          : NAN;
         *missing += !r->has_score[m];
         if (isnan(*alpha) && !isnan(r->alpha[m]))
             *alpha = r->alpha[m];
@@ -156,7 +168,8 @@ static int evaluate_key(const rep_t *rp, int k, int m, dn_jw_t *w, dn_eval_resul
     }
     dn_dataset_t *ds = key_dataset(hk, &n);
     size_t cells = (size_t)n * (size_t)hk->n_bins;
-    double *chi2 = malloc(((size_t)n + 1) * sizeof *chi2);
+    const dn_hz_spec_t *hz = m == 0 && hk->hz[m].n > 1 ? &hk->hz[m] : NULL;
+    double *chi2 = malloc(((size_t)n * (hz ? hz->n : 1) + 1) * sizeof *chi2);
     double *mu = malloc((cells + 1) * sizeof *mu), *sg = malloc((cells + 1) * sizeof *sg);
     if (!ds || !chi2 || !mu || !sg) {
         rc = dn_err_set(err, DN_ENOMEM, "out of memory");
@@ -173,8 +186,12 @@ static int evaluate_key(const rep_t *rp, int k, int m, dn_jw_t *w, dn_eval_resul
     if (!isnan(ev_key_policy(rp->j, k).bad))
         o.threshold = ev_key_policy(rp->j, k).bad;
     dn_err_t e = {0};
-    rc = dn_evaluate_scores_ref(ds, o.method, chi2, refs ? mu : NULL, refs ? sg : NULL, alpha,
-                                &o, res, &e);
+    if (hz) /* as `dinamo evaluate --horizons` (one horizon: exactly the _ref path) */
+        rc = dn_evaluate_scores_hz(ds, hz, chi2, refs ? mu : NULL, refs ? sg : NULL, alpha, &o,
+                                   NULL, NULL, res, &e);
+    else
+        rc = dn_evaluate_scores_ref(ds, o.method, chi2, refs ? mu : NULL, refs ? sg : NULL,
+                                    alpha, &o, res, &e);
     if (rc == DN_ENOMEM) {
         rc = dn_err_set(err, rc, "%s", e.msg);
     } else if (rc) {
@@ -292,15 +309,24 @@ static int write_scores(const rep_t *rp, int k, int m, dn_err_t *err)
         snprintf(name, sizeof name, "scores_%s_%s.csv", ev_method_name[m], kn);
     }
     dn_csv_t w;
-    dn_outfile_t *of = open_csv(rp, name, DN_SCORES_CSV_COLUMNS, &w, err);
+    dn_outfile_t *of = open_in(rp, name, err);
     if (!of)
         return err->code;
+    dn_csv_init(&w, dn_outfile_stream(of));
+    const int lagged = hk->hz[m].n - 1; /* as `dinamo score --horizons` writes them */
+    dn_scores_csv_header_hz(&w, &hk->hz[m]);
     for (int i = 0; i < hk->n_rows; i++) {
         const ev_row_t *r = &hk->rows[i];
         if (!r->has_run && !r->has_score[m])
             continue;
+        double lc[DN_HZ_MAX], ls[DN_HZ_MAX];
+        for (int h = 0; h < lagged; h++) {
+            lc[h] = r->hz_chi2[m] ? r->hz_chi2[m][h] : NAN;
+            ls[h] = dn_score_from_chi2(lc[h], hk->n_bins);
+        }
         dn_score_row_t row = {r->run_number, r->has_label ? r->label : -1, r->chi2[m],
-                              dn_score_from_chi2(r->chi2[m], hk->n_bins), DN_ROW_SCORED, 0, NULL, NULL};
+                              dn_score_from_chi2(r->chi2[m], hk->n_bins), DN_ROW_SCORED,
+                              lagged, lc, ls};
         if (!r->has_score[m])
             row.status = DN_ROW_MISSING;
         else if (r->status[m] == DINAMO__SCORE_STATUS__REJECTED)
@@ -310,12 +336,24 @@ static int write_scores(const rep_t *rp, int k, int m, dn_err_t *err)
     return dn_outfile_commit(&of, err);
 }
 
+/* fired,margin: the horizon giving the largest margin when it is above 0
+ * (the run or histogram is bad by it; else empty), and that margin. */
+static void fired_fields(dn_csv_t *w, const ev_key_t *hk, int m, int h, double margin)
+{
+    char name[DN_HZ_NAME_MAX];
+    if (hk && h >= 0 && margin > 0)
+        dn_csv_field(w, ev_hz_name(hk, m, h, name, sizeof name));
+    else
+        dn_csv_empty(w);
+    dn_csv_double(w, margin);
+}
+
 static int write_flags(const rep_t *rp, dn_err_t *err)
 {
     const ev_book_t *b = rp->b;
     dn_csv_t w;
     dn_outfile_t *of = open_csv(rp, "flags.csv", "run,run_seq,method,histogram,subsystem,"
-                                "score,warning,threshold,severity", &w, err);
+                                "score,warning,threshold,severity,fired,margin", &w, err);
     if (!of)
         return err->code;
     for (int m = 0; m < EV_METHODS; m++)
@@ -335,6 +373,9 @@ static int write_flags(const rep_t *rp, dn_err_t *err)
                 dn_csv_double(&w, thr.warning);
                 dn_csv_double(&w, thr.bad);
                 dn_csv_field(&w, dn_severity_name(sev));
+                int h;
+                double margin = ev_margin(rp->j, b, k, (uint64_t)i, m, &h);
+                fired_fields(&w, hk, m, h, margin);
                 dn_csv_end_row(&w);
             }
     return dn_outfile_commit(&of, err);
@@ -346,8 +387,11 @@ static void assess_row(const rep_t *rp, dn_csv_t *w, int i, int m, const char *s
 {
     char worst[512] = "", bins[256] = "";
     ev_worst_list(rp->b, a, worst, sizeof worst);
-    if (a->worst[0] >= 0)
-        ev_worst_bins(rp->b, a->worst[0], (uint64_t)i, m, bins, sizeof bins);
+    if (a->worst[0] >= 0) {
+        int h = 0;
+        ev_margin(rp->j, rp->b, a->worst[0], (uint64_t)i, m, &h);
+        ev_worst_bins(rp->b, a->worst[0], (uint64_t)i, m, h > 0 ? h : 0, bins, sizeof bins);
+    }
     dn_csv_int(w, rp->b->runs[i].run_number);
     dn_csv_int(w, i);
     dn_csv_field(w, ev_method_name[m]);
@@ -361,6 +405,8 @@ static void assess_row(const rep_t *rp, dn_csv_t *w, int i, int m, const char *s
     dn_csv_int(w, a->n_insufficient);
     dn_csv_field(w, worst);
     dn_csv_field(w, bins);
+    fired_fields(w, a->margin_key >= 0 ? &rp->b->keys[a->margin_key] : NULL, m, a->fired,
+                 a->margin);
     dn_csv_end_row(w);
 }
 
@@ -391,10 +437,10 @@ static int write_runs(const rep_t *rp, int per_subsystem, dn_err_t *err)
     dn_outfile_t *of = open_csv(rp, per_subsystem ? "subsystems.csv" : "runs.csv",
                                 per_subsystem ? "run,run_seq,method,subsystem,severity,score,"
                                                 "n_histograms,n_bad,n_warning,n_insufficient,"
-                                                "worst,worst_bins"
+                                                "worst,worst_bins,fired,margin"
                                               : "run,run_seq,method,severity,score,"
                                                 "n_histograms,n_bad,n_warning,n_insufficient,"
-                                                "worst,worst_bins",
+                                                "worst,worst_bins,fired,margin",
                                 &w, err);
     if (!of)
         return err->code;
