@@ -487,6 +487,7 @@ Test(horizon, snapshots_follow_an_accepted_step_change)
     free(counts);
     dn_dataset_destroy(&a);
     dn_dataset_destroy(&b);
+}
 
 Test(horizon, spec_from_the_names_a_scorer_sends)
 {

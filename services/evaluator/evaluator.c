@@ -409,6 +409,8 @@ static const dn_config_key_t own_keys[] = {
     {"methods", DN_CFG_STRING, "s,ml", "methods evaluated: s, ml or s,ml"},
     {"n_hist", DN_CFG_INT, "1000", "historical runs (threshold tuning)"},
     {"boot_seed", DN_CFG_INT, "0", "seed of the threshold bootstrap"},
+    {"horizon_budget", DN_CFG_DOUBLE, "0.01",
+     "DINAMO-S horizons: false alarms the lagged ones may add (fraction of historical good runs)"},
     {"warning_margin", DN_CFG_DOUBLE, DN_WARNING_MARGIN_TEXT,
      "warning threshold = bad threshold - this (ln 2: half the reduced chi2), unless the "
      "policy sets one"},
@@ -449,15 +451,17 @@ static int read_auto(ev_t *ev, dn_node_t *node, dn_err_t *err)
 static int read_config(ev_t *ev, dn_node_t *node, dn_err_t *err)
 {
     int64_t n_hist, boot_seed;
-    double margin;
+    double margin, budget;
     int rc;
     if ((rc = dn_node_methods(node, "methods", ev->methods, err)) ||
         (rc = dn_node_int(node, "n_hist", 1, INT32_MAX, &n_hist, err)) ||
         (rc = dn_node_int(node, "boot_seed", INT64_MIN, INT64_MAX, &boot_seed, err)) ||
         (rc = dn_node_double(node, "warning_margin", 0, INFINITY, &margin, err)) ||
+        (rc = dn_node_double(node, "horizon_budget", 0, nextafter(1.0, 0.0), &budget, err)) ||
         (rc = read_auto(ev, node, err)))
         return rc;
     ev_judge_init(&ev->judge, dn_node_policy(node), (int)n_hist, (uint64_t)boot_seed, margin);
+    ev->judge.hz_budget = budget;
     ev->exit_at_end = dn_node_bool(node, "exit_at_end");
     ev->report_root = dn_node_bool(node, "report_root");
     const char *rd = dn_node_str(node, "report_dir");

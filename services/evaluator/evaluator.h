@@ -174,6 +174,7 @@ typedef struct ev_judge_t {
     int n_hist;                /* runs of the historical regime */
     uint64_t boot_seed;
     double margin;             /* warning = bad - margin unless the policy sets it */
+    double hz_budget;          /* the lagged horizons' false-alarm budget (horizon.h) */
     ev_verdicts_t *keys;
     int cap_keys;
     uint8_t *judged;           /* per run_seq, bit m: its judgement by m was made */

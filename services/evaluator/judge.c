@@ -58,6 +58,7 @@ void ev_judge_init(ev_judge_t *j, const dn_policy_t *policy, int n_hist, uint64_
     j->n_hist = n_hist;
     j->boot_seed = boot_seed;
     j->margin = margin;
+    j->hz_budget = DN_HZ_BUDGET;
 }
 
 void ev_judge_free(ev_judge_t *j)
@@ -199,7 +200,8 @@ static void tune_hz(ev_judge_t *j, const ev_book_t *b, int k, int m)
         label[i] = hk->rows[i].label;
     }
     v->hz_tuned[m] = 1;
-    int rc = dn_hz_tune_thresholds(score, label, n, H, n, j->boot_seed, thr, &err);
+    thr[0] = v->bad[m]; /* the policy's, or NAN: tuned */
+    int rc = dn_hz_tune_thresholds(score, label, n, H, n, j->boot_seed, j->hz_budget, thr, &err);
     if (rc == DN_ENOMEM) {
         v->hz_tuned[m] = 0;
         dn_log(DN_LOG_WARN, "histogram '%s' (%s): %s (tried again with the next change)",

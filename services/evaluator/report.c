@@ -182,6 +182,7 @@ static int evaluate_key(const rep_t *rp, int k, int m, dn_jw_t *w, dn_eval_resul
     o.method = m == 0 ? DN_METHOD_S : DN_METHOD_ML;
     o.n_hist = rp->j->n_hist;
     o.boot_seed = rp->j->boot_seed;
+    o.horizon_budget = rp->j->hz_budget;
     o.alpha = -1.0; /* the scorer tuned alpha: report the historical AUC */
     if (!isnan(ev_key_policy(rp->j, k).bad))
         o.threshold = ev_key_policy(rp->j, k).bad;
