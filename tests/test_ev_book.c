@@ -136,7 +136,7 @@ Test(ev_book, worst_bins_of_a_2d_key_name_ix_iy)
 #include "store.h"
 #include "tmpdir.h"
 
-enum { HB = 4, HIST = 20 };
+enum { HB = 4, HIST = 60 };
 
 /* One lagged horizon of a hand-built Score: name, and chi2 when available
  * (NAN: no reference that old yet), its reference when ref is given. */
@@ -652,7 +652,7 @@ Test(ev_book, the_report_equals_the_offline_evaluation_with_horizons)
     cr_assert_str_eq(at, want_json, "metrics.json's calo/hz s differs from the offline result");
     cr_assert(strstr(want_json, "\"horizon_thresholds\""), "no horizons in %s", want_json);
 
-    /* runs.csv: run 1020 bad, fired by 5r with its margin */
+    /* runs.csv: run 1000 + HIST bad, fired by 5r with its margin */
     char *runs = slurp_in(rdir, "runs.csv");
     char line[64];
     snprintf(line, sizeof line, "\n%d,%d,s,bad,", 1000 + HIST, HIST);
