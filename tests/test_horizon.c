@@ -230,6 +230,86 @@ Test(horizon, restart_from_checkpoint_is_bit_identical)
     dn_dataset_destroy(&ds);
 }
 
+/* A tracker restarted with other horizons (dn_hz_respec at run 200, from
+ * "50,120" to "50,300"): now and the 50-run horizon go on exactly as a tracker
+ * that had "50,300" all along; 300 runs starts empty: unavailable until a
+ * snapshot taken after the change is 300 runs old, then that tracker's too. */
+Test(horizon, respec_keeps_now_and_common_rings_and_starts_the_new_ones)
+{
+    dn_dataset_t *ds = dataset(800);
+    int n = ds->n_runs, nb = ds->n_bins, change = 200;
+    dn_hz_spec_t want = spec_of("50,300", 4), before = spec_of("50,120", 4);
+    dn_hz_t *a = dn_hz_new(&want, nb, 0.93), *b = dn_hz_new(&before, nb, 0.93);
+    dn_err_t err = {0};
+    int first_300 = -1, compared[3] = {0};
+    for (int i = 0; i < n; i++) {
+        if (i == change) {
+            int before_n = dn_hz_snapshot_count(b);
+            dn_hz_spec_t bad = want;
+            bad.lag[1] = 0.5;
+            cr_assert_eq(dn_hz_respec(b, &bad, &err), DN_EINVAL);
+            cr_assert(strstr(err.msg, "0.5 runs"), "'%s'", err.msg);
+            cr_assert_eq(dn_hz_snapshot_count(b), before_n, "a refused respec changed it");
+            cr_assert_eq(dn_hz_respec(b, &want, &err), 0, "%s", err.msg);
+            cr_assert(dn_hz_spec_equal(dn_hz_spec(b), &want));
+            cr_assert_eq(dn_hz_position(b), (uint64_t)change);
+            cr_assert_eq(dn_hz_respec(b, &want, &err), 0, "the same spec again");
+        }
+        const double *x = ds->counts + (size_t)i * nb;
+        dn_hz_out_t oa = {0}, ob = {0};
+        int ra = dn_hz_score(a, x, NULL, NAN, &oa, NULL);
+        int rb = dn_hz_score(b, x, NULL, NAN, &ob, NULL);
+        cr_assert_eq(ra, rb, "run %d", i);
+        cr_assert(same(oa.chi2[0], ob.chi2[0]), "run %d now: %.17g vs %.17g", i, oa.chi2[0],
+                  ob.chi2[0]);
+        compared[0]++;
+        if (i >= change || i >= 50) {
+            cr_assert(same(oa.chi2[1], ob.chi2[1]) && same(oa.age[1], ob.age[1]),
+                      "run %d 50r: %.17g (age %g) vs %.17g (age %g)", i, oa.chi2[1], oa.age[1],
+                      ob.chi2[1], ob.age[1]);
+            compared[1] += !isnan(ob.chi2[1]);
+        }
+        if (i >= change) {
+            if (isnan(ob.age[2])) {
+                cr_assert_lt(first_300, 0, "run %d: 300r unavailable again", i);
+            } else {
+                if (first_300 < 0)
+                    first_300 = i;
+                cr_assert(same(oa.chi2[2], ob.chi2[2]) && oa.age[2] == ob.age[2],
+                          "run %d 300r: %.17g vs %.17g", i, oa.chi2[2], ob.chi2[2]);
+                compared[2]++;
+            }
+        }
+        cr_assert_leq(dn_hz_snapshot_count(b), dn_hz_snapshot_bound(b), "run %d", i);
+        if (ra == 0 && ds->label[i] == 0) {
+            dn_hz_update(a, x, NULL, NULL);
+            dn_hz_update(b, x, NULL, NULL);
+        }
+    }
+    /* the first snapshot after the change: position 225 (step 75), used at 525 */
+    cr_assert_eq(first_300, 525, "300r available from run %d", first_300);
+    cr_assert(compared[1] > 600 && compared[2] > 200, "compared %d %d %d", compared[0],
+              compared[1], compared[2]);
+
+    /* A lower resolution keeps the newest snapshots that fit the smaller ring. */
+    dn_hz_spec_t coarse = spec_of("50,300", 1);
+    cr_assert_eq(dn_hz_respec(b, &coarse, &err), 0, "%s", err.msg);
+    cr_assert_leq(dn_hz_snapshot_count(b), dn_hz_snapshot_bound(b));
+    cr_assert_eq(dn_hz_snapshot_bound(b), 3 + 3, "bound %d", dn_hz_snapshot_bound(b));
+    cr_assert_gt(dn_hz_snapshot_count(b), 0);
+    /* dropping every lagged horizon leaves the current reference alone */
+    dn_hz_spec_t one = spec_of("now", 4);
+    cr_assert_eq(dn_hz_respec(b, &one, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_hz_snapshot_count(b), 0);
+    dn_hz_out_t oa = {0}, ob = {0};
+    const double *x = ds->counts;
+    cr_assert_eq(dn_hz_score(a, x, NULL, NAN, &oa, NULL), dn_hz_score(b, x, NULL, NAN, &ob, NULL));
+    cr_assert(same(oa.chi2[0], ob.chi2[0]), "now after dropping the horizons");
+    dn_hz_destroy(&a);
+    dn_hz_destroy(&b);
+    dn_dataset_destroy(&ds);
+}
+
 Test(horizon, damaged_checkpoints_are_refused_by_name)
 {
     dn_dataset_t *ds = dataset(200);

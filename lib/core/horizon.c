@@ -291,6 +291,8 @@ static int ring_init(hz_ring_t *r, dn_hz_kind_t kind, double lag, int resolution
     return 0;
 }
 
+static int ring_index(const hz_ring_t *r, int k) { return (r->head + k) % r->cap; }
+
 void dn_hz_destroy(dn_hz_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -327,6 +329,48 @@ fail:
     return NULL;
 }
 
+int dn_hz_respec(dn_hz_t *self, const dn_hz_spec_t *spec, dn_err_t *err)
+{
+    int rc = dn_hz_spec_check(spec, err);
+    if (rc || dn_hz_spec_equal(&self->spec, spec))
+        return rc;
+    hz_ring_t ring[DN_HZ_MAX];
+    memset(ring, 0, sizeof ring);
+    double alpha = dn_s_alpha(self->now);
+    for (int h = 1; h < spec->n; h++)
+        if (ring_init(&ring[h], spec->kind[h], spec->lag[h], spec->resolution, self->n_bins,
+                      alpha)) {
+            rc = dn_err_set(err, DN_ENOMEM, "out of memory for the snapshots of %d horizons",
+                            spec->n);
+            goto fail;
+        }
+    for (int h = 1; h < spec->n; h++) {
+        hz_ring_t *to = &ring[h];
+        for (int g = 1; g < self->spec.n; g++) {
+            const hz_ring_t *from = &self->ring[g];
+            if (from->kind != to->kind || from->lag != to->lag)
+                continue;
+            int keep = from->n < to->cap ? from->n : to->cap;
+            for (int k = 0; k < keep; k++) {
+                int i = ring_index(from, from->n - keep + k);
+                dn_s_copy(to->snap[k], from->snap[i]); /* same bins: cannot fail */
+                to->at[k] = from->at[i];
+            }
+            to->n = keep;
+            break;
+        }
+    }
+    for (int h = 1; h < DN_HZ_MAX; h++)
+        ring_free(&self->ring[h]);
+    memcpy(self->ring, ring, sizeof ring);
+    self->spec = *spec;
+    return 0;
+fail:
+    for (int h = 1; h < DN_HZ_MAX; h++)
+        ring_free(&ring[h]);
+    return rc;
+}
+
 const dn_hz_spec_t *dn_hz_spec(const dn_hz_t *self) { return &self->spec; }
 dn_s_t *dn_hz_now(dn_hz_t *self) { return self->now; }
 uint64_t dn_hz_position(const dn_hz_t *self) { return self->position; }
@@ -354,8 +398,6 @@ int dn_hz_snapshot_bound(const dn_hz_t *self)
         n += self->ring[h].cap;
     return n;
 }
-
-static int ring_index(const hz_ring_t *r, int k) { return (r->head + k) % r->cap; }
 
 /* The clock of ring r for a run at position pos and time t (NAN: none). */
 static double ring_clock(const hz_ring_t *r, uint64_t pos, double t)

@@ -120,6 +120,17 @@ const dn_hz_spec_t *dn_hz_spec(const dn_hz_t *self);
 dn_s_t *dn_hz_now(dn_hz_t *self);
 uint64_t dn_hz_position(const dn_hz_t *self);
 
+/* Changes the horizons of a tracker to spec (a restart configured with other
+ * horizons than its checkpoint's): the current reference and the position
+ * are kept; a lagged horizon of spec that self has too (same kind and lag)
+ * keeps its snapshots, the newest that fit its new ring when the resolution
+ * shrank it; the other horizons of spec start with empty rings (unavailable
+ * until a snapshot is lag old), and horizons no longer in spec are dropped.
+ * min_entries must be set again afterwards (dn_hz_set_min_entries). Returns
+ * 0 (nothing changes when the specs are equal); DN_EINVAL (bad spec, err
+ * says why) or DN_ENOMEM, with self unchanged. */
+int dn_hz_respec(dn_hz_t *self, const dn_hz_spec_t *spec, dn_err_t *err);
+
 /* Insufficient-statistics rule of every reference (dn_s_set_min_entries). */
 void dn_hz_set_min_entries(dn_hz_t *self, double min_entries);
 

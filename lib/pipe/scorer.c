@@ -17,6 +17,7 @@
  * held run was scored and dropped. */
 #include "scorer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,8 +194,10 @@ int dn_scorer_hist_key(const dn_scorer_t *self, const dn_held_t *h, int j)
 static dn_scorer_hist_t hist_of(const dn_held_t *h, int j)
 {
     const Dinamo__Histogram *hg = h->env->run->histograms[j];
-    return (dn_scorer_hist_t){hg->key, h->env->run->run_number, h->seq, (int)hg->n_counts,
-                              hg->counts, hg->n_variances ? hg->variances : NULL};
+    const Dinamo__Run *run = h->env->run;
+    return (dn_scorer_hist_t){hg->key, run->run_number, h->seq, (int)hg->n_counts, hg->counts,
+                              hg->n_variances ? hg->variances : NULL,
+                              run->has_time ? run->time : NAN};
 }
 
 /* ---- labels ------------------------------------------------------------------------ */

@@ -67,6 +67,7 @@ typedef struct dn_scorer_hist_t {
     int n_bins;                /* equals the key's bin count */
     const double *counts;      /* [n_bins] */
     const double *variances;   /* [n_bins], or NULL: the Poisson rule */
+    double time;               /* the run's Run.time (Unix seconds), NAN when absent */
 } dn_scorer_hist_t;
 
 /* What a method's score callback fills. */
