@@ -279,6 +279,47 @@ Test(node, a_foreign_checkpoint_is_refused_by_name)
     cr_assert_eq(log_entries(), 1, "nothing appended after the refusal");
 }
 
+/* A service that reads its older checkpoints too (ckpt_version_min) opens
+ * versions min .. current and refuses the others and other magics by name. */
+Test(node, checkpoint_versions_from_min_to_current_open)
+{
+    dn_node_def_t def = {.name = "svc", .ckpt_magic = "DNXV", .ckpt_version = 3,
+                         .ckpt_version_min = 2};
+    for (uint32_t v = 0; v <= 5; v++) {
+        dn_wbuf_t w = {0};
+        dn_wb_bytes(&w, v == 5 ? "DNXX" : "DNXV", 4);
+        dn_wb_u32(&w, v == 5 ? 3 : v);
+        dn_wb_u32(&w, 1);
+        dn_wb_u64(&w, 42);
+        dn_wb_u32(&w, 7);
+        cr_assert(!w.oom);
+        uint64_t next = 0;
+        dn_rbuf_t body = {0};
+        dn_err_t err = {0};
+        int rc = dn_node_checkpoint_open(&def, w.p, w.len, 1, &next, &body, &err);
+        if (v == 2 || v == 3) {
+            cr_assert_eq(rc, 0, "version %u: %s", v, err.msg);
+            cr_assert_eq(next, 42u);
+            cr_assert_eq(dn_rb_u32(&body), 7u, "version %u: the body", v);
+        } else {
+            cr_assert_eq(rc, DN_EFORMAT, "version %u (magic %s) opened", v,
+                         v == 5 ? "DNXX" : "DNXV");
+            cr_assert(strstr(err.msg, "not a version 3 DNXV checkpoint"), "'%s'", err.msg);
+        }
+        free(w.p);
+    }
+    def.ckpt_version_min = 0; /* only the current one */
+    dn_wbuf_t w = {0};
+    dn_wb_bytes(&w, "DNXV", 4);
+    dn_wb_u32(&w, 2);
+    dn_wb_u32(&w, 1);
+    dn_wb_u64(&w, 42);
+    uint64_t next = 0;
+    dn_rbuf_t body = {0};
+    cr_assert_eq(dn_node_checkpoint_open(&def, w.p, w.len, 1, &next, &body, NULL), DN_EFORMAT);
+    free(w.p);
+}
+
 Test(node, a_log_without_a_checkpoint_is_not_appended_to)
 {
     char path[160], ep[160];

@@ -782,7 +782,9 @@ int dn_node_checkpoint_open(const dn_node_def_t *def, const void *blob, size_t l
     dn_rbuf_t r = {blob, len, 0, 0};
     const unsigned char *magic = dn_rb_take(&r, 4);
     uint32_t version = dn_rb_u32(&r), n = dn_rb_u32(&r);
-    if (!magic || memcmp(magic, def->ckpt_magic, 4) || version != def->ckpt_version)
+    uint32_t oldest = def->ckpt_version_min ? def->ckpt_version_min : def->ckpt_version;
+    if (!magic || memcmp(magic, def->ckpt_magic, 4) || version > def->ckpt_version ||
+        version < oldest)
         return dn_err_set(err, DN_EFORMAT, "checkpoint %s: not a version %u %.4s checkpoint "
                           "(written by another version of dinamo? use another data_dir)",
                           def->name, def->ckpt_version, def->ckpt_magic);

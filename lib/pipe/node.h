@@ -121,6 +121,9 @@ typedef struct dn_node_def_t {
      * checkpoint of the node's. */
     const char *ckpt_magic;      /* 4 bytes, e.g. "DNSS" */
     uint32_t ckpt_version;
+    uint32_t ckpt_version_min;   /* oldest version load still reads (its body
+                                  * then tells the versions apart); 0: only
+                                  * ckpt_version */
     void (*save)(void *self, dn_wbuf_t *w);
     int (*load)(dn_node_t *node, void *self, dn_rbuf_t *r, dn_err_t *err);
     /* Adds the service's own rows to the commit batch, and learns that the
@@ -134,7 +137,8 @@ typedef struct dn_node_def_t {
 } dn_node_def_t;
 
 /* Opens the framed checkpoint blob of def's service (what restore reads at
- * start): magic and version as def says, n_inputs followed logs, their next
+ * start): magic and a version from def's ckpt_version_min (when set) to
+ * ckpt_version, n_inputs followed logs, their next
  * offsets into next[n_inputs], and *body the service's part (for def->load).
  * Pure: no node. Returns 0, or DN_EFORMAT naming the checkpoint (another
  * magic or version, another number of logs, truncated). */

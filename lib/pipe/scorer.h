@@ -258,6 +258,7 @@ typedef struct dn_scorer_def_t {
     int flags;                   /* DN_NODE_BLAS when the method wants it */
     const char *ckpt_magic;      /* 4 bytes */
     uint32_t ckpt_version;
+    uint32_t ckpt_version_min;   /* oldest version still read (node.h); 0: only this one */
     const dn_scorer_method_t *method;
     /* Reads the method's keys and makes its extra inputs through node (a
      * handler made with dn_node_on receives the dn_scorer_t as self; the

@@ -193,7 +193,8 @@ int dn_scorer_main(const dn_scorer_def_t *def, int argc, char **argv)
         .name = def->name, .usage = def->usage, .keys = k.keys, .n_keys = k.n,
         .flags = def->flags | DN_NODE_STORE, .create = create, .destroy = destroy,
         .round = round_work, .tick = tick, .stop = stop, .ckpt_magic = def->ckpt_magic,
-        .ckpt_version = def->ckpt_version, .save = save, .load = load, .stage = stage,
+        .ckpt_version = def->ckpt_version, .ckpt_version_min = def->ckpt_version_min,
+        .save = save, .load = load, .stage = stage,
         .committed = committed, .arg = def,
     };
     int status = dn_node_main(&nd, argc, argv);
