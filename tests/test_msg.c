@@ -426,6 +426,106 @@ static void expect_reject(const Dinamo__Envelope *env, int code, dn_reject_t why
     cr_assert_null(buf);
 }
 
+/* Score.horizons: two lagged horizons, the second without a reference that
+ * old yet; each rule broken once is refused with what was wrong. */
+Test(msg, score_horizons_roundtrip_and_errors)
+{
+    double pulls[3] = {-1.5, 0, 2.25}, ref[3] = {0.2, 0.3, 0.5}, unc[3] = {0.01, 0.02, 0.03};
+    double hp[3] = {3, -4, 0.5}, hr[3] = {0.25, 0.25, 0.5}, hu[3] = {0.02, 0.02, 0.04};
+    Dinamo__Score s = make_score(pulls, ref, unc);
+    s.method = DINAMO__METHOD__METHOD_S;
+    s.has_model_version = 0;
+    Dinamo__HorizonScore h[8], *hv[8];
+    for (int k = 0; k < 8; k++) {
+        dinamo__horizon_score__init(&h[k]);
+        hv[k] = &h[k];
+    }
+    h[0].name = (char *)"50r";
+    h[0].has_age = h[0].has_chi2 = h[0].has_score = 1;
+    h[0].age = 51;
+    h[0].chi2 = 40.25;
+    h[0].score = log(40.25 / 3);
+    h[0].n_pulls = h[0].n_reference = h[0].n_reference_uncertainty = 3;
+    h[0].pulls = hp;
+    h[0].reference = hr;
+    h[0].reference_uncertainty = hu;
+    h[1].name = (char *)"7d";
+    s.n_horizons = 2;
+    s.horizons = hv;
+    Dinamo__Envelope env = wrap(&s, DINAMO__ENVELOPE__BODY_SCORE), *e = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "%s", err.msg);
+    cr_assert_eq(e->score->n_horizons, 2u);
+    const Dinamo__HorizonScore *g = e->score->horizons[0];
+    cr_assert_str_eq(g->name, "50r");
+    cr_assert(g->has_age && g->age == 51 && g->chi2 == 40.25 && g->score == log(40.25 / 3));
+    for (int j = 0; j < 3; j++)
+        cr_assert(g->pulls[j] == hp[j] && g->reference[j] == hr[j] &&
+                      g->reference_uncertainty[j] == hu[j], "bin %d differs", j);
+    g = e->score->horizons[1];
+    cr_assert_str_eq(g->name, "7d");
+    cr_assert(!g->has_age && !g->has_chi2 && !g->has_score && !g->n_pulls);
+    dn_msg_free(&e);
+
+    /* each case breaks one thing, then it is put back */
+    h[1].name = (char *)"";
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_MISSING, "run 77", "horizon 1: no name", NULL);
+    h[1].name = (char *)"a-name-of-25-bytes-long!!";
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_VALUE, "name of 25 bytes (at most 24)", NULL);
+    h[1].name = (char *)"7\nd";
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_VALUE, "control character 0x0a", NULL);
+    h[1].name = (char *)"7d";
+    h[0].age = -1;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "horizon '50r'", "age -1", NULL);
+    h[0].age = INFINITY;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "age inf", NULL);
+    h[0].age = 51;
+    h[0].chi2 = NAN;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "horizon '50r'", "chi2 nan", NULL);
+    h[0].chi2 = 40.25;
+    h[0].score = NAN;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "score nan", NULL);
+    h[0].score = log(40.25 / 3);
+    h[0].has_score = 0;
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_MISSING, "an age without chi2 and score", NULL);
+    h[0].has_score = 1;
+    h[1].has_chi2 = 1;
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_MISSING, "horizon '7d'",
+                  "chi2 or score without an age", NULL);
+    h[1].has_chi2 = 0;
+    h[1].n_pulls = 3;
+    h[1].pulls = hp;
+    expect_reject(&env, DN_EMISMATCH, DN_REJECT_LENGTH, "pulls or reference without an age",
+                  NULL);
+    h[1].n_pulls = 0;
+    h[0].n_reference = 2;
+    expect_reject(&env, DN_EMISMATCH, DN_REJECT_LENGTH, "2 reference", "the score's 3", NULL);
+    h[0].n_reference = 3;
+    hu[2] = -0.5;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "horizon '50r'", "bin 2",
+                  "reference uncertainty", NULL);
+    hu[2] = 0.04;
+    s.n_pulls = s.n_reference = s.n_reference_uncertainty = 0; /* pulls off: none in horizons */
+    expect_reject(&env, DN_EMISMATCH, DN_REJECT_LENGTH, "the score's 0", NULL);
+    h[0].n_pulls = h[0].n_reference = h[0].n_reference_uncertainty = 0;
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "no pulls anywhere: %s", err.msg);
+    dn_msg_free(&e);
+    s.n_pulls = s.n_reference = s.n_reference_uncertainty = 3;
+    h[0].n_pulls = h[0].n_reference = h[0].n_reference_uncertainty = 3;
+    for (int k = 2; k < 8; k++)
+        h[k].name = (char *)"100r";
+    s.n_horizons = 8;
+    expect_reject(&env, DN_EMISMATCH, DN_REJECT_LENGTH, "8 horizons (at most 7)", NULL);
+    s.n_horizons = 7;
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "7 horizons: %s", err.msg);
+    dn_msg_free(&e);
+    s.n_horizons = 2;
+    s.status = DINAMO__SCORE_STATUS__INSUFFICIENT_STATISTICS;
+    s.has_chi2 = s.has_score = 0;
+    s.n_pulls = s.n_reference = s.n_reference_uncertainty = 0;
+    expect_reject(&env, DN_EFORMAT, DN_REJECT_VALUE, "only status OK", NULL);
+}
+
 Test(msg, histogram_errors)
 {
     fixture_t f;

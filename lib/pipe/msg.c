@@ -338,6 +338,71 @@ static int validate_array(const double *v, size_t n, size_t want, const char *na
     return 0;
 }
 
+/* Score.horizons (proto: HorizonScore), each against the Score's pulls
+ * length nb (0: no pulls, so none in the horizons either). */
+static int validate_horizons(const Dinamo__Score *s, size_t nb, const char *where,
+                             dn_reject_t *reason, dn_err_t *err)
+{
+    if (!s->n_horizons)
+        return 0;
+    if (s->status != DINAMO__SCORE_STATUS__OK)
+        return reject(reason, DN_REJECT_VALUE, err, DN_EFORMAT, where,
+                      "%zu horizons with status %d (only status OK has them)", s->n_horizons,
+                      (int)s->status);
+    if (s->n_horizons > DN_MSG_HORIZONS_MAX)
+        return reject(reason, DN_REJECT_LENGTH, err, DN_EMISMATCH, where,
+                      "%zu horizons (at most %d)", s->n_horizons, DN_MSG_HORIZONS_MAX);
+    for (size_t k = 0; k < s->n_horizons; k++) {
+        const Dinamo__HorizonScore *h = s->horizons[k];
+        char at[300], p[40];
+        if (!h || !h->name || !h->name[0])
+            return reject(reason, DN_REJECT_MISSING, err, DN_EFORMAT, where,
+                          "horizon %zu: no name", k);
+        printable(p, sizeof p, h->name);
+        snprintf(at, sizeof at, "%s: horizon '%s'", where, p);
+        size_t len = strlen(h->name);
+        if (len > DN_MSG_HORIZON_NAME_MAX)
+            return reject(reason, DN_REJECT_VALUE, err, DN_EFORMAT, at,
+                          "name of %zu bytes (at most %d)", len, DN_MSG_HORIZON_NAME_MAX);
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)h->name[i] < 0x20 || h->name[i] == 0x7f)
+                return reject(reason, DN_REJECT_VALUE, err, DN_EFORMAT, at,
+                              "control character 0x%02x in the name at byte %zu",
+                              (unsigned)(unsigned char)h->name[i], i);
+        if (h->has_age && !(isfinite(h->age) && h->age >= 0))
+            return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, at, "age %g out of range",
+                          h->age);
+        if (h->has_chi2 != h->has_age || h->has_score != h->has_age)
+            return reject(reason, DN_REJECT_MISSING, err, DN_EFORMAT, at,
+                          "%s", h->has_age ? "an age without chi2 and score"
+                                           : "chi2 or score without an age");
+        if (h->has_chi2 && !(isfinite(h->chi2) && h->chi2 >= 0))
+            return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, at, "chi2 %g out of range",
+                          h->chi2);
+        if (h->has_score && (isnan(h->score) || h->score == INFINITY))
+            return reject(reason, DN_REJECT_VALUE, err, DN_ERANGE, at, "score %g out of range",
+                          h->score);
+        if (!h->has_age && (h->n_pulls || h->n_reference || h->n_reference_uncertainty))
+            return reject(reason, DN_REJECT_LENGTH, err, DN_EMISMATCH, at,
+                          "pulls or reference without an age");
+        int rc;
+        if ((h->n_pulls && h->n_pulls != nb) ||
+            (h->n_reference && h->n_reference != nb) ||
+            (h->n_reference_uncertainty && h->n_reference_uncertainty != nb))
+            return reject(reason, DN_REJECT_LENGTH, err, DN_EMISMATCH, at,
+                          "%zu pulls, %zu reference, %zu reference uncertainty: want 0 or "
+                          "the score's %zu each", h->n_pulls, h->n_reference,
+                          h->n_reference_uncertainty, nb);
+        if ((rc = validate_array(h->pulls, h->n_pulls, nb, "pulls", 0, at, reason, err)) ||
+            (rc = validate_array(h->reference, h->n_reference, nb, "reference", 1, at, reason,
+                                 err)) ||
+            (rc = validate_array(h->reference_uncertainty, h->n_reference_uncertainty, nb,
+                                 "reference uncertainty", 1, at, reason, err)))
+            return rc;
+    }
+    return 0;
+}
+
 static int validate_score(const Dinamo__Score *s, dn_reject_t *reason, dn_err_t *err)
 {
     char where[200], p[80];
@@ -386,7 +451,7 @@ static int validate_score(const Dinamo__Score *s, dn_reject_t *reason, dn_err_t 
         (rc = validate_array(s->reference_uncertainty, s->n_reference_uncertainty, nb,
                              "reference uncertainty", 1, where, reason, err)))
         return rc;
-    return 0;
+    return validate_horizons(s, s->n_pulls, where, reason, err);
 }
 
 #define ARCH_DIM_MAX (1u << 20)

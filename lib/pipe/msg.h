@@ -18,7 +18,12 @@
  *   - a Threshold: a valid histogram key, method S or ML, bad present,
  *     neither NaN nor -inf (+inf: untunable, never bad), warning absent, NaN
  *     (no warning level) or > -inf and <= bad, origin absent or one of
- *     "policy", "tuned", "untunable".
+ *     "policy", "tuned", "untunable";
+ *   - Score.horizons only with status OK, at most DN_MSG_HORIZONS_MAX, each
+ *     named (1 .. DN_MSG_HORIZON_NAME_MAX bytes, no control characters); age
+ *     finite >= 0 when present, chi2 (finite >= 0) and score present exactly
+ *     when it is; pulls, reference, reference uncertainty each empty or as
+ *     long as the Score's own (and empty without an age).
  * A histogram whose counts are all zero is valid (the scorers report it as
  * insufficient statistics).
  *
@@ -36,6 +41,8 @@
 #define DN_MSG_KEY_MAX 255            /* bytes in a histogram key */
 #define DN_MSG_BINS_MAX (1 << 20)     /* bins in one histogram */
 #define DN_MSG_SIZE_MAX (256u << 20)  /* bytes in one encoded envelope */
+#define DN_MSG_HORIZONS_MAX 7         /* Score.horizons entries (horizon.h: DN_HZ_MAX - 1) */
+#define DN_MSG_HORIZON_NAME_MAX 24    /* bytes in a HorizonScore name */
 
 /* Why a message was refused; index of dn_msg_stats_t.rejected. */
 typedef enum dn_reject_t {
