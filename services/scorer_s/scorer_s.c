@@ -3,43 +3,74 @@
  * consumer "scorer_s" and appends the Scores and END_OF_STREAM to the log
  * "scores_s" in lockstep or live order.
  *
- * Per histogram key a dn_s_t tracker at the key's alpha; a good label applies
- * dn_s_update with that run's histogram. With `alpha` >= 0 every key starts
+ * Per histogram key a dn_hz_t (horizon.h) at the key's alpha: the current
+ * reference and, with `horizons` (e.g. "50,200" or "500,7d"; default "now",
+ * the current reference alone), references frozen N runs or T seconds (by
+ * Run.time) ago, `horizon_resolution` snapshots per lag. A run is scored
+ * against every horizon: the Score's own chi2, score and pulls are horizon
+ * now (with one horizon exactly the single-reference DINAMO-S), one
+ * HorizonScore per lagged horizon follows (absent age: no reference that old
+ * yet, or no run time); a good label applies dn_hz_update with that run's
+ * histogram (the current reference learns, snapshots never do). With `alpha`
+ * >= 0 every key starts
  * at that alpha. With alpha < 0 (the default) nothing is scored until the
  * first n_hist runs are labelled (or END_OF_STREAM came first: then what
  * there is); alpha is then tuned per key over them with dn_s_tune_alpha, as
  * `dinamo score --n-historical N` does, and the trackers start. A key whose
  * tuning fails, or that first appears after the tuning, has no tracker: its
  * Scores are REJECTED "no reference: why". In lockstep the scores equal
- * `dinamo score --method s` exactly.
+ * `dinamo score --method s --horizons H` exactly, horizon by horizon.
  *
  * State (in <data_dir>/scorer_s with the framework's): per key alpha, the
- * reason it has no tracker, and the dn_s_save state; whether alpha is tuned.
- * The checkpoint is "scorer_s" (DNSS, version 2), the held runs are table
- * "scorer_s.held". */
+ * reason it has no tracker, and the dn_hz_save state (snapshots included, so
+ * a restart continues bit-identically; bounded by the horizons' rings);
+ * whether alpha is tuned. The checkpoint is "scorer_s" (DNSS, version 3;
+ * version 2, a dn_s_save state per key, still loads: each tracker gets the
+ * configured horizons with empty rings, positions counted from there). A
+ * checkpoint with other horizons than configured keeps each key's current
+ * reference and position and starts the horizons as configured, the rings
+ * of horizons in both kept (dn_hz_respec), and says so in one line. The held
+ * runs are table "scorer_s.held". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dinamo_s.h"
+#include "histo.h"
+#include "horizon.h"
 #include "log.h"
 #include "node.h"
 #include "policy.h"
 #include "scorer.h"
+
+enum { SPEC_TEXT_MAX = 256 };
 
 typedef struct s_method_t {
     const dn_policy_t *policy; /* min_entries per key (the node's) */
     double alpha_cfg;          /* < 0: tune */
     int n_hist;                /* runs to tune on */
     int tuned;                 /* every key's alpha is known (given, or tuned) */
+    dn_hz_spec_t spec;         /* the configured horizons */
+    char spec_text[SPEC_TEXT_MAX];
+    char name[DN_HZ_MAX][DN_HZ_NAME_MAX];  /* HorizonScore.name of each horizon */
+    /* What the last score() pointed the Score's horizons to (lagged only). */
+    Dinamo__HorizonScore hs[DN_HZ_MAX - 1];
+    Dinamo__HorizonScore *hs_p[DN_HZ_MAX - 1];
+    double *rows;              /* pulls, mu, sigma of each lagged horizon */
+    size_t rows_cap;
+    /* Restored keys whose checkpoint had other horizons (the first such
+     * list), and keys from a version 2 checkpoint (no horizons): for the
+     * one line load() logs. */
+    int keys_respec, keys_v2;
+    char ckpt_spec[SPEC_TEXT_MAX];
 } s_method_t;
 
 typedef struct s_key_t {
     const char *key;           /* the framework's copy */
     int n_bins;
     double alpha;              /* NAN until known */
-    dn_s_t *s;                 /* NULL until alpha is known, or when tuning failed */
+    dn_hz_t *hz;               /* NULL until alpha is known, or when tuning failed */
     char *fail;                /* why there is no tracker, or NULL */
 } s_key_t;
 
@@ -52,9 +83,9 @@ static double min_entries(const s_method_t *m, const char *key)
 static int key_start(const s_method_t *m, s_key_t *ks, double alpha, dn_err_t *err)
 {
     ks->alpha = alpha;
-    if (!(ks->s = dn_s_new(ks->n_bins, alpha)))
+    if (!(ks->hz = dn_hz_new(&m->spec, ks->n_bins, alpha)))
         return dn_err_set(err, DN_ENOMEM, "out of memory: tracker of key '%s'", ks->key);
-    dn_s_set_min_entries(ks->s, min_entries(m, ks->key));
+    dn_hz_set_min_entries(ks->hz, min_entries(m, ks->key));
     return 0;
 }
 
@@ -66,7 +97,7 @@ static void key_free(void *self, void *state)
     s_key_t *ks = state;
     if (!ks)
         return;
-    dn_s_destroy(&ks->s);
+    dn_hz_destroy(&ks->hz);
     free(ks->fail);
     free(ks);
 }
@@ -106,18 +137,50 @@ static int key_new(void *self, const char *key, int n_bins, int64_t run_number, 
     return rc;
 }
 
+/* Per key: alpha, why there is no tracker, and the tracker's dn_hz_save
+ * state (empty without a tracker). Version 2 wrote a dn_s_save state in its
+ * place; the two are told apart by their magic ("DNHz", "DNSt"). */
 static void key_save(void *self, const void *state, dn_wbuf_t *w)
 {
     (void)self;
     const s_key_t *ks = state;
     dn_wb_f64(w, ks->alpha);
     dn_wb_str(w, ks->fail, ks->fail ? strlen(ks->fail) : 0);
-    size_t sl = ks->s ? dn_s_state_size(ks->s) : 0;
+    size_t sl = ks->hz ? dn_hz_state_size(ks->hz) : 0;
     dn_wb_u32(w, (uint32_t)sl);
     if (sl && !dn_wb_need(w, sl)) {
-        dn_s_save(ks->s, w->p + w->len, sl);
+        dn_hz_save(ks->hz, w->p + w->len, sl);
         w->len += sl;
     }
+}
+
+/* The tracker of a version 2 key: its dn_s_t state becomes the current
+ * reference of a tracker with the configured horizons and empty rings. */
+static int load_v2(s_method_t *m, const unsigned char *b, uint32_t len, dn_hz_t **out,
+                   dn_err_t *err)
+{
+    dn_s_t *s = NULL;
+    int rc = dn_s_load(b, len, &s, err);
+    if (rc)
+        return rc;
+    if (!(*out = dn_hz_new(&m->spec, dn_s_n_bins(s), dn_s_alpha(s))))
+        rc = dn_err_set(err, DN_ENOMEM, "out of memory");
+    else
+        dn_s_copy(dn_hz_now(*out), s); /* same bins: cannot fail */
+    dn_s_destroy(&s);
+    m->keys_v2 += !rc;
+    return rc;
+}
+
+/* A restored tracker with other horizons than configured: respec it. */
+static int respec(s_method_t *m, dn_hz_t *hz, dn_err_t *err)
+{
+    const dn_hz_spec_t *had = dn_hz_spec(hz);
+    if (dn_hz_spec_equal(had, &m->spec))
+        return 0;
+    if (!m->keys_respec++ && dn_hz_spec_format(had, m->ckpt_spec, sizeof m->ckpt_spec))
+        snprintf(m->ckpt_spec, sizeof m->ckpt_spec, "(%d horizons)", had->n);
+    return dn_hz_respec(hz, &m->spec, err);
 }
 
 static int key_load(void *self, const char *key, int n_bins, dn_rbuf_t *r, void **state,
@@ -134,11 +197,17 @@ static int key_load(void *self, const char *key, int n_bins, dn_rbuf_t *r, void 
     const unsigned char *sb = dn_rb_str(r, &sl);
     if (fl && !(ks->fail = strndup((const char *)fb, fl)))
         rc = dn_err_set(err, DN_ENOMEM, "out of memory");
-    else if (sl && (rc = dn_s_load(sb, sl, &ks->s, err)) == 0 && dn_s_n_bins(ks->s) != n_bins)
+    else if (sl >= 4 && !memcmp(sb, "DNSt", 4))
+        rc = load_v2(m, sb, sl, &ks->hz, err);
+    else if (sl)
+        rc = dn_hz_load(sb, sl, &ks->hz, err);
+    if (!rc && ks->hz && dn_s_n_bins(dn_hz_now(ks->hz)) != n_bins)
         rc = dn_err_set(err, DN_EFORMAT, "tracker of %d bins, the key has %d",
-                        dn_s_n_bins(ks->s), n_bins);
-    if (!rc && ks->s)
-        dn_s_set_min_entries(ks->s, min_entries(m, key));
+                        dn_s_n_bins(dn_hz_now(ks->hz)), n_bins);
+    if (!rc && ks->hz)
+        rc = respec(m, ks->hz, err);
+    if (!rc && ks->hz)
+        dn_hz_set_min_entries(ks->hz, min_entries(m, key));
     if (rc)
         key_free(m, ks);
     else
@@ -234,7 +303,7 @@ static int prepare(void *self, dn_scorer_t *sc, dn_err_t *err)
     }
     for (int k = 0; k < n_keys && !rc; k++) {
         const s_key_t *ks = dn_scorer_key_state(sc, k);
-        if (!ks->s && !ks->fail)
+        if (!ks->hz && !ks->fail)
             rc = tune_key(m, sc, k, at, n, err);
     }
     free(at);
@@ -247,18 +316,70 @@ static int prepare(void *self, dn_scorer_t *sc, dn_err_t *err)
 
 /* ---- scoring and learning -------------------------------------------------------------- */
 
+/* Room for pulls, mu and sigma of every lagged horizon of n bins. */
+static int rows_for(s_method_t *m, int n, dn_err_t *err)
+{
+    size_t need = 3 * (size_t)(m->spec.n - 1) * (size_t)n;
+    if (need <= m->rows_cap)
+        return 0;
+    double *p = realloc(m->rows, need * sizeof *p);
+    if (!p)
+        return dn_err_set(err, DN_ENOMEM, "out of memory scoring %d bins at %d horizons", n,
+                          m->spec.n);
+    m->rows = p;
+    m->rows_cap = need;
+    return 0;
+}
+
+/* Horizon now into out (the Score's own fields, through the framework),
+ * the lagged ones into the Score's horizons (m's memory, until the next
+ * call); pulls of every horizon only when the framework asks for them. */
 static int score(void *self, void *state, const dn_scorer_hist_t *h, dn_scorer_out_t *out,
                  dn_err_t *err)
 {
-    (void)self;
-    const s_key_t *ks = state;
-    if (!ks->s)
+    s_method_t *m = self;
+    s_key_t *ks = state;
+    if (!ks->hz)
         return dn_err_set(err, DN_ESTATE, "no reference: %s",
                           ks->fail ? ks->fail : "alpha not tuned");
+    const int n_hz = m->spec.n, nb = h->n_bins, want = out->pulls != NULL;
+    int rc = want && n_hz > 1 ? rows_for(m, nb, err) : 0;
+    if (rc)
+        return rc;
+    dn_hz_out_t o = {.pulls = {out->pulls}, .ref_mu = {out->mu}, .ref_sigma = {out->sigma}};
+    for (int k = 1; k < n_hz && want; k++) {
+        double *row = m->rows + 3 * (size_t)(k - 1) * nb;
+        o.pulls[k] = row;
+        o.ref_mu[k] = row + nb;
+        o.ref_sigma[k] = row + 2 * (size_t)nb;
+    }
     out->score->has_alpha = 1;
     out->score->alpha = ks->alpha;
-    return dn_s_score(ks->s, h->counts, h->variances, &out->chi2, out->pulls, out->mu,
-                      out->sigma, err);
+    if ((rc = dn_hz_score(ks->hz, h->counts, h->variances, h->time, &o, err)))
+        return rc;
+    out->chi2 = o.chi2[0];
+    for (int k = 1; k < n_hz; k++) {
+        Dinamo__HorizonScore *hs = &m->hs[k - 1];
+        dinamo__horizon_score__init(hs);
+        hs->name = m->name[k];
+        m->hs_p[k - 1] = hs;
+        /* a reference that old exists (a finite chi2 then, as for now) */
+        if (isnan(o.age[k]) || !isfinite(o.chi2[k]))
+            continue;
+        hs->has_age = hs->has_chi2 = hs->has_score = 1;
+        hs->age = o.age[k];
+        hs->chi2 = o.chi2[k];
+        hs->score = dn_score_from_chi2(o.chi2[k], nb);
+        if (want) {
+            hs->n_pulls = hs->n_reference = hs->n_reference_uncertainty = (size_t)nb;
+            hs->pulls = o.pulls[k];
+            hs->reference = o.ref_mu[k];
+            hs->reference_uncertainty = o.ref_sigma[k];
+        }
+    }
+    out->score->n_horizons = (size_t)(n_hz - 1);
+    out->score->horizons = n_hz > 1 ? m->hs_p : NULL;
+    return 0;
 }
 
 static int learn(void *self, void *state, const dn_scorer_hist_t *h, dn_err_t *err)
@@ -266,10 +387,10 @@ static int learn(void *self, void *state, const dn_scorer_hist_t *h, dn_err_t *e
     (void)self;
     (void)err;
     s_key_t *ks = state;
-    if (!ks->s)
+    if (!ks->hz)
         return 0;
     dn_err_t why = {0};
-    int rc = dn_s_update(ks->s, h->counts, h->variances, &why);
+    int rc = dn_hz_update(ks->hz, h->counts, h->variances, &why);
     if (rc && rc != DN_EEMPTY)
         dn_log(DN_LOG_WARN, "run %lld: histogram '%s': update failed: %s",
                (long long)h->run_number, h->key, why.msg);
@@ -292,12 +413,45 @@ static int load(void *self, dn_scorer_t *sc, dn_store_t *store, dn_rbuf_t *r, dn
     if (!r->bad && tuned > 1)
         return dn_err_set(err, DN_EFORMAT, "checkpoint scorer_s: tuned flag %u", tuned);
     m->tuned = (int)tuned;
+    if (m->keys_v2)
+        dn_log(DN_LOG_INFO, "checkpoint version 2 (no horizons): %d keys start the configured "
+               "horizons %s with empty snapshot rings", m->keys_v2, m->spec_text);
+    if (m->keys_respec)
+        dn_log(DN_LOG_WARN, "horizons: the checkpoint has %s, the configuration %s: %d keys "
+               "keep their current reference and position, the horizons in both their "
+               "snapshots; the others start empty", m->ckpt_spec, m->spec_text,
+               m->keys_respec);
     return 0;
 }
 
 /* ---- the service ----------------------------------------------------------------------- */
 
-static void destroy(void *self) { free(self); }
+static void destroy(void *self)
+{
+    s_method_t *m = self;
+    if (m)
+        free(m->rows);
+    free(m);
+}
+
+/* The horizons from `horizons` and `horizon_resolution`. */
+static int read_horizons(dn_node_t *node, s_method_t *m, dn_err_t *err)
+{
+    int64_t res = 0;
+    int rc = dn_node_int(node, "horizon_resolution", 1, 64, &res, err);
+    if (rc)
+        return rc;
+    const char *text = dn_node_str(node, "horizons");
+    dn_err_t why = {0};
+    if (dn_hz_spec_parse(text, (int)res, &m->spec, &why))
+        return dn_err_set(err, DN_EINVAL, "horizons = %s (from %s): %s", text,
+                          dn_config_source(dn_node_config(node), "horizons"), why.msg);
+    if (dn_hz_spec_format(&m->spec, m->spec_text, sizeof m->spec_text))
+        return dn_err_set(err, DN_EINVAL, "horizons = %s: too long", text);
+    for (int k = 0; k < m->spec.n; k++)
+        dn_hz_name(&m->spec, k, m->name[k], sizeof m->name[k]);
+    return 0;
+}
 
 static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_err_t *err)
 {
@@ -312,6 +466,8 @@ static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_
                         dn_config_source(dn_node_config(node), "alpha"));
     if (!rc)
         rc = dn_node_int(node, "n_hist", 1, INT32_MAX, &n_hist, err);
+    if (!rc)
+        rc = read_horizons(node, m, err);
     if (rc) {
         free(m);
         return rc;
@@ -323,6 +479,11 @@ static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_
         dn_log(DN_LOG_INFO, "alpha %g for every key", m->alpha_cfg);
     else
         dn_log(DN_LOG_INFO, "alpha tuned per key on the first %d runs", m->n_hist);
+    if (m->spec.n > 1)
+        dn_log(DN_LOG_INFO, "horizons now,%s (%d snapshots per lag)%s", m->spec_text,
+               m->spec.resolution, dn_hz_spec_has_time(&m->spec)
+                                       ? "; runs without a time are not scored at time lags"
+                                       : "");
     *out = m;
     return 0;
 }
@@ -337,6 +498,9 @@ static const dn_scorer_method_t method_s = {
 static const dn_config_key_t keys[] = {
     {"alpha", DN_CFG_DOUBLE, "-1", "EWMA smoothing; -1: tune per key on the first n_hist runs"},
     {"n_hist", DN_CFG_INT, "1000", "historical runs for alpha tuning"},
+    {"horizons", DN_CFG_STRING, "now", "reference horizons: lags in runs (500) or times (7d, "
+     "12h, by Run.time) beside the current reference, e.g. 500,7d; now: the current alone"},
+    {"horizon_resolution", DN_CFG_INT, "4", "snapshots kept per horizon lag (1 .. 64)"},
 };
 
 int main(int argc, char **argv)
@@ -346,7 +510,8 @@ int main(int argc, char **argv)
         .usage = "Scores every histogram of every run with DINAMO-S (scores_s log).\n",
         .scores = "bind:tcp://127.0.0.1:5552", .scores_requests = "bind:tcp://127.0.0.1:5553",
         .keys = keys, .n_keys = (int)(sizeof keys / sizeof *keys),
-        .ckpt_magic = "DNSS", .ckpt_version = 2, .method = &method_s, .create = create,
+        .ckpt_magic = "DNSS", .ckpt_version = 3, .ckpt_version_min = 2, .method = &method_s,
+        .create = create,
     };
     return dn_scorer_main(&def, argc, argv);
 }
