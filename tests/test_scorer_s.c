@@ -23,6 +23,8 @@
 #include "severity.h"
 #include "fileio.h"
 #include "generator.h"
+#include "histo.h"
+#include "horizon.h"
 #include "stream.h"
 
 #define N_RUNS 200
@@ -119,7 +121,8 @@ static uint64_t thresholds_log(Dinamo__Envelope **last)
     return n;
 }
 
-static pid_t start_scorer(void)
+/* The scorer with `horizons` (NULL: its default). */
+static pid_t start_scorer_hz(const char *horizons)
 {
     const char *build = getenv("DINAMO_BUILD");
     char bin[256], data[128], a[4][200], logp[128];
@@ -136,13 +139,17 @@ static pid_t start_scorer(void)
     if (pid == 0) {
         FILE *f = freopen(logp, "a", stderr);
         (void)f;
-        execl(bin, bin, "--data-dir", data, "--events", a[0], "--events-requests", a[1],
-              "--scores", a[2], "--scores-requests", a[3], "--n-hist", "60", "--tick-ms", "100",
-              "--window", "16", (char *)NULL);
+        const char *argv[] = {bin, "--data-dir", data, "--events", a[0], "--events-requests",
+                              a[1], "--scores", a[2], "--scores-requests", a[3], "--n-hist",
+                              "60", "--tick-ms", "100", "--window", "16",
+                              horizons ? "--horizons" : NULL, horizons, NULL};
+        execv(bin, (char *const *)argv);
         _exit(127);
     }
     return pid;
 }
+
+static pid_t start_scorer(void) { return start_scorer_hz(NULL); }
 
 static int stop_scorer(pid_t pid)
 {
@@ -193,8 +200,10 @@ static void append(gen_t *g, Dinamo__Envelope *env)
     cr_assert_eq(dn_source_append(g->source, env, &err), 0, "%s", err.msg);
 }
 
-/* Appends run i of ds (counts `counts` of nb bins), its label, and commits. */
-static void gen_run(gen_t *g, const dn_dataset_t *ds, int i, const double *counts, int nb)
+/* Appends run i of ds (counts `counts` of nb bins, Run.time `time` unless NAN),
+ * its label, and commits. */
+static void gen_run_at(gen_t *g, const dn_dataset_t *ds, int i, const double *counts, int nb,
+                       double time)
 {
     Dinamo__Histogram h = DINAMO__HISTOGRAM__INIT, *hp = &h;
     h.key = (char *)KEY;
@@ -212,6 +221,8 @@ static void gen_run(gen_t *g, const dn_dataset_t *ds, int i, const double *count
     r.run_seq = (uint64_t)i;
     r.n_histograms = 1;
     r.histograms = &hp;
+    r.has_time = !isnan(time);
+    r.time = time;
     Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
     env.body_case = DINAMO__ENVELOPE__BODY_RUN;
     env.run = &r;
@@ -235,6 +246,11 @@ static void gen_run(gen_t *g, const dn_dataset_t *ds, int i, const double *count
     le.body_case = DINAMO__ENVELOPE__BODY_LABEL;
     le.label = &l;
     append(g, &le);
+}
+
+static void gen_run(gen_t *g, const dn_dataset_t *ds, int i, const double *counts, int nb)
+{
+    gen_run_at(g, ds, i, counts, nb, NAN);
 }
 
 static void gen_eos(gen_t *g, const dn_dataset_t *ds)
@@ -346,18 +362,20 @@ static void pump(gen_t *gen, fol_t *fol, got_t *got, int until, int want_eos, do
     }
 }
 
-static dn_dataset_t *make_ds(void)
+static dn_dataset_t *make_ds_n(int n)
 {
     dn_gen_params_t p;
     dn_gen_params_default(&p);
-    p.n_runs = N_RUNS;
-    p.n_anomalous = 20;
+    p.n_runs = n;
+    p.n_anomalous = n / 10;
     p.n_bins = 40;
     dn_dataset_t *ds = NULL;
     dn_err_t err = {0};
     cr_assert_eq(dn_generate(&p, 70, &ds, &err), 0, "%s", err.msg);
     return ds;
 }
+
+static dn_dataset_t *make_ds(void) { return make_ds_n(N_RUNS); }
 
 /* Expected chi2 of `dinamo score --method s --n-historical 60`. */
 static double expected(const dn_dataset_t *ds, double *chi2)
@@ -611,4 +629,338 @@ Test(scorer_s, evaluator_report_equals_offline_evaluation)
     gen_close(&gen);
     free(got);
     dn_dataset_destroy(&ds);
+}
+
+/* ---- horizons ---- */
+
+#define HZ_RUNS 400
+#define HZ_LAGGED 3  /* at most, in these tests */
+
+/* What the scores_s log says about every run, lagged horizons included. */
+typedef struct hz_got_t {
+    int nb, n, eos, bad_order;
+    int status[HZ_RUNS], n_hz[HZ_RUNS];
+    double chi2[HZ_RUNS], alpha[HZ_RUNS];
+    char name[HZ_RUNS][HZ_LAGGED][32];
+    int has_age[HZ_RUNS][HZ_LAGGED], n_pulls[HZ_RUNS][HZ_LAGGED];
+    double age[HZ_RUNS][HZ_LAGGED], hchi2[HZ_RUNS][HZ_LAGGED], hscore[HZ_RUNS][HZ_LAGGED];
+    double *pulls, *ref, *unc;  /* [HZ_LAGGED][HZ_RUNS][nb] */
+} hz_got_t;
+
+static hz_got_t *hz_got_new(int nb)
+{
+    hz_got_t *g = calloc(1, sizeof *g);
+    size_t cells = (size_t)HZ_LAGGED * HZ_RUNS * nb;
+    g->nb = nb;
+    g->pulls = calloc(cells, sizeof(double));
+    g->ref = calloc(cells, sizeof(double));
+    g->unc = calloc(cells, sizeof(double));
+    cr_assert(g->pulls && g->ref && g->unc);
+    return g;
+}
+
+static void hz_got_free(hz_got_t *g)
+{
+    free(g->pulls);
+    free(g->ref);
+    free(g->unc);
+    free(g);
+}
+
+static void hz_record(hz_got_t *g, const Dinamo__Score *s)
+{
+    int i = g->n;
+    if ((int)s->run_seq != i || g->eos || i >= HZ_RUNS || s->n_horizons > HZ_LAGGED) {
+        g->bad_order++;
+        return;
+    }
+    g->status[i] = s->status;
+    g->chi2[i] = s->has_chi2 ? s->chi2 : NAN;
+    g->alpha[i] = s->has_alpha ? s->alpha : NAN;
+    g->n_hz[i] = (int)s->n_horizons;
+    for (size_t k = 0; k < s->n_horizons; k++) {
+        const Dinamo__HorizonScore *h = s->horizons[k];
+        snprintf(g->name[i][k], sizeof g->name[i][k], "%s", h->name);
+        g->has_age[i][k] = h->has_age;
+        g->age[i][k] = h->has_age ? h->age : NAN;
+        g->hchi2[i][k] = h->has_chi2 ? h->chi2 : NAN;
+        g->hscore[i][k] = h->has_score ? h->score : NAN;
+        g->n_pulls[i][k] = (int)h->n_pulls;
+        size_t at = ((size_t)k * HZ_RUNS + i) * g->nb;
+        if (h->n_pulls == (size_t)g->nb && h->n_reference == (size_t)g->nb &&
+            h->n_reference_uncertainty == (size_t)g->nb) {
+            memcpy(g->pulls + at, h->pulls, (size_t)g->nb * sizeof(double));
+            memcpy(g->ref + at, h->reference, (size_t)g->nb * sizeof(double));
+            memcpy(g->unc + at, h->reference_uncertainty, (size_t)g->nb * sizeof(double));
+        }
+    }
+    g->n++;
+}
+
+static void hz_fol_round(fol_t *f, hz_got_t *g)
+{
+    dn_err_t err = {0};
+    Dinamo__Envelope *env = NULL;
+    while (dn_sock_recv(f->sub, 0, &env, NULL, &err) == 0) {
+        int rc = dn_follower_accept(f->f, env, &err);
+        cr_assert_geq(rc, 0, "%s", err.msg);
+        if (rc == DN_FOLLOW_DELIVER) {
+            if (dn_msg_type(env) == DN_MSG_SCORE)
+                hz_record(g, env->score);
+            else if (dn_msg_type(env) == DN_MSG_CONTROL &&
+                     env->control->kind == DINAMO__CONTROL_KIND__END_OF_STREAM)
+                g->eos++;
+        }
+        dn_msg_free(&env);
+    }
+    cr_assert_eq(dn_follower_flush(f->f, &err), 0, "%s", err.msg);
+}
+
+static void hz_pump(gen_t *gen, fol_t *fol, hz_got_t *got, int until, int want_eos, double secs)
+{
+    double t0 = now_s();
+    while (now_s() - t0 < secs) {
+        gen_round(gen);
+        hz_fol_round(fol, got);
+        if (got->n >= until && (!want_eos || got->eos))
+            return;
+        sleep_ms(2);
+    }
+}
+
+/* What `dinamo score --method s --n-historical 60 --horizons TEXT` gives (with
+ * the run times, which a dataset does not carry): chi2 [H][n], pulls, ref,
+ * unc [H][n][nb]. Returns the spec; *alpha the tuned alpha. */
+static dn_hz_spec_t offline_hz(const dn_dataset_t *ds, const char *text, const double *times,
+                               double *chi2, double *pulls, double *ref, double *unc,
+                               double *alpha)
+{
+    dn_err_t err = {0};
+    dn_hz_spec_t spec;
+    cr_assert_eq(dn_hz_spec_parse(text, DN_HZ_RESOLUTION, &spec, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_s_tune_alpha(ds->counts, NULL, ds->label, N_HIST, ds->n_bins, 0.0, alpha,
+                                 NULL, &err), 0, "%s", err.msg);
+    dn_hz_t *hz = dn_hz_new(&spec, ds->n_bins, *alpha);
+    cr_assert_not_null(hz);
+    cr_assert_eq(dn_hz_run(hz, ds->counts, NULL, times, ds->label, ds->n_runs, chi2, pulls, ref,
+                           unc, &err), 0, "%s", err.msg);
+    dn_hz_destroy(&hz);
+    return spec;
+}
+
+static int same_bits(double a, double b) { return !memcmp(&a, &b, sizeof a); }
+
+/* Lagged horizon k of the scorer (got) against lagged horizon ko of the
+ * offline arrays (spec: ko + 1 of it) for runs [from, to): name, age present
+ * exactly when the offline chi2 is a number, then chi2, score, pulls,
+ * reference and its uncertainty to the bit, the age within [lag, 2 lag).
+ * Returns how many runs had the horizon. */
+static int check_horizon(const hz_got_t *got, int k, const dn_hz_spec_t *spec, int ko,
+                         const double *chi2, const double *pulls, const double *ref,
+                         const double *unc, int from, int to)
+{
+    const int nb = got->nb, n = HZ_RUNS, h = ko + 1;
+    char name[DN_HZ_NAME_MAX];
+    dn_hz_name(spec, h, name, sizeof name);
+    int available = 0;
+    for (int i = from; i < to; i++) {
+        if (got->status[i] != DINAMO__SCORE_STATUS__OK)
+            continue;
+        cr_assert_str_eq(got->name[i][k], name, "run %d: horizon %d", i, k);
+        double want = chi2[(size_t)h * n + i];
+        cr_assert_eq(got->has_age[i][k], !isnan(want), "run %d %s: age %s, offline chi2 %g", i,
+                     name, got->has_age[i][k] ? "present" : "absent", want);
+        if (isnan(want)) {
+            cr_assert_eq(got->n_pulls[i][k], 0, "run %d %s: pulls without an age", i, name);
+            continue;
+        }
+        available++;
+        cr_assert(same_bits(got->hchi2[i][k], want), "run %d %s: chi2 %.17g, offline %.17g", i,
+                  name, got->hchi2[i][k], want);
+        double sc = dn_score_from_chi2(want, nb);
+        cr_assert(same_bits(got->hscore[i][k], sc), "run %d %s: score %.17g, want %.17g", i,
+                  name, got->hscore[i][k], sc);
+        cr_assert(got->age[i][k] >= spec->lag[h] && got->age[i][k] < 2 * spec->lag[h],
+                  "run %d %s: age %g", i, name, got->age[i][k]);
+        cr_assert_eq(got->n_pulls[i][k], nb, "run %d %s: %d pulls", i, name,
+                     got->n_pulls[i][k]);
+        const size_t at = ((size_t)k * HZ_RUNS + i) * nb, ot = ((size_t)h * n + i) * nb;
+        for (int j = 0; j < nb; j++)
+            cr_assert(same_bits(got->pulls[at + j], pulls[ot + j]) &&
+                          same_bits(got->ref[at + j], ref[ot + j]) &&
+                          same_bits(got->unc[at + j], unc[ot + j]),
+                      "run %d %s bin %d: pull %.17g ref %.17g unc %.17g, offline %.17g %.17g "
+                      "%.17g", i, name, j, got->pulls[at + j], got->ref[at + j],
+                      got->unc[at + j], pulls[ot + j], ref[ot + j], unc[ot + j]);
+    }
+    return available;
+}
+
+/* Horizon now: status and chi2 as offline, alpha the tuned one. */
+static void check_now(const hz_got_t *got, const double *chi2, double alpha, int n_lagged)
+{
+    for (int i = 0; i < HZ_RUNS; i++) {
+        if (isnan(chi2[i])) {
+            cr_assert_eq(got->status[i], DINAMO__SCORE_STATUS__INSUFFICIENT_STATISTICS,
+                         "run %d: status %d", i, got->status[i]);
+            cr_assert_eq(got->n_hz[i], 0, "run %d: horizons without status OK", i);
+            continue;
+        }
+        cr_assert_eq(got->status[i], DINAMO__SCORE_STATUS__OK, "run %d: status %d", i,
+                     got->status[i]);
+        cr_assert(same_bits(got->chi2[i], chi2[i]), "run %d now: chi2 %.17g, offline %.17g", i,
+                  got->chi2[i], chi2[i]);
+        cr_assert_eq(got->alpha[i], alpha, "run %d: alpha %.17g, tuned %.17g", i,
+                     got->alpha[i], alpha);
+        cr_assert_eq(got->n_hz[i], n_lagged, "run %d: %d horizons", i, got->n_hz[i]);
+    }
+}
+
+/* 400 runs at horizons 50 runs, 200 runs and 1 hour (a run a minute; every
+ * 97th run from the 5th has no time: its 1h horizon is absent), scored by
+ * a scorer stopped by SIGTERM after 150 runs and killed (-9) after 300, each
+ * time restarted: every horizon of every run equals the offline tracker's
+ * to the bit, pulls and references included, nothing scored twice. */
+Test(scorer_s, horizons_equal_offline_through_a_restart_and_a_kill)
+{
+    dn_dataset_t *ds = make_ds_n(HZ_RUNS);
+    const int n = HZ_RUNS, nb = ds->n_bins;
+    double times[HZ_RUNS];
+    for (int i = 0; i < n; i++)
+        times[i] = i % 97 == 5 ? NAN : 1.7e9 + 60.0 * i;
+    size_t cells = 4 * (size_t)n * nb;
+    double *chi2 = malloc(4 * n * sizeof *chi2), *pulls = malloc(cells * sizeof *pulls);
+    double *ref = malloc(cells * sizeof *ref), *unc = malloc(cells * sizeof *unc), alpha;
+    dn_hz_spec_t spec = offline_hz(ds, "50,200,1h", times, chi2, pulls, ref, unc, &alpha);
+    cr_assert_eq(spec.n, 4);
+
+    gen_t gen;
+    fol_t fol;
+    hz_got_t *got = hz_got_new(nb);
+    gen_open(&gen);
+    fol_open(&fol);
+    dn_err_t err = {0};
+    for (int i = 0; i < n; i++)
+        gen_run_at(&gen, ds, i, dn_dataset_row(ds, i), nb, times[i]);
+    gen_eos(&gen, ds);
+    cr_assert_eq(dn_source_commit(gen.source, &err), 0, "%s", err.msg);
+
+    pid_t pid = start_scorer_hz("50, 1h,200");
+    hz_pump(&gen, &fol, got, 150, 0, 60);
+    cr_assert_geq(got->n, 150, "only %d scores before the restart", got->n);
+    cr_assert_eq(stop_scorer(pid), 0, "scorer_s did not exit 0 on SIGTERM");
+    pid = start_scorer_hz("50, 1h,200");
+    hz_pump(&gen, &fol, got, 300, 0, 60);
+    cr_assert_geq(got->n, 300, "only %d scores before the kill", got->n);
+    kill(pid, SIGKILL);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    pid = start_scorer_hz("50, 1h,200");
+    hz_pump(&gen, &fol, got, n, 1, 60);
+    cr_assert_eq(got->n, n, "%d scores", got->n);
+    cr_assert_eq(got->eos, 1, "END_OF_STREAM forwarded %d times", got->eos);
+    cr_assert_eq(got->bad_order, 0, "%d scores out of order", got->bad_order);
+    cr_assert_eq(stop_scorer(pid), 0);
+    check_log(n + 1);
+
+    check_now(got, chi2, alpha, 3);
+    int a50 = check_horizon(got, 0, &spec, 0, chi2, pulls, ref, unc, 0, n);
+    int a200 = check_horizon(got, 1, &spec, 1, chi2, pulls, ref, unc, 0, n);
+    int a1h = check_horizon(got, 2, &spec, 2, chi2, pulls, ref, unc, 0, n);
+    /* every run from the lag on (1h: 60 runs, less those without a time) */
+    cr_assert(a50 >= n - 50 - 10 && a200 >= n - 200 - 10 && a1h >= n - 60 - 15 && a1h < n - 60,
+              "runs with each horizon: 50r %d, 200r %d, 1h %d", a50, a200, a1h);
+
+    hz_got_free(got);
+    free(chi2), free(pulls), free(ref), free(unc);
+    fol_close(&fol);
+    gen_close(&gen);
+    dn_dataset_destroy(&ds);
+}
+
+/* Stopped after 150 runs at horizons 50,200, restarted at 50,100: one line
+ * names both lists; now and 50 runs go on exactly (their reference and ring
+ * kept), 100 runs starts empty and, once a snapshot taken after the restart
+ * is 100 runs old, equals the offline tracker's 100 runs to the bit. */
+Test(scorer_s, a_restart_with_other_horizons_keeps_now_and_says_so)
+{
+    dn_dataset_t *ds = make_ds_n(HZ_RUNS);
+    const int n = HZ_RUNS, nb = ds->n_bins;
+    size_t cells = 3 * (size_t)n * nb;
+    double *chi2 = malloc(3 * n * sizeof *chi2), *pulls = malloc(cells * sizeof *pulls);
+    double *ref = malloc(cells * sizeof *ref), *unc = malloc(cells * sizeof *unc), alpha;
+    double *chi2b = malloc(3 * n * sizeof *chi2b), *pullsb = malloc(cells * sizeof *pullsb);
+    double *refb = malloc(cells * sizeof *refb), *uncb = malloc(cells * sizeof *uncb);
+    dn_hz_spec_t a = offline_hz(ds, "50,200", NULL, chi2, pulls, ref, unc, &alpha);
+    dn_hz_spec_t b = offline_hz(ds, "50,100", NULL, chi2b, pullsb, refb, uncb, &alpha);
+
+    gen_t gen;
+    fol_t fol;
+    hz_got_t *got = hz_got_new(nb);
+    gen_open(&gen);
+    fol_open(&fol);
+    dn_err_t err = {0};
+    for (int i = 0; i < n; i++)
+        gen_run(&gen, ds, i, dn_dataset_row(ds, i), nb);
+    gen_eos(&gen, ds);
+    cr_assert_eq(dn_source_commit(gen.source, &err), 0, "%s", err.msg);
+    pid_t pid = start_scorer_hz("50,200");
+    hz_pump(&gen, &fol, got, 150, 0, 60);
+    cr_assert_geq(got->n, 150, "only %d scores before the restart", got->n);
+    cr_assert_eq(stop_scorer(pid), 0);
+    pid = start_scorer_hz("50,100");
+    hz_pump(&gen, &fol, got, n, 1, 60);
+    cr_assert_eq(got->n, n, "%d scores", got->n);
+    cr_assert_eq(got->bad_order, 0);
+    cr_assert_eq(stop_scorer(pid), 0);
+
+    int restart = -1;
+    for (int i = 0; i < n && restart < 0; i++)
+        if (!strcmp(got->name[i][1], "100r"))
+            restart = i;
+    cr_assert(restart >= 150 && restart < 250, "the first run at 100r: %d", restart);
+    check_now(got, chi2, alpha, 2);
+    check_horizon(got, 0, &a, 0, chi2, pulls, ref, unc, 0, n);
+    check_horizon(got, 1, &a, 1, chi2, pulls, ref, unc, 0, restart);
+    int got100 = 0;
+    for (int i = restart; i < n; i++) {
+        cr_assert_str_eq(got->name[i][1], "100r", "run %d", i);
+        if (!got->has_age[i][1])
+            continue;
+        cr_assert_geq(i, restart + 100, "run %d: 100r from a snapshot before the restart", i);
+        got100 += check_horizon(got, 1, &b, 1, chi2b, pullsb, refb, uncb, i, i + 1);
+    }
+    cr_assert_geq(got100, n - restart - 100 - 25, "100r on %d runs from run %d", got100,
+                  restart);
+    char path[128], *logtext = NULL;
+    snprintf(path, sizeof path, "%s/scorer_s.log", dir);
+    cr_assert_eq(dn_read_file(path, &logtext, NULL, &err), 0, "%s", err.msg);
+    const char *line = "horizons: the checkpoint has 50,200, the configuration 50,100: 1 keys";
+    cr_assert_not_null(strstr(logtext, line), "scorer_s.log lacks '%s':\n%s", line, logtext);
+    cr_assert_null(strstr(strstr(logtext, line) + 1, "horizons: the checkpoint has"),
+                   "the line is there twice");
+
+    free(logtext);
+    hz_got_free(got);
+    free(chi2), free(pulls), free(ref), free(unc);
+    free(chi2b), free(pullsb), free(refb), free(uncb);
+    fol_close(&fol);
+    gen_close(&gen);
+    dn_dataset_destroy(&ds);
+}
+
+/* A horizons setting that does not parse stops the scorer at start (exit 1)
+ * with the key, its value and what is wrong. */
+Test(scorer_s, a_bad_horizons_setting_is_named)
+{
+    pid_t pid = start_scorer_hz("50,10x");
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d", st);
+    char path[128], *logtext = NULL;
+    snprintf(path, sizeof path, "%s/scorer_s.log", dir);
+    cr_assert_eq(dn_read_file(path, &logtext, NULL, NULL), 0);
+    cr_assert_not_null(strstr(logtext, "horizons = 50,10x"), "%s", logtext);
+    cr_assert_not_null(strstr(logtext, "unknown unit 'x'"), "%s", logtext);
+    free(logtext);
 }
