@@ -19,6 +19,8 @@
  *   - localised anomalies: the broken histograms are named, every flagged run
  *     is drawn and only the newest figure sets are kept; with a full figure
  *     queue every set wanted is still accounted for;
+ *   - horizons: scorer_s at horizons 50,200 gives every horizon of every run
+ *     of `dinamo score --horizons 50,200`, to the bit;
  *   - a test process killed before its .fini (Criterion's timeout) leaves no
  *     service running: every cluster is tied to its test's process.
  * Each cluster streams 200 runs (60 historical), which keeps DINAMO-ML's
@@ -45,6 +47,9 @@
 #include "rng.h"
 #include "rootfile.h"
 #include "shell.h"
+#include "store.h"
+#include "stream.h"
+#include "fileio.h"
 
 #define RUNS 200
 #define ANOMALOUS 20
@@ -297,6 +302,154 @@ Test(pipeline, lockstep_scores_and_metrics_equal_the_offline_tool)
     check_metrics_equal(0, "s");
     check_metrics_equal(0, "ml");
     check_references_root(0);
+}
+
+/* ---- horizons ---- */
+
+#define HZ_RUNS 400  /* the 200-run horizon needs more than 200 runs */
+#define HZ_SEED 73   /* alpha 0.889: a current reference with a long memory */
+
+/* A column of a CSV text by header name: the index, or -1. */
+static int csv_column(const char *header, const char *name)
+{
+    int col = 0;
+    size_t nl = strlen(name);
+    for (const char *p = header; *p && *p != '\n'; col++) {
+        size_t len = strcspn(p, ",\n");
+        if (len == nl && !strncmp(p, name, nl))
+            return col;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return -1;
+}
+
+/* Field col of the line at p into buf (empty when missing). */
+static void csv_field(const char *p, int col, char *buf, size_t cap)
+{
+    for (int c = 0; c < col && *p && *p != '\n'; c++) {
+        p += strcspn(p, ",\n");
+        if (*p == ',')
+            p++;
+    }
+    size_t len = strcspn(p, ",\n");
+    snprintf(buf, cap, "%.*s", (int)(len < cap ? len : cap - 1), p);
+}
+
+/* A number of a CSV field as dinamo prints it (%.17g, exact), NAN when empty. */
+static double csv_number(const char *field)
+{
+    return field[0] ? strtod(field, NULL) : NAN;
+}
+
+/* What the scorer wrote for lagged horizons `names` (n_lagged of them),
+ * against `dinamo score --horizons` (offline, a CSV with chi2_<name> and
+ * score_<name> columns): horizon now through the evaluator's report (its
+ * first five columns, whatever horizon columns the evaluator adds), the
+ * lagged horizons through the scorer's own scores_s log (its store, read
+ * once the cluster stopped): per run its run number, status, chi2 and, per
+ * horizon, the name, an age exactly where the offline field is not empty, and
+ * chi2 and score to the bit. *available gets per horizon how many runs had
+ * it. One function, so a test comparing the evaluator's horizon columns
+ * later changes it alone. */
+static void check_horizon_scores(const char *offline, int n_runs, const char *const *names,
+                                 int n_lagged, int *available)
+{
+    int rc = sh("cut -d, -f1-5 %s/report/scores_s.csv > %s/now.got; cut -d, -f1-5 %s > "
+                "%s/now.want; cmp %s/now.got %s/now.want >&2", rundir, rundir, offline, rundir,
+                rundir, rundir);
+    if (rc)
+        sh("diff %s/now.got %s/now.want | head -5 >&2", rundir, rundir);
+    cr_assert_eq(rc, 0, "pipeline scores_s (horizon now) differ from `dinamo score`");
+
+    char *csv = NULL, path[256], f[64];
+    dn_err_t err = {0};
+    cr_assert_eq(dn_read_file(offline, &csv, NULL, &err), 0, "%s", err.msg);
+    int c_chi2[8], c_score[8];
+    for (int k = 0; k < n_lagged; k++) {
+        char col[40];
+        snprintf(col, sizeof col, "chi2_%s", names[k]);
+        c_chi2[k] = csv_column(csv, col);
+        snprintf(col, sizeof col, "score_%s", names[k]);
+        c_score[k] = csv_column(csv, col);
+        cr_assert(c_chi2[k] >= 0 && c_score[k] >= 0, "%s has no columns of horizon %s", offline,
+                  names[k]);
+        available[k] = 0;
+    }
+    snprintf(path, sizeof path, "%s/data/scorer_s/scorer_s", rundir); /* data_dir/NAME */
+    dn_store_t *st = dn_store_open(path, DN_STORE_READONLY, 0, &err);
+    cr_assert_not_null(st, "%s", err.msg);
+    uint64_t n = 0;
+    cr_assert_eq(dn_store_count(st, "scores_s", &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, (uint64_t)n_runs + 1, "the scores_s log holds %llu entries for %d runs",
+                 (unsigned long long)n, n_runs);
+    const char *line = strchr(csv, '\n') + 1;
+    for (int i = 0; i < n_runs; i++, line = strchr(line, '\n') + 1) {
+        cr_assert(line[0], "%s ends before run %d", offline, i);
+        Dinamo__Envelope *env = NULL;
+        cr_assert_eq(dn_stream_log_read(st, "scores_s", (uint64_t)i, &env, &err), 0, "%s",
+                     err.msg);
+        cr_assert(dn_msg_type(env) == DN_MSG_SCORE && env->score->run_seq == (uint64_t)i,
+                  "entry %d is not the score of run_seq %d", i, i);
+        const Dinamo__Score *s = env->score;
+        csv_field(line, 0, f, sizeof f);
+        cr_assert_eq(s->run_number, strtoll(f, NULL, 10), "entry %d: run %lld, offline %s", i,
+                     (long long)s->run_number, f);
+        csv_field(line, 2, f, sizeof f);
+        double want = csv_number(f);
+        cr_assert(s->status == DINAMO__SCORE_STATUS__OK ? same_bits(s->chi2, want) : isnan(want),
+                  "run %d now: status %d chi2 %.17g, offline %s", i, s->status, s->chi2, f);
+        cr_assert_eq(s->n_horizons, s->status == DINAMO__SCORE_STATUS__OK ? (size_t)n_lagged : 0,
+                     "run %d: %zu horizons", i, s->n_horizons);
+        for (size_t k = 0; k < s->n_horizons; k++) {
+            const Dinamo__HorizonScore *h = s->horizons[k];
+            cr_assert_str_eq(h->name, names[k], "run %d horizon %zu", i, k);
+            csv_field(line, c_chi2[k], f, sizeof f);
+            want = csv_number(f);
+            cr_assert_eq(h->has_age, !isnan(want), "run %d %s: age %s, offline chi2 '%s'", i,
+                         names[k], h->has_age ? "present" : "absent", f);
+            if (!h->has_age)
+                continue;
+            available[k]++;
+            cr_assert(same_bits(h->chi2, want), "run %d %s: chi2 %.17g, offline %.17g", i,
+                      names[k], h->chi2, want);
+            csv_field(line, c_score[k], f, sizeof f);
+            cr_assert(same_bits(h->score, csv_number(f)), "run %d %s: score %.17g, offline %s",
+                      i, names[k], h->score, f);
+        }
+        dn_msg_free(&env);
+    }
+    dn_store_destroy(&st);
+    free(csv);
+}
+
+/* scorer_s alone (no ML) at horizons 50,200 in lockstep, 400 runs: every
+ * horizon of every run is `dinamo score --method s --horizons 50,200`'s. */
+Test(pipeline, lockstep_horizons_equal_the_offline_tool)
+{
+    char v[32];
+    snprintf(v, sizeof v, "%d", HZ_RUNS);
+    setenv("DINAMO_GENERATOR_RUNS", v, 1);
+    snprintf(v, sizeof v, "%d", HZ_RUNS / 10);
+    setenv("DINAMO_GENERATOR_ANOMALOUS", v, 1);
+    snprintf(v, sizeof v, "%d", HZ_SEED);
+    setenv("DINAMO_GENERATOR_SEED", v, 1);
+    setenv("DINAMO_SCORER_S_HORIZONS", "50,200", 1);
+    start_cluster("--methods s");
+    char offline[128];
+    snprintf(offline, sizeof offline, "%s/offline-hz.csv", rundir);
+    int rc = sh("cd %s && %s/dinamo generate --seed %d --runs %d --anomalous %d --out hzdata "
+                ">/dev/null && %s/dinamo score --method s --n-historical %d --horizons 50,200 "
+                "--in hzdata --out %s 2>/dev/null", rundir, build, HZ_SEED, HZ_RUNS,
+                HZ_RUNS / 10, build, NHIST, offline);
+    cr_assert_eq(rc, 0, "offline dinamo score --horizons failed");
+    wait_and_stop();
+    const char *const names[2] = {"50r", "200r"};
+    int available[2];
+    check_horizon_scores(offline, HZ_RUNS, names, 2, available);
+    cr_assert(available[0] >= HZ_RUNS - 50 - 10 && available[1] >= HZ_RUNS - 200 - 10,
+              "runs with each horizon: 50r %d, 200r %d", available[0], available[1]);
 }
 
 Test(pipeline, two_trainers_share_three_histograms)
