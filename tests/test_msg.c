@@ -505,6 +505,13 @@ Test(msg, score_horizons_roundtrip_and_errors)
     expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "horizon '50r'", "bin 2",
                   "reference uncertainty", NULL);
     hu[2] = 0.04;
+    hr[1] = -2e-7; /* a snapshot moved by an accepted change may dip below 0 */
+    cr_assert_eq(roundtrip(&env, &e, &err, NULL), 0, "reference -2e-7: %s", err.msg);
+    dn_msg_free(&e);
+    hr[1] = INFINITY;
+    expect_reject(&env, DN_ERANGE, DN_REJECT_VALUE, "horizon '50r'", "bin 1", "reference value",
+                  NULL);
+    hr[1] = 0.25;
     s.n_pulls = s.n_reference = s.n_reference_uncertainty = 0; /* pulls off: none in horizons */
     expect_reject(&env, DN_EMISMATCH, DN_REJECT_LENGTH, "the score's 0", NULL);
     h[0].n_pulls = h[0].n_reference = h[0].n_reference_uncertainty = 0;

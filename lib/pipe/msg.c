@@ -394,7 +394,9 @@ static int validate_horizons(const Dinamo__Score *s, size_t nb, const char *wher
                           "the score's %zu each", h->n_pulls, h->n_reference,
                           h->n_reference_uncertainty, nb);
         if ((rc = validate_array(h->pulls, h->n_pulls, nb, "pulls", 0, at, reason, err)) ||
-            (rc = validate_array(h->reference, h->n_reference, nb, "reference", 1, at, reason,
+            /* a snapshot that followed an accepted change (horizon.h) has its
+             * mu moved by that change, which may take a bin a little below 0 */
+            (rc = validate_array(h->reference, h->n_reference, nb, "reference", 0, at, reason,
                                  err)) ||
             (rc = validate_array(h->reference_uncertainty, h->n_reference_uncertainty, nb,
                                  "reference uncertainty", 1, at, reason, err)))

@@ -23,7 +23,9 @@
  *     named (1 .. DN_MSG_HORIZON_NAME_MAX bytes, no control characters); age
  *     finite >= 0 when present, chi2 (finite >= 0) and score present exactly
  *     when it is; pulls, reference, reference uncertainty each empty or as
- *     long as the Score's own (and empty without an age).
+ *     long as the Score's own (and empty without an age), finite, the
+ *     uncertainty >= 0 (the reference may dip below 0: a snapshot moved by
+ *     an accepted change, horizon.h).
  * A histogram whose counts are all zero is valid (the scorers report it as
  * insufficient statistics).
  *
