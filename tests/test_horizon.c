@@ -231,7 +231,8 @@ Test(horizon, restart_from_checkpoint_is_bit_identical)
 }
 
 /* A tracker restarted with other horizons (dn_hz_respec at run 200, from
- * "50,120" to "50,300"): now and the 50-run horizon go on exactly as a tracker
+ * "50,120" to "50,300"; snapshots following accepted changes): now and the
+ * 50-run horizon go on exactly as a tracker
  * that had "50,300" all along; 300 runs starts empty: unavailable until a
  * snapshot taken after the change is 300 runs old, then that tracker's too. */
 Test(horizon, respec_keeps_now_and_common_rings_and_starts_the_new_ones)
@@ -242,6 +243,16 @@ Test(horizon, respec_keeps_now_and_common_rings_and_starts_the_new_ones)
     dn_hz_t *a = dn_hz_new(&want, nb, 0.93), *b = dn_hz_new(&before, nb, 0.93);
     dn_err_t err = {0};
     int first_300 = -1, compared[3] = {0};
+    /* snapshots follow accepted changes (the level from the first 100 runs) */
+    double hist[100];
+    dn_s_t *s = dn_s_new(nb, 0.93);
+    cr_assert_eq(dn_s_run(s, ds->counts, NULL, ds->label, 100, hist, NULL, NULL, NULL, NULL), 0);
+    dn_s_destroy(&s);
+    for (int i = 0; i < 100; i++)
+        hist[i] = dn_score_from_chi2(hist[i], nb);
+    double level = dn_hz_level_from_history(hist, ds->label, 100, DN_HZ_ACCEPT_Q);
+    dn_hz_set_accept_level(a, level);
+    dn_hz_set_accept_level(b, level);
     for (int i = 0; i < n; i++) {
         if (i == change) {
             int before_n = dn_hz_snapshot_count(b);
@@ -250,9 +261,12 @@ Test(horizon, respec_keeps_now_and_common_rings_and_starts_the_new_ones)
             cr_assert_eq(dn_hz_respec(b, &bad, &err), DN_EINVAL);
             cr_assert(strstr(err.msg, "0.5 runs"), "'%s'", err.msg);
             cr_assert_eq(dn_hz_snapshot_count(b), before_n, "a refused respec changed it");
+            uint64_t accepted = dn_hz_accepted(b);
             cr_assert_eq(dn_hz_respec(b, &want, &err), 0, "%s", err.msg);
             cr_assert(dn_hz_spec_equal(dn_hz_spec(b), &want));
             cr_assert_eq(dn_hz_position(b), (uint64_t)change);
+            cr_assert(same(dn_hz_accept_level(b), level) && dn_hz_accepted(b) == accepted,
+                      "the acceptance state changed");
             cr_assert_eq(dn_hz_respec(b, &want, &err), 0, "the same spec again");
         }
         const double *x = ds->counts + (size_t)i * nb;
@@ -286,6 +300,7 @@ Test(horizon, respec_keeps_now_and_common_rings_and_starts_the_new_ones)
             dn_hz_update(b, x, NULL, NULL);
         }
     }
+    cr_assert_gt(dn_hz_accepted(b), 0, "no accepted change: that path is not compared");
     /* the first snapshot after the change: position 225 (step 75), used at 525 */
     cr_assert_eq(first_300, 525, "300r available from run %d", first_300);
     cr_assert(compared[1] > 600 && compared[2] > 200, "compared %d %d %d", compared[0],
