@@ -121,8 +121,8 @@ static uint64_t thresholds_log(Dinamo__Envelope **last)
     return n;
 }
 
-/* The scorer with `horizons` (NULL: its default). */
-static pid_t start_scorer_hz(const char *horizons)
+/* The scorer with `horizons` (NULL: its default) and, unless NULL, `alpha`. */
+static pid_t start_scorer_alpha(const char *horizons, const char *alpha)
 {
     const char *build = getenv("DINAMO_BUILD");
     char bin[256], data[128], a[4][200], logp[128];
@@ -142,13 +142,15 @@ static pid_t start_scorer_hz(const char *horizons)
         const char *argv[] = {bin, "--data-dir", data, "--events", a[0], "--events-requests",
                               a[1], "--scores", a[2], "--scores-requests", a[3], "--n-hist",
                               "60", "--tick-ms", "100", "--window", "16",
-                              horizons ? "--horizons" : NULL, horizons, NULL};
+                              "--horizons", horizons ? horizons : "now",
+                              alpha ? "--alpha" : NULL, alpha, NULL};
         execv(bin, (char *const *)argv);
         _exit(127);
     }
     return pid;
 }
 
+static pid_t start_scorer_hz(const char *horizons) { return start_scorer_alpha(horizons, NULL); }
 static pid_t start_scorer(void) { return start_scorer_hz(NULL); }
 
 static int stop_scorer(pid_t pid)
@@ -731,7 +733,8 @@ static void hz_pump(gen_t *gen, fol_t *fol, hz_got_t *got, int until, int want_e
 
 /* What `dinamo score --method s --n-historical 60 --horizons TEXT` gives (with
  * the run times, which a dataset does not carry): chi2 [H][n], pulls, ref,
- * unc [H][n][nb]. Returns the spec; *alpha the tuned alpha. */
+ * unc [H][n][nb]. Returns the spec; *alpha the tuned alpha (given when it is
+ * >= 0 on entry: `--alpha`). */
 static dn_hz_spec_t offline_hz(const dn_dataset_t *ds, const char *text, const double *times,
                                double *chi2, double *pulls, double *ref, double *unc,
                                double *alpha)
@@ -739,13 +742,27 @@ static dn_hz_spec_t offline_hz(const dn_dataset_t *ds, const char *text, const d
     dn_err_t err = {0};
     dn_hz_spec_t spec;
     cr_assert_eq(dn_hz_spec_parse(text, DN_HZ_RESOLUTION, &spec, &err), 0, "%s", err.msg);
-    cr_assert_eq(dn_s_tune_alpha(ds->counts, NULL, ds->label, N_HIST, ds->n_bins, 0.0, alpha,
-                                 NULL, &err), 0, "%s", err.msg);
+    if (!(*alpha >= 0.0)) /* else given */
+        cr_assert_eq(dn_s_tune_alpha(ds->counts, NULL, ds->label, N_HIST, ds->n_bins, 0.0,
+                                     alpha, NULL, &err), 0, "%s", err.msg);
     cr_assert(*alpha > 0.5, "alpha %g: the test wants a long memory", *alpha);
+    /* the acceptance level as dn_score_dataset_hz sets it (horizon_accept 0.99) */
+    double hist[N_HIST];
+    dn_s_t *s = dn_s_new(ds->n_bins, *alpha);
+    cr_assert_eq(dn_s_run(s, ds->counts, NULL, ds->label, N_HIST, hist, NULL, NULL, NULL, &err),
+                 0, "%s", err.msg);
+    dn_s_destroy(&s);
+    for (int i = 0; i < N_HIST; i++)
+        hist[i] = dn_score_from_chi2(hist[i], ds->n_bins);
+    double level = dn_hz_level_from_history(hist, ds->label, N_HIST, DN_HZ_ACCEPT_Q);
+    cr_assert(isfinite(level));
     dn_hz_t *hz = dn_hz_new(&spec, ds->n_bins, *alpha);
     cr_assert_not_null(hz);
+    dn_hz_set_accept_level(hz, level);
     cr_assert_eq(dn_hz_run(hz, ds->counts, NULL, times, ds->label, ds->n_runs, chi2, pulls, ref,
                            unc, &err), 0, "%s", err.msg);
+    /* the lagged horizons' snapshots did follow changes: that path is compared too */
+    cr_assert(dn_hz_accepted(hz) > 0, "%s: no accepted change to follow", text);
     dn_hz_destroy(&hz);
     return spec;
 }
@@ -832,7 +849,7 @@ Test(scorer_s, horizons_equal_offline_through_a_restart_and_a_kill)
         times[i] = i % 97 == 5 ? NAN : 1.7e9 + 60.0 * i;
     size_t cells = 4 * (size_t)n * nb;
     double *chi2 = malloc(4 * n * sizeof *chi2), *pulls = malloc(cells * sizeof *pulls);
-    double *ref = malloc(cells * sizeof *ref), *unc = malloc(cells * sizeof *unc), alpha;
+    double *ref = malloc(cells * sizeof *ref), *unc = malloc(cells * sizeof *unc), alpha = -1;
     dn_hz_spec_t spec = offline_hz(ds, "50,200,1h", times, chi2, pulls, ref, unc, &alpha);
     cr_assert_eq(spec.n, 4);
 
@@ -890,10 +907,11 @@ Test(scorer_s, a_restart_with_other_horizons_keeps_now_and_says_so)
     const int n = HZ_RUNS, nb = ds->n_bins;
     size_t cells = 3 * (size_t)n * nb;
     double *chi2 = malloc(3 * n * sizeof *chi2), *pulls = malloc(cells * sizeof *pulls);
-    double *ref = malloc(cells * sizeof *ref), *unc = malloc(cells * sizeof *unc), alpha;
+    double *ref = malloc(cells * sizeof *ref), *unc = malloc(cells * sizeof *unc), alpha = -1;
     double *chi2b = malloc(3 * n * sizeof *chi2b), *pullsb = malloc(cells * sizeof *pullsb);
     double *refb = malloc(cells * sizeof *refb), *uncb = malloc(cells * sizeof *uncb);
     dn_hz_spec_t a = offline_hz(ds, "50,200", NULL, chi2, pulls, ref, unc, &alpha);
+    alpha = -1;
     dn_hz_spec_t b = offline_hz(ds, "50,100", NULL, chi2b, pullsb, refb, uncb, &alpha);
 
     gen_t gen;
@@ -946,6 +964,44 @@ Test(scorer_s, a_restart_with_other_horizons_keeps_now_and_says_so)
     hz_got_free(got);
     free(chi2), free(pulls), free(ref), free(unc);
     free(chi2b), free(pullsb), free(refb), free(uncb);
+    fol_close(&fol);
+    gen_close(&gen);
+    dn_dataset_destroy(&ds);
+}
+
+/* With alpha given (0.9) and horizons, the scorer still holds the first 60
+ * runs until labelled, for the acceptance level: every horizon equals
+ * `dinamo score --alpha 0.9 --horizons 20,100`. */
+Test(scorer_s, horizons_with_alpha_given_wait_for_the_history)
+{
+    dn_dataset_t *ds = make_ds_seed(HZ_RUNS, HZ_SEED);
+    const int n = HZ_RUNS, nb = ds->n_bins;
+    size_t cells = 3 * (size_t)n * nb;
+    double *chi2 = malloc(3 * n * sizeof *chi2), *pulls = malloc(cells * sizeof *pulls);
+    double *ref = malloc(cells * sizeof *ref), *unc = malloc(cells * sizeof *unc), alpha = 0.9;
+    dn_hz_spec_t spec = offline_hz(ds, "20,100", NULL, chi2, pulls, ref, unc, &alpha);
+    gen_t gen;
+    fol_t fol;
+    hz_got_t *got = hz_got_new(nb);
+    gen_open(&gen);
+    fol_open(&fol);
+    dn_err_t err = {0};
+    for (int i = 0; i < n; i++)
+        gen_run(&gen, ds, i, dn_dataset_row(ds, i), nb);
+    gen_eos(&gen, ds);
+    cr_assert_eq(dn_source_commit(gen.source, &err), 0, "%s", err.msg);
+    pid_t pid = start_scorer_alpha("20,100", "0.9");
+    hz_pump(&gen, &fol, got, n, 1, 60);
+    cr_assert_eq(got->n, n, "%d scores", got->n);
+    cr_assert_eq(got->bad_order, 0);
+    cr_assert_eq(stop_scorer(pid), 0);
+    check_now(got, chi2, 0.9, 2);
+    int a20 = check_horizon(got, 0, &spec, 0, chi2, pulls, ref, unc, 0, n);
+    int a100 = check_horizon(got, 1, &spec, 1, chi2, pulls, ref, unc, 0, n);
+    cr_assert(a20 >= n - 20 - 5 && a100 >= n - 100 - 25, "20r on %d runs, 100r on %d", a20,
+              a100);
+    hz_got_free(got);
+    free(chi2), free(pulls), free(ref), free(unc);
     fol_close(&fol);
     gen_close(&gen);
     dn_dataset_destroy(&ds);

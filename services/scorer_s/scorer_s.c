@@ -11,7 +11,10 @@
  * now (with one horizon exactly the single-reference DINAMO-S), one
  * HorizonScore per lagged horizon follows (absent age: no reference that old
  * yet, or no run time); a good label applies dn_hz_update with that run's
- * histogram (the current reference learns, snapshots never do). With `alpha`
+ * histogram (the current reference learns; snapshots never do, but with
+ * `horizon_accept` q > 0 they follow a change a good label accepted: a good
+ * run scored above the q-quantile of the history's good scores, see
+ * dn_hz_update). With `alpha`
  * >= 0 every key starts
  * at that alpha. With alpha < 0 (the default) nothing is scored until the
  * first n_hist runs are labelled (or END_OF_STREAM came first: then what
@@ -50,7 +53,10 @@ typedef struct s_method_t {
     const dn_policy_t *policy; /* min_entries per key (the node's) */
     double alpha_cfg;          /* < 0: tune */
     int n_hist;                /* runs to tune on */
-    int tuned;                 /* every key's alpha is known (given, or tuned) */
+    double accept_q;           /* horizon_accept: <= 0 off */
+    int tuned;                 /* every key of the history started (alpha given or
+                                * tuned, acceptance level set): later keys start at
+                                * once with alpha given, else are REJECTED */
     dn_hz_spec_t spec;         /* the configured horizons */
     char spec_text[SPEC_TEXT_MAX];
     char name[DN_HZ_MAX][DN_HZ_NAME_MAX];  /* HorizonScore.name of each horizon */
@@ -124,6 +130,9 @@ static int key_new(void *self, const char *key, int n_bins, int64_t run_number, 
     int rc = key_alloc(key, n_bins, &ks, err);
     if (!rc && m->tuned && m->alpha_cfg >= 0.0) {
         rc = key_start(m, ks, m->alpha_cfg, err);
+        if (!rc && m->spec.n > 1 && m->accept_q > 0.0)
+            dn_log(DN_LOG_INFO, "run %lld: histogram '%s': new key after the history: its "
+                   "snapshots do not follow accepted changes", (long long)run_number, key);
     } else if (!rc && m->tuned) {
         if (!(ks->fail = strdup("key first seen after alpha tuning")))
             rc = dn_err_set(err, DN_ENOMEM, "out of memory");
@@ -231,53 +240,105 @@ static int history_complete(const s_method_t *m, const dn_scorer_t *sc)
     return 1;
 }
 
-/* Tunes key k over the first n held runs; at[i * n_keys + k] is the index of
- * its histogram in run i (-1: none). A failed tuning is the key's (REJECTED
- * scores), not the service's; only DN_ENOMEM is returned. */
+/* The acceptance level of horizon.h over the history: the current
+ * reference's scores of the first rows runs (a plain DINAMO-S pass at alpha,
+ * learning the good ones) and their accept_q-quantile over the good runs,
+ * as `dinamo score --horizons` computes it. NAN: off, or no good run. */
+static int accept_level(const s_method_t *m, const s_key_t *ks, const double *counts,
+                        const double *variances, const int8_t *labels, int rows, double alpha,
+                        double *level, dn_err_t *err)
+{
+    *level = NAN;
+    if (!(m->accept_q > 0.0) || rows < 1)
+        return 0;
+    dn_s_t *s = dn_s_new(ks->n_bins, alpha);
+    double *score = malloc(((size_t)rows + 1) * sizeof *score);
+    int rc = 0;
+    if (!s || !score) {
+        rc = dn_err_set(err, DN_ENOMEM, "out of memory for the acceptance level of '%s'",
+                        ks->key);
+        goto fail;
+    }
+    dn_s_set_min_entries(s, min_entries(m, ks->key));
+    /* DN_ERANGE of a run: counted as the offline pass counts it, not scored */
+    dn_s_run(s, counts, variances, labels, rows, score, NULL, NULL, NULL, NULL);
+    for (int i = 0; i < rows; i++)
+        score[i] = dn_score_from_chi2(score[i], ks->n_bins);
+    *level = dn_hz_level_from_history(score, labels, rows, m->accept_q > 1.0 ? 1.0 : m->accept_q);
+fail:
+    dn_s_destroy(&s);
+    free(score);
+    return rc;
+}
+
+/* Starts key k from the first n held runs; at[i * n_keys + k] is the index
+ * of its histogram in run i (-1: none): alpha tuned over them (or the one
+ * given), and with horizons the acceptance level. A failed tuning is the
+ * key's (REJECTED scores), not the service's; only DN_ENOMEM is returned. */
 static int tune_key(s_method_t *m, const dn_scorer_t *sc, int k, const int *at, int n,
                     dn_err_t *err)
 {
     s_key_t *ks = dn_scorer_key_state(sc, k);
-    int nb = ks->n_bins, n_keys = dn_scorer_key_count(sc), rows = 0;
+    int nb = ks->n_bins, n_keys = dn_scorer_key_count(sc), rows = 0, all_var = 1, rc = 0;
     double *counts = malloc(((size_t)n * nb + 1) * sizeof *counts);
+    double *vars = malloc(((size_t)n * nb + 1) * sizeof *vars);
     int8_t *labels = malloc((size_t)n + 1);
-    if (!counts || !labels) {
-        free(counts);
-        free(labels);
-        return dn_err_set(err, DN_ENOMEM, "out of memory tuning alpha of '%s'", ks->key);
+    if (!counts || !vars || !labels) {
+        rc = dn_err_set(err, DN_ENOMEM, "out of memory tuning alpha of '%s'", ks->key);
+        goto done;
     }
     for (int i = 0; i < n; i++) {
         int j = at[(size_t)i * n_keys + k];
         if (j < 0)
             continue;
         const dn_held_t *h = dn_scorer_held_at(sc, i);
-        memcpy(counts + (size_t)rows * nb, h->env->run->histograms[j]->counts,
-               (size_t)nb * sizeof *counts);
+        const Dinamo__Histogram *hg = h->env->run->histograms[j];
+        memcpy(counts + (size_t)rows * nb, hg->counts, (size_t)nb * sizeof *counts);
+        if (hg->n_variances == (size_t)nb)
+            memcpy(vars + (size_t)rows * nb, hg->variances, (size_t)nb * sizeof *vars);
+        else
+            all_var = 0;
         labels[rows++] = h->label[j] == DN_LBL_NONE ? -1 : h->label[j];
     }
-    double alpha, auc = NAN;
+    /* variances as a dataset has them: for every run, or none */
+    const double *variances = all_var && rows ? vars : NULL;
+    double alpha = m->alpha_cfg, auc = NAN, level = NAN;
     dn_err_t why = {0};
-    int rc = dn_s_tune_alpha(counts, NULL, labels, rows, nb, min_entries(m, ks->key), &alpha,
-                             &auc, &why);
-    free(counts);
-    free(labels);
-    if (rc == DN_ENOMEM)
-        return dn_err_set(err, rc, "out of memory tuning alpha of '%s'", ks->key);
-    if (rc) {
-        char msg[DN_ERRMSG_MAX + 64];
-        snprintf(msg, sizeof msg, "cannot tune alpha: %s", why.msg);
-        if (!(ks->fail = strdup(msg)))
-            return dn_err_set(err, DN_ENOMEM, "out of memory");
-        dn_log(DN_LOG_ERROR, "histogram '%s': %s (its scores are REJECTED)", ks->key, msg);
-        return 0;
+    if (alpha < 0.0) {
+        rc = dn_s_tune_alpha(counts, variances, labels, rows, nb, min_entries(m, ks->key),
+                             &alpha, &auc, &why);
+        if (rc == DN_ENOMEM) {
+            rc = dn_err_set(err, rc, "out of memory tuning alpha of '%s'", ks->key);
+            goto done;
+        }
+        if (rc) {
+            char msg[DN_ERRMSG_MAX + 64];
+            snprintf(msg, sizeof msg, "cannot tune alpha: %s", why.msg);
+            rc = (ks->fail = strdup(msg)) ? 0 : dn_err_set(err, DN_ENOMEM, "out of memory");
+            dn_log(DN_LOG_ERROR, "histogram '%s': %s (its scores are REJECTED)", ks->key, msg);
+            goto done;
+        }
+        dn_log(DN_LOG_INFO, "histogram '%s': alpha %.3f tuned on the first %d runs (ROC AUC "
+               "%.4f)", ks->key, alpha, rows, auc);
     }
-    dn_log(DN_LOG_INFO, "histogram '%s': alpha %.3f tuned on the first %d runs (ROC AUC %.4f)",
-           ks->key, alpha, rows, auc);
-    return key_start(m, ks, alpha, err);
+    if ((rc = accept_level(m, ks, counts, variances, labels, rows, alpha, &level, err)) ||
+        (rc = key_start(m, ks, alpha, err)))
+        goto done;
+    dn_hz_set_accept_level(ks->hz, level);
+    if (m->spec.n > 1 && m->accept_q > 0.0)
+        dn_log(DN_LOG_INFO, "histogram '%s': snapshots follow changes accepted above score "
+               "%.4f (the %g quantile of the good runs among the first %d)%s", ks->key, level,
+               m->accept_q, rows, isnan(level) ? ": none, so never" : "");
+done:
+    free(counts);
+    free(vars);
+    free(labels);
+    return rc;
 }
 
-/* Before the first score: with alpha to be tuned, waits for the history, then
- * tunes every key over it. One pass over the runs finds each key's histogram
+/* Before the first score: with alpha to be tuned (or, with horizons, the
+ * acceptance level to be set), waits for the history, then starts every key
+ * from it. One pass over the runs finds each key's histogram
  * (a hashed lookup), so the cost does not grow with keys x histograms. */
 static int prepare(void *self, dn_scorer_t *sc, dn_err_t *err)
 {
@@ -468,14 +529,17 @@ static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_
         rc = dn_node_int(node, "n_hist", 1, INT32_MAX, &n_hist, err);
     if (!rc)
         rc = read_horizons(node, m, err);
+    if (!rc)
+        rc = dn_node_double(node, "horizon_accept", -INFINITY, 1.0, &m->accept_q, err);
     if (rc) {
         free(m);
         return rc;
     }
     m->policy = dn_node_policy(node);
     m->n_hist = (int)n_hist;
-    m->tuned = m->alpha_cfg >= 0.0;
-    if (m->tuned)
+    /* With horizons the acceptance level needs the history, as alpha does. */
+    m->tuned = m->alpha_cfg >= 0.0 && !(m->spec.n > 1 && m->accept_q > 0.0);
+    if (m->alpha_cfg >= 0.0)
         dn_log(DN_LOG_INFO, "alpha %g for every key", m->alpha_cfg);
     else
         dn_log(DN_LOG_INFO, "alpha tuned per key on the first %d runs", m->n_hist);
@@ -501,6 +565,9 @@ static const dn_config_key_t keys[] = {
     {"horizons", DN_CFG_STRING, "now", "reference horizons: lags in runs (500) or times (7d, "
      "12h, by Run.time) beside the current reference, e.g. 500,7d; now: the current alone"},
     {"horizon_resolution", DN_CFG_INT, "4", "snapshots kept per horizon lag (1 .. 64)"},
+    {"horizon_accept", DN_CFG_DOUBLE, "0.99", "snapshots follow a change a good label "
+     "accepted: a good run scored above this quantile of the first n_hist runs' good scores "
+     "(horizon.h); 0: never"},
 };
 
 int main(int argc, char **argv)
