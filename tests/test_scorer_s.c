@@ -955,7 +955,8 @@ Test(scorer_s, a_restart_with_other_horizons_keeps_now_and_says_so)
     char path[128], *logtext = NULL;
     snprintf(path, sizeof path, "%s/scorer_s.log", dir);
     cr_assert_eq(dn_read_file(path, &logtext, NULL, &err), 0, "%s", err.msg);
-    const char *line = "horizons: the checkpoint has 50,200, the configuration 50,100: 1 keys";
+    const char *line = "horizons: the checkpoint has 50,200, the configuration 50,100 "
+                       "(resolution 4, now 4): 1 keys keep their current reference";
     cr_assert_not_null(strstr(logtext, line), "scorer_s.log lacks '%s':\n%s", line, logtext);
     cr_assert_null(strstr(strstr(logtext, line) + 1, "horizons: the checkpoint has"),
                    "the line is there twice");

@@ -14,9 +14,7 @@
  * histogram (the current reference learns; snapshots never do, but with
  * `horizon_accept` q > 0 they follow a change a good label accepted: a good
  * run scored above the q-quantile of the history's good scores, see
- * dn_hz_update). With `alpha`
- * >= 0 every key starts
- * at that alpha. With alpha < 0 (the default) nothing is scored until the
+ * dn_hz_update). With `alpha` >= 0 every key starts at that alpha. With alpha < 0 (the default) nothing is scored until the
  * first n_hist runs are labelled (or END_OF_STREAM came first: then what
  * there is); alpha is then tuned per key over them with dn_s_tune_alpha, as
  * `dinamo score --n-historical N` does, and the trackers start. A key whose
@@ -68,7 +66,7 @@ typedef struct s_method_t {
     /* Restored keys whose checkpoint had other horizons (the first such
      * list), and keys from a version 2 checkpoint (no horizons): for the
      * one line load() logs. */
-    int keys_respec, keys_v2;
+    int keys_respec, keys_v2, ckpt_resolution;
     char ckpt_spec[SPEC_TEXT_MAX];
 } s_method_t;
 
@@ -187,8 +185,11 @@ static int respec(s_method_t *m, dn_hz_t *hz, dn_err_t *err)
     const dn_hz_spec_t *had = dn_hz_spec(hz);
     if (dn_hz_spec_equal(had, &m->spec))
         return 0;
-    if (!m->keys_respec++ && dn_hz_spec_format(had, m->ckpt_spec, sizeof m->ckpt_spec))
-        snprintf(m->ckpt_spec, sizeof m->ckpt_spec, "(%d horizons)", had->n);
+    if (!m->keys_respec++) {
+        m->ckpt_resolution = had->resolution;
+        if (dn_hz_spec_format(had, m->ckpt_spec, sizeof m->ckpt_spec))
+            snprintf(m->ckpt_spec, sizeof m->ckpt_spec, "(%d horizons)", had->n);
+    }
     return dn_hz_respec(hz, &m->spec, err);
 }
 
@@ -264,7 +265,7 @@ static int accept_level(const s_method_t *m, const s_key_t *ks, const double *co
     dn_s_run(s, counts, variances, labels, rows, score, NULL, NULL, NULL, NULL);
     for (int i = 0; i < rows; i++)
         score[i] = dn_score_from_chi2(score[i], ks->n_bins);
-    *level = dn_hz_level_from_history(score, labels, rows, m->accept_q > 1.0 ? 1.0 : m->accept_q);
+    *level = dn_hz_level_from_history(score, labels, rows, m->accept_q);
 fail:
     dn_s_destroy(&s);
     free(score);
@@ -403,10 +404,17 @@ static int score(void *self, void *state, const dn_scorer_hist_t *h, dn_scorer_o
     if (!ks->hz)
         return dn_err_set(err, DN_ESTATE, "no reference: %s",
                           ks->fail ? ks->fail : "alpha not tuned");
-    const int n_hz = m->spec.n, nb = h->n_bins, want = out->pulls != NULL;
-    int rc = want && n_hz > 1 ? rows_for(m, nb, err) : 0;
-    if (rc)
-        return rc;
+    const int n_hz = m->spec.n, nb = h->n_bins;
+    /* Without memory for the lagged horizons' pulls the run is still scored
+     * (the position must advance with every run): only those pulls are left
+     * out. */
+    dn_err_t why = {0};
+    int want = out->pulls != NULL, rc;
+    if (want && n_hz > 1 && rows_for(m, nb, &why)) {
+        DN_LOG_LIMITED(DN_LOG_WARN, "run %lld: histogram '%s': %s: the horizons' pulls left out",
+                       (long long)h->run_number, h->key, why.msg);
+        want = 0;
+    }
     dn_hz_out_t o = {.pulls = {out->pulls}, .ref_mu = {out->mu}, .ref_sigma = {out->sigma}};
     for (int k = 1; k < n_hz && want; k++) {
         double *row = m->rows + 3 * (size_t)(k - 1) * nb;
@@ -478,10 +486,10 @@ static int load(void *self, dn_scorer_t *sc, dn_store_t *store, dn_rbuf_t *r, dn
         dn_log(DN_LOG_INFO, "checkpoint version 2 (no horizons): %d keys start the configured "
                "horizons %s with empty snapshot rings", m->keys_v2, m->spec_text);
     if (m->keys_respec)
-        dn_log(DN_LOG_WARN, "horizons: the checkpoint has %s, the configuration %s: %d keys "
-               "keep their current reference and position, the horizons in both their "
-               "snapshots; the others start empty", m->ckpt_spec, m->spec_text,
-               m->keys_respec);
+        dn_log(DN_LOG_WARN, "horizons: the checkpoint has %s, the configuration %s (resolution "
+               "%d, now %d): %d keys keep their current reference and position and the "
+               "snapshots of the horizons in both; the others start empty", m->ckpt_spec,
+               m->spec_text, m->ckpt_resolution, m->spec.resolution, m->keys_respec);
     return 0;
 }
 
