@@ -20,7 +20,7 @@
  *     is drawn and only the newest figure sets are kept; with a full figure
  *     queue every set wanted is still accounted for;
  *   - horizons: scorer_s at horizons 50,200 gives every horizon of every run
- *     of `dinamo score --horizons 50,200`, to the bit;
+ *     of `dinamo score --horizons 50,200`, to the bit, also across a kill -9;
  *   - a test process killed before its .fini (Criterion's timeout) leaves no
  *     service running: every cluster is tied to its test's process.
  * Each cluster streams 200 runs (60 historical), which keeps DINAMO-ML's
@@ -424,9 +424,14 @@ static void check_horizon_scores(const char *offline, int n_runs, const char *co
     free(csv);
 }
 
+/* kill -9 `name` once, at a point drawn from seed, then restart it. */
+static void kill_and_restart(const char *name, uint64_t seed);
+
 /* scorer_s alone (no ML) at horizons 50,200 in lockstep, 400 runs: every
- * horizon of every run is `dinamo score --method s --horizons 50,200`'s. */
-Test(pipeline, lockstep_horizons_equal_the_offline_tool)
+ * horizon of every run is `dinamo score --method s --horizons 50,200`'s;
+ * with kill_seed, also when scorer_s is killed (-9) mid-stream and restarted
+ * (the generator paced at 50 runs/s so that the kill lands inside). */
+static void horizons_test(uint64_t kill_seed)
 {
     char v[32];
     snprintf(v, sizeof v, "%d", HZ_RUNS);
@@ -435,8 +440,12 @@ Test(pipeline, lockstep_horizons_equal_the_offline_tool)
     setenv("DINAMO_GENERATOR_ANOMALOUS", v, 1);
     snprintf(v, sizeof v, "%d", HZ_SEED);
     setenv("DINAMO_GENERATOR_SEED", v, 1);
+    if (kill_seed)
+        setenv("DINAMO_GENERATOR_RATE", "50", 1);
     setenv("DINAMO_SCORER_S_HORIZONS", "50,200", 1);
     start_cluster("--methods s");
+    if (kill_seed)
+        kill_and_restart("scorer_s", kill_seed);
     char offline[128];
     snprintf(offline, sizeof offline, "%s/offline-hz.csv", rundir);
     int rc = sh("cd %s && %s/dinamo generate --seed %d --runs %d --anomalous %d --out hzdata "
@@ -445,12 +454,19 @@ Test(pipeline, lockstep_horizons_equal_the_offline_tool)
                 HZ_RUNS / 10, build, NHIST, offline);
     cr_assert_eq(rc, 0, "offline dinamo score --horizons failed");
     wait_and_stop();
+    if (kill_seed)
+        cr_assert_eq(sh("grep -q 'horizons now,50,200' %s/logs/scorer_s.log && "
+                        "[ $(grep -c 'started: mode lockstep' %s/logs/scorer_s.log) = 2 ]",
+                        rundir, rundir), 0, "scorer_s did not start twice with its horizons");
     const char *const names[2] = {"50r", "200r"};
     int available[2];
     check_horizon_scores(offline, HZ_RUNS, names, 2, available);
     cr_assert(available[0] >= HZ_RUNS - 50 - 10 && available[1] >= HZ_RUNS - 200 - 10,
               "runs with each horizon: 50r %d, 200r %d", available[0], available[1]);
 }
+
+Test(pipeline, lockstep_horizons_equal_the_offline_tool) { horizons_test(0); }
+Test(pipeline, kill_scorer_s_with_horizons) { horizons_test(7); }
 
 Test(pipeline, two_trainers_share_three_histograms)
 {
