@@ -345,23 +345,19 @@ static double csv_number(const char *field)
 
 /* What the scorer wrote for lagged horizons `names` (n_lagged of them),
  * against `dinamo score --horizons` (offline, a CSV with chi2_<name> and
- * score_<name> columns): horizon now through the evaluator's report (its
- * first five columns, whatever horizon columns the evaluator adds), the
- * lagged horizons through the scorer's own scores_s log (its store, read
- * once the cluster stopped): per run its run number, status, chi2 and, per
- * horizon, the name, an age exactly where the offline field is not empty, and
- * chi2 and score to the bit. *available gets per horizon how many runs had
- * it. One function, so a test comparing the evaluator's horizon columns
- * later changes it alone. */
+ * score_<name> columns): the evaluator's report scores_s.csv is that file
+ * byte for byte (the evaluator writes the offline horizon columns), and the
+ * scorer's own scores_s log (its store, read once the cluster stopped) gives
+ * per run its run number, status, chi2 and, per horizon, the name, an age
+ * exactly where the offline field is not empty, and chi2 and score to the
+ * bit. *available gets per horizon how many runs had it. */
 static void check_horizon_scores(const char *offline, int n_runs, const char *const *names,
                                  int n_lagged, int *available)
 {
-    int rc = sh("cut -d, -f1-5 %s/report/scores_s.csv > %s/now.got; cut -d, -f1-5 %s > "
-                "%s/now.want; cmp %s/now.got %s/now.want >&2", rundir, rundir, offline, rundir,
-                rundir, rundir);
+    int rc = sh("cmp %s/report/scores_s.csv %s >&2", rundir, offline);
     if (rc)
-        sh("diff %s/now.got %s/now.want | head -5 >&2", rundir, rundir);
-    cr_assert_eq(rc, 0, "pipeline scores_s (horizon now) differ from `dinamo score`");
+        sh("diff %s/report/scores_s.csv %s | head -5 >&2", rundir, offline);
+    cr_assert_eq(rc, 0, "the evaluator's scores_s.csv differs from `dinamo score --horizons`");
 
     char *csv = NULL, path[256], f[64];
     dn_err_t err = {0};
@@ -461,7 +457,9 @@ static void horizons_test(uint64_t kill_seed)
     const char *const names[2] = {"50r", "200r"};
     int available[2];
     check_horizon_scores(offline, HZ_RUNS, names, 2, available);
-    cr_assert(available[0] >= HZ_RUNS - 50 - 10 && available[1] >= HZ_RUNS - 200 - 10,
+    /* from the lag on, after the ~50 updates (alpha 0.911) no snapshot is
+     * taken in (horizon.h: the flat start); 200r's step is 50 runs */
+    cr_assert(available[0] >= HZ_RUNS - 50 - 70 && available[1] >= HZ_RUNS - 200 - 110,
               "runs with each horizon: 50r %d, 200r %d", available[0], available[1]);
 }
 
