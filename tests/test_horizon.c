@@ -330,8 +330,10 @@ Test(horizon, damaged_checkpoints_are_refused_by_name)
     dn_dataset_t *ds = dataset(200);
     dn_hz_spec_t sp = spec_of("20,60", 4);
     dn_hz_t *a = dn_hz_new(&sp, ds->n_bins, 0.9);
-    cr_assert_eq(dn_hz_run(a, ds->counts, NULL, NULL, ds->label, 150,
-                           calloc(3 * 150, sizeof(double)), NULL, NULL, NULL, NULL), 0);
+    double *chi2 = calloc(3 * 150, sizeof *chi2);
+    cr_assert_eq(dn_hz_run(a, ds->counts, NULL, NULL, ds->label, 150, chi2, NULL, NULL, NULL,
+                           NULL), 0);
+    free(chi2);
     size_t len = dn_hz_state_size(a);
     unsigned char *buf = malloc(len + 1);
     cr_assert_eq(dn_hz_save(a, buf, len), 0);
