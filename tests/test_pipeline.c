@@ -466,6 +466,82 @@ static void horizons_test(uint64_t kill_seed)
 Test(pipeline, lockstep_horizons_equal_the_offline_tool) { horizons_test(0); }
 Test(pipeline, kill_scorer_s_with_horizons) { horizons_test(7); }
 
+/* Every member of metrics object a (the evaluator's) equals b's (the
+ * offline tool's), numbers bit for bit, objects (horizon_thresholds,
+ * horizon_flagged) member by member; "seconds" aside. */
+static void same_metrics(const dn_json_value_t *a, const dn_json_value_t *b, const char *what)
+{
+    static const char *const fields[] = {
+        "threshold", "balanced_accuracy", "sensitivity", "specificity", "adaptation_time",
+        "jaccard_distance", "alpha", "auc_historical", "horizons", "horizon_thresholds",
+        "horizon_flagged", "slow_sensitivity", "n_slow_bad", "slow_warned",
+        "nominal_specificity"};
+    for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
+        const dn_json_value_t *x = dn_json_get(a, fields[f]), *y = dn_json_get(b, fields[f]);
+        cr_assert_not_null(y, "offline %s has no %s", what, fields[f]);
+        cr_assert_not_null(x, "pipeline %s has no %s", what, fields[f]);
+        cr_assert_eq(dn_json_type(x), dn_json_type(y), "%s %s: types differ", what, fields[f]);
+        if (dn_json_type(y) == DN_JSON_NUMBER)
+            cr_assert(same_bits(dn_json_number(x), dn_json_number(y)),
+                      "%s %s: pipeline %.17g, offline %.17g", what, fields[f],
+                      dn_json_number(x), dn_json_number(y));
+        else if (dn_json_type(y) == DN_JSON_STRING)
+            cr_assert_str_eq(dn_json_string(x), dn_json_string(y), "%s %s", what, fields[f]);
+        else if (dn_json_type(y) == DN_JSON_OBJECT)
+            for (const char *h[] = {"now", "50r", "200r"}, **p = h; p < h + 3; p++) {
+                const dn_json_value_t *u = dn_json_get(x, *p), *v = dn_json_get(y, *p);
+                cr_assert(u && v && dn_json_type(u) == dn_json_type(v),
+                          "%s %s.%s: missing or of another type", what, fields[f], *p);
+                if (dn_json_type(v) == DN_JSON_NUMBER)
+                    cr_assert(same_bits(dn_json_number(u), dn_json_number(v)),
+                              "%s %s.%s: pipeline %.17g, offline %.17g", what, fields[f], *p,
+                              dn_json_number(u), dn_json_number(v));
+            }
+    }
+}
+
+/* The generator in its slow-anomaly mode (two defects after the historical
+ * regime) and scorer_s at horizons 50,200 in lockstep: the evaluator's
+ * scores file and metrics (per-horizon thresholds and the slow-defect
+ * metrics included) equal `dinamo evaluate --horizons 50,200` offline. */
+Test(pipeline, slow_defects_at_horizons_equal_the_offline_tool)
+{
+    static const char *const env[][2] = {
+        {"DINAMO_GENERATOR_RUNS", "400"},          {"DINAMO_GENERATOR_ANOMALOUS", "40"},
+        {"DINAMO_GENERATOR_SEED", "73"},           {"DINAMO_SCORER_S_HORIZONS", "50,200"},
+        {"DINAMO_GENERATOR_SLOW_DEFECTS", "2"},    {"DINAMO_GENERATOR_SLOW_FIRST", "60"},
+        {"DINAMO_GENERATOR_SLOW_RAMP_MIN", "40"},  {"DINAMO_GENERATOR_SLOW_RAMP_MAX", "80"},
+        {"DINAMO_GENERATOR_SLOW_HOLD", "30"},
+    };
+    for (size_t i = 0; i < sizeof env / sizeof *env; i++)
+        setenv(env[i][0], env[i][1], 1);
+    start_cluster("--methods s");
+    int rc = sh("cd %s && B=%s && $B/dinamo generate --seed 73 --runs 400 --anomalous 40 "
+                "--slow-defects 2 --slow-first 60 --slow-ramp-min 40 --slow-ramp-max 80 "
+                "--slow-hold 30 --out slowdata >/dev/null && $B/dinamo evaluate slowdata "
+                "--method s --n-historical %d --horizons 50,200 --out eval_slow.json "
+                "--scores scores_slow.csv >/dev/null", rundir, build, NHIST);
+    cr_assert_eq(rc, 0, "offline generate/evaluate of the slow dataset failed");
+    wait_and_stop();
+    rc = sh("cmp %s/report/scores_s.csv %s/scores_slow.csv >&2", rundir, rundir);
+    if (rc)
+        sh("diff %s/report/scores_s.csv %s/scores_slow.csv | head -5 >&2", rundir, rundir);
+    cr_assert_eq(rc, 0, "the evaluator's scores_s.csv differs from dinamo evaluate --scores");
+    char path[256];
+    dn_err_t err = {0};
+    dn_json_t *doc = NULL, *ref = NULL;
+    snprintf(path, sizeof path, "%s/report/metrics.json", rundir);
+    cr_assert_eq(dn_json_parse_file(path, &doc, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/eval_slow.json", rundir);
+    cr_assert_eq(dn_json_parse_file(path, &ref, &err), 0, "%s", err.msg);
+    const dn_json_value_t *want = dn_json_root(ref);
+    cr_assert(dn_json_number(dn_json_get(want, "n_slow_bad")) > 0,
+              "the offline dataset has no slow-defect bad run: the test tests nothing");
+    same_metrics(metrics_of(doc, "synthetic/h0", "s"), want, "slow s");
+    dn_json_destroy(&doc);
+    dn_json_destroy(&ref);
+}
+
 Test(pipeline, two_trainers_share_three_histograms)
 {
     setenv("DINAMO_GENERATOR_HISTOGRAMS", "3", 1);

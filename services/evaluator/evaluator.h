@@ -49,6 +49,8 @@ typedef struct ev_row_t {
     uint8_t label_auto;      /* the system's label (a person's or recorded one wins) */
     double mu, sigma;        /* the truth, when the label carried it */
     uint8_t rapid_mu, rapid_sigma;
+    uint8_t has_slow, slow_kind, slow_bad; /* slow-defect truth, when the label had it */
+    double slow_size;
     double *counts;          /* [n_bins] from the run */
     double *variances;       /* [n_bins] when the run gave them (weighted fills) */
     double *edges;           /* [nx + 1] when the run gave them (1-D: nx = n_bins) */

@@ -240,6 +240,12 @@ static int label_row(ev_book_t *b, int k, const Dinamo__Label *l)
         r->sigma = l->truth->sigma;
         r->rapid_mu = l->truth->rapid_mu;
         r->rapid_sigma = l->truth->rapid_sigma;
+        /* the generator's slow-anomaly mode: all three or none (msg.c) */
+        r->has_slow = l->truth->has_slow_kind && l->truth->has_slow_size &&
+                      l->truth->has_slow_bad;
+        r->slow_kind = r->has_slow ? (uint8_t)l->truth->slow_kind : 0;
+        r->slow_size = r->has_slow ? l->truth->slow_size : 0.0;
+        r->slow_bad = r->has_slow && l->truth->slow_bad;
     }
     b->changed(b->changed_arg, k, l->run_seq);
     return 0;

@@ -85,7 +85,12 @@ static dn_dataset_t *key_dataset(const ev_key_t *hk, int *n_out)
     int truth = n > 0;
     for (int i = 0; i < n; i++)
         truth = truth && hk->rows[i].has_truth;
+    int slow = truth; /* the slow-defect truth of every run, as a dataset's */
+    for (int i = 0; i < n && slow; i++)
+        slow = hk->rows[i].has_slow;
     dn_dataset_t *ds = dn_dataset_new(n, hk->n_bins, truth);
+    if (ds && slow && dn_dataset_alloc_slow(ds) != DN_OK)
+        dn_dataset_destroy(&ds);
     if (!ds)
         return NULL;
     if (hk->n_bins_y > 0 && dn_dataset_set_2d(ds, hk->n_bins_y)) {
@@ -109,6 +114,11 @@ static dn_dataset_t *key_dataset(const ev_key_t *hk, int *n_out)
             ds->true_sigma[i] = r->sigma;
             ds->rapid_mu[i] = r->rapid_mu;
             ds->rapid_sigma[i] = r->rapid_sigma;
+        }
+        if (slow) {
+            ds->slow_kind[i] = r->slow_kind;
+            ds->slow_size[i] = r->slow_size;
+            ds->slow_bad[i] = r->slow_bad;
         }
     }
     if (edges) { /* 2-D: nx + 1 edges of x, ny + 1 of y */
