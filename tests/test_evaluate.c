@@ -344,3 +344,51 @@ Test(evaluate, four_truth_columns_evaluate_the_same)
     dn_dataset_destroy(&eight);
     dn_dataset_destroy(&four);
 }
+
+/* The issue's case: slow defects on a stable detector (no nominal drift, no
+ * steps; seed 3, three defects). The single reference, which learned each
+ * defect while it was below tolerance, misses runs past the line that the
+ * references 100 and 300 runs old catch: more slow-defect bad runs caught,
+ * every one the single reference caught still caught (the verdict is an OR),
+ * and the good runs without a defect cost at most 1 point of specificity. */
+Test(evaluate, a_slow_defect_one_horizon_misses_and_several_catch)
+{
+    dn_gen_params_t p;
+    dn_gen_params_default(&p);
+    p.drift_amplitude = 0;
+    p.p_rapid = 0;
+    dn_slow_params_t sp;
+    dn_slow_params_default(&sp);
+    sp.n_defects = 3;
+    dn_dataset_t *ds = NULL;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_generate_slow(&p, &sp, 3, &ds, &err), 0, "%s", err.msg);
+    dn_hz_spec_t spec;
+    cr_assert_eq(dn_hz_spec_parse("100,300", DN_HZ_RESOLUTION, &spec, &err), 0, "%s", err.msg);
+    dn_eval_opts_t one, several;
+    dn_eval_opts_default(&one);
+    several = one;
+    several.horizons = &spec;
+    int n = ds->n_runs;
+    double *c1 = malloc((size_t)n * sizeof *c1), *c3 = malloc((size_t)n * 3 * sizeof *c3);
+    dn_run_scores_t r1 = {.chi2 = c1}, r3 = {.chi2 = c3};
+    dn_eval_result_t a, b;
+    cr_assert_eq(dn_evaluate_runs(ds, &one, &r1, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_evaluate_runs(ds, &several, &r3, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(a.n_slow_bad, b.n_slow_bad);
+    cr_assert(a.n_slow_bad > 100, "only %d slow-defect bad runs", a.n_slow_bad);
+    cr_assert(b.slow_sensitivity >= a.slow_sensitivity + 0.05,
+              "slow-defect bad runs caught: now alone %.4f, with 100r and 300r %.4f",
+              a.slow_sensitivity, b.slow_sensitivity);
+    cr_assert(b.nominal_specificity >= a.nominal_specificity - 0.01,
+              "good runs without a defect passed: now alone %.4f, with horizons %.4f",
+              a.nominal_specificity, b.nominal_specificity);
+    cr_assert(b.hz_fired[1] + b.hz_fired[2] > 0, "no run flagged by a lagged horizon");
+    /* plane 0 of the horizons' scores is the single reference's, bit for bit */
+    for (int i = 0; i < n; i++)
+        cr_assert(c1[i] == c3[i] || (isnan(c1[i]) && isnan(c3[i])), "run %d: now %.17g vs %.17g",
+                  i, c1[i], c3[i]);
+    free(c1);
+    free(c3);
+    dn_dataset_destroy(&ds);
+}
