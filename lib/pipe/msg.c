@@ -338,8 +338,9 @@ static int validate_array(const double *v, size_t n, size_t want, const char *na
     return 0;
 }
 
-/* Score.horizons (proto: HorizonScore), each against the Score's pulls
- * length nb (0: no pulls, so none in the horizons either). */
+/* Score.horizons (proto: HorizonScore), each against the Score's bin count
+ * nb as its own arrays give it (pulls, else reference; 0: none, so none in
+ * the horizons either). */
 static int validate_horizons(const Dinamo__Score *s, size_t nb, const char *where,
                              dn_reject_t *reason, dn_err_t *err)
 {
@@ -453,7 +454,7 @@ static int validate_score(const Dinamo__Score *s, dn_reject_t *reason, dn_err_t 
         (rc = validate_array(s->reference_uncertainty, s->n_reference_uncertainty, nb,
                              "reference uncertainty", 1, where, reason, err)))
         return rc;
-    return validate_horizons(s, s->n_pulls, where, reason, err);
+    return validate_horizons(s, nb, where, reason, err);
 }
 
 #define ARCH_DIM_MAX (1u << 20)
