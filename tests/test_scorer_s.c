@@ -319,7 +319,16 @@ static void fol_close(fol_t *f)
     dn_sock_destroy(&f->push);
 }
 
-static void fol_round(fol_t *f, got_t *g)
+/* What a follower round does with each Score delivered, and where the
+ * END_OF_STREAM count is. */
+typedef struct sink_t {
+    void (*score)(void *got, const Dinamo__Score *s);
+    void *got;
+    int *eos, *n;
+} sink_t;
+
+/* Delivers what the scores socket has into the sink. */
+static void fol_round_into(fol_t *f, const sink_t *k)
 {
     dn_err_t err = {0};
     Dinamo__Envelope *env = NULL;
@@ -327,24 +336,11 @@ static void fol_round(fol_t *f, got_t *g)
         int rc = dn_follower_accept(f->f, env, &err);
         cr_assert_geq(rc, 0, "%s", err.msg);
         if (rc == DN_FOLLOW_DELIVER) {
-            if (dn_msg_type(env) == DN_MSG_SCORE) {
-                const Dinamo__Score *s = env->score;
-                if ((int)s->run_seq != g->n || g->eos || g->n >= N_RUNS)
-                    g->bad_order++;
-                else {
-                    g->status[g->n] = s->status;
-                    g->chi2[g->n] = s->has_chi2 ? s->chi2 : NAN;
-                    g->score[g->n] = s->has_score ? s->score : NAN;
-                    g->alpha[g->n] = s->has_alpha ? s->alpha : NAN;
-                    g->n_pulls[g->n] = (int)s->n_pulls;
-                    snprintf(g->detail[g->n], sizeof g->detail[0], "%s",
-                             s->detail ? s->detail : "");
-                    g->n++;
-                }
-            } else if (dn_msg_type(env) == DN_MSG_CONTROL &&
-                       env->control->kind == DINAMO__CONTROL_KIND__END_OF_STREAM) {
-                g->eos++;
-            }
+            if (dn_msg_type(env) == DN_MSG_SCORE)
+                k->score(k->got, env->score);
+            else if (dn_msg_type(env) == DN_MSG_CONTROL &&
+                     env->control->kind == DINAMO__CONTROL_KIND__END_OF_STREAM)
+                (*k->eos)++;
         }
         dn_msg_free(&env);
     }
@@ -353,16 +349,46 @@ static void fol_round(fol_t *f, got_t *g)
 
 /* Runs generator and follower rounds until `until` scores (and EOS if want_eos)
  * arrived or the deadline. */
-static void pump(gen_t *gen, fol_t *fol, got_t *got, int until, int want_eos, double secs)
+static void pump_into(gen_t *gen, fol_t *fol, const sink_t *k, int until, int want_eos,
+                      double secs)
 {
     double t0 = now_s();
     while (now_s() - t0 < secs) {
         gen_round(gen);
-        fol_round(fol, got);
-        if (got->n >= until && (!want_eos || got->eos))
+        fol_round_into(fol, k);
+        if (*k->n >= until && (!want_eos || *k->eos))
             return;
         sleep_ms(2);
     }
+}
+
+static void got_record(void *arg, const Dinamo__Score *s)
+{
+    got_t *g = arg;
+    if ((int)s->run_seq != g->n || g->eos || g->n >= N_RUNS)
+        g->bad_order++;
+    else {
+        g->status[g->n] = s->status;
+        g->chi2[g->n] = s->has_chi2 ? s->chi2 : NAN;
+        g->score[g->n] = s->has_score ? s->score : NAN;
+        g->alpha[g->n] = s->has_alpha ? s->alpha : NAN;
+        g->n_pulls[g->n] = (int)s->n_pulls;
+        snprintf(g->detail[g->n], sizeof g->detail[0], "%s",
+                 s->detail ? s->detail : "");
+        g->n++;
+    }
+}
+
+static void fol_round(fol_t *f, got_t *g)
+{
+    sink_t k = {got_record, g, &g->eos, &g->n};
+    fol_round_into(f, &k);
+}
+
+static void pump(gen_t *gen, fol_t *fol, got_t *got, int until, int want_eos, double secs)
+{
+    sink_t k = {got_record, got, &got->eos, &got->n};
+    pump_into(gen, fol, &k, until, want_eos, secs);
 }
 
 static dn_dataset_t *make_ds_seed(int n, uint64_t seed)
@@ -701,35 +727,12 @@ static void hz_record(hz_got_t *g, const Dinamo__Score *s)
     g->n++;
 }
 
-static void hz_fol_round(fol_t *f, hz_got_t *g)
-{
-    dn_err_t err = {0};
-    Dinamo__Envelope *env = NULL;
-    while (dn_sock_recv(f->sub, 0, &env, NULL, &err) == 0) {
-        int rc = dn_follower_accept(f->f, env, &err);
-        cr_assert_geq(rc, 0, "%s", err.msg);
-        if (rc == DN_FOLLOW_DELIVER) {
-            if (dn_msg_type(env) == DN_MSG_SCORE)
-                hz_record(g, env->score);
-            else if (dn_msg_type(env) == DN_MSG_CONTROL &&
-                     env->control->kind == DINAMO__CONTROL_KIND__END_OF_STREAM)
-                g->eos++;
-        }
-        dn_msg_free(&env);
-    }
-    cr_assert_eq(dn_follower_flush(f->f, &err), 0, "%s", err.msg);
-}
+static void hz_record_any(void *g, const Dinamo__Score *s) { hz_record(g, s); }
 
 static void hz_pump(gen_t *gen, fol_t *fol, hz_got_t *got, int until, int want_eos, double secs)
 {
-    double t0 = now_s();
-    while (now_s() - t0 < secs) {
-        gen_round(gen);
-        hz_fol_round(fol, got);
-        if (got->n >= until && (!want_eos || got->eos))
-            return;
-        sleep_ms(2);
-    }
+    sink_t k = {hz_record_any, got, &got->eos, &got->n};
+    pump_into(gen, fol, &k, until, want_eos, secs);
 }
 
 /* What `dinamo score --method s --n-historical 60 --horizons TEXT` gives (with

@@ -125,25 +125,53 @@ int fail_with(const char *cmd, const dn_err_t *err, int rc)
     return 1;
 }
 
-/* Generator parameters as options: --<name> VALUE for every entry of the table. */
-int try_gen_param(const char *cmd, dn_gen_params_t *gp, const char *name,
-                         const char *value, int *handled)
+/* The index in tab[n] of the option `name` ("--" + a parameter's name), or -1. */
+static int param_index(const dn_gen_param_info_t *tab, int n, const char *name)
 {
-    *handled = 0;
+    for (int i = 0; i < n; i++)
+        if (strncmp(name, "--", 2) == 0 && strcmp(name + 2, tab[i].name) == 0)
+            return i;
+    return -1;
+}
+
+/* A parameter set by dn_gen_params_set or dn_slow_params_set (rc): 0, or 2
+ * after saying why on stderr. */
+static int param_set_status(const char *cmd, int rc, const dn_err_t *err)
+{
+    if (!rc)
+        return 0;
+    fprintf(stderr, "dinamo %s: %s\n", cmd, err->msg);
+    return 2;
+}
+
+/* Every parameter of tab[n] under `title`, with its default read from def. */
+static void print_param_table(FILE *f, const char *title, const dn_gen_param_info_t *tab,
+                              int n, const void *def, int width)
+{
+    fputs(title, f);
+    for (int i = 0; i < n; i++) {
+        const char *p = (const char *)def + tab[i].offset;
+        char dflt[64];
+        if (tab[i].type == DN_GEN_INT)
+            snprintf(dflt, sizeof dflt, "%d", *(const int *)p);
+        else
+            snprintf(dflt, sizeof dflt, "%g", *(const double *)p);
+        fprintf(f, "  --%-*s %s (default %s)\n", width, tab[i].name, tab[i].help, dflt);
+    }
+}
+
+/* Generator parameters as options: --<name> VALUE for every entry of the table. */
+int try_gen_param(const char *cmd, dn_gen_params_t *gp, const char *name, const char *value,
+                  int *handled)
+{
     int n;
     const dn_gen_param_info_t *tab = dn_gen_param_table(&n);
-    for (int i = 0; i < n; i++) {
-        if (strcmp(name + 2, tab[i].name) == 0) {
-            dn_err_t err = {0};
-            *handled = 1;
-            if (dn_gen_params_set(gp, tab[i].name, value, &err)) {
-                fprintf(stderr, "dinamo %s: %s\n", cmd, err.msg);
-                return 2;
-            }
-            return 0;
-        }
-    }
-    return 0;
+    int i = param_index(tab, n, name);
+    *handled = i >= 0;
+    if (i < 0)
+        return 0;
+    dn_err_t err = {0};
+    return param_set_status(cmd, dn_gen_params_set(gp, tab[i].name, value, &err), &err);
 }
 
 void print_gen_params_help(FILE *f)
@@ -152,37 +180,22 @@ void print_gen_params_help(FILE *f)
     dn_gen_params_t def;
     dn_gen_params_default(&def);
     const dn_gen_param_info_t *tab = dn_gen_param_table(&n);
-    fprintf(f, "\nGenerator parameters (SPEC 1), each --NAME VALUE:\n");
-    for (int i = 0; i < n; i++) {
-        const char *p = (const char *)&def + tab[i].offset;
-        char dflt[64];
-        if (tab[i].type == DN_GEN_INT)
-            snprintf(dflt, sizeof dflt, "%d", *(const int *)p);
-        else
-            snprintf(dflt, sizeof dflt, "%g", *(const double *)p);
-        fprintf(f, "  --%-20s %s (default %s)\n", tab[i].name, tab[i].help, dflt);
-    }
+    print_param_table(f, "\nGenerator parameters (SPEC 1), each --NAME VALUE:\n", tab, n, &def,
+                      20);
 }
 
 /* Slow-anomaly parameters as options: --slow-<name> VALUE (generator.h). */
-int try_slow_param(const char *cmd, dn_slow_params_t *sp, const char *name,
-                   const char *value, int *handled)
+int try_slow_param(const char *cmd, dn_slow_params_t *sp, const char *name, const char *value,
+                   int *handled)
 {
-    *handled = 0;
     int n;
     const dn_gen_param_info_t *tab = dn_slow_param_table(&n);
-    for (int i = 0; i < n; i++) {
-        if (strcmp(name + 2, tab[i].name) == 0) {
-            dn_err_t err = {0};
-            *handled = 1;
-            if (dn_slow_params_set(sp, tab[i].name, value, &err)) {
-                fprintf(stderr, "dinamo %s: %s\n", cmd, err.msg);
-                return 2;
-            }
-            return 0;
-        }
-    }
-    return 0;
+    int i = param_index(tab, n, name);
+    *handled = i >= 0;
+    if (i < 0)
+        return 0;
+    dn_err_t err = {0};
+    return param_set_status(cmd, dn_slow_params_set(sp, tab[i].name, value, &err), &err);
 }
 
 void print_slow_params_help(FILE *f)
@@ -191,17 +204,9 @@ void print_slow_params_help(FILE *f)
     dn_slow_params_t def;
     dn_slow_params_default(&def);
     const dn_gen_param_info_t *tab = dn_slow_param_table(&n);
-    fprintf(f, "\nSlow anomalies (issue 20; on when --slow-defects > 0), each --NAME VALUE;\n"
-               "a run is labelled bad once its defect's size exceeds its kind's tolerance:\n");
-    for (int i = 0; i < n; i++) {
-        const char *p = (const char *)&def + tab[i].offset;
-        char dflt[64];
-        if (tab[i].type == DN_GEN_INT)
-            snprintf(dflt, sizeof dflt, "%d", *(const int *)p);
-        else
-            snprintf(dflt, sizeof dflt, "%g", *(const double *)p);
-        fprintf(f, "  --%-26s %s (default %s)\n", tab[i].name, tab[i].help, dflt);
-    }
+    print_param_table(f, "\nSlow anomalies (issue 20; on when --slow-defects > 0), each --NAME "
+                         "VALUE;\na run is labelled bad once its defect's size exceeds its "
+                         "kind's tolerance:\n", tab, n, &def, 26);
 }
 
 /* ---- input helper -------------------------------------------------------------- */
