@@ -474,8 +474,8 @@ Test(feed, a_fixed_input_restarted_publishes_each_run_and_label_once)
     for (int t = 0; t < 50 && sh("test -s %s/alone.rc", rundir); t++)
         sleep_ms(100);
     cr_assert_eq(sh("exit $(cat %s/alone.rc)", rundir), 1, "a foreign log was appended to");
-    cr_assert_eq(sh("grep -q 'written by a feed configured otherwise (input=%s.*now: "
-                    "input=%s' %s/alone.log", csv, other, rundir), 0,
+    cr_assert_eq(sh("grep -q 'written by a feed configured otherwise (input: %s in the "
+                    "log, %s now' %s/alone.log", csv, other, rundir), 0,
                  "the refusal does not name both inputs");
     cr_assert_eq(log_count(), 61, "nothing appended after the refusal");
     dn_dataset_destroy(&ds);

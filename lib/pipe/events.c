@@ -341,15 +341,77 @@ void dn_events_save(const dn_events_t *self, dn_wbuf_t *w)
     dn_wb_u32(w, (uint32_t)self->ended);
 }
 
+/* The value of `key` in a fingerprint "k=v k=v ..." of len bytes: *val and
+ * its length, or 0 when the key is not there. */
+static int fp_value(const char *fp, size_t len, const char *key, size_t klen, const char **val,
+                    size_t *vlen)
+{
+    const char *p = fp, *end = fp + len;
+    while (p < end) {
+        const char *tok = p;
+        while (p < end && *p != ' ')
+            p++;
+        const char *eq = memchr(tok, '=', (size_t)(p - tok));
+        if (eq && (size_t)(eq - tok) == klen && !memcmp(tok, key, klen)) {
+            *val = eq + 1;
+            *vlen = (size_t)(p - eq - 1);
+            return 1;
+        }
+        while (p < end && *p == ' ')
+            p++;
+    }
+    return 0;
+}
+
+/* The settings in which fingerprint a (alen bytes, the log's) and b (now)
+ * differ, "seed: 70 in the log, 71 now; runs: ...", into out[cap]; a long
+ * fingerprint no longer fits an error message whole. */
+static void fp_differences(const char *a, size_t alen, const char *b, char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int pass = 0; pass < 2; pass++) { /* keys of b, then keys only in a */
+        const char *x = pass ? a : b, *y = pass ? b : a;
+        size_t xlen = pass ? alen : strlen(b), ylen = pass ? strlen(b) : alen;
+        const char *p = x, *end = x + xlen;
+        while (p < end && used + 1 < cap) {
+            const char *tok = p;
+            while (p < end && *p != ' ')
+                p++;
+            const char *eq = memchr(tok, '=', (size_t)(p - tok));
+            if (eq) {
+                size_t klen = (size_t)(eq - tok), xv = (size_t)(p - eq - 1), yv = 0;
+                const char *yval = NULL;
+                int there = fp_value(y, ylen, tok, klen, &yval, &yv);
+                if (pass == 0 && (!there || yv != xv || memcmp(yval, eq + 1, xv)))
+                    used += (size_t)snprintf(out + used, cap - used, "%s%.*s: %.*s in the log, "
+                                             "%.*s now", used ? "; " : "", (int)klen, tok,
+                                             there ? (int)yv : 4, there ? yval : "none",
+                                             (int)xv, eq + 1);
+                else if (pass == 1 && !there)
+                    used += (size_t)snprintf(out + used, cap - used, "%s%.*s: %.*s in the log, "
+                                             "none now", used ? "; " : "", (int)klen, tok,
+                                             (int)xv, eq + 1);
+            }
+            while (p < end && *p == ' ')
+                p++;
+        }
+    }
+    if (!out[0])
+        snprintf(out, cap, "the settings' order or format");
+}
+
 int dn_events_load(dn_events_t *self, dn_rbuf_t *r, dn_err_t *err)
 {
     uint32_t fl = 0;
     const unsigned char *fp = dn_rb_str(r, &fl);
-    if (fp && (fl != strlen(self->fingerprint) || memcmp(fp, self->fingerprint, fl)))
+    if (fp && (fl != strlen(self->fingerprint) || memcmp(fp, self->fingerprint, fl))) {
+        char diff[384];
+        fp_differences((const char *)fp, fl, self->fingerprint, diff, sizeof diff);
         return dn_err_set(err, DN_EMISMATCH, "the events log in the data directory was "
-                          "written by a %s configured otherwise (%.*s); now: %s. Configure "
-                          "it the same or use another data_dir", self->service, (int)fl,
-                          (const char *)fp, self->fingerprint);
+                          "written by a %s configured otherwise (%s). Configure it the same "
+                          "or use another data_dir", self->service, diff);
+    }
     uint64_t runs = dn_rb_u64(r), labels = dn_rb_u64(r);
     uint32_t ended = dn_rb_u32(r);
     if (r->bad || ended > 1)
