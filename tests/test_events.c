@@ -269,9 +269,17 @@ Test(events, the_checkpoint_record_round_trips_and_guards_the_log)
     open_all("input=b");
     r = (dn_rbuf_t){w.p, w.len, 0, 0};
     cr_assert_eq(dn_events_load(ev, &r, &err), DN_EMISMATCH);
-    cr_assert(strstr(err.msg, "input=a") && strstr(err.msg, "input=b"), "%s", err.msg);
-    r = (dn_rbuf_t){w.p, w.len - 3, 0, 0};
+    cr_assert(strstr(err.msg, "(input: a in the log, b now)"), "%s", err.msg);
     close_all();
+
+    /* several settings: each that differs named, one only in the log, one new */
+    open_all("input=b seed=70 runs=9");
+    r = (dn_rbuf_t){w.p, w.len, 0, 0};
+    cr_assert_eq(dn_events_load(ev, &r, &err), DN_EMISMATCH);
+    cr_assert(strstr(err.msg, "(input: a in the log, b now; seed: none in the log, 70 now; "
+                              "runs: none in the log, 9 now)"), "%s", err.msg);
+    close_all();
+    r = (dn_rbuf_t){w.p, w.len - 3, 0, 0};
 
     open_all("input=a");
     cr_assert_eq(dn_events_load(ev, &r, &err), DN_EFORMAT, "a truncated record");
