@@ -451,6 +451,60 @@ Test(cli, report_draws_every_flagged_run)
     free(m);
 }
 
+/* dinamo report --horizons: runs flagged by the combined verdict, each drawn
+ * against the horizon that fired (named in index.html and in the figure's
+ * title), as many as dinamo evaluate --horizons counts per horizon, and the
+ * same metrics. */
+Test(cli, report_with_horizons_draws_each_run_against_the_one_that_fired)
+{
+    char out[8192], err[8192];
+    cr_assert_eq(run("generate --seed 3 --runs 900 --anomalous 60 --slow-defects 1 "
+                     "--slow-first 300 --slow-ramp-min 200 --slow-ramp-max 300 --slow-hold 100 "
+                     "--drift-amplitude 0 --p-rapid 0 --out hz", out, sizeof out, err,
+                     sizeof err), 0, "%s", err);
+    cr_assert_eq(run("report hz --method s --n-historical 300 --horizons 100 --max-runs 40",
+                     out, sizeof out, err, sizeof err), 0, "%s", err);
+    int flagged = -1, drawn = -1, cont = -1;
+    cr_assert_eq(sscanf(strstr(out, "index.html (") + 12, "%d flagged runs of %d, %d drawn",
+                        &flagged, &cont, &drawn), 3, "%s", out);
+    cr_assert_eq(drawn, 40, "%d drawn of %d flagged", drawn, flagged);
+    char path[512];
+    snprintf(path, sizeof path, "%s/hz/report/index.html", tmpdir);
+    char *html = slurp(path, NULL);
+    int by_now = 0, by_old = 0;
+    long old_run = -1;
+    for (char *p = html; (p = strstr(p, ": fired by now (")); p++)
+        by_now++;
+    for (char *p = html; (p = strstr(p, ": fired by 100r (")); p++) {
+        by_old++;
+        char *h = p;
+        while (h > html && strncmp(h, "<h3", 3))
+            h--;
+        sscanf(h, "<h3 id=\"run%ld\"", &old_run);
+    }
+    cr_assert_eq(by_now + by_old, drawn, "%d + %d runs named, %d drawn", by_now, by_old, drawn);
+    cr_assert(by_old > 0 && old_run >= 0, "no drawn run fired by the 100-run horizon");
+    char fig[64];
+    snprintf(fig, sizeof fig, "hz/report/run_%ld.png", old_run);
+    cr_assert(exists(fig), "%s missing", fig);
+    free(html);
+    /* the combined verdict is dinamo evaluate --horizons' */
+    cr_assert_eq(run("evaluate hz --method s --n-historical 300 --horizons 100", out,
+                     sizeof out, err, sizeof err), 0, "%s", err);
+    int now_n = -1, old_n = -1;
+    char *f = strstr(out, "\"horizon_flagged\": {\"now\": ");
+    cr_assert(f && sscanf(f, "\"horizon_flagged\": {\"now\": %d, \"100r\": %d", &now_n,
+                          &old_n) == 2, "%s", out);
+    cr_assert_eq(flagged, now_n + old_n, "report flags %d runs; evaluate: now %d + 100r %d",
+                 flagged, now_n, old_n);
+    snprintf(path, sizeof path, "%s/hz/report/metrics.json", tmpdir);
+    char *m = slurp(path, NULL);
+    char *cut = strstr(out, "\"seconds\""), *cut2 = strstr(m, "\"seconds\"");
+    cr_assert(cut && cut2);
+    cr_assert(!strncmp(out, m, (size_t)(cut - out)), "report metrics differ:\n%s\n%s", out, m);
+    free(m);
+}
+
 Test(cli, user_add_list_remove)
 {
     char out[4096], err[4096], path[400];

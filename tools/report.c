@@ -39,10 +39,12 @@ static const char report_help[] =
     "against the reference that scored it with its uncertainty band and a pull\n"
     "panel (Figure 6), and run_<run>_history.*. index.html shows them all;\n"
     "metrics.json is dinamo evaluate's output. The warning threshold is the\n"
-    "policy's, else the bad one minus ln 2.\n";
+    "policy's, else the bad one minus ln 2. With --horizons (DINAMO-S) a run is\n"
+    "flagged when any horizon is over its own threshold, and its figure is drawn\n"
+    "against the reference of the horizon that fired (docs/horizons.md).\n";
 
 typedef struct {
-    double score;
+    double score; /* with horizons: the margin over the threshold of the one that fired */
     int i;
 } flagged_t;
 
@@ -54,7 +56,11 @@ typedef struct report_t {
     char outdir[4096];
     long max_runs;
     dn_dataset_t *ds;
-    double *chi2, *score, *mu, *sg; /* [n], [n], [n * n_bins] x 2 */
+    double *chi2, *score, *mu, *sg; /* [n], [n], [n * n_bins] x 2, each x n_hz planes */
+    const dn_hz_spec_t *hz;         /* DINAMO-S at several horizons, or NULL */
+    int n_hz;
+    double *margin;                 /* [n] with horizons: the combined margin */
+    int *fired;                     /* [n] with horizons: the horizon giving it */
     double alpha, warning_policy;
     int n_hist;
     dn_eval_result_t res;
@@ -151,14 +157,19 @@ static int score_and_judge(report_t *r, dn_err_t *err)
     if (r->n_hist < 1)
         return dn_err_set(err, DN_EINVAL, "%d runs: too few for a historical regime", n);
     r->opts.n_hist = r->n_hist;
-    r->chi2 = malloc(sizeof(double) * rows);
-    r->score = malloc(sizeof(double) * rows);
-    r->mu = malloc(sizeof(double) * cells);
-    r->sg = malloc(sizeof(double) * cells);
-    r->fl = malloc(sizeof(flagged_t) * rows);
-    if (!r->chi2 || !r->score || !r->mu || !r->sg || !r->fl)
-        return dn_err_set(err, DN_ENOMEM, "out of memory for %d runs", n);
     const int is_s = r->opts.method == DN_METHOD_S;
+    r->hz = is_s && r->opts.horizons && r->opts.horizons->n > 1 ? r->opts.horizons : NULL;
+    r->n_hz = r->hz ? r->hz->n : 1;
+    const size_t planes = (size_t)r->n_hz;
+    r->chi2 = malloc(sizeof(double) * rows * planes);
+    r->score = malloc(sizeof(double) * rows * planes);
+    r->mu = malloc(sizeof(double) * cells * planes);
+    r->sg = malloc(sizeof(double) * cells * planes);
+    r->fl = malloc(sizeof(flagged_t) * rows);
+    r->margin = malloc(sizeof(double) * rows);
+    r->fired = malloc(sizeof(int) * rows);
+    if (!r->chi2 || !r->score || !r->mu || !r->sg || !r->fl || !r->margin || !r->fired)
+        return dn_err_set(err, DN_ENOMEM, "out of memory for %d runs", n);
     r->alpha = is_s ? r->opts.alpha : NAN;
     int rc;
     if (is_s && r->alpha < 0 &&
@@ -166,17 +177,25 @@ static int score_and_judge(report_t *r, dn_err_t *err)
                               r->opts.min_entries, &r->alpha, NULL, err)))
         return rc;
     dn_run_scores_t rs = {.chi2 = r->chi2, .score = r->score, .ref_mu = r->mu, .ref_sigma = r->sg};
-    if ((rc = is_s ? dn_score_dataset_s(ds, r->alpha, r->opts.min_entries, &rs, err)
+    if ((rc = is_s ? dn_score_dataset_hz(ds, r->hz, r->alpha, r->opts.min_entries, r->n_hist,
+                                         r->opts.horizon_accept_q, &rs, err)
                    : dn_score_dataset_ml(ds, &r->opts, &rs, err)) ||
-        (rc = dn_evaluate_scores_ref(ds, r->opts.method, r->chi2, r->mu, r->sg, r->alpha,
-                                     &r->opts, &r->res, err)))
+        (rc = r->hz ? dn_evaluate_scores_hz(ds, r->hz, r->chi2, r->mu, r->sg, r->alpha,
+                                            &r->opts, r->margin, r->fired, &r->res, err)
+                    : dn_evaluate_scores_ref(ds, r->opts.method, r->chi2, r->mu, r->sg,
+                                             r->alpha, &r->opts, &r->res, err)))
         return rc;
     if (r->res.edges_unknown)
         warn_edges_unknown("report");
     r->thr = dn_thresholds(r->res.threshold, r->warning_policy, DN_WARNING_MARGIN);
-    for (int i = r->n_hist; i < n; i++)
-        if (isfinite(r->score[i]) && dn_severity(r->score[i], 0, r->thr) == DN_SEV_BAD)
+    for (int i = r->n_hist; i < n; i++) {
+        if (r->hz) { /* the combined verdict: bad when a horizon is over its own */
+            if (r->margin[i] > 0)
+                r->fl[r->n_fl++] = (flagged_t){r->margin[i], i};
+        } else if (isfinite(r->score[i]) && dn_severity(r->score[i], 0, r->thr) == DN_SEV_BAD) {
             r->fl[r->n_fl++] = (flagged_t){r->score[i], i};
+        }
+    }
     qsort(r->fl, (size_t)r->n_fl, sizeof *r->fl, cmp_flagged);
     r->drawn = r->n_fl < r->max_runs ? r->n_fl : (int)r->max_runs;
     return 0;
@@ -208,19 +227,34 @@ static int draw_overview(const report_t *r, dn_err_t *err)
                                  ds->label + r->n_hist, r->thr.bad, err);
 }
 
-/* The figure set of each flagged run drawn: run_<run>.* and run_<run>_history.*. */
+/* The horizon whose reference flagged run i (0: now, and always without
+ * horizons). */
+static int fired_horizon(const report_t *r, int i)
+{
+    return r->hz && r->fired[i] > 0 ? r->fired[i] : 0;
+}
+
+/* The figure set of each flagged run drawn: run_<run>.* and run_<run>_history.*;
+ * with horizons against the reference of the horizon that fired. */
 static int draw_flagged(const report_t *r, dn_err_t *err)
 {
     const dn_dataset_t *ds = r->ds;
     const int nb = ds->n_bins;
     for (int k = 0; k < r->drawn; k++) {
-        const int i = r->fl[k].i;
+        const int i = r->fl[k].i, h = fired_horizon(r, i);
         const size_t at = (size_t)i * (size_t)nb;
-        char hb[4200], yb[4200], title[600], htitle[600];
-        snprintf(title, sizeof title, "run %lld%s%s (%s): score %.2f, threshold %.2f%s",
-                 (long long)ds->run[i], r->key[0] ? ": " : "", r->key, r->method, r->score[i],
-                 r->thr.bad, ds->label[i] == 1 ? ", labelled bad"
-                             : ds->label[i] == 0 ? ", labelled good" : "");
+        const size_t ref = ((size_t)h * (size_t)ds->n_runs + (size_t)i) * (size_t)nb;
+        char hb[4200], yb[4200], title[600], htitle[600], by[64] = "";
+        if (h > 0) {
+            char name[DN_HZ_NAME_MAX];
+            snprintf(by, sizeof by, ", %s ago", dn_hz_name(r->hz, h, name, sizeof name));
+        }
+        snprintf(title, sizeof title, "run %lld%s%s (%s%s): score %.2f, threshold %.2f%s",
+                 (long long)ds->run[i], r->key[0] ? ": " : "", r->key, r->method, by,
+                 r->score[(size_t)h * ds->n_runs + i],
+                 h > 0 ? r->res.hz_threshold[h] : r->thr.bad,
+                 ds->label[i] == 1 ? ", labelled bad"
+                 : ds->label[i] == 0 ? ", labelled good" : "");
         snprintf(htitle, sizeof htitle, "%s%s%s: run %lld in its history", r->key,
                  r->key[0] ? " " : "", r->method, (long long)ds->run[i]);
         snprintf(hb, sizeof hb, "%s/run_%lld", r->outdir, (long long)ds->run[i]);
@@ -231,7 +265,7 @@ static int draw_flagged(const report_t *r, dn_err_t *err)
                            .history_title = htitle, .n_bins = nb,
                            .edges = known ? ds->edges : NULL, .counts = dn_dataset_row(ds, i),
                            .variances = ds->variances ? ds->variances + at : NULL,
-                           .ref_mu = r->mu + at, .ref_sigma = r->sg + at,
+                           .ref_mu = r->mu + ref, .ref_sigma = r->sg + ref,
                            .n_runs = ds->n_runs, .run = ds->run, .score = r->score,
                            .label = ds->label, .mark = i, .warning = r->thr.warning,
                            .threshold = r->thr.bad, .n_bins_y = ds->n_bins_y,
@@ -251,6 +285,8 @@ static void worst_bins(const report_t *r, int i, char *buf, size_t cap)
     const dn_dataset_t *ds = r->ds;
     const int nb = ds->n_bins;
     const size_t at = (size_t)i * (size_t)nb;
+    const size_t ref = ((size_t)fired_horizon(r, i) * (size_t)ds->n_runs + (size_t)i) *
+                       (size_t)nb;
     double *xt = malloc(sizeof(double) * 3 * (size_t)nb);
     buf[0] = '\0';
     if (!xt)
@@ -258,7 +294,7 @@ static void worst_bins(const report_t *r, int i, char *buf, size_t cap)
     double *sx2 = xt + nb, *pull = sx2 + nb;
     if (dn_hist_normalise(xt, sx2, dn_dataset_row(ds, i),
                           ds->variances ? ds->variances + at : NULL, nb) > DN_EPS) {
-        dn_hist_chi2(pull, xt, sx2, r->mu + at, r->sg + at, nb);
+        dn_hist_chi2(pull, xt, sx2, r->mu + ref, r->sg + ref, nb);
         const int known = ds->edges_known;
         dn_hist_worst_bins(buf, cap, pull, nb, 3, ds->n_bins_y, known ? ds->edges : NULL,
                            known ? ds->edges_y : NULL);
@@ -294,6 +330,12 @@ static int write_index(const report_t *r, dn_err_t *err)
                   "<tr><th>flagged runs (continual)</th><td>%d, %d drawn</td></tr></table>\n",
             r->thr.bad, r->thr.warning, r->res.balanced_accuracy, r->res.sensitivity,
             r->res.specificity, r->n_fl, r->drawn);
+    for (int h = 1; h < r->n_hz; h++) {
+        char name[DN_HZ_NAME_MAX];
+        fprintf(html, "<p>horizon %s: threshold %.4f, %d continual runs flagged by it</p>\n",
+                dn_hz_name(r->hz, h, name, sizeof name), r->res.hz_threshold[h],
+                r->res.hz_fired[h]);
+    }
     fputs("<h2>Score history</h2><a href=\"history.svg\"><img src=\"history.png\"></a>\n"
           "<h2>Scores per class</h2><a href=\"distributions.svg\">"
           "<img src=\"distributions.png\"></a>\n<h2>Flagged runs</h2>\n",
@@ -302,7 +344,15 @@ static int write_index(const report_t *r, dn_err_t *err)
         long long run = (long long)r->ds->run[r->fl[k].i];
         char bins[256];
         worst_bins(r, r->fl[k].i, bins, sizeof bins);
-        fprintf(html, "<h3 id=\"run%lld\">run %lld: score %.3f</h3>", run, run, r->fl[k].score);
+        int h = fired_horizon(r, r->fl[k].i);
+        if (r->hz) {
+            char name[DN_HZ_NAME_MAX];
+            fprintf(html, "<h3 id=\"run%lld\">run %lld: fired by %s (margin %+.3f)</h3>", run,
+                    run, dn_hz_name(r->hz, h, name, sizeof name), r->fl[k].score);
+        } else {
+            fprintf(html, "<h3 id=\"run%lld\">run %lld: score %.3f</h3>", run, run,
+                    r->fl[k].score);
+        }
         if (bins[0]) {
             fputs("<p>worst bins (pull): ", html);
             html_text(html, bins);
@@ -342,5 +392,7 @@ int cmd_report(args_t *a)
     free(r.mu);
     free(r.sg);
     free(r.fl);
+    free(r.margin);
+    free(r.fired);
     return rc ? fail_with(a->cmd, &err, rc) : 0;
 }
