@@ -80,37 +80,6 @@ fail:
     return rc;
 }
 
-/* The acceptance level of horizon.h from the first n_hist runs: the current
- * reference's scores of them (a plain DINAMO-S pass) and their q-quantile over
- * the good runs. NAN (never accept) when q <= 0 or there is no history. */
-static int accept_level(const dn_dataset_t *ds, double alpha, double min_entries, int n_hist,
-                        double q, double *level, dn_err_t *err)
-{
-    *level = NAN;
-    if (!(q > 0.0) || n_hist < 1)
-        return 0;
-    if (n_hist > ds->n_runs)
-        n_hist = ds->n_runs;
-    dn_s_t *s = dn_s_new(ds->n_bins, alpha);
-    double *chi2 = malloc(((size_t)n_hist + 1) * sizeof *chi2);
-    if (!s || !chi2) {
-        dn_s_destroy(&s);
-        free(chi2);
-        return dn_err_set(err, DN_ENOMEM, "out of memory for the acceptance level");
-    }
-    dn_s_set_min_entries(s, min_entries);
-    int rc = dn_s_run(s, ds->counts, ds->variances, ds->label, n_hist, chi2, NULL, NULL, NULL,
-                      err);
-    if (!rc) {
-        for (int i = 0; i < n_hist; i++)
-            chi2[i] = dn_score_from_chi2(chi2[i], ds->n_bins);
-        *level = dn_hz_level_from_history(chi2, ds->label, n_hist, q > 1.0 ? 1.0 : q);
-    }
-    dn_s_destroy(&s);
-    free(chi2);
-    return rc;
-}
-
 int dn_score_dataset_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, double alpha,
                         double min_entries, int n_hist, double accept_q, dn_run_scores_t *out,
                         dn_err_t *err)
@@ -134,7 +103,9 @@ int dn_score_dataset_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, double
     }
     dn_hz_set_min_entries(hz, min_entries);
     double level;
-    if ((rc = accept_level(ds, alpha, min_entries, n_hist, accept_q, &level, err)))
+    if ((rc = dn_hz_level_from_runs(ds->counts, ds->variances, ds->label,
+                                    n_hist < n ? n_hist : n, ds->n_bins, alpha, min_entries,
+                                    accept_q, &level, err)))
         goto fail;
     dn_hz_set_accept_level(hz, level);
     if (!chi2 && !(chi2 = own_chi2 = malloc(((size_t)n * H + 1) * sizeof *chi2))) {

@@ -541,6 +541,31 @@ int dn_hz_update(dn_hz_t *self, const double *x, const double *var, dn_err_t *er
     return 0;
 }
 
+int dn_hz_level_from_runs(const double *counts, const double *variances, const int8_t *labels,
+                          int n_hist, int n_bins, double alpha, double min_entries, double q,
+                          double *level, dn_err_t *err)
+{
+    *level = NAN;
+    if (!(q > 0.0) || n_hist < 1)
+        return 0;
+    dn_s_t *s = dn_s_new(n_bins, alpha);
+    double *score = malloc(((size_t)n_hist + 1) * sizeof *score);
+    int rc = 0;
+    if (!s || !score) {
+        rc = dn_err_set(err, DN_ENOMEM, "out of memory for the acceptance level");
+        goto fail;
+    }
+    dn_s_set_min_entries(s, min_entries);
+    dn_s_run(s, counts, variances, labels, n_hist, score, NULL, NULL, NULL, NULL);
+    for (int i = 0; i < n_hist; i++)
+        score[i] = dn_score_from_chi2(score[i], n_bins);
+    *level = dn_hz_level_from_history(score, labels, n_hist, q > 1.0 ? 1.0 : q);
+fail:
+    dn_s_destroy(&s);
+    free(score);
+    return rc;
+}
+
 double dn_hz_level_from_history(const double *score, const int8_t *label, int n_hist, double q)
 {
     double *good = malloc(((size_t)n_hist + 1) * sizeof *good);

@@ -187,6 +187,17 @@ uint64_t dn_hz_accepted(const dn_hz_t *self);
 #define DN_HZ_ACCEPT_Q 0.99
 double dn_hz_level_from_history(const double *score, const int8_t *label, int n_hist, double q);
 
+/* The acceptance level of the first n_hist runs themselves (counts
+ * [n_hist*n_bins], variances the same or NULL, labels [n_hist]): a fresh
+ * DINAMO-S tracker at alpha (and min_entries) scores them as dn_s_run does,
+ * learning the good ones, and *level is dn_hz_level_from_history of those
+ * scores at q. *level NAN (never accept) when q <= 0 or n_hist < 1; runs
+ * with invalid counts are unscored, as in dn_s_run. Offline tools and
+ * scorer_s both set the level this way. Returns 0 or DN_ENOMEM. */
+int dn_hz_level_from_runs(const double *counts, const double *variances, const int8_t *labels,
+                          int n_hist, int n_bins, double alpha, double min_entries, double q,
+                          double *level, dn_err_t *err);
+
 /* A whole sequence as dn_s_run, against every horizon: run i (counts
  * [n_runs*n_bins], variances the same or NULL) at time times[i] (times NULL:
  * none known) is scored, then learned when labels[i] == 0 and its score was

@@ -241,37 +241,6 @@ static int history_complete(const s_method_t *m, const dn_scorer_t *sc)
     return 1;
 }
 
-/* The acceptance level of horizon.h over the history: the current
- * reference's scores of the first rows runs (a plain DINAMO-S pass at alpha,
- * learning the good ones) and their accept_q-quantile over the good runs,
- * as `dinamo score --horizons` computes it. NAN: off, or no good run. */
-static int accept_level(const s_method_t *m, const s_key_t *ks, const double *counts,
-                        const double *variances, const int8_t *labels, int rows, double alpha,
-                        double *level, dn_err_t *err)
-{
-    *level = NAN;
-    if (!(m->accept_q > 0.0) || rows < 1)
-        return 0;
-    dn_s_t *s = dn_s_new(ks->n_bins, alpha);
-    double *score = malloc(((size_t)rows + 1) * sizeof *score);
-    int rc = 0;
-    if (!s || !score) {
-        rc = dn_err_set(err, DN_ENOMEM, "out of memory for the acceptance level of '%s'",
-                        ks->key);
-        goto fail;
-    }
-    dn_s_set_min_entries(s, min_entries(m, ks->key));
-    /* DN_ERANGE of a run: counted as the offline pass counts it, not scored */
-    dn_s_run(s, counts, variances, labels, rows, score, NULL, NULL, NULL, NULL);
-    for (int i = 0; i < rows; i++)
-        score[i] = dn_score_from_chi2(score[i], ks->n_bins);
-    *level = dn_hz_level_from_history(score, labels, rows, m->accept_q);
-fail:
-    dn_s_destroy(&s);
-    free(score);
-    return rc;
-}
-
 /* Starts key k from the first n held runs; at[i * n_keys + k] is the index
  * of its histogram in run i (-1: none): alpha tuned over them (or the one
  * given), and with horizons the acceptance level. A failed tuning is the
@@ -322,7 +291,8 @@ static int tune_key(s_method_t *m, const dn_scorer_t *sc, int k, const int *at, 
         dn_log(DN_LOG_INFO, "histogram '%s': alpha %.3f tuned on the first %d runs (ROC AUC "
                "%.4f)", ks->key, alpha, rows, auc);
     }
-    if ((rc = accept_level(m, ks, counts, variances, labels, rows, alpha, &level, err)) ||
+    if ((rc = dn_hz_level_from_runs(counts, variances, labels, rows, nb, alpha,
+                                    min_entries(m, ks->key), m->accept_q, &level, err)) ||
         (rc = key_start(m, ks, alpha, err)))
         goto done;
     dn_hz_set_accept_level(ks->hz, level);
