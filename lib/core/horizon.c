@@ -74,9 +74,11 @@ int dn_hz_spec_check(const dn_hz_spec_t *spec, dn_err_t *err)
                 return dn_err_set(err, DN_EINVAL, "horizon %d: a lag of %g runs: want a whole "
                                   "number from 1 to 1e9", h, lag);
         } else if (spec->kind[h] == DN_HZ_SECONDS) {
-            if (!(lag > 0.0 && lag <= 1e10))
-                return dn_err_set(err, DN_EINVAL, "horizon %d: a lag of %g s: want more than 0 "
-                                  "and at most 1e10", h, lag);
+            /* at least 1 ms: a subnormal lag would make its step 0 and its ring
+             * unbounded (fuzz_horizon found it in a checkpoint) */
+            if (!(lag >= 1e-3 && lag <= 1e10))
+                return dn_err_set(err, DN_EINVAL, "horizon %d: a lag of %g s: want at least "
+                                  "0.001 and at most 1e10", h, lag);
         } else {
             return dn_err_set(err, DN_EINVAL, "horizon %d: 'now' may come only first", h);
         }
