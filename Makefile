@@ -35,7 +35,7 @@ Q :=
 else
 Q := @
 endif
-PKGS := libzmq libprotobuf-c lmdb openblas criterion zlib liblzma liblz4 libzstd plplot cairo \
+PKGS := libzmq libprotobuf-c lmdb libxsmm openblas criterion zlib liblzma liblz4 libzstd plplot cairo \
 	cairo-svg libpng libsodium libmicrohttpd
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS := -std=c11 $(WARN) -O2 -g $(ARCH) -D_GNU_SOURCE
@@ -66,7 +66,7 @@ MULTIARCH_CFLAGS := -march=x86-64 -mtune=generic -fno-math-errno
 # pkg-config is only consulted once deps has run; the ':=' with shell would run
 # before deps could install anything, so these are recursive ('=').
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs libzmq libprotobuf-c lmdb openblas zlib liblzma liblz4 libzstd \
+PKG_LIBS = $(shell pkg-config --libs libzmq libprotobuf-c lmdb libxsmm openblas zlib liblzma liblz4 libzstd \
 	plplot cairo cairo-svg libpng libsodium 2>/dev/null)
 CRIT_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 

@@ -9,7 +9,7 @@
 #   scripts/deps.sh fuzz     also clang (libFuzzer)
 set -eu
 what=${1:-build}
-pkgs="libzmq libprotobuf-c lmdb openblas criterion zlib liblzma liblz4 libzstd plplot cairo cairo-svg libpng libsodium libmicrohttpd"
+pkgs="libzmq libprotobuf-c lmdb libxsmm openblas criterion zlib liblzma liblz4 libzstd plplot cairo cairo-svg libpng libsodium libmicrohttpd"
 tools="protoc-c pkg-config cc make"
 extra=
 case $what in
@@ -34,7 +34,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
 $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
   build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
-  liblmdb-dev lmdb-utils libopenblas-dev libcriterion-dev zlib1g-dev liblzma-dev liblz4-dev \
+  liblmdb-dev lmdb-utils libxsmm-dev libopenblas-dev libcriterion-dev zlib1g-dev liblzma-dev liblz4-dev \
   libzstd-dev libplplot-dev plplot-driver-cairo libcairo2-dev libpng-dev libsodium-dev \
   libmicrohttpd-dev $extra >/dev/null
 pkg-config --exists $pkgs || { echo "deps: still missing after install: $pkgs" >&2; exit 1; }

@@ -336,9 +336,12 @@ static dn_mlconfig_t small_cfg(void)
     return c;
 }
 
+/* The loss at the current parameters, which the caller may have changed through
+ * the pointer dn_mlmodel_params gave it earlier. */
 static double loss_at(dn_mlmodel_t *m, const dn_mlbatch_t *b)
 {
     float l;
+    dn_mlmodel_params_changed(m);
     cr_assert_eq(dn_mlmodel_forward(m, b, 1, &l), 0);
     return l;
 }

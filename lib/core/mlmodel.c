@@ -25,6 +25,7 @@
 #include "bytes.h"
 #include "nn.h"
 #include "rng.h"
+#include "smm.h"
 #include "team.h"
 
 /* ---- parameter layout (exchange order) ---------------------------------- */
@@ -122,6 +123,11 @@ struct dn_mlmodel_t {
     dn_mlconfig_t cfg;
     size_t n_params;
     float *params, *grads, *adam_m, *adam_v;
+    /* every Linear weight transposed ([in][out]), at its offset in params: the
+     * forward's product kernels read weights this way (dn_linear_forward_wt);
+     * refreshed before a forward when params changed (wt_stale) */
+    float *wt;
+    int wt_stale;
     float *acts;
     size_t n_acts;
     int *ibuf;              /* tok_hist[N], tok_time[N], predict index [M] */
@@ -421,6 +427,7 @@ void dn_mlmodel_reset_optimizer(dn_mlmodel_t *m)
 void dn_mlmodel_reset(dn_mlmodel_t *m, uint64_t seed)
 {
     init_params(m, seed);
+    m->wt_stale = 1;
     memset(m->grads, 0, m->n_params * sizeof(float));
     dn_mlmodel_reset_optimizer(m);
     dn_mlmodel_seed_dropout(m, seed);
@@ -445,15 +452,16 @@ dn_mlmodel_t *dn_mlmodel_new(const dn_mlconfig_t *cfg, uint64_t seed)
     m->A.lg = calloc(L, sizeof(layer_grads_t));
     m->task_owner = calloc(n_param_tasks(cfg), sizeof(int));
     m->task_cost = calloc(n_param_tasks(cfg), sizeof(double));
-    /* one allocation holds params | grads | m | v, each 64-byte aligned */
+    /* one allocation holds params | grads | m | v | wt, each 64-byte aligned */
     size_t np = (m->n_params + 15) & ~(size_t)15;
-    m->params = aligned_alloc(64, 4 * np * sizeof(float));
+    m->params = aligned_alloc(64, 5 * np * sizeof(float));
     if (!m->P.layer || !m->G.layer || !m->A.layer || !m->A.lg || !m->task_owner ||
         !m->task_cost || !m->params)
         goto fail;
     m->grads = m->params + np;
     m->adam_m = m->grads + np;
     m->adam_v = m->adam_m + np;
+    m->wt = m->adam_v + np;
     m->n_acts = acts_view(&m->A, NULL, cfg);
     size_t na = (m->n_acts + 15) & ~(size_t)15;
     m->acts = aligned_alloc(64, na * sizeof(float));
@@ -496,7 +504,12 @@ void dn_mlmodel_destroy(dn_mlmodel_t **self_p)
 
 const dn_mlconfig_t *dn_mlmodel_config(const dn_mlmodel_t *m) { return &m->cfg; }
 size_t dn_mlmodel_num_params(const dn_mlmodel_t *m) { return m->n_params; }
-float *dn_mlmodel_params(dn_mlmodel_t *m) { return m->params; }
+float *dn_mlmodel_params(dn_mlmodel_t *m)
+{
+    m->wt_stale = 1;
+    return m->params;
+}
+void dn_mlmodel_params_changed(dn_mlmodel_t *m) { m->wt_stale = 1; }
 float *dn_mlmodel_grads(dn_mlmodel_t *m) { return m->grads; }
 void dn_mlmodel_set_lr(dn_mlmodel_t *m, float lr) { m->cfg.lr = lr; }
 int64_t dn_mlmodel_step_count(const dn_mlmodel_t *m) { return m->step; }
@@ -524,22 +537,28 @@ static void part_contexts(int B, int part, int *b0, int *nbc)
     *nbc = part == 0 ? half : B - half;
 }
 
+/* The transposed copy of a Linear weight that lives in params. */
+static const float *wt_of(const dn_mlmodel_t *m, const float *w)
+{
+    return m->wt + (w - m->params);
+}
+
 /* mlp_forward on rows [r0, r0 + R) of an MLP whose activations hold all rows. */
-static void mlp_forward_rows(mlp_acts_t *a, const mlp_params_t *p, const float *in, int r0,
-                             int R, int nin, int w)
+static void mlp_forward_rows(const dn_mlmodel_t *m, mlp_acts_t *a, const mlp_params_t *p,
+                             const float *in, int r0, int R, int nin, int w)
 {
     const size_t o = (size_t)r0 * w;
-    dn_linear_forward(a->l0 + o, in + (size_t)r0 * nin, p->w0, p->b0, R, nin, w);
+    dn_linear_forward_wt(a->l0 + o, in + (size_t)r0 * nin, wt_of(m, p->w0), p->b0, R, nin, w);
     dn_layernorm_forward(a->ln + o, a->mean + r0, a->rstd + r0, a->l0 + o, p->lnw, p->lnb, R,
                          w);
     dn_relu_forward(a->act + o, a->ln + o, R * w);
-    dn_linear_forward(a->out + o, a->act + o, p->w3, p->b3, R, w, w);
+    dn_linear_forward_wt(a->out + o, a->act + o, wt_of(m, p->w3), p->b3, R, w, w);
 }
 
-static void mlp_forward(mlp_acts_t *a, const mlp_params_t *p, const float *in,
-                        int R, int nin, int w)
+static void mlp_forward(const dn_mlmodel_t *m, mlp_acts_t *a, const mlp_params_t *p,
+                        const float *in, int R, int nin, int w)
 {
-    mlp_forward_rows(a, p, in, 0, R, nin, w);
+    mlp_forward_rows(m, a, p, in, 0, R, nin, w);
 }
 
 /* Adds into dp the gradients of the MLP given dout; din (may be NULL) += input
@@ -591,6 +610,33 @@ static void draw_masks(dn_mlmodel_t *m, int B, float p)
     }
 }
 
+/* Region 0, when the parameters changed since the last forward: the transposed
+ * weights, one matrix per task (each [out][in] becomes [in][out] at the same
+ * offset in wt). */
+static void refresh_wt(void *arg, int member, int size)
+{
+    dn_mlmodel_t *m = arg;
+    const dn_mlconfig_t *c = &m->cfg;
+    const int d = c->d_model, nb = c->n_bins, ff = c->d_ff;
+    const mlp_params_t *mlp[4] = {&m->P.xemb, &m->P.temb, &m->P.head[0], &m->P.head[1]};
+    const int mlp_in[4] = {nb, 1, d, d}, mlp_w[4] = {d, d, nb, nb};
+    int task = 0;
+    for (int k = 0; k < 4; k++) {
+        if (task++ % size == member)
+            dn_smm_transpose(m->wt + (mlp[k]->w0 - m->params), mlp[k]->w0, mlp_w[k], mlp_in[k]);
+        if (task++ % size == member)
+            dn_smm_transpose(m->wt + (mlp[k]->w3 - m->params), mlp[k]->w3, mlp_w[k], mlp_w[k]);
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_params_t *W = &m->P.layer[l];
+        const float *w[4] = {W->qkv_w, W->out_w, W->l1_w, W->l2_w};
+        const int out[4] = {3 * d, d, ff, d}, in[4] = {d, d, d, ff};
+        for (int k = 0; k < 4; k++)
+            if (task++ % size == member)
+                dn_smm_transpose(m->wt + (w[k] - m->params), w[k], out[k], in[k]);
+    }
+}
+
 /* Region 1: masks, x_emb over the U histograms, t_emb over the T times. */
 static void forward_prologue(void *arg, int member, int size)
 {
@@ -602,9 +648,9 @@ static void forward_prologue(void *arg, int member, int size)
         if (task == 0 && j->drop)
             draw_masks(m, j->B, j->p);
         else if (task == 1)
-            mlp_forward(&A->xemb, &m->P.xemb, A->xemb.in, j->U, nb, d);
+            mlp_forward(m, &A->xemb, &m->P.xemb, A->xemb.in, j->U, nb, d);
         else if (task == 2)
-            mlp_forward(&A->temb, &m->P.temb, A->temb.in, j->T, 1, d);
+            mlp_forward(m, &A->temb, &m->P.temb, A->temb.in, j->T, 1, d);
     }
 }
 
@@ -632,23 +678,23 @@ static void forward_contexts(dn_mlmodel_t *m, float *att_scratch, int b0, int nb
     for (int l = 0; l < c->n_layers; l++) {
         layer_acts_t *L = &A->layer[l];
         const layer_params_t *W = &m->P.layer[l];
-        dn_linear_forward(L->qkv + 3 * od, hin, W->qkv_w, W->qkv_b, R, d, 3 * d);
+        dn_linear_forward_wt(L->qkv + 3 * od, hin, wt_of(m, W->qkv_w), W->qkv_b, R, d, 3 * d);
         dn_attention_forward(L->atty + od, L->prob + oa, (drop ? L->pdrop : L->prob) + oa,
                              drop ? L->amask + oa : NULL, att_scratch, L->qkv + 3 * od, p,
                              nbc, M, d, H, NULL);
-        dn_linear_forward(tmp, L->atty + od, W->out_w, W->out_b, R, d, d);
+        dn_linear_forward_wt(tmp, L->atty + od, wt_of(m, W->out_w), W->out_b, R, d, d);
         dn_dropout_forward(tmp, drop ? L->mask1 + od : NULL, tmp, p, nd, NULL);
         dn_residual_forward(L->res1 + od, hin, tmp, nd);
         dn_layernorm_forward(L->ln1 + od, L->ln1_mean + r0, L->ln1_rstd + r0, L->res1 + od,
                              W->n1_w, W->n1_b, R, d);
-        dn_linear_forward(L->ff1 + of, L->ln1 + od, W->l1_w, W->l1_b, R, d, ff);
+        dn_linear_forward_wt(L->ff1 + of, L->ln1 + od, wt_of(m, W->l1_w), W->l1_b, R, d, ff);
         if (c->activation == DN_ML_ACT_GELU)
             dn_gelu_forward(L->ffact + of, L->ff1 + of, nf);
         else
             dn_relu_forward(L->ffact + of, L->ff1 + of, nf);
         dn_dropout_forward(L->ffdrop + of, drop ? L->ffmask + of : NULL, L->ffact + of, p, nf,
                            NULL);
-        dn_linear_forward(tmp, L->ffdrop + of, W->l2_w, W->l2_b, R, ff, d);
+        dn_linear_forward_wt(tmp, L->ffdrop + of, wt_of(m, W->l2_w), W->l2_b, R, ff, d);
         dn_dropout_forward(tmp, drop ? L->mask2 + od : NULL, tmp, p, nd, NULL);
         dn_residual_forward(L->res2 + od, L->ln1 + od, tmp, nd);
         dn_layernorm_forward(L->hout + od, L->ln2_mean + r0, L->ln2_rstd + r0, L->res2 + od,
@@ -657,7 +703,7 @@ static void forward_contexts(dn_mlmodel_t *m, float *att_scratch, int b0, int nb
     }
     dn_meanpool_forward(A->pooled + (size_t)b0 * d, hin, nbc, M, d);
     for (int k = 0; k < 2; k++)
-        mlp_forward_rows(&A->head[k], &m->P.head[k], A->pooled, b0, nbc, d, nb);
+        mlp_forward_rows(m, &A->head[k], &m->P.head[k], A->pooled, b0, nbc, d, nb);
     const size_t ob = (size_t)b0 * nb;
     dn_softmax_forward(A->y[0] + ob, A->head[0].out + ob, nbc, nb);
     dn_softplus_forward(A->y[1] + ob, A->head[1].out + ob, nbc * nb);
@@ -716,6 +762,10 @@ int dn_mlmodel_forward(dn_mlmodel_t *m, const dn_mlbatch_t *b, int train,
     m->have_forward = m->have_target = 0;
 
     pass_t j = {.m = m, .B = B, .U = U, .T = T, .drop = p > 0.0f, .p = p};
+    if (m->wt_stale) {
+        dn_team_run(m->team, refresh_wt, m);
+        m->wt_stale = 0;
+    }
     dn_team_run(m->team, forward_prologue, &j);
     dn_team_run(m->team, forward_parts, &j);
 
@@ -976,6 +1026,7 @@ static void adamw_parts(void *arg, int member, int size)
 void dn_mlmodel_adamw_step(dn_mlmodel_t *m)
 {
     m->step++;
+    m->wt_stale = 1;
     dn_team_run(m->team, adamw_parts, m);
 }
 
@@ -1111,6 +1162,7 @@ int dn_mlmodel_import_raw(dn_mlmodel_t *m, const void *buf, size_t n,
         return dn_err_set(err, DN_ERANGE, "mlmodel import: parameter %zu is not finite",
                           bad);
     le_to_floats(m->params, buf, m->n_params);
+    m->wt_stale = 1;
     return 0;
 }
 
@@ -1195,6 +1247,7 @@ int dn_mlmodel_import_blob(dn_mlmodel_t *m, const void *buf, size_t n,
         return dn_err_set(err, DN_ERANGE, "mlmodel blob: parameter %zu is not finite",
                           bad);
     le_to_floats(m->params, h + DN_MLBLOB_HEADER, m->n_params);
+    m->wt_stale = 1;
     return 0;
 }
 
@@ -1296,6 +1349,7 @@ int dn_mlmodel_load_state(dn_mlmodel_t *m, const void *buf, size_t n,
             return dn_err_set(err, DN_ERANGE, "mlmodel state: second moment %zu is "
                               "negative", i);
     le_to_floats(m->params, p, np);
+    m->wt_stale = 1;
     le_to_floats(m->adam_m, p + 4 * np, np);
     le_to_floats(m->adam_v, p + 8 * np, np);
     m->step = step;

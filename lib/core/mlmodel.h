@@ -151,8 +151,13 @@ void dn_mlmodel_seed_dropout(dn_mlmodel_t *m, uint64_t seed);
 
 /* Direct views of the parameter and gradient buffers, n = num_params floats in
  * exchange-format order. Owned by the model, valid for its lifetime. Writing
- * the parameters is allowed (e.g. restoring a snapshot). */
+ * the parameters is allowed (e.g. restoring a snapshot): the model keeps
+ * transposed copies of its weights for the forward pass, refreshed before the
+ * next forward when dn_mlmodel_params was called since the last one, or when
+ * dn_mlmodel_params_changed says so. A caller that keeps the pointer and writes
+ * through it again later calls dn_mlmodel_params_changed after writing. */
 float *dn_mlmodel_params(dn_mlmodel_t *m);
+void dn_mlmodel_params_changed(dn_mlmodel_t *m);
 float *dn_mlmodel_grads(dn_mlmodel_t *m);
 
 /* Sets the AdamW learning rate (the rest of the config is fixed at creation). */

@@ -2,7 +2,7 @@
  *
  * Forward kernels write their outputs; backward kernels add into the gradient
  * buffers they are given (the caller zeroes them), as llm.c. Matrix products are
- * cblas_sgemm calls over whole row blocks; the rest are simple loops over
+ * smm.h calls (LIBXSMM, or OpenBLAS) over whole row blocks; the rest are simple loops over
  * contiguous rows that the compiler vectorises. Reductions over a row (layernorm
  * statistics, softmax sums) accumulate in float like PyTorch's CPU kernels do at
  * these widths; the loss accumulates in double.
@@ -28,7 +28,6 @@
 
 #include "nn.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -36,6 +35,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "smm.h"
 
 /* sqrtf's errno branch (GCC keeps it under -O2, and the optimize pragma cannot
  * drop it per function) blocks the vectorisation of AdamW's square roots; nothing
@@ -123,35 +123,56 @@ static inline __attribute__((always_inline)) void exp_poly16(float *out, const f
 
 /* ---- linear ------------------------------------------------------------- */
 
+/* out rows start as the bias (beta 1 for the product) or are only written */
+static inline NN_BODY float linear_bias_rows(float *out, const float *bias, int N, int OC)
+{
+    if (!bias)
+        return 0.0f;
+    for (int n = 0; n < N; n++)
+        memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
+    return 1.0f;
+}
+
+/* t_emb's Linear(1, d): an outer product, not worth a product call; weight [OC][1]
+ * and its transpose [1][OC] are the same OC floats */
+static inline NN_BODY void linear_outer(float *out, const float *inp, const float *weight,
+                                        float beta, int N, int OC)
+{
+    for (int n = 0; n < N; n++) {
+        float x = inp[n];
+        float *o = out + (size_t)n * OC;
+        for (int k = 0; k < OC; k++)
+            o[k] = beta * o[k] + x * weight[k];
+    }
+}
+
 static inline NN_BODY void
 linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                int N, int C, int OC)
 {
-    float beta = 0.0f;
-    if (bias) {
-        for (int n = 0; n < N; n++)
-            memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
-        beta = 1.0f;
-    }
-    if (C == 1) { /* t_emb's Linear(1, d): an outer product, not worth a gemm */
-        for (int n = 0; n < N; n++) {
-            float x = inp[n];
-            float *o = out + (size_t)n * OC;
-            for (int k = 0; k < OC; k++)
-                o[k] = beta * o[k] + x * weight[k];
-        }
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C,
-                weight, C, beta, out, OC);
+    float beta = linear_bias_rows(out, bias, N, OC);
+    if (C == 1)
+        linear_outer(out, inp, weight, beta, N, OC);
+    else
+        dn_smm_nt(N, OC, C, inp, C, weight, C, beta, out, OC);
+}
+
+static inline NN_BODY void
+linear_forward_wt(float *out, const float *inp, const float *weight_t, const float *bias,
+                  int N, int C, int OC)
+{
+    float beta = linear_bias_rows(out, bias, N, OC);
+    if (C == 1)
+        linear_outer(out, inp, weight_t, beta, N, OC);
+    else
+        dn_smm_nn(N, OC, C, inp, C, weight_t, OC, beta, out, OC);
 }
 
 static inline NN_BODY void
 linear_backward_data(float *dinp, const float *dout, const float *weight, int N, int C,
                      int OC)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC,
-                weight, C, 1.0f, dinp, C);
+    dn_smm_nn(N, C, OC, dout, OC, weight, C, 1.0f, dinp, C);
 }
 
 static inline NN_BODY void
@@ -166,8 +187,7 @@ linear_backward_params(float *dweight, float *dbias, const float *dout, const fl
                 dweight[k] += g[k] * x;
         }
     } else {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout,
-                    OC, inp, C, 1.0f, dweight, C);
+        dn_smm_tn(OC, C, N, dout, OC, inp, C, 1.0f, dweight, C);
     }
     if (dbias)
         for (int n = 0; n < N; n++) {
@@ -590,7 +610,7 @@ static size_t att_scratch_floats(const att_dims_t *a)
 {
     const size_t M = a->M, MP = a->MP, HP = a->HP, hs = a->hs;
     const size_t scores = hs * MP + M * MP, out = 2 * M * HP,
-                 bwd = 3 * hs * MP + 2 * M * HP + 2 * M * MP + MP;
+                 bwd = 3 * hs * MP + 2 * M * HP + 3 * M * MP;
     size_t n = scores > out ? scores : out;
     return n > bwd ? n : bwd;
 }
@@ -686,29 +706,23 @@ att_bwd_head(float *dbase, float *restrict scratch, const float *go_base, const 
     float *restrict dvT = scratch_take(&cur, (size_t)hs * MP);
     float *restrict dkT = scratch_take(&cur, (size_t)hs * MP);
     float *restrict dS = scratch_take(&cur, (size_t)M * MP);
-    float *restrict pd = scratch_take(&cur, (size_t)MP);
+    float *restrict pdp = scratch_take(&cur, (size_t)M * MP);
     float *restrict dP = scratch_take(&cur, (size_t)M * MP);
     float *restrict dQ = scratch_take(&cur, (size_t)M * HP);
     cols_padded(vT, base + 2 * C, a);
     rows_padded(kp, base + C, a);
     weighted_rows(dP, MP, go_base, C, 1, 1.0f, vT, MP, hs, MV, M);
-    memset(dvT, 0, (size_t)hs * MP * sizeof(float));
-    memset(dkT, 0, (size_t)hs * MP * sizeof(float));
-    for (int j = M; j < MP; j++)
-        pd[j] = 0.0f;
+    /* through out = PD v: dv_j = sum over i of PD[i][j] go_i, as dvT[t][j] = sum
+     * over i of go[i][t] PD[i][j] (rows of PD padded to MP) */
     for (int i = 0; i < M; i++) {
-        const float *go = go_base + (size_t)i * C;
+        memcpy(pdp + (size_t)i * MP, pdrop + (size_t)i * M, M * sizeof(float));
+        for (int j = M; j < MP; j++)
+            pdp[(size_t)i * MP + j] = 0.0f;
+    }
+    weighted_rows(dvT, MP, go_base, 1, C, 1.0f, pdp, MP, M, MV, hs);
+    for (int i = 0; i < M; i++) {
         const float *P = prob + (size_t)i * M;
-        memcpy(pd, pdrop + (size_t)i * M, M * sizeof(float));
         float *dp_s = dP + (size_t)i * MP;
-        /* through out = PD v: dv_j += PD[i][j] go (dPD[i][j] = go . v_j above) */
-        for (int t = 0; t < hs; t++) {
-            const vf16 g = VSPLAT(go[t]);
-            for (int u = 0; u < MV; u++) {
-                const int k = t * MP + u * LANE;
-                VSTORE(dvT + k, VLOAD(dvT + k) + g * VLOAD(pd + u * LANE));
-            }
-        }
         if (mask) {
             const float *mk = mask + (size_t)i * M;
             for (int j = 0; j < M; j++)
@@ -727,20 +741,13 @@ att_bwd_head(float *dbase, float *restrict scratch, const float *go_base, const 
     /* through S = (q * scale) k^T */
     weighted_rows(dQ, HP, dS, MP, 1, 1.0f, kp, HP, M, HV, M);
     for (int i = 0; i < M; i++) {
-        const float *q = base + (size_t)i * a->C3;
-        const float *ds = dS + (size_t)i * MP;
         const float *dq_s = dQ + (size_t)i * HP;
         float *dqo = dbase + (size_t)i * a->C3;
         for (int t = 0; t < hs; t++)
             dqo[t] += dq_s[t] * a->scale;
-        for (int t = 0; t < hs; t++) {
-            const vf16 qt = VSPLAT(q[t] * a->scale);
-            for (int u = 0; u < MV; u++) {
-                const int k = t * MP + u * LANE;
-                VSTORE(dkT + k, VLOAD(dkT + k) + qt * VLOAD(ds + u * LANE));
-            }
-        }
     }
+    /* dkT[t][j] = sum over i of (q[i][t] scale) dS[i][j] */
+    weighted_rows(dkT, MP, base, 1, a->C3, a->scale, dS, MP, M, MV, hs);
     for (int j = 0; j < M; j++) {
         float *dk = dbase + (size_t)j * a->C3 + C, *dv = dk + C;
         for (int t = 0; t < hs; t++) {
@@ -857,6 +864,9 @@ gaussnll_backward(float *dmu, float *dsigma, const float *mu, const float *sigma
     X(linear_forward, (float *out, const float *inp, const float *weight, const float *bias, \
                        int N, int C, int OC),                                                \
       (out, inp, weight, bias, N, C, OC))                                                    \
+    X(linear_forward_wt, (float *out, const float *inp, const float *weight_t,               \
+                          const float *bias, int N, int C, int OC),                          \
+      (out, inp, weight_t, bias, N, C, OC))                                                  \
     X(linear_backward, (float *dinp, float *dweight, float *dbias, const float *dout,        \
                         const float *inp, const float *weight, int N, int C, int OC),        \
       (dinp, dweight, dbias, dout, inp, weight, N, C, OC))                                   \

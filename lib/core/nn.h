@@ -3,7 +3,7 @@
  * Each layer is a pair of plain functions: x_forward(out, inp, weights, dims)
  * writes its outputs; x_backward(dinp, dweights, dout, inp, ...) ADDS into the
  * gradients it is given (callers zero them first). Shapes are in the comments,
- * row-major. Matrix products go through cblas_sgemm; everything else is plain C
+ * row-major. Matrix products go through smm.h (LIBXSMM or OpenBLAS); everything else is plain C
  * loops the compiler vectorises. No kernel allocates, prints or fails, and none
  * puts arrays sized by its inputs on the stack (attention takes its scratch from
  * the caller): the model checks dimensions once. A gradient pointer may be NULL where documented, to
@@ -27,6 +27,11 @@
 /* out[N][OC] = inp[N][C] @ weight[OC][C]^T + bias[OC] (bias may be NULL). */
 void dn_linear_forward(float *out, const float *inp, const float *weight,
                        const float *bias, int N, int C, int OC);
+/* The same with the weight stored transposed, weight_t[C][OC] (its rows are
+ * weight's columns): the layout the fast product kernels need (smm.h), which
+ * callers that run many forwards per weight update keep beside the weight. */
+void dn_linear_forward_wt(float *out, const float *inp, const float *weight_t,
+                          const float *bias, int N, int C, int OC);
 /* dinp[N][C] += dout @ weight (dinp may be NULL); dweight[OC][C] += dout^T @ inp;
  * dbias[OC] += column sums of dout (dbias may be NULL). */
 void dn_linear_backward(float *dinp, float *dweight, float *dbias,
