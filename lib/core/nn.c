@@ -4,7 +4,7 @@
  * buffers they are given (the caller zeroes them), as llm.c. Matrix products are
  * smm.h calls (LIBXSMM, or OpenBLAS) over whole row blocks; the rest are simple loops over
  * contiguous rows that the compiler vectorises. Reductions over a row (layernorm
- * statistics, softmax sums) accumulate in float like PyTorch's CPU kernels do at
+ * statistics in 16 partial sums, softmax sums) accumulate in float like PyTorch's CPU kernels do at
  * these widths; the loss accumulates in double.
  *
  * Dropout consumes one 32-bit half of a 64-bit draw per element, in element
@@ -208,6 +208,78 @@ linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
 
 /* ---- layernorm ------------------------------------------------------------ */
 
+/* Row reductions in LANE partial sums: element i goes to partial i % LANE, in
+ * order of i (whole vectors, then the tail one by one), and the partials are
+ * added in a fixed pairwise tree. Sixteen independent chains instead of one
+ * sequential chain of C additions, which latency bounds at these widths; every
+ * CPU variant performs the same lane-wise operations, so all give the same bits. */
+static inline __attribute__((always_inline)) float lanes_total(float *lanes)
+{
+    for (int w = LANE / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++)
+            lanes[l] += lanes[l + w];
+    return lanes[0];
+}
+
+/* sum of x[i] */
+static inline __attribute__((always_inline)) float row_sum(const float *x, int C)
+{
+    vf16 acc = VSPLAT(0.0f);
+    int i = 0;
+    for (; i + LANE <= C; i += LANE)
+        acc += VLOAD(x + i);
+    float lanes[LANE];
+    VSTORE(lanes, acc);
+    for (; i < C; i++)
+        lanes[i % LANE] += x[i];
+    return lanes_total(lanes);
+}
+
+/* sum of (x[i] - m)^2 */
+static inline __attribute__((always_inline)) float row_sum_sq_dev(const float *x, float m,
+                                                                  int C)
+{
+    vf16 acc = VSPLAT(0.0f);
+    int i = 0;
+    for (; i + LANE <= C; i += LANE) {
+        const vf16 d = VLOAD(x + i) - m;
+        acc += d * d;
+    }
+    float lanes[LANE];
+    VSTORE(lanes, acc);
+    for (; i < C; i++) {
+        const float d = x[i] - m;
+        lanes[i % LANE] += d * d;
+    }
+    return lanes_total(lanes);
+}
+
+/* sums of w[i] g[i] and of w[i] g[i] (x[i] - m) s: layernorm backward's two */
+static inline __attribute__((always_inline)) void
+row_sums_dnorm(float *sum_dnorm, float *sum_dnorm_norm, const float *w, const float *g,
+               const float *x, float m, float s, int C)
+{
+    vf16 a = VSPLAT(0.0f), b = VSPLAT(0.0f);
+    int i = 0;
+    for (; i + LANE <= C; i += LANE) {
+        const vf16 norm = (VLOAD(x + i) - m) * s;
+        const vf16 dnorm = VLOAD(w + i) * VLOAD(g + i);
+        a += dnorm;
+        b += dnorm * norm;
+    }
+    float la[LANE], lb[LANE];
+    VSTORE(la, a);
+    VSTORE(lb, b);
+    for (; i < C; i++) {
+        const float norm = (x[i] - m) * s;
+        const float dnorm = w[i] * g[i];
+        la[i % LANE] += dnorm;
+        lb[i % LANE] += dnorm * norm;
+    }
+    *sum_dnorm = lanes_total(la);
+    *sum_dnorm_norm = lanes_total(lb);
+}
+
 static inline NN_BODY void
 layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                   const float *weight, const float *bias, int N, int C)
@@ -216,16 +288,8 @@ layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *o = out + (size_t)n * C;
-        float m = 0.0f;
-        for (int i = 0; i < C; i++)
-            m += x[i];
-        m /= (float)C;
-        float v = 0.0f;
-        for (int i = 0; i < C; i++) {
-            float xs = x[i] - m;
-            v += xs * xs;
-        }
-        v /= (float)C;
+        const float m = row_sum(x, C) / (float)C;
+        const float v = row_sum_sq_dev(x, m, C) / (float)C;
         float s = 1.0f / sqrtf(v + eps);
         for (int i = 0; i < C; i++)
             o[i] = (x[i] - m) * s * weight[i] + bias[i];
@@ -245,13 +309,8 @@ layernorm_backward_data(float *dinp, const float *dout, const float *inp,
         float *dx = dinp + (size_t)n * C;
         float m = mean[n], s = rstd[n];
         /* the two reductions of the input gradient */
-        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (int i = 0; i < C; i++) {
-            float norm = (x[i] - m) * s;
-            float dnorm = weight[i] * g[i];
-            dnorm_mean += dnorm;
-            dnorm_norm_mean += dnorm * norm;
-        }
+        float dnorm_mean, dnorm_norm_mean;
+        row_sums_dnorm(&dnorm_mean, &dnorm_norm_mean, weight, g, x, m, s, C);
         dnorm_mean /= (float)C;
         dnorm_norm_mean /= (float)C;
         for (int i = 0; i < C; i++) {
