@@ -691,17 +691,36 @@ att_scores_head(float *P, float *restrict scratch, const float *base, const att_
     cols_padded(kT, base + a->C, a);
     /* torch scales q before q k^T */
     weighted_rows(S, MP, base, a->C3, 1, a->scale, kT, MP, hs, MV, M);
+    /* each row's max and sum as vector reductions over its MV vectors (lanes
+     * past M masked out), then a fixed pairwise tree over the lanes: the max is
+     * exact in any order, the sum's order is fixed, so every CPU variant gives
+     * the same bits, without a sequential chain of M steps per row */
+    const vi16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     for (int i = 0; i < M; i++) {
         float *row_s = S + i * MP;
-        float mx = row_s[0];
-        for (int j = 1; j < M; j++)
-            mx = row_s[j] > mx ? row_s[j] : mx;
-        for (int u = 0; u < MV; u++)
+        vf16 vmx = VSPLAT(-INFINITY);
+        for (int u = 0; u < MV; u++) {
+            const vi16 valid = iota + u * LANE < M;
+            const vf16 x = VSELECT(valid, VLOAD(row_s + u * LANE), VSPLAT(-INFINITY));
+            vmx = VSELECT(x > vmx, x, vmx);
+        }
+        float lanes[LANE];
+        VSTORE(lanes, vmx);
+        for (int w = LANE / 2; w >= 1; w /= 2)
+            for (int l = 0; l < w; l++)
+                lanes[l] = lanes[l + w] > lanes[l] ? lanes[l + w] : lanes[l];
+        const float mx = lanes[0];
+        vf16 vsum = VSPLAT(0.0f);
+        for (int u = 0; u < MV; u++) {
             exp_poly16(row_s + u * LANE, row_s + u * LANE, mx);
-        float sum = 0.0f;
-        for (int j = 0; j < M; j++)
-            sum += row_s[j];
-        const float inv = 1.0f / sum;
+            const vi16 valid = iota + u * LANE < M;
+            vsum += VSELECT(valid, VLOAD(row_s + u * LANE), VSPLAT(0.0f));
+        }
+        VSTORE(lanes, vsum);
+        for (int w = LANE / 2; w >= 1; w /= 2)
+            for (int l = 0; l < w; l++)
+                lanes[l] += lanes[l + w];
+        const float inv = 1.0f / lanes[0];
         float *row = P + (size_t)i * M;
         for (int j = 0; j < M; j++)
             row[j] = row_s[j] * inv;
