@@ -63,6 +63,11 @@ endif
 MULTIARCH_SRC := lib/core/nn.c
 MULTIARCH_CFLAGS := -march=x86-64 -mtune=generic -fno-math-errno
 
+# Files whose libm calls nobody checks errno after: -fno-math-errno lets their
+# square-root loops vectorise (IEEE sqrt is correctly rounded, so the bits are
+# the same); each file checks the flag is there (#error).
+NO_MATH_ERRNO_SRC := lib/core/dinamo_s.c
+
 # pkg-config is only consulted once deps has run; the ':=' with shell would run
 # before deps could install anything, so these are recursive ('=').
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -158,6 +163,9 @@ $(foreach t,$(SAN_KERNEL_TESTS),$(eval $(call SAN_KERNEL_TEST_RULE,$(t))))
 # replaces an earlier one, -march=native included).
 $(MULTIARCH_SRC:lib/%.c=$(BUILD)/lib/%.o) $(MULTIARCH_SRC:lib/%.c=$(BUILD)/san-kernels/%.o): \
 	CFLAGS += $(MULTIARCH_CFLAGS)
+
+$(NO_MATH_ERRNO_SRC:lib/%.c=$(BUILD)/lib/%.o): CFLAGS += -fno-math-errno
+$(NO_MATH_ERRNO_SRC:%.c=build-fuzz/obj/%.o): FUZZ_CFLAGS += -fno-math-errno
 
 # Tools, tests and benchmarks see every layer.
 $(BUILD)/%.o: %.c | deps $(PROTO_C)

@@ -541,6 +541,63 @@ Test(dinamo_s, outputs_do_not_change_chi2)
     free(labels);
 }
 
+Test(dinamo_s, outputs_together_equal_outputs_alone)
+{
+    /* Pulls, ref_mu and ref_sigma asked for together take one fused loop per chunk;
+     * asked for one at a time, the separate loops. Same bits for every output and
+     * the state, over chunk boundaries and an 8-bin tail (300 = 128 + 128 + 44
+     * bins), with sigma stale (after an update) and fresh (dn_s_sigma asked). */
+    int n_runs = 120, n_bins = 300;
+    double *counts = malloc((size_t)n_runs * n_bins * sizeof(double));
+    int8_t *labels = malloc((size_t)n_runs);
+    make_runs(21, n_runs, n_bins, counts, labels);
+    enum { ALL, PULLS, MU, SIGMA, N_TRK };
+    dn_s_t *t[N_TRK];
+    double *out[N_TRK][3];
+    for (int k = 0; k < N_TRK; k++) {
+        t[k] = dn_s_new(n_bins, 0.75);
+        cr_assert(t[k]);
+        for (int o = 0; o < 3; o++)
+            out[k][o] = malloc(n_bins * sizeof(double));
+    }
+    int n_fresh = 0;
+    for (int i = 0; i < n_runs; i++) {
+        const double *x = counts + (size_t)i * n_bins;
+        int good = labels[i] == 0;
+        if (i % 7 == 3) { /* sigma fresh for the next step of every tracker */
+            for (int k = 0; k < N_TRK; k++)
+                dn_s_sigma(t[k]);
+            n_fresh++;
+        }
+        double c[N_TRK];
+        dn_s_step(t[ALL], x, NULL, good, &c[ALL], out[ALL][0], out[ALL][1], out[ALL][2], NULL);
+        dn_s_step(t[PULLS], x, NULL, good, &c[PULLS], out[PULLS][0], NULL, NULL, NULL);
+        dn_s_step(t[MU], x, NULL, good, &c[MU], NULL, out[MU][1], NULL, NULL);
+        dn_s_step(t[SIGMA], x, NULL, good, &c[SIGMA], NULL, NULL, out[SIGMA][2], NULL);
+        for (int k = PULLS; k < N_TRK; k++) {
+            int o = k - PULLS;
+            cr_assert(memcmp(&c[ALL], &c[k], sizeof c[k]) == 0, "run %d chi2 %.17g vs %.17g",
+                      i, c[ALL], c[k]);
+            for (int j = 0; j < n_bins; j++)
+                cr_assert(memcmp(&out[ALL][o][j], &out[k][o][j], sizeof(double)) == 0,
+                          "run %d output %d bin %d: %.17g together, %.17g alone", i, o, j,
+                          out[ALL][o][j], out[k][o][j]);
+        }
+    }
+    cr_assert(n_fresh > 10);
+    for (int k = PULLS; k < N_TRK; k++) {
+        cr_assert_eq(memcmp(dn_s_mu(t[ALL]), dn_s_mu(t[k]), n_bins * sizeof(double)), 0);
+        cr_assert_eq(memcmp(dn_s_sig2(t[ALL]), dn_s_sig2(t[k]), n_bins * sizeof(double)), 0);
+    }
+    for (int k = 0; k < N_TRK; k++) {
+        for (int o = 0; o < 3; o++)
+            free(out[k][o]);
+        dn_s_destroy(&t[k]);
+    }
+    free(counts);
+    free(labels);
+}
+
 Test(dinamo_s, variance_input)
 {
     /* var = counts reproduces the Poisson rule up to rounding except where
