@@ -68,6 +68,22 @@ typedef float vf16_u __attribute__((vector_size(4 * LANE), aligned(4), may_alias
 #define VSPLAT(x) __builtin_shuffle((vf16){(x)}, (vi16){0})
 /* lanes of a where mask is all ones, of b where it is zero */
 #define VSELECT(mask, a, b) ((vf16)(((mask) & (vi16)(a)) | (~(mask) & (vi16)(b))))
+/* v[0] = the lanes of v combined by OP in a fixed pairwise tree (lane l with
+ * lane l + 8, then l + 4, l + 2, l + 1), in registers: the same operations as
+ * the loop `for w = 8, 4, 2, 1: lanes[l] = OP(lanes[l], lanes[l + w])` */
+#define V_ADD(a, b) ((a) + (b))
+#define V_MAX(a, b) VSELECT((b) > (a), (b), (a))
+#define V_TREE(v, OP)                                                                       \
+    do {                                                                                    \
+        v = OP(v, __builtin_shuffle(v, (vi16){8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11,  \
+                                               12, 13, 14, 15}));                           \
+        v = OP(v, __builtin_shuffle(v, (vi16){4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, \
+                                               7}));                                        \
+        v = OP(v, __builtin_shuffle(v, (vi16){2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, \
+                                               3}));                                        \
+        v = OP(v, __builtin_shuffle(v, (vi16){1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, \
+                                               1}));                                        \
+    } while (0)
 
 /* exp for softmax rows, without glibc's call per element. Cephes' expf: x = n ln2
  * + r with a two-part ln2, a degree-5 polynomial for e^r, 2^n through the
@@ -213,12 +229,11 @@ linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
  * added in a fixed pairwise tree. Sixteen independent chains instead of one
  * sequential chain of C additions, which latency bounds at these widths; every
  * CPU variant performs the same lane-wise operations, so all give the same bits. */
-static inline __attribute__((always_inline)) float lanes_total(float *lanes)
+static inline __attribute__((always_inline)) float lanes_total(const float *lanes)
 {
-    for (int w = LANE / 2; w >= 1; w /= 2)
-        for (int l = 0; l < w; l++)
-            lanes[l] += lanes[l + w];
-    return lanes[0];
+    vf16 v = VLOAD(lanes);
+    V_TREE(v, V_ADD);
+    return v[0];
 }
 
 /* sum of x[i] */
@@ -704,23 +719,16 @@ att_scores_head(float *P, float *restrict scratch, const float *base, const att_
             const vf16 x = VSELECT(valid, VLOAD(row_s + u * LANE), VSPLAT(-INFINITY));
             vmx = VSELECT(x > vmx, x, vmx);
         }
-        float lanes[LANE];
-        VSTORE(lanes, vmx);
-        for (int w = LANE / 2; w >= 1; w /= 2)
-            for (int l = 0; l < w; l++)
-                lanes[l] = lanes[l + w] > lanes[l] ? lanes[l + w] : lanes[l];
-        const float mx = lanes[0];
+        V_TREE(vmx, V_MAX);
+        const float mx = vmx[0];
         vf16 vsum = VSPLAT(0.0f);
         for (int u = 0; u < MV; u++) {
             exp_poly16(row_s + u * LANE, row_s + u * LANE, mx);
             const vi16 valid = iota + u * LANE < M;
             vsum += VSELECT(valid, VLOAD(row_s + u * LANE), VSPLAT(0.0f));
         }
-        VSTORE(lanes, vsum);
-        for (int w = LANE / 2; w >= 1; w /= 2)
-            for (int l = 0; l < w; l++)
-                lanes[l] += lanes[l + w];
-        const float inv = 1.0f / lanes[0];
+        V_TREE(vsum, V_ADD);
+        const float inv = 1.0f / vsum[0];
         float *row = P + (size_t)i * M;
         for (int j = 0; j < M; j++)
             row[j] = row_s[j] * inv;
