@@ -684,7 +684,7 @@ static size_t att_scratch_floats(const att_dims_t *a)
 {
     const size_t M = a->M, MP = a->MP, HP = a->HP, hs = a->hs;
     const size_t scores = hs * MP + M * MP, out = 2 * M * HP,
-                 bwd = 3 * hs * MP + 2 * M * HP + 3 * M * MP;
+                 bwd = 3 * hs * MP + 2 * M * HP + 4 * M * MP;
     size_t n = scores > out ? scores : out;
     return n > bwd ? n : bwd;
 }
@@ -793,6 +793,7 @@ att_bwd_head(float *dbase, float *restrict scratch, const float *go_base, const 
     float *restrict dkT = scratch_take(&cur, (size_t)hs * MP);
     float *restrict dS = scratch_take(&cur, (size_t)M * MP);
     float *restrict pdp = scratch_take(&cur, (size_t)M * MP);
+    float *restrict pp = scratch_take(&cur, (size_t)M * MP);
     float *restrict dP = scratch_take(&cur, (size_t)M * MP);
     float *restrict dQ = scratch_take(&cur, (size_t)M * HP);
     cols_padded(vT, base + 2 * C, a);
@@ -806,23 +807,33 @@ att_bwd_head(float *dbase, float *restrict scratch, const float *go_base, const 
             pdp[(size_t)i * MP + j] = 0.0f;
     }
     weighted_rows(dvT, MP, go_base, 1, C, 1.0f, pdp, MP, M, MV, hs);
+    /* through the softmax, a row at a time on padded copies of P's rows: ds = P
+     * (dp - P . dp), the dot product as a vector reduction (lanes past M masked,
+     * a fixed tree), ds zero past M */
+    const vi16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     for (int i = 0; i < M; i++) {
-        const float *P = prob + (size_t)i * M;
-        float *dp_s = dP + (size_t)i * MP;
+        float *P = pp + (size_t)i * MP, *dp_s = dP + (size_t)i * MP;
+        memcpy(P, prob + (size_t)i * M, M * sizeof(float));
+        for (int j = M; j < MP; j++)
+            P[j] = 0.0f;
         if (mask) {
             const float *mk = mask + (size_t)i * M;
             for (int j = 0; j < M; j++)
                 dp_s[j] *= mk[j];
         }
-        /* through the softmax */
-        float dot = 0.0f;
-        for (int j = 0; j < M; j++)
-            dot += P[j] * dp_s[j];
+        vf16 vdot = VSPLAT(0.0f);
+        for (int u = 0; u < MV; u++) {
+            const vi16 valid = iota + u * LANE < M;
+            vdot += VSELECT(valid, VLOAD(P + u * LANE) * VLOAD(dp_s + u * LANE), VSPLAT(0.0f));
+        }
+        V_TREE(vdot, V_ADD);
+        const float dot = vdot[0];
         float *ds = dS + (size_t)i * MP;
-        for (int j = 0; j < M; j++)
-            ds[j] = P[j] * (dp_s[j] - dot);
-        for (int j = M; j < MP; j++)
-            ds[j] = 0.0f;
+        for (int u = 0; u < MV; u++) {
+            const vi16 valid = iota + u * LANE < M;
+            const vf16 d = VLOAD(P + u * LANE) * (VLOAD(dp_s + u * LANE) - dot);
+            VSTORE(ds + u * LANE, VSELECT(valid, d, VSPLAT(0.0f)));
+        }
     }
     /* through S = (q * scale) k^T */
     weighted_rows(dQ, HP, dS, MP, 1, 1.0f, kp, HP, M, HV, M);
