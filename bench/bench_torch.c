@@ -17,10 +17,20 @@
  *     improve on its best for `patience` (5) consecutive steps, at most
  *     max_steps (1000), as SPEC 3 trains on a good run; every update starts from
  *     the initial weights with a fresh AdamW, so the updates are alike and the
- *     two sides differ only in their dropout draws;
+ *     two sides differ only in their dropout draws (and so in the steps they
+ *     take: both are printed, and the time per step inside the updates). From
+ *     fresh weights an update takes a few hundred steps, where a tracker that
+ *     has learned for a while takes tens: the first update of a key. The two
+ *     updates go in turn a few steps at a time;
  *   - inference of one context in eval mode.
  * Printed: each side's figures, "PyTorch / ours" ratios, and the BLAS each side
  * ran (ours: OpenBLAS's core; PyTorch's: what its process loaded).
+ *
+ * BLAS: Debian's torch does its float32 products through libblas.so.3, which is
+ * Debian's OpenBLAS, the library we use, so OPENBLAS_CORETYPE picks its kernels
+ * too. The child gets OPENBLAS_CORETYPE as the user gave it (dn_blas_init sets
+ * it for us alone when it was unset, so with nothing set PyTorch runs
+ * OpenBLAS's own detection, as it would for that user) and one BLAS thread.
  *
  * Before any timing, both sides take training steps with dropout 0 from the
  * initial weights: the first step's loss must agree to 1e-4 relative, or the
@@ -42,14 +52,18 @@
 #include "rng.h"
 
 #define PYTHON "/usr/bin/python3"
+#define USER_CORETYPE "DINAMO_BENCH_TORCH_CORETYPE" /* the user's, "" for unset */
 #define LOSS_RTOL 1e-4
 #define CHECK_STEPS 3
 #define WARM_STEPS 20
-#define STEP_ROUNDS 5
-#define STEPS_PER_ROUND 30
+/* Short rounds in turn, so that the shared machine's load (which changes on the
+ * scale of a second here) hits both sides alike; not single steps, so that
+ * each side runs with its own data in the caches, as it would alone. */
+#define STEP_ROUNDS 15
+#define STEPS_PER_ROUND 10
 #define UPDATE_ROUNDS 3
-#define INFER_ROUNDS 3
-#define INFERS_PER_ROUND 300
+#define INFER_ROUNDS 10
+#define INFERS_PER_ROUND 90
 
 /* ---- the batch ---------------------------------------------------------- */
 
@@ -173,11 +187,17 @@ static int torch_start(torch_t *t, const char *script, const char *weights,
         close(in[1]);
         close(out[0]);
         close(out[1]);
-        /* one BLAS thread, as our side (dn_blas_init only sets it for itself
-         * when it does not re-execute); the core type is inherited as set */
+        /* one BLAS thread, as our side (dn_blas_init only sets it in the
+         * environment when it re-executes); the core type as the user set it */
         setenv("OPENBLAS_NUM_THREADS", getenv("OPENBLAS_NUM_THREADS") ?
                getenv("OPENBLAS_NUM_THREADS") : "1", 1);
         setenv("OMP_NUM_THREADS", "1", 1);
+        const char *core = getenv(USER_CORETYPE);
+        if (core && *core)
+            setenv("OPENBLAS_CORETYPE", core, 1);
+        else
+            unsetenv("OPENBLAS_CORETYPE");
+        unsetenv(USER_CORETYPE);
         execl(PYTHON, PYTHON, script, weights, batch, (char *)NULL);
         fprintf(stderr, "exec %s: %s\n", PYTHON, strerror(errno));
         _exit(127);
@@ -268,31 +288,41 @@ static void our_steps(dn_mlmodel_t *m, const dn_mlbatch_t *b, int n, double *t)
 }
 
 /* One good-run update from the initial weights w0 with a fresh AdamW, as the
- * tracker trains (dinamo_ml.c: dn_ml_learn's stopping rule). Returns steps. */
-static int our_update(dn_mlmodel_t *m, const dn_mlbatch_t *b, const void *w0,
-                      size_t w0_len, int patience, int max_steps, double *secs)
+ * tracker trains (dinamo_ml.c: dn_ml_learn's stopping rule), taken a few steps
+ * at a time (update_run) so that it can go in turn with PyTorch's. */
+typedef struct {
+    float best;
+    int since, steps, done;
+    double secs;
+} update_t;
+
+static void update_begin(update_t *u, dn_mlmodel_t *m, const void *w0, size_t w0_len)
 {
     dn_err_t err;
     if (dn_mlmodel_import_raw(m, w0, w0_len, &err))
         die(err.msg);
     dn_mlmodel_reset_optimizer(m);
-    float best = INFINITY;
-    int since = 0, steps = 0;
+    *u = (update_t){.best = INFINITY};
+}
+
+static void update_run(update_t *u, dn_mlmodel_t *m, const dn_mlbatch_t *b, int n,
+                       int patience, int max_steps)
+{
     double t0 = bench_now();
-    while (steps < max_steps) {
+    for (int k = 0; k < n && !u->done; k++) {
         float loss;
         if (dn_mlmodel_train_step(m, b, &loss))
             die("our training step failed");
-        steps++;
-        if (loss < best) {
-            best = loss;
-            since = 0;
-        } else if (++since >= patience) {
-            break;
+        u->steps++;
+        if (loss < u->best) {
+            u->best = loss;
+            u->since = 0;
+        } else {
+            u->since++;
         }
+        u->done = u->since >= patience || u->steps >= max_steps;
     }
-    *secs = bench_now() - t0;
-    return steps;
+    u->secs += bench_now() - t0;
 }
 
 static double median(const double *t, int n)
@@ -302,6 +332,19 @@ static double median(const double *t, int n)
     double m = bench_median_inplace(c, n);
     free(c);
     return m;
+}
+
+/* Lowest and highest ratio torch/ours of the rounds' medians (n per round). */
+static void round_ratios(const double *ours, const double *torch, int rounds, int n,
+                         double *lo, double *hi)
+{
+    *lo = INFINITY;
+    *hi = 0;
+    for (int r = 0; r < rounds; r++) {
+        double q = median(torch + r * n, n) / median(ours + r * n, n);
+        *lo = q < *lo ? q : *lo;
+        *hi = q > *hi ? q : *hi;
+    }
 }
 
 /* Directory of the repository: two levels above this program (BUILD/bench/). */
@@ -323,6 +366,12 @@ static int repo_path(char *out, size_t cap, const char *rel)
 
 int main(int argc, char **argv)
 {
+    /* PyTorch gets OPENBLAS_CORETYPE as the user gave it (set or not), not as
+     * dn_blas_init sets it for us: the comparison is then of what each side
+     * runs with when nothing is set. Kept across dn_blas_init's re-exec. */
+    if (!getenv(USER_CORETYPE))
+        setenv(USER_CORETYPE, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "",
+               1);
     dn_blas_init(argc, argv, 1);
     setvbuf(stdout, NULL, _IOLBF, 0); /* lines as they come: the run takes a minute */
     signal(SIGPIPE, SIG_IGN);
@@ -443,15 +492,31 @@ int main(int argc, char **argv)
     double up_o[UPDATE_ROUNDS], up_t[UPDATE_ROUNDS], sp_o[UPDATE_ROUNDS],
         sp_t[UPDATE_ROUNDS], per_o[UPDATE_ROUNDS], per_t[UPDATE_ROUNDS];
     for (int r = 0; r < UPDATE_ROUNDS; r++) {
-        sp_o[r] = our_update(m, &bt.b, w0, wlen, patience, max_steps, &up_o[r]);
-        per_o[r] = up_o[r] / sp_o[r];
-        if (torch_ask(&tc, "update", 1, &v) != 2)
+        update_t uo, ut = {0};
+        update_begin(&uo, m, w0, wlen);
+        if (torch_ask(&tc, "ubegin", 0, &v) != 0)
             goto out;
-        up_t[r] = v[0];
-        sp_t[r] = v[1];
-        per_t[r] = up_t[r] / sp_t[r];
         free(v);
         v = NULL;
+        while (!uo.done || !ut.done) {
+            if (!uo.done)
+                update_run(&uo, m, &bt.b, STEPS_PER_ROUND, patience, max_steps);
+            if (!ut.done) {
+                if (torch_ask(&tc, "urun", STEPS_PER_ROUND, &v) != 3)
+                    goto out;
+                ut.secs += v[0];
+                ut.steps += (int)v[1];
+                ut.done = v[2] != 0;
+                free(v);
+                v = NULL;
+            }
+        }
+        up_o[r] = uo.secs;
+        sp_o[r] = uo.steps;
+        up_t[r] = ut.secs;
+        sp_t[r] = ut.steps;
+        per_o[r] = up_o[r] / sp_o[r];
+        per_t[r] = up_t[r] / sp_t[r];
     }
     double upd_o = median(up_o, UPDATE_ROUNDS), upd_t = median(up_t, UPDATE_ROUNDS);
 
@@ -494,12 +559,16 @@ int main(int argc, char **argv)
     const int nin = INFER_ROUNDS * INFERS_PER_ROUND;
     double inf_o = median(ti_ours, nin), inf_t = median(ti_torch, nin);
 
+    double slo, shi, ilo, ihi;
+    round_ratios(ts_ours, ts_torch, STEP_ROUNDS, STEPS_PER_ROUND, &slo, &shi);
+    round_ratios(ti_ours, ti_torch, INFER_ROUNDS, INFERS_PER_ROUND, &ilo, &ihi);
     printf("                                     ours       PyTorch   PyTorch/ours\n");
-    printf("training step (fwd+NLL+bwd+AdamW) %8.3f ms %9.3f ms %8.2fx   (medians of %d, "
-           "%d rounds in turn)\n", step_o * 1e3, step_t * 1e3, step_t / step_o, nst,
-           STEP_ROUNDS);
+    printf("training step (fwd+NLL+bwd+AdamW) %8.3f ms %9.3f ms %8.2fx   (medians of %d; "
+           "%d rounds in turn: %.2f-%.2fx)\n", step_o * 1e3, step_t * 1e3, step_t / step_o,
+           nst, STEP_ROUNDS, slo, shi);
     printf("good-run update (from the start) %8.1f ms %9.1f ms %8.2fx   (medians of %d, "
-           "in turn)\n", upd_o * 1e3, upd_t * 1e3, upd_t / upd_o, UPDATE_ROUNDS);
+           "%d steps at a time in turn)\n", upd_o * 1e3, upd_t * 1e3, upd_t / upd_o, UPDATE_ROUNDS,
+           STEPS_PER_ROUND);
     printf("  steps taken (median)            %8.0f    %9.0f        (each, ours/PyTorch:",
            median(sp_o, UPDATE_ROUNDS), median(sp_t, UPDATE_ROUNDS));
     for (int r = 0; r < UPDATE_ROUNDS; r++)
@@ -508,8 +577,9 @@ int main(int argc, char **argv)
     double pso = median(per_o, UPDATE_ROUNDS), pst = median(per_t, UPDATE_ROUNDS);
     printf("  per step inside an update       %8.3f ms %9.3f ms %8.2fx\n", pso * 1e3,
            pst * 1e3, pst / pso);
-    printf("inference, one context (eval)     %8.1f us %9.1f us %8.2fx   (medians of %d)\n",
-           inf_o * 1e6, inf_t * 1e6, inf_t / inf_o, nin);
+    printf("inference, one context (eval)     %8.1f us %9.1f us %8.2fx   (medians of %d; "
+           "%d rounds in turn: %.2f-%.2fx)\n", inf_o * 1e6, inf_t * 1e6, inf_t / inf_o, nin,
+           INFER_ROUNDS, ilo, ihi);
     printf("ours faster by %.1fx per step, %.1fx per good-run update, %.1fx per "
            "inference\n", step_t / step_o, upd_t / upd_o, inf_t / inf_o);
     rc = 0;

@@ -15,8 +15,11 @@ reply line per command line in:
     info            "info TEXT"   the BLAS and threads torch runs with
     check S         "check L1 .. LS"  losses of S training steps, dropout 0
     step N          "step T1 .. TN"   seconds of N training steps, dropout on
-    update R        "update T1 S1 .. TR SR"  R good-run updates, each from the
-                    initial weights with a fresh AdamW: seconds and steps taken
+    ubegin 0        "ubegin"  starts a good-run update: the initial weights, a
+                    fresh AdamW (the stopping rule's best loss forgotten)
+    urun N          "urun T K D"  up to N more steps of that update, stopping
+                    when the loss has not improved on its best for `patience`
+                    steps or at max_steps: seconds, steps taken, 1 when done
     infer N         "infer T1 .. TN"  seconds of N eval-mode inferences of the
                     batch's last context
     quit
@@ -187,30 +190,29 @@ class Side:
             out.append(time.perf_counter() - t0)
         return out
 
-    def updates(self, n):
-        """Each update as the tracker trains on a good run (SPEC 3), from the
-        initial weights with a fresh optimizer, so every update starts alike."""
+    def update_begin(self):
+        """A good-run update as the tracker trains on a good run (SPEC 3), from
+        the initial weights with a fresh optimizer, so every update starts
+        alike; update_run takes its steps a few at a time."""
+        self.load(self.model)
+        self.model.train()
+        self.opt = self.adamw(self.model)
+        self.best, self.since, self.taken, self.done = float("inf"), 0, 0, False
+
+    def update_run(self, n):
         c = self.c
-        out = []
-        model = self.model
-        model.train()
-        for _ in range(n):
-            self.load(model)
-            opt = self.adamw(model)
-            best, since, steps = float("inf"), 0, 0
-            t0 = time.perf_counter()
-            while steps < c["max_steps"]:
-                loss = self.train_step(model, opt)
-                steps += 1
-                if loss < best:
-                    best, since = loss, 0
-                else:
-                    since += 1
-                    if since >= c["patience"]:
-                        break
-            out += [time.perf_counter() - t0, steps]
-        self.opt = self.adamw(model)
-        return out
+        t0 = time.perf_counter()
+        k = 0
+        while k < n and not self.done:
+            loss = self.train_step(self.model, self.opt)
+            k += 1
+            self.taken += 1
+            if loss < self.best:
+                self.best, self.since = loss, 0
+            else:
+                self.since += 1
+            self.done = self.since >= c["patience"] or self.taken >= c["max_steps"]
+        return [time.perf_counter() - t0, k, int(self.done)]
 
     def infer(self, n):
         torch = self.torch
@@ -266,8 +268,11 @@ def main():
                 reply("check " + " ".join("%.9g" % v for v in side.check(*args)))
             elif cmd == "step":
                 reply("step " + " ".join("%.9g" % v for v in side.steps(*args)))
-            elif cmd == "update":
-                reply("update " + " ".join("%.9g" % v for v in side.updates(*args)))
+            elif cmd == "ubegin":
+                side.update_begin()
+                reply("ubegin")
+            elif cmd == "urun":
+                reply("urun " + " ".join("%.9g" % v for v in side.update_run(*args)))
             elif cmd == "infer":
                 reply("infer " + " ".join("%.9g" % v for v in side.infer(*args)))
             else:
