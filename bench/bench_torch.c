@@ -24,13 +24,15 @@
  *     updates go in turn a few steps at a time;
  *   - inference of one context in eval mode.
  * Printed: each side's figures, "PyTorch / ours" ratios, and the BLAS each side
- * ran (ours: OpenBLAS's core; PyTorch's: what its process loaded).
+ * ran (ours: the product backend of smm.h and OpenBLAS's core; PyTorch's: what
+ * its process loaded).
  *
  * BLAS: Debian's torch does its float32 products through libblas.so.3, which is
- * Debian's OpenBLAS, the library we use, so OPENBLAS_CORETYPE picks its kernels
- * too. The child gets OPENBLAS_CORETYPE as the user gave it (dn_blas_init sets
- * it for us alone when it was unset, so with nothing set PyTorch runs
- * OpenBLAS's own detection, as it would for that user) and one BLAS thread.
+ * Debian's OpenBLAS, the library of our "blas" backend, so OPENBLAS_CORETYPE
+ * picks its kernels. The child gets OPENBLAS_CORETYPE as the user gave it
+ * (dn_blas_init sets it for us alone when it was unset, so with nothing set
+ * PyTorch runs OpenBLAS's own detection, as it would for that user) and one
+ * BLAS thread.
  *
  * Before any timing, both sides take training steps with dropout 0 from the
  * initial weights: the first step's loss must agree to 1e-4 relative, or the
@@ -50,6 +52,7 @@
 #include "blas_setup.h"
 #include "mlmodel.h"
 #include "rng.h"
+#include "smm.h"
 
 #define PYTHON "/usr/bin/python3"
 #define USER_CORETYPE "DINAMO_BENCH_TORCH_CORETYPE" /* the user's, "" for unset */
@@ -426,7 +429,8 @@ int main(int argc, char **argv)
     printf("DINAMO-ML against PyTorch, same weights and batch: %zu parameters, K=%d, "
            "M=%d, %d bins, U=%d shared histograms, dropout %.2f, one thread each\n",
            dn_mlmodel_num_params(m), bt.B, bt.M, bt.nb, bt.U, cfg.dropout);
-    printf("  ours:    OpenBLAS core %s (OPENBLAS_CORETYPE=%s)\n", dn_blas_corename(),
+    printf("  ours:    products %s; OpenBLAS core %s (OPENBLAS_CORETYPE=%s)\n",
+           dn_smm_backend(), dn_blas_corename(),
            getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "unset");
     if (fprintf(tc.to, "info\n") < 0 || fflush(tc.to))
         goto out;
