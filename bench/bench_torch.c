@@ -274,6 +274,18 @@ static int torch_stop(torch_t *t)
 
 /* ---- our side ----------------------------------------------------------- */
 
+/* The temporary files, removed at exit whichever way the program ends. */
+static char tmp_dir[] = "/tmp/dinamo-bench-torch-XXXXXX", tmp_weights[64], tmp_batch[64];
+
+static void tmp_remove(void)
+{
+    if (tmp_weights[0])
+        unlink(tmp_weights);
+    if (tmp_batch[0])
+        unlink(tmp_batch);
+    rmdir(tmp_dir);
+}
+
 static void die(const char *what)
 {
     fprintf(stderr, "bench_torch: %s\n", what);
@@ -402,11 +414,12 @@ int main(int argc, char **argv)
     if (!w0 || dn_mlmodel_export_raw(m, w0, wlen))
         die("exporting the initial weights failed");
 
-    char dir[] = "/tmp/dinamo-bench-torch-XXXXXX", wpath[64], bpath[64];
-    if (!mkdtemp(dir))
+    if (!mkdtemp(tmp_dir))
         die("mkdtemp failed");
-    snprintf(wpath, sizeof wpath, "%s/weights.f32", dir);
-    snprintf(bpath, sizeof bpath, "%s/batch.bin", dir);
+    atexit(tmp_remove);
+    const char *wpath = tmp_weights, *bpath = tmp_batch;
+    snprintf(tmp_weights, sizeof tmp_weights, "%s/weights.f32", tmp_dir);
+    snprintf(tmp_batch, sizeof tmp_batch, "%s/batch.bin", tmp_dir);
     if (file_write(wpath, w0, wlen) || batch_write(bpath, &bt, &cfg, patience, max_steps))
         die("writing the weights or the batch failed");
 
@@ -596,9 +609,6 @@ out:
             rc = 1;
         }
     }
-    unlink(wpath);
-    unlink(bpath);
-    rmdir(dir);
     free(w0);
     batch_free(&bt);
     dn_mlmodel_destroy(&m);
