@@ -162,26 +162,32 @@ static inline NN_BODY void linear_outer(float *out, const float *inp, const floa
     }
 }
 
+/* weight_is_t: w is weight_t[C][OC] (a product LIBXSMM generates), else weight[OC][C] */
+static inline NN_BODY void linear_forward_either(float *out, const float *inp, const float *w,
+                                                 const float *bias, int N, int C, int OC,
+                                                 int weight_is_t)
+{
+    float beta = linear_bias_rows(out, bias, N, OC);
+    if (C == 1)
+        linear_outer(out, inp, w, beta, N, OC);
+    else if (weight_is_t)
+        dn_smm_nn(N, OC, C, inp, C, w, OC, beta, out, OC);
+    else
+        dn_smm_nt(N, OC, C, inp, C, w, C, beta, out, OC);
+}
+
 static inline NN_BODY void
 linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                int N, int C, int OC)
 {
-    float beta = linear_bias_rows(out, bias, N, OC);
-    if (C == 1)
-        linear_outer(out, inp, weight, beta, N, OC);
-    else
-        dn_smm_nt(N, OC, C, inp, C, weight, C, beta, out, OC);
+    linear_forward_either(out, inp, weight, bias, N, C, OC, 0);
 }
 
 static inline NN_BODY void
 linear_forward_wt(float *out, const float *inp, const float *weight_t, const float *bias,
                   int N, int C, int OC)
 {
-    float beta = linear_bias_rows(out, bias, N, OC);
-    if (C == 1)
-        linear_outer(out, inp, weight_t, beta, N, OC);
-    else
-        dn_smm_nn(N, OC, C, inp, C, weight_t, OC, beta, out, OC);
+    linear_forward_either(out, inp, weight_t, bias, N, C, OC, 1);
 }
 
 static inline NN_BODY void
