@@ -113,11 +113,11 @@ static inline __attribute__((always_inline)) float exp_poly(float x)
     return y * scale;
 }
 
-/* out[0..LANE) = exp_poly(in[i] - shift), lane by lane (out may equal in) */
+/* out[0..LANE) = exp_poly(in[i] - shift[i]), lane by lane (out may equal in) */
 static inline __attribute__((always_inline)) void exp_poly16(float *out, const float *in,
-                                                             float shift)
+                                                             const float *shift)
 {
-    vf16 x = VLOAD(in) - shift;
+    vf16 x = VLOAD(in) - VLOAD(shift);
     x = VSELECT(x < -87.0f, VSPLAT(-87.0f), x);
     x = VSELECT(x > 88.0f, VSPLAT(88.0f), x);
     const vf16 fy = x * 1.44269504088896341f + 0.5f;
@@ -577,14 +577,19 @@ gather_backward(float *dtable, const float *dout, const int *index, int n, int C
 
 /* Per (batch, head) the M x M products run on copies in the caller's scratch
  * (never the stack: M x M floats at the contexts accepted would overflow it),
- * padded with zeros to whole vectors (MP = M, HP = C/H rounded up to LANE), k
- * and v also transposed to [hs][MP], so that every inner loop is a walk of
- * independent outputs. Accumulators are blocks of at most ACC_BLOCK vectors; the per-head
- * bodies are inlined with constant vector counts for the common shapes, so the
- * blocks live in registers. No sum is reassociated: scores sum over t in order,
- * outputs over j in order, exactly as the plain triple loops, so the results do
- * not depend on LANE, the blocking or the target's vector width. Padded lanes
- * hold values that are never read back. */
+ * padded with zeros to whole vectors (MP = M, HP = C/H rounded up to LANE).
+ * The scores are kept transposed, ST[j][i] (key j, query i), and so are the
+ * saved probabilities, masks and every M x M gradient: a row's softmax (over
+ * keys j, for one query i) is then a lane of vectors walked down j, so its
+ * max, its sum and the backward's dot product run for LANE queries at once
+ * with no reduction across lanes. Accumulators are blocks of at most
+ * ACC_BLOCK vectors; the per-head bodies are inlined with constant vector
+ * counts for the common shapes, so the blocks live in registers. No sum is
+ * reassociated: scores sum over t in order, softmax sums and outputs over j in
+ * order, gradients over i or j in order, each product the plain triple loops'
+ * (a b and b a are the same IEEE product), so the results do not depend on
+ * LANE, the blocking or the target's vector width. Padded lanes hold values
+ * that are never read back. */
 #define ACC_BLOCK 2 /* vectors per accumulator row */
 #define ROW_BLOCK 4 /* rows computed together */
 
@@ -607,27 +612,58 @@ static inline __attribute__((always_inline)) att_dims_t att_dims(int M, int C, i
     return a;
 }
 
-/* dst[n][HP] = rows of src (stride C3), zero padded */
+/* dst[n][HP] = rows n < M of src (row stride ss) times scale, zero padded */
 static inline __attribute__((always_inline)) void
-rows_padded(float *dst, const float *src, const att_dims_t *a)
+rows_padded(float *dst, const float *src, int ss, float scale, const att_dims_t *a)
 {
     for (int j = 0; j < a->M; j++) {
-        memcpy(dst + j * a->HP, src + (size_t)j * a->C3, a->hs * sizeof(float));
+        for (int t = 0; t < a->hs; t++)
+            dst[j * a->HP + t] = src[(size_t)j * ss + t] * scale;
         for (int t = a->hs; t < a->HP; t++)
             dst[j * a->HP + t] = 0.0f;
     }
 }
 
-/* dst[hs][MP] = src transposed (stride C3), zero padded */
+/* dst[hs][MP] = src's first hs columns transposed (row stride ss) times scale,
+ * zero padded */
 static inline __attribute__((always_inline)) void
-cols_padded(float *dst, const float *src, const att_dims_t *a)
+cols_padded(float *dst, const float *src, int ss, float scale, const att_dims_t *a)
 {
     for (int t = 0; t < a->hs; t++) {
         for (int j = 0; j < a->M; j++)
-            dst[t * a->MP + j] = src[(size_t)j * a->C3 + t];
+            dst[t * a->MP + j] = src[(size_t)j * ss + t] * scale;
         for (int j = a->M; j < a->MP; j++)
             dst[t * a->MP + j] = 0.0f;
     }
+}
+
+/* dst[M][MP] = an M x M block (stride M), zero padded */
+static inline __attribute__((always_inline)) void
+square_padded(float *dst, const float *src, const att_dims_t *a)
+{
+    for (int j = 0; j < a->M; j++) {
+        memcpy(dst + (size_t)j * a->MP, src + (size_t)j * a->M, a->M * sizeof(float));
+        for (int i = a->M; i < a->MP; i++)
+            dst[(size_t)j * a->MP + i] = 0.0f;
+    }
+}
+
+/* dst[i * ds + t] += src[t][i] * scale (src [hs][MP]) for i < M, t < hs */
+static inline __attribute__((always_inline)) void
+add_cols(float *dst, int ds, const float *src, float scale, const att_dims_t *a)
+{
+    for (int i = 0; i < a->M; i++)
+        for (int t = 0; t < a->hs; t++)
+            dst[(size_t)i * ds + t] += src[t * a->MP + i] * scale;
+}
+
+/* dst[j * ds + t] += src[j][t] (src [M][HP]) for j < M, t < hs */
+static inline __attribute__((always_inline)) void
+add_rows(float *dst, int ds, const float *src, const att_dims_t *a)
+{
+    for (int j = 0; j < a->M; j++)
+        for (int t = 0; t < a->hs; t++)
+            dst[(size_t)j * ds + t] += src[j * a->HP + t];
 }
 
 /* For each of NR rows n: out[n][NV*LANE] = sum over r < R, in order, of
@@ -689,10 +725,9 @@ static inline __attribute__((always_inline)) float *scratch_take(float **cur, si
 static size_t att_scratch_floats(const att_dims_t *a)
 {
     const size_t M = a->M, MP = a->MP, HP = a->HP, hs = a->hs;
-    const size_t scores = hs * MP + M * MP, out = 2 * M * HP,
-                 bwd = 3 * hs * MP + 2 * M * HP + 4 * M * MP;
-    size_t n = scores > out ? scores : out;
-    return n > bwd ? n : bwd;
+    const size_t fwd = 2 * hs * MP + 2 * M * MP + MP,
+                 bwd = 2 * hs * MP + 3 * M * MP + 4 * M * HP;
+    return fwd > bwd ? fwd : bwd;
 }
 
 size_t dn_attention_scratch_floats(int M, int C, int H)
@@ -701,58 +736,56 @@ size_t dn_attention_scratch_floats(int M, int C, int H)
     return att_scratch_floats(&a);
 }
 
+/* One (batch, head) forward: prob and pdrop are this head's [M][M] blocks (ST
+ * layout: [key j][query i]), mask its mask block or NULL. */
 static inline __attribute__((always_inline)) void
-att_scores_head(float *P, float *restrict scratch, const float *base, const att_dims_t *a,
-                const int MV)
+att_fwd_head(float *out, float *prob, float *pdrop, float *mask, float *restrict scratch,
+             const float *base, float p, dn_rng_t *rng, const att_dims_t *a, const int MV)
 {
-    const int M = a->M, MP = a->MP, hs = a->hs;
+    const int M = a->M, MP = a->MP, hs = a->hs, C3 = a->C3;
     float *cur = scratch;
-    float *restrict kT = scratch_take(&cur, (size_t)hs * MP);
-    float *restrict S = scratch_take(&cur, (size_t)M * MP);
-    cols_padded(kT, base + a->C, a);
-    /* torch scales q before q k^T */
-    weighted_rows(S, MP, base, a->C3, 1, a->scale, kT, MP, hs, MV, M);
-    /* each row's max and sum as vector reductions over its MV vectors (lanes
-     * past M masked out), then a fixed pairwise tree over the lanes: the max is
-     * exact in any order, the sum's order is fixed, so every CPU variant gives
-     * the same bits, without a sequential chain of M steps per row */
-    const vi16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    for (int i = 0; i < M; i++) {
-        float *row_s = S + i * MP;
-        vf16 vmx = VSPLAT(-INFINITY);
-        for (int u = 0; u < MV; u++) {
-            const vi16 valid = iota + u * LANE < M;
-            const vf16 x = VSELECT(valid, VLOAD(row_s + u * LANE), VSPLAT(-INFINITY));
-            vmx = VSELECT(x > vmx, x, vmx);
+    float *restrict qT = scratch_take(&cur, (size_t)hs * MP);
+    float *restrict ST = scratch_take(&cur, (size_t)M * MP);
+    float *restrict PD = scratch_take(&cur, (size_t)M * MP);
+    float *restrict oT = scratch_take(&cur, (size_t)hs * MP);
+    float *restrict stat = scratch_take(&cur, (size_t)MP);
+    /* torch scales q before q k^T: ST[j][i] = sum over t of k[j][t] (q[i][t] scale) */
+    cols_padded(qT, base, C3, a->scale, a);
+    weighted_rows(ST, MP, base + a->C, C3, 1, 1.0f, qT, MP, hs, MV, M);
+    /* softmax over j of every query lane i: max, exp, sum, scale */
+    for (int u = 0; u < MV; u++) {
+        const int o = u * LANE;
+        vf16 mx = VLOAD(ST + o);
+        for (int j = 1; j < M; j++) {
+            const vf16 x = VLOAD(ST + (size_t)j * MP + o);
+            mx = VSELECT(x > mx, x, mx);
         }
-        V_TREE(vmx, V_MAX);
-        const float mx = vmx[0];
-        vf16 vsum = VSPLAT(0.0f);
-        for (int u = 0; u < MV; u++) {
-            exp_poly16(row_s + u * LANE, row_s + u * LANE, mx);
-            const vi16 valid = iota + u * LANE < M;
-            vsum += VSELECT(valid, VLOAD(row_s + u * LANE), VSPLAT(0.0f));
+        VSTORE(stat + o, mx);
+        vf16 sum = VSPLAT(0.0f);
+        for (int j = 0; j < M; j++) {
+            float *row = ST + (size_t)j * MP + o;
+            exp_poly16(row, row, stat + o);
+            sum += VLOAD(row);
         }
-        V_TREE(vsum, V_ADD);
-        const float inv = 1.0f / vsum[0];
-        float *row = P + (size_t)i * M;
+        const vf16 inv = 1.0f / sum;
         for (int j = 0; j < M; j++)
-            row[j] = row_s[j] * inv;
+            VSTORE(ST + (size_t)j * MP + o, VLOAD(ST + (size_t)j * MP + o) * inv);
     }
-}
-
-static inline __attribute__((always_inline)) void
-att_out_head(float *out, float *restrict scratch, const float *PD, const float *base,
-             const att_dims_t *a, const int HV)
-{
-    const int M = a->M, HP = a->HP;
-    float *cur = scratch;
-    float *restrict v = scratch_take(&cur, (size_t)M * HP);
-    float *restrict o_s = scratch_take(&cur, (size_t)M * HP);
-    rows_padded(v, base + 2 * a->C, a);
-    weighted_rows(o_s, HP, PD, M, 1, 1.0f, v, HP, M, HV, M);
+    for (int j = 0; j < M; j++)
+        memcpy(prob + (size_t)j * M, ST + (size_t)j * MP, M * sizeof(float));
+    const float *PDp = ST;
+    if (p > 0.0f) {
+        dropout_forward(pdrop, mask, prob, p, M * M, rng);
+        square_padded(PD, pdrop, a);
+        PDp = PD;
+    } else if (pdrop != prob) {
+        memcpy(pdrop, prob, (size_t)M * M * sizeof(float));
+    }
+    /* oT[t][i] = sum over j of v[j][t] PD[j][i] */
+    weighted_rows(oT, MP, base + 2 * a->C, 1, C3, 1.0f, PDp, MP, M, MV, hs);
     for (int i = 0; i < M; i++)
-        memcpy(out + (size_t)i * a->C, o_s + i * HP, a->hs * sizeof(float));
+        for (int t = 0; t < hs; t++)
+            out[(size_t)i * a->C + t] = oT[t * MP + i];
 }
 
 static inline NN_BODY void
@@ -760,29 +793,19 @@ attention_forward(float *out, float *prob, float *pdrop, float *mask, float *scr
                   const float *qkv, float p, int B, int M, int C, int H, dn_rng_t *rng)
 {
     const att_dims_t a = att_dims(M, C, H);
-    const int MV = a.MP / LANE, HV = a.HP / LANE, drop = p > 0.0f;
+    const int MV = a.MP / LANE;
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             const float *base = qkv + (size_t)b * M * a.C3 + h * a.hs;
             float *o = out + (size_t)b * M * C + h * a.hs;
-            float *P = prob + ((size_t)b * H + h) * M * M;
-            float *PD = pdrop + ((size_t)b * H + h) * M * M;
+            const size_t off = ((size_t)b * H + h) * M * M;
+            float *MK = p > 0.0f ? mask + off : NULL;
             if (MV == 1)
-                att_scores_head(P, scratch, base, &a, 1);
+                att_fwd_head(o, prob + off, pdrop + off, MK, scratch, base, p, rng, &a, 1);
             else if (MV == 2)
-                att_scores_head(P, scratch, base, &a, 2);
+                att_fwd_head(o, prob + off, pdrop + off, MK, scratch, base, p, rng, &a, 2);
             else
-                att_scores_head(P, scratch, base, &a, MV);
-            if (drop) {
-                float *MK = mask + ((size_t)b * H + h) * M * M;
-                dropout_forward(PD, MK, P, p, M * M, rng);
-            } else if (PD != P) {
-                memcpy(PD, P, (size_t)M * M * sizeof(float));
-            }
-            if (HV == 1)
-                att_out_head(o, scratch, PD, base, &a, 1);
-            else
-                att_out_head(o, scratch, PD, base, &a, HV);
+                att_fwd_head(o, prob + off, pdrop + off, MK, scratch, base, p, rng, &a, MV);
         }
 }
 
@@ -791,73 +814,49 @@ att_bwd_head(float *dbase, float *restrict scratch, const float *go_base, const 
              const float *prob, const float *pdrop, const float *mask,
              const att_dims_t *a, const int MV, const int HV)
 {
-    const int M = a->M, MP = a->MP, HP = a->HP, hs = a->hs, C = a->C;
+    const int M = a->M, MP = a->MP, HP = a->HP, hs = a->hs, C = a->C, C3 = a->C3;
     float *cur = scratch;
-    float *restrict vT = scratch_take(&cur, (size_t)hs * MP);
-    float *restrict kp = scratch_take(&cur, (size_t)M * HP);
-    float *restrict dvT = scratch_take(&cur, (size_t)hs * MP);
-    float *restrict dkT = scratch_take(&cur, (size_t)hs * MP);
-    float *restrict dS = scratch_take(&cur, (size_t)M * MP);
-    float *restrict pdp = scratch_take(&cur, (size_t)M * MP);
-    float *restrict pp = scratch_take(&cur, (size_t)M * MP);
-    float *restrict dP = scratch_take(&cur, (size_t)M * MP);
-    float *restrict dQ = scratch_take(&cur, (size_t)M * HP);
-    cols_padded(vT, base + 2 * C, a);
-    rows_padded(kp, base + C, a);
-    weighted_rows(dP, MP, go_base, C, 1, 1.0f, vT, MP, hs, MV, M);
-    /* through out = PD v: dv_j = sum over i of PD[i][j] go_i, as dvT[t][j] = sum
-     * over i of go[i][t] PD[i][j] (rows of PD padded to MP) */
-    for (int i = 0; i < M; i++) {
-        memcpy(pdp + (size_t)i * MP, pdrop + (size_t)i * M, M * sizeof(float));
-        for (int j = M; j < MP; j++)
-            pdp[(size_t)i * MP + j] = 0.0f;
-    }
-    weighted_rows(dvT, MP, go_base, 1, C, 1.0f, pdp, MP, M, MV, hs);
-    /* through the softmax, a row at a time on padded copies of P's rows: ds = P
-     * (dp - P . dp), the dot product as a vector reduction (lanes past M masked,
-     * a fixed tree), ds zero past M */
-    const vi16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    for (int i = 0; i < M; i++) {
-        float *P = pp + (size_t)i * MP, *dp_s = dP + (size_t)i * MP;
-        memcpy(P, prob + (size_t)i * M, M * sizeof(float));
-        for (int j = M; j < MP; j++)
-            P[j] = 0.0f;
-        if (mask) {
-            const float *mk = mask + (size_t)i * M;
-            for (int j = 0; j < M; j++)
-                dp_s[j] *= mk[j];
-        }
-        vf16 vdot = VSPLAT(0.0f);
-        for (int u = 0; u < MV; u++) {
-            const vi16 valid = iota + u * LANE < M;
-            vdot += VSELECT(valid, VLOAD(P + u * LANE) * VLOAD(dp_s + u * LANE), VSPLAT(0.0f));
-        }
-        V_TREE(vdot, V_ADD);
-        const float dot = vdot[0];
-        float *ds = dS + (size_t)i * MP;
-        for (int u = 0; u < MV; u++) {
-            const vi16 valid = iota + u * LANE < M;
-            const vf16 d = VLOAD(P + u * LANE) * (VLOAD(dp_s + u * LANE) - dot);
-            VSTORE(ds + u * LANE, VSELECT(valid, d, VSPLAT(0.0f)));
+    float *restrict goT = scratch_take(&cur, (size_t)hs * MP);
+    float *restrict dqT = scratch_take(&cur, (size_t)hs * MP);
+    float *restrict dST = scratch_take(&cur, (size_t)M * MP);
+    float *restrict Pp = scratch_take(&cur, (size_t)M * MP);
+    float *restrict PDp = scratch_take(&cur, (size_t)M * MP);
+    float *restrict gop = scratch_take(&cur, (size_t)M * HP);
+    float *restrict qs = scratch_take(&cur, (size_t)M * HP);
+    float *restrict dvp = scratch_take(&cur, (size_t)M * HP);
+    float *restrict dkp = scratch_take(&cur, (size_t)M * HP);
+    cols_padded(goT, go_base, C, 1.0f, a);
+    rows_padded(gop, go_base, C, 1.0f, a);
+    rows_padded(qs, base, C3, a->scale, a);
+    square_padded(Pp, prob, a);
+    square_padded(PDp, pdrop, a);
+    /* through out = PD v: dPD[j][i] = sum over t of v[j][t] go[i][t]; dv[j] = sum
+     * over i of PD[j][i] go[i] */
+    weighted_rows(dST, MP, base + 2 * C, C3, 1, 1.0f, goT, MP, hs, MV, M);
+    weighted_rows(dvp, HP, PDp, MP, 1, 1.0f, gop, HP, M, HV, M);
+    /* through dropout and the softmax: dS = P (dP - sum over j of P dP), per query
+     * lane, the sums walking down j */
+    if (mask)
+        for (int j = 0; j < M; j++)
+            for (int i = 0; i < M; i++)
+                dST[(size_t)j * MP + i] *= mask[(size_t)j * M + i];
+    for (int u = 0; u < MV; u++) {
+        const int o = u * LANE;
+        vf16 acc = VSPLAT(0.0f);
+        for (int j = 0; j < M; j++)
+            acc += VLOAD(Pp + (size_t)j * MP + o) * VLOAD(dST + (size_t)j * MP + o);
+        for (int j = 0; j < M; j++) {
+            float *d = dST + (size_t)j * MP + o;
+            VSTORE(d, VLOAD(Pp + (size_t)j * MP + o) * (VLOAD(d) - acc));
         }
     }
-    /* through S = (q * scale) k^T */
-    weighted_rows(dQ, HP, dS, MP, 1, 1.0f, kp, HP, M, HV, M);
-    for (int i = 0; i < M; i++) {
-        const float *dq_s = dQ + (size_t)i * HP;
-        float *dqo = dbase + (size_t)i * a->C3;
-        for (int t = 0; t < hs; t++)
-            dqo[t] += dq_s[t] * a->scale;
-    }
-    /* dkT[t][j] = sum over i of (q[i][t] scale) dS[i][j] */
-    weighted_rows(dkT, MP, base, 1, a->C3, a->scale, dS, MP, M, MV, hs);
-    for (int j = 0; j < M; j++) {
-        float *dk = dbase + (size_t)j * a->C3 + C, *dv = dk + C;
-        for (int t = 0; t < hs; t++) {
-            dk[t] += dkT[t * MP + j];
-            dv[t] += dvT[t * MP + j];
-        }
-    }
+    /* through S = (q scale) k^T: dqT[t][i] = sum over j of k[j][t] dS[j][i], then
+     * times scale; dk[j] = sum over i of dS[j][i] (q[i] scale) */
+    weighted_rows(dqT, MP, base + C, 1, C3, 1.0f, dST, MP, M, MV, hs);
+    weighted_rows(dkp, HP, dST, MP, 1, 1.0f, qs, HP, M, HV, M);
+    add_cols(dbase, C3, dqT, a->scale, a);
+    add_rows(dbase + C, C3, dkp, a);
+    add_rows(dbase + 2 * C, C3, dvp, a);
 }
 
 static inline NN_BODY void

@@ -110,13 +110,17 @@ size_t dn_attention_scratch_floats(int M, int C, int H);
  *   scratch         dn_attention_scratch_floats(M, C, H) floats the kernel
  *                   overwrites; not shared with a call running at the same time
  *   qkv[B][M][3C]   q | k | v of each token (C = d_model, H heads of C/H)
- *   prob[B][H][M][M] softmax(q k^T / sqrt(C/H)) saved for backward
- *   pdrop[B][H][M][M] prob after dropout (the probabilities used), saved
- *   mask[B][H][M][M] dropout mask (p == 0: ignored, may be NULL; then pdrop may
- *                    alias prob)
+ *   prob[B][H][M][M] softmax(q k^T / sqrt(C/H)) saved for backward, each
+ *                    (b, h) block transposed: [key j][query i] (the layout the
+ *                    kernels reduce fastest in; only they read it)
+ *   pdrop[B][H][M][M] prob after dropout (the probabilities used), saved, same
+ *                    layout
+ *   mask[B][H][M][M] dropout mask, same layout (p == 0: ignored, may be NULL;
+ *                    then pdrop may alias prob)
  *   out[B][M][C]     concatenated heads: pdrop @ v
- * Dropout draws come from *rng in (b, h, i, j) order, each (b, h) block as one
- * dn_dropout_draw of M*M; rng NULL: mask holds masks drawn so before. */
+ * Dropout draws come from *rng in (b, h, j, i) order (the blocks' memory order),
+ * each (b, h) block as one dn_dropout_draw of M*M; rng NULL: mask holds masks
+ * drawn so before. */
 void dn_attention_forward(float *out, float *prob, float *pdrop, float *mask,
                           float *scratch, const float *qkv, float p, int B, int M, int C,
                           int H, dn_rng_t *rng);
