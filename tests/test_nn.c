@@ -580,8 +580,11 @@ Test(nn, dropout_rate_scale_and_determinism)
     dn_dropout_backward(dx, x, mask, n);
     for (int i = 0; i < n; i++)
         cr_assert_eq(dx[i], x[i] * mask[i]);
-    /* element 2k comes from the low half of draw k, 2k+1 from the high half,
-     * across the kernel's internal blocks and for an odd count */
+    /* The mask's definition, written out here one generator at a time: one draw
+     * of the caller's generator seeds 8 xoshiro256** streams (dn_rng_seed_stream,
+     * stream = lane); draw k is stream k % 8's output k / 8; element 2k comes
+     * from the low half of draw k, 2k+1 from the high half; across the kernel's
+     * internal blocks and for an odd count. */
     for (int q = 0; q < 3; q++) {
         const float pq = q == 0 ? 0.3f : q == 1 ? 0.5f : 1.0f;
         const int nq = 1001;
@@ -591,16 +594,28 @@ Test(nn, dropout_rate_scale_and_determinism)
         dn_dropout_forward(y, mask, x, pq, nq, &k1);
         const uint64_t th = pq >= 1.0f ? UINT64_C(4294967296)
                                        : (uint64_t)((double)pq * 4294967296.0);
+        const uint64_t seed = dn_rng_next(&k2);
+        dn_rng_t lanes[8];
+        for (int l = 0; l < 8; l++)
+            dn_rng_seed_stream(&lanes[l], seed, (uint64_t)l);
         uint64_t r = 0;
         for (int i = 0; i < nq; i++) {
             if (!(i & 1))
-                r = dn_rng_next(&k2);
+                r = dn_rng_next(&lanes[(i / 2) % 8]);
             uint64_t half = i & 1 ? r >> 32 : r & 0xffffffffu;
             float want = half < th ? 0.0f : 1.0f / (1.0f - pq);
             cr_assert(mask[i] == want, "p %.2f: mask[%d] = %g, want %g", pq, i, mask[i],
                       want);
         }
         cr_assert(memcmp(&k1, &k2, sizeof k1) == 0, "p %.2f: draws consumed differ", pq);
+    }
+    /* two masks in a row differ (the second call's seed is the next draw) */
+    {
+        dn_rng_t k;
+        dn_rng_seed(&k, 11);
+        dn_dropout_draw(mask, 0.5f, 256, &k);
+        dn_dropout_draw(mask2, 0.5f, 256, &k);
+        cr_assert(memcmp(mask, mask2, 256 * sizeof(float)) != 0, "consecutive masks equal");
     }
     /* p = 0: identity, mask of ones, no draws */
     dn_rng_t c0 = a;

@@ -78,14 +78,15 @@ void dn_softmax_forward(float *out, const float *inp, int N, int C);
 void dn_softmax_backward(float *dinp, const float *dout, const float *out,
                          int N, int C);
 
-/* Inverted dropout: mask[i] = 0 with probability p, else 1/(1-p), drawn from
- * *rng one uniform per element in order; out = inp * mask. p == 0 copies and
+/* Inverted dropout: mask[i] = 0 with probability p, else 1/(1-p); a mask takes
+ * exactly one draw of *rng (the seed of eight generators run side by side: see
+ * nn.c) and is a pure function of it, p and n; out = inp * mask. p == 0 copies and
  * fills mask with 1 (mask may be NULL then). out may equal inp. rng NULL: the
  * mask was drawn before (dn_dropout_draw) and is only applied. */
 void dn_dropout_forward(float *out, float *mask, const float *inp, float p,
                         int n, dn_rng_t *rng);
 /* Draws the mask dn_dropout_forward(.., n, rng) would draw (0 < p), consuming
- * the same numbers, so masks can be drawn ahead of the data they drop. */
+ * the same draw, so masks can be drawn ahead of the data they drop. */
 void dn_dropout_draw(float *mask, float p, int n, dn_rng_t *rng);
 /* dinp += dout * mask. */
 void dn_dropout_backward(float *dinp, const float *dout, const float *mask,
