@@ -670,12 +670,24 @@ cols_padded(float *dst, const float *src, int ss, float scale, const att_dims_t 
     }
 }
 
+/* dst[0..n) = src[0..n): rows this short (M floats) cost more as a libc call
+ * each than as a few vector moves */
+static inline __attribute__((always_inline)) void copy_short(float *dst, const float *src,
+                                                             int n)
+{
+    int i = 0;
+    for (; i + LANE <= n; i += LANE)
+        VSTORE(dst + i, VLOAD(src + i));
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
+
 /* dst[M][MP] = an M x M block (stride M), zero padded */
 static inline __attribute__((always_inline)) void
 square_padded(float *dst, const float *src, const att_dims_t *a)
 {
     for (int j = 0; j < a->M; j++) {
-        memcpy(dst + (size_t)j * a->MP, src + (size_t)j * a->M, a->M * sizeof(float));
+        copy_short(dst + (size_t)j * a->MP, src + (size_t)j * a->M, a->M);
         for (int i = a->M; i < a->MP; i++)
             dst[(size_t)j * a->MP + i] = 0.0f;
     }
@@ -805,7 +817,7 @@ att_fwd_head(float *out, float *prob, float *pdrop, float *mask, float *restrict
             VSTORE(ST + (size_t)j * MP + o, VLOAD(ST + (size_t)j * MP + o) * inv);
     }
     for (int j = 0; j < M; j++)
-        memcpy(prob + (size_t)j * M, ST + (size_t)j * MP, M * sizeof(float));
+        copy_short(prob + (size_t)j * M, ST + (size_t)j * MP, M);
     const float *PDp = ST;
     if (p > 0.0f) {
         dropout_forward(pdrop, mask, prob, p, M * M, rng);
