@@ -3,7 +3,10 @@
 # instruction (VEX/EVEX encoded: a 'v' mnemonic, a ymm/zmm/opmask register or
 # xmm16-31) outside the kernel instances that are chosen at run time, i.e.
 # functions named *_v3 (x86-64-v3) or *_v4 (x86-64-v4), lib/core/nn.c's
-# multiversioned kernels.
+# multiversioned kernels (and smm.c's transpose), and LIBXSMM's own
+# internal_*_avx2 / internal_*_avx512 helpers, which LIBXSMM calls only after
+# its CPUID check says the CPU has them (its code generator emits nothing the
+# CPU lacks either: it runs at run time, for the CPU it finds).
 # Usage: scripts/check-portable.sh BINARY...  (the image build runs it on
 # build-portable/). Prints each offending function; exits 1 when there is one,
 # 2 when it cannot check.
@@ -19,7 +22,7 @@ for bin in "$@"; do
         {
             vex = $2 ~ /^v/ || $0 ~ /%([yz]mm[0-9]|xmm(1[6-9]|2[0-9]|3[01])|k[0-7])/
             if (!vex) next
-            if (f ~ /_v[34]$/) inst[f] = 1
+            if (f ~ /_v[34]$/ || f ~ /^internal_[a-z0-9_]+_avx(2|512[a-z0-9_]*)$/) inst[f] = 1
             else if (!(f in bad)) { bad[f] = $2; order[++nbad] = f }
         }
         END {

@@ -99,7 +99,7 @@ static void transpose_scalar(float *dst, const float *src, int R, int C, int r0,
 /* 8 x 8 blocks in AVX registers (the classic unpack / shuffle / lane-permute
  * sequence), the edges one by one: a weight matrix of 100 x 300 floats in about
  * 4 us instead of 30. */
-__attribute__((target("avx2"))) static void transpose_avx2(float *dst, const float *src,
+__attribute__((target("avx2"))) static void transpose_v3(float *dst, const float *src,
                                                            int R, int C)
 {
     const int R8 = R & ~7, C8 = C & ~7;
@@ -138,7 +138,7 @@ __attribute__((target("avx2"))) static void transpose_avx2(float *dst, const flo
 void dn_smm_transpose(float *dst, const float *src, int R, int C)
 {
     if (__builtin_cpu_supports("avx2"))
-        transpose_avx2(dst, src, R, C);
+        transpose_v3(dst, src, R, C);
     else
         transpose_scalar(dst, src, R, C, 0, R, 0, C);
 }
