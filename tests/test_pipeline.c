@@ -302,6 +302,13 @@ Test(pipeline, lockstep_scores_and_metrics_equal_the_offline_tool)
     check_metrics_equal(0, "s");
     check_metrics_equal(0, "ml");
     check_references_root(0);
+    /* Security on: scorer_ml took the registry's publications instead of
+     * reading each version again (issue 21), and scored as the tool does. */
+    int rc = sh("line=$(grep 'taken as published' %s/logs/scorer_ml.log | tail -n 1); "
+                "echo \"$line\" >&2; "
+                "n=$(echo \"$line\" | sed -n 's/.* \\([0-9]*\\) taken as published.*/\\1/p'); "
+                "[ \"${n:-0}\" -ge 1 ]", rundir);
+    cr_assert_eq(rc, 0, "scorer_ml took no published version on a secured weights socket");
 }
 
 /* ---- horizons ---- */
@@ -1020,6 +1027,10 @@ Test(pipeline, forged_weights_on_the_weights_socket_are_never_loaded)
     int rc = sh("n=$(sed -n 's/.*weights \\([0-9]*\\) announced.*/\\1/p' %s/logs/scorer_ml.log | "
                 "tail -n 1); [ \"${n:-0}\" -ge 100 ]", rundir);
     cr_assert_eq(rc, 0, "scorer_ml did not hear the %d forged versions", sent);
+    /* Security off: nothing is taken from the socket, whoever published it. */
+    rc = sh("grep 'taken as published' %s/logs/scorer_ml.log | tail -n 1 | "
+            "grep -q ' 0 taken as published'", rundir);
+    cr_assert_eq(rc, 0, "scorer_ml took versions from an unsecured weights socket");
 }
 
 /* The same forger against a live cluster (the probe of issue 17: there

@@ -51,6 +51,7 @@ typedef struct registry_t {
     double forget_s;
     double last_forget;
     uint64_t requests, refused, repeated, stale, published, send_failed;
+    double put_s, publish_s; /* seconds in WEIGHTS_PUT (check, store, publish), publishing */
     uint64_t by_op[DINAMO__REGISTRY_OP__REGISTRY_PING + 1];
 } registry_t;
 
@@ -217,6 +218,7 @@ static int check_weights(const Dinamo__RegistryRequest *q, Dinamo__Envelope **en
 
 static int weights_put(registry_t *rg, const Dinamo__RegistryRequest *q, dn_err_t *err)
 {
+    double t0 = dn_clock_mono();
     Dinamo__Envelope *env = NULL;
     int rc = check_weights(q, &env, err);
     if (rc)
@@ -232,7 +234,9 @@ static int weights_put(registry_t *rg, const Dinamo__RegistryRequest *q, dn_err_
                                   q->value.len, q->has_keep_last ? (int)q->keep_last : 0, err);
     if (!rc && !again) {
         char *stored_producer = env->producer; /* the PUB stamps its own, then ... */
+        double t1 = dn_clock_mono();
         int src = dn_sock_send(rg->pub, env, 0, &e);
+        rg->publish_s += dn_clock_mono() - t1;
         env->producer = stored_producer;       /* ... the decoded one is freed */
         if (src && src != DN_BUS_TIMEOUT)
             dn_log(DN_LOG_WARN, "weights %s v%llu: publish failed: %s", q->histogram_key,
@@ -245,6 +249,7 @@ static int weights_put(registry_t *rg, const Dinamo__RegistryRequest *q, dn_err_
     if (again)
         rg->repeated++;
     dn_msg_free(&env);
+    rg->put_s += dn_clock_mono() - t0;
     return rc;
 }
 
@@ -466,7 +471,8 @@ static void stop(dn_node_t *node, void *self)
     registry_t *rg = self;
     dn_log(DN_LOG_INFO, "stopped: %llu requests (%llu GET, %llu CAS, %llu SCAN, "
            "%llu APPLY, %llu WEIGHTS_PUT, %llu WEIGHTS_GET/LATEST), %llu rejected, %llu "
-           "repeated, %llu stale, %llu weights published, %llu answers not sent",
+           "repeated, %llu stale, %llu weights published, %llu answers not sent; %.3f s in "
+           "WEIGHTS_PUT (%.3f s publishing)",
            (unsigned long long)rg->requests,
            (unsigned long long)rg->by_op[DINAMO__REGISTRY_OP__REGISTRY_GET],
            (unsigned long long)rg->by_op[DINAMO__REGISTRY_OP__REGISTRY_CAS],
@@ -477,7 +483,7 @@ static void stop(dn_node_t *node, void *self)
                                 rg->by_op[DINAMO__REGISTRY_OP__REGISTRY_WEIGHTS_LATEST]),
            (unsigned long long)rg->refused, (unsigned long long)rg->repeated,
            (unsigned long long)rg->stale, (unsigned long long)rg->published,
-           (unsigned long long)rg->send_failed);
+           (unsigned long long)rg->send_failed, rg->put_s, rg->publish_s);
 }
 
 int main(int argc, char **argv)

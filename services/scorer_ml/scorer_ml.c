@@ -218,6 +218,33 @@ static void destroy(void *self)
     free(m);
 }
 
+/* Whether CURVE lets only the registry publish on the weights socket, so
+ * that what arrives there is the registry's own publication: security on,
+ * and the socket binds (it admits only keys with the registry role) or every
+ * server it connects to is named by such a key. Security off: anyone who
+ * reaches the socket may publish (issue 17). */
+static int only_registry_publishes(dn_node_t *node)
+{
+    if (dn_node_peer_roles(node, NULL) == DN_NODE_ALL_ROLES)
+        return 0;
+    const char *p = dn_node_str(node, "weights");
+    if (!strncmp(p, "bind:", 5))
+        return 1; /* dn_sock_new refuses bind and connect on one secured socket */
+    while (*p) {
+        char name[128];
+        size_t len = strcspn(p, ","), at = strcspn(p, "@");
+        if (strncmp(p, "connect:", 8) || at >= len || at - 8 >= sizeof name)
+            return 0;
+        memcpy(name, p + 8, at - 8);
+        name[at - 8] = '\0';
+        int roles = dn_node_peer_roles(node, name);
+        if (roles < 0 || !(roles & DN_ROLE_REGISTRY))
+            return 0;
+        p += len + (p[len] == ',');
+    }
+    return 1;
+}
+
 static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_err_t *err)
 {
     int64_t seed = 0;
@@ -233,7 +260,7 @@ static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_
     if ((rc = dn_node_int(node, "seed", 0, INT64_MAX, &seed, err)))
         goto fail;
     if (!(dealer = dn_node_socket(node, ZMQ_DEALER, "registry", NULL, err)) ||
-        !(m->weights = ml_weights_new(dealer, opts->live, err)) ||
+        !(m->weights = ml_weights_new(dealer, opts->live, only_registry_publishes(node), err)) ||
         !(wsub = dn_node_socket(node, ZMQ_SUB, "weights", &weights_opts, err))) {
         rc = err->code;
         goto fail;
@@ -242,8 +269,9 @@ static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_
         goto fail;
     m->policy = dn_node_policy(node);
     m->seed = (uint64_t)seed;
-    dn_log(DN_LOG_INFO, "seed %llu, registry %s", (unsigned long long)m->seed,
-           dn_node_str(node, "registry"));
+    dn_log(DN_LOG_INFO, "seed %llu, registry %s, weights published by %s", (unsigned long long)m->seed,
+           dn_node_str(node, "registry"), only_registry_publishes(node) ?
+           "the registry only (wanted versions taken from it)" : "anyone (news only)");
     *out = m;
     return 0;
 fail:

@@ -9,7 +9,12 @@
  * reaches that socket can publish there (issue 17: all-zero weights as
  * version 10^9 replaced a model and, being the newest, locked the trainer's
  * versions out), so its blob is never loaded; a version is loaded only as
- * the registry returns it. */
+ * the registry returns it. Except on a secured socket (trust_socket): CURVE
+ * admits there only the registry's key (docs/pipeline.md, Security), so what
+ * arrives is the registry's own publication of a version it stored, and a
+ * wanted one is taken from it after the checks a read from the registry
+ * passes, instead of being read again (a megabyte through CURVE, the
+ * registry's LMDB and its loop: issue 21). */
 #include "weights.h"
 
 #include <stdio.h>
@@ -30,13 +35,14 @@ static const dn_registry_opts_t READ_OPTS = {.retry_ms = 500, .timeout_ms = 2000
 
 struct ml_weights_t {
     dn_registry_t *registry;
-    int live;
-    uint64_t received, from_store, rejected, unused, mismatches;
+    int live, trust_socket;
+    uint64_t received, from_socket, from_store, rejected, unused, mismatches;
     uint64_t unconfirmed; /* versions announced on the socket the registry did not have */
+    double fetch_s;       /* seconds reading versions from the registry */
     int64_t highest_loaded; /* over every key, -1: none */
 };
 
-ml_weights_t *ml_weights_new(dn_sock_t *registry, int live, dn_err_t *err)
+ml_weights_t *ml_weights_new(dn_sock_t *registry, int live, int trust_socket, dn_err_t *err)
 {
     ml_weights_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -44,6 +50,7 @@ ml_weights_t *ml_weights_new(dn_sock_t *registry, int live, dn_err_t *err)
         return NULL;
     }
     self->live = live;
+    self->trust_socket = trust_socket;
     self->highest_loaded = -1;
     if (!(self->registry = dn_registry_new(registry, "scorer_ml", &READ_OPTS, err))) {
         free(self);
@@ -110,6 +117,15 @@ static int weights_fit(dn_ml_t *ml, const Dinamo__ModelWeights *w, dn_err_t *err
     return 0;
 }
 
+/* Version v of k may still be wanted and is not at hand. */
+static int cache_wants(const ml_weights_t *self, const ml_wkey_t *k, uint64_t v)
+{
+    const ml_wcache_t *c = k->cache;
+    int keep = self->live ? (c->loaded < 0 || (int64_t)v > c->loaded)
+                          : (v >= k->n_good && v <= k->n_good + ML_CACHE_AHEAD);
+    return keep && !cache_find(c, v); /* at hand: a republication, the same weights */
+}
+
 /* Takes *env_p (a fitting ModelWeights envelope) into k's cache when it may
  * still be wanted; frees it otherwise. */
 static void cache_put(ml_weights_t *self, const ml_wkey_t *k, Dinamo__Envelope **env_p)
@@ -117,10 +133,7 @@ static void cache_put(ml_weights_t *self, const ml_wkey_t *k, Dinamo__Envelope *
     ml_wcache_t *c = k->cache;
     const Dinamo__ModelWeights *w = (*env_p)->weights;
     uint64_t v = w->version;
-    int keep = self->live ? (c->loaded < 0 || (int64_t)v > c->loaded)
-                          : (v >= k->n_good && v <= k->n_good + ML_CACHE_AHEAD);
-    if (keep && cache_find(c, v))
-        keep = 0; /* a republication (trainer restart): the same weights */
+    int keep = cache_wants(self, k, v);
     ml_wver_t *p = keep ? realloc(c->v, (size_t)(c->n + 1) * sizeof *p) : NULL;
     if (!p) {
         self->unused += !keep;
@@ -140,6 +153,42 @@ static void cache_put(ml_weights_t *self, const ml_wkey_t *k, Dinamo__Envelope *
         cache_drop(c, 0);
 }
 
+/* Copies the registry's publication env of a wanted version of k into k's
+ * cache, checked as store_fetch checks a read. 1 when taken; 0 when not (out
+ * of memory, or it fails a check: counted and logged; the version is then
+ * read from the registry, as news). */
+static int take_published(ml_weights_t *self, const ml_wkey_t *k, const Dinamo__Envelope *env)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    Dinamo__Envelope *own = NULL;
+    dn_err_t err = {0};
+    int rc = dn_msg_encode(env, &buf, &len, &err);
+    if (!rc)
+        rc = dn_msg_decode(buf, len, &own, NULL, &err);
+    free(buf);
+    if (rc) /* out of memory: a read from the registry may still do */
+        return 0;
+    if (dn_msg_type(own) != DN_MSG_WEIGHTS || strcmp(own->weights->histogram_key, k->key))
+        rc = dn_err_set(&err, DN_EFORMAT, "not weights of this key");
+    if (!rc)
+        rc = weights_fit(k->ml, own->weights, &err);
+    if (rc) {
+        self->rejected++;
+        DN_LOG_LIMITED(DN_LOG_WARN, "key %s: published version %llu rejected: %s", k->key,
+                       (unsigned long long)env->weights->version, err.msg);
+        dn_msg_free(&own);
+        return 0;
+    }
+    self->from_socket++;
+    uint64_t v = own->weights->version;
+    cache_put(self, k, &own);
+    ml_wcache_t *c = k->cache;
+    if (self->live && v >= c->heard) /* nothing newer announced: no read needed */
+        c->news = 0, c->heard = 0;
+    return 1;
+}
+
 void ml_weights_received(ml_weights_t *self, const ml_wkey_t *k, const Dinamo__Envelope *env)
 {
     self->received++;
@@ -155,6 +204,8 @@ void ml_weights_received(ml_weights_t *self, const ml_wkey_t *k, const Dinamo__E
                        (unsigned long long)v, err.msg);
         return;
     }
+    if (self->trust_socket && cache_wants(self, k, v) && take_published(self, k, env))
+        return;
     /* News, not weights: the registry is asked for that version at the next
      * run that needs weights (live: the highest announced newer than the
      * loaded one; lockstep: the wanted one), at once unless a version
@@ -203,6 +254,7 @@ static int store_fetch(ml_weights_t *self, const ml_wkey_t *k, uint64_t v)
     uint64_t got = v;
     dn_err_t err = {0};
     int rc = weights_read(self, k->key, v, &got, &blob, &len, &err);
+    self->fetch_s += dn_clock_mono() - now;
     if (rc) {
         if (rc != DN_ENOTFOUND)
             DN_LOG_LIMITED(DN_LOG_WARN, "key %s: asking the registry: %s", k->key, err.msg);
@@ -324,10 +376,11 @@ int ml_weights_ready(ml_weights_t *self, const ml_wkey_t *k, uint64_t seq)
 
 void ml_weights_describe(const ml_weights_t *self, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "weights %llu announced, %llu read from the registry, %llu rejected, "
-             "%llu unused, %llu not in the registry; %llu version mismatches; highest version "
-             "loaded %lld", (unsigned long long)self->received,
-             (unsigned long long)self->from_store, (unsigned long long)self->rejected,
+    snprintf(buf, cap, "weights %llu announced, %llu taken as published, %llu read from the "
+             "registry, %llu rejected, "
+             "%llu unused, %llu not in the registry (%.3f s reading); %llu version mismatches; "
+             "highest version loaded %lld", (unsigned long long)self->received,
+             (unsigned long long)self->from_socket, (unsigned long long)self->from_store, (unsigned long long)self->rejected,
              (unsigned long long)self->unused, (unsigned long long)self->unconfirmed,
-             (unsigned long long)self->mismatches, (long long)self->highest_loaded);
+             self->fetch_s, (unsigned long long)self->mismatches, (long long)self->highest_loaded);
 }

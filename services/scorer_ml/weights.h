@@ -74,9 +74,11 @@ typedef struct ml_wkey_t {
 } ml_wkey_t;
 
 /* Versions read through the registry on socket registry (a connected
- * DEALER, borrowed: it must outlive self). Returns NULL with *err set
- * (DN_EINVAL, DN_ENOMEM). */
-ml_weights_t *ml_weights_new(dn_sock_t *registry, int live, dn_err_t *err);
+ * DEALER, borrowed: it must outlive self). trust_socket: the weights socket
+ * admits only the registry's key (security on), so a wanted version is taken
+ * from its publication instead of being read again. Returns NULL with *err
+ * set (DN_EINVAL, DN_ENOMEM). */
+ml_weights_t *ml_weights_new(dn_sock_t *registry, int live, int trust_socket, dn_err_t *err);
 /* Frees *self_p; accepts NULL; nulls it. */
 void ml_weights_destroy(ml_weights_t **self_p);
 
@@ -86,7 +88,8 @@ void ml_wcache_free(ml_wcache_t *c);
 /* A valid ModelWeights envelope from the weights socket for key k (NULL: a
  * key no run has named yet; the registry has it when a run needs it): when it
  * fits the tracker, news that the registry has its version (see the top of
- * this file); else counted as rejected. */
+ * this file), or with trust_socket the version itself when it is wanted
+ * (copied: env stays the caller's); else counted as rejected. */
 void ml_weights_received(ml_weights_t *self, const ml_wkey_t *k, const Dinamo__Envelope *env);
 
 /* Loads into k's tracker the version it needs to score run `seq` now.

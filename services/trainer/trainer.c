@@ -142,12 +142,12 @@ static void stop(dn_node_t *node, void *self)
         ls = dn_lease_stats(tr->lease);
     dn_log(DN_LOG_INFO, "stopped: %llu runs, %llu labels, %llu versions, %llu wrong bin counts, "
            "%llu not learned, %llu labels for unknown runs, keys taken %llu, given back %llu, "
-           "lost %llu",
+           "lost %llu; %.3f s learning, %.3f s putting versions",
            (unsigned long long)tr->runs, (unsigned long long)tr->labels,
            (unsigned long long)tr->versions, (unsigned long long)tr->bad_bins,
            (unsigned long long)tr->learn_failed, (unsigned long long)tr->labels_unknown,
            (unsigned long long)ls.taken, (unsigned long long)ls.given,
-           (unsigned long long)ls.lost);
+           (unsigned long long)ls.lost, tr->learn_s, tr->put_s);
 }
 
 /* ---- configuration and start ------------------------------------------------------------- */

@@ -96,6 +96,7 @@ typedef struct trainer_t {
     double last_ckpt;            /* monotonic time of the last checkpoint */
     dn_lease_share_t said;       /* the share last logged */
     uint64_t runs, labels, versions, bad_bins, learn_failed, labels_unknown, runs_unexpected;
+    double learn_s, put_s;       /* seconds in dn_ml_learn, in putting versions (encode + ack) */
     int renew_rc;                /* a renewal inside dn_ml_learn failed: its code ... */
     dn_err_t renew_err;          /* ... and error, for the training to stop with */
 } trainer_t;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "histo.h"
 #include "log.h"
 #include "mlmodel.h"
@@ -63,6 +64,7 @@ static void weights_msg(const tkey_t *ks, int64_t run_number, uint64_t run_seq, 
 static int put_version(trainer_t *tr, tkey_t *ks, int64_t run_number, uint64_t run_seq,
                        int steps, float loss, dn_err_t *err)
 {
+    double t0 = dn_clock_mono();
     dn_mlmodel_t *m = dn_ml_model(ks->ml);
     size_t n = dn_mlmodel_raw_size(m);
     uint8_t *raw = malloc(n);
@@ -88,6 +90,7 @@ static int put_version(trainer_t *tr, tkey_t *ks, int64_t run_number, uint64_t r
     if (!rc)
         tr->versions++;
     free(raw);
+    tr->put_s += dn_clock_mono() - t0;
     return rc;
 }
 
@@ -147,7 +150,9 @@ static int learn(trainer_t *tr, tkey_t *ks, const item_t *it, dn_err_t *err)
     int steps = 0;
     float loss = NAN;
     dn_err_t e = {0};
+    double t0 = dn_clock_mono();
     int lrc = dn_ml_learn(ks->ml, (int64_t)it->seq, it->x, it->var, &steps, &loss, &e);
+    tr->learn_s += dn_clock_mono() - t0;
     if (tr->renew_rc) { /* not the run's fault: our lease is gone */
         *err = tr->renew_err;
         return tr->renew_rc;
