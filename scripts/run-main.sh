@@ -49,12 +49,13 @@ trap stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 trainers=${DINAMO_TRAINERS:-1}
-# One trainer on a machine with two or more cores: the trainer is the whole
-# critical path of a lockstep stream, so it takes a second core per step (the
-# same weights bit for bit). Several trainers share the cores one each.
-threads=1
-if [ "$trainers" = 1 ] && [ "$(nproc)" -ge 2 ]; then threads=2; fi
-threads=${DINAMO_TRAIN_THREADS:-$threads}
+# One thread per training step. The trainer is the whole critical path of a
+# lockstep stream, but on a 2-core machine a second thread per step competes
+# with the cluster's other services: measured back to back (issue 21), the
+# stream took 7 min 42 s with 2 threads and 6 min 54 s with 1, the same weights
+# bit for bit. DINAMO_TRAIN_THREADS=2 gives a trainer a second core per step
+# where the machine has cores to spare.
+threads=${DINAMO_TRAIN_THREADS:-1}
 # --lifeline: even a kill -9 of this script stops the cluster (and then the
 # progress display, which ends once every service has stopped).
 scripts/cluster.sh start "$rundir" --trainers "$trainers" --train-threads "$threads" \
