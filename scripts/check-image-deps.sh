@@ -30,7 +30,10 @@ need_pkg() { # package, why
 }
 for bin in $bins; do
     for lib in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-        path=$(ldd "$bin" | awk -v l="$lib" '$1 == l {print $3}')
+        # "libx.so.1 => /path (addr)"; the dynamic loader (NEEDED when a static
+        # library such as LIBXSMM uses its symbols) is listed by path alone
+        path=$(ldd "$bin" | awk -v l="$lib" '$1 == l {print $3}
+            $2 !~ /^=>/ && substr($1, length($1) - length(l)) == "/" l {print $1}')
         [ -n "$path" ] || { echo "$bin: $lib not found by ldd"; missing=1; continue; }
         pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -n1 | cut -d: -f1)
         [ -n "$pkg" ] || pkg=$(dpkg -S "$path" 2>/dev/null | head -n1 | cut -d: -f1)
