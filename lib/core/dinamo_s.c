@@ -41,34 +41,41 @@ struct dn_s_t {
 
 enum { N_ARRAYS = 6 };
 
-/* Square roots and pulls, only for the optional outputs. Like chi2_terms below:
- * fixed 8-wide blocks, then a scalar tail with the same arithmetic, out of line
- * so that restrict reaches the vectoriser. They vectorise only because this file
- * is compiled with -fno-math-errno (checked at the top): under ISO C's errno rule
- * a sqrt of a negative must set errno, so GCC keeps every call scalar behind a
- * branch. Nothing here reads errno, and IEEE sqrt is correctly rounded in either
- * form, so the results are the same bits. */
-static __attribute__((noinline)) void sqrt_bins(double *restrict out,
-                                                const double *restrict var, int n)
+/* BIN(j) for j in [0, n): fixed 8-wide blocks, which -O2 vectorises, then a
+ * scalar tail with the same arithmetic. Every loop over bins below is one of
+ * these, kept out of line so that the restrict qualifiers reach the vectoriser. */
+#define FOR_BINS_BY_8(n, BIN)                                                           \
+    do {                                                                                \
+        int j;                                                                          \
+        for (j = 0; j + 8 <= (n); j += 8)                                               \
+            for (int k = 0; k < 8; k++)                                                 \
+                BIN(j + k);                                                             \
+        for (; j < (n); j++)                                                            \
+            BIN(j);                                                                     \
+    } while (0)
+
+/* One bin of each output: the chi2 term, the pull, the reference's sigma. */
+#define CHI2_BIN(j)                                                                     \
+    (terms[j] = (xt[j] - mu[j]) * (xt[j] - mu[j]) / (sx2[j] + sig2[j]))
+#define PULL_BIN(j) (pulls[j] = (xt[j] - mu[j]) / sqrt(sx2[j] + sig2[j]))
+#define SIGMA_BIN(j) (ref_sigma[j] = sqrt(sig2[j]))
+
+/* Square roots and pulls, only for the optional outputs. They vectorise only
+ * because this file is compiled with -fno-math-errno (checked at the top): under
+ * ISO C's errno rule a sqrt of a negative must set errno, so GCC keeps every call
+ * scalar behind a branch. Nothing here reads errno, and IEEE sqrt is correctly
+ * rounded in either form, so the results are the same bits. */
+static __attribute__((noinline)) void sqrt_bins(double *restrict ref_sigma,
+                                                const double *restrict sig2, int n)
 {
-    int j;
-    for (j = 0; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; k++)
-            out[j + k] = sqrt(var[j + k]);
-    for (; j < n; j++)
-        out[j] = sqrt(var[j]);
+    FOR_BINS_BY_8(n, SIGMA_BIN);
 }
 
 static __attribute__((noinline)) void
 pull_bins(double *restrict pulls, const double *restrict xt, const double *restrict sx2,
           const double *restrict mu, const double *restrict sig2, int n)
 {
-    int j;
-    for (j = 0; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; k++)
-            pulls[j + k] = (xt[j + k] - mu[j + k]) / sqrt(sx2[j + k] + sig2[j + k]);
-    for (; j < n; j++)
-        pulls[j] = (xt[j] - mu[j]) / sqrt(sx2[j] + sig2[j]);
+    FOR_BINS_BY_8(n, PULL_BIN);
 }
 
 /* SPEC 2 initial reference: uniform mu0 with the Poisson spread of a histogram of
@@ -190,24 +197,12 @@ const double *dn_s_sigma(const dn_s_t *self)
     return self->sigma;
 }
 
-/* chi2 terms of n bins into terms[n]. Loops run in fixed 8-wide blocks, which
- * -O2 vectorises, then a scalar tail with the same arithmetic; kept out of line
- * so that the restrict qualifiers reach the vectoriser. */
+/* chi2 terms of n bins into terms[n]. */
 static __attribute__((noinline)) void
 chi2_terms(double *restrict terms, const double *restrict xt, const double *restrict sx2,
            const double *restrict mu, const double *restrict sig2, int n)
 {
-    int j;
-    for (j = 0; j + 8 <= n; j += 8) {
-        for (int k = 0; k < 8; k++) {
-            double d = xt[j + k] - mu[j + k];
-            terms[j + k] = d * d / (sx2[j + k] + sig2[j + k]);
-        }
-    }
-    for (; j < n; j++) {
-        double d = xt[j] - mu[j];
-        terms[j] = d * d / (sx2[j] + sig2[j]);
-    }
+    FOR_BINS_BY_8(n, CHI2_BIN);
 }
 
 /* The SPEC 2 update of n bins. 1/W is computed once and multiplied in: within an
@@ -233,12 +228,7 @@ update_bins(double *restrict W, double *restrict S_mu, double *restrict S_sig,
             const double *restrict sx2, double a, int n)
 {
     const double oma = 1.0 - a;
-    int j;
-    for (j = 0; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; k++)
-            UPDATE_BIN(j + k);
-    for (; j < n; j++)
-        UPDATE_BIN(j);
+    FOR_BINS_BY_8(n, UPDATE_BIN);
 }
 
 /* Every output of a chunk in one pass, then its update (score_all_update): chi2
@@ -250,29 +240,16 @@ update_bins(double *restrict W, double *restrict S_mu, double *restrict S_sig,
  * (bench_dinamo_s: ~1.75x the bare step as separate loops, ~1.5x fused). */
 #define SCORE_ALL_BIN(j)                                                                \
     do {                                                                                \
-        double dt_ = xt[j] - mu[j];                                                     \
-        double den_ = sx2[j] + sig2[j];                                                 \
-        terms[j] = dt_ * dt_ / den_;                                                    \
-        pulls[j] = dt_ / sqrt(den_);                                                    \
+        CHI2_BIN(j);                                                                    \
+        PULL_BIN(j);                                                                    \
         ref_mu[j] = mu[j];                                                              \
-        ref_sigma[j] = sqrt(sig2[j]);                                                   \
+        SIGMA_BIN(j);                                                                   \
     } while (0)
 
 #define SCORE_UPDATE_BIN(j)                                                             \
     do {                                                                                \
         SCORE_ALL_BIN(j);                                                               \
         UPDATE_BIN(j);                                                                  \
-    } while (0)
-
-/* BIN(j) for j in [0, n): fixed 8-wide blocks, then the tail. */
-#define FOR_BINS_BY_8(n, BIN)                                                           \
-    do {                                                                                \
-        int j;                                                                          \
-        for (j = 0; j + 8 <= (n); j += 8)                                               \
-            for (int k = 0; k < 8; k++)                                                 \
-                BIN(j + k);                                                             \
-        for (; j < (n); j++)                                                            \
-            BIN(j);                                                                     \
     } while (0)
 
 static __attribute__((noinline)) void
