@@ -538,7 +538,7 @@ static void part_contexts(int B, int part, int *b0, int *nbc)
 }
 
 /* The transposed copy of a Linear weight that lives in params. */
-static const float *wt_of(const dn_mlmodel_t *m, const float *w)
+static float *wt_of(const dn_mlmodel_t *m, const float *w)
 {
     return m->wt + (w - m->params);
 }
@@ -623,9 +623,9 @@ static void refresh_wt(void *arg, int member, int size)
     int task = 0;
     for (int k = 0; k < 4; k++) {
         if (task++ % size == member)
-            dn_smm_transpose(m->wt + (mlp[k]->w0 - m->params), mlp[k]->w0, mlp_w[k], mlp_in[k]);
+            dn_smm_transpose(wt_of(m, mlp[k]->w0), mlp[k]->w0, mlp_w[k], mlp_in[k]);
         if (task++ % size == member)
-            dn_smm_transpose(m->wt + (mlp[k]->w3 - m->params), mlp[k]->w3, mlp_w[k], mlp_w[k]);
+            dn_smm_transpose(wt_of(m, mlp[k]->w3), mlp[k]->w3, mlp_w[k], mlp_w[k]);
     }
     for (int l = 0; l < c->n_layers; l++) {
         const layer_params_t *W = &m->P.layer[l];
@@ -633,7 +633,7 @@ static void refresh_wt(void *arg, int member, int size)
         const int out[4] = {3 * d, d, ff, d}, in[4] = {d, d, d, ff};
         for (int k = 0; k < 4; k++)
             if (task++ % size == member)
-                dn_smm_transpose(m->wt + (w[k] - m->params), w[k], out[k], in[k]);
+                dn_smm_transpose(wt_of(m, w[k]), w[k], out[k], in[k]);
     }
 }
 

@@ -69,23 +69,6 @@ typedef float vf16_u __attribute__((vector_size(4 * LANE), aligned(4), may_alias
 #define VSPLAT(x) __builtin_shuffle((vf16){(x)}, (vi16){0})
 /* lanes of a where mask is all ones, of b where it is zero */
 #define VSELECT(mask, a, b) ((vf16)(((mask) & (vi16)(a)) | (~(mask) & (vi16)(b))))
-/* v[0] = the lanes of v combined by OP in a fixed pairwise tree (lane l with
- * lane l + 8, then l + 4, l + 2, l + 1), in registers: the same operations as
- * the loop `for w = 8, 4, 2, 1: lanes[l] = OP(lanes[l], lanes[l + w])` */
-#define V_ADD(a, b) ((a) + (b))
-#define V_MAX(a, b) VSELECT((b) > (a), (b), (a))
-#define V_TREE(v, OP)                                                                       \
-    do {                                                                                    \
-        v = OP(v, __builtin_shuffle(v, (vi16){8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11,  \
-                                               12, 13, 14, 15}));                           \
-        v = OP(v, __builtin_shuffle(v, (vi16){4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, \
-                                               7}));                                        \
-        v = OP(v, __builtin_shuffle(v, (vi16){2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, \
-                                               3}));                                        \
-        v = OP(v, __builtin_shuffle(v, (vi16){1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, \
-                                               1}));                                        \
-    } while (0)
-
 /* exp for softmax rows, without glibc's call per element. Cephes' expf: x = n ln2
  * + r with a two-part ln2, a degree-5 polynomial for e^r, 2^n through the
  * exponent bits; relative error < 2 ulp on [-87, 88], inputs clamped to that range
@@ -238,8 +221,12 @@ linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
  * CPU variant performs the same lane-wise operations, so all give the same bits. */
 static inline __attribute__((always_inline)) float lanes_total(const float *lanes)
 {
+    /* lane l + 8 onto lane l, then l + 4, l + 2, l + 1, in registers */
     vf16 v = VLOAD(lanes);
-    V_TREE(v, V_ADD);
+    v += __builtin_shuffle(v, (vi16){8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15});
+    v += __builtin_shuffle(v, (vi16){4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7});
+    v += __builtin_shuffle(v, (vi16){2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3});
+    v += __builtin_shuffle(v, (vi16){1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1});
     return v[0];
 }
 
