@@ -26,6 +26,12 @@ void dn_eval_opts_default(dn_eval_opts_t *opts)
     opts->n_hist = 1000;
     opts->horizon_budget = DN_HZ_BUDGET;
     opts->horizon_accept_q = DN_HZ_ACCEPT_Q;
+    opts->n_resamples = 100;
+    opts->debiasing_seed = 22;
+    opts->alpha_metric = DN_ALPHA_AUC;
+    opts->ba_weight = 1.0;
+    opts->n_boot = 100;
+    opts->adaptivity_patience = 1;
 }
 
 static double now_seconds(void)

@@ -17,8 +17,14 @@
 #include "dinamo_ml.h"
 #include "error.h"
 #include "horizon.h"
+#include "metrics.h"
 
 typedef enum { DN_METHOD_S = 0, DN_METHOD_ML = 1 } dn_method_t;
+
+/* What DINAMO-S's alpha is tuned for on the historical regime (the
+ * reference's metric_mode): ROC AUC, or the best weighted balanced accuracy
+ * (ba_weight) over thresholds, median over bootstrap resamples. */
+typedef enum { DN_ALPHA_AUC = 0, DN_ALPHA_WBA = 1 } dn_alpha_metric_t;
 
 typedef struct dn_eval_opts_t {
     dn_method_t method;
@@ -43,12 +49,40 @@ typedef struct dn_eval_opts_t {
     double horizon_accept_q; /* snapshots follow accepted changes above this quantile of
                             * the historical good runs' scores (horizon.h), by default
                             * DN_HZ_ACCEPT_Q; <= 0: never */
+    /* The reference's options (issue 22); defaults are the reference's. */
+    int stat_debiasing;    /* DINAMO-S: chi2 and pulls averaged over n_resamples draws
+                            * resampling the side with the larger integral (dinamo_s.h) */
+    int n_resamples;       /* 100 */
+    uint64_t debiasing_seed; /* 22 */
+    dn_alpha_metric_t alpha_metric; /* DN_ALPHA_AUC */
+    double ba_weight;      /* beta of the weighted balanced accuracy, threshold and
+                            * wba alpha tuning: 1 */
+    int n_boot;            /* bootstrap resamples: threshold tuning and the metrics'
+                            * uncertainties (n_metrics_bootstrap_trials): 100 */
+    int adaptivity_patience; /* good runs in a row at or below threshold that end an
+                            * adaptation (dn_adaptivity): 1 */
     void (*progress)(void *ctx, int done, int total); /* nullable, ML scoring only */
     void *progress_ctx;
 } dn_eval_opts_t;
 
-/* alpha -1 (tune), threshold NAN (tune), n_hist 1000, boot_seed 0, ml_seed 0. */
+/* alpha -1 (tune), threshold NAN (tune), n_hist 1000, boot_seed 0, ml_seed 0,
+ * and the reference's defaults above. */
 void dn_eval_opts_default(dn_eval_opts_t *opts);
+
+/* The reference's metrics of one regime (results_validation.py), at the
+ * threshold used. */
+typedef struct dn_regime_metrics_t {
+    int n_runs;                   /* runs of the regime with a label and a score */
+    int tp, fn, tn, fp;
+    double rate[DN_N_RATES];      /* balanced accuracy, accuracy, sensitivity,
+                                     specificity, precision (metrics.h DN_RATE_*) */
+    double rate_lo[DN_N_RATES];   /* their bootstrap 2.5% and 97.5% percentiles */
+    double rate_hi[DN_N_RATES];   /* (opts->n_boot resamples of the regime's runs) */
+    double jaccard_distance;      /* NAN as dn_eval_result_t.jaccard_distance */
+    double nsteps_to_adapt;       /* dn_adaptivity; NAN without change points */
+    double adaptivity_index;
+    int n_change_points;
+} dn_regime_metrics_t;
 
 typedef struct dn_eval_result_t {
     dn_method_t method;
@@ -82,6 +116,9 @@ typedef struct dn_eval_result_t {
                                   without slow truth or such runs */
     double nominal_specificity;/* specificity on the continual good runs without any
                                   slow defect; NAN without slow truth */
+    /* Both regimes as the reference reports them (the continual one's rates
+     * equal the fields above). */
+    dn_regime_metrics_t historical, continual;
 } dn_eval_result_t;
 
 /* Per-run outputs of scoring a dataset, each nullable when not wanted:

@@ -148,6 +148,7 @@ void dn_threshold_opts_default(dn_threshold_opts_t *o)
     o->hi = 7.5;
     o->n_boot = 100;
     o->seed = 0;
+    o->ba_weight = 1.0;
 }
 
 /* Moves the k-th smallest of v[0..n) to v[k], smaller-or-equal values before it

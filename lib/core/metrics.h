@@ -26,6 +26,9 @@ double dn_roc_auc_work(const double *score, const int8_t *label, int n, void *wo
 typedef struct dn_classification_t {
     int tp, fn, tn, fp, n_skipped;
     double sensitivity, specificity, balanced_accuracy;
+    double accuracy;  /* (tp + tn) / scored runs (sklearn accuracy_score); NAN when none */
+    double precision; /* tp / (tp + fp); 0 when nothing is called bad (sklearn's
+                         precision_score with its default zero_division) */
 } dn_classification_t;
 
 /* Confusion counts of score[n] against label[n], predicting bad when
@@ -39,12 +42,14 @@ void dn_classify(const double *score, const int8_t *label, int n, double thresho
 typedef struct dn_threshold_opts_t {
     int n_grid;      /* thresholds on the grid, >= 1 */
     double lo, hi;   /* grid ends (numpy.linspace(lo, hi, n_grid)) */
-    int n_boot;      /* bootstrap resamples, >= 1 */
+    int n_boot;      /* bootstrap resamples, >= 1 (the reference's n_metrics_bootstrap_trials) */
     uint64_t seed;   /* seed of the dn_rng stream drawing the resamples */
+    double ba_weight;/* beta of the weighted balanced accuracy (sens + beta spec) / (1 + beta)
+                        that is maximised (the reference's ba_weight), finite, >= 0 */
 } dn_threshold_opts_t;
 
 /* Fills *o with the SPEC 4 defaults: 1000 thresholds on [-3.25, 7.5], 100
- * resamples, seed 0. */
+ * resamples, seed 0, ba_weight 1 (plain balanced accuracy). */
 void dn_threshold_opts_default(dn_threshold_opts_t *o);
 
 /* SPEC 4 threshold tuning over the n given (historical) runs. Grid
@@ -61,6 +66,47 @@ void dn_threshold_opts_default(dn_threshold_opts_t *o);
 int dn_threshold_tune(const double *score, const int8_t *label, int n,
                       const dn_threshold_opts_t *opts, double *threshold_out,
                       dn_err_t *err);
+
+/* The threshold scan behind dn_threshold_tune, for its figure (the
+ * reference's plot_threshold_opt_results): the same grid, resamples and
+ * weighted balanced accuracy. For every grid threshold k, over the resamples:
+ * t[k]; sens[3k + 0/1/2], spec[...], wba[...] = the q_lo-th percentile, the
+ * median and the q_hi-th percentile (numpy.percentile, linear; q in 0..100;
+ * resamples without a class skipped for the rates they lack). Any of the
+ * outputs [n_grid] / [3 * n_grid] may be NULL; *best gets exactly what
+ * dn_threshold_tune gives for the same arguments. Returns as dn_threshold_tune. */
+int dn_threshold_scan(const double *score, const int8_t *label, int n,
+                      const dn_threshold_opts_t *opts, double q_lo, double q_hi, double *t,
+                      double *sens, double *spec, double *wba, double *best, dn_err_t *err);
+
+/* Bootstrap uncertainty of the confusion rates at one threshold: n_boot
+ * resamples with replacement of the n runs (dn_rng seeded with seed, index
+ * by index), each classified as dn_classify; lo[r] and hi[r] are the q_lo-th
+ * and q_hi-th percentiles over resamples of rate r (DN_RATE_*; resamples
+ * where a rate is NAN are left out of it). Returns 0; DN_EINVAL (n < 1,
+ * n_boot < 1); DN_ENOMEM. */
+enum { DN_RATE_BALANCED_ACCURACY, DN_RATE_ACCURACY, DN_RATE_SENSITIVITY, DN_RATE_SPECIFICITY,
+       DN_RATE_PRECISION, DN_N_RATES };
+int dn_rates_bootstrap(const double *score, const int8_t *label, int n, double threshold,
+                       int n_boot, uint64_t seed, double q_lo, double q_hi,
+                       double lo[DN_N_RATES], double hi[DN_N_RATES], dn_err_t *err);
+
+/* The reference's adaptivity metrics (metrics.adaptivity_index) over the
+ * change points c with from <= c < to (change[c] != 0), in order. Change
+ * point k's segment runs to the next change point of that list, or to n for
+ * the last (as the reference: the last historical change point's segment
+ * runs on into the continual regime). Walking the segment's good runs
+ * (label 0, finite score): a run at or below threshold adds to a streak, one
+ * above resets it; once the streak reaches patience the segment has
+ * converged with recovered height |score[c] - that run's score|; every good
+ * run walked before that counts a step. A segment that never converges
+ * recovers |score[c] - the segment's last score|. Index = recovered height /
+ * steps, 0 for 0 steps. *nsteps_out and *index_out get the means over change
+ * points, NAN when there is none; *n_changes_out (nullable) their number.
+ * Returns 0, DN_EINVAL (patience < 1, from/to out of [0, n]). */
+int dn_adaptivity(const double *score, const int8_t *label, const uint8_t *change, int n,
+                  int from, int to, double threshold, int patience, double *nsteps_out,
+                  double *index_out, int *n_changes_out, dn_err_t *err);
 
 /* SPEC 4 adaptation time. change[i] != 0 where a rapid change of mu or sigma
  * starts; only change points at index >= n_hist count. For each, up to the next
@@ -89,6 +135,17 @@ int dn_jaccard_distance(const double *xt, const double *ref_mu, const double *re
                         const double *true_mu, const double *true_sigma,
                         const int8_t *label, int n, int n_hist, const double *centres,
                         int n_bins, double *jd_out, dn_err_t *err);
+
+/* dn_jaccard_distance over the good runs with from <= index < to (the
+ * historical regime is [0, n_hist), the continual [n_hist, n)), also handing
+ * back the bands it compares (the reference's uncertainty-coverage figure):
+ * bands[0 .. n_bins) true median, [n_bins .. 2 n_bins) true sigma, then
+ * predicted median, predicted sigma (bands nullable). Returns as
+ * dn_jaccard_distance (DN_EINVAL also for from/to out of [0, n]). */
+int dn_jaccard_bands(const double *xt, const double *ref_mu, const double *ref_sigma,
+                     const double *true_mu, const double *true_sigma, const int8_t *label,
+                     int n, int from, int to, const double *centres, int n_bins, double *bands,
+                     double *jd_out, dn_err_t *err);
 
 /* The q-th percentile (q in 0..100) of v[n] as numpy.percentile with linear
  * interpolation, skipping NaN; NAN when no value is left or q is out of range.
