@@ -20,6 +20,7 @@
 #include "fileio.h"
 #include "histo.h"
 #include "plot.h"
+#include "plot_result.h"
 #include "policy.h"
 #include "results.h"
 #include "severity.h"
@@ -41,7 +42,16 @@ static const char report_help[] =
     "metrics.json is dinamo evaluate's output. The warning threshold is the\n"
     "policy's, else the bad one minus ln 2. With --horizons (DINAMO-S) a run is\n"
     "flagged when any horizon is over its own threshold, and its figure is drawn\n"
-    "against the reference of the horizon that fired (docs/horizons.md).\n";
+    "against the reference of the horizon that fired (docs/horizons.md).\n"
+    "The result figures as the reference implementation draws them (README \"Result\n"
+    "figures\"): threshold_scan.* (sensitivity, specificity and the weighted balanced\n"
+    "accuracy against threshold over the historical regime, medians of --n-boot\n"
+    "resamples with 16-84% bands), results_hist.* (score distributions of both\n"
+    "regimes and the continual confusion matrix), results_scatter.* (score against\n"
+    "run), uncertainty.* and uncertainty_continual.* (true against predicted band,\n"
+    "Jaccard distances; datasets with the generator's truth and bin edges only) and\n"
+    "refs_examples.* (up to 5 runs each of good, misclassified good, bad and\n"
+    "misclassified bad, chosen with seed 22).\n";
 
 typedef struct {
     double score; /* with horizons: the margin over the threshold of the one that fired */
@@ -67,6 +77,10 @@ typedef struct report_t {
     dn_thresholds_t thr;
     flagged_t *fl; /* the flagged runs, highest score first */
     int n_fl, drawn;
+    /* the result figures: what was drawn, and why not when not */
+    double scan_best, jd[2]; /* the figure's Jaccard distances, historical and continual */
+    int unc_drawn, ex_per, ex_count[DN_EX_N];
+    char unc_why[DN_ERRMSG_MAX + 64], ex_why[DN_ERRMSG_MAX + 64];
 } report_t;
 
 static int cmp_flagged(const void *a, const void *b)
@@ -277,6 +291,246 @@ static int draw_flagged(const report_t *r, dn_err_t *err)
     return 0;
 }
 
+/* threshold_scan.*: the scan behind the threshold over the historical runs,
+ * with the evaluation's bootstrap options, bands 16% .. 84% as the
+ * reference's figure. */
+static int draw_scan(report_t *r, dn_err_t *err)
+{
+    dn_threshold_opts_t o;
+    dn_threshold_opts_default(&o);
+    o.n_boot = r->opts.n_boot;
+    o.seed = r->opts.boot_seed;
+    o.ba_weight = r->opts.ba_weight;
+    const size_t g = (size_t)o.n_grid;
+    double *t = malloc(sizeof(double) * 10 * g);
+    if (!t)
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    double *sens = t + g, *spec = sens + 3 * g, *wba = spec + 3 * g;
+    char path[4200], title[512];
+    int rc = dn_threshold_scan(r->score, r->ds->label, r->n_hist, &o, 16, 84, t, sens, spec,
+                               wba, &r->scan_best, err);
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/threshold_scan", r->outdir);
+        snprintf(title, sizeof title, "%s%s%s: threshold scan over the %d historical runs",
+                 r->key, r->key[0] ? " " : "", r->method, r->n_hist);
+        dn_plot_scan_t s = {title, o.n_grid, t, sens, spec, wba, r->scan_best, o.ba_weight,
+                            34, o.n_boot};
+        rc = dn_plot_threshold_scan(path, &s, err);
+    }
+    free(t);
+    return rc;
+}
+
+/* uncertainty.* and uncertainty_continual.*: the true band of the good runs
+ * against the references' predicted band (dn_jaccard_bands) per regime; only
+ * with the generator's truth, known bin edges and 1-D histograms, else
+ * r->unc_why says why not. */
+static int draw_uncertainty(report_t *r, dn_err_t *err)
+{
+    const dn_dataset_t *ds = r->ds;
+    const int n = ds->n_runs, nb = ds->n_bins;
+    if (!ds->true_mu || !ds->true_sigma) {
+        snprintf(r->unc_why, sizeof r->unc_why, "the input carries no truth (the generating "
+                 "Gaussian of each run), which the true band needs");
+        return 0;
+    }
+    if (!ds->edges_known || ds->n_bins_y > 0) {
+        snprintf(r->unc_why, sizeof r->unc_why, "%s", ds->n_bins_y > 0
+                 ? "the histograms are 2-D; the truth is a 1-D Gaussian"
+                 : "the bin edges are unknown (placeholder numbering), and the bands are in x");
+        return 0;
+    }
+    double *xt = malloc(sizeof(double) * ((size_t)n * nb + 10 * (size_t)nb));
+    if (!xt)
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    double *sx2 = xt + (size_t)n * nb, *centres = sx2 + nb, *bands = centres + nb;
+    for (int j = 0; j < nb; j++)
+        centres[j] = 0.5 * (ds->edges[j] + ds->edges[j + 1]);
+    for (int i = 0; i < n; i++) { /* as dn_evaluate: empty runs are rows of NaN */
+        double *row = xt + (size_t)i * nb;
+        if (!(dn_hist_normalise(row, sx2, dn_dataset_row(ds, i),
+                                ds->variances ? ds->variances + (size_t)i * nb : NULL,
+                                nb) > DN_EPS))
+            for (int j = 0; j < nb; j++)
+                row[j] = NAN;
+    }
+    char path[4200], title[512];
+    dn_plot_unc_t u = {title, nb, centres, {bands, bands + 4 * nb}, {NAN, NAN}, 0};
+    int rc = 0;
+    for (int k = 0; k < 2 && !rc; k++) {
+        dn_err_t why = {0};
+        if (dn_jaccard_bands(xt, r->mu, r->sg, ds->true_mu, ds->true_sigma, ds->label, n,
+                             k ? r->n_hist : 0, k ? n : r->n_hist, centres, nb,
+                             bands + 4 * k * nb, &u.jd[k], &why)) {
+            if (why.code == DN_ENOMEM)
+                rc = dn_err_set(err, DN_ENOMEM, "%s", why.msg);
+            else if (k == 1)
+                snprintf(r->unc_why, sizeof r->unc_why, "continual regime: %s", why.msg);
+            else
+                u.bands[0] = NULL; /* the continual figure alone */
+        }
+    }
+    if (!rc && !r->unc_why[0]) {
+        snprintf(title, sizeof title, "%s%s%s: uncertainty coverage of the good runs",
+                 r->key, r->key[0] ? " " : "", r->method);
+        snprintf(path, sizeof path, "%s/uncertainty", r->outdir);
+        rc = u.bands[0] ? dn_plot_uncertainty(path, &u, err) : 0;
+        u.continual_only = 1;
+        snprintf(path, sizeof path, "%s/uncertainty_continual", r->outdir);
+        if (!rc)
+            rc = dn_plot_uncertainty(path, &u, err);
+        r->unc_drawn = rc ? 0 : u.bands[0] ? 2 : 1;
+        r->jd[0] = u.bands[0] ? u.jd[0] : NAN;
+        r->jd[1] = u.jd[1];
+    }
+    free(xt);
+    return rc;
+}
+
+/* refs_examples.*: up to DN_RESULT_EXAMPLES runs of each category, chosen as
+ * the reference does (dn_result_pick_examples, seed DN_RESULT_EXAMPLE_SEED),
+ * each against the reference that scored it (horizon now's). */
+static int draw_examples(report_t *r, dn_err_t *err)
+{
+    const dn_dataset_t *ds = r->ds;
+    const int nb = ds->n_bins, nmax = DN_RESULT_EXAMPLES, cells = nmax * DN_EX_N;
+    if (ds->n_bins_y > 0) {
+        snprintf(r->ex_why, sizeof r->ex_why, "2-D histograms: their figures are the maps "
+                 "of the flagged runs below");
+        return 0;
+    }
+    int pick[DN_RESULT_EXAMPLES * DN_EX_N];
+    dn_err_t why = {0};
+    if (dn_result_pick_examples(r->score, ds->label, ds->n_runs, r->thr.bad, nmax,
+                                DN_RESULT_EXAMPLE_SEED, pick, r->ex_count, &r->ex_per, &why)) {
+        if (why.code == DN_ENOMEM)
+            return dn_err_set(err, DN_ENOMEM, "%s", why.msg);
+        snprintf(r->ex_why, sizeof r->ex_why, "%s", why.msg);
+        return 0;
+    }
+    int64_t run[DN_RESULT_EXAMPLES * DN_EX_N];
+    double score[DN_RESULT_EXAMPLES * DN_EX_N];
+    double *buf = malloc(sizeof(double) * 5 * (size_t)cells * nb + sizeof(double) * nb);
+    if (!buf)
+        return dn_err_set(err, DN_ENOMEM, "out of memory");
+    const size_t plane = (size_t)cells * nb;
+    double *xt = buf, *unc = xt + plane, *rm = unc + plane, *ru = rm + plane, *pu = ru + plane;
+    for (int row = 0; row < r->ex_per; row++)
+        for (int c = 0; c < DN_EX_N; c++) {
+            const int k = row * DN_EX_N + c, i = pick[c * nmax + row];
+            const size_t at = (size_t)k * nb, src = (size_t)i * nb;
+            run[k] = -1;
+            if (i < 0)
+                continue;
+            run[k] = ds->run[i];
+            score[k] = r->score[i];
+            dn_hist_normalise(xt + at, unc + at, dn_dataset_row(ds, i),
+                              ds->variances ? ds->variances + src : NULL, nb);
+            memcpy(rm + at, r->mu + src, sizeof(double) * nb);
+            memcpy(ru + at, r->sg + src, sizeof(double) * nb);
+            dn_hist_chi2(pu + at, xt + at, unc + at, r->mu + src, r->sg + src, nb);
+            for (int j = 0; j < nb; j++)
+                unc[at + j] = sqrt(unc[at + j]);
+        }
+    char path[4200], title[600];
+    snprintf(title, sizeof title, "%s%s%s: examples against the references that scored them, "
+             "threshold %.2f (chosen with seed %d)", r->key, r->key[0] ? " " : "", r->method,
+             r->thr.bad, DN_RESULT_EXAMPLE_SEED);
+    snprintf(path, sizeof path, "%s/refs_examples", r->outdir);
+    dn_plot_examples_t e = {title, r->ex_per, nb, ds->edges_known ? ds->edges : NULL, run,
+                            score, xt, unc, rm, ru, pu, r->thr.bad};
+    int rc = dn_plot_examples(path, &e, err);
+    free(buf);
+    return rc;
+}
+
+/* The result figures of the reference (plot_result.h). */
+static int draw_results(report_t *r, dn_err_t *err)
+{
+    char path[4200], title[512];
+    const char *sep = r->key[0] ? " " : "";
+    dn_plot_scores_t sc = {title, r->ds->n_runs, r->n_hist, r->ds->run, r->score,
+                           r->ds->label, r->thr.bad, DN_RESULT_XLO, DN_RESULT_XHI};
+    int rc = draw_scan(r, err);
+    if (!rc) {
+        snprintf(title, sizeof title, "%s%s%s: score distributions", r->key, sep, r->method);
+        snprintf(path, sizeof path, "%s/results_hist", r->outdir);
+        rc = dn_plot_results_hist(path, &sc, err);
+    }
+    if (!rc) {
+        snprintf(title, sizeof title, "%s%s%s: score of every run", r->key, sep, r->method);
+        snprintf(path, sizeof path, "%s/results_scatter", r->outdir);
+        rc = dn_plot_results_scatter(path, &sc, err);
+    }
+    if (!rc)
+        rc = draw_uncertainty(r, err);
+    if (!rc)
+        rc = draw_examples(r, err);
+    return rc;
+}
+
+/* index.html's section of the result figures, one line on each. */
+static void index_results(const report_t *r, FILE *html)
+{
+    static const char *cat[DN_EX_N] = {"good", "misclassified good", "bad",
+                                       "misclassified bad"};
+    dn_classification_t cm; /* the figure's matrix: horizon now's scores */
+    dn_classify(r->score + r->n_hist, r->ds->label + r->n_hist, r->ds->n_runs - r->n_hist,
+                r->thr.bad, &cm);
+    fputs("<h2>Result figures</h2>\n", html);
+    fprintf(html, "<h3>Threshold scan</h3><p>Sensitivity, specificity and the %s against "
+                  "the threshold over the %d historical runs: medians of %d bootstrap "
+                  "resamples (seed %llu) with their 16%%&ndash;84%% bands; the best "
+                  "threshold %.4f is marked%s.</p>"
+                  "<a href=\"threshold_scan.svg\"><img src=\"threshold_scan.png\"></a>\n",
+            r->opts.ba_weight == 1 ? "balanced accuracy" : "weighted balanced accuracy",
+            r->n_hist, r->opts.n_boot, (unsigned long long)r->opts.boot_seed, r->scan_best,
+            r->scan_best == r->thr.bad ? " (the threshold used)" : " (the threshold used "
+                                                                   "differs: given or tuned "
+                                                                   "otherwise)");
+    fprintf(html, "<h3>Score distributions</h3><p>Scores of the good and bad runs, each "
+                  "class and regime normalised (continual filled, historical dashed), the "
+                  "threshold %.4f, and the continual regime's confusion matrix (counts: "
+                  "%d true good called good, %d called bad; %d true bad called bad, %d "
+                  "called good).</p><a href=\"results_hist.svg\">"
+                  "<img src=\"results_hist.png\"></a>\n",
+            r->thr.bad, cm.tn, cm.fp, cm.tp, cm.fn);
+    fputs("<h3>Score against run</h3><p>The score of every run, good and bad colours, the "
+          "historical regime shaded, the threshold dashed.</p><a href=\"results_scatter.svg\">"
+          "<img src=\"results_scatter.png\"></a>\n", html);
+    fputs("<h3>Uncertainty coverage</h3>", html);
+    if (r->unc_drawn) {
+        fputs("<p>The z-score transformed good runs (median and spread: the true band) "
+              "against the references that scored them (median and predicted sigma), per "
+              "regime, with their Jaccard distance (0: the bands coincide): ", html);
+        if (r->unc_drawn == 2)
+            fprintf(html, "historical %.4f, ", r->jd[0]);
+        fprintf(html, "continual %.4f.</p>", r->jd[1]);
+        if (r->unc_drawn == 2)
+            fputs("<a href=\"uncertainty.svg\"><img src=\"uncertainty.png\"></a>", html);
+        fputs("<p>The continual regime alone:</p><a href=\"uncertainty_continual.svg\">"
+              "<img src=\"uncertainty_continual.png\"></a>\n", html);
+    } else {
+        fputs("<p>Not drawn: ", html);
+        html_text(html, r->unc_why);
+        fputs(".</p>\n", html);
+    }
+    fputs("<h3>Example runs</h3>", html);
+    if (!r->ex_why[0]) {
+        fprintf(html, "<p>%d runs of each category (seed %d, all regimes; runs per category: ",
+                r->ex_per, DN_RESULT_EXAMPLE_SEED);
+        for (int c = 0; c < DN_EX_N; c++)
+            fprintf(html, "%s%s %d", c ? ", " : "", cat[c], r->ex_count[c]);
+        fputs("), each histogram against the reference that scored it with both bands, and "
+              "its pulls.</p><a href=\"refs_examples.svg\"><img src=\"refs_examples.png\"></a>\n",
+              html);
+    } else {
+        fputs("<p>Not drawn: ", html);
+        html_text(html, r->ex_why);
+        fputs(".</p>\n", html);
+    }
+}
+
 /* The worst bins of flagged run i against the reference that scored it, as
  * the evaluator names them (histo.h: "b17:+8.2 ..."; 2-D "bin (ix,iy) at
  * (xc, yc):+8.2; ..."); "" when the run has no entries or memory is short. */
@@ -338,8 +592,10 @@ static int write_index(const report_t *r, dn_err_t *err)
     }
     fputs("<h2>Score history</h2><a href=\"history.svg\"><img src=\"history.png\"></a>\n"
           "<h2>Scores per class</h2><a href=\"distributions.svg\">"
-          "<img src=\"distributions.png\"></a>\n<h2>Flagged runs</h2>\n",
+          "<img src=\"distributions.png\"></a>\n",
           html);
+    index_results(r, html);
+    fputs("<h2>Flagged runs</h2>\n", html);
     for (int k = 0; k < r->drawn; k++) {
         long long run = (long long)r->ds->run[r->fl[k].i];
         char bins[256];
@@ -381,6 +637,8 @@ int cmd_report(args_t *a)
         rc = draw_overview(&r, &err);
     if (!rc)
         rc = draw_flagged(&r, &err);
+    if (!rc)
+        rc = draw_results(&r, &err);
     if (!rc)
         rc = write_index(&r, &err);
     if (!rc)
