@@ -45,13 +45,14 @@ static const char report_help[] =
     "against the reference of the horizon that fired (docs/horizons.md).\n"
     "The result figures as the reference implementation draws them (README \"Result\n"
     "figures\"): threshold_scan.* (sensitivity, specificity and the weighted balanced\n"
-    "accuracy against threshold over the historical regime, medians of --n-boot\n"
-    "resamples with 16-84% bands), results_hist.* (score distributions of both\n"
-    "regimes and the continual confusion matrix), results_scatter.* (score against\n"
-    "run), uncertainty.* and uncertainty_continual.* (true against predicted band,\n"
-    "Jaccard distances; datasets with the generator's truth and bin edges only) and\n"
-    "refs_examples.* (up to 5 runs each of good, misclassified good, bad and\n"
-    "misclassified bad, chosen with seed 22).\n";
+    "accuracy against threshold over the historical regime, medians of the\n"
+    "evaluation's bootstrap resamples (100 by default) with 16-84% bands),\n"
+    "results_hist.* (score distributions of both regimes and the continual\n"
+    "confusion matrix), results_scatter.* (score against run), uncertainty.* and\n"
+    "uncertainty_continual.* (true against predicted band, Jaccard distances;\n"
+    "datasets with the generator's truth and bin edges only) and refs_examples.*\n"
+    "(up to 5 runs each of good, misclassified good, bad and misclassified bad,\n"
+    "chosen with seed 22).\n";
 
 typedef struct {
     double score; /* with horizons: the margin over the threshold of the one that fired */
