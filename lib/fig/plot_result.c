@@ -478,6 +478,16 @@ static void unc_panel(const dn_plot_unc_t *u, int r, double vx0, double vx1, dou
         }
         plcol0(k ? C_X2 : C_X1);
         fill_between(nb, u->centres, lo, hi);
+        if (k) { /* the true band's edges over the predicted one, or it hides them */
+            const double *tm = b, *ts = b + nb;
+            for (int j = 0; j < nb; j++) {
+                lo[j] = tm[j] - ts[j];
+                hi[j] = tm[j] + ts[j];
+            }
+            plcol0(C_X5);
+            curve(nb, u->centres, lo);
+            curve(nb, u->centres, hi);
+        }
     }
     for (int k = 0; k < 2; k++) {
         plcol0(k ? C_X4 : C_X3);
@@ -517,6 +527,7 @@ static void draw_unc(const void *arg)
     plscol0a(C_X2, PALEGREEN_RGB, 0.4);
     plscol0a(C_X3, DARKBLUE_RGB, 0.85);
     plscol0a(C_X4, DARKGREEN_RGB, 0.85);
+    plscol0a(C_X5, GOOD_RGB, 0.9);
     if (both) {
         unc_panel(u, 0, 0.08, 0.525, ymax, 1);
         unc_panel(u, 1, 0.535, 0.98, ymax, 0);
@@ -531,7 +542,7 @@ static void draw_unc(const void *arg)
     plcol0(C_X3);
     plschr(0, 0.85);
     plmtex("b", -2.0, 0.0, 0.0, "good runs (z-score transformed): median, ±1 #gs#dfull#u "
-           "band");
+           "band, edged");
     plcol0(C_X4);
     plmtex("b", -0.6, 0.0, 0.0, "the references that scored them: median, ±1 #gs#dmodel#u "
            "band");
