@@ -82,6 +82,7 @@ typedef struct report_t {
     double scan_best, jd[2]; /* the figure's Jaccard distances, historical and continual */
     int unc_drawn, ex_per, ex_count[DN_EX_N];
     char unc_why[DN_ERRMSG_MAX + 64], ex_why[DN_ERRMSG_MAX + 64];
+    char scan_why[DN_ERRMSG_MAX], hist_why[DN_ERRMSG_MAX], scatter_why[DN_ERRMSG_MAX];
 } report_t;
 
 static int cmp_flagged(const void *a, const void *b)
@@ -452,22 +453,45 @@ static int draw_results(report_t *r, dn_err_t *err)
     const char *sep = r->key[0] ? " " : "";
     dn_plot_scores_t sc = {title, r->ds->n_runs, r->n_hist, r->ds->run, r->score,
                            r->ds->label, r->thr.bad, DN_RESULT_XLO, DN_RESULT_XHI};
-    int rc = draw_scan(r, err);
-    if (!rc) {
+    /* a figure the data cannot give (no labels, no scores: DN_EINVAL) is left
+     * out with its reason in index.html; the report goes on */
+    dn_err_t why = {0};
+    int rc = draw_scan(r, &why);
+    if (rc == DN_EINVAL)
+        snprintf(r->scan_why, sizeof r->scan_why, "%s", why.msg);
+    if (rc == DN_EINVAL || !rc) {
         snprintf(title, sizeof title, "%s%s%s: score distributions", r->key, sep, r->method);
         snprintf(path, sizeof path, "%s/results_hist", r->outdir);
-        rc = dn_plot_results_hist(path, &sc, err);
+        rc = dn_plot_results_hist(path, &sc, &why);
+        if (rc == DN_EINVAL)
+            snprintf(r->hist_why, sizeof r->hist_why, "%s", why.msg);
     }
-    if (!rc) {
+    if (rc == DN_EINVAL || !rc) {
         snprintf(title, sizeof title, "%s%s%s: score of every run", r->key, sep, r->method);
         snprintf(path, sizeof path, "%s/results_scatter", r->outdir);
-        rc = dn_plot_results_scatter(path, &sc, err);
+        rc = dn_plot_results_scatter(path, &sc, &why);
+        if (rc == DN_EINVAL)
+            snprintf(r->scatter_why, sizeof r->scatter_why, "%s", why.msg);
     }
-    if (!rc)
-        rc = draw_uncertainty(r, err);
+    if (rc && rc != DN_EINVAL) {
+        *err = why;
+        return rc;
+    }
+    rc = draw_uncertainty(r, err);
     if (!rc)
         rc = draw_examples(r, err);
     return rc;
+}
+
+/* "Not drawn: why." in index.html when why is set; 1 then. */
+static int not_drawn(FILE *html, const char *why)
+{
+    if (!why[0])
+        return 0;
+    fputs("<p>Not drawn: ", html);
+    html_text(html, why);
+    fputs(".</p>\n", html);
+    return 1;
 }
 
 /* index.html's section of the result figures, one line on each. */
@@ -478,27 +502,31 @@ static void index_results(const report_t *r, FILE *html)
     dn_classification_t cm; /* the figure's matrix: horizon now's scores */
     dn_classify(r->score + r->n_hist, r->ds->label + r->n_hist, r->ds->n_runs - r->n_hist,
                 r->thr.bad, &cm);
-    fputs("<h2>Result figures</h2>\n", html);
-    fprintf(html, "<h3>Threshold scan</h3><p>Sensitivity, specificity and the %s against "
-                  "the threshold over the %d historical runs: medians of %d bootstrap "
-                  "resamples (seed %llu) with their 16%%&ndash;84%% bands; the best "
-                  "threshold %.4f is marked%s.</p>"
-                  "<a href=\"threshold_scan.svg\"><img src=\"threshold_scan.png\"></a>\n",
-            r->opts.ba_weight == 1 ? "balanced accuracy" : "weighted balanced accuracy",
-            r->n_hist, r->opts.n_boot, (unsigned long long)r->opts.boot_seed, r->scan_best,
-            r->scan_best == r->thr.bad ? " (the threshold used)" : " (the threshold used "
-                                                                   "differs: given or tuned "
-                                                                   "otherwise)");
-    fprintf(html, "<h3>Score distributions</h3><p>Scores of the good and bad runs, each "
-                  "class and regime normalised (continual filled, historical dashed), the "
-                  "threshold %.4f, and the continual regime's confusion matrix (counts: "
-                  "%d true good called good, %d called bad; %d true bad called bad, %d "
-                  "called good).</p><a href=\"results_hist.svg\">"
-                  "<img src=\"results_hist.png\"></a>\n",
-            r->thr.bad, cm.tn, cm.fp, cm.tp, cm.fn);
-    fputs("<h3>Score against run</h3><p>The score of every run, good and bad colours, the "
-          "historical regime shaded, the threshold dashed.</p><a href=\"results_scatter.svg\">"
-          "<img src=\"results_scatter.png\"></a>\n", html);
+    fputs("<h2>Result figures</h2>\n<h3>Threshold scan</h3>", html);
+    if (!not_drawn(html, r->scan_why))
+        fprintf(html, "<p>Sensitivity, specificity and the %s against the threshold over "
+                      "the %d historical runs: medians of %d bootstrap resamples (seed %llu) "
+                      "with their 16%%&ndash;84%% bands; the best threshold %.4f is marked%s."
+                      "</p><a href=\"threshold_scan.svg\"><img src=\"threshold_scan.png\">"
+                      "</a>\n",
+                r->opts.ba_weight == 1 ? "balanced accuracy" : "weighted balanced accuracy",
+                r->n_hist, r->opts.n_boot, (unsigned long long)r->opts.boot_seed,
+                r->scan_best, r->scan_best == r->thr.bad
+                                  ? " (the threshold used)"
+                                  : " (the threshold used differs: given or tuned otherwise)");
+    fputs("<h3>Score distributions</h3>", html);
+    if (!not_drawn(html, r->hist_why))
+        fprintf(html, "<p>Scores of the good and bad runs, each class and regime "
+                      "normalised (continual filled, historical dashed), the threshold %.4f, "
+                      "and the continual regime's confusion matrix (counts: %d true good "
+                      "called good, %d called bad; %d true bad called bad, %d called good)."
+                      "</p><a href=\"results_hist.svg\"><img src=\"results_hist.png\"></a>\n",
+                r->thr.bad, cm.tn, cm.fp, cm.tp, cm.fn);
+    fputs("<h3>Score against run</h3>", html);
+    if (!not_drawn(html, r->scatter_why))
+        fputs("<p>The score of every run, good and bad colours, the historical regime "
+              "shaded, the threshold dashed.</p><a href=\"results_scatter.svg\">"
+              "<img src=\"results_scatter.png\"></a>\n", html);
     fputs("<h3>Uncertainty coverage</h3>", html);
     if (r->unc_drawn) {
         fputs("<p>The z-score transformed good runs (median and spread: the true band) "
@@ -512,9 +540,7 @@ static void index_results(const report_t *r, FILE *html)
         fputs("<p>The continual regime alone:</p><a href=\"uncertainty_continual.svg\">"
               "<img src=\"uncertainty_continual.png\"></a>\n", html);
     } else {
-        fputs("<p>Not drawn: ", html);
-        html_text(html, r->unc_why);
-        fputs(".</p>\n", html);
+        not_drawn(html, r->unc_why);
     }
     fputs("<h3>Example runs</h3>", html);
     if (!r->ex_why[0]) {
@@ -526,9 +552,7 @@ static void index_results(const report_t *r, FILE *html)
               "its pulls.</p><a href=\"refs_examples.svg\"><img src=\"refs_examples.png\"></a>\n",
               html);
     } else {
-        fputs("<p>Not drawn: ", html);
-        html_text(html, r->ex_why);
-        fputs(".</p>\n", html);
+        not_drawn(html, r->ex_why);
     }
 }
 
