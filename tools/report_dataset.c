@@ -246,7 +246,8 @@ static int draw(dsreport_t *r, dn_err_t *err)
         }
         default: {
             dn_plot_eda_t e = {.title = title,
-                               .missing = "needs the generator's truth",
+                               .missing = r->ds->true_mu ? "see index.html"
+                                                          : "needs the generator's truth",
                                .classes = r->have[F_CLASSES] ? &r->classes : NULL,
                                .stats = &r->stats,
                                .unc = r->have[F_UNC] ? &r->unc_plot : NULL,
