@@ -457,7 +457,7 @@ static void draw_eda(const void *arg)
     for (int k = 0; k < 6; k++) {
         const int row = k / 3, col = k % 3;
         b[k] = (box_t){col / 3.0 + 0.06, (col + 1) / 3.0 - 0.015,
-                       row ? 0.08 : 0.53, row ? 0.40 : 0.85, 0.65, 1.3, 1};
+                       row ? 0.08 : 0.53, row ? 0.40 : 0.85, 0.65, 1.6, 1};
     }
     if (e->title) {
         plvpor(0, 1, 0.94, 1);
