@@ -814,7 +814,10 @@ Test(dinamo_s, debiasing_matches_reference_statistically)
     load_db_fixture(row);
     dn_s_t *s = NULL;
     double worst_ref = 0, worst_an = 0, worst_ref_an = 0, worst_pull = 0, worst_det = 0;
-    int n_above = 0, n_below = 0;
+    int n_above = 0, n_below = 0, n_p = 0;
+    /* sums of squared deviations from the expectation in SE: a chi2 test of the
+     * whole sample (each value's 5 SE bound alone would miss a 20% wrong spread) */
+    double ss_chi2 = 0, ss_pull = 0, ss_ref_chi2 = 0, ss_ref_pull = 0;
     for (int r = 0; r < DB_ROWS; r++) {
         const double *w = row[r];
         double alpha = w[0];
@@ -850,6 +853,9 @@ Test(dinamo_s, debiasing_matches_reference_statistically)
             double se_p = sqrt(vp / DB_RESAMPLES);
             double dp = fabs(pulls[j] - ref_pull[j]) / (sqrt(2.0) * se_p);
             double dpa = fmax(fabs(pulls[j] - ep), fabs(ref_pull[j] - ep)) / se_p;
+            ss_pull += (pulls[j] - ep) * (pulls[j] - ep) / (se_p * se_p);
+            ss_ref_pull += (ref_pull[j] - ep) * (ref_pull[j] - ep) / (se_p * se_p);
+            n_p++;
             worst_pull = fmax(worst_pull, fmax(dp, dpa));
             cr_assert_lt(fmax(dp, dpa), DB_NSE,
                          "alpha %g run %d bin %d: pull %.10g, reference %.10g, expected %.10g, "
@@ -858,6 +864,8 @@ Test(dinamo_s, debiasing_matches_reference_statistically)
         double se = sqrt(v_chi2 / DB_RESAMPLES);
         double d_ref = fabs(chi2 - ref_chi2) / (sqrt(2.0) * se);
         double d_an = fabs(chi2 - e_chi2) / se, d_ref_an = fabs(ref_chi2 - e_chi2) / se;
+        ss_chi2 += d_an * d_an;
+        ss_ref_chi2 += d_ref_an * d_ref_an;
         worst_ref = fmax(worst_ref, d_ref);
         worst_an = fmax(worst_an, d_an);
         worst_ref_an = fmax(worst_ref_an, d_ref_an);
@@ -867,6 +875,15 @@ Test(dinamo_s, debiasing_matches_reference_statistically)
     }
     dn_s_destroy(&s);
     cr_assert(n_above > 10 && n_below > 10, "both branches: %d and %d runs", n_above, n_below);
+    /* mean squared deviation in SE: chi2(k)/k has sd sqrt(2/k): 0.18 for the 60
+     * chi2 values, 0.065 for the 480 pulls; bounds at ~4 sd */
+    double ms_c = ss_chi2 / DB_ROWS, ms_p = ss_pull / n_p;
+    double ms_rc = ss_ref_chi2 / DB_ROWS, ms_rp = ss_ref_pull / n_p;
+    printf("dinamo_s debiasing: mean squared deviation from the expectation in SE^2: chi2 "
+           "%.3f (reference %.3f), pulls %.3f (reference %.3f)\n", ms_c, ms_rc, ms_p, ms_rp);
+    cr_assert(ms_c > 0.3 && ms_c < 1.75 && ms_p > 0.75 && ms_p < 1.25,
+              "our spread: chi2 %.3f, pulls %.3f SE^2 (reference's: %.3f, %.3f)", ms_c, ms_p,
+              ms_rc, ms_rp);
     printf("dinamo_s debiasing vs reference (%d resamples, %d runs resampling the reference, "
            "%d the run): worst |chi2 - ref| %.2f SE of the difference, |chi2 - E| %.2f SE, "
            "reference's |chi2 - E| %.2f SE, worst pull %.2f SE; deterministic parts %.2g\n",
@@ -1016,4 +1033,60 @@ Test(dinamo_s, debiased_tuning_reproducible_and_off_is_plain)
     dn_s_destroy(&s);
     free(counts);
     free(labels);
+}
+
+/* The draws' law for few resamples (the shortcut of dinamo_s.c draws the
+ * resamples' mean and mean square, not the resamples): scoring one run many
+ * times, the mean and variance of chi2 are the analytic ones of an average of
+ * R resamples, E = sum (d0^2 + v)/den and Var = sum (4 d0^2 v + 2 v^2)/den^2/R,
+ * in both branches. */
+Test(dinamo_s, debiasing_law_for_few_resamples)
+{
+    enum { NB = 4, N = 40000 };
+    const double xs[2][NB] = {{30, 90, 60, 20}, {900, 2100, 1500, 400}}; /* I_x < and > 400 */
+    const int rs[4] = {1, 2, 3, 10};
+    double worst_m = 0, worst_v = 0;
+    for (int b = 0; b < 2; b++) {
+        for (int k = 0; k < 4; k++) {
+            dn_s_t *s = dn_s_new(NB, 0.5);
+            cr_assert_eq(dn_s_set_debiasing(s, rs[k], 100 + k, NULL), 0);
+            const double *mu = dn_s_mu(s), *sig2 = dn_s_sig2(s), *x = xs[b];
+            double ix = 0, i_mu = dn_s_integral(s), e = 0, var = 0;
+            for (int j = 0; j < NB; j++)
+                ix += x[j];
+            for (int j = 0; j < NB; j++) {
+                double xt = x[j] / ix, sx2 = xt / ix - xt * xt / ix, v, den;
+                if (i_mu >= ix) {
+                    v = sig2[j] + sx2;
+                    den = 2 * sx2 + sig2[j];
+                } else {
+                    double sp2 = mu[j] / i_mu - mu[j] * mu[j] / i_mu;
+                    v = sig2[j] + sp2;
+                    den = sx2 + sig2[j] + sp2;
+                }
+                double d0 = xt - mu[j];
+                e += (d0 * d0 + v) / den;
+                var += (4 * d0 * d0 * v + 2 * v * v) / (den * den) / rs[k];
+            }
+            double sum = 0, sum2 = 0;
+            for (int i = 0; i < N; i++) {
+                double c2;
+                cr_assert_eq(dn_s_score(s, x, NULL, &c2, NULL, NULL, NULL, NULL), 0);
+                sum += c2;
+                sum2 += c2 * c2;
+            }
+            double m = sum / N, v_hat = sum2 / N - m * m;
+            double dm = fabs(m - e) / sqrt(var / N), dv = fabs(v_hat / var - 1);
+            worst_m = fmax(worst_m, dm);
+            worst_v = fmax(worst_v, dv);
+            /* the sample variance of a chi2-like law with few degrees of freedom
+             * spreads more than a normal's: 8% is > 4 of its SEs at N = 40000 */
+            cr_assert(dm < 5 && dv < 0.08, "%s branch, R %d: mean %.6g (E %.6g, %.2f SE), "
+                      "variance %.6g (expected %.6g)", b ? "run" : "reference", rs[k], m, e,
+                      dm, v_hat, var);
+            dn_s_destroy(&s);
+        }
+    }
+    printf("dinamo_s debiasing law, R = 1, 2, 3, 10: worst mean %.2f SE, worst variance %.3f "
+           "relative\n", worst_m, worst_v);
 }

@@ -13,11 +13,12 @@
  * parameters: that is what GCC's -O2 vectoriser accepts (no FMA contraction, no
  * reassociation, so the rounding is the scalar code's).
  *
- * Debiasing (n_resamples > 0) scores through its own loop, s_debiased: per bin
- * it draws n_resamples standard normals z and keeps only their sum and sum of
- * squares, since the reference's averages over resamples of d = d0 -+ s z and
- * d^2 are d0 -+ s mean(z) and d0^2 -+ 2 d0 s mean(z) + s^2 mean(z^2) exactly;
- * so it needs no scratch beyond the stack chunk, and its cost is the draws.
+ * Debiasing (n_resamples > 0) scores through its own loop, s_debiased. The
+ * reference's averages over resamples of d = d0 -+ s z and of d^2 are
+ * d0 -+ s mean(z) and d0^2 -+ 2 d0 s mean(z) + s^2 mean(z^2) exactly, so per
+ * bin only mean(z) and mean(z^2) of n_resamples normals are needed, and those
+ * are drawn from their exact joint law (normal_means): a few draws per bin
+ * whatever n_resamples, no scratch beyond the stack chunk.
  * The plain path is untouched by it (same code, same bits).
  *
  * Invariants: W > 0, S_sig >= 0, sig2 >= 0 in every bin; n_updates counts the
@@ -354,33 +355,50 @@ s_kernel(dn_s_t *self, int c, const double *xt, const double *sx2, int n, int up
     return dn_pairwise_sum(terms, n);
 }
 
-/* Sum and sum of squares of n standard normal draws: the polar method, both
- * values of each accepted pair used (twice the yield of dn_rng_normal, which
- * discards one to keep its stream position parity-free; here the count per bin
- * is fixed, so the stream stays a function of the seed and the runs). */
-static inline void normal_sums(dn_rng_t *rng, int n, double *sum, double *sum2)
+/* Uniform in (0, 1]: never 0, so that its log and powers are finite. */
+static inline double uniform_pos(dn_rng_t *rng)
 {
-    double a = 0.0, b = 0.0;
-    int r = 0;
-    while (r < n) {
-        double u, v, q;
-        do {
-            u = (double)(dn_rng_next(rng) >> 11) * 0x1.0p-52 - 1.0;
-            v = (double)(dn_rng_next(rng) >> 11) * 0x1.0p-52 - 1.0;
-            q = u * u + v * v;
-        } while (q >= 1.0 || q == 0.0);
-        double f = sqrt(-2.0 * log(q) / q);
-        double z1 = u * f, z2 = v * f;
-        a += z1;
-        b += z1 * z1;
-        if (++r < n) {
-            a += z2;
-            b += z2 * z2;
-            r++;
-        }
+    return (double)((dn_rng_next(rng) >> 11) + 1) * 0x1.0p-53;
+}
+
+/* Gamma(a, 1) draw, a > 0: Marsaglia and Tsang's squeeze-and-reject method
+ * (ACM TOMS 26, 2000) for a >= 1, boosted as Gamma(a+1) U^(1/a) below; about
+ * one normal and one uniform per draw. */
+static double gamma_draw(dn_rng_t *rng, double a)
+{
+    double boost = 1.0;
+    if (a < 1.0) {
+        boost = pow(uniform_pos(rng), 1.0 / a);
+        a += 1.0;
     }
-    *sum = a;
-    *sum2 = b;
+    const double d = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+    for (;;) {
+        double x, v;
+        do {
+            x = dn_rng_normal(rng);
+            v = 1.0 + c * x;
+        } while (v <= 0.0);
+        v = v * v * v;
+        double u = uniform_pos(rng), x2 = x * x;
+        if (u < 1.0 - 0.0331 * x2 * x2 || log(u) < 0.5 * x2 + d * (1.0 - v + log(v)))
+            return boost * d * v;
+    }
+}
+
+/* The means mean(z) and mean(z^2) of n independent standard normals, drawn
+ * from their exact joint law instead of from n draws: for a normal sample the
+ * mean and the sum of squared deviations are independent,
+ * mean(z) ~ N(0, 1/n) and sum (z - mean)^2 ~ chi2(n - 1) = 2 Gamma((n-1)/2),
+ * and sum z^2 = n mean^2 + sum (z - mean)^2. So a bin costs a few draws
+ * whatever n_resamples is, and the averaged chi2 and pulls have exactly the
+ * distribution of the reference's averages over n resamples. */
+static inline void normal_means(dn_rng_t *rng, int n, double inv_sqrt_n, double half_dof,
+                                double *mz, double *mz2)
+{
+    double m = dn_rng_normal(rng) * inv_sqrt_n;
+    double q = n > 1 ? 2.0 * gamma_draw(rng, half_dof) : 0.0;
+    *mz = m;
+    *mz2 = m * m + q / n;
 }
 
 /* Debiased chi2 of bins [c, c+n) of a normalised run, pulls (nullable) for
@@ -393,12 +411,11 @@ static double db_chunk(dn_s_t *self, int c, const double *xt, const double *sx2,
     const double *mu = self->mu + c, *sig2 = self->sig2 + c;
     const double I = self->integral;
     const int R = self->n_resamples;
-    const double inv_r = 1.0 / R;
+    const double inv_sqrt_r = 1.0 / sqrt((double)R), half_dof = 0.5 * (R - 1);
     dn_rng_t rng = self->rng; /* in registers for the draws */
     for (int j = 0; j < n; j++) {
-        double sz, sz2;
-        normal_sums(&rng, R, &sz, &sz2);
-        double mz = sz * inv_r, mz2 = sz2 * inv_r;
+        double mz, mz2;
+        normal_means(&rng, R, inv_sqrt_r, half_dof, &mz, &mz2);
         double d0 = xt[j] - mu[j], var_r, den, sgn;
         if (resample_ref) {
             var_r = sig2[j] + sx2[j];

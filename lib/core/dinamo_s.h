@@ -28,8 +28,11 @@
  * mu' ~ N(mu, sigma_mu^2 + sx2), against denominators 2 sx2 + sigma_mu^2; else
  * the run, x' ~ N(xt, sigma_mu^2 + sp_mu^2), against sx2 + sigma_mu^2 + sp_mu^2,
  * where sp_mu^2 = mu/I_mu - mu^2/I_mu (1/I_mu^2 where mu == 0) is the
- * reference's own Poisson variance. The draws come from the tracker's seeded
- * generator (rng.h), bin by bin, n_resamples per bin; its state is part of the
+ * reference's own Poisson variance. Per bin the mean and mean square of the
+ * n_resamples normal draws are drawn from their exact joint law (a normal and
+ * a chi2(n_resamples - 1)), so the cost per bin does not grow with
+ * n_resamples while the averages have the reference's distribution. The draws
+ * come from the tracker's seeded generator (rng.h); its state is part of the
  * tracker's state (copied, saved, loaded), so a restored tracker continues the
  * same stream. Only scoring is debiased: updates are the plain EWMA above.
  * Since Monte-Carlo draws differ from numpy's, numbers agree with the
