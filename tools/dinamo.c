@@ -75,12 +75,12 @@ static const char score_help[] =
     "the run when its entries exceed the reference's (EWMA) integral, as the\n"
     "reference implementation's stat_debiasing, in tuning and scoring; the draws\n"
     "come from --debiasing-seed S (default 22; with --key, that key's stream, the\n"
-    "one the scorer_s service uses). Not with --horizons. DINAMO-ML starts from a model initialised from --seed\n"
-    "(default 0) or from --weights (DNML file or raw SPEC 3 float32), and trains\n"
-    "online on the good runs unless --no-train (pure inference: each run's context\n"
-    "of previous good runs, frozen weights); --ml-threads 2 puts a second core on\n"
-    "each training step, with the same scores bit for bit. --verbose names the BLAS\n"
-    "kernels.\n";
+    "one the scorer_s service uses). Not with --horizons. DINAMO-ML starts from\n"
+    "a model initialised from --seed (default 0) or from --weights (DNML file or\n"
+    "raw SPEC 3 float32), and trains online on the good runs unless --no-train\n"
+    "(pure inference: each run's context of previous good runs, frozen weights);\n"
+    "--ml-threads 2 puts a second core on each training step, with the same\n"
+    "scores bit for bit. --verbose names the BLAS kernels.\n";
 
 static int write_pulls_csv(const char *path, const dn_dataset_t *ds, const double *pulls,
                            const double *ref_mu, const double *ref_sigma, dn_err_t *err)

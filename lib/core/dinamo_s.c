@@ -524,17 +524,19 @@ static int s_step(dn_s_t *self, const double *x, const double *var, int score, i
         return rc;
     }
     if (score && self->n_resamples > 0) {
+        /* debiased score, then the plain update */
         c2 = s_debiased(self, x, var, sum, pulls, ref_mu, ref_sigma);
         if (update)
             s_process(self, x, var, sum, 1, NULL, NULL, NULL);
-    } else if (!score) /* dn_s_update: no outputs */
+    } else if (!score) { /* dn_s_update: no outputs */
         c2 = s_process(self, x, var, sum, 1, NULL, NULL, NULL);
-    else if (!pulls && !ref_mu && !ref_sigma)
+    } else if (!pulls && !ref_mu && !ref_sigma) {
         c2 = update ? s_process(self, x, var, sum, 1, NULL, NULL, NULL)
                     : s_process(self, x, var, sum, 0, NULL, NULL, NULL);
-    else
+    } else {
         c2 = update ? s_process(self, x, var, sum, 1, pulls, ref_mu, ref_sigma)
                     : s_process(self, x, var, sum, 0, pulls, ref_mu, ref_sigma);
+    }
     if (chi2)
         *chi2 = c2;
     return DN_OK;
@@ -867,7 +869,8 @@ int dn_s_tune_alpha_debiased(const double *counts, const double *variances,
     int best_k = 0;
     double best_auc = -INFINITY;
     for (int k = 0; k < 100; k++) {
-        double auc = tune_one(trk, k / 100.0, xt, sx2, sums, empty, labels, n_hist, score, auc_work);
+        double auc = tune_one(trk, k / 100.0, xt, sx2, sums, empty, labels, n_hist, score,
+                              auc_work);
         if (auc > best_auc) {
             best_auc = auc;
             best_k = k;
@@ -881,7 +884,8 @@ int dn_s_tune_alpha_debiased(const double *counts, const double *variances,
     int best_m = best_k * 10;
     double best_fine = -INFINITY;
     for (int m = lo; m <= hi; m++) {
-        double auc = tune_one(trk, m / 1000.0, xt, sx2, sums, empty, labels, n_hist, score, auc_work);
+        double auc = tune_one(trk, m / 1000.0, xt, sx2, sums, empty, labels, n_hist, score,
+                              auc_work);
         if (auc > best_fine) {
             best_fine = auc;
             best_m = m;

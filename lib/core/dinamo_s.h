@@ -87,9 +87,10 @@ int dn_s_n_bins(const dn_s_t *self);
 double dn_s_alpha(const dn_s_t *self);
 
 /* Makes dst the same tracker as src (state, alpha, update count, integral,
- * debiasing setting and generator state; not min_entries, a policy): scoring with dst then gives exactly what scoring
- * with src gives now. Returns 0, or DN_EMISMATCH when the bin counts differ.
- * Neither allocates nor fails otherwise (for frozen snapshots, horizon.h). */
+ * debiasing setting and generator state; not min_entries, a policy): scoring
+ * with dst then gives exactly what scoring with src gives now. Returns 0, or
+ * DN_EMISMATCH when the bin counts differ. Neither allocates nor fails
+ * otherwise (for frozen snapshots, horizon.h). */
 int dn_s_copy(dn_s_t *dst, const dn_s_t *src);
 
 /* Moves the reference by dmu[n_bins] and its variance sigma_mu^2 by
@@ -99,7 +100,7 @@ int dn_s_copy(dn_s_t *dst, const dn_s_t *src);
  * (horizon.h moves its snapshots by the changes a shifter accepted); the
  * move counts as an update (n_updates + 1), as the state is no longer the
  * initial reference. */
-void dn_s_shift(dn_s_t *self, const double *dmu, const double *dsig2);
+void dn_s_shift(dn_s_t *self, const double *dmu, const double *dsig2); /* I_mu kept */
 
 /* sigma_mu^2 [n_bins] of the reference (owned by self, valid until the next
  * update or shift). */
