@@ -60,6 +60,22 @@ static void fill_scores(const dn_dataset_t *ds, const double *chi2, dn_run_score
 int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, double min_entries,
                        dn_run_scores_t *out, dn_err_t *err)
 {
+    return dn_score_dataset_s_debiased(ds, alpha, min_entries, NULL, out, err);
+}
+
+dn_debias_t dn_eval_debias(const dn_eval_opts_t *opts, const char *key)
+{
+    dn_debias_t db = {0, 0};
+    if (opts->stat_debiasing) {
+        db.n_resamples = opts->n_resamples;
+        db.seed = dn_s_debias_seed(opts->debiasing_seed, key);
+    }
+    return db;
+}
+
+int dn_score_dataset_s_debiased(const dn_dataset_t *ds, double alpha, double min_entries,
+                                const dn_debias_t *db, dn_run_scores_t *out, dn_err_t *err)
+{
     int rc = DN_OK;
     double *chi2 = out->chi2;
     double *own_chi2 = NULL;
@@ -71,6 +87,8 @@ int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, double min_entries,
         goto fail;
     }
     dn_s_set_min_entries(s, min_entries);
+    if (db && (rc = dn_s_set_debiasing(s, db->n_resamples, db->seed, err)))
+        goto fail;
     if (!chi2 && (rc = alloc_chi2(ds, &own_chi2, err)))
         goto fail;
     if (!chi2)
@@ -90,8 +108,20 @@ int dn_score_dataset_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, double
                         double min_entries, int n_hist, double accept_q, dn_run_scores_t *out,
                         dn_err_t *err)
 {
+    return dn_score_dataset_hz_debiased(ds, spec, alpha, min_entries, n_hist, accept_q, NULL,
+                                        out, err);
+}
+
+int dn_score_dataset_hz_debiased(const dn_dataset_t *ds, const dn_hz_spec_t *spec,
+                                 double alpha, double min_entries, int n_hist,
+                                 double accept_q, const dn_debias_t *db,
+                                 dn_run_scores_t *out, dn_err_t *err)
+{
     if (!spec || spec->n == 1)
-        return dn_score_dataset_s(ds, alpha, min_entries, out, err);
+        return dn_score_dataset_s_debiased(ds, alpha, min_entries, db, out, err);
+    if (db && db->n_resamples > 0)
+        return dn_err_set(err, DN_EINVAL, "statistical debiasing applies to the single "
+                          "reference: not with several horizons");
     if (dn_hz_spec_has_time(spec))
         return dn_err_set(err, DN_EINVAL, "horizons in time (7d, 12h) need run times, which a "
                           "dataset does not carry: give lags in runs");
@@ -446,17 +476,26 @@ int dn_evaluate_runs(const dn_dataset_t *ds, const dn_eval_opts_t *opts, dn_run_
     }
 
     double alpha = is_s ? opts->alpha : NAN;
+    /* The dataset's only histogram: its key, if it had one, was applied by the
+     * caller to debiasing_seed (dn_eval_debias with NULL is the seed itself). */
+    dn_debias_t db = dn_eval_debias(opts, NULL);
+    if (is_s && db.n_resamples > 0 && spec) {
+        rc = dn_err_set(err, DN_EINVAL, "statistical debiasing applies to the single "
+                        "reference: not with several horizons");
+        goto fail;
+    }
     if (is_s && alpha < 0.0) {
-        rc = dn_s_tune_alpha(ds->counts, ds->variances, ds->label, n_hist, nb,
-                             opts->min_entries, &alpha, NULL, err);
+        rc = dn_s_tune_alpha_debiased(ds->counts, ds->variances, ds->label, n_hist, nb,
+                                      opts->min_entries, db.n_resamples, db.seed, &alpha,
+                                      NULL, err);
         if (rc)
             goto fail;
     }
 
     dn_run_scores_t rs = {.chi2 = chi2, .score = runs ? runs->score : NULL, .ref_mu = ref_mu,
                           .ref_sigma = ref_sigma};
-    rc = is_s ? dn_score_dataset_hz(ds, spec, alpha, opts->min_entries, n_hist,
-                                    opts->horizon_accept_q, &rs, err)
+    rc = is_s ? dn_score_dataset_hz_debiased(ds, spec, alpha, opts->min_entries, n_hist,
+                                             opts->horizon_accept_q, &db, &rs, err)
               : dn_score_dataset_ml(ds, opts, &rs, err);
     if (rc)
         goto fail;
