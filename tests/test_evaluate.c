@@ -475,3 +475,37 @@ Test(evaluate, both_regimes_as_the_reference)
     dn_dataset_destroy(&ds);
     free(fx);
 }
+
+/* The reference's options reach the threshold tuning: n_boot and ba_weight as
+ * given to dn_threshold_tune directly, and a different ba_weight changes the
+ * bootstrap's objective (a test that would pass with the option ignored
+ * would be no test: the two thresholds must differ on this dataset). */
+Test(evaluate, tune_threshold_takes_n_boot_and_ba_weight)
+{
+    ref_fx_t *fx = load_ref_fixture();
+    const ref_case_t *d = &fx->ds;
+    int nh = (int)ref_value(fx, "ds.n_hist");
+    dn_eval_opts_t o;
+    dn_eval_opts_default(&o);
+    o.boot_seed = 3;
+    o.n_boot = 57;
+    o.ba_weight = 4.0;
+    double got, want, plain;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_eval_tune_threshold(d->score, d->label, nh, &o, &got, &err), 0, "%s",
+                 err.msg);
+    dn_threshold_opts_t t;
+    dn_threshold_opts_default(&t);
+    t.seed = 3;
+    t.n_boot = 57;
+    t.ba_weight = 4.0;
+    cr_assert_eq(dn_threshold_tune(d->score, d->label, nh, &t, &want, &err), 0, "%s", err.msg);
+    cr_expect(got == want, "%.17g vs %.17g", got, want);
+    o.ba_weight = 1.0;
+    cr_assert_eq(dn_eval_tune_threshold(d->score, d->label, nh, &o, &plain, &err), 0, "%s",
+                 err.msg);
+    cr_expect(plain != got, "ba_weight 4 and 1 give the same threshold %g", got);
+    o.n_boot = 0;
+    cr_expect_eq(dn_eval_tune_threshold(d->score, d->label, nh, &o, &plain, &err), DN_EINVAL);
+    free(fx);
+}
