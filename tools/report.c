@@ -41,7 +41,10 @@ static const char report_help[] =
     "metrics.json is dinamo evaluate's output. The warning threshold is the\n"
     "policy's, else the bad one minus ln 2. With --horizons (DINAMO-S) a run is\n"
     "flagged when any horizon is over its own threshold, and its figure is drawn\n"
-    "against the reference of the horizon that fired (docs/horizons.md).\n";
+    "against the reference of the horizon that fired (docs/horizons.md).\n"
+    "dinamo report --dataset PATH draws the dataset itself (class ratio, run\n"
+    "statistics, uncertainty, dead bins, mu and sigma per run): see\n"
+    "dinamo report --dataset --help.\n";
 
 typedef struct {
     double score; /* with horizons: the margin over the threshold of the one that fired */
@@ -366,8 +369,13 @@ static int write_index(const report_t *r, dn_err_t *err)
     return dn_outfile_commit(&of, err);
 }
 
+int cmd_report_dataset(args_t *a); /* report_dataset.c: the dataset mode */
+
 int cmd_report(args_t *a)
 {
+    for (int i = a->pos; i < a->argc; i++)
+        if (!strcmp(a->argv[i], "--dataset") || !strncmp(a->argv[i], "--dataset=", 10))
+            return cmd_report_dataset(a);
     report_t r = {.max_runs = 50};
     dn_eval_opts_default(&r.opts);
     int status = parse_args(a, &r);
