@@ -3,9 +3,9 @@
 tests/test_metrics.c (issue 22), written under tests/fixtures/:
 
   ref_metrics_inputs.csv  the inputs, one row per run: run, label, score,
-                          change, true mu and sigma, the normalised histogram
-                          x_b*, the reference ref_b* and its sigma unc_b* that
-                          scored the run (case "ds": a dataset of
+                          change, true mu and sigma, chi2, the normalised
+                          histogram x_b*, the reference ref_b* and its sigma
+                          unc_b* that scored the run, the counts count_b* (case "ds": a dataset of
                           `dinamo generate`, DINAMO-S scores of `dinamo score`;
                           case "hand": a hand-made adaptivity case, no bins)
   ref_metrics_values.csv  case,name,index,value: the reference's numbers
@@ -107,7 +107,8 @@ def make_dataset(work):
     x = counts / counts.sum(axis=1, keepdims=True)
     edges = np.linspace(-5.0, 5.0, nb + 1)
     centres = (edges[:-1] + edges[1:]) / 2
-    return dict(y=runs[:, 1].astype(int), score=scores[:, 3], change=truth[:, 3].astype(int),
+    return dict(y=runs[:, 1].astype(int), score=scores[:, 3], chi2=scores[:, 2], counts=counts,
+                change=truth[:, 3].astype(int),
                 mu=truth[:, 1], sigma=truth[:, 2], x=x, ref=pulls[:, 1 + nb:1 + 2 * nb],
                 unc=pulls[:, 1 + 2 * nb:1 + 3 * nb], centres=centres, nb=nb)
 
@@ -222,18 +223,20 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     nb = d["nb"]
     with open(os.path.join(OUT, "ref_metrics_inputs.csv"), "w") as f:
-        f.write("case,run,label,score,change,mu,sigma," +
+        f.write("case,run,label,score,change,mu,sigma,chi2," +
                 ",".join(f"x_b{j}" for j in range(nb)) + "," +
                 ",".join(f"ref_b{j}" for j in range(nb)) + "," +
-                ",".join(f"unc_b{j}" for j in range(nb)) + "\n")
+                ",".join(f"unc_b{j}" for j in range(nb)) + "," +
+                ",".join(f"count_b{j}" for j in range(nb)) + "\n")
         for i in range(n):
             row = ["ds", i, int(y[i]), repr(float(s[i])), int(d["change"][i]),
-                   repr(float(d["mu"][i])), repr(float(d["sigma"][i]))]
+                   repr(float(d["mu"][i])), repr(float(d["sigma"][i])), repr(float(d["chi2"][i]))]
             row += [repr(float(v)) for v in np.concatenate([d["x"][i], d["ref"][i], d["unc"][i]])]
+            row += [int(v) for v in d["counts"][i]]
             f.write(",".join(str(v) for v in row) + "\n")
         for i in range(len(h["y"])):
             f.write(f"hand,{i},{int(h['y'][i])},{float(h['score'][i])!r},"
-                    f"{int(h['change'][i])},0,1\n")
+                    f"{int(h['change'][i])},0,1,nan\n")
         f.write("centres," + ",".join(repr(float(c)) for c in d["centres"]) + "\n")
     with open(os.path.join(OUT, "ref_metrics_values.csv"), "w") as f:
         f.write("case,name,index,value\n")

@@ -3,7 +3,9 @@
  * Order of work (and the only order that reproduces the reference): tune alpha on
  * runs [0, n_hist) from a fresh reference; score all runs in one pass from a fresh
  * reference with that alpha; tune the threshold on the historical scores; compute
- * classification, adaptation time and Jaccard distance on [n_hist, n_runs).
+ * classification, adaptation time and Jaccard distance on [n_hist, n_runs), and
+ * the reference's metrics of both regimes (counts, five rates with bootstrap
+ * bands, adaptivity, Jaccard distance).
  * Invariant: nothing here depends on how the dataset was produced; truth arrays are
  * used when present and their metrics are NAN otherwise. */
 #include "evaluate.h"
@@ -214,7 +216,7 @@ static int check_historical(const dn_dataset_t *ds, int n_hist, dn_err_t *err)
 }
 
 int dn_eval_tune_threshold(const double *score, const int8_t *label, int n_hist,
-                           uint64_t boot_seed, double *threshold, dn_err_t *err)
+                           const dn_eval_opts_t *opts, double *threshold, dn_err_t *err)
 {
     if (n_hist < 1)
         return dn_err_set(err, DN_EINVAL, "no historical run to tune the threshold on");
@@ -223,8 +225,56 @@ int dn_eval_tune_threshold(const double *score, const int8_t *label, int n_hist,
         return rc;
     dn_threshold_opts_t topts;
     dn_threshold_opts_default(&topts);
-    topts.seed = boot_seed;
+    if (opts) {
+        topts.seed = opts->boot_seed;
+        topts.n_boot = opts->n_boot;
+        topts.ba_weight = opts->ba_weight;
+    }
     return dn_threshold_tune(score, label, n_hist, &topts, threshold, err);
+}
+
+/* The reference's metrics of the regime [from, to) (results_validation.py) at
+ * verdict > cut: confusion counts and rates, their bootstrap 2.5 / 97.5 %
+ * (opts->n_boot resamples seeded with seed), the adaptivity of the change
+ * points in the regime (change NULL: no truth) and, when xt is given, the
+ * Jaccard distance of the regime's bands. Returns 0, DN_EINVAL (Jaccard
+ * input), DN_ENOMEM. */
+static int regime_metrics(const dn_dataset_t *ds, const double *verdict, double cut, int from,
+                          int to, const uint8_t *change, const double *xt, const double *ref_mu,
+                          const double *ref_sigma, const double *centres,
+                          const dn_eval_opts_t *opts, uint64_t seed, dn_regime_metrics_t *m,
+                          dn_err_t *err)
+{
+    int rc = DN_OK;
+    dn_classification_t c;
+    dn_classify(verdict + from, ds->label + from, to - from, cut, &c);
+    m->tp = c.tp;
+    m->fn = c.fn;
+    m->tn = c.tn;
+    m->fp = c.fp;
+    m->n_runs = c.tp + c.fn + c.tn + c.fp;
+    m->rate[DN_RATE_BALANCED_ACCURACY] = c.balanced_accuracy;
+    m->rate[DN_RATE_ACCURACY] = c.accuracy;
+    m->rate[DN_RATE_SENSITIVITY] = c.sensitivity;
+    m->rate[DN_RATE_SPECIFICITY] = c.specificity;
+    m->rate[DN_RATE_PRECISION] = c.precision;
+    for (int r = 0; r < DN_N_RATES; r++)
+        m->rate_lo[r] = m->rate_hi[r] = NAN;
+    m->jaccard_distance = m->nsteps_to_adapt = m->adaptivity_index = NAN;
+    m->n_change_points = 0;
+    if (to > from && (rc = dn_rates_bootstrap(verdict + from, ds->label + from, to - from, cut,
+                                              opts->n_boot, seed, 2.5, 97.5, m->rate_lo,
+                                              m->rate_hi, err)))
+        return rc;
+    if (change && (rc = dn_adaptivity(verdict, ds->label, change, ds->n_runs, from, to, cut,
+                                      opts->adaptivity_patience, &m->nsteps_to_adapt,
+                                      &m->adaptivity_index, &m->n_change_points, err)))
+        return rc;
+    if (xt)
+        rc = dn_jaccard_bands(xt, ref_mu, ref_sigma, ds->true_mu, ds->true_sigma, ds->label,
+                              ds->n_runs, from, to, centres, ds->n_bins, NULL,
+                              &m->jaccard_distance, err);
+    return rc;
 }
 
 static void result_init(dn_eval_result_t *out, dn_method_t method, int n, int n_hist)
@@ -341,8 +391,8 @@ int dn_evaluate_scores_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, cons
             goto fail;
         threshold = out->hz_threshold[0];
     } else if (tune_threshold &&
-               (rc = dn_eval_tune_threshold(score, ds->label, n_hist, opts->boot_seed,
-                                            &threshold, err))) {
+               (rc = dn_eval_tune_threshold(score, ds->label, n_hist, opts, &threshold,
+                                            err))) {
         goto fail;
     }
     out->threshold = out->hz_threshold[0] = threshold;
@@ -384,6 +434,11 @@ int dn_evaluate_scores_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, cons
         out->adaptation_time = dn_adaptation_time(verdict, ds->label, change, n, n_hist,
                                                   cut, &out->n_change_points);
     }
+    if (opts->n_boot < 1 || opts->adaptivity_patience < 1) {
+        rc = dn_err_set(err, DN_EINVAL, "%d bootstrap resamples, adaptivity patience %d "
+                        "(>= 1 wanted)", opts->n_boot, opts->adaptivity_patience);
+        goto fail;
+    }
     if (want_jd) {
         for (int j = 0; j < nb; j++)
             centres[j] = 0.5 * (ds->edges[j] + ds->edges[j + 1]);
@@ -396,11 +451,35 @@ int dn_evaluate_scores_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, cons
                 for (int j = 0; j < nb; j++)
                     row[j] = NAN;
         }
-        rc = dn_jaccard_distance(xt, ref_mu, ref_sigma, ds->true_mu, ds->true_sigma,
-                                 ds->label, n, n_hist, centres, nb,
-                                 &out->jaccard_distance, err);
-        if (rc)
+    }
+    /* Both regimes as the reference reports them; the bootstrap of each regime
+     * draws from its own seed, derived from boot_seed (which the threshold
+     * tuning uses): boot_seed + 1 historical, boot_seed + 2 continual. The
+     * continual Jaccard distance is the one dn_jaccard_distance gives (it is
+     * that regime); the historical one is NAN when that regime has no good
+     * non-empty run (e.g. n_hist 0 with a given threshold). */
+    const uint8_t *chg = ds->true_mu ? change : NULL;
+    rc = regime_metrics(ds, verdict, cut, n_hist, n, chg, want_jd ? xt : NULL, ref_mu,
+                        ref_sigma, centres, opts, opts->boot_seed + 2, &out->continual, err);
+    if (rc)
+        goto fail;
+    out->jaccard_distance = out->continual.jaccard_distance;
+    rc = regime_metrics(ds, verdict, cut, 0, n_hist, chg, NULL, NULL, NULL, NULL, opts,
+                        opts->boot_seed + 1, &out->historical, err);
+    if (rc)
+        goto fail;
+    if (want_jd) {
+        dn_err_t jd_err = {0};
+        rc = dn_jaccard_bands(xt, ref_mu, ref_sigma, ds->true_mu, ds->true_sigma, ds->label, n,
+                              0, n_hist, centres, nb, NULL, &out->historical.jaccard_distance,
+                              &jd_err);
+        if (rc == DN_ENOMEM) {
+            rc = dn_err_set(err, rc, "%s", jd_err.msg);
             goto fail;
+        }
+        if (rc)
+            out->historical.jaccard_distance = NAN;
+        rc = DN_OK;
     }
 fail:
     free(score);

@@ -238,10 +238,11 @@ int dn_evaluate_scores(const dn_dataset_t *ds, dn_method_t method, const double 
                        dn_err_t *err);
 
 /* The SPEC 4 threshold of dn_evaluate: score[n_hist] and label[n_hist] of the
- * historical runs must hold a good and a bad labelled run; bootstrap seeded with
- * boot_seed, default grid. Returns 0 with *threshold, DN_EINVAL (err says why),
- * DN_ENOMEM. */
+ * historical runs must hold a good and a bad labelled run; default grid,
+ * opts->n_boot resamples seeded with opts->boot_seed, maximising the weighted
+ * balanced accuracy of opts->ba_weight (opts NULL: dn_eval_opts_default's).
+ * Returns 0 with *threshold, DN_EINVAL (err says why), DN_ENOMEM. */
 int dn_eval_tune_threshold(const double *score, const int8_t *label, int n_hist,
-                           uint64_t boot_seed, double *threshold, dn_err_t *err);
+                           const dn_eval_opts_t *opts, double *threshold, dn_err_t *err);
 
 #endif
