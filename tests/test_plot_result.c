@@ -256,8 +256,8 @@ Test(plot_result, figures_refuse_bad_input)
         bands[j] = 0.1;
         nanb[j] = NAN;
     }
-    dn_plot_unc_t u = {"u", N, centres, {bands, bands}, {0.1, 0.2}, 0};
-    dn_plot_unc_t ub = u;
+    dn_plot_coverage_t u = {"u", N, centres, {bands, bands}, {0.1, 0.2}, 0};
+    dn_plot_coverage_t ub = u;
     ub.bands[1] = nanb;
     refused(dn_plot_uncertainty(base, &ub, &err), &err, base, "NaN-only bands");
     ub = u;
@@ -344,7 +344,7 @@ Test(plot_result, figures_of_a_generated_dataset, .timeout = 120)
                                 nb) > DN_EPS))
             for (int j = 0; j < nb; j++)
                 xn[(size_t)i * nb + j] = NAN;
-    dn_plot_unc_t u = {"coverage", nb, centres, {bands, bands + 4 * nb}, {0, 0}, 0};
+    dn_plot_coverage_t u = {"coverage", nb, centres, {bands, bands + 4 * nb}, {0, 0}, 0};
     for (int r = 0; r < 2; r++) {
         int from = r ? n_hist : 0, to = r ? n : n_hist;
         cr_assert_eq(dn_jaccard_bands(xn, mu, sg, ds->true_mu, ds->true_sigma, ds->label, n,

@@ -83,31 +83,4 @@ int dn_plot_job_run(const dn_plot_job_t *job, dn_err_t *err);
  * (damaged job file); the drawing's errors. */
 int dn_plot_job_run_file(const char *path, dn_err_t *err);
 
-/* ---- for the other figure files of lib/fig (plot_result.c, ...) ----------
- * They draw with PLplot in a callback and share this file's output path: one
- * recording played into BASE.png and BASE.svg, written atomically, on the
- * palette below (white background). Colour indices 9 .. 15 are free for a
- * figure to set (plscol0a) while it draws. */
-enum { DN_PLOT_C_BG = 0, DN_PLOT_C_INK = 1, DN_PLOT_C_REF = 2, DN_PLOT_C_BAND = 3,
-       DN_PLOT_C_DATA = 4, DN_PLOT_C_GREY = 5, DN_PLOT_C_WARN = 6, DN_PLOT_C_BAD = 7,
-       DN_PLOT_C_GOOD = 8 };
-
-/* Draws one figure of width x height pixels: draw(arg) runs between PLplot's
- * init and end on a fresh stream (pladv(0) done). The caller checks its data
- * first: PLplot ends the process on some errors. Returns 0; DN_EINVAL (no
- * base, size < 1); DN_ENOTFOUND (no cairo driver); DN_EIO; DN_ENOMEM. */
-int dn_plot_render(const char *base, int width, int height, void (*draw)(const void *arg),
-                   const void *arg, dn_err_t *err);
-
-/* Inside draw: n point markers (discs, or crosses when cross) radius_px in
- * pixels, in colour index colour (with its alpha), in the current window and
- * clipped to the viewport, as one cairo path (small SVG). */
-void dn_plot_markers(int n, const double *x, const double *y, int cross, double radius_px,
-                     int colour);
-
-/* Inside draw: one straight line in window coordinates, dashed or solid
- * (non-finite ends: nothing drawn). */
-void dn_plot_line(double x0, double y0, double x1, double y1, double width_px, int dashed,
-                  int colour);
-
 #endif

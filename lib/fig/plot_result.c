@@ -1,5 +1,5 @@
 /* plot_result.c: the result figures of an evaluation (plot_result.h), drawn
- * through plot.c's dn_plot_render into BASE.png and BASE.svg.
+ * through plot_draw.h's dn_plot_render into BASE.png and BASE.svg.
  *
  * Each public function checks its whole input first and hands the drawing
  * callback only what PLplot can take; the callbacks skip non-finite points
@@ -17,10 +17,11 @@
 #include <string.h>
 
 #include "metrics.h"
-#include "plot.h"
+#include "plot_draw.h"
 #include "rng.h"
 
-enum { C_INK = DN_PLOT_C_INK, C_GREY = DN_PLOT_C_GREY, C_X1 = 9, C_X2 = 10, C_X3 = 11,
+/* plot.c's palette: 1 ink (black), 5 grey; 9 .. 15 are ours while drawing */
+enum { C_INK = 1, C_GREY = 5, C_X1 = 9, C_X2 = 10, C_X3 = 11,
        C_X4 = 12, C_X5 = 13, C_X6 = 14, C_TMP = 15 };
 
 #define GOOD_RGB 28, 106, 176
@@ -458,7 +459,7 @@ int dn_plot_results_scatter(const char *base, const dn_plot_scores_t *s, dn_err_
 
 /* ---- uncertainty coverage ------------------------------------------------- */
 
-static void unc_panel(const dn_plot_unc_t *u, int r, double vx0, double vx1, double ymax,
+static void unc_panel(const dn_plot_coverage_t *u, int r, double vx0, double vx1, double ymax,
                       int ylabel)
 {
     const int nb = u->n_bins;
@@ -511,7 +512,7 @@ static void unc_panel(const dn_plot_unc_t *u, int r, double vx0, double vx1, dou
 
 static void draw_unc(const void *arg)
 {
-    const dn_plot_unc_t *u = arg;
+    const dn_plot_coverage_t *u = arg;
     const int both = !u->continual_only && u->bands[0];
     const int nb = u->n_bins;
     double ymax = 0;
@@ -549,7 +550,7 @@ static void draw_unc(const void *arg)
     plschr(0, 1.0);
 }
 
-int dn_plot_uncertainty(const char *base, const dn_plot_unc_t *u, dn_err_t *err)
+int dn_plot_uncertainty(const char *base, const dn_plot_coverage_t *u, dn_err_t *err)
 {
     if (!base || !u || u->n_bins < 2 || !u->centres)
         return dn_err_set(err, DN_EINVAL, "uncertainty figure: fewer than 2 points or no "

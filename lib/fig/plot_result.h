@@ -89,18 +89,18 @@ int dn_plot_results_scatter(const char *base, const dn_plot_scores_t *s, dn_err_
  * bands[r] [4 n_bins] = true median, true sigma, predicted median,
  * predicted sigma, with jd[r] its Jaccard distance. bands[0] NULL (or
  * continual_only): the continual panel alone. */
-typedef struct dn_plot_unc_t {
+typedef struct dn_plot_coverage_t {
     const char *title;
     int n_bins;
     const double *centres;
     const double *bands[2];
     double jd[2];
     int continual_only;
-} dn_plot_unc_t;
+} dn_plot_coverage_t;
 
 /* Returns 0; DN_EINVAL (n_bins < 2, centres not increasing, a needed bands
  * array NULL or without a finite value, a sigma negative). */
-int dn_plot_uncertainty(const char *base, const dn_plot_unc_t *u, dn_err_t *err);
+int dn_plot_uncertainty(const char *base, const dn_plot_coverage_t *u, dn_err_t *err);
 
 /* The example categories, in the reference's order. */
 enum { DN_EX_GOOD, DN_EX_MISS_GOOD, DN_EX_BAD, DN_EX_MISS_BAD, DN_EX_N };
