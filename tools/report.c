@@ -511,7 +511,31 @@ static void index_results(const report_t *r, FILE *html)
     dn_classification_t cm; /* the figure's matrix: horizon now's scores */
     dn_classify(r->score + r->n_hist, r->ds->label + r->n_hist, r->ds->n_runs - r->n_hist,
                 r->thr.bad, &cm);
-    fputs("<h2>Result figures</h2>\n<h3>Threshold scan</h3>", html);
+    fputs("<h2>Result figures</h2>\n", html);
+    const dn_regime_metrics_t *reg[2] = {&r->res.historical, &r->res.continual};
+    if (reg[0]->n_runs > 0 || reg[1]->n_runs > 0) { /* the reference's table */
+        static const char *rate[DN_N_RATES] = {"balanced accuracy", "accuracy", "sensitivity",
+                                              "specificity", "precision"};
+        fputs("<table><tr><th>at the threshold used</th><th>historical</th>"
+              "<th>continual</th></tr>", html);
+        for (int k = 0; k < DN_N_RATES; k++) {
+            fprintf(html, "<tr><th>%s</th>", rate[k]);
+            for (int g = 0; g < 2; g++)
+                fprintf(html, "<td>%.4f [%.4f, %.4f]</td>", reg[g]->rate[k], reg[g]->rate_lo[k],
+                        reg[g]->rate_hi[k]);
+            fputs("</tr>", html);
+        }
+        fprintf(html, "<tr><th>Jaccard distance</th><td>%.4f</td><td>%.4f</td></tr>"
+                      "<tr><th>steps to adapt</th><td>%.3f</td><td>%.3f</td></tr>"
+                      "<tr><th>adaptivity index</th><td>%.4f</td><td>%.4f</td></tr>"
+                      "<tr><th>runs (labelled, scored)</th><td>%d</td><td>%d</td></tr></table>"
+                      "<p>In brackets the bootstrap 2.5%% and 97.5%% percentiles (%d "
+                      "resamples).</p>\n",
+                reg[0]->jaccard_distance, reg[1]->jaccard_distance, reg[0]->nsteps_to_adapt,
+                reg[1]->nsteps_to_adapt, reg[0]->adaptivity_index, reg[1]->adaptivity_index,
+                reg[0]->n_runs, reg[1]->n_runs, r->opts.n_boot);
+    }
+    fputs("<h3>Threshold scan</h3>", html);
     if (!not_drawn(html, r->scan_why))
         fprintf(html, "<p>Sensitivity, specificity and the %s against the threshold over "
                       "the %d historical runs: medians of %d bootstrap resamples (seed %llu) "
