@@ -22,6 +22,7 @@
 #include "fileio.h"
 #include "results.h"
 #include "rootdata.h"
+#include "tune.h"
 
 #include "cli.h"
 
@@ -68,7 +69,8 @@ static const char score_help[] =
     "histogram: contents the reference mean, errors its sigma) and obs (the run\n"
     "normalised to unit sum, errors its uncertainty).\n"
     "Without --alpha, alpha is tuned on the first N runs (default 1000) by ROC AUC\n"
-    "and printed on stderr. DINAMO-ML starts from a model initialised from --seed\n"
+    "(or --metric-mode wba) and printed on stderr; --alpha-opt 0 takes\n"
+    "--alpha-default instead (see the reference's options below). DINAMO-ML starts from a model initialised from --seed\n"
     "(default 0) or from --weights (DNML file or raw SPEC 3 float32), and trains\n"
     "online on the good runs unless --no-train (pure inference: each run's context\n"
     "of previous good runs, frozen weights); --ml-threads 2 puts a second core on\n"
@@ -110,6 +112,7 @@ static int parse_score_args(args_t *a, score_args_t *s)
             return usage_error(a->cmd, "unexpected argument '%s'", v);
         if (!strcmp(name, "--help")) {
             fputs(score_help, stdout);
+            print_ref_opts_help(stdout);
             return 0;
         } else if (!strcmp(name, "--verbose")) {
             continue;
@@ -140,17 +143,22 @@ static int parse_score_args(args_t *a, score_args_t *s)
     return -1;
 }
 
-/* DINAMO-S without --alpha: alpha tuned on the historical runs, said on stderr. */
+/* DINAMO-S without --alpha: alpha tuned on the historical runs (--metric-mode
+ * auc or wba, as dn_evaluate), said on stderr. */
 static int tune_alpha(const dn_dataset_t *ds, dn_eval_opts_t *o, dn_err_t *err)
 {
     int hist = o->n_hist < ds->n_runs ? o->n_hist : ds->n_runs;
-    double auc;
-    int rc = dn_s_tune_alpha(ds->counts, ds->variances, ds->label, hist, ds->n_bins,
-                             o->min_entries, &o->alpha, &auc, err);
+    int wba = o->alpha_metric == DN_ALPHA_WBA;
+    double obj;
+    int rc = wba ? dn_tune_alpha_wba(ds->counts, ds->variances, ds->label, hist, ds->n_bins,
+                                     o->min_entries, o->n_boot, o->boot_seed, o->ba_weight,
+                                     &o->alpha, &obj, err)
+                 : dn_s_tune_alpha(ds->counts, ds->variances, ds->label, hist, ds->n_bins,
+                                   o->min_entries, &o->alpha, &obj, err);
     if (rc)
         return dn_err_prefix(err, "cannot tune alpha (give --alpha)");
-    fprintf(stderr, "dinamo score: alpha %.3f tuned on the first %d runs (ROC AUC %.4f)\n",
-            o->alpha, hist, auc);
+    fprintf(stderr, "dinamo score: alpha %.3f tuned on the first %d runs (%s %.4f)\n",
+            o->alpha, hist, wba ? "median weighted balanced accuracy" : "ROC AUC", obj);
     return 0;
 }
 

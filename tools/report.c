@@ -102,6 +102,7 @@ static int parse_args(args_t *a, report_t *r)
             r->in = v;
         } else if (!strcmp(name, "--help")) {
             fputs(report_help, stdout);
+            print_ref_opts_help(stdout);
             return 0;
         } else if (!strcmp(name, "--out")) {
             snprintf(r->outdir, sizeof r->outdir, "%s", v);
