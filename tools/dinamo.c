@@ -150,11 +150,7 @@ static int tune_alpha(const dn_dataset_t *ds, dn_eval_opts_t *o, dn_err_t *err)
     int hist = o->n_hist < ds->n_runs ? o->n_hist : ds->n_runs;
     int wba = o->alpha_metric == DN_ALPHA_WBA;
     double obj;
-    int rc = wba ? dn_tune_alpha_wba(ds->counts, ds->variances, ds->label, hist, ds->n_bins,
-                                     o->min_entries, o->n_boot, o->boot_seed, o->ba_weight,
-                                     &o->alpha, &obj, err)
-                 : dn_s_tune_alpha(ds->counts, ds->variances, ds->label, hist, ds->n_bins,
-                                   o->min_entries, &o->alpha, &obj, err);
+    int rc = dn_tune_alpha(ds, hist, o, &o->alpha, &obj, err);
     if (rc)
         return dn_err_prefix(err, "cannot tune alpha (give --alpha)");
     fprintf(stderr, "dinamo score: alpha %.3f tuned on the first %d runs (%s %.4f)\n",

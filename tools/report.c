@@ -23,6 +23,7 @@
 #include "policy.h"
 #include "results.h"
 #include "severity.h"
+#include "tune.h"
 
 static const char report_help[] =
     "usage: dinamo report PATH|--in PATH --method s|ml [--out DIR] [--max-runs N]\n"
@@ -174,8 +175,7 @@ static int score_and_judge(report_t *r, dn_err_t *err)
     r->alpha = is_s ? r->opts.alpha : NAN;
     int rc;
     if (is_s && r->alpha < 0 &&
-        (rc = dn_s_tune_alpha(ds->counts, ds->variances, ds->label, r->n_hist, nb,
-                              r->opts.min_entries, &r->alpha, NULL, err)))
+        (rc = dn_tune_alpha(ds, r->n_hist, &r->opts, &r->alpha, NULL, err))) /* auc or wba */
         return rc;
     dn_run_scores_t rs = {.chi2 = r->chi2, .score = r->score, .ref_mu = r->mu, .ref_sigma = r->sg};
     if ((rc = is_s ? dn_score_dataset_hz(ds, r->hz, r->alpha, r->opts.min_entries, r->n_hist,

@@ -448,12 +448,7 @@ int dn_evaluate_runs(const dn_dataset_t *ds, const dn_eval_opts_t *opts, dn_run_
 
     double alpha = is_s ? opts->alpha : NAN;
     if (is_s && alpha < 0.0) {
-        rc = opts->alpha_metric == DN_ALPHA_WBA
-                 ? dn_tune_alpha_wba(ds->counts, ds->variances, ds->label, n_hist, nb,
-                                     opts->min_entries, opts->n_boot, opts->boot_seed,
-                                     opts->ba_weight, &alpha, NULL, err)
-                 : dn_s_tune_alpha(ds->counts, ds->variances, ds->label, n_hist, nb,
-                                   opts->min_entries, &alpha, NULL, err);
+        rc = dn_tune_alpha(ds, n_hist, opts, &alpha, NULL, err); /* auc or wba */
         if (rc)
             goto fail;
     }

@@ -11,7 +11,9 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "dataset.h"
 #include "dinamo_s.h"
+#include "evaluate.h"
 #include "histo.h"
 #include "metrics.h"
 
@@ -161,4 +163,15 @@ int dn_tune_alpha_wba(const double *counts, const double *variances, const int8_
 fail:
     free(score);
     return rc;
+}
+
+int dn_tune_alpha(const dn_dataset_t *ds, int n_hist, const dn_eval_opts_t *opts,
+                  double *alpha_out, double *objective_out, dn_err_t *err)
+{
+    if (opts->alpha_metric == DN_ALPHA_WBA)
+        return dn_tune_alpha_wba(ds->counts, ds->variances, ds->label, n_hist, ds->n_bins,
+                                 opts->min_entries, opts->n_boot, opts->boot_seed,
+                                 opts->ba_weight, alpha_out, objective_out, err);
+    return dn_s_tune_alpha(ds->counts, ds->variances, ds->label, n_hist, ds->n_bins,
+                           opts->min_entries, alpha_out, objective_out, err);
 }

@@ -50,4 +50,14 @@ int dn_tune_alpha_wba(const double *counts, const double *variances, const int8_
                       int n_hist, int n_bins, double min_entries, int n_boot, uint64_t seed,
                       double ba_weight, double *alpha_out, double *wba_out, dn_err_t *err);
 
+/* DINAMO-S's alpha tuned on ds's first n_hist runs as opts says: by ROC AUC
+ * (dn_s_tune_alpha) or, with opts->alpha_metric DN_ALPHA_WBA, by
+ * dn_tune_alpha_wba with opts->n_boot, opts->boot_seed and opts->ba_weight;
+ * runs below opts->min_entries left out. *objective_out (nullable) gets the
+ * AUC or the median weighted balanced accuracy reached. Returns as those. */
+struct dn_dataset_t;
+struct dn_eval_opts_t;
+int dn_tune_alpha(const struct dn_dataset_t *ds, int n_hist, const struct dn_eval_opts_t *opts,
+                  double *alpha_out, double *objective_out, dn_err_t *err);
+
 #endif
