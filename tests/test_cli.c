@@ -907,6 +907,14 @@ Test(cli, reference_switches_and_their_defaults)
     drop_seconds(out);
     drop_seconds(out2);
     cr_assert_str_eq(out, out2, "--bootstrap-seed is not --boot-seed");
+    /* a policy's bad threshold beats --threshold-default, --threshold beats both */
+    write_text("pol.csv", "match,min_entries,warning,bad\n*,0,,1.7\n");
+    cr_assert_eq(run("evaluate d --method s --alpha 0.2 --t-opt 0 --policy pol.csv", out,
+                     sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(json_num(out, "threshold"), 1.7, "%s", out);
+    cr_assert_eq(run("evaluate d --method s --alpha 0.2 --t-opt 0 --threshold 0.9 --policy "
+                     "pol.csv", out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(json_num(out, "threshold"), 0.9, "%s", out);
 }
 
 Test(cli, reference_options_refuse_bad_values)
