@@ -235,7 +235,11 @@ static const char main_help[] =
     "  inspect    list the histograms an input holds, as the feed would publish them\n"
     "  health     is a service's loop alive? (its heartbeat file; exit 0 or 1)\n"
     "  progress   how far a running cluster got: runs per stage, rate, time left\n"
-    "  version    print the version\n";
+    "  version    print the version\n"
+    "\n"
+    "score, evaluate, bench and report also take the options of the Python reference\n"
+    "(--metric-mode, --ba-weight, --t-opt, --alpha-opt, --adaptivity-patience,\n"
+    "--n-metrics-bootstrap-trials, ...) with its defaults: see their --help.\n";
 
 int main(int argc, char **argv)
 {
