@@ -72,7 +72,7 @@ static double tune_and_check(const dn_dataset_t *ds, double beta)
 {
     double alpha, wba;
     dn_err_t err = {0};
-    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, ds->n_runs, ds->n_bins, 0.0,
+    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, ds->n_runs, ds->n_bins, 0.0, 0, 0,
                                    N_BOOT, SEED, beta, &alpha, &wba, &err), 0, "%s", err.msg);
     double at = brute(ds, alpha, beta);
     cr_assert_float_eq(at, wba, 1e-12, "beta %g: objective at alpha %g: tuned %.17g, brute "
@@ -159,19 +159,19 @@ Test(tune, bad_arguments_are_refused)
     dn_dataset_t *ds = make(120, 3);
     dn_err_t err = {0};
     double a;
-    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, 120, ds->n_bins, 0.0, 0, 1, 1.0,
+    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, 120, ds->n_bins, 0.0, 0, 0, 0, 1, 1.0,
                                    &a, NULL, &err), DN_EINVAL);
     cr_assert(strstr(err.msg, "resamples"), "%s", err.msg);
-    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, 120, ds->n_bins, 0.0, 10, 1,
+    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, 120, ds->n_bins, 0.0, 0, 0, 10, 1,
                                    -1.0, &a, NULL, &err), DN_EINVAL);
-    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, 0, ds->n_bins, 0.0, 10, 1, 1.0,
+    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, 0, ds->n_bins, 0.0, 0, 0, 10, 1, 1.0,
                                    &a, NULL, &err), DN_EINVAL);
     int8_t *good = calloc(120, 1); /* no bad run */
-    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, good, 120, ds->n_bins, 0.0, 10, 1, 1.0,
+    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, good, 120, ds->n_bins, 0.0, 0, 0, 10, 1, 1.0,
                                    &a, NULL, &err), DN_EINVAL);
     cr_assert(strstr(err.msg, "good and 0 bad"), "%s", err.msg);
     ds->counts[7] = -1.0;
-    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, 120, ds->n_bins, 0.0, 10, 1,
+    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, 120, ds->n_bins, 0.0, 0, 0, 10, 1,
                                    1.0, &a, NULL, &err), DN_ERANGE);
     cr_assert(strstr(err.msg, "run 0"), "%s", err.msg);
     free(good);

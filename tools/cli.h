@@ -45,8 +45,9 @@ int apply_policy(const input_args_t *in, struct dn_eval_opts_t *o, int min_given
 int read_input(const char *cmd, const char *path, const input_args_t *in,
                struct dn_dataset_t **ds, dn_err_t *err);
 /* --method, --alpha, --threshold, --n-historical, --boot-seed, --seed,
- * --weights, --no-train, --min-entries, --horizons, --horizon-resolution, and
- * the reference's options (print_ref_opts_help): --metric-mode, --ba-weight,
+ * --weights, --no-train, --min-entries, --horizons, --horizon-resolution,
+ * --stat-debiasing 0|1, --n-resamples N, --debiasing-seed S, and the
+ * reference's other options (print_ref_opts_help): --metric-mode, --ba-weight,
  * --t-opt, --threshold-default, --alpha-opt, --alpha-default,
  * --adaptivity-patience, --n-metrics-bootstrap-trials, --bootstrap-seed: 0
  * (*handled says whether it was one of them), 2 after a usage error, 1 when
@@ -63,6 +64,11 @@ void print_ref_opts_help(FILE *f);
  * (parse_eval_opt); anything else is reported as unknown. Returns 0, or the
  * exit status after the problem was reported (2 bad usage, 1 unreadable
  * --weights file). */
+/* After the options: checks --stat-debiasing against --method and --horizons
+ * (usage error, 2) and turns debiasing_seed into the stream of --key
+ * (dn_s_debias_seed; without --key the seed itself). in may be NULL. */
+int apply_debiasing(const char *cmd, const input_args_t *in, struct dn_eval_opts_t *o);
+
 int parse_scoring_opt(const char *cmd, const char *name, const char *v, input_args_t *in,
                       struct dn_eval_opts_t *o);
 /* Progress of DINAMO-ML scoring on a terminal. */

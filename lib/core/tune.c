@@ -76,30 +76,45 @@ fail:
     return rc;
 }
 
-/* The objective at one alpha: the n_hist runs scored from a fresh tracker. */
-static int objective_at(double alpha, const double *counts, const double *variances,
-                        const int8_t *labels, int n_hist, int n_bins, double min_entries,
-                        int n_boot, uint64_t seed, double ba_weight, double *score,
-                        double *wba, dn_err_t *err)
+/* What every alpha's pass shares: the runs, the debiasing and the bootstrap. */
+typedef struct pass_t {
+    const double *counts, *variances;
+    const int8_t *labels;
+    int n_hist, n_bins, n_resamples, n_boot;
+    double min_entries, ba_weight;
+    uint64_t debias_seed, seed;
+} pass_t;
+
+/* The objective at one alpha: the n_hist runs scored from a fresh tracker
+ * (its debiasing generator started afresh from the seed). */
+static int objective_at(const pass_t *p, double alpha, double *score, double *wba,
+                        dn_err_t *err)
 {
-    dn_s_t *s = dn_s_new(n_bins, alpha);
+    dn_s_t *s = dn_s_new(p->n_bins, alpha);
     if (!s)
-        return dn_err_set(err, DN_ENOMEM, "alpha tuning: out of memory for %d bins", n_bins);
-    dn_s_set_min_entries(s, min_entries);
-    int rc = dn_s_run(s, counts, variances, labels, n_hist, score, NULL, NULL, NULL, err);
+        return dn_err_set(err, DN_ENOMEM, "alpha tuning: out of memory for %d bins",
+                          p->n_bins);
+    dn_s_set_min_entries(s, p->min_entries);
+    int rc = dn_s_set_debiasing(s, p->n_resamples, p->debias_seed, err);
+    if (!rc)
+        rc = dn_s_run(s, p->counts, p->variances, p->labels, p->n_hist, score, NULL, NULL,
+                      NULL, err);
     dn_s_destroy(&s);
     if (rc)
         return rc;
-    for (int i = 0; i < n_hist; i++)
-        score[i] = isnan(score[i]) ? NAN : dn_score_from_chi2(score[i], n_bins);
-    return dn_tune_wba_objective(score, labels, n_hist, n_boot, seed, ba_weight, wba, NULL,
-                                 err);
+    for (int i = 0; i < p->n_hist; i++)
+        score[i] = isnan(score[i]) ? NAN : dn_score_from_chi2(score[i], p->n_bins);
+    return dn_tune_wba_objective(score, p->labels, p->n_hist, p->n_boot, p->seed,
+                                 p->ba_weight, wba, NULL, err);
 }
 
 int dn_tune_alpha_wba(const double *counts, const double *variances, const int8_t *labels,
-                      int n_hist, int n_bins, double min_entries, int n_boot, uint64_t seed,
-                      double ba_weight, double *alpha_out, double *wba_out, dn_err_t *err)
+                      int n_hist, int n_bins, double min_entries, int n_resamples,
+                      uint64_t debias_seed, int n_boot, uint64_t seed, double ba_weight,
+                      double *alpha_out, double *wba_out, dn_err_t *err)
 {
+    const pass_t p = {counts, variances, labels, n_hist, n_bins, n_resamples, n_boot,
+                      min_entries, ba_weight, debias_seed, seed};
     double *score = NULL;
     int rc = DN_OK;
     if (n_hist < 1 || n_bins < 1 || !counts || !labels) {
@@ -114,8 +129,7 @@ int dn_tune_alpha_wba(const double *counts, const double *variances, const int8_
     /* Any alpha's scores tell which runs are scored: the classes are checked
      * once, on the first pass. */
     double wba;
-    rc = objective_at(0.0, counts, variances, labels, n_hist, n_bins, min_entries, n_boot,
-                      seed, ba_weight, score, &wba, err);
+    rc = objective_at(&p, 0.0, score, &wba, err);
     if (rc)
         goto fail;
     int n_good = 0, n_bad = 0;
@@ -133,8 +147,7 @@ int dn_tune_alpha_wba(const double *counts, const double *variances, const int8_
     int best_k = 0;
     double best = isnan(wba) ? -INFINITY : wba;
     for (int k = 1; k < 100; k++) {
-        rc = objective_at(k / 100.0, counts, variances, labels, n_hist, n_bins, min_entries,
-                          n_boot, seed, ba_weight, score, &wba, err);
+        rc = objective_at(&p, k / 100.0, score, &wba, err);
         if (rc)
             goto fail;
         if (wba > best) {
@@ -147,8 +160,7 @@ int dn_tune_alpha_wba(const double *counts, const double *variances, const int8_
     int best_m = best_k * 10;
     double best_fine = -INFINITY;
     for (int m = lo; m <= hi; m++) {
-        rc = objective_at(m / 1000.0, counts, variances, labels, n_hist, n_bins, min_entries,
-                          n_boot, seed, ba_weight, score, &wba, err);
+        rc = objective_at(&p, m / 1000.0, score, &wba, err);
         if (rc)
             goto fail;
         if (wba > best_fine) {
@@ -166,12 +178,17 @@ fail:
 }
 
 int dn_tune_alpha(const dn_dataset_t *ds, int n_hist, const dn_eval_opts_t *opts,
-                  double *alpha_out, double *objective_out, dn_err_t *err)
+                  const dn_debias_t *db, double *alpha_out, double *objective_out,
+                  dn_err_t *err)
 {
+    int n_res = db ? db->n_resamples : 0;
+    uint64_t db_seed = db ? db->seed : 0;
     if (opts->alpha_metric == DN_ALPHA_WBA)
         return dn_tune_alpha_wba(ds->counts, ds->variances, ds->label, n_hist, ds->n_bins,
-                                 opts->min_entries, opts->n_boot, opts->boot_seed,
-                                 opts->ba_weight, alpha_out, objective_out, err);
-    return dn_s_tune_alpha(ds->counts, ds->variances, ds->label, n_hist, ds->n_bins,
-                           opts->min_entries, alpha_out, objective_out, err);
+                                 opts->min_entries, n_res, db_seed, opts->n_boot,
+                                 opts->boot_seed, opts->ba_weight, alpha_out, objective_out,
+                                 err);
+    return dn_s_tune_alpha_debiased(ds->counts, ds->variances, ds->label, n_hist, ds->n_bins,
+                                    opts->min_entries, n_res, db_seed, alpha_out,
+                                    objective_out, err);
 }

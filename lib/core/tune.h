@@ -40,24 +40,31 @@ int dn_tune_wba_objective(const double *score, const int8_t *label, int n, int n
 /* Alpha tuning by the wba objective over the first n_hist runs: counts
  * [n_hist*n_bins] row-major, variances the same or NULL (Poisson), labels
  * [n_hist]; runs below min_entries entries (or empty) are insufficient
- * statistics, left out as by dn_s_tune_alpha. The first maximum (smallest
- * alpha) wins; an alpha whose objective is NaN never does. *alpha_out and
- * *wba_out (each nullable) get the choice and its objective. Returns 0;
- * DN_EINVAL (n_hist or n_bins < 1, no good or no bad scored run, bad n_boot
- * or ba_weight; err says which); DN_ERANGE (invalid counts, err names the
- * run and bin); DN_ENOMEM. */
+ * statistics, left out as by dn_s_tune_alpha. With n_resamples > 0 the runs
+ * are scored with statistical debiasing (dinamo_s.h dn_s_set_debiasing), the
+ * generator started afresh from debias_seed for every alpha, as
+ * dn_s_tune_alpha_debiased does. The first maximum (smallest alpha) wins; an
+ * alpha whose objective is NaN never does. *alpha_out and *wba_out (each
+ * nullable) get the choice and its objective. Returns 0; DN_EINVAL (n_hist or
+ * n_bins < 1, no good or no bad scored run, bad n_boot, ba_weight or
+ * n_resamples; err says which); DN_ERANGE (invalid counts, err names the run
+ * and bin); DN_ENOMEM. */
 int dn_tune_alpha_wba(const double *counts, const double *variances, const int8_t *labels,
-                      int n_hist, int n_bins, double min_entries, int n_boot, uint64_t seed,
-                      double ba_weight, double *alpha_out, double *wba_out, dn_err_t *err);
+                      int n_hist, int n_bins, double min_entries, int n_resamples,
+                      uint64_t debias_seed, int n_boot, uint64_t seed, double ba_weight,
+                      double *alpha_out, double *wba_out, dn_err_t *err);
 
 /* DINAMO-S's alpha tuned on ds's first n_hist runs as opts says: by ROC AUC
- * (dn_s_tune_alpha) or, with opts->alpha_metric DN_ALPHA_WBA, by
+ * (dn_s_tune_alpha_debiased) or, with opts->alpha_metric DN_ALPHA_WBA, by
  * dn_tune_alpha_wba with opts->n_boot, opts->boot_seed and opts->ba_weight;
- * runs below opts->min_entries left out. *objective_out (nullable) gets the
- * AUC or the median weighted balanced accuracy reached. Returns as those. */
+ * scored with the debiasing db (NULL: none; evaluate.h dn_eval_debias); runs
+ * below opts->min_entries left out. *objective_out (nullable) gets the AUC or
+ * the median weighted balanced accuracy reached. Returns as those. */
 struct dn_dataset_t;
 struct dn_eval_opts_t;
+struct dn_debias_t;
 int dn_tune_alpha(const struct dn_dataset_t *ds, int n_hist, const struct dn_eval_opts_t *opts,
-                  double *alpha_out, double *objective_out, dn_err_t *err);
+                  const struct dn_debias_t *db, double *alpha_out, double *objective_out,
+                  dn_err_t *err);
 
 #endif
