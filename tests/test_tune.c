@@ -72,8 +72,9 @@ static double tune_and_check(const dn_dataset_t *ds, double beta)
 {
     double alpha, wba;
     dn_err_t err = {0};
-    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, ds->n_runs, ds->n_bins, 0.0, 0, 0,
-                                   N_BOOT, SEED, beta, &alpha, &wba, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, ds->n_runs, ds->n_bins, 0.0, 0,
+                                   0, N_BOOT, SEED, beta, &alpha, &wba, &err), 0, "%s",
+                 err.msg);
     double at = brute(ds, alpha, beta);
     cr_assert_float_eq(at, wba, 1e-12, "beta %g: objective at alpha %g: tuned %.17g, brute "
                        "force %.17g", beta, alpha, wba, at);
@@ -159,21 +160,56 @@ Test(tune, bad_arguments_are_refused)
     dn_dataset_t *ds = make(120, 3);
     dn_err_t err = {0};
     double a;
-    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, 120, ds->n_bins, 0.0, 0, 0, 0, 1, 1.0,
-                                   &a, NULL, &err), DN_EINVAL);
+    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, 120, ds->n_bins, 0.0, 0, 0, 0, 1,
+                                   1.0, &a, NULL, &err), DN_EINVAL);
     cr_assert(strstr(err.msg, "resamples"), "%s", err.msg);
     cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, 120, ds->n_bins, 0.0, 0, 0, 10, 1,
                                    -1.0, &a, NULL, &err), DN_EINVAL);
-    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, 0, ds->n_bins, 0.0, 0, 0, 10, 1, 1.0,
-                                   &a, NULL, &err), DN_EINVAL);
+    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, 0, ds->n_bins, 0.0, 0, 0, 10, 1,
+                                   1.0, &a, NULL, &err), DN_EINVAL);
     int8_t *good = calloc(120, 1); /* no bad run */
-    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, good, 120, ds->n_bins, 0.0, 0, 0, 10, 1, 1.0,
-                                   &a, NULL, &err), DN_EINVAL);
+    cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, good, 120, ds->n_bins, 0.0, 0, 0, 10, 1,
+                                   1.0, &a, NULL, &err), DN_EINVAL);
     cr_assert(strstr(err.msg, "good and 0 bad"), "%s", err.msg);
     ds->counts[7] = -1.0;
     cr_assert_eq(dn_tune_alpha_wba(ds->counts, NULL, ds->label, 120, ds->n_bins, 0.0, 0, 0, 10, 1,
                                    1.0, &a, NULL, &err), DN_ERANGE);
     cr_assert(strstr(err.msg, "run 0"), "%s", err.msg);
     free(good);
+    dn_dataset_destroy(&ds);
+}
+
+/* With statistical debiasing each alpha is scored from the debiasing seed
+ * afresh: the objective at the chosen alpha is that of
+ * dn_score_dataset_s_debiased's scores, and no coarse alpha beats it. */
+Test(tune, wba_with_debiasing_scores_as_the_debiased_tracker)
+{
+    dn_dataset_t *ds = make(200, 71);
+    dn_eval_opts_t o;
+    dn_eval_opts_default(&o);
+    o.alpha_metric = DN_ALPHA_WBA;
+    o.n_boot = N_BOOT;
+    o.boot_seed = SEED;
+    dn_debias_t db = {.n_resamples = 5, .seed = 22};
+    double alpha, wba, again;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_tune_alpha(ds, ds->n_runs, &o, &db, &alpha, &wba, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_tune_alpha(ds, ds->n_runs, &o, &db, &again, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(alpha, again, "not reproducible: %g then %g", alpha, again);
+    double *score = malloc(ds->n_runs * sizeof *score), worst = -INFINITY;
+    for (int k = -1; k < 100; k++) {
+        dn_run_scores_t rs = {.score = score};
+        double a = k < 0 ? alpha : k / 100.0, v;
+        cr_assert_eq(dn_score_dataset_s_debiased(ds, a, 0.0, &db, &rs, &err), 0, "%s", err.msg);
+        cr_assert_eq(dn_tune_wba_objective(score, ds->label, ds->n_runs, N_BOOT, SEED, 1.0, &v,
+                                           NULL, &err), 0, "%s", err.msg);
+        if (k < 0)
+            cr_assert_float_eq(v, wba, 1e-12, "at alpha %g: tuned %.17g, rescored %.17g",
+                               alpha, wba, v);
+        else if (v - wba > worst)
+            worst = v - wba;
+    }
+    cr_assert(worst <= 1e-12, "a coarse alpha beats the chosen %g by %g", alpha, worst);
+    free(score);
     dn_dataset_destroy(&ds);
 }
