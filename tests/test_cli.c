@@ -3,6 +3,7 @@
  * command leaves no half-written output. Runs the binary built beside the suites
  * ($DINAMO_BUILD/dinamo, default build/dinamo). */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -843,4 +844,198 @@ Test(cli, generate_and_bench_take_the_slow_options)
     cr_assert(!exists("bad"), "a rejected generate created its directory");
     cr_assert_eq(run("generate --help", out, sizeof out, err, sizeof err), 0);
     cr_assert(strstr(out, "--slow-efficiency-tolerance"), "help lacks the slow options");
+}
+
+/* ---- the reference's options (issue 22) ------------------------------------------ */
+
+/* The number after "key": in a JSON object on one line; NAN for null, and a
+ * failed assertion when the key is missing. */
+static double json_num(const char *json, const char *key)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(json, pat);
+    cr_assert(p, "no key %s in %s", key, json);
+    p += strlen(pat);
+    if (!strncmp(p, "null", 4))
+        return NAN;
+    double v;
+    cr_assert(sscanf(p, "%lf", &v) == 1, "key %s: not a number: %.40s", key, p);
+    return v;
+}
+
+/* t_opt/alpha_opt switch tuning off in favour of the defaults (1.0, 0.5), an
+ * explicit --threshold/--alpha wins in either order, and --bootstrap-seed is
+ * --boot-seed. */
+Test(cli, reference_switches_and_their_defaults)
+{
+    char out[16384], out2[16384], err[4096];
+    cr_assert_eq(run("generate --seed 70 --out d --runs 1400 --anomalous 140", out, sizeof out,
+                     err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(run("evaluate d --method s --alpha-opt 0 --t-opt 0", out, sizeof out, err,
+                     sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(json_num(out, "alpha"), 0.5, "alpha_default: %s", out);
+    cr_assert_eq(json_num(out, "threshold"), 1.0, "threshold_default: %s", out);
+    cr_assert(isnan(json_num(out, "auc_historical")), "alpha was tuned: %s", out);
+    cr_assert_eq(run("evaluate d --method s --alpha-default 0.25 --alpha-opt 0 --t-opt 0 "
+                     "--threshold-default 2.5", out, sizeof out, err, sizeof err), 0,
+                 "stderr: %s", err);
+    cr_assert_eq(json_num(out, "alpha"), 0.25, "%s", out);
+    cr_assert_eq(json_num(out, "threshold"), 2.5, "%s", out);
+    /* the defaults alone change nothing while tuning is on */
+    cr_assert_eq(run("evaluate d --method s --alpha-default 0.25 --threshold-default 2.5", out,
+                     sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_neq(json_num(out, "threshold"), 2.5, "%s", out);
+    cr_assert(!isnan(json_num(out, "auc_historical")), "alpha not tuned: %s", out);
+    const char *orders[2] = {"evaluate d --method s --threshold 0.7 --alpha 0.2 --t-opt 0 "
+                             "--alpha-opt 0",
+                             "evaluate d --method s --t-opt 0 --alpha-opt 0 --threshold 0.7 "
+                             "--alpha 0.2"};
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(run(orders[k], out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+        cr_assert_eq(json_num(out, "alpha"), 0.2, "%s: %s", orders[k], out);
+        cr_assert_eq(json_num(out, "threshold"), 0.7, "%s: %s", orders[k], out);
+    }
+    /* --t-opt 1 after --t-opt 0 tunes again */
+    cr_assert_eq(run("evaluate d --method s --alpha 0.2 --t-opt 0 --t-opt 1", out, sizeof out,
+                     err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_neq(json_num(out, "threshold"), 1.0, "%s", out);
+    cr_assert_eq(run("evaluate d --method s --alpha 0.2 --bootstrap-seed 9", out, sizeof out,
+                     err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(run("evaluate d --method s --alpha 0.2 --boot-seed 9", out2, sizeof out2,
+                     err, sizeof err), 0, "stderr: %s", err);
+    drop_seconds(out);
+    drop_seconds(out2);
+    cr_assert_str_eq(out, out2, "--bootstrap-seed is not --boot-seed");
+    /* a policy's bad threshold beats --threshold-default, --threshold beats both */
+    write_text("pol.csv", "match,min_entries,warning,bad\n*,0,,1.7\n");
+    cr_assert_eq(run("evaluate d --method s --alpha 0.2 --t-opt 0 --policy pol.csv", out,
+                     sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(json_num(out, "threshold"), 1.7, "%s", out);
+    cr_assert_eq(run("evaluate d --method s --alpha 0.2 --t-opt 0 --threshold 0.9 --policy "
+                     "pol.csv", out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(json_num(out, "threshold"), 0.9, "%s", out);
+}
+
+Test(cli, reference_options_refuse_bad_values)
+{
+    char out[4096], err[4096];
+    cr_assert_eq(run("generate --seed 70 --out d --runs 300 --anomalous 30", out, sizeof out,
+                     err, sizeof err), 0, "stderr: %s", err);
+    const struct {
+        const char *args, *says;
+    } bad[] = {
+        {"--metric-mode wab", "--metric-mode 'wab'"},
+        {"--ba-weight -1", "--ba-weight must be >= 0"},
+        {"--ba-weight nan", "--ba-weight expects a number"},
+        {"--adaptivity-patience 0", "--adaptivity-patience expects an integer"},
+        {"--t-opt 2", "--t-opt expects an integer in [0, 1]"},
+        {"--alpha-opt yes", "--alpha-opt expects an integer"},
+        {"--alpha-default 1", "--alpha-default must be in [0, 1)"},
+        {"--threshold-default x", "--threshold-default expects a number"},
+        {"--n-metrics-bootstrap-trials 0", "--n-metrics-bootstrap-trials expects an integer"},
+        {"--bootstrap-seed -3", "--bootstrap-seed expects a non-negative integer"},
+    };
+    const char *cmds[] = {"evaluate d --method s", "score --method s --in d --out s.csv"};
+    for (size_t c = 0; c < 2; c++)
+        for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+            char args[512];
+            snprintf(args, sizeof args, "%s %s", cmds[c], bad[k].args);
+            cr_assert_eq(run(args, out, sizeof out, err, sizeof err), 2, "%s: exit not 2",
+                         args);
+            cr_assert(strstr(err, bad[k].says), "%s: stderr '%s' lacks '%s'", args, err,
+                      bad[k].says);
+        }
+    cr_assert(!exists("s.csv"), "a refused score wrote its output");
+    const char *helps[] = {"evaluate --help", "score --help", "bench --help",
+                           "report --help"};
+    for (size_t k = 0; k < 4; k++) {
+        char big[16384];
+        cr_assert_eq(run(helps[k], big, sizeof big, err, sizeof err), 0, "%s", helps[k]);
+        cr_assert(strstr(big, "--n-metrics-bootstrap-trials") && strstr(big, "--metric-mode"),
+                  "%s lacks the reference's options", helps[k]);
+    }
+}
+
+/* --metric-mode wba tunes alpha otherwise than auc, as score and evaluate
+ * alike; --ba-weight changes its choice. */
+Test(cli, metric_mode_wba_tunes_alpha_in_score_and_evaluate)
+{
+    char out[16384], err[4096];
+    cr_assert_eq(run("generate --seed 70 --out d --runs 1300 --anomalous 130", out, sizeof out,
+                     err, sizeof err), 0, "stderr: %s", err);
+    double alpha[3];
+    const char *modes[3] = {"", "--metric-mode wba --n-metrics-bootstrap-trials 20",
+                            "--metric-mode wba --n-metrics-bootstrap-trials 20 --ba-weight 0.1"};
+    for (int k = 0; k < 3; k++) {
+        char args[512];
+        snprintf(args, sizeof args, "evaluate d --method s %s", modes[k]);
+        cr_assert_eq(run(args, out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+        alpha[k] = json_num(out, "alpha");
+        snprintf(args, sizeof args, "score --method s --in d --out s%d.csv %s", k, modes[k]);
+        cr_assert_eq(run(args, out, sizeof out, err, sizeof err), 0, "stderr: %s", err);
+        char says[64];
+        snprintf(says, sizeof says, "alpha %.3f tuned", alpha[k]);
+        cr_assert(strstr(err, says), "%s: score says '%s', evaluate %.3f", args, err, alpha[k]);
+        cr_assert(strstr(err, k ? "weighted balanced accuracy" : "ROC AUC"), "%s", err);
+    }
+    cr_assert_neq(alpha[0], alpha[1], "wba chose auc's alpha %g", alpha[0]);
+    cr_assert_neq(alpha[1], alpha[2], "ba_weight 0.1 chose ba_weight 1's alpha %g", alpha[1]);
+}
+
+/* --metrics-csv: the reference's metrics_<seed>.csv, 16 columns in its
+ * order, the numbers of the JSON. --table prints the same numbers. */
+Test(cli, metrics_csv_has_the_reference_columns_and_the_json_numbers)
+{
+    char out[16384], err[4096], path[512];
+    cr_assert_eq(run("generate --seed 70 --out d --runs 1300 --anomalous 130", out, sizeof out,
+                     err, sizeof err), 0, "stderr: %s", err);
+    cr_assert_eq(run("evaluate d --method s --alpha 0.2 --metrics-csv m.csv", out, sizeof out,
+                     err, sizeof err), 0, "stderr: %s", err);
+    snprintf(path, sizeof path, "%s/m.csv", tmpdir);
+    char *csv = slurp(path, NULL);
+    cr_assert(csv, "no m.csv");
+    static const char *const names[8] = {"balanced_accuracy", "accuracy", "specificity",
+                                         "sensitivity", "precision", "jaccard_distance",
+                                         "nsteps_to_adapt", "adaptivity_index"};
+    char header[1024] = "";
+    for (int g = 0; g < 2; g++)
+        for (int c = 0; c < 8; c++)
+            snprintf(header + strlen(header), sizeof header - strlen(header), "%s%s_%s",
+                     g || c ? "," : "", names[c], g ? "continual" : "historical");
+    strcat(header, "\n");
+    cr_assert(!strncmp(csv, header, strlen(header)), "header\n%s\nwant\n%s", csv, header);
+    char *row = csv + strlen(header);
+    for (int g = 0; g < 2; g++)
+        for (int c = 0; c < 8; c++) {
+            char key[64];
+            snprintf(key, sizeof key, "%s_%s", names[c], g ? "continual" : "historical");
+            double want = json_num(out, key);
+            char *end = row;
+            double got = *row == ',' || *row == '\n' ? NAN : strtod(row, &end);
+            cr_assert(isnan(want) ? isnan(got) : got == want, "%s: csv %.17g json %.17g", key,
+                      got, want);
+            cr_assert(*end == (g == 1 && c == 7 ? '\n' : ','), "%s: field ends in '%c'", key,
+                      *end);
+            row = end + 1;
+        }
+    cr_assert_eq(*row, '\0', "more than one row: %s", row);
+    free(csv);
+    /* the continual regime is the metrics the JSON always had */
+    cr_assert_eq(json_num(out, "balanced_accuracy_continual"),
+                 json_num(out, "balanced_accuracy"));
+    cr_assert_eq(json_num(out, "sensitivity_continual"), json_num(out, "sensitivity"));
+    cr_assert_eq(json_num(out, "specificity_continual"), json_num(out, "specificity"));
+    cr_assert(json_num(out, "n_runs_historical") > 0 && json_num(out, "n_runs_continual") > 0,
+              "%s", out);
+    double lo = json_num(out, "balanced_accuracy_historical_lo"),
+           hi = json_num(out, "balanced_accuracy_historical_hi"),
+           ba = json_num(out, "balanced_accuracy_historical");
+    cr_assert(lo <= ba && ba <= hi && lo < hi, "band [%g, %g] around %g", lo, hi, ba);
+    char table[16384];
+    cr_assert_eq(run("evaluate d --method s --alpha 0.2 --table", table, sizeof table, err,
+                     sizeof err), 0, "stderr: %s", err);
+    char line[128];
+    snprintf(line, sizeof line, "balanced_accuracy  %.4f [%.4f, %.4f]", ba, lo, hi);
+    cr_assert(strstr(table, line), "table lacks '%s':\n%s", line, table);
 }

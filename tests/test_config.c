@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -378,4 +379,63 @@ Test(config, log_long_record_is_one_cut_line)
     cr_assert_eq(out[n - 1], '\n');
     cr_assert_eq(strchr(out, '\n'), out + n - 1, "more than one line: %s", out);
     free(out);
+}
+
+/* ---- the evaluator's keys of the reference's options (issue 22) ---------------- */
+
+/* Runs the evaluator binary ($DINAMO_BUILD/services/evaluator, default
+ * build/...) with args, stdout and stderr into *out; returns its exit status. */
+static int run_evaluator(const char *args, char *out, size_t len)
+{
+    const char *b = getenv("DINAMO_BUILD");
+    char bin[512], cmd[2048], dir[] = "/tmp/dn_ev_conf_XXXXXX";
+    snprintf(bin, sizeof bin, "%s/services/evaluator", b && *b ? b : "build");
+    cr_assert_eq(access(bin, X_OK), 0, "no service binary %s (set DINAMO_BUILD)", bin);
+    cr_assert(mkdtemp(dir));
+    /* ipc endpoints of its own: the defaults are ports another cluster may hold */
+    snprintf(cmd, sizeof cmd, "timeout 20 '%s' --security off --data-dir %s/data "
+             "--thresholds bind:ipc://%s/th --thresholds-requests bind:ipc://%s/thr %s "
+             ">%s/out 2>&1", bin, dir, dir, dir, args, dir);
+    int st = system(cmd);
+    char p[600];
+    snprintf(p, sizeof p, "%s/out", dir);
+    FILE *f = fopen(p, "r");
+    size_t n = f ? fread(out, 1, len - 1, f) : 0;
+    out[n] = '\0';
+    if (f)
+        fclose(f);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(config, evaluator_reference_keys_defaults_and_bad_values)
+{
+    char out[32768];
+    cr_assert_eq(run_evaluator("--help", out, sizeof out), 0, "%s", out);
+    const char *defaults[][2] = {{"--ba-weight", "(default: 1)"},
+                                 {"--n-metrics-bootstrap-trials", "(default: 100)"},
+                                 {"--adaptivity-patience", "(default: 1)"},
+                                 {"--t-opt", "(default: true)"},
+                                 {"--threshold-default", "(default: 1.0)"}};
+    for (size_t k = 0; k < sizeof defaults / sizeof *defaults; k++) {
+        const char *p = strstr(out, defaults[k][0]);
+        cr_assert(p, "--help lacks %s", defaults[k][0]);
+        const char *eol = strchr(p, '\n');
+        const char *d = strstr(p, defaults[k][1]);
+        cr_assert(d && (!eol || d < eol), "%s: default is not %s", defaults[k][0],
+                  defaults[k][1]);
+    }
+    const char *bad[][2] = {{"--ba-weight -1", "ba_weight = -1"},
+                            {"--ba-weight inf", "ba_weight"},
+                            {"--n-metrics-bootstrap-trials 0", "n_metrics_bootstrap_trials = 0"},
+                            {"--adaptivity-patience 0", "adaptivity_patience = 0"},
+                            {"--t-opt maybe", "'t_opt': 'maybe' is not a boolean"},
+                            {"--threshold-default nan", "'threshold_default': 'nan'"}};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        int st = run_evaluator(bad[k][0], out, sizeof out);
+        cr_assert(st != 0 && st != 124, "%s: exit %d", bad[k][0], st);
+        cr_assert(strstr(out, bad[k][1]), "%s: output lacks '%s': %s", bad[k][0], bad[k][1],
+                  out);
+    }
 }

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "json.h"
 #include "memout.h"
@@ -33,11 +34,37 @@ Test(results, evaluation_json_line)
 {
     dn_eval_result_t r = sample(DN_METHOD_S);
     char *text = dn_test_capture(write_line, &r, NULL);
-    cr_assert_str_eq(text, "{\"method\": \"s\", \"alpha\": 0.25, \"threshold\": 1.5, "
-                           "\"balanced_accuracy\": 0.9, \"sensitivity\": 1, \"specificity\": 0.8, "
-                           "\"adaptation_time\": null, \"jaccard_distance\": 0.125, "
-                           "\"auc_historical\": 0.875, \"n_runs\": 200, \"n_historical\": 60, "
-                           "\"n_change_points\": 3, \"n_empty\": 1, \"seconds\": 0.123}\n");
+    const char *head = "{\"method\": \"s\", \"alpha\": 0.25, \"threshold\": 1.5, "
+                       "\"balanced_accuracy\": 0.9, \"sensitivity\": 1, \"specificity\": 0.8, "
+                       "\"adaptation_time\": null, \"jaccard_distance\": 0.125, "
+                       "\"auc_historical\": 0.875, \"n_runs\": 200, \"n_historical\": 60, "
+                       "\"n_change_points\": 3, \"n_empty\": 1, ";
+    cr_assert(!strncmp(text, head, strlen(head)), "%s", text);
+    /* then both regimes (issue 22; their values: test_cli), then seconds */
+    cr_assert(!strncmp(text + strlen(head), "\"balanced_accuracy_historical\": 0, ", 35), "%s",
+              text);
+    const char *tail = ", \"seconds\": 0.123}\n";
+    size_t n = strlen(text);
+    cr_assert(n > strlen(tail) && !strcmp(text + n - strlen(tail), tail), "%s", text);
+    free(text);
+}
+
+/* Each regime's metrics under the reference's names, undefined ones null. */
+Test(results, evaluation_json_regimes)
+{
+    dn_eval_result_t r = sample(DN_METHOD_S);
+    r.historical.rate[DN_RATE_PRECISION] = 0.5;
+    r.historical.rate_hi[DN_RATE_ACCURACY] = 0.75;
+    r.continual.nsteps_to_adapt = NAN;
+    r.continual.tp = 7;
+    char *text = dn_test_capture(write_line, &r, NULL);
+    const char *want[] = {"\"precision_historical\": 0.5,",
+                          "\"accuracy_historical_hi\": 0.75,",
+                          "\"nsteps_to_adapt_continual\": null,", "\"tp_continual\": 7,",
+                          "\"adaptivity_index_continual\": 0,",
+                          "\"n_change_points_historical\": 0,"};
+    for (size_t k = 0; k < sizeof want / sizeof *want; k++)
+        cr_assert(strstr(text, want[k]), "lacks %s: %s", want[k], text);
     free(text);
 }
 

@@ -109,6 +109,7 @@ static int parse_args(args_t *a, bench_args_t *b)
             continue;
         } else if (!strcmp(name, "--help")) {
             fputs(bench_help, stdout);
+            print_ref_opts_help(stdout);
             print_gen_params_help(stdout);
             print_slow_params_help(stdout);
             return 0;

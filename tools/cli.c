@@ -23,6 +23,33 @@
 #include "mlfile.h"
 #include "policy.h"
 
+/* The reference's switches t_opt and alpha_opt (configs.py) turn tuning off in
+ * favour of threshold_default and alpha_default, while an explicit --threshold
+ * or --alpha always wins, whatever the order of the options. dn_eval_opts_t
+ * says only "tune" (alpha < 0, threshold NAN) or "this value", so which value
+ * came from where is kept here, for the one options struct a command parses
+ * into (a command parses one; a new struct starts afresh). */
+#define DN_REF_THRESHOLD_DEFAULT 1.0 /* configs.py threshold_default */
+#define DN_REF_ALPHA_DEFAULT 0.5     /* configs.py alpha_default */
+
+static struct {
+    const dn_eval_opts_t *o;
+    int t_opt, alpha_opt;             /* 1: tune (the reference's default) */
+    int threshold_given, alpha_given; /* --threshold / --alpha on the command line */
+    double threshold_default, alpha_default;
+} sw;
+
+static void sw_for(const dn_eval_opts_t *o)
+{
+    if (sw.o == o)
+        return;
+    sw.o = o;
+    sw.t_opt = sw.alpha_opt = 1;
+    sw.threshold_given = sw.alpha_given = 0;
+    sw.threshold_default = DN_REF_THRESHOLD_DEFAULT;
+    sw.alpha_default = DN_REF_ALPHA_DEFAULT;
+}
+
 /* ---- argument parsing -------------------------------------------------------- */
 
 int usage_error(const char *cmd, const char *fmt, const char *what)
@@ -250,7 +277,9 @@ int apply_policy(const input_args_t *in, dn_eval_opts_t *o, int min_given, dn_er
     dn_policy_destroy(&p);
     if (!min_given)
         o->min_entries = j.min_entries;
-    if (isnan(o->threshold) && !isnan(j.bad))
+    /* An explicit --threshold beats the policy, which beats --threshold-default. */
+    int given = sw.o == o ? sw.threshold_given : !isnan(o->threshold);
+    if (!given && !isnan(j.bad))
         o->threshold = j.bad;
     return DN_OK;
 }
@@ -295,9 +324,107 @@ void set_progress(dn_eval_opts_t *o, const char *cmd)
 
 /* ---- evaluation options --------------------------------------------------------- */
 
+/* The value tuning switched off leaves, unless an explicit one was given. */
+static void sw_apply(dn_eval_opts_t *o)
+{
+    if (!sw.threshold_given)
+        o->threshold = sw.t_opt ? NAN : sw.threshold_default;
+    if (!sw.alpha_given)
+        o->alpha = sw.alpha_opt ? -1.0 : sw.alpha_default;
+}
+
+/* --t-opt / --alpha-opt: 0 or 1, as the reference's config. */
+static int parse_switch(const char *cmd, const char *name, const char *v, int *out)
+{
+    long x;
+    if (parse_int(cmd, name, v, 0, 1, &x))
+        return 2;
+    *out = (int)x;
+    return 0;
+}
+
+void print_ref_opts_help(FILE *f)
+{
+    fputs("\nOptions of the reference implementation (its names and defaults):\n"
+          "  --metric-mode auc|wba      what DINAMO-S's alpha is tuned for on the historical\n"
+          "                             regime: ROC AUC, or the best weighted balanced\n"
+          "                             accuracy over 200 thresholds, median over the\n"
+          "                             bootstrap resamples (default auc)\n"
+          "  --ba-weight B              beta of the weighted balanced accuracy\n"
+          "                             (sens + B spec) / (1 + B), B >= 0: threshold and wba\n"
+          "                             alpha tuning (default 1)\n"
+          "  --t-opt 0|1                tune the threshold (1, default) or use\n"
+          "  --threshold-default T      T (default 1.0) when --t-opt 0\n"
+          "  --alpha-opt 0|1            tune alpha (1, default) or use\n"
+          "  --alpha-default A          A (default 0.5) when --alpha-opt 0\n"
+          "                             (an explicit --threshold or --alpha always wins,\n"
+          "                             and a --policy bad threshold beats T)\n"
+          "  --adaptivity-patience N    good runs in a row at or below the threshold that\n"
+          "                             end an adaptation, N >= 1 (default 1)\n"
+          "  --n-metrics-bootstrap-trials N\n"
+          "                             bootstrap resamples of threshold tuning, wba tuning\n"
+          "                             and the metrics' 2.5/97.5% bands (default 100)\n"
+          "  --bootstrap-seed S         the same as --boot-seed (default 0)\n", f);
+}
+
+/* The reference's options; *handled 0 for anything else. */
+static int parse_ref_opt(const char *cmd, const char *name, const char *v, dn_eval_opts_t *o,
+                         int *handled)
+{
+    long x;
+    *handled = 1;
+    if (!strcmp(name, "--metric-mode")) {
+        if (!strcmp(v, "auc"))
+            o->alpha_metric = DN_ALPHA_AUC;
+        else if (!strcmp(v, "wba"))
+            o->alpha_metric = DN_ALPHA_WBA;
+        else
+            return usage_error(cmd, "unknown --metric-mode '%s' (available: auc, wba)", v);
+    } else if (!strcmp(name, "--ba-weight")) {
+        if (parse_double(cmd, name, v, &o->ba_weight))
+            return 2;
+        if (!(o->ba_weight >= 0.0))
+            return usage_error(cmd, "--ba-weight must be >= 0, got %s", v);
+    } else if (!strcmp(name, "--t-opt")) {
+        if (parse_switch(cmd, name, v, &sw.t_opt))
+            return 2;
+    } else if (!strcmp(name, "--threshold-default")) {
+        if (parse_double(cmd, name, v, &sw.threshold_default))
+            return 2;
+    } else if (!strcmp(name, "--alpha-opt")) {
+        if (parse_switch(cmd, name, v, &sw.alpha_opt))
+            return 2;
+    } else if (!strcmp(name, "--alpha-default")) {
+        if (parse_double(cmd, name, v, &sw.alpha_default))
+            return 2;
+        if (!(sw.alpha_default >= 0.0 && sw.alpha_default < 1.0))
+            return usage_error(cmd, "--alpha-default must be in [0, 1), got %s", v);
+    } else if (!strcmp(name, "--adaptivity-patience")) {
+        if (parse_int(cmd, name, v, 1, 1L << 30, &x))
+            return 2;
+        o->adaptivity_patience = (int)x;
+    } else if (!strcmp(name, "--n-metrics-bootstrap-trials")) {
+        if (parse_int(cmd, name, v, 1, 1L << 24, &x))
+            return 2;
+        o->n_boot = (int)x;
+    } else if (!strcmp(name, "--bootstrap-seed")) {
+        if (parse_u64(cmd, name, v, &o->boot_seed))
+            return 2;
+    } else {
+        *handled = 0;
+    }
+    return 0;
+}
+
 int parse_eval_opt(const char *cmd, const char *name, const char *v, dn_eval_opts_t *o,
                    int *handled)
 {
+    sw_for(o);
+    int erc = parse_ref_opt(cmd, name, v, o, handled);
+    if (erc || *handled) {
+        sw_apply(o);
+        return erc;
+    }
     *handled = 1;
     if (!strcmp(name, "--method")) {
         if (!strcmp(v, "s"))
@@ -330,9 +457,11 @@ int parse_eval_opt(const char *cmd, const char *name, const char *v, dn_eval_opt
             return 2;
         if (!(o->alpha >= 0.0 && o->alpha < 1.0))
             return usage_error(cmd, "--alpha must be in [0, 1), got %s", v);
+        sw.alpha_given = 1;
     } else if (!strcmp(name, "--threshold")) {
         if (parse_double(cmd, name, v, &o->threshold))
             return 2;
+        sw.threshold_given = 1;
     } else if (!strcmp(name, "--n-historical")) {
         long x;
         if (parse_int(cmd, name, v, 1, 1L << 30, &x))

@@ -46,11 +46,19 @@ int read_input(const char *cmd, const char *path, const input_args_t *in,
                struct dn_dataset_t **ds, dn_err_t *err);
 /* --method, --alpha, --threshold, --n-historical, --boot-seed, --seed,
  * --weights, --no-train, --min-entries, --horizons, --horizon-resolution,
- * --stat-debiasing 0|1, --n-resamples N, --debiasing-seed S: 0 (*handled says whether it was one of
- * them), 2 after a usage error, 1 when the --weights file cannot be read (the
- * message printed). The weights' bytes live until the program exits. */
+ * --stat-debiasing 0|1, --n-resamples N, --debiasing-seed S, and the
+ * reference's other options (print_ref_opts_help): --metric-mode, --ba-weight,
+ * --t-opt, --threshold-default, --alpha-opt, --alpha-default,
+ * --adaptivity-patience, --n-metrics-bootstrap-trials, --bootstrap-seed: 0
+ * (*handled says whether it was one of them), 2 after a usage error, 1 when
+ * the --weights file cannot be read (the message printed). The weights' bytes
+ * live until the program exits. An explicit --alpha/--threshold wins over
+ * --alpha-opt 0/--t-opt 0 in either order; the options of one command go into
+ * one struct (the switches are remembered for the last struct parsed into). */
 int parse_eval_opt(const char *cmd, const char *name, const char *v,
                    struct dn_eval_opts_t *o, int *handled);
+/* The reference's options above, for a command's --help. */
+void print_ref_opts_help(FILE *f);
 /* An option of the commands that read an input and score it (score,
  * evaluate): an input option (parse_input_opt) or an evaluation option
  * (parse_eval_opt); anything else is reported as unknown. Returns 0, or the

@@ -22,6 +22,7 @@
 #include "fileio.h"
 #include "results.h"
 #include "rootdata.h"
+#include "tune.h"
 
 #include "cli.h"
 
@@ -70,7 +71,9 @@ static const char score_help[] =
     "histogram: contents the reference mean, errors its sigma) and obs (the run\n"
     "normalised to unit sum, errors its uncertainty).\n"
     "Without --alpha, alpha is tuned on the first N runs (default 1000) by ROC AUC\n"
-    "and printed on stderr. --stat-debiasing 1 (s) averages chi2 and pulls over\n"
+    "(or --metric-mode wba) and printed on stderr; --alpha-opt 0 takes\n"
+    "--alpha-default instead (see the reference's options below).\n"
+    "--stat-debiasing 1 (s) averages chi2 and pulls over\n"
     "--n-resamples N (default 100) Gaussian resamplings of the reference, or of\n"
     "the run when its entries exceed the reference's (EWMA) integral, as the\n"
     "reference implementation's stat_debiasing, in tuning and scoring; the draws\n"
@@ -117,6 +120,7 @@ static int parse_score_args(args_t *a, score_args_t *s)
             return usage_error(a->cmd, "unexpected argument '%s'", v);
         if (!strcmp(name, "--help")) {
             fputs(score_help, stdout);
+            print_ref_opts_help(stdout);
             return 0;
         } else if (!strcmp(name, "--verbose")) {
             continue;
@@ -149,19 +153,19 @@ static int parse_score_args(args_t *a, score_args_t *s)
     return -1;
 }
 
-/* DINAMO-S without --alpha: alpha tuned on the historical runs, said on stderr. */
+/* DINAMO-S without --alpha: alpha tuned on the historical runs (--metric-mode
+ * auc or wba, as dn_evaluate), said on stderr. */
 static int tune_alpha(const dn_dataset_t *ds, dn_eval_opts_t *o, dn_err_t *err)
 {
     int hist = o->n_hist < ds->n_runs ? o->n_hist : ds->n_runs;
-    double auc;
+    int wba = o->alpha_metric == DN_ALPHA_WBA;
+    double obj;
     dn_debias_t db = dn_eval_debias(o, NULL); /* seed already the key's */
-    int rc = dn_s_tune_alpha_debiased(ds->counts, ds->variances, ds->label, hist, ds->n_bins,
-                                      o->min_entries, db.n_resamples, db.seed, &o->alpha,
-                                      &auc, err);
+    int rc = dn_tune_alpha(ds, hist, o, &db, &o->alpha, &obj, err);
     if (rc)
         return dn_err_prefix(err, "cannot tune alpha (give --alpha)");
-    fprintf(stderr, "dinamo score: alpha %.3f tuned on the first %d runs (ROC AUC %.4f)\n",
-            o->alpha, hist, auc);
+    fprintf(stderr, "dinamo score: alpha %.3f tuned on the first %d runs (%s %.4f)\n",
+            o->alpha, hist, wba ? "median weighted balanced accuracy" : "ROC AUC", obj);
     return 0;
 }
 
@@ -243,7 +247,11 @@ static const char main_help[] =
     "  inspect    list the histograms an input holds, as the feed would publish them\n"
     "  health     is a service's loop alive? (its heartbeat file; exit 0 or 1)\n"
     "  progress   how far a running cluster got: runs per stage, rate, time left\n"
-    "  version    print the version\n";
+    "  version    print the version\n"
+    "\n"
+    "score, evaluate, bench and report also take the options of the Python reference\n"
+    "(--metric-mode, --ba-weight, --t-opt, --alpha-opt, --adaptivity-patience,\n"
+    "--n-metrics-bootstrap-trials, ...) with its defaults: see their --help.\n";
 
 int main(int argc, char **argv)
 {

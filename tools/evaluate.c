@@ -23,6 +23,8 @@ static const char evaluate_help[] =
     "                       [--debiasing-seed S]                      (s; as score)\n"
     "                       [--seed S] [--weights FILE] [--no-train]  (ml)\n"
     "                       [--ml-threads T]                          (ml)\n"
+    "                       [--table] [--metrics-csv FILE]\n"
+    "                       [the reference's options, below]\n"
     "\n"
     "Tunes alpha (unless given) and the threshold (unless given) on the first N runs\n"
     "(default 1000, the historical regime), scores the whole dataset and prints one\n"
@@ -39,19 +41,72 @@ static const char evaluate_help[] =
     "runs ago, e.g. --horizons 100,500 (docs/horizons.md): each horizon gets its own\n"
     "threshold tuned on the historical regime, and a run is bad when any horizon is\n"
     "over its own; the JSON then adds horizons, horizon_thresholds, horizon_flagged.\n"
-    "R snapshots per lag (default 4): the reference used is lag to lag*(1+1/R) old.\n";
+    "R snapshots per lag (default 4): the reference used is lag to lag*(1+1/R) old.\n"
+    "\n"
+    "Both regimes as the reference reports them (results_validation.py), at the\n"
+    "threshold used: the JSON adds <metric>_historical and <metric>_continual for\n"
+    "balanced_accuracy, accuracy, specificity, sensitivity, precision,\n"
+    "jaccard_distance, nsteps_to_adapt and adaptivity_index, the bootstrap 2.5% and\n"
+    "97.5% percentiles of the five rates as <rate>_<regime>_lo/_hi\n"
+    "(--n-metrics-bootstrap-trials resamples of the regime's runs, seed\n"
+    "--bootstrap-seed), and tp, fn, tn, fp, n_runs, n_change_points per regime.\n"
+    "--table prints them as a table instead of the JSON (--out still gets the JSON).\n"
+    "--metrics-csv FILE writes them as the reference's metrics_<seed>.csv: one header\n"
+    "and one row of its 16 columns, in its order (undefined values empty).\n";
+
+/* One regime's metrics, their bands, for a person reading a terminal. */
+static void print_table(const dn_eval_result_t *r, FILE *f)
+{
+    static const char *const names[DN_N_RATES] = {"balanced_accuracy", "accuracy",
+                                                  "sensitivity", "specificity", "precision"};
+    const dn_regime_metrics_t *m[2] = {&r->historical, &r->continual};
+    fprintf(f, "method %s  alpha %.3f  threshold %.4f\n", r->method == DN_METHOD_S ? "s" : "ml",
+            r->alpha, r->threshold);
+    fprintf(f, "%-18s %-26s %-26s\n", "metric", "historical [2.5%, 97.5%]",
+            "continual [2.5%, 97.5%]");
+    for (int k = 0; k < DN_N_RATES; k++) {
+        fprintf(f, "%-18s", names[k]);
+        for (int g = 0; g < 2; g++)
+            fprintf(f, " %.4f [%.4f, %.4f]   ", m[g]->rate[k], m[g]->rate_lo[k],
+                    m[g]->rate_hi[k]);
+        fputc('\n', f);
+    }
+    fprintf(f, "%-18s %-26.4f %-26.4f\n", "jaccard_distance", m[0]->jaccard_distance,
+            m[1]->jaccard_distance);
+    fprintf(f, "%-18s %-26.4g %-26.4g\n", "nsteps_to_adapt", m[0]->nsteps_to_adapt,
+            m[1]->nsteps_to_adapt);
+    fprintf(f, "%-18s %-26.4g %-26.4g\n", "adaptivity_index", m[0]->adaptivity_index,
+            m[1]->adaptivity_index);
+    for (int g = 0; g < 2; g++)
+        fprintf(f, "%-10s runs %d  tp %d fn %d tn %d fp %d  change points %d\n",
+                g ? "continual" : "historical", m[g]->n_runs, m[g]->tp, m[g]->fn, m[g]->tn,
+                m[g]->fp, m[g]->n_change_points);
+}
+
+static int write_metrics_csv(const char *path, const dn_eval_result_t *r, dn_err_t *err)
+{
+    dn_outfile_t *of = dn_outfile_open(path, err);
+    if (!of)
+        return err->code ? err->code : DN_EIO;
+    dn_csv_t w;
+    dn_csv_init(&w, dn_outfile_stream(of));
+    dn_metrics_csv_header(&w);
+    dn_metrics_csv_row(&w, r);
+    return dn_outfile_commit(&of, err);
+}
 
 
 int cmd_evaluate(args_t *a)
 {
     dn_eval_opts_t opts;
     dn_eval_opts_default(&opts);
-    const char *dir = NULL, *out = NULL, *scores = NULL;
+    const char *dir = NULL, *out = NULL, *scores = NULL, *metrics_csv = NULL;
+    int table = 0;
     input_args_t inargs = {0};
     char *name;
     const char *v;
     int r;
-    while ((r = next_arg(a, "--help --no-train --verbose", &name, &v)) > 0) {
+    while ((r = next_arg(a, "--help --no-train --verbose --table", &name, &v)) > 0) {
         if (name && !strcmp(name, "--verbose"))
             continue;
         if (name && !strcmp(name, "--in")) {
@@ -68,10 +123,19 @@ int cmd_evaluate(args_t *a)
         }
         if (!strcmp(name, "--help")) {
             fputs(evaluate_help, stdout);
+            print_ref_opts_help(stdout);
             return 0;
         }
         if (!strcmp(name, "--out")) {
             out = v;
+            continue;
+        }
+        if (!strcmp(name, "--table")) {
+            table = 1;
+            continue;
+        }
+        if (!strcmp(name, "--metrics-csv")) {
+            metrics_csv = v;
             continue;
         }
         if (!strcmp(name, "--scores")) {
@@ -118,7 +182,12 @@ int cmd_evaluate(args_t *a)
         return fail_with(a->cmd, &err, rc);
     if (res.edges_unknown)
         warn_edges_unknown(a->cmd);
-    dn_eval_result_write_json(&res, stdout);
+    if (table)
+        print_table(&res, stdout);
+    else
+        dn_eval_result_write_json(&res, stdout);
+    if (metrics_csv && (rc = write_metrics_csv(metrics_csv, &res, &err)))
+        return fail_with(a->cmd, &err, rc);
     if (out) {
         dn_outfile_t *of = dn_outfile_open(out, &err);
         if (!of)

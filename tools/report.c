@@ -24,6 +24,7 @@
 #include "policy.h"
 #include "results.h"
 #include "severity.h"
+#include "tune.h"
 
 static const char report_help[] =
     "usage: dinamo report PATH|--in PATH --method s|ml [--out DIR] [--max-runs N]\n"
@@ -122,6 +123,7 @@ static int parse_args(args_t *a, report_t *r)
             r->in = v;
         } else if (!strcmp(name, "--help")) {
             fputs(report_help, stdout);
+            print_ref_opts_help(stdout);
             return 0;
         } else if (!strcmp(name, "--out")) {
             snprintf(r->outdir, sizeof r->outdir, "%s", v);
@@ -196,9 +198,7 @@ static int score_and_judge(report_t *r, dn_err_t *err)
     int rc;
     dn_debias_t db = dn_eval_debias(&r->opts, NULL); /* seed already the key's */
     if (is_s && r->alpha < 0 &&
-        (rc = dn_s_tune_alpha_debiased(ds->counts, ds->variances, ds->label, r->n_hist, nb,
-                                       r->opts.min_entries, db.n_resamples, db.seed,
-                                       &r->alpha, NULL, err)))
+        (rc = dn_tune_alpha(ds, r->n_hist, &r->opts, &db, &r->alpha, NULL, err))) /* auc/wba */
         return rc;
     dn_run_scores_t rs = {.chi2 = r->chi2, .score = r->score, .ref_mu = r->mu, .ref_sigma = r->sg};
     if ((rc = is_s ? dn_score_dataset_hz_debiased(ds, r->hz, r->alpha, r->opts.min_entries,

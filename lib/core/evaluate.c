@@ -18,6 +18,7 @@
 #include "dinamo_s.h"
 #include "histo.h"
 #include "metrics.h"
+#include "tune.h"
 
 void dn_eval_opts_default(dn_eval_opts_t *opts)
 {
@@ -564,9 +565,7 @@ int dn_evaluate_runs(const dn_dataset_t *ds, const dn_eval_opts_t *opts, dn_run_
         goto fail;
     }
     if (is_s && alpha < 0.0) {
-        rc = dn_s_tune_alpha_debiased(ds->counts, ds->variances, ds->label, n_hist, nb,
-                                      opts->min_entries, db.n_resamples, db.seed, &alpha,
-                                      NULL, err);
+        rc = dn_tune_alpha(ds, n_hist, opts, &db, &alpha, NULL, err); /* auc or wba */
         if (rc)
             goto fail;
     }

@@ -8,6 +8,81 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* The reference's names of one regime's metrics (results_validation.py's
+ * metrics_<seed>.csv, in its column order) and where each lives in
+ * dn_regime_metrics_t: a rate (DN_RATE_*) or one of the three others. */
+enum { M_JACCARD = -1, M_NSTEPS = -2, M_INDEX = -3 };
+static const struct {
+    const char *name;
+    int rate;
+} regime_cols[] = {
+    {"balanced_accuracy", DN_RATE_BALANCED_ACCURACY}, {"accuracy", DN_RATE_ACCURACY},
+    {"specificity", DN_RATE_SPECIFICITY},              {"sensitivity", DN_RATE_SENSITIVITY},
+    {"precision", DN_RATE_PRECISION},                  {"jaccard_distance", M_JACCARD},
+    {"nsteps_to_adapt", M_NSTEPS},                     {"adaptivity_index", M_INDEX},
+};
+#define N_REGIME_COLS (sizeof regime_cols / sizeof *regime_cols)
+
+static double regime_value(const dn_regime_metrics_t *m, int col)
+{
+    int r = regime_cols[col].rate;
+    return r >= 0 ? m->rate[r] : r == M_JACCARD ? m->jaccard_distance
+                               : r == M_NSTEPS ? m->nsteps_to_adapt
+                                               : m->adaptivity_index;
+}
+
+/* One regime's members: <metric>_<regime> for the eight metrics, the five
+ * rates' bootstrap percentiles as <rate>_<regime>_lo/_hi, the confusion
+ * counts and the change points. */
+static void regime_json(dn_jw_t *w, const dn_regime_metrics_t *m, const char *regime)
+{
+    char key[64];
+    for (size_t c = 0; c < N_REGIME_COLS; c++) {
+        snprintf(key, sizeof key, "%s_%s", regime_cols[c].name, regime);
+        dn_jw_key(w, key);
+        dn_jw_number(w, regime_value(m, (int)c));
+    }
+    for (size_t c = 0; c < N_REGIME_COLS; c++) {
+        int r = regime_cols[c].rate;
+        if (r < 0)
+            continue;
+        snprintf(key, sizeof key, "%s_%s_lo", regime_cols[c].name, regime);
+        dn_jw_key(w, key);
+        dn_jw_number(w, m->rate_lo[r]);
+        snprintf(key, sizeof key, "%s_%s_hi", regime_cols[c].name, regime);
+        dn_jw_key(w, key);
+        dn_jw_number(w, m->rate_hi[r]);
+    }
+    const char *names[] = {"tp", "fn", "tn", "fp", "n_runs", "n_change_points"};
+    const int values[] = {m->tp, m->fn, m->tn, m->fp, m->n_runs, m->n_change_points};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(key, sizeof key, "%s_%s", names[i], regime);
+        dn_jw_key(w, key);
+        dn_jw_int(w, values[i]);
+    }
+}
+
+int dn_metrics_csv_header(dn_csv_t *w)
+{
+    char cols[1024];
+    size_t at = 0;
+    static const char *const regimes[] = {"historical", "continual"};
+    for (int g = 0; g < 2; g++)
+        for (size_t c = 0; c < N_REGIME_COLS; c++)
+            at += (size_t)snprintf(cols + at, sizeof cols - at, "%s%s_%s", at ? "," : "",
+                                   regime_cols[c].name, regimes[g]);
+    return dn_csv_header(w, cols);
+}
+
+int dn_metrics_csv_row(dn_csv_t *w, const dn_eval_result_t *r)
+{
+    const dn_regime_metrics_t *m[2] = {&r->historical, &r->continual};
+    for (int g = 0; g < 2; g++)
+        for (size_t c = 0; c < N_REGIME_COLS; c++)
+            dn_csv_double(w, regime_value(m[g], (int)c)); /* NaN: empty, as pandas */
+    return dn_csv_end_row(w);
+}
+
 int dn_eval_result_json(dn_jw_t *w, const dn_eval_result_t *r)
 {
     static const char *const names[] = {"alpha", "threshold", "balanced_accuracy",
@@ -64,6 +139,9 @@ int dn_eval_result_json(dn_jw_t *w, const dn_eval_result_t *r)
         dn_jw_key(w, "nominal_specificity");
         dn_jw_number(w, r->nominal_specificity);
     }
+    /* both regimes as the reference reports them (issue 22) */
+    regime_json(w, &r->historical, "historical");
+    regime_json(w, &r->continual, "continual");
     dn_jw_key(w, "seconds");
     dn_jw_fixed(w, r->seconds, 3);
     return dn_jw_end(w);

@@ -27,6 +27,14 @@ int dn_eval_result_json(dn_jw_t *w, const dn_eval_result_t *r);
 /* Writes *r as a document of its own to f (one line, trailing newline). */
 void dn_eval_result_write_json(const dn_eval_result_t *r, FILE *f);
 
+/* The reference's metrics_<seed>.csv (results_validation.py): the header of
+ * its 16 columns, balanced_accuracy, accuracy, specificity, sensitivity,
+ * precision, jaccard_distance, nsteps_to_adapt, adaptivity_index, each
+ * _historical then each _continual; and *r's row (undefined values empty,
+ * as pandas writes NaN). Return w's sticky error or 0. */
+int dn_metrics_csv_header(dn_csv_t *w);
+int dn_metrics_csv_row(dn_csv_t *w, const dn_eval_result_t *r);
+
 /* ---- scores CSV --------------------------------------------------------------- */
 
 /* What a row of a scores CSV says about a run (the status column). */

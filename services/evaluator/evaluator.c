@@ -29,6 +29,7 @@
  * The checkpoint (the node's framing: the followers' next offsets) carries
  * which logs ended and whether the final report was written. Run with
  * --figure-worker, the binary is the figure worker's helper process. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -409,6 +410,19 @@ static const dn_config_key_t own_keys[] = {
     {"methods", DN_CFG_STRING, "s,ml", "methods evaluated: s, ml or s,ml"},
     {"n_hist", DN_CFG_INT, "1000", "historical runs (threshold tuning)"},
     {"boot_seed", DN_CFG_INT, "0", "seed of the threshold bootstrap"},
+    {"ba_weight", DN_CFG_DOUBLE, "1",
+     "the reference's ba_weight: beta of the weighted balanced accuracy "
+     "(sens + beta spec) / (1 + beta) the threshold is tuned for, >= 0"},
+    {"n_metrics_bootstrap_trials", DN_CFG_INT, "100",
+     "the reference's bootstrap resamples: threshold tuning and the final metrics' "
+     "2.5/97.5% bands"},
+    {"adaptivity_patience", DN_CFG_INT, "1",
+     "the reference's: good runs in a row at or below the threshold that end an adaptation "
+     "(final metrics nsteps_to_adapt, adaptivity_index)"},
+    {"t_opt", DN_CFG_BOOL, "true",
+     "the reference's t_opt: tune the bad threshold on the historical runs; false: "
+     "threshold_default (a policy's bad threshold still wins)"},
+    {"threshold_default", DN_CFG_DOUBLE, "1.0", "the bad threshold when t_opt is false"},
     {"horizon_budget", DN_CFG_DOUBLE, "0.01",
      "DINAMO-S horizons: false alarms the lagged ones may add (fraction of historical good runs)"},
     {"warning_margin", DN_CFG_DOUBLE, DN_WARNING_MARGIN_TEXT,
@@ -450,18 +464,27 @@ static int read_auto(ev_t *ev, dn_node_t *node, dn_err_t *err)
 /* Every key but the figures': methods, the judge's parameters, report_dir. */
 static int read_config(ev_t *ev, dn_node_t *node, dn_err_t *err)
 {
-    int64_t n_hist, boot_seed;
-    double margin, budget;
+    int64_t n_hist, boot_seed, n_boot, patience;
+    double margin, budget, ba_weight, t_default;
     int rc;
     if ((rc = dn_node_methods(node, "methods", ev->methods, err)) ||
         (rc = dn_node_int(node, "n_hist", 1, INT32_MAX, &n_hist, err)) ||
         (rc = dn_node_int(node, "boot_seed", INT64_MIN, INT64_MAX, &boot_seed, err)) ||
         (rc = dn_node_double(node, "warning_margin", 0, INFINITY, &margin, err)) ||
         (rc = dn_node_double(node, "horizon_budget", 0, nextafter(1.0, 0.0), &budget, err)) ||
+        (rc = dn_node_double(node, "ba_weight", 0, DBL_MAX, &ba_weight, err)) ||
+        (rc = dn_node_int(node, "n_metrics_bootstrap_trials", 1, 1 << 24, &n_boot, err)) ||
+        (rc = dn_node_int(node, "adaptivity_patience", 1, INT32_MAX, &patience, err)) ||
+        (rc = dn_node_double(node, "threshold_default", -DBL_MAX, DBL_MAX, &t_default, err)) ||
         (rc = read_auto(ev, node, err)))
         return rc;
     ev_judge_init(&ev->judge, dn_node_policy(node), (int)n_hist, (uint64_t)boot_seed, margin);
     ev->judge.hz_budget = budget;
+    ev->judge.ba_weight = ba_weight;
+    ev->judge.n_boot = (int)n_boot;
+    ev->judge.patience = (int)patience;
+    ev->judge.t_opt = dn_node_bool(node, "t_opt");
+    ev->judge.threshold_default = t_default;
     ev->exit_at_end = dn_node_bool(node, "exit_at_end");
     ev->report_root = dn_node_bool(node, "report_root");
     const char *rd = dn_node_str(node, "report_dir");

@@ -177,6 +177,13 @@ typedef struct ev_judge_t {
     uint64_t boot_seed;
     double margin;             /* warning = bad - margin unless the policy sets it */
     double hz_budget;          /* the lagged horizons' false-alarm budget (horizon.h) */
+    /* The reference's options (issue 22; dn_eval_opts_t's, same defaults). */
+    double ba_weight;          /* beta of the weighted balanced accuracy tuned for: 1 */
+    int n_boot;                /* bootstrap resamples: tuning and the metrics' bands: 100 */
+    int patience;              /* adaptivity_patience: 1 */
+    int t_opt;                 /* 0: the bad threshold is threshold_default (a policy's
+                                  bad threshold still wins), never tuned */
+    double threshold_default;  /* 1.0 */
     ev_verdicts_t *keys;
     int cap_keys;
     uint8_t *judged;           /* per run_seq, bit m: its judgement by m was made */

@@ -59,6 +59,12 @@ void ev_judge_init(ev_judge_t *j, const dn_policy_t *policy, int n_hist, uint64_
     j->boot_seed = boot_seed;
     j->margin = margin;
     j->hz_budget = DN_HZ_BUDGET;
+    /* the reference's defaults, as dn_eval_opts_default */
+    j->ba_weight = 1.0;
+    j->n_boot = 100;
+    j->patience = 1;
+    j->t_opt = 1;
+    j->threshold_default = 1.0;
 }
 
 void ev_judge_free(ev_judge_t *j)
@@ -167,6 +173,8 @@ static void tune(ev_judge_t *j, const ev_book_t *b, int k, int m)
         dn_eval_opts_t o;
         dn_eval_opts_default(&o);
         o.boot_seed = j->boot_seed;
+        o.n_boot = j->n_boot;       /* as `dinamo evaluate --n-metrics-bootstrap-trials` */
+        o.ba_weight = j->ba_weight; /* and --ba-weight */
         if (dn_eval_tune_threshold(score, label, j->n_hist, &o, &thr, &err) == 0) {
             j->keys[k].bad[m] = thr;
             if (!b->rebuilding)
@@ -254,6 +262,12 @@ int ev_judge_tune(ev_judge_t *j, const ev_book_t *b, int k, int m)
     int became = 0;
     if (isnan(v->bad[m]) && v->known && !isnan(v->policy.bad)) {
         v->bad[m] = v->policy.bad;
+        if (!horizons)
+            return 1;
+        became = 1;
+    }
+    if (isnan(v->bad[m]) && !j->t_opt) { /* the reference's t_opt 0: never tuned */
+        v->bad[m] = j->threshold_default;
         if (!horizons)
             return 1;
         became = 1;

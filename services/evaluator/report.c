@@ -193,9 +193,14 @@ static int evaluate_key(const rep_t *rp, int k, int m, dn_jw_t *w, dn_eval_resul
     o.n_hist = rp->j->n_hist;
     o.boot_seed = rp->j->boot_seed;
     o.horizon_budget = rp->j->hz_budget;
+    o.ba_weight = rp->j->ba_weight;
+    o.n_boot = rp->j->n_boot;
+    o.adaptivity_patience = rp->j->patience;
     o.alpha = -1.0; /* the scorer tuned alpha: report the historical AUC */
     if (!isnan(ev_key_policy(rp->j, k).bad))
         o.threshold = ev_key_policy(rp->j, k).bad;
+    else if (!rp->j->t_opt)
+        o.threshold = rp->j->threshold_default; /* as `dinamo evaluate --t-opt 0` */
     dn_err_t e = {0};
     if (hz) /* as `dinamo evaluate --horizons` (one horizon: exactly the _ref path) */
         rc = dn_evaluate_scores_hz(ds, hz, chi2, refs ? mu : NULL, refs ? sg : NULL, alpha, &o,
