@@ -358,7 +358,8 @@ static void draw_results_hist(const void *arg)
              "(black dashes)", s->threshold);
     plmtex("t", 0.7, 0.0, 0.0, txt);
     if (beyond) {
-        snprintf(txt, sizeof txt, "%d labelled runs beyond the axis", beyond);
+        snprintf(txt, sizeof txt, "%d labelled run%s beyond the axis", beyond,
+                 beyond == 1 ? "" : "s");
         plmtex("t", -1.5, 0.02, 0.0, txt);
     }
     confusion(s, 0.74, 0.93, 0.47, 0.69);
