@@ -75,6 +75,9 @@ typedef struct report_t {
     double *chi2, *score, *mu, *sg; /* [n], [n], [n * n_bins] x 2, each x n_hz planes */
     const dn_hz_spec_t *hz;         /* DINAMO-S at several horizons, or NULL */
     int n_hz;
+    double *pulls;                  /* [n * n_bins] with debiasing: the scorer's (debiased)
+                                       pulls; NULL: each figure computes them from the
+                                       reference, which gives the same numbers otherwise */
     double *margin;                 /* [n] with horizons: the combined margin */
     int *fired;                     /* [n] with horizons: the horizon giving it */
     double alpha, warning_policy;
@@ -192,7 +195,12 @@ static int score_and_judge(report_t *r, dn_err_t *err)
     r->fl = malloc(sizeof(flagged_t) * rows);
     r->margin = malloc(sizeof(double) * rows);
     r->fired = malloc(sizeof(int) * rows);
-    if (!r->chi2 || !r->score || !r->mu || !r->sg || !r->fl || !r->margin || !r->fired)
+    /* Debiased pulls are averages over resamplings, not the reference's pulls:
+     * the figures must show the ones that went into the score. */
+    if (is_s && r->opts.stat_debiasing)
+        r->pulls = malloc(sizeof(double) * cells);
+    if (!r->chi2 || !r->score || !r->mu || !r->sg || !r->fl || !r->margin || !r->fired ||
+        (is_s && r->opts.stat_debiasing && !r->pulls))
         return dn_err_set(err, DN_ENOMEM, "out of memory for %d runs", n);
     r->alpha = is_s ? r->opts.alpha : NAN;
     int rc;
@@ -200,7 +208,8 @@ static int score_and_judge(report_t *r, dn_err_t *err)
     if (is_s && r->alpha < 0 &&
         (rc = dn_tune_alpha(ds, r->n_hist, &r->opts, &db, &r->alpha, NULL, err))) /* auc/wba */
         return rc;
-    dn_run_scores_t rs = {.chi2 = r->chi2, .score = r->score, .ref_mu = r->mu, .ref_sigma = r->sg};
+    dn_run_scores_t rs = {.chi2 = r->chi2, .score = r->score, .ref_mu = r->mu, .ref_sigma = r->sg,
+                          .pulls = r->pulls};
     if ((rc = is_s ? dn_score_dataset_hz_debiased(ds, r->hz, r->alpha, r->opts.min_entries,
                                                   r->n_hist, r->opts.horizon_accept_q, &db,
                                                   &rs, err)
@@ -291,6 +300,7 @@ static int draw_flagged(const report_t *r, dn_err_t *err)
                            .edges = known ? ds->edges : NULL, .counts = dn_dataset_row(ds, i),
                            .variances = ds->variances ? ds->variances + at : NULL,
                            .ref_mu = r->mu + ref, .ref_sigma = r->sg + ref,
+                           .pulls = r->pulls ? r->pulls + ref : NULL,
                            .n_runs = ds->n_runs, .run = ds->run, .score = r->score,
                            .label = ds->label, .mark = i, .warning = r->thr.warning,
                            .threshold = r->thr.bad, .n_bins_y = ds->n_bins_y,
@@ -439,7 +449,10 @@ static int draw_examples(report_t *r, dn_err_t *err)
                               ds->variances ? ds->variances + src : NULL, nb);
             memcpy(rm + at, r->mu + src, sizeof(double) * nb);
             memcpy(ru + at, r->sg + src, sizeof(double) * nb);
-            dn_hist_chi2(pu + at, xt + at, unc + at, r->mu + src, r->sg + src, nb);
+            if (r->pulls)
+                memcpy(pu + at, r->pulls + src, sizeof(double) * nb);
+            else
+                dn_hist_chi2(pu + at, xt + at, unc + at, r->mu + src, r->sg + src, nb);
             for (int j = 0; j < nb; j++)
                 unc[at + j] = sqrt(unc[at + j]);
         }
@@ -606,7 +619,10 @@ static void worst_bins(const report_t *r, int i, char *buf, size_t cap)
     double *sx2 = xt + nb, *pull = sx2 + nb;
     if (dn_hist_normalise(xt, sx2, dn_dataset_row(ds, i),
                           ds->variances ? ds->variances + at : NULL, nb) > DN_EPS) {
-        dn_hist_chi2(pull, xt, sx2, r->mu + ref, r->sg + ref, nb);
+        if (r->pulls)
+            memcpy(pull, r->pulls + ref, sizeof(double) * nb);
+        else
+            dn_hist_chi2(pull, xt, sx2, r->mu + ref, r->sg + ref, nb);
         const int known = ds->edges_known;
         dn_hist_worst_bins(buf, cap, pull, nb, 3, ds->n_bins_y, known ? ds->edges : NULL,
                            known ? ds->edges_y : NULL);
@@ -712,6 +728,7 @@ int cmd_report(args_t *a)
     free(r.score);
     free(r.mu);
     free(r.sg);
+    free(r.pulls);
     free(r.fl);
     free(r.margin);
     free(r.fired);

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "histo.h"
 #include "plot.h"
@@ -27,7 +28,10 @@ int dn_figset_make(const dn_figset_t *set, const char *jobfile, dn_err_t *err)
                         set->hist_base ? set->hist_base : "?");
         goto done;
     }
-    dn_hist_chi2(pulls, xt, sx2, set->ref_mu, set->ref_sigma, nb);
+    if (set->pulls)
+        memcpy(pulls, set->pulls, sizeof(double) * (size_t)nb);
+    else
+        dn_hist_chi2(pulls, xt, sx2, set->ref_mu, set->ref_sigma, nb);
     for (int j = 0; j < nb; j++)
         unc[j] = sqrt(sx2[j]);
     dn_plot_job_t job = {set->hist_base, set->history_base,

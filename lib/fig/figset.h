@@ -30,6 +30,10 @@ typedef struct dn_figset_t {
     const double *variances;    /* [n_bins] their variances, or NULL (Poisson) */
     const double *ref_mu;       /* [n_bins] the reference that scored the run */
     const double *ref_sigma;    /* [n_bins] its uncertainty */
+    const double *pulls;        /* [n_bins] the pulls the scorer gave the run, or NULL:
+                                   computed from the reference (dn_hist_chi2). Given when
+                                   they differ from that, as DINAMO-S's debiased pulls
+                                   (averages over resamplings) do */
     /* The score history: n_runs runs (run numbers, scores, labels -1 / 0 /
      * 1), mark the index of this run (or -1). n_runs 0: no history figure. */
     int n_runs;
