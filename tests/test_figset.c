@@ -63,7 +63,7 @@ static dn_figset_t set_of(const sample_t *s)
 {
     dn_figset_t set = {s->hb, s->yb, "run 5119: calo/e (s), score 2.50, threshold 1.00",
                        "calo/e (s): run 5119 in its history", NB, s->edges, s->counts, NULL,
-                       s->ref_mu, s->ref_sigma, NR, s->run, s->score, s->label, NR - 1,
+                       s->ref_mu, s->ref_sigma, NULL, NR, s->run, s->score, s->label, NR - 1,
                        1.0 - log(2.0), 1.0, 0, NULL};
     return set;
 }
