@@ -439,3 +439,68 @@ Test(config, evaluator_reference_keys_defaults_and_bad_values)
                   out);
     }
 }
+
+/* ---- scorer_s's keys of the reference's alpha options (issue 22) ---------------- */
+
+/* Runs the scorer_s binary with args on ipc endpoints of its own, stdout and
+ * stderr into *out; returns its exit status. */
+static int run_scorer_s(const char *args, char *out, size_t len)
+{
+    const char *b = getenv("DINAMO_BUILD");
+    char bin[512], cmd[2048], dir[] = "/tmp/dn_ss_conf_XXXXXX";
+    snprintf(bin, sizeof bin, "%s/services/scorer_s", b && *b ? b : "build");
+    cr_assert_eq(access(bin, X_OK), 0, "no service binary %s (set DINAMO_BUILD)", bin);
+    cr_assert(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "timeout 20 '%s' --security off --data-dir %s/data "
+             "--events connect:ipc://%s/ev --events-requests connect:ipc://%s/evr "
+             "--scores bind:ipc://%s/sc --scores-requests bind:ipc://%s/scr %s >%s/out 2>&1",
+             bin, dir, dir, dir, dir, dir, args, dir);
+    int st = system(cmd);
+    char p[600];
+    snprintf(p, sizeof p, "%s/out", dir);
+    FILE *f = fopen(p, "r");
+    size_t n = f ? fread(out, 1, len - 1, f) : 0;
+    out[n] = '\0';
+    if (f)
+        fclose(f);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The reference's defaults (configs.py), the same as `dinamo score`'s and the
+ * evaluator's; a bad value stops the start with a message naming the key. */
+Test(config, scorer_s_reference_keys_defaults_and_bad_values)
+{
+    char out[32768];
+    cr_assert_eq(run_scorer_s("--help", out, sizeof out), 0, "%s", out);
+    const char *defaults[][2] = {{"--metric-mode", "(default: auc)"},
+                                 {"--ba-weight", "(default: 1)"},
+                                 {"--n-metrics-bootstrap-trials", "(default: 100)"},
+                                 {"--boot-seed", "(default: 0)"},
+                                 {"--alpha-opt", "(default: true)"},
+                                 {"--alpha-default", "(default: 0.5)"},
+                                 {"--alpha ", "(default: -1)"}};
+    for (size_t k = 0; k < sizeof defaults / sizeof *defaults; k++) {
+        const char *p = strstr(out, defaults[k][0]);
+        cr_assert(p, "--help lacks %s", defaults[k][0]);
+        const char *eol = strchr(p, '\n');
+        const char *d = strstr(p, defaults[k][1]);
+        cr_assert(d && (!eol || d < eol), "%s: default is not %s", defaults[k][0],
+                  defaults[k][1]);
+    }
+    const char *bad[][2] = {{"--metric-mode roc", "metric_mode = roc"},
+                            {"--ba-weight -1", "ba_weight = -1"},
+                            {"--ba-weight inf", "ba_weight"},
+                            {"--n-metrics-bootstrap-trials 0", "n_metrics_bootstrap_trials = 0"},
+                            {"--boot-seed x", "'boot_seed': 'x'"},
+                            {"--alpha-opt maybe", "'alpha_opt': 'maybe' is not a boolean"},
+                            {"--alpha-default 1", "alpha_default = 1"},
+                            {"--alpha-default -0.1", "alpha_default = -0.1"}};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        int st = run_scorer_s(bad[k][0], out, sizeof out);
+        cr_assert(st != 0 && st != 124, "%s: exit %d", bad[k][0], st);
+        cr_assert(strstr(out, bad[k][1]), "%s: output lacks '%s': %s", bad[k][0], bad[k][1],
+                  out);
+    }
+}

@@ -14,10 +14,15 @@
  * histogram (the current reference learns; snapshots never do, but with
  * `horizon_accept` q > 0 they follow a change a good label accepted: a good
  * run scored above the q-quantile of the history's good scores, see
- * dn_hz_update). With `alpha` >= 0 every key starts at that alpha. With alpha < 0 (the default) nothing is scored until the
- * first n_hist runs are labelled (or END_OF_STREAM came first: then what
- * there is); alpha is then tuned per key over them with dn_s_tune_alpha, as
- * `dinamo score --n-historical N` does, and the trackers start. A key whose
+ * dn_hz_update). With `alpha` >= 0 every key starts at that alpha; with
+ * alpha < 0 (the default) and alpha_opt false, at alpha_default (the CLI's
+ * interplay: an explicit --alpha wins, --alpha-opt 0 means --alpha-default).
+ * Otherwise nothing is scored until the first n_hist runs are labelled (or
+ * END_OF_STREAM came first: then what there is); alpha is then tuned per key
+ * over them with dn_tune_alpha, by ROC AUC or (metric_mode wba) by the median
+ * weighted balanced accuracy of ba_weight over n_metrics_bootstrap_trials
+ * resamples seeded with boot_seed, as `dinamo score --key K --n-historical N
+ * --metric-mode M ...` does, and the trackers start. A key whose
  * tuning fails, or that first appears after the tuning, has no tracker: its
  * Scores are REJECTED "no reference: why". In lockstep the scores equal
  * `dinamo score --method s --horizons H` exactly, horizon by horizon.
@@ -43,13 +48,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <float.h>
+
+#include "dataset.h"
 #include "dinamo_s.h"
+#include "evaluate.h"
 #include "histo.h"
 #include "horizon.h"
 #include "log.h"
 #include "node.h"
 #include "policy.h"
 #include "scorer.h"
+#include "tune.h"
 
 enum { SPEC_TEXT_MAX = 256 };
 
@@ -76,6 +86,9 @@ typedef struct s_method_t {
     char ckpt_spec[SPEC_TEXT_MAX];
     int n_resamples;           /* stat_debiasing: draws per bin and run; 0 off */
     uint64_t db_seed;          /* debiasing_seed: key k's stream dn_s_debias_seed(., k) */
+    /* Alpha tuning as dn_tune_alpha reads it: alpha_metric, ba_weight, n_boot,
+     * boot_seed (min_entries is set per key from the policy). */
+    dn_eval_opts_t tune;
 } s_method_t;
 
 typedef struct s_key_t {
@@ -292,13 +305,17 @@ static int tune_key(s_method_t *m, const dn_scorer_t *sc, int k, const int *at, 
     }
     /* variances as a dataset has them: for every run, or none */
     const double *variances = all_var && rows ? vars : NULL;
-    double alpha = m->alpha_cfg, auc = NAN, level = NAN;
+    double alpha = m->alpha_cfg, obj = NAN, level = NAN;
     dn_err_t why = {0};
     if (alpha < 0.0) {
-        rc = dn_s_tune_alpha_debiased(counts, variances, labels, rows, nb,
-                                      min_entries(m, ks->key), m->n_resamples,
-                                      dn_s_debias_seed(m->db_seed, ks->key), &alpha, &auc,
-                                      &why);
+        /* The held runs as a dataset view, so that the tuning is dn_tune_alpha's
+         * own, the call `dinamo score` makes on the key's runs. */
+        dn_dataset_t view = {.n_runs = rows, .n_bins = nb, .label = labels, .counts = counts,
+                             .variances = (double *)variances};
+        dn_eval_opts_t o = m->tune;
+        o.min_entries = min_entries(m, ks->key);
+        dn_debias_t db = {m->n_resamples, dn_s_debias_seed(m->db_seed, ks->key)};
+        rc = dn_tune_alpha(&view, rows, &o, &db, &alpha, &obj, &why);
         if (rc == DN_ENOMEM) {
             rc = dn_err_set(err, rc, "out of memory tuning alpha of '%s'", ks->key);
             goto done;
@@ -310,8 +327,11 @@ static int tune_key(s_method_t *m, const dn_scorer_t *sc, int k, const int *at, 
             dn_log(DN_LOG_ERROR, "histogram '%s': %s (its scores are REJECTED)", ks->key, msg);
             goto done;
         }
-        dn_log(DN_LOG_INFO, "histogram '%s': alpha %.3f tuned on the first %d runs (ROC AUC "
-               "%.4f)", ks->key, alpha, rows, auc);
+        dn_log(DN_LOG_INFO, "histogram '%s': alpha %.3f tuned on the first %d runs (%s %.4f)",
+               ks->key, alpha, rows,
+               m->tune.alpha_metric == DN_ALPHA_WBA ? "median weighted balanced accuracy"
+                                                    : "ROC AUC",
+               obj);
     }
     if ((rc = dn_hz_level_from_runs(counts, variances, labels, rows, nb, alpha,
                                     min_entries(m, ks->key), m->accept_q, &level, err)) ||
@@ -514,6 +534,40 @@ static int read_horizons(dn_node_t *node, s_method_t *m, dn_err_t *err)
     return 0;
 }
 
+/* The reference's alpha options (configs.py), named and defaulted as the
+ * evaluator's keys and `dinamo score`'s options: metric_mode, ba_weight,
+ * n_metrics_bootstrap_trials, boot_seed; alpha_opt and alpha_default. An
+ * explicit alpha (>= 0) wins; with alpha < 0 and alpha_opt false every key
+ * starts at alpha_default. */
+static int read_tuning(dn_node_t *node, s_method_t *m, dn_err_t *err)
+{
+    dn_eval_opts_default(&m->tune);
+    const char *mode = dn_node_str(node, "metric_mode");
+    if (!strcmp(mode, "auc"))
+        m->tune.alpha_metric = DN_ALPHA_AUC;
+    else if (!strcmp(mode, "wba"))
+        m->tune.alpha_metric = DN_ALPHA_WBA;
+    else
+        return dn_err_set(err, DN_EINVAL, "metric_mode = %s (from %s): want auc or wba", mode,
+                          dn_config_source(dn_node_config(node), "metric_mode"));
+    int64_t n_boot = 0, seed = 0;
+    double a_default = 0.0;
+    int rc;
+    if ((rc = dn_node_double(node, "ba_weight", 0, DBL_MAX, &m->tune.ba_weight, err)) ||
+        (rc = dn_node_int(node, "n_metrics_bootstrap_trials", 1, 1 << 24, &n_boot, err)) ||
+        (rc = dn_node_int(node, "boot_seed", INT64_MIN, INT64_MAX, &seed, err)) ||
+        (rc = dn_node_double(node, "alpha_default", 0.0, 1.0, &a_default, err)))
+        return rc;
+    if (a_default == 1.0)
+        return dn_err_set(err, DN_EINVAL, "alpha_default = 1 (from %s): want in [0, 1)",
+                          dn_config_source(dn_node_config(node), "alpha_default"));
+    m->tune.n_boot = (int)n_boot;
+    m->tune.boot_seed = (uint64_t)seed; /* as the evaluator reads it */
+    if (m->alpha_cfg < 0.0 && !dn_node_bool(node, "alpha_opt"))
+        m->alpha_cfg = a_default;
+    return 0;
+}
+
 static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_err_t *err)
 {
     (void)opts;
@@ -545,6 +599,8 @@ static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_
                             dn_config_source(dn_node_config(node), "stat_debiasing"),
                             m->spec_text);
     }
+    if (!rc)
+        rc = read_tuning(node, m, err);
     if (rc) {
         free(m);
         return rc;
@@ -555,8 +611,13 @@ static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_
     m->tuned = m->alpha_cfg >= 0.0 && !(m->spec.n > 1 && m->accept_q > 0.0);
     if (m->alpha_cfg >= 0.0)
         dn_log(DN_LOG_INFO, "alpha %g for every key", m->alpha_cfg);
+    else if (m->tune.alpha_metric == DN_ALPHA_WBA)
+        dn_log(DN_LOG_INFO, "alpha tuned per key on the first %d runs for the median weighted "
+               "balanced accuracy (ba_weight %g, %d bootstrap resamples, seed %llu)", m->n_hist,
+               m->tune.ba_weight, m->tune.n_boot, (unsigned long long)m->tune.boot_seed);
     else
-        dn_log(DN_LOG_INFO, "alpha tuned per key on the first %d runs", m->n_hist);
+        dn_log(DN_LOG_INFO, "alpha tuned per key on the first %d runs for the ROC AUC",
+               m->n_hist);
     if (m->n_resamples > 0)
         dn_log(DN_LOG_INFO, "statistical debiasing: %d resamples, seed %llu (per key: "
                "dn_s_debias_seed)", m->n_resamples, (unsigned long long)m->db_seed);
@@ -577,7 +638,20 @@ static const dn_scorer_method_t method_s = {
 };
 
 static const dn_config_key_t keys[] = {
-    {"alpha", DN_CFG_DOUBLE, "-1", "EWMA smoothing; -1: tune per key on the first n_hist runs"},
+    {"alpha", DN_CFG_DOUBLE, "-1", "EWMA smoothing; -1: tune per key on the first n_hist runs "
+     "(alpha_opt) or alpha_default; >= 0 always wins"},
+    {"alpha_opt", DN_CFG_BOOL, "true", "the reference's alpha_opt: tune alpha (true) or start "
+     "every key at alpha_default, unless alpha is given"},
+    {"alpha_default", DN_CFG_DOUBLE, "0.5", "alpha when alpha_opt is false and alpha is not "
+     "given, in [0, 1)"},
+    {"metric_mode", DN_CFG_STRING, "auc", "what alpha is tuned for: auc (ROC AUC) or wba (the "
+     "median weighted balanced accuracy of ba_weight over bootstrap resamples), as "
+     "'dinamo score --metric-mode'"},
+    {"ba_weight", DN_CFG_DOUBLE, "1", "the reference's ba_weight: beta of the weighted "
+     "balanced accuracy (sens + beta spec) / (1 + beta) of wba tuning"},
+    {"n_metrics_bootstrap_trials", DN_CFG_INT, "100", "the reference's bootstrap resamples "
+     "of wba tuning (1 .. 16777216)"},
+    {"boot_seed", DN_CFG_INT, "0", "seed of wba tuning's bootstrap (the evaluator's key)"},
     {"n_hist", DN_CFG_INT, "1000", "historical runs for alpha tuning"},
     {"horizons", DN_CFG_STRING, "now", "reference horizons: lags in runs (500) or times (7d, "
      "12h, by Run.time) beside the current reference, e.g. 500,7d; now: the current alone"},
