@@ -132,7 +132,8 @@ static int parse_score_args(args_t *a, score_args_t *s)
             s->pulls_path = v;
         } else if (!strcmp(name, "--ref-root")) {
             s->ref_root = v;
-        } else if (!strcmp(name, "--threshold") || !strcmp(name, "--boot-seed")) {
+        } else if (!strcmp(name, "--threshold")) {
+            /* score sets no threshold; --boot-seed stays: wba alpha tuning draws with it */
             return usage_error(a->cmd, "unknown option %s", name);
         } else {
             int erc = parse_scoring_opt(a->cmd, name, v, &s->inargs, &s->opts);
