@@ -228,6 +228,14 @@ fail:
     return rc;
 }
 
+int dn_plot_render(const char *base, int width, int height, void (*draw)(const void *arg),
+                   const void *arg, dn_err_t *err)
+{
+    if (!base || !draw || width < 16 || height < 16)
+        return dn_err_set(err, DN_EINVAL, "figure: no file name, drawing or size");
+    return render(base, width, height, draw, arg, err);
+}
+
 /* ---- primitives drawn in one cairo path ------------------------------------
  *
  * PLplot's cairo driver makes every glyph a Pango layout (plpoin), every
