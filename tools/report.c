@@ -41,7 +41,9 @@ static const char report_help[] =
     "metrics.json is dinamo evaluate's output. The warning threshold is the\n"
     "policy's, else the bad one minus ln 2. With --horizons (DINAMO-S) a run is\n"
     "flagged when any horizon is over its own threshold, and its figure is drawn\n"
-    "against the reference of the horizon that fired (docs/horizons.md).\n";
+    "against the reference of the horizon that fired (docs/horizons.md).\n"
+    "'dinamo report --bench DIR' draws results over many datasets instead (see\n"
+    "'dinamo report --bench x --help').\n";
 
 typedef struct {
     double score; /* with horizons: the margin over the threshold of the one that fired */
@@ -368,6 +370,9 @@ static int write_index(const report_t *r, dn_err_t *err)
 
 int cmd_report(args_t *a)
 {
+    for (int i = a->pos; i < a->argc; i++) /* results over many datasets: report_bench.c */
+        if (!strcmp(a->argv[i], "--bench") || !strncmp(a->argv[i], "--bench=", 8))
+            return cmd_report_bench(a);
     report_t r = {.max_runs = 50};
     dn_eval_opts_default(&r.opts);
     int status = parse_args(a, &r);
