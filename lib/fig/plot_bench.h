@@ -11,11 +11,10 @@
  *     continual and X the five rates in that order: X_R_lo, X_R_hi;
  *   - dn_describe: pandas DataFrame.describe with the reference's percentiles
  *     (1, 2 and 3 sigma of a normal, and 2.5/5/25/75/95/97.5%), NaN skipped;
- *   - dn_btable_*: a numeric CSV table (header of names, every field a
- *     number, empty or nan), refused with the file and line when damaged;
+ *   - the CSV files are read back with lib/io/btable.h;
  *   - dn_plot_bench_pair / _alpha: the figures (PNG and SVG, plot.h).
  *
- * Thread rules: the tables and dn_describe keep no global state;
+ * Thread rules: dn_describe keeps no global state;
  * dn_bench_alpha_scan may run on several threads on different datasets;
  * figures one at a time (PLplot, plot.h). */
 #ifndef DN_PLOT_BENCH_H
@@ -25,6 +24,7 @@
 
 #include "dataset.h"
 #include "error.h"
+#include "btable.h"
 #include "evaluate.h"
 
 /* ---- metric columns ----------------------------------------------------------------- */
@@ -63,34 +63,6 @@ int dn_describe(const double *v, int n, double out[DN_DESCRIBE_N], dn_err_t *err
  * alpha); DN_EINVAL for ML or an alpha outside [0, 1). */
 int dn_bench_alpha_scan(const dn_dataset_t *ds, const dn_eval_opts_t *opts, int n_alpha,
                         const double *alpha, dn_eval_result_t *out, dn_err_t *err);
-
-/* ---- numeric CSV tables ------------------------------------------------------------- */
-
-typedef struct dn_btable_t dn_btable_t;
-
-/* Parses len bytes of CSV named name (for messages): a header line of
- * distinct non-empty column names, then rows of exactly as many fields, each
- * a finite or infinite number as strtod reads it, nan, or empty (NaN); CRLF
- * accepted; every line, the last too, ends with a newline (a file cut short
- * is refused, not half read); no quotes. Returns 0 with *out, DN_EFORMAT
- * ("NAME:LINE: what"), DN_ENOMEM. */
-int dn_btable_parse(const char *buf, size_t len, const char *name, dn_btable_t **out,
-                    dn_err_t *err);
-
-/* dn_btable_parse of the file at path. Also DN_EIO / DN_ENOTFOUND. */
-int dn_btable_read(const char *path, dn_btable_t **out, dn_err_t *err);
-
-void dn_btable_destroy(dn_btable_t **self_p);
-
-int dn_btable_rows(const dn_btable_t *self);
-int dn_btable_cols(const dn_btable_t *self);
-const char *dn_btable_name(const dn_btable_t *self, int col);
-/* The column named name, or -1. */
-int dn_btable_find(const dn_btable_t *self, const char *name);
-/* Column col's values [rows]. */
-const double *dn_btable_column(const dn_btable_t *self, int col);
-/* DN_EFORMAT ("NAME: no column 'x'") unless every one of names[n] is there. */
-int dn_btable_require(const dn_btable_t *self, const char *const *names, int n, dn_err_t *err);
 
 /* ---- figures ------------------------------------------------------------------------ */
 
