@@ -632,7 +632,7 @@ Test(dinamo_s, save_load_continues_bit_identically)
             dn_s_step(a, counts + (size_t)i * n_bins, NULL, labels[i] == 0, NULL, NULL, NULL,
                       NULL, NULL);
         size_t len = dn_s_state_size(a);
-        cr_assert_eq(len, 24 + 40 * (size_t)n_bins + 8);
+        cr_assert_eq(len, 24 + 40 * (size_t)n_bins + 8 + 56);
         unsigned char *buf = malloc(len);
         cr_assert_eq(dn_s_save(a, buf, len - 1), DN_EINVAL);
         cr_assert_eq(dn_s_save(a, buf, len), 0);
@@ -659,7 +659,7 @@ Test(dinamo_s, save_load_continues_bit_identically)
         cr_assert_eq(dn_s_load(bad, len, &c, &err), DN_EFORMAT);
         cr_assert(strstr(err.msg, "magic"), "%s", err.msg);
         memcpy(bad, buf, len);
-        bad[4] = 2;
+        bad[4] = 3;
         cr_assert_eq(dn_s_load(bad, len, &c, &err), DN_EFORMAT);
         cr_assert(strstr(err.msg, "version"), "%s", err.msg);
         cr_assert_eq(dn_s_load(buf, len - 8, &c, &err), DN_EFORMAT);
@@ -746,4 +746,347 @@ Test(dinamo_s, tune_alpha_finds_the_best_grid_point)
     free(score);
     free(counts);
     free(labels);
+}
+
+/* ---- statistical debiasing (the reference's stat_debiasing) ---- */
+
+#define DB_BINS 8
+#define DB_COLS (3 + DB_BINS + 3 + 3 * DB_BINS)
+#define DB_ROWS 60
+#define DB_RESAMPLES 20000
+/* Monte-Carlo tolerance in standard errors: ours and the reference's are each a
+ * mean of DB_RESAMPLES draws; 5 SE of their difference (sqrt(2) SE) leaves
+ * ~1e-6 false alarms per value over the ~1000 values compared. */
+#define DB_NSE 5.0
+
+static void load_db_fixture(double (*row)[DB_COLS])
+{
+    FILE *f = open_fixture("ref_debias_small.csv");
+    cr_assert_not_null(f, "tests/fixtures/ref_debias_small.csv not found (run from the repo root)");
+    char line[16384];
+    cr_assert_not_null(fgets(line, sizeof line, f), "empty fixture");
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        cr_assert_lt(n, DB_ROWS);
+        char *save = NULL, *tok = strtok_r(line, ",\n", &save);
+        int c = 0;
+        while (tok) {
+            cr_assert_lt(c, DB_COLS, "too many columns");
+            row[n][c++] = strtod(tok, NULL);
+            tok = strtok_r(NULL, ",\n", &save);
+        }
+        cr_assert_eq(c, DB_COLS, "row %d has %d columns", n, c);
+        n++;
+    }
+    fclose(f);
+    cr_assert_eq(n, DB_ROWS, "fixture rows %d", n);
+}
+
+/* The analytic moments of one bin of a debiased run, from the reference's
+ * numbers (xt, sx2 from the counts; mu, sig_mu, integrals from the fixture):
+ * mean of the chi2 term and of the pull, and the variance of one resample's
+ * chi2 term and pull. d = d0 -+ s z with z standard normal, so
+ * E[d^2] = d0^2 + s^2, Var[d^2] = 4 d0^2 s^2 + 2 s^4, Var[d] = s^2. */
+static void db_moments(double xt, double sx2, double mu, double sig_mu, double i_x,
+                       double i_mu, double *e_term, double *v_term, double *e_pull,
+                       double *v_pull)
+{
+    (void)i_x;
+    double s2 = sig_mu * sig_mu, var_r, den;
+    if (i_mu >= i_x) {
+        var_r = s2 + sx2;
+        den = 2.0 * sx2 + s2;
+    } else {
+        double sp = mu == 0.0 ? 1.0 / i_mu : sqrt(mu / i_mu - mu * mu / i_mu);
+        var_r = s2 + sp * sp;
+        den = sx2 + s2 + sp * sp;
+    }
+    double d0 = xt - mu;
+    *e_term = (d0 * d0 + var_r) / den;
+    *v_term = (4.0 * d0 * d0 * var_r + 2.0 * var_r * var_r) / (den * den);
+    *e_pull = d0 / sqrt(den);
+    *v_pull = var_r / den;
+}
+
+Test(dinamo_s, debiasing_matches_reference_statistically)
+{
+    static double row[DB_ROWS][DB_COLS];
+    load_db_fixture(row);
+    dn_s_t *s = NULL;
+    double worst_ref = 0, worst_an = 0, worst_ref_an = 0, worst_pull = 0, worst_det = 0;
+    int n_above = 0, n_below = 0, n_p = 0;
+    /* sums of squared deviations from the expectation in SE: a chi2 test of the
+     * whole sample (each value's 5 SE bound alone would miss a 20% wrong spread) */
+    double ss_chi2 = 0, ss_pull = 0, ss_ref_chi2 = 0, ss_ref_pull = 0;
+    for (int r = 0; r < DB_ROWS; r++) {
+        const double *w = row[r];
+        double alpha = w[0];
+        int run = (int)w[1], label = (int)w[2];
+        const double *x = w + 3, i_x = w[3 + DB_BINS], i_mu = w[4 + DB_BINS];
+        const double ref_chi2 = w[5 + DB_BINS], *ref_pull = w + 6 + DB_BINS;
+        const double *ref_mu = ref_pull + DB_BINS, *ref_sig = ref_mu + DB_BINS;
+        if (run == 0) {
+            dn_s_destroy(&s);
+            s = dn_s_new(DB_BINS, alpha);
+            cr_assert_eq(dn_s_set_debiasing(s, DB_RESAMPLES, 22, NULL), 0);
+        }
+        /* the reference's integral, learned by the tracker */
+        double d_int = fabs(dn_s_integral(s) - i_mu) / i_mu;
+        worst_det = fmax(worst_det, d_int);
+        cr_assert_lt(d_int, 1e-12, "alpha %g run %d: integral %.17g vs reference %.17g", alpha,
+                     run, dn_s_integral(s), i_mu);
+        i_mu >= i_x ? n_above++ : n_below++;
+        double chi2, pulls[DB_BINS], mu[DB_BINS], sig[DB_BINS];
+        cr_assert_eq(dn_s_step(s, x, NULL, label == 0, &chi2, pulls, mu, sig, NULL), 0);
+        double e_chi2 = 0, v_chi2 = 0;
+        for (int j = 0; j < DB_BINS; j++) {
+            double dm = rel_diff(mu[j], ref_mu[j], 1e-3), ds = rel_diff(sig[j], ref_sig[j], 1e-6);
+            worst_det = fmax(worst_det, fmax(dm, ds));
+            cr_assert_lt(fmax(dm, ds), 1e-10, "alpha %g run %d bin %d: reference differs", alpha,
+                         run, j);
+            double xt = x[j] / i_x;
+            double sx2 = x[j] == 0 ? 1.0 / (i_x * i_x) : xt / i_x - xt * xt / i_x;
+            double et, vt, ep, vp;
+            db_moments(xt, sx2, ref_mu[j], ref_sig[j], i_x, i_mu, &et, &vt, &ep, &vp);
+            e_chi2 += et;
+            v_chi2 += vt;
+            double se_p = sqrt(vp / DB_RESAMPLES);
+            double dp = fabs(pulls[j] - ref_pull[j]) / (sqrt(2.0) * se_p);
+            double dpa = fmax(fabs(pulls[j] - ep), fabs(ref_pull[j] - ep)) / se_p;
+            ss_pull += (pulls[j] - ep) * (pulls[j] - ep) / (se_p * se_p);
+            ss_ref_pull += (ref_pull[j] - ep) * (ref_pull[j] - ep) / (se_p * se_p);
+            n_p++;
+            worst_pull = fmax(worst_pull, fmax(dp, dpa));
+            cr_assert_lt(fmax(dp, dpa), DB_NSE,
+                         "alpha %g run %d bin %d: pull %.10g, reference %.10g, expected %.10g, "
+                         "SE %.3g", alpha, run, j, pulls[j], ref_pull[j], ep, se_p);
+        }
+        double se = sqrt(v_chi2 / DB_RESAMPLES);
+        double d_ref = fabs(chi2 - ref_chi2) / (sqrt(2.0) * se);
+        double d_an = fabs(chi2 - e_chi2) / se, d_ref_an = fabs(ref_chi2 - e_chi2) / se;
+        ss_chi2 += d_an * d_an;
+        ss_ref_chi2 += d_ref_an * d_ref_an;
+        worst_ref = fmax(worst_ref, d_ref);
+        worst_an = fmax(worst_an, d_an);
+        worst_ref_an = fmax(worst_ref_an, d_ref_an);
+        cr_assert(d_ref < DB_NSE && d_an < DB_NSE && d_ref_an < DB_NSE,
+                  "alpha %g run %d: chi2 %.10g, reference %.10g, expected %.10g, SE %.3g", alpha,
+                  run, chi2, ref_chi2, e_chi2, se);
+    }
+    dn_s_destroy(&s);
+    cr_assert(n_above > 10 && n_below > 10, "both branches: %d and %d runs", n_above, n_below);
+    /* mean squared deviation in SE: chi2(k)/k has sd sqrt(2/k): 0.18 for the 60
+     * chi2 values, 0.065 for the 480 pulls; bounds at ~4 sd */
+    double ms_c = ss_chi2 / DB_ROWS, ms_p = ss_pull / n_p;
+    double ms_rc = ss_ref_chi2 / DB_ROWS, ms_rp = ss_ref_pull / n_p;
+    printf("dinamo_s debiasing: mean squared deviation from the expectation in SE^2: chi2 "
+           "%.3f (reference %.3f), pulls %.3f (reference %.3f)\n", ms_c, ms_rc, ms_p, ms_rp);
+    cr_assert(ms_c > 0.3 && ms_c < 1.75 && ms_p > 0.75 && ms_p < 1.25,
+              "our spread: chi2 %.3f, pulls %.3f SE^2 (reference's: %.3f, %.3f)", ms_c, ms_p,
+              ms_rc, ms_rp);
+    printf("dinamo_s debiasing vs reference (%d resamples, %d runs resampling the reference, "
+           "%d the run): worst |chi2 - ref| %.2f SE of the difference, |chi2 - E| %.2f SE, "
+           "reference's |chi2 - E| %.2f SE, worst pull %.2f SE; deterministic parts %.2g\n",
+           DB_RESAMPLES, n_above, n_below, worst_ref, worst_an, worst_ref_an, worst_pull,
+           worst_det);
+}
+
+Test(dinamo_s, debiasing_off_is_the_plain_path_bit_for_bit)
+{
+    int n_runs = 120, n_bins = 37;
+    double *counts = malloc((size_t)n_runs * n_bins * sizeof(double));
+    int8_t *labels = malloc((size_t)n_runs);
+    make_runs(5, n_runs, n_bins, counts, labels);
+    dn_s_t *a = dn_s_new(n_bins, 0.7), *b = dn_s_new(n_bins, 0.7);
+    cr_assert_eq(dn_s_set_debiasing(b, 50, 3, NULL), 0);
+    cr_assert_eq(dn_s_set_debiasing(b, 0, 3, NULL), 0);
+    for (int i = 0; i < n_runs; i++) {
+        const double *x = counts + (size_t)i * n_bins;
+        double ca, cb, pa[37], pb[37];
+        dn_s_step(a, x, NULL, labels[i] == 0, &ca, pa, NULL, NULL, NULL);
+        dn_s_step(b, x, NULL, labels[i] == 0, &cb, pb, NULL, NULL, NULL);
+        cr_assert(memcmp(&ca, &cb, sizeof ca) == 0 && memcmp(pa, pb, sizeof pa) == 0,
+                  "run %d: %.17g vs %.17g", i, ca, cb);
+    }
+    dn_s_destroy(&a);
+    dn_s_destroy(&b);
+    free(counts);
+    free(labels);
+}
+
+Test(dinamo_s, debiasing_state_saved_copied_and_v1_loads)
+{
+    int n_runs = 200, n_bins = 20;
+    double *counts = malloc((size_t)n_runs * n_bins * sizeof(double));
+    int8_t *labels = malloc((size_t)n_runs);
+    make_runs(9, n_runs, n_bins, counts, labels);
+    dn_s_t *a = dn_s_new(n_bins, 0.8), *b = NULL, *c = dn_s_new(n_bins, 0.1);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_s_set_debiasing(a, 64, 22, &err), 0);
+    for (int i = 0; i < 100; i++)
+        dn_s_step(a, counts + (size_t)i * n_bins, NULL, labels[i] == 0, NULL, NULL, NULL, NULL,
+                  NULL);
+    size_t len = dn_s_state_size(a);
+    unsigned char *buf = malloc(len);
+    cr_assert_eq(dn_s_save(a, buf, len), 0);
+    cr_assert_eq(dn_s_load(buf, len, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_s_copy(c, a), 0);
+    cr_assert_eq(dn_s_n_resamples(b), 64);
+    cr_assert_eq(dn_s_integral(b), dn_s_integral(a));
+    for (int i = 100; i < n_runs; i++) {
+        const double *x = counts + (size_t)i * n_bins;
+        double ca, cb, cc;
+        dn_s_step(a, x, NULL, labels[i] == 0, &ca, NULL, NULL, NULL, NULL);
+        dn_s_step(b, x, NULL, labels[i] == 0, &cb, NULL, NULL, NULL, NULL);
+        dn_s_step(c, x, NULL, labels[i] == 0, &cc, NULL, NULL, NULL, NULL);
+        cr_assert(memcmp(&ca, &cb, sizeof ca) == 0 && memcmp(&ca, &cc, sizeof ca) == 0,
+                  "run %d: %.17g, loaded %.17g, copied %.17g", i, ca, cb, cc);
+    }
+    /* an all-zero generator state is refused */
+    unsigned char *bad = malloc(len);
+    memcpy(bad, buf, len);
+    memset(bad + len - 32, 0, 32);
+    dn_s_t *d = NULL;
+    cr_assert_eq(dn_s_load(bad, len, &d, &err), DN_EFORMAT);
+    cr_assert(strstr(err.msg, "generator"), "%s", err.msg);
+    /* a version 1 state (today's format before debiasing) still loads: the plain
+     * tracker continues bit for bit, debiasing off */
+    dn_s_t *p = dn_s_new(n_bins, 0.8), *q = NULL;
+    for (int i = 0; i < 100; i++)
+        dn_s_step(p, counts + (size_t)i * n_bins, NULL, labels[i] == 0, NULL, NULL, NULL, NULL,
+                  NULL);
+    cr_assert_eq(dn_s_save(p, buf, len), 0);
+    size_t len1 = len - 56;
+    buf[4] = 1;
+    cr_assert_eq(dn_s_load(buf, len, &q, &err), DN_EFORMAT); /* v1 with the v2 tail */
+    cr_assert_eq(dn_s_load(buf, len1, &q, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_s_n_resamples(q), 0);
+    cr_assert_eq(dn_s_integral(q), 100.0 * n_bins);
+    for (int i = 100; i < n_runs; i++) {
+        const double *x = counts + (size_t)i * n_bins;
+        double cp, cq;
+        dn_s_step(p, x, NULL, labels[i] == 0, &cp, NULL, NULL, NULL, NULL);
+        dn_s_step(q, x, NULL, labels[i] == 0, &cq, NULL, NULL, NULL, NULL);
+        cr_assert(memcmp(&cp, &cq, sizeof cp) == 0, "v1 run %d: %.17g vs %.17g", i, cp, cq);
+    }
+    free(bad);
+    free(buf);
+    dn_s_destroy(&a);
+    dn_s_destroy(&b);
+    dn_s_destroy(&c);
+    dn_s_destroy(&p);
+    dn_s_destroy(&q);
+    free(counts);
+    free(labels);
+}
+
+Test(dinamo_s, debiasing_bad_settings_and_seeds)
+{
+    dn_s_t *s = dn_s_new(10, 0.5);
+    dn_err_t err = {0};
+    cr_assert_eq(dn_s_set_debiasing(s, -1, 22, &err), DN_EINVAL);
+    cr_assert(strstr(err.msg, "n_resamples -1"), "%s", err.msg);
+    cr_assert_eq(dn_s_set_debiasing(s, DN_S_MAX_RESAMPLES + 1, 22, &err), DN_EINVAL);
+    cr_assert_eq(dn_s_n_resamples(s), 0);
+    dn_s_destroy(&s);
+    /* key streams: distinct per key and per seed, the seed itself without a key */
+    cr_assert_eq(dn_s_debias_seed(22, NULL), 22);
+    cr_assert_neq(dn_s_debias_seed(22, "a"), dn_s_debias_seed(22, "b"));
+    cr_assert_neq(dn_s_debias_seed(22, "a"), dn_s_debias_seed(23, "a"));
+}
+
+Test(dinamo_s, debiased_tuning_reproducible_and_off_is_plain)
+{
+    int n_hist = 200, n_bins = 16;
+    double *counts = malloc((size_t)n_hist * n_bins * sizeof(double));
+    int8_t *labels = malloc((size_t)n_hist);
+    make_runs(31, n_hist, n_bins, counts, labels);
+    double a0, auc0, a1, auc1, b0, bauc0, b1, bauc1;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_s_tune_alpha(counts, NULL, labels, n_hist, n_bins, 0, &a0, &auc0, &err), 0);
+    cr_assert_eq(dn_s_tune_alpha_debiased(counts, NULL, labels, n_hist, n_bins, 0, 0, 22, &a1,
+                                          &auc1, &err), 0);
+    cr_assert(a0 == a1 && auc0 == auc1, "off: %g/%g vs %g/%g", a0, auc0, a1, auc1);
+    cr_assert_eq(dn_s_tune_alpha_debiased(counts, NULL, labels, n_hist, n_bins, 0, 20, 22, &b0,
+                                          &bauc0, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn_s_tune_alpha_debiased(counts, NULL, labels, n_hist, n_bins, 0, 20, 22, &b1,
+                                          &bauc1, &err), 0);
+    cr_assert(b0 == b1 && bauc0 == bauc1, "same seed: %g/%g vs %g/%g", b0, bauc0, b1, bauc1);
+    cr_assert(bauc0 > 0.5 && bauc0 <= 1.0, "debiased AUC %g", bauc0);
+    /* the tuned AUC is what scoring at that alpha from the seed gives */
+    dn_s_t *s = dn_s_new(n_bins, b0);
+    dn_s_set_debiasing(s, 20, 22, NULL);
+    double *score = malloc((size_t)n_hist * sizeof *score);
+    for (int i = 0; i < n_hist; i++) {
+        double c2;
+        dn_s_step(s, counts + (size_t)i * n_bins, NULL, labels[i] == 0, &c2, NULL, NULL, NULL,
+                  NULL);
+        score[i] = dn_score_from_chi2(c2, n_bins);
+    }
+    double auc = dn_roc_auc(score, labels, n_hist);
+    cr_assert_eq(auc, bauc0, "AUC at alpha %g: %.17g, tuning said %.17g", b0, auc, bauc0);
+    cr_assert_eq(dn_s_tune_alpha_debiased(counts, NULL, labels, n_hist, n_bins, 0, -2, 22, &b1,
+                                          &bauc1, &err), DN_EINVAL);
+    printf("dinamo_s tune: plain alpha %.3f AUC %.4f; debiased (20 resamples) alpha %.3f AUC "
+           "%.4f\n", a0, auc0, b0, bauc0);
+    free(score);
+    dn_s_destroy(&s);
+    free(counts);
+    free(labels);
+}
+
+/* The draws' law for few resamples (the shortcut of dinamo_s.c draws the
+ * resamples' mean and mean square, not the resamples): scoring one run many
+ * times, the mean and variance of chi2 are the analytic ones of an average of
+ * R resamples, E = sum (d0^2 + v)/den and Var = sum (4 d0^2 v + 2 v^2)/den^2/R,
+ * in both branches. */
+Test(dinamo_s, debiasing_law_for_few_resamples)
+{
+    enum { NB = 4, N = 40000 };
+    const double xs[2][NB] = {{30, 90, 60, 20}, {900, 2100, 1500, 400}}; /* I_x < and > 400 */
+    const int rs[4] = {1, 2, 3, 10};
+    double worst_m = 0, worst_v = 0;
+    for (int b = 0; b < 2; b++) {
+        for (int k = 0; k < 4; k++) {
+            dn_s_t *s = dn_s_new(NB, 0.5);
+            cr_assert_eq(dn_s_set_debiasing(s, rs[k], 100 + k, NULL), 0);
+            const double *mu = dn_s_mu(s), *sig2 = dn_s_sig2(s), *x = xs[b];
+            double ix = 0, i_mu = dn_s_integral(s), e = 0, var = 0;
+            for (int j = 0; j < NB; j++)
+                ix += x[j];
+            for (int j = 0; j < NB; j++) {
+                double xt = x[j] / ix, sx2 = xt / ix - xt * xt / ix, v, den;
+                if (i_mu >= ix) {
+                    v = sig2[j] + sx2;
+                    den = 2 * sx2 + sig2[j];
+                } else {
+                    double sp2 = mu[j] / i_mu - mu[j] * mu[j] / i_mu;
+                    v = sig2[j] + sp2;
+                    den = sx2 + sig2[j] + sp2;
+                }
+                double d0 = xt - mu[j];
+                e += (d0 * d0 + v) / den;
+                var += (4 * d0 * d0 * v + 2 * v * v) / (den * den) / rs[k];
+            }
+            double sum = 0, sum2 = 0;
+            for (int i = 0; i < N; i++) {
+                double c2;
+                cr_assert_eq(dn_s_score(s, x, NULL, &c2, NULL, NULL, NULL, NULL), 0);
+                sum += c2;
+                sum2 += c2 * c2;
+            }
+            double m = sum / N, v_hat = sum2 / N - m * m;
+            double dm = fabs(m - e) / sqrt(var / N), dv = fabs(v_hat / var - 1);
+            worst_m = fmax(worst_m, dm);
+            worst_v = fmax(worst_v, dv);
+            /* the sample variance of a chi2-like law with few degrees of freedom
+             * spreads more than a normal's: 8% is > 4 of its SEs at N = 40000 */
+            cr_assert(dm < 5 && dv < 0.08, "%s branch, R %d: mean %.6g (E %.6g, %.2f SE), "
+                      "variance %.6g (expected %.6g)", b ? "run" : "reference", rs[k], m, e,
+                      dm, v_hat, var);
+            dn_s_destroy(&s);
+        }
+    }
+    printf("dinamo_s debiasing law, R = 1, 2, 3, 10: worst mean %.2f SE, worst variance %.3f "
+           "relative\n", worst_m, worst_v);
 }

@@ -2,7 +2,8 @@
  * with dn_score_dataset_s and then dn_evaluate_scores(_ref) gives exactly what
  * dn_evaluate gives, and the exported threshold tuning is dn_evaluate's; the
  * Jaccard distance only on known bin edges; a four-column truth.csv evaluates
- * as the eight-column one. */
+ * as the eight-column one; both regimes' metrics equal the reference's
+ * results_validation numbers (tools/make_ref_metrics_fixtures.py). */
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -16,6 +17,7 @@
 #include "evaluate.h"
 #include "fileio.h"
 #include "generator.h"
+#include "ref_metrics_fixture.h"
 
 static dn_dataset_t *make(int n_runs, uint64_t seed)
 {
@@ -106,7 +108,7 @@ Test(evaluate, scores_elsewhere_equal_dn_evaluate_bit_for_bit)
     for (int i = 0; i < ds->n_runs; i++)
         score[i] = log(chi2[i] / ds->n_bins);
     double thr;
-    cr_assert_eq(dn_eval_tune_threshold(score, ds->label, o.n_hist, o.boot_seed, &thr, &err), 0,
+    cr_assert_eq(dn_eval_tune_threshold(score, ds->label, o.n_hist, &o, &thr, &err), 0,
                  "%s", err.msg);
     cr_assert(same(thr, ref.threshold), "threshold %.17g vs %.17g", thr, ref.threshold);
     free(score);
@@ -145,9 +147,9 @@ Test(evaluate, threshold_needs_both_classes)
     int8_t l[4] = {0, 0, 0, 0};
     double thr = 42;
     dn_err_t err = {0};
-    cr_assert_eq(dn_eval_tune_threshold(s, l, 4, 0, &thr, &err), DN_EINVAL);
+    cr_assert_eq(dn_eval_tune_threshold(s, l, 4, NULL, &thr, &err), DN_EINVAL);
     cr_assert_eq(thr, 42);
-    cr_assert_eq(dn_eval_tune_threshold(s, l, 0, 0, &thr, &err), DN_EINVAL);
+    cr_assert_eq(dn_eval_tune_threshold(s, l, 0, NULL, &thr, &err), DN_EINVAL);
     dn_dataset_t *ds = make(50, 1);
     dn_eval_opts_t o;
     dn_eval_opts_default(&o);
@@ -391,4 +393,119 @@ Test(evaluate, a_slow_defect_one_horizon_misses_and_several_catch)
     free(c1);
     free(c3);
     dn_dataset_destroy(&ds);
+}
+
+/* Both regimes against the reference's results_validation arithmetic on the
+ * fixture's dataset, scores and references at the reference's threshold
+ * (given, so no bootstrap enters the compared numbers): counts exactly, rates,
+ * adaptivity (patience 1 and 3) and Jaccard distances to 1e-12 relative. */
+Test(evaluate, both_regimes_as_the_reference)
+{
+    ref_fx_t *fx = load_ref_fixture();
+    const ref_case_t *d = &fx->ds;
+    int n = d->n, nb = fx->n_bins, nh = (int)ref_value(fx, "ds.n_hist");
+    dn_dataset_t *ds = dn_dataset_new(n, nb, 1);
+    cr_assert_not_null(ds);
+    for (int j = 0; j <= nb; j++)
+        ds->edges[j] = -5.0 + 0.625 * j; /* the generator's, exact in binary */
+    ds->edges_known = 1;
+    for (int j = 0; j < nb; j++)
+        cr_assert_eq(0.5 * (ds->edges[j] + ds->edges[j + 1]), fx->centres[j]);
+    memcpy(ds->counts, d->counts, (size_t)n * nb * sizeof *ds->counts);
+    for (int i = 0; i < n; i++) {
+        ds->label[i] = d->label[i];
+        ds->true_mu[i] = d->mu[i];
+        ds->true_sigma[i] = d->sigma[i];
+        ds->rapid_mu[i] = d->change[i];
+        ds->rapid_sigma[i] = 0;
+    }
+    double worst = 0.0;
+    for (int patience = 1; patience <= 3; patience += 2) {
+        dn_eval_opts_t o;
+        dn_eval_opts_default(&o);
+        o.n_hist = nh;
+        o.alpha = 0.9;
+        o.threshold = ref_value(fx, "ds.threshold");
+        o.adaptivity_patience = patience;
+        dn_eval_result_t r;
+        dn_err_t err = {0};
+        cr_assert_eq(dn_evaluate_scores_ref(ds, DN_METHOD_S, d->chi2, d->ref, d->unc, 0.9, &o,
+                                            &r, &err),
+                     0, "%s", err.msg);
+        const char *regime[2] = {"historical", "continual"};
+        const dn_regime_metrics_t *m[2] = {&r.historical, &r.continual};
+        for (int g = 0; g < 2; g++) {
+            char key[96];
+            struct { const char *name; double got; } v[] = {
+                {"tp", m[g]->tp}, {"fn", m[g]->fn}, {"tn", m[g]->tn}, {"fp", m[g]->fp},
+                {"balanced_accuracy", m[g]->rate[DN_RATE_BALANCED_ACCURACY]},
+                {"accuracy", m[g]->rate[DN_RATE_ACCURACY]},
+                {"sensitivity", m[g]->rate[DN_RATE_SENSITIVITY]},
+                {"specificity", m[g]->rate[DN_RATE_SPECIFICITY]},
+                {"precision", m[g]->rate[DN_RATE_PRECISION]},
+                {"jd", m[g]->jaccard_distance},
+                {"n_changes", m[g]->n_change_points},
+                {patience == 1 ? "nsteps_p1" : "nsteps_p3", m[g]->nsteps_to_adapt},
+                {patience == 1 ? "index_p1" : "index_p3", m[g]->adaptivity_index},
+            };
+            for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+                snprintf(key, sizeof key, "ds.%s.%s", regime[g], v[k].name);
+                double want = ref_value(fx, key), diff = fabs(v[k].got - want);
+                worst = fmax(worst, want != 0.0 ? diff / fabs(want) : diff);
+                cr_expect(diff <= 1e-12 * fabs(want), "patience %d %s: %.17g vs reference %.17g",
+                          patience, key, v[k].got, want);
+            }
+            cr_expect_eq(m[g]->n_runs, m[g]->tp + m[g]->fn + m[g]->tn + m[g]->fp);
+            for (int k = 0; k < DN_N_RATES; k++)
+                cr_expect(m[g]->rate_lo[k] <= m[g]->rate_hi[k], "%s rate %d: band %g..%g",
+                          regime[g], k, m[g]->rate_lo[k], m[g]->rate_hi[k]);
+        }
+        /* the old continual fields are the continual regime's */
+        cr_expect(r.balanced_accuracy == r.continual.rate[DN_RATE_BALANCED_ACCURACY]);
+        cr_expect(r.sensitivity == r.continual.rate[DN_RATE_SENSITIVITY]);
+        cr_expect(r.specificity == r.continual.rate[DN_RATE_SPECIFICITY]);
+        cr_expect(r.jaccard_distance == r.continual.jaccard_distance);
+        cr_expect_eq(r.n_change_points, r.continual.n_change_points);
+        /* SPEC 4's adaptation time is the reference's steps at patience 1 */
+        if (patience == 1)
+            cr_expect(r.adaptation_time == r.continual.nsteps_to_adapt, "%.17g vs %.17g",
+                      r.adaptation_time, r.continual.nsteps_to_adapt);
+    }
+    cr_log_info("both regimes: worst relative difference %.3g", worst);
+    dn_dataset_destroy(&ds);
+    free(fx);
+}
+
+/* The reference's options reach the threshold tuning: n_boot and ba_weight as
+ * given to dn_threshold_tune directly, and a different ba_weight changes the
+ * bootstrap's objective (a test that would pass with the option ignored
+ * would be no test: the two thresholds must differ on this dataset). */
+Test(evaluate, tune_threshold_takes_n_boot_and_ba_weight)
+{
+    ref_fx_t *fx = load_ref_fixture();
+    const ref_case_t *d = &fx->ds;
+    int nh = (int)ref_value(fx, "ds.n_hist");
+    dn_eval_opts_t o;
+    dn_eval_opts_default(&o);
+    o.boot_seed = 3;
+    o.n_boot = 57;
+    o.ba_weight = 4.0;
+    double got, want, plain;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_eval_tune_threshold(d->score, d->label, nh, &o, &got, &err), 0, "%s",
+                 err.msg);
+    dn_threshold_opts_t t;
+    dn_threshold_opts_default(&t);
+    t.seed = 3;
+    t.n_boot = 57;
+    t.ba_weight = 4.0;
+    cr_assert_eq(dn_threshold_tune(d->score, d->label, nh, &t, &want, &err), 0, "%s", err.msg);
+    cr_expect(got == want, "%.17g vs %.17g", got, want);
+    o.ba_weight = 1.0;
+    cr_assert_eq(dn_eval_tune_threshold(d->score, d->label, nh, &o, &plain, &err), 0, "%s",
+                 err.msg);
+    cr_expect(plain != got, "ba_weight 4 and 1 give the same threshold %g", got);
+    o.n_boot = 0;
+    cr_expect_eq(dn_eval_tune_threshold(d->score, d->label, nh, &o, &plain, &err), DN_EINVAL);
+    free(fx);
 }

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -230,7 +231,7 @@ Test(metrics, threshold_matches_brute_force)
                 s[i] = NAN;
         }
         dn_threshold_opts_t o = {.n_grid = 301, .lo = -3.0, .hi = 4.5, .n_boot = 25 + trial,
-                                 .seed = 100 + trial};
+                                 .seed = 100 + trial, .ba_weight = 1.0};
         double t;
         dn_err_t err = {0};
         cr_assert_eq(dn_threshold_tune(s, l, n, &o, &t, &err), 0, "%s", err.msg);
@@ -399,4 +400,303 @@ Test(metrics, percentile_and_median_as_numpy)
     cr_assert(isnan(dn_median(nan_only, 2)));
     cr_assert(isnan(dn_percentile(w, 7, 101)));
     cr_assert_eq(dn_percentile(w, 1, 70), 0.3);
+}
+
+/* ---- against the reference's own numbers (tools/make_ref_metrics_fixtures.py) ----
+ *
+ * Deterministic quantities (rates, adaptivity, Jaccard distance and bands) must
+ * agree to 1e-12 relative (bands: relative to the largest |value| of that band,
+ * since the z-space transform rounds differently, x sigma here, x / dz * dc
+ * there). The bootstraps draw with numpy's generator there and dn_rng here, so
+ * they are compared within Monte Carlo error (tolerances at each test). */
+
+#include "ref_metrics_fixture.h"
+
+/* |got - want| <= rel * scale (NaN equals NaN); prints both on failure. */
+static void expect_close(const char *what, double got, double want, double scale, double rel)
+{
+    if (isnan(want)) {
+        cr_expect(isnan(got), "%s: %.17g, reference nan", what, got);
+        return;
+    }
+    double diff = fabs(got - want);
+    cr_expect(diff <= rel * scale, "%s: %.17g vs reference %.17g (diff %.3g > %.3g)", what, got,
+              want, diff, rel * scale);
+}
+
+static void expect_rates(const ref_fx_t *fx, const char *prefix, const dn_classification_t *c)
+{
+    char key[96];
+    struct { const char *name; double got; } r[] = {
+        {"tp", c->tp}, {"fn", c->fn}, {"tn", c->tn}, {"fp", c->fp},
+        {"balanced_accuracy", c->balanced_accuracy}, {"accuracy", c->accuracy},
+        {"sensitivity", c->sensitivity}, {"specificity", c->specificity},
+        {"precision", c->precision},
+    };
+    for (size_t k = 0; k < sizeof r / sizeof r[0]; k++) {
+        snprintf(key, sizeof key, "%s.%s", prefix, r[k].name);
+        double want = ref_value(fx, key);
+        expect_close(key, r[k].got, want, fabs(want), 1e-12);
+    }
+}
+
+Test(metrics_ref, rates_as_sklearn)
+{
+    ref_fx_t *fx = load_ref_fixture();
+    const ref_case_t *d = &fx->ds;
+    int nh = (int)ref_value(fx, "ds.n_hist");
+    double thr = ref_value(fx, "ds.threshold");
+    dn_classification_t c;
+    dn_classify(d->score, d->label, nh, thr, &c);
+    expect_rates(fx, "ds.historical", &c);
+    dn_classify(d->score + nh, d->label + nh, d->n - nh, thr, &c);
+    expect_rates(fx, "ds.continual", &c);
+    /* a threshold equal to a run's score: that run is called good */
+    dn_classify(d->score, d->label, d->n, ref_value(fx, "ds.tie_threshold"), &c);
+    expect_rates(fx, "ds.tie", &c);
+    /* scores on a 0.5 lattice at threshold 0 */
+    dn_classify(fx->hand.score, fx->hand.label, fx->hand.n, 0.0, &c);
+    expect_rates(fx, "hand.all", &c);
+    /* nothing called bad: precision 0 (sklearn's zero_division default) */
+    dn_classify(d->score, d->label, d->n, 1e300, &c);
+    cr_expect_eq(c.precision, 0.0);
+    cr_expect_eq(c.tp + c.fp, 0);
+    free(fx);
+}
+
+static void expect_adaptivity(const ref_fx_t *fx, const char *cas, const ref_case_t *d,
+                              int n_hist, double thr)
+{
+    char key[96];
+    const char *regime[3] = {"historical", "continual", "none"};
+    int from[3] = {0, n_hist, 0}, to[3] = {n_hist, d->n, 0};
+    for (int patience = 1; patience <= 3; patience += 2) {
+        for (int r = 0; r < 3; r++) {
+            if (r == 2 && strcmp(cas, "hand"))
+                continue;
+            double steps, index;
+            int n_changes;
+            dn_err_t err = {0};
+            cr_assert_eq(dn_adaptivity(d->score, d->label, d->change, d->n, from[r], to[r], thr,
+                                       patience, &steps, &index, &n_changes, &err),
+                         0, "%s", err.msg);
+            snprintf(key, sizeof key, "%s.%s.nsteps_p%d", cas, regime[r], patience);
+            double want = ref_value(fx, key);
+            expect_close(key, steps, want, fabs(want), 1e-12);
+            snprintf(key, sizeof key, "%s.%s.index_p%d", cas, regime[r], patience);
+            want = ref_value(fx, key);
+            expect_close(key, index, want, fabs(want), 1e-12);
+            if (r < 2 && !strcmp(cas, "ds")) {
+                snprintf(key, sizeof key, "%s.%s.n_changes", cas, regime[r]);
+                cr_expect_eq(n_changes, (int)ref_value(fx, key), "%s", key);
+            }
+            if (r == 2)
+                cr_expect_eq(n_changes, 0);
+        }
+    }
+}
+
+Test(metrics_ref, adaptivity_as_the_reference)
+{
+    ref_fx_t *fx = load_ref_fixture();
+    expect_adaptivity(fx, "ds", &fx->ds, (int)ref_value(fx, "ds.n_hist"),
+                      ref_value(fx, "ds.threshold"));
+    /* ties at 0, a never-converging segment, a bad change point, one at the last
+     * run, the last historical segment running into the continual regime */
+    expect_adaptivity(fx, "hand", &fx->hand, 20, 0.0);
+    double s, i;
+    dn_err_t err = {0};
+    cr_expect_eq(dn_adaptivity(fx->hand.score, fx->hand.label, fx->hand.change, 40, 0, 40, 0.0,
+                               0, &s, &i, NULL, &err),
+                 DN_EINVAL);
+    cr_expect_eq(dn_adaptivity(fx->hand.score, fx->hand.label, fx->hand.change, 40, 10, 41, 0.0,
+                               1, &s, &i, NULL, &err),
+                 DN_EINVAL);
+    free(fx);
+}
+
+Test(metrics_ref, jaccard_bands_both_regimes)
+{
+    ref_fx_t *fx = load_ref_fixture();
+    const ref_case_t *d = &fx->ds;
+    int nb = fx->n_bins, nh = (int)ref_value(fx, "ds.n_hist");
+    const char *regime[2] = {"historical", "continual"};
+    const char *band[4] = {"true_mid", "true_half", "pred_mid", "pred_half"};
+    int from[2] = {0, nh}, to[2] = {nh, d->n};
+    double worst = 0.0;
+    for (int r = 0; r < 2; r++) {
+        double bands[4 * FX_MAX_BINS], jd;
+        dn_err_t err = {0};
+        cr_assert_eq(dn_jaccard_bands(d->x, d->ref, d->unc, d->mu, d->sigma, d->label, d->n,
+                                      from[r], to[r], fx->centres, nb, bands, &jd, &err),
+                     0, "%s", err.msg);
+        char key[96];
+        snprintf(key, sizeof key, "ds.%s.jd", regime[r]);
+        double want = ref_value(fx, key);
+        expect_close(key, jd, want, fabs(want), 1e-12);
+        for (int b = 0; b < 4; b++) {
+            snprintf(key, sizeof key, "ds.%s.%s", regime[r], band[b]);
+            double scale = 0.0;
+            for (int j = 0; j < nb; j++)
+                scale = fmax(scale, fabs(ref_value_at(fx, key, j)));
+            for (int j = 0; j < nb; j++) {
+                double w = ref_value_at(fx, key, j), g = bands[b * nb + j];
+                worst = fmax(worst, fabs(g - w) / scale);
+                char what[128];
+                snprintf(what, sizeof what, "%s[%d]", key, j);
+                expect_close(what, g, w, scale, 1e-12);
+            }
+        }
+        if (r == 1) {
+            /* the old entry point is the continual regime, bit for bit */
+            double jd_old;
+            cr_assert_eq(dn_jaccard_distance(d->x, d->ref, d->unc, d->mu, d->sigma, d->label,
+                                             d->n, nh, fx->centres, nb, &jd_old, &err),
+                         0, "%s", err.msg);
+            cr_expect(jd_old == jd, "%a vs %a", jd_old, jd);
+        }
+    }
+    cr_log_info("Jaccard bands: worst difference %.3g of the band's scale", worst);
+    free(fx);
+}
+
+/* The reference's scan (numpy default_rng) against ours (dn_rng): both estimate
+ * the same bootstrap quantiles with B = 1000 resamples of the 150 historical
+ * runs, so per grid point they differ by Monte Carlo error: for a quantile p of
+ * a rate with bootstrap spread sd, one estimate's standard error is
+ * sqrt(p (1 - p) / B) / density ~= c_p sd / sqrt(B), c = 1.25 for the median and
+ * 2.67 for 2.5 / 97.5 % (normal density), and the difference of two has sqrt 2
+ * times that. The rates are ratios of counts, so single grid points can jump a
+ * lattice step; the test therefore bounds the mean over the grid of |difference|
+ * by 3 times the mean predicted sigma of the difference (its expectation is
+ * 0.8 sigma), and every point by 6 sigma plus one lattice step 1/17 (17 bad
+ * historical runs). It also checks that our best threshold sits on the
+ * reference's maximum of the median curve within the same error. */
+static void expect_scan(const ref_fx_t *fx, const char *tag, uint64_t seed)
+{
+    const ref_case_t *d = &fx->ds;
+    int nh = (int)ref_value(fx, "ds.n_hist");
+    char key[64];
+    snprintf(key, sizeof key, "scan.%s.n_grid", tag);
+    int ng = (int)ref_value(fx, key);
+    snprintf(key, sizeof key, "scan.%s.n_boot", tag);
+    int nboot = (int)ref_value(fx, key);
+    snprintf(key, sizeof key, "scan.%s.beta", tag);
+    dn_threshold_opts_t o = {.n_grid = ng, .lo = -3.25, .hi = 7.5, .n_boot = nboot,
+                             .seed = seed, .ba_weight = ref_value(fx, key)};
+    double *t = malloc(ng * sizeof *t), *curve[3];
+    for (int a = 0; a < 3; a++)
+        curve[a] = malloc(3 * ng * sizeof *curve[a]);
+    double best, tuned;
+    dn_err_t err = {0};
+    cr_assert_eq(dn_threshold_scan(d->score, d->label, nh, &o, 2.5, 97.5, t, curve[0], curve[1],
+                                   curve[2], &best, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(dn_threshold_tune(d->score, d->label, nh, &o, &tuned, &err), 0, "%s", err.msg);
+    cr_expect(best == tuned, "scan's best %a, tune's %a", best, tuned);
+    const char *name[3] = {"sens", "spec", "wba"};
+    const double c_q[3] = {2.67, 1.25, 2.67};
+    int k_best = -1, k_ref_best = 0;
+    for (int a = 0; a < 3; a++) {
+        for (int q = 0; q < 3; q++) {
+            double sum_diff = 0.0, sum_sigma = 0.0, worst = 0.0;
+            int m = 0;
+            for (int r = 0; r < fx->n_scan; r++) {
+                if (strcmp(fx->scan[r].tag, tag))
+                    continue;
+                int k = fx->scan[r].k;
+                cr_assert_lt(k, ng);
+                cr_expect(fabs(t[k] - fx->scan[r].t) <= 1e-15 * fabs(fx->scan[r].t),
+                          "grid %d: %.17g vs %.17g", k, t[k], fx->scan[r].t);
+                double want = fx->scan[r].q[3 * a + q], got = curve[a][3 * k + q];
+                if (isnan(want) || isnan(got)) {
+                    /* both undefined (no bad run would be needed for that) */
+                    cr_expect(isnan(want) == isnan(got), "%s %s q%d k %d: %g vs %g", tag,
+                              name[a], q, k, got, want);
+                    continue;
+                }
+                double sigma = sqrt(2.0) * c_q[q] * fx->scan[r].sd[a] / sqrt(nboot);
+                double diff = fabs(got - want);
+                cr_expect(diff <= 6.0 * sigma + 1.0 / 17 + 1e-12,
+                          "%s %s q%d at T %g: %.6f vs reference %.6f (6 sigma %.4f)", tag,
+                          name[a], q, t[k], got, want, 6 * sigma);
+                sum_diff += diff;
+                sum_sigma += sigma;
+                worst = fmax(worst, diff);
+                m++;
+                if (a == 2 && q == 1) {
+                    if (t[k] == best)
+                        k_best = r;
+                    if (want > fx->scan[k_ref_best].q[7] || r == 0)
+                        k_ref_best = r;
+                }
+            }
+            cr_expect_gt(m, 0);
+            cr_expect(sum_diff <= 3.0 * sum_sigma + 1e-12,
+                      "%s %s q%d: mean |diff| %.5f > 3 x mean sigma %.5f", tag, name[a], q,
+                      sum_diff / m, sum_sigma / m);
+            cr_log_info("scan %s %s q%d: mean |diff| %.5f (mean sigma %.5f), worst %.4f", tag,
+                        name[a], q, sum_diff / m, sum_sigma / m, worst);
+        }
+    }
+    /* The fixture's grid is coarser than the default, so best is on it. */
+    cr_assert_geq(k_best, 0, "best threshold %g not on the fixture grid", best);
+    double sig = sqrt(2.0) * 1.25 * fx->scan[k_best].sd[2] / sqrt(nboot);
+    cr_expect(fx->scan[k_best].q[7] >= fx->scan[k_ref_best].q[7] - 6 * sig,
+              "%s: reference median wba at our best %g is %.5f, its maximum %.5f at %g", tag,
+              best, fx->scan[k_best].q[7], fx->scan[k_ref_best].q[7], fx->scan[k_ref_best].t);
+    free(t);
+    for (int a = 0; a < 3; a++)
+        free(curve[a]);
+}
+
+Test(metrics_ref, threshold_scan_within_mc_error)
+{
+    ref_fx_t *fx = load_ref_fixture();
+    expect_scan(fx, "b1", 22);
+    expect_scan(fx, "b05", 23);
+    free(fx);
+}
+
+/* Bootstrap 2.5 / 97.5 % of the five rates at one threshold, B = 4000 on both
+ * sides: per percentile the two estimates differ with sigma = sqrt 2 x 2.67 sd /
+ * sqrt(B) (see above); tolerance 5 sigma plus one lattice step 1 / (runs in the
+ * rate's denominator), since a percentile of a ratio of counts can sit on
+ * either side of a jump. */
+Test(metrics_ref, rates_bootstrap_within_mc_error)
+{
+    ref_fx_t *fx = load_ref_fixture();
+    const ref_case_t *d = &fx->ds;
+    int nboot = (int)ref_value(fx, "ds.boot.n_boot");
+    double thr = ref_value(fx, "ds.threshold");
+    double lo[DN_N_RATES], hi[DN_N_RATES];
+    dn_err_t err = {0};
+    cr_assert_eq(dn_rates_bootstrap(d->score, d->label, d->n, thr, nboot, 5, 2.5, 97.5, lo, hi,
+                                    &err),
+                 0, "%s", err.msg);
+    dn_classification_t c;
+    dn_classify(d->score, d->label, d->n, thr, &c);
+    const char *name[DN_N_RATES] = {"balanced_accuracy", "accuracy", "sensitivity",
+                                    "specificity", "precision"};
+    int denom[DN_N_RATES] = {c.tp + c.fn, d->n, c.tp + c.fn, c.tn + c.fp, c.tp + c.fp};
+    for (int r = 0; r < DN_N_RATES; r++) {
+        char key[96];
+        snprintf(key, sizeof key, "ds.boot.%s.sd", name[r]);
+        double sigma = sqrt(2.0) * 2.67 * ref_value(fx, key) / sqrt(nboot);
+        double tol = 5 * sigma + 1.0 / denom[r];
+        double got[2] = {lo[r], hi[r]};
+        const char *q[2] = {"p2.5", "p97.5"};
+        for (int k = 0; k < 2; k++) {
+            snprintf(key, sizeof key, "ds.boot.%s.%s", name[r], q[k]);
+            double want = ref_value(fx, key);
+            cr_expect(fabs(got[k] - want) <= tol, "%s: %.6f vs reference %.6f (tolerance %.4f)",
+                      key, got[k], want, tol);
+            cr_log_info("%s: %.6f vs reference %.6f (diff %.4f, tolerance %.4f)", key, got[k],
+                        want, fabs(got[k] - want), tol);
+        }
+    }
+    cr_expect_eq(dn_rates_bootstrap(d->score, d->label, d->n, thr, 0, 5, 2.5, 97.5, lo, hi,
+                                    &err),
+                 DN_EINVAL);
+    free(fx);
 }

@@ -473,6 +473,38 @@ static void horizons_test(uint64_t kill_seed)
 Test(pipeline, lockstep_horizons_equal_the_offline_tool) { horizons_test(0); }
 Test(pipeline, kill_scorer_s_with_horizons) { horizons_test(7); }
 
+/* scorer_s with statistical debiasing (20 resamples, seed 5) in lockstep, 400
+ * runs: every score is `dinamo score --stat-debiasing 1 --key synthetic/h0`'s
+ * bit for bit: the key's stream is derived alike, tuning and scoring draw in
+ * the same order. */
+Test(pipeline, lockstep_debiasing_equals_the_offline_tool)
+{
+    char v[32];
+    snprintf(v, sizeof v, "%d", HZ_RUNS);
+    setenv("DINAMO_GENERATOR_RUNS", v, 1);
+    snprintf(v, sizeof v, "%d", HZ_RUNS / 10);
+    setenv("DINAMO_GENERATOR_ANOMALOUS", v, 1);
+    snprintf(v, sizeof v, "%d", HZ_SEED);
+    setenv("DINAMO_GENERATOR_SEED", v, 1);
+    setenv("DINAMO_SCORER_S_STAT_DEBIASING", "true", 1);
+    setenv("DINAMO_SCORER_S_N_RESAMPLES", "20", 1);
+    setenv("DINAMO_SCORER_S_DEBIASING_SEED", "5", 1);
+    start_cluster("--methods s");
+    char offline[128];
+    snprintf(offline, sizeof offline, "%s/offline-db.csv", rundir);
+    int rc = sh("cd %s && %s/dinamo generate --seed %d --runs %d --anomalous %d --out dbdata "
+                ">/dev/null && %s/dinamo score --method s --n-historical %d --stat-debiasing 1 "
+                "--n-resamples 20 --debiasing-seed 5 --key synthetic/h0 --in dbdata --out %s "
+                "2>/dev/null", rundir, build, HZ_SEED, HZ_RUNS, HZ_RUNS / 10, build, NHIST,
+                offline);
+    cr_assert_eq(rc, 0, "offline dinamo score --stat-debiasing 1 failed");
+    wait_and_stop();
+    cr_assert_eq(sh("grep -q 'statistical debiasing: 20 resamples, seed 5' %s/logs/scorer_s.log",
+                    rundir), 0, "scorer_s did not debias");
+    int available[1];
+    check_horizon_scores(offline, HZ_RUNS, NULL, 0, available);
+}
+
 /* Every member of metrics object a (the evaluator's) equals b's (the
  * offline tool's), numbers bit for bit, objects (horizon_thresholds,
  * horizon_flagged) member by member; "seconds" aside. */

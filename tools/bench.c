@@ -40,7 +40,9 @@ static const char bench_help[] =
     "With --horizons (DINAMO-S, e.g. 100,500) every dataset is evaluated with the\n"
     "single reference and with the horizons, side by side in one table (and one CSV\n"
     "row each); on datasets with slow defects (--slow-defects N) the table adds the\n"
-    "sensitivity on the runs bad because of a slow defect.\n"
+    "sensitivity on the runs bad because of a slow defect. --stat-debiasing 1\n"
+    "(DINAMO-S, not with --horizons) debiases every dataset with the same\n"
+    "--debiasing-seed.\n"
     "Beside it: DIR/metrics_<method>.csv, one row per dataset (seed, alpha,\n"
     "threshold and both regimes' metrics as 'dinamo evaluate' names them), and\n"
     "DIR/aggregated_metrics_<method>.csv, their count, mean, std, min, percentiles\n"
@@ -167,6 +169,8 @@ static int parse_args(args_t *a, bench_args_t *b)
         fprintf(stderr, "dinamo %s: %s\n", a->cmd, err.msg);
         return 2;
     }
+    if (apply_debiasing(a->cmd, NULL, &b->opts))
+        return 2;
     return -1;
 }
 

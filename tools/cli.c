@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "dataset.h"
+#include "dinamo_s.h"
 #include "evaluate.h"
 #include "fileio.h"
 #include "results.h"
@@ -373,9 +374,38 @@ int parse_eval_opt(const char *cmd, const char *name, const char *v, dn_eval_opt
         if (dn_hz_spec_parse(list, (int)resolution, &spec, &err))
             return usage_error(cmd, "%s", err.msg);
         o->horizons = &spec;
+    } else if (!strcmp(name, "--stat-debiasing")) {
+        /* A value, 0 or 1, as the reference's --stat_debiasing: a flag would have
+         * to be declared in every command's flag list. */
+        long on;
+        if (parse_int(cmd, name, v, 0, 1, &on))
+            return 2;
+        o->stat_debiasing = (int)on;
+    } else if (!strcmp(name, "--n-resamples")) {
+        long r;
+        if (parse_int(cmd, name, v, 1, DN_S_MAX_RESAMPLES, &r))
+            return 2;
+        o->n_resamples = (int)r;
+    } else if (!strcmp(name, "--debiasing-seed")) {
+        if (parse_u64(cmd, name, v, &o->debiasing_seed))
+            return 2;
     } else {
         *handled = 0;
     }
+    return 0;
+}
+
+int apply_debiasing(const char *cmd, const input_args_t *in, dn_eval_opts_t *o)
+{
+    if (!o->stat_debiasing)
+        return 0;
+    if (o->method != DN_METHOD_S)
+        return usage_error(cmd, "%s", "--stat-debiasing applies to --method s");
+    if (o->horizons && o->horizons->n > 1)
+        return usage_error(cmd, "%s", "--stat-debiasing 1 debiases the single reference: "
+                           "not with --horizons");
+    /* the key's own stream, as the scorer_s service derives it */
+    o->debiasing_seed = dn_s_debias_seed(o->debiasing_seed, in ? in->key : NULL);
     return 0;
 }
 

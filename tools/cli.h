@@ -45,7 +45,8 @@ int apply_policy(const input_args_t *in, struct dn_eval_opts_t *o, int min_given
 int read_input(const char *cmd, const char *path, const input_args_t *in,
                struct dn_dataset_t **ds, dn_err_t *err);
 /* --method, --alpha, --threshold, --n-historical, --boot-seed, --seed,
- * --weights, --no-train, --min-entries, --horizons, --horizon-resolution: 0 (*handled says whether it was one of
+ * --weights, --no-train, --min-entries, --horizons, --horizon-resolution,
+ * --stat-debiasing 0|1, --n-resamples N, --debiasing-seed S: 0 (*handled says whether it was one of
  * them), 2 after a usage error, 1 when the --weights file cannot be read (the
  * message printed). The weights' bytes live until the program exits. */
 int parse_eval_opt(const char *cmd, const char *name, const char *v,
@@ -55,6 +56,11 @@ int parse_eval_opt(const char *cmd, const char *name, const char *v,
  * (parse_eval_opt); anything else is reported as unknown. Returns 0, or the
  * exit status after the problem was reported (2 bad usage, 1 unreadable
  * --weights file). */
+/* After the options: checks --stat-debiasing against --method and --horizons
+ * (usage error, 2) and turns debiasing_seed into the stream of --key
+ * (dn_s_debias_seed; without --key the seed itself). in may be NULL. */
+int apply_debiasing(const char *cmd, const input_args_t *in, struct dn_eval_opts_t *o);
+
 int parse_scoring_opt(const char *cmd, const char *name, const char *v, input_args_t *in,
                       struct dn_eval_opts_t *o);
 /* Progress of DINAMO-ML scoring on a terminal. */

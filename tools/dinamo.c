@@ -36,6 +36,8 @@ static const char score_help[] =
     "                    [--min-entries N] [--policy POLICY.csv]\n"
     "                    [--alpha A] [--n-historical N]                  (s)\n"
     "                    [--horizons LIST] [--horizon-resolution R]      (s)\n"
+    "                    [--stat-debiasing 0|1] [--n-resamples N]        (s)\n"
+    "                    [--debiasing-seed S]                            (s)\n"
     "                    [--weights FILE] [--no-train] [--seed S]        (ml)\n"
     "                    [--ml-threads T]                                (ml)\n"
     "\n"
@@ -68,12 +70,17 @@ static const char score_help[] =
     "histogram: contents the reference mean, errors its sigma) and obs (the run\n"
     "normalised to unit sum, errors its uncertainty).\n"
     "Without --alpha, alpha is tuned on the first N runs (default 1000) by ROC AUC\n"
-    "and printed on stderr. DINAMO-ML starts from a model initialised from --seed\n"
-    "(default 0) or from --weights (DNML file or raw SPEC 3 float32), and trains\n"
-    "online on the good runs unless --no-train (pure inference: each run's context\n"
-    "of previous good runs, frozen weights); --ml-threads 2 puts a second core on\n"
-    "each training step, with the same scores bit for bit. --verbose names the BLAS\n"
-    "kernels.\n";
+    "and printed on stderr. --stat-debiasing 1 (s) averages chi2 and pulls over\n"
+    "--n-resamples N (default 100) Gaussian resamplings of the reference, or of\n"
+    "the run when its entries exceed the reference's (EWMA) integral, as the\n"
+    "reference implementation's stat_debiasing, in tuning and scoring; the draws\n"
+    "come from --debiasing-seed S (default 22; with --key, that key's stream, the\n"
+    "one the scorer_s service uses). Not with --horizons. DINAMO-ML starts from\n"
+    "a model initialised from --seed (default 0) or from --weights (DNML file or\n"
+    "raw SPEC 3 float32), and trains online on the good runs unless --no-train\n"
+    "(pure inference: each run's context of previous good runs, frozen weights);\n"
+    "--ml-threads 2 puts a second core on each training step, with the same\n"
+    "scores bit for bit. --verbose names the BLAS kernels.\n";
 
 static int write_pulls_csv(const char *path, const dn_dataset_t *ds, const double *pulls,
                            const double *ref_mu, const double *ref_sigma, dn_err_t *err)
@@ -137,6 +144,8 @@ static int parse_score_args(args_t *a, score_args_t *s)
         return usage_error(a->cmd, "%s", "--weights and --no-train apply to --method ml");
     if (s->opts.method != DN_METHOD_S && s->opts.horizons && s->opts.horizons->n > 1)
         return usage_error(a->cmd, "%s", "--horizons apply to --method s");
+    if (apply_debiasing(a->cmd, &s->inargs, &s->opts))
+        return 2;
     return -1;
 }
 
@@ -145,8 +154,10 @@ static int tune_alpha(const dn_dataset_t *ds, dn_eval_opts_t *o, dn_err_t *err)
 {
     int hist = o->n_hist < ds->n_runs ? o->n_hist : ds->n_runs;
     double auc;
-    int rc = dn_s_tune_alpha(ds->counts, ds->variances, ds->label, hist, ds->n_bins,
-                             o->min_entries, &o->alpha, &auc, err);
+    dn_debias_t db = dn_eval_debias(o, NULL); /* seed already the key's */
+    int rc = dn_s_tune_alpha_debiased(ds->counts, ds->variances, ds->label, hist, ds->n_bins,
+                                      o->min_entries, db.n_resamples, db.seed, &o->alpha,
+                                      &auc, err);
     if (rc)
         return dn_err_prefix(err, "cannot tune alpha (give --alpha)");
     fprintf(stderr, "dinamo score: alpha %.3f tuned on the first %d runs (ROC AUC %.4f)\n",
@@ -195,8 +206,9 @@ static int cmd_score(args_t *a)
     }
     dn_run_scores_t rs = {.chi2 = chi2, .score = score, .pulls = pulls, .ref_mu = ref_mu,
                           .ref_sigma = ref_sigma};
-    rc = is_s ? dn_score_dataset_hz(ds, hz, o->alpha, o->min_entries, o->n_hist,
-                                    o->horizon_accept_q, &rs, &err)
+    dn_debias_t db = dn_eval_debias(o, NULL);
+    rc = is_s ? dn_score_dataset_hz_debiased(ds, hz, o->alpha, o->min_entries, o->n_hist,
+                                             o->horizon_accept_q, &db, &rs, &err)
               : dn_score_dataset_ml(ds, o, &rs, &err);
     if (!rc && pulls_path)
         rc = write_pulls_csv(pulls_path, ds, pulls, ref_mu, ref_sigma, &err);

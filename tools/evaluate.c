@@ -19,6 +19,8 @@ static const char evaluate_help[] =
     "                       [--horizon-resolution R]\n"
     "                       [--key KEY] [--labels LABELS.csv]\n"
     "                       [--min-entries N] [--policy POLICY.csv]\n"
+    "                       [--stat-debiasing 0|1] [--n-resamples N]\n"
+    "                       [--debiasing-seed S]                      (s; as score)\n"
     "                       [--seed S] [--weights FILE] [--no-train]  (ml)\n"
     "                       [--ml-threads T]                          (ml)\n"
     "\n"
@@ -86,6 +88,8 @@ int cmd_evaluate(args_t *a)
         return usage_error(a->cmd, "%s", "an input is required (DIR or --in PATH)");
     if (opts.method != DN_METHOD_S && opts.horizons && opts.horizons->n > 1)
         return usage_error(a->cmd, "%s", "--horizons apply to --method s");
+    if (apply_debiasing(a->cmd, &inargs, &opts))
+        return 2;
     set_progress(&opts, a->cmd);
     dn_err_t err = {0};
     dn_dataset_t *ds = NULL;

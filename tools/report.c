@@ -28,6 +28,7 @@ static const char report_help[] =
     "usage: dinamo report PATH|--in PATH --method s|ml [--out DIR] [--max-runs N]\n"
     "                     [--key KEY] [--labels LABELS.csv] [--policy POLICY.csv]\n"
     "                     [--alpha A] [--threshold T] [--n-historical N] [--min-entries N]\n"
+    "                     [--stat-debiasing 0|1] [--n-resamples N] [--debiasing-seed S]\n"
     "                     [--seed S] [--weights FILE] [--no-train]\n"
     "\n"
     "Evaluates PATH (any input of dinamo score) as dinamo evaluate does and draws,\n"
@@ -42,6 +43,9 @@ static const char report_help[] =
     "policy's, else the bad one minus ln 2. With --horizons (DINAMO-S) a run is\n"
     "flagged when any horizon is over its own threshold, and its figure is drawn\n"
     "against the reference of the horizon that fired (docs/horizons.md).\n"
+    "dinamo report --dataset PATH draws the dataset itself (class ratio, run\n"
+    "statistics, uncertainty, dead bins, mu and sigma per run): see\n"
+    "dinamo report --dataset --help.\n"
     "'dinamo report --bench DIR' draws results over many datasets instead (see\n"
     "'dinamo report --bench x --help').\n";
 
@@ -127,6 +131,8 @@ static int parse_args(args_t *a, report_t *r)
     if (!r->outdir[0])
         snprintf(r->outdir, sizeof r->outdir, stat(r->in, &st) == 0 && S_ISDIR(st.st_mode)
                                                   ? "%s/report" : "%s.report", r->in);
+    if (apply_debiasing(a->cmd, &r->inargs, &r->opts))
+        return 2;
     r->key = r->inargs.key ? r->inargs.key : "";
     r->method = r->opts.method == DN_METHOD_S ? "DINAMO-S" : "DINAMO-ML";
     set_progress(&r->opts, a->cmd);
@@ -174,13 +180,16 @@ static int score_and_judge(report_t *r, dn_err_t *err)
         return dn_err_set(err, DN_ENOMEM, "out of memory for %d runs", n);
     r->alpha = is_s ? r->opts.alpha : NAN;
     int rc;
+    dn_debias_t db = dn_eval_debias(&r->opts, NULL); /* seed already the key's */
     if (is_s && r->alpha < 0 &&
-        (rc = dn_s_tune_alpha(ds->counts, ds->variances, ds->label, r->n_hist, nb,
-                              r->opts.min_entries, &r->alpha, NULL, err)))
+        (rc = dn_s_tune_alpha_debiased(ds->counts, ds->variances, ds->label, r->n_hist, nb,
+                                       r->opts.min_entries, db.n_resamples, db.seed,
+                                       &r->alpha, NULL, err)))
         return rc;
     dn_run_scores_t rs = {.chi2 = r->chi2, .score = r->score, .ref_mu = r->mu, .ref_sigma = r->sg};
-    if ((rc = is_s ? dn_score_dataset_hz(ds, r->hz, r->alpha, r->opts.min_entries, r->n_hist,
-                                         r->opts.horizon_accept_q, &rs, err)
+    if ((rc = is_s ? dn_score_dataset_hz_debiased(ds, r->hz, r->alpha, r->opts.min_entries,
+                                                  r->n_hist, r->opts.horizon_accept_q, &db,
+                                                  &rs, err)
                    : dn_score_dataset_ml(ds, &r->opts, &rs, err)) ||
         (rc = r->hz ? dn_evaluate_scores_hz(ds, r->hz, r->chi2, r->mu, r->sg, r->alpha,
                                             &r->opts, r->margin, r->fired, &r->res, err)
@@ -368,8 +377,13 @@ static int write_index(const report_t *r, dn_err_t *err)
     return dn_outfile_commit(&of, err);
 }
 
+int cmd_report_dataset(args_t *a); /* report_dataset.c: the dataset mode */
+
 int cmd_report(args_t *a)
 {
+    for (int i = a->pos; i < a->argc; i++)
+        if (!strcmp(a->argv[i], "--dataset") || !strncmp(a->argv[i], "--dataset=", 10))
+            return cmd_report_dataset(a);
     for (int i = a->pos; i < a->argc; i++) /* results over many datasets: report_bench.c */
         if (!strcmp(a->argv[i], "--bench") || !strncmp(a->argv[i], "--bench=", 8))
             return cmd_report_bench(a);

@@ -13,8 +13,17 @@
  * parameters: that is what GCC's -O2 vectoriser accepts (no FMA contraction, no
  * reassociation, so the rounding is the scalar code's).
  *
+ * Debiasing (n_resamples > 0) scores through its own loop, s_debiased. The
+ * reference's averages over resamples of d = d0 -+ s z and of d^2 are
+ * d0 -+ s mean(z) and d0^2 -+ 2 d0 s mean(z) + s^2 mean(z^2) exactly, so per
+ * bin only mean(z) and mean(z^2) of n_resamples normals are needed, and those
+ * are drawn from their exact joint law (normal_means): a few draws per bin
+ * whatever n_resamples, no scratch beyond the stack chunk.
+ * The plain path is untouched by it (same code, same bits).
+ *
  * Invariants: W > 0, S_sig >= 0, sig2 >= 0 in every bin; n_updates counts the
- * updates applied; !sigma_stale implies sigma[j] is what dn_s_sigma returns. */
+ * updates applied; !sigma_stale implies sigma[j] is what dn_s_sigma returns;
+ * integral > 0; 0 <= n_resamples <= DN_S_MAX_RESAMPLES. */
 #include "dinamo_s.h"
 
 #include <float.h>
@@ -25,6 +34,7 @@
 #include "bytes.h"
 #include "histo.h"
 #include "metrics.h"
+#include "rng.h"
 
 #ifndef __NO_MATH_ERRNO__
 #error "dinamo_s.c is compiled with -fno-math-errno (see the Makefile)"
@@ -36,6 +46,10 @@ struct dn_s_t {
     double min_entries; /* policy: fewer entries are insufficient (not state) */
     uint64_t n_updates;
     int sigma_stale; /* sigma lags sig2 (refreshed by dn_s_sigma) */
+    double integral;  /* I_mu: EWMA of the good runs' sums (debiasing's branch) */
+    int n_resamples;  /* debiasing draws per bin; 0: off */
+    uint64_t db_seed; /* the seed debiasing was set with (saved, informative) */
+    dn_rng_t rng;     /* debiasing's generator: state, saved and copied */
     double *W, *S_mu, *S_sig, *mu, *sigma, *sig2; /* each [n_bins], one buffer */
 };
 
@@ -94,6 +108,7 @@ static void s_reset(dn_s_t *self, double alpha)
     self->alpha = alpha;
     self->n_updates = 0;
     self->sigma_stale = 0;
+    self->integral = i_mu0;
     for (int j = 0; j < n; j++) {
         self->W[j] = oma * w0;
         self->S_mu[j] = oma * w0 * mu0;
@@ -117,6 +132,7 @@ static dn_s_t *s_alloc(int n_bins)
         return NULL;
     }
     self->n_bins = n_bins;
+    dn_rng_seed(&self->rng, 0); /* a valid state even before any debiasing */
     self->W = buf;
     self->S_mu = buf + (size_t)n_bins;
     self->S_sig = buf + 2 * (size_t)n_bins;
@@ -154,6 +170,10 @@ int dn_s_copy(dn_s_t *dst, const dn_s_t *src)
     dst->alpha = src->alpha;
     dst->n_updates = src->n_updates;
     dst->sigma_stale = src->sigma_stale;
+    dst->integral = src->integral;
+    dst->n_resamples = src->n_resamples;
+    dst->db_seed = src->db_seed;
+    dst->rng = src->rng;
     memcpy(dst->W, src->W, (size_t)src->n_bins * N_ARRAYS * sizeof(double));
     return DN_OK;
 }
@@ -175,6 +195,37 @@ void dn_s_shift(dn_s_t *self, const double *dmu, const double *dsig2)
 }
 
 const double *dn_s_sig2(const dn_s_t *self) { return self->sig2; }
+
+int dn_s_set_debiasing(dn_s_t *self, int n_resamples, uint64_t seed, dn_err_t *err)
+{
+    if (n_resamples < 0 || n_resamples > DN_S_MAX_RESAMPLES)
+        return dn_err_set(err, DN_EINVAL, "debiasing: n_resamples %d not in 0..%d (0: off)",
+                          n_resamples, DN_S_MAX_RESAMPLES);
+    self->n_resamples = n_resamples;
+    self->db_seed = seed;
+    dn_rng_seed(&self->rng, seed);
+    return DN_OK;
+}
+
+int dn_s_n_resamples(const dn_s_t *self) { return self->n_resamples; }
+
+double dn_s_integral(const dn_s_t *self) { return self->integral; }
+
+uint64_t dn_s_debias_seed(uint64_t seed, const char *key)
+{
+    if (!key)
+        return seed;
+    /* FNV-1a of the key, then one splitmix64 round of seed ^ hash: any change of
+     * either moves the whole stream. */
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    uint64_t z = seed ^ h;
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
 
 int dn_s_n_bins(const dn_s_t *self) { return self->n_bins; }
 double dn_s_alpha(const dn_s_t *self) { return self->alpha; }
@@ -304,6 +355,91 @@ s_kernel(dn_s_t *self, int c, const double *xt, const double *sx2, int n, int up
     return dn_pairwise_sum(terms, n);
 }
 
+/* Uniform in (0, 1]: never 0, so that its log and powers are finite. */
+static inline double uniform_pos(dn_rng_t *rng)
+{
+    return (double)((dn_rng_next(rng) >> 11) + 1) * 0x1.0p-53;
+}
+
+/* Gamma(a, 1) draw, a > 0: Marsaglia and Tsang's squeeze-and-reject method
+ * (ACM TOMS 26, 2000) for a >= 1, boosted as Gamma(a+1) U^(1/a) below; about
+ * one normal and one uniform per draw. */
+static double gamma_draw(dn_rng_t *rng, double a)
+{
+    double boost = 1.0;
+    if (a < 1.0) {
+        boost = pow(uniform_pos(rng), 1.0 / a);
+        a += 1.0;
+    }
+    const double d = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+    for (;;) {
+        double x, v;
+        do {
+            x = dn_rng_normal(rng);
+            v = 1.0 + c * x;
+        } while (v <= 0.0);
+        v = v * v * v;
+        double u = uniform_pos(rng), x2 = x * x;
+        if (u < 1.0 - 0.0331 * x2 * x2 || log(u) < 0.5 * x2 + d * (1.0 - v + log(v)))
+            return boost * d * v;
+    }
+}
+
+/* The means mean(z) and mean(z^2) of n independent standard normals, drawn
+ * from their exact joint law instead of from n draws: for a normal sample the
+ * mean and the sum of squared deviations are independent,
+ * mean(z) ~ N(0, 1/n) and sum (z - mean)^2 ~ chi2(n - 1) = 2 Gamma((n-1)/2),
+ * and sum z^2 = n mean^2 + sum (z - mean)^2. So a bin costs a few draws
+ * whatever n_resamples is, and the averaged chi2 and pulls have exactly the
+ * distribution of the reference's averages over n resamples. */
+static inline void normal_means(dn_rng_t *rng, int n, double inv_sqrt_n, double half_dof,
+                                double *mz, double *mz2)
+{
+    double m = dn_rng_normal(rng) * inv_sqrt_n;
+    double q = n > 1 ? 2.0 * gamma_draw(rng, half_dof) : 0.0;
+    *mz = m;
+    *mz2 = m * m + q / n;
+}
+
+/* Debiased chi2 of bins [c, c+n) of a normalised run, pulls (nullable) for
+ * them; resample_ref: the reference's integral is at least the run's (the
+ * reference is resampled), else the run is. See dinamo_s.h for the formulas. */
+static double db_chunk(dn_s_t *self, int c, const double *xt, const double *sx2, int n,
+                       int resample_ref, double *pulls)
+{
+    double terms[DN_HIST_CHUNK];
+    const double *mu = self->mu + c, *sig2 = self->sig2 + c;
+    const double I = self->integral;
+    const int R = self->n_resamples;
+    const double inv_sqrt_r = 1.0 / sqrt((double)R), half_dof = 0.5 * (R - 1);
+    dn_rng_t rng = self->rng; /* in registers for the draws */
+    for (int j = 0; j < n; j++) {
+        double mz, mz2;
+        normal_means(&rng, R, inv_sqrt_r, half_dof, &mz, &mz2);
+        double d0 = xt[j] - mu[j], var_r, den, sgn;
+        if (resample_ref) {
+            var_r = sig2[j] + sx2[j];
+            den = 2.0 * sx2[j] + sig2[j];
+            sgn = -1.0; /* d = x - mu' = d0 - s z */
+        } else {
+            double m = mu[j];
+            double sp2 = m == 0.0 ? 1.0 / (I * I) : m / I - m * m / I;
+            if (!(sp2 > 0.0))
+                sp2 = 0.0;
+            var_r = sig2[j] + sp2;
+            den = sx2[j] + sig2[j] + sp2;
+            sgn = 1.0; /* d = x' - mu = d0 + s z */
+        }
+        double sd = sgn * sqrt(var_r);
+        double md2 = d0 * d0 + 2.0 * d0 * sd * mz + var_r * mz2;
+        terms[j] = (md2 > 0.0 ? md2 : 0.0) / den;
+        if (pulls)
+            pulls[j] = (d0 + sd * mz) / sqrt(den);
+    }
+    self->rng = rng;
+    return dn_pairwise_sum(terms, n);
+}
+
 static void fill_nan(double *v, int n)
 {
     if (v)
@@ -345,6 +481,30 @@ s_process(dn_s_t *self, const double *x, const double *var, double sum, int upda
     if (update) {
         self->n_updates++;
         self->sigma_stale = 1;
+        self->integral = self->alpha * self->integral + (1.0 - self->alpha) * sum;
+    }
+    return chi2;
+}
+
+/* The debiased score of a valid run with known sum (no update). */
+static double s_debiased(dn_s_t *self, const double *x, const double *var, double sum,
+                         double *pulls, double *ref_mu, double *ref_sigma)
+{
+    double xt[DN_HIST_CHUNK], sx2[DN_HIST_CHUNK];
+    double chi2 = 0.0;
+    int n_bins = self->n_bins, resample_ref = self->integral >= sum;
+    for (int c = 0; c < n_bins; c += DN_HIST_CHUNK) {
+        int n = n_bins - c < DN_HIST_CHUNK ? n_bins - c : DN_HIST_CHUNK;
+        dn_hist_normalise_with_sum(xt, sx2, x + c, var ? var + c : NULL, sum, n);
+        chi2 += db_chunk(self, c, xt, sx2, n, resample_ref, pulls ? pulls + c : NULL);
+        if (ref_mu)
+            memcpy(ref_mu + c, self->mu + c, (size_t)n * sizeof *ref_mu);
+        if (ref_sigma) {
+            if (self->sigma_stale)
+                sqrt_bins(ref_sigma + c, self->sig2 + c, n);
+            else
+                memcpy(ref_sigma + c, self->sigma + c, (size_t)n * sizeof *ref_sigma);
+        }
     }
     return chi2;
 }
@@ -363,14 +523,20 @@ static int s_step(dn_s_t *self, const double *x, const double *var, int score, i
         fill_nan(ref_sigma, self->n_bins);
         return rc;
     }
-    if (!score) /* dn_s_update: no outputs */
+    if (score && self->n_resamples > 0) {
+        /* debiased score, then the plain update */
+        c2 = s_debiased(self, x, var, sum, pulls, ref_mu, ref_sigma);
+        if (update)
+            s_process(self, x, var, sum, 1, NULL, NULL, NULL);
+    } else if (!score) { /* dn_s_update: no outputs */
         c2 = s_process(self, x, var, sum, 1, NULL, NULL, NULL);
-    else if (!pulls && !ref_mu && !ref_sigma)
+    } else if (!pulls && !ref_mu && !ref_sigma) {
         c2 = update ? s_process(self, x, var, sum, 1, NULL, NULL, NULL)
                     : s_process(self, x, var, sum, 0, NULL, NULL, NULL);
-    else
+    } else {
         c2 = update ? s_process(self, x, var, sum, 1, pulls, ref_mu, ref_sigma)
                     : s_process(self, x, var, sum, 0, pulls, ref_mu, ref_sigma);
+    }
     if (chi2)
         *chi2 = c2;
     return DN_OK;
@@ -423,12 +589,19 @@ int dn_s_run(dn_s_t *self, const double *counts, const double *variances,
 
 /* --- checkpoints --- */
 
-enum { STATE_VERSION = 1, STATE_HEADER = 24 };
+/* Version 2 appends the debiasing tail: I_mu, n_resamples, reserved, seed and
+ * the generator's four words. */
+enum { STATE_VERSION = 2, STATE_HEADER = 24, STATE_TAIL = 8 + 4 + 4 + 8 + 32 };
 static const unsigned char STATE_MAGIC[4] = {'D', 'N', 'S', 't'};
+
+static size_t state_size_v1(int n_bins)
+{
+    return STATE_HEADER + 5 * sizeof(double) * (size_t)n_bins + sizeof(uint64_t);
+}
 
 static size_t state_size(int n_bins)
 {
-    return STATE_HEADER + 5 * sizeof(double) * (size_t)n_bins + sizeof(uint64_t);
+    return state_size_v1(n_bins) + STATE_TAIL;
 }
 
 size_t dn_s_state_size(const dn_s_t *self)
@@ -454,6 +627,13 @@ int dn_s_save(const dn_s_t *self, void *buf, size_t len)
     for (int j = 0; j < self->n_bins; j++, p += 8)
         dn_put_f64(p, self->sigma_stale ? sqrt(self->sig2[j]) : self->sigma[j]);
     dn_put_u64(p, self->n_updates);
+    p += 8;
+    dn_put_f64(p, self->integral);
+    dn_put_u32(p + 8, (uint32_t)self->n_resamples);
+    dn_put_u32(p + 12, 0);
+    dn_put_u64(p + 16, self->db_seed);
+    for (int k = 0; k < 4; k++)
+        dn_put_u64(p + 24 + 8 * k, self->rng.s[k]);
     return DN_OK;
 }
 
@@ -477,7 +657,7 @@ int dn_s_load(const void *buf, size_t len, dn_s_t **out, dn_err_t *err)
         goto fail;
     }
     uint32_t version = dn_get_u32(p + 4);
-    if (version != STATE_VERSION) {
+    if (version != 1 && version != STATE_VERSION) {
         rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: unsupported version %u",
                         (unsigned)version);
         goto fail;
@@ -487,10 +667,11 @@ int dn_s_load(const void *buf, size_t len, dn_s_t **out, dn_err_t *err)
         rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: bad bin count %u", (unsigned)n_bins);
         goto fail;
     }
-    if (len != state_size((int)n_bins)) {
+    size_t want = version == 1 ? state_size_v1((int)n_bins) : state_size((int)n_bins);
+    if (len != want) {
         rc = dn_err_set(err, DN_EFORMAT,
-                        "DINAMO-S state: %zu bytes, expected %zu for %u bins", len,
-                        state_size((int)n_bins), (unsigned)n_bins);
+                        "DINAMO-S state: %zu bytes, expected %zu for %u bins (version %u)",
+                        len, want, (unsigned)n_bins, (unsigned)version);
         goto fail;
     }
     if (dn_get_u32(p + 12) != 0) {
@@ -525,6 +706,33 @@ int dn_s_load(const void *buf, size_t len, dn_s_t **out, dn_err_t *err)
         }
     }
     self->n_updates = dn_get_u64(q);
+    q += 8;
+    self->integral = 100.0 * n_bins; /* version 1: the initial integral */
+    if (version >= 2) {
+        double integral = dn_get_f64(q);
+        uint32_t n_res = dn_get_u32(q + 8);
+        if (!(isfinite(integral) && integral > 0.0)) {
+            rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: integral %.17g invalid", integral);
+            goto fail;
+        }
+        if (n_res > DN_S_MAX_RESAMPLES || dn_get_u32(q + 12) != 0) {
+            rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: n_resamples %u (max %d) or "
+                            "reserved field invalid", (unsigned)n_res, DN_S_MAX_RESAMPLES);
+            goto fail;
+        }
+        self->integral = integral;
+        self->n_resamples = (int)n_res;
+        self->db_seed = dn_get_u64(q + 16);
+        for (int k = 0; k < 4; k++)
+            self->rng.s[k] = dn_get_u64(q + 24 + 8 * k);
+        if (!(self->rng.s[0] | self->rng.s[1] | self->rng.s[2] | self->rng.s[3])) {
+            /* xoshiro's one fixed point: it would draw zeros forever */
+            rc = dn_err_set(err, DN_EFORMAT, "DINAMO-S state: generator state all zero");
+            goto fail;
+        }
+    } else {
+        dn_rng_seed(&self->rng, 0);
+    }
     if (self->n_updates == 0) {
         /* sig2 of the initial reference, exactly as dn_s_new computes it. */
         dn_s_t *fresh = dn_s_new((int)n_bins, alpha);
@@ -550,14 +758,17 @@ fail:
 
 /* --- alpha tuning --- */
 
-/* Scores the n_hist pre-normalised runs with a tracker reset to alpha and returns
- * the AUC. empty[i] marks runs without a valid score. */
+/* Scores the n_hist pre-normalised runs (sums[i] their entries) with a tracker
+ * reset to alpha and returns the AUC. empty[i] marks runs without a valid score.
+ * With debiasing on, the generator restarts from its seed. */
 static double tune_one(dn_s_t *trk, double alpha, const double *xt, const double *sx2,
-                       const uint8_t *empty, const int8_t *labels, int n_hist,
-                       double *score, void *auc_work)
+                       const double *sums, const uint8_t *empty, const int8_t *labels,
+                       int n_hist, double *score, void *auc_work)
 {
     int nb = trk->n_bins;
     s_reset(trk, alpha);
+    if (trk->n_resamples > 0)
+        dn_rng_seed(&trk->rng, trk->db_seed);
     for (int i = 0; i < n_hist; i++) {
         if (empty[i]) {
             score[i] = NAN;
@@ -566,11 +777,24 @@ static double tune_one(dn_s_t *trk, double alpha, const double *xt, const double
         const double *rx = xt + (size_t)i * nb, *rv = sx2 + (size_t)i * nb;
         double chi2 = 0.0;
         int update = labels[i] == 0;
-        for (int c = 0; c < nb; c += DN_HIST_CHUNK) {
-            int n = nb - c < DN_HIST_CHUNK ? nb - c : DN_HIST_CHUNK;
-            chi2 += update ? s_kernel(trk, c, rx + c, rv + c, n, 1, NULL, NULL, NULL)
-                           : s_kernel(trk, c, rx + c, rv + c, n, 0, NULL, NULL, NULL);
+        if (trk->n_resamples > 0) {
+            /* debiased score, then the plain update (as dn_s_step) */
+            int resample_ref = trk->integral >= sums[i];
+            for (int c = 0; c < nb; c += DN_HIST_CHUNK) {
+                int n = nb - c < DN_HIST_CHUNK ? nb - c : DN_HIST_CHUNK;
+                chi2 += db_chunk(trk, c, rx + c, rv + c, n, resample_ref, NULL);
+                if (update)
+                    s_kernel(trk, c, rx + c, rv + c, n, 1, NULL, NULL, NULL);
+            }
+        } else {
+            for (int c = 0; c < nb; c += DN_HIST_CHUNK) {
+                int n = nb - c < DN_HIST_CHUNK ? nb - c : DN_HIST_CHUNK;
+                chi2 += update ? s_kernel(trk, c, rx + c, rv + c, n, 1, NULL, NULL, NULL)
+                               : s_kernel(trk, c, rx + c, rv + c, n, 0, NULL, NULL, NULL);
+            }
         }
+        if (update)
+            trk->integral = alpha * trk->integral + (1.0 - alpha) * sums[i];
         score[i] = dn_score_from_chi2(chi2, nb);
     }
     return dn_roc_auc_work(score, labels, n_hist, auc_work);
@@ -580,7 +804,16 @@ int dn_s_tune_alpha(const double *counts, const double *variances, const int8_t 
                     int n_hist, int n_bins, double min_entries, double *alpha_out,
                     double *auc_out, dn_err_t *err)
 {
-    double *xt = NULL, *sx2 = NULL, *score = NULL;
+    return dn_s_tune_alpha_debiased(counts, variances, labels, n_hist, n_bins, min_entries, 0,
+                                    0, alpha_out, auc_out, err);
+}
+
+int dn_s_tune_alpha_debiased(const double *counts, const double *variances,
+                             const int8_t *labels, int n_hist, int n_bins, double min_entries,
+                             int n_resamples, uint64_t seed, double *alpha_out,
+                             double *auc_out, dn_err_t *err)
+{
+    double *xt = NULL, *sx2 = NULL, *score = NULL, *sums = NULL;
     uint8_t *empty = NULL;
     void *auc_work = NULL;
     dn_s_t *trk = NULL;
@@ -593,14 +826,17 @@ int dn_s_tune_alpha(const double *counts, const double *variances, const int8_t 
     xt = malloc(cells * sizeof *xt);
     sx2 = malloc(cells * sizeof *sx2);
     score = malloc((size_t)n_hist * sizeof *score);
+    sums = malloc((size_t)n_hist * sizeof *sums);
     empty = malloc((size_t)n_hist);
     auc_work = malloc(dn_roc_auc_work_size(n_hist));
     trk = dn_s_new(n_bins, 0.0);
-    if (!xt || !sx2 || !score || !empty || !auc_work || !trk) {
+    if (!xt || !sx2 || !score || !sums || !empty || !auc_work || !trk) {
         rc = dn_err_set(err, DN_ENOMEM, "alpha tuning: out of memory for %d x %d", n_hist,
                         n_bins);
         goto done;
     }
+    if ((rc = dn_s_set_debiasing(trk, n_resamples, seed, err)))
+        goto done;
     int n_good = 0, n_bad = 0;
     for (int i = 0; i < n_hist; i++) {
         const double *x = counts + (size_t)i * n_bins;
@@ -613,6 +849,7 @@ int dn_s_tune_alpha(const double *counts, const double *variances, const int8_t 
             dn_err_prefix(err, "run %d", i);
             goto done;
         }
+        sums[i] = sum;
         empty[i] = dn_hist_insufficient(sum, min_entries, NULL) != DN_OK;
         if (!empty[i]) {
             dn_hist_normalise_with_sum(xt + (size_t)i * n_bins, sx2 + (size_t)i * n_bins, x,
@@ -632,7 +869,8 @@ int dn_s_tune_alpha(const double *counts, const double *variances, const int8_t 
     int best_k = 0;
     double best_auc = -INFINITY;
     for (int k = 0; k < 100; k++) {
-        double auc = tune_one(trk, k / 100.0, xt, sx2, empty, labels, n_hist, score, auc_work);
+        double auc = tune_one(trk, k / 100.0, xt, sx2, sums, empty, labels, n_hist, score,
+                              auc_work);
         if (auc > best_auc) {
             best_auc = auc;
             best_k = k;
@@ -646,7 +884,8 @@ int dn_s_tune_alpha(const double *counts, const double *variances, const int8_t 
     int best_m = best_k * 10;
     double best_fine = -INFINITY;
     for (int m = lo; m <= hi; m++) {
-        double auc = tune_one(trk, m / 1000.0, xt, sx2, empty, labels, n_hist, score, auc_work);
+        double auc = tune_one(trk, m / 1000.0, xt, sx2, sums, empty, labels, n_hist, score,
+                              auc_work);
         if (auc > best_fine) {
             best_fine = auc;
             best_m = m;
@@ -660,6 +899,7 @@ done:
     free(xt);
     free(sx2);
     free(score);
+    free(sums);
     free(empty);
     free(auc_work);
     dn_s_destroy(&trk);

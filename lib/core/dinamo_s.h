@@ -9,6 +9,9 @@
  *   S_mu = alpha S_mu + (1-alpha) w xt,  mu = S_mu/W,  sigma_mu = sqrt(S_sig/W).
  * Bad runs, unknown-label runs, empty runs (sum <= DN_EPS) and invalid runs never
  * update. The reference reported with a run is always the one that scored it.
+ * The reference's integral I_mu follows the same EWMA on good updates,
+ * I_mu = alpha I_mu + (1-alpha) sum(x), from 100 n_bins; only statistical
+ * debiasing (dn_s_set_debiasing) reads it.
  *
  * Numbers agree with the Python reference (numpy) to ~1e-12 relative; sums are
  * numpy's pairwise sums; variances are kept squared so that the hot path needs
@@ -19,10 +22,27 @@
  * dn_s_destroy. Pointers from dn_s_mu/dn_s_sigma are owned by the tracker, valid
  * until it is destroyed, and change on every update.
  *
+ * Statistical debiasing (off by default; dn_s_set_debiasing): chi2 and pulls are
+ * averages over n_resamples Gaussian resamplings, as the Python reference's
+ * stat_debiasing. When I_mu >= sum(x) the reference is resampled,
+ * mu' ~ N(mu, sigma_mu^2 + sx2), against denominators 2 sx2 + sigma_mu^2; else
+ * the run, x' ~ N(xt, sigma_mu^2 + sp_mu^2), against sx2 + sigma_mu^2 + sp_mu^2,
+ * where sp_mu^2 = mu/I_mu - mu^2/I_mu (1/I_mu^2 where mu == 0) is the
+ * reference's own Poisson variance. Per bin the mean and mean square of the
+ * n_resamples normal draws are drawn from their exact joint law (a normal and
+ * a chi2(n_resamples - 1)), so the cost per bin does not grow with
+ * n_resamples while the averages have the reference's distribution. The draws
+ * come from the tracker's seeded generator (rng.h); its state is part of the
+ * tracker's state (copied, saved, loaded), so a restored tracker continues the
+ * same stream. Only scoring is debiased: updates are the plain EWMA above.
+ * Since Monte-Carlo draws differ from numpy's, numbers agree with the
+ * reference's statistically, not bit for bit.
+ *
  * Thread rules: a tracker is not synchronised. Functions taking a const tracker
  * (accessors, dn_s_score, dn_s_state_size, dn_s_save) may run concurrently with
  * each other, except dn_s_sigma, which refreshes a cached array after updates and
- * so needs exclusive access like anything that updates. Distinct trackers are
+ * so needs exclusive access like anything that updates, and dn_s_score with
+ * debiasing on, which advances the generator. Distinct trackers are
  * independent. Output arrays must not overlap the inputs. */
 #ifndef DN_DINAMO_S_H
 #define DN_DINAMO_S_H
@@ -43,14 +63,34 @@ dn_s_t *dn_s_new(int n_bins, double alpha);
 /* Frees *self_p; accepts NULL and *self_p == NULL; sets *self_p to NULL. */
 void dn_s_destroy(dn_s_t **self_p);
 
+/* Largest n_resamples dn_s_set_debiasing accepts (a million draws per bin and
+ * run is already minutes per dataset). */
+#define DN_S_MAX_RESAMPLES 1000000
+
+/* Turns statistical debiasing on with n_resamples (1..DN_S_MAX_RESAMPLES) draws
+ * per bin and run from a generator seeded with seed (restarting its stream), or
+ * off with n_resamples 0 (the plain chi2, bit for bit). Returns 0, or
+ * DN_EINVAL for another n_resamples (err says which; nothing changed). */
+int dn_s_set_debiasing(dn_s_t *self, int n_resamples, uint64_t seed, dn_err_t *err);
+
+/* n_resamples of debiasing (0: off), and the reference's integral I_mu. */
+int dn_s_n_resamples(const dn_s_t *self);
+double dn_s_integral(const dn_s_t *self);
+
+/* The debiasing seed of the tracker of histogram `key` (NULL: the dataset's only
+ * histogram, seed itself): `dinamo score --key K` and the scorer_s service derive
+ * each key's stream this way, so both draw the same numbers for K. */
+uint64_t dn_s_debias_seed(uint64_t seed, const char *key);
+
 /* Number of bins, and the EWMA factor alpha. */
 int dn_s_n_bins(const dn_s_t *self);
 double dn_s_alpha(const dn_s_t *self);
 
-/* Makes dst the same tracker as src (state, alpha, update count; not
- * min_entries, a policy): scoring with dst then gives exactly what scoring
- * with src gives now. Returns 0, or DN_EMISMATCH when the bin counts differ.
- * Neither allocates nor fails otherwise (for frozen snapshots, horizon.h). */
+/* Makes dst the same tracker as src (state, alpha, update count, integral,
+ * debiasing setting and generator state; not min_entries, a policy): scoring
+ * with dst then gives exactly what scoring with src gives now. Returns 0, or
+ * DN_EMISMATCH when the bin counts differ. Neither allocates nor fails
+ * otherwise (for frozen snapshots, horizon.h). */
 int dn_s_copy(dn_s_t *dst, const dn_s_t *src);
 
 /* Moves the reference by dmu[n_bins] and its variance sigma_mu^2 by
@@ -60,7 +100,7 @@ int dn_s_copy(dn_s_t *dst, const dn_s_t *src);
  * (horizon.h moves its snapshots by the changes a shifter accepted); the
  * move counts as an update (n_updates + 1), as the state is no longer the
  * initial reference. */
-void dn_s_shift(dn_s_t *self, const double *dmu, const double *dsig2);
+void dn_s_shift(dn_s_t *self, const double *dmu, const double *dsig2); /* I_mu kept */
 
 /* sigma_mu^2 [n_bins] of the reference (owned by self, valid until the next
  * update or shift). */
@@ -114,11 +154,15 @@ int dn_s_run(dn_s_t *self, const double *counts, const double *variances,
              double *pulls_out, dn_err_t *err);
 
 /* Checkpointing. The state is a versioned little-endian blob: magic "DNSt",
- * u32 version (1), u32 n_bins, u32 reserved (0), f64 alpha, then f64 arrays W,
- * S_mu, S_sig, mu, sigma of n_bins each, then u64 n_updates. A tracker loaded
- * from it continues bit-identically to the one saved. */
+ * u32 version (2), u32 n_bins, u32 reserved (0), f64 alpha, then f64 arrays W,
+ * S_mu, S_sig, mu, sigma of n_bins each, then u64 n_updates; version 2 adds
+ * f64 I_mu, u32 n_resamples, u32 reserved (0), u64 debiasing seed and the
+ * generator's four u64 words. A tracker loaded from it continues
+ * bit-identically to the one saved, debiasing draws included. Version 1 states
+ * (without the tail) still load: debiasing off, I_mu the initial 100 n_bins
+ * (version 1 did not track it). */
 
-/* Bytes dn_s_save writes: 24 + 40 n_bins + 8. */
+/* Bytes dn_s_save writes: 24 + 40 n_bins + 8 + 56. */
 size_t dn_s_state_size(const dn_s_t *self);
 
 /* Writes the state into buf[len]. Returns 0, or DN_EINVAL if len is smaller than
@@ -145,5 +189,16 @@ int dn_s_load(const void *buf, size_t len, dn_s_t **out, dn_err_t *err);
 int dn_s_tune_alpha(const double *counts, const double *variances, const int8_t *labels,
                     int n_hist, int n_bins, double min_entries, double *alpha_out,
                     double *auc_out, dn_err_t *err);
+
+/* dn_s_tune_alpha scoring with statistical debiasing (n_resamples 0: exactly
+ * dn_s_tune_alpha), as the reference tunes alpha with its debiasing DinamoS.
+ * Every alpha of the grid starts the generator afresh from seed (the reference
+ * shares one stream across its trials, so its draws depend on trial order;
+ * here each alpha's AUC is a function of alpha and seed alone). DN_EINVAL also
+ * for n_resamples outside 0..DN_S_MAX_RESAMPLES. */
+int dn_s_tune_alpha_debiased(const double *counts, const double *variances,
+                             const int8_t *labels, int n_hist, int n_bins, double min_entries,
+                             int n_resamples, uint64_t seed, double *alpha_out,
+                             double *auc_out, dn_err_t *err);
 
 #endif

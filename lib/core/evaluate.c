@@ -3,7 +3,9 @@
  * Order of work (and the only order that reproduces the reference): tune alpha on
  * runs [0, n_hist) from a fresh reference; score all runs in one pass from a fresh
  * reference with that alpha; tune the threshold on the historical scores; compute
- * classification, adaptation time and Jaccard distance on [n_hist, n_runs).
+ * classification, adaptation time and Jaccard distance on [n_hist, n_runs), and
+ * the reference's metrics of both regimes (counts, five rates with bootstrap
+ * bands, adaptivity, Jaccard distance).
  * Invariant: nothing here depends on how the dataset was produced; truth arrays are
  * used when present and their metrics are NAN otherwise. */
 #include "evaluate.h"
@@ -60,6 +62,22 @@ static void fill_scores(const dn_dataset_t *ds, const double *chi2, dn_run_score
 int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, double min_entries,
                        dn_run_scores_t *out, dn_err_t *err)
 {
+    return dn_score_dataset_s_debiased(ds, alpha, min_entries, NULL, out, err);
+}
+
+dn_debias_t dn_eval_debias(const dn_eval_opts_t *opts, const char *key)
+{
+    dn_debias_t db = {0, 0};
+    if (opts->stat_debiasing) {
+        db.n_resamples = opts->n_resamples;
+        db.seed = dn_s_debias_seed(opts->debiasing_seed, key);
+    }
+    return db;
+}
+
+int dn_score_dataset_s_debiased(const dn_dataset_t *ds, double alpha, double min_entries,
+                                const dn_debias_t *db, dn_run_scores_t *out, dn_err_t *err)
+{
     int rc = DN_OK;
     double *chi2 = out->chi2;
     double *own_chi2 = NULL;
@@ -71,6 +89,8 @@ int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, double min_entries,
         goto fail;
     }
     dn_s_set_min_entries(s, min_entries);
+    if (db && (rc = dn_s_set_debiasing(s, db->n_resamples, db->seed, err)))
+        goto fail;
     if (!chi2 && (rc = alloc_chi2(ds, &own_chi2, err)))
         goto fail;
     if (!chi2)
@@ -90,8 +110,20 @@ int dn_score_dataset_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, double
                         double min_entries, int n_hist, double accept_q, dn_run_scores_t *out,
                         dn_err_t *err)
 {
+    return dn_score_dataset_hz_debiased(ds, spec, alpha, min_entries, n_hist, accept_q, NULL,
+                                        out, err);
+}
+
+int dn_score_dataset_hz_debiased(const dn_dataset_t *ds, const dn_hz_spec_t *spec,
+                                 double alpha, double min_entries, int n_hist,
+                                 double accept_q, const dn_debias_t *db,
+                                 dn_run_scores_t *out, dn_err_t *err)
+{
     if (!spec || spec->n == 1)
-        return dn_score_dataset_s(ds, alpha, min_entries, out, err);
+        return dn_score_dataset_s_debiased(ds, alpha, min_entries, db, out, err);
+    if (db && db->n_resamples > 0)
+        return dn_err_set(err, DN_EINVAL, "statistical debiasing applies to the single "
+                          "reference: not with several horizons");
     if (dn_hz_spec_has_time(spec))
         return dn_err_set(err, DN_EINVAL, "horizons in time (7d, 12h) need run times, which a "
                           "dataset does not carry: give lags in runs");
@@ -184,7 +216,7 @@ static int check_historical(const dn_dataset_t *ds, int n_hist, dn_err_t *err)
 }
 
 int dn_eval_tune_threshold(const double *score, const int8_t *label, int n_hist,
-                           uint64_t boot_seed, double *threshold, dn_err_t *err)
+                           const dn_eval_opts_t *opts, double *threshold, dn_err_t *err)
 {
     if (n_hist < 1)
         return dn_err_set(err, DN_EINVAL, "no historical run to tune the threshold on");
@@ -193,8 +225,56 @@ int dn_eval_tune_threshold(const double *score, const int8_t *label, int n_hist,
         return rc;
     dn_threshold_opts_t topts;
     dn_threshold_opts_default(&topts);
-    topts.seed = boot_seed;
+    if (opts) {
+        topts.seed = opts->boot_seed;
+        topts.n_boot = opts->n_boot;
+        topts.ba_weight = opts->ba_weight;
+    }
     return dn_threshold_tune(score, label, n_hist, &topts, threshold, err);
+}
+
+/* The reference's metrics of the regime [from, to) (results_validation.py) at
+ * verdict > cut: confusion counts and rates, their bootstrap 2.5 / 97.5 %
+ * (opts->n_boot resamples seeded with seed), the adaptivity of the change
+ * points in the regime (change NULL: no truth) and, when xt is given, the
+ * Jaccard distance of the regime's bands. Returns 0, DN_EINVAL (Jaccard
+ * input), DN_ENOMEM. */
+static int regime_metrics(const dn_dataset_t *ds, const double *verdict, double cut, int from,
+                          int to, const uint8_t *change, const double *xt, const double *ref_mu,
+                          const double *ref_sigma, const double *centres,
+                          const dn_eval_opts_t *opts, uint64_t seed, dn_regime_metrics_t *m,
+                          dn_err_t *err)
+{
+    int rc = DN_OK;
+    dn_classification_t c;
+    dn_classify(verdict + from, ds->label + from, to - from, cut, &c);
+    m->tp = c.tp;
+    m->fn = c.fn;
+    m->tn = c.tn;
+    m->fp = c.fp;
+    m->n_runs = c.tp + c.fn + c.tn + c.fp;
+    m->rate[DN_RATE_BALANCED_ACCURACY] = c.balanced_accuracy;
+    m->rate[DN_RATE_ACCURACY] = c.accuracy;
+    m->rate[DN_RATE_SENSITIVITY] = c.sensitivity;
+    m->rate[DN_RATE_SPECIFICITY] = c.specificity;
+    m->rate[DN_RATE_PRECISION] = c.precision;
+    for (int r = 0; r < DN_N_RATES; r++)
+        m->rate_lo[r] = m->rate_hi[r] = NAN;
+    m->jaccard_distance = m->nsteps_to_adapt = m->adaptivity_index = NAN;
+    m->n_change_points = 0;
+    if (to > from && (rc = dn_rates_bootstrap(verdict + from, ds->label + from, to - from, cut,
+                                              opts->n_boot, seed, 2.5, 97.5, m->rate_lo,
+                                              m->rate_hi, err)))
+        return rc;
+    if (change && (rc = dn_adaptivity(verdict, ds->label, change, ds->n_runs, from, to, cut,
+                                      opts->adaptivity_patience, &m->nsteps_to_adapt,
+                                      &m->adaptivity_index, &m->n_change_points, err)))
+        return rc;
+    if (xt)
+        rc = dn_jaccard_bands(xt, ref_mu, ref_sigma, ds->true_mu, ds->true_sigma, ds->label,
+                              ds->n_runs, from, to, centres, ds->n_bins, NULL,
+                              &m->jaccard_distance, err);
+    return rc;
 }
 
 static void result_init(dn_eval_result_t *out, dn_method_t method, int n, int n_hist)
@@ -311,8 +391,8 @@ int dn_evaluate_scores_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, cons
             goto fail;
         threshold = out->hz_threshold[0];
     } else if (tune_threshold &&
-               (rc = dn_eval_tune_threshold(score, ds->label, n_hist, opts->boot_seed,
-                                            &threshold, err))) {
+               (rc = dn_eval_tune_threshold(score, ds->label, n_hist, opts, &threshold,
+                                            err))) {
         goto fail;
     }
     out->threshold = out->hz_threshold[0] = threshold;
@@ -354,6 +434,11 @@ int dn_evaluate_scores_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, cons
         out->adaptation_time = dn_adaptation_time(verdict, ds->label, change, n, n_hist,
                                                   cut, &out->n_change_points);
     }
+    if (opts->n_boot < 1 || opts->adaptivity_patience < 1) {
+        rc = dn_err_set(err, DN_EINVAL, "%d bootstrap resamples, adaptivity patience %d "
+                        "(>= 1 wanted)", opts->n_boot, opts->adaptivity_patience);
+        goto fail;
+    }
     if (want_jd) {
         for (int j = 0; j < nb; j++)
             centres[j] = 0.5 * (ds->edges[j] + ds->edges[j + 1]);
@@ -366,11 +451,35 @@ int dn_evaluate_scores_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, cons
                 for (int j = 0; j < nb; j++)
                     row[j] = NAN;
         }
-        rc = dn_jaccard_distance(xt, ref_mu, ref_sigma, ds->true_mu, ds->true_sigma,
-                                 ds->label, n, n_hist, centres, nb,
-                                 &out->jaccard_distance, err);
-        if (rc)
+    }
+    /* Both regimes as the reference reports them; the bootstrap of each regime
+     * draws from its own seed, derived from boot_seed (which the threshold
+     * tuning uses): boot_seed + 1 historical, boot_seed + 2 continual. The
+     * continual Jaccard distance is the one dn_jaccard_distance gives (it is
+     * that regime); the historical one is NAN when that regime has no good
+     * non-empty run (e.g. n_hist 0 with a given threshold). */
+    const uint8_t *chg = ds->true_mu ? change : NULL;
+    rc = regime_metrics(ds, verdict, cut, n_hist, n, chg, want_jd ? xt : NULL, ref_mu,
+                        ref_sigma, centres, opts, opts->boot_seed + 2, &out->continual, err);
+    if (rc)
+        goto fail;
+    out->jaccard_distance = out->continual.jaccard_distance;
+    rc = regime_metrics(ds, verdict, cut, 0, n_hist, chg, NULL, NULL, NULL, NULL, opts,
+                        opts->boot_seed + 1, &out->historical, err);
+    if (rc)
+        goto fail;
+    if (want_jd) {
+        dn_err_t jd_err = {0};
+        rc = dn_jaccard_bands(xt, ref_mu, ref_sigma, ds->true_mu, ds->true_sigma, ds->label, n,
+                              0, n_hist, centres, nb, NULL, &out->historical.jaccard_distance,
+                              &jd_err);
+        if (rc == DN_ENOMEM) {
+            rc = dn_err_set(err, rc, "%s", jd_err.msg);
             goto fail;
+        }
+        if (rc)
+            out->historical.jaccard_distance = NAN;
+        rc = DN_OK;
     }
 fail:
     free(score);
@@ -446,17 +555,26 @@ int dn_evaluate_runs(const dn_dataset_t *ds, const dn_eval_opts_t *opts, dn_run_
     }
 
     double alpha = is_s ? opts->alpha : NAN;
+    /* The dataset's only histogram: its key, if it had one, was applied by the
+     * caller to debiasing_seed (dn_eval_debias with NULL is the seed itself). */
+    dn_debias_t db = dn_eval_debias(opts, NULL);
+    if (is_s && db.n_resamples > 0 && spec) {
+        rc = dn_err_set(err, DN_EINVAL, "statistical debiasing applies to the single "
+                        "reference: not with several horizons");
+        goto fail;
+    }
     if (is_s && alpha < 0.0) {
-        rc = dn_s_tune_alpha(ds->counts, ds->variances, ds->label, n_hist, nb,
-                             opts->min_entries, &alpha, NULL, err);
+        rc = dn_s_tune_alpha_debiased(ds->counts, ds->variances, ds->label, n_hist, nb,
+                                      opts->min_entries, db.n_resamples, db.seed, &alpha,
+                                      NULL, err);
         if (rc)
             goto fail;
     }
 
     dn_run_scores_t rs = {.chi2 = chi2, .score = runs ? runs->score : NULL, .ref_mu = ref_mu,
                           .ref_sigma = ref_sigma};
-    rc = is_s ? dn_score_dataset_hz(ds, spec, alpha, opts->min_entries, n_hist,
-                                    opts->horizon_accept_q, &rs, err)
+    rc = is_s ? dn_score_dataset_hz_debiased(ds, spec, alpha, opts->min_entries, n_hist,
+                                             opts->horizon_accept_q, &db, &rs, err)
               : dn_score_dataset_ml(ds, opts, &rs, err);
     if (rc)
         goto fail;

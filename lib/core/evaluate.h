@@ -51,7 +51,8 @@ typedef struct dn_eval_opts_t {
                             * DN_HZ_ACCEPT_Q; <= 0: never */
     /* The reference's options (issue 22); defaults are the reference's. */
     int stat_debiasing;    /* DINAMO-S: chi2 and pulls averaged over n_resamples draws
-                            * resampling the side with the larger integral (dinamo_s.h) */
+                            * resampling the side with the larger integral (dinamo_s.h),
+                            * in scoring and in alpha tuning; not with horizons */
     int n_resamples;       /* 100 */
     uint64_t debiasing_seed; /* 22 */
     dn_alpha_metric_t alpha_metric; /* DN_ALPHA_AUC */
@@ -138,6 +139,25 @@ typedef struct dn_run_scores_t {
 int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, double min_entries,
                        dn_run_scores_t *out, dn_err_t *err);
 
+/* Statistical debiasing of DINAMO-S scoring (dinamo_s.h dn_s_set_debiasing):
+ * n_resamples draws per bin and run, 0 off; seed the tracker's (see
+ * dn_eval_debias). */
+typedef struct dn_debias_t {
+    int n_resamples;
+    uint64_t seed;
+} dn_debias_t;
+
+/* The debiasing opts asks for (off unless opts->stat_debiasing) for the
+ * histogram `key` (NULL: the dataset's only one): the tracker's seed is
+ * dn_s_debias_seed(opts->debiasing_seed, key), as the scorer_s service derives
+ * it per key. */
+dn_debias_t dn_eval_debias(const dn_eval_opts_t *opts, const char *key);
+
+/* dn_score_dataset_s with debiasing db (NULL or n_resamples 0: exactly
+ * dn_score_dataset_s). Also DN_EINVAL for a bad n_resamples. */
+int dn_score_dataset_s_debiased(const dn_dataset_t *ds, double alpha, double min_entries,
+                                const dn_debias_t *db, dn_run_scores_t *out, dn_err_t *err);
+
 /* dn_score_dataset_s against every horizon of spec (horizon.h; only run
  * lags: DN_EINVAL for a time horizon, datasets carry no run times): the
  * arrays of *out hold spec->n planes (see dn_run_scores_t). The snapshots
@@ -148,6 +168,15 @@ int dn_score_dataset_s(const dn_dataset_t *ds, double alpha, double min_entries,
 int dn_score_dataset_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, double alpha,
                         double min_entries, int n_hist, double accept_q, dn_run_scores_t *out,
                         dn_err_t *err);
+
+/* dn_score_dataset_hz with debiasing db (NULL or off: exactly it). Debiasing
+ * is of the single reference only: with several horizons and db on, DN_EINVAL
+ * (the lagged snapshots would need a stream each, and the reference has no
+ * horizons to match). */
+int dn_score_dataset_hz_debiased(const dn_dataset_t *ds, const dn_hz_spec_t *spec,
+                                 double alpha, double min_entries, int n_hist,
+                                 double accept_q, const dn_debias_t *db,
+                                 dn_run_scores_t *out, dn_err_t *err);
 
 /* Scores every run of ds with DINAMO-ML (SPEC 3): the tracker dn_ml_new_for
  * makes for ds's bins from opts->ml_seed or opts->ml_weights, trained online
@@ -209,10 +238,11 @@ int dn_evaluate_scores(const dn_dataset_t *ds, dn_method_t method, const double 
                        dn_err_t *err);
 
 /* The SPEC 4 threshold of dn_evaluate: score[n_hist] and label[n_hist] of the
- * historical runs must hold a good and a bad labelled run; bootstrap seeded with
- * boot_seed, default grid. Returns 0 with *threshold, DN_EINVAL (err says why),
- * DN_ENOMEM. */
+ * historical runs must hold a good and a bad labelled run; default grid,
+ * opts->n_boot resamples seeded with opts->boot_seed, maximising the weighted
+ * balanced accuracy of opts->ba_weight (opts NULL: dn_eval_opts_default's).
+ * Returns 0 with *threshold, DN_EINVAL (err says why), DN_ENOMEM. */
 int dn_eval_tune_threshold(const double *score, const int8_t *label, int n_hist,
-                           uint64_t boot_seed, double *threshold, dn_err_t *err);
+                           const dn_eval_opts_t *opts, double *threshold, dn_err_t *err);
 
 #endif

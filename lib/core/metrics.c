@@ -1,6 +1,7 @@
-/* metrics.c: ROC AUC, classification rates, bootstrap threshold tuning,
- * adaptation time, Jaccard distance of uncertainty bands, numpy percentiles
- * (see metrics.h, SPEC 4).
+/* metrics.c: ROC AUC, classification rates, bootstrap threshold tuning and
+ * its scan, bootstrap bands of the rates, adaptation time and the reference's
+ * adaptivity index, Jaccard distance of uncertainty bands per regime, numpy
+ * percentiles (see metrics.h, SPEC 4).
  *
  * Every function reproduces the rounding of the reference's library call where
  * that is cheap: AUC from exact integer rank sums, balanced accuracy as sklearn's
@@ -136,6 +137,10 @@ void dn_classify(const double *score, const int8_t *label, int n, double thresho
     }
     r.balanced_accuracy =
         balanced_accuracy(r.tp, r.fn, r.tn, r.fp, &r.sensitivity, &r.specificity);
+    int scored = r.tp + r.fn + r.tn + r.fp;
+    r.accuracy = scored > 0 ? (double)(r.tp + r.tn) / (double)scored : NAN;
+    /* sklearn's zero_division default: 0 (with a warning) when nothing is called bad. */
+    r.precision = r.tp + r.fp > 0 ? (double)r.tp / (double)(r.tp + r.fp) : 0.0;
     *out = r;
 }
 
@@ -205,37 +210,60 @@ static double median_sorted_inplace(double *v, int n)
     return (below + v[k]) / 2.0;
 }
 
-int dn_threshold_tune(const double *score, const int8_t *label, int n,
-                      const dn_threshold_opts_t *opts, double *threshold_out,
-                      dn_err_t *err)
+/* The weighted balanced accuracy (sens + beta spec) / (1 + beta) of the
+ * reference's threshold optimisation. With one class absent from the truth it is
+ * the recall of the class present (as balanced_accuracy, so that beta = 1 gives
+ * sklearn's number bit for bit: (se + 1 sp) / 2 rounds as (sp + se) / 2). */
+static double weighted_ba(int tp, int fn, int tn, int fp, double beta, double *sens,
+                          double *spec)
 {
-    dn_threshold_opts_t o;
+    double se = tp + fn > 0 ? (double)tp / (double)(tp + fn) : NAN;
+    double sp = tn + fp > 0 ? (double)tn / (double)(tn + fp) : NAN;
+    if (sens)
+        *sens = se;
+    if (spec)
+        *spec = sp;
+    if (tp + fn > 0 && tn + fp > 0)
+        return (se + beta * sp) / (1.0 + beta);
+    if (tp + fn > 0)
+        return se;
+    if (tn + fp > 0)
+        return sp;
+    return NAN;
+}
+
+/* The q-th percentile of sorted c[0..m) (m >= 1, no NaN) as numpy's 'linear'
+ * method: virtual index (m - 1) q / 100, then numpy's _lerp. */
+static double percentile_sorted(const double *c, int m, double q)
+{
+    double vi = (double)(m - 1) * (q / 100.0);
+    double prev = floor(vi);
+    int i0 = (int)prev, i1 = i0 + 1;
+    if (vi >= m - 1)
+        i0 = i1 = m - 1;
+    double t = vi - prev, a = c[i0], b = c[i1];
+    double diff = b - a;
+    return t >= 0.5 ? b - diff * (1.0 - t) : a + diff * t;
+}
+
+/* The bootstrap behind dn_threshold_tune and dn_threshold_scan: fills grid[n_grid]
+ * and, per grid point k and resample b, wba[k n_boot + b] (and sens, spec when
+ * not NULL), then *best with the grid index of the first maximum of the median
+ * wba. Validates the arguments (who names the caller in messages). */
+static int bootstrap_grid(const double *score, const int8_t *label, int n,
+                          const dn_threshold_opts_t *o, const char *who, double *grid,
+                          double *sens, double *spec, double *wba, int *best_out, dn_err_t *err)
+{
     scored_t *sorted = NULL;
     int32_t *count = NULL;
-    double *ba = NULL, *grid = NULL, *column = NULL;
+    double *column = NULL;
     int rc = DN_OK;
-    if (opts)
-        o = *opts;
-    else
-        dn_threshold_opts_default(&o);
-    if (n < 1 || !score || !label) {
-        rc = dn_err_set(err, DN_EINVAL, "threshold tuning: %d runs", n);
-        goto done;
-    }
-    if (o.n_grid < 1 || o.n_boot < 1 || !isfinite(o.lo) || !isfinite(o.hi) || o.lo > o.hi) {
-        rc = dn_err_set(err, DN_EINVAL,
-                        "threshold tuning: bad options (grid %d on [%g, %g], %d resamples)",
-                        o.n_grid, o.lo, o.hi, o.n_boot);
-        goto done;
-    }
     sorted = malloc((size_t)n * sizeof *sorted);
     count = malloc((size_t)n * sizeof *count);
-    ba = malloc((size_t)o.n_grid * (size_t)o.n_boot * sizeof *ba);
-    grid = malloc((size_t)o.n_grid * sizeof *grid);
-    column = malloc((size_t)o.n_boot * sizeof *column);
-    if (!sorted || !count || !ba || !grid || !column) {
-        rc = dn_err_set(err, DN_ENOMEM, "threshold tuning: out of memory (%d runs, %d x %d)",
-                        n, o.n_grid, o.n_boot);
+    column = malloc((size_t)o->n_boot * sizeof *column);
+    if (!sorted || !count || !column) {
+        rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory (%d runs, %d x %d)", who, n,
+                        o->n_grid, o->n_boot);
         goto done;
     }
     int m = 0;
@@ -248,25 +276,25 @@ int dn_threshold_tune(const double *score, const int8_t *label, int n,
         m++;
     }
     if (m == 0) {
-        rc = dn_err_set(err, DN_EINVAL,
-                        "threshold tuning: none of the %d runs has a label and a score", n);
+        rc = dn_err_set(err, DN_EINVAL, "%s: none of the %d runs has a label and a score", who,
+                        n);
         goto done;
     }
     qsort(sorted, (size_t)m, sizeof *sorted, cmp_scored);
 
     /* numpy.linspace: k * step + lo, the last point exactly hi. */
-    if (o.n_grid == 1) {
-        grid[0] = o.lo;
+    if (o->n_grid == 1) {
+        grid[0] = o->lo;
     } else {
-        double step = (o.hi - o.lo) / (double)(o.n_grid - 1);
-        for (int k = 0; k < o.n_grid; k++)
-            grid[k] = (double)k * step + o.lo;
-        grid[o.n_grid - 1] = o.hi;
+        double step = (o->hi - o->lo) / (double)(o->n_grid - 1);
+        for (int k = 0; k < o->n_grid; k++)
+            grid[k] = (double)k * step + o->lo;
+        grid[o->n_grid - 1] = o->hi;
     }
 
     dn_rng_t rng;
-    dn_rng_seed(&rng, o.seed);
-    for (int b = 0; b < o.n_boot; b++) {
+    dn_rng_seed(&rng, o->seed);
+    for (int b = 0; b < o->n_boot; b++) {
         /* A resample is a multiplicity per run; sweeping the runs in score order
          * against the ascending grid gives every threshold's counts in one pass. */
         memset(count, 0, (size_t)n * sizeof *count);
@@ -281,7 +309,7 @@ int dn_threshold_tune(const double *score, const int8_t *label, int n,
                 n_neg += c;
         }
         int fn = 0, tn = 0, p = 0;
-        for (int k = 0; k < o.n_grid; k++) {
+        for (int k = 0; k < o->n_grid; k++) {
             double t = grid[k];
             while (p < m && sorted[p].score <= t) {
                 int c = count[sorted[p].index];
@@ -291,17 +319,22 @@ int dn_threshold_tune(const double *score, const int8_t *label, int n,
                     tn += c;
                 p++;
             }
-            ba[(size_t)k * o.n_boot + b] =
-                balanced_accuracy(n_pos - fn, fn, tn, n_neg - tn, NULL, NULL);
+            size_t at = (size_t)k * o->n_boot + b;
+            double se, sp;
+            wba[at] = weighted_ba(n_pos - fn, fn, tn, n_neg - tn, o->ba_weight, &se, &sp);
+            if (sens)
+                sens[at] = se;
+            if (spec)
+                spec[at] = sp;
         }
     }
 
     int best = -1;
     double best_median = -INFINITY;
-    for (int k = 0; k < o.n_grid; k++) {
-        const double *row = ba + (size_t)k * o.n_boot;
+    for (int k = 0; k < o->n_grid; k++) {
+        const double *row = wba + (size_t)k * o->n_boot;
         int c = 0;
-        for (int b = 0; b < o.n_boot; b++)
+        for (int b = 0; b < o->n_boot; b++)
             if (!isnan(row[b]))
                 column[c++] = row[b];
         if (c == 0)
@@ -313,17 +346,264 @@ int dn_threshold_tune(const double *score, const int8_t *label, int n,
         }
     }
     if (best < 0) {
-        rc = dn_err_set(err, DN_EINVAL, "threshold tuning: no resample drew a scored run");
+        rc = dn_err_set(err, DN_EINVAL, "%s: no resample drew a scored run", who);
         goto done;
     }
-    if (threshold_out)
-        *threshold_out = grid[best];
+    *best_out = best;
 done:
     free(sorted);
     free(count);
-    free(ba);
-    free(grid);
     free(column);
+    return rc;
+}
+
+/* Options (NULL = defaults) into *o, checked. */
+static int threshold_args(const double *score, const int8_t *label, int n,
+                          const dn_threshold_opts_t *opts, const char *who,
+                          dn_threshold_opts_t *o, dn_err_t *err)
+{
+    if (opts)
+        *o = *opts;
+    else
+        dn_threshold_opts_default(o);
+    if (n < 1 || !score || !label)
+        return dn_err_set(err, DN_EINVAL, "%s: %d runs", who, n);
+    if (o->n_grid < 1 || o->n_boot < 1 || !isfinite(o->lo) || !isfinite(o->hi) ||
+        o->lo > o->hi)
+        return dn_err_set(err, DN_EINVAL, "%s: bad options (grid %d on [%g, %g], %d resamples)",
+                          who, o->n_grid, o->lo, o->hi, o->n_boot);
+    if (!(o->ba_weight >= 0.0) || !isfinite(o->ba_weight))
+        return dn_err_set(err, DN_EINVAL, "%s: ba_weight %g (finite and >= 0 wanted)", who,
+                          o->ba_weight);
+    return DN_OK;
+}
+
+int dn_threshold_tune(const double *score, const int8_t *label, int n,
+                      const dn_threshold_opts_t *opts, double *threshold_out,
+                      dn_err_t *err)
+{
+    const char *who = "threshold tuning";
+    dn_threshold_opts_t o;
+    double *wba = NULL, *grid = NULL;
+    int rc = threshold_args(score, label, n, opts, who, &o, err);
+    if (rc < 0)
+        goto done;
+    wba = malloc((size_t)o.n_grid * (size_t)o.n_boot * sizeof *wba);
+    grid = malloc((size_t)o.n_grid * sizeof *grid);
+    if (!wba || !grid) {
+        rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory (%d runs, %d x %d)", who, n,
+                        o.n_grid, o.n_boot);
+        goto done;
+    }
+    int best;
+    rc = bootstrap_grid(score, label, n, &o, who, grid, NULL, NULL, wba, &best, err);
+    if (rc < 0)
+        goto done;
+    if (threshold_out)
+        *threshold_out = grid[best];
+done:
+    free(wba);
+    free(grid);
+    return rc;
+}
+
+int dn_threshold_scan(const double *score, const int8_t *label, int n,
+                      const dn_threshold_opts_t *opts, double q_lo, double q_hi, double *t,
+                      double *sens, double *spec, double *wba, double *best, dn_err_t *err)
+{
+    const char *who = "threshold scan";
+    dn_threshold_opts_t o;
+    double *grid = NULL, *all = NULL, *column = NULL;
+    int rc = threshold_args(score, label, n, opts, who, &o, err);
+    if (rc < 0)
+        goto done;
+    if (!(q_lo >= 0.0 && q_lo <= 100.0) || !(q_hi >= 0.0 && q_hi <= 100.0)) {
+        rc = dn_err_set(err, DN_EINVAL, "%s: percentiles %g, %g (0..100 wanted)", who, q_lo,
+                        q_hi);
+        goto done;
+    }
+    size_t cells = (size_t)o.n_grid * (size_t)o.n_boot;
+    grid = malloc((size_t)o.n_grid * sizeof *grid);
+    all = malloc(3 * cells * sizeof *all);
+    column = malloc((size_t)o.n_boot * sizeof *column);
+    if (!grid || !all || !column) {
+        rc = dn_err_set(err, DN_ENOMEM, "%s: out of memory (%d runs, %d x %d)", who, n,
+                        o.n_grid, o.n_boot);
+        goto done;
+    }
+    int k_best;
+    rc = bootstrap_grid(score, label, n, &o, who, grid, all, all + cells, all + 2 * cells,
+                        &k_best, err);
+    if (rc < 0)
+        goto done;
+    if (t)
+        memcpy(t, grid, (size_t)o.n_grid * sizeof *t);
+    if (best)
+        *best = grid[k_best];
+    double *out[3] = {sens, spec, wba};
+    /* The middle band is numpy.quantile's 0.5 (what the reference's figure draws),
+     * which can differ from numpy.median in the last bit; *best uses the median. */
+    const double q[3] = {q_lo, 50.0, q_hi};
+    for (int a = 0; a < 3; a++) {
+        if (!out[a])
+            continue;
+        for (int k = 0; k < o.n_grid; k++) {
+            const double *row = all + (size_t)a * cells + (size_t)k * o.n_boot;
+            int c = 0;
+            for (int b = 0; b < o.n_boot; b++)
+                if (!isnan(row[b]))
+                    column[c++] = row[b];
+            qsort(column, (size_t)c, sizeof *column, cmp_double);
+            for (int j = 0; j < 3; j++)
+                out[a][3 * k + j] = c > 0 ? percentile_sorted(column, c, q[j]) : NAN;
+        }
+    }
+done:
+    free(grid);
+    free(all);
+    free(column);
+    return rc;
+}
+
+/* ---- bootstrap of the rates ---- */
+
+int dn_rates_bootstrap(const double *score, const int8_t *label, int n, double threshold,
+                       int n_boot, uint64_t seed, double q_lo, double q_hi,
+                       double lo[DN_N_RATES], double hi[DN_N_RATES], dn_err_t *err)
+{
+    double *rate = NULL;
+    int rc = DN_OK;
+    if (n < 1 || n_boot < 1 || !score || !label) {
+        rc = dn_err_set(err, DN_EINVAL, "rates bootstrap: %d runs, %d resamples", n, n_boot);
+        goto done;
+    }
+    if (!(q_lo >= 0.0 && q_lo <= 100.0) || !(q_hi >= 0.0 && q_hi <= 100.0)) {
+        rc = dn_err_set(err, DN_EINVAL, "rates bootstrap: percentiles %g, %g (0..100 wanted)",
+                        q_lo, q_hi);
+        goto done;
+    }
+    /* rate[r n_boot + b]: rate r of resample b; then one column sorted in place. */
+    rate = malloc((size_t)DN_N_RATES * (size_t)n_boot * sizeof *rate);
+    if (!rate) {
+        rc = dn_err_set(err, DN_ENOMEM, "rates bootstrap: out of memory (%d resamples)",
+                        n_boot);
+        goto done;
+    }
+    dn_rng_t rng;
+    dn_rng_seed(&rng, seed);
+    for (int b = 0; b < n_boot; b++) {
+        int tp = 0, fn = 0, tn = 0, fp = 0;
+        for (int r = 0; r < n; r++) {
+            int i = (int)dn_rng_below(&rng, (uint64_t)n);
+            if (skipped(score[i], label[i]))
+                continue;
+            int predicted_bad = score[i] > threshold;
+            if (label[i] != 0) {
+                tp += predicted_bad;
+                fn += !predicted_bad;
+            } else {
+                fp += predicted_bad;
+                tn += !predicted_bad;
+            }
+        }
+        /* The same arithmetic as dn_classify. */
+        double se, sp;
+        double ba = balanced_accuracy(tp, fn, tn, fp, &se, &sp);
+        int scored = tp + fn + tn + fp;
+        rate[DN_RATE_BALANCED_ACCURACY * n_boot + b] = ba;
+        rate[DN_RATE_ACCURACY * n_boot + b] =
+            scored > 0 ? (double)(tp + tn) / (double)scored : NAN;
+        rate[DN_RATE_SENSITIVITY * n_boot + b] = se;
+        rate[DN_RATE_SPECIFICITY * n_boot + b] = sp;
+        /* A resample with no scored run has no precision either. */
+        rate[DN_RATE_PRECISION * n_boot + b] =
+            scored == 0 ? NAN : tp + fp > 0 ? (double)tp / (double)(tp + fp) : 0.0;
+    }
+    for (int r = 0; r < DN_N_RATES; r++) {
+        double *col = rate + (size_t)r * n_boot;
+        int c = 0;
+        for (int b = 0; b < n_boot; b++)
+            if (!isnan(col[b]))
+                col[c++] = col[b];
+        qsort(col, (size_t)c, sizeof *col, cmp_double);
+        lo[r] = c > 0 ? percentile_sorted(col, c, q_lo) : NAN;
+        hi[r] = c > 0 ? percentile_sorted(col, c, q_hi) : NAN;
+    }
+done:
+    free(rate);
+    return rc;
+}
+
+/* ---- adaptivity ---- */
+
+int dn_adaptivity(const double *score, const int8_t *label, const uint8_t *change, int n,
+                  int from, int to, double threshold, int patience, double *nsteps_out,
+                  double *index_out, int *n_changes_out, dn_err_t *err)
+{
+    double *steps = NULL, *index = NULL;
+    int rc = DN_OK, n_changes = 0;
+    if (patience < 1) {
+        rc = dn_err_set(err, DN_EINVAL, "adaptivity: patience %d (>= 1 wanted)", patience);
+        goto done;
+    }
+    if (n < 0 || from < 0 || to > n || from > to) {
+        rc = dn_err_set(err, DN_EINVAL, "adaptivity: change points in [%d, %d) of %d runs",
+                        from, to, n);
+        goto done;
+    }
+    for (int c = from; c < to; c++)
+        n_changes += change[c] != 0;
+    /* The means add like numpy's mean of the per-change-point lists. */
+    steps = malloc((size_t)(n_changes > 0 ? n_changes : 1) * sizeof *steps);
+    index = malloc((size_t)(n_changes > 0 ? n_changes : 1) * sizeof *index);
+    if (!steps || !index) {
+        rc = dn_err_set(err, DN_ENOMEM, "adaptivity: out of memory (%d change points)",
+                        n_changes);
+        goto done;
+    }
+    int k = 0;
+    for (int c = from; c < to; c++) {
+        if (!change[c])
+            continue;
+        /* The segment ends at the next change point of the list, or at n for the
+         * last one, even when that is past `to` (the reference's quirk). */
+        int end = c + 1;
+        while (end < to && !change[end])
+            end++;
+        if (end >= to)
+            end = n;
+        int nsteps = 0, streak = 0, converged = 0;
+        double height = 0.0, last = NAN;
+        for (int i = c; i < end; i++) {
+            if (!isnan(score[i]))
+                last = score[i];
+            if (label[i] != 0 || isnan(score[i]))
+                continue;
+            streak = score[i] <= threshold ? streak + 1 : 0;
+            if (streak >= patience) {
+                height = fabs(score[c] - score[i]);
+                converged = 1;
+                break;
+            }
+            nsteps++;
+        }
+        /* Never converged: the height recovered by the segment's last (scored)
+         * run, whatever its label, as the reference's loop variable ends there. */
+        if (!converged)
+            height = fabs(score[c] - last);
+        steps[k] = nsteps;
+        index[k] = nsteps == 0 ? 0.0 : height / nsteps;
+        k++;
+    }
+    if (nsteps_out)
+        *nsteps_out = n_changes ? dn_pairwise_sum(steps, n_changes) / n_changes : NAN;
+    if (index_out)
+        *index_out = n_changes ? dn_pairwise_sum(index, n_changes) / n_changes : NAN;
+    if (n_changes_out)
+        *n_changes_out = n_changes;
+done:
+    free(steps);
+    free(index);
     return rc;
 }
 
@@ -404,10 +684,10 @@ static int row_has_nan(const double *v, int n)
     return 0;
 }
 
-int dn_jaccard_distance(const double *xt, const double *ref_mu, const double *ref_sigma,
-                        const double *true_mu, const double *true_sigma,
-                        const int8_t *label, int n, int n_hist, const double *centres,
-                        int n_bins, double *jd_out, dn_err_t *err)
+int dn_jaccard_bands(const double *xt, const double *ref_mu, const double *ref_sigma,
+                     const double *true_mu, const double *true_sigma, const int8_t *label,
+                     int n, int from, int to, const double *centres, int n_bins, double *bands,
+                     double *jd_out, dn_err_t *err)
 {
     double *tx = NULL, *tm = NULL, *ts = NULL, *work = NULL;
     int rc = DN_OK;
@@ -415,8 +695,12 @@ int dn_jaccard_distance(const double *xt, const double *ref_mu, const double *re
         rc = dn_err_set(err, DN_EINVAL, "Jaccard distance: %d runs of %d bins", n, n_bins);
         goto done;
     }
+    if (from < 0 || to > n || from > to) {
+        rc = dn_err_set(err, DN_EINVAL, "Jaccard distance: runs [%d, %d) of %d", from, to, n);
+        goto done;
+    }
     int m = 0;
-    for (int i = n_hist > 0 ? n_hist : 0; i < n; i++) {
+    for (int i = from; i < to; i++) {
         size_t off = (size_t)i * n_bins;
         if (label[i] != 0 || row_has_nan(xt + off, n_bins) ||
             row_has_nan(ref_mu + off, n_bins) || row_has_nan(ref_sigma + off, n_bins))
@@ -430,7 +714,7 @@ int dn_jaccard_distance(const double *xt, const double *ref_mu, const double *re
     }
     if (m == 0) {
         rc = dn_err_set(err, DN_EINVAL,
-                        "Jaccard distance: no good non-empty run at index >= %d of %d", n_hist,
+                        "Jaccard distance: no good non-empty run in [%d, %d) of %d", from, to,
                         n);
         goto done;
     }
@@ -450,7 +734,7 @@ int dn_jaccard_distance(const double *xt, const double *ref_mu, const double *re
     double *pred_mid = true_half + n_bins, *pred_half = pred_mid + n_bins;
     double *overlap = pred_half + n_bins, *uni = overlap + n_bins;
     int r = 0;
-    for (int i = n_hist > 0 ? n_hist : 0; i < n; i++) {
+    for (int i = from; i < to; i++) {
         size_t off = (size_t)i * n_bins;
         if (label[i] != 0 || row_has_nan(xt + off, n_bins) ||
             row_has_nan(ref_mu + off, n_bins) || row_has_nan(ref_sigma + off, n_bins))
@@ -497,14 +781,34 @@ int dn_jaccard_distance(const double *xt, const double *ref_mu, const double *re
         uni[j] = fmax(thi, phi) - fmin(tlo, plo);
     }
     double so = dn_pairwise_sum(overlap, n_bins), su = dn_pairwise_sum(uni, n_bins);
+    /* Two empty bands: the reference calls them distance 1. */
     if (jd_out)
-        *jd_out = 1.0 - so / su;
+        *jd_out = su == 0.0 ? 1.0 : 1.0 - so / su;
+    if (bands) {
+        memcpy(bands, true_mid, (size_t)n_bins * sizeof *bands);
+        memcpy(bands + n_bins, true_half, (size_t)n_bins * sizeof *bands);
+        memcpy(bands + 2 * (size_t)n_bins, pred_mid, (size_t)n_bins * sizeof *bands);
+        memcpy(bands + 3 * (size_t)n_bins, pred_half, (size_t)n_bins * sizeof *bands);
+    }
 done:
     free(tx);
     free(tm);
     free(ts);
     free(work);
     return rc;
+}
+
+int dn_jaccard_distance(const double *xt, const double *ref_mu, const double *ref_sigma,
+                        const double *true_mu, const double *true_sigma,
+                        const int8_t *label, int n, int n_hist, const double *centres,
+                        int n_bins, double *jd_out, dn_err_t *err)
+{
+    /* The continual regime; n_hist outside [0, n] clamps (n_hist > n leaves no run). */
+    int from = n_hist > 0 ? n_hist : 0;
+    if (n >= 0 && from > n)
+        from = n;
+    return dn_jaccard_bands(xt, ref_mu, ref_sigma, true_mu, true_sigma, label, n, from,
+                            n > 0 ? n : 0, centres, n_bins, NULL, jd_out, err);
 }
 
 /* ---- percentiles ---- */
@@ -534,18 +838,8 @@ double dn_percentile(const double *v, int n, double q)
     if (m < 0)
         return NAN;
     double result = NAN;
-    if (m > 0) {
-        /* numpy 'linear': virtual index (n-1) q, then _lerp. */
-        double vi = (double)(m - 1) * (q / 100.0);
-        double prev = floor(vi);
-        int i0 = (int)prev, i1 = i0 + 1;
-        if (vi >= m - 1) {
-            i0 = i1 = m - 1;
-        }
-        double t = vi - prev, a = c[i0], b = c[i1];
-        double diff = b - a;
-        result = t >= 0.5 ? b - diff * (1.0 - t) : a + diff * t;
-    }
+    if (m > 0)
+        result = percentile_sorted(c, m, q);
     free(c);
     return result;
 }

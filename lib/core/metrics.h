@@ -71,7 +71,9 @@ int dn_threshold_tune(const double *score, const int8_t *label, int n,
  * reference's plot_threshold_opt_results): the same grid, resamples and
  * weighted balanced accuracy. For every grid threshold k, over the resamples:
  * t[k]; sens[3k + 0/1/2], spec[...], wba[...] = the q_lo-th percentile, the
- * median and the q_hi-th percentile (numpy.percentile, linear; q in 0..100;
+ * median (as numpy.quantile 0.5, what the reference's figure draws; it can
+ * differ from numpy.median, which *best uses, in the last bit) and the q_hi-th
+ * percentile (numpy.percentile, linear; q in 0..100;
  * resamples without a class skipped for the rates they lack). Any of the
  * outputs [n_grid] / [3 * n_grid] may be NULL; *best gets exactly what
  * dn_threshold_tune gives for the same arguments. Returns as dn_threshold_tune. */
@@ -100,7 +102,9 @@ int dn_rates_bootstrap(const double *score, const int8_t *label, int n, double t
  * above resets it; once the streak reaches patience the segment has
  * converged with recovered height |score[c] - that run's score|; every good
  * run walked before that counts a step. A segment that never converges
- * recovers |score[c] - the segment's last score|. Index = recovered height /
+ * recovers |score[c] - the segment's last score| (of any label; the last
+ * non-NaN one, so that an empty run ending a segment does not make the mean
+ * NAN). Index = recovered height /
  * steps, 0 for 0 steps. *nsteps_out and *index_out get the means over change
  * points, NAN when there is none; *n_changes_out (nullable) their number.
  * Returns 0, DN_EINVAL (patience < 1, from/to out of [0, n]). */

@@ -11,6 +11,7 @@
  * are set explicitly on a white background; PLplot's default palette is for a
  * black one. */
 #include "plot.h"
+#include "plot_draw.h"
 
 #include <cairo-svg.h>
 #include <cairo.h>
@@ -226,14 +227,6 @@ fail:
     cairo_destroy(cr);
     cairo_surface_destroy(rec);
     return rc;
-}
-
-int dn_plot_render(const char *base, int width, int height, void (*draw)(const void *arg),
-                   const void *arg, dn_err_t *err)
-{
-    if (!base || !draw || width < 16 || height < 16)
-        return dn_err_set(err, DN_EINVAL, "figure: no file name, drawing or size");
-    return render(base, width, height, draw, arg, err);
 }
 
 /* ---- primitives drawn in one cairo path ------------------------------------
@@ -1034,4 +1027,24 @@ done:
     free(label);
     free(buf);
     return rc;
+}
+
+/* ---- for the other figure files of lib/fig (plot_draw.h) --------------------- */
+
+int dn_plot_render(const char *base, int width, int height, void (*draw)(const void *arg),
+                   const void *arg, dn_err_t *err)
+{
+    return render(base, width, height, draw, arg, err);
+}
+
+void dn_plot_markers(int n, const double *x, const double *y, int cross, double radius_px,
+                     int colour)
+{
+    markers(n, x, y, cross ? MARK_CROSS : MARK_DISC, radius_px, colour);
+}
+
+void dn_plot_line(double x0, double y0, double x1, double y1, double width_px, int dashed,
+                  int colour)
+{
+    line(x0, y0, x1, y1, width_px, dashed, colour);
 }

@@ -54,13 +54,6 @@ int dn_plot_history(const char *base, const char *title, int n, const int64_t *r
 int dn_plot_distributions(const char *base, const char *title, int n, const double *score,
                           const int8_t *label, double threshold, dn_err_t *err);
 
-/* Draws a figure of another module (plot_bench.h) the way these are drawn:
- * one PLplot stream on the extcairo device, palette colours 0 background,
- * 1 ink, then draw(arg) with the page advanced, saved as base.png and
- * base.svg. Returns 0, DN_ENOTFOUND (no cairo driver), DN_EIO, DN_ENOMEM. */
-int dn_plot_render(const char *base, int width, int height, void (*draw)(const void *arg),
-                   const void *arg, dn_err_t *err);
-
 /* A flagged run's figures as one job: the histogram figure (Figure 6) into
  * hist_base and the score history (Figure 4) into history_base. A service
  * saves the job to a file and has another process draw it (figworker.h):

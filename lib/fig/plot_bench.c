@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "metrics.h"
-#include "plot.h"
+#include "plot_draw.h"
 
 /* ---- metric columns ----------------------------------------------------------------- */
 

@@ -164,7 +164,10 @@ static void tune(ev_judge_t *j, const ev_book_t *b, int k, int m)
             score[i] = ev_row_score(hk, &hk->rows[i], m);
             label[i] = hk->rows[i].label;
         }
-        if (dn_eval_tune_threshold(score, label, j->n_hist, j->boot_seed, &thr, &err) == 0) {
+        dn_eval_opts_t o;
+        dn_eval_opts_default(&o);
+        o.boot_seed = j->boot_seed;
+        if (dn_eval_tune_threshold(score, label, j->n_hist, &o, &thr, &err) == 0) {
             j->keys[k].bad[m] = thr;
             if (!b->rebuilding)
                 dn_log(DN_LOG_INFO, "histogram '%s' (%s): threshold %.6g tuned on %d runs",

@@ -22,6 +22,12 @@
  * Scores are REJECTED "no reference: why". In lockstep the scores equal
  * `dinamo score --method s --horizons H` exactly, horizon by horizon.
  *
+ * With stat_debiasing, each key's current reference scores with statistical
+ * debiasing (dinamo_s.h) from the stream dn_s_debias_seed(debiasing_seed,
+ * key), in tuning and scoring, so that lockstep scores equal `dinamo score
+ * --key K --stat-debiasing 1` (same n_resamples and seed); refused with
+ * several horizons. The generator's state is in the tracker's checkpoint.
+ *
  * State (in <data_dir>/scorer_s with the framework's): per key alpha, the
  * reason it has no tracker, and the dn_hz_save state (snapshots included, so
  * a restart continues bit-identically; bounded by the horizons' rings);
@@ -68,6 +74,8 @@ typedef struct s_method_t {
      * one line load() logs. */
     int keys_respec, keys_v2, ckpt_resolution;
     char ckpt_spec[SPEC_TEXT_MAX];
+    int n_resamples;           /* stat_debiasing: draws per bin and run; 0 off */
+    uint64_t db_seed;          /* debiasing_seed: key k's stream dn_s_debias_seed(., k) */
 } s_method_t;
 
 typedef struct s_key_t {
@@ -90,6 +98,9 @@ static int key_start(const s_method_t *m, s_key_t *ks, double alpha, dn_err_t *e
     if (!(ks->hz = dn_hz_new(&m->spec, ks->n_bins, alpha)))
         return dn_err_set(err, DN_ENOMEM, "out of memory: tracker of key '%s'", ks->key);
     dn_hz_set_min_entries(ks->hz, min_entries(m, ks->key));
+    if (m->n_resamples > 0)
+        return dn_s_set_debiasing(dn_hz_now(ks->hz), m->n_resamples,
+                                  dn_s_debias_seed(m->db_seed, ks->key), err);
     return 0;
 }
 
@@ -218,6 +229,15 @@ static int key_load(void *self, const char *key, int n_bins, dn_rbuf_t *r, void 
         rc = respec(m, ks->hz, err);
     if (!rc && ks->hz)
         dn_hz_set_min_entries(ks->hz, min_entries(m, key));
+    /* The checkpoint carries the generator, so a restart continues the key's
+     * stream; only a changed setting starts the configured one afresh. */
+    if (!rc && ks->hz && dn_s_n_resamples(dn_hz_now(ks->hz)) != m->n_resamples) {
+        dn_log(DN_LOG_INFO, "histogram '%s': debiasing %d resamples in the checkpoint, %d "
+               "configured: its stream restarts", key, dn_s_n_resamples(dn_hz_now(ks->hz)),
+               m->n_resamples);
+        rc = dn_s_set_debiasing(dn_hz_now(ks->hz), m->n_resamples,
+                                dn_s_debias_seed(m->db_seed, key), err);
+    }
     if (rc)
         key_free(m, ks);
     else
@@ -275,8 +295,10 @@ static int tune_key(s_method_t *m, const dn_scorer_t *sc, int k, const int *at, 
     double alpha = m->alpha_cfg, auc = NAN, level = NAN;
     dn_err_t why = {0};
     if (alpha < 0.0) {
-        rc = dn_s_tune_alpha(counts, variances, labels, rows, nb, min_entries(m, ks->key),
-                             &alpha, &auc, &why);
+        rc = dn_s_tune_alpha_debiased(counts, variances, labels, rows, nb,
+                                      min_entries(m, ks->key), m->n_resamples,
+                                      dn_s_debias_seed(m->db_seed, ks->key), &alpha, &auc,
+                                      &why);
         if (rc == DN_ENOMEM) {
             rc = dn_err_set(err, rc, "out of memory tuning alpha of '%s'", ks->key);
             goto done;
@@ -509,6 +531,20 @@ static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_
         rc = read_horizons(node, m, err);
     if (!rc)
         rc = dn_node_double(node, "horizon_accept", -INFINITY, 1.0, &m->accept_q, err);
+    int64_t n_res = 0, seed = 0;
+    if (!rc)
+        rc = dn_node_int(node, "n_resamples", 1, DN_S_MAX_RESAMPLES, &n_res, err);
+    if (!rc)
+        rc = dn_node_int(node, "debiasing_seed", 0, INT64_MAX, &seed, err);
+    if (!rc && dn_node_bool(node, "stat_debiasing")) {
+        m->n_resamples = (int)n_res;
+        m->db_seed = (uint64_t)seed;
+        if (m->spec.n > 1)
+            rc = dn_err_set(err, DN_EINVAL, "stat_debiasing (from %s) debiases the single "
+                            "reference: not with horizons %s",
+                            dn_config_source(dn_node_config(node), "stat_debiasing"),
+                            m->spec_text);
+    }
     if (rc) {
         free(m);
         return rc;
@@ -521,6 +557,9 @@ static int create(dn_node_t *node, const dn_scorer_opts_t *opts, void **out, dn_
         dn_log(DN_LOG_INFO, "alpha %g for every key", m->alpha_cfg);
     else
         dn_log(DN_LOG_INFO, "alpha tuned per key on the first %d runs", m->n_hist);
+    if (m->n_resamples > 0)
+        dn_log(DN_LOG_INFO, "statistical debiasing: %d resamples, seed %llu (per key: "
+               "dn_s_debias_seed)", m->n_resamples, (unsigned long long)m->db_seed);
     if (m->spec.n > 1)
         dn_log(DN_LOG_INFO, "horizons now,%s (%d snapshots per lag)%s", m->spec_text,
                m->spec.resolution, dn_hz_spec_has_time(&m->spec)
@@ -546,6 +585,13 @@ static const dn_config_key_t keys[] = {
     {"horizon_accept", DN_CFG_DOUBLE, "0.99", "snapshots follow a change a good label "
      "accepted: a good run scored above this quantile of the first n_hist runs' good scores "
      "(horizon.h); 0: never"},
+    {"stat_debiasing", DN_CFG_BOOL, "false", "DINAMO-S chi2 and pulls averaged over "
+     "n_resamples resamplings (the reference implementation's stat_debiasing; dinamo_s.h); "
+     "not with horizons"},
+    {"n_resamples", DN_CFG_INT, "100", "debiasing: Gaussian resamplings per bin and run "
+     "(1 .. 1000000)"},
+    {"debiasing_seed", DN_CFG_INT, "22", "debiasing: seed; each key draws from its own "
+     "stream of it, the one 'dinamo score --key K --debiasing-seed S' draws"},
 };
 
 int main(int argc, char **argv)
