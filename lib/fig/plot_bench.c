@@ -233,7 +233,7 @@ static void draw_pair(const void *arg)
     plcol0(1);
     plbox("bcnst", 0, 0, "bcnstv", 0, 0);
     pllab(p->xlabel, "fraction of datasets", p->title);
-    plschr(0, 0.95);
+    plschr(0, 0.85);
     for (int s = 0; s < 2; s++) {
         char txt[200];
         if (p->cnt[s])
