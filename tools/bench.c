@@ -27,6 +27,7 @@
 #include "fileio.h"
 #include "generator.h"
 #include "metrics.h"
+#include "plot_bench.h"
 
 static const char bench_help[] =
     "usage: dinamo bench --method s|ml --datasets N [--first-seed S] [--jobs J]\n"
@@ -41,7 +42,18 @@ static const char bench_help[] =
     "row each); on datasets with slow defects (--slow-defects N) the table adds the\n"
     "sensitivity on the runs bad because of a slow defect. --stat-debiasing 1\n"
     "(DINAMO-S, not with --horizons) debiases every dataset with the same\n"
-    "--debiasing-seed.\n";
+    "--debiasing-seed.\n"
+    "Beside it: DIR/metrics_<method>.csv, one row per dataset (seed, alpha,\n"
+    "threshold and both regimes' metrics as 'dinamo evaluate' names them), and\n"
+    "DIR/aggregated_metrics_<method>.csv, their count, mean, std, min, percentiles\n"
+    "(0.1 2.3 2.5 5 15.9 25 50 75 84.1 95 97.5 97.7 99.9) and max over datasets\n"
+    "(pandas describe; a metric's NaN left out). 'dinamo report --bench DIR' draws them.\n"
+    "\n"
+    "--alpha-scan (DINAMO-S) instead evaluates every dataset at each alpha of\n"
+    "0, STEP, 2 STEP, ... below 1 (--alpha-step STEP, default 0.01), the threshold\n"
+    "tuned on the historical regime for each, into DIR/alpha_scan.csv (a row per\n"
+    "dataset and alpha) and DIR/alpha_scan_summary.csv (per alpha, the mean and\n"
+    "std, ddof 0, over datasets of each metric).\n";
 
 typedef struct bench_args_t {
     dn_gen_params_t gp;
@@ -50,6 +62,8 @@ typedef struct bench_args_t {
     long n, jobs;
     uint64_t first_seed;
     const char *out_dir;
+    int alpha_scan;
+    double alpha_step;
 } bench_args_t;
 
 typedef struct bench_job_t {
@@ -66,6 +80,9 @@ typedef struct bench_job_t {
                                   when opts has one horizon */
     int *rc;
     char (*msg)[DN_ERRMSG_MAX];
+    int n_alpha;               /* > 0: the alpha scan instead, at alphas[n_alpha] */
+    const double *alphas;
+    dn_eval_result_t *scan;    /* [n * n_alpha], dataset i's at i * n_alpha */
 } bench_job_t;
 
 typedef struct paper_metric_t {
@@ -101,7 +118,7 @@ static int parse_args(args_t *a, bench_args_t *b)
     char *name;
     const char *v;
     int r;
-    while ((r = next_arg(a, "--help --no-train --verbose", &name, &v)) > 0) {
+    while ((r = next_arg(a, "--help --no-train --verbose --alpha-scan", &name, &v)) > 0) {
         int handled = 1, erc = 0;
         if (!name)
             return usage_error(a->cmd, "unexpected argument '%s'", v);
@@ -121,6 +138,12 @@ static int parse_args(args_t *a, bench_args_t *b)
             erc = parse_u64(a->cmd, name, v, &b->first_seed);
         } else if (!strcmp(name, "--out")) {
             b->out_dir = v;
+        } else if (!strcmp(name, "--alpha-scan")) {
+            b->alpha_scan = 1;
+        } else if (!strcmp(name, "--alpha-step")) {
+            erc = parse_double(a->cmd, name, v, &b->alpha_step);
+            if (!erc && !(b->alpha_step >= 1e-4 && b->alpha_step < 1))
+                return usage_error(a->cmd, "%s", "--alpha-step must be in [0.0001, 1)");
         } else if (!(erc = parse_eval_opt(a->cmd, name, v, &b->opts, &handled)) && !handled) {
             erc = try_gen_param(a->cmd, &b->gp, name, v, &handled);
             if (!erc && !handled)
@@ -135,6 +158,13 @@ static int parse_args(args_t *a, bench_args_t *b)
         return 2;
     if (b->n < 1)
         return usage_error(a->cmd, "%s", "--datasets N is required");
+    if (b->alpha_scan && b->opts.method != DN_METHOD_S)
+        return usage_error(a->cmd, "%s", "--alpha-scan is DINAMO-S's (--method s)");
+    if (b->alpha_scan && b->opts.alpha >= 0)
+        return usage_error(a->cmd, "%s", "--alpha-scan sets alpha itself: drop --alpha");
+    if (b->alpha_scan && b->opts.horizons && b->opts.horizons->n > 1)
+        return usage_error(a->cmd, "%s", "--alpha-scan evaluates the single reference: drop "
+                           "--horizons");
     dn_err_t err = {0};
     if (dn_gen_params_check(&b->gp, &err) || dn_slow_params_check(&b->sp, &b->gp, &err)) {
         fprintf(stderr, "dinamo %s: %s\n", a->cmd, err.msg);
@@ -157,7 +187,10 @@ static void *bench_worker(void *arg)
         dn_err_t err = {0};
         dn_dataset_t *ds = NULL;
         int rc = dn_generate_slow(job->gp, job->sp, job->first_seed + (uint64_t)i, &ds, &err);
-        if (!rc)
+        if (!rc && job->n_alpha)
+            rc = dn_bench_alpha_scan(ds, job->opts, job->n_alpha, job->alphas,
+                                     &job->scan[(size_t)i * (size_t)job->n_alpha], &err);
+        else if (!rc)
             rc = dn_evaluate(ds, job->opts, &job->res[i], &err);
         if (!rc && job->res_one) {
             dn_eval_opts_t one = *job->opts;
@@ -279,6 +312,172 @@ static int write_bench_csv(const char *path, const bench_job_t *job, dn_err_t *e
     return dn_outfile_commit(&of, err);
 }
 
+/* ---- both regimes' metrics (issue 22) ---------------------------------------------- */
+
+/* NaN is written as an empty field, pandas' missing value. */
+static void put_num(FILE *f, double x)
+{
+    if (!isnan(x))
+        fprintf(f, "%.17g", x);
+}
+
+static void metrics_header(FILE *f)
+{
+    fputs("seed,alpha,threshold", f);
+    for (int k = 0; k < DN_BENCH_N_METRICS; k++)
+        fprintf(f, ",%s", dn_bench_metric_name(k));
+    fputc('\n', f);
+}
+
+static void metrics_row(FILE *f, uint64_t seed, const dn_eval_result_t *r)
+{
+    double v[DN_BENCH_N_METRICS];
+    dn_bench_metric_values(r, v);
+    fprintf(f, "%llu,", (unsigned long long)seed);
+    put_num(f, r->alpha);
+    fputc(',', f);
+    put_num(f, r->threshold);
+    for (int k = 0; k < DN_BENCH_N_METRICS; k++) {
+        fputc(',', f);
+        put_num(f, v[k]);
+    }
+    fputc('\n', f);
+}
+
+/* DIR/metrics_<method>.csv: a row per dataset evaluated (failed ones are in
+ * bench_<method>.csv with their error). */
+static int write_metrics_csv(const char *path, const bench_job_t *job, dn_err_t *err)
+{
+    dn_outfile_t *of = dn_outfile_open(path, err);
+    if (!of)
+        return err->code;
+    FILE *f = dn_outfile_stream(of);
+    metrics_header(f);
+    for (int i = 0; i < job->n; i++)
+        if (!job->rc[i])
+            metrics_row(f, job->first_seed + (uint64_t)i, &job->res[i]);
+    return dn_outfile_commit(&of, err);
+}
+
+/* Column k of the metrics rows: 0 alpha, 1 threshold, then the metrics. */
+static double metric_col(const dn_eval_result_t *r, int k)
+{
+    if (k < 2)
+        return k ? r->threshold : r->alpha;
+    double v[DN_BENCH_N_METRICS];
+    dn_bench_metric_values(r, v);
+    return v[k - 2];
+}
+
+/* DIR/aggregated_metrics_<method>.csv: pandas describe() of the metrics rows
+ * (less the seed) with the reference's percentiles, a row per statistic.
+ * vals is scratch for n results. */
+static int write_aggregated_csv(const char *path, const bench_job_t *job, double *vals,
+                                dn_err_t *err)
+{
+    enum { NC = 2 + DN_BENCH_N_METRICS };
+    double (*d)[DN_DESCRIBE_N] = malloc(NC * sizeof *d);
+    if (!d)
+        return dn_err_set(err, DN_ENOMEM, "%s: out of memory", path);
+    int rc = 0;
+    for (int k = 0; k < NC && !rc; k++) {
+        int cnt = 0;
+        for (int i = 0; i < job->n; i++)
+            if (!job->rc[i])
+                vals[cnt++] = metric_col(&job->res[i], k);
+        rc = dn_describe(vals, cnt, d[k], err);
+    }
+    dn_outfile_t *of = rc ? NULL : dn_outfile_open(path, err);
+    if (!of) {
+        free(d);
+        return rc ? rc : err->code;
+    }
+    FILE *f = dn_outfile_stream(of);
+    fputs("statistic,alpha,threshold", f);
+    for (int k = 0; k < DN_BENCH_N_METRICS; k++)
+        fprintf(f, ",%s", dn_bench_metric_name(k));
+    fputc('\n', f);
+    for (int s = 0; s < DN_DESCRIBE_N; s++) {
+        fputs(dn_describe_label(s), f);
+        for (int k = 0; k < NC; k++) {
+            fputc(',', f);
+            put_num(f, d[k][s]);
+        }
+        fputc('\n', f);
+    }
+    free(d);
+    return dn_outfile_commit(&of, err);
+}
+
+/* DIR/alpha_scan.csv: a row per dataset and alpha, the columns of
+ * metrics_<method>.csv. */
+static int write_scan_csv(const char *path, const bench_job_t *job, dn_err_t *err)
+{
+    dn_outfile_t *of = dn_outfile_open(path, err);
+    if (!of)
+        return err->code;
+    FILE *f = dn_outfile_stream(of);
+    metrics_header(f);
+    for (int i = 0; i < job->n; i++)
+        for (int k = 0; !job->rc[i] && k < job->n_alpha; k++)
+            metrics_row(f, job->first_seed + (uint64_t)i,
+                        &job->scan[(size_t)i * (size_t)job->n_alpha + (size_t)k]);
+    return dn_outfile_commit(&of, err);
+}
+
+/* DIR/alpha_scan_summary.csv: per alpha, the mean and standard deviation over
+ * the datasets (numpy's std, ddof 0, as the reference's scan; a dataset's NaN
+ * left out, numpy.nanmean/nanstd) of the threshold and the sixteen metrics.
+ * *best_out gets the alpha of the highest mean continual balanced accuracy. */
+static int write_scan_summary(const char *path, const bench_job_t *job, double *best_out,
+                              dn_err_t *err)
+{
+    dn_outfile_t *of = dn_outfile_open(path, err);
+    if (!of)
+        return err->code;
+    FILE *f = dn_outfile_stream(of);
+    fputs("alpha,threshold_mean,threshold_std", f);
+    for (int k = 0; k < DN_BENCH_N_MAIN; k++)
+        fprintf(f, ",%s_mean,%s_std", dn_bench_metric_name(k), dn_bench_metric_name(k));
+    fputc('\n', f);
+    double best = -INFINITY;
+    *best_out = NAN;
+    for (int a = 0; a < job->n_alpha; a++) {
+        put_num(f, job->alphas[a]);
+        for (int k = 1; k < 2 + DN_BENCH_N_MAIN; k++) {
+            double sum = 0, ss = 0;
+            int cnt = 0;
+            for (int i = 0; i < job->n; i++) {
+                double x = job->rc[i] ? NAN
+                                      : metric_col(&job->scan[(size_t)i * (size_t)job->n_alpha +
+                                                              (size_t)a], k);
+                if (!isnan(x)) {
+                    sum += x;
+                    cnt++;
+                }
+            }
+            double mean = cnt ? sum / cnt : NAN;
+            for (int i = 0; i < job->n; i++) {
+                double x = job->rc[i] ? NAN
+                                      : metric_col(&job->scan[(size_t)i * (size_t)job->n_alpha +
+                                                              (size_t)a], k);
+                if (!isnan(x))
+                    ss += (x - mean) * (x - mean);
+            }
+            fputc(',', f);
+            put_num(f, mean);
+            fputc(',', f);
+            put_num(f, cnt ? sqrt(ss / cnt) : NAN);
+            if (k == 2 + 8 && mean > best) { /* balanced_accuracy_continual */
+                best = mean;
+                *best_out = job->alphas[a];
+            }
+        }
+        fputc('\n', f);
+    }
+    return dn_outfile_commit(&of, err);
+}
+
 /* The datasets that failed: the first five named, then the count. */
 static void print_failures(const bench_job_t *job, int failed)
 {
@@ -370,11 +569,64 @@ static void print_table(const bench_job_t *job, double *vals)
     }
 }
 
+/* ---- the alpha scan ----------------------------------------------------------------- */
+
+/* The reference's metrics-vs-alpha scan: every dataset at every alpha of
+ * 0, step, ... below 1 on the bench's threads (a thread generates a dataset
+ * once and evaluates it at all alphas), then alpha_scan.csv and its summary.
+ * Returns the exit status. */
+static int alpha_scan(const char *cmd, const bench_args_t *b, bench_job_t *job)
+{
+    dn_err_t err = {0};
+    int n_alpha = 0, status = 1;
+    while (n_alpha * b->alpha_step < 1 - 1e-9) /* numpy.arange(0, 1, step) */
+        n_alpha++;
+    double *alphas = malloc((size_t)n_alpha * sizeof *alphas);
+    job->scan = calloc((size_t)job->n * (size_t)n_alpha, sizeof *job->scan);
+    if (!alphas || !job->scan) {
+        status = fail_with(cmd, &err, DN_ENOMEM);
+        goto fail;
+    }
+    for (int k = 0; k < n_alpha; k++)
+        alphas[k] = k * b->alpha_step;
+    job->alphas = alphas;
+    job->n_alpha = n_alpha;
+    double t0 = dn_clock_mono();
+    keep_freed_memory();
+    int threads = run_threads(job, b->jobs);
+    double wall = dn_clock_mono() - t0;
+    printf("alpha scan: DINAMO-S on %d datasets (seeds %llu..%llu) x %d alphas (0 .. %g), "
+           "%d threads: %.1f s wall\n", job->n, (unsigned long long)b->first_seed,
+           (unsigned long long)(b->first_seed + (uint64_t)job->n - 1), n_alpha,
+           alphas[n_alpha - 1], threads, wall);
+    print_failures(job, atomic_load(&job->failed));
+    char path[4096];
+    double best = NAN;
+    snprintf(path, sizeof path, "%s/alpha_scan.csv", b->out_dir);
+    int rc = write_scan_csv(path, job, &err);
+    if (!rc) {
+        printf("rows: %s\n", path);
+        snprintf(path, sizeof path, "%s/alpha_scan_summary.csv", b->out_dir);
+        rc = write_scan_summary(path, job, &best, &err);
+    }
+    if (rc) {
+        status = fail_with(cmd, &err, rc);
+        goto fail;
+    }
+    printf("summary: %s (highest mean continual balanced accuracy at alpha %g)\n", path, best);
+    status = atomic_load(&job->failed) ? 1 : 0;
+fail:
+    free(alphas);
+    free(job->scan);
+    job->scan = NULL;
+    return status;
+}
+
 /* ---- the command -------------------------------------------------------------------- */
 
 int cmd_bench(args_t *a)
 {
-    bench_args_t b = {.jobs = sysconf(_SC_NPROCESSORS_ONLN), .out_dir = "."};
+    bench_args_t b = {.jobs = sysconf(_SC_NPROCESSORS_ONLN), .out_dir = ".", .alpha_step = 0.01};
     dn_gen_params_default(&b.gp);
     dn_slow_params_default(&b.sp);
     dn_eval_opts_default(&b.opts);
@@ -400,6 +652,10 @@ int cmd_bench(args_t *a)
         status = fail_with(a->cmd, &err, DN_ENOMEM);
         goto fail;
     }
+    if (b.alpha_scan) {
+        status = alpha_scan(a->cmd, &b, &job);
+        goto fail;
+    }
     double t0 = dn_clock_mono();
     keep_freed_memory();
     int threads = run_threads(&job, b.jobs);
@@ -422,6 +678,18 @@ int cmd_bench(args_t *a)
     print_failures(&job, failed);
     print_table(&job, vals);
     printf("rows: %s\n", path);
+    snprintf(path, sizeof path, "%s/metrics_%s.csv", b.out_dir, method);
+    int rc2 = write_metrics_csv(path, &job, &err);
+    if (!rc2) {
+        printf("both regimes' metrics: %s\n", path);
+        snprintf(path, sizeof path, "%s/aggregated_metrics_%s.csv", b.out_dir, method);
+        rc2 = write_aggregated_csv(path, &job, vals, &err);
+    }
+    if (!rc2)
+        printf("aggregated: %s\n", path);
+    else
+        fprintf(stderr, "dinamo bench: %s\n", err.msg);
+    rc = rc ? rc : rc2;
     status = (rc || failed) ? 1 : 0;
 fail:
     free(vals);

@@ -110,6 +110,7 @@ int cmd_evaluate(args_t *a);
 int cmd_bench(args_t *a);
 int cmd_label(args_t *a);
 int cmd_report(args_t *a);
+int cmd_report_bench(args_t *a); /* report --bench DIR (report_bench.c) */
 int cmd_inspect(args_t *a);
 int cmd_health(args_t *a);
 int cmd_progress(args_t *a);

@@ -57,7 +57,9 @@ static const char report_help[] =
     "chosen with seed 22).\n"
     "dinamo report --dataset PATH draws the dataset itself (class ratio, run\n"
     "statistics, uncertainty, dead bins, mu and sigma per run): see\n"
-    "dinamo report --dataset --help.\n";
+    "dinamo report --dataset --help.\n"
+    "'dinamo report --bench DIR' draws results over many datasets instead (see\n"
+    "'dinamo report --bench x --help').\n";
 
 typedef struct {
     double score; /* with horizons: the margin over the threshold of the one that fired */
@@ -703,6 +705,9 @@ int cmd_report(args_t *a)
     for (int i = a->pos; i < a->argc; i++)
         if (!strcmp(a->argv[i], "--dataset") || !strncmp(a->argv[i], "--dataset=", 10))
             return cmd_report_dataset(a);
+    for (int i = a->pos; i < a->argc; i++) /* results over many datasets: report_bench.c */
+        if (!strcmp(a->argv[i], "--bench") || !strncmp(a->argv[i], "--bench=", 8))
+            return cmd_report_bench(a);
     report_t r = {.max_runs = 50};
     dn_eval_opts_default(&r.opts);
     int status = parse_args(a, &r);
