@@ -571,3 +571,19 @@ int write_scores_csv(const char *path, const struct dn_dataset_t *ds,
     }
     return dn_outfile_commit(&of, err);
 }
+
+/* ---- the reports' HTML -------------------------------------------------------- */
+
+void html_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else
+            fputc(*s, f);
+    }
+}

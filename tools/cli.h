@@ -103,6 +103,9 @@ int write_scores_csv(const char *path, const struct dn_dataset_t *ds,
                      const struct dn_hz_spec_t *spec, const double *chi2, const double *score,
                      dn_err_t *err);
 
+/* Writes s to f with <, > and & escaped (the reports' index.html). */
+void html_text(FILE *f, const char *s);
+
 int cmd_generate(args_t *a);
 int cmd_keygen(args_t *a);
 int cmd_user(args_t *a);

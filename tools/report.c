@@ -101,20 +101,6 @@ static int cmp_flagged(const void *a, const void *b)
     return (x->score < y->score) - (x->score > y->score);
 }
 
-static void html_text(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else
-            fputc(*s, f);
-    }
-}
-
 /* The command line into *r. Returns -1 to go on, else the exit status. */
 static int parse_args(args_t *a, report_t *r)
 {

@@ -59,20 +59,6 @@ typedef struct rb_t {
     int alpha_drawn[2];
 } rb_t;
 
-static void html_text(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else
-            fputc(*s, f);
-    }
-}
-
 static int parse_args(args_t *a, rb_t *r)
 {
     char *name;

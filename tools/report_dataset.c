@@ -81,20 +81,6 @@ typedef struct dsreport_t {
     char why[N_FIG][DN_ERRMSG_MAX]; /* why an absent figure is absent */
 } dsreport_t;
 
-static void html_text(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else
-            fputc(*s, f);
-    }
-}
-
 static int parse_args(args_t *a, dsreport_t *r)
 {
     char *name;
