@@ -11,16 +11,26 @@ set -eu
 what=${1:-build}
 pkgs="libzmq libprotobuf-c lmdb libxsmm openblas criterion zlib liblzma liblz4 libzstd plplot cairo cairo-svg libpng libsodium libmicrohttpd"
 tools="protoc-c pkg-config cc make"
-extra=
 case $what in
   build) ;;
-  web) tools="$tools node npm"; extra="nodejs npm" ;;
-  test) tools="$tools node npm clang chromium"; extra="nodejs npm clang chromium" ;;
-  fuzz) tools="$tools clang"; extra="clang" ;;
+  web) tools="$tools node npm" ;;
+  test) tools="$tools node npm clang chromium" ;;
+  fuzz) tools="$tools clang" ;;
   *) echo "deps: unknown set '$what' (build, web, test or fuzz)" >&2; exit 2 ;;
 esac
+# The optional tools' packages are asked for only when the tool is absent: a
+# machine with another Node.js (NodeSource's bundles npm) has a nodejs that
+# conflicts with Debian's npm, and asking for both made apt refuse everything.
+extra=
 missing=0
-for t in $tools; do command -v "$t" >/dev/null 2>&1 || missing=1; done
+for t in $tools; do
+  command -v "$t" >/dev/null 2>&1 && continue
+  missing=1
+  case $t in
+    node) extra="$extra nodejs" ;;
+    npm|clang|chromium) extra="$extra $t" ;;
+  esac
+done
 if [ $missing = 0 ]; then
   pkg-config --exists $pkgs 2>/dev/null || missing=1
   # PLplot's PNG/SVG devices are a separate package that pkg-config cannot see
