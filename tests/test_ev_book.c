@@ -128,6 +128,45 @@ Test(ev_book, worst_bins_of_a_2d_key_name_ix_iy)
     ev_book_free(&b);
 }
 
+/* A Score's own pulls (DINAMO-S's debiased ones are averages over
+ * resamplings, not the reference's) are what the worst bins name. */
+Test(ev_book, worst_bins_follow_the_pulls_the_scorer_sent)
+{
+    ev_book_t b;
+    int n_changed = 0;
+    cr_assert_eq(ev_book_init(&b, changed, &n_changed), 0);
+    double c[NB], mu[NB], sg[NB], pulls[NB];
+    for (int i = 0; i < NB; i++) {
+        c[i] = 1000;
+        mu[i] = 1.0 / NB;
+        sg[i] = 1e-4;
+        pulls[i] = 0.0;
+    }
+    c[2 * NY + 1] = 2000; /* the reference's pulls would name (2,1) first */
+    pulls[1 * NY + 0] = -9.0; /* the sent ones name (1,0) */
+    double ex[NX + 1] = {0, 1, 2, 4, 8}, ey[NY + 1] = {-1.5, -0.5, 0.5, 1.5};
+    cr_assert_eq(put_run(&b, 0, c, NB, NY, ex, NX + 1, ey, NY + 1), 0);
+    Dinamo__Score s = DINAMO__SCORE__INIT;
+    s.has_run_number = s.has_run_seq = s.has_status = s.has_chi2 = 1;
+    s.run_number = 100;
+    s.run_seq = 0;
+    s.histogram_key = (char *)"pix/occ";
+    s.status = DINAMO__SCORE_STATUS__OK;
+    s.chi2 = 50;
+    s.n_reference = s.n_reference_uncertainty = s.n_pulls = NB;
+    s.reference = mu;
+    s.reference_uncertainty = sg;
+    s.pulls = pulls;
+    Dinamo__Envelope env = DINAMO__ENVELOPE__INIT;
+    env.body_case = DINAMO__ENVELOPE__BODY_SCORE;
+    env.score = &s;
+    cr_assert_eq(ev_book_score(&b, 0, &env), 1);
+    char buf[256];
+    ev_worst_bins(&b, 0, 0, 0, 0, buf, sizeof buf);
+    cr_assert(!strncmp(buf, "bin (1,0) at (1.5, -1):-", 24), "worst bins: \"%s\"", buf);
+    ev_book_free(&b);
+}
+
 /* ---- horizons: DINAMO-S scored against references frozen some runs ago ---- */
 
 #include "evaluate.h"

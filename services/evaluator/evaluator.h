@@ -58,6 +58,10 @@ typedef struct ev_row_t {
     uint8_t has_score[EV_METHODS], status[EV_METHODS];
     double chi2[EV_METHODS], alpha[EV_METHODS];
     double *ref_mu[EV_METHODS], *ref_sigma[EV_METHODS]; /* what scored it */
+    double *pulls[EV_METHODS]; /* the pulls the scorer sent with that reference, or NULL.
+                                * Kept because DINAMO-S's debiased pulls (averages over
+                                * resamplings) are not the reference's pulls, and the
+                                * figures must show what went into the score */
     /* The lagged horizons of the key's hz[m] (S at several horizons): their
      * chi2 [hz[m].n - 1] (NAN: the horizon had no reference yet), NULL when
      * the Score had none (not OK, or its horizon names were rejected); when

@@ -171,7 +171,7 @@ static int submit(ev_figures_t *f, const ev_book_t *b, const ev_judge_t *j, uint
     dn_thresholds_t thr = ev_thresholds(j, k, m);
     int h = 0;
     double margin = ev_margin(j, b, k, seq, m, &h);
-    const double *ref_mu = r->ref_mu[m], *ref_sigma = r->ref_sigma[m];
+    const double *ref_mu = r->ref_mu[m], *ref_sigma = r->ref_sigma[m], *pulls = NULL;
     if (h > 0)
         ev_hz_reference(b, k, seq, m, h, &ref_mu, &ref_sigma);
     if (h > 0 && ref_mu) {
@@ -184,6 +184,7 @@ static int submit(ev_figures_t *f, const ev_book_t *b, const ev_judge_t *j, uint
     } else {
         ref_mu = r->ref_mu[m];
         ref_sigma = r->ref_sigma[m];
+        pulls = r->pulls[m]; /* the scorer's: debiased ones are not the reference's */
         snprintf(title, sizeof title, "run %lld: %s (%s), score %.2f, threshold %.2f",
                  (long long)r->run_number, hk->key, ev_method_name[m], ev_row_score(hk, r, m),
                  thr.bad);
@@ -193,7 +194,7 @@ static int submit(ev_figures_t *f, const ev_book_t *b, const ev_judge_t *j, uint
     dn_figset_t set = {.hist_base = base, .history_base = base_h, .title = title,
                        .history_title = htitle, .n_bins = hk->n_bins, .edges = r->edges,
                        .counts = r->counts, .variances = r->variances, .ref_mu = ref_mu,
-                       .ref_sigma = ref_sigma, .warning = thr.warning,
+                       .ref_sigma = ref_sigma, .pulls = pulls, .warning = thr.warning,
                        .threshold = thr.bad, .n_bins_y = hk->n_bins_y,
                        .edges_y = r->edges_y};
     int64_t *runs = NULL;

@@ -65,6 +65,7 @@ static void row_free(ev_row_t *r)
     for (int m = 0; m < EV_METHODS; m++) {
         free(r->ref_mu[m]);
         free(r->ref_sigma[m]);
+        free(r->pulls[m]);
         free(r->hz_chi2[m]);
         free(r->hz_ref_mu[m]);
         free(r->hz_ref_sigma[m]);
@@ -413,7 +414,8 @@ static int take_score(ev_book_t *b, int m, const Dinamo__Score *s)
         r->run_number = s->run_number;
     if (s->n_reference && s->n_reference == s->n_reference_uncertainty &&
         (copy_arr(&r->ref_mu[m], s->reference, s->n_reference) ||
-         copy_arr(&r->ref_sigma[m], s->reference_uncertainty, s->n_reference)))
+         copy_arr(&r->ref_sigma[m], s->reference_uncertainty, s->n_reference) ||
+         (s->n_pulls == s->n_reference && copy_arr(&r->pulls[m], s->pulls, s->n_pulls))))
         return DN_ENOMEM;
     if (m == 0 && s->status == DINAMO__SCORE_STATUS__OK) { /* horizons are DINAMO-S's */
         int rc = take_horizons(b, &b->keys[k], r, m, s);

@@ -407,6 +407,11 @@ void ev_worst_bins(const ev_book_t *b, int k, uint64_t seq, int m, int h, char *
     buf[0] = '\0';
     if (!r || nb < 1)
         return;
+    if (h == 0 && r->pulls[m]) { /* the scorer's own (debiased ones differ) */
+        dn_hist_worst_bins(buf, cap, r->pulls[m], nb, EV_WORST, hk->n_bins_y, r->edges,
+                           r->edges_y);
+        return;
+    }
     ev_hz_reference(b, k, seq, m, h, &mu, &sigma);
     if (!mu && h > 0 && r->hz_pulls[m] && r->hz_nb[m] == nb && h < hk->hz[m].n) {
         /* the pulls as the scorer sent them, without their reference */
