@@ -8,8 +8,10 @@
  *   - an accepted table has at least one column, names that are non-empty,
  *     distinct, found again by dn_btable_find and free of commas, quotes and
  *     line ends; every value a number or NaN;
- *   - written back (names, values as %.17g, NaN empty) it parses again to the
- *     same names and values (NaN where NaN). */
+ *   - written back (names, values as %.17g, NaN empty; in a one-column table
+ *     "nan", since an empty field would be an empty line, which the reader
+ *     refuses as damage) it parses again to the same names and values (NaN
+ *     where NaN). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +37,8 @@ static char *write_back(const dn_btable_t *t, size_t *len)
                 fputc(',', f);
             if (!isnan(x))
                 fprintf(f, "%.17g", x);
+            else if (dn_btable_cols(t) == 1)
+                fputs("nan", f);
         }
         fputc('\n', f);
     }
