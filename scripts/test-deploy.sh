@@ -135,7 +135,10 @@ trap 'fail "interrupted"' INT TERM
 # ---- deps --------------------------------------------------------------------------
 step deps
 missing=()
-command -v docker >/dev/null || missing+=(docker.io)
+# The engine, not only a client: a machine may carry a docker CLI without
+# dockerd (seen: /usr/local/bin/docker alone), and then nothing could start one.
+{ command -v docker >/dev/null && { command -v dockerd >/dev/null || docker info >/dev/null 2>&1; }; } ||
+    missing+=(docker.io)
 command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 ||
     missing+=(docker-compose)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
