@@ -264,8 +264,15 @@ int dn_plot_bench_pair(const char *base, const char *title, const char *xlabel,
         p.med[s] = dn_percentile(p.v[s], p.n[s], 50);
         p.lo95[s] = dn_percentile(p.v[s], p.n[s], 2.5);
         p.hi95[s] = dn_percentile(p.v[s], p.n[s], 97.5);
-        lo = fmin(lo, dn_percentile(p.v[s], p.n[s], 100 * phi(-3)));
-        hi = fmax(hi, dn_percentile(p.v[s], p.n[s], 100 * phi(3)));
+        /* Every value, not the reference's 0.1% .. 99.9% percentiles: below
+         * 1000 datasets those fall inside the extreme values, so the
+         * histogram would silently leave the best and worst datasets out
+         * (one of two, with two). */
+        for (int i = 0; i < p.n[s]; i++)
+            if (!isnan(p.v[s][i])) {
+                lo = fmin(lo, p.v[s][i]);
+                hi = fmax(hi, p.v[s][i]);
+            }
     }
     if (!p.cnt[0] && !p.cnt[1])
         return dn_err_set(err, DN_EINVAL, "%s: no value to draw", base);
