@@ -100,22 +100,22 @@ Test(plot_bench, describe_labels_and_degenerate_columns)
 
 Test(plot_bench, metric_columns_map_the_result_fields)
 {
-    static const char *const first[DN_BENCH_N_MAIN] = {
+    static const char *const first[DN_METRIC_MAIN] = {
         "balanced_accuracy_historical", "accuracy_historical", "specificity_historical",
         "sensitivity_historical", "precision_historical", "jaccard_distance_historical",
         "nsteps_to_adapt_historical", "adaptivity_index_historical",
         "balanced_accuracy_continual", "accuracy_continual", "specificity_continual",
         "sensitivity_continual", "precision_continual", "jaccard_distance_continual",
         "nsteps_to_adapt_continual", "adaptivity_index_continual"};
-    for (int k = 0; k < DN_BENCH_N_MAIN; k++)
-        cr_assert_str_eq(dn_bench_metric_name(k), first[k]);
-    cr_assert_str_eq(dn_bench_metric_name(16), "balanced_accuracy_historical_lo");
-    cr_assert_str_eq(dn_bench_metric_name(21), "specificity_historical_hi");
-    cr_assert_str_eq(dn_bench_metric_name(35), "precision_continual_hi");
-    cr_assert_null(dn_bench_metric_name(36));
-    for (int a = 0; a < DN_BENCH_N_METRICS; a++)
-        for (int b = a + 1; b < DN_BENCH_N_METRICS; b++)
-            cr_assert(strcmp(dn_bench_metric_name(a), dn_bench_metric_name(b)), "%d == %d", a, b);
+    for (int k = 0; k < DN_METRIC_MAIN; k++)
+        cr_assert_str_eq(dn_metric_column_name(k), first[k]);
+    cr_assert_str_eq(dn_metric_column_name(16), "balanced_accuracy_historical_lo");
+    cr_assert_str_eq(dn_metric_column_name(21), "specificity_historical_hi");
+    cr_assert_str_eq(dn_metric_column_name(35), "precision_continual_hi");
+    cr_assert_null(dn_metric_column_name(36));
+    for (int a = 0; a < DN_METRIC_COLUMNS; a++)
+        for (int b = a + 1; b < DN_METRIC_COLUMNS; b++)
+            cr_assert(strcmp(dn_metric_column_name(a), dn_metric_column_name(b)), "%d == %d", a, b);
     /* every field a distinct value: each column must pick its own */
     dn_eval_result_t r;
     memset(&r, 0, sizeof r);
@@ -130,8 +130,8 @@ Test(plot_bench, metric_columns_map_the_result_fields)
         g[i]->nsteps_to_adapt = 100 * i + 31;
         g[i]->adaptivity_index = 100 * i + 32;
     }
-    double v[DN_BENCH_N_METRICS];
-    dn_bench_metric_values(&r, v);
+    double v[DN_METRIC_COLUMNS];
+    dn_metric_column_values(&r, v);
     cr_assert_eq(v[0], DN_RATE_BALANCED_ACCURACY);
     cr_assert_eq(v[2], DN_RATE_SPECIFICITY);
     cr_assert_eq(v[3], DN_RATE_SENSITIVITY);

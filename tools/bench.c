@@ -324,20 +324,20 @@ static void put_num(FILE *f, double x)
 static void metrics_header(FILE *f)
 {
     fputs("seed,alpha,threshold", f);
-    for (int k = 0; k < DN_BENCH_N_METRICS; k++)
-        fprintf(f, ",%s", dn_bench_metric_name(k));
+    for (int k = 0; k < DN_METRIC_COLUMNS; k++)
+        fprintf(f, ",%s", dn_metric_column_name(k));
     fputc('\n', f);
 }
 
 static void metrics_row(FILE *f, uint64_t seed, const dn_eval_result_t *r)
 {
-    double v[DN_BENCH_N_METRICS];
-    dn_bench_metric_values(r, v);
+    double v[DN_METRIC_COLUMNS];
+    dn_metric_column_values(r, v);
     fprintf(f, "%llu,", (unsigned long long)seed);
     put_num(f, r->alpha);
     fputc(',', f);
     put_num(f, r->threshold);
-    for (int k = 0; k < DN_BENCH_N_METRICS; k++) {
+    for (int k = 0; k < DN_METRIC_COLUMNS; k++) {
         fputc(',', f);
         put_num(f, v[k]);
     }
@@ -364,8 +364,8 @@ static double metric_col(const dn_eval_result_t *r, int k)
 {
     if (k < 2)
         return k ? r->threshold : r->alpha;
-    double v[DN_BENCH_N_METRICS];
-    dn_bench_metric_values(r, v);
+    double v[DN_METRIC_COLUMNS];
+    dn_metric_column_values(r, v);
     return v[k - 2];
 }
 
@@ -375,7 +375,7 @@ static double metric_col(const dn_eval_result_t *r, int k)
 static int write_aggregated_csv(const char *path, const bench_job_t *job, double *vals,
                                 dn_err_t *err)
 {
-    enum { NC = 2 + DN_BENCH_N_METRICS };
+    enum { NC = 2 + DN_METRIC_COLUMNS };
     double (*d)[DN_DESCRIBE_N] = malloc(NC * sizeof *d);
     if (!d)
         return dn_err_set(err, DN_ENOMEM, "%s: out of memory", path);
@@ -394,8 +394,8 @@ static int write_aggregated_csv(const char *path, const bench_job_t *job, double
     }
     FILE *f = dn_outfile_stream(of);
     fputs("statistic,alpha,threshold", f);
-    for (int k = 0; k < DN_BENCH_N_METRICS; k++)
-        fprintf(f, ",%s", dn_bench_metric_name(k));
+    for (int k = 0; k < DN_METRIC_COLUMNS; k++)
+        fprintf(f, ",%s", dn_metric_column_name(k));
     fputc('\n', f);
     for (int s = 0; s < DN_DESCRIBE_N; s++) {
         fputs(dn_describe_label(s), f);
@@ -437,14 +437,14 @@ static int write_scan_summary(const char *path, const bench_job_t *job, double *
         return err->code;
     FILE *f = dn_outfile_stream(of);
     fputs("alpha,threshold_mean,threshold_std", f);
-    for (int k = 0; k < DN_BENCH_N_MAIN; k++)
-        fprintf(f, ",%s_mean,%s_std", dn_bench_metric_name(k), dn_bench_metric_name(k));
+    for (int k = 0; k < DN_METRIC_MAIN; k++)
+        fprintf(f, ",%s_mean,%s_std", dn_metric_column_name(k), dn_metric_column_name(k));
     fputc('\n', f);
     double best = -INFINITY;
     *best_out = NAN;
     for (int a = 0; a < job->n_alpha; a++) {
         put_num(f, job->alphas[a]);
-        for (int k = 1; k < 2 + DN_BENCH_N_MAIN; k++) {
+        for (int k = 1; k < 2 + DN_METRIC_MAIN; k++) {
             double sum = 0, ss = 0;
             int cnt = 0;
             for (int i = 0; i < job->n; i++) {

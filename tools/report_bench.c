@@ -101,7 +101,7 @@ static int read_inputs(rb_t *r, dn_err_t *err)
     char path[4200];
     const char *need[16];
     for (int k = 0; k < 16; k++)
-        need[k] = dn_bench_metric_name(k);
+        need[k] = dn_metric_column_name(k);
     for (int m = 0; m < 2; m++) {
         snprintf(path, sizeof path, "%s/metrics_%s.csv", r->in, method_key[m]);
         if (!exists(path))
@@ -240,15 +240,15 @@ static int describe_table(FILE *html, const dn_btable_t *t, dn_err_t *err)
     for (int s = 0; s < DN_DESCRIBE_N; s++)
         fprintf(html, "<th>%s</th>", dn_describe_label(s));
     fputs("</tr>\n", html);
-    for (int k = 0; k < DN_BENCH_N_METRICS; k++) {
-        int c = dn_btable_find(t, dn_bench_metric_name(k));
+    for (int k = 0; k < DN_METRIC_COLUMNS; k++) {
+        int c = dn_btable_find(t, dn_metric_column_name(k));
         if (c < 0)
             continue; /* the lo/hi columns are optional */
         double d[DN_DESCRIBE_N];
         int rc = dn_describe(dn_btable_column(t, c), dn_btable_rows(t), d, err);
         if (rc)
             return rc;
-        fprintf(html, "<tr><th>%s</th>", dn_bench_metric_name(k));
+        fprintf(html, "<tr><th>%s</th>", dn_metric_column_name(k));
         for (int s = 0; s < DN_DESCRIBE_N; s++)
             put_cell(html, d[s], s == 0);
         fputs("</tr>\n", html);

@@ -16,64 +16,6 @@
 #include "metrics.h"
 #include "plot_draw.h"
 
-/* ---- metric columns ----------------------------------------------------------------- */
-
-static const char *const main_name[DN_BENCH_N_MAIN] = {
-    "balanced_accuracy_historical", "accuracy_historical", "specificity_historical",
-    "sensitivity_historical", "precision_historical", "jaccard_distance_historical",
-    "nsteps_to_adapt_historical", "adaptivity_index_historical",
-    "balanced_accuracy_continual", "accuracy_continual", "specificity_continual",
-    "sensitivity_continual", "precision_continual", "jaccard_distance_continual",
-    "nsteps_to_adapt_continual", "adaptivity_index_continual",
-};
-
-/* The five rates in the column order, with their DN_RATE_* index. */
-static const struct {
-    const char *name;
-    int rate;
-} rate_col[5] = {
-    {"balanced_accuracy", DN_RATE_BALANCED_ACCURACY}, {"accuracy", DN_RATE_ACCURACY},
-    {"specificity", DN_RATE_SPECIFICITY}, {"sensitivity", DN_RATE_SENSITIVITY},
-    {"precision", DN_RATE_PRECISION},
-};
-
-static const char *const bound_name[DN_BENCH_N_METRICS - DN_BENCH_N_MAIN] = {
-    "balanced_accuracy_historical_lo", "balanced_accuracy_historical_hi",
-    "accuracy_historical_lo", "accuracy_historical_hi",
-    "specificity_historical_lo", "specificity_historical_hi",
-    "sensitivity_historical_lo", "sensitivity_historical_hi",
-    "precision_historical_lo", "precision_historical_hi",
-    "balanced_accuracy_continual_lo", "balanced_accuracy_continual_hi",
-    "accuracy_continual_lo", "accuracy_continual_hi",
-    "specificity_continual_lo", "specificity_continual_hi",
-    "sensitivity_continual_lo", "sensitivity_continual_hi",
-    "precision_continual_lo", "precision_continual_hi",
-};
-
-const char *dn_bench_metric_name(int k)
-{
-    if (k < 0 || k >= DN_BENCH_N_METRICS)
-        return NULL;
-    return k < DN_BENCH_N_MAIN ? main_name[k] : bound_name[k - DN_BENCH_N_MAIN];
-}
-
-void dn_bench_metric_values(const dn_eval_result_t *r, double out[DN_BENCH_N_METRICS])
-{
-    const dn_regime_metrics_t *reg[2] = {&r->historical, &r->continual};
-    for (int g = 0; g < 2; g++) {
-        double *o = out + 8 * g;
-        for (int x = 0; x < 5; x++)
-            o[x] = reg[g]->rate[rate_col[x].rate];
-        o[5] = reg[g]->jaccard_distance;
-        o[6] = reg[g]->nsteps_to_adapt;
-        o[7] = reg[g]->adaptivity_index;
-        for (int x = 0; x < 5; x++) {
-            out[DN_BENCH_N_MAIN + 10 * g + 2 * x] = reg[g]->rate_lo[rate_col[x].rate];
-            out[DN_BENCH_N_MAIN + 10 * g + 2 * x + 1] = reg[g]->rate_hi[rate_col[x].rate];
-        }
-    }
-}
-
 /* ---- describe ----------------------------------------------------------------------- */
 
 static const char *const describe_label[DN_DESCRIBE_N] = {

@@ -4,11 +4,8 @@
  * describe() table, the metrics-versus-alpha scan of DINAMO-S, the CSV
  * reader `dinamo report --bench` reads them back with, and its figures.
  *
- *   - dn_bench_metric_*: the 36 metric columns of one dn_eval_result_t, for R
- *     in historical, continual: balanced_accuracy_R, accuracy_R,
- *     specificity_R, sensitivity_R, precision_R, jaccard_distance_R,
- *     nsteps_to_adapt_R, adaptivity_index_R; then for R in historical,
- *     continual and X the five rates in that order: X_R_lo, X_R_hi;
+ *   - the metric columns are results.h's (dn_metric_column_*), the names
+ *     `dinamo evaluate` and the reference use;
  *   - dn_describe: pandas DataFrame.describe with the reference's percentiles
  *     (1, 2 and 3 sigma of a normal, and 2.5/5/25/75/95/97.5%), NaN skipped;
  *   - the CSV files are read back with lib/io/btable.h;
@@ -26,17 +23,7 @@
 #include "error.h"
 #include "btable.h"
 #include "evaluate.h"
-
-/* ---- metric columns ----------------------------------------------------------------- */
-
-enum { DN_BENCH_N_MAIN = 16, DN_BENCH_N_METRICS = 36 };
-
-/* Column k's name (k < DN_BENCH_N_METRICS; the first DN_BENCH_N_MAIN are the
- * eight metrics of both regimes, historical first), NULL out of range. */
-const char *dn_bench_metric_name(int k);
-
-/* The 36 values of r in column order (NAN where r has none). */
-void dn_bench_metric_values(const dn_eval_result_t *r, double out[DN_BENCH_N_METRICS]);
+#include "results.h"
 
 /* ---- describe ----------------------------------------------------------------------- */
 

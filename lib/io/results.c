@@ -8,55 +8,71 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* The reference's names of one regime's metrics (results_validation.py's
- * metrics_<seed>.csv, in its column order) and where each lives in
- * dn_regime_metrics_t: a rate (DN_RATE_*) or one of the three others. */
-enum { M_JACCARD = -1, M_NSTEPS = -2, M_INDEX = -3 };
-static const struct {
-    const char *name;
-    int rate;
-} regime_cols[] = {
-    {"balanced_accuracy", DN_RATE_BALANCED_ACCURACY}, {"accuracy", DN_RATE_ACCURACY},
-    {"specificity", DN_RATE_SPECIFICITY},              {"sensitivity", DN_RATE_SENSITIVITY},
-    {"precision", DN_RATE_PRECISION},                  {"jaccard_distance", M_JACCARD},
-    {"nsteps_to_adapt", M_NSTEPS},                     {"adaptivity_index", M_INDEX},
+static const char *const metric_name[DN_METRIC_COLUMNS] = {
+    "balanced_accuracy_historical", "accuracy_historical", "specificity_historical",
+    "sensitivity_historical", "precision_historical", "jaccard_distance_historical",
+    "nsteps_to_adapt_historical", "adaptivity_index_historical",
+    "balanced_accuracy_continual", "accuracy_continual", "specificity_continual",
+    "sensitivity_continual", "precision_continual", "jaccard_distance_continual",
+    "nsteps_to_adapt_continual", "adaptivity_index_continual",
+    "balanced_accuracy_historical_lo", "balanced_accuracy_historical_hi",
+    "accuracy_historical_lo", "accuracy_historical_hi",
+    "specificity_historical_lo", "specificity_historical_hi",
+    "sensitivity_historical_lo", "sensitivity_historical_hi",
+    "precision_historical_lo", "precision_historical_hi",
+    "balanced_accuracy_continual_lo", "balanced_accuracy_continual_hi",
+    "accuracy_continual_lo", "accuracy_continual_hi",
+    "specificity_continual_lo", "specificity_continual_hi",
+    "sensitivity_continual_lo", "sensitivity_continual_hi",
+    "precision_continual_lo", "precision_continual_hi",
 };
-#define N_REGIME_COLS (sizeof regime_cols / sizeof *regime_cols)
 
-static double regime_value(const dn_regime_metrics_t *m, int col)
+/* The five rates in the columns' order. */
+static const int rate_of[5] = {DN_RATE_BALANCED_ACCURACY, DN_RATE_ACCURACY, DN_RATE_SPECIFICITY,
+                               DN_RATE_SENSITIVITY, DN_RATE_PRECISION};
+
+const char *dn_metric_column_name(int k)
 {
-    int r = regime_cols[col].rate;
-    return r >= 0 ? m->rate[r] : r == M_JACCARD ? m->jaccard_distance
-                               : r == M_NSTEPS ? m->nsteps_to_adapt
-                                               : m->adaptivity_index;
+    return k >= 0 && k < DN_METRIC_COLUMNS ? metric_name[k] : NULL;
 }
 
-/* One regime's members: <metric>_<regime> for the eight metrics, the five
- * rates' bootstrap percentiles as <rate>_<regime>_lo/_hi, the confusion
- * counts and the change points. */
-static void regime_json(dn_jw_t *w, const dn_regime_metrics_t *m, const char *regime)
+void dn_metric_column_values(const dn_eval_result_t *r, double out[DN_METRIC_COLUMNS])
 {
+    const dn_regime_metrics_t *reg[2] = {&r->historical, &r->continual};
+    for (int g = 0; g < 2; g++) {
+        double *o = out + 8 * g, *b = out + DN_METRIC_MAIN + 10 * g;
+        for (int x = 0; x < 5; x++) {
+            o[x] = reg[g]->rate[rate_of[x]];
+            b[2 * x] = reg[g]->rate_lo[rate_of[x]];
+            b[2 * x + 1] = reg[g]->rate_hi[rate_of[x]];
+        }
+        o[5] = reg[g]->jaccard_distance;
+        o[6] = reg[g]->nsteps_to_adapt;
+        o[7] = reg[g]->adaptivity_index;
+    }
+}
+
+/* Regime g's members: its eight metrics, its rates' bootstrap percentiles
+ * (the column table's order), the confusion counts and the change points. */
+static void regime_json(dn_jw_t *w, const dn_eval_result_t *r, int g)
+{
+    static const char *const regime[2] = {"historical", "continual"};
+    const dn_regime_metrics_t *m = g ? &r->continual : &r->historical;
+    double v[DN_METRIC_COLUMNS];
+    dn_metric_column_values(r, v);
+    for (int k = 8 * g; k < 8 * g + 8; k++) {
+        dn_jw_key(w, metric_name[k]);
+        dn_jw_number(w, v[k]);
+    }
+    for (int k = DN_METRIC_MAIN + 10 * g; k < DN_METRIC_MAIN + 10 * g + 10; k++) {
+        dn_jw_key(w, metric_name[k]);
+        dn_jw_number(w, v[k]);
+    }
     char key[64];
-    for (size_t c = 0; c < N_REGIME_COLS; c++) {
-        snprintf(key, sizeof key, "%s_%s", regime_cols[c].name, regime);
-        dn_jw_key(w, key);
-        dn_jw_number(w, regime_value(m, (int)c));
-    }
-    for (size_t c = 0; c < N_REGIME_COLS; c++) {
-        int r = regime_cols[c].rate;
-        if (r < 0)
-            continue;
-        snprintf(key, sizeof key, "%s_%s_lo", regime_cols[c].name, regime);
-        dn_jw_key(w, key);
-        dn_jw_number(w, m->rate_lo[r]);
-        snprintf(key, sizeof key, "%s_%s_hi", regime_cols[c].name, regime);
-        dn_jw_key(w, key);
-        dn_jw_number(w, m->rate_hi[r]);
-    }
     const char *names[] = {"tp", "fn", "tn", "fp", "n_runs", "n_change_points"};
     const int values[] = {m->tp, m->fn, m->tn, m->fp, m->n_runs, m->n_change_points};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        snprintf(key, sizeof key, "%s_%s", names[i], regime);
+        snprintf(key, sizeof key, "%s_%s", names[i], regime[g]);
         dn_jw_key(w, key);
         dn_jw_int(w, values[i]);
     }
@@ -66,20 +82,18 @@ int dn_metrics_csv_header(dn_csv_t *w)
 {
     char cols[1024];
     size_t at = 0;
-    static const char *const regimes[] = {"historical", "continual"};
-    for (int g = 0; g < 2; g++)
-        for (size_t c = 0; c < N_REGIME_COLS; c++)
-            at += (size_t)snprintf(cols + at, sizeof cols - at, "%s%s_%s", at ? "," : "",
-                                   regime_cols[c].name, regimes[g]);
+    for (int k = 0; k < DN_METRIC_MAIN; k++)
+        at += (size_t)snprintf(cols + at, sizeof cols - at, "%s%s", k ? "," : "",
+                               metric_name[k]);
     return dn_csv_header(w, cols);
 }
 
 int dn_metrics_csv_row(dn_csv_t *w, const dn_eval_result_t *r)
 {
-    const dn_regime_metrics_t *m[2] = {&r->historical, &r->continual};
-    for (int g = 0; g < 2; g++)
-        for (size_t c = 0; c < N_REGIME_COLS; c++)
-            dn_csv_double(w, regime_value(m[g], (int)c)); /* NaN: empty, as pandas */
+    double v[DN_METRIC_COLUMNS];
+    dn_metric_column_values(r, v);
+    for (int k = 0; k < DN_METRIC_MAIN; k++)
+        dn_csv_double(w, v[k]); /* NaN: empty, as pandas */
     return dn_csv_end_row(w);
 }
 
@@ -140,8 +154,8 @@ int dn_eval_result_json(dn_jw_t *w, const dn_eval_result_t *r)
         dn_jw_number(w, r->nominal_specificity);
     }
     /* both regimes as the reference reports them (issue 22) */
-    regime_json(w, &r->historical, "historical");
-    regime_json(w, &r->continual, "continual");
+    regime_json(w, r, 0);
+    regime_json(w, r, 1);
     dn_jw_key(w, "seconds");
     dn_jw_fixed(w, r->seconds, 3);
     return dn_jw_end(w);

@@ -27,6 +27,23 @@ int dn_eval_result_json(dn_jw_t *w, const dn_eval_result_t *r);
 /* Writes *r as a document of its own to f (one line, trailing newline). */
 void dn_eval_result_write_json(const dn_eval_result_t *r, FILE *f);
 
+/* ---- the metric columns -------------------------------------------------------- */
+
+/* The metrics of an evaluation by the reference's names, one table for every
+ * file that carries them (the JSON above, metrics_<seed>.csv, `dinamo bench`'s
+ * metrics_<method>.csv, `dinamo report --bench`): for R in historical,
+ * continual: balanced_accuracy_R, accuracy_R, specificity_R, sensitivity_R,
+ * precision_R, jaccard_distance_R, nsteps_to_adapt_R, adaptivity_index_R (the
+ * first DN_METRIC_MAIN); then for R in historical, continual and X the five
+ * rates in that order: X_R_lo, X_R_hi (bootstrap 2.5% and 97.5%). */
+enum { DN_METRIC_MAIN = 16, DN_METRIC_COLUMNS = 36 };
+
+/* Column k's name; NULL out of range. */
+const char *dn_metric_column_name(int k);
+
+/* The DN_METRIC_COLUMNS values of r in column order (NAN where r has none). */
+void dn_metric_column_values(const dn_eval_result_t *r, double out[DN_METRIC_COLUMNS]);
+
 /* The reference's metrics_<seed>.csv (results_validation.py): the header of
  * its 16 columns, balanced_accuracy, accuracy, specificity, sensitivity,
  * precision, jaccard_distance, nsteps_to_adapt, adaptivity_index, each
