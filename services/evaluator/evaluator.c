@@ -479,10 +479,10 @@ static int read_config(ev_t *ev, dn_node_t *node, dn_err_t *err)
         (rc = read_auto(ev, node, err)))
         return rc;
     ev_judge_init(&ev->judge, dn_node_policy(node), (int)n_hist, (uint64_t)boot_seed, margin);
-    ev->judge.hz_budget = budget;
-    ev->judge.ba_weight = ba_weight;
-    ev->judge.n_boot = (int)n_boot;
-    ev->judge.patience = (int)patience;
+    ev->judge.opts.horizon_budget = budget;
+    ev->judge.opts.ba_weight = ba_weight;
+    ev->judge.opts.n_boot = (int)n_boot;
+    ev->judge.opts.adaptivity_patience = (int)patience;
     ev->judge.t_opt = dn_node_bool(node, "t_opt");
     ev->judge.threshold_default = t_default;
     ev->exit_at_end = dn_node_bool(node, "exit_at_end");

@@ -27,6 +27,7 @@
 
 #include "bus.h"
 #include "error.h"
+#include "evaluate.h"
 #include "horizon.h"
 #include "keytab.h"
 #include "msg.h"
@@ -178,13 +179,12 @@ typedef struct ev_verdicts_t ev_verdicts_t; /* per key: the policy's judgement, 
 typedef struct ev_judge_t {
     const dn_policy_t *policy; /* borrowed */
     int n_hist;                /* runs of the historical regime */
-    uint64_t boot_seed;
     double margin;             /* warning = bad - margin unless the policy sets it */
-    double hz_budget;          /* the lagged horizons' false-alarm budget (horizon.h) */
-    /* The reference's options (issue 22; dn_eval_opts_t's, same defaults). */
-    double ba_weight;          /* beta of the weighted balanced accuracy tuned for: 1 */
-    int n_boot;                /* bootstrap resamples: tuning and the metrics' bands: 100 */
-    int patience;              /* adaptivity_patience: 1 */
+    /* The evaluation options as `dinamo evaluate` takes them (dn_eval_opts_default,
+     * then the keys): n_hist, boot_seed, horizon_budget and the reference's
+     * n_boot, ba_weight, adaptivity_patience. Threshold tuning and the final
+     * report start from a copy, so both use what the options say. */
+    dn_eval_opts_t opts;
     int t_opt;                 /* 0: the bad threshold is threshold_default (a policy's
                                   bad threshold still wins), never tuned */
     double threshold_default;  /* 1.0 */

@@ -56,13 +56,10 @@ void ev_judge_init(ev_judge_t *j, const dn_policy_t *policy, int n_hist, uint64_
     memset(j, 0, sizeof *j);
     j->policy = policy;
     j->n_hist = n_hist;
-    j->boot_seed = boot_seed;
     j->margin = margin;
-    j->hz_budget = DN_HZ_BUDGET;
-    /* the reference's defaults, as dn_eval_opts_default */
-    j->ba_weight = 1.0;
-    j->n_boot = 100;
-    j->patience = 1;
+    dn_eval_opts_default(&j->opts); /* the reference's defaults */
+    j->opts.n_hist = n_hist;
+    j->opts.boot_seed = boot_seed;
     j->t_opt = 1;
     j->threshold_default = 1.0;
 }
@@ -170,12 +167,7 @@ static void tune(ev_judge_t *j, const ev_book_t *b, int k, int m)
             score[i] = ev_row_score(hk, &hk->rows[i], m);
             label[i] = hk->rows[i].label;
         }
-        dn_eval_opts_t o;
-        dn_eval_opts_default(&o);
-        o.boot_seed = j->boot_seed;
-        o.n_boot = j->n_boot;       /* as `dinamo evaluate --n-metrics-bootstrap-trials` */
-        o.ba_weight = j->ba_weight; /* and --ba-weight */
-        if (dn_eval_tune_threshold(score, label, j->n_hist, &o, &thr, &err) == 0) {
+        if (dn_eval_tune_threshold(score, label, j->n_hist, &j->opts, &thr, &err) == 0) {
             j->keys[k].bad[m] = thr;
             if (!b->rebuilding)
                 dn_log(DN_LOG_INFO, "histogram '%s' (%s): threshold %.6g tuned on %d runs",
@@ -212,7 +204,8 @@ static void tune_hz(ev_judge_t *j, const ev_book_t *b, int k, int m)
     }
     v->hz_tuned[m] = 1;
     thr[0] = v->bad[m]; /* the policy's, or NAN: tuned */
-    int rc = dn_hz_tune_thresholds(score, label, n, H, n, j->boot_seed, j->hz_budget, thr, &err);
+    int rc = dn_hz_tune_thresholds(score, label, n, H, n, j->opts.boot_seed,
+                                   j->opts.horizon_budget, thr, &err);
     if (rc == DN_ENOMEM) {
         v->hz_tuned[m] = 0;
         dn_log(DN_LOG_WARN, "histogram '%s' (%s): %s (tried again with the next change)",

@@ -187,15 +187,8 @@ static int evaluate_key(const rep_t *rp, int k, int m, dn_jw_t *w, dn_eval_resul
     }
     double alpha;
     key_scores(hk, m, n, chi2, mu, sg, &alpha, &refs, &missing);
-    dn_eval_opts_t o;
-    dn_eval_opts_default(&o);
+    dn_eval_opts_t o = rp->j->opts;
     o.method = m == 0 ? DN_METHOD_S : DN_METHOD_ML;
-    o.n_hist = rp->j->n_hist;
-    o.boot_seed = rp->j->boot_seed;
-    o.horizon_budget = rp->j->hz_budget;
-    o.ba_weight = rp->j->ba_weight;
-    o.n_boot = rp->j->n_boot;
-    o.adaptivity_patience = rp->j->patience;
     o.alpha = -1.0; /* the scorer tuned alpha: report the historical AUC */
     if (!isnan(ev_key_policy(rp->j, k).bad))
         o.threshold = ev_key_policy(rp->j, k).bad;
