@@ -422,11 +422,6 @@ int dn_evaluate_scores_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, cons
         cut = 0.0;
     }
 
-    dn_classification_t cls;
-    dn_classify(verdict + n_hist, ds->label + n_hist, n - n_hist, cut, &cls);
-    out->balanced_accuracy = cls.balanced_accuracy;
-    out->sensitivity = cls.sensitivity;
-    out->specificity = cls.specificity;
     slow_metrics(ds, verdict, cut, n_hist, out);
 
     if (ds->true_mu) {
@@ -465,6 +460,9 @@ int dn_evaluate_scores_hz(const dn_dataset_t *ds, const dn_hz_spec_t *spec, cons
     if (rc)
         goto fail;
     out->jaccard_distance = out->continual.jaccard_distance;
+    out->balanced_accuracy = out->continual.rate[DN_RATE_BALANCED_ACCURACY];
+    out->sensitivity = out->continual.rate[DN_RATE_SENSITIVITY];
+    out->specificity = out->continual.rate[DN_RATE_SPECIFICITY];
     rc = regime_metrics(ds, verdict, cut, 0, n_hist, chg, NULL, NULL, NULL, NULL, opts,
                         opts->boot_seed + 1, &out->historical, err);
     if (rc)

@@ -536,6 +536,34 @@ done:
 
 /* ---- adaptivity ---- */
 
+/* One change point's segment [c, end): walking its good runs (label 0, finite
+ * score), a run at or below threshold adds to a streak, one above resets it;
+ * the walk ends when the streak reaches patience. Returns the good runs walked
+ * before that (SPEC 4's adaptation time at patience 1); *height the score
+ * recovered from score[c]: to the run that ended the walk, or, when none did,
+ * to the segment's last scored run whatever its label (the reference's loop
+ * variable ends there). */
+static int walk_segment(const double *score, const int8_t *label, int c, int end,
+                        double threshold, int patience, double *height)
+{
+    int nsteps = 0, streak = 0;
+    double last = NAN;
+    for (int i = c; i < end; i++) {
+        if (!isnan(score[i]))
+            last = score[i];
+        if (label[i] != 0 || isnan(score[i]))
+            continue;
+        streak = score[i] <= threshold ? streak + 1 : 0;
+        if (streak >= patience) {
+            *height = fabs(score[c] - score[i]);
+            return nsteps;
+        }
+        nsteps++;
+    }
+    *height = fabs(score[c] - last);
+    return nsteps;
+}
+
 int dn_adaptivity(const double *score, const int8_t *label, const uint8_t *change, int n,
                   int from, int to, double threshold, int patience, double *nsteps_out,
                   double *index_out, int *n_changes_out, dn_err_t *err)
@@ -572,25 +600,8 @@ int dn_adaptivity(const double *score, const int8_t *label, const uint8_t *chang
             end++;
         if (end >= to)
             end = n;
-        int nsteps = 0, streak = 0, converged = 0;
-        double height = 0.0, last = NAN;
-        for (int i = c; i < end; i++) {
-            if (!isnan(score[i]))
-                last = score[i];
-            if (label[i] != 0 || isnan(score[i]))
-                continue;
-            streak = score[i] <= threshold ? streak + 1 : 0;
-            if (streak >= patience) {
-                height = fabs(score[c] - score[i]);
-                converged = 1;
-                break;
-            }
-            nsteps++;
-        }
-        /* Never converged: the height recovered by the segment's last (scored)
-         * run, whatever its label, as the reference's loop variable ends there. */
-        if (!converged)
-            height = fabs(score[c] - last);
+        double height;
+        int nsteps = walk_segment(score, label, c, end, threshold, patience, &height);
         steps[k] = nsteps;
         index[k] = nsteps == 0 ? 0.0 : height / nsteps;
         k++;
@@ -621,16 +632,8 @@ double dn_adaptation_time(const double *score, const int8_t *label, const uint8_
         int end = c + 1;
         while (end < n && !change[end])
             end++;
-        int misclassified = 0;
-        for (int i = c; i < end; i++) {
-            if (label[i] != 0 || isnan(score[i]))
-                continue;
-            if (score[i] > threshold)
-                misclassified++;
-            else
-                break;
-        }
-        total += misclassified;
+        double height;
+        total += walk_segment(score, label, c, end, threshold, 1, &height);
         n_changes++;
     }
     if (n_changes_out)
