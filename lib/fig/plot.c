@@ -1048,3 +1048,52 @@ void dn_plot_line(double x0, double y0, double x1, double y1, double width_px, i
 {
     line(x0, y0, x1, y1, width_px, dashed, colour);
 }
+
+/* The band between lo and hi over x[m], one polygon per run of consecutive
+ * points where all three are finite, in the current colour. */
+void dn_plot_band(int m, const double *x, const double *lo, const double *hi)
+{
+    PLFLT *px = malloc(sizeof(PLFLT) * 4 * (size_t)m);
+    if (!px)
+        return;
+    PLFLT *py = px + 2 * m;
+    for (int a = 0; a < m;) {
+        if (!isfinite(x[a]) || !isfinite(lo[a]) || !isfinite(hi[a])) {
+            a++;
+            continue;
+        }
+        int b = a;
+        while (b < m && isfinite(x[b]) && isfinite(lo[b]) && isfinite(hi[b]))
+            b++;
+        int k = 0;
+        for (int i = a; i < b; i++, k++) {
+            px[k] = x[i];
+            py[k] = hi[i];
+        }
+        for (int i = b - 1; i >= a; i--, k++) {
+            px[k] = x[i];
+            py[k] = lo[i];
+        }
+        if (k >= 3)
+            plfill(k, px, py);
+        a = b;
+    }
+    free(px);
+}
+
+/* y over x[m] as lines through its runs of finite points, current colour. */
+void dn_plot_curve(int m, const double *x, const double *y)
+{
+    for (int a = 0; a < m;) {
+        if (!isfinite(x[a]) || !isfinite(y[a])) {
+            a++;
+            continue;
+        }
+        int b = a;
+        while (b < m && isfinite(x[b]) && isfinite(y[b]))
+            b++;
+        if (b - a >= 2)
+            plline(b - a, x + a, y + a);
+        a = b;
+    }
+}

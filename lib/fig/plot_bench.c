@@ -272,23 +272,13 @@ static void draw_alpha(const void *arg)
         plwind(x0, x1, lo - pad, hi + pad);
         plscol0(C_P, rgb[pnl][0], rgb[pnl][1], rgb[pnl][2]);
         plscol0a(C_P_FILL, rgb[pnl][0], rgb[pnl][1], rgb[pnl][2], 0.28);
-        int k = 0;
-        for (int i = 0; i < a->n; i++)
-            if (isfinite(m[i]) && isfinite(s[i])) {
-                x[k] = a->alpha[i];
-                y[k++] = m[i] + s[i];
-            }
-        int up = k;
-        for (int i = a->n - 1; i >= 0; i--)
-            if (isfinite(m[i]) && isfinite(s[i])) {
-                x[k] = a->alpha[i];
-                y[k++] = m[i] - s[i];
-            }
-        if (up >= 2) {
-            plcol0(C_P_FILL);
-            plfill(k, x, y);
+        for (int i = 0; i < a->n; i++) {
+            x[i] = m[i] - s[i]; /* the band's edges */
+            y[i] = m[i] + s[i];
         }
-        k = 0;
+        plcol0(C_P_FILL);
+        dn_plot_band(a->n, a->alpha, x, y);
+        int k = 0;
         for (int i = 0; i < a->n; i++)
             if (isfinite(m[i])) {
                 x[k] = a->alpha[i];

@@ -229,18 +229,16 @@ typedef struct {
     const dn_plot_unc_t *u;
 } unc_arg_t;
 
-/* the band lo..hi over x as one polygon: along hi, back along lo */
+/* the band mid +- half over x (px, py: scratch of n each for its edges) */
 static void band(int n, const double *x, const double *mid, const double *half, int colour,
                  PLFLT *px, PLFLT *py)
 {
     for (int j = 0; j < n; j++) {
-        px[j] = x[j];
+        px[j] = mid[j] - half[j];
         py[j] = mid[j] + half[j];
-        px[2 * n - 1 - j] = x[j];
-        py[2 * n - 1 - j] = mid[j] - half[j];
     }
     plcol0(colour);
-    plfill(2 * n, px, py);
+    dn_plot_band(n, x, px, py);
 }
 
 static void panel_unc(const box_t *b, const char *title, const dn_plot_unc_t *u)

@@ -26,4 +26,12 @@ void dn_plot_markers(int n, const double *x, const double *y, int cross, double 
 void dn_plot_line(double x0, double y0, double x1, double y1, double width_px, int dashed,
                   int colour);
 
+/* The band between lo[m] and hi[m] over x[m] filled in the current colour,
+ * one polygon per run of points where all three are finite; inside draw. */
+void dn_plot_band(int m, const double *x, const double *lo, const double *hi);
+
+/* y[m] over x[m] as lines through its runs of finite points, in the current
+ * colour; inside draw. */
+void dn_plot_curve(int m, const double *x, const double *y);
+
 #endif

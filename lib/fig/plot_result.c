@@ -39,55 +39,6 @@ static int any_finite(const double *v, int n)
     return 0;
 }
 
-/* The band between lo and hi over x[m], one polygon per run of consecutive
- * points where all three are finite, in the current colour. */
-static void fill_between(int m, const double *x, const double *lo, const double *hi)
-{
-    PLFLT *px = malloc(sizeof(PLFLT) * 4 * (size_t)m);
-    if (!px)
-        return;
-    PLFLT *py = px + 2 * m;
-    for (int a = 0; a < m;) {
-        if (!isfinite(x[a]) || !isfinite(lo[a]) || !isfinite(hi[a])) {
-            a++;
-            continue;
-        }
-        int b = a;
-        while (b < m && isfinite(x[b]) && isfinite(lo[b]) && isfinite(hi[b]))
-            b++;
-        int k = 0;
-        for (int i = a; i < b; i++, k++) {
-            px[k] = x[i];
-            py[k] = hi[i];
-        }
-        for (int i = b - 1; i >= a; i--, k++) {
-            px[k] = x[i];
-            py[k] = lo[i];
-        }
-        if (k >= 3)
-            plfill(k, px, py);
-        a = b;
-    }
-    free(px);
-}
-
-/* y over x[m] as lines through its runs of finite points, current colour. */
-static void curve(int m, const double *x, const double *y)
-{
-    for (int a = 0; a < m;) {
-        if (!isfinite(x[a]) || !isfinite(y[a])) {
-            a++;
-            continue;
-        }
-        int b = a;
-        while (b < m && isfinite(x[b]) && isfinite(y[b]))
-            b++;
-        if (b - a >= 2)
-            plline(b - a, x + a, y + a);
-        a = b;
-    }
-}
-
 /* Step points of a histogram: bin j's value v[j] at both of its edges, so
  * x and y get 2 nb points (the reference's stairs and step='mid' bands). */
 static void steps(int nb, const double *edges, const double *v, double *x, double *y)
@@ -117,7 +68,7 @@ static void curve_steps_mid(int n, const double *x, const double *y)
         px[2 * i + 1] = r;
         py[2 * i] = py[2 * i + 1] = y[i];
     }
-    curve(2 * n, px, py);
+    dn_plot_curve(2 * n, px, py);
     free(px);
 }
 
@@ -147,10 +98,10 @@ static void draw_scan(const void *arg)
             hi[k] = curves[c][3 * k + 2];
         }
         plcol0(C_X1 + c);
-        fill_between(n, s->t, lo, hi);
+        dn_plot_band(n, s->t, lo, hi);
         plcol0(C_X4 + c);
         plwidth(2);
-        curve(n, s->t, md);
+        dn_plot_curve(n, s->t, md);
         plwidth(1);
     }
     dn_plot_line(s->best, 0, s->best, 1.01, 3, 1, C_INK);
@@ -479,7 +430,7 @@ static void unc_panel(const dn_plot_coverage_t *u, int r, double vx0, double vx1
             hi[j] = med[j] + sg[j];
         }
         plcol0(k ? C_X2 : C_X1);
-        fill_between(nb, u->centres, lo, hi);
+        dn_plot_band(nb, u->centres, lo, hi);
         if (k) { /* the true band's edges over the predicted one, or it hides them */
             const double *tm = b, *ts = b + nb;
             for (int j = 0; j < nb; j++) {
@@ -487,14 +438,14 @@ static void unc_panel(const dn_plot_coverage_t *u, int r, double vx0, double vx1
                 hi[j] = tm[j] + ts[j];
             }
             plcol0(C_X5);
-            curve(nb, u->centres, lo);
-            curve(nb, u->centres, hi);
+            dn_plot_curve(nb, u->centres, lo);
+            dn_plot_curve(nb, u->centres, hi);
         }
     }
     for (int k = 0; k < 2; k++) {
         plcol0(k ? C_X4 : C_X3);
         plwidth(2);
-        curve(nb, u->centres, b + 2 * k * nb);
+        dn_plot_curve(nb, u->centres, b + 2 * k * nb);
         plwidth(1);
     }
     plcol0(C_INK);
@@ -708,10 +659,10 @@ static void draw_examples(const void *arg)
                 }
                 steps(nb, e->edges, v, sx, sy);
                 plcol0(s ? (bad ? C_X3 : C_X2) : C_X1);
-                fill_between(2 * nb, sx, slo, shi);
+                dn_plot_band(2 * nb, sx, slo, shi);
                 plcol0(s ? (bad ? C_X5 : C_X4) : C_INK);
                 plwidth(1.5);
-                curve(2 * nb, sx, sy);
+                dn_plot_curve(2 * nb, sx, sy);
                 plwidth(1);
             }
             plcol0(C_INK);
