@@ -344,9 +344,12 @@ static void metrics_row(FILE *f, uint64_t seed, const dn_eval_result_t *r)
     fputc('\n', f);
 }
 
-/* DIR/metrics_<method>.csv: a row per dataset evaluated (failed ones are in
- * bench_<method>.csv with their error). */
-static int write_metrics_csv(const char *path, const bench_job_t *job, dn_err_t *err)
+/* DIR/metrics_<method>.csv (per = 1: res is job->res) and DIR/alpha_scan.csv
+ * (per = job->n_alpha: res is job->scan): a row per dataset evaluated and,
+ * for the scan, per alpha (failed datasets are in bench_<method>.csv with
+ * their error). */
+static int write_metric_rows(const char *path, const bench_job_t *job,
+                             const dn_eval_result_t *res, int per, dn_err_t *err)
 {
     dn_outfile_t *of = dn_outfile_open(path, err);
     if (!of)
@@ -354,8 +357,8 @@ static int write_metrics_csv(const char *path, const bench_job_t *job, dn_err_t 
     FILE *f = dn_outfile_stream(of);
     metrics_header(f);
     for (int i = 0; i < job->n; i++)
-        if (!job->rc[i])
-            metrics_row(f, job->first_seed + (uint64_t)i, &job->res[i]);
+        for (int k = 0; !job->rc[i] && k < per; k++)
+            metrics_row(f, job->first_seed + (uint64_t)i, &res[(size_t)i * (size_t)per + k]);
     return dn_outfile_commit(&of, err);
 }
 
@@ -406,22 +409,6 @@ static int write_aggregated_csv(const char *path, const bench_job_t *job, double
         fputc('\n', f);
     }
     free(d);
-    return dn_outfile_commit(&of, err);
-}
-
-/* DIR/alpha_scan.csv: a row per dataset and alpha, the columns of
- * metrics_<method>.csv. */
-static int write_scan_csv(const char *path, const bench_job_t *job, dn_err_t *err)
-{
-    dn_outfile_t *of = dn_outfile_open(path, err);
-    if (!of)
-        return err->code;
-    FILE *f = dn_outfile_stream(of);
-    metrics_header(f);
-    for (int i = 0; i < job->n; i++)
-        for (int k = 0; !job->rc[i] && k < job->n_alpha; k++)
-            metrics_row(f, job->first_seed + (uint64_t)i,
-                        &job->scan[(size_t)i * (size_t)job->n_alpha + (size_t)k]);
     return dn_outfile_commit(&of, err);
 }
 
@@ -603,7 +590,7 @@ static int alpha_scan(const char *cmd, const bench_args_t *b, bench_job_t *job)
     char path[4096];
     double best = NAN;
     snprintf(path, sizeof path, "%s/alpha_scan.csv", b->out_dir);
-    int rc = write_scan_csv(path, job, &err);
+    int rc = write_metric_rows(path, job, job->scan, job->n_alpha, &err);
     if (!rc) {
         printf("rows: %s\n", path);
         snprintf(path, sizeof path, "%s/alpha_scan_summary.csv", b->out_dir);
@@ -679,7 +666,7 @@ int cmd_bench(args_t *a)
     print_table(&job, vals);
     printf("rows: %s\n", path);
     snprintf(path, sizeof path, "%s/metrics_%s.csv", b.out_dir, method);
-    int rc2 = write_metrics_csv(path, &job, &err);
+    int rc2 = write_metric_rows(path, &job, job.res, 1, &err);
     if (!rc2) {
         printf("both regimes' metrics: %s\n", path);
         snprintf(path, sizeof path, "%s/aggregated_metrics_%s.csv", b.out_dir, method);
